@@ -1,0 +1,9 @@
+/** @flurry/core: what every Flurry process shares. */
+export * from './protocol.js';
+export * from './codec.js';
+export * from './errors.js';
+export * from './config.js';
+export * from './log.js';
+export * from './ids.js';
+export * from './fabric.js';
+export * from './wasm-module.js';

@@ -1,0 +1,163 @@
+/**
+ * The fleet's wire protocol: every NATS subject, KV bucket, object store and
+ * message type that crosses a process boundary is named here and nowhere else.
+ * Messages are msgpackr-encoded (see codec.ts).
+ *
+ * Tenancy is part of every name that addresses a tenant's object: a function
+ * key is `<tenant>.<name>`, an invoke subject carries the tenant, a module's
+ * object name starts with it.
+ */
+
+/** Tenant used until API keys map callers to tenants. */
+export const DEFAULT_TENANT = 'default';
+
+/** JetStream KV buckets and object stores. */
+export const Buckets = {
+  /** host id -> HostRecord; entries expire when a host stops heartbeating. */
+  hosts: 'flurry_hosts',
+  /** `<tenant>.<name>` -> FunctionRecord. */
+  functions: 'flurry_functions',
+} as const;
+
+export const ObjectStores = {
+  /** `<tenant>/<sha256>` -> module bytes (content-addressed). */
+  modules: 'flurry_modules',
+} as const;
+
+/** Names: lower-case letters, digits and dashes, 1-63 chars, starting with a letter or digit. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** How many hex digits of a module digest go into an invoke subject. */
+const DIGEST_IN_SUBJECT = 16;
+
+export const Subjects = {
+  /** Request to one host: place (warm up) a function there. */
+  place: (hostId: string) => `flurry.host.${hostId}.place`,
+  /** Request to one host: drain (finish in-flight work, deregister, exit). */
+  drain: (hostId: string) => `flurry.host.${hostId}.drain`,
+  /**
+   * Invoke a warm function. Hosts holding it warm subscribe in the queue group
+   * `InvokeQueue`, so each call reaches exactly one of them. The digest is in
+   * the subject: a redeployed function gets new warm parents, and hosts still
+   * holding the old version never receive its calls.
+   */
+  invoke: (tenant: string, name: string, digest: string) =>
+    `flurry.fn.${tenant}.${name}.${digest.slice(0, DIGEST_IN_SUBJECT)}.invoke`,
+  /** Typed events, `flurry.events.<tenant>.<kind>`; `flurry.events.>` reads all. */
+  event: (tenant: string, kind: string) => `flurry.events.${tenant}.${kind}`,
+  allEvents: 'flurry.events.>',
+} as const;
+
+export const InvokeQueue = 'flurry-invoke';
+
+/** What a host tells the fleet about itself; refreshed every heartbeat. */
+export interface HostRecord {
+  id: string;
+  /** Process id and hostname, for people reading `flurry hosts`. */
+  pid: number;
+  hostname: string;
+  startedAt: number;
+  heartbeatAt: number;
+  cores: number;
+  memoryBytes: number;
+  /** Guest threads in this host's pool. */
+  guestSlots: number;
+  /** Guest calls running now. */
+  runningGuests: number;
+  /** Functions this host holds warm parents of. */
+  warm: WarmFunction[];
+  /** `userfaultfd` when the native pager works here, else `portable`. */
+  pager: 'userfaultfd' | 'portable';
+  /** True once the host has begun draining: place nothing new on it. */
+  draining: boolean;
+}
+
+export interface WarmFunction {
+  tenant: string;
+  name: string;
+  digest: string;
+}
+
+/** A deployed function, as stored in the functions bucket. */
+export interface FunctionRecord {
+  tenant: string;
+  name: string;
+  /** SHA-256 of the module bytes, lower-case hex. */
+  digest: string;
+  size: number;
+  /** Entry points the module exports. */
+  exports: string[];
+  memory: { initialPages: number; maximumPages: number };
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface PlaceRequest {
+  requestId: string;
+  tenant: string;
+  name: string;
+  digest: string;
+}
+
+export type PlaceReply = { ok: true; hostId: string; initMs: number } | { ok: false; error: WireError };
+
+/** An HTTP call to a function, as the gateway sends it to a host. */
+export interface InvokeRequest {
+  requestId: string;
+  tenant: string;
+  name: string;
+  digest: string;
+  method: string;
+  /** Path below the function, starting with `/`. */
+  path: string;
+  /** Raw query string without `?`. */
+  query: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+export type InvokeReply =
+  | { ok: true; status: number; headers: [string, string][]; body: Uint8Array; hostId: string; durationMs: number }
+  | { ok: false; error: WireError; hostId?: string };
+
+export interface DrainRequest {
+  requestId: string;
+}
+
+/** Error codes that cross the wire; the gateway maps each to one HTTP status. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'invalid_module'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'timeout'
+  | 'guest_trap'
+  | 'guest_error'
+  | 'output_limit'
+  | 'no_capacity'
+  | 'unavailable'
+  | 'internal';
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Events that hosts and the gateway publish for logs, CLIs and dashboards. */
+export type FleetEvent =
+  | { kind: 'host.up'; at: number; hostId: string }
+  | { kind: 'host.down'; at: number; hostId: string; reason: string }
+  | { kind: 'function.deployed'; at: number; tenant: string; name: string; digest: string }
+  | { kind: 'function.deleted'; at: number; tenant: string; name: string }
+  | { kind: 'function.placed'; at: number; tenant: string; name: string; digest: string; hostId: string; initMs: number; requestId: string }
+  | { kind: 'function.evicted'; at: number; tenant: string; name: string; digest: string; hostId: string; reason: string };
+
+/** The KV key of a function. */
+export function functionKey(tenant: string, name: string): string {
+  return `${tenant}.${name}`;
+}
+
+/** The object-store name of a module. */
+export function moduleObjectName(tenant: string, digest: string): string {
+  return `${tenant}/${digest}`;
+}
