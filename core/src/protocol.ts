@@ -127,6 +127,7 @@ export interface DrainRequest {
 /** Error codes that cross the wire; the gateway maps each to one HTTP status. */
 export type ErrorCode =
   | 'bad_request'
+  | 'unauthorized'
   | 'invalid_module'
   | 'not_found'
   | 'payload_too_large'

@@ -1,0 +1,112 @@
+/**
+ * The gateway's HTTP API. Routes only parse and validate, then call the
+ * registry, the invoker or the fleet view; errors become responses in one
+ * place (http-errors.ts).
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { DEFAULT_TENANT, FlurryError, newId, type InvokeRequest, type Logger } from '@flurry/core';
+import { errorResponse } from './http-errors.js';
+import type { FunctionRegistry } from './function-registry.js';
+import type { Invoker } from './invoker.js';
+import type { FleetView } from './fleet-view.js';
+
+export interface AppDeps {
+  registry: FunctionRegistry;
+  invoker: Invoker;
+  fleet: FleetView;
+  log: Logger;
+  maxBodyBytes: number;
+  maxModuleBytes: number;
+  apiKeys: Map<string, string>;
+}
+
+type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
+
+/** Headers a guest may not set: the gateway owns framing. */
+const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
+
+export function createApp(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  app.onError(errorResponse);
+  app.notFound((c) => errorResponse(new FlurryError('not_found', `no route for ${c.req.method} ${c.req.path}`), c));
+
+  app.use('*', async (c, next) => {
+    const given = c.req.header('x-request-id');
+    const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : newId('req');
+    c.set('requestId', requestId);
+    c.set('log', deps.log.child({ requestId }));
+    c.set('tenant', tenantOf(c.req.header('authorization'), deps.apiKeys));
+    await next();
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  const limit = (maxSize: number) =>
+    bodyLimit({ maxSize, onError: () => { throw new FlurryError('payload_too_large', `request body exceeds the limit of ${maxSize} bytes`); } });
+
+  app.put('/v1/functions/:name', limit(deps.maxModuleBytes), async (c) => {
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const { record, created } = await deps.registry.deploy(c.var.tenant, c.req.param('name'), bytes);
+    return c.json({ function: record }, created ? 201 : 200);
+  });
+  app.get('/v1/functions', async (c) => c.json({ functions: await deps.registry.list(c.var.tenant) }));
+  app.get('/v1/functions/:name', async (c) => c.json({ function: await deps.registry.get(c.var.tenant, c.req.param('name')) }));
+  app.delete('/v1/functions/:name', async (c) => {
+    await deps.registry.delete(c.var.tenant, c.req.param('name'));
+    return c.json({ deleted: c.req.param('name') });
+  });
+
+  app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
+
+  const invoke = async (c: Context<Env>, name: string, path: string) => {
+    const fn = await deps.registry.get(c.var.tenant, name);
+    const url = new URL(c.req.url);
+    const req: InvokeRequest = {
+      requestId: c.var.requestId,
+      tenant: fn.tenant,
+      name: fn.name,
+      digest: fn.digest,
+      method: c.req.method,
+      path: path || '/',
+      query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
+      headers: requestHeaders(c, deps.apiKeys.size > 0),
+      body: new Uint8Array(await c.req.arrayBuffer()),
+    };
+    const reply = await deps.invoker.invoke(fn, req);
+    const headers = new Headers();
+    for (const [k, v] of reply.headers) if (!HOP_HEADERS.has(k.toLowerCase())) headers.append(k, v);
+    headers.set('x-flurry-request-id', req.requestId);
+    headers.set('x-flurry-host', reply.hostId);
+    headers.set('x-flurry-duration-ms', reply.durationMs.toFixed(3));
+    const nullBody = reply.status === 204 || reply.status === 304 || c.req.method === 'HEAD';
+    return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers });
+  };
+
+  app.post('/v1/functions/:name/invoke', limit(deps.maxBodyBytes), (c) => invoke(c, c.req.param('name'), c.req.query('path') ?? '/'));
+  app.all('/fn/:name', limit(deps.maxBodyBytes), (c) => invoke(c, c.req.param('name'), '/'));
+  app.all('/fn/:name/*', limit(deps.maxBodyBytes), (c) => {
+    const prefix = `/fn/${c.req.param('name')}`;
+    return invoke(c, c.req.param('name'), c.req.path.slice(prefix.length));
+  });
+
+  return app;
+}
+
+/** The caller's tenant: from its API key when keys are configured, else the default tenant. */
+function tenantOf(authorization: string | undefined, apiKeys: Map<string, string>): string {
+  if (apiKeys.size === 0) return DEFAULT_TENANT;
+  const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+  const tenant = m ? apiKeys.get(m[1]) : undefined;
+  if (!tenant) throw new FlurryError('unauthorized', 'missing or unknown API key (send Authorization: Bearer <key>)');
+  return tenant;
+}
+
+function requestHeaders(c: Context<Env>, hideAuthorization: boolean): [string, string][] {
+  const out: [string, string][] = [];
+  c.req.raw.headers.forEach((value, name) => {
+    if (hideAuthorization && name === 'authorization') return;
+    out.push([name, value]);
+  });
+  return out;
+}

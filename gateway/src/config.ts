@@ -1,0 +1,50 @@
+/** The gateway's settings, read once from an environment passed in. */
+import { ConfigError, DEFAULT_TENANT, EnvReader, NAME_PATTERN } from '@flurry/core';
+
+export interface GatewayConfig {
+  natsServers: string[];
+  port: number;
+  host: string;
+  /** Largest request body accepted (deploys and invocations). */
+  maxBodyBytes: number;
+  maxModuleBytes: number;
+  maxGuestMemoryBytes: number;
+  /** How long the gateway waits for a host to answer a call (the host's own guest timeout comes first). */
+  invokeTimeoutMs: number;
+  /** How long a placement (fetch, compile, init) may take. */
+  placeTimeoutMs: number;
+  hostTtlSeconds: number;
+  /** API key -> tenant. Empty: no authentication, every caller is the default tenant. */
+  apiKeys: Map<string, string>;
+  logLevel: string;
+}
+
+export function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
+  const r = new EnvReader(env);
+  return {
+    natsServers: r.natsServers('NATS_URL', 'nats://127.0.0.1:4222'),
+    port: r.int('PORT', 8080, { min: 0, max: 65535 }),
+    host: r.string('FLURRY_LISTEN', '127.0.0.1'),
+    maxBodyBytes: r.bytes('FLURRY_MAX_BODY', 4 * 1024 * 1024, { min: 1024, max: 6 * 1024 * 1024 }),
+    maxModuleBytes: r.bytes('FLURRY_MAX_MODULE', 64 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
+    maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
+    invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
+    placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),
+    hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
+    apiKeys: parseApiKeys(r.optionalString('FLURRY_API_KEYS')),
+    logLevel: r.logLevel('LOG_LEVEL'),
+  };
+}
+
+/** `key1=tenant1,key2=tenant2`; a key without `=tenant` belongs to the default tenant. */
+function parseApiKeys(v: string | undefined): Map<string, string> {
+  const keys = new Map<string, string>();
+  if (!v) return keys;
+  for (const item of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [key, tenant = DEFAULT_TENANT] = item.split('=');
+    if (!key || key.length < 8) throw new ConfigError('FLURRY_API_KEYS: each key must be at least 8 characters');
+    if (!NAME_PATTERN.test(tenant)) throw new ConfigError(`FLURRY_API_KEYS: tenant "${tenant}" must match ${NAME_PATTERN}`);
+    keys.set(key, tenant);
+  }
+  return keys;
+}

@@ -1,0 +1,54 @@
+/**
+ * The gateway's live view of the worker hosts, fed by a watch on the hosts
+ * bucket. A record counts only while its heartbeat is fresh: KV entries that
+ * expire by the bucket's TTL vanish without a delete notice.
+ */
+import { decode, type Fabric, type HostRecord, type Logger } from '@flurry/core';
+
+export class FleetView {
+  private readonly hosts = new Map<string, HostRecord>();
+  private stopped = false;
+
+  constructor(
+    private readonly fabric: Fabric,
+    private readonly ttlMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const watch = await this.fabric.hosts.watch();
+    void (async () => {
+      for await (const e of watch) {
+        if (this.stopped) break;
+        if (e.operation === 'PUT' && e.value.length > 0) {
+          try {
+            this.hosts.set(e.key, decode<HostRecord>(e.value));
+          } catch (err) {
+            this.log.warn({ key: e.key, err: (err as Error).message }, 'unreadable host record');
+          }
+        } else this.hosts.delete(e.key);
+      }
+    })();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Hosts that heartbeat recently, including draining ones. */
+  live(now = Date.now()): HostRecord[] {
+    return [...this.hosts.values()].filter((h) => now - h.heartbeatAt < this.ttlMs);
+  }
+
+  /** Reads the bucket directly (for `GET /v1/hosts`, which must not depend on the watch having caught up). */
+  async list(): Promise<HostRecord[]> {
+    const out: HostRecord[] = [];
+    const keys = await this.fabric.hosts.keys();
+    for await (const k of keys) {
+      const e = await this.fabric.hosts.get(k);
+      if (e && e.operation === 'PUT' && e.value.length > 0) out.push(decode<HostRecord>(e.value));
+    }
+    const now = Date.now();
+    return out.filter((h) => now - h.heartbeatAt < this.ttlMs).sort((a, b) => a.id.localeCompare(b.id));
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Deployed functions: modules in the object store (content-addressed by
+ * SHA-256), records in the functions bucket. Records are cached from a watch
+ * so that an invocation does not read KV.
+ */
+import { createHash } from 'node:crypto';
+import {
+  decode, encode, FlurryError, functionKey, moduleObjectName, NAME_PATTERN, Subjects, validateFunctionModule,
+  type Fabric, type FleetEvent, type FunctionRecord, type Logger,
+} from '@flurry/core';
+
+export class FunctionRegistry {
+  private readonly cache = new Map<string, FunctionRecord>();
+
+  constructor(
+    private readonly fabric: Fabric,
+    private readonly maxGuestMemoryBytes: number,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const watch = await this.fabric.functions.watch();
+    void (async () => {
+      for await (const e of watch) {
+        if (e.operation === 'PUT' && e.value.length > 0) this.cache.set(e.key, decode<FunctionRecord>(e.value));
+        else this.cache.delete(e.key);
+      }
+    })();
+  }
+
+  static checkName(name: string): void {
+    if (!NAME_PATTERN.test(name)) throw new FlurryError('bad_request', `function name "${name}" must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit`);
+  }
+
+  /** Validates and stores a module; returns the record and whether it is new. */
+  async deploy(tenant: string, name: string, bytes: Uint8Array): Promise<{ record: FunctionRecord; created: boolean }> {
+    FunctionRegistry.checkName(name);
+    if (bytes.length === 0) throw new FlurryError('invalid_module', 'empty body: send the module bytes');
+    let summary;
+    try {
+      summary = await validateFunctionModule(bytes, this.maxGuestMemoryBytes);
+    } catch (err) {
+      throw new FlurryError('invalid_module', (err as Error).message);
+    }
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const objName = moduleObjectName(tenant, digest);
+    if (!(await this.fabric.modules.info(objName))) await this.fabric.modules.putBlob({ name: objName }, bytes);
+    const key = functionKey(tenant, name);
+    const previous = await this.get(tenant, name).catch(() => undefined);
+    const now = Date.now();
+    const record: FunctionRecord = {
+      tenant, name, digest, size: bytes.length, exports: summary.exports, memory: summary.memory,
+      createdAt: previous?.createdAt ?? now, updatedAt: now,
+    };
+    await this.fabric.functions.put(key, encode(record));
+    this.cache.set(key, record);
+    this.emit({ kind: 'function.deployed', at: now, tenant, name, digest });
+    this.log.info({ fn: `${tenant}/${name}`, digest, size: bytes.length }, 'function deployed');
+    return { record, created: !previous };
+  }
+
+  /** The record, from the cache or, just after a deploy through another gateway, from KV. */
+  async get(tenant: string, name: string): Promise<FunctionRecord> {
+    FunctionRegistry.checkName(name);
+    const key = functionKey(tenant, name);
+    const cached = this.cache.get(key);
+    if (cached) return cached;
+    const e = await this.fabric.functions.get(key);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) throw new FlurryError('not_found', `function "${name}" is not deployed`);
+    const record = decode<FunctionRecord>(e.value);
+    this.cache.set(key, record);
+    return record;
+  }
+
+  async list(tenant: string): Promise<FunctionRecord[]> {
+    const out: FunctionRecord[] = [];
+    for await (const k of await this.fabric.functions.keys(`${tenant}.>`)) {
+      const e = await this.fabric.functions.get(k);
+      if (e && e.operation === 'PUT' && e.value.length > 0) out.push(decode<FunctionRecord>(e.value));
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Deletes the record; the module stays in the object store while other functions may share it. */
+  async delete(tenant: string, name: string): Promise<void> {
+    await this.get(tenant, name);
+    await this.fabric.functions.delete(functionKey(tenant, name));
+    this.cache.delete(functionKey(tenant, name));
+    this.emit({ kind: 'function.deleted', at: Date.now(), tenant, name });
+    this.log.info({ fn: `${tenant}/${name}` }, 'function deleted');
+  }
+
+  private emit(event: FleetEvent & { tenant: string }): void {
+    this.fabric.nc.publish(Subjects.event(event.tenant, event.kind), encode(event));
+  }
+}

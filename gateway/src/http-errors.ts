@@ -1,0 +1,43 @@
+/** The one place where errors become HTTP responses: `{ "error": { "code", "message" } }`. */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { FlurryError, type ErrorCode } from '@flurry/core';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  invalid_module: 400,
+  unauthorized: 401,
+  not_found: 404,
+  payload_too_large: 413,
+  timeout: 504,
+  guest_trap: 502,
+  guest_error: 502,
+  output_limit: 502,
+  no_capacity: 503,
+  unavailable: 503,
+  internal: 500,
+};
+
+export function statusFor(code: ErrorCode): number {
+  return STATUS[code] ?? 500;
+}
+
+/**
+ * Hono's error handler. Platform errors carry `x-flurry-error: <code>`, so
+ * clients can tell them from a guest's own 4xx/5xx answers.
+ */
+export function errorResponse(err: Error, c: Context): Response {
+  const requestId = c.get('requestId' as never) as string | undefined;
+  let fe: FlurryError;
+  if (err instanceof FlurryError) fe = err;
+  else if (err instanceof HTTPException) fe = new FlurryError(err.status === 413 ? 'payload_too_large' : err.status === 404 ? 'not_found' : 'bad_request', err.message || 'bad request');
+  else {
+    const log = c.get('log' as never) as { error(o: object, m: string): void } | undefined;
+    log?.error({ err }, 'unhandled error');
+    fe = new FlurryError('internal', 'internal error');
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-flurry-error': fe.code };
+  if (requestId) headers['x-flurry-request-id'] = requestId;
+  if (fe.retryAfterSeconds !== undefined) headers['retry-after'] = String(fe.retryAfterSeconds);
+  return new Response(JSON.stringify({ error: { code: fe.code, message: fe.message } }), { status: statusFor(fe.code), headers });
+}

@@ -1,0 +1,4 @@
+/** @flurry/gateway: the HTTP API and the fleet's scheduler, for tests and benchmarks. */
+export { Gateway } from './gateway.js';
+export { createApp, type AppDeps } from './app.js';
+export { loadGatewayConfig, type GatewayConfig } from './config.js';

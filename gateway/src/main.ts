@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/** The gateway process: `node gateway/dist/main.js`, configured by environment (see docs/configuration.md). */
+import { ConfigError, createLogger } from '@flurry/core';
+import { loadGatewayConfig } from './config.js';
+import { Gateway } from './gateway.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadGatewayConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`flurry-gateway: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
+  log.info({ config: { ...config, apiKeys: `${config.apiKeys.size} keys` } }, 'starting');
+  const gateway = await Gateway.start(config, log);
+  const stop = () => void gateway.stop().then(() => process.exit(0), () => process.exit(1));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  log.info({ url: `http://${config.host}:${gateway.port}` }, 'ready');
+}
+
+main().catch((err) => {
+  console.error(`flurry-gateway: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});

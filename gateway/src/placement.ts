@@ -1,0 +1,73 @@
+/**
+ * Placement of warm parents: which host should hold a function, and asking
+ * it to. Hosts are ranked by free guest slots; draining hosts and hosts that
+ * already hold the function are skipped. Concurrent requests to place the
+ * same function version share one attempt.
+ */
+import { decode, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import type { FleetView } from './fleet-view.js';
+
+export function isWarmOn(host: HostRecord, fn: FunctionRecord): boolean {
+  return host.warm.some((w) => w.tenant === fn.tenant && w.name === fn.name && w.digest === fn.digest);
+}
+
+/** Hosts that could take a new warm parent of `fn`, best first. */
+export function rankHostsFor(fn: FunctionRecord, hosts: HostRecord[]): HostRecord[] {
+  return hosts
+    .filter((h) => !h.draining && !isWarmOn(h, fn))
+    .sort((a, b) => b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.warm.length - b.warm.length || a.id.localeCompare(b.id));
+}
+
+export class Placement {
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly fabric: Fabric,
+    private readonly fleet: FleetView,
+    private readonly timeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Places a warm parent of `fn` on one more host; resolves to its id. */
+  place(fn: FunctionRecord, requestId: string): Promise<string> {
+    const key = `${fn.tenant}.${fn.name}@${fn.digest}`;
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.tryHosts(fn, requestId).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  /** True while a placement of this function version is under way. */
+  placing(fn: FunctionRecord): boolean {
+    return this.pending.has(`${fn.tenant}.${fn.name}@${fn.digest}`);
+  }
+
+  private async tryHosts(fn: FunctionRecord, requestId: string): Promise<string> {
+    const candidates = rankHostsFor(fn, this.fleet.live());
+    if (candidates.length === 0) {
+      throw new FlurryError('no_capacity', 'no worker host is available to run this function', { retryAfterSeconds: 1 });
+    }
+    let lastError: FlurryError | undefined;
+    for (const host of candidates.slice(0, 3)) {
+      const req: PlaceRequest = { requestId, tenant: fn.tenant, name: fn.name, digest: fn.digest };
+      try {
+        const msg = await this.fabric.nc.request(Subjects.place(host.id), encode(req), { timeout: this.timeoutMs });
+        const reply = decode<PlaceReply>(msg.data);
+        if (reply.ok) {
+          this.log.info({ requestId, fn: `${fn.tenant}/${fn.name}`, hostId: host.id, initMs: reply.initMs }, 'placed');
+          return reply.hostId;
+        }
+        // A module that fails to start fails everywhere: say so instead of trying every host.
+        if (reply.error.code !== 'unavailable' && reply.error.code !== 'no_capacity') throw FlurryError.fromWire(reply.error);
+        lastError = FlurryError.fromWire(reply.error);
+      } catch (err) {
+        if (err instanceof FlurryError) throw err;
+        this.log.warn({ requestId, hostId: host.id, err: (err as Error).message }, 'place request failed');
+        lastError = new FlurryError('unavailable', `host ${host.id} did not answer the placement`, { retryAfterSeconds: 1 });
+      }
+    }
+    throw new FlurryError(lastError?.code === 'no_capacity' ? 'no_capacity' : 'unavailable', `could not place function "${fn.name}": ${lastError?.message}`, { retryAfterSeconds: 1 });
+  }
+}
