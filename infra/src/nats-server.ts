@@ -1,0 +1,103 @@
+/**
+ * Finding and running nats-server: the local fleet and every integration
+ * test start their own, on a free port with their own JetStream store, so
+ * that they never share state with a broker already on the machine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { delimiter, join } from 'node:path';
+
+const FALLBACK_PATHS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server', '/usr/bin/nats-server'];
+
+/** The nats-server binary: `NATS_SERVER_BIN`, then the PATH, then the usual Debian places. */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.NATS_SERVER_BIN) return existsSync(env.NATS_SERVER_BIN) ? env.NATS_SERVER_BIN : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    const p = join(dir, 'nats-server');
+    if (dir && existsSync(p)) return p;
+  }
+  return FALLBACK_PATHS.find((p) => existsSync(p));
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NatsServerOptions {
+  /** Folder for the config file, the JetStream store and the log. */
+  dataDir: string;
+  port?: number;
+  /** Largest message the server accepts; fleet messages carry request bodies. */
+  maxPayloadBytes?: number;
+}
+
+export interface RunningNatsServer {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts nats-server with JetStream and waits until it accepts connections. */
+export async function startNatsServer(opts: NatsServerOptions): Promise<RunningNatsServer> {
+  const bin = findNatsServer();
+  if (!bin) throw new Error('nats-server not found: install it (Debian: apt-get install nats-server) or set NATS_SERVER_BIN');
+  const port = opts.port ?? (await freePort());
+  mkdirSync(opts.dataDir, { recursive: true });
+  const storeDir = join(opts.dataDir, 'jetstream');
+  const configFile = join(opts.dataDir, 'nats-server.conf');
+  writeFileSync(
+    configFile,
+    [
+      `listen: 127.0.0.1:${port}`,
+      `max_payload: ${opts.maxPayloadBytes ?? 8 * 1024 * 1024}`,
+      'jetstream {',
+      `  store_dir: ${JSON.stringify(storeDir)}`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(bin, ['-c', configFile, '-l', join(opts.dataDir, 'nats-server.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}: ${stderr.trim()}`);
+    if (await canConnect(port)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`nats-server did not listen on port ${port} within 10 s: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ port, host: '127.0.0.1' });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}

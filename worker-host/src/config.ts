@@ -1,0 +1,45 @@
+/** The worker host's settings, read once from an environment passed in. */
+import { availableParallelism, totalmem } from 'node:os';
+import { EnvReader } from '@flurry/core';
+
+export interface HostConfig {
+  natsServers: string[];
+  /** Stable id for this host; generated when not given. */
+  hostId?: string;
+  /** Guest threads in the pool. */
+  guestThreads: number;
+  heartbeatMs: number;
+  /** A host record expires this long after the last heartbeat. */
+  hostTtlSeconds: number;
+  callTimeoutMs: number;
+  initTimeoutMs: number;
+  maxOutputBytes: number;
+  maxGuestMemoryBytes: number;
+  /** Longest a drain waits for in-flight calls before giving up on them. */
+  drainTimeoutMs: number;
+  pager: 'auto' | 'userfaultfd' | 'portable';
+  logLevel: string;
+}
+
+export function loadHostConfig(env: Record<string, string | undefined>): HostConfig {
+  const r = new EnvReader(env);
+  return {
+    natsServers: r.natsServers('NATS_URL', 'nats://127.0.0.1:4222'),
+    hostId: r.optionalString('FLURRY_HOST_ID'),
+    guestThreads: r.int('FLURRY_GUEST_THREADS', Math.max(2, availableParallelism()), { min: 1, max: 256 }),
+    heartbeatMs: r.int('FLURRY_HEARTBEAT_MS', 1000, { min: 100, max: 60_000 }),
+    hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
+    callTimeoutMs: r.int('FLURRY_CALL_TIMEOUT_MS', 10_000, { min: 1, max: 3_600_000 }),
+    initTimeoutMs: r.int('FLURRY_INIT_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
+    maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
+    drainTimeoutMs: r.int('FLURRY_DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 3_600_000 }),
+    pager: r.oneOf('FLURRY_PAGER', ['auto', 'userfaultfd', 'portable'] as const, 'auto'),
+    logLevel: r.logLevel('LOG_LEVEL'),
+  };
+}
+
+/** Memory this machine has, for the capacity record. */
+export function machineMemoryBytes(): number {
+  return totalmem();
+}

@@ -1,0 +1,239 @@
+/**
+ * A worker host: registers itself and heartbeats its capacity, places warm
+ * parents of functions when the scheduler asks, answers invocations of the
+ * functions it holds warm (one queue group per function version), and drains
+ * cleanly: stop taking calls, finish those in flight, deregister.
+ */
+import { hostname } from 'node:os';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import {
+  connectFabric, decode, encode, FlurryError, newId, Subjects, InvokeQueue, toWireError,
+  type Fabric, type FleetEvent, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest,
+  type Logger, type PlaceReply, type PlaceRequest, type WarmFunction,
+} from '@flurry/core';
+import { GuestPool } from './guest/guest-pool.js';
+import { fetchModule } from './module-store.js';
+import { machineMemoryBytes, type HostConfig } from './config.js';
+import { detectPager } from './pager-mode.js';
+
+interface WarmEntry extends WarmFunction {
+  key: string;
+  sub: Subscription;
+}
+
+export class WorkerHost {
+  readonly id: string;
+  private readonly startedAt = Date.now();
+  private readonly warm = new Map<string, WarmEntry>();
+  private readonly placing = new Map<string, Promise<PlaceReply>>();
+  private heartbeat?: NodeJS.Timeout;
+  private controlSubs: Subscription[] = [];
+  private inFlight = 0;
+  private idle?: () => void;
+  private draining = false;
+  private drained?: Promise<void>;
+  private readonly pager: HostRecord['pager'];
+
+  private constructor(
+    private readonly config: HostConfig,
+    private readonly log: Logger,
+    private readonly fabric: Fabric,
+    private readonly pool: GuestPool,
+    id: string,
+    pager: HostRecord['pager'],
+  ) {
+    this.id = id;
+    this.pager = pager;
+  }
+
+  static async start(config: HostConfig, log: Logger): Promise<WorkerHost> {
+    const id = config.hostId ?? newId('host');
+    const hostLog = log.child({ hostId: id });
+    const pager = await detectPager(config.pager);
+    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds });
+    const pool = await GuestPool.start({
+      threads: config.guestThreads,
+      limits: {
+        callTimeoutMs: config.callTimeoutMs,
+        initTimeoutMs: config.initTimeoutMs,
+        maxOutputBytes: config.maxOutputBytes,
+        maxLogLines: 64,
+        maxLogBytes: 64 * 1024,
+      },
+      log: hostLog,
+    });
+    const host = new WorkerHost(config, hostLog, fabric, pool, id, pager.mode);
+    if (pager.reason) hostLog.info({ pager: pager.mode, reason: pager.reason }, 'pager');
+    await host.register();
+    return host;
+  }
+
+  private async register(): Promise<void> {
+    const { nc } = this.fabric;
+    this.controlSubs.push(
+      nc.subscribe(Subjects.place(this.id), { callback: (_e, msg) => void this.onPlace(msg) }),
+      nc.subscribe(Subjects.drain(this.id), { callback: (_e, msg) => void this.onDrainRequest(msg) }),
+    );
+    void this.watchFunctions();
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), this.config.heartbeatMs);
+    this.heartbeat.unref();
+    this.emit({ kind: 'host.up', at: Date.now(), hostId: this.id });
+    this.log.info({ guestSlots: this.pool.size, pager: this.pager }, 'host registered');
+  }
+
+  record(): HostRecord {
+    return {
+      id: this.id,
+      pid: process.pid,
+      hostname: hostname(),
+      startedAt: this.startedAt,
+      heartbeatAt: Date.now(),
+      cores: this.pool.size,
+      memoryBytes: machineMemoryBytes(),
+      guestSlots: this.pool.size,
+      runningGuests: this.pool.running,
+      warm: [...this.warm.values()].map(({ tenant, name, digest }) => ({ tenant, name, digest })),
+      pager: this.pager,
+      draining: this.draining,
+    };
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.fabric.hosts.put(this.id, encode(this.record()));
+    } catch (err) {
+      this.log.warn({ err }, 'heartbeat failed');
+    }
+  }
+
+  private emit(event: FleetEvent, tenant = 'system'): void {
+    this.fabric.nc.publish(Subjects.event(tenant, event.kind), encode(event));
+  }
+
+  private static warmKey(tenant: string, name: string, digest: string): string {
+    return `${tenant}.${name}@${digest}`;
+  }
+
+  private async onPlace(msg: Msg): Promise<void> {
+    let req: PlaceRequest;
+    try {
+      req = decode<PlaceRequest>(msg.data);
+    } catch (err) {
+      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: `bad place request: ${(err as Error).message}` } } satisfies PlaceReply));
+      return;
+    }
+    const key = WorkerHost.warmKey(req.tenant, req.name, req.digest);
+    let pending = this.placing.get(key);
+    if (!pending) {
+      pending = this.place(key, req).finally(() => this.placing.delete(key));
+      this.placing.set(key, pending);
+    }
+    msg.respond(encode(await pending));
+  }
+
+  private async place(key: string, req: PlaceRequest): Promise<PlaceReply> {
+    const log = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+    if (this.draining) return { ok: false, error: { code: 'unavailable', message: `host ${this.id} is draining` } };
+    if (this.warm.has(key)) return { ok: true, hostId: this.id, initMs: 0 };
+    try {
+      const bytes = await fetchModule(this.fabric.modules, req.tenant, req.digest);
+      const info = await this.pool.warm(key, bytes, undefined, req.requestId);
+      const sub = this.fabric.nc.subscribe(Subjects.invoke(req.tenant, req.name, req.digest), {
+        queue: InvokeQueue,
+        callback: (_e, m) => void this.onInvoke(m, key),
+      });
+      this.warm.set(key, { key, tenant: req.tenant, name: req.name, digest: req.digest, sub });
+      await this.fabric.nc.flush();
+      void this.beat();
+      log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
+      this.emit({ kind: 'function.placed', at: Date.now(), tenant: req.tenant, name: req.name, digest: req.digest, hostId: this.id, initMs: info.initMs, requestId: req.requestId }, req.tenant);
+      return { ok: true, hostId: this.id, initMs: info.initMs };
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'placement failed');
+      this.pool.evict(key);
+      return { ok: false, error: toWireError(err) };
+    }
+  }
+
+  private async onInvoke(msg: Msg, key: string): Promise<void> {
+    this.inFlight++;
+    let reply: InvokeReply;
+    let req: InvokeRequest | undefined;
+    try {
+      req = decode<InvokeRequest>(msg.data);
+      const result = await this.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      if (result.logs.length > 0 || result.droppedLogLines > 0) {
+        const glog = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+        for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
+        if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
+      }
+      reply = { ok: true, status: result.status, headers: result.headers, body: result.body, hostId: this.id, durationMs: result.durationMs };
+    } catch (err) {
+      if (!(err instanceof FlurryError)) this.log.error({ err, requestId: req?.requestId }, 'invoke failed');
+      reply = { ok: false, error: toWireError(err), hostId: this.id };
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.idle?.();
+    }
+    msg.respond(encode(reply));
+  }
+
+  /** Drops warm parents of function versions that were redeployed or deleted. */
+  private async watchFunctions(): Promise<void> {
+    const watch = await this.fabric.functions.watch({ include: 'updates' as never });
+    for await (const entry of watch) {
+      const [tenant, ...rest] = entry.key.split('.');
+      const name = rest.join('.');
+      const current = entry.operation === 'PUT' && entry.value.length > 0 ? decode<FunctionRecord>(entry.value).digest : undefined;
+      for (const w of this.warm.values()) {
+        if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
+      }
+    }
+  }
+
+  private async evict(w: WarmEntry, reason: string): Promise<void> {
+    this.warm.delete(w.key);
+    await w.sub.drain().catch(() => undefined);
+    this.pool.evict(w.key);
+    void this.beat();
+    this.log.info({ fn: `${w.tenant}/${w.name}`, digest: w.digest, reason }, 'function evicted');
+    this.emit({ kind: 'function.evicted', at: Date.now(), tenant: w.tenant, name: w.name, digest: w.digest, hostId: this.id, reason }, w.tenant);
+  }
+
+  private async onDrainRequest(msg: Msg): Promise<void> {
+    msg.respond(encode({ ok: true, hostId: this.id }));
+    await this.drain('drain requested');
+    process.emit('SIGTERM');
+  }
+
+  /**
+   * Stops taking work, lets calls in flight finish (up to the drain timeout),
+   * deregisters and closes. Idempotent.
+   */
+  drain(reason: string): Promise<void> {
+    this.drained ??= this.doDrain(reason);
+    return this.drained;
+  }
+
+  private async doDrain(reason: string): Promise<void> {
+    this.draining = true;
+    this.log.info({ reason, inFlight: this.inFlight }, 'draining');
+    await this.beat();
+    // Unsubscribing from the queue groups sends new calls to the other hosts.
+    await Promise.all([...this.warm.values()].map((w) => w.sub.drain().catch(() => undefined)));
+    if (this.inFlight > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => (this.idle = resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, this.config.drainTimeoutMs).unref()),
+      ]);
+    }
+    clearInterval(this.heartbeat);
+    for (const s of this.controlSubs) s.unsubscribe();
+    await this.fabric.hosts.delete(this.id).catch((err: unknown) => this.log.warn({ err }, 'deregister failed'));
+    this.emit({ kind: 'host.down', at: Date.now(), hostId: this.id, reason });
+    await this.pool.close();
+    await this.fabric.close();
+    this.log.info({ unfinished: this.inFlight }, 'drained');
+  }
+}

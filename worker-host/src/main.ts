@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/** The worker host process: `node worker-host/dist/main.js`, configured by environment (see docs/configuration.md). */
+import { ConfigError, createLogger } from '@flurry/core';
+import { loadHostConfig } from './config.js';
+import { WorkerHost } from './host.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadHostConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`flurry-host: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger('worker-host', { pid: process.pid }, config.logLevel);
+  log.info({ config }, 'starting');
+  const host = await WorkerHost.start(config, log);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void host.drain(signal).then(() => process.exit(0), (err) => {
+      log.error({ err }, 'drain failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log.info({ hostId: host.id }, 'ready');
+}
+
+main().catch((err) => {
+  console.error(`flurry-host: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});
