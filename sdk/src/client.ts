@@ -1,0 +1,36 @@
+/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`; `jobs` to come). */
+import { FunctionsApi } from './functions.js';
+import { HostsApi } from './hosts.js';
+import { Transport } from './transport.js';
+
+export interface FlurryOptions {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:8080`; a path prefix is kept. */
+  url: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** A fetch implementation to use instead of the global one (tests, other runtimes, retries). */
+  fetch?: typeof globalThis.fetch;
+  /** Per request, including reading the answer; default 60 000, 0 for none. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+/**
+ * A client of one Flurry gateway.
+ *
+ * @example
+ * const flurry = new Flurry({ url: 'http://127.0.0.1:8080', apiKey: process.env.FLURRY_API_KEY });
+ * await flurry.functions.deploy('hello', await readFile('hello.wasm'));
+ * console.log((await flurry.functions.invoke('hello', { name: 'Ada' })).text());
+ */
+export class Flurry {
+  readonly functions: FunctionsApi;
+  readonly hosts: HostsApi;
+
+  constructor(options: FlurryOptions) {
+    const transport = new Transport({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+    this.functions = new FunctionsApi(transport);
+    this.hosts = new HostsApi(transport);
+  }
+}

@@ -1,0 +1,84 @@
+/** `flurry.functions`: deploy, list, read, delete and invoke functions. */
+import { guestResponseOrThrow, type InvokeResponse } from './invoke-response.js';
+import type { QueryInit, Transport } from './transport.js';
+import type { FunctionRecord } from './types.js';
+
+/** An invocation's body: bytes as they are, a string as UTF-8 text, any other object as JSON. */
+export type InvokeBody = Uint8Array | string | object;
+
+/** How to call the guest; the gateway hands all of it to the guest's `handle()`. */
+export interface InvokeOptions {
+  /** Default `POST` when there is a body, else `GET` (as curl does). */
+  method?: string;
+  /** Path below the function, default `/`; may carry a `?query`. */
+  path?: string;
+  query?: QueryInit;
+  /** Set `content-type` here to override the one chosen from the body. */
+  headers?: HeadersInit;
+}
+
+/**
+ * The functions API. Reach it as `flurry.functions`.
+ *
+ * @example
+ * const fn = await flurry.functions.deploy('hello', await readFile('hello.wasm'));
+ * const res = await flurry.functions.invoke('hello', 'world');
+ */
+export class FunctionsApi {
+  constructor(private readonly transport: Transport) {}
+
+  /** Uploads a module under `name`, creating the function or replacing its module. */
+  async deploy(name: string, module: Uint8Array): Promise<FunctionRecord> {
+    const answer = await this.transport.json<{ function: FunctionRecord }>({
+      method: 'PUT',
+      path: functionPath(name),
+      headers: { 'content-type': 'application/wasm' },
+      body: module,
+    });
+    return answer.function;
+  }
+
+  async list(): Promise<FunctionRecord[]> {
+    const answer = await this.transport.json<{ functions: FunctionRecord[] }>({ method: 'GET', path: '/v1/functions' });
+    return answer.functions;
+  }
+
+  async get(name: string): Promise<FunctionRecord> {
+    const answer = await this.transport.json<{ function: FunctionRecord }>({ method: 'GET', path: functionPath(name) });
+    return answer.function;
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.transport.json<{ deleted: string }>({ method: 'DELETE', path: functionPath(name) });
+  }
+
+  /**
+   * Calls the function over HTTP. Whatever status the guest answers with comes back as an
+   * InvokeResponse; only platform errors (no capacity, trap, timeout, ...) throw FlurryApiError.
+   */
+  async invoke(name: string, body?: InvokeBody, options: InvokeOptions = {}): Promise<InvokeResponse> {
+    const encoded = encodeBody(body);
+    const headers = new Headers(options.headers);
+    if (encoded !== undefined && !headers.has('content-type')) headers.set('content-type', encoded.contentType);
+    const path = options.path ?? '/';
+    const response = await this.transport.send({
+      method: (options.method ?? (encoded === undefined ? 'GET' : 'POST')).toUpperCase(),
+      path: `/fn/${encodeURIComponent(name)}${path.startsWith('/') ? path : `/${path}`}`,
+      query: options.query,
+      headers,
+      body: encoded?.bytes,
+    });
+    return guestResponseOrThrow(response);
+  }
+}
+
+function functionPath(name: string): string {
+  return `/v1/functions/${encodeURIComponent(name)}`;
+}
+
+function encodeBody(body: InvokeBody | undefined): { bytes: Uint8Array; contentType: string } | undefined {
+  if (body === undefined) return undefined;
+  if (body instanceof Uint8Array) return { bytes: body, contentType: 'application/octet-stream' };
+  if (typeof body === 'string') return { bytes: new TextEncoder().encode(body), contentType: 'text/plain; charset=utf-8' };
+  return { bytes: new TextEncoder().encode(JSON.stringify(body)), contentType: 'application/json' };
+}
