@@ -3,6 +3,12 @@ import { FunctionsApi } from './functions.js';
 import { HostsApi } from './hosts.js';
 import { Transport } from './transport.js';
 
+/**
+ * How to reach the gateway.
+ *
+ * @example
+ * const options: FlurryOptions = { url: 'https://flurry.example.com', apiKey: 'k', timeoutMs: 10_000 };
+ */
 export interface FlurryOptions {
   /** The gateway's base URL, e.g. `http://127.0.0.1:8080`; a path prefix is kept. */
   url: string;

@@ -3,10 +3,21 @@ import { guestResponseOrThrow, type InvokeResponse } from './invoke-response.js'
 import type { QueryInit, Transport } from './transport.js';
 import type { FunctionRecord } from './types.js';
 
-/** An invocation's body: bytes as they are, a string as UTF-8 text, any other object as JSON. */
+/**
+ * An invocation's body: bytes as they are, a string as UTF-8 text, any other object as JSON.
+ *
+ * @example
+ * await flurry.functions.invoke('resize', imageBytes);     // application/octet-stream
+ * await flurry.functions.invoke('greet', { name: 'Ada' }); // application/json
+ */
 export type InvokeBody = Uint8Array | string | object;
 
-/** How to call the guest; the gateway hands all of it to the guest's `handle()`. */
+/**
+ * How to call the guest; the gateway hands all of it to the guest's `handle()`.
+ *
+ * @example
+ * await flurry.functions.invoke('shop', undefined, { method: 'DELETE', path: '/cart/3', headers: { 'x-user': 'ada' } });
+ */
 export interface InvokeOptions {
   /** Default `POST` when there is a body, else `GET` (as curl does). */
   method?: string;

@@ -4,5 +4,5 @@ export { FunctionsApi, type InvokeBody, type InvokeOptions } from './functions.j
 export { HostsApi } from './hosts.js';
 export { InvokeResponse } from './invoke-response.js';
 export type { QueryInit } from './transport.js';
-export { FlurryApiError, FlurryConnectionError, FlurryTimeoutError, type FlurryApiErrorInit } from './errors.js';
+export { FlurryApiError, FlurryConnectionError, FlurryTimeoutError } from './errors.js';
 export type { ErrorCode, FunctionRecord, HostRecord, WarmFunction } from './types.js';

@@ -11,7 +11,12 @@ export interface TransportOptions {
   timeoutMs: number;
 }
 
-/** Query parameters, in any of the shapes `URLSearchParams` accepts. */
+/**
+ * Query parameters, in any of the shapes `URLSearchParams` accepts.
+ *
+ * @example
+ * await flurry.functions.invoke('search', undefined, { path: '/find', query: { q: 'wasm', limit: '10' } });
+ */
 export type QueryInit = string | URLSearchParams | Record<string, string>;
 
 export interface HttpRequest {

@@ -1,6 +1,11 @@
 /** The gateway's record shapes, as the SDK's own public types (copied from core's protocol so the SDK has no runtime dependency on it). */
 
-/** Error codes the gateway puts in `{ "error": { "code" } }` and in the `x-flurry-error` header. */
+/**
+ * Error codes the gateway puts in `{ "error": { "code" } }` and in the `x-flurry-error` header.
+ *
+ * @example
+ * if (err instanceof FlurryApiError && err.code === 'no_capacity') await sleep(err.retryAfterSeconds ?? 1);
+ */
 export type ErrorCode =
   | 'bad_request'
   | 'invalid_module'
@@ -15,7 +20,13 @@ export type ErrorCode =
   | 'unavailable'
   | 'internal';
 
-/** A deployed function. Times are milliseconds since the Unix epoch. */
+/**
+ * A deployed function. Times are milliseconds since the Unix epoch.
+ *
+ * @example
+ * const fn: FunctionRecord = await flurry.functions.get('hello');
+ * console.log(fn.digest.slice(0, 12), fn.exports.includes('handle'));
+ */
 export interface FunctionRecord {
   tenant: string;
   name: string;
@@ -31,7 +42,12 @@ export interface FunctionRecord {
   updatedAt: number;
 }
 
-/** A worker host, as it last reported itself. Times are milliseconds since the Unix epoch. */
+/**
+ * A worker host, as it last reported itself. Times are milliseconds since the Unix epoch.
+ *
+ * @example
+ * const free = (await flurry.hosts.list()).reduce((n, h) => n + h.guestSlots - h.runningGuests, 0);
+ */
 export interface HostRecord {
   id: string;
   pid: number;
@@ -52,7 +68,12 @@ export interface HostRecord {
   draining: boolean;
 }
 
-/** A function a host holds a warm parent of. */
+/**
+ * A function a host holds a warm parent of.
+ *
+ * @example
+ * const warmHosts = hosts.filter((h) => h.warm.some((w: WarmFunction) => w.name === 'hello'));
+ */
 export interface WarmFunction {
   tenant: string;
   name: string;
