@@ -1,0 +1,4 @@
+/** @flurry/infra: starting nats-server, Flurry's services and whole local fleets. */
+export * from './nats-server.js';
+export * from './services.js';
+export * from './local-fleet.js';

@@ -1,0 +1,105 @@
+/**
+ * A whole fleet on this machine: its own nats-server (or an existing one),
+ * a gateway and N worker hosts, each a separate process. `npm start`, the
+ * integration tests and the benchmarks all use this one helper.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNatsServer, type RunningNatsServer } from './nats-server.js';
+import { startGateway, startHost, type RunningService } from './services.js';
+
+export interface LocalFleetOptions {
+  hosts: number;
+  /** Use this server instead of starting one. */
+  natsUrl?: string;
+  /** Folder for nats-server's store and the logs; a temporary one (removed on stop) when not given. */
+  dataDir?: string;
+  gatewayPort?: number;
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+  hostEnv?: Record<string, string>;
+  gatewayEnv?: Record<string, string>;
+  onLine?: (service: string, line: string) => void;
+}
+
+export class LocalFleet {
+  private constructor(
+    readonly natsUrl: string,
+    readonly url: string,
+    readonly dataDir: string,
+    readonly gateway: RunningService,
+    readonly hosts: RunningService[],
+    private readonly nats: RunningNatsServer | undefined,
+    private readonly removeDataDir: boolean,
+    private readonly opts: LocalFleetOptions,
+  ) {}
+
+  static async start(opts: LocalFleetOptions): Promise<LocalFleet> {
+    const removeDataDir = !opts.dataDir;
+    const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'flurry-'));
+    let nats: RunningNatsServer | undefined;
+    const started: RunningService[] = [];
+    try {
+      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats') });
+      const natsUrl = opts.natsUrl ?? nats!.url;
+      const hosts = await Promise.all(
+        Array.from({ length: opts.hosts }, (_, i) => LocalFleet.spawnHost(natsUrl, dataDir, opts, `host-${i + 1}`).then((h) => (started.push(h), h))),
+      );
+      const gateway = await startGateway({
+        natsUrl,
+        port: opts.gatewayPort ?? 0,
+        env: { ...opts.env, ...opts.gatewayEnv },
+        logFile: join(dataDir, 'logs', 'gateway.log'),
+        onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
+      });
+      started.push(gateway);
+      const fleet = new LocalFleet(natsUrl, String(gateway.ready.url), dataDir, gateway, hosts, nats, removeDataDir, opts);
+      await fleet.waitForHosts(opts.hosts);
+      return fleet;
+    } catch (err) {
+      await Promise.all(started.map((s) => s.kill()));
+      await nats?.stop();
+      if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private static spawnHost(natsUrl: string, dataDir: string, opts: LocalFleetOptions, hostId: string): Promise<RunningService> {
+    return startHost({
+      natsUrl,
+      hostId,
+      env: { ...opts.env, ...opts.hostEnv },
+      logFile: join(dataDir, 'logs', `${hostId}.log`),
+      onLine: opts.onLine && ((l) => opts.onLine!(hostId, l)),
+    });
+  }
+
+  /** Starts one more host process (tests of failure and drain). */
+  async addHost(hostId: string, env: Record<string, string> = {}): Promise<RunningService> {
+    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId);
+    this.hosts.push(h);
+    return h;
+  }
+
+  /** Waits until the gateway lists `count` live hosts. */
+  async waitForHosts(count: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await fetch(`${this.url}/v1/hosts`).catch(() => undefined);
+      if (res?.ok) {
+        const body = (await res.json()) as { hosts: unknown[] };
+        if (body.hosts.length === count) return;
+      }
+      if (Date.now() > deadline) throw new Error(`the gateway did not see ${count} hosts within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.gateway.stop(5000);
+    await Promise.all(this.hosts.map((h) => h.stop(10_000)));
+    await this.nats?.stop();
+    if (this.removeDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
