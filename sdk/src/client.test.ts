@@ -1,0 +1,187 @@
+/** The client against a stub that speaks the gateway's contract: request shapes, answers, and error mapping. */
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Flurry, FlurryApiError, FlurryConnectionError, FlurryTimeoutError, type InvokeResponse } from './index.js';
+import { EMPTY_WASM_MODULE, STUB_HOSTS, startStubGateway, type StubGateway } from './testing/stub-gateway.js';
+
+let gateway: StubGateway;
+let flurry: Flurry;
+
+beforeAll(async () => {
+  gateway = await startStubGateway();
+  flurry = new Flurry({ url: gateway.url });
+});
+afterAll(() => gateway.close());
+
+function lastRequest() {
+  return gateway.requests[gateway.requests.length - 1];
+}
+
+async function apiErrorOf(promise: Promise<unknown>): Promise<FlurryApiError> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(FlurryApiError);
+  return err as FlurryApiError;
+}
+
+interface Echo {
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+describe('functions', () => {
+  it('functions - deploy sends the module as application/wasm and returns the record', async () => {
+    const fn = await flurry.functions.deploy('hello', EMPTY_WASM_MODULE);
+    expect(fn).toMatchObject({ name: 'hello', size: EMPTY_WASM_MODULE.length, exports: ['handle', 'init'] });
+    expect(fn.digest).toMatch(/^[0-9a-f]{64}$/);
+    const request = lastRequest();
+    expect(request.method).toBe('PUT');
+    expect(request.url).toBe('/v1/functions/hello');
+    expect(request.headers['content-type']).toBe('application/wasm');
+    expect(new Uint8Array(request.body)).toEqual(EMPTY_WASM_MODULE);
+  });
+
+  it('functions - deploy of a refused module throws invalid_module with the message', async () => {
+    const err = await apiErrorOf(flurry.functions.deploy('bad', new TextEncoder().encode('not wasm')));
+    expect(err).toMatchObject({ name: 'FlurryApiError', status: 400, code: 'invalid_module', message: 'not a wasm module: bad magic', requestId: 'req-1' });
+  });
+
+  it('functions - list, get and delete read and remove deployed functions', async () => {
+    await flurry.functions.deploy('listed', EMPTY_WASM_MODULE);
+    expect((await flurry.functions.list()).map((fn) => fn.name)).toContain('listed');
+    expect(await flurry.functions.get('listed')).toMatchObject({ name: 'listed', tenant: 'default' });
+    await flurry.functions.delete('listed');
+    expect(lastRequest()).toMatchObject({ method: 'DELETE', url: '/v1/functions/listed' });
+    expect((await flurry.functions.list()).map((fn) => fn.name)).not.toContain('listed');
+  });
+
+  it('functions - get of a missing function throws not_found with status and request id', async () => {
+    const err = await apiErrorOf(flurry.functions.get('missing'));
+    expect(err).toMatchObject({ status: 404, code: 'not_found', requestId: 'req-1', retryAfterSeconds: undefined });
+  });
+});
+
+describe('invoke', () => {
+  it('invoke - an object body is sent as JSON with POST', async () => {
+    const echo = (await flurry.functions.invoke('echo', { name: 'Ada' })).json<Echo>();
+    expect(echo).toMatchObject({ method: 'POST', path: '/', body: '{"name":"Ada"}' });
+    expect(echo.headers['content-type']).toBe('application/json');
+  });
+
+  it('invoke - a string is sent as text, bytes as octet-stream, no body as GET', async () => {
+    const text = (await flurry.functions.invoke('echo', 'hi')).json<Echo>();
+    expect(text).toMatchObject({ method: 'POST', body: 'hi' });
+    expect(text.headers['content-type']).toBe('text/plain; charset=utf-8');
+    const bytes = (await flurry.functions.invoke('echo', new Uint8Array([104, 105]))).json<Echo>();
+    expect(bytes.headers['content-type']).toBe('application/octet-stream');
+    const none = (await flurry.functions.invoke('echo')).json<Echo>();
+    expect(none).toMatchObject({ method: 'GET', body: '' });
+  });
+
+  it('invoke - method, path, query and headers reach the guest', async () => {
+    const echo = (
+      await flurry.functions.invoke('echo', 'x', {
+        method: 'put',
+        path: 'items/7?full=1',
+        query: { sort: 'asc' },
+        headers: { 'x-user': 'ada', 'content-type': 'text/csv' },
+      })
+    ).json<Echo>();
+    expect(echo).toMatchObject({ method: 'PUT', path: '/items/7', query: 'full=1&sort=asc' });
+    expect(echo.headers).toMatchObject({ 'x-user': 'ada', 'content-type': 'text/csv' });
+  });
+
+  it('invoke - the response carries status, headers, body and where and how fast it ran', async () => {
+    const response = await flurry.functions.invoke('echo');
+    expect(response).toMatchObject({ status: 200, ok: true, requestId: 'req-1', hostId: 'host-a', durationMs: 12 });
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(JSON.parse(response.text())).toEqual(response.json());
+    const binary = await flurry.functions.invoke('binary');
+    expect(binary.body).toEqual(new Uint8Array([0xff, 0x00, 0x80]));
+  });
+
+  it("invoke - a guest's own 4xx with an error-shaped body is a response, not an exception", async () => {
+    const response: InvokeResponse = await flurry.functions.invoke('teapot');
+    expect(response).toMatchObject({ status: 418, ok: false, hostId: 'host-a' });
+    expect(response.json()).toEqual({ error: { code: 'teapot', message: 'short and stout' } });
+  });
+
+  it('invoke - a platform error marked x-flurry-error throws even when it names a host', async () => {
+    const err = await apiErrorOf(flurry.functions.invoke('trap'));
+    expect(err).toMatchObject({ status: 502, code: 'guest_trap', message: 'unreachable executed' });
+  });
+
+  it('invoke - no_capacity throws with the Retry-After seconds', async () => {
+    const err = await apiErrorOf(flurry.functions.invoke('busy'));
+    expect(err).toMatchObject({ status: 503, code: 'no_capacity', retryAfterSeconds: 7, requestId: 'req-1' });
+  });
+
+  it('invoke - an unmarked error from a proxy in front of the gateway throws, coded by its status', async () => {
+    const err = await apiErrorOf(flurry.functions.invoke('behind-proxy'));
+    expect(err).toMatchObject({ status: 502, code: 'unavailable', requestId: undefined });
+  });
+
+  it('invoke - an unknown function throws not_found', async () => {
+    expect(await apiErrorOf(flurry.functions.invoke('nobody'))).toMatchObject({ status: 404, code: 'not_found' });
+  });
+});
+
+describe('hosts', () => {
+  it('hosts - list returns the host records', async () => {
+    expect(await flurry.hosts.list()).toEqual(STUB_HOSTS);
+  });
+});
+
+describe('client', () => {
+  it('client - sends the API key as a bearer token, and no authorization without one', async () => {
+    await new Flurry({ url: gateway.url, apiKey: 's3cret' }).hosts.list();
+    expect(lastRequest().headers.authorization).toBe('Bearer s3cret');
+    await flurry.hosts.list();
+    expect(lastRequest().headers.authorization).toBeUndefined();
+  });
+
+  it('client - keeps a path prefix of the base URL and uses the fetch it is given', async () => {
+    const seen: string[] = [];
+    const fetch = async (input: string | URL | Request) => {
+      seen.push(String(input));
+      return new Response(JSON.stringify({ hosts: [] }), { headers: { 'content-type': 'application/json' } });
+    };
+    await new Flurry({ url: 'http://gateway.test/flurry/', fetch }).hosts.list();
+    expect(seen).toEqual(['http://gateway.test/flurry/v1/hosts']);
+  });
+
+  it('client - a 2xx body that is not JSON throws internal', async () => {
+    const fetch = async () => new Response('<html>', { status: 200 });
+    const err = await apiErrorOf(new Flurry({ url: 'http://gateway.test', fetch }).functions.list());
+    expect(err).toMatchObject({ status: 200, code: 'internal' });
+    expect(err.cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it('client - connection refused throws FlurryConnectionError with the cause', async () => {
+    const port = await unusedPort();
+    const err = await new Flurry({ url: `http://127.0.0.1:${port}` }).hosts.list().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlurryConnectionError);
+    expect(err).not.toBeInstanceOf(FlurryTimeoutError);
+    expect(err).toMatchObject({ name: 'FlurryConnectionError' });
+    expect((err as Error).message).toContain('ECONNREFUSED');
+    expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('client - no answer within timeoutMs throws FlurryTimeoutError', async () => {
+    const err = await new Flurry({ url: gateway.url, timeoutMs: 100 }).functions.invoke('slow').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlurryTimeoutError);
+    expect(err).toBeInstanceOf(FlurryConnectionError);
+    expect(err).toMatchObject({ name: 'FlurryTimeoutError' });
+  });
+});
+
+/** A port nothing listens on: bind one, then release it. */
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,0 +1,164 @@
+/** A node:http server that speaks the gateway's HTTP contract, for the SDK's and the CLI's unit tests. */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FunctionRecord, HostRecord } from '../types.js';
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+export interface StubGateway {
+  url: string;
+  /** Every request the stub received, oldest first. */
+  requests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+export const STUB_HOSTS: HostRecord[] = [
+  {
+    id: 'host-a', pid: 4242, hostname: 'alpha', startedAt: Date.now() - 60_000, heartbeatAt: Date.now() - 2_000,
+    cores: 8, memoryBytes: 16 * 2 ** 30, guestSlots: 8, runningGuests: 3,
+    warm: [{ tenant: 'default', name: 'echo', digest: 'ab'.repeat(32) }], pager: 'userfaultfd', draining: false,
+  },
+  {
+    id: 'host-b', pid: 77, hostname: 'beta', startedAt: Date.now() - 600_000, heartbeatAt: Date.now() - 1_000,
+    cores: 2, memoryBytes: 4 * 2 ** 30, guestSlots: 2, runningGuests: 0, warm: [], pager: 'portable', draining: true,
+  },
+];
+
+const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
+const REQUEST_ID = 'req-1';
+
+/**
+ * Guests the stub can invoke, by function name (independent of what was deployed):
+ * - `echo`: answers 200 with the request it saw, as JSON.
+ * - `teapot`: the guest's own 418 with an `{ "error": ... }` body, which is still the guest's answer.
+ * - `binary`: bytes that are not UTF-8.
+ * - `trap`: the platform's guest_trap (marker and host header both set).
+ * - `busy`: the platform's no_capacity with `Retry-After: 7`.
+ * - `behind-proxy`: a proxy's HTML 502, with none of the gateway's headers.
+ * - `slow`: never answers.
+ * Any other name: the platform's not_found.
+ */
+function invokeGuest(name: string, request: RecordedRequest, subpath: string, res: ServerResponse): void {
+  const fromGuest = { 'x-flurry-request-id': REQUEST_ID, 'x-flurry-host': 'host-a', 'x-flurry-duration-ms': '12' };
+  switch (name) {
+    case 'echo': {
+      const url = new URL(subpath, 'http://stub');
+      const echoed = {
+        method: request.method,
+        path: url.pathname,
+        query: url.search.slice(1),
+        headers: request.headers,
+        body: request.body.toString('utf8'),
+      };
+      res.writeHead(200, { ...fromGuest, 'content-type': 'application/json' }).end(JSON.stringify(echoed));
+      return;
+    }
+    case 'teapot':
+      res.writeHead(418, { ...fromGuest, 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'teapot', message: 'short and stout' } }));
+      return;
+    case 'binary':
+      res.writeHead(200, { ...fromGuest, 'content-type': 'application/octet-stream' }).end(Buffer.from([0xff, 0x00, 0x80]));
+      return;
+    case 'trap':
+      sendError(res, 502, 'guest_trap', 'unreachable executed', { 'x-flurry-host': 'host-a' });
+      return;
+    case 'busy':
+      sendError(res, 503, 'no_capacity', 'no host has a free slot', { 'retry-after': '7' });
+      return;
+    case 'behind-proxy':
+      res.writeHead(502, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
+      return;
+    case 'slow':
+      return;
+    default:
+      sendError(res, 404, 'not_found', `no function ${name}`);
+  }
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'x-flurry-error': code, 'x-flurry-request-id': REQUEST_ID, ...extra })
+    .end(JSON.stringify({ error: { code, message } }));
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-flurry-request-id': REQUEST_ID }).end(JSON.stringify(value));
+}
+
+function recordFor(name: string, module: Buffer, previous: FunctionRecord | undefined): FunctionRecord {
+  const now = Date.now();
+  return {
+    tenant: 'default',
+    name,
+    digest: createHash('sha256').update(module).digest('hex'),
+    size: module.length,
+    exports: ['handle', 'init'],
+    memory: { initialPages: 1, maximumPages: 16 },
+    createdAt: previous?.createdAt ?? now - 3_600_000,
+    updatedAt: now - 5_000,
+  };
+}
+
+export async function startStubGateway(): Promise<StubGateway> {
+  const requests: RecordedRequest[] = [];
+  const functions = new Map<string, FunctionRecord>();
+
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const request: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks) };
+    requests.push(request);
+
+    const url = new URL(request.url, 'http://stub');
+    const route = url.pathname;
+    let match: RegExpMatchArray | null;
+    if (route === '/healthz') return sendJson(res, 200, { ok: true });
+    if (route === '/v1/hosts' && request.method === 'GET') return sendJson(res, 200, { hosts: STUB_HOSTS });
+    if (route === '/v1/functions' && request.method === 'GET') return sendJson(res, 200, { functions: [...functions.values()] });
+    if ((match = route.match(/^\/v1\/functions\/([^/]+)$/))) {
+      const name = decodeURIComponent(match[1]);
+      const existing = functions.get(name);
+      switch (request.method) {
+        case 'PUT': {
+          if (!request.body.subarray(0, 4).equals(WASM_MAGIC)) return sendError(res, 400, 'invalid_module', 'not a wasm module: bad magic');
+          const record = recordFor(name, request.body, existing);
+          functions.set(name, record);
+          return sendJson(res, existing ? 200 : 201, { function: record });
+        }
+        case 'GET':
+          return existing ? sendJson(res, 200, { function: existing }) : sendError(res, 404, 'not_found', `no function ${name}`);
+        case 'DELETE':
+          if (!existing) return sendError(res, 404, 'not_found', `no function ${name}`);
+          functions.delete(name);
+          return sendJson(res, 200, { deleted: name });
+      }
+    }
+    if ((match = request.url.match(/^\/fn\/([^/?]+)(.*)$/))) {
+      return invokeGuest(decodeURIComponent(match[1]), request, match[2] || '/', res);
+    }
+    sendError(res, 404, 'not_found', `no route ${request.method} ${route}`);
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // `slow` holds its connection open forever; do not wait for it.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A minimal valid wasm module (magic and version only). */
+export const EMPTY_WASM_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
