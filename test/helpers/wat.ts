@@ -1,0 +1,25 @@
+/** Builds small WebAssembly modules from WAT text for tests (wabt). */
+import wabtInit from 'wabt';
+
+const wabt = await wabtInit();
+
+export function wat(src: string): Uint8Array {
+  const m = wabt.parseWat('test.wat', src, { bulk_memory: true, mutable_globals: true });
+  return new Uint8Array(m.toBinary({}).buffer);
+}
+
+/** A function whose `handle` busy-waits `ms` milliseconds, then answers "done". */
+export function slowModule(ms: number): Uint8Array {
+  return wat(`(module
+    (import "flurry" "monotonic_ms" (func $now (result f64)))
+    (import "flurry" "output_write" (func $out (param i32 i32)))
+    (memory (export "memory") 1 1)
+    (data (i32.const 0) "done")
+    (func (export "handle") (result i32) (local $t f64)
+      (local.set $t (call $now))
+      (block $b (loop $l
+        (br_if $b (f64.ge (f64.sub (call $now) (local.get $t)) (f64.const ${ms})))
+        (br $l)))
+      (call $out (i32.const 0) (i32.const 4))
+      (i32.const 0)))`);
+}
