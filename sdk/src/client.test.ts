@@ -1,8 +1,8 @@
 /** The client against a stub that speaks the gateway's contract: request shapes, answers, and error mapping. */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flurry, FlurryApiError, FlurryConnectionError, FlurryTimeoutError, type InvokeResponse } from './index.js';
 import { EMPTY_WASM_MODULE, STUB_HOSTS, startStubGateway, type StubGateway } from './testing/stub-gateway.js';
+import { unusedPort } from './testing/unused-port.js';
 
 let gateway: StubGateway;
 let flurry: Flurry;
@@ -176,12 +176,3 @@ describe('client', () => {
     expect(err).toMatchObject({ name: 'FlurryTimeoutError' });
   });
 });
-
-/** A port nothing listens on: bind one, then release it. */
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

@@ -1,0 +1,40 @@
+/** The CLI's text layout: aligned columns and human units. */
+import { describe, expect, it } from 'vitest';
+import { formatBytes, formatDuration } from './human-units.js';
+import { formatFields, formatTable } from './table.js';
+
+describe('table', () => {
+  it('table - pads columns to the widest cell, right-aligns where asked, trims line ends', () => {
+    const table = formatTable(
+      [{ header: 'NAME' }, { header: 'SIZE', align: 'right' }, { header: 'NOTE' }],
+      [
+        ['a', '1 B', ''],
+        ['longer-name', '12.5 KiB', 'x'],
+      ],
+    );
+    expect(table.split('\n')).toEqual([
+      'NAME             SIZE  NOTE',
+      'a                 1 B',
+      'longer-name  12.5 KiB  x',
+      '',
+    ]);
+  });
+
+  it('table - with no rows prints only the header', () => {
+    expect(formatTable([{ header: 'ID' }, { header: 'PID' }], [])).toBe('ID  PID\n');
+  });
+
+  it('table - fields align their values', () => {
+    expect(formatFields([['name', 'echo'], ['digest', 'ab12']])).toBe('name    echo\ndigest  ab12\n');
+  });
+});
+
+describe('human units', () => {
+  it('human units - bytes use binary units with one decimal', () => {
+    expect([0, 1023, 1536, 16 * 2 ** 20, 3 * 2 ** 30].map(formatBytes)).toEqual(['0 B', '1023 B', '1.5 KiB', '16.0 MiB', '3.0 GiB']);
+  });
+
+  it('human units - durations use the largest whole unit, and the future is now', () => {
+    expect([-500, 850, 12_000, 4 * 60_000, 3 * 3_600_000, 2 * 86_400_000].map(formatDuration)).toEqual(['0ms', '850ms', '12s', '4m', '3h', '2d']);
+  });
+});
