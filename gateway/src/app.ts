@@ -75,7 +75,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     };
     const reply = await deps.invoker.invoke(fn, req);
     const headers = new Headers();
-    for (const [k, v] of reply.headers) if (!HOP_HEADERS.has(k.toLowerCase())) headers.append(k, v);
+    for (const [k, v] of reply.headers) {
+      const lower = k.toLowerCase();
+      // x-flurry-* headers are the platform's: a guest must not be able to forge an error marker.
+      if (!HOP_HEADERS.has(lower) && !lower.startsWith('x-flurry-')) headers.append(k, v);
+    }
     headers.set('x-flurry-request-id', req.requestId);
     headers.set('x-flurry-host', reply.hostId);
     headers.set('x-flurry-duration-ms', reply.durationMs.toFixed(3));
