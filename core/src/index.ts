@@ -7,3 +7,4 @@ export * from './log.js';
 export * from './ids.js';
 export * from './fabric.js';
 export * from './wasm-module.js';
+export * from './snapshot.js';
