@@ -43,6 +43,20 @@ export const Subjects = {
    */
   invoke: (tenant: string, name: string, digest: string) =>
     `flurry.fn.${tenant}.${name}.${digest.slice(0, DIGEST_IN_SUBJECT)}.invoke`,
+  /** Request to one host: boot a warm parent with an init input and snapshot it. */
+  snapshot: (hostId: string) => `flurry.host.${hostId}.snapshot`,
+  /** Request to one host: fork clones of a snapshot there. */
+  fork: (hostId: string) => `flurry.host.${hostId}.fork`,
+  /** Request to one host: drop a snapshot (parent side) or its cached pages (clone side). */
+  release: (hostId: string) => `flurry.host.${hostId}.release`,
+  /**
+   * The memory server of a snapshot (on the parent's host): requests for chunks.
+   * It answers each request with a short ack and sends the chunks themselves on
+   * `pages`, so that one transmission reaches every host with clones.
+   */
+  pageRequests: (tenant: string, snapshotId: string) => `flurry.snap.${tenant}.${snapshotId}.fetch`,
+  /** Multicast of a snapshot's chunks: every host with clones listens once. */
+  pages: (tenant: string, snapshotId: string) => `flurry.snap.${tenant}.${snapshotId}.pages`,
   /** Typed events, `flurry.events.<tenant>.<kind>`; `flurry.events.>` reads all. */
   event: (tenant: string, kind: string) => `flurry.events.${tenant}.${kind}`,
   allEvents: 'flurry.events.>',
@@ -119,6 +133,76 @@ export interface InvokeRequest {
 export type InvokeReply =
   | { ok: true; status: number; headers: [string, string][]; body: Uint8Array; hostId: string; durationMs: number }
   | { ok: false; error: WireError; hostId?: string };
+
+export interface SnapshotRequest {
+  requestId: string;
+  tenant: string;
+  name: string;
+  digest: string;
+  /** Input to the parent's `init`. */
+  initInput: Uint8Array;
+}
+
+export type SnapshotReply =
+  | { ok: true; hostId: string; snapshotId: string; descriptor: Uint8Array; initMs: number; snapshotMs: number }
+  | { ok: false; error: WireError };
+
+export interface ForkRequest {
+  requestId: string;
+  /** Encoded SnapshotDescriptor (see snapshot.ts). */
+  descriptor: Uint8Array;
+  /** Clone indices to start on this host, with an input each (empty when shared). */
+  clones: { index: number; input: Uint8Array }[];
+  /** Total clones of the fork, passed to `run(index, count)`. */
+  count: number;
+  /** Where each clone's CloneResult is published. */
+  resultSubject: string;
+  /** Fetch the snapshot's recorded working set before the clones need it. */
+  prefetch: boolean;
+}
+
+/** Sent once the host's clones are all running (memory attached, `on_restore` done). */
+export type ForkReply =
+  | { ok: true; hostId: string; started: number; runningAt: number; pager: HostRecord['pager'] }
+  | { ok: false; error: WireError; hostId?: string };
+
+export interface PageCounts {
+  /** Pages already in this host's cache (or the parent's memory file, for local clones). */
+  local: number;
+  /** Pages that arrived on the multicast subject, requested by another host or prefetched. */
+  multicast: number;
+  /** Pages this host requested from the memory server itself. */
+  unicast: number;
+  zero: number;
+}
+
+export interface CloneResult {
+  requestId: string;
+  hostId: string;
+  index: number;
+  ok: boolean;
+  output?: Uint8Array;
+  error?: WireError;
+  /** Milliseconds from receiving the fork to the clone running, and in `run`. */
+  startMs: number;
+  runMs: number;
+  pages: PageCounts;
+  faultWaitMs: number;
+  progress?: { done: number; total: number };
+}
+
+/** A chunk run on the multicast subject: `chunk` is the first chunk index; `bytes` holds one or more chunks. */
+export interface PageMessage {
+  chunk: number;
+  bytes: Uint8Array;
+}
+
+export interface PageFetchRequest {
+  hostId: string;
+  chunks: number[];
+}
+
+export type PageFetchReply = { ok: true; sent: number } | { ok: false; error: WireError };
 
 export interface DrainRequest {
   requestId: string;
