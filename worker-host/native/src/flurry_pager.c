@@ -1,0 +1,2320 @@
+/*
+ * flurry_pager: the native pager of a Flurry worker host.
+ *
+ * - Page stores: a C-side cache of one snapshot's pages on this host.
+ * - Lazy guest memory: a WebAssembly memory registered with userfaultfd
+ *   (MISSING) up to its declared maximum. One handler thread per process
+ *   (epoll over every userfaultfd) serves faults from the store without
+ *   JavaScript: UFFDIO_COPY of a run of pages, UFFDIO_ZEROPAGE for zero pages.
+ *   Pages the host does not have yet are asked for through a thread-safe
+ *   function on the thread that called setMissHandler (the host's main
+ *   thread); storePut later wakes every fault waiting on them.
+ * - Dirty tracking for live migration: UFFDIO_REGISTER_MODE_WP with
+ *   UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN (collect and re-protect in one
+ *   call), or synchronous write-protect faults handled by the handler thread.
+ * - Copy-on-write local fork: memfd holding a snapshot, mapped MAP_PRIVATE |
+ *   MAP_FIXED over a wasm memory's backing store.
+ *
+ * The addon is context-aware and process-global: it may be loaded by the main
+ * thread and by any number of worker threads; all state is behind g_lock.
+ *
+ * Bitmaps exchanged with JavaScript are LSB-first: page i is bit (i & 7) of
+ * byte (i >> 3).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <node_api.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __linux__
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uapi_compat.h"
+
+_Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg layout");
+_Static_assert(sizeof(struct page_region) == 24, "page_region layout");
+_Static_assert(sizeof(struct uffd_msg) == 32, "uffd_msg layout");
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+#define DEFAULT_RUN_PAGES 16u
+#define DEFAULT_REQUEST_PAGES 1u
+#define DEFAULT_ORDER_LIMIT 65536u
+#define FILL_RUN_PAGES 512u /* 2 MiB per ioctl when filling a registration */
+#define MSG_BATCH 64
+
+static inline uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline bool bm_get(const uint64_t *b, uint32_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
+static inline void bm_set(uint64_t *b, uint32_t i) { b[i >> 6] |= 1ull << (i & 63); }
+static inline void bm_clr(uint64_t *b, uint32_t i) { b[i >> 6] &= ~(1ull << (i & 63)); }
+static inline size_t bm_words(uint32_t n) { return ((size_t)n + 63) / 64 + 1; }
+static uint64_t *bm_alloc(uint32_t n) { return calloc(bm_words(n), sizeof(uint64_t)); }
+
+static const char *errname(int e) {
+  const char *n = strerrorname_np(e);
+  return n ? n : "EUNKNOWN";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Global state                                                             */
+/* ------------------------------------------------------------------------ */
+
+enum { REG_MISSING = 1, REG_WP_ASYNC = 2, REG_WP_SYNC = 3 };
+enum { UFFD_VIA_NONE = 0, UFFD_VIA_SYSCALL = 1, UFFD_VIA_DEV = 2, UFFD_VIA_USER_ONLY = 3 };
+
+typedef struct Store {
+  uint32_t id;
+  uint32_t page_count;
+  uint8_t *data;
+  size_t data_len;
+  uint64_t *present;   /* page data is in `data` */
+  uint64_t *zero;      /* snapshot says the page is all zero */
+  uint64_t *requested; /* asked from JavaScript, not yet put */
+  uint64_t *cont;      /* optional: page continues the run of page-1 */
+  uint64_t *seen;      /* fault order: page already recorded */
+  uint32_t present_count, zero_count;
+  uint32_t run_pages, request_pages;
+  uint32_t *order;
+  uint32_t order_len, order_cap;
+  uint32_t nregs;
+  napi_threadsafe_function tsfn;
+  uint64_t tsfn_token;
+  uint32_t *batch; /* pages to ask JavaScript for at the end of this handler pass */
+  uint32_t batch_len, batch_cap;
+  uint64_t stat_requested_pages, stat_request_calls, stat_put_pages, stat_put_calls;
+  struct Store *next;
+} Store;
+
+typedef struct {
+  uint32_t page;
+  uint64_t t0;
+} Pending;
+
+typedef struct RegStats {
+  uint64_t faults;          /* MISSING fault messages read */
+  uint64_t dup_faults;      /* of which: for a page already pending or populated */
+  uint64_t miss_faults;     /* of which: waited for a page not on this host */
+  uint64_t copied;          /* pages copied from the store (incl. run pages) */
+  uint64_t zero;            /* pages zero-filled */
+  uint64_t requested;       /* pages this registration's faults asked JavaScript for */
+  uint64_t wait_ns;         /* sum over faults: handler read -> resolved */
+  uint64_t max_wait_ns;
+  uint64_t resolved_faults; /* faults whose wait is in wait_ns */
+  uint64_t wp_faults;       /* synchronous write-protect faults */
+  uint64_t errors;
+  int last_errno;
+} RegStats;
+
+typedef struct Reg {
+  uint32_t id;
+  int kind;
+  int uffd;
+  uintptr_t base;
+  size_t len;
+  uint32_t page_count;
+  uint64_t env_id;
+  Store *store;                /* REG_MISSING */
+  uint64_t *populated;         /* REG_MISSING: pages filled by this pager */
+  uint32_t populated_count;
+  uint64_t *pending_bm;        /* REG_MISSING: pages with a fault waiting */
+  Pending *pending;
+  uint32_t npending, cap_pending;
+  uint64_t *dirty;             /* REG_WP_SYNC: pages written since last collect */
+  uint32_t dirty_count;
+  RegStats st;
+  struct Reg *next;
+} Reg;
+
+typedef struct Caps {
+  bool uffd, wp, wp_async, wp_unpopulated, pagemap_scan;
+  int via;
+  uint64_t features;
+  char reason[320];
+} Caps;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t g_ps;               /* system page size */
+static Store *g_stores;
+static Reg *g_regs;
+static uint32_t g_next_id = 1;
+static uint64_t g_next_env = 1;
+static uint64_t g_next_token = 1;
+static int g_epfd = -1;
+static int g_evfd = -1;
+static bool g_thread_started;
+static int g_pagemap_fd = -1;
+static uint8_t *g_zero_page;
+static uint64_t g_handler_passes;
+
+static Caps g_caps;
+static pthread_once_t g_caps_once = PTHREAD_ONCE_INIT;
+
+static Store *find_store(uint32_t id) {
+  for (Store *s = g_stores; s; s = s->next)
+    if (s->id == id) return s;
+  return NULL;
+}
+static Reg *find_reg(uint32_t id) {
+  for (Reg *r = g_regs; r; r = r->next)
+    if (r->id == id) return r;
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* userfaultfd: open and probe                                              */
+/* ------------------------------------------------------------------------ */
+
+static int uffd_open_via(int via) {
+  switch (via) {
+    case UFFD_VIA_SYSCALL:
+      return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    case UFFD_VIA_DEV: {
+      int d = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+      if (d < 0) return -1;
+      int f = ioctl(d, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+      int e = errno;
+      close(d);
+      errno = e;
+      return f;
+    }
+    case UFFD_VIA_USER_ONLY:
+      return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+  }
+  errno = ENOSYS;
+  return -1;
+}
+
+static void probe_caps(void) {
+  g_ps = (size_t)sysconf(_SC_PAGESIZE);
+  g_zero_page = mmap(NULL, g_ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (g_zero_page == MAP_FAILED) g_zero_page = NULL;
+  g_pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+  Caps *c = &g_caps;
+  int errs[4] = {0};
+  int fd = -1;
+  for (int via = UFFD_VIA_SYSCALL; via <= UFFD_VIA_USER_ONLY; via++) {
+    fd = uffd_open_via(via);
+    if (fd >= 0) {
+      c->via = via;
+      break;
+    }
+    errs[via] = errno;
+  }
+  if (fd < 0) {
+    snprintf(c->reason, sizeof c->reason,
+             "userfaultfd unavailable: syscall %s, /dev/userfaultfd %s, user-mode-only %s "
+             "(need root/CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd)",
+             errname(errs[1]), errname(errs[2]), errname(errs[3]));
+  } else {
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (ioctl(fd, UFFDIO_API, &api) < 0) {
+      snprintf(c->reason, sizeof c->reason, "UFFDIO_API failed: %s", errname(errno));
+    } else {
+      c->features = api.features;
+      c->uffd = true;
+      c->wp = (api.ioctls & (1ull << _UFFDIO_REGISTER)) != 0 && (api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+      c->wp_unpopulated = (api.features & UFFD_FEATURE_WP_UNPOPULATED) != 0;
+      c->wp_async = (api.features & UFFD_FEATURE_WP_ASYNC) != 0;
+    }
+    close(fd);
+  }
+  if (g_pagemap_fd >= 0) {
+    struct pm_scan_arg a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.start = a.end = (uintptr_t)g_zero_page;
+    if (ioctl(g_pagemap_fd, PAGEMAP_SCAN, &a) >= 0) c->pagemap_scan = true;
+  }
+  if (c->uffd && c->via == UFFD_VIA_USER_ONLY && !c->reason[0])
+    snprintf(c->reason, sizeof c->reason,
+             "userfaultfd is user-mode-only here: kernel accesses to lazy memory (syscalls) fail with EFAULT");
+  if (c->uffd && !c->reason[0] && !(c->wp_async && c->pagemap_scan))
+    snprintf(c->reason, sizeof c->reason,
+             "userfaultfd works; no WP_ASYNC/PAGEMAP_SCAN (kernel before 6.7): dirty tracking must use mode 'sync'");
+}
+
+static const Caps *caps(void) {
+  pthread_once(&g_caps_once, probe_caps);
+  return &g_caps;
+}
+
+/* Open a userfaultfd with the given features enabled. */
+static int uffd_new(uint64_t features) {
+  const Caps *c = caps();
+  if (!c->uffd) {
+    errno = ENOSYS;
+    return -1;
+  }
+  int fd = uffd_open_via(c->via);
+  if (fd < 0) return -1;
+  struct uffdio_api api = {.api = UFFD_API, .features = features};
+  if (ioctl(fd, UFFDIO_API, &api) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resolving faults (all with g_lock held)                                  */
+/* ------------------------------------------------------------------------ */
+
+static void reg_error(Reg *r, int e) {
+  r->st.errors++;
+  r->st.last_errno = e;
+}
+
+static void reg_wake(Reg *r, uint32_t page, uint32_t n) {
+  struct uffdio_range rg = {.start = r->base + (uint64_t)page * g_ps, .len = (uint64_t)n * g_ps};
+  if (ioctl(r->uffd, UFFDIO_WAKE, &rg) < 0) reg_error(r, errno);
+}
+
+static void mark_populated(Reg *r, uint32_t page, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (!bm_get(r->populated, page + i)) {
+      bm_set(r->populated, page + i);
+      r->populated_count++;
+    }
+}
+
+/* The waits of pending faults in [page, page+n) end now. */
+static void resolve_pending(Reg *r, uint32_t page, uint32_t n, uint64_t now) {
+  if (!r->npending) return;
+  for (uint32_t i = 0; i < r->npending;) {
+    Pending *p = &r->pending[i];
+    if (p->page >= page && p->page < page + n) {
+      uint64_t w = now - p->t0;
+      r->st.wait_ns += w;
+      if (w > r->st.max_wait_ns) r->st.max_wait_ns = w;
+      r->st.resolved_faults++;
+      bm_clr(r->pending_bm, p->page);
+      r->pending[i] = r->pending[--r->npending];
+    } else {
+      i++;
+    }
+  }
+}
+
+/*
+ * UFFDIO_COPY (src != NULL) or UFFDIO_ZEROPAGE (src == NULL) of n pages at
+ * `page`. Returns how many pages this call filled; pages found already
+ * present (EEXIST) are marked populated and woken.
+ */
+static uint32_t reg_fill(Reg *r, uint32_t page, uint32_t n, const uint8_t *src) {
+  uint32_t done = 0, filled = 0;
+  int retries = 0;
+  while (done < n) {
+    uint64_t dst = r->base + (uint64_t)(page + done) * g_ps;
+    uint64_t len = (uint64_t)(n - done) * g_ps;
+    int rc, e;
+    int64_t got;
+    if (src) {
+      struct uffdio_copy c = {.dst = dst, .src = (uintptr_t)(src + (size_t)done * g_ps), .len = len, .mode = 0};
+      rc = ioctl(r->uffd, UFFDIO_COPY, &c);
+      e = errno;
+      got = c.copy;
+    } else {
+      struct uffdio_zeropage z = {.range = {.start = dst, .len = len}, .mode = 0};
+      rc = ioctl(r->uffd, UFFDIO_ZEROPAGE, &z);
+      e = errno;
+      got = z.zeropage;
+    }
+    if (got > 0) {
+      uint32_t k = (uint32_t)((uint64_t)got / g_ps);
+      mark_populated(r, page + done, k);
+      done += k;
+      filled += k;
+      if (rc == 0) break;
+      continue; /* partial: go on with the rest */
+    }
+    if (rc == 0) break;
+    if (e == EAGAIN && ++retries < 100) continue;
+    if (e == EEXIST) {
+      /* Something is mapped there already: count it as populated and make
+       * sure nobody sleeps on it. */
+      mark_populated(r, page + done, 1);
+      reg_wake(r, page + done, 1);
+      done++;
+      continue;
+    }
+    if (e == ENOENT && n - done > 1) {
+      /* The range crosses a VMA boundary: go page by page. */
+      n = done + 1;
+      continue;
+    }
+    reg_error(r, e);
+    break;
+  }
+  return filled;
+}
+
+/*
+ * Serve `page` of a MISSING registration from its store if the host has it
+ * (or it is zero). Returns false if the page must be asked for.
+ */
+static bool reg_serve(Reg *r, uint32_t page, bool write, uint64_t now_hint) {
+  Store *s = r->store;
+  if (bm_get(r->populated, page)) {
+    reg_wake(r, page, 1);
+    return true;
+  }
+  uint32_t limit = s->page_count < r->page_count ? s->page_count : r->page_count;
+  bool beyond = page >= s->page_count;
+  if (beyond || bm_get(s->zero, page)) {
+    uint32_t n = 1, got;
+    if (write && g_zero_page) {
+      /* A write would fault again on the shared zero page: copy zeros. */
+      got = reg_fill(r, page, 1, g_zero_page);
+    } else {
+      if (!beyond)
+        while (n < s->run_pages && page + n < limit && bm_get(s->zero, page + n) && !bm_get(r->populated, page + n))
+          n++;
+      got = reg_fill(r, page, n, NULL);
+    }
+    r->st.zero += got;
+    resolve_pending(r, page, n, now_hint ? now_hint : now_ns());
+    return true;
+  }
+  if (bm_get(s->present, page)) {
+    uint32_t n = 1;
+    while (n < s->run_pages && page + n < limit && bm_get(s->present, page + n) && !bm_get(s->zero, page + n) &&
+           !bm_get(r->populated, page + n) && (!s->cont || bm_get(s->cont, page + n)))
+      n++;
+    uint32_t got = reg_fill(r, page, n, s->data + (size_t)page * g_ps);
+    r->st.copied += got;
+    resolve_pending(r, page, n, now_hint ? now_hint : now_ns());
+    return true;
+  }
+  return false;
+}
+
+static void batch_push(Store *s, uint32_t page) {
+  if (s->batch_len == s->batch_cap) {
+    uint32_t cap = s->batch_cap ? s->batch_cap * 2 : 64;
+    uint32_t *b = realloc(s->batch, cap * sizeof *b);
+    if (!b) return;
+    s->batch = b;
+    s->batch_cap = cap;
+  }
+  s->batch[s->batch_len++] = page;
+}
+
+/* Ask JavaScript for `page` and, where the snapshot says so, the pages that
+ * follow it. Returns how many pages were added to the request batch. */
+static uint32_t request_missing(Store *s, uint32_t page) {
+  if (!s->tsfn) return 0; /* nobody to ask: the fault waits for storePut */
+  uint32_t added = 0;
+  uint32_t limit = s->request_pages;
+  if (s->cont && s->run_pages > limit) limit = s->run_pages;
+  for (uint32_t i = 0; page + i < s->page_count && i < limit; i++) {
+    uint32_t p = page + i;
+    if (i > 0) {
+      if (s->cont && !bm_get(s->cont, p) && i >= s->request_pages) break;
+      if (bm_get(s->present, p) || bm_get(s->zero, p)) break;
+    }
+    if (bm_get(s->requested, p)) {
+      if (i == 0) return 0; /* already on its way */
+      break;
+    }
+    bm_set(s->requested, p);
+    batch_push(s, p);
+    added++;
+  }
+  return added;
+}
+
+static void record_order(Store *s, uint32_t page) {
+  if (page >= s->page_count || bm_get(s->seen, page)) return;
+  bm_set(s->seen, page);
+  if (s->order_len >= s->order_cap) return;
+  if (!s->order) {
+    s->order = malloc((size_t)s->order_cap * sizeof *s->order);
+    if (!s->order) return;
+  }
+  s->order[s->order_len++] = page;
+}
+
+static void add_pending(Reg *r, uint32_t page, uint64_t t0) {
+  if (r->npending == r->cap_pending) {
+    uint32_t cap = r->cap_pending ? r->cap_pending * 2 : 16;
+    Pending *p = realloc(r->pending, cap * sizeof *p);
+    if (!p) {
+      reg_error(r, ENOMEM);
+      return;
+    }
+    r->pending = p;
+    r->cap_pending = cap;
+  }
+  r->pending[r->npending].page = page;
+  r->pending[r->npending].t0 = t0;
+  r->npending++;
+  bm_set(r->pending_bm, page);
+}
+
+static void handle_missing(Reg *r, uint64_t addr, bool write) {
+  uint64_t t0 = now_ns();
+  uint32_t page = (uint32_t)((addr - r->base) / g_ps);
+  r->st.faults++;
+  if (page >= r->page_count) { /* cannot happen: outside the registered range */
+    reg_error(r, ERANGE);
+    return;
+  }
+  if (bm_get(r->pending_bm, page)) { /* another thread already waits for it */
+    r->st.dup_faults++;
+    return;
+  }
+  Store *s = r->store;
+  record_order(s, page);
+  if (bm_get(r->populated, page)) r->st.dup_faults++;
+  if (reg_serve(r, page, write, 0)) {
+    uint64_t w = now_ns() - t0;
+    r->st.wait_ns += w;
+    if (w > r->st.max_wait_ns) r->st.max_wait_ns = w;
+    r->st.resolved_faults++;
+    return;
+  }
+  r->st.miss_faults++;
+  add_pending(r, page, t0);
+  r->st.requested += request_missing(s, page);
+}
+
+static void handle_wp_sync(Reg *r, uint64_t addr) {
+  uint32_t page = (uint32_t)((addr - r->base) / g_ps);
+  r->st.wp_faults++;
+  if (page < r->page_count && !bm_get(r->dirty, page)) {
+    bm_set(r->dirty, page);
+    r->dirty_count++;
+  }
+  struct uffdio_writeprotect wp = {.range = {.start = addr, .len = g_ps}, .mode = 0};
+  if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+    reg_error(r, errno);
+    reg_wake(r, page, 1);
+  }
+}
+
+/* Read and handle every queued fault message of one registration. */
+static void drain_reg(Reg *r) {
+  struct uffd_msg msgs[MSG_BATCH];
+  for (;;) {
+    ssize_t n = read(r->uffd, msgs, sizeof msgs);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    size_t cnt = (size_t)n / sizeof msgs[0];
+    for (size_t i = 0; i < cnt; i++) {
+      struct uffd_msg *m = &msgs[i];
+      if (m->event != UFFD_EVENT_PAGEFAULT) continue;
+      uint64_t addr = m->arg.pagefault.address & ~((uint64_t)g_ps - 1);
+      if (addr < r->base || addr >= r->base + r->len) continue;
+      if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+        if (r->kind == REG_WP_SYNC) handle_wp_sync(r, addr);
+        else reg_wake(r, (uint32_t)((addr - r->base) / g_ps), 1);
+      } else if (r->kind == REG_MISSING) {
+        handle_missing(r, addr, (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0);
+      }
+    }
+    if (cnt < MSG_BATCH) break;
+  }
+}
+
+typedef struct MissMsg {
+  uint32_t store_id;
+  uint32_t n;
+  uint32_t pages[];
+} MissMsg;
+
+/* Hand each store's batch of missing pages to JavaScript (nonblocking). */
+static void flush_batches(void) {
+  for (Store *s = g_stores; s; s = s->next) {
+    if (!s->batch_len) continue;
+    if (s->tsfn) {
+      MissMsg *m = malloc(sizeof *m + (size_t)s->batch_len * sizeof(uint32_t));
+      if (m) {
+        m->store_id = s->id;
+        m->n = s->batch_len;
+        memcpy(m->pages, s->batch, (size_t)s->batch_len * sizeof(uint32_t));
+        if (napi_call_threadsafe_function(s->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
+          free(m);
+          for (uint32_t i = 0; i < s->batch_len; i++) bm_clr(s->requested, s->batch[i]);
+        } else {
+          s->stat_requested_pages += s->batch_len;
+          s->stat_request_calls++;
+        }
+      }
+    } else {
+      for (uint32_t i = 0; i < s->batch_len; i++) bm_clr(s->requested, s->batch[i]);
+    }
+    s->batch_len = 0;
+  }
+}
+
+static void *handler_main(void *arg) {
+  (void)arg;
+  struct epoll_event evs[64];
+  for (;;) {
+    int n = epoll_wait(g_epfd, evs, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    pthread_mutex_lock(&g_lock);
+    g_handler_passes++;
+    for (int i = 0; i < n; i++) {
+      uint64_t id = evs[i].data.u64;
+      if (id == 0) {
+        uint64_t v;
+        if (read(g_evfd, &v, sizeof v) < 0) { /* nothing */ }
+        continue;
+      }
+      Reg *r = find_reg((uint32_t)id);
+      if (r) drain_reg(r);
+    }
+    flush_batches();
+    pthread_mutex_unlock(&g_lock);
+  }
+  return NULL;
+}
+
+/* With g_lock held. */
+static int ensure_thread(void) {
+  if (g_thread_started) return 0;
+  if (g_epfd < 0) {
+    g_epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (g_epfd < 0) return -1;
+    g_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (g_evfd >= 0) {
+      struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+      epoll_ctl(g_epfd, EPOLL_CTL_ADD, g_evfd, &ev);
+    }
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with Node's threads */
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, handler_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    errno = rc;
+    return -1;
+  }
+  pthread_setname_np(t, "flurry-pager");
+  g_thread_started = true;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* N-API helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+#define NAPI_CALL(env, call)                                                  \
+  do {                                                                        \
+    if ((call) != napi_ok) {                                                  \
+      bool pending_ = false;                                                  \
+      napi_is_exception_pending((env), &pending_);                            \
+      if (!pending_) napi_throw_error((env), "ERR_FLURRY_PAGER", "N-API call failed: " #call); \
+      return NULL;                                                            \
+    }                                                                         \
+  } while (0)
+
+#define GET_ARGS(n)                                                           \
+  size_t argc = (n);                                                          \
+  napi_value argv[(n) > 0 ? (n) : 1];                                         \
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));       \
+  for (size_t i_ = argc; i_ < (n); i_++) napi_get_undefined(env, &argv[i_]);
+
+static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static napi_value throw_errno(napi_env env, const char *what, int e) {
+  return throw_code(env, errname(e), "%s: %s", what, strerror(e));
+}
+
+static bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return true;
+  return t == napi_undefined || t == napi_null;
+}
+
+static bool get_u32(napi_env env, napi_value v, const char *name, uint32_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d > 4294967295.0 || d != (double)(uint64_t)d) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "%s must be a non-negative integer below 2^32", name);
+    return false;
+  }
+  *out = (uint32_t)d;
+  return true;
+}
+
+static bool get_size(napi_env env, napi_value v, const char *name, uint64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d > 9007199254740991.0 || d != (double)(uint64_t)d) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "%s must be a non-negative safe integer", name);
+    return false;
+  }
+  *out = (uint64_t)d;
+  return true;
+}
+
+static bool get_bool_prop(napi_env env, napi_value obj, const char *name, bool dflt) {
+  if (is_nullish(env, obj)) return dflt;
+  napi_valuetype t;
+  if (napi_typeof(env, obj, &t) != napi_ok || t != napi_object) return dflt;
+  napi_value v;
+  bool has = false;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return dflt;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || is_nullish(env, v)) return dflt;
+  bool b;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return dflt;
+  return b;
+}
+
+/* A byte range from a WebAssembly.Memory, ArrayBuffer, SharedArrayBuffer or
+ * ArrayBufferView. Returns false with an exception pending. */
+static bool get_bytes(napi_env env, napi_value v, uint8_t **ptr, size_t *len, int depth) {
+  bool is = false;
+  void *data = NULL;
+  size_t n = 0;
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, v, &data, &n) != napi_ok) goto bad;
+    *ptr = data;
+    *len = n;
+    return true;
+  }
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type tt;
+    size_t elems, off;
+    napi_value ab;
+    if (napi_get_typedarray_info(env, v, &tt, &elems, &data, &ab, &off) != napi_ok) goto bad;
+    size_t esz = 1;
+    switch (tt) {
+      case napi_int16_array: case napi_uint16_array: esz = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: esz = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: esz = 8; break;
+      default: esz = 1;
+    }
+    *ptr = data;
+    *len = elems * esz;
+    return true;
+  }
+  if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    napi_value ab;
+    size_t off;
+    if (napi_get_dataview_info(env, v, &n, &data, &ab, &off) != napi_ok) goto bad;
+    *ptr = data;
+    *len = n;
+    return true;
+  }
+  napi_valuetype t;
+  if (depth < 2 && napi_typeof(env, v, &t) == napi_ok && t == napi_object) {
+    bool has = false;
+    /* WebAssembly.Memory: its current buffer (replaced on grow, same base). */
+    if (napi_has_named_property(env, v, "grow", &has) == napi_ok && has &&
+        napi_has_named_property(env, v, "buffer", &has) == napi_ok && has) {
+      napi_value buf;
+      if (napi_get_named_property(env, v, "buffer", &buf) != napi_ok) goto bad;
+      return get_bytes(env, buf, ptr, len, depth + 1);
+    }
+    /* SharedArrayBuffer: N-API refuses it; look through a Uint8Array view. */
+    napi_value global, ctor, view;
+    if (napi_get_global(env, &global) == napi_ok &&
+        napi_get_named_property(env, global, "Uint8Array", &ctor) == napi_ok &&
+        napi_new_instance(env, ctor, 1, &v, &view) == napi_ok)
+      return get_bytes(env, view, ptr, len, depth + 1);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(env, &ex);
+    }
+  }
+bad:
+  throw_code(env, "ERR_INVALID_ARG_TYPE",
+             "expected a WebAssembly.Memory, ArrayBuffer, SharedArrayBuffer or ArrayBufferView");
+  return false;
+}
+
+/* Guest memory: page-aligned, non-empty. */
+static bool get_memory(napi_env env, napi_value v, uintptr_t *base, size_t *len) {
+  uint8_t *p;
+  size_t n;
+  if (!get_bytes(env, v, &p, &n, 0)) return false;
+  if (!p) {
+    throw_code(env, "ERR_FLURRY_EMPTY_MEMORY", "memory has no backing store address (zero length?): grow it first");
+    return false;
+  }
+  if (((uintptr_t)p & (g_ps - 1)) != 0) {
+    throw_code(env, "ERR_FLURRY_UNALIGNED", "memory backing store is not page aligned");
+    return false;
+  }
+  *base = (uintptr_t)p;
+  *len = n;
+  return true;
+}
+
+static napi_value make_u32_array(napi_env env, const uint32_t *vals, size_t n) {
+  void *data;
+  napi_value ab, arr;
+  NAPI_CALL(env, napi_create_arraybuffer(env, n * 4, &data, &ab));
+  if (n) memcpy(data, vals, n * 4);
+  NAPI_CALL(env, napi_create_typedarray(env, napi_uint32_array, n, ab, 0, &arr));
+  return arr;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *name, double v) {
+  napi_value x;
+  napi_create_double(env, v, &x);
+  napi_set_named_property(env, obj, name, x);
+}
+static void set_bool(napi_env env, napi_value obj, const char *name, bool v) {
+  napi_value x;
+  napi_get_boolean(env, v, &x);
+  napi_set_named_property(env, obj, name, x);
+}
+static void set_str(napi_env env, napi_value obj, const char *name, const char *v) {
+  napi_value x;
+  napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &x);
+  napi_set_named_property(env, obj, name, x);
+}
+
+/* Per-environment data: registrations belong to the environment (thread) that
+ * made them and are closed when it is torn down. */
+typedef struct EnvData {
+  uint64_t env_id;
+} EnvData;
+
+static uint64_t env_id_of(napi_env env) {
+  EnvData *d = NULL;
+  if (napi_get_instance_data(env, (void **)&d) != napi_ok || !d) return 0;
+  return d->env_id;
+}
+
+/* ------------------------------------------------------------------------ */
+/* capabilities()                                                           */
+/* ------------------------------------------------------------------------ */
+
+static napi_value js_capabilities(napi_env env, napi_callback_info info) {
+  const Caps *c = caps();
+  napi_value o;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  set_bool(env, o, "userfaultfd", c->uffd);
+  set_bool(env, o, "writeProtect", c->wp);
+  set_bool(env, o, "wpAsync", c->wp_async);
+  set_bool(env, o, "wpUnpopulated", c->wp_unpopulated);
+  set_bool(env, o, "pagemapScan", c->pagemap_scan);
+  set_bool(env, o, "memfd", true);
+  set_num(env, o, "pageSize", (double)g_ps);
+  set_str(env, o, "via", c->via == UFFD_VIA_SYSCALL ? "syscall"
+                         : c->via == UFFD_VIA_DEV  ? "dev"
+                         : c->via == UFFD_VIA_USER_ONLY ? "user-mode-only"
+                                                        : "none");
+  char hex[32];
+  snprintf(hex, sizeof hex, "0x%llx", (unsigned long long)c->features);
+  set_str(env, o, "features", hex);
+  if (c->reason[0]) set_str(env, o, "reason", c->reason);
+  return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Page stores                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void store_free(Store *s) {
+  if (s->data && s->data != MAP_FAILED) munmap(s->data, s->data_len);
+  free(s->present);
+  free(s->zero);
+  free(s->requested);
+  free(s->cont);
+  free(s->seen);
+  free(s->order);
+  free(s->batch);
+  free(s);
+}
+
+/* createStore(pageCount, pageSize = 4096) -> storeId */
+static napi_value js_createStore(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  caps();
+  uint32_t pages, ps = (uint32_t)g_ps;
+  if (!get_u32(env, argv[0], "pageCount", &pages)) return NULL;
+  if (!is_nullish(env, argv[1]) && !get_u32(env, argv[1], "pageSize", &ps)) return NULL;
+  if (ps != g_ps) return throw_code(env, "ERR_FLURRY_PAGE_SIZE", "pageSize must be the system page size %zu", g_ps);
+  if (pages == 0) return throw_code(env, "ERR_OUT_OF_RANGE", "pageCount must be at least 1");
+  Store *s = calloc(1, sizeof *s);
+  if (!s) return throw_errno(env, "createStore", ENOMEM);
+  s->page_count = pages;
+  s->data_len = (size_t)pages * g_ps;
+  s->data = mmap(NULL, s->data_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  s->present = bm_alloc(pages);
+  s->zero = bm_alloc(pages);
+  s->requested = bm_alloc(pages);
+  s->seen = bm_alloc(pages);
+  s->run_pages = DEFAULT_RUN_PAGES;
+  s->request_pages = DEFAULT_REQUEST_PAGES;
+  s->order_cap = DEFAULT_ORDER_LIMIT;
+  if (s->data == MAP_FAILED || !s->present || !s->zero || !s->requested || !s->seen) {
+    int e = s->data == MAP_FAILED ? errno : ENOMEM;
+    store_free(s);
+    return throw_errno(env, "createStore", e);
+  }
+  pthread_mutex_lock(&g_lock);
+  s->id = g_next_id++;
+  s->next = g_stores;
+  g_stores = s;
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, s->id, &out));
+  return out;
+}
+
+#define LOCKED_STORE(idval)                                                              \
+  pthread_mutex_lock(&g_lock);                                                           \
+  Store *s = find_store(idval);                                                          \
+  if (!s) {                                                                              \
+    pthread_mutex_unlock(&g_lock);                                                       \
+    return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", (unsigned)(idval)); \
+  }
+
+/* storeConfigure(storeId, { runPages?, requestPages?, faultOrderLimit? }) */
+static napi_value js_storeConfigure(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  uint32_t run = 0, req = 0, ord = 0;
+  bool has_run = false, has_req = false, has_ord = false;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
+    napi_value v;
+    bool has;
+    if (napi_has_named_property(env, argv[1], "runPages", &has) == napi_ok && has) {
+      napi_get_named_property(env, argv[1], "runPages", &v);
+      if (!is_nullish(env, v)) {
+        if (!get_u32(env, v, "runPages", &run)) return NULL;
+        has_run = true;
+      }
+    }
+    if (napi_has_named_property(env, argv[1], "requestPages", &has) == napi_ok && has) {
+      napi_get_named_property(env, argv[1], "requestPages", &v);
+      if (!is_nullish(env, v)) {
+        if (!get_u32(env, v, "requestPages", &req)) return NULL;
+        has_req = true;
+      }
+    }
+    if (napi_has_named_property(env, argv[1], "faultOrderLimit", &has) == napi_ok && has) {
+      napi_get_named_property(env, argv[1], "faultOrderLimit", &v);
+      if (!is_nullish(env, v)) {
+        if (!get_u32(env, v, "faultOrderLimit", &ord)) return NULL;
+        has_ord = true;
+      }
+    }
+  }
+  LOCKED_STORE(id);
+  if (has_run) s->run_pages = run < 1 ? 1 : run > 4096 ? 4096 : run;
+  if (has_req) s->request_pages = req < 1 ? 1 : req > 4096 ? 4096 : req;
+  if (has_ord && ord != s->order_cap) {
+    if (ord < s->order_len) s->order_len = ord;
+    if (s->order) {
+      uint32_t *o = realloc(s->order, (size_t)(ord ? ord : 1) * sizeof *o);
+      if (o) s->order = o;
+    }
+    s->order_cap = ord;
+  }
+  pthread_mutex_unlock(&g_lock);
+  return NULL;
+}
+
+/* Serve every fault waiting in a registration of `s` on pages in [first, first+n). */
+static void serve_waiters(Store *s, uint32_t first, uint32_t n) {
+  uint64_t now = now_ns();
+  for (Reg *r = g_regs; r; r = r->next) {
+    if (r->store != s || !r->npending) continue;
+    /* Collect first: reg_serve edits the pending array. */
+    uint32_t k = 0;
+    uint32_t *todo = malloc((size_t)r->npending * sizeof *todo);
+    if (!todo) continue;
+    for (uint32_t i = 0; i < r->npending; i++)
+      if (r->pending[i].page >= first && r->pending[i].page < first + n) todo[k++] = r->pending[i].page;
+    for (uint32_t i = 0; i < k; i++)
+      if (bm_get(r->pending_bm, todo[i])) reg_serve(r, todo[i], false, now);
+    free(todo);
+  }
+}
+
+/* storePut(storeId, firstPage, bytes) -> pages newly stored */
+static napi_value js_storePut(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  uint32_t id, first;
+  if (!get_u32(env, argv[0], "storeId", &id) || !get_u32(env, argv[1], "firstPage", &first)) return NULL;
+  uint8_t *bytes;
+  size_t len;
+  if (!get_bytes(env, argv[2], &bytes, &len, 0)) return NULL;
+  if (len % g_ps != 0) return throw_code(env, "ERR_OUT_OF_RANGE", "bytes must be a whole number of pages");
+  uint32_t n = (uint32_t)(len / g_ps);
+  pthread_mutex_lock(&g_lock);
+  Store *s = find_store(id);
+  if (!s) {
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", id);
+  }
+  if ((uint64_t)first + n > s->page_count) {
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_OUT_OF_RANGE", "pages %u..%u outside store of %u pages", first, first + n, s->page_count);
+  }
+  /* Page data never changes once present, so copying the new pages in while
+   * holding the lock only delays the handler by a memcpy. */
+  uint32_t added = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t p = first + i;
+    if (bm_get(s->present, p)) continue;
+    memcpy(s->data + (size_t)p * g_ps, bytes + (size_t)i * g_ps, g_ps);
+    bm_set(s->present, p);
+    bm_clr(s->requested, p);
+    s->present_count++;
+    added++;
+  }
+  s->stat_put_pages += added;
+  s->stat_put_calls++;
+  if (added) serve_waiters(s, first, n);
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, added, &out));
+  return out;
+}
+
+/* Read an LSB-first bitmap argument into a store bitmap (OR). */
+static bool bitmap_arg(napi_env env, napi_value v, uint8_t **bits, size_t *len) {
+  return get_bytes(env, v, bits, len, 0);
+}
+
+/* storeMarkZero(storeId, zeroBitmap) -> zero pages now known */
+static napi_value js_storeMarkZero(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  uint8_t *bits;
+  size_t blen;
+  if (!bitmap_arg(env, argv[1], &bits, &blen)) return NULL;
+  LOCKED_STORE(id);
+  uint32_t pages = s->page_count;
+  uint32_t newly[1] = {0};
+  for (uint32_t p = 0; p < pages && (p >> 3) < blen; p++) {
+    if (((bits[p >> 3] >> (p & 7)) & 1) && !bm_get(s->zero, p)) {
+      bm_set(s->zero, p);
+      bm_clr(s->requested, p);
+      s->zero_count++;
+      newly[0]++;
+    }
+  }
+  /* Faults may be waiting on pages just learned to be zero. */
+  if (newly[0]) {
+    for (Reg *r = g_regs; r; r = r->next) {
+      if (r->store != s || !r->npending) continue;
+      uint32_t k = 0;
+      uint32_t *todo = malloc((size_t)r->npending * sizeof *todo);
+      if (!todo) continue;
+      for (uint32_t i = 0; i < r->npending; i++)
+        if (bm_get(s->zero, r->pending[i].page)) todo[k++] = r->pending[i].page;
+      for (uint32_t i = 0; i < k; i++)
+        if (bm_get(r->pending_bm, todo[i])) reg_serve(r, todo[i], false, 0);
+      free(todo);
+    }
+  }
+  uint32_t total = s->zero_count;
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, total, &out));
+  return out;
+}
+
+/* storeSetRuns(storeId, continuationBitmap | null): bit p set = page p is
+ * wanted together with page p-1 (copy and request them as one run). */
+static napi_value js_storeSetRuns(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  uint8_t *bits = NULL;
+  size_t blen = 0;
+  bool clear = is_nullish(env, argv[1]);
+  if (!clear && !bitmap_arg(env, argv[1], &bits, &blen)) return NULL;
+  LOCKED_STORE(id);
+  if (clear) {
+    free(s->cont);
+    s->cont = NULL;
+  } else {
+    uint64_t *c = s->cont ? s->cont : bm_alloc(s->page_count);
+    if (!c) {
+      pthread_mutex_unlock(&g_lock);
+      return throw_errno(env, "storeSetRuns", ENOMEM);
+    }
+    memset(c, 0, bm_words(s->page_count) * sizeof(uint64_t));
+    for (uint32_t p = 0; p < s->page_count && (p >> 3) < blen; p++)
+      if ((bits[p >> 3] >> (p & 7)) & 1) bm_set(c, p);
+    s->cont = c;
+  }
+  pthread_mutex_unlock(&g_lock);
+  return NULL;
+}
+
+/* storeHas(storeId, page) -> 'present' | 'zero' | 'requested' | false */
+static napi_value js_storeHas(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint32_t id, page;
+  if (!get_u32(env, argv[0], "storeId", &id) || !get_u32(env, argv[1], "page", &page)) return NULL;
+  LOCKED_STORE(id);
+  const char *what = NULL;
+  if (page < s->page_count) {
+    if (bm_get(s->present, page)) what = "present";
+    else if (bm_get(s->zero, page)) what = "zero";
+    else if (bm_get(s->requested, page)) what = "requested";
+  }
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  if (what) NAPI_CALL(env, napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &out));
+  else NAPI_CALL(env, napi_get_boolean(env, false, &out));
+  return out;
+}
+
+static uint32_t store_waiting_pages(Store *s, uint32_t **out) {
+  uint64_t *bm = bm_alloc(s->page_count);
+  uint32_t n = 0;
+  *out = NULL;
+  if (!bm) return 0;
+  for (Reg *r = g_regs; r; r = r->next) {
+    if (r->store != s) continue;
+    for (uint32_t i = 0; i < r->npending; i++) {
+      uint32_t p = r->pending[i].page;
+      if (p < s->page_count && !bm_get(bm, p)) {
+        bm_set(bm, p);
+        n++;
+      }
+    }
+  }
+  uint32_t *pages = malloc(((size_t)n + 1) * sizeof *pages);
+  uint32_t k = 0;
+  if (pages)
+    for (uint32_t p = 0; p < s->page_count && k < n; p++)
+      if (bm_get(bm, p)) pages[k++] = p;
+  free(bm);
+  *out = pages;
+  return pages ? k : 0;
+}
+
+/* storeStats(storeId) */
+static napi_value js_storeStats(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  LOCKED_STORE(id);
+  uint32_t requested = 0;
+  for (size_t w = 0; w < bm_words(s->page_count); w++) requested += (uint32_t)__builtin_popcountll(s->requested[w]);
+  uint32_t waiting_faults = 0;
+  for (Reg *r = g_regs; r; r = r->next)
+    if (r->store == s) waiting_faults += r->npending;
+  uint32_t *wp;
+  uint32_t waiting_pages = store_waiting_pages(s, &wp);
+  free(wp);
+  double vals[] = {s->page_count, s->present_count, s->zero_count, requested, waiting_pages, waiting_faults,
+                   s->nregs, s->run_pages, s->request_pages, s->order_len, (double)s->stat_requested_pages,
+                   (double)s->stat_request_calls, (double)s->stat_put_pages, (double)s->stat_put_calls};
+  bool handler = s->tsfn != NULL;
+  pthread_mutex_unlock(&g_lock);
+  static const char *names[] = {"pageCount", "present", "zero", "requested", "waitingPages", "waitingFaults",
+                                "registrations", "runPages", "requestPages", "faultOrderLength",
+                                "requestedPages", "requestCalls", "putPages", "putCalls"};
+  napi_value o;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) set_num(env, o, names[i], vals[i]);
+  set_num(env, o, "bytes", (double)vals[1] * (double)g_ps);
+  set_bool(env, o, "missHandler", handler);
+  return o;
+}
+
+/* storeWaiting(storeId) -> Uint32Array of pages some fault waits for */
+static napi_value js_storeWaiting(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  LOCKED_STORE(id);
+  uint32_t *pages;
+  uint32_t n = store_waiting_pages(s, &pages);
+  pthread_mutex_unlock(&g_lock);
+  napi_value out = make_u32_array(env, pages, n);
+  free(pages);
+  return out;
+}
+
+/* storeForgetRequests(storeId): clear the "requested" marks so that the next
+ * fault on those pages asks JavaScript again (after a lost request). */
+static napi_value js_storeForgetRequests(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  LOCKED_STORE(id);
+  memset(s->requested, 0, bm_words(s->page_count) * sizeof(uint64_t));
+  pthread_mutex_unlock(&g_lock);
+  return NULL;
+}
+
+/* storeRead(storeId, firstPage, count) -> Uint8Array copy, or null if a page
+ * is neither present nor zero. For serving cached pages to other hosts. */
+static napi_value js_storeRead(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  uint32_t id, first, count;
+  if (!get_u32(env, argv[0], "storeId", &id) || !get_u32(env, argv[1], "firstPage", &first) ||
+      !get_u32(env, argv[2], "count", &count))
+    return NULL;
+  if (count > (1u << 20)) return throw_code(env, "ERR_OUT_OF_RANGE", "count too large");
+  void *data;
+  napi_value ab, arr, nul;
+  napi_get_null(env, &nul);
+  NAPI_CALL(env, napi_create_arraybuffer(env, (size_t)count * g_ps, &data, &ab));
+  pthread_mutex_lock(&g_lock);
+  Store *s = find_store(id);
+  if (!s || (uint64_t)first + count > s->page_count) {
+    pthread_mutex_unlock(&g_lock);
+    return s ? throw_code(env, "ERR_OUT_OF_RANGE", "pages outside store")
+             : throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", id);
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t p = first + i;
+    if (bm_get(s->present, p)) memcpy((uint8_t *)data + (size_t)i * g_ps, s->data + (size_t)p * g_ps, g_ps);
+    else if (bm_get(s->zero, p)) memset((uint8_t *)data + (size_t)i * g_ps, 0, g_ps);
+    else {
+      pthread_mutex_unlock(&g_lock);
+      return nul;
+    }
+  }
+  pthread_mutex_unlock(&g_lock);
+  NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, (size_t)count * g_ps, ab, 0, &arr));
+  return arr;
+}
+
+/* storeFaultOrder(storeId) -> Uint32Array: first distinct pages faulted */
+static napi_value js_storeFaultOrder(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  LOCKED_STORE(id);
+  uint32_t n = s->order_len;
+  uint32_t *copy = malloc(((size_t)n + 1) * 4);
+  if (copy && n) memcpy(copy, s->order, (size_t)n * 4);
+  pthread_mutex_unlock(&g_lock);
+  if (!copy) return throw_errno(env, "storeFaultOrder", ENOMEM);
+  napi_value out = make_u32_array(env, copy, n);
+  free(copy);
+  return out;
+}
+
+/* dropStore(storeId): refuses (ERR_FLURRY_BUSY) while registrations use it. */
+static napi_value js_dropStore(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  pthread_mutex_lock(&g_lock);
+  Store **pp = &g_stores;
+  while (*pp && (*pp)->id != id) pp = &(*pp)->next;
+  Store *s = *pp;
+  if (!s) {
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", id);
+  }
+  if (s->nregs) {
+    uint32_t n = s->nregs;
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_FLURRY_BUSY", "store %u is used by %u registration(s)", id, n);
+  }
+  *pp = s->next;
+  napi_threadsafe_function t = s->tsfn;
+  s->tsfn = NULL;
+  pthread_mutex_unlock(&g_lock);
+  if (t) napi_release_threadsafe_function(t, napi_tsfn_release);
+  store_free(s);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Miss path to JavaScript                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void miss_call_js(napi_env env, napi_value cb, void *context, void *data) {
+  MissMsg *m = data;
+  if (env && cb && m) {
+    napi_value arr, undef;
+    if (napi_create_array_with_length(env, m->n, &arr) == napi_ok) {
+      for (uint32_t i = 0; i < m->n; i++) {
+        napi_value v;
+        napi_create_uint32(env, m->pages[i], &v);
+        napi_set_element(env, arr, i, v);
+      }
+      napi_get_undefined(env, &undef);
+      if (napi_call_function(env, undef, cb, 1, &arr, NULL) == napi_pending_exception) {
+        napi_value ex;
+        if (napi_get_and_clear_last_exception(env, &ex) == napi_ok) napi_fatal_exception(env, ex);
+      }
+    }
+  }
+  free(m);
+}
+
+static void tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
+  uint64_t token = (uint64_t)(uintptr_t)finalize_data;
+  pthread_mutex_lock(&g_lock);
+  for (Store *s = g_stores; s; s = s->next)
+    if (s->tsfn && s->tsfn_token == token) {
+      s->tsfn = NULL;
+      s->tsfn_token = 0;
+    }
+  pthread_mutex_unlock(&g_lock);
+}
+
+/* setMissHandler(storeId, callback(pages: number[]) | null). Call it from the
+ * thread that will fetch pages (the host's main thread): the callback runs
+ * there. That thread must never touch lazy guest memory. */
+static napi_value js_setMissHandler(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint32_t id;
+  if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
+  bool clear = is_nullish(env, argv[1]);
+  if (!clear) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+    if (t != napi_function) return throw_code(env, "ERR_INVALID_ARG_TYPE", "callback must be a function or null");
+  }
+  pthread_mutex_lock(&g_lock);
+  Store *s = find_store(id);
+  if (!s) {
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", id);
+  }
+  napi_threadsafe_function old = s->tsfn;
+  s->tsfn = NULL;
+  s->tsfn_token = 0;
+  uint64_t token = g_next_token++;
+  pthread_mutex_unlock(&g_lock);
+  if (old) napi_release_threadsafe_function(old, napi_tsfn_release);
+  if (clear) return NULL;
+
+  napi_value name;
+  napi_threadsafe_function tsfn;
+  NAPI_CALL(env, napi_create_string_utf8(env, "flurry-pager-miss", NAPI_AUTO_LENGTH, &name));
+  NAPI_CALL(env, napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, (void *)(uintptr_t)token,
+                                                 tsfn_finalize, NULL, miss_call_js, &tsfn));
+  napi_unref_threadsafe_function(env, tsfn); /* does not keep the loop alive */
+  pthread_mutex_lock(&g_lock);
+  s = find_store(id);
+  if (s) {
+    s->tsfn = tsfn;
+    s->tsfn_token = token;
+    /* Faults that arrived without a handler: ask now. */
+    for (Reg *r = g_regs; r; r = r->next)
+      if (r->store == s)
+        for (uint32_t i = 0; i < r->npending; i++) r->st.requested += request_missing(s, r->pending[i].page);
+    flush_batches();
+  }
+  pthread_mutex_unlock(&g_lock);
+  if (!s) {
+    napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+    return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "store %u was dropped", id);
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Registrations                                                            */
+/* ------------------------------------------------------------------------ */
+
+static bool overlaps_locked(uintptr_t base, size_t len) {
+  for (Reg *r = g_regs; r; r = r->next)
+    if (base < r->base + r->len && r->base < base + len) return true;
+  return false;
+}
+
+static void reg_free(Reg *r) {
+  if (r->uffd >= 0) close(r->uffd); /* also drops it from the epoll set */
+  free(r->populated);
+  free(r->pending_bm);
+  free(r->pending);
+  free(r->dirty);
+  free(r);
+}
+
+/* Unlink with g_lock held. */
+static void reg_unlink(Reg *r) {
+  Reg **pp = &g_regs;
+  while (*pp && *pp != r) pp = &(*pp)->next;
+  if (*pp) *pp = r->next;
+  if (r->store) r->store->nregs--;
+}
+
+static bool get_max_bytes(napi_env env, napi_value v, size_t cur, uint64_t *max) {
+  if (!get_size(env, v, "maximumBytes", max)) return false;
+  if (*max == 0 || *max % g_ps != 0) {
+    throw_code(env, "ERR_OUT_OF_RANGE", "maximumBytes must be a positive multiple of %zu", g_ps);
+    return false;
+  }
+  if (*max < cur) {
+    throw_code(env, "ERR_OUT_OF_RANGE", "maximumBytes %llu is below the memory's current size %zu",
+               (unsigned long long)*max, cur);
+    return false;
+  }
+  if (*max / g_ps > 0xffffffffull) {
+    throw_code(env, "ERR_OUT_OF_RANGE", "maximumBytes too large");
+    return false;
+  }
+  return true;
+}
+
+/* registerMemory(memory, maximumBytes, storeId, mode = 'missing') -> regId
+ * Call it in the thread that owns the memory (a guest worker), before the
+ * guest runs. Registers [base, base + maximumBytes). */
+static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  uintptr_t base;
+  size_t cur;
+  uint64_t max;
+  uint32_t sid;
+  caps();
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  if (!get_max_bytes(env, argv[1], cur, &max)) return NULL;
+  if (!get_u32(env, argv[2], "storeId", &sid)) return NULL;
+  if (!is_nullish(env, argv[3])) {
+    char mode[32];
+    size_t ml;
+    if (napi_get_value_string_utf8(env, argv[3], mode, sizeof mode, &ml) != napi_ok || strcmp(mode, "missing") != 0)
+      return throw_code(env, "ERR_INVALID_ARG_VALUE", "mode must be 'missing'");
+  }
+  if (!caps()->uffd) return throw_code(env, "ERR_FLURRY_NO_USERFAULTFD", "%s", caps()->reason);
+
+  Reg *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "registerMemory", ENOMEM);
+  r->kind = REG_MISSING;
+  r->base = base;
+  r->len = max;
+  r->page_count = (uint32_t)(max / g_ps);
+  r->env_id = env_id_of(env);
+  r->populated = bm_alloc(r->page_count);
+  r->pending_bm = bm_alloc(r->page_count);
+  r->uffd = -1;
+  if (!r->populated || !r->pending_bm) {
+    reg_free(r);
+    return throw_errno(env, "registerMemory", ENOMEM);
+  }
+  r->uffd = uffd_new(0);
+  if (r->uffd < 0) {
+    int e = errno;
+    reg_free(r);
+    return throw_errno(env, "userfaultfd", e);
+  }
+
+  pthread_mutex_lock(&g_lock);
+  Store *s = find_store(sid);
+  const char *err = NULL;
+  int e = 0;
+  if (!s) err = "unknown store";
+  else if (s->page_count > r->page_count) err = "store has more pages than maximumBytes";
+  else if (overlaps_locked(base, max)) err = "memory already registered or tracked";
+  else if (ensure_thread() < 0) {
+    e = errno;
+    err = "cannot start handler thread";
+  }
+  if (!err) {
+    madvise((void *)base, max, MADV_NOHUGEPAGE);
+    struct uffdio_register rg = {.range = {.start = base, .len = max}, .mode = UFFDIO_REGISTER_MODE_MISSING};
+    if (ioctl(r->uffd, UFFDIO_REGISTER, &rg) < 0) {
+      e = errno;
+      err = "UFFDIO_REGISTER";
+    }
+  }
+  if (!err) {
+    r->id = g_next_id++;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
+    if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
+      e = errno;
+      err = "epoll_ctl";
+    }
+  }
+  if (err) {
+    pthread_mutex_unlock(&g_lock);
+    reg_free(r);
+    if (e) return throw_code(env, errname(e), "registerMemory: %s: %s", err, strerror(e));
+    return throw_code(env, s ? "ERR_FLURRY_BUSY" : "ERR_FLURRY_UNKNOWN_STORE", "registerMemory: %s", err);
+  }
+  r->store = s;
+  s->nregs++;
+  r->next = g_regs;
+  g_regs = r;
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, r->id, &out));
+  return out;
+}
+
+static Reg *locked_reg(napi_env env, napi_value idv, int kind_mask) {
+  uint32_t id;
+  if (!get_u32(env, idv, "id", &id)) return NULL;
+  pthread_mutex_lock(&g_lock);
+  Reg *r = find_reg(id);
+  if (!r || !((1 << r->kind) & kind_mask)) {
+    pthread_mutex_unlock(&g_lock);
+    throw_code(env, "ERR_FLURRY_UNKNOWN_REGISTRATION", "unknown %s %u",
+               kind_mask == (1 << REG_MISSING) ? "registration" : "tracker", id);
+    return NULL;
+  }
+  return r;
+}
+#define KIND_MISSING (1 << REG_MISSING)
+#define KIND_WP ((1 << REG_WP_ASYNC) | (1 << REG_WP_SYNC))
+
+static bool uffd_readable(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* unregister(regId) -> boolean. Refuses (false) while a fault is pending or
+ * queued: unregistering would let the kernel zero-fill the page (data loss).
+ * Supply the page (storePut) or zeroFillPending first. Only call it while the
+ * guest thread is not running guest code. */
+static napi_value js_unregister(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  Reg *r = locked_reg(env, argv[0], KIND_MISSING);
+  if (!r) return NULL;
+  bool ok = false;
+  if (r->npending == 0 && !uffd_readable(r->uffd)) {
+    reg_unlink(r);
+    reg_free(r);
+    ok = true;
+  }
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_get_boolean(env, ok, &out));
+  return out;
+}
+
+/* zeroFillPending(regId) -> pages zero-filled. Releases every thread sleeping
+ * in a fault of this registration with a zero page: for a guest about to be
+ * terminated, never for one that goes on running. */
+static napi_value js_zeroFillPending(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  Reg *r = locked_reg(env, argv[0], KIND_MISSING);
+  if (!r) return NULL;
+  drain_reg(r); /* faults queued but not read yet */
+  uint32_t n = 0;
+  while (r->npending) {
+    uint32_t page = r->pending[r->npending - 1].page;
+    n += reg_fill(r, page, 1, NULL);
+    r->st.zero++;
+    resolve_pending(r, page, 1, now_ns());
+    if (!bm_get(r->populated, page)) { /* could not fill: at least wake it */
+      reg_wake(r, page, 1);
+      bm_clr(r->pending_bm, page);
+      for (uint32_t i = 0; i < r->npending; i++)
+        if (r->pending[i].page == page) r->pending[i] = r->pending[--r->npending];
+    }
+  }
+  flush_batches();
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, n, &out));
+  return out;
+}
+
+/* registrationStats(regId) */
+static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  Reg *r = locked_reg(env, argv[0], KIND_MISSING | KIND_WP);
+  if (!r) return NULL;
+  RegStats st = r->st;
+  uint32_t pending = r->npending, populated = r->populated_count, pages = r->page_count;
+  uint32_t store_id = r->store ? r->store->id : 0;
+  pthread_mutex_unlock(&g_lock);
+  napi_value o;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  set_num(env, o, "storeId", store_id);
+  set_num(env, o, "pageCount", pages);
+  set_num(env, o, "faults", (double)st.faults);
+  set_num(env, o, "duplicateFaults", (double)st.dup_faults);
+  set_num(env, o, "missFaults", (double)st.miss_faults);
+  set_num(env, o, "pagesCopied", (double)st.copied);
+  set_num(env, o, "zeroPages", (double)st.zero);
+  set_num(env, o, "pagesRequested", (double)st.requested);
+  set_num(env, o, "waitNs", (double)st.wait_ns);
+  set_num(env, o, "maxWaitNs", (double)st.max_wait_ns);
+  set_num(env, o, "resolvedFaults", (double)st.resolved_faults);
+  set_num(env, o, "wpFaults", (double)st.wp_faults);
+  set_num(env, o, "pending", pending);
+  set_num(env, o, "populated", populated);
+  set_num(env, o, "errors", (double)st.errors);
+  if (st.last_errno) set_str(env, o, "lastError", errname(st.last_errno));
+  return o;
+}
+
+/* registrationPopulate(regId, pages: Uint32Array | number[]) -> pages filled.
+ * Fills the listed pages the host has (present or zero) into the registration
+ * before the guest touches them (working-set prefetch). Any thread. */
+static napi_value js_registrationPopulate(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint32_t *list = NULL;
+  uint32_t n = 0;
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  if (is_ta) {
+    napi_typedarray_type tt;
+    size_t len, off;
+    void *data;
+    napi_value ab;
+    NAPI_CALL(env, napi_get_typedarray_info(env, argv[1], &tt, &len, &data, &ab, &off));
+    if (tt != napi_uint32_array) return throw_code(env, "ERR_INVALID_ARG_TYPE", "pages must be a Uint32Array or array");
+    list = malloc((len + 1) * 4);
+    if (!list) return throw_errno(env, "registrationPopulate", ENOMEM);
+    memcpy(list, data, len * 4);
+    n = (uint32_t)len;
+  } else {
+    bool is_arr = false;
+    napi_is_array(env, argv[1], &is_arr);
+    if (!is_arr) return throw_code(env, "ERR_INVALID_ARG_TYPE", "pages must be a Uint32Array or array");
+    uint32_t len;
+    NAPI_CALL(env, napi_get_array_length(env, argv[1], &len));
+    list = malloc(((size_t)len + 1) * 4);
+    if (!list) return throw_errno(env, "registrationPopulate", ENOMEM);
+    for (uint32_t i = 0; i < len; i++) {
+      napi_value v;
+      if (napi_get_element(env, argv[1], i, &v) != napi_ok || !get_u32(env, v, "page", &list[i])) {
+        free(list);
+        return NULL;
+      }
+    }
+    n = len;
+  }
+  Reg *r = locked_reg(env, argv[0], KIND_MISSING);
+  if (!r) {
+    free(list);
+    return NULL;
+  }
+  Store *s = r->store;
+  uint32_t filled = 0;
+  uint32_t limit = s->page_count < r->page_count ? s->page_count : r->page_count;
+  for (uint32_t i = 0; i < n;) {
+    uint32_t p = list[i];
+    if (p >= limit || bm_get(r->populated, p) || !(bm_get(s->present, p) || bm_get(s->zero, p))) {
+      i++;
+      continue;
+    }
+    bool zero = bm_get(s->zero, p);
+    uint32_t k = 1;
+    while (i + k < n && k < FILL_RUN_PAGES && list[i + k] == p + k && p + k < limit && !bm_get(r->populated, p + k) &&
+           (zero ? bm_get(s->zero, p + k) : (bm_get(s->present, p + k) && !bm_get(s->zero, p + k))))
+      k++;
+    uint32_t got = reg_fill(r, p, k, zero ? NULL : s->data + (size_t)p * g_ps);
+    if (zero) r->st.zero += got;
+    else r->st.copied += got;
+    resolve_pending(r, p, k, now_ns());
+    filled += got;
+    i += k;
+  }
+  pthread_mutex_unlock(&g_lock);
+  free(list);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, filled, &out));
+  return out;
+}
+
+/* registrationFill(regId) -> { copied, zeroed, missing: Uint32Array }
+ * Fills every page of the snapshot the host has; returns the pages it lacks.
+ * When `missing` is empty every snapshot page is populated and unregister
+ * loses nothing (pages past the snapshot are zero anyway). */
+static napi_value js_registrationFill(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  Reg *r = locked_reg(env, argv[0], KIND_MISSING);
+  if (!r) return NULL;
+  Store *s = r->store;
+  uint32_t limit = s->page_count < r->page_count ? s->page_count : r->page_count;
+  uint32_t copied = 0, zeroed = 0, nmiss = 0, capmiss = 0;
+  uint32_t *missing = NULL;
+  for (uint32_t p = 0; p < limit;) {
+    if (bm_get(r->populated, p)) {
+      p++;
+      continue;
+    }
+    bool zero = bm_get(s->zero, p), present = bm_get(s->present, p);
+    if (!zero && !present) {
+      if (nmiss == capmiss) {
+        capmiss = capmiss ? capmiss * 2 : 256;
+        uint32_t *m = realloc(missing, (size_t)capmiss * 4);
+        if (!m) break;
+        missing = m;
+      }
+      missing[nmiss++] = p++;
+      continue;
+    }
+    uint32_t k = 1;
+    while (k < FILL_RUN_PAGES && p + k < limit && !bm_get(r->populated, p + k) &&
+           (zero ? bm_get(s->zero, p + k) : (bm_get(s->present, p + k) && !bm_get(s->zero, p + k))))
+      k++;
+    uint32_t got = reg_fill(r, p, k, zero ? NULL : s->data + (size_t)p * g_ps);
+    if (zero) {
+      zeroed += got;
+      r->st.zero += got;
+    } else {
+      copied += got;
+      r->st.copied += got;
+    }
+    resolve_pending(r, p, k, now_ns());
+    p += k;
+  }
+  pthread_mutex_unlock(&g_lock);
+  napi_value o, arr;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  set_num(env, o, "copied", copied);
+  set_num(env, o, "zeroed", zeroed);
+  arr = make_u32_array(env, missing, nmiss);
+  free(missing);
+  if (!arr) return NULL;
+  napi_set_named_property(env, o, "missing", arr);
+  return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dirty tracking                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* trackDirty(memory, maximumBytes, mode = 'async' | 'sync') -> trackerId
+ * Write-protects [base, base + maximumBytes) (unpopulated pages too, with pte
+ * markers); 'async' needs WP_ASYNC + PAGEMAP_SCAN, 'sync' takes a fault per
+ * first write after each collect (served by the handler thread, no JS). */
+static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  uintptr_t base;
+  size_t cur;
+  uint64_t max;
+  caps();
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  if (!get_max_bytes(env, argv[1], cur, &max)) return NULL;
+  int kind = REG_WP_ASYNC;
+  if (!is_nullish(env, argv[2])) {
+    char mode[16];
+    size_t ml;
+    if (napi_get_value_string_utf8(env, argv[2], mode, sizeof mode, &ml) != napi_ok)
+      return throw_code(env, "ERR_INVALID_ARG_VALUE", "mode must be 'async' or 'sync'");
+    if (strcmp(mode, "sync") == 0) kind = REG_WP_SYNC;
+    else if (strcmp(mode, "async") != 0) return throw_code(env, "ERR_INVALID_ARG_VALUE", "mode must be 'async' or 'sync'");
+  }
+  const Caps *c = caps();
+  if (!c->uffd || !c->wp) return throw_code(env, "ERR_FLURRY_NO_USERFAULTFD", "userfaultfd write-protect unavailable: %s", c->reason);
+  if (kind == REG_WP_ASYNC && !(c->wp_async && c->pagemap_scan))
+    return throw_code(env, "ERR_FLURRY_NO_WP_ASYNC", "UFFD_FEATURE_WP_ASYNC/PAGEMAP_SCAN unavailable: use mode 'sync'");
+  if (kind == REG_WP_SYNC && !c->wp_unpopulated)
+    return throw_code(env, "ERR_FLURRY_NO_WP_UNPOPULATED",
+                      "UFFD_FEATURE_WP_UNPOPULATED unavailable: sync tracking would miss first writes to unpopulated pages");
+  uint64_t features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_UNPOPULATED;
+  if (kind == REG_WP_ASYNC) features |= UFFD_FEATURE_WP_ASYNC;
+
+  Reg *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "trackDirty", ENOMEM);
+  r->kind = kind;
+  r->base = base;
+  r->len = max;
+  r->page_count = (uint32_t)(max / g_ps);
+  r->env_id = env_id_of(env);
+  r->uffd = -1;
+  if (kind == REG_WP_SYNC && !(r->dirty = bm_alloc(r->page_count))) {
+    reg_free(r);
+    return throw_errno(env, "trackDirty", ENOMEM);
+  }
+  r->uffd = uffd_new(features);
+  if (r->uffd < 0) {
+    int e = errno;
+    reg_free(r);
+    return throw_errno(env, "userfaultfd (write-protect)", e);
+  }
+  pthread_mutex_lock(&g_lock);
+  const char *err = NULL;
+  int e = 0;
+  if (overlaps_locked(base, max)) err = "memory already registered or tracked (fill and unregister a lazy memory first)";
+  else if (kind == REG_WP_SYNC && ensure_thread() < 0) {
+    e = errno;
+    err = "cannot start handler thread";
+  }
+  if (!err) {
+    madvise((void *)base, max, MADV_NOHUGEPAGE); /* exact pages, not 2 MiB */
+    struct uffdio_register rg = {.range = {.start = base, .len = max}, .mode = UFFDIO_REGISTER_MODE_WP};
+    if (ioctl(r->uffd, UFFDIO_REGISTER, &rg) < 0) {
+      e = errno;
+      err = "UFFDIO_REGISTER(WP)";
+    }
+  }
+  if (!err) {
+    struct uffdio_writeprotect wp = {.range = {.start = base, .len = max}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+    if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+      e = errno;
+      err = "UFFDIO_WRITEPROTECT";
+    }
+  }
+  if (!err) {
+    r->id = g_next_id++;
+    if (kind == REG_WP_SYNC) {
+      struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
+      if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
+        e = errno;
+        err = "epoll_ctl";
+      }
+    }
+  }
+  if (err) {
+    pthread_mutex_unlock(&g_lock);
+    reg_free(r);
+    if (e) return throw_code(env, errname(e), "trackDirty: %s: %s", err, strerror(e));
+    return throw_code(env, "ERR_FLURRY_BUSY", "trackDirty: %s", err);
+  }
+  r->next = g_regs;
+  g_regs = r;
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, r->id, &out));
+  return out;
+}
+
+typedef struct U32Vec {
+  uint32_t *v;
+  size_t n, cap;
+} U32Vec;
+
+static bool vec_push(U32Vec *a, uint32_t x) {
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 1024;
+    uint32_t *v = realloc(a->v, cap * 4);
+    if (!v) return false;
+    a->v = v;
+    a->cap = cap;
+  }
+  a->v[a->n++] = x;
+  return true;
+}
+
+/* PAGEMAP_SCAN over [start, end): page indices (relative to base) of every
+ * region matching; returns 0 or -errno. */
+static int pagemap_scan(uintptr_t base, uintptr_t start, uintptr_t end, uint64_t flags, uint64_t inverted,
+                        uint64_t mask, uint64_t anyof, uint64_t ret_mask, U32Vec *out) {
+  enum { NREG = 512 };
+  struct page_region regs[NREG];
+  struct pm_scan_arg a;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  a.flags = flags;
+  a.start = start;
+  a.end = end;
+  a.vec = (uintptr_t)regs;
+  a.vec_len = NREG;
+  a.category_inverted = inverted;
+  a.category_mask = mask;
+  a.category_anyof_mask = anyof;
+  a.return_mask = ret_mask;
+  for (;;) {
+    int n = ioctl(g_pagemap_fd, PAGEMAP_SCAN, &a);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    for (int i = 0; i < n; i++)
+      for (uint64_t p = regs[i].start; p < regs[i].end; p += g_ps)
+        if (!vec_push(out, (uint32_t)((p - base) / g_ps))) return -ENOMEM;
+    if (a.walk_end >= end || a.walk_end == 0) break;
+    a.start = a.walk_end;
+  }
+  return 0;
+}
+
+/* collectDirty(trackerId) -> Uint32Array of pages written since trackDirty or
+ * the previous collect; those pages are write-protected again. Read the pages'
+ * contents after this returns. */
+static napi_value js_collectDirty(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  Reg *r = locked_reg(env, argv[0], KIND_WP);
+  if (!r) return NULL;
+  U32Vec out = {0};
+  int err = 0;
+  if (r->kind == REG_WP_ASYNC) {
+    uintptr_t base = r->base, end = r->base + r->len;
+    pthread_mutex_unlock(&g_lock); /* the scan needs no state of ours; it may take ms */
+    err = pagemap_scan(base, base, end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0,
+                       PAGE_IS_WRITTEN, &out);
+  } else {
+    for (uint32_t w = 0; w < bm_words(r->page_count) && !err; w++) {
+      uint64_t bits = r->dirty[w];
+      if (!bits) continue;
+      r->dirty[w] = 0;
+      while (bits) {
+        uint32_t p = w * 64 + (uint32_t)__builtin_ctzll(bits);
+        bits &= bits - 1;
+        if (!vec_push(&out, p)) err = -ENOMEM;
+      }
+    }
+    r->dirty_count = 0;
+    /* Re-protect in runs. */
+    for (size_t i = 0; i < out.n;) {
+      size_t k = 1;
+      while (i + k < out.n && out.v[i + k] == out.v[i] + k) k++;
+      struct uffdio_writeprotect wp = {.range = {.start = r->base + (uint64_t)out.v[i] * g_ps, .len = k * g_ps},
+                                       .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+      if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) reg_error(r, errno);
+      i += k;
+    }
+    pthread_mutex_unlock(&g_lock);
+  }
+  if (err) {
+    free(out.v);
+    return throw_errno(env, "collectDirty (PAGEMAP_SCAN)", -err);
+  }
+  napi_value arr = make_u32_array(env, out.v, out.n);
+  free(out.v);
+  return arr;
+}
+
+/* stopTracking(trackerId): closes the tracker; the memory stays as it is. */
+static napi_value js_stopTracking(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  Reg *r = locked_reg(env, argv[0], KIND_WP);
+  if (!r) return NULL;
+  drain_reg(r); /* resolve any sync write fault still queued */
+  reg_unlink(r);
+  pthread_mutex_unlock(&g_lock);
+  reg_free(r); /* closing the uffd drops the registration and wakes anyone left */
+  return NULL;
+}
+
+/* privatePages(memory, length) -> Uint32Array of pages in [0, length) that
+ * are present and not file-backed (nor the zero page): on a copy-on-write
+ * clone, the pages it wrote (its diff against the snapshot). No registration. */
+static napi_value js_privatePages(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uintptr_t base;
+  size_t cur;
+  uint64_t len;
+  caps();
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  if (!get_size(env, argv[1], "length", &len)) return NULL;
+  if (len % g_ps || len > cur) return throw_code(env, "ERR_OUT_OF_RANGE", "length must be page-aligned and within the memory");
+  if (!caps()->pagemap_scan) return throw_code(env, "ERR_FLURRY_NO_PAGEMAP_SCAN", "PAGEMAP_SCAN unavailable");
+  U32Vec out = {0};
+  int err = pagemap_scan(base, base, base + len, 0, PAGE_IS_FILE | PAGE_IS_PFNZERO, PAGE_IS_FILE | PAGE_IS_PFNZERO,
+                         PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, &out);
+  if (err) {
+    free(out.v);
+    return throw_errno(env, "privatePages (PAGEMAP_SCAN)", -err);
+  }
+  napi_value arr = make_u32_array(env, out.v, out.n);
+  free(out.v);
+  return arr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Copy-on-write local fork                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int write_all(int fd, const uint8_t *p, size_t n, off_t off) {
+  while (n) {
+    ssize_t w = pwrite(fd, p, n > (1u << 30) ? (1u << 30) : n, off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+    off += w;
+  }
+  return 0;
+}
+
+static bool page_is_zero(const uint8_t *p) {
+  const uint64_t *w = (const uint64_t *)p;
+  uint64_t acc = 0;
+  for (size_t i = 0; i < g_ps / 8; i++) acc |= w[i];
+  return acc == 0;
+}
+
+/* Write bytes at offset; with sparse, all-zero pages are left as holes. */
+static int write_sparse(int fd, const uint8_t *p, size_t n, off_t off, bool sparse) {
+  if (!sparse || (off % (off_t)g_ps) != 0) return write_all(fd, p, n, off);
+  size_t i = 0;
+  while (i < n) {
+    size_t chunk = n - i < g_ps ? n - i : g_ps;
+    if (chunk == g_ps && page_is_zero(p + i)) {
+      i += g_ps;
+      continue;
+    }
+    size_t j = i + chunk;
+    while (j < n && !(n - j >= g_ps && page_is_zero(p + j))) j += (n - j < g_ps ? n - j : g_ps);
+    if (write_all(fd, p + i, j - i, off + (off_t)i) < 0) return -1;
+    i = j;
+  }
+  return 0;
+}
+
+/* memfdCreate(name, source: bytes | memory | size, { seal?, sparse? }) -> fd
+ * From bytes: sized and filled (all-zero pages left as holes unless
+ * sparse: false), sealed against writes and resizing unless seal: false.
+ * From a size: empty, unsealed (fill it with memfdWrite, then memfdSeal). */
+static napi_value js_memfdCreate(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  caps();
+  char name[128] = "flurry-snapshot";
+  size_t nl;
+  napi_valuetype t;
+  if (!is_nullish(env, argv[0]) && napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nl) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "name must be a string");
+  NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  uint64_t size = 0;
+  bool from_bytes = t != napi_number;
+  if (from_bytes) {
+    if (!get_bytes(env, argv[1], &bytes, &len, 0)) return NULL;
+    size = len;
+  } else if (!get_size(env, argv[1], "size", &size)) {
+    return NULL;
+  }
+  bool seal = get_bool_prop(env, argv[2], "seal", from_bytes);
+  bool sparse = get_bool_prop(env, argv[2], "sparse", true);
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return throw_errno(env, "memfd_create", errno);
+  if (ftruncate(fd, (off_t)size) < 0 || (from_bytes && len && write_sparse(fd, bytes, len, 0, sparse) < 0)) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "memfdCreate", e);
+  }
+  if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "memfd seal", e);
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_int32(env, fd, &out));
+  return out;
+}
+
+/* memfdWrite(fd, offset, bytes, { sparse? }) */
+static napi_value js_memfdWrite(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  uint32_t fd;
+  uint64_t off;
+  uint8_t *bytes;
+  size_t len;
+  if (!get_u32(env, argv[0], "fd", &fd) || !get_size(env, argv[1], "offset", &off)) return NULL;
+  if (!get_bytes(env, argv[2], &bytes, &len, 0)) return NULL;
+  bool sparse = get_bool_prop(env, argv[3], "sparse", false);
+  if (write_sparse((int)fd, bytes, len, (off_t)off, sparse) < 0) return throw_errno(env, "memfdWrite", errno);
+  return NULL;
+}
+
+/* memfdSeal(fd) */
+static napi_value js_memfdSeal(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t fd;
+  if (!get_u32(env, argv[0], "fd", &fd)) return NULL;
+  if (fcntl((int)fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return throw_errno(env, "memfdSeal", errno);
+  return NULL;
+}
+
+/* fdSize(fd) -> bytes */
+static napi_value js_fdSize(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t fd;
+  if (!get_u32(env, argv[0], "fd", &fd)) return NULL;
+  struct stat st;
+  if (fstat((int)fd, &st) < 0) return throw_errno(env, "fstat", errno);
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)st.st_size, &out));
+  return out;
+}
+
+/* closeFd(fd) */
+static napi_value js_closeFd(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t fd;
+  if (!get_u32(env, argv[0], "fd", &fd)) return NULL;
+  if (close((int)fd) < 0) return throw_errno(env, "close", errno);
+  return NULL;
+}
+
+/* mapSnapshotPrivate(memory, fd, length): mmap(fd) MAP_PRIVATE|MAP_FIXED over
+ * [base, base + length). length must be page-aligned, within the memory's
+ * current size and within the file (past its end reads SIGBUS). */
+static napi_value js_mapSnapshotPrivate(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  uintptr_t base;
+  size_t cur;
+  uint32_t fd;
+  uint64_t len;
+  caps();
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  if (!get_u32(env, argv[1], "fd", &fd) || !get_size(env, argv[2], "length", &len)) return NULL;
+  if (len == 0 || len % g_ps) return throw_code(env, "ERR_OUT_OF_RANGE", "length must be a positive multiple of %zu", g_ps);
+  if (len > cur)
+    return throw_code(env, "ERR_OUT_OF_RANGE", "length %llu exceeds the memory's size %zu: grow it first",
+                      (unsigned long long)len, cur);
+  struct stat st;
+  if (fstat((int)fd, &st) < 0) return throw_errno(env, "fstat", errno);
+  if ((uint64_t)st.st_size < len)
+    return throw_code(env, "ERR_OUT_OF_RANGE", "length %llu exceeds the file's size %lld",
+                      (unsigned long long)len, (long long)st.st_size);
+  pthread_mutex_lock(&g_lock);
+  bool busy = overlaps_locked(base, len);
+  pthread_mutex_unlock(&g_lock);
+  if (busy) return throw_code(env, "ERR_FLURRY_BUSY", "memory is registered or tracked: cannot map over it");
+  void *p = mmap((void *)base, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, (int)fd, 0);
+  if (p == MAP_FAILED) return throw_errno(env, "mmap", errno);
+  if ((uintptr_t)p != base) return throw_code(env, "ERR_FLURRY_MAP", "mmap returned another address");
+  return NULL;
+}
+
+/* populateRead(memory, length): MADV_POPULATE_READ (maps pages read-only,
+ * copies nothing). Never MAP_POPULATE a private writable mapping. */
+static napi_value js_populateRead(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uintptr_t base;
+  size_t cur;
+  uint64_t len;
+  caps();
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  if (!get_size(env, argv[1], "length", &len)) return NULL;
+  if (len > cur) len = cur;
+  len = (len + g_ps - 1) & ~((uint64_t)g_ps - 1);
+  if (len && madvise((void *)base, len, MADV_POPULATE_READ) < 0) return throw_errno(env, "madvise(POPULATE_READ)", errno);
+  return NULL;
+}
+
+/* readFdInto(memory, fd, length, offset = 0): pread the file into the memory
+ * (the copying fallback of a local fork). */
+static napi_value js_readFdInto(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  uint8_t *p;
+  size_t cur;
+  uint32_t fd;
+  uint64_t len, off = 0;
+  if (!get_bytes(env, argv[0], &p, &cur, 0)) return NULL;
+  if (!get_u32(env, argv[1], "fd", &fd) || !get_size(env, argv[2], "length", &len)) return NULL;
+  if (!is_nullish(env, argv[3]) && !get_size(env, argv[3], "offset", &off)) return NULL;
+  if (len > cur) return throw_code(env, "ERR_OUT_OF_RANGE", "length exceeds the memory");
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread((int)fd, p + done, len - done > (1u << 30) ? (1u << 30) : len - done, (off_t)(off + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return throw_errno(env, "pread", errno);
+    }
+    if (n == 0) return throw_code(env, "ERR_OUT_OF_RANGE", "file shorter than length");
+    done += (size_t)n;
+  }
+  return NULL;
+}
+
+/* memoryAddress(memory) -> bigint: base of the backing store (for the
+ * V8-assumption tests). */
+static napi_value js_memoryAddress(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint8_t *p;
+  size_t n;
+  caps();
+  if (!get_bytes(env, argv[0], &p, &n, 0)) return NULL;
+  napi_value out;
+  NAPI_CALL(env, napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)p, &out));
+  return out;
+}
+
+/* zeroBitmap(bytes) -> Uint8Array (LSB-first, one bit per page; a partial
+ * last page counts as zero if its bytes are). */
+static napi_value js_zeroBitmap(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint8_t *p;
+  size_t n;
+  caps();
+  if (!get_bytes(env, argv[0], &p, &n, 0)) return NULL;
+  size_t pages = (n + g_ps - 1) / g_ps;
+  void *data;
+  napi_value ab, arr;
+  NAPI_CALL(env, napi_create_arraybuffer(env, (pages + 7) / 8, &data, &ab));
+  uint8_t *bits = data;
+  memset(bits, 0, (pages + 7) / 8);
+  for (size_t i = 0; i < pages; i++) {
+    bool z;
+    if ((i + 1) * g_ps <= n) z = page_is_zero(p + i * g_ps);
+    else {
+      z = true;
+      for (size_t j = i * g_ps; j < n; j++)
+        if (p[j]) {
+          z = false;
+          break;
+        }
+    }
+    if (z) bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+  }
+  NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, (pages + 7) / 8, ab, 0, &arr));
+  return arr;
+}
+
+/* debugState() -> { stores, registrations, handlerThread, handlerPasses } */
+static napi_value js_debugState(napi_env env, napi_callback_info info) {
+  pthread_mutex_lock(&g_lock);
+  uint32_t ns = 0, nr = 0;
+  for (Store *s = g_stores; s; s = s->next) ns++;
+  for (Reg *r = g_regs; r; r = r->next) nr++;
+  bool started = g_thread_started;
+  uint64_t passes = g_handler_passes;
+  pthread_mutex_unlock(&g_lock);
+  napi_value o;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  set_num(env, o, "stores", ns);
+  set_num(env, o, "registrations", nr);
+  set_bool(env, o, "handlerThread", started);
+  set_num(env, o, "handlerPasses", (double)passes);
+  return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Environment lifecycle                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void env_cleanup(void *arg) {
+  EnvData *d = arg;
+  pthread_mutex_lock(&g_lock);
+  for (Reg **pp = &g_regs; *pp;) {
+    Reg *r = *pp;
+    if (r->env_id == d->env_id) {
+      *pp = r->next;
+      if (r->store) r->store->nregs--;
+      reg_free(r);
+    } else {
+      pp = &r->next;
+    }
+  }
+  pthread_mutex_unlock(&g_lock);
+}
+
+static void env_data_finalize(napi_env env, void *data, void *hint) { free(data); }
+
+#define EXPORT_FN(name)                                                   \
+  do {                                                                    \
+    napi_value fn_;                                                       \
+    napi_create_function(env, #name, NAPI_AUTO_LENGTH, js_##name, NULL, &fn_); \
+    napi_set_named_property(env, exports, #name, fn_);                    \
+  } while (0)
+
+NAPI_MODULE_INIT() {
+  caps();
+  EnvData *d = calloc(1, sizeof *d);
+  if (d) {
+    pthread_mutex_lock(&g_lock);
+    d->env_id = g_next_env++;
+    pthread_mutex_unlock(&g_lock);
+    napi_set_instance_data(env, d, env_data_finalize, NULL);
+    napi_add_env_cleanup_hook(env, env_cleanup, d);
+  }
+  EXPORT_FN(capabilities);
+  EXPORT_FN(createStore);
+  EXPORT_FN(storeConfigure);
+  EXPORT_FN(storePut);
+  EXPORT_FN(storeMarkZero);
+  EXPORT_FN(storeSetRuns);
+  EXPORT_FN(storeHas);
+  EXPORT_FN(storeStats);
+  EXPORT_FN(storeWaiting);
+  EXPORT_FN(storeForgetRequests);
+  EXPORT_FN(storeRead);
+  EXPORT_FN(storeFaultOrder);
+  EXPORT_FN(dropStore);
+  EXPORT_FN(setMissHandler);
+  EXPORT_FN(registerMemory);
+  EXPORT_FN(unregister);
+  EXPORT_FN(zeroFillPending);
+  EXPORT_FN(registrationStats);
+  EXPORT_FN(registrationPopulate);
+  EXPORT_FN(registrationFill);
+  EXPORT_FN(trackDirty);
+  EXPORT_FN(collectDirty);
+  EXPORT_FN(stopTracking);
+  EXPORT_FN(privatePages);
+  EXPORT_FN(memfdCreate);
+  EXPORT_FN(memfdWrite);
+  EXPORT_FN(memfdSeal);
+  EXPORT_FN(fdSize);
+  EXPORT_FN(closeFd);
+  EXPORT_FN(mapSnapshotPrivate);
+  EXPORT_FN(populateRead);
+  EXPORT_FN(readFdInto);
+  EXPORT_FN(memoryAddress);
+  EXPORT_FN(zeroBitmap);
+  EXPORT_FN(debugState);
+  return exports;
+}
+
+#else /* !__linux__ */
+
+/* Other systems: the host runs the portable pager. */
+static napi_value js_capabilities(napi_env env, napi_callback_info info) {
+  napi_value o, f, r;
+  napi_create_object(env, &o);
+  napi_get_boolean(env, false, &f);
+  napi_set_named_property(env, o, "userfaultfd", f);
+  napi_set_named_property(env, o, "writeProtect", f);
+  napi_set_named_property(env, o, "wpAsync", f);
+  napi_set_named_property(env, o, "wpUnpopulated", f);
+  napi_set_named_property(env, o, "pagemapScan", f);
+  napi_set_named_property(env, o, "memfd", f);
+  napi_create_string_utf8(env, "not Linux: userfaultfd and memfd are Linux-only", NAPI_AUTO_LENGTH, &r);
+  napi_set_named_property(env, o, "reason", r);
+  return o;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "capabilities", NAPI_AUTO_LENGTH, js_capabilities, NULL, &fn);
+  napi_set_named_property(env, exports, "capabilities", fn);
+  return exports;
+}
+
+#endif
