@@ -1,0 +1,133 @@
+/**
+ * Guest instances: the warm parent (instantiated, `_initialize`d and `init`ed),
+ * its snapshot (linear memory plus every mutable global), and fresh instances
+ * made from a snapshot, one per call.
+ */
+import { GLOBAL_EXPORT_PREFIX } from '@flurry/core';
+import { GuestExit, GuestFailure } from './guest-failure.js';
+import type { GuestMemory } from './guest-memory.js';
+import { captureMemory, memoryRestorer, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
+
+export type EntryPoint = 'handle' | 'run' | 'reduce';
+
+/** What a mutable global can hold and still be posted between threads. */
+export type GlobalValue = number | bigint | null;
+
+export interface Snapshot {
+  memory: SnapshotMemory;
+  /** Every mutable global, by its `__flurry_global_<i>` export. */
+  globals: { name: string; value: GlobalValue }[];
+}
+
+function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory {
+  const memory = instance.exports.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new GuestFailure('invalid_module', 'the module does not export its memory as "memory"');
+  return memory;
+}
+
+function exportedFunction(instance: WebAssembly.Instance, name: string): ((...args: number[]) => unknown) | undefined {
+  const fn = instance.exports[name];
+  return typeof fn === 'function' ? (fn as (...args: number[]) => unknown) : undefined;
+}
+
+/**
+ * Instantiates the parent variant (its start function, if any, runs here),
+ * then runs `_initialize` (WASI reactors) and `init`. The call context with
+ * the init input must already be current.
+ */
+export function makeWarmParent(parent: WebAssembly.Module, imports: WebAssembly.Imports, memory: GuestMemory): WebAssembly.Instance {
+  const instance = new WebAssembly.Instance(parent, imports);
+  memory.attach(exportedMemory(instance));
+  try {
+    exportedFunction(instance, '_initialize')?.();
+    exportedFunction(instance, 'init')?.();
+  } catch (err) {
+    // proc_exit(0) ends init successfully; the parent is snapshotted as it stands.
+    if (!(err instanceof GuestExit && err.exitCode === 0)) throw err;
+  }
+  return instance;
+}
+
+/** Freezes the parent's state. Only between calls: nothing may run meanwhile. */
+export function takeSnapshot(parent: WebAssembly.Instance): Snapshot {
+  const globals: Snapshot['globals'] = [];
+  for (const [name, value] of Object.entries(parent.exports)) {
+    if (!name.startsWith(GLOBAL_EXPORT_PREFIX) || !(value instanceof WebAssembly.Global)) continue;
+    let v: unknown;
+    try {
+      v = value.value;
+    } catch {
+      throw new GuestFailure('invalid_module', `mutable global ${name.slice(GLOBAL_EXPORT_PREFIX.length)} has a type that cannot be snapshotted`);
+    }
+    if (typeof v !== 'number' && typeof v !== 'bigint' && v !== null) {
+      throw new GuestFailure('invalid_module', `mutable global ${name.slice(GLOBAL_EXPORT_PREFIX.length)} holds a reference, which cannot be snapshotted`);
+    }
+    globals.push({ name, value: v });
+  }
+  return { memory: captureMemory(exportedMemory(parent)), globals };
+}
+
+/** Spare instances are kept ahead only while one costs at most this much memory. */
+const MAX_SPARE_RESIDENT_BYTES = 64 * 1024 * 1024;
+
+interface Clone {
+  instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory;
+}
+
+/**
+ * Makes fresh instances in a snapshot's state from the clone variant. One per
+ * snapshot per thread: it keeps the compiled module, the import object and
+ * the memory restorer, so a call only instantiates and restores — or not even
+ * that, when a spare was made while the thread was idle. A spare has run no
+ * guest code, so it is as fresh as one made at the call.
+ */
+export class CloneFactory {
+  private readonly restorer: MemoryRestorer;
+  private readonly globals: Snapshot['globals'];
+  private spare: Clone | undefined;
+
+  constructor(
+    private readonly clone: WebAssembly.Module,
+    private readonly imports: WebAssembly.Imports,
+    snapshot: Snapshot,
+  ) {
+    this.restorer = memoryRestorer(snapshot.memory);
+    this.globals = snapshot.globals;
+  }
+
+  /** A new instance holding the snapshot's memory and globals, attached to `memory`; no guest code has run in it yet. */
+  instantiate(memory: GuestMemory): WebAssembly.Instance {
+    const clone = this.spare ?? this.make();
+    this.spare = undefined;
+    memory.attach(clone.memory);
+    return clone.instance;
+  }
+
+  /** Makes the next call's instance ahead, off its critical path (call when the thread would otherwise idle). */
+  prepareSpare(): void {
+    if (this.spare || this.restorer.residentBytes > MAX_SPARE_RESIDENT_BYTES) return;
+    this.spare = this.make();
+  }
+
+  dropSpare(): void {
+    this.spare = undefined;
+  }
+
+  private make(): Clone {
+    const instance = new WebAssembly.Instance(this.clone, this.imports);
+    const memory = exportedMemory(instance);
+    this.restorer.restore(memory);
+    for (const { name, value } of this.globals) (instance.exports[name] as WebAssembly.Global).value = value;
+    return { instance, memory };
+  }
+}
+
+/** Runs `on_restore` if exported, then the entry point; returns the guest's status (0 for success). */
+export function runEntry(instance: WebAssembly.Instance, entry: EntryPoint, args: number[]): number {
+  const fn = exportedFunction(instance, entry);
+  if (!fn) throw new GuestFailure('bad_request', `the module does not export ${entry}`);
+  exportedFunction(instance, 'on_restore')?.();
+  const status = fn(...args);
+  return status === undefined ? 0 : Number(status);
+}
