@@ -101,7 +101,7 @@ typedef struct Store {
   uint64_t *cont;      /* optional: page continues the run of page-1 */
   uint64_t *seen;      /* fault order: page already recorded */
   uint32_t present_count, zero_count;
-  uint32_t run_pages, request_pages;
+  uint32_t run_pages, request_pages, chunk_pages;
   uint32_t *order;
   uint32_t order_len, order_cap;
   uint32_t nregs;
@@ -379,9 +379,30 @@ static uint32_t reg_fill(Reg *r, uint32_t page, uint32_t n, const uint8_t *src) 
   return filled;
 }
 
+/* What the pager can do for page q of a registration now. */
+enum { K_NONE = 0, K_COPY = 1, K_ZERO = 2 };
+static inline int page_kind(const Reg *r, const Store *s, uint32_t q) {
+  if (bm_get(r->populated, q)) return K_NONE;
+  if (bm_get(s->zero, q)) return K_ZERO;
+  if (bm_get(s->present, q)) return K_COPY;
+  return K_NONE;
+}
+
+static uint32_t fill_run(Reg *r, Store *s, uint32_t a, uint32_t n, int kind) {
+  uint32_t got = reg_fill(r, a, n, kind == K_COPY ? s->data + (size_t)a * g_ps : NULL);
+  if (kind == K_COPY) r->st.copied += got;
+  else r->st.zero += got;
+  return got;
+}
+
 /*
  * Serve `page` of a MISSING registration from its store if the host has it
  * (or it is zero). Returns false if the page must be asked for.
+ *
+ * Runs: with chunkPages > 1 every page of the faulting page's chunk that the
+ * host has is filled too (the faulting page's run first, so the guest wakes
+ * first); otherwise up to runPages following pages, and with a continuation
+ * bitmap (storeSetRuns) only while the snapshot says they belong together.
  */
 static bool reg_serve(Reg *r, uint32_t page, bool write, uint64_t now_hint) {
   Store *s = r->store;
@@ -390,33 +411,47 @@ static bool reg_serve(Reg *r, uint32_t page, bool write, uint64_t now_hint) {
     return true;
   }
   uint32_t limit = s->page_count < r->page_count ? s->page_count : r->page_count;
-  bool beyond = page >= s->page_count;
-  if (beyond || bm_get(s->zero, page)) {
-    uint32_t n = 1, got;
-    if (write && g_zero_page) {
-      /* A write would fault again on the shared zero page: copy zeros. */
-      got = reg_fill(r, page, 1, g_zero_page);
+  if (page >= limit) {
+    /* Past the snapshot (the clone grew its memory): zeros. */
+    if (write && g_zero_page) r->st.zero += reg_fill(r, page, 1, g_zero_page);
+    else r->st.zero += reg_fill(r, page, 1, NULL);
+    resolve_pending(r, page, 1, now_hint ? now_hint : now_ns());
+    return true;
+  }
+  int kind = page_kind(r, s, page);
+  if (kind == K_NONE) return false;
+  uint32_t a = page, b = page + 1; /* the run [a, b) that includes page */
+  if (kind == K_ZERO && write && g_zero_page) {
+    /* A write would fault again on the shared zero page: copy zeros. */
+    r->st.zero += reg_fill(r, page, 1, g_zero_page);
+  } else {
+    if (s->chunk_pages > 1) {
+      uint32_t cs = page - page % s->chunk_pages;
+      uint32_t ce = cs + s->chunk_pages < limit ? cs + s->chunk_pages : limit;
+      while (a > cs && page_kind(r, s, a - 1) == kind) a--;
+      while (b < ce && page_kind(r, s, b) == kind) b++;
+      fill_run(r, s, a, b - a, kind);
+      /* The rest of the chunk. */
+      for (uint32_t q = cs; q < ce;) {
+        int k = page_kind(r, s, q);
+        if (k == K_NONE) {
+          q++;
+          continue;
+        }
+        uint32_t e = q + 1;
+        while (e < ce && page_kind(r, s, e) == k) e++;
+        fill_run(r, s, q, e - q, k);
+        q = e;
+      }
+      a = cs;
+      b = ce;
     } else {
-      if (!beyond)
-        while (n < s->run_pages && page + n < limit && bm_get(s->zero, page + n) && !bm_get(r->populated, page + n))
-          n++;
-      got = reg_fill(r, page, n, NULL);
+      while (b - a < s->run_pages && b < limit && page_kind(r, s, b) == kind && (!s->cont || bm_get(s->cont, b))) b++;
+      fill_run(r, s, a, b - a, kind);
     }
-    r->st.zero += got;
-    resolve_pending(r, page, n, now_hint ? now_hint : now_ns());
-    return true;
   }
-  if (bm_get(s->present, page)) {
-    uint32_t n = 1;
-    while (n < s->run_pages && page + n < limit && bm_get(s->present, page + n) && !bm_get(s->zero, page + n) &&
-           !bm_get(r->populated, page + n) && (!s->cont || bm_get(s->cont, page + n)))
-      n++;
-    uint32_t got = reg_fill(r, page, n, s->data + (size_t)page * g_ps);
-    r->st.copied += got;
-    resolve_pending(r, page, n, now_hint ? now_hint : now_ns());
-    return true;
-  }
-  return false;
+  resolve_pending(r, a, b - a, now_hint ? now_hint : now_ns());
+  return true;
 }
 
 static void batch_push(Store *s, uint32_t page) {
@@ -430,22 +465,32 @@ static void batch_push(Store *s, uint32_t page) {
   s->batch[s->batch_len++] = page;
 }
 
-/* Ask JavaScript for `page` and, where the snapshot says so, the pages that
- * follow it. Returns how many pages were added to the request batch. */
+/* Ask JavaScript for `page` and the pages the snapshot wants with it: the
+ * rest of its chunk (chunkPages > 1), or up to requestPages following pages
+ * (and the continuation run, with storeSetRuns). Returns pages added to the
+ * request batch. */
 static uint32_t request_missing(Store *s, uint32_t page) {
   if (!s->tsfn) return 0; /* nobody to ask: the fault waits for storePut */
+  if (page >= s->page_count || bm_get(s->requested, page)) return 0; /* already on its way */
   uint32_t added = 0;
+  if (s->chunk_pages > 1) {
+    uint32_t cs = page - page % s->chunk_pages;
+    uint32_t ce = cs + s->chunk_pages < s->page_count ? cs + s->chunk_pages : s->page_count;
+    for (uint32_t q = cs; q < ce; q++) {
+      if (bm_get(s->present, q) || bm_get(s->zero, q) || bm_get(s->requested, q)) continue;
+      bm_set(s->requested, q);
+      batch_push(s, q);
+      added++;
+    }
+    return added;
+  }
   uint32_t limit = s->request_pages;
   if (s->cont && s->run_pages > limit) limit = s->run_pages;
   for (uint32_t i = 0; page + i < s->page_count && i < limit; i++) {
     uint32_t p = page + i;
     if (i > 0) {
       if (s->cont && !bm_get(s->cont, p) && i >= s->request_pages) break;
-      if (bm_get(s->present, p) || bm_get(s->zero, p)) break;
-    }
-    if (bm_get(s->requested, p)) {
-      if (i == 0) return 0; /* already on its way */
-      break;
+      if (bm_get(s->present, p) || bm_get(s->zero, p) || bm_get(s->requested, p)) break;
     }
     bm_set(s->requested, p);
     batch_push(s, p);
@@ -672,7 +717,7 @@ static napi_value throw_code(napi_env env, const char *code, const char *fmt, ..
 }
 
 static napi_value throw_errno(napi_env env, const char *what, int e) {
-  return throw_code(env, errname(e), "%s: %s", what, strerror(e));
+  return throw_code(env, errname(e), "%s: %s: %s", what, errname(e), strerror(e));
 }
 
 static bool is_nullish(napi_env env, napi_value v) {
@@ -920,13 +965,13 @@ static napi_value js_createStore(napi_env env, napi_callback_info info) {
     return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", (unsigned)(idval)); \
   }
 
-/* storeConfigure(storeId, { runPages?, requestPages?, faultOrderLimit? }) */
+/* storeConfigure(storeId, { runPages?, requestPages?, chunkPages?, faultOrderLimit? }) */
 static napi_value js_storeConfigure(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
   uint32_t id;
   if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
-  uint32_t run = 0, req = 0, ord = 0;
-  bool has_run = false, has_req = false, has_ord = false;
+  uint32_t run = 0, req = 0, ord = 0, chunk = 0;
+  bool has_run = false, has_req = false, has_ord = false, has_chunk = false;
   napi_valuetype t;
   if (napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     napi_value v;
@@ -945,6 +990,13 @@ static napi_value js_storeConfigure(napi_env env, napi_callback_info info) {
         has_req = true;
       }
     }
+    if (napi_has_named_property(env, argv[1], "chunkPages", &has) == napi_ok && has) {
+      napi_get_named_property(env, argv[1], "chunkPages", &v);
+      if (!is_nullish(env, v)) {
+        if (!get_u32(env, v, "chunkPages", &chunk)) return NULL;
+        has_chunk = true;
+      }
+    }
     if (napi_has_named_property(env, argv[1], "faultOrderLimit", &has) == napi_ok && has) {
       napi_get_named_property(env, argv[1], "faultOrderLimit", &v);
       if (!is_nullish(env, v)) {
@@ -956,6 +1008,7 @@ static napi_value js_storeConfigure(napi_env env, napi_callback_info info) {
   LOCKED_STORE(id);
   if (has_run) s->run_pages = run < 1 ? 1 : run > 4096 ? 4096 : run;
   if (has_req) s->request_pages = req < 1 ? 1 : req > 4096 ? 4096 : req;
+  if (has_chunk) s->chunk_pages = chunk <= 1 ? 0 : chunk > 4096 ? 4096 : chunk;
   if (has_ord && ord != s->order_cap) {
     if (ord < s->order_len) s->order_len = ord;
     if (s->order) {
@@ -1159,12 +1212,12 @@ static napi_value js_storeStats(napi_env env, napi_callback_info info) {
   uint32_t waiting_pages = store_waiting_pages(s, &wp);
   free(wp);
   double vals[] = {s->page_count, s->present_count, s->zero_count, requested, waiting_pages, waiting_faults,
-                   s->nregs, s->run_pages, s->request_pages, s->order_len, (double)s->stat_requested_pages,
+                   s->nregs, s->run_pages, s->request_pages, s->chunk_pages, s->order_len, (double)s->stat_requested_pages,
                    (double)s->stat_request_calls, (double)s->stat_put_pages, (double)s->stat_put_calls};
   bool handler = s->tsfn != NULL;
   pthread_mutex_unlock(&g_lock);
   static const char *names[] = {"pageCount", "present", "zero", "requested", "waitingPages", "waitingFaults",
-                                "registrations", "runPages", "requestPages", "faultOrderLength",
+                                "registrations", "runPages", "requestPages", "chunkPages", "faultOrderLength",
                                 "requestedPages", "requestCalls", "putPages", "putCalls"};
   napi_value o;
   NAPI_CALL(env, napi_create_object(env, &o));
@@ -1494,6 +1547,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#define KIND_WP_ ((1 << REG_WP_ASYNC) | (1 << REG_WP_SYNC))
 static Reg *locked_reg(napi_env env, napi_value idv, int kind_mask) {
   uint32_t id;
   if (!get_u32(env, idv, "id", &id)) return NULL;
@@ -1502,7 +1556,7 @@ static Reg *locked_reg(napi_env env, napi_value idv, int kind_mask) {
   if (!r || !((1 << r->kind) & kind_mask)) {
     pthread_mutex_unlock(&g_lock);
     throw_code(env, "ERR_FLURRY_UNKNOWN_REGISTRATION", "unknown %s %u",
-               kind_mask == (1 << REG_MISSING) ? "registration" : "tracker", id);
+               kind_mask == (1 << REG_MISSING) ? "registration" : kind_mask == KIND_WP_ ? "tracker" : "registration or tracker", id);
     return NULL;
   }
   return r;
@@ -1807,7 +1861,7 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
   if (err) {
     pthread_mutex_unlock(&g_lock);
     reg_free(r);
-    if (e) return throw_code(env, errname(e), "trackDirty: %s: %s", err, strerror(e));
+    if (e) return throw_code(env, errname(e), "trackDirty: %s: %s: %s", err, errname(e), strerror(e));
     return throw_code(env, "ERR_FLURRY_BUSY", "trackDirty: %s", err);
   }
   r->next = g_regs;

@@ -1,0 +1,250 @@
+/**
+ * Lazy guest memory through userfaultfd: a guest worker thread faults, the
+ * addon's handler thread serves pages from the C page store, and pages the
+ * host lacks are asked from this (the test's) thread, which never touches
+ * the guest's memory.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { GuestWorker, loadAddon, PAGE, pageBytes, pageSum, until, WASM_PAGE } from './fixtures/harness.mjs';
+
+const { pager, why } = loadAddon();
+const caps = pager?.capabilities();
+const skip = !pager ? why : !caps.userfaultfd ? `userfaultfd unavailable: ${caps.reason}` : undefined;
+if (skip) console.warn(`[native pager] skipping lazy-memory tests: ${skip}`);
+
+const MAX_PAGES = 64; // wasm pages: 4 MiB registered
+const MAX_BYTES = MAX_PAGES * WASM_PAGE;
+
+describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+
+  /** A store of `pages` 4 KiB pages and a guest of `wasmPages` registered over it. */
+  async function setup(wasmPages: number, opts: { fill?: boolean; storePages?: number } = {}) {
+    const storePages = opts.storePages ?? (wasmPages * WASM_PAGE) / PAGE;
+    const store = pager.createStore(storePages);
+    if (opts.fill) for (let p = 0; p < storePages; p++) pager.storePut(store, p, pageBytes(p));
+    const guest = await GuestWorker.start();
+    await guest.call('create', { initialPages: wasmPages, maximumPages: MAX_PAGES });
+    const reg = await guest.register(MAX_BYTES, store);
+    cleanup.push(async () => {
+      pager.setMissHandler(store, null);
+      await guest.stop(pager);
+      try {
+        pager.unregister(reg);
+      } catch {
+        /* closed with its thread */
+      }
+      await until(() => pager.storeStats(store).registrations === 0, 2000, 'registration closed').catch(() => {});
+      try {
+        pager.dropStore(store);
+      } catch {
+        /* still registered */
+      }
+    });
+    return { store, guest, reg, storePages };
+  }
+
+  it('serves faults from the store: wasm loads see the snapshot bytes', async () => {
+    const { store, guest, reg } = await setup(2, { fill: true });
+    pager.storeConfigure(store, { runPages: 1 });
+    const pages = [0, 1, 7, 31, 12];
+    const words = await guest.call('load32', { addrs: pages.map((p) => p * PAGE) });
+    expect(words).toEqual(pages);
+    const sums = await Promise.all(pages.map((p) => guest.call('sum', { addr: p * PAGE, len: PAGE })));
+    expect(sums).toEqual(pages.map((p) => pageSum(pageBytes(p)).toString()));
+    const st = pager.registrationStats(reg);
+    expect(st.faults).toBe(pages.length);
+    expect(st.pagesCopied).toBe(pages.length);
+    expect(st.zeroPages).toBe(0);
+    expect(st.missFaults).toBe(0);
+    expect(st.resolvedFaults).toBe(pages.length);
+    expect(st.waitNs).toBeGreaterThan(0);
+    expect(st.pending).toBe(0);
+    expect(st.errors).toBe(0);
+    expect(pager.storeFaultOrder(store)).toEqual(Uint32Array.from(pages));
+  });
+
+  it('zero pages: UFFDIO_ZEROPAGE for reads, a private zero page for writes', async () => {
+    const { store, guest, reg } = await setup(1);
+    const zero = new Uint8Array(2).fill(0xff); // pages 0..15 all zero
+    pager.storeMarkZero(store, zero);
+    pager.storeConfigure(store, { runPages: 4 });
+    expect(await guest.call('load32', { addrs: [5 * PAGE] })).toEqual([0]);
+    let st = pager.registrationStats(reg);
+    expect(st.faults).toBe(1);
+    expect(st.zeroPages).toBe(4); // pages 5..8 as one run
+    expect(st.pagesCopied).toBe(0);
+    await guest.call('store32', { addr: 12 * PAGE + 8, value: 77 });
+    expect(await guest.call('load32', { addrs: [12 * PAGE + 8, 12 * PAGE] })).toEqual([77, 0]);
+    st = pager.registrationStats(reg);
+    expect(st.faults).toBe(2);
+    expect(st.zeroPages).toBe(5);
+    expect(pager.storeHas(store, 5)).toBe('zero');
+  });
+
+  it('miss path: asks JavaScript for the page, storePut wakes the waiting guest', async () => {
+    const { store, guest, reg } = await setup(1);
+    const asked: number[][] = [];
+    pager.setMissHandler(store, (pages: number[]) => {
+      asked.push(pages);
+      // Answer later, as a network fetch would.
+      setTimeout(() => {
+        for (const p of pages) pager.storePut(store, p, pageBytes(p, 1000));
+      }, 20);
+    });
+    const t0 = performance.now();
+    expect(await guest.call('load32', { addrs: [9 * PAGE] })).toEqual([1009]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(15);
+    expect(asked).toEqual([[9]]);
+    const st = pager.registrationStats(reg);
+    expect(st.missFaults).toBe(1);
+    expect(st.pagesRequested).toBe(1);
+    expect(st.maxWaitNs).toBeGreaterThan(15e6);
+    expect(pager.storeHas(store, 9)).toBe('present');
+    expect(pager.storeStats(store)).toMatchObject({ present: 1, requested: 0, waitingFaults: 0, requestedPages: 1 });
+    expect(await guest.call('sum', { addr: 9 * PAGE, len: PAGE })).toBe(pageSum(pageBytes(9, 1000)).toString());
+  });
+
+  it('runs: one fault copies the following present pages; chunks fill the whole chunk', async () => {
+    const { store, guest, reg } = await setup(1, { fill: true });
+    pager.storeConfigure(store, { runPages: 8 });
+    expect(await guest.call('load32', { addrs: [2 * PAGE] })).toEqual([2]);
+    expect(pager.registrationStats(reg)).toMatchObject({ faults: 1, pagesCopied: 8, populated: 8 });
+    // Pages 3..9 came with the run: no more faults for them.
+    expect(await guest.call('load32', { addrs: [3, 4, 5, 6, 7, 8, 9].map((p) => p * PAGE) })).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    expect(pager.registrationStats(reg).faults).toBe(1);
+
+    pager.storeConfigure(store, { chunkPages: 4 });
+    // Page 13 is in chunk 12..15: the whole chunk comes in, the faulting page first.
+    expect(await guest.call('load32', { addrs: [13 * PAGE] })).toEqual([13]);
+    expect(pager.registrationStats(reg)).toMatchObject({ faults: 2, pagesCopied: 12 });
+    expect(await guest.call('load32', { addrs: [12 * PAGE, 14 * PAGE, 15 * PAGE] })).toEqual([12, 14, 15]);
+    expect(pager.registrationStats(reg).faults).toBe(2);
+    expect(pager.storeFaultOrder(store)).toEqual(Uint32Array.from([2, 13]));
+  });
+
+  it('chunks on the miss path: a fault asks for its whole chunk, one put serves it', async () => {
+    const { store, guest, reg } = await setup(1);
+    pager.storeConfigure(store, { chunkPages: 8 });
+    const zero = new Uint8Array(2);
+    zero[1] = 0b00000001; // page 8 is zero
+    pager.storeMarkZero(store, zero);
+    const asked: number[][] = [];
+    pager.setMissHandler(store, (pages: number[]) => {
+      asked.push(pages);
+      const first = pages[0];
+      const bytes = new Uint8Array(pages.length * PAGE);
+      pages.forEach((p, i) => bytes.set(pageBytes(p), i * PAGE));
+      expect(pages).toEqual(pages.map((_, i) => first + i)); // contiguous
+      pager.storePut(store, first, bytes);
+    });
+    expect(await guest.call('load32', { addrs: [11 * PAGE] })).toEqual([11]);
+    expect(asked).toEqual([[9, 10, 11, 12, 13, 14, 15]]);
+    expect(await guest.call('load32', { addrs: [8, 9, 15].map((p) => p * PAGE) })).toEqual([0, 9, 15]);
+    const st = pager.registrationStats(reg);
+    expect(st.faults).toBe(1);
+    expect(st.pagesCopied).toBe(7);
+    expect(st.zeroPages).toBe(1);
+  });
+
+  it('batches concurrent misses from several guests of one store into few calls', async () => {
+    const store = pager.createStore(16);
+    const guests = await Promise.all([0, 1, 2].map(() => GuestWorker.start()));
+    const regs: number[] = [];
+    for (const g of guests) {
+      await g.call('create', { initialPages: 1, maximumPages: MAX_PAGES });
+      regs.push(await g.register(MAX_BYTES, store));
+    }
+    cleanup.push(async () => {
+      for (const g of guests) await g.stop(pager);
+      await until(() => pager.storeStats(store).registrations === 0, 2000).catch(() => {});
+      pager.setMissHandler(store, null);
+      pager.dropStore(store);
+    });
+    const asked: number[] = [];
+    pager.setMissHandler(store, (pages: number[]) => asked.push(...pages));
+    const reads = guests.map((g) => g.call('load32', { addrs: [4 * PAGE] }));
+    await until(() => pager.storeStats(store).waitingFaults === 3, 5000, 'three waiting faults');
+    expect(asked).toEqual([4]); // asked once for three clones
+    expect(pager.storeWaiting(store)).toEqual(Uint32Array.from([4]));
+    pager.storePut(store, 4, pageBytes(4, 5));
+    expect(await Promise.all(reads)).toEqual([[9], [9], [9]]);
+    for (const r of regs) expect(pager.registrationStats(r)).toMatchObject({ missFaults: 1, pending: 0, pagesCopied: 1 });
+  });
+
+  it('safe unregister: refuses while a fault is pending, then succeeds once the page is supplied', async () => {
+    const { store, guest, reg } = await setup(1);
+    // No miss handler: the fault just waits.
+    const read = guest.call('load32', { addrs: [3 * PAGE] });
+    await until(() => pager.storeStats(store).waitingFaults === 1, 5000, 'a pending fault');
+    expect(pager.unregister(reg)).toBe(false);
+    expect(pager.registrationStats(reg).pending).toBe(1);
+    expect(() => pager.dropStore(store)).toThrow(/used by 1 registration/);
+    pager.storePut(store, 3, pageBytes(3, 40));
+    expect(await read).toEqual([43]);
+    expect(pager.unregister(reg)).toBe(true);
+    expect(() => pager.registrationStats(reg)).toThrow(/unknown registration/);
+    // After unregistering, the memory is ordinary memory: untouched pages read zero.
+    expect(await guest.call('load32', { addrs: [3 * PAGE, 4 * PAGE] })).toEqual([43, 0]);
+  });
+
+  it('zeroFillPending releases a sleeping guest so that terminate does not hang', async () => {
+    const { store, guest, reg } = await setup(1);
+    const read = guest.call('load32', { addrs: [6 * PAGE] });
+    await until(() => pager.storeStats(store).waitingFaults === 1, 5000, 'a pending fault');
+    expect(pager.zeroFillPending(reg)).toBe(1);
+    expect(await read).toEqual([0]);
+    expect(pager.registrationStats(reg)).toMatchObject({ pending: 0 });
+    const t0 = performance.now();
+    await guest.worker.terminate();
+    expect(performance.now() - t0).toBeLessThan(2000);
+    // The worker's environment cleanup closed its registration.
+    await until(() => pager.storeStats(store).registrations === 0, 2000, 'registration closed on thread exit');
+  });
+
+  it('memory.grow keeps the registration; pages past the snapshot are zero', async () => {
+    const { store, guest, reg, storePages } = await setup(1, { fill: true });
+    const g = await guest.call('grow', { pages: 2 });
+    expect(g).toMatchObject({ old: 1, sameBase: true, bytes: 3 * WASM_PAGE });
+    expect(await guest.call('load32', { addrs: [(storePages + 3) * PAGE, 2 * PAGE] })).toEqual([0, 2]);
+    await guest.call('store32', { addr: (storePages + 5) * PAGE, value: 5 });
+    expect(await guest.call('load32', { addrs: [(storePages + 5) * PAGE] })).toEqual([5]);
+    const st = pager.registrationStats(reg);
+    expect(st.zeroPages).toBe(2);
+    expect(st.errors).toBe(0);
+    expect(pager.storeFaultOrder(store)).toEqual(Uint32Array.from([2])); // only snapshot pages
+  });
+
+  it('registrationPopulate prefetches; registrationFill completes a clone so it can be unregistered', async () => {
+    const { store, guest, reg, storePages } = await setup(1);
+    for (let p = 0; p < 8; p++) pager.storePut(store, p, pageBytes(p));
+    expect(pager.registrationPopulate(reg, Uint32Array.from([1, 2, 3, 20]))).toBe(3);
+    expect(await guest.call('load32', { addrs: [1 * PAGE, 2 * PAGE, 3 * PAGE] })).toEqual([1, 2, 3]);
+    expect(pager.registrationStats(reg).faults).toBe(0);
+    let fill = pager.registrationFill(reg);
+    expect(fill.copied).toBe(5);
+    expect(Array.from(fill.missing)).toEqual(Array.from({ length: storePages - 8 }, (_, i) => i + 8));
+    const rest = new Uint8Array((storePages - 8) * PAGE);
+    for (let p = 8; p < storePages; p++) rest.set(pageBytes(p), (p - 8) * PAGE);
+    pager.storePut(store, 8, rest);
+    fill = pager.registrationFill(reg);
+    expect(fill.missing.length).toBe(0);
+    expect(pager.unregister(reg)).toBe(true);
+    expect(await guest.call('sum', { addr: 0, len: storePages * PAGE })).toBe(
+      Array.from({ length: storePages }, (_, p) => pageSum(pageBytes(p))).reduce((a, b) => a + b, 0n).toString(),
+    );
+  });
+
+  it('refuses what would lose data or corrupt state', async () => {
+    const { store, guest } = await setup(1);
+    await expect(guest.call('register', { maximumBytes: MAX_BYTES, storeId: store })).rejects.toThrow(/already registered/);
+    await expect(guest.call('register', { maximumBytes: MAX_BYTES, storeId: 99999 })).rejects.toThrow();
+    expect(() => pager.storePut(store, 15, new Uint8Array(2 * PAGE))).toThrow(/outside store/);
+    expect(() => pager.storePut(store, 0, new Uint8Array(100))).toThrow(/whole number of pages/);
+    expect(() => pager.createStore(8, 1024)).toThrow(/system page size/);
+    expect(() => pager.trackDirty(new WebAssembly.Memory({ initial: 1 }), 100, 'async')).toThrow(/multiple/);
+  });
+});
