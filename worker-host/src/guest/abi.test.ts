@@ -119,6 +119,7 @@ const ASSEMBLYSCRIPT = wat(`(module
     (f64.store (i32.const 100) (call $seed))
     (call $out (i32.const 100) (i32.const 8))
     (call $trace (i32.const 8) (i32.const 2) (f64.const 1.5) (f64.const 2) (f64.const 0) (f64.const 0) (f64.const 0))
+    (if (i32.eq (call $input_size) (i32.const 2)) (then (call $abort (i32.const 8) (i32.const 0) (i32.const 0) (i32.const 0))))
     (if (call $input_size) (then (call $abort (i32.const 8) (i32.const 32) (i32.const 3) (i32.const 5))))
     (i32.const 0)))`);
 
@@ -198,6 +199,10 @@ describe('flurry imports', () => {
 describe('AssemblyScript env imports', () => {
   it('abort - traps with the decoded message, file, line and column', async () => {
     await expect(pool.handle('as', request({ body: new Uint8Array(1) }), 'c14')).rejects.toMatchObject({ code: 'guest_trap', message: 'abort: hi! at a.ts:3:5' });
+  });
+
+  it('abort - without a file (an explicit abort("...") call) the location is left out', async () => {
+    await expect(pool.handle('as', request({ body: new Uint8Array(2) }), 'c18')).rejects.toMatchObject({ code: 'guest_trap', message: 'abort: hi!' });
   });
 
   it('abort - the log lines written before the trap come with the error', async () => {

@@ -86,7 +86,9 @@ export function assemblyScriptImports(call: CurrentCall): Record<string, HostFun
   };
   return {
     abort: (msg, file, line, column) => {
-      throw call.context.trap(`abort: ${asString(msg)} at ${asString(file)}:${line >>> 0}:${column >>> 0}`);
+      // An explicit abort("...") in AssemblyScript passes no file (0) and line 0: leave out the location then.
+      const where = file === 0 ? '' : ` at ${asString(file)}:${line >>> 0}:${column >>> 0}`;
+      throw call.context.trap(`abort${msg === 0 ? '' : `: ${asString(msg)}`}${where}`);
     },
     seed: () => {
       const words = new Uint32Array(2);
