@@ -36,7 +36,7 @@ export class BigNat {
   }
 
   private grow(): void {
-    if (this.len >= CAPACITY) abort("BigNat capacity exceeded");
+    if (this.len >= CAPACITY) throw new Error("BigNat capacity exceeded");
   }
 
   /** this = this * m + carry */
@@ -61,7 +61,7 @@ export class BigNat {
       this.mulSmall(<u32>v);
       return;
     }
-    let high = this.clone();
+    let high = mulScratch.copyFrom(this);
     high.mulSmall(hi);
     high.shl(32);
     this.mulSmall(<u32>v);
@@ -95,7 +95,7 @@ export class BigNat {
     let words = bits >> 5;
     let rem = bits & 31;
     let newLen = this.len + words + (rem != 0 ? 1 : 0);
-    if (newLen > CAPACITY) abort("BigNat capacity exceeded");
+    if (newLen > CAPACITY) throw new Error("BigNat capacity exceeded");
     if (rem == 0) {
       for (let i = this.len - 1; i >= 0; i--) unchecked(this.limbs[i + words] = this.limbs[i]);
     } else {
@@ -157,3 +157,7 @@ export class BigNat {
     return 0;
   }
 }
+
+// Scratch for mulU64, allocated once: conversions run per number and must
+// not feed the garbage collector.
+const mulScratch = new BigNat();

@@ -23,14 +23,23 @@ export function formatDouble(x: f64): string {
 
 function formatPositive(x: f64): string {
   if (x < 9007199254740992.0 && Math.floor(x) == x) return (<u64>x).toString();
-  let digits = new Array<u8>();
-  let n = shortestDigits(x, digits);
-  return layout(digits, n);
+  let n = shortestDigits(x);
+  return layout(n);
 }
 
-/** Writes the shortest digits of x > 0 to `out` and returns n such that
+// Scratch, allocated once so that formatting makes little garbage.
+const R = new BigNat();
+const S = new BigNat();
+const M_PLUS = new BigNat();
+const M_MINUS = new BigNat();
+const T = new BigNat();
+/** The digits of the last shortestDigits call (at most 17) as ASCII. */
+const DIGITS = new StaticArray<u16>(20);
+let digitCount: i32 = 0;
+
+/** Puts the shortest digits of x > 0 in DIGITS and returns n such that
  * x ≈ 0.d1d2…dk × 10^n. */
-function shortestDigits(x: f64, out: Array<u8>): i32 {
+function shortestDigits(x: f64): i32 {
   let bits = reinterpret<u64>(x);
   let biased = <i32>(bits >> 52);
   let f = bits & 0xFFFFFFFFFFFFF;
@@ -42,32 +51,30 @@ function shortestDigits(x: f64, out: Array<u8>): i32 {
     e = biased - 1075;
   }
   let inclusive = (f & 1) == 0; // an even mantissa owns its rounding boundaries
-  let r: BigNat, s: BigNat, mPlus: BigNat, mMinus: BigNat;
+  // x = r / s; the rounding interval is (x - mMinus / s, x + mPlus / s).
+  let r = R.setU64(f);
+  let s = S;
+  let mPlus = M_PLUS.setU64(1);
+  let mMinus = M_MINUS.setU64(1);
   let lowerGapHalf = f == 0x10000000000000 && biased > 1;
   if (e >= 0) {
-    r = BigNat.fromU64(f);
-    mPlus = BigNat.fromU64(1);
     mPlus.shl(e);
-    mMinus = mPlus.clone();
+    mMinus.shl(e);
     if (!lowerGapHalf) {
       r.shl(e + 1);
-      s = BigNat.fromU64(2);
+      s.setU64(2);
     } else {
       r.shl(e + 2);
-      s = BigNat.fromU64(4);
+      s.setU64(4);
       mPlus.shl(1);
     }
   } else {
-    r = BigNat.fromU64(f);
-    mPlus = BigNat.fromU64(1);
-    mMinus = BigNat.fromU64(1);
+    s.setU64(1);
     if (!lowerGapHalf) {
       r.shl(1);
-      s = BigNat.fromU64(1);
       s.shl(1 - e);
     } else {
       r.shl(2);
-      s = BigNat.fromU64(1);
       s.shl(2 - e);
       mPlus.shl(1);
     }
@@ -82,7 +89,7 @@ function shortestDigits(x: f64, out: Array<u8>): i32 {
     mPlus.mulPow10(-k);
     mMinus.mulPow10(-k);
   }
-  let t = r.clone();
+  let t = T.copyFrom(r);
   t.add(mPlus);
   let c = t.compare(s);
   if (inclusive ? c >= 0 : c > 0) {
@@ -93,8 +100,9 @@ function shortestDigits(x: f64, out: Array<u8>): i32 {
     mMinus.mulSmall(10);
   }
   // Generate digits until the rest is within the rounding interval.
+  digitCount = 0;
   while (true) {
-    let d: u8 = 0;
+    let d: u16 = 0;
     while (r.compare(s) >= 0) {
       r.sub(s);
       d++;
@@ -106,52 +114,49 @@ function shortestDigits(x: f64, out: Array<u8>): i32 {
     let cHigh = t.compare(s);
     let high = inclusive ? cHigh >= 0 : cHigh > 0;
     if (!low && !high) {
-      out.push(d);
+      unchecked(DIGITS[digitCount++] = 0x30 + d);
       r.mulSmall(10);
       mPlus.mulSmall(10);
       mMinus.mulSmall(10);
       continue;
     }
-    if (low && !high) {
-      out.push(d);
-    } else if (high && !low) {
-      out.push(d + 1);
-    } else {
-      // Both digits read back correctly: take the closer, the even one on a tie.
-      t.copyFrom(r);
-      t.shl(1);
-      let c2 = t.compare(s);
-      out.push(c2 < 0 || (c2 == 0 && (d & 1) == 0) ? d : d + 1);
-    }
+    if (high && (!low || closerAbove(r, s, t, d))) d++;
+    unchecked(DIGITS[digitCount++] = 0x30 + d);
     return k;
   }
 }
 
-/** Lays out digits d1…dk with decimal exponent n as Number::toString does. */
-function layout(digits: Array<u8>, n: i32): string {
-  let k = digits.length;
-  let s = "";
+/** With both the digit d and d + 1 reading back correctly: whether d + 1 is
+ * closer (2r > s), the even one on a tie. */
+function closerAbove(r: BigNat, s: BigNat, t: BigNat, d: u16): bool {
+  t.copyFrom(r);
+  t.shl(1);
+  let c = t.compare(s);
+  return c > 0 || (c == 0 && (d & 1) != 0);
+}
+
+/** Lays out DIGITS[0..digitCount) with decimal exponent n as
+ * Number::toString does. */
+function layout(n: i32): string {
+  let k = digitCount;
   if (k <= n && n <= 21) {
-    s = digitString(digits, 0, k);
-    for (let i = k; i < n; i++) s += "0";
-    return s;
+    return digitString(0, k) + "0".repeat(n - k);
   }
   if (0 < n && n <= 21) {
-    return digitString(digits, 0, n) + "." + digitString(digits, n, k);
+    return digitString(0, n) + "." + digitString(n, k);
   }
   if (-6 < n && n <= 0) {
-    s = "0.";
-    for (let i = 0; i < -n; i++) s += "0";
-    return s + digitString(digits, 0, k);
+    return "0." + "0".repeat(-n) + digitString(0, k);
   }
   let e = n - 1;
-  s = digitString(digits, 0, 1);
-  if (k > 1) s += "." + digitString(digits, 1, k);
+  let s = digitString(0, 1);
+  if (k > 1) s += "." + digitString(1, k);
   return s + (e < 0 ? "e-" : "e+") + abs(e).toString();
 }
 
-function digitString(digits: Array<u8>, from: i32, to: i32): string {
-  let codes = new Array<i32>(to - from);
-  for (let i = from; i < to; i++) codes[i - from] = 0x30 + <i32>digits[i];
-  return String.fromCharCodes(codes);
+function digitString(from: i32, to: i32): string {
+  let len = to - from;
+  let out = changetype<string>(__new(<usize>len << 1, idof<string>()));
+  memory.copy(changetype<usize>(out), changetype<usize>(DIGITS) + (<usize>from << 1), <usize>len << 1);
+  return out;
 }

@@ -19,6 +19,11 @@ const POW10: StaticArray<f64> = [
 ];
 
 const digitBuf = new StaticArray<u8>(MAX_DIGITS + 1);
+// Big-integer scratch, allocated once so that parsing makes no garbage.
+const BIG = new BigNat();
+const POW5 = new BigNat();
+const LHS = new BigNat();
+const RHS = new BigNat();
 
 /** Parses `len` ASCII bytes at `ptr` of the form
  * `[+-]?\d+(\.\d+)?([eE][+-]?\d+)?`; NaN when they are not of that form. */
@@ -113,15 +118,15 @@ function digitsToDouble(nd: i32, e10: i32, truncated: bool): f64 {
   let z = scaleByPow10(<f64>head, e10 + (nd - used));
   if (z == Infinity) z = f64.MAX_VALUE;
 
-  // The exact value D * 10^e10 as lhs/(scale of rhs), built once.
-  let big = new BigNat();
+  // The exact value D * 10^e10, as D * 10^max(e10, 0) and 5^-e10, built once.
+  let big = BIG.setU64(0);
   for (let i = 0; i < nd; i++) big.mulSmall(10, <u32>unchecked(digitBuf[i]));
   if (e10 > 0) big.mulPow10(e10);
   let pow5: BigNat | null = null;
   if (e10 < 0) {
-    let p = BigNat.fromU64(1);
-    p.mulPow5(-e10);
-    pow5 = p;
+    POW5.setU64(1);
+    POW5.mulPow5(-e10);
+    pow5 = POW5;
   }
 
   // AlgorithmR: step z by one ulp until the exact value lies between the
@@ -155,7 +160,7 @@ function digitsToDouble(nd: i32, e10: i32, truncated: bool): f64 {
     }
     return z;
   }
-  abort("parseDecimal did not converge");
+  throw new Error("parseDecimal did not converge");
   return z;
 }
 
@@ -169,15 +174,15 @@ function scaleByPow10(x: f64, p: i32): f64 {
 /** Compares D*10^e10 (given as `big` = D*10^max(e10,0) and `pow5` = 5^-e10
  * when e10 < 0) with mant * 2^exp2. */
 function compareExact(big: BigNat, pow5: BigNat | null, e10: i32, mant: u64, exp2: i32): i32 {
-  let lhs = big.clone();
-  let rhs: BigNat;
+  let lhs = LHS.copyFrom(big);
+  let rhs = RHS;
   let rhsShift = exp2;
   if (pow5 !== null) {
-    rhs = pow5.clone();
+    rhs.copyFrom(pow5);
     rhs.mulU64(mant);
     rhsShift -= e10; // times 2^-e10: with 5^-e10 that is 10^-e10
   } else {
-    rhs = BigNat.fromU64(mant);
+    rhs.setU64(mant);
   }
   if (rhsShift >= 0) rhs.shl(rhsShift);
   else lhs.shl(-rhsShift);

@@ -24,10 +24,10 @@ export function splitFrames(bytes: Uint8Array): Uint8Array[] | null {
  * when the framing is broken or the number of parts is not `count`. */
 export function readReduceInput(count: i32): Uint8Array[] {
   let frames = splitFrames(readInput());
-  if (frames === null) abort("reduce input: broken framing");
+  if (frames === null) throw new Error("reduce input: broken framing");
   let parts = changetype<Uint8Array[]>(frames);
   if (parts.length != count) {
-    abort("reduce input: expected " + count.toString() + " outputs, got " + parts.length.toString());
+    throw new Error("reduce input: expected " + count.toString() + " outputs, got " + parts.length.toString());
   }
   return parts;
 }

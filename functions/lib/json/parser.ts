@@ -24,7 +24,7 @@ export class JsonResult {
   /** The value; aborts when parsing failed. */
   unwrap(): JsonValue {
     let v = this.value;
-    if (v === null) abort("invalid JSON: " + this.error);
+    if (v === null) throw new Error("invalid JSON: " + this.error);
     return changetype<JsonValue>(v);
   }
 }
