@@ -105,6 +105,7 @@ typedef struct Store {
   uint32_t *order;
   uint32_t order_len, order_cap;
   uint32_t nregs;
+  uint32_t inflight; /* storePut calls copying outside the lock */
   napi_threadsafe_function tsfn;
   uint64_t tsfn_token;
   uint32_t *batch; /* pages to ask JavaScript for at the end of this handler pass */
@@ -149,12 +150,13 @@ typedef struct Reg {
   uint32_t npending, cap_pending;
   uint64_t *dirty;             /* REG_WP_SYNC: pages written since last collect */
   uint32_t dirty_count;
+  bool gone;                   /* the memory was unmapped (freed by V8) while registered */
   RegStats st;
   struct Reg *next;
 } Reg;
 
 typedef struct Caps {
-  bool uffd, wp, wp_async, wp_unpopulated, pagemap_scan;
+  bool uffd, wp, wp_async, wp_unpopulated, pagemap_scan, event_unmap;
   int via;
   uint64_t features;
   char reason[320];
@@ -244,6 +246,7 @@ static void probe_caps(void) {
       c->wp = (api.ioctls & (1ull << _UFFDIO_REGISTER)) != 0 && (api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP);
       c->wp_unpopulated = (api.features & UFFD_FEATURE_WP_UNPOPULATED) != 0;
       c->wp_async = (api.features & UFFD_FEATURE_WP_ASYNC) != 0;
+      c->event_unmap = (api.features & UFFD_FEATURE_EVENT_UNMAP) != 0;
     }
     close(fd);
   }
@@ -541,7 +544,18 @@ static void handle_missing(Reg *r, uint64_t addr, bool write) {
   }
   Store *s = r->store;
   record_order(s, page);
-  if (bm_get(r->populated, page)) r->st.dup_faults++;
+  if (bm_get(r->populated, page)) {
+    /* Either a second thread's fault on a page just filled (the copy then
+     * finds it present: EEXIST, wake) or the page was dropped since (it is
+     * filled again). */
+    r->st.dup_faults++;
+    if (page < s->page_count && !bm_get(s->zero, page) && !bm_get(s->present, page)) {
+      reg_wake(r, page, 1);
+      return;
+    }
+    bm_clr(r->populated, page);
+    r->populated_count--;
+  }
   if (reg_serve(r, page, write, 0)) {
     uint64_t w = now_ns() - t0;
     r->st.wait_ns += w;
@@ -569,9 +583,11 @@ static void handle_wp_sync(Reg *r, uint64_t addr) {
 }
 
 /* Read and handle every queued fault message of one registration. */
+static void reg_gone(Reg *r);
+
 static void drain_reg(Reg *r) {
   struct uffd_msg msgs[MSG_BATCH];
-  for (;;) {
+  while (r->uffd >= 0) {
     ssize_t n = read(r->uffd, msgs, sizeof msgs);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
@@ -580,6 +596,13 @@ static void drain_reg(Reg *r) {
     size_t cnt = (size_t)n / sizeof msgs[0];
     for (size_t i = 0; i < cnt; i++) {
       struct uffd_msg *m = &msgs[i];
+      if (m->event == UFFD_EVENT_UNMAP) {
+        if (m->arg.remove.start < r->base + r->len && r->base < m->arg.remove.end) {
+          reg_gone(r);
+          return;
+        }
+        continue;
+      }
       if (m->event != UFFD_EVENT_PAGEFAULT) continue;
       uint64_t addr = m->arg.pagefault.address & ~((uint64_t)g_ps - 1);
       if (addr < r->base || addr >= r->base + r->len) continue;
@@ -592,6 +615,31 @@ static void drain_reg(Reg *r) {
     }
     if (cnt < MSG_BATCH) break;
   }
+}
+
+/*
+ * The registered memory was unmapped (V8 freed the Memory without an
+ * unregister): nothing can fault there any more. Close the userfaultfd,
+ * detach from the store, and keep only the stats until unregister/stopTracking.
+ */
+static void reg_gone(Reg *r) {
+  r->gone = true;
+  r->npending = 0;
+  if (r->uffd >= 0) {
+    close(r->uffd);
+    r->uffd = -1;
+  }
+  if (r->store) {
+    r->store->nregs--;
+    r->store = NULL;
+  }
+  free(r->populated);
+  free(r->pending_bm);
+  free(r->pending);
+  free(r->dirty);
+  r->populated = r->pending_bm = r->dirty = NULL;
+  r->pending = NULL;
+  r->cap_pending = 0;
 }
 
 typedef struct MissMsg {
@@ -1058,18 +1106,33 @@ static napi_value js_storePut(napi_env env, napi_callback_info info) {
     pthread_mutex_unlock(&g_lock);
     return throw_code(env, "ERR_OUT_OF_RANGE", "pages %u..%u outside store of %u pages", first, first + n, s->page_count);
   }
-  /* Page data never changes once present, so copying the new pages in while
-   * holding the lock only delays the handler by a memcpy. */
+  /* Copy the bytes in without the lock: `bytes` might even be memory that
+   * faults, and the handler must not wait on a memcpy. Only pages not yet
+   * present are written, and nothing reads a page before it is present;
+   * two puts of the same page write the same snapshot bytes. */
+  s->inflight++;
+  uint64_t *was = malloc(bm_words(n) * sizeof(uint64_t));
+  if (was) {
+    memset(was, 0, bm_words(n) * sizeof(uint64_t));
+    for (uint32_t i = 0; i < n; i++)
+      if (bm_get(s->present, first + i)) bm_set(was, i);
+  }
+  uint8_t *data = s->data;
+  pthread_mutex_unlock(&g_lock);
+  for (uint32_t i = 0; i < n; i++)
+    if (!was || !bm_get(was, i)) memcpy(data + (size_t)(first + i) * g_ps, bytes + (size_t)i * g_ps, g_ps);
+  pthread_mutex_lock(&g_lock);
+  s->inflight--;
   uint32_t added = 0;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t p = first + i;
-    if (bm_get(s->present, p)) continue;
-    memcpy(s->data + (size_t)p * g_ps, bytes + (size_t)i * g_ps, g_ps);
+    if (bm_get(s->present, p) || (was && bm_get(was, i))) continue;
     bm_set(s->present, p);
     bm_clr(s->requested, p);
     s->present_count++;
     added++;
   }
+  free(was);
   s->stat_put_pages += added;
   s->stat_put_calls++;
   if (added) serve_waiters(s, first, n);
@@ -1316,9 +1379,10 @@ static napi_value js_dropStore(napi_env env, napi_callback_info info) {
     pthread_mutex_unlock(&g_lock);
     return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", id);
   }
-  if (s->nregs) {
+  if (s->nregs || s->inflight) {
     uint32_t n = s->nregs;
     pthread_mutex_unlock(&g_lock);
+    if (!n) return throw_code(env, "ERR_FLURRY_BUSY", "store %u is being written by another thread", id);
     return throw_code(env, "ERR_FLURRY_BUSY", "store %u is used by %u registration(s)", id, n);
   }
   *pp = s->next;
@@ -1423,7 +1487,7 @@ static napi_value js_setMissHandler(napi_env env, napi_callback_info info) {
 
 static bool overlaps_locked(uintptr_t base, size_t len) {
   for (Reg *r = g_regs; r; r = r->next)
-    if (base < r->base + r->len && r->base < base + len) return true;
+    if (!r->gone && base < r->base + r->len && r->base < base + len) return true;
   return false;
 }
 
@@ -1497,7 +1561,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
     reg_free(r);
     return throw_errno(env, "registerMemory", ENOMEM);
   }
-  r->uffd = uffd_new(0);
+  r->uffd = uffd_new(caps()->event_unmap ? UFFD_FEATURE_EVENT_UNMAP : 0);
   if (r->uffd < 0) {
     int e = errno;
     reg_free(r);
@@ -1548,7 +1612,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
 }
 
 #define KIND_WP_ ((1 << REG_WP_ASYNC) | (1 << REG_WP_SYNC))
-static Reg *locked_reg(napi_env env, napi_value idv, int kind_mask) {
+static Reg *locked_reg_ex(napi_env env, napi_value idv, int kind_mask, bool allow_gone) {
   uint32_t id;
   if (!get_u32(env, idv, "id", &id)) return NULL;
   pthread_mutex_lock(&g_lock);
@@ -1559,8 +1623,14 @@ static Reg *locked_reg(napi_env env, napi_value idv, int kind_mask) {
                kind_mask == (1 << REG_MISSING) ? "registration" : kind_mask == KIND_WP_ ? "tracker" : "registration or tracker", id);
     return NULL;
   }
+  if (r->gone && !allow_gone) {
+    pthread_mutex_unlock(&g_lock);
+    throw_code(env, "ERR_FLURRY_MEMORY_GONE", "the memory of %u was freed while registered", id);
+    return NULL;
+  }
   return r;
 }
+#define locked_reg(env, idv, mask) locked_reg_ex((env), (idv), (mask), false)
 #define KIND_MISSING (1 << REG_MISSING)
 #define KIND_WP ((1 << REG_WP_ASYNC) | (1 << REG_WP_SYNC))
 
@@ -1575,10 +1645,11 @@ static bool uffd_readable(int fd) {
  * guest thread is not running guest code. */
 static napi_value js_unregister(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  Reg *r = locked_reg(env, argv[0], KIND_MISSING);
+  Reg *r = locked_reg_ex(env, argv[0], KIND_MISSING, true);
   if (!r) return NULL;
   bool ok = false;
-  if (r->npending == 0 && !uffd_readable(r->uffd)) {
+  if (!r->gone) drain_reg(r); /* an UNMAP event may be queued */
+  if (r->gone || (r->npending == 0 && !uffd_readable(r->uffd))) {
     reg_unlink(r);
     reg_free(r);
     ok = true;
@@ -1594,11 +1665,11 @@ static napi_value js_unregister(napi_env env, napi_callback_info info) {
  * terminated, never for one that goes on running. */
 static napi_value js_zeroFillPending(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  Reg *r = locked_reg(env, argv[0], KIND_MISSING);
+  Reg *r = locked_reg_ex(env, argv[0], KIND_MISSING, true);
   if (!r) return NULL;
   drain_reg(r); /* faults queued but not read yet */
   uint32_t n = 0;
-  while (r->npending) {
+  while (!r->gone && r->npending) {
     uint32_t page = r->pending[r->npending - 1].page;
     n += reg_fill(r, page, 1, NULL);
     r->st.zero++;
@@ -1620,11 +1691,12 @@ static napi_value js_zeroFillPending(napi_env env, napi_callback_info info) {
 /* registrationStats(regId) */
 static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  Reg *r = locked_reg(env, argv[0], KIND_MISSING | KIND_WP);
+  Reg *r = locked_reg_ex(env, argv[0], KIND_MISSING | KIND_WP, true);
   if (!r) return NULL;
   RegStats st = r->st;
   uint32_t pending = r->npending, populated = r->populated_count, pages = r->page_count;
   uint32_t store_id = r->store ? r->store->id : 0;
+  bool gone = r->gone;
   pthread_mutex_unlock(&g_lock);
   napi_value o;
   NAPI_CALL(env, napi_create_object(env, &o));
@@ -1643,6 +1715,7 @@ static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   set_num(env, o, "pending", pending);
   set_num(env, o, "populated", populated);
   set_num(env, o, "errors", (double)st.errors);
+  set_bool(env, o, "gone", gone);
   if (st.last_errno) set_str(env, o, "lastError", errname(st.last_errno));
   return o;
 }
@@ -1806,6 +1879,7 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
                       "UFFD_FEATURE_WP_UNPOPULATED unavailable: sync tracking would miss first writes to unpopulated pages");
   uint64_t features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_UNPOPULATED;
   if (kind == REG_WP_ASYNC) features |= UFFD_FEATURE_WP_ASYNC;
+  if (c->event_unmap) features |= UFFD_FEATURE_EVENT_UNMAP;
 
   Reg *r = calloc(1, sizeof *r);
   if (!r) return throw_errno(env, "trackDirty", ENOMEM);
@@ -1829,7 +1903,7 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
   const char *err = NULL;
   int e = 0;
   if (overlaps_locked(base, max)) err = "memory already registered or tracked (fill and unregister a lazy memory first)";
-  else if (kind == REG_WP_SYNC && ensure_thread() < 0) {
+  else if (ensure_thread() < 0) {
     e = errno;
     err = "cannot start handler thread";
   }
@@ -1850,12 +1924,11 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
   }
   if (!err) {
     r->id = g_next_id++;
-    if (kind == REG_WP_SYNC) {
-      struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
-      if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
-        e = errno;
-        err = "epoll_ctl";
-      }
+    /* Sync trackers get write faults here; every tracker gets UNMAP events. */
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
+    if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
+      e = errno;
+      err = "epoll_ctl";
     }
   }
   if (err) {
@@ -1971,7 +2044,7 @@ static napi_value js_collectDirty(napi_env env, napi_callback_info info) {
 /* stopTracking(trackerId): closes the tracker; the memory stays as it is. */
 static napi_value js_stopTracking(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  Reg *r = locked_reg(env, argv[0], KIND_WP);
+  Reg *r = locked_reg_ex(env, argv[0], KIND_WP, true);
   if (!r) return NULL;
   drain_reg(r); /* resolve any sync write fault still queued */
   reg_unlink(r);

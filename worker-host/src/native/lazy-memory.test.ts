@@ -238,6 +238,23 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
     );
   });
 
+  it('a memory freed by V8 while registered is noticed (UNMAP event) and its range can be registered again', async () => {
+    const { store, guest, reg } = await setup(1, { fill: true });
+    expect(await guest.call('load32', { addrs: [PAGE] })).toEqual([1]);
+    for (let i = 0; i < 100 && !pager.registrationStats(reg).gone; i++) {
+      await guest.call('drop');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(pager.registrationStats(reg)).toMatchObject({ gone: true, faults: 1 });
+    expect(pager.storeStats(store).registrations).toBe(0);
+    expect(() => pager.registrationFill(reg)).toThrow(/freed while registered/);
+    await guest.call('create', { initialPages: 1, maximumPages: MAX_PAGES });
+    const reg2 = await guest.register(MAX_BYTES, store);
+    expect(await guest.call('load32', { addrs: [2 * PAGE] })).toEqual([2]);
+    expect(pager.unregister(reg)).toBe(true);
+    expect(pager.unregister(reg2)).toBe(true);
+  });
+
   it('refuses what would lose data or corrupt state', async () => {
     const { store, guest } = await setup(1);
     await expect(guest.call('register', { maximumBytes: MAX_BYTES, storeId: store })).rejects.toThrow(/already registered/);
