@@ -139,14 +139,14 @@ export class GuestPool {
   private allIdle: (() => void) | undefined;
 
   private constructor(
-    private readonly threadCount: number,
     private readonly limits: GuestLimits,
     private readonly log: Logger,
   ) {}
 
   /** Starts all threads ahead of the calls; resolves once every one is running. */
   static async start(opts: { threads: number; limits: GuestLimits; log: Logger }): Promise<GuestPool> {
-    const pool = new GuestPool(opts.threads, opts.limits, opts.log);
+    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`a guest pool needs at least one thread, got ${opts.threads}`);
+    const pool = new GuestPool(opts.limits, opts.log);
     try {
       await Promise.all(Array.from({ length: opts.threads }, () => pool.spawn()));
     } catch (err) {

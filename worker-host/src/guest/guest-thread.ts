@@ -78,7 +78,7 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
   current.end();
   const logs = { logs: context.logs.lines, droppedLogLines: context.logs.dropped };
   const error = outcome(context, thrown, 0);
-  if (error || !parent) return post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'init ended without an instance' }, ...logs });
+  if (error || !parent) return post({ type: 'failed', id: msg.id, error: error ?? { code: 'guest_error', message: 'the start function exited before init could run' }, ...logs });
   try {
     post({ type: 'warmed', id: msg.id, snapshot: takeSnapshot(parent), initMs, ...logs });
   } catch (err) {
