@@ -36,3 +36,10 @@ export function randomU64(): u64 {
 export function randomF64(): f64 {
   return <f64>(randomU64() >> 11) * 1.1102230246251565e-16; // 2^-53
 }
+
+/** Reseeds Math.random from host entropy. Call it in `on_restore`: the
+ * generator's state lives in linear memory, so without this every instance
+ * made from one snapshot would draw the same "random" numbers. */
+export function reseedMathRandom(): void {
+  Math.seedRandom(<i64>randomU64());
+}

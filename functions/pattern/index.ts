@@ -4,7 +4,8 @@
 //
 //   init()        grows a region of `mib` MiB right after the heap (64 KiB
 //                 aligned, outside the allocator) and fills it with parent(k)
-//   on_restore()  notes that it ran (reported as "restored")
+//   on_restore()  notes that it ran (reported as "restored") and reseeds
+//                 Math.random (reported as "mathRandom")
 //   run(i, n)     verifies the region (all of it, its slice, or nothing),
 //                 writes its own pattern over slice i of n (4 KiB pages split
 //                 evenly) and checks it reads back, reads 16 bytes of entropy,
@@ -13,7 +14,7 @@
 //   reduce(n)     checks the n clone outputs and summarizes them
 
 import {
-  JsonWriter, logInfo, monotonicMs, randomBytes, readInput, reportProgress, requestQuery,
+  JsonWriter, logInfo, monotonicMs, randomBytes, readInput, reseedMathRandom, reportProgress, requestQuery,
   setContentType, setStatus, toHex, u64ToHex, writeOutputWriter, INVALID_INT,
 } from "../lib";
 import { applyInput, Config, copyConfig, Verify, verifyByName, verifyName } from "./config";
@@ -41,6 +42,9 @@ export function init(): void {
     regionBase = <usize>before << 16;
   }
   regionBytes = <u64>settings.mib << 20;
+  // Draw once so the generator is seeded (env.seed) and its state is in the
+  // snapshot: clones then differ only because on_restore reseeds.
+  Math.random();
   let started = monotonicMs();
   writeWords(regionBase, settings.seed, 0, 0, regionBytes >> 3);
   logInfo("pattern: wrote " + settings.mib.toString() + " MiB in " + (<i64>(monotonicMs() - started)).toString() + " ms");
@@ -48,6 +52,7 @@ export function init(): void {
 
 export function on_restore(): void {
   restored = true;
+  reseedMathRandom();
 }
 
 export function run(index: i32, count: i32): i32 {
@@ -141,6 +146,7 @@ function work(index: i32, count: i32, config: Config, reportsProgress: bool): Js
   w.key("written").bool(config.write);
   w.key("writeOk").bool(writeOk);
   w.key("entropyHex").string(entropyHex);
+  w.key("mathRandom").number(Math.random());
   w.key("restored").bool(restored);
   w.key("inits").int(inits);
   w.key("verifyMs").number(Math.round(verifyMs * 1000) / 1000);

@@ -1,7 +1,7 @@
 // reduce for pattern: checks every clone's output and summarizes.
 //
 //   {"count":4,"ok":true,"failed":[],"distinctEntropy":4,"distinctChecksums":1,
-//    "verifiedBytes":67108864,"restored":4}
+//    "distinctMathRandom":4,"verifiedBytes":67108864,"restored":4}
 //
 // ok means: count outputs, each valid JSON with "ok":true and "index" equal to
 // its position, and every clone's entropy different. `failed` lists the
@@ -15,6 +15,7 @@ export function reduceOutputs(count: i32): JsonWriter {
   let failed = new Array<i32>();
   let entropies = new Set<string>();
   let checksums = new Set<string>();
+  let randoms = new Set<f64>();
   let verified: f64 = 0;
   let restored = 0;
   for (let i = 0; i < parts.length; i++) {
@@ -31,6 +32,8 @@ export function reduceOutputs(count: i32): JsonWriter {
     }
     entropies.add(stringField(out, "entropyHex"));
     checksums.add(stringField(out, "checksum"));
+    let random = out.get("mathRandom");
+    if (random !== null && random.isNumber) randoms.add(random.num);
     let bytes = out.get("verifiedBytes");
     if (bytes !== null && bytes.isNumber) verified += bytes.num;
     let r = out.get("restored");
@@ -45,6 +48,7 @@ export function reduceOutputs(count: i32): JsonWriter {
   w.endArray();
   w.key("distinctEntropy").int(entropies.size);
   w.key("distinctChecksums").int(checksums.size);
+  w.key("distinctMathRandom").int(randoms.size);
   w.key("verifiedBytes").number(verified);
   w.key("restored").int(restored);
   w.endObject();
