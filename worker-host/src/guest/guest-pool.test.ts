@@ -133,11 +133,12 @@ describe('guest pool', () => {
     expect(text(body)).toBe('keep me');
   });
 
-  it('run - clones get index and count and report progress; the last progress comes with the result', async () => {
+  it('run - clones get index and count and report progress; the last report reaches the callback and comes with the result', async () => {
     const seen: [number, number][] = [];
     const result = await pool.run('job', 3, 4, new Uint8Array(0), 'j1', (done, total) => seen.push([done, total]));
     expect(text(result.body)).toBe('3/4');
     expect(seen[0]).toEqual([1, 2]);
+    expect(seen.at(-1)).toEqual([2, 2]);
     expect(result.progress).toEqual({ done: 2, total: 2 });
   });
 

@@ -260,6 +260,8 @@ export class GuestPool {
     });
     if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to a call`);
     const { status, headers, body, logs, droppedLogLines, durationMs, progress } = answer;
+    // The thread throttles progress messages; the last report always reaches the callback.
+    if (progress) onProgress?.(progress.done, progress.total);
     return { status, headers, body, logs, droppedLogLines, durationMs, progress };
   }
 
