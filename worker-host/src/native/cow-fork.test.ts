@@ -119,6 +119,14 @@ describe.skipIf(!!skip)('native pager: copy-on-write local fork', () => {
     expect(sameBytes(copied.buffer, img)).toBe(true);
     const cow = createCowMemory(pager, fd, img.length, 4);
     expect(sameBytes(cow.buffer, img)).toBe(true);
+    // Sources: a SharedArrayBuffer (how the host keeps snapshots) and a Memory.
+    const sab = new SharedArrayBuffer(img.length);
+    new Uint8Array(sab).set(img);
+    for (const source of [sab, cow]) {
+      const fd2 = pager.memfdCreate('snap2', source);
+      fds.push(fd2);
+      expect(sameBytes(createCopiedMemory(pager, fd2, img.length, 4).buffer, img)).toBe(true);
+    }
   });
 
   it('zeroBitmap marks all-zero pages LSB-first', () => {
