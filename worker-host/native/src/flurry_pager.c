@@ -311,12 +311,13 @@ static void mark_populated(Reg *r, uint32_t page, uint32_t n) {
     }
 }
 
-/* The waits of pending faults in [page, page+n) end now. */
+/* The waits of pending faults on pages of [page, page+n) that are now
+ * populated end now (the fill woke their threads). */
 static void resolve_pending(Reg *r, uint32_t page, uint32_t n, uint64_t now) {
   if (!r->npending) return;
   for (uint32_t i = 0; i < r->npending;) {
     Pending *p = &r->pending[i];
-    if (p->page >= page && p->page < page + n) {
+    if (p->page >= page && p->page < page + n && bm_get(r->populated, p->page)) {
       uint64_t w = now - p->t0;
       r->st.wait_ns += w;
       if (w > r->st.max_wait_ns) r->st.max_wait_ns = w;
@@ -1648,7 +1649,10 @@ static napi_value js_unregister(napi_env env, napi_callback_info info) {
   Reg *r = locked_reg_ex(env, argv[0], KIND_MISSING, true);
   if (!r) return NULL;
   bool ok = false;
-  if (!r->gone) drain_reg(r); /* an UNMAP event may be queued */
+  if (!r->gone) {
+    drain_reg(r); /* an UNMAP event or a fault may be queued */
+    flush_batches();
+  }
   if (r->gone || (r->npending == 0 && !uffd_readable(r->uffd))) {
     reg_unlink(r);
     reg_free(r);
