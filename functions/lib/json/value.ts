@@ -22,9 +22,10 @@ export class JsonValue {
   num: f64 = 0;
   /** String value. */
   str: string = "";
-  /** Elements of an Array; values of an Object (parallel to `keys`). */
+  /** Elements of an Array; values of an Object (parallel to `keys`).
+   * Null while empty: `[]` and `{}` then cost one allocation, not three. */
   items: Array<JsonValue> | null = null;
-  /** Keys of an Object. */
+  /** Keys of an Object; null while empty. */
   keys: Array<string> | null = null;
   private index: Map<string, i32> | null = null;
 
@@ -56,15 +57,12 @@ export class JsonValue {
   static newArray(): JsonValue {
     let v = new JsonValue();
     v.kind = JsonKind.Array;
-    v.items = new Array<JsonValue>();
     return v;
   }
 
   static newObject(): JsonValue {
     let v = new JsonValue();
     v.kind = JsonKind.Object;
-    v.items = new Array<JsonValue>();
-    v.keys = new Array<string>();
     return v;
   }
 
@@ -96,7 +94,9 @@ export class JsonValue {
 
   /** Appends to an Array. */
   push(v: JsonValue): JsonValue {
-    changetype<Array<JsonValue>>(this.items).push(v);
+    let items = this.items;
+    if (items === null) this.items = items = new Array<JsonValue>();
+    items.push(v);
     return this;
   }
 
@@ -126,12 +126,14 @@ export class JsonValue {
    * (as JavaScript does with duplicate keys), else appends. */
   set(key: string, v: JsonValue): JsonValue {
     let i = this.indexOf(key);
-    let items = changetype<Array<JsonValue>>(this.items);
+    let items = this.items;
+    if (items === null) this.items = items = new Array<JsonValue>();
     if (i >= 0) {
       items[i] = v;
       return this;
     }
-    let keys = changetype<Array<string>>(this.keys);
+    let keys = this.keys;
+    if (keys === null) this.keys = keys = new Array<string>();
     keys.push(key);
     items.push(v);
     let index = this.index;
