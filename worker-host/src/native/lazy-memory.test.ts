@@ -175,6 +175,38 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
     for (const r of regs) expect(pager.registrationStats(r)).toMatchObject({ missFaults: 1, pending: 0, pagesCopied: 1 });
   });
 
+  it('a shared memory: two threads fault on the same missing page; one request, one put wakes both', async () => {
+    const store = pager.createStore(32);
+    pager.storeConfigure(store, { chunkPages: 8 });
+    const [a, b] = await Promise.all([GuestWorker.start(), GuestWorker.start()]);
+    const memory = await a.call('createShared', { initialPages: 2, maximumPages: MAX_PAGES });
+    await b.call('adopt', { memory });
+    const reg = await a.register(MAX_BYTES, store);
+    cleanup.push(async () => {
+      await a.stop(pager);
+      await b.worker.terminate();
+      pager.setMissHandler(store, null);
+      await until(() => pager.storeStats(store).registrations === 0, 2000).catch(() => {});
+      pager.dropStore(store);
+    });
+    const asked: number[][] = [];
+    pager.setMissHandler(store, (pages: number[]) => asked.push(pages));
+    pager.storePut(store, 11, pageBytes(11)); // in the chunk, present
+    const ra = a.call('load32', { addrs: [9 * PAGE] });
+    const rb = b.call('load32', { addrs: [9 * PAGE + 4] });
+    await until(() => pager.registrationStats(reg).faults >= 2, 5000, 'two faults');
+    expect(asked).toEqual([[8, 9, 10, 12, 13, 14, 15]]);
+    const st = pager.registrationStats(reg);
+    expect(st).toMatchObject({ pending: 1, duplicateFaults: 1, missFaults: 1 });
+    pager.storePut(store, 9, pageBytes(9, 1));
+    expect(await ra).toEqual([10]);
+    expect(await rb).toEqual([new DataView(pageBytes(9, 1).buffer).getUint32(4, true)]);
+    // Page 11 came with page 9's chunk; pages 8, 10, 12.. are still missing (nobody waits).
+    expect(pager.registrationStats(reg)).toMatchObject({ pending: 0, pagesCopied: 2, faults: 2 });
+    expect(await b.call('load32', { addrs: [11 * PAGE] })).toEqual([11]);
+    expect(pager.registrationStats(reg).faults).toBe(2);
+  });
+
   it('safe unregister: refuses while a fault is pending, then succeeds once the page is supplied', async () => {
     const { store, guest, reg } = await setup(1);
     // No miss handler: the fault just waits.
