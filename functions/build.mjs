@@ -10,7 +10,9 @@
 // A module newer than all of its inputs is skipped (a cold asc compile costs
 // seconds). Every module is checked against the deploy rules afterwards.
 //
-//   node functions/build.mjs [--force] [name...]
+//   node functions/build.mjs [--force] [--quiet] [name...]
+//
+// --quiet prints only failures (and a note when it installs the C toolchain).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -29,6 +31,8 @@ class BuildError extends Error {}
 
 const args = process.argv.slice(2);
 const force = args.includes('--force');
+const quiet = args.includes('--quiet');
+const say = (line) => { if (!quiet) console.log(line); };
 const only = new Set(args.filter((a) => !a.startsWith('--')));
 
 try {
@@ -75,7 +79,7 @@ async function buildOne(name, inputs, compile) {
   if (!force && existsSync(out)) {
     const built = statSync(out).mtimeMs;
     if (inputs.every((f) => statSync(f).mtimeMs < built)) {
-      console.log(`  skip  ${name} (up to date)`);
+      say(`  skip  ${name} (up to date)`);
       return;
     }
   }
@@ -85,7 +89,7 @@ async function buildOne(name, inputs, compile) {
   const problems = checkModule(bytes);
   if (problems.length) throw new BuildError(`${name}.wasm ${problems.join('; ')}`);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`  built ${name}.wasm (${(bytes.length / 1024).toFixed(1)} KiB, ${seconds} s)`);
+  say(`  built ${name}.wasm (${(bytes.length / 1024).toFixed(1)} KiB, ${seconds} s)`);
 }
 
 async function compileAssemblyScript(name) {
@@ -121,7 +125,7 @@ function compileC(clang, name) {
   const r = spawnSync(clang, argv, { encoding: 'utf8' });
   if (r.error) throw new BuildError(`${name}: cannot run ${clang}: ${r.error.message}`);
   if (r.status !== 0) throw new BuildError(`${name}: clang failed\n${(r.stderr + r.stdout).trim()}`);
-  if (r.stderr.trim()) console.log(r.stderr.trim());
+  if (r.stderr.trim()) console.warn(r.stderr.trim()); // compiler warnings
 }
 
 /** Finds clang with wasm-ld, wasi-libc and the wasm32 builtins; installs them
