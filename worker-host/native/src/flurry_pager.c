@@ -1920,6 +1920,11 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
     }
   }
   if (!err) {
+    /* The whole range, up to the maximum: never-touched pages get pte markers
+     * (WP_UNPOPULATED), including those memory.grow opens up later. Without
+     * them 'sync' would miss first writes there, and PAGEMAP_SCAN ('async')
+     * reports every unprotected page, even a never-touched one, as written.
+     * Costs page tables: 2 MiB and about 10 ms per GiB of maximum. */
     struct uffdio_writeprotect wp = {.range = {.start = base, .len = max}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
     if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
       e = errno;
@@ -1999,18 +2004,36 @@ static int pagemap_scan(uintptr_t base, uintptr_t start, uintptr_t end, uint64_t
   return 0;
 }
 
-/* collectDirty(trackerId) -> Uint32Array of pages written since trackDirty or
- * the previous collect; those pages are write-protected again. Read the pages'
- * contents after this returns. */
+/* collectDirty(trackerId, upTo?: memory | bytes) -> Uint32Array of pages
+ * written since trackDirty or the previous collect; those pages are
+ * write-protected again. Read the pages' contents after this returns.
+ * `upTo` (the memory, or its current byte length) limits the 'async' scan to
+ * the memory's current size: pages past it cannot have been written, and
+ * scanning a 4 GiB maximum costs ~2.5 ms even when nothing is dirty. */
 static napi_value js_collectDirty(napi_env env, napi_callback_info info) {
-  GET_ARGS(1);
+  GET_ARGS(2);
+  uint64_t upto = UINT64_MAX;
+  if (!is_nullish(env, argv[1])) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+    if (t == napi_number) {
+      if (!get_size(env, argv[1], "upTo", &upto)) return NULL;
+    } else {
+      uint8_t *p;
+      size_t n;
+      if (!get_bytes(env, argv[1], &p, &n, 0)) return NULL;
+      upto = n;
+    }
+    upto = (upto + g_ps - 1) & ~((uint64_t)g_ps - 1);
+  }
   Reg *r = locked_reg(env, argv[0], KIND_WP);
   if (!r) return NULL;
   U32Vec out = {0};
   int err = 0;
   if (r->kind == REG_WP_ASYNC) {
-    uintptr_t base = r->base, end = r->base + r->len;
+    uintptr_t base = r->base, end = r->base + (upto < r->len ? upto : r->len);
     pthread_mutex_unlock(&g_lock); /* the scan needs no state of ours; it may take ms */
+    /* Exactly category_mask = return_mask = WRITTEN: the kernel's fast path. */
     err = pagemap_scan(base, base, end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, 0, PAGE_IS_WRITTEN, 0,
                        PAGE_IS_WRITTEN, &out);
   } else {

@@ -47,13 +47,16 @@ for (const mode of ['async', 'sync'] as const) {
         // Second round: overlapping and new pages, several writes per page.
         const second = [2, 3, 4, 61];
         for (const p of second) for (let k = 0; k < 5; k++) e.store32(p * PAGE + k * 8, k);
-        expect(Array.from(pager.collectDirty(t))).toEqual(second);
+        expect(Array.from(pager.collectDirty(t, memory))).toEqual(second); // scan limited to the current size
         // Growth: new pages are tracked too.
         e.grow(2);
         const grown = [4 * 16, 5 * 16 + 3];
         for (const p of grown) e.store32(p * PAGE, 1);
         e.store32(6 * PAGE, 1);
+        e.load32(5 * 16 * PAGE); // reading grown memory is not writing it
         expect(Array.from(pager.collectDirty(t))).toEqual(sorted([6, ...grown]));
+        e.store32(5 * 16 * PAGE, 1); // ... until it is written
+        expect(Array.from(pager.collectDirty(t, memory.buffer.byteLength))).toEqual([5 * 16]);
         // Values written are all there.
         expect(e.load32(40 * PAGE + 12)).toBe(1040);
         expect(e.load32(61 * PAGE + 32)).toBe(4);

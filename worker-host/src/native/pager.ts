@@ -187,8 +187,12 @@ export interface NativePager {
 
   // Dirty tracking (live migration).
   trackDirty(memory: MemoryLike, maximumBytes: number, mode?: DirtyMode): number;
-  /** Pages written since trackDirty or the last collect, re-protected. Read their bytes afterwards. */
-  collectDirty(trackerId: number): Uint32Array;
+  /**
+   * Pages written since trackDirty or the last collect, re-protected. Read their bytes afterwards.
+   * `upTo` (the memory, or its current byte length) limits the scan to the memory's current size:
+   * much faster when the declared maximum is large (a 4 GiB maximum costs ~2.5 ms per scan).
+   */
+  collectDirty(trackerId: number, upTo?: MemoryLike | number): Uint32Array;
   stopTracking(trackerId: number): void;
   /** Present, non-file, non-zero-page pages in [0, length): a CoW clone's own pages. No registration needed. */
   privatePages(memory: MemoryLike, length: number): Uint32Array;
