@@ -233,10 +233,10 @@ if (!caps.userfaultfd || !caps.writeProtect) {
     e.writePages(0, PAGES / 16, 16, 9);
     t = ns();
     const sparse = pager.collectDirty(tracker, memory);
+    const sparseMs = ms(ns() - t);
     t = ns();
     pager.collectDirty(tracker);
     const fullScanMs = ms(ns() - t);
-    const sparseMs = ms(ns() - t);
     if (sparse.length !== PAGES / 16) throw new Error('sparse round wrong');
     pager.stopTracking(tracker);
     // Same writes without tracking.
