@@ -777,7 +777,7 @@ static bool is_nullish(napi_env env, napi_value v) {
 
 static bool get_u32(napi_env env, napi_value v, const char *name, uint32_t *out) {
   double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d > 4294967295.0 || d != (double)(uint64_t)d) {
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 4294967295.0) || d != (double)(uint64_t)d) {
     throw_code(env, "ERR_INVALID_ARG_TYPE", "%s must be a non-negative integer below 2^32", name);
     return false;
   }
@@ -787,7 +787,7 @@ static bool get_u32(napi_env env, napi_value v, const char *name, uint32_t *out)
 
 static bool get_size(napi_env env, napi_value v, const char *name, uint64_t *out) {
   double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d > 9007199254740991.0 || d != (double)(uint64_t)d) {
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9007199254740991.0) || d != (double)(uint64_t)d) {
     throw_code(env, "ERR_INVALID_ARG_TYPE", "%s must be a non-negative safe integer", name);
     return false;
   }
