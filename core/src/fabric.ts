@@ -31,6 +31,8 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     name: opts.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // Capturing a stack trace for every request costs ~40 µs, more than the rest of the client's work.
+    noAsyncTraces: true,
   }).catch((err: unknown) => {
     throw new Error(`cannot reach nats-server at ${opts.servers.join(', ')}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });

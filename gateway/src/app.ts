@@ -4,9 +4,9 @@
  * place (http-errors.ts).
  */
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { DEFAULT_TENANT, FlurryError, newId, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
+import { readBody } from './request-body.js';
 import type { FunctionRegistry } from './function-registry.js';
 import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
@@ -23,6 +23,7 @@ export interface AppDeps {
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
 
+
 /** Headers a guest may not set: the gateway owns framing. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
 
@@ -35,18 +36,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const given = c.req.header('x-request-id');
     const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : newId('req');
     c.set('requestId', requestId);
-    c.set('log', deps.log.child({ requestId }));
+    // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
+    c.set('log', deps.log);
     c.set('tenant', tenantOf(c.req.header('authorization'), deps.apiKeys));
     await next();
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
-  const limit = (maxSize: number) =>
-    bodyLimit({ maxSize, onError: () => { throw new FlurryError('payload_too_large', `request body exceeds the limit of ${maxSize} bytes`); } });
-
-  app.put('/v1/functions/:name', limit(deps.maxModuleBytes), async (c) => {
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
+  app.put('/v1/functions/:name', async (c) => {
+    const bytes = await readBody(c, deps.maxModuleBytes);
     const { record, created } = await deps.registry.deploy(c.var.tenant, c.req.param('name'), bytes);
     return c.json({ function: record }, created ? 201 : 200);
   });
@@ -61,7 +60,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
     const fn = await deps.registry.get(c.var.tenant, name);
-    const url = new URL(c.req.url);
+    const rawUrl = c.req.url;
+    const q = rawUrl.indexOf('?');
     const req: InvokeRequest = {
       requestId: c.var.requestId,
       tenant: fn.tenant,
@@ -69,9 +69,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
       digest: fn.digest,
       method: c.req.method,
       path: path || '/',
-      query: url.search.startsWith('?') ? url.search.slice(1) : url.search,
+      query: q < 0 ? '' : rawUrl.slice(q + 1),
       headers: requestHeaders(c, deps.apiKeys.size > 0),
-      body: new Uint8Array(await c.req.arrayBuffer()),
+      body: await readBody(c, deps.maxBodyBytes),
     };
     const reply = await deps.invoker.invoke(fn, req);
     const headers = new Headers();
@@ -87,9 +87,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers });
   };
 
-  app.post('/v1/functions/:name/invoke', limit(deps.maxBodyBytes), (c) => invoke(c, c.req.param('name'), c.req.query('path') ?? '/'));
-  app.all('/fn/:name', limit(deps.maxBodyBytes), (c) => invoke(c, c.req.param('name'), '/'));
-  app.all('/fn/:name/*', limit(deps.maxBodyBytes), (c) => {
+  app.post('/v1/functions/:name/invoke', (c) => invoke(c, c.req.param('name'), c.req.query('path') ?? '/'));
+  app.all('/fn/:name', (c) => invoke(c, c.req.param('name'), '/'));
+  app.all('/fn/:name/*', (c) => {
     const prefix = `/fn/${c.req.param('name')}`;
     return invoke(c, c.req.param('name'), c.req.path.slice(prefix.length));
   });

@@ -33,7 +33,7 @@ export function errorResponse(err: Error, c: Context): Response {
   else if (err instanceof HTTPException) fe = new FlurryError(err.status === 413 ? 'payload_too_large' : err.status === 404 ? 'not_found' : 'bad_request', err.message || 'bad request');
   else {
     const log = c.get('log' as never) as { error(o: object, m: string): void } | undefined;
-    log?.error({ err }, 'unhandled error');
+    log?.error({ err, requestId }, 'unhandled error');
     fe = new FlurryError('internal', 'internal error');
   }
   const headers: Record<string, string> = { 'content-type': 'application/json', 'x-flurry-error': fe.code };

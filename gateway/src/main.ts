@@ -21,7 +21,10 @@ async function main(): Promise<void> {
   const stop = () => void gateway.stop().then(() => process.exit(0), () => process.exit(1));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  log.info({ url: `http://${config.host}:${gateway.port}` }, 'ready');
+  const url = `http://${config.host}:${gateway.port}`;
+  log.info({ url }, 'ready');
+  // A launcher that started this process (infra/src/services.ts) waits for this message.
+  process.send?.({ kind: 'ready', url });
 }
 
 main().catch((err) => {

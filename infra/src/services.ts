@@ -26,7 +26,7 @@ export interface RunningService {
   process: ChildProcess;
   /** Every line the service printed so far. */
   lines: string[];
-  /** Fields of the `ready` log line (the gateway's url, the host's id). */
+  /** Fields of the service's `ready` message (the gateway's url, the host's id). */
   ready: Record<string, unknown>;
   /** Sends SIGTERM (a host drains first) and waits for the exit; SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<number | null>;
@@ -38,7 +38,8 @@ export interface RunningService {
 function startService(name: string, script: string, opts: ServiceOptions): Promise<RunningService> {
   const child = spawn(process.execPath, [join(repoRoot, script)], {
     env: { ...process.env, NATS_URL: opts.natsUrl, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel carries the service's `ready` message, whatever its log level.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let file: WriteStream | undefined;
   if (opts.logFile) {
@@ -60,15 +61,13 @@ function startService(name: string, script: string, opts: ServiceOptions): Promi
       if (lines.length > 5000) lines.splice(0, 1000);
       file?.write(line + '\n');
       opts.onLine?.(line);
-      if (settled || !line.includes('"ready"')) return;
-      try {
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        if (rec.msg !== 'ready') return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(handle(rec));
-      } catch { /* not JSON: keep waiting */ }
     };
+    child.on('message', (msg: { kind?: string } & Record<string, unknown>) => {
+      if (settled || msg?.kind !== 'ready') return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(handle(msg));
+    });
     createInterface({ input: child.stdout! }).on('line', onLine);
     createInterface({ input: child.stderr! }).on('line', onLine);
     void exited.then((code) => {

@@ -30,6 +30,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   log.info({ hostId: host.id }, 'ready');
+  // A launcher that started this process (infra/src/services.ts) waits for this message.
+  process.send?.({ kind: 'ready', hostId: host.id });
 }
 
 main().catch((err) => {
