@@ -89,7 +89,9 @@ if (process.platform === 'linux' && process.env.FLURRY_PAGER !== 'portable') {
     say('building the native pager addon');
     const gyp = join(root, 'node_modules/node-gyp/bin/node-gyp.js');
     if (!existsSync(gyp)) fail('node-gyp is missing from node_modules; run npm install');
-    const r = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', 'worker-host/native', '--loglevel=warn'], { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
+    // Node's own headers (include/node beside the binary), so node-gyp never tries to download them.
+    const nodedir = process.env.npm_config_nodedir || dirname(dirname(process.execPath));
+    const r = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '--directory', 'worker-host/native', '--loglevel=warn'], { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
     if (r.status !== 0) {
       fail('building the native pager (worker-host/native) failed. It needs python3, make and a C compiler (Debian: apt-get install build-essential python3). To run without it, set FLURRY_PAGER=portable.');
     }
