@@ -1,4 +1,17 @@
 /** @flurry/worker-host: the worker host process and its parts, for tests and benchmarks. */
 export { WorkerHost } from './host.js';
 export { loadHostConfig, type HostConfig } from './config.js';
-export { GuestPool } from './guest/guest-pool.js';
+export {
+  GuestPool,
+  GuestCallError,
+  type AdoptedSnapshot,
+  type CallResult,
+  type GuestLimits,
+  type GuestLogLine,
+  type HttpRequestData,
+  type PagerMode,
+  type WarmInfo,
+} from './guest/guest-pool.js';
+export { frameReduceInput } from './guest/reduce-input.js';
+export type { SnapshotImage } from './guest/snapshot-image.js';
+export type { MemoryMode, MemoryStats } from './guest/snapshot-memory.js';

@@ -23,6 +23,16 @@ export class FifoQueue<T> {
     return item;
   }
 
+  /** Takes out the items `matches` picks, in order; the rest keep theirs. */
+  extract(matches: (item: T) => boolean): T[] {
+    const taken: T[] = [];
+    const kept: T[] = [];
+    for (const item of this.items.slice(this.head) as T[]) (matches(item) ? taken : kept).push(item);
+    this.items = kept;
+    this.head = 0;
+    return taken;
+  }
+
   /** Empties the queue, returning what it held in order. */
   drain(): T[] {
     const rest = this.items.slice(this.head) as T[];

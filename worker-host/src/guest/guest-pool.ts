@@ -1,16 +1,32 @@
 /**
  * The pool of guest threads that the host's main process runs every guest
- * call through: warms parents and snapshots them, queues calls (FIFO) for
+ * call through: warms parents and snapshots them, adopts snapshots of parents
+ * on other hosts, forks a fresh clone for every call, queues calls (FIFO) for
  * free threads, enforces the time limits from this thread (a guest in an
  * endless loop cannot answer messages), and replaces threads that time out
  * or crash.
  */
 import { Worker } from 'node:worker_threads';
-import { FlurryError, rewriteForSnapshot, type ErrorCode, type Logger } from '@flurry/core';
+import { FlurryError, WASM_PAGE_SIZE, type ErrorCode, type Logger, type SnapshotGlobal } from '@flurry/core';
+import { loadNativePager, nativePagerStatus, type NativePager } from '../native/pager.js';
+import { copySnapshotOf } from './copy-restorer.js';
 import { FifoQueue } from './fifo-queue.js';
-import type { EntryPoint, Snapshot } from './instance.js';
+import type { EntryPoint, GlobalValue, Snapshot } from './instance.js';
+import { compile, ModuleVariantsCache, type ModuleVariants } from './module-variants.js';
+import { PAGE } from './page-runs.js';
+import { RegistrationSlot, terminateGuestThread } from './registration-slot.js';
+import { describeGlobals, snapshotImage, type SnapshotImage } from './snapshot-image.js';
+import type { MemoryStats, SnapshotMemory } from './snapshot-memory.js';
+import { SnapshotRegistry, type HeldSnapshot } from './snapshot-registry.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { guestThreadScript } from './worker-script.js';
+
+/**
+ * How snapshots are kept and clones made: 'native' maps snapshots
+ * copy-on-write from memfds and pages adopted snapshots lazily through
+ * userfaultfd (worker-host/native); 'portable' copies.
+ */
+export type PagerMode = 'native' | 'portable';
 
 export interface GuestLimits {
   callTimeoutMs: number;
@@ -41,6 +57,10 @@ export interface CallResult {
   droppedLogLines: number;
   /** Time in the guest thread: instantiating from the snapshot, restoring it and running the entry point. */
   durationMs: number;
+  /** From the guest thread picking the call up to the clone running (instance ready, `on_restore` returned). */
+  startMs: number;
+  /** How the clone's memory was made and what paging it cost. */
+  memory?: MemoryStats;
   /** The last progress a `run` reported. */
   progress?: { done: number; total: number };
 }
@@ -53,6 +73,23 @@ export interface WarmInfo {
   /** What `_initialize` and `init` logged. */
   logs: GuestLogLine[];
   droppedLogLines: number;
+}
+
+/** A snapshot of a parent on another host, to make clones of here. */
+export interface AdoptedSnapshot {
+  /** The original module (rewritten and compiled once per module digest, shared by every snapshot of it). */
+  moduleBytes: Uint8Array;
+  /** The parent's memory size: a whole number of 64 KiB pages. */
+  byteLength: number;
+  /** The module's declared maximum, in 64 KiB pages. */
+  maximumPages: number;
+  /** Every mutable global of the module, as the snapshot descriptor carries them. */
+  globals: SnapshotGlobal[];
+  source:
+    /** A native page store (createStore) of exactly byteLength / 4096 pages, which the host fills and whose miss handler it installed. */
+    | { kind: 'lazy'; storeId: number }
+    /** The memory's bytes, complete before the first call; the zero bitmap, when given, spares scanning them. */
+    | { kind: 'copy'; bytes: SharedArrayBuffer; zeroPages?: Uint8Array };
 }
 
 /** A failed guest call or init: a FlurryError that also carries what the guest logged before it failed. */
@@ -83,12 +120,15 @@ interface Job {
   key: string;
   callId?: string;
   onProgress?: (done: number, total: number) => void;
+  onStarted?: () => void;
   resolve(answer: Answer): void;
   reject(err: FlurryError): void;
 }
 
 interface GuestThread {
   worker: Worker;
+  /** The lazy-memory registration of its running call, to release it from a fault before terminating it. */
+  slot: RegistrationSlot;
   job?: Job;
   timer?: NodeJS.Timeout;
   online: boolean;
@@ -97,15 +137,13 @@ interface GuestThread {
   lastError?: Error;
 }
 
-/** What every thread needs to make clones of a warm key, kept to load threads started later. */
-interface WarmGuest {
-  clone: WebAssembly.Module;
-  snapshot: Snapshot;
-  info: WarmInfo;
-}
+/** A warm parent's WarmInfo; adopted snapshots have none. */
+type Held = HeldSnapshot<GuestThread, WarmInfo | undefined>;
 
-interface Warming {
-  promise: Promise<WarmInfo>;
+/** A key being warmed or adopted. */
+interface Pending {
+  kind: 'warm' | 'adopt';
+  promise: Promise<unknown>;
   evicted: boolean;
 }
 
@@ -116,12 +154,21 @@ function ownCopy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return copy;
 }
 
-async function compile(bytes: Uint8Array): Promise<WebAssembly.Module> {
-  try {
-    return await WebAssembly.compile(bytes as BufferSource);
-  } catch (err) {
-    throw new FlurryError('invalid_module', `not a valid WebAssembly module: ${(err as Error).message}`);
-  }
+/** The pager mode asked for, or the best this machine has; refuses 'native' where it cannot work. */
+function choosePager(wanted: PagerMode | undefined): { mode: PagerMode; pager?: NativePager } {
+  if (wanted === 'portable') return { mode: 'portable' };
+  const status = nativePagerStatus();
+  if (status.copyOnWrite && (status.available || wanted === 'native')) return { mode: 'native', pager: loadNativePager() };
+  if (wanted === 'native') throw new Error(`the native pager cannot make copy-on-write clones here: ${status.reason}`);
+  return { mode: 'portable' };
+}
+
+/** A snapshot global as a WebAssembly.Global value of its type. */
+function globalValue(global: SnapshotGlobal, expected: string | undefined): GlobalValue {
+  if (global.type !== expected) throw new FlurryError('bad_request', `global ${global.name} is ${global.type} in the snapshot but ${expected ?? 'not a mutable global'} in the module`);
+  if (global.type !== 'i64') return Number(global.value);
+  if (!/^-?\d+$/.test(String(global.value))) throw new FlurryError('bad_request', `global ${global.name}: ${global.value} is not an i64`);
+  return BigInt(global.value);
 }
 
 export class GuestPool {
@@ -129,8 +176,9 @@ export class GuestPool {
   /** Free threads, most recently used last (its caches are the warmest). */
   private readonly idle: GuestThread[] = [];
   private readonly queue = new FifoQueue<Job>();
-  private readonly warmed = new Map<string, WarmGuest>();
-  private readonly warming = new Map<string, Warming>();
+  private readonly snapshots = new SnapshotRegistry<GuestThread, WarmInfo | undefined>((held) => this.free(held));
+  private readonly pending = new Map<string, Pending>();
+  private readonly modules = new ModuleVariantsCache();
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private readonly script = guestThreadScript();
   private nextId = 1;
@@ -141,12 +189,19 @@ export class GuestPool {
   private constructor(
     private readonly limits: GuestLimits,
     private readonly log: Logger,
+    /** How snapshots are kept and clones made. */
+    readonly pager: PagerMode,
+    private readonly native: NativePager | undefined,
   ) {}
 
-  /** Starts all threads ahead of the calls; resolves once every one is running. */
-  static async start(opts: { threads: number; limits: GuestLimits; log: Logger }): Promise<GuestPool> {
+  /**
+   * Starts all threads ahead of the calls; resolves once every one is running.
+   * `pager` defaults to 'native' where the native pager works here (see nativePagerStatus).
+   */
+  static async start(opts: { threads: number; limits: GuestLimits; log: Logger; pager?: PagerMode }): Promise<GuestPool> {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`a guest pool needs at least one thread, got ${opts.threads}`);
-    const pool = new GuestPool(opts.limits, opts.log);
+    const { mode, pager } = choosePager(opts.pager);
+    const pool = new GuestPool(opts.limits, opts.log, mode, pager);
     try {
       await Promise.all(Array.from({ length: opts.threads }, () => pool.spawn()));
     } catch (err) {
@@ -171,12 +226,14 @@ export class GuestPool {
     return this.threads.size;
   }
 
+  /** True when calls can be made on the key: a warm parent's snapshot or an adopted one. */
   has(key: string): boolean {
-    return this.warmed.has(key);
+    return this.snapshots.get(key) !== undefined;
   }
 
+  /** Keys of parents warmed here (not adopted snapshots). */
   warmKeys(): string[] {
-    return [...this.warmed.keys()];
+    return this.snapshots.keys('warm');
   }
 
   /**
@@ -186,42 +243,120 @@ export class GuestPool {
    * answers its WarmInfo (evict first to warm it again).
    */
   warm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array = new Uint8Array(0), callId?: string): Promise<WarmInfo> {
-    const done = this.warmed.get(key);
-    if (done) return Promise.resolve(done.info);
-    const pending = this.warming.get(key);
-    if (pending) return pending.promise;
-    const warming: Warming = { promise: undefined as unknown as Promise<WarmInfo>, evicted: false };
-    warming.promise = this.doWarm(key, moduleBytes, initInput, callId, warming).finally(() => {
-      if (this.warming.get(key) === warming) this.warming.delete(key);
-    });
-    this.warming.set(key, warming);
-    return warming.promise;
+    const held = this.snapshots.get(key);
+    if (held?.info) return Promise.resolve(held.info);
+    const pending = this.pending.get(key);
+    if (pending?.kind === 'warm') return pending.promise as Promise<WarmInfo>;
+    if (held || pending) return Promise.reject(new FlurryError('bad_request', `${key} holds a snapshot adopted from another host`));
+    return this.reserve(key, 'warm', (p) => this.doWarm(key, moduleBytes, initInput, callId, p));
   }
 
-  private async doWarm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array, callId: string | undefined, warming: Warming): Promise<WarmInfo> {
-    let variants: ReturnType<typeof rewriteForSnapshot>;
-    try {
-      variants = rewriteForSnapshot(moduleBytes);
-    } catch (err) {
-      throw new FlurryError('invalid_module', (err as Error).message);
-    }
-    const [parent, clone] = await Promise.all([compile(variants.parent), compile(variants.clone)]);
-    const input = ownCopy(initInput);
-    const answer = await this.submit({
-      message: { type: 'warm', id: this.nextId++, parent, initInput: input },
-      transfer: [input.buffer],
-      timeoutMs: this.limits.initTimeoutMs,
-      what: 'init',
-      key,
-      callId,
+  /**
+   * Makes clones of a snapshot whose parent lives on another host: from the
+   * host's page store, lazily (native pager), or from its bytes, copied. The
+   * module is rewritten and compiled once per digest. Release it with
+   * releaseSnapshot.
+   */
+  adoptSnapshot(key: string, snapshot: AdoptedSnapshot): Promise<void> {
+    if (this.snapshots.get(key) || this.pending.has(key)) return Promise.reject(new FlurryError('bad_request', `${key} already holds a snapshot`));
+    return this.reserve(key, 'adopt', (p) => this.doAdopt(key, snapshot, p));
+  }
+
+  /** Runs `work` with the key reserved, so that no other warm or adopt of it starts meanwhile. */
+  private reserve<T>(key: string, kind: Pending['kind'], work: (pending: Pending) => Promise<T>): Promise<T> {
+    const pending: Pending = { kind, promise: Promise.resolve(), evicted: false };
+    const promise = work(pending).finally(() => {
+      if (this.pending.get(key) === pending) this.pending.delete(key);
     });
-    if (answer.type !== 'warmed') throw new FlurryError('internal', `unexpected answer ${answer.type} to warm`);
-    if (warming.evicted) throw new FlurryError('not_found', `${key} was evicted while it was warming`);
-    const { snapshot } = answer;
-    const info: WarmInfo = { initMs: answer.initMs, memoryBytes: snapshot.memory.byteLength, globals: snapshot.globals.length, logs: answer.logs, droppedLogLines: answer.droppedLogLines };
-    this.warmed.set(key, { clone, snapshot, info });
-    for (const thread of this.threads) thread.worker.postMessage({ type: 'load', key, clone, snapshot } satisfies ToThread);
-    return info;
+    pending.promise = promise;
+    this.pending.set(key, pending);
+    return promise;
+  }
+
+  private async doWarm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array, callId: string | undefined, pending: Pending): Promise<WarmInfo> {
+    const variants = await this.modules.acquire(moduleBytes);
+    let snapshot: Snapshot | undefined;
+    try {
+      const parent = await compile(variants.parent);
+      const input = ownCopy(initInput);
+      const answer = await this.submit({
+        message: { type: 'warm', id: this.nextId++, parent, initInput: input },
+        transfer: [input.buffer],
+        timeoutMs: this.limits.initTimeoutMs,
+        what: 'init',
+        key,
+        callId,
+      });
+      if (answer.type !== 'warmed') throw new FlurryError('internal', `unexpected answer ${answer.type} to warm`);
+      snapshot = answer.snapshot;
+      if (pending.evicted) throw new FlurryError('not_found', `${key} was evicted while it was warming`);
+      const info: WarmInfo = { initMs: answer.initMs, memoryBytes: snapshot.memory.byteLength, globals: snapshot.globals.length, logs: answer.logs, droppedLogLines: answer.droppedLogLines };
+      this.hold(key, 'warm', variants, snapshot, info);
+      return info;
+    } catch (err) {
+      if (snapshot) this.freeMemory(snapshot.memory);
+      this.modules.release(variants);
+      throw err;
+    }
+  }
+
+  private async doAdopt(key: string, adopted: AdoptedSnapshot, pending: Pending): Promise<void> {
+    const { byteLength, maximumPages, source } = adopted;
+    if (!Number.isSafeInteger(byteLength) || byteLength < 0 || byteLength % WASM_PAGE_SIZE !== 0 || byteLength / WASM_PAGE_SIZE > maximumPages) {
+      throw new FlurryError('bad_request', `a snapshot of ${byteLength} bytes is not a whole number of wasm pages within its maximum of ${maximumPages}`);
+    }
+    if (source.kind === 'lazy') this.checkStore(source.storeId, byteLength);
+    const variants = await this.modules.acquire(adopted.moduleBytes);
+    try {
+      if (variants.maximumPages !== maximumPages) throw new FlurryError('bad_request', `the snapshot's maximum of ${maximumPages} pages is not the module's ${variants.maximumPages}`);
+      const missing = [...variants.globalTypes.keys()].filter((name) => !adopted.globals.some((g) => g.name === name));
+      if (missing.length > 0) throw new FlurryError('bad_request', `the snapshot lacks mutable globals ${missing.join(', ')}`);
+      const globals = adopted.globals.map((g) => ({ name: g.name, value: globalValue(g, variants.globalTypes.get(g.name)) }));
+      const memory: SnapshotMemory =
+        source.kind === 'lazy'
+          ? { kind: 'lazy', byteLength, storeId: source.storeId, maximumBytes: maximumPages * WASM_PAGE_SIZE }
+          : copySnapshotOf(source.bytes, byteLength, source.zeroPages);
+      if (pending.evicted) throw new FlurryError('not_found', `${key} was released while it was being adopted`);
+      this.hold(key, 'adopted', variants, { memory, globals }, undefined);
+    } catch (err) {
+      this.modules.release(variants);
+      throw err;
+    }
+  }
+
+  /** A lazy snapshot needs the native pager with userfaultfd and a store of exactly its pages (pages past a store read as zeros). */
+  private checkStore(storeId: number, byteLength: number): void {
+    if (!this.native || !nativePagerStatus().available) throw new FlurryError('unavailable', `this pool cannot page memory lazily (pager ${this.pager}): ${nativePagerStatus().reason ?? 'portable mode'}`);
+    let pageCount: number;
+    try {
+      pageCount = this.native.storeStats(storeId).pageCount;
+    } catch (err) {
+      throw new FlurryError('bad_request', `page store ${storeId}: ${(err as Error).message}`);
+    }
+    if (pageCount !== byteLength / PAGE) throw new FlurryError('bad_request', `page store ${storeId} has ${pageCount} pages, the snapshot ${byteLength / PAGE}`);
+  }
+
+  /** Keeps a snapshot and sends it to every thread. */
+  private hold(key: string, origin: Held['origin'], variants: ModuleVariants, snapshot: Snapshot, info: WarmInfo | undefined): void {
+    const held = this.snapshots.add(key, origin, variants, snapshot, info);
+    for (const thread of this.threads) this.load(thread, held);
+  }
+
+  private load(thread: GuestThread, held: Held): void {
+    held.holders.add(thread);
+    thread.worker.postMessage({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot } satisfies ToThread);
+  }
+
+  /**
+   * The snapshot of a warm parent (or one adopted by copy), for the host's
+   * descriptor and memory server. Its `read` never touches guest memory.
+   */
+  snapshotImage(key: string): SnapshotImage {
+    const held = this.snapshots.get(key);
+    if (!held) throw new FlurryError('not_found', `${key} holds no snapshot on this host`);
+    const { variants, snapshot } = held;
+    const described = { maximumPages: variants.maximumPages, globals: describeGlobals(snapshot.globals, variants.globalTypes), moduleDigest: variants.digest };
+    return snapshotImage(snapshot, described, () => held.released);
   }
 
   handle(key: string, request: HttpRequestData, callId: string): Promise<CallResult> {
@@ -229,8 +364,9 @@ export class GuestPool {
     return this.call(key, 'handle', [], body, callId, { method, path, query, headers });
   }
 
-  run(key: string, index: number, count: number, input: Uint8Array, callId: string, onProgress?: (done: number, total: number) => void): Promise<CallResult> {
-    return this.call(key, 'run', [index, count], input, callId, undefined, onProgress);
+  /** `onStarted` is called once the clone runs: its instance is ready and `on_restore` has returned. */
+  run(key: string, index: number, count: number, input: Uint8Array, callId: string, onProgress?: (done: number, total: number) => void, onStarted?: () => void): Promise<CallResult> {
+    return this.call(key, 'run', [index, count], input, callId, undefined, onProgress, onStarted);
   }
 
   /** `input` is the clones' outputs framed as in docs/guest-abi.md (see frameReduceInput). */
@@ -246,34 +382,78 @@ export class GuestPool {
     callId: string,
     request?: Extract<ToThread, { type: 'call' }>['request'],
     onProgress?: (done: number, total: number) => void,
+    onStarted?: () => void,
   ): Promise<CallResult> {
-    if (!this.warmed.has(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
+    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
+    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
     const own = ownCopy(input);
     const answer = await this.submit({
-      message: { type: 'call', id: this.nextId++, key, entry, args, input: own, request },
+      message: { type: 'call', id: this.nextId++, key, entry, args, input: own, request, notifyStart: onStarted !== undefined },
       transfer: [own.buffer],
       timeoutMs: this.limits.callTimeoutMs,
       what: 'call',
       key,
       callId,
       onProgress,
+      onStarted,
     });
     if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to a call`);
-    const { status, headers, body, logs, droppedLogLines, durationMs, progress } = answer;
+    const { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress } = answer;
     // The thread throttles progress messages; the last report always reaches the callback.
     if (progress) onProgress?.(progress.done, progress.total);
-    return { status, headers, body, logs, droppedLogLines, durationMs, progress };
+    return { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress };
   }
 
-  /** Drops a warm key from every thread. Calls already running finish; later ones fail with not_found. */
-  evict(key: string): void {
-    const warming = this.warming.get(key);
-    if (warming) {
-      warming.evicted = true;
-      this.warming.delete(key);
+  /**
+   * Drops a key's snapshot (warm or adopted) from every thread. Calls already
+   * running finish; later ones fail with not_found. Resolves once no thread
+   * holds anything of it: its memfd is closed, and no clone is registered with
+   * its page store any more (the host may drop the store then).
+   */
+  evict(key: string): Promise<void> {
+    const pending = this.pending.get(key);
+    if (pending) {
+      pending.evicted = true;
+      this.pending.delete(key);
     }
-    if (!this.warmed.delete(key)) return;
-    for (const thread of this.threads) thread.worker.postMessage({ type: 'evict', key } satisfies ToThread);
+    const released = this.snapshots.release(key);
+    if (!released) return Promise.resolve();
+    const { held, done } = released;
+    for (const thread of held.holders) thread.worker.postMessage({ type: 'evict', key, snapshotId: held.id } satisfies ToThread);
+    return done;
+  }
+
+  /**
+   * Fails every queued and running call of a key with `error` (say its pages
+   * will never come): running ones end with their threads, which are replaced
+   * (a thread asleep in a fault is released first). The snapshot stays.
+   */
+  abort(key: string, error: Error): void {
+    const reason = error instanceof FlurryError ? error : new FlurryError('unavailable', error.message);
+    for (const job of this.queue.extract((j) => j.key === key)) job.reject(reason);
+    for (const thread of [...this.threads]) {
+      if (thread.job?.key !== key) continue;
+      const job = this.finishJob(thread)!;
+      this.log.warn({ callId: job.callId, key, reason: reason.message }, `guest ${job.what} aborted; replacing its thread`);
+      this.retire(thread);
+      job.reject(reason);
+    }
+  }
+
+  /** Drops an adopted or warm snapshot: the same as evict. */
+  releaseSnapshot(key: string): Promise<void> {
+    return this.evict(key);
+  }
+
+  /** Frees a snapshot nobody holds any more. */
+  private free(held: Held): void {
+    this.freeMemory(held.snapshot.memory);
+    this.modules.release(held.variants);
+  }
+
+  private freeMemory(memory: SnapshotMemory): void {
+    // Copies are garbage-collected; a lazy snapshot's page store is the host's.
+    if (memory.kind === 'cow') this.native?.closeFd(memory.fd);
   }
 
   /**
@@ -302,11 +482,17 @@ export class GuestPool {
       thread.retired = true;
       const job = this.finishJob(thread);
       job?.reject(new FlurryError('unavailable', `the guest pool closed before this ${job.what} finished`));
-      exits.push(thread.worker.terminate());
+      exits.push(this.terminate(thread));
     }
     this.threads.clear();
     this.idle.length = 0;
     await Promise.all(exits);
+    await this.snapshots.releaseAll();
+  }
+
+  /** Ends a thread, answering any fault of lazy memory it sleeps in (it would never exit otherwise). */
+  private terminate(thread: GuestThread): Promise<number> {
+    return terminateGuestThread(thread.worker, thread.slot, this.native);
   }
 
   private submit(job: Omit<Job, 'resolve' | 'reject'>): Promise<Answer> {
@@ -360,7 +546,10 @@ export class GuestPool {
   private retire(thread: GuestThread): void {
     thread.retired = true;
     this.threads.delete(thread);
-    thread.worker.terminate().catch((err: unknown) => this.log.error({ err }, 'terminating a guest thread failed'));
+    this.terminate(thread)
+      // Until it has exited, the thread may still map a snapshot's memfd (making a spare, say).
+      .then(() => this.snapshots.holderGone(thread))
+      .catch((err: unknown) => this.log.error({ err }, 'terminating a guest thread failed'));
     this.replace();
   }
 
@@ -377,10 +566,11 @@ export class GuestPool {
 
   /** Starts a thread, loads every warm key into it, and resolves once it runs. */
   private spawn(): Promise<void> {
-    const workerData: GuestThreadData = { limits: this.limits };
-    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), online: false, retired: false };
+    const slot = new RegistrationSlot();
+    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer };
+    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false };
     this.threads.add(thread);
-    for (const [key, { clone, snapshot }] of this.warmed) thread.worker.postMessage({ type: 'load', key, clone, snapshot } satisfies ToThread);
+    for (const held of this.snapshots.all()) this.load(thread, held);
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
     thread.worker.on('error', (err) => (thread.lastError = err));
     thread.worker.on('exit', (code) => this.onExit(thread, code));
@@ -395,9 +585,15 @@ export class GuestPool {
   }
 
   private onMessage(thread: GuestThread, msg: FromThread): void {
+    if (msg.type === 'dropped') return this.snapshots.dropped(thread, msg.snapshotId);
     const job = thread.job;
-    if (!job || job.message.id !== msg.id) return;
+    if (!job || job.message.id !== msg.id) {
+      // A snapshot whose warm timed out meanwhile: nobody will hold it.
+      if (msg.type === 'warmed') this.freeMemory(msg.snapshot.memory);
+      return;
+    }
     if (msg.type === 'progress') return job.onProgress?.(msg.done, msg.total);
+    if (msg.type === 'started') return job.onStarted?.();
     this.finishJob(thread);
     if (msg.type === 'failed') job.reject(new GuestCallError(msg.error.code, msg.error.message, msg.logs, msg.droppedLogLines));
     else job.resolve(msg);
@@ -407,6 +603,7 @@ export class GuestPool {
   private onExit(thread: GuestThread, code: number): void {
     if (thread.retired) return;
     this.threads.delete(thread);
+    this.snapshots.holderGone(thread);
     const idleAt = this.idle.indexOf(thread);
     if (idleAt >= 0) this.idle.splice(idleAt, 1);
     const reason = thread.lastError?.message ?? `exit code ${code}`;

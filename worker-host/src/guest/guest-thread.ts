@@ -5,22 +5,28 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WireError } from '@flurry/core';
+import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
-import { CloneFactory, makeWarmParent, runEntry, takeSnapshot } from './instance.js';
+import { CloneFactory, makeWarmParent, runEntry, takeSnapshot, type Clone } from './instance.js';
+import { RegistrationSlot } from './registration-slot.js';
+import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 
 /** Progress reports of a `run` reach the main thread at most this often; the last one comes with the result. */
 const PROGRESS_INTERVAL_MS = 50;
 
 const port = parentPort!;
-const { limits } = workerData as GuestThreadData;
+const data = workerData as GuestThreadData;
+const { limits } = data;
+const pager = data.pager === 'native' ? loadNativePager() : undefined;
+const registrationSlot = new RegistrationSlot(data.registrationSlot);
 const current = new CurrentCall();
 const host = hostFunctions(current);
-/** By warm key: the compiled clone module, its import object and the snapshot's restorer. */
-const clones = new Map<string, CloneFactory>();
+/** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
+const clones = new Map<string, { snapshotId: number; factory: CloneFactory }>();
 /** The one factory holding a spare instance: only the key served last keeps one, so spares cost one instance per thread. */
 let spareHolder: CloneFactory | undefined;
 
@@ -30,23 +36,29 @@ port.on('message', (msg: ToThread) => {
       return warm(msg);
     case 'load':
       forget(msg.key);
-      // Cannot fail: the clone variant imports exactly what the parent did, and warming built those.
-      clones.set(msg.key, new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot));
+      // Cannot fail: the clone variant imports exactly what the parent did (the pool checked that), and the pool
+      // sends lazy snapshots only to threads that loaded the native pager.
+      clones.set(msg.key, { snapshotId: msg.snapshotId, factory: new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager) });
       return;
     case 'call':
       return call(msg);
     case 'evict':
-      return forget(msg.key);
+      if (clones.get(msg.key)?.snapshotId === msg.snapshotId) forget(msg.key);
+      return post({ type: 'dropped', snapshotId: msg.snapshotId });
   }
 });
 
-/** Drops a key's factory and its spare, so that its snapshot can be freed. */
+/** Drops a key's factory and its spare, so that its snapshot's memfd or page store can be freed. */
 function forget(key: string): void {
-  const factory = clones.get(key);
-  if (!factory) return;
-  factory.dropSpare();
-  if (spareHolder === factory) spareHolder = undefined;
+  const held = clones.get(key);
+  if (!held) return;
   clones.delete(key);
+  if (spareHolder === held.factory) spareHolder = undefined;
+  try {
+    held.factory.dropSpare();
+  } finally {
+    post({ type: 'dropped', snapshotId: held.snapshotId });
+  }
 }
 
 function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
@@ -80,44 +92,59 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
   const error = outcome(context, thrown, 0);
   if (error || !parent) return post({ type: 'failed', id: msg.id, error: error ?? { code: 'guest_error', message: 'the start function exited before init could run' }, ...logs });
   try {
-    post({ type: 'warmed', id: msg.id, snapshot: takeSnapshot(parent), initMs, ...logs });
+    post({ type: 'warmed', id: msg.id, snapshot: takeSnapshot(parent, pager), initMs, ...logs });
   } catch (err) {
     post({ type: 'failed', id: msg.id, error: guestWireError(err), ...logs });
   }
 }
 
 function call(msg: Extract<ToThread, { type: 'call' }>): void {
-  const clone = clones.get(msg.key);
-  if (!clone) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
+  const factory = clones.get(msg.key)?.factory;
+  if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
   const context = new CallContext(msg.input, msg.request, limits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
   current.begin(context);
   const started = performance.now();
+  let startMs = 0;
   let status = 0;
   let thrown: { error: unknown } | undefined;
+  let clone: Clone | undefined;
   try {
-    status = runEntry(clone.instantiate(current.memory), msg.entry, msg.args);
+    clone = factory.instantiate(current.memory);
+    registrationSlot.set(clone.restored.registration);
+    status = runEntry(clone.instance, msg.entry, msg.args, () => {
+      startMs = performance.now() - started;
+      if (msg.notifyStart) post({ type: 'started', id: msg.id, startMs });
+    });
   } catch (error) {
     thrown = { error };
   }
   const durationMs = performance.now() - started;
   context.finish();
   current.end();
+  let memory: MemoryStats | undefined;
+  try {
+    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, ...clone.restored.finish() };
+  } catch (error) {
+    thrown ??= { error };
+  } finally {
+    registrationSlot.set(undefined);
+  }
   const logs = { logs: context.logs.lines, droppedLogLines: context.logs.dropped };
   const error = outcome(context, thrown, status);
-  if (error) post({ type: 'failed', id: msg.id, error, ...logs });
+  if (error || !memory) post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the clone was not made' }, ...logs });
   else {
     const body = context.output.take();
-    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
+    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
-  prepareSpare(clone);
+  prepareSpare(factory);
 }
 
 /** The answer is on its way; make the next instance while no call is waiting. */
-function prepareSpare(clone: CloneFactory): void {
-  if (spareHolder !== clone) spareHolder?.dropSpare();
-  spareHolder = clone;
+function prepareSpare(factory: CloneFactory): void {
   try {
-    clone.prepareSpare();
+    if (spareHolder !== factory) spareHolder?.dropSpare();
+    spareHolder = factory;
+    factory.prepareSpare();
   } catch {
     // No spare then (out of memory, say): the next call makes its own instance and reports what fails.
   }

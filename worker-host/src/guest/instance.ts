@@ -4,9 +4,10 @@
  * made from a snapshot, one per call.
  */
 import { GLOBAL_EXPORT_PREFIX } from '@flurry/core';
+import type { NativePager } from '../native/pager.js';
 import { GuestExit, GuestFailure } from './guest-failure.js';
 import type { GuestMemory } from './guest-memory.js';
-import { captureMemory, memoryRestorer, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
+import { captureMemory, memoryRestorer, type MemoryRestorer, type RestoredMemory, type SnapshotMemory } from './snapshot-memory.js';
 
 export type EntryPoint = 'handle' | 'run' | 'reduce';
 
@@ -48,8 +49,8 @@ export function makeWarmParent(parent: WebAssembly.Module, imports: WebAssembly.
   return instance;
 }
 
-/** Freezes the parent's state. Only between calls: nothing may run meanwhile. */
-export function takeSnapshot(parent: WebAssembly.Instance): Snapshot {
+/** Freezes the parent's state (its memory into a memfd when the native pager is given). Only between calls: nothing may run meanwhile. */
+export function takeSnapshot(parent: WebAssembly.Instance, pager: NativePager | undefined): Snapshot {
   const globals: Snapshot['globals'] = [];
   for (const [name, value] of Object.entries(parent.exports)) {
     if (!name.startsWith(GLOBAL_EXPORT_PREFIX) || !(value instanceof WebAssembly.Global)) continue;
@@ -64,15 +65,22 @@ export function takeSnapshot(parent: WebAssembly.Instance): Snapshot {
     }
     globals.push({ name, value: v });
   }
-  return { memory: captureMemory(exportedMemory(parent)), globals };
+  return { memory: captureMemory(exportedMemory(parent), pager), globals };
 }
 
 /** Spare instances are kept ahead only while one costs at most this much memory. */
 const MAX_SPARE_RESIDENT_BYTES = 64 * 1024 * 1024;
 
-interface Clone {
+/** A fresh instance in a snapshot's state; no guest code has run in it yet. */
+export interface Clone {
   instance: WebAssembly.Instance;
   memory: WebAssembly.Memory;
+  /** End it with `restored.finish()` once the call is over. */
+  restored: RestoredMemory;
+  /** Instantiating, restoring memory and globals. */
+  restoreMs: number;
+  /** Made ahead, while the thread was idle. */
+  spare: boolean;
 }
 
 /**
@@ -80,7 +88,8 @@ interface Clone {
  * snapshot per thread: it keeps the compiled module, the import object and
  * the memory restorer, so a call only instantiates and restores — or not even
  * that, when a spare was made while the thread was idle. A spare has run no
- * guest code, so it is as fresh as one made at the call.
+ * guest code, so it is as fresh as one made at the call, and it serves one
+ * call only.
  */
 export class CloneFactory {
   private readonly restorer: MemoryRestorer;
@@ -91,43 +100,61 @@ export class CloneFactory {
     private readonly clone: WebAssembly.Module,
     private readonly imports: WebAssembly.Imports,
     snapshot: Snapshot,
+    pager: NativePager | undefined,
   ) {
-    this.restorer = memoryRestorer(snapshot.memory);
+    this.restorer = memoryRestorer(snapshot.memory, pager);
     this.globals = snapshot.globals;
   }
 
-  /** A new instance holding the snapshot's memory and globals, attached to `memory`; no guest code has run in it yet. */
-  instantiate(memory: GuestMemory): WebAssembly.Instance {
-    const clone = this.spare ?? this.make();
+  get mode(): MemoryRestorer['mode'] {
+    return this.restorer.mode;
+  }
+
+  /** A new instance holding the snapshot's memory and globals, attached to `memory`. */
+  instantiate(memory: GuestMemory): Clone {
+    const clone = this.spare ?? this.make(false);
     this.spare = undefined;
     memory.attach(clone.memory);
-    return clone.instance;
+    return clone;
   }
 
   /** Makes the next call's instance ahead, off its critical path (call when the thread would otherwise idle). */
   prepareSpare(): void {
     if (this.spare || this.restorer.residentBytes > MAX_SPARE_RESIDENT_BYTES) return;
-    this.spare = this.make();
+    this.spare = this.make(true);
   }
 
+  /** Drops the spare (a lazy one is unregistered from its page store). */
   dropSpare(): void {
+    const spare = this.spare;
     this.spare = undefined;
+    spare?.restored.finish();
   }
 
-  private make(): Clone {
+  private make(spare: boolean): Clone {
+    const started = performance.now();
     const instance = new WebAssembly.Instance(this.clone, this.imports);
     const memory = exportedMemory(instance);
-    this.restorer.restore(memory);
-    for (const { name, value } of this.globals) (instance.exports[name] as WebAssembly.Global).value = value;
-    return { instance, memory };
+    const restored = this.restorer.restore(memory);
+    try {
+      for (const { name, value } of this.globals) (instance.exports[name] as WebAssembly.Global).value = value;
+    } catch (err) {
+      restored.finish();
+      throw err;
+    }
+    return { instance, memory, restored, restoreMs: performance.now() - started, spare };
   }
 }
 
-/** Runs `on_restore` if exported, then the entry point; returns the guest's status (0 for success). */
-export function runEntry(instance: WebAssembly.Instance, entry: EntryPoint, args: number[]): number {
+/**
+ * Runs `on_restore` if exported, tells `restored` (the clone is running),
+ * then runs the entry point; returns the guest's status (0 for success).
+ */
+export function runEntry(instance: WebAssembly.Instance, entry: EntryPoint, args: number[], restored?: () => void): number {
   const fn = exportedFunction(instance, entry);
   if (!fn) throw new GuestFailure('bad_request', `the module does not export ${entry}`);
   exportedFunction(instance, 'on_restore')?.();
+  restored?.();
   const status = fn(...args);
   return status === undefined ? 0 : Number(status);
 }

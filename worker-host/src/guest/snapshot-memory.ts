@@ -1,84 +1,102 @@
 /**
- * How a snapshot's linear memory is kept and put into a clone: the one place
- * to swap when the native addon replaces copying with a copy-on-write mapping
- * of a memfd (and remote clones with lazy userfaultfd paging).
- *
- * This version copies: the parent's memory goes into a SharedArrayBuffer that
- * every guest thread reads without another copy, and a clone gets only the
- * 4 KiB pages that hold data (a fresh memory is already zero, and each page
- * touched costs a first-touch fault).
+ * How a snapshot's linear memory is kept and put into each clone: copied
+ * (portable), mapped copy-on-write from a memfd (local clones, native pager),
+ * or paged in lazily through userfaultfd from the host's page store (clones
+ * of a snapshot that lives on another host).
  */
+import type { NativePager } from '../native/pager.js';
+import { captureCopy, copyRestorer } from './copy-restorer.js';
+import { captureCow, cowRestorer } from './cow-restorer.js';
+import { lazyRestorer } from './lazy-restorer.js';
 
 /** A snapshot's memory as posted to guest threads. */
-export interface SnapshotMemory {
-  byteLength: number;
-  bytes: SharedArrayBuffer;
-  /** Runs of pages holding non-zero bytes, as [firstPage, endPage) pairs of 4 KiB pages. */
-  dataRuns: Uint32Array;
+export type SnapshotMemory =
+  | {
+      kind: 'copy';
+      byteLength: number;
+      bytes: SharedArrayBuffer;
+      /** Runs of pages holding non-zero bytes, as [firstPage, endPage) pairs of 4 KiB pages. */
+      dataRuns: Uint32Array;
+    }
+  | {
+      kind: 'cow';
+      byteLength: number;
+      /** A sealed memfd holding the memory (zero pages as holes); its number is valid in every thread. */
+      fd: number;
+      /** One bit per 4 KiB page, set when the page is all zero (LSB first). */
+      zeroPages: Uint8Array;
+    }
+  | {
+      kind: 'lazy';
+      byteLength: number;
+      /** The native page store the host fills for this snapshot. */
+      storeId: number;
+      /** The module's declared maximum in bytes: the whole reservation is registered. */
+      maximumBytes: number;
+    };
+
+export type MemoryMode = SnapshotMemory['kind'];
+
+/** What making one clone's memory cost (CallResult.memory). */
+export interface MemoryStats {
+  mode: MemoryMode;
+  /** Making the instance: instantiating the clone variant, its memory and its globals. */
+  restoreMs: number;
+  /** Pages copied in: from the page store (lazy) or the snapshot's bytes (copy); 0 for cow, which shares them. */
+  pagesFromStore: number;
+  /** Pages filled as zeros by the pager (lazy). */
+  zeroPages: number;
+  /** Faults that waited for a page the host did not have yet (lazy). */
+  pagesWaited: number;
+  /** Time the guest's faults took to be served, all together (lazy). */
+  faultWaitMs: number;
+  /** The instance was made ahead, while the thread was idle: restoreMs was off this call's path. */
+  spare: boolean;
 }
 
-/** Puts a snapshot's memory into a clone's fresh memory. */
+export type PagingStats = Pick<MemoryStats, 'pagesFromStore' | 'zeroPages' | 'pagesWaited' | 'faultWaitMs'>;
+
+export const NO_PAGING: PagingStats = { pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 };
+
+/** One clone's memory, made from a snapshot, until its call ends. */
+export interface RestoredMemory {
+  /** The userfaultfd registration, while there is one (lazy memory only). */
+  readonly registration: number | undefined;
+  /**
+   * Ends the clone's use of the snapshot (a lazy memory is unregistered) and
+   * says what paging cost. Only once no guest code will run in it again.
+   */
+  finish(): PagingStats;
+}
+
+/** Puts a snapshot's memory into a clone's fresh memory. Made once per snapshot per thread. */
 export interface MemoryRestorer {
-  readonly byteLength: number;
-  /** Bytes a restored memory holds of its own (what an idle spare clone costs). */
+  readonly mode: MemoryMode;
+  /** Bytes a restored memory holds of its own before any guest code ran (what an idle spare clone costs). */
   readonly residentBytes: number;
-  /** Grows `memory` to exactly the snapshot's size and makes it hold the snapshot's bytes. */
-  restore(memory: WebAssembly.Memory): void;
+  /** Grows `memory` (fresh, at the module's initial size) to exactly the snapshot's size and makes it hold the snapshot. */
+  restore(memory: WebAssembly.Memory): RestoredMemory;
 }
 
-const PAGE = 4096;
-const WASM_PAGE = 65536;
+export const WASM_PAGE = 65536;
 
-/** Freezes a parent's memory (between calls only: it must not change meanwhile). */
-export function captureMemory(memory: WebAssembly.Memory): SnapshotMemory {
-  const source = new Uint8Array(memory.buffer);
-  const bytes = new SharedArrayBuffer(source.length);
-  new Uint8Array(bytes).set(source);
-  return { byteLength: source.length, bytes, dataRuns: findDataRuns(source) };
+/** Grows a fresh clone memory to exactly `byteLength` (it starts at the module's initial size, which the parent can only have grown from). */
+export function growTo(memory: WebAssembly.Memory, byteLength: number): void {
+  const current = memory.buffer.byteLength;
+  if (current > byteLength) throw new Error(`a fresh clone memory of ${current / WASM_PAGE} pages is larger than its snapshot of ${byteLength / WASM_PAGE} pages`);
+  if (current < byteLength) memory.grow((byteLength - current) / WASM_PAGE);
 }
 
-function findDataRuns(bytes: Uint8Array): Uint32Array {
-  const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-  const wordsPerPage = PAGE / 4;
-  const pages = bytes.length / PAGE;
-  const runs: number[] = [];
-  let runStart = -1;
-  for (let page = 0; page < pages; page++) {
-    let hasData = false;
-    for (let w = page * wordsPerPage, end = w + wordsPerPage; w < end; w++) {
-      if (words[w] !== 0) {
-        hasData = true;
-        break;
-      }
-    }
-    if (hasData && runStart < 0) runStart = page;
-    else if (!hasData && runStart >= 0) {
-      runs.push(runStart, page);
-      runStart = -1;
-    }
-  }
-  if (runStart >= 0) runs.push(runStart, pages);
-  return Uint32Array.from(runs);
+/**
+ * Freezes a parent's memory (between calls only: it must not change
+ * meanwhile): into a memfd with the native pager, else into a SharedArrayBuffer.
+ */
+export function captureMemory(memory: WebAssembly.Memory, pager: NativePager | undefined): SnapshotMemory {
+  return pager ? captureCow(memory, pager) : captureCopy(memory);
 }
 
-/** Made once per snapshot per thread, so that restoring allocates nothing big. */
-export function memoryRestorer(snapshot: SnapshotMemory): MemoryRestorer {
-  const pieces: { offset: number; bytes: Uint8Array }[] = [];
-  for (let i = 0; i < snapshot.dataRuns.length; i += 2) {
-    const offset = snapshot.dataRuns[i] * PAGE;
-    pieces.push({ offset, bytes: new Uint8Array(snapshot.bytes, offset, snapshot.dataRuns[i + 1] * PAGE - offset) });
-  }
-  const pages = snapshot.byteLength / WASM_PAGE;
-  return {
-    byteLength: snapshot.byteLength,
-    residentBytes: pieces.reduce((n, p) => n + p.bytes.length, 0),
-    restore(memory) {
-      const current = memory.buffer.byteLength / WASM_PAGE;
-      // A clone starts at the module's initial size, which the parent's memory can only have grown from.
-      if (current > pages) throw new Error(`a fresh clone memory of ${current} pages is larger than its snapshot of ${pages} pages`);
-      if (current < pages) memory.grow(pages - current);
-      const target = new Uint8Array(memory.buffer);
-      for (const piece of pieces) target.set(piece.bytes, piece.offset);
-    },
-  };
+export function memoryRestorer(snapshot: SnapshotMemory, pager: NativePager | undefined): MemoryRestorer {
+  if (snapshot.kind === 'copy') return copyRestorer(snapshot);
+  if (!pager) throw new Error(`a ${snapshot.kind} snapshot needs the native pager, which this guest thread has not loaded`);
+  return snapshot.kind === 'cow' ? cowRestorer(snapshot, pager) : lazyRestorer(snapshot, pager);
 }

@@ -1,22 +1,27 @@
 /** Messages between the guest pool (main thread) and its guest threads. */
 import type { WireError } from '@flurry/core';
 import type { RequestHead } from './call-context.js';
-import type { GuestLimits, GuestLogLine } from './guest-pool.js';
+import type { GuestLimits, GuestLogLine, PagerMode } from './guest-pool.js';
 import type { EntryPoint, Snapshot } from './instance.js';
+import type { MemoryStats } from './snapshot-memory.js';
 
 /** The `workerData` a guest thread starts with. */
 export interface GuestThreadData {
   limits: GuestLimits;
+  pager: PagerMode;
+  /** An Int32Array slot: the lazy-memory registration of the running call, 0 when none (see registration-slot.ts). */
+  registrationSlot: SharedArrayBuffer;
 }
 
 export type ToThread =
   /** Run a parent's init and snapshot it; answered with `warmed` or `failed`. */
   | { type: 'warm'; id: number; parent: WebAssembly.Module; initInput: Uint8Array }
-  /** Keep what makes clones of a warm key (posted to every thread; no answer). */
-  | { type: 'load'; key: string; clone: WebAssembly.Module; snapshot: Snapshot }
-  /** One call in a fresh instance; answered with `result` or `failed`, maybe after some `progress`. */
-  | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead }
-  | { type: 'evict'; key: string };
+  /** Keep what makes clones of a snapshot under `key` (posted to every thread; no answer). */
+  | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot }
+  /** One call in a fresh instance; answered with `result` or `failed`, maybe after `started` and some `progress`. */
+  | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean }
+  /** Drop a snapshot; answered with `dropped` once nothing of it is left in the thread. */
+  | { type: 'evict'; key: string; snapshotId: number };
 
 export interface GuestLogs {
   logs: GuestLogLine[];
@@ -25,6 +30,9 @@ export interface GuestLogs {
 
 export type FromThread =
   | ({ type: 'warmed'; id: number; snapshot: Snapshot; initMs: number } & GuestLogs)
-  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; progress?: { done: number; total: number } } & GuestLogs)
+  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number } } & GuestLogs)
+  /** The clone's instance is ready and `on_restore` has returned; the entry point runs next. */
+  | { type: 'started'; id: number; startMs: number }
   | { type: 'progress'; id: number; done: number; total: number }
-  | ({ type: 'failed'; id: number; error: WireError } & GuestLogs);
+  | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
+  | { type: 'dropped'; snapshotId: number };

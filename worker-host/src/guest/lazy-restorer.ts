@@ -1,0 +1,41 @@
+/**
+ * The lazy restorer (native pager): a clone of a snapshot that lives on
+ * another host starts with empty memory registered with userfaultfd; the
+ * addon's handler thread fills each page on first touch from the host's page
+ * store, and the guest thread sleeps in the fault while a page is still on
+ * its way (the host's main thread puts it when it arrives).
+ */
+import type { NativePager } from '../native/pager.js';
+import { growTo, NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
+
+type LazySnapshot = Extract<SnapshotMemory, { kind: 'lazy' }>;
+
+export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): MemoryRestorer {
+  return {
+    mode: 'lazy',
+    residentBytes: 0,
+    restore(memory) {
+      growTo(memory, snapshot.byteLength);
+      // An empty memory has no pages to page in (and no address to register); growth past it is zero anyway.
+      if (snapshot.byteLength === 0) return { registration: undefined, finish: () => NO_PAGING };
+      // The whole reservation up to the declared maximum: pages grown later must fault too, or they would be silently zero-filled.
+      const registration = pager.registerMemory(memory, snapshot.maximumBytes, snapshot.storeId);
+      let finished = false;
+      return {
+        registration,
+        finish() {
+          if (finished) return NO_PAGING;
+          finished = true;
+          const stats = pager.registrationStats(registration);
+          // The guest has returned, so no fault of this thread can be pending; if one were, the clone is over
+          // and its memory is dropped, so zero-filling it (what unregistering would do anyway) loses nothing.
+          if (!pager.unregister(registration)) {
+            pager.zeroFillPending(registration);
+            pager.unregister(registration);
+          }
+          return { pagesFromStore: stats.pagesCopied, zeroPages: stats.zeroPages, pagesWaited: stats.missFaults, faultWaitMs: stats.waitNs / 1e6 };
+        },
+      };
+    },
+  };
+}
