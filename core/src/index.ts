@@ -8,3 +8,4 @@ export * from './ids.js';
 export * from './fabric.js';
 export * from './wasm-module.js';
 export * from './snapshot.js';
+export * from './fork-client.js';

@@ -159,6 +159,28 @@ export interface ForkRequest {
   resultSubject: string;
   /** Fetch the snapshot's recorded working set before the clones need it. */
   prefetch: boolean;
+  /**
+   * How clones get memory. `lazy` (default): on demand, multicast. The rest are
+   * baselines for benchmarks: `unicast` (on demand, no sharing between hosts),
+   * `eager` (every clone receives the whole memory before it starts), `cold`
+   * (every clone boots the module and runs `init` itself, with `initInput`).
+   */
+  mode?: ForkMode;
+  initInput?: Uint8Array;
+}
+
+export type ForkMode = 'lazy' | 'unicast' | 'eager' | 'cold';
+
+export interface ReleaseRequest {
+  tenant: string;
+  snapshotId: string;
+}
+
+/** What a host did for a snapshot, returned when it lets go of it. */
+export interface ReleaseReply {
+  hostId: string;
+  server?: { requests: number; chunksSent: number; bytesSent: number; workingSetChunks: number };
+  cache?: { chunksRequested: number; chunksUnicast: number; chunksMulticast: number; bytesReceived: number; duplicateChunks: number };
 }
 
 /** Sent once the host's clones are all running (memory attached, `on_restore` done). */
@@ -200,9 +222,15 @@ export interface PageMessage {
 export interface PageFetchRequest {
   hostId: string;
   chunks: number[];
+  /** Send the snapshot's recorded working set instead of `chunks` (prefetch at fork time). */
+  workingSet?: boolean;
+  /** Baseline mode: answer with the chunks in the reply instead of multicasting them. */
+  unicast?: boolean;
+  /** Send even chunks multicast moments ago (a re-request after they did not arrive). */
+  force?: boolean;
 }
 
-export type PageFetchReply = { ok: true; sent: number } | { ok: false; error: WireError };
+export type PageFetchReply = { ok: true; sent: number; messages?: PageMessage[] } | { ok: false; error: WireError };
 
 export interface DrainRequest {
   requestId: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  chunkCount, chunkRange, decodeDescriptor, describeMemory, encodeDescriptor, isZeroChunk, isZeroPage, SnapshotFormatError, verifyChunk,
+  chunkCount, chunkRange, decodeDescriptor, describeMemory, describeMemoryByPieces, encodeDescriptor, isZeroChunk, isZeroPage, SnapshotFormatError, verifyChunk,
   type SnapshotDescriptor,
 } from './snapshot.js';
 
@@ -42,6 +42,15 @@ describe('snapshot descriptor', () => {
     expect(verifyChunk(d, 0, chunk)).toBe(true);
     chunk[5000] ^= 1;
     expect(verifyChunk(d, 0, chunk)).toBe(false);
+  });
+
+  it('describe by pieces - equals describing the whole memory', () => {
+    const memory = new Uint8Array(3 * 1024 * 1024 + 65536);
+    for (let i = 0; i < memory.length; i += 7919) memory[i] = i & 0xff;
+    memory.fill(0, 1024 * 1024, 2 * 1024 * 1024);
+    const whole = describeMemory(memory);
+    const pieces = describeMemoryByPieces((o, l) => memory.subarray(o, o + l), memory.length);
+    expect(pieces).toEqual(whole);
   });
 
   it('bad magic - refused', () => {

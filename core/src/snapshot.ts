@@ -129,6 +129,24 @@ export function describeMemory(memory: Uint8Array, pageSize = PAGE_SIZE, chunkPa
   return { zeroPages, chunkHashes };
 }
 
+/**
+ * describeMemory over a memory read piece by piece (a memory file, say), so a
+ * large snapshot is never copied whole. Pieces are 1 MiB: a whole number of
+ * pages, chunks and bitmap bytes.
+ */
+export function describeMemoryByPieces(read: (offset: number, length: number) => Uint8Array, byteLength: number, pageSize = PAGE_SIZE, chunkPages = DEFAULT_CHUNK_PAGES): { zeroPages: Uint8Array; chunkHashes: Uint8Array } {
+  const piece = 1024 * 1024;
+  const pages = Math.ceil(byteLength / pageSize);
+  const zeroPages = new Uint8Array(Math.ceil(pages / 8));
+  const chunkHashes = new Uint8Array(Math.ceil(byteLength / (pageSize * chunkPages)) * HASH_BYTES);
+  for (let off = 0; off < byteLength; off += piece) {
+    const part = describeMemory(read(off, Math.min(piece, byteLength - off)), pageSize, chunkPages);
+    zeroPages.set(part.zeroPages, off / pageSize / 8);
+    chunkHashes.set(part.chunkHashes, (off / (pageSize * chunkPages)) * HASH_BYTES);
+  }
+  return { zeroPages, chunkHashes };
+}
+
 type DescriptorBody = Omit<SnapshotDescriptor, never>;
 
 export function encodeDescriptor(d: SnapshotDescriptor): Uint8Array {

@@ -15,6 +15,8 @@ import { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
 import { machineMemoryBytes, type HostConfig } from './config.js';
 import { detectPager } from './pager-mode.js';
+import { Forker } from './forker.js';
+import { loadNativePager } from './native/pager.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -33,6 +35,7 @@ export class WorkerHost {
   private draining = false;
   private drained?: Promise<void>;
   private readonly pager: HostRecord['pager'];
+  private readonly forker: Forker;
 
   private constructor(
     private readonly config: HostConfig,
@@ -44,6 +47,14 @@ export class WorkerHost {
   ) {
     this.id = id;
     this.pager = pager;
+    this.forker = new Forker({
+      hostId: id,
+      nc: fabric.nc,
+      modules: fabric.modules,
+      pool,
+      pager: pager === 'userfaultfd' ? loadNativePager() : undefined,
+      log,
+    });
   }
 
   static async start(config: HostConfig, log: Logger): Promise<WorkerHost> {
@@ -61,6 +72,7 @@ export class WorkerHost {
         maxLogBytes: 64 * 1024,
       },
       log: hostLog,
+      pager: pager.mode === 'userfaultfd' ? 'native' : 'portable',
     });
     const host = new WorkerHost(config, hostLog, fabric, pool, id, pager.mode);
     if (pager.reason) hostLog.info({ pager: pager.mode, reason: pager.reason }, 'pager');
@@ -73,6 +85,9 @@ export class WorkerHost {
     this.controlSubs.push(
       nc.subscribe(Subjects.place(this.id), { callback: (_e, msg) => void this.onPlace(msg) }),
       nc.subscribe(Subjects.drain(this.id), { callback: (_e, msg) => void this.onDrainRequest(msg) }),
+      nc.subscribe(Subjects.snapshot(this.id), { callback: (_e, msg) => void this.forker.onSnapshot(msg) }),
+      nc.subscribe(Subjects.fork(this.id), { callback: (_e, msg) => void this.forker.onFork(msg) }),
+      nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
     );
     void this.watchFunctions();
     await this.beat();
@@ -230,6 +245,7 @@ export class WorkerHost {
     }
     clearInterval(this.heartbeat);
     for (const s of this.controlSubs) s.unsubscribe();
+    this.forker.close();
     await this.fabric.hosts.delete(this.id).catch((err: unknown) => this.log.warn({ err }, 'deregister failed'));
     this.emit({ kind: 'host.down', at: Date.now(), hostId: this.id, reason });
     await this.pool.close();

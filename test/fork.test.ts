@@ -1,0 +1,116 @@
+// Fork across hosts: a warm parent's snapshot cloned onto three host
+// processes with lazy memory, multicast pages and hash checks, once with the
+// native userfaultfd pager and once with the portable pager (one suite, both).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  decode, decodeDescriptor, encode, encodeDescriptor, forkAcross, releaseSnapshot, requestSnapshot, roundRobin, Subjects,
+  type PageFetchReply, type PageFetchRequest, type SnapshotDescriptor,
+} from '@flurry/core';
+import { LocalFleet } from '../infra/src/local-fleet.js';
+import { nativePagerStatus } from '../worker-host/src/native/pager.js';
+import { deploy, guestProgram } from './helpers/functions.js';
+
+interface PatternOutput { index: number; ok: boolean; mib: number; mismatches: number; checksum: string; writeOk: boolean; entropyHex: string; inits: number; restored: boolean }
+
+const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const native = nativePagerStatus();
+const pagers = [
+  { pager: 'userfaultfd', env: { FLURRY_PAGER: 'userfaultfd' }, skip: native.available ? undefined : `native pager unavailable: ${native.reason}` },
+  { pager: 'portable', env: { FLURRY_PAGER: 'portable' }, skip: undefined },
+] as const;
+
+for (const { pager, env, skip } of pagers) {
+  describe.skipIf(skip !== undefined)(`fork (${pager} pager)`, () => {
+    let fleet: LocalFleet;
+    let nc: NatsConnection;
+    let digest: string;
+    const hosts = ['host-1', 'host-2', 'host-3'];
+
+    beforeAll(async () => {
+      if (skip) console.log(`skipping fork tests with the ${pager} pager: ${skip}`);
+      fleet = await LocalFleet.start({ hosts: 3, hostEnv: { ...env, FLURRY_GUEST_THREADS: '2', LOG_LEVEL: 'warn' }, gatewayEnv: { LOG_LEVEL: 'warn' } });
+      nc = await connect({ servers: fleet.natsUrl });
+      const res = await deploy(fleet.url, 'pattern', guestProgram('pattern'));
+      digest = ((await res.json()) as { function: { digest: string } }).function.digest;
+    });
+
+    afterAll(async () => {
+      await nc?.close();
+      await fleet?.stop();
+    });
+
+    const snapshot = (mib: number) =>
+      requestSnapshot(nc, 'host-1', { requestId: `t-${pager}-${mib}`, tenant: 'default', name: 'pattern', digest, initInput: enc({ mib, verify: 'all' }) });
+
+    it('fork - 16 clones over 3 hosts read the 64 MiB pattern, write their own, and leave the snapshot unchanged', async () => {
+      const snap = await snapshot(64);
+      const d = decodeDescriptor(snap.descriptor);
+      expect(d.memoryBytes).toBeGreaterThanOrEqual(64 * 1024 * 1024);
+      const out = await forkAcross(nc, { requestId: 'fork-16', descriptor: snap.descriptor, placement: roundRobin(hosts, 16), count: 16 });
+      expect(out.replies.map((r) => r.ok && r.pager)).toEqual(Array(3).fill(pager));
+      const outputs = out.results.map((r) => {
+        expect(r.ok, r.error?.message).toBe(true);
+        return JSON.parse(new TextDecoder().decode(r.output)) as PatternOutput;
+      });
+      expect(outputs.map((o) => o.index)).toEqual([...Array(16).keys()]);
+      for (const o of outputs) {
+        expect(o).toMatchObject({ ok: true, mismatches: 0, writeOk: true, inits: 1, restored: true, mib: 64 });
+      }
+      // Every clone verified the same parent memory.
+      expect(new Set(outputs.map((o) => o.checksum)).size).toBe(1);
+      // Every clone saw its own entropy.
+      expect(new Set(outputs.map((o) => o.entropyHex)).size).toBe(16);
+      // Clones ran on every host, and remote hosts fetched pages.
+      expect(new Set(out.results.map((r) => r.hostId))).toEqual(new Set(hosts));
+      // After all of them wrote their slices, a new clone still reads the parent's pattern.
+      const again = await forkAcross(nc, { requestId: 'fork-again', descriptor: snap.descriptor, placement: new Map([['host-2', [0]], ['host-1', [1]]]), count: 2, prefetch: true });
+      for (const r of again.results) expect(JSON.parse(new TextDecoder().decode(r.output))).toMatchObject({ ok: true, checksum: outputs[0].checksum });
+      const stats = await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
+      const server = stats.find((s) => s.server)!.server!;
+      const received = stats.filter((s) => s.cache).map((s) => s.cache!);
+      expect(received.length).toBe(2);
+      // Multicast: each chunk crossed the network about once for both remote hosts.
+      const nonZeroBytes = d.memoryBytes; // upper bound: pattern fills the region
+      expect(server.bytesSent).toBeLessThanOrEqual(nonZeroBytes * 1.2);
+      // ...and that one transmission reached both remote hosts.
+      const bytesReceived = received.reduce((n, c) => n + c.bytesReceived, 0);
+      console.log(`${pager}: memory ${d.memoryBytes} B, server sent ${server.bytesSent} B, remote hosts received ${bytesReceived} B`);
+      expect(bytesReceived).toBeGreaterThan(server.bytesSent * 1.5);
+    });
+
+    it('corrupted page - a chunk that fails its hash stops the clone with a clear error', async () => {
+      const snap = await snapshot(4);
+      const real = decodeDescriptor(snap.descriptor);
+      // A malicious memory server: serves the real pages for a copy of the snapshot, with one bit flipped.
+      const evil: SnapshotDescriptor = { ...real, snapshotId: `${real.snapshotId}x`, serverHostId: 'evil' };
+      const sub = nc.subscribe(Subjects.pageRequests('default', evil.snapshotId), {
+        callback: async (_e, msg) => {
+          const req = decode<PageFetchRequest>(msg.data);
+          msg.respond(encode({ ok: true, sent: req.chunks.length } satisfies PageFetchReply));
+          const realReply = decode<PageFetchReply>((await nc.request(Subjects.pageRequests('default', real.snapshotId), encode({ hostId: 'evil', chunks: req.chunks, unicast: true } satisfies PageFetchRequest))).data);
+          if (!realReply.ok) return;
+          for (const m of realReply.messages ?? []) {
+            const bytes = new Uint8Array(m.bytes);
+            bytes[100] ^= 0x01;
+            nc.publish(Subjects.pages('default', evil.snapshotId), encode({ chunk: m.chunk, bytes }));
+          }
+        },
+      });
+      try {
+        const out = await forkAcross(nc, { requestId: 'fork-evil', descriptor: encodeDescriptor(evil), placement: new Map([['host-3', [0]]]), count: 1, timeoutMs: 20_000 }).catch((err: Error) => err);
+        if (out instanceof Error) {
+          // The portable pager fills memory before starting, so the fork itself fails.
+          expect(out.message).toMatch(/failed its hash check/);
+        } else {
+          expect(out.results[0].ok).toBe(false);
+          expect(out.results[0].error?.message).toMatch(/failed its hash check/);
+        }
+      } finally {
+        sub.unsubscribe();
+        await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
+        await releaseSnapshot(nc, hosts, 'default', evil.snapshotId);
+      }
+    });
+  });
+}

@@ -1,0 +1,260 @@
+/**
+ * The host's side of fork: snapshot a warm parent (and serve its memory),
+ * and start clones of a snapshot, whether the parent lives here (copy-on-write
+ * from its memory file) or on another host (lazy memory through a page cache).
+ *
+ *   snapshot   boot a parent with the init input, freeze it, describe it,
+ *              start its memory server, answer with the descriptor.
+ *   fork       for each clone index: make the clone (on_restore), report it
+ *              running, run it, publish its CloneResult.
+ *   release    drop the parent or the cached pages, answer with what moved.
+ */
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import {
+  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, toWireError,
+  type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
+  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
+} from '@flurry/core';
+import type { ObjectStore } from '@nats-io/obj';
+import type { CallResult, GuestPool } from './guest/guest-pool.js';
+import { MemoryServer } from './memory-server.js';
+import { fetchModule } from './module-store.js';
+import { PageCache } from './page-cache.js';
+import type { NativePager } from './native/pager.js';
+
+interface ParentSnapshot {
+  key: string;
+  descriptor: SnapshotDescriptor;
+  server: MemoryServer;
+}
+
+interface AdoptedSnapshot {
+  key: string;
+  cache: PageCache;
+  ready: Promise<void>;
+}
+
+export interface ForkerDeps {
+  hostId: string;
+  nc: NatsConnection;
+  modules: ObjectStore;
+  pool: GuestPool;
+  /** The native pager when this host pages lazily; undefined for the portable pager. */
+  pager?: NativePager;
+  log: Logger;
+}
+
+const snapKey = (snapshotId: string) => `snap:${snapshotId}`;
+
+export class Forker {
+  private readonly parents = new Map<string, ParentSnapshot>();
+  private readonly adopted = new Map<string, AdoptedSnapshot>();
+
+  constructor(private readonly deps: ForkerDeps) {}
+
+  async onSnapshot(msg: Msg): Promise<void> {
+    let reply: SnapshotReply;
+    try {
+      reply = await this.snapshot(decode<SnapshotRequest>(msg.data));
+    } catch (err) {
+      reply = { ok: false, error: toWireError(err) };
+    }
+    msg.respond(encode(reply));
+  }
+
+  private async snapshot(req: SnapshotRequest): Promise<SnapshotReply> {
+    const { pool, log } = this.deps;
+    const snapshotId = newId('snap');
+    const key = snapKey(snapshotId);
+    const moduleBytes = await fetchModule(this.deps.modules, req.tenant, req.digest);
+    const warm = await pool.warm(key, moduleBytes, req.initInput, req.requestId);
+    const t0 = performance.now();
+    const image = pool.snapshotImage(key);
+    const { zeroPages, chunkHashes } = describeMemoryByPieces((o, l) => image.read(o, l), image.byteLength, PAGE_SIZE, DEFAULT_CHUNK_PAGES);
+    const descriptor: SnapshotDescriptor = {
+      snapshotId, tenant: req.tenant, function: req.name, moduleDigest: req.digest,
+      memoryBytes: image.byteLength, maximumPages: image.maximumPages, pageSize: PAGE_SIZE, chunkPages: DEFAULT_CHUNK_PAGES,
+      globals: image.globals, zeroPages, chunkHashes, serverHostId: this.deps.hostId, createdAt: Date.now(),
+    };
+    const server = new MemoryServer(this.deps.nc, descriptor, (o, l) => image.read(o, l));
+    this.parents.set(snapshotId, { key, descriptor, server });
+    await this.deps.nc.flush();
+    const snapshotMs = performance.now() - t0;
+    log.info({ requestId: req.requestId, snapshotId, fn: `${req.tenant}/${req.name}`, memoryBytes: image.byteLength, initMs: warm.initMs, snapshotMs }, 'snapshot ready');
+    return { ok: true, hostId: this.deps.hostId, snapshotId, descriptor: encodeDescriptor(descriptor), initMs: warm.initMs, snapshotMs };
+  }
+
+  async onFork(msg: Msg): Promise<void> {
+    const received = performance.now();
+    let req: ForkRequest;
+    let descriptor: SnapshotDescriptor;
+    try {
+      req = decode<ForkRequest>(msg.data);
+      descriptor = decodeDescriptor(req.descriptor);
+    } catch (err) {
+      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: (err as Error).message }, hostId: this.deps.hostId } satisfies ForkReply));
+      return;
+    }
+    const log = this.deps.log.child({ requestId: req.requestId, snapshotId: descriptor.snapshotId });
+    let started = 0;
+    let replied = false;
+    const respond = (reply: ForkReply) => {
+      if (replied) return;
+      replied = true;
+      msg.respond(encode(reply));
+    };
+    const allStarted = () => {
+      if (++started === req.clones.length) respond({ ok: true, hostId: this.deps.hostId, started, runningAt: Date.now(), pager: this.deps.pager ? 'userfaultfd' : 'portable' });
+    };
+    try {
+      const mode = req.mode ?? 'lazy';
+      const prepared = mode === 'cold' || mode === 'eager' ? undefined : await this.prepare(descriptor, mode === 'unicast', req.prefetch);
+      log.debug({ clones: req.clones.length, mode }, 'fork');
+      for (const clone of req.clones) {
+        void this.runClone(req, descriptor, clone, prepared, received, allStarted).then((result) => {
+          this.deps.nc.publish(req.resultSubject, encode(result));
+          // A clone that failed before it ever started still counts toward the reply.
+          if (!result.ok && result.startMs < 0) allStarted();
+        });
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'fork failed');
+      respond({ ok: false, error: toWireError(err), hostId: this.deps.hostId });
+    }
+  }
+
+  /** Makes the snapshot's memory available on this host, once per snapshot. */
+  private async prepare(d: SnapshotDescriptor, unicast: boolean, prefetch: boolean): Promise<{ key: string; adopted?: AdoptedSnapshot }> {
+    const parent = this.parents.get(d.snapshotId);
+    if (parent) return { key: parent.key };
+    const cacheKey = unicast ? `${d.snapshotId}#unicast` : d.snapshotId;
+    let adopted = this.adopted.get(cacheKey);
+    if (!adopted) {
+      const key = unicast ? `${snapKey(d.snapshotId)}#unicast` : snapKey(d.snapshotId);
+      const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
+      const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve() };
+      entry.ready = this.adopt(key, d, cache);
+      cache.onFailure((err) => {
+        this.deps.log.warn({ snapshotId: d.snapshotId, err: err.message }, 'page cache failed; stopping its clones');
+        this.deps.pool.abort(key, err);
+      });
+      this.adopted.set(cacheKey, entry);
+      adopted = entry;
+      if (prefetch) cache.prefetchWorkingSet();
+    }
+    await adopted.ready;
+    return { key: adopted.key, adopted };
+  }
+
+  private async adopt(key: string, d: SnapshotDescriptor, cache: PageCache): Promise<void> {
+    const moduleBytes = await fetchModule(this.deps.modules, d.tenant, d.moduleDigest);
+    // The portable pager cannot fault pages in: fill the whole memory before any clone starts.
+    if (!this.deps.pager) await cache.fillAll();
+    await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
+  }
+
+  private async runClone(
+    req: ForkRequest,
+    d: SnapshotDescriptor,
+    clone: { index: number; input: Uint8Array },
+    prepared: { key: string; adopted?: AdoptedSnapshot } | undefined,
+    received: number,
+    onStarted: () => void,
+  ): Promise<CloneResult> {
+    const callId = `${req.requestId}.${clone.index}`;
+    let startMs = -1;
+    const began = performance.now();
+    let key = prepared?.key;
+    let ownKey: string | undefined;
+    try {
+      if (!key) {
+        // Baselines: a clone of its own, booted cold or filled eagerly over unicast.
+        ownKey = `${snapKey(d.snapshotId)}#${req.mode}#${clone.index}`;
+        key = ownKey;
+        await this.bootOwn(ownKey, req, d);
+      }
+      const result: CallResult = await this.deps.pool.run(key, clone.index, req.count, clone.input, callId, undefined, () => {
+        startMs = performance.now() - received;
+        onStarted();
+      });
+      return this.cloneResult(req, clone.index, startMs, performance.now() - began, result, prepared?.adopted);
+    } catch (err) {
+      return { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0 };
+    } finally {
+      if (ownKey) void this.deps.pool.releaseSnapshot(ownKey);
+    }
+  }
+
+  private async bootOwn(key: string, req: ForkRequest, d: SnapshotDescriptor): Promise<void> {
+    const moduleBytes = await fetchModule(this.deps.modules, d.tenant, d.moduleDigest);
+    if (req.mode === 'cold') {
+      await this.deps.pool.warm(key, moduleBytes, req.initInput ?? new Uint8Array(0), req.requestId);
+      return;
+    }
+    const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, unicast: true });
+    try {
+      await cache.fillAll();
+      await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
+    } finally {
+      cache.close();
+    }
+  }
+
+  private cloneResult(req: ForkRequest, index: number, startMs: number, runMs: number, r: CallResult, adopted?: AdoptedSnapshot): CloneResult {
+    const m = r.memory;
+    const pages: PageCounts = { local: 0, multicast: 0, unicast: 0, zero: m?.zeroPages ?? 0 };
+    if (m?.mode === 'lazy') {
+      // Pages a clone waited for were fetched for it; the rest were already on this host.
+      const waited = m.pagesWaited;
+      pages.local = Math.max(0, m.pagesFromStore - waited);
+      if (adopted?.cache.stats && adopted.cache.stats.chunksMulticast + adopted.cache.stats.chunksUnicast > 0) {
+        const s = adopted.cache.stats;
+        const share = s.chunksMulticast / (s.chunksMulticast + s.chunksUnicast);
+        pages.multicast = Math.round(waited * share);
+        pages.unicast = waited - pages.multicast;
+      } else pages.unicast = waited;
+    }
+    return {
+      requestId: req.requestId, hostId: this.deps.hostId, index, ok: true, output: r.body, startMs, runMs, pages,
+      faultWaitMs: m?.faultWaitMs ?? 0, progress: r.progress,
+    };
+  }
+
+  async onRelease(msg: Msg): Promise<void> {
+    let req: ReleaseRequest;
+    try {
+      req = decode<ReleaseRequest>(msg.data);
+    } catch {
+      return;
+    }
+    msg.respond(encode(this.release(req.snapshotId)));
+  }
+
+  release(snapshotId: string): ReleaseReply {
+    const reply: ReleaseReply = { hostId: this.deps.hostId };
+    const parent = this.parents.get(snapshotId);
+    if (parent) {
+      parent.server.close();
+      void this.deps.pool.releaseSnapshot(parent.key);
+      this.parents.delete(snapshotId);
+      reply.server = { ...parent.server.stats };
+    }
+    for (const cacheKey of [snapshotId, `${snapshotId}#unicast`]) {
+      const a = this.adopted.get(cacheKey);
+      if (!a) continue;
+      // The cache's store is freed once the pool has let go of every clone memory registered with it.
+      void this.deps.pool.releaseSnapshot(a.key).finally(() => a.cache.close());
+      this.adopted.delete(cacheKey);
+      const prev = reply.cache;
+      reply.cache = prev
+        ? { chunksRequested: prev.chunksRequested + a.cache.stats.chunksRequested, chunksUnicast: prev.chunksUnicast + a.cache.stats.chunksUnicast, chunksMulticast: prev.chunksMulticast + a.cache.stats.chunksMulticast, bytesReceived: prev.bytesReceived + a.cache.stats.bytesReceived, duplicateChunks: prev.duplicateChunks + a.cache.stats.duplicateChunks }
+        : { ...a.cache.stats };
+    }
+    return reply;
+  }
+
+  /** Drops everything (host drain). */
+  close(): void {
+    for (const id of new Set([...this.parents.keys(), ...[...this.adopted.keys()].map((k) => k.split('#')[0])])) this.release(id);
+  }
+}

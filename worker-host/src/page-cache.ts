@@ -1,0 +1,243 @@
+/**
+ * A host's cache of one remote snapshot's memory, shared by all its clones of
+ * that snapshot. It listens once to the snapshot's multicast subject and keeps
+ * every chunk that arrives, whoever asked for it; it asks the memory server
+ * for the chunks its clones fault on and nobody has sent yet.
+ *
+ * Two forms behind one interface:
+ *   native    chunks go into the userfaultfd pager's C page store; the
+ *             handler thread serves clone faults from it without JavaScript;
+ *             misses come here through the store's miss handler.
+ *   portable  chunks go into a SharedArrayBuffer; clones start only once it
+ *             holds every non-zero chunk (eager fill), then copy it.
+ *
+ * Every chunk is checked against the descriptor's hash before anything can
+ * read it. A chunk that fails, or a memory server that stops answering, fails
+ * the cache: its clones are stopped with that error, never run on a wrong page.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  chunkCount, chunkRange, decode, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
+  type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
+} from '@flurry/core';
+import type { NativePager } from './native/pager.js';
+
+export interface PageCacheStats {
+  /** Chunks this host asked the memory server for. */
+  chunksRequested: number;
+  /** Chunks that arrived after this host asked for them. */
+  chunksUnicast: number;
+  /** Chunks that arrived because another host asked (or a prefetch pushed them). */
+  chunksMulticast: number;
+  bytesReceived: number;
+  /** Chunks received again after this host already had them. */
+  duplicateChunks: number;
+}
+
+export type CacheSource = { kind: 'lazy'; storeId: number } | { kind: 'copy'; bytes: SharedArrayBuffer };
+
+export interface PageCacheOptions {
+  nc: NatsConnection;
+  hostId: string;
+  descriptor: SnapshotDescriptor;
+  /** The native pager, or undefined for the portable form. */
+  pager?: NativePager;
+  /** Benchmark baseline: chunks come in replies to this host only, not by multicast. */
+  unicast?: boolean;
+  requestTimeoutMs?: number;
+  /** Chunks per fetch request (a full eager fill asks in batches of this many). */
+  batchChunks?: number;
+}
+
+const RETRIES = 3;
+/** A requested chunk that has not arrived after this long is asked for again. */
+const REDELIVER_MS = 1000;
+
+export class PageCache {
+  readonly stats: PageCacheStats = { chunksRequested: 0, chunksUnicast: 0, chunksMulticast: 0, bytesReceived: 0, duplicateChunks: 0 };
+  private readonly have: Uint8Array;
+  private readonly requested: Uint8Array;
+  private readonly wanted = new Set<number>();
+  private flushScheduled = false;
+  private missing: number;
+  private readonly sub?: Subscription;
+  private readonly storeId?: number;
+  private readonly bytes?: SharedArrayBuffer;
+  private failure?: FlurryError;
+  private readonly failureListeners: ((err: FlurryError) => void)[] = [];
+  private readonly completeWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private closed = false;
+
+  constructor(private readonly opts: PageCacheOptions) {
+    const d = opts.descriptor;
+    const chunks = chunkCount(d);
+    this.have = new Uint8Array(chunks);
+    this.requested = new Uint8Array(chunks);
+    this.missing = 0;
+    for (let c = 0; c < chunks; c++) {
+      if (isZeroChunk(d, c)) this.have[c] = 1;
+      else this.missing++;
+    }
+    if (opts.pager) {
+      const pager = opts.pager;
+      const pages = Math.ceil(d.memoryBytes / d.pageSize);
+      this.storeId = pager.createStore(pages, d.pageSize);
+      pager.storeConfigure(this.storeId, { chunkPages: d.chunkPages });
+      pager.storeMarkZero(this.storeId, d.zeroPages);
+      pager.setMissHandler(this.storeId, (missed) => {
+        for (const p of missed) this.want(Math.floor(p / d.chunkPages));
+      });
+    } else {
+      this.bytes = new SharedArrayBuffer(d.memoryBytes);
+    }
+    if (!opts.unicast) {
+      this.sub = opts.nc.subscribe(Subjects.pages(d.tenant, d.snapshotId), {
+        callback: (_e, msg) => {
+          try {
+            this.accept(decode<PageMessage>(msg.data));
+          } catch (err) {
+            this.fail(new FlurryError('internal', `unreadable page message for snapshot ${d.snapshotId}: ${(err as Error).message}`));
+          }
+        },
+      });
+    }
+  }
+
+  /** What a clone's memory is made from. */
+  source(): CacheSource {
+    return this.storeId !== undefined ? { kind: 'lazy', storeId: this.storeId } : { kind: 'copy', bytes: this.bytes! };
+  }
+
+  get complete(): boolean {
+    return this.missing === 0;
+  }
+
+  /** Registers a listener for the cache failing (corrupt chunk, memory server gone). */
+  onFailure(listener: (err: FlurryError) => void): void {
+    if (this.failure) listener(this.failure);
+    else this.failureListeners.push(listener);
+  }
+
+  /** Asks for every chunk not yet here and resolves when all have arrived (the portable pager's eager fill). */
+  fillAll(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.complete) return Promise.resolve();
+    const done = new Promise<void>((resolve, reject) => this.completeWaiters.push({ resolve, reject }));
+    for (let c = 0; c < this.have.length; c++) if (!this.have[c]) this.want(c);
+    return done;
+  }
+
+  /** Asks the memory server to multicast the working set its first clones recorded. */
+  prefetchWorkingSet(): void {
+    if (this.opts.unicast) return;
+    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [], workingSet: true };
+    this.opts.nc
+      .request(Subjects.pageRequests(this.opts.descriptor.tenant, this.opts.descriptor.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 })
+      .catch(() => undefined); // a prefetch that fails costs only its speed-up: faults still fetch on demand
+  }
+
+  private want(chunk: number): void {
+    if (this.have[chunk] || this.requested[chunk] || this.closed) return;
+    this.requested[chunk] = 1;
+    this.wanted.add(chunk);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const chunks = [...this.wanted];
+    this.wanted.clear();
+    const batch = this.opts.batchChunks ?? 256;
+    for (let i = 0; i < chunks.length; i += batch) void this.fetch(chunks.slice(i, i + batch), 0);
+  }
+
+  private async fetch(chunks: number[], attempt: number): Promise<void> {
+    const d = this.opts.descriptor;
+    this.stats.chunksRequested += attempt === 0 ? chunks.length : 0;
+    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks, unicast: this.opts.unicast, force: attempt > 0 };
+    let reply: PageFetchReply;
+    try {
+      const msg = await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 });
+      reply = decode<PageFetchReply>(msg.data);
+    } catch (err) {
+      if (this.closed || this.failure) return;
+      const stillMissing = chunks.filter((c) => !this.have[c]);
+      if (stillMissing.length === 0) return;
+      if (attempt < RETRIES) return this.fetch(stillMissing, attempt + 1);
+      this.fail(new FlurryError('unavailable', `the memory server of snapshot ${d.snapshotId} on host ${d.serverHostId} did not answer (${(err as Error).message}); its clones on this host are stopped`));
+      return;
+    }
+    if (!reply.ok) {
+      this.fail(FlurryError.fromWire(reply.error));
+      return;
+    }
+    for (const m of reply.messages ?? []) this.accept(m);
+    if (!this.opts.unicast) {
+      // Multicast gives no delivery receipt: ask again for what has not come.
+      setTimeout(() => {
+        if (this.closed || this.failure) return;
+        const stillMissing = chunks.filter((c) => !this.have[c]);
+        if (stillMissing.length === 0) return;
+        if (attempt < RETRIES) void this.fetch(stillMissing, attempt + 1);
+        else this.fail(new FlurryError('unavailable', `chunks of snapshot ${d.snapshotId} never arrived from host ${d.serverHostId}; its clones on this host are stopped`));
+      }, REDELIVER_MS).unref();
+    }
+  }
+
+  /** Takes a run of chunks from the network: verified, then stored. */
+  private accept(m: PageMessage): void {
+    if (this.closed || this.failure) return;
+    const d = this.opts.descriptor;
+    const chunkBytes = d.pageSize * d.chunkPages;
+    const bytes = m.bytes;
+    this.stats.bytesReceived += bytes.length;
+    for (let off = 0, c = m.chunk; off < bytes.length; off += chunkBytes, c++) {
+      if (c >= this.have.length) {
+        this.fail(new FlurryError('internal', `page message for snapshot ${d.snapshotId} names chunk ${c} beyond its ${this.have.length} chunks`));
+        return;
+      }
+      const { start, end } = chunkRange(d, c);
+      const chunk = bytes.subarray(off, off + (end - start));
+      if (this.have[c]) {
+        this.stats.duplicateChunks++;
+        continue;
+      }
+      if (chunk.length !== end - start || !verifyChunk(d, c, chunk)) {
+        this.fail(new FlurryError('internal', `chunk ${c} of snapshot ${d.snapshotId} failed its hash check (corrupted in transit or by the sender); clones that need it are stopped`));
+        return;
+      }
+      if (this.storeId !== undefined) this.opts.pager!.storePut(this.storeId, c * d.chunkPages, chunk);
+      else new Uint8Array(this.bytes!, start, end - start).set(chunk);
+      this.have[c] = 1;
+      this.missing--;
+      if (this.requested[c]) this.stats.chunksUnicast++;
+      else this.stats.chunksMulticast++;
+    }
+    if (this.missing === 0) for (const w of this.completeWaiters.splice(0)) w.resolve();
+  }
+
+  private fail(err: FlurryError): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const l of this.failureListeners.splice(0)) l(err);
+    for (const w of this.completeWaiters.splice(0)) w.reject(err);
+  }
+
+  /** Stops listening and frees the store; the caller must have stopped every clone using it. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sub?.unsubscribe();
+    if (this.storeId !== undefined) {
+      this.opts.pager!.setMissHandler(this.storeId, null);
+      try {
+        this.opts.pager!.dropStore(this.storeId);
+      } catch {
+        // A registration still uses it (a clone being torn down); the addon frees it with the last one.
+      }
+    }
+  }
+}
