@@ -1,7 +1,8 @@
-/** Snapshot and restore: every call is a fresh instance in the parent's state after init. */
+/** Snapshot and restore, with every pager: every call is a fresh instance in the parent's state after init. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
-import { GuestPool } from './guest-pool.js';
+import { nativePagerStatus } from '../native/pager.js';
+import { GuestPool, type PagerMode } from './guest-pool.js';
 
 const wabt = await (await import('wabt')).default();
 const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
@@ -70,17 +71,32 @@ const GROWER = wat(`(module
     (call $out (i32.const 0) (i32.const 24))
     (i32.const 0)))`);
 
+/** A memory of no pages at snapshot time; handle grows it and uses the new page. */
+const EMPTY = wat(`(module
+  (import "flurry" "output_write" (func $out (param i32 i32)))
+  (memory (export "memory") 0 2)
+  (func (export "handle") (result i32)
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 8) (i32.const 5))
+    (call $out (i32.const 8) (i32.const 4))
+    (i32.const 0)))`);
+
 const limits = { callTimeoutMs: 5000, initTimeoutMs: 5000, maxOutputBytes: 4096, maxLogLines: 64, maxLogBytes: 65536 };
-let pool: GuestPool;
+const status = nativePagerStatus();
+if (!status.copyOnWrite) console.warn(`[snapshot] skipping the native pager: ${status.reason}`);
+const PAGERS: PagerMode[] = status.copyOnWrite ? ['native', 'portable'] : ['portable'];
 
-beforeAll(async () => {
-  pool = await GuestPool.start({ threads: 2, limits, log: createLogger('test', {}, 'silent') });
-  await pool.warm('counter', COUNTER, new TextEncoder().encode('seed'));
-  await pool.warm('grower', GROWER);
-});
-afterAll(() => pool?.close());
+describe.each(PAGERS)('snapshot and restore (%s pager)', (pager) => {
+  let pool: GuestPool;
 
-describe('snapshot and restore', () => {
+  beforeAll(async () => {
+    pool = await GuestPool.start({ threads: 2, limits, log: createLogger('test', {}, 'silent'), pager });
+    await pool.warm('counter', COUNTER, new TextEncoder().encode('seed'));
+    await pool.warm('grower', GROWER);
+    await pool.warm('empty', EMPTY);
+  });
+  afterAll(() => pool?.close());
+
   it('fresh - a counter bumped by every call always answers the init value + 1', async () => {
     for (let i = 0; i < 20; i++) {
       const r = await pool.handle('counter', request(), `s${i}`);
@@ -124,6 +140,10 @@ describe('snapshot and restore', () => {
       expect(r.getInt32(16, true)).toBe(3);
       expect(r.getInt32(20, true)).toBe(4);
     }
+  });
+
+  it('memory - a parent whose memory is empty makes clones that can grow it', async () => {
+    for (let i = 0; i < 2; i++) expect(view(await pool.handle('empty', request(), `e${i}`)).getUint32(0, true)).toBe(5);
   });
 
   it('warm info - reports memory size and the number of mutable globals', async () => {
