@@ -2,6 +2,7 @@
 /** `npm run bench -- <name> [--json] [options]`: runs one benchmark; `--json` prints one JSON object as the last line. */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Record<string, unknown>> }>> = {
   invoke: () => import('./invoke.js'),
+  fork: () => import('./fork.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -91,7 +91,7 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
 
 /** Tells hosts to drop a snapshot (the parent's memory server, clones' caches) and returns what each moved. */
 export async function releaseSnapshot(nc: NatsConnection, hostIds: string[], tenant: string, snapshotId: string): Promise<ReleaseReply[]> {
-  return Promise.all(hostIds.map(async (h) => decode<ReleaseReply>((await nc.request(Subjects.release(h), encode({ tenant, snapshotId }), { timeout: 10_000 })).data)));
+  return Promise.all(hostIds.map(async (h) => decode<ReleaseReply>((await nc.request(Subjects.release(h), encode({ tenant, snapshotId }), { timeout: 60_000 })).data)));
 }
 
 /** Spreads `count` clone indices over hosts round-robin. */

@@ -57,6 +57,8 @@ export const Subjects = {
   pageRequests: (tenant: string, snapshotId: string) => `flurry.snap.${tenant}.${snapshotId}.fetch`,
   /** Multicast of a snapshot's chunks: every host with clones listens once. */
   pages: (tenant: string, snapshotId: string) => `flurry.snap.${tenant}.${snapshotId}.pages`,
+  /** One host's own page subject for a snapshot (the unicast baseline). */
+  unicastPages: (tenant: string, snapshotId: string, receiver: string) => `flurry.snap.${tenant}.${snapshotId}.to.${receiver}`,
   /** Typed events, `flurry.events.<tenant>.<kind>`; `flurry.events.>` reads all. */
   event: (tenant: string, kind: string) => `flurry.events.${tenant}.${kind}`,
   allEvents: 'flurry.events.>',
@@ -224,13 +226,13 @@ export interface PageFetchRequest {
   chunks: number[];
   /** Send the snapshot's recorded working set instead of `chunks` (prefetch at fork time). */
   workingSet?: boolean;
-  /** Baseline mode: answer with the chunks in the reply instead of multicasting them. */
-  unicast?: boolean;
+  /** Baseline mode: send the chunks to this subject (one host's own) instead of multicasting them. */
+  unicastSubject?: string;
   /** Send even chunks multicast moments ago (a re-request after they did not arrive). */
   force?: boolean;
 }
 
-export type PageFetchReply = { ok: true; sent: number; messages?: PageMessage[] } | { ok: false; error: WireError };
+export type PageFetchReply = { ok: true; sent: number } | { ok: false; error: WireError };
 
 export interface DrainRequest {
   requestId: string;

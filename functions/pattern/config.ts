@@ -20,6 +20,8 @@ export class Config {
   seed: u64 = 0;
   /** Whether the clone writes its own pattern over its slice. */
   write: bool = true;
+  /** With verify "all": the leading fraction of the region that is verified (0 to 1). */
+  share: f64 = 1.0;
 }
 
 export function verifyName(v: Verify): string {
@@ -65,6 +67,11 @@ export function applyInput(config: Config, bytes: Uint8Array): string {
     }
     config.seed = <u64>seed.num;
   }
+  let share = obj.get("share");
+  if (share !== null) {
+    if (!share.isNumber || !(share.num >= 0 && share.num <= 1)) return "share must be a number from 0 to 1";
+    config.share = share.num;
+  }
   let write = obj.get("write");
   if (write !== null) {
     if (!write.isBool) return "write must be true or false";
@@ -80,6 +87,7 @@ export function copyConfig(c: Config): Config {
   d.verify = c.verify;
   d.seed = c.seed;
   d.write = c.write;
+  d.share = c.share;
   return d;
 }
 

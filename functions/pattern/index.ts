@@ -100,7 +100,7 @@ function work(index: i32, count: i32, config: Config, reportsProgress: bool): Js
   let check = new Check();
   let from: u64 = 0;
   let to: u64 = 0;
-  if (config.verify == Verify.All) to = totalWords;
+  if (config.verify == Verify.All) to = <u64>Math.floor(config.share * <f64>pages) * (PAGE >> 3);
   else if (config.verify == Verify.Slice) { from = sliceStart >> 3; to = sliceEnd >> 3; }
   let steps = (to - from + WORDS_PER_MIB - 1) / WORDS_PER_MIB;
   let every = max<u64>(1, steps / 16);

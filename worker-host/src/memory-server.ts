@@ -14,8 +14,8 @@
  * It records the order in which chunks were first asked for: the working set
  * of the first clones, which later forks push to every host up front.
  *
- * `unicast` mode (a benchmark baseline) answers each request with the chunks
- * themselves instead, so hosts do not share transmissions.
+ * A request with a `unicastSubject` (a benchmark baseline) gets its chunks on
+ * that subject instead, so hosts do not share transmissions.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
@@ -83,10 +83,11 @@ export class MemoryServer {
       }
       this.stats.workingSetChunks = this.firstAsked.length;
     }
-    if (req.unicast) {
-      // Baseline: the chunks go to this requester only, in the reply.
+    if (req.unicastSubject) {
+      // Baseline: the chunks go to this requester only.
       const messages = this.messagesFor(chunks);
-      msg.respond(encode({ ok: true, sent: messages.length, messages }));
+      for (const m of messages) this.nc.publish(req.unicastSubject, encode(m));
+      msg.respond(encode({ ok: true, sent: messages.length } satisfies PageFetchReply));
       return;
     }
     let listeningSince = this.firstContact.get(req.hostId);

@@ -15,7 +15,7 @@
  * read it. A chunk that fails, or a memory server that stops answering, fails
  * the cache: its clones are stopped with that error, never run on a wrong page.
  */
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   chunkCount, chunkRange, decode, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
   type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
@@ -50,7 +50,13 @@ export interface PageCacheOptions {
 }
 
 const RETRIES = 3;
-/** A requested chunk that has not arrived after this long is asked for again. */
+/**
+ * Read-ahead: a miss on the chunk right after one already fetched (a scan)
+ * also asks for this many chunks after it. A random miss asks for itself only,
+ * so random access moves no extra bytes.
+ */
+const READ_AHEAD_CHUNKS = 8;
+/** A requested chunk is asked for again when nothing at all has arrived for this long (the stream stalled). */
 const REDELIVER_MS = 1000;
 
 export class PageCache {
@@ -60,13 +66,16 @@ export class PageCache {
   private readonly wanted = new Set<number>();
   private flushScheduled = false;
   private missing: number;
-  private readonly sub?: Subscription;
+  private readonly sub: Subscription;
+  /** Where chunks arrive: the snapshot's multicast subject, or this cache's own (unicast baseline). */
+  private readonly unicastSubject?: string;
   private readonly storeId?: number;
   private readonly bytes?: SharedArrayBuffer;
   private failure?: FlurryError;
   private readonly failureListeners: ((err: FlurryError) => void)[] = [];
   private readonly completeWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closed = false;
+  private lastArrival = performance.now();
 
   constructor(private readonly opts: PageCacheOptions) {
     const d = opts.descriptor;
@@ -85,22 +94,21 @@ export class PageCache {
       pager.storeConfigure(this.storeId, { chunkPages: d.chunkPages });
       pager.storeMarkZero(this.storeId, d.zeroPages);
       pager.setMissHandler(this.storeId, (missed) => {
-        for (const p of missed) this.want(Math.floor(p / d.chunkPages));
+        for (const p of missed) this.miss(Math.floor(p / d.chunkPages));
       });
     } else {
       this.bytes = new SharedArrayBuffer(d.memoryBytes);
     }
-    if (!opts.unicast) {
-      this.sub = opts.nc.subscribe(Subjects.pages(d.tenant, d.snapshotId), {
-        callback: (_e, msg) => {
-          try {
-            this.accept(decode<PageMessage>(msg.data));
-          } catch (err) {
-            this.fail(new FlurryError('internal', `unreadable page message for snapshot ${d.snapshotId}: ${(err as Error).message}`));
-          }
-        },
-      });
-    }
+    if (opts.unicast) this.unicastSubject = createInbox(Subjects.unicastPages(d.tenant, d.snapshotId, opts.hostId));
+    this.sub = opts.nc.subscribe(this.unicastSubject ?? Subjects.pages(d.tenant, d.snapshotId), {
+      callback: (_e, msg) => {
+        try {
+          this.accept(decode<PageMessage>(msg.data));
+        } catch (err) {
+          this.fail(new FlurryError('internal', `unreadable page message for snapshot ${d.snapshotId}: ${(err as Error).message}`));
+        }
+      },
+    });
   }
 
   /** What a clone's memory is made from. */
@@ -136,6 +144,14 @@ export class PageCache {
       .catch(() => undefined); // a prefetch that fails costs only its speed-up: faults still fetch on demand
   }
 
+  /** A clone faulted on a chunk not here. */
+  private miss(chunk: number): void {
+    const scanning = chunk > 0 && (this.have[chunk - 1] || this.requested[chunk - 1]) && !isZeroChunk(this.opts.descriptor, chunk - 1);
+    this.want(chunk);
+    if (!scanning) return;
+    for (let c = chunk + 1; c <= chunk + READ_AHEAD_CHUNKS && c < this.have.length; c++) this.want(c);
+  }
+
   private want(chunk: number): void {
     if (this.have[chunk] || this.requested[chunk] || this.closed) return;
     this.requested[chunk] = 1;
@@ -157,7 +173,7 @@ export class PageCache {
   private async fetch(chunks: number[], attempt: number): Promise<void> {
     const d = this.opts.descriptor;
     this.stats.chunksRequested += attempt === 0 ? chunks.length : 0;
-    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks, unicast: this.opts.unicast, force: attempt > 0 };
+    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks, unicastSubject: this.unicastSubject, force: attempt > 0 };
     let reply: PageFetchReply;
     try {
       const msg = await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 });
@@ -174,17 +190,24 @@ export class PageCache {
       this.fail(FlurryError.fromWire(reply.error));
       return;
     }
-    for (const m of reply.messages ?? []) this.accept(m);
-    if (!this.opts.unicast) {
-      // Multicast gives no delivery receipt: ask again for what has not come.
-      setTimeout(() => {
-        if (this.closed || this.failure) return;
-        const stillMissing = chunks.filter((c) => !this.have[c]);
-        if (stillMissing.length === 0) return;
-        if (attempt < RETRIES) void this.fetch(stillMissing, attempt + 1);
-        else this.fail(new FlurryError('unavailable', `chunks of snapshot ${d.snapshotId} never arrived from host ${d.serverHostId}; its clones on this host are stopped`));
-      }, REDELIVER_MS).unref();
-    }
+    this.watchDelivery(chunks, attempt);
+  }
+
+  /**
+   * Chunks come as separate messages with no delivery receipt: ask again for
+   * those that have not come once the stream has stalled (a long fill that is
+   * still flowing is left alone).
+   */
+  private watchDelivery(chunks: number[], attempt: number): void {
+    const d = this.opts.descriptor;
+    setTimeout(() => {
+      if (this.closed || this.failure) return;
+      const stillMissing = chunks.filter((c) => !this.have[c]);
+      if (stillMissing.length === 0) return;
+      if (performance.now() - this.lastArrival < REDELIVER_MS) return this.watchDelivery(stillMissing, attempt);
+      if (attempt < RETRIES) void this.fetch(stillMissing, attempt + 1);
+      else this.fail(new FlurryError('unavailable', `chunks of snapshot ${d.snapshotId} never arrived from host ${d.serverHostId}; its clones on this host are stopped`));
+    }, REDELIVER_MS).unref();
   }
 
   /** Takes a run of chunks from the network: verified, then stored. */
@@ -194,6 +217,7 @@ export class PageCache {
     const chunkBytes = d.pageSize * d.chunkPages;
     const bytes = m.bytes;
     this.stats.bytesReceived += bytes.length;
+    this.lastArrival = performance.now();
     for (let off = 0, c = m.chunk; off < bytes.length; off += chunkBytes, c++) {
       if (c >= this.have.length) {
         this.fail(new FlurryError('internal', `page message for snapshot ${d.snapshotId} names chunk ${c} beyond its ${this.have.length} chunks`));
@@ -230,7 +254,7 @@ export class PageCache {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.sub?.unsubscribe();
+    this.sub.unsubscribe();
     if (this.storeId !== undefined) {
       this.opts.pager!.setMissHandler(this.storeId, null);
       try {
