@@ -135,7 +135,8 @@ describe.each(PAGERS)('fork (%s pager)', (pager) => {
       await single.warm('pattern', PATTERN, PATTERN_INIT);
       const runs: CallResult[] = [];
       for (let i = 0; i < 3; i++) runs.push(await single.run('pattern', i, 3, bytes('{"verify": "all"}'), `sp${i}`));
-      expect(runs.map((r) => r.memory!.spare)).toEqual([false, true, true]);
+      // The first one too: the thread made it when the snapshot arrived.
+      expect(runs.map((r) => r.memory!.spare)).toEqual([true, true, true]);
       // Each verified the whole region after the previous clone wrote its slice on the same thread.
       for (const r of runs) expect(samePart(r)).toMatchObject({ ok: true, mismatches: 0 });
     } finally {

@@ -27,7 +27,7 @@ const current = new CurrentCall();
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
 const clones = new Map<string, { snapshotId: number; factory: CloneFactory }>();
-/** The one factory holding a spare instance: only the key served last keeps one, so spares cost one instance per thread. */
+/** The one factory holding a spare instance: only the key served or loaded last keeps one, so spares cost one instance per thread. */
 let spareHolder: CloneFactory | undefined;
 
 port.on('message', (msg: ToThread) => {
@@ -35,11 +35,7 @@ port.on('message', (msg: ToThread) => {
     case 'warm':
       return warm(msg);
     case 'load':
-      forget(msg.key);
-      // Cannot fail: the clone variant imports exactly what the parent did (the pool checked that), and the pool
-      // sends lazy snapshots only to threads that loaded the native pager.
-      clones.set(msg.key, { snapshotId: msg.snapshotId, factory: new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager) });
-      return;
+      return load(msg);
     case 'call':
       return call(msg);
     case 'evict':
@@ -47,6 +43,16 @@ port.on('message', (msg: ToThread) => {
       return post({ type: 'dropped', snapshotId: msg.snapshotId });
   }
 });
+
+function load(msg: Extract<ToThread, { type: 'load' }>): void {
+  forget(msg.key);
+  // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
+  // that loaded the native pager.
+  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager);
+  clones.set(msg.key, { snapshotId: msg.snapshotId, factory });
+  // A new snapshot is about to be forked: its first clone on this thread should not pay for its instance.
+  prepareSpare(factory);
+}
 
 /** Drops a key's factory and its spare, so that its snapshot's memfd or page store can be freed. */
 function forget(key: string): void {
@@ -139,7 +145,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   prepareSpare(factory);
 }
 
-/** The answer is on its way; make the next instance while no call is waiting. */
+/** The answer is on its way (or a snapshot just came); make the next instance while no call is waiting. */
 function prepareSpare(factory: CloneFactory): void {
   try {
     if (spareHolder !== factory) spareHolder?.dropSpare();

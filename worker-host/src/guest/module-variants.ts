@@ -5,7 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { FlurryError, inspectModule, rewriteForSnapshot, type GlobalType } from '@flurry/core';
+import { CurrentCall } from './current-call.js';
+import { GuestFailure } from './guest-failure.js';
 import { globalTypes } from './global-types.js';
+import { buildImportObject, hostFunctions } from './import-object.js';
 
 /** wasm32's limit, for a memory that declares no maximum. */
 const WASM32_MAX_PAGES = 65536;
@@ -42,6 +45,12 @@ async function makeVariants(bytes: Uint8Array, digest: string): Promise<ModuleVa
     throw new FlurryError('invalid_module', (err as Error).message);
   }
   const clone = await compile(rewritten.clone);
+  try {
+    // Guest threads build this import object for every snapshot of the module; refuse here what they could not build.
+    buildImportObject(clone, hostFunctions(new CurrentCall()));
+  } catch (err) {
+    throw err instanceof GuestFailure ? new FlurryError(err.code, err.message) : err;
+  }
   const byExport = new Map(rewritten.globalExports.map((name) => [name, types[Number(name.slice(name.lastIndexOf('_') + 1))]]));
   return { digest, parent: rewritten.parent, clone, maximumPages, globalTypes: byExport };
 }
