@@ -7,19 +7,20 @@
  * or crash.
  */
 import { Worker } from 'node:worker_threads';
-import { FlurryError, WASM_PAGE_SIZE, type ErrorCode, type Logger, type SnapshotGlobal } from '@flurry/core';
+import { FlurryError, type ErrorCode, type Logger } from '@flurry/core';
 import { loadNativePager, nativePagerStatus, type NativePager } from '../native/pager.js';
-import { copySnapshotOf } from './copy-restorer.js';
+import { adoptedSnapshot, checkAdopted, type AdoptedSnapshot } from './adopted-snapshot.js';
 import { FifoQueue } from './fifo-queue.js';
-import type { EntryPoint, GlobalValue, Snapshot } from './instance.js';
+import type { EntryPoint, Snapshot } from './instance.js';
 import { compile, ModuleVariantsCache, type ModuleVariants } from './module-variants.js';
-import { PAGE } from './page-runs.js';
 import { RegistrationSlot, terminateGuestThread } from './registration-slot.js';
 import { describeGlobals, snapshotImage, type SnapshotImage } from './snapshot-image.js';
 import type { MemoryStats, SnapshotMemory } from './snapshot-memory.js';
 import { SnapshotRegistry, type HeldSnapshot } from './snapshot-registry.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { guestThreadScript } from './worker-script.js';
+
+export type { AdoptedSnapshot } from './adopted-snapshot.js';
 
 /**
  * How snapshots are kept and clones made: 'native' maps snapshots
@@ -73,23 +74,6 @@ export interface WarmInfo {
   /** What `_initialize` and `init` logged. */
   logs: GuestLogLine[];
   droppedLogLines: number;
-}
-
-/** A snapshot of a parent on another host, to make clones of here. */
-export interface AdoptedSnapshot {
-  /** The original module (rewritten and compiled once per module digest, shared by every snapshot of it). */
-  moduleBytes: Uint8Array;
-  /** The parent's memory size: a whole number of 64 KiB pages. */
-  byteLength: number;
-  /** The module's declared maximum, in 64 KiB pages. */
-  maximumPages: number;
-  /** Every mutable global of the module, as the snapshot descriptor carries them. */
-  globals: SnapshotGlobal[];
-  source:
-    /** A native page store (createStore) of exactly byteLength / 4096 pages, which the host fills and whose miss handler it installed. */
-    | { kind: 'lazy'; storeId: number }
-    /** The memory's bytes, complete before the first call; the zero bitmap, when given, spares scanning them. */
-    | { kind: 'copy'; bytes: SharedArrayBuffer; zeroPages?: Uint8Array };
 }
 
 /** A failed guest call or init: a FlurryError that also carries what the guest logged before it failed. */
@@ -161,14 +145,6 @@ function choosePager(wanted: PagerMode | undefined): { mode: PagerMode; pager?: 
   if (status.copyOnWrite && (status.available || wanted === 'native')) return { mode: 'native', pager: loadNativePager() };
   if (wanted === 'native') throw new Error(`the native pager cannot make copy-on-write clones here: ${status.reason}`);
   return { mode: 'portable' };
-}
-
-/** A snapshot global as a WebAssembly.Global value of its type. */
-function globalValue(global: SnapshotGlobal, expected: string | undefined): GlobalValue {
-  if (global.type !== expected) throw new FlurryError('bad_request', `global ${global.name} is ${global.type} in the snapshot but ${expected ?? 'not a mutable global'} in the module`);
-  if (global.type !== 'i64') return Number(global.value);
-  if (!/^-?\d+$/.test(String(global.value))) throw new FlurryError('bad_request', `global ${global.name}: ${global.value} is not an i64`);
-  return BigInt(global.value);
 }
 
 export class GuestPool {
@@ -301,39 +277,16 @@ export class GuestPool {
   }
 
   private async doAdopt(key: string, adopted: AdoptedSnapshot, pending: Pending): Promise<void> {
-    const { byteLength, maximumPages, source } = adopted;
-    if (!Number.isSafeInteger(byteLength) || byteLength < 0 || byteLength % WASM_PAGE_SIZE !== 0 || byteLength / WASM_PAGE_SIZE > maximumPages) {
-      throw new FlurryError('bad_request', `a snapshot of ${byteLength} bytes is not a whole number of wasm pages within its maximum of ${maximumPages}`);
-    }
-    if (source.kind === 'lazy') this.checkStore(source.storeId, byteLength);
+    checkAdopted(adopted, this.native);
     const variants = await this.modules.acquire(adopted.moduleBytes);
     try {
-      if (variants.maximumPages !== maximumPages) throw new FlurryError('bad_request', `the snapshot's maximum of ${maximumPages} pages is not the module's ${variants.maximumPages}`);
-      const missing = [...variants.globalTypes.keys()].filter((name) => !adopted.globals.some((g) => g.name === name));
-      if (missing.length > 0) throw new FlurryError('bad_request', `the snapshot lacks mutable globals ${missing.join(', ')}`);
-      const globals = adopted.globals.map((g) => ({ name: g.name, value: globalValue(g, variants.globalTypes.get(g.name)) }));
-      const memory: SnapshotMemory =
-        source.kind === 'lazy'
-          ? { kind: 'lazy', byteLength, storeId: source.storeId, maximumBytes: maximumPages * WASM_PAGE_SIZE }
-          : copySnapshotOf(source.bytes, byteLength, source.zeroPages);
+      const snapshot = adoptedSnapshot(adopted, variants);
       if (pending.evicted) throw new FlurryError('not_found', `${key} was released while it was being adopted`);
-      this.hold(key, 'adopted', variants, { memory, globals }, undefined);
+      this.hold(key, 'adopted', variants, snapshot, undefined);
     } catch (err) {
       this.modules.release(variants);
       throw err;
     }
-  }
-
-  /** A lazy snapshot needs the native pager with userfaultfd and a store of exactly its pages (pages past a store read as zeros). */
-  private checkStore(storeId: number, byteLength: number): void {
-    if (!this.native || !nativePagerStatus().available) throw new FlurryError('unavailable', `this pool cannot page memory lazily (pager ${this.pager}): ${nativePagerStatus().reason ?? 'portable mode'}`);
-    let pageCount: number;
-    try {
-      pageCount = this.native.storeStats(storeId).pageCount;
-    } catch (err) {
-      throw new FlurryError('bad_request', `page store ${storeId}: ${(err as Error).message}`);
-    }
-    if (pageCount !== byteLength / PAGE) throw new FlurryError('bad_request', `page store ${storeId} has ${pageCount} pages, the snapshot ${byteLength / PAGE}`);
   }
 
   /** Keeps a snapshot and sends it to every thread. */
