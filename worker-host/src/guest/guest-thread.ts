@@ -39,7 +39,8 @@ port.on('message', (msg: ToThread) => {
     case 'call':
       return call(msg);
     case 'evict':
-      if (clones.get(msg.key)?.snapshotId === msg.snapshotId) forget(msg.key);
+      // Always answered: the pool frees the snapshot once every thread it sent it to has.
+      if (clones.get(msg.key)?.snapshotId === msg.snapshotId) return forget(msg.key);
       return post({ type: 'dropped', snapshotId: msg.snapshotId });
   }
 });
@@ -62,9 +63,10 @@ function forget(key: string): void {
   if (spareHolder === held.factory) spareHolder = undefined;
   try {
     held.factory.dropSpare();
-  } finally {
-    post({ type: 'dropped', snapshotId: held.snapshotId });
+  } catch {
+    // A spare whose registration is already gone: nothing is left to free.
   }
+  post({ type: 'dropped', snapshotId: held.snapshotId });
 }
 
 function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
