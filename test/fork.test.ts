@@ -84,17 +84,20 @@ for (const { pager, env, skip } of pagers) {
       const real = decodeDescriptor(snap.descriptor);
       // A malicious memory server: serves the real pages for a copy of the snapshot, with one bit flipped.
       const evil: SnapshotDescriptor = { ...real, snapshotId: `${real.snapshotId}x`, serverHostId: 'evil' };
+      const fromReal = `test.evil.${real.snapshotId}`;
+      const relay = nc.subscribe(fromReal, {
+        callback: (_e, msg) => {
+          const m = decode<{ chunk: number; bytes: Uint8Array }>(msg.data);
+          const bytes = new Uint8Array(m.bytes);
+          bytes[100] ^= 0x01;
+          nc.publish(Subjects.pages('default', evil.snapshotId), encode({ chunk: m.chunk, bytes }));
+        },
+      });
       const sub = nc.subscribe(Subjects.pageRequests('default', evil.snapshotId), {
         callback: async (_e, msg) => {
           const req = decode<PageFetchRequest>(msg.data);
           msg.respond(encode({ ok: true, sent: req.chunks.length } satisfies PageFetchReply));
-          const realReply = decode<PageFetchReply>((await nc.request(Subjects.pageRequests('default', real.snapshotId), encode({ hostId: 'evil', chunks: req.chunks, unicast: true } satisfies PageFetchRequest))).data);
-          if (!realReply.ok) return;
-          for (const m of realReply.messages ?? []) {
-            const bytes = new Uint8Array(m.bytes);
-            bytes[100] ^= 0x01;
-            nc.publish(Subjects.pages('default', evil.snapshotId), encode({ chunk: m.chunk, bytes }));
-          }
+          if (req.chunks.length > 0) await nc.request(Subjects.pageRequests('default', real.snapshotId), encode({ hostId: 'evil', chunks: req.chunks, unicastSubject: fromReal } satisfies PageFetchRequest));
         },
       });
       try {
@@ -108,6 +111,7 @@ for (const { pager, env, skip } of pagers) {
         }
       } finally {
         sub.unsubscribe();
+        relay.unsubscribe();
         await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
         await releaseSnapshot(nc, hosts, 'default', evil.snapshotId);
       }

@@ -40,6 +40,7 @@ interface RunFigures {
   pages: { local: number; multicast: number; unicast: number; zero: number };
   faultWaitMs: number;
   failed: number;
+  startP50Ms?: number;
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -97,6 +98,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         failed: out.results.filter((r) => !r.ok).length,
       };
       figures.push(fig);
+      const starts = out.results.map((r) => r.startMs).sort((a, b) => a - b);
+      fig.startP50Ms = starts[starts.length >> 1];
+      say(`  ${label.padEnd(22)} clone start p50 ${fig.startP50Ms.toFixed(1)} ms, max ${starts[starts.length - 1].toFixed(1)} ms; run p50 ${out.results.map((r) => r.runMs).sort((a, b) => a - b)[out.results.length >> 1].toFixed(0)} ms`);
       say(`  ${label.padEnd(22)} running ${fig.runningMs.toFixed(1).padStart(8)} ms   done ${fig.doneMs.toFixed(1).padStart(8)} ms   sent ${(fig.bytesSent / MiB).toFixed(1).padStart(8)} MiB   failed ${fig.failed}`);
       return fig;
     };
@@ -107,8 +111,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const lazy = await forkRun('lazy multicast', 'lazy', false);
     const prefetched = await forkRun('lazy multicast+prefetch', 'lazy', true);
     const unicast = await forkRun('lazy unicast', 'unicast', false);
-    // Eager gives every clone a whole private copy at once: run as many clones as memory allows.
-    const eagerClones = Math.max(1, Math.min(clones, Math.floor(freemem() / (mib * MiB * 3))));
+    // Eager gives every clone a whole private copy at once (about 4x the memory per clone while it
+    // arrives: received messages, the copy, the clone's memory): run only as many as a quarter of free memory holds.
+    const eagerClones = Math.max(1, Math.min(option(args, 'eager-clones', 8), clones, Math.floor(freemem() / 4 / (mib * MiB * 4))));
     const eager = await forkRun('eager', 'eager', false, eagerClones);
     const cold = await forkRun('cold boot', 'cold', false);
 

@@ -25,6 +25,7 @@ import {
 
 /** Largest run of chunks in one message: 4 x 64 KiB moves fastest over NATS here. */
 const MAX_RUN_CHUNKS = 4;
+const WORKING_SET_GATHER_MS = 20;
 
 
 export interface MemoryServerStats {
@@ -92,11 +93,13 @@ export class MemoryServer {
     }
     let listeningSince = this.firstContact.get(req.hostId);
     if (listeningSince === undefined) this.firstContact.set(req.hostId, (listeningSince = performance.now()));
-    for (const c of chunks) if (req.force || req.workingSet || this.lastSent[c] < listeningSince) this.pending.add(c);
+    for (const c of chunks) if (req.force || this.lastSent[c] < listeningSince) this.pending.add(c);
     msg.respond(encode({ ok: true, sent: chunks.length } satisfies PageFetchReply));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      // A working-set push waits a moment for the other hosts of the same fork to start listening, so one push serves them all.
+      if (req.workingSet) setTimeout(() => this.flush(), WORKING_SET_GATHER_MS);
+      else setImmediate(() => this.flush());
     }
   }
 

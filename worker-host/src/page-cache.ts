@@ -109,6 +109,16 @@ export class PageCache {
         }
       },
     });
+    // Tell the memory server at once that this host listens (the subscription is on the same
+    // connection, so it is in place first): every chunk it sends from now on reaches this host,
+    // and it need not send them again when this host's own requests come.
+    if (!opts.unicast) void this.hello();
+  }
+
+  private async hello(): Promise<void> {
+    const d = this.opts.descriptor;
+    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [] };
+    await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 }).catch(() => undefined);
   }
 
   /** What a clone's memory is made from. */
