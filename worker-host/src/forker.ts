@@ -147,10 +147,14 @@ export class Forker {
   }
 
   private async adopt(key: string, d: SnapshotDescriptor, cache: PageCache): Promise<void> {
+    const t0 = performance.now();
     const moduleBytes = await fetchModule(this.deps.modules, d.tenant, d.moduleDigest);
+    const t1 = performance.now();
     // The portable pager cannot fault pages in: fill the whole memory before any clone starts.
     if (!this.deps.pager) await cache.fillAll();
+    const t2 = performance.now();
     await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
+    this.deps.log.debug({ snapshotId: d.snapshotId, moduleMs: t1 - t0, fillMs: t2 - t1, adoptMs: performance.now() - t2 }, 'snapshot adopted');
   }
 
   private async runClone(
@@ -177,6 +181,7 @@ export class Forker {
         startMs = performance.now() - received;
         onStarted();
       });
+      this.deps.log.debug({ requestId: req.requestId, index: clone.index, startMs, threadStartMs: result.startMs, restoreMs: result.memory?.restoreMs, spare: result.memory?.spare, faultWaitMs: result.memory?.faultWaitMs }, 'clone done');
       return this.cloneResult(req, clone.index, startMs, performance.now() - began, result, prepared?.adopted);
     } catch (err) {
       return { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0 };

@@ -44,6 +44,7 @@ export class MemoryServer {
   /** When each host first asked: from then on it hears every multicast. */
   private readonly firstContact = new Map<string, number>();
   private flushScheduled = false;
+  private pushingWorkingSet = false;
   readonly stats: MemoryServerStats = { requests: 0, chunksSent: 0, bytesSent: 0, workingSetChunks: 0 };
 
   constructor(
@@ -75,6 +76,7 @@ export class MemoryServer {
     this.stats.requests++;
     const total = this.asked.length;
     const chunks = req.workingSet ? this.workingSet() : req.chunks.filter((c) => Number.isInteger(c) && c >= 0 && c < total);
+    if (req.workingSet) this.pushingWorkingSet = true;
     if (!req.workingSet) {
       for (const c of chunks) {
         if (!this.asked[c]) {
@@ -111,13 +113,19 @@ export class MemoryServer {
     const now = performance.now();
     for (const c of chunks) this.lastSent[c] = now;
     const subject = Subjects.pages(this.descriptor.tenant, this.descriptor.snapshotId);
-    for (const m of this.messagesFor(chunks)) this.nc.publish(subject, encode(m));
+    for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) this.nc.publish(subject, encode(m));
+    this.pushingWorkingSet = false;
   }
 
-  /** Groups chunks into runs of consecutive non-zero chunks, read from the snapshot. */
-  private messagesFor(chunks: number[]): PageMessage[] {
+  /**
+   * Groups chunks into runs of consecutive non-zero chunks, read from the
+   * snapshot. A working set keeps its recorded order, so that the chunks a
+   * clone needs first (those `on_restore` touches) go out first.
+   */
+  private messagesFor(chunks: number[], keepOrder = false): PageMessage[] {
     const d = this.descriptor;
-    const sorted = [...new Set(chunks)].filter((c) => !isZeroChunk(d, c)).sort((a, b) => a - b);
+    const distinct = [...new Set(chunks)].filter((c) => !isZeroChunk(d, c));
+    const sorted = keepOrder ? distinct : distinct.sort((a, b) => a - b);
     const chunkBytes = d.pageSize * d.chunkPages;
     const out: PageMessage[] = [];
     for (let i = 0; i < sorted.length; ) {
