@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   console.log('');
-  console.log(`  try:  curl -s ${fleet.url}/fn/echo/hello?x=1 -d 'hi there'`);
+  console.log(`  try:  curl -s '${fleet.url}/fn/echo/hello?x=1' -d 'hi there'`);
   console.log(`        node sdk/dist/cli.js --url ${fleet.url} hosts`);
   console.log('');
   console.log('  Ctrl-C stops the fleet.');
