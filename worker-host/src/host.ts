@@ -59,7 +59,7 @@ export class WorkerHost {
 
   static async start(config: HostConfig, log: Logger): Promise<WorkerHost> {
     const id = config.hostId ?? newId('host');
-    const hostLog = log.child({ hostId: id });
+    const hostLog = config.hostId ? log : log.child({ hostId: id });
     const pager = await detectPager(config.pager);
     const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds });
     const pool = await GuestPool.start({

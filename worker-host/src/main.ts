@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The worker host process: `node worker-host/dist/main.js`, configured by environment (see docs/configuration.md). */
-import { ConfigError, createLogger } from '@flurry/core';
+import { ConfigError, createLogger, newId } from '@flurry/core';
 import { loadHostConfig } from './config.js';
 import { WorkerHost } from './host.js';
 
@@ -15,7 +15,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger('worker-host', { pid: process.pid }, config.logLevel);
+  // The id is fixed before the first log line, so that every line carries it.
+  config = { ...config, hostId: config.hostId ?? newId('host') };
+  const log = createLogger('worker-host', { pid: process.pid, hostId: config.hostId }, config.logLevel);
   log.info({ config }, 'starting');
   const host = await WorkerHost.start(config, log);
   let stopping = false;
