@@ -1,6 +1,7 @@
-/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`; `jobs` to come). */
+/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`, `jobs`). */
 import { FunctionsApi } from './functions.js';
 import { HostsApi } from './hosts.js';
+import { JobsApi } from './jobs.js';
 import { Transport } from './transport.js';
 
 /**
@@ -33,10 +34,12 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 export class Flurry {
   readonly functions: FunctionsApi;
   readonly hosts: HostsApi;
+  readonly jobs: JobsApi;
 
   constructor(options: FlurryOptions) {
     const transport = new Transport({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     this.functions = new FunctionsApi(transport);
     this.hosts = new HostsApi(transport);
+    this.jobs = new JobsApi(transport);
   }
 }

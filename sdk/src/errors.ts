@@ -1,5 +1,5 @@
 /** The SDK's errors: one class per way a call can fail, each with a `name` and, where there is one, a `cause`. */
-import type { ErrorCode } from './types.js';
+import type { ErrorCode, JobRecord } from './types.js';
 
 /** What a FlurryApiError is built from. */
 export interface FlurryApiErrorInit {
@@ -60,4 +60,25 @@ export class FlurryConnectionError extends Error {
  */
 export class FlurryTimeoutError extends FlurryConnectionError {
   override readonly name: string = 'FlurryTimeoutError';
+}
+
+/**
+ * A job ended without a result: it failed or was cancelled. `job` is its final record, with
+ * the job's error and each failed clone's error (`job.errors`).
+ *
+ * @example
+ * try { await handle.wait() }
+ * catch (err) { if (err instanceof FlurryJobError) for (const e of err.job.errors ?? []) console.error(e.index, e.message) }
+ */
+export class FlurryJobError extends Error {
+  override readonly name = 'FlurryJobError';
+  /** The job's error code; `cancelled` for a cancelled job without one. */
+  readonly code: ErrorCode | 'cancelled' | (string & {});
+  readonly job: JobRecord;
+
+  constructor(job: JobRecord) {
+    super(job.error?.message ?? `job ${job.id} ${job.state}`);
+    this.code = job.error?.code ?? (job.state === 'cancelled' ? 'cancelled' : 'internal');
+    this.job = job;
+  }
 }

@@ -2,7 +2,20 @@
 export { Flurry, type FlurryOptions } from './client.js';
 export { FunctionsApi, type InvokeBody, type InvokeOptions } from './functions.js';
 export { HostsApi } from './hosts.js';
+export {
+  JobHandle,
+  JobsApi,
+  isTerminalState,
+  type JobData,
+  type JobEndData,
+  type JobEvent,
+  type JobEventKind,
+  type JobResult,
+  type JobSpec,
+  type JobStepData,
+  type WaitOptions,
+} from './jobs.js';
 export { InvokeResponse } from './invoke-response.js';
 export type { QueryInit } from './transport.js';
-export { FlurryApiError, FlurryConnectionError, FlurryTimeoutError } from './errors.js';
-export type { ErrorCode, FunctionRecord, HostRecord, WarmFunction } from './types.js';
+export { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
+export type { CloneDetail, ErrorCode, FunctionRecord, HostRecord, JobErrorInfo, JobRecord, JobState, WarmFunction } from './types.js';

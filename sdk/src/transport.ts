@@ -35,6 +35,13 @@ export interface HttpResponse {
   body: Uint8Array;
 }
 
+/** A streaming answer from `Transport.open`. */
+export interface OpenStream {
+  response: Response;
+  /** Drops the connection (idempotent). */
+  close(): void;
+}
+
 export class Transport {
   private readonly base: URL;
   private readonly apiKey: string | undefined;
@@ -71,19 +78,62 @@ export class Transport {
 
   /** Sends a request and parses a JSON answer; a non-2xx answer throws FlurryApiError. */
   async json<T>(request: HttpRequest): Promise<T> {
+    return (await this.jsonAnswer<T>(request)).value;
+  }
+
+  /** As `json`, keeping the status and headers (a 200 and a 202 can mean different things). */
+  async jsonAnswer<T>(request: HttpRequest): Promise<{ status: number; headers: Headers; value: T }> {
     const response = await this.send(request);
     if (response.status < 200 || response.status > 299) throw apiErrorFrom(response);
+    return { status: response.status, headers: response.headers, value: parseJsonBody<T>(response, request) };
+  }
+
+  /**
+   * Sends a request and hands back the answer with its body unread, for streams (Server-Sent
+   * Events). The timeout covers only the wait for the answer's headers: a stream may last as
+   * long as the job. A non-2xx answer is read and thrown as FlurryApiError. `close()` drops
+   * the connection; so does aborting `signal`.
+   */
+  async open(request: HttpRequest, signal?: AbortSignal): Promise<OpenStream> {
+    const url = this.urlFor(request.path, request.query);
+    const headers = new Headers(request.headers);
+    if (this.apiKey !== undefined) headers.set('authorization', `Bearer ${this.apiKey}`);
+    const connection = new AbortController();
+    const abort = () => connection.abort(signal?.reason);
+    const close = () => {
+      signal?.removeEventListener('abort', abort);
+      connection.abort();
+    };
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    let timedOut = false;
+    const timer = this.timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          connection.abort();
+        }, this.timeoutMs)
+      : undefined;
     try {
-      return JSON.parse(new TextDecoder().decode(response.body)) as T;
+      const response = await this.fetch(url, { method: request.method, headers, body: request.body as BodyInit | undefined, signal: connection.signal });
+      if (response.status < 200 || response.status > 299) {
+        const body = new Uint8Array(await response.arrayBuffer());
+        throw apiErrorFrom({ status: response.status, headers: response.headers, body });
+      }
+      return { response, close };
     } catch (err) {
-      throw new FlurryApiError({
-        status: response.status,
-        code: 'internal',
-        message: `gateway answered ${request.method} ${request.path} with a body that is not JSON`,
-        requestId: response.headers.get(GatewayHeaders.requestId) ?? undefined,
-        cause: err,
-      });
+      close();
+      if (err instanceof FlurryApiError) throw err;
+      if (signal?.aborted) throw signal.reason ?? err;
+      if (timedOut) throw this.connectionError(Object.assign(new Error('timed out'), { name: 'TimeoutError' }), request.method, url);
+      throw this.connectionError(err, request.method, url);
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** Wraps a failure while reading a stream opened with `open` as a FlurryConnectionError. */
+  streamError(err: unknown, request: HttpRequest): FlurryConnectionError {
+    return this.connectionError(err, request.method, this.urlFor(request.path, request.query));
   }
 
   private urlFor(path: string, query: QueryInit | undefined): URL {
@@ -100,6 +150,21 @@ export class Transport {
       return new FlurryTimeoutError(`${target}: no answer within ${this.timeoutMs} ms`, { cause: err });
     }
     return new FlurryConnectionError(`${target}: ${describeNetworkFailure(err)}`, { cause: err });
+  }
+}
+
+/** Parses a 2xx answer's JSON body; a body that is not JSON is the gateway's fault (`internal`). */
+export function parseJsonBody<T>(response: HttpResponse, request: HttpRequest): T {
+  try {
+    return JSON.parse(new TextDecoder().decode(response.body)) as T;
+  } catch (err) {
+    throw new FlurryApiError({
+      status: response.status,
+      code: 'internal',
+      message: `gateway answered ${request.method} ${request.path} with a body that is not JSON`,
+      requestId: response.headers.get(GatewayHeaders.requestId) ?? undefined,
+      cause: err,
+    });
   }
 }
 
@@ -134,6 +199,7 @@ function codeForStatus(status: number): ErrorCode {
     case 400: return 'bad_request';
     case 401: case 403: return 'unauthorized';
     case 404: return 'not_found';
+    case 409: return 'conflict';
     case 413: return 'payload_too_large';
     case 502: case 503: return 'unavailable';
     case 504: return 'timeout';

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'output_limit'
   | 'no_capacity'
   | 'unavailable'
+  | 'conflict'
   | 'internal';
 
 /**
@@ -78,4 +79,76 @@ export interface WarmFunction {
   tenant: string;
   name: string;
   digest: string;
+}
+
+/**
+ * Where a job stands. `done`, `failed` and `cancelled` are final.
+ *
+ * @example
+ * const finished = (['done', 'failed', 'cancelled'] as JobState[]).includes(job.state);
+ */
+export type JobState = 'queued' | 'snapshotting' | 'running' | 'reducing' | 'done' | 'failed' | 'cancelled';
+
+/**
+ * A platform error as a job or clone record carries it.
+ *
+ * @example
+ * if (job.error) console.error(`${job.error.code}: ${job.error.message}`);
+ */
+export interface JobErrorInfo {
+  code: ErrorCode | (string & {});
+  message: string;
+}
+
+/**
+ * One clone of a job. Times are milliseconds: `startMs` since the Unix epoch, `runMs` a duration.
+ *
+ * @example
+ * const slowest = job.clonesDetail.reduce((a, b) => ((b.runMs ?? 0) > (a.runMs ?? 0) ? b : a));
+ */
+export interface CloneDetail {
+  index: number;
+  state: 'pending' | 'running' | 'done' | 'failed' | (string & {});
+  /** The host the clone runs or ran on. */
+  host?: string;
+  /** How many times it was started (retries included). */
+  attempts: number;
+  startMs?: number;
+  runMs?: number;
+  error?: JobErrorInfo;
+  /** Memory pages the clone fetched from the parent's snapshot. */
+  pages?: number;
+}
+
+/**
+ * A fork-join job: one snapshot of a warm parent, forked into `clones` clones. Times are
+ * milliseconds since the Unix epoch.
+ *
+ * @example
+ * const job: JobRecord = await flurry.jobs.get('job-1');
+ * console.log(job.state, `${job.counts.done}/${job.clones}`);
+ */
+export interface JobRecord {
+  id: string;
+  tenant: string;
+  function: string;
+  /** The module digest the job runs. */
+  digest: string;
+  clones: number;
+  state: JobState;
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** The host of the warm parent that was snapshotted. */
+  parentHost?: string;
+  snapshotId?: string;
+  counts: { done: number; failed: number; running: number; pending: number };
+  clonesDetail: CloneDetail[];
+  /** Snapshot pages fetched by all clones together. */
+  pagesFetched: number;
+  /** Why the job failed. */
+  error?: JobErrorInfo;
+  /** Each failed clone's error. */
+  errors?: { index: number; code: ErrorCode | (string & {}); message: string }[];
 }

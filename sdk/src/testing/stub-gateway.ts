@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FunctionRecord, HostRecord } from '../types.js';
+import { createStubJobs } from './stub-jobs.js';
 
 export interface RecordedRequest {
   method: string;
@@ -109,6 +110,7 @@ function recordFor(name: string, module: Buffer, previous: FunctionRecord | unde
 export async function startStubGateway(): Promise<StubGateway> {
   const requests: RecordedRequest[] = [];
   const functions = new Map<string, FunctionRecord>();
+  const jobs = createStubJobs(sendJson, sendError);
 
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -140,6 +142,7 @@ export async function startStubGateway(): Promise<StubGateway> {
           return sendJson(res, 200, { deleted: name });
       }
     }
+    if (route.startsWith('/v1/jobs') && jobs.handle({ ...request, route, search: url.searchParams }, res)) return;
     if ((match = request.url.match(/^\/fn\/([^/?]+)(.*)$/))) {
       return invokeGuest(decodeURIComponent(match[1]), request, match[2] || '/', res);
     }
@@ -153,7 +156,7 @@ export async function startStubGateway(): Promise<StubGateway> {
     requests,
     close: () =>
       new Promise<void>((resolve) => {
-        // `slow` holds its connection open forever; do not wait for it.
+        // `slow` and the `hang` job's event stream hold their connections open; do not wait for them.
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,0 +1,353 @@
+/**
+ * `flurry.jobs`: fork-join jobs. Submit one, follow its events (Server-Sent Events over a
+ * streaming fetch), wait for it, read its result or one clone's output, cancel it.
+ */
+import { FlurryApiError, FlurryConnectionError, FlurryJobError } from './errors.js';
+import { GatewayHeaders } from './gateway-headers.js';
+import { readServerSentEvents } from './sse.js';
+import { apiErrorFrom, parseJsonBody, type HttpRequest, type Transport } from './transport.js';
+import type { JobErrorInfo, JobRecord, JobState } from './types.js';
+
+/**
+ * Input bytes for a job: bytes as they are, a string as UTF-8, any other object as JSON.
+ *
+ * @example
+ * const init: JobData = { scene: 'teapot', width: 1920 }; // sent as the JSON text's bytes
+ */
+export type JobData = Uint8Array | string | object;
+
+/**
+ * What to run. `input` goes to every clone; `inputs[i]` to clone `i` instead.
+ *
+ * @example
+ * const spec: JobSpec = { function: 'render', clones: 32, init: sceneBytes, input: { tiles: 32 } };
+ */
+export interface JobSpec {
+  /** The deployed function's name. */
+  function: string;
+  clones: number;
+  /** Given to the parent's `init()` before the snapshot. */
+  init?: JobData;
+  input?: JobData;
+  inputs?: JobData[];
+  /** Per clone run. */
+  timeoutMs?: number;
+  /** How many times a failed clone is started again. */
+  retries?: number;
+  /** `false`: skip the function's `reduce` and keep each clone's output. */
+  reduce?: boolean;
+  /** The gateway posts the finished job there. */
+  callbackUrl?: string;
+  /** Sent as `Idempotency-Key`: submitting the same spec again with it returns the same job. */
+  idempotencyKey?: string;
+}
+
+/** A terminal event's data: the final record when the gateway sends it, and the job's error. */
+export interface JobEndData {
+  job?: JobRecord;
+  error?: JobErrorInfo;
+  [field: string]: unknown;
+}
+
+/** Data whose fields the contract leaves open. */
+export interface JobStepData {
+  [field: string]: unknown;
+}
+
+/**
+ * One event of a job, as `JobHandle.events()` yields it; narrow on `kind`. The first event of
+ * every connection is `state`, carrying the job's current record; the last is `done`,
+ * `failed` or `cancelled`. Kinds this SDK version does not know are skipped.
+ *
+ * @example
+ * for await (const event of handle.events()) {
+ *   if (event.kind === 'progress') console.log(`clone ${event.data.index}: ${event.data.done}/${event.data.total}`);
+ * }
+ */
+export type JobEvent =
+  | { kind: 'state'; data: JobRecord }
+  | { kind: 'placed'; data: JobStepData & { parentHost?: string; host?: string } }
+  | { kind: 'snapshot'; data: JobStepData & { snapshotId?: string } }
+  | { kind: 'forked'; data: JobStepData }
+  | { kind: 'progress'; data: { index: number; done: number; total: number } }
+  | { kind: 'clone.done'; data: JobStepData & { index: number; host?: string; runMs?: number; pages?: number } }
+  | { kind: 'clone.failed'; data: JobStepData & { index: number; error?: JobErrorInfo; attempts?: number; retrying?: boolean } }
+  | { kind: 'reduced'; data: JobStepData }
+  | { kind: 'done' | 'failed' | 'cancelled'; data: JobEndData };
+
+export type JobEventKind = JobEvent['kind'];
+
+const EVENT_KINDS: ReadonlySet<string> = new Set<JobEventKind>([
+  'state', 'placed', 'snapshot', 'forked', 'progress', 'clone.done', 'clone.failed', 'reduced', 'done', 'failed', 'cancelled',
+]);
+const TERMINAL_STATES: ReadonlySet<string> = new Set<JobState>(['done', 'failed', 'cancelled']);
+
+/**
+ * True for `done`, `failed` and `cancelled`.
+ *
+ * @example
+ * if (isTerminalState((await handle.status()).state)) console.log('finished');
+ */
+export function isTerminalState(state: string): state is 'done' | 'failed' | 'cancelled' {
+  return TERMINAL_STATES.has(state);
+}
+
+/**
+ * What a job produced: the reduce output, or (without a reduce) each clone's output in index order.
+ *
+ * @example
+ * const result: JobResult = await handle.result();
+ * const parts = result instanceof Uint8Array ? [result] : result;
+ */
+export type JobResult = Uint8Array | Uint8Array[];
+
+/** Options of `wait` and `run`. */
+export interface WaitOptions {
+  /** Called with every event; it must not throw. */
+  onEvent?: (event: JobEvent) => void;
+  /** Stops waiting (the job goes on; `cancel()` stops it). */
+  signal?: AbortSignal;
+}
+
+/**
+ * One submitted job. Get one from `flurry.jobs.submit` or, for a job submitted elsewhere,
+ * `flurry.jobs.handle(id)`.
+ *
+ * @example
+ * const handle = await flurry.jobs.submit({ function: 'pi', clones: 8 });
+ * for await (const event of handle.events()) if (event.kind === 'clone.done') console.log('clone', event.data.index);
+ * const job = await handle.wait();
+ */
+export class JobHandle {
+  constructor(
+    private readonly transport: Transport,
+    readonly id: string,
+    /** The record as the gateway answered the submit; undefined for `jobs.handle(id)`. */
+    readonly submitted?: JobRecord,
+    /** True when the gateway answered an `Idempotency-Key` with a job submitted before. */
+    readonly replayed = false,
+  ) {}
+
+  /** The job's current record. */
+  async status(): Promise<JobRecord> {
+    return (await this.transport.json<{ job: JobRecord }>({ method: 'GET', path: this.path() })).job;
+  }
+
+  /**
+   * The job's events, from a `state` event with the current record to the terminal event.
+   * If the connection drops before the terminal event, it reconnects once (the new
+   * connection starts with a fresh `state`); a second drop throws FlurryConnectionError.
+   */
+  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    const request: HttpRequest = { method: 'GET', path: this.path('/events'), headers: { accept: 'text/event-stream' } };
+    let lastEventId: string | undefined;
+    let finished = false;
+    for (let connection = 0; ; connection++) {
+      const headers = new Headers(request.headers);
+      if (lastEventId !== undefined) headers.set('last-event-id', lastEventId);
+      const stream = await this.transport.open({ ...request, headers }, options.signal);
+      let dropped: unknown;
+      try {
+        const body = stream.response.body;
+        if (body === null) throw new Error('the event stream has no body');
+        for await (const message of readServerSentEvents(body)) {
+          lastEventId = message.id ?? lastEventId;
+          const event = parseEvent(message.event, message.data);
+          if (event === undefined) continue;
+          if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.data.state))) finished = true;
+          yield event;
+          if (isTerminalEvent(event)) return;
+        }
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason ?? err;
+        if (err instanceof FlurryApiError) throw err;
+        dropped = err;
+      } finally {
+        stream.close();
+      }
+      // A job already finished when we connected may end the stream right after `state`.
+      if (finished) return;
+      if (connection >= 1) {
+        const reason = dropped === undefined ? new Error('the stream ended before the job finished') : dropped;
+        throw this.transport.streamError(reason, request);
+      }
+    }
+  }
+
+  /**
+   * Follows the events until the job ends. Resolves with the final record when it is done;
+   * rejects with FlurryJobError (carrying the record) when it failed or was cancelled.
+   */
+  async wait(options: WaitOptions = {}): Promise<JobRecord> {
+    let final: JobRecord | undefined;
+    try {
+      for await (const event of this.events({ signal: options.signal })) {
+        options.onEvent?.(event);
+        if (event.kind === 'state' && isTerminalState(event.data.state)) final = event.data;
+        if (isTerminalEvent(event)) {
+          final = isJobRecord(event.data.job) ? event.data.job : isJobRecord(event.data) ? (event.data as unknown as JobRecord) : undefined;
+          break;
+        }
+      }
+    } catch (err) {
+      // The stream gave up; the record may still say how the job ended.
+      if (!(err instanceof FlurryConnectionError)) throw err;
+      const record = await this.status();
+      if (!isTerminalState(record.state)) throw err;
+      final = record;
+    }
+    // Terminal events may carry only a summary; the record is the authority.
+    if (final === undefined || !isTerminalState(final.state)) final = await this.status();
+    if (final.state === 'done') return final;
+    if (isTerminalState(final.state)) throw new FlurryJobError(final);
+    throw new FlurryConnectionError(`job ${this.id}: the event stream ended, yet the job is ${final.state}`, { cause: undefined });
+  }
+
+  /**
+   * The result of a finished job: the reduce output, or each clone's output when there was no
+   * reduce. Throws FlurryApiError `conflict` while the job runs or when it failed.
+   */
+  async result(): Promise<JobResult> {
+    const request: HttpRequest = { method: 'GET', path: this.path('/result') };
+    const response = await this.transport.send(request);
+    if (response.status < 200 || response.status > 299) throw apiErrorFrom(response);
+    const type = response.headers.get('content-type') ?? '';
+    if (!/^application\/json\b/i.test(type)) return response.body;
+    const { outputs } = parseJsonBody<{ outputs: string[] }>(response, request);
+    if (!Array.isArray(outputs)) {
+      throw new FlurryApiError({
+        status: response.status,
+        code: 'internal',
+        message: `gateway answered GET ${request.path} with JSON but no outputs`,
+        requestId: response.headers.get(GatewayHeaders.requestId) ?? undefined,
+      });
+    }
+    return outputs.map(fromBase64);
+  }
+
+  /** Clone `index`'s output; FlurryApiError `not_found` until the clone has finished. */
+  async output(index: number): Promise<Uint8Array> {
+    const response = await this.transport.send({ method: 'GET', path: this.path(`/clones/${index}/output`) });
+    if (response.status < 200 || response.status > 299) throw apiErrorFrom(response);
+    return response.body;
+  }
+
+  /** Cancels the job; returns its record (state `cancelled`). */
+  async cancel(): Promise<JobRecord> {
+    return (await this.transport.json<{ job: JobRecord }>({ method: 'DELETE', path: this.path() })).job;
+  }
+
+  private path(suffix = ''): string {
+    return `/v1/jobs/${encodeURIComponent(this.id)}${suffix}`;
+  }
+}
+
+/**
+ * The jobs API. Reach it as `flurry.jobs`.
+ *
+ * @example
+ * const sum = await flurry.jobs.run({ function: 'pi', clones: 16, input: { samples: 1e6 } });
+ * const { jobs, next } = await flurry.jobs.list({ limit: 10 });
+ */
+export class JobsApi {
+  constructor(private readonly transport: Transport) {}
+
+  /** Submits a job and returns its handle as soon as the gateway has accepted it. */
+  async submit(spec: JobSpec): Promise<JobHandle> {
+    const headers = new Headers({ 'content-type': 'application/json' });
+    if (spec.idempotencyKey !== undefined) headers.set('idempotency-key', spec.idempotencyKey);
+    const body = {
+      function: spec.function,
+      clones: spec.clones,
+      init: encodeData(spec.init),
+      input: encodeData(spec.input),
+      inputs: spec.inputs?.map((data) => encodeData(data) as string),
+      timeoutMs: spec.timeoutMs,
+      retries: spec.retries,
+      reduce: spec.reduce,
+      callbackUrl: spec.callbackUrl,
+    };
+    const answer = await this.transport.jsonAnswer<{ job: JobRecord }>({
+      method: 'POST',
+      path: '/v1/jobs',
+      headers,
+      body: new TextEncoder().encode(JSON.stringify(body)),
+    });
+    const job = answer.value.job;
+    return new JobHandle(this.transport, job.id, job, answer.status === 200);
+  }
+
+  /** Submits a job, waits for it and returns its result (see `JobHandle.wait` and `result`). */
+  async run(spec: JobSpec, options: WaitOptions = {}): Promise<JobResult> {
+    const handle = await this.submit(spec);
+    await handle.wait(options);
+    return handle.result();
+  }
+
+  /** A handle on a job by id, without a request. */
+  handle(id: string): JobHandle {
+    return new JobHandle(this.transport, id);
+  }
+
+  async get(id: string): Promise<JobRecord> {
+    return this.handle(id).status();
+  }
+
+  /** One page of the tenant's jobs; pass `next` back as `cursor` for the following page. */
+  async list(options: { limit?: number; cursor?: string } = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
+    const query: Record<string, string> = {};
+    if (options.limit !== undefined) query.limit = String(options.limit);
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    const answer = await this.transport.json<{ jobs: JobRecord[]; next?: string | null }>({ method: 'GET', path: '/v1/jobs', query });
+    return answer.next ? { jobs: answer.jobs, next: answer.next } : { jobs: answer.jobs };
+  }
+}
+
+function isTerminalEvent(event: JobEvent): event is Extract<JobEvent, { kind: 'done' | 'failed' | 'cancelled' }> {
+  return event.kind === 'done' || event.kind === 'failed' || event.kind === 'cancelled';
+}
+
+function isJobRecord(value: unknown): value is JobRecord {
+  const record = value as Partial<JobRecord> | null | undefined;
+  return typeof record?.id === 'string' && typeof record.state === 'string' && typeof record.counts === 'object';
+}
+
+/** Unknown kinds and undecodable data are skipped: a newer gateway may say more than this SDK knows. */
+function parseEvent(kind: string, data: string): JobEvent | undefined {
+  if (!EVENT_KINDS.has(kind)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = data === '' ? {} : JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object') return undefined;
+  if (kind === 'state' && !isJobRecord(parsed)) {
+    // Tolerate `{ job: record }` as well as the bare record.
+    const inner = (parsed as { job?: unknown }).job;
+    if (!isJobRecord(inner)) return undefined;
+    parsed = inner;
+  }
+  return { kind, data: parsed } as JobEvent;
+}
+
+function encodeData(data: JobData | undefined): string | undefined {
+  if (data === undefined) return undefined;
+  if (data instanceof Uint8Array) return toBase64(data);
+  if (typeof data === 'string') return toBase64(new TextEncoder().encode(data));
+  return toBase64(new TextEncoder().encode(JSON.stringify(data)));
+}
+
+// Plain JavaScript (no Buffer) so that the SDK runs wherever fetch does.
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}

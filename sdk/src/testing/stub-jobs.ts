@@ -1,0 +1,240 @@
+/**
+ * The jobs routes of the stub gateway (`/v1/jobs...`), for the SDK's and the CLI's tests.
+ *
+ * A job's fate is chosen by its function name:
+ * - `fail`: clone 1 traps; the job fails with `guest_trap` and lists the clone's error.
+ * - `hang`: stays `running`; its event stream sends `state` and `placed`, then waits (until cancelled).
+ * - `flaky`: done, but the first event stream drops after `state` and `placed`; later ones are whole.
+ * - `dropping`: stays `running`, and every event stream drops after `state`.
+ * - anything else: done. Clone `i` outputs `inputs[i]`, else `input`, else `clone i`; the reduce
+ *   output (unless `reduce: false`) is the outputs joined with `+`.
+ * Everything is decided at submit, so `GET /v1/jobs/:id` already shows the final record; the event
+ * stream replays the job's story with a few milliseconds between events.
+ */
+import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { JobRecord } from '../types.js';
+
+interface StubJob {
+  record: JobRecord;
+  outputs: Buffer[];
+  reduce: boolean;
+  /** Open event streams, told when the job is cancelled. */
+  listeners: Set<(record: JobRecord) => void>;
+  connections: number;
+}
+
+export interface JobRequest {
+  method: string;
+  route: string;
+  search: URLSearchParams;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+type Send = (res: ServerResponse, status: number, value: unknown) => void;
+type SendError = (res: ServerResponse, status: number, code: string, message: string) => void;
+
+const EVENT_GAP_MS = 3;
+
+export function createStubJobs(sendJson: Send, sendError: SendError) {
+  const jobs = new Map<string, StubJob>();
+  const byKey = new Map<string, { bodyHash: string; id: string }>();
+  let nextId = 1;
+
+  function submit(request: JobRequest, res: ServerResponse): void {
+    let spec: { function?: unknown; clones?: unknown; input?: unknown; inputs?: unknown; reduce?: unknown };
+    try {
+      spec = JSON.parse(request.body.toString('utf8'));
+    } catch {
+      return sendError(res, 400, 'bad_request', 'body is not JSON');
+    }
+    if (typeof spec.function !== 'string' || !Number.isInteger(spec.clones) || (spec.clones as number) < 1) {
+      return sendError(res, 400, 'bad_request', 'function and clones (a positive integer) are required');
+    }
+    const key = request.headers['idempotency-key'];
+    const bodyHash = createHash('sha256').update(request.body).digest('hex');
+    if (typeof key === 'string') {
+      const seen = byKey.get(key);
+      if (seen && seen.bodyHash !== bodyHash) return sendError(res, 409, 'conflict', `idempotency key ${key} was used for another job`);
+      if (seen) return sendJson(res, 200, { job: jobs.get(seen.id)!.record });
+    }
+    const id = `job-${nextId++}`;
+    const clones = spec.clones as number;
+    const inputs = Array.isArray(spec.inputs) ? (spec.inputs as string[]).map((b) => Buffer.from(b, 'base64')) : undefined;
+    const input = typeof spec.input === 'string' ? Buffer.from(spec.input, 'base64') : undefined;
+    const outputs = Array.from({ length: clones }, (_, i) => inputs?.[i] ?? input ?? Buffer.from(`clone ${i}`));
+    const job: StubJob = { record: finalRecord(id, spec.function, clones), outputs, reduce: spec.reduce !== false, listeners: new Set(), connections: 0 };
+    jobs.set(id, job);
+    if (typeof key === 'string') byKey.set(key, { bodyHash, id });
+    sendJson(res, 202, { job: job.record });
+  }
+
+  /** Answers a `/v1/jobs...` request; false when the route is not a jobs route. */
+  function handle(request: JobRequest, res: ServerResponse): boolean {
+    const { method, route } = request;
+    if (route === '/v1/jobs') {
+      if (method === 'POST') submit(request, res);
+      else if (method === 'GET') list(request.search, res);
+      else return false;
+      return true;
+    }
+    const match = route.match(/^\/v1\/jobs\/([^/]+)(\/events|\/result|\/clones\/(\d+)\/output)?$/);
+    if (!match) return false;
+    const id = decodeURIComponent(match[1]);
+    const job = jobs.get(id);
+    if (!job) {
+      sendError(res, 404, 'not_found', `no job ${id}`);
+      return true;
+    }
+    const sub = match[2] ?? '';
+    if (sub === '' && method === 'GET') sendJson(res, 200, { job: job.record });
+    else if (sub === '' && method === 'DELETE') cancel(job, res);
+    else if (sub === '/events' && method === 'GET') events(job, res);
+    else if (sub === '/result' && method === 'GET') result(job, res);
+    else if (sub.startsWith('/clones/') && method === 'GET') cloneOutput(job, Number(match[3]), res);
+    else return false;
+    return true;
+  }
+
+  function list(search: URLSearchParams, res: ServerResponse): void {
+    const all = [...jobs.values()].map((job) => job.record).reverse();
+    const start = Number(search.get('cursor') ?? 0);
+    const limit = Number(search.get('limit') ?? 50);
+    const page = all.slice(start, start + limit);
+    sendJson(res, 200, start + limit < all.length ? { jobs: page, next: String(start + limit) } : { jobs: page });
+  }
+
+  function cancel(job: StubJob, res: ServerResponse): void {
+    if (job.record.state === 'running' || job.record.state === 'queued') {
+      const now = Date.now();
+      job.record = { ...job.record, state: 'cancelled', updatedAt: now, finishedAt: now };
+      for (const listener of job.listeners) listener(job.record);
+    }
+    sendJson(res, 200, { job: job.record });
+  }
+
+  function result(job: StubJob, res: ServerResponse): void {
+    const { record } = job;
+    if (record.state === 'failed') return sendError(res, 409, 'conflict', `job ${record.id} failed: ${record.error?.message}`);
+    if (record.state !== 'done') return sendError(res, 409, 'conflict', `job ${record.id} is ${record.state}`);
+    if (!job.reduce) return sendJson(res, 200, { outputs: job.outputs.map((output) => output.toString('base64')) });
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.concat(job.outputs.flatMap((o, i) => (i ? [Buffer.from('+'), o] : [o]))));
+  }
+
+  function cloneOutput(job: StubJob, index: number, res: ServerResponse): void {
+    const clone = job.record.clonesDetail[index];
+    if (clone?.state !== 'done') return sendError(res, 404, 'not_found', `clone ${index} of job ${job.record.id} has no output`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(job.outputs[index]);
+  }
+
+  function events(job: StubJob, res: ServerResponse): void {
+    job.connections++;
+    const { record } = job;
+    const fn = record.function;
+    const running: JobRecord = {
+      ...record,
+      state: record.state === 'cancelled' ? 'running' : record.state === 'done' || record.state === 'failed' ? 'queued' : record.state,
+      counts: { done: 0, failed: 0, running: 0, pending: record.clones },
+      clonesDetail: record.clonesDetail.map((clone) => ({ index: clone.index, state: 'pending', attempts: 0 })),
+      pagesFetched: 0,
+      error: undefined,
+      errors: undefined,
+      finishedAt: undefined,
+    };
+    const script: [string, unknown][] = [['state', record.state === 'cancelled' ? record : running]];
+    if (record.state !== 'cancelled') script.push(['placed', { parentHost: 'host-a' }]);
+    const whole = fn === 'flaky' ? job.connections > 1 : fn !== 'dropping' && fn !== 'hang';
+    if (record.state === 'cancelled') script.push(['cancelled', { job: record }]);
+    else if (whole) {
+      script.push(['snapshot', { snapshotId: `snap-${record.id}` }], ['forked', { clones: record.clones, hosts: ['host-a'] }]);
+      for (const clone of record.clonesDetail) {
+        script.push(['progress', { index: clone.index, done: 1, total: 2 }]);
+        if (clone.state === 'done') {
+          script.push(['progress', { index: clone.index, done: 2, total: 2 }]);
+          script.push(['clone.done', { index: clone.index, host: clone.host, runMs: clone.runMs, pages: clone.pages }]);
+        } else {
+          script.push(['clone.failed', { index: clone.index, error: clone.error, attempts: clone.attempts }]);
+        }
+      }
+      if (record.state === 'done') {
+        if (job.reduce) script.push(['reduced', { bytes: 0 }]);
+        script.push(['done', { job: record }]);
+      } else script.push(['failed', { job: record, error: record.error }]);
+    }
+    if (fn === 'dropping') script.splice(1);
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.write(': stub event stream\n\n');
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      job.listeners.delete(onCancel);
+    };
+    const onCancel = (cancelled: JobRecord) => {
+      if (stopped) return;
+      stop();
+      res.end(`event: cancelled\ndata: ${JSON.stringify({ job: cancelled })}\n\n`);
+    };
+    job.listeners.add(onCancel);
+    res.on('close', stop);
+    let next = 0;
+    const tick = () => {
+      if (stopped) return;
+      if (next === script.length) {
+        if (fn === 'hang' && job.record.state === 'running') return; // wait for a cancel
+        stop();
+        // Whole streams end after the terminal event; the others drop as a broken connection would.
+        return whole || record.state === 'cancelled' ? res.end() : res.destroy();
+      }
+      const [kind, data] = script[next++];
+      const text = `event: ${kind}\nid: ${next}\ndata: ${JSON.stringify(data)}\n\n`;
+      // Split each event across two writes, so the client must join chunks.
+      const half = Math.floor(text.length / 2);
+      res.write(text.slice(0, half));
+      res.write(text.slice(half));
+      setTimeout(tick, EVENT_GAP_MS);
+    };
+    setTimeout(tick, EVENT_GAP_MS);
+  }
+
+  return { handle };
+}
+
+function finalRecord(id: string, fn: string, clones: number): JobRecord {
+  const now = Date.now();
+  const createdAt = now - 2_000;
+  const stillRunning = fn === 'hang' || fn === 'dropping';
+  const clonesDetail: JobRecord['clonesDetail'] = Array.from({ length: clones }, (_, index) => {
+    if (stillRunning) return { index, state: 'running', host: 'host-a', attempts: 1, startMs: now - 500 };
+    if (fn === 'fail' && index === 1) {
+      return { index, state: 'failed', host: 'host-b', attempts: 2, startMs: now - 900, runMs: 40, error: { code: 'guest_trap', message: 'unreachable executed' } };
+    }
+    return { index, state: 'done', host: index % 2 ? 'host-b' : 'host-a', attempts: 1, startMs: now - 900, runMs: 100 + index, pages: 10 + index };
+  });
+  const count = (state: string) => clonesDetail.filter((clone) => clone.state === state).length;
+  const failed = fn === 'fail';
+  return {
+    id,
+    tenant: 'default',
+    function: fn,
+    digest: 'cd'.repeat(32),
+    clones,
+    state: stillRunning ? 'running' : failed ? 'failed' : 'done',
+    createdAt,
+    updatedAt: now,
+    startedAt: createdAt + 100,
+    ...(stillRunning ? {} : { finishedAt: createdAt + 1_600 }),
+    parentHost: 'host-a',
+    snapshotId: `snap-${id}`,
+    counts: { done: count('done'), failed: count('failed'), running: count('running'), pending: 0 },
+    clonesDetail,
+    pagesFetched: clonesDetail.reduce((sum, clone) => sum + (clone.pages ?? 0), 0),
+    ...(failed
+      ? {
+          error: { code: 'guest_trap', message: 'clone 1 failed: unreachable executed' },
+          errors: [{ index: 1, code: 'guest_trap', message: 'unreachable executed' }],
+        }
+      : {}),
+  };
+}
