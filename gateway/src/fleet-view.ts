@@ -42,13 +42,14 @@ export class FleetView {
 
   /** Reads the bucket directly (for `GET /v1/hosts`, which must not depend on the watch having caught up). */
   async list(): Promise<HostRecord[]> {
-    const out: HostRecord[] = [];
+    // Keyed by id: a key updated while the listing runs can be listed twice.
+    const out = new Map<string, HostRecord>();
     const keys = await this.fabric.hosts.keys();
     for await (const k of keys) {
       const e = await this.fabric.hosts.get(k);
-      if (e && e.operation === 'PUT' && e.value.length > 0) out.push(decode<HostRecord>(e.value));
+      if (e && e.operation === 'PUT' && e.value.length > 0) out.set(k, decode<HostRecord>(e.value));
     }
     const now = Date.now();
-    return out.filter((h) => now - h.heartbeatAt < this.ttlMs).sort((a, b) => a.id.localeCompare(b.id));
+    return [...out.values()].filter((h) => now - h.heartbeatAt < this.ttlMs).sort((a, b) => a.id.localeCompare(b.id));
   }
 }

@@ -11,8 +11,8 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, toWireError,
-  type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
+  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, toWireError,
+  type CancelRequest, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
 } from '@flurry/core';
 import type { ObjectStore } from '@nats-io/obj';
@@ -112,7 +112,8 @@ export class Forker {
       log.debug({ clones: req.clones.length, mode }, 'fork');
       for (const clone of req.clones) {
         void this.runClone(req, descriptor, clone, prepared, received, allStarted).then((result) => {
-          this.deps.nc.publish(req.resultSubject, encode(result));
+          const subject = !req.perIndexResults ? req.resultSubject : result.ok ? `${req.resultSubject}.${clone.index}` : (req.failSubject ?? req.resultSubject);
+          this.deps.nc.publish(subject, encode(result));
           // A clone that failed before it ever started still counts toward the reply.
           if (!result.ok && result.startMs < 0) allStarted();
         });
@@ -141,6 +142,7 @@ export class Forker {
       this.adopted.set(cacheKey, entry);
       adopted = entry;
       if (prefetch) cache.prefetchWorkingSet();
+      else if (this.deps.pager) cache.prefetchPointedTo();
     }
     await adopted.ready;
     return { key: adopted.key, adopted };
@@ -177,10 +179,21 @@ export class Forker {
         key = ownKey;
         await this.bootOwn(ownKey, req, d);
       }
-      const result: CallResult = await this.deps.pool.run(key, clone.index, req.count, clone.input, callId, undefined, () => {
+      let result: CallResult;
+      if (req.entry === 'reduce') {
         startMs = performance.now() - received;
         onStarted();
-      });
+        result = await this.deps.pool.reduce(key, req.count, clone.input, callId);
+      } else {
+        const progressSubject = req.progressSubject;
+        const onProgress = progressSubject
+          ? (done: number, total: number) => this.deps.nc.publish(progressSubject, encode({ requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, done, total } satisfies CloneProgress))
+          : undefined;
+        result = await this.deps.pool.run(key, clone.index, req.count, clone.input, callId, onProgress, () => {
+          startMs = performance.now() - received;
+          onStarted();
+        });
+      }
       this.deps.log.debug({ requestId: req.requestId, index: clone.index, startMs, threadStartMs: result.startMs, restoreMs: result.memory?.restoreMs, spare: result.memory?.spare, faultWaitMs: result.memory?.faultWaitMs }, 'clone done');
       return this.cloneResult(req, clone.index, startMs, performance.now() - began, result, prepared?.adopted);
     } catch (err) {
@@ -233,6 +246,29 @@ export class Forker {
       return;
     }
     msg.respond(encode(this.release(req.snapshotId)));
+  }
+
+  /** Stops every clone of a snapshot on this host now (a cancelled job); the snapshot itself stays until released. */
+  async onCancel(msg: Msg): Promise<void> {
+    let req: CancelRequest;
+    try {
+      req = decode<CancelRequest>(msg.data);
+    } catch {
+      return;
+    }
+    msg.respond(encode({ hostId: this.deps.hostId, stopped: this.cancel(req.snapshotId) }));
+  }
+
+  cancel(snapshotId: string): boolean {
+    const keys = new Set<string>();
+    const parent = this.parents.get(snapshotId);
+    if (parent) keys.add(parent.key);
+    for (const cacheKey of [snapshotId, `${snapshotId}#unicast`]) {
+      const a = this.adopted.get(cacheKey);
+      if (a) keys.add(a.key);
+    }
+    for (const key of keys) this.deps.pool.abort(key, new FlurryError('unavailable', `snapshot ${snapshotId} was cancelled`));
+    return keys.size > 0;
   }
 
   release(snapshotId: string): ReleaseReply {
