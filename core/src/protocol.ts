@@ -169,6 +169,21 @@ export interface ForkRequest {
    */
   mode?: ForkMode;
   initInput?: Uint8Array;
+  /**
+   * Jobs: publish a successful clone's result to `<resultSubject>.<index>`
+   * (a subject of the results stream, kept once per index) and a failed one to
+   * `failSubject`, instead of both to `resultSubject`.
+   */
+  perIndexResults?: boolean;
+  failSubject?: string;
+  /** Jobs: where the guest's `progress()` reports go, as CloneProgress. */
+  progressSubject?: string;
+  /**
+   * `reduce`: run the snapshot's `reduce(count)` once, with `clones[0].input`
+   * holding the framed outputs (its CloneResult has index `clones[0].index`).
+   * Default `run`.
+   */
+  entry?: 'run' | 'reduce';
 }
 
 export type ForkMode = 'lazy' | 'unicast' | 'eager' | 'cold';
@@ -251,6 +266,7 @@ export type ErrorCode =
   | 'output_limit'
   | 'no_capacity'
   | 'unavailable'
+  | 'conflict'
   | 'internal';
 
 export interface WireError {
@@ -275,4 +291,132 @@ export function functionKey(tenant: string, name: string): string {
 /** The object-store name of a module. */
 export function moduleObjectName(tenant: string, digest: string): string {
   return `${tenant}/${digest}`;
+}
+
+// ---------------------------------------------------------------------------
+// Fork-join jobs (gateway/src/jobs/, docs/jobs.md)
+
+export const JobBuckets = {
+  /** `<tenant>.<jobId>` -> StoredJob (msgpack). */
+  jobs: 'flurry_jobs',
+  /** `<tenant>.<sha256(idempotency key)>` -> IdempotencyEntry. */
+  jobKeys: 'flurry_job_keys',
+  /** `coordinator` -> the gateway replica that runs jobs now; entries expire (lease). */
+  lease: 'flurry_job_lease',
+} as const;
+
+/** Object store of job data: `<tenant>/<jobId>/spec`, `/descriptor/<snapshotId>`, `/reduced`. */
+export const JobObjects = 'flurry_job_data';
+
+/** JetStream stream of clone results, one message per (job, index). */
+export const ResultsStream = 'FLURRY_RESULTS';
+
+export const JobSubjects = {
+  /** Every subject of the results stream. */
+  allResults: 'flurry.results.>',
+  /** Prefix of a job's result subjects; a clone's result is `<prefix>.<index>`. */
+  results: (tenant: string, jobId: string) => `flurry.results.${tenant}.${jobId}`,
+  result: (tenant: string, jobId: string, index: number) => `flurry.results.${tenant}.${jobId}.${index}`,
+  /** Failed clone attempts (core NATS, not kept). */
+  failures: (tenant: string, jobId: string) => `flurry.jobs.${tenant}.${jobId}.failed`,
+  /** Progress reports of a job's clones (core NATS). */
+  progress: (tenant: string, jobId: string) => `flurry.jobs.${tenant}.${jobId}.progress`,
+  /** A job's typed events (JobEvent). */
+  events: (tenant: string, jobId: string) => `flurry.events.${tenant}.job.${jobId}`,
+  /** Requests to the coordinator holding the lease (JobControlRequest). */
+  control: 'flurry.jobs.control',
+  /** Request to one host: stop every clone of a snapshot now (CancelRequest). */
+  cancel: (hostId: string) => `flurry.host.${hostId}.cancel`,
+} as const;
+
+export type JobState = 'queued' | 'snapshotting' | 'running' | 'reducing' | 'done' | 'failed' | 'cancelled';
+export type CloneState = 'pending' | 'running' | 'done' | 'failed';
+
+export interface CloneDetail {
+  index: number;
+  state: CloneState;
+  host?: string;
+  attempts: number;
+  startMs?: number;
+  runMs?: number;
+  error?: WireError;
+  pages?: PageCounts;
+}
+
+export interface JobRecord {
+  id: string;
+  tenant: string;
+  function: string;
+  digest: string;
+  clones: number;
+  state: JobState;
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  parentHost?: string;
+  snapshotId?: string;
+  counts: { done: number; failed: number; running: number; pending: number };
+  clonesDetail: CloneDetail[];
+  pagesFetched: number;
+  error?: WireError;
+  errors?: { index: number; code: ErrorCode; message: string }[];
+}
+
+/** What a job was asked to do (kept in the job object store). */
+export interface JobSpec {
+  init: Uint8Array;
+  input: Uint8Array;
+  inputs?: Uint8Array[];
+  timeoutMs: number;
+  retries: number;
+  reduce: boolean;
+  callbackUrl?: string;
+}
+
+/** The value of a job's KV entry: the public record plus the coordinator's own notes. */
+export interface StoredJob {
+  record: JobRecord;
+  /** The request id of each running clone's current attempt, by index. */
+  dispatch?: Record<number, string>;
+  cancelRequested?: boolean;
+}
+
+export interface IdempotencyEntry {
+  jobId: string;
+  /** SHA-256 of the request body. */
+  bodyHash: string;
+}
+
+export interface CloneProgress {
+  requestId: string;
+  hostId: string;
+  index: number;
+  done: number;
+  total: number;
+}
+
+export type JobControlRequest = { action: 'cancel'; tenant: string; jobId: string };
+export type JobControlReply = { ok: true; job: JobRecord } | { ok: false; error: WireError };
+
+export interface CancelRequest {
+  tenant: string;
+  snapshotId: string;
+}
+
+export type JobEventKind = 'state' | 'placed' | 'snapshot' | 'forked' | 'progress' | 'clone.done' | 'clone.failed' | 'reduced' | 'done' | 'failed' | 'cancelled';
+
+/** A job event: `kind`, time, ids, and fields of its own. */
+export interface JobEvent {
+  kind: JobEventKind;
+  at: number;
+  tenant: string;
+  jobId: string;
+  [field: string]: unknown;
+}
+
+export const TERMINAL_JOB_STATES: readonly JobState[] = ['done', 'failed', 'cancelled'];
+
+export function jobKey(tenant: string, jobId: string): string {
+  return `${tenant}.${jobId}`;
 }

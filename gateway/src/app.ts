@@ -10,6 +10,8 @@ import { readBody } from './request-body.js';
 import type { FunctionRegistry } from './function-registry.js';
 import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
+import { addJobRoutes } from './jobs/routes.js';
+import type { JobStore } from './jobs/job-store.js';
 
 export interface AppDeps {
   registry: FunctionRegistry;
@@ -19,6 +21,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   maxModuleBytes: number;
   apiKeys: Map<string, string>;
+  /** Fork-join jobs (docs/jobs.md); without it the /v1/jobs routes are absent. */
+  jobs?: JobStore;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -57,6 +61,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
+
+  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
     const fn = await deps.registry.get(c.var.tenant, name);

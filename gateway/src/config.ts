@@ -14,6 +14,8 @@ export interface GatewayConfig {
   /** How long a placement (fetch, compile, init) may take. */
   placeTimeoutMs: number;
   hostTtlSeconds: number;
+  /** How long the job coordinator's lease lasts without renewal (a standby takes over after it). */
+  jobLeaseTtlMs: number;
   /** API key -> tenant. Empty: no authentication, every caller is the default tenant. */
   apiKeys: Map<string, string>;
   logLevel: string;
@@ -31,6 +33,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
+    jobLeaseTtlMs: r.int('FLURRY_JOB_LEASE_MS', 5000, { min: 1000, max: 600_000 }),
     apiKeys: parseApiKeys(r.optionalString('FLURRY_API_KEYS')),
     logLevel: r.logLevel('LOG_LEVEL'),
   };

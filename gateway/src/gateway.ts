@@ -7,6 +7,8 @@ import { FleetView } from './fleet-view.js';
 import { FunctionRegistry } from './function-registry.js';
 import { Invoker } from './invoker.js';
 import { Placement } from './placement.js';
+import { JobCoordinator } from './jobs/coordinator.js';
+import { JobStore } from './jobs/job-store.js';
 
 export class Gateway {
   private constructor(
@@ -14,6 +16,7 @@ export class Gateway {
     private readonly fleet: FleetView,
     private readonly server: ServerType,
     readonly port: number,
+    readonly coordinator: JobCoordinator,
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -23,15 +26,23 @@ export class Gateway {
     await Promise.all([fleet.start(), registry.start()]);
     const placement = new Placement(fabric, fleet, config.placeTimeoutMs, log);
     const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log);
-    const app = createApp({ registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys });
+    const jobs = await JobStore.open(fabric, config.jobLeaseTtlMs);
+    const coordinator = new JobCoordinator(jobs, fleet, log, {
+      leaseTtlMs: config.jobLeaseTtlMs,
+      snapshotTimeoutMs: config.placeTimeoutMs,
+      getFunction: (tenant, name) => registry.get(tenant, name),
+    });
+    const app = createApp({ registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys, jobs });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
       server.once('error', reject);
     });
-    return new Gateway(fabric, fleet, server, port);
+    coordinator.start();
+    return new Gateway(fabric, fleet, server, port, coordinator);
   }
 
   async stop(): Promise<void> {
+    await this.coordinator.stop();
     this.fleet.stop();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.fabric.close();

@@ -15,6 +15,7 @@ const STATUS: Record<ErrorCode, number> = {
   output_limit: 502,
   no_capacity: 503,
   unavailable: 503,
+  conflict: 409,
   internal: 500,
 };
 

@@ -26,9 +26,9 @@ export interface LocalFleetOptions {
 export class LocalFleet {
   private constructor(
     readonly natsUrl: string,
-    readonly url: string,
+    public url: string,
     readonly dataDir: string,
-    readonly gateway: RunningService,
+    public gateway: RunningService,
     readonly hosts: RunningService[],
     private readonly nats: RunningNatsServer | undefined,
     private readonly removeDataDir: boolean,
@@ -80,6 +80,25 @@ export class LocalFleet {
     const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId);
     this.hosts.push(h);
     return h;
+  }
+
+  /**
+   * Replaces the gateway process on the same port: SIGKILL (`hard`, default)
+   * or SIGTERM, then a new one. Tests of a coordinator that dies mid-job.
+   */
+  async restartGateway(opts: { hard?: boolean } = {}): Promise<RunningService> {
+    const port = Number(new URL(this.url).port);
+    if (opts.hard ?? true) await this.gateway.kill();
+    else await this.gateway.stop(5000);
+    this.gateway = await startGateway({
+      natsUrl: this.natsUrl,
+      port,
+      env: { ...this.opts.env, ...this.opts.gatewayEnv },
+      logFile: join(this.dataDir, 'logs', 'gateway.log'),
+      onLine: this.opts.onLine && ((l) => this.opts.onLine!('gateway', l)),
+    });
+    this.url = String(this.gateway.ready.url);
+    return this.gateway;
   }
 
   /** Waits until the gateway lists `count` live hosts. */

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import {
+  JobSubjects,
   connectFabric, decode, encode, FlurryError, newId, Subjects, InvokeQueue, toWireError,
   type Fabric, type FleetEvent, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest,
   type Logger, type PlaceReply, type PlaceRequest, type WarmFunction,
@@ -88,6 +89,7 @@ export class WorkerHost {
       nc.subscribe(Subjects.snapshot(this.id), { callback: (_e, msg) => void this.forker.onSnapshot(msg) }),
       nc.subscribe(Subjects.fork(this.id), { callback: (_e, msg) => void this.forker.onFork(msg) }),
       nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
+      nc.subscribe(JobSubjects.cancel(this.id), { callback: (_e, msg) => void this.forker.onCancel(msg) }),
     );
     void this.watchFunctions();
     await this.beat();

@@ -1,0 +1,149 @@
+/**
+ * The job coordinator: runs on one gateway replica at a time. It holds a
+ * lease (the `coordinator` key of the `flurry_job_lease` bucket, whose
+ * entries expire after the lease TTL) and renews it; a standby replica tries
+ * to take the key every renew period and wins once the holder stops renewing.
+ * The holder watches the jobs bucket and drives every job that is not
+ * finished (new ones and, after a takeover or restart, the ones it inherits).
+ */
+import type { Subscription } from '@nats-io/transport-node';
+import type { KvWatchEntry } from '@nats-io/kv';
+import {
+  decode, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES, toWireError,
+  type FunctionRecord, type JobControlReply, type JobControlRequest, type Logger, type StoredJob,
+} from '@flurry/core';
+import type { FleetView } from '../fleet-view.js';
+import type { JobStore } from './job-store.js';
+import { JobRun } from './job-run.js';
+
+const LEASE_KEY = 'coordinator';
+
+export interface CoordinatorOptions {
+  leaseTtlMs: number;
+  snapshotTimeoutMs: number;
+  tickMs?: number;
+  getFunction(tenant: string, name: string): Promise<FunctionRecord>;
+}
+
+export class JobCoordinator {
+  readonly id = newId('coord');
+  private leaseRevision = 0;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly runs = new Map<string, JobRun>();
+  private readonly inFlight = new Map<string, number>();
+  private control?: Subscription;
+  private watch?: AsyncIterable<KvWatchEntry> & { stop(): void };
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly fleet: FleetView,
+    private readonly log: Logger,
+    private readonly opts: CoordinatorOptions,
+  ) {}
+
+  get leader(): boolean {
+    return this.leaseRevision > 0;
+  }
+
+  start(): void {
+    const tick = () => {
+      void this.renew().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, Math.max(200, Math.floor(this.opts.leaseTtlMs / 4)));
+      });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const wasLeader = this.leader;
+    this.stepDown();
+    // Hand over at once instead of letting the lease run out.
+    if (wasLeader) await this.store.lease.delete(LEASE_KEY).catch(() => undefined);
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (this.leader) {
+        this.leaseRevision = await this.store.lease.update(LEASE_KEY, encode({ id: this.id, at: Date.now() }), this.leaseRevision);
+      } else {
+        this.leaseRevision = await this.store.lease.create(LEASE_KEY, encode({ id: this.id, at: Date.now() }));
+        this.log.info({ coordinator: this.id }, 'job coordinator lease taken');
+        await this.lead();
+      }
+    } catch (err) {
+      if (this.leader) {
+        this.log.warn({ coordinator: this.id, err: (err as Error).message }, 'job coordinator lease lost');
+        this.stepDown();
+      }
+    }
+  }
+
+  private async lead(): Promise<void> {
+    const nc = this.store.fabric.nc;
+    this.control = nc.subscribe(JobSubjects.control, { callback: (_e, msg) => void this.onControl(msg.data).then((r) => msg.respond(encode(r))) });
+    const watch = await this.store.jobs.watch();
+    this.watch = watch;
+    void (async () => {
+      for await (const e of watch) {
+        if (!this.leader) break;
+        if (e.operation !== 'PUT' || e.value.length === 0 || this.runs.has(e.key)) continue;
+        let stored: StoredJob;
+        try {
+          stored = decode<StoredJob>(e.value);
+        } catch {
+          continue;
+        }
+        if (TERMINAL_JOB_STATES.includes(stored.record.state)) continue;
+        this.drive(stored);
+      }
+    })();
+  }
+
+  private drive(stored: StoredJob): JobRun {
+    const key = jobKey(stored.record.tenant, stored.record.id);
+    const run = new JobRun({
+      store: this.store, fleet: this.fleet, log: this.log, inFlight: this.inFlight,
+      snapshotTimeoutMs: this.opts.snapshotTimeoutMs, tickMs: this.opts.tickMs ?? 250, getFunction: this.opts.getFunction,
+    }, stored);
+    this.runs.set(key, run);
+    this.log.info({ jobId: stored.record.id, state: stored.record.state }, 'driving job');
+    void run.run().finally(() => {
+      if (this.runs.get(key) === run) this.runs.delete(key);
+    });
+    return run;
+  }
+
+  private stepDown(): void {
+    this.leaseRevision = 0;
+    this.control?.unsubscribe();
+    this.control = undefined;
+    this.watch?.stop();
+    this.watch = undefined;
+    for (const run of this.runs.values()) run.stop();
+    this.runs.clear();
+    this.inFlight.clear();
+  }
+
+  private async onControl(data: Uint8Array): Promise<JobControlReply> {
+    try {
+      const req = decode<JobControlRequest>(data);
+      if (req.action !== 'cancel') throw new FlurryError('bad_request', `unknown action ${String(req.action)}`);
+      const key = jobKey(req.tenant, req.jobId);
+      let run = this.runs.get(key);
+      if (!run) {
+        const got = await this.store.get(req.tenant, req.jobId);
+        if (!got) throw new FlurryError('not_found', `no job "${req.jobId}"`);
+        if (TERMINAL_JOB_STATES.includes(got.stored.record.state)) return { ok: true, job: got.stored.record };
+        run = this.drive(got.stored);
+      }
+      await run.cancel();
+      return { ok: true, job: run.record };
+    } catch (err) {
+      return { ok: false, error: toWireError(err) };
+    }
+  }
+}

@@ -1,0 +1,587 @@
+/**
+ * One job, driven by the coordinator: snapshot the parent, fork clones over
+ * the live hosts by free guest slots, gather results from the results stream,
+ * retry failed clones, reduce, release, finish. Everything it knows is in the
+ * job's KV record and the results stream, so a coordinator that takes over
+ * (or restarts) resumes a job where it stood.
+ */
+import { createInbox, type Subscription } from '@nats-io/transport-node';
+import {
+  decode, encode, FlurryError, JobSubjects, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  type CancelRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
+  type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
+} from '@flurry/core';
+import type { FleetView } from '../fleet-view.js';
+import { isWarmOn } from '../placement.js';
+import type { JobStore } from './job-store.js';
+
+/** Failures that are the guest's own; anything else (a lost host, a page server gone) is retried without counting. */
+const GUEST_FAILURES = new Set<ErrorCode>(['guest_trap', 'guest_error', 'output_limit', 'timeout']);
+/** Attempts of one clone lost to the platform before the job gives up on it. */
+const MAX_PLATFORM_ATTEMPTS = 8;
+/** Time a clone may take to start (queue, memory) on top of its own time limit. */
+const START_GRACE_MS = 30_000;
+
+export interface JobRunDeps {
+  store: JobStore;
+  fleet: FleetView;
+  log: Logger;
+  /** Clones each host runs for all jobs of this coordinator now. */
+  inFlight: Map<string, number>;
+  snapshotTimeoutMs: number;
+  /** Tick period. */
+  tickMs: number;
+  getFunction(tenant: string, name: string): Promise<FunctionRecord>;
+}
+
+interface Running {
+  host: string;
+  requestId: string;
+  deadline: number;
+}
+
+export class JobRun {
+  private spec!: JobSpec;
+  private descriptor?: Uint8Array;
+  private readonly running = new Map<number, Running>();
+  /** Guest failures and platform losses, by index. */
+  private readonly guestFailures = new Map<number, number>();
+  private readonly platformLosses = new Map<number, number>();
+  /** Hosts that have (or had) clones of the current snapshot, and so its pages. */
+  private readonly hostsWithPages = new Set<string>();
+  private readonly subs: Subscription[] = [];
+  private stopped = false;
+  private dirty = false;
+  private lastPersist = 0;
+  private persisting: Promise<void> = Promise.resolve();
+  private wake?: () => void;
+  private dispatchSeq = 0;
+  private snapshotting = false;
+  private finishing = false;
+  readonly finished: Promise<void>;
+  private resolveFinished!: () => void;
+
+  constructor(
+    private readonly deps: JobRunDeps,
+    private stored: StoredJob,
+  ) {
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+  }
+
+  get record() {
+    return this.stored.record;
+  }
+
+  private get log(): Logger {
+    return this.deps.log;
+  }
+
+  private get nc() {
+    return this.deps.store.fabric.nc;
+  }
+
+  /** Stops driving the job (the lease was lost, or the gateway stops); nothing is changed. */
+  stop(): void {
+    this.stopped = true;
+    for (const s of this.subs) s.unsubscribe();
+    for (const r of this.running.values()) this.release(r.host);
+    this.running.clear();
+    this.wake?.();
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.resume();
+      while (!this.stopped && !this.terminal()) {
+        await this.step();
+        this.persistSoon();
+        if (this.terminal() || this.stopped) break;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.deps.tickMs);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    } catch (err) {
+      if (!this.stopped && !this.terminal()) {
+        this.log.error({ jobId: this.record.id, err: (err as Error).message }, 'job failed unexpectedly');
+        await this.fail(toWireError(err));
+      }
+    } finally {
+      for (const s of this.subs) s.unsubscribe();
+      for (const r of this.running.values()) this.release(r.host);
+      this.running.clear();
+      await this.persisting;
+      this.resolveFinished();
+    }
+  }
+
+  private terminal(): boolean {
+    return TERMINAL_JOB_STATES.includes(this.record.state);
+  }
+
+  /** Reads what the store knows: the spec, results already kept, clones that were running. */
+  private async resume(): Promise<void> {
+    const { store } = this.deps;
+    const { tenant, id } = this.record;
+    this.subs.push(
+      this.nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: (_e, m) => this.onResult(decode<CloneResult>(m.data)) }),
+      this.nc.subscribe(JobSubjects.failures(tenant, id), { callback: (_e, m) => this.onFailure(decode<CloneResult>(m.data)) }),
+      this.nc.subscribe(JobSubjects.progress(tenant, id), { callback: (_e, m) => this.onProgress(decode<CloneProgress>(m.data)) }),
+    );
+    await this.nc.flush();
+    this.spec = await store.spec(tenant, id);
+    if (this.record.snapshotId) this.descriptor = (await store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
+    if (!this.descriptor) this.record.snapshotId = undefined;
+    for (const index of await store.finishedIndexes(tenant, id)) {
+      if (this.record.clonesDetail[index]?.state === 'done') continue;
+      const r = await store.result(tenant, id, index);
+      if (r) this.onResult(r);
+    }
+    // Clones that were running when the last coordinator stopped keep running, with a fresh deadline.
+    const now = Date.now();
+    for (const c of this.record.clonesDetail) {
+      if (c.state === 'running' && c.host && this.stored.dispatch?.[c.index]) {
+        this.track(c.index, { host: c.host, requestId: this.stored.dispatch[c.index], deadline: now + this.spec.timeoutMs + START_GRACE_MS });
+      } else if (c.state === 'running') c.state = 'pending';
+    }
+    if (this.record.parentHost) this.hostsWithPages.add(this.record.parentHost);
+    for (const c of this.record.clonesDetail) if (c.host && c.state !== 'done') this.hostsWithPages.add(c.host);
+    this.dirty = true;
+    if (this.stored.cancelRequested && !this.terminal()) await this.cancel();
+  }
+
+  private async step(): Promise<void> {
+    const live = this.liveHosts();
+    const liveIds = new Set(live.map((h) => h.id));
+    // A lost parent: its snapshot is gone; clones that need its pages cannot finish.
+    if (this.record.snapshotId && this.record.parentHost && !liveIds.has(this.record.parentHost)) {
+      this.log.warn({ jobId: this.record.id, hostId: this.record.parentHost, snapshotId: this.record.snapshotId }, 'parent host lost; snapshotting again');
+      const old = this.record.snapshotId;
+      const others = [...this.hostsWithPages].filter((h) => liveIds.has(h));
+      for (const [index, r] of [...this.running]) this.lose(index, r, 'parent host lost');
+      this.record.snapshotId = undefined;
+      this.record.parentHost = undefined;
+      this.descriptor = undefined;
+      this.hostsWithPages.clear();
+      void this.releaseOn(others, old, true);
+    }
+    // Clones on hosts that stopped heartbeating go elsewhere; clones past their deadline failed.
+    const now = Date.now();
+    for (const [index, r] of [...this.running]) {
+      if (!liveIds.has(r.host)) this.lose(index, r, `host ${r.host} lost`);
+      else if (now > r.deadline) this.failAttempt(index, { code: 'timeout', message: `clone ${index} did not finish within ${this.spec.timeoutMs} ms` });
+    }
+    const details = this.record.clonesDetail;
+    if (details.every((c) => c.state === 'done' || c.state === 'failed')) {
+      if (this.finishing) return;
+      this.finishing = true;
+      if (details.some((c) => c.state === 'failed')) await this.failWithClones();
+      else await this.complete();
+      return;
+    }
+    if (!this.record.snapshotId) {
+      await this.snapshot(live);
+      if (!this.record.snapshotId) return;
+    }
+    this.dispatch(live);
+  }
+
+  private liveHosts(): HostRecord[] {
+    return this.deps.fleet.live().filter((h) => !h.draining);
+  }
+
+  private freeSlots(h: HostRecord): number {
+    return h.guestSlots - (this.deps.inFlight.get(h.id) ?? 0);
+  }
+
+  /** Boots the parent on the best host: function warm there first, then most free slots. */
+  private async snapshot(live: HostRecord[]): Promise<void> {
+    if (this.snapshotting) return;
+    this.snapshotting = true;
+    try {
+      const fn = await this.deps.getFunction(this.record.tenant, this.record.function).catch(() => undefined);
+      const candidates = [...live].sort((a, b) => {
+        const wa = fn && isWarmOn(a, fn) ? 1 : 0;
+        const wb = fn && isWarmOn(b, fn) ? 1 : 0;
+        return wb - wa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
+      });
+      if (candidates.length === 0) {
+        this.log.warn({ jobId: this.record.id }, 'no live host for the parent; waiting');
+        return;
+      }
+      this.setState('snapshotting');
+      this.record.startedAt ??= Date.now();
+      let lastError: WireError | undefined;
+      for (const host of candidates.slice(0, 3)) {
+        this.emit('placed', { host: host.id });
+        try {
+          const made = await requestSnapshot(this.nc, host.id, {
+            requestId: this.record.id, tenant: this.record.tenant, name: this.record.function, digest: this.record.digest, initInput: this.spec.init,
+          }, this.deps.snapshotTimeoutMs);
+          if (this.stopped || this.terminal()) {
+            void this.releaseOn([host.id], made.snapshotId, false);
+            return;
+          }
+          await this.deps.store.putBlob(`${this.record.tenant}/${this.record.id}/descriptor/${made.snapshotId}`, made.descriptor);
+          this.descriptor = made.descriptor;
+          this.record.snapshotId = made.snapshotId;
+          this.record.parentHost = host.id;
+          this.hostsWithPages.add(host.id);
+          this.setState('running');
+          this.emit('snapshot', { host: host.id, snapshotId: made.snapshotId, initMs: made.initMs, snapshotMs: made.snapshotMs });
+          await this.persistNow();
+          return;
+        } catch (err) {
+          lastError = toWireError(err);
+          this.log.warn({ jobId: this.record.id, hostId: host.id, err: lastError.message }, 'snapshot failed');
+          // A parent whose init fails fails everywhere.
+          if (err instanceof FlurryError && GUEST_FAILURES.has(err.code)) break;
+        }
+      }
+      await this.fail({ code: lastError?.code ?? 'unavailable', message: `the parent could not be started: ${lastError?.message}` });
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  /** Sends pending clones to hosts with free slots, hosts holding the snapshot's pages first. */
+  private dispatch(live: HostRecord[]): void {
+    const pending = this.record.clonesDetail.filter((c) => c.state === 'pending').map((c) => c.index);
+    if (pending.length === 0 || !this.descriptor) return;
+    const hosts = [...live].sort((a, b) => {
+      const pa = this.hostsWithPages.has(a.id) ? 1 : 0;
+      const pb = this.hostsWithPages.has(b.id) ? 1 : 0;
+      return pb - pa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
+    });
+    const plan = new Map<string, number[]>();
+    // Round by round, one clone per host with a free slot, so clones spread over the fleet.
+    let placed = true;
+    while (pending.length > 0 && placed) {
+      placed = false;
+      for (const h of hosts) {
+        if (pending.length === 0) break;
+        const planned = plan.get(h.id)?.length ?? 0;
+        if (this.freeSlots(h) - planned <= 0) continue;
+        plan.set(h.id, [...(plan.get(h.id) ?? []), pending.shift()!]);
+        placed = true;
+      }
+    }
+    for (const [host, indices] of plan) this.fork(host, indices);
+  }
+
+  private fork(host: string, indices: number[]): void {
+    const { tenant, id } = this.record;
+    const requestId = `${id}.${++this.dispatchSeq}.${Date.now().toString(36)}`;
+    const deadline = Date.now() + this.spec.timeoutMs + START_GRACE_MS;
+    this.stored.dispatch ??= {};
+    for (const index of indices) {
+      const c = this.record.clonesDetail[index];
+      c.state = 'running';
+      c.host = host;
+      c.attempts++;
+      this.stored.dispatch[index] = requestId;
+      this.track(index, { host, requestId, deadline });
+    }
+    this.hostsWithPages.add(host);
+    this.dirty = true;
+    const req: ForkRequest = {
+      requestId,
+      descriptor: this.descriptor!,
+      clones: indices.map((index) => ({ index, input: this.spec.inputs?.[index] ?? this.spec.input })),
+      count: this.record.clones,
+      resultSubject: JobSubjects.results(tenant, id),
+      perIndexResults: true,
+      failSubject: JobSubjects.failures(tenant, id),
+      progressSubject: JobSubjects.progress(tenant, id),
+      prefetch: host !== this.record.parentHost,
+    };
+    const t0 = performance.now();
+    this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS }).then(
+      (m) => {
+        const reply = decode<ForkReply>(m.data);
+        if (reply.ok) this.emit('forked', { host, indices, runningMs: Math.round(performance.now() - t0), pager: reply.pager });
+        else this.forkFailed(host, requestId, indices, reply.error.message);
+      },
+      (err: Error) => this.forkFailed(host, requestId, indices, err.message),
+    );
+  }
+
+  private forkFailed(host: string, requestId: string, indices: number[], message: string): void {
+    if (this.stopped || this.terminal()) return;
+    this.log.warn({ jobId: this.record.id, hostId: host, requestId, err: message }, 'fork request failed');
+    for (const index of indices) {
+      const r = this.running.get(index);
+      if (r?.requestId === requestId) this.lose(index, r, `fork on ${host} failed: ${message}`);
+    }
+    this.wake?.();
+  }
+
+  private track(index: number, r: Running): void {
+    this.running.set(index, r);
+    this.deps.inFlight.set(r.host, (this.deps.inFlight.get(r.host) ?? 0) + 1);
+  }
+
+  private release(host: string): void {
+    const n = (this.deps.inFlight.get(host) ?? 1) - 1;
+    if (n <= 0) this.deps.inFlight.delete(host);
+    else this.deps.inFlight.set(host, n);
+  }
+
+  private untrack(index: number): Running | undefined {
+    const r = this.running.get(index);
+    if (r) {
+      this.running.delete(index);
+      this.release(r.host);
+      if (this.stored.dispatch) delete this.stored.dispatch[index];
+    }
+    return r;
+  }
+
+  /** A clone lost to the platform: run it again, without counting it against its retries. */
+  private lose(index: number, r: Running, why: string): void {
+    if (this.running.get(index) !== r) return;
+    this.untrack(index);
+    const c = this.record.clonesDetail[index];
+    const losses = (this.platformLosses.get(index) ?? 0) + 1;
+    this.platformLosses.set(index, losses);
+    this.log.info({ jobId: this.record.id, index, hostId: r.host, why }, 'clone lost; forking it again');
+    if (losses >= MAX_PLATFORM_ATTEMPTS) {
+      c.state = 'failed';
+      c.error = { code: 'unavailable', message: `clone ${index} was lost ${losses} times: ${why}` };
+      this.emit('clone.failed', { index, host: r.host, error: c.error, final: true });
+    } else c.state = 'pending';
+    this.dirty = true;
+  }
+
+  private failAttempt(index: number, error: WireError, host?: string): void {
+    this.untrack(index);
+    const c = this.record.clonesDetail[index];
+    const failures = (this.guestFailures.get(index) ?? 0) + 1;
+    this.guestFailures.set(index, failures);
+    c.error = error;
+    const final = failures > this.spec.retries;
+    c.state = final ? 'failed' : 'pending';
+    this.dirty = true;
+    this.emit('clone.failed', { index, host: host ?? c.host, attempt: c.attempts, error, final });
+    this.wake?.();
+  }
+
+  private onResult(r: CloneResult): void {
+    if (this.stopped || this.terminal()) return;
+    const c = this.record.clonesDetail[r.index];
+    if (!c || c.state === 'done' || !r.ok) return;
+    this.untrack(r.index);
+    c.state = 'done';
+    c.host = r.hostId;
+    c.startMs = r.startMs;
+    c.runMs = r.runMs;
+    c.pages = r.pages;
+    c.error = undefined;
+    this.record.pagesFetched += r.pages.unicast + r.pages.multicast;
+    this.dirty = true;
+    this.emit('clone.done', { index: r.index, host: r.hostId, startMs: r.startMs, runMs: r.runMs, pages: r.pages });
+    this.wake?.();
+  }
+
+  private onFailure(r: CloneResult): void {
+    if (this.stopped || this.terminal()) return;
+    const running = this.running.get(r.index);
+    // A failure of an attempt that is no longer current (lost, timed out, already retried) changes nothing.
+    if (!running || running.requestId !== r.requestId) return;
+    const error = r.error ?? { code: 'internal', message: 'clone failed' };
+    if (GUEST_FAILURES.has(error.code)) this.failAttempt(r.index, error, r.hostId);
+    else {
+      this.lose(r.index, running, error.message);
+      this.wake?.();
+    }
+  }
+
+  private onProgress(p: CloneProgress): void {
+    if (this.stopped || this.terminal()) return;
+    this.emit('progress', { index: p.index, done: p.done, total: p.total, host: p.hostId });
+  }
+
+  /** All clones done: reduce when asked, release the snapshot everywhere, done. */
+  private async complete(): Promise<void> {
+    const { tenant, id } = this.record;
+    if (this.spec.reduce) {
+      this.setState('reducing');
+      await this.persistNow();
+      const outputs: Uint8Array[] = [];
+      for (let i = 0; i < this.record.clones; i++) {
+        const r = await this.deps.store.result(tenant, id, i);
+        if (!r?.output) throw new FlurryError('internal', `the result of clone ${i} is missing from the results stream`);
+        outputs.push(r.output);
+      }
+      let reduced: Uint8Array | undefined;
+      let lastError: WireError | undefined;
+      for (let attempt = 0; attempt <= this.spec.retries && !reduced; attempt++) {
+        if (!this.record.snapshotId || !this.liveHosts().some((h) => h.id === this.record.parentHost)) {
+          this.record.snapshotId = undefined;
+          await this.snapshot(this.liveHosts());
+          if (this.terminal()) return;
+          if (!this.record.snapshotId) continue;
+          this.setState('reducing');
+        }
+        try {
+          reduced = await this.reduceOn(this.record.parentHost!, frame(outputs));
+        } catch (err) {
+          lastError = toWireError(err);
+          this.log.warn({ jobId: id, err: lastError.message }, 'reduce failed');
+        }
+        if (this.stopped) return;
+      }
+      if (this.terminal()) return;
+      if (!reduced) {
+        await this.fail({ code: lastError?.code ?? 'internal', message: `reduce failed: ${lastError?.message}` });
+        return;
+      }
+      await this.deps.store.putBlob(`${tenant}/${id}/reduced`, reduced);
+      this.emit('reduced', { bytes: reduced.length });
+    }
+    await this.releaseAll();
+    if (this.terminal() || this.stopped) return;
+    this.record.finishedAt = Date.now();
+    this.setState('done');
+    await this.persistNow();
+    this.emit('done', { job: this.record });
+    this.callback();
+  }
+
+  private async reduceOn(host: string, framed: Uint8Array): Promise<Uint8Array> {
+    const inbox = createInbox('flurry.reduce');
+    const requestId = `${this.record.id}.reduce.${Date.now().toString(36)}`;
+    const got = new Promise<CloneResult>((resolve) => {
+      const sub = this.nc.subscribe(inbox, { max: 1, callback: (_e, m) => resolve(decode<CloneResult>(m.data)) });
+      this.subs.push(sub);
+    });
+    await this.nc.flush();
+    const req: ForkRequest = {
+      requestId, descriptor: this.descriptor!, clones: [{ index: 0, input: framed }], count: this.record.clones,
+      resultSubject: inbox, prefetch: false, entry: 'reduce',
+    };
+    const reply = decode<ForkReply>((await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      got,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FlurryError('timeout', `reduce did not finish within ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs + START_GRACE_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
+    return r.output ?? new Uint8Array(0);
+  }
+
+  private async failWithClones(): Promise<void> {
+    const failed = this.record.clonesDetail.filter((c) => c.state === 'failed');
+    this.record.errors = failed.map((c) => ({ index: c.index, code: c.error?.code ?? 'internal', message: c.error?.message ?? 'failed' }));
+    const first = failed[0].error ?? { code: 'internal' as const, message: 'failed' };
+    await this.fail({ code: first.code, message: `${failed.length} of ${this.record.clones} clones failed; clone ${failed[0].index}: ${first.message}` });
+  }
+
+  private async fail(error: WireError): Promise<void> {
+    if (this.terminal()) return;
+    this.record.error = error;
+    this.record.finishedAt = Date.now();
+    this.setState('failed');
+    for (const [index] of [...this.running]) this.untrack(index);
+    await this.persistNow();
+    this.emit('failed', { error, errors: this.record.errors, job: this.record });
+    await this.releaseAll(true);
+    this.callback();
+  }
+
+  /** Cancels: stops the clones on every host, releases the snapshot, records the state. */
+  async cancel(): Promise<void> {
+    if (this.terminal()) return;
+    this.stored.cancelRequested = true;
+    this.record.finishedAt = Date.now();
+    this.setState('cancelled');
+    for (const [index] of [...this.running]) this.untrack(index);
+    for (const c of this.record.clonesDetail) if (c.state === 'running') c.state = 'pending';
+    await this.persistNow();
+    this.emit('cancelled', { job: this.record });
+    await this.releaseAll(true);
+    this.wake?.();
+    this.callback();
+  }
+
+  private async releaseAll(stopClones = false): Promise<void> {
+    const snapshotId = this.record.snapshotId;
+    if (!snapshotId) return;
+    const live = new Set(this.deps.fleet.live().map((h) => h.id));
+    const hosts = [...new Set([...this.hostsWithPages, ...(this.record.parentHost ? [this.record.parentHost] : [])])].filter((h) => live.has(h));
+    await this.releaseOn(hosts, snapshotId, stopClones);
+  }
+
+  private async releaseOn(hosts: string[], snapshotId: string, stopClones: boolean): Promise<void> {
+    const body: CancelRequest = { tenant: this.record.tenant, snapshotId };
+    await Promise.all(hosts.map(async (h) => {
+      try {
+        if (stopClones) await this.nc.request(JobSubjects.cancel(h), encode(body), { timeout: 5000 });
+        await this.nc.request(Subjects.release(h), encode(body), { timeout: 10_000 });
+      } catch (err) {
+        this.log.warn({ jobId: this.record.id, hostId: h, snapshotId, err: (err as Error).message }, 'release failed');
+      }
+    }));
+  }
+
+  private setState(state: StoredJob['record']['state']): void {
+    this.record.state = state;
+    this.dirty = true;
+  }
+
+  private emit(kind: JobEventKind, fields: Record<string, unknown>): void {
+    const { tenant, id } = this.record;
+    const event: JobEvent = { kind, at: Date.now(), tenant, jobId: id, ...fields };
+    this.nc.publish(JobSubjects.events(tenant, id), encode(event));
+  }
+
+  private persistSoon(): void {
+    if (this.dirty && Date.now() - this.lastPersist > 250) void this.persistNow();
+  }
+
+  persistNow(): Promise<void> {
+    if (this.stopped) return this.persisting;
+    this.dirty = false;
+    this.lastPersist = Date.now();
+    const r = this.record;
+    r.updatedAt = Date.now();
+    r.counts = { done: 0, failed: 0, running: 0, pending: 0 };
+    for (const c of r.clonesDetail) r.counts[c.state]++;
+    const value = structuredClone(this.stored);
+    this.persisting = this.persisting.then(() => this.deps.store.put(value)).catch((err: unknown) => {
+      this.dirty = true;
+      this.log.warn({ jobId: r.id, err: (err as Error).message }, 'job record write failed');
+    });
+    return this.persisting;
+  }
+
+  private callback(): void {
+    const url = this.spec?.callbackUrl;
+    if (!url) return;
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(this.record), signal: AbortSignal.timeout(10_000) }).catch((err: unknown) =>
+      this.log.warn({ jobId: this.record.id, url, err: (err as Error).message }, 'job callback failed'),
+    );
+  }
+}
+
+/** The input of `reduce(count)`: each output as a little-endian u32 length and its bytes, in index order. */
+export function frame(outputs: readonly Uint8Array[]): Uint8Array {
+  const framed = new Uint8Array(outputs.reduce((n, o) => n + 4 + o.length, 0));
+  const view = new DataView(framed.buffer);
+  let offset = 0;
+  for (const output of outputs) {
+    view.setUint32(offset, output.length, true);
+    framed.set(output, offset + 4);
+    offset += 4 + output.length;
+  }
+  return framed;
+}
+
+export function newCloneDetails(count: number): CloneDetail[] {
+  return Array.from({ length: count }, (_, index) => ({ index, state: 'pending', attempts: 0 }));
+}

@@ -1,0 +1,264 @@
+/**
+ * The jobs HTTP API (docs/jobs.md). Any gateway replica serves every route:
+ * creating a job writes its record to KV (the coordinator, wherever it runs,
+ * picks it up from its watch), reads come from KV and the results stream,
+ * events from NATS, and a cancel is a request to the coordinator.
+ */
+import { createHash } from 'node:crypto';
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { RequestError } from '@nats-io/transport-node';
+import {
+  decode, encode, FlurryError, JobSubjects, newId, TERMINAL_JOB_STATES,
+  type FunctionRecord, type JobControlReply, type JobControlRequest, type JobEvent, type JobRecord, type JobSpec, type StoredJob,
+} from '@flurry/core';
+import { readBody } from '../request-body.js';
+import type { FunctionRegistry } from '../function-registry.js';
+import type { JobStore } from './job-store.js';
+import { newCloneDetails } from './job-run.js';
+
+export const MAX_CLONES = 1024;
+const DEFAULT_TIMEOUT_MS = 600_000;
+const DEFAULT_RETRIES = 1;
+
+export interface JobRoutesDeps {
+  store: JobStore;
+  registry: FunctionRegistry;
+  maxBodyBytes: number;
+}
+
+type Env = { Variables: { requestId: string; tenant: string } };
+
+export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): void {
+  const { store } = deps;
+  const nc = store.fabric.nc;
+
+  app.post('/v1/jobs', async (c) => {
+    const raw = await readBody(c, deps.maxBodyBytes);
+    const tenant = c.var.tenant;
+    const body = parseJobBody(raw);
+    const fn = await deps.registry.get(tenant, body.function);
+    const spec = specOf(body, fn);
+    const idemKey = c.req.header('idempotency-key');
+    const jobId = newId('job');
+    if (idemKey !== undefined) {
+      if (idemKey.length === 0 || idemKey.length > 255) throw new FlurryError('bad_request', 'Idempotency-Key must be 1-255 characters');
+      const bodyHash = createHash('sha256').update(raw).digest('hex');
+      const keyHash = createHash('sha256').update(idemKey).digest('hex');
+      const existing = await store.claimKey(tenant, keyHash, { jobId, bodyHash });
+      if (existing) {
+        if (existing.bodyHash !== bodyHash) throw new FlurryError('conflict', 'this Idempotency-Key was used with a different request body');
+        // The first request may still be writing its job.
+        for (let i = 0; i < 50; i++) {
+          const got = await store.get(tenant, existing.jobId);
+          if (got) return c.json({ job: got.stored.record }, 200);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new FlurryError('unavailable', 'the job of this Idempotency-Key is still being created; retry', { retryAfterSeconds: 1 });
+      }
+    }
+    const now = Date.now();
+    const record: JobRecord = {
+      id: jobId, tenant, function: fn.name, digest: fn.digest, clones: body.clones, state: 'queued', createdAt: now, updatedAt: now,
+      counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
+    };
+    const stored: StoredJob = { record };
+    await store.create(stored, spec);
+    return c.json({ job: record }, 202);
+  });
+
+  app.get('/v1/jobs', async (c) => {
+    const limitParam = c.req.query('limit');
+    const limit = limitParam === undefined ? 50 : Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new FlurryError('bad_request', 'limit must be an integer from 1 to 1000');
+    const cursor = c.req.query('cursor');
+    let ids = await store.ids(c.var.tenant);
+    if (cursor) ids = ids.filter((id) => id < cursor);
+    const page = ids.slice(0, limit);
+    const jobs: JobRecord[] = [];
+    for (const id of page) {
+      const got = await store.get(c.var.tenant, id);
+      if (got) jobs.push(got.stored.record);
+    }
+    return c.json(ids.length > limit ? { jobs, next: page[page.length - 1] } : { jobs });
+  });
+
+  app.get('/v1/jobs/:id', async (c) => c.json({ job: await store.record(c.var.tenant, c.req.param('id')) }));
+
+  app.get('/v1/jobs/:id/result', async (c) => {
+    const job = await store.record(c.var.tenant, c.req.param('id'));
+    if (job.state === 'failed') throw new FlurryError('conflict', `job ${job.id} failed: ${job.error?.code ?? 'internal'}: ${job.error?.message ?? ''}`);
+    if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
+    const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
+    if (reduced) return new Response(reduced as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
+    const outputs: string[] = [];
+    for (let i = 0; i < job.clones; i++) {
+      const r = await store.result(job.tenant, job.id, i);
+      outputs.push(Buffer.from(r?.output ?? new Uint8Array(0)).toString('base64'));
+    }
+    return c.json({ outputs });
+  });
+
+  app.get('/v1/jobs/:id/clones/:i/output', async (c) => {
+    const job = await store.record(c.var.tenant, c.req.param('id'));
+    const i = Number(c.req.param('i'));
+    if (!Number.isInteger(i) || i < 0 || i >= job.clones) throw new FlurryError('not_found', `job ${job.id} has no clone ${c.req.param('i')}`);
+    const r = await store.result(job.tenant, job.id, i);
+    if (!r) throw new FlurryError('not_found', `clone ${i} of job ${job.id} has no output yet`);
+    return new Response((r.output ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
+  });
+
+  app.delete('/v1/jobs/:id', async (c) => {
+    const job = await store.record(c.var.tenant, c.req.param('id'));
+    if (TERMINAL_JOB_STATES.includes(job.state)) return c.json({ job });
+    const req: JobControlRequest = { action: 'cancel', tenant: job.tenant, jobId: job.id };
+    let reply: JobControlReply;
+    try {
+      reply = decode<JobControlReply>((await nc.request(JobSubjects.control, encode(req), { timeout: 30_000 })).data);
+    } catch (err) {
+      if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', 'no job coordinator is running; retry', { retryAfterSeconds: 1 });
+      throw new FlurryError('unavailable', `the job coordinator did not answer: ${(err as Error).message}`, { retryAfterSeconds: 1 });
+    }
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return c.json({ job: reply.job });
+  });
+
+  app.get('/v1/jobs/:id/events', async (c) => {
+    const tenant = c.var.tenant;
+    const id = c.req.param('id');
+    // Subscribe before reading the record, so no event falls between the two.
+    const queue: JobEvent[] = [];
+    let notify: (() => void) | undefined;
+    const sub = nc.subscribe(JobSubjects.events(tenant, id), {
+      callback: (_e, m) => {
+        try {
+          queue.push(decode<JobEvent>(m.data));
+        } catch {
+          return;
+        }
+        notify?.();
+      },
+    });
+    await nc.flush();
+    let job: JobRecord;
+    try {
+      job = await store.record(tenant, id);
+    } catch (err) {
+      sub.unsubscribe();
+      throw err;
+    }
+    return streamSSE(c, async (stream) => {
+      let open = true;
+      stream.onAbort(() => {
+        open = false;
+        notify?.();
+      });
+      try {
+        await stream.writeSSE({ event: 'state', data: JSON.stringify({ kind: 'state', at: Date.now(), tenant, jobId: id, job }) });
+        if (TERMINAL_JOB_STATES.includes(job.state)) {
+          await stream.writeSSE({ event: job.state, data: JSON.stringify({ kind: job.state, at: job.finishedAt ?? Date.now(), tenant, jobId: id, job, error: job.error, errors: job.errors }) });
+          return;
+        }
+        let lastWrite = Date.now();
+        while (open) {
+          while (queue.length > 0) {
+            const e = queue.shift()!;
+            await stream.writeSSE({ event: e.kind, data: JSON.stringify(e) });
+            lastWrite = Date.now();
+            if (e.kind === 'done' || e.kind === 'failed' || e.kind === 'cancelled') return;
+          }
+          await new Promise<void>((resolve) => {
+            notify = resolve;
+            setTimeout(resolve, 5000);
+          });
+          notify = undefined;
+          if (queue.length === 0 && Date.now() - lastWrite >= 5000) {
+            // A terminal event published while nobody listened (a coordinator handover) is caught here.
+            const now = await store.record(tenant, id).catch(() => undefined);
+            if (now && TERMINAL_JOB_STATES.includes(now.state)) {
+              await stream.writeSSE({ event: now.state, data: JSON.stringify({ kind: now.state, at: now.finishedAt ?? Date.now(), tenant, jobId: id, job: now, error: now.error, errors: now.errors }) });
+              return;
+            }
+            await stream.write(': keep-alive\n\n');
+            lastWrite = Date.now();
+          }
+        }
+      } finally {
+        sub.unsubscribe();
+      }
+    });
+  });
+}
+
+interface JobBody {
+  function: string;
+  clones: number;
+  init?: string;
+  input?: string;
+  inputs?: string[];
+  timeoutMs?: number;
+  retries?: number;
+  reduce?: boolean;
+  callbackUrl?: string;
+}
+
+function bad(message: string): FlurryError {
+  return new FlurryError('bad_request', message);
+}
+
+function parseJobBody(raw: Uint8Array): JobBody {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw bad('the body must be a JSON object');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('the body must be a JSON object');
+  const b = v as Record<string, unknown>;
+  const known = new Set(['function', 'clones', 'init', 'input', 'inputs', 'timeoutMs', 'retries', 'reduce', 'callbackUrl']);
+  for (const k of Object.keys(b)) if (!known.has(k)) throw bad(`unknown field "${k}"`);
+  if (typeof b.function !== 'string' || b.function.length === 0) throw bad('"function" must be a function name');
+  if (typeof b.clones !== 'number' || !Number.isInteger(b.clones) || b.clones < 1 || b.clones > MAX_CLONES) throw bad(`"clones" must be an integer from 1 to ${MAX_CLONES}`);
+  for (const k of ['init', 'input'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw bad(`"${k}" must be a base64 string`);
+  if (b.inputs !== undefined) {
+    if (!Array.isArray(b.inputs) || b.inputs.some((x) => typeof x !== 'string')) throw bad('"inputs" must be an array of base64 strings');
+    if (b.inputs.length !== b.clones) throw bad(`"inputs" has ${b.inputs.length} entries; it must have one per clone (${b.clones})`);
+    if (b.input !== undefined) throw bad('send "input" or "inputs", not both');
+  }
+  if (b.timeoutMs !== undefined && (typeof b.timeoutMs !== 'number' || !Number.isInteger(b.timeoutMs) || b.timeoutMs < 1 || b.timeoutMs > 24 * 3600_000)) throw bad('"timeoutMs" must be an integer from 1 to 86400000');
+  if (b.retries !== undefined && (typeof b.retries !== 'number' || !Number.isInteger(b.retries) || b.retries < 0 || b.retries > 10)) throw bad('"retries" must be an integer from 0 to 10');
+  if (b.reduce !== undefined && typeof b.reduce !== 'boolean') throw bad('"reduce" must be a boolean');
+  if (b.callbackUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = typeof b.callbackUrl === 'string' ? new URL(b.callbackUrl) : undefined;
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw bad('"callbackUrl" must be an http or https URL');
+  }
+  return b as unknown as JobBody;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function base64(field: string, s: string | undefined): Uint8Array {
+  if (s === undefined) return new Uint8Array(0);
+  if (!BASE64.test(s) || s.length % 4 === 1) throw bad(`"${field}" is not valid base64`);
+  return new Uint8Array(Buffer.from(s, 'base64'));
+}
+
+function specOf(b: JobBody, fn: FunctionRecord): JobSpec {
+  if (!fn.exports.includes('run')) throw bad(`function "${fn.name}" exports no run(index, count): it cannot be forked into clones`);
+  const hasReduce = fn.exports.includes('reduce');
+  if (b.reduce === true && !hasReduce) throw bad(`function "${fn.name}" exports no reduce(count)`);
+  return {
+    init: base64('init', b.init),
+    input: base64('input', b.input),
+    inputs: b.inputs?.map((s, i) => base64(`inputs[${i}]`, s)),
+    timeoutMs: b.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    retries: b.retries ?? DEFAULT_RETRIES,
+    reduce: b.reduce ?? hasReduce,
+    callbackUrl: b.callbackUrl,
+  };
+}

@@ -1,0 +1,171 @@
+// Fork-join jobs through the gateway: a real nats-server, a gateway and three
+// host processes. Jobs of the `pattern` guest are checked exactly; faults
+// (a host killed, the gateway restarted), cancel, retries, idempotency and
+// the event stream.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobRecord } from '@flurry/core';
+import { LocalFleet } from '../infra/src/local-fleet.js';
+import { deploy, guestProgram } from './helpers/functions.js';
+
+interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; entropyHex: string; inits: number; restored: boolean; mismatches: number }
+interface PatternReduce { count: number; ok: boolean; failed: number[]; distinctEntropy: number; distinctChecksums: number; restored: number }
+
+const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
+
+describe('jobs', () => {
+  let fleet: LocalFleet;
+
+  beforeAll(async () => {
+    fleet = await LocalFleet.start({
+      hosts: 3,
+      hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '2', LOG_LEVEL: 'warn' },
+      gatewayEnv: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' },
+    });
+    for (const name of ['pattern', 'trap']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
+  });
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${fleet.url}/v1/jobs`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+
+  async function submit(body: unknown): Promise<JobRecord> {
+    const res = await post(body);
+    expect(res.status, await res.clone().text()).toBe(202);
+    return ((await res.json()) as { job: JobRecord }).job;
+  }
+
+  async function get(id: string): Promise<JobRecord> {
+    for (let i = 0; ; i++) {
+      const res = await fetch(`${fleet.url}/v1/jobs/${id}`).catch((err: unknown) => err as Error);
+      if (!(res instanceof Error) && res.ok) return ((await res.json()) as { job: JobRecord }).job;
+      // The gateway may be restarting.
+      if (i > 100) throw new Error(`GET job ${id}: ${res instanceof Error ? res.message : res.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function waitFor(id: string, test: (j: JobRecord) => boolean, timeoutMs = 40_000): Promise<JobRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await get(id);
+      if (test(job)) return job;
+      if (Date.now() > deadline) throw new Error(`job ${id} stayed ${job.state} (${JSON.stringify(job.counts)})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  const finished = (id: string, timeoutMs?: number) => waitFor(id, (j) => ['done', 'failed', 'cancelled'].includes(j.state), timeoutMs);
+
+  async function outputsOf(job: JobRecord): Promise<PatternOutput[]> {
+    const out: PatternOutput[] = [];
+    for (let i = 0; i < job.clones; i++) {
+      const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/${i}/output`);
+      expect(res.status).toBe(200);
+      out.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as PatternOutput);
+    }
+    return out;
+  }
+
+  /** Every index once, every clone ok from the one parent, and pattern's reduce agreeing. */
+  async function expectCorrectPatternJob(job: JobRecord, clones: number): Promise<void> {
+    expect(job.state, JSON.stringify(job.error)).toBe('done');
+    expect(job.counts).toEqual({ done: clones, failed: 0, running: 0, pending: 0 });
+    const outputs = await outputsOf(job);
+    expect(outputs.map((o) => o.index)).toEqual([...Array(clones).keys()]);
+    for (const o of outputs) expect(o).toMatchObject({ ok: true, count: clones, mismatches: 0, inits: 1, restored: true });
+    expect(new Set(outputs.map((o) => o.checksum)).size).toBe(1);
+    expect(new Set(outputs.map((o) => o.entropyHex)).size).toBe(clones);
+    const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    const reduced = JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as PatternReduce;
+    expect(reduced).toMatchObject({ count: clones, ok: true, failed: [], distinctEntropy: clones, distinctChecksums: 1, restored: clones });
+  }
+
+  it('pattern job - 16 clones over 3 hosts verify the parent, reduce, and the result is exact', async () => {
+    const job = await submit({ function: 'pattern', clones: 16, init: b64({ mib: 8 }), input: b64({ verify: 'all' }) });
+    expect(job).toMatchObject({ function: 'pattern', clones: 16, state: 'queued', counts: { pending: 16 } });
+    const done = await finished(job.id);
+    await expectCorrectPatternJob(done, 16);
+    expect(done.snapshotId).toBeTruthy();
+    expect(done.parentHost).toMatch(/^host-/);
+    expect(new Set(done.clonesDetail.map((c) => c.host)).size).toBe(3);
+    expect(done.clonesDetail.every((c) => c.attempts === 1 && c.state === 'done')).toBe(true);
+    // Without reduce: the clone outputs in index order.
+    const plain = await finished((await submit({ function: 'pattern', clones: 3, init: b64({ mib: 1 }), reduce: false })).id);
+    const res = await fetch(`${fleet.url}/v1/jobs/${plain.id}/result`);
+    const { outputs } = (await res.json()) as { outputs: string[] };
+    expect(outputs.map((o) => (JSON.parse(Buffer.from(o, 'base64').toString()) as PatternOutput).index)).toEqual([0, 1, 2]);
+    // The list, newest first.
+    const list = (await (await fetch(`${fleet.url}/v1/jobs?limit=1`)).json()) as { jobs: JobRecord[]; next?: string };
+    expect(list.jobs.map((j) => j.id)).toEqual([plain.id]);
+    const rest = (await (await fetch(`${fleet.url}/v1/jobs?limit=1&cursor=${list.next}`)).json()) as { jobs: JobRecord[] };
+    expect(rest.jobs.map((j) => j.id)).toEqual([job.id]);
+  });
+
+  it('trapping clones - odd indexes retried, then the job fails listing every failed clone', async () => {
+    const job = await submit({ function: 'trap', clones: 6, retries: 1 });
+    const failed = await finished(job.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.error?.code).toBe('guest_trap');
+    expect(failed.errors?.map((e) => e.index)).toEqual([1, 3, 5]);
+    for (const e of failed.errors!) expect(e.message).toContain(`deliberate trap in clone ${e.index}`);
+    for (const c of failed.clonesDetail) expect(c).toMatchObject(c.index % 2 ? { state: 'failed', attempts: 2 } : { state: 'done', attempts: 1 });
+    const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error.message).toContain('deliberate trap');
+    expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/0/output`)).status).toBe(200);
+    expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/1/output`)).status).toBe(404);
+  });
+
+  it('idempotency - the same key and body give the same job; a different body is a conflict', async () => {
+    const body = { function: 'pattern', clones: 2, init: b64({ mib: 1 }) };
+    const key = `k-${Date.now()}`;
+    const first = await post(body, { 'idempotency-key': key });
+    expect(first.status).toBe(202);
+    const a = ((await first.json()) as { job: JobRecord }).job;
+    const second = await post(body, { 'idempotency-key': key });
+    expect(second.status).toBe(200);
+    expect(((await second.json()) as { job: JobRecord }).job.id).toBe(a.id);
+    const other = await post({ ...body, clones: 3 }, { 'idempotency-key': key });
+    expect(other.status).toBe(409);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe('conflict');
+    expect((await finished(a.id)).state).toBe('done');
+    // Validation.
+    expect((await post({ function: 'pattern', clones: 0 })).status).toBe(400);
+    expect((await post({ function: 'pattern', clones: 2, inputs: ['AA=='] })).status).toBe(400);
+    expect((await post({ function: 'nope', clones: 2 })).status).toBe(404);
+    expect((await fetch(`${fleet.url}/v1/jobs/job_missing`)).status).toBe(404);
+  });
+
+  it('events - the SSE stream has progress, clone results and done; a late reader gets the state first', async () => {
+    const job = await submit({ function: 'pattern', clones: 4, init: b64({ mib: 32 }), input: b64({ verify: 'all' }) });
+    const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/events`);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const text = await res.text();
+    const kinds = [...text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
+    expect(kinds[0]).toBe('state');
+    expect(kinds).toEqual(expect.arrayContaining(['snapshot', 'forked', 'progress', 'clone.done', 'reduced', 'done']));
+    expect(kinds.at(-1)).toBe('done');
+    const progress = [...text.matchAll(/^event: progress\ndata: (.+)$/gm)].map((m) => JSON.parse(m[1]) as { index: number; done: number; total: number });
+    expect(progress[0]).toMatchObject({ index: expect.any(Number), done: expect.any(Number), total: expect.any(Number) });
+    const late = await (await fetch(`${fleet.url}/v1/jobs/${job.id}/events`)).text();
+    expect([...late.matchAll(/^event: (.+)$/gm)].map((m) => m[1])).toEqual(['state', 'done']);
+  });
+
+  it('cancel - a running job stops, its clones end and it stays cancelled', async () => {
+    const job = await submit({ function: 'pattern', clones: 12, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) });
+    await waitFor(job.id, (j) => j.counts.running > 0);
+    const res = await fetch(`${fleet.url}/v1/jobs/${job.id}`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { job: JobRecord }).job.state).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await get(job.id);
+    expect(after.state).toBe('cancelled');
+    expect(after.counts.done).toBeLessThan(12);
+    expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/result`)).status).toBe(409);
+  });
+});
