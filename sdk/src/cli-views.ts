@@ -1,7 +1,8 @@
 /** What the CLI prints for each kind of record when not asked for JSON. */
 import { formatBytes, formatDuration } from './human-units.js';
+import type { JobEvent } from './jobs.js';
 import { formatFields, formatTable } from './table.js';
-import type { FunctionRecord, HostRecord } from './types.js';
+import type { FunctionRecord, HostRecord, JobRecord } from './types.js';
 
 const WASM_PAGE_BYTES = 65_536;
 /** Enough hex digits to tell modules apart at a glance, like git's short hashes. */
@@ -74,4 +75,120 @@ export function hostsTable(hosts: HostRecord[], now: number): string {
 
 function memoryRange(fn: FunctionRecord): string {
   return `${formatBytes(fn.memory.initialPages * WASM_PAGE_BYTES)} / ${formatBytes(fn.memory.maximumPages * WASM_PAGE_BYTES)}`;
+}
+
+export function jobsTable(jobs: JobRecord[], now: number): string {
+  return formatTable(
+    [
+      { header: 'ID' },
+      { header: 'FUNCTION' },
+      { header: 'STATE' },
+      { header: 'DONE', align: 'right' },
+      { header: 'FAILED', align: 'right' },
+      { header: 'PAGES', align: 'right' },
+      { header: 'CREATED', align: 'right' },
+      { header: 'TOOK', align: 'right' },
+    ],
+    jobs.map((job) => [
+      job.id,
+      job.function,
+      job.state,
+      `${job.counts.done}/${job.clones}`,
+      String(job.counts.failed),
+      String(job.pagesFetched),
+      `${formatDuration(now - job.createdAt)} ago`,
+      job.finishedAt === undefined ? '' : formatDuration(job.finishedAt - (job.startedAt ?? job.createdAt)),
+    ]),
+  );
+}
+
+/** A job's record as labelled fields, then one row per clone. */
+export function jobDetails(job: JobRecord, now: number): string {
+  const fields: [string, string][] = [
+    ['id', job.id],
+    ['function', `${job.function} (${job.digest.slice(0, SHORT_DIGEST)})`],
+    ['state', job.state],
+    ['clones', `${job.clones}: ${job.counts.done} done, ${job.counts.failed} failed, ${job.counts.running} running, ${job.counts.pending} pending`],
+    ['created', `${new Date(job.createdAt).toISOString()} (${formatDuration(now - job.createdAt)} ago)`],
+  ];
+  if (job.startedAt !== undefined) fields.push(['started', new Date(job.startedAt).toISOString()]);
+  if (job.finishedAt !== undefined) {
+    fields.push(['finished', `${new Date(job.finishedAt).toISOString()} (took ${formatDuration(job.finishedAt - (job.startedAt ?? job.createdAt))})`]);
+  }
+  if (job.parentHost !== undefined) fields.push(['parent host', job.parentHost]);
+  if (job.snapshotId !== undefined) fields.push(['snapshot', job.snapshotId]);
+  fields.push(['pages fetched', String(job.pagesFetched)]);
+  if (job.error !== undefined) fields.push(['error', `${job.error.code}: ${job.error.message}`]);
+  if (job.clonesDetail.length === 0) return formatFields(fields);
+  const clones = formatTable(
+    [
+      { header: 'CLONE', align: 'right' },
+      { header: 'STATE' },
+      { header: 'HOST' },
+      { header: 'ATTEMPTS', align: 'right' },
+      { header: 'RUN', align: 'right' },
+      { header: 'PAGES', align: 'right' },
+      { header: 'ERROR' },
+    ],
+    job.clonesDetail.map((clone) => [
+      String(clone.index),
+      clone.state,
+      clone.host ?? '',
+      String(clone.attempts),
+      clone.runMs === undefined ? '' : formatDuration(clone.runMs),
+      clone.pages === undefined ? '' : String(clone.pages),
+      clone.error === undefined ? '' : `${clone.error.code}: ${clone.error.message}`,
+    ]),
+  );
+  return `${formatFields(fields)}\n${clones}`;
+}
+
+/** Each failed clone's error, from the record's `errors` or, failing that, its clones. */
+export function cloneErrors(job: JobRecord): { index: number; code: string; message: string }[] {
+  if (job.errors !== undefined && job.errors.length > 0) return job.errors;
+  return job.clonesDetail.flatMap((clone) => (clone.error === undefined ? [] : [{ index: clone.index, ...clone.error }]));
+}
+
+/** One event as one line of text (`job run` on a pipe, `job logs`). */
+export function eventLine(event: JobEvent): string {
+  switch (event.kind) {
+    case 'state': {
+      const job = event.data;
+      return `state ${job.state}: job ${job.id}, ${job.function}, ${job.clones} clones (${job.counts.done} done, ${job.counts.failed} failed)`;
+    }
+    case 'progress':
+      return `progress clone ${event.data.index}: ${event.data.done}/${event.data.total}`;
+    case 'clone.done': {
+      const { index, host, runMs, pages } = event.data;
+      return `clone ${index} done${host ? ` on ${host}` : ''}${runMs !== undefined ? ` in ${formatDuration(runMs)}` : ''}${pages !== undefined ? `, ${pages} pages` : ''}`;
+    }
+    case 'clone.failed': {
+      const { index, error, attempts, retrying } = event.data;
+      const reason = error ? `: ${error.code}: ${error.message}` : '';
+      return `clone ${index} failed${reason}${attempts !== undefined ? ` (attempt ${attempts})` : ''}${retrying === true ? ', retrying' : ''}`;
+    }
+    case 'done': {
+      const job = event.data.job;
+      if (!job) return 'done';
+      const took = job.finishedAt === undefined ? '' : ` in ${formatDuration(job.finishedAt - (job.startedAt ?? job.createdAt))}`;
+      return `done${took}: ${job.counts.done}/${job.clones} clones, ${job.pagesFetched} pages fetched`;
+    }
+    case 'failed': {
+      const error = event.data.error ?? event.data.job?.error;
+      return error ? `failed: ${error.code}: ${error.message}` : 'failed';
+    }
+    case 'cancelled':
+      return 'cancelled';
+    default:
+      // placed, snapshot, forked, reduced: fields the contract leaves open, shown as key=value.
+      return [event.kind, ...summarizeFields(event.data)].join(' ');
+  }
+}
+
+function summarizeFields(data: Record<string, unknown>): string[] {
+  return Object.entries(data).flatMap(([key, value]) => {
+    if (Array.isArray(value) && value.every((item) => typeof item !== 'object')) return [`${key}=${value.join(',')}`];
+    if (value === null || typeof value === 'object' || value === undefined) return [];
+    return [`${key}=${String(value)}`];
+  });
 }

@@ -1,7 +1,7 @@
 /** The `flurry` CLI, run as `node sdk/dist/cli.js` against a stub gateway (build first: `npx tsc -b sdk`). */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,5 +179,120 @@ describe('cli', () => {
     expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer from-flag');
     await cli(['hosts'], { FLURRY_API_KEY: 'from-env' });
     expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer from-env');
+  });
+});
+
+describe('cli job', () => {
+  function stderrLines(run: CliRun): string[] {
+    return run.stderr.trimEnd().split('\n');
+  }
+
+  it('cli job - run on a pipe prints one line per event on stderr and the reduce output on stdout', async () => {
+    const input = join(scratch, 'job-input.txt');
+    await writeFile(input, 'x');
+    const run = await cli(['job', 'run', 'sum', '--clones', '3', '--input', input]);
+    expect(run.code).toBe(0);
+    expect(run.stdout.toString()).toBe('x+x+x');
+    const events = stderrLines(run);
+    expect(events[0]).toMatch(/^state queued: job job-\d+, sum, 3 clones \(0 done, 0 failed\)$/);
+    expect(events).toContain('placed parentHost=host-a');
+    expect(events).toContain('forked clones=3 hosts=host-a');
+    expect(events).toContain('progress clone 1: 1/2');
+    expect(events).toContain('clone 1 done on host-b in 101ms, 11 pages');
+    expect(events.at(-1)).toBe('done in 1s: 3/3 clones, 33 pages fetched');
+    const body = JSON.parse(gateway.requests.filter((r) => r.url === '/v1/jobs' && r.method === 'POST').at(-1)!.body.toString());
+    expect(body).toEqual({ function: 'sum', clones: 3, input: Buffer.from('x').toString('base64') });
+  });
+
+  it('cli job - run --inputs DIR sends the files in name order, one clone each; --json prints the job and the outputs', async () => {
+    const dir = join(scratch, 'inputs');
+    await mkdir(dir);
+    await writeFile(join(dir, 'b.txt'), 'second');
+    await writeFile(join(dir, 'a.txt'), 'first');
+    await mkdir(join(dir, 'c-not-a-file'));
+    const run = await cli(['job', 'run', 'sum', '--inputs', dir, '--no-reduce', '--retries', '2', '--timeout', '500', '--json']);
+    expect(run.code).toBe(0);
+    const document = JSON.parse(run.stdout.toString());
+    expect(document).toMatchObject({ job: { function: 'sum', state: 'done', clones: 2 }, result: ['first', 'second'], resultEncoding: 'utf8' });
+    const body = JSON.parse(gateway.requests.filter((r) => r.url === '/v1/jobs' && r.method === 'POST').at(-1)!.body.toString());
+    expect(body).toMatchObject({ clones: 2, reduce: false, retries: 2, timeoutMs: 500 });
+    expect(body.inputs.map((b: string) => Buffer.from(b, 'base64').toString())).toEqual(['first', 'second']);
+  });
+
+  it('cli job - run --out writes the result to a file; binary results are base64 in --json', async () => {
+    const out = join(scratch, 'result.bin');
+    const input = join(scratch, 'binary-input');
+    await writeFile(input, Buffer.from([0xff, 0x00]));
+    expect((await cli(['job', 'run', 'sum', '--clones', '2', '--input', input, '--out', out])).stdout.length).toBe(0);
+    expect(await readFile(out)).toEqual(Buffer.from([0xff, 0x00, 0x2b, 0xff, 0x00]));
+    const json = JSON.parse((await cli(['--json', 'job', 'run', 'sum', '--clones', '1', '--input', input])).stdout.toString());
+    expect(json).toMatchObject({ result: '/wA=', resultEncoding: 'base64' });
+  });
+
+  it("cli job - a failed job exits 1 with error: <code>: <message> and each failed clone's error", async () => {
+    const run = await cli(['job', 'run', 'fail', '--clones', '3']);
+    expect(run.code).toBe(1);
+    expect(run.stdout.length).toBe(0);
+    expect(stderrLines(run).slice(-3)).toEqual([
+      'failed: guest_trap: clone 1 failed: unreachable executed',
+      'error: guest_trap: clone 1 failed: unreachable executed',
+      '  clone 1: guest_trap: unreachable executed',
+    ]);
+    expect(run.stderr).toContain('clone 1 failed: guest_trap: unreachable executed (attempt 2)\n');
+    const json = await cli(['--json', 'job', 'run', 'fail', '--clones', '2']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout.toString())).toMatchObject({ job: { state: 'failed', errors: [{ index: 1 }] }, result: null });
+  });
+
+  it('cli job - list prints a table of jobs, newest first', async () => {
+    await cli(['job', 'run', 'sum', '--clones', '2']);
+    const run = await cli(['job', 'list']);
+    expect(run.code).toBe(0);
+    const [header, first] = lines(run);
+    expect(header.split(/\s{2,}/)).toEqual(['ID', 'FUNCTION', 'STATE', 'DONE', 'FAILED', 'PAGES', 'CREATED', 'TOOK']);
+    expect(first.split(/\s+/)).toEqual([expect.stringMatching(/^job-\d+$/), 'sum', 'done', '2/2', '0', '21', '2s', 'ago', '1s']);
+    const paged = await cli(['job', 'list', '--limit', '1']);
+    expect(lines(paged)).toHaveLength(2);
+    expect(paged.stderr).toMatch(/^more: flurry job list --cursor 1\n$/);
+    expect(JSON.parse((await cli(['--json', 'job', 'list'])).stdout.toString()).jobs[0].id).toBe(first.split(' ')[0]);
+  });
+
+  it('cli job - status shows the record and a row per clone; logs prints the events, as JSON lines with --json', async () => {
+    const submitted = await cli(['--json', 'job', 'run', 'fail', '--clones', '2']);
+    const id = JSON.parse(submitted.stdout.toString()).job.id as string;
+    const status = await cli(['job', 'status', id]);
+    expect(status.code).toBe(0);
+    expect(lines(status)).toContain(`id             ${id}`);
+    expect(lines(status)).toContain('error          guest_trap: clone 1 failed: unreachable executed');
+    const [clonesHeader, , failedClone] = status.stdout.toString().trimEnd().split('\n').slice(-3);
+    expect(clonesHeader.split(/\s+/)).toEqual(['CLONE', 'STATE', 'HOST', 'ATTEMPTS', 'RUN', 'PAGES', 'ERROR']);
+    expect(failedClone.trim().split(/\s+/)).toEqual(['1', 'failed', 'host-b', '2', '40ms', 'guest_trap:', 'unreachable', 'executed']);
+    const logs = await cli(['job', 'logs', id]);
+    expect(logs.code).toBe(0);
+    expect(lines(logs)[0]).toMatch(/^state queued: job /);
+    expect(lines(logs).at(-1)).toBe('failed: guest_trap: clone 1 failed: unreachable executed');
+    const jsonLogs = lines(await cli(['--json', 'job', 'logs', id])).map((line) => JSON.parse(line).kind);
+    expect(jsonLogs.at(-1)).toBe('failed');
+  });
+
+  it('cli job - cancel prints the cancelled state', async () => {
+    // A job that never ends, submitted without the CLI (whose `job run` would wait for it).
+    const response = await fetch(`${gateway.url}/v1/jobs`, { method: 'POST', body: JSON.stringify({ function: 'hang', clones: 1 }) });
+    const { job: hanging } = (await response.json()) as { job: { id: string } };
+    const run = await cli(['job', 'cancel', hanging.id]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout.toString()).toBe(`${hanging.id} cancelled\n`);
+  });
+
+  it('cli job - usage errors exit 2: no clone count, --inputs disagreeing with --clones, a bad number, --input with --inputs', async () => {
+    expect(await cli(['job', 'run', 'sum'])).toMatchObject({ code: 2, stderr: 'error: usage: --clones is required (or --inputs DIR, one clone per file)\n' });
+    const dir = join(scratch, 'two-inputs');
+    await mkdir(dir);
+    await writeFile(join(dir, '1'), 'a');
+    await writeFile(join(dir, '2'), 'b');
+    expect((await cli(['job', 'run', 'sum', '--inputs', dir, '--clones', '3'])).stderr).toMatch(/^error: usage: --inputs: .* has 2 files, but --clones is 3\n$/);
+    expect((await cli(['job', 'run', 'sum', '--clones', 'many'])).code).toBe(2);
+    expect((await cli(['job', 'run', 'sum', '--clones', '1', '--input', 'x', '--inputs', dir])).code).toBe(2);
+    expect(await cli(['job', 'status', 'job-404'])).toMatchObject({ code: 1, stderr: 'error: not_found: no job job-404\n' });
   });
 });

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /** The `flurry` command-line tool: each command is one SDK call, printed as a table or, with --json, as one JSON document. */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { Command, CommanderError, Option } from 'commander';
-import { deployedLine, functionDetails, functionsTable, hostsTable } from './cli-views.js';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { PlainProgress, TtyProgress, type ProgressReporter } from './cli-job-progress.js';
+import { cloneErrors, deployedLine, eventLine, functionDetails, functionsTable, hostsTable, jobDetails, jobsTable } from './cli-views.js';
 import { Flurry } from './client.js';
-import { FlurryApiError, FlurryConnectionError, FlurryTimeoutError } from './errors.js';
+import { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
 import type { InvokeResponse } from './invoke-response.js';
+import type { JobResult, JobSpec } from './jobs.js';
 
 /** Bad arguments the parser cannot catch (a malformed header, an unreadable file): exit 2. */
 class UsageError extends Error {
@@ -104,7 +107,173 @@ function buildProgram(): Command {
       print(json ? hosts : hostsTable(hosts, Date.now()), json);
     });
 
+  addJobCommands(program);
+
   return program;
+}
+
+/** `flurry job run|status|logs|cancel|list`; made with `program.command` so that they inherit `exitOverride`. */
+function addJobCommands(program: Command): void {
+  const job = program.command('job').description('run fork-join jobs and follow them');
+
+  job
+    .command('run')
+    .description('run FUNCTION as a job of N clones; prints the result (the reduce output, or the clone outputs in order)')
+    .argument('<function>', 'function name')
+    .option('--clones <n>', 'number of clones (default: the number of --inputs files)', positiveInteger)
+    .option('--init <file>', "input of the parent's init() (- for stdin)")
+    .addOption(new Option('--input <file>', 'input of every clone (- for stdin)').conflicts('inputs'))
+    .option('--inputs <dir>', "one input per clone: the directory's files in name order")
+    .option('--out <file>', 'write the result to FILE instead of stdout')
+    .option('--retries <n>', 'restarts of a failed clone', nonNegativeInteger)
+    .option('--timeout <ms>', 'time limit of each clone, in milliseconds', positiveInteger)
+    .option('--no-reduce', "keep each clone's output instead of running the function's reduce")
+    .action(async (fn: string, options: JobRunCliOptions, command: Command) => {
+      const { flurry, json } = context(command);
+      const spec = await jobSpec(fn, options, command.getOptionValueSource('reduce') !== 'default');
+      const handle = await flurry.jobs.submit(spec);
+      const reporter: ProgressReporter = process.stderr.isTTY ? new TtyProgress(process.stderr) : new PlainProgress(process.stderr);
+      let record;
+      try {
+        record = await handle.wait({ onEvent: (event) => reporter.event(event) });
+      } catch (err) {
+        // The failed record is worth a script's while: it names each clone's error.
+        if (err instanceof FlurryJobError && json) print({ job: err.job, result: null }, true);
+        throw err;
+      } finally {
+        reporter.finish();
+      }
+      const result = await handle.result();
+      if (json) return print({ job: record, ...resultDocument(result) }, true);
+      const bytes = result instanceof Uint8Array ? result : concatBytes(result);
+      if (options.out !== undefined) await writeOutput(options.out, bytes);
+      else process.stdout.write(bytes);
+    });
+
+  job
+    .command('status')
+    .description("show job ID: its record and each clone's state")
+    .argument('<id>', 'job id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      const record = await flurry.jobs.get(id);
+      print(json ? record : jobDetails(record, Date.now()), json);
+    });
+
+  job
+    .command('logs')
+    .description("print job ID's events until it ends (--json: one JSON object per line)")
+    .argument('<id>', 'job id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      for await (const event of flurry.jobs.handle(id).events()) {
+        process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${eventLine(event)}\n`);
+      }
+    });
+
+  job
+    .command('cancel')
+    .description('cancel job ID')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      const record = await flurry.jobs.handle(id).cancel();
+      print(json ? record : `${record.id} ${record.state}\n`, json);
+    });
+
+  job
+    .command('list')
+    .description('list jobs, newest first')
+    .option('--limit <n>', 'jobs per page', positiveInteger)
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action(async (options: { limit?: number; cursor?: string }, command: Command) => {
+      const { flurry, json } = context(command);
+      const page = await flurry.jobs.list({ limit: options.limit, cursor: options.cursor });
+      if (json) return print(page, true);
+      print(jobsTable(page.jobs, Date.now()), false);
+      if (page.next !== undefined) process.stderr.write(`more: flurry job list --cursor ${page.next}\n`);
+    });
+}
+
+interface JobRunCliOptions {
+  clones?: number;
+  init?: string;
+  input?: string;
+  inputs?: string;
+  out?: string;
+  retries?: number;
+  timeout?: number;
+  reduce: boolean;
+}
+
+async function jobSpec(fn: string, options: JobRunCliOptions, reduceGiven: boolean): Promise<JobSpec> {
+  const inputs = options.inputs === undefined ? undefined : await readInputsDirectory(options.inputs);
+  if (inputs !== undefined && options.clones !== undefined && options.clones !== inputs.length) {
+    throw new UsageError(`--inputs: ${options.inputs} has ${inputs.length} files, but --clones is ${options.clones}`);
+  }
+  if (inputs !== undefined && inputs.length === 0) throw new UsageError(`--inputs: ${options.inputs} has no files`);
+  const clones = options.clones ?? inputs?.length;
+  if (clones === undefined) throw new UsageError('--clones is required (or --inputs DIR, one clone per file)');
+  return {
+    function: fn,
+    clones,
+    init: options.init === undefined ? undefined : await readInput(options.init),
+    input: options.input === undefined ? undefined : await readInput(options.input),
+    inputs,
+    retries: options.retries,
+    timeoutMs: options.timeout,
+    // Only an explicit --no-reduce is sent; otherwise the gateway decides (reduce when the function has one).
+    reduce: reduceGiven ? options.reduce : undefined,
+  };
+}
+
+/** The regular files of `dir` in name order (code-point order, as `ls` does in the C locale). */
+async function readInputsDirectory(dir: string): Promise<Uint8Array[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  } catch (err) {
+    throw new UsageError(`cannot read ${dir}: ${(err as Error).message}`);
+  }
+  const files: Uint8Array[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    if ((await stat(path).catch(() => undefined))?.isFile()) files.push(await readInput(path));
+  }
+  return files;
+}
+
+async function writeOutput(file: string, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeFile(file, bytes);
+  } catch (err) {
+    throw new UsageError(`cannot write ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** `result` as text when every part is UTF-8, else base64; an array without a reduce. */
+function resultDocument(result: JobResult): { result: string | string[]; resultEncoding: 'utf8' | 'base64' } {
+  const parts = result instanceof Uint8Array ? [result] : result;
+  const texts = parts.map(decodeUtf8Strictly);
+  const utf8 = texts.every((text) => text !== undefined);
+  const encoded = parts.map((part, i) => (utf8 ? (texts[i] as string) : Buffer.from(part).toString('base64')));
+  return { result: result instanceof Uint8Array ? encoded[0] : encoded, resultEncoding: utf8 ? 'utf8' : 'base64' };
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  return Buffer.concat(parts);
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1 || !/^\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || !/^\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number');
+  return n;
 }
 
 interface InvokeCliOptions {
@@ -195,6 +364,11 @@ function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // Commander has printed its message (or the help) already.
     return err.exitCode === 0 ? 0 : EXIT_USAGE;
+  }
+  if (err instanceof FlurryJobError) {
+    const clones = cloneErrors(err.job).map((e) => `  clone ${e.index}: ${e.code}: ${e.message}\n`);
+    process.stderr.write(`error: ${err.code}: ${err.message}\n${clones.join('')}`);
+    return EXIT_FAILURE;
   }
   const [code, message, exitCode] =
     err instanceof UsageError ? ['usage', err.message, EXIT_USAGE]

@@ -1,0 +1,188 @@
+/**
+ * `flurry job run`'s progress report on stderr: a live bar redrawn in place when stderr is a
+ * terminal, one line per event otherwise. Both read the same tally of the job's events.
+ */
+import { eventLine } from './cli-views.js';
+import type { JobEvent } from './jobs.js';
+import type { JobRecord } from './types.js';
+
+type CloneState = 'pending' | 'running' | 'done' | 'failed';
+
+/** Where a job stands, as far as its events have told. */
+export interface ProgressSnapshot {
+  state: string;
+  clones: number;
+  pending: number;
+  running: number;
+  done: number;
+  failed: number;
+  /** Guest progress averaged over the clones, 0..1; a finished clone counts as 1. */
+  fraction: number;
+  pagesFetched: number;
+}
+
+/**
+ * Tallies a job's events: each clone's state and last reported progress, and pages fetched.
+ *
+ * @example
+ * const tally = new JobProgress();
+ * await handle.wait({ onEvent: (event) => tally.apply(event) });
+ */
+export class JobProgress {
+  private state = 'queued';
+  private clones = 0;
+  private readonly cloneStates = new Map<number, CloneState>();
+  private readonly fractions = new Map<number, number>();
+  private readonly clonePages = new Map<number, number>();
+  private recordPages = 0;
+
+  apply(event: JobEvent): void {
+    switch (event.kind) {
+      case 'state':
+        this.fromRecord(event.data);
+        return;
+      case 'placed':
+      case 'snapshot':
+        this.state = 'snapshotting';
+        return;
+      case 'forked':
+        this.state = 'running';
+        return;
+      case 'progress': {
+        const { index, done, total } = event.data;
+        if (!this.finished(index)) this.cloneStates.set(index, 'running');
+        this.fractions.set(index, total > 0 ? Math.min(1, Math.max(0, done / total)) : 0);
+        return;
+      }
+      case 'clone.done':
+        this.cloneStates.set(event.data.index, 'done');
+        this.fractions.set(event.data.index, 1);
+        if (typeof event.data.pages === 'number') this.clonePages.set(event.data.index, event.data.pages);
+        return;
+      case 'clone.failed':
+        this.cloneStates.set(event.data.index, event.data.retrying === true ? 'pending' : 'failed');
+        if (event.data.retrying === true) this.fractions.delete(event.data.index);
+        return;
+      case 'reduced':
+        this.state = 'reducing';
+        return;
+      case 'done':
+      case 'failed':
+      case 'cancelled':
+        if (event.data.job) this.fromRecord(event.data.job);
+        this.state = event.kind;
+        return;
+    }
+  }
+
+  snapshot(): ProgressSnapshot {
+    const count = (state: CloneState) => [...this.cloneStates.values()].filter((s) => s === state).length;
+    const running = count('running');
+    const done = count('done');
+    const failed = count('failed');
+    let sum = 0;
+    for (let index = 0; index < this.clones; index++) {
+      sum += this.cloneStates.get(index) === 'done' ? 1 : (this.fractions.get(index) ?? 0);
+    }
+    let clonePages = 0;
+    for (const pages of this.clonePages.values()) clonePages += pages;
+    return {
+      state: this.state,
+      clones: this.clones,
+      pending: Math.max(0, this.clones - running - done - failed),
+      running,
+      done,
+      failed,
+      fraction: this.clones > 0 ? sum / this.clones : 0,
+      pagesFetched: Math.max(this.recordPages, clonePages),
+    };
+  }
+
+  private finished(index: number): boolean {
+    const state = this.cloneStates.get(index);
+    return state === 'done' || state === 'failed';
+  }
+
+  private fromRecord(record: JobRecord): void {
+    this.state = record.state;
+    this.clones = record.clones;
+    this.recordPages = record.pagesFetched ?? 0;
+    for (const clone of record.clonesDetail ?? []) {
+      const state: CloneState = clone.state === 'done' || clone.state === 'failed' || clone.state === 'running' ? (clone.state as CloneState) : 'pending';
+      this.cloneStates.set(clone.index, state);
+      if (state === 'done') this.fractions.set(clone.index, 1);
+      if (typeof clone.pages === 'number') this.clonePages.set(clone.index, clone.pages);
+    }
+  }
+}
+
+/**
+ * The bar's one line, cut to `width` columns.
+ *
+ * @example
+ * progressLine(tally.snapshot(), process.stderr.columns); // "[#######.......]  50%  running 2  done 2/4  failed 0  pages 40  running"
+ */
+export function progressLine(snapshot: ProgressSnapshot, width = 80): string {
+  const percent = Math.floor(snapshot.fraction * 100);
+  const text = `${String(percent).padStart(3)}%  running ${snapshot.running}  done ${snapshot.done}/${snapshot.clones}  failed ${snapshot.failed}  pages ${snapshot.pagesFetched}  ${snapshot.state}`;
+  const barWidth = Math.max(10, Math.min(30, width - text.length - 4));
+  const filled = Math.round(snapshot.fraction * barWidth);
+  return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]  ${text}`.slice(0, Math.max(1, width - 1));
+}
+
+/** Receives a job's events and shows them; `finish()` once at the end. */
+export interface ProgressReporter {
+  event(event: JobEvent): void;
+  finish(): void;
+}
+
+/** Where a reporter writes: a subset of `process.stderr`. */
+export interface ReportStream {
+  write(text: string): unknown;
+  columns?: number;
+}
+
+const REDRAW_MS = 100;
+
+/** The live bar: redrawn in place at most every 100 ms, and once more at the end. */
+export class TtyProgress implements ProgressReporter {
+  private readonly tally = new JobProgress();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private drawn = false;
+
+  constructor(private readonly stream: ReportStream) {}
+
+  event(event: JobEvent): void {
+    this.tally.apply(event);
+    if (this.timer === undefined) {
+      this.draw();
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.draw();
+      }, REDRAW_MS);
+    }
+  }
+
+  finish(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.draw();
+    if (this.drawn) this.stream.write('\n');
+  }
+
+  private draw(): void {
+    this.stream.write(`\r\x1b[2K${progressLine(this.tally.snapshot(), this.stream.columns ?? 80)}`);
+    this.drawn = true;
+  }
+}
+
+/** One line per event, for logs and pipes. */
+export class PlainProgress implements ProgressReporter {
+  constructor(private readonly stream: ReportStream) {}
+
+  event(event: JobEvent): void {
+    this.stream.write(`${eventLine(event)}\n`);
+  }
+
+  finish(): void {}
+}
