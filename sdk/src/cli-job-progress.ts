@@ -117,17 +117,19 @@ export class JobProgress {
 }
 
 /**
- * The bar's one line, cut to `width` columns.
+ * The bar's one line, cut to `width - 1` columns (a full line would wrap on some terminals).
+ * The bar's own width depends only on `width`, so it does not jump as the numbers grow.
  *
  * @example
- * progressLine(tally.snapshot(), process.stderr.columns); // "[#######.......]  50%  running 2  done 2/4  failed 0  pages 40  running"
+ * progressLine(tally.snapshot(), process.stderr.columns); // "running      [#####.....]  50%  running 2  done 2/4  failed 0  pages 40"
  */
 export function progressLine(snapshot: ProgressSnapshot, width = 80): string {
-  const percent = Math.floor(snapshot.fraction * 100);
-  const text = `${String(percent).padStart(3)}%  running ${snapshot.running}  done ${snapshot.done}/${snapshot.clones}  failed ${snapshot.failed}  pages ${snapshot.pagesFetched}  ${snapshot.state}`;
-  const barWidth = Math.max(10, Math.min(30, width - text.length - 4));
+  const percent = `${String(Math.floor(snapshot.fraction * 100)).padStart(3)}%`;
+  const barWidth = Math.max(5, Math.min(30, width - 70));
   const filled = Math.round(snapshot.fraction * barWidth);
-  return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]  ${text}`.slice(0, Math.max(1, width - 1));
+  const counts = `running ${snapshot.running}  done ${snapshot.done}/${snapshot.clones}  failed ${snapshot.failed}  pages ${snapshot.pagesFetched}`;
+  const line = `${snapshot.state.padEnd(12)} [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${percent}  ${counts}`;
+  return line.slice(0, Math.max(1, width - 1));
 }
 
 /** Receives a job's events and shows them; `finish()` once at the end. */
@@ -171,7 +173,7 @@ export class TtyProgress implements ProgressReporter {
   }
 
   private draw(): void {
-    this.stream.write(`\r\x1b[2K${progressLine(this.tally.snapshot(), this.stream.columns ?? 80)}`);
+    this.stream.write(`\r\x1b[2K${progressLine(this.tally.snapshot(), this.stream.columns || 80)}`);
     this.drawn = true;
   }
 }
