@@ -168,4 +168,25 @@ describe('jobs', () => {
     expect(after.counts.done).toBeLessThan(12);
     expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/result`)).status).toBe(409);
   });
+
+  it('gateway restart - the coordinator dies mid-job and the next one resumes it from KV and the results stream', async () => {
+    const job = await submit({ function: 'pattern', clones: 12, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) });
+    await waitFor(job.id, (j) => j.counts.running > 0 || j.counts.done > 0);
+    await fleet.restartGateway({ hard: true });
+    const done = await finished(job.id);
+    await expectCorrectPatternJob(done, 12);
+  });
+
+  it('host killed - a host dies mid-job; its clones run elsewhere and every index counts once', async () => {
+    const job = await submit({ function: 'pattern', clones: 12, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) });
+    const running = await waitFor(job.id, (j) => j.clonesDetail.some((c) => c.state === 'running' && c.host !== j.parentHost));
+    const victim = running.clonesDetail.find((c) => c.state === 'running' && c.host !== running.parentHost)!.host!;
+    const host = fleet.hosts.find((h) => h.ready.hostId === victim || h.name === `host ${victim}`);
+    expect(host, victim).toBeDefined();
+    await host!.kill();
+    const done = await finished(job.id);
+    await expectCorrectPatternJob(done, 12);
+    // Whatever ran on the dead host and was not finished ran again on the hosts left.
+    for (const c of done.clonesDetail) if (c.attempts > 1) expect(c.host).not.toBe(victim);
+  });
 });

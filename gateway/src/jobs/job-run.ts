@@ -141,13 +141,11 @@ export class JobRun {
       const r = await store.result(tenant, id, index);
       if (r) this.onResult(r);
     }
-    // Clones that were running when the last coordinator stopped keep running, with a fresh deadline.
-    const now = Date.now();
-    for (const c of this.record.clonesDetail) {
-      if (c.state === 'running' && c.host && this.stored.dispatch?.[c.index]) {
-        this.track(c.index, { host: c.host, requestId: this.stored.dispatch[c.index], deadline: now + this.spec.timeoutMs + START_GRACE_MS });
-      } else if (c.state === 'running') c.state = 'pending';
-    }
+    // Clones that were running when the last coordinator stopped are forked again: a failure they
+    // reported meanwhile is lost, so waiting for them could take their whole time limit. If the
+    // old attempt finishes first, its result is the one kept (the stream keeps one per index).
+    for (const c of this.record.clonesDetail) if (c.state === 'running') c.state = 'pending';
+    this.stored.dispatch = {};
     if (this.record.parentHost) this.hostsWithPages.add(this.record.parentHost);
     for (const c of this.record.clonesDetail) if (c.host && c.state !== 'done') this.hostsWithPages.add(c.host);
     this.dirty = true;
