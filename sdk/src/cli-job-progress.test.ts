@@ -10,14 +10,18 @@ const record: JobRecord = {
   clonesDetail: [0, 1, 2, 3].map((index) => ({ index, state: 'pending', attempts: 0 })), pagesFetched: 0,
 };
 
+const base = { at: 1, tenant: 'default', jobId: 'job-7' };
+const pages = (unicast: number) => ({ local: 3, multicast: 10, unicast, zero: 1 });
+
 const story: JobEvent[] = [
-  { kind: 'state', data: record },
-  { kind: 'placed', data: { parentHost: 'host-a' } },
-  { kind: 'forked', data: { clones: 4 } },
-  { kind: 'progress', data: { index: 0, done: 1, total: 2 } },
-  { kind: 'progress', data: { index: 1, done: 1, total: 4 } },
-  { kind: 'clone.done', data: { index: 2, pages: 30 } },
-  { kind: 'clone.failed', data: { index: 3, error: { code: 'guest_trap', message: 'boom' } } },
+  { ...base, kind: 'state', job: record },
+  { ...base, kind: 'placed', host: 'host-a' },
+  { ...base, kind: 'snapshot', host: 'host-a', snapshotId: 'snap-1', initMs: 1500, snapshotMs: 20 },
+  { ...base, kind: 'forked', host: 'host-a', indices: [0, 1, 2, 3], runningMs: 4 },
+  { ...base, kind: 'progress', index: 0, done: 1, total: 2 },
+  { ...base, kind: 'progress', index: 1, done: 1, total: 4 },
+  { ...base, kind: 'clone.done', index: 2, host: 'host-b', startMs: 0, runMs: 250, pages: pages(20) },
+  { ...base, kind: 'clone.failed', index: 3, host: 'host-a', attempt: 1, error: { code: 'guest_trap', message: 'boom' }, final: true },
 ];
 
 describe('job progress', () => {
@@ -26,9 +30,9 @@ describe('job progress', () => {
     for (const event of story) tally.apply(event);
     // Clone 0 at 1/2, clone 1 at 1/4, clone 2 done, clone 3 failed without progress: (0.5 + 0.25 + 1 + 0) / 4.
     expect(tally.snapshot()).toEqual({ state: 'running', clones: 4, pending: 0, running: 2, done: 1, failed: 1, fraction: 0.4375, pagesFetched: 30 });
-    tally.apply({ kind: 'clone.failed', data: { index: 1, retrying: true } });
+    tally.apply({ ...base, kind: 'clone.failed', index: 1, attempt: 1, error: { code: 'timeout', message: 'slow' }, final: false });
     expect(tally.snapshot()).toMatchObject({ running: 1, pending: 1, fraction: 0.375 });
-    tally.apply({ kind: 'done', data: { job: { ...record, state: 'done', pagesFetched: 99, clonesDetail: record.clonesDetail.map((c) => ({ ...c, state: 'done' })) } } });
+    tally.apply({ ...base, kind: 'done', job: { ...record, state: 'done', pagesFetched: 99, clonesDetail: record.clonesDetail.map((c) => ({ ...c, state: 'done' })) } });
     expect(tally.snapshot()).toMatchObject({ state: 'done', done: 4, failed: 0, fraction: 1, pagesFetched: 99 });
   });
 
@@ -60,12 +64,13 @@ describe('job progress', () => {
     reporter.finish();
     expect(plain).toEqual([
       'state queued: job job-7, pi, 4 clones (0 done, 0 failed)\n',
-      'placed parentHost=host-a\n',
-      'forked clones=4\n',
+      'placed parent on host-a\n',
+      'snapshot snap-1 on host-a: init 1s, snapshot 20ms\n',
+      'forked 4 clones on host-a, running in 4ms\n',
       'progress clone 0: 1/2\n',
       'progress clone 1: 1/4\n',
-      'clone 2 done, 30 pages\n',
-      'clone 3 failed: guest_trap: boom\n',
+      'clone 2 done on host-b in 250ms, 30 pages fetched\n',
+      'clone 3 failed on host-a: guest_trap: boom (attempt 1)\n',
     ]);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { eventLine } from './cli-views.js';
 import type { JobEvent } from './jobs.js';
-import type { JobRecord } from './types.js';
+import type { JobRecord, PageCounts } from './types.js';
 
 type CloneState = 'pending' | 'running' | 'done' | 'failed';
 
@@ -39,7 +39,7 @@ export class JobProgress {
   apply(event: JobEvent): void {
     switch (event.kind) {
       case 'state':
-        this.fromRecord(event.data);
+        this.fromRecord(event.job);
         return;
       case 'placed':
       case 'snapshot':
@@ -47,21 +47,23 @@ export class JobProgress {
         return;
       case 'forked':
         this.state = 'running';
+        for (const index of event.indices ?? []) if (!this.finished(index)) this.cloneStates.set(index, 'running');
         return;
       case 'progress': {
-        const { index, done, total } = event.data;
+        const { index, done, total } = event;
         if (!this.finished(index)) this.cloneStates.set(index, 'running');
         this.fractions.set(index, total > 0 ? Math.min(1, Math.max(0, done / total)) : 0);
         return;
       }
       case 'clone.done':
-        this.cloneStates.set(event.data.index, 'done');
-        this.fractions.set(event.data.index, 1);
-        if (typeof event.data.pages === 'number') this.clonePages.set(event.data.index, event.data.pages);
+        this.cloneStates.set(event.index, 'done');
+        this.fractions.set(event.index, 1);
+        if (event.pages !== undefined) this.clonePages.set(event.index, fetchedPages(event.pages));
         return;
       case 'clone.failed':
-        this.cloneStates.set(event.data.index, event.data.retrying === true ? 'pending' : 'failed');
-        if (event.data.retrying === true) this.fractions.delete(event.data.index);
+        // Not final: the clone is forked again from the start.
+        this.cloneStates.set(event.index, event.final === false ? 'pending' : 'failed');
+        if (event.final === false) this.fractions.delete(event.index);
         return;
       case 'reduced':
         this.state = 'reducing';
@@ -69,7 +71,7 @@ export class JobProgress {
       case 'done':
       case 'failed':
       case 'cancelled':
-        if (event.data.job) this.fromRecord(event.data.job);
+        if (event.job !== undefined) this.fromRecord(event.job);
         this.state = event.kind;
         return;
     }
@@ -108,12 +110,17 @@ export class JobProgress {
     this.clones = record.clones;
     this.recordPages = record.pagesFetched ?? 0;
     for (const clone of record.clonesDetail ?? []) {
-      const state: CloneState = clone.state === 'done' || clone.state === 'failed' || clone.state === 'running' ? (clone.state as CloneState) : 'pending';
+      const state: CloneState = clone.state === 'done' || clone.state === 'failed' || clone.state === 'running' ? clone.state : 'pending';
       this.cloneStates.set(clone.index, state);
       if (state === 'done') this.fractions.set(clone.index, 1);
-      if (typeof clone.pages === 'number') this.clonePages.set(clone.index, clone.pages);
+      if (clone.pages !== undefined) this.clonePages.set(clone.index, fetchedPages(clone.pages));
     }
   }
+}
+
+/** Pages a clone waited for (as the record's `pagesFetched` counts them): multicast and unicast. */
+function fetchedPages(pages: PageCounts): number {
+  return (pages.multicast ?? 0) + (pages.unicast ?? 0);
 }
 
 /**

@@ -136,7 +136,7 @@ export function jobDetails(job: JobRecord, now: number): string {
       clone.host ?? '',
       String(clone.attempts),
       clone.runMs === undefined ? '' : formatDuration(clone.runMs),
-      clone.pages === undefined ? '' : String(clone.pages),
+      clone.pages === undefined ? '' : String(clone.pages.multicast + clone.pages.unicast),
       clone.error === undefined ? '' : `${clone.error.code}: ${clone.error.message}`,
     ]),
   );
@@ -153,42 +153,42 @@ export function cloneErrors(job: JobRecord): { index: number; code: string; mess
 export function eventLine(event: JobEvent): string {
   switch (event.kind) {
     case 'state': {
-      const job = event.data;
+      const job = event.job;
       return `state ${job.state}: job ${job.id}, ${job.function}, ${job.clones} clones (${job.counts.done} done, ${job.counts.failed} failed)`;
     }
+    case 'placed':
+      return `placed parent on ${event.host}`;
+    case 'snapshot':
+      return `snapshot ${event.snapshotId} on ${event.host}: init ${formatDuration(event.initMs)}, snapshot ${formatDuration(event.snapshotMs)}`;
+    case 'forked': {
+      const count = event.indices?.length ?? 0;
+      return `forked ${count} clone${count === 1 ? '' : 's'} on ${event.host}, running in ${formatDuration(event.runningMs)}`;
+    }
     case 'progress':
-      return `progress clone ${event.data.index}: ${event.data.done}/${event.data.total}`;
+      return `progress clone ${event.index}: ${event.done}/${event.total}`;
     case 'clone.done': {
-      const { index, host, runMs, pages } = event.data;
-      return `clone ${index} done${host ? ` on ${host}` : ''}${runMs !== undefined ? ` in ${formatDuration(runMs)}` : ''}${pages !== undefined ? `, ${pages} pages` : ''}`;
+      const { index, host, runMs, pages } = event;
+      const fetched = pages === undefined ? '' : `, ${(pages.multicast ?? 0) + (pages.unicast ?? 0)} pages fetched`;
+      return `clone ${index} done${host ? ` on ${host}` : ''}${runMs !== undefined ? ` in ${formatDuration(runMs)}` : ''}${fetched}`;
     }
     case 'clone.failed': {
-      const { index, error, attempts, retrying } = event.data;
+      const { index, host, error, attempt, final } = event;
       const reason = error ? `: ${error.code}: ${error.message}` : '';
-      return `clone ${index} failed${reason}${attempts !== undefined ? ` (attempt ${attempts})` : ''}${retrying === true ? ', retrying' : ''}`;
+      return `clone ${index} failed${host ? ` on ${host}` : ''}${reason}${attempt !== undefined ? ` (attempt ${attempt})` : ''}${final === false ? ', retrying' : ''}`;
     }
+    case 'reduced':
+      return `reduced: ${formatBytes(event.bytes)}`;
     case 'done': {
-      const job = event.data.job;
+      const job = event.job;
       if (!job) return 'done';
       const took = job.finishedAt === undefined ? '' : ` in ${formatDuration(job.finishedAt - (job.startedAt ?? job.createdAt))}`;
       return `done${took}: ${job.counts.done}/${job.clones} clones, ${job.pagesFetched} pages fetched`;
     }
     case 'failed': {
-      const error = event.data.error ?? event.data.job?.error;
+      const error = event.error ?? event.job?.error;
       return error ? `failed: ${error.code}: ${error.message}` : 'failed';
     }
     case 'cancelled':
       return 'cancelled';
-    default:
-      // placed, snapshot, forked, reduced: fields the contract leaves open, shown as key=value.
-      return [event.kind, ...summarizeFields(event.data)].join(' ');
   }
-}
-
-function summarizeFields(data: Record<string, unknown>): string[] {
-  return Object.entries(data).flatMap(([key, value]) => {
-    if (Array.isArray(value) && value.every((item) => typeof item !== 'object')) return [`${key}=${value.join(',')}`];
-    if (value === null || typeof value === 'object' || value === undefined) return [];
-    return [`${key}=${String(value)}`];
-  });
 }

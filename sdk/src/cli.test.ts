@@ -196,10 +196,10 @@ describe('cli job', () => {
     expect(run.stdout.toString()).toBe('x+x+x');
     const events = stderrLines(run);
     expect(events[0]).toMatch(/^state queued: job job-\d+, sum, 3 clones \(0 done, 0 failed\)$/);
-    expect(events).toContain('placed parentHost=host-a');
-    expect(events).toContain('forked clones=3 hosts=host-a');
+    expect(events).toContain('placed parent on host-a');
+    expect(events).toContain('forked 3 clones on host-a, running in 4ms');
     expect(events).toContain('progress clone 1: 1/2');
-    expect(events).toContain('clone 1 done on host-b in 101ms, 11 pages');
+    expect(events).toContain('clone 1 done on host-b in 101ms, 11 pages fetched');
     expect(events.at(-1)).toBe('done in 1s: 3/3 clones, 33 pages fetched');
     const body = JSON.parse(gateway.requests.filter((r) => r.url === '/v1/jobs' && r.method === 'POST').at(-1)!.body.toString());
     expect(body).toEqual({ function: 'sum', clones: 3, input: Buffer.from('x').toString('base64') });
@@ -239,7 +239,8 @@ describe('cli job', () => {
       'error: guest_trap: clone 1 failed: unreachable executed',
       '  clone 1: guest_trap: unreachable executed',
     ]);
-    expect(run.stderr).toContain('clone 1 failed: guest_trap: unreachable executed (attempt 2)\n');
+    expect(run.stderr).toContain('clone 1 failed on host-b: guest_trap: unreachable executed (attempt 1), retrying\n');
+    expect(run.stderr).toContain('clone 1 failed on host-b: guest_trap: unreachable executed (attempt 2)\n');
     const json = await cli(['--json', 'job', 'run', 'fail', '--clones', '2']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout.toString())).toMatchObject({ job: { state: 'failed', errors: [{ index: 1 }] }, result: null });

@@ -7,15 +7,14 @@ export {
   JobsApi,
   isTerminalState,
   type JobData,
-  type JobEndData,
   type JobEvent,
+  type JobEventBase,
   type JobEventKind,
   type JobResult,
   type JobSpec,
-  type JobStepData,
   type WaitOptions,
 } from './jobs.js';
 export { InvokeResponse } from './invoke-response.js';
 export type { QueryInit } from './transport.js';
 export { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
-export type { CloneDetail, ErrorCode, FunctionRecord, HostRecord, JobErrorInfo, JobRecord, JobState, WarmFunction } from './types.js';
+export type { CloneDetail, ErrorCode, FunctionRecord, HostRecord, JobErrorInfo, JobRecord, JobState, PageCounts, WarmFunction } from './types.js';

@@ -95,6 +95,9 @@ describe('jobs', () => {
     expect(jobError).toMatchObject({ name: 'FlurryJobError', code: 'guest_trap', message: 'clone 1 failed: unreachable executed' });
     expect(jobError.job).toMatchObject({ id: handle.id, state: 'failed', counts: { done: 2, failed: 1 } });
     expect(jobError.job.errors).toEqual([{ index: 1, code: 'guest_trap', message: 'unreachable executed' }]);
+    const failures: boolean[] = [];
+    await errorOf(handle.wait({ onEvent: (event) => event.kind === 'clone.failed' && failures.push(event.final) }));
+    expect(failures).toEqual([false, true]);
     expect(await errorOf(handle.result())).toMatchObject({ status: 409, code: 'conflict', message: expect.stringContaining('unreachable executed') });
     expect(await errorOf(flurry.jobs.run({ function: 'fail', clones: 2 }))).toBeInstanceOf(FlurryJobError);
   });
@@ -106,18 +109,20 @@ describe('jobs', () => {
     for await (const event of handle.events()) {
       events.push(event);
       // Narrowing on `kind` types `data`; these lines would not compile otherwise.
-      if (event.kind === 'state') expect(event.data.clones).toBe(2);
-      if (event.kind === 'progress') progress.push(`${event.data.index}:${event.data.done}/${event.data.total}`);
-      if (event.kind === 'clone.done') expect(typeof event.data.pages).toBe('number');
+      if (event.kind === 'state') expect(event.job.clones).toBe(2);
+      if (event.kind === 'progress') progress.push(`${event.index}:${event.done}/${event.total}`);
+      if (event.kind === 'clone.done') expect(event.pages?.unicast).toBeTypeOf('number');
+      if (event.kind === 'forked') expect(event.indices).toEqual([0, 1]);
     }
     expect(events.map((event) => event.kind)).toEqual([
       'state', 'placed', 'snapshot', 'forked',
       'progress', 'progress', 'clone.done', 'progress', 'progress', 'clone.done',
       'reduced', 'done',
     ]);
+    expect(events.every((event) => event.jobId === handle.id && event.tenant === 'default' && event.at > 0)).toBe(true);
     expect(progress).toEqual(['0:1/2', '0:2/2', '1:1/2', '1:2/2']);
     const done = events.at(-1)!;
-    expect(done.kind === 'done' && done.data.job?.state).toBe('done');
+    expect(done.kind === 'done' && done.job.state).toBe('done');
     expect(requestsTo('GET', `/v1/jobs/${handle.id}/events`).at(-1)!.headers.accept).toBe('text/event-stream');
   });
 

@@ -6,7 +6,7 @@ import { FlurryApiError, FlurryConnectionError, FlurryJobError } from './errors.
 import { GatewayHeaders } from './gateway-headers.js';
 import { readServerSentEvents } from './sse.js';
 import { apiErrorFrom, parseJsonBody, type HttpRequest, type Transport } from './transport.js';
-import type { JobErrorInfo, JobRecord, JobState } from './types.js';
+import type { JobErrorInfo, JobRecord, JobState, PageCounts } from './types.js';
 
 /**
  * Input bytes for a job: bytes as they are, a string as UTF-8, any other object as JSON.
@@ -42,38 +42,44 @@ export interface JobSpec {
   idempotencyKey?: string;
 }
 
-/** A terminal event's data: the final record when the gateway sends it, and the job's error. */
-export interface JobEndData {
-  job?: JobRecord;
-  error?: JobErrorInfo;
-  [field: string]: unknown;
-}
-
-/** Data whose fields the contract leaves open. */
-export interface JobStepData {
-  [field: string]: unknown;
+/** What every job event carries: when (ms since the Unix epoch) and whose. */
+export interface JobEventBase {
+  at: number;
+  tenant: string;
+  jobId: string;
 }
 
 /**
- * One event of a job, as `JobHandle.events()` yields it; narrow on `kind`. The first event of
- * every connection is `state`, carrying the job's current record; the last is `done`,
- * `failed` or `cancelled`. Kinds this SDK version does not know are skipped.
+ * One event of a job, exactly as the gateway sends it (the `data:` JSON, with `kind` the SSE
+ * event name); narrow on `kind`. The first event of every connection is `state`, carrying the
+ * job's current record; the last is `done`, `failed` or `cancelled`, carrying the final one.
+ * Kinds this SDK version does not know are skipped.
  *
  * @example
  * for await (const event of handle.events()) {
- *   if (event.kind === 'progress') console.log(`clone ${event.data.index}: ${event.data.done}/${event.data.total}`);
+ *   if (event.kind === 'progress') console.log(`clone ${event.index}: ${event.done}/${event.total}`);
+ *   if (event.kind === 'clone.failed' && event.final) console.error(event.error.message);
  * }
  */
-export type JobEvent =
-  | { kind: 'state'; data: JobRecord }
-  | { kind: 'placed'; data: JobStepData & { parentHost?: string; host?: string } }
-  | { kind: 'snapshot'; data: JobStepData & { snapshotId?: string } }
-  | { kind: 'forked'; data: JobStepData }
-  | { kind: 'progress'; data: { index: number; done: number; total: number } }
-  | { kind: 'clone.done'; data: JobStepData & { index: number; host?: string; runMs?: number; pages?: number } }
-  | { kind: 'clone.failed'; data: JobStepData & { index: number; error?: JobErrorInfo; attempts?: number; retrying?: boolean } }
-  | { kind: 'reduced'; data: JobStepData }
-  | { kind: 'done' | 'failed' | 'cancelled'; data: JobEndData };
+export type JobEvent = JobEventBase &
+  (
+    | { kind: 'state'; job: JobRecord }
+    /** The parent is being started on `host`. */
+    | { kind: 'placed'; host: string }
+    | { kind: 'snapshot'; host: string; snapshotId: string; initMs: number; snapshotMs: number }
+    /** `indices` were forked on `host`; `runningMs` from the fork request to all of them running. */
+    | { kind: 'forked'; host: string; indices: number[]; runningMs: number; pager?: string }
+    /** From the guest's `progress(done, total)`. */
+    | { kind: 'progress'; index: number; done: number; total: number; host?: string }
+    | { kind: 'clone.done'; index: number; host: string; startMs: number; runMs: number; pages?: PageCounts }
+    /** `final`: no retries left, the clone has failed for good; otherwise it is forked again. */
+    | { kind: 'clone.failed'; index: number; host?: string; attempt?: number; error: JobErrorInfo; final: boolean }
+    /** The reduce output's size in bytes. */
+    | { kind: 'reduced'; bytes: number }
+    | { kind: 'done'; job: JobRecord }
+    | { kind: 'failed'; job: JobRecord; error?: JobErrorInfo; errors?: JobRecord['errors'] }
+    | { kind: 'cancelled'; job: JobRecord }
+  );
 
 export type JobEventKind = JobEvent['kind'];
 
@@ -115,7 +121,7 @@ export interface WaitOptions {
  *
  * @example
  * const handle = await flurry.jobs.submit({ function: 'pi', clones: 8 });
- * for await (const event of handle.events()) if (event.kind === 'clone.done') console.log('clone', event.data.index);
+ * for await (const event of handle.events()) if (event.kind === 'clone.done') console.log('clone', event.index);
  * const job = await handle.wait();
  */
 export class JobHandle {
@@ -154,7 +160,7 @@ export class JobHandle {
           lastEventId = message.id ?? lastEventId;
           const event = parseEvent(message.event, message.data);
           if (event === undefined) continue;
-          if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.data.state))) finished = true;
+          if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.job.state))) finished = true;
           yield event;
           if (isTerminalEvent(event)) return;
         }
@@ -183,9 +189,9 @@ export class JobHandle {
     try {
       for await (const event of this.events({ signal: options.signal })) {
         options.onEvent?.(event);
-        if (event.kind === 'state' && isTerminalState(event.data.state)) final = event.data;
+        if (event.kind === 'state' && isTerminalState(event.job.state)) final = event.job;
         if (isTerminalEvent(event)) {
-          final = isJobRecord(event.data.job) ? event.data.job : isJobRecord(event.data) ? (event.data as unknown as JobRecord) : undefined;
+          final = isJobRecord(event.job) ? event.job : undefined;
           break;
         }
       }
@@ -312,7 +318,11 @@ function isJobRecord(value: unknown): value is JobRecord {
   return typeof record?.id === 'string' && typeof record.state === 'string' && typeof record.counts === 'object';
 }
 
-/** Unknown kinds and undecodable data are skipped: a newer gateway may say more than this SDK knows. */
+/**
+ * Unknown kinds and undecodable data are skipped: a newer gateway may say more than this SDK
+ * knows. A `state` without a record is skipped too; a terminal event never is (`wait` then
+ * asks for the record).
+ */
 function parseEvent(kind: string, data: string): JobEvent | undefined {
   if (!EVENT_KINDS.has(kind)) return undefined;
   let parsed: unknown;
@@ -321,14 +331,10 @@ function parseEvent(kind: string, data: string): JobEvent | undefined {
   } catch {
     return undefined;
   }
-  if (parsed === null || typeof parsed !== 'object') return undefined;
-  if (kind === 'state' && !isJobRecord(parsed)) {
-    // Tolerate `{ job: record }` as well as the bare record.
-    const inner = (parsed as { job?: unknown }).job;
-    if (!isJobRecord(inner)) return undefined;
-    parsed = inner;
-  }
-  return { kind, data: parsed } as JobEvent;
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+  if (kind === 'state' && !isJobRecord((parsed as { job?: unknown }).job)) return undefined;
+  // The SSE event name is the kind; the data repeats it, and the name wins.
+  return { ...parsed, kind } as JobEvent;
 }
 
 function encodeData(data: JobData | undefined): string | undefined {

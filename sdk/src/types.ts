@@ -101,6 +101,20 @@ export interface JobErrorInfo {
 }
 
 /**
+ * Where a clone's memory pages came from: already on the host, multicast by the parent's
+ * memory server, asked for by this host alone, or all-zero.
+ *
+ * @example
+ * const fetched = (p: PageCounts) => p.multicast + p.unicast;
+ */
+export interface PageCounts {
+  local: number;
+  multicast: number;
+  unicast: number;
+  zero: number;
+}
+
+/**
  * One clone of a job. Times are milliseconds: `startMs` since the Unix epoch, `runMs` a duration.
  *
  * @example
@@ -108,16 +122,15 @@ export interface JobErrorInfo {
  */
 export interface CloneDetail {
   index: number;
-  state: 'pending' | 'running' | 'done' | 'failed' | (string & {});
+  state: 'pending' | 'running' | 'done' | 'failed';
   /** The host the clone runs or ran on. */
   host?: string;
-  /** How many times it was started (retries included). */
+  /** How many times it was forked (retries and re-forks after a lost host included). */
   attempts: number;
   startMs?: number;
   runMs?: number;
   error?: JobErrorInfo;
-  /** Memory pages the clone fetched from the parent's snapshot. */
-  pages?: number;
+  pages?: PageCounts;
 }
 
 /**
@@ -145,7 +158,7 @@ export interface JobRecord {
   snapshotId?: string;
   counts: { done: number; failed: number; running: number; pending: number };
   clonesDetail: CloneDetail[];
-  /** Snapshot pages fetched by all clones together. */
+  /** Pages the clones waited for, all together (unicast and multicast). */
   pagesFetched: number;
   /** Why the job failed. */
   error?: JobErrorInfo;

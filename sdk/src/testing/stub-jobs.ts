@@ -119,7 +119,7 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
     if (record.state === 'failed') return sendError(res, 409, 'conflict', `job ${record.id} failed: ${record.error?.message}`);
     if (record.state !== 'done') return sendError(res, 409, 'conflict', `job ${record.id} is ${record.state}`);
     if (!job.reduce) return sendJson(res, 200, { outputs: job.outputs.map((output) => output.toString('base64')) });
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.concat(job.outputs.flatMap((o, i) => (i ? [Buffer.from('+'), o] : [o]))));
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(reducedOutput(job));
   }
 
   function cloneOutput(job: StubJob, index: number, res: ServerResponse): void {
@@ -142,25 +142,31 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
       errors: undefined,
       finishedAt: undefined,
     };
-    const script: [string, unknown][] = [['state', record.state === 'cancelled' ? record : running]];
-    if (record.state !== 'cancelled') script.push(['placed', { parentHost: 'host-a' }]);
+    const script: [string, Record<string, unknown>][] = [['state', { job: record.state === 'cancelled' ? record : running }]];
+    if (record.state !== 'cancelled') script.push(['placed', { host: 'host-a' }]);
     const whole = fn === 'flaky' ? job.connections > 1 : fn !== 'dropping' && fn !== 'hang';
     if (record.state === 'cancelled') script.push(['cancelled', { job: record }]);
     else if (whole) {
-      script.push(['snapshot', { snapshotId: `snap-${record.id}` }], ['forked', { clones: record.clones, hosts: ['host-a'] }]);
+      const indices = record.clonesDetail.map((clone) => clone.index);
+      script.push(
+        ['snapshot', { host: 'host-a', snapshotId: `snap-${record.id}`, initMs: 12, snapshotMs: 3 }],
+        ['forked', { host: 'host-a', indices, runningMs: 4, pager: 'userfaultfd' }],
+      );
       for (const clone of record.clonesDetail) {
-        script.push(['progress', { index: clone.index, done: 1, total: 2 }]);
+        script.push(['progress', { index: clone.index, done: 1, total: 2, host: clone.host }]);
         if (clone.state === 'done') {
-          script.push(['progress', { index: clone.index, done: 2, total: 2 }]);
-          script.push(['clone.done', { index: clone.index, host: clone.host, runMs: clone.runMs, pages: clone.pages }]);
+          script.push(['progress', { index: clone.index, done: 2, total: 2, host: clone.host }]);
+          script.push(['clone.done', { index: clone.index, host: clone.host, startMs: clone.startMs, runMs: clone.runMs, pages: clone.pages }]);
         } else {
-          script.push(['clone.failed', { index: clone.index, error: clone.error, attempts: clone.attempts }]);
+          for (let attempt = 1; attempt <= clone.attempts; attempt++) {
+            script.push(['clone.failed', { index: clone.index, host: clone.host, attempt, error: clone.error, final: attempt === clone.attempts }]);
+          }
         }
       }
       if (record.state === 'done') {
-        if (job.reduce) script.push(['reduced', { bytes: 0 }]);
+        if (job.reduce) script.push(['reduced', { bytes: reducedOutput(job).length }]);
         script.push(['done', { job: record }]);
-      } else script.push(['failed', { job: record, error: record.error }]);
+      } else script.push(['failed', { error: record.error, errors: record.errors, job: record }]);
     }
     if (fn === 'dropping') script.splice(1);
 
@@ -174,7 +180,8 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
     const onCancel = (cancelled: JobRecord) => {
       if (stopped) return;
       stop();
-      res.end(`event: cancelled\ndata: ${JSON.stringify({ job: cancelled })}\n\n`);
+      const data = { kind: 'cancelled', at: Date.now(), tenant: cancelled.tenant, jobId: cancelled.id, job: cancelled };
+      res.end(`event: cancelled\ndata: ${JSON.stringify(data)}\n\n`);
     };
     job.listeners.add(onCancel);
     res.on('close', stop);
@@ -187,7 +194,8 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
         // Whole streams end after the terminal event; the others drop as a broken connection would.
         return whole || record.state === 'cancelled' ? res.end() : res.destroy();
       }
-      const [kind, data] = script[next++];
+      const [kind, fields] = script[next++];
+      const data = { kind, at: Date.now(), tenant: record.tenant, jobId: record.id, ...fields };
       const text = `event: ${kind}\nid: ${next}\ndata: ${JSON.stringify(data)}\n\n`;
       // Split each event across two writes, so the client must join chunks.
       const half = Math.floor(text.length / 2);
@@ -201,6 +209,10 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
   return { handle };
 }
 
+function reducedOutput(job: StubJob): Buffer {
+  return Buffer.concat(job.outputs.flatMap((output, i) => (i ? [Buffer.from('+'), output] : [output])));
+}
+
 function finalRecord(id: string, fn: string, clones: number): JobRecord {
   const now = Date.now();
   const createdAt = now - 2_000;
@@ -210,7 +222,8 @@ function finalRecord(id: string, fn: string, clones: number): JobRecord {
     if (fn === 'fail' && index === 1) {
       return { index, state: 'failed', host: 'host-b', attempts: 2, startMs: now - 900, runMs: 40, error: { code: 'guest_trap', message: 'unreachable executed' } };
     }
-    return { index, state: 'done', host: index % 2 ? 'host-b' : 'host-a', attempts: 1, startMs: now - 900, runMs: 100 + index, pages: 10 + index };
+    const pages = { local: 5, multicast: 4, unicast: 6 + index, zero: 2 };
+    return { index, state: 'done', host: index % 2 ? 'host-b' : 'host-a', attempts: 1, startMs: now - 900, runMs: 100 + index, pages };
   });
   const count = (state: string) => clonesDetail.filter((clone) => clone.state === state).length;
   const failed = fn === 'fail';
@@ -229,7 +242,7 @@ function finalRecord(id: string, fn: string, clones: number): JobRecord {
     snapshotId: `snap-${id}`,
     counts: { done: count('done'), failed: count('failed'), running: count('running'), pending: 0 },
     clonesDetail,
-    pagesFetched: clonesDetail.reduce((sum, clone) => sum + (clone.pages ?? 0), 0),
+    pagesFetched: clonesDetail.reduce((sum, clone) => sum + (clone.pages ? clone.pages.multicast + clone.pages.unicast : 0), 0),
     ...(failed
       ? {
           error: { code: 'guest_trap', message: 'clone 1 failed: unreachable executed' },
