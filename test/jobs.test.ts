@@ -18,6 +18,7 @@ describe('jobs', () => {
   beforeAll(async () => {
     fleet = await LocalFleet.start({
       hosts: 3,
+      ...(process.env.JOBS_TEST_DIR ? { dataDir: process.env.JOBS_TEST_DIR } : {}),
       hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '2', LOG_LEVEL: 'warn' },
       gatewayEnv: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' },
     });
@@ -167,6 +168,8 @@ describe('jobs', () => {
     expect(after.state).toBe('cancelled');
     expect(after.counts.done).toBeLessThan(12);
     expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/result`)).status).toBe(409);
+    // Stopping clones mid-fault and releasing the snapshot left every host running.
+    for (const h of fleet.hosts) expect(h.process.exitCode === null && h.process.signalCode === null, `${h.name}: ${h.lines.slice(-5).join('\n')}`).toBe(true);
   });
 
   it('gateway restart - the coordinator dies mid-job and the next one resumes it from KV and the results stream', async () => {
@@ -188,5 +191,19 @@ describe('jobs', () => {
     await expectCorrectPatternJob(done, 12);
     // Whatever ran on the dead host and was not finished ran again on the hosts left.
     for (const c of done.clonesDetail) if (c.attempts > 1) expect(c.host).not.toBe(victim);
+  });
+
+  it('parent host killed - the snapshot is made again on another host and the job finishes exactly', async () => {
+    await fleet.addHost('host-4', { FLURRY_GUEST_THREADS: '2' });
+    const job = await submit({ function: 'pattern', clones: 12, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) });
+    const running = await waitFor(job.id, (j) => j.state === 'running' && j.counts.running > 0);
+    const parent = running.parentHost!;
+    const host = fleet.hosts.find((h) => h.ready.hostId === parent || h.name === `host ${parent}`);
+    expect(host, parent).toBeDefined();
+    await host!.kill();
+    const done = await finished(job.id);
+    await expectCorrectPatternJob(done, 12);
+    expect(done.parentHost).not.toBe(parent);
+    expect(done.snapshotId).not.toBe(running.snapshotId);
   });
 });

@@ -60,6 +60,8 @@ export class MemoryServer {
     });
   }
 
+  private closed = false;
+
   /** Chunks in the order the first clones asked for them. */
   workingSet(): number[] {
     return [...this.firstAsked];
@@ -88,7 +90,13 @@ export class MemoryServer {
     }
     if (req.unicastSubject) {
       // Baseline: the chunks go to this requester only.
-      const messages = this.messagesFor(chunks);
+      let messages: PageMessage[];
+      try {
+        messages = this.messagesFor(chunks);
+      } catch (err) {
+        msg.respond(encode({ ok: false, error: { code: 'not_found', message: (err as Error).message } } satisfies PageFetchReply));
+        return;
+      }
       for (const m of messages) this.nc.publish(req.unicastSubject, encode(m));
       msg.respond(encode({ ok: true, sent: messages.length } satisfies PageFetchReply));
       return;
@@ -108,13 +116,20 @@ export class MemoryServer {
   /** Sends every pending chunk once on the multicast subject. */
   private flush(): void {
     this.flushScheduled = false;
+    // A flush scheduled just before the snapshot was released (a cancelled job) has nothing left to read.
+    if (this.closed) return;
     const chunks = [...this.pending];
     this.pending.clear();
     const now = performance.now();
     for (const c of chunks) this.lastSent[c] = now;
     const subject = Subjects.pages(this.descriptor.tenant, this.descriptor.snapshotId);
-    for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) this.nc.publish(subject, encode(m));
-    this.pushingWorkingSet = false;
+    try {
+      for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) this.nc.publish(subject, encode(m));
+    } catch {
+      // The snapshot went away between scheduling and sending; the clones' hosts see the server gone.
+    } finally {
+      this.pushingWorkingSet = false;
+    }
   }
 
   /**
@@ -143,6 +158,7 @@ export class MemoryServer {
   }
 
   close(): void {
+    this.closed = true;
     this.sub.unsubscribe();
   }
 }

@@ -32,6 +32,7 @@ export class JobCoordinator {
   private stopped = false;
   private readonly runs = new Map<string, JobRun>();
   private readonly inFlight = new Map<string, number>();
+  private readonly hostBackoff = new Map<string, number>();
   private control?: Subscription;
   private watch?: AsyncIterable<KvWatchEntry> & { stop(): void };
 
@@ -106,7 +107,7 @@ export class JobCoordinator {
   private drive(stored: StoredJob): JobRun {
     const key = jobKey(stored.record.tenant, stored.record.id);
     const run = new JobRun({
-      store: this.store, fleet: this.fleet, log: this.log, inFlight: this.inFlight,
+      store: this.store, fleet: this.fleet, log: this.log, inFlight: this.inFlight, hostBackoff: this.hostBackoff,
       snapshotTimeoutMs: this.opts.snapshotTimeoutMs, tickMs: this.opts.tickMs ?? 250, getFunction: this.opts.getFunction,
     }, stored);
     this.runs.set(key, run);

@@ -21,6 +21,8 @@ const GUEST_FAILURES = new Set<ErrorCode>(['guest_trap', 'guest_error', 'output_
 const MAX_PLATFORM_ATTEMPTS = 8;
 /** Time a clone may take to start (queue, memory) on top of its own time limit. */
 const START_GRACE_MS = 30_000;
+/** How long a host whose fork request failed gets no new clones. */
+const HOST_BACKOFF_MS = 3000;
 
 export interface JobRunDeps {
   store: JobStore;
@@ -28,6 +30,8 @@ export interface JobRunDeps {
   log: Logger;
   /** Clones each host runs for all jobs of this coordinator now. */
   inFlight: Map<string, number>;
+  /** Hosts whose last fork request failed, and until when to skip them. */
+  hostBackoff: Map<string, number>;
   snapshotTimeoutMs: number;
   /** Tick period. */
   tickMs: number;
@@ -185,11 +189,17 @@ export class JobRun {
       await this.snapshot(live);
       if (!this.record.snapshotId) return;
     }
-    this.dispatch(live);
+    this.dispatch(this.usableHosts(live));
   }
 
   private liveHosts(): HostRecord[] {
     return this.deps.fleet.live().filter((h) => !h.draining);
+  }
+
+  /** Live hosts not resting after a failed fork request (a host that died shows as live until its record goes stale). */
+  private usableHosts(live: HostRecord[]): HostRecord[] {
+    const now = Date.now();
+    return live.filter((h) => (this.deps.hostBackoff.get(h.id) ?? 0) <= now);
   }
 
   private freeSlots(h: HostRecord): number {
@@ -311,6 +321,7 @@ export class JobRun {
   private forkFailed(host: string, requestId: string, indices: number[], message: string): void {
     if (this.stopped || this.terminal()) return;
     this.log.warn({ jobId: this.record.id, hostId: host, requestId, err: message }, 'fork request failed');
+    this.deps.hostBackoff.set(host, Date.now() + HOST_BACKOFF_MS);
     for (const index of indices) {
       const r = this.running.get(index);
       if (r?.requestId === requestId) this.lose(index, r, `fork on ${host} failed: ${message}`);
