@@ -111,7 +111,7 @@ describe('cli', () => {
     expect(run.code).toBe(0);
     const [header, first, second] = lines(run);
     expect(header.split(/\s{2,}/)).toEqual(['ID', 'HOSTNAME', 'PID', 'SLOTS', 'RUNNING', 'WARM', 'PAGER', 'DRAINING', 'HEARTBEAT']);
-    expect(first.split(/\s+/)).toEqual(['host-a', 'alpha', '4242', '8', '3', '1', 'userfaultfd', 'no', expect.stringMatching(/^\ds$/), 'ago']);
+    expect(first.split(/\s+/)).toEqual(['host-a', 'alpha', '4242', '8', '3', '1', 'userfaultfd', 'no', expect.stringMatching(/^\d+s$/), 'ago']); // (STUB_HOSTS are dated when the stub module loads)
     expect(second.split(/\s+/).slice(0, 8)).toEqual(['host-b', 'beta', '77', '2', '0', '0', 'portable', 'yes']);
     // PID is right-aligned: both values end in the same column.
     expect(first.indexOf('4242') + 4).toBe(second.indexOf(' 77') + 3);
@@ -276,6 +276,26 @@ describe('cli job', () => {
     expect(lines(logs).at(-1)).toBe('failed: guest_trap: clone 1 failed: unreachable executed');
     const jsonLogs = lines(await cli(['--json', 'job', 'logs', id])).map((line) => JSON.parse(line).kind);
     expect(jsonLogs.at(-1)).toBe('failed');
+  });
+
+  it('cli job - Ctrl-C stops following the job, says how to cancel it and exits 130', async () => {
+    const child = spawn(process.execPath, [CLI, 'job', 'run', 'hang', '--clones', '1'], {
+      env: { PATH: process.env.PATH, FLURRY_URL: gateway.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('placed parent on host-a')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    expect(await closed).toBe(130);
+    const id = /job (job-\d+)/.exec(stderr)![1];
+    expect(stderr).toContain(`flurry: stopped following job ${id}; it keeps running (flurry job cancel ${id} stops it)\n`);
+    expect((await cli(['job', 'cancel', id])).stdout.toString()).toBe(`${id} cancelled\n`);
   });
 
   it('cli job - cancel prints the cancelled state', async () => {

@@ -18,6 +18,8 @@ class UsageError extends Error {
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+/** As shells report a process ended by SIGINT. */
+const EXIT_INTERRUPTED = 130;
 
 interface GlobalOptions {
   url: string;
@@ -132,7 +134,17 @@ function addJobCommands(program: Command): void {
       const { flurry, json } = context(command);
       const spec = await jobSpec(fn, options, command.getOptionValueSource('reduce') !== 'default');
       const handle = await flurry.jobs.submit(spec);
-      const reporter: ProgressReporter = process.stderr.isTTY ? new TtyProgress(process.stderr) : new PlainProgress(process.stderr);
+      const tty = process.stderr.isTTY === true;
+      const reporter: ProgressReporter = tty ? new TtyProgress(process.stderr) : new PlainProgress(process.stderr);
+      // The bar does not show the id; the plain lines do (in the first, `state`, line).
+      if (tty) process.stderr.write(`job ${handle.id}\n`);
+      // Ctrl-C stops following, not the job: say how to stop it too.
+      const onInterrupt = () => {
+        reporter.finish();
+        process.stderr.write(`flurry: stopped following job ${handle.id}; it keeps running (flurry job cancel ${handle.id} stops it)\n`);
+        process.exit(EXIT_INTERRUPTED);
+      };
+      process.once('SIGINT', onInterrupt);
       let record;
       try {
         record = await handle.wait({ onEvent: (event) => reporter.event(event) });
@@ -141,13 +153,14 @@ function addJobCommands(program: Command): void {
         if (err instanceof FlurryJobError && json) print({ job: err.job, result: null }, true);
         throw err;
       } finally {
+        process.off('SIGINT', onInterrupt);
         reporter.finish();
       }
       const result = await handle.result();
-      if (json) return print({ job: record, ...resultDocument(result) }, true);
       const bytes = result instanceof Uint8Array ? result : concatBytes(result);
       if (options.out !== undefined) await writeOutput(options.out, bytes);
-      else process.stdout.write(bytes);
+      if (json) print({ job: record, ...resultDocument(result) }, true);
+      else if (options.out === undefined) process.stdout.write(bytes);
     });
 
   job
