@@ -272,8 +272,11 @@ describe('cli job', () => {
     expect(failedClone.trim().split(/\s+/)).toEqual(['1', 'failed', 'host-b', '2', '40ms', 'guest_trap:', 'unreachable', 'executed']);
     const logs = await cli(['job', 'logs', id]);
     expect(logs.code).toBe(0);
-    expect(lines(logs)[0]).toMatch(/^state queued: job /);
-    expect(lines(logs).at(-1)).toBe('failed: guest_trap: clone 1 failed: unreachable executed');
+    // A finished job's stream is its final state and its end.
+    expect(lines(logs)).toEqual([
+      `state failed: job ${id}, fail, 2 clones (1 done, 1 failed)`,
+      'failed: guest_trap: clone 1 failed: unreachable executed',
+    ]);
     const jsonLogs = lines(await cli(['--json', 'job', 'logs', id])).map((line) => JSON.parse(line).kind);
     expect(jsonLogs.at(-1)).toBe('failed');
   });

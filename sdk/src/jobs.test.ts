@@ -89,15 +89,19 @@ describe('jobs', () => {
 
   it('jobs - a failed job rejects wait() with FlurryJobError carrying the record, and result() with conflict', async () => {
     const handle = await flurry.jobs.submit({ function: 'fail', clones: 3 });
-    const err = await errorOf(handle.wait());
+    const failures: boolean[] = [];
+    const err = await errorOf(handle.wait({ onEvent: (event) => event.kind === 'clone.failed' && failures.push(event.final) }));
+    // Clone 1 failed on its first attempt, was retried, and failed for good.
+    expect(failures).toEqual([false, true]);
     expect(err).toBeInstanceOf(FlurryJobError);
     const jobError = err as FlurryJobError;
     expect(jobError).toMatchObject({ name: 'FlurryJobError', code: 'guest_trap', message: 'clone 1 failed: unreachable executed' });
     expect(jobError.job).toMatchObject({ id: handle.id, state: 'failed', counts: { done: 2, failed: 1 } });
     expect(jobError.job.errors).toEqual([{ index: 1, code: 'guest_trap', message: 'unreachable executed' }]);
-    const failures: boolean[] = [];
-    await errorOf(handle.wait({ onEvent: (event) => event.kind === 'clone.failed' && failures.push(event.final) }));
-    expect(failures).toEqual([false, true]);
+    // Waiting again after the end: the stream is `state` and `failed` only, and the outcome the same.
+    const kinds: string[] = [];
+    expect(await errorOf(handle.wait({ onEvent: (event) => kinds.push(event.kind) }))).toMatchObject({ name: 'FlurryJobError', job: { state: 'failed' } });
+    expect(kinds).toEqual(['state', 'failed']);
     expect(await errorOf(handle.result())).toMatchObject({ status: 409, code: 'conflict', message: expect.stringContaining('unreachable executed') });
     expect(await errorOf(flurry.jobs.run({ function: 'fail', clones: 2 }))).toBeInstanceOf(FlurryJobError);
   });

@@ -8,8 +8,9 @@
  * - `dropping`: stays `running`, and every event stream drops after `state`.
  * - anything else: done. Clone `i` outputs `inputs[i]`, else `input`, else `clone i`; the reduce
  *   output (unless `reduce: false`) is the outputs joined with `+`.
- * Everything is decided at submit, so `GET /v1/jobs/:id` already shows the final record; the event
- * stream replays the job's story with a few milliseconds between events.
+ * Everything is decided at submit, so `GET /v1/jobs/:id` already shows the final record; the first
+ * event stream to reach the end tells the job's story with a few milliseconds between events, and
+ * later ones (of a finished job) send `state` and the terminal event only, as the gateway does.
  */
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -22,6 +23,8 @@ interface StubJob {
   /** Open event streams, told when the job is cancelled. */
   listeners: Set<(record: JobRecord) => void>;
   connections: number;
+  /** The whole story has been streamed once; later readers of a finished job get `state` and the end, as from the gateway. */
+  told: boolean;
 }
 
 export interface JobRequest {
@@ -64,7 +67,7 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
     const inputs = Array.isArray(spec.inputs) ? (spec.inputs as string[]).map((b) => Buffer.from(b, 'base64')) : undefined;
     const input = typeof spec.input === 'string' ? Buffer.from(spec.input, 'base64') : undefined;
     const outputs = Array.from({ length: clones }, (_, i) => inputs?.[i] ?? input ?? Buffer.from(`clone ${i}`));
-    const job: StubJob = { record: finalRecord(id, spec.function, clones), outputs, reduce: spec.reduce !== false, listeners: new Set(), connections: 0 };
+    const job: StubJob = { record: finalRecord(id, spec.function, clones), outputs, reduce: spec.reduce !== false, listeners: new Set(), connections: 0, told: false };
     jobs.set(id, job);
     if (typeof key === 'string') byKey.set(key, { bodyHash, id });
     sendJson(res, 202, { job: job.record });
@@ -146,6 +149,7 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
     if (record.state !== 'cancelled') script.push(['placed', { host: 'host-a' }]);
     const whole = fn === 'flaky' ? job.connections > 1 : fn !== 'dropping' && fn !== 'hang';
     if (record.state === 'cancelled') script.push(['cancelled', { job: record }]);
+    else if (job.told) script.splice(0, script.length, ['state', { job: record }], [record.state, { job: record, error: record.error, errors: record.errors }]);
     else if (whole) {
       const indices = record.clonesDetail.map((clone) => clone.index);
       script.push(
@@ -201,6 +205,7 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
       const half = Math.floor(text.length / 2);
       res.write(text.slice(0, half));
       res.write(text.slice(half));
+      if (whole && next === script.length) job.told = true;
       setTimeout(tick, EVENT_GAP_MS);
     };
     setTimeout(tick, EVENT_GAP_MS);
