@@ -22,7 +22,7 @@ describe('jobs', () => {
       hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '2', LOG_LEVEL: 'warn' },
       gatewayEnv: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' },
     });
-    for (const name of ['pattern', 'trap']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
+    for (const name of ['pattern', 'trap', 'big-output']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
   });
 
   afterAll(async () => {
@@ -105,6 +105,19 @@ describe('jobs', () => {
     expect(list.jobs.map((j) => j.id)).toEqual([plain.id]);
     const rest = (await (await fetch(`${fleet.url}/v1/jobs?limit=1&cursor=${list.next}`)).json()) as { jobs: JobRecord[] };
     expect(rest.jobs.map((j) => j.id)).toEqual([job.id]);
+  });
+
+  it('large data - inputs and outputs over 512 KiB go through the object store and come back whole', async () => {
+    const big = await finished((await submit({ function: 'big-output', clones: 3, input: b64('700000') })).id);
+    expect(big.state, JSON.stringify(big.error)).toBe('done');
+    const one = Buffer.from(await (await fetch(`${fleet.url}/v1/jobs/${big.id}/clones/1/output`)).arrayBuffer());
+    expect(one.length).toBe(700000);
+    expect(one.subarray(0, 32).toString()).toBe('0123456789abcdef0123456789abcdef');
+    const { outputs } = (await (await fetch(`${fleet.url}/v1/jobs/${big.id}/result`)).json()) as { outputs: string[] };
+    expect(outputs.map((o) => Buffer.from(o, 'base64').length)).toEqual([700000, 700000, 700000]);
+    const padded = { verify: 'all', pad: 'x'.repeat(600_000) };
+    const job = await finished((await submit({ function: 'pattern', clones: 2, init: b64({ mib: 1 }), inputs: [b64(padded), b64(padded)] })).id);
+    await expectCorrectPatternJob(job, 2);
   });
 
   it('trapping clones - odd indexes retried, then the job fails listing every failed clone', async () => {

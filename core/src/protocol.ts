@@ -184,6 +184,14 @@ export interface ForkRequest {
    * Default `run`.
    */
   entry?: 'run' | 'reduce';
+  /**
+   * Jobs: large data through an object store instead of the message. `inputs`
+   * names the object holding a clone's input (by index; its `input` is then
+   * empty); a successful output of at least `minOutputBytes` is stored as
+   * `<outputPrefix>/<index>/<requestId>` and its CloneResult names it in
+   * `outputObject` instead of carrying `output`.
+   */
+  objects?: { store: string; inputs?: Record<number, string>; outputPrefix?: string; minOutputBytes?: number };
 }
 
 export type ForkMode = 'lazy' | 'unicast' | 'eager' | 'cold';
@@ -228,6 +236,8 @@ export interface CloneResult {
   pages: PageCounts;
   faultWaitMs: number;
   progress?: { done: number; total: number };
+  /** The object (in ForkRequest.objects.store) holding the output, when it was too large to send. */
+  outputObject?: string;
 }
 
 /** A chunk run on the multicast subject: `chunk` is the first chunk index; `bytes` holds one or more chunks. */
@@ -305,11 +315,17 @@ export const JobBuckets = {
   lease: 'flurry_job_lease',
 } as const;
 
-/** Object store of job data: `<tenant>/<jobId>/spec`, `/descriptor/<snapshotId>`, `/reduced`. */
+/**
+ * Object store of job data: `<tenant>/<jobId>/spec`, `/descriptor/<snapshotId>`, `/reduced`, and
+ * data too large for a message (`LARGE_JOB_DATA_BYTES`): `/input`, `/inputs/<i>`, `/reduce-input`, `/out/<i>/<requestId>`.
+ */
 export const JobObjects = 'flurry_job_data';
 
 /** JetStream stream of clone results, one message per (job, index). */
 export const ResultsStream = 'FLURRY_RESULTS';
+
+/** Job inputs and outputs at least this large go through the job object store. */
+export const LARGE_JOB_DATA_BYTES = 512 * 1024;
 
 export const JobSubjects = {
   /** Every subject of the results stream. */

@@ -15,7 +15,8 @@ import {
   type CancelRequest, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
 } from '@flurry/core';
-import type { ObjectStore } from '@nats-io/obj';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { jetstream } from '@nats-io/jetstream';
 import type { CallResult, GuestPool } from './guest/guest-pool.js';
 import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';
@@ -111,7 +112,16 @@ export class Forker {
       const prepared = mode === 'cold' || mode === 'eager' ? undefined : await this.prepare(descriptor, mode === 'unicast', req.prefetch);
       log.debug({ clones: req.clones.length, mode }, 'fork');
       for (const clone of req.clones) {
-        void this.runClone(req, descriptor, clone, prepared, received, allStarted).then((result) => {
+        void this.runClone(req, descriptor, clone, prepared, received, allStarted).then(async (result) => {
+          if (result.ok && req.objects?.outputPrefix && result.output && result.output.length >= (req.objects.minOutputBytes ?? 0)) {
+            const name = `${req.objects.outputPrefix}/${clone.index}/${req.requestId}`;
+            try {
+              await (await this.objectStore(req.objects.store)).putBlob({ name }, result.output);
+              result = { ...result, output: undefined, outputObject: name };
+            } catch (err) {
+              result = { ...result, ok: false, output: undefined, error: { code: 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
+            }
+          }
           const subject = !req.perIndexResults ? req.resultSubject : result.ok ? `${req.resultSubject}.${clone.index}` : (req.failSubject ?? req.resultSubject);
           this.deps.nc.publish(subject, encode(result));
           // A clone that failed before it ever started still counts toward the reply.
@@ -173,6 +183,12 @@ export class Forker {
     let key = prepared?.key;
     let ownKey: string | undefined;
     try {
+      const inputObject = req.objects?.inputs?.[clone.index];
+      if (inputObject) {
+        const bytes = await (await this.objectStore(req.objects!.store)).getBlob(inputObject);
+        if (!bytes) throw new FlurryError('not_found', `the input object ${inputObject} is missing`);
+        clone = { index: clone.index, input: bytes };
+      }
       if (!key) {
         // Baselines: a clone of its own, booted cold or filled eagerly over unicast.
         ownKey = `${snapKey(d.snapshotId)}#${req.mode}#${clone.index}`;
@@ -236,6 +252,19 @@ export class Forker {
       requestId: req.requestId, hostId: this.deps.hostId, index, ok: true, output: r.body, startMs, runMs, pages,
       faultWaitMs: m?.faultWaitMs ?? 0, progress: r.progress,
     };
+  }
+
+  private readonly stores = new Map<string, Promise<ObjectStore>>();
+
+  /** An object store of jobs' large data, opened once. */
+  private objectStore(name: string): Promise<ObjectStore> {
+    let p = this.stores.get(name);
+    if (!p) {
+      p = new Objm(jetstream(this.deps.nc)).open(name);
+      p.catch(() => this.stores.delete(name));
+      this.stores.set(name, p);
+    }
+    return p;
   }
 
   async onRelease(msg: Msg): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, JobSubjects, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  decode, encode, FlurryError, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -54,6 +54,8 @@ export class JobRun {
   /** Hosts that have (or had) clones of the current snapshot, and so its pages. */
   private readonly hostsWithPages = new Set<string>();
   private readonly subs: Subscription[] = [];
+  /** Object names of clone inputs too large to send in a fork request. */
+  private readonly inputObjects = new Map<number, string>();
   private stopped = false;
   private dirty = false;
   private lastPersist = 0;
@@ -138,6 +140,16 @@ export class JobRun {
     );
     await this.nc.flush();
     this.spec = await store.spec(tenant, id);
+    // Inputs too large for a fork message go through the object store, once per job (again on resume: same bytes).
+    if (this.spec.input.length >= LARGE_JOB_DATA_BYTES) {
+      await store.putBlob(`${tenant}/${id}/input`, this.spec.input);
+      for (let i = 0; i < this.record.clones; i++) this.inputObjects.set(i, `${tenant}/${id}/input`);
+    }
+    for (const [i, input] of (this.spec.inputs ?? []).entries()) {
+      if (input.length < LARGE_JOB_DATA_BYTES) continue;
+      await store.putBlob(`${tenant}/${id}/inputs/${i}`, input);
+      this.inputObjects.set(i, `${tenant}/${id}/inputs/${i}`);
+    }
     if (this.record.snapshotId) this.descriptor = (await store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
     if (!this.descriptor) this.record.snapshotId = undefined;
     for (const index of await store.finishedIndexes(tenant, id)) {
@@ -299,9 +311,15 @@ export class JobRun {
     const req: ForkRequest = {
       requestId,
       descriptor: this.descriptor!,
-      clones: indices.map((index) => ({ index, input: this.spec.inputs?.[index] ?? this.spec.input })),
+      clones: indices.map((index) => ({ index, input: this.inputObjects.has(index) ? new Uint8Array(0) : (this.spec.inputs?.[index] ?? this.spec.input) })),
       count: this.record.clones,
       resultSubject: JobSubjects.results(tenant, id),
+      objects: {
+        store: JobObjects,
+        inputs: Object.fromEntries(indices.filter((i) => this.inputObjects.has(i)).map((i) => [i, this.inputObjects.get(i)!])),
+        outputPrefix: `${tenant}/${id}/out`,
+        minOutputBytes: LARGE_JOB_DATA_BYTES,
+      },
       perIndexResults: true,
       failSubject: JobSubjects.failures(tenant, id),
       progressSubject: JobSubjects.progress(tenant, id),
@@ -469,9 +487,13 @@ export class JobRun {
       this.subs.push(sub);
     });
     await this.nc.flush();
+    const { tenant, id } = this.record;
+    const large = framed.length >= LARGE_JOB_DATA_BYTES;
+    if (large) await this.deps.store.putBlob(`${tenant}/${id}/reduce-input`, framed);
     const req: ForkRequest = {
-      requestId, descriptor: this.descriptor!, clones: [{ index: 0, input: framed }], count: this.record.clones,
+      requestId, descriptor: this.descriptor!, clones: [{ index: 0, input: large ? new Uint8Array(0) : framed }], count: this.record.clones,
       resultSubject: inbox, prefetch: false, entry: 'reduce',
+      objects: { store: JobObjects, inputs: large ? { 0: `${tenant}/${id}/reduce-input` } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes: LARGE_JOB_DATA_BYTES },
     };
     const reply = decode<ForkReply>((await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
@@ -481,6 +503,7 @@ export class JobRun {
       new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FlurryError('timeout', `reduce did not finish within ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs + START_GRACE_MS))),
     ]).finally(() => clearTimeout(timer));
     if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
+    if (r.outputObject) return this.deps.store.objectOutput(r.outputObject);
     return r.output ?? new Uint8Array(0);
   }
 

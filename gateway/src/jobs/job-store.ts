@@ -119,7 +119,16 @@ export class JobStore {
   /** A clone's kept result, or undefined. */
   async result(tenant: string, jobId: string, index: number): Promise<CloneResult | undefined> {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
-    return m ? decode<CloneResult>(m.data) : undefined;
+    if (!m) return undefined;
+    const r = decode<CloneResult>(m.data);
+    return r.outputObject ? { ...r, output: await this.objectOutput(r.outputObject) } : r;
+  }
+
+  /** A large output kept in the object store. */
+  async objectOutput(name: string): Promise<Uint8Array> {
+    const bytes = await this.data.getBlob(name);
+    if (!bytes) throw new FlurryError('internal', `the output object ${name} is missing`);
+    return bytes;
   }
 
   /** Every job id of a tenant, newest first. */
