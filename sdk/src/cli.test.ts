@@ -220,6 +220,13 @@ describe('cli job', () => {
     expect(body.inputs.map((b: string) => Buffer.from(b, 'base64').toString())).toEqual(['first', 'second']);
   });
 
+  it('cli job - run --idempotency-key twice follows one job', async () => {
+    const first = JSON.parse((await cli(['--json', 'job', 'run', 'sum', '--clones', '1', '--idempotency-key', 'cli-key'])).stdout.toString());
+    const again = JSON.parse((await cli(['--json', 'job', 'run', 'sum', '--clones', '1', '--idempotency-key', 'cli-key'])).stdout.toString());
+    expect(again.job.id).toBe(first.job.id);
+    expect(gateway.requests.filter((r) => r.url === '/v1/jobs' && r.method === 'POST').at(-1)!.headers['idempotency-key']).toBe('cli-key');
+  });
+
   it('cli job - run --out writes the result to a file; binary results are base64 in --json', async () => {
     const out = join(scratch, 'result.bin');
     const input = join(scratch, 'binary-input');

@@ -130,6 +130,7 @@ function addJobCommands(program: Command): void {
     .option('--retries <n>', 'restarts of a failed clone', nonNegativeInteger)
     .option('--timeout <ms>', 'time limit of each clone, in milliseconds', positiveInteger)
     .option('--no-reduce', "keep each clone's output instead of running the function's reduce")
+    .option('--idempotency-key <key>', 'run this job once: the same command again follows the same job')
     .action(async (fn: string, options: JobRunCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       const spec = await jobSpec(fn, options, command.getOptionValueSource('reduce') !== 'default');
@@ -217,6 +218,7 @@ interface JobRunCliOptions {
   retries?: number;
   timeout?: number;
   reduce: boolean;
+  idempotencyKey?: string;
 }
 
 async function jobSpec(fn: string, options: JobRunCliOptions, reduceGiven: boolean): Promise<JobSpec> {
@@ -237,6 +239,7 @@ async function jobSpec(fn: string, options: JobRunCliOptions, reduceGiven: boole
     timeoutMs: options.timeout,
     // Only an explicit --no-reduce is sent; otherwise the gateway decides (reduce when the function has one).
     reduce: reduceGiven ? options.reduce : undefined,
+    idempotencyKey: options.idempotencyKey,
   };
 }
 
