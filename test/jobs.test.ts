@@ -2,6 +2,8 @@
 // host processes. Jobs of the `pattern` guest are checked exactly; faults
 // (a host killed, the gateway restarted), cancel, retries, idempotency and
 // the event stream.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
@@ -155,6 +157,30 @@ describe('jobs', () => {
     expect((await fetch(`${fleet.url}/v1/jobs/job_missing`)).status).toBe(404);
   });
 
+  it('callback - the final record is POSTed once to callbackUrl when the job ends', async () => {
+    const calls: { method?: string; type?: string; body: JobRecord }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        calls.push({ method: req.method, type: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString()) as JobRecord });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const job = await submit({ function: 'pattern', clones: 2, init: b64({ mib: 1 }), callbackUrl: url });
+      await finished(job.id);
+      for (let i = 0; i < 50 && calls.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(calls).toHaveLength(1);
+      expect(calls[0]).toMatchObject({ method: 'POST', type: 'application/json', body: { id: job.id, state: 'done', counts: { done: 2 } } });
+    } finally {
+      server.close();
+    }
+  });
+
   it('events - the SSE stream has progress, clone results and done; a late reader gets the state first', async () => {
     const job = await submit({ function: 'pattern', clones: 4, init: b64({ mib: 32 }), input: b64({ verify: 'all' }) });
     const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/events`);
@@ -187,7 +213,8 @@ describe('jobs', () => {
 
   it('gateway restart - the coordinator dies mid-job and the next one resumes it from KV and the results stream', async () => {
     const job = await submit({ function: 'pattern', clones: 12, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) });
-    await waitFor(job.id, (j) => j.counts.running > 0 || j.counts.done > 0);
+    const before = await waitFor(job.id, (j) => j.counts.running > 0 || j.counts.done > 0);
+    expect(before.counts.done).toBeLessThan(12);
     await fleet.restartGateway({ hard: true });
     const done = await finished(job.id);
     await expectCorrectPatternJob(done, 12);

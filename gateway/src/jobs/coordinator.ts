@@ -7,7 +7,6 @@
  * finished (new ones and, after a takeover or restart, the ones it inherits).
  */
 import type { Subscription } from '@nats-io/transport-node';
-import type { KvWatchEntry } from '@nats-io/kv';
 import {
   decode, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES, toWireError,
   type FunctionRecord, type JobControlReply, type JobControlRequest, type Logger, type StoredJob,
@@ -34,7 +33,7 @@ export class JobCoordinator {
   private readonly inFlight = new Map<string, number>();
   private readonly hostBackoff = new Map<string, number>();
   private control?: Subscription;
-  private watch?: AsyncIterable<KvWatchEntry> & { stop(): void };
+  private watch?: { stop(): void };
 
   constructor(
     private readonly store: JobStore,
@@ -99,7 +98,10 @@ export class JobCoordinator {
           continue;
         }
         if (TERMINAL_JOB_STATES.includes(stored.record.state)) continue;
-        this.drive(stored);
+        // The watch may deliver an older revision after a driver finished the job: go by the latest.
+        const latest = await this.store.get(stored.record.tenant, stored.record.id).catch(() => undefined);
+        if (!latest || TERMINAL_JOB_STATES.includes(latest.stored.record.state) || this.runs.has(e.key) || !this.leader) continue;
+        this.drive(latest.stored);
       }
     })();
   }
