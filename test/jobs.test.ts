@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
+import { startGateway } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 
 interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; entropyHex: string; inits: number; restored: boolean; mismatches: number }
@@ -245,5 +246,26 @@ describe('jobs', () => {
     await expectCorrectPatternJob(done, 12);
     expect(done.parentHost).not.toBe(parent);
     expect(done.snapshotId).not.toBe(running.snapshotId);
+  });
+
+  it('standby gateway - any replica serves jobs and streams their events; it takes the lease when the coordinator dies', async () => {
+    const standby = await startGateway({ natsUrl: fleet.natsUrl, env: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' } });
+    const other = String(standby.ready.url);
+    try {
+      // Created on the standby, run by the coordinator on the first gateway, streamed by the standby.
+      const res = await fetch(`${other}/v1/jobs`, { method: 'POST', body: JSON.stringify({ function: 'pattern', clones: 4, init: b64({ mib: 64 }), input: b64({ verify: 'all' }) }) });
+      expect(res.status).toBe(202);
+      const { job } = (await res.json()) as { job: JobRecord };
+      const text = await (await fetch(`${other}/v1/jobs/${job.id}/events`)).text();
+      expect([...text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]).at(-1)).toBe('done');
+      // The coordinator's gateway dies mid-job; the standby takes the lease and finishes it.
+      const slow = (await (await fetch(`${other}/v1/jobs`, { method: 'POST', body: JSON.stringify({ function: 'pattern', clones: 8, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) }) })).json()) as { job: JobRecord };
+      await waitFor(slow.job.id, (j) => j.counts.running > 0);
+      await fleet.gateway.kill();
+      fleet.url = other;
+      await expectCorrectPatternJob(await finished(slow.job.id), 8);
+    } finally {
+      await standby.stop(5000);
+    }
   });
 });
