@@ -25,7 +25,7 @@ describe('jobs', () => {
       hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '2', LOG_LEVEL: 'warn' },
       gatewayEnv: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' },
     });
-    for (const name of ['pattern', 'trap', 'big-output']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
+    for (const name of ['pattern', 'trap', 'big-output', 'spin']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
   });
 
   afterAll(async () => {
@@ -136,6 +136,15 @@ describe('jobs', () => {
     expect(((await res.json()) as { error: { code: string; message: string } }).error.message).toContain('deliberate trap');
     expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/0/output`)).status).toBe(200);
     expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/1/output`)).status).toBe(404);
+  });
+
+  it('clone timeout - clones past timeoutMs are stopped on their hosts, retried, then the job fails with timeout', async () => {
+    const job = await submit({ function: 'spin', clones: 2, timeoutMs: 300, retries: 1 });
+    const failed = await finished(job.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.error?.code).toBe('timeout');
+    expect(failed.errors?.map((e) => [e.index, e.code])).toEqual([[0, 'timeout'], [1, 'timeout']]);
+    for (const c of failed.clonesDetail) expect(c).toMatchObject({ state: 'failed', attempts: 2 });
   });
 
   it('idempotency - the same key and body give the same job; a different body is a conflict', async () => {

@@ -192,6 +192,8 @@ export interface ForkRequest {
    * `outputObject` instead of carrying `output`.
    */
   objects?: { store: string; inputs?: Record<number, string>; outputPrefix?: string; minOutputBytes?: number };
+  /** Each clone's time limit in `run` (or `reduce`), instead of the host's FLURRY_CALL_TIMEOUT_MS. */
+  timeoutMs?: number;
 }
 
 export type ForkMode = 'lazy' | 'unicast' | 'eager' | 'cold';

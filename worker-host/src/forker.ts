@@ -199,7 +199,7 @@ export class Forker {
       if (req.entry === 'reduce') {
         startMs = performance.now() - received;
         onStarted();
-        result = await this.deps.pool.reduce(key, req.count, clone.input, callId);
+        result = await this.deps.pool.reduce(key, req.count, clone.input, callId, req.timeoutMs);
       } else {
         const progressSubject = req.progressSubject;
         const onProgress = progressSubject
@@ -208,7 +208,7 @@ export class Forker {
         result = await this.deps.pool.run(key, clone.index, req.count, clone.input, callId, onProgress, () => {
           startMs = performance.now() - received;
           onStarted();
-        });
+        }, req.timeoutMs);
       }
       this.deps.log.debug({ requestId: req.requestId, index: clone.index, startMs, threadStartMs: result.startMs, restoreMs: result.memory?.restoreMs, spare: result.memory?.spare, faultWaitMs: result.memory?.faultWaitMs }, 'clone done');
       return this.cloneResult(req, clone.index, startMs, performance.now() - began, result, prepared?.adopted);

@@ -324,6 +324,7 @@ export class JobRun {
       failSubject: JobSubjects.failures(tenant, id),
       progressSubject: JobSubjects.progress(tenant, id),
       prefetch: host !== this.record.parentHost,
+      timeoutMs: this.spec.timeoutMs,
     };
     const t0 = performance.now();
     this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS }).then(
@@ -492,7 +493,7 @@ export class JobRun {
     if (large) await this.deps.store.putBlob(`${tenant}/${id}/reduce-input`, framed);
     const req: ForkRequest = {
       requestId, descriptor: this.descriptor!, clones: [{ index: 0, input: large ? new Uint8Array(0) : framed }], count: this.record.clones,
-      resultSubject: inbox, prefetch: false, entry: 'reduce',
+      resultSubject: inbox, prefetch: false, entry: 'reduce', timeoutMs: this.spec.timeoutMs,
       objects: { store: JobObjects, inputs: large ? { 0: `${tenant}/${id}/reduce-input` } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes: LARGE_JOB_DATA_BYTES },
     };
     const reply = decode<ForkReply>((await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);

@@ -318,13 +318,13 @@ export class GuestPool {
   }
 
   /** `onStarted` is called once the clone runs: its instance is ready and `on_restore` has returned. */
-  run(key: string, index: number, count: number, input: Uint8Array, callId: string, onProgress?: (done: number, total: number) => void, onStarted?: () => void): Promise<CallResult> {
-    return this.call(key, 'run', [index, count], input, callId, undefined, onProgress, onStarted);
+  run(key: string, index: number, count: number, input: Uint8Array, callId: string, onProgress?: (done: number, total: number) => void, onStarted?: () => void, timeoutMs?: number): Promise<CallResult> {
+    return this.call(key, 'run', [index, count], input, callId, undefined, onProgress, onStarted, timeoutMs);
   }
 
   /** `input` is the clones' outputs framed as in docs/guest-abi.md (see frameReduceInput). */
-  reduce(key: string, count: number, input: Uint8Array, callId: string): Promise<CallResult> {
-    return this.call(key, 'reduce', [count], input, callId);
+  reduce(key: string, count: number, input: Uint8Array, callId: string, timeoutMs?: number): Promise<CallResult> {
+    return this.call(key, 'reduce', [count], input, callId, undefined, undefined, undefined, timeoutMs);
   }
 
   private async call(
@@ -336,6 +336,8 @@ export class GuestPool {
     request?: Extract<ToThread, { type: 'call' }>['request'],
     onProgress?: (done: number, total: number) => void,
     onStarted?: () => void,
+    /** This call's time limit instead of the pool's (a job's clones carry their own). */
+    timeoutMs?: number,
   ): Promise<CallResult> {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
@@ -343,7 +345,7 @@ export class GuestPool {
     const answer = await this.submit({
       message: { type: 'call', id: this.nextId++, key, entry, args, input: own, request, notifyStart: onStarted !== undefined },
       transfer: [own.buffer],
-      timeoutMs: this.limits.callTimeoutMs,
+      timeoutMs: timeoutMs ?? this.limits.callTimeoutMs,
       what: 'call',
       key,
       callId,
