@@ -9,3 +9,4 @@ export * from './fabric.js';
 export * from './wasm-module.js';
 export * from './snapshot.js';
 export * from './fork-client.js';
+export * from './reduce-input.js';

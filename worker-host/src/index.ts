@@ -12,6 +12,6 @@ export {
   type PagerMode,
   type WarmInfo,
 } from './guest/guest-pool.js';
-export { frameReduceInput } from './guest/reduce-input.js';
+export { frameReduceInput } from '@flurry/core';
 export type { SnapshotImage } from './guest/snapshot-image.js';
 export type { MemoryMode, MemoryStats } from './guest/snapshot-memory.js';

@@ -7,7 +7,7 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  decode, encode, FlurryError, frameReduceInput, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -456,7 +456,7 @@ export class JobRun {
           this.setState('reducing');
         }
         try {
-          reduced = await this.reduceOn(this.record.parentHost!, frame(outputs));
+          reduced = await this.reduceOn(this.record.parentHost!, frameReduceInput(outputs));
         } catch (err) {
           lastError = toWireError(err);
           this.log.warn({ jobId: id, err: lastError.message }, 'reduce failed');
@@ -600,19 +600,6 @@ export class JobRun {
       this.log.warn({ jobId: this.record.id, url, err: (err as Error).message }, 'job callback failed'),
     );
   }
-}
-
-/** The input of `reduce(count)`: each output as a little-endian u32 length and its bytes, in index order. */
-export function frame(outputs: readonly Uint8Array[]): Uint8Array {
-  const framed = new Uint8Array(outputs.reduce((n, o) => n + 4 + o.length, 0));
-  const view = new DataView(framed.buffer);
-  let offset = 0;
-  for (const output of outputs) {
-    view.setUint32(offset, output.length, true);
-    framed.set(output, offset + 4);
-    offset += 4 + output.length;
-  }
-  return framed;
 }
 
 export function newCloneDetails(count: number): CloneDetail[] {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { GuestPool, type HttpRequestData } from './guest-pool.js';
-import { frameReduceInput } from './reduce-input.js';
+import { frameReduceInput } from '@flurry/core';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
 const PROGRAMS = ['echo', 'json-transform', 'counter', 'trap', 'spin', 'grow', 'big-output', 'status', 'pattern', 'wordfreq'];

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { GuestPool, MAX_QUEUED_CALLS, type GuestLimits } from './guest-pool.js';
-import { frameReduceInput } from './reduce-input.js';
+import { frameReduceInput } from '@flurry/core';
 
 const wabt = await (await import('wabt')).default();
 const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
