@@ -1530,6 +1530,56 @@ static bool get_max_bytes(napi_env env, napi_value v, size_t cur, uint64_t *max)
 /* registerMemory(memory, maximumBytes, storeId, mode = 'missing') -> regId
  * Call it in the thread that owns the memory (a guest worker), before the
  * guest runs. Registers [base, base + maximumBytes). */
+/* A registration's common fields; the caller adds what its kind needs. */
+static Reg *reg_new(napi_env env, int kind, uintptr_t base, uint64_t max) {
+  Reg *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->kind = kind;
+  r->base = base;
+  r->len = max;
+  r->page_count = (uint32_t)(max / g_ps);
+  r->env_id = env_id_of(env);
+  r->uffd = -1;
+  return r;
+}
+
+/* Registers r's whole range with its userfaultfd in `mode` (write-protecting
+ * it too when asked) and adds it to the handler thread's epoll set. Called
+ * with g_lock held; returns NULL or what failed, with *e the errno if any. */
+static const char *reg_attach_locked(Reg *r, uint64_t mode, bool write_protect, int *e) {
+  *e = 0;
+  if (ensure_thread() < 0) {
+    *e = errno;
+    return "cannot start handler thread";
+  }
+  madvise((void *)r->base, r->len, MADV_NOHUGEPAGE); /* exact pages, not 2 MiB */
+  struct uffdio_register rg = {.range = {.start = r->base, .len = r->len}, .mode = mode};
+  if (ioctl(r->uffd, UFFDIO_REGISTER, &rg) < 0) {
+    *e = errno;
+    return mode == UFFDIO_REGISTER_MODE_WP ? "UFFDIO_REGISTER(WP)" : "UFFDIO_REGISTER";
+  }
+  if (write_protect) {
+    /* The whole range, up to the maximum: never-touched pages get pte markers
+     * (WP_UNPOPULATED), including those memory.grow opens up later. Without
+     * them 'sync' would miss first writes there, and PAGEMAP_SCAN ('async')
+     * reports every unprotected page, even a never-touched one, as written.
+     * Costs page tables: 2 MiB and about 10 ms per GiB of maximum. */
+    struct uffdio_writeprotect wp = {.range = {.start = r->base, .len = r->len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+    if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+      *e = errno;
+      return "UFFDIO_WRITEPROTECT";
+    }
+  }
+  r->id = g_next_id++;
+  /* Missing faults and sync write faults arrive here; every registration gets UNMAP events. */
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
+  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
+    *e = errno;
+    return "epoll_ctl";
+  }
+  return NULL;
+}
+
 static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   GET_ARGS(4);
   uintptr_t base;
@@ -1548,16 +1598,10 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   }
   if (!caps()->uffd) return throw_code(env, "ERR_FLURRY_NO_USERFAULTFD", "%s", caps()->reason);
 
-  Reg *r = calloc(1, sizeof *r);
+  Reg *r = reg_new(env, REG_MISSING, base, max);
   if (!r) return throw_errno(env, "registerMemory", ENOMEM);
-  r->kind = REG_MISSING;
-  r->base = base;
-  r->len = max;
-  r->page_count = (uint32_t)(max / g_ps);
-  r->env_id = env_id_of(env);
   r->populated = bm_alloc(r->page_count);
   r->pending_bm = bm_alloc(r->page_count);
-  r->uffd = -1;
   if (!r->populated || !r->pending_bm) {
     reg_free(r);
     return throw_errno(env, "registerMemory", ENOMEM);
@@ -1576,26 +1620,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   if (!s) err = "unknown store";
   else if (s->page_count > r->page_count) err = "store has more pages than maximumBytes";
   else if (overlaps_locked(base, max)) err = "memory already registered or tracked";
-  else if (ensure_thread() < 0) {
-    e = errno;
-    err = "cannot start handler thread";
-  }
-  if (!err) {
-    madvise((void *)base, max, MADV_NOHUGEPAGE);
-    struct uffdio_register rg = {.range = {.start = base, .len = max}, .mode = UFFDIO_REGISTER_MODE_MISSING};
-    if (ioctl(r->uffd, UFFDIO_REGISTER, &rg) < 0) {
-      e = errno;
-      err = "UFFDIO_REGISTER";
-    }
-  }
-  if (!err) {
-    r->id = g_next_id++;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
-    if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
-      e = errno;
-      err = "epoll_ctl";
-    }
-  }
+  else err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_MISSING, false, &e);
   if (err) {
     pthread_mutex_unlock(&g_lock);
     reg_free(r);
@@ -1885,14 +1910,8 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
   if (kind == REG_WP_ASYNC) features |= UFFD_FEATURE_WP_ASYNC;
   if (c->event_unmap) features |= UFFD_FEATURE_EVENT_UNMAP;
 
-  Reg *r = calloc(1, sizeof *r);
+  Reg *r = reg_new(env, kind, base, max);
   if (!r) return throw_errno(env, "trackDirty", ENOMEM);
-  r->kind = kind;
-  r->base = base;
-  r->len = max;
-  r->page_count = (uint32_t)(max / g_ps);
-  r->env_id = env_id_of(env);
-  r->uffd = -1;
   if (kind == REG_WP_SYNC && !(r->dirty = bm_alloc(r->page_count))) {
     reg_free(r);
     return throw_errno(env, "trackDirty", ENOMEM);
@@ -1907,39 +1926,7 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
   const char *err = NULL;
   int e = 0;
   if (overlaps_locked(base, max)) err = "memory already registered or tracked (fill and unregister a lazy memory first)";
-  else if (ensure_thread() < 0) {
-    e = errno;
-    err = "cannot start handler thread";
-  }
-  if (!err) {
-    madvise((void *)base, max, MADV_NOHUGEPAGE); /* exact pages, not 2 MiB */
-    struct uffdio_register rg = {.range = {.start = base, .len = max}, .mode = UFFDIO_REGISTER_MODE_WP};
-    if (ioctl(r->uffd, UFFDIO_REGISTER, &rg) < 0) {
-      e = errno;
-      err = "UFFDIO_REGISTER(WP)";
-    }
-  }
-  if (!err) {
-    /* The whole range, up to the maximum: never-touched pages get pte markers
-     * (WP_UNPOPULATED), including those memory.grow opens up later. Without
-     * them 'sync' would miss first writes there, and PAGEMAP_SCAN ('async')
-     * reports every unprotected page, even a never-touched one, as written.
-     * Costs page tables: 2 MiB and about 10 ms per GiB of maximum. */
-    struct uffdio_writeprotect wp = {.range = {.start = base, .len = max}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-    if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
-      e = errno;
-      err = "UFFDIO_WRITEPROTECT";
-    }
-  }
-  if (!err) {
-    r->id = g_next_id++;
-    /* Sync trackers get write faults here; every tracker gets UNMAP events. */
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = r->id};
-    if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, r->uffd, &ev) < 0) {
-      e = errno;
-      err = "epoll_ctl";
-    }
-  }
+  else err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_WP, true, &e);
   if (err) {
     pthread_mutex_unlock(&g_lock);
     reg_free(r);
