@@ -123,7 +123,14 @@ describe('render', () => {
 
   it('example spec (a generated knot) - 8 clones give the bytes of 1 clone; the PNG decodes', async () => {
     const spec = JSON.parse(readFileSync(join(repoRoot, 'functions', 'examples', 'render.json'), 'utf8')) as Record<string, unknown>;
-    const png = await forkedEqualsSingle({ ...spec, width: 96, height: 72, samples: 6 }, 8);
+    const small = { ...spec, width: 96, height: 72, samples: 6 };
+    const png = await forkedEqualsSingle(small, 8);
+    // handle(): the spec as the body, the whole image in one instance, the same bytes.
+    const res = await fetch(`${fleet.url}/fn/render`, { method: 'POST', body: JSON.stringify(small) });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    const single = Buffer.from(await res.arrayBuffer());
+    expect(decodePng(single).pixels.equals(png.pixels)).toBe(true);
     // Not a blank image: the knot and the sky differ.
     expect(new Set(png.pixels).size).toBeGreaterThan(50);
   });

@@ -6,7 +6,8 @@
 //   run(i, n)     renders horizontal band i of n and outputs it (RGB8 rows
 //                 with their row range, below)
 //   reduce(n)     joins the n bands into a PNG
-//   handle()      renders the whole image in one instance and answers the PNG
+//   handle()      renders the whole image in one instance and answers the PNG;
+//                 a request body is a spec that replaces init's
 //
 // Every pixel's random numbers are seeded by (seed, pixel index, sample), so
 // the image does not depend on how it was split: a forked render is byte
@@ -39,8 +40,14 @@ let tanHalf: f64 = 0;
 let sunL: StaticArray<f64> = new StaticArray<f64>(3);
 
 export function init(): void {
+  let input = readInput();
+  if (input.length > 0) build(input); // empty: an HTTP deployment; handle() brings the spec
+}
+
+/** Parses a spec and makes the warm state from it. */
+function build(input: Uint8Array): void {
   let started = monotonicMs();
-  scene = parseScene(readInput());
+  scene = parseScene(input);
   let mesh = parseMesh(scene.model);
   scene.model = new Uint8Array(0);
   let parsedMs = monotonicMs() - started;
@@ -63,6 +70,7 @@ export function init(): void {
 }
 
 export function run(index: i32, count: i32): i32 {
+  if (bvh === null) throw new Error("render: no scene (the job's init input is the spec)");
   let h = scene.height;
   let y0 = <i32>(<i64>index * h / count);
   let y1 = <i32>((<i64>index + 1) * h / count);
@@ -71,6 +79,7 @@ export function run(index: i32, count: i32): i32 {
 }
 
 export function reduce(count: i32): i32 {
+  if (bvh === null) throw new Error("render: no scene");
   let parts = readReduceInput(count);
   let w = scene.width, h = scene.height;
   let rgb = new Uint8Array(w * h * 3);
@@ -91,6 +100,9 @@ export function reduce(count: i32): i32 {
 }
 
 export function handle(): i32 {
+  let body = readInput();
+  if (body.length > 0) build(body);
+  if (bvh === null) throw new Error("render: no scene (POST the spec, or give it as the init input)");
   let band = renderBand(0, scene.height, false);
   setContentType("image/png");
   writeOutput(encodePng(scene.width, scene.height, band.subarray(16)));
