@@ -147,6 +147,30 @@ describe('quant', () => {
     expect(clone).toEqual(forked);
   });
 
+  it('progress and small jobs - every clone reports its progress up to its share; fewer paths than clones still price exactly', async () => {
+    const spec = { ...market, option: 'asian-put', steps: 8, paths: 800_000, seed: 4 };
+    const res = await fetch(`${fleet.url}/v1/jobs`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ function: 'quant', clones: 4, init: b64(spec) }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = ((await res.json()) as { job: JobRecord }).job;
+    const events = await (await fetch(`${fleet.url}/v1/jobs/${id}/events`)).text();
+    expect(events).toContain('event: done');
+    const progress = events.split('\n\n').filter((e) => e.startsWith('event: progress'))
+      .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as { index: number; done: number; total: number });
+    for (let i = 0; i < 4; i++) {
+      const mine = progress.filter((p) => p.index === i);
+      expect(mine.every((p) => p.total === 200_000 && p.done <= p.total)).toBe(true);
+      expect(mine.at(-1)?.done, `the last progress of clone ${i}`).toBe(200_000);
+    }
+    // 5 paths over 8 clones: seven clones have none, the last has them all.
+    const tiny = { ...market, option: 'european-call', paths: 5, seed: 5 };
+    const { record, result } = await price(tiny, 8);
+    expect((await cloneOutputs(record)).map((o) => o.paths)).toEqual([0, 0, 0, 0, 0, 0, 0, 5]);
+    expect({ ...result, clones: 1 }).toEqual((await (await single(tiny)).json()) as QuantResult);
+  });
+
   it('bad specs - init refuses them (the job fails), handle answers 400', async () => {
     const failed = await job('{"option":"lookback-call"}', 2);
     expect(failed.state).toBe('failed');
