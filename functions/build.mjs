@@ -4,8 +4,10 @@
 //   AssemblyScript  every folder with an index.ts (lib/ is the library), all
 //                   compiled in this one process through the asc API; options
 //                   from the folder's asconfig.json, else functions/asconfig.json
-//   C               every folder under c/, its .c files linked by clang as a
-//                   wasm32-wasi reactor (c/flurry.h declares the ABI)
+//   C               every folder under c/ (and every top-level folder with .c
+//                   files and no index.ts), its .c files linked by clang as a
+//                   wasm32-wasi reactor (c/flurry.h declares the ABI); an
+//                   optional build.json sets {"maxMemoryMiB": N}
 //
 // A module newer than all of its inputs is skipped (a cold asc compile costs
 // seconds). Every module is checked against the deploy rules afterwards.
@@ -48,9 +50,16 @@ async function main() {
   const asPrograms = readdirSync(ROOT, { withFileTypes: true })
     .filter((d) => d.isDirectory() && !NOT_PROGRAMS.has(d.name) && existsSync(join(ROOT, d.name, 'index.ts')))
     .map((d) => d.name);
-  const cPrograms = existsSync(join(ROOT, 'c'))
-    ? readdirSync(join(ROOT, 'c'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)
-    : [];
+  const cDirs = new Map(); // C program name -> its folder
+  if (existsSync(join(ROOT, 'c'))) {
+    for (const d of readdirSync(join(ROOT, 'c'), { withFileTypes: true })) if (d.isDirectory()) cDirs.set(d.name, join(ROOT, 'c', d.name));
+  }
+  // A top-level folder with .c files and no index.ts is a C program too.
+  for (const d of readdirSync(ROOT, { withFileTypes: true })) {
+    const dir = join(ROOT, d.name);
+    if (d.isDirectory() && !NOT_PROGRAMS.has(d.name) && !existsSync(join(dir, 'index.ts')) && readdirSync(dir).some((f) => f.endsWith('.c'))) cDirs.set(d.name, dir);
+  }
+  const cPrograms = [...cDirs.keys()];
   for (const name of only) {
     if (!asPrograms.includes(name) && !cPrograms.includes(name)) throw new BuildError(`no program called ${name}`);
   }
@@ -65,10 +74,10 @@ async function main() {
   const cShared = [join(ROOT, 'c', 'flurry.h'), fileURLToPath(import.meta.url)];
   let clang = null;
   for (const name of cPrograms.filter(wanted)) {
-    const inputs = [...filesUnder(join(ROOT, 'c', name)), ...cShared];
+    const inputs = [...filesUnder(cDirs.get(name)), ...cShared];
     await buildOne(name, inputs, () => {
       clang ??= ensureClang();
-      compileC(clang, name);
+      compileC(clang, name, cDirs.get(name));
     });
   }
 }
@@ -109,15 +118,17 @@ async function compileAssemblyScript(name) {
   if (error) throw new BuildError(`${name}: asc failed: ${error.message}\n${diagnostics.trim()}`);
 }
 
-function compileC(clang, name) {
-  const dir = join(ROOT, 'c', name);
+function compileC(clang, name, dir) {
+  // <dir>/build.json may raise the memory maximum: {"maxMemoryMiB": 1024}.
+  const opts = existsSync(join(dir, 'build.json')) ? JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) : {};
+  const maxMemory = opts.maxMemoryMiB ? opts.maxMemoryMiB * 1024 * 1024 : C_MAX_MEMORY;
   const sources = readdirSync(dir).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
-  if (sources.length === 0) throw new BuildError(`c/${name} has no .c files`);
+  if (sources.length === 0) throw new BuildError(`${relative(ROOT, dir)} has no .c files`);
   const argv = [
     '--target=wasm32-wasi', '-O2', '-std=c11', '-Wall', '-Wextra',
     '-mexec-model=reactor',
     `-I${join(ROOT, 'c')}`,
-    `-Wl,--max-memory=${C_MAX_MEMORY}`,
+    `-Wl,--max-memory=${maxMemory}`,
     `-Wl,-z,stack-size=${C_STACK}`,
     '-o', join(OUT, `${name}.wasm`),
     ...sources,

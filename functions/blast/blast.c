@@ -1,0 +1,658 @@
+/*
+ * blast: BLASTN (task blastn) as a Flurry fork-join guest.
+ *
+ *   init      the init input is a nucleotide database in FASTA; it is parsed
+ *             (one byte per base: A C G T = 0..3, anything else 4) and indexed
+ *             by every 11-mer (word size 11). The parent is then snapshotted,
+ *             so every clone starts with the database and its index.
+ *   run       the clone input is FASTA queries. For each query and both
+ *             strands: exact 11-mer word hits, ungapped X-drop extension,
+ *             gapped X-drop extension with affine gaps and traceback, then
+ *             Karlin-Altschul E-values over the effective search space.
+ *             Output: NCBI -outfmt 6 lines (qseqid sseqid pident length
+ *             mismatch gapopen qstart qend sstart send evalue bitscore).
+ *   reduce    concatenates the clone outputs in index order (query order).
+ *
+ * Scoring as blastn -task blastn: reward 2, penalty -3, gap open 5, gap
+ * extend 2 (a gap of k costs 5 + 2k); X-drops 20 bits (ungapped), 100 bits
+ * (gapped, the final traceback value); gap trigger 27 bits; E <= 10.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flurry.h"
+
+#define WORD 11
+#define WORD_MASK ((1u << (2 * WORD)) - 1)
+#define NWORDS (1u << (2 * WORD))
+#define REWARD 2
+#define PENALTY (-3)
+#define GAP_OPEN 5
+#define GAP_EXTEND 2
+#define EVALUE_MAX 10.0
+#define NEG (-1000000000)
+#define LN2 0.69314718055994530942
+
+/* Karlin-Altschul parameters for reward 2 / penalty -3 (NCBI blast_stat.c,
+ * blastn_values_2_3): ungapped {0,0} and gapped {5,2} rows. */
+static const double UNGAP_LAMBDA = 0.55, UNGAP_K = 0.21;
+static const double GAP_LAMBDA = 0.625, GAP_K = 0.41, GAP_ALPHA = 0.78, GAP_BETA = -2.0;
+
+/* ---- the database (warm state) ---- */
+static unsigned char *db;      /* all sequences, a separator (4) after each */
+static uint32_t db_size;       /* bytes in db */
+static uint32_t nseq;
+static uint32_t *seq_start;    /* offset of each sequence in db */
+static uint32_t *seq_len;
+static char **seq_name;
+static uint64_t db_len;        /* total residues */
+static uint32_t max_seq_len;
+static uint32_t *word_first;   /* NWORDS + 1 offsets into word_pos */
+static uint32_t *word_pos;     /* db offsets of each 11-mer's start */
+
+static unsigned char code_of[256];
+static int x_ungapped, x_gapped, gap_trigger;
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "blast: out of memory (%zu bytes)\n", n); fflush(stderr); abort(); }
+    return p;
+}
+static void *xrealloc(void *p, size_t n) {
+    p = realloc(p, n ? n : 1);
+    if (!p) { fprintf(stderr, "blast: out of memory (%zu bytes)\n", n); fflush(stderr); abort(); }
+    return p;
+}
+
+static unsigned char *read_input(int32_t *size_out) {
+    int32_t size = flurry_input_size();
+    unsigned char *buf = xmalloc((size_t)size + 1);
+    int32_t done = 0;
+    while (done < size) {
+        int32_t n = flurry_input_read(buf + done, size - done, done);
+        if (n <= 0) break;
+        done += n;
+    }
+    buf[done] = 0;
+    *size_out = done;
+    return buf;
+}
+
+/* ---- FASTA ---- */
+struct fasta_rec { char *name; unsigned char *seq; uint32_t len; };
+
+/* Parses FASTA in place-ish: names are the first word after '>'; residues are
+ * encoded with code_of. Returns the number of records. */
+static uint32_t parse_fasta(unsigned char *text, int32_t size, struct fasta_rec **out) {
+    uint32_t n = 0, cap = 64;
+    struct fasta_rec *recs = xmalloc(cap * sizeof *recs);
+    int32_t i = 0;
+    while (i < size) {
+        while (i < size && text[i] != '>') i++;
+        if (i >= size) break;
+        i++;
+        int32_t ns = i;
+        while (i < size && text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') i++;
+        int32_t ne = i;
+        while (i < size && text[i] != '\n') i++;
+        if (n == cap) { cap *= 2; recs = xrealloc(recs, cap * sizeof *recs); }
+        char *name = xmalloc((size_t)(ne - ns) + 1);
+        memcpy(name, text + ns, (size_t)(ne - ns));
+        name[ne - ns] = 0;
+        /* Residues are written over the text itself (never ahead of the read). */
+        unsigned char *seq = text + i;
+        uint32_t len = 0;
+        while (i < size && text[i] != '>') {
+            unsigned char c = text[i++];
+            if (c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '-' || c == '*') continue;
+            seq[len++] = code_of[c];
+        }
+        recs[n].name = name;
+        recs[n].seq = seq;
+        recs[n].len = len;
+        n++;
+    }
+    *out = recs;
+    return n;
+}
+
+static void init_tables(void) {
+    memset(code_of, 4, sizeof code_of);
+    code_of['A'] = code_of['a'] = 0;
+    code_of['C'] = code_of['c'] = 1;
+    code_of['G'] = code_of['g'] = 2;
+    code_of['T'] = code_of['t'] = 3;
+    code_of['U'] = code_of['u'] = 3;
+    /* NCBI converts bits to raw scores with the matching lambda. */
+    x_ungapped = (int)ceil(20.0 * LN2 / UNGAP_LAMBDA);
+    x_gapped = (int)(100.0 * LN2 / GAP_LAMBDA);
+    gap_trigger = (int)((27.0 * LN2 + log(UNGAP_K)) / UNGAP_LAMBDA);
+}
+
+FLURRY_EXPORT("init") void init(void) {
+    double t0 = flurry_monotonic_ms();
+    init_tables();
+    int32_t size;
+    unsigned char *text = read_input(&size);
+    struct fasta_rec *recs;
+    nseq = parse_fasta(text, size, &recs);
+    seq_start = xmalloc((nseq + 1) * sizeof *seq_start);
+    seq_len = xmalloc((nseq + 1) * sizeof *seq_len);
+    seq_name = xmalloc((nseq + 1) * sizeof *seq_name);
+    db_size = 1;
+    for (uint32_t k = 0; k < nseq; k++) db_size += recs[k].len + 1;
+    db = xmalloc(db_size);
+    uint32_t at = 0;
+    db[at++] = 4;
+    db_len = 0;
+    max_seq_len = 0;
+    for (uint32_t k = 0; k < nseq; k++) {
+        seq_start[k] = at;
+        seq_len[k] = recs[k].len;
+        seq_name[k] = recs[k].name;
+        memcpy(db + at, recs[k].seq, recs[k].len);
+        at += recs[k].len;
+        db[at++] = 4;
+        db_len += recs[k].len;
+        if (recs[k].len > max_seq_len) max_seq_len = recs[k].len;
+    }
+    seq_start[nseq] = at;
+    free(text);
+    free(recs);
+
+    /* The word index: counting sort of every valid 11-mer start. */
+    word_first = calloc(NWORDS + 1, sizeof *word_first);
+    if (!word_first) abort();
+    uint32_t w = 0, valid = 0, total = 0;
+    for (uint32_t p = 0; p < db_size; p++) {
+        unsigned char c = db[p];
+        if (c > 3) { valid = 0; continue; }
+        w = ((w << 2) | c) & WORD_MASK;
+        if (++valid >= WORD) { word_first[w + 1]++; total++; }
+    }
+    for (uint32_t k = 0; k < NWORDS; k++) word_first[k + 1] += word_first[k];
+    word_pos = xmalloc((size_t)total * sizeof *word_pos);
+    uint32_t *fill = xmalloc((size_t)NWORDS * sizeof *fill);
+    memcpy(fill, word_first, (size_t)NWORDS * sizeof *fill);
+    valid = 0;
+    for (uint32_t p = 0; p < db_size; p++) {
+        unsigned char c = db[p];
+        if (c > 3) { valid = 0; continue; }
+        w = ((w << 2) | c) & WORD_MASK;
+        if (++valid >= WORD) word_pos[fill[w]++] = p + 1 - WORD;
+    }
+    free(fill);
+    printf("blast: init %u sequences, %llu residues, %u words indexed in %.0f ms\n", nseq,
+           (unsigned long long)db_len, total, flurry_monotonic_ms() - t0);
+    fflush(stdout);
+}
+
+/* ---- output buffer ---- */
+static char *out_buf;
+static size_t out_len, out_cap;
+static void out_append(const char *s, size_t n) {
+    if (out_len + n > out_cap) {
+        while (out_len + n > out_cap) out_cap = out_cap ? out_cap * 2 : 65536;
+        out_buf = xrealloc(out_buf, out_cap);
+    }
+    memcpy(out_buf + out_len, s, n);
+    out_len += n;
+}
+
+/* ---- statistics ---- */
+
+/* NCBI's BLAST_ComputeLengthAdjustment. */
+static int length_adjustment(double K, double logK, double alpha_d_lambda, double beta, double m, double n,
+                             double N) {
+    double ell_min = 0, ell_max, ell_next = 0, ell = 0;
+    int converged = 0;
+    double a = N, mb = m * N + n, c = n * m - (m > n ? m : n) / K;
+    if (c < 0) return 0;
+    ell_max = 2 * c / (mb + sqrt(mb * mb - 4 * a * c));
+    for (int i = 1; i <= 20; i++) {
+        ell = ell_next;
+        double ss = (m - ell) * (n - N * ell);
+        double ell_bar = alpha_d_lambda * (logK + log(ss)) + beta;
+        if (ell_bar >= ell) {
+            ell_min = ell;
+            if (ell_bar - ell_min <= 1.0) { converged = 1; break; }
+            if (ell_min == ell_max) break;
+        } else {
+            ell_max = ell;
+        }
+        if (ell_min <= ell_bar && ell_bar <= ell_max) ell_next = ell_bar;
+        else ell_next = (i == 1) ? ell_max : (ell_min + ell_max) / 2;
+    }
+    int adj = (int)ell_min;
+    if (converged) {
+        ell = ceil(ell_min);
+        if (ell <= ell_max) {
+            double ss = (m - ell) * (n - N * ell);
+            if (alpha_d_lambda * (logK + log(ss)) + beta >= ell) adj = (int)ell;
+        }
+    }
+    return adj;
+}
+
+/* ---- alignment ---- */
+struct hsp {
+    uint32_t subject;       /* sequence index */
+    int strand;             /* 0 plus, 1 minus (query reverse-complemented) */
+    int score;
+    int qs, qe, ss, se;     /* 0-based inclusive, in the searched query strand and subject */
+    int length, ident, mism, gapopen;
+};
+
+static inline int pair_score(unsigned char a, unsigned char b) {
+    return (a == b && a < 4) ? REWARD : PENALTY;
+}
+
+/* Traceback storage for the gapped X-drop DP. */
+static unsigned char *tb;
+static size_t tb_cap;
+static size_t *row_off;
+static int *row_lo, *row_hi;
+static size_t row_cap;
+static int *Hc, *Hp, *Fc, *Fp;
+static size_t col_cap;
+static char *ops;
+static size_t ops_cap;
+
+static void ensure_cols(size_t n) {
+    if (n <= col_cap) return;
+    col_cap = n * 2;
+    Hc = xrealloc(Hc, col_cap * sizeof *Hc);
+    Hp = xrealloc(Hp, col_cap * sizeof *Hp);
+    Fc = xrealloc(Fc, col_cap * sizeof *Fc);
+    Fp = xrealloc(Fp, col_cap * sizeof *Fp);
+}
+
+/*
+ * X-drop gapped extension of A[0..alen) against B[0..blen) from (0,0), affine
+ * gaps. Returns the best score; *bi, *bj = residues of A and B used; the ops
+ * (M, I = A residue against a gap, D = B residue against a gap) are written in
+ * forward order to *ops_out (length returned in *nops).
+ */
+static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi,
+                       int *bj, char **ops_out, int *nops) {
+    const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
+    ensure_cols((size_t)blen + 2);
+    if ((size_t)alen + 1 > row_cap) {
+        row_cap = ((size_t)alen + 1) * 2;
+        row_off = xrealloc(row_off, row_cap * sizeof *row_off);
+        row_lo = xrealloc(row_lo, row_cap * sizeof *row_lo);
+        row_hi = xrealloc(row_hi, row_cap * sizeof *row_hi);
+    }
+    size_t tb_len = 0;
+    int best = 0, best_i = 0, best_j = 0;
+    /* Row 0: a gap along B. */
+    int lo = 0, hi = 0;
+    Hp[0] = 0;
+    Fp[0] = NEG;
+    if (tb_cap < (size_t)blen + 1) { tb_cap = ((size_t)blen + 1) * 4; tb = xrealloc(tb, tb_cap); }
+    tb[tb_len++] = 0;
+    for (int j = 1; j <= blen; j++) {
+        int h = -(GAP_OPEN + GAP_EXTEND * j);
+        if (h < best - X) break;
+        Hp[j] = h;
+        Fp[j] = NEG;
+        tb[tb_len++] = 1 | (j == 1 ? 4 : 0);
+        hi = j;
+    }
+    row_off[0] = 0; row_lo[0] = lo; row_hi[0] = hi;
+    int plo = lo, phi = hi;
+    int last_row = 0;
+    for (int i = 1; i <= alen; i++) {
+        size_t need = tb_len + (size_t)(blen - plo) + 2;
+        if (need > tb_cap) { tb_cap = need * 2; tb = xrealloc(tb, tb_cap); }
+        row_off[i] = tb_len;
+        int clo = -1;
+        int e = NEG;          /* E at (i, j-1) */
+        int hleft = NEG;      /* H at (i, j-1) */
+        int first = 1;
+        unsigned char a = A[i - 1];
+        int j;
+        for (j = plo; j <= blen; j++) {
+            int hup = (j <= phi) ? Hp[j] : NEG;
+            int fup = (j <= phi) ? Fp[j] : NEG;
+            int hdiag = (j - 1 >= plo && j - 1 <= phi) ? Hp[j - 1] : NEG;
+            unsigned char t = 0;
+            /* F: vertical (consumes A). */
+            int fo = hup == NEG ? NEG : hup - go, fe = fup == NEG ? NEG : fup - ge;
+            int f;
+            if (fo >= fe) { f = fo; t |= 8; } else f = fe;
+            /* E: horizontal (consumes B). */
+            int eo = hleft == NEG ? NEG : hleft - go, ee = e == NEG ? NEG : e - ge;
+            int en;
+            if (eo >= ee) { en = eo; t |= 4; } else en = ee;
+            int d = (j >= 1 && hdiag != NEG) ? hdiag + pair_score(a, B[j - 1]) : NEG;
+            int h = d;
+            if (en > h) { h = en; t = (unsigned char)((t & ~3) | 1); }
+            if (f > h) { h = f; t = (unsigned char)((t & ~3) | 2); }
+            if (h < best - X || h <= NEG / 2) {
+                h = NEG;
+                if (f < best - X) f = NEG;
+                if (en < best - X) en = NEG;
+            }
+            if (h != NEG) {
+                if (first) { clo = j; first = 0; }
+                if (h > best) { best = h; best_i = i; best_j = j; }
+            }
+            Hc[j] = h;
+            Fc[j] = f < best - X ? NEG : f;
+            e = en < best - X ? NEG : en;
+            hleft = h;
+            tb[tb_len++] = t;
+            /* Past the previous row's window only E (and the diagonal from phi) can live. */
+            if (j > phi && h == NEG && e == NEG) { j++; break; }
+        }
+        if (clo < 0) break;
+        /* Keep the row's stored window [plo, j-1] for traceback, but next row uses [clo, chi]. */
+        row_lo[i] = plo;
+        row_hi[i] = j - 1;
+        last_row = i;
+        int *sw = Hp; Hp = Hc; Hc = sw;
+        sw = Fp; Fp = Fc; Fc = sw;
+        /* Cells of Hp outside [clo, chi] are NEG already; F may live where H is dead, keep [plo..j-1]. */
+        int nlo = clo, nhi = j - 1;
+        /* F alive below clo? F lives only where H was computed; include those. */
+        for (int k = plo; k < clo; k++) if (Fp[k] != NEG) { nlo = k; break; }
+        plo = nlo; phi = nhi;
+    }
+    (void)last_row;
+    /* Traceback from (best_i, best_j). */
+    int i = best_i, j = best_j, state = 0, n = 0;
+    size_t need = (size_t)best_i + (size_t)best_j + 1;
+    if (need > ops_cap) { ops_cap = need * 2; ops = xrealloc(ops, ops_cap); }
+    while (i > 0 || j > 0) {
+        unsigned char t = tb[row_off[i] + (size_t)(j - row_lo[i])];
+        if (state == 0) {
+            int src = t & 3;
+            if (src == 0) { ops[n++] = 'M'; i--; j--; continue; }
+            state = src;
+            continue;
+        }
+        if (state == 1) { ops[n++] = 'D'; if (t & 4) state = 0; j--; continue; }
+        ops[n++] = 'I';
+        if (t & 8) state = 0;
+        i--;
+    }
+    for (int a = 0, b = n - 1; a < b; a++, b--) { char c = ops[a]; ops[a] = ops[b]; ops[b] = c; }
+    *bi = best_i;
+    *bj = best_j;
+    *ops_out = ops;
+    *nops = n;
+    return best;
+}
+
+/* HSPs of the current query. */
+static struct hsp *hsps;
+static size_t n_hsps, hsps_cap;
+
+static unsigned char *revbuf_a, *revbuf_b;
+static size_t revcap_a, revcap_b;
+static char *left_ops;
+static size_t left_cap;
+
+/* Gapped extension through (q0, s0) (db offset), within subject k. */
+static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand) {
+    uint32_t sb = seq_start[k], se = seq_start[k] + seq_len[k];
+    /* Left: reversed prefixes. */
+    int alen = q0;
+    int blen = (int)(s0 - sb);
+    if (blen > alen + x_gapped) blen = alen + x_gapped;
+    if ((size_t)alen + 1 > revcap_a) { revcap_a = ((size_t)alen + 1) * 2; revbuf_a = xrealloc(revbuf_a, revcap_a); }
+    if ((size_t)blen + 1 > revcap_b) { revcap_b = ((size_t)blen + 1) * 2; revbuf_b = xrealloc(revbuf_b, revcap_b); }
+    for (int t = 0; t < alen; t++) revbuf_a[t] = q[q0 - 1 - t];
+    for (int t = 0; t < blen; t++) revbuf_b[t] = db[s0 - 1 - t];
+    int li, lj, ln;
+    char *lops;
+    int lscore = xdrop_align(revbuf_a, alen, revbuf_b, blen, x_gapped, &li, &lj, &lops, &ln);
+    if ((size_t)ln + 1 > left_cap) { left_cap = ((size_t)ln + 1) * 2; left_ops = xrealloc(left_ops, left_cap); }
+    for (int t = 0; t < ln; t++) left_ops[t] = lops[ln - 1 - t];
+    /* Right. */
+    alen = qlen - q0;
+    blen = (int)(se - s0);
+    if (blen > alen + x_gapped) blen = alen + x_gapped;
+    int ri, rj, rn;
+    char *rops;
+    int rscore = xdrop_align(q + q0, alen, db + s0, blen, x_gapped, &ri, &rj, &rops, &rn);
+    struct hsp h;
+    h.subject = k;
+    h.strand = strand;
+    h.score = lscore + rscore;
+    h.qs = q0 - li;
+    h.qe = q0 + ri - 1;
+    h.ss = (int)(s0 - lj - sb);
+    h.se = (int)(s0 + rj - 1 - sb);
+    if (h.qe < h.qs || h.se < h.ss) return;
+    /* Counts along the ops. */
+    int qi = h.qs, sj = (int)(s0 - lj);
+    h.length = ln + rn;
+    h.ident = h.mism = h.gapopen = 0;
+    char prev = 'M';
+    for (int t = 0; t < ln + rn; t++) {
+        char o = t < ln ? left_ops[t] : rops[t - ln];
+        if (o == 'M') {
+            if (q[qi] == db[sj] && q[qi] < 4) h.ident++; else h.mism++;
+            qi++; sj++;
+        } else if (o == 'I') {
+            if (prev != 'I') h.gapopen++;
+            qi++;
+        } else {
+            if (prev != 'D') h.gapopen++;
+            sj++;
+        }
+        prev = o;
+    }
+    if (n_hsps == hsps_cap) { hsps_cap = hsps_cap ? hsps_cap * 2 : 64; hsps = xrealloc(hsps, hsps_cap * sizeof *hsps); }
+    hsps[n_hsps++] = h;
+}
+
+static uint32_t subject_of(uint32_t p) {
+    uint32_t lo = 0, hi = nseq; /* seq_start[lo] <= p < seq_start[hi] */
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (seq_start[mid] <= p) lo = mid; else hi = mid;
+    }
+    return lo;
+}
+
+/* Per-diagonal extension marks: diag index -> db offset already covered. */
+static uint32_t *diag_end;
+static uint32_t *touched;
+static size_t n_touched, touched_cap;
+
+static int trigger; /* the ungapped score that starts a gapped extension, for this query */
+
+static void search_strand(const unsigned char *q, int qlen, int strand, size_t first_hsp) {
+    if (qlen < WORD) return;
+    uint32_t w = 0;
+    int valid = 0;
+    for (int i = 0; i < qlen; i++) {
+        unsigned char c = q[i];
+        if (c > 3) { valid = 0; continue; }
+        w = ((w << 2) | c) & WORD_MASK;
+        if (++valid < WORD) continue;
+        int qi = i + 1 - WORD; /* word start in the query */
+        for (uint32_t h = word_first[w]; h < word_first[w + 1]; h++) {
+            uint32_t p = word_pos[h];
+            uint32_t diag = p + (uint32_t)qlen - (uint32_t)qi;
+            if (diag_end[diag] > p + 1) continue; /* inside an extension already done */
+            uint32_t k = subject_of(p);
+            uint32_t sb = seq_start[k], se = sb + seq_len[k];
+            /* Ungapped X-drop extension of the word both ways. */
+            int score = WORD * REWARD, best = score;
+            int bl = 0, br = 0; /* residues added left / right at the best */
+            int run = 0;
+            for (int t = 1; qi - t >= 0 && p - (uint32_t)t >= sb; t++) {
+                run += pair_score(q[qi - t], db[p - (uint32_t)t]);
+                if (run > 0) { best += run; bl = t; run = 0; }
+                else if (run < -x_ungapped) break;
+            }
+            run = 0;
+            int rb = best;
+            int tmax = 0;
+            for (int t = 0; qi + WORD + t < qlen && p + WORD + (uint32_t)t < se; t++) {
+                run += pair_score(q[qi + WORD + t], db[p + WORD + (uint32_t)t]);
+                tmax = t + 1;
+                if (run > 0) { rb += run; br = t + 1; run = 0; }
+                else if (run < -x_ungapped) break;
+            }
+            best = rb;
+            uint32_t mark = p + WORD + (uint32_t)tmax;
+            if (diag_end[diag] == 0) {
+                if (n_touched == touched_cap) { touched_cap = touched_cap ? touched_cap * 2 : 1024; touched = xrealloc(touched, touched_cap * sizeof *touched); }
+                touched[n_touched++] = diag;
+            }
+            if (mark + 1 > diag_end[diag]) diag_end[diag] = mark + 1;
+            (void)bl; (void)br;
+            if (best < trigger) continue;
+            /* The seed point: the middle of the word. */
+            int sq = qi + WORD / 2;
+            int ssub = (int)(p + WORD / 2 - sb);
+            int inside = 0;
+            for (size_t t = first_hsp; t < n_hsps; t++) {
+                struct hsp *o = &hsps[t];
+                if (o->subject != k || o->strand != strand) continue;
+                if (sq >= o->qs && sq <= o->qe && ssub >= o->ss && ssub <= o->se) {
+                    /* On (close to) a diagonal of that alignment. */
+                    int d = ssub - sq, d1 = o->ss - o->qs, d2 = o->se - o->qe;
+                    int dmin = d1 < d2 ? d1 : d2, dmax = d1 < d2 ? d2 : d1;
+                    if (d >= dmin - 8 && d <= dmax + 8) { inside = 1; break; }
+                }
+            }
+            if (inside) continue;
+            gapped(q, qlen, k, p + WORD / 2, sq, strand);
+        }
+    }
+    for (size_t t = 0; t < n_touched; t++) diag_end[touched[t]] = 0;
+    n_touched = 0;
+}
+
+static int cmp_hsp_score(const void *a, const void *b) {
+    const struct hsp *x = a, *y = b;
+    if (x->score != y->score) return y->score - x->score;
+    if (x->subject != y->subject) return x->subject < y->subject ? -1 : 1;
+    if (x->qs != y->qs) return x->qs - y->qs;
+    return x->ss - y->ss;
+}
+
+static void format_evalue(char *buf, size_t cap, double e) {
+    if (e < 1.0e-180) snprintf(buf, cap, "0.0");
+    else if (e < 0.0009) snprintf(buf, cap, "%.2e", e);
+    else if (e < 0.1) snprintf(buf, cap, "%4.3lf", e);
+    else if (e < 1.0) snprintf(buf, cap, "%3.2lf", e);
+    else if (e < 10.0) snprintf(buf, cap, "%2.1lf", e);
+    else snprintf(buf, cap, "%2.0lf", e);
+}
+
+static void format_bits(char *buf, size_t cap, double b) {
+    if (b > 99999) snprintf(buf, cap, "%5.3le", b);
+    else if (b > 99.9) snprintf(buf, cap, "%.0f", b);
+    else snprintf(buf, cap, "%.1f", b);
+}
+
+static void search_query(const char *name, const unsigned char *q, int qlen) {
+    n_hsps = 0;
+    /* Statistics. */
+    double logK = log(GAP_K);
+    int L = length_adjustment(GAP_K, logK, GAP_ALPHA / GAP_LAMBDA, GAP_BETA, (double)qlen, (double)db_len, (double)nseq);
+    double m_eff = (double)qlen - L;
+    if (m_eff < 1.0 / GAP_K) m_eff = 1.0 / GAP_K;
+    double n_eff = (double)db_len - (double)nseq * L;
+    double space = m_eff * n_eff;
+    /* As NCBI: gapped extension starts at the 27-bit gap trigger, or lower when
+     * a lower score already reaches E <= 10 (small databases). */
+    int e_cutoff = (int)ceil(log(GAP_K * space / EVALUE_MAX) / GAP_LAMBDA);
+    trigger = gap_trigger < e_cutoff ? gap_trigger : e_cutoff;
+    search_strand(q, qlen, 0, 0);
+    unsigned char *rc = xmalloc((size_t)qlen + 1);
+    for (int i = 0; i < qlen; i++) rc[i] = q[qlen - 1 - i] > 3 ? 4 : (unsigned char)(3 - q[qlen - 1 - i]);
+    size_t first_minus = n_hsps;
+    search_strand(rc, qlen, 1, first_minus);
+    free(rc);
+    if (n_hsps == 0) return;
+    qsort(hsps, n_hsps, sizeof *hsps, cmp_hsp_score);
+    /* Drop HSPs contained in a better one or sharing an end point with it. */
+    unsigned char *keep = xmalloc(n_hsps);
+    for (size_t a = 0; a < n_hsps; a++) {
+        keep[a] = 1;
+        struct hsp *x = &hsps[a];
+        for (size_t b = 0; b < a && keep[a]; b++) {
+            if (!keep[b]) continue;
+            struct hsp *y = &hsps[b];
+            if (y->subject != x->subject || y->strand != x->strand) continue;
+            if ((x->qs == y->qs && x->ss == y->ss) || (x->qe == y->qe && x->se == y->se)) keep[a] = 0;
+            else if (x->qs >= y->qs && x->qe <= y->qe && x->ss >= y->ss && x->se <= y->se) keep[a] = 0;
+        }
+    }
+    /* Order: subjects by their best HSP, then HSPs by score (hsps are sorted by score). */
+    uint32_t *order_subj = xmalloc(n_hsps * sizeof *order_subj);
+    size_t n_subj = 0;
+    for (size_t a = 0; a < n_hsps; a++) {
+        if (!keep[a]) continue;
+        int seen = 0;
+        for (size_t t = 0; t < n_subj; t++) if (order_subj[t] == hsps[a].subject) { seen = 1; break; }
+        if (!seen) order_subj[n_subj++] = hsps[a].subject;
+    }
+    char line[1024], ebuf[32], bbuf[32];
+    for (size_t t = 0; t < n_subj && t < 500; t++) {
+        for (size_t a = 0; a < n_hsps; a++) {
+            struct hsp *h = &hsps[a];
+            if (!keep[a] || h->subject != order_subj[t]) continue;
+            int s = h->score & ~1; /* 2/-3 parameters hold for even scores: round down */
+            double e = GAP_K * space * exp(-GAP_LAMBDA * s);
+            if (e > EVALUE_MAX) continue;
+            double bits = (GAP_LAMBDA * s - logK) / LN2;
+            int qs, qe, ss, se;
+            if (h->strand == 0) { qs = h->qs + 1; qe = h->qe + 1; ss = h->ss + 1; se = h->se + 1; }
+            else { qs = qlen - h->qe; qe = qlen - h->qs; ss = h->se + 1; se = h->ss + 1; }
+            format_evalue(ebuf, sizeof ebuf, e);
+            format_bits(bbuf, sizeof bbuf, bits);
+            int n = snprintf(line, sizeof line, "%s\t%s\t%.3f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", name,
+                             seq_name[h->subject], 100.0 * h->ident / h->length, h->length, h->mism, h->gapopen,
+                             qs, qe, ss, se, ebuf, bbuf);
+            if (n > 0) out_append(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        }
+    }
+    free(order_subj);
+    free(keep);
+}
+
+FLURRY_EXPORT("run") int32_t run(int32_t index, int32_t count) {
+    (void)index; (void)count;
+    double t0 = flurry_monotonic_ms();
+    int32_t size;
+    unsigned char *text = read_input(&size);
+    struct fasta_rec *qs;
+    uint32_t nq = parse_fasta(text, size, &qs);
+    uint32_t maxq = 0;
+    for (uint32_t k = 0; k < nq; k++) if (qs[k].len > maxq) maxq = qs[k].len;
+    diag_end = calloc((size_t)db_size + maxq + 2, sizeof *diag_end);
+    if (!diag_end) abort();
+    for (uint32_t k = 0; k < nq; k++) {
+        search_query(qs[k].name, qs[k].seq, (int)qs[k].len);
+        flurry_progress((int32_t)k + 1, (int32_t)nq);
+    }
+    if (out_len) flurry_output_write(out_buf, (int32_t)out_len);
+    printf("blast: clone %d/%d: %u queries in %.0f ms\n", (int)index, (int)count, nq, flurry_monotonic_ms() - t0);
+    fflush(stdout);
+    return 0;
+}
+
+FLURRY_EXPORT("reduce") int32_t reduce(int32_t count) {
+    int32_t size;
+    unsigned char *in = read_input(&size);
+    int32_t at = 0;
+    for (int32_t k = 0; k < count && at + 4 <= size; k++) {
+        uint32_t len = (uint32_t)in[at] | (uint32_t)in[at + 1] << 8 | (uint32_t)in[at + 2] << 16 | (uint32_t)in[at + 3] << 24;
+        at += 4;
+        if (len > (uint32_t)(size - at)) return 1;
+        if (len) flurry_output_write(in + at, (int32_t)len);
+        at += (int32_t)len;
+    }
+    return 0;
+}

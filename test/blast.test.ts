@@ -1,0 +1,148 @@
+// The blast guest (functions/blast, C) as a fork-join job over a real fleet,
+// checked against NCBI BLAST+ on real data: the lambda phage genome and
+// D. melanogaster upstream sequences (Debian packages, fetched into
+// test/.data/blast), queried with mutated substrings and random sequences.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobRecord } from '@flurry/core';
+import { LocalFleet } from '../infra/src/local-fleet.js';
+import {
+  ensureNcbiBlast, makeQueries, obtainBlastData, parseFasta, parseTabular, runNcbiBlastn, toFasta, type TabularHit,
+} from './helpers/blast-data.js';
+import { deploy, guestProgram } from './helpers/functions.js';
+
+const DM3_SEQUENCES = 1200; // with lambda: 2.45 Mbp, 1201 sequences
+const CLONES = 8;
+
+const data = obtainBlastData();
+const ncbi = data.ok ? ensureNcbiBlast() : undefined;
+const skipReason = !data.ok ? data.reason : ncbi && !ncbi.ok ? ncbi.reason : undefined;
+if (skipReason) console.warn(`blast tests skipped: ${skipReason}`);
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const plus = (h: TabularHit) => h.sstart <= h.send;
+
+/** Hits by query, in output order. */
+function byQuery(hits: TabularHit[]): Map<string, TabularHit[]> {
+  const m = new Map<string, TabularHit[]>();
+  for (const h of hits) m.set(h.qseqid, [...(m.get(h.qseqid) ?? []), h]);
+  return m;
+}
+
+const near = (a: TabularHit, b: TabularHit, slack: number) =>
+  a.sseqid === b.sseqid && plus(a) === plus(b) &&
+  Math.abs(a.qstart - b.qstart) <= slack && Math.abs(a.qend - b.qend) <= slack &&
+  Math.abs(a.sstart - b.sstart) <= slack && Math.abs(a.send - b.send) <= slack;
+
+/** E-values agree within a factor of 2 (NCBI prints 0.0 below 1e-180). */
+const evalueClose = (ours: number, theirs: number) =>
+  ours === 0 || theirs === 0 ? Math.max(ours, theirs) < 1e-170 : ours / theirs <= 2 && theirs / ours <= 2;
+
+describe.skipIf(skipReason !== undefined)('blast', () => {
+  let fleet: LocalFleet;
+
+  beforeAll(async () => {
+    fleet = await LocalFleet.start({
+      hosts: 3,
+      hostEnv: { FLURRY_GUEST_THREADS: '2', LOG_LEVEL: 'warn' },
+      gatewayEnv: { FLURRY_MAX_BODY: String(6 * 1024 * 1024), LOG_LEVEL: 'warn' },
+    });
+    expect((await deploy(fleet.url, 'blast', guestProgram('blast'))).ok).toBe(true);
+  });
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  async function runJob(dbFasta: string, queryFasta: string, clones: number): Promise<{ job: JobRecord; text: string }> {
+    const queries = parseFasta(queryFasta);
+    const inputs = Array.from({ length: clones }, (_, i) =>
+      b64(toFasta(queries.slice(Math.floor((i * queries.length) / clones), Math.floor(((i + 1) * queries.length) / clones)))));
+    const res = await fetch(`${fleet.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ function: 'blast', clones, init: b64(dbFasta), inputs, timeoutMs: 60_000, retries: 0 }),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const { job } = (await res.json()) as { job: JobRecord };
+    for (;;) {
+      const cur = ((await (await fetch(`${fleet.url}/v1/jobs/${job.id}`)).json()) as { job: JobRecord }).job;
+      if (['done', 'failed', 'cancelled'].includes(cur.state)) {
+        expect(cur.state, JSON.stringify(cur.error ?? cur.errors)).toBe('done');
+        const out = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
+        expect(out.status).toBe(200);
+        return { job: cur, text: Buffer.from(await out.arrayBuffer()).toString('utf8') };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it(`blastn - ${CLONES} clones over 3 hosts agree with NCBI blastn -task blastn on lambda + dm3 upstream`, async () => {
+    if (!data.ok) return;
+    const db = [data.value.lambda, ...data.value.dm3.slice(0, DM3_SEQUENCES)];
+    const dbFasta = toFasta(db);
+    const { fasta: queryFasta, sources } = makeQueries(db, 60, 4, 7);
+
+    let t = performance.now();
+    const theirs = parseTabular(runNcbiBlastn(dbFasta, queryFasta));
+    const ncbiMs = performance.now() - t;
+    t = performance.now();
+    const { job, text } = await runJob(dbFasta, queryFasta, CLONES);
+    const jobMs = performance.now() - t;
+    const ours = parseTabular(text);
+
+    // Well-formed, in query order, E <= 10.
+    expect(text.endsWith('\n')).toBe(true);
+    for (const h of ours) {
+      expect(h.qstart).toBeLessThanOrEqual(h.qend);
+      expect(h.evalue).toBeLessThanOrEqual(10);
+      expect(h.pident).toBeGreaterThan(0);
+    }
+    const order = sources.map((s) => s.name);
+    const seen = [...new Set(ours.map((h) => h.qseqid))].map((q) => order.indexOf(q));
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(new Set(job.clonesDetail.map((c) => c.host)).size).toBeGreaterThan(1);
+
+    // Best hits: same subject (or one NCBI ranks equal), strand and coordinates within 5 bases.
+    const ourBy = byQuery(ours);
+    const theirBy = byQuery(theirs);
+    const bestMisses: string[] = [];
+    for (const [q, hits] of theirBy) {
+      const top = hits[0]!;
+      const tied = hits.filter((h) => h.bitscore === top.bitscore);
+      const best = ourBy.get(q)?.[0];
+      if (!best || !tied.some((h) => near(best, h, 5))) bestMisses.push(`${q}: ncbi ${JSON.stringify(top)} flurry ${JSON.stringify(best)}`);
+    }
+    // And every mutated substring is found where it came from.
+    for (const s of sources.filter((s) => s.subject)) expect(ourBy.get(s.name)?.[0], s.name).toBeDefined();
+
+    // Recall of NCBI's significant hits, with E-values within a factor of 2.
+    const significant = theirs.filter((h) => h.evalue < 1e-10);
+    let found = 0;
+    let evalueOk = 0;
+    for (const h of significant) {
+      const candidates = (ourBy.get(h.qseqid) ?? []).filter((o) =>
+        o.sseqid === h.sseqid && plus(o) === plus(h) && Math.min(o.qend, h.qend) - Math.max(o.qstart, h.qstart) > (h.qend - h.qstart) / 2);
+      if (candidates.length === 0) continue;
+      found++;
+      const o = candidates.reduce((a, b) => (Math.abs(a.sstart - h.sstart) + Math.abs(a.send - h.send) <= Math.abs(b.sstart - h.sstart) + Math.abs(b.send - h.send) ? a : b));
+      if (evalueClose(o.evalue, h.evalue)) evalueOk++;
+    }
+    // All of NCBI's hits (down to E = 10), for the record.
+    const anyFound = theirs.filter((h) => (ourBy.get(h.qseqid) ?? []).some((o) => near(o, h, 5))).length;
+    // Random queries: nothing significant (a chance 20-odd base match is E ~ 1e-4).
+    for (const s of sources.filter((s) => !s.subject)) {
+      for (const h of ourBy.get(s.name) ?? []) expect(h.evalue, `${s.name} ${JSON.stringify(h)}`).toBeGreaterThan(1e-6);
+    }
+
+    const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(1) : '100') + '%';
+    console.log(
+      `blast: ${db.length} sequences, ${sources.length} queries, ${CLONES} clones; job ${jobMs.toFixed(0)} ms, ncbi blastn ${ncbiMs.toFixed(0)} ms\n` +
+        `  best hit agrees for ${theirBy.size - bestMisses.length}/${theirBy.size} queries with NCBI hits (${pct(theirBy.size - bestMisses.length, theirBy.size)})\n` +
+        `  E < 1e-10: ${found}/${significant.length} found (${pct(found, significant.length)}), E-value within 2x for ${evalueOk}/${found}\n` +
+        `  all NCBI hits (E <= 10) matched within 5 bases: ${anyFound}/${theirs.length} (${pct(anyFound, theirs.length)}); flurry reports ${ours.length}`,
+    );
+    expect(bestMisses, bestMisses.join('\n')).toEqual([]);
+    expect(found / significant.length).toBeGreaterThanOrEqual(0.95);
+    expect(evalueOk / found).toBeGreaterThanOrEqual(0.95);
+  }, 60_000);
+});

@@ -1,0 +1,193 @@
+/**
+ * Real nucleotide data for the blast guest's test, fetched at test time from
+ * Debian packages into test/.data/blast (git-ignored):
+ *
+ *   bowtie2-examples    reference/lambda_virus.fa.gz (the lambda phage genome, 48,502 bp)
+ *   r-bioc-biostrings   extdata/dm3_upstream2000.fa.gz (26,454 D. melanogaster upstream sequences)
+ *
+ * `apt-get download` + `dpkg-deb -x` need root on Debian; when that is not
+ * possible the helpers answer a reason to skip instead. Also: NCBI BLAST+
+ * (`ncbi-blast+`, installed with apt as root when missing), and the queries:
+ * real substrings of the database with mismatches and small indels
+ * (deterministic), plus random sequences that should not hit.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { repoRoot } from '../../infra/src/services.js';
+
+export const BLAST_DATA_DIR = join(repoRoot, 'test', '.data', 'blast');
+
+export interface FastaRecord { name: string; seq: string }
+
+export type Prepared<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const isRoot = () => process.getuid?.() === 0;
+const run = (cmd: string, args: string[], cwd?: string) =>
+  spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 256 * 1024 * 1024 });
+const has = (cmd: string) => run('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+export function parseFasta(text: string): FastaRecord[] {
+  const out: FastaRecord[] = [];
+  for (const block of text.split('>').slice(1)) {
+    const nl = block.indexOf('\n');
+    const header = nl < 0 ? block : block.slice(0, nl);
+    out.push({ name: header.trim().split(/\s+/)[0] ?? '', seq: (nl < 0 ? '' : block.slice(nl + 1)).replace(/\s+/g, '').toUpperCase() });
+  }
+  return out;
+}
+
+export function toFasta(records: FastaRecord[]): string {
+  return records.map((r) => `>${r.name}\n${r.seq.replace(/(.{80})/g, '$1\n').replace(/\n$/, '')}\n`).join('');
+}
+
+/** The lambda genome and the dm3 upstream sequences, from the Debian packages (cached). */
+export function obtainBlastData(): Prepared<{ lambda: FastaRecord; dm3: FastaRecord[] }> {
+  mkdirSync(BLAST_DATA_DIR, { recursive: true });
+  const lambdaFile = join(BLAST_DATA_DIR, 'lambda_virus.fa');
+  const dm3File = join(BLAST_DATA_DIR, 'dm3_upstream2000.fa');
+  if (!existsSync(lambdaFile) || !existsSync(dm3File)) {
+    if (!existsSync('/etc/debian_version') || !has('apt-get') || !has('dpkg-deb')) return { ok: false, reason: 'not Debian (needs apt-get and dpkg-deb to fetch the data)' };
+    if (!isRoot()) return { ok: false, reason: 'fetching the Debian packages with the data needs root' };
+    const debs = join(BLAST_DATA_DIR, 'debs');
+    mkdirSync(debs, { recursive: true });
+    const pkgs = ['bowtie2-examples', 'r-bioc-biostrings'];
+    let r = run('apt-get', ['download', ...pkgs], debs);
+    if (r.status !== 0) {
+      run('apt-get', ['update']);
+      r = run('apt-get', ['download', ...pkgs], debs);
+      if (r.status !== 0) return { ok: false, reason: `apt-get download ${pkgs.join(' ')} failed: ${r.stderr.trim().slice(0, 300)}` };
+    }
+    const tree = join(BLAST_DATA_DIR, 'tree');
+    for (const deb of readdirSync(debs).filter((f) => f.endsWith('.deb'))) {
+      const x = run('dpkg-deb', ['-x', join(debs, deb), tree]);
+      if (x.status !== 0) return { ok: false, reason: `dpkg-deb -x ${deb} failed: ${x.stderr.trim()}` };
+    }
+    const lambdaGz = findFile(tree, 'lambda_virus.fa.gz');
+    const dm3Gz = findFile(tree, 'dm3_upstream2000.fa.gz');
+    if (!lambdaGz || !dm3Gz) return { ok: false, reason: 'lambda_virus.fa.gz or dm3_upstream2000.fa.gz not found in the packages' };
+    writeFileSync(lambdaFile, gunzipSync(readFileSync(lambdaGz)));
+    writeFileSync(dm3File, gunzipSync(readFileSync(dm3Gz)));
+  }
+  const lambda = parseFasta(readFileSync(lambdaFile, 'utf8'))[0]!;
+  // The header is "gi|9626243|ref|NC_001416.1| ..."; a plain id keeps BLAST+ from parsing it.
+  lambda.name = 'lambda_NC_001416';
+  return { ok: true, value: { lambda, dm3: parseFasta(readFileSync(dm3File, 'utf8')) } };
+}
+
+function findFile(dir: string, name: string): string | undefined {
+  if (!existsSync(dir)) return undefined;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const f = findFile(p, name);
+      if (f) return f;
+    } else if (e.name === name) return p;
+  }
+  return undefined;
+}
+
+/** makeblastdb and blastn on the PATH, installing ncbi-blast+ with apt as root when missing. */
+export function ensureNcbiBlast(): Prepared<string> {
+  if (has('makeblastdb') && has('blastn')) return { ok: true, value: version() };
+  if (!isRoot() || !has('apt-get')) return { ok: false, reason: 'NCBI BLAST+ (makeblastdb, blastn) is missing and cannot be installed without root on Debian' };
+  let r = run('apt-get', ['install', '-y', '-qq', 'ncbi-blast+']);
+  if (r.status !== 0) {
+    run('apt-get', ['update']);
+    r = run('apt-get', ['install', '-y', '-qq', 'ncbi-blast+']);
+  }
+  if (r.status !== 0 || !has('blastn')) return { ok: false, reason: `apt-get install ncbi-blast+ failed: ${r.stderr.trim().slice(0, 300)}` };
+  return { ok: true, value: version() };
+}
+
+function version(): string {
+  return run('blastn', ['-version']).stdout.split('\n')[0]?.trim() ?? 'blastn';
+}
+
+/** Runs makeblastdb and blastn -task blastn -outfmt 6 -evalue 10; answers the tabular text. */
+export function runNcbiBlastn(dbFasta: string, queryFasta: string): string {
+  const dir = join(BLAST_DATA_DIR, 'ncbi');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'db.fa'), dbFasta);
+  writeFileSync(join(dir, 'queries.fa'), queryFasta);
+  let r = run('makeblastdb', ['-in', 'db.fa', '-dbtype', 'nucl', '-out', 'db'], dir);
+  if (r.status !== 0) throw new Error(`makeblastdb failed: ${r.stderr}`);
+  r = run('blastn', ['-task', 'blastn', '-db', 'db', '-query', 'queries.fa', '-outfmt', '6', '-evalue', '10', '-num_threads', '4'], dir);
+  if (r.status !== 0) throw new Error(`blastn failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** mulberry32: a small deterministic generator. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const COMP: Record<string, string> = { A: 'T', C: 'G', G: 'C', T: 'A' };
+export const revcomp = (s: string) => [...s].reverse().map((c) => COMP[c] ?? 'N').join('');
+
+export interface QuerySource { name: string; subject?: string; strand?: 'plus' | 'minus'; start?: number; end?: number }
+
+/**
+ * Queries: `n` substrings (200-800 bp) of database sequences, on either
+ * strand, with about 2-6% substitutions and a few 1-3 bp insertions and
+ * deletions; then `random` random sequences of 300 bp.
+ */
+export function makeQueries(db: FastaRecord[], n: number, random: number, seed = 1): { fasta: string; sources: QuerySource[] } {
+  const next = rng(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
+  const base = () => 'ACGT'[int(0, 3)]!;
+  const records: FastaRecord[] = [];
+  const sources: QuerySource[] = [];
+  for (let k = 0; k < n; k++) {
+    // A quarter of the queries from lambda (the first record), the rest from anywhere.
+    const subject = k % 4 === 0 ? db[0]! : db[int(0, db.length - 1)]!;
+    const len = Math.min(int(200, 800), subject.seq.length);
+    const start = int(0, subject.seq.length - len);
+    const piece = subject.seq.slice(start, start + len);
+    if ((piece.match(/N/g)?.length ?? 0) > len / 10) { k--; continue; }
+    const subRate = 0.02 + next() * 0.04;
+    let mutated = '';
+    for (let i = 0; i < piece.length; i++) {
+      const r = next();
+      if (r < subRate) mutated += 'ACGT'.replace(piece[i]!, '')[int(0, 2)] ?? base();
+      else if (r < subRate + 0.003) { /* deletion of 1-3 */ i += int(0, 2); }
+      else if (r < subRate + 0.006) mutated += piece[i]! + Array.from({ length: int(1, 3) }, base).join('');
+      else mutated += piece[i]!;
+    }
+    const strand = next() < 0.5 ? 'plus' : 'minus';
+    const name = `q${String(k + 1).padStart(3, '0')}`;
+    records.push({ name, seq: strand === 'plus' ? mutated : revcomp(mutated) });
+    sources.push({ name, subject: subject.name, strand, start: start + 1, end: start + len });
+  }
+  for (let k = 0; k < random; k++) {
+    const name = `r${String(k + 1).padStart(3, '0')}`;
+    records.push({ name, seq: Array.from({ length: 300 }, base).join('') });
+    sources.push({ name });
+  }
+  return { fasta: toFasta(records), sources };
+}
+
+/** One line of -outfmt 6. */
+export interface TabularHit {
+  qseqid: string; sseqid: string; pident: number; length: number; mismatch: number; gapopen: number;
+  qstart: number; qend: number; sstart: number; send: number; evalue: number; bitscore: number;
+}
+
+export function parseTabular(text: string): TabularHit[] {
+  return text.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => {
+    const f = l.split('\t');
+    const num = (i: number) => Number(f[i]);
+    return {
+      qseqid: f[0]!, sseqid: f[1]!, pident: num(2), length: num(3), mismatch: num(4), gapopen: num(5),
+      qstart: num(6), qend: num(7), sstart: num(8), send: num(9), evalue: num(10), bitscore: num(11),
+    };
+  });
+}
