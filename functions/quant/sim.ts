@@ -153,13 +153,14 @@ export function simulate(spec: Spec, from: u64, to: u64, reports: bool): Node[] 
   return nodes;
 }
 
-/** The canonical sums over `paths` samples from nodes that cover [0, paths)
- * exactly once (checked: a gap or an overlap throws). */
+/** The sum of the samples and of their squares. */
 export class Totals {
   sum: f64 = 0;
   sumSq: f64 = 0;
 }
 
+/** The canonical sums over `paths` samples from nodes that cover [0, paths)
+ * exactly once (checked: a gap or an overlap throws). */
 export function combine(nodes: Node[], paths: u64): Totals {
   // Sort by first path, check the cover, then fold with the tree.
   let sorted = nodes.slice(0);
