@@ -35,10 +35,12 @@
 #define NEG (-1000000000)
 #define LN2 0.69314718055994530942
 
-/* Karlin-Altschul parameters for reward 2 / penalty -3 (NCBI blast_stat.c,
- * blastn_values_2_3): ungapped {0,0} and gapped {5,2} rows. */
-static const double UNGAP_LAMBDA = 0.55, UNGAP_K = 0.21;
-static const double GAP_LAMBDA = 0.625, GAP_K = 0.41, GAP_ALPHA = 0.78, GAP_BETA = -2.0;
+/* Karlin-Altschul parameters for reward 2 / penalty -3. Gapped (5, 2): NCBI
+ * blast_stat.c, blastn_values_2_3. Ungapped: computed by BLAST+ for these
+ * scores with uniform base frequencies (blastn prints 0.634 0.408), used for
+ * the ungapped X-drop and the gap trigger. */
+static const double UNGAP_LAMBDA = 0.634, UNGAP_K = 0.408;
+static const double GAP_LAMBDA = 0.625, GAP_K = 0.41, GAP_ALPHA = 0.8, GAP_BETA = -2.0; /* (H 0.78) */
 
 /* ---- the database (warm state) ---- */
 static unsigned char *db;      /* all sequences, a separator (4) after each */
@@ -551,7 +553,7 @@ static void format_evalue(char *buf, size_t cap, double e) {
 
 static void format_bits(char *buf, size_t cap, double b) {
     if (b > 99999) snprintf(buf, cap, "%5.3le", b);
-    else if (b > 99.9) snprintf(buf, cap, "%.0f", b);
+    else if (b > 99.9) snprintf(buf, cap, "%d", (int)b);
     else snprintf(buf, cap, "%.1f", b);
 }
 
@@ -603,10 +605,12 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
         for (size_t a = 0; a < n_hsps; a++) {
             struct hsp *h = &hsps[a];
             if (!keep[a] || h->subject != order_subj[t]) continue;
-            int s = h->score & ~1; /* 2/-3 parameters hold for even scores: round down */
+            /* The 2/-3 parameters hold for even scores: E-values use the score
+             * rounded down (as NCBI does); bit scores use the raw score. */
+            int s = h->score & ~1;
             double e = GAP_K * space * exp(-GAP_LAMBDA * s);
             if (e > EVALUE_MAX) continue;
-            double bits = (GAP_LAMBDA * s - logK) / LN2;
+            double bits = (GAP_LAMBDA * h->score - logK) / LN2;
             int qs, qe, ss, se;
             if (h->strand == 0) { qs = h->qs + 1; qe = h->qe + 1; ss = h->ss + 1; se = h->se + 1; }
             else { qs = qlen - h->qe; qe = qlen - h->qs; ss = h->se + 1; se = h->ss + 1; }
