@@ -51,13 +51,27 @@ function decodePng(png: Buffer): Png {
   expect(chunks.map((c) => c.type)).toEqual(['IHDR', 'IDAT', 'IEND']);
   const ihdr = chunks[0]!.data;
   const width = ihdr.readUInt32BE(0), height = ihdr.readUInt32BE(4);
-  expect([...ihdr.subarray(8)]).toEqual([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, filter 0, no interlace
+  expect([...ihdr.subarray(8)]).toEqual([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, adaptive filters, no interlace
   const raw = inflateSync(chunks[1]!.data); // checks the zlib header and Adler-32
-  expect(raw.length).toBe(height * (1 + width * 3));
+  const row = width * 3;
+  expect(raw.length).toBe(height * (1 + row));
+  // Undo the row filters (None, Sub, Up, Average, Paeth).
   const pixels = Buffer.alloc(width * height * 3);
+  const paeth = (a: number, b: number, c: number) => {
+    const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+  };
   for (let y = 0; y < height; y++) {
-    expect(raw[y * (1 + width * 3)]).toBe(0);
-    raw.copy(pixels, y * width * 3, y * (1 + width * 3) + 1, (y + 1) * (1 + width * 3));
+    const f = raw[y * (1 + row)]!;
+    expect(f).toBeLessThanOrEqual(4);
+    for (let i = 0; i < row; i++) {
+      const x = raw[y * (1 + row) + 1 + i]!;
+      const a = i >= 3 ? pixels[y * row + i - 3]! : 0;
+      const b = y > 0 ? pixels[(y - 1) * row + i]! : 0;
+      const c = i >= 3 && y > 0 ? pixels[(y - 1) * row + i - 3]! : 0;
+      const pred = [0, a, b, (a + b) >> 1, paeth(a, b, c)][f]!;
+      pixels[y * row + i] = (x + pred) & 0xff;
+    }
   }
   return { width, height, pixels };
 }
@@ -118,6 +132,17 @@ describe('render', () => {
     const png = decodePng(many.png);
     expect([png.width, png.height]).toEqual([spec.width, spec.height]);
     expect(many.png.equals(one.png)).toBe(true);
+    // The bands the clones output ("FRB1", width, rows, RGB8) are the PNG's pixels.
+    const bands: Buffer[] = [];
+    for (let i = 0; i < clones; i++) {
+      const band = Buffer.from(await (await fetch(`${fleet.url}/v1/jobs/${many.job.id}/clones/${i}/output`)).arrayBuffer());
+      expect(band.subarray(0, 4).toString('latin1')).toBe('FRB1');
+      expect(band.readUInt32LE(4)).toBe(png.width);
+      expect(band.readUInt32LE(8)).toBe(Math.floor((i * png.height) / clones));
+      expect(band.readUInt32LE(12)).toBe(Math.floor(((i + 1) * png.height) / clones));
+      bands.push(band.subarray(16));
+    }
+    expect(Buffer.concat(bands).equals(png.pixels)).toBe(true);
     return png;
   }
 
