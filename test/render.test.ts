@@ -101,7 +101,7 @@ describe('render', () => {
     await fleet?.stop();
   });
 
-  async function job(init: unknown, clones: number): Promise<{ job: JobRecord; png: Buffer }> {
+  async function job(init: unknown, clones: number, expectState = 'done'): Promise<{ job: JobRecord; png: Buffer }> {
     const res = await fetch(`${fleet.url}/v1/jobs`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ function: 'render', clones, init: b64(init) }),
@@ -112,7 +112,8 @@ describe('render', () => {
     for (;;) {
       const j = ((await (await fetch(`${fleet.url}/v1/jobs/${id}`)).json()) as { job: JobRecord }).job;
       if (['done', 'failed', 'cancelled'].includes(j.state)) {
-        expect(j.state, JSON.stringify(j.error)).toBe('done');
+        expect(j.state, JSON.stringify(j.error)).toBe(expectState);
+        if (expectState !== 'done') return { job: j, png: Buffer.alloc(0) };
         const out = await fetch(`${fleet.url}/v1/jobs/${id}/result`);
         expect(out.status).toBe(200);
         return { job: j, png: Buffer.from(await out.arrayBuffer()) };
@@ -196,5 +197,12 @@ describe('render', () => {
     for (let i = 0; i < a.pixels.length; i++) diff += Math.abs(a.pixels[i]! - b.pixels[i]!);
     expect(diff / a.pixels.length).toBeLessThan(2);
     expect(new Set(a.pixels).size).toBeGreaterThan(50);
+  });
+
+  it('a bad spec fails the job with the reason (no model; a face index out of range)', async () => {
+    const none = await job({ width: 8, height: 8 }, 2, 'failed');
+    expect(none.job.error?.message).toContain('render init: model or modelBase64 is required');
+    const bad = await job({ width: 8, height: 8, model: 'v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 4\n' }, 2, 'failed');
+    expect(bad.job.error?.message).toContain('OBJ line 4: face index out of range');
   });
 });
