@@ -137,9 +137,11 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
       for (const h of ourBy.get(s.name) ?? []) expect(h.evalue, `${s.name} ${JSON.stringify(h)}`).toBeGreaterThan(1e-6);
     }
 
+    const runMs = job.clonesDetail.map((c) => c.runMs ?? 0);
     const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(1) : '100') + '%';
     console.log(
-      `blast: ${db.length} sequences, ${sources.length} queries, ${CLONES} clones; job ${jobMs.toFixed(0)} ms, ncbi blastn ${ncbiMs.toFixed(0)} ms\n` +
+      `blast: ${db.length} sequences, ${sources.length} queries, ${CLONES} clones; job ${jobMs.toFixed(0)} ms ` +
+        `(clone runs ${Math.min(...runMs).toFixed(0)}-${Math.max(...runMs).toFixed(0)} ms), ncbi blastn ${ncbiMs.toFixed(0)} ms\n` +
         `  best hit agrees for ${theirBy.size - bestMisses.length}/${theirBy.size} queries with NCBI hits (${pct(theirBy.size - bestMisses.length, theirBy.size)})\n` +
         `  E < 1e-10: ${found}/${significant.length} found (${pct(found, significant.length)}), E-value within 2x for ${evalueOk}/${found}\n` +
         `  all NCBI hits (E <= 10) matched within 5 bases: ${anyFound}/${theirs.length} (${pct(anyFound, theirs.length)}); flurry reports ${ours.length}\n` +

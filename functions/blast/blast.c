@@ -537,9 +537,11 @@ static void search_strand(const unsigned char *q, int qlen, int strand, size_t f
 static int cmp_hsp_score(const void *a, const void *b) {
     const struct hsp *x = a, *y = b;
     if (x->score != y->score) return y->score - x->score;
-    if (x->subject != y->subject) return x->subject < y->subject ? -1 : 1;
-    if (x->qs != y->qs) return x->qs - y->qs;
-    return x->ss - y->ss;
+    /* Ties as blastn orders them: the later database sequence first, then by
+     * subject offset. */
+    if (x->subject != y->subject) return x->subject > y->subject ? -1 : 1;
+    if (x->ss != y->ss) return x->ss - y->ss;
+    return x->qs - y->qs;
 }
 
 static void format_evalue(char *buf, size_t cap, double e) {
