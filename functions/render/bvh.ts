@@ -1,6 +1,6 @@
 // A bounding-volume hierarchy over triangles, built with a binned surface
 // area heuristic (16 bins on the longest centroid axis, leaves of at most 4
-// triangles), plus the ray queries: closest hit (Möller–Trumbore) and any
+// triangles; halves below depth 48), plus the ray queries: closest hit (Möller–Trumbore) and any
 // hit (shadow rays). Triangles are stored in leaf order.
 
 const BINS = 16;
@@ -123,6 +123,9 @@ export class Bvh {
         let cost = <f64>lc * area(lx0, ly0, lz0, lx1, ly1, lz1) + <f64>rightCount[j + 1] * rightArea[j + 1];
         if (cost < best) { best = cost; bestSplit = j; }
       }
+      // Past depth 48 split lists in halves: the tree stays under 48 + log2(n)
+      // levels, well inside the traversal stack.
+      if (depth > 48) bestSplit = -1;
       let mid = start;
       if (bestSplit >= 0) {
         // Partition: bins 0..bestSplit to the left.
