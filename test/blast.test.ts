@@ -2,9 +2,12 @@
 // checked against NCBI BLAST+ on real data: the lambda phage genome and
 // D. melanogaster upstream sequences (Debian packages, fetched into
 // test/.data/blast), queried with mutated substrings and random sequences.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
+import { repoRoot } from '../infra/src/services.js';
 import {
   ensureNcbiBlast, makeQueries, obtainBlastData, parseFasta, parseTabular, runNcbiBlastn, toFasta, type TabularHit,
 } from './helpers/blast-data.js';
@@ -153,4 +156,36 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     // Down to E = 10 too (what is left are ties broken another way).
     expect(anyFound / theirs.length).toBeGreaterThanOrEqual(0.9);
   }, 60_000);
+
+  it('edge inputs - empty and short queries, CRLF, lower case and N runs; reduce keeps clone order', async () => {
+    const db = parseFasta(readFileSync(join(repoRoot, 'functions', 'examples', 'blast', 'db.fa'), 'utf8'));
+    const piece = db[0]!.seq.slice(1000, 1400);
+    const withN = piece.slice(0, 150) + 'N'.repeat(20) + piece.slice(170);
+    const inputs = [
+      '',
+      '>short\nACGTACGTAC\n>empty\n',
+      `>crlf_lower\r\n${withN.toLowerCase().replace(/(.{60})/g, '$1\r\n')}\r\n`,
+      `>upper\n${withN}\n`,
+    ];
+    const res = await fetch(`${fleet.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ function: 'blast', clones: 4, init: b64(toFasta(db)), inputs: inputs.map(b64), retries: 0 }),
+    });
+    expect(res.status).toBe(202);
+    const { job } = (await res.json()) as { job: JobRecord };
+    let cur = job;
+    while (!['done', 'failed', 'cancelled'].includes(cur.state)) {
+      await new Promise((r) => setTimeout(r, 100));
+      cur = ((await (await fetch(`${fleet.url}/v1/jobs/${job.id}`)).json()) as { job: JobRecord }).job;
+    }
+    expect(cur.state, JSON.stringify(cur.errors ?? cur.error)).toBe('done');
+    const text = Buffer.from(await (await fetch(`${fleet.url}/v1/jobs/${job.id}/result`)).arrayBuffer()).toString();
+    const hits = byQuery(parseTabular(text));
+    expect([...hits.keys()]).toEqual(['crlf_lower', 'upper']);
+    const strip = (h: TabularHit) => ({ ...h, qseqid: '' });
+    expect(hits.get('crlf_lower')!.map(strip)).toEqual(hits.get('upper')!.map(strip));
+    // The N run splits nothing: one alignment over the whole piece, the Ns as mismatches.
+    expect(hits.get('upper')![0]).toMatchObject({ sseqid: db[0]!.name, qstart: 1, qend: 400, sstart: 1001, send: 1400, length: 400, mismatch: 20, gapopen: 0 });
+  });
 });
