@@ -161,10 +161,10 @@ describe('render', () => {
     expect(new Set(png.pixels).size).toBeGreaterThan(50);
   });
 
-  it.skipIf('reason' in models)('assimp Wuson (OBJ, 3,732 triangles) - 9 uneven bands give the bytes of 1 clone', async () => {
+  it.skipIf('reason' in models)('assimp Wuson (OBJ, 3,732 triangles) - 10 uneven bands (7 or 8 rows) give the bytes of 1 clone', async () => {
     const dir = (models as { dir: string }).dir;
     const model = readFileSync(join(dir, WUSON), 'utf8');
-    await forkedEqualsSingle({ width: 96, height: 72, samples: 6, maxDepth: 3, rotateY: 150, model }, 9);
+    await forkedEqualsSingle({ width: 96, height: 72, samples: 6, maxDepth: 3, rotateY: 150, model }, 10);
   });
 
   it.skipIf('reason' in models)('assimp Wuson as ASCII PLY and as binary PLY (modelBase64) - the same picture', async () => {
