@@ -54,7 +54,10 @@ static uint32_t max_seq_len;
 static uint32_t *word_first;   /* NWORDS + 1 offsets into word_pos */
 static uint32_t *word_pos;     /* db offsets of each 11-mer's start */
 
+/* Residue codes: A C G T = 0..3; 4 separates database sequences; an IUPAC
+ * ambiguity code is 16 + its 4-bit base mask (A 1, C 2, G 4, T 8). */
 static unsigned char code_of[256];
+static signed char amb_score[32][32];
 static int x_ungapped, x_gapped, gap_trigger;
 
 static void *xmalloc(size_t n) {
@@ -121,12 +124,27 @@ static uint32_t parse_fasta(unsigned char *text, int32_t size, struct fasta_rec 
 }
 
 static void init_tables(void) {
-    memset(code_of, 4, sizeof code_of);
-    code_of['A'] = code_of['a'] = 0;
-    code_of['C'] = code_of['c'] = 1;
-    code_of['G'] = code_of['g'] = 2;
-    code_of['T'] = code_of['t'] = 3;
-    code_of['U'] = code_of['u'] = 3;
+    static const char *iupac = "ACGTUMRWSYKVHDBN";
+    static const unsigned char masks[] = {1, 2, 4, 8, 8, 3, 5, 9, 6, 10, 12, 7, 11, 13, 14, 15};
+    memset(code_of, 16 + 15, sizeof code_of); /* anything else: N */
+    for (int k = 0; iupac[k]; k++) {
+        unsigned char m = masks[k];
+        unsigned char c = m == 1 ? 0 : m == 2 ? 1 : m == 4 ? 2 : m == 8 ? 3 : (unsigned char)(16 + m);
+        code_of[(unsigned char)iupac[k]] = code_of[(unsigned char)(iupac[k] + 32)] = c;
+    }
+    /* As NCBI's blastn matrix: a base against an ambiguity code that can be it
+     * scores the average over the code's bases, rounded (N: -7/4 -> -2);
+     * otherwise the penalty. */
+    for (int a = 0; a < 32; a++) {
+        for (int b = 0; b < 32; b++) {
+            int ma = a < 4 ? 1 << a : a >= 16 ? a - 16 : 0, mb = b < 4 ? 1 << b : b >= 16 ? b - 16 : 0;
+            int da = __builtin_popcount((unsigned)ma), db_ = __builtin_popcount((unsigned)mb);
+            int d = da > db_ ? da : db_;
+            if ((ma & mb) == 0 || d == 0) { amb_score[a][b] = PENALTY; continue; }
+            double v = (double)((d - 1) * PENALTY + REWARD) / d;
+            amb_score[a][b] = (signed char)(v >= 0 ? (int)(v + 0.5) : (int)(v - 0.5));
+        }
+    }
     /* NCBI converts bits to raw scores with the matching lambda. */
     x_ungapped = (int)ceil(20.0 * LN2 / UNGAP_LAMBDA);
     x_gapped = (int)(100.0 * LN2 / GAP_LAMBDA);
@@ -248,7 +266,8 @@ struct hsp {
 };
 
 static inline int pair_score(unsigned char a, unsigned char b) {
-    return (a == b && a < 4) ? REWARD : PENALTY;
+    if ((a | b) < 4) return a == b ? REWARD : PENALTY;
+    return amb_score[a & 31][b & 31];
 }
 
 /* Traceback storage for the gapped X-drop DP. */
@@ -559,6 +578,12 @@ static void format_bits(char *buf, size_t cap, double b) {
     else snprintf(buf, cap, "%.1f", b);
 }
 
+static unsigned char complement(unsigned char c) {
+    if (c < 4) return (unsigned char)(3 - c);
+    unsigned m = c - 16u; /* A<->T, C<->G: reverse the 4 mask bits */
+    return (unsigned char)(16 + (((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3)));
+}
+
 static void search_query(const char *name, const unsigned char *q, int qlen) {
     n_hsps = 0;
     /* Statistics. */
@@ -574,7 +599,7 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
     trigger = gap_trigger < e_cutoff ? gap_trigger : e_cutoff;
     search_strand(q, qlen, 0, 0);
     unsigned char *rc = xmalloc((size_t)qlen + 1);
-    for (int i = 0; i < qlen; i++) rc[i] = q[qlen - 1 - i] > 3 ? 4 : (unsigned char)(3 - q[qlen - 1 - i]);
+    for (int i = 0; i < qlen; i++) rc[i] = complement(q[qlen - 1 - i]);
     size_t first_minus = n_hsps;
     search_strand(rc, qlen, 1, first_minus);
     free(rc);
