@@ -3,6 +3,7 @@
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Record<string, unknown>> }>> = {
   invoke: () => import('./invoke.js'),
   fork: () => import('./fork.js'),
+  workloads: () => import('./workloads.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
