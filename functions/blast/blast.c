@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "flurry.h"
+#include "dust.h"
 
 #define WORD 11
 #define WORD_MASK ((1u << (2 * WORD)) - 1)
@@ -487,14 +488,15 @@ static uint32_t *touched;
 static size_t n_touched, touched_cap;
 
 static int trigger; /* the ungapped score that starts a gapped extension, for this query */
+static int dust_level = 20;
 
-static void search_strand(const unsigned char *q, int qlen, int strand, size_t first_hsp) {
+static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand, size_t first_hsp) {
     if (qlen < WORD) return;
     uint32_t w = 0;
     int valid = 0;
     for (int i = 0; i < qlen; i++) {
         unsigned char c = q[i];
-        if (c > 3) { valid = 0; continue; }
+        if (c > 3 || masked[i]) { valid = 0; continue; } /* no word over Ns or DUST */
         w = ((w << 2) | c) & WORD_MASK;
         if (++valid < WORD) continue;
         int qi = i + 1 - WORD; /* word start in the query */
@@ -597,12 +599,20 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
      * a lower score already reaches E <= 10 (small databases). */
     int e_cutoff = (int)ceil(log(GAP_K * space / EVALUE_MAX) / GAP_LAMBDA);
     trigger = gap_trigger < e_cutoff ? gap_trigger : e_cutoff;
-    search_strand(q, qlen, 0, 0);
+    /* Low-complexity regions (DUST, as blastn's default -dust 20 64 1) seed no
+     * words; alignments may still run through them. */
+    unsigned char *masked = xmalloc((size_t)qlen + 1), *rmasked = xmalloc((size_t)qlen + 1);
+    if (dust_level > 0) dust_mask(q, qlen, dust_level, 64, masked);
+    else memset(masked, 0, (size_t)qlen);
+    for (int i = 0; i < qlen; i++) rmasked[i] = masked[qlen - 1 - i];
+    search_strand(q, masked, qlen, 0, 0);
     unsigned char *rc = xmalloc((size_t)qlen + 1);
     for (int i = 0; i < qlen; i++) rc[i] = complement(q[qlen - 1 - i]);
     size_t first_minus = n_hsps;
-    search_strand(rc, qlen, 1, first_minus);
+    search_strand(rc, rmasked, qlen, 1, first_minus);
     free(rc);
+    free(masked);
+    free(rmasked);
     if (n_hsps == 0) return;
     qsort(hsps, n_hsps, sizeof *hsps, cmp_hsp_score);
     /* Drop HSPs contained in a better one or sharing an end point with it. */
