@@ -199,10 +199,25 @@ describe('render', () => {
     expect(new Set(a.pixels).size).toBeGreaterThan(50);
   });
 
-  it('a bad spec fails the job with the reason (no model; a face index out of range)', async () => {
+  it('a bad spec fails the job with the reason, and handle() answers it with 400', async () => {
     const none = await job({ width: 8, height: 8 }, 2, 'failed');
     expect(none.job.error?.message).toContain('render init: model or modelBase64 is required');
     const bad = await job({ width: 8, height: 8, model: 'v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 4\n' }, 2, 'failed');
     expect(bad.job.error?.message).toContain('OBJ line 4: face index out of range');
+    // handle() answers 400 with the reason.
+    const cases: [string, string][] = [
+      ['', 'no scene: POST the spec, or give it as the init input'],
+      ['{"width":8', 'render init: input is not JSON'],
+      ['{"width":0,"model":"v 0 0 0"}', 'render init: width must be a number from 1 to 8192'],
+      ['{"model":"v 0 0 0\\nv 1 0 0\\nv 0 1 0\\nf 1 2 4\\n"}', 'OBJ line 4: face index out of range'],
+      ['{"model":"ply\\nformat binary_little_endian 1.0\\nelement vertex 3\\nproperty float x\\nend_header\\n"}', 'PLY: vertex without x, y, z'],
+      ['{"modelBase64":"cGx5CmZvcm1hdCBiaW5hcnlfbGl0dGxlX2VuZGlhbiAxLjAKZWxlbWVudCB2ZXJ0ZXggMwpwcm9wZXJ0eSBmbG9hdCB4CnByb3BlcnR5IGZsb2F0IHkKcHJvcGVydHkgZmxvYXQgegplbmRfaGVhZGVyCgAA"}', 'PLY: data ends early'],
+      ['{"model":"v 0 0 0\\nv 1 0 0\\nv 0 1 0\\nf 1 2 3\\n","camera":{"position":[0,0,0],"lookAt":[0,0,0]}}', 'render init: degenerate camera'],
+    ];
+    for (const [body, message] of cases) {
+      const res = await fetch(`${fleet.url}/fn/render`, { method: 'POST', body });
+      expect(res.status, body).toBe(400);
+      expect(((await res.json()) as { error: string }).error, body).toContain(message);
+    }
   });
 });

@@ -16,7 +16,8 @@
 // Band output: "FRB1", then u32 LE width, first row, end row (exclusive),
 // then (end - first) * width * 3 bytes of sRGB pixels, rows top to bottom.
 
-import { logInfo, monotonicMs, readInput, readReduceInput, reportProgress, setContentType, writeOutput } from "../lib";
+import { JsonWriter, logInfo, monotonicMs, readInput, readReduceInput, reportProgress, setContentType, setStatus, writeOutput, writeOutputWriter } from "../lib";
+import { fail, failure } from "./errors";
 import { Bvh, Hit } from "./bvh";
 import { Mesh, parseMesh } from "./mesh";
 import { encodePng } from "./png";
@@ -41,17 +42,22 @@ let sunL: StaticArray<f64> = new StaticArray<f64>(3);
 
 export function init(): void {
   let input = readInput();
-  if (input.length > 0) build(input); // empty: an HTTP deployment; handle() brings the spec
+  // Empty: an HTTP deployment, where handle() brings the spec.
+  if (input.length > 0 && !build(input)) throw new Error(failure());
 }
 
-/** Parses a spec and makes the warm state from it. */
-function build(input: Uint8Array): void {
+/** Parses a spec and makes the warm state from it; false after fail(). */
+function build(input: Uint8Array): bool {
   let started = monotonicMs();
-  scene = parseScene(input);
+  let parsed = parseScene(input);
+  if (parsed === null) return false;
+  scene = parsed;
   let mesh = parseMesh(scene.model);
+  if (mesh === null) return false;
   scene.model = new Uint8Array(0);
   let parsedMs = monotonicMs() - started;
   let welded = weld(mesh);
+  if (welded === null) return false;
   place(welded);
   modelTriangles = welded.triangleCount;
   let weldedVertices = welded.vertexCount;
@@ -59,14 +65,15 @@ function build(input: Uint8Array): void {
   if (scene.ground) addGround(welded);
   let t0 = monotonicMs();
   let tree = new Bvh(welded.positions, welded.triangles);
+  if (!setCamera(welded)) return false;
   bvh = tree;
-  setCamera(welded);
   let s = scene.sunDir;
   let l = Math.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]);
   sunL[0] = s[0] / l; sunL[1] = s[1] / l; sunL[2] = s[2] / l;
   logInfo("render: " + mesh.vertexCount.toString() + " vertices (" + weldedVertices.toString() + " welded), " +
     modelTriangles.toString() + " triangles; parsed in " + (<i64>parsedMs).toString() + " ms; BVH " +
     tree.nodeCount.toString() + " nodes, depth " + tree.depth.toString() + ", built in " + (<i64>(monotonicMs() - t0)).toString() + " ms");
+  return true;
 }
 
 export function run(index: i32, count: i32): i32 {
@@ -101,18 +108,27 @@ export function reduce(count: i32): i32 {
 
 export function handle(): i32 {
   let body = readInput();
-  if (body.length > 0) build(body);
-  if (bvh === null) throw new Error("render: no scene (POST the spec, or give it as the init input)");
+  if (body.length > 0 && !build(body)) return badRequest(failure());
+  if (bvh === null) return badRequest("no scene: POST the spec, or give it as the init input");
   let band = renderBand(0, scene.height, false);
   setContentType("image/png");
   writeOutput(encodePng(scene.width, scene.height, band.subarray(16)));
   return 0;
 }
 
+function badRequest(message: string): i32 {
+  setStatus(400);
+  setContentType("application/json");
+  let w = new JsonWriter();
+  w.beginObject().key("error").string(message).endObject();
+  writeOutputWriter(w.out);
+  return 0;
+}
+
 // ---- the scene's geometry ----
 
 /** Merges vertices with identical positions, so smooth normals cross faces. */
-function weld(mesh: Mesh): Mesh {
+function weld(mesh: Mesh): Mesh | null {
   let out = new Mesh();
   let map = new Map<u64, i32>();
   let remap = new StaticArray<i32>(mesh.vertexCount);
@@ -143,7 +159,7 @@ function weld(mesh: Mesh): Mesh {
     if (a == b || b == c || a == c) continue; // degenerate
     out.triangles.push(a); out.triangles.push(b); out.triangles.push(c);
   }
-  if (out.triangleCount == 0) throw new Error("render init: the model has no non-degenerate triangles");
+  if (out.triangleCount == 0) { fail("render init: the model has no non-degenerate triangles"); return null; }
   return out;
 }
 
@@ -229,7 +245,7 @@ function addGround(mesh: Mesh): void {
   mesh.triangles.push(base); mesh.triangles.push(base + 3); mesh.triangles.push(base + 2);
 }
 
-function setCamera(mesh: Mesh): void {
+function setCamera(mesh: Mesh): bool {
   // Bounds of the model only (the ground is the last 4 vertices when present).
   let p = mesh.positions;
   let nv = scene.ground ? mesh.vertexCount - 4 : mesh.vertexCount;
@@ -248,22 +264,24 @@ function setCamera(mesh: Mesh): void {
     c[0] = c[3] + vx / l * dist; c[1] = c[4] + vy / l * dist; c[2] = c[5] + vz / l * dist;
   }
   for (let a = 0; a < 3; a++) { camPos[a] = c[a]; camFwd[a] = c[3 + a] - c[a]; }
-  normalize3(camFwd);
+  if (!normalize3(camFwd)) return false;
   // right = fwd x up, up' = right x fwd
   let ux = c[6], uy = c[7], uz = c[8];
   camRight[0] = camFwd[1] * uz - camFwd[2] * uy;
   camRight[1] = camFwd[2] * ux - camFwd[0] * uz;
   camRight[2] = camFwd[0] * uy - camFwd[1] * ux;
-  normalize3(camRight);
+  if (!normalize3(camRight)) return false;
   camUp[0] = camRight[1] * camFwd[2] - camRight[2] * camFwd[1];
   camUp[1] = camRight[2] * camFwd[0] - camRight[0] * camFwd[2];
   camUp[2] = camRight[0] * camFwd[1] - camRight[1] * camFwd[0];
+  return true;
 }
 
-function normalize3(v: StaticArray<f64>): void {
+function normalize3(v: StaticArray<f64>): bool {
   let l = Math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  if (l == 0) throw new Error("render init: degenerate camera (position equals lookAt, or up parallel to the view)");
+  if (l == 0) { fail("render init: degenerate camera (position equals lookAt, or up parallel to the view)"); return false; }
   v[0] /= l; v[1] /= l; v[2] /= l;
+  return true;
 }
 
 // ---- random numbers: SplitMix64 seeded by (seed, pixel, sample) ----

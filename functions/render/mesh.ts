@@ -1,3 +1,5 @@
+import { fail, failed } from "./errors";
+
 // Triangle meshes from OBJ (text) and PLY (ascii, binary little/big endian)
 // files: positions and triangles (polygons are fan-triangulated). Anything
 // else in the file (normals, texture coordinates, colours, materials) is
@@ -12,8 +14,8 @@ export class Mesh {
   get triangleCount(): i32 { return this.triangles.length / 3; }
 }
 
-/** Parses an OBJ or PLY file (PLY when it starts with "ply"). Throws on errors. */
-export function parseMesh(bytes: Uint8Array): Mesh {
+/** Parses an OBJ or PLY file (PLY when it starts with "ply"); null after fail(). */
+export function parseMesh(bytes: Uint8Array): Mesh | null {
   if (bytes.length >= 3 && bytes[0] == 0x70 && bytes[1] == 0x6c && bytes[2] == 0x79) return parsePly(bytes);
   return parseObj(bytes);
 }
@@ -83,7 +85,7 @@ function tokenString(bytes: Uint8Array, s: i32, e: i32): string {
 
 // ---- OBJ ----
 
-function parseObj(bytes: Uint8Array): Mesh {
+function parseObj(bytes: Uint8Array): Mesh | null {
   let mesh = new Mesh();
   let toks = new Array<i32>();
   let face = new Array<i32>();
@@ -96,10 +98,10 @@ function parseObj(bytes: Uint8Array): Mesh {
     let c0 = bytes[p];
     if (c0 == 0x76 && p + 1 < e && isSpace(bytes[p + 1])) { // "v "
       tokens(bytes, p + 1, e, toks);
-      if (toks.length < 6) throw new Error("OBJ line " + line.toString() + ": a vertex needs x y z");
+      if (toks.length < 6) { fail("OBJ line " + line.toString() + ": a vertex needs x y z"); return null; }
       for (let k = 0; k < 3; k++) {
         let v = parseNumber(bytes, toks[2 * k], toks[2 * k + 1]);
-        if (!isFinite(v)) throw new Error("OBJ line " + line.toString() + ": bad number");
+        if (!isFinite(v)) { fail("OBJ line " + line.toString() + ": bad number"); return null; }
         mesh.positions.push(v);
       }
     } else if (c0 == 0x66 && p + 1 < e && isSpace(bytes[p + 1])) { // "f "
@@ -112,9 +114,9 @@ function parseObj(bytes: Uint8Array): Mesh {
         let slash = s;
         while (slash < t && bytes[slash] != 0x2f) slash++;
         let idx = parseNumber(bytes, s, slash);
-        if (!isFinite(idx) || idx == 0 || idx != Math.floor(idx)) throw new Error("OBJ line " + line.toString() + ": bad face index");
+        if (!isFinite(idx) || idx == 0 || idx != Math.floor(idx)) { fail("OBJ line " + line.toString() + ": bad face index"); return null; }
         let i = idx > 0 ? <i32>idx - 1 : nv + <i32>idx;
-        if (i < 0 || i >= nv) throw new Error("OBJ line " + line.toString() + ": face index out of range");
+        if (i < 0 || i >= nv) { fail("OBJ line " + line.toString() + ": face index out of range"); return null; }
         face.push(i);
       }
       for (let k = 1; k + 1 < face.length; k++) {
@@ -125,7 +127,7 @@ function parseObj(bytes: Uint8Array): Mesh {
     }
     p = e + 1;
   }
-  if (mesh.triangleCount == 0) throw new Error("OBJ: no faces");
+  if (mesh.triangleCount == 0) { fail("OBJ: no faces"); return null; }
   return mesh;
 }
 
@@ -157,7 +159,8 @@ function plyType(name: string): i32 {
   if (name == "int" || name == "int32" || name == "uint" || name == "uint32") return 4;
   if (name == "float" || name == "float32") return -4;
   if (name == "double" || name == "float64") return -8;
-  throw new Error("PLY: unknown type " + name);
+  fail("PLY: unknown type " + name);
+  return 1;
 }
 
 function plySigned(name: string): bool {
@@ -168,7 +171,7 @@ class BinReader {
   constructor(public bytes: Uint8Array, public pos: i32, public big: bool) {}
   read(type: i32, signed: bool): f64 {
     let size = type < 0 ? -type : type;
-    if (this.pos + size > this.bytes.length) throw new Error("PLY: data ends early");
+    if (this.pos + size > this.bytes.length) { fail("PLY: data ends early"); this.pos = this.bytes.length; return 0; }
     let at = this.bytes.dataStart + <usize>this.pos;
     this.pos += size;
     if (size == 1) return signed ? <f64>load<i8>(at) : <f64>load<u8>(at);
@@ -189,7 +192,7 @@ class BinReader {
   }
 }
 
-function parsePly(bytes: Uint8Array): Mesh {
+function parsePly(bytes: Uint8Array): Mesh | null {
   let toks = new Array<i32>();
   let elements = new Array<Element>();
   let format = -1;
@@ -206,7 +209,7 @@ function parsePly(bytes: Uint8Array): Mesh {
     if (tokenIs(bytes, s0, e0, "format") && toks.length >= 4) {
       let f = tokenString(bytes, toks[2], toks[3]);
       format = f == "ascii" ? ASCII : f == "binary_little_endian" ? LE : f == "binary_big_endian" ? BE : -1;
-      if (format < 0) throw new Error("PLY: unknown format " + f);
+      if (format < 0) { fail("PLY: unknown format " + f); return null; }
     } else if (tokenIs(bytes, s0, e0, "element") && toks.length >= 6) {
       let el = new Element();
       el.name = tokenString(bytes, toks[2], toks[3]);
@@ -225,11 +228,12 @@ function parsePly(bytes: Uint8Array): Mesh {
         let t = tokenString(bytes, toks[2], toks[3]);
         prop.type = plyType(t); prop.signed = plySigned(t);
         prop.name = tokenString(bytes, toks[4], toks[5]);
-      } else throw new Error("PLY: bad property line");
+      } else { fail("PLY: bad property line"); return null; }
       elements[elements.length - 1].props.push(prop);
     }
   }
-  if (!ended || format < 0) throw new Error("PLY: no header end or format");
+  if (!ended || format < 0) { fail("PLY: no header end or format"); return null; }
+  if (failed()) return null;
   let mesh = new Mesh();
   let bin = new BinReader(bytes, p, format == BE);
   let values = new Array<f64>();
@@ -244,7 +248,7 @@ function parsePly(bytes: Uint8Array): Mesh {
       if (nm == "x") xi = k; else if (nm == "y") yi = k; else if (nm == "z") zi = k;
       else if (el.props[k].isList && (nm == "vertex_indices" || nm == "vertex_index")) li = k;
     }
-    if (isVertex && (xi < 0 || yi < 0 || zi < 0)) throw new Error("PLY: vertex without x, y, z");
+    if (isVertex && (xi < 0 || yi < 0 || zi < 0)) { fail("PLY: vertex without x, y, z"); return null; }
     for (let r = 0; r < el.count; r++) {
       values.length = 0;
       face.length = 0;
@@ -252,16 +256,16 @@ function parsePly(bytes: Uint8Array): Mesh {
         let e = lineEnd(bytes, bin.pos);
         tokens(bytes, bin.pos, e, toks);
         bin.pos = e + 1;
-        if (toks.length == 0) { r--; if (bin.pos >= n) throw new Error("PLY: data ends early"); continue; }
+        if (toks.length == 0) { r--; if (bin.pos >= n) { fail("PLY: data ends early"); return null; } continue; }
         let t = 0;
         for (let k = 0; k < el.props.length; k++) {
           let prop = el.props[k];
-          if (t >= toks.length) throw new Error("PLY: short data line");
+          if (t >= toks.length) { fail("PLY: short data line"); return null; }
           let v = parseNumber(bytes, toks[t], toks[t + 1]); t += 2;
           if (prop.isList) {
             let cnt = <i32>v;
             for (let j = 0; j < cnt; j++) {
-              if (t >= toks.length) throw new Error("PLY: short list");
+              if (t >= toks.length) { fail("PLY: short list"); return null; }
               let x = parseNumber(bytes, toks[t], toks[t + 1]); t += 2;
               if (k == li) face.push(<i32>x);
             }
@@ -273,7 +277,7 @@ function parsePly(bytes: Uint8Array): Mesh {
           let prop = el.props[k];
           if (prop.isList) {
             let cnt = <i32>bin.read(prop.countType, prop.countSigned);
-            for (let j = 0; j < cnt; j++) {
+            for (let j = 0; j < cnt && !failed(); j++) {
               let x = bin.read(prop.type, prop.signed);
               if (k == li) face.push(<i32>x);
             }
@@ -281,9 +285,10 @@ function parsePly(bytes: Uint8Array): Mesh {
           } else values.push(bin.read(prop.type, prop.signed));
         }
       }
+      if (failed()) return null;
       if (isVertex) {
         let x = values[xi], y = values[yi], z = values[zi];
-        if (!isFinite(x) || !isFinite(y) || !isFinite(z)) throw new Error("PLY: bad vertex");
+        if (!isFinite(x) || !isFinite(y) || !isFinite(z)) { fail("PLY: bad vertex"); return null; }
         mesh.positions.push(x); mesh.positions.push(y); mesh.positions.push(z);
       } else if (isFace && li >= 0) {
         for (let k = 1; k + 1 < face.length; k++) {
@@ -295,8 +300,8 @@ function parsePly(bytes: Uint8Array): Mesh {
   let nv = mesh.vertexCount;
   for (let i = 0; i < mesh.triangles.length; i++) {
     let v = mesh.triangles[i];
-    if (v < 0 || v >= nv) throw new Error("PLY: face index out of range");
+    if (v < 0 || v >= nv) { fail("PLY: face index out of range"); return null; }
   }
-  if (mesh.triangleCount == 0) throw new Error("PLY: no faces");
+  if (mesh.triangleCount == 0) { fail("PLY: no faces"); return null; }
   return mesh;
 }
