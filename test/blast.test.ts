@@ -4,6 +4,7 @@
 // test/.data/blast), queried with mutated substrings and random sequences.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
@@ -160,7 +161,7 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     expect(ours.length).toBeLessThanOrEqual(theirs.length * 1.05);
   }, 60_000);
 
-  it('edge inputs - empty and short queries, CRLF, lower case and N runs; reduce keeps clone order', async () => {
+  it('edge inputs - gzip database; empty and short queries, CRLF, lower case and N runs; reduce keeps clone order', async () => {
     const db = parseFasta(readFileSync(join(repoRoot, 'functions', 'examples', 'blast', 'db.fa'), 'utf8'));
     const piece = db[0]!.seq.slice(1000, 1400);
     const withN = piece.slice(0, 150) + 'N'.repeat(20) + piece.slice(170);
@@ -173,7 +174,7 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     const res = await fetch(`${fleet.url}/v1/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ function: 'blast', clones: 4, init: b64(toFasta(db)), inputs: inputs.map(b64), retries: 0 }),
+      body: JSON.stringify({ function: 'blast', clones: 4, init: gzipSync(toFasta(db)).toString('base64'), inputs: inputs.map(b64), retries: 0 }),
     });
     expect(res.status).toBe(202);
     const { job } = (await res.json()) as { job: JobRecord };

@@ -24,6 +24,7 @@
 
 #include "flurry.h"
 #include "dust.h"
+#include "inflate.h"
 
 #define WORD 11
 #define WORD_MASK ((1u << (2 * WORD)) - 1)
@@ -157,6 +158,18 @@ FLURRY_EXPORT("init") void init(void) {
     init_tables();
     int32_t size;
     unsigned char *text = read_input(&size);
+    if (is_gzip(text, (size_t)size)) {
+        size_t n;
+        unsigned char *plain = gunzip(text, (size_t)size, &n);
+        if (!plain || n > 0x7fffffff) {
+            fprintf(stderr, "blast: init input is not valid gzip\n");
+            fflush(stderr);
+            abort();
+        }
+        free(text);
+        text = plain;
+        size = (int32_t)n;
+    }
     struct fasta_rec *recs;
     nseq = parse_fasta(text, size, &recs);
     seq_start = xmalloc((nseq + 1) * sizeof *seq_start);

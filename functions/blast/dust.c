@@ -93,6 +93,7 @@ static void find_perfect(struct state *s, int T, int start, int L, int rv, const
 }
 
 void dust_mask(const unsigned char *seq, int len, int level, int window, unsigned char *mask) {
+    if (len <= 0) return;
     struct state s;
     memset(&s, 0, sizeof s);
     s.wcap = window;
