@@ -60,7 +60,8 @@ static uint32_t *word_pos;     /* db offsets of each 11-mer's start */
  * ambiguity code is 16 + its 4-bit base mask (A 1, C 2, G 4, T 8). */
 static unsigned char code_of[256];
 static signed char amb_score[32][32];
-static int x_ungapped, x_gapped, gap_trigger;
+static int x_ungapped, x_prelim, x_gapped, gap_trigger;
+static int e_cutoff; /* the lowest score with E <= 10, for this query */
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -149,6 +150,7 @@ static void init_tables(void) {
     }
     /* NCBI converts bits to raw scores with the matching lambda. */
     x_ungapped = (int)ceil(20.0 * LN2 / UNGAP_LAMBDA);
+    x_prelim = (int)(30.0 * LN2 / GAP_LAMBDA);
     x_gapped = (int)(100.0 * LN2 / GAP_LAMBDA);
     gap_trigger = (int)((27.0 * LN2 + log(UNGAP_K)) / UNGAP_LAMBDA);
 }
@@ -431,29 +433,42 @@ static size_t revcap_a, revcap_b;
 static char *left_ops;
 static size_t left_cap;
 
-/* Gapped extension through (q0, s0) (db offset), within subject k. */
+/* Gapped extension through (q0, s0) (db offset), within subject k. As NCBI:
+ * a preliminary extension with X-drop 30 bits first; only when it reaches
+ * E <= 10 the final one with X-drop 100 bits and traceback. */
+static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X);
+
 static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand) {
+    size_t before = n_hsps;
+    gapped_x(q, qlen, k, s0, q0, strand, x_prelim);
+    if (n_hsps == before) return;
+    int prelim = hsps[--n_hsps].score;
+    if (prelim < e_cutoff) return;
+    gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+}
+
+static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X) {
     uint32_t sb = seq_start[k], se = seq_start[k] + seq_len[k];
     /* Left: reversed prefixes. */
     int alen = q0;
     int blen = (int)(s0 - sb);
-    if (blen > alen + x_gapped) blen = alen + x_gapped;
+    if (blen > alen + X) blen = alen + X;
     if ((size_t)alen + 1 > revcap_a) { revcap_a = ((size_t)alen + 1) * 2; revbuf_a = xrealloc(revbuf_a, revcap_a); }
     if ((size_t)blen + 1 > revcap_b) { revcap_b = ((size_t)blen + 1) * 2; revbuf_b = xrealloc(revbuf_b, revcap_b); }
     for (int t = 0; t < alen; t++) revbuf_a[t] = q[q0 - 1 - t];
     for (int t = 0; t < blen; t++) revbuf_b[t] = db[s0 - 1 - t];
     int li, lj, ln;
     char *lops;
-    int lscore = xdrop_align(revbuf_a, alen, revbuf_b, blen, x_gapped, &li, &lj, &lops, &ln);
+    int lscore = xdrop_align(revbuf_a, alen, revbuf_b, blen, X, &li, &lj, &lops, &ln);
     if ((size_t)ln + 1 > left_cap) { left_cap = ((size_t)ln + 1) * 2; left_ops = xrealloc(left_ops, left_cap); }
     for (int t = 0; t < ln; t++) left_ops[t] = lops[ln - 1 - t];
     /* Right. */
     alen = qlen - q0;
     blen = (int)(se - s0);
-    if (blen > alen + x_gapped) blen = alen + x_gapped;
+    if (blen > alen + X) blen = alen + X;
     int ri, rj, rn;
     char *rops;
-    int rscore = xdrop_align(q + q0, alen, db + s0, blen, x_gapped, &ri, &rj, &rops, &rn);
+    int rscore = xdrop_align(q + q0, alen, db + s0, blen, X, &ri, &rj, &rops, &rn);
     struct hsp h;
     h.subject = k;
     h.strand = strand;
@@ -610,7 +625,7 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
     double space = m_eff * n_eff;
     /* As NCBI: gapped extension starts at the 27-bit gap trigger, or lower when
      * a lower score already reaches E <= 10 (small databases). */
-    int e_cutoff = (int)ceil(log(GAP_K * space / EVALUE_MAX) / GAP_LAMBDA);
+    e_cutoff = (int)ceil(log(GAP_K * space / EVALUE_MAX) / GAP_LAMBDA);
     trigger = gap_trigger < e_cutoff ? gap_trigger : e_cutoff;
     /* Low-complexity regions (DUST, as blastn's default -dust 20 64 1) seed no
      * words; alignments may still run through them. */
