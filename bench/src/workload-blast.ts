@@ -25,14 +25,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@flurry/infra';
-import { deployWasm, guestWasm, round, timedJob } from './workload-render.js';
+import { deployWasm, guestWasm, round, singleAndMany, timedJob, type Phases } from './workload-render.js';
 
-export interface BlastOptions { fleetUrl: string; clones: number; cores: number; dm3?: number; queries?: number; random?: number }
+export interface BlastOptions { fleetUrl: string; clones: number; cores: number; reps?: number; dm3?: number; queries?: number; random?: number }
 
 export interface BlastMeasurement {
   sequences: number; bases: number; queries: number; clones: number;
   jobMs: number; singleMs: number; coldStartMs: number; ncbiMs: number | null; ncbiThreads: number; ncbiVersion: string | null;
   identical: boolean; lines: number; ncbiLines: number | null; hosts: number;
+  jobRuns: number[]; singleRuns: number[]; phases: Phases; cloneRunMs: number[];
 }
 
 interface FastaRecord { name: string; seq: string }
@@ -111,7 +112,7 @@ export async function measureBlast(opts: BlastOptions): Promise<BlastMeasurement
   if ('reason' in data) throw new Error(data.reason);
   const db = data.db;
   const dbFasta = toFasta(db);
-  const queries = makeQueries(db, opts.queries ?? 60, opts.random ?? 4, 7);
+  const queries = makeQueries(db, opts.queries ?? 600, opts.random ?? 40, 7);
   const queryFasta = toFasta(queries);
   const split = (n: number) => Array.from({ length: n }, (_, i) =>
     toFasta(queries.slice(Math.floor((i * queries.length) / n), Math.floor(((i + 1) * queries.length) / n))));
@@ -123,8 +124,9 @@ export async function measureBlast(opts: BlastOptions): Promise<BlastMeasurement
   await fetch(`${url}/v1/functions/${coldName}`, { method: 'DELETE' });
 
   await deployWasm(url, 'blast', wasm);
-  const single = await timedJob(url, { function: 'blast', clones: 1, init: dbFasta, inputs: [queryFasta] });
-  const many = await timedJob(url, { function: 'blast', clones: opts.clones, init: dbFasta, inputs: split(opts.clones) });
+  const { single, many, singleRuns, jobRuns, identical } = await singleAndMany(url, opts.reps ?? 1,
+    () => timedJob(url, { function: 'blast', clones: 1, init: dbFasta, inputs: [queryFasta] }),
+    () => timedJob(url, { function: 'blast', clones: opts.clones, init: dbFasta, inputs: split(opts.clones) }));
 
   let ncbiMs: number | null = null, ncbiLines: number | null = null, ncbiVersion: string | null = null;
   if (has('makeblastdb') && has('blastn')) {
@@ -149,7 +151,7 @@ export async function measureBlast(opts: BlastOptions): Promise<BlastMeasurement
     sequences: db.length, bases: db.reduce((n, r) => n + r.seq.length, 0), queries: queries.length, clones: opts.clones,
     jobMs: round(many.jobMs), singleMs: round(single.job.clonesDetail[0]?.runMs ?? single.jobMs), coldStartMs: round(cold.jobMs),
     ncbiMs: ncbiMs === null ? null : round(ncbiMs), ncbiThreads: opts.cores, ncbiVersion,
-    identical: single.output.equals(many.output), lines: many.output.toString('utf8').split('\n').filter((l) => l.trim()).length, ncbiLines,
+    identical, jobRuns, singleRuns, phases: many.phases, cloneRunMs: many.job.clonesDetail.map((c) => round(c.runMs ?? NaN)), lines: many.output.toString('utf8').split('\n').filter((l) => l.trim()).length, ncbiLines,
     hosts: new Set(many.job.clonesDetail.map((c) => c.host)).size,
   };
 }

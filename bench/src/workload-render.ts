@@ -26,7 +26,10 @@ export interface JobRecordLite {
   clonesDetail: { index: number; host?: string; runMs?: number; startMs?: number }[];
 }
 
-export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer }
+/** Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times. */
+export interface Phases { snapshotAt: number; initMs: number; snapshotMs: number; firstForkedAt: number; lastCloneDoneAt: number; doneAt: number }
+
+export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases }
 
 const b64 = (v: string | Buffer) => (typeof v === 'string' ? Buffer.from(v) : v).toString('base64');
 
@@ -47,15 +50,16 @@ export async function timedJob(url: string, body: { function: string; clones: nu
   const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
   if (res.status !== 202) throw new Error(`${body.function} job: ${res.status} ${await res.text()}`);
   const { job } = (await res.json()) as { job: { id: string } };
-  await untilDone(url, job.id);
+  const phases = await untilDone(url, job.id, started);
   const jobMs = performance.now() - started;
   const record = ((await (await fetch(`${url}/v1/jobs/${job.id}`)).json()) as { job: JobRecordLite }).job;
   const out = await fetch(`${url}/v1/jobs/${job.id}/result`);
   if (!out.ok) throw new Error(`${body.function} job result: ${out.status} ${await out.text()}`);
-  return { jobMs, job: record, output: Buffer.from(await out.arrayBuffer()) };
+  return { jobMs, job: record, output: Buffer.from(await out.arrayBuffer()), phases };
 }
 
-async function untilDone(url: string, id: string): Promise<void> {
+async function untilDone(url: string, id: string, started: number): Promise<Phases> {
+  const phases: Phases = { snapshotAt: NaN, initMs: NaN, snapshotMs: NaN, firstForkedAt: NaN, lastCloneDoneAt: NaN, doneAt: NaN };
   const res = await fetch(`${url}/v1/jobs/${id}/events`);
   if (!res.ok || !res.body) throw new Error(`job events: ${res.status}`);
   const decoder = new TextDecoder();
@@ -67,7 +71,14 @@ async function untilDone(url: string, id: string): Promise<void> {
       const event = buffered.slice(0, end);
       buffered = buffered.slice(end + 2);
       const kind = /^event: (.*)$/m.exec(event)?.[1];
-      if (kind === 'done') return;
+      const at = performance.now() - started;
+      if (kind === 'snapshot') {
+        const data = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as { initMs?: number; snapshotMs?: number };
+        Object.assign(phases, { snapshotAt: at, initMs: data.initMs ?? NaN, snapshotMs: data.snapshotMs ?? NaN });
+      }
+      if (kind === 'forked' && Number.isNaN(phases.firstForkedAt)) phases.firstForkedAt = at;
+      if (kind === 'clone.done') phases.lastCloneDoneAt = at;
+      if (kind === 'done') return { ...phases, doneAt: at };
       if (kind === 'failed' || kind === 'cancelled') throw new Error(`job ${id} ${kind}: ${event.slice(0, 500)}`);
     }
   }
@@ -76,11 +87,34 @@ async function untilDone(url: string, id: string): Promise<void> {
 
 export const round = (x: number) => Math.round(x * 10) / 10;
 
-export interface RenderOptions { fleetUrl: string; clones: number; width?: number; height?: number; samples?: number }
+export interface RenderOptions { fleetUrl: string; clones: number; reps?: number; width?: number; height?: number; samples?: number }
 
 export interface RenderMeasurement {
   scene: string; triangles?: number; width: number; height: number; samples: number; maxDepth: number; clones: number;
   jobMs: number; singleMs: number; coldStartMs: number; identical: boolean; hosts: number;
+  /** Every repetition (the figures above are the minimums), and the fastest job's phases and clone run times. */
+  jobRuns: number[]; singleRuns: number[]; phases: Phases; cloneRunMs: number[];
+}
+
+/** Alternates `reps` single-instance (1-clone) jobs and N-clone jobs; keeps the fastest of each. */
+export async function singleAndMany(url: string, reps: number, one: () => Promise<TimedJob>, many: () => Promise<TimedJob>): Promise<{
+  single: TimedJob; many: TimedJob; singleRuns: number[]; jobRuns: number[]; identical: boolean;
+}> {
+  let bestSingle: TimedJob | undefined, bestMany: TimedJob | undefined;
+  const singleRuns: number[] = [], jobRuns: number[] = [];
+  let identical = true;
+  const runOf = (t: TimedJob) => t.job.clonesDetail[0]?.runMs ?? t.jobMs;
+  for (let i = 0; i < reps; i++) {
+    const s = await one();
+    const m = await many();
+    singleRuns.push(round(runOf(s)));
+    jobRuns.push(round(m.jobMs));
+    if (!bestSingle || runOf(s) < runOf(bestSingle)) bestSingle = s;
+    if (!bestMany || m.jobMs < bestMany.jobMs) bestMany = m;
+    identical &&= s.output.equals(m.output);
+  }
+  void url;
+  return { single: bestSingle!, many: bestMany!, singleRuns, jobRuns, identical };
 }
 
 const WUSON = join(repoRoot, 'test', '.data', 'assimp', 'usr/share/assimp/models/OBJ/WusonOBJ.obj');
@@ -108,11 +142,13 @@ export async function measureRender(opts: RenderOptions): Promise<RenderMeasurem
   await deployWasm(url, 'render', wasm);
   // Warm-up: a small job, so the module is compiled on the hosts.
   await timedJob(url, { function: 'render', clones: 2, init: JSON.stringify({ ...base, width: 16, height: 16, samples: 1, maxDepth: 1 }) });
-  const single = await timedJob(url, { function: 'render', clones: 1, init: spec });
-  const many = await timedJob(url, { function: 'render', clones: opts.clones, init: spec });
+  const { single, many, singleRuns, jobRuns, identical } = await singleAndMany(url, opts.reps ?? 1,
+    () => timedJob(url, { function: 'render', clones: 1, init: spec }),
+    () => timedJob(url, { function: 'render', clones: opts.clones, init: spec }));
   return {
     scene, width, height, samples, maxDepth, clones: opts.clones,
     jobMs: round(many.jobMs), singleMs: round(single.job.clonesDetail[0]?.runMs ?? single.jobMs), coldStartMs: round(cold.jobMs),
-    identical: single.output.equals(many.output), hosts: new Set(many.job.clonesDetail.map((c) => c.host)).size,
+    identical, hosts: new Set(many.job.clonesDetail.map((c) => c.host)).size,
+    jobRuns, singleRuns, phases: many.phases, cloneRunMs: many.job.clonesDetail.map((c) => round(c.runMs ?? NaN)),
   };
 }
