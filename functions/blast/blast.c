@@ -438,6 +438,10 @@ static size_t left_cap;
  * E <= 10 the final one with X-drop 100 bits and traceback. */
 static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X);
 
+/* Bounds of the extension (query positions, db offsets; inclusive). */
+static int lim_q_lo = 0, lim_q_hi = 0x7fffffff;
+static uint32_t lim_s_lo = 0, lim_s_hi = 0xffffffffu;
+
 static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand) {
     size_t before = n_hsps;
     gapped_x(q, qlen, k, s0, q0, strand, x_prelim);
@@ -445,13 +449,36 @@ static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, in
     int prelim = hsps[--n_hsps].score;
     if (prelim < e_cutoff) return;
     gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+    if (n_hsps == before) return;
+    /* The final X-drop can run into a better alignment found before and end
+     * where it starts or ends; then, as blastn, keep only the part beside it:
+     * extend again, bounded by that alignment. */
+    struct hsp h = hsps[n_hsps - 1];
+    uint32_t sb = seq_start[k];
+    for (size_t t = 0; t + 1 < n_hsps; t++) {
+        struct hsp *o = &hsps[t];
+        if (o->subject != k || o->strand != strand || o->score < h.score) continue;
+        int same_start = o->qs == h.qs && o->ss == h.ss, same_end = o->qe == h.qe && o->se == h.se;
+        if (!same_start && !same_end) continue;
+        n_hsps--;
+        int sq = (int)(s0 - sb);
+        if (same_start && q0 > o->qe && sq > o->se) { lim_q_lo = o->qe + 1; lim_s_lo = sb + (uint32_t)o->se + 1; }
+        else if (same_end && q0 < o->qs && sq < o->ss) { lim_q_hi = o->qs - 1; lim_s_hi = sb + (uint32_t)o->ss - 1; }
+        else return;
+        gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+        lim_q_lo = 0; lim_q_hi = 0x7fffffff; lim_s_lo = 0; lim_s_hi = 0xffffffffu;
+        return;
+    }
 }
 
 static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X) {
     uint32_t sb = seq_start[k], se = seq_start[k] + seq_len[k];
+    uint32_t lo_s = sb > lim_s_lo ? sb : lim_s_lo, hi_s = lim_s_hi < se ? lim_s_hi + 1 : se;
+    int lo_q = lim_q_lo, hi_q = lim_q_hi < qlen ? lim_q_hi + 1 : qlen;
+    if (q0 < lo_q || q0 > hi_q || s0 < lo_s || s0 > hi_s) return;
     /* Left: reversed prefixes. */
-    int alen = q0;
-    int blen = (int)(s0 - sb);
+    int alen = q0 - lo_q;
+    int blen = (int)(s0 - lo_s);
     if (blen > alen + X) blen = alen + X;
     if ((size_t)alen + 1 > revcap_a) { revcap_a = ((size_t)alen + 1) * 2; revbuf_a = xrealloc(revbuf_a, revcap_a); }
     if ((size_t)blen + 1 > revcap_b) { revcap_b = ((size_t)blen + 1) * 2; revbuf_b = xrealloc(revbuf_b, revcap_b); }
@@ -463,8 +490,8 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     if ((size_t)ln + 1 > left_cap) { left_cap = ((size_t)ln + 1) * 2; left_ops = xrealloc(left_ops, left_cap); }
     for (int t = 0; t < ln; t++) left_ops[t] = lops[ln - 1 - t];
     /* Right. */
-    alen = qlen - q0;
-    blen = (int)(se - s0);
+    alen = hi_q - q0;
+    blen = (int)(hi_s - s0);
     if (blen > alen + X) blen = alen + X;
     int ri, rj, rn;
     char *rops;
