@@ -11,7 +11,7 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
 import {
   ensureNcbiBlast, makeQueries, obtainBlastData, parseFasta, parseTabular, runNcbiBlastn, toFasta, type TabularHit,
-} from './helpers/blast-data.js';
+} from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 
 const DM3_SEQUENCES = 1200; // with lambda: 2.45 Mbp, 1201 sequences
@@ -87,7 +87,7 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     const { fasta: queryFasta, sources } = makeQueries(db, 60, 4, 7);
 
     let t = performance.now();
-    const ncbiText = runNcbiBlastn(dbFasta, queryFasta);
+    const ncbiText = runNcbiBlastn(dbFasta, queryFasta).tabular;
     const theirs = parseTabular(ncbiText);
     const ncbiMs = performance.now() - t;
     t = performance.now();

@@ -6,34 +6,17 @@
 // assimp test model WusonOBJ.obj (BSD-3-clause, Debian's assimp-testmodels),
 // extracted at set-up from the .deb into test/.data/ (git-ignored); those
 // tests are skipped, with the reason printed, when apt cannot fetch it.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
+import { assimpModels, WUSON_OBJ, WUSON_PLY } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
-const DATA = join(repoRoot, 'test', '.data', 'assimp');
-const WUSON = 'usr/share/assimp/models/OBJ/WusonOBJ.obj';
-const WUSON_PLY = 'usr/share/assimp/models/PLY/Wuson.ply';
-
-/** The assimp test models, from the .deb (downloaded once, never installed); or why not. */
-function assimpModels(): { dir: string } | { reason: string } {
-  if (existsSync(join(DATA, WUSON))) return { dir: DATA };
-  if (existsSync(join('/', WUSON))) return { dir: '/' };
-  mkdirSync(DATA, { recursive: true });
-  const dl = spawnSync('apt-get', ['download', 'assimp-testmodels'], { cwd: DATA, encoding: 'utf8', timeout: 60_000 });
-  const deb = readdirSync(DATA).find((f) => f.startsWith('assimp-testmodels') && f.endsWith('.deb'));
-  if (!deb) return { reason: `apt-get download assimp-testmodels failed: ${(dl.stderr || dl.error?.message || '').trim().split('\n').pop()}` };
-  const x = spawnSync('dpkg-deb', ['-x', deb, '.'], { cwd: DATA, encoding: 'utf8' });
-  if (x.status !== 0 || !existsSync(join(DATA, WUSON))) return { reason: `dpkg-deb -x ${deb} failed: ${x.stderr || x.error?.message}` };
-  return { dir: DATA };
-}
-
 interface Png { width: number; height: number; pixels: Buffer }
 
 /** Checks the PNG's structure (signature, chunk CRCs, IHDR, IDAT, IEND) and inflates its pixels. */
@@ -163,7 +146,7 @@ describe('render', () => {
 
   it.skipIf('reason' in models)('assimp Wuson (OBJ, 3,732 triangles) - 10 uneven bands (7 or 8 rows) give the bytes of 1 clone', async () => {
     const dir = (models as { dir: string }).dir;
-    const model = readFileSync(join(dir, WUSON), 'utf8');
+    const model = readFileSync(join(dir, WUSON_OBJ), 'utf8');
     await forkedEqualsSingle({ width: 96, height: 72, samples: 6, maxDepth: 3, rotateY: 150, model }, 10);
   });
 

@@ -11,14 +11,14 @@
  *               init (parse, BVH), snapshot, fork, run, reduce. An upper bound
  *               of what one cold instance pays before it starts working
  *
- * The scene: the assimp Wuson model when test/render.test.ts has extracted it
- * into test/.data/assimp, else the committed trefoil knot
+ * The scene: the assimp Wuson model (fetched from Debian's package when first
+ * needed, as the test does), else the committed trefoil knot
  * (functions/examples/render.json). The N-clone PNG must be byte for byte the
  * 1-clone PNG (`identical`).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '@flurry/infra';
+import { assimpModels, repoRoot, WUSON_OBJ } from '@flurry/infra';
 
 export interface JobRecordLite {
   id: string;
@@ -117,19 +117,19 @@ export async function singleAndMany(url: string, reps: number, one: () => Promis
   return { single: bestSingle!, many: bestMany!, singleRuns, jobRuns, identical };
 }
 
-const WUSON = join(repoRoot, 'test', '.data', 'assimp', 'usr/share/assimp/models/OBJ/WusonOBJ.obj');
 
 export async function measureRender(opts: RenderOptions): Promise<RenderMeasurement> {
   const url = opts.fleetUrl.replace(/\/$/, '');
   const width = opts.width ?? 240, height = opts.height ?? 180, samples = opts.samples ?? 48, maxDepth = 4;
   let base: Record<string, unknown>;
   let scene: string;
-  if (existsSync(WUSON)) {
-    base = { model: readFileSync(WUSON, 'utf8'), rotateY: 150 };
+  const models = assimpModels();
+  if ('dir' in models) {
+    base = { model: readFileSync(join(models.dir, WUSON_OBJ), 'utf8'), rotateY: 150 };
     scene = 'assimp Wuson (OBJ, 3,732 triangles)';
   } else {
     base = JSON.parse(readFileSync(join(repoRoot, 'functions', 'examples', 'render.json'), 'utf8')) as Record<string, unknown>;
-    scene = 'trefoil knot (functions/examples/render.json, 6,144 triangles; Wuson not extracted: run test/render.test.ts once)';
+    scene = `trefoil knot (functions/examples/render.json, 6,144 triangles; the Wuson model cannot be had: ${models.reason})`;
   }
   const spec = JSON.stringify({ ...base, width, height, samples, maxDepth });
   const wasm = guestWasm('render');

@@ -2,3 +2,4 @@
 export * from './nats-server.js';
 export * from './services.js';
 export * from './local-fleet.js';
+export * from './datasets.js';

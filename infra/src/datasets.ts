@@ -1,6 +1,6 @@
 /**
- * Real nucleotide data for the blast guest's test, fetched at test time from
- * Debian packages into test/.data/blast (git-ignored):
+ * Real nucleotide data for the blast guest's tests and benchmark, fetched when
+ * first needed from Debian packages into test/.data/blast (git-ignored):
  *
  *   bowtie2-examples    reference/lambda_virus.fa.gz (the lambda phage genome, 48,502 bp)
  *   r-bioc-biostrings   extdata/dm3_upstream2000.fa.gz (26,454 D. melanogaster upstream sequences)
@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { repoRoot } from '../../infra/src/services.js';
+import { repoRoot } from './services.js';
 
 export const BLAST_DATA_DIR = join(repoRoot, 'test', '.data', 'blast');
 
@@ -105,17 +105,23 @@ function version(): string {
   return run('blastn', ['-version']).stdout.split('\n')[0]?.trim() ?? 'blastn';
 }
 
-/** Runs makeblastdb and blastn -task blastn -outfmt 6 -evalue 10; answers the tabular text. */
-export function runNcbiBlastn(dbFasta: string, queryFasta: string): string {
+/**
+ * Runs makeblastdb (untimed: it is NCBI's init) and then
+ * `blastn -task blastn -outfmt 6 -evalue 10 -num_threads <threads>`;
+ * answers the tabular text and how long blastn took.
+ */
+export function runNcbiBlastn(dbFasta: string, queryFasta: string, threads = 4): { tabular: string; ms: number } {
   const dir = join(BLAST_DATA_DIR, 'ncbi');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'db.fa'), dbFasta);
   writeFileSync(join(dir, 'queries.fa'), queryFasta);
   let r = run('makeblastdb', ['-in', 'db.fa', '-dbtype', 'nucl', '-out', 'db'], dir);
   if (r.status !== 0) throw new Error(`makeblastdb failed: ${r.stderr}`);
-  r = run('blastn', ['-task', 'blastn', '-db', 'db', '-query', 'queries.fa', '-outfmt', '6', '-evalue', '10', '-num_threads', '4'], dir);
+  const started = performance.now();
+  r = run('blastn', ['-task', 'blastn', '-db', 'db', '-query', 'queries.fa', '-outfmt', '6', '-evalue', '10', '-num_threads', String(threads)], dir);
+  const ms = performance.now() - started;
   if (r.status !== 0) throw new Error(`blastn failed: ${r.stderr}`);
-  return r.stdout;
+  return { tabular: r.stdout, ms };
 }
 
 /** mulberry32: a small deterministic generator. */
@@ -190,4 +196,22 @@ export function parseTabular(text: string): TabularHit[] {
       qstart: num(6), qend: num(7), sstart: num(8), send: num(9), evalue: num(10), bitscore: num(11),
     };
   });
+}
+
+/** The assimp test models (Debian's assimp-testmodels, BSD-3-clause), extracted from the .deb into test/.data/assimp, never installed. */
+export const ASSIMP_DATA_DIR = join(repoRoot, 'test', '.data', 'assimp');
+export const WUSON_OBJ = 'usr/share/assimp/models/OBJ/WusonOBJ.obj';
+export const WUSON_PLY = 'usr/share/assimp/models/PLY/Wuson.ply';
+
+/** The folder the assimp models are under (downloaded once), or why they cannot be had. */
+export function assimpModels(): { dir: string } | { reason: string } {
+  if (existsSync(join(ASSIMP_DATA_DIR, WUSON_OBJ))) return { dir: ASSIMP_DATA_DIR };
+  if (existsSync(join('/', WUSON_OBJ))) return { dir: '/' };
+  mkdirSync(ASSIMP_DATA_DIR, { recursive: true });
+  const dl = spawnSync('apt-get', ['download', 'assimp-testmodels'], { cwd: ASSIMP_DATA_DIR, encoding: 'utf8', timeout: 60_000 });
+  const deb = readdirSync(ASSIMP_DATA_DIR).find((f) => f.startsWith('assimp-testmodels') && f.endsWith('.deb'));
+  if (!deb) return { reason: `apt-get download assimp-testmodels failed: ${(dl.stderr || dl.error?.message || '').trim().split('\n').pop()}` };
+  const x = spawnSync('dpkg-deb', ['-x', deb, '.'], { cwd: ASSIMP_DATA_DIR, encoding: 'utf8' });
+  if (x.status !== 0 || !existsSync(join(ASSIMP_DATA_DIR, WUSON_OBJ))) return { reason: `dpkg-deb -x ${deb} failed: ${x.stderr || x.error?.message}` };
+  return { dir: ASSIMP_DATA_DIR };
 }
