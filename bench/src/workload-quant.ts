@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@flurry/infra';
+import { untilDone } from './workload-render.js';
 
 export interface QuantOptions {
   fleetUrl: string;
@@ -90,7 +91,7 @@ export async function measureQuant(opts: QuantOptions): Promise<QuantMeasurement
   });
   if (res.status !== 202) throw new Error(`quant job: ${res.status} ${await res.text()}`);
   const { job } = (await res.json()) as { job: { id: string } };
-  await untilDone(url, job.id);
+  await untilDone(url, job.id, performance.now());
   const jobMs = performance.now() - started;
   const out = await fetch(`${url}/v1/jobs/${job.id}/result`);
   if (!out.ok) throw new Error(`quant job result: ${out.status} ${await out.text()}`);
@@ -124,24 +125,3 @@ async function price(url: string, name: string, spec: object): Promise<QuantResu
   return (await res.json()) as QuantResult;
 }
 
-/** Follows the job's event stream until it ends; throws unless it is done. */
-async function untilDone(url: string, id: string): Promise<void> {
-  const res = await fetch(`${url}/v1/jobs/${id}/events`);
-  if (!res.ok || !res.body) throw new Error(`quant job events: ${res.status}`);
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffered.indexOf('\n\n')) >= 0) {
-      const event = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      const kind = /^event: (.*)$/m.exec(event)?.[1];
-      if (kind === 'done') {
-        return;
-      }
-      if (kind === 'failed' || kind === 'cancelled') throw new Error(`quant job ${id} ${kind}: ${event}`);
-    }
-  }
-  throw new Error(`quant job ${id}: the event stream ended before the job did`);
-}

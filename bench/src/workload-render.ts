@@ -58,7 +58,8 @@ export async function timedJob(url: string, body: { function: string; clones: nu
   return { jobMs, job: record, output: Buffer.from(await out.arrayBuffer()), phases };
 }
 
-async function untilDone(url: string, id: string, started: number): Promise<Phases> {
+/** Follows a job's event stream until it ends, noting when each phase came; throws unless the job is done. */
+export async function untilDone(url: string, id: string, started: number): Promise<Phases> {
   const phases: Phases = { snapshotAt: NaN, initMs: NaN, snapshotMs: NaN, firstForkedAt: NaN, lastCloneDoneAt: NaN, doneAt: NaN };
   const res = await fetch(`${url}/v1/jobs/${id}/events`);
   if (!res.ok || !res.body) throw new Error(`job events: ${res.status}`);
