@@ -93,16 +93,18 @@ export const MAX_QUEUED_CALLS = 10_000;
 /** A thread that dies before it ever started is replaced after this delay, so a broken build cannot spin. */
 const RESPAWN_DELAY_MS = 1000;
 
-type Answer = Extract<FromThread, { type: 'warmed' | 'result' }>;
+type Answer = Extract<FromThread, { type: 'warmed' | 'result' | 'created' }>;
 
 interface Job {
-  message: Extract<ToThread, { type: 'warm' | 'call' }>;
+  message: Extract<ToThread, { type: 'warm' | 'call' | 'instance-create' | 'instance-call' }>;
   transfer: ArrayBuffer[];
   timeoutMs: number;
   /** For messages: "call" or "init". */
   what: string;
   key: string;
   callId?: string;
+  /** A persistent instance's request or creation: pinned to the instance's thread. */
+  instanceId?: string;
   onProgress?: (done: number, total: number) => void;
   onStarted?: () => void;
   resolve(answer: Answer): void;
@@ -119,6 +121,23 @@ interface GuestThread {
   /** Terminated on purpose (timeout, close): its exit is expected. */
   retired: boolean;
   lastError?: Error;
+  /** Jobs for this thread only (its persistent instances), served before the shared queue, in arrival order. */
+  pinned: FifoQueue<Job>;
+  /** Ids of the persistent instances living in it. */
+  instances: Set<string>;
+}
+
+/** A persistent (service) instance: a clone of a warm parent that keeps its memory between requests. */
+export interface InstanceInfo {
+  instanceId: string;
+  key: string;
+  createdAt: number;
+  /** Requests answered or failed so far. */
+  requests: number;
+}
+
+interface PoolInstance extends InstanceInfo {
+  thread: GuestThread;
 }
 
 /** A warm parent's WarmInfo; adopted snapshots have none. */
@@ -158,6 +177,8 @@ export class GuestPool {
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private readonly script = guestThreadScript();
   private nextId = 1;
+  private readonly liveInstances = new Map<string, PoolInstance>();
+  private nextInstance = 1;
   private inFlight = 0;
   private closing: Promise<void> | undefined;
   private allIdle: (() => void) | undefined;
@@ -360,12 +381,119 @@ export class GuestPool {
   }
 
   /**
+   * Makes a persistent (service) instance of a warm or adopted key: a clone of
+   * its snapshot (copy-on-write from the memfd with the native pager, a copy
+   * otherwise; `on_restore` runs once), pinned to the guest thread with the
+   * fewest instances, that stays alive until destroyInstance — or until its
+   * thread dies (a request timing out terminates the thread).
+   */
+  async createInstance(key: string, callId?: string): Promise<string> {
+    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
+    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
+    const candidates = [...this.threads].filter((t) => t.online && !t.retired);
+    if (candidates.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
+    const load = (t: GuestThread) => t.instances.size * 2 + (this.idle.includes(t) ? 0 : 1);
+    const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
+    const instanceId = `${key}#${this.nextInstance++}`;
+    const answer = await this.submitTo(thread, {
+      message: { type: 'instance-create', id: this.nextId++, key, instanceId },
+      transfer: [],
+      timeoutMs: this.limits.callTimeoutMs,
+      what: 'instance creation',
+      key,
+      callId,
+      instanceId,
+    });
+    if (answer.type !== 'created') throw new FlurryError('internal', `unexpected answer ${answer.type} to an instance creation`);
+    if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
+    thread.instances.add(instanceId);
+    this.liveInstances.set(instanceId, { instanceId, key, createdAt: Date.now(), requests: 0, thread });
+    return instanceId;
+  }
+
+  /**
+   * Runs `handle` on a persistent instance: its memory and globals persist
+   * between requests. Requests to one instance run one at a time in arrival
+   * order; its thread serves other work between them. A trap fails the
+   * request (guest_trap) and leaves the instance usable; a timeout terminates
+   * the thread and destroys every instance in it.
+   */
+  async instanceHandle(instanceId: string, request: HttpRequestData, callId: string): Promise<CallResult> {
+    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
+    const inst = this.liveInstances.get(instanceId);
+    if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+    const { body, method, path, query, headers } = request;
+    const own = ownCopy(body);
+    try {
+      const answer = await this.submitTo(inst.thread, {
+        message: { type: 'instance-call', id: this.nextId++, instanceId, input: own, request: { method, path, query, headers } },
+        transfer: [own.buffer],
+        timeoutMs: this.limits.callTimeoutMs,
+        what: 'call',
+        key: inst.key,
+        callId,
+        instanceId,
+      });
+      if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to an instance call`);
+      const { status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory } = answer;
+      return { status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory };
+    } finally {
+      inst.requests++;
+    }
+  }
+
+  /** Ends a persistent instance; requests queued for it fail with not_found. Unknown ids are ignored. */
+  destroyInstance(instanceId: string): void {
+    const inst = this.liveInstances.get(instanceId);
+    if (!inst) return;
+    this.liveInstances.delete(instanceId);
+    inst.thread.instances.delete(instanceId);
+    for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
+    // After the request in progress, if any: the thread reads its port in order.
+    if (!inst.thread.retired) inst.thread.worker.postMessage({ type: 'instance-destroy', instanceId } satisfies ToThread);
+  }
+
+  /** The persistent instances alive in this pool. */
+  instances(): InstanceInfo[] {
+    return [...this.liveInstances.values()].map(({ instanceId, key, createdAt, requests }) => ({ instanceId, key, createdAt, requests }));
+  }
+
+  /** Forgets the instances of a thread that is gone, failing their queued requests with an error naming each. */
+  private instancesGone(thread: GuestThread, reason: string): void {
+    for (const id of thread.instances) {
+      this.liveInstances.delete(id);
+      this.log.warn({ instanceId: id, reason }, 'a persistent guest instance was destroyed with its thread');
+    }
+    for (const job of thread.pinned.drain()) {
+      job.reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed: ${reason}`));
+    }
+    thread.instances.clear();
+  }
+
+  /** Submits a job that only `thread` may run (one of its instances'). */
+  private submitTo(thread: GuestThread, job: Omit<Job, 'resolve' | 'reject'>): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      const full: Job = { ...job, resolve, reject };
+      if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
+      if (thread.retired) return reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed with its thread`));
+      const at = this.idle.indexOf(thread);
+      if (at >= 0) {
+        this.idle.splice(at, 1);
+        return this.dispatch(thread, full);
+      }
+      thread.pinned.push(full);
+    });
+  }
+
+  /**
    * Drops a key's snapshot (warm or adopted) from every thread. Calls already
    * running finish; later ones fail with not_found. Resolves once no thread
    * holds anything of it: its memfd is closed, and no clone is registered with
    * its page store any more (the host may drop the store then).
    */
   evict(key: string): Promise<void> {
+    // Its persistent instances go first (a lazy one is registered with the snapshot's page store).
+    for (const inst of [...this.liveInstances.values()]) if (inst.key === key) this.destroyInstance(inst.instanceId);
     const pending = this.pending.get(key);
     if (pending) {
       pending.evicted = true;
@@ -390,7 +518,7 @@ export class GuestPool {
       if (thread.job?.key !== key) continue;
       const job = this.finishJob(thread)!;
       this.log.warn({ callId: job.callId, key, reason: reason.message }, `guest ${job.what} aborted; replacing its thread`);
-      this.retire(thread);
+      this.retire(thread, `its thread was terminated: ${reason.message}`);
       job.reject(reason);
     }
   }
@@ -424,6 +552,7 @@ export class GuestPool {
     for (const timer of this.respawnTimers) clearTimeout(timer);
     this.respawnTimers.clear();
     for (const job of this.queue.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
+    for (const thread of this.threads) for (const job of thread.pinned.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
     if (this.inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -441,6 +570,7 @@ export class GuestPool {
     }
     this.threads.clear();
     this.idle.length = 0;
+    this.liveInstances.clear();
     await Promise.all(exits);
     await this.snapshots.releaseAll();
   }
@@ -483,7 +613,7 @@ export class GuestPool {
   /** Gives a free thread the next queued job, or parks it. */
   private release(thread: GuestThread): void {
     if (this.closing || thread.retired) return;
-    const next = this.queue.shift();
+    const next = thread.pinned.shift() ?? this.queue.shift();
     if (next) this.dispatch(thread, next);
     else this.idle.push(thread);
   }
@@ -492,15 +622,17 @@ export class GuestPool {
     const job = this.finishJob(thread);
     if (!job) return;
     const limit = job.what === 'init' ? this.limits.initTimeoutMs : this.limits.callTimeoutMs;
-    this.log.warn({ callId: job.callId, key: job.key, limitMs: limit }, `guest ${job.what} timed out; replacing its thread`);
-    this.retire(thread);
-    job.reject(new FlurryError('timeout', `${job.what} exceeded ${limit} ms`));
+    this.log.warn({ callId: job.callId, key: job.key, instanceId: job.instanceId, limitMs: limit }, `guest ${job.what} timed out; replacing its thread`);
+    this.retire(thread, `a ${job.what}${job.instanceId ? ` of instance ${job.instanceId}` : ''} on its thread exceeded ${limit} ms`);
+    if (job.instanceId) job.reject(new FlurryError('timeout', `instance ${job.instanceId}: ${job.what} exceeded ${limit} ms; the instance was destroyed with its thread`));
+    else job.reject(new FlurryError('timeout', `${job.what} exceeded ${limit} ms`));
   }
 
   /** Terminates a thread on purpose and starts another in its place. */
-  private retire(thread: GuestThread): void {
+  private retire(thread: GuestThread, reason = 'its thread was terminated'): void {
     thread.retired = true;
     this.threads.delete(thread);
+    this.instancesGone(thread, reason);
     this.terminate(thread)
       // Until it has exited, the thread may still map a snapshot's memfd (making a spare, say).
       .then(() => this.snapshots.holderGone(thread))
@@ -523,7 +655,7 @@ export class GuestPool {
   private spawn(): Promise<void> {
     const slot = new RegistrationSlot();
     const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer };
-    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false };
+    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, pinned: new FifoQueue<Job>(), instances: new Set<string>() };
     this.threads.add(thread);
     for (const held of this.snapshots.all()) this.load(thread, held);
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
@@ -564,7 +696,8 @@ export class GuestPool {
     const reason = thread.lastError?.message ?? `exit code ${code}`;
     this.log.error({ reason, callId: thread.job?.callId, key: thread.job?.key }, 'a guest thread died; replacing it');
     const job = this.finishJob(thread);
-    job?.reject(new FlurryError('internal', `the guest thread running this ${job.what} died: ${reason}`));
+    this.instancesGone(thread, `its thread died: ${reason}`);
+    job?.reject(new FlurryError('internal', `the guest thread running this ${job.what}${job.instanceId ? ` of instance ${job.instanceId}` : ''} died: ${reason}`));
     this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
   }
 }

@@ -10,7 +10,7 @@ import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
-import { CloneFactory, makeWarmParent, runEntry, takeSnapshot, type Clone } from './instance.js';
+import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -29,6 +29,22 @@ const host = hostFunctions(current);
 const clones = new Map<string, { snapshotId: number; factory: CloneFactory }>();
 /** The one factory holding a spare instance: only the key served or loaded last keeps one, so spares cost one instance per thread. */
 let spareHolder: CloneFactory | undefined;
+/**
+ * Persistent (service) instances pinned to this thread, by instance id: clones
+ * that stay alive between requests (see GuestPool.createInstance).
+ *
+ * Migration (next step): between requests nothing runs in an instance, so its
+ * state can be read out here for pre-copy: `clone.memory.buffer` is its linear
+ * memory and its mutable globals are the `__flurry_global_<i>` exports of
+ * `clone.instance` — takeSnapshot(clone.instance, pager) captures both (into a
+ * memfd with the native pager; dirty pages since a previous round would need
+ * the pager's soft-dirty/uffd-wp tracking). On the receiving host an instance
+ * is made from received memory + globals the way adopted snapshots are: a
+ * CloneFactory over { memory: <copy or lazy page-store memory>, globals }
+ * (see adoptedSnapshot), instantiate() once, and NO on_restore (the guest did
+ * not restart: it moved).
+ */
+const instances = new Map<string, { key: string; clone: Clone; mode: MemoryStats['mode'] }>();
 
 port.on('message', (msg: ToThread) => {
   switch (msg.type) {
@@ -38,6 +54,12 @@ port.on('message', (msg: ToThread) => {
       return load(msg);
     case 'call':
       return call(msg);
+    case 'instance-create':
+      return createInstance(msg);
+    case 'instance-call':
+      return instanceCall(msg);
+    case 'instance-destroy':
+      return destroyInstance(msg.instanceId);
     case 'evict':
       // Always answered: the pool frees the snapshot once every thread it sent it to has.
       if (clones.get(msg.key)?.snapshotId === msg.snapshotId) return forget(msg.key);
@@ -166,4 +188,82 @@ function progressPoster(id: number): (done: number, total: number) => void {
     lastPosted = now;
     post({ type: 'progress', id, done, total });
   };
+}
+
+function createInstance(msg: Extract<ToThread, { type: 'instance-create' }>): void {
+  const factory = clones.get(msg.key)?.factory;
+  if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
+  if (instances.has(msg.instanceId)) return post({ type: 'failed', id: msg.id, error: { code: 'internal', message: `instance ${msg.instanceId} exists already` }, logs: [], droppedLogLines: 0 });
+  const context = new CallContext(new Uint8Array(0), undefined, limits);
+  current.begin(context);
+  const started = performance.now();
+  let thrown: { error: unknown } | undefined;
+  let clone: Clone | undefined;
+  try {
+    clone = factory.instantiate(current.memory);
+    registrationSlot.set(clone.restored.registration);
+    runOnRestore(clone.instance);
+  } catch (error) {
+    thrown = { error };
+  }
+  const startMs = performance.now() - started;
+  context.finish();
+  current.end();
+  registrationSlot.set(undefined);
+  const logs = { logs: context.logs.lines, droppedLogLines: context.logs.dropped };
+  const error = outcome(context, thrown, 0);
+  if (error || !clone) {
+    try {
+      clone?.restored.finish();
+    } catch {
+      // Its registration is gone already.
+    }
+    post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the instance was not made' }, ...logs });
+  } else {
+    instances.set(msg.instanceId, { key: msg.key, clone, mode: factory.mode });
+    // Paging stats of a persistent instance come at its end (restored.finish()); these are its making.
+    post({ type: 'created', id: msg.id, startMs, memory: { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 }, ...logs });
+  }
+  prepareSpare(factory);
+}
+
+function instanceCall(msg: Extract<ToThread, { type: 'instance-call' }>): void {
+  const held = instances.get(msg.instanceId);
+  if (!held) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `instance ${msg.instanceId} does not exist` }, logs: [], droppedLogLines: 0 });
+  const { clone } = held;
+  const context = new CallContext(msg.input, msg.request, limits);
+  current.begin(context);
+  current.memory.attach(clone.memory);
+  const started = performance.now();
+  let status = 0;
+  let thrown: { error: unknown } | undefined;
+  try {
+    registrationSlot.set(clone.restored.registration);
+    status = runPersistentEntry(clone.instance, 'handle', []);
+  } catch (error) {
+    // A trap unwinds the guest's stack but leaves its memory and globals as they were at the trap: the instance
+    // stays usable. (A shadow-stack pointer in a global is not rewound, so a guest that traps often leaks stack.)
+    thrown = { error };
+  } finally {
+    registrationSlot.set(undefined);
+  }
+  const durationMs = performance.now() - started;
+  context.finish();
+  current.end();
+  const logs = { logs: context.logs.lines, droppedLogLines: context.logs.dropped };
+  const error = outcome(context, thrown, status);
+  if (error) return post({ type: 'failed', id: msg.id, error, ...logs });
+  const body = context.output.take();
+  post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs: 0, memory: { mode: held.mode, restoreMs: 0, spare: false, pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 }, ...logs }, [body.buffer as ArrayBuffer]);
+}
+
+function destroyInstance(instanceId: string): void {
+  const held = instances.get(instanceId);
+  if (!held) return;
+  instances.delete(instanceId);
+  try {
+    held.clone.restored.finish();
+  } catch {
+    // A registration that is already gone: nothing is left to free.
+  }
 }

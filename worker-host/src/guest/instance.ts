@@ -146,6 +146,19 @@ export class CloneFactory {
   }
 }
 
+/** Runs `on_restore` if the module exports it (once, when a persistent instance is made). */
+export function runOnRestore(instance: WebAssembly.Instance): void {
+  exportedFunction(instance, 'on_restore')?.();
+}
+
+/** Runs an entry point on an instance that is already running (a persistent instance): no `on_restore`. */
+export function runPersistentEntry(instance: WebAssembly.Instance, entry: EntryPoint, args: number[]): number {
+  const fn = exportedFunction(instance, entry);
+  if (!fn) throw new GuestFailure('bad_request', `the module does not export ${entry}`);
+  const status = fn(...args);
+  return status === undefined ? 0 : Number(status);
+}
+
 /**
  * Runs `on_restore` if exported, tells `restored` (the clone is running),
  * then runs the entry point; returns the guest's status (0 for success).

@@ -20,6 +20,12 @@ export type ToThread =
   | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot }
   /** One call in a fresh instance; answered with `result` or `failed`, maybe after `started` and some `progress`. */
   | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean }
+  /** Make a persistent (service) instance of a snapshot: a clone that stays alive; answered with `created` or `failed`. */
+  | { type: 'instance-create'; id: number; key: string; instanceId: string }
+  /** `handle` on a persistent instance, whose memory and globals persist between requests; answered with `result` or `failed`. */
+  | { type: 'instance-call'; id: number; instanceId: string; input: Uint8Array; request: RequestHead }
+  /** Drop a persistent instance (no answer; it runs after the call in progress, if any). */
+  | { type: 'instance-destroy'; instanceId: string }
   /** Drop a snapshot; answered with `dropped` once nothing of it is left in the thread. */
   | { type: 'evict'; key: string; snapshotId: number };
 
@@ -31,6 +37,7 @@ export interface GuestLogs {
 export type FromThread =
   | ({ type: 'warmed'; id: number; snapshot: Snapshot; initMs: number } & GuestLogs)
   | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number } } & GuestLogs)
+  | ({ type: 'created'; id: number; memory: MemoryStats; startMs: number } & GuestLogs)
   /** The clone's instance is ready and `on_restore` has returned; the entry point runs next. */
   | { type: 'started'; id: number; startMs: number }
   | { type: 'progress'; id: number; done: number; total: number }
