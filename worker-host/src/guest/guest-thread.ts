@@ -242,7 +242,10 @@ function instanceCall(msg: Extract<ToThread, { type: 'instance-call' }>): void {
     status = runPersistentEntry(clone.instance, 'handle', []);
   } catch (error) {
     // A trap unwinds the guest's stack but leaves its memory and globals as they were at the trap: the instance
-    // stays usable. (A shadow-stack pointer in a global is not rewound, so a guest that traps often leaks stack.)
+    // stays usable. Known limit: a shadow-stack pointer kept in a global (AssemblyScript's, clang's
+    // __stack_pointer) is not rewound, so every trap leaks the trapped frames: functions/room dies with
+    // "abort" after about 545 traps. Rewinding it needs the stack pointer identified (not done yet; the
+    // rewritten module only knows its globals as __flurry_global_<i>).
     thrown = { error };
   } finally {
     registrationSlot.set(undefined);
