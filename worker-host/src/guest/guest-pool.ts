@@ -318,7 +318,7 @@ export class GuestPool {
 
   private load(thread: GuestThread, held: Held): void {
     held.holders.add(thread);
-    thread.worker.postMessage({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot } satisfies ToThread);
+    thread.worker.postMessage({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, stackPointer: held.variants.stackPointer } satisfies ToThread);
   }
 
   /**

@@ -26,7 +26,7 @@ const registrationSlot = new RegistrationSlot(data.registrationSlot);
 const current = new CurrentCall();
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
-const clones = new Map<string, { snapshotId: number; factory: CloneFactory }>();
+const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string }>();
 /** The one factory holding a spare instance: only the key served or loaded last keeps one, so spares cost one instance per thread. */
 let spareHolder: CloneFactory | undefined;
 /**
@@ -44,7 +44,7 @@ let spareHolder: CloneFactory | undefined;
  * (see adoptedSnapshot), instantiate() once, and NO on_restore (the guest did
  * not restart: it moved).
  */
-const instances = new Map<string, { key: string; clone: Clone; mode: MemoryStats['mode'] }>();
+const instances = new Map<string, { key: string; clone: Clone; mode: MemoryStats['mode']; stack?: { global: WebAssembly.Global; rest: number } }>();
 
 port.on('message', (msg: ToThread) => {
   switch (msg.type) {
@@ -72,7 +72,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
   // that loaded the native pager.
   const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager);
-  clones.set(msg.key, { snapshotId: msg.snapshotId, factory });
+  clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
   // A new snapshot is about to be forked: its first clone on this thread should not pay for its instance.
   prepareSpare(factory);
 }
@@ -191,7 +191,8 @@ function progressPoster(id: number): (done: number, total: number) => void {
 }
 
 function createInstance(msg: Extract<ToThread, { type: 'instance-create' }>): void {
-  const factory = clones.get(msg.key)?.factory;
+  const held = clones.get(msg.key);
+  const factory = held?.factory;
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
   if (instances.has(msg.instanceId)) return post({ type: 'failed', id: msg.id, error: { code: 'internal', message: `instance ${msg.instanceId} exists already` }, logs: [], droppedLogLines: 0 });
   const context = new CallContext(new Uint8Array(0), undefined, limits);
@@ -220,7 +221,10 @@ function createInstance(msg: Extract<ToThread, { type: 'instance-create' }>): vo
     }
     post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the instance was not made' }, ...logs });
   } else {
-    instances.set(msg.instanceId, { key: msg.key, clone, mode: factory.mode });
+    // At rest (no request running) the shadow stack is empty: its pointer's value now is its value between all requests.
+    const global = held?.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
+    const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
+    instances.set(msg.instanceId, { key: msg.key, clone, mode: factory.mode, stack });
     // Paging stats of a persistent instance come at its end (restored.finish()); these are its making.
     post({ type: 'created', id: msg.id, startMs, memory: { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 }, ...logs });
   }
@@ -242,11 +246,10 @@ function instanceCall(msg: Extract<ToThread, { type: 'instance-call' }>): void {
     status = runPersistentEntry(clone.instance, 'handle', []);
   } catch (error) {
     // A trap unwinds the guest's stack but leaves its memory and globals as they were at the trap: the instance
-    // stays usable. Known limit: a shadow-stack pointer kept in a global (AssemblyScript's, clang's
-    // __stack_pointer) is not rewound, so every trap leaks the trapped frames: functions/room dies with
-    // "abort" after about 545 traps. Rewinding it needs the stack pointer identified (not done yet; the
-    // rewritten module only knows its globals as __flurry_global_<i>).
+    // stays usable. Only the shadow-stack pointer (a global: AssemblyScript's, clang's __stack_pointer) is
+    // rewound to its value at rest, else every trap would leak the trapped frames for good.
     thrown = { error };
+    if (held.stack) held.stack.global.value = held.stack.rest;
   } finally {
     registrationSlot.set(undefined);
   }

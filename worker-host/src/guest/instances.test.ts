@@ -111,6 +111,16 @@ describe.skipIf(missing.length > 0).each(PAGERS)('persistent instances (%s pager
     pool.destroyInstance(id);
   });
 
+  it('trap - a thousand traps leave the instance usable (its shadow-stack pointer is rewound after each)', async () => {
+    const id = await pool.createInstance('room');
+    await call(id, 'POST', '/join', { name: 'ada' });
+    const traps = await Promise.allSettled(Array.from({ length: 1000 }, () => call(id, 'POST', '/trap')));
+    expect(traps.every((t) => t.status === 'rejected' && (t.reason as { code: string }).code === 'guest_trap')).toBe(true);
+    expect(json(await call(id, 'POST', '/say', { name: 'ada', text: 'still here' }))).toEqual({ seq: 1 });
+    expect(json(await call(id, 'GET', '/messages'))).toEqual({ messages: [{ seq: 1, name: 'ada', text: 'still here' }], next: 1 });
+    pool.destroyInstance(id);
+  });
+
   it('destroy - frees the instance: later requests fail with not_found', async () => {
     const id = await pool.createInstance('room');
     await call(id, 'POST', '/join', { name: 'ada' });

@@ -9,6 +9,7 @@ import { CurrentCall } from './current-call.js';
 import { GuestFailure } from './guest-failure.js';
 import { globalTypes } from './global-types.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
+import { stackPointerExport } from './stack-pointer.js';
 
 /** wasm32's limit, for a memory that declares no maximum. */
 const WASM32_MAX_PAGES = 65536;
@@ -23,6 +24,8 @@ export interface ModuleVariants {
   maximumPages: number;
   /** Type of each mutable global by its `__flurry_global_<i>` export; undefined where a snapshot cannot describe it. */
   globalTypes: Map<string, GlobalType | undefined>;
+  /** The export of the shadow-stack pointer global, when the module shows one (rewound after a trap in a persistent instance). */
+  stackPointer?: string;
 }
 
 export async function compile(bytes: Uint8Array): Promise<WebAssembly.Module> {
@@ -52,7 +55,7 @@ async function makeVariants(bytes: Uint8Array, digest: string): Promise<ModuleVa
     throw err instanceof GuestFailure ? new FlurryError(err.code, err.message) : err;
   }
   const byExport = new Map(rewritten.globalExports.map((name) => [name, types[Number(name.slice(name.lastIndexOf('_') + 1))]]));
-  return { digest, parent: rewritten.parent, clone, maximumPages, globalTypes: byExport };
+  return { digest, parent: rewritten.parent, clone, maximumPages, globalTypes: byExport, stackPointer: stackPointerExport(bytes, rewritten.globalExports) };
 }
 
 export class ModuleVariantsCache {
