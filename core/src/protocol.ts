@@ -438,3 +438,74 @@ export const TERMINAL_JOB_STATES: readonly JobState[] = ['done', 'failed', 'canc
 export function jobKey(tenant: string, jobId: string): string {
   return `${tenant}.${jobId}`;
 }
+
+// ---------------------------------------------------------------------------
+// Services: persistent guest instances behind /svc/<name>/ (issue 6, docs/services.md)
+
+export const ServiceBuckets = {
+  /** `<tenant>.<name>` -> ServiceRecord. */
+  services: 'flurry_services',
+  /** `<tenant>.<name>` -> ServiceInstanceRecord[] (which host holds which instance). */
+  instances: 'flurry_service_instances',
+} as const;
+
+export const ServiceSubjects = {
+  /** Request to one host: make a persistent instance of a function version (CreateInstanceRequest). */
+  create: (hostId: string) => `flurry.host.${hostId}.instance.create`,
+  /** Request to one host: destroy an instance (DestroyInstanceRequest). */
+  destroy: (hostId: string) => `flurry.host.${hostId}.instance.destroy`,
+  /** HTTP requests (InvokeRequest -> InvokeReply) to one instance of a service. */
+  request: (tenant: string, service: string, instanceId: string) => `flurry.svc.${tenant}.${service}.${instanceId}`,
+} as const;
+
+export interface ServiceRecord {
+  tenant: string;
+  name: string;
+  /** The function whose instances serve it, and the version it was created with. */
+  function: string;
+  digest: string;
+  min: number;
+  max: number;
+  targetConcurrency: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ServiceInstanceRecord {
+  id: string;
+  host: string;
+  digest: string;
+  createdAt: number;
+}
+
+export interface CreateInstanceRequest {
+  requestId: string;
+  tenant: string;
+  service: string;
+  /** The function (name, digest) the instance is a clone of. */
+  name: string;
+  digest: string;
+  instanceId: string;
+}
+
+export type CreateInstanceReply = { ok: true; hostId: string; instanceId: string; createMs: number } | { ok: false; error: WireError };
+
+export interface DestroyInstanceRequest {
+  tenant: string;
+  service: string;
+  instanceId: string;
+}
+
+export type DestroyInstanceReply = { ok: true; hostId: string; existed: boolean };
+
+/** What a host reports of its service instances in its heartbeat. */
+export interface HostServiceInstance {
+  tenant: string;
+  service: string;
+  instanceId: string;
+  requests: number;
+}
+
+export function serviceKey(tenant: string, name: string): string {
+  return `${tenant}.${name}`;
+}

@@ -12,6 +12,8 @@ import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
 import { addJobRoutes } from './jobs/routes.js';
 import type { JobStore } from './jobs/job-store.js';
+import { addServiceRoutes } from './services/routes.js';
+import type { ServiceManager } from './services/service-manager.js';
 
 export interface AppDeps {
   registry: FunctionRegistry;
@@ -23,6 +25,8 @@ export interface AppDeps {
   apiKeys: Map<string, string>;
   /** Fork-join jobs (docs/jobs.md); without it the /v1/jobs routes are absent. */
   jobs?: JobStore;
+  /** Services (docs/services.md); without it the /v1/services and /svc routes are absent. */
+  services?: ServiceManager;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -63,6 +67,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
 
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes });
+  if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0 });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
     const fn = await deps.registry.get(c.var.tenant, name);

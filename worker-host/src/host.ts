@@ -18,6 +18,7 @@ import { machineMemoryBytes, type HostConfig } from './config.js';
 import { detectPager } from './pager-mode.js';
 import { Forker } from './forker.js';
 import { loadNativePager } from './native/pager.js';
+import { ServiceHost } from './service-host.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -37,6 +38,7 @@ export class WorkerHost {
   private drained?: Promise<void>;
   private readonly pager: HostRecord['pager'];
   private readonly forker: Forker;
+  private readonly services: ServiceHost;
 
   private constructor(
     private readonly config: HostConfig,
@@ -55,6 +57,12 @@ export class WorkerHost {
       pool,
       pager: pager === 'userfaultfd' ? loadNativePager() : undefined,
       log,
+    });
+    this.services = new ServiceHost({
+      hostId: id, nc: fabric.nc, pool, log,
+      ensureWarm: (req) => this.ensureWarm(req),
+      warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
+      draining: () => this.draining,
     });
   }
 
@@ -91,6 +99,7 @@ export class WorkerHost {
       nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
       nc.subscribe(JobSubjects.cancel(this.id), { callback: (_e, msg) => void this.forker.onCancel(msg) }),
     );
+    this.services.start();
     void this.watchFunctions();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.config.heartbeatMs);
@@ -140,13 +149,18 @@ export class WorkerHost {
       msg.respond(encode({ ok: false, error: { code: 'bad_request', message: `bad place request: ${(err as Error).message}` } } satisfies PlaceReply));
       return;
     }
+    msg.respond(encode(await this.ensureWarm(req)));
+  }
+
+  /** Warms a function version here (one attempt at a time per version); also used by service instances. */
+  private ensureWarm(req: PlaceRequest): Promise<PlaceReply> {
     const key = WorkerHost.warmKey(req.tenant, req.name, req.digest);
     let pending = this.placing.get(key);
     if (!pending) {
       pending = this.place(key, req).finally(() => this.placing.delete(key));
       this.placing.set(key, pending);
     }
-    msg.respond(encode(await pending));
+    return pending;
   }
 
   private async place(key: string, req: PlaceRequest): Promise<PlaceReply> {
@@ -247,6 +261,7 @@ export class WorkerHost {
     }
     clearInterval(this.heartbeat);
     for (const s of this.controlSubs) s.unsubscribe();
+    this.services.close();
     this.forker.close();
     await this.fabric.hosts.delete(this.id).catch((err: unknown) => this.log.warn({ err }, 'deregister failed'));
     this.emit({ kind: 'host.down', at: Date.now(), hostId: this.id, reason });

@@ -1,0 +1,99 @@
+/**
+ * The services HTTP API (docs/services.md): /v1/services to manage them,
+ * `ANY /svc/:name/*` to call them. Errors go through the app's one mapping.
+ */
+import type { Context, Hono } from 'hono';
+import { FlurryError, type InvokeRequest } from '@flurry/core';
+import { readBody } from '../request-body.js';
+import type { ServiceManager, ServiceSpec } from './service-manager.js';
+
+export interface ServiceRoutesDeps {
+  services: ServiceManager;
+  maxBodyBytes: number;
+  /** Keep the caller's Authorization header from the guest (API keys are configured). */
+  hideAuthorization: boolean;
+}
+
+type Env = { Variables: { requestId: string; tenant: string } };
+
+const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
+export const ROUTE_HEADER = 'x-flurry-route';
+export const ROUTE_COOKIE = 'flurry-route';
+
+export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoutesDeps): void {
+  const { services } = deps;
+
+  app.post('/v1/services', async (c) => {
+    const body = parseJson(await readBody(c, deps.maxBodyBytes)) as ServiceSpec;
+    return c.json({ service: await services.create(c.var.tenant, body) }, 201);
+  });
+  app.get('/v1/services', async (c) => c.json({ services: await services.list(c.var.tenant) }));
+  app.get('/v1/services/:name', async (c) => c.json({ service: await services.get(c.var.tenant, c.req.param('name')) }));
+  app.patch('/v1/services/:name', async (c) => {
+    const body = parseJson(await readBody(c, deps.maxBodyBytes)) as Record<string, unknown>;
+    for (const k of Object.keys(body)) {
+      if (k !== 'min' && k !== 'max' && k !== 'targetConcurrency') throw new FlurryError('bad_request', `cannot change "${k}" (only min, max and targetConcurrency)`);
+    }
+    return c.json({ service: await services.update(c.var.tenant, c.req.param('name'), body) });
+  });
+  app.delete('/v1/services/:name', async (c) => {
+    await services.delete(c.var.tenant, c.req.param('name'));
+    return c.json({ deleted: c.req.param('name') });
+  });
+
+  const call = async (c: Context<E>, name: string, path: string) => {
+    const rawUrl = c.req.url;
+    const q = rawUrl.indexOf('?');
+    const body = await readBody(c, deps.maxBodyBytes);
+    const headers: [string, string][] = [];
+    c.req.raw.headers.forEach((value, key) => {
+      if (!(deps.hideAuthorization && key === 'authorization')) headers.push([key, value]);
+    });
+    const routeKey = c.req.header(ROUTE_HEADER) || cookie(c.req.header('cookie'), ROUTE_COOKIE) || undefined;
+    const reply = await services.forward(c.var.tenant, name, (record): InvokeRequest => ({
+      requestId: c.var.requestId,
+      tenant: record.tenant,
+      name: record.function,
+      digest: record.digest,
+      method: c.req.method,
+      path: path || '/',
+      query: q < 0 ? '' : rawUrl.slice(q + 1),
+      headers,
+      body,
+    }), routeKey);
+    const out = new Headers();
+    for (const [k, v] of reply.headers) {
+      const lower = k.toLowerCase();
+      if (!HOP_HEADERS.has(lower) && !lower.startsWith('x-flurry-')) out.append(k, v);
+    }
+    out.set('x-flurry-request-id', c.var.requestId);
+    out.set('x-flurry-host', reply.hostId);
+    out.set('x-flurry-instance', reply.instanceId);
+    out.set('x-flurry-duration-ms', reply.durationMs.toFixed(3));
+    const nullBody = reply.status === 204 || reply.status === 304 || c.req.method === 'HEAD';
+    return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers: out });
+  };
+
+  app.all('/svc/:name', (c) => call(c, c.req.param('name'), '/'));
+  app.all('/svc/:name/*', (c) => call(c, c.req.param('name'), c.req.path.slice(`/svc/${c.req.param('name')}`.length)));
+}
+
+function parseJson(raw: Uint8Array): unknown {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(raw));
+  } catch (err) {
+    throw new FlurryError('bad_request', `body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FlurryError('bad_request', 'body must be a JSON object');
+  return v;
+}
+
+function cookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}

@@ -1,0 +1,347 @@
+/**
+ * Services (docs/services.md): named sets of persistent instances of a
+ * function, kept between `min` and `max`, with HTTP requests routed to them.
+ * Service records and instance placements live in JetStream KV, so any
+ * gateway can serve the API and route; in-flight counts are this gateway's own.
+ */
+import { createHash } from 'node:crypto';
+import { RequestError, TimeoutError } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import {
+  decode, encode, FlurryError, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
+  type HostRecord, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord,
+} from '@flurry/core';
+import type { FleetView } from '../fleet-view.js';
+
+export type InvokeResult = Extract<InvokeReply, { ok: true }>;
+
+/** Upper bound on instances of one service in this first slice. */
+export const MAX_INSTANCES = 64;
+const CACHE_MS = 1000;
+
+export interface ServiceSpec {
+  name: string;
+  function: string;
+  min?: number;
+  max?: number;
+  targetConcurrency?: number;
+}
+
+export interface ServiceView extends ServiceRecord {
+  instances: { id: string; host: string; inFlight: number; createdAt: number }[];
+}
+
+export interface ServiceManagerDeps {
+  fabric: Fabric;
+  fleet: FleetView;
+  getFunction: (tenant: string, name: string) => Promise<FunctionRecord>;
+  invokeTimeoutMs: number;
+  createTimeoutMs: number;
+  log: Logger;
+}
+
+interface Cached {
+  record: ServiceRecord;
+  instances: ServiceInstanceRecord[];
+  readAt: number;
+}
+
+export class ServiceManager {
+  private readonly cache = new Map<string, Cached>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** A reconcile under way per service: requests arriving with no instance wait for it. */
+  private readonly scaling = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, number>();
+  private readonly turn = new Map<string, number>();
+
+  private constructor(
+    private readonly deps: ServiceManagerDeps,
+    private readonly services: KV,
+    private readonly placements: KV,
+  ) {}
+
+  static async open(deps: ServiceManagerDeps): Promise<ServiceManager> {
+    const kvm = new Kvm(jetstream(deps.fabric.nc));
+    const [services, placements] = await Promise.all([
+      kvm.create(ServiceBuckets.services, { history: 1 }),
+      kvm.create(ServiceBuckets.instances, { history: 1 }),
+    ]);
+    return new ServiceManager(deps, services, placements);
+  }
+
+  // ---- API
+
+  async create(tenant: string, spec: ServiceSpec): Promise<ServiceView> {
+    if (typeof spec.name !== 'string' || !NAME_PATTERN.test(spec.name)) throw new FlurryError('bad_request', 'name must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit');
+    if (typeof spec.function !== 'string' || spec.function === '') throw new FlurryError('bad_request', 'function is required (the name of a deployed function)');
+    const fn = await this.deps.getFunction(tenant, spec.function).catch((err: unknown) => {
+      if (err instanceof FlurryError && (err.code === 'not_found' || err.code === 'bad_request')) {
+        throw new FlurryError('not_found', `cannot create service "${spec.name}": function "${spec.function}" is not deployed`);
+      }
+      throw err;
+    });
+    const min = intField(spec.min, 'min', 1, 0);
+    const max = intField(spec.max, 'max', min, 1);
+    const targetConcurrency = intField(spec.targetConcurrency, 'targetConcurrency', 8, 1);
+    checkBounds(min, max);
+    const now = Date.now();
+    const record: ServiceRecord = { tenant, name: spec.name, function: fn.name, digest: fn.digest, min, max, targetConcurrency, createdAt: now, updatedAt: now };
+    const key = serviceKey(tenant, spec.name);
+    try {
+      await this.services.create(key, encode(record));
+    } catch {
+      throw new FlurryError('conflict', `service "${spec.name}" already exists`);
+    }
+    await this.placements.put(key, encode([] as ServiceInstanceRecord[]));
+    this.cache.set(key, { record, instances: [], readAt: Date.now() });
+    this.scale(tenant, spec.name, 'created');
+    return this.view(record, []);
+  }
+
+  async list(tenant: string): Promise<ServiceView[]> {
+    const keys: string[] = [];
+    for await (const k of await this.services.keys(`${tenant}.*`)) keys.push(k);
+    const out: ServiceView[] = [];
+    for (const k of keys.sort()) {
+      const c = await this.read(k, true).catch(() => undefined);
+      if (c) out.push(this.view(c.record, c.instances));
+    }
+    return out;
+  }
+
+  async get(tenant: string, name: string): Promise<ServiceView> {
+    const c = await this.read(serviceKey(tenant, checkName(name)), true);
+    return this.view(c.record, c.instances);
+  }
+
+  async update(tenant: string, name: string, patch: Partial<Pick<ServiceRecord, 'min' | 'max' | 'targetConcurrency'>>): Promise<ServiceView> {
+    const key = serviceKey(tenant, checkName(name));
+    const record = await this.locked(key, async () => {
+      const { record } = await this.read(key, true);
+      const min = intField(patch.min, 'min', record.min, 0);
+      const max = intField(patch.max, 'max', patch.min !== undefined && patch.max === undefined ? Math.max(record.max, min) : record.max, 1);
+      const targetConcurrency = intField(patch.targetConcurrency, 'targetConcurrency', record.targetConcurrency, 1);
+      checkBounds(min, max);
+      const next: ServiceRecord = { ...record, min, max, targetConcurrency, updatedAt: Date.now() };
+      await this.services.put(key, encode(next));
+      const c = this.cache.get(key);
+      if (c) c.record = next;
+      return next;
+    });
+    await this.scale(tenant, name, 'updated');
+    const c = await this.read(key, true);
+    return this.view(record, c.instances);
+  }
+
+  async delete(tenant: string, name: string): Promise<void> {
+    const key = serviceKey(tenant, checkName(name));
+    await this.locked(key, async () => {
+      const { instances } = await this.read(key, true);
+      await this.services.delete(key);
+      this.cache.delete(key);
+      await Promise.all(instances.map((i) => this.destroyInstance(tenant, name, i)));
+      await this.placements.delete(key);
+    });
+  }
+
+  /** Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight. */
+  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string): Promise<InvokeResult & { instanceId: string }> {
+    const key = serviceKey(tenant, checkName(name));
+    let c = await this.read(key);
+    if (c.instances.length === 0) {
+      // Held while the first instances start, not refused.
+      await (this.scaling.get(key) ?? this.scale(tenant, name, 'request'));
+      c = await this.read(key, true);
+      if (c.instances.length === 0) throw new FlurryError('unavailable', `service "${name}" has no running instance`, { retryAfterSeconds: 1 });
+    }
+    const inst = routeKey ? rendezvous(routeKey, c.instances) : this.leastLoaded(key, c.instances);
+    const req = build(c.record);
+    const n = (this.inFlight.get(inst.id) ?? 0) + 1;
+    this.inFlight.set(inst.id, n);
+    try {
+      let data: Uint8Array;
+      try {
+        data = (await this.deps.fabric.nc.request(ServiceSubjects.request(tenant, name, inst.id), encode(req), { timeout: this.deps.invokeTimeoutMs })).data;
+      } catch (err) {
+        if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+          throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms`);
+        }
+        if (err instanceof RequestError && err.isNoResponders()) {
+          this.cache.delete(key);
+          throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
+        }
+        throw err;
+      }
+      const reply = decode<InvokeReply>(data);
+      if (!reply.ok) throw FlurryError.fromWire(reply.error);
+      return { ...reply, instanceId: inst.id };
+    } finally {
+      const left = (this.inFlight.get(inst.id) ?? 1) - 1;
+      if (left === 0) this.inFlight.delete(inst.id);
+      else this.inFlight.set(inst.id, left);
+    }
+  }
+
+  // ---- scaling
+
+  /** Brings the service to at least min and at most max instances; one run at a time per service. */
+  private scale(tenant: string, name: string, reason: string): Promise<void> {
+    const key = serviceKey(tenant, name);
+    const p = this.locked(key, () => this.reconcile(tenant, name, reason))
+      .catch((err: unknown) => this.deps.log.warn({ service: `${tenant}/${name}`, err: (err as Error).message }, 'service scaling failed'))
+      .finally(() => {
+        if (this.scaling.get(key) === p) this.scaling.delete(key);
+      });
+    this.scaling.set(key, p);
+    return p;
+  }
+
+  private async reconcile(tenant: string, name: string, reason: string): Promise<void> {
+    const key = serviceKey(tenant, name);
+    const c = await this.read(key, true).catch(() => undefined);
+    if (!c) return;
+    const live = new Set(this.deps.fleet.live().filter((h) => !h.draining).map((h) => h.id));
+    let instances = c.instances.filter((i) => live.has(i.host));
+    let changed = instances.length !== c.instances.length;
+    let lastError: unknown;
+    while (instances.length < c.record.min) {
+      const made = await this.createInstance(c.record, instances).catch((err: unknown) => {
+        lastError = err;
+        return undefined;
+      });
+      if (!made) break;
+      instances = [...instances, made];
+      changed = true;
+      await this.writeInstances(key, c.record, instances);
+    }
+    while (instances.length > c.record.max) {
+      const victim = instances[instances.length - 1];
+      instances = instances.slice(0, -1);
+      changed = true;
+      await this.destroyInstance(tenant, name, victim);
+    }
+    if (changed) await this.writeInstances(key, c.record, instances);
+    this.deps.log.info({ service: `${tenant}/${name}`, reason, instances: instances.length, min: c.record.min, max: c.record.max }, 'service scaled');
+    if (lastError) throw lastError;
+  }
+
+  private async writeInstances(key: string, record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<void> {
+    await this.placements.put(key, encode(instances));
+    this.cache.set(key, { record, instances, readAt: Date.now() });
+  }
+
+  /** Hosts for one more instance: fewest instances of this service first, then most free guest slots. */
+  private rankHosts(instances: ServiceInstanceRecord[]): HostRecord[] {
+    const count = (id: string) => instances.filter((i) => i.host === id).length;
+    return this.deps.fleet.live()
+      .filter((h) => !h.draining)
+      .sort((a, b) => count(a.id) - count(b.id) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id));
+  }
+
+  private async createInstance(record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<ServiceInstanceRecord> {
+    const hosts = this.rankHosts(instances);
+    if (hosts.length === 0) throw new FlurryError('no_capacity', 'no worker host is available for a service instance', { retryAfterSeconds: 1 });
+    let lastError: FlurryError | undefined;
+    for (const host of hosts.slice(0, 3)) {
+      const req: CreateInstanceRequest = {
+        requestId: newId('req'), tenant: record.tenant, service: record.name, name: record.function, digest: record.digest, instanceId: newId('inst'),
+      };
+      let reply: CreateInstanceReply;
+      try {
+        reply = decode<CreateInstanceReply>((await this.deps.fabric.nc.request(ServiceSubjects.create(host.id), encode(req), { timeout: this.deps.createTimeoutMs })).data);
+      } catch (err) {
+        this.deps.log.warn({ hostId: host.id, err: (err as Error).message }, 'instance creation request failed');
+        lastError = new FlurryError('unavailable', `host ${host.id} did not answer the instance creation`, { retryAfterSeconds: 1 });
+        continue;
+      }
+      if (reply.ok) return { id: reply.instanceId, host: reply.hostId, digest: record.digest, createdAt: Date.now() };
+      // A module that cannot start fails everywhere.
+      if (reply.error.code !== 'unavailable' && reply.error.code !== 'no_capacity') throw FlurryError.fromWire(reply.error);
+      lastError = FlurryError.fromWire(reply.error);
+    }
+    throw lastError ?? new FlurryError('unavailable', 'could not create a service instance');
+  }
+
+  private async destroyInstance(tenant: string, service: string, inst: ServiceInstanceRecord): Promise<void> {
+    const req: DestroyInstanceRequest = { tenant, service, instanceId: inst.id };
+    await this.deps.fabric.nc.request(ServiceSubjects.destroy(inst.host), encode(req), { timeout: this.deps.createTimeoutMs })
+      .catch((err: unknown) => this.deps.log.warn({ hostId: inst.host, instanceId: inst.id, err: (err as Error).message }, 'instance destroy request failed'));
+    this.inFlight.delete(inst.id);
+  }
+
+  // ---- state
+
+  private async read(key: string, fresh = false): Promise<Cached> {
+    const cached = this.cache.get(key);
+    if (cached && !fresh && Date.now() - cached.readAt < CACHE_MS) return cached;
+    const e = await this.services.get(key);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) {
+      this.cache.delete(key);
+      throw new FlurryError('not_found', `service "${key.slice(key.indexOf('.') + 1)}" does not exist`);
+    }
+    const record = decode<ServiceRecord>(e.value);
+    const p = await this.placements.get(key);
+    const instances = p && p.operation === 'PUT' && p.value.length > 0 ? decode<ServiceInstanceRecord[]>(p.value) : [];
+    const c = { record, instances, readAt: Date.now() };
+    this.cache.set(key, c);
+    return c;
+  }
+
+  private locked<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const next = prev.then(work, work);
+    const tail = next.catch(() => undefined);
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return next;
+  }
+
+  private leastLoaded(key: string, instances: ServiceInstanceRecord[]): ServiceInstanceRecord {
+    const load = (i: ServiceInstanceRecord) => this.inFlight.get(i.id) ?? 0;
+    const least = Math.min(...instances.map(load));
+    const tied = instances.filter((i) => load(i) === least);
+    const t = this.turn.get(key) ?? 0;
+    this.turn.set(key, t + 1);
+    return tied[t % tied.length];
+  }
+
+  private view(record: ServiceRecord, instances: ServiceInstanceRecord[]): ServiceView {
+    return { ...record, instances: instances.map((i) => ({ id: i.id, host: i.host, inFlight: this.inFlight.get(i.id) ?? 0, createdAt: i.createdAt })) };
+  }
+}
+
+/** Rendezvous (highest random weight) hashing: a key keeps its instance while that instance exists. */
+export function rendezvous<T extends { id: string }>(routeKey: string, instances: T[]): T {
+  let best = instances[0];
+  let bestScore = -1n;
+  for (const inst of instances) {
+    const score = createHash('sha256').update(routeKey).update('\0').update(inst.id).digest().readBigUInt64BE(0);
+    if (score > bestScore) {
+      bestScore = score;
+      best = inst;
+    }
+  }
+  return best;
+}
+
+function checkName(name: string): string {
+  if (!NAME_PATTERN.test(name)) throw new FlurryError('not_found', `service "${name}" does not exist`);
+  return name;
+}
+
+function intField(value: unknown, field: string, fallback: number, least: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < least || value > MAX_INSTANCES * 64) {
+    throw new FlurryError('bad_request', `${field} must be an integer of at least ${least}`);
+  }
+  return value;
+}
+
+function checkBounds(min: number, max: number): void {
+  if (max < min) throw new FlurryError('bad_request', `max (${max}) must be at least min (${min})`);
+  if (max > MAX_INSTANCES) throw new FlurryError('bad_request', `max must be at most ${MAX_INSTANCES}`);
+}
