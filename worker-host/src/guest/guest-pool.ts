@@ -15,6 +15,8 @@ import type { EntryPoint, Snapshot } from './instance.js';
 import { compile, ModuleVariantsCache, type ModuleVariants } from './module-variants.js';
 import { RegistrationSlot, terminateGuestThread } from './registration-slot.js';
 import { describeGlobals, snapshotImage, type SnapshotImage } from './snapshot-image.js';
+import type { GlobalValue } from './instance.js';
+import type { MigrationMode, MigrationOp, MigrationOpResult } from './migration-ops.js';
 import type { MemoryStats, SnapshotMemory } from './snapshot-memory.js';
 import { SnapshotRegistry, type HeldSnapshot } from './snapshot-registry.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -93,10 +95,10 @@ export const MAX_QUEUED_CALLS = 10_000;
 /** A thread that dies before it ever started is replaced after this delay, so a broken build cannot spin. */
 const RESPAWN_DELAY_MS = 1000;
 
-type Answer = Extract<FromThread, { type: 'warmed' | 'result' | 'created' }>;
+type Answer = Extract<FromThread, { type: 'warmed' | 'result' | 'created' | 'migrated' }>;
 
 interface Job {
-  message: Extract<ToThread, { type: 'warm' | 'call' | 'instance-create' | 'instance-call' }>;
+  message: Extract<ToThread, { type: 'warm' | 'call' | 'instance-create' | 'instance-call' | 'instance-migrate' }>;
   transfer: ArrayBuffer[];
   timeoutMs: number;
   /** For messages: "call" or "init". */
@@ -138,6 +140,36 @@ export interface InstanceInfo {
 
 interface PoolInstance extends InstanceInfo {
   thread: GuestThread;
+  /** Set while it migrates away (source) or is being received (target). */
+  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[] };
+}
+
+export type { MigrationMode } from './migration-ops.js';
+export { MIGRATION_PAGE } from './migration-ops.js';
+
+/** Pages of a pre-copy round: `bytes` holds MIGRATION_PAGE bytes per page, in the order of `pages`. */
+export interface MigrationRound {
+  pages: Uint32Array;
+  bytes: Uint8Array;
+  /** The instance's memory size when the round was read. */
+  memoryBytes: number;
+}
+
+/** The last round, read after the instance stopped taking requests, with its mutable globals. */
+export interface MigrationFinal extends MigrationRound {
+  globals: Record<string, GlobalValue>;
+}
+
+/**
+ * A request that reached a migrating instance after stop-and-copy: held, then
+ * handed back by commitMigration (forward it to the target and settle it with
+ * `forward`) or run on the source again by abortMigration.
+ */
+export interface HeldRequest {
+  request: HttpRequestData;
+  callId: string;
+  /** Settles the caller's instanceHandle promise with the answer from wherever the request was forwarded to. */
+  forward(answer: Promise<CallResult>): void;
 }
 
 /** A warm parent's WarmInfo; adopted snapshots have none. */
@@ -422,6 +454,12 @@ export class GuestPool {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     const inst = this.liveInstances.get(instanceId);
     if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+    if (inst.migration?.role === 'target') throw new FlurryError('unavailable', `instance ${instanceId} is still being received`);
+    if (inst.migration?.stopped) {
+      // Stopped for stop-and-copy: held until the migration commits (forwarded) or aborts (run here).
+      const held = inst.migration.held;
+      return new Promise<CallResult>((resolve, reject) => held.push({ request, callId, forward: (answer) => answer.then(resolve, reject) }));
+    }
     const { body, method, path, query, headers } = request;
     const own = ownCopy(body);
     try {
@@ -448,9 +486,141 @@ export class GuestPool {
     if (!inst) return;
     this.liveInstances.delete(instanceId);
     inst.thread.instances.delete(instanceId);
+    for (const h of inst.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`)));
     for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
     // After the request in progress, if any: the thread reads its port in order.
     if (!inst.thread.retired) inst.thread.worker.postMessage({ type: 'instance-destroy', instanceId } satisfies ToThread);
+  }
+
+  // Live migration (source side). Each step is a job pinned to the instance's thread, so it runs between requests.
+
+  /**
+   * Starts dirty tracking of an instance's memory in its thread: 'async'
+   * (UFFD WP_ASYNC + PAGEMAP_SCAN, the default), 'sync' (write-protect
+   * faults) — both need the native pager — or 'compare' (each page against
+   * the copy last sent). The instance goes on serving.
+   */
+  async beginMigration(instanceId: string, opts: { mode?: MigrationMode } = {}): Promise<void> {
+    const inst = this.liveInstance(instanceId);
+    if (inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is migrating already`);
+    inst.migration = { role: 'source', stopped: false, held: [] };
+    try {
+      await this.migrationOp(inst, { op: 'track', mode: opts.mode ?? 'async' });
+    } catch (err) {
+      inst.migration = undefined;
+      throw err;
+    }
+  }
+
+  /** A pre-copy round: round 0 every non-zero page, later rounds the pages written since the previous one. */
+  async migrationRound(instanceId: string): Promise<MigrationRound> {
+    const inst = this.migrating(instanceId, 'source');
+    if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
+    const result = await this.migrationOp(inst, { op: 'round' });
+    if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+    const { pages, bytes, memoryBytes } = result;
+    return { pages, bytes, memoryBytes };
+  }
+
+  /**
+   * Stops the instance taking requests (later ones are held, not refused),
+   * waits for those already queued, and returns the last dirty pages and the
+   * globals. Tracking ends. Follow with commitMigration or abortMigration.
+   */
+  async stopAndCopy(instanceId: string): Promise<MigrationFinal> {
+    const inst = this.migrating(instanceId, 'source');
+    if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped already`);
+    inst.migration!.stopped = true;
+    const result = await this.migrationOp(inst, { op: 'final' });
+    if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+    const { pages, bytes, memoryBytes, globals } = result;
+    return { pages, bytes, memoryBytes, globals };
+  }
+
+  /** The target has the instance: destroys the source and hands back the requests held since stop-and-copy, in arrival order. */
+  commitMigration(instanceId: string): HeldRequest[] {
+    const inst = this.migrating(instanceId, 'source');
+    if (!inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} has not been stopped (stopAndCopy first)`);
+    const held = inst.migration!.held;
+    inst.migration = undefined;
+    this.destroyInstance(instanceId);
+    return held;
+  }
+
+  /** The target failed before commit: tracking stops and the source serves again, the held requests first. */
+  async abortMigration(instanceId: string): Promise<void> {
+    const inst = this.migrating(instanceId, 'source');
+    const { held } = inst.migration!;
+    inst.migration = undefined;
+    for (const h of held) h.forward(this.instanceHandle(instanceId, h.request, h.callId));
+    await this.migrationOp(inst, { op: 'untrack' });
+  }
+
+  // Live migration (target side).
+
+  /** Makes an empty instance of a warm or adopted key (nothing of the snapshot in its memory, no on_restore) to receive pages into. */
+  async receiveInstance(key: string, opts: { memoryBytes: number }): Promise<string> {
+    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
+    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
+    const candidates = [...this.threads].filter((t) => t.online && !t.retired);
+    if (candidates.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
+    const load = (t: GuestThread) => t.instances.size * 2 + (this.idle.includes(t) ? 0 : 1);
+    const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
+    const instanceId = `${key}#${this.nextInstance++}`;
+    const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, migration: { role: 'target', stopped: false, held: [] } };
+    await this.migrationOp(inst, { op: 'receive', key, memoryBytes: opts.memoryBytes });
+    if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
+    thread.instances.add(instanceId);
+    this.liveInstances.set(instanceId, inst);
+    return instanceId;
+  }
+
+  /** Writes received pages (MIGRATION_PAGE bytes each) into an instance being received; grows its memory to memoryBytes. */
+  async applyPages(instanceId: string, pages: Uint32Array, bytes: Uint8Array, memoryBytes?: number): Promise<void> {
+    const inst = this.migrating(instanceId, 'target');
+    const ownPages = Uint32Array.from(pages);
+    const own = ownCopy(bytes);
+    await this.migrationOp(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
+  }
+
+  /** Sets the received globals and lets the instance serve: the same server going on (no on_restore). */
+  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>): Promise<void> {
+    const inst = this.migrating(instanceId, 'target');
+    await this.migrationOp(inst, { op: 'finish', globals });
+    inst.migration = undefined;
+  }
+
+  /** SHA-256 of an instance's linear memory, read in its thread between requests (to check a migration). */
+  async instanceMemoryHash(instanceId: string): Promise<{ hash: string; memoryBytes: number }> {
+    const result = await this.migrationOp(this.liveInstance(instanceId), { op: 'hash' });
+    if (result.op !== 'hash') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+    return { hash: result.hash, memoryBytes: result.memoryBytes };
+  }
+
+  private liveInstance(instanceId: string): PoolInstance {
+    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
+    const inst = this.liveInstances.get(instanceId);
+    if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+    return inst;
+  }
+
+  private migrating(instanceId: string, role: 'source' | 'target'): PoolInstance {
+    const inst = this.liveInstance(instanceId);
+    if (inst.migration?.role !== role) throw new FlurryError('bad_request', `instance ${instanceId} is not ${role === 'source' ? 'migrating away' : 'being received'}`);
+    return inst;
+  }
+
+  private async migrationOp(inst: PoolInstance, op: MigrationOp, transfer: ArrayBuffer[] = []): Promise<MigrationOpResult> {
+    const answer = await this.submitTo(inst.thread, {
+      message: { type: 'instance-migrate', id: this.nextId++, instanceId: inst.instanceId, op },
+      transfer,
+      timeoutMs: this.limits.callTimeoutMs,
+      what: 'migration step',
+      key: inst.key,
+      instanceId: inst.instanceId,
+    });
+    if (answer.type !== 'migrated') throw new FlurryError('internal', `unexpected answer ${answer.type} to a migration step`);
+    return answer.result;
   }
 
   /** The persistent instances alive in this pool. */
@@ -461,6 +631,7 @@ export class GuestPool {
   /** Forgets the instances of a thread that is gone, failing their queued requests with an error naming each. */
   private instancesGone(thread: GuestThread, reason: string): void {
     for (const id of thread.instances) {
+      for (const h of this.liveInstances.get(id)?.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('unavailable', `instance ${id} was destroyed: ${reason}`)));
       this.liveInstances.delete(id);
       this.log.warn({ instanceId: id, reason }, 'a persistent guest instance was destroyed with its thread');
     }

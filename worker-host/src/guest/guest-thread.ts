@@ -11,6 +11,7 @@ import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
+import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, type MigrationOpResult } from './migration-ops.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -44,7 +45,15 @@ let spareHolder: CloneFactory | undefined;
  * (see adoptedSnapshot), instantiate() once, and NO on_restore (the guest did
  * not restart: it moved).
  */
-const instances = new Map<string, { key: string; clone: Clone; mode: MemoryStats['mode']; stack?: { global: WebAssembly.Global; rest: number } }>();
+interface LiveInstance {
+  key: string;
+  clone: Clone;
+  mode: MemoryStats['mode'];
+  stack?: { global: WebAssembly.Global; rest: number };
+  /** Dirty tracking while it migrates away. */
+  tracker?: DirtyTracker;
+}
+const instances = new Map<string, LiveInstance>();
 
 port.on('message', (msg: ToThread) => {
   switch (msg.type) {
@@ -58,6 +67,8 @@ port.on('message', (msg: ToThread) => {
       return createInstance(msg);
     case 'instance-call':
       return instanceCall(msg);
+    case 'instance-migrate':
+      return migrate(msg);
     case 'instance-destroy':
       return destroyInstance(msg.instanceId);
     case 'evict':
@@ -268,8 +279,85 @@ function destroyInstance(instanceId: string): void {
   if (!held) return;
   instances.delete(instanceId);
   try {
+    held.tracker?.stop();
+  } catch {
+    // Its tracking is gone already.
+  }
+  try {
     held.clone.restored.finish();
   } catch {
     // A registration that is already gone: nothing is left to free.
+  }
+}
+
+/** Largest memory a clone may grow to: what dirty tracking must cover. */
+function maximumBytes(memory: WebAssembly.Memory): number {
+  // V8 reserves the declared maximum (up to 4 GiB for wasm32); collectDirty scans only up to the current size.
+  return Math.max(memory.buffer.byteLength, 4 * 1024 * 1024 * 1024 - 65536);
+}
+
+/** A live-migration step of a persistent instance (see migration-ops.ts); runs between its requests. */
+function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
+  const { op } = msg;
+  const fail = (message: string, code: WireError['code'] = 'internal') => post({ type: 'failed', id: msg.id, error: { code, message }, logs: [], droppedLogLines: 0 });
+  try {
+    if (op.op === 'receive') {
+      const held = clones.get(op.key);
+      if (!held) return fail(`${op.key} is not warm on this thread`, 'not_found');
+      if (instances.has(msg.instanceId)) return fail(`instance ${msg.instanceId} exists already`);
+      // An instance of the key's module whose memory is then emptied: the received pages are its whole content.
+      const clone = held.factory.instantiate(current.memory);
+      if (clone.restored.registration !== undefined) {
+        clone.restored.finish();
+        return fail('receiving into lazily paged memory is not supported');
+      }
+      growTo(clone.memory, op.memoryBytes);
+      new Uint8Array(clone.memory.buffer).fill(0);
+      const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
+      const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack });
+      prepareSpare(held.factory);
+      return answer({ op: 'done' });
+    }
+    const held = instances.get(msg.instanceId);
+    if (!held) return fail(`instance ${msg.instanceId} does not exist`, 'not_found');
+    const { clone } = held;
+    switch (op.op) {
+      case 'track': {
+        if (held.tracker) return fail(`instance ${msg.instanceId} is migrating already`, 'bad_request');
+        if (op.mode !== 'compare' && clone.restored.registration !== undefined) return fail('a lazily paged instance cannot be dirty-tracked natively (fill and unregister it first); use compare', 'bad_request');
+        held.tracker = new DirtyTracker(clone.memory, op.mode, pager, maximumBytes(clone.memory));
+        return answer({ op: 'done' });
+      }
+      case 'round':
+      case 'final': {
+        if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
+        const round = held.tracker.round();
+        if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
+        held.tracker.stop();
+        held.tracker = undefined;
+        return answer({ op: 'final', ...round, globals: readGlobals(clone.instance) }, [round.bytes.buffer as ArrayBuffer]);
+      }
+      case 'untrack':
+        held.tracker?.stop();
+        held.tracker = undefined;
+        return answer({ op: 'done' });
+      case 'apply':
+        applyPages(clone.memory, op.pages, op.bytes, op.memoryBytes);
+        return answer({ op: 'done' });
+      case 'finish':
+        writeGlobals(clone.instance, op.globals);
+        // The source's pointer at rest is the moved instance's pointer at rest.
+        if (held.stack) held.stack.rest = held.stack.global.value as number;
+        return answer({ op: 'done' });
+      case 'hash':
+        return answer({ op: 'hash', hash: hashMemory(clone.memory), memoryBytes: clone.memory.buffer.byteLength });
+    }
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+
+  function answer(result: MigrationOpResult, transfer: ArrayBuffer[] = []): void {
+    post({ type: 'migrated', id: msg.id, result }, transfer);
   }
 }

@@ -4,6 +4,7 @@ import type { RequestHead } from './call-context.js';
 import type { GuestLimits, GuestLogLine, PagerMode } from './guest-pool.js';
 import type { EntryPoint, Snapshot } from './instance.js';
 import type { MemoryStats } from './snapshot-memory.js';
+import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
 
 /** The `workerData` a guest thread starts with. */
 export interface GuestThreadData {
@@ -26,6 +27,8 @@ export type ToThread =
   | { type: 'instance-call'; id: number; instanceId: string; input: Uint8Array; request: RequestHead }
   /** Drop a persistent instance (no answer; it runs after the call in progress, if any). */
   | { type: 'instance-destroy'; instanceId: string }
+  /** A live-migration step on a persistent instance, between its requests (see migration-ops.ts); answered with `migrated` or `failed`. */
+  | { type: 'instance-migrate'; id: number; instanceId: string; op: MigrationOp }
   /** Drop a snapshot; answered with `dropped` once nothing of it is left in the thread. */
   | { type: 'evict'; key: string; snapshotId: number };
 
@@ -42,4 +45,5 @@ export type FromThread =
   | { type: 'started'; id: number; startMs: number }
   | { type: 'progress'; id: number; done: number; total: number }
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
-  | { type: 'dropped'; snapshotId: number };
+  | { type: 'dropped'; snapshotId: number }
+  | { type: 'migrated'; id: number; result: MigrationOpResult };

@@ -1,0 +1,142 @@
+/**
+ * Live migration of persistent instances, the guest-thread side: dirty
+ * tracking of an instance's memory (native WP_ASYNC + PAGEMAP_SCAN, sync
+ * write-protect faults, or comparing with the copy last sent), reading the
+ * pages of a round, and building an instance from received pages + globals.
+ * Every op runs between two requests of the instance (they are pinned jobs).
+ */
+import { createHash } from 'node:crypto';
+import type { DirtyMode, NativePager } from '../native/pager.js';
+import type { GlobalValue } from './instance.js';
+
+/** Dirty tracking works on the kernel's pages: 4 KiB. */
+export const MIGRATION_PAGE = 4096;
+
+export type MigrationMode = DirtyMode | 'compare';
+
+export type MigrationOp =
+  | { op: 'track'; mode: MigrationMode }
+  | { op: 'round' }
+  /** The last dirty pages and the globals; tracking stops. */
+  | { op: 'final' }
+  | { op: 'untrack' }
+  /** Target: make an instance of `key` (no on_restore) with a zeroed memory of memoryBytes. */
+  | { op: 'receive'; key: string; memoryBytes: number }
+  | { op: 'apply'; pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }
+  | { op: 'finish'; globals: Record<string, GlobalValue> }
+  | { op: 'hash' };
+
+export type MigrationOpResult =
+  | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }
+  | { op: 'final'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, GlobalValue> }
+  | { op: 'hash'; hash: string; memoryBytes: number }
+  | { op: 'done' };
+
+/** The tracking state of one instance's memory in its thread. */
+export class DirtyTracker {
+  private trackerId: number | undefined;
+  /** For 'compare': the memory as last sent. */
+  private lastSent: Uint8Array | undefined;
+  /** Bytes of memory covered by the rounds so far (a grown memory's new pages are sent whole). */
+  private sentBytes = 0;
+  private rounds = 0;
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    readonly mode: MigrationMode,
+    private readonly pager: NativePager | undefined,
+    maximumBytes: number,
+  ) {
+    if (mode !== 'compare') {
+      if (!pager) throw new Error(`'${mode}' dirty tracking needs the native pager`);
+      this.trackerId = pager.trackDirty(memory, maximumBytes, mode);
+    }
+  }
+
+  /** Round 0: every non-zero page; later: the pages written since the previous round. */
+  round(): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } {
+    const view = new Uint8Array(this.memory.buffer);
+    const count = view.length / MIGRATION_PAGE;
+    const pages: number[] = [];
+    if (this.rounds++ === 0) {
+      if (this.trackerId !== undefined) this.pager!.collectDirty(this.trackerId, this.memory);
+      for (let p = 0; p < count; p++) if (!isZero(view, p)) pages.push(p);
+    } else {
+      const firstNew = this.sentBytes / MIGRATION_PAGE;
+      if (this.trackerId !== undefined) {
+        for (const p of this.pager!.collectDirty(this.trackerId, this.memory)) if (p < firstNew) pages.push(p);
+      } else {
+        const last = this.lastSent!;
+        for (let p = 0; p < firstNew; p++) if (!samePage(view, last, p)) pages.push(p);
+      }
+      // Pages past what was covered before (the memory grew): send the non-zero ones.
+      for (let p = firstNew; p < count; p++) if (!isZero(view, p)) pages.push(p);
+    }
+    const bytes = new Uint8Array(pages.length * MIGRATION_PAGE);
+    pages.forEach((p, i) => bytes.set(view.subarray(p * MIGRATION_PAGE, (p + 1) * MIGRATION_PAGE), i * MIGRATION_PAGE));
+    if (this.mode === 'compare') {
+      if (!this.lastSent || this.lastSent.length !== view.length) {
+        const grown = new Uint8Array(view.length);
+        if (this.lastSent) grown.set(this.lastSent);
+        this.lastSent = grown;
+      }
+      const last = this.lastSent;
+      pages.forEach((p, i) => last.set(bytes.subarray(i * MIGRATION_PAGE, (i + 1) * MIGRATION_PAGE), p * MIGRATION_PAGE));
+    }
+    this.sentBytes = view.length;
+    return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length };
+  }
+
+  stop(): void {
+    if (this.trackerId !== undefined) this.pager!.stopTracking(this.trackerId);
+    this.trackerId = undefined;
+    this.lastSent = undefined;
+  }
+}
+
+function isZero(view: Uint8Array, page: number): boolean {
+  const words = new BigUint64Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 8);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
+  return true;
+}
+
+function samePage(view: Uint8Array, last: Uint8Array, page: number): boolean {
+  const a = new BigUint64Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 8);
+  const b = new BigUint64Array(last.buffer, last.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 8);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The instance's mutable globals, by export name. */
+export function readGlobals(instance: WebAssembly.Instance): Record<string, GlobalValue> {
+  const globals: Record<string, GlobalValue> = {};
+  for (const [name, value] of Object.entries(instance.exports)) if (name.startsWith('__flurry_global_') && value instanceof WebAssembly.Global) globals[name] = value.value as GlobalValue;
+  return globals;
+}
+
+export function writeGlobals(instance: WebAssembly.Instance, globals: Record<string, GlobalValue>): void {
+  for (const [name, value] of Object.entries(globals)) {
+    const global = instance.exports[name];
+    if (!(global instanceof WebAssembly.Global)) throw new Error(`the instance has no global ${name}`);
+    global.value = value;
+  }
+}
+
+/** Grows the memory to at least `bytes`. */
+export function growTo(memory: WebAssembly.Memory, bytes: number): void {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
+}
+
+export function applyPages(memory: WebAssembly.Memory, pages: Uint32Array, bytes: Uint8Array, memoryBytes?: number): void {
+  if (bytes.length !== pages.length * MIGRATION_PAGE) throw new Error(`${pages.length} pages need ${pages.length * MIGRATION_PAGE} bytes, got ${bytes.length}`);
+  let end = memoryBytes ?? 0;
+  for (const p of pages) end = Math.max(end, (p + 1) * MIGRATION_PAGE);
+  growTo(memory, end);
+  const view = new Uint8Array(memory.buffer);
+  pages.forEach((p, i) => view.set(bytes.subarray(i * MIGRATION_PAGE, (i + 1) * MIGRATION_PAGE), p * MIGRATION_PAGE));
+}
+
+export function hashMemory(memory: WebAssembly.Memory): string {
+  return createHash('sha256').update(new Uint8Array(memory.buffer)).digest('hex');
+}

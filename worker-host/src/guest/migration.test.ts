@@ -1,0 +1,170 @@
+/** Live migration of a persistent instance between two pools (in-process): pre-copy rounds, stop-and-copy, commit or abort. */
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@flurry/core';
+import { loadNativePager, nativePagerStatus } from '../native/pager.js';
+import { precopy, type PrecopyReport } from '../migration/precopy.js';
+import { GuestPool, type CallResult, type HttpRequestData, type MigrationMode } from './guest-pool.js';
+
+const BUILD = new URL('../../../functions/build/', import.meta.url);
+const missing = !existsSync(new URL('room.wasm', BUILD));
+if (missing) console.warn('migration.test.ts skipped: functions/build lacks room (build it with "node functions/build.mjs")');
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const json = (r: CallResult) => JSON.parse(new TextDecoder().decode(r.body)) as Record<string, any>;
+const MiB = 1024 * 1024;
+const BALLAST_MIB = 16;
+const CHURN = 64 * 1024;
+
+const status = nativePagerStatus();
+const caps = status.available ? loadNativePager().capabilities() : undefined;
+const nativeDirty = caps?.writeProtect && caps.wpUnpopulated ? { async: !!(caps.wpAsync && caps.pagemapScan), sync: true } : { async: false, sync: false };
+const MODES: MigrationMode[] = ['async', 'sync', 'compare'];
+for (const mode of ['async', 'sync'] as const) if (!nativeDirty[mode]) console.warn(`[migration] skipping '${mode}' dirty tracking: the native pager cannot do it here (${status.reason ?? caps?.reason ?? 'no WP support'})`);
+
+function req(method: string, path: string, body?: unknown): HttpRequestData {
+  return { method, path, query: '', headers: [], body: body === undefined ? new Uint8Array(0) : bytes(JSON.stringify(body)) };
+}
+
+describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, () => {
+  let source: GuestPool;
+  let target: GuestPool;
+  let n = 0;
+
+  beforeAll(async () => {
+    const limits = { callTimeoutMs: 5000, initTimeoutMs: 30_000, maxOutputBytes: 4 * MiB, maxLogLines: 64, maxLogBytes: 65536 };
+    const log = createLogger('test', {}, 'silent');
+    [source, target] = await Promise.all([GuestPool.start({ threads: 2, limits, log }), GuestPool.start({ threads: 2, limits, log })]);
+    const room = new Uint8Array(readFileSync(new URL('room.wasm', BUILD)));
+    const init = bytes(JSON.stringify({ ballastMiB: BALLAST_MIB }));
+    await Promise.all([source.warm('room', room, init), target.warm('room', room, init)]);
+  });
+  afterAll(async () => {
+    await source?.close();
+    await target?.close();
+  });
+
+  /** A fresh instance on the source pool replaying `requests`: the state they must lead to. */
+  async function replayDigest(requests: HttpRequestData[]): Promise<string> {
+    const id = await source.createInstance('room');
+    for (const r of requests) await source.instanceHandle(id, r, `replay${n++}`);
+    const digest = json(await source.instanceHandle(id, req('GET', '/state'), `replay${n++}`)).digest as string;
+    source.destroyInstance(id);
+    return digest;
+  }
+
+  it.each(MODES)('migrate (%s) - every request during the migration is answered, the state and memory arrive whole', async (mode) => {
+    if (mode !== 'compare' && !nativeDirty[mode]) return void console.warn(`[migration] '${mode}' skipped: no native dirty tracking here`);
+    const src = await source.createInstance('room');
+    const setup = [req('POST', '/join', { name: 'ada' }), req('POST', '/say', { name: 'ada', text: 'before' }), req('POST', '/churn', { bytes: MiB })];
+    for (const r of setup) expect((await source.instanceHandle(src, r, `s${n++}`)).status).toBe(200);
+    const sent: HttpRequestData[] = [];
+    // The setup said once and churned 1 MiB.
+    let seqBase = 1;
+    let owner = { pool: source, id: src };
+    const send = (r: HttpRequestData) => owner.pool.instanceHandle(owner.id, r, `loop${n++}`);
+    let running = true;
+    let k = 0;
+    const answered: number[] = [];
+    const loop = (async () => {
+      while (running) {
+        const r = k % 2 === 0 ? req('POST', '/say', { name: 'ada', text: `m${k}` }) : req('POST', '/churn', { bytes: CHURN });
+        sent.push(r);
+        const answer = await send(r);
+        expect(answer.status).toBe(200);
+        if (k % 2 === 0) expect(json(answer)).toEqual({ seq: ++seqBase });
+        else expect(json(answer).churned).toBe(MiB + ((k + 1) / 2) * CHURN);
+        answered.push(k++);
+      }
+    })();
+    const hashes: { source?: string; target?: string } = {};
+    let dst = '';
+    let forwarded = 0;
+    // Let the loop run a little before the migration starts.
+    while (k < 6) await new Promise((r) => setTimeout(r, 5));
+    await source.beginMigration(src, { mode });
+    let first = true;
+    const report: PrecopyReport = await precopy(
+      {
+        round: () => source.migrationRound(src),
+        stopAndCopy: () => source.stopAndCopy(src),
+        commit: async () => {
+          hashes.source = (await source.instanceMemoryHash(src)).hash;
+          hashes.target = (await target.instanceMemoryHash(dst)).hash;
+          owner = { pool: target, id: dst };
+          const held = source.commitMigration(src);
+          forwarded = held.length;
+          for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
+        },
+        abort: () => source.abortMigration(src),
+      },
+      {
+        apply: async (pages, b, memoryBytes) => {
+          if (first) {
+            dst = await target.receiveInstance('room', { memoryBytes });
+            first = false;
+          }
+          await target.applyPages(dst, pages, b, memoryBytes);
+        },
+        finish: (globals) => target.finishReceive(dst, globals),
+      },
+      { downtimeBudgetMs: 5, maxRounds: 10 },
+    );
+    // Keep going on the target for a bit, then stop the client.
+    const after = k;
+    while (k < after + 6) await new Promise((r) => setTimeout(r, 5));
+    running = false;
+    await loop;
+    console.log(`[migration] ${mode}: rounds ${JSON.stringify(report.rounds.map((r) => ({ pages: r.pages, ms: +r.ms.toFixed(1) })))}, stop ${report.stopReason}, final ${report.finalPages} pages, downtime ${report.downtimeMs.toFixed(1)} ms, total ${report.totalMs.toFixed(1)} ms, ${(report.totalBytes / MiB).toFixed(1)} MiB; ${answered.length} loop requests, ${forwarded} held and forwarded`);
+    expect(hashes.source).toBeDefined();
+    expect(hashes.target).toBe(hashes.source);
+    expect(report.rounds[0]!.pages).toBeGreaterThanOrEqual((BALLAST_MIB * MiB) / 4096);
+    expect(source.instances().some((i) => i.instanceId === src)).toBe(false);
+    // The target's state is the setup and every loop request, each applied once, in order.
+    const state = json(await target.instanceHandle(dst, req('GET', '/state'), `st${n++}`));
+    expect(state).toMatchObject({ members: ['ada'], seq: seqBase, churned: MiB + Math.floor(k / 2) * CHURN, ballastBytes: BALLAST_MIB * MiB });
+    expect(state.digest).toBe(await replayDigest([...setup, ...sent]));
+    target.destroyInstance(dst);
+  });
+
+  it('abort - aborting after stop-and-copy leaves the source serving with its state intact; held requests run there', async () => {
+    const mode: MigrationMode = nativeDirty.async ? 'async' : 'compare';
+    const src = await source.createInstance('room');
+    await source.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `a${n++}`);
+    await source.instanceHandle(src, req('POST', '/churn', { bytes: MiB }), `a${n++}`);
+    const before = json(await source.instanceHandle(src, req('GET', '/state'), `a${n++}`));
+    await source.beginMigration(src, { mode });
+    const round = await source.migrationRound(src);
+    const dst = await target.receiveInstance('room', { memoryBytes: round.memoryBytes });
+    await target.applyPages(dst, round.pages, round.bytes, round.memoryBytes);
+    await source.stopAndCopy(src);
+    // Arrives while stopped: held, not refused.
+    const held = source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'during' }), `a${n++}`);
+    // The target fails before commit.
+    target.destroyInstance(dst);
+    await source.abortMigration(src);
+    expect(json(await held)).toEqual({ seq: 1 });
+    const state = json(await source.instanceHandle(src, req('GET', '/state'), `a${n++}`));
+    expect(state).toMatchObject({ members: ['ada'], seq: 1, churned: before.churned });
+    expect(state.digest).toBe(await replayDigest([req('POST', '/join', { name: 'ada' }), req('POST', '/churn', { bytes: MiB }), req('POST', '/say', { name: 'ada', text: 'during' })]));
+    // It can migrate again later, and goes on serving meanwhile.
+    await source.beginMigration(src, { mode });
+    expect((await source.migrationRound(src)).pages.length).toBeGreaterThan(0);
+    expect(json(await source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'again' }), `a${n++}`))).toEqual({ seq: 2 });
+    expect((await source.migrationRound(src)).pages.length).toBeGreaterThan(0);
+    await source.abortMigration(src);
+    source.destroyInstance(src);
+  });
+
+  it('errors - migration steps on the wrong instance or in the wrong order are refused', async () => {
+    const src = await source.createInstance('room');
+    await expect(source.migrationRound(src)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(source.beginMigration('nope#1')).rejects.toMatchObject({ code: 'not_found' });
+    await source.beginMigration(src, { mode: 'compare' });
+    await expect(source.beginMigration(src)).rejects.toMatchObject({ code: 'bad_request' });
+    expect(() => source.commitMigration(src)).toThrow(/stopAndCopy first/);
+    await expect(target.receiveInstance('nothing', { memoryBytes: 65536 })).rejects.toMatchObject({ code: 'not_found' });
+    await source.abortMigration(src);
+    source.destroyInstance(src);
+  });
+});

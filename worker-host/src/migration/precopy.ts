@@ -1,0 +1,110 @@
+/**
+ * Pre-copy live migration, transport-agnostic (Clark et al., NSDI 2005; Xen's
+ * stop rules): copy the memory in rounds while the instance keeps serving,
+ * then stop it, copy the rest with the globals, and commit. The caller wires
+ * `source` and `target` to a pool each (in-process) or to a transport (NATS,
+ * later); the driver only sequences the steps, decides when to stop and
+ * measures.
+ */
+import type { GlobalValue } from '../guest/instance.js';
+
+export interface PrecopyRound {
+  pages: Uint32Array;
+  bytes: Uint8Array;
+  memoryBytes: number;
+}
+
+export interface PrecopySource {
+  round(): Promise<PrecopyRound>;
+  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue> }>;
+  /** The target has it: the source lets go (and forwards what it held). */
+  commit(): Promise<void> | void;
+  /** The target failed before commit: the source serves again. */
+  abort(): Promise<void> | void;
+}
+
+export interface PrecopyTarget {
+  apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
+  finish(globals: Record<string, GlobalValue>): Promise<void>;
+}
+
+export interface PrecopyOptions {
+  /** Stop when the dirty set would take at most this long to copy (default 30 ms). */
+  downtimeBudgetMs?: number;
+  /** Rounds before stop-and-copy at most, round 0 included (default 30, as Xen). */
+  maxRounds?: number;
+}
+
+export type StopReason = 'budget' | 'not-shrinking' | 'max-rounds';
+
+export interface RoundRecord {
+  pages: number;
+  bytes: number;
+  /** Reading the round on the source and applying it on the target. */
+  ms: number;
+}
+
+export interface PrecopyReport {
+  rounds: RoundRecord[];
+  stopReason: StopReason;
+  /** Pages copied during stop-and-copy. */
+  finalPages: number;
+  /** From stopping the instance to the commit: when requests wait. */
+  downtimeMs: number;
+  totalMs: number;
+  /** Page bytes sent, every round and stop-and-copy. */
+  totalBytes: number;
+  /** The per-page cost measured in the rounds, which the budget rule used. */
+  perPageMs: number;
+}
+
+/** Why to stop after a round of `pages` (or undefined to go on). Exported for tests. */
+export function stopRule(history: number[], perPageMs: number, budgetMs: number, maxRounds: number): StopReason | undefined {
+  const round = history.length - 1;
+  const pages = history[round]!;
+  // Round 0 copies everything: its size says nothing about the writable working set.
+  if (round >= 1 && pages * perPageMs <= budgetMs) return 'budget';
+  if (round >= 2 && pages >= history[round - 1]!) return 'not-shrinking';
+  if (history.length >= maxRounds) return 'max-rounds';
+  return undefined;
+}
+
+export async function precopy(source: PrecopySource, target: PrecopyTarget, opts: PrecopyOptions = {}): Promise<PrecopyReport> {
+  const budgetMs = opts.downtimeBudgetMs ?? 30;
+  const maxRounds = Math.max(1, opts.maxRounds ?? 30);
+  const started = performance.now();
+  const rounds: RoundRecord[] = [];
+  const history: number[] = [];
+  let totalBytes = 0;
+  let copiedPages = 0;
+  let copiedMs = 0;
+  let stopReason: StopReason | undefined;
+  try {
+    while (!stopReason) {
+      const t0 = performance.now();
+      const round = await source.round();
+      await target.apply(round.pages, round.bytes, round.memoryBytes);
+      const ms = performance.now() - t0;
+      rounds.push({ pages: round.pages.length, bytes: round.bytes.length, ms });
+      history.push(round.pages.length);
+      totalBytes += round.bytes.length;
+      copiedPages += round.pages.length;
+      copiedMs += ms;
+      stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
+    }
+    const stopped = performance.now();
+    const last = await source.stopAndCopy();
+    await target.apply(last.pages, last.bytes, last.memoryBytes);
+    await target.finish(last.globals);
+    await source.commit();
+    const end = performance.now();
+    totalBytes += last.bytes.length;
+    return { rounds, stopReason, finalPages: last.pages.length, downtimeMs: end - stopped, totalMs: end - started, totalBytes, perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0 };
+  } catch (err) {
+    // The first failure is the one to report; the source resumes if it can.
+    await Promise.resolve()
+      .then(() => source.abort())
+      .catch(() => undefined);
+    throw err;
+  }
+}
