@@ -126,6 +126,28 @@ describe('services', () => {
     expect(list.services.map((s) => s.name)).not.toContain('room');
   });
 
+  it('host loss - an instance whose host died is replaced on another host, and the request is held, not failed', async () => {
+    await json(await api('POST', '/v1/services', { name: 'lost', function: 'room', min: 2 }), 201);
+    expect((await api('GET', '/svc/lost/state')).status).toBe(200); // held until the instances are up
+    const before = (await service('lost')).instances;
+    expect(before).toHaveLength(2);
+    const victim = before[0];
+    const proc = fleet.hosts.find((h) => h.ready.hostId === victim.host || h.name === victim.host)!;
+    expect(proc, `no process for ${victim.host}`).toBeDefined();
+    await proc.kill();
+    // Requests keyed to every instance still answer (the lost one's state starts afresh).
+    for (let k = 0; k < 12; k++) {
+      const res = await api('GET', '/svc/lost/state', undefined, { 'x-flurry-route': `k${k}` });
+      expect(res.status, await res.clone().text()).toBe(200);
+      await res.arrayBuffer();
+    }
+    const after = (await service('lost')).instances;
+    expect(after).toHaveLength(2);
+    expect(after.map((i) => i.host)).not.toContain(victim.host);
+    expect(after.map((i) => i.id)).toContain(before[1].id);
+    expect((await api('DELETE', '/v1/services/lost')).status).toBe(200);
+  });
+
   it('errors - an unknown function, a duplicate, bad bounds and bad JSON answer clearly', async () => {
     const unknown = await api('POST', '/v1/services', { name: 'ghost', function: 'no-such-fn' });
     expect(unknown.status).toBe(404);

@@ -147,7 +147,7 @@ export class ServiceManager {
   }
 
   /** Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight. */
-  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string): Promise<InvokeResult & { instanceId: string }> {
+  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, retried = false): Promise<InvokeResult & { instanceId: string }> {
     const key = serviceKey(tenant, checkName(name));
     let c = await this.read(key);
     if (c.instances.length === 0) {
@@ -170,6 +170,11 @@ export class ServiceManager {
         }
         if (err instanceof RequestError && err.isNoResponders()) {
           this.cache.delete(key);
+          if (!retried) {
+            // Nobody serves the instance's subject: its host is gone. Replace it (its state is lost) and hold the request.
+            await this.replaceLost(tenant, name, inst.id);
+            return await this.forward(tenant, name, build, routeKey, true);
+          }
           throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
         }
         throw err;
@@ -185,6 +190,18 @@ export class ServiceManager {
   }
 
   // ---- scaling
+
+  /** Forgets an instance nobody answers for, then scales back to min. */
+  private async replaceLost(tenant: string, name: string, instanceId: string): Promise<void> {
+    const key = serviceKey(tenant, name);
+    await this.locked(key, async () => {
+      const c = await this.read(key, true);
+      if (!c.instances.some((i) => i.id === instanceId)) return;
+      this.deps.log.warn({ service: `${tenant}/${name}`, instanceId }, 'service instance lost');
+      await this.writeInstances(key, c.record, c.instances.filter((i) => i.id !== instanceId));
+    });
+    await this.scale(tenant, name, 'instance lost');
+  }
 
   /** Brings the service to at least min and at most max instances; one run at a time per service. */
   private scale(tenant: string, name: string, reason: string): Promise<void> {
