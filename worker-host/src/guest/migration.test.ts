@@ -115,7 +115,7 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     while (k < after + 6) await new Promise((r) => setTimeout(r, 5));
     running = false;
     await loop;
-    console.log(`[migration] ${mode}: rounds ${JSON.stringify(report.rounds.map((r) => ({ pages: r.pages, ms: +r.ms.toFixed(1) })))}, stop ${report.stopReason}, final ${report.finalPages} pages, downtime ${report.downtimeMs.toFixed(1)} ms, total ${report.totalMs.toFixed(1)} ms, ${(report.totalBytes / MiB).toFixed(1)} MiB; ${answered.length} loop requests, ${forwarded} held and forwarded`);
+    console.log(`[migration] ${mode}: rounds ${JSON.stringify(report.rounds.map((r) => ({ pages: r.pages, ms: +r.ms.toFixed(1) })))}, stop ${report.stopReason}, final ${report.finalPages} pages, downtime ${report.downtimeMs.toFixed(1)} ms ${JSON.stringify(Object.fromEntries(Object.entries(report.downtime).map(([k, v]) => [k, +v.toFixed(1)])))} (commit includes the test's two memory hashes), total ${report.totalMs.toFixed(1)} ms, ${(report.totalBytes / MiB).toFixed(1)} MiB; ${answered.length} loop requests, ${forwarded} held and forwarded`);
     expect(hashes.source).toBeDefined();
     expect(hashes.target).toBe(hashes.source);
     expect(report.rounds[0]!.pages).toBeGreaterThanOrEqual((BALLAST_MIB * MiB) / 4096);

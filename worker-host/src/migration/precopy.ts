@@ -51,6 +51,8 @@ export interface PrecopyReport {
   finalPages: number;
   /** From stopping the instance to the commit: when requests wait. */
   downtimeMs: number;
+  /** Downtime's parts: stopAndCopy (waiting for the request in progress, reading the last pages), applying them, finish (globals), commit. */
+  downtime: { stopMs: number; applyMs: number; finishMs: number; commitMs: number };
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
@@ -94,12 +96,24 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     }
     const stopped = performance.now();
     const last = await source.stopAndCopy();
+    const read = performance.now();
     await target.apply(last.pages, last.bytes, last.memoryBytes);
+    const applied = performance.now();
     await target.finish(last.globals);
+    const finished = performance.now();
     await source.commit();
     const end = performance.now();
     totalBytes += last.bytes.length;
-    return { rounds, stopReason, finalPages: last.pages.length, downtimeMs: end - stopped, totalMs: end - started, totalBytes, perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0 };
+    return {
+      rounds,
+      stopReason,
+      finalPages: last.pages.length,
+      downtimeMs: end - stopped,
+      downtime: { stopMs: read - stopped, applyMs: applied - read, finishMs: finished - applied, commitMs: end - finished },
+      totalMs: end - started,
+      totalBytes,
+      perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
+    };
   } catch (err) {
     // The first failure is the one to report; the source resumes if it can.
     await Promise.resolve()

@@ -1,0 +1,71 @@
+/** The pre-copy driver with fake endpoints: Xen's stop rules, what it records, and abort on failure. */
+import { describe, expect, it } from 'vitest';
+import { precopy, stopRule, type PrecopySource, type PrecopyTarget } from './precopy.js';
+
+const PAGE = 4096;
+const round = (n: number) => ({ pages: Uint32Array.from({ length: n }, (_, i) => i), bytes: new Uint8Array(n * PAGE), memoryBytes: 1 << 24 });
+
+function fakes(dirty: number[], opts: { failApply?: number } = {}) {
+  const log: string[] = [];
+  let r = 0;
+  let applies = 0;
+  const source: PrecopySource = {
+    round: async () => {
+      log.push(`round${r}`);
+      return round(dirty[Math.min(r++, dirty.length - 1)]!);
+    },
+    stopAndCopy: async () => {
+      log.push('stop');
+      return { ...round(3), globals: { __flurry_global_0: 7 } };
+    },
+    commit: () => void log.push('commit'),
+    abort: () => void log.push('abort'),
+  };
+  const target: PrecopyTarget = {
+    apply: async (pages) => {
+      if (opts.failApply === applies++) throw new Error('target gone');
+      log.push(`apply${pages.length}`);
+    },
+    finish: async (globals) => void log.push(`finish${JSON.stringify(globals)}`),
+  };
+  return { source, target, log };
+}
+
+describe('precopy', () => {
+  it('stop rules - budget after round 1, not shrinking from round 2, the round limit', () => {
+    // Round 0 never stops on the budget: it copies everything.
+    expect(stopRule([10], 0.001, 30, 30)).toBeUndefined();
+    expect(stopRule([4000, 100], 0.1, 30, 30)).toBe('budget');
+    expect(stopRule([4000, 1000], 0.1, 30, 30)).toBeUndefined();
+    expect(stopRule([4000, 1000, 1200], 0.1, 30, 30)).toBe('not-shrinking');
+    expect(stopRule([4000, 1000, 900], 0.1, 30, 3)).toBe('max-rounds');
+    expect(stopRule([4000], 0.1, 30, 1)).toBe('max-rounds');
+  });
+
+  it('driver - rounds while the dirty set shrinks, then stop-and-copy, finish and commit, recording each round', async () => {
+    const { source, target, log } = fakes([4096, 2000, 800, 800]);
+    const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 30 });
+    expect(report.stopReason).toBe('not-shrinking');
+    expect(report.rounds.map((r) => r.pages)).toEqual([4096, 2000, 800, 800]);
+    expect(report.rounds.map((r) => r.bytes)).toEqual([4096, 2000, 800, 800].map((n) => n * PAGE));
+    expect(report.finalPages).toBe(3);
+    expect(report.totalBytes).toBe((4096 + 2000 + 800 + 800 + 3) * PAGE);
+    expect(log.slice(-4)).toEqual(['stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
+    expect(report.downtimeMs).toBeGreaterThanOrEqual(0);
+    expect(report.totalMs).toBeGreaterThanOrEqual(report.downtimeMs);
+  });
+
+  it('driver - a generous budget stops after round 1; a round limit bounds the rounds', async () => {
+    expect((await precopy(fakes([4096, 50]).source, fakes([4096, 50]).target, { downtimeBudgetMs: 1e9 })).rounds).toHaveLength(2);
+    const limited = await precopy(fakes([4096, 3000, 2000, 1000, 500]).source, fakes([]).target, { downtimeBudgetMs: 0, maxRounds: 3 });
+    expect(limited.stopReason).toBe('max-rounds');
+    expect(limited.rounds).toHaveLength(3);
+  });
+
+  it('abort - a target that fails before commit aborts the source and the error is reported', async () => {
+    const { source, target, log } = fakes([4096, 100], { failApply: 1 });
+    await expect(precopy(source, target)).rejects.toThrow('target gone');
+    expect(log).toContain('abort');
+    expect(log).not.toContain('commit');
+  });
+});
