@@ -116,6 +116,19 @@ describe('services', () => {
     else expect(state.messages.map((m: { text: string }) => m.text)).toEqual(['hi', 'again']);
   });
 
+  it('any gateway - a new gateway process routes by the records in KV: same instances, same sticky choice, same state', async () => {
+    const before = await service('room');
+    const key = 'user-3';
+    const was = await api('GET', '/svc/room/state', undefined, { 'x-flurry-route': key });
+    const stateBefore = await json(was, 200);
+    await fleet.restartGateway();
+    const after = await service('room');
+    expect(after.instances.map((i) => i.id).sort()).toEqual(before.instances.map((i) => i.id).sort());
+    const now = await api('GET', '/svc/room/state', undefined, { 'x-flurry-route': key });
+    expect(now.headers.get('x-flurry-instance')).toBe(was.headers.get('x-flurry-instance'));
+    expect((await json(now, 200)).digest).toBe(stateBefore.digest);
+  });
+
   it('delete - destroys the instances; later requests answer 404', async () => {
     expect((await api('DELETE', '/v1/services/room')).status).toBe(200);
     const gone = await api('GET', '/svc/room/state');
