@@ -156,6 +156,30 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     source.destroyInstance(src);
   });
 
+  it('held requests - requests arriving during stop-and-copy are held, handed back in arrival order and answered by the target', async () => {
+    const src = await source.createInstance('room');
+    await source.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `h${n++}`);
+    await source.beginMigration(src, { mode: 'compare' });
+    const r0 = await source.migrationRound(src);
+    const dst = await target.receiveInstance('room', { memoryBytes: r0.memoryBytes });
+    await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    // Queued before the stop: served by the source, before its last pages are read.
+    const early = source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'early' }), `h${n++}`);
+    const final = source.stopAndCopy(src);
+    const late = Array.from({ length: 5 }, (_, i) => source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: `late${i}` }), `late${i}`));
+    const last = await final;
+    expect(json(await early)).toEqual({ seq: 1 });
+    await target.applyPages(dst, last.pages, last.bytes, last.memoryBytes);
+    await target.finishReceive(dst, last.globals);
+    const held = source.commitMigration(src);
+    expect(held.map((h) => h.callId)).toEqual(['late0', 'late1', 'late2', 'late3', 'late4']);
+    for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
+    expect((await Promise.all(late)).map((r) => json(r).seq)).toEqual([2, 3, 4, 5, 6]);
+    await expect(source.instanceHandle(src, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'not_found' });
+    expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `h${n++}`)).next).toBe(6);
+    target.destroyInstance(dst);
+  });
+
   it('errors - migration steps on the wrong instance or in the wrong order are refused', async () => {
     const src = await source.createInstance('room');
     await expect(source.migrationRound(src)).rejects.toMatchObject({ code: 'bad_request' });
