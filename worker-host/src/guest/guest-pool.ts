@@ -136,6 +136,8 @@ export interface InstanceInfo {
   createdAt: number;
   /** Requests answered or failed so far. */
   requests: number;
+  /** While it migrates away ('source': pre-copy, or 'stopped' for stop-and-copy) or is being received ('target'). */
+  migrating?: 'source' | 'stopped' | 'target';
 }
 
 interface PoolInstance extends InstanceInfo {
@@ -614,7 +616,9 @@ export class GuestPool {
     const answer = await this.submitTo(inst.thread, {
       message: { type: 'instance-migrate', id: this.nextId++, instanceId: inst.instanceId, op },
       transfer,
-      timeoutMs: this.limits.callTimeoutMs,
+      // Reading or writing a whole large memory (round 0) may take far longer than a request; a step that
+      // times out terminates the thread with its instances, so it gets the init limit.
+      timeoutMs: Math.max(this.limits.callTimeoutMs, this.limits.initTimeoutMs),
       what: 'migration step',
       key: inst.key,
       instanceId: inst.instanceId,
@@ -625,7 +629,13 @@ export class GuestPool {
 
   /** The persistent instances alive in this pool. */
   instances(): InstanceInfo[] {
-    return [...this.liveInstances.values()].map(({ instanceId, key, createdAt, requests }) => ({ instanceId, key, createdAt, requests }));
+    return [...this.liveInstances.values()].map(({ instanceId, key, createdAt, requests, migration }) => ({
+      instanceId,
+      key,
+      createdAt,
+      requests,
+      ...(migration ? { migrating: migration.role === 'target' ? ('target' as const) : migration.stopped ? ('stopped' as const) : ('source' as const) } : {}),
+    }));
   }
 
   /** Forgets the instances of a thread that is gone, failing their queued requests with an error naming each. */

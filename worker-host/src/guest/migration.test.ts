@@ -169,6 +169,9 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     const late = Array.from({ length: 5 }, (_, i) => source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: `late${i}` }), `late${i}`));
     const last = await final;
     expect(json(await early)).toEqual({ seq: 1 });
+    expect(source.instances().find((i) => i.instanceId === src)?.migrating).toBe('stopped');
+    expect(target.instances().find((i) => i.instanceId === dst)?.migrating).toBe('target');
+    await expect(target.instanceHandle(dst, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'unavailable' });
     await target.applyPages(dst, last.pages, last.bytes, last.memoryBytes);
     await target.finishReceive(dst, last.globals);
     const held = source.commitMigration(src);
@@ -177,6 +180,7 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     expect((await Promise.all(late)).map((r) => json(r).seq)).toEqual([2, 3, 4, 5, 6]);
     await expect(source.instanceHandle(src, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'not_found' });
     expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `h${n++}`)).next).toBe(6);
+    expect(target.instances().find((i) => i.instanceId === dst)).not.toHaveProperty('migrating');
     target.destroyInstance(dst);
   });
 
