@@ -184,6 +184,44 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     target.destroyInstance(dst);
   });
 
+  it('portable - without the native pager native tracking is refused, and compare moves a portable instance to a native pool', async () => {
+    const limits = { callTimeoutMs: 5000, initTimeoutMs: 30_000, maxOutputBytes: 4 * MiB, maxLogLines: 64, maxLogBytes: 65536 };
+    const portable = await GuestPool.start({ threads: 1, limits, log: createLogger('test', {}, 'silent'), pager: 'portable' });
+    try {
+      await portable.warm('room', new Uint8Array(readFileSync(new URL('room.wasm', BUILD))), bytes('{"ballastMiB": 2}'));
+      const src = await portable.createInstance('room');
+      await portable.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `p${n++}`);
+      await portable.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'portable' }), `p${n++}`);
+      await expect(portable.beginMigration(src, { mode: 'async' })).rejects.toThrow(/native pager/);
+      expect(json(await portable.instanceHandle(src, req('GET', '/state'), `p${n++}`)).seq).toBe(1);
+      const digest = json(await portable.instanceHandle(src, req('GET', '/state'), `p${n++}`)).digest;
+      await portable.beginMigration(src, { mode: 'compare' });
+      let dst = '';
+      const report = await precopy(
+        {
+          round: () => portable.migrationRound(src),
+          stopAndCopy: () => portable.stopAndCopy(src),
+          commit: () => void portable.commitMigration(src),
+          abort: () => portable.abortMigration(src),
+        },
+        {
+          apply: async (pages, b, memoryBytes) => {
+            dst ||= await target.receiveInstance('room', { memoryBytes });
+            await target.applyPages(dst, pages, b, memoryBytes);
+          },
+          finish: (globals) => target.finishReceive(dst, globals),
+        },
+      );
+      expect(report.rounds.length).toBeGreaterThanOrEqual(2);
+      // The target warmed room with a bigger ballast: what it holds now is the moved instance, not its own parent.
+      expect(json(await target.instanceHandle(dst, req('GET', '/state'), `p${n++}`))).toMatchObject({ digest, seq: 1, ballastBytes: 2 * MiB });
+      expect(json(await target.instanceHandle(dst, req('POST', '/say', { name: 'ada', text: 'native' }), `p${n++}`))).toEqual({ seq: 2 });
+      target.destroyInstance(dst);
+    } finally {
+      await portable.close();
+    }
+  });
+
   it('errors - migration steps on the wrong instance or in the wrong order are refused', async () => {
     const src = await source.createInstance('room');
     await expect(source.migrationRound(src)).rejects.toMatchObject({ code: 'bad_request' });
