@@ -11,7 +11,7 @@ import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
-import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, type MigrationOpResult } from './migration-ops.js';
+import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroExcept, type MigrationOpResult } from './migration-ops.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -52,6 +52,8 @@ interface LiveInstance {
   stack?: { global: WebAssembly.Global; rest: number };
   /** Dirty tracking while it migrates away. */
   tracker?: DirtyTracker;
+  /** Received, and still holding its key's snapshot where no page came yet (cleared at the first apply). */
+  unzeroed?: boolean;
 }
 const instances = new Map<string, LiveInstance>();
 
@@ -312,10 +314,9 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         return fail('receiving into lazily paged memory is not supported');
       }
       growTo(clone.memory, op.memoryBytes);
-      new Uint8Array(clone.memory.buffer).fill(0);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, unzeroed: true });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }
@@ -343,9 +344,16 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         held.tracker = undefined;
         return answer({ op: 'done' });
       case 'apply':
+        if (held.unzeroed) {
+          growTo(clone.memory, op.memoryBytes ?? 0);
+          zeroExcept(clone.memory, op.pages);
+          held.unzeroed = false;
+        }
         applyPages(clone.memory, op.pages, op.bytes, op.memoryBytes);
         return answer({ op: 'done' });
       case 'finish':
+        if (held.unzeroed) zeroExcept(clone.memory, new Uint32Array(0));
+        held.unzeroed = false;
         writeGlobals(clone.instance, op.globals);
         // The source's pointer at rest is the moved instance's pointer at rest.
         if (held.stack) held.stack.rest = held.stack.global.value as number;

@@ -137,6 +137,21 @@ export function applyPages(memory: WebAssembly.Memory, pages: Uint32Array, bytes
   pages.forEach((p, i) => view.set(bytes.subarray(i * MIGRATION_PAGE, (i + 1) * MIGRATION_PAGE), p * MIGRATION_PAGE));
 }
 
+/**
+ * Zeroes every non-zero page of the memory except `keep` (the pages of the
+ * first round, about to be written): a received instance starts from its
+ * key's snapshot, and round 0 sends every non-zero page of the source, so only
+ * the snapshot's pages the source has zeroed need clearing — the rest is
+ * overwritten, and copy-on-write pages that are read only are never copied.
+ */
+export function zeroExcept(memory: WebAssembly.Memory, keep: Uint32Array): void {
+  const view = new Uint8Array(memory.buffer);
+  const count = view.length / MIGRATION_PAGE;
+  const kept = new Uint8Array(count);
+  for (const p of keep) if (p < count) kept[p] = 1;
+  for (let p = 0; p < count; p++) if (!kept[p] && !isZero(view, p)) view.fill(0, p * MIGRATION_PAGE, (p + 1) * MIGRATION_PAGE);
+}
+
 export function hashMemory(memory: WebAssembly.Memory): string {
   return createHash('sha256').update(new Uint8Array(memory.buffer)).digest('hex');
 }
