@@ -509,3 +509,58 @@ export interface HostServiceInstance {
 export function serviceKey(tenant: string, name: string): string {
   return `${tenant}.${name}`;
 }
+
+// ---- Live migration of service instances (docs/services.md, "Migration")
+
+export const MigrationSubjects = {
+  /** Request to the source host: migrate one of its instances (MigrateInstanceRequest -> MigrateInstanceReply). */
+  migrate: (hostId: string) => `flurry.host.${hostId}.instance.migrate`,
+  /** Host-to-host steps to the target host (ReceiveStep -> ReceiveStepReply). */
+  receive: (hostId: string) => `flurry.host.${hostId}.instance.receive`,
+  /** Requests forwarded by a source to the instance now on this host (InvokeRequest -> InvokeReply), bypassing the queue group. */
+  direct: (hostId: string, instanceId: string) => `flurry.host.${hostId}.instance.direct.${instanceId}`,
+} as const;
+
+export interface MigrateInstanceRequest {
+  requestId: string;
+  tenant: string;
+  service: string;
+  instanceId: string;
+  /** Function name and digest (the target warms that version). */
+  name: string;
+  digest: string;
+  target: string;
+  downtimeBudgetMs?: number;
+  maxRounds?: number;
+}
+
+export interface MigrationReportWire {
+  source: string;
+  target: string;
+  rounds: { pages: number; bytes: number; ms: number }[];
+  stopReason: string;
+  finalPages: number;
+  downtimeMs: number;
+  downtime: { stopMs: number; applyMs: number; finishMs: number; commitMs: number };
+  totalMs: number;
+  totalBytes: number;
+  perPageMs: number;
+  /** Requests held during stop-and-copy and forwarded to the target. */
+  forwarded: number;
+  /** Dirty tracking used: async/sync (native pager) or compare. */
+  mode?: string;
+}
+
+export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
+
+/** A global's value on the wire (i64 as a decimal string). */
+export type WireGlobal = { n: number | null } | { b: string };
+
+export type ReceiveStep =
+  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; memoryBytes: number }
+  | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
+  | { step: 'finish'; migrationId: string; globals: Record<string, WireGlobal> }
+  | { step: 'commit'; migrationId: string }
+  | { step: 'abort'; migrationId: string };
+
+export type ReceiveStepReply = { ok: true } | { ok: false; error: WireError };

@@ -5,12 +5,20 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, ServiceSubjects, toWireError,
-  type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest,
+  decode, encode, FlurryError, MigrationSubjects, newId, ServiceSubjects, toWireError,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
-import type { GuestPool } from './guest/guest-pool.js';
+import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
+import { MigrationReceiver, NatsTarget } from './migration/nats-migration.js';
+import { precopy } from './migration/precopy.js';
 
+/** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
+const INSTANCE_QUEUE = 'instance';
+/** A migration step to the target must answer within this (round 0 of a large memory included). */
+const STEP_TIMEOUT_MS = 30_000;
+/** How long a migrated-away instance's requests still reaching this host are forwarded. */
+const MOVED_MS = 60_000;
 interface HostedInstance {
   tenant: string;
   service: string;
@@ -37,14 +45,27 @@ export class ServiceHost {
   private readonly instances = new Map<string, HostedInstance>();
   private readonly subs: Subscription[] = [];
   private inFlight = 0;
+  /** Instances migrated away: their target host, for requests that still reach this host. */
+  private readonly moved = new Map<string, { host: string; at: number }>();
+  private readonly receiver: MigrationReceiver;
 
-  constructor(private readonly deps: ServiceHostDeps) {}
+  constructor(private readonly deps: ServiceHostDeps) {
+    this.receiver = new MigrationReceiver({
+      hostId: deps.hostId, nc: deps.nc, pool: deps.pool, log: deps.log, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey,
+      adopt: (r) => this.adopt(r),
+    });
+  }
 
   start(): void {
     const { nc, hostId } = this.deps;
     this.subs.push(
       nc.subscribe(ServiceSubjects.create(hostId), { callback: (_e, msg) => void this.onCreate(msg) }),
       nc.subscribe(ServiceSubjects.destroy(hostId), { callback: (_e, msg) => void this.onDestroy(msg) }),
+      nc.subscribe(MigrationSubjects.migrate(hostId), { callback: (_e, msg) => void this.onMigrate(msg) }),
+      nc.subscribe(MigrationSubjects.receive(hostId), { callback: (_e, msg) => void this.receiver.handle(msg.data).then((r) => msg.respond(r)) }),
+      nc.subscribe(MigrationSubjects.direct(hostId, '*'), {
+        callback: (_e, msg) => void this.onRequest(msg, msg.subject.slice(msg.subject.lastIndexOf('.') + 1)),
+      }),
     );
   }
 
@@ -76,9 +97,7 @@ export class ServiceHost {
     const placed = await this.deps.ensureWarm({ requestId: req.requestId, tenant: req.tenant, name: req.name, digest: req.digest });
     if (!placed.ok) return placed;
     const poolId = await this.deps.pool.createInstance(this.deps.warmKey(req.tenant, req.name, req.digest), req.requestId);
-    const sub = this.deps.nc.subscribe(ServiceSubjects.request(req.tenant, req.service, req.instanceId), {
-      callback: (_e, m) => void this.onRequest(m, req.instanceId),
-    });
+    const sub = this.subscribeInstance(req.tenant, req.service, req.instanceId);
     this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, sub, requests: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
@@ -107,8 +126,25 @@ export class ServiceHost {
     return true;
   }
 
+  private subscribeInstance(tenant: string, service: string, instanceId: string): Subscription {
+    return this.deps.nc.subscribe(ServiceSubjects.request(tenant, service, instanceId), {
+      queue: INSTANCE_QUEUE,
+      callback: (_e, m) => void this.onRequest(m, instanceId),
+    });
+  }
+
   private async onRequest(msg: Msg, instanceId: string): Promise<void> {
     const inst = this.instances.get(instanceId);
+    const moved = inst ? undefined : this.moved.get(instanceId);
+    if (moved && Date.now() - moved.at < MOVED_MS) {
+      // Migrated away while this request was on its way: the target answers it.
+      try {
+        msg.respond((await this.deps.nc.request(MigrationSubjects.direct(moved.host, instanceId), msg.data, { timeout: STEP_TIMEOUT_MS })).data);
+      } catch (err) {
+        msg.respond(encode({ ok: false, error: toWireError(new FlurryError('unavailable', `instance ${instanceId} moved to ${moved.host}, which did not answer: ${(err as Error).message}`)), hostId: this.deps.hostId } satisfies InvokeReply));
+      }
+      return;
+    }
     let reply: InvokeReply;
     this.inFlight++;
     try {
@@ -120,7 +156,8 @@ export class ServiceHost {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
       }
-      reply = { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: this.deps.hostId, durationMs: r.durationMs };
+      const answeredBy = (r as CallResult & { hostId?: string }).hostId ?? this.deps.hostId;
+      reply = { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
       if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId }, 'service request failed');
       reply = { ok: false, error: toWireError(err), hostId: this.deps.hostId };
@@ -128,6 +165,81 @@ export class ServiceHost {
       this.inFlight--;
     }
     msg.respond(encode(reply));
+  }
+
+  // ---- migration (docs/services.md, "Migration")
+
+  private async onMigrate(msg: Msg): Promise<void> {
+    let reply: MigrateInstanceReply;
+    try {
+      reply = await this.migrate(decode<MigrateInstanceRequest>(msg.data));
+    } catch (err) {
+      reply = { ok: false, error: toWireError(err) };
+    }
+    msg.respond(encode(reply));
+  }
+
+  /** Source side: pre-copy to the target over NATS, then hand over the subject and the held requests. */
+  async migrate(req: MigrateInstanceRequest): Promise<MigrateInstanceReply> {
+    const { nc, pool, hostId, log } = this.deps;
+    const inst = this.instances.get(req.instanceId);
+    if (!inst) return { ok: false, error: { code: 'not_found', message: `instance ${req.instanceId} is not on host ${hostId}` } };
+    if (req.target === hostId) return { ok: false, error: { code: 'bad_request', message: 'the target is the source host' } };
+    const target = new NatsTarget(nc, req.target, {
+      migrationId: newId('mig'), requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
+    }, STEP_TIMEOUT_MS, STEP_TIMEOUT_MS * 2);
+    // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
+    let mode: MigrationMode | undefined;
+    for (const m of ['async', 'sync', 'compare'] as const) {
+      try {
+        await pool.beginMigration(inst.poolId, { mode: m });
+        mode = m;
+        break;
+      } catch (err) {
+        if (m === 'compare') throw err;
+      }
+    }
+    let forwarded = 0;
+    const report = await precopy(
+      {
+        round: () => pool.migrationRound(inst.poolId),
+        stopAndCopy: () => pool.stopAndCopy(inst.poolId),
+        commit: async () => {
+          // The target subscribes the instance's subject first: requests reach one of the two, never none.
+          await target.commit();
+          this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
+          this.instances.delete(inst.instanceId);
+          inst.sub.unsubscribe();
+          const held = pool.commitMigration(inst.poolId);
+          forwarded = held.length;
+          for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
+        },
+        abort: async () => {
+          await target.abort();
+          await pool.abortMigration(inst.poolId);
+        },
+      },
+      target,
+      { downtimeBudgetMs: req.downtimeBudgetMs ?? 30, maxRounds: req.maxRounds ?? 30 },
+    );
+    for (const [id, m] of this.moved) if (Date.now() - m.at > MOVED_MS) this.moved.delete(id);
+    log.info({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, target: req.target, mode, rounds: report.rounds.length, downtimeMs: Math.round(report.downtimeMs * 100) / 100 }, 'service instance migrated');
+    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode } };
+  }
+
+  private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
+    const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
+    const reply = decode<InvokeReply>((await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data);
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, logs: [], hostId: reply.hostId } as unknown as CallResult;
+  }
+
+  /** Target side, at commit: serve a received instance on its subject. */
+  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string }): Promise<void> {
+    this.moved.delete(r.instanceId);
+    const sub = this.subscribeInstance(r.tenant, r.service, r.instanceId);
+    this.instances.set(r.instanceId, { ...r, sub, requests: 0 });
+    await this.deps.nc.flush();
   }
 
   /** Stops answering and destroys every instance (drain). */

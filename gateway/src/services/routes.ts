@@ -41,6 +41,15 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     return c.json({ deleted: c.req.param('name') });
   });
 
+  app.post('/v1/instances/:id/migrate', async (c) => {
+    const raw = await readBody(c, deps.maxBodyBytes);
+    const body = raw.length === 0 ? {} : (parseJson(raw) as { target?: string; downtimeBudgetMs?: number; maxRounds?: number });
+    const opts: { downtimeBudgetMs?: number; maxRounds?: number } = {};
+    if (typeof body.downtimeBudgetMs === 'number' && body.downtimeBudgetMs > 0) opts.downtimeBudgetMs = body.downtimeBudgetMs;
+    if (typeof body.maxRounds === 'number' && Number.isInteger(body.maxRounds) && body.maxRounds > 0) opts.maxRounds = body.maxRounds;
+    return c.json({ migration: await services.migrate(c.var.tenant, c.req.param('id'), body.target, opts) });
+  });
+
   const call = async (c: Context<E>, name: string, path: string) => {
     const rawUrl = c.req.url;
     const q = rawUrl.indexOf('?');

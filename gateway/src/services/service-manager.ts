@@ -9,7 +9,8 @@ import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
-  decode, encode, FlurryError, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  decode, encode, FlurryError, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord,
 } from '@flurry/core';
@@ -187,6 +188,48 @@ export class ServiceManager {
       if (left === 0) this.inFlight.delete(inst.id);
       else this.inFlight.set(inst.id, left);
     }
+  }
+
+  // ---- migration
+
+  /**
+   * Live-migrates an instance to `target` (default: the live host with most
+   * free guest slots other than its own); the source host drives it
+   * (docs/services.md, "Migration") and the placement record follows.
+   */
+  async migrate(tenant: string, instanceId: string, target?: string, opts: { downtimeBudgetMs?: number; maxRounds?: number } = {}): Promise<MigrationReportWire> {
+    if (target !== undefined && (typeof target !== 'string' || target === '')) throw new FlurryError('bad_request', 'target must be a host id');
+    const keys: string[] = [];
+    for await (const k of await this.services.keys(`${tenant}.*`)) keys.push(k);
+    for (const key of keys) {
+      const c = await this.read(key, true).catch(() => undefined);
+      if (!c?.instances.some((i) => i.id === instanceId)) continue;
+      return this.locked(key, async () => {
+        const fresh = await this.read(key, true);
+        const inst = fresh.instances.find((i) => i.id === instanceId);
+        if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+        const live = this.deps.fleet.live().filter((h) => !h.draining && h.id !== inst.host);
+        const to = target ?? live.sort((a, b) => b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id))[0]?.id;
+        if (!to) throw new FlurryError('no_capacity', 'no other live host to migrate to', { retryAfterSeconds: 1 });
+        if (to === inst.host) throw new FlurryError('bad_request', `instance ${instanceId} is on host ${to} already`);
+        if (!live.some((h) => h.id === to)) throw new FlurryError('bad_request', `host ${to} is not a live host that takes instances`);
+        const req: MigrateInstanceRequest = {
+          requestId: newId('req'), tenant, service: fresh.record.name, instanceId, name: fresh.record.function, digest: inst.digest, target: to, ...opts,
+        };
+        let reply: MigrateInstanceReply;
+        try {
+          reply = decode<MigrateInstanceReply>((await this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 })).data);
+        } catch (err) {
+          throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`);
+        }
+        if (!reply.ok) throw FlurryError.fromWire(reply.error);
+        const now = await this.read(key, true);
+        await this.writeInstances(key, now.record, now.instances.map((i) => (i.id === instanceId ? { ...i, host: to } : i)));
+        this.deps.log.info({ service: `${tenant}/${fresh.record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
+        return reply.report;
+      });
+    }
+    throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
   }
 
   // ---- scaling

@@ -1,0 +1,123 @@
+// Live migration of a service instance between host processes (docs/services.md,
+// "Migration"): a real nats-server, the gateway and three worker hosts; a `room`
+// instance is migrated while a client sends requests without pause.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalFleet } from '../infra/src/local-fleet.js';
+import { deploy, guestProgram } from './helpers/functions.js';
+
+let fleet: LocalFleet;
+
+beforeAll(async () => {
+  fleet = await LocalFleet.start({
+    hosts: 3,
+    hostEnv: { FLURRY_CALL_TIMEOUT_MS: '5000', FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2' },
+    gatewayEnv: { FLURRY_HOST_TTL_S: '2' },
+  });
+  const res = await deploy(fleet.url, 'room', guestProgram('room'));
+  expect(res.status, await res.clone().text()).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+interface Service { instances: { id: string; host: string }[] }
+interface Report {
+  source: string; target: string; rounds: { pages: number; bytes: number; ms: number }[]; stopReason: string; finalPages: number;
+  downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; mode?: string;
+}
+
+const api = (method: string, path: string, body?: unknown) =>
+  fetch(`${fleet.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+async function json<T = any>(res: Response, status: number): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return JSON.parse(text) as T;
+}
+
+const service = async (name: string) => (await json<{ service: Service }>(await api('GET', `/v1/services/${name}`), 200)).service;
+const log = (r: Report) =>
+  console.log(`[migrate] ${r.source} -> ${r.target} (${r.mode}): rounds ${JSON.stringify(r.rounds.map((x) => ({ pages: x.pages, ms: +x.ms.toFixed(1) })))}, stop ${r.stopReason}, final ${r.finalPages} pages, downtime ${r.downtimeMs.toFixed(1)} ms, total ${r.totalMs.toFixed(1)} ms, ${(r.totalBytes / 1024).toFixed(0)} KiB, ${r.forwarded} held and forwarded`);
+
+describe('live migration between hosts', () => {
+  const said: string[] = [];
+  let seq = 0;
+
+  it('migrate - a client loop without pause gets every answer in order; the state arrives whole on the target', async () => {
+    await json(await api('POST', '/v1/services', { name: 'room', function: 'room', min: 1, max: 1 }), 201);
+    expect(await json(await api('POST', '/svc/room/join', { name: 'ada' }), 200)).toEqual({ member: 'ada', members: ['ada'] });
+    const [inst] = (await service('room')).instances;
+    const before = inst!.host;
+
+    let running = true;
+    let k = 0;
+    const hosts: string[] = [];
+    const loop = (async () => {
+      while (running) {
+        const text = `m${k++}`;
+        said.push(text);
+        const res = await api('POST', '/svc/room/say', { name: 'ada', text });
+        hosts.push(res.headers.get('x-flurry-host') ?? '');
+        expect(await json(res, 200)).toEqual({ seq: ++seq });
+      }
+    })();
+    while (k < 20) await new Promise((r) => setTimeout(r, 2));
+    const report = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+    const after = k;
+    while (k < after + 20) await new Promise((r) => setTimeout(r, 2));
+    running = false;
+    await loop;
+    log(report);
+
+    expect(report.source).toBe(before);
+    expect(report.target).not.toBe(before);
+    expect(report.rounds.length).toBeGreaterThanOrEqual(1);
+    expect(report.downtimeMs).toBeGreaterThan(0);
+    expect(hosts[0]).toBe(before);
+    expect(hosts.at(-1)).toBe(report.target);
+    // The instance now lives on the target (record and answers), same id.
+    expect((await service('room')).instances).toEqual([expect.objectContaining({ id: inst!.id, host: report.target })]);
+    const res = await api('GET', '/svc/room/state');
+    expect(res.headers.get('x-flurry-host')).toBe(report.target);
+    expect(res.headers.get('x-flurry-instance')).toBe(inst!.id);
+    const state = await json(res, 200);
+    expect(state).toMatchObject({ members: ['ada'], count: said.length, seq: said.length });
+
+    // The same requests on a fresh instance lead to the same state digest.
+    await json(await api('POST', '/v1/services', { name: 'replay', function: 'room', min: 1, max: 1 }), 201);
+    await json(await api('POST', '/svc/replay/join', { name: 'ada' }), 200);
+    for (const text of said) await json(await api('POST', '/svc/replay/say', { name: 'ada', text }), 200);
+    expect((await json(await api('GET', '/svc/replay/state'), 200)).digest).toBe(state.digest);
+  }, 60_000);
+
+  it('migrate to a named target and back; unknown instance and bad target are refused', async () => {
+    const [inst] = (await service('room')).instances;
+    const other = ['host-1', 'host-2', 'host-3'].find((h) => h !== inst!.host)!;
+    const report = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { target: other }), 200)).migration;
+    log(report);
+    expect(report).toMatchObject({ source: inst!.host, target: other });
+    const res = await api('POST', '/svc/room/say', { name: 'ada', text: 'moved' });
+    expect(res.headers.get('x-flurry-host')).toBe(other);
+    said.push('moved');
+    expect(await json(res, 200)).toEqual({ seq: ++seq });
+    await json(await api('POST', `/v1/instances/${inst!.id}/migrate`, { target: other }), 400);
+    await json(await api('POST', '/v1/instances/inst_nope/migrate', {}), 404);
+  }, 30_000);
+
+  it('a target that is gone (SIGKILL) aborts the migration; the instance keeps serving on the source with its state', async () => {
+    const [inst] = (await service('room')).instances;
+    const victim = ['host-1', 'host-2', 'host-3'].find((h) => h !== inst!.host)!;
+    const proc = fleet.hosts.find((h) => h.name.includes(victim)) ?? fleet.hosts[Number(victim.slice(5)) - 1]!;
+    proc.process.kill('SIGKILL');
+    await proc.exited;
+    // Still in the fleet view (its heartbeat has not expired): the migration is tried and fails.
+    const res = await api('POST', `/v1/instances/${inst!.id}/migrate`, { target: victim });
+    expect(res.status, await res.clone().text()).toBeGreaterThanOrEqual(400);
+    const say = await api('POST', '/svc/room/say', { name: 'ada', text: 'stayed' });
+    expect(say.headers.get('x-flurry-host')).toBe(inst!.host);
+    said.push('stayed');
+    expect(await json(say, 200)).toEqual({ seq: ++seq });
+    expect((await service('room')).instances).toEqual([expect.objectContaining({ id: inst!.id, host: inst!.host })]);
+  }, 30_000);
+});
