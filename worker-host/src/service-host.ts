@@ -15,8 +15,8 @@ import { precopy } from './migration/precopy.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
-/** A migration step to the target must answer within this (round 0 of a large memory included). */
-const STEP_TIMEOUT_MS = 30_000;
+/** A migration step to the target must answer within this (steps carry at most about 1 MiB; prepare, which may warm, gets twice). */
+const STEP_TIMEOUT_MS = 10_000;
 /** How long a migrated-away instance's requests still reaching this host are forwarded. */
 const MOVED_MS = 60_000;
 interface HostedInstance {
@@ -187,7 +187,7 @@ export class ServiceHost {
     if (req.target === hostId) return { ok: false, error: { code: 'bad_request', message: 'the target is the source host' } };
     const target = new NatsTarget(nc, req.target, {
       migrationId: newId('mig'), requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
-    }, STEP_TIMEOUT_MS, STEP_TIMEOUT_MS * 2);
+    }, STEP_TIMEOUT_MS, STEP_TIMEOUT_MS * 3);
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     let mode: MigrationMode | undefined;
     for (const m of ['async', 'sync', 'compare'] as const) {

@@ -161,6 +161,7 @@ export class MigrationReceiver {
         const poolId = await pool.receiveInstance(this.deps.warmKey(s.tenant, s.name, s.digest), { memoryBytes: s.memoryBytes });
         const { step: _s, memoryBytes: _m, ...info } = s;
         this.receiving.set(s.migrationId, { ...info, poolId, startedAt: Date.now() });
+        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes }, 'receiving service instance');
         return;
       }
       case 'apply': {
