@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Recor
   invoke: () => import('./invoke.js'),
   fork: () => import('./fork.js'),
   workloads: () => import('./workloads.js'),
+  migrate: () => import('./migrate.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
