@@ -113,14 +113,26 @@ describe('guest pool', () => {
   });
 
   it('crash - a thread that dies mid-call is replaced and its call fails with internal', async () => {
-    const looping = pool.handle('mischief', request(bytes('l')), 'p14');
-    // White box: kill the worker running the call from outside, as an OOM or a native crash would.
-    const threads = (pool as unknown as { threads: Set<{ job?: unknown; worker: { terminate(): Promise<number> } }> }).threads;
-    const busy = [...threads].find((t) => t.job);
-    await busy!.worker.terminate();
-    await expect(looping).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('died') });
-    expect(pool.size).toBe(2);
-    expect(text((await pool.handle('echo', request(bytes('alive')), 'p15')).body)).toBe('alive');
+    // Its own pool with a long call limit: on a loaded machine terminate() can take longer than the shared pool's 500 ms.
+    const crashy = await GuestPool.start({ threads: 2, limits: { ...limits, callTimeoutMs: 30_000 }, log: silent });
+    try {
+      await crashy.warm('mischief', MISCHIEF);
+      await crashy.warm('echo', ECHO);
+      const looping = crashy.handle('mischief', request(bytes('l')), 'p14');
+      // White box: kill the worker running the call from outside, as an OOM or a native crash would.
+      const threads = (crashy as unknown as { threads: Set<{ job?: unknown; worker: { terminate(): Promise<number> } }> }).threads;
+      let busy = [...threads].find((t) => t.job);
+      for (let i = 0; !busy && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        busy = [...threads].find((t) => t.job);
+      }
+      await busy!.worker.terminate();
+      await expect(looping).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('died') });
+      expect(crashy.size).toBe(2);
+      expect(text((await crashy.handle('echo', request(bytes('alive')), 'p15')).body)).toBe('alive');
+    } finally {
+      await crashy.close();
+    }
   });
 
   it('concurrency - 200 calls over 2 threads all get their own answer', async () => {
