@@ -21,3 +21,4 @@ export * from "./hex";
 export * from "./float-parse";
 export * from "./float-format";
 export * from "./json/index";
+export * from "./bad-request";

@@ -14,7 +14,7 @@
 //   reduce(n)     checks the n clone outputs and summarizes them
 
 import {
-  JsonWriter, logInfo, monotonicMs, randomBytes, readInput, reseedMathRandom, reportProgress, requestQuery,
+  badRequest, JsonWriter, logInfo, monotonicMs, randomBytes, readInput, reseedMathRandom, reportProgress, requestQuery,
   setContentType, setStatus, toHex, u64ToHex, writeOutputWriter, INVALID_INT,
 } from "../lib";
 import { applyInput, Config, copyConfig, Verify, verifyByName, verifyName } from "./config";
@@ -153,12 +153,4 @@ function work(index: i32, count: i32, config: Config, reportsProgress: bool): Js
   w.key("writeMs").number(Math.round(writeMs * 1000) / 1000);
   w.endObject();
   return w;
-}
-
-function badRequest(message: string): i32 {
-  setStatus(400);
-  let w = new JsonWriter();
-  w.beginObject().key("error").string(message).endObject();
-  writeOutputWriter(w.out);
-  return 0;
 }

@@ -13,7 +13,7 @@
 //                 what run(i, n) would output
 
 import {
-  JsonValue, JsonWriter, monotonicMs, parseJson, readInput, readReduceInput, requestQuery, setContentType,
+  badRequest, JsonValue, JsonWriter, monotonicMs, parseJson, readInput, readReduceInput, requestQuery, setContentType,
   setStatus, writeOutputWriter, INVALID_INT,
 } from "../lib";
 import { philoxSelfTest } from "./philox";
@@ -150,12 +150,4 @@ function result(s: Spec, nodes: Node[], clones: i32): JsonWriter {
   w.key("sumSquares").number(t.sumSq);
   w.endObject();
   return w;
-}
-
-function badRequest(message: string): i32 {
-  setStatus(400);
-  let w = new JsonWriter();
-  w.beginObject().key("error").string(message).endObject();
-  writeOutputWriter(w.out);
-  return 0;
 }

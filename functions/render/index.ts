@@ -16,7 +16,7 @@
 // Band output: "FRB1", then u32 LE width, first row, end row (exclusive),
 // then (end - first) * width * 3 bytes of sRGB pixels, rows top to bottom.
 
-import { JsonWriter, logInfo, monotonicMs, readInput, readReduceInput, reportProgress, setContentType, setStatus, writeOutput, writeOutputWriter } from "../lib";
+import { badRequest as answerBadRequest, JsonWriter, logInfo, monotonicMs, readInput, readReduceInput, reportProgress, setContentType, setStatus, writeOutput, writeOutputWriter } from "../lib";
 import { fail, failure } from "./errors";
 import { Bvh, Hit } from "./bvh";
 import { Mesh, parseMesh } from "./mesh";
@@ -116,13 +116,10 @@ export function handle(): i32 {
   return 0;
 }
 
+/** 400 with a JSON error body, labelled as JSON. */
 function badRequest(message: string): i32 {
-  setStatus(400);
   setContentType("application/json");
-  let w = new JsonWriter();
-  w.beginObject().key("error").string(message).endObject();
-  writeOutputWriter(w.out);
-  return 0;
+  return answerBadRequest(message);
 }
 
 // ---- the scene's geometry ----
