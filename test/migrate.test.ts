@@ -2,19 +2,13 @@
 // "Migration"): a real nats-server, the gateway and three worker hosts; a `room`
 // instance is migrated while a client sends requests without pause.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalFleet } from '../infra/src/local-fleet.js';
-import { deploy, guestProgram } from './helpers/functions.js';
+import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
 
 beforeAll(async () => {
-  fleet = await LocalFleet.start({
-    hosts: 3,
-    hostEnv: { FLURRY_CALL_TIMEOUT_MS: '5000', FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2' },
-    gatewayEnv: { FLURRY_HOST_TTL_S: '2' },
-  });
-  const res = await deploy(fleet.url, 'room', guestProgram('room'));
-  expect(res.status, await res.clone().text()).toBe(201);
+  fleet = await startRoomFleet();
 }, 60_000);
 
 afterAll(async () => {
