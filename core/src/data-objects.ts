@@ -3,6 +3,7 @@
  * store: how an object's info reads as a DataRecord, and how a host reads the
  * exact version a job was pinned to.
  */
+import { createHash } from 'node:crypto';
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
 import { FlurryError } from './errors.js';
 import type { DataRecord, InitDataRef } from './protocol.js';
@@ -41,4 +42,9 @@ export async function readDataObject(store: ObjectStore, ref: InitDataRef): Prom
   if (err) throw new FlurryError('unavailable', `reading the data "${ref.name}" failed: ${err.message}`);
   if (at !== out.length) throw new FlurryError('unavailable', `reading the data "${ref.name}" stopped at ${at} of ${out.length} bytes`);
   return out;
+}
+
+/** The init half of a ParentKey: the data's digest, or the digest of the inline bytes. */
+export function initDigest(init: Uint8Array, data?: Pick<InitDataRef, 'digest'>): string {
+  return data ? data.digest : `sha256:${createHash('sha256').update(init).digest('hex')}`;
 }

@@ -49,6 +49,9 @@ export const Subjects = {
   fork: (hostId: string) => `flurry.host.${hostId}.fork`,
   /** Request to one host: drop a snapshot (parent side) or its cached pages (clone side). */
   release: (hostId: string) => `flurry.host.${hostId}.release`,
+  /** Broadcast by a host that freed a kept parent (ReleaseRequest without holder): hosts drop their cached pages of it. */
+  parentFreed: (tenant: string) => `flurry.parents.${tenant}.freed`,
+  allParentsFreed: 'flurry.parents.*.freed',
   /**
    * The memory server of a snapshot (on the parent's host): requests for chunks.
    * It answers each request with a short ack and sends the chunks themselves on
@@ -86,6 +89,29 @@ export interface HostRecord {
   pager: 'userfaultfd' | 'portable';
   /** True once the host has begun draining: place nothing new on it. */
   draining: boolean;
+  /** Parents kept here for reuse by later jobs (docs/jobs.md, "Kept parents"). */
+  parents?: KeptParent[];
+  /** Snapshots whose pages this host caches for clones (kept while their parent is). */
+  pageCaches?: string[];
+}
+
+/** What identifies a parent's state: a later job with the same key may reuse its snapshot. */
+export interface ParentKey {
+  tenant: string;
+  /** The module's digest (the function version). */
+  moduleDigest: string;
+  /** `sha256:<hex>` of the inline init input, or the uploaded init data's digest. */
+  initDigest: string;
+}
+
+export interface KeptParent extends ParentKey {
+  function: string;
+  snapshotId: string;
+  memoryBytes: number;
+  /** Jobs holding it now; 0 when idle. */
+  holders: number;
+  /** When it became idle (ms since the epoch); absent while held. */
+  idleSince?: number;
 }
 
 export interface WarmFunction {
@@ -145,10 +171,16 @@ export interface SnapshotRequest {
   initInput: Uint8Array;
   /** The init input is this uploaded object instead: the host fetches it. */
   initData?: InitDataRef;
+  /**
+   * Keep the parent after its last holder releases it, and reuse a parent
+   * kept here with the same ParentKey instead of booting a new one (jobs:
+   * docs/jobs.md, "Kept parents"). The request id is the holder's name.
+   */
+  keep?: boolean;
 }
 
 export type SnapshotReply =
-  | { ok: true; hostId: string; snapshotId: string; descriptor: Uint8Array; initMs: number; snapshotMs: number }
+  | { ok: true; hostId: string; snapshotId: string; descriptor: Uint8Array; initMs: number; snapshotMs: number; reused?: boolean }
   | { ok: false; error: WireError };
 
 export interface ForkRequest {
@@ -205,6 +237,11 @@ export type ForkMode = 'lazy' | 'unicast' | 'eager' | 'cold';
 export interface ReleaseRequest {
   tenant: string;
   snapshotId: string;
+  /**
+   * A kept parent: only this holder lets go (the snapshot request's id); the
+   * parent stays, idle, once no holder is left. Without it the parent is freed now.
+   */
+  holder?: string;
 }
 
 /** What a host did for a snapshot, returned when it lets go of it. */
@@ -382,6 +419,11 @@ export interface JobRecord {
   boot?: JobBoot;
   /** The name of the uploaded data used as the init input, when the job has one. */
   initData?: string;
+  /** Whether the parent was a kept one (no init, no new snapshot); set with the snapshot. */
+  parentReused?: boolean;
+  /** The parent's init and snapshot times (0 for a reused parent). */
+  initMs?: number;
+  snapshotMs?: number;
   counts: { done: number; failed: number; running: number; pending: number };
   clonesDetail: CloneDetail[];
   pagesFetched: number;
@@ -405,6 +447,8 @@ export interface JobSpec {
   initData?: InitDataRef;
   /** Missing in specs written before boot modes: `fork`. */
   boot?: JobBoot;
+  /** `false`: free the parent when the job ends instead of keeping it for later jobs (default true). */
+  keepParent?: boolean;
   input: Uint8Array;
   inputs?: Uint8Array[];
   timeoutMs: number;
@@ -441,6 +485,8 @@ export type JobControlReply = { ok: true; job: JobRecord } | { ok: false; error:
 export interface CancelRequest {
   tenant: string;
   snapshotId: string;
+  /** Stop only this job's clones (a kept parent may serve several jobs at once). */
+  jobId?: string;
 }
 
 export type JobEventKind = 'state' | 'placed' | 'snapshot' | 'forked' | 'progress' | 'clone.done' | 'clone.failed' | 'reduced' | 'done' | 'failed' | 'cancelled';

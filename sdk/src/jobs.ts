@@ -35,6 +35,8 @@ export interface JobSpec {
    * every clone boots the module and runs init itself (the baseline fork is measured against).
    */
   boot?: 'fork' | 'cold';
+  /** `false`: free the parent when the job ends; by default a host keeps it for later jobs with the same function version and init. */
+  keepParent?: boolean;
   input?: JobData;
   inputs?: JobData[];
   /** Per clone run. */
@@ -73,7 +75,8 @@ export type JobEvent = JobEventBase &
     | { kind: 'state'; job: JobRecord }
     /** The parent is being started on `host`. */
     | { kind: 'placed'; host: string }
-    | { kind: 'snapshot'; host: string; snapshotId: string; initMs: number; snapshotMs: number }
+    /** `reused`: a parent kept from an earlier job was used (no init, no new snapshot; both times 0). */
+    | { kind: 'snapshot'; host: string; snapshotId: string; initMs: number; snapshotMs: number; reused?: boolean }
     /** `indices` were forked on `host`; `runningMs` from the fork request to all of them running. */
     | { kind: 'forked'; host: string; indices: number[]; runningMs: number; pager?: string }
     /** From the guest's `progress(done, total)`. */
@@ -275,6 +278,7 @@ export class JobsApi {
       init: encodeData(spec.init),
       initData: spec.initData,
       boot: spec.boot,
+      keepParent: spec.keepParent,
       input: encodeData(spec.input),
       inputs: spec.inputs?.map((data) => encodeData(data) as string),
       timeoutMs: spec.timeoutMs,

@@ -82,6 +82,10 @@ export interface HostRecord {
   pager: 'userfaultfd' | 'portable';
   /** True once the host has begun draining: nothing new is placed on it. */
   draining: boolean;
+  /** Parents of jobs this host keeps for later jobs with the same key (module digest, init digest). */
+  parents?: { tenant: string; function: string; moduleDigest: string; initDigest: string; snapshotId: string; memoryBytes: number; holders: number; idleSince?: number }[];
+  /** Snapshots whose pages this host caches for clones. */
+  pageCaches?: string[];
 }
 
 /**
@@ -175,6 +179,11 @@ export interface JobRecord {
   boot?: 'fork' | 'cold';
   /** The uploaded data used as the init input, by name. */
   initData?: string;
+  /** The parent was kept from an earlier job with the same function version and init (no init run, no new snapshot). */
+  parentReused?: boolean;
+  /** The parent's init and snapshot times in ms (0 when reused). */
+  initMs?: number;
+  snapshotMs?: number;
   counts: { done: number; failed: number; running: number; pending: number };
   clonesDetail: CloneDetail[];
   /** Pages the clones waited for, all together (unicast and multicast). */

@@ -18,6 +18,10 @@ export interface HostConfig {
   /** Longest a drain waits for in-flight calls before giving up on them. */
   drainTimeoutMs: number;
   pager: 'auto' | 'userfaultfd' | 'portable';
+  /** Kept parents of jobs (docs/jobs.md): an idle one is freed this long after its last job. */
+  parentIdleMs: number;
+  /** Most bytes of idle kept parents; the least recently used go first beyond it. */
+  parentCacheBytes: number;
   logLevel: string;
 }
 
@@ -35,6 +39,8 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
     drainTimeoutMs: r.int('FLURRY_DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 3_600_000 }),
     pager: r.oneOf('FLURRY_PAGER', ['auto', 'userfaultfd', 'portable'] as const, 'auto'),
+    parentIdleMs: r.int('FLURRY_PARENT_IDLE_MS', 300_000, { min: 0, max: 7 * 24 * 3_600_000 }),
+    parentCacheBytes: r.int('FLURRY_PARENT_CACHE_MIB', 1024, { min: 0, max: 1024 * 1024 }) * 1024 * 1024,
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

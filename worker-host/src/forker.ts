@@ -8,11 +8,16 @@
  *   fork       for each clone index: make the clone (on_restore), report it
  *              running, run it, publish its CloneResult.
  *   release    drop the parent or the cached pages, answer with what moved.
+ *
+ * Parents of jobs are kept after their last job (kept-parents.ts) and reused
+ * by later jobs with the same module and init input; hosts that adopted a
+ * snapshot keep its pages until its parent host announces that it freed it
+ * (or, if that host is gone, until they have not used them for the idle time).
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, toWireError,
-  type CancelRequest, type InitDataRef, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
+  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -22,10 +27,12 @@ import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';
 import { PageCache } from './page-cache.js';
 import type { NativePager } from './native/pager.js';
+import { ParentKeeper, parentKeyString } from './kept-parents.js';
 
 interface ParentSnapshot {
   key: string;
   descriptor: SnapshotDescriptor;
+  encoded: Uint8Array;
   server: MemoryServer;
 }
 
@@ -33,7 +40,12 @@ interface AdoptedSnapshot {
   key: string;
   cache: PageCache;
   ready: Promise<void>;
+  /** Clones running from it now, and when it was last used: an idle one is dropped after the idle time. */
+  active: number;
+  lastUsed: number;
 }
+
+type SnapshotMade = Extract<SnapshotReply, { ok: true }>;
 
 export interface ForkerDeps {
   hostId: string;
@@ -43,6 +55,11 @@ export interface ForkerDeps {
   /** The native pager when this host pages lazily; undefined for the portable pager. */
   pager?: NativePager;
   log: Logger;
+  /** Kept parents (docs/jobs.md): how long an idle one stays, and how many bytes of idle ones at most. */
+  parentIdleMs: number;
+  parentCacheBytes: number;
+  /** What the host advertises (kept parents, page caches) changed. */
+  onChange?(): void;
 }
 
 const snapKey = (snapshotId: string) => `snap:${snapshotId}`;
@@ -52,8 +69,29 @@ export class Forker {
   private readonly adopted = new Map<string, AdoptedSnapshot>();
   /** Pool keys of clones booted on their own (cold, eager), by snapshot id, so a cancel reaches them. */
   private readonly ownBoots = new Map<string, Set<string>>();
+  private readonly keeper: ParentKeeper;
+  /** Parents being made for a ParentKey: a second job with the same key waits and shares. */
+  private readonly making = new Map<string, Promise<SnapshotMade>>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly deps: ForkerDeps) {}
+  constructor(private readonly deps: ForkerDeps) {
+    this.keeper = new ParentKeeper({
+      idleMs: deps.parentIdleMs, cacheBytes: deps.parentCacheBytes, onChange: deps.onChange,
+      free: (snapshotId) => this.freeParent(snapshotId),
+    });
+    this.sweeper = setInterval(() => this.sweepPageCaches(), Math.min(30_000, Math.max(250, deps.parentIdleMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /** Kept parents, for the host record. */
+  keptParents(): KeptParent[] {
+    return this.keeper.list();
+  }
+
+  /** Snapshots whose pages this host caches, for the host record. */
+  pageCaches(): string[] {
+    return [...this.adopted.keys()].filter((k) => !k.includes('#'));
+  }
 
   async onSnapshot(msg: Msg): Promise<void> {
     let reply: SnapshotReply;
@@ -65,7 +103,35 @@ export class Forker {
     msg.respond(encode(reply));
   }
 
-  private async snapshot(req: SnapshotRequest): Promise<SnapshotReply> {
+  private async snapshot(req: SnapshotRequest): Promise<SnapshotMade> {
+    if (!req.keep) return this.makeParent(req);
+    const key: ParentKey = { tenant: req.tenant, moduleDigest: req.digest, initDigest: initDigest(req.initInput, req.initData) };
+    const k = parentKeyString(key);
+    for (;;) {
+      const kept = this.keeper.find(key);
+      const parent = kept === undefined ? undefined : this.parents.get(kept);
+      if (kept !== undefined && parent) {
+        this.keeper.hold(kept, req.requestId);
+        this.deps.log.info({ requestId: req.requestId, snapshotId: kept, fn: `${req.tenant}/${req.name}` }, 'kept parent reused');
+        return { ok: true, hostId: this.deps.hostId, snapshotId: kept, descriptor: parent.encoded, initMs: 0, snapshotMs: 0, reused: true };
+      }
+      const making = this.making.get(k);
+      if (!making) break;
+      await making.catch(() => undefined);
+    }
+    const making = this.makeParent(req);
+    this.making.set(k, making);
+    try {
+      const made = await making;
+      const d = this.parents.get(made.snapshotId)!.descriptor;
+      this.keeper.add({ ...key, function: req.name, snapshotId: made.snapshotId, memoryBytes: d.memoryBytes }, req.requestId);
+      return made;
+    } finally {
+      this.making.delete(k);
+    }
+  }
+
+  private async makeParent(req: SnapshotRequest): Promise<SnapshotMade> {
     const { pool, log } = this.deps;
     const snapshotId = newId('snap');
     const key = snapKey(snapshotId);
@@ -80,11 +146,12 @@ export class Forker {
       globals: image.globals, zeroPages, chunkHashes, serverHostId: this.deps.hostId, createdAt: Date.now(),
     };
     const server = new MemoryServer(this.deps.nc, descriptor, (o, l) => image.read(o, l));
-    this.parents.set(snapshotId, { key, descriptor, server });
+    const encoded = encodeDescriptor(descriptor);
+    this.parents.set(snapshotId, { key, descriptor, encoded, server });
     await this.deps.nc.flush();
     const snapshotMs = performance.now() - t0;
-    log.info({ requestId: req.requestId, snapshotId, fn: `${req.tenant}/${req.name}`, memoryBytes: image.byteLength, initMs: warm.initMs, snapshotMs }, 'snapshot ready');
-    return { ok: true, hostId: this.deps.hostId, snapshotId, descriptor: encodeDescriptor(descriptor), initMs: warm.initMs, snapshotMs };
+    log.info({ requestId: req.requestId, snapshotId, fn: `${req.tenant}/${req.name}`, memoryBytes: image.byteLength, initMs: warm.initMs, snapshotMs, keep: req.keep === true }, 'snapshot ready');
+    return { ok: true, hostId: this.deps.hostId, snapshotId, descriptor: encoded, initMs: warm.initMs, snapshotMs };
   }
 
   /** A parent's init input: inline, or an uploaded data object read from its store (docs/api.md, "Job data"). */
@@ -124,8 +191,14 @@ export class Forker {
       // Cold clones all run init with the same input: read uploaded data once for the request.
       if (mode === 'cold' && req.initData) req = { ...req, initInput: await this.initInput(undefined, req.initData), initData: undefined };
       log.debug({ clones: req.clones.length, mode }, 'fork');
+      const adopted = prepared?.adopted;
+      if (adopted) adopted.active += req.clones.length;
       for (const clone of req.clones) {
         void this.runClone(req, descriptor, clone, prepared, received, allStarted).then(async (result) => {
+          if (adopted) {
+            adopted.active--;
+            adopted.lastUsed = Date.now();
+          }
           if (result.ok && req.objects?.outputPrefix && result.output && result.output.length >= (req.objects.minOutputBytes ?? 0)) {
             const name = `${req.objects.outputPrefix}/${clone.index}/${req.requestId}`;
             try {
@@ -156,7 +229,7 @@ export class Forker {
     if (!adopted) {
       const key = unicast ? `${snapKey(d.snapshotId)}#unicast` : snapKey(d.snapshotId);
       const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
-      const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve() };
+      const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
       entry.ready = this.adopt(key, d, cache);
       cache.onFailure((err) => {
         this.deps.log.warn({ snapshotId: d.snapshotId, err: err.message }, 'page cache failed; stopping its clones');
@@ -166,7 +239,9 @@ export class Forker {
       adopted = entry;
       if (prefetch) cache.prefetchWorkingSet();
       else if (this.deps.pager) cache.prefetchPointedTo();
+      this.deps.onChange?.();
     }
+    adopted.lastUsed = Date.now();
     await adopted.ready;
     return { key: adopted.key, adopted };
   }
@@ -299,7 +374,30 @@ export class Forker {
     } catch {
       return;
     }
-    msg.respond(encode(this.release(req.snapshotId)));
+    msg.respond(encode(this.release(req.snapshotId, req.holder)));
+  }
+
+  /** A parent host freed a kept parent: its pages are no use any more. */
+  onParentFreed(data: Uint8Array): void {
+    let req: ReleaseRequest;
+    try {
+      req = decode<ReleaseRequest>(data);
+    } catch {
+      return;
+    }
+    if (this.parents.has(req.snapshotId)) return;
+    if (this.adopted.has(req.snapshotId) || this.adopted.has(`${req.snapshotId}#unicast`)) {
+      this.deps.log.debug({ snapshotId: req.snapshotId }, 'parent freed; dropping its cached pages');
+      this.release(req.snapshotId);
+    }
+  }
+
+  /** Page caches nobody used for the idle time (their parent host may be gone without a word). */
+  private sweepPageCaches(): void {
+    const now = Date.now();
+    for (const [cacheKey, a] of this.adopted) {
+      if (a.active === 0 && now - a.lastUsed > this.deps.parentIdleMs) this.release(cacheKey.split('#')[0]);
+    }
   }
 
   /** Stops every clone of a snapshot on this host now (a cancelled job); the snapshot itself stays until released. */
@@ -310,10 +408,11 @@ export class Forker {
     } catch {
       return;
     }
-    msg.respond(encode({ hostId: this.deps.hostId, stopped: this.cancel(req.snapshotId) }));
+    msg.respond(encode({ hostId: this.deps.hostId, stopped: this.cancel(req.snapshotId, req.jobId) }));
   }
 
-  cancel(snapshotId: string): boolean {
+  /** Stops the clones of a snapshot, or only one job's (their call ids start with the job id). */
+  cancel(snapshotId: string, jobId?: string): boolean {
     const keys = new Set<string>();
     const parent = this.parents.get(snapshotId);
     if (parent) keys.add(parent.key);
@@ -322,18 +421,25 @@ export class Forker {
       if (a) keys.add(a.key);
     }
     for (const key of this.ownBoots.get(snapshotId) ?? []) keys.add(key);
-    for (const key of keys) this.deps.pool.abort(key, new FlurryError('unavailable', `snapshot ${snapshotId} was cancelled`));
+    for (const key of keys) this.deps.pool.abort(key, new FlurryError('unavailable', `snapshot ${snapshotId} was cancelled`), jobId === undefined ? undefined : `${jobId}.`);
     return keys.size > 0;
   }
 
-  release(snapshotId: string): ReleaseReply {
+  /**
+   * Lets go of a snapshot here. A kept parent released by one of its holders
+   * stays (idle once no holder is left); without a holder, or not kept, the
+   * parent is freed now. Cached pages of the snapshot are dropped.
+   */
+  release(snapshotId: string, holder?: string): ReleaseReply {
     const reply: ReleaseReply = { hostId: this.deps.hostId };
     const parent = this.parents.get(snapshotId);
     if (parent) {
-      parent.server.close();
-      void this.deps.pool.releaseSnapshot(parent.key);
-      this.parents.delete(snapshotId);
       reply.server = { ...parent.server.stats };
+      if (holder !== undefined && this.keeper.has(snapshotId)) this.keeper.release(snapshotId, holder);
+      else {
+        this.keeper.forget(snapshotId);
+        this.freeParent(snapshotId);
+      }
     }
     for (const cacheKey of [snapshotId, `${snapshotId}#unicast`]) {
       const a = this.adopted.get(cacheKey);
@@ -345,12 +451,26 @@ export class Forker {
       reply.cache = prev
         ? { chunksRequested: prev.chunksRequested + a.cache.stats.chunksRequested, chunksUnicast: prev.chunksUnicast + a.cache.stats.chunksUnicast, chunksMulticast: prev.chunksMulticast + a.cache.stats.chunksMulticast, bytesReceived: prev.bytesReceived + a.cache.stats.bytesReceived, duplicateChunks: prev.duplicateChunks + a.cache.stats.duplicateChunks }
         : { ...a.cache.stats };
+      this.deps.onChange?.();
     }
     return reply;
   }
 
+  /** Frees a parent (memory server, snapshot) and tells the fleet, so that hosts drop its cached pages. */
+  private freeParent(snapshotId: string): void {
+    const parent = this.parents.get(snapshotId);
+    if (!parent) return;
+    parent.server.close();
+    void this.deps.pool.releaseSnapshot(parent.key);
+    this.parents.delete(snapshotId);
+    const tenant = parent.descriptor.tenant;
+    this.deps.nc.publish(Subjects.parentFreed(tenant), encode({ tenant, snapshotId } satisfies ReleaseRequest));
+    this.deps.log.info({ snapshotId, fn: `${tenant}/${parent.descriptor.function}` }, 'parent freed');
+  }
+
   /** Drops everything (host drain). */
   close(): void {
+    clearInterval(this.sweeper);
     for (const id of new Set([...this.parents.keys(), ...[...this.adopted.keys()].map((k) => k.split('#')[0])])) this.release(id);
   }
 }

@@ -31,6 +31,7 @@ export class WorkerHost {
   private readonly warm = new Map<string, WarmEntry>();
   private readonly placing = new Map<string, Promise<PlaceReply>>();
   private heartbeat?: NodeJS.Timeout;
+  private beatTimer?: NodeJS.Timeout;
   private controlSubs: Subscription[] = [];
   private inFlight = 0;
   private idle?: () => void;
@@ -57,6 +58,10 @@ export class WorkerHost {
       pool,
       pager: pager === 'userfaultfd' ? loadNativePager() : undefined,
       log,
+      parentIdleMs: config.parentIdleMs,
+      parentCacheBytes: config.parentCacheBytes,
+      // Advertise kept parents and page caches at once, not at the next heartbeat.
+      onChange: () => this.beatSoon(),
     });
     this.services = new ServiceHost({
       hostId: id, nc: fabric.nc, pool, log,
@@ -98,6 +103,7 @@ export class WorkerHost {
       nc.subscribe(Subjects.fork(this.id), { callback: (_e, msg) => void this.forker.onFork(msg) }),
       nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
       nc.subscribe(JobSubjects.cancel(this.id), { callback: (_e, msg) => void this.forker.onCancel(msg) }),
+      nc.subscribe(Subjects.allParentsFreed, { callback: (_e, msg) => this.forker.onParentFreed(msg.data) }),
     );
     this.services.start();
     void this.watchFunctions();
@@ -122,7 +128,19 @@ export class WorkerHost {
       warm: [...this.warm.values()].map(({ tenant, name, digest }) => ({ tenant, name, digest })),
       pager: this.pager,
       draining: this.draining,
+      parents: this.forker.keptParents(),
+      pageCaches: this.forker.pageCaches(),
     };
+  }
+
+  /** One heartbeat shortly, for changes others act on (kept parents); several changes at once make one. */
+  private beatSoon(): void {
+    if (this.beatTimer || !this.heartbeat) return;
+    this.beatTimer = setTimeout(() => {
+      this.beatTimer = undefined;
+      void this.beat();
+    }, 20);
+    this.beatTimer.unref();
   }
 
   private async beat(): Promise<void> {
@@ -260,6 +278,8 @@ export class WorkerHost {
       ]);
     }
     clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    clearTimeout(this.beatTimer);
     for (const s of this.controlSubs) s.unsubscribe();
     this.services.close();
     this.forker.close();

@@ -32,6 +32,7 @@ export class JobCoordinator {
   private readonly runs = new Map<string, JobRun>();
   private readonly inFlight = new Map<string, number>();
   private readonly hostBackoff = new Map<string, number>();
+  private readonly parentHosts = new Map<string, string>();
   private control?: Subscription;
   private watch?: { stop(): void };
 
@@ -109,7 +110,7 @@ export class JobCoordinator {
   private drive(stored: StoredJob): JobRun {
     const key = jobKey(stored.record.tenant, stored.record.id);
     const run = new JobRun({
-      store: this.store, fleet: this.fleet, log: this.log, inFlight: this.inFlight, hostBackoff: this.hostBackoff,
+      store: this.store, fleet: this.fleet, log: this.log, inFlight: this.inFlight, hostBackoff: this.hostBackoff, parentHosts: this.parentHosts,
       snapshotTimeoutMs: this.opts.snapshotTimeoutMs, tickMs: this.opts.tickMs ?? 250, getFunction: this.opts.getFunction,
     }, stored);
     this.runs.set(key, run);

@@ -7,9 +7,9 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
-  type CancelRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
-  type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
+  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
+  type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { isWarmOn } from '../placement.js';
@@ -32,6 +32,12 @@ export interface JobRunDeps {
   inFlight: Map<string, number>;
   /** Hosts whose last fork request failed, and until when to skip them. */
   hostBackoff: Map<string, number>;
+  /**
+   * Where this coordinator last asked for a kept parent, by ParentKey string:
+   * jobs with the same key go there (and share it) even before the host
+   * advertises the parent in its record.
+   */
+  parentHosts: Map<string, string>;
   snapshotTimeoutMs: number;
   /** Tick period. */
   tickMs: number;
@@ -130,6 +136,15 @@ export class JobRun {
     return this.spec?.boot === 'cold';
   }
 
+  /** Whether the parent outlives the job for later jobs with the same key (docs/jobs.md, "Kept parents"). */
+  private get keepParent(): boolean {
+    return !this.cold && this.spec?.keepParent !== false;
+  }
+
+  private parentKey(): ParentKey {
+    return { tenant: this.record.tenant, moduleDigest: this.record.digest, initDigest: initDigest(this.spec.init, this.spec.initData) };
+  }
+
   /** The id the hosts know this job's clones by: the snapshot's, or the cold boot's. */
   private get bootId(): string | undefined {
     return this.cold ? `cold.${this.record.id}` : this.record.snapshotId;
@@ -192,7 +207,7 @@ export class JobRun {
       this.record.parentHost = undefined;
       this.descriptor = undefined;
       this.hostsWithPages.clear();
-      void this.releaseOn(others, old, true);
+      void this.releaseOn(others, old, true, this.record.id);
     }
     // Clones on hosts that stopped heartbeating go elsewhere; clones past their deadline failed.
     const now = Date.now();
@@ -232,16 +247,25 @@ export class JobRun {
     return h.guestSlots - (this.deps.inFlight.get(h.id) ?? 0);
   }
 
-  /** Boots the parent on the best host: function warm there first, then most free slots. */
+  /**
+   * Boots the parent on the best host: one keeping a parent with the job's
+   * key first (it is reused: no init, no new snapshot), then the function
+   * warm there, then most free slots.
+   */
   private async snapshot(live: HostRecord[]): Promise<void> {
     if (this.snapshotting) return;
     this.snapshotting = true;
     try {
       const fn = await this.deps.getFunction(this.record.tenant, this.record.function).catch(() => undefined);
+      const key = this.parentKey();
+      const keyString = `${key.tenant}/${key.moduleDigest}/${key.initDigest}`;
+      const keeps = (h: HostRecord) => !this.keepParent ? 0
+        : h.parents?.some((p) => p.tenant === key.tenant && p.moduleDigest === key.moduleDigest && p.initDigest === key.initDigest) ? 2
+        : this.deps.parentHosts.get(keyString) === h.id ? 1 : 0;
       const candidates = [...live].sort((a, b) => {
         const wa = fn && isWarmOn(a, fn) ? 1 : 0;
         const wb = fn && isWarmOn(b, fn) ? 1 : 0;
-        return wb - wa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
+        return keeps(b) - keeps(a) || wb - wa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
       });
       if (candidates.length === 0) {
         this.log.warn({ jobId: this.record.id }, 'no live host for the parent; waiting');
@@ -252,22 +276,26 @@ export class JobRun {
       let lastError: WireError | undefined;
       for (const host of candidates.slice(0, 3)) {
         this.emit('placed', { host: host.id });
+        if (this.keepParent) this.deps.parentHosts.set(keyString, host.id);
         try {
           const made = await requestSnapshot(this.nc, host.id, {
             requestId: this.record.id, tenant: this.record.tenant, name: this.record.function, digest: this.record.digest,
-            initInput: this.spec.init, initData: this.spec.initData,
+            initInput: this.spec.init, initData: this.spec.initData, keep: this.keepParent,
           }, this.deps.snapshotTimeoutMs);
           if (this.stopped || this.terminal()) {
-            void this.releaseOn([host.id], made.snapshotId, false);
+            void this.releaseOn([host.id], made.snapshotId, false, this.record.id);
             return;
           }
           await this.deps.store.putBlob(`${this.record.tenant}/${this.record.id}/descriptor/${made.snapshotId}`, made.descriptor);
           this.descriptor = made.descriptor;
           this.record.snapshotId = made.snapshotId;
           this.record.parentHost = host.id;
+          this.record.parentReused = made.reused === true;
+          this.record.initMs = Math.round(made.initMs);
+          this.record.snapshotMs = Math.round(made.snapshotMs);
           this.hostsWithPages.add(host.id);
           this.setState('running');
-          this.emit('snapshot', { host: host.id, snapshotId: made.snapshotId, initMs: made.initMs, snapshotMs: made.snapshotMs });
+          this.emit('snapshot', { host: host.id, snapshotId: made.snapshotId, initMs: made.initMs, snapshotMs: made.snapshotMs, reused: made.reused === true });
           await this.persistNow();
           return;
         } catch (err) {
@@ -573,19 +601,44 @@ export class JobRun {
     this.callback();
   }
 
+  /**
+   * The job is over: its clones are stopped (when asked), and it lets go of
+   * the snapshot. A kept parent is only released by this job (it stays for
+   * later jobs, and the clone hosts keep its pages until its host frees it);
+   * otherwise the parent and every host's pages of it are dropped.
+   */
   private async releaseAll(stopClones = false): Promise<void> {
     const snapshotId = this.bootId;
     if (!snapshotId) return;
     const live = new Set(this.deps.fleet.live().map((h) => h.id));
-    const hosts = [...new Set([...this.hostsWithPages, ...(this.record.parentHost ? [this.record.parentHost] : [])])].filter((h) => live.has(h));
-    await this.releaseOn(hosts, snapshotId, stopClones);
+    const parent = this.record.parentHost;
+    const hosts = [...new Set([...this.hostsWithPages, ...(parent ? [parent] : [])])].filter((h) => live.has(h));
+    if (!this.keepParent) {
+      await this.releaseOn(hosts, snapshotId, stopClones, this.record.id);
+      return;
+    }
+    if (stopClones) await this.cancelOn(hosts, snapshotId);
+    if (parent && live.has(parent)) await this.releaseOn([parent], snapshotId, false, this.record.id);
   }
 
-  private async releaseOn(hosts: string[], snapshotId: string, stopClones: boolean): Promise<void> {
-    const body: CancelRequest = { tenant: this.record.tenant, snapshotId };
+  /** Stops this job's clones of the snapshot on `hosts` (other jobs sharing a kept parent go on). */
+  private async cancelOn(hosts: string[], snapshotId: string): Promise<void> {
+    const body: CancelRequest = { tenant: this.record.tenant, snapshotId, jobId: this.record.id };
     await Promise.all(hosts.map(async (h) => {
       try {
-        if (stopClones) await this.nc.request(JobSubjects.cancel(h), encode(body), { timeout: 5000 });
+        await this.nc.request(JobSubjects.cancel(h), encode(body), { timeout: 5000 });
+      } catch (err) {
+        this.log.warn({ jobId: this.record.id, hostId: h, snapshotId, err: (err as Error).message }, 'cancel failed');
+      }
+    }));
+  }
+
+  /** Releases the snapshot on `hosts` as `holder` (a kept parent stays for its other holders). */
+  private async releaseOn(hosts: string[], snapshotId: string, stopClones: boolean, holder: string): Promise<void> {
+    if (stopClones) await this.cancelOn(hosts, snapshotId);
+    const body: ReleaseRequest = { tenant: this.record.tenant, snapshotId, holder };
+    await Promise.all(hosts.map(async (h) => {
+      try {
         await this.nc.request(Subjects.release(h), encode(body), { timeout: 10_000 });
       } catch (err) {
         this.log.warn({ jobId: this.record.id, hostId: h, snapshotId, err: (err as Error).message }, 'release failed');

@@ -201,6 +201,7 @@ interface JobBody {
   init?: string;
   initData?: string;
   boot?: JobBoot;
+  keepParent?: boolean;
   input?: string;
   inputs?: string[];
   timeoutMs?: number;
@@ -222,7 +223,7 @@ function parseJobBody(raw: Uint8Array): JobBody {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('the body must be a JSON object');
   const b = v as Record<string, unknown>;
-  const known = new Set(['function', 'clones', 'init', 'initData', 'boot', 'input', 'inputs', 'timeoutMs', 'retries', 'reduce', 'callbackUrl']);
+  const known = new Set(['function', 'clones', 'init', 'initData', 'boot', 'keepParent', 'input', 'inputs', 'timeoutMs', 'retries', 'reduce', 'callbackUrl']);
   for (const k of Object.keys(b)) if (!known.has(k)) throw bad(`unknown field "${k}"`);
   if (typeof b.function !== 'string' || b.function.length === 0) throw bad('"function" must be a function name');
   if (typeof b.clones !== 'number' || !Number.isInteger(b.clones) || b.clones < 1 || b.clones > MAX_CLONES) throw bad(`"clones" must be an integer from 1 to ${MAX_CLONES}`);
@@ -233,6 +234,7 @@ function parseJobBody(raw: Uint8Array): JobBody {
     JobData.checkName(b.initData);
   }
   if (b.boot !== undefined && b.boot !== 'fork' && b.boot !== 'cold') throw bad('"boot" must be "fork" or "cold"');
+  if (b.keepParent !== undefined && typeof b.keepParent !== 'boolean') throw bad('"keepParent" must be a boolean');
   if (b.inputs !== undefined) {
     if (!Array.isArray(b.inputs) || b.inputs.some((x) => typeof x !== 'string')) throw bad('"inputs" must be an array of base64 strings');
     if (b.inputs.length !== b.clones) throw bad(`"inputs" has ${b.inputs.length} entries; it must have one per clone (${b.clones})`);
@@ -274,6 +276,7 @@ function specOf(b: JobBody, fn: FunctionRecord, initData: InitDataRef | undefine
     init: base64('init', b.init),
     ...(initData ? { initData } : {}),
     boot: b.boot ?? 'fork',
+    keepParent: b.keepParent ?? true,
     input: base64('input', b.input),
     inputs: b.inputs?.map((s, i) => base64(`inputs[${i}]`, s)),
     timeoutMs: b.timeoutMs ?? DEFAULT_TIMEOUT_MS,

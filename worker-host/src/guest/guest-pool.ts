@@ -691,12 +691,15 @@ export class GuestPool {
    * Fails every queued and running call of a key with `error` (say its pages
    * will never come): running ones end with their threads, which are replaced
    * (a thread asleep in a fault is released first). The snapshot stays.
+   * With `callIdPrefix`, only the calls whose id starts with it (one job's
+   * clones, when several jobs share a kept parent).
    */
-  abort(key: string, error: Error): void {
+  abort(key: string, error: Error, callIdPrefix?: string): void {
     const reason = error instanceof FlurryError ? error : new FlurryError('unavailable', error.message);
-    for (const job of this.queue.extract((j) => j.key === key)) job.reject(reason);
+    const chosen = (j: Job) => j.key === key && (callIdPrefix === undefined || (j.callId ?? '').startsWith(callIdPrefix));
+    for (const job of this.queue.extract(chosen)) job.reject(reason);
     for (const thread of [...this.threads]) {
-      if (thread.job?.key !== key) continue;
+      if (!thread.job || !chosen(thread.job)) continue;
       const job = this.finishJob(thread)!;
       this.log.warn({ callId: job.callId, key, reason: reason.message }, `guest ${job.what} aborted; replacing its thread`);
       this.retire(thread, `its thread was terminated: ${reason.message}`);
