@@ -213,6 +213,15 @@ describe('job data', () => {
       const viaCli = await cli('job', 'run', 'blast', '--clones', '2', '--init-data', 'small.fasta', '--boot', 'cold', '--input', join(scratch, 'queries.fasta'));
       expect(Buffer.from(viaSdk as Uint8Array).toString()).toBe(viaCli);
       expect(viaCli).toMatch(/^q\d{3}\tchr\d/m);
+      // The SDK's job kept its parent: the next job of the same data reuses it; --no-keep-parent boots its own.
+      const runJson = async (...extra: string[]) => JSON.parse(await cli('--json', 'job', 'run', 'blast', '--clones', '2', '--init-data', 'small.fasta', '--input', join(scratch, 'queries.fasta'), ...extra)) as { job: JobRecord; result: string };
+      const reused = await runJson();
+      expect(reused.job).toMatchObject({ parentReused: true, initMs: 0 });
+      expect(reused.result).toBe(viaCli);
+      const own = await runJson('--no-keep-parent');
+      expect(own.job.parentReused).toBe(false);
+      expect(own.job.snapshotId).not.toBe(reused.job.snapshotId);
+      expect(own.result).toBe(viaCli);
       const sdkPut = await flurry.data.put('note.txt', 'hello');
       expect(sdkPut).toMatchObject({ name: 'note.txt', bytes: 5 });
       await flurry.data.delete('note.txt');

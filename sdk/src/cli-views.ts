@@ -125,6 +125,9 @@ export function jobDetails(job: JobRecord, now: number): string {
   if (job.boot !== undefined) fields.push(['boot', job.boot]);
   if (job.initData !== undefined) fields.push(['init data', job.initData]);
   if (job.parentHost !== undefined) fields.push(['parent host', job.parentHost]);
+  if (job.parentReused !== undefined) {
+    fields.push(['parent', job.parentReused ? 'reused (kept from an earlier job)' : `booted: init ${job.initMs ?? '?'} ms, snapshot ${job.snapshotMs ?? '?'} ms`]);
+  }
   if (job.snapshotId !== undefined) fields.push(['snapshot', job.snapshotId]);
   fields.push(['pages fetched', String(job.pagesFetched)]);
   if (job.error !== undefined) fields.push(['error', `${job.error.code}: ${job.error.message}`]);

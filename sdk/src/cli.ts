@@ -128,6 +128,7 @@ function addJobCommands(program: Command): void {
     .addOption(new Option('--init <file>', "input of the parent's init() (- for stdin)").conflicts('initData'))
     .option('--init-data <name>', "uploaded data (flurry data put) as the input of the parent's init()")
     .addOption(new Option('--boot <mode>', 'fork: clones of one snapshotted parent; cold: every clone boots and runs init itself').choices(['fork', 'cold']))
+    .option('--no-keep-parent', 'free the parent when the job ends instead of keeping it for later jobs with the same init')
     .addOption(new Option('--input <file>', 'input of every clone (- for stdin)').conflicts('inputs'))
     .option('--inputs <dir>', "one input per clone: the directory's files in name order")
     .option('--out <file>', 'write the result to FILE instead of stdout')
@@ -263,6 +264,7 @@ interface JobRunCliOptions {
   init?: string;
   initData?: string;
   boot?: 'fork' | 'cold';
+  keepParent: boolean;
   input?: string;
   inputs?: string;
   out?: string;
@@ -286,6 +288,8 @@ async function jobSpec(fn: string, options: JobRunCliOptions, reduceGiven: boole
     init: options.init === undefined ? undefined : await readInput(options.init),
     initData: options.initData,
     boot: options.boot,
+    // Only an explicit --no-keep-parent is sent: the gateway keeps parents by default.
+    keepParent: options.keepParent ? undefined : false,
     input: options.input === undefined ? undefined : await readInput(options.input),
     inputs,
     retries: options.retries,

@@ -276,7 +276,7 @@ export class JobRun {
       let lastError: WireError | undefined;
       for (const host of candidates.slice(0, 3)) {
         this.emit('placed', { host: host.id });
-        if (this.keepParent) this.deps.parentHosts.set(keyString, host.id);
+        if (this.keepParent) rememberParentHost(this.deps.parentHosts, keyString, host.id);
         try {
           const made = await requestSnapshot(this.nc, host.id, {
             requestId: this.record.id, tenant: this.record.tenant, name: this.record.function, digest: this.record.digest,
@@ -684,6 +684,15 @@ export class JobRun {
       this.log.warn({ jobId: this.record.id, url, err: (err as Error).message }, 'job callback failed'),
     );
   }
+}
+
+/** Keys remembered by the coordinator: the most recent ones (a hint; hosts' records say where parents really are). */
+const REMEMBERED_PARENT_HOSTS = 1024;
+
+function rememberParentHost(m: Map<string, string>, key: string, host: string): void {
+  m.delete(key);
+  m.set(key, host);
+  if (m.size > REMEMBERED_PARENT_HOSTS) m.delete(m.keys().next().value!);
 }
 
 export function newCloneDetails(count: number): CloneDetail[] {
