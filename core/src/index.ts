@@ -10,3 +10,4 @@ export * from './wasm-module.js';
 export * from './snapshot.js';
 export * from './fork-client.js';
 export * from './reduce-input.js';
+export * from './data-objects.js';

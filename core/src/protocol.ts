@@ -141,8 +141,10 @@ export interface SnapshotRequest {
   tenant: string;
   name: string;
   digest: string;
-  /** Input to the parent's `init`. */
+  /** Input to the parent's `init` (empty when `initData` names it). */
   initInput: Uint8Array;
+  /** The init input is this uploaded object instead: the host fetches it. */
+  initData?: InitDataRef;
 }
 
 export type SnapshotReply =
@@ -169,6 +171,8 @@ export interface ForkRequest {
    */
   mode?: ForkMode;
   initInput?: Uint8Array;
+  /** `cold`: the init input is this uploaded object instead of `initInput` (fetched once per request by the host). */
+  initData?: InitDataRef;
   /**
    * Jobs: publish a successful clone's result to `<resultSubject>.<index>`
    * (a subject of the results stream, kept once per index) and a failed one to
@@ -374,6 +378,10 @@ export interface JobRecord {
   finishedAt?: number;
   parentHost?: string;
   snapshotId?: string;
+  /** `fork` or `cold` (docs/jobs.md); missing in records written before boot modes. */
+  boot?: JobBoot;
+  /** The name of the uploaded data used as the init input, when the job has one. */
+  initData?: string;
   counts: { done: number; failed: number; running: number; pending: number };
   clonesDetail: CloneDetail[];
   pagesFetched: number;
@@ -381,9 +389,22 @@ export interface JobRecord {
   errors?: { index: number; code: ErrorCode; message: string }[];
 }
 
+/**
+ * How a job's clones get the parent's state: `fork` (default) boots one parent,
+ * snapshots it and forks every clone from it; `cold` makes no snapshot: every
+ * clone (and the reduce) boots from the module and runs `init` itself (the
+ * baseline that fork is measured against).
+ */
+export type JobBoot = 'fork' | 'cold';
+
 /** What a job was asked to do (kept in the job object store). */
 export interface JobSpec {
+  /** Inline init input (empty when `initData` is set). */
   init: Uint8Array;
+  /** The init input is an uploaded data object, pinned to its digest at submit time. */
+  initData?: InitDataRef;
+  /** Missing in specs written before boot modes: `fork`. */
+  boot?: JobBoot;
   input: Uint8Array;
   inputs?: Uint8Array[];
   timeoutMs: number;
@@ -437,6 +458,35 @@ export const TERMINAL_JOB_STATES: readonly JobState[] = ['done', 'failed', 'canc
 
 export function jobKey(tenant: string, jobId: string): string {
   return `${tenant}.${jobId}`;
+}
+
+// ---------------------------------------------------------------------------
+// Job data: named uploads used as a parent's init input (docs/api.md, "Job data")
+
+/** The object store holding a tenant's uploaded data: one store per tenant, objects named as uploaded. */
+export function dataStoreName(tenant: string): string {
+  return `flurry_data_${tenant}`;
+}
+
+/** Data names: 1-128 letters, digits, dots, dashes and underscores, starting with a letter or digit (file names such as `db.fasta.gz`). */
+export const DATA_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** An uploaded data object, as the API shows it. */
+export interface DataRecord {
+  name: string;
+  bytes: number;
+  /** `sha256:<hex>` of the bytes. */
+  digest: string;
+  createdAt: number;
+}
+
+/** Where a host finds an uploaded object, and which version: a host refuses bytes whose digest differs. */
+export interface InitDataRef {
+  store: string;
+  name: string;
+  /** `sha256:<hex>`. */
+  digest: string;
+  bytes: number;
 }
 
 // ---------------------------------------------------------------------------

@@ -194,3 +194,16 @@ function checkConsistent(d: SnapshotDescriptor): void {
   if (d.chunkHashes?.length !== chunkCount(d) * HASH_BYTES) throw new SnapshotFormatError('snapshot chunk hashes have the wrong size');
   if (!Array.isArray(d.globals)) throw new SnapshotFormatError('snapshot globals are missing');
 }
+
+/**
+ * The descriptor of a cold-boot job (`boot: "cold"`): no memory and no page
+ * server; it only names the module, so that fork requests in `cold` mode
+ * boot every clone from it. `bootId` plays the snapshot id's part (keys, cancel).
+ */
+export function coldBootDescriptor(d: { bootId: string; tenant: string; function: string; moduleDigest: string }): SnapshotDescriptor {
+  return {
+    snapshotId: d.bootId, tenant: d.tenant, function: d.function, moduleDigest: d.moduleDigest,
+    memoryBytes: 0, maximumPages: 0, pageSize: PAGE_SIZE, chunkPages: DEFAULT_CHUNK_PAGES,
+    globals: [], zeroPages: new Uint8Array(0), chunkHashes: new Uint8Array(0), serverHostId: '', createdAt: Date.now(),
+  };
+}

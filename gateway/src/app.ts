@@ -12,6 +12,8 @@ import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
 import { addJobRoutes } from './jobs/routes.js';
 import type { JobStore } from './jobs/job-store.js';
+import { addDataRoutes } from './jobs/data-routes.js';
+import type { JobData } from './jobs/job-data.js';
 import { addServiceRoutes } from './services/routes.js';
 import type { ServiceManager } from './services/service-manager.js';
 
@@ -25,6 +27,10 @@ export interface AppDeps {
   apiKeys: Map<string, string>;
   /** Fork-join jobs (docs/jobs.md); without it the /v1/jobs routes are absent. */
   jobs?: JobStore;
+  /** Uploaded job data (docs/api.md); without it the /v1/data routes are absent and jobs take no initData. */
+  data?: JobData;
+  /** Largest data upload (FLURRY_MAX_DATA_BYTES). */
+  maxDataBytes?: number;
   /** Services (docs/services.md); without it the /v1/services and /svc routes are absent. */
   services?: ServiceManager;
 }
@@ -66,7 +72,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
 
-  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes });
+  if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
+  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0 });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {

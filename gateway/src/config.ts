@@ -8,6 +8,8 @@ export interface GatewayConfig {
   /** Largest request body accepted (deploys and invocations). */
   maxBodyBytes: number;
   maxModuleBytes: number;
+  /** Largest job data upload (PUT /v1/data/:name), streamed into the object store. */
+  maxDataBytes: number;
   maxGuestMemoryBytes: number;
   /** How long the gateway waits for a host to answer a call (the host's own guest timeout comes first). */
   invokeTimeoutMs: number;
@@ -29,6 +31,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     host: r.string('FLURRY_LISTEN', '127.0.0.1'),
     maxBodyBytes: r.bytes('FLURRY_MAX_BODY', 4 * 1024 * 1024, { min: 1024, max: 6 * 1024 * 1024 }),
     maxModuleBytes: r.bytes('FLURRY_MAX_MODULE', 64 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
+    maxDataBytes: r.bytes('FLURRY_MAX_DATA_BYTES', 1024 ** 3, { min: 1024, max: 64 * 1024 ** 3 }),
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
     invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),

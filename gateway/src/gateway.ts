@@ -9,6 +9,7 @@ import { Invoker } from './invoker.js';
 import { Placement } from './placement.js';
 import { JobCoordinator } from './jobs/coordinator.js';
 import { JobStore } from './jobs/job-store.js';
+import { JobData } from './jobs/job-data.js';
 import { ServiceManager } from './services/service-manager.js';
 
 export class Gateway {
@@ -37,7 +38,11 @@ export class Gateway {
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
       invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs,
     });
-    const app = createApp({ registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys, jobs, services });
+    const data = new JobData(fabric);
+    const app = createApp({
+      registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
+      jobs, data, maxDataBytes: config.maxDataBytes, services,
+    });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
       server.once('error', reject);

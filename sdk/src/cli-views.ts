@@ -2,7 +2,7 @@
 import { formatBytes, formatDuration } from './human-units.js';
 import type { JobEvent } from './jobs.js';
 import { formatFields, formatTable } from './table.js';
-import type { FunctionRecord, HostRecord, JobRecord } from './types.js';
+import type { DataRecord, FunctionRecord, HostRecord, JobRecord } from './types.js';
 
 const WASM_PAGE_BYTES = 65_536;
 /** Enough hex digits to tell modules apart at a glance, like git's short hashes. */
@@ -40,6 +40,13 @@ export function functionDetails(fn: FunctionRecord, now: number): string {
     ['created', `${new Date(fn.createdAt).toISOString()} (${formatDuration(now - fn.createdAt)} ago)`],
     ['updated', `${new Date(fn.updatedAt).toISOString()} (${formatDuration(now - fn.updatedAt)} ago)`],
   ]);
+}
+
+export function dataTable(records: DataRecord[], now: number): string {
+  return formatTable(
+    [{ header: 'NAME' }, { header: 'SIZE', align: 'right' }, { header: 'DIGEST' }, { header: 'CREATED', align: 'right' }],
+    records.map((d) => [d.name, formatBytes(d.bytes), d.digest.slice(0, 'sha256:'.length + SHORT_DIGEST), `${formatDuration(now - d.createdAt)} ago`]),
+  );
 }
 
 export function deployedLine(fn: FunctionRecord): string {
@@ -115,6 +122,8 @@ export function jobDetails(job: JobRecord, now: number): string {
   if (job.finishedAt !== undefined) {
     fields.push(['finished', `${new Date(job.finishedAt).toISOString()} (took ${formatDuration(job.finishedAt - (job.startedAt ?? job.createdAt))})`]);
   }
+  if (job.boot !== undefined) fields.push(['boot', job.boot]);
+  if (job.initData !== undefined) fields.push(['init data', job.initData]);
   if (job.parentHost !== undefined) fields.push(['parent host', job.parentHost]);
   if (job.snapshotId !== undefined) fields.push(['snapshot', job.snapshotId]);
   fields.push(['pages fetched', String(job.pagesFetched)]);

@@ -5,8 +5,9 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PlainProgress, TtyProgress, type ProgressReporter } from './cli-job-progress.js';
-import { cloneErrors, deployedLine, eventLine, functionDetails, functionsTable, hostsTable, jobDetails, jobsTable } from './cli-views.js';
+import { cloneErrors, dataTable, deployedLine, eventLine, functionDetails, functionsTable, hostsTable, jobDetails, jobsTable } from './cli-views.js';
 import { Flurry } from './client.js';
+import { formatBytes } from './human-units.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
 import type { InvokeResponse } from './invoke-response.js';
 import type { JobResult, JobSpec } from './jobs.js';
@@ -110,6 +111,7 @@ function buildProgram(): Command {
     });
 
   addJobCommands(program);
+  addDataCommands(program);
 
   return program;
 }
@@ -123,7 +125,9 @@ function addJobCommands(program: Command): void {
     .description('run FUNCTION as a job of N clones; prints the result (the reduce output, or the clone outputs in order)')
     .argument('<function>', 'function name')
     .option('--clones <n>', 'number of clones (default: the number of --inputs files)', positiveInteger)
-    .option('--init <file>', "input of the parent's init() (- for stdin)")
+    .addOption(new Option('--init <file>', "input of the parent's init() (- for stdin)").conflicts('initData'))
+    .option('--init-data <name>', "uploaded data (flurry data put) as the input of the parent's init()")
+    .addOption(new Option('--boot <mode>', 'fork: clones of one snapshotted parent; cold: every clone boots and runs init itself').choices(['fork', 'cold']))
     .addOption(new Option('--input <file>', 'input of every clone (- for stdin)').conflicts('inputs'))
     .option('--inputs <dir>', "one input per clone: the directory's files in name order")
     .option('--out <file>', 'write the result to FILE instead of stdout')
@@ -209,9 +213,56 @@ function addJobCommands(program: Command): void {
     });
 }
 
+/** `flurry data put|ls|get|rm`: data uploaded once and used by jobs as their init input (`--init-data`). */
+function addDataCommands(program: Command): void {
+  const data = program.command('data').description('upload data that jobs use as their init input (--init-data)');
+
+  data
+    .command('put')
+    .description('upload FILE as data NAME (replaces it)')
+    .argument('<name>', 'data name')
+    .argument('<file>', 'the bytes (- for stdin)')
+    .action(async (name: string, file: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      const record = await flurry.data.put(name, await readInput(file));
+      print(json ? record : `${record.name} ${formatBytes(record.bytes)} ${record.digest}\n`, json);
+    });
+
+  data
+    .command('ls')
+    .description('list uploaded data')
+    .action(async (_options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      const records = await flurry.data.list();
+      print(json ? records : dataTable(records, Date.now()), json);
+    });
+
+  data
+    .command('get')
+    .description("show data NAME's size, digest and age")
+    .argument('<name>', 'data name')
+    .action(async (name: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      const record = await flurry.data.get(name);
+      print(json ? record : dataTable([record], Date.now()), json);
+    });
+
+  data
+    .command('rm')
+    .description('delete data NAME')
+    .argument('<name>', 'data name')
+    .action(async (name: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      await flurry.data.delete(name);
+      print(json ? { deleted: name } : `deleted ${name}\n`, json);
+    });
+}
+
 interface JobRunCliOptions {
   clones?: number;
   init?: string;
+  initData?: string;
+  boot?: 'fork' | 'cold';
   input?: string;
   inputs?: string;
   out?: string;
@@ -233,6 +284,8 @@ async function jobSpec(fn: string, options: JobRunCliOptions, reduceGiven: boole
     function: fn,
     clones,
     init: options.init === undefined ? undefined : await readInput(options.init),
+    initData: options.initData,
+    boot: options.boot,
     input: options.input === undefined ? undefined : await readInput(options.input),
     inputs,
     retries: options.retries,

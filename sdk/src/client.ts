@@ -1,4 +1,5 @@
-/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`, `jobs`). */
+/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`, `jobs`, `data`). */
+import { DataApi } from './data.js';
 import { FunctionsApi } from './functions.js';
 import { HostsApi } from './hosts.js';
 import { JobsApi } from './jobs.js';
@@ -35,11 +36,13 @@ export class Flurry {
   readonly functions: FunctionsApi;
   readonly hosts: HostsApi;
   readonly jobs: JobsApi;
+  readonly data: DataApi;
 
   constructor(options: FlurryOptions) {
     const transport = new Transport({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     this.functions = new FunctionsApi(transport);
     this.hosts = new HostsApi(transport);
     this.jobs = new JobsApi(transport);
+    this.data = new DataApi(transport);
   }
 }

@@ -2,6 +2,7 @@
 export { Flurry, type FlurryOptions } from './client.js';
 export { FunctionsApi, type InvokeBody, type InvokeOptions } from './functions.js';
 export { HostsApi } from './hosts.js';
+export { DataApi } from './data.js';
 export {
   JobHandle,
   JobsApi,
@@ -17,4 +18,4 @@ export {
 export { InvokeResponse } from './invoke-response.js';
 export type { QueryInit } from './transport.js';
 export { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
-export type { CloneDetail, ErrorCode, FunctionRecord, HostRecord, JobErrorInfo, JobRecord, JobState, PageCounts, WarmFunction } from './types.js';
+export type { CloneDetail, DataRecord, ErrorCode, FunctionRecord, HostRecord, JobErrorInfo, JobRecord, JobState, PageCounts, WarmFunction } from './types.js';

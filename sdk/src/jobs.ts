@@ -28,6 +28,13 @@ export interface JobSpec {
   clones: number;
   /** Given to the parent's `init()` before the snapshot. */
   init?: JobData;
+  /** Instead of `init`: the name of data uploaded with `flurry.data.put`, read by the host that boots the parent. */
+  initData?: string;
+  /**
+   * `fork` (default): one parent runs init, clones fork from its snapshot. `cold`: no snapshot;
+   * every clone boots the module and runs init itself (the baseline fork is measured against).
+   */
+  boot?: 'fork' | 'cold';
   input?: JobData;
   inputs?: JobData[];
   /** Per clone run. */
@@ -266,6 +273,8 @@ export class JobsApi {
       function: spec.function,
       clones: spec.clones,
       init: encodeData(spec.init),
+      initData: spec.initData,
+      boot: spec.boot,
       input: encodeData(spec.input),
       inputs: spec.inputs?.map((data) => encodeData(data) as string),
       timeoutMs: spec.timeoutMs,

@@ -28,6 +28,21 @@ export type ErrorCode =
  * const fn: FunctionRecord = await flurry.functions.get('hello');
  * console.log(fn.digest.slice(0, 12), fn.exports.includes('handle'));
  */
+/**
+ * Uploaded data (`flurry.data`), usable as a job's `initData`.
+ *
+ * @example
+ * const d: DataRecord = await flurry.data.put('db.fasta', bytes); // d.digest: 'sha256:…'
+ */
+export interface DataRecord {
+  name: string;
+  bytes: number;
+  /** `sha256:<hex>` of the bytes. */
+  digest: string;
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+}
+
 export interface FunctionRecord {
   tenant: string;
   name: string;
@@ -156,6 +171,10 @@ export interface JobRecord {
   /** The host of the warm parent that was snapshotted. */
   parentHost?: string;
   snapshotId?: string;
+  /** `fork`: clones forked from one snapshotted parent; `cold`: every clone booted and ran init itself. */
+  boot?: 'fork' | 'cold';
+  /** The uploaded data used as the init input, by name. */
+  initData?: string;
   counts: { done: number; failed: number; running: number; pending: number };
   clonesDetail: CloneDetail[];
   /** Pages the clones waited for, all together (unicast and multicast). */

@@ -11,8 +11,8 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, toWireError,
-  type CancelRequest, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
+  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, toWireError,
+  type CancelRequest, type InitDataRef, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -50,6 +50,8 @@ const snapKey = (snapshotId: string) => `snap:${snapshotId}`;
 export class Forker {
   private readonly parents = new Map<string, ParentSnapshot>();
   private readonly adopted = new Map<string, AdoptedSnapshot>();
+  /** Pool keys of clones booted on their own (cold, eager), by snapshot id, so a cancel reaches them. */
+  private readonly ownBoots = new Map<string, Set<string>>();
 
   constructor(private readonly deps: ForkerDeps) {}
 
@@ -67,8 +69,8 @@ export class Forker {
     const { pool, log } = this.deps;
     const snapshotId = newId('snap');
     const key = snapKey(snapshotId);
-    const moduleBytes = await fetchModule(this.deps.modules, req.tenant, req.digest);
-    const warm = await pool.warm(key, moduleBytes, req.initInput, req.requestId);
+    const [moduleBytes, initInput] = await Promise.all([fetchModule(this.deps.modules, req.tenant, req.digest), this.initInput(req.initInput, req.initData)]);
+    const warm = await pool.warm(key, moduleBytes, initInput, req.requestId);
     const t0 = performance.now();
     const image = pool.snapshotImage(key);
     const { zeroPages, chunkHashes } = describeMemoryByPieces((o, l) => image.read(o, l), image.byteLength, PAGE_SIZE, DEFAULT_CHUNK_PAGES);
@@ -83,6 +85,15 @@ export class Forker {
     const snapshotMs = performance.now() - t0;
     log.info({ requestId: req.requestId, snapshotId, fn: `${req.tenant}/${req.name}`, memoryBytes: image.byteLength, initMs: warm.initMs, snapshotMs }, 'snapshot ready');
     return { ok: true, hostId: this.deps.hostId, snapshotId, descriptor: encodeDescriptor(descriptor), initMs: warm.initMs, snapshotMs };
+  }
+
+  /** A parent's init input: inline, or an uploaded data object read from its store (docs/api.md, "Job data"). */
+  private async initInput(inline: Uint8Array | undefined, ref: InitDataRef | undefined): Promise<Uint8Array> {
+    if (!ref) return inline ?? new Uint8Array(0);
+    const t0 = performance.now();
+    const bytes = await readDataObject(await this.objectStore(ref.store), ref);
+    this.deps.log.debug({ data: ref.name, bytes: bytes.length, ms: performance.now() - t0 }, 'init data fetched');
+    return bytes;
   }
 
   async onFork(msg: Msg): Promise<void> {
@@ -110,6 +121,8 @@ export class Forker {
     try {
       const mode = req.mode ?? 'lazy';
       const prepared = mode === 'cold' || mode === 'eager' ? undefined : await this.prepare(descriptor, mode === 'unicast', req.prefetch);
+      // Cold clones all run init with the same input: read uploaded data once for the request.
+      if (mode === 'cold' && req.initData) req = { ...req, initInput: await this.initInput(undefined, req.initData), initData: undefined };
       log.debug({ clones: req.clones.length, mode }, 'fork');
       for (const clone of req.clones) {
         void this.runClone(req, descriptor, clone, prepared, received, allStarted).then(async (result) => {
@@ -191,8 +204,9 @@ export class Forker {
       }
       if (!key) {
         // Baselines: a clone of its own, booted cold or filled eagerly over unicast.
-        ownKey = `${snapKey(d.snapshotId)}#${req.mode}#${clone.index}`;
+        ownKey = `${snapKey(d.snapshotId)}#${req.mode}#${req.requestId}#${clone.index}`;
         key = ownKey;
+        this.trackOwn(d.snapshotId, ownKey, true);
         await this.bootOwn(ownKey, req, d);
       }
       let result: CallResult;
@@ -215,8 +229,19 @@ export class Forker {
     } catch (err) {
       return { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0 };
     } finally {
-      if (ownKey) void this.deps.pool.releaseSnapshot(ownKey);
+      if (ownKey) {
+        this.trackOwn(d.snapshotId, ownKey, false);
+        void this.deps.pool.releaseSnapshot(ownKey);
+      }
     }
+  }
+
+  private trackOwn(snapshotId: string, key: string, on: boolean): void {
+    const keys = this.ownBoots.get(snapshotId) ?? new Set<string>();
+    if (on) keys.add(key);
+    else keys.delete(key);
+    if (keys.size > 0) this.ownBoots.set(snapshotId, keys);
+    else this.ownBoots.delete(snapshotId);
   }
 
   private async bootOwn(key: string, req: ForkRequest, d: SnapshotDescriptor): Promise<void> {
@@ -296,6 +321,7 @@ export class Forker {
       const a = this.adopted.get(cacheKey);
       if (a) keys.add(a.key);
     }
+    for (const key of this.ownBoots.get(snapshotId) ?? []) keys.add(key);
     for (const key of keys) this.deps.pool.abort(key, new FlurryError('unavailable', `snapshot ${snapshotId} was cancelled`));
     return keys.size > 0;
   }

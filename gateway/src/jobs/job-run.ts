@@ -7,7 +7,7 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, frameReduceInput, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -125,6 +125,16 @@ export class JobRun {
     }
   }
 
+  /** `boot: "cold"`: no parent; every clone boots from the module and runs init itself. */
+  private get cold(): boolean {
+    return this.spec?.boot === 'cold';
+  }
+
+  /** The id the hosts know this job's clones by: the snapshot's, or the cold boot's. */
+  private get bootId(): string | undefined {
+    return this.cold ? `cold.${this.record.id}` : this.record.snapshotId;
+  }
+
   private terminal(): boolean {
     return TERMINAL_JOB_STATES.includes(this.record.state);
   }
@@ -150,7 +160,8 @@ export class JobRun {
       await store.putBlob(`${tenant}/${id}/inputs/${i}`, input);
       this.inputObjects.set(i, `${tenant}/${id}/inputs/${i}`);
     }
-    if (this.record.snapshotId) this.descriptor = (await store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
+    if (this.cold) this.descriptor = encodeDescriptor(coldBootDescriptor({ bootId: `cold.${id}`, tenant, function: this.record.function, moduleDigest: this.record.digest }));
+    else if (this.record.snapshotId) this.descriptor = (await store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
     if (!this.descriptor) this.record.snapshotId = undefined;
     for (const index of await store.finishedIndexes(tenant, id)) {
       if (this.record.clonesDetail[index]?.state === 'done') continue;
@@ -197,9 +208,12 @@ export class JobRun {
       else await this.complete();
       return;
     }
-    if (!this.record.snapshotId) {
+    if (!this.descriptor) {
       await this.snapshot(live);
-      if (!this.record.snapshotId) return;
+      if (!this.descriptor) return;
+    } else if (this.record.state === 'queued') {
+      this.record.startedAt ??= Date.now();
+      this.setState('running');
     }
     this.dispatch(this.usableHosts(live));
   }
@@ -240,7 +254,8 @@ export class JobRun {
         this.emit('placed', { host: host.id });
         try {
           const made = await requestSnapshot(this.nc, host.id, {
-            requestId: this.record.id, tenant: this.record.tenant, name: this.record.function, digest: this.record.digest, initInput: this.spec.init,
+            requestId: this.record.id, tenant: this.record.tenant, name: this.record.function, digest: this.record.digest,
+            initInput: this.spec.init, initData: this.spec.initData,
           }, this.deps.snapshotTimeoutMs);
           if (this.stopped || this.terminal()) {
             void this.releaseOn([host.id], made.snapshotId, false);
@@ -323,8 +338,9 @@ export class JobRun {
       perIndexResults: true,
       failSubject: JobSubjects.failures(tenant, id),
       progressSubject: JobSubjects.progress(tenant, id),
-      prefetch: host !== this.record.parentHost,
+      prefetch: !this.cold && host !== this.record.parentHost,
       timeoutMs: this.spec.timeoutMs,
+      ...this.coldBoot(),
     };
     const t0 = performance.now();
     this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS }).then(
@@ -335,6 +351,11 @@ export class JobRun {
       },
       (err: Error) => this.forkFailed(host, requestId, indices, err.message),
     );
+  }
+
+  /** What a fork request of a cold job adds: boot each clone from the module with the job's init input. */
+  private coldBoot(): Pick<ForkRequest, 'mode' | 'initInput' | 'initData'> {
+    return this.cold ? { mode: 'cold', initInput: this.spec.init, initData: this.spec.initData } : {};
   }
 
   private forkFailed(host: string, requestId: string, indices: number[], message: string): void {
@@ -448,15 +469,20 @@ export class JobRun {
       let reduced: Uint8Array | undefined;
       let lastError: WireError | undefined;
       for (let attempt = 0; attempt <= this.spec.retries && !reduced; attempt++) {
-        if (!this.record.snapshotId || !this.liveHosts().some((h) => h.id === this.record.parentHost)) {
+        if (!this.cold && (!this.record.snapshotId || !this.liveHosts().some((h) => h.id === this.record.parentHost))) {
           this.record.snapshotId = undefined;
           await this.snapshot(this.liveHosts());
           if (this.terminal()) return;
           if (!this.record.snapshotId) continue;
           this.setState('reducing');
         }
+        const host = this.cold ? this.reduceHostCold() : this.record.parentHost;
+        if (!host) {
+          lastError = { code: 'unavailable', message: 'no live host to reduce on' };
+          continue;
+        }
         try {
-          reduced = await this.reduceOn(this.record.parentHost!, frameReduceInput(outputs));
+          reduced = await this.reduceOn(host, frameReduceInput(outputs));
         } catch (err) {
           lastError = toWireError(err);
           this.log.warn({ jobId: id, err: lastError.message }, 'reduce failed');
@@ -480,6 +506,11 @@ export class JobRun {
     this.callback();
   }
 
+  /** A cold job's reduce boots its own instance: on the host with the most free slots. */
+  private reduceHostCold(): string | undefined {
+    return [...this.usableHosts(this.liveHosts())].sort((a, b) => this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id))[0]?.id;
+  }
+
   private async reduceOn(host: string, framed: Uint8Array): Promise<Uint8Array> {
     const inbox = createInbox('flurry.reduce');
     const requestId = `${this.record.id}.reduce.${Date.now().toString(36)}`;
@@ -493,7 +524,7 @@ export class JobRun {
     if (large) await this.deps.store.putBlob(`${tenant}/${id}/reduce-input`, framed);
     const req: ForkRequest = {
       requestId, descriptor: this.descriptor!, clones: [{ index: 0, input: large ? new Uint8Array(0) : framed }], count: this.record.clones,
-      resultSubject: inbox, prefetch: false, entry: 'reduce', timeoutMs: this.spec.timeoutMs,
+      resultSubject: inbox, prefetch: false, entry: 'reduce', timeoutMs: this.spec.timeoutMs, ...this.coldBoot(),
       objects: { store: JobObjects, inputs: large ? { 0: `${tenant}/${id}/reduce-input` } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes: LARGE_JOB_DATA_BYTES },
     };
     const reply = decode<ForkReply>((await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);
@@ -543,7 +574,7 @@ export class JobRun {
   }
 
   private async releaseAll(stopClones = false): Promise<void> {
-    const snapshotId = this.record.snapshotId;
+    const snapshotId = this.bootId;
     if (!snapshotId) return;
     const live = new Set(this.deps.fleet.live().map((h) => h.id));
     const hosts = [...new Set([...this.hostsWithPages, ...(this.record.parentHost ? [this.record.parentHost] : [])])].filter((h) => live.has(h));

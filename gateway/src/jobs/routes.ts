@@ -10,11 +10,12 @@ import { streamSSE } from 'hono/streaming';
 import { RequestError } from '@nats-io/transport-node';
 import {
   decode, encode, FlurryError, JobSubjects, newId, TERMINAL_JOB_STATES,
-  type FunctionRecord, type JobControlReply, type JobControlRequest, type JobEvent, type JobRecord, type JobSpec, type StoredJob,
+  type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobEvent, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { readBody } from '../request-body.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
+import { JobData } from './job-data.js';
 import { newCloneDetails } from './job-run.js';
 
 export const MAX_CLONES = 1024;
@@ -25,6 +26,8 @@ export interface JobRoutesDeps {
   store: JobStore;
   registry: FunctionRegistry;
   maxBodyBytes: number;
+  /** Uploaded data that `initData` names; without it `initData` is refused. */
+  data?: JobData;
 }
 
 type Env = { Variables: { requestId: string; tenant: string } };
@@ -38,7 +41,8 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     const tenant = c.var.tenant;
     const body = parseJobBody(raw);
     const fn = await deps.registry.get(tenant, body.function);
-    const spec = specOf(body, fn);
+    const initData = body.initData === undefined ? undefined : await initDataRef(deps.data, tenant, body.initData);
+    const spec = specOf(body, fn, initData);
     const idemKey = c.req.header('idempotency-key');
     const jobId = newId('job');
     if (idemKey !== undefined) {
@@ -60,6 +64,7 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     const now = Date.now();
     const record: JobRecord = {
       id: jobId, tenant, function: fn.name, digest: fn.digest, clones: body.clones, state: 'queued', createdAt: now, updatedAt: now,
+      boot: spec.boot, ...(initData ? { initData: initData.name } : {}),
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
     };
     const stored: StoredJob = { record };
@@ -194,6 +199,8 @@ interface JobBody {
   function: string;
   clones: number;
   init?: string;
+  initData?: string;
+  boot?: JobBoot;
   input?: string;
   inputs?: string[];
   timeoutMs?: number;
@@ -215,11 +222,17 @@ function parseJobBody(raw: Uint8Array): JobBody {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('the body must be a JSON object');
   const b = v as Record<string, unknown>;
-  const known = new Set(['function', 'clones', 'init', 'input', 'inputs', 'timeoutMs', 'retries', 'reduce', 'callbackUrl']);
+  const known = new Set(['function', 'clones', 'init', 'initData', 'boot', 'input', 'inputs', 'timeoutMs', 'retries', 'reduce', 'callbackUrl']);
   for (const k of Object.keys(b)) if (!known.has(k)) throw bad(`unknown field "${k}"`);
   if (typeof b.function !== 'string' || b.function.length === 0) throw bad('"function" must be a function name');
   if (typeof b.clones !== 'number' || !Number.isInteger(b.clones) || b.clones < 1 || b.clones > MAX_CLONES) throw bad(`"clones" must be an integer from 1 to ${MAX_CLONES}`);
   for (const k of ['init', 'input'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw bad(`"${k}" must be a base64 string`);
+  if (b.initData !== undefined) {
+    if (typeof b.initData !== 'string') throw bad('"initData" must be the name of uploaded data (PUT /v1/data/:name)');
+    if (b.init !== undefined) throw bad('send "init" or "initData", not both');
+    JobData.checkName(b.initData);
+  }
+  if (b.boot !== undefined && b.boot !== 'fork' && b.boot !== 'cold') throw bad('"boot" must be "fork" or "cold"');
   if (b.inputs !== undefined) {
     if (!Array.isArray(b.inputs) || b.inputs.some((x) => typeof x !== 'string')) throw bad('"inputs" must be an array of base64 strings');
     if (b.inputs.length !== b.clones) throw bad(`"inputs" has ${b.inputs.length} entries; it must have one per clone (${b.clones})`);
@@ -248,12 +261,19 @@ function base64(field: string, s: string | undefined): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'base64'));
 }
 
-function specOf(b: JobBody, fn: FunctionRecord): JobSpec {
+async function initDataRef(data: JobData | undefined, tenant: string, name: string): Promise<InitDataRef> {
+  if (!data) throw bad('this gateway keeps no job data: "initData" is not available');
+  return data.ref(tenant, name);
+}
+
+function specOf(b: JobBody, fn: FunctionRecord, initData: InitDataRef | undefined): JobSpec {
   if (!fn.exports.includes('run')) throw bad(`function "${fn.name}" exports no run(index, count): it cannot be forked into clones`);
   const hasReduce = fn.exports.includes('reduce');
   if (b.reduce === true && !hasReduce) throw bad(`function "${fn.name}" exports no reduce(count)`);
   return {
     init: base64('init', b.init),
+    ...(initData ? { initData } : {}),
+    boot: b.boot ?? 'fork',
     input: base64('input', b.input),
     inputs: b.inputs?.map((s, i) => base64(`inputs[${i}]`, s)),
     timeoutMs: b.timeoutMs ?? DEFAULT_TIMEOUT_MS,

@@ -1,0 +1,31 @@
+/**
+ * The job data HTTP API (docs/api.md, "Job data"): upload, list, read the
+ * metadata of and delete named data that jobs use as their init input.
+ * Uploads stream into the object store under their own size limit
+ * (FLURRY_MAX_DATA_BYTES), not the request body limit.
+ */
+import type { Hono } from 'hono';
+import { streamBody } from '../request-body.js';
+import { JobData } from './job-data.js';
+
+export interface DataRoutesDeps {
+  data: JobData;
+  maxDataBytes: number;
+}
+
+type Env = { Variables: { requestId: string; tenant: string } };
+
+export function addDataRoutes<E extends Env>(app: Hono<E>, deps: DataRoutesDeps): void {
+  app.put('/v1/data/:name', async (c) => {
+    const name = c.req.param('name');
+    JobData.checkName(name);
+    const record = await deps.data.put(c.var.tenant, name, streamBody(c, deps.maxDataBytes));
+    return c.json(record, 201);
+  });
+  app.get('/v1/data', async (c) => c.json({ data: await deps.data.list(c.var.tenant) }));
+  app.get('/v1/data/:name', async (c) => c.json(await deps.data.get(c.var.tenant, c.req.param('name'))));
+  app.delete('/v1/data/:name', async (c) => {
+    await deps.data.delete(c.var.tenant, c.req.param('name'));
+    return c.json({ deleted: c.req.param('name') });
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * Uploaded job data (docs/api.md, "Job data"): named objects in one JetStream
+ * object store per tenant (`flurry_data_<tenant>`), written as the request
+ * body streams in, never held whole in the gateway. A job's `initData` names
+ * one; the host that boots the parent reads it from the store itself.
+ */
+import { jetstream } from '@nats-io/jetstream';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import {
+  DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError,
+  type DataRecord, type Fabric, type InitDataRef,
+} from '@flurry/core';
+
+/** Chunks of 1 MiB: a 1 GiB upload is 1024 acknowledged publishes, well under NATS's max_payload each. */
+const CHUNK_BYTES = 1024 * 1024;
+
+export class JobData {
+  private readonly stores = new Map<string, Promise<ObjectStore>>();
+
+  constructor(private readonly fabric: Fabric) {}
+
+  static checkName(name: string): void {
+    if (!DATA_NAME_PATTERN.test(name)) {
+      throw new FlurryError('bad_request', `data name "${name}" must be 1-128 letters, digits, dots, dashes and underscores, starting with a letter or digit`);
+    }
+  }
+
+  /** The tenant's store, made on its first upload. */
+  private writable(tenant: string): Promise<ObjectStore> {
+    let p = this.stores.get(tenant);
+    if (!p) {
+      p = new Objm(jetstream(this.fabric.nc)).create(dataStoreName(tenant));
+      p.catch(() => this.stores.delete(tenant));
+      this.stores.set(tenant, p);
+    }
+    return p;
+  }
+
+  /** The tenant's store, or undefined when it never uploaded anything. */
+  private async readable(tenant: string): Promise<ObjectStore | undefined> {
+    const made = this.stores.get(tenant);
+    if (made) return made;
+    try {
+      return await new Objm(jetstream(this.fabric.nc)).open(dataStoreName(tenant));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Stores `body` under `name`. The object becomes visible only once every
+   * byte is in: a body that fails midway (over the size limit, a dropped
+   * connection) leaves the previous version, if any, and no chunks behind.
+   */
+  async put(tenant: string, name: string, body: ReadableStream<Uint8Array>): Promise<DataRecord> {
+    JobData.checkName(name);
+    const store = await this.writable(tenant);
+    const info = await store.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, body);
+    return dataRecord(info);
+  }
+
+  async list(tenant: string): Promise<DataRecord[]> {
+    const store = await this.readable(tenant);
+    if (!store) return [];
+    const infos = await store.list();
+    return infos.filter((i) => !i.deleted).map(dataRecord).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async get(tenant: string, name: string): Promise<DataRecord> {
+    JobData.checkName(name);
+    const info = await (await this.readable(tenant))?.info(name);
+    if (!info || info.deleted) throw new FlurryError('not_found', `no data "${name}" (upload it with PUT /v1/data/${name})`);
+    return dataRecord(info);
+  }
+
+  async delete(tenant: string, name: string): Promise<void> {
+    await this.get(tenant, name);
+    await (await this.readable(tenant))!.delete(name);
+  }
+
+  /** What a job's spec keeps of its init data: the version uploaded now, by digest. */
+  async ref(tenant: string, name: string): Promise<InitDataRef> {
+    const r = await this.get(tenant, name);
+    return { store: dataStoreName(tenant), name: r.name, digest: r.digest, bytes: r.bytes };
+  }
+}
