@@ -35,10 +35,22 @@ export async function blastWorkload(url: string, fn: string, size: BlastSize): P
   const gz = gzipSync(dbFasta);
   const name = `${fn}-db.fa.gz`;
   const upload = () => fetch(`${url}/v1/data/${name}`, { method: 'PUT', body: new Uint8Array(gz), headers: { 'content-type': 'application/octet-stream' } });
+  // Making the database blocks this process for seconds, during which the
+  // gateway closes idle keep-alive connections that the client has not yet
+  // seen closed: writing the body to one fails (EPIPE). A pause lets the
+  // closes through; a few tries cover what is left.
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 200));
+  await pause();
   const started = performance.now();
-  // Once more on a connection error: the pooled connection may have been closed
-  // by the server while the database was being made (idle longer than its keep-alive).
-  const res = await upload().catch(upload);
+  let res: Response | undefined;
+  for (let attempt = 1; !res; attempt++) {
+    try {
+      res = await upload();
+    } catch (err) {
+      if (attempt === 3) throw err;
+      await pause();
+    }
+  }
   const uploadMs = performance.now() - started;
   let database: BlastPrepared['database'];
   let init: Workload['init'];
