@@ -22,7 +22,7 @@ const ncbi = data.ok ? ensureNcbiBlast() : undefined;
 const skipReason = !data.ok ? data.reason : ncbi && !ncbi.ok ? ncbi.reason : undefined;
 if (skipReason) console.warn(`blast tests skipped: ${skipReason}`);
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('base64');
 const plus = (h: TabularHit) => h.sstart <= h.send;
 
 /** Hits by query, in output order. */
@@ -57,27 +57,32 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     await fleet?.stop();
   });
 
-  async function runJob(dbFasta: string, queryFasta: string, clones: number): Promise<{ job: JobRecord; text: string }> {
-    const queries = parseFasta(queryFasta);
-    const inputs = Array.from({ length: clones }, (_, i) =>
-      b64(toFasta(queries.slice(Math.floor((i * queries.length) / clones), Math.floor(((i + 1) * queries.length) / clones)))));
+  /** Submits a job and polls it to its end; the job record, and the result text when it is done. */
+  async function runJob(spec: Record<string, unknown>): Promise<{ job: JobRecord; text: string }> {
     const res = await fetch(`${fleet.url}/v1/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ function: 'blast', clones, init: b64(dbFasta), inputs, timeoutMs: 60_000, retries: 0 }),
+      body: JSON.stringify({ function: 'blast', timeoutMs: 60_000, retries: 0, ...spec }),
     });
     expect(res.status, await res.clone().text()).toBe(202);
     const { job } = (await res.json()) as { job: JobRecord };
     for (;;) {
       const cur = ((await (await fetch(`${fleet.url}/v1/jobs/${job.id}`)).json()) as { job: JobRecord }).job;
       if (['done', 'failed', 'cancelled'].includes(cur.state)) {
-        expect(cur.state, JSON.stringify(cur.error ?? cur.errors)).toBe('done');
+        if (cur.state !== 'done') return { job: cur, text: '' };
         const out = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
         expect(out.status).toBe(200);
         return { job: cur, text: Buffer.from(await out.arrayBuffer()).toString('utf8') };
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** The whole query set as every clone's input: each clone searches its share. */
+  async function search(db: string | Buffer, queryFasta: string, clones: number): Promise<{ job: JobRecord; text: string }> {
+    const r = await runJob({ clones, init: b64(db), input: b64(queryFasta) });
+    expect(r.job.state, JSON.stringify(r.job.error ?? r.job.errors)).toBe('done');
+    return r;
   }
 
   it(`blastn - ${CLONES} clones over 3 hosts agree with NCBI blastn -task blastn on lambda + dm3 upstream`, async () => {
@@ -91,9 +96,24 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     const theirs = parseTabular(ncbiText);
     const ncbiMs = performance.now() - t;
     t = performance.now();
-    const { job, text } = await runJob(dbFasta, queryFasta, CLONES);
+    const [{ job, text }, single] = await Promise.all([search(dbFasta, queryFasta, CLONES), search(dbFasta, queryFasta, 1)]);
     const jobMs = performance.now() - t;
     const ours = parseTabular(text);
+
+    // The forked table is the single instance's, byte for byte; each clone searched a
+    // share of the queries (dealt by estimated work, so not a contiguous slice) and said so.
+    expect(text).toBe(single.text);
+    let searched = 0;
+    for (let i = 0; i < CLONES; i++) {
+      const out = Buffer.from(await (await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/${i}/output`)).arrayBuffer()).toString();
+      const head = /^# blast clone (\d+)\/(\d+): (\d+) of (\d+) queries, input [0-9a-f]{16}\n/.exec(out);
+      expect(head, out.slice(0, 100)).not.toBeNull();
+      expect([Number(head![1]), Number(head![2]), Number(head![4])]).toEqual([i, CLONES, sources.length]);
+      expect(Number(head![3])).toBeGreaterThan(0);
+      expect(out.match(/^# query \d+$/gm)?.length ?? 0).toBe(Number(head![3]));
+      searched += Number(head![3]);
+    }
+    expect(searched).toBe(sources.length);
 
     // Well-formed, in query order, E <= 10.
     expect(text.endsWith('\n')).toBe(true);
@@ -161,35 +181,30 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
     expect(ours.length).toBeLessThanOrEqual(theirs.length * 1.05);
   }, 60_000);
 
-  it('edge inputs - gzip database; empty and short queries, CRLF, lower case and N runs; reduce keeps clone order', async () => {
+  it('edge inputs - gzip database; empty and short queries, CRLF, lower case and N runs; reduce keeps input order', async () => {
     const db = parseFasta(readFileSync(join(repoRoot, 'functions', 'examples', 'blast', 'db.fa'), 'utf8'));
     const piece = db[0]!.seq.slice(1000, 1400);
     const withN = piece.slice(0, 150) + 'N'.repeat(20) + piece.slice(170);
-    const inputs = [
-      '',
-      '>short\nACGTACGTAC\n>empty\n',
-      `>crlf_lower\r\n${withN.toLowerCase().replace(/(.{60})/g, '$1\r\n')}\r\n`,
-      `>upper\n${withN}\n`,
-    ];
-    const res = await fetch(`${fleet.url}/v1/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ function: 'blast', clones: 4, init: gzipSync(toFasta(db)).toString('base64'), inputs: inputs.map(b64), retries: 0 }),
-    });
-    expect(res.status).toBe(202);
-    const { job } = (await res.json()) as { job: JobRecord };
-    let cur = job;
-    while (!['done', 'failed', 'cancelled'].includes(cur.state)) {
-      await new Promise((r) => setTimeout(r, 100));
-      cur = ((await (await fetch(`${fleet.url}/v1/jobs/${job.id}`)).json()) as { job: JobRecord }).job;
-    }
-    expect(cur.state, JSON.stringify(cur.errors ?? cur.error)).toBe('done');
-    const text = Buffer.from(await (await fetch(`${fleet.url}/v1/jobs/${job.id}/result`)).arrayBuffer()).toString();
+    const queries =
+      '>short\nACGTACGTAC\n>empty\n' +
+      `>crlf_lower\r\n${withN.toLowerCase().replace(/(.{60})/g, '$1\r\n')}\r\n` +
+      `>upper\n${withN}\n`;
+    // More clones than queries: some clones search none.
+    const { text } = await search(gzipSync(toFasta(db)), queries, 6);
     const hits = byQuery(parseTabular(text));
     expect([...hits.keys()]).toEqual(['crlf_lower', 'upper']);
     const strip = (h: TabularHit) => ({ ...h, qseqid: '' });
     expect(hits.get('crlf_lower')!.map(strip)).toEqual(hits.get('upper')!.map(strip));
     // The N run splits nothing: one alignment over the whole piece, the Ns as mismatches.
     expect(hits.get('upper')![0]).toMatchObject({ sseqid: db[0]!.name, qstart: 1, qend: 400, sstart: 1001, send: 1400, length: 400, mismatch: 20, gapopen: 0 });
+    expect(text.split('\n').some((l) => l.startsWith('#'))).toBe(false);
+  });
+
+  it('clones given different query sets - reduce refuses them and the job fails', async () => {
+    const db = readFileSync(join(repoRoot, 'functions', 'examples', 'blast', 'db.fa'), 'utf8');
+    const piece = parseFasta(db)[0]!.seq.slice(1000, 1400);
+    const { job } = await runJob({ clones: 2, init: b64(db), inputs: [b64(`>a\n${piece}\n`), b64(`>b\n${piece}\n`)] });
+    expect(job.state).toBe('failed');
+    expect(job.error, JSON.stringify(job)).toMatchObject({ code: 'guest_error', message: 'reduce failed: guest returned status 2' });
   });
 });

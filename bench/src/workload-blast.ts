@@ -1,78 +1,81 @@
 /**
- * The `blast` workload (BLASTN, functions/blast) on a running fleet, against
- * NCBI BLAST+ on the same database and queries.
+ * The `blast` workload (BLASTN, functions/blast) for the workloads bench, and
+ * its NCBI BLAST+ baseline on the same database and queries.
  *
- *   singleMs    a 1-clone job's clone run time (clonesDetail[0].runMs): one warm
- *               instance (forked from the parent that indexed the database)
- *               searching every query; the guest has no handle()
- *   jobMs       POST /v1/jobs until its `done` event, `clones` clones, the
- *               queries split evenly (inputs, one FASTA per clone)
- *   coldStartMs a 1-clone job with one query on a freshly deployed copy of the
- *               module: compile, instantiate, init (parse and index the whole
- *               database), snapshot, fork, run, reduce; an upper bound of what
- *               one cold instance pays before it starts working
- *   ncbiMs      `blastn -task blastn -outfmt 6 -evalue 10 -num_threads T`
- *               (makeblastdb is run first and not timed, as init is not in idealMs)
+ * Database: `dbMbp` million bases of real sequence (default 30): lambda, E.
+ * coli 536, four K. pneumoniae genomes, then D. melanogaster upstream
+ * sequences (infra's blastDatabase, fetched from Debian packages when first
+ * needed). It is uploaded gzipped once with PUT /v1/data/:name and jobs name
+ * it as `initData`; a gateway without the data API gets it inline as `init`.
+ * Queries: mutated substrings of it (picked by base, so the genomes get
+ * their share) and random sequences, from the generator the test uses; the
+ * whole set is every clone's `input`, each clone searches its share.
  *
- * Data: the lambda phage genome and the first `dm3` D. melanogaster upstream
- * sequences, fetched from Debian packages when first needed (infra's
- * datasets.ts, shared with test/blast.test.ts), and queries from the same
- * generator the test uses.
+ *   ncbiMs   `blastn -task blastn -outfmt 6 -evalue 10 -num_threads <cores>`
+ *            (makeblastdb first, not timed, as the parent's init is not in idealMs)
  */
-import { ensureNcbiBlast, makeQueries, obtainBlastData, parseFasta, runNcbiBlastn, toFasta, type FastaRecord } from '@flurry/infra';
-import { deployWasm, guestWasm, round, singleAndMany, timedJob, type Phases } from './workload-render.js';
+import { gzipSync } from 'node:zlib';
+import { blastDatabase, ensureNcbiBlast, makeQueries, runNcbiBlastn, toFasta } from '@flurry/infra';
+import { round, type Workload } from './workload-jobs.js';
 
-export interface BlastOptions { fleetUrl: string; clones: number; cores: number; reps?: number; dm3?: number; queries?: number; random?: number }
+export interface BlastSize { dbMbp: number; queries: number; random: number }
 
-export interface BlastMeasurement {
-  sequences: number; bases: number; queries: number; clones: number;
-  jobMs: number; singleMs: number; coldStartMs: number; ncbiMs: number | null; ncbiThreads: number; ncbiVersion: string | null;
-  identical: boolean; lines: number; ncbiLines: number | null; hosts: number;
-  jobRuns: number[]; singleRuns: number[]; phases: Phases; cloneRunMs: number[];
+export interface BlastPrepared extends Workload {
+  describe: string; sequences: number; bases: number; queryCount: number;
+  dbFasta: string; queryFasta: string;
+  /** How the database reached the gateway: uploaded (`initData`) or inline (`init`). */
+  database: { via: 'initData'; name: string; gzipBytes: number; uploadMs: number } | { via: 'init'; gzipBytes: number; reason: string };
 }
 
-/** The database: lambda and the first `dm3Count` dm3 upstream sequences. */
-export function blastData(dm3Count: number): { db: FastaRecord[] } | { reason: string } {
-  const data = obtainBlastData();
-  if (!data.ok) return { reason: data.reason };
-  return { db: [data.value.lambda, ...data.value.dm3.slice(0, dm3Count)] };
-}
-
-export async function measureBlast(opts: BlastOptions): Promise<BlastMeasurement> {
-  const url = opts.fleetUrl.replace(/\/$/, '');
-  const data = blastData(opts.dm3 ?? 1200);
-  if ('reason' in data) throw new Error(data.reason);
-  const db = data.db;
-  const dbFasta = toFasta(db);
-  const queries = parseFasta(makeQueries(db, opts.queries ?? 600, opts.random ?? 40, 7).fasta);
-  const queryFasta = toFasta(queries);
-  const split = (n: number) => Array.from({ length: n }, (_, i) =>
-    toFasta(queries.slice(Math.floor((i * queries.length) / n), Math.floor(((i + 1) * queries.length) / n))));
-  const wasm = guestWasm('blast');
-
-  const coldName = `blast-cold-${Date.now().toString(36)}`;
-  await deployWasm(url, coldName, wasm);
-  const cold = await timedJob(url, { function: coldName, clones: 1, init: dbFasta, inputs: [toFasta(queries.slice(0, 1))] });
-  await fetch(`${url}/v1/functions/${coldName}`, { method: 'DELETE' });
-
-  await deployWasm(url, 'blast', wasm);
-  const { single, many, singleRuns, jobRuns, identical } = await singleAndMany(url, opts.reps ?? 1,
-    () => timedJob(url, { function: 'blast', clones: 1, init: dbFasta, inputs: [queryFasta] }),
-    () => timedJob(url, { function: 'blast', clones: opts.clones, init: dbFasta, inputs: split(opts.clones) }));
-
-  let ncbiMs: number | null = null, ncbiLines: number | null = null, ncbiVersion: string | null = null;
-  const ncbi = ensureNcbiBlast();
-  if (ncbi.ok) {
-    ncbiVersion = ncbi.value;
-    const r = runNcbiBlastn(dbFasta, queryFasta, opts.cores);
-    ncbiMs = r.ms;
-    ncbiLines = r.tabular.split('\n').filter((l) => l.trim()).length;
+export async function blastWorkload(url: string, fn: string, size: BlastSize): Promise<BlastPrepared> {
+  const db = blastDatabase(size.dbMbp);
+  if (!db.ok) throw new Error(`blast: no database: ${db.reason}`);
+  const dbFasta = toFasta(db.value);
+  const queryFasta = makeQueries(db.value, size.queries, size.random, 7, 'base').fasta;
+  const gz = gzipSync(dbFasta);
+  const name = `${fn}-db.fa.gz`;
+  const upload = () => fetch(`${url}/v1/data/${name}`, { method: 'PUT', body: new Uint8Array(gz), headers: { 'content-type': 'application/octet-stream' } });
+  // Making the database blocks this process for seconds, during which the
+  // gateway closes idle keep-alive connections that the client has not yet
+  // seen closed: writing the body to one fails (EPIPE). A pause lets the
+  // closes through; a few tries cover what is left.
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 200));
+  await pause();
+  const started = performance.now();
+  let res: Response | undefined;
+  for (let attempt = 1; !res; attempt++) {
+    try {
+      res = await upload();
+    } catch (err) {
+      if (attempt === 3) throw err;
+      await pause();
+    }
   }
+  const uploadMs = performance.now() - started;
+  let database: BlastPrepared['database'];
+  let init: Workload['init'];
+  if (res.status === 201) {
+    database = { via: 'initData', name, gzipBytes: gz.length, uploadMs: round(uploadMs) };
+    init = { initData: name };
+  } else if (res.status === 404 || res.status === 405) {
+    database = { via: 'init', gzipBytes: gz.length, reason: `PUT /v1/data answered ${res.status}: data API not supported by this gateway, the database goes inline` };
+    init = { init: gz };
+  } else {
+    throw new Error(`blast: upload of the database: ${res.status} ${await res.text()}`);
+  }
+  const bases = db.value.reduce((n, r) => n + r.seq.length, 0);
+  const queryCount = size.queries + size.random;
   return {
-    sequences: db.length, bases: db.reduce((n, r) => n + r.seq.length, 0), queries: queries.length, clones: opts.clones,
-    jobMs: round(many.jobMs), singleMs: round(single.job.clonesDetail[0]?.runMs ?? single.jobMs), coldStartMs: round(cold.jobMs),
-    ncbiMs: ncbiMs === null ? null : round(ncbiMs), ncbiThreads: opts.cores, ncbiVersion,
-    identical, jobRuns, singleRuns, phases: many.phases, cloneRunMs: many.job.clonesDetail.map((c) => round(c.runMs ?? NaN)), lines: many.output.toString('utf8').split('\n').filter((l) => l.trim()).length, ncbiLines,
-    hosts: new Set(many.job.clonesDetail.map((c) => c.host)).size,
+    function: fn, init, input: queryFasta, same: (a, b) => a.equals(b),
+    describe: `${db.value.length} sequences (${bases} bp: lambda, E. coli 536, 4 K. pneumoniae, dm3 upstream), ${queryCount} queries`,
+    sequences: db.value.length, bases, queryCount, dbFasta, queryFasta, database,
   };
+}
+
+/** NCBI blastn on the same database and queries with `threads` threads; null (with why) when BLAST+ cannot be had. */
+export function ncbiBaseline(w: BlastPrepared, threads: number): { ncbiMs: number; ncbiLines: number; ncbiVersion: string } | { ncbiMissing: string } {
+  const ncbi = ensureNcbiBlast();
+  if (!ncbi.ok) return { ncbiMissing: ncbi.reason };
+  const r = runNcbiBlastn(w.dbFasta, w.queryFasta, threads);
+  return { ncbiMs: round(r.ms), ncbiLines: r.tabular.split('\n').filter((l) => l.trim()).length, ncbiVersion: ncbi.value };
 }

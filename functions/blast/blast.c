@@ -5,13 +5,18 @@
  *             (one byte per base: A C G T = 0..3, anything else 4) and indexed
  *             by every 11-mer (word size 11). The parent is then snapshotted,
  *             so every clone starts with the database and its index.
- *   run       the clone input is FASTA queries. For each query and both
- *             strands: exact 11-mer word hits, ungapped X-drop extension,
- *             gapped X-drop extension with affine gaps and traceback, then
- *             Karlin-Altschul E-values over the effective search space.
- *             Output: NCBI -outfmt 6 lines (qseqid sseqid pident length
- *             mismatch gapopen qstart qend sstart send evalue bitscore).
- *   reduce    concatenates the clone outputs in index order (query order).
+ *   run       the clone input is the job's whole query set (FASTA), the same
+ *             for every clone; clone i of n searches its share: the queries
+ *             are dealt by their estimated work (share_queries), so every
+ *             clone gets about the same work, not the same count. For each
+ *             query and both strands: exact 11-mer word hits, ungapped X-drop
+ *             extension, gapped X-drop extension with affine gaps and
+ *             traceback, then Karlin-Altschul E-values over the effective
+ *             search space. Output: NCBI -outfmt 6 lines (qseqid sseqid
+ *             pident length mismatch gapopen qstart qend sstart send evalue
+ *             bitscore), each query's under a "# query <k>" line.
+ *   reduce    puts the clones' queries back in input order and drops the
+ *             "#" lines: the table of a single instance, byte for byte.
  *
  * Scoring as blastn -task blastn: reward 2, penalty -3, gap open 5, gap
  * extend 2 (a gap of k costs 5 + 2k); X-drops 20 bits (ungapped), 100 bits
@@ -168,6 +173,7 @@ FLURRY_EXPORT("init") void init(void) {
             fflush(stderr);
             abort();
         }
+        memset(text, 0, (size_t)size); /* freed memory left zero stays out of the snapshot's pages */
         free(text);
         text = plain;
         size = (int32_t)n;
@@ -195,6 +201,7 @@ FLURRY_EXPORT("init") void init(void) {
         if (recs[k].len > max_seq_len) max_seq_len = recs[k].len;
     }
     seq_start[nseq] = at;
+    memset(text, 0, (size_t)size);
     free(text);
     free(recs);
 
@@ -219,6 +226,7 @@ FLURRY_EXPORT("init") void init(void) {
         w = ((w << 2) | c) & WORD_MASK;
         if (++valid >= WORD) word_pos[fill[w]++] = p + 1 - WORD;
     }
+    memset(fill, 0, (size_t)NWORDS * sizeof *fill);
     free(fill);
     printf("blast: init %u sequences, %llu residues, %u words indexed in %.0f ms\n", nseq,
            (unsigned long long)db_len, total, flurry_monotonic_ms() - t0);
@@ -537,16 +545,53 @@ static uint32_t subject_of(uint32_t p) {
     return lo;
 }
 
-/* Per-diagonal extension marks: diag index -> db offset already covered. */
-static uint32_t *diag_end;
-static uint32_t *touched;
-static size_t n_touched, touched_cap;
+/* How far an ungapped extension already reached on each diagonal of the
+ * current query strand (db offset + 1; 0: none). An open-addressing table
+ * keyed by diagonal + 1, sized to at least twice the strand's word hits, so
+ * it never fills, and a clone needs no array as long as the database. */
+static uint32_t *diag_key, *diag_val;
+static size_t diag_cap, diag_mask;
+
+/* Exact hits of the query's unmasked words in the database. */
+static uint64_t word_hits(const unsigned char *q, const unsigned char *masked, int qlen) {
+    uint64_t hits = 0;
+    uint32_t w = 0;
+    int valid = 0;
+    for (int i = 0; i < qlen; i++) {
+        unsigned char c = q[i];
+        if (c > 3 || masked[i]) { valid = 0; continue; }
+        w = ((w << 2) | c) & WORD_MASK;
+        if (++valid >= WORD) hits += word_first[w + 1] - word_first[w];
+    }
+    return hits;
+}
+
+static void diag_reset(uint64_t hits) {
+    size_t cap = 64;
+    while (cap < 2 * hits + 2) cap <<= 1;
+    if (cap > diag_cap) {
+        diag_cap = cap;
+        diag_key = xrealloc(diag_key, cap * sizeof *diag_key);
+        diag_val = xrealloc(diag_val, cap * sizeof *diag_val);
+    }
+    diag_mask = cap - 1;
+    memset(diag_key, 0, cap * sizeof *diag_key);
+}
+
+/* The slot of `diag`: its own, or the empty one where it would go. */
+static inline size_t diag_slot(uint32_t diag) {
+    uint32_t key = diag + 1;
+    size_t i = (size_t)(key * 2654435761u) & diag_mask;
+    while (diag_key[i] != 0 && diag_key[i] != key) i = (i + 1) & diag_mask;
+    return i;
+}
 
 static int trigger; /* the ungapped score that starts a gapped extension, for this query */
 static int dust_level = 20;
 
 static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand, size_t first_hsp) {
     if (qlen < WORD) return;
+    diag_reset(word_hits(q, masked, qlen));
     uint32_t w = 0;
     int valid = 0;
     for (int i = 0; i < qlen; i++) {
@@ -558,7 +603,8 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
         for (uint32_t h = word_first[w]; h < word_first[w + 1]; h++) {
             uint32_t p = word_pos[h];
             uint32_t diag = p + (uint32_t)qlen - (uint32_t)qi;
-            if (diag_end[diag] > p + 1) continue; /* inside an extension already done */
+            size_t slot = diag_slot(diag);
+            if (diag_key[slot] != 0 && diag_val[slot] > p + 1) continue; /* inside an extension already done */
             uint32_t k = subject_of(p);
             uint32_t sb = seq_start[k], se = sb + seq_len[k];
             /* Ungapped X-drop extension of the word both ways. */
@@ -581,11 +627,8 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
             }
             best = rb;
             uint32_t mark = p + WORD + (uint32_t)tmax;
-            if (diag_end[diag] == 0) {
-                if (n_touched == touched_cap) { touched_cap = touched_cap ? touched_cap * 2 : 1024; touched = xrealloc(touched, touched_cap * sizeof *touched); }
-                touched[n_touched++] = diag;
-            }
-            if (mark + 1 > diag_end[diag]) diag_end[diag] = mark + 1;
+            if (diag_key[slot] == 0) { diag_key[slot] = diag + 1; diag_val[slot] = 0; }
+            if (mark + 1 > diag_val[slot]) diag_val[slot] = mark + 1;
             (void)bl; (void)br;
             if (best < trigger) continue;
             /* The seed point: the middle of the word. */
@@ -606,8 +649,6 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
             gapped(q, qlen, k, p + WORD / 2, sq, strand);
         }
     }
-    for (size_t t = 0; t < n_touched; t++) diag_end[touched[t]] = 0;
-    n_touched = 0;
 }
 
 static int cmp_hsp_score(const void *a, const void *b) {
@@ -718,37 +759,170 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
     free(keep);
 }
 
+/* ---- sharing the queries between clones ---- */
+
+/* A query's expected search work: the database positions its words hit on
+ * both strands (each is looked at, and most are extended a little: the bulk
+ * of the search on a large database), plus its length (the per-query costs
+ * that do not depend on hits: DUST, the strands, the diagonal marks). Gapped
+ * extension of the few true hits is not foreseen; it grows with the length. */
+#define WORK_PER_BASE 0.25
+static double query_work(const unsigned char *q, int qlen, unsigned char *masked) {
+    double hits = 0;
+    if (dust_level > 0) dust_mask(q, qlen, dust_level, 64, masked);
+    else memset(masked, 0, (size_t)qlen);
+    uint32_t w = 0, rw = 0;
+    int valid = 0;
+    for (int i = 0; i < qlen; i++) {
+        unsigned char c = q[i];
+        if (c > 3 || masked[i]) { valid = 0; continue; }
+        w = ((w << 2) | c) & WORD_MASK;
+        rw = (rw >> 2) | ((uint32_t)(3 - c) << (2 * (WORD - 1))); /* the reverse complement's word */
+        if (++valid < WORD) continue;
+        hits += (double)(word_first[w + 1] - word_first[w]) + (double)(word_first[rw + 1] - word_first[rw]);
+    }
+    return hits + WORK_PER_BASE * 2.0 * qlen;
+}
+
+/* Deals the queries to `count` clones: largest estimated work first, each to
+ * the clone with the least work so far (ties: the lower query, the lower
+ * clone). Every clone computes the same deal from the same input. */
+static const double *sort_work;
+static int cmp_work_desc(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (sort_work[x] != sort_work[y]) return sort_work[x] > sort_work[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static int32_t *share_queries(struct fasta_rec *qs, uint32_t nq, int32_t count) {
+    uint32_t maxq = 0;
+    for (uint32_t k = 0; k < nq; k++) if (qs[k].len > maxq) maxq = qs[k].len;
+    unsigned char *masked = xmalloc((size_t)maxq + 1);
+    double *work = xmalloc(((size_t)nq + 1) * sizeof *work);
+    uint32_t *order = xmalloc(((size_t)nq + 1) * sizeof *order);
+    for (uint32_t k = 0; k < nq; k++) {
+        work[k] = query_work(qs[k].seq, (int)qs[k].len, masked);
+        order[k] = k;
+    }
+    sort_work = work;
+    qsort(order, nq, sizeof *order, cmp_work_desc);
+    int32_t *owner = xmalloc(((size_t)nq + 1) * sizeof *owner);
+    double *load = calloc((size_t)count, sizeof *load);
+    if (!load) abort();
+    for (uint32_t t = 0; t < nq; t++) {
+        int32_t best = 0;
+        for (int32_t c = 1; c < count; c++) if (load[c] < load[best]) best = c;
+        owner[order[t]] = best;
+        load[best] += work[order[t]];
+    }
+    free(load);
+    free(order);
+    free(masked);
+    free(work);
+    return owner;
+}
+
+/* FNV-1a 64 of the clone input: reduce checks that every clone had the same. */
+static uint64_t fnv1a64(const unsigned char *p, int32_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int32_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
+    return h;
+}
+
 FLURRY_EXPORT("run") int32_t run(int32_t index, int32_t count) {
-    (void)index; (void)count;
     double t0 = flurry_monotonic_ms();
     int32_t size;
     unsigned char *text = read_input(&size);
+    uint64_t digest = fnv1a64(text, size);
     struct fasta_rec *qs;
     uint32_t nq = parse_fasta(text, size, &qs);
-    uint32_t maxq = 0;
-    for (uint32_t k = 0; k < nq; k++) if (qs[k].len > maxq) maxq = qs[k].len;
-    diag_end = calloc((size_t)db_size + maxq + 2, sizeof *diag_end);
-    if (!diag_end) abort();
+    int32_t *owner = share_queries(qs, nq, count);
+    uint32_t mine = 0;
+    for (uint32_t k = 0; k < nq; k++) mine += owner[k] == index;
+    char line[160];
+    int n = snprintf(line, sizeof line, "# blast clone %d/%d: %u of %u queries, input %016llx\n", (int)index, (int)count,
+                     mine, nq, (unsigned long long)digest);
+    out_append(line, (size_t)n);
+    double t_share = flurry_monotonic_ms() - t0;
+    uint32_t done = 0;
     for (uint32_t k = 0; k < nq; k++) {
+        if (owner[k] != index) continue;
+        n = snprintf(line, sizeof line, "# query %u\n", k);
+        out_append(line, (size_t)n);
         search_query(qs[k].name, qs[k].seq, (int)qs[k].len);
-        flurry_progress((int32_t)k + 1, (int32_t)nq);
+        flurry_progress((int32_t)++done, (int32_t)mine);
     }
-    if (out_len) flurry_output_write(out_buf, (int32_t)out_len);
-    printf("blast: clone %d/%d: %u queries in %.0f ms\n", (int)index, (int)count, nq, flurry_monotonic_ms() - t0);
+    flurry_output_write(out_buf, (int32_t)out_len);
+    printf("blast: clone %d/%d: %u of %u queries in %.0f ms (sharing %.0f ms)\n", (int)index, (int)count, mine, nq,
+           flurry_monotonic_ms() - t0, t_share);
     fflush(stdout);
     return 0;
+}
+
+/* ---- reduce: the clones' queries back in input order ---- */
+
+static int reduce_fail(const char *why, int32_t clone) {
+    fprintf(stderr, "blast reduce: clone %d: %s\n", (int)clone, why);
+    fflush(stderr);
+    return 2;
 }
 
 FLURRY_EXPORT("reduce") int32_t reduce(int32_t count) {
     int32_t size;
     unsigned char *in = read_input(&size);
+    uint32_t total = 0;
+    unsigned long long digest = 0;
+    /* Each query's block of lines: where it is in the input. */
+    int32_t *block_at = NULL, *block_len = NULL;
     int32_t at = 0;
-    for (int32_t k = 0; k < count && at + 4 <= size; k++) {
+    for (int32_t k = 0; k < count; k++) {
+        if (at + 4 > size) return reduce_fail("output missing", k);
         uint32_t len = (uint32_t)in[at] | (uint32_t)in[at + 1] << 8 | (uint32_t)in[at + 2] << 16 | (uint32_t)in[at + 3] << 24;
         at += 4;
-        if (len > (uint32_t)(size - at)) return 1;
-        if (len) flurry_output_write(in + at, (int32_t)len);
+        if (len > (uint32_t)(size - at)) return reduce_fail("output cut short", k);
+        const char *p = (const char *)in + at, *end = p + len;
         at += (int32_t)len;
+        int index, n;
+        unsigned mine, nq;
+        unsigned long long d;
+        if (sscanf(p, "# blast clone %d/%d: %u of %u queries, input %llx", &index, &n, &mine, &nq, &d) != 5)
+            return reduce_fail("output does not start with its '# blast clone' line", k);
+        if (index != k || n != count) return reduce_fail("output is of another clone or clone count", k);
+        if (k == 0) {
+            total = nq;
+            digest = d;
+            block_at = xmalloc(((size_t)total + 1) * sizeof *block_at);
+            block_len = xmalloc(((size_t)total + 1) * sizeof *block_len);
+            for (uint32_t q = 0; q < total; q++) block_at[q] = -1;
+        } else if (nq != total || d != digest) {
+            return reduce_fail("searched another query set than clone 0: give every clone the same input (the job's"
+                               " `input`), each searches its own share of it", k);
+        }
+        p = memchr(p, '\n', (size_t)(end - p));
+        p = p ? p + 1 : end;
+        int32_t cur = -1;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *next = nl ? nl + 1 : end;
+            if (*p == '#') {
+                unsigned q;
+                if (sscanf(p, "# query %u", &q) != 1 || q >= total) return reduce_fail("bad '# query' line", k);
+                if (block_at[q] >= 0) return reduce_fail("a query searched twice", k);
+                cur = (int32_t)q;
+                block_at[q] = (int32_t)(next - (const char *)in);
+                block_len[q] = 0;
+            } else {
+                if (cur < 0) return reduce_fail("hits before the first '# query' line", k);
+                block_len[cur] = (int32_t)(next - (const char *)in) - block_at[cur];
+            }
+            p = next;
+        }
     }
+    out_len = 0;
+    for (uint32_t q = 0; q < total; q++) {
+        if (block_at[q] < 0) return reduce_fail("a query no clone searched (the last clone checked)", count - 1);
+        out_append((const char *)in + block_at[q], (size_t)block_len[q]);
+    }
+    if (out_len) flurry_output_write(out_buf, (int32_t)out_len);
     return 0;
 }

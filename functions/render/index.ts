@@ -3,9 +3,9 @@
 //   init()        parses the scene (JSON: size, samples, camera, lights and an
 //                 OBJ or PLY model), welds the mesh, computes smooth normals,
 //                 adds a ground plane and builds the BVH (binned SAH)
-//   run(i, n)     renders horizontal band i of n and outputs it (RGB8 rows
-//                 with their row range, below)
-//   reduce(n)     joins the n bands into a PNG
+//   run(i, n)     renders the rows y with y mod n = i and outputs them (RGB8
+//                 rows with where they go, below)
+//   reduce(n)     interleaves the n clones' rows into a PNG
 //   handle()      renders the whole image in one instance and answers the PNG;
 //                 a request body is a spec that replaces init's
 //
@@ -13,8 +13,14 @@
 // the image does not depend on how it was split: a forked render is byte
 // for byte the single-instance one.
 //
-// Band output: "FRB1", then u32 LE width, first row, end row (exclusive),
-// then (end - first) * width * 3 bytes of sRGB pixels, rows top to bottom.
+// Clones take interleaved rows, not bands: the cost of a row changes
+// smoothly down the image (sky rows are cheap, rows through the model are
+// not), so every n-th row gives every clone nearly the same work and no clone
+// is left as the tail.
+//
+// Clone output: "FRI1", then u32 LE width, height, first row, row step, then
+// width * 3 bytes of sRGB pixels for each row first, first + step, ... below
+// height, top to bottom.
 
 import { badRequest as answerBadRequest, JsonWriter, logInfo, monotonicMs, readInput, readReduceInput, reportProgress, setContentType, setStatus, writeOutput, writeOutputWriter } from "../lib";
 import { fail, failure } from "./errors";
@@ -23,7 +29,8 @@ import { Mesh, parseMesh } from "./mesh";
 import { encodePng } from "./png";
 import { parseScene, Scene } from "./scene";
 
-const MAGIC: u32 = 0x31425246; // "FRB1" little-endian
+const MAGIC: u32 = 0x31495246; // "FRI1" little-endian
+const HEADER: i32 = 20;
 
 // The warm state, made by init and shared by every clone through the snapshot.
 let scene: Scene = new Scene();
@@ -78,30 +85,39 @@ function build(input: Uint8Array): bool {
 
 export function run(index: i32, count: i32): i32 {
   if (bvh === null) throw new Error("render: no scene (the job's init input is the spec)");
-  let h = scene.height;
-  let y0 = <i32>(<i64>index * h / count);
-  let y1 = <i32>((<i64>index + 1) * h / count);
-  writeOutput(renderBand(y0, y1, true));
+  writeOutput(renderRows(index, count, true));
   return 0;
+}
+
+/** Rows first, first + step, ... below `height`. */
+function rowsOf(first: i32, step: i32, height: i32): i32 {
+  return first >= height ? 0 : (height - first + step - 1) / step;
 }
 
 export function reduce(count: i32): i32 {
   if (bvh === null) throw new Error("render: no scene");
   let parts = readReduceInput(count);
   let w = scene.width, h = scene.height;
+  if (parts.length != count) throw new Error("render reduce: " + parts.length.toString() + " outputs for " + count.toString() + " clones");
   let rgb = new Uint8Array(w * h * 3);
-  let next = 0;
+  let stride = w * 3;
   for (let i = 0; i < parts.length; i++) {
     let p = parts[i];
-    if (p.length < 16 || load<u32>(p.dataStart) != MAGIC) throw new Error("render reduce: output " + i.toString() + " is not a band");
-    let bw = <i32>load<u32>(p.dataStart + 4), y0 = <i32>load<u32>(p.dataStart + 8), y1 = <i32>load<u32>(p.dataStart + 12);
-    if (bw != w || y0 != next || y1 < y0 || y1 > h || p.length != 16 + (y1 - y0) * w * 3) {
-      throw new Error("render reduce: band " + i.toString() + " has rows " + y0.toString() + "-" + y1.toString() + ", expected to start at " + next.toString());
+    if (p.length < HEADER || load<u32>(p.dataStart) != MAGIC) throw new Error("render reduce: output " + i.toString() + " is not a set of rows");
+    let pw = <i32>load<u32>(p.dataStart + 4), ph = <i32>load<u32>(p.dataStart + 8);
+    let first = <i32>load<u32>(p.dataStart + 12), step = <i32>load<u32>(p.dataStart + 16);
+    // Clone i of count holds rows i, i + count, ...: together they cover each row once.
+    if (pw != w || ph != h || first != i || step != count || p.length != HEADER + rowsOf(first, step, h) * stride) {
+      throw new Error("render reduce: output " + i.toString() + " has rows from " + first.toString() + " every " + step.toString() +
+        " of a " + pw.toString() + "x" + ph.toString() + " image, expected from " + i.toString() + " every " + count.toString() +
+        " of " + w.toString() + "x" + h.toString());
     }
-    memory.copy(rgb.dataStart + <usize>(y0 * w * 3), p.dataStart + 16, <usize>((y1 - y0) * w * 3));
-    next = y1;
+    let src = p.dataStart + HEADER;
+    for (let y = first; y < h; y += step) {
+      memory.copy(rgb.dataStart + <usize>(y * stride), src, <usize>stride);
+      src += stride;
+    }
   }
-  if (next != h) throw new Error("render reduce: the bands cover rows 0-" + next.toString() + " of " + h.toString());
   writeOutput(encodePng(w, h, rgb));
   return 0;
 }
@@ -110,9 +126,9 @@ export function handle(): i32 {
   let body = readInput();
   if (body.length > 0 && !build(body)) return badRequest(failure());
   if (bvh === null) return badRequest("no scene: POST the spec, or give it as the init input");
-  let band = renderBand(0, scene.height, false);
+  let rows = renderRows(0, 1, false);
   setContentType("image/png");
-  writeOutput(encodePng(scene.width, scene.height, band.subarray(16)));
+  writeOutput(encodePng(scene.width, scene.height, rows.subarray(HEADER)));
   return 0;
 }
 
@@ -408,21 +424,23 @@ function basisDir(nx: f64, ny: f64, nz: f64, a: f64, b: f64, c: f64): void {
   return <u8>min(255.0, Math.floor(x * 255 + 0.5));
 }
 
-/** Rows [y0, y1) as a band output (header + RGB8). */
-function renderBand(y0: i32, y1: i32, progress: bool): Uint8Array {
+/** Rows first, first + step, ... as a clone output (header + RGB8). */
+function renderRows(first: i32, step: i32, progress: bool): Uint8Array {
   let w = scene.width, h = scene.height;
-  let out = new Uint8Array(16 + (y1 - y0) * w * 3);
+  let rows = rowsOf(first, step, h);
+  let out = new Uint8Array(HEADER + rows * w * 3);
   store<u32>(out.dataStart, MAGIC);
   store<u32>(out.dataStart + 4, <u32>w);
-  store<u32>(out.dataStart + 8, <u32>y0);
-  store<u32>(out.dataStart + 12, <u32>y1);
+  store<u32>(out.dataStart + 8, <u32>h);
+  store<u32>(out.dataStart + 12, <u32>first);
+  store<u32>(out.dataStart + 16, <u32>step);
   let aspect = <f64>w / <f64>h;
   let n = scene.samples;
   let inv = 1.0 / <f64>n;
-  let rows = y1 - y0;
   let every = max(1, rows / 16);
-  let o = out.dataStart + 16;
-  for (let y = y0; y < y1; y++) {
+  let o = out.dataStart + HEADER;
+  let done = 0;
+  for (let y = first; y < h; y += step) {
     for (let x = 0; x < w; x++) {
       let pixel = y * w + x;
       let r: f64 = 0, g: f64 = 0, b: f64 = 0;
@@ -444,7 +462,7 @@ function renderBand(y0: i32, y1: i32, progress: bool): Uint8Array {
       store<u8>(o + 2, toByte(b * inv));
       o += 3;
     }
-    let done = y - y0 + 1;
+    done++;
     if (progress && (done % every == 0 || done == rows)) reportProgress(done, rows);
   }
   return out;

@@ -3,7 +3,13 @@
  * first needed from Debian packages into test/.data/blast (git-ignored):
  *
  *   bowtie2-examples    reference/lambda_virus.fa.gz (the lambda phage genome, 48,502 bp)
- *   r-bioc-biostrings   extdata/dm3_upstream2000.fa.gz (26,454 D. melanogaster upstream sequences)
+ *   r-bioc-biostrings   extdata/dm3_upstream2000.fa.gz (26,454 D. melanogaster upstream
+ *                       sequences of 2,000 bp: 52.9 Mbp)
+ *   bowtie-examples     genomes/NC_008253.fna.gz (Escherichia coli 536, 4.94 Mbp)
+ *   kleborate-examples  data/*.fna.xz (four Klebsiella pneumoniae genomes with their
+ *                       plasmids: HS11286, Kp1084, MGH 78578, NTUH-K2044; 22.2 Mbp)
+ *
+ * blastDatabase(mbp) joins them into a database of a chosen size (the bench's).
  *
  * `apt-get download` + `dpkg-deb -x` need root on Debian; when that is not
  * possible the helpers answer a reason to skip instead. Also: NCBI BLAST+
@@ -42,28 +48,37 @@ export function toFasta(records: FastaRecord[]): string {
   return records.map((r) => `>${r.name}\n${r.seq.replace(/(.{80})/g, '$1\n').replace(/\n$/, '')}\n`).join('');
 }
 
+/** Downloads Debian packages and extracts them into `tree` (no install); null, or why it failed. */
+function extractPackages(pkgs: string[], debs: string, tree: string): string | null {
+  if (!existsSync('/etc/debian_version') || !has('apt-get') || !has('dpkg-deb')) return 'not Debian (needs apt-get and dpkg-deb to fetch the data)';
+  if (!isRoot()) return 'fetching the Debian packages with the data needs root';
+  mkdirSync(debs, { recursive: true });
+  const present = () => readdirSync(debs).filter((f) => f.endsWith('.deb'));
+  const missing = () => pkgs.filter((p) => !present().some((f) => f.startsWith(`${p}_`)));
+  if (missing().length > 0) {
+    let r = run('apt-get', ['download', ...missing()], debs);
+    if (r.status !== 0) {
+      run('apt-get', ['update']);
+      r = run('apt-get', ['download', ...missing()], debs);
+      if (r.status !== 0) return `apt-get download ${missing().join(' ')} failed: ${r.stderr.trim().slice(0, 300)}`;
+    }
+  }
+  for (const deb of present().filter((f) => pkgs.some((p) => f.startsWith(`${p}_`)))) {
+    const x = run('dpkg-deb', ['-x', join(debs, deb), tree]);
+    if (x.status !== 0) return `dpkg-deb -x ${deb} failed: ${x.stderr.trim()}`;
+  }
+  return null;
+}
+
 /** The lambda genome and the dm3 upstream sequences, from the Debian packages (cached). */
 export function obtainBlastData(): Prepared<{ lambda: FastaRecord; dm3: FastaRecord[] }> {
   mkdirSync(BLAST_DATA_DIR, { recursive: true });
   const lambdaFile = join(BLAST_DATA_DIR, 'lambda_virus.fa');
   const dm3File = join(BLAST_DATA_DIR, 'dm3_upstream2000.fa');
   if (!existsSync(lambdaFile) || !existsSync(dm3File)) {
-    if (!existsSync('/etc/debian_version') || !has('apt-get') || !has('dpkg-deb')) return { ok: false, reason: 'not Debian (needs apt-get and dpkg-deb to fetch the data)' };
-    if (!isRoot()) return { ok: false, reason: 'fetching the Debian packages with the data needs root' };
-    const debs = join(BLAST_DATA_DIR, 'debs');
-    mkdirSync(debs, { recursive: true });
-    const pkgs = ['bowtie2-examples', 'r-bioc-biostrings'];
-    let r = run('apt-get', ['download', ...pkgs], debs);
-    if (r.status !== 0) {
-      run('apt-get', ['update']);
-      r = run('apt-get', ['download', ...pkgs], debs);
-      if (r.status !== 0) return { ok: false, reason: `apt-get download ${pkgs.join(' ')} failed: ${r.stderr.trim().slice(0, 300)}` };
-    }
     const tree = join(BLAST_DATA_DIR, 'tree');
-    for (const deb of readdirSync(debs).filter((f) => f.endsWith('.deb'))) {
-      const x = run('dpkg-deb', ['-x', join(debs, deb), tree]);
-      if (x.status !== 0) return { ok: false, reason: `dpkg-deb -x ${deb} failed: ${x.stderr.trim()}` };
-    }
+    const failed = extractPackages(['bowtie2-examples', 'r-bioc-biostrings'], join(BLAST_DATA_DIR, 'debs'), tree);
+    if (failed) return { ok: false, reason: failed };
     const lambdaGz = findFile(tree, 'lambda_virus.fa.gz');
     const dm3Gz = findFile(tree, 'dm3_upstream2000.fa.gz');
     if (!lambdaGz || !dm3Gz) return { ok: false, reason: 'lambda_virus.fa.gz or dm3_upstream2000.fa.gz not found in the packages' };
@@ -74,6 +89,65 @@ export function obtainBlastData(): Prepared<{ lambda: FastaRecord; dm3: FastaRec
   // The header is "gi|9626243|ref|NC_001416.1| ..."; a plain id keeps BLAST+ from parsing it.
   lambda.name = 'lambda_NC_001416';
   return { ok: true, value: { lambda, dm3: parseFasta(readFileSync(dm3File, 'utf8')) } };
+}
+
+/** The bacterial genomes (compressed file names in their packages), in the order blastDatabase uses them. */
+const GENOMES: { pkg: string; file: string }[] = [
+  { pkg: 'bowtie-examples', file: 'NC_008253.fna.gz' },
+  { pkg: 'kleborate-examples', file: 'Klebs_HS11286.fna.xz' },
+  { pkg: 'kleborate-examples', file: 'Klebs_Kp1084.fna.xz' },
+  { pkg: 'kleborate-examples', file: 'MGH78578.fna.xz' },
+  { pkg: 'kleborate-examples', file: 'NTUH-K2044.fna.xz' },
+];
+
+/**
+ * E. coli 536 and four K. pneumoniae genomes with their plasmids (cached in
+ * test/.data/blast/genomes.fa). Ids are the accessions with `.` and `|` made
+ * `_` (NC_008253_1, CP003200_1), which BLAST+ takes as plain ids.
+ */
+export function obtainGenomes(): Prepared<FastaRecord[]> {
+  mkdirSync(BLAST_DATA_DIR, { recursive: true });
+  const cached = join(BLAST_DATA_DIR, 'genomes.fa');
+  if (!existsSync(cached)) {
+    const tree = join(BLAST_DATA_DIR, 'tree');
+    const failed = extractPackages([...new Set(GENOMES.map((g) => g.pkg))], join(BLAST_DATA_DIR, 'debs'), tree);
+    if (failed) return { ok: false, reason: failed };
+    if (!has('xz')) return { ok: false, reason: 'xz is missing (apt-get install xz-utils) to unpack the Klebsiella genomes' };
+    const texts: string[] = [];
+    for (const g of GENOMES) {
+      const file = findFile(tree, g.file);
+      if (!file) return { ok: false, reason: `${g.file} not found in ${g.pkg}` };
+      const text = g.file.endsWith('.gz') ? gunzipSync(readFileSync(file)).toString('utf8') : run('xz', ['-dc', file]).stdout;
+      if (!text.startsWith('>')) return { ok: false, reason: `${g.file} did not unpack to FASTA` };
+      const records = parseFasta(text).map((r) => ({ name: (r.name.match(/(?:ref\|)?([A-Z]{1,2}_?\d+\.\d+)/)?.[1] ?? r.name).replace(/[.|]/g, '_'), seq: r.seq }));
+      texts.push(toFasta(records));
+    }
+    writeFileSync(cached, texts.join(''));
+  }
+  return { ok: true, value: parseFasta(readFileSync(cached, 'utf8')) };
+}
+
+/**
+ * A BLAST database of about `mbp` million bases of real sequence: lambda,
+ * then the bacterial genomes, then dm3 upstream sequences in file order,
+ * the last record cut so that the total is `mbp` (at most all of them,
+ * 80.2 Mbp).
+ */
+export function blastDatabase(mbp: number): Prepared<FastaRecord[]> {
+  const data = obtainBlastData();
+  if (!data.ok) return data;
+  const genomes = obtainGenomes();
+  if (!genomes.ok) return genomes;
+  const target = Math.round(mbp * 1e6);
+  const out: FastaRecord[] = [];
+  let total = 0;
+  for (const r of [data.value.lambda, ...genomes.value, ...data.value.dm3]) {
+    if (total >= target) break;
+    const seq = r.seq.length > target - total ? r.seq.slice(0, target - total) : r.seq;
+    out.push({ name: r.name, seq });
+    total += seq.length;
+  }
+  return { ok: true, value: out };
 }
 
 function findFile(dir: string, name: string): string | undefined {
@@ -144,17 +218,29 @@ export interface QuerySource { name: string; subject?: string; strand?: 'plus' |
 /**
  * Queries: `n` substrings (200-800 bp) of database sequences, on either
  * strand, with about 2-6% substitutions and a few 1-3 bp insertions and
- * deletions; then `random` random sequences of 300 bp.
+ * deletions; then `random` random sequences of 300 bp. A quarter come from
+ * the first record (lambda); the others from a record picked uniformly
+ * (`pick: 'record'`, the test's) or weighted by its length (`'base'`: every
+ * base as likely, for a database of a few long genomes and many short
+ * sequences).
  */
-export function makeQueries(db: FastaRecord[], n: number, random: number, seed = 1): { fasta: string; sources: QuerySource[] } {
+export function makeQueries(db: FastaRecord[], n: number, random: number, seed = 1, pick: 'record' | 'base' = 'record'): { fasta: string; sources: QuerySource[] } {
   const next = rng(seed);
+  const ends: number[] = [];
+  for (const r of db) ends.push((ends.at(-1) ?? 0) + r.seq.length);
+  const byBase = () => {
+    const at = Math.floor(next() * ends.at(-1)!);
+    let lo = 0, hi = ends.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ends[mid]! > at) hi = mid; else lo = mid + 1; }
+    return db[lo]!;
+  };
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   const base = () => 'ACGT'[int(0, 3)]!;
   const records: FastaRecord[] = [];
   const sources: QuerySource[] = [];
   for (let k = 0; k < n; k++) {
     // A quarter of the queries from lambda (the first record), the rest from anywhere.
-    const subject = k % 4 === 0 ? db[0]! : db[int(0, db.length - 1)]!;
+    const subject = k % 4 === 0 ? db[0]! : pick === 'base' ? byBase() : db[int(0, db.length - 1)]!;
     const len = Math.min(int(200, 800), subject.seq.length);
     const start = int(0, subject.seq.length - len);
     const piece = subject.seq.slice(start, start + len);

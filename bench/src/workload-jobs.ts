@@ -1,0 +1,188 @@
+/**
+ * How the workloads bench runs one program as jobs on a running fleet and
+ * what it measures (shared by quant, render and blast):
+ *
+ *   firstJobMs  the first N-clone job of a freshly deployed copy: boots the
+ *               parent (init), snapshots it, forks, runs, reduces
+ *   jobMs       the same job again (fastest of the repetitions): where the
+ *               platform keeps parents between jobs with the same init, it
+ *               forks from the warm parent; otherwise it boots one again
+ *   singleMs    one warm instance doing all the work: a 1-clone job with the
+ *               same init, its clone's run time (clonesDetail[0].runMs)
+ *   coldBootMs  the same job with `boot: "cold"`: every clone boots the module
+ *               and runs init itself (measured); when the gateway refuses
+ *               `boot`, computed as idealMs + ceil(N / cores) x the parent's
+ *               measured init time (coldBootMeasured: false)
+ *
+ * Every time is POST /v1/jobs until the job's `done` event, as this client
+ * sees it. The outputs of all of them must be the same result (`identical`).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '@flurry/infra';
+
+export interface JobRecordLite {
+  id: string;
+  state: string;
+  clonesDetail: { index: number; host?: string; runMs?: number; startMs?: number }[];
+}
+
+/** Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times when it booted one. */
+export interface Phases { snapshotAt: number; initMs: number; snapshotMs: number; firstForkedAt: number; lastCloneDoneAt: number; doneAt: number }
+
+export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases }
+
+/** A job body; `init` and inputs as bytes (base64 is done here), or `initData`, the name of uploaded data. */
+export interface JobBody {
+  function: string; clones: number; init?: string | Buffer; initData?: string; input?: string | Buffer;
+  boot?: 'fork' | 'cold';
+}
+
+export const round = (x: number) => Math.round(x * 10) / 10;
+const b64 = (v: string | Buffer) => (typeof v === 'string' ? Buffer.from(v) : v).toString('base64');
+
+export const guestWasm = (name: string) => readFileSync(join(repoRoot, 'functions', 'build', `${name}.wasm`));
+
+export async function deployWasm(url: string, name: string, wasm: Buffer): Promise<void> {
+  const res = await fetch(`${url}/v1/functions/${name}`, { method: 'PUT', body: new Uint8Array(wasm), headers: { 'content-type': 'application/wasm' } });
+  if (!res.ok) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
+}
+
+/** A refusal of the job spec by the gateway (400), with its message. */
+export class JobRefused extends Error {}
+
+/** Submits a job, follows its events until `done` (the timed part), then fetches the record and the result. */
+export async function timedJob(url: string, body: JobBody): Promise<TimedJob> {
+  const payload = JSON.stringify({
+    function: body.function, clones: body.clones,
+    ...(body.init !== undefined ? { init: b64(body.init) } : {}),
+    ...(body.initData !== undefined ? { initData: body.initData } : {}),
+    ...(body.input !== undefined ? { input: b64(body.input) } : {}),
+    ...(body.boot !== undefined ? { boot: body.boot } : {}),
+    timeoutMs: 600_000, retries: 0,
+  });
+  const started = performance.now();
+  const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+  if (res.status === 400) throw new JobRefused(`${body.function} job refused: ${await res.text()}`);
+  if (res.status !== 202) throw new Error(`${body.function} job: ${res.status} ${await res.text()}`);
+  const { job } = (await res.json()) as { job: { id: string } };
+  const phases = await untilDone(url, job.id, started);
+  const jobMs = performance.now() - started;
+  const record = ((await (await fetch(`${url}/v1/jobs/${job.id}`)).json()) as { job: JobRecordLite }).job;
+  const out = await fetch(`${url}/v1/jobs/${job.id}/result`);
+  if (!out.ok) throw new Error(`${body.function} job result: ${out.status} ${await out.text()}`);
+  return { jobMs, job: record, output: Buffer.from(await out.arrayBuffer()), phases };
+}
+
+/** Follows a job's event stream until it ends, noting when each phase came; throws unless the job is done. */
+export async function untilDone(url: string, id: string, started: number): Promise<Phases> {
+  const phases: Phases = { snapshotAt: NaN, initMs: NaN, snapshotMs: NaN, firstForkedAt: NaN, lastCloneDoneAt: NaN, doneAt: NaN };
+  const res = await fetch(`${url}/v1/jobs/${id}/events`);
+  if (!res.ok || !res.body) throw new Error(`job events: ${res.status}`);
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const event = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      const kind = /^event: (.*)$/m.exec(event)?.[1];
+      const at = performance.now() - started;
+      if (kind === 'snapshot') {
+        const data = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as { initMs?: number; snapshotMs?: number };
+        Object.assign(phases, { snapshotAt: at, initMs: data.initMs ?? NaN, snapshotMs: data.snapshotMs ?? NaN });
+      }
+      if (kind === 'forked' && Number.isNaN(phases.firstForkedAt)) phases.firstForkedAt = at;
+      if (kind === 'clone.done') phases.lastCloneDoneAt = at;
+      if (kind === 'done') return { ...phases, doneAt: at };
+      if (kind === 'failed' || kind === 'cancelled') throw new Error(`job ${id} ${kind}: ${event.slice(0, 500)}`);
+    }
+  }
+  throw new Error(`job ${id}: the event stream ended before the job did`);
+}
+
+/** One program's jobs: its init (inline or uploaded), its common clone input, and when two results are the same. */
+export interface Workload {
+  /** A fresh function name for this run (so that no parent is kept from before). */
+  function: string;
+  init: { init: string | Buffer } | { initData: string };
+  input?: string | Buffer;
+  same(a: Buffer, b: Buffer): boolean;
+}
+
+export interface ForkJoinOptions { url: string; clones: number; cores: number; reps: number; say?: (s: string) => void }
+
+/** Where a job's time went, from its events as this client saw them. */
+export interface Breakdown {
+  parentInitMs: number | null; snapshotMs: number | null; untilForkedMs: number; runSpanMs: number; reduceAndDoneMs: number;
+  cloneRunMs: { min: number; max: number; sum: number };
+}
+
+export interface ForkJoinMeasurement {
+  firstJobMs: number; jobMs: number; singleMs: number; idealMs: number; coldBootMs: number; coldBootMeasured: boolean;
+  overheadPct: number; firstJobOverheadPct: number; identical: boolean; hosts: number;
+  jobRuns: number[]; singleRuns: number[];
+  firstJob: Breakdown; job: Breakdown; coldBootRefused?: string;
+  /** The warm job's output, for checks of the workload's own. */
+  output: Buffer;
+}
+
+const orNull = (x: number) => (Number.isNaN(x) ? null : round(x));
+
+export function breakdown(t: TimedJob): Breakdown {
+  const p = t.phases;
+  const runs = t.job.clonesDetail.map((c) => c.runMs ?? NaN);
+  return {
+    parentInitMs: orNull(p.initMs), snapshotMs: orNull(p.snapshotMs),
+    untilForkedMs: round(p.firstForkedAt), runSpanMs: round(p.lastCloneDoneAt - p.firstForkedAt), reduceAndDoneMs: round(p.doneAt - p.lastCloneDoneAt),
+    cloneRunMs: { min: round(Math.min(...runs)), max: round(Math.max(...runs)), sum: round(runs.reduce((a, b) => a + b, 0)) },
+  };
+}
+
+/**
+ * The first job, then `reps` times the same job and a 1-clone job (fastest of
+ * each kept), then the cold-boot job.
+ */
+export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promise<ForkJoinMeasurement> {
+  const { url, clones, cores } = opts;
+  const body = (n: number, boot?: 'cold'): JobBody => ({ function: w.function, clones: n, ...w.init, ...(w.input !== undefined ? { input: w.input } : {}), ...(boot ? { boot } : {}) });
+  const runOf = (t: TimedJob) => t.job.clonesDetail[0]?.runMs ?? t.jobMs;
+
+  const first = await timedJob(url, body(clones));
+  let best: TimedJob | undefined, single: TimedJob | undefined;
+  const jobRuns: number[] = [], singleRuns: number[] = [];
+  let identical = true;
+  for (let i = 0; i < opts.reps; i++) {
+    const job = await timedJob(url, body(clones));
+    const one = await timedJob(url, body(1));
+    jobRuns.push(round(job.jobMs));
+    singleRuns.push(round(runOf(one)));
+    if (!best || job.jobMs < best.jobMs) best = job;
+    if (!single || runOf(one) < runOf(single)) single = one;
+    identical &&= w.same(first.output, job.output) && w.same(first.output, one.output);
+  }
+  const singleMs = runOf(single!);
+  const idealMs = singleMs / cores;
+
+  let coldBootMs: number, coldBootMeasured = true, coldBootRefused: string | undefined;
+  try {
+    const cold = await timedJob(url, body(clones, 'cold'));
+    coldBootMs = cold.jobMs;
+    identical &&= w.same(first.output, cold.output);
+  } catch (err) {
+    if (!(err instanceof JobRefused)) throw err;
+    coldBootRefused = err.message;
+    opts.say?.(`  boot: cold not supported by this gateway (${err.message.slice(0, 200)}): cold boot computed from the parent's init time`);
+    coldBootMs = idealMs + Math.ceil(clones / cores) * (Number.isNaN(first.phases.initMs) ? 0 : first.phases.initMs);
+    coldBootMeasured = false;
+  }
+  const pct = (ms: number) => round(((ms - idealMs) / idealMs) * 100);
+  return {
+    firstJobMs: round(first.jobMs), jobMs: round(best!.jobMs), singleMs: round(singleMs), idealMs: round(idealMs),
+    coldBootMs: round(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
+    overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
+    hosts: new Set(best!.job.clonesDetail.map((c) => c.host)).size,
+    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!), output: best!.output,
+  };
+}
