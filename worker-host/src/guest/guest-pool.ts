@@ -160,6 +160,8 @@ export interface MigrationRound {
 /** The last round, read after the instance stopped taking requests, with its mutable globals. */
 export interface MigrationFinal extends MigrationRound {
   globals: Record<string, GlobalValue>;
+  /** The dirty scan and copy in the instance's thread. */
+  readMs: number;
 }
 
 /**
@@ -504,7 +506,7 @@ export class GuestPool {
    */
   async beginMigration(instanceId: string, opts: { mode?: MigrationMode } = {}): Promise<void> {
     const inst = this.liveInstance(instanceId);
-    if (inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is migrating already`);
+    if (inst.migration) throw new FlurryError('conflict', `instance ${instanceId} is migrating already`);
     inst.migration = { role: 'source', stopped: false, held: [] };
     try {
       await this.migrationOp(inst, { op: 'track', mode: opts.mode ?? 'async' });
@@ -535,8 +537,8 @@ export class GuestPool {
     inst.migration!.stopped = true;
     const result = await this.migrationOp(inst, { op: 'final' });
     if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
-    const { pages, bytes, memoryBytes, globals } = result;
-    return { pages, bytes, memoryBytes, globals };
+    const { pages, bytes, memoryBytes, globals, readMs } = result;
+    return { pages, bytes, memoryBytes, globals, readMs };
   }
 
   /** The target has the instance: destroys the source and hands back the requests held since stop-and-copy, in arrival order. */
@@ -585,10 +587,17 @@ export class GuestPool {
     await this.migrationOp(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
   }
 
-  /** Sets the received globals and lets the instance serve: the same server going on (no on_restore). */
-  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>): Promise<void> {
+  /**
+   * Sets the received globals, after the `last` pages if given (one step in the thread for the end of a
+   * migration), and lets the instance serve: the same server going on (no on_restore).
+   */
+  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<void> {
     const inst = this.migrating(instanceId, 'target');
-    await this.migrationOp(inst, { op: 'finish', globals });
+    if (!last) await this.migrationOp(inst, { op: 'finish', globals });
+    else {
+      const own = { pages: Uint32Array.from(last.pages), bytes: ownCopy(last.bytes), memoryBytes: last.memoryBytes };
+      await this.migrationOp(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
+    }
     inst.migration = undefined;
   }
 

@@ -333,25 +333,24 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       case 'round':
       case 'final': {
         if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
+        const started = performance.now();
         const round = held.tracker.round();
         if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
+        const globals = readGlobals(clone.instance);
+        const readMs = performance.now() - started;
         held.tracker.stop();
         held.tracker = undefined;
-        return answer({ op: 'final', ...round, globals: readGlobals(clone.instance) }, [round.bytes.buffer as ArrayBuffer]);
+        return answer({ op: 'final', ...round, globals, readMs }, [round.bytes.buffer as ArrayBuffer]);
       }
       case 'untrack':
         held.tracker?.stop();
         held.tracker = undefined;
         return answer({ op: 'done' });
       case 'apply':
-        if (held.unzeroed) {
-          growTo(clone.memory, op.memoryBytes ?? 0);
-          zeroExcept(clone.memory, op.pages);
-          held.unzeroed = false;
-        }
-        applyPages(clone.memory, op.pages, op.bytes, op.memoryBytes);
+        receivePages(held, op);
         return answer({ op: 'done' });
       case 'finish':
+        if (op.last) receivePages(held, op.last);
         if (held.unzeroed) zeroExcept(clone.memory, new Uint32Array(0));
         held.unzeroed = false;
         writeGlobals(clone.instance, op.globals);
@@ -363,6 +362,15 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
     }
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err));
+  }
+
+  function receivePages(held: LiveInstance, op: { pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }): void {
+    if (held.unzeroed) {
+      growTo(held.clone.memory, op.memoryBytes ?? 0);
+      zeroExcept(held.clone.memory, op.pages);
+      held.unzeroed = false;
+    }
+    applyPages(held.clone.memory, op.pages, op.bytes, op.memoryBytes);
   }
 
   function answer(result: MigrationOpResult, transfer: ArrayBuffer[] = []): void {

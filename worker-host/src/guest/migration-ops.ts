@@ -23,12 +23,14 @@ export type MigrationOp =
   /** Target: make an instance of `key` (no on_restore) with a zeroed memory of memoryBytes. */
   | { op: 'receive'; key: string; memoryBytes: number }
   | { op: 'apply'; pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }
-  | { op: 'finish'; globals: Record<string, GlobalValue> }
+  /** The globals, after the last pages if given (one message for the end of a migration). */
+  | { op: 'finish'; globals: Record<string, GlobalValue>; last?: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } }
   | { op: 'hash' };
 
 export type MigrationOpResult =
   | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }
-  | { op: 'final'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, GlobalValue> }
+  /** `readMs`: the dirty scan and copy in the thread. */
+  | { op: 'final'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, GlobalValue>; readMs: number }
   | { op: 'hash'; hash: string; memoryBytes: number }
   | { op: 'done' };
 

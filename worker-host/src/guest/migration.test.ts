@@ -106,7 +106,10 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
           }
           await target.applyPages(dst, pages, b, memoryBytes);
         },
-        finish: (globals) => target.finishReceive(dst, globals),
+        commit: async (last, globals) => {
+          await target.finishReceive(dst, globals, last);
+          return { sendMs: 0 };
+        },
       },
       { downtimeBudgetMs: 5, maxRounds: 10 },
     );
@@ -172,8 +175,7 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     expect(source.instances().find((i) => i.instanceId === src)?.migrating).toBe('stopped');
     expect(target.instances().find((i) => i.instanceId === dst)?.migrating).toBe('target');
     await expect(target.instanceHandle(dst, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'unavailable' });
-    await target.applyPages(dst, last.pages, last.bytes, last.memoryBytes);
-    await target.finishReceive(dst, last.globals);
+    await target.finishReceive(dst, last.globals, last);
     const held = source.commitMigration(src);
     expect(held.map((h) => h.callId)).toEqual(['late0', 'late1', 'late2', 'late3', 'late4']);
     for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
@@ -209,7 +211,10 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
             dst ||= await target.receiveInstance('room', { memoryBytes });
             await target.applyPages(dst, pages, b, memoryBytes);
           },
-          finish: (globals) => target.finishReceive(dst, globals),
+          commit: async (last, globals) => {
+            await target.finishReceive(dst, globals, last);
+            return { sendMs: 0 };
+          },
         },
       );
       expect(report.rounds.length).toBeGreaterThanOrEqual(2);
@@ -227,7 +232,7 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     await expect(source.migrationRound(src)).rejects.toMatchObject({ code: 'bad_request' });
     await expect(source.beginMigration('nope#1')).rejects.toMatchObject({ code: 'not_found' });
     await source.beginMigration(src, { mode: 'compare' });
-    await expect(source.beginMigration(src)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(source.beginMigration(src)).rejects.toMatchObject({ code: 'conflict' });
     expect(() => source.commitMigration(src)).toThrow(/stopAndCopy first/);
     await expect(target.receiveInstance('nothing', { memoryBytes: 65536 })).rejects.toMatchObject({ code: 'not_found' });
     await source.abortMigration(src);

@@ -16,7 +16,8 @@ export interface PrecopyRound {
 
 export interface PrecopySource {
   round(): Promise<PrecopyRound>;
-  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue> }>;
+  /** `readMs`: of the wait, the time spent scanning and copying the last pages (the rest waited for the request in progress). */
+  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number }>;
   /** The target has it: the source lets go (and forwards what it held). */
   commit(): Promise<void> | void;
   /** The target failed before commit: the source serves again. */
@@ -25,17 +26,22 @@ export interface PrecopySource {
 
 export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
-  finish(globals: Record<string, GlobalValue>): Promise<void>;
+  /**
+   * The last pages and the globals in as few steps as possible; once it
+   * resolves the target owns the instance and answers its requests. Reports
+   * how long the pages before the last step took (`sendMs`), if any.
+   */
+  commit(last: PrecopyRound, globals: Record<string, GlobalValue>): Promise<{ sendMs: number }>;
 }
 
 export interface PrecopyOptions {
   /** Stop when the dirty set would take at most this long to copy (default 30 ms). */
   downtimeBudgetMs?: number;
-  /** Rounds before stop-and-copy at most, round 0 included (default 30, as Xen). */
+  /** Rounds before stop-and-copy at most, round 0 included (default 30, as Xen); 0: no pre-copy, stop first and copy everything. */
   maxRounds?: number;
 }
 
-export type StopReason = 'budget' | 'not-shrinking' | 'max-rounds';
+export type StopReason = 'budget' | 'not-shrinking' | 'max-rounds' | 'stop-and-copy';
 
 export interface RoundRecord {
   pages: number;
@@ -51,8 +57,13 @@ export interface PrecopyReport {
   finalPages: number;
   /** From stopping the instance to the commit: when requests wait. */
   downtimeMs: number;
-  /** Downtime's parts: stopAndCopy (waiting for the request in progress, reading the last pages), applying them, finish (globals), commit. */
-  downtime: { stopMs: number; applyMs: number; finishMs: number; commitMs: number };
+  /**
+   * Downtime's parts: `stopMs` from stopping to the last pages in hand (waiting for the request in progress,
+   * then `readMs` of dirty scan and copy), `sendMs` the last pages before the last step (large final rounds),
+   * `commitMs` the last step (last pages, globals, the target taking the instance's subject), `releaseMs` the
+   * source letting go (unsubscribe, destroy, held requests sent on).
+   */
+  downtime: { stopMs: number; readMs: number; sendMs: number; commitMs: number; releaseMs: number };
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
@@ -73,14 +84,14 @@ export function stopRule(history: number[], perPageMs: number, budgetMs: number,
 
 export async function precopy(source: PrecopySource, target: PrecopyTarget, opts: PrecopyOptions = {}): Promise<PrecopyReport> {
   const budgetMs = opts.downtimeBudgetMs ?? 30;
-  const maxRounds = Math.max(1, opts.maxRounds ?? 30);
+  const maxRounds = Math.max(0, opts.maxRounds ?? 30);
   const started = performance.now();
   const rounds: RoundRecord[] = [];
   const history: number[] = [];
   let totalBytes = 0;
   let copiedPages = 0;
   let copiedMs = 0;
-  let stopReason: StopReason | undefined;
+  let stopReason: StopReason | undefined = maxRounds === 0 ? 'stop-and-copy' : undefined;
   try {
     while (!stopReason) {
       const t0 = performance.now();
@@ -97,10 +108,8 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
-    await target.apply(last.pages, last.bytes, last.memoryBytes);
-    const applied = performance.now();
-    await target.finish(last.globals);
-    const finished = performance.now();
+    const { sendMs } = await target.commit(last, last.globals);
+    const committed = performance.now();
     await source.commit();
     const end = performance.now();
     totalBytes += last.bytes.length;
@@ -109,7 +118,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       stopReason,
       finalPages: last.pages.length,
       downtimeMs: end - stopped,
-      downtime: { stopMs: read - stopped, applyMs: applied - read, finishMs: finished - applied, commitMs: end - finished },
+      downtime: { stopMs: read - stopped, readMs: last.readMs ?? 0, sendMs, commitMs: committed - read - sendMs, releaseMs: end - committed },
       totalMs: end - started,
       totalBytes,
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
