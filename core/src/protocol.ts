@@ -568,6 +568,8 @@ export type ReceiveStep =
   /** The target boots the instance's parent (function version and init input) and makes an instance to receive into. */
   | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; memoryBytes: number }
   | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
+  /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover. */
+  | { step: 'settle'; migrationId: string }
   /** The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt (epoch ms). */
   | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number }
   | { step: 'abort'; migrationId: string }

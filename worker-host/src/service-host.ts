@@ -227,7 +227,8 @@ export class ServiceHost {
           // The target subscribed the instance's subject already (target.commit): requests reach one of the two, never none.
           this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
           this.instances.delete(inst.instanceId);
-          inst.sub.unsubscribe();
+          // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
+          void inst.sub.drain().catch(() => undefined);
           const held = pool.commitMigration(inst.poolId);
           this.parents.release(inst.parentKey);
           forwarded = held.length;

@@ -11,7 +11,7 @@ import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
-import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroExcept, type MigrationOpResult } from './migration-ops.js';
+import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroUnreceived, MIGRATION_PAGE, type MigrationOpResult } from './migration-ops.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -52,8 +52,8 @@ interface LiveInstance {
   stack?: { global: WebAssembly.Global; rest: number };
   /** Dirty tracking while it migrates away. */
   tracker?: DirtyTracker;
-  /** Received, and still holding its key's snapshot where no page came yet (cleared at the first apply). */
-  unzeroed?: boolean;
+  /** Being received, until round 0 is in: the pages received so far (one byte each); the others still hold the key's snapshot. */
+  received?: Uint8Array;
 }
 const instances = new Map<string, LiveInstance>();
 
@@ -316,7 +316,7 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       growTo(clone.memory, op.memoryBytes);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, unzeroed: true });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / MIGRATION_PAGE) });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }
@@ -334,7 +334,7 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       case 'final': {
         if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
         const started = performance.now();
-        const round = held.tracker.round();
+        const round = held.tracker.round(op.op === 'round' ? op.maxPages : undefined);
         if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
         const globals = readGlobals(clone.instance);
         const readMs = performance.now() - started;
@@ -351,11 +351,13 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         return answer({ op: 'done' });
       case 'finish':
         if (op.last) receivePages(held, op.last);
-        if (held.unzeroed) zeroExcept(clone.memory, new Uint32Array(0));
-        held.unzeroed = false;
+        settle(held);
         writeGlobals(clone.instance, op.globals);
         // The source's pointer at rest is the moved instance's pointer at rest.
         if (held.stack) held.stack.rest = held.stack.global.value as number;
+        return answer({ op: 'done' });
+      case 'settle':
+        settle(held);
         return answer({ op: 'done' });
       case 'hash':
         return answer({ op: 'hash', hash: hashMemory(clone.memory), memoryBytes: clone.memory.buffer.byteLength });
@@ -365,12 +367,20 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
   }
 
   function receivePages(held: LiveInstance, op: { pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }): void {
-    if (held.unzeroed) {
-      growTo(held.clone.memory, op.memoryBytes ?? 0);
-      zeroExcept(held.clone.memory, op.pages);
-      held.unzeroed = false;
-    }
     applyPages(held.clone.memory, op.pages, op.bytes, op.memoryBytes);
+    if (!held.received) return;
+    if (held.received.length * MIGRATION_PAGE < held.clone.memory.buffer.byteLength) {
+      const grown = new Uint8Array(held.clone.memory.buffer.byteLength / MIGRATION_PAGE);
+      grown.set(held.received);
+      held.received = grown;
+    }
+    for (const p of op.pages) held.received[p] = 1;
+  }
+
+  /** Round 0 is in: the snapshot's pages it did not cover are zero on the source. */
+  function settle(held: LiveInstance): void {
+    if (held.received) zeroUnreceived(held.clone.memory, held.received);
+    held.received = undefined;
   }
 
   function answer(result: MigrationOpResult, transfer: ArrayBuffer[] = []): void {

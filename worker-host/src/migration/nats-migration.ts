@@ -138,6 +138,10 @@ export class NatsTarget implements PrecopyTarget {
     await this.send(chunks, memoryBytes);
   }
 
+  async settle(): Promise<void> {
+    await this.step({ step: 'settle', migrationId: this.info.migrationId });
+  }
+
   private async send(chunks: Chunk[], memoryBytes: number): Promise<void> {
     let next = 0;
     const worker = async () => {
@@ -271,6 +275,9 @@ export class MigrationReceiver {
         await pool.applyPages(r.poolId, bytesToU32(s.pages), s.bytes, s.memoryBytes);
         return;
       }
+      case 'settle':
+        await pool.settleReceive(this.get(s.migrationId).poolId);
+        return;
       case 'commit': {
         // The last pages and the globals in one step in the guest thread, then the instance's subject.
         const r = this.get(s.migrationId);

@@ -12,6 +12,8 @@ export interface PrecopyRound {
   pages: Uint32Array;
   bytes: Uint8Array;
   memoryBytes: number;
+  /** Only a slice of the round: read the next one (round 0 is read in slices, the instance serving between them). */
+  more?: boolean;
 }
 
 export interface PrecopySource {
@@ -26,6 +28,8 @@ export interface PrecopySource {
 
 export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
+  /** Round 0 is all sent (the target clears what it did not cover). */
+  settle?(): Promise<void>;
   /**
    * The last pages and the globals in as few steps as possible; once it
    * resolves the target owns the instance and answers its requests. Reports
@@ -95,13 +99,21 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   try {
     while (!stopReason) {
       const t0 = performance.now();
-      const round = await source.round();
-      await target.apply(round.pages, round.bytes, round.memoryBytes);
+      let pages = 0;
+      let bytes = 0;
+      for (let more = true; more; ) {
+        const slice = await source.round();
+        await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
+        pages += slice.pages.length;
+        bytes += slice.bytes.length;
+        more = slice.more === true;
+      }
+      if (rounds.length === 0) await target.settle?.();
       const ms = performance.now() - t0;
-      rounds.push({ pages: round.pages.length, bytes: round.bytes.length, ms });
-      history.push(round.pages.length);
-      totalBytes += round.bytes.length;
-      copiedPages += round.pages.length;
+      rounds.push({ pages, bytes, ms });
+      history.push(pages);
+      totalBytes += bytes;
+      copiedPages += pages;
       copiedMs += ms;
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
     }
