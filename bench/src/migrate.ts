@@ -28,7 +28,7 @@ function option(args: string[], name: string, fallback: number): number {
 interface Report {
   source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number }[];
   stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number;
-  downtime: { stopMs: number; readMs: number; sendMs: number; commitMs: number; releaseMs: number };
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
 }
 
 interface Figures {
@@ -100,7 +100,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
               if (r.ok) onOk?.();
               else fail(`${path} ${r.status} ${text}`);
             })
-            .catch((err: unknown) => fail(`${path} ${(err as Error).message}`)),
+            .catch((err: unknown) => fail(`${path} ${(err as Error).message}${(err as Error).cause ? `: ${String((err as Error).cause)}` : ''}`)),
         );
       const every = async (periodMs: number, fire: () => void) => {
         let next = performance.now();
@@ -136,7 +136,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         bytes: m.totalBytes, failed, stopReason: m.stopReason,
       };
       say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): longest client gap ${f.clientGapMs} ms, host pause ${f.hostPauseMs} ms ` +
-        `(stop ${f.pause.stopMs} [read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs}, release ${f.pause.releaseMs}), ` +
+        `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}], release ${f.pause.releaseMs}), ` +
         `total ${f.totalMs} ms, rounds ${f.rounds.map((r) => `${r.pages}p/${r.ms}ms`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
         `${(f.bytes / MiB).toFixed(1)} MiB, ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${failed} (${answered.length} /say answered)`);
       for (const e of errors) say(`    failed: ${e}`);

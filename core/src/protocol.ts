@@ -549,7 +549,7 @@ export interface MigrationReportWire {
   finalPages: number;
   downtimeMs: number;
   /** See PrecopyReport.downtime (worker-host/src/migration/precopy.ts). */
-  downtime: { stopMs: number; readMs: number; sendMs: number; commitMs: number; releaseMs: number };
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
   totalMs: number;
   totalBytes: number;
   perPageMs: number;
@@ -576,4 +576,5 @@ export type ReceiveStep =
   /** The source's probe while pages travel: the target answers while it is alive. */
   | { step: 'ping'; migrationId: string };
 
-export type ReceiveStepReply = { ok: true } | { ok: false; error: WireError };
+/** `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`) included. */
+export type ReceiveStepReply = { ok: true; targetMs?: { applyMs: number; totalMs: number } } | { ok: false; error: WireError };

@@ -20,6 +20,8 @@ import { ServiceParents } from './service-parents.js';
 const INSTANCE_QUEUE = 'instance';
 /** A migration step to the target must answer within this (steps carry at most about 1 MiB; prepare, which may warm, gets twice). */
 const STEP_TIMEOUT_MS = 10_000;
+/** The default stop rule: stop when the dirty pages would take this long to send (the pause adds the handover's own few ms). */
+const DOWNTIME_BUDGET_MS = 5;
 /** How long a migrated-away instance's requests still reaching this host are forwarded. */
 const MOVED_MS = 60_000;
 interface HostedInstance {
@@ -240,7 +242,7 @@ export class ServiceHost {
         },
       },
       target,
-      { downtimeBudgetMs: req.downtimeBudgetMs ?? 30, maxRounds: req.maxRounds ?? 30 },
+      { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 },
     );
     for (const [id, m] of this.moved) if (Date.now() - m.at > MOVED_MS) this.moved.delete(id);
     log.info({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, target: req.target, mode, rounds: report.rounds.length, downtimeMs: Math.round(report.downtimeMs * 100) / 100 }, 'service instance migrated');
@@ -259,7 +261,8 @@ export class ServiceHost {
     this.moved.delete(r.instanceId);
     const sub = this.subscribeInstance(r.tenant, r.service, r.instanceId);
     this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, sub, requests: 0 });
-    await this.deps.nc.flush();
+    // No flush: the server handles this connection's SUB before the commit's answer, so the source, once answered,
+    // can let go (one nats-server; a cluster propagates interest on its own time).
   }
 
   /** Stops answering and destroys every instance (drain). */

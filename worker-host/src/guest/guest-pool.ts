@@ -107,6 +107,8 @@ interface Job {
   callId?: string;
   /** A persistent instance's request or creation: pinned to the instance's thread. */
   instanceId?: string;
+  /** Called when the job goes to its thread. */
+  onDispatch?: () => void;
   /** A request to an instance: hands it to the instance's held requests instead (taken out of the queue at stop-and-copy). */
   hold?: () => void;
   onProgress?: (done: number, total: number) => void;
@@ -169,6 +171,8 @@ export interface MigrationFinal extends MigrationRound {
   globals: Record<string, GlobalValue>;
   /** The dirty scan and copy in the instance's thread. */
   readMs: number;
+  /** Waiting for the thread: the request in progress, if any. */
+  waitMs: number;
 }
 
 /**
@@ -554,10 +558,12 @@ export class GuestPool {
     inst.migration!.stopped = true;
     // Its requests not started yet wait with the ones arriving from now on, in order: the stop waits for one request at most.
     for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
-    const result = await this.migrationOp(inst, { op: 'final' }, [], true);
+    const stopped = performance.now();
+    let waitMs = 0;
+    const result = await this.migrationOp(inst, { op: 'final' }, [], () => (waitMs = performance.now() - stopped));
     if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
     const { pages, bytes, memoryBytes, globals, readMs } = result;
-    return { pages, bytes, memoryBytes, globals, readMs };
+    return { pages, bytes, memoryBytes, globals, readMs, waitMs };
   }
 
   /** The target has the instance: destroys the source and hands back the requests held since stop-and-copy, in arrival order. */
@@ -648,8 +654,8 @@ export class GuestPool {
     return inst;
   }
 
-  /** `first`: ahead of the thread's other queued jobs (the stop-and-copy, while requests wait). */
-  private async migrationOp(inst: PoolInstance, op: MigrationOp, transfer: ArrayBuffer[] = [], first = false): Promise<MigrationOpResult> {
+  /** `urgent`: ahead of the thread's other queued jobs (the stop-and-copy, while requests wait), told when it goes to the thread. */
+  private async migrationOp(inst: PoolInstance, op: MigrationOp, transfer: ArrayBuffer[] = [], urgent?: () => void): Promise<MigrationOpResult> {
     const answer = await this.submitTo(inst.thread, {
       message: { type: 'instance-migrate', id: this.nextId++, instanceId: inst.instanceId, op },
       transfer,
@@ -659,7 +665,8 @@ export class GuestPool {
       what: 'migration step',
       key: inst.key,
       instanceId: inst.instanceId,
-    }, first);
+      onDispatch: urgent,
+    }, urgent !== undefined);
     if (answer.type !== 'migrated') throw new FlurryError('internal', `unexpected answer ${answer.type} to a migration step`);
     return answer.result;
   }
@@ -812,6 +819,7 @@ export class GuestPool {
 
   private dispatch(thread: GuestThread, job: Job): void {
     thread.job = job;
+    job.onDispatch?.();
     this.inFlight++;
     thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
     thread.worker.postMessage(job.message, job.transfer);

@@ -14,7 +14,7 @@ import {
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
-import type { PrecopyTarget } from './precopy.js';
+import type { CommitTiming, PrecopyTarget } from './precopy.js';
 
 /** Page bytes per apply message at most (messages stay at about 1 MiB). */
 export const CHUNK_BYTES = 1024 * 1024 - 64 * 1024;
@@ -81,7 +81,7 @@ export class NatsTarget implements PrecopyTarget {
   }
 
   /** A step; all but the commit fail as soon as the target is lost (the commit may have taken effect: it waits for its answer). */
-  private async step(step: ReceiveStep, timeout = this.timeoutMs): Promise<void> {
+  private async step(step: ReceiveStep, timeout = this.timeoutMs): Promise<Extract<ReceiveStepReply, { ok: true }>> {
     if (this.lost) throw this.lost;
     let reply: ReceiveStepReply;
     try {
@@ -92,6 +92,7 @@ export class NatsTarget implements PrecopyTarget {
       throw new FlurryError('unavailable', `target host ${this.targetHost} did not answer the migration step ${step.step}: ${(err as Error).message}`);
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return reply;
   }
 
   private startProbing(): void {
@@ -159,22 +160,23 @@ export class NatsTarget implements PrecopyTarget {
    * the target applies them and subscribes the instance's subject before it
    * answers, so the source may let go then.
    */
-  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>): Promise<{ sendMs: number }> {
+  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
     const final = chunks.pop() ?? { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
     const started = performance.now();
     if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
     const sendMs = performance.now() - started;
+    let reply: Extract<ReceiveStepReply, { ok: true }>;
     try {
       this.stopProbing();
       // The target refuses a commit that reaches it after the source gave up waiting (and resumed).
       const expiresAt = Date.now() + this.timeoutMs;
-      await this.step({ step: 'commit', migrationId: this.info.migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt });
+      reply = await this.step({ step: 'commit', migrationId: this.info.migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt });
     } finally {
       this.stopProbing();
     }
-    return { sendMs };
+    return { sendMs, targetCommitMs: reply.targetMs?.totalMs, targetApplyMs: reply.targetMs?.applyMs };
   }
 
   /** Best effort: the target drops what it received. */
@@ -234,8 +236,8 @@ export class MigrationReceiver {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     let reply: ReceiveStepReply;
     try {
-      await this.step(decode<ReceiveStep>(data));
-      reply = { ok: true };
+      const targetMs = await this.step(decode<ReceiveStep>(data));
+      reply = targetMs ? { ok: true, targetMs } : { ok: true };
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }
@@ -248,7 +250,8 @@ export class MigrationReceiver {
     return r;
   }
 
-  private async step(s: ReceiveStep): Promise<void> {
+  /** The commit answers its timing. */
+  private async step(s: ReceiveStep): Promise<{ applyMs: number; totalMs: number } | void> {
     const { pool } = this.deps;
     switch (s.step) {
       case 'prepare': {
@@ -280,6 +283,7 @@ export class MigrationReceiver {
         return;
       case 'commit': {
         // The last pages and the globals in one step in the guest thread, then the instance's subject.
+        const started = performance.now();
         const r = this.get(s.migrationId);
         const late = () => {
           if (Date.now() <= s.expiresAt) return;
@@ -287,12 +291,14 @@ export class MigrationReceiver {
           throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
         };
         late();
+        const applying = performance.now();
         await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
+        const applyMs = performance.now() - applying;
         late();
         this.receiving.delete(s.migrationId);
         await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, name: r.name, digest: r.digest });
         this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, ms: Date.now() - r.startedAt }, 'service instance received');
-        return;
+        return { applyMs, totalMs: performance.now() - started };
       }
       case 'abort': {
         const r = this.receiving.get(s.migrationId);

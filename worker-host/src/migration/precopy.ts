@@ -18,8 +18,8 @@ export interface PrecopyRound {
 
 export interface PrecopySource {
   round(): Promise<PrecopyRound>;
-  /** `readMs`: of the wait, the time spent scanning and copying the last pages (the rest waited for the request in progress). */
-  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number }>;
+  /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
+  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /** The target has it: the source lets go (and forwards what it held). */
   commit(): Promise<void> | void;
   /** The target failed before commit: the source serves again. */
@@ -35,7 +35,16 @@ export interface PrecopyTarget {
    * resolves the target owns the instance and answers its requests. Reports
    * how long the pages before the last step took (`sendMs`), if any.
    */
-  commit(last: PrecopyRound, globals: Record<string, GlobalValue>): Promise<{ sendMs: number }>;
+  commit(last: PrecopyRound, globals: Record<string, GlobalValue>): Promise<CommitTiming>;
+}
+
+/** What the target measured of the end of a migration (zero where it does not say). */
+export interface CommitTiming {
+  /** The last pages before the last step. */
+  sendMs: number;
+  /** The target's own time for the last step, and of that the last pages and globals in its guest thread. */
+  targetCommitMs?: number;
+  targetApplyMs?: number;
 }
 
 export interface PrecopyOptions {
@@ -62,12 +71,13 @@ export interface PrecopyReport {
   /** From stopping the instance to the commit: when requests wait. */
   downtimeMs: number;
   /**
-   * Downtime's parts: `stopMs` from stopping to the last pages in hand (waiting for the request in progress,
-   * then `readMs` of dirty scan and copy), `sendMs` the last pages before the last step (large final rounds),
-   * `commitMs` the last step (last pages, globals, the target taking the instance's subject), `releaseMs` the
-   * source letting go (unsubscribe, destroy, held requests sent on).
+   * Downtime's parts: `stopMs` from stopping to the last pages in hand (`waitMs` waiting for the request in
+   * progress, then `readMs` of dirty scan and copy), `sendMs` the last pages before the last step (large final rounds),
+   * `commitMs` the last step (last pages, globals, the target taking the instance's subject; of it the target's
+   * own `targetCommitMs`, of that `targetApplyMs` in its guest thread; the rest is transport and scheduling),
+   * `releaseMs` the source letting go (unsubscribe, destroy, held requests sent on).
    */
-  downtime: { stopMs: number; readMs: number; sendMs: number; commitMs: number; releaseMs: number };
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
@@ -120,7 +130,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
-    const { sendMs } = await target.commit(last, last.globals);
+    const timing = await target.commit(last, last.globals);
     const committed = performance.now();
     await source.commit();
     const end = performance.now();
@@ -130,7 +140,10 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       stopReason,
       finalPages: last.pages.length,
       downtimeMs: end - stopped,
-      downtime: { stopMs: read - stopped, readMs: last.readMs ?? 0, sendMs, commitMs: committed - read - sendMs, releaseMs: end - committed },
+      downtime: {
+        stopMs: read - stopped, waitMs: last.waitMs ?? 0, readMs: last.readMs ?? 0, sendMs: timing.sendMs, commitMs: committed - read - timing.sendMs,
+        targetApplyMs: timing.targetApplyMs ?? 0, targetCommitMs: timing.targetCommitMs ?? 0, releaseMs: end - committed,
+      },
       totalMs: end - started,
       totalBytes,
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
