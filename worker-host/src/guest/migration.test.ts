@@ -186,6 +186,31 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     target.destroyInstance(dst);
   });
 
+  it('queued - requests queued but not started at the stop are held with the later ones (not run on the source), in order', async () => {
+    const src = await source.createInstance('room');
+    await source.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `q${n++}`);
+    await source.beginMigration(src, { mode: 'compare' });
+    let r0 = await source.migrationRound(src);
+    const dst = await target.receiveInstance('room', { memoryBytes: r0.memoryBytes });
+    await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    while (r0.more) {
+      r0 = await source.migrationRound(src);
+      await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    }
+    // The first goes to the idle thread at once; the next four wait in its queue.
+    const says = Array.from({ length: 5 }, (_, i) => source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: `q${i}` }), `queued${i}`));
+    const final = source.stopAndCopy(src);
+    const later = source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'later' }), 'later');
+    const last = await final;
+    await target.finishReceive(dst, last.globals, last);
+    const held = source.commitMigration(src);
+    expect(held.map((h) => h.callId)).toEqual(['queued1', 'queued2', 'queued3', 'queued4', 'later']);
+    for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
+    expect((await Promise.all([...says, later])).map((r) => json(r).seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `q${n++}`)).messages.map((m: { text: string }) => m.text)).toEqual(['q0', 'q1', 'q2', 'q3', 'q4', 'later']);
+    target.destroyInstance(dst);
+  });
+
   it('portable - without the native pager native tracking is refused, and compare moves a portable instance to a native pool', async () => {
     const limits = { callTimeoutMs: 5000, initTimeoutMs: 30_000, maxOutputBytes: 4 * MiB, maxLogLines: 64, maxLogBytes: 65536 };
     const portable = await GuestPool.start({ threads: 1, limits, log: createLogger('test', {}, 'silent'), pager: 'portable' });

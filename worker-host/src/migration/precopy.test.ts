@@ -75,6 +75,25 @@ describe('precopy', () => {
     expect(report.totalBytes).toBe(3 * PAGE);
   });
 
+  it('driver - round 0 read in slices is one round; the target settles once, after it', async () => {
+    const log: string[] = [];
+    let slice = 0;
+    const source: PrecopySource = {
+      round: async () => ({ ...round(slice < 3 ? 100 : 5), more: ++slice < 3 }),
+      stopAndCopy: async () => ({ ...round(1), globals: {} }),
+      commit: () => void log.push('commit'),
+      abort: () => void log.push('abort'),
+    };
+    const target: PrecopyTarget = {
+      apply: async (pages) => void log.push(`apply${pages.length}`),
+      settle: async () => void log.push('settle'),
+      commit: async () => ({ sendMs: 0 }),
+    };
+    const report = await precopy(source, target, { downtimeBudgetMs: 1e9 });
+    expect(report.rounds.map((r) => r.pages)).toEqual([300, 5]);
+    expect(log).toEqual(['apply100', 'apply100', 'apply100', 'settle', 'apply5', 'commit']);
+  });
+
   it('abort - a target that fails before commit aborts the source and the error is reported', async () => {
     const { source, target, log } = fakes([4096, 100], { failApply: 1 });
     await expect(precopy(source, target)).rejects.toThrow('target gone');
