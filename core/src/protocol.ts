@@ -563,6 +563,8 @@ export interface ServiceRecord {
   min: number;
   max: number;
   targetConcurrency: number;
+  /** The init input its instances' parent is booted with (absent: none; the function version's shared parent). */
+  init?: Uint8Array;
   createdAt: number;
   updatedAt: number;
 }
@@ -572,6 +574,8 @@ export interface ServiceInstanceRecord {
   host: string;
   digest: string;
   createdAt: number;
+  /** Set while a gateway migrates the instance (compare-and-set on the record), cleared at commit or abort. */
+  migrating?: { target: string; since: number; migrationRequest: string };
 }
 
 export interface CreateInstanceRequest {
@@ -582,6 +586,8 @@ export interface CreateInstanceRequest {
   name: string;
   digest: string;
   instanceId: string;
+  /** The parent's init input (ServiceRecord.init): the host boots that parent once and clones it. */
+  init?: Uint8Array;
 }
 
 export type CreateInstanceReply = { ok: true; hostId: string; instanceId: string; createMs: number } | { ok: false; error: WireError };
@@ -627,6 +633,7 @@ export interface MigrateInstanceRequest {
   digest: string;
   target: string;
   downtimeBudgetMs?: number;
+  /** Pre-copy rounds at most (default 30); 0: stop-and-copy only (stop first, copy all memory while paused). */
   maxRounds?: number;
 }
 
@@ -637,7 +644,8 @@ export interface MigrationReportWire {
   stopReason: string;
   finalPages: number;
   downtimeMs: number;
-  downtime: { stopMs: number; applyMs: number; finishMs: number; commitMs: number };
+  /** See PrecopyReport.downtime (worker-host/src/migration/precopy.ts). */
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
   totalMs: number;
   totalBytes: number;
   perPageMs: number;
@@ -653,10 +661,16 @@ export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | {
 export type WireGlobal = { n: number | null } | { b: string };
 
 export type ReceiveStep =
-  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; memoryBytes: number }
+  /** The target boots the instance's parent (function version and init input) and makes an instance to receive into. */
+  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; memoryBytes: number }
   | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
-  | { step: 'finish'; migrationId: string; globals: Record<string, WireGlobal> }
-  | { step: 'commit'; migrationId: string }
-  | { step: 'abort'; migrationId: string };
+  /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover. */
+  | { step: 'settle'; migrationId: string }
+  /** The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt (epoch ms). */
+  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number }
+  | { step: 'abort'; migrationId: string }
+  /** The source's probe while pages travel: the target answers while it is alive. */
+  | { step: 'ping'; migrationId: string };
 
-export type ReceiveStepReply = { ok: true } | { ok: false; error: WireError };
+/** `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`) included. */
+export type ReceiveStepReply = { ok: true; targetMs?: { applyMs: number; totalMs: number } } | { ok: false; error: WireError };

@@ -64,7 +64,7 @@ export class WorkerHost {
       onChange: () => this.beatSoon(),
     });
     this.services = new ServiceHost({
-      hostId: id, nc: fabric.nc, pool, log,
+      hostId: id, nc: fabric.nc, pool, modules: fabric.modules, log,
       ensureWarm: (req) => this.ensureWarm(req),
       warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
       draining: () => this.draining,

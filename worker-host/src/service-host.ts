@@ -1,9 +1,11 @@
 /**
  * The host side of services (docs/services.md): makes persistent instances of
- * a function version (warming its parent here first when needed), answers
+ * a function version (booting its parent here first when needed, with the
+ * service's init input if it has one: service-parents.ts), answers
  * HTTP requests on each instance's own subject, and destroys instances.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ObjectStore } from '@nats-io/obj';
 import {
   decode, encode, FlurryError, MigrationSubjects, newId, ServiceSubjects, toWireError,
   type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest,
@@ -12,11 +14,14 @@ import {
 import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
 import { MigrationReceiver, NatsTarget } from './migration/nats-migration.js';
 import { precopy } from './migration/precopy.js';
+import { ServiceParents } from './service-parents.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
 /** A migration step to the target must answer within this (steps carry at most about 1 MiB; prepare, which may warm, gets twice). */
 const STEP_TIMEOUT_MS = 10_000;
+/** The default stop rule: stop when the dirty pages would take this long to send (the pause adds the handover's own few ms). */
+const DOWNTIME_BUDGET_MS = 5;
 /** How long a migrated-away instance's requests still reaching this host are forwarded. */
 const MOVED_MS = 60_000;
 interface HostedInstance {
@@ -25,6 +30,9 @@ interface HostedInstance {
   instanceId: string;
   /** The pool's own id of the instance. */
   poolId: string;
+  /** Its parent: the pool key (released with the instance) and the init input it was booted with. */
+  parentKey: string;
+  init?: Uint8Array;
   sub: Subscription;
   requests: number;
 }
@@ -33,6 +41,8 @@ export interface ServiceHostDeps {
   hostId: string;
   nc: NatsConnection;
   pool: GuestPool;
+  /** Deployed modules (to boot parents with an init input). */
+  modules: ObjectStore;
   log: Logger;
   /** Warms the function version on this host (as placement does); resolves once it is warm. */
   ensureWarm: (req: PlaceRequest) => Promise<PlaceReply>;
@@ -48,10 +58,14 @@ export class ServiceHost {
   /** Instances migrated away: their target host, for requests that still reach this host. */
   private readonly moved = new Map<string, { host: string; at: number }>();
   private readonly receiver: MigrationReceiver;
+  private readonly parents: ServiceParents;
 
   constructor(private readonly deps: ServiceHostDeps) {
+    this.parents = new ServiceParents({ pool: deps.pool, modules: deps.modules, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey });
     this.receiver = new MigrationReceiver({
-      hostId: deps.hostId, nc: deps.nc, pool: deps.pool, log: deps.log, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey,
+      hostId: deps.hostId, nc: deps.nc, pool: deps.pool, log: deps.log,
+      acquireParent: (spec) => this.parents.acquire(spec),
+      releaseParent: (key) => this.parents.release(key),
       adopt: (r) => this.adopt(r),
     });
   }
@@ -94,11 +108,16 @@ export class ServiceHost {
     if (this.deps.draining()) return { ok: false, error: { code: 'unavailable', message: `host ${this.deps.hostId} is draining` } };
     if (!/^[\w-]{1,64}$/.test(req.instanceId)) return { ok: false, error: { code: 'bad_request', message: `bad instance id "${req.instanceId}"` } };
     if (this.instances.has(req.instanceId)) return { ok: true, hostId: this.deps.hostId, instanceId: req.instanceId, createMs: 0 };
-    const placed = await this.deps.ensureWarm({ requestId: req.requestId, tenant: req.tenant, name: req.name, digest: req.digest });
-    if (!placed.ok) return placed;
-    const poolId = await this.deps.pool.createInstance(this.deps.warmKey(req.tenant, req.name, req.digest), req.requestId);
+    const parentKey = await this.parents.acquire(req);
+    let poolId: string;
+    try {
+      poolId = await this.deps.pool.createInstance(parentKey, req.requestId);
+    } catch (err) {
+      this.parents.release(parentKey);
+      throw err;
+    }
     const sub = this.subscribeInstance(req.tenant, req.service, req.instanceId);
-    this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, sub, requests: 0 });
+    this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, sub, requests: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
     this.deps.log.info({ requestId: req.requestId, service: `${req.tenant}/${req.service}`, instanceId: req.instanceId, createMs: Math.round(createMs * 100) / 100 }, 'service instance created');
@@ -122,6 +141,7 @@ export class ServiceHost {
     this.instances.delete(instanceId);
     inst.sub.unsubscribe();
     this.deps.pool.destroyInstance(inst.poolId);
+    this.parents.release(inst.parentKey);
     this.deps.log.info({ service: `${inst.tenant}/${inst.service}`, instanceId }, 'service instance destroyed');
     return true;
   }
@@ -187,6 +207,7 @@ export class ServiceHost {
     if (req.target === hostId) return { ok: false, error: { code: 'bad_request', message: 'the target is the source host' } };
     const target = new NatsTarget(nc, req.target, {
       migrationId: newId('mig'), requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
+      init: inst.init,
     }, STEP_TIMEOUT_MS, STEP_TIMEOUT_MS * 3);
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     let mode: MigrationMode | undefined;
@@ -204,13 +225,14 @@ export class ServiceHost {
       {
         round: () => pool.migrationRound(inst.poolId),
         stopAndCopy: () => pool.stopAndCopy(inst.poolId),
-        commit: async () => {
-          // The target subscribes the instance's subject first: requests reach one of the two, never none.
-          await target.commit();
+        commit: () => {
+          // The target subscribed the instance's subject already (target.commit): requests reach one of the two, never none.
           this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
           this.instances.delete(inst.instanceId);
-          inst.sub.unsubscribe();
+          // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
+          void inst.sub.drain().catch(() => undefined);
           const held = pool.commitMigration(inst.poolId);
+          this.parents.release(inst.parentKey);
           forwarded = held.length;
           for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
         },
@@ -220,7 +242,7 @@ export class ServiceHost {
         },
       },
       target,
-      { downtimeBudgetMs: req.downtimeBudgetMs ?? 30, maxRounds: req.maxRounds ?? 30 },
+      { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 },
     );
     for (const [id, m] of this.moved) if (Date.now() - m.at > MOVED_MS) this.moved.delete(id);
     log.info({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, target: req.target, mode, rounds: report.rounds.length, downtimeMs: Math.round(report.downtimeMs * 100) / 100 }, 'service instance migrated');
@@ -235,11 +257,12 @@ export class ServiceHost {
   }
 
   /** Target side, at commit: serve a received instance on its subject. */
-  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string }): Promise<void> {
+  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array }): Promise<void> {
     this.moved.delete(r.instanceId);
     const sub = this.subscribeInstance(r.tenant, r.service, r.instanceId);
-    this.instances.set(r.instanceId, { ...r, sub, requests: 0 });
-    await this.deps.nc.flush();
+    this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, sub, requests: 0 });
+    // No flush: the server handles this connection's SUB before the commit's answer, so the source, once answered,
+    // can let go (one nats-server; a cluster propagates interest on its own time).
   }
 
   /** Stops answering and destroys every instance (drain). */

@@ -5,7 +5,7 @@
 import type { Context, Hono } from 'hono';
 import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { readBody } from '../request-body.js';
-import type { ServiceManager, ServiceSpec } from './service-manager.js';
+import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
 
 export interface ServiceRoutesDeps {
   services: ServiceManager;
@@ -24,14 +24,15 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
   const { services } = deps;
 
   app.post('/v1/services', async (c) => {
-    const body = parseJson(await readBody(c, deps.maxBodyBytes)) as ServiceSpec;
-    return c.json({ service: await services.create(c.var.tenant, body) }, 201);
+    const body = parseJson(await readBody(c, deps.maxBodyBytes));
+    return c.json({ service: await services.create(c.var.tenant, serviceSpec(body)) }, 201);
   });
   app.get('/v1/services', async (c) => c.json({ services: await services.list(c.var.tenant) }));
   app.get('/v1/services/:name', async (c) => c.json({ service: await services.get(c.var.tenant, c.req.param('name')) }));
   app.patch('/v1/services/:name', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes)) as Record<string, unknown>;
     for (const k of Object.keys(body)) {
+      if (k === 'init' || k === 'initData' || k === 'function') throw new FlurryError('bad_request', `cannot change "${k}" of a service: its instances are clones of one parent (create a new service instead)`);
       if (k !== 'min' && k !== 'max' && k !== 'targetConcurrency') throw new FlurryError('bad_request', `cannot change "${k}" (only min, max and targetConcurrency)`);
     }
     return c.json({ service: await services.update(c.var.tenant, c.req.param('name'), body) });
@@ -43,11 +44,19 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 
   app.post('/v1/instances/:id/migrate', async (c) => {
     const raw = await readBody(c, deps.maxBodyBytes);
-    const body = raw.length === 0 ? {} : (parseJson(raw) as { target?: string; downtimeBudgetMs?: number; maxRounds?: number });
-    const opts: { downtimeBudgetMs?: number; maxRounds?: number } = {};
-    if (typeof body.downtimeBudgetMs === 'number' && body.downtimeBudgetMs > 0) opts.downtimeBudgetMs = body.downtimeBudgetMs;
-    if (typeof body.maxRounds === 'number' && Number.isInteger(body.maxRounds) && body.maxRounds > 0) opts.maxRounds = body.maxRounds;
-    return c.json({ migration: await services.migrate(c.var.tenant, c.req.param('id'), body.target, opts) });
+    const body = raw.length === 0 ? {} : parseJson(raw);
+    for (const k of Object.keys(body)) if (k !== 'target' && k !== 'downtimeBudgetMs' && k !== 'maxRounds') throw new FlurryError('bad_request', `unknown field "${k}" (target, downtimeBudgetMs, maxRounds)`);
+    const opts: MigrateOptions = {};
+    const { downtimeBudgetMs, maxRounds } = body;
+    if (downtimeBudgetMs !== undefined) {
+      if (typeof downtimeBudgetMs !== 'number' || !(downtimeBudgetMs > 0) || downtimeBudgetMs > 60_000) throw new FlurryError('bad_request', '"downtimeBudgetMs" must be a number of milliseconds above 0 and at most 60000');
+      opts.downtimeBudgetMs = downtimeBudgetMs;
+    }
+    if (maxRounds !== undefined) {
+      if (typeof maxRounds !== 'number' || !Number.isInteger(maxRounds) || maxRounds < 0 || maxRounds > 100) throw new FlurryError('bad_request', '"maxRounds" must be an integer from 0 (stop-and-copy only) to 100');
+      opts.maxRounds = maxRounds;
+    }
+    return c.json({ migration: await services.migrate(c.var.tenant, c.req.param('id'), body.target as string | undefined, opts) });
   });
 
   const call = async (c: Context<E>, name: string, path: string) => {
@@ -87,7 +96,22 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
   app.all('/svc/:name/*', (c) => call(c, c.req.param('name'), c.req.path.slice(`/svc/${c.req.param('name')}`.length)));
 }
 
-function parseJson(raw: Uint8Array): unknown {
+/** POST /v1/services's body: `init` is base64, as in the jobs API. */
+function serviceSpec(b: Record<string, unknown>): ServiceSpec {
+  if (b.initData !== undefined) throw new FlurryError('bad_request', '"initData" is not supported by this gateway yet: send the init input as "init" (base64)');
+  if (b.init !== undefined && typeof b.init !== 'string') throw new FlurryError('bad_request', '"init" must be a base64 string');
+  const { init, ...rest } = b;
+  return { ...(rest as unknown as ServiceSpec), ...(init === undefined ? {} : { init: base64('init', init as string) }) };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function base64(field: string, s: string): Uint8Array {
+  if (!BASE64.test(s) || s.length % 4 === 1) throw new FlurryError('bad_request', `"${field}" is not valid base64`);
+  return new Uint8Array(Buffer.from(s, 'base64'));
+}
+
+function parseJson(raw: Uint8Array): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(new TextDecoder().decode(raw));
@@ -95,7 +119,7 @@ function parseJson(raw: Uint8Array): unknown {
     throw new FlurryError('bad_request', `body is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FlurryError('bad_request', 'body must be a JSON object');
-  return v;
+  return v as Record<string, unknown>;
 }
 
 function cookie(header: string | undefined, name: string): string | undefined {

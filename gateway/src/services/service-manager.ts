@@ -21,6 +21,12 @@ export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 /** Upper bound on instances of one service in this first slice. */
 export const MAX_INSTANCES = 64;
 const CACHE_MS = 1000;
+/** Init input kept in the service record (JetStream KV values stay well under 1 MiB). */
+export const MAX_INIT_BYTES = 256 * 1024;
+/** A `migrating` mark older than this is taken for the leftover of a gateway that died mid-migration (a migration answers within 5 minutes). */
+const MIGRATION_MARK_MS = 6 * 60_000;
+/** A request that finds nobody serving a migrating instance waits at most this long for the migration to end. */
+const MIGRATION_WAIT_MS = 30_000;
 
 export interface ServiceSpec {
   name: string;
@@ -28,10 +34,20 @@ export interface ServiceSpec {
   min?: number;
   max?: number;
   targetConcurrency?: number;
+  /** The init input of the instances' parent (decoded from the API's base64). */
+  init?: Uint8Array;
 }
 
-export interface ServiceView extends ServiceRecord {
-  instances: { id: string; host: string; inFlight: number; createdAt: number }[];
+export interface ServiceView extends Omit<ServiceRecord, 'init'> {
+  /** The init input, base64 (as given). */
+  init?: string;
+  instances: { id: string; host: string; inFlight: number; createdAt: number; migrating?: ServiceInstanceRecord['migrating'] }[];
+}
+
+export interface MigrateOptions {
+  downtimeBudgetMs?: number;
+  /** 0: stop-and-copy only. */
+  maxRounds?: number;
 }
 
 export interface ServiceManagerDeps {
@@ -87,8 +103,12 @@ export class ServiceManager {
     const max = intField(spec.max, 'max', min, 1);
     const targetConcurrency = intField(spec.targetConcurrency, 'targetConcurrency', 8, 1);
     checkBounds(min, max);
+    if (spec.init && spec.init.length > MAX_INIT_BYTES) throw new FlurryError('bad_request', `init is ${spec.init.length} bytes; at most ${MAX_INIT_BYTES} (it is kept in the service record)`);
     const now = Date.now();
-    const record: ServiceRecord = { tenant, name: spec.name, function: fn.name, digest: fn.digest, min, max, targetConcurrency, createdAt: now, updatedAt: now };
+    const record: ServiceRecord = {
+      tenant, name: spec.name, function: fn.name, digest: fn.digest, min, max, targetConcurrency,
+      ...(spec.init && spec.init.length > 0 ? { init: spec.init } : {}), createdAt: now, updatedAt: now,
+    };
     const key = serviceKey(tenant, spec.name);
     try {
       await this.services.create(key, encode(record));
@@ -172,8 +192,9 @@ export class ServiceManager {
         if (err instanceof RequestError && err.isNoResponders()) {
           this.cache.delete(key);
           if (!retried) {
-            // Nobody serves the instance's subject: its host is gone. Replace it (its state is lost) and hold the request.
-            await this.replaceLost(tenant, name, inst.id);
+            // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
+            // request until then. Otherwise its host is gone: replace it (its state is lost) and hold the request.
+            if (!(await this.migrationSettled(key, inst.id))) await this.replaceLost(tenant, name, inst.id);
             return await this.forward(tenant, name, build, routeKey, true);
           }
           throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
@@ -195,41 +216,89 @@ export class ServiceManager {
   /**
    * Live-migrates an instance to `target` (default: the live host with most
    * free guest slots other than its own); the source host drives it
-   * (docs/services.md, "Migration") and the placement record follows.
+   * (docs/services.md, "Migration") and the placement record follows. A
+   * `migrating` mark set by compare-and-set on the placement record keeps a
+   * second migration of the instance (from any gateway) out until this one
+   * commits or aborts.
    */
-  async migrate(tenant: string, instanceId: string, target?: string, opts: { downtimeBudgetMs?: number; maxRounds?: number } = {}): Promise<MigrationReportWire> {
+  async migrate(tenant: string, instanceId: string, target?: string, opts: MigrateOptions = {}): Promise<MigrationReportWire & { placementMs: number }> {
     if (target !== undefined && (typeof target !== 'string' || target === '')) throw new FlurryError('bad_request', 'target must be a host id');
     const keys: string[] = [];
     for await (const k of await this.services.keys(`${tenant}.*`)) keys.push(k);
     for (const key of keys) {
       const c = await this.read(key, true).catch(() => undefined);
       if (!c?.instances.some((i) => i.id === instanceId)) continue;
-      return this.locked(key, async () => {
+      const requestId = newId('req');
+      const { record, inst, to } = await this.locked(key, async () => {
         const fresh = await this.read(key, true);
-        const inst = fresh.instances.find((i) => i.id === instanceId);
-        if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
-        const live = this.deps.fleet.live().filter((h) => !h.draining && h.id !== inst.host);
-        const to = target ?? live.sort((a, b) => b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id))[0]?.id;
-        if (!to) throw new FlurryError('no_capacity', 'no other live host to migrate to', { retryAfterSeconds: 1 });
-        if (to === inst.host) throw new FlurryError('bad_request', `instance ${instanceId} is on host ${to} already`);
-        if (!live.some((h) => h.id === to)) throw new FlurryError('bad_request', `host ${to} is not a live host that takes instances`);
-        const req: MigrateInstanceRequest = {
-          requestId: newId('req'), tenant, service: fresh.record.name, instanceId, name: fresh.record.function, digest: inst.digest, target: to, ...opts,
-        };
-        let reply: MigrateInstanceReply;
+        const found = fresh.instances.find((i) => i.id === instanceId);
+        if (!found) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+        const live = this.deps.fleet.live().filter((h) => !h.draining && h.id !== found.host);
+        const chosen = target ?? live.sort((a, b) => b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id))[0]?.id;
+        if (!chosen) throw new FlurryError('no_capacity', 'no other live host to migrate to', { retryAfterSeconds: 1 });
+        if (chosen === found.host) throw new FlurryError('bad_request', `instance ${instanceId} is on host ${chosen} already`);
+        if (!live.some((h) => h.id === chosen)) throw new FlurryError('bad_request', `host ${chosen} is not a live host that takes instances`);
+        await this.changeInstance(key, instanceId, (i) => {
+          if (i.migrating && Date.now() - i.migrating.since < MIGRATION_MARK_MS) {
+            throw new FlurryError('conflict', `instance ${instanceId} is being migrated already (to host ${i.migrating.target}, for ${Math.round((Date.now() - i.migrating.since) / 1000)} s)`);
+          }
+          return { ...i, migrating: { target: chosen, since: Date.now(), migrationRequest: requestId } };
+        });
+        return { record: fresh.record, inst: found, to: chosen };
+      });
+      let reply: MigrateInstanceReply;
+      try {
+        const req: MigrateInstanceRequest = { requestId, tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
         try {
           reply = decode<MigrateInstanceReply>((await this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 })).data);
         } catch (err) {
           throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`);
         }
         if (!reply.ok) throw FlurryError.fromWire(reply.error);
-        const now = await this.read(key, true);
-        await this.writeInstances(key, now.record, now.instances.map((i) => (i.id === instanceId ? { ...i, host: to } : i)));
-        this.deps.log.info({ service: `${tenant}/${fresh.record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
-        return reply.report;
-      });
+      } catch (err) {
+        await this.locked(key, () => this.changeInstance(key, instanceId, (i) => (i.migrating?.migrationRequest === requestId ? withoutMark(i) : i)))
+          .catch((e: unknown) => this.deps.log.warn({ instanceId, err: (e as Error).message }, 'clearing a migration mark failed'));
+        throw err;
+      }
+      // Routing does not wait for this: the instance's subject has no host in it, and the target serves it already.
+      const placed = performance.now();
+      await this.locked(key, () => this.changeInstance(key, instanceId, (i) => ({ ...withoutMark(i), host: to })));
+      const placementMs = performance.now() - placed;
+      this.deps.log.info({ service: `${tenant}/${record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
+      return { ...reply.report, placementMs };
     }
     throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+  }
+
+  /** Rewrites one instance's placement by compare-and-set (another gateway may write the record meanwhile). */
+  private async changeInstance(key: string, instanceId: string, change: (i: ServiceInstanceRecord) => ServiceInstanceRecord): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const { record } = await this.read(key, true);
+      const e = await this.placements.get(key);
+      const instances = e && e.operation === 'PUT' && e.value.length > 0 ? decode<ServiceInstanceRecord[]>(e.value) : [];
+      if (!instances.some((i) => i.id === instanceId)) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+      const next = instances.map((i) => (i.id === instanceId ? change(i) : i));
+      try {
+        await this.placements.update(key, encode(next), e?.revision ?? 0);
+      } catch (err) {
+        if (attempt < 5) continue;
+        throw new FlurryError('unavailable', `could not update the placement of instance ${instanceId}: ${(err as Error).message}`);
+      }
+      this.cache.set(key, { record, instances: next, readAt: Date.now() });
+      return;
+    }
+  }
+
+  /**
+   * True when the instance was being migrated (its request found nobody
+   * serving it meanwhile): waits until the migration commits or aborts.
+   */
+  private async migrationSettled(key: string, instanceId: string): Promise<boolean> {
+    const marked = async () => (await this.read(key, true).catch(() => undefined))?.instances.find((i) => i.id === instanceId)?.migrating;
+    if (!(await marked())) return false;
+    const until = Date.now() + MIGRATION_WAIT_MS;
+    while (Date.now() < until && (await marked())) await new Promise((r) => setTimeout(r, 20));
+    return true;
   }
 
   // ---- scaling
@@ -307,6 +376,7 @@ export class ServiceManager {
     for (const host of hosts.slice(0, 3)) {
       const req: CreateInstanceRequest = {
         requestId: newId('req'), tenant: record.tenant, service: record.name, name: record.function, digest: record.digest, instanceId: newId('inst'),
+        ...(record.init ? { init: record.init } : {}),
       };
       let reply: CreateInstanceReply;
       try {
@@ -370,8 +440,18 @@ export class ServiceManager {
   }
 
   private view(record: ServiceRecord, instances: ServiceInstanceRecord[]): ServiceView {
-    return { ...record, instances: instances.map((i) => ({ id: i.id, host: i.host, inFlight: this.inFlight.get(i.id) ?? 0, createdAt: i.createdAt })) };
+    const { init, ...rest } = record;
+    return {
+      ...rest,
+      ...(init ? { init: Buffer.from(init).toString('base64') } : {}),
+      instances: instances.map((i) => ({ id: i.id, host: i.host, inFlight: this.inFlight.get(i.id) ?? 0, createdAt: i.createdAt, ...(i.migrating ? { migrating: i.migrating } : {}) })),
+    };
   }
+}
+
+function withoutMark(i: ServiceInstanceRecord): ServiceInstanceRecord {
+  const { migrating: _m, ...rest } = i;
+  return rest;
 }
 
 /** Rendezvous (highest random weight) hashing: a key keeps its instance while that instance exists. */

@@ -11,6 +11,12 @@ export class FifoQueue<T> {
     this.items.push(item);
   }
 
+  /** Puts an item first (ahead of everything queued). */
+  unshift(item: T): void {
+    if (this.head > 0) this.items[--this.head] = item;
+    else this.items.unshift(item);
+  }
+
   shift(): T | undefined {
     if (this.head === this.items.length) return undefined;
     const item = this.items[this.head];

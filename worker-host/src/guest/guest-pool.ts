@@ -107,6 +107,10 @@ interface Job {
   callId?: string;
   /** A persistent instance's request or creation: pinned to the instance's thread. */
   instanceId?: string;
+  /** Called when the job goes to its thread. */
+  onDispatch?: () => void;
+  /** A request to an instance: hands it to the instance's held requests instead (taken out of the queue at stop-and-copy). */
+  hold?: () => void;
   onProgress?: (done: number, total: number) => void;
   onStarted?: () => void;
   resolve(answer: Answer): void;
@@ -147,6 +151,9 @@ interface PoolInstance extends InstanceInfo {
 }
 
 export type { MigrationMode } from './migration-ops.js';
+
+/** Round 0 reads at most this many pages (8 MiB) between two requests of the instance. */
+const ROUND_SLICE_PAGES = 2048;
 export { MIGRATION_PAGE } from './migration-ops.js';
 
 /** Pages of a pre-copy round: `bytes` holds MIGRATION_PAGE bytes per page, in the order of `pages`. */
@@ -155,11 +162,17 @@ export interface MigrationRound {
   bytes: Uint8Array;
   /** The instance's memory size when the round was read. */
   memoryBytes: number;
+  /** Round 0 goes on: this was one slice of it (the instance serves between slices). */
+  more?: boolean;
 }
 
 /** The last round, read after the instance stopped taking requests, with its mutable globals. */
 export interface MigrationFinal extends MigrationRound {
   globals: Record<string, GlobalValue>;
+  /** The dirty scan and copy in the instance's thread. */
+  readMs: number;
+  /** Waiting for the thread: the request in progress, if any. */
+  waitMs: number;
 }
 
 /**
@@ -457,15 +470,13 @@ export class GuestPool {
     const inst = this.liveInstances.get(instanceId);
     if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
     if (inst.migration?.role === 'target') throw new FlurryError('unavailable', `instance ${instanceId} is still being received`);
-    if (inst.migration?.stopped) {
+    return new Promise<CallResult>((resolve, reject) => {
       // Stopped for stop-and-copy: held until the migration commits (forwarded) or aborts (run here).
-      const held = inst.migration.held;
-      return new Promise<CallResult>((resolve, reject) => held.push({ request, callId, forward: (answer) => answer.then(resolve, reject) }));
-    }
-    const { body, method, path, query, headers } = request;
-    const own = ownCopy(body);
-    try {
-      const answer = await this.submitTo(inst.thread, {
+      const held: HeldRequest = { request, callId, forward: (answer) => answer.then(resolve, reject) };
+      if (inst.migration?.stopped) return inst.migration.held.push(held);
+      const { body, method, path, query, headers } = request;
+      const own = ownCopy(body);
+      this.submitTo(inst.thread, {
         message: { type: 'instance-call', id: this.nextId++, instanceId, input: own, request: { method, path, query, headers } },
         transfer: [own.buffer],
         timeoutMs: this.limits.callTimeoutMs,
@@ -473,13 +484,22 @@ export class GuestPool {
         key: inst.key,
         callId,
         instanceId,
-      });
-      if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to an instance call`);
-      const { status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory } = answer;
-      return { status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory };
-    } finally {
-      inst.requests++;
-    }
+        // Still queued when the instance stops for stop-and-copy: held like the requests arriving after.
+        hold: () => inst.migration?.held.push(held),
+      })
+        .then(
+          (answer) => {
+            inst.requests++;
+            if (answer.type !== 'result') return reject(new FlurryError('internal', `unexpected answer ${answer.type} to an instance call`));
+            const { status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory } = answer;
+            resolve({ status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory });
+          },
+          (err: unknown) => {
+            inst.requests++;
+            reject(err);
+          },
+        );
+    });
   }
 
   /** Ends a persistent instance; requests queued for it fail with not_found. Unknown ids are ignored. */
@@ -504,7 +524,7 @@ export class GuestPool {
    */
   async beginMigration(instanceId: string, opts: { mode?: MigrationMode } = {}): Promise<void> {
     const inst = this.liveInstance(instanceId);
-    if (inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is migrating already`);
+    if (inst.migration) throw new FlurryError('conflict', `instance ${instanceId} is migrating already`);
     inst.migration = { role: 'source', stopped: false, held: [] };
     try {
       await this.migrationOp(inst, { op: 'track', mode: opts.mode ?? 'async' });
@@ -514,14 +534,17 @@ export class GuestPool {
     }
   }
 
-  /** A pre-copy round: round 0 every non-zero page, later rounds the pages written since the previous one. */
+  /**
+   * A pre-copy round: round 0 every non-zero page, in slices (`more` until the
+   * last: call again), later rounds the pages written since the previous one.
+   */
   async migrationRound(instanceId: string): Promise<MigrationRound> {
     const inst = this.migrating(instanceId, 'source');
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
-    const result = await this.migrationOp(inst, { op: 'round' });
+    const result = await this.migrationOp(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES });
     if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
-    const { pages, bytes, memoryBytes } = result;
-    return { pages, bytes, memoryBytes };
+    const { pages, bytes, memoryBytes, more } = result;
+    return { pages, bytes, memoryBytes, more };
   }
 
   /**
@@ -533,10 +556,14 @@ export class GuestPool {
     const inst = this.migrating(instanceId, 'source');
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped already`);
     inst.migration!.stopped = true;
-    const result = await this.migrationOp(inst, { op: 'final' });
+    // Its requests not started yet wait with the ones arriving from now on, in order: the stop waits for one request at most.
+    for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
+    const stopped = performance.now();
+    let waitMs = 0;
+    const result = await this.migrationOp(inst, { op: 'final' }, [], () => (waitMs = performance.now() - stopped));
     if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
-    const { pages, bytes, memoryBytes, globals } = result;
-    return { pages, bytes, memoryBytes, globals };
+    const { pages, bytes, memoryBytes, globals, readMs } = result;
+    return { pages, bytes, memoryBytes, globals, readMs, waitMs };
   }
 
   /** The target has the instance: destroys the source and hands back the requests held since stop-and-copy, in arrival order. */
@@ -585,11 +612,26 @@ export class GuestPool {
     await this.migrationOp(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
   }
 
-  /** Sets the received globals and lets the instance serve: the same server going on (no on_restore). */
-  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>): Promise<void> {
+  /**
+   * Sets the received globals, after the `last` pages if given (one step in the thread for the end of a
+   * migration), and lets the instance serve: the same server going on (no on_restore).
+   */
+  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<void> {
     const inst = this.migrating(instanceId, 'target');
-    await this.migrationOp(inst, { op: 'finish', globals });
+    if (!last) await this.migrationOp(inst, { op: 'finish', globals });
+    else {
+      const own = { pages: Uint32Array.from(last.pages), bytes: ownCopy(last.bytes), memoryBytes: last.memoryBytes };
+      await this.migrationOp(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
+    }
     inst.migration = undefined;
+  }
+
+  /**
+   * Round 0 is all here: clears the key's snapshot pages it did not cover
+   * (the source's zero pages). finishReceive does it too if it was not done.
+   */
+  async settleReceive(instanceId: string): Promise<void> {
+    await this.migrationOp(this.migrating(instanceId, 'target'), { op: 'settle' });
   }
 
   /** SHA-256 of an instance's linear memory, read in its thread between requests (to check a migration). */
@@ -612,7 +654,8 @@ export class GuestPool {
     return inst;
   }
 
-  private async migrationOp(inst: PoolInstance, op: MigrationOp, transfer: ArrayBuffer[] = []): Promise<MigrationOpResult> {
+  /** `urgent`: ahead of the thread's other queued jobs (the stop-and-copy, while requests wait), told when it goes to the thread. */
+  private async migrationOp(inst: PoolInstance, op: MigrationOp, transfer: ArrayBuffer[] = [], urgent?: () => void): Promise<MigrationOpResult> {
     const answer = await this.submitTo(inst.thread, {
       message: { type: 'instance-migrate', id: this.nextId++, instanceId: inst.instanceId, op },
       transfer,
@@ -622,7 +665,8 @@ export class GuestPool {
       what: 'migration step',
       key: inst.key,
       instanceId: inst.instanceId,
-    });
+      onDispatch: urgent,
+    }, urgent !== undefined);
     if (answer.type !== 'migrated') throw new FlurryError('internal', `unexpected answer ${answer.type} to a migration step`);
     return answer.result;
   }
@@ -652,7 +696,7 @@ export class GuestPool {
   }
 
   /** Submits a job that only `thread` may run (one of its instances'). */
-  private submitTo(thread: GuestThread, job: Omit<Job, 'resolve' | 'reject'>): Promise<Answer> {
+  private submitTo(thread: GuestThread, job: Omit<Job, 'resolve' | 'reject'>, first = false): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
@@ -662,7 +706,8 @@ export class GuestPool {
         this.idle.splice(at, 1);
         return this.dispatch(thread, full);
       }
-      thread.pinned.push(full);
+      if (first) thread.pinned.unshift(full);
+      else thread.pinned.push(full);
     });
   }
 
@@ -777,6 +822,7 @@ export class GuestPool {
 
   private dispatch(thread: GuestThread, job: Job): void {
     thread.job = job;
+    job.onDispatch?.();
     this.inFlight++;
     thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
     thread.worker.postMessage(job.message, job.transfer);

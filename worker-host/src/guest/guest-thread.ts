@@ -11,7 +11,7 @@ import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
-import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroExcept, type MigrationOpResult } from './migration-ops.js';
+import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroUnreceived, MIGRATION_PAGE, type MigrationOpResult } from './migration-ops.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -52,8 +52,8 @@ interface LiveInstance {
   stack?: { global: WebAssembly.Global; rest: number };
   /** Dirty tracking while it migrates away. */
   tracker?: DirtyTracker;
-  /** Received, and still holding its key's snapshot where no page came yet (cleared at the first apply). */
-  unzeroed?: boolean;
+  /** Being received, until round 0 is in: the pages received so far (one byte each); the others still hold the key's snapshot. */
+  received?: Uint8Array;
 }
 const instances = new Map<string, LiveInstance>();
 
@@ -316,7 +316,7 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       growTo(clone.memory, op.memoryBytes);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, unzeroed: true });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / MIGRATION_PAGE) });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }
@@ -333,36 +333,54 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       case 'round':
       case 'final': {
         if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
-        const round = held.tracker.round();
+        const started = performance.now();
+        const round = held.tracker.round(op.op === 'round' ? op.maxPages : undefined);
         if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
+        const globals = readGlobals(clone.instance);
+        const readMs = performance.now() - started;
         held.tracker.stop();
         held.tracker = undefined;
-        return answer({ op: 'final', ...round, globals: readGlobals(clone.instance) }, [round.bytes.buffer as ArrayBuffer]);
+        return answer({ op: 'final', ...round, globals, readMs }, [round.bytes.buffer as ArrayBuffer]);
       }
       case 'untrack':
         held.tracker?.stop();
         held.tracker = undefined;
         return answer({ op: 'done' });
       case 'apply':
-        if (held.unzeroed) {
-          growTo(clone.memory, op.memoryBytes ?? 0);
-          zeroExcept(clone.memory, op.pages);
-          held.unzeroed = false;
-        }
-        applyPages(clone.memory, op.pages, op.bytes, op.memoryBytes);
+        receivePages(held, op);
         return answer({ op: 'done' });
       case 'finish':
-        if (held.unzeroed) zeroExcept(clone.memory, new Uint32Array(0));
-        held.unzeroed = false;
+        if (op.last) receivePages(held, op.last);
+        settle(held);
         writeGlobals(clone.instance, op.globals);
         // The source's pointer at rest is the moved instance's pointer at rest.
         if (held.stack) held.stack.rest = held.stack.global.value as number;
+        return answer({ op: 'done' });
+      case 'settle':
+        settle(held);
         return answer({ op: 'done' });
       case 'hash':
         return answer({ op: 'hash', hash: hashMemory(clone.memory), memoryBytes: clone.memory.buffer.byteLength });
     }
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err));
+  }
+
+  function receivePages(held: LiveInstance, op: { pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }): void {
+    applyPages(held.clone.memory, op.pages, op.bytes, op.memoryBytes);
+    if (!held.received) return;
+    if (held.received.length * MIGRATION_PAGE < held.clone.memory.buffer.byteLength) {
+      const grown = new Uint8Array(held.clone.memory.buffer.byteLength / MIGRATION_PAGE);
+      grown.set(held.received);
+      held.received = grown;
+    }
+    for (const p of op.pages) held.received[p] = 1;
+  }
+
+  /** Round 0 is in: the snapshot's pages it did not cover are zero on the source. */
+  function settle(held: LiveInstance): void {
+    if (held.received) zeroUnreceived(held.clone.memory, held.received);
+    held.received = undefined;
   }
 
   function answer(result: MigrationOpResult, transfer: ArrayBuffer[] = []): void {

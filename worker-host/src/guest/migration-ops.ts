@@ -16,19 +16,25 @@ export type MigrationMode = DirtyMode | 'compare';
 
 export type MigrationOp =
   | { op: 'track'; mode: MigrationMode }
-  | { op: 'round' }
+  /** The next pages to send: round 0 (all non-zero pages) in slices of at most `maxPages` pages scanned. */
+  | { op: 'round'; maxPages?: number }
   /** The last dirty pages and the globals; tracking stops. */
   | { op: 'final' }
   | { op: 'untrack' }
   /** Target: make an instance of `key` (no on_restore) with a zeroed memory of memoryBytes. */
   | { op: 'receive'; key: string; memoryBytes: number }
   | { op: 'apply'; pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }
-  | { op: 'finish'; globals: Record<string, GlobalValue> }
+  /** Target: round 0 is all here; clear the key's snapshot pages it did not cover (zero on the source). */
+  | { op: 'settle' }
+  /** The globals, after the last pages if given (one message for the end of a migration). */
+  | { op: 'finish'; globals: Record<string, GlobalValue>; last?: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } }
   | { op: 'hash' };
 
 export type MigrationOpResult =
-  | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }
-  | { op: 'final'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, GlobalValue> }
+  /** `more`: round 0 is not complete yet (read the next slice). */
+  | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean }
+  /** `readMs`: the dirty scan and copy in the thread. */
+  | { op: 'final'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, GlobalValue>; readMs: number }
   | { op: 'hash'; hash: string; memoryBytes: number }
   | { op: 'done' };
 
@@ -39,7 +45,10 @@ export class DirtyTracker {
   private lastSent: Uint8Array | undefined;
   /** Bytes of memory covered by the rounds so far (a grown memory's new pages are sent whole). */
   private sentBytes = 0;
+  /** Rounds completed. */
   private rounds = 0;
+  /** Round 0: the next page to scan. */
+  private fullCursor = 0;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -53,22 +62,28 @@ export class DirtyTracker {
     }
   }
 
-  /** Round 0: every non-zero page; later: the pages written since the previous round. */
-  round(): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } {
+  /**
+   * Round 0: every non-zero page, in slices of at most `maxPages` pages
+   * scanned (`more` until it is complete: the instance serves between
+   * slices, and tracking, armed before the first, catches what they write
+   * meanwhile); later: the pages written since the previous round.
+   */
+  round(maxPages = Infinity): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
     const view = new Uint8Array(this.memory.buffer);
     const count = view.length / MIGRATION_PAGE;
     const pages: number[] = [];
-    if (this.rounds++ === 0) {
-      if (this.trackerId !== undefined) this.pager!.collectDirty(this.trackerId, this.memory);
-      for (let p = 0; p < count; p++) if (!isZero(view, p)) pages.push(p);
+    if (this.rounds === 0) {
+      // Read whole while round 0 is under way (stop-and-copy in the middle of it): the part scanned already is sent as a later round would.
+      if (this.fullCursor > 0 && maxPages === Infinity) pages.push(...this.written(view, this.fullCursor));
+      else if (this.fullCursor === 0 && this.trackerId !== undefined) this.pager!.collectDirty(this.trackerId, this.memory);
+      const end = Math.min(count, this.fullCursor + maxPages);
+      for (let p = this.fullCursor; p < end; p++) if (!isZero(view, p)) pages.push(p);
+      this.fullCursor = end;
+      if (end === count) this.rounds = 1;
     } else {
+      this.rounds++;
       const firstNew = this.sentBytes / MIGRATION_PAGE;
-      if (this.trackerId !== undefined) {
-        for (const p of this.pager!.collectDirty(this.trackerId, this.memory)) if (p < firstNew) pages.push(p);
-      } else {
-        const last = this.lastSent!;
-        for (let p = 0; p < firstNew; p++) if (!samePage(view, last, p)) pages.push(p);
-      }
+      pages.push(...this.written(view, firstNew));
       // Pages past what was covered before (the memory grew): send the non-zero ones.
       for (let p = firstNew; p < count; p++) if (!isZero(view, p)) pages.push(p);
     }
@@ -83,8 +98,21 @@ export class DirtyTracker {
       const last = this.lastSent;
       pages.forEach((p, i) => last.set(bytes.subarray(i * MIGRATION_PAGE, (i + 1) * MIGRATION_PAGE), p * MIGRATION_PAGE));
     }
-    this.sentBytes = view.length;
-    return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length };
+    const more = this.rounds === 0;
+    this.sentBytes = more ? this.fullCursor * MIGRATION_PAGE : view.length;
+    return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more };
+  }
+
+  /** Pages below `upTo` written since they were last sent. */
+  private written(view: Uint8Array, upTo: number): number[] {
+    const pages: number[] = [];
+    if (this.trackerId !== undefined) {
+      for (const p of this.pager!.collectDirty(this.trackerId, this.memory)) if (p < upTo) pages.push(p);
+    } else {
+      const last = this.lastSent!;
+      for (let p = 0; p < upTo; p++) if (!samePage(view, last, p)) pages.push(p);
+    }
+    return pages;
   }
 
   stop(): void {
@@ -94,15 +122,16 @@ export class DirtyTracker {
   }
 }
 
+// 32-bit words: 64-bit ones would be BigInts, several times slower to read.
 function isZero(view: Uint8Array, page: number): boolean {
-  const words = new BigUint64Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 8);
-  for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
+  const words = new Int32Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 4);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
   return true;
 }
 
 function samePage(view: Uint8Array, last: Uint8Array, page: number): boolean {
-  const a = new BigUint64Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 8);
-  const b = new BigUint64Array(last.buffer, last.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 8);
+  const a = new Int32Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 4);
+  const b = new Int32Array(last.buffer, last.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 4);
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -138,18 +167,16 @@ export function applyPages(memory: WebAssembly.Memory, pages: Uint32Array, bytes
 }
 
 /**
- * Zeroes every non-zero page of the memory except `keep` (the pages of the
- * first round, about to be written): a received instance starts from its
- * key's snapshot, and round 0 sends every non-zero page of the source, so only
- * the snapshot's pages the source has zeroed need clearing — the rest is
+ * Zeroes every non-zero page of the memory not marked in `received` (one
+ * byte per page): a received instance starts from its key's snapshot, and
+ * round 0 sends every non-zero page of the source, so once round 0 is in only
+ * the snapshot's pages the source has zeroed need clearing — the rest was
  * overwritten, and copy-on-write pages that are read only are never copied.
  */
-export function zeroExcept(memory: WebAssembly.Memory, keep: Uint32Array): void {
+export function zeroUnreceived(memory: WebAssembly.Memory, received: Uint8Array): void {
   const view = new Uint8Array(memory.buffer);
   const count = view.length / MIGRATION_PAGE;
-  const kept = new Uint8Array(count);
-  for (const p of keep) if (p < count) kept[p] = 1;
-  for (let p = 0; p < count; p++) if (!kept[p] && !isZero(view, p)) view.fill(0, p * MIGRATION_PAGE, (p + 1) * MIGRATION_PAGE);
+  for (let p = 0; p < count; p++) if (!received[p] && !isZero(view, p)) view.fill(0, p * MIGRATION_PAGE, (p + 1) * MIGRATION_PAGE);
 }
 
 export function hashMemory(memory: WebAssembly.Memory): string {

@@ -106,7 +106,10 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
           }
           await target.applyPages(dst, pages, b, memoryBytes);
         },
-        finish: (globals) => target.finishReceive(dst, globals),
+        commit: async (last, globals) => {
+          await target.finishReceive(dst, globals, last);
+          return { sendMs: 0 };
+        },
       },
       { downtimeBudgetMs: 5, maxRounds: 10 },
     );
@@ -172,8 +175,7 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     expect(source.instances().find((i) => i.instanceId === src)?.migrating).toBe('stopped');
     expect(target.instances().find((i) => i.instanceId === dst)?.migrating).toBe('target');
     await expect(target.instanceHandle(dst, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'unavailable' });
-    await target.applyPages(dst, last.pages, last.bytes, last.memoryBytes);
-    await target.finishReceive(dst, last.globals);
+    await target.finishReceive(dst, last.globals, last);
     const held = source.commitMigration(src);
     expect(held.map((h) => h.callId)).toEqual(['late0', 'late1', 'late2', 'late3', 'late4']);
     for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
@@ -181,6 +183,31 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     await expect(source.instanceHandle(src, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'not_found' });
     expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `h${n++}`)).next).toBe(6);
     expect(target.instances().find((i) => i.instanceId === dst)).not.toHaveProperty('migrating');
+    target.destroyInstance(dst);
+  });
+
+  it('queued - requests queued but not started at the stop are held with the later ones (not run on the source), in order', async () => {
+    const src = await source.createInstance('room');
+    await source.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `q${n++}`);
+    await source.beginMigration(src, { mode: 'compare' });
+    let r0 = await source.migrationRound(src);
+    const dst = await target.receiveInstance('room', { memoryBytes: r0.memoryBytes });
+    await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    while (r0.more) {
+      r0 = await source.migrationRound(src);
+      await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    }
+    // The first goes to the idle thread at once; the next four wait in its queue.
+    const says = Array.from({ length: 5 }, (_, i) => source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: `q${i}` }), `queued${i}`));
+    const final = source.stopAndCopy(src);
+    const later = source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'later' }), 'later');
+    const last = await final;
+    await target.finishReceive(dst, last.globals, last);
+    const held = source.commitMigration(src);
+    expect(held.map((h) => h.callId)).toEqual(['queued1', 'queued2', 'queued3', 'queued4', 'later']);
+    for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
+    expect((await Promise.all([...says, later])).map((r) => json(r).seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `q${n++}`)).messages.map((m: { text: string }) => m.text)).toEqual(['q0', 'q1', 'q2', 'q3', 'q4', 'later']);
     target.destroyInstance(dst);
   });
 
@@ -209,7 +236,10 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
             dst ||= await target.receiveInstance('room', { memoryBytes });
             await target.applyPages(dst, pages, b, memoryBytes);
           },
-          finish: (globals) => target.finishReceive(dst, globals),
+          commit: async (last, globals) => {
+            await target.finishReceive(dst, globals, last);
+            return { sendMs: 0 };
+          },
         },
       );
       expect(report.rounds.length).toBeGreaterThanOrEqual(2);
@@ -227,7 +257,7 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     await expect(source.migrationRound(src)).rejects.toMatchObject({ code: 'bad_request' });
     await expect(source.beginMigration('nope#1')).rejects.toMatchObject({ code: 'not_found' });
     await source.beginMigration(src, { mode: 'compare' });
-    await expect(source.beginMigration(src)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(source.beginMigration(src)).rejects.toMatchObject({ code: 'conflict' });
     expect(() => source.commitMigration(src)).toThrow(/stopAndCopy first/);
     await expect(target.receiveInstance('nothing', { memoryBytes: 65536 })).rejects.toMatchObject({ code: 'not_found' });
     await source.abortMigration(src);

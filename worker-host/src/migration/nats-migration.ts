@@ -2,16 +2,19 @@
  * Live migration of a service instance between two hosts over NATS
  * (docs/services.md, "Migration"): the pre-copy driver's target as NATS
  * requests to the target host, and the target host's side of those steps.
- * Pages travel in chunks of at most CHUNK_BYTES (well under max_payload).
+ * Pages travel in chunks of at most CHUNK_BYTES (under the default 1 MiB
+ * max_payload); the end of a migration (last pages, globals, commit) is one
+ * step when the last pages fit one chunk.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
+import { RequestError, type NatsConnection } from '@nats-io/transport-node';
 import {
   decode, encode, FlurryError, MigrationSubjects, toWireError,
-  type Logger, type PlaceReply, type PlaceRequest, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
+  type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
 } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool } from '../guest/guest-pool.js';
-import type { PrecopyTarget } from './precopy.js';
+import type { ParentSpec } from '../service-parents.js';
+import type { CommitTiming, PrecopyTarget } from './precopy.js';
 
 /** Page bytes per apply message at most (messages stay at about 1 MiB). */
 export const CHUNK_BYTES = 1024 * 1024 - 64 * 1024;
@@ -44,11 +47,28 @@ export interface PrepareInfo {
   instanceId: string;
   name: string;
   digest: string;
+  /** The init input of the instance's parent: the target boots the same parent before it receives pages. */
+  init?: Uint8Array;
 }
 
-/** A PrecopyTarget whose steps are NATS requests to `targetHost`, plus its commit and abort. */
+/** While pages travel the source asks the target this often whether it is still there (the migration's heartbeat). */
+const PROBE_EVERY_MS = 250;
+/** A target that answers no probe for this long is taken for dead (one that is gone answers none at once). */
+const PROBE_TIMEOUT_MS = 3000;
+
+/**
+ * A PrecopyTarget whose steps are NATS requests to `targetHost`, plus its
+ * abort. Between prepare and commit it probes the target: a target that is
+ * gone (no responders) or silent fails the step in progress at once instead
+ * of after the step's timeout.
+ */
 export class NatsTarget implements PrecopyTarget {
   private prepared = false;
+  private probe: NodeJS.Timeout | undefined;
+  private probing = false;
+  private lost: FlurryError | undefined;
+  private onLost: ((err: FlurryError) => void) | undefined;
+  private readonly gone = new Promise<never>((_, reject) => (this.onLost = reject));
 
   constructor(
     private readonly nc: NatsConnection,
@@ -56,32 +76,74 @@ export class NatsTarget implements PrecopyTarget {
     private readonly info: PrepareInfo,
     private readonly timeoutMs: number,
     private readonly prepareTimeoutMs: number,
-  ) {}
+  ) {
+    this.gone.catch(() => undefined);
+  }
 
-  private async step(step: ReceiveStep, timeout = this.timeoutMs): Promise<void> {
+  /** A step; all but the commit fail as soon as the target is lost (the commit may have taken effect: it waits for its answer). */
+  private async step(step: ReceiveStep, timeout = this.timeoutMs): Promise<Extract<ReceiveStepReply, { ok: true }>> {
+    if (this.lost) throw this.lost;
     let reply: ReceiveStepReply;
     try {
-      reply = decode<ReceiveStepReply>((await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout })).data);
+      const request = this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout });
+      reply = decode<ReceiveStepReply>((await (step.step === 'commit' ? request : Promise.race([request, this.gone]))).data);
     } catch (err) {
+      if (err === this.lost) throw err;
       throw new FlurryError('unavailable', `target host ${this.targetHost} did not answer the migration step ${step.step}: ${(err as Error).message}`);
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return reply;
+  }
+
+  private startProbing(): void {
+    this.probe = setInterval(() => {
+      if (this.probing || this.lost) return;
+      this.probing = true;
+      this.nc.request(MigrationSubjects.receive(this.targetHost), encode({ step: 'ping', migrationId: this.info.migrationId } satisfies ReceiveStep), { timeout: PROBE_TIMEOUT_MS })
+        .then((m) => {
+          const reply = decode<ReceiveStepReply>(m.data);
+          if (!reply.ok) this.fail(`target host ${this.targetHost} no longer receives this migration: ${reply.error.message}`);
+        })
+        .catch((err: unknown) => {
+          const gone = err instanceof RequestError && err.isNoResponders();
+          this.fail(gone ? `target host ${this.targetHost} is gone (no responders)` : `target host ${this.targetHost} stopped answering the migration's heartbeat for ${PROBE_TIMEOUT_MS} ms`);
+        })
+        .finally(() => (this.probing = false));
+    }, PROBE_EVERY_MS);
+  }
+
+  private fail(message: string): void {
+    if (this.lost || !this.probe) return;
+    this.stopProbing();
+    this.lost = new FlurryError('unavailable', message);
+    this.onLost?.(this.lost);
+  }
+
+  private stopProbing(): void {
+    clearInterval(this.probe);
+    this.probe = undefined;
+  }
+
+  private async prepare(memoryBytes: number): Promise<void> {
+    if (this.prepared) return;
+    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.prepareTimeoutMs);
+    this.prepared = true;
+    this.startProbing();
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
-    if (!this.prepared) {
-      await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.prepareTimeoutMs);
-      this.prepared = true;
-    }
-    const pageBytes = pages.length > 0 ? bytes.length / pages.length : 4096;
-    const per = Math.max(1, Math.floor(CHUNK_BYTES / pageBytes));
-    const chunks: { pages: Uint8Array; bytes: Uint8Array }[] = [];
-    for (let i = 0; i < pages.length; i += per) {
-      const end = Math.min(pages.length, i + per);
-      chunks.push({ pages: u32ToBytes(pages.subarray(i, end)), bytes: bytes.subarray(i * pageBytes, end * pageBytes) });
-    }
+    await this.prepare(memoryBytes);
+    const chunks = chunked(pages, bytes);
     // An empty round still tells the target the memory size.
     if (chunks.length === 0) chunks.push({ pages: new Uint8Array(0), bytes: new Uint8Array(0) });
+    await this.send(chunks, memoryBytes);
+  }
+
+  async settle(): Promise<void> {
+    await this.step({ step: 'settle', migrationId: this.info.migrationId });
+  }
+
+  private async send(chunks: Chunk[], memoryBytes: number): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < chunks.length) {
@@ -92,23 +154,60 @@ export class NatsTarget implements PrecopyTarget {
     await Promise.all(Array.from({ length: Math.min(WINDOW, chunks.length) }, worker));
   }
 
-  async finish(globals: Record<string, GlobalValue>): Promise<void> {
-    await this.step({ step: 'finish', migrationId: this.info.migrationId, globals: globalsToWire(globals) });
-  }
-
-  /** The target starts answering the instance's subject (before the source lets go). */
-  commit(): Promise<void> {
-    return this.step({ step: 'commit', migrationId: this.info.migrationId });
+  /**
+   * The last pages, the globals and the commit: all but the last chunk as
+   * apply steps, then one commit step with the last chunk and the globals;
+   * the target applies them and subscribes the instance's subject before it
+   * answers, so the source may let go then.
+   */
+  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>): Promise<CommitTiming> {
+    await this.prepare(last.memoryBytes);
+    const chunks = chunked(last.pages, last.bytes);
+    const final = chunks.pop() ?? { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const started = performance.now();
+    if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
+    const sendMs = performance.now() - started;
+    let reply: Extract<ReceiveStepReply, { ok: true }>;
+    try {
+      this.stopProbing();
+      // The target refuses a commit that reaches it after the source gave up waiting (and resumed).
+      const expiresAt = Date.now() + this.timeoutMs;
+      reply = await this.step({ step: 'commit', migrationId: this.info.migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt });
+    } finally {
+      this.stopProbing();
+    }
+    return { sendMs, targetCommitMs: reply.targetMs?.totalMs, targetApplyMs: reply.targetMs?.applyMs };
   }
 
   /** Best effort: the target drops what it received. */
   async abort(): Promise<void> {
+    this.stopProbing();
     if (!this.prepared) return;
-    await this.step({ step: 'abort', migrationId: this.info.migrationId }, 1000).catch(() => undefined);
+    const step: ReceiveStep = { step: 'abort', migrationId: this.info.migrationId };
+    await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout: 1000 }).catch(() => undefined);
   }
 }
 
+interface Chunk {
+  pages: Uint8Array;
+  bytes: Uint8Array;
+}
+
+/** Pages and their bytes in chunks of at most CHUNK_BYTES of page bytes. */
+function chunked(pages: Uint32Array, bytes: Uint8Array): Chunk[] {
+  const pageBytes = pages.length > 0 ? bytes.length / pages.length : 4096;
+  const per = Math.max(1, Math.floor(CHUNK_BYTES / pageBytes));
+  const chunks: Chunk[] = [];
+  for (let i = 0; i < pages.length; i += per) {
+    const end = Math.min(pages.length, i + per);
+    chunks.push({ pages: u32ToBytes(pages.subarray(i, end)), bytes: bytes.subarray(i * pageBytes, end * pageBytes) });
+  }
+  return chunks;
+}
+
 interface Receiving extends PrepareInfo {
+  /** The pool key of its parent (released if it is dropped). */
+  parentKey: string;
   poolId: string;
   startedAt: number;
 }
@@ -118,10 +217,11 @@ export interface ReceiverDeps {
   nc: NatsConnection;
   pool: GuestPool;
   log: Logger;
-  ensureWarm: (req: PlaceRequest) => Promise<PlaceReply>;
-  warmKey: (tenant: string, name: string, digest: string) => string;
+  /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
+  acquireParent: (spec: ParentSpec) => Promise<string>;
+  releaseParent: (key: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
-  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string }) => Promise<void>;
+  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; name: string; digest: string }) => Promise<void>;
 }
 
 /** Forget a received instance whose source went silent for this long. */
@@ -136,8 +236,8 @@ export class MigrationReceiver {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     let reply: ReceiveStepReply;
     try {
-      await this.step(decode<ReceiveStep>(data));
-      reply = { ok: true };
+      const targetMs = await this.step(decode<ReceiveStep>(data));
+      reply = targetMs ? { ok: true, targetMs } : { ok: true };
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }
@@ -150,53 +250,71 @@ export class MigrationReceiver {
     return r;
   }
 
-  private async step(s: ReceiveStep): Promise<void> {
+  /** The commit answers its timing. */
+  private async step(s: ReceiveStep): Promise<{ applyMs: number; totalMs: number } | void> {
     const { pool } = this.deps;
     switch (s.step) {
       case 'prepare': {
         this.sweep();
         if (this.receiving.has(s.migrationId)) return;
-        const placed = await this.deps.ensureWarm({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest });
-        if (!placed.ok) throw FlurryError.fromWire(placed.error);
-        const poolId = await pool.receiveInstance(this.deps.warmKey(s.tenant, s.name, s.digest), { memoryBytes: s.memoryBytes });
+        const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init });
+        let poolId: string;
+        try {
+          poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes });
+        } catch (err) {
+          this.deps.releaseParent(parentKey);
+          throw err;
+        }
         const { step: _s, memoryBytes: _m, ...info } = s;
-        this.receiving.set(s.migrationId, { ...info, poolId, startedAt: Date.now() });
+        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now() });
         this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes }, 'receiving service instance');
         return;
       }
+      case 'ping':
+        // Only says this host is alive: a commit may have ended the migration an instant ago.
+        return;
       case 'apply': {
         const r = this.get(s.migrationId);
         await pool.applyPages(r.poolId, bytesToU32(s.pages), s.bytes, s.memoryBytes);
         return;
       }
-      case 'finish': {
-        const r = this.get(s.migrationId);
-        await pool.finishReceive(r.poolId, globalsFromWire(s.globals));
+      case 'settle':
+        await pool.settleReceive(this.get(s.migrationId).poolId);
         return;
-      }
       case 'commit': {
+        // The last pages and the globals in one step in the guest thread, then the instance's subject.
+        const started = performance.now();
         const r = this.get(s.migrationId);
+        const late = () => {
+          if (Date.now() <= s.expiresAt) return;
+          this.drop(s.migrationId, r);
+          throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
+        };
+        late();
+        const applying = performance.now();
+        await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
+        const applyMs = performance.now() - applying;
+        late();
         this.receiving.delete(s.migrationId);
-        await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId });
+        await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, name: r.name, digest: r.digest });
         this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, ms: Date.now() - r.startedAt }, 'service instance received');
-        return;
+        return { applyMs, totalMs: performance.now() - started };
       }
       case 'abort': {
         const r = this.receiving.get(s.migrationId);
-        if (!r) return;
-        this.receiving.delete(s.migrationId);
-        pool.destroyInstance(r.poolId);
+        if (r) this.drop(s.migrationId, r);
         return;
       }
     }
   }
 
+  private drop(migrationId: string, r: Receiving): void {
+    this.receiving.delete(migrationId);
+    this.deps.pool.destroyInstance(r.poolId);
+    this.deps.releaseParent(r.parentKey);
+  }
+
   private sweep(): void {
-    for (const [id, r] of this.receiving) {
-      if (Date.now() - r.startedAt > STALE_MS) {
-        this.receiving.delete(id);
-        this.deps.pool.destroyInstance(r.poolId);
-      }
-    }
+    for (const [id, r] of this.receiving) if (Date.now() - r.startedAt > STALE_MS) this.drop(id, r);
   }
 }

@@ -26,7 +26,11 @@ function fakes(dirty: number[], opts: { failApply?: number } = {}) {
       if (opts.failApply === applies++) throw new Error('target gone');
       log.push(`apply${pages.length}`);
     },
-    finish: async (globals) => void log.push(`finish${JSON.stringify(globals)}`),
+    commit: async (last, globals) => {
+      if (opts.failApply === applies++) throw new Error('target gone');
+      log.push(`apply${last.pages.length}`, `finish${JSON.stringify(globals)}`);
+      return { sendMs: 0 };
+    },
   };
   return { source, target, log };
 }
@@ -42,7 +46,7 @@ describe('precopy', () => {
     expect(stopRule([4000], 0.1, 30, 1)).toBe('max-rounds');
   });
 
-  it('driver - rounds while the dirty set shrinks, then stop-and-copy, finish and commit, recording each round', async () => {
+  it('driver - rounds while the dirty set shrinks, then stop-and-copy and commit (last pages and globals), recording each round', async () => {
     const { source, target, log } = fakes([4096, 2000, 800, 800]);
     const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 30 });
     expect(report.stopReason).toBe('not-shrinking');
@@ -60,6 +64,34 @@ describe('precopy', () => {
     const limited = await precopy(fakes([4096, 3000, 2000, 1000, 500]).source, fakes([]).target, { downtimeBudgetMs: 0, maxRounds: 3 });
     expect(limited.stopReason).toBe('max-rounds');
     expect(limited.rounds).toHaveLength(3);
+  });
+
+  it('driver - maxRounds 0 is stop-and-copy: no round before the stop, everything copied while stopped', async () => {
+    const { source, target, log } = fakes([4096, 100]);
+    const report = await precopy(source, target, { maxRounds: 0 });
+    expect(report.stopReason).toBe('stop-and-copy');
+    expect(report.rounds).toEqual([]);
+    expect(log).toEqual(['stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
+    expect(report.totalBytes).toBe(3 * PAGE);
+  });
+
+  it('driver - round 0 read in slices is one round; the target settles once, after it', async () => {
+    const log: string[] = [];
+    let slice = 0;
+    const source: PrecopySource = {
+      round: async () => ({ ...round(slice < 3 ? 100 : 5), more: ++slice < 3 }),
+      stopAndCopy: async () => ({ ...round(1), globals: {} }),
+      commit: () => void log.push('commit'),
+      abort: () => void log.push('abort'),
+    };
+    const target: PrecopyTarget = {
+      apply: async (pages) => void log.push(`apply${pages.length}`),
+      settle: async () => void log.push('settle'),
+      commit: async () => ({ sendMs: 0 }),
+    };
+    const report = await precopy(source, target, { downtimeBudgetMs: 1e9 });
+    expect(report.rounds.map((r) => r.pages)).toEqual([300, 5]);
+    expect(log).toEqual(['apply100', 'apply100', 'apply100', 'settle', 'apply5', 'commit']);
   });
 
   it('abort - a target that fails before commit aborts the source and the error is reported', async () => {

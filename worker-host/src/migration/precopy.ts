@@ -12,11 +12,14 @@ export interface PrecopyRound {
   pages: Uint32Array;
   bytes: Uint8Array;
   memoryBytes: number;
+  /** Only a slice of the round: read the next one (round 0 is read in slices, the instance serving between them). */
+  more?: boolean;
 }
 
 export interface PrecopySource {
   round(): Promise<PrecopyRound>;
-  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue> }>;
+  /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
+  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /** The target has it: the source lets go (and forwards what it held). */
   commit(): Promise<void> | void;
   /** The target failed before commit: the source serves again. */
@@ -25,17 +28,33 @@ export interface PrecopySource {
 
 export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
-  finish(globals: Record<string, GlobalValue>): Promise<void>;
+  /** Round 0 is all sent (the target clears what it did not cover). */
+  settle?(): Promise<void>;
+  /**
+   * The last pages and the globals in as few steps as possible; once it
+   * resolves the target owns the instance and answers its requests. Reports
+   * how long the pages before the last step took (`sendMs`), if any.
+   */
+  commit(last: PrecopyRound, globals: Record<string, GlobalValue>): Promise<CommitTiming>;
+}
+
+/** What the target measured of the end of a migration (zero where it does not say). */
+export interface CommitTiming {
+  /** The last pages before the last step. */
+  sendMs: number;
+  /** The target's own time for the last step, and of that the last pages and globals in its guest thread. */
+  targetCommitMs?: number;
+  targetApplyMs?: number;
 }
 
 export interface PrecopyOptions {
   /** Stop when the dirty set would take at most this long to copy (default 30 ms). */
   downtimeBudgetMs?: number;
-  /** Rounds before stop-and-copy at most, round 0 included (default 30, as Xen). */
+  /** Rounds before stop-and-copy at most, round 0 included (default 30, as Xen); 0: no pre-copy, stop first and copy everything. */
   maxRounds?: number;
 }
 
-export type StopReason = 'budget' | 'not-shrinking' | 'max-rounds';
+export type StopReason = 'budget' | 'not-shrinking' | 'max-rounds' | 'stop-and-copy';
 
 export interface RoundRecord {
   pages: number;
@@ -51,8 +70,14 @@ export interface PrecopyReport {
   finalPages: number;
   /** From stopping the instance to the commit: when requests wait. */
   downtimeMs: number;
-  /** Downtime's parts: stopAndCopy (waiting for the request in progress, reading the last pages), applying them, finish (globals), commit. */
-  downtime: { stopMs: number; applyMs: number; finishMs: number; commitMs: number };
+  /**
+   * Downtime's parts: `stopMs` from stopping to the last pages in hand (`waitMs` waiting for the request in
+   * progress, then `readMs` of dirty scan and copy), `sendMs` the last pages before the last step (large final rounds),
+   * `commitMs` the last step (last pages, globals, the target taking the instance's subject; of it the target's
+   * own `targetCommitMs`, of that `targetApplyMs` in its guest thread; the rest is transport and scheduling),
+   * `releaseMs` the source letting go (unsubscribe, destroy, held requests sent on).
+   */
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
@@ -73,34 +98,40 @@ export function stopRule(history: number[], perPageMs: number, budgetMs: number,
 
 export async function precopy(source: PrecopySource, target: PrecopyTarget, opts: PrecopyOptions = {}): Promise<PrecopyReport> {
   const budgetMs = opts.downtimeBudgetMs ?? 30;
-  const maxRounds = Math.max(1, opts.maxRounds ?? 30);
+  const maxRounds = Math.max(0, opts.maxRounds ?? 30);
   const started = performance.now();
   const rounds: RoundRecord[] = [];
   const history: number[] = [];
   let totalBytes = 0;
   let copiedPages = 0;
   let copiedMs = 0;
-  let stopReason: StopReason | undefined;
+  let stopReason: StopReason | undefined = maxRounds === 0 ? 'stop-and-copy' : undefined;
   try {
     while (!stopReason) {
       const t0 = performance.now();
-      const round = await source.round();
-      await target.apply(round.pages, round.bytes, round.memoryBytes);
+      let pages = 0;
+      let bytes = 0;
+      for (let more = true; more; ) {
+        const slice = await source.round();
+        await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
+        pages += slice.pages.length;
+        bytes += slice.bytes.length;
+        more = slice.more === true;
+      }
+      if (rounds.length === 0) await target.settle?.();
       const ms = performance.now() - t0;
-      rounds.push({ pages: round.pages.length, bytes: round.bytes.length, ms });
-      history.push(round.pages.length);
-      totalBytes += round.bytes.length;
-      copiedPages += round.pages.length;
+      rounds.push({ pages, bytes, ms });
+      history.push(pages);
+      totalBytes += bytes;
+      copiedPages += pages;
       copiedMs += ms;
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
     }
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
-    await target.apply(last.pages, last.bytes, last.memoryBytes);
-    const applied = performance.now();
-    await target.finish(last.globals);
-    const finished = performance.now();
+    const timing = await target.commit(last, last.globals);
+    const committed = performance.now();
     await source.commit();
     const end = performance.now();
     totalBytes += last.bytes.length;
@@ -109,7 +140,10 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       stopReason,
       finalPages: last.pages.length,
       downtimeMs: end - stopped,
-      downtime: { stopMs: read - stopped, applyMs: applied - read, finishMs: finished - applied, commitMs: end - finished },
+      downtime: {
+        stopMs: read - stopped, waitMs: last.waitMs ?? 0, readMs: last.readMs ?? 0, sendMs: timing.sendMs, commitMs: committed - read - timing.sendMs,
+        targetApplyMs: timing.targetApplyMs ?? 0, targetCommitMs: timing.targetCommitMs ?? 0, releaseMs: end - committed,
+      },
       totalMs: end - started,
       totalBytes,
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,

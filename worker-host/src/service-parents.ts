@@ -1,0 +1,78 @@
+/**
+ * The warm parents that service instances are cloned from (docs/services.md),
+ * one per (function version, init input) on this host. Without init input it
+ * is the function version's own warm parent, shared with invocations and
+ * placed as the scheduler places it. With one, it is a parent of the
+ * services' own, booted here once with that input and kept while instances
+ * (made or received) use it: the last one gone evicts it.
+ */
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from '@nats-io/obj';
+import { FlurryError, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import type { GuestPool } from './guest/guest-pool.js';
+import { fetchModule } from './module-store.js';
+
+export interface ParentSpec {
+  requestId: string;
+  tenant: string;
+  name: string;
+  digest: string;
+  /** The parent's init input; empty or absent: the function version's shared parent. */
+  init?: Uint8Array;
+}
+
+export interface ServiceParentsDeps {
+  pool: GuestPool;
+  modules: ObjectStore;
+  /** Warms the function version on this host (as placement does); resolves once it is warm. */
+  ensureWarm: (req: PlaceRequest) => Promise<PlaceReply>;
+  /** The pool key of a warm function version. */
+  warmKey: (tenant: string, name: string, digest: string) => string;
+}
+
+export class ServiceParents {
+  /** Parents booted with an init input, by pool key: how many instances use each. */
+  private readonly own = new Map<string, { users: number; ready: Promise<unknown> }>();
+
+  constructor(private readonly deps: ServiceParentsDeps) {}
+
+  /** The pool key of the spec's parent, warm once this resolves; counts one user until release(key). */
+  async acquire(spec: ParentSpec): Promise<string> {
+    const { pool, ensureWarm, warmKey } = this.deps;
+    if (!spec.init || spec.init.length === 0) {
+      const placed = await ensureWarm({ requestId: spec.requestId, tenant: spec.tenant, name: spec.name, digest: spec.digest });
+      if (!placed.ok) throw FlurryError.fromWire(placed.error);
+      return warmKey(spec.tenant, spec.name, spec.digest);
+    }
+    const key = `${warmKey(spec.tenant, spec.name, spec.digest)}#init-${initDigest(spec.init)}`;
+    let entry = this.own.get(key);
+    if (!entry) {
+      const init = spec.init;
+      const ready = fetchModule(this.deps.modules, spec.tenant, spec.digest).then((bytes) => pool.warm(key, bytes, init, spec.requestId));
+      entry = { users: 0, ready };
+      this.own.set(key, entry);
+      const made = entry;
+      ready.catch(() => {
+        // An init that failed is tried afresh by the next instance.
+        if (this.own.get(key) === made) this.own.delete(key);
+        void pool.evict(key);
+      });
+    }
+    entry.users++;
+    await entry.ready;
+    return key;
+  }
+
+  /** One user of the key is gone; a parent of the services' own is evicted with its last user. */
+  release(key: string): void {
+    const entry = this.own.get(key);
+    if (!entry || --entry.users > 0) return;
+    this.own.delete(key);
+    void this.deps.pool.evict(key);
+  }
+}
+
+/** A short digest of an init input, to name its parent. */
+export function initDigest(init: Uint8Array): string {
+  return createHash('sha256').update(init).digest('hex').slice(0, 16);
+}
