@@ -14,6 +14,8 @@ import { addJobRoutes } from './jobs/routes.js';
 import type { JobStore } from './jobs/job-store.js';
 import { addServiceRoutes } from './services/routes.js';
 import type { ServiceManager } from './services/service-manager.js';
+import { addHostRoutes } from './services/host-routes.js';
+import type { HostControl } from './services/host-control.js';
 
 export interface AppDeps {
   registry: FunctionRegistry;
@@ -27,6 +29,8 @@ export interface AppDeps {
   jobs?: JobStore;
   /** Services (docs/services.md); without it the /v1/services and /svc routes are absent. */
   services?: ServiceManager;
+  /** Host drains and the consolidation journal (docs/autoscaling.md); without it those routes are absent. */
+  hostControl?: HostControl;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -67,6 +71,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
 
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes });
+  if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0 });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
