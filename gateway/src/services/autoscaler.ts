@@ -35,6 +35,8 @@ export interface AutoscalerDeps {
   hostInstances: number;
   /** Sets drained hosts active again when the active ones are full. */
   reactivate(hosts: HostRecord[], reason: string): Promise<void>;
+  /** Runs a scale-in between consolidation rounds and drains (they must not move an instance being removed). */
+  exclusive<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export class Autoscaler {
@@ -126,6 +128,6 @@ export class Autoscaler {
       .slice(0, count)
       .map((i) => i.id);
     this.deps.log.info({ service: `${tenant}/${name}`, reason: why, victims }, 'scaling in');
-    await this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0);
+    await this.deps.exclusive(() => this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0));
   }
 }

@@ -11,7 +11,8 @@
  * - answers drain requests (`flurry.controller.drain`) from the API and from
  *   hosts that received SIGTERM.
  *
- * Consolidation and drains move instances one operation at a time.
+ * Consolidation rounds, drains and scale-ins run one at a time (a round
+ * must not move an instance that a scale-in removes); scale-outs never wait.
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
@@ -71,7 +72,9 @@ export class ServicesController {
     this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() });
     this.mover = new InstanceMover(services, journal, log);
     const reactivate = (hosts: HostRecord[], reason: string) => this.reactivate(hosts, reason);
-    this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate });
+    this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
+      exclusive: (work) => this.exclusive(work),
+    });
     this.consolidator = new Consolidator({
       fabric, services, fleet, load: this.load, autoscaler: this.autoscaler, mover: this.mover, log, hostInstances: opts.hostInstances, quietMs: opts.scaleInCooldownMs,
     });
