@@ -1,10 +1,12 @@
 /**
- * Which hosts can take service instances, for the services controller:
- * a host takes up to `perHost` instances (FLURRY_HOST_INSTANCES), counted
- * from the instance lists in the hosts' heartbeats plus what the controller
- * placed since. Only active hosts take instances; a drained host (one that
- * consolidation emptied and a cloud autoscaler has not released yet) is
- * reactivated when the active ones are full.
+ * Which hosts can take service instances, for the services controller.
+ * A host takes up to `perHost` instances (FLURRY_HOST_INSTANCES, a memory
+ * bound), counted from the instance lists in the hosts' heartbeats plus what
+ * the controller placed since; instances beyond its guest threads share
+ * them. Only active hosts take instances; a drained host (emptied by
+ * consolidation, not released yet) is reactivated when the active ones have
+ * no free guest thread left: a burst spreads over machines for CPU, and
+ * consolidation packs the instances again once load falls.
  */
 import type { HostRecord } from '@flurry/core';
 
@@ -28,26 +30,36 @@ export interface HostChoice {
 }
 
 /**
- * Hosts for `count` new instances, spread: each goes to the host with the
- * fewest instances (counting those already assigned), active hosts first,
- * then drained ones. `extra` adds instances the heartbeats do not list yet.
- * Fewer than `count` when the fleet is full.
+ * Hosts for `count` new instances. Each goes to the host with the fewest
+ * instances (counting those already assigned) among, in this order: active
+ * hosts with a free guest thread, drained hosts with one, active hosts with
+ * room, drained hosts with room. `extra` adds instances the heartbeats do not
+ * list yet. Fewer than `count` when the fleet is full.
  */
 export function pickHosts(hosts: HostRecord[], count: number, perHost: number, extra: Map<string, number> = new Map()): HostChoice {
   const load = new Map(hosts.map((h) => [h.id, instanceCount(h) + (extra.get(h.id) ?? 0)]));
-  const pool = (filter: (h: HostRecord) => boolean) => hosts.filter(filter).sort((a, b) => a.id.localeCompare(b.id));
-  const active = pool(isActive);
+  const sorted = [...hosts].sort((a, b) => a.id.localeCompare(b.id));
+  const active = new Set(sorted.filter(isActive).map((h) => h.id));
   // An exiting host reports 'draining', never 'drained'.
-  const drained = pool((h) => hostState(h) === 'drained');
+  const drained = sorted.filter((h) => hostState(h) === 'drained');
+  const threads = (h: HostRecord) => Math.min(perHost, h.guestSlots);
+  const tiers: { pool: () => HostRecord[]; limit: (h: HostRecord) => number }[] = [
+    { pool: () => sorted.filter((h) => active.has(h.id)), limit: threads },
+    { pool: () => drained.filter((h) => !active.has(h.id)), limit: threads },
+    { pool: () => sorted.filter((h) => active.has(h.id)), limit: () => perHost },
+    { pool: () => drained.filter((h) => !active.has(h.id)), limit: () => perHost },
+  ];
   const out: HostChoice = { hosts: [], reactivate: [] };
   for (let i = 0; i < count; i++) {
-    let best = lightest(active, load, perHost);
-    if (!best) {
-      best = lightest(drained, load, perHost);
-      if (!best) break;
+    let best: HostRecord | undefined;
+    for (const tier of tiers) {
+      best = lightest(tier.pool(), load, tier.limit);
+      if (best) break;
+    }
+    if (!best) break;
+    if (!active.has(best.id)) {
       // Reactivated hosts join the active pool for the next picks.
-      drained.splice(drained.indexOf(best), 1);
-      active.push(best);
+      active.add(best.id);
       out.reactivate.push(best);
     }
     out.hosts.push(best);
@@ -56,11 +68,11 @@ export function pickHosts(hosts: HostRecord[], count: number, perHost: number, e
   return out;
 }
 
-function lightest(hosts: HostRecord[], load: Map<string, number>, perHost: number): HostRecord | undefined {
+function lightest(hosts: HostRecord[], load: Map<string, number>, limit: (h: HostRecord) => number): HostRecord | undefined {
   let best: HostRecord | undefined;
   for (const h of hosts) {
     const n = load.get(h.id)!;
-    if (n < perHost && (!best || n < load.get(best.id)!)) best = h;
+    if (n < limit(h) && (!best || n < load.get(best.id)!)) best = h;
   }
   return best;
 }

@@ -31,14 +31,14 @@ describe('desiredInstances', () => {
 });
 
 describe('pickHosts', () => {
-  it('placement - spreads new instances over the active hosts with fewest instances', () => {
+  it('placement - spreads new instances over the active hosts with fewest instances while they have free guest threads', () => {
     const choice = pickHosts([host('a', 2), host('b', 0), host('c', 1)], 3, 16);
     expect(choice.hosts.map((h) => h.id)).toEqual(['b', 'b', 'c']);
     expect(choice.reactivate).toEqual([]);
   });
-  it('placement - reactivates a drained host only when the active ones are full, never a draining one', () => {
-    const choice = pickHosts([host('a', 2), host('b', 0, 'drained'), host('c', 0, 'draining')], 3, 3);
-    expect(choice.hosts.map((h) => h.id)).toEqual(['a', 'b', 'b']);
+  it('placement - reactivates a drained host before sharing threads on the active ones, never a draining one', () => {
+    const choice = pickHosts([host('a', 2), host('b', 0, 'drained'), host('c', 0, 'draining')], 4, 16);
+    expect(choice.hosts.map((h) => h.id)).toEqual(['b', 'b', 'a', 'b']);
     expect(choice.reactivate.map((h) => h.id)).toEqual(['b']);
   });
   it('placement - stops at the fleet capacity', () => {
