@@ -60,7 +60,13 @@ export class Lease {
       if (this.held) {
         this.revision = await this.kv.update(this.key, encode({ id: this.id, at: Date.now() }), this.revision);
       } else {
-        this.revision = await this.kv.create(this.key, encode({ id: this.id, at: Date.now() }));
+        const revision = await this.kv.create(this.key, encode({ id: this.id, at: Date.now() }));
+        if (this.stopped) {
+          // Stopped while the create was on its way: hand it back.
+          await this.kv.delete(this.key).catch(() => undefined);
+          return;
+        }
+        this.revision = revision;
         this.log.info({ lease: this.key, holder: this.id }, 'lease taken');
         await Promise.resolve(this.handlers.onGain()).catch((err: unknown) => this.log.error({ lease: this.key, err }, 'taking over after the lease failed'));
       }
