@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Recor
   fork: () => import('./fork.js'),
   workloads: () => import('./workloads.js'),
   migrate: () => import('./migrate.js'),
+  burst: () => import('./burst.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

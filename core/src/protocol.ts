@@ -87,8 +87,20 @@ export interface HostRecord {
   warm: WarmFunction[];
   /** `userfaultfd` when the native pager works here, else `portable`. */
   pager: 'userfaultfd' | 'portable';
-  /** True once the host has begun draining: place nothing new on it. */
+  /** True once the host has begun draining, or is drained: place nothing new on it. */
   draining: boolean;
+  /**
+   * Where the host stands (docs/autoscaling.md): `active` takes work;
+   * `draining` is being emptied (by hand, consolidation or its own exit);
+   * `drained` holds no instances and takes no work until reactivated.
+   */
+  state?: HostState;
+  /** Why the host is draining or drained. */
+  stateReason?: string;
+  /** The service instances this host holds. */
+  instances?: HostServiceInstance[];
+  /** Drained, idle and holding nothing: a cloud autoscaler may release the machine. */
+  releasable?: boolean;
   /** Parents kept here for reuse by later jobs (docs/jobs.md, "Kept parents"). */
   parents?: KeptParent[];
   /** Snapshots whose pages this host caches for clones (kept while their parent is). */
@@ -113,6 +125,8 @@ export interface KeptParent extends ParentKey {
   /** When it became idle (ms since the epoch); absent while held. */
   idleSince?: number;
 }
+
+export type HostState = 'active' | 'draining' | 'drained';
 
 export interface WarmFunction {
   tenant: string;
@@ -674,3 +688,74 @@ export type ReceiveStep =
 
 /** `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`) included. */
 export type ReceiveStepReply = { ok: true; targetMs?: { applyMs: number; totalMs: number } } | { ok: false; error: WireError };
+
+// ---------------------------------------------------------------------------
+// The services controller: autoscaler, consolidation and host drain (docs/autoscaling.md)
+
+export const ControllerBuckets = {
+  /** `controller` -> the gateway replica that runs the services controller; entries expire (lease). */
+  lease: 'flurry_controller_lease',
+  /** `moves` -> ControllerMove[] (the latest consolidation and drain moves, newest last). */
+  journal: 'flurry_controller',
+} as const;
+
+export const ControllerSubjects = {
+  /** Every gateway publishes its in-flight requests per service instance here (ServiceLoadReport). */
+  load: 'flurry.svc.load',
+  /** Request to the active controller: drain one host (DrainHostRequest -> DrainHostReply). */
+  drain: 'flurry.controller.drain',
+  /** Request to one host: set its state (SetHostStateRequest -> SetHostStateReply). */
+  hostState: (hostId: string) => `flurry.host.${hostId}.state`,
+} as const;
+
+/** One gateway's requests in flight, per service; sent on every change (throttled) and periodically. */
+export interface ServiceLoadReport {
+  gateway: string;
+  at: number;
+  services: ServiceLoad[];
+}
+
+export interface ServiceLoad {
+  tenant: string;
+  service: string;
+  /** Requests waiting at the gateway for an instance to exist. */
+  held: number;
+  /** Requests in flight per instance id. */
+  instances: Record<string, number>;
+}
+
+export interface DrainHostRequest {
+  requestId: string;
+  hostId: string;
+  /** Why (`api`, `SIGTERM`, ...): recorded with each move. */
+  reason: string;
+  /** The host is exiting: leave it draining (it deregisters itself) instead of marking it drained. */
+  exiting?: boolean;
+}
+
+export type DrainHostReply =
+  | { ok: true; hostId: string; moved: ControllerMove[]; failed: { instanceId: string; error: string }[] }
+  | { ok: false; error: WireError };
+
+export interface SetHostStateRequest {
+  state: HostState;
+  reason: string;
+}
+
+export type SetHostStateReply = { ok: true; hostId: string; state: HostState } | { ok: false; error: WireError };
+
+/** One instance moved by the controller, and why. */
+export interface ControllerMove {
+  at: number;
+  tenant: string;
+  service: string;
+  instanceId: string;
+  from: string;
+  to?: string;
+  /** `consolidate` or `drain`. */
+  kind: 'consolidate' | 'drain';
+  reason: string;
+  ok: boolean;
+  downtimeMs?: number;
+  error?: string;
+}

@@ -16,6 +16,8 @@ import { addDataRoutes } from './jobs/data-routes.js';
 import type { JobData } from './jobs/job-data.js';
 import { addServiceRoutes } from './services/routes.js';
 import type { ServiceManager } from './services/service-manager.js';
+import { addHostRoutes } from './services/host-routes.js';
+import type { HostControl } from './services/host-control.js';
 
 export interface AppDeps {
   registry: FunctionRegistry;
@@ -33,6 +35,8 @@ export interface AppDeps {
   maxDataBytes?: number;
   /** Services (docs/services.md); without it the /v1/services and /svc routes are absent. */
   services?: ServiceManager;
+  /** Host drains and the consolidation journal (docs/autoscaling.md); without it those routes are absent. */
+  hostControl?: HostControl;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -74,6 +78,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data });
+  if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0 });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {

@@ -18,6 +18,14 @@ export interface GatewayConfig {
   hostTtlSeconds: number;
   /** How long the job coordinator's lease lasts without renewal (a standby takes over after it). */
   jobLeaseTtlMs: number;
+  /** How long the services controller's lease lasts without renewal. */
+  controllerLeaseTtlMs: number;
+  /** The autoscaler removes instances only after load asked for fewer this long (docs/autoscaling.md). */
+  scaleInCooldownMs: number;
+  /** Period of consolidation rounds; 0 turns consolidation off. */
+  consolidateMs: number;
+  /** Service instances one host takes. */
+  hostInstances: number;
   /** API key -> tenant. Empty: no authentication, every caller is the default tenant. */
   apiKeys: Map<string, string>;
   logLevel: string;
@@ -37,6 +45,10 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
     jobLeaseTtlMs: r.int('FLURRY_JOB_LEASE_MS', 5000, { min: 1000, max: 600_000 }),
+    controllerLeaseTtlMs: r.int('FLURRY_CONTROLLER_LEASE_MS', 5000, { min: 1000, max: 600_000 }),
+    scaleInCooldownMs: r.int('FLURRY_SCALE_IN_COOLDOWN_MS', 30_000, { min: 0, max: 3_600_000 }),
+    consolidateMs: r.int('FLURRY_CONSOLIDATE_MS', 10_000, { min: 0, max: 3_600_000 }),
+    hostInstances: r.int('FLURRY_HOST_INSTANCES', 16, { min: 1, max: 4096 }),
     apiKeys: parseApiKeys(r.optionalString('FLURRY_API_KEYS')),
     logLevel: r.logLevel('LOG_LEVEL'),
   };

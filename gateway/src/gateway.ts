@@ -11,6 +11,10 @@ import { JobCoordinator } from './jobs/coordinator.js';
 import { JobStore } from './jobs/job-store.js';
 import { JobData } from './jobs/job-data.js';
 import { ServiceManager } from './services/service-manager.js';
+import { ServicesController } from './services/controller.js';
+import { Journal } from './services/journal.js';
+import { HostControl } from './services/host-control.js';
+import { LoadReporter } from './services/load-reporter.js';
 
 export class Gateway {
   private constructor(
@@ -19,6 +23,8 @@ export class Gateway {
     private readonly server: ServerType,
     readonly port: number,
     readonly coordinator: JobCoordinator,
+    readonly controller: ServicesController,
+    private readonly loadReporter: LoadReporter,
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -34,25 +40,34 @@ export class Gateway {
       snapshotTimeoutMs: config.placeTimeoutMs,
       getFunction: (tenant, name) => registry.get(tenant, name),
     });
+    let loadReporter: LoadReporter | undefined;
     const services = await ServiceManager.open({
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
       invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs,
+      onLoadChange: () => loadReporter?.changed(),
+    });
+    loadReporter = new LoadReporter(fabric.nc, () => services.load());
+    const journal = await Journal.open(fabric);
+    const controller = await ServicesController.open(fabric, services, fleet, journal, log, {
+      leaseTtlMs: config.controllerLeaseTtlMs, scaleInCooldownMs: config.scaleInCooldownMs, consolidateMs: config.consolidateMs, hostInstances: config.hostInstances,
     });
     const data = new JobData(fabric);
     const app = createApp({
       registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
-      jobs, data, maxDataBytes: config.maxDataBytes, services,
+      jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
       server.once('error', reject);
     });
     coordinator.start();
-    return new Gateway(fabric, fleet, server, port, coordinator);
+    controller.start();
+    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter);
   }
 
   async stop(): Promise<void> {
-    await this.coordinator.stop();
+    this.loadReporter.stop();
+    await Promise.all([this.coordinator.stop(), this.controller.stop()]);
     this.fleet.stop();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.fabric.close();

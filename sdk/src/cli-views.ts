@@ -63,7 +63,9 @@ export function hostsTable(hosts: HostRecord[], now: number): string {
       { header: 'RUNNING', align: 'right' },
       { header: 'WARM', align: 'right' },
       { header: 'PAGER' },
-      { header: 'DRAINING' },
+      { header: 'STATE' },
+      { header: 'INSTANCES', align: 'right' },
+      { header: 'RELEASABLE' },
       { header: 'HEARTBEAT', align: 'right' },
     ],
     hosts.map((host) => [
@@ -74,7 +76,9 @@ export function hostsTable(hosts: HostRecord[], now: number): string {
       String(host.runningGuests),
       String(host.warm.length),
       host.pager,
-      host.draining ? 'yes' : 'no',
+      host.state ?? (host.draining ? 'draining' : 'active'),
+      String(host.instances?.length ?? 0),
+      host.releasable ? 'yes' : 'no',
       `${formatDuration(now - host.heartbeatAt)} ago`,
     ]),
   );

@@ -106,13 +106,13 @@ describe('cli', () => {
     expect((await cli(['function', 'doomed'])).code).toBe(1);
   });
 
-  it('cli - hosts prints a table of id, pid, slots, running, warm, pager, draining and heartbeat age', async () => {
+  it('cli - hosts prints a table of id, pid, slots, running, warm, pager, state, instances, releasable and heartbeat age', async () => {
     const run = await cli(['hosts']);
     expect(run.code).toBe(0);
     const [header, first, second] = lines(run);
-    expect(header.split(/\s{2,}/)).toEqual(['ID', 'HOSTNAME', 'PID', 'SLOTS', 'RUNNING', 'WARM', 'PAGER', 'DRAINING', 'HEARTBEAT']);
-    expect(first.split(/\s+/)).toEqual(['host-a', 'alpha', '4242', '8', '3', '1', 'userfaultfd', 'no', expect.stringMatching(/^\d+s$/), 'ago']); // (STUB_HOSTS are dated when the stub module loads)
-    expect(second.split(/\s+/).slice(0, 8)).toEqual(['host-b', 'beta', '77', '2', '0', '0', 'portable', 'yes']);
+    expect(header.split(/\s{2,}/)).toEqual(['ID', 'HOSTNAME', 'PID', 'SLOTS', 'RUNNING', 'WARM', 'PAGER', 'STATE', 'INSTANCES', 'RELEASABLE', 'HEARTBEAT']);
+    expect(first.split(/\s+/)).toEqual(['host-a', 'alpha', '4242', '8', '3', '1', 'userfaultfd', 'active', '1', 'no', expect.stringMatching(/^\d+s$/), 'ago']); // (STUB_HOSTS are dated when the stub module loads)
+    expect(second.split(/\s+/).slice(0, 10)).toEqual(['host-b', 'beta', '77', '2', '0', '0', 'portable', 'drained', '0', 'yes']);
     // PID is right-aligned: both values end in the same column.
     expect(first.indexOf('4242') + 4).toBe(second.indexOf(' 77') + 3);
   });

@@ -103,7 +103,7 @@ function buildProgram(): Command {
 
   program
     .command('hosts')
-    .description('list the worker hosts and their load')
+    .description('list the worker hosts, their load and state (drained hosts marked releasable)')
     .action(async (_options: object, command: Command) => {
       const { flurry, json } = context(command);
       const hosts = await flurry.hosts.list();

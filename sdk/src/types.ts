@@ -80,12 +80,20 @@ export interface HostRecord {
   warm: WarmFunction[];
   /** `userfaultfd` when the native pager works on the host, else `portable`. */
   pager: 'userfaultfd' | 'portable';
-  /** True once the host has begun draining: nothing new is placed on it. */
+  /** True once the host has begun draining, or is drained: nothing new is placed on it. */
   draining: boolean;
   /** Parents of jobs this host keeps for later jobs with the same key (module digest, init digest). */
   parents?: { tenant: string; function: string; moduleDigest: string; initDigest: string; snapshotId: string; memoryBytes: number; holders: number; idleSince?: number }[];
   /** Snapshots whose pages this host caches for clones. */
   pageCaches?: string[];
+  /** `active` takes work; `draining` is being emptied; `drained` holds nothing and takes no work (docs/autoscaling.md). */
+  state?: 'active' | 'draining' | 'drained';
+  /** Why the host is draining or drained. */
+  stateReason?: string;
+  /** The service instances on the host. */
+  instances?: { tenant: string; service: string; instanceId: string; requests: number }[];
+  /** Drained, idle and holding nothing: the machine may be released. */
+  releasable?: boolean;
 }
 
 /**

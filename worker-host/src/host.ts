@@ -2,15 +2,18 @@
  * A worker host: registers itself and heartbeats its capacity, places warm
  * parents of functions when the scheduler asks, answers invocations of the
  * functions it holds warm (one queue group per function version), and drains
- * cleanly: stop taking calls, finish those in flight, deregister.
+ * cleanly: stop taking calls, have the services controller migrate its
+ * service instances away, finish calls in flight, deregister. The controller
+ * can also set it draining or drained without exiting (docs/autoscaling.md).
  */
 import { hostname } from 'node:os';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import {
-  JobSubjects,
+  ControllerSubjects, JobSubjects,
   connectFabric, decode, encode, FlurryError, newId, Subjects, InvokeQueue, toWireError,
   type Fabric, type FleetEvent, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest,
-  type Logger, type PlaceReply, type PlaceRequest, type WarmFunction,
+  type DrainHostReply, type DrainHostRequest, type HostState, type Logger, type PlaceReply, type PlaceRequest,
+  type SetHostStateReply, type SetHostStateRequest, type WarmFunction,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
@@ -22,7 +25,8 @@ import { ServiceHost } from './service-host.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
-  sub: Subscription;
+  /** Its invoke queue subscription; none while the host is not active. */
+  sub?: Subscription;
 }
 
 export class WorkerHost {
@@ -35,8 +39,12 @@ export class WorkerHost {
   private controlSubs: Subscription[] = [];
   private inFlight = 0;
   private idle?: () => void;
+  /** Exiting: set once by drain(). */
   private draining = false;
   private drained?: Promise<void>;
+  /** Set by the services controller (consolidation, drain by hand); 'active' until then. */
+  private state: HostState = 'active';
+  private stateReason?: string;
   private readonly pager: HostRecord['pager'];
   private readonly forker: Forker;
   private readonly services: ServiceHost;
@@ -67,7 +75,7 @@ export class WorkerHost {
       hostId: id, nc: fabric.nc, pool, modules: fabric.modules, log,
       ensureWarm: (req) => this.ensureWarm(req),
       warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
-      draining: () => this.draining,
+      draining: () => !this.takesWork,
     });
   }
 
@@ -104,6 +112,7 @@ export class WorkerHost {
       nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
       nc.subscribe(JobSubjects.cancel(this.id), { callback: (_e, msg) => void this.forker.onCancel(msg) }),
       nc.subscribe(Subjects.allParentsFreed, { callback: (_e, msg) => this.forker.onParentFreed(msg.data) }),
+      nc.subscribe(ControllerSubjects.hostState(this.id), { callback: (_e, msg) => void this.onSetState(msg) }),
     );
     this.services.start();
     void this.watchFunctions();
@@ -114,7 +123,14 @@ export class WorkerHost {
     this.log.info({ guestSlots: this.pool.size, pager: this.pager }, 'host registered');
   }
 
+  /** Active and not exiting: takes new calls, placements and instances. */
+  private get takesWork(): boolean {
+    return !this.draining && this.state === 'active';
+  }
+
   record(): HostRecord {
+    const instances = this.services.list();
+    const state: HostState = this.draining ? 'draining' : this.state;
     return {
       id: this.id,
       pid: process.pid,
@@ -127,9 +143,13 @@ export class WorkerHost {
       runningGuests: this.pool.running,
       warm: [...this.warm.values()].map(({ tenant, name, digest }) => ({ tenant, name, digest })),
       pager: this.pager,
-      draining: this.draining,
+      draining: !this.takesWork,
+      state,
       parents: this.forker.keptParents(),
       pageCaches: this.forker.pageCaches(),
+      ...(this.draining || this.stateReason ? { stateReason: this.draining ? 'exiting' : this.stateReason } : {}),
+      instances,
+      releasable: state === 'drained' && instances.length === 0 && this.pool.running === 0 && this.inFlight === 0,
     };
   }
 
@@ -183,16 +203,15 @@ export class WorkerHost {
 
   private async place(key: string, req: PlaceRequest): Promise<PlaceReply> {
     const log = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+    // Service instances still warm a version here while not active: a migration target is chosen by the controller.
     if (this.draining) return { ok: false, error: { code: 'unavailable', message: `host ${this.id} is draining` } };
     if (this.warm.has(key)) return { ok: true, hostId: this.id, initMs: 0 };
     try {
       const bytes = await fetchModule(this.fabric.modules, req.tenant, req.digest);
       const info = await this.pool.warm(key, bytes, undefined, req.requestId);
-      const sub = this.fabric.nc.subscribe(Subjects.invoke(req.tenant, req.name, req.digest), {
-        queue: InvokeQueue,
-        callback: (_e, m) => void this.onInvoke(m, key),
-      });
-      this.warm.set(key, { key, tenant: req.tenant, name: req.name, digest: req.digest, sub });
+      const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest };
+      if (this.takesWork) this.serveCalls(entry);
+      this.warm.set(key, entry);
       await this.fabric.nc.flush();
       void this.beat();
       log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
@@ -203,6 +222,23 @@ export class WorkerHost {
       this.pool.evict(key);
       return { ok: false, error: toWireError(err) };
     }
+  }
+
+  /** Joins the version's invoke queue group: function calls reach this host. */
+  private serveCalls(w: WarmEntry): void {
+    w.sub ??= this.fabric.nc.subscribe(Subjects.invoke(w.tenant, w.name, w.digest), {
+      queue: InvokeQueue,
+      callback: (_e, m) => void this.onInvoke(m, w.key),
+    });
+  }
+
+  /** Leaves every invoke queue group: new function calls go to the other hosts. */
+  private async stopCalls(): Promise<void> {
+    await Promise.all([...this.warm.values()].map(async (w) => {
+      const sub = w.sub;
+      w.sub = undefined;
+      await sub?.drain().catch(() => undefined);
+    }));
   }
 
   private async onInvoke(msg: Msg, key: string): Promise<void> {
@@ -243,11 +279,34 @@ export class WorkerHost {
 
   private async evict(w: WarmEntry, reason: string): Promise<void> {
     this.warm.delete(w.key);
-    await w.sub.drain().catch(() => undefined);
+    await w.sub?.drain().catch(() => undefined);
     this.pool.evict(w.key);
     void this.beat();
     this.log.info({ fn: `${w.tenant}/${w.name}`, digest: w.digest, reason }, 'function evicted');
     this.emit({ kind: 'function.evicted', at: Date.now(), tenant: w.tenant, name: w.name, digest: w.digest, hostId: this.id, reason }, w.tenant);
+  }
+
+  /** The services controller sets this host active, draining or drained (consolidation, drain by hand). */
+  private async onSetState(msg: Msg): Promise<void> {
+    let reply: SetHostStateReply;
+    try {
+      const req = decode<SetHostStateRequest>(msg.data);
+      if (req.state !== 'active' && req.state !== 'draining' && req.state !== 'drained') throw new FlurryError('bad_request', `unknown host state ${String(req.state)}`);
+      if (this.draining) throw new FlurryError('unavailable', `host ${this.id} is exiting`);
+      if (req.state !== this.state) {
+        this.state = req.state;
+        this.stateReason = req.state === 'active' ? undefined : req.reason;
+        if (req.state === 'active') for (const w of this.warm.values()) this.serveCalls(w);
+        else await this.stopCalls();
+        await this.fabric.nc.flush();
+        this.log.info({ state: req.state, reason: req.reason }, 'host state set');
+      }
+      await this.beat();
+      reply = { ok: true, hostId: this.id, state: this.state };
+    } catch (err) {
+      reply = { ok: false, error: toWireError(err) };
+    }
+    msg.respond(encode(reply));
   }
 
   private async onDrainRequest(msg: Msg): Promise<void> {
@@ -267,20 +326,25 @@ export class WorkerHost {
 
   private async doDrain(reason: string): Promise<void> {
     this.draining = true;
-    this.log.info({ reason, inFlight: this.inFlight }, 'draining');
+    const deadline = Date.now() + this.config.drainTimeoutMs;
+    this.log.info({ reason, inFlight: this.inFlight, instances: this.services.list().length }, 'draining');
     await this.beat();
     // Unsubscribing from the queue groups sends new calls to the other hosts.
-    await Promise.all([...this.warm.values()].map((w) => w.sub.drain().catch(() => undefined)));
+    await this.stopCalls();
+    if (this.services.list().length > 0) await this.moveInstancesAway(reason, deadline);
     if (this.inFlight > 0) {
       await Promise.race([
         new Promise<void>((resolve) => (this.idle = resolve)),
-        new Promise<void>((resolve) => setTimeout(resolve, this.config.drainTimeoutMs).unref()),
+        new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
       ]);
     }
+    // Requests held during a migration's stop-and-copy are answered through this host: let them finish.
+    while (this.services.running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     clearTimeout(this.beatTimer);
     for (const s of this.controlSubs) s.unsubscribe();
+    // What could not be moved away is destroyed.
     this.services.close();
     this.forker.close();
     await this.fabric.hosts.delete(this.id).catch((err: unknown) => this.log.warn({ err }, 'deregister failed'));
@@ -288,5 +352,23 @@ export class WorkerHost {
     await this.pool.close();
     await this.fabric.close();
     this.log.info({ unfinished: this.inFlight }, 'drained');
+  }
+
+  /**
+   * Asks the active services controller to migrate this host's instances to
+   * other hosts and waits for it (until the drain deadline). Without a
+   * controller, or where no host can take them, the instances stay and the
+   * drain destroys them.
+   */
+  private async moveInstancesAway(reason: string, deadline: number): Promise<void> {
+    const req: DrainHostRequest = { requestId: newId('req'), hostId: this.id, reason, exiting: true };
+    try {
+      const msg = await this.fabric.nc.request(ControllerSubjects.drain, encode(req), { timeout: Math.max(1, deadline - Date.now()) });
+      const reply = decode<DrainHostReply>(msg.data);
+      if (!reply.ok) throw FlurryError.fromWire(reply.error);
+      this.log.info({ moved: reply.moved.length, failed: reply.failed.length, left: this.services.list().length }, 'instances moved away');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, left: this.services.list().length }, 'could not move the instances away; destroying them');
+    }
   }
 }

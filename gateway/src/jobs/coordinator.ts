@@ -1,9 +1,7 @@
 /**
- * The job coordinator: runs on one gateway replica at a time. It holds a
- * lease (the `coordinator` key of the `flurry_job_lease` bucket, whose
- * entries expire after the lease TTL) and renews it; a standby replica tries
- * to take the key every renew period and wins once the holder stops renewing.
- * The holder watches the jobs bucket and drives every job that is not
+ * The job coordinator: runs on one gateway replica at a time, the one that
+ * holds the lease (lease.ts) on the `coordinator` key of the
+ * `flurry_job_lease` bucket. The holder watches the jobs bucket and drives every job that is not
  * finished (new ones and, after a takeover or restart, the ones it inherits).
  */
 import type { Subscription } from '@nats-io/transport-node';
@@ -14,6 +12,7 @@ import {
 import type { FleetView } from '../fleet-view.js';
 import type { JobStore } from './job-store.js';
 import { JobRun } from './job-run.js';
+import { Lease } from '../lease.js';
 
 const LEASE_KEY = 'coordinator';
 
@@ -26,9 +25,7 @@ export interface CoordinatorOptions {
 
 export class JobCoordinator {
   readonly id = newId('coord');
-  private leaseRevision = 0;
-  private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly lease: Lease;
   private readonly runs = new Map<string, JobRun>();
   private readonly inFlight = new Map<string, number>();
   private readonly hostBackoff = new Map<string, number>();
@@ -41,46 +38,21 @@ export class JobCoordinator {
     private readonly fleet: FleetView,
     private readonly log: Logger,
     private readonly opts: CoordinatorOptions,
-  ) {}
+  ) {
+    this.lease = new Lease(store.lease, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() });
+  }
 
   get leader(): boolean {
-    return this.leaseRevision > 0;
+    return this.lease.held;
   }
 
   start(): void {
-    const tick = () => {
-      void this.renew().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, Math.max(200, Math.floor(this.opts.leaseTtlMs / 4)));
-      });
-    };
-    tick();
+    this.lease.start();
   }
 
+  /** Steps down and hands over at once instead of letting the lease run out. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    const wasLeader = this.leader;
-    this.stepDown();
-    // Hand over at once instead of letting the lease run out.
-    if (wasLeader) await this.store.lease.delete(LEASE_KEY).catch(() => undefined);
-  }
-
-  private async renew(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      if (this.leader) {
-        this.leaseRevision = await this.store.lease.update(LEASE_KEY, encode({ id: this.id, at: Date.now() }), this.leaseRevision);
-      } else {
-        this.leaseRevision = await this.store.lease.create(LEASE_KEY, encode({ id: this.id, at: Date.now() }));
-        this.log.info({ coordinator: this.id }, 'job coordinator lease taken');
-        await this.lead();
-      }
-    } catch (err) {
-      if (this.leader) {
-        this.log.warn({ coordinator: this.id, err: (err as Error).message }, 'job coordinator lease lost');
-        this.stepDown();
-      }
-    }
+    await this.lease.stop();
   }
 
   private async lead(): Promise<void> {
@@ -122,7 +94,6 @@ export class JobCoordinator {
   }
 
   private stepDown(): void {
-    this.leaseRevision = 0;
     this.control?.unsubscribe();
     this.control = undefined;
     this.watch?.stop();

@@ -12,7 +12,7 @@ import {
   decode, encode, FlurryError, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
-  type HostRecord, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord,
+  type HostRecord, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 
@@ -57,6 +57,8 @@ export interface ServiceManagerDeps {
   invokeTimeoutMs: number;
   createTimeoutMs: number;
   log: Logger;
+  /** Called whenever this gateway's requests in flight or held change (the load reporter publishes them). */
+  onLoadChange?: () => void;
 }
 
 interface Cached {
@@ -71,6 +73,11 @@ export class ServiceManager {
   /** A reconcile under way per service: requests arriving with no instance wait for it. */
   private readonly scaling = new Map<string, Promise<void>>();
   private readonly inFlight = new Map<string, number>();
+  /** The service key of each instance with requests in flight here, and requests held per service. */
+  private readonly inFlightService = new Map<string, string>();
+  private readonly held = new Map<string, number>();
+  /** Requests waiting for a service's placements to change (its first instance). */
+  private readonly placementWaiters = new Map<string, Set<() => void>>();
   private readonly turn = new Map<string, number>();
 
   private constructor(
@@ -85,7 +92,28 @@ export class ServiceManager {
       kvm.create(ServiceBuckets.services, { history: 1 }),
       kvm.create(ServiceBuckets.instances, { history: 1 }),
     ]);
-    return new ServiceManager(deps, services, placements);
+    const manager = new ServiceManager(deps, services, placements);
+    await manager.watchPlacements();
+    return manager;
+  }
+
+  /**
+   * Follows the placements bucket, so that an instance made or moved by
+   * another gateway (the controller's autoscaler) is routed to at once, not
+   * after the cache expires, and held requests learn of new instances.
+   */
+  private async watchPlacements(): Promise<void> {
+    const watch = await this.placements.watch({ include: 'updates' as never });
+    void (async () => {
+      for await (const e of watch) {
+        const cached = this.cache.get(e.key);
+        if (cached && e.operation === 'PUT' && e.value.length > 0) {
+          cached.instances = decode<ServiceInstanceRecord[]>(e.value);
+          cached.readAt = Date.now();
+        } else if (e.operation !== 'PUT') this.cache.delete(e.key);
+        for (const wake of this.placementWaiters.get(e.key) ?? []) wake();
+      }
+    })();
   }
 
   // ---- API
@@ -172,15 +200,21 @@ export class ServiceManager {
     const key = serviceKey(tenant, checkName(name));
     let c = await this.read(key);
     if (c.instances.length === 0) {
-      // Held while the first instances start, not refused.
-      await (this.scaling.get(key) ?? this.scale(tenant, name, 'request'));
-      c = await this.read(key, true);
+      // Held while the first instances start (up to min here, or by the autoscaler, which sees held requests), not refused.
+      this.changeLoad(this.held, key, 1);
+      try {
+        await (this.scaling.get(key) ?? this.scale(tenant, name, 'request'));
+        c = await this.read(key, true);
+        if (c.instances.length === 0 && c.record.max > 0) c = await this.waitForInstance(key, this.deps.createTimeoutMs);
+      } finally {
+        this.changeLoad(this.held, key, -1);
+      }
       if (c.instances.length === 0) throw new FlurryError('unavailable', `service "${name}" has no running instance`, { retryAfterSeconds: 1 });
     }
     const inst = routeKey ? rendezvous(routeKey, c.instances) : this.leastLoaded(key, c.instances);
     const req = build(c.record);
-    const n = (this.inFlight.get(inst.id) ?? 0) + 1;
-    this.inFlight.set(inst.id, n);
+    this.inFlightService.set(inst.id, key);
+    this.changeLoad(this.inFlight, inst.id, 1);
     try {
       let data: Uint8Array;
       try {
@@ -205,9 +239,56 @@ export class ServiceManager {
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       return { ...reply, instanceId: inst.id };
     } finally {
-      const left = (this.inFlight.get(inst.id) ?? 1) - 1;
-      if (left === 0) this.inFlight.delete(inst.id);
-      else this.inFlight.set(inst.id, left);
+      this.changeLoad(this.inFlight, inst.id, -1);
+      if (!this.inFlight.has(inst.id)) this.inFlightService.delete(inst.id);
+    }
+  }
+
+  // ---- load (for the autoscaler: docs/autoscaling.md)
+
+  /** This gateway's requests in flight per instance and held per service, for services with any. */
+  load(): ServiceLoad[] {
+    const out = new Map<string, ServiceLoad>();
+    const entry = (key: string) => {
+      let l = out.get(key);
+      if (!l) {
+        const dot = key.indexOf('.');
+        l = { tenant: key.slice(0, dot), service: key.slice(dot + 1), held: 0, instances: {} };
+        out.set(key, l);
+      }
+      return l;
+    };
+    for (const [key, n] of this.held) entry(key).held = n;
+    for (const [id, n] of this.inFlight) {
+      const key = this.inFlightService.get(id);
+      if (key) entry(key).instances[id] = n;
+    }
+    return [...out.values()];
+  }
+
+  private changeLoad(counts: Map<string, number>, id: string, delta: number): void {
+    const n = (counts.get(id) ?? 0) + delta;
+    if (n <= 0) counts.delete(id);
+    else counts.set(id, n);
+    this.deps.onLoadChange?.();
+  }
+
+  /** Resolves with the service's state once it has an instance, or as it is at the timeout. */
+  private async waitForInstance(key: string, timeoutMs: number): Promise<Cached> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const c = await this.read(key, true);
+      const left = deadline - Date.now();
+      if (c.instances.length > 0 || left <= 0) return c;
+      let wake = () => {};
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      let waiters = this.placementWaiters.get(key);
+      if (!waiters) this.placementWaiters.set(key, (waiters = new Set()));
+      waiters.add(wake);
+      // The periodic re-read covers a watch that missed an update.
+      await Promise.race([changed, new Promise((r) => setTimeout(r, Math.min(left, 1000)))]);
+      waiters.delete(wake);
+      if (waiters.size === 0) this.placementWaiters.delete(key);
     }
   }
 
@@ -301,6 +382,78 @@ export class ServiceManager {
     return true;
   }
 
+  // ---- for the services controller (autoscaler.ts, consolidator.ts)
+
+  /** Every service of every tenant with its instances, read fresh. */
+  async all(): Promise<{ record: ServiceRecord; instances: ServiceInstanceRecord[] }[]> {
+    const keys: string[] = [];
+    for await (const k of await this.services.keys()) keys.push(k);
+    const out: { record: ServiceRecord; instances: ServiceInstanceRecord[] }[] = [];
+    for (const k of keys.sort()) {
+      const c = await this.read(k, true).catch(() => undefined);
+      if (c) out.push({ record: c.record, instances: c.instances });
+    }
+    return out;
+  }
+
+  /** A service and its instances as this gateway knows them (cached; the placements watch keeps it current). */
+  async state(tenant: string, name: string): Promise<{ record: ServiceRecord; instances: ServiceInstanceRecord[] }> {
+    const c = await this.read(serviceKey(tenant, name));
+    return { record: c.record, instances: c.instances };
+  }
+
+  /**
+   * Scale-out: creates one instance on each of `hosts` at once (never beyond
+   * max); each is routed to as soon as it is up. Resolves to the instances made.
+   */
+  async addInstances(tenant: string, name: string, hosts: HostRecord[], reason: string): Promise<ServiceInstanceRecord[]> {
+    const key = serviceKey(tenant, name);
+    return this.locked(key, async () => {
+      const { record, instances } = await this.read(key, true);
+      const made: ServiceInstanceRecord[] = [];
+      let written = Promise.resolve();
+      await Promise.all(hosts.slice(0, Math.max(0, record.max - instances.length)).map(async (host, i) => {
+        // Fall back to the other chosen hosts, then to the ranked ones.
+        const order = [host, ...hosts.filter((h) => h.id !== host.id).slice(i), ...this.rankHosts(instances)];
+        const inst = await this.createInstanceOn(record, order).catch((err: unknown) => {
+          this.deps.log.warn({ service: `${tenant}/${name}`, hostId: host.id, err: (err as Error).message }, 'scale-out instance failed');
+          return undefined;
+        });
+        if (!inst) return;
+        written = written.then(async () => {
+          const now = await this.read(key, true);
+          await this.writeInstances(key, now.record, [...now.instances, inst]);
+          made.push(inst);
+        });
+        await written;
+      }));
+      this.deps.log.info({ service: `${tenant}/${name}`, reason, added: made.length, hosts: made.map((m) => m.host) }, 'service scaled out');
+      return made;
+    });
+  }
+
+  /**
+   * Scale-in: takes the instances out of routing (never below min), waits
+   * until `idle(id)` says no gateway has requests in flight to each (up to
+   * the invoke timeout), then destroys them. Resolves to the ids removed.
+   */
+  async removeInstances(tenant: string, name: string, ids: string[], reason: string, idle: (instanceId: string) => boolean): Promise<string[]> {
+    const key = serviceKey(tenant, name);
+    const removed = await this.locked(key, async () => {
+      const { record, instances } = await this.read(key, true);
+      const victims = instances.filter((i) => ids.includes(i.id)).slice(0, Math.max(0, instances.length - record.min));
+      if (victims.length > 0) await this.writeInstances(key, record, instances.filter((i) => !victims.includes(i)));
+      return victims;
+    });
+    // Requests already routed to a victim finish there; a later one finds no responder and is routed again.
+    const deadline = Date.now() + this.deps.invokeTimeoutMs;
+    await new Promise((r) => setTimeout(r, 100));
+    while (removed.some((v) => !idle(v.id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(removed.map((v) => this.destroyInstance(tenant, name, v)));
+    if (removed.length > 0) this.deps.log.info({ service: `${tenant}/${name}`, reason, removed: removed.map((v) => v.id) }, 'service scaled in');
+    return removed.map((v) => v.id);
+  }
+
   // ---- scaling
 
   /** Forgets an instance nobody answers for, then scales back to min. */
@@ -331,7 +484,8 @@ export class ServiceManager {
     const key = serviceKey(tenant, name);
     const c = await this.read(key, true).catch(() => undefined);
     if (!c) return;
-    const live = new Set(this.deps.fleet.live().filter((h) => !h.draining).map((h) => h.id));
+    // Instances on a draining host still serve until they are migrated away.
+    const live = new Set(this.deps.fleet.live().map((h) => h.id));
     let instances = c.instances.filter((i) => live.has(i.host));
     let changed = instances.length !== c.instances.length;
     let lastError: unknown;
@@ -369,8 +523,12 @@ export class ServiceManager {
       .sort((a, b) => count(a.id) - count(b.id) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id));
   }
 
-  private async createInstance(record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<ServiceInstanceRecord> {
-    const hosts = this.rankHosts(instances);
+  private createInstance(record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<ServiceInstanceRecord> {
+    return this.createInstanceOn(record, this.rankHosts(instances));
+  }
+
+  /** Creates an instance on the first of `hosts` (up to three tried) that makes one. */
+  private async createInstanceOn(record: ServiceRecord, hosts: HostRecord[]): Promise<ServiceInstanceRecord> {
     if (hosts.length === 0) throw new FlurryError('no_capacity', 'no worker host is available for a service instance', { retryAfterSeconds: 1 });
     let lastError: FlurryError | undefined;
     for (const host of hosts.slice(0, 3)) {

@@ -1,0 +1,133 @@
+/**
+ * The autoscaler (docs/autoscaling.md), part of the services controller: it
+ * runs on the one gateway that holds the controller's lease, reads the
+ * fleet-wide load (fleet-load.ts) and keeps each service at
+ *
+ *   want = clamp(ceil((in flight + held) / targetConcurrency), min, max)
+ *
+ * instances (at least one while requests are held). It scales out as soon as
+ * a load report asks for more (a report follows a burst within
+ * milliseconds), forking the warm parent onto the hosts with fewest
+ * instances; it scales in only after the load has asked for fewer instances
+ * for a whole cool-down, removing the instances on the emptiest hosts first
+ * so that consolidation has less to move.
+ */
+import type { FleetView } from '../fleet-view.js';
+import { serviceKey, type HostRecord, type Logger, type ServiceRecord } from '@flurry/core';
+import type { FleetLoad, ServiceLoadSum } from './fleet-load.js';
+import { instanceCount, pickHosts } from './host-capacity.js';
+import type { ServiceManager } from './service-manager.js';
+
+/** The number of instances a service's load asks for. */
+export function desiredInstances(record: Pick<ServiceRecord, 'min' | 'max' | 'targetConcurrency'>, load: Pick<ServiceLoadSum, 'total' | 'held'>): number {
+  const byLoad = Math.ceil(load.total / record.targetConcurrency);
+  return Math.min(record.max, Math.max(record.min, byLoad, load.held > 0 ? 1 : 0));
+}
+
+export interface AutoscalerDeps {
+  services: ServiceManager;
+  fleet: FleetView;
+  load: FleetLoad;
+  log: Logger;
+  /** Load must ask for fewer instances this long before any is removed. */
+  cooldownMs: number;
+  /** Instances one host takes. */
+  hostInstances: number;
+  /** Sets drained hosts active again when the active ones are full. */
+  reactivate(hosts: HostRecord[], reason: string): Promise<void>;
+  /** Runs a scale-in between consolidation rounds and drains (they must not move an instance being removed). */
+  exclusive<T>(work: () => Promise<T>): Promise<T>;
+}
+
+export class Autoscaler {
+  /** Services with a scaling step under way: evaluated again when it ends. */
+  private readonly busy = new Map<string, boolean>();
+  /** When each service's load last asked for at least its current instances. */
+  private readonly lastNeed = new Map<string, number>();
+  /** Instances made by this controller that heartbeats may not list yet, per host. */
+  private readonly recent = new Map<string, { host: string; at: number }>();
+  /** When the last scale-out started (consolidation waits a cool-down after it). */
+  lastScaleOutAt = 0;
+
+  constructor(private readonly deps: AutoscalerDeps) {}
+
+  /** True while any scaling step runs. */
+  get scaling(): boolean {
+    return this.busy.size > 0;
+  }
+
+  /** Looks at one service's load and scales it if needed; never two steps at once for a service. */
+  evaluate(tenant: string, name: string): void {
+    const key = serviceKey(tenant, name);
+    if (this.busy.has(key)) {
+      this.busy.set(key, true);
+      return;
+    }
+    this.busy.set(key, false);
+    void this.step(tenant, name, key)
+      .catch((err: unknown) => this.deps.log.warn({ service: `${tenant}/${name}`, err: (err as Error).message }, 'autoscaling step failed'))
+      .finally(() => {
+        const again = this.busy.get(key);
+        this.busy.delete(key);
+        if (again) this.evaluate(tenant, name);
+      });
+  }
+
+  forget(key: string): void {
+    this.lastNeed.delete(key);
+  }
+
+  private async step(tenant: string, name: string, key: string): Promise<void> {
+    const st = await this.deps.services.state(tenant, name).catch(() => undefined);
+    if (!st) {
+      this.forget(key);
+      return;
+    }
+    const load = this.deps.load.service(key);
+    const current = st.instances.length;
+    const want = desiredInstances(st.record, load);
+    const now = Date.now();
+    const since = this.lastNeed.get(key);
+    if (want >= current || since === undefined) this.lastNeed.set(key, now);
+    const why = `${load.total} requests in flight${load.held > 0 ? ` (${load.held} held)` : ''} over ${current} instances, target ${st.record.targetConcurrency} each: want ${want} (min ${st.record.min}, max ${st.record.max})`;
+    if (want > current) await this.scaleOut(tenant, name, want - current, why);
+    else if (want < current && since !== undefined && now - since >= this.deps.cooldownMs) {
+      await this.scaleIn(tenant, name, key, st.instances, current - want, why);
+      this.lastNeed.set(key, Date.now());
+    }
+  }
+
+  private async scaleOut(tenant: string, name: string, count: number, why: string): Promise<void> {
+    this.lastScaleOutAt = Date.now();
+    const now = Date.now();
+    for (const [id, r] of this.recent) if (now - r.at > 5000) this.recent.delete(id);
+    const extra = new Map<string, number>();
+    const live = this.deps.fleet.live();
+    for (const r of this.recent.values()) {
+      // Counted until the host's heartbeat lists it.
+      const h = live.find((x) => x.id === r.host);
+      if (h && !(h.instances ?? []).some((i) => this.recent.has(i.instanceId))) extra.set(r.host, (extra.get(r.host) ?? 0) + 1);
+    }
+    const choice = pickHosts(live, count, this.deps.hostInstances, extra);
+    if (choice.hosts.length === 0) {
+      this.deps.log.warn({ service: `${tenant}/${name}`, reason: why }, 'no host has room for another instance');
+      return;
+    }
+    if (choice.reactivate.length > 0) await this.deps.reactivate(choice.reactivate, `scale-out of ${tenant}/${name}`);
+    this.deps.log.info({ service: `${tenant}/${name}`, reason: why, hosts: choice.hosts.map((h) => h.id) }, 'scaling out');
+    const made = await this.deps.services.addInstances(tenant, name, choice.hosts, why);
+    for (const m of made) this.recent.set(m.id, { host: m.host, at: Date.now() });
+  }
+
+  private async scaleIn(tenant: string, name: string, key: string, instances: { id: string; host: string; createdAt: number }[], count: number, why: string): Promise<void> {
+    const hostLoad = new Map(this.deps.fleet.live().map((h) => [h.id, instanceCount(h)]));
+    const inFlight = this.deps.load.service(key).perInstance;
+    // Idle instances on the emptiest hosts first (emptying hosts for consolidation), newest first.
+    const victims = [...instances]
+      .sort((a, b) => (inFlight.get(a.id) ?? 0) - (inFlight.get(b.id) ?? 0) || (hostLoad.get(a.host) ?? 0) - (hostLoad.get(b.host) ?? 0) || b.createdAt - a.createdAt)
+      .slice(0, count)
+      .map((i) => i.id);
+    this.deps.log.info({ service: `${tenant}/${name}`, reason: why, victims }, 'scaling in');
+    await this.deps.exclusive(() => this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0));
+  }
+}

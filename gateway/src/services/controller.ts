@@ -1,0 +1,178 @@
+/**
+ * The services controller (docs/autoscaling.md): the autoscaler,
+ * consolidation and host drains, run by the one gateway replica that holds
+ * the `controller` lease in `flurry_controller_lease` (lease.ts; the job
+ * coordinator holds its own). While it leads it
+ *
+ * - reads every gateway's load reports (`flurry.svc.load`) and lets the
+ *   autoscaler react to each at once, and re-checks every service each tick
+ *   (scale-in after the cool-down);
+ * - runs a consolidation round every `consolidateMs` (0: never);
+ * - answers drain requests (`flurry.controller.drain`) from the API and from
+ *   hosts that received SIGTERM.
+ *
+ * Consolidation rounds, drains and scale-ins run one at a time (a round
+ * must not move an instance that a scale-in removes); scale-outs never wait.
+ */
+import type { Subscription } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import {
+  ControllerBuckets, ControllerSubjects, decode, encode, toWireError,
+  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
+} from '@flurry/core';
+import type { FleetView } from '../fleet-view.js';
+import { Lease } from '../lease.js';
+import { Autoscaler } from './autoscaler.js';
+import { Consolidator } from './consolidator.js';
+import { FleetLoad } from './fleet-load.js';
+import { drainHost } from './host-drain.js';
+import { setHostState } from './host-state.js';
+import { InstanceMover } from './instance-mover.js';
+import type { Journal } from './journal.js';
+import type { ServiceManager } from './service-manager.js';
+
+const LEASE_KEY = 'controller';
+/** How often every service is re-checked (scale-in, min) besides the load reports. */
+const TICK_MS = 250;
+/** How often the list of services is read again. */
+const LIST_MS = 2000;
+
+export interface ControllerOptions {
+  leaseTtlMs: number;
+  scaleInCooldownMs: number;
+  /** Period of consolidation rounds; 0 turns consolidation off. */
+  consolidateMs: number;
+  hostInstances: number;
+}
+
+export class ServicesController {
+  private readonly lease: Lease;
+  private readonly load = new FleetLoad();
+  private readonly autoscaler: Autoscaler;
+  private readonly consolidator: Consolidator;
+  private readonly mover: InstanceMover;
+  private subs: Subscription[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private known: { tenant: string; name: string }[] = [];
+  private listedAt = 0;
+  /** Consolidation rounds and drains, one after another. */
+  private moving: Promise<unknown> = Promise.resolve();
+  private consolidating = false;
+
+  private constructor(
+    private readonly fabric: Fabric,
+    private readonly services: ServiceManager,
+    private readonly fleet: FleetView,
+    private readonly log: Logger,
+    private readonly opts: ControllerOptions,
+    leaseKv: Awaited<ReturnType<Kvm['create']>>,
+    journal: Journal,
+  ) {
+    this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() });
+    this.mover = new InstanceMover(services, journal, log);
+    const reactivate = (hosts: HostRecord[], reason: string) => this.reactivate(hosts, reason);
+    this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
+      exclusive: (work) => this.exclusive(work),
+    });
+    this.consolidator = new Consolidator({
+      fabric, services, fleet, load: this.load, autoscaler: this.autoscaler, mover: this.mover, log, hostInstances: opts.hostInstances, quietMs: opts.scaleInCooldownMs,
+    });
+  }
+
+  static async open(fabric: Fabric, services: ServiceManager, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
+    const leaseKv = await new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs });
+    return new ServicesController(fabric, services, fleet, log, opts, leaseKv, journal);
+  }
+
+  get leader(): boolean {
+    return this.lease.held;
+  }
+
+  start(): void {
+    this.lease.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.lease.stop();
+  }
+
+  private lead(): void {
+    const { nc } = this.fabric;
+    this.subs.push(
+      nc.subscribe(ControllerSubjects.load, { callback: (_e, msg) => this.onLoad(msg.data) }),
+      nc.subscribe(ControllerSubjects.drain, {
+        callback: (_e, msg) => void this.onDrain(msg.data).then((r) => msg.respond(encode(r))),
+      }),
+    );
+    this.timers.push(setInterval(() => void this.tick(), TICK_MS));
+    if (this.opts.consolidateMs > 0) this.timers.push(setInterval(() => this.consolidate(), this.opts.consolidateMs));
+    this.log.info({ ...this.opts }, 'services controller leading');
+  }
+
+  private stepDown(): void {
+    for (const s of this.subs) s.unsubscribe();
+    for (const t of this.timers) clearInterval(t);
+    this.subs = [];
+    this.timers = [];
+  }
+
+  private onLoad(data: Uint8Array): void {
+    let report: ServiceLoadReport;
+    try {
+      report = decode<ServiceLoadReport>(data);
+    } catch {
+      return;
+    }
+    for (const key of this.load.add(report)) {
+      const dot = key.indexOf('.');
+      this.autoscaler.evaluate(key.slice(0, dot), key.slice(dot + 1));
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (Date.now() - this.listedAt > LIST_MS) {
+      this.listedAt = Date.now();
+      try {
+        this.known = (await this.services.all()).map(({ record }) => ({ tenant: record.tenant, name: record.name }));
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'listing services failed');
+      }
+    }
+    for (const s of this.known) this.autoscaler.evaluate(s.tenant, s.name);
+  }
+
+  private consolidate(): void {
+    if (this.consolidating) return;
+    this.consolidating = true;
+    this.exclusive(() => this.consolidator.tick())
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'consolidation round failed'))
+      .finally(() => (this.consolidating = false));
+  }
+
+  private async onDrain(data: Uint8Array): Promise<DrainHostReply> {
+    try {
+      const req = decode<DrainHostRequest>(data);
+      this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
+      return await this.exclusive(() => drainHost({
+        fabric: this.fabric, services: this.services, fleet: this.fleet, mover: this.mover, log: this.log,
+        hostInstances: this.opts.hostInstances, reactivate: (hosts, reason) => this.reactivate(hosts, reason),
+      }, req));
+    } catch (err) {
+      return { ok: false, error: toWireError(err) };
+    }
+  }
+
+  private async reactivate(hosts: HostRecord[], reason: string): Promise<void> {
+    await Promise.all(hosts.map(async (h) => {
+      await setHostState(this.fabric, h.id, 'active', reason);
+      this.log.info({ hostId: h.id, reason }, 'host reactivated');
+    }));
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.moving.then(work, work);
+    this.moving = next.catch(() => undefined);
+    return next;
+  }
+}

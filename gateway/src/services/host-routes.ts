@@ -1,0 +1,29 @@
+/**
+ * Host drain and consolidation routes (docs/autoscaling.md):
+ * `POST /v1/hosts/:id/drain`, `POST /v1/hosts/:id/activate` and
+ * `GET /v1/consolidation`. `GET /v1/hosts` (app.ts) shows each host's
+ * `state`, `stateReason`, `instances` and `releasable`.
+ */
+import type { Hono } from 'hono';
+import type { FleetView } from '../fleet-view.js';
+import { hostState } from './host-capacity.js';
+import type { HostControl } from './host-control.js';
+
+type Env = { Variables: { requestId: string; tenant: string } };
+
+export function addHostRoutes<E extends Env>(app: Hono<E>, deps: { control: HostControl; fleet: FleetView }): void {
+  app.post('/v1/hosts/:id/drain', async (c) => {
+    const r = await deps.control.drain(c.req.param('id'), c.var.requestId);
+    return c.json({ drain: { hostId: r.hostId, moved: r.moved, failed: r.failed } });
+  });
+  app.post('/v1/hosts/:id/activate', async (c) => {
+    await deps.control.activate(c.req.param('id'));
+    return c.json({ activated: c.req.param('id') });
+  });
+  app.get('/v1/consolidation', async (c) => {
+    const hosts = (await deps.fleet.list()).map((h) => ({
+      id: h.id, state: hostState(h), stateReason: h.stateReason, instances: h.instances?.length ?? 0, runningGuests: h.runningGuests, releasable: h.releasable ?? false,
+    }));
+    return c.json({ hosts, moves: await deps.control.moves(c.var.tenant) });
+  });
+}

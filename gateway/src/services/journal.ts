@@ -1,0 +1,32 @@
+/**
+ * The controller's record of the instances it moved and why (consolidation
+ * and drains), newest last, kept in the `moves` entry of the
+ * `flurry_controller` KV bucket so that any gateway can show it
+ * (`GET /v1/consolidation`) and it survives a change of controller.
+ */
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { ControllerBuckets, decode, encode, type ControllerMove, type Fabric } from '@flurry/core';
+
+const KEY = 'moves';
+/** Moves kept (older ones are dropped). */
+export const JOURNAL_LENGTH = 200;
+
+export class Journal {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(fabric: Fabric): Promise<Journal> {
+    return new Journal(await new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.journal, { history: 1 }));
+  }
+
+  async list(): Promise<ControllerMove[]> {
+    const e = await this.kv.get(KEY);
+    return e && e.operation === 'PUT' && e.value.length > 0 ? decode<ControllerMove[]>(e.value) : [];
+  }
+
+  /** Appends (only the controller writes, one move at a time). */
+  async add(move: ControllerMove): Promise<void> {
+    const moves = [...(await this.list()), move].slice(-JOURNAL_LENGTH);
+    await this.kv.put(KEY, encode(moves));
+  }
+}
