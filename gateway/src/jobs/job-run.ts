@@ -315,9 +315,12 @@ export class JobRun {
   private dispatch(live: HostRecord[]): void {
     const pending = this.record.clonesDetail.filter((c) => c.state === 'pending').map((c) => c.index);
     if (pending.length === 0 || !this.descriptor) return;
+    // Hosts that cache the snapshot's pages: this job's, and (for a kept parent) earlier jobs' clone hosts.
+    const snapshotId = this.record.snapshotId;
+    const hasPages = (h: HostRecord) => this.hostsWithPages.has(h.id) || (snapshotId !== undefined && h.pageCaches?.includes(snapshotId) === true);
     const hosts = [...live].sort((a, b) => {
-      const pa = this.hostsWithPages.has(a.id) ? 1 : 0;
-      const pb = this.hostsWithPages.has(b.id) ? 1 : 0;
+      const pa = hasPages(a) ? 1 : 0;
+      const pb = hasPages(b) ? 1 : 0;
       return pb - pa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
     });
     const plan = new Map<string, number[]>();
