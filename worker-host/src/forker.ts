@@ -16,7 +16,7 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
 } from '@flurry/core';
@@ -27,7 +27,7 @@ import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';
 import { PageCache } from './page-cache.js';
 import type { NativePager } from './native/pager.js';
-import { ParentKeeper, parentKeyString } from './kept-parents.js';
+import { ParentKeeper } from './kept-parents.js';
 
 interface ParentSnapshot {
   key: string;

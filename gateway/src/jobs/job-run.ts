@@ -7,7 +7,7 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -258,7 +258,7 @@ export class JobRun {
     try {
       const fn = await this.deps.getFunction(this.record.tenant, this.record.function).catch(() => undefined);
       const key = this.parentKey();
-      const keyString = `${key.tenant}/${key.moduleDigest}/${key.initDigest}`;
+      const keyString = parentKeyString(key);
       const keeps = (h: HostRecord) => !this.keepParent ? 0
         : h.parents?.some((p) => p.tenant === key.tenant && p.moduleDigest === key.moduleDigest && p.initDigest === key.initDigest) ? 2
         : this.deps.parentHosts.get(keyString) === h.id ? 1 : 0;
