@@ -109,6 +109,13 @@ for (const { pager, env, skip } of pagers) {
           expect(out.results[0].ok).toBe(false);
           expect(out.results[0].error?.message).toMatch(/failed its hash check/);
         }
+        // The failed cache is dropped at once: it must not outlive the fork (a kept parent's pages stay cached for later jobs).
+        for (let i = 0; ; i++) {
+          const { hosts: records } = (await (await fetch(`${fleet.url}/v1/hosts`)).json()) as { hosts: { id: string; pageCaches?: string[] }[] };
+          if (!records.find((h) => h.id === 'host-3')?.pageCaches?.includes(evil.snapshotId)) break;
+          if (i > 300) throw new Error(`host-3 still caches the pages of ${evil.snapshotId}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
       } finally {
         sub.unsubscribe();
         relay.unsubscribe();

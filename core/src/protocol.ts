@@ -116,6 +116,11 @@ export interface ParentKey {
   initDigest: string;
 }
 
+/** A ParentKey as one string (map keys, logs). */
+export function parentKeyString(k: ParentKey): string {
+  return `${k.tenant}/${k.moduleDigest}/${k.initDigest}`;
+}
+
 export interface KeptParent extends ParentKey {
   function: string;
   snapshotId: string;

@@ -175,7 +175,9 @@ export function eventLine(event: JobEvent): string {
     case 'placed':
       return `placed parent on ${event.host}`;
     case 'snapshot':
-      return `snapshot ${event.snapshotId} on ${event.host}: init ${formatDuration(event.initMs)}, snapshot ${formatDuration(event.snapshotMs)}`;
+      return event.reused
+        ? `snapshot ${event.snapshotId} on ${event.host}: kept parent reused (no init)`
+        : `snapshot ${event.snapshotId} on ${event.host}: init ${formatDuration(event.initMs)}, snapshot ${formatDuration(event.snapshotMs)}`;
     case 'forked': {
       const count = event.indices?.length ?? 0;
       return `forked ${count} clone${count === 1 ? '' : 's'} on ${event.host}, running in ${formatDuration(event.runningMs)}`;

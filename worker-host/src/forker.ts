@@ -16,7 +16,7 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
 } from '@flurry/core';
@@ -27,7 +27,7 @@ import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';
 import { PageCache } from './page-cache.js';
 import type { NativePager } from './native/pager.js';
-import { ParentKeeper, parentKeyString } from './kept-parents.js';
+import { ParentKeeper } from './kept-parents.js';
 
 interface ParentSnapshot {
   key: string;
@@ -73,6 +73,8 @@ export class Forker {
   /** Parents being made for a ParentKey: a second job with the same key waits and shares. */
   private readonly making = new Map<string, Promise<SnapshotMade>>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Adoptions made, for pool keys that a new adoption never shares with one still being evicted. */
+  private adoptions = 0;
 
   constructor(private readonly deps: ForkerDeps) {
     this.keeper = new ParentKeeper({
@@ -227,13 +229,16 @@ export class Forker {
     const cacheKey = unicast ? `${d.snapshotId}#unicast` : d.snapshotId;
     let adopted = this.adopted.get(cacheKey);
     if (!adopted) {
-      const key = unicast ? `${snapKey(d.snapshotId)}#unicast` : snapKey(d.snapshotId);
+      const key = `${snapKey(d.snapshotId)}${unicast ? '#unicast' : ''}@${++this.adoptions}`;
       const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
       const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
       entry.ready = this.adopt(key, d, cache);
+      // A cache that failed is dropped, so that it does not outlive this fork while its parent is kept: the next fork adopts afresh.
+      entry.ready.catch(() => this.dropAdopted(cacheKey, entry));
       cache.onFailure((err) => {
         this.deps.log.warn({ snapshotId: d.snapshotId, err: err.message }, 'page cache failed; stopping its clones');
         this.deps.pool.abort(key, err);
+        this.dropAdopted(cacheKey, entry);
       });
       this.adopted.set(cacheKey, entry);
       adopted = entry;
@@ -442,18 +447,25 @@ export class Forker {
       }
     }
     for (const cacheKey of [snapshotId, `${snapshotId}#unicast`]) {
-      const a = this.adopted.get(cacheKey);
+      const a = this.dropAdopted(cacheKey);
       if (!a) continue;
-      // The cache's store is freed once the pool has let go of every clone memory registered with it.
-      void this.deps.pool.releaseSnapshot(a.key).finally(() => a.cache.close());
-      this.adopted.delete(cacheKey);
       const prev = reply.cache;
       reply.cache = prev
         ? { chunksRequested: prev.chunksRequested + a.cache.stats.chunksRequested, chunksUnicast: prev.chunksUnicast + a.cache.stats.chunksUnicast, chunksMulticast: prev.chunksMulticast + a.cache.stats.chunksMulticast, bytesReceived: prev.bytesReceived + a.cache.stats.bytesReceived, duplicateChunks: prev.duplicateChunks + a.cache.stats.duplicateChunks }
         : { ...a.cache.stats };
-      this.deps.onChange?.();
     }
     return reply;
+  }
+
+  /** Drops an adopted snapshot (or only `entry`, if it is still the one adopted) and returns it. */
+  private dropAdopted(cacheKey: string, entry?: AdoptedSnapshot): AdoptedSnapshot | undefined {
+    const a = this.adopted.get(cacheKey);
+    if (!a || (entry && a !== entry)) return undefined;
+    // The cache's store is freed once the pool has let go of every clone memory registered with it.
+    void this.deps.pool.releaseSnapshot(a.key).finally(() => a.cache.close());
+    this.adopted.delete(cacheKey);
+    this.deps.onChange?.();
+    return a;
   }
 
   /** Frees a parent (memory server, snapshot) and tells the fleet, so that hosts drop its cached pages. */

@@ -7,7 +7,7 @@
  * idle parents together exceed FLURRY_PARENT_CACHE_MIB (least recently used
  * first). This module only decides; freeing is the caller's `free`.
  */
-import type { KeptParent, ParentKey } from '@flurry/core';
+import { parentKeyString, type KeptParent, type ParentKey } from '@flurry/core';
 
 export interface ParentKeeperOptions {
   idleMs: number;
@@ -24,10 +24,6 @@ interface Entry {
   holders: Set<string>;
   idleSince?: number;
   timer?: NodeJS.Timeout;
-}
-
-export function parentKeyString(k: ParentKey): string {
-  return `${k.tenant}/${k.moduleDigest}/${k.initDigest}`;
 }
 
 export class ParentKeeper {

@@ -7,7 +7,7 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -258,7 +258,7 @@ export class JobRun {
     try {
       const fn = await this.deps.getFunction(this.record.tenant, this.record.function).catch(() => undefined);
       const key = this.parentKey();
-      const keyString = `${key.tenant}/${key.moduleDigest}/${key.initDigest}`;
+      const keyString = parentKeyString(key);
       const keeps = (h: HostRecord) => !this.keepParent ? 0
         : h.parents?.some((p) => p.tenant === key.tenant && p.moduleDigest === key.moduleDigest && p.initDigest === key.initDigest) ? 2
         : this.deps.parentHosts.get(keyString) === h.id ? 1 : 0;
@@ -315,9 +315,12 @@ export class JobRun {
   private dispatch(live: HostRecord[]): void {
     const pending = this.record.clonesDetail.filter((c) => c.state === 'pending').map((c) => c.index);
     if (pending.length === 0 || !this.descriptor) return;
+    // Hosts that cache the snapshot's pages: this job's, and (for a kept parent) earlier jobs' clone hosts.
+    const snapshotId = this.record.snapshotId;
+    const hasPages = (h: HostRecord) => this.hostsWithPages.has(h.id) || (snapshotId !== undefined && h.pageCaches?.includes(snapshotId) === true);
     const hosts = [...live].sort((a, b) => {
-      const pa = this.hostsWithPages.has(a.id) ? 1 : 0;
-      const pb = this.hostsWithPages.has(b.id) ? 1 : 0;
+      const pa = hasPages(a) ? 1 : 0;
+      const pb = hasPages(b) ? 1 : 0;
       return pb - pa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
     });
     const plan = new Map<string, number[]>();
