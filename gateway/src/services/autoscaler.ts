@@ -103,10 +103,10 @@ export class Autoscaler {
     for (const [id, r] of this.recent) if (now - r.at > 5000) this.recent.delete(id);
     const extra = new Map<string, number>();
     const live = this.deps.fleet.live();
-    for (const r of this.recent.values()) {
+    for (const [id, r] of this.recent) {
       // Counted until the host's heartbeat lists it.
       const h = live.find((x) => x.id === r.host);
-      if (h && !(h.instances ?? []).some((i) => this.recent.has(i.instanceId))) extra.set(r.host, (extra.get(r.host) ?? 0) + 1);
+      if (h && !(h.instances ?? []).some((i) => i.instanceId === id)) extra.set(r.host, (extra.get(r.host) ?? 0) + 1);
     }
     const choice = pickHosts(live, count, this.deps.hostInstances, extra);
     if (choice.hosts.length === 0) {
