@@ -1,10 +1,11 @@
 // Host drain (docs/autoscaling.md): a real nats-server, the gateway and three
 // host processes. A host is drained by hand and another one gets SIGTERM while
 // clients send requests without pause: every instance moves (same ids, state
-// intact), every request gets its correct answer, and nothing new is placed on
-// the drained host.
+// intact), every request gets its correct answer, and nothing new (function
+// calls, jobs, instances) is placed on the drained host.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { deploy, guestProgram } from './helpers/functions.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
@@ -172,6 +173,17 @@ describe('host drain', () => {
       expect(res.headers.get('x-flurry-host')).not.toBe(victim);
       await res.arrayBuffer();
     }
+    // Jobs too: neither the parent nor any clone runs there.
+    expect((await deploy(fleet.url, 'pattern', guestProgram('pattern'))).ok).toBe(true);
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
+    const submitted = await json<{ job: { id: string } }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 6, init: b64({ mib: 1 }), reduce: false }), 202);
+    const job = await until('the job to finish', async () => {
+      const j = (await json<{ job: { state: string; parentHost?: string; clonesDetail: { host?: string }[] } }>(await api('GET', `/v1/jobs/${submitted.job.id}`))).job;
+      return ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
+    });
+    expect(job.state).toBe('done');
+    expect(job.parentHost).not.toBe(victim);
+    for (const c of job.clonesDetail) expect(c.host).not.toBe(victim);
     await json(await api('PATCH', '/v1/services/rooms', { min: 4, max: 4 }));
     expect((await instances()).some((i) => i.host === victim)).toBe(false);
 

@@ -190,7 +190,7 @@ async function once(o: Record<string, number>, autoscaled: boolean, say: (s: str
 
     const burst = summarize(samples.filter((s) => s.phase === 'burst' && s.ok).map((s) => s.ms));
     const during = hostSamples.filter((h) => h.t >= burstAt && h.t <= afterAt);
-    const firstNew = samples.filter((s) => s.phase !== 'low' && s.ok && !seenBefore.has(s.instance)).sort((a, b) => a.t - b.t)[0];
+    const firstNew = samples.filter((s) => s.phase !== 'low' && s.ok && !seenBefore.has(s.instance)).sort((a, b) => a.t + a.ms - (b.t + b.ms))[0];
     const reachedMax = hostSamples.find((h) => h.t >= burstAt && h.instances >= o.max);
     const decision = decisions.find((d) => d >= burstWall - 5);
     const f: RunFigures = {
@@ -198,7 +198,7 @@ async function once(o: Record<string, number>, autoscaled: boolean, say: (s: str
       failed: samples.filter((s) => !s.ok).length,
       requests: samples.length,
       decisionMs: decision !== undefined ? decision - burstWall : undefined,
-      firstNewInstanceMs: firstNew ? round(firstNew.t - burstAt, 1) : undefined,
+      firstNewInstanceMs: firstNew ? round(firstNew.t + firstNew.ms - burstAt, 1) : undefined,
       maxSizeMs: reachedMax ? round(reachedMax.t - burstAt, 0) : undefined,
       maxInstances: Math.max(0, ...hostSamples.map((h) => h.instances)),
       hostsBefore: before?.hostsInUse ?? 0,

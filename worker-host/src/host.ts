@@ -203,7 +203,7 @@ export class WorkerHost {
 
   private async place(key: string, req: PlaceRequest): Promise<PlaceReply> {
     const log = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
-    // Service instances still warm a version here while not active: a migration target is chosen by the controller.
+    // A host that is not active may still warm a version (for a migration it receives); it does not serve calls of it.
     if (this.draining) return { ok: false, error: { code: 'unavailable', message: `host ${this.id} is draining` } };
     if (this.warm.has(key)) return { ok: true, hostId: this.id, initMs: 0 };
     try {

@@ -42,6 +42,12 @@ export interface AutoscalerDeps {
 export class Autoscaler {
   /** Services with a scaling step under way: evaluated again when it ends. */
   private readonly busy = new Map<string, boolean>();
+  /**
+   * Services with a scale-in under way. It runs apart from the steps (it may
+   * wait for a consolidation round and for requests in flight), so that a
+   * burst meanwhile still scales out at once.
+   */
+  private readonly shrinking = new Set<string>();
   /** When each service's load last asked for at least its current instances. */
   private readonly lastNeed = new Map<string, number>();
   /** Instances made by this controller that heartbeats may not list yet, per host. */
@@ -53,7 +59,7 @@ export class Autoscaler {
 
   /** True while any scaling step runs. */
   get scaling(): boolean {
-    return this.busy.size > 0;
+    return this.busy.size > 0 || this.shrinking.size > 0;
   }
 
   /** Looks at one service's load and scales it if needed; never two steps at once for a service. */
@@ -91,9 +97,14 @@ export class Autoscaler {
     if (want >= current || since === undefined) this.lastNeed.set(key, now);
     const why = `${load.total} requests in flight${load.held > 0 ? ` (${load.held} held)` : ''} over ${current} instances, target ${st.record.targetConcurrency} each: want ${want} (min ${st.record.min}, max ${st.record.max})`;
     if (want > current) await this.scaleOut(tenant, name, want - current, why);
-    else if (want < current && since !== undefined && now - since >= this.deps.cooldownMs) {
-      await this.scaleIn(tenant, name, key, st.instances, current - want, why);
-      this.lastNeed.set(key, Date.now());
+    else if (want < current && since !== undefined && now - since >= this.deps.cooldownMs && !this.shrinking.has(key)) {
+      this.shrinking.add(key);
+      void this.scaleIn(tenant, name, key, why)
+        .catch((err: unknown) => this.deps.log.warn({ service: `${tenant}/${name}`, err: (err as Error).message }, 'scale-in failed'))
+        .finally(() => {
+          this.shrinking.delete(key);
+          this.lastNeed.set(key, Date.now());
+        });
     }
   }
 
@@ -103,31 +114,37 @@ export class Autoscaler {
     for (const [id, r] of this.recent) if (now - r.at > 5000) this.recent.delete(id);
     const extra = new Map<string, number>();
     const live = this.deps.fleet.live();
-    for (const r of this.recent.values()) {
+    for (const [id, r] of this.recent) {
       // Counted until the host's heartbeat lists it.
       const h = live.find((x) => x.id === r.host);
-      if (h && !(h.instances ?? []).some((i) => this.recent.has(i.instanceId))) extra.set(r.host, (extra.get(r.host) ?? 0) + 1);
+      if (h && !(h.instances ?? []).some((i) => i.instanceId === id)) extra.set(r.host, (extra.get(r.host) ?? 0) + 1);
     }
     const choice = pickHosts(live, count, this.deps.hostInstances, extra);
     if (choice.hosts.length === 0) {
       this.deps.log.warn({ service: `${tenant}/${name}`, reason: why }, 'no host has room for another instance');
       return;
     }
+    this.deps.log.info({ service: `${tenant}/${name}`, reason: why, hosts: choice.hosts.map((h) => h.id), reactivate: choice.reactivate.map((h) => h.id) }, 'scaling out');
     if (choice.reactivate.length > 0) await this.deps.reactivate(choice.reactivate, `scale-out of ${tenant}/${name}`);
-    this.deps.log.info({ service: `${tenant}/${name}`, reason: why, hosts: choice.hosts.map((h) => h.id) }, 'scaling out');
     const made = await this.deps.services.addInstances(tenant, name, choice.hosts, why);
     for (const m of made) this.recent.set(m.id, { host: m.host, at: Date.now() });
   }
 
-  private async scaleIn(tenant: string, name: string, key: string, instances: { id: string; host: string; createdAt: number }[], count: number, why: string): Promise<void> {
-    const hostLoad = new Map(this.deps.fleet.live().map((h) => [h.id, instanceCount(h)]));
-    const inFlight = this.deps.load.service(key).perInstance;
-    // Idle instances on the emptiest hosts first (emptying hosts for consolidation), newest first.
-    const victims = [...instances]
-      .sort((a, b) => (inFlight.get(a.id) ?? 0) - (inFlight.get(b.id) ?? 0) || (hostLoad.get(a.host) ?? 0) - (hostLoad.get(b.host) ?? 0) || b.createdAt - a.createdAt)
-      .slice(0, count)
-      .map((i) => i.id);
-    this.deps.log.info({ service: `${tenant}/${name}`, reason: why, victims }, 'scaling in');
-    await this.deps.exclusive(() => this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0));
+  /** Removes the instances the load no longer asks for, decided again once consolidation and drains let it run. */
+  private async scaleIn(tenant: string, name: string, key: string, why: string): Promise<void> {
+    await this.deps.exclusive(async () => {
+      const st = await this.deps.services.state(tenant, name);
+      const load = this.deps.load.service(key);
+      const count = st.instances.length - desiredInstances(st.record, load);
+      if (count <= 0) return;
+      const hostLoad = new Map(this.deps.fleet.live().map((h) => [h.id, instanceCount(h)]));
+      // Idle instances on the emptiest hosts first (emptying hosts for consolidation), newest first.
+      const victims = [...st.instances]
+        .sort((a, b) => (load.perInstance.get(a.id) ?? 0) - (load.perInstance.get(b.id) ?? 0) || (hostLoad.get(a.host) ?? 0) - (hostLoad.get(b.host) ?? 0) || b.createdAt - a.createdAt)
+        .slice(0, count)
+        .map((i) => i.id);
+      this.deps.log.info({ service: `${tenant}/${name}`, reason: why, victims }, 'scaling in');
+      await this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0);
+    });
   }
 }

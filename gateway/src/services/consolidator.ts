@@ -8,8 +8,7 @@
  * drained the same way. It stays away while the autoscaler is scaling or has
  * scaled out within the cool-down, and it never drains the last active host.
  */
-import type { Fabric, HostRecord, Logger } from '@flurry/core';
-import { serviceKey } from '@flurry/core';
+import { serviceKey, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import type { Autoscaler } from './autoscaler.js';
 import type { FleetLoad } from './fleet-load.js';

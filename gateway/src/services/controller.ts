@@ -16,7 +16,7 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import {
   ControllerBuckets, ControllerSubjects, decode, encode, toWireError,
   type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
@@ -66,7 +66,7 @@ export class ServicesController {
     private readonly fleet: FleetView,
     private readonly log: Logger,
     private readonly opts: ControllerOptions,
-    leaseKv: Awaited<ReturnType<Kvm['create']>>,
+    leaseKv: KV,
     journal: Journal,
   ) {
     this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() });

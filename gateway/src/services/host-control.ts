@@ -6,7 +6,7 @@
  */
 import { RequestError } from '@nats-io/transport-node';
 import {
-  ControllerSubjects, decode, encode, FlurryError, newId,
+  ControllerSubjects, decode, encode, FlurryError,
   type ControllerMove, type DrainHostReply, type DrainHostRequest, type Fabric,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -38,9 +38,9 @@ export class HostControl {
   }
 
   /** Puts a draining or drained host back to work (the consolidator may drain it again later). */
-  async activate(hostId: string): Promise<void> {
+  async activate(hostId: string, requestId: string): Promise<void> {
     await this.liveHost(hostId);
-    await setHostState(this.fabric, hostId, 'active', `activated by hand (${newId('req')})`);
+    await setHostState(this.fabric, hostId, 'active', `activated by hand (request ${requestId})`);
   }
 
   /** The controller's moves of this tenant's instances, newest last. */

@@ -17,7 +17,7 @@ export function addHostRoutes<E extends Env>(app: Hono<E>, deps: { control: Host
     return c.json({ drain: { hostId: r.hostId, moved: r.moved, failed: r.failed } });
   });
   app.post('/v1/hosts/:id/activate', async (c) => {
-    await deps.control.activate(c.req.param('id'));
+    await deps.control.activate(c.req.param('id'), c.var.requestId);
     return c.json({ activated: c.req.param('id') });
   });
   app.get('/v1/consolidation', async (c) => {

@@ -1,0 +1,144 @@
+// The services controller's autoscaler and consolidation (docs/autoscaling.md):
+// a real nats-server, the gateway and three host processes, a short scale-in
+// cool-down and consolidation rounds every half second.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { startRoomFleet } from './helpers/room-fleet.js';
+
+let fleet: LocalFleet;
+
+beforeAll(async () => {
+  fleet = await startRoomFleet({
+    gatewayEnv: { FLURRY_SCALE_IN_COOLDOWN_MS: '1500', FLURRY_CONSOLIDATE_MS: '500' },
+    onLine: process.env.AUTOSCALE_LOG ? (s, l) => console.log(s, l) : undefined,
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+interface Instance { id: string; host: string }
+interface Host { id: string; state: string; releasable: boolean; instances: unknown[] }
+interface Move { kind: string; from: string; to: string; instanceId: string; reason: string; ok: boolean }
+
+const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${fleet.url}${path}`, { method, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+async function json<T = any>(res: Response, status = 200): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return JSON.parse(text) as T;
+}
+
+const instances = async (name: string) => (await json<{ service: { instances: Instance[] } }>(await api('GET', `/v1/services/${name}`))).service.instances;
+const hosts = async () => (await json<{ hosts: Host[] }>(await api('GET', '/v1/hosts'))).hosts;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('consolidation', () => {
+  it('consolidation - moves the instances off a lightly loaded host, states why, and marks the host drained and releasable', async () => {
+    await json(await api('POST', '/v1/services', { name: 'pack', function: 'room', min: 2, max: 2 }), 201);
+    // Two instances start on two hosts (placement spreads them); each gets a member and messages.
+    const keys = ['ada', 'bob', 'cy', 'dee', 'eve', 'fay'];
+    const said = new Map<string, number>();
+    await until('two instances', async () => ((await instances('pack')).length === 2 ? true : undefined));
+    for (const k of keys) {
+      await json(await api('POST', '/svc/pack/join', { name: k }, { 'x-flurry-route': k }));
+      for (let i = 0; i < 5; i++) {
+        const res = await api('POST', '/svc/pack/say', { name: k, text: `${k} ${i}` }, { 'x-flurry-route': k });
+        const inst = res.headers.get('x-flurry-instance')!;
+        await json(res);
+        said.set(inst, (said.get(inst) ?? 0) + 1);
+      }
+    }
+    const packed = await until('the instances to share one host', async () => {
+      const list = await instances('pack');
+      return new Set(list.map((i) => i.host)).size === 1 ? list : undefined;
+    });
+    const journal = await json<{ moves: Move[] }>(await api('GET', '/v1/consolidation'));
+    const moves = journal.moves.filter((m) => m.kind === 'consolidate');
+    expect(moves.length).toBeGreaterThanOrEqual(1);
+    for (const m of moves) expect(m.reason).toMatch(/^consolidate: \S+ holds \d+ instance\(s\) with \d+ request\(s\) in flight; \S+ has room/);
+    const emptied = moves.at(-1)!.from;
+    expect(packed[0]!.host).not.toBe(emptied);
+    const host = await until('the emptied host to be releasable', async () => (await hosts()).find((h) => h.id === emptied && h.releasable));
+    expect(host.state).toBe('drained');
+    // Every instance kept its messages through the move.
+    for (const k of keys) {
+      const res = await api('GET', '/svc/pack/state', undefined, { 'x-flurry-route': k });
+      const inst = res.headers.get('x-flurry-instance')!;
+      expect((await json<{ seq: number }>(res)).seq).toBe(said.get(inst));
+    }
+    await json(await api('DELETE', '/v1/services/pack'));
+  }, 180_000);
+});
+
+describe('autoscaler', () => {
+  it('autoscaler - scales out under a burst (requests held, none refused) and back in after it, never outside min and max', async () => {
+    await json(await api('POST', '/v1/services', { name: 'burst', function: 'room', min: 1, max: 3, targetConcurrency: 2 }), 201);
+    await until('the first instance', async () => ((await instances('burst')).length === 1 ? true : undefined));
+    const counts: number[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        counts.push((await instances('burst')).length);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
+    let bursting = true;
+    let answered = 0;
+    const instancesSeen = new Set<string>();
+    const clients = Array.from({ length: 16 }, async () => {
+      while (bursting) {
+        const res = await api('GET', '/svc/burst/messages?since=0');
+        expect(res.status, await res.clone().text()).toBe(200);
+        instancesSeen.add(res.headers.get('x-flurry-instance')!);
+        await res.arrayBuffer();
+        answered++;
+      }
+    });
+    try {
+      await until('scale-out to max', async () => ((await instances('burst')).length === 3 ? true : undefined));
+      // The new instances answer too.
+      await until('answers from three instances', async () => (instancesSeen.size >= 3 ? true : undefined));
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: instances ${JSON.stringify(await instances('burst'))}, answers from ${[...instancesSeen].join(', ')}`);
+    } finally {
+      bursting = false;
+      await Promise.all(clients);
+    }
+    expect(answered).toBeGreaterThan(0);
+
+    await until('scale-in to min after the cool-down', async () => ((await instances('burst')).length === 1 ? true : undefined));
+    watching = false;
+    await watcher;
+    expect(Math.max(...counts)).toBe(3);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(1);
+    expect(counts.every((n) => n <= 3)).toBe(true);
+
+    // Hosts left without instances are drained: one host holds the survivor, the others are releasable.
+    const survivor = (await instances('burst'))[0]!;
+    await until('the other hosts to be releasable', async () => {
+      const list = await hosts();
+      return list.filter((h) => h.id !== survivor.host).every((h) => h.releasable) ? list : undefined;
+    });
+  }, 240_000);
+
+  it('autoscaler - a service with min 0 holds the first request until an instance starts', async () => {
+    await json(await api('POST', '/v1/services', { name: 'lazy', function: 'room', min: 0, max: 1 }), 201);
+    expect(await instances('lazy')).toEqual([]);
+    const res = await api('POST', '/svc/lazy/join', { name: 'ada' });
+    expect(await json(res)).toEqual({ member: 'ada', members: ['ada'] });
+    expect((await instances('lazy')).length).toBe(1);
+  }, 120_000);
+});
