@@ -75,12 +75,9 @@ describe('job data', () => {
     }
   }
 
-  /** Runs the search with the database as `initData`; each clone gets its slice of the queries. */
+  /** Runs the search with the database as `initData`; every clone gets the whole query set and searches its share. */
   async function blastJob(boot: 'fork' | 'cold', clones: number): Promise<{ job: JobRecord; text: string }> {
-    const queries = parseFasta(queryFasta);
-    const inputs = Array.from({ length: clones }, (_, i) =>
-      b64(toFasta(queries.slice(Math.floor((i * queries.length) / clones), Math.floor(((i + 1) * queries.length) / clones)))));
-    const res = await submit({ function: 'blast', clones, initData: 'db.fasta', boot, inputs, timeoutMs: 120_000, retries: 0 });
+    const res = await submit({ function: 'blast', clones, initData: 'db.fasta', boot, input: b64(queryFasta), timeoutMs: 120_000, retries: 0 });
     expect(res.status, await res.clone().text()).toBe(202);
     const job = await finished(((await res.json()) as { job: JobRecord }).job.id);
     expect(job.state, JSON.stringify(job.error ?? job.errors)).toBe('done');

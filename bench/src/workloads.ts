@@ -78,9 +78,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     `on ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}); cores the job can use: ${cores}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const fleet = await LocalFleet.start({
     hosts: hostCount,
-    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads) },
+    // A cold-boot job runs init in every clone at once (indexing 30 Mbp six at a
+    // time on two cores): give init, and the gateway's wait for a parent, 10 minutes.
+    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads), FLURRY_INIT_TIMEOUT_MS: '600000' },
     // The most the gateway allows: room for a small database inline when it has no data API.
-    gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_MAX_BODY: String(6 * 1024 * 1024) },
+    gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_MAX_BODY: String(6 * 1024 * 1024), FLURRY_PLACE_TIMEOUT_MS: '610000' },
   });
   const results: Record<string, Record<string, unknown>> = {};
   const rows: Record<string, ForkJoinMeasurement & { effectiveCores: number; ncbiMs?: number }> = {};

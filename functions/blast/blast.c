@@ -920,7 +920,11 @@ FLURRY_EXPORT("reduce") int32_t reduce(int32_t count) {
     }
     out_len = 0;
     for (uint32_t q = 0; q < total; q++) {
-        if (block_at[q] < 0) return reduce_fail("a query no clone searched (the last clone checked)", count - 1);
+        if (block_at[q] < 0) {
+            fprintf(stderr, "blast reduce: no clone searched query %u of %u\n", q, total);
+            fflush(stderr);
+            return 2;
+        }
         out_append((const char *)in + block_at[q], (size_t)block_len[q]);
     }
     if (out_len) flurry_output_write(out_buf, (int32_t)out_len);
