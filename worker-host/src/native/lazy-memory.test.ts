@@ -230,9 +230,8 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
     expect(pager.zeroFillPending(reg)).toBe(1);
     expect(await read).toEqual([0]);
     expect(pager.registrationStats(reg)).toMatchObject({ pending: 0 });
-    const t0 = performance.now();
+    // Hangs (and the test times out) if the guest were still asleep in its fault.
     await guest.worker.terminate();
-    expect(performance.now() - t0).toBeLessThan(2000);
     // The worker's environment cleanup closed its registration.
     await until(() => pager.storeStats(store).registrations === 0, 2000, 'registration closed on thread exit');
   });
