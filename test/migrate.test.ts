@@ -152,9 +152,9 @@ describe('services with an init input, stop-and-copy and guards', () => {
   const liveHosts = async () => (await json<{ hosts: { id: string }[] }>(await api('GET', '/v1/hosts'), 200)).hosts.map((h) => h.id);
 
   beforeAll(async () => {
-    // The kill test above took a host away: three live hosts again.
+    // The kill test above took a host away: three live hosts again, the killed one no longer listed.
     await fleet.addHost('host-4');
-    while (!(await liveHosts()).includes('host-4')) await new Promise((r) => setTimeout(r, 50));
+    for (let live = await liveHosts(); !(live.includes('host-4') && live.length === 3); live = await liveHosts()) await new Promise((r) => setTimeout(r, 50));
   }, 60_000);
 
   it('init - instances are clones of a parent booted with the init input; it migrates (pre-copy, then stop-and-copy) with its state intact', async () => {
@@ -178,13 +178,18 @@ describe('services with an init input, stop-and-copy and guards', () => {
       }
     })();
     const [inst] = (await service('big')).instances;
-    const pre = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
-    log(pre);
+    let pre: Report;
+    let stopCopy: Report;
+    try {
+      pre = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+      log(pre);
+      stopCopy = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: 0 }), 200)).migration;
+      log(stopCopy);
+    } finally {
+      running = false;
+      await loop;
+    }
     expect(pre.rounds[0]!.pages).toBeGreaterThanOrEqual((24 * 1024 * 1024) / 4096);
-    const stopCopy = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: 0 }), 200)).migration;
-    log(stopCopy);
-    running = false;
-    await loop;
     // Stop-and-copy: no round before the stop; every page of the instance copied while it was stopped.
     expect(stopCopy).toMatchObject({ stopReason: 'stop-and-copy', rounds: [], source: pre.target });
     expect(stopCopy.finalPages).toBeGreaterThanOrEqual((24 * 1024 * 1024) / 4096);
@@ -227,8 +232,9 @@ describe('services with an init input, stop-and-copy and guards', () => {
     const victim = (await liveHosts()).find((h) => h !== inst!.host)!;
     const proc = fleet.hosts[Number(victim.slice(5)) - 1]!;
     const seen = proc.lines.length;
-    const migrating = api('POST', `/v1/instances/${inst!.id}/migrate`, { target: victim });
-    while (!proc.lines.slice(seen).some((l) => l.includes('receiving service instance'))) await new Promise((r) => setTimeout(r, 1));
+    let over = false;
+    const migrating = api('POST', `/v1/instances/${inst!.id}/migrate`, { target: victim }).finally(() => (over = true));
+    while (!over && !proc.lines.slice(seen).some((l) => l.includes('receiving service instance'))) await new Promise((r) => setTimeout(r, 1));
     proc.process.kill('SIGSTOP');
     let text: string;
     let status: number;
