@@ -207,6 +207,7 @@ describe('services with an init input, stop-and-copy and guards', () => {
     // The init input belongs to the service for good; bad input is refused.
     expect((await json(await api('PATCH', '/v1/services/big', { init: ballast(1) }), 400)).error.message).toMatch(/cannot change "init"/);
     expect((await json(await api('POST', '/v1/services', { ...big, name: 'bad', init: 'not base64!' }), 400)).error.message).toMatch(/"init" is not valid base64/);
+    expect((await json(await api('POST', '/v1/services', { name: 'bad', function: 'room', initData: 'blob' }), 400)).error.message).toMatch(/"initData" is not supported/);
     expect((await json(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: -1 }), 400)).error.message).toMatch(/maxRounds/);
   }, 120_000);
 
