@@ -256,4 +256,28 @@ describe('services with an init input, stop-and-copy and guards', () => {
     expect((await service('huge')).instances[0]).not.toHaveProperty('migrating');
     await json(await api('DELETE', '/v1/services/huge'), 200);
   }, 90_000);
+
+  it('source lost - a source killed mid-migration fails the migration once its heartbeats stop; the mark is cleared and the service gets a new instance', async () => {
+    await json(await api('POST', '/v1/services', { name: 'lost', function: 'room', min: 1, max: 1, init: ballast(96) }), 201);
+    await json(await api('POST', '/svc/lost/join', { name: 'ada' }), 200);
+    const [inst] = (await service('lost')).instances;
+    const target = (await liveHosts()).find((h) => h !== inst!.host)!;
+    const [source, receiver] = [inst!.host, target].map((id) => fleet.hosts[Number(id.slice(5)) - 1]!);
+    const seen = receiver!.lines.length;
+    let over = false;
+    const migrating = api('POST', `/v1/instances/${inst!.id}/migrate`, { target }).finally(() => (over = true));
+    while (!over && !receiver!.lines.slice(seen).some((l) => l.includes('receiving service instance'))) await new Promise((r) => setTimeout(r, 1));
+    source!.process.kill('SIGKILL');
+    const res = await migrating;
+    const text = await res.text();
+    console.log(`[migrate] source killed: ${res.status} ${text}`);
+    expect(res.status, text).toBe(503);
+    expect(text).toMatch(/stopped heartbeating/);
+    expect((await service('lost')).instances.every((i) => i.migrating === undefined)).toBe(true);
+    // Its state went with its host: the next request is held while a new instance starts, and answered.
+    const again = await api('POST', '/svc/lost/join', { name: 'bob' });
+    expect(await json(again, 200)).toEqual({ member: 'bob', members: ['bob'] });
+    expect(again.headers.get('x-flurry-host')).not.toBe(inst!.host);
+    expect((await service('lost')).instances).toEqual([expect.objectContaining({ host: again.headers.get('x-flurry-host') })]);
+  }, 90_000);
 });
