@@ -152,9 +152,9 @@ describe('services with an init input, stop-and-copy and guards', () => {
   const liveHosts = async () => (await json<{ hosts: { id: string }[] }>(await api('GET', '/v1/hosts'), 200)).hosts.map((h) => h.id);
 
   beforeAll(async () => {
-    // The kill test above took a host away: three live hosts again.
+    // The kill test above took a host away: three live hosts again, the killed one no longer listed.
     await fleet.addHost('host-4');
-    while (!(await liveHosts()).includes('host-4')) await new Promise((r) => setTimeout(r, 50));
+    for (let live = await liveHosts(); !(live.includes('host-4') && live.length === 3); live = await liveHosts()) await new Promise((r) => setTimeout(r, 50));
   }, 60_000);
 
   it('init - instances are clones of a parent booted with the init input; it migrates (pre-copy, then stop-and-copy) with its state intact', async () => {
@@ -178,13 +178,18 @@ describe('services with an init input, stop-and-copy and guards', () => {
       }
     })();
     const [inst] = (await service('big')).instances;
-    const pre = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
-    log(pre);
+    let pre: Report;
+    let stopCopy: Report;
+    try {
+      pre = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+      log(pre);
+      stopCopy = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: 0 }), 200)).migration;
+      log(stopCopy);
+    } finally {
+      running = false;
+      await loop;
+    }
     expect(pre.rounds[0]!.pages).toBeGreaterThanOrEqual((24 * 1024 * 1024) / 4096);
-    const stopCopy = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: 0 }), 200)).migration;
-    log(stopCopy);
-    running = false;
-    await loop;
     // Stop-and-copy: no round before the stop; every page of the instance copied while it was stopped.
     expect(stopCopy).toMatchObject({ stopReason: 'stop-and-copy', rounds: [], source: pre.target });
     expect(stopCopy.finalPages).toBeGreaterThanOrEqual((24 * 1024 * 1024) / 4096);
@@ -202,6 +207,7 @@ describe('services with an init input, stop-and-copy and guards', () => {
     // The init input belongs to the service for good; bad input is refused.
     expect((await json(await api('PATCH', '/v1/services/big', { init: ballast(1) }), 400)).error.message).toMatch(/cannot change "init"/);
     expect((await json(await api('POST', '/v1/services', { ...big, name: 'bad', init: 'not base64!' }), 400)).error.message).toMatch(/"init" is not valid base64/);
+    expect((await json(await api('POST', '/v1/services', { name: 'bad', function: 'room', initData: 'blob' }), 400)).error.message).toMatch(/"initData" is not supported/);
     expect((await json(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: -1 }), 400)).error.message).toMatch(/maxRounds/);
   }, 120_000);
 
@@ -227,8 +233,9 @@ describe('services with an init input, stop-and-copy and guards', () => {
     const victim = (await liveHosts()).find((h) => h !== inst!.host)!;
     const proc = fleet.hosts[Number(victim.slice(5)) - 1]!;
     const seen = proc.lines.length;
-    const migrating = api('POST', `/v1/instances/${inst!.id}/migrate`, { target: victim });
-    while (!proc.lines.slice(seen).some((l) => l.includes('receiving service instance'))) await new Promise((r) => setTimeout(r, 1));
+    let over = false;
+    const migrating = api('POST', `/v1/instances/${inst!.id}/migrate`, { target: victim }).finally(() => (over = true));
+    while (!over && !proc.lines.slice(seen).some((l) => l.includes('receiving service instance'))) await new Promise((r) => setTimeout(r, 1));
     proc.process.kill('SIGSTOP');
     let text: string;
     let status: number;
@@ -248,5 +255,29 @@ describe('services with an init input, stop-and-copy and guards', () => {
     expect((await service('huge')).instances).toEqual([expect.objectContaining({ id: inst!.id, host: inst!.host })]);
     expect((await service('huge')).instances[0]).not.toHaveProperty('migrating');
     await json(await api('DELETE', '/v1/services/huge'), 200);
+  }, 90_000);
+
+  it('source lost - a source killed mid-migration fails the migration once its heartbeats stop; the mark is cleared and the service gets a new instance', async () => {
+    await json(await api('POST', '/v1/services', { name: 'lost', function: 'room', min: 1, max: 1, init: ballast(96) }), 201);
+    await json(await api('POST', '/svc/lost/join', { name: 'ada' }), 200);
+    const [inst] = (await service('lost')).instances;
+    const target = (await liveHosts()).find((h) => h !== inst!.host)!;
+    const [source, receiver] = [inst!.host, target].map((id) => fleet.hosts[Number(id.slice(5)) - 1]!);
+    const seen = receiver!.lines.length;
+    let over = false;
+    const migrating = api('POST', `/v1/instances/${inst!.id}/migrate`, { target }).finally(() => (over = true));
+    while (!over && !receiver!.lines.slice(seen).some((l) => l.includes('receiving service instance'))) await new Promise((r) => setTimeout(r, 1));
+    source!.process.kill('SIGKILL');
+    const res = await migrating;
+    const text = await res.text();
+    console.log(`[migrate] source killed: ${res.status} ${text}`);
+    expect(res.status, text).toBe(503);
+    expect(text).toMatch(/stopped heartbeating/);
+    expect((await service('lost')).instances.every((i) => i.migrating === undefined)).toBe(true);
+    // Its state went with its host: the next request is held while a new instance starts, and answered.
+    const again = await api('POST', '/svc/lost/join', { name: 'bob' });
+    expect(await json(again, 200)).toEqual({ member: 'bob', members: ['bob'] });
+    expect(again.headers.get('x-flurry-host')).not.toBe(inst!.host);
+    expect((await service('lost')).instances).toEqual([expect.objectContaining({ host: again.headers.get('x-flurry-host') })]);
   }, 90_000);
 });

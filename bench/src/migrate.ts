@@ -61,7 +61,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const fleet = await LocalFleet.start({
     hosts: 3,
     hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000' },
-    gatewayEnv: { LOG_LEVEL: 'warn' },
+    // Stop-and-copy pauses for seconds: requests must wait it out, not time out at the gateway's default 15 s.
+    gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_INVOKE_TIMEOUT_MS: '120000' },
   });
   const api = (method: string, path: string, body?: unknown) =>
     fetch(`${fleet.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

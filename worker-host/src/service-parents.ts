@@ -4,7 +4,9 @@
  * is the function version's own warm parent, shared with invocations and
  * placed as the scheduler places it. With one, it is a parent of the
  * services' own, booted here once with that input and kept while instances
- * (made or received) use it: the last one gone evicts it.
+ * (made or received) use it, and LINGER_MS after the last one is gone: an
+ * instance migrated away may come back, and freeing a large snapshot takes
+ * long enough that it must not happen inside a migration's pause.
  */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@nats-io/obj';
@@ -30,9 +32,12 @@ export interface ServiceParentsDeps {
   warmKey: (tenant: string, name: string, digest: string) => string;
 }
 
+/** How long a parent booted with an init input outlives its last instance here. */
+const LINGER_MS = 30_000;
+
 export class ServiceParents {
-  /** Parents booted with an init input, by pool key: how many instances use each. */
-  private readonly own = new Map<string, { users: number; ready: Promise<unknown> }>();
+  /** Parents booted with an init input, by pool key: how many instances use each, and the eviction pending when none does. */
+  private readonly own = new Map<string, { users: number; ready: Promise<unknown>; evict?: NodeJS.Timeout }>();
 
   constructor(private readonly deps: ServiceParentsDeps) {}
 
@@ -59,16 +64,22 @@ export class ServiceParents {
       });
     }
     entry.users++;
+    clearTimeout(entry.evict);
+    entry.evict = undefined;
     await entry.ready;
     return key;
   }
 
-  /** One user of the key is gone; a parent of the services' own is evicted with its last user. */
+  /** One user of the key is gone; a parent of the services' own is evicted LINGER_MS after its last user. */
   release(key: string): void {
     const entry = this.own.get(key);
     if (!entry || --entry.users > 0) return;
-    this.own.delete(key);
-    void this.deps.pool.evict(key);
+    entry.evict = setTimeout(() => {
+      if (this.own.get(key) !== entry || entry.users > 0) return;
+      this.own.delete(key);
+      void this.deps.pool.evict(key);
+    }, LINGER_MS);
+    entry.evict.unref();
   }
 }
 

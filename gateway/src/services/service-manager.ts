@@ -330,10 +330,20 @@ export class ServiceManager {
       let reply: MigrateInstanceReply;
       try {
         const req: MigrateInstanceRequest = { requestId, tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
+        const asked = this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 });
+        let watch: NodeJS.Timeout | undefined;
+        // A source that dies mid-migration never answers: give up once its heartbeats stop.
+        const sourceGone = new Promise<never>((_, reject) => {
+          watch = setInterval(() => {
+            if (!this.deps.fleet.live().some((h) => h.id === inst.host)) reject(new Error(`host ${inst.host} stopped heartbeating`));
+          }, 500);
+        });
         try {
-          reply = decode<MigrateInstanceReply>((await this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 })).data);
+          reply = decode<MigrateInstanceReply>((await Promise.race([asked, sourceGone])).data);
         } catch (err) {
           throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`);
+        } finally {
+          clearInterval(watch);
         }
         if (!reply.ok) throw FlurryError.fromWire(reply.error);
       } catch (err) {
@@ -372,14 +382,19 @@ export class ServiceManager {
 
   /**
    * True when the instance was being migrated (its request found nobody
-   * serving it meanwhile): waits until the migration commits or aborts.
+   * serving it meanwhile) and the migration has ended since: waits for it to
+   * commit or abort, at most MIGRATION_WAIT_MS (a mark left longer is taken
+   * for a lost instance's).
    */
   private async migrationSettled(key: string, instanceId: string): Promise<boolean> {
     const marked = async () => (await this.read(key, true).catch(() => undefined))?.instances.find((i) => i.id === instanceId)?.migrating;
     if (!(await marked())) return false;
     const until = Date.now() + MIGRATION_WAIT_MS;
-    while (Date.now() < until && (await marked())) await new Promise((r) => setTimeout(r, 20));
-    return true;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (!(await marked())) return true;
+    }
+    return false;
   }
 
   // ---- for the services controller (autoscaler.ts, consolidator.ts)

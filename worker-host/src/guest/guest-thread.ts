@@ -338,9 +338,11 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
         const globals = readGlobals(clone.instance);
         const readMs = performance.now() - started;
+        answer({ op: 'final', ...round, globals, readMs }, [round.bytes.buffer as ArrayBuffer]);
+        // After the answer: unregistering the write protection of the whole reservation takes ms, not to be spent in the pause.
         held.tracker.stop();
         held.tracker = undefined;
-        return answer({ op: 'final', ...round, globals, readMs }, [round.bytes.buffer as ArrayBuffer]);
+        return;
       }
       case 'untrack':
         held.tracker?.stop();

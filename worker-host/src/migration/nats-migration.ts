@@ -58,7 +58,7 @@ const PROBE_TIMEOUT_MS = 3000;
 
 /**
  * A PrecopyTarget whose steps are NATS requests to `targetHost`, plus its
- * abort. Between prepare and commit it probes the target: a target that is
+ * abort. From prepare to commit it probes the target: a target that is
  * gone (no responders) or silent fails the step in progress at once instead
  * of after the step's timeout.
  */
@@ -126,9 +126,10 @@ export class NatsTarget implements PrecopyTarget {
 
   private async prepare(memoryBytes: number): Promise<void> {
     if (this.prepared) return;
-    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.prepareTimeoutMs);
-    this.prepared = true;
+    // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
     this.startProbing();
+    this.prepared = true;
+    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.prepareTimeoutMs);
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
