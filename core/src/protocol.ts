@@ -685,6 +685,8 @@ export type ReceiveStep =
   | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover. */
   | { step: 'settle'; migrationId: string }
+  /** Just before the stop: the target collects garbage (main and guest thread), so that none falls into the pause. */
+  | { step: 'quiesce'; migrationId: string }
   /** The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt (epoch ms). */
   | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number }
   | { step: 'abort'; migrationId: string }

@@ -224,6 +224,7 @@ export class ServiceHost {
     const report = await precopy(
       {
         round: () => pool.migrationRound(inst.poolId),
+        quiesce: () => pool.quiesceMigration(inst.poolId),
         stopAndCopy: () => pool.stopAndCopy(inst.poolId),
         commit: () => {
           // The target subscribed the instance's subject already (target.commit): requests reach one of the two, never none.

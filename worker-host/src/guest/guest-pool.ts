@@ -21,6 +21,7 @@ import type { MemoryStats, SnapshotMemory } from './snapshot-memory.js';
 import { SnapshotRegistry, type HeldSnapshot } from './snapshot-registry.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { guestThreadScript } from './worker-script.js';
+import { collectGarbage } from '../collect-garbage.js';
 
 export type { AdoptedSnapshot } from './adopted-snapshot.js';
 
@@ -632,6 +633,14 @@ export class GuestPool {
    */
   async settleReceive(instanceId: string): Promise<void> {
     await this.migrationOp(this.migrating(instanceId, 'target'), { op: 'settle' });
+  }
+
+  /** Just before the stop (either side): a full garbage collection in the instance's thread and in this one, out of the pause. */
+  async quiesceMigration(instanceId: string): Promise<void> {
+    const inst = this.liveInstance(instanceId);
+    if (!inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is not migrating`);
+    collectGarbage();
+    await this.migrationOp(inst, { op: 'quiesce' });
   }
 
   /** SHA-256 of an instance's linear memory, read in its thread between requests (to check a migration). */

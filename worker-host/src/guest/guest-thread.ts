@@ -15,6 +15,7 @@ import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
+import { collectGarbage } from '../collect-garbage.js';
 
 /** Progress reports of a `run` reach the main thread at most this often; the last one comes with the result. */
 const PROGRESS_INTERVAL_MS = 50;
@@ -360,6 +361,9 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         return answer({ op: 'done' });
       case 'settle':
         settle(held);
+        return answer({ op: 'done' });
+      case 'quiesce':
+        collectGarbage();
         return answer({ op: 'done' });
       case 'hash':
         return answer({ op: 'hash', hash: hashMemory(clone.memory), memoryBytes: clone.memory.buffer.byteLength });

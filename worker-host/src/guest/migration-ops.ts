@@ -28,7 +28,9 @@ export type MigrationOp =
   | { op: 'settle' }
   /** The globals, after the last pages if given (one message for the end of a migration). */
   | { op: 'finish'; globals: Record<string, GlobalValue>; last?: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } }
-  | { op: 'hash' };
+  | { op: 'hash' }
+  /** Either side, just before the stop: a full garbage collection in the thread, so that none falls into the pause. */
+  | { op: 'quiesce' };
 
 export type MigrationOpResult =
   /** `more`: round 0 is not complete yet (read the next slice). */

@@ -144,6 +144,12 @@ export class NatsTarget implements PrecopyTarget {
     await this.step({ step: 'settle', migrationId: this.info.migrationId });
   }
 
+  async quiesce(): Promise<void> {
+    // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
+    if (!this.prepared) return;
+    await this.step({ step: 'quiesce', migrationId: this.info.migrationId });
+  }
+
   private async send(chunks: Chunk[], memoryBytes: number): Promise<void> {
     let next = 0;
     const worker = async () => {
@@ -281,6 +287,9 @@ export class MigrationReceiver {
       }
       case 'settle':
         await pool.settleReceive(this.get(s.migrationId).poolId);
+        return;
+      case 'quiesce':
+        await pool.quiesceMigration(this.get(s.migrationId).poolId);
         return;
       case 'commit': {
         // The last pages and the globals in one step in the guest thread, then the instance's subject.

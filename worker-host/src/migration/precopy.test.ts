@@ -18,10 +18,12 @@ function fakes(dirty: number[], opts: { failApply?: number } = {}) {
       log.push('stop');
       return { ...round(3), globals: { __flurry_global_0: 7 } };
     },
+    quiesce: async () => void log.push('quiesce source'),
     commit: () => void log.push('commit'),
     abort: () => void log.push('abort'),
   };
   const target: PrecopyTarget = {
+    quiesce: async () => void log.push('quiesce target'),
     apply: async (pages) => {
       if (opts.failApply === applies++) throw new Error('target gone');
       log.push(`apply${pages.length}`);
@@ -54,7 +56,9 @@ describe('precopy', () => {
     expect(report.rounds.map((r) => r.bytes)).toEqual([4096, 2000, 800, 800].map((n) => n * PAGE));
     expect(report.finalPages).toBe(3);
     expect(report.totalBytes).toBe((4096 + 2000 + 800 + 800 + 3) * PAGE);
-    expect(log.slice(-4)).toEqual(['stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
+    // Garbage collection on both sides before every round after round 0, never inside the pause.
+    expect(log.filter((l) => l.startsWith('quiesce')).length).toBe(2 * 3);
+    expect(log.slice(-8)).toEqual(['quiesce source', 'quiesce target', 'round3', 'apply800', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
     expect(report.downtimeMs).toBeGreaterThanOrEqual(0);
     expect(report.totalMs).toBeGreaterThanOrEqual(report.downtimeMs);
   });
@@ -71,7 +75,7 @@ describe('precopy', () => {
     const report = await precopy(source, target, { maxRounds: 0 });
     expect(report.stopReason).toBe('stop-and-copy');
     expect(report.rounds).toEqual([]);
-    expect(log).toEqual(['stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
+    expect(log).toEqual(['quiesce source', 'quiesce target', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
     expect(report.totalBytes).toBe(3 * PAGE);
   });
 

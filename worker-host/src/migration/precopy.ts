@@ -18,6 +18,8 @@ export interface PrecopyRound {
 
 export interface PrecopySource {
   round(): Promise<PrecopyRound>;
+  /** Just before the stop: work that must not fall into the pause (garbage collection). */
+  quiesce?(): Promise<void>;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
   stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /** The target has it: the source lets go (and forwards what it held). */
@@ -30,6 +32,8 @@ export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
   /** Round 0 is all sent (the target clears what it did not cover). */
   settle?(): Promise<void>;
+  /** Just before the stop: work that must not fall into the pause (garbage collection). */
+  quiesce?(): Promise<void>;
   /**
    * The last pages and the globals in as few steps as possible; once it
    * resolves the target owns the instance and answers its requests. Reports
@@ -106,27 +110,35 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   let copiedPages = 0;
   let copiedMs = 0;
   let stopReason: StopReason | undefined = maxRounds === 0 ? 'stop-and-copy' : undefined;
+  const copyRound = async () => {
+    const t0 = performance.now();
+    let pages = 0;
+    let bytes = 0;
+    for (let more = true; more; ) {
+      const slice = await source.round();
+      await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
+      pages += slice.pages.length;
+      bytes += slice.bytes.length;
+      more = slice.more === true;
+    }
+    if (rounds.length === 0) await target.settle?.();
+    const ms = performance.now() - t0;
+    rounds.push({ pages, bytes, ms });
+    history.push(pages);
+    totalBytes += bytes;
+    copiedPages += pages;
+    copiedMs += ms;
+  };
+  // Garbage collection on both sides (the last rounds' page buffers) before each round after round 0 and
+  // before a stop-and-copy: a collection is then unlikely to fall into the pause that follows the last round.
+  const quiesce = () => Promise.all([source.quiesce?.(), target.quiesce?.()]);
   try {
     while (!stopReason) {
-      const t0 = performance.now();
-      let pages = 0;
-      let bytes = 0;
-      for (let more = true; more; ) {
-        const slice = await source.round();
-        await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
-        pages += slice.pages.length;
-        bytes += slice.bytes.length;
-        more = slice.more === true;
-      }
-      if (rounds.length === 0) await target.settle?.();
-      const ms = performance.now() - t0;
-      rounds.push({ pages, bytes, ms });
-      history.push(pages);
-      totalBytes += bytes;
-      copiedPages += pages;
-      copiedMs += ms;
+      if (rounds.length > 0) await quiesce();
+      await copyRound();
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
     }
+    if (rounds.length === 0) await quiesce();
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
