@@ -3,6 +3,7 @@
 // cool-down and consolidation rounds every half second.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { deploy, guestProgram } from './helpers/functions.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
@@ -140,5 +141,25 @@ describe('autoscaler', () => {
     const res = await api('POST', '/svc/lazy/join', { name: 'ada' });
     expect(await json(res)).toEqual({ member: 'ada', members: ['ada'] });
     expect((await instances('lazy')).length).toBe(1);
+  }, 120_000);
+
+  it('standby - a service that can grow keeps its parent warm on the hosts its next instances would go to', async () => {
+    // A version no host has warm yet: only the standby holds can warm it where no instance is.
+    expect((await deploy(fleet.url, 'room-standby', guestProgram('room'))).status).toBe(201);
+    await json(await api('POST', '/v1/services', { name: 'standby', function: 'room-standby', min: 1, max: 3 }), 201);
+    const [only] = await until('one instance', async () => {
+      const list = await instances('standby');
+      return list.length === 1 ? list : undefined;
+    });
+    // Where the next instances would go depends on the fleet's state (pickHosts); at least one other host.
+    const standbyOn = await until('the parent warm on a host without an instance of the service', async () => {
+      const list = (await json<{ hosts: (Host & { warm: { name: string }[] })[] }>(await api('GET', '/v1/hosts'))).hosts;
+      const warm = list.filter((h) => h.id !== only!.host && h.warm.some((w) => w.name === 'room-standby')).map((h) => h.id);
+      return warm.length > 0 ? warm : undefined;
+    });
+    expect(standbyOn).not.toContain(only!.host);
+    // Warm is not serving: the service still has its one instance, and it answers.
+    expect(await instances('standby')).toHaveLength(1);
+    expect(await json(await api('POST', '/svc/standby/join', { name: 'ada' }))).toEqual({ member: 'ada', members: ['ada'] });
   }, 120_000);
 });

@@ -571,7 +571,21 @@ export const ServiceSubjects = {
   destroy: (hostId: string) => `flurry.host.${hostId}.instance.destroy`,
   /** HTTP requests (InvokeRequest -> InvokeReply) to one instance of a service. */
   request: (tenant: string, service: string, instanceId: string) => `flurry.svc.${tenant}.${service}.${instanceId}`,
+  /** Request to one host: keep a service's parent warm for holdMs, so that a scale-out there only clones (StandbyParentRequest). */
+  standby: (hostId: string) => `flurry.host.${hostId}.instance.standby`,
 } as const;
+
+/** A service's parent to keep warm on a host that may get its next instance; each request renews the hold. */
+export interface StandbyParentRequest {
+  requestId: string;
+  tenant: string;
+  name: string;
+  digest: string;
+  init?: Uint8Array;
+  holdMs: number;
+}
+
+export type StandbyParentReply = { ok: true; hostId: string } | { ok: false; error: WireError };
 
 export interface ServiceRecord {
   tenant: string;

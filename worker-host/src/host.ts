@@ -76,6 +76,7 @@ export class WorkerHost {
       ensureWarm: (req) => this.ensureWarm(req),
       warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
       draining: () => !this.takesWork,
+      exiting: () => this.draining,
     });
   }
 

@@ -8,7 +8,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { ObjectStore } from '@nats-io/obj';
 import {
   decode, encode, FlurryError, MigrationSubjects, newId, ServiceSubjects, toWireError,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest, type StandbyParentReply, type StandbyParentRequest,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
 import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
@@ -48,7 +48,10 @@ export interface ServiceHostDeps {
   ensureWarm: (req: PlaceRequest) => Promise<PlaceReply>;
   /** The pool key of a warm function version. */
   warmKey: (tenant: string, name: string, digest: string) => string;
+  /** Takes no new instances (draining, drained or exiting). */
   draining: () => boolean;
+  /** Shutting down: holds nothing new at all. */
+  exiting: () => boolean;
 }
 
 export class ServiceHost {
@@ -75,6 +78,7 @@ export class ServiceHost {
     this.subs.push(
       nc.subscribe(ServiceSubjects.create(hostId), { callback: (_e, msg) => void this.onCreate(msg) }),
       nc.subscribe(ServiceSubjects.destroy(hostId), { callback: (_e, msg) => void this.onDestroy(msg) }),
+      nc.subscribe(ServiceSubjects.standby(hostId), { callback: (_e, msg) => void this.onStandby(msg) }),
       nc.subscribe(MigrationSubjects.migrate(hostId), { callback: (_e, msg) => void this.onMigrate(msg) }),
       nc.subscribe(MigrationSubjects.receive(hostId), { callback: (_e, msg) => void this.receiver.handle(msg.data).then((r) => msg.respond(r)) }),
       nc.subscribe(MigrationSubjects.direct(hostId, '*'), {
@@ -97,6 +101,21 @@ export class ServiceHost {
     try {
       const req = decode<CreateInstanceRequest>(msg.data);
       reply = await this.create(req);
+    } catch (err) {
+      reply = { ok: false, error: toWireError(err) };
+    }
+    msg.respond(encode(reply));
+  }
+
+  /** Keeps a service's parent warm here for a while (the controller renews it), so that a scale-out here is a clone. */
+  private async onStandby(msg: Msg): Promise<void> {
+    let reply: StandbyParentReply;
+    try {
+      const req = decode<StandbyParentRequest>(msg.data);
+      // A drained host may hold one (a scale-out reactivates it); an exiting one may not.
+      if (this.deps.exiting()) throw new FlurryError('unavailable', `host ${this.deps.hostId} is exiting`);
+      await this.parents.hold(req, Math.min(Math.max(0, req.holdMs), 10 * 60_000));
+      reply = { ok: true, hostId: this.deps.hostId };
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }

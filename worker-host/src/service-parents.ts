@@ -38,6 +38,8 @@ const LINGER_MS = 30_000;
 export class ServiceParents {
   /** Parents booted with an init input, by pool key: how many instances use each, and the eviction pending when none does. */
   private readonly own = new Map<string, { users: number; ready: Promise<unknown>; evict?: NodeJS.Timeout }>();
+  /** Standby holds (hold()): one user of a parent each, until `until`. */
+  private readonly standby = new Map<string, { until: number; ready: Promise<string> }>();
 
   constructor(private readonly deps: ServiceParentsDeps) {}
 
@@ -68,6 +70,41 @@ export class ServiceParents {
     entry.evict = undefined;
     await entry.ready;
     return key;
+  }
+
+  /**
+   * Keeps the spec's parent warm for `ms` without an instance (a standby for
+   * the service's next scale-out here); a later hold of the same parent
+   * renews it. Resolves once the parent is warm.
+   */
+  async hold(spec: ParentSpec, ms: number): Promise<void> {
+    const id = this.parentId(spec);
+    const held = this.standby.get(id);
+    if (held) {
+      held.until = Date.now() + ms;
+      await held.ready;
+      return;
+    }
+    const entry = { until: Date.now() + ms, ready: this.acquire(spec) };
+    this.standby.set(id, entry);
+    let key: string;
+    try {
+      key = await entry.ready;
+    } catch (err) {
+      this.standby.delete(id);
+      throw err;
+    }
+    const expire = () => {
+      const left = entry.until - Date.now();
+      if (left > 0) return void setTimeout(expire, left).unref();
+      this.standby.delete(id);
+      this.release(key);
+    };
+    expire();
+  }
+
+  private parentId(spec: ParentSpec): string {
+    return `${spec.tenant}/${spec.name}@${spec.digest}#${spec.init && spec.init.length > 0 ? initDigest(spec.init) : ''}`;
   }
 
   /** One user of the key is gone; a parent of the services' own is evicted LINGER_MS after its last user. */

@@ -15,7 +15,8 @@
 import type { FleetView } from '../fleet-view.js';
 import { serviceKey, type HostRecord, type Logger, type ServiceRecord } from '@flurry/core';
 import type { FleetLoad, ServiceLoadSum } from './fleet-load.js';
-import { instanceCount, pickHosts } from './host-capacity.js';
+import { hostState, instanceCount, pickHosts } from './host-capacity.js';
+import type { StandbyParents } from './standby-parents.js';
 import type { ServiceManager } from './service-manager.js';
 
 /** The number of instances a service's load asks for. */
@@ -35,6 +36,8 @@ export interface AutoscalerDeps {
   hostInstances: number;
   /** Sets drained hosts active again when the active ones are full. */
   reactivate(hosts: HostRecord[], reason: string): Promise<void>;
+  /** Keeps the service's parent warm where its next instances would go. */
+  standby?: StandbyParents;
   /** Runs a scale-in between consolidation rounds and drains (they must not move an instance being removed). */
   exclusive<T>(work: () => Promise<T>): Promise<T>;
 }
@@ -97,6 +100,7 @@ export class Autoscaler {
     if (want >= current || since === undefined) this.lastNeed.set(key, now);
     const why = `${load.total} requests in flight${load.held > 0 ? ` (${load.held} held)` : ''} over ${current} instances, target ${st.record.targetConcurrency} each: want ${want} (min ${st.record.min}, max ${st.record.max})`;
     if (want > current) await this.scaleOut(tenant, name, want - current, why);
+    else if (current < st.record.max) this.keepStandby(st.record, st.instances.map((i) => i.host), st.record.max - current);
     else if (want < current && since !== undefined && now - since >= this.deps.cooldownMs && !this.shrinking.has(key)) {
       this.shrinking.add(key);
       void this.scaleIn(tenant, name, key, why)
@@ -128,6 +132,17 @@ export class Autoscaler {
     if (choice.reactivate.length > 0) await this.deps.reactivate(choice.reactivate, `scale-out of ${tenant}/${name}`);
     const made = await this.deps.services.addInstances(tenant, name, choice.hosts, why);
     for (const m of made) this.recent.set(m.id, { host: m.host, at: Date.now() });
+  }
+
+  /**
+   * Standby parents on the hosts the next `room` instances would go to (drained ones included: a scale-out
+   * reactivates them), other than those holding an instance already; not on hosts that are exiting.
+   */
+  private keepStandby(record: ServiceRecord, holding: string[], room: number): void {
+    if (!this.deps.standby) return;
+    const busy = new Set(holding);
+    const next = pickHosts(this.deps.fleet.live().filter((h) => hostState(h) !== 'draining'), room, this.deps.hostInstances).hosts.filter((h) => !busy.has(h.id));
+    this.deps.standby.keep(record, [...new Map(next.map((h) => [h.id, h])).values()]);
   }
 
   /** Removes the instances the load no longer asks for, decided again once consolidation and drains let it run. */

@@ -24,6 +24,7 @@ import {
 import type { FleetView } from '../fleet-view.js';
 import { Lease } from '../lease.js';
 import { Autoscaler } from './autoscaler.js';
+import { StandbyParents } from './standby-parents.js';
 import { Consolidator } from './consolidator.js';
 import { FleetLoad } from './fleet-load.js';
 import { drainHost } from './host-drain.js';
@@ -73,6 +74,7 @@ export class ServicesController {
     this.mover = new InstanceMover(services, journal, log);
     const reactivate = (hosts: HostRecord[], reason: string) => this.reactivate(hosts, reason);
     this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
+      standby: new StandbyParents(fabric.nc, log),
       exclusive: (work) => this.exclusive(work),
     });
     this.consolidator = new Consolidator({
