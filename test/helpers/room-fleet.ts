@@ -9,8 +9,8 @@ import { deploy, guestProgram } from './functions.js';
 export async function startRoomFleet(opts: { gatewayEnv?: Record<string, string>; hostEnv?: Record<string, string>; onLine?: (service: string, line: string) => void } = {}): Promise<LocalFleet> {
   const fleet = await LocalFleet.start({
     hosts: 3,
-    hostEnv: { FLURRY_CALL_TIMEOUT_MS: '5000', FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2', ...opts.hostEnv },
-    gatewayEnv: { FLURRY_HOST_TTL_S: '2', FLURRY_CONSOLIDATE_MS: '0', ...opts.gatewayEnv },
+    hostEnv: { FLURRY_CALL_TIMEOUT_MS: '5000', FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '4', ...opts.hostEnv },
+    gatewayEnv: { FLURRY_HOST_TTL_S: '4', FLURRY_CONSOLIDATE_MS: '0', ...opts.gatewayEnv },
     onLine: opts.onLine,
   });
   const res = await deploy(fleet.url, 'room', guestProgram('room'));
