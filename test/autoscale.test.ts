@@ -4,9 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
+const api = gatewayApi(() => fleet.url);
 
 beforeAll(async () => {
   fleet = await startRoomFleet({
@@ -23,27 +25,9 @@ interface Instance { id: string; host: string }
 interface Host { id: string; state: string; releasable: boolean; instances: unknown[] }
 interface Move { kind: string; from: string; to: string; instanceId: string; reason: string; ok: boolean }
 
-const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${fleet.url}${path}`, { method, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-
-async function json<T = any>(res: Response, status = 200): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return JSON.parse(text) as T;
-}
-
 const instances = async (name: string) => (await json<{ service: { instances: Instance[] } }>(await api('GET', `/v1/services/${name}`))).service.instances;
 const hosts = async () => (await json<{ hosts: Host[] }>(await api('GET', '/v1/hosts'))).hosts;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('consolidation', () => {
   it('consolidation - moves the instances off a lightly loaded host, states why, and marks the host drained and releasable', async () => {

@@ -6,9 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
+const api = gatewayApi(() => fleet.url);
 
 beforeAll(async () => {
   fleet = await startRoomFleet({ onLine: process.env.DRAIN_LOG ? (s, l) => console.log(s, l) : undefined });
@@ -22,27 +24,9 @@ interface Instance { id: string; host: string }
 interface Host { id: string; state: string; releasable: boolean; draining: boolean; instances: unknown[] }
 interface Move { kind: string; from: string; to: string; instanceId: string; reason: string; ok: boolean }
 
-const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${fleet.url}${path}`, { method, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-
-async function json<T = any>(res: Response, status = 200): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return JSON.parse(text) as T;
-}
-
 const instances = async () => (await json<{ service: { instances: Instance[] } }>(await api('GET', '/v1/services/rooms'))).service.instances;
 const hosts = async () => (await json<{ hosts: Host[] }>(await api('GET', '/v1/hosts'))).hosts;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * Clients that each own some room members (routing keys, so sticky to one

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostRecord, JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { until } from './helpers/gateway-api.js';
 
 interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; inits: number; restored: boolean; mismatches: number }
 
@@ -35,15 +36,6 @@ function client(fleet: () => LocalFleet) {
   }
   async function hosts(): Promise<HostRecord[]> {
     return ((await (await fetch(`${url()}/v1/hosts`)).json()) as { hosts: HostRecord[] }).hosts;
-  }
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = await probe();
-      if (got !== undefined) return got;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
   /** Every clone verified the whole parent memory, from one init. */
   async function expectCorrect(job: JobRecord, clones: number): Promise<PatternOutput[]> {

@@ -3,9 +3,11 @@
 // instances, sticky routing, scaling by PATCH, and deletion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { gatewayApi, json } from './helpers/gateway-api.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
+const api = gatewayApi(() => fleet.url);
 
 beforeAll(async () => {
   fleet = await startRoomFleet();
@@ -17,15 +19,6 @@ afterAll(async () => {
 
 interface Instance { id: string; host: string; inFlight: number }
 interface Service { name: string; function: string; min: number; max: number; targetConcurrency: number; instances: Instance[] }
-
-const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${fleet.url}${path}`, { method, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-
-async function json<T = any>(res: Response, status: number): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return JSON.parse(text) as T;
-}
 
 async function service(name: string): Promise<Service> {
   return (await json<{ service: Service }>(await api('GET', `/v1/services/${name}`), 200)).service;

@@ -1,0 +1,28 @@
+/** HTTP helpers for the integration suites that talk to a fleet's gateway. */
+import { expect } from 'vitest';
+
+export type Api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Response>;
+
+/** Requests to the gateway at `url()` (a getter: suites start their fleet in beforeAll); a body is sent as JSON. */
+export function gatewayApi(url: () => string): Api {
+  return (method, path, body, headers = {}) =>
+    fetch(`${url()}${path}`, { method, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+/** The answer's body as JSON, once its status is `status` (the body is in the failure message). */
+export async function json<T = any>(res: Response, status = 200): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return JSON.parse(text) as T;
+}
+
+/** Polls `probe` every 100 ms until it gives something other than undefined. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await probe();
+    if (got !== undefined) return got;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
