@@ -21,6 +21,7 @@ interface Service { instances: { id: string; host: string }[] }
 interface Report {
   source: string; target: string; rounds: { pages: number; bytes: number; ms: number }[]; stopReason: string; finalPages: number;
   downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; mode?: string;
+  verify?: { sourceMemory: string; targetMemory: string; memoryBytes: number };
 }
 
 const service = async (name: string) => (await json<{ service: Service }>(await api('GET', `/v1/services/${name}`), 200)).service;
@@ -56,7 +57,7 @@ describe('live migration between hosts', () => {
       }
     })();
     while (k < 20) await new Promise((r) => setTimeout(r, 2));
-    const report = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+    const report = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { verify: true }), 200)).migration;
     const after = k;
     while (k < after + 20) await new Promise((r) => setTimeout(r, 2));
     running = false;
@@ -64,6 +65,9 @@ describe('live migration between hosts', () => {
     log(report);
 
     expect(report.source).toBe(before);
+    // The target's memory at the commit is the source's at the stop, byte for byte.
+    expect(report.verify?.sourceMemory).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.verify!.targetMemory).toBe(report.verify!.sourceMemory);
     expect(report.target).not.toBe(before);
     expect(report.rounds.length).toBeGreaterThanOrEqual(1);
     expect(report.rounds[0]!.bytes).toBeGreaterThan(4 * 1024 * 1024);
@@ -175,9 +179,9 @@ describe('services with an init input, stop-and-copy and guards', () => {
     let pre: Report;
     let stopCopy: Report;
     try {
-      pre = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+      pre = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { verify: true }), 200)).migration;
       log(pre);
-      stopCopy = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: 0 }), 200)).migration;
+      stopCopy = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: 0, verify: true }), 200)).migration;
       log(stopCopy);
     } finally {
       running = false;
@@ -187,6 +191,9 @@ describe('services with an init input, stop-and-copy and guards', () => {
     // Stop-and-copy: no round before the stop; every page of the instance copied while it was stopped.
     expect(stopCopy).toMatchObject({ stopReason: 'stop-and-copy', rounds: [], source: pre.target });
     expect(stopCopy.finalPages).toBeGreaterThanOrEqual((24 * 1024 * 1024) / 4096);
+    // Both ways, with pages written by /churn during the rounds: the memory arrived whole.
+    for (const r of [pre, stopCopy]) expect(r.verify!.targetMemory, JSON.stringify(r.verify)).toBe(r.verify!.sourceMemory);
+    expect(pre.verify!.memoryBytes).toBeGreaterThan(24 * 1024 * 1024);
     const res = await api('GET', '/svc/big/state');
     expect(res.headers.get('x-flurry-host')).toBe(stopCopy.target);
     const after = await json(res, 200);

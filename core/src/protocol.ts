@@ -668,6 +668,8 @@ export interface MigrateInstanceRequest {
   downtimeBudgetMs?: number;
   /** Pre-copy rounds at most (default 30); 0: stop-and-copy only (stop first, copy all memory while paused). */
   maxRounds?: number;
+  /** Hash the instance's memory on both hosts at the commit (report `verify`); the hashing falls into the pause. */
+  verify?: boolean;
 }
 
 export interface MigrationReportWire {
@@ -686,6 +688,8 @@ export interface MigrationReportWire {
   forwarded: number;
   /** Dirty tracking used: async/sync (native pager) or compare. */
   mode?: string;
+  /** With `verify`: SHA-256 of the instance's memory on the source once stopped and on the target once committed. */
+  verify?: { sourceMemory: string; targetMemory: string; memoryBytes: number };
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
@@ -702,13 +706,13 @@ export type ReceiveStep =
   /** Just before the stop: the target collects garbage (main and guest thread), so that none falls into the pause. */
   | { step: 'quiesce'; migrationId: string }
   /** The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt (epoch ms). */
-  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number }
+  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean }
   | { step: 'abort'; migrationId: string }
   /** The source's probe while pages travel: the target answers while it is alive. */
   | { step: 'ping'; migrationId: string };
 
 /** `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`) included. */
-export type ReceiveStepReply = { ok: true; targetMs?: { applyMs: number; totalMs: number } } | { ok: false; error: WireError };
+export type ReceiveStepReply = { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string } | { ok: false; error: WireError };
 
 // ---------------------------------------------------------------------------
 // The services controller: autoscaler, consolidation and host drain (docs/autoscaling.md)

@@ -240,11 +240,18 @@ export class ServiceHost {
       }
     }
     let forwarded = 0;
+    let sourceMemory: { hash: string; memoryBytes: number } | undefined;
+    target.verify = req.verify === true;
     const report = await precopy(
       {
         round: () => pool.migrationRound(inst.poolId),
         quiesce: () => pool.quiesceMigration(inst.poolId),
-        stopAndCopy: () => pool.stopAndCopy(inst.poolId),
+        stopAndCopy: async () => {
+          const last = await pool.stopAndCopy(inst.poolId);
+          // Stopped: the memory is what the target will hold once it has the last pages.
+          if (req.verify) sourceMemory = await pool.instanceMemoryHash(inst.poolId);
+          return last;
+        },
         commit: () => {
           // The target subscribed the instance's subject already (target.commit): requests reach one of the two, never none.
           this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
@@ -266,7 +273,8 @@ export class ServiceHost {
     );
     for (const [id, m] of this.moved) if (Date.now() - m.at > MOVED_MS) this.moved.delete(id);
     log.info({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, target: req.target, mode, rounds: report.rounds.length, downtimeMs: Math.round(report.downtimeMs * 100) / 100 }, 'service instance migrated');
-    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode } };
+    const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
+    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
   }
 
   private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {

@@ -45,7 +45,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
   app.post('/v1/instances/:id/migrate', async (c) => {
     const raw = await readBody(c, deps.maxBodyBytes);
     const body = raw.length === 0 ? {} : parseJson(raw);
-    for (const k of Object.keys(body)) if (k !== 'target' && k !== 'downtimeBudgetMs' && k !== 'maxRounds') throw new FlurryError('bad_request', `unknown field "${k}" (target, downtimeBudgetMs, maxRounds)`);
+    for (const k of Object.keys(body)) if (!['target', 'downtimeBudgetMs', 'maxRounds', 'verify'].includes(k)) throw new FlurryError('bad_request', `unknown field "${k}" (target, downtimeBudgetMs, maxRounds, verify)`);
     const opts: MigrateOptions = {};
     const { downtimeBudgetMs, maxRounds } = body;
     if (downtimeBudgetMs !== undefined) {
@@ -55,6 +55,10 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     if (maxRounds !== undefined) {
       if (typeof maxRounds !== 'number' || !Number.isInteger(maxRounds) || maxRounds < 0 || maxRounds > 100) throw new FlurryError('bad_request', '"maxRounds" must be an integer from 0 (stop-and-copy only) to 100');
       opts.maxRounds = maxRounds;
+    }
+    if (body.verify !== undefined) {
+      if (typeof body.verify !== 'boolean') throw new FlurryError('bad_request', '"verify" must be true or false');
+      opts.verify = body.verify;
     }
     return c.json({ migration: await services.migrate(c.var.tenant, c.req.param('id'), body.target as string | undefined, opts) });
   });

@@ -48,6 +48,8 @@ export interface MigrateOptions {
   downtimeBudgetMs?: number;
   /** 0: stop-and-copy only. */
   maxRounds?: number;
+  /** Compare memory hashes of source and target at the commit (adds the hashing to the pause). */
+  verify?: boolean;
 }
 
 export interface ServiceManagerDeps {

@@ -63,6 +63,9 @@ const PROBE_TIMEOUT_MS = 3000;
  * of after the step's timeout.
  */
 export class NatsTarget implements PrecopyTarget {
+  /** Set before the migration: the target hashes the instance's memory once committed (memoryHash). */
+  verify = false;
+  memoryHash: string | undefined;
   private prepared = false;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
@@ -179,7 +182,8 @@ export class NatsTarget implements PrecopyTarget {
       this.stopProbing();
       // The target refuses a commit that reaches it after the source gave up waiting (and resumed).
       const expiresAt = Date.now() + this.timeoutMs;
-      reply = await this.step({ step: 'commit', migrationId: this.info.migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt });
+      reply = await this.step({ step: 'commit', migrationId: this.info.migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, ...(this.verify ? { verify: true } : {}) });
+      this.memoryHash = reply.memoryHash;
     } finally {
       this.stopProbing();
     }
@@ -243,8 +247,8 @@ export class MigrationReceiver {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     let reply: ReceiveStepReply;
     try {
-      const targetMs = await this.step(decode<ReceiveStep>(data));
-      reply = targetMs ? { ok: true, targetMs } : { ok: true };
+      const committed = await this.step(decode<ReceiveStep>(data));
+      reply = committed ? { ok: true, targetMs: { applyMs: committed.applyMs, totalMs: committed.totalMs }, ...(committed.memoryHash ? { memoryHash: committed.memoryHash } : {}) } : { ok: true };
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }
@@ -258,7 +262,7 @@ export class MigrationReceiver {
   }
 
   /** The commit answers its timing. */
-  private async step(s: ReceiveStep): Promise<{ applyMs: number; totalMs: number } | void> {
+  private async step(s: ReceiveStep): Promise<{ applyMs: number; totalMs: number; memoryHash?: string } | void> {
     const { pool } = this.deps;
     switch (s.step) {
       case 'prepare': {
@@ -304,11 +308,13 @@ export class MigrationReceiver {
         const applying = performance.now();
         await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
         const applyMs = performance.now() - applying;
+        // Before the instance serves (and changes): what arrived, to compare with the source's memory at the stop.
+        const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
         late();
         this.receiving.delete(s.migrationId);
         await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, name: r.name, digest: r.digest });
         this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, ms: Date.now() - r.startedAt }, 'service instance received');
-        return { applyMs, totalMs: performance.now() - started };
+        return { applyMs, totalMs: performance.now() - started, ...(memoryHash ? { memoryHash } : {}) };
       }
       case 'abort': {
         const r = this.receiving.get(s.migrationId);
