@@ -371,7 +371,8 @@ function addHostCommands(program: Command): void {
     .description('drain host ID: nothing new goes there and its service instances migrate away; exits 1 if one could not be moved')
     .argument('<id>', 'host id')
     .action(async (id: string, _options: object, command: Command) => {
-      const { flurry, json } = context(command);
+      // A drain migrates instances one after another; the gateway itself gives up after 10 minutes.
+      const { flurry, json } = context(command, { timeoutMs: 0 });
       const drain = await flurry.hosts.drain(id);
       print(json ? drain : drainDetails(drain), json);
       // The host stays draining: a script must not release it.
@@ -495,11 +496,12 @@ interface InvokeCliOptions {
   header?: string[];
 }
 
-function context(command: Command): { flurry: Flurry; json: boolean } {
+/** `timeoutMs` overrides the client's default for commands that legitimately wait long. */
+function context(command: Command, client: { timeoutMs?: number } = {}): { flurry: Flurry; json: boolean } {
   const options = command.optsWithGlobals<GlobalOptions>();
   let flurry: Flurry;
   try {
-    flurry = new Flurry({ url: options.url, apiKey: options.apiKey });
+    flurry = new Flurry({ url: options.url, apiKey: options.apiKey, ...client });
   } catch {
     throw new UsageError(`--url: not a URL: ${options.url}`);
   }
