@@ -205,7 +205,7 @@ describe('host control', () => {
     const state = await flurry.hosts.consolidation();
     expect(lastRequest()).toMatchObject({ method: 'GET', url: '/v1/consolidation' });
     expect(state.moves).toEqual([STUB_MOVE]);
-    expect(state.hosts.map((h) => [h.id, h.state, h.releasable])).toEqual([['host-a', 'active', false], ['host-b', 'drained', true]]);
+    expect(state.hosts.map((h) => [h.id, h.state, h.instances, h.releasable])).toEqual([['host-a', 'active', 1, false], ['host-b', 'drained', 0, true]]);
   });
 });
 

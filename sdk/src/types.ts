@@ -321,7 +321,8 @@ export interface ConsolidationState {
     id: string;
     state: 'active' | 'draining' | 'drained';
     stateReason?: string;
-    instances: { tenant: string; service: string; instanceId: string; requests: number }[];
+    /** How many service instances the host holds (`hosts.list()` names them). */
+    instances: number;
     runningGuests: number;
     releasable: boolean;
   }[];

@@ -58,7 +58,7 @@ export function createStubServices(sendJson: Send, sendError: SendError) {
   function consolidation(): ConsolidationState {
     return {
       hosts: STUB_HOSTS.map((h) => ({
-        id: h.id, state: h.state ?? 'active', stateReason: h.stateReason, instances: h.instances ?? [], runningGuests: h.runningGuests, releasable: h.releasable ?? false,
+        id: h.id, state: h.state ?? 'active', stateReason: h.stateReason, instances: h.instances?.length ?? 0, runningGuests: h.runningGuests, releasable: h.releasable ?? false,
       })),
       moves: [STUB_MOVE],
     };
