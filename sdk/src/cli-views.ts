@@ -2,7 +2,7 @@
 import { formatBytes, formatDuration } from './human-units.js';
 import type { JobEvent } from './jobs.js';
 import { formatFields, formatTable } from './table.js';
-import type { DataRecord, FunctionRecord, HostRecord, JobRecord } from './types.js';
+import type { DataRecord, FunctionRecord, HostDrainReport, HostMove, HostRecord, JobRecord, MigrationReport, ServiceRecord } from './types.js';
 
 const WASM_PAGE_BYTES = 65_536;
 /** Enough hex digits to tell modules apart at a glance, like git's short hashes. */
@@ -82,6 +82,96 @@ export function hostsTable(hosts: HostRecord[], now: number): string {
       `${formatDuration(now - host.heartbeatAt)} ago`,
     ]),
   );
+}
+
+export function servicesTable(services: ServiceRecord[], now: number): string {
+  return formatTable(
+    [
+      { header: 'NAME' },
+      { header: 'FUNCTION' },
+      { header: 'DIGEST' },
+      { header: 'INSTANCES', align: 'right' },
+      { header: 'MIN', align: 'right' },
+      { header: 'MAX', align: 'right' },
+      { header: 'TARGET', align: 'right' },
+      { header: 'CREATED', align: 'right' },
+    ],
+    services.map((svc) => [
+      svc.name,
+      svc.function,
+      svc.digest.slice(0, SHORT_DIGEST),
+      String(svc.instances.length),
+      String(svc.min),
+      String(svc.max),
+      String(svc.targetConcurrency),
+      `${formatDuration(now - svc.createdAt)} ago`,
+    ]),
+  );
+}
+
+/** A service's settings as labelled fields, then one row per instance. */
+export function serviceDetails(svc: ServiceRecord, now: number): string {
+  const fields: [string, string][] = [
+    ['name', svc.name],
+    ['function', `${svc.function} (${svc.digest.slice(0, SHORT_DIGEST)})`],
+    ['scale', `min ${svc.min}, max ${svc.max}, target ${svc.targetConcurrency} in flight per instance`],
+    ['init', svc.init === undefined ? 'none' : formatBytes(base64Length(svc.init))],
+    ['created', `${new Date(svc.createdAt).toISOString()} (${formatDuration(now - svc.createdAt)} ago)`],
+    ['instances', String(svc.instances.length)],
+  ];
+  if (svc.instances.length === 0) return formatFields(fields);
+  const instances = formatTable(
+    [{ header: 'INSTANCE' }, { header: 'HOST' }, { header: 'IN FLIGHT', align: 'right' }, { header: 'AGE', align: 'right' }, { header: 'MIGRATING' }],
+    svc.instances.map((instance) => [
+      instance.id,
+      instance.host,
+      String(instance.inFlight),
+      formatDuration(now - instance.createdAt),
+      instance.migrating === undefined ? '' : `to ${instance.migrating.target}`,
+    ]),
+  );
+  return `${formatFields(fields)}\n${instances}`;
+}
+
+/** One line after a create or a scale. */
+export function serviceLine(verb: string, svc: ServiceRecord): string {
+  const count = svc.instances.length;
+  return `${verb} ${svc.name}  function ${svc.function}  min ${svc.min}  max ${svc.max}  target ${svc.targetConcurrency}  ${count} instance${count === 1 ? '' : 's'}\n`;
+}
+
+/** A migration's report: where, how many rounds, the pause, the whole and the bytes. */
+export function migrationDetails(instanceId: string, report: MigrationReport): string {
+  const rounds = report.rounds.length;
+  const d = report.downtime;
+  return formatFields([
+    ['instance', `${instanceId}: ${report.source} -> ${report.target}`],
+    ['rounds', `${rounds} pre-copy round${rounds === 1 ? '' : 's'} (${report.stopReason}), then ${report.finalPages} pages paused${report.mode === undefined ? '' : `; dirty tracking ${report.mode}`}`],
+    ['downtime', `${report.downtimeMs.toFixed(1)} ms (stop ${d.stopMs.toFixed(1)}, send ${d.sendMs.toFixed(1)}, commit ${d.commitMs.toFixed(1)}, release ${d.releaseMs.toFixed(1)})`],
+    ['total', `${report.totalMs.toFixed(1)} ms`],
+    ['bytes', formatBytes(report.totalBytes)],
+    ['forwarded', `${report.forwarded} request${report.forwarded === 1 ? '' : 's'}`],
+  ]);
+}
+
+/** A drain's moves, one line each, and the instances that could not be moved. */
+export function drainDetails(drain: HostDrainReport): string {
+  const state = drain.failed.length === 0 ? 'drained' : 'still draining';
+  const moved = drain.moved.filter((move) => move.ok);
+  const lines = [`${drain.hostId} ${state}: ${moved.length} instance${moved.length === 1 ? '' : 's'} moved, ${drain.failed.length} failed`];
+  for (const move of moved) lines.push(`  ${moveLine(move)}`);
+  for (const failure of drain.failed) lines.push(`  ${failure.instanceId} not moved: ${failure.error}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function moveLine(move: HostMove): string {
+  const downtime = move.downtimeMs === undefined ? '' : `, downtime ${move.downtimeMs.toFixed(1)} ms`;
+  return `${move.instanceId} (${move.service}) ${move.from} -> ${move.to ?? '?'}${downtime}`;
+}
+
+/** Decoded size of a base64 text, without decoding it. */
+function base64Length(text: string): number {
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  return (text.length / 4) * 3 - padding;
 }
 
 function memoryRange(fn: FunctionRecord): string {

@@ -184,6 +184,121 @@ describe('cli', () => {
   });
 });
 
+describe('cli service', () => {
+  function lastRequest() {
+    return gateway.requests[gateway.requests.length - 1];
+  }
+  function sentJson(): unknown {
+    return JSON.parse(lastRequest().body.toString('utf8'));
+  }
+
+  it('cli service - create sends the function, the --init file as base64 and the bounds; prints one line', async () => {
+    const init = join(scratch, 'room-init.json');
+    await writeFile(init, '{"ballastMiB":8}');
+    const run = await cli(['service', 'create', 'chat', '--function', 'room', '--init', init, '--min', '2', '--max', '8', '--target', '4']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/services' });
+    expect(sentJson()).toEqual({ name: 'chat', function: 'room', init: btoa('{"ballastMiB":8}'), min: 2, max: 8, targetConcurrency: 4 });
+    expect(run.stdout.toString()).toBe('created chat  function room  min 2  max 8  target 4  2 instances\n');
+  });
+
+  it('cli service - create without --function is a usage error; a refused create prints the error and exits 1', async () => {
+    expect((await cli(['service', 'create', 'nofn'])).code).toBe(2);
+    expect((await cli(['service', 'create', 'neg', '--function', 'room', '--min', '-1'])).code).toBe(2);
+    const run = await cli(['service', 'create', 'orphan', '--function', 'missing']);
+    expect(run).toMatchObject({ code: 1, stderr: 'error: not_found: cannot create service "orphan": function "missing" is not deployed\n' });
+    expect(run.stdout.length).toBe(0);
+  });
+
+  it('cli service - ls prints a table, --json the records', async () => {
+    expect((await cli(['service', 'create', 'listed', '--function', 'room', '--max', '3'])).code).toBe(0);
+    const run = await cli(['service', 'ls']);
+    expect(run.code).toBe(0);
+    const [header, ...rows] = lines(run);
+    expect(header.split(/\s{2,}/)).toEqual(['NAME', 'FUNCTION', 'DIGEST', 'INSTANCES', 'MIN', 'MAX', 'TARGET', 'CREATED']);
+    expect(rows.find((row) => row.startsWith('listed '))?.split(/\s+/)).toEqual(['listed', 'room', 'cd'.repeat(6), '1', '1', '3', '8', expect.stringMatching(/^\d+s$/), 'ago']);
+    const json = await cli(['--json', 'service', 'ls']);
+    expect((JSON.parse(json.stdout.toString()) as { name: string }[]).map((svc) => svc.name)).toContain('listed');
+  });
+
+  it('cli service - get prints the settings and a row per instance', async () => {
+    expect((await cli(['service', 'create', 'shown-svc', '--function', 'room', '--min', '2'])).code).toBe(0);
+    const run = await cli(['service', 'get', 'shown-svc']);
+    expect(run.code).toBe(0);
+    const text = run.stdout.toString();
+    expect(text).toMatch(/^scale +min 2, max 2, target 8 in flight per instance$/m);
+    expect(text).toMatch(/^init +none$/m);
+    const table = text.slice(text.indexOf('INSTANCE '));
+    const [header, ...rows] = table.trimEnd().split('\n');
+    expect(header.split(/\s{2,}/)).toEqual(['INSTANCE', 'HOST', 'IN FLIGHT', 'AGE', 'MIGRATING']);
+    expect(rows.map((row) => row.split(/\s+/).slice(0, 3))).toEqual([['shown-svc-0', 'host-a', '0'], ['shown-svc-1', 'host-a', '0']]);
+    const missing = await cli(['service', 'get', 'nope']);
+    expect(missing).toMatchObject({ code: 1, stderr: 'error: not_found: service "nope" does not exist\n' });
+  });
+
+  it('cli service - scale sends only the given bounds; scale without any is a usage error', async () => {
+    expect((await cli(['service', 'create', 'grows', '--function', 'room'])).code).toBe(0);
+    const run = await cli(['service', 'scale', 'grows', '--min', '3', '--target', '2']);
+    expect(run.code).toBe(0);
+    expect(lastRequest()).toMatchObject({ method: 'PATCH', url: '/v1/services/grows' });
+    expect(sentJson()).toEqual({ min: 3, targetConcurrency: 2 });
+    expect(run.stdout.toString()).toBe('scaled grows  function room  min 3  max 3  target 2  3 instances\n');
+    const none = await cli(['service', 'scale', 'grows']);
+    expect(none).toMatchObject({ code: 2, stderr: 'error: usage: service scale: give --min, --max or --target\n' });
+  });
+
+  it('cli service - rm deletes the service', async () => {
+    expect((await cli(['service', 'create', 'doomed-svc', '--function', 'room'])).code).toBe(0);
+    const run = await cli(['service', 'rm', 'doomed-svc']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(lastRequest()).toMatchObject({ method: 'DELETE', url: '/v1/services/doomed-svc' });
+    expect(run.stdout.toString()).toBe('deleted doomed-svc\n');
+    expect((await cli(['service', 'get', 'doomed-svc'])).code).toBe(1);
+  });
+
+  it('cli service - instance migrate sends --to and --max-rounds and prints rounds, downtime, total and bytes', async () => {
+    expect((await cli(['service', 'create', 'mover', '--function', 'room'])).code).toBe(0);
+    const run = await cli(['instance', 'migrate', 'mover-0', '--to', 'host-c', '--max-rounds', '2']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/instances/mover-0/migrate' });
+    expect(sentJson()).toEqual({ target: 'host-c', maxRounds: 2 });
+    expect(lines(run)).toEqual([
+      'instance   mover-0: host-a -> host-c',
+      'rounds     2 pre-copy rounds (budget), then 12 pages paused; dirty tracking async',
+      'downtime   3.3 ms (stop 1.0, send 0.0, commit 2.0, release 0.3)',
+      'total      41.5 ms',
+      'bytes      3.0 MiB',
+      'forwarded  1 request',
+    ]);
+    const json = await cli(['--json', 'instance', 'migrate', 'mover-0']);
+    expect(sentJson()).toEqual({});
+    expect(JSON.parse(json.stdout.toString())).toMatchObject({ source: 'host-a', target: 'host-b', rounds: expect.any(Array), totalBytes: 3 * 2 ** 20 });
+    const busy = await cli(['instance', 'migrate', 'busy-1']);
+    expect(busy).toMatchObject({ code: 1, stderr: 'error: conflict: instance busy-1 is being migrated already (to host host-b)\n' });
+  });
+
+  it('cli service - host drain prints each move; a failed move keeps exit code 1', async () => {
+    const run = await cli(['host', 'drain', 'host-a']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/hosts/host-a/drain' });
+    expect(lines(run)).toEqual(['host-a drained: 1 instance moved, 0 failed', '  inst-1 (room) host-a -> host-b, downtime 2.5 ms']);
+    const stuck = await cli(['host', 'drain', 'host-b']);
+    expect(stuck.code).toBe(1);
+    expect(lines(stuck)).toEqual(['host-b still draining: 0 instances moved, 1 failed', '  inst-9 not moved: no host can take it']);
+    const json = await cli(['--json', 'host', 'drain', 'host-a']);
+    expect(JSON.parse(json.stdout.toString())).toMatchObject({ hostId: 'host-a', moved: [{ instanceId: 'inst-1', ok: true }], failed: [] });
+  });
+
+  it('cli service - host activate posts to the host; an unknown host exits 1', async () => {
+    const run = await cli(['host', 'activate', 'host-b']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/hosts/host-b/activate' });
+    expect(run.stdout.toString()).toBe('activated host-b\n');
+    const unknown = await cli(['host', 'activate', 'host-zz']);
+    expect(unknown).toMatchObject({ code: 1, stderr: 'error: not_found: host-zz is not a live host\n' });
+  });
+});
+
 describe('cli job', () => {
   function stderrLines(run: CliRun): string[] {
     return run.stderr.trimEnd().split('\n');

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flurry, FlurryApiError, FlurryConnectionError, FlurryTimeoutError, type InvokeResponse } from './index.js';
 import { EMPTY_WASM_MODULE, STUB_HOSTS, startStubGateway, type StubGateway } from './testing/stub-gateway.js';
+import { STUB_MOVE } from './testing/stub-services.js';
 import { unusedPort } from './testing/unused-port.js';
 
 let gateway: StubGateway;
@@ -131,6 +132,80 @@ describe('invoke', () => {
 describe('hosts', () => {
   it('hosts - list returns the host records', async () => {
     expect(await flurry.hosts.list()).toEqual(STUB_HOSTS);
+  });
+});
+
+describe('services', () => {
+  function sentJson(): unknown {
+    return JSON.parse(lastRequest().body.toString('utf8'));
+  }
+
+  it('services - create sends the spec as JSON with init as base64 (bytes or a string as UTF-8) and returns the record', async () => {
+    const svc = await flurry.services.create({ name: 'chat', function: 'room', init: '{"ballastMiB":8}', min: 2, max: 8, targetConcurrency: 4 });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/services' });
+    expect(lastRequest().headers['content-type']).toBe('application/json');
+    expect(sentJson()).toEqual({ name: 'chat', function: 'room', init: btoa('{"ballastMiB":8}'), min: 2, max: 8, targetConcurrency: 4 });
+    expect(svc).toMatchObject({ name: 'chat', function: 'room', min: 2, max: 8, targetConcurrency: 4, instances: [{ id: 'chat-0', host: 'host-a' }, { id: 'chat-1' }] });
+    await flurry.services.create({ name: 'bytes', function: 'room', init: new Uint8Array([0xff, 0x00, 0x80]) });
+    expect(sentJson()).toEqual({ name: 'bytes', function: 'room', init: '/wCA' });
+  });
+
+  it('services - a refused create throws the gateway error: not deployed, name taken', async () => {
+    const missing = await apiErrorOf(flurry.services.create({ name: 'orphan', function: 'missing' }));
+    expect(missing).toMatchObject({ status: 404, code: 'not_found', message: 'cannot create service "orphan": function "missing" is not deployed' });
+    await flurry.services.create({ name: 'taken', function: 'room' });
+    expect(await apiErrorOf(flurry.services.create({ name: 'taken', function: 'room' }))).toMatchObject({ status: 409, code: 'conflict' });
+  });
+
+  it('services - list, get, update and delete', async () => {
+    await flurry.services.create({ name: 'scaled', function: 'room', min: 1 });
+    expect((await flurry.services.list()).map((svc) => svc.name)).toContain('scaled');
+    expect(lastRequest()).toMatchObject({ method: 'GET', url: '/v1/services' });
+    expect(await flurry.services.get('scaled')).toMatchObject({ name: 'scaled', min: 1, max: 1 });
+    const updated = await flurry.services.update('scaled', { min: 3, targetConcurrency: 2 });
+    expect(lastRequest()).toMatchObject({ method: 'PATCH', url: '/v1/services/scaled' });
+    expect(sentJson()).toEqual({ min: 3, targetConcurrency: 2 });
+    expect(updated).toMatchObject({ min: 3, max: 3, targetConcurrency: 2 });
+    expect(updated.instances).toHaveLength(3);
+    await flurry.services.delete('scaled');
+    expect(lastRequest()).toMatchObject({ method: 'DELETE', url: '/v1/services/scaled' });
+    const gone = await apiErrorOf(flurry.services.get('scaled'));
+    expect(gone).toMatchObject({ status: 404, code: 'not_found', message: 'service "scaled" does not exist' });
+  });
+
+  it('services - migrate posts the options to the instance and returns the report', async () => {
+    await flurry.services.create({ name: 'moving', function: 'room' });
+    const report = await flurry.services.migrate('moving-0', { target: 'host-c', maxRounds: 2, downtimeBudgetMs: 10 });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/instances/moving-0/migrate' });
+    expect(sentJson()).toEqual({ target: 'host-c', maxRounds: 2, downtimeBudgetMs: 10 });
+    expect(report).toMatchObject({ source: 'host-a', target: 'host-c', stopReason: 'budget', downtimeMs: 3.25, placementMs: 0.75 });
+    expect(report.rounds).toHaveLength(2);
+    await flurry.services.migrate('moving-0');
+    expect(sentJson()).toEqual({});
+    const busy = await apiErrorOf(flurry.services.migrate('busy-1'));
+    expect(busy).toMatchObject({ status: 409, code: 'conflict', message: 'instance busy-1 is being migrated already (to host host-b)' });
+  });
+});
+
+describe('host control', () => {
+  it('host control - drain posts to the host and returns the moves and failures', async () => {
+    expect(await flurry.hosts.drain('host-a')).toEqual({ hostId: 'host-a', moved: [STUB_MOVE], failed: [] });
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/hosts/host-a/drain' });
+    expect((await flurry.hosts.drain('host-b')).failed).toEqual([{ instanceId: 'inst-9', error: 'no host can take it' }]);
+  });
+
+  it('host control - activate posts to the host; an unknown host throws not_found', async () => {
+    await flurry.hosts.activate('host-b');
+    expect(lastRequest()).toMatchObject({ method: 'POST', url: '/v1/hosts/host-b/activate' });
+    const err = await apiErrorOf(flurry.hosts.activate('host-zz'));
+    expect(err).toMatchObject({ status: 404, code: 'not_found', message: 'host-zz is not a live host' });
+  });
+
+  it('host control - consolidation returns the hosts and the latest moves', async () => {
+    const state = await flurry.hosts.consolidation();
+    expect(lastRequest()).toMatchObject({ method: 'GET', url: '/v1/consolidation' });
+    expect(state.moves).toEqual([STUB_MOVE]);
+    expect(state.hosts.map((h) => [h.id, h.state, h.instances, h.releasable])).toEqual([['host-a', 'active', 1, false], ['host-b', 'drained', 0, true]]);
   });
 });
 

@@ -1,8 +1,9 @@
-/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`, `jobs`, `data`). */
+/** The Flurry client: one connection setting, one namespace per resource (`functions`, `hosts`, `jobs`, `data`, `services`). */
 import { DataApi } from './data.js';
 import { FunctionsApi } from './functions.js';
 import { HostsApi } from './hosts.js';
 import { JobsApi } from './jobs.js';
+import { ServicesApi } from './services.js';
 import { Transport } from './transport.js';
 
 /**
@@ -37,6 +38,7 @@ export class Flurry {
   readonly hosts: HostsApi;
   readonly jobs: JobsApi;
   readonly data: DataApi;
+  readonly services: ServicesApi;
 
   constructor(options: FlurryOptions) {
     const transport = new Transport({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
@@ -44,5 +46,6 @@ export class Flurry {
     this.hosts = new HostsApi(transport);
     this.jobs = new JobsApi(transport);
     this.data = new DataApi(transport);
+    this.services = new ServicesApi(transport);
   }
 }

@@ -3,6 +3,7 @@ export { Flurry, type FlurryOptions } from './client.js';
 export { FunctionsApi, type InvokeBody, type InvokeOptions } from './functions.js';
 export { HostsApi } from './hosts.js';
 export { DataApi } from './data.js';
+export { ServicesApi, type MigrateOptions, type ServiceScale, type ServiceSpec } from './services.js';
 export {
   JobHandle,
   JobsApi,
@@ -18,4 +19,21 @@ export {
 export { InvokeResponse } from './invoke-response.js';
 export type { QueryInit } from './transport.js';
 export { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
-export type { CloneDetail, DataRecord, ErrorCode, FunctionRecord, HostRecord, JobErrorInfo, JobRecord, JobState, PageCounts, WarmFunction } from './types.js';
+export type {
+  CloneDetail,
+  ConsolidationState,
+  DataRecord,
+  ErrorCode,
+  FunctionRecord,
+  HostDrainReport,
+  HostMove,
+  HostRecord,
+  JobErrorInfo,
+  JobRecord,
+  JobState,
+  MigrationReport,
+  PageCounts,
+  ServiceInstance,
+  ServiceRecord,
+  WarmFunction,
+} from './types.js';

@@ -2,6 +2,7 @@
  * `flurry.jobs`: fork-join jobs. Submit one, follow its events (Server-Sent Events over a
  * streaming fetch), wait for it, read its result or one clone's output, cancel it.
  */
+import { fromBase64, toBase64 } from './base64.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError } from './errors.js';
 import { GatewayHeaders } from './gateway-headers.js';
 import { readServerSentEvents } from './sse.js';
@@ -355,18 +356,4 @@ function encodeData(data: JobData | undefined): string | undefined {
   if (data instanceof Uint8Array) return toBase64(data);
   if (typeof data === 'string') return toBase64(new TextEncoder().encode(data));
   return toBase64(new TextEncoder().encode(JSON.stringify(data)));
-}
-
-// Plain JavaScript (no Buffer) so that the SDK runs wherever fetch does.
-function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
 }

@@ -201,3 +201,130 @@ export interface JobRecord {
   /** Each failed clone's error. */
   errors?: { index: number; code: ErrorCode | (string & {}); message: string }[];
 }
+
+/**
+ * A long-lived service: `min`..`max` persistent instances of one function version, each a
+ * clone of a parent booted with `init`. Times are milliseconds since the Unix epoch.
+ *
+ * @example
+ * const svc: ServiceRecord = await flurry.services.get('chat');
+ * console.log(svc.instances.map((i) => `${i.id}@${i.host}`).join(' '));
+ */
+export interface ServiceRecord {
+  tenant: string;
+  name: string;
+  function: string;
+  /** The function version the service was created with. */
+  digest: string;
+  /** The init input of the instances' parent, base64 (as given). */
+  init?: string;
+  min: number;
+  max: number;
+  /** Requests in flight per instance the autoscaler aims at. */
+  targetConcurrency: number;
+  createdAt: number;
+  updatedAt: number;
+  instances: ServiceInstance[];
+}
+
+/**
+ * One instance of a service and the host that holds it.
+ *
+ * @example
+ * const busiest = svc.instances.reduce((a, b) => (b.inFlight > a.inFlight ? b : a));
+ */
+export interface ServiceInstance {
+  id: string;
+  host: string;
+  /** Requests the answering gateway has in flight to the instance. */
+  inFlight: number;
+  createdAt: number;
+  /** Present while a migration of the instance is under way. */
+  migrating?: { target: string; since: number; migrationRequest: string };
+}
+
+/**
+ * What a live migration of a service instance did (docs/services.md, "Migration"). Times are
+ * milliseconds, sizes bytes.
+ *
+ * @example
+ * const report: MigrationReport = await flurry.services.migrate('inst-1', { target: 'host-b' });
+ * console.log(`${report.rounds.length} rounds, paused ${report.downtimeMs} ms`);
+ */
+export interface MigrationReport {
+  source: string;
+  target: string;
+  /** Dirty tracking used: `async` / `sync` (native pager) or `compare`. */
+  mode?: string;
+  /** Each pre-copy round, round 0 (all non-zero pages) first. */
+  rounds: { pages: number; bytes: number; ms: number }[];
+  /** `budget`, `not-shrinking`, `max-rounds` or `stop-and-copy`. */
+  stopReason: string;
+  /** Pages sent while the instance was paused. */
+  finalPages: number;
+  downtimeMs: number;
+  /** Where the pause went. */
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
+  totalMs: number;
+  totalBytes: number;
+  perPageMs: number;
+  /** Requests held during the pause and answered by the target. */
+  forwarded: number;
+  /** The gateway's placement write, after the pause. */
+  placementMs: number;
+}
+
+/**
+ * One instance moved by the services controller (a consolidation or a drain), and why.
+ *
+ * @example
+ * const failed = (await flurry.hosts.consolidation()).moves.filter((m: HostMove) => !m.ok);
+ */
+export interface HostMove {
+  at: number;
+  tenant: string;
+  service: string;
+  instanceId: string;
+  from: string;
+  to?: string;
+  kind: 'consolidate' | 'drain';
+  reason: string;
+  ok: boolean;
+  downtimeMs?: number;
+  error?: string;
+}
+
+/**
+ * The answer of a host drain: every instance moved away, or why one could not be (the host then
+ * stays `draining`).
+ *
+ * @example
+ * const drain: HostDrainReport = await flurry.hosts.drain('host-2');
+ * if (drain.failed.length > 0) console.error(drain.failed[0].error);
+ */
+export interface HostDrainReport {
+  hostId: string;
+  moved: HostMove[];
+  failed: { instanceId: string; error: string }[];
+}
+
+/**
+ * The services controller's view: each host's state, and its latest moves of the caller's
+ * instances, newest last.
+ *
+ * @example
+ * const { hosts } = await flurry.hosts.consolidation();
+ * const releasable = hosts.filter((h) => h.releasable).map((h) => h.id);
+ */
+export interface ConsolidationState {
+  hosts: {
+    id: string;
+    state: 'active' | 'draining' | 'drained';
+    stateReason?: string;
+    /** How many service instances the host holds (`hosts.list()` names them). */
+    instances: number;
+    runningGuests: number;
+    releasable: boolean;
+  }[];
+  moves: HostMove[];
+}

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { FunctionRecord, HostRecord } from '../types.js';
 import { createStubJobs } from './stub-jobs.js';
+import { createStubServices } from './stub-services.js';
 
 export interface RecordedRequest {
   method: string;
@@ -113,6 +114,7 @@ export async function startStubGateway(): Promise<StubGateway> {
   const requests: RecordedRequest[] = [];
   const functions = new Map<string, FunctionRecord>();
   const jobs = createStubJobs(sendJson, sendError);
+  const services = createStubServices(sendJson, sendError);
 
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -145,6 +147,7 @@ export async function startStubGateway(): Promise<StubGateway> {
       }
     }
     if (route.startsWith('/v1/jobs') && jobs.handle({ ...request, route, search: url.searchParams }, res)) return;
+    if (services.handle({ method: request.method, route, body: request.body }, res)) return;
     if ((match = request.url.match(/^\/fn\/([^/?]+)(.*)$/))) {
       return invokeGuest(decodeURIComponent(match[1]), request, match[2] || '/', res);
     }
