@@ -232,7 +232,10 @@ export class Forker {
       const key = `${snapKey(d.snapshotId)}${unicast ? '#unicast' : ''}@${++this.adoptions}`;
       const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
       const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
-      entry.ready = this.adopt(key, d, cache);
+      // An adoption cut short by the cache failing (which drops it) reports the cache's reason, not the drop.
+      entry.ready = this.adopt(key, d, cache).catch((err: unknown) => {
+        throw cache.failedWith ?? err;
+      });
       // A cache that failed is dropped, so that it does not outlive this fork while its parent is kept: the next fork adopts afresh.
       entry.ready.catch(() => this.dropAdopted(cacheKey, entry));
       cache.onFailure((err) => {

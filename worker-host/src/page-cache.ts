@@ -131,6 +131,11 @@ export class PageCache {
   }
 
   /** Registers a listener for the cache failing (corrupt chunk, memory server gone). */
+  /** Why the cache failed, if it did. */
+  get failedWith(): FlurryError | undefined {
+    return this.failure;
+  }
+
   onFailure(listener: (err: FlurryError) => void): void {
     if (this.failure) listener(this.failure);
     else this.failureListeners.push(listener);
