@@ -11,7 +11,7 @@ import { LocalFleet } from './local-fleet.js';
 import { repoRoot } from './services.js';
 
 /** Bundled functions deployed at start so the printed example works at once. */
-const EXAMPLES = ['echo', 'json-transform', 'wordfreq', 'pattern'];
+const EXAMPLES = ['echo', 'json-transform', 'wordfreq', 'pattern', 'quant', 'render', 'blast', 'room'];
 
 function loadFleetConfig(env: Record<string, string | undefined>) {
   const r = new EnvReader(env);
