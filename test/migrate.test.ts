@@ -208,8 +208,26 @@ describe('services with an init input, stop-and-copy and guards', () => {
     // The init input belongs to the service for good; bad input is refused.
     expect((await json(await api('PATCH', '/v1/services/big', { init: ballast(1) }), 400)).error.message).toMatch(/cannot change "init"/);
     expect((await json(await api('POST', '/v1/services', { ...big, name: 'bad', init: 'not base64!' }), 400)).error.message).toMatch(/"init" is not valid base64/);
-    expect((await json(await api('POST', '/v1/services', { name: 'bad', function: 'room', initData: 'blob' }), 400)).error.message).toMatch(/"initData" is not supported/);
+    expect((await json(await api('POST', '/v1/services', { name: 'bad', function: 'room', initData: 'no-such-blob' }), 404)).error.message).toMatch(/no data "no-such-blob"/);
     expect((await json(await api('POST', `/v1/instances/${inst!.id}/migrate`, { maxRounds: -1 }), 400)).error.message).toMatch(/maxRounds/);
+  }, 120_000);
+
+  it('initData - a service whose init input is an upload: its instance clones that parent and migrates whole, the target reading the same upload', async () => {
+    const upload = await fetch(`${fleet.url}/v1/data/room-init.json`, { method: 'PUT', body: JSON.stringify({ ballastMiB: 8 }) });
+    expect(upload.status, await upload.clone().text()).toBe(201);
+    const created = await json<{ service: { initData: string; instances: { id: string; host: string }[] } }>(await api('POST', '/v1/services', { name: 'uploaded', function: 'room', initData: 'room-init.json' }), 201);
+    expect(created.service.initData).toBe('room-init.json');
+    expect((await json(await api('POST', '/v1/services', { name: 'both', function: 'room', init: ballast(1), initData: 'room-init.json' }), 400)).error.message).toMatch(/not both/);
+    await json(await api('POST', '/svc/uploaded/join', { name: 'ada' }), 200);
+    await json(await api('POST', '/svc/uploaded/say', { name: 'ada', text: 'from an uploaded init' }), 200);
+    const before = await json(await api('GET', '/svc/uploaded/state'), 200);
+    expect(before).toMatchObject({ ballastBytes: 8 * 1024 * 1024, seq: 1 });
+    const [inst] = (await service('uploaded')).instances;
+    const report = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { verify: true }), 200)).migration;
+    expect(report.target).not.toBe(inst!.host);
+    expect(report.verify!.targetMemory).toBe(report.verify!.sourceMemory);
+    expect(await json(await api('GET', '/svc/uploaded/state'), 200)).toEqual(before);
+    await json(await api('DELETE', '/v1/services/uploaded'), 200);
   }, 120_000);
 
   it('guard - a second migration of an instance while one is under way is refused with 409; the first completes', async () => {

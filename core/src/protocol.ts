@@ -582,6 +582,7 @@ export interface StandbyParentRequest {
   name: string;
   digest: string;
   init?: Uint8Array;
+  initData?: InitDataRef;
   holdMs: number;
 }
 
@@ -598,6 +599,8 @@ export interface ServiceRecord {
   targetConcurrency: number;
   /** The init input its instances' parent is booted with (absent: none; the function version's shared parent). */
   init?: Uint8Array;
+  /** Or an uploaded object (PUT /v1/data/:name) as the init input, pinned to its digest at creation. */
+  initData?: InitDataRef;
   createdAt: number;
   updatedAt: number;
 }
@@ -621,6 +624,8 @@ export interface CreateInstanceRequest {
   instanceId: string;
   /** The parent's init input (ServiceRecord.init): the host boots that parent once and clones it. */
   init?: Uint8Array;
+  /** Or the uploaded object the parent's init input is (ServiceRecord.initData); the host reads it. */
+  initData?: InitDataRef;
 }
 
 export type CreateInstanceReply = { ok: true; hostId: string; instanceId: string; createMs: number } | { ok: false; error: WireError };
@@ -699,7 +704,7 @@ export type WireGlobal = { n: number | null } | { b: string };
 
 export type ReceiveStep =
   /** The target boots the instance's parent (function version and init input) and makes an instance to receive into. */
-  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; memoryBytes: number }
+  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; initData?: InitDataRef; memoryBytes: number }
   | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover. */
   | { step: 'settle'; migrationId: string }

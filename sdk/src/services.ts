@@ -19,6 +19,8 @@ export interface ServiceSpec {
   /** The deployed function's name. */
   function: string;
   init?: Uint8Array | string;
+  /** Or the name of uploaded data (`flurry.data.put`) as the init input. */
+  initData?: string;
   /** Instances kept at least (default 1; 0 allowed). */
   min?: number;
   /** Instances at most (default `min`, at most 64). */

@@ -218,6 +218,8 @@ export interface ServiceRecord {
   digest: string;
   /** The init input of the instances' parent, base64 (as given). */
   init?: string;
+  /** Or the name of the uploaded data that is its init input. */
+  initData?: string;
   min: number;
   max: number;
   /** Requests in flight per instance the autoscaler aims at. */

@@ -5,9 +5,10 @@
  * HTTP requests on each instance's own subject, and destroys instances.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { ObjectStore } from '@nats-io/obj';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { jetstream } from '@nats-io/jetstream';
 import {
-  decode, encode, FlurryError, MigrationSubjects, newId, ServiceSubjects, toWireError,
+  decode, encode, FlurryError, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
   type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest, type StandbyParentReply, type StandbyParentRequest,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
@@ -33,6 +34,7 @@ interface HostedInstance {
   /** Its parent: the pool key (released with the instance) and the init input it was booted with. */
   parentKey: string;
   init?: Uint8Array;
+  initData?: InitDataRef;
   sub: Subscription;
   requests: number;
 }
@@ -64,7 +66,10 @@ export class ServiceHost {
   private readonly parents: ServiceParents;
 
   constructor(private readonly deps: ServiceHostDeps) {
-    this.parents = new ServiceParents({ pool: deps.pool, modules: deps.modules, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey });
+    this.parents = new ServiceParents({
+      pool: deps.pool, modules: deps.modules, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey,
+      readData: async (ref) => readDataObject(await new Objm(jetstream(deps.nc)).open(ref.store), ref),
+    });
     this.receiver = new MigrationReceiver({
       hostId: deps.hostId, nc: deps.nc, pool: deps.pool, log: deps.log,
       acquireParent: (spec) => this.parents.acquire(spec),
@@ -136,7 +141,7 @@ export class ServiceHost {
       throw err;
     }
     const sub = this.subscribeInstance(req.tenant, req.service, req.instanceId);
-    this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, sub, requests: 0 });
+    this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, initData: req.initData, sub, requests: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
     this.deps.log.info({ requestId: req.requestId, service: `${req.tenant}/${req.service}`, instanceId: req.instanceId, createMs: Math.round(createMs * 100) / 100 }, 'service instance created');
@@ -226,7 +231,7 @@ export class ServiceHost {
     if (req.target === hostId) return { ok: false, error: { code: 'bad_request', message: 'the target is the source host' } };
     const target = new NatsTarget(nc, req.target, {
       migrationId: newId('mig'), requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
-      init: inst.init,
+      init: inst.init, initData: inst.initData,
     }, STEP_TIMEOUT_MS, STEP_TIMEOUT_MS * 3);
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     let mode: MigrationMode | undefined;
@@ -285,10 +290,10 @@ export class ServiceHost {
   }
 
   /** Target side, at commit: serve a received instance on its subject. */
-  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array }): Promise<void> {
+  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef }): Promise<void> {
     this.moved.delete(r.instanceId);
     const sub = this.subscribeInstance(r.tenant, r.service, r.instanceId);
-    this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, sub, requests: 0 });
+    this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, sub, requests: 0 });
     // No flush: the server handles this connection's SUB before the commit's answer, so the source, once answered,
     // can let go (one nats-server; a cluster propagates interest on its own time).
   }

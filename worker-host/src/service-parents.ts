@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@nats-io/obj';
-import { FlurryError, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import { FlurryError, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
 
@@ -19,8 +19,10 @@ export interface ParentSpec {
   tenant: string;
   name: string;
   digest: string;
-  /** The parent's init input; empty or absent: the function version's shared parent. */
+  /** The parent's init input; empty or absent (and no initData): the function version's shared parent. */
   init?: Uint8Array;
+  /** Or an uploaded object as the init input (read from its store when the parent boots). */
+  initData?: InitDataRef;
 }
 
 export interface ServiceParentsDeps {
@@ -30,6 +32,8 @@ export interface ServiceParentsDeps {
   ensureWarm: (req: PlaceRequest) => Promise<PlaceReply>;
   /** The pool key of a warm function version. */
   warmKey: (tenant: string, name: string, digest: string) => string;
+  /** The bytes of an uploaded object, checked against its digest. */
+  readData: (ref: InitDataRef) => Promise<Uint8Array>;
 }
 
 /** How long a parent booted with an init input outlives its last instance here. */
@@ -46,16 +50,17 @@ export class ServiceParents {
   /** The pool key of the spec's parent, warm once this resolves; counts one user until release(key). */
   async acquire(spec: ParentSpec): Promise<string> {
     const { pool, ensureWarm, warmKey } = this.deps;
-    if (!spec.init || spec.init.length === 0) {
+    if (!spec.initData && (!spec.init || spec.init.length === 0)) {
       const placed = await ensureWarm({ requestId: spec.requestId, tenant: spec.tenant, name: spec.name, digest: spec.digest });
       if (!placed.ok) throw FlurryError.fromWire(placed.error);
       return warmKey(spec.tenant, spec.name, spec.digest);
     }
-    const key = `${warmKey(spec.tenant, spec.name, spec.digest)}#init-${initDigest(spec.init)}`;
+    const key = `${warmKey(spec.tenant, spec.name, spec.digest)}#init-${initId(spec)}`;
     let entry = this.own.get(key);
     if (!entry) {
-      const init = spec.init;
-      const ready = fetchModule(this.deps.modules, spec.tenant, spec.digest).then((bytes) => pool.warm(key, bytes, init, spec.requestId));
+      const { initData } = spec;
+      const init = initData ? this.deps.readData(initData) : Promise.resolve(spec.init!);
+      const ready = Promise.all([fetchModule(this.deps.modules, spec.tenant, spec.digest), init]).then(([bytes, input]) => pool.warm(key, bytes, input, spec.requestId));
       entry = { users: 0, ready };
       this.own.set(key, entry);
       const made = entry;
@@ -104,7 +109,7 @@ export class ServiceParents {
   }
 
   private parentId(spec: ParentSpec): string {
-    return `${spec.tenant}/${spec.name}@${spec.digest}#${spec.init && spec.init.length > 0 ? initDigest(spec.init) : ''}`;
+    return `${spec.tenant}/${spec.name}@${spec.digest}#${spec.initData || (spec.init && spec.init.length > 0) ? initId(spec) : ''}`;
   }
 
   /** One user of the key is gone; a parent of the services' own is evicted LINGER_MS after its last user. */
@@ -118,6 +123,11 @@ export class ServiceParents {
     }, LINGER_MS);
     entry.evict.unref();
   }
+}
+
+/** Names a parent's init input: an upload by its digest (its bytes are read only to boot), inline bytes by theirs. */
+function initId(spec: ParentSpec): string {
+  return spec.initData ? `data-${spec.initData.digest.replace(/^sha256:/, '').slice(0, 16)}` : initDigest(spec.init!);
 }
 
 /** A short digest of an init input, to name its parent. */

@@ -6,12 +6,15 @@ import type { Context, Hono } from 'hono';
 import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { readBody } from '../request-body.js';
 import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
+import type { JobData } from '../jobs/job-data.js';
 
 export interface ServiceRoutesDeps {
   services: ServiceManager;
   maxBodyBytes: number;
   /** Keep the caller's Authorization header from the guest (API keys are configured). */
   hideAuthorization: boolean;
+  /** Uploaded data that `initData` names; without it `initData` is refused. */
+  data?: JobData;
 }
 
 type Env = { Variables: { requestId: string; tenant: string } };
@@ -25,7 +28,13 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 
   app.post('/v1/services', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes));
-    return c.json({ service: await services.create(c.var.tenant, serviceSpec(body)) }, 201);
+    const spec = serviceSpec(body);
+    if (body.initData !== undefined) {
+      if (typeof body.initData !== 'string') throw new FlurryError('bad_request', '"initData" must be the name of uploaded data (PUT /v1/data/:name)');
+      if (!deps.data) throw new FlurryError('bad_request', 'this gateway keeps no uploaded data: "initData" is not available');
+      spec.initData = await deps.data.ref(c.var.tenant, body.initData);
+    }
+    return c.json({ service: await services.create(c.var.tenant, spec) }, 201);
   });
   app.get('/v1/services', async (c) => c.json({ services: await services.list(c.var.tenant) }));
   app.get('/v1/services/:name', async (c) => c.json({ service: await services.get(c.var.tenant, c.req.param('name')) }));
@@ -102,9 +111,8 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 
 /** POST /v1/services's body: `init` is base64, as in the jobs API. */
 function serviceSpec(b: Record<string, unknown>): ServiceSpec {
-  if (b.initData !== undefined) throw new FlurryError('bad_request', '"initData" is not supported by this gateway yet: send the init input as "init" (base64)');
   if (b.init !== undefined && typeof b.init !== 'string') throw new FlurryError('bad_request', '"init" must be a base64 string');
-  const { init, ...rest } = b;
+  const { init, initData: _initData, ...rest } = b;
   return { ...(rest as unknown as ServiceSpec), ...(init === undefined ? {} : { init: base64('init', init as string) }) };
 }
 

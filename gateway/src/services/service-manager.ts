@@ -12,7 +12,7 @@ import {
   decode, encode, FlurryError, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
-  type HostRecord, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
+  type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 
@@ -36,11 +36,15 @@ export interface ServiceSpec {
   targetConcurrency?: number;
   /** The init input of the instances' parent (decoded from the API's base64). */
   init?: Uint8Array;
+  /** Or an uploaded object as the init input (resolved from the API's `initData` name). */
+  initData?: InitDataRef;
 }
 
-export interface ServiceView extends Omit<ServiceRecord, 'init'> {
+export interface ServiceView extends Omit<ServiceRecord, 'init' | 'initData'> {
   /** The init input, base64 (as given). */
   init?: string;
+  /** The uploaded init input's name. */
+  initData?: string;
   instances: { id: string; host: string; inFlight: number; createdAt: number; migrating?: ServiceInstanceRecord['migrating'] }[];
 }
 
@@ -133,11 +137,12 @@ export class ServiceManager {
     const max = intField(spec.max, 'max', min, 1);
     const targetConcurrency = intField(spec.targetConcurrency, 'targetConcurrency', 8, 1);
     checkBounds(min, max);
+    if (spec.init && spec.initData) throw new FlurryError('bad_request', 'give "init" or "initData", not both');
     if (spec.init && spec.init.length > MAX_INIT_BYTES) throw new FlurryError('bad_request', `init is ${spec.init.length} bytes; at most ${MAX_INIT_BYTES} (it is kept in the service record)`);
     const now = Date.now();
     const record: ServiceRecord = {
       tenant, name: spec.name, function: fn.name, digest: fn.digest, min, max, targetConcurrency,
-      ...(spec.init && spec.init.length > 0 ? { init: spec.init } : {}), createdAt: now, updatedAt: now,
+      ...(spec.init && spec.init.length > 0 ? { init: spec.init } : {}), ...(spec.initData ? { initData: spec.initData } : {}), createdAt: now, updatedAt: now,
     };
     const key = serviceKey(tenant, spec.name);
     try {
@@ -551,7 +556,7 @@ export class ServiceManager {
     for (const host of hosts.slice(0, 3)) {
       const req: CreateInstanceRequest = {
         requestId: newId('req'), tenant: record.tenant, service: record.name, name: record.function, digest: record.digest, instanceId: newId('inst'),
-        ...(record.init ? { init: record.init } : {}),
+        ...(record.init ? { init: record.init } : {}), ...(record.initData ? { initData: record.initData } : {}),
       };
       let reply: CreateInstanceReply;
       try {
@@ -615,10 +620,11 @@ export class ServiceManager {
   }
 
   private view(record: ServiceRecord, instances: ServiceInstanceRecord[]): ServiceView {
-    const { init, ...rest } = record;
+    const { init, initData, ...rest } = record;
     return {
       ...rest,
       ...(init ? { init: Buffer.from(init).toString('base64') } : {}),
+      ...(initData ? { initData: initData.name } : {}),
       instances: instances.map((i) => ({ id: i.id, host: i.host, inFlight: this.inFlight.get(i.id) ?? 0, createdAt: i.createdAt, ...(i.migrating ? { migrating: i.migrating } : {}) })),
     };
   }

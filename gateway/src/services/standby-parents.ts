@@ -36,7 +36,7 @@ export class StandbyParents {
       this.asked.set(k, now);
       const req: StandbyParentRequest = {
         requestId: newId('standby'), tenant: record.tenant, name: record.function, digest: record.digest,
-        ...(record.init ? { init: record.init } : {}), holdMs: HOLD_MS,
+        ...(record.init ? { init: record.init } : {}), ...(record.initData ? { initData: record.initData } : {}), holdMs: HOLD_MS,
       };
       const failed = (message: string) => {
         this.asked.delete(k);

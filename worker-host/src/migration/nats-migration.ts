@@ -9,7 +9,7 @@
 import { RequestError, type NatsConnection } from '@nats-io/transport-node';
 import {
   decode, encode, FlurryError, MigrationSubjects, toWireError,
-  type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
+  type InitDataRef, type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
 } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool } from '../guest/guest-pool.js';
@@ -47,8 +47,9 @@ export interface PrepareInfo {
   instanceId: string;
   name: string;
   digest: string;
-  /** The init input of the instance's parent: the target boots the same parent before it receives pages. */
+  /** The init input of the instance's parent (or the upload it is): the target boots the same parent before it receives pages. */
   init?: Uint8Array;
+  initData?: InitDataRef;
 }
 
 /** While pages travel the source asks the target this often whether it is still there (the migration's heartbeat). */
@@ -232,7 +233,7 @@ export interface ReceiverDeps {
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
-  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; name: string; digest: string }) => Promise<void>;
+  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string }) => Promise<void>;
 }
 
 /** Forget a received instance whose source went silent for this long. */
@@ -268,7 +269,7 @@ export class MigrationReceiver {
       case 'prepare': {
         this.sweep();
         if (this.receiving.has(s.migrationId)) return;
-        const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init });
+        const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init, initData: s.initData });
         let poolId: string;
         try {
           poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes });
@@ -312,7 +313,7 @@ export class MigrationReceiver {
         const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
         late();
         this.receiving.delete(s.migrationId);
-        await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, name: r.name, digest: r.digest });
+        await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest });
         this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, ms: Date.now() - r.startedAt }, 'service instance received');
         return { applyMs, totalMs: performance.now() - started, ...(memoryHash ? { memoryHash } : {}) };
       }
