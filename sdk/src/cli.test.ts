@@ -202,6 +202,11 @@ describe('cli service', () => {
     expect(run.stdout.toString()).toBe('created chat  function room  min 2  max 8  target 4  2 instances\n');
   });
 
+  it('cli service - create --init-data names uploaded data as the parent\'s init input', async () => {
+    expect((await cli(['service', 'create', 'on-upload', '--function', 'room', '--init-data', 'room-init.json'])).code).toBe(0);
+    expect(sentJson()).toEqual({ name: 'on-upload', function: 'room', initData: 'room-init.json' });
+  });
+
   it('cli service - create without --function is a usage error; a refused create prints the error and exits 1', async () => {
     expect((await cli(['service', 'create', 'nofn'])).code).toBe(2);
     expect((await cli(['service', 'create', 'neg', '--function', 'room', '--min', '-1'])).code).toBe(2);

@@ -286,6 +286,7 @@ function addServiceCommands(program: Command): void {
     .argument('<name>', 'service name')
     .requiredOption('--function <fn>', 'the deployed function its instances run')
     .option('--init <file>', "input of the instances' parent's init() (- for stdin)")
+    .option('--init-data <name>', "uploaded data (flurry data put) as the input of the parent's init()")
     .option('--min <n>', 'instances kept at least (default 1)', nonNegativeInteger)
     .option('--max <n>', 'instances at most (default: --min)', positiveInteger)
     .option('--target <n>', 'requests in flight per instance the autoscaler aims at (default 8)', positiveInteger)
@@ -295,6 +296,7 @@ function addServiceCommands(program: Command): void {
         name,
         function: options.function,
         init: options.init === undefined ? undefined : await readInput(options.init),
+        initData: options.initData,
         min: options.min,
         max: options.max,
         targetConcurrency: options.target,
@@ -393,6 +395,7 @@ function addHostCommands(program: Command): void {
 interface ServiceCreateCliOptions {
   function: string;
   init?: string;
+  initData?: string;
   min?: number;
   max?: number;
   target?: number;
