@@ -444,7 +444,7 @@ export class ServiceManager {
         if (!inst) return;
         written = written.then(async () => {
           const now = await this.read(key, true);
-          await this.writeInstances(key, now.record, [...now.instances, inst]);
+          await this.writeInstances(key, now.record, [...now.instances, inst], now.instances);
           made.push(inst);
         });
         await written;
@@ -464,7 +464,7 @@ export class ServiceManager {
     const removed = await this.locked(key, async () => {
       const { record, instances } = await this.read(key, true);
       const victims = instances.filter((i) => ids.includes(i.id)).slice(0, Math.max(0, instances.length - record.min));
-      if (victims.length > 0) await this.writeInstances(key, record, instances.filter((i) => !victims.includes(i)));
+      if (victims.length > 0) await this.writeInstances(key, record, instances.filter((i) => !victims.includes(i)), instances);
       return victims;
     });
     // Requests already routed to a victim finish there; a later one finds no responder and is routed again.
@@ -485,7 +485,7 @@ export class ServiceManager {
       const c = await this.read(key, true);
       if (!c.instances.some((i) => i.id === instanceId)) return;
       this.deps.log.warn({ service: `${tenant}/${name}`, instanceId }, 'service instance lost');
-      await this.writeInstances(key, c.record, c.instances.filter((i) => i.id !== instanceId));
+      await this.writeInstances(key, c.record, c.instances.filter((i) => i.id !== instanceId), c.instances);
     });
     await this.scale(tenant, name, 'instance lost');
   }
@@ -519,7 +519,7 @@ export class ServiceManager {
       if (!made) break;
       instances = [...instances, made];
       changed = true;
-      await this.writeInstances(key, c.record, instances);
+      await this.writeInstances(key, c.record, instances, c.instances);
     }
     while (instances.length > c.record.max) {
       const victim = instances[instances.length - 1];
@@ -527,14 +527,33 @@ export class ServiceManager {
       changed = true;
       await this.destroyInstance(tenant, name, victim);
     }
-    if (changed) await this.writeInstances(key, c.record, instances);
+    if (changed) await this.writeInstances(key, c.record, instances, c.instances);
     this.deps.log.info({ service: `${tenant}/${name}`, reason, instances: instances.length, min: c.record.min, max: c.record.max }, 'service scaled');
     if (lastError) throw lastError;
   }
 
-  private async writeInstances(key: string, record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<void> {
-    await this.placements.put(key, encode(instances));
-    this.cache.set(key, { record, instances, readAt: Date.now() });
+  /**
+   * Writes what `next` changes against `base` (the list the caller read): its
+   * removals and additions, applied to the placements as they are now by
+   * compare-and-set, so that what another gateway wrote meanwhile (a
+   * migration's new host, a mark) is kept rather than overwritten.
+   */
+  private async writeInstances(key: string, record: ServiceRecord, next: ServiceInstanceRecord[], base: ServiceInstanceRecord[]): Promise<void> {
+    const removed = new Set(base.filter((b) => !next.some((n) => n.id === b.id)).map((b) => b.id));
+    const added = next.filter((n) => !base.some((b) => b.id === n.id));
+    for (let attempt = 1; ; attempt++) {
+      const e = await this.placements.get(key);
+      const current = e && e.operation === 'PUT' && e.value.length > 0 ? decode<ServiceInstanceRecord[]>(e.value) : [];
+      const merged = [...current.filter((i) => !removed.has(i.id)), ...added.filter((a) => !current.some((i) => i.id === a.id))];
+      try {
+        await this.placements.update(key, encode(merged), e?.revision ?? 0);
+      } catch (err) {
+        if (attempt < 5) continue;
+        throw new FlurryError('unavailable', `could not update the placements of ${key}: ${(err as Error).message}`);
+      }
+      this.cache.set(key, { record, instances: merged, readAt: Date.now() });
+      return;
+    }
   }
 
   /** Hosts for one more instance: fewest instances of this service first, then most free guest slots. */
