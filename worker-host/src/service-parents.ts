@@ -10,20 +10,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@nats-io/obj';
-import { FlurryError, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import { FlurryError, type CreateInstanceRequest, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
 
-export interface ParentSpec {
-  requestId: string;
-  tenant: string;
-  name: string;
-  digest: string;
-  /** The parent's init input; empty or absent (and no initData): the function version's shared parent. */
-  init?: Uint8Array;
-  /** Or an uploaded object as the init input (read from its store when the parent boots). */
-  initData?: InitDataRef;
-}
+/**
+ * A parent as an instance request names it: the function version and its init input (`init`, or the
+ * upload `initData` read from its store when the parent boots; neither: the version's shared parent).
+ */
+export type ParentSpec = Pick<CreateInstanceRequest, 'requestId' | 'tenant' | 'name' | 'digest' | 'init' | 'initData'>;
 
 export interface ServiceParentsDeps {
   pool: GuestPool;

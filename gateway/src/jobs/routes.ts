@@ -12,6 +12,7 @@ import {
   decode, encode, FlurryError, JobSubjects, newId, TERMINAL_JOB_STATES,
   type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobEvent, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
+import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
@@ -255,12 +256,9 @@ function parseJobBody(raw: Uint8Array): JobBody {
   return b as unknown as JobBody;
 }
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
+/** An absent input is empty. */
 function base64(field: string, s: string | undefined): Uint8Array {
-  if (s === undefined) return new Uint8Array(0);
-  if (!BASE64.test(s) || s.length % 4 === 1) throw bad(`"${field}" is not valid base64`);
-  return new Uint8Array(Buffer.from(s, 'base64'));
+  return s === undefined ? new Uint8Array(0) : base64Field(field, s);
 }
 
 async function initDataRef(data: JobData | undefined, tenant: string, name: string): Promise<InitDataRef> {

@@ -4,6 +4,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { FlurryError, type InvokeRequest } from '@flurry/core';
+import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
 import type { JobData } from '../jobs/job-data.js';
@@ -113,14 +114,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 function serviceSpec(b: Record<string, unknown>): ServiceSpec {
   if (b.init !== undefined && typeof b.init !== 'string') throw new FlurryError('bad_request', '"init" must be a base64 string');
   const { init, initData: _initData, ...rest } = b;
-  return { ...(rest as unknown as ServiceSpec), ...(init === undefined ? {} : { init: base64('init', init as string) }) };
-}
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function base64(field: string, s: string): Uint8Array {
-  if (!BASE64.test(s) || s.length % 4 === 1) throw new FlurryError('bad_request', `"${field}" is not valid base64`);
-  return new Uint8Array(Buffer.from(s, 'base64'));
+  return { ...(rest as unknown as ServiceSpec), ...(init === undefined ? {} : { init: base64Field('init', init as string) }) };
 }
 
 function parseJson(raw: Uint8Array): Record<string, unknown> {

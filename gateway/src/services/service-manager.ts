@@ -370,21 +370,11 @@ export class ServiceManager {
 
   /** Rewrites one instance's placement by compare-and-set (another gateway may write the record meanwhile). */
   private async changeInstance(key: string, instanceId: string, change: (i: ServiceInstanceRecord) => ServiceInstanceRecord): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const { record } = await this.read(key, true);
-      const e = await this.placements.get(key);
-      const instances = e && e.operation === 'PUT' && e.value.length > 0 ? decode<ServiceInstanceRecord[]>(e.value) : [];
+    const { record } = await this.read(key, true);
+    await this.updatePlacements(key, record, `the placement of instance ${instanceId}`, (instances) => {
       if (!instances.some((i) => i.id === instanceId)) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
-      const next = instances.map((i) => (i.id === instanceId ? change(i) : i));
-      try {
-        await this.placements.update(key, encode(next), e?.revision ?? 0);
-      } catch (err) {
-        if (attempt < 5) continue;
-        throw new FlurryError('unavailable', `could not update the placement of instance ${instanceId}: ${(err as Error).message}`);
-      }
-      this.cache.set(key, { record, instances: next, readAt: Date.now() });
-      return;
-    }
+      return instances.map((i) => (i.id === instanceId ? change(i) : i));
+    });
   }
 
   /**
@@ -541,17 +531,22 @@ export class ServiceManager {
   private async writeInstances(key: string, record: ServiceRecord, next: ServiceInstanceRecord[], base: ServiceInstanceRecord[]): Promise<void> {
     const removed = new Set(base.filter((b) => !next.some((n) => n.id === b.id)).map((b) => b.id));
     const added = next.filter((n) => !base.some((b) => b.id === n.id));
+    await this.updatePlacements(key, record, `the placements of ${key}`, (current) =>
+      [...current.filter((i) => !removed.has(i.id)), ...added.filter((a) => !current.some((i) => i.id === a.id))]);
+  }
+
+  /** Applies `change` to the placements as stored, by compare-and-set (read again and retried when another writer came first). */
+  private async updatePlacements(key: string, record: ServiceRecord, what: string, change: (current: ServiceInstanceRecord[]) => ServiceInstanceRecord[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const e = await this.placements.get(key);
-      const current = e && e.operation === 'PUT' && e.value.length > 0 ? decode<ServiceInstanceRecord[]>(e.value) : [];
-      const merged = [...current.filter((i) => !removed.has(i.id)), ...added.filter((a) => !current.some((i) => i.id === a.id))];
+      const next = change(e && e.operation === 'PUT' && e.value.length > 0 ? decode<ServiceInstanceRecord[]>(e.value) : []);
       try {
-        await this.placements.update(key, encode(merged), e?.revision ?? 0);
+        await this.placements.update(key, encode(next), e?.revision ?? 0);
       } catch (err) {
         if (attempt < 5) continue;
-        throw new FlurryError('unavailable', `could not update the placements of ${key}: ${(err as Error).message}`);
+        throw new FlurryError('unavailable', `could not update ${what}: ${(err as Error).message}`);
       }
-      this.cache.set(key, { record, instances: merged, readAt: Date.now() });
+      this.cache.set(key, { record, instances: next, readAt: Date.now() });
       return;
     }
   }

@@ -428,6 +428,17 @@ export class GuestPool {
     return { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress };
   }
 
+  /** A thread and an id for a new instance of a warm or adopted key: the online thread with the fewest instances, idle first. */
+  private placeInstance(key: string): { thread: GuestThread; instanceId: string } {
+    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
+    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
+    const candidates = [...this.threads].filter((t) => t.online && !t.retired);
+    if (candidates.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
+    const load = (t: GuestThread) => t.instances.size * 2 + (this.idle.includes(t) ? 0 : 1);
+    const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
+    return { thread, instanceId: `${key}#${this.nextInstance++}` };
+  }
+
   /**
    * Makes a persistent (service) instance of a warm or adopted key: a clone of
    * its snapshot (copy-on-write from the memfd with the native pager, a copy
@@ -436,13 +447,7 @@ export class GuestPool {
    * thread dies (a request timing out terminates the thread).
    */
   async createInstance(key: string, callId?: string): Promise<string> {
-    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
-    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
-    const candidates = [...this.threads].filter((t) => t.online && !t.retired);
-    if (candidates.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
-    const load = (t: GuestThread) => t.instances.size * 2 + (this.idle.includes(t) ? 0 : 1);
-    const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
-    const instanceId = `${key}#${this.nextInstance++}`;
+    const { thread, instanceId } = this.placeInstance(key);
     const answer = await this.submitTo(thread, {
       message: { type: 'instance-create', id: this.nextId++, key, instanceId },
       transfer: [],
@@ -590,13 +595,7 @@ export class GuestPool {
 
   /** Makes an empty instance of a warm or adopted key (nothing of the snapshot in its memory, no on_restore) to receive pages into. */
   async receiveInstance(key: string, opts: { memoryBytes: number }): Promise<string> {
-    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
-    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
-    const candidates = [...this.threads].filter((t) => t.online && !t.retired);
-    if (candidates.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
-    const load = (t: GuestThread) => t.instances.size * 2 + (this.idle.includes(t) ? 0 : 1);
-    const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
-    const instanceId = `${key}#${this.nextInstance++}`;
+    const { thread, instanceId } = this.placeInstance(key);
     const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, migration: { role: 'target', stopped: false, held: [] } };
     await this.migrationOp(inst, { op: 'receive', key, memoryBytes: opts.memoryBytes });
     if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);

@@ -39,18 +39,8 @@ function bytesToU32(b: Uint8Array): Uint32Array {
   return new Uint32Array(copy.buffer);
 }
 
-export interface PrepareInfo {
-  migrationId: string;
-  requestId: string;
-  tenant: string;
-  service: string;
-  instanceId: string;
-  name: string;
-  digest: string;
-  /** The init input of the instance's parent (or the upload it is): the target boots the same parent before it receives pages. */
-  init?: Uint8Array;
-  initData?: InitDataRef;
-}
+/** What the prepare step tells the target, its memory size aside: it boots the instance's parent (same version and init input) before pages arrive. */
+export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step' | 'memoryBytes'>;
 
 /** While pages travel the source asks the target this often whether it is still there (the migration's heartbeat). */
 const PROBE_EVERY_MS = 250;
