@@ -4,13 +4,15 @@
  * same settings by whoever gets there first.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { Buckets, ObjectStores } from './protocol.js';
 
 export interface Fabric {
   nc: NatsConnection;
+  /** JetStream's management API (stream info: kv-keys.ts). */
+  jsm: JetStreamManager;
   hosts: KV;
   functions: KV;
   modules: ObjectStore;
@@ -37,7 +39,7 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     throw new Error(`cannot reach nats-server at ${opts.servers.join(', ')}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });
   // Fail early with a clear message when the server lacks JetStream.
-  await jetstreamManager(nc).catch((err: unknown) => {
+  const jsm = await jetstreamManager(nc).catch((err: unknown) => {
     throw new Error(`nats-server at ${opts.servers.join(', ')} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
   });
   const js = jetstream(nc);
@@ -47,6 +49,7 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
   const modules = await new Objm(js).create(ObjectStores.modules);
   return {
     nc,
+    jsm,
     hosts,
     functions,
     modules,

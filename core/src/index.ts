@@ -6,6 +6,7 @@ export * from './config.js';
 export * from './log.js';
 export * from './ids.js';
 export * from './fabric.js';
+export * from './kv-keys.js';
 export * from './wasm-module.js';
 export * from './snapshot.js';
 export * from './fork-client.js';

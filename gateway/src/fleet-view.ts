@@ -3,7 +3,7 @@
  * bucket. A record counts only while its heartbeat is fresh: KV entries that
  * expire by the bucket's TTL vanish without a delete notice.
  */
-import { decode, type Fabric, type HostRecord, type Logger } from '@flurry/core';
+import { Buckets, decode, kvKeys, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 
 export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
@@ -44,8 +44,7 @@ export class FleetView {
   async list(): Promise<HostRecord[]> {
     // Keyed by id: a key updated while the listing runs can be listed twice.
     const out = new Map<string, HostRecord>();
-    const keys = await this.fabric.hosts.keys();
-    for await (const k of keys) {
+    for (const k of await kvKeys(this.fabric.jsm, Buckets.hosts)) {
       const e = await this.fabric.hosts.get(k);
       if (e && e.operation === 'PUT' && e.value.length > 0) out.set(k, decode<HostRecord>(e.value));
     }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  decode, encode, FlurryError, functionKey, moduleObjectName, NAME_PATTERN, Subjects, validateFunctionModule,
+  Buckets, decode, encode, FlurryError, functionKey, kvKeys, moduleObjectName, NAME_PATTERN, Subjects, validateFunctionModule,
   type Fabric, type FleetEvent, type FunctionRecord, type Logger,
 } from '@flurry/core';
 
@@ -74,7 +74,7 @@ export class FunctionRegistry {
 
   async list(tenant: string): Promise<FunctionRecord[]> {
     const out: FunctionRecord[] = [];
-    for await (const k of await this.fabric.functions.keys(`${tenant}.>`)) {
+    for (const k of await kvKeys(this.fabric.jsm, Buckets.functions, `${tenant}.>`)) {
       const e = await this.fabric.functions.get(k);
       if (e && e.operation === 'PUT' && e.value.length > 0) out.push(decode<FunctionRecord>(e.value));
     }

@@ -30,14 +30,19 @@ export class LocalFleet {
     readonly dataDir: string,
     public gateway: RunningService,
     readonly hosts: RunningService[],
-    private readonly nats: RunningNatsServer | undefined,
+    private nats: RunningNatsServer | undefined,
     private readonly removeDataDir: boolean,
     private readonly opts: LocalFleetOptions,
   ) {}
 
   static async start(opts: LocalFleetOptions): Promise<LocalFleet> {
-    const removeDataDir = !opts.dataDir;
-    const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'flurry-'));
+    // FLURRY_FLEET_LOG_LEVEL overrides every service's LOG_LEVEL (debug logs of a test's fleet, with FLURRY_KEEP_FLEET_DIRS).
+    const level = process.env.FLURRY_FLEET_LOG_LEVEL;
+    if (level) opts = { ...opts, env: { ...opts.env, LOG_LEVEL: level }, hostEnv: { ...opts.hostEnv, LOG_LEVEL: level }, gatewayEnv: { ...opts.gatewayEnv, LOG_LEVEL: level } };
+    // FLURRY_KEEP_FLEET_DIRS=<folder>: every fleet's store and logs stay there after it stops (to read why a test failed).
+    const keepIn = process.env.FLURRY_KEEP_FLEET_DIRS;
+    const removeDataDir = !opts.dataDir && !keepIn;
+    const dataDir = opts.dataDir ?? mkdtempSync(join(keepIn ?? tmpdir(), 'flurry-'));
     let nats: RunningNatsServer | undefined;
     const started: RunningService[] = [];
     try {
@@ -99,6 +104,20 @@ export class LocalFleet {
     });
     this.url = String(this.gateway.ready.url);
     return this.gateway;
+  }
+
+  /**
+   * Stops the fleet's nats-server and starts it again on the same port with
+   * the same JetStream store, after `downMs` (the broker unreachable that
+   * long). `hard`: SIGKILL instead of a clean shutdown. Tests and the chaos
+   * soak of NATS outages; only for a fleet that started its own server.
+   */
+  async restartNats(opts: { downMs?: number; hard?: boolean } = {}): Promise<void> {
+    const nats = this.nats;
+    if (!nats) throw new Error('this fleet uses a nats-server it did not start');
+    await nats.stop({ hard: opts.hard });
+    if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
+    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port });
   }
 
   /** Waits until the gateway lists `count` live hosts. */

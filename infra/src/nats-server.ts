@@ -44,7 +44,8 @@ export interface RunningNatsServer {
   url: string;
   port: number;
   process: ChildProcess;
-  stop(): Promise<void>;
+  /** SIGTERM (a clean shutdown), or SIGKILL with `hard`; resolves once it has exited. */
+  stop(opts?: { hard?: boolean }): Promise<void>;
 }
 
 /** Starts nats-server with JetStream and waits until it accepts connections. */
@@ -84,9 +85,9 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
     url: `nats://127.0.0.1:${port}`,
     port,
     process: child,
-    async stop() {
+    async stop(stopOpts = {}) {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
+      child.kill(stopOpts.hard ? 'SIGKILL' : 'SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);

@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageTyp
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  decode, encode, FlurryError, JobBuckets, JobObjects, JobSubjects, jobKey, ResultsStream,
+  decode, encode, FlurryError, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 
@@ -134,7 +134,7 @@ export class JobStore {
   /** Every job id of a tenant, newest first. */
   async ids(tenant: string): Promise<string[]> {
     const out: string[] = [];
-    for await (const k of await this.jobs.keys(`${tenant}.>`)) out.push(k.slice(tenant.length + 1));
+    for (const k of await kvKeys(this.jsm, JobBuckets.jobs, `${tenant}.>`)) out.push(k.slice(tenant.length + 1));
     return out.sort().reverse();
   }
 }

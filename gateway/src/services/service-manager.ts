@@ -9,7 +9,7 @@ import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
-  decode, encode, FlurryError, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -158,7 +158,7 @@ export class ServiceManager {
 
   async list(tenant: string): Promise<ServiceView[]> {
     const keys: string[] = [];
-    for await (const k of await this.services.keys(`${tenant}.*`)) keys.push(k);
+    for (const k of await kvKeys(this.deps.fabric.jsm, ServiceBuckets.services, `${tenant}.*`)) keys.push(k);
     const out: ServiceView[] = [];
     for (const k of keys.sort()) {
       const c = await this.read(k, true).catch(() => undefined);
@@ -312,7 +312,7 @@ export class ServiceManager {
   async migrate(tenant: string, instanceId: string, target?: string, opts: MigrateOptions = {}): Promise<MigrationReportWire & { placementMs: number }> {
     if (target !== undefined && (typeof target !== 'string' || target === '')) throw new FlurryError('bad_request', 'target must be a host id');
     const keys: string[] = [];
-    for await (const k of await this.services.keys(`${tenant}.*`)) keys.push(k);
+    for (const k of await kvKeys(this.deps.fabric.jsm, ServiceBuckets.services, `${tenant}.*`)) keys.push(k);
     for (const key of keys) {
       const c = await this.read(key, true).catch(() => undefined);
       if (!c?.instances.some((i) => i.id === instanceId)) continue;
@@ -399,7 +399,7 @@ export class ServiceManager {
   /** Every service of every tenant with its instances, read fresh. */
   async all(): Promise<{ record: ServiceRecord; instances: ServiceInstanceRecord[] }[]> {
     const keys: string[] = [];
-    for await (const k of await this.services.keys()) keys.push(k);
+    for (const k of await kvKeys(this.deps.fabric.jsm, ServiceBuckets.services)) keys.push(k);
     const out: { record: ServiceRecord; instances: ServiceInstanceRecord[] }[] = [];
     for (const k of keys.sort()) {
       const c = await this.read(k, true).catch(() => undefined);
