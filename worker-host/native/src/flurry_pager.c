@@ -8,7 +8,10 @@
  *   JavaScript: UFFDIO_COPY of a run of pages, UFFDIO_ZEROPAGE for zero pages.
  *   Pages the host does not have yet are asked for through a thread-safe
  *   function on the thread that called setMissHandler (the host's main
- *   thread); storePut later wakes every fault waiting on them.
+ *   thread); storePut later wakes every fault waiting on them. If the
+ *   handler thread dies, it says why to every setHandlerDeathHandler
+ *   callback, fails the registrations it served, and nothing can be
+ *   registered any more (handler_died).
  * - Dirty tracking for live migration: UFFDIO_REGISTER_MODE_WP with
  *   UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN (collect and re-protect in one
  *   call), or synchronous write-protect faults handled by the handler thread.
@@ -151,6 +154,7 @@ typedef struct Reg {
   uint64_t *dirty;             /* REG_WP_SYNC: pages written since last collect */
   uint32_t dirty_count;
   bool gone;                   /* the memory was unmapped (freed by V8) while registered */
+  bool failed;                 /* the handler thread died: its faults are served no more */
   RegStats st;
   struct Reg *next;
 } Reg;
@@ -178,6 +182,21 @@ static uint64_t g_handler_passes;
 
 static Caps g_caps;
 static pthread_once_t g_caps_once = PTHREAD_ONCE_INIT;
+
+/* The handler thread's death (handler_died): once dead, it stays dead. */
+static bool g_handler_dead;
+static char g_handler_death[160]; /* why, for every error and callback */
+static int g_fail_errno;          /* test hook: the errno the next epoll_wait fails with */
+
+/* A thread's setHandlerDeathHandler callback: one per environment (thread). */
+typedef struct DeathHook {
+  uint64_t env_id;
+  uint64_t token;
+  napi_threadsafe_function tsfn;
+  bool told; /* the death was handed to it */
+  struct DeathHook *next;
+} DeathHook;
+static DeathHook *g_death_hooks;
 
 static Store *find_store(uint32_t id) {
   for (Store *s = g_stores; s; s = s->next)
@@ -674,14 +693,71 @@ static void flush_batches(void) {
   }
 }
 
+/* Hands the death to one thread's callback, once (g_lock held). */
+static void death_notify_locked(DeathHook *h) {
+  if (h->told || !h->tsfn) return;
+  char *why = strdup(g_handler_death);
+  if (!why) return;
+  if (napi_call_threadsafe_function(h->tsfn, why, napi_tsfn_nonblocking) == napi_ok) h->told = true;
+  else free(why);
+}
+
+/*
+ * A registration whose events only the dead handler thread read (g_lock held).
+ * A sync write-protect fault only delays a write: the whole range is
+ * unprotected, which wakes every writer, and collectDirty refuses from now on,
+ * so that a dirty set lacking pages is never used. MISSING faults are left to
+ * the registration's owner (see handler_died). Async trackers need no thread
+ * for writes and go on.
+ */
+static void reg_fail(Reg *r) {
+  if (r->gone || r->kind == REG_WP_ASYNC) return;
+  r->failed = true;
+  if (r->kind == REG_WP_SYNC) {
+    struct uffdio_writeprotect wp = {.range = {.start = r->base, .len = r->len}, .mode = 0};
+    if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) reg_error(r, errno);
+  }
+}
+
+/*
+ * The handler thread left its loop. It never does on purpose (it lives as long
+ * as the process: there is no clean stop), so this is a death, and from now on
+ * nobody reads fault messages. Every registration that needed the thread is
+ * marked failed, every thread's death callback is called, and registrations
+ * are refused from now on (refuse_dead_locked). A new handler thread is not
+ * started: whatever broke this one (its epoll set, fds closed under it, memory)
+ * is unknown and likely to break the next, and a host that loses every lazy
+ * clone at each death while looking healthy is worse than one that says it
+ * cannot page any more. Nothing is zero-filled here: a guest asleep in a
+ * fault sleeps until its owner ends it (zeroFillPending, then terminate),
+ * because a zero page read by a clone that goes on is silent data loss.
+ */
+static void handler_died(int e, bool injected) {
+  pthread_mutex_lock(&g_lock);
+  g_handler_dead = true;
+  snprintf(g_handler_death, sizeof g_handler_death, "epoll_wait failed: %s (%s)%s", errname(e), strerror(e),
+           injected ? ", injected by debugFailHandler" : "");
+  for (Reg *r = g_regs; r; r = r->next) reg_fail(r);
+  for (DeathHook *h = g_death_hooks; h; h = h->next) death_notify_locked(h);
+  pthread_mutex_unlock(&g_lock);
+}
+
 static void *handler_main(void *arg) {
   (void)arg;
   struct epoll_event evs[64];
-  for (;;) {
+  int failed = 0;
+  bool injected = false;
+  while (!failed) {
     int n = epoll_wait(g_epfd, evs, 64, -1);
+    int fake = __atomic_exchange_n(&g_fail_errno, 0, __ATOMIC_ACQ_REL);
+    if (fake) { /* debugFailHandler: fail as epoll_wait would */
+      n = -1;
+      errno = fake;
+      injected = true;
+    }
     if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
+      if (errno != EINTR) failed = errno;
+      continue;
     }
     pthread_mutex_lock(&g_lock);
     g_handler_passes++;
@@ -698,6 +774,7 @@ static void *handler_main(void *arg) {
     flush_batches();
     pthread_mutex_unlock(&g_lock);
   }
+  handler_died(failed, injected);
   return NULL;
 }
 
@@ -1483,6 +1560,113 @@ static napi_value js_setMissHandler(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Handler thread death, to JavaScript                                      */
+/* ------------------------------------------------------------------------ */
+
+static void death_call_js(napi_env env, napi_value cb, void *context, void *data) {
+  char *why = data;
+  if (env && cb && why) {
+    napi_value arg, undef;
+    if (napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &arg) == napi_ok) {
+      napi_get_undefined(env, &undef);
+      if (napi_call_function(env, undef, cb, 1, &arg, NULL) == napi_pending_exception) {
+        napi_value ex;
+        if (napi_get_and_clear_last_exception(env, &ex) == napi_ok) napi_fatal_exception(env, ex);
+      }
+    }
+  }
+  free(why);
+}
+
+/* Unlinks and frees the hook with `token` (g_lock held); returns its tsfn. */
+static napi_threadsafe_function death_hook_remove_locked(uint64_t token) {
+  for (DeathHook **pp = &g_death_hooks; *pp; pp = &(*pp)->next)
+    if ((*pp)->token == token) {
+      DeathHook *h = *pp;
+      napi_threadsafe_function t = h->tsfn;
+      *pp = h->next;
+      free(h);
+      return t;
+    }
+  return NULL;
+}
+
+static void death_tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
+  pthread_mutex_lock(&g_lock);
+  death_hook_remove_locked((uint64_t)(uintptr_t)finalize_data);
+  pthread_mutex_unlock(&g_lock);
+}
+
+/* setHandlerDeathHandler(callback(reason: string) | null): this thread's
+ * callback for the handler thread's death, called once on this thread (right
+ * away if it is already dead). One per thread; a second replaces the first. */
+static napi_value js_setHandlerDeathHandler(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  bool clear = is_nullish(env, argv[0]);
+  if (!clear) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+    if (t != napi_function) return throw_code(env, "ERR_INVALID_ARG_TYPE", "callback must be a function or null");
+  }
+  uint64_t env_id = env_id_of(env);
+  pthread_mutex_lock(&g_lock);
+  napi_threadsafe_function old = NULL;
+  for (DeathHook *h = g_death_hooks; h; h = h->next)
+    if (h->env_id == env_id) {
+      old = death_hook_remove_locked(h->token);
+      break;
+    }
+  uint64_t token = g_next_token++;
+  pthread_mutex_unlock(&g_lock);
+  if (old) napi_release_threadsafe_function(old, napi_tsfn_release);
+  if (clear) return NULL;
+
+  DeathHook *h = calloc(1, sizeof *h);
+  if (!h) return throw_errno(env, "setHandlerDeathHandler", ENOMEM);
+  napi_value name;
+  if (napi_create_string_utf8(env, "flurry-pager-death", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, (void *)(uintptr_t)token, death_tsfn_finalize,
+                                      NULL, death_call_js, &h->tsfn) != napi_ok) {
+    free(h);
+    return throw_code(env, "ERR_FLURRY_PAGER", "setHandlerDeathHandler: cannot create a thread-safe function");
+  }
+  napi_unref_threadsafe_function(env, h->tsfn); /* does not keep the loop alive */
+  h->env_id = env_id;
+  h->token = token;
+  pthread_mutex_lock(&g_lock);
+  h->next = g_death_hooks;
+  g_death_hooks = h;
+  if (g_handler_dead) death_notify_locked(h);
+  pthread_mutex_unlock(&g_lock);
+  return NULL;
+}
+
+/* debugFailHandler(errnoName): TEST HOOK, never for production use. Makes the
+ * handler thread's next epoll_wait fail with that errno, so that it dies
+ * through the same path as a real failure (the reason says it was injected). */
+static napi_value js_debugFailHandler(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char name[32];
+  size_t nl;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nl) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "errnoName must be a string such as 'EBADF'");
+  int e = 0;
+  for (int i = 1; i < 4096 && !e; i++) {
+    const char *n = strerrorname_np(i);
+    if (n && strcmp(n, name) == 0) e = i;
+  }
+  if (!e || e == EINTR) return throw_code(env, "ERR_INVALID_ARG_VALUE", "%s is not an errno that fails epoll_wait", name);
+  pthread_mutex_lock(&g_lock);
+  bool running = g_thread_started && !g_handler_dead && g_evfd >= 0;
+  if (running) __atomic_store_n(&g_fail_errno, e, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&g_lock);
+  if (!running) return throw_code(env, "ERR_FLURRY_NO_HANDLER", "no handler thread runs (none started yet, or it died)");
+  uint64_t one = 1;
+  if (write(g_evfd, &one, sizeof one) < 0) return throw_errno(env, "debugFailHandler: eventfd write", errno);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Registrations                                                            */
 /* ------------------------------------------------------------------------ */
 
@@ -1580,6 +1764,18 @@ static const char *reg_attach_locked(Reg *r, uint64_t mode, bool write_protect, 
   return NULL;
 }
 
+/* Refuses a registration once the handler thread has died (handler_died): it
+ * would never be served. Called with g_lock held (so that the check and the
+ * attach are one step against the death); releases it and frees r. */
+static napi_value refuse_dead_locked(napi_env env, Reg *r, const char *what) {
+  char why[sizeof g_handler_death];
+  memcpy(why, g_handler_death, sizeof why);
+  pthread_mutex_unlock(&g_lock);
+  reg_free(r);
+  return throw_code(env, "ERR_FLURRY_HANDLER_DEAD",
+                    "%s: the pager's fault handler thread died (%s); this process cannot register memory any more", what, why);
+}
+
 static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   GET_ARGS(4);
   uintptr_t base;
@@ -1614,6 +1810,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   }
 
   pthread_mutex_lock(&g_lock);
+  if (g_handler_dead) return refuse_dead_locked(env, r, "registerMemory");
   Store *s = find_store(sid);
   const char *err = NULL;
   int e = 0;
@@ -1726,6 +1923,8 @@ static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   uint32_t pending = r->npending, populated = r->populated_count, pages = r->page_count;
   uint32_t store_id = r->store ? r->store->id : 0;
   bool gone = r->gone;
+  char failed[sizeof g_handler_death] = "";
+  if (r->failed) memcpy(failed, g_handler_death, sizeof failed);
   pthread_mutex_unlock(&g_lock);
   napi_value o;
   NAPI_CALL(env, napi_create_object(env, &o));
@@ -1745,6 +1944,7 @@ static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   set_num(env, o, "populated", populated);
   set_num(env, o, "errors", (double)st.errors);
   set_bool(env, o, "gone", gone);
+  if (failed[0]) set_str(env, o, "failed", failed);
   if (st.last_errno) set_str(env, o, "lastError", errname(st.last_errno));
   return o;
 }
@@ -1923,6 +2123,8 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
     return throw_errno(env, "userfaultfd (write-protect)", e);
   }
   pthread_mutex_lock(&g_lock);
+  /* Even 'async', which needs no thread for writes: nobody would read the UNMAP event its munmap waits for. */
+  if (g_handler_dead) return refuse_dead_locked(env, r, "trackDirty");
   const char *err = NULL;
   int e = 0;
   if (overlaps_locked(base, max)) err = "memory already registered or tracked (fill and unregister a lazy memory first)";
@@ -2015,6 +2217,13 @@ static napi_value js_collectDirty(napi_env env, napi_callback_info info) {
   }
   Reg *r = locked_reg(env, argv[0], KIND_WP);
   if (!r) return NULL;
+  if (r->failed) {
+    char why[sizeof g_handler_death];
+    memcpy(why, g_handler_death, sizeof why);
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_FLURRY_HANDLER_DEAD",
+                      "collectDirty: the pager's fault handler thread died (%s): writes since then were not recorded", why);
+  }
   U32Vec out = {0};
   int err = 0;
   if (r->kind == REG_WP_ASYNC) {
@@ -2338,21 +2547,24 @@ static napi_value js_zeroBitmap(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* debugState() -> { stores, registrations, handlerThread, handlerPasses } */
+/* debugState() -> { stores, registrations, handlerThread, handlerPasses, handlerDeath? } */
 static napi_value js_debugState(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&g_lock);
   uint32_t ns = 0, nr = 0;
   for (Store *s = g_stores; s; s = s->next) ns++;
   for (Reg *r = g_regs; r; r = r->next) nr++;
-  bool started = g_thread_started;
+  bool running = g_thread_started && !g_handler_dead;
   uint64_t passes = g_handler_passes;
+  char death[sizeof g_handler_death] = "";
+  if (g_handler_dead) memcpy(death, g_handler_death, sizeof death);
   pthread_mutex_unlock(&g_lock);
   napi_value o;
   NAPI_CALL(env, napi_create_object(env, &o));
   set_num(env, o, "stores", ns);
   set_num(env, o, "registrations", nr);
-  set_bool(env, o, "handlerThread", started);
+  set_bool(env, o, "handlerThread", running);
   set_num(env, o, "handlerPasses", (double)passes);
+  if (death[0]) set_str(env, o, "handlerDeath", death);
   return o;
 }
 
@@ -2409,6 +2621,8 @@ NAPI_MODULE_INIT() {
   EXPORT_FN(storeFaultOrder);
   EXPORT_FN(dropStore);
   EXPORT_FN(setMissHandler);
+  EXPORT_FN(setHandlerDeathHandler);
+  EXPORT_FN(debugFailHandler);
   EXPORT_FN(registerMemory);
   EXPORT_FN(unregister);
   EXPORT_FN(zeroFillPending);

@@ -12,11 +12,13 @@
  *    see; the reservation is released with one munmap when the Memory dies.
  *
  * Threads: the addon is process-global and may be loaded by the main thread and
- * by guest workers. `setMissHandler` callbacks run on the thread that set
- * them (the host's main thread), which must never touch lazy guest memory;
- * `registerMemory` belongs in the worker that owns the memory. File
- * descriptors (memfds) are valid in every thread: the main thread makes them,
- * workers map them.
+ * by guest workers. `setMissHandler` and `onHandlerDeath` callbacks run on the
+ * thread that set them (the host's main thread), which must never touch lazy
+ * guest memory; `registerMemory` belongs in the worker that owns the memory.
+ * File descriptors (memfds) are valid in every thread: the main thread makes
+ * them, workers map them. The addon's one fault handler thread is never
+ * restarted: if it dies, `onHandlerDeath` says why, every registration that
+ * needed it is failed, and nothing can be registered any more.
  *
  * Bitmaps (zero pages, runs) are LSB-first: page i is bit (i & 7) of byte
  * (i >> 3), as in @flurry/core's snapshot descriptor.
@@ -129,6 +131,13 @@ export interface RegistrationStats {
   populated: number;
   errors: number;
   lastError?: string;
+  /**
+   * Set once the fault handler thread has died (why it died): this
+   * registration's faults are served no more. A lazy clone on it must be
+   * stopped (zeroFillPending, then terminate); a 'sync' tracker was
+   * unprotected and its collectDirty throws.
+   */
+  failed?: string;
 }
 
 export interface FillResult {
@@ -171,9 +180,18 @@ export interface NativePager {
    * main thread, which must never touch lazy memory. null removes it.
    */
   setMissHandler(storeId: number, handler: ((pages: number[]) => void) | null): void;
+  /**
+   * Called once, on this thread, with why the process's fault handler thread
+   * died (at once if it already has). One per thread, replaced by the next;
+   * null removes it. Use `onHandlerDeath`, which shares it among listeners.
+   */
+  setHandlerDeathHandler(handler: ((reason: string) => void) | null): void;
 
   // Lazy memories.
-  /** Registers [base, base + maximumBytes) for MISSING faults served from the store. Call in the owning worker. */
+  /**
+   * Registers [base, base + maximumBytes) for MISSING faults served from the store. Call in the owning worker.
+   * Throws ERR_FLURRY_HANDLER_DEAD, naming the reason, once the handler thread has died (so does trackDirty).
+   */
   registerMemory(memory: MemoryLike, maximumBytes: number, storeId: number, mode?: 'missing'): number;
   /** false while a fault is pending or queued (unregistering would zero-fill it: data loss). */
   unregister(regId: number): boolean;
@@ -215,7 +233,15 @@ export interface NativePager {
   memoryAddress(memory: MemoryLike): bigint;
   /** One bit per 4 KiB page, set when the page is all zero. */
   zeroBitmap(bytes: MemoryLike): Uint8Array;
-  debugState(): { stores: number; registrations: number; handlerThread: boolean; handlerPasses: number };
+  /** handlerThread: a handler thread runs; handlerDeath: why it died, once it has. */
+  debugState(): { stores: number; registrations: number; handlerThread: boolean; handlerPasses: number; handlerDeath?: string };
+  /**
+   * TEST HOOK, never for production use: the handler thread's next epoll_wait
+   * fails with this errno ('EBADF', say), so that it dies exactly as from a real
+   * failure (its reason says it was injected). Throws if no handler thread runs.
+   * The death is for the whole process: every registration in it fails.
+   */
+  debugFailHandler(errnoName: string): void;
 }
 
 export class NativePagerUnavailableError extends Error {
@@ -244,6 +270,53 @@ export function loadNativePager(): NativePager {
   } catch (e) {
     loadError = `cannot load ${NATIVE_PAGER_PATH}: ${(e as Error).message} (rebuild with \`${BUILD_COMMAND}\`)`;
     throw new NativePagerUnavailableError(loadError);
+  }
+}
+
+/** Listeners of one thread for the handler thread's death, behind the addon's single callback per thread. */
+interface DeathWatch {
+  listeners: Set<(reason: string) => void>;
+  reason?: string;
+}
+const deathWatches = new WeakMap<NativePager, DeathWatch>();
+
+/**
+ * Calls `listener` once, on this thread, with why the pager's fault handler
+ * thread died: from then on no fault of any lazy memory in the process is
+ * served, so whatever pages lazily must stop its clones. Every page cache of
+ * a host listens; one death reaches them all. A listener added after the
+ * death hears of it at once (on a microtask). Returns the unsubscribe.
+ *
+ * @example
+ * const stop = onHandlerDeath(pager, (reason) => pool.abort(key, new Error(reason)));
+ * stop(); // once nothing of this listener's pages lazily any more
+ */
+export function onHandlerDeath(pager: NativePager, listener: (reason: string) => void): () => void {
+  const watch = deathWatches.get(pager) ?? watchDeath(pager);
+  watch.listeners.add(listener);
+  if (watch.reason !== undefined) queueMicrotask(() => tell(watch, listener));
+  return () => void watch.listeners.delete(listener);
+}
+
+function watchDeath(pager: NativePager): DeathWatch {
+  const watch: DeathWatch = { listeners: new Set() };
+  pager.setHandlerDeathHandler((reason) => {
+    watch.reason = reason;
+    for (const listener of [...watch.listeners]) tell(watch, listener);
+  });
+  deathWatches.set(pager, watch);
+  return watch;
+}
+
+/** Once per listener; one that throws does not keep the death from the others. */
+function tell(watch: DeathWatch, listener: (reason: string) => void): void {
+  if (!watch.listeners.delete(listener)) return;
+  try {
+    listener(watch.reason!);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
   }
 }
 
