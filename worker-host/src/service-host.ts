@@ -19,8 +19,10 @@ import { ServiceParents } from './service-parents.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
-/** A migration step to the target must answer within this (steps carry at most about 1 MiB; prepare, which may warm, gets twice). */
+/** A migration step to the target must answer within this (steps carry at most about 1 MiB; prepare, which may warm, gets three times). */
 const STEP_TIMEOUT_MS = 10_000;
+/** A source whose commit answer was lost asks the target for the outcome this long, the instance stopped meanwhile. */
+const OUTCOME_TIMEOUT_MS = 6 * STEP_TIMEOUT_MS;
 /** The default stop rule: stop when the dirty pages would take this long to send (the pause adds the handover's own few ms). */
 const DOWNTIME_BUDGET_MS = 5;
 /** How long a migrated-away instance's requests still reaching this host are forwarded. */
@@ -94,7 +96,9 @@ export class ServiceHost {
 
   /** The instances this host holds (for its heartbeat). */
   list(): HostServiceInstance[] {
-    return [...this.instances.values()].map(({ tenant, service, instanceId, requests }) => ({ tenant, service, instanceId, requests }));
+    // Migrating away: still this host's until the commit; a gateway that lost a migration's answer waits for it to settle.
+    const migrating = new Set(this.deps.pool.instances().filter((i) => i.migrating === 'source' || i.migrating === 'stopped').map((i) => i.instanceId));
+    return [...this.instances.values()].map(({ tenant, service, instanceId, requests, poolId }) => ({ tenant, service, instanceId, requests, ...(migrating.has(poolId) ? { migrating: true } : {}) }));
   }
 
   get running(): number {
@@ -229,10 +233,11 @@ export class ServiceHost {
     const inst = this.instances.get(req.instanceId);
     if (!inst) return { ok: false, error: { code: 'not_found', message: `instance ${req.instanceId} is not on host ${hostId}` } };
     if (req.target === hostId) return { ok: false, error: { code: 'bad_request', message: 'the target is the source host' } };
+    const migrationId = newId('mig');
     const target = new NatsTarget(nc, req.target, {
-      migrationId: newId('mig'), requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
+      migrationId, requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
       init: inst.init, initData: inst.initData,
-    }, STEP_TIMEOUT_MS, STEP_TIMEOUT_MS * 3);
+    }, { stepTimeoutMs: STEP_TIMEOUT_MS, prepareTimeoutMs: STEP_TIMEOUT_MS * 3, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS });
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     let mode: MigrationMode | undefined;
     for (const m of ['async', 'sync', 'compare'] as const) {
@@ -258,7 +263,7 @@ export class ServiceHost {
           return last;
         },
         commit: () => {
-          // The target subscribed the instance's subject already (target.commit): requests reach one of the two, never none.
+          // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
           this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
           this.instances.delete(inst.instanceId);
           // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
@@ -275,9 +280,15 @@ export class ServiceHost {
       },
       target,
       { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 },
-    );
+    ).catch((err: unknown) => {
+      log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
+      throw err;
+    });
     for (const [id, m] of this.moved) if (Date.now() - m.at > MOVED_MS) this.moved.delete(id);
-    log.info({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, target: req.target, mode, rounds: report.rounds.length, downtimeMs: Math.round(report.downtimeMs * 100) / 100 }, 'service instance migrated');
+    log.info({
+      service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, mode, rounds: report.rounds.length,
+      downtimeMs: Math.round(report.downtimeMs * 100) / 100, pagesSent: report.pagesSent, pagesApplied: report.pagesApplied, outcomeAsked: report.outcomeAsked,
+    }, 'service instance migrated');
     const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
     return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
   }

@@ -147,8 +147,8 @@ export interface InstanceInfo {
 
 interface PoolInstance extends InstanceInfo {
   thread: GuestThread;
-  /** Set while it migrates away (source) or is being received (target). */
-  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[] };
+  /** Set while it migrates away (source) or is being received (target: `applied` pages written into it so far). */
+  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[]; applied: number };
 }
 
 export type { MigrationMode } from './migration-ops.js';
@@ -531,7 +531,7 @@ export class GuestPool {
   async beginMigration(instanceId: string, opts: { mode?: MigrationMode } = {}): Promise<void> {
     const inst = this.liveInstance(instanceId);
     if (inst.migration) throw new FlurryError('conflict', `instance ${instanceId} is migrating already`);
-    inst.migration = { role: 'source', stopped: false, held: [] };
+    inst.migration = { role: 'source', stopped: false, held: [], applied: 0 };
     try {
       await this.migrationOp(inst, { op: 'track', mode: opts.mode ?? 'async' });
     } catch (err) {
@@ -596,7 +596,7 @@ export class GuestPool {
   /** Makes an empty instance of a warm or adopted key (nothing of the snapshot in its memory, no on_restore) to receive pages into. */
   async receiveInstance(key: string, opts: { memoryBytes: number }): Promise<string> {
     const { thread, instanceId } = this.placeInstance(key);
-    const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, migration: { role: 'target', stopped: false, held: [] } };
+    const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, migration: { role: 'target', stopped: false, held: [], applied: 0 } };
     await this.migrationOp(inst, { op: 'receive', key, memoryBytes: opts.memoryBytes });
     if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
     thread.instances.add(instanceId);
@@ -609,21 +609,27 @@ export class GuestPool {
     const inst = this.migrating(instanceId, 'target');
     const ownPages = Uint32Array.from(pages);
     const own = ownCopy(bytes);
+    // Counted before the transfer empties the array.
+    const count = ownPages.length;
     await this.migrationOp(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
+    inst.migration!.applied += count;
   }
 
   /**
    * Sets the received globals, after the `last` pages if given (one step in the thread for the end of a
-   * migration), and lets the instance serve: the same server going on (no on_restore).
+   * migration), and lets the instance serve: the same server going on (no on_restore). Answers the pages
+   * written into it in all (the migration's invariant: as many as the source sent).
    */
-  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<void> {
+  async finishReceive(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<{ pagesApplied: number }> {
     const inst = this.migrating(instanceId, 'target');
+    const pagesApplied = inst.migration!.applied + (last?.pages.length ?? 0);
     if (!last) await this.migrationOp(inst, { op: 'finish', globals });
     else {
       const own = { pages: Uint32Array.from(last.pages), bytes: ownCopy(last.bytes), memoryBytes: last.memoryBytes };
       await this.migrationOp(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
     }
     inst.migration = undefined;
+    return { pagesApplied };
   }
 
   /**
@@ -859,7 +865,8 @@ export class GuestPool {
   private timedOut(thread: GuestThread): void {
     const job = this.finishJob(thread);
     if (!job) return;
-    const limit = job.what === 'init' ? this.limits.initTimeoutMs : this.limits.callTimeoutMs;
+    // The job's own limit: a clone may carry one of its own (a job's timeoutMs), a migration step a longer one.
+    const limit = job.timeoutMs;
     this.log.warn({ callId: job.callId, key: job.key, instanceId: job.instanceId, limitMs: limit }, `guest ${job.what} timed out; replacing its thread`);
     this.retire(thread, `a ${job.what}${job.instanceId ? ` of instance ${job.instanceId}` : ''} on its thread exceeded ${limit} ms`);
     if (job.instanceId) job.reject(new FlurryError('timeout', `instance ${job.instanceId}: ${job.what} exceeded ${limit} ms; the instance was destroyed with its thread`));

@@ -4,17 +4,20 @@
  * requests to the target host, and the target host's side of those steps.
  * Pages travel in chunks of at most CHUNK_BYTES (under the default 1 MiB
  * max_payload); the end of a migration (last pages, globals, commit) is one
- * step when the last pages fit one chunk.
+ * step when the last pages fit one chunk. The target remembers how each
+ * migration ended, so that a source whose commit answer was lost can ask
+ * (`status`) instead of guessing.
  */
 import { RequestError, type NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, MigrationSubjects, toWireError,
+  encode, FlurryError, MigrationSubjects, toWireError,
   type InitDataRef, type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
 } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
-import type { CommitTiming, PrecopyTarget } from './precopy.js';
+import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
+import { parseReceiveStep, parseReceiveStepReply } from './receive-messages.js';
 
 /** Page bytes per apply message at most (messages stay at about 1 MiB). */
 export const CHUNK_BYTES = 1024 * 1024 - 64 * 1024;
@@ -46,6 +49,25 @@ export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step'
 const PROBE_EVERY_MS = 250;
 /** A target that answers no probe for this long is taken for dead (one that is gone answers none at once). */
 const PROBE_TIMEOUT_MS = 3000;
+/** Asking a lost commit's outcome: the first wait between two questions, doubled up to the last. */
+const ASK_FIRST_MS = 100;
+const ASK_LAST_MS = 2000;
+/**
+ * A lost commit's target that has no subscriber for this long is gone for good (a dead process owns nothing).
+ * Shorter runs of no responders are a target still reconnecting after a broker restart.
+ */
+const GONE_AFTER_MS = 3000;
+
+export interface NatsTargetOptions {
+  /** Each step's answer (steps carry at most about 1 MiB). */
+  stepTimeoutMs: number;
+  /** The prepare's answer (the target may boot the parent first). */
+  prepareTimeoutMs: number;
+  /** How long a source whose commit answer was lost asks the target for the outcome before it gives up. */
+  outcomeTimeoutMs: number;
+}
+
+const isNoResponders = (err: unknown) => err instanceof RequestError && err.isNoResponders();
 
 /**
  * A PrecopyTarget whose steps are NATS requests to `targetHost`, plus its
@@ -63,24 +85,28 @@ export class NatsTarget implements PrecopyTarget {
   private lost: FlurryError | undefined;
   private onLost: ((err: FlurryError) => void) | undefined;
   private readonly gone = new Promise<never>((_, reject) => (this.onLost = reject));
+  /** The commit's last pages before its last step (reported with the outcome too). */
+  private sendMs = 0;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly targetHost: string,
     private readonly info: PrepareInfo,
-    private readonly timeoutMs: number,
-    private readonly prepareTimeoutMs: number,
+    private readonly opts: NatsTargetOptions,
   ) {
     this.gone.catch(() => undefined);
   }
 
-  /** A step; all but the commit fail as soon as the target is lost (the commit may have taken effect: it waits for its answer). */
-  private async step(step: ReceiveStep, timeout = this.timeoutMs): Promise<Extract<ReceiveStepReply, { ok: true }>> {
+  private async request(step: ReceiveStep, timeout: number): Promise<ReceiveStepReply> {
+    return parseReceiveStepReply((await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout })).data);
+  }
+
+  /** A step before the commit: fails as soon as the target is lost. */
+  private async step(step: ReceiveStep, timeout = this.opts.stepTimeoutMs): Promise<Extract<ReceiveStepReply, { ok: true }>> {
     if (this.lost) throw this.lost;
     let reply: ReceiveStepReply;
     try {
-      const request = this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout });
-      reply = decode<ReceiveStepReply>((await (step.step === 'commit' ? request : Promise.race([request, this.gone]))).data);
+      reply = await Promise.race([this.request(step, timeout), this.gone]);
     } catch (err) {
       if (err === this.lost) throw err;
       throw new FlurryError('unavailable', `target host ${this.targetHost} did not answer the migration step ${step.step}: ${(err as Error).message}`);
@@ -93,14 +119,12 @@ export class NatsTarget implements PrecopyTarget {
     this.probe = setInterval(() => {
       if (this.probing || this.lost) return;
       this.probing = true;
-      this.nc.request(MigrationSubjects.receive(this.targetHost), encode({ step: 'ping', migrationId: this.info.migrationId } satisfies ReceiveStep), { timeout: PROBE_TIMEOUT_MS })
-        .then((m) => {
-          const reply = decode<ReceiveStepReply>(m.data);
+      this.request({ step: 'ping', migrationId: this.info.migrationId }, PROBE_TIMEOUT_MS)
+        .then((reply) => {
           if (!reply.ok) this.fail(`target host ${this.targetHost} no longer receives this migration: ${reply.error.message}`);
         })
         .catch((err: unknown) => {
-          const gone = err instanceof RequestError && err.isNoResponders();
-          this.fail(gone ? `target host ${this.targetHost} is gone (no responders)` : `target host ${this.targetHost} stopped answering the migration's heartbeat for ${PROBE_TIMEOUT_MS} ms`);
+          this.fail(isNoResponders(err) ? `target host ${this.targetHost} is gone (no responders)` : `target host ${this.targetHost} stopped answering the migration's heartbeat for ${PROBE_TIMEOUT_MS} ms`);
         })
         .finally(() => (this.probing = false));
     }, PROBE_EVERY_MS);
@@ -123,7 +147,7 @@ export class NatsTarget implements PrecopyTarget {
     // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
     this.startProbing();
     this.prepared = true;
-    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.prepareTimeoutMs);
+    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.opts.prepareTimeoutMs);
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
@@ -159,26 +183,73 @@ export class NatsTarget implements PrecopyTarget {
    * The last pages, the globals and the commit: all but the last chunk as
    * apply steps, then one commit step with the last chunk and the globals;
    * the target applies them and subscribes the instance's subject before it
-   * answers, so the source may let go then.
+   * answers, so the source may let go then. A commit that got no answer
+   * (lost, timed out, garbled) may have taken effect: CommitOutcomeUnknown.
    */
-  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>): Promise<CommitTiming> {
+  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
     const final = chunks.pop() ?? { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
     const started = performance.now();
-    if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
-    const sendMs = performance.now() - started;
-    let reply: Extract<ReceiveStepReply, { ok: true }>;
     try {
-      this.stopProbing();
-      // The target refuses a commit that reaches it after the source gave up waiting (and resumed).
-      const expiresAt = Date.now() + this.timeoutMs;
-      reply = await this.step({ step: 'commit', migrationId: this.info.migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, ...(this.verify ? { verify: true } : {}) });
-      this.memoryHash = reply.memoryHash;
+      if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
     } finally {
+      // Not cut short by the probe from here on: the commit may take effect before a failed probe would say so.
       this.stopProbing();
     }
-    return { sendMs, targetCommitMs: reply.targetMs?.totalMs, targetApplyMs: reply.targetMs?.applyMs };
+    this.sendMs = performance.now() - started;
+    if (this.lost) throw this.lost;
+    // The target refuses a commit that reaches it after the source stopped waiting for its answer.
+    const expiresAt = Date.now() + this.opts.stepTimeoutMs;
+    const { migrationId } = this.info;
+    let reply: ReceiveStepReply;
+    try {
+      reply = await this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}) }, this.opts.stepTimeoutMs);
+    } catch (err) {
+      // No responders: nobody subscribed, so nobody got it.
+      if (isNoResponders(err)) throw new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders): the commit of migration ${migrationId} reached nobody`);
+      throw new CommitOutcomeUnknown(`the commit of migration ${migrationId} got no answer from target host ${this.targetHost}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return this.committed(reply);
+  }
+
+  private committed(reply: Extract<ReceiveStepReply, { ok: true }>): CommitTiming {
+    this.memoryHash = reply.memoryHash;
+    return { sendMs: this.sendMs, targetCommitMs: reply.targetMs?.totalMs, targetApplyMs: reply.targetMs?.applyMs, pagesApplied: reply.pagesApplied };
+  }
+
+  /**
+   * After a lost commit answer: asks the target (`status`, backing off) until
+   * it says committed or refused — or it is gone for good (no responders for
+   * GONE_AFTER_MS), which refuses too. Rejects once outcomeTimeoutMs has
+   * passed with no answer (a hung or partitioned target, an unreachable broker).
+   */
+  async outcome(): Promise<CommitOutcome> {
+    const { migrationId } = this.info;
+    const until = Date.now() + this.opts.outcomeTimeoutMs;
+    let goneSince: number | undefined;
+    let why = 'no answer';
+    for (let wait = ASK_FIRST_MS; ; wait = Math.min(2 * wait, ASK_LAST_MS)) {
+      try {
+        const reply = await this.request({ step: 'status', migrationId }, Math.max(1, Math.min(this.opts.stepTimeoutMs, until - Date.now())));
+        goneSince = undefined;
+        if (!reply.ok) why = reply.error.message;
+        else if (reply.outcome === 'committed') return { committed: true, timing: this.committed(reply) };
+        else if (reply.outcome === 'refused') return { committed: false, error: new FlurryError('unavailable', `target host ${this.targetHost} did not take the instance: ${reply.reason ?? 'refused'}`) };
+        else why = 'an answer without an outcome';
+      } catch (err) {
+        why = (err as Error).message;
+        if (!isNoResponders(err)) goneSince = undefined;
+        else if (Date.now() - (goneSince ??= Date.now()) >= GONE_AFTER_MS) {
+          return { committed: false, error: new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders for ${GONE_AFTER_MS} ms after the commit's answer was lost)`) };
+        }
+      }
+      if (Date.now() + wait >= until) {
+        throw new FlurryError('unavailable', `the outcome of the commit of migration ${migrationId} on target host ${this.targetHost} is unknown after ${this.opts.outcomeTimeoutMs} ms (${why})`);
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
   /** Best effort: the target drops what it received. */
@@ -228,18 +299,32 @@ export interface ReceiverDeps {
 
 /** Forget a received instance whose source went silent for this long. */
 const STALE_MS = 120_000;
+/** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
+const OUTCOME_MS = 10 * 60_000;
 
-/** The target host's side: answers ReceiveSteps. */
+type Answer = Omit<Extract<ReceiveStepReply, { ok: true }>, 'ok'>;
+
+/** How a migration ended on this host. */
+type Ended = { at: number } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
+
+/**
+ * The target host's side: answers ReceiveSteps. Every migration it heard of
+ * ends once, committed or refused, and the end is remembered (OUTCOME_MS):
+ * no step of a migration that ended takes effect, so a `status` answered
+ * `refused` means the commit never will.
+ */
 export class MigrationReceiver {
   private readonly receiving = new Map<string, Receiving>();
+  private readonly ended = new Map<string, Ended>();
+  /** Commits under way: a status question waits for them. */
+  private readonly committing = new Map<string, Promise<Answer>>();
 
   constructor(private readonly deps: ReceiverDeps) {}
 
   async handle(data: Uint8Array): Promise<Uint8Array> {
     let reply: ReceiveStepReply;
     try {
-      const committed = await this.step(decode<ReceiveStep>(data));
-      reply = committed ? { ok: true, targetMs: { applyMs: committed.applyMs, totalMs: committed.totalMs }, ...(committed.memoryHash ? { memoryHash: committed.memoryHash } : {}) } : { ok: true };
+      reply = { ok: true, ...(await this.step(parseReceiveStep(data))) };
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }
@@ -252,13 +337,14 @@ export class MigrationReceiver {
     return r;
   }
 
-  /** The commit answers its timing. */
-  private async step(s: ReceiveStep): Promise<{ applyMs: number; totalMs: number; memoryHash?: string } | void> {
+  private async step(s: ReceiveStep): Promise<Answer | undefined> {
     const { pool } = this.deps;
     switch (s.step) {
       case 'prepare': {
         this.sweep();
         if (this.receiving.has(s.migrationId)) return;
+        const ended = this.ended.get(s.migrationId);
+        if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
         const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init, initData: s.initData });
         let poolId: string;
         try {
@@ -269,6 +355,12 @@ export class MigrationReceiver {
         }
         const { step: _s, memoryBytes: _m, ...info } = s;
         this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now() });
+        // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
+        const meanwhile = this.ended.get(s.migrationId);
+        if (meanwhile?.outcome === 'refused') {
+          this.end(s.migrationId, meanwhile.reason);
+          throw new FlurryError('conflict', `migration ${s.migrationId} ended while it was being prepared on host ${this.deps.hostId} (${meanwhile.reason})`);
+        }
         this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes }, 'receiving service instance');
         return;
       }
@@ -287,41 +379,74 @@ export class MigrationReceiver {
         await pool.quiesceMigration(this.get(s.migrationId).poolId);
         return;
       case 'commit': {
-        // The last pages and the globals in one step in the guest thread, then the instance's subject.
-        const started = performance.now();
-        const r = this.get(s.migrationId);
-        const late = () => {
-          if (Date.now() <= s.expiresAt) return;
-          this.drop(s.migrationId, r);
-          throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
-        };
-        late();
-        const applying = performance.now();
-        await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
-        const applyMs = performance.now() - applying;
-        // Before the instance serves (and changes): what arrived, to compare with the source's memory at the stop.
-        const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
-        late();
-        this.receiving.delete(s.migrationId);
-        await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest });
-        this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, ms: Date.now() - r.startedAt }, 'service instance received');
-        return { applyMs, totalMs: performance.now() - started, ...(memoryHash ? { memoryHash } : {}) };
+        // One at a time: the source sends one; a second must not end the first as refused.
+        if (this.committing.has(s.migrationId)) throw new FlurryError('conflict', `migration ${s.migrationId} is committing already`);
+        const committing = this.commit(s).finally(() => this.committing.delete(s.migrationId));
+        this.committing.set(s.migrationId, committing);
+        return committing;
       }
-      case 'abort': {
-        const r = this.receiving.get(s.migrationId);
-        if (r) this.drop(s.migrationId, r);
+      case 'status': {
+        this.sweep();
+        // A commit still under way answers first (the source's request timed out while it ran, or its answer was lost).
+        await this.committing.get(s.migrationId)?.catch(() => undefined);
+        const ended = this.end(s.migrationId, 'the source asked for the outcome before any commit took effect');
+        return ended.outcome === 'committed' ? { outcome: 'committed', ...ended.answer } : { outcome: 'refused', reason: ended.reason };
+      }
+      case 'abort':
+        this.end(s.migrationId, 'the source aborted the migration');
         return;
-      }
     }
   }
 
-  private drop(migrationId: string, r: Receiving): void {
-    this.receiving.delete(migrationId);
-    this.deps.pool.destroyInstance(r.poolId);
-    this.deps.releaseParent(r.parentKey);
+  /** The last pages and the globals in one step in the guest thread, the page count checked, then the instance's subject. */
+  private async commit(s: Extract<ReceiveStep, { step: 'commit' }>): Promise<Answer> {
+    const started = performance.now();
+    const { pool } = this.deps;
+    try {
+      const ended = this.ended.get(s.migrationId);
+      if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
+      const r = this.get(s.migrationId);
+      const late = () => {
+        if (Date.now() > s.expiresAt) throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
+      };
+      late();
+      const applying = performance.now();
+      const { pagesApplied } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
+      const applyMs = performance.now() - applying;
+      // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had.
+      if (pagesApplied !== s.pagesSent) {
+        throw new FlurryError('internal', `the commit of migration ${s.migrationId} is refused: host ${this.deps.hostId} wrote ${pagesApplied} pages into the instance, the source sent ${s.pagesSent}`);
+      }
+      // Before the instance serves (and changes): what arrived, to compare with the source's memory at the stop.
+      const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
+      late();
+      this.receiving.delete(s.migrationId);
+      await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest });
+      const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
+      this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now() });
+      this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, pagesApplied, ms: Date.now() - r.startedAt }, 'service instance received');
+      return answer;
+    } catch (err) {
+      this.end(s.migrationId, (err as Error).message);
+      throw err;
+    }
+  }
+
+  /** The migration will not commit here (unless it has): drops what was received, remembers it refused, and says how it ended. */
+  private end(migrationId: string, reason: string): Ended {
+    const r = this.receiving.get(migrationId);
+    if (r) {
+      this.receiving.delete(migrationId);
+      this.deps.pool.destroyInstance(r.poolId);
+      this.deps.releaseParent(r.parentKey);
+    }
+    let ended = this.ended.get(migrationId);
+    if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now() }));
+    return ended;
   }
 
   private sweep(): void {
-    for (const [id, r] of this.receiving) if (Date.now() - r.startedAt > STALE_MS) this.drop(id, r);
+    for (const [id, r] of this.receiving) if (Date.now() - r.startedAt > STALE_MS) this.end(id, `its source went silent for ${STALE_MS / 1000} s`);
+    for (const [id, e] of this.ended) if (Date.now() - e.at > OUTCOME_MS) this.ended.delete(id);
   }
 }

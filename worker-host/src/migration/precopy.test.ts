@@ -1,6 +1,6 @@
-/** The pre-copy driver with fake endpoints: Xen's stop rules, what it records, and abort on failure. */
+/** The pre-copy driver with fake endpoints: Xen's stop rules, what it records, abort on failure, and a commit whose answer is lost. */
 import { describe, expect, it } from 'vitest';
-import { precopy, stopRule, type PrecopySource, type PrecopyTarget } from './precopy.js';
+import { CommitOutcomeUnknown, precopy, stopRule, type CommitOutcome, type PrecopySource, type PrecopyTarget } from './precopy.js';
 
 const PAGE = 4096;
 const round = (n: number) => ({ pages: Uint32Array.from({ length: n }, (_, i) => i), bytes: new Uint8Array(n * PAGE), memoryBytes: 1 << 24 });
@@ -28,10 +28,10 @@ function fakes(dirty: number[], opts: { failApply?: number } = {}) {
       if (opts.failApply === applies++) throw new Error('target gone');
       log.push(`apply${pages.length}`);
     },
-    commit: async (last, globals) => {
+    commit: async (last, globals, pagesSent) => {
       if (opts.failApply === applies++) throw new Error('target gone');
-      log.push(`apply${last.pages.length}`, `finish${JSON.stringify(globals)}`);
-      return { sendMs: 0 };
+      log.push(`apply${last.pages.length}`, `finish${JSON.stringify(globals)}`, `sent${pagesSent}`);
+      return { sendMs: 0, pagesApplied: pagesSent };
     },
   };
   return { source, target, log };
@@ -58,7 +58,9 @@ describe('precopy', () => {
     expect(report.totalBytes).toBe((4096 + 2000 + 800 + 800 + 3) * PAGE);
     // Garbage collection on both sides before every round after round 0, never inside the pause.
     expect(log.filter((l) => l.startsWith('quiesce')).length).toBe(2 * 3);
-    expect(log.slice(-8)).toEqual(['quiesce source', 'quiesce target', 'round3', 'apply800', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
+    expect(log.slice(-9)).toEqual(['quiesce source', 'quiesce target', 'round3', 'apply800', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'sent7699', 'commit']);
+    // Every page sent, rounds and the last ones, is what the target is told to have written.
+    expect(report).toMatchObject({ pagesSent: 4096 + 2000 + 800 + 800 + 3, pagesApplied: 4096 + 2000 + 800 + 800 + 3 });
     expect(report.downtimeMs).toBeGreaterThanOrEqual(0);
     expect(report.totalMs).toBeGreaterThanOrEqual(report.downtimeMs);
   });
@@ -75,7 +77,7 @@ describe('precopy', () => {
     const report = await precopy(source, target, { maxRounds: 0 });
     expect(report.stopReason).toBe('stop-and-copy');
     expect(report.rounds).toEqual([]);
-    expect(log).toEqual(['quiesce source', 'quiesce target', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'commit']);
+    expect(log).toEqual(['quiesce source', 'quiesce target', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'sent3', 'commit']);
     expect(report.totalBytes).toBe(3 * PAGE);
   });
 
@@ -103,5 +105,58 @@ describe('precopy', () => {
     await expect(precopy(source, target)).rejects.toThrow('target gone');
     expect(log).toContain('abort');
     expect(log).not.toContain('commit');
+  });
+
+  /** A target whose commit takes effect (or not) but whose answer never comes back; `told` is what it says when asked. */
+  function lostAnswer(told: () => Promise<CommitOutcome>, opts: { takes: boolean } = { takes: true }) {
+    const { source, target, log } = fakes([4096, 100]);
+    const lossy: PrecopyTarget = {
+      apply: target.apply,
+      commit: async (last, globals, pagesSent) => {
+        if (opts.takes) await target.commit(last, globals, pagesSent);
+        throw new CommitOutcomeUnknown('the answer to the commit was lost');
+      },
+      outcome: async () => {
+        log.push('asked');
+        return told();
+      },
+    };
+    return { source, target: lossy, log };
+  }
+
+  it('lost commit answer - a commit that took effect: the source never resumes; it asks, then lets go', async () => {
+    const { source, target, log } = lostAnswer(async () => ({ committed: true, timing: { sendMs: 0, pagesApplied: 4096 + 100 + 3 } }));
+    const report = await precopy(source, target);
+    expect(log.slice(-4)).toEqual(['finish{"__flurry_global_0":7}', 'sent4199', 'asked', 'commit']);
+    expect(log).not.toContain('abort');
+    expect(report).toMatchObject({ outcomeAsked: true, pagesSent: 4199, pagesApplied: 4199 });
+  });
+
+  it('lost commit answer - the target says it did not commit (and never will): the source resumes and the refusal is reported', async () => {
+    const { source, target, log } = lostAnswer(async () => ({ committed: false, error: new Error('target refused: late') }), { takes: false });
+    await expect(precopy(source, target)).rejects.toThrow('target refused: late');
+    expect(log.slice(-2)).toEqual(['asked', 'abort']);
+    expect(log).not.toContain('commit');
+  });
+
+  it('lost commit answer - nobody can tell: the source lets go without resuming (one owner or none, never two), the error is reported', async () => {
+    const { source, target, log } = lostAnswer(async () => {
+      throw new Error('the outcome is unknown after 60000 ms');
+    });
+    await expect(precopy(source, target)).rejects.toThrow('unknown after 60000 ms');
+    expect(log.slice(-2)).toEqual(['asked', 'commit']);
+    expect(log).not.toContain('abort');
+  });
+
+  it('lost commit answer - a target that cannot be asked counts it as refused; a refusal is never asked about', async () => {
+    const unaskable = fakes([4096, 100]);
+    const target: PrecopyTarget = { apply: unaskable.target.apply, commit: async () => Promise.reject(new CommitOutcomeUnknown('lost')) };
+    await expect(precopy(unaskable.source, target)).rejects.toThrow('lost');
+    expect(unaskable.log.at(-1)).toBe('abort');
+    const refusing = lostAnswer(async () => ({ committed: true, timing: { sendMs: 0 } }));
+    refusing.target.commit = async () => Promise.reject(new Error('the target wrote 4200 pages, the source sent 4199'));
+    await expect(precopy(refusing.source, refusing.target)).rejects.toThrow('4200 pages');
+    expect(refusing.log).not.toContain('asked');
+    expect(refusing.log.at(-1)).toBe('abort');
   });
 });

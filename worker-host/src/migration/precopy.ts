@@ -2,9 +2,14 @@
  * Pre-copy live migration, transport-agnostic (Clark et al., NSDI 2005; Xen's
  * stop rules): copy the memory in rounds while the instance keeps serving,
  * then stop it, copy the rest with the globals, and commit. The caller wires
- * `source` and `target` to a pool each (in-process) or to a transport (NATS,
- * later); the driver only sequences the steps, decides when to stop and
- * measures.
+ * `source` and `target` to a pool each (in-process) or to a transport (NATS);
+ * the driver only sequences the steps, decides when to stop and measures.
+ *
+ * Exactly one owner: a failure before the commit resumes the source; a
+ * commit the target refuses (late, or another page count than was sent)
+ * too; a commit whose answer is lost may have taken effect, so the source
+ * stays stopped and asks the target (`outcome`) — committed: the source lets
+ * go; refused: it resumes; nobody can tell: it lets go (one owner or none).
  */
 import type { GlobalValue } from '../guest/instance.js';
 
@@ -22,9 +27,12 @@ export interface PrecopySource {
   quiesce?(): Promise<void>;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
   stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
-  /** The target has it: the source lets go (and forwards what it held). */
+  /**
+   * The target has it, or may have it (a commit whose outcome nobody could learn): the source lets go and
+   * forwards what it held. Never both this and `abort`.
+   */
   commit(): Promise<void> | void;
-  /** The target failed before commit: the source serves again. */
+  /** The target failed before the commit, or the commit did not take effect: the source serves again. */
   abort(): Promise<void> | void;
 }
 
@@ -38,8 +46,19 @@ export interface PrecopyTarget {
    * The last pages and the globals in as few steps as possible; once it
    * resolves the target owns the instance and answers its requests. Reports
    * how long the pages before the last step took (`sendMs`), if any.
+   * `pagesSent`: every page sent, rounds and these last ones; the target
+   * refuses a commit when it wrote another number. Rejects with
+   * CommitOutcomeUnknown when the commit may have taken effect (its answer
+   * was lost), with anything else when it did not.
    */
-  commit(last: PrecopyRound, globals: Record<string, GlobalValue>): Promise<CommitTiming>;
+  commit(last: PrecopyRound, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming>;
+  /**
+   * After CommitOutcomeUnknown: asks until the target says whether the commit
+   * took effect; a target that says no makes sure it never will. Rejects when
+   * nobody could tell within the target's bound. Without it an unknown
+   * outcome counts as a refusal.
+   */
+  outcome?(): Promise<CommitOutcome>;
 }
 
 /** What the target measured of the end of a migration (zero where it does not say). */
@@ -49,7 +68,17 @@ export interface CommitTiming {
   /** The target's own time for the last step, and of that the last pages and globals in its guest thread. */
   targetCommitMs?: number;
   targetApplyMs?: number;
+  /** The pages the target wrote into the instance, every round and the last ones (targets that count them). */
+  pagesApplied?: number;
 }
+
+/** A commit whose answer never came (lost, timed out, garbled): it may have taken effect. */
+export class CommitOutcomeUnknown extends Error {
+  override readonly name = 'CommitOutcomeUnknown';
+}
+
+/** What a target says of a commit whose answer was lost: it took effect, or it never will (`error` says why). */
+export type CommitOutcome = { committed: true; timing: CommitTiming } | { committed: false; error: Error };
 
 export interface PrecopyOptions {
   /** Stop when the dirty set would take at most this long to copy (default 30 ms). */
@@ -85,6 +114,11 @@ export interface PrecopyReport {
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
+  /** Pages sent, every round and stop-and-copy, and written into the instance on the target (where it counts them): equal. */
+  pagesSent: number;
+  pagesApplied?: number;
+  /** The commit's answer was lost and the target was asked for its outcome. */
+  outcomeAsked?: boolean;
   /** The per-page cost measured in the rounds, which the budget rule used. */
   perPageMs: number;
 }
@@ -110,6 +144,8 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   let copiedPages = 0;
   let copiedMs = 0;
   let stopReason: StopReason | undefined = maxRounds === 0 ? 'stop-and-copy' : undefined;
+  /** From the source's commit on, a failure no longer resumes it. */
+  let letGo = false;
   const copyRound = async () => {
     const t0 = performance.now();
     let pages = 0;
@@ -142,8 +178,29 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
-    const timing = await target.commit(last, last.globals);
+    const pagesSent = copiedPages + last.pages.length;
+    let timing: CommitTiming;
+    let outcomeAsked = false;
+    try {
+      timing = await target.commit(last, last.globals, pagesSent);
+    } catch (err) {
+      if (!(err instanceof CommitOutcomeUnknown) || !target.outcome) throw err;
+      // The target may serve the instance already: resuming here could make two owners.
+      outcomeAsked = true;
+      let told: CommitOutcome;
+      try {
+        told = await target.outcome();
+      } catch (unknown) {
+        // Nobody can tell: letting go leaves one owner (the target, if it committed) or none, never two.
+        letGo = true;
+        await source.commit();
+        throw unknown;
+      }
+      if (!told.committed) throw told.error;
+      timing = told.timing;
+    }
     const committed = performance.now();
+    letGo = true;
     await source.commit();
     const end = performance.now();
     totalBytes += last.bytes.length;
@@ -158,13 +215,18 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       },
       totalMs: end - started,
       totalBytes,
+      pagesSent,
+      ...(timing.pagesApplied !== undefined ? { pagesApplied: timing.pagesApplied } : {}),
+      ...(outcomeAsked ? { outcomeAsked } : {}),
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
     };
   } catch (err) {
-    // The first failure is the one to report; the source resumes if it can.
-    await Promise.resolve()
-      .then(() => source.abort())
-      .catch(() => undefined);
+    // The first failure is the one to report; the source resumes if it can (and still holds the instance).
+    if (!letGo) {
+      await Promise.resolve()
+        .then(() => source.abort())
+        .catch(() => undefined);
+    }
     throw err;
   }
 }
