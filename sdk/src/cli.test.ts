@@ -154,14 +154,14 @@ describe('cli', () => {
   });
 
   it('cli - a platform error prints error: <code>: <message> and exits 1', async () => {
-    const run = await cli(['invoke', 'busy']);
+    const run = await cli(['invoke', 'busy'], { FLURRY_REQUEST_RETRIES: '0' });
     expect(run).toMatchObject({ code: 1, stderr: 'error: no_capacity: no host has a free slot\n' });
     expect(run.stdout.length).toBe(0);
   });
 
   it('cli - an unreachable gateway prints a connection error and exits 1', async () => {
     const url = `http://127.0.0.1:${await unusedPort()}`;
-    const run = await cli(['hosts', '--url', url]);
+    const run = await cli(['hosts', '--url', url, '--request-retries', '0']);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(`error: connection: GET ${url}/v1/hosts: connect ECONNREFUSED ${url.slice('http://'.length)}\n`);
   });

@@ -41,6 +41,7 @@ interface GlobalOptions {
   url: string;
   apiKey?: string;
   json?: boolean;
+  requestRetries?: number;
 }
 
 function buildProgram(): Command {
@@ -49,6 +50,7 @@ function buildProgram(): Command {
     .version(packageVersion())
     .addOption(new Option('--url <url>', 'gateway URL').env('FLURRY_URL').default('http://127.0.0.1:8080'))
     .addOption(new Option('--api-key <key>', 'API key, sent as a bearer token').env('FLURRY_API_KEY'))
+    .addOption(new Option('--request-retries <n>', 'retries of a request after a 429, a 503 or a lost connection, and reconnects of an event stream (0: none)').env('FLURRY_REQUEST_RETRIES').argParser(nonNegativeInteger))
     .option('--json', 'print exactly one JSON document on stdout')
     // Throw instead of exiting, so that usage errors get exit code 2 in one place (main).
     .exitOverride();
@@ -504,7 +506,7 @@ function context(command: Command, client: { timeoutMs?: number } = {}): { flurr
   const options = command.optsWithGlobals<GlobalOptions>();
   let flurry: Flurry;
   try {
-    flurry = new Flurry({ url: options.url, apiKey: options.apiKey, ...client });
+    flurry = new Flurry({ url: options.url, apiKey: options.apiKey, retries: options.requestRetries, ...client });
   } catch {
     throw new UsageError(`--url: not a URL: ${options.url}`);
   }

@@ -115,7 +115,7 @@ describe('invoke', () => {
   });
 
   it('invoke - no_capacity throws with the Retry-After seconds', async () => {
-    const err = await apiErrorOf(flurry.functions.invoke('busy'));
+    const err = await apiErrorOf(new Flurry({ url: gateway.url, retries: 0 }).functions.invoke('busy'));
     expect(err).toMatchObject({ status: 503, code: 'no_capacity', retryAfterSeconds: 7, requestId: 'req-1' });
   });
 
@@ -236,7 +236,7 @@ describe('client', () => {
 
   it('client - connection refused throws FlurryConnectionError with the cause', async () => {
     const port = await unusedPort();
-    const err = await new Flurry({ url: `http://127.0.0.1:${port}` }).hosts.list().catch((e: unknown) => e);
+    const err = await new Flurry({ url: `http://127.0.0.1:${port}`, retries: 0 }).hosts.list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FlurryConnectionError);
     expect(err).not.toBeInstanceOf(FlurryTimeoutError);
     expect(err).toMatchObject({ name: 'FlurryConnectionError' });
@@ -249,5 +249,78 @@ describe('client', () => {
     expect(err).toBeInstanceOf(FlurryTimeoutError);
     expect(err).toBeInstanceOf(FlurryConnectionError);
     expect(err).toMatchObject({ name: 'FlurryTimeoutError' });
+  });
+});
+
+describe('retries', () => {
+  /** A client that retries fast, so the tests do not wait for the default back-off. */
+  const quick = () => new Flurry({ url: gateway.url, retries: { count: 3, delayMs: 5 } });
+
+  function requestsTo(method: string, url: string) {
+    return gateway.requests.filter((request) => request.method === method && request.url === url);
+  }
+
+  it('retries - a GET answered 503 with Retry-After is sent again after that long, then succeeds', async () => {
+    gateway.failNext('GET', '/v1/hosts', { status: 503, retryAfter: '1' });
+    const before = requestsTo('GET', '/v1/hosts').length;
+    const started = performance.now();
+    expect(await flurry.hosts.list()).toEqual(STUB_HOSTS);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+    expect(requestsTo('GET', '/v1/hosts').length - before).toBe(2);
+  });
+
+  it('retries - 429s, 503s and cut connections are retried for idempotent methods until the count is spent', async () => {
+    await flurry.functions.deploy('kept', EMPTY_WASM_MODULE);
+    gateway.failNext('PUT', '/v1/functions/kept', 'reset', { status: 429 });
+    await quick().functions.deploy('kept', EMPTY_WASM_MODULE);
+    gateway.failNext('DELETE', '/v1/functions/kept', { status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
+    const before = requestsTo('DELETE', '/v1/functions/kept').length;
+    expect(await apiErrorOf(quick().functions.delete('kept'))).toMatchObject({ status: 503, code: 'unavailable' });
+    // The first attempt and 3 retries, all refused: the last answer is the error.
+    expect(requestsTo('DELETE', '/v1/functions/kept').length - before).toBe(4);
+  });
+
+  it('retries - a POST without an Idempotency-Key is not retried, unless the caller opts in', async () => {
+    gateway.failNext('POST', '/fn/echo/', { status: 503, retryAfter: '0' });
+    const before = requestsTo('POST', '/fn/echo/').length;
+    expect(await apiErrorOf(quick().functions.invoke('echo', 'once'))).toMatchObject({ status: 503 });
+    expect(requestsTo('POST', '/fn/echo/').length - before).toBe(1);
+    gateway.failNext('POST', '/fn/echo/', 'reset');
+    const echo = await quick().functions.invoke('echo', 'twice is fine', { retry: true });
+    expect(echo.json<Echo>()).toMatchObject({ method: 'POST', body: 'twice is fine' });
+    expect(requestsTo('POST', '/fn/echo/').length - before).toBe(3);
+  });
+
+  it("retries - a guest's own 503 is its answer, never retried", async () => {
+    const before = requestsTo('GET', '/fn/unwell/').length;
+    const response = await quick().functions.invoke('unwell');
+    expect(response).toMatchObject({ status: 503, ok: false, hostId: 'host-a' });
+    expect(requestsTo('GET', '/fn/unwell/').length - before).toBe(1);
+  });
+
+  it('retries - a refused connection is retried, then throws FlurryConnectionError; retries 0 sends once', async () => {
+    const url = `http://127.0.0.1:${await unusedPort()}`;
+    let calls = 0;
+    const fetch: typeof globalThis.fetch = (input, init) => {
+      calls++;
+      return globalThis.fetch(input, init);
+    };
+    expect(await new Flurry({ url, fetch, retries: { count: 2, delayMs: 5 } }).hosts.list().catch((e: unknown) => e)).toBeInstanceOf(FlurryConnectionError);
+    expect(calls).toBe(3);
+    calls = 0;
+    expect(await new Flurry({ url, fetch, retries: 0 }).hosts.list().catch((e: unknown) => e)).toBeInstanceOf(FlurryConnectionError);
+    expect(calls).toBe(1);
+  });
+
+  it('retries - a Retry-After beyond withinMs is not waited for: the 503 is thrown at once', async () => {
+    gateway.failNext('GET', '/v1/functions', { status: 503, retryAfter: '120' });
+    const before = requestsTo('GET', '/v1/functions').length;
+    expect(await apiErrorOf(flurry.functions.list())).toMatchObject({ status: 503, retryAfterSeconds: 120 });
+    expect(requestsTo('GET', '/v1/functions').length - before).toBe(1);
+  });
+
+  it('retries - bad settings are refused when the client is made', () => {
+    expect(() => new Flurry({ url: gateway.url, retries: -1 })).toThrow(RangeError);
+    expect(() => new Flurry({ url: gateway.url, retries: { withinMs: Number.NaN } })).toThrow(RangeError);
   });
 });

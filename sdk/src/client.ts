@@ -3,6 +3,7 @@ import { DataApi } from './data.js';
 import { FunctionsApi } from './functions.js';
 import { HostsApi } from './hosts.js';
 import { JobsApi } from './jobs.js';
+import { RetryPolicy, type RetryOptions } from './retry.js';
 import { ServicesApi } from './services.js';
 import { Transport } from './transport.js';
 
@@ -10,7 +11,7 @@ import { Transport } from './transport.js';
  * How to reach the gateway.
  *
  * @example
- * const options: FlurryOptions = { url: 'https://flurry.example.com', apiKey: 'k', timeoutMs: 10_000 };
+ * const options: FlurryOptions = { url: 'https://flurry.example.com', apiKey: 'k', timeoutMs: 10_000, retries: { count: 8, withinMs: 60_000 } };
  */
 export interface FlurryOptions {
   /** The gateway's base URL, e.g. `http://127.0.0.1:8080`; a path prefix is kept. */
@@ -21,6 +22,13 @@ export interface FlurryOptions {
   fetch?: typeof globalThis.fetch;
   /** Per request, including reading the answer; default 60 000, 0 for none. */
   timeoutMs?: number;
+  /**
+   * Retries of requests that cannot do anything twice (GET, HEAD, PUT, DELETE, OPTIONS, and
+   * requests with an `Idempotency-Key`, which `jobs.submit` always sends) after a 429, a 503
+   * or a lost connection, and reconnects of `JobHandle.events()`: a number of retries, or
+   * RetryOptions. Default 4 retries within 30 s; 0 turns them off.
+   */
+  retries?: number | RetryOptions;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -41,7 +49,7 @@ export class Flurry {
   readonly services: ServicesApi;
 
   constructor(options: FlurryOptions) {
-    const transport = new Transport({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+    const transport = new Transport({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, retries: new RetryPolicy(options.retries) });
     this.functions = new FunctionsApi(transport);
     this.hosts = new HostsApi(transport);
     this.jobs = new JobsApi(transport);

@@ -26,6 +26,12 @@ export interface InvokeOptions {
   query?: QueryInit;
   /** Set `content-type` here to override the one chosen from the body. */
   headers?: HeadersInit;
+  /**
+   * Whether the call may be sent again after a platform 429 or 503 or a lost connection (see the
+   * client's `retries`). Default: for GET, HEAD, PUT, DELETE and OPTIONS only; `true` for a guest
+   * that takes the same POST twice safely; `false` never.
+   */
+  retry?: boolean;
 }
 
 /**
@@ -78,6 +84,7 @@ export class FunctionsApi {
       query: options.query,
       headers,
       body: encoded?.bytes,
+      retry: options.retry,
     });
     return guestResponseOrThrow(response);
   }

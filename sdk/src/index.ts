@@ -17,6 +17,7 @@ export {
   type WaitOptions,
 } from './jobs.js';
 export { InvokeResponse } from './invoke-response.js';
+export type { RetryOptions } from './retry.js';
 export type { QueryInit } from './transport.js';
 export { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
 export type {

@@ -41,7 +41,8 @@ describe('jobs', () => {
     expect(handle.replayed).toBe(false);
     const [request] = requestsTo('POST', '/v1/jobs').slice(-1);
     expect(request.headers['content-type']).toBe('application/json');
-    expect(request.headers['idempotency-key']).toBeUndefined();
+    // Without a key of the caller's, a random one, so that retries cannot make two jobs.
+    expect(request.headers['idempotency-key']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(JSON.parse(request.body.toString())).toEqual({
       function: 'sum',
       clones: 2,
@@ -124,32 +125,85 @@ describe('jobs', () => {
       'reduced', 'done',
     ]);
     expect(events.every((event) => event.jobId === handle.id && event.tenant === 'default' && event.at > 0)).toBe(true);
+    // Each event's SSE id: `state` 0, then the stream's sequence.
+    expect(events.map((event) => event.id)).toEqual([...Array(12).keys()]);
     expect(progress).toEqual(['0:1/2', '0:2/2', '1:1/2', '1:2/2']);
     const done = events.at(-1)!;
     expect(done.kind === 'done' && done.job.state).toBe('done');
     expect(requestsTo('GET', `/v1/jobs/${handle.id}/events`).at(-1)!.headers.accept).toBe('text/event-stream');
   });
 
-  it('jobs - events() reconnects once when the stream drops before the end, sending Last-Event-ID', async () => {
-    const handle = await flurry.jobs.submit({ function: 'flaky', clones: 1 });
+  it('events - a stream dropped mid-way resumes with the right Last-Event-ID and yields each event once', async () => {
+    const handle = await flurry.jobs.submit({ function: 'flaky', clones: 2 });
     const kinds: string[] = [];
     for await (const event of handle.events()) kinds.push(event.kind);
-    expect(kinds.slice(0, 3)).toEqual(['state', 'placed', 'state']);
-    expect(kinds.at(-1)).toBe('done');
+    expect(kinds).toEqual([
+      'state', 'placed', 'snapshot', 'forked',
+      'progress', 'progress', 'clone.done', 'progress', 'progress', 'clone.done',
+      'reduced', 'done',
+    ]);
     const connections = requestsTo('GET', `/v1/jobs/${handle.id}/events`);
-    expect(connections).toHaveLength(2);
-    expect(connections[1].headers['last-event-id']).toBe('2');
+    expect(connections.map((request) => request.headers['last-event-id'])).toEqual([undefined, '1']);
   });
 
-  it('jobs - a second drop throws FlurryConnectionError, from events() and from wait() while the job runs', async () => {
-    const handle = await flurry.jobs.submit({ function: 'dropping', clones: 1 });
+  it('events - when the gateway no longer keeps the resume point it sends a fresh state; events already yielded are skipped', async () => {
+    const handle = await flurry.jobs.submit({ function: 'forgetful', clones: 1 });
+    const kinds: string[] = [];
+    for await (const event of handle.events()) kinds.push(event.kind);
+    expect(kinds).toEqual(['state', 'placed', 'snapshot', 'forked', 'state', 'progress', 'progress', 'clone.done', 'reduced', 'done']);
+    expect(requestsTo('GET', `/v1/jobs/${handle.id}/events`).map((request) => request.headers['last-event-id'])).toEqual([undefined, '3']);
+  });
+
+  it('events - a 503 with Retry-After and a cut connection while connecting are waited out', async () => {
+    const handle = await new Flurry({ url: gateway.url, retries: { count: 2, delayMs: 5 } }).jobs.submit({ function: 'sum', clones: 1 });
+    gateway.failNext('GET', `/v1/jobs/${handle.id}/events`, { status: 503, retryAfter: '0' }, 'reset');
+    const kinds: string[] = [];
+    for await (const event of handle.events()) kinds.push(event.kind);
+    expect(kinds.at(0)).toBe('state');
+    expect(kinds.at(-1)).toBe('done');
+    expect(requestsTo('GET', `/v1/jobs/${handle.id}/events`)).toHaveLength(3);
+  });
+
+  it('events - consecutive failed reconnects end in FlurryConnectionError, from events() and from wait() while the job runs', async () => {
+    const quick = new Flurry({ url: gateway.url, retries: { count: 2, delayMs: 5 } });
+    const handle = await quick.jobs.submit({ function: 'dropping', clones: 1 });
     const kinds: string[] = [];
     const err = await errorOf((async () => {
       for await (const event of handle.events()) kinds.push(event.kind);
     })());
     expect(err).toBeInstanceOf(FlurryConnectionError);
-    expect(kinds).toEqual(['state', 'state']);
+    // The first stream drops after `state`; both resumes (Last-Event-ID 0) drop before any event.
+    expect(kinds).toEqual(['state']);
+    expect(requestsTo('GET', `/v1/jobs/${handle.id}/events`).map((request) => request.headers['last-event-id'])).toEqual([undefined, '0', '0']);
     expect(await errorOf(handle.wait())).toBeInstanceOf(FlurryConnectionError);
+  });
+
+  it('events - with retries 0 a dropped stream is not resumed', async () => {
+    const handle = await new Flurry({ url: gateway.url, retries: 0 }).jobs.submit({ function: 'dropping', clones: 1 });
+    const kinds: string[] = [];
+    const err = await errorOf((async () => {
+      for await (const event of handle.events()) kinds.push(event.kind);
+    })());
+    expect(err).toBeInstanceOf(FlurryConnectionError);
+    expect(kinds).toEqual(['state']);
+    expect(requestsTo('GET', `/v1/jobs/${handle.id}/events`)).toHaveLength(1);
+  });
+
+  it('submit - retried after a lost connection and a 503 with the same Idempotency-Key: one job', async () => {
+    const quick = new Flurry({ url: gateway.url, retries: { count: 3, delayMs: 5 } });
+    gateway.failNext('POST', '/v1/jobs', 'reset', { status: 503, retryAfter: '0' });
+    const before = requestsTo('POST', '/v1/jobs').length;
+    const handle = await quick.jobs.submit({ function: 'sum', clones: 1 });
+    const posts = requestsTo('POST', '/v1/jobs').slice(before);
+    expect(posts).toHaveLength(3);
+    const key = posts[0].headers['idempotency-key'];
+    expect(key).toBeTypeOf('string');
+    expect(posts.map((post) => post.headers['idempotency-key'])).toEqual([key, key, key]);
+    expect(handle.replayed).toBe(false);
+    // Each submit has its own key: the same spec twice is two jobs.
+    const other = await quick.jobs.submit({ function: 'sum', clones: 1 });
+    expect(other.id).not.toBe(handle.id);
+    expect(requestsTo('POST', '/v1/jobs').at(-1)!.headers['idempotency-key']).not.toBe(key);
   });
 
   it('jobs - cancel ends a running job: wait() rejects with FlurryJobError code cancelled', async () => {

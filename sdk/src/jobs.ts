@@ -5,6 +5,7 @@
 import { fromBase64, toBase64 } from './base64.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError } from './errors.js';
 import { GatewayHeaders } from './gateway-headers.js';
+import { sleep } from './retry.js';
 import { readServerSentEvents } from './sse.js';
 import { apiErrorFrom, parseJsonBody, type HttpRequest, type Transport } from './transport.js';
 import type { JobErrorInfo, JobRecord, JobState, PageCounts } from './types.js';
@@ -48,15 +49,25 @@ export interface JobSpec {
   reduce?: boolean;
   /** The gateway posts the finished job there. */
   callbackUrl?: string;
-  /** Sent as `Idempotency-Key`: submitting the same spec again with it returns the same job. */
+  /**
+   * Sent as `Idempotency-Key`: submitting the same spec again with it returns the same job.
+   * Default: a new random key per `submit`, the same for each of its retries, so a retried
+   * submit never makes two jobs.
+   */
   idempotencyKey?: string;
 }
 
-/** What every job event carries: when (ms since the Unix epoch) and whose. */
+/** What every job event carries: when (ms since the Unix epoch) and whose, and its place in the gateway's stream. */
 export interface JobEventBase {
   at: number;
   tenant: string;
   jobId: string;
+  /**
+   * The event's SSE id: its sequence in the gateway's event stream, increasing (a `state`
+   * event's is the last sequence its record reflects). Absent on a terminal event the gateway
+   * made from the record because the stream does not have it.
+   */
+  id?: number;
 }
 
 /**
@@ -141,7 +152,7 @@ export class JobHandle {
     readonly id: string,
     /** The record as the gateway answered the submit; undefined for `jobs.handle(id)`. */
     readonly submitted?: JobRecord,
-    /** True when the gateway answered an `Idempotency-Key` with a job submitted before. */
+    /** True when the gateway answered the `Idempotency-Key` with a job submitted before (by an earlier submit, or by a retry of this one whose first answer was lost). */
     readonly replayed = false,
   ) {}
 
@@ -151,43 +162,59 @@ export class JobHandle {
   }
 
   /**
-   * The job's events, from a `state` event with the current record to the terminal event.
-   * If the connection drops before the terminal event, it reconnects once (the new
-   * connection starts with a fresh `state`); a second drop throws FlurryConnectionError.
+   * The job's events, from a `state` event with the current record to the terminal event, each
+   * once and in order. When the connection drops before the end it reconnects with
+   * `Last-Event-ID` (the id of the last event it yielded) and goes on from there, waiting as the
+   * client's `retries` say between attempts; it throws FlurryConnectionError (or the gateway's
+   * FlurryApiError) after that many failed reconnects in a row. A `state` event comes again only
+   * when the gateway no longer keeps what followed that id (then events already yielded are
+   * skipped).
    */
   async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
     const request: HttpRequest = { method: 'GET', path: this.path('/events'), headers: { accept: 'text/event-stream' } };
-    let lastEventId: string | undefined;
+    const policy = this.transport.retries;
+    /** The highest id yielded: sent as Last-Event-ID, and the line below which events were seen. */
+    let lastId: number | undefined;
     let finished = false;
-    for (let connection = 0; ; connection++) {
+    let failures = 0;
+    let failingSince = 0;
+    for (;;) {
       const headers = new Headers(request.headers);
-      if (lastEventId !== undefined) headers.set('last-event-id', lastEventId);
-      const stream = await this.transport.open({ ...request, headers }, options.signal);
-      let dropped: unknown;
+      if (lastId !== undefined) headers.set('last-event-id', String(lastId));
+      let failure: unknown;
       try {
-        const body = stream.response.body;
-        if (body === null) throw new Error('the event stream has no body');
-        for await (const message of readServerSentEvents(body)) {
-          lastEventId = message.id ?? lastEventId;
-          const event = parseEvent(message.event, message.data);
-          if (event === undefined) continue;
-          if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.job.state))) finished = true;
-          yield event;
-          if (isTerminalEvent(event)) return;
+        const stream = await this.transport.open({ ...request, headers }, options.signal);
+        try {
+          const body = stream.response.body;
+          if (body === null) throw new Error('the event stream has no body');
+          for await (const message of readServerSentEvents(body)) {
+            const event = parseEvent(message.event, message.data);
+            if (event === undefined) continue;
+            const id = parseEventId(message.id);
+            // `state` and the end are never skipped: a fresh record, and the one event that ends the loop.
+            if (event.kind !== 'state' && !isTerminalEvent(event) && id !== undefined && lastId !== undefined && id <= lastId) continue;
+            if (id !== undefined) lastId = Math.max(lastId ?? id, id);
+            // A `state` alone is no progress: a stream that ends after it again and again is a failing one.
+            if (event.kind !== 'state') failures = 0;
+            if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.job.state))) finished = true;
+            yield id === undefined ? event : { ...event, id };
+            if (isTerminalEvent(event)) return;
+          }
+        } finally {
+          stream.close();
         }
+        // A job already finished when we connected may end the stream right after `state`.
+        if (finished) return;
+        failure = new Error('the stream ended before the job finished');
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason ?? err;
-        if (err instanceof FlurryApiError) throw err;
-        dropped = err;
-      } finally {
-        stream.close();
+        if (err instanceof FlurryApiError && err.status !== 429 && err.status !== 503) throw err;
+        failure = err;
       }
-      // A job already finished when we connected may end the stream right after `state`.
-      if (finished) return;
-      if (connection >= 1) {
-        const reason = dropped === undefined ? new Error('the stream ended before the job finished') : dropped;
-        throw this.transport.streamError(reason, request);
-      }
+      if (failures++ === 0) failingSince = Date.now();
+      const wait = policy.delayBefore(failures, failingSince, failure instanceof FlurryApiError ? failure.retryAfterSeconds : undefined);
+      if (wait === undefined) throw failure instanceof FlurryApiError || failure instanceof FlurryConnectionError ? failure : this.transport.streamError(failure, request);
+      await sleep(wait, options.signal);
     }
   }
 
@@ -269,10 +296,12 @@ export class JobHandle {
 export class JobsApi {
   constructor(private readonly transport: Transport) {}
 
-  /** Submits a job and returns its handle as soon as the gateway has accepted it. */
+  /**
+   * Submits a job and returns its handle as soon as the gateway has accepted it. Retried like
+   * any idempotent request (the client's `retries`): it always carries an `Idempotency-Key`.
+   */
   async submit(spec: JobSpec): Promise<JobHandle> {
-    const headers = new Headers({ 'content-type': 'application/json' });
-    if (spec.idempotencyKey !== undefined) headers.set('idempotency-key', spec.idempotencyKey);
+    const headers = new Headers({ 'content-type': 'application/json', 'idempotency-key': spec.idempotencyKey ?? crypto.randomUUID() });
     const body = {
       function: spec.function,
       clones: spec.clones,
@@ -323,6 +352,11 @@ export class JobsApi {
   }
 }
 
+/** The gateway's ids are stream sequences; an id that is not one cannot be compared, so it is not used. */
+function parseEventId(id: string | undefined): number | undefined {
+  return id !== undefined && /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+}
+
 function isTerminalEvent(event: JobEvent): event is Extract<JobEvent, { kind: 'done' | 'failed' | 'cancelled' }> {
   return event.kind === 'done' || event.kind === 'failed' || event.kind === 'cancelled';
 }
@@ -347,8 +381,10 @@ function parseEvent(kind: string, data: string): JobEvent | undefined {
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
   if (kind === 'state' && !isJobRecord((parsed as { job?: unknown }).job)) return undefined;
-  // The SSE event name is the kind; the data repeats it, and the name wins.
-  return { ...parsed, kind } as JobEvent;
+  // The SSE event name is the kind; the data repeats it, and the name wins. The id is the SSE line's only.
+  const event = { ...parsed, kind } as JobEvent;
+  delete event.id;
+  return event;
 }
 
 function encodeData(data: JobData | undefined): string | undefined {

@@ -1,6 +1,10 @@
-/** The one place that speaks HTTP to the gateway: URLs, auth, timeouts, and turning failures into the SDK's errors. */
+/**
+ * The one place that speaks HTTP to the gateway: URLs, auth, timeouts, retries, and turning
+ * failures into the SDK's errors.
+ */
 import { FlurryApiError, FlurryConnectionError, FlurryTimeoutError } from './errors.js';
 import { GatewayHeaders } from './gateway-headers.js';
+import { isTransientNetworkError, sleep, type RetryPolicy } from './retry.js';
 import type { ErrorCode } from './types.js';
 
 export interface TransportOptions {
@@ -9,6 +13,7 @@ export interface TransportOptions {
   fetch?: typeof globalThis.fetch;
   /** 0 disables the timeout. */
   timeoutMs: number;
+  retries: RetryPolicy;
 }
 
 /**
@@ -26,6 +31,12 @@ export interface HttpRequest {
   query?: QueryInit;
   headers?: HeadersInit;
   body?: Uint8Array;
+  /**
+   * Whether `send` may send the request again after a 429, a 503 or a lost connection. By
+   * default only when that cannot do anything twice: GET, HEAD, PUT, DELETE, OPTIONS, and
+   * any request with an `Idempotency-Key`.
+   */
+  retry?: boolean;
 }
 
 /** A complete answer, body already read. */
@@ -47,16 +58,45 @@ export class Transport {
   private readonly apiKey: string | undefined;
   private readonly fetch: typeof globalThis.fetch;
   private readonly timeoutMs: number;
+  /** How requests are retried; streams (JobHandle.events) follow it too. */
+  readonly retries: RetryPolicy;
 
   constructor(options: TransportOptions) {
     this.base = new URL(options.url);
     this.apiKey = options.apiKey || undefined;
     this.fetch = options.fetch ?? globalThis.fetch;
     this.timeoutMs = options.timeoutMs;
+    this.retries = options.retries;
   }
 
-  /** Sends a request and reads the whole answer; any HTTP status resolves, only a missing answer throws. */
+  /**
+   * Sends a request and reads the whole answer; any HTTP status resolves, only a missing answer
+   * throws. A request that may be retried (`HttpRequest.retry`) is sent again, with back-off,
+   * after a platform 429 or 503 (waiting its `Retry-After`) or a transient network failure,
+   * within the client's retry settings; the last answer or failure is what comes back. A
+   * timeout is not retried: `timeoutMs` is the caller's bound.
+   */
   async send(request: HttpRequest): Promise<HttpResponse> {
+    const retryable = request.retry ?? (IDEMPOTENT_METHODS.has(request.method.toUpperCase()) || new Headers(request.headers).has('idempotency-key'));
+    const startedAt = Date.now();
+    for (let retry = 1; ; retry++) {
+      let wait: number | undefined;
+      try {
+        const response = await this.sendOnce(request);
+        if (!retryable || !isBusyAnswer(response)) return response;
+        wait = this.retries.delayBefore(retry, startedAt, parseRetryAfter(response.headers.get('retry-after')));
+        if (wait === undefined) return response;
+      } catch (err) {
+        const transient = err instanceof FlurryConnectionError && !(err instanceof FlurryTimeoutError) && isTransientNetworkError(err.cause);
+        if (!retryable || !transient) throw err;
+        wait = this.retries.delayBefore(retry, startedAt);
+        if (wait === undefined) throw err;
+      }
+      await sleep(wait);
+    }
+  }
+
+  private async sendOnce(request: HttpRequest): Promise<HttpResponse> {
     const url = this.urlFor(request.path, request.query);
     const headers = new Headers(request.headers);
     if (this.apiKey !== undefined) headers.set('authorization', `Bearer ${this.apiKey}`);
@@ -151,6 +191,15 @@ export class Transport {
     }
     return new FlurryConnectionError(`${target}: ${describeNetworkFailure(err)}`, { cause: err });
   }
+}
+
+/** Methods that mean the same when sent twice (RFC 9110 9.2.2). */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/** A 429 or 503 of the platform (or a proxy in front of it); a guest's own answer is never retried. */
+function isBusyAnswer(response: HttpResponse): boolean {
+  if (response.status !== 429 && response.status !== 503) return false;
+  return !(response.headers.has(GatewayHeaders.host) && !response.headers.has(GatewayHeaders.error));
 }
 
 /** Parses a 2xx answer's JSON body; a body that is not JSON is the gateway's fault (`internal`). */

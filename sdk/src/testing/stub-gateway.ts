@@ -13,10 +13,15 @@ export interface RecordedRequest {
   body: Buffer;
 }
 
+/** What `failNext` answers with: a platform error of that status (`Retry-After` when given), or `reset`: the connection is cut. */
+export type StubFailure = { status: 429 | 503; retryAfter?: string } | 'reset';
+
 export interface StubGateway {
   url: string;
-  /** Every request the stub received, oldest first. */
+  /** Every request the stub received, oldest first (failed ones too). */
   requests: RecordedRequest[];
+  /** The next requests to `METHOD /path` (no query) get these answers, one each, before the real one. */
+  failNext(method: string, path: string, ...answers: StubFailure[]): void;
   close(): Promise<void>;
 }
 
@@ -44,6 +49,7 @@ const REQUEST_ID = 'req-1';
  * - `binary`: bytes that are not UTF-8.
  * - `trap`: the platform's guest_trap (marker and host header both set).
  * - `busy`: the platform's no_capacity with `Retry-After: 7`.
+ * - `unwell`: the guest's own 503 (host header, no error marker).
  * - `behind-proxy`: a proxy's HTML 502, with none of the gateway's headers.
  * - `slow`: never answers.
  * Any other name: the platform's not_found.
@@ -75,6 +81,9 @@ function invokeGuest(name: string, request: RecordedRequest, subpath: string, re
       return;
     case 'busy':
       sendError(res, 503, 'no_capacity', 'no host has a free slot', { 'retry-after': '7' });
+      return;
+    case 'unwell':
+      res.writeHead(503, { ...fromGuest, 'content-type': 'text/plain' }).end('not today');
       return;
     case 'behind-proxy':
       res.writeHead(502, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
@@ -115,6 +124,7 @@ export async function startStubGateway(): Promise<StubGateway> {
   const functions = new Map<string, FunctionRecord>();
   const jobs = createStubJobs(sendJson, sendError);
   const services = createStubServices(sendJson, sendError);
+  const failures = new Map<string, StubFailure[]>();
 
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -124,6 +134,9 @@ export async function startStubGateway(): Promise<StubGateway> {
 
     const url = new URL(request.url, 'http://stub');
     const route = url.pathname;
+    const failure = failures.get(`${request.method} ${route}`)?.shift();
+    if (failure === 'reset') return req.socket.destroy();
+    if (failure) return sendError(res, failure.status, failure.status === 429 ? 'rate_limited' : 'unavailable', 'the stub is busy', failure.retryAfter === undefined ? {} : { 'retry-after': failure.retryAfter });
     let match: RegExpMatchArray | null;
     if (route === '/healthz') return sendJson(res, 200, { ok: true });
     if (route === '/v1/hosts' && request.method === 'GET') return sendJson(res, 200, { hosts: STUB_HOSTS });
@@ -159,6 +172,7 @@ export async function startStubGateway(): Promise<StubGateway> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    failNext: (method, path, ...answers) => failures.set(`${method} ${path}`, [...(failures.get(`${method} ${path}`) ?? []), ...answers]),
     close: () =>
       new Promise<void>((resolve) => {
         // `slow` and the `hang` job's event stream hold their connections open; do not wait for them.

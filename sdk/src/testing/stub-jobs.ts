@@ -5,12 +5,16 @@
  * - `fail`: clone 1 traps; the job fails with `guest_trap` and lists the clone's error.
  * - `hang`: stays `running`; its event stream sends `state` and `placed`, then waits (until cancelled).
  * - `flaky`: done, but the first event stream drops after `state` and `placed`; later ones are whole.
- * - `dropping`: stays `running`, and every event stream drops after `state`.
+ * - `forgetful`: done, but the first event stream drops after `forked`, and the stub then answers
+ *   that stream's Last-Event-ID as one it no longer keeps: a fresh `state` and the whole story again.
+ * - `dropping`: stays `running`, and every event stream drops after `state` (or at once, when resumed).
  * - anything else: done. Clone `i` outputs `inputs[i]`, else `input`, else `clone i`; the reduce
  *   output (unless `reduce: false`) is the outputs joined with `+`.
  * Everything is decided at submit, so `GET /v1/jobs/:id` already shows the final record; the first
  * event stream to reach the end tells the job's story with a few milliseconds between events, and
  * later ones (of a finished job) send `state` and the terminal event only, as the gateway does.
+ * Events carry ids as the gateway's do: the story's events are 1..n, the first `state` is 0 (for a
+ * finished job n-1, before the end); `Last-Event-ID: N` gets the events after N, without `state`.
  */
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -93,7 +97,7 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
     const sub = match[2] ?? '';
     if (sub === '' && method === 'GET') sendJson(res, 200, { job: job.record });
     else if (sub === '' && method === 'DELETE') cancel(job, res);
-    else if (sub === '/events' && method === 'GET') events(job, res);
+    else if (sub === '/events' && method === 'GET') events(job, request, res);
     else if (sub === '/result' && method === 'GET') result(job, res);
     else if (sub.startsWith('/clones/') && method === 'GET') cloneOutput(job, Number(match[3]), res);
     else return false;
@@ -131,48 +135,26 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(job.outputs[index]);
   }
 
-  function events(job: StubJob, res: ServerResponse): void {
+  function events(job: StubJob, request: JobRequest, res: ServerResponse): void {
     job.connections++;
     const { record } = job;
     const fn = record.function;
-    const running: JobRecord = {
-      ...record,
-      state: record.state === 'cancelled' ? 'running' : record.state === 'done' || record.state === 'failed' ? 'queued' : record.state,
-      counts: { done: 0, failed: 0, running: 0, pending: record.clones },
-      clonesDetail: record.clonesDetail.map((clone) => ({ index: clone.index, state: 'pending', attempts: 0 })),
-      pagesFetched: 0,
-      error: undefined,
-      errors: undefined,
-      finishedAt: undefined,
-    };
-    const script: [string, Record<string, unknown>][] = [['state', { job: record.state === 'cancelled' ? record : running }]];
-    if (record.state !== 'cancelled') script.push(['placed', { host: 'host-a' }]);
-    const whole = fn === 'flaky' ? job.connections > 1 : fn !== 'dropping' && fn !== 'hang';
-    if (record.state === 'cancelled') script.push(['cancelled', { job: record }]);
-    else if (job.told) script.splice(0, script.length, ['state', { job: record }], [record.state, { job: record, error: record.error, errors: record.errors }]);
-    else if (whole) {
-      const indices = record.clonesDetail.map((clone) => clone.index);
-      script.push(
-        ['snapshot', { host: 'host-a', snapshotId: `snap-${record.id}`, initMs: 12, snapshotMs: 3 }],
-        ['forked', { host: 'host-a', indices, runningMs: 4, pager: 'userfaultfd' }],
-      );
-      for (const clone of record.clonesDetail) {
-        script.push(['progress', { index: clone.index, done: 1, total: 2, host: clone.host }]);
-        if (clone.state === 'done') {
-          script.push(['progress', { index: clone.index, done: 2, total: 2, host: clone.host }]);
-          script.push(['clone.done', { index: clone.index, host: clone.host, startMs: clone.startMs, runMs: clone.runMs, pages: clone.pages }]);
-        } else {
-          for (let attempt = 1; attempt <= clone.attempts; attempt++) {
-            script.push(['clone.failed', { index: clone.index, host: clone.host, attempt, error: clone.error, final: attempt === clone.attempts }]);
-          }
-        }
-      }
-      if (record.state === 'done') {
-        if (job.reduce) script.push(['reduced', { bytes: reducedOutput(job).length }]);
-        script.push(['done', { job: record }]);
-      } else script.push(['failed', { error: record.error, errors: record.errors, job: record }]);
-    }
-    if (fn === 'dropping') script.splice(1);
+    const header = request.headers['last-event-id'];
+    if (header !== undefined && (typeof header !== 'string' || !/^\d+$/.test(header))) return sendError(res, 400, 'bad_request', 'Last-Event-ID must be a non-negative integer');
+    const after = header === undefined || (fn === 'forgetful' && job.connections > 1) ? undefined : Number(header);
+    const story = storyOf(job);
+    const numbered = story.map(([kind, fields], i): ScriptedEvent => [kind, fields, i + 1]);
+    let script: ScriptedEvent[];
+    if (record.state === 'cancelled') script = [['state', { job: record }, 0], ['cancelled', { job: record }, undefined]];
+    else if (after !== undefined) script = numbered.slice(after);
+    else if (job.told) script = [['state', { job: record }, story.length - 1], numbered.at(-1)!];
+    else script = [['state', { job: runningRecord(record) }, 0], ...numbered];
+    const dropAfter = fn === 'dropping' ? (after === undefined ? 1 : 0)
+      : fn === 'flaky' && job.connections === 1 ? 2
+      : fn === 'forgetful' && job.connections === 1 ? 4
+      : undefined;
+    if (dropAfter !== undefined) script.splice(dropAfter);
+    const whole = dropAfter === undefined && fn !== 'hang';
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.write(': stub event stream\n\n');
@@ -198,9 +180,9 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
         // Whole streams end after the terminal event; the others drop as a broken connection would.
         return whole || record.state === 'cancelled' ? res.end() : res.destroy();
       }
-      const [kind, fields] = script[next++];
+      const [kind, fields, id] = script[next++];
       const data = { kind, at: Date.now(), tenant: record.tenant, jobId: record.id, ...fields };
-      const text = `event: ${kind}\nid: ${next}\ndata: ${JSON.stringify(data)}\n\n`;
+      const text = `event: ${kind}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
       // Split each event across two writes, so the client must join chunks.
       const half = Math.floor(text.length / 2);
       res.write(text.slice(0, half));
@@ -212,6 +194,50 @@ export function createStubJobs(sendJson: Send, sendError: SendError) {
   }
 
   return { handle };
+}
+
+/** A scripted event: kind, fields, and its id (none for one the gateway makes up from the record). */
+type ScriptedEvent = [kind: string, fields: Record<string, unknown>, id: number | undefined];
+
+/** The job's events after `state`: the story the gateway would keep for it. */
+function storyOf(job: StubJob): [string, Record<string, unknown>][] {
+  const { record } = job;
+  const story: [string, Record<string, unknown>][] = [['placed', { host: 'host-a' }]];
+  if (record.state === 'running') return story;
+  story.push(
+    ['snapshot', { host: 'host-a', snapshotId: `snap-${record.id}`, initMs: 12, snapshotMs: 3 }],
+    ['forked', { host: 'host-a', indices: record.clonesDetail.map((clone) => clone.index), runningMs: 4, pager: 'userfaultfd' }],
+  );
+  for (const clone of record.clonesDetail) {
+    story.push(['progress', { index: clone.index, done: 1, total: 2, host: clone.host }]);
+    if (clone.state === 'done') {
+      story.push(['progress', { index: clone.index, done: 2, total: 2, host: clone.host }]);
+      story.push(['clone.done', { index: clone.index, host: clone.host, startMs: clone.startMs, runMs: clone.runMs, pages: clone.pages }]);
+    } else {
+      for (let attempt = 1; attempt <= clone.attempts; attempt++) {
+        story.push(['clone.failed', { index: clone.index, host: clone.host, attempt, error: clone.error, final: attempt === clone.attempts }]);
+      }
+    }
+  }
+  if (record.state === 'done') {
+    if (job.reduce) story.push(['reduced', { bytes: reducedOutput(job).length }]);
+    story.push(['done', { job: record }]);
+  } else story.push(['failed', { error: record.error, errors: record.errors, job: record }]);
+  return story;
+}
+
+/** The record as a reader saw it at the start: nothing run yet. */
+function runningRecord(record: JobRecord): JobRecord {
+  return {
+    ...record,
+    state: record.state === 'running' ? 'running' : 'queued',
+    counts: { done: 0, failed: 0, running: 0, pending: record.clones },
+    clonesDetail: record.clonesDetail.map((clone) => ({ index: clone.index, state: 'pending', attempts: 0 })),
+    pagesFetched: 0,
+    error: undefined,
+    errors: undefined,
+    finishedAt: undefined,
+  };
 }
 
 function reducedOutput(job: StubJob): Buffer {

@@ -1,0 +1,360 @@
+/**
+ * A job's events, kept. Every JobEvent is a message of the JetStream stream
+ * FLURRY_JOB_EVENTS on `flurry.events.<tenant>.job.<jobId>`, and its stream
+ * sequence is its id: the SSE route sends it as `id:`, and a reader whose
+ * connection dropped asks for what follows with `Last-Event-ID`.
+ *
+ *   JobRun.emit ─► JobEventWriter ─► FLURRY_JOB_EVENTS ─► openJobEventFeed ─► GET /v1/jobs/:id/events
+ *                  one at a time,                          `state`, then every kept
+ *                  acknowledged, retried                   and live event, in order
+ *
+ * Writing: a run's writer publishes an event only once the previous one is
+ * stored, so the stream holds a job's events in the order they happened. Each
+ * message has a Nats-Msg-Id, so a publish retried after a lost acknowledgement
+ * is stored once; facts that happen once per job (`clone.done` of an index,
+ * `reduced`, the end) have a fixed one, so a coordinator that takes over and
+ * reports them again within the duplicate window adds nothing. While the
+ * broker is unreachable it retries with back-off, for at most
+ * EVENT_GIVE_UP_MS (shorter than the duplicate window); then it logs what it
+ * dropped. Progress reports still waiting are replaced by the same clone's
+ * newer one, so a slow broker cannot make the queue grow past the clone count.
+ *
+ * Reading, the first `state` event: its id must be a sequence the record
+ * already reflects, or the reader misses an event (the record lags the events
+ * by up to 250 ms). The coordinator keeps in the record (`StoredJob.eventSeq`)
+ * the sequence of the last event stored before it wrote the record: every
+ * event up to it is in the record, every later one is sent after `state`.
+ *
+ * Failures: an id whose followers may no longer be kept (expired after a day,
+ * or pushed out by a job over its per-job limit) gets a fresh `state` and
+ * what follows it, as a new reader does; a terminal event the coordinator
+ * recorded but never stored (it died in between) is made from the record
+ * after 5 s of silence.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  jetstream, DiscardPolicy, RetentionPolicy, StorageType,
+  type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { decode, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
+import type { JobStore } from './job-store.js';
+
+const NANOS_PER_MS = 1_000_000;
+/** A writer stops retrying an event this long after it was emitted. */
+const EVENT_GIVE_UP_MS = 3 * 60_000;
+/** Longer than EVENT_GIVE_UP_MS, so that every retry of an event is recognised as one. */
+const DUPLICATE_WINDOW_MS = 5 * 60_000;
+const PUBLISH_TIMEOUT_MS = 5000;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
+/** A reader gets a keep-alive comment after this much silence, and the record is read again. */
+const KEEP_ALIVE_MS = 5000;
+
+/** The job events stream: kept a day, at most 100,000 events per job and 1 GiB in all (the oldest go first). */
+export const jobEventsStreamConfig: Partial<StreamConfig> & { name: string } = {
+  name: JobEventsStream,
+  subjects: [JobSubjects.allEvents],
+  retention: RetentionPolicy.Limits,
+  storage: StorageType.File,
+  max_age: 24 * 3600_000 * NANOS_PER_MS,
+  max_msgs_per_subject: 100_000,
+  max_bytes: 1024 ** 3,
+  discard: DiscardPolicy.Old,
+  duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
+  allow_direct: true,
+};
+
+/** An event as kept: its stream sequence (its id) and the event. */
+export interface StoredJobEvent {
+  seq: number;
+  event: JobEvent;
+}
+
+interface Pending {
+  event: JobEvent;
+  msgID: string;
+  emittedAt: number;
+}
+
+/**
+ * Stores one job run's events in order. `append` never throws and never waits;
+ * `onStored(seq)` is told the sequence of each event once the stream has it.
+ *
+ * @example
+ * const writer = new JobEventWriter(nc, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
+ * writer.append({ kind: 'placed', at: Date.now(), tenant, jobId, host: 'host-1' });
+ */
+export class JobEventWriter {
+  private readonly js: JetStreamClient;
+  private readonly queue: Pending[] = [];
+  private writing = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+    private readonly onStored: (seq: number) => void,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  append(event: JobEvent): void {
+    if (event.kind === 'progress') {
+      const waiting = this.queue.findIndex((p) => p.event.kind === 'progress' && p.event.index === event.index);
+      if (waiting !== -1) this.queue.splice(waiting, 1);
+    }
+    this.queue.push({ event, msgID: messageId(event), emittedAt: Date.now() });
+    if (this.writing) return;
+    this.writing = true;
+    void this.writeAll()
+      .catch((err: unknown) => this.log.error({ jobId: event.jobId, err: (err as Error).message }, 'job event writer failed'))
+      .finally(() => (this.writing = false));
+  }
+
+  private async writeAll(): Promise<void> {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      if (!(await this.write(next))) this.queue.length = 0;
+    }
+  }
+
+  /** Publishes one event until the stream acknowledges it; false when it gave up (and logged what it dropped). */
+  private async write(p: Pending): Promise<boolean> {
+    const subject = JobSubjects.events(p.event.tenant, p.event.jobId);
+    const data = encode(p.event);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const ack = await this.js.publish(subject, data, { msgID: p.msgID, timeout: PUBLISH_TIMEOUT_MS });
+        this.onStored(ack.seq);
+        return true;
+      } catch (err) {
+        const closed = this.nc.isClosed();
+        if (closed || Date.now() - p.emittedAt >= EVENT_GIVE_UP_MS) {
+          const fields = { jobId: p.event.jobId, kind: p.event.kind, dropped: 1 + this.queue.length, err: (err as Error).message };
+          if (closed) this.log.warn(fields, 'job events dropped: the connection to the broker is closed');
+          else this.log.error(fields, `job events dropped: the broker did not store them for ${EVENT_GIVE_UP_MS / 1000} s`);
+          return false;
+        }
+        const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
+        await new Promise((resolve) => setTimeout(resolve, backoff / 2 + Math.random() * (backoff / 2)).unref());
+      }
+    }
+  }
+}
+
+/** The Nats-Msg-Id of an event: fixed for what happens once per job, unique otherwise. */
+function messageId(event: JobEvent): string {
+  switch (event.kind) {
+    case 'clone.done':
+      return `${event.jobId}.clone.done.${String(event.index)}`;
+    case 'reduced':
+    case 'done':
+    case 'failed':
+    case 'cancelled':
+      return `${event.jobId}.${event.kind}`;
+    default:
+      return `${event.jobId}.${randomUUID()}`;
+  }
+}
+
+/** Reads the job events stream. */
+export class JobEventLog {
+  private readonly js: JetStreamClient;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  /** The job's last kept event, if any. */
+  async last(tenant: string, jobId: string): Promise<StoredJobEvent | undefined> {
+    const m = await this.jsm.streams.getMessage(JobEventsStream, { last_by_subj: JobSubjects.events(tenant, jobId) });
+    const event = m ? decodeEvent(m.data) : undefined;
+    return m && event ? { seq: m.seq, event } : undefined;
+  }
+
+  /**
+   * A sequence before every event of the job that is kept or still to come: for a record
+   * that knows of no stored event (no `eventSeq`), everything of the job is news.
+   */
+  async beforeAll(tenant: string, jobId: string): Promise<number> {
+    const subject = JobSubjects.events(tenant, jobId);
+    const { state } = await this.jsm.streams.info(JobEventsStream, { subjects_filter: subject });
+    // One answer gives both: with no event of the job kept at that instant, any later one comes after last_seq.
+    if (!state.subjects?.[subject]) return state.last_seq;
+    const first = await this.jsm.direct.getMessage(JobEventsStream, { seq: state.first_seq, next_by_subj: subject });
+    return first ? first.seq - 1 : state.last_seq;
+  }
+
+  /** Whether every event of the job after `seq` is still kept (nothing after it expired or was pushed out). */
+  async keptAfter(tenant: string, jobId: string, seq: number): Promise<boolean> {
+    const subject = JobSubjects.events(tenant, jobId);
+    const { state, config } = await this.jsm.streams.info(JobEventsStream, { subjects_filter: subject });
+    // An id this stream never gave (a recreated stream, a made-up header).
+    if (seq > state.last_seq) return false;
+    const count = state.subjects?.[subject] ?? 0;
+    const perJob = config.max_msgs_per_subject;
+    // The stream drops its oldest messages first: nothing after `seq` is gone while the stream
+    // still starts at or before it and the job is under its own limit.
+    if (seq + 1 >= state.first_seq && (perJob <= 0 || count < perJob)) return true;
+    if (count === 0) return false;
+    const first = await this.jsm.direct.getMessage(JobEventsStream, { seq: state.first_seq, next_by_subj: subject });
+    return first !== null && first.seq <= seq + 1;
+  }
+
+  /**
+   * The job's events after `seq`, kept then live, in order, from an ordered consumer (it
+   * survives broker reconnects); `undefined` after every `idleMs` of silence. Ends when
+   * `signal` aborts.
+   */
+  async *follow(tenant: string, jobId: string, seq: number, idleMs: number, signal: AbortSignal): AsyncGenerator<StoredJobEvent | undefined> {
+    const consumer = await this.js.consumers.get(JobEventsStream, { filter_subjects: JobSubjects.events(tenant, jobId), opt_start_seq: seq + 1 });
+    const messages = await consumer.consume({ max_messages: 256 });
+    const arrived: JsMsg[] = [];
+    let wake: (() => void) | undefined;
+    let failed: unknown;
+    let ended = false;
+    const pump = (async () => {
+      try {
+        for await (const m of messages) {
+          arrived.push(m);
+          wake?.();
+        }
+      } catch (err) {
+        failed = err;
+      } finally {
+        ended = true;
+        wake?.();
+      }
+    })();
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort);
+    try {
+      while (!signal.aborted) {
+        const m = arrived.shift();
+        if (m) {
+          const event = decodeEvent(m.data);
+          if (event) yield { seq: m.seq, event };
+          continue;
+        }
+        if (ended) throw failed ?? new Error('the job events consumer stopped');
+        let timer: NodeJS.Timeout | undefined;
+        const idle = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          timer = setTimeout(() => resolve(true), idleMs);
+        }).finally(() => {
+          clearTimeout(timer);
+          wake = undefined;
+        });
+        if (idle) yield undefined;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      messages.stop();
+      await pump;
+      // Ordered consumers are ephemeral; deleting it now spares the server its inactivity timeout.
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+}
+
+/** A kept event with its id, one made from the record (a terminal event that was never stored: no id), or a keep-alive. */
+export type FeedItem = { id?: number; event: JobEvent } | { keepAlive: true };
+
+/** The value of a `Last-Event-ID` header: undefined when absent or empty, else a sequence; anything else is a 400. */
+export function parseLastEventId(header: string | undefined): number | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw new FlurryError('bad_request', 'Last-Event-ID must be the id of an event of this stream (a non-negative integer)');
+  return Number(value);
+}
+
+/**
+ * One reader's events of a job. Throws `not_found` before anything is sent. Without
+ * `lastEventId` (or one whose followers are no longer kept): `state` with the current record,
+ * whose id is the last sequence the record reflects, then every later event; for a finished
+ * job, `state` and the terminal event. With `lastEventId`: every event after it. Ends after
+ * the terminal event, or when `signal` aborts.
+ *
+ * @example
+ * const feed = await openJobEventFeed(store, log, 'default', 'job-1', parseLastEventId(header), signal);
+ * for await (const item of feed) if (!('keepAlive' in item)) send(item.id, item.event);
+ */
+export async function openJobEventFeed(
+  store: JobStore,
+  log: JobEventLog,
+  tenant: string,
+  jobId: string,
+  lastEventId: number | undefined,
+  signal: AbortSignal,
+): Promise<AsyncGenerator<FeedItem>> {
+  const got = await store.get(tenant, jobId);
+  if (!got) throw new FlurryError('not_found', `no job "${jobId}"`);
+  const { record, eventSeq } = got.stored;
+  if (lastEventId !== undefined && (await log.keptAfter(tenant, jobId, lastEventId))) return feed(lastEventId, []);
+  if (isTerminal(record.state)) {
+    const last = await log.last(tenant, jobId);
+    // The record says all: the reader gets the end right after it.
+    if (last && isTerminal(last.event.kind)) return feed(last.seq, [{ id: last.seq - 1, event: stateEvent(record) }, { id: last.seq, event: last.event }]);
+  }
+  const from = eventSeq ?? (await log.beforeAll(tenant, jobId));
+  return feed(from, [{ id: from, event: stateEvent(record) }]);
+
+  async function* feed(after: number, first: FeedItem[]): AsyncGenerator<FeedItem> {
+    for (const item of first) {
+      yield item;
+      if ('event' in item && isTerminal(item.event.kind)) return;
+    }
+    let sent = after;
+    if (yield* endedWithout(sent)) return;
+    for await (const kept of log.follow(tenant, jobId, after, KEEP_ALIVE_MS, signal)) {
+      if (kept) {
+        sent = kept.seq;
+        yield { id: kept.seq, event: kept.event };
+        if (isTerminal(kept.event.kind)) return;
+        continue;
+      }
+      yield { keepAlive: true };
+      if (yield* endedWithout(sent)) return;
+    }
+  }
+
+  /**
+   * When the job is over and nothing after `sent` is kept: ends the feed, with the terminal
+   * event made from the record unless the last kept event (already sent) was the end.
+   */
+  async function* endedWithout(sent: number): AsyncGenerator<FeedItem, boolean> {
+    const now = await store.get(tenant, jobId);
+    if (!now || !isTerminal(now.stored.record.state)) return false;
+    const last = await log.last(tenant, jobId);
+    if (last && last.seq > sent) return false;
+    if (!last || !isTerminal(last.event.kind)) yield { event: terminalEvent(now.stored.record) };
+    return true;
+  }
+}
+
+function isTerminal(state: string): boolean {
+  return (TERMINAL_JOB_STATES as readonly string[]).includes(state);
+}
+
+function stateEvent(job: JobRecord): JobEvent {
+  return { kind: 'state', at: Date.now(), tenant: job.tenant, jobId: job.id, job };
+}
+
+function terminalEvent(job: JobRecord): JobEvent {
+  return { kind: job.state as JobEvent['kind'], at: job.finishedAt ?? Date.now(), tenant: job.tenant, jobId: job.id, job, error: job.error, errors: job.errors };
+}
+
+/** An event as the coordinator wrote it; anything else (not msgpack, not an event) is skipped. */
+function decodeEvent(data: Uint8Array): JobEvent | undefined {
+  let value: unknown;
+  try {
+    value = decode(data);
+  } catch {
+    return undefined;
+  }
+  const e = value as Partial<JobEvent> | null;
+  if (typeof e !== 'object' || e === null || typeof e.kind !== 'string' || typeof e.at !== 'number' || typeof e.jobId !== 'string' || typeof e.tenant !== 'string') return undefined;
+  return e as JobEvent;
+}
