@@ -2,13 +2,15 @@
  * `npm start`: a local fleet in the foreground. Starts nats-server (unless
  * NATS_URL is set), the gateway on PORT (default 8080) and FLURRY_HOSTS worker
  * hosts (default 2), deploys the bundled example functions, prints where to
- * look, and stops everything on Ctrl-C.
+ * look, restarts a gateway or host that exits on its own, and stops
+ * everything on Ctrl-C.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, EnvReader } from '@flurry/core';
 import { LocalFleet } from './local-fleet.js';
 import { repoRoot } from './services.js';
+import { superviseFleet } from './supervisor.js';
 
 /** Bundled functions deployed at start so the printed example works at once. */
 const EXAMPLES = ['echo', 'json-transform', 'wordfreq', 'pattern', 'quant', 'render', 'blast', 'room'];
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
     gatewayPort: config.port,
     onLine: config.verbose ? (svc, line) => console.log(`[${svc}] ${line}`) : undefined,
   });
+  // A gateway or host that exits on its own is started again after a back-off (supervisor.ts).
+  const supervisor = superviseFleet(fleet, (line) => console.error(`flurry: ${line}`));
   for (const name of EXAMPLES) {
     const file = join(repoRoot, 'functions', 'build', `${name}.wasm`);
     if (!existsSync(file)) continue;
@@ -55,21 +59,14 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log('\nflurry: stopping (hosts drain first)');
-    fleet.stop().then(() => process.exit(0), (err: unknown) => {
+    // The supervisor first: the exits that stopping causes must not be restarted.
+    supervisor.stop().then(() => fleet.stop()).then(() => process.exit(0), (err: unknown) => {
       console.error(`flurry: stop failed: ${(err as Error).message}`);
       process.exit(1);
     });
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  // Any service that dies on its own takes the fleet down with a message, instead of leaving half a fleet.
-  for (const svc of [fleet.gateway, ...fleet.hosts]) {
-    void svc.exited.then((code) => {
-      if (stopping) return;
-      console.error(`flurry: ${svc.name} exited with code ${code}; last lines:\n${svc.lines.slice(-10).join('\n')}`);
-      stop();
-    });
-  }
 }
 
 main().catch((err: unknown) => {
