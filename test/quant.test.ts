@@ -158,7 +158,7 @@ describe('quant', () => {
     const events = await (await fetch(`${fleet.url}/v1/jobs/${id}/events`)).text();
     expect(events).toContain('event: done');
     const progress = events.split('\n\n').filter((e) => e.startsWith('event: progress'))
-      .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as { index: number; done: number; total: number });
+      .map((e) => JSON.parse(/^data: (.*)$/m.exec(e)![1]!) as { index: number; done: number; total: number });
     for (let i = 0; i < 4; i++) {
       const mine = progress.filter((p) => p.index === i);
       expect(mine.every((p) => p.total === 200_000 && p.done <= p.total)).toBe(true);

@@ -8,11 +8,14 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { Buckets, ObjectStores } from './protocol.js';
+import { BrokerLink } from './broker-link.js';
 
 export interface Fabric {
   nc: NatsConnection;
   /** JetStream's management API (stream info: kv-keys.ts). */
   jsm: JetStreamManager;
+  /** Whether the broker is reachable now (broker-link.ts). */
+  link: BrokerLink;
   hosts: KV;
   functions: KV;
   modules: ObjectStore;
@@ -25,6 +28,29 @@ export interface FabricOptions {
   name: string;
   /** Seconds after its last heartbeat that a host record expires. */
   hostTtlSeconds: number;
+  /** Give up (link.onGiveUp) after the broker has been unreachable this long; 0 or absent: never. */
+  maxOutageMs?: number;
+}
+
+/**
+ * Creates (or opens) a bucket or stream that several processes create at
+ * start. The clients look the stream up and add it when it is missing; two
+ * processes doing that at once make one of them fail ("subjects overlap with
+ * an existing stream", "stream name already in use"): it tries again, and
+ * then finds the stream the other made.
+ *
+ *   const jobs = await createShared(() => kvm.create(JobBuckets.jobs, { history: 1 }));
+ */
+export async function createShared<T>(create: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await create();
+    } catch (err) {
+      const raced = /subjects overlap|already in use/i.test((err as Error).message ?? '');
+      if (!raced || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * attempt));
+    }
+  }
 }
 
 export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
@@ -44,12 +70,13 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
   });
   const js = jetstream(nc);
   const kvm = new Kvm(js);
-  const hosts = await kvm.create(Buckets.hosts, { history: 1, ttl: opts.hostTtlSeconds * 1000 });
-  const functions = await kvm.create(Buckets.functions, { history: 5 });
-  const modules = await new Objm(js).create(ObjectStores.modules);
+  const hosts = await createShared(() => kvm.create(Buckets.hosts, { history: 1, ttl: opts.hostTtlSeconds * 1000 }));
+  const functions = await createShared(() => kvm.create(Buckets.functions, { history: 5 }));
+  const modules = await createShared(() => new Objm(js).create(ObjectStores.modules));
   return {
     nc,
     jsm,
+    link: new BrokerLink(nc, { maxOutageMs: opts.maxOutageMs }),
     hosts,
     functions,
     modules,

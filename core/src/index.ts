@@ -7,6 +7,7 @@ export * from './log.js';
 export * from './ids.js';
 export * from './fabric.js';
 export * from './kv-keys.js';
+export * from './broker-link.js';
 export * from './wasm-module.js';
 export * from './snapshot.js';
 export * from './fork-client.js';

@@ -4,7 +4,7 @@
  * place (http-errors.ts).
  */
 import { Hono, type Context } from 'hono';
-import { DEFAULT_TENANT, FlurryError, newId, type InvokeRequest, type Logger } from '@flurry/core';
+import { DEFAULT_TENANT, FlurryError, newId, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
 import { readBody } from './request-body.js';
 import type { FunctionRegistry } from './function-registry.js';
@@ -20,6 +20,8 @@ import { addHostRoutes } from './services/host-routes.js';
 import type { HostControl } from './services/host-control.js';
 
 export interface AppDeps {
+  /** The broker connection: requests get 503 while it is away (docs/reliability.md). */
+  link: BrokerLink;
   registry: FunctionRegistry;
   invoker: Invoker;
   fleet: FleetView;
@@ -60,7 +62,24 @@ export function createApp(deps: AppDeps): Hono<Env> {
     await next();
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
+  app.get('/healthz', (c) => c.json({ ok: true, broker: deps.link.connected ? 'connected' : 'reconnecting' }));
+  app.get('/readyz', (c) => {
+    deps.link.assertUp();
+    return c.json({ ok: true });
+  });
+
+  // Every other route needs the broker: refused at once while it is away, and a request in flight
+  // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
+  app.use('*', async (c, next) => {
+    deps.link.assertUp();
+    const watch = deps.link.nextOutage();
+    try {
+      await Promise.race([next(), watch.outage]);
+    } finally {
+      watch.cancel();
+    }
+  });
 
   app.put('/v1/functions/:name', async (c) => {
     const bytes = await readBody(c, deps.maxModuleBytes);

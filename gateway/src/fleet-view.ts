@@ -2,6 +2,11 @@
  * The gateway's live view of the worker hosts, fed by a watch on the hosts
  * bucket. A record counts only while its heartbeat is fresh: KV entries that
  * expire by the bucket's TTL vanish without a delete notice.
+ *
+ * While the gateway cannot reach the broker, no heartbeat can reach it
+ * either: hosts are judged from when the connection came back, so that a
+ * broker restart does not look like every host dying (which would re-fork
+ * every job's clones and replace every service instance, losing its state).
  */
 import { Buckets, decode, kvKeys, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 
@@ -35,9 +40,24 @@ export class FleetView {
     this.stopped = true;
   }
 
-  /** Hosts that heartbeat recently, including draining ones. */
+  /** Hosts that heartbeat recently (or were live when the broker went away), including draining ones. */
   live(now = Date.now()): HostRecord[] {
-    return [...this.hosts.values()].filter((h) => now - h.heartbeatAt < this.ttlMs);
+    return [...this.hosts.values()].filter((h) => this.fresh(h, now));
+  }
+
+  /**
+   * Hosts that stopped heartbeating within the last `withinMs` (paused, cut
+   * off or dead, not yet forgotten): work sent to them may never be answered.
+   */
+  recentlyLost(withinMs: number, now = Date.now()): HostRecord[] {
+    return [...this.hosts.values()].filter((h) => !this.fresh(h, now) && now - h.heartbeatAt < this.ttlMs + withinMs);
+  }
+
+  /** A heartbeat counts as fresh until a TTL after it, or after the broker came back if that is later. */
+  private fresh(h: HostRecord, now: number): boolean {
+    const link = this.fabric.link;
+    if (!link.connected) return h.heartbeatAt >= link.lastDownAt - this.ttlMs;
+    return now - Math.max(h.heartbeatAt, link.lastUpAt) < this.ttlMs;
   }
 
   /** Reads the bucket directly (for `GET /v1/hosts`, which must not depend on the watch having caught up). */
@@ -49,6 +69,6 @@ export class FleetView {
       if (e && e.operation === 'PUT' && e.value.length > 0) out.set(k, decode<HostRecord>(e.value));
     }
     const now = Date.now();
-    return [...out.values()].filter((h) => now - h.heartbeatAt < this.ttlMs).sort((a, b) => a.id.localeCompare(b.id));
+    return [...out.values()].filter((h) => this.fresh(h, now)).sort((a, b) => a.id.localeCompare(b.id));
   }
 }

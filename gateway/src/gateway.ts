@@ -1,6 +1,6 @@
 /** Wires the gateway together: fabric, registry, fleet view, placement, invoker, HTTP server. */
 import { serve, type ServerType } from '@hono/node-server';
-import { connectFabric, type Fabric, type Logger } from '@flurry/core';
+import { connectFabric, logBrokerLink, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
 import { createApp } from './app.js';
 import type { GatewayConfig } from './config.js';
 import { FleetView } from './fleet-view.js';
@@ -28,7 +28,8 @@ export class Gateway {
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
-    const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds });
+    const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs });
+    logBrokerLink(fabric.link, log);
     const fleet = new FleetView(fabric, config.hostTtlSeconds * 1000, log);
     const registry = new FunctionRegistry(fabric, config.maxGuestMemoryBytes, log);
     await Promise.all([fleet.start(), registry.start()]);
@@ -43,7 +44,7 @@ export class Gateway {
     let loadReporter: LoadReporter | undefined;
     const services = await ServiceManager.open({
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
-      invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs,
+      invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000,
       onLoadChange: () => loadReporter?.changed(),
     });
     loadReporter = new LoadReporter(fabric.nc, () => services.load());
@@ -53,7 +54,7 @@ export class Gateway {
     });
     const data = new JobData(fabric);
     const app = createApp({
-      registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
+      link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
@@ -63,6 +64,11 @@ export class Gateway {
     coordinator.start();
     controller.start();
     return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter);
+  }
+
+  /** Whether the broker is reachable (main.ts exits when it has been away too long). */
+  get link(): BrokerLink {
+    return this.fabric.link;
   }
 
   async stop(): Promise<void> {

@@ -5,11 +5,19 @@
  * stops renewing (or deletes it on a clean stop). The job coordinator and the
  * services controller each hold one, so each runs on one gateway at a time.
  *
- *   const lease = new Lease(kv, 'coordinator', 5000, log, { onGain: () => lead(), onLose: () => stepDown() });
+ * A renewal the server refuses (another replica holds the key) loses the
+ * lease at once. A renewal that gets no answer (the broker is away) leaves it
+ * in doubt: nobody else can take it before the key expires, so the holder
+ * keeps it until 80% of a TTL after its last successful renewal, and renews
+ * at once when the broker is back. A broker restart shorter than that does not
+ * make the coordinator drop and resume every job.
+ *
+ *   const lease = new Lease(kv, 'coordinator', 5000, log, { onGain: () => lead(), onLose: () => stepDown() }, fabric.link);
  *   lease.start();
  */
 import type { KV } from '@nats-io/kv';
-import { encode, newId, type Logger } from '@flurry/core';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { encode, newId, type BrokerLink, type Logger } from '@flurry/core';
 
 export interface LeaseHandlers {
   /** Called once the lease is taken; a rejection is logged and the lease kept. */
@@ -21,6 +29,8 @@ export interface LeaseHandlers {
 export class Lease {
   readonly id = newId('lease');
   private revision = 0;
+  /** When the last renewal that succeeded was sent. */
+  private renewedAt = 0;
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
@@ -30,7 +40,13 @@ export class Lease {
     private readonly ttlMs: number,
     private readonly log: Logger,
     private readonly handlers: LeaseHandlers,
-  ) {}
+    /** The broker connection: no renewal is sent while it is away, and one is sent as soon as it is back. */
+    private readonly link?: BrokerLink,
+  ) {
+    link?.onChange((up) => {
+      if (up) this.renewNow();
+    });
+  }
 
   get held(): boolean {
     return this.revision > 0;
@@ -54,13 +70,29 @@ export class Lease {
     if (wasHeld) await this.kv.delete(this.key).catch(() => undefined);
   }
 
+  /** Renews now (the broker is back after an outage); the periodic renewals go on as before. */
+  private renewNow(): void {
+    if (this.held && !this.stopped) void this.renew();
+  }
+
   private async renew(): Promise<void> {
     if (this.stopped) return;
+    if (this.link && !this.link.connected) {
+      // A request now would only wait for its timeout; the reconnect renews at once.
+      if (this.held && Date.now() - this.renewedAt >= this.ttlMs * 0.8) {
+        this.log.warn({ lease: this.key, holder: this.id }, 'lease lost: the broker has been away longer than the lease');
+        this.lose();
+      }
+      return;
+    }
+    const sent = Date.now();
     try {
       if (this.held) {
         this.revision = await this.kv.update(this.key, encode({ id: this.id, at: Date.now() }), this.revision);
+        this.renewedAt = sent;
       } else {
         const revision = await this.kv.create(this.key, encode({ id: this.id, at: Date.now() }));
+        this.renewedAt = sent;
         if (this.stopped) {
           // Stopped while the create was on its way: hand it back.
           await this.kv.delete(this.key).catch(() => undefined);
@@ -71,10 +103,14 @@ export class Lease {
         await Promise.resolve(this.handlers.onGain()).catch((err: unknown) => this.log.error({ lease: this.key, err }, 'taking over after the lease failed'));
       }
     } catch (err) {
-      if (this.held) {
-        this.log.warn({ lease: this.key, holder: this.id, err: (err as Error).message }, 'lease lost');
-        this.lose();
+      if (!this.held) return;
+      const refused = err instanceof JetStreamApiError;
+      if (!refused && Date.now() - this.renewedAt < this.ttlMs * 0.8) {
+        this.log.warn({ lease: this.key, holder: this.id, err: (err as Error).message }, 'lease renewal got no answer; still held until it could have expired');
+        return;
       }
+      this.log.warn({ lease: this.key, holder: this.id, err: (err as Error).message }, 'lease lost');
+      this.lose();
     }
   }
 

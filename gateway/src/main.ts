@@ -18,6 +18,10 @@ async function main(): Promise<void> {
   const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
   log.info({ config: { ...config, apiKeys: `${config.apiKeys.size} keys` } }, 'starting');
   const gateway = await Gateway.start(config, log);
+  gateway.link.onGiveUp((downMs) => {
+    log.fatal({ downMs }, 'the broker has been unreachable too long (FLURRY_NATS_MAX_OUTAGE_MS); exiting so that a supervisor starts a fresh gateway');
+    process.exit(1);
+  });
   const stop = () => void gateway.stop().then(() => process.exit(0), () => process.exit(1));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -61,6 +61,10 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
     [
       `listen: 127.0.0.1:${port}`,
       `max_payload: ${opts.maxPayloadBytes ?? 8 * 1024 * 1024}`,
+      // A client that stops answering pings (a paused host) is dropped within about 6-9 s, and with it its
+      // queue subscriptions: calls stop being routed to it (the default, 2 minutes, would keep routing).
+      'ping_interval: "3s"',
+      'ping_max: 2',
       'jetstream {',
       `  store_dir: ${JSON.stringify(storeDir)}`,
       '}',

@@ -11,6 +11,8 @@ export interface HostConfig {
   heartbeatMs: number;
   /** A host record expires this long after the last heartbeat. */
   hostTtlSeconds: number;
+  /** The host exits (its supervisor restarts it) after the broker has been unreachable this long; 0: never. */
+  natsMaxOutageMs: number;
   callTimeoutMs: number;
   initTimeoutMs: number;
   maxOutputBytes: number;
@@ -33,6 +35,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     guestThreads: r.int('FLURRY_GUEST_THREADS', Math.max(2, availableParallelism()), { min: 1, max: 256 }),
     heartbeatMs: r.int('FLURRY_HEARTBEAT_MS', 1000, { min: 100, max: 60_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
+    natsMaxOutageMs: r.int('FLURRY_NATS_MAX_OUTAGE_MS', 600_000, { min: 0, max: 7 * 24 * 3_600_000 }),
     callTimeoutMs: r.int('FLURRY_CALL_TIMEOUT_MS', 10_000, { min: 1, max: 3_600_000 }),
     initTimeoutMs: r.int('FLURRY_INIT_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
     maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),

@@ -10,8 +10,8 @@ import { hostname } from 'node:os';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
-  connectFabric, decode, encode, FlurryError, newId, Subjects, InvokeQueue, toWireError,
-  type Fabric, type FleetEvent, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest,
+  connectFabric, decode, encode, FlurryError, logBrokerLink, newId, Subjects, InvokeQueue, toWireError,
+  type BrokerLink, type Fabric, type FleetEvent, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest,
   type DrainHostReply, type DrainHostRequest, type HostState, type Logger, type PlaceReply, type PlaceRequest,
   type SetHostStateReply, type SetHostStateRequest, type WarmFunction,
 } from '@flurry/core';
@@ -62,6 +62,7 @@ export class WorkerHost {
     this.forker = new Forker({
       hostId: id,
       nc: fabric.nc,
+      link: fabric.link,
       modules: fabric.modules,
       pool,
       pager: pager === 'userfaultfd' ? loadNativePager() : undefined,
@@ -84,7 +85,7 @@ export class WorkerHost {
     const id = config.hostId ?? newId('host');
     const hostLog = config.hostId ? log : log.child({ hostId: id });
     const pager = await detectPager(config.pager);
-    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds });
+    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs });
     const pool = await GuestPool.start({
       threads: config.guestThreads,
       limits: {
@@ -117,6 +118,11 @@ export class WorkerHost {
     );
     this.services.start();
     void this.watchFunctions();
+    logBrokerLink(this.fabric.link, this.log);
+    // Back from an outage: announce itself at once (its record may have expired meanwhile).
+    this.fabric.link.onChange((up) => {
+      if (up && this.heartbeat) void this.beat();
+    });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.config.heartbeatMs);
     this.heartbeat.unref();
@@ -164,7 +170,14 @@ export class WorkerHost {
     this.beatTimer.unref();
   }
 
+  /** Whether the broker is reachable (main.ts exits when it has been away too long). */
+  get link(): BrokerLink {
+    return this.fabric.link;
+  }
+
   private async beat(): Promise<void> {
+    // Nothing reaches the hosts bucket while the broker is away; the reconnect beats at once.
+    if (!this.fabric.link.connected) return;
     try {
       await this.fabric.hosts.put(this.id, encode(this.record()));
     } catch (err) {

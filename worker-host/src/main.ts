@@ -20,6 +20,10 @@ async function main(): Promise<void> {
   const log = createLogger('worker-host', { pid: process.pid, hostId: config.hostId }, config.logLevel);
   log.info({ config }, 'starting');
   const host = await WorkerHost.start(config, log);
+  host.link.onGiveUp((downMs) => {
+    log.fatal({ downMs }, 'the broker has been unreachable too long (FLURRY_NATS_MAX_OUTAGE_MS); exiting so that a supervisor starts a fresh host');
+    process.exit(1);
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -39,7 +39,7 @@ export class JobCoordinator {
     private readonly log: Logger,
     private readonly opts: CoordinatorOptions,
   ) {
-    this.lease = new Lease(store.lease, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() });
+    this.lease = new Lease(store.lease, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() }, store.fabric.link);
   }
 
   get leader(): boolean {

@@ -7,7 +7,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError,
+  createShared, DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError,
   type DataRecord, type Fabric, type InitDataRef,
 } from '@flurry/core';
 
@@ -29,7 +29,7 @@ export class JobData {
   private writable(tenant: string): Promise<ObjectStore> {
     let p = this.stores.get(tenant);
     if (!p) {
-      p = new Objm(jetstream(this.fabric.nc)).create(dataStoreName(tenant));
+      p = createShared(() => new Objm(jetstream(this.fabric.nc)).create(dataStoreName(tenant)));
       p.catch(() => this.stores.delete(tenant));
       this.stores.set(tenant, p);
     }

@@ -18,7 +18,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, decode, encode, toWireError,
+  ControllerBuckets, ControllerSubjects, createShared, decode, encode, toWireError,
   type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -70,7 +70,7 @@ export class ServicesController {
     leaseKv: KV,
     journal: Journal,
   ) {
-    this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() });
+    this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() }, fabric.link);
     this.mover = new InstanceMover(services, journal, log);
     const reactivate = (hosts: HostRecord[], reason: string) => this.reactivate(hosts, reason);
     this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
@@ -83,7 +83,7 @@ export class ServicesController {
   }
 
   static async open(fabric: Fabric, services: ServiceManager, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
-    const leaseKv = await new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs });
+    const leaseKv = await createShared(() => new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs }));
     return new ServicesController(fabric, services, fleet, log, opts, leaseKv, journal);
   }
 

@@ -6,7 +6,7 @@
  */
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { ControllerBuckets, decode, encode, type ControllerMove, type Fabric } from '@flurry/core';
+import { ControllerBuckets, createShared, decode, encode, type ControllerMove, type Fabric } from '@flurry/core';
 
 const KEY = 'moves';
 /** Moves kept (older ones are dropped). */
@@ -16,7 +16,7 @@ export class Journal {
   private constructor(private readonly kv: KV) {}
 
   static async open(fabric: Fabric): Promise<Journal> {
-    return new Journal(await new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.journal, { history: 1 }));
+    return new Journal(await createShared(() => new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.journal, { history: 1 })));
   }
 
   async list(): Promise<ControllerMove[]> {

@@ -9,7 +9,7 @@ import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
-  decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  createShared, decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -62,6 +62,8 @@ export interface ServiceManagerDeps {
   getFunction: (tenant: string, name: string) => Promise<FunctionRecord>;
   invokeTimeoutMs: number;
   createTimeoutMs: number;
+  /** A host counts as live this long after its last heartbeat (FLURRY_HOST_TTL_S). */
+  hostTtlMs: number;
   log: Logger;
   /** Called whenever this gateway's requests in flight or held change (the load reporter publishes them). */
   onLoadChange?: () => void;
@@ -95,8 +97,8 @@ export class ServiceManager {
   static async open(deps: ServiceManagerDeps): Promise<ServiceManager> {
     const kvm = new Kvm(jetstream(deps.fabric.nc));
     const [services, placements] = await Promise.all([
-      kvm.create(ServiceBuckets.services, { history: 1 }),
-      kvm.create(ServiceBuckets.instances, { history: 1 }),
+      createShared(() => kvm.create(ServiceBuckets.services, { history: 1 })),
+      createShared(() => kvm.create(ServiceBuckets.instances, { history: 1 })),
     ]);
     const manager = new ServiceManager(deps, services, placements);
     await manager.watchPlacements();
@@ -225,7 +227,7 @@ export class ServiceManager {
     try {
       let data: Uint8Array;
       try {
-        data = (await this.deps.fabric.nc.request(ServiceSubjects.request(tenant, name, inst.id), encode(req), { timeout: this.deps.invokeTimeoutMs })).data;
+        data = (await this.whileHostLive(inst.host, this.deps.fabric.nc.request(ServiceSubjects.request(tenant, name, inst.id), encode(req), { timeout: this.deps.invokeTimeoutMs }))).data;
       } catch (err) {
         if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
           throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms`);
@@ -234,8 +236,10 @@ export class ServiceManager {
           this.cache.delete(key);
           if (!retried) {
             // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
-            // request until then. Otherwise its host is gone: replace it (its state is lost) and hold the request.
-            if (!(await this.migrationSettled(key, inst.id))) await this.replaceLost(tenant, name, inst.id);
+            // request until then. Otherwise hold it until its host's heartbeats tell: a host that beats again and
+            // lists the instance has it (it was reconnecting after a broker outage: its state is there); a host
+            // whose heartbeats stop, or that no longer lists it, lost it: it is replaced (its state is lost).
+            if (!(await this.migrationSettled(key, inst.id)) && (await this.instanceLost(inst))) await this.replaceLost(tenant, name, inst.id);
             return await this.forward(tenant, name, build, routeKey, true);
           }
           throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
@@ -335,6 +339,7 @@ export class ServiceManager {
         return { record: fresh.record, inst: found, to: chosen };
       });
       let reply: MigrateInstanceReply;
+      let answered = false;
       try {
         const req: MigrateInstanceRequest = { requestId, tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
         const asked = this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 });
@@ -345,17 +350,25 @@ export class ServiceManager {
             if (!this.deps.fleet.live().some((h) => h.id === inst.host)) reject(new Error(`host ${inst.host} stopped heartbeating`));
           }, 500);
         });
+        // The source's answer is lost in a broker outage: stop waiting for it then.
+        const outage = this.deps.fabric.link.nextOutage();
         try {
-          reply = decode<MigrateInstanceReply>((await Promise.race([asked, sourceGone])).data);
+          reply = decode<MigrateInstanceReply>((await Promise.race([asked, sourceGone, outage.outage])).data);
         } catch (err) {
-          throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`);
+          throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`, { retryAfterSeconds: 1 });
         } finally {
           clearInterval(watch);
+          outage.cancel();
         }
+        answered = true;
         if (!reply.ok) throw FlurryError.fromWire(reply.error);
       } catch (err) {
-        await this.locked(key, () => this.changeInstance(key, instanceId, (i) => (i.migrating?.migrationRequest === requestId ? withoutMark(i) : i)))
+        // Without the source's answer the outcome is unknown: the hosts' records say who holds the instance once it settles.
+        const owner = answered ? undefined : await this.settledOwner(instanceId, [inst.host, to]);
+        await this.locked(key, () => this.changeInstance(key, instanceId, (i) => (i.migrating?.migrationRequest === requestId ? { ...withoutMark(i), ...(owner ? { host: owner } : {}) } : i)))
           .catch((e: unknown) => this.deps.log.warn({ instanceId, err: (e as Error).message }, 'clearing a migration mark failed'));
+        if (owner) this.deps.log.warn({ instanceId, source: inst.host, target: to, owner, err: (err as Error).message }, 'migration answer lost; the hosts say who holds the instance');
+        if (owner === to) throw new FlurryError('unavailable', `the migration's answer was lost (${(err as Error).message}); it committed: instance ${instanceId} is on host ${to} now`, { retryAfterSeconds: 1 });
         throw err;
       }
       // Routing does not wait for this: the instance's subject has no host in it, and the target serves it already.
@@ -366,6 +379,29 @@ export class ServiceManager {
       return { ...reply.report, placementMs };
     }
     throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
+  }
+
+  /**
+   * After a migration whose answer was lost: which of `candidates` holds the
+   * instance, once every one of them still live has heartbeat since (after the
+   * broker is back) and at most one lists it, not migrating any more.
+   * Undefined when none holds it (its source died), or when that does not
+   * settle within `withinMs`.
+   */
+  private async settledOwner(instanceId: string, candidates: string[], withinMs = 60_000): Promise<string | undefined> {
+    const until = Date.now() + withinMs;
+    await this.deps.fabric.link.whenUp(withinMs).catch(() => undefined);
+    const since = Date.now();
+    while (Date.now() < until) {
+      const live = this.deps.fleet.live().filter((h) => candidates.includes(h.id));
+      const holding = live.filter((h) => h.instances?.some((i) => i.instanceId === instanceId));
+      if (live.every((h) => h.heartbeatAt > since)) {
+        if (holding.length === 0) return undefined;
+        if (holding.length === 1 && !holding[0]!.instances!.find((i) => i.instanceId === instanceId)!.migrating) return holding[0]!.id;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return undefined;
   }
 
   /** Rewrites one instance's placement by compare-and-set (another gateway may write the record meanwhile). */
@@ -392,6 +428,41 @@ export class ServiceManager {
       if (!(await marked())) return true;
     }
     return false;
+  }
+
+  /**
+   * `work`, unless `hostId` stops heartbeating first (paused or cut off with the
+   * request): then unavailable at once rather than at the timeout. The
+   * request's outcome is unknown: the host may still answer it when it resumes.
+   */
+  private whileHostLive<T>(hostId: string, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        if (this.deps.fleet.live().some((h) => h.id === hostId)) return;
+        reject(new FlurryError('unavailable', `host ${hostId} stopped heartbeating while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 }));
+      }, 250);
+    });
+    silent.catch(() => undefined);
+    return Promise.race([work, silent]).finally(() => clearInterval(timer));
+  }
+
+  /**
+   * Whether an instance that found no responder is lost: once its host's
+   * heartbeats stop counting, or its host beats (after `since`: its
+   * subscriptions are back then) without listing it. Not lost when the host
+   * beats and lists it, nor when nothing is known a little past a TTL (the
+   * request then fails as unavailable, the instance stays).
+   */
+  private async instanceLost(inst: ServiceInstanceRecord, since = Date.now()): Promise<boolean> {
+    const until = since + this.deps.hostTtlMs + 2000;
+    for (;;) {
+      const host = this.deps.fleet.live().find((h) => h.id === inst.host);
+      if (!host) return true;
+      if (host.heartbeatAt > since) return !host.instances?.some((i) => i.instanceId === inst.id);
+      if (Date.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   // ---- for the services controller (autoscaler.ts, consolidator.ts)
