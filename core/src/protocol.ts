@@ -227,7 +227,8 @@ export interface ForkRequest {
   /**
    * Jobs: publish a successful clone's result to `<resultSubject>.<index>`
    * (a subject of the results stream, kept once per index) and a failed one to
-   * `failSubject`, instead of both to `resultSubject`.
+   * `<failSubject>.<index>` (the failures stream), instead of both to
+   * `resultSubject`; both through JetStream, retried until acknowledged.
    */
   perIndexResults?: boolean;
   failSubject?: string;
@@ -317,6 +318,12 @@ export interface PageFetchRequest {
   unicastSubject?: string;
   /** Send even chunks multicast moments ago (a re-request after they did not arrive). */
   force?: boolean;
+  /**
+   * This host may have missed chunks multicast so far (it was cut off, paused,
+   * or dropped as a slow consumer): from now on count it as a new listener,
+   * so that chunks sent before now are sent again when it asks.
+   */
+  relisten?: boolean;
 }
 
 export type PageFetchReply = { ok: true; sent: number } | { ok: false; error: WireError };
@@ -386,6 +393,19 @@ export const JobObjects = 'flurry_job_data';
 /** JetStream stream of clone results, one message per (job, index). */
 export const ResultsStream = 'FLURRY_RESULTS';
 
+/**
+ * JetStream stream of failed clone attempts, one message per (attempt, index):
+ * a failure is a result too, and one lost in a broker outage would leave the
+ * coordinator waiting for the clone's whole time limit.
+ */
+export const FailuresStream = 'FLURRY_FAILURES';
+
+/**
+ * JetStream stream that keeps every job's events (JobEvent, subject `JobSubjects.events`); its
+ * sequence numbers are the events' ids on the SSE stream (docs/jobs.md, "Events").
+ */
+export const JobEventsStream = 'FLURRY_JOB_EVENTS';
+
 /** Job inputs and outputs at least this large go through the job object store. */
 export const LARGE_JOB_DATA_BYTES = 512 * 1024;
 
@@ -395,12 +415,18 @@ export const JobSubjects = {
   /** Prefix of a job's result subjects; a clone's result is `<prefix>.<index>`. */
   results: (tenant: string, jobId: string) => `flurry.results.${tenant}.${jobId}`,
   result: (tenant: string, jobId: string, index: number) => `flurry.results.${tenant}.${jobId}.${index}`,
-  /** Failed clone attempts (core NATS, not kept). */
-  failures: (tenant: string, jobId: string) => `flurry.jobs.${tenant}.${jobId}.failed`,
+  /** Every subject of the failures stream. */
+  allFailures: 'flurry.failures.>',
+  /** Prefix of a job's failed attempts: `<prefix>.<attempt>.<index>` (the attempt is the fork request's id, which starts with the job's). */
+  failures: (tenant: string, jobId: string) => `flurry.failures.${tenant}.${jobId}`,
+  /** Where one fork request's failed clones go (`<this>.<index>`); `requestId` starts with `<jobId>.`. */
+  attemptFailures: (tenant: string, requestId: string) => `flurry.failures.${tenant}.${requestId}`,
   /** Progress reports of a job's clones (core NATS). */
   progress: (tenant: string, jobId: string) => `flurry.jobs.${tenant}.${jobId}.progress`,
   /** A job's typed events (JobEvent). */
   events: (tenant: string, jobId: string) => `flurry.events.${tenant}.job.${jobId}`,
+  /** Every subject of the job events stream. */
+  allEvents: 'flurry.events.*.job.*',
   /** Requests to the coordinator holding the lease (JobControlRequest). */
   control: 'flurry.jobs.control',
   /** Request to one host: stop every clone of a snapshot now (CancelRequest). */
@@ -479,9 +505,16 @@ export interface JobSpec {
 /** The value of a job's KV entry: the public record plus the coordinator's own notes. */
 export interface StoredJob {
   record: JobRecord;
+  /** The JobSpec's object in JobObjects (absent in jobs written before: `<tenant>/<jobId>/spec`). */
+  specObject?: string;
   /** The request id of each running clone's current attempt, by index. */
   dispatch?: Record<number, string>;
   cancelRequested?: boolean;
+  /**
+   * The stream sequence of the last job event stored before this value was written: the
+   * record reflects every event of the job up to it (the `state` event's SSE id).
+   */
+  eventSeq?: number;
 }
 
 export interface IdempotencyEntry {
@@ -644,6 +677,8 @@ export interface HostServiceInstance {
   service: string;
   instanceId: string;
   requests: number;
+  /** Being migrated away from this host now (it still owns it until the commit). */
+  migrating?: boolean;
 }
 
 export function serviceKey(tenant: string, name: string): string {
@@ -695,6 +730,11 @@ export interface MigrationReportWire {
   mode?: string;
   /** With `verify`: SHA-256 of the instance's memory on the source once stopped and on the target once committed. */
   verify?: { sourceMemory: string; targetMemory: string; memoryBytes: number };
+  /** Pages the source sent (every round and stop-and-copy) and the target wrote into the instance by the commit: equal, or the target refuses the commit. */
+  pagesSent: number;
+  pagesApplied?: number;
+  /** The commit's answer was lost and the target was asked whether it took effect (it had). */
+  outcomeAsked?: boolean;
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
@@ -710,14 +750,28 @@ export type ReceiveStep =
   | { step: 'settle'; migrationId: string }
   /** Just before the stop: the target collects garbage (main and guest thread), so that none falls into the pause. */
   | { step: 'quiesce'; migrationId: string }
-  /** The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt (epoch ms). */
-  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean }
+  /**
+   * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
+   * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
+   */
+  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number }
   | { step: 'abort'; migrationId: string }
   /** The source's probe while pages travel: the target answers while it is alive. */
-  | { step: 'ping'; migrationId: string };
+  | { step: 'ping'; migrationId: string }
+  /**
+   * The commit's answer was lost: did it take effect? A target that has not committed the migration marks it
+   * refused before it answers, so that its commit can never take effect later.
+   */
+  | { step: 'status'; migrationId: string };
 
-/** `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`) included. */
-export type ReceiveStepReply = { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string } | { ok: false; error: WireError };
+/**
+ * `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`)
+ * included. `pagesApplied` (commit, and status when committed): the pages the target wrote into the instance.
+ * `outcome` (status): `committed`, or `refused` (never will be) with its `reason`.
+ */
+export type ReceiveStepReply =
+  | { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string }
+  | { ok: false; error: WireError };
 
 // ---------------------------------------------------------------------------
 // The services controller: autoscaler, consolidation and host drain (docs/autoscaling.md)

@@ -3,6 +3,14 @@
  * version's queue group; when nobody is in it, the function is placed first.
  * When calls in flight outgrow the guest slots of the hosts holding it warm,
  * one more host is warmed in the background so load spreads.
+ *
+ * Hedging: a call sent to a host that then stops heartbeating (paused, cut
+ * off, dead) would wait for its whole timeout, and the queue group may go on
+ * routing to that host until the broker notices it is silent. While a host
+ * holding the function warm is lost, calls in flight for a while are sent
+ * once more (at most MAX_HEDGES times); the first answer wins. A call is a
+ * fresh clone of the warm parent that can touch nothing outside its answer,
+ * so running it twice is invisible.
  */
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import { decode, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
@@ -11,8 +19,24 @@ import { isWarmOn, rankHostsFor, type Placement } from './placement.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
+/** A call is hedged once it has waited this long while a host holding its function is lost. */
+const HEDGE_AFTER_MS = 1000;
+const MAX_HEDGES = 3;
+/** Hosts lost longer ago than this (past their TTL) get no more hedges: the broker has dropped them by then. */
+const HEDGE_WINDOW_MS = 15_000;
+
+/** A call in flight, for hedging. */
+interface Pending {
+  fn: FunctionRecord;
+  /** When it was last sent. */
+  sentAt: number;
+  hedges: number;
+  hedge(): void;
+}
+
 export class Invoker {
   private readonly inFlight = new Map<string, number>();
+  private readonly pending = new Set<Pending>();
 
   constructor(
     private readonly fabric: Fabric,
@@ -20,7 +44,26 @@ export class Invoker {
     private readonly placement: Placement,
     private readonly timeoutMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    setInterval(() => this.hedgeStuckCalls(), 500).unref();
+  }
+
+  private hedgeStuckCalls(): void {
+    if (this.pending.size === 0) return;
+    const lost = this.fleet.recentlyLost(HEDGE_WINDOW_MS);
+    if (lost.length === 0) return;
+    const now = Date.now();
+    let hedged = 0;
+    for (const call of this.pending) {
+      if (call.hedges >= MAX_HEDGES || now - call.sentAt < HEDGE_AFTER_MS) continue;
+      if (!lost.some((h) => isWarmOn(h, call.fn))) continue;
+      call.hedges++;
+      call.sentAt = now;
+      call.hedge();
+      hedged++;
+    }
+    if (hedged > 0) this.log.warn({ calls: hedged, lostHosts: lost.map((h) => h.id) }, 'calls sent again: a host holding their function stopped heartbeating');
+  }
 
   async invoke(fn: FunctionRecord, req: InvokeRequest): Promise<InvokeResult> {
     const key = `${fn.tenant}.${fn.name}@${fn.digest}`;
@@ -36,13 +79,40 @@ export class Invoker {
     }
   }
 
+  /** One request to the queue group, sent again by the hedger while a host holding the function is lost; the first answer wins. */
+  private request(fn: FunctionRecord, subject: string, payload: Uint8Array): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let outstanding = 0;
+      let settled = false;
+      const call: Pending = { fn, sentAt: Date.now(), hedges: 0, hedge: () => send() };
+      const settle = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        this.pending.delete(call);
+        f();
+      };
+      const send = () => {
+        outstanding++;
+        this.fabric.nc.request(subject, payload, { timeout: this.timeoutMs }).then(
+          (m) => settle(() => resolve(m.data)),
+          (err: unknown) => {
+            // A hedge that fails while another copy is still out waits for that one.
+            if (--outstanding === 0) settle(() => reject(err));
+          },
+        );
+      };
+      this.pending.add(call);
+      send();
+    });
+  }
+
   private async send(fn: FunctionRecord, req: InvokeRequest): Promise<InvokeResult> {
     const subject = Subjects.invoke(fn.tenant, fn.name, fn.digest);
     const payload = encode(req);
     for (let attempt = 0; ; attempt++) {
       let data: Uint8Array;
       try {
-        data = (await this.fabric.nc.request(subject, payload, { timeout: this.timeoutMs })).data;
+        data = await this.request(fn, subject, payload);
       } catch (err) {
         if (err instanceof RequestError && err.isNoResponders() && attempt < 3) {
           await this.placement.place(fn, req.requestId);

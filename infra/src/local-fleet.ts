@@ -24,6 +24,9 @@ export interface LocalFleetOptions {
 }
 
 export class LocalFleet {
+  /** The extra environment of hosts started by addHost, for restartHost. */
+  private readonly addedHostEnv = new Map<string, Record<string, string>>();
+
   private constructor(
     readonly natsUrl: string,
     public url: string,
@@ -84,6 +87,22 @@ export class LocalFleet {
   async addHost(hostId: string, env: Record<string, string> = {}): Promise<RunningService> {
     const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId);
     this.hosts.push(h);
+    this.addedHostEnv.set(hostId, env);
+    return h;
+  }
+
+  /**
+   * Starts a host's process again with the same id and environment, after
+   * SIGKILLing the old one if it still runs: the launcher's supervisor, and
+   * tests of a host that comes back.
+   */
+  async restartHost(hostId: string): Promise<RunningService> {
+    const at = this.hosts.findIndex((h) => h.ready.hostId === hostId);
+    if (at < 0) throw new Error(`this fleet has no host ${hostId}`);
+    await this.hosts[at].kill();
+    const env = this.addedHostEnv.get(hostId) ?? {};
+    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId);
+    this.hosts[at] = h;
     return h;
   }
 

@@ -18,10 +18,11 @@ import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
   decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
-  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
+  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { publishResult, untilStored } from './until-stored.js';
 import type { CallResult, GuestPool } from './guest/guest-pool.js';
 import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';
@@ -50,6 +51,8 @@ type SnapshotMade = Extract<SnapshotReply, { ok: true }>;
 export interface ForkerDeps {
   hostId: string;
   nc: NatsConnection;
+  /** Whether the broker is reachable: stored results and page fetches wait for it. */
+  link: BrokerLink;
   modules: ObjectStore;
   pool: GuestPool;
   /** The native pager when this host pages lazily; undefined for the portable pager. */
@@ -75,12 +78,16 @@ export class Forker {
   private readonly sweeper: NodeJS.Timeout;
   /** Adoptions made, for pool keys that a new adoption never shares with one still being evicted. */
   private adoptions = 0;
+  /** The host is exiting: results still being stored give up. */
+  private closed = false;
+  private readonly js: JetStreamClient;
 
   constructor(private readonly deps: ForkerDeps) {
     this.keeper = new ParentKeeper({
       idleMs: deps.parentIdleMs, cacheBytes: deps.parentCacheBytes, onChange: deps.onChange,
       free: (snapshotId) => this.freeParent(snapshotId),
     });
+    this.js = jetstream(deps.nc);
     this.sweeper = setInterval(() => this.sweepPageCaches(), Math.min(30_000, Math.max(250, deps.parentIdleMs / 4)));
     this.sweeper.unref();
   }
@@ -147,7 +154,7 @@ export class Forker {
       memoryBytes: image.byteLength, maximumPages: image.maximumPages, pageSize: PAGE_SIZE, chunkPages: DEFAULT_CHUNK_PAGES,
       globals: image.globals, zeroPages, chunkHashes, serverHostId: this.deps.hostId, createdAt: Date.now(),
     };
-    const server = new MemoryServer(this.deps.nc, descriptor, (o, l) => image.read(o, l));
+    const server = new MemoryServer(this.deps.nc, descriptor, (o, l) => image.read(o, l), this.deps.log);
     const encoded = encodeDescriptor(descriptor);
     this.parents.set(snapshotId, { key, descriptor, encoded, server });
     await this.deps.nc.flush();
@@ -201,24 +208,46 @@ export class Forker {
             adopted.active--;
             adopted.lastUsed = Date.now();
           }
+          // A clone that failed before it ever started still counts toward the reply.
+          if (!result.ok && result.startMs < 0) allStarted();
           if (result.ok && req.objects?.outputPrefix && result.output && result.output.length >= (req.objects.minOutputBytes ?? 0)) {
             const name = `${req.objects.outputPrefix}/${clone.index}/${req.requestId}`;
+            const output = result.output;
             try {
-              await (await this.objectStore(req.objects.store)).putBlob({ name }, result.output);
+              await untilStored(this.deps.link, async () => (await this.objectStore(req.objects!.store)).putBlob({ name }, output), { stopped: () => this.closed });
               result = { ...result, output: undefined, outputObject: name };
             } catch (err) {
               result = { ...result, ok: false, output: undefined, error: { code: 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
             }
           }
-          const subject = !req.perIndexResults ? req.resultSubject : result.ok ? `${req.resultSubject}.${clone.index}` : (req.failSubject ?? req.resultSubject);
-          this.deps.nc.publish(subject, encode(result));
-          // A clone that failed before it ever started still counts toward the reply.
-          if (!result.ok && result.startMs < 0) allStarted();
+          await this.deliver(req, clone.index, result);
         });
       }
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'fork failed');
       respond({ ok: false, error: toWireError(err), hostId: this.deps.hostId });
+    }
+  }
+
+  /**
+   * Sends a clone's result where the fork asked. A job's results go to its
+   * streams through JetStream and are retried until acknowledged (a lost one
+   * would cost the clone's time limit and a retry); a driver's inbox (tests,
+   * benchmarks) gets a plain publish.
+   */
+  private async deliver(req: ForkRequest, index: number, result: CloneResult): Promise<void> {
+    const bytes = encode(result);
+    if (!req.perIndexResults) {
+      this.deps.nc.publish(req.resultSubject, bytes);
+      return;
+    }
+    const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${index}`;
+    try {
+      const outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      // Another attempt's result was first (a clone re-run elsewhere while this host was paused or cut off): this one is refused, never counted twice.
+      if (outcome === 'refused') this.deps.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
+    } catch (err) {
+      this.deps.log.error({ requestId: req.requestId, index, err: (err as Error).message }, 'clone result lost: it could not be stored');
     }
   }
 
@@ -230,7 +259,7 @@ export class Forker {
     let adopted = this.adopted.get(cacheKey);
     if (!adopted) {
       const key = `${snapKey(d.snapshotId)}${unicast ? '#unicast' : ''}@${++this.adoptions}`;
-      const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
+      const cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, log: this.deps.log, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
       const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
       // An adoption cut short by the cache failing (which drops it) reports the cache's reason, not the drop.
       entry.ready = this.adopt(key, d, cache).catch((err: unknown) => {
@@ -257,11 +286,15 @@ export class Forker {
   private async adopt(key: string, d: SnapshotDescriptor, cache: PageCache): Promise<void> {
     const t0 = performance.now();
     const moduleBytes = await fetchModule(this.deps.modules, d.tenant, d.moduleDigest);
+    // The cache may have failed meanwhile (a prefetched chunk failed its hash): it is dropped and
+    // closed then, and nothing may be adopted from it, or clones would fault on a store nobody fills.
+    cache.throwIfFailed();
     const t1 = performance.now();
     // The portable pager cannot fault pages in: fill the whole memory before any clone starts.
     if (!this.deps.pager) await cache.fillAll();
     const t2 = performance.now();
     await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
+    cache.throwIfFailed();
     this.deps.log.debug({ snapshotId: d.snapshotId, moduleMs: t1 - t0, fillMs: t2 - t1, adoptMs: performance.now() - t2 }, 'snapshot adopted');
   }
 
@@ -333,7 +366,7 @@ export class Forker {
       await this.deps.pool.warm(key, moduleBytes, req.initInput ?? new Uint8Array(0), req.requestId);
       return;
     }
-    const cache = new PageCache({ nc: this.deps.nc, hostId: this.deps.hostId, descriptor: d, unicast: true });
+    const cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, hostId: this.deps.hostId, descriptor: d, unicast: true });
     try {
       await cache.fillAll();
       await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
@@ -485,6 +518,7 @@ export class Forker {
 
   /** Drops everything (host drain). */
   close(): void {
+    this.closed = true;
     clearInterval(this.sweeper);
     for (const id of new Set([...this.parents.keys(), ...[...this.adopted.keys()].map((k) => k.split('#')[0])])) this.release(id);
   }

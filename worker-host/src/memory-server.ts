@@ -18,6 +18,7 @@
  * that subject instead, so hosts do not share transmissions.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from '@flurry/core';
 import {
   chunkCount, decode, encode, isZeroChunk, Subjects,
   type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
@@ -52,6 +53,7 @@ export class MemoryServer {
     private readonly descriptor: SnapshotDescriptor,
     /** Reads memory of the frozen snapshot; never touches a live or lazy memory. */
     private readonly read: (offset: number, length: number) => Uint8Array,
+    private readonly log?: Logger,
   ) {
     this.asked = new Uint8Array(chunkCount(descriptor));
     this.lastSent = new Float64Array(this.asked.length).fill(-Infinity);
@@ -102,8 +104,10 @@ export class MemoryServer {
       return;
     }
     let listeningSince = this.firstContact.get(req.hostId);
-    if (listeningSince === undefined) this.firstContact.set(req.hostId, (listeningSince = performance.now()));
-    for (const c of chunks) if (req.force || this.lastSent[c] < listeningSince) this.pending.add(c);
+    if (listeningSince === undefined || req.relisten) this.firstContact.set(req.hostId, (listeningSince = performance.now()));
+    let added = 0;
+    for (const c of chunks) if (req.force || this.lastSent[c] < listeningSince) (this.pending.add(c), added++);
+    this.log?.debug({ snapshotId: this.descriptor.snapshotId, from: req.hostId, chunks: chunks.length, sending: added, force: req.force === true }, 'page request');
     msg.respond(encode({ ok: true, sent: chunks.length } satisfies PageFetchReply));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -125,8 +129,9 @@ export class MemoryServer {
     const subject = Subjects.pages(this.descriptor.tenant, this.descriptor.snapshotId);
     try {
       for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) this.nc.publish(subject, encode(m));
-    } catch {
+    } catch (err) {
       // The snapshot went away between scheduling and sending; the clones' hosts see the server gone.
+      this.log?.warn({ snapshotId: this.descriptor.snapshotId, err: (err as Error).message }, 'chunks could not be read for sending');
     } finally {
       this.pushingWorkingSet = false;
     }

@@ -18,9 +18,9 @@
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   chunkCount, chunkRange, decode, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
-  type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
+  type BrokerLink, type Logger, type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
-import type { NativePager } from './native/pager.js';
+import { onHandlerDeath, type NativePager } from './native/pager.js';
 
 export interface PageCacheStats {
   /** Chunks this host asked the memory server for. */
@@ -38,6 +38,10 @@ export type CacheSource = { kind: 'lazy'; storeId: number } | { kind: 'copy'; by
 
 export interface PageCacheOptions {
   nc: NatsConnection;
+  /** The broker connection: while it is away, fetches wait for it instead of spending their attempts. */
+  link?: BrokerLink;
+  /** Where asking again is told (debug). */
+  log?: Logger;
   hostId: string;
   descriptor: SnapshotDescriptor;
   /** The native pager, or undefined for the portable form. */
@@ -56,13 +60,19 @@ const RETRIES = 3;
  * so random access moves no extra bytes.
  */
 const READ_AHEAD_CHUNKS = 8;
-/** A requested chunk is asked for again when nothing at all has arrived for this long (the stream stalled). */
+/** Requested chunks are asked for again when none of them has arrived for this long (the stream stalled or lost them). */
 const REDELIVER_MS = 1000;
+/** A chunk asked for this long ago is asked for again even while others arrive (it was lost while the stream flowed). */
+const STARVED_MS = 10_000;
+/** Fetches wait this long at most for the broker to come back before they count as failed. */
+const MAX_OUTAGE_WAIT_MS = 60_000;
 
 export class PageCache {
   readonly stats: PageCacheStats = { chunksRequested: 0, chunksUnicast: 0, chunksMulticast: 0, bytesReceived: 0, duplicateChunks: 0 };
   private readonly have: Uint8Array;
   private readonly requested: Uint8Array;
+  /** When each chunk was last asked for (performance.now()). */
+  private readonly askedAt: Float64Array;
   private readonly wanted = new Set<number>();
   private flushScheduled = false;
   private missing: number;
@@ -70,18 +80,27 @@ export class PageCache {
   /** Where chunks arrive: the snapshot's multicast subject, or this cache's own (unicast baseline). */
   private readonly unicastSubject?: string;
   private readonly storeId?: number;
+  /** Stops listening for the broker's outages. */
+  private readonly unwatchLink?: () => void;
+  /** Stops listening for the death of the pager's fault handler thread. */
+  private readonly unwatchHandler?: () => void;
   private readonly bytes?: SharedArrayBuffer;
   private failure?: FlurryError;
   private readonly failureListeners: ((err: FlurryError) => void)[] = [];
   private readonly completeWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private closed = false;
-  private lastArrival = performance.now();
+  /** When a chunk this host asked for last arrived, or it last asked (the delivery watchdog's clock). */
+  private lastProgress = performance.now();
+  /** Stalls of the delivery in a row, and the watchdog's timer while chunks are outstanding. */
+  private stalls = 0;
+  private watchdog?: NodeJS.Timeout;
 
   constructor(private readonly opts: PageCacheOptions) {
     const d = opts.descriptor;
     const chunks = chunkCount(d);
     this.have = new Uint8Array(chunks);
     this.requested = new Uint8Array(chunks);
+    this.askedAt = new Float64Array(chunks);
     this.missing = 0;
     for (let c = 0; c < chunks; c++) {
       if (isZeroChunk(d, c)) this.have[c] = 1;
@@ -95,6 +114,10 @@ export class PageCache {
       pager.storeMarkZero(this.storeId, d.zeroPages);
       pager.setMissHandler(this.storeId, (missed) => {
         for (const p of missed) this.miss(Math.floor(p / d.chunkPages));
+      });
+      // With the handler thread dead no fault is served: clones waiting on a page would sleep forever.
+      this.unwatchHandler = onHandlerDeath(pager, (reason) => {
+        this.fail(new FlurryError('internal', `the pager's fault handler thread died (${reason}); clones paging lazily on this host are stopped`));
       });
     } else {
       this.bytes = new SharedArrayBuffer(d.memoryBytes);
@@ -112,12 +135,18 @@ export class PageCache {
     // Tell the memory server at once that this host listens (the subscription is on the same
     // connection, so it is in place first): every chunk it sends from now on reaches this host,
     // and it need not send them again when this host's own requests come.
-    if (!opts.unicast) void this.hello();
+    if (!opts.unicast) {
+      void this.hello();
+      // Multicasts sent while this host's connection was down never reached it: it listens afresh.
+      this.unwatchLink = opts.link?.onChange((up) => {
+        if (up) void this.hello(true);
+      });
+    }
   }
 
-  private async hello(): Promise<void> {
+  private async hello(relisten = false): Promise<void> {
     const d = this.opts.descriptor;
-    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [] };
+    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [], ...(relisten ? { relisten: true } : {}) };
     await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 }).catch(() => undefined);
   }
 
@@ -130,12 +159,17 @@ export class PageCache {
     return this.missing === 0;
   }
 
-  /** Registers a listener for the cache failing (corrupt chunk, memory server gone). */
   /** Why the cache failed, if it did. */
   get failedWith(): FlurryError | undefined {
     return this.failure;
   }
 
+  /** Throws why the cache failed, if it did. */
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Registers a listener for the cache failing (corrupt chunk, memory server gone). */
   onFailure(listener: (err: FlurryError) => void): void {
     if (this.failure) listener(this.failure);
     else this.failureListeners.push(listener);
@@ -186,7 +220,7 @@ export class PageCache {
   }
 
   private want(chunk: number): void {
-    if (this.have[chunk] || this.requested[chunk] || this.closed) return;
+    if (this.have[chunk] || this.requested[chunk] || this.closed || this.failure) return;
     this.requested[chunk] = 1;
     this.wanted.add(chunk);
     if (!this.flushScheduled) {
@@ -203,10 +237,16 @@ export class PageCache {
     for (let i = 0; i < chunks.length; i += batch) void this.fetch(chunks.slice(i, i + batch), 0);
   }
 
-  private async fetch(chunks: number[], attempt: number): Promise<void> {
+  /** `again`: these chunks were asked for before (sent during an outage, say): the server sends them even if it sent them lately. */
+  private async fetch(chunks: number[], attempt: number, again = false): Promise<void> {
     const d = this.opts.descriptor;
-    this.stats.chunksRequested += attempt === 0 ? chunks.length : 0;
-    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks, unicastSubject: this.unicastSubject, force: attempt > 0 };
+    this.stats.chunksRequested += attempt === 0 && !again ? chunks.length : 0;
+    const now = performance.now();
+    for (const c of chunks) this.askedAt[c] = now;
+    this.watchDelivery();
+    // Asking again, this host may have missed multicasts (cut off, paused, a slow consumer): it listens afresh.
+    const req: PageFetchRequest = { hostId: this.opts.hostId, chunks, unicastSubject: this.unicastSubject, force: attempt > 0 || again, ...(again ? { relisten: true } : {}) };
+    const outagesBefore = this.opts.link?.outages ?? 0;
     let reply: PageFetchReply;
     try {
       const msg = await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 });
@@ -215,6 +255,8 @@ export class PageCache {
       if (this.closed || this.failure) return;
       const stillMissing = chunks.filter((c) => !this.have[c]);
       if (stillMissing.length === 0) return;
+      this.opts.log?.debug({ snapshotId: d.snapshotId, chunks: stillMissing.length, attempt, err: (err as Error).message }, 'page fetch failed');
+      if (await this.outageInterrupted(outagesBefore)) return this.fetch(stillMissing, attempt, true);
       if (attempt < RETRIES) return this.fetch(stillMissing, attempt + 1);
       this.fail(new FlurryError('unavailable', `the memory server of snapshot ${d.snapshotId} on host ${d.serverHostId} did not answer (${(err as Error).message}); its clones on this host are stopped`));
       return;
@@ -223,24 +265,73 @@ export class PageCache {
       this.fail(FlurryError.fromWire(reply.error));
       return;
     }
-    this.watchDelivery(chunks, attempt);
+    // Asked afresh: the watchdog counts the stall from here.
+    this.lastProgress = Math.max(this.lastProgress, performance.now());
   }
 
   /**
-   * Chunks come as separate messages with no delivery receipt: ask again for
-   * those that have not come once the stream has stalled (a long fill that is
-   * still flowing is left alone).
+   * Chunks come as separate messages with no delivery receipt. One watchdog
+   * per cache: while chunks this host asked for are outstanding and none of
+   * them has arrived for REDELIVER_MS (a stall), every chunk asked for that
+   * long ago is asked for again at once (with `force`: the server sends it
+   * even if it sent it lately); a chunk asked for STARVED_MS ago is asked for
+   * again even while others arrive. Only chunks this host asked for count as
+   * progress: with multicast, other hosts' chunks may flow while this host's
+   * were lost (it was paused, or cut off). Stalls in a row beyond RETRIES fail
+   * the cache; a stall across a broker outage, or one the watchdog saw late
+   * because this process itself was stopped, is not counted.
    */
-  private watchDelivery(chunks: number[], attempt: number): void {
-    const d = this.opts.descriptor;
-    setTimeout(() => {
+  private watchDelivery(): void {
+    if (this.watchdog || this.closed || this.failure) return;
+    const period = REDELIVER_MS / 2;
+    const scheduled = performance.now();
+    const outagesBefore = this.opts.link?.outages ?? 0;
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined;
       if (this.closed || this.failure) return;
-      const stillMissing = chunks.filter((c) => !this.have[c]);
-      if (stillMissing.length === 0) return;
-      if (performance.now() - this.lastArrival < REDELIVER_MS) return this.watchDelivery(stillMissing, attempt);
-      if (attempt < RETRIES) void this.fetch(stillMissing, attempt + 1);
-      else this.fail(new FlurryError('unavailable', `chunks of snapshot ${d.snapshotId} never arrived from host ${d.serverHostId}; its clones on this host are stopped`));
-    }, REDELIVER_MS).unref();
+      const now = performance.now();
+      const stalled = now - this.lastProgress >= REDELIVER_MS;
+      const outstanding = this.outstanding(now - (stalled ? REDELIVER_MS : STARVED_MS));
+      if (outstanding.length === 0) {
+        if (this.outstanding(now).length > 0) this.watchDelivery();
+        return;
+      }
+      // Fired far later than asked: this process was stopped (SIGSTOP, a stall), not the server.
+      const late = now - scheduled > period * 2 + 1000;
+      void this.outageInterrupted(outagesBefore).then((interrupted) => {
+        if (this.closed || this.failure) return;
+        if (stalled && !interrupted && !late) this.stalls++;
+        const d = this.opts.descriptor;
+        this.opts.log?.debug({ snapshotId: d.snapshotId, chunks: outstanding.length, stalls: this.stalls, interrupted, late }, 'requested chunks did not arrive; asking again');
+        if (this.stalls > RETRIES) {
+          this.fail(new FlurryError('unavailable', `chunks of snapshot ${d.snapshotId} never arrived from host ${d.serverHostId}; its clones on this host are stopped`));
+          return;
+        }
+        if (stalled) this.lastProgress = performance.now();
+        const batch = this.opts.batchChunks ?? 256;
+        for (let i = 0; i < outstanding.length; i += batch) void this.fetch(outstanding.slice(i, i + batch), 0, true);
+      });
+    }, period);
+    this.watchdog.unref();
+  }
+
+  /** Chunks asked for (last) before `askedBefore` that have not arrived. */
+  private outstanding(askedBefore: number): number[] {
+    const out: number[] = [];
+    if (this.missing === 0) return out;
+    for (let c = 0; c < this.have.length; c++) if (this.requested[c] && !this.have[c] && !this.wanted.has(c) && this.askedAt[c] <= askedBefore) out.push(c);
+    return out;
+  }
+
+  /**
+   * Whether the broker went away since `outagesBefore` (or is away now): then
+   * a request that failed says nothing about the memory server. Waits for the
+   * broker to be back (at most MAX_OUTAGE_WAIT_MS, then it is the server's fault).
+   */
+  private async outageInterrupted(outagesBefore: number): Promise<boolean> {
+    const link = this.opts.link;
+    if (!link || (link.connected && link.outages === outagesBefore)) return false;
+    return link.whenUp(MAX_OUTAGE_WAIT_MS).then(() => true, () => false);
   }
 
   /** Takes a run of chunks from the network: verified, then stored. */
@@ -250,7 +341,6 @@ export class PageCache {
     const chunkBytes = d.pageSize * d.chunkPages;
     const bytes = m.bytes;
     this.stats.bytesReceived += bytes.length;
-    this.lastArrival = performance.now();
     for (let off = 0, c = m.chunk; off < bytes.length; off += chunkBytes, c++) {
       if (c >= this.have.length) {
         this.fail(new FlurryError('internal', `page message for snapshot ${d.snapshotId} names chunk ${c} beyond its ${this.have.length} chunks`));
@@ -270,8 +360,11 @@ export class PageCache {
       else new Uint8Array(this.bytes!, start, end - start).set(chunk);
       this.have[c] = 1;
       this.missing--;
-      if (this.requested[c]) this.stats.chunksUnicast++;
-      else this.stats.chunksMulticast++;
+      if (this.requested[c]) {
+        this.stats.chunksUnicast++;
+        this.lastProgress = performance.now();
+        this.stalls = 0;
+      } else this.stats.chunksMulticast++;
     }
     if (this.missing === 0) for (const w of this.completeWaiters.splice(0)) w.resolve();
   }
@@ -287,7 +380,10 @@ export class PageCache {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.watchdog);
+    this.unwatchLink?.();
     this.sub.unsubscribe();
+    this.unwatchHandler?.();
     if (this.storeId !== undefined) {
       this.opts.pager!.setMissHandler(this.storeId, null);
       try {

@@ -7,12 +7,13 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decode, encode, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  coldBootDescriptor, decode, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { isWarmOn } from '../placement.js';
+import { JobEventWriter } from './job-events.js';
 import type { JobStore } from './job-store.js';
 
 /** Failures that are the guest's own; anything else (a lost host, a page server gone) is retried without counting. */
@@ -23,6 +24,8 @@ const MAX_PLATFORM_ATTEMPTS = 8;
 const START_GRACE_MS = 30_000;
 /** How long a host whose fork request failed gets no new clones. */
 const HOST_BACKOFF_MS = 3000;
+/** How often a run reads the streams for results its subscriptions missed (a safety net: outages are caught at once). */
+const READ_STORED_MS = 10_000;
 
 export interface JobRunDeps {
   store: JobStore;
@@ -68,6 +71,11 @@ export class JobRun {
   private persisting: Promise<void> = Promise.resolve();
   private wake?: () => void;
   private dispatchSeq = 0;
+  /** Writes this run's events in order (emit). */
+  private events?: JobEventWriter;
+  /** Broker outages this run has caught up with (afterOutage), and when it last read the streams. */
+  private outagesSeen: number;
+  private lastRead = Date.now();
   private snapshotting = false;
   private finishing = false;
   readonly finished: Promise<void>;
@@ -78,6 +86,7 @@ export class JobRun {
     private stored: StoredJob,
   ) {
     this.finished = new Promise((r) => (this.resolveFinished = r));
+    this.outagesSeen = deps.store.fabric.link.outages;
   }
 
   get record() {
@@ -105,7 +114,15 @@ export class JobRun {
     try {
       await this.resume();
       while (!this.stopped && !this.terminal()) {
-        await this.step();
+        const link = this.deps.store.fabric.link;
+        const outagesBefore = link.outages;
+        try {
+          await this.step();
+        } catch (err) {
+          // The broker went away in the middle of a step: try again once it is back, never fail the job for it.
+          if (link.connected && link.outages === outagesBefore && !isBrokerFailure(err)) throw err;
+          this.log.warn({ jobId: this.record.id, err: (err as Error).message }, 'job step interrupted by a broker outage; it runs again');
+        }
         this.persistSoon();
         if (this.terminal() || this.stopped) break;
         await new Promise<void>((resolve) => {
@@ -158,13 +175,20 @@ export class JobRun {
   private async resume(): Promise<void> {
     const { store } = this.deps;
     const { tenant, id } = this.record;
+    const reading = <T>(what: string, handle: (m: T) => void) => (_e: unknown, m: { data: Uint8Array }) => {
+      try {
+        handle(decode<T>(m.data));
+      } catch (err) {
+        this.log.warn({ jobId: id, err: (err as Error).message }, `unreadable ${what} message`);
+      }
+    };
     this.subs.push(
-      this.nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: (_e, m) => this.onResult(decode<CloneResult>(m.data)) }),
-      this.nc.subscribe(JobSubjects.failures(tenant, id), { callback: (_e, m) => this.onFailure(decode<CloneResult>(m.data)) }),
-      this.nc.subscribe(JobSubjects.progress(tenant, id), { callback: (_e, m) => this.onProgress(decode<CloneProgress>(m.data)) }),
+      this.nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: reading<CloneResult>('result', (r) => this.onResult(r)) }),
+      this.nc.subscribe(`${JobSubjects.failures(tenant, id)}.>`, { callback: reading<CloneResult>('failure', (r) => this.onFailure(r)) }),
+      this.nc.subscribe(JobSubjects.progress(tenant, id), { callback: reading<CloneProgress>('progress', (p) => this.onProgress(p)) }),
     );
     await this.nc.flush();
-    this.spec = await store.spec(tenant, id);
+    this.spec = await store.spec(this.stored);
     // Inputs too large for a fork message go through the object store, once per job (again on resume: same bytes).
     if (this.spec.input.length >= LARGE_JOB_DATA_BYTES) {
       await store.putBlob(`${tenant}/${id}/input`, this.spec.input);
@@ -178,11 +202,7 @@ export class JobRun {
     if (this.cold) this.descriptor = encodeDescriptor(coldBootDescriptor({ bootId: `cold.${id}`, tenant, function: this.record.function, moduleDigest: this.record.digest }));
     else if (this.record.snapshotId) this.descriptor = (await store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
     if (!this.descriptor) this.record.snapshotId = undefined;
-    for (const index of await store.finishedIndexes(tenant, id)) {
-      if (this.record.clonesDetail[index]?.state === 'done') continue;
-      const r = await store.result(tenant, id, index);
-      if (r) this.onResult(r);
-    }
+    await this.readStoredResults();
     // Clones that were running when the last coordinator stopped are forked again: a failure they
     // reported meanwhile is lost, so waiting for them could take their whole time limit. If the
     // old attempt finishes first, its result is the one kept (the stream keeps one per index).
@@ -194,7 +214,43 @@ export class JobRun {
     if (this.stored.cancelRequested && !this.terminal()) await this.cancel();
   }
 
+  /** Results the stream keeps that this run has not counted yet (stored while its subscription could not hear them). */
+  private async readStoredResults(): Promise<void> {
+    const { store } = this.deps;
+    const { tenant, id } = this.record;
+    this.lastRead = Date.now();
+    for (const index of await store.finishedIndexes(tenant, id)) {
+      if (this.record.clonesDetail[index]?.state === 'done') continue;
+      const r = await store.result(tenant, id, index);
+      if (r) this.onResult(r);
+    }
+    if (this.running.size === 0) return;
+    for (const f of await store.failedAttempts(tenant, id)) {
+      if (this.running.get(f.index)?.requestId !== f.requestId) continue;
+      const r = await store.failure(f.subject);
+      if (r) this.onFailure(r);
+    }
+  }
+
+  /**
+   * The broker was away: nothing could be judged meanwhile (no heartbeat, no
+   * result could reach this run), so running clones get the outage's time
+   * back and what the hosts stored meanwhile is read from the streams.
+   */
+  private async afterOutage(): Promise<void> {
+    const link = this.deps.store.fabric.link;
+    this.outagesSeen = link.outages;
+    const outageMs = Math.max(0, link.lastUpAt - link.lastDownAt);
+    for (const r of this.running.values()) r.deadline += outageMs;
+    this.log.info({ jobId: this.record.id, outageMs, running: this.running.size }, 'broker back; reading results stored meanwhile');
+    await this.readStoredResults();
+  }
+
   private async step(): Promise<void> {
+    const link = this.deps.store.fabric.link;
+    if (!link.connected) return;
+    if (link.outages !== this.outagesSeen) await this.afterOutage();
+    else if (Date.now() - this.lastRead > READ_STORED_MS) await this.readStoredResults();
     const live = this.liveHosts();
     const liveIds = new Set(live.map((h) => h.id));
     // A lost parent: its snapshot is gone; clones that need its pages cannot finish.
@@ -219,8 +275,14 @@ export class JobRun {
     if (details.every((c) => c.state === 'done' || c.state === 'failed')) {
       if (this.finishing) return;
       this.finishing = true;
-      if (details.some((c) => c.state === 'failed')) await this.failWithClones();
-      else await this.complete();
+      try {
+        if (details.some((c) => c.state === 'failed')) await this.failWithClones();
+        else await this.complete();
+      } catch (err) {
+        // Interrupted (a broker outage): the next step finishes it.
+        this.finishing = false;
+        throw err;
+      }
       return;
     }
     if (!this.descriptor) {
@@ -274,6 +336,8 @@ export class JobRun {
       this.setState('snapshotting');
       this.record.startedAt ??= Date.now();
       let lastError: WireError | undefined;
+      const link = this.deps.store.fabric.link;
+      const outagesBefore = link.outages;
       for (const host of candidates.slice(0, 3)) {
         this.emit('placed', { host: host.id });
         if (this.keepParent) rememberParentHost(this.deps.parentHosts, keyString, host.id);
@@ -299,6 +363,8 @@ export class JobRun {
           await this.persistNow();
           return;
         } catch (err) {
+          // Cut off by a broker outage: the next step asks again (a parent made meanwhile is kept and reused).
+          if (!link.connected || link.outages !== outagesBefore) throw err;
           lastError = toWireError(err);
           this.log.warn({ jobId: this.record.id, hostId: host.id, err: lastError.message }, 'snapshot failed');
           // A parent whose init fails fails everywhere.
@@ -367,21 +433,24 @@ export class JobRun {
         minOutputBytes: LARGE_JOB_DATA_BYTES,
       },
       perIndexResults: true,
-      failSubject: JobSubjects.failures(tenant, id),
+      failSubject: JobSubjects.attemptFailures(tenant, requestId),
       progressSubject: JobSubjects.progress(tenant, id),
       prefetch: !this.cold && host !== this.record.parentHost,
       timeoutMs: this.spec.timeoutMs,
       ...this.coldBoot(),
     };
     const t0 = performance.now();
-    this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS }).then(
+    // A broker outage before the host's answer leaves it unknown whether the host has the clones: they
+    // are forked again (the first result per index is kept) rather than waited for until their deadline.
+    const outage = this.deps.store.fabric.link.nextOutage();
+    Promise.race([this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS }), outage.outage]).then(
       (m) => {
         const reply = decode<ForkReply>(m.data);
         if (reply.ok) this.emit('forked', { host, indices, runningMs: Math.round(performance.now() - t0), pager: reply.pager });
         else this.forkFailed(host, requestId, indices, reply.error.message);
       },
-      (err: Error) => this.forkFailed(host, requestId, indices, err.message),
-    );
+      (err: Error) => this.forkFailed(host, requestId, indices, err.message, !this.deps.store.fabric.link.connected),
+    ).finally(() => outage.cancel());
   }
 
   /** What a fork request of a cold job adds: boot each clone from the module with the job's init input. */
@@ -389,10 +458,11 @@ export class JobRun {
     return this.cold ? { mode: 'cold', initInput: this.spec.init, initData: this.spec.initData } : {};
   }
 
-  private forkFailed(host: string, requestId: string, indices: number[], message: string): void {
+  /** `outage`: the broker, not the host, failed the request: the host is not rested. */
+  private forkFailed(host: string, requestId: string, indices: number[], message: string, outage = false): void {
     if (this.stopped || this.terminal()) return;
     this.log.warn({ jobId: this.record.id, hostId: host, requestId, err: message }, 'fork request failed');
-    this.deps.hostBackoff.set(host, Date.now() + HOST_BACKOFF_MS);
+    if (!outage) this.deps.hostBackoff.set(host, Date.now() + HOST_BACKOFF_MS);
     for (const index of indices) {
       const r = this.running.get(index);
       if (r?.requestId === requestId) this.lose(index, r, `fork on ${host} failed: ${message}`);
@@ -512,9 +582,13 @@ export class JobRun {
           lastError = { code: 'unavailable', message: 'no live host to reduce on' };
           continue;
         }
+        const link = this.deps.store.fabric.link;
+        const outagesBefore = link.outages;
         try {
           reduced = await this.reduceOn(host, frameReduceInput(outputs));
         } catch (err) {
+          // Cut off by a broker outage: not the reduce's fault; the next step reduces again.
+          if (!link.connected || link.outages !== outagesBefore) throw err;
           lastError = toWireError(err);
           this.log.warn({ jobId: id, err: lastError.message }, 'reduce failed');
         }
@@ -561,10 +635,16 @@ export class JobRun {
     const reply = decode<ForkReply>((await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     let timer: NodeJS.Timeout | undefined;
+    // Its result goes to this inbox without being kept: one published during a broker outage is lost, so an outage ends the wait.
+    const outage = this.deps.store.fabric.link.nextOutage();
     const r = await Promise.race([
       got,
+      outage.outage,
       new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FlurryError('timeout', `reduce did not finish within ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs + START_GRACE_MS))),
-    ]).finally(() => clearTimeout(timer));
+    ]).finally(() => {
+      clearTimeout(timer);
+      outage.cancel();
+    });
     if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
     if (r.outputObject) return this.deps.store.objectOutput(r.outputObject);
     return r.output ?? new Uint8Array(0);
@@ -654,10 +734,16 @@ export class JobRun {
     this.dirty = true;
   }
 
+  /**
+   * Stores an event in the job events stream, after the ones emitted before it (job-events.ts);
+   * never waits, never throws. `eventSeq` follows what is stored, so the record written next
+   * tells the SSE route which events it reflects.
+   */
   private emit(kind: JobEventKind, fields: Record<string, unknown>): void {
     const { tenant, id } = this.record;
     const event: JobEvent = { kind, at: Date.now(), tenant, jobId: id, ...fields };
-    this.nc.publish(JobSubjects.events(tenant, id), encode(event));
+    this.events ??= new JobEventWriter(this.nc, this.log, (seq) => (this.stored.eventSeq = Math.max(this.stored.eventSeq ?? 0, seq)));
+    this.events.append(event);
   }
 
   private persistSoon(): void {

@@ -6,16 +6,31 @@
  * gateway replica opens the same store; only the coordinator writes records
  * after a job is created.
  */
-import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  decode, encode, FlurryError, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
+  createShared, decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
+import { jobEventsStreamConfig } from './job-events.js';
 
 /** Results and job data are kept this long after they were written. */
 const KEEP_MS = 7 * 24 * 3600 * 1000;
+/** Failed attempts matter only while their job runs. */
+const FAILURES_KEEP_MS = 24 * 3600 * 1000;
+
+/** Creates a stream unless it exists (every gateway replica opens the store; the first creates it). */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch {
+    await jsm.streams.add(config).catch(async (err: unknown) => {
+      // Another replica made it first.
+      await jsm.streams.info(config.name).catch(() => { throw err; });
+    });
+  }
+}
 
 export class JobStore {
   private constructor(
@@ -31,29 +46,15 @@ export class JobStore {
     const js = jetstream(fabric.nc);
     const jsm = await jetstreamManager(fabric.nc);
     const kvm = new Kvm(js);
-    const jobs = await kvm.create(JobBuckets.jobs, { history: 1 });
-    const keys = await kvm.create(JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS });
-    const lease = await kvm.create(JobBuckets.lease, { history: 1, ttl: leaseTtlMs });
-    const data = await new Objm(js).create(JobObjects);
-    const config = {
-      name: ResultsStream,
-      subjects: [JobSubjects.allResults],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      max_msgs_per_subject: 1,
-      discard: DiscardPolicy.New,
-      discard_new_per_subject: true,
-      max_age: KEEP_MS * 1_000_000,
-      allow_direct: true,
-    };
-    try {
-      await jsm.streams.info(ResultsStream);
-    } catch {
-      await jsm.streams.add(config).catch(async (err: unknown) => {
-        // Another replica made it first.
-        await jsm.streams.info(ResultsStream).catch(() => { throw err; });
-      });
-    }
+    const jobs = await createShared(() => kvm.create(JobBuckets.jobs, { history: 1 }));
+    const keys = await createShared(() => kvm.create(JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS }));
+    const lease = await createShared(() => kvm.create(JobBuckets.lease, { history: 1, ttl: leaseTtlMs }));
+    const data = await createShared(() => new Objm(js).create(JobObjects));
+    // One message per subject, the first kept: a clone's result per index, a failure per attempt and index.
+    const firstPerSubject = { retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true, allow_direct: true };
+    await ensureStream(jsm, { name: ResultsStream, subjects: [JobSubjects.allResults], max_age: KEEP_MS * 1_000_000, ...firstPerSubject });
+    await ensureStream(jsm, { name: FailuresStream, subjects: [JobSubjects.allFailures], max_age: FAILURES_KEEP_MS * 1_000_000, ...firstPerSubject });
+    await ensureStream(jsm, jobEventsStreamConfig);
     return new JobStore(fabric, jsm, jobs, keys, lease, data);
   }
 
@@ -70,19 +71,37 @@ export class JobStore {
     return got.stored.record;
   }
 
-  async create(stored: StoredJob, spec: JobSpec): Promise<void> {
+  /**
+   * Stores a new job: its spec, then its record (compare-and-set on the job
+   * id). Returns the job as stored: this one, or the one another request with
+   * the same id (a retry with the same Idempotency-Key) stored first. Each
+   * attempt writes its spec under a name of its own, so a losing attempt can
+   * never overwrite the winner's.
+   */
+  async create(stored: StoredJob, spec: JobSpec): Promise<{ stored: StoredJob; created: boolean }> {
     const { tenant, id } = stored.record;
-    await this.data.putBlob({ name: `${tenant}/${id}/spec` }, encode(spec));
-    await this.jobs.create(jobKey(tenant, id), encode(stored));
+    const specObject = `${tenant}/${id}/spec/${newId('spec')}`;
+    await this.data.putBlob({ name: specObject }, encode(spec));
+    const mine: StoredJob = { ...stored, specObject };
+    try {
+      await this.jobs.create(jobKey(tenant, id), encode(mine));
+      return { stored: mine, created: true };
+    } catch (err) {
+      const theirs = await this.get(tenant, id);
+      if (!theirs) throw err;
+      await this.data.delete(specObject).catch(() => undefined);
+      return { stored: theirs.stored, created: false };
+    }
   }
 
   async put(stored: StoredJob): Promise<void> {
     await this.jobs.put(jobKey(stored.record.tenant, stored.record.id), encode(stored));
   }
 
-  async spec(tenant: string, jobId: string): Promise<JobSpec> {
-    const bytes = await this.data.getBlob(`${tenant}/${jobId}/spec`);
-    if (!bytes) throw new FlurryError('internal', `job ${jobId} has lost its spec`);
+  async spec(stored: StoredJob): Promise<JobSpec> {
+    const { tenant, id } = stored.record;
+    const bytes = await this.data.getBlob(stored.specObject ?? `${tenant}/${id}/spec`);
+    if (!bytes) throw new FlurryError('internal', `job ${id} has lost its spec`);
     return decode<JobSpec>(bytes);
   }
 
@@ -114,6 +133,23 @@ export class JobStore {
     const out = new Set<number>();
     for (const subject of Object.keys(info.state.subjects ?? {})) out.add(Number(subject.slice(prefix.length + 1)));
     return out;
+  }
+
+  /** Failed attempts of a job kept in the failures stream, as (subject, attempt request id, index). */
+  async failedAttempts(tenant: string, jobId: string): Promise<{ subject: string; requestId: string; index: number }[]> {
+    const prefix = `flurry.failures.${tenant}.`;
+    const info = await this.jsm.streams.info(FailuresStream, { subjects_filter: `${JobSubjects.failures(tenant, jobId)}.>` });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => {
+      const rest = subject.slice(prefix.length);
+      const dot = rest.lastIndexOf('.');
+      return { subject, requestId: rest.slice(0, dot), index: Number(rest.slice(dot + 1)) };
+    });
+  }
+
+  /** One failed attempt's CloneResult, or undefined. */
+  async failure(subject: string): Promise<CloneResult | undefined> {
+    const m = await this.jsm.streams.getMessage(FailuresStream, { last_by_subj: subject }).catch(() => null);
+    return m ? decode<CloneResult>(m.data) : undefined;
   }
 
   /** A clone's kept result, or undefined. */

@@ -2,7 +2,8 @@
  * The jobs HTTP API (docs/jobs.md). Any gateway replica serves every route:
  * creating a job writes its record to KV (the coordinator, wherever it runs,
  * picks it up from its watch), reads come from KV and the results stream,
- * events from NATS, and a cancel is a request to the coordinator.
+ * events from the job events stream (job-events.ts), and a cancel is a
+ * request to the coordinator.
  */
 import { createHash } from 'node:crypto';
 import type { Hono } from 'hono';
@@ -10,13 +11,14 @@ import { streamSSE } from 'hono/streaming';
 import { RequestError } from '@nats-io/transport-node';
 import {
   decode, encode, FlurryError, JobSubjects, newId, TERMINAL_JOB_STATES,
-  type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobEvent, type JobRecord, type JobSpec, type StoredJob,
+  type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobRecord, type JobSpec, type Logger,
 } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
 import { JobData } from './job-data.js';
+import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-events.js';
 import { newCloneDetails } from './job-run.js';
 
 export const MAX_CLONES = 1024;
@@ -31,11 +33,12 @@ export interface JobRoutesDeps {
   data?: JobData;
 }
 
-type Env = { Variables: { requestId: string; tenant: string } };
+type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
 
 export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): void {
   const { store } = deps;
   const nc = store.fabric.nc;
+  const events = new JobEventLog(nc, store.jsm);
 
   app.post('/v1/jobs', async (c) => {
     const raw = await readBody(c, deps.maxBodyBytes);
@@ -45,7 +48,8 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     const initData = body.initData === undefined ? undefined : await initDataRef(deps.data, tenant, body.initData);
     const spec = specOf(body, fn, initData);
     const idemKey = c.req.header('idempotency-key');
-    const jobId = newId('job');
+    let jobId = newId('job');
+    let replay = false;
     if (idemKey !== undefined) {
       if (idemKey.length === 0 || idemKey.length > 255) throw new FlurryError('bad_request', 'Idempotency-Key must be 1-255 characters');
       const bodyHash = createHash('sha256').update(raw).digest('hex');
@@ -53,13 +57,13 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       const existing = await store.claimKey(tenant, keyHash, { jobId, bodyHash });
       if (existing) {
         if (existing.bodyHash !== bodyHash) throw new FlurryError('conflict', 'this Idempotency-Key was used with a different request body');
-        // The first request may still be writing its job.
-        for (let i = 0; i < 50; i++) {
-          const got = await store.get(tenant, existing.jobId);
-          if (got) return c.json({ job: got.stored.record }, 200);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new FlurryError('unavailable', 'the job of this Idempotency-Key is still being created; retry', { retryAfterSeconds: 1 });
+        const got = await store.get(tenant, existing.jobId);
+        if (got) return c.json({ job: got.stored.record }, 200);
+        // The key names a job that is not there: the first request is still writing it, or died between the
+        // key and the job. Either way the job is made below with the key's id; of two requests making it,
+        // one stores it (compare-and-set) and both answer that one.
+        jobId = existing.jobId;
+        replay = true;
       }
     }
     const now = Date.now();
@@ -68,9 +72,8 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       boot: spec.boot, ...(initData ? { initData: initData.name } : {}),
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
     };
-    const stored: StoredJob = { record };
-    await store.create(stored, spec);
-    return c.json({ job: record }, 202);
+    const made = await store.create({ record }, spec);
+    return c.json({ job: made.stored.record }, made.created && !replay ? 202 : 200);
   });
 
   app.get('/v1/jobs', async (c) => {
@@ -130,67 +133,20 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
   });
 
   app.get('/v1/jobs/:id/events', async (c) => {
-    const tenant = c.var.tenant;
-    const id = c.req.param('id');
-    // Subscribe before reading the record, so no event falls between the two.
-    const queue: JobEvent[] = [];
-    let notify: (() => void) | undefined;
-    const sub = nc.subscribe(JobSubjects.events(tenant, id), {
-      callback: (_e, m) => {
-        try {
-          queue.push(decode<JobEvent>(m.data));
-        } catch {
-          return;
-        }
-        notify?.();
-      },
-    });
-    await nc.flush();
-    let job: JobRecord;
-    try {
-      job = await store.record(tenant, id);
-    } catch (err) {
-      sub.unsubscribe();
-      throw err;
-    }
+    const connection = new AbortController();
+    const feed = await openJobEventFeed(store, events, c.var.tenant, c.req.param('id'), parseLastEventId(c.req.header('last-event-id')), connection.signal);
     return streamSSE(c, async (stream) => {
-      let open = true;
-      stream.onAbort(() => {
-        open = false;
-        notify?.();
-      });
+      stream.onAbort(() => connection.abort());
       try {
-        await stream.writeSSE({ event: 'state', data: JSON.stringify({ kind: 'state', at: Date.now(), tenant, jobId: id, job }) });
-        if (TERMINAL_JOB_STATES.includes(job.state)) {
-          await stream.writeSSE({ event: job.state, data: JSON.stringify({ kind: job.state, at: job.finishedAt ?? Date.now(), tenant, jobId: id, job, error: job.error, errors: job.errors }) });
-          return;
+        for await (const item of feed) {
+          if ('keepAlive' in item) await stream.write(': keep-alive\n\n');
+          else await stream.writeSSE({ id: item.id?.toString(), event: item.event.kind, data: JSON.stringify(item.event) });
         }
-        let lastWrite = Date.now();
-        while (open) {
-          while (queue.length > 0) {
-            const e = queue.shift()!;
-            await stream.writeSSE({ event: e.kind, data: JSON.stringify(e) });
-            lastWrite = Date.now();
-            if (e.kind === 'done' || e.kind === 'failed' || e.kind === 'cancelled') return;
-          }
-          await new Promise<void>((resolve) => {
-            notify = resolve;
-            setTimeout(resolve, 5000);
-          });
-          notify = undefined;
-          if (queue.length === 0 && Date.now() - lastWrite >= 5000) {
-            // A terminal event published while nobody listened (a coordinator handover) is caught here.
-            const now = await store.record(tenant, id).catch(() => undefined);
-            if (now && TERMINAL_JOB_STATES.includes(now.state)) {
-              await stream.writeSSE({ event: now.state, data: JSON.stringify({ kind: now.state, at: now.finishedAt ?? Date.now(), tenant, jobId: id, job: now, error: now.error, errors: now.errors }) });
-              return;
-            }
-            await stream.write(': keep-alive\n\n');
-            lastWrite = Date.now();
-          }
-        }
+      } catch (err) {
+        // The reader reconnects with Last-Event-ID and goes on from the last event it got.
+        c.var.log.warn({ requestId: c.var.requestId, jobId: c.req.param('id'), err: (err as Error).message }, 'job event stream broken off');
       } finally {
-        sub.unsubscribe();
+        connection.abort();
       }
     });
   });
