@@ -79,6 +79,22 @@ for (const { pager, env, skip } of pagers) {
       expect(bytesReceived).toBeGreaterThan(server.bytesSent * 1.5);
     });
 
+    it('descriptor with a wrong checksum - the host refuses the fork with a clear error and runs nothing', async () => {
+      const snap = await snapshot(1);
+      const tampered = new Uint8Array(snap.descriptor);
+      tampered[20] ^= 0x01; // inside the body: its SHA-256 no longer matches
+      try {
+        const out = await forkAcross(nc, { requestId: 'fork-tampered', descriptor: tampered, placement: new Map([['host-2', [0]]]), count: 1, timeoutMs: 20_000 }).catch((err: Error) => err);
+        expect(out).toBeInstanceOf(Error);
+        expect((out as Error).message).toMatch(/snapshot descriptor checksum mismatch/);
+        // Nothing was adopted from it.
+        const { hosts: records } = (await (await fetch(`${fleet.url}/v1/hosts`)).json()) as { hosts: { id: string; pageCaches?: string[] }[] };
+        expect(records.find((h) => h.id === 'host-2')?.pageCaches ?? []).not.toContain(snap.snapshotId);
+      } finally {
+        await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
+      }
+    });
+
     it('corrupted page - a chunk that fails its hash stops the clone with a clear error', async () => {
       const snap = await snapshot(4);
       const real = decodeDescriptor(snap.descriptor);

@@ -5,7 +5,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRecord } from '@flurry/core';
+import { createHash } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { encode, JobBuckets, type IdempotencyEntry, type JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
@@ -147,7 +151,7 @@ describe('jobs', () => {
     for (const c of failed.clonesDetail) expect(c).toMatchObject({ state: 'failed', attempts: 2 });
   });
 
-  it('idempotency - the same key and body give the same job; a different body is a conflict', async () => {
+  it('idempotency - the same key and body give the same job; a different body is a conflict; a key whose job was never written makes it on retry', async () => {
     const body = { function: 'pattern', clones: 2, init: b64({ mib: 1 }) };
     const key = `k-${Date.now()}`;
     const first = await post(body, { 'idempotency-key': key });
@@ -160,6 +164,28 @@ describe('jobs', () => {
     expect(other.status).toBe(409);
     expect(((await other.json()) as { error: { code: string } }).error.code).toBe('conflict');
     expect((await finished(a.id)).state).toBe('done');
+    // A crash between writing the key and writing its job: the key names a job that does not exist.
+    // A retry with the same key and body makes that job (it does not wait, nor answer 503 forever).
+    const crashedKey = `crashed-${Date.now()}`;
+    const crashedBody = JSON.stringify({ ...body, clones: 3 });
+    const orphan = `job_orphan${Date.now().toString(36)}`;
+    const nc = await connect({ servers: fleet.natsUrl });
+    try {
+      const keys = await new Kvm(jetstream(nc)).open(JobBuckets.jobKeys);
+      const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+      await keys.create(`default.${sha(crashedKey)}`, encode({ jobId: orphan, bodyHash: sha(crashedBody) } satisfies IdempotencyEntry));
+    } finally {
+      await nc.close();
+    }
+    const retried = await fetch(`${fleet.url}/v1/jobs`, { method: 'POST', body: crashedBody, headers: { 'content-type': 'application/json', 'idempotency-key': crashedKey } });
+    const made = ((await retried.json()) as { job: JobRecord }).job;
+    expect(retried.status).toBe(200);
+    expect(made.id).toBe(orphan);
+    expect(await finished(orphan)).toMatchObject({ state: 'done', counts: { done: 3 } });
+    // And the key now finds it.
+    const again = await fetch(`${fleet.url}/v1/jobs`, { method: 'POST', body: crashedBody, headers: { 'content-type': 'application/json', 'idempotency-key': crashedKey } });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { job: JobRecord }).job.id).toBe(orphan);
     // Validation.
     expect((await post({ function: 'pattern', clones: 0 })).status).toBe(400);
     expect((await post({ function: 'pattern', clones: 2, inputs: ['AA=='] })).status).toBe(400);
@@ -243,10 +269,10 @@ describe('jobs', () => {
     for (const c of done.clonesDetail) if (c.attempts > 1) expect(c.host).not.toBe(victim);
   });
 
-  it('parent host killed - the snapshot is made again on another host and the job finishes exactly', async () => {
+  it('parent host killed - its memory server dies while clones fault pages in: they fail with the reason, run again elsewhere, and the job finishes exactly', async () => {
     await fleet.addHost('host-4', { FLURRY_GUEST_THREADS: '2' });
     const job = await submit({ function: 'pattern', clones: 12, init: b64({ mib: 256 }), input: b64({ verify: 'all' }) });
-    const running = await waitFor(job.id, (j) => j.state === 'running' && j.counts.running > 0);
+    const running = await waitFor(job.id, (j) => j.state === 'running' && j.clonesDetail.some((c) => c.state === 'running' && c.host !== j.parentHost));
     const parent = running.parentHost!;
     const host = fleet.hosts.find((h) => h.ready.hostId === parent || h.name === `host ${parent}`);
     expect(host, parent).toBeDefined();
@@ -255,6 +281,11 @@ describe('jobs', () => {
     await expectCorrectPatternJob(done, 12);
     expect(done.parentHost).not.toBe(parent);
     expect(done.snapshotId).not.toBe(running.snapshotId);
+    // Every event the job had, from the start (Last-Event-ID 0): the clones faulting pages of the dead parent were lost with the reason.
+    const events = await (await fetch(`${fleet.url}/v1/jobs/${job.id}/events`, { headers: { 'last-event-id': '0' } })).text();
+    const lost = [...events.matchAll(/^event: clone\.lost\ndata: (.+)$/gm)].map((m) => JSON.parse(m[1]!) as { index: number; host: string; reason: string });
+    expect(lost.length).toBeGreaterThan(0);
+    expect(lost.some((l) => l.host !== parent && /the memory server of snapshot \S+ on host .* did not answer/.test(l.reason)), JSON.stringify(lost)).toBe(true);
   });
 
   it('standby gateway - any replica serves jobs and streams their events; it takes the lease when the coordinator dies', async () => {

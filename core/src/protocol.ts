@@ -541,7 +541,7 @@ export interface CancelRequest {
   jobId?: string;
 }
 
-export type JobEventKind = 'state' | 'placed' | 'snapshot' | 'forked' | 'progress' | 'clone.done' | 'clone.failed' | 'reduced' | 'done' | 'failed' | 'cancelled';
+export type JobEventKind = 'state' | 'placed' | 'snapshot' | 'forked' | 'progress' | 'clone.done' | 'clone.failed' | 'clone.lost' | 'reduced' | 'done' | 'failed' | 'cancelled';
 
 /** A job event: `kind`, time, ids, and fields of its own. */
 export interface JobEvent {

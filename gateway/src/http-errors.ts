@@ -1,7 +1,7 @@
 /** The one place where errors become HTTP responses: `{ "error": { "code", "message" } }`. */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { FlurryError, type ErrorCode } from '@flurry/core';
+import { FlurryError, isBrokerFailure, type ErrorCode } from '@flurry/core';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -32,6 +32,8 @@ export function errorResponse(err: Error, c: Context): Response {
   let fe: FlurryError;
   if (err instanceof FlurryError) fe = err;
   else if (err instanceof HTTPException) fe = new FlurryError(err.status === 413 ? 'payload_too_large' : err.status === 404 ? 'not_found' : 'bad_request', err.message || 'bad request');
+  // The broker did not answer (it is going away, or just came back): the client retries, it is not a server fault.
+  else if (isBrokerFailure(err)) fe = new FlurryError('unavailable', `the fleet's message broker did not answer: ${err.message}`, { retryAfterSeconds: 1 });
   else {
     const log = c.get('log' as never) as { error(o: object, m: string): void } | undefined;
     log?.error({ err, requestId }, 'unhandled error');

@@ -65,6 +65,10 @@ export class JobProgress {
         this.cloneStates.set(event.index, event.final === false ? 'pending' : 'failed');
         if (event.final === false) this.fractions.delete(event.index);
         return;
+      case 'clone.lost':
+        this.cloneStates.set(event.index, 'pending');
+        this.fractions.delete(event.index);
+        return;
       case 'reduced':
         this.state = 'reducing';
         return;

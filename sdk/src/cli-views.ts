@@ -284,6 +284,8 @@ export function eventLine(event: JobEvent): string {
       const reason = error ? `: ${error.code}: ${error.message}` : '';
       return `clone ${index} failed${host ? ` on ${host}` : ''}${reason}${attempt !== undefined ? ` (attempt ${attempt})` : ''}${final === false ? ', retrying' : ''}`;
     }
+    case 'clone.lost':
+      return `clone ${event.index} lost${event.host ? ` on ${event.host}` : ''}: ${event.reason}; forking it again`;
     case 'reduced':
       return `reduced: ${formatBytes(event.bytes)}`;
     case 'done': {

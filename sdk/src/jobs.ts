@@ -96,6 +96,8 @@ export type JobEvent = JobEventBase &
     | { kind: 'clone.done'; index: number; host: string; startMs: number; runMs: number; pages?: PageCounts }
     /** `final`: no retries left, the clone has failed for good; otherwise it is forked again. */
     | { kind: 'clone.failed'; index: number; host?: string; attempt?: number; error: JobErrorInfo; final: boolean }
+    /** The platform lost the clone (its host died, its pages could not be had); it is forked again, not counted against `retries`. */
+    | { kind: 'clone.lost'; index: number; host?: string; reason: string }
     /** The reduce output's size in bytes. */
     | { kind: 'reduced'; bytes: number }
     | { kind: 'done'; job: JobRecord }
@@ -106,7 +108,7 @@ export type JobEvent = JobEventBase &
 export type JobEventKind = JobEvent['kind'];
 
 const EVENT_KINDS: ReadonlySet<string> = new Set<JobEventKind>([
-  'state', 'placed', 'snapshot', 'forked', 'progress', 'clone.done', 'clone.failed', 'reduced', 'done', 'failed', 'cancelled',
+  'state', 'placed', 'snapshot', 'forked', 'progress', 'clone.done', 'clone.failed', 'clone.lost', 'reduced', 'done', 'failed', 'cancelled',
 ]);
 const TERMINAL_STATES: ReadonlySet<string> = new Set<JobState>(['done', 'failed', 'cancelled']);
 

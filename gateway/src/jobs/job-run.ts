@@ -503,7 +503,11 @@ export class JobRun {
       c.state = 'failed';
       c.error = { code: 'unavailable', message: `clone ${index} was lost ${losses} times: ${why}` };
       this.emit('clone.failed', { index, host: r.host, error: c.error, final: true });
-    } else c.state = 'pending';
+    } else {
+      c.state = 'pending';
+      // Not the guest's fault and not counted against its retries; said, so that why is never a mystery.
+      this.emit('clone.lost', { index, host: r.host, reason: why });
+    }
     this.dirty = true;
   }
 
