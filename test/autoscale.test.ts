@@ -135,7 +135,7 @@ describe('autoscaler', () => {
     const [only] = await until('one instance', async () => {
       const list = await instances('standby');
       return list.length === 1 ? list : undefined;
-    });
+    }, 90_000, async () => `instances ${JSON.stringify(await instances('standby'))}, hosts ${JSON.stringify((await hosts()).map((h) => ({ id: h.id, state: h.state, instances: h.instances.length })))}, journal ${JSON.stringify((await json<{ moves: Move[] }>(await api('GET', '/v1/consolidation'))).moves.slice(-5))}`);
     // Where the next instances would go depends on the fleet's state (pickHosts); at least one other host.
     const standbyOn = await until('the parent warm on a host without an instance of the service', async () => {
       const list = (await json<{ hosts: (Host & { warm: { name: string }[] })[] }>(await api('GET', '/v1/hosts'))).hosts;

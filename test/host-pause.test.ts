@@ -10,6 +10,7 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 2;
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
@@ -23,7 +24,7 @@ beforeAll(async () => {
     hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: String(TTL_S) },
     gatewayEnv: { FLURRY_HOST_TTL_S: String(TTL_S), FLURRY_CONSOLIDATE_MS: '0', LOG_LEVEL: 'warn' },
   });
-  expect((await deploy(fleet.url, 'pattern', guestProgram('pattern'))).ok).toBe(true);
+  for (const name of ['pattern', 'room']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
 }, 60_000);
 
 afterAll(async () => {
@@ -129,4 +130,30 @@ describe('host paused', () => {
     // No call timed out (504) or failed otherwise.
     expect([...statuses.keys()].every((s) => s === '200' || s === '503')).toBe(true);
   }, 180_000);
+
+  it('host SIGSTOP past its heartbeat holding a service instance, then SIGCONT - requests are refused with Retry-After meanwhile; the instance is kept, not replaced, and its state is whole', async () => {
+    await json(await api('POST', '/v1/services', { name: 'paused', function: 'room', min: 1, max: 1 }), 201);
+    await json(await api('POST', '/svc/paused/join', { name: 'ada' }), 200);
+    const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/paused'))).service.instances;
+    const client = talk(() => fleet.url, 'paused', 'p');
+    await until('some answered requests', async () => (client.ledger.acknowledged >= 10 ? true : undefined), 30_000);
+    const proc = processOf(inst!.host);
+    proc.process.kill('SIGSTOP');
+    try {
+      await until('the gateway to count the paused host lost', async () => ((await liveHosts()).some((h) => h.id === inst!.host) ? undefined : true), 30_000);
+      // Paused for longer than the broker's ping timeout (about 6-9 s), well within the instance's grace (10 s past the TTL).
+      await new Promise((r) => setTimeout(r, 8000));
+    } finally {
+      proc.process.kill('SIGCONT');
+    }
+    const acked = client.ledger.acknowledged;
+    await until('requests answered after the resume', async () => (client.ledger.acknowledged >= acked + 10 ? true : undefined), 60_000);
+    const statuses = await client.stop();
+    console.log(`[host-pause] service requests: ${JSON.stringify([...statuses])}`);
+    expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
+    expect(client.ledger.check(await roomMessages(api, 'paused'))).toMatchObject({ lost: [], phantom: [], contiguous: true });
+    const svc = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/paused'))).service;
+    expect(svc.instances).toEqual([expect.objectContaining({ id: inst!.id, host: inst!.host })]);
+    expect(await holders(api, inst!.id)).toEqual([inst!.host]);
+  }, 120_000);
 });

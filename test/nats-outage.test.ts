@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
-import { RoomLedger, type RoomMessage } from '../infra/src/room-ledger.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 3;
 /** Longer than a host's TTL: a gateway that judged hosts by their silence would think them all dead. */
@@ -57,42 +57,6 @@ async function job(id: string): Promise<JobRecord> {
   return (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`))).job;
 }
 
-/** Hosts that list the instance in their records (GET /v1/hosts). */
-async function holders(instanceId: string): Promise<string[]> {
-  const { hosts } = await json<{ hosts: { id: string; instances?: { instanceId: string }[] }[] }>(await api('GET', '/v1/hosts'));
-  return hosts.filter((h) => h.instances?.some((i) => i.instanceId === instanceId)).map((h) => h.id);
-}
-
-/** Sends /say requests one after another until `stop()`; every outcome goes into the ledger. */
-function talk(service: string, ledger: RoomLedger, prefix: string): { stop: () => Promise<{ statuses: Map<number, number> }> } {
-  let running = true;
-  const statuses = new Map<number, number>();
-  const loop = (async () => {
-    for (let k = 0; running; k++) {
-      const text = `${prefix}-${k}`;
-      const res = await fetch(`${fleet.url}/svc/${service}/say`, {
-        method: 'POST', body: JSON.stringify({ name: 'ada', text }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(20_000),
-      }).catch((err: unknown) => err as Error);
-      if (res instanceof Error) throw new Error(`/say ${text} got no answer: ${res.message}`);
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      const body = (await res.json()) as { seq?: number };
-      if (res.status === 200) ledger.acknowledge(text, body.seq!);
-      else {
-        // Only a clean refusal is allowed: unavailable, with Retry-After.
-        expect(res.status, `/say ${text}: ${JSON.stringify(body)}`).toBe(503);
-        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-        ledger.uncertain(text);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  })();
-  return { stop: async () => ((running = false), await loop, { statuses }) };
-}
-
-async function roomMessages(service: string): Promise<RoomMessage[]> {
-  return (await json<{ messages: RoomMessage[] }>(await api('GET', `/svc/${service}/messages?since=0`))).messages;
-}
-
 describe('nats outage', () => {
   it('nats-server restarted during a job - 503 with Retry-After while it is away; the job finishes exactly, each index once, its parent kept', async () => {
     const submitted = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 24, init: b64({ mib: 96 }), input: b64({ verify: 'all' }) }), 202)).job;
@@ -125,30 +89,30 @@ describe('nats outage', () => {
     await json(await api('POST', '/v1/services', { name: 'chat', function: 'room', min: 1, max: 1 }), 201);
     await json(await api('POST', '/svc/chat/join', { name: 'ada' }), 200);
     const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances;
-    const ledger = new RoomLedger();
-    const client = talk('chat', ledger, 'outage');
+    const client = talk(() => fleet.url, 'chat', 'outage');
+    const ledger = client.ledger;
     await until('some answered requests', async () => (ledger.acknowledged >= 20 ? true : undefined), 30_000);
     const restarting = fleet.restartNats({ downMs: DOWN_MS });
     await gatewaySeesOutage();
     await restarting;
     const ackedAtRestart = ledger.acknowledged;
     await until('requests answered after the restart', async () => (ledger.acknowledged >= ackedAtRestart + 20 ? true : undefined), 60_000);
-    const { statuses } = await client.stop();
+    const statuses = await client.stop();
     console.log(`[nats-outage] service traffic: ${JSON.stringify([...statuses])}`);
     expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
-    const check = ledger.check(await roomMessages('chat'));
+    const check = ledger.check(await roomMessages(api, 'chat'));
     expect(check).toMatchObject({ lost: [], phantom: [], contiguous: true });
     // The same instance, on the same host: not replaced (which would have lost its state).
     expect((await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances).toEqual([expect.objectContaining({ id: inst!.id, host: inst!.host })]);
-    expect(await holders(inst!.id)).toEqual([inst!.host]);
+    expect(await holders(api, inst!.id)).toEqual([inst!.host]);
   }, 120_000);
 
   it('nats-server restarted during a migration - it commits or aborts; exactly one host owns the instance and its state is whole', async () => {
     await json(await api('POST', '/v1/services', { name: 'mover', function: 'room', min: 1, max: 1, init: b64({ ballastMiB: 96 }) }), 201);
     await json(await api('POST', '/svc/mover/join', { name: 'ada' }), 200);
     const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/mover'))).service.instances;
-    const ledger = new RoomLedger();
-    const client = talk('mover', ledger, 'mig');
+    const client = talk(() => fleet.url, 'mover', 'mig');
+    const ledger = client.ledger;
     await until('some answered requests', async () => (ledger.acknowledged >= 10 ? true : undefined), 30_000);
     const target = ['host-1', 'host-2', 'host-3'].find((h) => h !== inst!.host)!;
     const receiver = fleet.hosts.find((h) => h.ready.hostId === target)!;
@@ -165,19 +129,19 @@ describe('nats outage', () => {
     await fleet.waitForHosts(3);
     // Exactly one host owns it, the one the record names, and it answers with the whole state.
     const owner = await until('one owner of the instance', async () => {
-      const h = await holders(inst!.id);
+      const h = await holders(api, inst!.id);
       return h.length === 1 ? h[0] : undefined;
     }, 30_000);
     const ackedBefore = ledger.acknowledged;
     await until('requests answered after the restart', async () => (ledger.acknowledged >= ackedBefore + 10 ? true : undefined), 60_000);
     await client.stop();
-    expect(await holders(inst!.id)).toEqual([owner]);
+    expect(await holders(api, inst!.id)).toEqual([owner]);
     // The gateway settles the record from the hosts' records once they have all heartbeat after the outage.
     const svc = await until('the placement to name the owner, unmarked', async () => {
       const s = (await json<{ service: { instances: { id: string; host: string; migrating?: unknown }[] } }>(await api('GET', '/v1/services/mover'))).service;
       return s.instances[0]?.migrating === undefined ? s : undefined;
     }, 30_000);
     expect(svc.instances).toEqual([expect.objectContaining({ id: inst!.id, host: owner })]);
-    expect(ledger.check(await roomMessages('mover'))).toMatchObject({ lost: [], phantom: [], contiguous: true });
+    expect(ledger.check(await roomMessages(api, 'mover'))).toMatchObject({ lost: [], phantom: [], contiguous: true });
   }, 180_000);
 });

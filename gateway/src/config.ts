@@ -16,6 +16,8 @@ export interface GatewayConfig {
   /** How long a placement (fetch, compile, init) may take. */
   placeTimeoutMs: number;
   hostTtlSeconds: number;
+  /** A service instance whose host is silent this long past its TTL is replaced (its state lost); a host back sooner keeps it. */
+  instanceLostMs: number;
   /** The gateway exits (its supervisor restarts it) after the broker has been unreachable this long; 0: never. */
   natsMaxOutageMs: number;
   /** How long the job coordinator's lease lasts without renewal (a standby takes over after it). */
@@ -46,6 +48,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
+    instanceLostMs: r.int('FLURRY_INSTANCE_LOST_MS', 10_000, { min: 0, max: 24 * 3_600_000 }),
     natsMaxOutageMs: r.int('FLURRY_NATS_MAX_OUTAGE_MS', 600_000, { min: 0, max: 7 * 24 * 3_600_000 }),
     jobLeaseTtlMs: r.int('FLURRY_JOB_LEASE_MS', 5000, { min: 1000, max: 600_000 }),
     controllerLeaseTtlMs: r.int('FLURRY_CONTROLLER_LEASE_MS', 5000, { min: 1000, max: 600_000 }),

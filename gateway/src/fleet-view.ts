@@ -53,6 +53,17 @@ export class FleetView {
     return [...this.hosts.values()].filter((h) => !this.fresh(h, now) && now - h.heartbeatAt < this.ttlMs + withinMs);
   }
 
+  /**
+   * Whether a host has been silent for `graceMs` past its TTL (or is not
+   * known at all: deregistered, or never seen). Live hosts never are.
+   */
+  silentLongerThan(hostId: string, graceMs: number, now = Date.now()): boolean {
+    const h = this.hosts.get(hostId);
+    if (!h) return true;
+    if (this.fresh(h, now)) return false;
+    return !this.fresh(h, now - graceMs);
+  }
+
   /** A heartbeat counts as fresh until a TTL after it, or after the broker came back if that is later. */
   private fresh(h: HostRecord, now: number): boolean {
     const link = this.fabric.link;

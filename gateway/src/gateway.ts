@@ -44,7 +44,7 @@ export class Gateway {
     let loadReporter: LoadReporter | undefined;
     const services = await ServiceManager.open({
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
-      invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000,
+      invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000, instanceLostMs: config.instanceLostMs,
       onLoadChange: () => loadReporter?.changed(),
     });
     loadReporter = new LoadReporter(fabric.nc, () => services.load());

@@ -16,13 +16,19 @@ export async function json<T = any>(res: Response, status = 200): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-/** Polls `probe` every 100 ms until it gives something other than undefined. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+/**
+ * Polls `probe` every 100 ms until it gives something other than undefined;
+ * on timeout the error says what was awaited and, with `context`, how things stood.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000, context?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = await probe();
     if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const seen = context ? await context().catch((err: unknown) => `(context unavailable: ${(err as Error).message})`) : undefined;
+      throw new Error(`timed out waiting for ${what}${seen ? `; ${seen}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

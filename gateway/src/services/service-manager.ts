@@ -64,6 +64,8 @@ export interface ServiceManagerDeps {
   createTimeoutMs: number;
   /** A host counts as live this long after its last heartbeat (FLURRY_HOST_TTL_S). */
   hostTtlMs: number;
+  /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
+  instanceLostMs: number;
   log: Logger;
   /** Called whenever this gateway's requests in flight or held change (the load reporter publishes them). */
   onLoadChange?: () => void;
@@ -238,8 +240,15 @@ export class ServiceManager {
             // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
             // request until then. Otherwise hold it until its host's heartbeats tell: a host that beats again and
             // lists the instance has it (it was reconnecting after a broker outage: its state is there); a host
-            // whose heartbeats stop, or that no longer lists it, lost it: it is replaced (its state is lost).
-            if (!(await this.migrationSettled(key, inst.id)) && (await this.instanceLost(inst))) await this.replaceLost(tenant, name, inst.id);
+            // that no longer lists it, or silent past the grace, lost it: it is replaced (its state is lost); a
+            // host silent for less (paused, cut off: it may come back with the state) leaves it unavailable.
+            if (!(await this.migrationSettled(key, inst.id))) {
+              const verdict = await this.instanceVerdict(inst);
+              if (verdict === 'unknown') {
+                throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering: its host ${inst.host} stopped heartbeating; the instance is replaced (its state lost) if the host stays away ${Math.round(this.deps.instanceLostMs / 1000)} s`, { retryAfterSeconds: 1 });
+              }
+              if (verdict === 'lost') await this.replaceLost(tenant, name, inst.id);
+            }
             return await this.forward(tenant, name, build, routeKey, true);
           }
           throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
@@ -448,19 +457,19 @@ export class ServiceManager {
   }
 
   /**
-   * Whether an instance that found no responder is lost: once its host's
-   * heartbeats stop counting, or its host beats (after `since`: its
-   * subscriptions are back then) without listing it. Not lost when the host
-   * beats and lists it, nor when nothing is known a little past a TTL (the
-   * request then fails as unavailable, the instance stays).
+   * What became of an instance that found no responder: `lost` once its host
+   * has been silent past the grace (FLURRY_INSTANCE_LOST_MS after its TTL),
+   * or beats (after `since`: its subscriptions are back then) without listing
+   * it; `alive` when it beats and lists it; `unknown` while its host is
+   * silent within the grace, or nothing is known a little past a TTL.
    */
-  private async instanceLost(inst: ServiceInstanceRecord, since = Date.now()): Promise<boolean> {
+  private async instanceVerdict(inst: ServiceInstanceRecord, since = Date.now()): Promise<'lost' | 'alive' | 'unknown'> {
     const until = since + this.deps.hostTtlMs + 2000;
     for (;;) {
       const host = this.deps.fleet.live().find((h) => h.id === inst.host);
-      if (!host) return true;
-      if (host.heartbeatAt > since) return !host.instances?.some((i) => i.instanceId === inst.id);
-      if (Date.now() > until) return false;
+      if (!host) return this.deps.fleet.silentLongerThan(inst.host, this.deps.instanceLostMs) ? 'lost' : 'unknown';
+      if (host.heartbeatAt > since) return host.instances?.some((i) => i.instanceId === inst.id) ? 'alive' : 'lost';
+      if (Date.now() > until) return 'unknown';
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -567,9 +576,9 @@ export class ServiceManager {
     const key = serviceKey(tenant, name);
     const c = await this.read(key, true).catch(() => undefined);
     if (!c) return;
-    // Instances on a draining host still serve until they are migrated away.
-    const live = new Set(this.deps.fleet.live().map((h) => h.id));
-    let instances = c.instances.filter((i) => live.has(i.host));
+    // Instances on a draining host still serve until they are migrated away; on a silent host they are kept
+    // for the grace (it may be paused and come back with their state).
+    let instances = c.instances.filter((i) => !this.deps.fleet.silentLongerThan(i.host, this.deps.instanceLostMs));
     let changed = instances.length !== c.instances.length;
     let lastError: unknown;
     while (instances.length < c.record.min) {

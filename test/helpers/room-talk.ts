@@ -1,0 +1,50 @@
+/** A client of a `room` service that talks without pause, every outcome kept in a RoomLedger (docs/reliability.md). */
+import { expect } from 'vitest';
+import { RoomLedger, type RoomMessage } from '../../infra/src/room-ledger.js';
+import { json, type Api } from './gateway-api.js';
+
+export interface Talk {
+  ledger: RoomLedger;
+  /** Ends the loop; resolves with how many answers each status got. */
+  stop(): Promise<Map<number, number>>;
+}
+
+/**
+ * Sends `/say` requests (texts `<prefix>-<k>`) one after another until stopped.
+ * A 200 acknowledges its text; the only other answer allowed is a clean
+ * refusal (503 with Retry-After), which leaves the text's fate unknown.
+ */
+export function talk(url: () => string, service: string, prefix: string, ledger = new RoomLedger()): Talk {
+  let running = true;
+  const statuses = new Map<number, number>();
+  const loop = (async () => {
+    for (let k = 0; running; k++) {
+      const text = `${prefix}-${k}`;
+      const res = await fetch(`${url()}/svc/${service}/say`, {
+        method: 'POST', body: JSON.stringify({ name: 'ada', text }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(20_000),
+      }).catch((err: unknown) => err as Error);
+      if (res instanceof Error) throw new Error(`/say ${text} got no answer: ${res.message}`);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      const body = (await res.json()) as { seq?: number };
+      if (res.status === 200) ledger.acknowledge(text, body.seq!);
+      else {
+        expect(res.status, `/say ${text}: ${JSON.stringify(body)}`).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        ledger.uncertain(text);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  })();
+  return { ledger, stop: async () => ((running = false), await loop, statuses) };
+}
+
+/** Every message the room holds. */
+export async function roomMessages(api: Api, service: string): Promise<RoomMessage[]> {
+  return (await json<{ messages: RoomMessage[] }>(await api('GET', `/svc/${service}/messages?since=0`))).messages;
+}
+
+/** Hosts that list the instance in their records (GET /v1/hosts). */
+export async function holders(api: Api, instanceId: string): Promise<string[]> {
+  const { hosts } = await json<{ hosts: { id: string; instances?: { instanceId: string }[] }[] }>(await api('GET', '/v1/hosts'));
+  return hosts.filter((h) => h.instances?.some((i) => i.instanceId === instanceId)).map((h) => h.id);
+}
