@@ -509,6 +509,8 @@ export interface StoredJob {
   specObject?: string;
   /** The request id of each running clone's current attempt, by index. */
   dispatch?: Record<number, string>;
+  /** The incarnation (HostRecord.startedAt) of the parent's host when it made the snapshot: a host restarted since has lost it. */
+  parentIncarnation?: number;
   cancelRequested?: boolean;
   /**
    * The stream sequence of the last job event stored before this value was written: the

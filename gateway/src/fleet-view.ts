@@ -7,11 +7,21 @@
  * either: hosts are judged from when the connection came back, so that a
  * broker restart does not look like every host dying (which would re-fork
  * every job's clones and replace every service instance, losing its state).
+ *
+ * A host that dies and is started again at once (a supervisor) keeps its id
+ * and may beat again within its TTL: its record's `startedAt` tells the new
+ * incarnation from the old one, whose work is gone with it. Work sent to a
+ * host remembers the incarnation it went to (`incarnation()`).
  */
 import { Buckets, decode, kvKeys, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 
+/** An incarnation replaced by a new one keeps counting as lost this long. */
+const REPLACED_KEPT_MS = 60_000;
+
 export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
+  /** Records of incarnations that a restarted host replaced, and when. */
+  private replaced: { record: HostRecord; at: number }[] = [];
   private stopped = false;
 
   constructor(
@@ -27,7 +37,14 @@ export class FleetView {
         if (this.stopped) break;
         if (e.operation === 'PUT' && e.value.length > 0) {
           try {
-            this.hosts.set(e.key, decode<HostRecord>(e.value));
+            const record = decode<HostRecord>(e.value);
+            const before = this.hosts.get(e.key);
+            if (before && before.startedAt !== record.startedAt) {
+              const now = Date.now();
+              this.replaced = [...this.replaced.filter((r) => now - r.at < REPLACED_KEPT_MS), { record: before, at: now }];
+              this.log.warn({ hostId: e.key, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
+            }
+            this.hosts.set(e.key, record);
           } catch (err) {
             this.log.warn({ key: e.key, err: (err as Error).message }, 'unreadable host record');
           }
@@ -50,7 +67,13 @@ export class FleetView {
    * off or dead, not yet forgotten): work sent to them may never be answered.
    */
   recentlyLost(withinMs: number, now = Date.now()): HostRecord[] {
-    return [...this.hosts.values()].filter((h) => !this.fresh(h, now) && now - h.heartbeatAt < this.ttlMs + withinMs);
+    const silent = [...this.hosts.values()].filter((h) => !this.fresh(h, now) && now - h.heartbeatAt < this.ttlMs + withinMs);
+    return [...silent, ...this.replaced.filter((r) => now - r.at < withinMs).map((r) => r.record)];
+  }
+
+  /** The incarnation of a host (when its process started), to tell later whether work sent to it died with it. */
+  incarnation(hostId: string): number | undefined {
+    return this.hosts.get(hostId)?.startedAt;
   }
 
   /**

@@ -49,6 +49,8 @@ export interface JobRunDeps {
 
 interface Running {
   host: string;
+  /** The host's incarnation the clone went to: a host restarted since has lost it. */
+  incarnation?: number;
   requestId: string;
   deadline: number;
 }
@@ -112,16 +114,19 @@ export class JobRun {
 
   async run(): Promise<void> {
     try {
-      await this.resume();
+      let resumed = false;
       while (!this.stopped && !this.terminal()) {
         const link = this.deps.store.fabric.link;
         const outagesBefore = link.outages;
         try {
-          await this.step();
+          if (!resumed) {
+            await this.resume();
+            resumed = true;
+          } else await this.step();
         } catch (err) {
           // The broker went away in the middle of a step: try again once it is back, never fail the job for it.
           if (link.connected && link.outages === outagesBefore && !isBrokerFailure(err)) throw err;
-          this.log.warn({ jobId: this.record.id, err: (err as Error).message }, 'job step interrupted by a broker outage; it runs again');
+          this.log.warn({ jobId: this.record.id, err: (err as Error).message }, `job ${resumed ? 'step' : 'resume'} interrupted by a broker outage; it runs again`);
         }
         this.persistSoon();
         if (this.terminal() || this.stopped) break;
@@ -182,7 +187,8 @@ export class JobRun {
         this.log.warn({ jobId: id, err: (err as Error).message }, `unreadable ${what} message`);
       }
     };
-    this.subs.push(
+    // Once, even when a broker outage makes the rest of resume run again.
+    if (this.subs.length === 0) this.subs.push(
       this.nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: reading<CloneResult>('result', (r) => this.onResult(r)) }),
       this.nc.subscribe(`${JobSubjects.failures(tenant, id)}.>`, { callback: reading<CloneResult>('failure', (r) => this.onFailure(r)) }),
       this.nc.subscribe(JobSubjects.progress(tenant, id), { callback: reading<CloneProgress>('progress', (p) => this.onProgress(p)) }),
@@ -254,7 +260,7 @@ export class JobRun {
     const live = this.liveHosts();
     const liveIds = new Set(live.map((h) => h.id));
     // A lost parent: its snapshot is gone; clones that need its pages cannot finish.
-    if (this.record.snapshotId && this.record.parentHost && !liveIds.has(this.record.parentHost)) {
+    if (this.record.snapshotId && this.record.parentHost && this.parentLost(liveIds)) {
       this.log.warn({ jobId: this.record.id, hostId: this.record.parentHost, snapshotId: this.record.snapshotId }, 'parent host lost; snapshotting again');
       const old = this.record.snapshotId;
       const others = [...this.hostsWithPages].filter((h) => liveIds.has(h));
@@ -269,6 +275,7 @@ export class JobRun {
     const now = Date.now();
     for (const [index, r] of [...this.running]) {
       if (!liveIds.has(r.host)) this.lose(index, r, `host ${r.host} lost`);
+      else if (r.incarnation !== undefined && this.deps.fleet.incarnation(r.host) !== r.incarnation) this.lose(index, r, `host ${r.host} restarted`);
       else if (now > r.deadline) this.failAttempt(index, { code: 'timeout', message: `clone ${index} did not finish within ${this.spec.timeoutMs} ms` });
     }
     const details = this.record.clonesDetail;
@@ -293,6 +300,13 @@ export class JobRun {
       this.setState('running');
     }
     this.dispatch(this.usableHosts(live));
+  }
+
+  /** The parent's host is gone, or restarted (a new incarnation has none of the old one's snapshots). */
+  private parentLost(liveIds: Set<string>): boolean {
+    const host = this.record.parentHost;
+    if (host === undefined || !liveIds.has(host)) return true;
+    return this.stored.parentIncarnation !== undefined && this.deps.fleet.incarnation(host) !== this.stored.parentIncarnation;
   }
 
   private liveHosts(): HostRecord[] {
@@ -354,6 +368,7 @@ export class JobRun {
           this.descriptor = made.descriptor;
           this.record.snapshotId = made.snapshotId;
           this.record.parentHost = host.id;
+          this.stored.parentIncarnation = this.deps.fleet.incarnation(host.id);
           this.record.parentReused = made.reused === true;
           this.record.initMs = Math.round(made.initMs);
           this.record.snapshotMs = Math.round(made.snapshotMs);
@@ -416,7 +431,7 @@ export class JobRun {
       c.host = host;
       c.attempts++;
       this.stored.dispatch[index] = requestId;
-      this.track(index, { host, requestId, deadline });
+      this.track(index, { host, incarnation: this.deps.fleet.incarnation(host), requestId, deadline });
     }
     this.hostsWithPages.add(host);
     this.dirty = true;
@@ -574,7 +589,7 @@ export class JobRun {
       let reduced: Uint8Array | undefined;
       let lastError: WireError | undefined;
       for (let attempt = 0; attempt <= this.spec.retries && !reduced; attempt++) {
-        if (!this.cold && (!this.record.snapshotId || !this.liveHosts().some((h) => h.id === this.record.parentHost))) {
+        if (!this.cold && (!this.record.snapshotId || this.parentLost(new Set(this.liveHosts().map((h) => h.id))))) {
           this.record.snapshotId = undefined;
           await this.snapshot(this.liveHosts());
           if (this.terminal()) return;

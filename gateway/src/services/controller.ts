@@ -136,7 +136,9 @@ export class ServicesController {
     if (Date.now() - this.listedAt > LIST_MS) {
       this.listedAt = Date.now();
       try {
-        this.known = (await this.services.all()).map(({ record }) => ({ tenant: record.tenant, name: record.name }));
+        const all = await this.services.all();
+        this.known = all.map(({ record }) => ({ tenant: record.tenant, name: record.name }));
+        await this.services.repairPlacements(all);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'listing services failed');
       }

@@ -353,10 +353,12 @@ export class ServiceManager {
         const req: MigrateInstanceRequest = { requestId, tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
         const asked = this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 });
         let watch: NodeJS.Timeout | undefined;
-        // A source that dies mid-migration never answers: give up once its heartbeats stop.
+        // A source that dies mid-migration never answers: give up once its heartbeats stop, or it was restarted.
+        const incarnation = this.deps.fleet.incarnation(inst.host);
         const sourceGone = new Promise<never>((_, reject) => {
           watch = setInterval(() => {
             if (!this.deps.fleet.live().some((h) => h.id === inst.host)) reject(new Error(`host ${inst.host} stopped heartbeating`));
+            else if (this.deps.fleet.incarnation(inst.host) !== incarnation) reject(new Error(`host ${inst.host} restarted`));
           }, 500);
         });
         // The source's answer is lost in a broker outage: stop waiting for it then.
@@ -392,10 +394,11 @@ export class ServiceManager {
 
   /**
    * After a migration whose answer was lost: which of `candidates` holds the
-   * instance, once every one of them still live has heartbeat since (after the
-   * broker is back) and at most one lists it, not migrating any more.
-   * Undefined when none holds it (its source died), or when that does not
-   * settle within `withinMs`.
+   * instance, once each of them has either heartbeat since (after the broker
+   * is back) or been silent past the instance grace (gone for good: a paused
+   * source may still run the migration when it resumes), and at most one
+   * lists it, not migrating any more. Undefined when none holds it (its
+   * holder died), or when that does not settle within `withinMs`.
    */
   private async settledOwner(instanceId: string, candidates: string[], withinMs = 60_000): Promise<string | undefined> {
     const until = Date.now() + withinMs;
@@ -403,14 +406,37 @@ export class ServiceManager {
     const since = Date.now();
     while (Date.now() < until) {
       const live = this.deps.fleet.live().filter((h) => candidates.includes(h.id));
-      const holding = live.filter((h) => h.instances?.some((i) => i.instanceId === instanceId));
-      if (live.every((h) => h.heartbeatAt > since)) {
+      const accounted = candidates.every((id) => live.some((h) => h.id === id && h.heartbeatAt > since) || this.deps.fleet.silentLongerThan(id, this.deps.instanceLostMs));
+      if (accounted) {
+        const holding = live.filter((h) => h.instances?.some((i) => i.instanceId === instanceId));
         if (holding.length === 0) return undefined;
         if (holding.length === 1 && !holding[0]!.instances!.find((i) => i.instanceId === instanceId)!.migrating) return holding[0]!.id;
       }
       await new Promise((r) => setTimeout(r, 200));
     }
     return undefined;
+  }
+
+  /**
+   * Makes the placements agree with the hosts (the controller calls it now
+   * and then): an instance that is not migrating, whose record names a host
+   * that does not list it while exactly one live host does, is placed there.
+   * A safety net for a migration whose outcome the gateway never learned.
+   */
+  async repairPlacements(services: { record: ServiceRecord; instances: ServiceInstanceRecord[] }[]): Promise<void> {
+    const hosts = this.deps.fleet.live();
+    for (const { record, instances } of services) {
+      const key = serviceKey(record.tenant, record.name);
+      for (const inst of instances) {
+        if (inst.migrating) continue;
+        const listing = hosts.filter((h) => h.instances?.some((i) => i.instanceId === inst.id && !i.migrating));
+        if (listing.length !== 1 || listing[0]!.id === inst.host || hosts.some((h) => h.id === inst.host && h.instances?.some((i) => i.instanceId === inst.id))) continue;
+        const owner = listing[0]!.id;
+        this.deps.log.warn({ service: `${record.tenant}/${record.name}`, instanceId: inst.id, recorded: inst.host, owner }, 'placement repaired: the instance is on another host than its record said');
+        await this.locked(key, () => this.changeInstance(key, inst.id, (i) => (i.migrating || i.host !== inst.host ? i : { ...i, host: owner })))
+          .catch((err: unknown) => this.deps.log.warn({ instanceId: inst.id, err: (err as Error).message }, 'repairing a placement failed'));
+      }
+    }
   }
 
   /** Rewrites one instance's placement by compare-and-set (another gateway may write the record meanwhile). */
@@ -441,15 +467,18 @@ export class ServiceManager {
 
   /**
    * `work`, unless `hostId` stops heartbeating first (paused or cut off with the
-   * request): then unavailable at once rather than at the timeout. The
-   * request's outcome is unknown: the host may still answer it when it resumes.
+   * request) or restarts (the request died with it): then unavailable at once
+   * rather than at the timeout. The request's outcome is unknown: a paused
+   * host may still answer it when it resumes.
    */
   private whileHostLive<T>(hostId: string, work: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    const incarnation = this.deps.fleet.incarnation(hostId);
     const silent = new Promise<never>((_, reject) => {
       timer = setInterval(() => {
-        if (this.deps.fleet.live().some((h) => h.id === hostId)) return;
-        reject(new FlurryError('unavailable', `host ${hostId} stopped heartbeating while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 }));
+        const live = this.deps.fleet.live().some((h) => h.id === hostId);
+        if (live && this.deps.fleet.incarnation(hostId) === incarnation) return;
+        reject(new FlurryError('unavailable', `host ${hostId} ${live ? 'restarted' : 'stopped heartbeating'} while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 }));
       }, 250);
     });
     silent.catch(() => undefined);
