@@ -24,14 +24,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { round, summarize, type LatencySummary } from './stats.js';
-
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a non-negative number`);
-  return v;
-}
+import { option } from './options.js';
 
 interface Sample { t: number; ms: number; ok: boolean; instance: string; phase: 'low' | 'burst' | 'after' }
 interface HostSample { t: number; instances: number; hostsInUse: number; releasable: number }

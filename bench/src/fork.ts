@@ -21,11 +21,7 @@ import {
 import { GuestPool } from '@flurry/worker-host';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { round } from './stats.js';
-
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
+import { option } from './options.js';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const MiB = 1024 * 1024;

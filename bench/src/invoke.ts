@@ -13,11 +13,7 @@ import { createLogger } from '@flurry/core';
 import { GuestPool } from '@flurry/worker-host';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { closedLoop, round, summarize } from './stats.js';
-
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
+import { option } from './options.js';
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const seconds = option(args, 'seconds', 5);

@@ -16,14 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { round } from './stats.js';
-
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a non-negative number`);
-  return v;
-}
+import { option } from './options.js';
 
 interface Report {
   source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number }[];

@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Recor
   workloads: () => import('./workloads.js'),
   migrate: () => import('./migrate.js'),
   burst: () => import('./burst.js'),
+  soak: () => import('./soak.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

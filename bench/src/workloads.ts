@@ -25,14 +25,7 @@ import { deployWasm, guestWasm, measureForkJoin, type ForkJoinMeasurement, type 
 import { quantPrice, quantWorkload } from './workload-quant.js';
 import { renderWorkload } from './workload-render.js';
 import { blastWorkload, ncbiBaseline } from './workload-blast.js';
-
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number, got ${args[i + 1]}`);
-  return v;
-}
+import { option } from './options.js';
 
 /**
  * How many cores this process actually gets right now (the machine may be
@@ -54,16 +47,16 @@ async function probeCores(cores: number): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
-  const hostCount = option(args, 'hosts', 3);
-  const threads = option(args, 'threads', 2);
-  const clones = option(args, 'clones', 2 * hostCount * threads);
-  const reps = option(args, 'reps', 2);
-  const paths = option(args, 'paths', 2 ** 23);
+  const hostCount = option(args, 'hosts', 3, { positive: true });
+  const threads = option(args, 'threads', 2, { positive: true });
+  const clones = option(args, 'clones', 2 * hostCount * threads, { positive: true });
+  const reps = option(args, 'reps', 2, { positive: true });
+  const paths = option(args, 'paths', 2 ** 23, { positive: true });
   const [width, height] = (args.includes('--render') ? args[args.indexOf('--render') + 1]! : '320x240').split('x').map(Number) as [number, number];
   if (!(width > 0 && height > 0)) throw new Error('--render needs WIDTHxHEIGHT, e.g. 320x240');
-  const samples = option(args, 'samples', 48);
-  const dbMbp = option(args, 'db-mbp', 30);
-  const queries = option(args, 'queries', 300);
+  const samples = option(args, 'samples', 48, { positive: true });
+  const dbMbp = option(args, 'db-mbp', 30, { positive: true });
+  const queries = option(args, 'queries', 300, { positive: true });
   const random = args.includes('--random') ? Number(args[args.indexOf('--random') + 1]) : 20;
   const quiet = args.includes('--quiet');
   const say = (s: string) => { if (!quiet) console.log(s); };

@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { repoRoot } from './services.js';
+import { seededRandom } from './seeded-random.js';
 
 export const BLAST_DATA_DIR = join(repoRoot, 'test', '.data', 'blast');
 
@@ -198,18 +199,6 @@ export function runNcbiBlastn(dbFasta: string, queryFasta: string, threads = 4):
   return { tabular: r.stdout, ms };
 }
 
-/** mulberry32: a small deterministic generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const COMP: Record<string, string> = { A: 'T', C: 'G', G: 'C', T: 'A' };
 export const revcomp = (s: string) => [...s].reverse().map((c) => COMP[c] ?? 'N').join('');
 
@@ -225,7 +214,7 @@ export interface QuerySource { name: string; subject?: string; strand?: 'plus' |
  * sequences).
  */
 export function makeQueries(db: FastaRecord[], n: number, random: number, seed = 1, pick: 'record' | 'base' = 'record'): { fasta: string; sources: QuerySource[] } {
-  const next = rng(seed);
+  const next = seededRandom(seed);
   const ends: number[] = [];
   for (const r of db) ends.push((ends.at(-1) ?? 0) + r.seq.length);
   const byBase = () => {

@@ -3,3 +3,5 @@ export * from './nats-server.js';
 export * from './services.js';
 export * from './local-fleet.js';
 export * from './datasets.js';
+export * from './room-ledger.js';
+export * from './seeded-random.js';
