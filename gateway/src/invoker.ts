@@ -8,7 +8,7 @@
  * off, dead) would wait for its whole timeout, and the queue group may go on
  * routing to that host until the broker notices it is silent. While a host
  * holding the function warm is lost, calls in flight for a while are sent
- * once more (at most MAX_HEDGES times); the first answer wins. A call is a
+ * again (every HEDGE_AFTER_MS, at most MAX_HEDGES times); the first answer wins. A call is a
  * fresh clone of the warm parent that can touch nothing outside its answer,
  * so running it twice is invisible.
  */
@@ -19,9 +19,12 @@ import { isWarmOn, rankHostsFor, type Placement } from './placement.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
-/** A call is hedged once it has waited this long while a host holding its function is lost. */
+/**
+ * A call is hedged once it has waited this long while a host holding its function is lost, and again as
+ * long as it waits: until the broker drops the silent host (its ping timeout), a hedge may be routed to it too.
+ */
 const HEDGE_AFTER_MS = 1000;
-const MAX_HEDGES = 3;
+const MAX_HEDGES = 10;
 /** Hosts lost longer ago than this (past their TTL) get no more hedges: the broker has dropped them by then. */
 const HEDGE_WINDOW_MS = 15_000;
 
