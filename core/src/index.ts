@@ -8,6 +8,7 @@ export * from './ids.js';
 export * from './fabric.js';
 export * from './kv-keys.js';
 export * from './broker-link.js';
+export * from './until-stored.js';
 export * from './wasm-module.js';
 export * from './snapshot.js';
 export * from './fork-client.js';

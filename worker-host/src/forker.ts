@@ -18,11 +18,10 @@ import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
   decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
-  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink,
+  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, publishResult, untilStored,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { publishResult, untilStored } from './until-stored.js';
 import type { CallResult, GuestPool } from './guest/guest-pool.js';
 import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';

@@ -9,7 +9,8 @@
  *                  acknowledged, retried                   and live event, in order
  *
  * Writing: a run's writer publishes an event only once the previous one is
- * stored, so the stream holds a job's events in the order they happened. Each
+ * stored, so the stream holds a job's events in the order they happened
+ * (untilStored: retried with back-off, waiting while the broker is away). Each
  * message has a Nats-Msg-Id, so a publish retried after a lost acknowledgement
  * is stored once; facts that happen once per job (`clone.done` of an index,
  * `reduced`, the end) have a fixed one, so a coordinator that takes over and
@@ -37,7 +38,7 @@ import {
   type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decode, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
+import { decode, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, untilStored, type BrokerLink, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
 const NANOS_PER_MS = 1_000_000;
@@ -46,8 +47,6 @@ const EVENT_GIVE_UP_MS = 3 * 60_000;
 /** Longer than EVENT_GIVE_UP_MS, so that every retry of an event is recognised as one. */
 const DUPLICATE_WINDOW_MS = 5 * 60_000;
 const PUBLISH_TIMEOUT_MS = 5000;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
 /** A reader gets a keep-alive comment after this much silence, and the record is read again. */
 const KEEP_ALIVE_MS = 5000;
 
@@ -82,7 +81,7 @@ interface Pending {
  * `onStored(seq)` is told the sequence of each event once the stream has it.
  *
  * @example
- * const writer = new JobEventWriter(nc, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
+ * const writer = new JobEventWriter(nc, fabric.link, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
  * writer.append({ kind: 'placed', at: Date.now(), tenant, jobId, host: 'host-1' });
  */
 export class JobEventWriter {
@@ -92,6 +91,8 @@ export class JobEventWriter {
 
   constructor(
     private readonly nc: NatsConnection,
+    /** While the broker is away the writer waits for it; the give-up clock runs on. */
+    private readonly link: BrokerLink,
     private readonly log: Logger,
     private readonly onStored: (seq: number) => void,
   ) {
@@ -121,22 +122,19 @@ export class JobEventWriter {
   private async write(p: Pending): Promise<boolean> {
     const subject = JobSubjects.events(p.event.tenant, p.event.jobId);
     const data = encode(p.event);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const ack = await this.js.publish(subject, data, { msgID: p.msgID, timeout: PUBLISH_TIMEOUT_MS });
-        this.onStored(ack.seq);
-        return true;
-      } catch (err) {
-        const closed = this.nc.isClosed();
-        if (closed || Date.now() - p.emittedAt >= EVENT_GIVE_UP_MS) {
-          const fields = { jobId: p.event.jobId, kind: p.event.kind, dropped: 1 + this.queue.length, err: (err as Error).message };
-          if (closed) this.log.warn(fields, 'job events dropped: the connection to the broker is closed');
-          else this.log.error(fields, `job events dropped: the broker did not store them for ${EVENT_GIVE_UP_MS / 1000} s`);
-          return false;
-        }
-        const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
-        await new Promise((resolve) => setTimeout(resolve, backoff / 2 + Math.random() * (backoff / 2)).unref());
-      }
+    try {
+      const ack = await untilStored(this.link, () => this.js.publish(subject, data, { msgID: p.msgID, timeout: PUBLISH_TIMEOUT_MS }), {
+        giveUpMs: Math.max(0, p.emittedAt + EVENT_GIVE_UP_MS - Date.now()),
+        stopped: () => this.nc.isClosed(),
+      });
+      this.onStored(ack.seq);
+      return true;
+    } catch (err) {
+      const closed = this.nc.isClosed();
+      const fields = { jobId: p.event.jobId, kind: p.event.kind, dropped: 1 + this.queue.length, err: (err as Error).message };
+      if (closed) this.log.warn(fields, 'job events dropped: the connection to the broker is closed');
+      else this.log.error(fields, `job events dropped: the broker did not store them for ${EVENT_GIVE_UP_MS / 1000} s`);
+      return false;
     }
   }
 }

@@ -761,7 +761,7 @@ export class JobRun {
   private emit(kind: JobEventKind, fields: Record<string, unknown>): void {
     const { tenant, id } = this.record;
     const event: JobEvent = { kind, at: Date.now(), tenant, jobId: id, ...fields };
-    this.events ??= new JobEventWriter(this.nc, this.log, (seq) => (this.stored.eventSeq = Math.max(this.stored.eventSeq ?? 0, seq)));
+    this.events ??= new JobEventWriter(this.nc, this.deps.store.fabric.link, this.log, (seq) => (this.stored.eventSeq = Math.max(this.stored.eventSeq ?? 0, seq)));
     this.events.append(event);
   }
 

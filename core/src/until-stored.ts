@@ -1,6 +1,7 @@
 /**
  * Writes that must not be lost: a job clone's result (to its JetStream
- * stream, acknowledged) and its large output (to the object store). A write
+ * stream, acknowledged), its large output (to the object store), a job's
+ * events. A write
  * that gets no answer is tried again with back-off, and while the broker is
  * away it waits for it instead of spending attempts, until it is stored or
  * `giveUpMs` has passed. A result the coordinator never sees would cost the
@@ -12,7 +13,8 @@
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { FlurryError, type BrokerLink } from '@flurry/core';
+import type { BrokerLink } from './broker-link.js';
+import { FlurryError } from './errors.js';
 
 export interface RetryOptions {
   /** Stop trying after this long (the write then fails with the last error). */
