@@ -144,4 +144,23 @@ describe('nats outage', () => {
     expect(svc.instances).toEqual([expect.objectContaining({ id: inst!.id, host: owner })]);
     expect(ledger.check(await roomMessages(api, 'mover'))).toMatchObject({ lost: [], phantom: [], contiguous: true });
   }, 180_000);
+
+  it('broker away longer than FLURRY_NATS_MAX_OUTAGE_MS - the gateway and the host give up and exit (for their supervisor to start them again), saying why', async () => {
+    const short = await LocalFleet.start({
+      hosts: 1,
+      env: { FLURRY_NATS_MAX_OUTAGE_MS: '1500' },
+      hostEnv: { FLURRY_GUEST_THREADS: '1', LOG_LEVEL: 'warn' },
+      gatewayEnv: { LOG_LEVEL: 'warn' },
+    });
+    try {
+      await short.restartNats({ downMs: 4000 });
+      const exitOf = (svc: { name: string; exited: Promise<number | null> }) =>
+        Promise.race([svc.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${svc.name} did not exit within 20 s of the broker coming back`)), 20_000))]);
+      const codes = await Promise.all([exitOf(short.gateway), exitOf(short.hosts[0]!)]);
+      expect(codes).toEqual([1, 1]);
+      for (const svc of [short.gateway, short.hosts[0]!]) expect(svc.lines.some((l) => l.includes('the broker has been unreachable too long'))).toBe(true);
+    } finally {
+      await short.stop();
+    }
+  }, 60_000);
 });
