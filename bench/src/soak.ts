@@ -24,6 +24,10 @@
  * After each, the time to recover: from the fault's end until every host is
  * listed again, a call is answered and the service answers.
  *
+ * Baseline: the same traffic before the first fault (12-25 s of it):
+ * requests per second and p50/p99 latency there and with faults, and their
+ * ratios.
+ *
  * Reported: requests made (calls and service requests), failed (by status),
  * failures that were not 503/429 with Retry-After or came outside a fault
  * (from its start to its recovery), requests that hung (no answer in 30 s),
@@ -37,7 +41,7 @@ import { LocalFleet, RoomLedger, repoRoot, seededRandom, type RunningService } f
 import { Flurry, type JobRecord } from '@flurry/sdk';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { round } from './stats.js';
+import { round, summarize } from './stats.js';
 import { option } from './options.js';
 
 
@@ -70,12 +74,13 @@ class Tally {
   hung = 0;
   wrong = 0;
   readonly failedByStatus = new Map<number, number>();
-  /** Failures other than 503/429 with Retry-After, and any failure outside a fault's window: when and what. */
-  readonly unexpected: { at: number; status: number; retryAfter: boolean; what: string }[] = [];
   readonly failures: { at: number; status: number; retryAfter: boolean; what: string }[] = [];
+  /** When each answered request ended and how long it took (for the baseline against the faults). */
+  readonly latencies: { at: number; ms: number }[] = [];
 
-  answer(res: Response, what: string): void {
+  answer(res: Response, what: string, sentAt: number): void {
     this.requests++;
+    this.latencies.push({ at: Date.now(), ms: Date.now() - sentAt });
     if (res.ok) {
       this.ok++;
       return;
@@ -127,13 +132,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       loops.push((async () => {
         for (let k = 0; !stopping; k++) {
           const body = `c${c}-${k}`;
+          const sentAt = Date.now();
           const res = await fetch(`${fleet.url}/fn/echo/soak`, { method: 'POST', body, signal: AbortSignal.timeout(HANG_MS) }).catch((err: unknown) => err as Error);
           if (res instanceof Error) {
             calls.requests++;
             calls.hung++;
             continue;
           }
-          calls.answer(res, `call ${body}`);
+          calls.answer(res, `call ${body}`, sentAt);
           const text = await res.text();
           if (res.ok && (JSON.parse(text) as { body?: string }).body !== body) calls.wrong++;
           if (!res.ok) await pause(res);
@@ -144,6 +150,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     loops.push((async () => {
       for (let k = 0; !stopping; k++) {
         const text = `s-${k}`;
+        const sentAt = Date.now();
         const res = await fetch(`${fleet.url}/svc/soak/say`, {
           method: 'POST', body: JSON.stringify({ name: 'ada', text }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(HANG_MS),
         }).catch((err: unknown) => err as Error);
@@ -153,7 +160,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           ledger.uncertain(text);
           continue;
         }
-        service.answer(res, `say ${text}`);
+        service.answer(res, `say ${text}`, sentAt);
         const answer = (await res.json().catch(() => ({}))) as { seq?: number };
         if (res.ok && typeof answer.seq === 'number') ledger.acknowledge(text, answer.seq);
         else {
@@ -236,7 +243,23 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const failedByStatus: Record<string, number> = {};
     for (const t of [calls, service]) for (const [s, n] of t.failedByStatus) failedByStatus[s] = (failedByStatus[s] ?? 0) + n;
     const maxRecoveryMs = Math.max(0, ...faults.map((f) => f.recoveryMs));
+    // The baseline: the same traffic before the first fault, against the rest of the run.
+    const firstFault = windows[0]?.from ?? Date.now();
+    const phase = (t: Tally, inBaseline: boolean) => {
+      const picked = t.latencies.filter((l) => (l.at < firstFault) === inBaseline);
+      const seconds = inBaseline ? (firstFault - started) / 1000 : (Date.now() - firstFault) / 1000;
+      const s = summarize(picked.map((l) => l.ms));
+      return { perSecond: round(picked.length / Math.max(seconds, 1e-3), 1), p50Ms: s.p50Ms, p99Ms: s.p99Ms };
+    };
+    const baseline = { calls: phase(calls, true), service: phase(service, true) };
+    const underFaults = { calls: phase(calls, false), service: phase(service, false) };
+    const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 2) : undefined);
     say('');
+    for (const kind of ['calls', 'service'] as const) {
+      const b = baseline[kind];
+      const f = underFaults[kind];
+      say(`  ${kind}: before the first fault ${b.perSecond}/s, p50 ${b.p50Ms} ms, p99 ${b.p99Ms} ms; with faults ${f.perSecond}/s (${ratio(f.perSecond, b.perSecond)}x), p50 ${f.p50Ms} ms (${ratio(f.p50Ms, b.p50Ms)}x), p99 ${f.p99Ms} ms (${ratio(f.p99Ms, b.p99Ms)}x)`);
+    }
     say(`  requests ${calls.requests + service.requests} (calls ${calls.requests}, service ${service.requests}); failed ${failed} ${JSON.stringify(failedByStatus)}; hung ${calls.hung + service.hung}; wrong answers ${calls.wrong}`);
     const described = unexpected.slice(0, 5).map((f) => ({ atS: round((f.at - started) / 1000, 1), status: f.status, retryAfter: f.retryAfter, what: f.what }));
     say(`  failures that were not 503/429 with Retry-After during a fault: ${unexpected.length}${unexpected.length ? ` (first: ${JSON.stringify(described)})` : ''}`);
@@ -252,6 +275,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       jobs: jobs.submitted, jobsCorrect: jobs.correct, jobsFailed: jobs.failed,
       serviceAcknowledged: check.acknowledged, serviceUnknownApplied: check.unknownApplied, serviceUnknownDropped: check.unknownDropped,
       migrations: Object.fromEntries(migrations), faults: faults.length, faultLog: faults, maxRecoveryMs,
+      baseline, underFaults,
+      throughputRatio: { calls: ratio(underFaults.calls.perSecond, baseline.calls.perSecond), service: ratio(underFaults.service.perSecond, baseline.service.perSecond) },
     };
   } finally {
     stopping = true;
