@@ -48,6 +48,10 @@ describe('services', () => {
     const msgs = await api('GET', '/svc/room/messages?since=0', undefined, h);
     expect(msgs.headers.get('x-flurry-instance')).toBe(instance);
     expect(await json(msgs, 200)).toEqual({ messages: [{ seq: 1, name: 'ada', text: 'hi' }, { seq: 2, name: 'ada', text: 'again' }], next: 2 });
+    // A page at a time: `next` says where the next page starts.
+    expect(await json(await api('GET', '/svc/room/messages?since=0&limit=1', undefined, h), 200)).toEqual({ messages: [{ seq: 1, name: 'ada', text: 'hi' }], next: 1 });
+    expect(await json(await api('GET', '/svc/room/messages?since=1&limit=1', undefined, h), 200)).toEqual({ messages: [{ seq: 2, name: 'ada', text: 'again' }], next: 2 });
+    expect((await api('GET', '/svc/room/messages?limit=0', undefined, h)).status).toBe(400);
   });
 
   it('sticky - a routing key keeps a client on one instance; different keys spread over both', async () => {

@@ -37,7 +37,7 @@
  * Target: lost 0, every job correct, failures only 503/429 with Retry-After
  * while a fault lasts.
  */
-import { LocalFleet, RoomLedger, repoRoot, seededRandom, type RunningService } from '@flurry/infra';
+import { LocalFleet, RoomLedger, repoRoot, seededRandom, type RoomMessage, type RunningService } from '@flurry/infra';
 import { Flurry, type JobRecord } from '@flurry/sdk';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -233,7 +233,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (!settled && jobs.current) jobs.lost.push(`${jobs.current} (never ended)`);
 
     // The service's state against everything it acknowledged.
-    const messages = await untilOk(() => fetch(`${fleet.url}/svc/soak/messages?since=0`)).then(async (r) => ((await r.json()) as { messages: { seq: number; name: string; text: string }[] }).messages);
+    const messages: RoomMessage[] = [];
+    for (let since = 0; ; ) {
+      const page = (await (await untilOk(() => fetch(`${fleet.url}/svc/soak/messages?since=${since}`))).json()) as { messages: RoomMessage[]; next: number };
+      messages.push(...page.messages);
+      if (page.messages.length === 0 || page.next === since) break;
+      since = page.next;
+    }
     const check = ledger.check(messages);
     const inFault = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
     const allFailures = [...calls.failures, ...service.failures];

@@ -7,7 +7,8 @@
 //   POST /join  {"name"}          {"member": name, "members": [...]}
 //   POST /leave {"name"}          {"left": name, "members": [...]}
 //   POST /say   {"name","text"}   {"seq": n}            (name must be a member)
-//   GET  /messages?since=N        {"messages": [{"seq","name","text"}], "next": seq}
+//   GET  /messages?since=N&limit=L  {"messages": [{"seq","name","text"}], "next": seq}: at most L
+//                                 (default 10000) messages after seq N; `next` is the seq to ask after
 //   GET  /state                   {"members","count","seq","digest","ballastBytes","churned"}
 //   POST /churn {"bytes"}         rewrites that many bytes of the ballast: {"churned": total}
 //   POST /trap                    traps (unreachable) before touching any state
@@ -31,6 +32,8 @@ class Message {
 const MAX_NAME = 256;
 const MAX_TEXT = 65536;
 const MAX_BALLAST_MIB = 768;
+/** Messages in one /messages answer at most. */
+const MAX_PAGE: i64 = 10000;
 
 const members = new Array<string>();
 const messages = new Array<Message>();
@@ -138,16 +141,22 @@ function churn(body: JsonValue): i32 {
 }
 
 function list(): i32 {
-  let since = requestQuery().getInt("since", 0);
+  let q = requestQuery();
+  let since = q.getInt("since", 0);
   if (since == INVALID_INT || since < 0) return fail(400, "since must be a non-negative integer");
+  // A page at a time: a long-lived room holds more than one answer may carry (the host caps output).
+  let limit = q.getInt("limit", MAX_PAGE);
+  if (limit == INVALID_INT || limit < 1 || limit > MAX_PAGE) return fail(400, "limit must be an integer from 1 to " + MAX_PAGE.toString());
   let w = new JsonWriter();
   w.beginObject().key("messages").beginArray();
   // Messages are in seq order, seq n at index n - 1.
-  for (let i = <i32>min(since, <i64>messages.length); i < messages.length; i++) {
+  let first = <i32>min(since, <i64>messages.length);
+  let end = <i32>min(<i64>first + limit, <i64>messages.length);
+  for (let i = first; i < end; i++) {
     let m = messages[i];
     w.beginObject().key("seq").int(m.seq).key("name").string(m.name).key("text").string(m.text).endObject();
   }
-  w.endArray().key("next").int(seq).endObject();
+  w.endArray().key("next").int(end < messages.length ? messages[end - 1].seq : seq).endObject();
   return ok(w);
 }
 

@@ -38,9 +38,15 @@ export function talk(url: () => string, service: string, prefix: string, ledger 
   return { ledger, stop: async () => ((running = false), await loop, statuses) };
 }
 
-/** Every message the room holds. */
+/** Every message the room holds, page by page. */
 export async function roomMessages(api: Api, service: string): Promise<RoomMessage[]> {
-  return (await json<{ messages: RoomMessage[] }>(await api('GET', `/svc/${service}/messages?since=0`))).messages;
+  const all: RoomMessage[] = [];
+  for (let since = 0; ; ) {
+    const page = await json<{ messages: RoomMessage[]; next: number }>(await api('GET', `/svc/${service}/messages?since=${since}`));
+    all.push(...page.messages);
+    if (page.messages.length === 0 || page.next === since) return all;
+    since = page.next;
+  }
 }
 
 /** Hosts that list the instance in their records (GET /v1/hosts). */
