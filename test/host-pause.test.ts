@@ -9,7 +9,7 @@ import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
-import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { gatewayApi, jobRecord, json, until } from './helpers/gateway-api.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 2;
@@ -40,9 +40,7 @@ const processOf = (hostId: string): RunningService => {
 
 const liveHosts = async () => (await json<{ hosts: { id: string; pid: number }[] }>(await api('GET', '/v1/hosts'))).hosts;
 
-async function job(id: string): Promise<JobRecord> {
-  return (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`))).job;
-}
+const job = (id: string) => jobRecord(api, id);
 
 describe('host paused', () => {
   it('host SIGSTOP past its heartbeat mid-job, then SIGCONT - its clones run elsewhere, its late results are refused, every index counts once', async () => {

@@ -17,7 +17,7 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-interface Service { instances: { id: string; host: string }[] }
+interface Service { instances: { id: string; host: string; migrating?: unknown }[] }
 interface Report {
   source: string; target: string; rounds: { pages: number; bytes: number; ms: number }[]; stopReason: string; finalPages: number;
   downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; mode?: string;

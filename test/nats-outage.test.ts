@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
-import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { gatewayApi, jobRecord, json, until } from './helpers/gateway-api.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 3;
@@ -53,9 +53,7 @@ async function expectUnavailable(method: string, path: string, body?: unknown): 
   expect(JSON.parse(text).error.code).toBe('unavailable');
 }
 
-async function job(id: string): Promise<JobRecord> {
-  return (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`))).job;
-}
+const job = (id: string) => jobRecord(api, id);
 
 describe('nats outage', () => {
   it('nats-server restarted during a job - 503 with Retry-After while it is away; the job finishes exactly, each index once, its parent kept', async () => {

@@ -1,5 +1,6 @@
 /** HTTP helpers for the integration suites that talk to a fleet's gateway. */
 import { expect } from 'vitest';
+import type { JobRecord } from '@flurry/core';
 
 export type Api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Response>;
 
@@ -31,4 +32,9 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A job's record (GET /v1/jobs/:id, answered 200). */
+export async function jobRecord(api: Api, id: string): Promise<JobRecord> {
+  return (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`))).job;
 }
