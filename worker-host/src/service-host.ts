@@ -73,7 +73,7 @@ export class ServiceHost {
       readData: async (ref) => readDataObject(await new Objm(jetstream(deps.nc)).open(ref.store), ref),
     });
     this.receiver = new MigrationReceiver({
-      hostId: deps.hostId, nc: deps.nc, pool: deps.pool, log: deps.log,
+      hostId: deps.hostId, pool: deps.pool, log: deps.log,
       acquireParent: (spec) => this.parents.acquire(spec),
       releaseParent: (key) => this.parents.release(key),
       adopt: (r) => this.adopt(r),

@@ -63,7 +63,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     const init = bytes(JSON.stringify({ ballastMiB: 4 }));
     await Promise.all([source.warm('room', room, init), target.warm('room', room, init)]);
     receiver = new MigrationReceiver({
-      hostId: TARGET, nc: tnc, pool: target, log,
+      hostId: TARGET, pool: target, log,
       acquireParent: async () => 'room',
       releaseParent: () => undefined,
       adopt: async (r) => void (adopted = r.poolId),

@@ -287,7 +287,6 @@ interface Receiving extends PrepareInfo {
 
 export interface ReceiverDeps {
   hostId: string;
-  nc: NatsConnection;
   pool: GuestPool;
   log: Logger;
   /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
