@@ -44,6 +44,18 @@ const GROWTH_BOMB = wat(`(module
   (func (export "handle") (result i32) (call $bomb))
   (func (export "run") (param i32 i32) (result i32) (call $bomb)))`);
 
+/** Aborts (AssemblyScript's `env.abort`) with a message of 10 MiB: 5 Mi UTF-16 characters, its byte length just before it. */
+const HUGE_ABORT = wat(`(module
+  (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
+  (memory (export "memory") 161 161)
+  (func $fail (result i32)
+    (i32.store (i32.const 4) (i32.const 10485760))
+    (memory.fill (i32.const 8) (i32.const 65) (i32.const 10485760))
+    (call $abort (i32.const 8) (i32.const 0) (i32.const 0) (i32.const 0))
+    (i32.const 0))
+  (func (export "handle") (result i32) (call $fail))
+  (func (export "run") (param i32 i32) (result i32) (call $fail)))`);
+
 interface ErrorBody { error: { code: string; message: string } }
 
 /** Calls, jobs and the one host of a fleet, through its gateway. */
@@ -193,4 +205,53 @@ describe('guest faults - memory and poison', () => {
     expect(new Set(job.clonesDetail.map((c) => c.host)).size).toBe(2);
     await expectServing(pids);
   }, 150_000);
+});
+
+describe('guest faults - replies the broker would refuse', () => {
+  let fleet: LocalFleet;
+  const { api, failure, submit, finished, hostPids, expectServing } = fleetClient(() => fleet);
+
+  beforeAll(async () => {
+    // NATS's default max_payload (1 MiB), under the hosts' output cap (4 MiB): the host lowers its cap to fit.
+    fleet = await LocalFleet.start({
+      hosts: 1,
+      natsMaxPayloadBytes: 1024 * 1024,
+      hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', LOG_LEVEL: 'warn' },
+      gatewayEnv: { FLURRY_MAX_BODY: '512KiB', LOG_LEVEL: 'warn' },
+    });
+    for (const [name, bytes] of [['echo', guestProgram('echo')], ['big-output', guestProgram('big-output')], ['huge-abort', HUGE_ABORT]] as const) {
+      const res = await deploy(fleet.url, name, bytes);
+      expect(res.status, `${name}: ${await res.clone().text()}`).toBe(201);
+    }
+  });
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('huge trap message - a guest that aborts with a 10 MiB message gets guest_trap, its message cut to 4 KiB; the host stays up', async () => {
+    const pids = await hostPids();
+    const res = await api('GET', '/fn/huge-abort');
+    const f = await failure(res);
+    expect(f.status).toBe(502);
+    expect(f.code).toBe('guest_trap');
+    // Bytes 0x41 0x41 read as UTF-16LE: 5 Mi characters U+4141.
+    expect(f.message).toMatch(/^abort: \u4141{4089}… \(\d+ more characters\)$/);
+    const job = await finished((await submit({ function: 'huge-abort', clones: 2, retries: 0 })).id);
+    expect(job.errors?.map((e) => e.code)).toEqual(['guest_trap', 'guest_trap']);
+    expect(job.errors!.every((e) => e.message.length < 8192)).toBe(true);
+    await expectServing(pids);
+  });
+
+  it('output past max_payload - an answer larger than the broker takes is output_limit; the host stays up and serves', async () => {
+    const pids = await hostPids();
+    // Over the lowered cap (1 MiB less the envelope's room), under the configured 4 MiB.
+    const f = await failure(await api('GET', `/fn/big-output?bytes=${1024 * 1024}`));
+    expect(f).toMatchObject({ status: 502, code: 'output_limit' });
+    // Just under the lowered cap: answered whole.
+    const ok = await api('GET', `/fn/big-output?bytes=${512 * 1024}`);
+    expect(ok.status).toBe(200);
+    expect((await ok.arrayBuffer()).byteLength).toBe(512 * 1024);
+    await expectServing(pids);
+  });
 });

@@ -13,6 +13,8 @@ export interface LocalFleetOptions {
   hosts: number;
   /** Use this server instead of starting one. */
   natsUrl?: string;
+  /** The started nats-server's max_payload (default 8 MiB). */
+  natsMaxPayloadBytes?: number;
   /** Folder for nats-server's store and the logs; a temporary one (removed on stop) when not given. */
   dataDir?: string;
   gatewayPort?: number;
@@ -49,7 +51,7 @@ export class LocalFleet {
     let nats: RunningNatsServer | undefined;
     const started: RunningService[] = [];
     try {
-      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats') });
+      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes });
       const natsUrl = opts.natsUrl ?? nats!.url;
       const hosts = await Promise.all(
         Array.from({ length: opts.hosts }, (_, i) => LocalFleet.spawnHost(natsUrl, dataDir, opts, `host-${i + 1}`).then((h) => (started.push(h), h))),
@@ -136,7 +138,7 @@ export class LocalFleet {
     if (!nats) throw new Error('this fleet uses a nats-server it did not start');
     await nats.stop({ hard: opts.hard });
     if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
-    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port });
+    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes });
   }
 
   /** Waits until the gateway lists `count` live hosts. */

@@ -22,6 +22,7 @@ import { detectPager } from './pager-mode.js';
 import { Forker } from './forker.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
+import { maxPayload, REPLY_HEADROOM_BYTES, replyWith } from './reply.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -86,12 +87,15 @@ export class WorkerHost {
     const hostLog = config.hostId ? log : log.child({ hostId: id });
     const pager = await detectPager(config.pager);
     const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs });
+    // An output must fit a reply the broker takes, with room for the envelope.
+    const maxOutputBytes = Math.min(config.maxOutputBytes, maxPayload(fabric.nc) - REPLY_HEADROOM_BYTES);
+    if (maxOutputBytes < config.maxOutputBytes) hostLog.info({ maxOutputBytes, configured: config.maxOutputBytes, maxPayload: maxPayload(fabric.nc) }, 'output cap lowered to fit the broker\'s max_payload');
     const pool = await GuestPool.start({
       threads: config.guestThreads,
       limits: {
         callTimeoutMs: config.callTimeoutMs,
         initTimeoutMs: config.initTimeoutMs,
-        maxOutputBytes: config.maxOutputBytes,
+        maxOutputBytes,
         maxLogLines: 64,
         maxLogBytes: 64 * 1024,
       },
@@ -275,7 +279,9 @@ export class WorkerHost {
       this.inFlight--;
       if (this.inFlight === 0) this.idle?.();
     }
-    msg.respond(encode(reply));
+    replyWith(msg, this.fabric.nc, reply, (bytes, limit) => ({
+      ok: false, hostId: this.id, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
+    } satisfies InvokeReply), this.log);
   }
 
   /** Drops warm parents of function versions that were redeployed or deleted. */

@@ -19,6 +19,8 @@ async function main(): Promise<void> {
   config = { ...config, hostId: config.hostId ?? newId('host') };
   const log = createLogger('worker-host', { pid: process.pid, hostId: config.hostId }, config.logLevel);
   log.info({ config }, 'starting');
+  // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));
   const host = await WorkerHost.start(config, log);
   host.link.onGiveUp((downMs) => {
     log.fatal({ downMs }, 'the broker has been unreachable too long (FLURRY_NATS_MAX_OUTAGE_MS); exiting so that a supervisor starts a fresh host');

@@ -16,6 +16,7 @@ import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './gu
 import { MigrationReceiver, NatsTarget } from './migration/nats-migration.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
+import { replyWith } from './reply.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
@@ -212,7 +213,9 @@ export class ServiceHost {
     } finally {
       this.inFlight--;
     }
-    msg.respond(encode(reply));
+    replyWith(msg, this.deps.nc, reply, (bytes, limit) => ({
+      ok: false, hostId: this.deps.hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
+    } satisfies InvokeReply), this.deps.log);
   }
 
   // ---- migration (docs/services.md, "Migration")

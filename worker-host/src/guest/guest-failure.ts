@@ -23,8 +23,20 @@ export class GuestExit extends Error {
 /** Thrown by a guest's `throw` that nothing caught (exception handling; missing from TypeScript's lib). */
 const WasmException = (WebAssembly as unknown as { Exception: abstract new (...args: never[]) => object }).Exception;
 
-/** The wire error for whatever escaped a guest's code (never a GuestExit). */
+/** A guest's own words in an error (an abort's message) are cut to this many characters: they travel in a reply of bounded size. */
+export const GUEST_MESSAGE_CHARS = 4096;
+
+function bounded(message: string): string {
+  return message.length <= GUEST_MESSAGE_CHARS ? message : `${message.slice(0, GUEST_MESSAGE_CHARS)}… (${message.length - GUEST_MESSAGE_CHARS} more characters)`;
+}
+
+/** The wire error for whatever escaped a guest's code (never a GuestExit); its message at most GUEST_MESSAGE_CHARS. */
 export function guestWireError(err: unknown): WireError {
+  const e = describeGuestError(err);
+  return { code: e.code, message: bounded(e.message) };
+}
+
+function describeGuestError(err: unknown): WireError {
   if (err instanceof GuestFailure) return { code: err.code, message: err.message };
   if (err instanceof WebAssembly.RuntimeError) return { code: 'guest_trap', message: err.message };
   // Deep recursion in the guest surfaces as V8's stack overflow, which is the guest's trap.
