@@ -89,12 +89,12 @@ describe('nats outage', () => {
     const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances;
     const client = talk(() => fleet.url, 'chat', 'outage');
     const ledger = client.ledger;
-    await until('some answered requests', async () => (ledger.acknowledged >= 20 ? true : undefined), 30_000);
+    await until('some answered requests', async () => (client.acknowledged() >= 20 ? true : undefined), 30_000);
     const restarting = fleet.restartNats({ downMs: DOWN_MS });
     await gatewaySeesOutage();
     await restarting;
-    const ackedAtRestart = ledger.acknowledged;
-    await until('requests answered after the restart', async () => (ledger.acknowledged >= ackedAtRestart + 20 ? true : undefined), 60_000);
+    const ackedAtRestart = client.acknowledged();
+    await until('requests answered after the restart', async () => (client.acknowledged() >= ackedAtRestart + 20 ? true : undefined), 60_000);
     const statuses = await client.stop();
     console.log(`[nats-outage] service traffic: ${JSON.stringify([...statuses])}`);
     expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
@@ -111,7 +111,7 @@ describe('nats outage', () => {
     const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/mover'))).service.instances;
     const client = talk(() => fleet.url, 'mover', 'mig');
     const ledger = client.ledger;
-    await until('some answered requests', async () => (ledger.acknowledged >= 10 ? true : undefined), 30_000);
+    await until('some answered requests', async () => (client.acknowledged() >= 10 ? true : undefined), 30_000);
     const target = ['host-1', 'host-2', 'host-3'].find((h) => h !== inst!.host)!;
     const receiver = fleet.hosts.find((h) => h.ready.hostId === target)!;
     const seen = receiver.lines.length;
@@ -130,8 +130,8 @@ describe('nats outage', () => {
       const h = await holders(api, inst!.id);
       return h.length === 1 ? h[0] : undefined;
     }, 30_000);
-    const ackedBefore = ledger.acknowledged;
-    await until('requests answered after the restart', async () => (ledger.acknowledged >= ackedBefore + 10 ? true : undefined), 60_000);
+    const ackedBefore = client.acknowledged();
+    await until('requests answered after the restart', async () => (client.acknowledged() >= ackedBefore + 10 ? true : undefined), 60_000);
     await client.stop();
     expect(await holders(api, inst!.id)).toEqual([owner]);
     // The gateway settles the record from the hosts' records once they have all heartbeat after the outage.

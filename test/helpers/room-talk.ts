@@ -5,6 +5,8 @@ import { json, type Api } from './gateway-api.js';
 
 export interface Talk {
   ledger: RoomLedger;
+  /** Acknowledged requests so far; throws at once what ended the loop, if it failed (a wait on it ends by the failure). */
+  acknowledged(): number;
   /** Ends the loop; resolves with how many answers each status got. */
   stop(): Promise<Map<number, number>>;
 }
@@ -16,6 +18,7 @@ export interface Talk {
  */
 export function talk(url: () => string, service: string, prefix: string, ledger = new RoomLedger()): Talk {
   let running = true;
+  let failure: unknown;
   const statuses = new Map<number, number>();
   const loop = (async () => {
     for (let k = 0; running; k++) {
@@ -35,7 +38,12 @@ export function talk(url: () => string, service: string, prefix: string, ledger 
       }
     }
   })();
-  return { ledger, stop: async () => ((running = false), await loop, statuses) };
+  loop.catch((err: unknown) => (failure = err));
+  const acknowledged = () => {
+    if (failure !== undefined) throw failure;
+    return ledger.acknowledged;
+  };
+  return { ledger, acknowledged, stop: async () => ((running = false), await loop, statuses) };
 }
 
 /** Every message the room holds, page by page. */

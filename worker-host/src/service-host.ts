@@ -79,6 +79,16 @@ export class ServiceHost {
       releaseParent: (key) => this.parents.release(key),
       adopt: (r) => this.adopt(r),
     });
+    // An instance destroyed with its thread (a request past its time limit) is gone: stop answering for it, so that
+    // its host record no longer lists it and the gateway replaces it, instead of answering not_found forever.
+    deps.pool.onInstanceGone((poolId, reason) => {
+      const inst = [...this.instances.values()].find((i) => i.poolId === poolId);
+      if (!inst) return;
+      this.instances.delete(inst.instanceId);
+      inst.sub.unsubscribe();
+      this.parents.release(inst.parentKey);
+      this.deps.log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, reason }, 'service instance lost with its guest thread');
+    });
   }
 
   start(): void {

@@ -19,6 +19,7 @@ import type { GlobalValue } from './instance.js';
 import type { MigrationMode, MigrationOp, MigrationOpResult } from './migration-ops.js';
 import type { MemoryStats, SnapshotMemory } from './snapshot-memory.js';
 import { SnapshotRegistry, type HeldSnapshot } from './snapshot-registry.js';
+import { StallClock } from './stall-clock.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { guestThreadScript } from './worker-script.js';
 import { collectGarbage } from '../collect-garbage.js';
@@ -102,6 +103,8 @@ interface Job {
   message: Extract<ToThread, { type: 'warm' | 'call' | 'instance-create' | 'instance-call' | 'instance-migrate' }>;
   transfer: ArrayBuffer[];
   timeoutMs: number;
+  /** When it went to its thread (performance.now()): its time limit counts from here, less the process's own stops. */
+  dispatchedAt?: number;
   /** For messages: "call" or "init". */
   what: string;
   key: string;
@@ -227,6 +230,8 @@ export class GuestPool {
   private nextId = 1;
   private readonly liveInstances = new Map<string, PoolInstance>();
   private nextInstance = 1;
+  private readonly stalls = new StallClock();
+  private readonly instanceGoneListeners: ((instanceId: string, reason: string) => void)[] = [];
   private inFlight = 0;
   private closing: Promise<void> | undefined;
   private allIdle: (() => void) | undefined;
@@ -696,12 +701,18 @@ export class GuestPool {
     }));
   }
 
+  /** Tells `listener` of every persistent instance destroyed with its thread (not those destroyed on request). */
+  onInstanceGone(listener: (instanceId: string, reason: string) => void): void {
+    this.instanceGoneListeners.push(listener);
+  }
+
   /** Forgets the instances of a thread that is gone, failing their queued requests with an error naming each. */
   private instancesGone(thread: GuestThread, reason: string): void {
     for (const id of thread.instances) {
       for (const h of this.liveInstances.get(id)?.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('unavailable', `instance ${id} was destroyed: ${reason}`)));
       this.liveInstances.delete(id);
       this.log.warn({ instanceId: id, reason }, 'a persistent guest instance was destroyed with its thread');
+      for (const l of this.instanceGoneListeners) l(id, reason);
     }
     for (const job of thread.pinned.drain()) {
       job.reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed: ${reason}`));
@@ -792,6 +803,7 @@ export class GuestPool {
   }
 
   private async doClose(graceMs: number): Promise<void> {
+    this.stalls.stop();
     for (const timer of this.respawnTimers) clearTimeout(timer);
     this.respawnTimers.clear();
     for (const job of this.queue.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
@@ -838,6 +850,7 @@ export class GuestPool {
     thread.job = job;
     job.onDispatch?.();
     this.inFlight++;
+    job.dispatchedAt = performance.now();
     thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
     thread.worker.postMessage(job.message, job.transfer);
   }
@@ -863,6 +876,14 @@ export class GuestPool {
   }
 
   private timedOut(thread: GuestThread): void {
+    const current = thread.job;
+    if (!current) return;
+    // A process stopped meanwhile (SIGSTOP) stopped its guest too: only the time the guest could run counts.
+    const ran = this.stalls.ranSince(current.dispatchedAt ?? 0);
+    if (ran < current.timeoutMs) {
+      thread.timer = setTimeout(() => this.timedOut(thread), current.timeoutMs - ran);
+      return;
+    }
     const job = this.finishJob(thread);
     if (!job) return;
     // The job's own limit: a clone may carry one of its own (a job's timeoutMs), a migration step a longer one.
