@@ -45,7 +45,7 @@ export class CallbackDeliverer {
   private leadership = new AbortController();
 
   constructor(
-    private readonly store: JobStore,
+    private readonly store: Pick<JobStore, 'get' | 'update'>,
     private readonly config: CallbackConfig,
     private readonly log: Logger,
     private readonly resolve?: Resolver,
