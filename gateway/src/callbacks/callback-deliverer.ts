@@ -40,8 +40,8 @@ export function backoffBefore(attempts: number, c: Pick<CallbackConfig, 'backoff
 }
 
 export class CallbackDeliverer {
-  /** Jobs (by KV key) whose callback this coordinator is delivering now. */
-  private readonly delivering = new Set<string>();
+  /** Jobs (by KV key) whose callback is being delivered in this term as coordinator. */
+  private delivering = new Set<string>();
   private leadership = new AbortController();
 
   constructor(
@@ -56,18 +56,23 @@ export class CallbackDeliverer {
    * after `settled` (the job's run has written its last record).
    */
   offer(key: string, stored: StoredJob, settled: Promise<void> = Promise.resolve()): void {
-    if (!callbackDue(stored) || this.delivering.has(key)) return;
-    this.delivering.add(key);
+    const delivering = this.delivering;
+    if (!callbackDue(stored) || delivering.has(key)) return;
+    delivering.add(key);
     const { signal } = this.leadership;
     void this.deliver(stored.record.tenant, stored.record.id, settled, signal)
       .catch((err: unknown) => this.log.warn({ jobId: stored.record.id, err: (err as Error).message }, 'callback delivery stopped by an error; a coordinator that takes over tries again'))
-      .finally(() => this.delivering.delete(key));
+      .finally(() => delivering.delete(key));
   }
 
-  /** The lease is lost: stop; the next coordinator reads each pending callback from its record. */
+  /**
+   * The lease is lost: stop; the next coordinator (this one again, too) reads
+   * each pending callback from its record. An attempt in flight ends unrecorded.
+   */
   stop(): void {
     this.leadership.abort();
     this.leadership = new AbortController();
+    this.delivering = new Set();
   }
 
   private async deliver(tenant: string, jobId: string, settled: Promise<void>, signal: AbortSignal): Promise<void> {
