@@ -2,8 +2,6 @@
 // host processes. Jobs of the `pattern` guest are checked exactly; faults
 // (a host killed, the gateway restarted), cancel, retries, idempotency and
 // the event stream.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
@@ -191,30 +189,6 @@ describe('jobs', () => {
     expect((await post({ function: 'pattern', clones: 2, inputs: ['AA=='] })).status).toBe(400);
     expect((await post({ function: 'nope', clones: 2 })).status).toBe(404);
     expect((await fetch(`${fleet.url}/v1/jobs/job_missing`)).status).toBe(404);
-  });
-
-  it('callback - the final record is POSTed once to callbackUrl when the job ends', async () => {
-    const calls: { method?: string; type?: string; body: JobRecord }[] = [];
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        calls.push({ method: req.method, type: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString()) as JobRecord });
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-      const job = await submit({ function: 'pattern', clones: 2, init: b64({ mib: 1 }), callbackUrl: url });
-      await finished(job.id);
-      for (let i = 0; i < 50 && calls.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
-      await new Promise((r) => setTimeout(r, 300));
-      expect(calls).toHaveLength(1);
-      expect(calls[0]).toMatchObject({ method: 'POST', type: 'application/json', body: { id: job.id, state: 'done', counts: { done: 2 } } });
-    } finally {
-      server.close();
-    }
   });
 
   it('events - the SSE stream has progress, clone results and done; a late reader gets the state first', async () => {

@@ -474,6 +474,21 @@ export interface JobRecord {
   pagesFetched: number;
   error?: WireError;
   errors?: { index: number; code: ErrorCode; message: string }[];
+  /** The delivery of the job's callback, when it has a callbackUrl. */
+  callback?: CallbackOutcome;
+}
+
+/** How a job's callback went (docs/jobs.md, "Callbacks"). */
+export interface CallbackOutcome {
+  /** `pending` until it is delivered (a 2xx answer) or every attempt has failed. */
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** The last attempt's HTTP status, when the receiver answered. */
+  lastStatus?: number;
+  /** Why the last attempt failed. */
+  lastError?: string;
+  /** When the last attempt ended (ms since the epoch). */
+  at?: number;
 }
 
 /**
@@ -499,7 +514,6 @@ export interface JobSpec {
   timeoutMs: number;
   retries: number;
   reduce: boolean;
-  callbackUrl?: string;
 }
 
 /** The value of a job's KV entry: the public record plus the coordinator's own notes. */
@@ -507,6 +521,8 @@ export interface StoredJob {
   record: JobRecord;
   /** The JobSpec's object in JobObjects (absent in jobs written before: `<tenant>/<jobId>/spec`). */
   specObject?: string;
+  /** Where the final record is POSTed (kept out of the public record: its path or query may hold the tenant's token). */
+  callbackUrl?: string;
   /** The request id of each running clone's current attempt, by index. */
   dispatch?: Record<number, string>;
   /** The incarnation (HostRecord.startedAt) of the parent's host when it made the snapshot: a host restarted since has lost it. */

@@ -18,6 +18,8 @@ import { addServiceRoutes } from './services/routes.js';
 import type { ServiceManager } from './services/service-manager.js';
 import { addHostRoutes } from './services/host-routes.js';
 import type { HostControl } from './services/host-control.js';
+import { addCallbackRoutes } from './callbacks/callback-routes.js';
+import type { CallbackConfig } from './callbacks/callback-config.js';
 
 export interface AppDeps {
   /** The broker connection: requests get 503 while it is away (docs/reliability.md). */
@@ -39,6 +41,8 @@ export interface AppDeps {
   services?: ServiceManager;
   /** Host drains and the consolidation journal (docs/autoscaling.md); without it those routes are absent. */
   hostControl?: HostControl;
+  /** Job callbacks: the submit check and each tenant's signing secret (docs/jobs.md, "Callbacks"). */
+  callbacks: CallbackConfig;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -96,7 +100,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
 
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
-  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data });
+  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks });
+  addCallbackRoutes(app, deps.callbacks);
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0, data: deps.data });
 

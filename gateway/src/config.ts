@@ -1,5 +1,6 @@
 /** The gateway's settings, read once from an environment passed in. */
 import { ConfigError, DEFAULT_TENANT, EnvReader, NAME_PATTERN } from '@flurry/core';
+import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
 
 export interface GatewayConfig {
   natsServers: string[];
@@ -32,6 +33,8 @@ export interface GatewayConfig {
   hostInstances: number;
   /** API key -> tenant. Empty: no authentication, every caller is the default tenant. */
   apiKeys: Map<string, string>;
+  /** Job callbacks: signing secret, allowed addresses, retries (docs/jobs.md, "Callbacks"). */
+  callbacks: CallbackConfig;
   logLevel: string;
 }
 
@@ -56,6 +59,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     consolidateMs: r.int('FLURRY_CONSOLIDATE_MS', 10_000, { min: 0, max: 3_600_000 }),
     hostInstances: r.int('FLURRY_HOST_INSTANCES', 16, { min: 1, max: 4096 }),
     apiKeys: parseApiKeys(r.optionalString('FLURRY_API_KEYS')),
+    callbacks: loadCallbackConfig(env),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

@@ -15,6 +15,7 @@ import { ServicesController } from './services/controller.js';
 import { Journal } from './services/journal.js';
 import { HostControl } from './services/host-control.js';
 import { LoadReporter } from './services/load-reporter.js';
+import { CallbackDeliverer } from './callbacks/callback-deliverer.js';
 
 export class Gateway {
   private constructor(
@@ -39,6 +40,7 @@ export class Gateway {
     const coordinator = new JobCoordinator(jobs, fleet, log, {
       leaseTtlMs: config.jobLeaseTtlMs,
       snapshotTimeoutMs: config.placeTimeoutMs,
+      callbacks: new CallbackDeliverer(jobs, config.callbacks, log),
       getFunction: (tenant, name) => registry.get(tenant, name),
     });
     let loadReporter: LoadReporter | undefined;
@@ -56,6 +58,7 @@ export class Gateway {
     const app = createApp({
       link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
+      callbacks: config.callbacks,
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));

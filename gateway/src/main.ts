@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
   log.info({ config: { ...config, apiKeys: `${config.apiKeys.size} keys` } }, 'starting');
+  if (!config.callbacks.secrets) log.warn('no FLURRY_CALLBACK_SECRET or FLURRY_CALLBACK_SECRET_FILE: jobs with a callbackUrl are refused');
   // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));
   const gateway = await Gateway.start(config, log);

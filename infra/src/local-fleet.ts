@@ -3,7 +3,8 @@
  * a gateway and N worker hosts, each a separate process. `npm start`, the
  * integration tests and the benchmarks all use this one helper.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
@@ -56,6 +57,7 @@ export class LocalFleet {
       const hosts = await Promise.all(
         Array.from({ length: opts.hosts }, (_, i) => LocalFleet.spawnHost(natsUrl, dataDir, opts, `host-${i + 1}`).then((h) => (started.push(h), h))),
       );
+      opts = { ...opts, gatewayEnv: { ...callbackSecretEnv(dataDir, { ...process.env, ...opts.env, ...opts.gatewayEnv }), ...opts.gatewayEnv } };
       const gateway = await startGateway({
         natsUrl,
         port: opts.gatewayPort ?? 0,
@@ -161,4 +163,20 @@ export class LocalFleet {
     await this.nats?.stop();
     if (this.removeDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The gateways' callback master secret (docs/jobs.md, "Callbacks"): made
+ * once in the fleet's folder, so a restarted gateway (and `npm start` run
+ * again on the same folder) signs with the same tenant secrets. Nothing when
+ * the environment names a secret already.
+ */
+function callbackSecretEnv(dataDir: string, env: Record<string, string | undefined>): Record<string, string> {
+  if (env.FLURRY_CALLBACK_SECRET || env.FLURRY_CALLBACK_SECRET_FILE) return {};
+  const file = join(dataDir, 'callback-secret');
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
+  }
+  return { FLURRY_CALLBACK_SECRET_FILE: file };
 }

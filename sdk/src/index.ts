@@ -17,10 +17,12 @@ export {
   type WaitOptions,
 } from './jobs.js';
 export { InvokeResponse } from './invoke-response.js';
+export { verifyCallbackSignature, type VerifyCallbackOptions } from './callback-signature.js';
 export type { RetryOptions } from './retry.js';
 export type { QueryInit } from './transport.js';
 export { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
 export type {
+  CallbackOutcome,
   CloneDetail,
   ConsolidationState,
   DataRecord,

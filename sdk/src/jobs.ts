@@ -47,7 +47,12 @@ export interface JobSpec {
   retries?: number;
   /** `false`: skip the function's `reduce` and keep each clone's output. */
   reduce?: boolean;
-  /** The gateway posts the finished job there. */
+  /**
+   * The gateway POSTs the finished job's record there, signed (`Flurry-Signature`: check it with
+   * `verifyCallbackSignature` and `callbackSecret()`), retried with backoff; the outcome is the
+   * record's `callback`. Loopback, private, link-local and metadata addresses are refused unless
+   * the operator allows them.
+   */
   callbackUrl?: string;
   /**
    * Sent as `Idempotency-Key`: submitting the same spec again with it returns the same job.
@@ -342,6 +347,14 @@ export class JobsApi {
 
   async get(id: string): Promise<JobRecord> {
     return this.handle(id).status();
+  }
+
+  /**
+   * This tenant's callback signing secret: the key that `verifyCallbackSignature` checks a
+   * callback's `Flurry-Signature` with.
+   */
+  async callbackSecret(): Promise<string> {
+    return (await this.transport.json<{ secret: string }>({ method: 'GET', path: '/v1/callback-secret' })).secret;
   }
 
   /** One page of the tenant's jobs; pass `next` back as `cursor` for the following page. */

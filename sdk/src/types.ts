@@ -200,6 +200,27 @@ export interface JobRecord {
   error?: JobErrorInfo;
   /** Each failed clone's error. */
   errors?: { index: number; code: ErrorCode | (string & {}); message: string }[];
+  /** How the job's callback went, when it has a `callbackUrl`. */
+  callback?: CallbackOutcome;
+}
+
+/**
+ * The delivery of a job's callback: `pending` until a 2xx answer (`delivered`) or until every
+ * attempt has failed (`failed`). Times are milliseconds since the Unix epoch.
+ *
+ * @example
+ * const { callback } = await flurry.jobs.get(id);
+ * if (callback?.state === 'failed') console.error(`callback: ${callback.lastStatus ?? ''} ${callback.lastError}`);
+ */
+export interface CallbackOutcome {
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** The last attempt's HTTP status, when the receiver answered. */
+  lastStatus?: number;
+  /** Why the last attempt failed. */
+  lastError?: string;
+  /** When the last attempt ended. */
+  at?: number;
 }
 
 /**

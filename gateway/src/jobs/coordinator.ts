@@ -13,6 +13,7 @@ import type { FleetView } from '../fleet-view.js';
 import type { JobStore } from './job-store.js';
 import { JobRun } from './job-run.js';
 import { Lease } from '../lease.js';
+import type { CallbackDeliverer } from '../callbacks/callback-deliverer.js';
 
 const LEASE_KEY = 'coordinator';
 
@@ -20,6 +21,8 @@ export interface CoordinatorOptions {
   leaseTtlMs: number;
   snapshotTimeoutMs: number;
   tickMs?: number;
+  /** Delivers the callbacks of jobs that end (the holder's, like the jobs). */
+  callbacks: CallbackDeliverer;
   getFunction(tenant: string, name: string): Promise<FunctionRecord>;
 }
 
@@ -63,14 +66,19 @@ export class JobCoordinator {
     void (async () => {
       for await (const e of watch) {
         if (!this.leader) break;
-        if (e.operation !== 'PUT' || e.value.length === 0 || this.runs.has(e.key)) continue;
+        if (e.operation !== 'PUT' || e.value.length === 0) continue;
         let stored: StoredJob;
         try {
           stored = decode<StoredJob>(e.value);
         } catch {
           continue;
         }
-        if (TERMINAL_JOB_STATES.includes(stored.record.state)) continue;
+        if (TERMINAL_JOB_STATES.includes(stored.record.state)) {
+          // An ended job's callback goes out once its run has written its last record; a new holder finds pending ones here.
+          this.opts.callbacks.offer(e.key, stored, this.runs.get(e.key)?.finished);
+          continue;
+        }
+        if (this.runs.has(e.key)) continue;
         // The watch may deliver an older revision after a driver finished the job: go by the latest.
         const latest = await this.store.get(stored.record.tenant, stored.record.id).catch(() => undefined);
         if (!latest || TERMINAL_JOB_STATES.includes(latest.stored.record.state) || this.runs.has(e.key) || !this.leader) continue;
@@ -98,6 +106,7 @@ export class JobCoordinator {
     this.control = undefined;
     this.watch?.stop();
     this.watch = undefined;
+    this.opts.callbacks.stop();
     for (const run of this.runs.values()) run.stop();
     this.runs.clear();
     this.inFlight.clear();

@@ -627,7 +627,6 @@ export class JobRun {
     this.setState('done');
     await this.persistNow();
     this.emit('done', { job: this.record });
-    this.callback();
   }
 
   /** A cold job's reduce boots its own instance: on the host with the most free slots. */
@@ -685,7 +684,6 @@ export class JobRun {
     await this.persistNow();
     this.emit('failed', { error, errors: this.record.errors, job: this.record });
     await this.releaseAll(true);
-    this.callback();
   }
 
   /** Cancels: stops the clones on every host, releases the snapshot, records the state. */
@@ -700,7 +698,6 @@ export class JobRun {
     this.emit('cancelled', { job: this.record });
     await this.releaseAll(true);
     this.wake?.();
-    this.callback();
   }
 
   /**
@@ -783,14 +780,6 @@ export class JobRun {
       this.log.warn({ jobId: r.id, err: (err as Error).message }, 'job record write failed');
     });
     return this.persisting;
-  }
-
-  private callback(): void {
-    const url = this.spec?.callbackUrl;
-    if (!url) return;
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(this.record), signal: AbortSignal.timeout(10_000) }).catch((err: unknown) =>
-      this.log.warn({ jobId: this.record.id, url, err: (err as Error).message }, 'job callback failed'),
-    );
   }
 }
 

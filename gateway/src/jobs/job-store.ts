@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageTyp
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  createShared, decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
+  createShared, decode, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -96,6 +96,17 @@ export class JobStore {
 
   async put(stored: StoredJob): Promise<void> {
     await this.jobs.put(jobKey(stored.record.tenant, stored.record.id), encode(stored));
+  }
+
+  /** Compare-and-set: writes `stored` only if the record is still at `revision`; false when it changed meanwhile. */
+  async update(stored: StoredJob, revision: number): Promise<boolean> {
+    try {
+      await this.jobs.update(jobKey(stored.record.tenant, stored.record.id), encode(stored), revision);
+      return true;
+    } catch (err) {
+      if (isBrokerFailure(err)) throw err;
+      return false;
+    }
   }
 
   async spec(stored: StoredJob): Promise<JobSpec> {

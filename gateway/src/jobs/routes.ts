@@ -20,6 +20,9 @@ import type { JobStore } from './job-store.js';
 import { JobData } from './job-data.js';
 import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-events.js';
 import { newCloneDetails } from './job-run.js';
+import { parseCallbackUrl } from '../callbacks/callback-address.js';
+import type { CallbackConfig } from '../callbacks/callback-config.js';
+import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 
 export const MAX_CLONES = 1024;
 const DEFAULT_TIMEOUT_MS = 600_000;
@@ -31,6 +34,7 @@ export interface JobRoutesDeps {
   maxBodyBytes: number;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
   data?: JobData;
+  callbacks: CallbackConfig;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -47,6 +51,7 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     const fn = await deps.registry.get(tenant, body.function);
     const initData = body.initData === undefined ? undefined : await initDataRef(deps.data, tenant, body.initData);
     const spec = specOf(body, fn, initData);
+    if (body.callbackUrl !== undefined) await checkCallbackUrl(deps.callbacks, body.callbackUrl);
     const idemKey = c.req.header('idempotency-key');
     let jobId = newId('job');
     let replay = false;
@@ -71,8 +76,9 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       id: jobId, tenant, function: fn.name, digest: fn.digest, clones: body.clones, state: 'queued', createdAt: now, updatedAt: now,
       boot: spec.boot, ...(initData ? { initData: initData.name } : {}),
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
+      ...(body.callbackUrl !== undefined ? { callback: { state: 'pending', attempts: 0 } } : {}),
     };
-    const made = await store.create({ record }, spec);
+    const made = await store.create({ record, ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
     return c.json({ job: made.stored.record }, made.created && !replay ? 202 : 200);
   });
 
@@ -200,15 +206,7 @@ function parseJobBody(raw: Uint8Array): JobBody {
   if (b.timeoutMs !== undefined && (typeof b.timeoutMs !== 'number' || !Number.isInteger(b.timeoutMs) || b.timeoutMs < 1 || b.timeoutMs > 24 * 3600_000)) throw bad('"timeoutMs" must be an integer from 1 to 86400000');
   if (b.retries !== undefined && (typeof b.retries !== 'number' || !Number.isInteger(b.retries) || b.retries < 0 || b.retries > 10)) throw bad('"retries" must be an integer from 0 to 10');
   if (b.reduce !== undefined && typeof b.reduce !== 'boolean') throw bad('"reduce" must be a boolean');
-  if (b.callbackUrl !== undefined) {
-    let u: URL | undefined;
-    try {
-      u = typeof b.callbackUrl === 'string' ? new URL(b.callbackUrl) : undefined;
-    } catch {
-      u = undefined;
-    }
-    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw bad('"callbackUrl" must be an http or https URL');
-  }
+  if (b.callbackUrl !== undefined) parseCallbackUrl(b.callbackUrl);
   return b as unknown as JobBody;
 }
 
@@ -236,6 +234,5 @@ function specOf(b: JobBody, fn: FunctionRecord, initData: InitDataRef | undefine
     timeoutMs: b.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: b.retries ?? DEFAULT_RETRIES,
     reduce: b.reduce ?? hasReduce,
-    callbackUrl: b.callbackUrl,
   };
 }
