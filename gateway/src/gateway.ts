@@ -54,7 +54,7 @@ export class Gateway {
     });
     const data = new JobData(fabric);
     const app = createApp({
-      link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
+      link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {

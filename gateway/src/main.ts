@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
-  log.info({ config: { ...config, apiKeys: `${config.apiKeys.size} keys` } }, 'starting');
+  log.info({ config: { ...config, auth: config.auth.describe() } }, 'starting');
+  if (!config.auth.required) log.warn('FLURRY_AUTH=none: no API keys, every caller is admin of the default tenant; never expose this gateway beyond this machine');
   // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));
   const gateway = await Gateway.start(config, log);
