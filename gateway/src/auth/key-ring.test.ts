@@ -89,18 +89,30 @@ describe('key ring', () => {
     }
   });
 
-  it('constant time - every lookup compares the digest with every key, found first, last or not at all', () => {
-    const keys = Array.from({ length: 5 }, () => newApiKey());
-    const ring = KeyRing.withKeys(keys.map((k, i) => ({ tenant: `t${i}`, role: 'user', sha256: hashApiKey(k) })));
-    for (const h of [`Bearer ${keys[0]}`, `Bearer ${keys[4]}`, 'Bearer not-a-key-at-all']) {
+  it('constant time - a lookup compares the digest with every key that shares its first two bytes, found first, last or not at all', () => {
+    // Keys until four share a digest prefix (a few thousand tries): three in the ring, the fourth a wrong guess.
+    const byPrefix = new Map<string, string[]>();
+    let same: string[] = [];
+    while (same.length < 4) {
+      const k = newApiKey();
+      const prefix = hashApiKey(k).slice(0, 4);
+      same = [...(byPrefix.get(prefix) ?? []), k];
+      byPrefix.set(prefix, same);
+    }
+    const [first, second, third, wrong] = same;
+    const others = Array.from({ length: 50 }, () => newApiKey());
+    const ring = KeyRing.withKeys([first, ...others, second, third].map((k, i) => ({ tenant: `t${i}`, role: 'user', sha256: hashApiKey(k) })));
+    for (const key of [first, third, wrong]) {
       compared.count = 0;
       try {
-        ring.identify(h);
+        ring.identify(`Bearer ${key}`);
       } catch {
-        // An unknown key is refused after the same comparisons.
+        // The wrong guess is refused after the same comparisons.
       }
-      expect(compared.count).toBe(keys.length);
+      expect(compared.count).toBe(3);
     }
+    expect(ring.identify(`Bearer ${third}`)).toEqual({ tenant: 't52', role: 'user' });
+    expect(refusal(ring, `Bearer ${wrong}`)).toBe('unauthorized');
   });
 
   it('no auth - FLURRY_AUTH=none makes every caller admin of the default tenant, whatever it sends', () => {

