@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newApiKey } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
+import { startGateway } from '../infra/src/services.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
 
@@ -197,5 +198,24 @@ describe('tenancy', () => {
     }
     expect((await call({}, 'GET', '/healthz')).status).toBe(200);
     expect((await call({}, 'GET', '/readyz')).status).toBe(200);
+  });
+
+  it('start - without keys a gateway refuses to start and says how; FLURRY_AUTH=none starts with a warning; the logged configuration names no key', async () => {
+    const env = { FLURRY_API_KEYS: '', FLURRY_API_KEYS_FILE: '', FLURRY_AUTH: '', LOG_LEVEL: 'info' };
+    const refused = await startGateway({ natsUrl: fleet.natsUrl, env }).then(async (g) => {
+      await g.stop();
+      return 'started';
+    }, (err: Error) => err.message);
+    expect(refused).toMatch(/exited with code 2[\s\S]*no API keys: give FLURRY_API_KEYS_FILE or FLURRY_API_KEYS .* or set FLURRY_AUTH=none/);
+    const open = await startGateway({ natsUrl: fleet.natsUrl, env: { ...env, FLURRY_AUTH: 'none' } });
+    const keyed = await startGateway({ natsUrl: fleet.natsUrl, env: { ...env, FLURRY_API_KEYS: `${KEYS.alice}=alice,${KEYS.bob}=bob,${KEYS.admin}=ops:admin` } });
+    try {
+      expect(open.lines.join('\n')).toMatch(/"level":40,.*FLURRY_AUTH=none: no API keys, every caller is admin/);
+      const log = keyed.lines.join('\n');
+      expect(log).toContain('"auth":"3 keys (1 admin, 2 user)"');
+      for (const key of Object.values(KEYS)) expect(log).not.toContain(key);
+    } finally {
+      await Promise.all([open.stop(), keyed.stop()]);
+    }
   });
 });
