@@ -65,7 +65,9 @@ async function main(): Promise<void> {
   console.log('');
   const auth = admin ? ` -H "Authorization: Bearer $(cat ${admin.keyPath})"` : '';
   console.log(`  try:  curl -s${auth} '${fleet.url}/fn/echo/hello?x=1' -d 'hi there'`);
-  console.log(`        node sdk/dist/cli.js --url ${fleet.url} hosts`);
+  // The CLI looks for the key in .flurry/ from the working directory up; a state folder elsewhere must be named.
+  const cliEnv = admin && config.dataDir !== join(repoRoot, '.flurry') ? `FLURRY_DATA_DIR=${config.dataDir} ` : '';
+  console.log(`        ${cliEnv}node sdk/dist/cli.js --url ${fleet.url} hosts`);
   console.log('');
   console.log('  Ctrl-C stops the fleet.');
   let stopping = false;
