@@ -6,7 +6,7 @@
 // stops everything without a restart. The policy itself is tested in
 // infra/src/supervisor.test.ts.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,8 @@ import { superviseFleet, type Supervisor } from '../infra/src/supervisor.js';
 import { until } from './helpers/gateway-api.js';
 
 /** The hosts the gateway at `url` lists, or undefined while it does not answer. */
-async function listedHosts(url: string): Promise<HostRecord[] | undefined> {
-  const res = await fetch(`${url}/v1/hosts`).catch(() => undefined);
+async function listedHosts(url: string, apiKey?: string): Promise<HostRecord[] | undefined> {
+  const res = await fetch(`${url}/v1/hosts`, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch(() => undefined);
   if (!res?.ok) return undefined;
   return ((await res.json()) as { hosts: HostRecord[] }).hosts;
 }
@@ -119,10 +119,14 @@ describe('npm start launcher', () => {
         if (launcher.exitCode !== null) throw new Error(`the launcher exited with code ${launcher.exitCode}:\n${stdout}\n${stderr}`);
         return stdout.includes('Ctrl-C stops the fleet.') ? true : undefined;
       }, 60_000);
-      const [first] = (await listedHosts(url))!;
+      // The launcher made an admin key in its state folder and printed it; without it the gateway answers 401.
+      const key = readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
+      expect(stdout).toContain(key);
+      expect((await fetch(`${url}/v1/hosts`)).status).toBe(401);
+      const [first] = (await listedHosts(url, key))!;
       process.kill(first.pid, 'SIGKILL');
       const again = await until('the launcher to start host-1 again', async () => {
-        const host = (await listedHosts(url))?.find((h) => h.id === 'host-1' && h.pid !== first.pid);
+        const host = (await listedHosts(url, key))?.find((h) => h.id === 'host-1' && h.pid !== first.pid);
         return host && alive(host.pid) ? host : undefined;
       }, 30_000);
       expect(stderr).toContain('flurry: host host-1 was killed by SIGKILL');

@@ -4,14 +4,21 @@
  * directly in this process through a guest pool (the baseline), at 1 and 64
  * concurrent clients. Reports p50/p99 latency, requests per second, and the
  * latency the fleet adds.
+ *
+ * The fleet's gateway requires an API key; a second gateway on the same
+ * fleet runs without (FLURRY_AUTH=none). Single-client calls alternate
+ * between the two in short rounds, so that both see the same machine load,
+ * and the difference of their medians is what authentication costs a call.
+ * The key lookup alone is also timed in this process.
  */
-import { Agent, request } from 'node:http';
+import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { createLogger } from '@flurry/core';
+import { createLogger, hashApiKey, newApiKey } from '@flurry/core';
+import { KeyRing } from '@flurry/gateway';
 import { GuestPool } from '@flurry/worker-host';
-import { LocalFleet, repoRoot } from '@flurry/infra';
+import { LocalFleet, repoRoot, startGateway } from '@flurry/infra';
 import { closedLoop, round, summarize } from './stats.js';
 import { option } from './options.js';
 
@@ -37,23 +44,36 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const direct64 = await closedLoop(direct, 64, seconds * 1000);
   await pool.close();
 
-  const fleet = await LocalFleet.start({ hosts, hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads) }, gatewayEnv: { LOG_LEVEL: 'warn' } });
+  const keyCheckUs = keyCheckMicros(3);
+  const keyCheckUs1000 = keyCheckMicros(1000);
+
+  const key = newApiKey();
+  const fleet = await LocalFleet.start({ hosts, hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads) }, gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_API_KEYS: `${key}=bench` } });
+  const openGateway = await startGateway({ natsUrl: fleet.natsUrl, env: { LOG_LEVEL: 'warn', FLURRY_AUTH: 'none' } }).catch(async (err: unknown) => {
+    await fleet.stop();
+    throw err;
+  });
   try {
-    const deployed = await fetch(`${fleet.url}/v1/functions/echo`, { method: 'PUT', body: echo as Uint8Array<ArrayBuffer> });
-    if (!deployed.ok) throw new Error(`deploy failed: ${await deployed.text()}`);
-    const url = new URL('/fn/echo/bench?a=1', fleet.url);
     const agent = new Agent({ keepAlive: true, maxSockets: 128 });
-    const viaFleet = () =>
-      new Promise<void>((resolve, reject) => {
-        const r = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-          res.on('data', () => {});
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+    const caller = async (gatewayUrl: string, auth: OutgoingHttpHeaders) => {
+      const deployed = await fetch(`${gatewayUrl}/v1/functions/echo`, { method: 'PUT', body: echo as Uint8Array<ArrayBuffer>, headers: auth as Record<string, string> });
+      if (!deployed.ok) throw new Error(`deploy failed: ${await deployed.text()}`);
+      const url = new URL('/fn/echo/bench?a=1', gatewayUrl);
+      const call = () =>
+        new Promise<void>((resolve, reject) => {
+          const r = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, ...auth } }, (res) => {
+            res.on('data', () => {});
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+          });
+          r.on('error', reject);
+          r.end(body);
         });
-        r.on('error', reject);
-        r.end(body);
-      });
-    await viaFleet(); // places the warm parent
-    const fleet1 = await closedLoop(viaFleet, 1, seconds * 1000);
+      await call(); // places the warm parent
+      return call;
+    };
+    const viaFleet = await caller(fleet.url, { authorization: `Bearer ${key}` });
+    const viaOpen = await caller(String(openGateway.ready.url), {});
+    const [fleet1, open1] = await alternating([viaFleet, viaOpen], seconds * 1000);
     const fleet64 = await closedLoop(viaFleet, 64, seconds * 1000);
     agent.destroy();
 
@@ -61,10 +81,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const d64 = summarize(direct64.latencies);
     const f1 = summarize(fleet1.latencies);
     const f64 = summarize(fleet64.latencies);
+    const o1 = summarize(open1.latencies);
     const rows = [
       ['direct (in-process pool)', 1, d1, direct1.rps, direct1.errors],
       ['direct (in-process pool)', 64, d64, direct64.rps, direct64.errors],
       ['gateway + NATS + host', 1, f1, fleet1.rps, fleet1.errors],
+      ['  same, FLURRY_AUTH=none', 1, o1, open1.rps, open1.errors],
       ['gateway + NATS + host', 64, f64, fleet64.rps, fleet64.errors],
     ] as const;
     if (!args.includes('--quiet')) {
@@ -75,6 +97,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
       console.log(`added at the median, 1 client: ${(f1.p50Ms - d1.p50Ms).toFixed(3)} ms (fleet/direct p50 ratio ${(f1.p50Ms / d1.p50Ms).toFixed(2)}x)`);
       console.log(`throughput at 64 clients: fleet/direct ${(fleet64.rps / direct64.rps).toFixed(2)}x`);
+      console.log(`authentication at the median, 1 client: ${(f1.p50Ms - o1.p50Ms).toFixed(3)} ms (API key vs FLURRY_AUTH=none, alternating rounds)`);
+      console.log(`key lookup in process: ${keyCheckUs.toFixed(2)} µs per call with 3 keys, ${keyCheckUs1000.toFixed(2)} µs with 1,000 (median of batches)`);
     }
     return {
       bench: 'invoke',
@@ -93,9 +117,44 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       directP50Ms64: round(d64.p50Ms),
       directRps64: round(direct64.rps, 0),
       addedP50Ms: round(f1.p50Ms - d1.p50Ms),
-      errors: fleet1.errors + fleet64.errors + direct1.errors + direct64.errors,
+      noAuthP50Ms: round(o1.p50Ms),
+      authAddedP50Ms: round(f1.p50Ms - o1.p50Ms),
+      keyCheckUs: round(keyCheckUs, 2),
+      keyCheckUs1000: round(keyCheckUs1000, 2),
+      errors: fleet1.errors + open1.errors + fleet64.errors + direct1.errors + direct64.errors,
     };
   } finally {
+    await openGateway.stop(5000);
     await fleet.stop();
   }
+}
+
+/** Single-client loops over each op in turn, in short rounds (the order flipping each round), for `totalMs` each. */
+async function alternating(ops: (() => Promise<void>)[], totalMs: number, rounds = 10): Promise<{ latencies: number[]; rps: number; errors: number }[]> {
+  const out = ops.map(() => ({ latencies: [] as number[], rps: 0, errors: 0 }));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? ops.map((_, i) => i) : ops.map((_, i) => ops.length - 1 - i);
+    for (const i of order) {
+      const got = await closedLoop(ops[i], 1, totalMs / rounds, 50);
+      out[i].latencies.push(...got.latencies);
+      out[i].errors += got.errors;
+      out[i].rps += got.rps / rounds;
+    }
+  }
+  return out;
+}
+
+/** Microseconds one API key lookup takes with `keys` keys: the median over batches of a known key's lookups. */
+function keyCheckMicros(keys: number): number {
+  const known = Array.from({ length: keys }, () => newApiKey());
+  const ring = KeyRing.withKeys(known.map((k, i) => ({ tenant: `t${i}`, role: 'user', sha256: hashApiKey(k) })));
+  const header = `Bearer ${known[keys - 1]}`;
+  const batch = 200;
+  const perCall: number[] = [];
+  for (let b = 0; b < 50; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < batch; i++) ring.identify(header);
+    perCall.push(((performance.now() - t0) * 1000) / batch);
+  }
+  return perCall.sort((x, y) => x - y)[perCall.length >> 1];
 }

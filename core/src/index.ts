@@ -3,6 +3,7 @@ export * from './protocol.js';
 export * from './codec.js';
 export * from './errors.js';
 export * from './config.js';
+export * from './api-keys.js';
 export * from './log.js';
 export * from './ids.js';
 export * from './fabric.js';

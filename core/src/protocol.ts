@@ -8,7 +8,7 @@
  * object name starts with it.
  */
 
-/** Tenant used until API keys map callers to tenants. */
+/** The tenant of every caller when the gateway runs without API keys (FLURRY_AUTH=none). */
 export const DEFAULT_TENANT = 'default';
 
 /** JetStream KV buckets and object stores. */
@@ -336,6 +336,8 @@ export interface DrainRequest {
 export type ErrorCode =
   | 'bad_request'
   | 'unauthorized'
+  /** The caller's key is known but its role may not do this (an admin-only route). */
+  | 'forbidden'
   | 'invalid_module'
   | 'not_found'
   | 'payload_too_large'

@@ -4,7 +4,7 @@
  * place (http-errors.ts).
  */
 import { Hono, type Context } from 'hono';
-import { DEFAULT_TENANT, FlurryError, newId, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
+import { FlurryError, newId, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
 import { readBody } from './request-body.js';
 import type { FunctionRegistry } from './function-registry.js';
@@ -20,6 +20,9 @@ import { addHostRoutes } from './services/host-routes.js';
 import type { HostControl } from './services/host-control.js';
 import { addCallbackRoutes } from './callbacks/callback-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
+import type { KeyRing } from './auth/key-ring.js';
+import { authenticate, type CallerVariables } from './auth/roles.js';
+import { hostViewFor } from './auth/host-view.js';
 
 export interface AppDeps {
   /** The broker connection: requests get 503 while it is away (docs/reliability.md). */
@@ -30,7 +33,8 @@ export interface AppDeps {
   log: Logger;
   maxBodyBytes: number;
   maxModuleBytes: number;
-  apiKeys: Map<string, string>;
+  /** Who may call (auth/key-ring.ts); every route but the health checks needs a key unless it runs without. */
+  auth: KeyRing;
   /** Fork-join jobs (docs/jobs.md); without it the /v1/jobs routes are absent. */
   jobs?: JobStore;
   /** Uploaded job data (docs/api.md); without it the /v1/data routes are absent and jobs take no initData. */
@@ -45,8 +49,7 @@ export interface AppDeps {
   callbacks: CallbackConfig;
 }
 
-type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
-
+type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
 
 /** Headers a guest may not set: the gateway owns framing. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
@@ -62,7 +65,6 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.set('requestId', requestId);
     // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
     c.set('log', deps.log);
-    c.set('tenant', tenantOf(c.req.header('authorization'), deps.apiKeys));
     await next();
   });
 
@@ -72,6 +74,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     deps.link.assertUp();
     return c.json({ ok: true });
   });
+
+  // Before the broker check: a caller without a valid key learns nothing, not even that the broker is away.
+  app.use('*', authenticate(deps.auth));
 
   // Every other route needs the broker: refused at once while it is away, and a request in flight
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
@@ -97,13 +102,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json({ deleted: c.req.param('name') });
   });
 
-  app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
+  app.get('/v1/hosts', async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }));
 
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks });
   addCallbackRoutes(app, deps.callbacks);
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
-  if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0, data: deps.data });
+  if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
     const fn = await deps.registry.get(c.var.tenant, name);
@@ -117,7 +122,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       method: c.req.method,
       path: path || '/',
       query: q < 0 ? '' : rawUrl.slice(q + 1),
-      headers: requestHeaders(c, deps.apiKeys.size > 0),
+      headers: requestHeaders(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
     const reply = await deps.invoker.invoke(fn, req);
@@ -142,15 +147,6 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   return app;
-}
-
-/** The caller's tenant: from its API key when keys are configured, else the default tenant. */
-function tenantOf(authorization: string | undefined, apiKeys: Map<string, string>): string {
-  if (apiKeys.size === 0) return DEFAULT_TENANT;
-  const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-  const tenant = m ? apiKeys.get(m[1]) : undefined;
-  if (!tenant) throw new FlurryError('unauthorized', 'missing or unknown API key (send Authorization: Bearer <key>)');
-  return tenant;
 }
 
 function requestHeaders(c: Context<Env>, hideAuthorization: boolean): [string, string][] {

@@ -1,6 +1,8 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { ConfigError, DEFAULT_TENANT, EnvReader, NAME_PATTERN } from '@flurry/core';
+import { EnvReader } from '@flurry/core';
 import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
+import { loadKeyRing } from './auth/key-sources.js';
+import type { KeyRing } from './auth/key-ring.js';
 
 export interface GatewayConfig {
   natsServers: string[];
@@ -31,8 +33,8 @@ export interface GatewayConfig {
   consolidateMs: number;
   /** Service instances one host takes. */
   hostInstances: number;
-  /** API key -> tenant. Empty: no authentication, every caller is the default tenant. */
-  apiKeys: Map<string, string>;
+  /** The API keys' digests, tenants and roles (auth/key-sources.ts); or none, with FLURRY_AUTH=none. */
+  auth: KeyRing;
   /** Job callbacks: signing secret, allowed addresses, retries (docs/jobs.md, "Callbacks"). */
   callbacks: CallbackConfig;
   logLevel: string;
@@ -58,21 +60,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     scaleInCooldownMs: r.int('FLURRY_SCALE_IN_COOLDOWN_MS', 30_000, { min: 0, max: 3_600_000 }),
     consolidateMs: r.int('FLURRY_CONSOLIDATE_MS', 10_000, { min: 0, max: 3_600_000 }),
     hostInstances: r.int('FLURRY_HOST_INSTANCES', 16, { min: 1, max: 4096 }),
-    apiKeys: parseApiKeys(r.optionalString('FLURRY_API_KEYS')),
+    auth: loadKeyRing(env),
     callbacks: loadCallbackConfig(env),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
-}
-
-/** `key1=tenant1,key2=tenant2`; a key without `=tenant` belongs to the default tenant. */
-function parseApiKeys(v: string | undefined): Map<string, string> {
-  const keys = new Map<string, string>();
-  if (!v) return keys;
-  for (const item of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [key, tenant = DEFAULT_TENANT] = item.split('=');
-    if (!key || key.length < 8) throw new ConfigError('FLURRY_API_KEYS: each key must be at least 8 characters');
-    if (!NAME_PATTERN.test(tenant)) throw new ConfigError(`FLURRY_API_KEYS: tenant "${tenant}" must match ${NAME_PATTERN}`);
-    keys.set(key, tenant);
-  }
-  return keys;
 }

@@ -56,7 +56,7 @@ export class Gateway {
     });
     const data = new JobData(fabric);
     const app = createApp({
-      link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, apiKeys: config.apiKeys,
+      link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
       callbacks: config.callbacks,
     });

@@ -7,6 +7,7 @@ const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   invalid_module: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   payload_too_large: 413,
   timeout: 504,

@@ -2,3 +2,4 @@
 export { Gateway } from './gateway.js';
 export { createApp, type AppDeps } from './app.js';
 export { loadGatewayConfig, type GatewayConfig } from './config.js';
+export { KeyRing, type Caller } from './auth/key-ring.js';

@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
-  log.info({ config: { ...config, apiKeys: `${config.apiKeys.size} keys` } }, 'starting');
+  log.info({ config: { ...config, auth: config.auth.describe() } }, 'starting');
+  if (!config.auth.required) log.warn('FLURRY_AUTH=none: no API keys, every caller is admin of the default tenant; never expose this gateway beyond this machine');
   if (!config.callbacks.secrets) log.warn('no FLURRY_CALLBACK_SECRET or FLURRY_CALLBACK_SECRET_FILE: jobs with a callbackUrl are refused');
   // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));

@@ -22,7 +22,13 @@ export interface LocalFleetOptions {
   /** Extra environment for every service. */
   env?: Record<string, string>;
   hostEnv?: Record<string, string>;
+  /**
+   * Without FLURRY_API_KEYS, FLURRY_API_KEYS_FILE or FLURRY_AUTH in `env` or
+   * `gatewayEnv`, the gateway runs without authentication (FLURRY_AUTH=none).
+   */
   gatewayEnv?: Record<string, string>;
+  /** The key this helper sends itself (waiting for hosts); default: the first key of FLURRY_API_KEYS. */
+  apiKey?: string;
   onLine?: (service: string, line: string) => void;
 }
 
@@ -61,7 +67,7 @@ export class LocalFleet {
       const gateway = await startGateway({
         natsUrl,
         port: opts.gatewayPort ?? 0,
-        env: { ...opts.env, ...opts.gatewayEnv },
+        env: gatewayEnv(opts),
         logFile: join(dataDir, 'logs', 'gateway.log'),
         onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
       });
@@ -121,7 +127,7 @@ export class LocalFleet {
     this.gateway = await startGateway({
       natsUrl: this.natsUrl,
       port,
-      env: { ...this.opts.env, ...this.opts.gatewayEnv },
+      env: gatewayEnv(this.opts),
       logFile: join(this.dataDir, 'logs', 'gateway.log'),
       onLine: this.opts.onLine && ((l) => this.opts.onLine!('gateway', l)),
     });
@@ -147,7 +153,8 @@ export class LocalFleet {
   async waitForHosts(count: number, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const res = await fetch(`${this.url}/v1/hosts`).catch(() => undefined);
+      const key = this.opts.apiKey ?? firstInlineKey(gatewayEnv(this.opts).FLURRY_API_KEYS);
+      const res = await fetch(`${this.url}/v1/hosts`, { headers: key ? { authorization: `Bearer ${key}` } : {} }).catch(() => undefined);
       if (res?.ok) {
         const body = (await res.json()) as { hosts: unknown[] };
         if (body.hosts.length === count) return;
@@ -179,4 +186,19 @@ function callbackSecretEnv(dataDir: string, env: Record<string, string | undefin
     writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
   }
   return { FLURRY_CALLBACK_SECRET_FILE: file };
+}
+
+/** The gateway's environment: a fleet given no keys runs open, as most tests and the benchmarks expect. */
+function gatewayEnv(opts: LocalFleetOptions): Record<string, string> {
+  const env = { ...opts.env, ...opts.gatewayEnv };
+  const auth = env.FLURRY_AUTH ?? env.FLURRY_API_KEYS ?? env.FLURRY_API_KEYS_FILE;
+  return auth === undefined ? { ...env, FLURRY_AUTH: 'none' } : env;
+}
+
+/** `key=tenant[:role],...` -> the first key. */
+function firstInlineKey(keys: string | undefined): string | undefined {
+  const first = keys?.split(',')[0]?.trim();
+  if (!first) return undefined;
+  const eq = first.lastIndexOf('=');
+  return eq < 0 ? first : first.slice(0, eq);
 }

@@ -2,7 +2,8 @@
 import { formatBytes, formatDuration } from './human-units.js';
 import type { JobEvent } from './jobs.js';
 import { formatFields, formatTable } from './table.js';
-import type { DataRecord, FunctionRecord, HostDrainReport, HostMove, HostRecord, JobRecord, MigrationReport, ServiceRecord } from './types.js';
+import type { DataRecord, FunctionRecord, HostCapacity, HostDrainReport, HostMove, HostRecord, JobRecord, MigrationReport, ServiceRecord } from './types.js';
+import { isFullHostRecord } from './hosts.js';
 
 const WASM_PAGE_BYTES = 65_536;
 /** Enough hex digits to tell modules apart at a glance, like git's short hashes. */
@@ -53,7 +54,8 @@ export function deployedLine(fn: FunctionRecord): string {
   return `deployed ${fn.name}  digest ${fn.digest.slice(0, SHORT_DIGEST)}  ${formatBytes(fn.size)}  exports ${fn.exports.join(',')}\n`;
 }
 
-export function hostsTable(hosts: HostRecord[], now: number): string {
+/** A user key sees capacity figures only: the columns about what hosts hold show `-` then. */
+export function hostsTable(hosts: (HostRecord | HostCapacity)[], now: number): string {
   return formatTable(
     [
       { header: 'ID' },
@@ -68,19 +70,22 @@ export function hostsTable(hosts: HostRecord[], now: number): string {
       { header: 'RELEASABLE' },
       { header: 'HEARTBEAT', align: 'right' },
     ],
-    hosts.map((host) => [
-      host.id,
-      host.hostname,
-      String(host.pid),
-      String(host.guestSlots),
-      String(host.runningGuests),
-      String(host.warm.length),
-      host.pager,
-      host.state ?? (host.draining ? 'draining' : 'active'),
-      String(host.instances?.length ?? 0),
-      host.releasable ? 'yes' : 'no',
-      `${formatDuration(now - host.heartbeatAt)} ago`,
-    ]),
+    hosts.map((host) => {
+      const full = isFullHostRecord(host) ? host : undefined;
+      return [
+        host.id,
+        full?.hostname ?? '-',
+        full ? String(full.pid) : '-',
+        String(host.guestSlots),
+        String(host.runningGuests),
+        full ? String(full.warm.length) : '-',
+        host.pager,
+        host.state ?? (host.draining ? 'draining' : 'active'),
+        full ? String(full.instances?.length ?? 0) : '-',
+        host.releasable ? 'yes' : 'no',
+        `${formatDuration(now - host.heartbeatAt)} ago`,
+      ];
+    }),
   );
 }
 

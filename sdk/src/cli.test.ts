@@ -182,6 +182,16 @@ describe('cli', () => {
     await cli(['hosts'], { FLURRY_API_KEY: 'from-env' });
     expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer from-env');
   });
+
+  it('cli - without a key, a gateway on this machine gets the local fleet\'s admin key from its state folder', async () => {
+    const state = join(scratch, 'fleet-state');
+    await mkdir(state, { recursive: true });
+    await writeFile(join(state, 'admin.key'), 'flk_local-admin\n');
+    await cli(['hosts'], { FLURRY_DATA_DIR: state });
+    expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer flk_local-admin');
+    await cli(['hosts', '--api-key', 'from-flag'], { FLURRY_DATA_DIR: state });
+    expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer from-flag');
+  });
 });
 
 describe('cli service', () => {

@@ -22,6 +22,7 @@ import {
   servicesTable,
 } from './cli-views.js';
 import { Flurry } from './client.js';
+import { findLocalFleetKey } from './local-fleet-key.js';
 import { formatBytes } from './human-units.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
 import type { InvokeResponse } from './invoke-response.js';
@@ -49,7 +50,7 @@ function buildProgram(): Command {
     .description('Deploy and call WebAssembly functions, run jobs and services on a Flurry fleet')
     .version(packageVersion())
     .addOption(new Option('--url <url>', 'gateway URL').env('FLURRY_URL').default('http://127.0.0.1:8080'))
-    .addOption(new Option('--api-key <key>', 'API key, sent as a bearer token').env('FLURRY_API_KEY'))
+    .addOption(new Option('--api-key <key>', 'API key, sent as a bearer token (default for a gateway on this machine: the local fleet\'s admin key, from .flurry/admin.key)').env('FLURRY_API_KEY'))
     .addOption(new Option('--request-retries <n>', 'retries of a request after a 429, a 503 or a lost connection, and reconnects of an event stream (0: none)').env('FLURRY_REQUEST_RETRIES').argParser(nonNegativeInteger))
     .option('--json', 'print exactly one JSON document on stdout')
     // Throw instead of exiting, so that usage errors get exit code 2 in one place (main).
@@ -506,7 +507,8 @@ function context(command: Command, client: { timeoutMs?: number } = {}): { flurr
   const options = command.optsWithGlobals<GlobalOptions>();
   let flurry: Flurry;
   try {
-    flurry = new Flurry({ url: options.url, apiKey: options.apiKey, retries: options.requestRetries, ...client });
+    const apiKey = options.apiKey ?? findLocalFleetKey(options.url, process.env, process.cwd());
+    flurry = new Flurry({ url: options.url, apiKey, retries: options.requestRetries, ...client });
   } catch {
     throw new UsageError(`--url: not a URL: ${options.url}`);
   }

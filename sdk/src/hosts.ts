@@ -1,6 +1,6 @@
 /** `flurry.hosts`: the worker hosts of the fleet, and taking them out of service and back (docs/autoscaling.md). */
 import type { Transport } from './transport.js';
-import type { ConsolidationState, HostDrainReport, HostRecord } from './types.js';
+import type { ConsolidationState, HostCapacity, HostDrainReport, HostRecord } from './types.js';
 
 /**
  * The hosts API. Reach it as `flurry.hosts`.
@@ -12,9 +12,12 @@ import type { ConsolidationState, HostDrainReport, HostRecord } from './types.js
 export class HostsApi {
   constructor(private readonly transport: Transport) {}
 
-  /** Every host that has heartbeated recently, as it last reported itself. */
-  async list(): Promise<HostRecord[]> {
-    const answer = await this.transport.json<{ hosts: HostRecord[] }>({ method: 'GET', path: '/v1/hosts' });
+  /**
+   * Every host that has heartbeated recently, as it last reported itself: the whole record
+   * for an admin key, capacity figures only for a user key (`isFullHostRecord` tells them apart).
+   */
+  async list(): Promise<(HostRecord | HostCapacity)[]> {
+    const answer = await this.transport.json<{ hosts: (HostRecord | HostCapacity)[] }>({ method: 'GET', path: '/v1/hosts' });
     return answer.hosts;
   }
 
@@ -32,10 +35,20 @@ export class HostsApi {
     await this.transport.json<{ activated: string }>({ method: 'POST', path: hostPath(id, '/activate') });
   }
 
-  /** Each host's state, and the services controller's latest moves of the caller's instances, newest last. */
+  /** Each host's state, and the services controller's latest moves of every tenant's instances, newest last (admin keys only). */
   async consolidation(): Promise<ConsolidationState> {
     return this.transport.json<ConsolidationState>({ method: 'GET', path: '/v1/consolidation' });
   }
+}
+
+/**
+ * Whether `hosts.list()` gave a host's whole record (an admin key) or its capacity figures only (a user key).
+ *
+ * @example
+ * const names = (await flurry.hosts.list()).filter(isFullHostRecord).map((h) => h.hostname);
+ */
+export function isFullHostRecord(host: HostRecord | HostCapacity): host is HostRecord {
+  return 'hostname' in host;
 }
 
 function hostPath(id: string, action: string): string {

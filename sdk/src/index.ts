@@ -1,7 +1,7 @@
 /** The public surface of @flurry/sdk: the client, its record types and its errors. */
 export { Flurry, type FlurryOptions } from './client.js';
 export { FunctionsApi, type InvokeBody, type InvokeOptions } from './functions.js';
-export { HostsApi } from './hosts.js';
+export { HostsApi, isFullHostRecord } from './hosts.js';
 export { DataApi } from './data.js';
 export { ServicesApi, type MigrateOptions, type ServiceScale, type ServiceSpec } from './services.js';
 export {
@@ -28,6 +28,7 @@ export type {
   DataRecord,
   ErrorCode,
   FunctionRecord,
+  HostCapacity,
   HostDrainReport,
   HostMove,
   HostRecord,

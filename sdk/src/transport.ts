@@ -246,7 +246,8 @@ function parseErrorEnvelope(body: Uint8Array): { code: string; message: string }
 function codeForStatus(status: number): ErrorCode {
   switch (status) {
     case 400: return 'bad_request';
-    case 401: case 403: return 'unauthorized';
+    case 401: return 'unauthorized';
+    case 403: return 'forbidden';
     case 404: return 'not_found';
     case 409: return 'conflict';
     case 413: return 'payload_too_large';

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'invalid_module'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'payload_too_large'
   | 'timeout'
@@ -59,15 +60,14 @@ export interface FunctionRecord {
 }
 
 /**
- * A worker host, as it last reported itself. Times are milliseconds since the Unix epoch.
+ * What every caller sees of a worker host: its capacity figures (all that a `user` API key
+ * gets from `hosts.list()`). Times are milliseconds since the Unix epoch.
  *
  * @example
  * const free = (await flurry.hosts.list()).reduce((n, h) => n + h.guestSlots - h.runningGuests, 0);
  */
-export interface HostRecord {
+export interface HostCapacity {
   id: string;
-  pid: number;
-  hostname: string;
   startedAt: number;
   heartbeatAt: number;
   cores: number;
@@ -76,24 +76,37 @@ export interface HostRecord {
   guestSlots: number;
   /** Guest calls running now. */
   runningGuests: number;
-  /** Functions the host holds warm parents of. */
-  warm: WarmFunction[];
   /** `userfaultfd` when the native pager works on the host, else `portable`. */
   pager: 'userfaultfd' | 'portable';
   /** True once the host has begun draining, or is drained: nothing new is placed on it. */
   draining: boolean;
+  /** `active` takes work; `draining` is being emptied; `drained` holds nothing and takes no work (docs/autoscaling.md). */
+  state?: 'active' | 'draining' | 'drained';
+  /** Drained, idle and holding nothing: the machine may be released. */
+  releasable?: boolean;
+}
+
+/**
+ * A worker host as it last reported itself, as an `admin` API key sees it: its capacity and
+ * what it holds for every tenant.
+ *
+ * @example
+ * const hosts = await flurry.hosts.list();
+ * if (isFullHostRecord(hosts[0])) console.log(hosts[0].hostname, hosts[0].warm.length);
+ */
+export interface HostRecord extends HostCapacity {
+  pid: number;
+  hostname: string;
+  /** Functions the host holds warm parents of. */
+  warm: WarmFunction[];
   /** Parents of jobs this host keeps for later jobs with the same key (module digest, init digest). */
   parents?: { tenant: string; function: string; moduleDigest: string; initDigest: string; snapshotId: string; memoryBytes: number; holders: number; idleSince?: number }[];
   /** Snapshots whose pages this host caches for clones. */
   pageCaches?: string[];
-  /** `active` takes work; `draining` is being emptied; `drained` holds nothing and takes no work (docs/autoscaling.md). */
-  state?: 'active' | 'draining' | 'drained';
   /** Why the host is draining or drained. */
   stateReason?: string;
   /** The service instances on the host. */
   instances?: { tenant: string; service: string; instanceId: string; requests: number }[];
-  /** Drained, idle and holding nothing: the machine may be released. */
-  releasable?: boolean;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Context, Hono } from 'hono';
 import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
+import type { CallerVariables } from '../auth/roles.js';
 import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
 import type { JobData } from '../jobs/job-data.js';
 
@@ -18,7 +19,7 @@ export interface ServiceRoutesDeps {
   data?: JobData;
 }
 
-type Env = { Variables: { requestId: string; tenant: string } };
+type Env = { Variables: { requestId: string } & CallerVariables };
 
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
 export const ROUTE_HEADER = 'x-flurry-route';
@@ -70,7 +71,9 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
       if (typeof body.verify !== 'boolean') throw new FlurryError('bad_request', '"verify" must be true or false');
       opts.verify = body.verify;
     }
-    return c.json({ migration: await services.migrate(c.var.tenant, c.req.param('id'), body.target as string | undefined, opts) });
+    // A user moves its own instances; an admin any tenant's (another tenant's instance is not found for a user).
+    const scope = c.var.role === 'admin' ? undefined : c.var.tenant;
+    return c.json({ migration: await services.migrate(scope, c.req.param('id'), body.target as string | undefined, opts) });
   });
 
   const call = async (c: Context<E>, name: string, path: string) => {

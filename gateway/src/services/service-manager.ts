@@ -320,12 +320,13 @@ export class ServiceManager {
    * (docs/services.md, "Migration") and the placement record follows. A
    * `migrating` mark set by compare-and-set on the placement record keeps a
    * second migration of the instance (from any gateway) out until this one
-   * commits or aborts.
+   * commits or aborts. `tenant` scopes the search to one tenant's
+   * instances (a user's request); undefined searches every tenant's (an admin's).
    */
-  async migrate(tenant: string, instanceId: string, target?: string, opts: MigrateOptions = {}): Promise<MigrationReportWire & { placementMs: number }> {
+  async migrate(tenant: string | undefined, instanceId: string, target?: string, opts: MigrateOptions = {}): Promise<MigrationReportWire & { placementMs: number }> {
     if (target !== undefined && (typeof target !== 'string' || target === '')) throw new FlurryError('bad_request', 'target must be a host id');
     const keys: string[] = [];
-    for (const k of await kvKeys(this.deps.fabric.jsm, ServiceBuckets.services, `${tenant}.*`)) keys.push(k);
+    for (const k of await kvKeys(this.deps.fabric.jsm, ServiceBuckets.services, tenant === undefined ? undefined : `${tenant}.*`)) keys.push(k);
     for (const key of keys) {
       const c = await this.read(key, true).catch(() => undefined);
       if (!c?.instances.some((i) => i.id === instanceId)) continue;
@@ -350,7 +351,7 @@ export class ServiceManager {
       let reply: MigrateInstanceReply;
       let answered = false;
       try {
-        const req: MigrateInstanceRequest = { requestId, tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
+        const req: MigrateInstanceRequest = { requestId, tenant: record.tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
         const asked = this.deps.fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: 5 * 60_000 });
         let watch: NodeJS.Timeout | undefined;
         // A source that dies mid-migration never answers: give up once its heartbeats stop, or it was restarted.
@@ -386,7 +387,7 @@ export class ServiceManager {
       const placed = performance.now();
       await this.locked(key, () => this.changeInstance(key, instanceId, (i) => ({ ...withoutMark(i), host: to })));
       const placementMs = performance.now() - placed;
-      this.deps.log.info({ service: `${tenant}/${record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
+      this.deps.log.info({ service: `${record.tenant}/${record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
       return { ...reply.report, placementMs };
     }
     throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
