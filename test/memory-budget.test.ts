@@ -1,7 +1,8 @@
 // A host's memory budget and guest memory cap over a real fleet (a nats-server,
 // the gateway and one worker host process with a 10 MiB budget and an 8 MiB
 // cap on guest memory, below the gateway's 64 MiB): idle warm and kept
-// parents are evicted least recently used first so that new work places;
+// parents, and page caches no clone uses (on a second host), are evicted
+// least recently used first so that new work places;
 // beyond what eviction frees, the caller gets no_capacity with Retry-After;
 // modules declaring more memory than the host's cap are refused by the host,
 // whether deployed through a gateway allowing more or written straight into
@@ -12,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  connectFabric, decode, DEFAULT_TENANT, encode, functionKey, moduleObjectName, Subjects,
+  connectFabric, decode, DEFAULT_TENANT, encode, forkAcross, functionKey, moduleObjectName, requestSnapshot, Subjects,
   type Fabric, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest, type JobRecord, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
@@ -43,6 +44,12 @@ const counter = wat(`(module
 const spinner = wat(`(module
   (memory (export "memory") 1 1)
   (func (export "handle") (result i32) (loop $l (br $l)) (i32.const 0)))`);
+
+/** A 4 MiB parent whose init writes 3 MiB: a snapshot with pages for other hosts to cache. */
+const filled = wat(`(module
+  (memory (export "memory") 64 64)
+  (func (export "init") (memory.fill (i32.const 0) (i32.const 7) (i32.const 3145728)))
+  (func (export "run") (param i32 i32) (result i32) (i32.const 0)))`);
 
 let fleet: LocalFleet;
 
@@ -238,5 +245,37 @@ describe('tenants and guest threads', () => {
     const after = await count();
     expect(after).toEqual({ n: 5, instance: before.instance });
     expectHostAlive();
+  });
+});
+
+describe('page caches', () => {
+  it('eviction - a page cache no clone uses goes for room, least recently used first', async () => {
+    await deploy('filled', filled);
+    const fn = ((await (await api('GET', '/v1/functions/filled')).json()) as { function: FunctionRecord }).function;
+    const parentHost = (await host()).id;
+    await fleet.addHost('memory-budget-h2');
+    const hostById = async (id: string) => ((await (await api('GET', '/v1/hosts')).json()) as { hosts: HostRecord[] }).hosts.find((h) => h.id === id);
+    await until('the second host', () => hostById('memory-budget-h2'), 20_000);
+    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4 });
+    try {
+      // Its parent here, its clones on the new host: that host caches the parent's pages.
+      const made = await requestSnapshot(fabric.nc, parentHost, { requestId: 'filled-parent', tenant: TENANT_A, name: 'filled', digest: fn.digest, initInput: new Uint8Array(0), keep: true });
+      const forked = await forkAcross(fabric.nc, { requestId: 'filled-fork', descriptor: made.descriptor, placement: new Map([['memory-budget-h2', [0, 1]]]), count: 2 });
+      expect(forked.results.map((r) => r.ok)).toEqual([true, true]);
+      await until('the page cache', async () => ((await hostById('memory-budget-h2'))?.pageCaches ?? []).includes(made.snapshotId) || undefined, 20_000);
+      // Three 4 MiB parents placed there: the page cache, used least recently, goes first.
+      for (const name of ['m1', 'm2', 'm3']) {
+        const record = ((await (await api('GET', `/v1/functions/${name}`)).json()) as { function: FunctionRecord }).function;
+        const place: PlaceRequest = { requestId: `place-${name}`, tenant: TENANT_A, name, digest: record.digest };
+        expect(decode<PlaceReply>((await fabric.nc.request(Subjects.place('memory-budget-h2'), encode(place), { timeout: 10_000 })).data)).toMatchObject({ ok: true });
+      }
+      const h2 = await until('the page cache evicted', async () => {
+        const h = await hostById('memory-budget-h2');
+        return h && (h.pageCaches ?? []).length === 0 && warmNames(h).join() === 'm2,m3' ? h : undefined;
+      }, 20_000, async () => JSON.stringify(await hostById('memory-budget-h2')));
+      expect(h2.memoryBudget!.usedBytes).toBeLessThanOrEqual(10 * MiB);
+    } finally {
+      await fabric.close();
+    }
   });
 });

@@ -285,18 +285,26 @@ export class Forker {
       const key = `${snapKey(d.snapshotId)}${unicast ? '#unicast' : ''}@${++this.adoptions}`;
       // Room for every page it may come to hold; held until it is adopted, then it counts what it holds.
       const admitted = this.deps.budget?.admit(nonZeroChunkBytes(d), `pages of snapshot ${d.snapshotId}`);
-      const cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, log: this.deps.log, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
+      let cache: PageCache;
+      try {
+        cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, log: this.deps.log, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
+      } catch (err) {
+        admitted?.done();
+        throw err;
+      }
       const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
       const holding = pageCacheHolding(cacheKey);
+      let adoptedHere = false;
       this.deps.budget?.track(holding, { kind: 'page cache', bytes: () => cache.heldBytes });
-      this.deps.budget?.evictable(holding, { idleSince: () => (entry.active === 0 ? entry.lastUsed : undefined), evict: () => this.dropAdopted(cacheKey, entry) });
+      // Idle once adopted and no clone runs from it; never while its fork is still preparing it.
+      this.deps.budget?.evictable(holding, { idleSince: () => (adoptedHere && entry.active === 0 ? entry.lastUsed : undefined), evict: () => this.dropAdopted(cacheKey, entry) });
       // An adoption cut short by the cache failing (which drops it) reports the cache's reason, not the drop.
       entry.ready = this.adopt(key, d, cache).catch((err: unknown) => {
         throw cache.failedWith ?? err;
       });
       // A cache that failed is dropped, so that it does not outlive this fork while its parent is kept: the next fork adopts afresh.
       entry.ready.catch(() => this.dropAdopted(cacheKey, entry));
-      void entry.ready.catch(() => undefined).finally(() => admitted?.done());
+      void entry.ready.then(() => (adoptedHere = true), () => undefined).finally(() => admitted?.done());
       cache.onFailure((err) => {
         this.deps.log.warn({ snapshotId: d.snapshotId, err: err.message }, 'page cache failed; stopping its clones');
         this.deps.pool.abort(key, err);
