@@ -104,4 +104,15 @@ describe('guest memory cap and budget in the pool', () => {
     await pool.warm('one-more', withMemory(32, 64));
     expect(budget.usedBytes).toBe(64 * 1024 + 5 * MiB);
   });
+
+  it('budget - an instance counts its memory until destroyed; one made or received beyond the budget is refused', async () => {
+    const used = budget.usedBytes;
+    const id = await pool.createInstance('one-more');
+    expect(budget.usedBytes).toBe(used + 2 * MiB);
+    await expect(pool.createInstance('one-more')).rejects.toMatchObject({ code: 'no_capacity' });
+    await expect(pool.receiveInstance('three-mib', { memoryBytes: 3 * MiB })).rejects.toMatchObject({ code: 'no_capacity' });
+    expect(pool.instances().map((i) => i.instanceId)).toEqual([id]);
+    pool.destroyInstance(id);
+    expect(budget.usedBytes).toBe(used);
+  });
 });
