@@ -9,7 +9,7 @@ function withIdle(budgetBytes: number, ids: string[], size: number) {
   const budget = new MemoryBudget(budgetBytes);
   const evicted: string[] = [];
   ids.forEach((id, i) => {
-    budget.track(id, { kind: 'warm parent', bytes: () => size });
+    budget.track(id, { kind: 'snapshot', bytes: () => size });
     budget.evictable(id, { idleSince: () => 1000 + i, evict: () => evicted.push(id) });
   });
   return { budget, evicted };

@@ -12,13 +12,15 @@
  * admission fails with `no_capacity` and a retry hint. Nothing busy is ever
  * evicted: a running call, a parent a job holds and a service instance stay.
  *
- *   const admitted = budget.admit(initialBytes, 'warm parent of t/fn');
- *   try { ...make it...; budget.track(id, { kind: 'warm parent', bytes: () => n }); }
+ *   const admitted = budget.admit(initialBytes, 'the parent of t/fn');
+ *   try { ...make it...; budget.track(id, { kind: 'snapshot', bytes: () => n }); }
  *   finally { admitted.done(); }
+ *   budget.evictable(id, { idleSince: () => busy ? undefined : lastUsed, evict: () => free() });
  */
 import { FlurryError } from '@flurry/core';
 
-export type HoldingKind = 'warm parent' | 'snapshot' | 'page cache' | 'service instance';
+/** A snapshot is a warm parent's (of functions, jobs or services); a page cache holds another host's snapshot's pages. */
+export type HoldingKind = 'snapshot' | 'page cache' | 'service instance';
 
 export interface Holding {
   kind: HoldingKind;
