@@ -14,11 +14,11 @@ export class FlurryError extends Error {
   readonly retryAfterSeconds?: number;
 
   toWire(): WireError {
-    return { code: this.code, message: this.message };
+    return { code: this.code, message: this.message, ...(this.retryAfterSeconds !== undefined ? { retryAfterSeconds: this.retryAfterSeconds } : {}) };
   }
 
   static fromWire(e: WireError): FlurryError {
-    return new FlurryError(e.code, e.message);
+    return new FlurryError(e.code, e.message, typeof e.retryAfterSeconds === 'number' ? { retryAfterSeconds: e.retryAfterSeconds } : undefined);
   }
 }
 

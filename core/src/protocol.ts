@@ -105,6 +105,8 @@ export interface HostRecord {
   parents?: KeptParent[];
   /** Snapshots whose pages this host caches for clones (kept while their parent is). */
   pageCaches?: string[];
+  /** FLURRY_HOST_MEMORY_BUDGET and how much of it warm parents, snapshots, page caches and instances hold now. */
+  memoryBudget?: { budgetBytes: number; usedBytes: number };
 }
 
 /** What identifies a parent's state: a later job with the same key may reuse its snapshot. */
@@ -353,6 +355,8 @@ export type ErrorCode =
 export interface WireError {
   code: ErrorCode;
   message: string;
+  /** When to try again (a full host, a broker away): the gateway answers it as Retry-After. */
+  retryAfterSeconds?: number;
 }
 
 /** Events that hosts and the gateway publish for logs, CLIs and dashboards. */

@@ -1,11 +1,13 @@
 /**
  * Placement of warm parents: which host should hold a function, and asking
- * it to. Hosts are ranked by free guest slots; draining hosts and hosts that
- * already hold the function are skipped. Concurrent requests to place the
+ * it to. Hosts with room in their memory budget come first, then by free
+ * guest slots; draining hosts and hosts that already hold the function are
+ * skipped. A host that answers no_capacity is passed over for the next. Concurrent requests to place the
  * same function version share one attempt.
  */
 import { decode, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
+import { initialMemoryOf, roomFirst } from './memory-room.js';
 
 export function isWarmOn(host: HostRecord, fn: FunctionRecord): boolean {
   return host.warm.some((w) => w.tenant === fn.tenant && w.name === fn.name && w.digest === fn.digest);
@@ -15,7 +17,7 @@ export function isWarmOn(host: HostRecord, fn: FunctionRecord): boolean {
 export function rankHostsFor(fn: FunctionRecord, hosts: HostRecord[]): HostRecord[] {
   return hosts
     .filter((h) => !h.draining && !isWarmOn(h, fn))
-    .sort((a, b) => b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.warm.length - b.warm.length || a.id.localeCompare(b.id));
+    .sort((a, b) => roomFirst(initialMemoryOf(fn))(a, b) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.warm.length - b.warm.length || a.id.localeCompare(b.id));
 }
 
 export class Placement {

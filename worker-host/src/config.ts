@@ -17,6 +17,8 @@ export interface HostConfig {
   initTimeoutMs: number;
   maxOutputBytes: number;
   maxGuestMemoryBytes: number;
+  /** Most memory warm parents, snapshots, kept parents, page caches and service instances hold together (memory-budget.ts). */
+  memoryBudgetBytes: number;
   /** Longest a drain waits for in-flight calls before giving up on them. */
   drainTimeoutMs: number;
   pager: 'auto' | 'userfaultfd' | 'portable';
@@ -40,6 +42,8 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     initTimeoutMs: r.int('FLURRY_INIT_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
     maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
+    // Half the machine by default: the rest is for running clones, the process itself and the page cache of the OS.
+    memoryBudgetBytes: r.bytes('FLURRY_HOST_MEMORY_BUDGET', Math.floor(machineMemoryBytes() / 2), { min: 1024 * 1024, max: 2 ** 50 }),
     drainTimeoutMs: r.int('FLURRY_DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 3_600_000 }),
     pager: r.oneOf('FLURRY_PAGER', ['auto', 'userfaultfd', 'portable'] as const, 'auto'),
     parentIdleMs: r.int('FLURRY_PARENT_IDLE_MS', 300_000, { min: 0, max: 7 * 24 * 3_600_000 }),

@@ -16,18 +16,20 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  chunkCount, chunkRange, decode, decodeDescriptor, describeMemoryByPieces, isZeroChunk, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, publishResult, untilStored,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import type { CallResult, GuestPool } from './guest/guest-pool.js';
+import type { CallResult } from './guest/guest-pool.js';
 import { MemoryServer } from './memory-server.js';
 import { fetchModule } from './module-store.js';
 import { PageCache } from './page-cache.js';
 import type { NativePager } from './native/pager.js';
 import { ParentKeeper } from './kept-parents.js';
+import { GuestPool } from './guest/guest-pool.js';
+import type { MemoryBudget } from './memory-budget.js';
 
 interface ParentSnapshot {
   key: string;
@@ -62,9 +64,24 @@ export interface ForkerDeps {
   parentCacheBytes: number;
   /** What the host advertises (kept parents, page caches) changed. */
   onChange?(): void;
+  /** The host's memory budget: parents are admitted by the pool; page caches here; idle ones are evictable. */
+  budget?: MemoryBudget;
 }
 
 const snapKey = (snapshotId: string) => `snap:${snapshotId}`;
+/** A page cache's id in the memory budget. */
+const pageCacheHolding = (cacheKey: string) => `pages:${cacheKey}`;
+
+/** Bytes of the snapshot's chunks that are not all zeros: the most a page cache of it comes to hold. */
+function nonZeroChunkBytes(d: SnapshotDescriptor): number {
+  let bytes = 0;
+  for (let c = 0; c < chunkCount(d); c++) {
+    if (isZeroChunk(d, c)) continue;
+    const { start, end } = chunkRange(d, c);
+    bytes += end - start;
+  }
+  return bytes;
+}
 
 export class Forker {
   private readonly parents = new Map<string, ParentSnapshot>();
@@ -144,7 +161,15 @@ export class Forker {
     const snapshotId = newId('snap');
     const key = snapKey(snapshotId);
     const [moduleBytes, initInput] = await Promise.all([fetchModule(this.deps.modules, req.tenant, req.digest), this.initInput(req.initInput, req.initData)]);
-    const warm = await pool.warm(key, moduleBytes, initInput, req.requestId);
+    const warm = await pool.warm(key, moduleBytes, initInput, req.requestId, req.tenant);
+    // Only a kept parent that no job holds may go for room; a job's own parent is freed by its release.
+    this.deps.budget?.evictable(GuestPool.snapshotHolding(key), {
+      idleSince: () => this.keeper.idleSince(snapshotId),
+      evict: () => {
+        this.keeper.forget(snapshotId);
+        this.freeParent(snapshotId);
+      },
+    });
     const t0 = performance.now();
     const image = pool.snapshotImage(key);
     const { zeroPages, chunkHashes } = describeMemoryByPieces((o, l) => image.read(o, l), image.byteLength, PAGE_SIZE, DEFAULT_CHUNK_PAGES);
@@ -258,14 +283,28 @@ export class Forker {
     let adopted = this.adopted.get(cacheKey);
     if (!adopted) {
       const key = `${snapKey(d.snapshotId)}${unicast ? '#unicast' : ''}@${++this.adoptions}`;
-      const cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, log: this.deps.log, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
+      // Room for every page it may come to hold; held until it is adopted, then it counts what it holds.
+      const admitted = this.deps.budget?.admit(nonZeroChunkBytes(d), `pages of snapshot ${d.snapshotId}`);
+      let cache: PageCache;
+      try {
+        cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, log: this.deps.log, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
+      } catch (err) {
+        admitted?.done();
+        throw err;
+      }
       const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
+      const holding = pageCacheHolding(cacheKey);
+      let adoptedHere = false;
+      this.deps.budget?.track(holding, { kind: 'page cache', bytes: () => cache.heldBytes });
+      // Idle once adopted and no clone runs from it; never while its fork is still preparing it.
+      this.deps.budget?.evictable(holding, { idleSince: () => (adoptedHere && entry.active === 0 ? entry.lastUsed : undefined), evict: () => this.dropAdopted(cacheKey, entry) });
       // An adoption cut short by the cache failing (which drops it) reports the cache's reason, not the drop.
       entry.ready = this.adopt(key, d, cache).catch((err: unknown) => {
         throw cache.failedWith ?? err;
       });
       // A cache that failed is dropped, so that it does not outlive this fork while its parent is kept: the next fork adopts afresh.
       entry.ready.catch(() => this.dropAdopted(cacheKey, entry));
+      void entry.ready.then(() => (adoptedHere = true), () => undefined).finally(() => admitted?.done());
       cache.onFailure((err) => {
         this.deps.log.warn({ snapshotId: d.snapshotId, err: err.message }, 'page cache failed; stopping its clones');
         this.deps.pool.abort(key, err);
@@ -292,7 +331,7 @@ export class Forker {
     // The portable pager cannot fault pages in: fill the whole memory before any clone starts.
     if (!this.deps.pager) await cache.fillAll();
     const t2 = performance.now();
-    await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
+    await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source(), tenant: d.tenant });
     cache.throwIfFailed();
     this.deps.log.debug({ snapshotId: d.snapshotId, moduleMs: t1 - t0, fillMs: t2 - t1, adoptMs: performance.now() - t2 }, 'snapshot adopted');
   }
@@ -362,13 +401,13 @@ export class Forker {
   private async bootOwn(key: string, req: ForkRequest, d: SnapshotDescriptor): Promise<void> {
     const moduleBytes = await fetchModule(this.deps.modules, d.tenant, d.moduleDigest);
     if (req.mode === 'cold') {
-      await this.deps.pool.warm(key, moduleBytes, req.initInput ?? new Uint8Array(0), req.requestId);
+      await this.deps.pool.warm(key, moduleBytes, req.initInput ?? new Uint8Array(0), req.requestId, d.tenant);
       return;
     }
     const cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, hostId: this.deps.hostId, descriptor: d, unicast: true });
     try {
       await cache.fillAll();
-      await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source() });
+      await this.deps.pool.adoptSnapshot(key, { moduleBytes, byteLength: d.memoryBytes, maximumPages: d.maximumPages, globals: d.globals, source: cache.source(), tenant: d.tenant });
     } finally {
       cache.close();
     }
@@ -499,6 +538,7 @@ export class Forker {
     // The cache's store is freed once the pool has let go of every clone memory registered with it.
     void this.deps.pool.releaseSnapshot(a.key).finally(() => a.cache.close());
     this.adopted.delete(cacheKey);
+    this.deps.budget?.untrack(pageCacheHolding(cacheKey));
     this.deps.onChange?.();
     return a;
   }

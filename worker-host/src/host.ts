@@ -23,11 +23,15 @@ import { Forker } from './forker.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
 import { maxPayload, REPLY_HEADROOM_BYTES, replyWith } from './reply.js';
+import { MemoryBudget } from './memory-budget.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
   /** Its invoke queue subscription; none while the host is not active. */
   sub?: Subscription;
+  /** Calls of it running here, and when the last one ended: an idle parent may be evicted for room. */
+  calls: number;
+  lastUsed: number;
 }
 
 export class WorkerHost {
@@ -55,6 +59,7 @@ export class WorkerHost {
     private readonly log: Logger,
     private readonly fabric: Fabric,
     private readonly pool: GuestPool,
+    private readonly budget: MemoryBudget,
     id: string,
     pager: HostRecord['pager'],
   ) {
@@ -70,6 +75,7 @@ export class WorkerHost {
       log,
       parentIdleMs: config.parentIdleMs,
       parentCacheBytes: config.parentCacheBytes,
+      budget,
       // Advertise kept parents and page caches at once, not at the next heartbeat.
       onChange: () => this.beatSoon(),
     });
@@ -90,8 +96,11 @@ export class WorkerHost {
     // An output must fit a reply the broker takes, with room for the envelope.
     const maxOutputBytes = Math.min(config.maxOutputBytes, maxPayload(fabric.nc) - REPLY_HEADROOM_BYTES);
     if (maxOutputBytes < config.maxOutputBytes) hostLog.info({ maxOutputBytes, configured: config.maxOutputBytes, maxPayload: maxPayload(fabric.nc) }, 'output cap lowered to fit the broker\'s max_payload');
+    const budget = new MemoryBudget(config.memoryBudgetBytes, (holding, kind, bytes) => hostLog.info({ holding, kind, bytes }, 'evicted to make room in the memory budget'));
     const pool = await GuestPool.start({
       threads: config.guestThreads,
+      maxGuestMemoryBytes: config.maxGuestMemoryBytes,
+      budget,
       limits: {
         callTimeoutMs: config.callTimeoutMs,
         initTimeoutMs: config.initTimeoutMs,
@@ -102,7 +111,7 @@ export class WorkerHost {
       log: hostLog,
       pager: pager.mode === 'userfaultfd' ? 'native' : 'portable',
     });
-    const host = new WorkerHost(config, hostLog, fabric, pool, id, pager.mode);
+    const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode);
     if (pager.reason) hostLog.info({ pager: pager.mode, reason: pager.reason }, 'pager');
     await host.register();
     return host;
@@ -131,7 +140,7 @@ export class WorkerHost {
     this.heartbeat = setInterval(() => void this.beat(), this.config.heartbeatMs);
     this.heartbeat.unref();
     this.emit({ kind: 'host.up', at: Date.now(), hostId: this.id });
-    this.log.info({ guestSlots: this.pool.size, pager: this.pager }, 'host registered');
+    this.log.info({ guestSlots: this.pool.size, pager: this.pager, memoryBudgetBytes: this.budget.budgetBytes }, 'host registered');
   }
 
   /** Active and not exiting: takes new calls, placements and instances. */
@@ -158,6 +167,7 @@ export class WorkerHost {
       state,
       parents: this.forker.keptParents(),
       pageCaches: this.forker.pageCaches(),
+      memoryBudget: this.budget.use(),
       ...(this.draining || this.stateReason ? { stateReason: this.draining ? 'exiting' : this.stateReason } : {}),
       instances,
       releasable: state === 'drained' && instances.length === 0 && this.pool.running === 0 && this.inFlight === 0,
@@ -226,10 +236,15 @@ export class WorkerHost {
     if (this.warm.has(key)) return { ok: true, hostId: this.id, initMs: 0 };
     try {
       const bytes = await fetchModule(this.fabric.modules, req.tenant, req.digest);
-      const info = await this.pool.warm(key, bytes, undefined, req.requestId);
-      const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest };
+      const info = await this.pool.warm(key, bytes, undefined, req.requestId, req.tenant);
+      const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest, calls: 0, lastUsed: Date.now() };
       if (this.takesWork) this.serveCalls(entry);
       this.warm.set(key, entry);
+      this.budget.evictable(GuestPool.snapshotHolding(key), {
+        // Idle: no call running and no service instance cloned from it (evicting would destroy them).
+        idleSince: () => (entry.calls === 0 && !this.pool.instances().some((i) => i.key === key) ? entry.lastUsed : undefined),
+        evict: () => void this.evict(entry, 'memory budget'),
+      });
       await this.fabric.nc.flush();
       void this.beat();
       log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
@@ -261,6 +276,8 @@ export class WorkerHost {
 
   private async onInvoke(msg: Msg, key: string): Promise<void> {
     this.inFlight++;
+    const entry = this.warm.get(key);
+    if (entry) entry.calls++;
     let reply: InvokeReply;
     let req: InvokeRequest | undefined;
     try {
@@ -277,6 +294,10 @@ export class WorkerHost {
       reply = { ok: false, error: toWireError(err), hostId: this.id };
     } finally {
       this.inFlight--;
+      if (entry) {
+        entry.calls--;
+        entry.lastUsed = Date.now();
+      }
       if (this.inFlight === 0) this.idle?.();
     }
     replyWith(msg, this.fabric.nc, reply, (bytes, limit) => ({

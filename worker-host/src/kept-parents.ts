@@ -41,6 +41,11 @@ export class ParentKeeper {
     return this.bySnapshot.has(snapshotId);
   }
 
+  /** Since when a kept parent has had no holder; undefined while a job holds it (or it is not kept). */
+  idleSince(snapshotId: string): number | undefined {
+    return this.entry(snapshotId)?.idleSince;
+  }
+
   add(parent: Omit<KeptParent, 'holders' | 'idleSince'>, holder: string): void {
     const k = parentKeyString(parent);
     this.entries.set(k, { parent, holders: new Set([holder]) });

@@ -69,6 +69,8 @@ const MAX_OUTAGE_WAIT_MS = 60_000;
 
 export class PageCache {
   readonly stats: PageCacheStats = { chunksRequested: 0, chunksUnicast: 0, chunksMulticast: 0, bytesReceived: 0, duplicateChunks: 0 };
+  /** Bytes of the chunks it holds (what it commits of the host's memory). */
+  heldBytes = 0;
   private readonly have: Uint8Array;
   private readonly requested: Uint8Array;
   /** When each chunk was last asked for (performance.now()). */
@@ -359,6 +361,7 @@ export class PageCache {
       if (this.storeId !== undefined) this.opts.pager!.storePut(this.storeId, c * d.chunkPages, chunk);
       else new Uint8Array(this.bytes!, start, end - start).set(chunk);
       this.have[c] = 1;
+      this.heldBytes += end - start;
       this.missing--;
       if (this.requested[c]) {
         this.stats.chunksUnicast++;

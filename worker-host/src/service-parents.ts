@@ -55,7 +55,7 @@ export class ServiceParents {
     if (!entry) {
       const { initData } = spec;
       const init = initData ? this.deps.readData(initData) : Promise.resolve(spec.init!);
-      const ready = Promise.all([fetchModule(this.deps.modules, spec.tenant, spec.digest), init]).then(([bytes, input]) => pool.warm(key, bytes, input, spec.requestId));
+      const ready = Promise.all([fetchModule(this.deps.modules, spec.tenant, spec.digest), init]).then(([bytes, input]) => pool.warm(key, bytes, input, spec.requestId, spec.tenant));
       entry = { users: 0, ready };
       this.own.set(key, entry);
       const made = entry;

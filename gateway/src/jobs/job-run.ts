@@ -13,6 +13,7 @@ import {
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { isWarmOn } from '../placement.js';
+import { initialMemoryOf, roomFirst } from '../memory-room.js';
 import { JobEventWriter } from './job-events.js';
 import type { JobStore } from './job-store.js';
 
@@ -341,7 +342,8 @@ export class JobRun {
       const candidates = [...live].sort((a, b) => {
         const wa = fn && isWarmOn(a, fn) ? 1 : 0;
         const wb = fn && isWarmOn(b, fn) ? 1 : 0;
-        return keeps(b) - keeps(a) || wb - wa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
+        // A kept parent is reused without new memory; otherwise a host with room in its budget comes first.
+        return keeps(b) - keeps(a) || roomFirst(initialMemoryOf(fn))(a, b) || wb - wa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
       });
       if (candidates.length === 0) {
         this.log.warn({ jobId: this.record.id }, 'no live host for the parent; waiting');

@@ -15,6 +15,7 @@ import {
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
+import { roomFirst } from '../memory-room.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
@@ -661,12 +662,12 @@ export class ServiceManager {
     }
   }
 
-  /** Hosts for one more instance: fewest instances of this service first, then most free guest slots. */
+  /** Hosts for one more instance: room in their memory budget first, then fewest instances of this service, then most free guest slots. */
   private rankHosts(instances: ServiceInstanceRecord[]): HostRecord[] {
     const count = (id: string) => instances.filter((i) => i.host === id).length;
     return this.deps.fleet.live()
       .filter((h) => !h.draining)
-      .sort((a, b) => count(a.id) - count(b.id) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id));
+      .sort((a, b) => roomFirst(0)(a, b) || count(a.id) - count(b.id) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id));
   }
 
   private createInstance(record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<ServiceInstanceRecord> {

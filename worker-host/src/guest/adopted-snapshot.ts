@@ -19,6 +19,8 @@ export interface AdoptedSnapshot {
   maximumPages: number;
   /** Every mutable global of the module, as the snapshot descriptor carries them. */
   globals: SnapshotGlobal[];
+  /** The tenant whose parent it is: its clones run only where that tenant's instances may be hurt. */
+  tenant?: string;
   source:
     /** A native page store (createStore) of exactly byteLength / 4096 pages, which the host fills and whose miss handler it installed. */
     | { kind: 'lazy'; storeId: number }

@@ -5,6 +5,13 @@
  * free threads, enforces the time limits from this thread (a guest in an
  * endless loop cannot answer messages), and replaces threads that time out
  * or crash.
+ *
+ * A timeout tears its thread down with every persistent instance in it, so a
+ * thread holding instances belongs to their tenant: it runs only that
+ * tenant's work, and one thread always stays free of instances for everyone
+ * else. Every module is checked against FLURRY_MAX_GUEST_MEMORY before it is
+ * compiled, and warm snapshots and instances count against the host's memory
+ * budget.
  */
 import { Worker } from 'node:worker_threads';
 import { FlurryError, type ErrorCode, type Logger } from '@flurry/core';
@@ -23,6 +30,8 @@ import { StallClock } from './stall-clock.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { guestThreadScript } from './worker-script.js';
 import { collectGarbage } from '../collect-garbage.js';
+import type { MemoryBudget } from '../memory-budget.js';
+import { checkGuestMemory } from './guest-memory-cap.js';
 
 export type { AdoptedSnapshot } from './adopted-snapshot.js';
 
@@ -111,6 +120,8 @@ interface Job {
   callId?: string;
   /** A persistent instance's request or creation: pinned to the instance's thread. */
   instanceId?: string;
+  /** Whose work it is: it runs only on threads free of instances or holding this tenant's. */
+  tenant: string;
   /** Called when the job goes to its thread. */
   onDispatch?: () => void;
   /** A request to an instance: hands it to the instance's held requests instead (taken out of the queue at stop-and-copy). */
@@ -135,6 +146,12 @@ interface GuestThread {
   pinned: FifoQueue<Job>;
   /** Ids of the persistent instances living in it. */
   instances: Set<string>;
+  /** Settles once it runs (or failed to start). */
+  started?: Promise<void>;
+  /** Instances being made or received in it (not in `instances` yet). */
+  claims: number;
+  /** The tenant of its instances, made or being made. */
+  tenant?: string;
 }
 
 /** A persistent (service) instance: a clone of a warm parent that keeps its memory between requests. */
@@ -150,11 +167,16 @@ export interface InstanceInfo {
 
 interface PoolInstance extends InstanceInfo {
   thread: GuestThread;
+  /** Its linear memory's size, as of its last request (what it holds of the host's memory budget). */
+  memoryBytes: number;
   /** Set while it migrates away (source) or is being received (target: `applied` pages written into it so far). */
   migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[]; applied: number };
 }
 
 export type { MigrationMode } from './migration-ops.js';
+
+/** A tenant's instances share its threads up to this many each before it takes another free thread (which other tenants may need). */
+const INSTANCES_BEFORE_SPREADING = 4;
 
 /** Round 0 reads at most this many pages (8 MiB) between two requests of the instance. */
 const ROUND_SLICE_PAGES = 2048;
@@ -231,6 +253,8 @@ export class GuestPool {
   private readonly liveInstances = new Map<string, PoolInstance>();
   private nextInstance = 1;
   private readonly stalls = new StallClock();
+  /** The tenant of every key warm, adopted, or being warmed or adopted. */
+  private readonly keyTenants = new Map<string, string>();
   private readonly instanceGoneListeners: ((instanceId: string, reason: string) => void)[] = [];
   private inFlight = 0;
   private closing: Promise<void> | undefined;
@@ -242,16 +266,24 @@ export class GuestPool {
     /** How snapshots are kept and clones made. */
     readonly pager: PagerMode,
     private readonly native: NativePager | undefined,
+    private readonly maxGuestMemoryBytes: number | undefined,
+    private readonly budget: MemoryBudget | undefined,
   ) {}
 
   /**
    * Starts all threads ahead of the calls; resolves once every one is running.
    * `pager` defaults to 'native' where the native pager works here (see nativePagerStatus).
    */
-  static async start(opts: { threads: number; limits: GuestLimits; log: Logger; pager?: PagerMode }): Promise<GuestPool> {
+  static async start(opts: {
+    threads: number; limits: GuestLimits; log: Logger; pager?: PagerMode;
+    /** FLURRY_MAX_GUEST_MEMORY: no module declaring more memory is compiled here. */
+    maxGuestMemoryBytes?: number;
+    /** The host's memory budget: warm snapshots and instances are admitted and counted by it. */
+    budget?: MemoryBudget;
+  }): Promise<GuestPool> {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`a guest pool needs at least one thread, got ${opts.threads}`);
     const { mode, pager } = choosePager(opts.pager);
-    const pool = new GuestPool(opts.limits, opts.log, mode, pager);
+    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget);
     try {
       await Promise.all(Array.from({ length: opts.threads }, () => pool.spawn()));
     } catch (err) {
@@ -290,14 +322,16 @@ export class GuestPool {
    * Compiles both variants of the module once, runs the parent's init in one
    * thread, snapshots it and gives the snapshot to every thread. Concurrent
    * warms of one key share one promise; warming a key that is already warm
-   * answers its WarmInfo (evict first to warm it again).
+   * answers its WarmInfo (evict first to warm it again). `tenant` owns the
+   * key: its work runs only on threads free of other tenants' instances.
    */
-  warm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array = new Uint8Array(0), callId?: string): Promise<WarmInfo> {
+  warm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array = new Uint8Array(0), callId?: string, tenant = ''): Promise<WarmInfo> {
     const held = this.snapshots.get(key);
     if (held?.info) return Promise.resolve(held.info);
     const pending = this.pending.get(key);
     if (pending?.kind === 'warm') return pending.promise as Promise<WarmInfo>;
     if (held || pending) return Promise.reject(new FlurryError('bad_request', `${key} holds a snapshot adopted from another host`));
+    this.keyTenants.set(key, tenant);
     return this.reserve(key, 'warm', (p) => this.doWarm(key, moduleBytes, initInput, callId, p));
   }
 
@@ -309,6 +343,7 @@ export class GuestPool {
    */
   adoptSnapshot(key: string, snapshot: AdoptedSnapshot): Promise<void> {
     if (this.snapshots.get(key) || this.pending.has(key)) return Promise.reject(new FlurryError('bad_request', `${key} already holds a snapshot`));
+    this.keyTenants.set(key, snapshot.tenant ?? '');
     return this.reserve(key, 'adopt', (p) => this.doAdopt(key, snapshot, p));
   }
 
@@ -324,7 +359,16 @@ export class GuestPool {
   }
 
   private async doWarm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array, callId: string | undefined, pending: Pending): Promise<WarmInfo> {
-    const variants = await this.modules.acquire(moduleBytes);
+    const initialBytes = this.checkMemory(moduleBytes);
+    // Its declared initial memory is the least it will hold; the snapshot is counted as it is once made.
+    const admitted = this.budget?.admit(initialBytes, `the parent ${key}`);
+    let variants: ModuleVariants;
+    try {
+      variants = await this.modules.acquire(moduleBytes);
+    } catch (err) {
+      admitted?.done();
+      throw err;
+    }
     let snapshot: Snapshot | undefined;
     try {
       const parent = await compile(variants.parent);
@@ -335,6 +379,7 @@ export class GuestPool {
         timeoutMs: this.limits.initTimeoutMs,
         what: 'init',
         key,
+        tenant: this.tenantOf(key),
         callId,
       });
       if (answer.type !== 'warmed') throw new FlurryError('internal', `unexpected answer ${answer.type} to warm`);
@@ -342,16 +387,35 @@ export class GuestPool {
       if (pending.evicted) throw new FlurryError('not_found', `${key} was evicted while it was warming`);
       const info: WarmInfo = { initMs: answer.initMs, memoryBytes: snapshot.memory.byteLength, globals: snapshot.globals.length, logs: answer.logs, droppedLogLines: answer.droppedLogLines };
       this.hold(key, 'warm', variants, snapshot, info);
+      const bytes = snapshot.memory.byteLength;
+      this.budget?.track(GuestPool.snapshotHolding(key), { kind: 'snapshot', bytes: () => bytes });
       return info;
     } catch (err) {
       if (snapshot) this.freeMemory(snapshot.memory);
       this.modules.release(variants);
       throw err;
+    } finally {
+      admitted?.done();
     }
+  }
+
+  /** The id a warm key's snapshot has in the memory budget (for its owner to make it evictable). */
+  static snapshotHolding(key: string): string {
+    return `snapshot:${key}`;
+  }
+
+  private static instanceHolding(instanceId: string): string {
+    return `instance:${instanceId}`;
+  }
+
+  /** Refuses a module declaring more memory than FLURRY_MAX_GUEST_MEMORY; answers its initial memory in bytes. */
+  private checkMemory(moduleBytes: Uint8Array): number {
+    return this.maxGuestMemoryBytes === undefined ? 0 : checkGuestMemory(moduleBytes, this.maxGuestMemoryBytes);
   }
 
   private async doAdopt(key: string, adopted: AdoptedSnapshot, pending: Pending): Promise<void> {
     checkAdopted(adopted, this.native);
+    this.checkMemory(adopted.moduleBytes);
     const variants = await this.modules.acquire(adopted.moduleBytes);
     try {
       const snapshot = adoptedSnapshot(adopted, variants);
@@ -422,6 +486,7 @@ export class GuestPool {
       timeoutMs: timeoutMs ?? this.limits.callTimeoutMs,
       what: 'call',
       key,
+      tenant: this.tenantOf(key),
       callId,
       onProgress,
       onStarted,
@@ -433,15 +498,81 @@ export class GuestPool {
     return { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress };
   }
 
-  /** A thread and an id for a new instance of a warm or adopted key: the online thread with the fewest instances, idle first. */
-  private placeInstance(key: string): { thread: GuestThread; instanceId: string } {
+  /** The tenant that owns a key ('' when the caller named none). */
+  private tenantOf(key: string): string {
+    return this.keyTenants.get(key) ?? '';
+  }
+
+  /** The tenant whose instances a thread holds or is making; undefined while it holds none. */
+  private static owner(thread: GuestThread): string | undefined {
+    return thread.instances.size + thread.claims > 0 ? thread.tenant : undefined;
+  }
+
+  /** Whether a thread may run a job: one holding instances runs only their tenant's work. */
+  private static accepts(thread: GuestThread, job: Job): boolean {
+    const owner = GuestPool.owner(thread);
+    return owner === undefined || owner === job.tenant;
+  }
+
+  /**
+   * A thread and an id for a new instance of a warm or adopted key, claimed
+   * for it until `settleClaim`. Only threads free of instances or holding the
+   * same tenant's may take it (a timeout tears a thread down with all its
+   * instances): the tenant's own threads first while one holds fewer than
+   * INSTANCES_BEFORE_SPREADING, then a free thread, the one with the fewest
+   * instances, idle first. One thread stays free of instances while the pool
+   * has two or more, so that other tenants' work always has somewhere to run.
+   */
+  private placeInstance(key: string): { thread: GuestThread; instanceId: string; tenant: string } {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
-    const candidates = [...this.threads].filter((t) => t.online && !t.retired);
-    if (candidates.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
-    const load = (t: GuestThread) => t.instances.size * 2 + (this.idle.includes(t) ? 0 : 1);
+    const tenant = this.tenantOf(key);
+    const running = [...this.threads].filter((t) => t.online && !t.retired);
+    if (running.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
+    const own = running.filter((t) => GuestPool.owner(t) === tenant);
+    const ownWithRoom = own.filter((t) => t.instances.size + t.claims < INSTANCES_BEFORE_SPREADING);
+    // Taking a free thread must leave another free one (a replacement still starting counts).
+    const freeCount = [...this.threads].filter((t) => !t.retired && GuestPool.owner(t) === undefined).length;
+    const free = freeCount > 1 || this.threads.size === 1 ? running.filter((t) => GuestPool.owner(t) === undefined) : [];
+    const candidates = ownWithRoom.length > 0 ? ownWithRoom : free.length > 0 ? free : own;
+    if (candidates.length === 0) {
+      throw new FlurryError('no_capacity', `every guest thread here that may hold instances holds another tenant's (${this.threads.size} threads, one kept free of instances)`, { retryAfterSeconds: 1 });
+    }
+    const load = (t: GuestThread) => (t.instances.size + t.claims) * 2 + (this.idle.includes(t) ? 0 : 1);
     const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
-    return { thread, instanceId: `${key}#${this.nextInstance++}` };
+    thread.claims++;
+    thread.tenant = tenant;
+    return { thread, instanceId: `${key}#${this.nextInstance++}`, tenant };
+  }
+
+  /** placeInstance, waiting once for a thread still starting (a replacement after a timeout) if none may take it now. */
+  private async placeInstanceSoon(key: string): Promise<ReturnType<GuestPool['placeInstance']>> {
+    try {
+      return this.placeInstance(key);
+    } catch (err) {
+      const starting = [...this.threads].filter((t) => !t.online && !t.retired && t.started);
+      if (!(err instanceof FlurryError && err.code === 'no_capacity') || starting.length === 0) throw err;
+      await Promise.any(starting.map((t) => t.started!)).catch(() => undefined);
+      return this.placeInstance(key);
+    }
+  }
+
+  /** An instance placed on `thread` was made (`made`) or failed: its claim ends. */
+  private settleClaim(thread: GuestThread, instanceId: string, made: boolean): void {
+    thread.claims--;
+    if (made) thread.instances.add(instanceId);
+    // A thread holding nothing any more is free for every tenant again: runnable jobs it skipped may go there.
+    if (GuestPool.owner(thread) === undefined) this.offerIdle(thread);
+  }
+
+  /** An idle thread that may have become free for more work takes the first queued job it accepts. */
+  private offerIdle(thread: GuestThread): void {
+    const at = this.idle.indexOf(thread);
+    if (at < 0) return;
+    const next = this.queue.takeFirst((j) => GuestPool.accepts(thread, j));
+    if (!next) return;
+    this.idle.splice(at, 1);
+    this.dispatch(thread, next);
   }
 
   /**
@@ -452,21 +583,38 @@ export class GuestPool {
    * thread dies (a request timing out terminates the thread).
    */
   async createInstance(key: string, callId?: string): Promise<string> {
-    const { thread, instanceId } = this.placeInstance(key);
-    const answer = await this.submitTo(thread, {
-      message: { type: 'instance-create', id: this.nextId++, key, instanceId },
-      transfer: [],
-      timeoutMs: this.limits.callTimeoutMs,
-      what: 'instance creation',
-      key,
-      callId,
-      instanceId,
-    });
-    if (answer.type !== 'created') throw new FlurryError('internal', `unexpected answer ${answer.type} to an instance creation`);
-    if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
-    thread.instances.add(instanceId);
-    this.liveInstances.set(instanceId, { instanceId, key, createdAt: Date.now(), requests: 0, thread });
-    return instanceId;
+    const memoryBytes = this.snapshots.get(key)?.snapshot.memory.byteLength ?? 0;
+    const admitted = this.budget?.admit(memoryBytes, `an instance of ${key}`);
+    let placed: ReturnType<GuestPool['placeInstance']> | undefined;
+    let made = false;
+    try {
+      placed = await this.placeInstanceSoon(key);
+      const { thread, instanceId, tenant } = placed;
+      const answer = await this.submitTo(thread, {
+        message: { type: 'instance-create', id: this.nextId++, key, instanceId },
+        transfer: [],
+        timeoutMs: this.limits.callTimeoutMs,
+        what: 'instance creation',
+        key,
+        tenant,
+        callId,
+        instanceId,
+      });
+      if (answer.type !== 'created') throw new FlurryError('internal', `unexpected answer ${answer.type} to an instance creation`);
+      if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
+      this.adoptInstance({ instanceId, key, createdAt: Date.now(), requests: 0, thread, memoryBytes });
+      made = true;
+      return instanceId;
+    } finally {
+      if (placed) this.settleClaim(placed.thread, placed.instanceId, made);
+      admitted?.done();
+    }
+  }
+
+  /** Counts a new live instance (made here or received) against the memory budget. */
+  private adoptInstance(inst: PoolInstance): void {
+    this.liveInstances.set(inst.instanceId, inst);
+    this.budget?.track(GuestPool.instanceHolding(inst.instanceId), { kind: 'service instance', bytes: () => inst.memoryBytes });
   }
 
   /**
@@ -493,6 +641,7 @@ export class GuestPool {
         timeoutMs: this.limits.callTimeoutMs,
         what: 'call',
         key: inst.key,
+        tenant: this.tenantOf(inst.key),
         callId,
         instanceId,
         // Still queued when the instance stops for stop-and-copy: held like the requests arriving after.
@@ -502,6 +651,7 @@ export class GuestPool {
           (answer) => {
             inst.requests++;
             if (answer.type !== 'result') return reject(new FlurryError('internal', `unexpected answer ${answer.type} to an instance call`));
+            if (answer.memoryBytes !== undefined) inst.memoryBytes = answer.memoryBytes;
             const { status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory } = answer;
             resolve({ status, headers: h, body: b, logs, droppedLogLines, durationMs, startMs, memory });
           },
@@ -518,7 +668,9 @@ export class GuestPool {
     const inst = this.liveInstances.get(instanceId);
     if (!inst) return;
     this.liveInstances.delete(instanceId);
+    this.budget?.untrack(GuestPool.instanceHolding(instanceId));
     inst.thread.instances.delete(instanceId);
+    if (GuestPool.owner(inst.thread) === undefined) this.offerIdle(inst.thread);
     for (const h of inst.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`)));
     for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
     // After the request in progress, if any: the thread reads its port in order.
@@ -600,13 +752,22 @@ export class GuestPool {
 
   /** Makes an empty instance of a warm or adopted key (nothing of the snapshot in its memory, no on_restore) to receive pages into. */
   async receiveInstance(key: string, opts: { memoryBytes: number }): Promise<string> {
-    const { thread, instanceId } = this.placeInstance(key);
-    const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, migration: { role: 'target', stopped: false, held: [], applied: 0 } };
-    await this.migrationOp(inst, { op: 'receive', key, memoryBytes: opts.memoryBytes });
-    if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
-    thread.instances.add(instanceId);
-    this.liveInstances.set(instanceId, inst);
-    return instanceId;
+    const admitted = this.budget?.admit(opts.memoryBytes, `an instance of ${key} migrating here`);
+    let placed: ReturnType<GuestPool['placeInstance']> | undefined;
+    let made = false;
+    try {
+      placed = await this.placeInstanceSoon(key);
+      const { thread, instanceId } = placed;
+      const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, memoryBytes: opts.memoryBytes, migration: { role: 'target', stopped: false, held: [], applied: 0 } };
+      await this.migrationOp(inst, { op: 'receive', key, memoryBytes: opts.memoryBytes });
+      if (thread.retired || this.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
+      this.adoptInstance(inst);
+      made = true;
+      return instanceId;
+    } finally {
+      if (placed) this.settleClaim(placed.thread, placed.instanceId, made);
+      admitted?.done();
+    }
   }
 
   /** Writes received pages (MIGRATION_PAGE bytes each) into an instance being received; grows its memory to memoryBytes. */
@@ -618,6 +779,7 @@ export class GuestPool {
     const count = ownPages.length;
     await this.migrationOp(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
     inst.migration!.applied += count;
+    if (memoryBytes !== undefined) inst.memoryBytes = Math.max(inst.memoryBytes, memoryBytes);
   }
 
   /**
@@ -683,6 +845,7 @@ export class GuestPool {
       timeoutMs: Math.max(this.limits.callTimeoutMs, this.limits.initTimeoutMs),
       what: 'migration step',
       key: inst.key,
+      tenant: this.tenantOf(inst.key),
       instanceId: inst.instanceId,
       onDispatch: urgent,
     }, urgent !== undefined);
@@ -711,6 +874,7 @@ export class GuestPool {
     for (const id of thread.instances) {
       for (const h of this.liveInstances.get(id)?.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('unavailable', `instance ${id} was destroyed: ${reason}`)));
       this.liveInstances.delete(id);
+      this.budget?.untrack(GuestPool.instanceHolding(id));
       this.log.warn({ instanceId: id, reason }, 'a persistent guest instance was destroyed with its thread');
       for (const l of this.instanceGoneListeners) l(id, reason);
     }
@@ -750,6 +914,9 @@ export class GuestPool {
       pending.evicted = true;
       this.pending.delete(key);
     }
+    this.keyTenants.delete(key);
+    // Counted as freed from here: the threads drop it next, and nothing new may use it.
+    this.budget?.untrack(GuestPool.snapshotHolding(key));
     const released = this.snapshots.release(key);
     if (!released) return Promise.resolve();
     const { held, done } = released;
@@ -839,8 +1006,9 @@ export class GuestPool {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
-      const thread = this.idle.pop();
-      if (thread) return this.dispatch(thread, full);
+      // The most recently used thread that may run it (its caches are the warmest).
+      const at = this.idle.findLastIndex((t) => GuestPool.accepts(t, full));
+      if (at >= 0) return this.dispatch(this.idle.splice(at, 1)[0], full);
       if (this.queue.length >= MAX_QUEUED_CALLS) return reject(new FlurryError('no_capacity', `all ${this.threads.size} guest threads are busy and ${MAX_QUEUED_CALLS} calls are waiting`));
       this.queue.push(full);
     });
@@ -870,7 +1038,7 @@ export class GuestPool {
   /** Gives a free thread the next queued job, or parks it. */
   private release(thread: GuestThread): void {
     if (this.closing || thread.retired) return;
-    const next = thread.pinned.shift() ?? this.queue.shift();
+    const next = thread.pinned.shift() ?? this.queue.takeFirst((j) => GuestPool.accepts(thread, j));
     if (next) this.dispatch(thread, next);
     else this.idle.push(thread);
   }
@@ -921,13 +1089,13 @@ export class GuestPool {
   private spawn(): Promise<void> {
     const slot = new RegistrationSlot();
     const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer };
-    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, pinned: new FifoQueue<Job>(), instances: new Set<string>() };
+    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, pinned: new FifoQueue<Job>(), instances: new Set<string>(), claims: 0 };
     this.threads.add(thread);
     for (const held of this.snapshots.all()) this.load(thread, held);
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
     thread.worker.on('error', (err) => (thread.lastError = err));
     thread.worker.on('exit', (code) => this.onExit(thread, code));
-    return new Promise((resolve, reject) => {
+    thread.started = new Promise((resolve, reject) => {
       thread.worker.once('online', () => {
         thread.online = true;
         this.release(thread);
@@ -935,6 +1103,7 @@ export class GuestPool {
       });
       thread.worker.once('exit', () => reject(thread.lastError ?? new Error('the guest thread exited before it started')));
     });
+    return thread.started;
   }
 
   private onMessage(thread: GuestThread, msg: FromThread): void {

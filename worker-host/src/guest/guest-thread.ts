@@ -274,7 +274,7 @@ function instanceCall(msg: Extract<ToThread, { type: 'instance-call' }>): void {
   const error = outcome(context, thrown, status);
   if (error) return post({ type: 'failed', id: msg.id, error, ...logs });
   const body = context.output.take();
-  post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs: 0, memory: { mode: held.mode, restoreMs: 0, spare: false, pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 }, ...logs }, [body.buffer as ArrayBuffer]);
+  post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs: 0, memory: { mode: held.mode, restoreMs: 0, spare: false, pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 }, memoryBytes: clone.memory.buffer.byteLength, ...logs }, [body.buffer as ArrayBuffer]);
 }
 
 function destroyInstance(instanceId: string): void {
