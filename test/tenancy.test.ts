@@ -179,7 +179,7 @@ describe('tenancy', () => {
       const { hosts } = JSON.parse(text) as { hosts: Record<string, unknown>[] };
       expect(hosts).toHaveLength(2);
       for (const h of hosts) {
-        expect(Object.keys(h).sort()).toEqual(['cores', 'draining', 'guestSlots', 'heartbeatAt', 'id', 'memoryBytes', 'pager', 'releasable', 'runningGuests', 'startedAt', 'state']);
+        expect(Object.keys(h).sort()).toEqual(['cores', 'draining', 'guestSlots', 'heartbeatAt', 'id', 'memoryBudget', 'memoryBytes', 'pager', 'releasable', 'runningGuests', 'startedAt', 'state']);
       }
       for (const name of [...TENANTS, made.alice.instanceId, made.bob.instanceId, made.alice.digest, hostname(), '"pid"', 'snapshot', 'warm']) {
         expect(text, `${t} sees ${name}`).not.toContain(name);

@@ -84,6 +84,8 @@ export interface HostCapacity {
   state?: 'active' | 'draining' | 'drained';
   /** Drained, idle and holding nothing: the machine may be released. */
   releasable?: boolean;
+  /** The host's memory budget and what its parents, page caches and instances use of it (docs/fork.md, "Memory"). */
+  memoryBudget?: { budgetBytes: number; usedBytes: number };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { HostRecord, Role } from '@flurry/core';
 import { hostState } from '../services/host-capacity.js';
 
 /** A host as a user sees it. */
-export type HostCapacity = Pick<HostRecord, 'id' | 'startedAt' | 'heartbeatAt' | 'cores' | 'memoryBytes' | 'guestSlots' | 'runningGuests' | 'pager' | 'draining' | 'releasable'> & {
+export type HostCapacity = Pick<HostRecord, 'id' | 'startedAt' | 'heartbeatAt' | 'cores' | 'memoryBytes' | 'guestSlots' | 'runningGuests' | 'pager' | 'draining' | 'releasable' | 'memoryBudget'> & {
   state: NonNullable<HostRecord['state']>;
 };
 
@@ -26,5 +26,6 @@ export function hostViewFor(role: Role, h: HostRecord): HostRecord | HostCapacit
     guestSlots: h.guestSlots,
     runningGuests: h.runningGuests,
     pager: h.pager,
+    memoryBudget: h.memoryBudget,
   };
 }
