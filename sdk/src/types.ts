@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'no_capacity'
   | 'unavailable'
   | 'conflict'
+  | 'rate_limited'
+  | 'quota_exceeded'
+  | 'storage_full'
   | 'internal';
 
 /**

@@ -6,10 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import {
-  createShared, decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -97,10 +96,9 @@ export class ServiceManager {
   ) {}
 
   static async open(deps: ServiceManagerDeps): Promise<ServiceManager> {
-    const kvm = new Kvm(jetstream(deps.fabric.nc));
     const [services, placements] = await Promise.all([
-      createShared(() => kvm.create(ServiceBuckets.services, { history: 1 })),
-      createShared(() => kvm.create(ServiceBuckets.instances, { history: 1 })),
+      openBucket(deps.fabric, ServiceBuckets.services, { history: 1 }),
+      openBucket(deps.fabric, ServiceBuckets.instances, { history: 1 }),
     ]);
     const manager = new ServiceManager(deps, services, placements);
     await manager.watchPlacements();
