@@ -18,6 +18,10 @@ import { addServiceRoutes } from './services/routes.js';
 import type { ServiceManager } from './services/service-manager.js';
 import { addHostRoutes } from './services/host-routes.js';
 import type { HostControl } from './services/host-control.js';
+import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
+import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
+import type { RequestRate } from './quotas/request-rate.js';
+import type { RunningJobs } from './quotas/running-jobs.js';
 
 export interface AppDeps {
   /** The broker connection: requests get 503 while it is away (docs/reliability.md). */
@@ -39,6 +43,8 @@ export interface AppDeps {
   services?: ServiceManager;
   /** Host drains and the consolidation journal (docs/autoscaling.md); without it those routes are absent. */
   hostControl?: HostControl;
+  /** Per-tenant quotas (quotas/tenant-quotas.ts); without it none are enforced. */
+  limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -69,6 +75,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json({ ok: true });
   });
 
+  if (deps.limits) app.use('*', limitRequestRate(deps.limits.rate));
+
   // Every other route needs the broker: refused at once while it is away, and a request in flight
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
   app.use('*', async (c, next) => {
@@ -80,6 +88,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
       watch.cancel();
     }
   });
+
+  if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
 
   app.put('/v1/functions/:name', async (c) => {
     const bytes = await readBody(c, deps.maxModuleBytes);
@@ -96,7 +106,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/hosts', async (c) => c.json({ hosts: await deps.fleet.list() }));
 
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
-  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data });
+  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, runningJobs: deps.limits?.runningJobs });
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.apiKeys.size > 0, data: deps.data });
 

@@ -1,5 +1,6 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { ConfigError, DEFAULT_TENANT, EnvReader, NAME_PATTERN } from '@flurry/core';
+import { ConfigError, DEFAULT_TENANT, EnvReader, NAME_PATTERN, parseStoreLimits, type StoreLimits } from '@flurry/core';
+import { loadTenantQuotas, type TenantQuotas } from './quotas/tenant-quotas.js';
 
 export interface GatewayConfig {
   natsServers: string[];
@@ -32,6 +33,10 @@ export interface GatewayConfig {
   hostInstances: number;
   /** API key -> tenant. Empty: no authentication, every caller is the default tenant. */
   apiKeys: Map<string, string>;
+  /** Per-tenant quotas (FLURRY_QUOTA_*). */
+  quotas: TenantQuotas;
+  /** Byte limits of the JetStream stores (FLURRY_STORE_MAX_BYTES). */
+  storeLimits: StoreLimits;
   logLevel: string;
 }
 
@@ -56,6 +61,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     consolidateMs: r.int('FLURRY_CONSOLIDATE_MS', 10_000, { min: 0, max: 3_600_000 }),
     hostInstances: r.int('FLURRY_HOST_INSTANCES', 16, { min: 1, max: 4096 }),
     apiKeys: parseApiKeys(r.optionalString('FLURRY_API_KEYS')),
+    quotas: loadTenantQuotas(r),
+    storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

@@ -23,6 +23,8 @@ export interface LocalFleetOptions {
   hostEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   onLine?: (service: string, line: string) => void;
+  /** An API key the fleet's own requests (waiting for hosts) send, for a gateway started with FLURRY_API_KEYS. */
+  apiKey?: string;
 }
 
 export class LocalFleet {
@@ -145,7 +147,8 @@ export class LocalFleet {
   async waitForHosts(count: number, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const res = await fetch(`${this.url}/v1/hosts`).catch(() => undefined);
+      const headers: Record<string, string> = this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {};
+      const res = await fetch(`${this.url}/v1/hosts`, { headers }).catch(() => undefined);
       if (res?.ok) {
         const body = (await res.json()) as { hosts: unknown[] };
         if (body.hosts.length === count) return;

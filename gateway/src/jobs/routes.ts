@@ -10,7 +10,7 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { RequestError } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, JobSubjects, newId, TERMINAL_JOB_STATES,
+  decode, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
   type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobRecord, type JobSpec, type Logger,
 } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
@@ -20,6 +20,7 @@ import type { JobStore } from './job-store.js';
 import { JobData } from './job-data.js';
 import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-events.js';
 import { newCloneDetails } from './job-run.js';
+import type { RunningJobs } from '../quotas/running-jobs.js';
 
 export const MAX_CLONES = 1024;
 const DEFAULT_TIMEOUT_MS = 600_000;
@@ -31,6 +32,8 @@ export interface JobRoutesDeps {
   maxBodyBytes: number;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
   data?: JobData;
+  /** The running jobs and clones quota; without it jobs are not limited. */
+  runningJobs?: RunningJobs;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -72,7 +75,9 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       boot: spec.boot, ...(initData ? { initData: initData.name } : {}),
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
     };
+    await deps.runningJobs?.admit(tenant, body.clones);
     const made = await store.create({ record }, spec);
+    if (made.created) deps.runningJobs?.created(jobKey(tenant, made.stored.record.id), made.stored.record);
     return c.json({ job: made.stored.record }, made.created && !replay ? 202 : 200);
   });
 
