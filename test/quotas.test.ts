@@ -23,6 +23,9 @@ const DATA_BYTES = 1 * MiB;
 /** The modules store is made small, so that one deploy can fill it; one limit set below its default shows the override. */
 const MODULES_BYTES = 1 * MiB;
 const JOB_KEYS_BYTES = 32 * MiB;
+/** Requests a second per tenant, and the burst: the rest of this file sends far fewer. */
+const RATE = 50;
+const BURST = 300;
 
 type Tenant = 'a' | 'b';
 const keyOf = (t: Tenant) => (t === 'a' ? KEY_A : KEY_B);
@@ -115,6 +118,8 @@ beforeAll(async () => {
       FLURRY_QUOTA_RUNNING_CLONES: String(RUNNING_CLONES),
       FLURRY_QUOTA_SERVICE_INSTANCES: String(SERVICE_INSTANCES),
       FLURRY_QUOTA_DATA_BYTES: String(DATA_BYTES),
+      FLURRY_QUOTA_REQUESTS_PER_S: String(RATE),
+      FLURRY_QUOTA_REQUESTS_BURST: String(BURST),
       LOG_LEVEL: 'warn',
     },
   });
@@ -246,6 +251,29 @@ describe('quotas - stored data', () => {
       expect(info.config.max_bytes).toBeGreaterThanOrEqual(DATA_BYTES);
       expect(info.config.max_bytes).toBeLessThanOrEqual(DATA_BYTES + 8 * MiB);
     }
+  });
+});
+
+describe('quotas - request rate', () => {
+  it('a tenant sending faster than its rate gets 429 with Retry-After past its burst; the other tenant is served', async () => {
+    // Twice the burst, sent 32 at a time: far faster than the 50 a second that refill the bucket.
+    const statuses: number[] = [];
+    let limited: Response | undefined;
+    for (let sent = 0; sent < 2 * BURST; sent += 32) {
+      for (const res of await Promise.all(Array.from({ length: 32 }, () => api('b', 'GET', '/v1/functions')))) {
+        statuses.push(res.status);
+        if (res.status === 429) limited ??= res;
+        else await res.arrayBuffer();
+      }
+    }
+    expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(BURST);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    const err = await refusal(limited!, 429);
+    expect(err.code).toBe('rate_limited');
+    expect(err.message).toMatch(/FLURRY_QUOTA_REQUESTS_PER_S/);
+    expect(Number(err.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect((await api('a', 'GET', '/v1/functions')).status).toBe(200);
   });
 });
 

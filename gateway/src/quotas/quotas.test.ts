@@ -154,10 +154,10 @@ describe('loadTenantQuotas', () => {
 
   it('reads every variable; a burst follows a raised rate', () => {
     const q = loadTenantQuotas(new EnvReader({
-      FLURRY_QUOTA_CONCURRENT_CALLS: '8', FLURRY_QUOTA_REQUESTS_PER_S: '5000', FLURRY_QUOTA_RUNNING_JOBS: '3',
+      FLURRY_QUOTA_CONCURRENT_CALLS: '8', FLURRY_QUOTA_REQUESTS_PER_S: '50000', FLURRY_QUOTA_RUNNING_JOBS: '3',
       FLURRY_QUOTA_RUNNING_CLONES: '30', FLURRY_QUOTA_SERVICE_INSTANCES: '4', FLURRY_QUOTA_DATA_BYTES: '1MiB',
     }));
-    expect(q).toEqual({ concurrentCalls: 8, requestsPerSecond: 5000, requestBurst: 10_000, runningJobs: 3, runningClones: 30, serviceInstances: 4, dataBytes: 1024 * 1024 });
+    expect(q).toEqual({ concurrentCalls: 8, requestsPerSecond: 50_000, requestBurst: 100_000, runningJobs: 3, runningClones: 30, serviceInstances: 4, dataBytes: 1024 * 1024 });
   });
 
   it('stops on a bad value, naming the variable', () => {

@@ -30,8 +30,10 @@ export interface TenantQuotas {
 /**
  * The defaults, and why: 64 calls in flight are the guest threads of a
  * handful of hosts, enough for any one tenant's interactive traffic and small
- * beside the fleet; 1000 requests a second (2000 at once) is a fifth of what
- * one gateway serves, so no tenant can take a gateway alone; 16 jobs and
+ * beside the fleet, and they are what bounds a tenant's share of the guests;
+ * the request rate bounds a flood of cheap requests that hold no guest
+ * (listings, reads, refusals): 10,000 a second, as AWS API Gateway's account
+ * default, with a burst of two seconds' worth; 16 jobs and
  * 4096 clones are four of the largest jobs (1024 clones) or many small ones;
  * 64 service instances are one service at its largest; 2 GiB of data is two
  * of the largest uploads (FLURRY_MAX_DATA_BYTES), and JetStream reserves it
@@ -39,8 +41,8 @@ export interface TenantQuotas {
  */
 export const DEFAULT_TENANT_QUOTAS: TenantQuotas = {
   concurrentCalls: 64,
-  requestsPerSecond: 1000,
-  requestBurst: 2000,
+  requestsPerSecond: 10_000,
+  requestBurst: 20_000,
   runningJobs: 16,
   runningClones: 4096,
   serviceInstances: 64,
@@ -53,8 +55,8 @@ export function loadTenantQuotas(r: EnvReader): TenantQuotas {
   return {
     concurrentCalls: r.int('FLURRY_QUOTA_CONCURRENT_CALLS', d.concurrentCalls, { min: 0, max: 1_000_000 }),
     requestsPerSecond,
-    // A burst below one request a second's worth would refuse a steady sender within its rate.
-    requestBurst: r.int('FLURRY_QUOTA_REQUESTS_BURST', Math.max(d.requestBurst, requestsPerSecond * 2), { min: 1, max: 100_000_000 }),
+    // Two seconds' worth unless given: a burst below one second's worth would refuse a steady sender within its rate.
+    requestBurst: r.int('FLURRY_QUOTA_REQUESTS_BURST', Math.max(1, requestsPerSecond * 2), { min: 1, max: 100_000_000 }),
     runningJobs: r.int('FLURRY_QUOTA_RUNNING_JOBS', d.runningJobs, { min: 0, max: 1_000_000 }),
     runningClones: r.int('FLURRY_QUOTA_RUNNING_CLONES', d.runningClones, { min: 0, max: 100_000_000 }),
     serviceInstances: r.int('FLURRY_QUOTA_SERVICE_INSTANCES', d.serviceInstances, { min: 0, max: 1_000_000 }),
