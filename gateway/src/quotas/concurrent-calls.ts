@@ -6,27 +6,34 @@
  *   try { await call(); } finally { calls.release(tenant); }
  */
 export class ConcurrentCalls {
-  private readonly active = new Map<string, number>();
+  /**
+   * A counter per tenant, kept once made: taking and giving back a slot is
+   * then one lookup and no allocation (tenants are as many as API keys).
+   */
+  private readonly active = new Map<string, { n: number }>();
 
   /** `limit` 0: no limit. */
   constructor(readonly limit: number) {}
 
   /** Takes a slot for `tenant`; false when it has `limit` calls in flight already. */
   tryAcquire(tenant: string): boolean {
-    const n = this.active.get(tenant) ?? 0;
-    if (this.limit > 0 && n >= this.limit) return false;
-    this.active.set(tenant, n + 1);
+    let counter = this.active.get(tenant);
+    if (counter === undefined) {
+      counter = { n: 0 };
+      this.active.set(tenant, counter);
+    }
+    if (this.limit > 0 && counter.n >= this.limit) return false;
+    counter.n++;
     return true;
   }
 
   release(tenant: string): void {
-    const n = (this.active.get(tenant) ?? 0) - 1;
-    if (n > 0) this.active.set(tenant, n);
-    else this.active.delete(tenant);
+    const counter = this.active.get(tenant);
+    if (counter !== undefined && counter.n > 0) counter.n--;
   }
 
   /** Calls `tenant` has in flight now. */
   inFlight(tenant: string): number {
-    return this.active.get(tenant) ?? 0;
+    return this.active.get(tenant)?.n ?? 0;
   }
 }
