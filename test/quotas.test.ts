@@ -23,6 +23,8 @@ const DATA_BYTES = 1 * MiB;
 /** The modules store is made small, so that one deploy can fill it; one limit set below its default shows the override. */
 const MODULES_BYTES = 1 * MiB;
 const JOB_KEYS_BYTES = 32 * MiB;
+/** The results stream is made small too, so that a job's outputs can fill it. */
+const RESULTS_BYTES = 1 * MiB;
 /** Requests a second per tenant, and the burst: the rest of this file sends far fewer. */
 const RATE = 50;
 const BURST = 300;
@@ -110,7 +112,7 @@ beforeAll(async () => {
     hosts: 1,
     apiKey: KEY_A,
     // Hosts create the shared stores too: they read the same table.
-    env: { FLURRY_STORE_MAX_BYTES: `flurry_modules=${MODULES_BYTES},flurry_job_keys=${JOB_KEYS_BYTES}` },
+    env: { FLURRY_STORE_MAX_BYTES: `flurry_modules=${MODULES_BYTES},flurry_job_keys=${JOB_KEYS_BYTES},FLURRY_RESULTS=${RESULTS_BYTES}` },
     hostEnv: { FLURRY_GUEST_THREADS: '2', LOG_LEVEL: 'warn' },
     gatewayEnv: {
       FLURRY_API_KEYS: `${KEY_A}=tenant-a,${KEY_B}=tenant-b`,
@@ -126,7 +128,7 @@ beforeAll(async () => {
   nc = await connect({ servers: fleet.natsUrl });
   jsm = await jetstreamManager(nc);
   for (const t of ['a', 'b'] as const) {
-    for (const name of ['echo', 'spin', 'pattern']) expect((await api(t, 'PUT', `/v1/functions/${name}`, guestProgram(name))).status).toBe(201);
+    for (const name of ['echo', 'spin', 'pattern', 'big-output']) expect((await api(t, 'PUT', `/v1/functions/${name}`, guestProgram(name))).status).toBe(201);
   }
 });
 
@@ -284,7 +286,8 @@ describe('quotas - request rate', () => {
 
 describe('store limits', () => {
   const streamOf = (name: string) => (name.startsWith('FLURRY_') ? name : name === 'flurry_modules' || name === 'flurry_job_data' ? `OBJ_${name}` : `KV_${name}`);
-  const expected = (name: string) => (name === 'flurry_modules' ? MODULES_BYTES : name === 'flurry_job_keys' ? JOB_KEYS_BYTES : DEFAULT_STORE_MAX_BYTES[name as keyof typeof DEFAULT_STORE_MAX_BYTES]);
+  const configured: Record<string, number> = { flurry_modules: MODULES_BYTES, flurry_job_keys: JOB_KEYS_BYTES, FLURRY_RESULTS: RESULTS_BYTES };
+  const expected = (name: string) => configured[name] ?? DEFAULT_STORE_MAX_BYTES[name as keyof typeof DEFAULT_STORE_MAX_BYTES];
 
   it('every bucket, object store and stream reports its configured max_bytes', async () => {
     for (const name of Object.keys(DEFAULT_STORE_MAX_BYTES)) {
@@ -298,7 +301,7 @@ describe('store limits', () => {
     await jsm.streams.update('FLURRY_RESULTS', { ...before.config, max_bytes: 5 * MiB });
     expect((await jsm.streams.info('FLURRY_RESULTS')).config.max_bytes).toBe(5 * MiB);
     await fleet.restartGateway({ hard: false });
-    expect((await jsm.streams.info('FLURRY_RESULTS')).config.max_bytes).toBe(DEFAULT_STORE_MAX_BYTES.FLURRY_RESULTS);
+    expect((await jsm.streams.info('FLURRY_RESULTS')).config.max_bytes).toBe(RESULTS_BYTES);
   });
 
   it('a deploy into a full modules store is refused with 507 storage_full, not 500; the fleet still serves', async () => {
@@ -307,5 +310,19 @@ describe('store limits', () => {
     expect(err.message).toMatch(/maximum bytes exceeded/);
     expect((await api('a', 'GET', '/v1/functions/huge')).status).toBe(404);
     expect((await api('b', 'POST', '/fn/echo/still', new TextEncoder().encode('still'))).status).toBe(200);
+  });
+
+  it('a job whose results do not fit the results stream fails with storage_full, never done without them', async () => {
+    // Four outputs of 400,000 bytes (each small enough to go into the stream itself): the stream takes two.
+    const job = await json<{ job: JobRecord }>(await submitJob('b', { function: 'big-output', clones: 4, input: Buffer.from('400000').toString('base64'), retries: 0, reduce: false, timeoutMs: 120_000 }), 202);
+    const ended = await until(`job ${job.job.id} to end`, async () => {
+      const r = await jobState('b', job.job.id);
+      return ['done', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+    }, 60_000);
+    expect(ended.state, JSON.stringify(ended.error)).toBe('failed');
+    expect(ended.error?.code).toBe('storage_full');
+    expect(ended.error?.message).toMatch(/FLURRY_RESULTS is full/);
+    const results = await jsm.streams.info('FLURRY_RESULTS');
+    expect(results.state.bytes).toBeLessThanOrEqual(RESULTS_BYTES);
   });
 });

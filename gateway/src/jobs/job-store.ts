@@ -10,7 +10,7 @@ import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type Jet
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, openBucket, openObjectStore, openStream, ResultsStream,
+  decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -119,6 +119,26 @@ export class JobStore {
     const out = new Set<number>();
     for (const subject of Object.keys(info.state.subjects ?? {})) out.add(Number(subject.slice(prefix.length + 1)));
     return out;
+  }
+
+  /**
+   * Indexes of a job whose result the results stream does not hold, and
+   * whether the stream is full. A coordinator sees each result as it is
+   * published, and a full stream refuses it after that: a job must not end
+   * `done` with results nobody can read. A result published a moment ago may
+   * not be stored yet, so the stream is asked again for up to a second.
+   */
+  async unkeptResults(tenant: string, jobId: string, clones: number): Promise<{ missing: number[]; full: boolean }> {
+    let missing: number[] = [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 200));
+      const kept = await this.finishedIndexes(tenant, jobId);
+      missing = [];
+      for (let i = 0; i < clones; i++) if (!kept.has(i)) missing.push(i);
+      if (missing.length === 0) return { missing, full: false };
+    }
+    const { config, state } = await this.jsm.streams.info(ResultsStream);
+    return { missing, full: config.max_bytes > 0 && config.max_bytes - state.bytes < LARGE_JOB_DATA_BYTES };
   }
 
   /** Failed attempts of a job kept in the failures stream, as (subject, attempt request id, index). */
