@@ -41,6 +41,8 @@ export class Gateway {
     const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log);
     const jobs = await JobStore.open(fabric, config.jobLeaseTtlMs);
     const runningJobs = new RunningJobs(jobs.jobs, config.quotas, log);
+    // Counting from now, so that the count is complete by the first job submitted.
+    runningJobs.start();
     const coordinator = new JobCoordinator(jobs, fleet, log, {
       leaseTtlMs: config.jobLeaseTtlMs,
       snapshotTimeoutMs: config.placeTimeoutMs,
@@ -68,7 +70,6 @@ export class Gateway {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
       server.once('error', reject);
     });
-    runningJobs.start();
     coordinator.start();
     controller.start();
     return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter, runningJobs);
