@@ -4,9 +4,9 @@
 // may have) while tenant B, below its own quotas, is served throughout.
 import { request, type ClientRequest } from 'node:http';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_STORE_MAX_BYTES, dataStoreName, type JobRecord } from '@flurry/core';
+import { DEFAULT_STORE_MAX_BYTES, dataStoreName, limitStream, type JobRecord, type StoreContext } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
@@ -302,6 +302,24 @@ describe('store limits', () => {
     expect((await jsm.streams.info('FLURRY_RESULTS')).config.max_bytes).toBe(5 * MiB);
     await fleet.restartGateway({ hard: false });
     expect((await jsm.streams.info('FLURRY_RESULTS')).config.max_bytes).toBe(RESULTS_BYTES);
+  });
+
+  it('a limit is never lowered below what a store holds (JetStream would delete the oldest messages); raising it works', async () => {
+    await jsm.streams.add({ name: 'QUOTA_PROBE', subjects: ['quota.probe.>'], max_bytes: 8 * MiB });
+    const js = jetstream(nc);
+    for (let i = 0; i < 12; i++) await js.publish(`quota.probe.${i}`, new Uint8Array(256 * 1024));
+    const warnings: string[] = [];
+    const ctx: StoreContext = { nc, jsm, storeLimits: { ...DEFAULT_STORE_MAX_BYTES }, warn: (_fields, message) => warnings.push(message) };
+
+    await limitStream(ctx, 'QUOTA_PROBE', 2 * MiB);
+    const kept = await jsm.streams.info('QUOTA_PROBE');
+    expect(kept.config.max_bytes).toBe(8 * MiB);
+    expect(kept.state.messages).toBe(12);
+    expect(warnings).toEqual([expect.stringMatching(/holds more than its configured limit/)]);
+
+    await limitStream(ctx, 'QUOTA_PROBE', 16 * MiB);
+    expect((await jsm.streams.info('QUOTA_PROBE')).config.max_bytes).toBe(16 * MiB);
+    await jsm.streams.delete('QUOTA_PROBE');
   });
 
   it('a deploy into a full modules store is refused with 507 storage_full, not 500; the fleet still serves', async () => {
