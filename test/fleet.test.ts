@@ -11,7 +11,8 @@ beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: 2,
     hostEnv: { FLURRY_CALL_TIMEOUT_MS: '1500', FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2' },
-    gatewayEnv: { FLURRY_MAX_BODY: '64KiB', FLURRY_HOST_TTL_S: '2' },
+    // 100 calls at once below: above the default of 64 calls in flight per tenant (test/quotas.test.ts tries that limit).
+    gatewayEnv: { FLURRY_MAX_BODY: '64KiB', FLURRY_HOST_TTL_S: '2', FLURRY_QUOTA_CONCURRENT_CALLS: '128' },
   });
   for (const name of ['echo', 'trap', 'spin', 'status', 'counter', 'big-output', 'grow', 'wordfreq', 'json-transform']) {
     const res = await deploy(fleet.url, name, guestProgram(name));

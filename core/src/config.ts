@@ -43,10 +43,7 @@ export class EnvReader {
   bytes(name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
     const v = this.raw(name);
     if (v === undefined) return fallback;
-    const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(v);
-    if (!m) throw new ConfigError(`${name} must be a size such as 4194304 or 4MiB, got "${v}"`);
-    const unit = (m[2] ?? 'b').toLowerCase()[0];
-    const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1);
+    const n = parseSize(name, v);
     if (range.min !== undefined && n < range.min) throw new ConfigError(`${name} must be at least ${range.min} bytes, got ${n}`);
     if (range.max !== undefined && n > range.max) throw new ConfigError(`${name} must be at most ${range.max} bytes, got ${n}`);
     return n;
@@ -72,4 +69,12 @@ export class EnvReader {
   logLevel(name: string): 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' {
     return this.oneOf(name, ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info');
   }
+}
+
+/** A size: a plain byte count or a number with KiB/MiB/GiB/TiB (also k/m/g/t); `name` is for the error. */
+export function parseSize(name: string, v: string): number {
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(v.trim());
+  if (!m) throw new ConfigError(`${name} must be a size such as 4194304 or 4MiB, got "${v}"`);
+  const unit = (m[2] ?? 'b').toLowerCase()[0];
+  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : unit === 't' ? 1024 ** 4 : 1);
 }

@@ -4,13 +4,15 @@
  * same settings by whoever gets there first.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { Objm, type ObjectStore } from '@nats-io/obj';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { ObjectStore } from '@nats-io/obj';
 import { Buckets, ObjectStores } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
+import type { Logger } from './log.js';
+import { DEFAULT_STORE_MAX_BYTES, openBucket, openObjectStore, type StoreContext, type StoreLimits } from './store-limits.js';
 
-export interface Fabric {
+export interface Fabric extends StoreContext {
   nc: NatsConnection;
   /** JetStream's management API (stream info: kv-keys.ts). */
   jsm: JetStreamManager;
@@ -30,6 +32,10 @@ export interface FabricOptions {
   hostTtlSeconds: number;
   /** Give up (link.onGiveUp) after the broker has been unreachable this long; 0 or absent: never. */
   maxOutageMs?: number;
+  /** Byte limits of the stores (store-limits.ts); the defaults when absent. */
+  storeLimits?: StoreLimits;
+  /** Where a limit that could not be applied is reported. */
+  log?: Logger;
 }
 
 /**
@@ -68,14 +74,17 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
   const jsm = await jetstreamManager(nc).catch((err: unknown) => {
     throw new Error(`nats-server at ${opts.servers.join(', ')} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
   });
-  const js = jetstream(nc);
-  const kvm = new Kvm(js);
-  const hosts = await createShared(() => kvm.create(Buckets.hosts, { history: 1, ttl: opts.hostTtlSeconds * 1000 }));
-  const functions = await createShared(() => kvm.create(Buckets.functions, { history: 5 }));
-  const modules = await createShared(() => new Objm(js).create(ObjectStores.modules));
-  return {
+  const stores: StoreContext = {
     nc,
     jsm,
+    storeLimits: opts.storeLimits ?? { ...DEFAULT_STORE_MAX_BYTES },
+    warn: (fields, message) => opts.log?.warn(fields, message),
+  };
+  const hosts = await openBucket(stores, Buckets.hosts, { history: 1, ttl: opts.hostTtlSeconds * 1000 });
+  const functions = await openBucket(stores, Buckets.functions, { history: 5 });
+  const modules = await openObjectStore(stores, ObjectStores.modules, stores.storeLimits[ObjectStores.modules]);
+  return {
+    ...stores,
     link: new BrokerLink(nc, { maxOutageMs: opts.maxOutageMs }),
     hosts,
     functions,

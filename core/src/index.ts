@@ -7,6 +7,7 @@ export * from './api-keys.js';
 export * from './log.js';
 export * from './ids.js';
 export * from './fabric.js';
+export * from './store-limits.js';
 export * from './kv-keys.js';
 export * from './broker-link.js';
 export * from './until-stored.js';

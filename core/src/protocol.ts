@@ -350,6 +350,12 @@ export type ErrorCode =
   | 'no_capacity'
   | 'unavailable'
   | 'conflict'
+  /** A tenant's concurrent calls, request rate or running jobs are at their quota: retry after Retry-After. */
+  | 'rate_limited'
+  /** A tenant's stored data or service instances are at their quota: only deleting or shrinking something helps. */
+  | 'quota_exceeded'
+  /** A JetStream store is full (its max_bytes): the operator raises the limit or old data expires. */
+  | 'storage_full'
   | 'internal';
 
 export interface WireError {

@@ -15,6 +15,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { BrokerLink } from './broker-link.js';
 import { FlurryError } from './errors.js';
+import { isStorageFull } from './store-limits.js';
 
 export interface RetryOptions {
   /** Stop trying after this long (the write then fails with the last error). */
@@ -26,8 +27,16 @@ export interface RetryOptions {
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 const DEFAULT_GIVE_UP_MS = 10 * 60_000;
-/** JetStream's answer when a subject of a stream with `discard_new_per_subject` holds its one message already. */
-const PER_SUBJECT_LIMIT = 10077;
+/**
+ * JetStream's code for a write a stream's limits refuse: a subject of a stream with `discard_new_per_subject`
+ * holds its one message already ("maximum messages per subject exceeded"), or the stream is full ("maximum bytes exceeded").
+ */
+const LIMIT_REFUSED = 10077;
+
+/** Another result holds the subject already. */
+function isTaken(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === LIMIT_REFUSED && !isStorageFull(err);
+}
 
 /** Runs `write` until it resolves, waiting out broker outages; `permanent(err)` errors end it at once. */
 export async function untilStored<T>(link: BrokerLink, write: () => Promise<T>, opts: RetryOptions & { permanent?: (err: unknown) => boolean } = {}): Promise<T> {
@@ -56,11 +65,13 @@ export async function publishResult(js: JetStreamClient, link: BrokerLink, subje
   try {
     const ack = await untilStored(link, () => js.publish(subject, data, { msgID: msgId, timeout: 5000 }), {
       ...opts,
-      permanent: (err) => err instanceof JetStreamApiError && err.code === PER_SUBJECT_LIMIT,
+      // A full stream stays full for days (its messages age out): retrying would only hold the clone up.
+      permanent: (err) => isTaken(err) || isStorageFull(err),
     });
     return ack.duplicate ? 'duplicate' : 'stored';
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === PER_SUBJECT_LIMIT) return 'refused';
+    if (isTaken(err)) return 'refused';
+    if (isStorageFull(err)) throw new FlurryError('storage_full', `the result on ${subject} could not be stored: ${(err as Error).message}`, { cause: err });
     throw new FlurryError('unavailable', `the result on ${subject} could not be stored: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -23,6 +23,10 @@ import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate, type CallerVariables } from './auth/roles.js';
 import { hostViewFor } from './auth/host-view.js';
+import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
+import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
+import type { RequestRate } from './quotas/request-rate.js';
+import type { RunningJobs } from './quotas/running-jobs.js';
 
 export interface AppDeps {
   /** The broker connection: requests get 503 while it is away (docs/reliability.md). */
@@ -47,6 +51,8 @@ export interface AppDeps {
   hostControl?: HostControl;
   /** Job callbacks: the submit check and each tenant's signing secret (docs/jobs.md, "Callbacks"). */
   callbacks: CallbackConfig;
+  /** Per-tenant quotas (quotas/tenant-quotas.ts); without it none are enforced. */
+  limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
 type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
@@ -77,6 +83,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   // Before the broker check: a caller without a valid key learns nothing, not even that the broker is away.
   app.use('*', authenticate(deps.auth));
+  if (deps.limits) app.use('*', limitRequestRate(deps.limits.rate));
 
   // Every other route needs the broker: refused at once while it is away, and a request in flight
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
@@ -89,6 +96,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
       watch.cancel();
     }
   });
+
+  if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
 
   app.put('/v1/functions/:name', async (c) => {
     const bytes = await readBody(c, deps.maxModuleBytes);
@@ -105,7 +114,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/hosts', async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }));
 
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
-  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks });
+  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs });
   addCallbackRoutes(app, deps.callbacks);
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });

@@ -1,8 +1,9 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { EnvReader } from '@flurry/core';
+import { EnvReader, parseStoreLimits, type StoreLimits } from '@flurry/core';
 import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
 import { loadKeyRing } from './auth/key-sources.js';
 import type { KeyRing } from './auth/key-ring.js';
+import { loadTenantQuotas, type TenantQuotas } from './quotas/tenant-quotas.js';
 
 export interface GatewayConfig {
   natsServers: string[];
@@ -37,6 +38,10 @@ export interface GatewayConfig {
   auth: KeyRing;
   /** Job callbacks: signing secret, allowed addresses, retries (docs/jobs.md, "Callbacks"). */
   callbacks: CallbackConfig;
+  /** Per-tenant quotas (FLURRY_QUOTA_*). */
+  quotas: TenantQuotas;
+  /** Byte limits of the JetStream stores (FLURRY_STORE_MAX_BYTES). */
+  storeLimits: StoreLimits;
   logLevel: string;
 }
 
@@ -62,6 +67,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     hostInstances: r.int('FLURRY_HOST_INSTANCES', 16, { min: 1, max: 4096 }),
     auth: loadKeyRing(env),
     callbacks: loadCallbackConfig(env),
+    quotas: loadTenantQuotas(r),
+    storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

@@ -16,6 +16,9 @@ import { Journal } from './services/journal.js';
 import { HostControl } from './services/host-control.js';
 import { LoadReporter } from './services/load-reporter.js';
 import { CallbackDeliverer } from './callbacks/callback-deliverer.js';
+import { ConcurrentCalls } from './quotas/concurrent-calls.js';
+import { RequestRate } from './quotas/request-rate.js';
+import { RunningJobs } from './quotas/running-jobs.js';
 
 export class Gateway {
   private constructor(
@@ -26,10 +29,11 @@ export class Gateway {
     readonly coordinator: JobCoordinator,
     readonly controller: ServicesController,
     private readonly loadReporter: LoadReporter,
+    private readonly runningJobs: RunningJobs,
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
-    const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs });
+    const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log });
     logBrokerLink(fabric.link, log);
     const fleet = new FleetView(fabric, config.hostTtlSeconds * 1000, log);
     const registry = new FunctionRegistry(fabric, config.maxGuestMemoryBytes, log);
@@ -37,6 +41,9 @@ export class Gateway {
     const placement = new Placement(fabric, fleet, config.placeTimeoutMs, log);
     const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log);
     const jobs = await JobStore.open(fabric, config.jobLeaseTtlMs);
+    const runningJobs = new RunningJobs(jobs.jobs, config.quotas, log);
+    // Counting from now, so that the count is complete by the first job submitted.
+    runningJobs.start();
     const coordinator = new JobCoordinator(jobs, fleet, log, {
       leaseTtlMs: config.jobLeaseTtlMs,
       snapshotTimeoutMs: config.placeTimeoutMs,
@@ -48,17 +55,19 @@ export class Gateway {
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
       invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000, instanceLostMs: config.instanceLostMs,
       onLoadChange: () => loadReporter?.changed(),
+      instanceQuota: config.quotas.serviceInstances,
     });
     loadReporter = new LoadReporter(fabric.nc, () => services.load());
     const journal = await Journal.open(fabric);
     const controller = await ServicesController.open(fabric, services, fleet, journal, log, {
       leaseTtlMs: config.controllerLeaseTtlMs, scaleInCooldownMs: config.scaleInCooldownMs, consolidateMs: config.consolidateMs, hostInstances: config.hostInstances,
     });
-    const data = new JobData(fabric);
+    const data = new JobData(fabric, config.quotas.dataBytes);
     const app = createApp({
       link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
       callbacks: config.callbacks,
+      limits: { rate: new RequestRate(config.quotas.requestsPerSecond, config.quotas.requestBurst), calls: new ConcurrentCalls(config.quotas.concurrentCalls), runningJobs },
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
@@ -66,7 +75,7 @@ export class Gateway {
     });
     coordinator.start();
     controller.start();
-    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter);
+    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter, runningJobs);
   }
 
   /** Whether the broker is reachable (main.ts exits when it has been away too long). */
@@ -76,6 +85,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.loadReporter.stop();
+    this.runningJobs.stop();
     await Promise.all([this.coordinator.stop(), this.controller.stop()]);
     this.fleet.stop();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -1,7 +1,7 @@
 /** The one place where errors become HTTP responses: `{ "error": { "code", "message" } }`. */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { FlurryError, isBrokerFailure, type ErrorCode } from '@flurry/core';
+import { FlurryError, isBrokerFailure, isStorageFull, type ErrorCode } from '@flurry/core';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -17,6 +17,10 @@ const STATUS: Record<ErrorCode, number> = {
   no_capacity: 503,
   unavailable: 503,
   conflict: 409,
+  rate_limited: 429,
+  // Kubernetes and Google Drive answer a full quota with 403 too: waiting does not help, so clients must not retry.
+  quota_exceeded: 403,
+  storage_full: 507,
   internal: 500,
 };
 
@@ -34,6 +38,8 @@ export function errorResponse(err: Error, c: Context): Response {
   if (err instanceof FlurryError) fe = err;
   else if (err instanceof HTTPException) fe = new FlurryError(err.status === 413 ? 'payload_too_large' : err.status === 404 ? 'not_found' : 'bad_request', err.message || 'bad request');
   // The broker did not answer (it is going away, or just came back): the client retries, it is not a server fault.
+  // A JetStream store at its max_bytes refused the write: say so instead of "internal error".
+  else if (isStorageFull(err)) fe = new FlurryError('storage_full', `the fleet's storage refused the write: ${err.message} (the store is at its byte limit, FLURRY_STORE_MAX_BYTES)`);
   else if (isBrokerFailure(err)) fe = new FlurryError('unavailable', `the fleet's message broker did not answer: ${err.message}`, { retryAfterSeconds: 1 });
   else {
     const log = c.get('log' as never) as { error(o: object, m: string): void } | undefined;

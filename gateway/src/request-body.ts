@@ -55,18 +55,19 @@ export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
 }
 
 /**
- * A request body as a stream that errors with 413 once more than `limit`
- * bytes arrived (at once when Content-Length says so). After an error the rest
- * of the body is read and dropped, so the connection can still carry the 413.
+ * A request body as a stream that errors with 413 (or `overLimit()`: a
+ * quota's own error) once more than `limit` bytes arrived (at once when
+ * Content-Length says so). After an error the rest of the body is read and
+ * dropped, so the connection can still carry the answer.
  */
-export function streamBody(c: Context, limit: number): ReadableStream<Uint8Array> {
+export function streamBody(c: Context, limit: number, overLimit: () => FlurryError = () => tooLarge(limit)): ReadableStream<Uint8Array> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const declared = Number(c.req.header('content-length') ?? NaN);
   if (declared > limit) {
     incoming?.resume();
-    throw tooLarge(limit);
+    throw overLimit();
   }
-  if (!incoming) return limitStream(c.req.raw.body ?? new ReadableStream({ start: (ctl) => ctl.close() }), limit);
+  if (!incoming) return limitStream(c.req.raw.body ?? new ReadableStream({ start: (ctl) => ctl.close() }), limit, overLimit);
   let size = 0;
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -75,7 +76,7 @@ export function streamBody(c: Context, limit: number): ReadableStream<Uint8Array
         if (size > limit) {
           cleanup();
           incoming.resume();
-          controller.error(tooLarge(limit));
+          controller.error(overLimit());
           return;
         }
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
@@ -112,12 +113,12 @@ export function streamBody(c: Context, limit: number): ReadableStream<Uint8Array
 }
 
 /** The same limit over a standard Request body (apps called without a Node server, as in unit tests). */
-function limitStream(body: ReadableStream<Uint8Array>, limit: number): ReadableStream<Uint8Array> {
+function limitStream(body: ReadableStream<Uint8Array>, limit: number, overLimit: () => FlurryError): ReadableStream<Uint8Array> {
   let size = 0;
   return body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       size += chunk.length;
-      if (size > limit) controller.error(tooLarge(limit));
+      if (size > limit) controller.error(overLimit());
       else controller.enqueue(chunk);
     },
   }));

@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'no_capacity'
   | 'unavailable'
   | 'conflict'
+  | 'rate_limited'
+  | 'quota_exceeded'
+  | 'storage_full'
   | 'internal';
 
 /**

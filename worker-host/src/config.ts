@@ -1,6 +1,6 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { EnvReader } from '@flurry/core';
+import { EnvReader, parseStoreLimits, type StoreLimits } from '@flurry/core';
 
 export interface HostConfig {
   natsServers: string[];
@@ -26,6 +26,8 @@ export interface HostConfig {
   parentIdleMs: number;
   /** Most bytes of idle kept parents; the least recently used go first beyond it. */
   parentCacheBytes: number;
+  /** Byte limits of the JetStream stores a host may be first to create (FLURRY_STORE_MAX_BYTES). */
+  storeLimits: StoreLimits;
   logLevel: string;
 }
 
@@ -48,6 +50,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     pager: r.oneOf('FLURRY_PAGER', ['auto', 'userfaultfd', 'portable'] as const, 'auto'),
     parentIdleMs: r.int('FLURRY_PARENT_IDLE_MS', 300_000, { min: 0, max: 7 * 24 * 3_600_000 }),
     parentCacheBytes: r.int('FLURRY_PARENT_CACHE_MIB', 1024, { min: 0, max: 1024 * 1024 }) * 1024 * 1024,
+    storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

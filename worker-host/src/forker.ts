@@ -18,7 +18,7 @@ import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
   chunkCount, chunkRange, decode, decodeDescriptor, describeMemoryByPieces, isZeroChunk, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
-  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, publishResult, untilStored,
+  type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, isStorageFull, publishResult, untilStored,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -238,10 +238,11 @@ export class Forker {
             const name = `${req.objects.outputPrefix}/${clone.index}/${req.requestId}`;
             const output = result.output;
             try {
-              await untilStored(this.deps.link, async () => (await this.objectStore(req.objects!.store)).putBlob({ name }, output), { stopped: () => this.closed });
+              // A full store stays full: the clone fails at once with storage_full instead of retrying for minutes.
+              await untilStored(this.deps.link, async () => (await this.objectStore(req.objects!.store)).putBlob({ name }, output), { stopped: () => this.closed, permanent: isStorageFull });
               result = { ...result, output: undefined, outputObject: name };
             } catch (err) {
-              result = { ...result, ok: false, output: undefined, error: { code: 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
+              result = { ...result, ok: false, output: undefined, error: { code: isStorageFull(err) ? 'storage_full' : 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
             }
           }
           await this.deliver(req, clone.index, result);
@@ -272,6 +273,10 @@ export class Forker {
       if (outcome === 'refused') this.deps.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
     } catch (err) {
       this.deps.log.error({ requestId: req.requestId, index, err: (err as Error).message }, 'clone result lost: it could not be stored');
+      // The results stream is full: say so on the failures stream, so that the coordinator fails the clone now, not at its time limit.
+      if (result.ok && req.failSubject && err instanceof FlurryError && err.code === 'storage_full') {
+        await this.deliver(req, index, { ...result, ok: false, output: undefined, outputObject: undefined, error: err.toWire() });
+      }
     }
   }
 

@@ -5,7 +5,9 @@
  * (FLURRY_MAX_DATA_BYTES), not the request body limit.
  */
 import type { Hono } from 'hono';
+import { FlurryError } from '@flurry/core';
 import { streamBody } from '../request-body.js';
+import { dataRoom } from '../quotas/data-bytes.js';
 import { JobData } from './job-data.js';
 
 export interface DataRoutesDeps {
@@ -19,7 +21,10 @@ export function addDataRoutes<E extends Env>(app: Hono<E>, deps: DataRoutesDeps)
   app.put('/v1/data/:name', async (c) => {
     const name = c.req.param('name');
     JobData.checkName(name);
-    const record = await deps.data.put(c.var.tenant, name, streamBody(c, deps.maxDataBytes));
+    const tenant = c.var.tenant;
+    const room = dataRoom(deps.data.quotaBytes, await deps.data.usedBytes(tenant));
+    const overQuota = () => new FlurryError('quota_exceeded', `tenant "${tenant}" may keep ${deps.data.quotaBytes} bytes of data and has room for ${room} more (FLURRY_QUOTA_DATA_BYTES): delete data it no longer needs`);
+    const record = await deps.data.put(tenant, name, room < deps.maxDataBytes ? streamBody(c, room, overQuota) : streamBody(c, deps.maxDataBytes));
     return c.json(record, 201);
   });
   app.get('/v1/data', async (c) => c.json({ data: await deps.data.list(c.var.tenant) }));

@@ -7,9 +7,10 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  createShared, DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError,
+  DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError, openObjectStore,
   type DataRecord, type Fabric, type InitDataRef,
 } from '@flurry/core';
+import { dataStoreMaxBytes } from '../quotas/data-bytes.js';
 
 /** Chunks of 1 MiB: a 1 GiB upload is 1024 acknowledged publishes, well under NATS's max_payload each. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -17,7 +18,11 @@ const CHUNK_BYTES = 1024 * 1024;
 export class JobData {
   private readonly stores = new Map<string, Promise<ObjectStore>>();
 
-  constructor(private readonly fabric: Fabric) {}
+  constructor(
+    private readonly fabric: Fabric,
+    /** Bytes a tenant may keep (FLURRY_QUOTA_DATA_BYTES; 0: no limit): its store's max_bytes follows from it. */
+    readonly quotaBytes: number,
+  ) {}
 
   static checkName(name: string): void {
     if (!DATA_NAME_PATTERN.test(name)) {
@@ -25,11 +30,11 @@ export class JobData {
     }
   }
 
-  /** The tenant's store, made on its first upload. */
+  /** The tenant's store, made on its first upload (and given the quota's byte limit once per gateway). */
   private writable(tenant: string): Promise<ObjectStore> {
     let p = this.stores.get(tenant);
     if (!p) {
-      p = createShared(() => new Objm(jetstream(this.fabric.nc)).create(dataStoreName(tenant)));
+      p = openObjectStore(this.fabric, dataStoreName(tenant), dataStoreMaxBytes(this.quotaBytes));
       p.catch(() => this.stores.delete(tenant));
       this.stores.set(tenant, p);
     }
@@ -57,6 +62,16 @@ export class JobData {
     const store = await this.writable(tenant);
     const info = await store.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, body);
     return dataRecord(info);
+  }
+
+  /** Bytes the tenant's store holds now (its objects with their chunk headers); 0 before its first upload. */
+  async usedBytes(tenant: string): Promise<number> {
+    try {
+      return (await this.fabric.jsm.streams.info(`OBJ_${dataStoreName(tenant)}`)).state.bytes;
+    } catch (err) {
+      if (/stream not found/i.test((err as Error).message)) return 0;
+      throw err;
+    }
   }
 
   async list(tenant: string): Promise<DataRecord[]> {

@@ -50,15 +50,14 @@ const PUBLISH_TIMEOUT_MS = 5000;
 /** A reader gets a keep-alive comment after this much silence, and the record is read again. */
 const KEEP_ALIVE_MS = 5000;
 
-/** The job events stream: kept a day, at most 100,000 events per job and 1 GiB in all (the oldest go first). */
-export const jobEventsStreamConfig: Partial<StreamConfig> & { name: string } = {
+/** The job events stream: kept a day, at most 100,000 events per job and its byte limit in all (store-limits.ts; the oldest go first). */
+export const jobEventsStreamConfig: Partial<StreamConfig> & { name: typeof JobEventsStream } = {
   name: JobEventsStream,
   subjects: [JobSubjects.allEvents],
   retention: RetentionPolicy.Limits,
   storage: StorageType.File,
   max_age: 24 * 3600_000 * NANOS_PER_MS,
   max_msgs_per_subject: 100_000,
-  max_bytes: 1024 ** 3,
   discard: DiscardPolicy.Old,
   duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
   allow_direct: true,

@@ -7,7 +7,7 @@
  */
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decode, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
+  coldBootDescriptor, decode, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, ResultsStream, Subjects, TERMINAL_JOB_STATES, toWireError,
   type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -579,6 +579,14 @@ export class JobRun {
   /** All clones done: reduce when asked, release the snapshot everywhere, done. */
   private async complete(): Promise<void> {
     const { tenant, id } = this.record;
+    const unkept = await this.deps.store.unkeptResults(tenant, id, this.record.clones);
+    if (unkept.missing.length > 0) {
+      const which = `${unkept.missing.slice(0, 8).join(', ')}${unkept.missing.length > 8 ? ', …' : ''}`;
+      await this.fail(unkept.full
+        ? { code: 'storage_full', message: `the results of clones ${which} were not kept: the results stream ${ResultsStream} is full (its limit is FLURRY_STORE_MAX_BYTES)` }
+        : { code: 'internal', message: `the results of clones ${which} are missing from the results stream ${ResultsStream}` });
+      return;
+    }
     if (this.spec.reduce) {
       this.setState('reducing');
       await this.persistNow();

@@ -6,11 +6,11 @@
  * gateway replica opens the same store; only the coordinator writes records
  * after a job is created.
  */
-import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { Objm, type ObjectStore } from '@nats-io/obj';
+import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { ObjectStore } from '@nats-io/obj';
 import {
-  createShared, decode, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
+  decode, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -19,18 +19,6 @@ import { jobEventsStreamConfig } from './job-events.js';
 const KEEP_MS = 7 * 24 * 3600 * 1000;
 /** Failed attempts matter only while their job runs. */
 const FAILURES_KEEP_MS = 24 * 3600 * 1000;
-
-/** Creates a stream unless it exists (every gateway replica opens the store; the first creates it). */
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
-  try {
-    await jsm.streams.info(config.name);
-  } catch {
-    await jsm.streams.add(config).catch(async (err: unknown) => {
-      // Another replica made it first.
-      await jsm.streams.info(config.name).catch(() => { throw err; });
-    });
-  }
-}
 
 export class JobStore {
   private constructor(
@@ -43,18 +31,16 @@ export class JobStore {
   ) {}
 
   static async open(fabric: Fabric, leaseTtlMs: number): Promise<JobStore> {
-    const js = jetstream(fabric.nc);
     const jsm = await jetstreamManager(fabric.nc);
-    const kvm = new Kvm(js);
-    const jobs = await createShared(() => kvm.create(JobBuckets.jobs, { history: 1 }));
-    const keys = await createShared(() => kvm.create(JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS }));
-    const lease = await createShared(() => kvm.create(JobBuckets.lease, { history: 1, ttl: leaseTtlMs }));
-    const data = await createShared(() => new Objm(js).create(JobObjects));
+    const jobs = await openBucket(fabric, JobBuckets.jobs, { history: 1 });
+    const keys = await openBucket(fabric, JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS });
+    const lease = await openBucket(fabric, JobBuckets.lease, { history: 1, ttl: leaseTtlMs });
+    const data = await openObjectStore(fabric, JobObjects, fabric.storeLimits[JobObjects]);
     // One message per subject, the first kept: a clone's result per index, a failure per attempt and index.
     const firstPerSubject = { retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true, allow_direct: true };
-    await ensureStream(jsm, { name: ResultsStream, subjects: [JobSubjects.allResults], max_age: KEEP_MS * 1_000_000, ...firstPerSubject });
-    await ensureStream(jsm, { name: FailuresStream, subjects: [JobSubjects.allFailures], max_age: FAILURES_KEEP_MS * 1_000_000, ...firstPerSubject });
-    await ensureStream(jsm, jobEventsStreamConfig);
+    await openStream(fabric, { name: ResultsStream, subjects: [JobSubjects.allResults], max_age: KEEP_MS * 1_000_000, ...firstPerSubject });
+    await openStream(fabric, { name: FailuresStream, subjects: [JobSubjects.allFailures], max_age: FAILURES_KEEP_MS * 1_000_000, ...firstPerSubject });
+    await openStream(fabric, jobEventsStreamConfig);
     return new JobStore(fabric, jsm, jobs, keys, lease, data);
   }
 
@@ -144,6 +130,26 @@ export class JobStore {
     const out = new Set<number>();
     for (const subject of Object.keys(info.state.subjects ?? {})) out.add(Number(subject.slice(prefix.length + 1)));
     return out;
+  }
+
+  /**
+   * Indexes of a job whose result the results stream does not hold, and
+   * whether the stream is full. A coordinator sees each result as it is
+   * published, and a full stream refuses it after that: a job must not end
+   * `done` with results nobody can read. A result published a moment ago may
+   * not be stored yet, so the stream is asked again for up to a second.
+   */
+  async unkeptResults(tenant: string, jobId: string, clones: number): Promise<{ missing: number[]; full: boolean }> {
+    let missing: number[] = [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 200));
+      const kept = await this.finishedIndexes(tenant, jobId);
+      missing = [];
+      for (let i = 0; i < clones; i++) if (!kept.has(i)) missing.push(i);
+      if (missing.length === 0) return { missing, full: false };
+    }
+    const { config, state } = await this.jsm.streams.info(ResultsStream);
+    return { missing, full: config.max_bytes > 0 && config.max_bytes - state.bytes < LARGE_JOB_DATA_BYTES };
   }
 
   /** Failed attempts of a job kept in the failures stream, as (subject, attempt request id, index). */

@@ -10,7 +10,7 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { RequestError } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, JobSubjects, newId, TERMINAL_JOB_STATES,
+  decode, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
   type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobRecord, type JobSpec, type Logger,
 } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
@@ -23,6 +23,7 @@ import { newCloneDetails } from './job-run.js';
 import { parseCallbackUrl } from '../callbacks/callback-address.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
+import type { RunningJobs } from '../quotas/running-jobs.js';
 
 export const MAX_CLONES = 1024;
 const DEFAULT_TIMEOUT_MS = 600_000;
@@ -35,6 +36,8 @@ export interface JobRoutesDeps {
   /** Uploaded data that `initData` names; without it `initData` is refused. */
   data?: JobData;
   callbacks: CallbackConfig;
+  /** The running jobs and clones quota; without it jobs are not limited. */
+  runningJobs?: RunningJobs;
 }
 
 type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
@@ -78,7 +81,9 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
       ...(body.callbackUrl !== undefined ? { callback: { state: 'pending', attempts: 0 } } : {}),
     };
+    await deps.runningJobs?.admit(tenant, body.clones);
     const made = await store.create({ record, ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
+    if (made.created) deps.runningJobs?.created(jobKey(tenant, made.stored.record.id), made.stored.record);
     return c.json({ job: made.stored.record }, made.created && !replay ? 202 : 200);
   });
 

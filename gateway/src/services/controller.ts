@@ -15,10 +15,9 @@
  * must not move an instance that a scale-in removes); scale-outs never wait.
  */
 import type { Subscription } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, createShared, decode, encode, toWireError,
+  ControllerBuckets, ControllerSubjects, decode, encode, openBucket, toWireError,
   type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -83,7 +82,7 @@ export class ServicesController {
   }
 
   static async open(fabric: Fabric, services: ServiceManager, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
-    const leaseKv = await createShared(() => new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs }));
+    const leaseKv = await openBucket(fabric, ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs });
     return new ServicesController(fabric, services, fleet, log, opts, leaseKv, journal);
   }
 

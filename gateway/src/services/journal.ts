@@ -4,9 +4,8 @@
  * `flurry_controller` KV bucket so that any gateway can show it
  * (`GET /v1/consolidation`) and it survives a change of controller.
  */
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { ControllerBuckets, createShared, decode, encode, type ControllerMove, type Fabric } from '@flurry/core';
+import type { KV } from '@nats-io/kv';
+import { ControllerBuckets, decode, encode, openBucket, type ControllerMove, type Fabric } from '@flurry/core';
 
 const KEY = 'moves';
 /** Moves kept (older ones are dropped). */
@@ -16,7 +15,7 @@ export class Journal {
   private constructor(private readonly kv: KV) {}
 
   static async open(fabric: Fabric): Promise<Journal> {
-    return new Journal(await createShared(() => new Kvm(jetstream(fabric.nc)).create(ControllerBuckets.journal, { history: 1 })));
+    return new Journal(await openBucket(fabric, ControllerBuckets.journal, { history: 1 }));
   }
 
   async list(): Promise<ControllerMove[]> {

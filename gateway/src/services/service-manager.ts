@@ -6,16 +6,16 @@
  */
 import { createHash } from 'node:crypto';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import {
-  createShared, decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, serviceKey, ServiceBuckets, ServiceSubjects,
+  decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { roomFirst } from '../memory-room.js';
+import { checkServiceInstances } from '../quotas/service-instances.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
@@ -70,6 +70,8 @@ export interface ServiceManagerDeps {
   log: Logger;
   /** Called whenever this gateway's requests in flight or held change (the load reporter publishes them). */
   onLoadChange?: () => void;
+  /** Instances a tenant's services may scale to together, the sum of their max (FLURRY_QUOTA_SERVICE_INSTANCES); 0 or absent: no limit. */
+  instanceQuota?: number;
 }
 
 interface Cached {
@@ -98,10 +100,9 @@ export class ServiceManager {
   ) {}
 
   static async open(deps: ServiceManagerDeps): Promise<ServiceManager> {
-    const kvm = new Kvm(jetstream(deps.fabric.nc));
     const [services, placements] = await Promise.all([
-      createShared(() => kvm.create(ServiceBuckets.services, { history: 1 })),
-      createShared(() => kvm.create(ServiceBuckets.instances, { history: 1 })),
+      openBucket(deps.fabric, ServiceBuckets.services, { history: 1 }),
+      openBucket(deps.fabric, ServiceBuckets.instances, { history: 1 }),
     ]);
     const manager = new ServiceManager(deps, services, placements);
     await manager.watchPlacements();
@@ -142,6 +143,7 @@ export class ServiceManager {
     const max = intField(spec.max, 'max', min, 1);
     const targetConcurrency = intField(spec.targetConcurrency, 'targetConcurrency', 8, 1);
     checkBounds(min, max);
+    await this.checkInstanceQuota(tenant, spec.name, max);
     if (spec.init && spec.initData) throw new FlurryError('bad_request', 'give "init" or "initData", not both');
     if (spec.init && spec.init.length > MAX_INIT_BYTES) throw new FlurryError('bad_request', `init is ${spec.init.length} bytes; at most ${MAX_INIT_BYTES} (it is kept in the service record)`);
     const now = Date.now();
@@ -185,6 +187,8 @@ export class ServiceManager {
       const max = intField(patch.max, 'max', patch.min !== undefined && patch.max === undefined ? Math.max(record.max, min) : record.max, 1);
       const targetConcurrency = intField(patch.targetConcurrency, 'targetConcurrency', record.targetConcurrency, 1);
       checkBounds(min, max);
+      // Lowering a max is always allowed, also for a tenant above its quota (the quota was lowered).
+      if (max > record.max) await this.checkInstanceQuota(tenant, name, max);
       const next: ServiceRecord = { ...record, min, max, targetConcurrency, updatedAt: Date.now() };
       await this.services.put(key, encode(next));
       const c = this.cache.get(key);
@@ -707,6 +711,18 @@ export class ServiceManager {
   }
 
   // ---- state
+
+  /** Refuses (`quota_exceeded`) service `name` at `max` when the tenant's services together could then pass the instance quota. */
+  private async checkInstanceQuota(tenant: string, name: string, max: number): Promise<void> {
+    const quota = this.deps.instanceQuota ?? 0;
+    if (quota === 0) return;
+    const services: ServiceRecord[] = [];
+    for (const k of await kvKeys(this.deps.fabric.jsm, ServiceBuckets.services, `${tenant}.*`)) {
+      const c = await this.read(k, true).catch(() => undefined);
+      if (c) services.push(c.record);
+    }
+    checkServiceInstances(quota, services, name, max);
+  }
 
   private async read(key: string, fresh = false): Promise<Cached> {
     const cached = this.cache.get(key);
