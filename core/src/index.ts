@@ -4,6 +4,7 @@ export * from './codec.js';
 export * from './errors.js';
 export * from './config.js';
 export * from './log.js';
+export * from './redact.js';
 export * from './ids.js';
 export * from './fabric.js';
 export * from './kv-keys.js';
