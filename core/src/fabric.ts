@@ -9,6 +9,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { Buckets, ObjectStores } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
+import { withoutUrlCredentials } from './redact.js';
 
 export interface Fabric {
   nc: NatsConnection;
@@ -62,11 +63,11 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     // Capturing a stack trace for every request costs ~40 µs, more than the rest of the client's work.
     noAsyncTraces: true,
   }).catch((err: unknown) => {
-    throw new Error(`cannot reach nats-server at ${opts.servers.join(', ')}: ${err instanceof Error ? err.message : err}`, { cause: err });
+    throw new Error(`cannot reach nats-server at ${withoutUrlCredentials(opts.servers.join(', '))}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });
   // Fail early with a clear message when the server lacks JetStream.
   const jsm = await jetstreamManager(nc).catch((err: unknown) => {
-    throw new Error(`nats-server at ${opts.servers.join(', ')} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
+    throw new Error(`nats-server at ${withoutUrlCredentials(opts.servers.join(', '))} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
   });
   const js = jetstream(nc);
   const kvm = new Kvm(js);

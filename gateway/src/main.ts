@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
-  log.info({ config: { ...config, apiKeys: `${config.apiKeys.size} keys` } }, 'starting');
+  // The logger redacts secrets (core/src/redact.ts): the keys show as their count, a NATS_URL without its password.
+  log.info({ config }, 'starting');
   // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));
   const gateway = await Gateway.start(config, log);
