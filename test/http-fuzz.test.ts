@@ -60,7 +60,7 @@ beforeAll(async () => {
   await json(await fetch(`${fleet.url}/v1/data/fuzz-data`, { method: 'PUT', body: '12' }), 201);
   const { job } = await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'counter', clones: 2 }), 202);
   expect((await finishedJob(job.id)).state).toBe('done');
-  known = { functionName: 'counter', serviceName: 'fuzz-svc', dataName: 'fuzz-data', jobId: job.id, instanceId: service.instances[0].id };
+  known = { functionName: 'counter', serviceFunction: 'room', serviceName: 'fuzz-svc', dataName: 'fuzz-data', jobId: job.id, instanceId: service.instances[0].id };
 }, 120_000);
 
 afterAll(async () => {
@@ -100,9 +100,15 @@ describe('http fuzz', () => {
     const rng = seededRandom(SEED);
     const wasm = guestProgram('counter');
     const requests = gatewayRoutes().flatMap((route) => fuzzRequests(rng, route, PER_ROUTE, known, wasm));
+    // Routes interleaved, as many clients would send them.
+    for (let i = requests.length - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [requests[i], requests[j]] = [requests[j], requests[i]];
+    }
     const port = Number(new URL(fleet.url).port);
     const problems: string[] = [];
     const statuses = new Map<number, number>();
+    const byRoute = new Map<string, Map<number, number>>();
     let next = 0;
     const worker = async () => {
       while (next < requests.length) {
@@ -110,6 +116,8 @@ describe('http fuzz', () => {
         try {
           const ans = await rawExchange(port, req.method, req.bytes, REQUEST_TIMEOUT_MS);
           statuses.set(ans.status, (statuses.get(ans.status) ?? 0) + 1);
+          const seen = byRoute.get(req.route) ?? new Map<number, number>();
+          byRoute.set(req.route, seen.set(ans.status, (seen.get(ans.status) ?? 0) + 1));
           const problem = problemWith(req, ans);
           if (problem) problems.push(`${req.label}: ${problem}`);
         } catch (err) {
@@ -118,7 +126,8 @@ describe('http fuzz', () => {
       }
     };
     await Promise.all(Array.from({ length: PARALLEL }, worker));
-    console.log(`http fuzz, seed ${SEED}: ${requests.length} requests; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
+    const counts = (m: Map<number, number>) => [...m].sort(([a], [b]) => a - b).map(([status, n]) => `${status}×${n}`).join(' ');
+    console.log(`http fuzz, seed ${SEED}: ${requests.length} requests; ${counts(statuses)}\n${[...byRoute].map(([r, m]) => `  ${r}: ${counts(m)}`).join('\n')}`);
     expect(problems, `seed ${SEED}: ${problems.length} bad answers`).toEqual([]);
     // Some requests got past validation, and most were refused: the fuzz reached the handlers, not only the router.
     expect(statuses.get(200) ?? 0).toBeGreaterThan(0);
@@ -126,6 +135,8 @@ describe('http fuzz', () => {
     expect(fleet.gateway.process.exitCode).toBeNull();
     for (const h of fleet.hosts) expect(h.process.exitCode).toBeNull();
     expect(await hostPids()).toEqual(pids);
+    // No error escaped a handler into the process's last-resort logging either.
+    for (const s of [fleet.gateway, ...fleet.hosts]) expect(s.lines.filter((l) => /unhandled|uncaught/i.test(l))).toEqual([]);
   }, 300_000);
 
   it('afterwards - the same processes serve a function call, a job and a service request', async () => {

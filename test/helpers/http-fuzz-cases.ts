@@ -39,6 +39,8 @@ export function gatewayRoutes(): GatewayRoute[] {
 }
 
 export interface FuzzRequest {
+  /** The route it was made for: `POST /v1/jobs`. */
+  route: string;
   /** What the request is, for failure messages: method, path and how its parts were made. */
   label: string;
   method: string;
@@ -47,7 +49,10 @@ export interface FuzzRequest {
 
 /** Names of objects that exist while the fuzz runs, so that some requests get past the lookup to the parsing behind it. */
 export interface KnownObjects {
+  /** A function with `run` (jobs) and `handle` (calls). */
   functionName: string;
+  /** The function of the service. */
+  serviceFunction: string;
   serviceName: string;
   dataName: string;
   jobId: string;
@@ -86,16 +91,17 @@ function hostileSegment(rng: Rng): string {
   ])();
 }
 
-function segmentFor(rng: Rng, param: string, known: KnownObjects): string {
-  if (!chance(rng, 0.3)) return hostileSegment(rng);
+/** A path parameter: mostly hostile, else the name of an object that exists. A DELETE never names one: the rest of the fuzz needs them. */
+function segmentFor(rng: Rng, method: string, param: string, known: KnownObjects): string {
+  if (method === 'DELETE' || !chance(rng, 0.3)) return hostileSegment(rng);
   if (param === 'i') return pick(rng, ['0', '1', '-1', '1024', '0.5', '01']);
   if (param === 'name') return pick(rng, [known.functionName, known.serviceName, known.dataName]);
   return pick(rng, [known.jobId, known.instanceId, `${known.jobId}x`]);
 }
 
 /** A route path with each `:param` and a trailing `*` filled in. */
-function fillPath(rng: Rng, path: string, known: KnownObjects): string {
-  let out = path.replace(/:(\w+)/g, (_, p: string) => segmentFor(rng, p, known));
+function fillPath(rng: Rng, method: string, path: string, known: KnownObjects): string {
+  let out = path.replace(/:(\w+)/g, (_, p: string) => segmentFor(rng, method, p, known));
   if (out.endsWith('/*')) {
     const tails = ['', 'x', 'a/b/c', '..', '../..', '%00', '%2e%2e/%2e%2e', '*', '>', hostileSegment(rng), 'x/'.repeat(200)];
     out = out.slice(0, -1) + pick(rng, tails);
@@ -150,9 +156,34 @@ function shapedObject(rng: Rng, known: KnownObjects): string {
   return text;
 }
 
-function body(rng: Rng, known: KnownObjects, wasm: Uint8Array): { bytes: Buffer; kind: string } {
+/** Valid bodies of the routes that parse JSON, to mutate: most fuzzed bodies are refused by the first check, these get past it. */
+const VALID_BODIES: Record<string, (rng: Rng, known: KnownObjects) => Record<string, unknown>> = {
+  'POST /v1/jobs': (_, k) => ({ function: k.functionName, clones: 2, input: 'AA==', timeoutMs: 10_000, retries: 0 }),
+  'POST /v1/services': (rng, k) => ({ name: `fz-${Math.floor(rng() * 1e6)}`, function: k.serviceFunction, min: 0, max: 1 }),
+  'PATCH /v1/services/:name': () => ({ min: 1, max: 1, targetConcurrency: 8 }),
+  'POST /v1/instances/:id/migrate': () => ({ downtimeBudgetMs: 200, maxRounds: 1, verify: false }),
+};
+
+/** A valid body of `route` with up to two fields changed to a wrong value, removed, or added (one in five left valid: real work). */
+function mutatedBody(rng: Rng, route: GatewayRoute, known: KnownObjects): string {
+  const valid = VALID_BODIES[`${route.method} ${route.path}`];
+  if (!valid) return shapedObject(rng, known);
+  const o = valid(rng, known);
+  for (let n = chance(rng, 0.2) ? 0 : 1 + Math.floor(rng() * 2); n > 0; n--) {
+    const keys = Object.keys(o);
+    const mutation = Math.floor(rng() * 3);
+    if (mutation === 0 && keys.length > 0) delete o[pick(rng, keys)];
+    else if (mutation === 1) o[pick(rng, FIELDS)] = fieldValue(rng, known);
+    else if (keys.length > 0) o[pick(rng, keys)] = fieldValue(rng, known);
+  }
+  return JSON.stringify(o);
+}
+
+function body(rng: Rng, route: GatewayRoute, known: KnownObjects, wasm: Uint8Array): { bytes: Buffer; kind: string } {
   const text = (s: string, kind: string) => ({ bytes: Buffer.from(s), kind });
   return pick(rng, [
+    () => text(mutatedBody(rng, route, known), 'mutated valid body'),
+    () => text(mutatedBody(rng, route, known), 'mutated valid body'),
     () => ({ bytes: Buffer.alloc(0), kind: 'empty' }),
     () => text(pick(rng, JSON_SCALARS), 'json scalar'),
     () => text(shapedObject(rng, known), 'shaped object'),
@@ -219,8 +250,8 @@ export function fuzzRequests(rng: Rng, route: GatewayRoute, count: number, known
   for (let n = 0; n < count; n++) {
     let method = route.method === 'ALL' ? pick(rng, METHODS) : route.method;
     if (chance(rng, 0.08)) method = pick(rng, [...METHODS, ...ODD_METHODS]);
-    const target = fillPath(rng, route.path, known) + query(rng, known);
-    const b = method === 'GET' || method === 'HEAD' ? (chance(rng, 0.1) ? body(rng, known, wasm) : { bytes: Buffer.alloc(0), kind: 'none' }) : body(rng, known, wasm);
+    const target = fillPath(rng, method, route.path, known) + query(rng, known);
+    const b = method === 'GET' || method === 'HEAD' ? (chance(rng, 0.1) ? body(rng, route, known, wasm) : { bytes: Buffer.alloc(0), kind: 'none' }) : body(rng, route, known, wasm);
     const h = headerLines(rng, known);
     const contentType = pick(rng, CONTENT_TYPES);
     const chunked = b.bytes.length > 0 && chance(rng, 0.1);
@@ -234,6 +265,7 @@ export function fuzzRequests(rng: Rng, route: GatewayRoute, count: number, known
     const payload = chunked ? Buffer.concat([Buffer.from(`${b.bytes.length.toString(16)}\r\n`), b.bytes, Buffer.from('\r\n0\r\n\r\n')]) : b.bytes;
     const shownTarget = target.length > 120 ? `${target.slice(0, 120)}…(${target.length} chars)` : target;
     out.push({
+      route: `${route.method} ${route.path}`,
       label: `${method} ${JSON.stringify(shownTarget)} [${route.method} ${route.path}] body=${b.kind}${chunked ? ' chunked' : ''} type=${JSON.stringify(contentType)}${h.kind ? ` headers=${h.kind}` : ''}`,
       method,
       bytes: Buffer.concat([Buffer.from(head.join('\r\n') + '\r\n\r\n', 'latin1'), payload]),
