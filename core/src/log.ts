@@ -1,10 +1,10 @@
 /**
  * pino loggers for services: one JSON line per event, with the service and its
  * id on every line, and no secret in any line (redact.ts: secret fields by
- * name, credentials inside URLs wherever they appear).
+ * name, credentials inside URLs, nkey seeds and JWTs wherever they appear).
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { censorSecret, SECRET_LOG_PATHS, withoutUrlCredentials } from './redact.js';
+import { censorSecret, SECRET_LOG_PATHS, withoutCredentials } from './redact.js';
 
 export type { Logger } from 'pino';
 
@@ -15,7 +15,7 @@ export function createLogger(service: string, bindings: Record<string, unknown>,
     base: { service, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: SECRET_LOG_PATHS, censor: censorSecret },
-    hooks: { streamWrite: withoutUrlCredentials },
+    hooks: { streamWrite: withoutCredentials },
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -68,6 +68,16 @@ describe('createLogger - secrets out of log lines', () => {
     expect(lines[2].url).toBe('https://cb:[redacted]@example.com/hook?token=[redacted]');
   });
 
+  it('bare credentials - a NATS nkey seed and a JWT quoted in a message or an error are removed', () => {
+    const seed = `SUA${'B'.repeat(55)}`;
+    const jwt = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJVQUJDIn0.c2lnbmF0dXJl';
+    const { lines, text } = logged((log) => log.error({ err: new Error(`bad creds file: ${jwt} ${seed}`) }, `-----BEGIN USER NKEY SEED-----\n${seed}`));
+    expect(text).not.toContain(seed);
+    expect(text).not.toContain(jwt);
+    expect(lines[0].msg).toBe('-----BEGIN USER NKEY SEED-----\n[redacted]');
+    expect(lines[0].err.message).toBe('bad creds file: [redacted] [redacted]');
+  });
+
   it('ordinary fields - ids, KV keys and URLs without credentials are logged as they are', () => {
     const { lines } = logged((log) => log.info({ key: 'alpha.room', jobId: 'job_1', url: 'http://127.0.0.1:8080', requestId: 'req_1' }, 'ready'));
     expect(lines[0]).toMatchObject({ key: 'alpha.room', jobId: 'job_1', url: 'http://127.0.0.1:8080', requestId: 'req_1', msg: 'ready' });

@@ -12,7 +12,8 @@
  *   the configuration, a callback URL, a broker error's text, a stack), the
  *   password of `scheme://user:password@host` and a token in
  *   `scheme://token@host` are replaced, and so are the values of query
- *   parameters with a secret's name (`?token=…`, `&api_key=…`).
+ *   parameters with a secret's name (`?token=…`, `&api_key=…`); bare NATS
+ *   nkey seeds and JWTs anywhere in the line are replaced too.
  */
 
 /** Field names whose values are never logged. */
@@ -46,6 +47,19 @@ export function censorSecret(value: unknown): string {
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)((?:[^\s/?#@"\\]|\\.)+)@/gi;
 /** A query parameter with a secret's name, up to the next `&`, `#`, space or JSON quote. */
 const SECRET_QUERY = /([?&](?:token|access_token|api[_-]?key|key|secret|password|passwd|auth|sig|signature)=)[^&#\s"\\]+/gi;
+
+/** A NATS nkey seed (`SU…`, `SA…`, `SO…`: the private half of a user, account or operator key) or a JWT (a NATS user's, a bearer token). */
+// No \b: in a JSON line a seed on its own line follows the `n` of an escaped newline.
+const BARE_CREDENTIAL = /(?<![A-Z2-7])S[UAOCNPX][A-Z2-7]{56}(?![A-Z2-7])|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]+/g;
+
+/**
+ * A finished log line without credentials: those of URLs
+ * (withoutUrlCredentials), and bare NATS nkey seeds and JWTs, such as a
+ * `.creds` file's contents quoted in an error.
+ */
+export function withoutCredentials(line: string): string {
+  return withoutUrlCredentials(line).replace(BARE_CREDENTIAL, '[redacted]');
+}
 
 /**
  * `text` without the credentials of the URLs in it: `nats://user:pw@h` becomes

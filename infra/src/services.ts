@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { withoutUrlCredentials } from '@flurry/core';
+import { withoutCredentials } from '@flurry/core';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -60,8 +60,8 @@ function startService(name: string, script: string, opts: ServiceOptions): Promi
     const onLine = (printed: string) => {
       lines.push(printed);
       if (lines.length > 5000) lines.splice(0, 1000);
-      // A crash's stack or a message printed outside the service's logger may quote its NATS_URL: no password reaches a log file.
-      const line = withoutUrlCredentials(printed);
+      // A crash's stack or a message printed outside the service's logger may quote its NATS_URL or credentials: none reaches a log file.
+      const line = withoutCredentials(printed);
       file?.write(line + '\n');
       opts.onLine?.(line);
     };
