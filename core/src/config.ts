@@ -4,6 +4,7 @@
  * built from these; a bad value stops the service with a message naming the
  * variable.
  */
+import { withoutUrlCredentials } from './redact.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -61,7 +62,7 @@ export class EnvReader {
     const v = this.raw(name) ?? fallback;
     const list = v.split(',').map((s) => s.trim()).filter(Boolean);
     for (const s of list) {
-      if (!/^(nats|tls|ws|wss):\/\/[^\s/]+$|^[^\s/:]+:\d+$/.test(s)) throw new ConfigError(`${name} must be nats://host:port (comma-separated for several), got "${s}"`);
+      if (!/^(nats|tls|ws|wss):\/\/[^\s/]+$|^[^\s/:]+:\d+$/.test(s)) throw new ConfigError(`${name} must be nats://host:port (comma-separated for several), got "${withoutUrlCredentials(s)}"`);
     }
     return list;
   }

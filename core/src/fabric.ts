@@ -11,6 +11,7 @@ import { Buckets, ObjectStores } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
 import type { Logger } from './log.js';
 import { DEFAULT_STORE_MAX_BYTES, openBucket, openObjectStore, type StoreContext, type StoreLimits } from './store-limits.js';
+import { withoutUrlCredentials } from './redact.js';
 
 export interface Fabric extends StoreContext {
   nc: NatsConnection;
@@ -68,11 +69,11 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     // Capturing a stack trace for every request costs ~40 µs, more than the rest of the client's work.
     noAsyncTraces: true,
   }).catch((err: unknown) => {
-    throw new Error(`cannot reach nats-server at ${opts.servers.join(', ')}: ${err instanceof Error ? err.message : err}`, { cause: err });
+    throw new Error(`cannot reach nats-server at ${withoutUrlCredentials(opts.servers.join(', '))}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });
   // Fail early with a clear message when the server lacks JetStream.
   const jsm = await jetstreamManager(nc).catch((err: unknown) => {
-    throw new Error(`nats-server at ${opts.servers.join(', ')} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
+    throw new Error(`nats-server at ${withoutUrlCredentials(opts.servers.join(', '))} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
   });
   const stores: StoreContext = {
     nc,

@@ -5,6 +5,7 @@ export * from './errors.js';
 export * from './config.js';
 export * from './api-keys.js';
 export * from './log.js';
+export * from './redact.js';
 export * from './ids.js';
 export * from './fabric.js';
 export * from './store-limits.js';

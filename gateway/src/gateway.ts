@@ -2,6 +2,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { connectFabric, logBrokerLink, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
 import { createApp } from './app.js';
+import { answerClientErrors } from './client-errors.js';
 import type { GatewayConfig } from './config.js';
 import { FleetView } from './fleet-view.js';
 import { FunctionRegistry } from './function-registry.js';
@@ -71,6 +72,7 @@ export class Gateway {
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
       const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
+      answerClientErrors(server);
       server.once('error', reject);
     });
     coordinator.start();

@@ -16,6 +16,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger('gateway', { pid: process.pid }, config.logLevel);
+  // The logger redacts secrets (core/src/redact.ts) as well: a NATS_URL shows without its password.
   log.info({ config: { ...config, auth: config.auth.describe() } }, 'starting');
   if (!config.auth.required) log.warn('FLURRY_AUTH=none: no API keys, every caller is admin of the default tenant; never expose this gateway beyond this machine');
   if (!config.callbacks.secrets) log.warn('no FLURRY_CALLBACK_SECRET or FLURRY_CALLBACK_SECRET_FILE: jobs with a callbackUrl are refused');

@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, EnvReader } from '@flurry/core';
+import { ConfigError, EnvReader, withoutCredentials } from '@flurry/core';
 import { ensureLocalAdminKey } from './local-admin-key.js';
 import { LocalFleet } from './local-fleet.js';
 import { repoRoot } from './services.js';
@@ -33,7 +33,7 @@ function loadFleetConfig(env: Record<string, string | undefined>) {
 async function main(): Promise<void> {
   const config = loadFleetConfig(process.env);
   const admin = config.withoutKeys ? undefined : ensureLocalAdminKey(config.dataDir);
-  console.log(`flurry: starting ${config.natsUrl ? `with nats at ${config.natsUrl}` : 'nats-server'}, a gateway and ${config.hosts} worker hosts (logs in ${join(config.dataDir, 'logs')})`);
+  console.log(`flurry: starting ${config.natsUrl ? `with nats at ${withoutCredentials(config.natsUrl)}` : 'nats-server'}, a gateway and ${config.hosts} worker hosts (logs in ${join(config.dataDir, 'logs')})`);
   const fleet = await LocalFleet.start({
     hosts: config.hosts,
     natsUrl: config.natsUrl,
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     onLine: config.verbose ? (svc, line) => console.log(`[${svc}] ${line}`) : undefined,
   });
   // A gateway or host that exits on its own is started again after a back-off (supervisor.ts).
-  const supervisor = superviseFleet(fleet, (line) => console.error(`flurry: ${line}`));
+  const supervisor = superviseFleet(fleet, (line) => console.error(`flurry: ${withoutCredentials(line)}`));
   for (const name of EXAMPLES) {
     const file = join(repoRoot, 'functions', 'build', `${name}.wasm`);
     if (!existsSync(file)) continue;
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(`  gateway   ${fleet.url}`);
-  console.log(`  nats      ${fleet.natsUrl}`);
+  console.log(`  nats      ${withoutCredentials(fleet.natsUrl)}`);
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   if (admin) {
@@ -86,6 +86,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`flurry: ${err instanceof ConfigError ? err.message : err instanceof Error ? err.message : err}`);
+  console.error(`flurry: ${withoutCredentials(err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err))}`);
   process.exit(1);
 });

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { withoutCredentials } from '@flurry/core';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -24,7 +25,7 @@ export interface ServiceOptions {
 export interface RunningService {
   name: string;
   process: ChildProcess;
-  /** Every line the service printed so far. */
+  /** Every line the service printed so far, as printed (its log file and `onLine` get them without URL credentials). */
   lines: string[];
   /** Fields of the service's `ready` message (the gateway's url, the host's id). */
   ready: Record<string, unknown>;
@@ -56,9 +57,11 @@ function startService(name: string, script: string, opts: ServiceOptions): Promi
       child.kill('SIGKILL');
       reject(new Error(`${name} did not become ready within ${opts.readyTimeoutMs ?? 30_000} ms:\n${lines.slice(-20).join('\n')}`));
     }, opts.readyTimeoutMs ?? 30_000);
-    const onLine = (line: string) => {
-      lines.push(line);
+    const onLine = (printed: string) => {
+      lines.push(printed);
       if (lines.length > 5000) lines.splice(0, 1000);
+      // A crash's stack or a message printed outside the service's logger may quote its NATS_URL or credentials: none reaches a log file.
+      const line = withoutCredentials(printed);
       file?.write(line + '\n');
       opts.onLine?.(line);
     };
