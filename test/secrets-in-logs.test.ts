@@ -96,7 +96,7 @@ describe('secrets in logs', () => {
     const starting = (file: string) => readFileSync(join(dataDir, 'logs', file), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'starting');
     const gateway = starting('gateway.log');
     expect(gateway.config.natsServers).toEqual([expect.stringMatching(/^nats:\/\/flurry:\[redacted\]@127\.0\.0\.1:\d+$/)]);
-    expect(gateway.config.apiKeys).toBe('[redacted: 2]');
+    expect(gateway.config.auth).toBe('2 keys (0 admin, 2 user)');
     expect(starting('host-1.log').config.natsServers).toEqual([expect.stringMatching(/^nats:\/\/flurry:\[redacted\]@127\.0\.0\.1:\d+$/)]);
   }, 60_000);
 });

@@ -7,6 +7,7 @@
  * raw-http.ts, with a label that says how it was made.
  */
 import { createApp } from '../../gateway/src/app.js';
+import { KeyRing } from '../../gateway/src/auth/key-ring.js';
 
 export interface GatewayRoute {
   method: string;
@@ -21,7 +22,7 @@ export interface GatewayRoute {
 export function gatewayRoutes(): GatewayRoute[] {
   const stub: any = new Proxy(function () {}, { get: () => stub, apply: () => stub, construct: () => stub });
   const app = createApp({
-    link: stub, registry: stub, invoker: stub, fleet: stub, log: stub, maxBodyBytes: 1, maxModuleBytes: 1, apiKeys: new Map(),
+    link: stub, registry: stub, invoker: stub, fleet: stub, log: stub, maxBodyBytes: 1, maxModuleBytes: 1, auth: KeyRing.none(), callbacks: stub,
     // The job routes make a JetStream client of the connection when registered: it only reads its options.
     jobs: { fabric: { nc: { options: {} } } } as never,
     data: stub, services: stub, hostControl: stub,
