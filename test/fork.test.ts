@@ -30,7 +30,7 @@ for (const { pager, env, skip } of pagers) {
     beforeAll(async () => {
       if (skip) console.log(`skipping fork tests with the ${pager} pager: ${skip}`);
       fleet = await LocalFleet.start({ hosts: 3, hostEnv: { ...env, FLURRY_GUEST_THREADS: '2', LOG_LEVEL: 'warn' }, gatewayEnv: { LOG_LEVEL: 'warn' } });
-      nc = await connect({ servers: fleet.natsUrl });
+      nc = await connect(fleet.adminConnectOptions());
       const res = await deploy(fleet.url, 'pattern', guestProgram('pattern'));
       digest = ((await res.json()) as { function: { digest: string } }).function.digest;
     });

@@ -169,7 +169,7 @@ describe('jobs', () => {
     const crashedKey = `crashed-${Date.now()}`;
     const crashedBody = JSON.stringify({ ...body, clones: 3 });
     const orphan = `job_orphan${Date.now().toString(36)}`;
-    const nc = await connect({ servers: fleet.natsUrl });
+    const nc = await connect(fleet.adminConnectOptions());
     try {
       const keys = await new Kvm(jetstream(nc)).open(JobBuckets.jobKeys);
       const sha = (s: string) => createHash('sha256').update(s).digest('hex');

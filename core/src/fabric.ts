@@ -9,6 +9,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { Buckets, ObjectStores } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
+import type { NatsAuth } from './nats-auth.js';
 
 export interface Fabric {
   nc: NatsConnection;
@@ -30,6 +31,8 @@ export interface FabricOptions {
   hostTtlSeconds: number;
   /** Give up (link.onGiveUp) after the broker has been unreachable this long; 0 or absent: never. */
   maxOutageMs?: number;
+  /** Connect as this NATS user (a server with permissions); absent: anonymous. */
+  auth?: NatsAuth;
 }
 
 /**
@@ -61,6 +64,7 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     reconnectTimeWait: 250,
     // Capturing a stack trace for every request costs ~40 µs, more than the rest of the client's work.
     noAsyncTraces: true,
+    ...(opts.auth ? { user: opts.auth.user, pass: opts.auth.password, inboxPrefix: opts.auth.inboxPrefix } : {}),
   }).catch((err: unknown) => {
     throw new Error(`cannot reach nats-server at ${opts.servers.join(', ')}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });

@@ -6,6 +6,7 @@ export * from './config.js';
 export * from './log.js';
 export * from './ids.js';
 export * from './fabric.js';
+export * from './nats-auth.js';
 export * from './kv-keys.js';
 export * from './broker-link.js';
 export * from './until-stored.js';

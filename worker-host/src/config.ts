@@ -1,9 +1,11 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { EnvReader } from '@flurry/core';
+import { EnvReader, readNatsAuth, type NatsAuth } from '@flurry/core';
 
 export interface HostConfig {
   natsServers: string[];
+  /** NATS_USER / NATS_PASSWORD / NATS_INBOX_PREFIX (a server with permissions: infra/src/nats-permissions.ts). */
+  natsAuth?: NatsAuth;
   /** Stable id for this host; generated when not given. */
   hostId?: string;
   /** Guest threads in the pool. */
@@ -31,6 +33,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
   const r = new EnvReader(env);
   return {
     natsServers: r.natsServers('NATS_URL', 'nats://127.0.0.1:4222'),
+    natsAuth: readNatsAuth(r),
     hostId: r.optionalString('FLURRY_HOST_ID'),
     guestThreads: r.int('FLURRY_GUEST_THREADS', Math.max(2, availableParallelism()), { min: 1, max: 256 }),
     heartbeatMs: r.int('FLURRY_HEARTBEAT_MS', 1000, { min: 100, max: 60_000 }),

@@ -86,7 +86,7 @@ export class WorkerHost {
     const id = config.hostId ?? newId('host');
     const hostLog = config.hostId ? log : log.child({ hostId: id });
     const pager = await detectPager(config.pager);
-    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs });
+    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, auth: config.natsAuth });
     // An output must fit a reply the broker takes, with room for the envelope.
     const maxOutputBytes = Math.min(config.maxOutputBytes, maxPayload(fabric.nc) - REPLY_HEADROOM_BYTES);
     if (maxOutputBytes < config.maxOutputBytes) hostLog.info({ maxOutputBytes, configured: config.maxOutputBytes, maxPayload: maxPayload(fabric.nc) }, 'output cap lowered to fit the broker\'s max_payload');
