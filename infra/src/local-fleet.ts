@@ -44,6 +44,11 @@ export class LocalFleet {
     readonly credentials: FleetCredentials | undefined,
   ) {}
 
+  /** The environment that lets another gateway replica connect to this fleet's NATS (NATS_USER, ...). */
+  gatewayNatsEnv(): Record<string, string> {
+    return this.credentials ? FleetCredentials.env(this.credentials.gateway) : {};
+  }
+
   /** Options to connect to this fleet's NATS as its admin user (tests, benchmarks, tools). */
   adminConnectOptions(): { servers: string; user?: string; pass?: string; inboxPrefix?: string } {
     const a = this.credentials?.admin;

@@ -21,6 +21,7 @@ import {
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, publishResult, untilStored,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { checkDataRef, checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { CallResult, GuestPool } from './guest/guest-pool.js';
 import { MemoryServer } from './memory-server.js';
@@ -38,6 +39,7 @@ interface ParentSnapshot {
 
 interface AdoptedSnapshot {
   key: string;
+  descriptor: SnapshotDescriptor;
   cache: PageCache;
   ready: Promise<void>;
   /** Clones running from it now, and when it was last used: an idle one is dropped after the idle time. */
@@ -112,6 +114,7 @@ export class Forker {
   }
 
   private async snapshot(req: SnapshotRequest): Promise<SnapshotMade> {
+    checkDataRef(req.tenant, req.initData);
     if (!req.keep) return this.makeParent(req);
     const key: ParentKey = { tenant: req.tenant, moduleDigest: req.digest, initDigest: initDigest(req.initInput, req.initData) };
     const k = parentKeyString(key);
@@ -178,7 +181,10 @@ export class Forker {
     try {
       req = decode<ForkRequest>(msg.data);
       descriptor = decodeDescriptor(req.descriptor);
+      checkSnapshotMatch(descriptor, this.knownDescriptor(descriptor.snapshotId));
+      req = withDerivedRoutes(req, descriptor);
     } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'fork request refused');
       msg.respond(encode({ ok: false, error: { code: 'bad_request', message: (err as Error).message }, hostId: this.deps.hostId } satisfies ForkReply));
       return;
     }
@@ -242,12 +248,22 @@ export class Forker {
     }
     const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${index}`;
     try {
-      const outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      let outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      // The result kept for the index may be a forgery that the coordinator refuses and deletes: try again a few times.
+      for (let wait = 250; outcome === 'refused' && wait <= 2000 && !this.closed; wait *= 2) {
+        await new Promise((r) => setTimeout(r, wait));
+        outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      }
       // Another attempt's result was first (a clone re-run elsewhere while this host was paused or cut off): this one is refused, never counted twice.
       if (outcome === 'refused') this.deps.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
     } catch (err) {
       this.deps.log.error({ requestId: req.requestId, index, err: (err as Error).message }, 'clone result lost: it could not be stored');
     }
+  }
+
+  /** The descriptor of a snapshot this host holds the parent of or caches pages of. */
+  private knownDescriptor(snapshotId: string): SnapshotDescriptor | undefined {
+    return this.parents.get(snapshotId)?.descriptor ?? this.adopted.get(snapshotId)?.descriptor ?? this.adopted.get(`${snapshotId}#unicast`)?.descriptor;
   }
 
   /** Makes the snapshot's memory available on this host, once per snapshot. */
@@ -259,7 +275,7 @@ export class Forker {
     if (!adopted) {
       const key = `${snapKey(d.snapshotId)}${unicast ? '#unicast' : ''}@${++this.adoptions}`;
       const cache = new PageCache({ nc: this.deps.nc, link: this.deps.link, log: this.deps.log, hostId: this.deps.hostId, descriptor: d, pager: this.deps.pager, unicast });
-      const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
+      const entry: AdoptedSnapshot = { key, descriptor: d, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
       // An adoption cut short by the cache failing (which drops it) reports the cache's reason, not the drop.
       entry.ready = this.adopt(key, d, cache).catch((err: unknown) => {
         throw cache.failedWith ?? err;

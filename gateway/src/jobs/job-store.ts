@@ -160,6 +160,16 @@ export class JobStore {
     return r.outputObject ? { ...r, output: await this.objectOutput(r.outputObject) } : r;
   }
 
+  /**
+   * Deletes the stored result of an index when it is the one from attempt `requestId`
+   * (a result the coordinator refused), so that the real one can be stored.
+   */
+  async dropResult(tenant: string, jobId: string, index: number, requestId: string): Promise<void> {
+    const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
+    if (!m || decode<CloneResult>(m.data).requestId !== requestId) return;
+    await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
+  }
+
   /** A large output kept in the object store. */
   async objectOutput(name: string): Promise<Uint8Array> {
     const bytes = await this.data.getBlob(name);
