@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, EnvReader } from '@flurry/core';
-import { LocalFleet } from './local-fleet.js';
+import { ADMIN_CREDENTIALS_FILE, LocalFleet } from './local-fleet.js';
 import { repoRoot } from './services.js';
 import { superviseFleet } from './supervisor.js';
 
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(`  gateway   ${fleet.url}`);
-  console.log(`  nats      ${fleet.natsUrl}`);
+  console.log(`  nats      ${fleet.natsUrl}${fleet.credentials ? ` (users and permissions; admin credentials in ${join(config.dataDir, ADMIN_CREDENTIALS_FILE)})` : ''}`);
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   console.log('');
