@@ -100,7 +100,8 @@ for (const { pager, env, skip } of pagers) {
       const real = decodeDescriptor(snap.descriptor);
       // A malicious memory server: serves the real pages for a copy of the snapshot, with one bit flipped.
       const evil: SnapshotDescriptor = { ...real, snapshotId: `${real.snapshotId}x`, serverHostId: 'evil' };
-      const fromReal = `test.evil.${real.snapshotId}`;
+      // The relay's own page subject of the real snapshot: a memory server sends chunks by unicast nowhere else.
+      const fromReal = `${Subjects.unicastPages('default', real.snapshotId, 'evil')}.relay`;
       const relay = nc.subscribe(fromReal, {
         callback: (_e, msg) => {
           const m = decode<{ chunk: number; bytes: Uint8Array }>(msg.data);

@@ -104,6 +104,14 @@ describe('NATS permissions', () => {
     expect(await tryPublish('$KV.flurry_hosts.host-1', encode({ probe: true }))).toBeUndefined();
   });
 
+  it("a host cannot read job records, results or the services' state", async () => {
+    for (const subject of ['$JS.API.DIRECT.GET.KV_flurry_jobs', '$JS.API.STREAM.MSG.GET.FLURRY_RESULTS', '$JS.API.CONSUMER.CREATE.KV_flurry_services', '$JS.API.STREAM.INFO.KV_flurry_job_keys']) {
+      expect(await tryPublish(subject, enc({ last_by_subj: 'x' })), subject).toMatch(/Permissions Violation for Publish/);
+    }
+    // What it needs it may read: function records (a watch) and modules.
+    expect(await tryPublish('$JS.API.STREAM.INFO.KV_flurry_functions', enc({}))).toBeUndefined();
+  });
+
   it('a host cannot purge or delete a stream, or delete a message', async () => {
     const jsm = await jetstreamManager(admin);
     const before = await jsm.streams.info('KV_flurry_functions');

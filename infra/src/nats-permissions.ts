@@ -17,10 +17,13 @@
  * file (0600, in the fleet's state folder) is as secret as an nkey seed.
  *
  *   const creds = FleetCredentials.generate(['host-1', 'host-2']);
- *   writeFileSync(file, authorizationConfig(creds), { mode: 0o600 });
+ *   writeFileSync(file, creds.authorizationConfig(), { mode: 0o600 });
  */
 import { randomBytes } from 'node:crypto';
-import { Buckets, ControllerSubjects, inboxPrefixFor, JobObjects, JobSubjects, ObjectStores, Subjects, type NatsAuth } from '@flurry/core';
+import {
+  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, inboxPrefixFor, JobBuckets, JobEventsStream, JobObjects, JobSubjects,
+  ObjectStores, ResultsStream, ServiceBuckets, Subjects, type NatsAuth,
+} from '@flurry/core';
 
 export interface Permissions {
   publish: { allow: string[]; deny?: string[] };
@@ -57,6 +60,21 @@ const JS_READ = [
   // Flow control of ordered consumers.
   '$JS.FC.>',
 ];
+
+/**
+ * Streams a host never reads: job records and results, services and the controller's state are the
+ * gateway's (a host gets what it needs in each request). Denied although JS_READ allows every stream.
+ */
+const GATEWAY_STREAMS = [
+  ...Object.values(JobBuckets), ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets),
+].map((bucket) => `KV_${bucket}`).concat(ResultsStream, FailuresStream, JobEventsStream);
+
+function readsOf(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`, `$JS.API.STREAM.MSG.GET.${stream}`, `$JS.API.DIRECT.GET.${stream}`, `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`, `$JS.API.CONSUMER.CREATE.${stream}.>`, `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`, `$JS.API.CONSUMER.INFO.${stream}.>`,
+  ];
+}
 
 /** Every service instance's request subject (`flurry.svc.<tenant>.<service>.<instance>`). */
 const SERVICE_REQUESTS = 'flurry.svc.*.*.*';
@@ -117,6 +135,7 @@ export function hostPermissions(hostId: string): Permissions {
         // Job events are the coordinator's; a host's own events (host.up, function.placed) stay allowed.
         JobSubjects.allEvents,
         ...JS_DESTRUCTIVE,
+        ...GATEWAY_STREAMS.flatMap(readsOf),
       ],
     },
     allowResponses: true,

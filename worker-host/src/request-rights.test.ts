@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JobObjects, JobSubjects, type ForkRequest, type SnapshotDescriptor } from '@flurry/core';
-import { checkDataRef, checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
+import { checkDataRef, checkSnapshotMatch, checkUnicastSubject, withDerivedRoutes } from './request-rights.js';
 
 const d = { snapshotId: 'snap_1', tenant: 'acme', function: 'f', moduleDigest: 'a'.repeat(64) } as SnapshotDescriptor;
 const base: ForkRequest = { requestId: 'drive-1', descriptor: new Uint8Array(0), clones: [], count: 1, resultSubject: 'flurry.fork.Abc123', prefetch: false };
@@ -38,5 +38,12 @@ describe('request rights', () => {
     expect(() => checkSnapshotMatch({ ...d, moduleDigest: 'b'.repeat(64) }, d)).toThrow(/names snapshot/);
     expect(() => checkDataRef('acme', { store: 'flurry_data_acme', name: 'x', digest: 'sha256:0', bytes: 1 })).not.toThrow();
     expect(() => checkDataRef('acme', { store: 'flurry_data_other', name: 'x', digest: 'sha256:0', bytes: 1 })).toThrow(/own store/);
+  });
+
+  it("send unicast chunks only to a receiver's own page subject of the snapshot", () => {
+    expect(() => checkUnicastSubject(d, 'flurry.snap.acme.snap_1.to.host-2.Nuid1')).not.toThrow();
+    expect(() => checkUnicastSubject(d, 'flurry.snap.acme.snap_2.to.host-2.x')).toThrow(/only/);
+    expect(() => checkUnicastSubject(d, 'flurry.results.acme.job.0')).toThrow(/only/);
+    expect(() => checkUnicastSubject(d, 'flurry.snap.acme.snap_1.to.*')).toThrow(/only/);
   });
 });

@@ -7,7 +7,7 @@
  * (its tenant and id, the start of the request id) says, never where the
  * message points; uploaded data is read from the tenant's own store.
  */
-import { dataStoreName, FlurryError, JobObjects, JobSubjects, type ForkRequest, type InitDataRef, type SnapshotDescriptor } from '@flurry/core';
+import { dataStoreName, FlurryError, JobObjects, JobSubjects, Subjects, type ForkRequest, type InitDataRef, type SnapshotDescriptor } from '@flurry/core';
 
 /** A job's fork request id is `<jobId>.<more tokens>` (gateway/src/jobs/job-run.ts). */
 const JOB_REQUEST_ID = /^([\w-]{1,64})(\.[\w-]{1,64}){1,4}$/;
@@ -29,6 +29,12 @@ export function checkSnapshotMatch(named: SnapshotDescriptor, known: SnapshotDes
   if (named.tenant !== known.tenant || named.moduleDigest !== known.moduleDigest || named.function !== known.function) {
     refuse(`the fork request names snapshot ${named.snapshotId} as ${named.tenant}/${named.function}@${named.moduleDigest.slice(0, 12)}, which it is not`);
   }
+}
+
+/** A memory server sends a snapshot's chunks by unicast only to a receiver's own page subject of that snapshot. */
+export function checkUnicastSubject(d: Pick<SnapshotDescriptor, 'tenant' | 'snapshotId'>, subject: string): void {
+  const own = Subjects.unicastPages(d.tenant, d.snapshotId, '');
+  if (!subject.startsWith(own) || !/^[\w-]+(\.[\w-]+)*$/.test(subject.slice(own.length))) refuse(`chunks of snapshot ${d.snapshotId} go to ${own}<receiver> only, not "${subject}"`);
 }
 
 /**
