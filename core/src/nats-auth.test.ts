@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EnvReader } from './config.js';
-import { readNatsAuth } from './nats-auth.js';
+import { hostIdOfUser, hostUser, readNatsAuth } from './nats-auth.js';
 
 describe('readNatsAuth', () => {
   it('is absent without a user, and needs user and password together', () => {
@@ -19,5 +19,10 @@ describe('readNatsAuth', () => {
     const auth = readNatsAuth(new EnvReader({ NATS_USER: 'gateway', NATS_PASSWORD: 's3cret-pass' }))!;
     expect(auth.password).toBe('s3cret-pass');
     expect(JSON.stringify({ config: { natsAuth: auth } })).not.toContain('s3cret-pass');
+  });
+
+  it("names a host's id in its user", () => {
+    expect(hostIdOfUser(hostUser('h-1'))).toBe('h-1');
+    expect(hostIdOfUser('gateway')).toBeUndefined();
   });
 });

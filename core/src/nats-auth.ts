@@ -16,6 +16,16 @@ export interface NatsAuth {
   inboxPrefix: string;
 }
 
+/** A worker host's NATS user: its credentials name its host id. */
+export function hostUser(hostId: string): string {
+  return `host-${hostId}`;
+}
+
+/** The host id a NATS user is for, or undefined when it is no host's. */
+export function hostIdOfUser(user: string): string | undefined {
+  return user.startsWith('host-') ? user.slice('host-'.length) : undefined;
+}
+
 /** The inbox prefix of a NATS user: its own, so that its permissions can allow exactly that. */
 export function inboxPrefixFor(user: string): string {
   return `_INBOX_${user}`;

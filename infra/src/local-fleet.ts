@@ -106,7 +106,7 @@ export class LocalFleet {
 
   /** Starts one more host process (tests of failure and drain). */
   async addHost(hostId: string, env: Record<string, string> = {}): Promise<RunningService> {
-    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostUser(hostId));
+    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
     this.hosts.push(h);
     this.addedHostEnv.set(hostId, env);
     return h;
@@ -122,13 +122,13 @@ export class LocalFleet {
     if (at < 0) throw new Error(`this fleet has no host ${hostId}`);
     await this.hosts[at].kill();
     const env = this.addedHostEnv.get(hostId) ?? {};
-    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostUser(hostId));
+    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
     this.hosts[at] = h;
     return h;
   }
 
   /** A host's NATS user; a host new to this fleet gets one, and the server reloads its users first. */
-  private async hostUser(hostId: string): Promise<NatsAuth | undefined> {
+  private async hostAuth(hostId: string): Promise<NatsAuth | undefined> {
     if (!this.credentials) return undefined;
     if (this.credentials.hostIds().includes(hostId)) return this.credentials.host(hostId);
     const auth = this.credentials.addHost(hostId);

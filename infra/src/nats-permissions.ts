@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, inboxPrefixFor, JobBuckets, JobEventsStream, JobObjects, JobSubjects,
+  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, hostUser, inboxPrefixFor, JobBuckets, JobEventsStream, JobObjects, JobSubjects,
   ObjectStores, ResultsStream, ServiceBuckets, Subjects, type NatsAuth,
 } from '@flurry/core';
 
@@ -37,9 +37,6 @@ export const HOST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const ADMIN_USER = 'admin';
 export const GATEWAY_USER = 'gateway';
-export function hostUser(hostId: string): string {
-  return `host-${hostId}`;
-}
 
 /** JetStream's destructive APIs: no role but `admin` and the gateway may call them. */
 const JS_DESTRUCTIVE = ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.MSG.DELETE.>', '$JS.API.CONSUMER.DELETE.>'];
