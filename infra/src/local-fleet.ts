@@ -3,7 +3,7 @@
  * a gateway and N worker hosts, each a separate process. `npm start`, the
  * integration tests and the benchmarks all use this one helper.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsAuth } from '@flurry/core';
@@ -194,7 +194,10 @@ export class LocalFleet {
 /** The admin user's credentials, for tools pointed at this fleet (`nats --user admin --password …`): readable by the operator only. */
 function writeAdminCredentials(dataDir: string, admin: NatsAuth): void {
   mkdirSync(dataDir, { recursive: true });
-  writeFileSync(join(dataDir, ADMIN_CREDENTIALS_FILE), JSON.stringify({ user: admin.user, password: admin.password }, null, 2) + '\n', { mode: 0o600 });
+  const file = join(dataDir, ADMIN_CREDENTIALS_FILE);
+  writeFileSync(file, JSON.stringify({ user: admin.user, password: admin.password }, null, 2) + '\n', { mode: 0o600 });
+  // A file left by an earlier start keeps its mode through writeFileSync.
+  chmodSync(file, 0o600);
 }
 
 export const ADMIN_CREDENTIALS_FILE = 'nats-admin.json';
