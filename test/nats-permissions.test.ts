@@ -5,6 +5,8 @@
 // send results where the job's identity says) and the coordinator's (a result
 // counts only from an attempt it sent): forged results are refused, counted,
 // and the job still finishes exactly.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -65,6 +67,30 @@ describe('NATS permissions', () => {
     await new Promise((r) => setImmediate(r));
     return errors.slice(before).find((e) => e.includes(subject));
   }
+
+  it('the server configuration and the admin credentials are readable by their owner only', () => {
+    expect(statSync(join(fleet.dataDir, 'nats', 'nats-server.conf')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(fleet.dataDir, 'nats-admin.json')).mode & 0o777).toBe(0o600);
+  });
+
+  it('a host added later gets a user of its own: the server reloads, and the new host is held to its own subjects', async () => {
+    await fleet.addHost('late');
+    await fleet.waitForHosts(3);
+    const late = fleet.credentials!.host('late');
+    const nc = await connect({ servers: fleet.natsUrl, user: late.user, pass: late.password, inboxPrefix: late.inboxPrefix });
+    try {
+      const own = nc.subscribe('flurry.host.late.fork');
+      const other = nc.subscribe('flurry.host.host-1.fork');
+      let otherRefused: Error | void = undefined;
+      void other.closed.then((err) => { otherRefused = err; });
+      await nc.flush();
+      await new Promise((r) => setImmediate(r));
+      expect(String(otherRefused)).toMatch(/Permissions Violation for Subscription to "flurry\.host\.host-1\.fork"/);
+      expect(own.isClosed()).toBe(false);
+    } finally {
+      await nc.close();
+    }
+  });
 
   it('a host may subscribe to its own subjects and the fleet subjects it serves', async () => {
     expect(await trySubscribe('flurry.host.host-1.fork')).toBeUndefined();
