@@ -106,6 +106,9 @@ describe('NATS permissions', () => {
     expect(await trySubscribe('>')).toMatch(/Permissions Violation for Subscription/);
     // Nor may it send another host work.
     expect(await tryPublish('flurry.host.host-2.fork')).toMatch(/Permissions Violation for Publish to "flurry\.host\.host-2\.fork"/);
+    // Nor have the controller drain another host, or any host by the API's subject.
+    expect(await tryPublish('flurry.controller.exiting.host-2')).toMatch(/Permissions Violation for Publish/);
+    expect(await tryPublish('flurry.controller.drain')).toMatch(/Permissions Violation for Publish/);
   });
 
   it('a host cannot write the module store, a function record, another host record, a job record or an upload', async () => {

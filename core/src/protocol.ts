@@ -790,6 +790,12 @@ export const ControllerSubjects = {
   load: 'flurry.svc.load',
   /** Request to the active controller: drain one host (DrainHostRequest -> DrainHostReply). */
   drain: 'flurry.controller.drain',
+  /**
+   * Request from a host that exits, to the active controller: move its instances away (DrainHostRequest ->
+   * DrainHostReply). The host drained is the one in the subject, which only that host may publish to.
+   */
+  exiting: (hostId: string) => `flurry.controller.exiting.${hostId}`,
+  allExiting: 'flurry.controller.exiting.*',
   /** Request to one host: set its state (SetHostStateRequest -> SetHostStateReply). */
   hostState: (hostId: string) => `flurry.host.${hostId}.state`,
 } as const;

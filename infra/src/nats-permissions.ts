@@ -115,8 +115,8 @@ export function hostPermissions(hostId: string): Permissions {
         // Migration steps and forwarded requests to the target host.
         'flurry.host.*.instance.receive',
         'flurry.host.*.instance.direct.*',
-        // A host that exits asks the controller to move its instances away.
-        ControllerSubjects.drain,
+        // A host that exits asks the controller to move its instances away: its own, named by the subject.
+        ControllerSubjects.exiting(hostId),
         // Its own host record, and nobody else's.
         `$KV.${Buckets.hosts}.${hostId}`,
         // Large clone outputs, into the job object store (chunks and their metadata).

@@ -383,7 +383,7 @@ export class WorkerHost {
   private async moveInstancesAway(reason: string, deadline: number): Promise<void> {
     const req: DrainHostRequest = { requestId: newId('req'), hostId: this.id, reason, exiting: true };
     try {
-      const msg = await this.fabric.nc.request(ControllerSubjects.drain, encode(req), { timeout: Math.max(1, deadline - Date.now()) });
+      const msg = await this.fabric.nc.request(ControllerSubjects.exiting(this.id), encode(req), { timeout: Math.max(1, deadline - Date.now()) });
       const reply = decode<DrainHostReply>(msg.data);
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       this.log.info({ moved: reply.moved.length, failed: reply.failed.length, left: this.services.list().length }, 'instances moved away');
