@@ -111,7 +111,7 @@ describe('NATS permissions', () => {
     expect(await tryPublish('flurry.controller.drain')).toMatch(/Permissions Violation for Publish/);
   });
 
-  it('a host cannot write the module store, a function record, another host record, a job record or an upload', async () => {
+  it('a host cannot write the module store, a function record, another host record, a job record or spec, or an upload', async () => {
     const kv = await jetstreamManager(admin);
     const modulesBefore = (await kv.streams.info('OBJ_flurry_modules')).state.messages;
     for (const subject of [
@@ -122,6 +122,9 @@ describe('NATS permissions', () => {
       '$KV.flurry_jobs.default.job_x',
       '$KV.flurry_job_keys.default.k',
       '$O.flurry_data_default.M.eA',
+      // A job's spec and inputs (the gateway's); hosts write clone outputs to their own store only.
+      '$O.flurry_job_data.M.ZGVmYXVsdC9qb2IvzcGVj',
+      '$O.flurry_job_data.C.evilchunk',
       JobSubjects.events('default', 'job_x'),
     ]) {
       expect(await tryPublish(subject), subject).toMatch(new RegExp(`Permissions Violation for Publish to "${subject.replace(/[$.]/g, '\\$&')}"`));

@@ -390,6 +390,12 @@ export const JobBuckets = {
  */
 export const JobObjects = 'flurry_job_data';
 
+/**
+ * Object store of clones' outputs too large for a message (`<tenant>/<jobId>/out/<i>/<requestId>`,
+ * `/reduce-out/...`): the only job data hosts may write (their NATS permissions allow this store, not JobObjects).
+ */
+export const JobOutputObjects = 'flurry_job_outputs';
+
 /** JetStream stream of clone results, one message per (job, index). */
 export const ResultsStream = 'FLURRY_RESULTS';
 

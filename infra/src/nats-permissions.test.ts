@@ -41,7 +41,7 @@ describe('the generated NATS users', () => {
     expect(p.subscribe.allow).toContain('flurry.host.h1.>');
     expect(p.subscribe.allow).toContain('_INBOX_host-h1.>');
     expect(p.subscribe.allow.some((s) => s.startsWith('flurry.host.*') || s === '>' || s.startsWith('_INBOX.'))).toBe(false);
-    expect(p.publish.allow.filter((s) => /^\$(KV|O)\./.test(s))).toEqual(['$KV.flurry_hosts.h1', '$O.flurry_job_data.C.>', '$O.flurry_job_data.M.>']);
+    expect(p.publish.allow.filter((s) => /^\$(KV|O)\./.test(s))).toEqual(['$KV.flurry_hosts.h1', '$O.flurry_job_outputs.C.>', '$O.flurry_job_outputs.M.>']);
     expect(p.publish.deny).toEqual(expect.arrayContaining(['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.MSG.DELETE.>']));
   });
 });

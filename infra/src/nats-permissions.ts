@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, hostUser, inboxPrefixFor, JobBuckets, JobEventsStream, JobObjects, JobSubjects,
+  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, hostUser, inboxPrefixFor, JobBuckets, JobEventsStream, JobOutputObjects, JobSubjects,
   ObjectStores, ResultsStream, ServiceBuckets, Subjects, type NatsAuth,
 } from '@flurry/core';
 
@@ -119,9 +119,9 @@ export function hostPermissions(hostId: string): Permissions {
         ControllerSubjects.exiting(hostId),
         // Its own host record, and nobody else's.
         `$KV.${Buckets.hosts}.${hostId}`,
-        // Large clone outputs, into the job object store (chunks and their metadata).
-        `$O.${JobObjects}.C.>`,
-        `$O.${JobObjects}.M.>`,
+        // Large clone outputs, into their own object store (chunks and their metadata); job specs and inputs are the gateway's.
+        `$O.${JobOutputObjects}.C.>`,
+        `$O.${JobOutputObjects}.M.>`,
         // connectFabric opens, and creates when missing, the buckets every process shares.
         `$JS.API.STREAM.CREATE.KV_${Buckets.hosts}`,
         `$JS.API.STREAM.CREATE.KV_${Buckets.functions}`,

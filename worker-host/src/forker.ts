@@ -16,7 +16,7 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, describeMemoryByPieces, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  decode, decodeDescriptor, describeMemoryByPieces, JobOutputObjects, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, publishResult, untilStored,
 } from '@flurry/core';
@@ -219,7 +219,7 @@ export class Forker {
             const name = `${req.objects.outputPrefix}/${clone.index}/${req.requestId}`;
             const output = result.output;
             try {
-              await untilStored(this.deps.link, async () => (await this.objectStore(req.objects!.store)).putBlob({ name }, output), { stopped: () => this.closed });
+              await untilStored(this.deps.link, async () => (await this.objectStore(JobOutputObjects)).putBlob({ name }, output), { stopped: () => this.closed });
               result = { ...result, output: undefined, outputObject: name };
             } catch (err) {
               result = { ...result, ok: false, output: undefined, error: { code: 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };

@@ -695,7 +695,7 @@ export class JobRun {
       outage.cancel();
     });
     if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
-    if (r.outputObject) return this.deps.store.objectOutput(r.outputObject);
+    if (r.outputObject) return this.deps.store.objectOutput(this.record.tenant, this.record.id, r.outputObject);
     return r.output ?? new Uint8Array(0);
   }
 

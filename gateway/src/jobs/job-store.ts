@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageTyp
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  createShared, decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
+  createShared, decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -40,6 +40,7 @@ export class JobStore {
     readonly keys: KV,
     readonly lease: KV,
     readonly data: ObjectStore,
+    readonly outputs: ObjectStore,
   ) {}
 
   static async open(fabric: Fabric, leaseTtlMs: number): Promise<JobStore> {
@@ -50,12 +51,13 @@ export class JobStore {
     const keys = await createShared(() => kvm.create(JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS }));
     const lease = await createShared(() => kvm.create(JobBuckets.lease, { history: 1, ttl: leaseTtlMs }));
     const data = await createShared(() => new Objm(js).create(JobObjects));
+    const outputs = await createShared(() => new Objm(js).create(JobOutputObjects));
     // One message per subject, the first kept: a clone's result per index, a failure per attempt and index.
     const firstPerSubject = { retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true, allow_direct: true };
     await ensureStream(jsm, { name: ResultsStream, subjects: [JobSubjects.allResults], max_age: KEEP_MS * 1_000_000, ...firstPerSubject });
     await ensureStream(jsm, { name: FailuresStream, subjects: [JobSubjects.allFailures], max_age: FAILURES_KEEP_MS * 1_000_000, ...firstPerSubject });
     await ensureStream(jsm, jobEventsStreamConfig);
-    return new JobStore(fabric, jsm, jobs, keys, lease, data);
+    return new JobStore(fabric, jsm, jobs, keys, lease, data, outputs);
   }
 
   async get(tenant: string, jobId: string): Promise<{ stored: StoredJob; revision: number } | undefined> {
@@ -157,7 +159,7 @@ export class JobStore {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
     if (!m) return undefined;
     const r = decode<CloneResult>(m.data);
-    return r.outputObject ? { ...r, output: await this.objectOutput(r.outputObject) } : r;
+    return r.outputObject ? { ...r, output: await this.objectOutput(tenant, jobId, r.outputObject) } : r;
   }
 
   /**
@@ -170,9 +172,10 @@ export class JobStore {
     await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
   }
 
-  /** A large output kept in the object store. */
-  async objectOutput(name: string): Promise<Uint8Array> {
-    const bytes = await this.data.getBlob(name);
+  /** A large output of one of the job's clones, kept in the outputs store (a result naming another job's is refused). */
+  async objectOutput(tenant: string, jobId: string, name: string): Promise<Uint8Array> {
+    if (!name.startsWith(`${tenant}/${jobId}/`)) throw new FlurryError('internal', `a result of job ${jobId} names the output object ${name}, which is not the job's`);
+    const bytes = await this.outputs.getBlob(name);
     if (!bytes) throw new FlurryError('internal', `the output object ${name} is missing`);
     return bytes;
   }
