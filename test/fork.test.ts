@@ -30,7 +30,7 @@ for (const { pager, env, skip } of pagers) {
     beforeAll(async () => {
       if (skip) console.log(`skipping fork tests with the ${pager} pager: ${skip}`);
       fleet = await LocalFleet.start({ hosts: 3, hostEnv: { ...env, FLURRY_GUEST_THREADS: '2', LOG_LEVEL: 'warn' }, gatewayEnv: { LOG_LEVEL: 'warn' } });
-      nc = await connect({ servers: fleet.natsUrl });
+      nc = await connect(fleet.adminConnectOptions());
       const res = await deploy(fleet.url, 'pattern', guestProgram('pattern'));
       digest = ((await res.json()) as { function: { digest: string } }).function.digest;
     });
@@ -100,7 +100,8 @@ for (const { pager, env, skip } of pagers) {
       const real = decodeDescriptor(snap.descriptor);
       // A malicious memory server: serves the real pages for a copy of the snapshot, with one bit flipped.
       const evil: SnapshotDescriptor = { ...real, snapshotId: `${real.snapshotId}x`, serverHostId: 'evil' };
-      const fromReal = `test.evil.${real.snapshotId}`;
+      // The relay's own page subject of the real snapshot: a memory server sends chunks by unicast nowhere else.
+      const fromReal = `${Subjects.unicastPages('default', real.snapshotId, 'evil')}.relay`;
       const relay = nc.subscribe(fromReal, {
         callback: (_e, msg) => {
           const m = decode<{ chunk: number; bytes: Uint8Array }>(msg.data);

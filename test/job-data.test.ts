@@ -174,7 +174,7 @@ describe('job data', () => {
     expect(await (await fetch(`${fleet.url}/v1/data/keep.bin`)).json()).toEqual(small);
     expect((await fetch(`${fleet.url}/v1/data/big.bin`)).status).toBe(404);
     // No orphan chunks: the store holds about what is listed.
-    const nc = await connect({ servers: fleet.natsUrl });
+    const nc = await connect(fleet.adminConnectOptions());
     try {
       const info = await (await jetstreamManager(nc)).streams.info(`OBJ_${dataStoreName('default')}`);
       const listed = (await list()).reduce((n, d) => n + d.bytes, 0);

@@ -167,7 +167,7 @@ describe('jobs', () => {
     const crashedKey = `crashed-${Date.now()}`;
     const crashedBody = JSON.stringify({ ...body, clones: 3 });
     const orphan = `job_orphan${Date.now().toString(36)}`;
-    const nc = await connect({ servers: fleet.natsUrl });
+    const nc = await connect(fleet.adminConnectOptions());
     try {
       const keys = await new Kvm(jetstream(nc)).open(JobBuckets.jobKeys);
       const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -263,7 +263,7 @@ describe('jobs', () => {
   });
 
   it('standby gateway - any replica serves jobs and streams their events; it takes the lease when the coordinator dies', async () => {
-    const standby = await startGateway({ natsUrl: fleet.natsUrl, env: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' } });
+    const standby = await startGateway({ natsUrl: fleet.natsUrl, env: { ...fleet.gatewayNatsEnv(), FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' } });
     const other = String(standby.ready.url);
     try {
       // Created on the standby, run by the coordinator on the first gateway, streamed by the standby.

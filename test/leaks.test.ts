@@ -74,7 +74,7 @@ describe('leaks', () => {
       hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '4', LOG_LEVEL: 'warn' },
       gatewayEnv: { FLURRY_HOST_TTL_S: '4', FLURRY_CONSOLIDATE_MS: '0', LOG_LEVEL: 'warn' },
     });
-    nc = await connect({ servers: fleet.natsUrl });
+    nc = await connect(fleet.adminConnectOptions());
     digest = ((await (await deploy(fleet.url, 'pattern', guestProgram('pattern'))).json()) as { function: { digest: string } }).function.digest;
     expect((await deploy(fleet.url, 'room', guestProgram('room'))).status).toBe(201);
     await json(await api('POST', '/v1/services', { name: 'room', function: 'room', min: 1, max: 1 }), 201);

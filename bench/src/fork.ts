@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   say(`fork: parent of ${mib} MiB, ${clones} clones over ${hostCount} hosts (${threads} guest threads each), each clone reads ${share * 100}% of the memory`);
   const fleet = await LocalFleet.start({ hosts: hostCount, hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads), FLURRY_CALL_TIMEOUT_MS: '600000', FLURRY_INIT_TIMEOUT_MS: '600000' }, gatewayEnv: { LOG_LEVEL: 'warn' } });
-  const nc = await connect({ servers: fleet.natsUrl });
+  const nc = await connect(fleet.adminConnectOptions());
   const figures: RunFigures[] = [];
   let memoryBytes = 0;
   let workingSetBytes = 0;

@@ -12,6 +12,7 @@ import { BrokerLink } from './broker-link.js';
 import type { Logger } from './log.js';
 import { DEFAULT_STORE_MAX_BYTES, openBucket, openObjectStore, type StoreContext, type StoreLimits } from './store-limits.js';
 import { withoutUrlCredentials } from './redact.js';
+import type { NatsAuth } from './nats-auth.js';
 
 export interface Fabric extends StoreContext {
   nc: NatsConnection;
@@ -37,6 +38,8 @@ export interface FabricOptions {
   storeLimits?: StoreLimits;
   /** Where a limit that could not be applied is reported. */
   log?: Logger;
+  /** Connect as this NATS user (a server with permissions); absent: anonymous. */
+  auth?: NatsAuth;
 }
 
 /**
@@ -68,6 +71,7 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     reconnectTimeWait: 250,
     // Capturing a stack trace for every request costs ~40 µs, more than the rest of the client's work.
     noAsyncTraces: true,
+    ...(opts.auth ? { user: opts.auth.user, pass: opts.auth.password, inboxPrefix: opts.auth.inboxPrefix } : {}),
   }).catch((err: unknown) => {
     throw new Error(`cannot reach nats-server at ${withoutUrlCredentials(opts.servers.join(', '))}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });

@@ -402,6 +402,12 @@ export const JobBuckets = {
  */
 export const JobObjects = 'flurry_job_data';
 
+/**
+ * Object store of clones' outputs too large for a message (`<tenant>/<jobId>/out/<i>/<requestId>`,
+ * `/reduce-out/...`): the only job data hosts may write (their NATS permissions allow this store, not JobObjects).
+ */
+export const JobOutputObjects = 'flurry_job_outputs';
+
 /** JetStream stream of clone results, one message per (job, index). */
 export const ResultsStream = 'FLURRY_RESULTS';
 
@@ -818,6 +824,12 @@ export const ControllerSubjects = {
   load: 'flurry.svc.load',
   /** Request to the active controller: drain one host (DrainHostRequest -> DrainHostReply). */
   drain: 'flurry.controller.drain',
+  /**
+   * Request from a host that exits, to the active controller: move its instances away (DrainHostRequest ->
+   * DrainHostReply). The host drained is the one in the subject, which only that host may publish to.
+   */
+  exiting: (hostId: string) => `flurry.controller.exiting.${hostId}`,
+  allExiting: 'flurry.controller.exiting.*',
   /** Request to one host: set its state (SetHostStateRequest -> SetHostStateReply). */
   hostState: (hostId: string) => `flurry.host.${hostId}.state`,
 } as const;

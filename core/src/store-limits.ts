@@ -24,7 +24,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, parseSize } from './config.js';
 // fabric.ts opens its own stores with these helpers; the cycle holds functions only.
 import { createShared } from './fabric.js';
-import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
+import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -42,6 +42,7 @@ export const DEFAULT_STORE_MAX_BYTES = {
   [JobBuckets.jobKeys]: 64 * MiB,
   [JobBuckets.lease]: 1 * MiB,
   [JobObjects]: 4 * GiB,
+  [JobOutputObjects]: 2 * GiB,
   [ResultsStream]: 2 * GiB,
   [FailuresStream]: 256 * MiB,
   [JobEventsStream]: 1 * GiB,

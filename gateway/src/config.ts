@@ -1,5 +1,5 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { EnvReader, parseStoreLimits, type StoreLimits } from '@flurry/core';
+import { EnvReader, parseStoreLimits, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
 import { loadKeyRing } from './auth/key-sources.js';
 import type { KeyRing } from './auth/key-ring.js';
@@ -7,6 +7,8 @@ import { loadTenantQuotas, type TenantQuotas } from './quotas/tenant-quotas.js';
 
 export interface GatewayConfig {
   natsServers: string[];
+  /** NATS_USER / NATS_PASSWORD / NATS_INBOX_PREFIX (a server with permissions: infra/src/nats-permissions.ts). */
+  natsAuth?: NatsAuth;
   port: number;
   host: string;
   /** Largest request body accepted (deploys and invocations). */
@@ -49,6 +51,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
   const r = new EnvReader(env);
   return {
     natsServers: r.natsServers('NATS_URL', 'nats://127.0.0.1:4222'),
+    natsAuth: readNatsAuth(r),
     port: r.int('PORT', 8080, { min: 0, max: 65535 }),
     host: r.string('FLURRY_LISTEN', '127.0.0.1'),
     maxBodyBytes: r.bytes('FLURRY_MAX_BODY', 4 * 1024 * 1024, { min: 1024, max: 6 * 1024 * 1024 }),

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, EnvReader, withoutCredentials } from '@flurry/core';
 import { ensureLocalAdminKey } from './local-admin-key.js';
-import { LocalFleet } from './local-fleet.js';
+import { ADMIN_CREDENTIALS_FILE, LocalFleet } from './local-fleet.js';
 import { repoRoot } from './services.js';
 import { superviseFleet } from './supervisor.js';
 
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(`  gateway   ${fleet.url}`);
-  console.log(`  nats      ${withoutCredentials(fleet.natsUrl)}`);
+  console.log(`  nats      ${withoutCredentials(fleet.natsUrl)}${fleet.credentials ? ` (users and permissions; admin credentials in ${join(config.dataDir, ADMIN_CREDENTIALS_FILE)})` : ''}`);
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   if (admin) {

@@ -4,10 +4,12 @@
  * integration tests and the benchmarks all use this one helper.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NatsAuth } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
+import { FleetCredentials } from './nats-permissions.js';
 import { startGateway, startHost, type RunningService } from './services.js';
 
 export interface LocalFleetOptions {
@@ -45,7 +47,20 @@ export class LocalFleet {
     private nats: RunningNatsServer | undefined,
     private readonly removeDataDir: boolean,
     private readonly opts: LocalFleetOptions,
+    /** The NATS users of a fleet that started its own server (nats-permissions.ts). */
+    readonly credentials: FleetCredentials | undefined,
   ) {}
+
+  /** The environment that lets another gateway replica connect to this fleet's NATS (NATS_USER, ...). */
+  gatewayNatsEnv(): Record<string, string> {
+    return this.credentials ? FleetCredentials.env(this.credentials.gateway) : {};
+  }
+
+  /** Options to connect to this fleet's NATS as its admin user (tests, benchmarks, tools). */
+  adminConnectOptions(): { servers: string; user?: string; pass?: string; inboxPrefix?: string } {
+    const a = this.credentials?.admin;
+    return a ? { servers: this.natsUrl, user: a.user, pass: a.password, inboxPrefix: a.inboxPrefix } : { servers: this.natsUrl };
+  }
 
   static async start(opts: LocalFleetOptions): Promise<LocalFleet> {
     // FLURRY_FLEET_LOG_LEVEL overrides every service's LOG_LEVEL (debug logs of a test's fleet, with FLURRY_KEEP_FLEET_DIRS).
@@ -58,21 +73,25 @@ export class LocalFleet {
     let nats: RunningNatsServer | undefined;
     const started: RunningService[] = [];
     try {
-      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes });
+      const hostIds = Array.from({ length: opts.hosts }, (_, i) => `host-${i + 1}`);
+      // A fleet with its own server runs it with users and permissions; one given by URL is the operator's.
+      const credentials = opts.natsUrl ? undefined : FleetCredentials.generate(hostIds);
+      if (credentials) writeAdminCredentials(dataDir, credentials.admin);
+      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization: credentials?.authorizationConfig() });
       const natsUrl = opts.natsUrl ?? nats!.url;
       const hosts = await Promise.all(
-        Array.from({ length: opts.hosts }, (_, i) => LocalFleet.spawnHost(natsUrl, dataDir, opts, `host-${i + 1}`).then((h) => (started.push(h), h))),
+        hostIds.map((id) => LocalFleet.spawnHost(natsUrl, dataDir, opts, id, credentials?.host(id)).then((h) => (started.push(h), h))),
       );
       opts = { ...opts, gatewayEnv: { ...callbackSecretEnv(dataDir, { ...process.env, ...opts.env, ...opts.gatewayEnv }), ...opts.gatewayEnv } };
       const gateway = await startGateway({
         natsUrl,
         port: opts.gatewayPort ?? 0,
-        env: gatewayEnv(opts),
+        env: { ...gatewayEnv(opts), ...(credentials ? FleetCredentials.env(credentials.gateway) : {}) },
         logFile: join(dataDir, 'logs', 'gateway.log'),
         onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
       });
       started.push(gateway);
-      const fleet = new LocalFleet(natsUrl, String(gateway.ready.url), dataDir, gateway, hosts, nats, removeDataDir, opts);
+      const fleet = new LocalFleet(natsUrl, String(gateway.ready.url), dataDir, gateway, hosts, nats, removeDataDir, opts, credentials);
       await fleet.waitForHosts(opts.hosts);
       return fleet;
     } catch (err) {
@@ -83,11 +102,11 @@ export class LocalFleet {
     }
   }
 
-  private static spawnHost(natsUrl: string, dataDir: string, opts: LocalFleetOptions, hostId: string): Promise<RunningService> {
+  private static spawnHost(natsUrl: string, dataDir: string, opts: LocalFleetOptions, hostId: string, auth: NatsAuth | undefined): Promise<RunningService> {
     return startHost({
       natsUrl,
       hostId,
-      env: { ...opts.env, ...opts.hostEnv },
+      env: { ...opts.env, ...opts.hostEnv, ...(auth ? FleetCredentials.env(auth) : {}) },
       logFile: join(dataDir, 'logs', `${hostId}.log`),
       onLine: opts.onLine && ((l) => opts.onLine!(hostId, l)),
     });
@@ -95,7 +114,7 @@ export class LocalFleet {
 
   /** Starts one more host process (tests of failure and drain). */
   async addHost(hostId: string, env: Record<string, string> = {}): Promise<RunningService> {
-    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId);
+    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
     this.hosts.push(h);
     this.addedHostEnv.set(hostId, env);
     return h;
@@ -111,9 +130,18 @@ export class LocalFleet {
     if (at < 0) throw new Error(`this fleet has no host ${hostId}`);
     await this.hosts[at].kill();
     const env = this.addedHostEnv.get(hostId) ?? {};
-    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId);
+    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
     this.hosts[at] = h;
     return h;
+  }
+
+  /** A host's NATS user; a host new to this fleet gets one, and the server reloads its users first. */
+  private async hostAuth(hostId: string): Promise<NatsAuth | undefined> {
+    if (!this.credentials) return undefined;
+    if (this.credentials.hostIds().includes(hostId)) return this.credentials.host(hostId);
+    const auth = this.credentials.addHost(hostId);
+    await this.nats?.reloadAuthorization(this.credentials.authorizationConfig());
+    return auth;
   }
 
   /**
@@ -127,7 +155,7 @@ export class LocalFleet {
     this.gateway = await startGateway({
       natsUrl: this.natsUrl,
       port,
-      env: gatewayEnv(this.opts),
+      env: { ...gatewayEnv(this.opts), ...(this.credentials ? FleetCredentials.env(this.credentials.gateway) : {}) },
       logFile: join(this.dataDir, 'logs', 'gateway.log'),
       onLine: this.opts.onLine && ((l) => this.opts.onLine!('gateway', l)),
     });
@@ -146,7 +174,7 @@ export class LocalFleet {
     if (!nats) throw new Error('this fleet uses a nats-server it did not start');
     await nats.stop({ hard: opts.hard });
     if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
-    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes });
+    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes, authorization: this.credentials?.authorizationConfig() });
   }
 
   /** Waits until the gateway lists `count` live hosts. */
@@ -202,3 +230,14 @@ function firstInlineKey(keys: string | undefined): string | undefined {
   const eq = first.lastIndexOf('=');
   return eq < 0 ? first : first.slice(0, eq);
 }
+
+/** The admin user's credentials, for tools pointed at this fleet (`nats --user admin --password …`): readable by the operator only. */
+function writeAdminCredentials(dataDir: string, admin: NatsAuth): void {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, ADMIN_CREDENTIALS_FILE);
+  writeFileSync(file, JSON.stringify({ user: admin.user, password: admin.password }, null, 2) + '\n', { mode: 0o600 });
+  // A file left by an earlier start keeps its mode through writeFileSync.
+  chmodSync(file, 0o600);
+}
+
+export const ADMIN_CREDENTIALS_FILE = 'nats-admin.json';

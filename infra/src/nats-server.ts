@@ -4,7 +4,7 @@
  * that they never share state with a broker already on the machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { delimiter, join } from 'node:path';
 
@@ -38,12 +38,16 @@ export interface NatsServerOptions {
   port?: number;
   /** Largest message the server accepts; fleet messages carry request bodies. */
   maxPayloadBytes?: number;
+  /** Users and their permissions (nats-permissions.ts); absent: anyone may connect and do anything. */
+  authorization?: string;
 }
 
 export interface RunningNatsServer {
   url: string;
   port: number;
   process: ChildProcess;
+  /** Replaces the users and permissions and has the running server reload them (connected clients stay). */
+  reloadAuthorization(authorization: string): Promise<void>;
   /** SIGTERM (a clean shutdown), or SIGKILL with `hard`; resolves once it has exited. */
   stop(opts?: { hard?: boolean }): Promise<void>;
 }
@@ -56,7 +60,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   mkdirSync(opts.dataDir, { recursive: true });
   const storeDir = join(opts.dataDir, 'jetstream');
   const configFile = join(opts.dataDir, 'nats-server.conf');
-  writeFileSync(
+  const logFile = join(opts.dataDir, 'nats-server.log');
+  const writeConfig = (authorization: string | undefined) => writeFileSync(
     configFile,
     [
       `listen: 127.0.0.1:${port}`,
@@ -68,10 +73,15 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
       'jetstream {',
       `  store_dir: ${JSON.stringify(storeDir)}`,
       '}',
+      authorization ?? '',
       '',
     ].join('\n'),
+    // It holds the users' passwords.
+    { mode: 0o600 },
   );
-  const child = spawn(bin, ['-c', configFile, '-l', join(opts.dataDir, 'nats-server.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  writeConfig(opts.authorization);
+  chmodSync(configFile, 0o600);
+  const child = spawn(bin, ['-c', configFile, '-l', logFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -89,6 +99,18 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
     url: `nats://127.0.0.1:${port}`,
     port,
     process: child,
+    async reloadAuthorization(authorization: string) {
+      const reloadsBefore = countReloads(logFile);
+      writeConfig(authorization);
+      child.kill('SIGHUP');
+      // The reload is done once the server logs it; a client of a new user connecting sooner would be refused.
+      const until = Date.now() + 10_000;
+      while (countReloads(logFile) <= reloadsBefore) {
+        if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode} while reloading its configuration`);
+        if (Date.now() > until) throw new Error(`nats-server did not reload its configuration within 10 s (see ${logFile})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async stop(stopOpts = {}) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(stopOpts.hard ? 'SIGKILL' : 'SIGTERM');
@@ -97,6 +119,11 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
       clearTimeout(timer);
     },
   };
+}
+
+function countReloads(logFile: string): number {
+  if (!existsSync(logFile)) return 0;
+  return readFileSync(logFile, 'utf8').split('Reloaded server configuration').length - 1;
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -1,9 +1,11 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { EnvReader, parseStoreLimits, type StoreLimits } from '@flurry/core';
+import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
 
 export interface HostConfig {
   natsServers: string[];
+  /** NATS_USER / NATS_PASSWORD / NATS_INBOX_PREFIX (a server with permissions: infra/src/nats-permissions.ts). */
+  natsAuth?: NatsAuth;
   /** Stable id for this host; generated when not given. */
   hostId?: string;
   /** Guest threads in the pool. */
@@ -33,9 +35,11 @@ export interface HostConfig {
 
 export function loadHostConfig(env: Record<string, string | undefined>): HostConfig {
   const r = new EnvReader(env);
+  const natsAuth = readNatsAuth(r);
   return {
     natsServers: r.natsServers('NATS_URL', 'nats://127.0.0.1:4222'),
-    hostId: r.optionalString('FLURRY_HOST_ID'),
+    natsAuth,
+    hostId: hostIdFor(r.optionalString('FLURRY_HOST_ID'), natsAuth),
     guestThreads: r.int('FLURRY_GUEST_THREADS', Math.max(2, availableParallelism()), { min: 1, max: 256 }),
     heartbeatMs: r.int('FLURRY_HEARTBEAT_MS', 1000, { min: 100, max: 60_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
@@ -53,6 +57,13 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
+}
+
+/** A host's id: FLURRY_HOST_ID, else the one its NATS user names; the two must agree (its permissions are for that id). */
+function hostIdFor(given: string | undefined, auth: NatsAuth | undefined): string | undefined {
+  const named = auth && hostIdOfUser(auth.user);
+  if (given !== undefined && named !== undefined && given !== named) throw new ConfigError(`FLURRY_HOST_ID is "${given}" but NATS_USER "${auth!.user}" is host ${named}'s`);
+  return given ?? named;
 }
 
 /** Memory this machine has, for the capacity record. */

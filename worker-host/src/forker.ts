@@ -16,11 +16,12 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  chunkCount, chunkRange, decode, decodeDescriptor, describeMemoryByPieces, isZeroChunk, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  chunkCount, chunkRange, decode, decodeDescriptor, describeMemoryByPieces, isZeroChunk, JobOutputObjects, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, isStorageFull, publishResult, untilStored,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { checkDataRef, checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { CallResult } from './guest/guest-pool.js';
 import { MemoryServer } from './memory-server.js';
@@ -40,6 +41,7 @@ interface ParentSnapshot {
 
 interface AdoptedSnapshot {
   key: string;
+  descriptor: SnapshotDescriptor;
   cache: PageCache;
   ready: Promise<void>;
   /** Clones running from it now, and when it was last used: an idle one is dropped after the idle time. */
@@ -129,6 +131,7 @@ export class Forker {
   }
 
   private async snapshot(req: SnapshotRequest): Promise<SnapshotMade> {
+    checkDataRef(req.tenant, req.initData);
     if (!req.keep) return this.makeParent(req);
     const key: ParentKey = { tenant: req.tenant, moduleDigest: req.digest, initDigest: initDigest(req.initInput, req.initData) };
     const k = parentKeyString(key);
@@ -203,7 +206,10 @@ export class Forker {
     try {
       req = decode<ForkRequest>(msg.data);
       descriptor = decodeDescriptor(req.descriptor);
+      checkSnapshotMatch(descriptor, this.knownDescriptor(descriptor.snapshotId));
+      req = withDerivedRoutes(req, descriptor);
     } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'fork request refused');
       msg.respond(encode({ ok: false, error: { code: 'bad_request', message: (err as Error).message }, hostId: this.deps.hostId } satisfies ForkReply));
       return;
     }
@@ -239,7 +245,7 @@ export class Forker {
             const output = result.output;
             try {
               // A full store stays full: the clone fails at once with storage_full instead of retrying for minutes.
-              await untilStored(this.deps.link, async () => (await this.objectStore(req.objects!.store)).putBlob({ name }, output), { stopped: () => this.closed, permanent: isStorageFull });
+              await untilStored(this.deps.link, async () => (await this.objectStore(JobOutputObjects)).putBlob({ name }, output), { stopped: () => this.closed, permanent: isStorageFull });
               result = { ...result, output: undefined, outputObject: name };
             } catch (err) {
               result = { ...result, ok: false, output: undefined, error: { code: isStorageFull(err) ? 'storage_full' : 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
@@ -268,7 +274,12 @@ export class Forker {
     }
     const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${index}`;
     try {
-      const outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      let outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      // The result kept for the index may be a forgery that the coordinator refuses and deletes: try again a few times.
+      for (let wait = 250; outcome === 'refused' && wait <= 2000 && !this.closed; wait *= 2) {
+        await new Promise((r) => setTimeout(r, wait));
+        outcome = await publishResult(this.js, this.deps.link, subject, bytes, `${req.requestId}.${index}`, { stopped: () => this.closed });
+      }
       // Another attempt's result was first (a clone re-run elsewhere while this host was paused or cut off): this one is refused, never counted twice.
       if (outcome === 'refused') this.deps.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
     } catch (err) {
@@ -278,6 +289,11 @@ export class Forker {
         await this.deliver(req, index, { ...result, ok: false, output: undefined, outputObject: undefined, error: err.toWire() });
       }
     }
+  }
+
+  /** The descriptor of a snapshot this host holds the parent of or caches pages of. */
+  private knownDescriptor(snapshotId: string): SnapshotDescriptor | undefined {
+    return this.parents.get(snapshotId)?.descriptor ?? this.adopted.get(snapshotId)?.descriptor ?? this.adopted.get(`${snapshotId}#unicast`)?.descriptor;
   }
 
   /** Makes the snapshot's memory available on this host, once per snapshot. */
@@ -297,7 +313,7 @@ export class Forker {
         admitted?.done();
         throw err;
       }
-      const entry: AdoptedSnapshot = { key, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
+      const entry: AdoptedSnapshot = { key, descriptor: d, cache, ready: Promise.resolve(), active: 0, lastUsed: Date.now() };
       const holding = pageCacheHolding(cacheKey);
       let adoptedHere = false;
       this.deps.budget?.track(holding, { kind: 'page cache', bytes: () => cache.heldBytes });

@@ -92,7 +92,7 @@ export class WorkerHost {
     const id = config.hostId ?? newId('host');
     const hostLog = config.hostId ? log : log.child({ hostId: id });
     const pager = await detectPager(config.pager);
-    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log: hostLog });
+    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log: hostLog, auth: config.natsAuth });
     // An output must fit a reply the broker takes, with room for the envelope.
     const maxOutputBytes = Math.min(config.maxOutputBytes, maxPayload(fabric.nc) - REPLY_HEADROOM_BYTES);
     if (maxOutputBytes < config.maxOutputBytes) hostLog.info({ maxOutputBytes, configured: config.maxOutputBytes, maxPayload: maxPayload(fabric.nc) }, 'output cap lowered to fit the broker\'s max_payload');
@@ -404,7 +404,7 @@ export class WorkerHost {
   private async moveInstancesAway(reason: string, deadline: number): Promise<void> {
     const req: DrainHostRequest = { requestId: newId('req'), hostId: this.id, reason, exiting: true };
     try {
-      const msg = await this.fabric.nc.request(ControllerSubjects.drain, encode(req), { timeout: Math.max(1, deadline - Date.now()) });
+      const msg = await this.fabric.nc.request(ControllerSubjects.exiting(this.id), encode(req), { timeout: Math.max(1, deadline - Date.now()) });
       const reply = decode<DrainHostReply>(msg.data);
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       this.log.info({ moved: reply.moved.length, failed: reply.failed.length, left: this.services.list().length }, 'instances moved away');

@@ -23,6 +23,7 @@ import {
   chunkCount, decode, encode, isZeroChunk, Subjects,
   type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
+import { checkUnicastSubject } from './request-rights.js';
 
 /** Largest run of chunks in one message: 4 x 64 KiB moves fastest over NATS here. */
 const MAX_RUN_CHUNKS = 4;
@@ -94,6 +95,7 @@ export class MemoryServer {
       // Baseline: the chunks go to this requester only.
       let messages: PageMessage[];
       try {
+        checkUnicastSubject(this.descriptor, req.unicastSubject);
         messages = this.messagesFor(chunks);
       } catch (err) {
         msg.respond(encode({ ok: false, error: { code: 'not_found', message: (err as Error).message } } satisfies PageFetchReply));

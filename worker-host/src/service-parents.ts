@@ -13,6 +13,7 @@ import type { ObjectStore } from '@nats-io/obj';
 import { FlurryError, type CreateInstanceRequest, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
+import { checkDataRef } from './request-rights.js';
 
 /**
  * A parent as an instance request names it: the function version and its init input (`init`, or the
@@ -45,6 +46,7 @@ export class ServiceParents {
   /** The pool key of the spec's parent, warm once this resolves; counts one user until release(key). */
   async acquire(spec: ParentSpec): Promise<string> {
     const { pool, ensureWarm, warmKey } = this.deps;
+    checkDataRef(spec.tenant, spec.initData);
     if (!spec.initData && (!spec.init || spec.init.length === 0)) {
       const placed = await ensureWarm({ requestId: spec.requestId, tenant: spec.tenant, name: spec.name, digest: spec.digest });
       if (!placed.ok) throw FlurryError.fromWire(placed.error);

@@ -5,6 +5,7 @@
  * job's KV record and the results stream, so a coordinator that takes over
  * (or restarts) resumes a job where it stood.
  */
+import { randomBytes } from 'node:crypto';
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
   coldBootDescriptor, decode, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, ResultsStream, Subjects, TERMINAL_JOB_STATES, toWireError,
@@ -16,6 +17,7 @@ import { isWarmOn } from '../placement.js';
 import { initialMemoryOf, roomFirst } from '../memory-room.js';
 import { JobEventWriter } from './job-events.js';
 import type { JobStore } from './job-store.js';
+import { refusedResults } from './refused-results.js';
 
 /** Failures that are the guest's own; anything else (a lost host, a page server gone) is retried without counting. */
 const GUEST_FAILURES = new Set<ErrorCode>(['guest_trap', 'guest_error', 'output_limit', 'timeout']);
@@ -60,6 +62,8 @@ export class JobRun {
   private spec!: JobSpec;
   private descriptor?: Uint8Array;
   private readonly running = new Map<number, Running>();
+  /** Every attempt sent, by index: request id -> host. Only their results count. */
+  private readonly sent = new Map<number, Map<string, string>>();
   /** Guest failures and platform losses, by index. */
   private readonly guestFailures = new Map<number, number>();
   private readonly platformLosses = new Map<number, number>();
@@ -209,6 +213,11 @@ export class JobRun {
     if (this.cold) this.descriptor = encodeDescriptor(coldBootDescriptor({ bootId: `cold.${id}`, tenant, function: this.record.function, moduleDigest: this.record.digest }));
     else if (this.record.snapshotId) this.descriptor = (await store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
     if (!this.descriptor) this.record.snapshotId = undefined;
+    // The attempts running when the last coordinator stopped may still deliver their results.
+    for (const [index, requestId] of Object.entries(this.stored.dispatch ?? {})) {
+      const host = this.record.clonesDetail[Number(index)]?.host;
+      if (host) this.noteSent(Number(index), requestId, host);
+    }
     await this.readStoredResults();
     // Clones that were running when the last coordinator stopped are forked again: a failure they
     // reported meanwhile is lost, so waiting for them could take their whole time limit. If the
@@ -424,7 +433,8 @@ export class JobRun {
 
   private fork(host: string, indices: number[]): void {
     const { tenant, id } = this.record;
-    const requestId = `${id}.${++this.dispatchSeq}.${Date.now().toString(36)}`;
+    // Unguessable: a result counts only with the request id of an attempt sent for its index (onResult).
+    const requestId = `${id}.${++this.dispatchSeq}.${Date.now().toString(36)}${randomBytes(8).toString('hex')}`;
     const deadline = Date.now() + this.spec.timeoutMs + START_GRACE_MS;
     this.stored.dispatch ??= {};
     for (const index of indices) {
@@ -433,6 +443,7 @@ export class JobRun {
       c.host = host;
       c.attempts++;
       this.stored.dispatch[index] = requestId;
+      this.noteSent(index, requestId, host);
       this.track(index, { host, incarnation: this.deps.fleet.incarnation(host), requestId, deadline });
     }
     this.hostsWithPages.add(host);
@@ -485,6 +496,23 @@ export class JobRun {
       if (r?.requestId === requestId) this.lose(index, r, `fork on ${host} failed: ${message}`);
     }
     this.wake?.();
+  }
+
+  private noteSent(index: number, requestId: string, host: string): void {
+    let attempts = this.sent.get(index);
+    if (!attempts) this.sent.set(index, (attempts = new Map()));
+    attempts.set(requestId, host);
+  }
+
+  /** Whether `r` is the result of an attempt this job sent for its index to the host it names; counts and drops it if not. */
+  private fromSentAttempt(r: CloneResult): boolean {
+    const host = this.sent.get(r.index)?.get(r.requestId);
+    if (host !== undefined && host === r.hostId) return true;
+    refusedResults.note(this.log, this.record.id, r, host === undefined ? 'no such attempt was sent for this index' : `the attempt was sent to ${host}`);
+    void this.deps.store.dropResult(this.record.tenant, this.record.id, r.index, r.requestId).catch((err: unknown) => {
+      this.log.warn({ jobId: this.record.id, index: r.index, err: (err as Error).message }, 'a refused result could not be dropped from the results stream');
+    });
+    return false;
   }
 
   private track(index: number, r: Running): void {
@@ -545,6 +573,7 @@ export class JobRun {
     if (this.stopped || this.terminal()) return;
     const c = this.record.clonesDetail[r.index];
     if (!c || c.state === 'done' || !r.ok) return;
+    if (!this.fromSentAttempt(r)) return;
     this.untrack(r.index);
     c.state = 'done';
     c.host = r.hostId;
@@ -573,6 +602,7 @@ export class JobRun {
 
   private onProgress(p: CloneProgress): void {
     if (this.stopped || this.terminal()) return;
+    if (this.running.get(p.index)?.requestId !== p.requestId) return;
     this.emit('progress', { index: p.index, done: p.done, total: p.total, host: p.hostId });
   }
 
@@ -674,7 +704,7 @@ export class JobRun {
       outage.cancel();
     });
     if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
-    if (r.outputObject) return this.deps.store.objectOutput(r.outputObject);
+    if (r.outputObject) return this.deps.store.objectOutput(this.record.tenant, this.record.id, r.outputObject);
     return r.output ?? new Uint8Array(0);
   }
 

@@ -10,7 +10,7 @@ import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type Jet
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decode, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
+  decode, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -28,6 +28,7 @@ export class JobStore {
     readonly keys: KV,
     readonly lease: KV,
     readonly data: ObjectStore,
+    readonly outputs: ObjectStore,
   ) {}
 
   static async open(fabric: Fabric, leaseTtlMs: number): Promise<JobStore> {
@@ -36,12 +37,13 @@ export class JobStore {
     const keys = await openBucket(fabric, JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS });
     const lease = await openBucket(fabric, JobBuckets.lease, { history: 1, ttl: leaseTtlMs });
     const data = await openObjectStore(fabric, JobObjects, fabric.storeLimits[JobObjects]);
+    const outputs = await openObjectStore(fabric, JobOutputObjects, fabric.storeLimits[JobOutputObjects]);
     // One message per subject, the first kept: a clone's result per index, a failure per attempt and index.
     const firstPerSubject = { retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true, allow_direct: true };
     await openStream(fabric, { name: ResultsStream, subjects: [JobSubjects.allResults], max_age: KEEP_MS * 1_000_000, ...firstPerSubject });
     await openStream(fabric, { name: FailuresStream, subjects: [JobSubjects.allFailures], max_age: FAILURES_KEEP_MS * 1_000_000, ...firstPerSubject });
     await openStream(fabric, jobEventsStreamConfig);
-    return new JobStore(fabric, jsm, jobs, keys, lease, data);
+    return new JobStore(fabric, jsm, jobs, keys, lease, data, outputs);
   }
 
   async get(tenant: string, jobId: string): Promise<{ stored: StoredJob; revision: number } | undefined> {
@@ -174,12 +176,23 @@ export class JobStore {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
     if (!m) return undefined;
     const r = decode<CloneResult>(m.data);
-    return r.outputObject ? { ...r, output: await this.objectOutput(r.outputObject) } : r;
+    return r.outputObject ? { ...r, output: await this.objectOutput(tenant, jobId, r.outputObject) } : r;
   }
 
-  /** A large output kept in the object store. */
-  async objectOutput(name: string): Promise<Uint8Array> {
-    const bytes = await this.data.getBlob(name);
+  /**
+   * Deletes the stored result of an index when it is the one from attempt `requestId`
+   * (a result the coordinator refused), so that the real one can be stored.
+   */
+  async dropResult(tenant: string, jobId: string, index: number, requestId: string): Promise<void> {
+    const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
+    if (!m || decode<CloneResult>(m.data).requestId !== requestId) return;
+    await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
+  }
+
+  /** A large output of one of the job's clones, kept in the outputs store (a result naming another job's is refused). */
+  async objectOutput(tenant: string, jobId: string, name: string): Promise<Uint8Array> {
+    if (!name.startsWith(`${tenant}/${jobId}/`)) throw new FlurryError('internal', `a result of job ${jobId} names the output object ${name}, which is not the job's`);
+    const bytes = await this.outputs.getBlob(name);
     if (!bytes) throw new FlurryError('internal', `the output object ${name} is missing`);
     return bytes;
   }

@@ -105,6 +105,9 @@ export class ServicesController {
       nc.subscribe(ControllerSubjects.drain, {
         callback: (_e, msg) => void this.onDrain(msg.data).then((r) => msg.respond(encode(r))),
       }),
+      nc.subscribe(ControllerSubjects.allExiting, {
+        callback: (_e, msg) => void this.onDrain(msg.data, msg.subject.slice(ControllerSubjects.exiting('').length)).then((r) => msg.respond(encode(r))),
+      }),
     );
     this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     if (this.opts.consolidateMs > 0) this.timers.push(setInterval(() => this.consolidate(), this.opts.consolidateMs));
@@ -153,9 +156,11 @@ export class ServicesController {
       .finally(() => (this.consolidating = false));
   }
 
-  private async onDrain(data: Uint8Array): Promise<DrainHostReply> {
+  /** A drain asked for by the API, or (`exitingHost`) by a host that exits: then that host, whatever the message names. */
+  private async onDrain(data: Uint8Array, exitingHost?: string): Promise<DrainHostReply> {
     try {
-      const req = decode<DrainHostRequest>(data);
+      let req = decode<DrainHostRequest>(data);
+      if (exitingHost !== undefined) req = { ...req, hostId: exitingHost, exiting: true };
       this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
       return await this.exclusive(() => drainHost({
         fabric: this.fabric, services: this.services, fleet: this.fleet, mover: this.mover, log: this.log,
