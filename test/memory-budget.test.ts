@@ -199,7 +199,7 @@ describe('guest memory cap on the host', () => {
   });
 
   it('store - modules written straight into the store (no maximum; a maximum over the cap) are refused by the host', async () => {
-    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4 });
+    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4, auth: fleet.credentials?.admin });
     try {
       for (const [name, bytes, reason] of [['no-max', sized(1, null), 'declares no maximum'], ['huge', sized(1, 16384), 'exceeds']] as const) {
         await writeFunction(fabric, TENANT_A, name, bytes);
@@ -219,7 +219,7 @@ describe('guest memory cap on the host', () => {
 describe('tenants and guest threads', () => {
   it('isolation - tenant B\'s calls timing out on every thread they may use leave tenant A\'s service instance and its state alone', async () => {
     await deploy('counter', counter);
-    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4 });
+    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4, auth: fleet.credentials?.admin });
     const hostId = (await host()).id;
     const created = await api('POST', '/v1/services', { name: 'ctr', function: 'counter', min: 1 });
     expect(created.status, await created.clone().text()).toBe(201);
@@ -256,7 +256,7 @@ describe('page caches', () => {
     await fleet.addHost('memory-budget-h2');
     const hostById = async (id: string) => ((await (await api('GET', '/v1/hosts')).json()) as { hosts: HostRecord[] }).hosts.find((h) => h.id === id);
     await until('the second host', () => hostById('memory-budget-h2'), 20_000);
-    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4 });
+    const fabric = await connectFabric({ servers: [fleet.natsUrl], name: 'memory-budget-test', hostTtlSeconds: 4, auth: fleet.credentials?.admin });
     try {
       // Its parent here, its clones on the new host: that host caches the parent's pages.
       const made = await requestSnapshot(fabric.nc, parentHost, { requestId: 'filled-parent', tenant: TENANT_A, name: 'filled', digest: fn.digest, initInput: new Uint8Array(0), keep: true });

@@ -6,7 +6,7 @@ import { request, type ClientRequest } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_STORE_MAX_BYTES, dataStoreName, limitStream, type JobRecord, type StoreContext } from '@flurry/core';
+import { DEFAULT_STORE_MAX_BYTES, dataStoreName, JobObjects, JobOutputObjects, ObjectStores, limitStream, type JobRecord, type StoreContext } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
@@ -125,7 +125,7 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
     },
   });
-  nc = await connect({ servers: fleet.natsUrl });
+  nc = await connect(fleet.adminConnectOptions());
   jsm = await jetstreamManager(nc);
   for (const t of ['a', 'b'] as const) {
     for (const name of ['echo', 'spin', 'pattern', 'big-output']) expect((await api(t, 'PUT', `/v1/functions/${name}`, guestProgram(name))).status).toBe(201);
@@ -285,7 +285,8 @@ describe('quotas - request rate', () => {
 });
 
 describe('store limits', () => {
-  const streamOf = (name: string) => (name.startsWith('FLURRY_') ? name : name === 'flurry_modules' || name === 'flurry_job_data' ? `OBJ_${name}` : `KV_${name}`);
+  const objectStores = new Set<string>([ObjectStores.modules, JobObjects, JobOutputObjects]);
+  const streamOf = (name: string) => (name.startsWith('FLURRY_') ? name : objectStores.has(name) ? `OBJ_${name}` : `KV_${name}`);
   const configured: Record<string, number> = { flurry_modules: MODULES_BYTES, flurry_job_keys: JOB_KEYS_BYTES, FLURRY_RESULTS: RESULTS_BYTES };
   const expected = (name: string) => configured[name] ?? DEFAULT_STORE_MAX_BYTES[name as keyof typeof DEFAULT_STORE_MAX_BYTES];
 
