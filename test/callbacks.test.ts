@@ -77,6 +77,7 @@ describe('callbacks', () => {
       natsUrl: fleet.natsUrl,
       logFile: join(fleet.dataDir, 'logs', 'gateway-strict.log'),
       env: {
+        ...fleet.gatewayNatsEnv(),
         FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', FLURRY_CALLBACK_SECRET_FILE: join(fleet.dataDir, 'callback-secret'),
         FLURRY_API_KEYS: 'key-acme-0001=acme,key-globex-01=globex,key-default-1=default',
       },

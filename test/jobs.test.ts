@@ -263,7 +263,7 @@ describe('jobs', () => {
   });
 
   it('standby gateway - any replica serves jobs and streams their events; it takes the lease when the coordinator dies', async () => {
-    const standby = await startGateway({ natsUrl: fleet.natsUrl, env: { ...fleet.gatewayNatsEnv(), FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' } });
+    const standby = await startGateway({ natsUrl: fleet.natsUrl, env: { ...fleet.replicaGatewayEnv(), FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' } });
     const other = String(standby.ready.url);
     try {
       // Created on the standby, run by the coordinator on the first gateway, streamed by the standby.

@@ -201,7 +201,7 @@ describe('tenancy', () => {
   });
 
   it('start - without keys a gateway refuses to start and says how; FLURRY_AUTH=none starts with a warning; the logged configuration names no key', async () => {
-    const env = { FLURRY_API_KEYS: '', FLURRY_API_KEYS_FILE: '', FLURRY_AUTH: '', LOG_LEVEL: 'info' };
+    const env = { ...fleet.gatewayNatsEnv(), FLURRY_API_KEYS: '', FLURRY_API_KEYS_FILE: '', FLURRY_AUTH: '', LOG_LEVEL: 'info' };
     const refused = await startGateway({ natsUrl: fleet.natsUrl, env }).then(async (g) => {
       await g.stop();
       return 'started';

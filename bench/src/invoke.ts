@@ -49,7 +49,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   const key = newApiKey();
   const fleet = await LocalFleet.start({ hosts, hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads) }, gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_API_KEYS: `${key}=bench` } });
-  const openGateway = await startGateway({ natsUrl: fleet.natsUrl, env: { LOG_LEVEL: 'warn', FLURRY_AUTH: 'none' } }).catch(async (err: unknown) => {
+  const openGateway = await startGateway({ natsUrl: fleet.natsUrl, env: { ...fleet.gatewayNatsEnv(), LOG_LEVEL: 'warn', FLURRY_AUTH: 'none' } }).catch(async (err: unknown) => {
     await fleet.stop();
     throw err;
   });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { DEFAULT_STORE_MAX_BYTES, isStorageFull, parseStoreLimits } from './store-limits.js';
-import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
+import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
 import { FlurryError } from './errors.js';
 
 describe('store limits - the table', () => {
   it('names every bucket, object store and stream of the protocol, each with a positive limit', () => {
-    const names = [...Object.values(Buckets), ...Object.values(ObjectStores), ...Object.values(JobBuckets), JobObjects, ResultsStream, FailuresStream, JobEventsStream, ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets)];
+    const names = [...Object.values(Buckets), ...Object.values(ObjectStores), ...Object.values(JobBuckets), JobObjects, JobOutputObjects, ResultsStream, FailuresStream, JobEventsStream, ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets)];
     expect(Object.keys(DEFAULT_STORE_MAX_BYTES).sort()).toEqual([...names].sort());
     for (const v of Object.values(DEFAULT_STORE_MAX_BYTES)) expect(v).toBeGreaterThan(0);
   });

@@ -51,7 +51,16 @@ export class LocalFleet {
     readonly credentials: FleetCredentials | undefined,
   ) {}
 
-  /** The environment that lets another gateway replica connect to this fleet's NATS (NATS_USER, ...). */
+  /**
+   * The environment of this fleet's gateway: what another replica needs to
+   * join it (its NATS user, the authentication mode or keys, the callback
+   * master secret). Tests and benchmarks add to it.
+   */
+  replicaGatewayEnv(): Record<string, string> {
+    return replicaEnv(this.opts, this.credentials);
+  }
+
+  /** Only the gateway's NATS user (NATS_USER, ...): for a gateway of other settings on this fleet's broker. */
   gatewayNatsEnv(): Record<string, string> {
     return this.credentials ? FleetCredentials.env(this.credentials.gateway) : {};
   }
@@ -86,7 +95,7 @@ export class LocalFleet {
       const gateway = await startGateway({
         natsUrl,
         port: opts.gatewayPort ?? 0,
-        env: { ...gatewayEnv(opts), ...(credentials ? FleetCredentials.env(credentials.gateway) : {}) },
+        env: replicaEnv(opts, credentials),
         logFile: join(dataDir, 'logs', 'gateway.log'),
         onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
       });
@@ -155,7 +164,7 @@ export class LocalFleet {
     this.gateway = await startGateway({
       natsUrl: this.natsUrl,
       port,
-      env: { ...gatewayEnv(this.opts), ...(this.credentials ? FleetCredentials.env(this.credentials.gateway) : {}) },
+      env: this.replicaGatewayEnv(),
       logFile: join(this.dataDir, 'logs', 'gateway.log'),
       onLine: this.opts.onLine && ((l) => this.opts.onLine!('gateway', l)),
     });
@@ -216,7 +225,12 @@ function callbackSecretEnv(dataDir: string, env: Record<string, string | undefin
   return { FLURRY_CALLBACK_SECRET_FILE: file };
 }
 
-/** The gateway's environment: a fleet given no keys runs open, as most tests and the benchmarks expect. */
+/** A gateway's whole environment: its settings and its NATS user. */
+function replicaEnv(opts: LocalFleetOptions, credentials: FleetCredentials | undefined): Record<string, string> {
+  return { ...gatewayEnv(opts), ...(credentials ? FleetCredentials.env(credentials.gateway) : {}) };
+}
+
+/** The gateway's own settings: a fleet given no keys runs open, as most tests and the benchmarks expect. */
 function gatewayEnv(opts: LocalFleetOptions): Record<string, string> {
   const env = { ...opts.env, ...opts.gatewayEnv };
   const auth = env.FLURRY_AUTH ?? env.FLURRY_API_KEYS ?? env.FLURRY_API_KEYS_FILE;
