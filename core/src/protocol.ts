@@ -105,6 +105,8 @@ export interface HostRecord {
   parents?: KeptParent[];
   /** Snapshots whose pages this host caches for clones (kept while their parent is). */
   pageCaches?: string[];
+  /** Messages this host dropped as malformed, by message kind (core/src/checked-decode.ts). */
+  rejectedMessages?: Record<string, number>;
 }
 
 /** What identifies a parent's state: a later job with the same key may reuse its snapshot. */
@@ -269,6 +271,8 @@ export interface ReleaseReply {
   hostId: string;
   server?: { requests: number; chunksSent: number; bytesSent: number; workingSetChunks: number };
   cache?: { chunksRequested: number; chunksUnicast: number; chunksMulticast: number; bytesReceived: number; duplicateChunks: number };
+  /** The request was refused (malformed): nothing was released. */
+  error?: WireError;
 }
 
 /** Sent once the host's clones are all running (memory attached, `on_restore` done). */
@@ -331,6 +335,8 @@ export type PageFetchReply = { ok: true; sent: number } | { ok: false; error: Wi
 export interface DrainRequest {
   requestId: string;
 }
+
+export type DrainReply = { ok: true; hostId: string } | { ok: false; error: WireError };
 
 /** Error codes that cross the wire; the gateway maps each to one HTTP status. */
 export type ErrorCode =
@@ -543,6 +549,14 @@ export interface CancelRequest {
   jobId?: string;
 }
 
+/** Whether a host stopped clones for a CancelRequest. */
+export interface CancelReply {
+  hostId: string;
+  stopped: boolean;
+  /** The request was refused (malformed). */
+  error?: WireError;
+}
+
 export type JobEventKind = 'state' | 'placed' | 'snapshot' | 'forked' | 'progress' | 'clone.done' | 'clone.failed' | 'clone.lost' | 'reduced' | 'done' | 'failed' | 'cancelled';
 
 /** A job event: `kind`, time, ids, and fields of its own. */
@@ -671,7 +685,7 @@ export interface DestroyInstanceRequest {
   instanceId: string;
 }
 
-export type DestroyInstanceReply = { ok: true; hostId: string; existed: boolean };
+export type DestroyInstanceReply = { ok: true; hostId: string; existed: boolean } | { ok: false; error: WireError };
 
 /** What a host reports of its service instances in its heartbeat. */
 export interface HostServiceInstance {
