@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageTyp
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  createShared, decode, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
+  createShared, decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, newId, JobBuckets, kvKeys, JobObjects, JobSubjects, jobKey, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -62,7 +62,7 @@ export class JobStore {
     if (!/^[\w-]{1,64}$/.test(jobId)) return undefined;
     const e = await this.jobs.get(jobKey(tenant, jobId));
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
-    return { stored: decode<StoredJob>(e.value), revision: e.revision };
+    return { stored: decodeOrRefuse('StoredJob', e.value, e.key, 'internal'), revision: e.revision };
   }
 
   async record(tenant: string, jobId: string): Promise<JobRecord> {
@@ -102,7 +102,7 @@ export class JobStore {
     const { tenant, id } = stored.record;
     const bytes = await this.data.getBlob(stored.specObject ?? `${tenant}/${id}/spec`);
     if (!bytes) throw new FlurryError('internal', `job ${id} has lost its spec`);
-    return decode<JobSpec>(bytes);
+    return decodeOrRefuse('JobSpec', bytes, `${tenant}/${id}/spec`, 'internal');
   }
 
   async putBlob(name: string, bytes: Uint8Array): Promise<void> {
@@ -122,7 +122,7 @@ export class JobStore {
     } catch {
       const e = await this.keys.get(k);
       if (!e || e.operation !== 'PUT' || e.value.length === 0) throw new FlurryError('unavailable', 'idempotency key is being written; retry', { retryAfterSeconds: 1 });
-      return decode<IdempotencyEntry>(e.value);
+      return decodeOrRefuse('IdempotencyEntry', e.value, k, 'internal');
     }
   }
 
@@ -149,14 +149,16 @@ export class JobStore {
   /** One failed attempt's CloneResult, or undefined. */
   async failure(subject: string): Promise<CloneResult | undefined> {
     const m = await this.jsm.streams.getMessage(FailuresStream, { last_by_subj: subject }).catch(() => null);
-    return m ? decode<CloneResult>(m.data) : undefined;
+    // A message that is no CloneResult (forged, garbled) counts as no failure kept.
+    return m ? decodeChecked('CloneResult', m.data, subject) : undefined;
   }
 
   /** A clone's kept result, or undefined. */
   async result(tenant: string, jobId: string, index: number): Promise<CloneResult | undefined> {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
     if (!m) return undefined;
-    const r = decode<CloneResult>(m.data);
+    const r = decodeChecked('CloneResult', m.data, m.subject);
+    if (!r) return undefined;
     return r.outputObject ? { ...r, output: await this.objectOutput(r.outputObject) } : r;
   }
 

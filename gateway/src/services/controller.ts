@@ -18,7 +18,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, createShared, decode, encode, toWireError,
+  ControllerBuckets, ControllerSubjects, createShared, decodeChecked, decodeOrRefuse, encode, toWireError,
   type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -120,12 +120,8 @@ export class ServicesController {
   }
 
   private onLoad(data: Uint8Array): void {
-    let report: ServiceLoadReport;
-    try {
-      report = decode<ServiceLoadReport>(data);
-    } catch {
-      return;
-    }
+    const report = decodeChecked('ServiceLoadReport', data, ControllerSubjects.load);
+    if (!report) return;
     for (const key of this.load.add(report)) {
       const dot = key.indexOf('.');
       this.autoscaler.evaluate(key.slice(0, dot), key.slice(dot + 1));
@@ -156,7 +152,7 @@ export class ServicesController {
 
   private async onDrain(data: Uint8Array): Promise<DrainHostReply> {
     try {
-      const req = decode<DrainHostRequest>(data);
+      const req = decodeOrRefuse('DrainHostRequest', data, ControllerSubjects.drain);
       this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
       return await this.exclusive(() => drainHost({
         fabric: this.fabric, services: this.services, fleet: this.fleet, mover: this.mover, log: this.log,

@@ -6,7 +6,7 @@
  */
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { ControllerBuckets, createShared, decode, encode, type ControllerMove, type Fabric } from '@flurry/core';
+import { ControllerBuckets, createShared, decodeOrRefuse, encode, type ControllerMove, type Fabric } from '@flurry/core';
 
 const KEY = 'moves';
 /** Moves kept (older ones are dropped). */
@@ -21,7 +21,7 @@ export class Journal {
 
   async list(): Promise<ControllerMove[]> {
     const e = await this.kv.get(KEY);
-    return e && e.operation === 'PUT' && e.value.length > 0 ? decode<ControllerMove[]>(e.value) : [];
+    return e && e.operation === 'PUT' && e.value.length > 0 ? decodeOrRefuse('ControllerMoves', e.value, KEY, 'internal') : [];
   }
 
   /** Appends (only the controller writes, one move at a time). */
