@@ -72,6 +72,13 @@ describe('checked decode', () => {
     expect(decodeChecked('ServiceLoadReport', encode({ ...withConstructor, services: [{ ...withConstructor.services[0], instances: { i1: 2 } }] }))).toBeDefined();
   });
 
+  it('a huge array of wrong elements - refused at the first, naming it', () => {
+    const bad = encode({ ...invoke, headers: new Array(100_000).fill(2 ** 40) });
+    expect(() => decodeOrRefuse('InvokeRequest', bad)).toThrow(/malformed InvokeRequest: headers\.0: /);
+    const badKey = encode({ gateway: 'g', at: 1, services: [{ tenant: 't', service: 's', held: 0, instances: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`i${i}`, 'x'])) }] });
+    expect(() => decodeOrRefuse('ServiceLoadReport', badKey)).toThrow(/services\.0\.instances\.i0: /);
+  });
+
   it('deeply nested values - refused without a stack overflow', () => {
     // 100,000 nested one-element arrays, written by hand: msgpackr cannot even encode them.
     const deep = new Uint8Array(100_001).fill(0x91);

@@ -84,6 +84,12 @@ export function decodeOrRefuse<K extends MessageKind>(kind: K, data: Uint8Array,
   return checked;
 }
 
+/** Why `data` is not a message of `kind`, or undefined when it is one; counts and logs nothing (for tests and tools). */
+export function whyMalformed(kind: MessageKind, data: Uint8Array): string | undefined {
+  const checked = check(kind, data);
+  return typeof checked === 'string' ? checked : undefined;
+}
+
 /** The checked value, or why it is not one. */
 function check<K extends MessageKind>(kind: K, data: Uint8Array): Message<K> | string {
   const limit = MessageByteLimits[kind];
