@@ -51,7 +51,7 @@ function firstBad(ctx: z.RefinementCtx, entries: Iterable<readonly [string | num
   }
 }
 
-const bytes = z.instanceof(Uint8Array);
+const bytes = z.instanceof(Uint8Array, { error: 'expected binary' });
 const num = z.number();
 const str = z.string();
 const headers = arrayOf(z.tuple([str, str]));
