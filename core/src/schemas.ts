@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import type * as P from './protocol.js';
+import type { SnapshotDescriptor } from './snapshot.js';
 
 /**
  * zod reports every bad element of an array (or entry of a record), and an
@@ -135,6 +136,12 @@ const cloneResult = z.object({
 const cloneProgress = z.object({ requestId: str, hostId: str, index: num, done: num, total: num });
 
 const pageMessage = z.object({ chunk: count, bytes });
+/** The msgpack body of a snapshot descriptor (snapshot.ts checks its framing, checksum and sizes). */
+const snapshotDescriptor = z.object({
+  snapshotId: str, tenant: str, function: str, moduleDigest: str, memoryBytes: count, maximumPages: count, pageSize: count, chunkPages: count,
+  globals: arrayOf(z.object({ name: str, type: z.enum(['i32', 'i64', 'f32', 'f64']), value: z.union([num, str]) })),
+  zeroPages: bytes, chunkHashes: bytes, serverHostId: str, createdAt: num,
+});
 const pageFetchRequest = z.object({
   hostId: str, chunks: arrayOf(count), workingSet: z.boolean().optional(), unicastSubject: str.optional(),
   force: z.boolean().optional(), relisten: z.boolean().optional(),
@@ -282,6 +289,7 @@ export const MessageSchemas = {
   CloneResult: cloneResult,
   CloneProgress: cloneProgress,
   PageMessage: pageMessage,
+  SnapshotDescriptor: snapshotDescriptor,
   PageFetchRequest: pageFetchRequest,
   PageFetchReply: pageFetchReply,
   DrainRequest: drainRequest,
@@ -328,7 +336,7 @@ type Protocol = {
   HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
   InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
   ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;
-  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; PageMessage: P.PageMessage; PageFetchRequest: P.PageFetchRequest;
+  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; PageMessage: P.PageMessage; SnapshotDescriptor: SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
   PageFetchReply: P.PageFetchReply; DrainRequest: P.DrainRequest; DrainReply: P.DrainReply; FleetEvent: P.FleetEvent;
   JobSpec: P.JobSpec; StoredJob: P.StoredJob; IdempotencyEntry: P.IdempotencyEntry; JobControlRequest: P.JobControlRequest;
   JobControlReply: P.JobControlReply; CancelRequest: P.CancelRequest; CancelReply: P.CancelReply; JobEvent: P.JobEvent;
@@ -344,7 +352,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
 export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
   HostRecord: true, FunctionRecord: true, PlaceRequest: true, PlaceReply: true, InvokeRequest: true, InvokeReply: true,
   SnapshotRequest: true, SnapshotReply: true, ForkRequest: true, ForkReply: true, ReleaseRequest: true, ReleaseReply: true,
-  CloneResult: true, CloneProgress: true, PageMessage: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
+  CloneResult: true, CloneProgress: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
   DrainReply: true, FleetEvent: true, JobSpec: true, StoredJob: true, IdempotencyEntry: true, JobControlRequest: true,
   JobControlReply: true, CancelRequest: true, CancelReply: true, JobEvent: true, StandbyParentRequest: true,
   StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,

@@ -4,7 +4,7 @@
  * already hold the function are skipped. Concurrent requests to place the
  * same function version share one attempt.
  */
-import { decodeChecked, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import { decodeChecked, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceRequest } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 
 export function isWarmOn(host: HostRecord, fn: FunctionRecord): boolean {

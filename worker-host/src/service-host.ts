@@ -9,7 +9,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import {
   decodeChecked, decodeOrRefuse, encode, FlurryError, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest, type StandbyParentReply, type StandbyParentRequest,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type StandbyParentReply,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
 import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';

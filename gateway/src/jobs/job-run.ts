@@ -8,7 +8,7 @@
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
   coldBootDescriptor, decodeChecked, decodeOrRefuse, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, Subjects, TERMINAL_JOB_STATES, toWireError,
-  type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
+  type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type Message, type MessageKind, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';

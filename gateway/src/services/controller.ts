@@ -19,7 +19,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import {
   ControllerBuckets, ControllerSubjects, createShared, decodeChecked, decodeOrRefuse, encode, toWireError,
-  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
+  type DrainHostReply, type Fabric, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { Lease } from '../lease.js';

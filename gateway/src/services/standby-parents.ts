@@ -9,7 +9,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   decodeChecked, encode, newId, serviceKey, ServiceSubjects,
-  type HostRecord, type Logger, type ServiceRecord, type StandbyParentReply, type StandbyParentRequest,
+  type HostRecord, type Logger, type ServiceRecord, type StandbyParentRequest,
 } from '@flurry/core';
 
 const HOLD_MS = 60_000;
