@@ -226,6 +226,7 @@ describe('nats fuzz', () => {
       jobEvents: [JobSubjects.events(TENANT, slow.id)],
       jobControl: [JobSubjects.control],
       forkResults: { notListened: 'a plain fork\'s caller listens on its own inbox' },
+      reduceResult: { notListened: 'an inbox with a random name, listened on only while a reduce runs' },
       createInstance: perHost(ServiceSubjects.create),
       destroyInstance: perHost(ServiceSubjects.destroy),
       serviceRequest: [ServiceSubjects.request(TENANT, 'room', instance)],

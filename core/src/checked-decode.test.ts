@@ -5,7 +5,8 @@ import { FlurryError } from './errors.js';
 import type { Logger } from './log.js';
 import type { InvokeRequest, ReceiveStep } from './protocol.js';
 import { MessageSchemas } from './schemas.js';
-import { SubjectTable } from './subject-table.js';
+import { SubjectTable, type SubjectKind } from './subject-table.js';
+import { ControllerSubjects, JobSubjects, MigrationSubjects, ServiceSubjects, Subjects } from './protocol.js';
 
 const invoke: InvokeRequest = {
   requestId: 'req_1', tenant: 'acme', name: 'echo', digest: 'ab'.repeat(32), method: 'POST', path: '/x', query: 'a=1',
@@ -117,6 +118,31 @@ describe('schemas', () => {
   it('unknown fields - dropped from the value handed on', () => {
     const back = decodeChecked('PlaceRequest', encode({ requestId: 'r', tenant: 't', name: 'n', digest: 'd', extra: 'x'.repeat(100) }));
     expect(back).toEqual({ requestId: 'r', tenant: 't', name: 'n', digest: 'd' });
+  });
+
+  it('subject table - each pattern covers the subjects protocol.ts builds', () => {
+    const built: Record<SubjectKind, string> = {
+      place: Subjects.place('h'), drain: Subjects.drain('h'), invoke: Subjects.invoke('t', 'n', 'ab'.repeat(32)), snapshot: Subjects.snapshot('h'),
+      fork: Subjects.fork('h'), release: Subjects.release('h'), parentFreed: Subjects.parentFreed('t'), pageRequests: Subjects.pageRequests('t', 's'),
+      pages: Subjects.pages('t', 's'), unicastPages: `${Subjects.unicastPages('t', 's', 'h')}.INBOXID`, event: Subjects.event('t', 'host.up'),
+      cancel: JobSubjects.cancel('h'), results: JobSubjects.result('t', 'j', 3), failures: `${JobSubjects.attemptFailures('t', 'j.a1')}.3`,
+      progress: JobSubjects.progress('t', 'j'), jobEvents: JobSubjects.events('t', 'j'), jobControl: JobSubjects.control, forkResults: 'flurry.fork.INBOXID',
+      reduceResult: 'flurry.reduce.INBOXID', createInstance: ServiceSubjects.create('h'), destroyInstance: ServiceSubjects.destroy('h'),
+      serviceRequest: ServiceSubjects.request('t', 's', 'i'), standby: ServiceSubjects.standby('h'), migrate: MigrationSubjects.migrate('h'),
+      receive: MigrationSubjects.receive('h'), direct: MigrationSubjects.direct('h', 'i'), load: ControllerSubjects.load,
+      controllerDrain: ControllerSubjects.drain, hostState: ControllerSubjects.hostState('h'),
+    };
+    const matches = (pattern: string, subject: string) => {
+      const p = pattern.split('.');
+      const s = subject.split('.');
+      return p.every((t, i) => t === '>' ? i < s.length : t === '*' ? s[i] !== undefined : t === s[i]) && (p.at(-1) === '>' || p.length === s.length);
+    };
+    for (const [kind, subject] of Object.entries(built)) expect(matches(SubjectTable[kind as SubjectKind].pattern, subject), `${kind}: ${subject}`).toBe(true);
+    // And no pattern takes another listener's subjects for its own (jobEvents lies inside event by design).
+    for (const [kind, subject] of Object.entries(built)) {
+      const others = Object.entries(SubjectTable).filter(([k, e]) => k !== kind && k !== 'event' && kind !== 'event' && matches(e.pattern, subject)).map(([k]) => k);
+      expect(others, `${kind}: ${subject}`).toEqual([]);
+    }
   });
 
   it('subject table - every subject names message kinds that have schemas and byte limits', () => {

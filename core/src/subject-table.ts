@@ -12,8 +12,10 @@ import type { MessageKind } from './schemas.js';
 export interface SubjectEntry {
   /** Who subscribes: a worker host, the gateway, or only clients (CLIs, SDK, benchmarks). */
   listener: 'host' | 'gateway' | 'client';
-  /** The family it belongs to in protocol.ts, and the key there. */
+  /** The builder family in protocol.ts that names its subjects (ForkRequest: named by the fork's sender). */
   family: 'Subjects' | 'JobSubjects' | 'ServiceSubjects' | 'MigrationSubjects' | 'ControllerSubjects' | 'ForkRequest';
+  /** Every subject of the entry, as a NATS wildcard (`*` one token, `>` the rest): what permissions grant. */
+  pattern: string;
   request: MessageKind;
   /** Absent: a plain publish, nobody answers. */
   reply?: MessageKind;
@@ -22,35 +24,38 @@ export interface SubjectEntry {
 }
 
 export const SubjectTable = {
-  place: { listener: 'host', family: 'Subjects', request: 'PlaceRequest', reply: 'PlaceReply' },
-  drain: { listener: 'host', family: 'Subjects', request: 'DrainRequest', reply: 'DrainReply' },
-  invoke: { listener: 'host', family: 'Subjects', request: 'InvokeRequest', reply: 'InvokeReply' },
-  snapshot: { listener: 'host', family: 'Subjects', request: 'SnapshotRequest', reply: 'SnapshotReply' },
-  fork: { listener: 'host', family: 'Subjects', request: 'ForkRequest', reply: 'ForkReply' },
-  release: { listener: 'host', family: 'Subjects', request: 'ReleaseRequest', reply: 'ReleaseReply' },
-  parentFreed: { listener: 'host', family: 'Subjects', request: 'ReleaseRequest' },
-  pageRequests: { listener: 'host', family: 'Subjects', request: 'PageFetchRequest', reply: 'PageFetchReply' },
-  pages: { listener: 'host', family: 'Subjects', request: 'PageMessage' },
-  unicastPages: { listener: 'host', family: 'Subjects', request: 'PageMessage' },
-  event: { listener: 'client', family: 'Subjects', request: 'FleetEvent' },
-  cancel: { listener: 'host', family: 'JobSubjects', request: 'CancelRequest', reply: 'CancelReply' },
-  results: { listener: 'gateway', family: 'JobSubjects', request: 'CloneResult', stream: true },
-  failures: { listener: 'gateway', family: 'JobSubjects', request: 'CloneResult', stream: true },
-  progress: { listener: 'gateway', family: 'JobSubjects', request: 'CloneProgress' },
-  jobEvents: { listener: 'gateway', family: 'JobSubjects', request: 'JobEvent', stream: true },
-  jobControl: { listener: 'gateway', family: 'JobSubjects', request: 'JobControlRequest', reply: 'JobControlReply' },
+  place: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.place', request: 'PlaceRequest', reply: 'PlaceReply' },
+  drain: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.drain', request: 'DrainRequest', reply: 'DrainReply' },
+  invoke: { listener: 'host', family: 'Subjects', pattern: 'flurry.fn.*.*.*.invoke', request: 'InvokeRequest', reply: 'InvokeReply' },
+  snapshot: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.snapshot', request: 'SnapshotRequest', reply: 'SnapshotReply' },
+  fork: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.fork', request: 'ForkRequest', reply: 'ForkReply' },
+  release: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.release', request: 'ReleaseRequest', reply: 'ReleaseReply' },
+  parentFreed: { listener: 'host', family: 'Subjects', pattern: 'flurry.parents.*.freed', request: 'ReleaseRequest' },
+  pageRequests: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.fetch', request: 'PageFetchRequest', reply: 'PageFetchReply' },
+  pages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.pages', request: 'PageMessage' },
+  unicastPages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.to.>', request: 'PageMessage' },
+  event: { listener: 'client', family: 'Subjects', pattern: 'flurry.events.*.*.*', request: 'FleetEvent' },
+  cancel: { listener: 'host', family: 'JobSubjects', pattern: 'flurry.host.*.cancel', request: 'CancelRequest', reply: 'CancelReply' },
+  results: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.results.*.*.*', request: 'CloneResult', stream: true },
+  failures: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.failures.>', request: 'CloneResult', stream: true },
+  progress: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.*.*.progress', request: 'CloneProgress' },
+  /** Inside `event`'s pattern: a job's events are fleet events of kind `job.<jobId>`, kept by a stream. */
+  jobEvents: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.events.*.job.*', request: 'JobEvent', stream: true },
+  jobControl: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.control', request: 'JobControlRequest', reply: 'JobControlReply' },
   /** A plain fork's `resultSubject` (an inbox of the caller). */
-  forkResults: { listener: 'client', family: 'ForkRequest', request: 'CloneResult' },
-  createInstance: { listener: 'host', family: 'ServiceSubjects', request: 'CreateInstanceRequest', reply: 'CreateInstanceReply' },
-  destroyInstance: { listener: 'host', family: 'ServiceSubjects', request: 'DestroyInstanceRequest', reply: 'DestroyInstanceReply' },
-  serviceRequest: { listener: 'host', family: 'ServiceSubjects', request: 'InvokeRequest', reply: 'InvokeReply' },
-  standby: { listener: 'host', family: 'ServiceSubjects', request: 'StandbyParentRequest', reply: 'StandbyParentReply' },
-  migrate: { listener: 'host', family: 'MigrationSubjects', request: 'MigrateInstanceRequest', reply: 'MigrateInstanceReply' },
-  receive: { listener: 'host', family: 'MigrationSubjects', request: 'ReceiveStep', reply: 'ReceiveStepReply' },
-  direct: { listener: 'host', family: 'MigrationSubjects', request: 'InvokeRequest', reply: 'InvokeReply' },
-  load: { listener: 'gateway', family: 'ControllerSubjects', request: 'ServiceLoadReport' },
-  controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', request: 'DrainHostRequest', reply: 'DrainHostReply' },
-  hostState: { listener: 'host', family: 'ControllerSubjects', request: 'SetHostStateRequest', reply: 'SetHostStateReply' },
+  forkResults: { listener: 'client', family: 'ForkRequest', pattern: 'flurry.fork.*', request: 'CloneResult' },
+  /** A job's reduce: its fork's `resultSubject`, an inbox of the coordinating gateway. */
+  reduceResult: { listener: 'gateway', family: 'ForkRequest', pattern: 'flurry.reduce.*', request: 'CloneResult' },
+  createInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.create', request: 'CreateInstanceRequest', reply: 'CreateInstanceReply' },
+  destroyInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.destroy', request: 'DestroyInstanceRequest', reply: 'DestroyInstanceReply' },
+  serviceRequest: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.svc.*.*.*', request: 'InvokeRequest', reply: 'InvokeReply' },
+  standby: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.standby', request: 'StandbyParentRequest', reply: 'StandbyParentReply' },
+  migrate: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.migrate', request: 'MigrateInstanceRequest', reply: 'MigrateInstanceReply' },
+  receive: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.receive', request: 'ReceiveStep', reply: 'ReceiveStepReply' },
+  direct: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.direct.*', request: 'InvokeRequest', reply: 'InvokeReply' },
+  load: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.svc.load', request: 'ServiceLoadReport' },
+  controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.drain', request: 'DrainHostRequest', reply: 'DrainHostReply' },
+  hostState: { listener: 'host', family: 'ControllerSubjects', pattern: 'flurry.host.*.state', request: 'SetHostStateRequest', reply: 'SetHostStateReply' },
 } as const satisfies Record<string, SubjectEntry>;
 
 export type SubjectKind = keyof typeof SubjectTable;
