@@ -291,22 +291,20 @@ export class WorkerHost {
   /** Drops warm parents of function versions that were redeployed or deleted. */
   private async watchFunctions(): Promise<void> {
     this.functionsWatch = await followKv(this.fabric.functions, { include: 'updates' as never }, (entry) => {
+      // The key says whose function it is; the value only which version is current.
+      const [tenant, ...rest] = entry.key.split('.');
+      const name = rest.join('.');
+      let current: string | undefined;
       if (entry.operation === 'PUT' && entry.value.length > 0) {
         const record = decodeChecked('FunctionRecord', entry.value, entry.key);
         // A record that is not one says nothing about which version is current: keep what is warm.
         if (!record) return;
-        this.evictOtherVersions(record.tenant, record.name, record.digest);
-        return;
+        current = record.digest;
       }
-      const [tenant, ...rest] = entry.key.split('.');
-      this.evictOtherVersions(tenant, rest.join('.'), undefined);
+      for (const w of this.warm.values()) {
+        if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
+      }
     }, this.log, 'functions', () => this.fabric.nc.isClosed());
-  }
-
-  private evictOtherVersions(tenant: string, name: string, current: string | undefined): void {
-    for (const w of this.warm.values()) {
-      if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
-    }
   }
 
   private async evict(w: WarmEntry, reason: string): Promise<void> {
