@@ -1,7 +1,10 @@
 /**
  * The fleet's wire protocol: every NATS subject, KV bucket, object store and
  * message type that crosses a process boundary is named here and nowhere else.
- * Messages are msgpackr-encoded (see codec.ts).
+ * Messages are msgpackr-encoded (see codec.ts). Each type here has a zod schema
+ * in schemas.ts (checked at compile time to match it), each subject an entry in
+ * subject-table.ts, and every process decodes what it receives with
+ * checked-decode.ts.
  *
  * Tenancy is part of every name that addresses a tenant's object: a function
  * key is `<tenant>.<name>`, an invoke subject carries the tenant, a module's
