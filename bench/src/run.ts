@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Recor
   migrate: () => import('./migrate.js'),
   burst: () => import('./burst.js'),
   soak: () => import('./soak.js'),
+  checks: () => import('./checks.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -4,14 +4,15 @@
  * clone's result. The job coordinator, the tests and the benchmarks use it.
  */
 import { createInbox, type NatsConnection } from '@nats-io/transport-node';
-import { decode, encode } from './codec.js';
+import { encode } from './codec.js';
+import { decodeChecked, decodeOrRefuse } from './checked-decode.js';
 import { FlurryError } from './errors.js';
 import { Subjects, type CloneResult, type ForkMode, type ForkReply, type ForkRequest, type ReleaseReply, type SnapshotReply, type SnapshotRequest } from './protocol.js';
 
 export type SnapshotMade = Extract<SnapshotReply, { ok: true }>;
 
 export async function requestSnapshot(nc: NatsConnection, hostId: string, req: SnapshotRequest, timeoutMs = 120_000): Promise<SnapshotMade> {
-  const reply = decode<SnapshotReply>((await nc.request(Subjects.snapshot(hostId), encode(req), { timeout: timeoutMs })).data);
+  const reply = decodeOrRefuse('SnapshotReply', (await nc.request(Subjects.snapshot(hostId), encode(req), { timeout: timeoutMs })).data);
   if (!reply.ok) throw FlurryError.fromWire(reply.error);
   return reply;
 }
@@ -50,8 +51,8 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
   const done = new Promise<void>((r) => (resolveDone = r));
   const sub = nc.subscribe(resultSubject, {
     callback: (_e, msg) => {
-      const r = decode<CloneResult>(msg.data);
-      if (results[r.index]) return; // a clone that ran twice counts once
+      const r = decodeChecked('CloneResult', msg.data, msg.subject);
+      if (!r || r.index >= opts.count || results[r.index]) return; // a clone that ran twice counts once
       results[r.index] = r;
       opts.onResult?.(r);
       if (--left === 0) resolveDone();
@@ -72,7 +73,7 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
           mode: opts.mode,
           initInput: opts.initInput,
         };
-        return decode<ForkReply>((await nc.request(Subjects.fork(hostId), encode(req), { timeout: opts.timeoutMs ?? 120_000 })).data);
+        return decodeOrRefuse('ForkReply', (await nc.request(Subjects.fork(hostId), encode(req), { timeout: opts.timeoutMs ?? 120_000 })).data);
       }),
     );
     const runningMs = performance.now() - t0;
@@ -91,7 +92,7 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
 
 /** Tells hosts to drop a snapshot (the parent's memory server, clones' caches) and returns what each moved. */
 export async function releaseSnapshot(nc: NatsConnection, hostIds: string[], tenant: string, snapshotId: string): Promise<ReleaseReply[]> {
-  return Promise.all(hostIds.map(async (h) => decode<ReleaseReply>((await nc.request(Subjects.release(h), encode({ tenant, snapshotId }), { timeout: 60_000 })).data)));
+  return Promise.all(hostIds.map(async (h) => decodeOrRefuse('ReleaseReply', (await nc.request(Subjects.release(h), encode({ tenant, snapshotId }), { timeout: 60_000 })).data)));
 }
 
 /** Spreads `count` clone indices over hosts round-robin. */

@@ -18,3 +18,8 @@ export * from './snapshot.js';
 export * from './fork-client.js';
 export * from './reduce-input.js';
 export * from './data-objects.js';
+export * from './schemas.js';
+export * from './checked-decode.js';
+export * from './subject-table.js';
+export * from './kv-watch.js';
+export * from './process-guards.js';

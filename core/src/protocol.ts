@@ -1,7 +1,10 @@
 /**
  * The fleet's wire protocol: every NATS subject, KV bucket, object store and
  * message type that crosses a process boundary is named here and nowhere else.
- * Messages are msgpackr-encoded (see codec.ts).
+ * Messages are msgpackr-encoded (see codec.ts). Each type here has a zod schema
+ * in schemas.ts (checked at compile time to match it), each subject an entry in
+ * subject-table.ts, and every process decodes what it receives with
+ * checked-decode.ts.
  *
  * Tenancy is part of every name that addresses a tenant's object: a function
  * key is `<tenant>.<name>`, an invoke subject carries the tenant, a module's
@@ -107,6 +110,8 @@ export interface HostRecord {
   pageCaches?: string[];
   /** FLURRY_HOST_MEMORY_BUDGET and how much of it warm parents, snapshots, page caches and instances hold now. */
   memoryBudget?: { budgetBytes: number; usedBytes: number };
+  /** Messages this host dropped as malformed, by message kind (core/src/checked-decode.ts). */
+  rejectedMessages?: Record<string, number>;
 }
 
 /** What identifies a parent's state: a later job with the same key may reuse its snapshot. */
@@ -271,6 +276,8 @@ export interface ReleaseReply {
   hostId: string;
   server?: { requests: number; chunksSent: number; bytesSent: number; workingSetChunks: number };
   cache?: { chunksRequested: number; chunksUnicast: number; chunksMulticast: number; bytesReceived: number; duplicateChunks: number };
+  /** The request was refused (malformed): nothing was released. */
+  error?: WireError;
 }
 
 /** Sent once the host's clones are all running (memory attached, `on_restore` done). */
@@ -333,6 +340,8 @@ export type PageFetchReply = { ok: true; sent: number } | { ok: false; error: Wi
 export interface DrainRequest {
   requestId: string;
 }
+
+export type DrainReply = { ok: true; hostId: string } | { ok: false; error: WireError };
 
 /** Error codes that cross the wire; the gateway maps each to one HTTP status. */
 export type ErrorCode =
@@ -577,6 +586,14 @@ export interface CancelRequest {
   jobId?: string;
 }
 
+/** Whether a host stopped clones for a CancelRequest. */
+export interface CancelReply {
+  hostId: string;
+  stopped: boolean;
+  /** The request was refused (malformed). */
+  error?: WireError;
+}
+
 export type JobEventKind = 'state' | 'placed' | 'snapshot' | 'forked' | 'progress' | 'clone.done' | 'clone.failed' | 'clone.lost' | 'reduced' | 'done' | 'failed' | 'cancelled';
 
 /** A job event: `kind`, time, ids, and fields of its own. */
@@ -705,7 +722,7 @@ export interface DestroyInstanceRequest {
   instanceId: string;
 }
 
-export type DestroyInstanceReply = { ok: true; hostId: string; existed: boolean };
+export type DestroyInstanceReply = { ok: true; hostId: string; existed: boolean } | { ok: false; error: WireError };
 
 /** What a host reports of its service instances in its heartbeat. */
 export interface HostServiceInstance {

@@ -23,7 +23,8 @@
  * truncated, body checksum mismatch, malformed body, inconsistent sizes.
  */
 import { createHash } from 'node:crypto';
-import { decode, encode } from './codec.js';
+import { encode } from './codec.js';
+import { decodeOrRefuse } from './checked-decode.js';
 
 export const SNAPSHOT_MAGIC = 'FLSN';
 export const SNAPSHOT_VERSION = 1;
@@ -176,7 +177,7 @@ export function decodeDescriptor(bytes: Uint8Array): SnapshotDescriptor {
   if (!digest.equals(stored)) throw new SnapshotFormatError('snapshot descriptor checksum mismatch: the descriptor was altered or corrupted');
   let d: SnapshotDescriptor;
   try {
-    d = decode<SnapshotDescriptor>(body);
+    d = decodeOrRefuse('SnapshotDescriptor', body);
   } catch (err) {
     throw new SnapshotFormatError(`snapshot descriptor body is malformed: ${(err as Error).message}`);
   }
@@ -185,14 +186,11 @@ export function decodeDescriptor(bytes: Uint8Array): SnapshotDescriptor {
 }
 
 function checkConsistent(d: SnapshotDescriptor): void {
-  const fields: [keyof SnapshotDescriptor, string][] = [['snapshotId', 'string'], ['tenant', 'string'], ['function', 'string'], ['moduleDigest', 'string'], ['memoryBytes', 'number'], ['maximumPages', 'number'], ['pageSize', 'number'], ['chunkPages', 'number'], ['serverHostId', 'string']];
-  for (const [f, t] of fields) if (typeof d?.[f] !== t) throw new SnapshotFormatError(`snapshot descriptor field ${f} is missing or not a ${t}`);
   if (d.pageSize !== PAGE_SIZE) throw new SnapshotFormatError(`snapshot page size ${d.pageSize} is not supported`);
   if (d.memoryBytes % WASM_PAGE_SIZE !== 0) throw new SnapshotFormatError(`snapshot memory size ${d.memoryBytes} is not a whole number of wasm pages`);
   if (d.memoryBytes / WASM_PAGE_SIZE > d.maximumPages) throw new SnapshotFormatError('snapshot memory is larger than its maximum');
-  if (d.zeroPages?.length !== Math.ceil(pageCount(d) / 8)) throw new SnapshotFormatError('snapshot zero-page bitmap has the wrong size');
-  if (d.chunkHashes?.length !== chunkCount(d) * HASH_BYTES) throw new SnapshotFormatError('snapshot chunk hashes have the wrong size');
-  if (!Array.isArray(d.globals)) throw new SnapshotFormatError('snapshot globals are missing');
+  if (d.zeroPages.length !== Math.ceil(pageCount(d) / 8)) throw new SnapshotFormatError('snapshot zero-page bitmap has the wrong size');
+  if (d.chunkHashes.length !== chunkCount(d) * HASH_BYTES) throw new SnapshotFormatError('snapshot chunk hashes have the wrong size');
 }
 
 /**

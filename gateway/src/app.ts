@@ -4,7 +4,7 @@
  * place (http-errors.ts).
  */
 import { Hono, type Context } from 'hono';
-import { FlurryError, newId, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
+import { FlurryError, newId, rejectedMessages, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
 import { readBody } from './request-body.js';
 import type { FunctionRegistry } from './function-registry.js';
@@ -75,7 +75,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
-  app.get('/healthz', (c) => c.json({ ok: true, broker: deps.link.connected ? 'connected' : 'reconnecting' }));
+  // rejectedMessages: NATS messages this gateway dropped as malformed, by kind (core/src/checked-decode.ts).
+  app.get('/healthz', (c) => c.json({ ok: true, broker: deps.link.connected ? 'connected' : 'reconnecting', rejectedMessages: rejectedMessages() }));
   app.get('/readyz', (c) => {
     deps.link.assertUp();
     return c.json({ ok: true });

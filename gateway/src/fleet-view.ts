@@ -13,7 +13,7 @@
  * incarnation from the old one, whose work is gone with it. Work sent to a
  * host remembers the incarnation it went to (`incarnation()`).
  */
-import { Buckets, decode, kvKeys, type Fabric, type HostRecord, type Logger } from '@flurry/core';
+import { Buckets, decodeChecked, followKv, kvKeys, type Fabric, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
 
 /** An incarnation replaced by a new one keeps counting as lost this long. */
 const REPLACED_KEPT_MS = 60_000;
@@ -22,7 +22,7 @@ export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
   /** Records of incarnations that a restarted host replaced, and when. */
   private replaced: { record: HostRecord; at: number }[] = [];
-  private stopped = false;
+  private watch?: KvFollower;
 
   constructor(
     private readonly fabric: Fabric,
@@ -31,30 +31,25 @@ export class FleetView {
   ) {}
 
   async start(): Promise<void> {
-    const watch = await this.fabric.hosts.watch();
-    void (async () => {
-      for await (const e of watch) {
-        if (this.stopped) break;
-        if (e.operation === 'PUT' && e.value.length > 0) {
-          try {
-            const record = decode<HostRecord>(e.value);
-            const before = this.hosts.get(e.key);
-            if (before && before.startedAt !== record.startedAt) {
-              const now = Date.now();
-              this.replaced = [...this.replaced.filter((r) => now - r.at < REPLACED_KEPT_MS), { record: before, at: now }];
-              this.log.warn({ hostId: e.key, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
-            }
-            this.hosts.set(e.key, record);
-          } catch (err) {
-            this.log.warn({ key: e.key, err: (err as Error).message }, 'unreadable host record');
-          }
-        } else this.hosts.delete(e.key);
+    this.watch = await followKv(this.fabric.hosts, {}, (e) => {
+      if (e.operation !== 'PUT' || e.value.length === 0) {
+        this.hosts.delete(e.key);
+        return;
       }
-    })();
+      const record = decodeChecked('HostRecord', e.value, e.key);
+      if (!record) return;
+      const before = this.hosts.get(e.key);
+      if (before && before.startedAt !== record.startedAt) {
+        const now = Date.now();
+        this.replaced = [...this.replaced.filter((r) => now - r.at < REPLACED_KEPT_MS), { record: before, at: now }];
+        this.log.warn({ hostId: e.key, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
+      }
+      this.hosts.set(e.key, record);
+    }, this.log, 'hosts', () => this.fabric.nc.isClosed());
   }
 
   stop(): void {
-    this.stopped = true;
+    this.watch?.stop();
   }
 
   /** Hosts that heartbeat recently (or were live when the broker went away), including draining ones. */
@@ -100,7 +95,8 @@ export class FleetView {
     const out = new Map<string, HostRecord>();
     for (const k of await kvKeys(this.fabric.jsm, Buckets.hosts)) {
       const e = await this.fabric.hosts.get(k);
-      if (e && e.operation === 'PUT' && e.value.length > 0) out.set(k, decode<HostRecord>(e.value));
+      const record = e && e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('HostRecord', e.value, k) : undefined;
+      if (record) out.set(k, record);
     }
     const now = Date.now();
     return [...out.values()].filter((h) => this.fresh(h, now)).sort((a, b) => a.id.localeCompare(b.id));

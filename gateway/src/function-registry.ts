@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  Buckets, decode, encode, FlurryError, functionKey, kvKeys, moduleObjectName, NAME_PATTERN, Subjects, validateFunctionModule,
+  Buckets, decodeChecked, decodeOrRefuse, encode, followKv, FlurryError, functionKey, kvKeys, moduleObjectName, NAME_PATTERN, Subjects, validateFunctionModule,
   type Fabric, type FleetEvent, type FunctionRecord, type Logger,
 } from '@flurry/core';
 
@@ -19,13 +19,12 @@ export class FunctionRegistry {
   ) {}
 
   async start(): Promise<void> {
-    const watch = await this.fabric.functions.watch();
-    void (async () => {
-      for await (const e of watch) {
-        if (e.operation === 'PUT' && e.value.length > 0) this.cache.set(e.key, decode<FunctionRecord>(e.value));
-        else this.cache.delete(e.key);
-      }
-    })();
+    await followKv(this.fabric.functions, {}, (e) => {
+      const record = e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('FunctionRecord', e.value, e.key) : undefined;
+      // A record that is not one is not cached: `get` reads the bucket, and refuses it there.
+      if (record) this.cache.set(e.key, record);
+      else this.cache.delete(e.key);
+    }, this.log, 'functions', () => this.fabric.nc.isClosed());
   }
 
   static checkName(name: string): void {
@@ -67,7 +66,7 @@ export class FunctionRegistry {
     if (cached) return cached;
     const e = await this.fabric.functions.get(key);
     if (!e || e.operation !== 'PUT' || e.value.length === 0) throw new FlurryError('not_found', `function "${name}" is not deployed`);
-    const record = decode<FunctionRecord>(e.value);
+    const record = decodeOrRefuse('FunctionRecord', e.value, key, 'internal');
     this.cache.set(key, record);
     return record;
   }
@@ -76,7 +75,8 @@ export class FunctionRegistry {
     const out: FunctionRecord[] = [];
     for (const k of await kvKeys(this.fabric.jsm, Buckets.functions, `${tenant}.>`)) {
       const e = await this.fabric.functions.get(k);
-      if (e && e.operation === 'PUT' && e.value.length > 0) out.push(decode<FunctionRecord>(e.value));
+      const record = e && e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('FunctionRecord', e.value, k) : undefined;
+      if (record) out.push(record);
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }

@@ -1,6 +1,6 @@
 /** Wires the gateway together: fabric, registry, fleet view, placement, invoker, HTTP server. */
 import { serve, type ServerType } from '@hono/node-server';
-import { connectFabric, logBrokerLink, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
+import { connectFabric, logBrokerLink, logRejectedMessagesTo, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
 import { createApp } from './app.js';
 import { answerClientErrors } from './client-errors.js';
 import type { GatewayConfig } from './config.js';
@@ -36,6 +36,7 @@ export class Gateway {
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
     const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log, auth: config.natsAuth });
     logBrokerLink(fabric.link, log);
+    logRejectedMessagesTo(log);
     const fleet = new FleetView(fabric, config.hostTtlSeconds * 1000, log);
     const registry = new FunctionRegistry(fabric, config.maxGuestMemoryBytes, log);
     await Promise.all([fleet.start(), registry.start()]);

@@ -13,7 +13,7 @@
  * so running it twice is invisible.
  */
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
-import { decode, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
+import { decodeOrRefuse, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 import { isWarmOn, rankHostsFor, type Placement } from './placement.js';
 
@@ -127,7 +127,7 @@ export class Invoker {
         if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', `function "${fn.name}" could not be placed`, { retryAfterSeconds: 1 });
         throw err;
       }
-      const reply = decode<InvokeReply>(data);
+      const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
       if (!reply.ok) {
         // The host's warm parent vanished between routing and the call (evicted, draining): place again.
         if (reply.error.code === 'not_found' && attempt < 3) {

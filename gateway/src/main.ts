@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The gateway process: `node gateway/dist/main.js`, configured by environment (see docs/configuration.md). */
-import { ConfigError, createLogger } from '@flurry/core';
+import { ConfigError, createLogger, serveOnUncaught } from '@flurry/core';
 import { loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 
@@ -20,8 +20,7 @@ async function main(): Promise<void> {
   log.info({ config: { ...config, auth: config.auth.describe() } }, 'starting');
   if (!config.auth.required) log.warn('FLURRY_AUTH=none: no API keys, every caller is admin of the default tenant; never expose this gateway beyond this machine');
   if (!config.callbacks.secrets) log.warn('no FLURRY_CALLBACK_SECRET or FLURRY_CALLBACK_SECRET_FILE: jobs with a callbackUrl are refused');
-  // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));
+  serveOnUncaught(log);
   const gateway = await Gateway.start(config, log);
   gateway.link.onGiveUp((downMs) => {
     log.fatal({ downMs }, 'the broker has been unreachable too long (FLURRY_NATS_MAX_OUTAGE_MS); exiting so that a supervisor starts a fresh gateway');

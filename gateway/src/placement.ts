@@ -5,7 +5,7 @@
  * skipped. A host that answers no_capacity is passed over for the next. Concurrent requests to place the
  * same function version share one attempt.
  */
-import { decode, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import { decodeChecked, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceRequest } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 import { initialMemoryOf, roomFirst } from './memory-room.js';
 
@@ -56,7 +56,11 @@ export class Placement {
       const req: PlaceRequest = { requestId, tenant: fn.tenant, name: fn.name, digest: fn.digest };
       try {
         const msg = await this.fabric.nc.request(Subjects.place(host.id), encode(req), { timeout: this.timeoutMs });
-        const reply = decode<PlaceReply>(msg.data);
+        const reply = decodeChecked('PlaceReply', msg.data, msg.subject);
+        if (!reply) {
+          lastError = new FlurryError('unavailable', `host ${host.id} answered the placement with a malformed reply`, { retryAfterSeconds: 1 });
+          continue;
+        }
         if (reply.ok) {
           this.log.info({ requestId, fn: `${fn.tenant}/${fn.name}`, hostId: host.id, initMs: reply.initMs }, 'placed');
           return reply.hostId;

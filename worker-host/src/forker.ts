@@ -16,8 +16,8 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  chunkCount, chunkRange, decode, decodeDescriptor, describeMemoryByPieces, isZeroChunk, JobOutputObjects, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
-  type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
+  chunkCount, chunkRange, decodeChecked, decodeOrRefuse, decodeDescriptor, describeMemoryByPieces, isZeroChunk, JobOutputObjects, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  type CancelReply, type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, isStorageFull, publishResult, untilStored,
 } from '@flurry/core';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -123,7 +123,7 @@ export class Forker {
   async onSnapshot(msg: Msg): Promise<void> {
     let reply: SnapshotReply;
     try {
-      reply = await this.snapshot(decode<SnapshotRequest>(msg.data));
+      reply = await this.snapshot(decodeOrRefuse('SnapshotRequest', msg.data, msg.subject));
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }
@@ -204,7 +204,7 @@ export class Forker {
     let req: ForkRequest;
     let descriptor: SnapshotDescriptor;
     try {
-      req = decode<ForkRequest>(msg.data);
+      req = decodeOrRefuse('ForkRequest', msg.data, msg.subject);
       descriptor = decodeDescriptor(req.descriptor);
       checkSnapshotMatch(descriptor, this.knownDescriptor(descriptor.snapshotId));
       req = withDerivedRoutes(req, descriptor);
@@ -470,8 +470,9 @@ export class Forker {
   async onRelease(msg: Msg): Promise<void> {
     let req: ReleaseRequest;
     try {
-      req = decode<ReleaseRequest>(msg.data);
-    } catch {
+      req = decodeOrRefuse('ReleaseRequest', msg.data, msg.subject);
+    } catch (err) {
+      msg.respond(encode({ hostId: this.deps.hostId, error: toWireError(err) } satisfies ReleaseReply));
       return;
     }
     msg.respond(encode(this.release(req.snapshotId, req.holder)));
@@ -479,12 +480,8 @@ export class Forker {
 
   /** A parent host freed a kept parent: its pages are no use any more. */
   onParentFreed(data: Uint8Array): void {
-    let req: ReleaseRequest;
-    try {
-      req = decode<ReleaseRequest>(data);
-    } catch {
-      return;
-    }
+    const req = decodeChecked('ReleaseRequest', data, Subjects.allParentsFreed);
+    if (!req) return;
     if (this.parents.has(req.snapshotId)) return;
     if (this.adopted.has(req.snapshotId) || this.adopted.has(`${req.snapshotId}#unicast`)) {
       this.deps.log.debug({ snapshotId: req.snapshotId }, 'parent freed; dropping its cached pages');
@@ -504,11 +501,12 @@ export class Forker {
   async onCancel(msg: Msg): Promise<void> {
     let req: CancelRequest;
     try {
-      req = decode<CancelRequest>(msg.data);
-    } catch {
+      req = decodeOrRefuse('CancelRequest', msg.data, msg.subject);
+    } catch (err) {
+      msg.respond(encode({ hostId: this.deps.hostId, stopped: false, error: toWireError(err) } satisfies CancelReply));
       return;
     }
-    msg.respond(encode({ hostId: this.deps.hostId, stopped: this.cancel(req.snapshotId, req.jobId) }));
+    msg.respond(encode({ hostId: this.deps.hostId, stopped: this.cancel(req.snapshotId, req.jobId) } satisfies CancelReply));
   }
 
   /** Stops the clones of a snapshot, or only one job's (their call ids start with the job id). */

@@ -10,10 +10,11 @@ import { hostname } from 'node:os';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
-  connectFabric, decode, encode, FlurryError, logBrokerLink, newId, Subjects, InvokeQueue, toWireError,
-  type BrokerLink, type Fabric, type FleetEvent, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest,
-  type DrainHostReply, type DrainHostRequest, type HostState, type Logger, type PlaceReply, type PlaceRequest,
-  type SetHostStateReply, type SetHostStateRequest, type WarmFunction,
+  connectFabric, decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, logBrokerLink, logRejectedMessagesTo, newId,
+  rejectedMessages, Subjects, InvokeQueue, toWireError,
+  type BrokerLink, type Fabric, type FleetEvent, type HostRecord, type InvokeReply, type InvokeRequest,
+  type DrainHostRequest, type HostState, type KvFollower, type Logger, type PlaceReply, type PlaceRequest,
+  type SetHostStateReply, type WarmFunction,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
@@ -42,6 +43,7 @@ export class WorkerHost {
   private heartbeat?: NodeJS.Timeout;
   private beatTimer?: NodeJS.Timeout;
   private controlSubs: Subscription[] = [];
+  private functionsWatch?: KvFollower;
   private inFlight = 0;
   private idle?: () => void;
   /** Exiting: set once by drain(). */
@@ -91,6 +93,7 @@ export class WorkerHost {
   static async start(config: HostConfig, log: Logger): Promise<WorkerHost> {
     const id = config.hostId ?? newId('host');
     const hostLog = config.hostId ? log : log.child({ hostId: id });
+    logRejectedMessagesTo(hostLog);
     const pager = await detectPager(config.pager);
     const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log: hostLog, auth: config.natsAuth });
     // An output must fit a reply the broker takes, with room for the envelope.
@@ -171,6 +174,7 @@ export class WorkerHost {
       ...(this.draining || this.stateReason ? { stateReason: this.draining ? 'exiting' : this.stateReason } : {}),
       instances,
       releasable: state === 'drained' && instances.length === 0 && this.pool.running === 0 && this.inFlight === 0,
+      rejectedMessages: rejectedMessages(),
     };
   }
 
@@ -210,7 +214,7 @@ export class WorkerHost {
   private async onPlace(msg: Msg): Promise<void> {
     let req: PlaceRequest;
     try {
-      req = decode<PlaceRequest>(msg.data);
+      req = decodeOrRefuse('PlaceRequest', msg.data, msg.subject);
     } catch (err) {
       msg.respond(encode({ ok: false, error: { code: 'bad_request', message: `bad place request: ${(err as Error).message}` } } satisfies PlaceReply));
       return;
@@ -281,7 +285,7 @@ export class WorkerHost {
     let reply: InvokeReply;
     let req: InvokeRequest | undefined;
     try {
-      req = decode<InvokeRequest>(msg.data);
+      req = decodeOrRefuse('InvokeRequest', msg.data, msg.subject);
       const result = await this.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
         const glog = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
@@ -307,15 +311,21 @@ export class WorkerHost {
 
   /** Drops warm parents of function versions that were redeployed or deleted. */
   private async watchFunctions(): Promise<void> {
-    const watch = await this.fabric.functions.watch({ include: 'updates' as never });
-    for await (const entry of watch) {
+    this.functionsWatch = await followKv(this.fabric.functions, { include: 'updates' as never }, (entry) => {
+      // The key says whose function it is; the value only which version is current.
       const [tenant, ...rest] = entry.key.split('.');
       const name = rest.join('.');
-      const current = entry.operation === 'PUT' && entry.value.length > 0 ? decode<FunctionRecord>(entry.value).digest : undefined;
+      let current: string | undefined;
+      if (entry.operation === 'PUT' && entry.value.length > 0) {
+        const record = decodeChecked('FunctionRecord', entry.value, entry.key);
+        // A record that is not one says nothing about which version is current: keep what is warm.
+        if (!record) return;
+        current = record.digest;
+      }
       for (const w of this.warm.values()) {
         if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
       }
-    }
+    }, this.log, 'functions', () => this.fabric.nc.isClosed());
   }
 
   private async evict(w: WarmEntry, reason: string): Promise<void> {
@@ -331,8 +341,7 @@ export class WorkerHost {
   private async onSetState(msg: Msg): Promise<void> {
     let reply: SetHostStateReply;
     try {
-      const req = decode<SetHostStateRequest>(msg.data);
-      if (req.state !== 'active' && req.state !== 'draining' && req.state !== 'drained') throw new FlurryError('bad_request', `unknown host state ${String(req.state)}`);
+      const req = decodeOrRefuse('SetHostStateRequest', msg.data, msg.subject);
       if (this.draining) throw new FlurryError('unavailable', `host ${this.id} is exiting`);
       if (req.state !== this.state) {
         this.state = req.state;
@@ -351,6 +360,10 @@ export class WorkerHost {
   }
 
   private async onDrainRequest(msg: Msg): Promise<void> {
+    if (!decodeChecked('DrainRequest', msg.data, msg.subject)) {
+      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: 'malformed DrainRequest' } }));
+      return;
+    }
     msg.respond(encode({ ok: true, hostId: this.id }));
     await this.drain('drain requested');
     process.emit('SIGTERM');
@@ -385,6 +398,7 @@ export class WorkerHost {
     this.heartbeat = undefined;
     clearTimeout(this.beatTimer);
     for (const s of this.controlSubs) s.unsubscribe();
+    this.functionsWatch?.stop();
     // What could not be moved away is destroyed.
     this.services.close();
     this.forker.close();
@@ -405,7 +419,7 @@ export class WorkerHost {
     const req: DrainHostRequest = { requestId: newId('req'), hostId: this.id, reason, exiting: true };
     try {
       const msg = await this.fabric.nc.request(ControllerSubjects.exiting(this.id), encode(req), { timeout: Math.max(1, deadline - Date.now()) });
-      const reply = decode<DrainHostReply>(msg.data);
+      const reply = decodeOrRefuse('DrainHostReply', msg.data, msg.subject);
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       this.log.info({ moved: reply.moved.length, failed: reply.failed.length, left: this.services.list().length }, 'instances moved away');
     } catch (err) {

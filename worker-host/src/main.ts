@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The worker host process: `node worker-host/dist/main.js`, configured by environment (see docs/configuration.md). */
-import { ConfigError, createLogger, newId } from '@flurry/core';
+import { ConfigError, createLogger, newId, serveOnUncaught } from '@flurry/core';
 import { loadHostConfig } from './config.js';
 import { WorkerHost } from './host.js';
 
@@ -19,8 +19,7 @@ async function main(): Promise<void> {
   config = { ...config, hostId: config.hostId ?? newId('host') };
   const log = createLogger('worker-host', { pid: process.pid, hostId: config.hostId }, config.logLevel);
   log.info({ config }, 'starting');
-  // A promise nobody awaited that failed is a bug to log, not a reason to drop every call and instance this process holds.
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; serving on'));
+  serveOnUncaught(log);
   const host = await WorkerHost.start(config, log);
   host.link.onGiveUp((downMs) => {
     log.fatal({ downMs }, 'the broker has been unreachable too long (FLURRY_NATS_MAX_OUTAGE_MS); exiting so that a supervisor starts a fresh host');

@@ -20,7 +20,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '@flurry/core';
 import {
-  chunkCount, decode, encode, isZeroChunk, Subjects,
+  chunkCount, decodeOrRefuse, encode, isZeroChunk, Subjects,
   type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
 import { checkUnicastSubject } from './request-rights.js';
@@ -73,7 +73,7 @@ export class MemoryServer {
   private onRequest(msg: Msg): void {
     let req: PageFetchRequest;
     try {
-      req = decode(msg.data);
+      req = decodeOrRefuse('PageFetchRequest', msg.data, msg.subject);
     } catch (err) {
       msg.respond(encode({ ok: false, error: { code: 'bad_request', message: (err as Error).message } } satisfies PageFetchReply));
       return;

@@ -17,7 +17,7 @@
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
-  chunkCount, chunkRange, decode, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
+  chunkCount, chunkRange, decodeChecked, decodeOrRefuse, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
   type BrokerLink, type Logger, type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
 import { onHandlerDeath, type NativePager } from './native/pager.js';
@@ -127,11 +127,9 @@ export class PageCache {
     if (opts.unicast) this.unicastSubject = createInbox(Subjects.unicastPages(d.tenant, d.snapshotId, opts.hostId));
     this.sub = opts.nc.subscribe(this.unicastSubject ?? Subjects.pages(d.tenant, d.snapshotId), {
       callback: (_e, msg) => {
-        try {
-          this.accept(decode<PageMessage>(msg.data));
-        } catch (err) {
-          this.fail(new FlurryError('internal', `unreadable page message for snapshot ${d.snapshotId}: ${(err as Error).message}`));
-        }
+        // A message that is no page message is dropped (and counted); the chunks it does not bring are asked for again.
+        const m = decodeChecked('PageMessage', msg.data, msg.subject);
+        if (m) this.accept(m);
       },
     });
     // Tell the memory server at once that this host listens (the subscription is on the same
@@ -252,7 +250,7 @@ export class PageCache {
     let reply: PageFetchReply;
     try {
       const msg = await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 });
-      reply = decode<PageFetchReply>(msg.data);
+      reply = decodeOrRefuse('PageFetchReply', msg.data, msg.subject);
     } catch (err) {
       if (this.closed || this.failure) return;
       const stillMissing = chunks.filter((c) => !this.have[c]);

@@ -8,8 +8,8 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import {
-  decode, encode, FlurryError, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type DestroyInstanceRequest, type StandbyParentReply, type StandbyParentRequest,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type StandbyParentReply,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
 import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
@@ -119,7 +119,7 @@ export class ServiceHost {
   private async onCreate(msg: Msg): Promise<void> {
     let reply: CreateInstanceReply;
     try {
-      const req = decode<CreateInstanceRequest>(msg.data);
+      const req = decodeOrRefuse('CreateInstanceRequest', msg.data, msg.subject);
       reply = await this.create(req);
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
@@ -131,7 +131,7 @@ export class ServiceHost {
   private async onStandby(msg: Msg): Promise<void> {
     let reply: StandbyParentReply;
     try {
-      const req = decode<StandbyParentRequest>(msg.data);
+      const req = decodeOrRefuse('StandbyParentRequest', msg.data, msg.subject);
       // A drained host may hold one (a scale-out reactivates it); an exiting one may not.
       if (this.deps.exiting()) throw new FlurryError('unavailable', `host ${this.deps.hostId} is exiting`);
       await this.parents.hold(req, Math.min(Math.max(0, req.holdMs), 10 * 60_000));
@@ -164,14 +164,12 @@ export class ServiceHost {
   }
 
   private onDestroy(msg: Msg): void {
-    let existed = false;
-    try {
-      const req = decode<DestroyInstanceRequest>(msg.data);
-      existed = this.destroy(req.instanceId);
-    } catch {
-      // A bad message destroys nothing.
+    const req = decodeChecked('DestroyInstanceRequest', msg.data, msg.subject);
+    if (!req) {
+      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: 'malformed DestroyInstanceRequest' } } satisfies DestroyInstanceReply));
+      return;
     }
-    msg.respond(encode({ ok: true, hostId: this.deps.hostId, existed } satisfies DestroyInstanceReply));
+    msg.respond(encode({ ok: true, hostId: this.deps.hostId, existed: this.destroy(req.instanceId) } satisfies DestroyInstanceReply));
   }
 
   destroy(instanceId: string): boolean {
@@ -207,9 +205,9 @@ export class ServiceHost {
     let reply: InvokeReply;
     this.inFlight++;
     try {
+      const req = decodeOrRefuse('InvokeRequest', msg.data, msg.subject);
       if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
       inst.requests++;
-      const req = decode<InvokeRequest>(msg.data);
       const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
       if (r.logs.length > 0) {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId });
@@ -233,7 +231,7 @@ export class ServiceHost {
   private async onMigrate(msg: Msg): Promise<void> {
     let reply: MigrateInstanceReply;
     try {
-      reply = await this.migrate(decode<MigrateInstanceRequest>(msg.data));
+      reply = await this.migrate(decodeOrRefuse('MigrateInstanceRequest', msg.data, msg.subject));
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }
@@ -308,7 +306,7 @@ export class ServiceHost {
 
   private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
     const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
-    const reply = decode<InvokeReply>((await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data);
+    const reply = decodeOrRefuse('InvokeReply', (await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, logs: [], hostId: reply.hostId } as unknown as CallResult;
   }

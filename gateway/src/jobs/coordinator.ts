@@ -6,8 +6,8 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  decode, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES, toWireError,
-  type FunctionRecord, type JobControlReply, type JobControlRequest, type Logger, type StoredJob,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES, toWireError,
+  type FunctionRecord, type JobControlReply, type Logger, type StoredJob,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import type { JobStore } from './job-store.js';
@@ -61,30 +61,22 @@ export class JobCoordinator {
   private async lead(): Promise<void> {
     const nc = this.store.fabric.nc;
     this.control = nc.subscribe(JobSubjects.control, { callback: (_e, msg) => void this.onControl(msg.data).then((r) => msg.respond(encode(r))) });
-    const watch = await this.store.jobs.watch();
-    this.watch = watch;
-    void (async () => {
-      for await (const e of watch) {
-        if (!this.leader) break;
-        if (e.operation !== 'PUT' || e.value.length === 0) continue;
-        let stored: StoredJob;
-        try {
-          stored = decode<StoredJob>(e.value);
-        } catch {
-          continue;
-        }
-        if (TERMINAL_JOB_STATES.includes(stored.record.state)) {
-          // An ended job's callback goes out once its run has written its last record; a new holder finds pending ones here.
-          this.opts.callbacks.offer(e.key, stored, this.runs.get(e.key)?.finished);
-          continue;
-        }
-        if (this.runs.has(e.key)) continue;
-        // The watch may deliver an older revision after a driver finished the job: go by the latest.
-        const latest = await this.store.get(stored.record.tenant, stored.record.id).catch(() => undefined);
-        if (!latest || TERMINAL_JOB_STATES.includes(latest.stored.record.state) || this.runs.has(e.key) || !this.leader) continue;
-        this.drive(latest.stored);
+    this.watch = await followKv(this.store.jobs, {}, async (e) => {
+      if (!this.leader) return;
+      if (e.operation !== 'PUT' || e.value.length === 0) return;
+      const stored = decodeChecked('StoredJob', e.value, e.key);
+      if (!stored) return;
+      if (TERMINAL_JOB_STATES.includes(stored.record.state)) {
+        // An ended job's callback goes out once its run has written its last record; a new holder finds pending ones here.
+        this.opts.callbacks.offer(e.key, stored, this.runs.get(e.key)?.finished);
+        return;
       }
-    })();
+      if (this.runs.has(e.key)) return;
+      // The watch may deliver an older revision after a driver finished the job: go by the latest.
+      const latest = await this.store.get(stored.record.tenant, stored.record.id).catch(() => undefined);
+      if (!latest || TERMINAL_JOB_STATES.includes(latest.stored.record.state) || this.runs.has(e.key) || !this.leader) return;
+      this.drive(latest.stored);
+    }, this.log, 'jobs', () => this.store.fabric.nc.isClosed());
   }
 
   private drive(stored: StoredJob): JobRun {
@@ -114,8 +106,7 @@ export class JobCoordinator {
 
   private async onControl(data: Uint8Array): Promise<JobControlReply> {
     try {
-      const req = decode<JobControlRequest>(data);
-      if (req.action !== 'cancel') throw new FlurryError('bad_request', `unknown action ${String(req.action)}`);
+      const req = decodeOrRefuse('JobControlRequest', data, JobSubjects.control);
       const key = jobKey(req.tenant, req.jobId);
       let run = this.runs.get(key);
       if (!run) {

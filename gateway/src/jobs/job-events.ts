@@ -38,7 +38,7 @@ import {
   type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decode, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, untilStored, type BrokerLink, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
+import { decodeChecked, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, untilStored, type BrokerLink, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
 const NANOS_PER_MS = 1_000_000;
@@ -343,15 +343,7 @@ function terminalEvent(job: JobRecord): JobEvent {
   return { kind: job.state as JobEvent['kind'], at: job.finishedAt ?? Date.now(), tenant: job.tenant, jobId: job.id, job, error: job.error, errors: job.errors };
 }
 
-/** An event as the coordinator wrote it; anything else (not msgpack, not an event) is skipped. */
+/** An event as the coordinator wrote it; anything else (not msgpack, not an event) is dropped and counted. */
 function decodeEvent(data: Uint8Array): JobEvent | undefined {
-  let value: unknown;
-  try {
-    value = decode(data);
-  } catch {
-    return undefined;
-  }
-  const e = value as Partial<JobEvent> | null;
-  if (typeof e !== 'object' || e === null || typeof e.kind !== 'string' || typeof e.at !== 'number' || typeof e.jobId !== 'string' || typeof e.tenant !== 'string') return undefined;
-  return e as JobEvent;
+  return decodeChecked('JobEvent', data, JobSubjects.allEvents);
 }

@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decode, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, ResultsStream, Subjects, TERMINAL_JOB_STATES, toWireError,
-  type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkReply, type ForkRequest,
-  type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type ParentKey, type StoredJob, type WireError,
+  coldBootDescriptor, decodeChecked, decodeOrRefuse, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, ResultsStream, Subjects, TERMINAL_JOB_STATES, toWireError,
+  type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkRequest,
+  type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type Message, type MessageKind, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { isWarmOn } from '../placement.js';
@@ -185,18 +185,21 @@ export class JobRun {
   private async resume(): Promise<void> {
     const { store } = this.deps;
     const { tenant, id } = this.record;
-    const reading = <T>(what: string, handle: (m: T) => void) => (_e: unknown, m: { data: Uint8Array }) => {
+    // A message that is not one is dropped (checked-decode.ts counts and logs it).
+    const reading = <K extends MessageKind>(kind: K, handle: (m: Message<K>) => void) => (_e: unknown, m: { data: Uint8Array; subject: string }) => {
+      const message = decodeChecked(kind, m.data, m.subject);
+      if (!message) return;
       try {
-        handle(decode<T>(m.data));
+        handle(message);
       } catch (err) {
-        this.log.warn({ jobId: id, err: (err as Error).message }, `unreadable ${what} message`);
+        this.log.warn({ jobId: id, kind, err: (err as Error).message }, 'message handler failed');
       }
     };
     // Once, even when a broker outage makes the rest of resume run again.
     if (this.subs.length === 0) this.subs.push(
-      this.nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: reading<CloneResult>('result', (r) => this.onResult(r)) }),
-      this.nc.subscribe(`${JobSubjects.failures(tenant, id)}.>`, { callback: reading<CloneResult>('failure', (r) => this.onFailure(r)) }),
-      this.nc.subscribe(JobSubjects.progress(tenant, id), { callback: reading<CloneProgress>('progress', (p) => this.onProgress(p)) }),
+      this.nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: reading('CloneResult', (r) => this.onResult(r)) }),
+      this.nc.subscribe(`${JobSubjects.failures(tenant, id)}.>`, { callback: reading('CloneResult', (r) => this.onFailure(r)) }),
+      this.nc.subscribe(JobSubjects.progress(tenant, id), { callback: reading('CloneProgress', (p) => this.onProgress(p)) }),
     );
     await this.nc.flush();
     this.spec = await store.spec(this.stored);
@@ -473,7 +476,7 @@ export class JobRun {
     const outage = this.deps.store.fabric.link.nextOutage();
     Promise.race([this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS }), outage.outage]).then(
       (m) => {
-        const reply = decode<ForkReply>(m.data);
+        const reply = decodeChecked('ForkReply', m.data, m.subject) ?? { ok: false, error: { code: 'internal', message: `host ${host} answered the fork with a malformed reply` } };
         if (reply.ok) this.emit('forked', { host, indices, runningMs: Math.round(performance.now() - t0), pager: reply.pager });
         else this.forkFailed(host, requestId, indices, reply.error.message);
       },
@@ -678,7 +681,15 @@ export class JobRun {
     const inbox = createInbox('flurry.reduce');
     const requestId = `${this.record.id}.reduce.${Date.now().toString(36)}`;
     const got = new Promise<CloneResult>((resolve) => {
-      const sub = this.nc.subscribe(inbox, { max: 1, callback: (_e, m) => resolve(decode<CloneResult>(m.data)) });
+      // The first message that is a CloneResult; anything else on the inbox is dropped.
+      const sub = this.nc.subscribe(inbox, {
+        callback: (_e, m) => {
+          const r = decodeChecked('CloneResult', m.data, m.subject);
+          if (!r) return;
+          sub.unsubscribe();
+          resolve(r);
+        },
+      });
       this.subs.push(sub);
     });
     await this.nc.flush();
@@ -690,7 +701,7 @@ export class JobRun {
       resultSubject: inbox, prefetch: false, entry: 'reduce', timeoutMs: this.spec.timeoutMs, ...this.coldBoot(),
       objects: { store: JobObjects, inputs: large ? { 0: `${tenant}/${id}/reduce-input` } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes: LARGE_JOB_DATA_BYTES },
     };
-    const reply = decode<ForkReply>((await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);
+    const reply = decodeOrRefuse('ForkReply', (await this.nc.request(Subjects.fork(host), encode(req), { timeout: this.spec.timeoutMs + START_GRACE_MS })).data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     let timer: NodeJS.Timeout | undefined;
     // Its result goes to this inbox without being kept: one published during a broker outage is lost, so an outage ends the wait.

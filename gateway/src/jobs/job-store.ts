@@ -10,7 +10,7 @@ import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type Jet
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decode, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
+  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 import { jobEventsStreamConfig } from './job-events.js';
@@ -50,7 +50,7 @@ export class JobStore {
     if (!/^[\w-]{1,64}$/.test(jobId)) return undefined;
     const e = await this.jobs.get(jobKey(tenant, jobId));
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
-    return { stored: decode<StoredJob>(e.value), revision: e.revision };
+    return { stored: decodeOrRefuse('StoredJob', e.value, e.key, 'internal'), revision: e.revision };
   }
 
   async record(tenant: string, jobId: string): Promise<JobRecord> {
@@ -101,7 +101,7 @@ export class JobStore {
     const { tenant, id } = stored.record;
     const bytes = await this.data.getBlob(stored.specObject ?? `${tenant}/${id}/spec`);
     if (!bytes) throw new FlurryError('internal', `job ${id} has lost its spec`);
-    return decode<JobSpec>(bytes);
+    return decodeOrRefuse('JobSpec', bytes, `${tenant}/${id}/spec`, 'internal');
   }
 
   async putBlob(name: string, bytes: Uint8Array): Promise<void> {
@@ -121,7 +121,7 @@ export class JobStore {
     } catch {
       const e = await this.keys.get(k);
       if (!e || e.operation !== 'PUT' || e.value.length === 0) throw new FlurryError('unavailable', 'idempotency key is being written; retry', { retryAfterSeconds: 1 });
-      return decode<IdempotencyEntry>(e.value);
+      return decodeOrRefuse('IdempotencyEntry', e.value, k, 'internal');
     }
   }
 
@@ -168,14 +168,16 @@ export class JobStore {
   /** One failed attempt's CloneResult, or undefined. */
   async failure(subject: string): Promise<CloneResult | undefined> {
     const m = await this.jsm.streams.getMessage(FailuresStream, { last_by_subj: subject }).catch(() => null);
-    return m ? decode<CloneResult>(m.data) : undefined;
+    // A message that is no CloneResult (forged, garbled) counts as no failure kept.
+    return m ? decodeChecked('CloneResult', m.data, subject) : undefined;
   }
 
   /** A clone's kept result, or undefined. */
   async result(tenant: string, jobId: string, index: number): Promise<CloneResult | undefined> {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
     if (!m) return undefined;
-    const r = decode<CloneResult>(m.data);
+    const r = decodeChecked('CloneResult', m.data, m.subject);
+    if (!r) return undefined;
     return r.outputObject ? { ...r, output: await this.objectOutput(tenant, jobId, r.outputObject) } : r;
   }
 
@@ -185,7 +187,7 @@ export class JobStore {
    */
   async dropResult(tenant: string, jobId: string, index: number, requestId: string): Promise<void> {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
-    if (!m || decode<CloneResult>(m.data).requestId !== requestId) return;
+    if (!m || decodeChecked('CloneResult', m.data, m.subject)?.requestId !== requestId) return;
     await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
   }
 

@@ -12,7 +12,7 @@
  * both see room for one: the quota can be passed by one job per gateway.
  */
 import type { KV } from '@nats-io/kv';
-import { decode, FlurryError, TERMINAL_JOB_STATES, type JobRecord, type Logger, type StoredJob } from '@flurry/core';
+import { decodeChecked, FlurryError, TERMINAL_JOB_STATES, type JobRecord, type Logger } from '@flurry/core';
 
 export interface RunningJobsQuota {
   /** Unfinished jobs a tenant may have; 0: no limit. */
@@ -140,16 +140,8 @@ export class RunningJobs {
         this.tally.clear();
         if (empty) this.markCaughtUp();
         for await (const e of watch) {
-          let record: JobRecord | undefined;
-          if (e.operation === 'PUT' && e.value.length > 0) {
-            try {
-              const r = decode<StoredJob>(e.value)?.record;
-              // A record of another shape counts as no job rather than poisoning the counts.
-              if (typeof r?.tenant === 'string' && Number.isInteger(r.clones) && r.clones >= 0 && typeof r.state === 'string') record = r;
-            } catch {
-              record = undefined;
-            }
-          }
+          // A record of another shape counts as no job (checked-decode.ts) rather than poisoning the counts.
+          const record = e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('StoredJob', e.value, e.key)?.record : undefined;
           this.tally.apply(e.key, record);
           // The last of the values there were when the watch began (and every later one) has nothing pending.
           if (!this.caughtUp && e.delta === 0) this.markCaughtUp();

@@ -17,7 +17,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, decode, encode, openBucket, toWireError,
+  ControllerBuckets, ControllerSubjects, decodeChecked, decodeOrRefuse, encode, openBucket, toWireError,
   type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -122,12 +122,8 @@ export class ServicesController {
   }
 
   private onLoad(data: Uint8Array): void {
-    let report: ServiceLoadReport;
-    try {
-      report = decode<ServiceLoadReport>(data);
-    } catch {
-      return;
-    }
+    const report = decodeChecked('ServiceLoadReport', data, ControllerSubjects.load);
+    if (!report) return;
     for (const key of this.load.add(report)) {
       const dot = key.indexOf('.');
       this.autoscaler.evaluate(key.slice(0, dot), key.slice(dot + 1));
@@ -159,7 +155,7 @@ export class ServicesController {
   /** A drain asked for by the API, or (`exitingHost`) by a host that exits: then that host, whatever the message names. */
   private async onDrain(data: Uint8Array, exitingHost?: string): Promise<DrainHostReply> {
     try {
-      let req = decode<DrainHostRequest>(data);
+      let req: DrainHostRequest = decodeOrRefuse('DrainHostRequest', data, exitingHost === undefined ? ControllerSubjects.drain : ControllerSubjects.exiting(exitingHost));
       if (exitingHost !== undefined) req = { ...req, hostId: exitingHost, exiting: true };
       this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
       return await this.exclusive(() => drainHost({

@@ -6,7 +6,7 @@
  */
 import { RequestError } from '@nats-io/transport-node';
 import {
-  ControllerSubjects, decode, encode, FlurryError,
+  ControllerSubjects, decodeOrRefuse, encode, FlurryError,
   type ControllerMove, type DrainHostReply, type DrainHostRequest, type Fabric,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -28,7 +28,7 @@ export class HostControl {
     const req: DrainHostRequest = { requestId, hostId, reason: 'api' };
     let reply: DrainHostReply;
     try {
-      reply = decode<DrainHostReply>((await this.fabric.nc.request(ControllerSubjects.drain, encode(req), { timeout: DRAIN_TIMEOUT_MS })).data);
+      reply = decodeOrRefuse('DrainHostReply', (await this.fabric.nc.request(ControllerSubjects.drain, encode(req), { timeout: DRAIN_TIMEOUT_MS })).data);
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', 'no services controller is running (no gateway holds its lease yet)', { retryAfterSeconds: 1 });
       throw new FlurryError('timeout', `the drain of ${hostId} did not finish within ${DRAIN_TIMEOUT_MS / 1000} s`);

@@ -5,7 +5,7 @@
  * (`GET /v1/consolidation`) and it survives a change of controller.
  */
 import type { KV } from '@nats-io/kv';
-import { ControllerBuckets, decode, encode, openBucket, type ControllerMove, type Fabric } from '@flurry/core';
+import { ControllerBuckets, decodeOrRefuse, encode, openBucket, type ControllerMove, type Fabric } from '@flurry/core';
 
 const KEY = 'moves';
 /** Moves kept (older ones are dropped). */
@@ -20,7 +20,7 @@ export class Journal {
 
   async list(): Promise<ControllerMove[]> {
     const e = await this.kv.get(KEY);
-    return e && e.operation === 'PUT' && e.value.length > 0 ? decode<ControllerMove[]>(e.value) : [];
+    return e && e.operation === 'PUT' && e.value.length > 0 ? decodeOrRefuse('ControllerMoves', e.value, KEY, 'internal') : [];
   }
 
   /** Appends (only the controller writes, one move at a time). */

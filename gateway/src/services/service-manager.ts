@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  decode, encode, FlurryError, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -115,17 +115,15 @@ export class ServiceManager {
    * after the cache expires, and held requests learn of new instances.
    */
   private async watchPlacements(): Promise<void> {
-    const watch = await this.placements.watch({ include: 'updates' as never });
-    void (async () => {
-      for await (const e of watch) {
-        const cached = this.cache.get(e.key);
-        if (cached && e.operation === 'PUT' && e.value.length > 0) {
-          cached.instances = decode<ServiceInstanceRecord[]>(e.value);
-          cached.readAt = Date.now();
-        } else if (e.operation !== 'PUT') this.cache.delete(e.key);
-        for (const wake of this.placementWaiters.get(e.key) ?? []) wake();
-      }
-    })();
+    await followKv(this.placements, { include: 'updates' as never }, (e) => {
+      const cached = this.cache.get(e.key);
+      const instances = e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('ServiceInstanceRecords', e.value, e.key) : undefined;
+      if (cached && instances) {
+        cached.instances = instances;
+        cached.readAt = Date.now();
+      } else if (e.operation !== 'PUT' || !instances) this.cache.delete(e.key);
+      for (const wake of this.placementWaiters.get(e.key) ?? []) wake();
+    }, this.deps.log, 'placements', () => this.deps.fabric.nc.isClosed());
   }
 
   // ---- API
@@ -260,7 +258,7 @@ export class ServiceManager {
         }
         throw err;
       }
-      const reply = decode<InvokeReply>(data);
+      const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       return { ...reply, instanceId: inst.id };
     } finally {
@@ -370,7 +368,7 @@ export class ServiceManager {
         // The source's answer is lost in a broker outage: stop waiting for it then.
         const outage = this.deps.fabric.link.nextOutage();
         try {
-          reply = decode<MigrateInstanceReply>((await Promise.race([asked, sourceGone, outage.outage])).data);
+          reply = decodeOrRefuse('MigrateInstanceReply', (await Promise.race([asked, sourceGone, outage.outage])).data);
         } catch (err) {
           throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`, { retryAfterSeconds: 1 });
         } finally {
@@ -654,7 +652,7 @@ export class ServiceManager {
   private async updatePlacements(key: string, record: ServiceRecord, what: string, change: (current: ServiceInstanceRecord[]) => ServiceInstanceRecord[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const e = await this.placements.get(key);
-      const next = change(e && e.operation === 'PUT' && e.value.length > 0 ? decode<ServiceInstanceRecord[]>(e.value) : []);
+      const next = change(e && e.operation === 'PUT' && e.value.length > 0 ? decodeOrRefuse('ServiceInstanceRecords', e.value, key, 'internal') : []);
       try {
         await this.placements.update(key, encode(next), e?.revision ?? 0);
       } catch (err) {
@@ -689,7 +687,7 @@ export class ServiceManager {
       };
       let reply: CreateInstanceReply;
       try {
-        reply = decode<CreateInstanceReply>((await this.deps.fabric.nc.request(ServiceSubjects.create(host.id), encode(req), { timeout: this.deps.createTimeoutMs })).data);
+        reply = decodeOrRefuse('CreateInstanceReply', (await this.deps.fabric.nc.request(ServiceSubjects.create(host.id), encode(req), { timeout: this.deps.createTimeoutMs })).data);
       } catch (err) {
         this.deps.log.warn({ hostId: host.id, err: (err as Error).message }, 'instance creation request failed');
         lastError = new FlurryError('unavailable', `host ${host.id} did not answer the instance creation`, { retryAfterSeconds: 1 });
@@ -732,9 +730,9 @@ export class ServiceManager {
       this.cache.delete(key);
       throw new FlurryError('not_found', `service "${key.slice(key.indexOf('.') + 1)}" does not exist`);
     }
-    const record = decode<ServiceRecord>(e.value);
+    const record = decodeOrRefuse('ServiceRecord', e.value, key, 'internal');
     const p = await this.placements.get(key);
-    const instances = p && p.operation === 'PUT' && p.value.length > 0 ? decode<ServiceInstanceRecord[]>(p.value) : [];
+    const instances = p && p.operation === 'PUT' && p.value.length > 0 ? decodeOrRefuse('ServiceInstanceRecords', p.value, key, 'internal') : [];
     const c = { record, instances, readAt: Date.now() };
     this.cache.set(key, c);
     return c;

@@ -8,8 +8,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, encode, newId, serviceKey, ServiceSubjects,
-  type HostRecord, type Logger, type ServiceRecord, type StandbyParentReply, type StandbyParentRequest,
+  decodeChecked, encode, newId, serviceKey, ServiceSubjects,
+  type HostRecord, type Logger, type ServiceRecord, type StandbyParentRequest,
 } from '@flurry/core';
 
 const HOLD_MS = 60_000;
@@ -44,8 +44,9 @@ export class StandbyParents {
       };
       this.nc.request(ServiceSubjects.standby(host.id), encode(req), { timeout: REQUEST_TIMEOUT_MS })
         .then((m) => {
-          const reply = decode<StandbyParentReply>(m.data);
-          if (!reply.ok) failed(reply.error.message);
+          const reply = decodeChecked('StandbyParentReply', m.data, m.subject);
+          if (!reply) failed('malformed reply');
+          else if (!reply.ok) failed(reply.error.message);
         })
         .catch((err: unknown) => failed((err as Error).message));
     }

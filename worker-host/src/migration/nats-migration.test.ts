@@ -257,7 +257,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
 
   it('bad step - a malformed step is refused with bad_request and changes nothing', async () => {
     const reply = decode<ReceiveStepReply>(await receiver.handle(encode({ step: 'commit', migrationId: 'm', pages: 'no' })));
-    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/bad migration step: pages is not binary/) } });
+    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/malformed ReceiveStep: pages: expected binary/) } });
     expect(decode<ReceiveStepReply>(await receiver.handle(encode({ step: 'steal', migrationId: 'm' })))).toMatchObject({ ok: false, error: { code: 'bad_request' } });
   });
 });

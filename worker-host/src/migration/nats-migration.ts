@@ -10,14 +10,13 @@
  */
 import { RequestError, type NatsConnection } from '@nats-io/transport-node';
 import {
-  encode, FlurryError, MigrationSubjects, toWireError,
+  decodeOrRefuse, encode, FlurryError, MigrationSubjects, toWireError,
   type InitDataRef, type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
 } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
-import { parseReceiveStep, parseReceiveStepReply } from './receive-messages.js';
 
 /** Page bytes per apply message at most (messages stay at about 1 MiB). */
 export const CHUNK_BYTES = 1024 * 1024 - 64 * 1024;
@@ -98,7 +97,8 @@ export class NatsTarget implements PrecopyTarget {
   }
 
   private async request(step: ReceiveStep, timeout: number): Promise<ReceiveStepReply> {
-    return parseReceiveStepReply((await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout })).data);
+    // A garbled answer throws like a lost one: a commit's is then an unknown outcome, never a success.
+    return decodeOrRefuse('ReceiveStepReply', (await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout })).data);
   }
 
   /** A step before the commit: fails as soon as the target is lost. */
@@ -323,7 +323,8 @@ export class MigrationReceiver {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     let reply: ReceiveStepReply;
     try {
-      reply = { ok: true, ...(await this.step(parseReceiveStep(data))) };
+      // The target acts on no step that is not one (bad_request).
+      reply = { ok: true, ...(await this.step(decodeOrRefuse('ReceiveStep', data))) };
     } catch (err) {
       reply = { ok: false, error: toWireError(err) };
     }

@@ -1,0 +1,368 @@
+/**
+ * The shape of every message in protocol.ts, as zod schemas: what a process
+ * accepts off the wire (NATS messages, KV values, stream messages, job
+ * objects). Nothing that crosses a process boundary is trusted, not even a
+ * host's reply: checked-decode.ts decodes against these and drops the rest.
+ *
+ * The TypeScript interfaces in protocol.ts stay the names code uses; at the
+ * end of this file each is checked, at compile time, to be the same type as
+ * its schema's output, so that a field added to one and not the other fails
+ * `tsc -b` instead of being silently stripped on the wire.
+ *
+ *   const req = MessageSchemas.InvokeRequest.safeParse(value);
+ */
+import { z } from 'zod';
+import type * as P from './protocol.js';
+import type { SnapshotDescriptor } from './snapshot.js';
+
+/**
+ * zod reports every bad element of an array (or entry of a record), and an
+ * issue costs microseconds: a 1 MiB message of 100,000 wrong numbers took a
+ * second to refuse. These stop at the first bad one, reporting it (a guard
+ * before zod's own parse, which then runs only on data that passes).
+ */
+function arrayOf<T extends z.ZodType>(item: T) {
+  return z.unknown().superRefine((v, ctx) => {
+    if (!Array.isArray(v)) ctx.addIssue({ code: 'custom', message: 'expected an array' });
+    else firstBad(ctx, v.entries(), (x) => item.safeParse(x));
+  }).pipe(z.array(item));
+}
+
+function recordOf<K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V) {
+  // Numeric keys arrive as strings, as in any JS object; zod's record reads them as numbers.
+  const keyOf = key instanceof z.ZodNumber ? Number : (k: string) => k;
+  const keySchema = key as unknown as z.ZodType;
+  return z.unknown().superRefine((v, ctx) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) ctx.addIssue({ code: 'custom', message: 'expected a map' });
+    else firstBad(ctx, Object.entries(v), (x, k) => {
+      const keyOk = keySchema.safeParse(keyOf(k as string));
+      return keyOk.success ? value.safeParse(x) : keyOk;
+    });
+  }).pipe(z.record(key, value));
+}
+
+function firstBad(ctx: z.RefinementCtx, entries: Iterable<readonly [string | number, unknown]>, parse: (x: unknown, at: string | number) => z.ZodSafeParseResult<unknown>): void {
+  for (const [at, x] of entries) {
+    const r = parse(x, at);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      ctx.addIssue({ code: 'custom', message: issue.message, path: [at, ...issue.path] });
+      return;
+    }
+  }
+}
+
+const bytes = z.instanceof(Uint8Array, { error: 'expected binary' });
+const num = z.number();
+const str = z.string();
+const headers = arrayOf(z.tuple([str, str]));
+/** A non-negative integer: indices, chunk numbers, sizes, times since the epoch. */
+const count = z.number().int().nonnegative();
+
+const errorCode = z.enum([
+  'bad_request', 'unauthorized', 'invalid_module', 'not_found', 'payload_too_large', 'timeout', 'guest_trap',
+  'guest_error', 'output_limit', 'no_capacity', 'unavailable', 'conflict', 'internal',
+  'forbidden', 'rate_limited', 'quota_exceeded', 'storage_full',
+]);
+const wireError = z.object({ code: errorCode, message: str, retryAfterSeconds: num.optional() });
+const failed = z.object({ ok: z.literal(false), error: wireError });
+
+const hostState = z.enum(['active', 'draining', 'drained']);
+const pager = z.enum(['userfaultfd', 'portable']);
+const initDataRef = z.object({ store: str, name: str, digest: str, bytes: num });
+const pageCounts = z.object({ local: num, multicast: num, unicast: num, zero: num });
+const warmFunction = z.object({ tenant: str, name: str, digest: str });
+const parentKey = { tenant: str, moduleDigest: str, initDigest: str };
+const keptParent = z.object({ ...parentKey, function: str, snapshotId: str, memoryBytes: num, holders: num, idleSince: num.optional() });
+const hostServiceInstance = z.object({ tenant: str, service: str, instanceId: str, requests: num, migrating: z.boolean().optional() });
+
+const hostRecord = z.object({
+  id: str, pid: num, hostname: str, startedAt: num, heartbeatAt: num, cores: num, memoryBytes: num,
+  guestSlots: num, runningGuests: num, warm: arrayOf(warmFunction), pager, draining: z.boolean(),
+  state: hostState.optional(), stateReason: str.optional(), instances: arrayOf(hostServiceInstance).optional(),
+  releasable: z.boolean().optional(), parents: arrayOf(keptParent).optional(), pageCaches: arrayOf(str).optional(),
+  memoryBudget: z.object({ budgetBytes: num, usedBytes: num }).optional(),
+  rejectedMessages: recordOf(str, num).optional(),
+});
+
+const functionRecord = z.object({
+  tenant: str, name: str, digest: str, size: num, exports: arrayOf(str),
+  memory: z.object({ initialPages: num, maximumPages: num }), createdAt: num, updatedAt: num,
+});
+
+const placeRequest = z.object({ requestId: str, tenant: str, name: str, digest: str });
+const placeReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, initMs: num }), failed]);
+
+const invokeRequest = z.object({
+  requestId: str, tenant: str, name: str, digest: str, method: str, path: str, query: str, headers, body: bytes,
+});
+const invokeReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), status: num, headers, body: bytes, hostId: str, durationMs: num }),
+  failed.extend({ hostId: str.optional() }),
+]);
+
+const snapshotRequest = z.object({
+  requestId: str, tenant: str, name: str, digest: str, initInput: bytes, initData: initDataRef.optional(), keep: z.boolean().optional(),
+});
+const snapshotReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), hostId: str, snapshotId: str, descriptor: bytes, initMs: num, snapshotMs: num, reused: z.boolean().optional() }),
+  failed,
+]);
+
+const forkRequest = z.object({
+  requestId: str, descriptor: bytes, clones: arrayOf(z.object({ index: num, input: bytes })), count: num,
+  resultSubject: str, prefetch: z.boolean(), mode: z.enum(['lazy', 'unicast', 'eager', 'cold']).optional(),
+  initInput: bytes.optional(), initData: initDataRef.optional(), perIndexResults: z.boolean().optional(),
+  failSubject: str.optional(), progressSubject: str.optional(), entry: z.enum(['run', 'reduce']).optional(),
+  objects: z.object({ store: str, inputs: recordOf(num, str).optional(), outputPrefix: str.optional(), minOutputBytes: num.optional() }).optional(),
+  timeoutMs: num.optional(),
+});
+const forkReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), hostId: str, started: num, runningAt: num, pager }),
+  failed.extend({ hostId: str.optional() }),
+]);
+
+const releaseRequest = z.object({ tenant: str, snapshotId: str, holder: str.optional() });
+const releaseReply = z.object({
+  hostId: str,
+  server: z.object({ requests: num, chunksSent: num, bytesSent: num, workingSetChunks: num }).optional(),
+  cache: z.object({ chunksRequested: num, chunksUnicast: num, chunksMulticast: num, bytesReceived: num, duplicateChunks: num }).optional(),
+  error: wireError.optional(),
+});
+
+const cloneResult = z.object({
+  requestId: str, hostId: str, index: num, ok: z.boolean(), output: bytes.optional(), error: wireError.optional(),
+  startMs: num, runMs: num, pages: pageCounts, faultWaitMs: num,
+  progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(),
+});
+const cloneProgress = z.object({ requestId: str, hostId: str, index: num, done: num, total: num });
+
+const pageMessage = z.object({ chunk: count, bytes });
+/** The msgpack body of a snapshot descriptor (snapshot.ts checks its framing, checksum and sizes). */
+const snapshotDescriptor = z.object({
+  snapshotId: str, tenant: str, function: str, moduleDigest: str, memoryBytes: count, maximumPages: count, pageSize: count, chunkPages: count,
+  globals: arrayOf(z.object({ name: str, type: z.enum(['i32', 'i64', 'f32', 'f64']), value: z.union([num, str]) })),
+  zeroPages: bytes, chunkHashes: bytes, serverHostId: str, createdAt: num,
+});
+const pageFetchRequest = z.object({
+  hostId: str, chunks: arrayOf(count), workingSet: z.boolean().optional(), unicastSubject: str.optional(),
+  force: z.boolean().optional(), relisten: z.boolean().optional(),
+});
+const pageFetchReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), sent: num }), failed]);
+
+const drainRequest = z.object({ requestId: str });
+const drainReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str }), failed]);
+
+const fleetEvent = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('host.up'), at: num, hostId: str }),
+  z.object({ kind: z.literal('host.down'), at: num, hostId: str, reason: str }),
+  z.object({ kind: z.literal('function.deployed'), at: num, tenant: str, name: str, digest: str }),
+  z.object({ kind: z.literal('function.deleted'), at: num, tenant: str, name: str }),
+  z.object({ kind: z.literal('function.placed'), at: num, tenant: str, name: str, digest: str, hostId: str, initMs: num, requestId: str }),
+  z.object({ kind: z.literal('function.evicted'), at: num, tenant: str, name: str, digest: str, hostId: str, reason: str }),
+]);
+
+// ---- Jobs
+
+const jobState = z.enum(['queued', 'snapshotting', 'running', 'reducing', 'done', 'failed', 'cancelled']);
+const cloneDetail = z.object({
+  index: num, state: z.enum(['pending', 'running', 'done', 'failed']), host: str.optional(), attempts: num,
+  startMs: num.optional(), runMs: num.optional(), error: wireError.optional(), pages: pageCounts.optional(),
+});
+const jobBoot = z.enum(['fork', 'cold']);
+const callbackOutcome = z.object({
+  state: z.enum(['pending', 'delivered', 'failed']), attempts: num, lastStatus: num.optional(), lastError: str.optional(), at: num.optional(),
+});
+const jobRecord = z.object({
+  id: str, tenant: str, function: str, digest: str, clones: num, state: jobState, createdAt: num, updatedAt: num,
+  startedAt: num.optional(), finishedAt: num.optional(), parentHost: str.optional(), snapshotId: str.optional(),
+  boot: jobBoot.optional(), initData: str.optional(), parentReused: z.boolean().optional(),
+  initMs: num.optional(), snapshotMs: num.optional(),
+  counts: z.object({ done: num, failed: num, running: num, pending: num }),
+  clonesDetail: arrayOf(cloneDetail), pagesFetched: num, error: wireError.optional(),
+  errors: arrayOf(z.object({ index: num, code: errorCode, message: str })).optional(),
+  callback: callbackOutcome.optional(),
+});
+const jobSpec = z.object({
+  init: bytes, initData: initDataRef.optional(), boot: jobBoot.optional(), keepParent: z.boolean().optional(),
+  input: bytes, inputs: arrayOf(bytes).optional(), timeoutMs: num, retries: num, reduce: z.boolean(),
+});
+const storedJob = z.object({
+  record: jobRecord, callbackUrl: str.optional(), specObject: str.optional(), dispatch: recordOf(num, str).optional(), parentIncarnation: num.optional(),
+  cancelRequested: z.boolean().optional(), eventSeq: num.optional(),
+});
+const idempotencyEntry = z.object({ jobId: str, bodyHash: str });
+const jobControlRequest = z.object({ action: z.literal('cancel'), tenant: str, jobId: str });
+const jobControlReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), job: jobRecord }), failed]);
+const cancelRequest = z.object({ tenant: str, snapshotId: str, jobId: str.optional() });
+const cancelReply = z.object({ hostId: str, stopped: z.boolean(), error: wireError.optional() });
+const jobEvent = z.object({
+  kind: z.enum(['state', 'placed', 'snapshot', 'forked', 'progress', 'clone.done', 'clone.failed', 'clone.lost', 'reduced', 'done', 'failed', 'cancelled']),
+  at: num, tenant: str, jobId: str,
+}).catchall(z.unknown());
+
+// ---- Services, migration, controller
+
+const standbyParentRequest = z.object({
+  requestId: str, tenant: str, name: str, digest: str, init: bytes.optional(), initData: initDataRef.optional(), holdMs: num,
+});
+const standbyParentReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str }), failed]);
+const serviceRecord = z.object({
+  tenant: str, name: str, function: str, digest: str, min: num, max: num, targetConcurrency: num,
+  init: bytes.optional(), initData: initDataRef.optional(), createdAt: num, updatedAt: num,
+});
+const serviceInstanceRecord = z.object({
+  id: str, host: str, digest: str, createdAt: num,
+  migrating: z.object({ target: str, since: num, migrationRequest: str }).optional(),
+});
+const createInstanceRequest = z.object({
+  requestId: str, tenant: str, service: str, name: str, digest: str, instanceId: str, init: bytes.optional(), initData: initDataRef.optional(),
+});
+const createInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, instanceId: str, createMs: num }), failed]);
+const destroyInstanceRequest = z.object({ tenant: str, service: str, instanceId: str });
+const destroyInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, existed: z.boolean() }), failed]);
+
+const migrateInstanceRequest = z.object({
+  requestId: str, tenant: str, service: str, instanceId: str, name: str, digest: str, target: str,
+  downtimeBudgetMs: num.optional(), maxRounds: num.optional(), verify: z.boolean().optional(),
+});
+const migrationReport = z.object({
+  source: str, target: str, rounds: arrayOf(z.object({ pages: num, bytes: num, ms: num })), stopReason: str, finalPages: num, downtimeMs: num,
+  downtime: z.object({ stopMs: num, waitMs: num, readMs: num, sendMs: num, commitMs: num, targetApplyMs: num, targetCommitMs: num, releaseMs: num }),
+  totalMs: num, totalBytes: num, perPageMs: num, forwarded: num, mode: str.optional(),
+  verify: z.object({ sourceMemory: str, targetMemory: str, memoryBytes: num }).optional(),
+  pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(),
+});
+const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), report: migrationReport }), failed]);
+
+/** Page numbers, 4 bytes each. */
+const pageList = bytes.refine((b) => b.length % 4 === 0, 'pages is not a list of u32');
+const wireGlobal = z.union([z.object({ n: num.nullable() }), z.object({ b: str })]);
+const receiveStep = z.discriminatedUnion('step', [
+  z.object({
+    step: z.literal('prepare'), migrationId: str, requestId: str, tenant: str, service: str, instanceId: str, name: str, digest: str,
+    init: bytes.optional(), initData: initDataRef.optional(), memoryBytes: count,
+  }),
+  z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count }),
+  z.object({ step: z.literal('settle'), migrationId: str }),
+  z.object({ step: z.literal('quiesce'), migrationId: str }),
+  z.object({
+    step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
+    expiresAt: count, verify: z.boolean().optional(), pagesSent: count,
+  }),
+  z.object({ step: z.literal('abort'), migrationId: str }),
+  z.object({ step: z.literal('ping'), migrationId: str }),
+  z.object({ step: z.literal('status'), migrationId: str }),
+]);
+const receiveStepReply = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true), targetMs: z.object({ applyMs: num, totalMs: num }).optional(), memoryHash: str.optional(),
+    pagesApplied: count.optional(), outcome: z.enum(['committed', 'refused']).optional(), reason: str.optional(),
+  }),
+  failed,
+]);
+
+const serviceLoadReport = z.object({
+  gateway: str, at: num,
+  services: arrayOf(z.object({ tenant: str, service: str, held: num, instances: recordOf(str, num) })),
+});
+const drainHostRequest = z.object({ requestId: str, hostId: str, reason: str, exiting: z.boolean().optional() });
+const controllerMove = z.object({
+  at: num, tenant: str, service: str, instanceId: str, from: str, to: str.optional(), kind: z.enum(['consolidate', 'drain']),
+  reason: str, ok: z.boolean(), downtimeMs: num.optional(), error: str.optional(),
+});
+const drainHostReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), hostId: str, moved: arrayOf(controllerMove), failed: arrayOf(z.object({ instanceId: str, error: str })) }),
+  failed,
+]);
+const setHostStateRequest = z.object({ state: hostState, reason: str });
+const setHostStateReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, state: hostState }), failed]);
+
+/** Every message kind, by the name of its type in protocol.ts. */
+export const MessageSchemas = {
+  HostRecord: hostRecord,
+  FunctionRecord: functionRecord,
+  PlaceRequest: placeRequest,
+  PlaceReply: placeReply,
+  InvokeRequest: invokeRequest,
+  InvokeReply: invokeReply,
+  SnapshotRequest: snapshotRequest,
+  SnapshotReply: snapshotReply,
+  ForkRequest: forkRequest,
+  ForkReply: forkReply,
+  ReleaseRequest: releaseRequest,
+  ReleaseReply: releaseReply,
+  CloneResult: cloneResult,
+  CloneProgress: cloneProgress,
+  PageMessage: pageMessage,
+  SnapshotDescriptor: snapshotDescriptor,
+  PageFetchRequest: pageFetchRequest,
+  PageFetchReply: pageFetchReply,
+  DrainRequest: drainRequest,
+  DrainReply: drainReply,
+  FleetEvent: fleetEvent,
+  JobSpec: jobSpec,
+  StoredJob: storedJob,
+  IdempotencyEntry: idempotencyEntry,
+  JobControlRequest: jobControlRequest,
+  JobControlReply: jobControlReply,
+  CancelRequest: cancelRequest,
+  CancelReply: cancelReply,
+  JobEvent: jobEvent,
+  StandbyParentRequest: standbyParentRequest,
+  StandbyParentReply: standbyParentReply,
+  ServiceRecord: serviceRecord,
+  ServiceInstanceRecords: arrayOf(serviceInstanceRecord),
+  CreateInstanceRequest: createInstanceRequest,
+  CreateInstanceReply: createInstanceReply,
+  DestroyInstanceRequest: destroyInstanceRequest,
+  DestroyInstanceReply: destroyInstanceReply,
+  MigrateInstanceRequest: migrateInstanceRequest,
+  MigrateInstanceReply: migrateInstanceReply,
+  ReceiveStep: receiveStep,
+  ReceiveStepReply: receiveStepReply,
+  ServiceLoadReport: serviceLoadReport,
+  DrainHostRequest: drainHostRequest,
+  DrainHostReply: drainHostReply,
+  SetHostStateRequest: setHostStateRequest,
+  SetHostStateReply: setHostStateReply,
+  ControllerMoves: arrayOf(controllerMove),
+} as const;
+
+export type MessageKind = keyof typeof MessageSchemas;
+/** The checked value of a message kind. */
+export type Message<K extends MessageKind> = z.output<(typeof MessageSchemas)[K]>;
+
+// ---- Compile-time: each schema's output is exactly the protocol.ts type of the same name.
+
+/** Optional fields read `T | undefined` on both sides; any Uint8Array is one. */
+type Normal<T> = T extends Uint8Array ? Uint8Array : T extends readonly (infer E)[] ? Normal<E>[] : T extends object ? { [K in keyof T]: Normal<T[K]> } : T;
+type Same<A, B> = (<X>() => X extends Normal<A> ? 1 : 2) extends (<X>() => X extends Normal<B> ? 1 : 2) ? true : false;
+type Protocol = {
+  HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
+  InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
+  ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;
+  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; PageMessage: P.PageMessage; SnapshotDescriptor: SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
+  PageFetchReply: P.PageFetchReply; DrainRequest: P.DrainRequest; DrainReply: P.DrainReply; FleetEvent: P.FleetEvent;
+  JobSpec: P.JobSpec; StoredJob: P.StoredJob; IdempotencyEntry: P.IdempotencyEntry; JobControlRequest: P.JobControlRequest;
+  JobControlReply: P.JobControlReply; CancelRequest: P.CancelRequest; CancelReply: P.CancelReply; JobEvent: P.JobEvent;
+StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParentReply;
+  ServiceRecord: P.ServiceRecord; ServiceInstanceRecords: P.ServiceInstanceRecord[]; CreateInstanceRequest: P.CreateInstanceRequest;
+  CreateInstanceReply: P.CreateInstanceReply; DestroyInstanceRequest: P.DestroyInstanceRequest; DestroyInstanceReply: P.DestroyInstanceReply;
+  MigrateInstanceRequest: P.MigrateInstanceRequest; MigrateInstanceReply: P.MigrateInstanceReply; ReceiveStep: P.ReceiveStep;
+  ReceiveStepReply: P.ReceiveStepReply; ServiceLoadReport: P.ServiceLoadReport; DrainHostRequest: P.DrainHostRequest;
+  DrainHostReply: P.DrainHostReply; SetHostStateRequest: P.SetHostStateRequest; SetHostStateReply: P.SetHostStateReply;
+  ControllerMoves: P.ControllerMove[];
+};
+/** Fails to compile, naming the kind, when a schema and its protocol type differ (or a kind lacks either). */
+export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
+  HostRecord: true, FunctionRecord: true, PlaceRequest: true, PlaceReply: true, InvokeRequest: true, InvokeReply: true,
+  SnapshotRequest: true, SnapshotReply: true, ForkRequest: true, ForkReply: true, ReleaseRequest: true, ReleaseReply: true,
+  CloneResult: true, CloneProgress: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
+  DrainReply: true, FleetEvent: true, JobSpec: true, StoredJob: true, IdempotencyEntry: true, JobControlRequest: true,
+  JobControlReply: true, CancelRequest: true, CancelReply: true, JobEvent: true, StandbyParentRequest: true,
+  StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,
+  DestroyInstanceRequest: true, DestroyInstanceReply: true, MigrateInstanceRequest: true, MigrateInstanceReply: true, ReceiveStep: true,
+  ReceiveStepReply: true, ServiceLoadReport: true, DrainHostRequest: true, DrainHostReply: true, SetHostStateRequest: true,
+  SetHostStateReply: true, ControllerMoves: true,
+};

@@ -1,0 +1,62 @@
+/**
+ * Every NATS subject of protocol.ts, once: who listens on it, the message
+ * kind it carries (schemas.ts) and the kind of its reply, if it has one.
+ * Listeners decode with `decodeChecked(entry.request, …)`; the NATS fuzz test
+ * walks this table, so a subject added here is fuzzed, and the permissions of
+ * each role can be derived from it.
+ *
+ *   const { request, reply } = SubjectTable.invoke; // 'InvokeRequest', 'InvokeReply'
+ */
+import type { MessageKind } from './schemas.js';
+
+export interface SubjectEntry {
+  /** Who subscribes: a worker host, the gateway, or only clients (CLIs, SDK, benchmarks). */
+  listener: 'host' | 'gateway' | 'client';
+  /** The builder family in protocol.ts that names its subjects (ForkRequest: named by the fork's sender). */
+  family: 'Subjects' | 'JobSubjects' | 'ServiceSubjects' | 'MigrationSubjects' | 'ControllerSubjects' | 'ForkRequest';
+  /** Every subject of the entry, as a NATS wildcard (`*` one token, `>` the rest): what permissions grant. */
+  pattern: string;
+  request: MessageKind;
+  /** Absent: a plain publish, nobody answers. */
+  reply?: MessageKind;
+  /** Also read from a JetStream stream (the stream's messages are checked the same way). */
+  stream?: boolean;
+}
+
+export const SubjectTable = {
+  place: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.place', request: 'PlaceRequest', reply: 'PlaceReply' },
+  drain: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.drain', request: 'DrainRequest', reply: 'DrainReply' },
+  invoke: { listener: 'host', family: 'Subjects', pattern: 'flurry.fn.*.*.*.invoke', request: 'InvokeRequest', reply: 'InvokeReply' },
+  snapshot: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.snapshot', request: 'SnapshotRequest', reply: 'SnapshotReply' },
+  fork: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.fork', request: 'ForkRequest', reply: 'ForkReply' },
+  release: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.release', request: 'ReleaseRequest', reply: 'ReleaseReply' },
+  parentFreed: { listener: 'host', family: 'Subjects', pattern: 'flurry.parents.*.freed', request: 'ReleaseRequest' },
+  pageRequests: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.fetch', request: 'PageFetchRequest', reply: 'PageFetchReply' },
+  pages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.pages', request: 'PageMessage' },
+  unicastPages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.to.>', request: 'PageMessage' },
+  event: { listener: 'client', family: 'Subjects', pattern: 'flurry.events.*.*.*', request: 'FleetEvent' },
+  cancel: { listener: 'host', family: 'JobSubjects', pattern: 'flurry.host.*.cancel', request: 'CancelRequest', reply: 'CancelReply' },
+  results: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.results.*.*.*', request: 'CloneResult', stream: true },
+  failures: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.failures.>', request: 'CloneResult', stream: true },
+  progress: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.*.*.progress', request: 'CloneProgress' },
+  /** Inside `event`'s pattern: a job's events are fleet events of kind `job.<jobId>`, kept by a stream. */
+  jobEvents: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.events.*.job.*', request: 'JobEvent', stream: true },
+  jobControl: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.control', request: 'JobControlRequest', reply: 'JobControlReply' },
+  /** A plain fork's `resultSubject` (an inbox of the caller). */
+  forkResults: { listener: 'client', family: 'ForkRequest', pattern: 'flurry.fork.*', request: 'CloneResult' },
+  /** A job's reduce: its fork's `resultSubject`, an inbox of the coordinating gateway. */
+  reduceResult: { listener: 'gateway', family: 'ForkRequest', pattern: 'flurry.reduce.*', request: 'CloneResult' },
+  createInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.create', request: 'CreateInstanceRequest', reply: 'CreateInstanceReply' },
+  destroyInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.destroy', request: 'DestroyInstanceRequest', reply: 'DestroyInstanceReply' },
+  serviceRequest: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.svc.*.*.*', request: 'InvokeRequest', reply: 'InvokeReply' },
+  standby: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.standby', request: 'StandbyParentRequest', reply: 'StandbyParentReply' },
+  migrate: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.migrate', request: 'MigrateInstanceRequest', reply: 'MigrateInstanceReply' },
+  receive: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.receive', request: 'ReceiveStep', reply: 'ReceiveStepReply' },
+  direct: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.direct.*', request: 'InvokeRequest', reply: 'InvokeReply' },
+  load: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.svc.load', request: 'ServiceLoadReport' },
+  controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.drain', request: 'DrainHostRequest', reply: 'DrainHostReply' },
+  controllerExiting: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.exiting.*', request: 'DrainHostRequest', reply: 'DrainHostReply' },
+  hostState: { listener: 'host', family: 'ControllerSubjects', pattern: 'flurry.host.*.state', request: 'SetHostStateRequest', reply: 'SetHostStateReply' },
+} as const satisfies Record<string, SubjectEntry>;
+
+export type SubjectKind = keyof typeof SubjectTable;
