@@ -21,7 +21,12 @@ export const INSTANCES_PER_THREAD = 4;
 /** How long a placement refused for want of an instance thread is told to wait: instances are destroyed or migrate away over seconds. */
 export const NO_INSTANCE_THREAD_RETRY_AFTER_S = 2;
 
-/** What every thread costs outside the memory budget: its V8 isolate and heap, the compiled module and a spare clone (about 20 MiB measured; rounded up). */
+/**
+ * What a thread is reckoned to cost outside the memory budget: its V8 isolate
+ * and heap, compiled code and a spare clone. A thread with one small instance
+ * (functions/room) measured about 14 MiB of resident memory; larger modules
+ * compile to more code.
+ */
 export const INSTANCE_THREAD_OVERHEAD_BYTES = 32 * 1024 * 1024;
 
 /** An instance thread as placement sees it. */
