@@ -7,9 +7,9 @@
  * or crash.
  *
  * Persistent (service) instances live on instance threads of their own, one
- * tenant's each, started on demand and stopped when empty
- * (instance-threads.ts): a timeout tears its thread down with every instance
- * in it, and the call threads hold none. Every module is checked against
+ * tenant's each, given out as needed (one is kept started ahead) and stopped
+ * when empty (instance-threads.ts): a timeout tears its thread down with
+ * every instance in it, and the call threads hold none. Every module is checked against
  * FLURRY_MAX_GUEST_MEMORY before it is compiled, and warm snapshots and
  * instances count against the host's memory budget.
  */
@@ -150,7 +150,8 @@ interface GuestThread {
 
 /** What an instance thread holds: one tenant's persistent instances and the jobs waiting for them. */
 interface Holding {
-  tenant: string;
+  /** Undefined on the thread started ahead, until a tenant takes it. */
+  tenant?: string;
   /** Ids of the instances living in it. */
   instances: Set<string>;
   /** Instances being made or received in it (not in `instances` yet). */
@@ -259,6 +260,8 @@ export class GuestPool {
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private readonly script = guestThreadScript();
   private nextId = 1;
+  /** An instance thread started ahead for the next tenant that needs one: a thread takes about 150 ms to boot. */
+  private spareInstanceThread: InstanceThread | undefined;
   private readonly liveInstances = new Map<string, PoolInstance>();
   private nextInstance = 1;
   private readonly stalls = new StallClock();
@@ -304,6 +307,7 @@ export class GuestPool {
       await pool.close(0);
       throw err;
     }
+    pool.keepSpareInstanceThread();
     return pool;
   }
 
@@ -322,9 +326,9 @@ export class GuestPool {
     return this.threads.size - this.instanceThreads().length;
   }
 
-  /** Threads holding instances, counting those still starting. */
+  /** Instance threads given to tenants (not the one started ahead), counting those still starting. */
   get instanceThreadCount(): number {
-    return this.instanceThreads().length;
+    return this.tenantThreads().length;
   }
 
   /** True when calls can be made on the key: a warm parent's snapshot or an adopted one. */
@@ -520,33 +524,66 @@ export class GuestPool {
     return this.keyTenants.get(key) ?? '';
   }
 
-  /** The threads holding instances (or about to), of every tenant. */
+  /** Every instance thread: those of tenants and the one started ahead. */
   private instanceThreads(): InstanceThread[] {
     return [...this.threads].filter(isInstanceThread);
+  }
+
+  /** The instance threads given to tenants, with their instances (or about to hold some). */
+  private tenantThreads(): (InstanceThread & { holding: { tenant: string } })[] {
+    return this.instanceThreads().filter((t): t is InstanceThread & { holding: { tenant: string } } => t.holding.tenant !== undefined);
   }
 
   /**
    * An instance thread and an id for a new instance of a warm or adopted key,
    * claimed for it until `settleClaim`: one of the key's tenant's threads with
-   * room, or a new one (chooseInstanceThread), which is sent the key's
-   * snapshot if it does not hold it yet.
+   * room, or a new one (chooseInstanceThread: the one started ahead if there
+   * is one), which is sent the key's snapshot if it does not hold it yet.
    */
   private placeInstance(key: string): { thread: InstanceThread; instanceId: string } {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     const held = this.snapshots.get(key);
     if (!held) throw new FlurryError('not_found', `${key} is not warm on this host`);
     const tenant = this.tenantOf(key);
-    const threads = this.instanceThreads().map((thread) => ({ thread, tenant: thread.holding.tenant, load: thread.holding.instances.size + thread.holding.claims }));
+    const threads = this.tenantThreads().map((thread) => ({ thread, tenant: thread.holding.tenant, load: thread.holding.instances.size + thread.holding.claims }));
     const chosen = chooseInstanceThread(threads, tenant, this.maxInstanceThreads);
-    const thread = chosen === 'new' ? this.spawnInstanceThread(tenant) : chosen.thread;
+    const thread = chosen === 'new' ? this.newInstanceThread(tenant) : chosen.thread;
     thread.holding.claims++;
     if (!held.holders.has(thread)) this.load(thread, held);
     return { thread, instanceId: `${key}#${this.nextInstance++}` };
   }
 
-  /** Starts an empty instance thread for `tenant`; a thread that fails to start fails the jobs waiting for it. */
-  private spawnInstanceThread(tenant: string): InstanceThread {
-    const thread = this.spawn({ tenant, instances: new Set(), claims: 0, pinned: new FifoQueue<Job>() }) as InstanceThread;
+  /** An empty instance thread for `tenant`: the one started ahead (another is then started ahead), or a new one. */
+  private newInstanceThread(tenant: string): InstanceThread {
+    const spare = this.spareInstanceThread;
+    this.spareInstanceThread = undefined;
+    const thread = spare ?? this.spawnInstanceThread();
+    thread.holding.tenant = tenant;
+    this.keepSpareInstanceThread();
+    return thread;
+  }
+
+  /**
+   * Keeps an instance thread started ahead while the host runs fewer than its
+   * most instance threads (the one ahead counting), so that a tenant's next
+   * thread need not boot. Nothing runs in it before a tenant takes it.
+   */
+  private keepSpareInstanceThread(delayMs = 0): void {
+    if (this.closing || this.spareInstanceThread || this.instanceThreads().length >= this.maxInstanceThreads) return;
+    if (delayMs === 0) {
+      this.spareInstanceThread = this.spawnInstanceThread();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.respawnTimers.delete(timer);
+      this.keepSpareInstanceThread();
+    }, delayMs);
+    this.respawnTimers.add(timer);
+  }
+
+  /** Starts an empty instance thread of no tenant yet; one that fails to start fails the jobs waiting for it. */
+  private spawnInstanceThread(): InstanceThread {
+    const thread = this.spawn({ instances: new Set(), claims: 0, pinned: new FifoQueue<Job>() }) as InstanceThread;
     thread.started.catch(() => undefined);
     return thread;
   }
@@ -1028,11 +1065,12 @@ export class GuestPool {
     else this.idle.push(thread);
   }
 
-  /** Stops an instance thread that holds no instance, is making none and has nothing to run. */
+  /** Stops a tenant's instance thread that holds no instance, is making none and has nothing to run. */
   private stopIfEmpty(thread: InstanceThread): void {
     const { holding } = thread;
-    if (thread.retired || thread.job || holding.instances.size > 0 || holding.claims > 0 || holding.pinned.length > 0) return;
+    if (holding.tenant === undefined || thread.retired || thread.job || holding.instances.size > 0 || holding.claims > 0 || holding.pinned.length > 0) return;
     this.stop(thread);
+    this.keepSpareInstanceThread();
   }
 
   private timedOut(thread: GuestThread): void {
@@ -1058,7 +1096,8 @@ export class GuestPool {
   private retire(thread: GuestThread, reason = 'its thread was terminated'): void {
     this.stop(thread);
     this.instancesGone(thread, reason);
-    if (!isInstanceThread(thread)) this.replace();
+    if (isInstanceThread(thread)) this.keepSpareInstanceThread();
+    else this.replace();
   }
 
   /** Terminates a thread on purpose; its snapshots are freed once it has exited. */
@@ -1135,6 +1174,8 @@ export class GuestPool {
     const job = this.finishJob(thread);
     this.instancesGone(thread, `its thread died: ${reason}`);
     job?.reject(new FlurryError('internal', `the guest thread running this ${job.what}${job.instanceId ? ` of instance ${job.instanceId}` : ''} died: ${reason}`));
-    if (!isInstanceThread(thread)) this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
+    if (thread === this.spareInstanceThread) this.spareInstanceThread = undefined;
+    if (isInstanceThread(thread)) this.keepSpareInstanceThread(thread.online ? 0 : RESPAWN_DELAY_MS);
+    else this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
   }
 }

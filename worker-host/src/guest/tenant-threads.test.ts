@@ -68,6 +68,14 @@ describe.skipIf(missing.length > 0)('guest threads and tenants (2 call threads)'
     for (const { id, state } of [a, b, c]) expect(json(await call(id, 'GET', '/state'))).toEqual(state);
   });
 
+  it('placement - tenants asking at once each get a thread of their own (the one started ahead, then new ones)', async () => {
+    const made = await Promise.all(['a', 'b', 'c', 'a', 'b', 'c'].map((t) => pool.createInstance(`${t}.room`)));
+    expect(pool.instanceThreadCount).toBe(3);
+    // Each instance is its own: a member joined in one is in no other.
+    await Promise.all(made.map((id, i) => call(id, 'POST', '/join', { name: `m${i}` })));
+    for (const [i, id] of made.entries()) expect(json(await call(id, 'GET', '/state')).members).toEqual([`m${i}`]);
+  });
+
   it('isolation - calls of a tenant timing out on every call thread destroy no instance', async () => {
     const a = await roomWithState('a');
     const b = await roomWithState('b');
