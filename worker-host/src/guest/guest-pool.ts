@@ -530,8 +530,8 @@ export class GuestPool {
   }
 
   /** The instance threads given to tenants, with their instances (or about to hold some). */
-  private tenantThreads(): (InstanceThread & { holding: { tenant: string } })[] {
-    return this.instanceThreads().filter((t): t is InstanceThread & { holding: { tenant: string } } => t.holding.tenant !== undefined);
+  private tenantThreads(): InstanceThread[] {
+    return this.instanceThreads().filter((t) => t.holding.tenant !== undefined);
   }
 
   /**
@@ -545,7 +545,7 @@ export class GuestPool {
     const held = this.snapshots.get(key);
     if (!held) throw new FlurryError('not_found', `${key} is not warm on this host`);
     const tenant = this.tenantOf(key);
-    const threads = this.tenantThreads().map((thread) => ({ thread, tenant: thread.holding.tenant, load: thread.holding.instances.size + thread.holding.claims }));
+    const threads = this.tenantThreads().map((thread) => ({ thread, tenant: thread.holding.tenant!, load: thread.holding.instances.size + thread.holding.claims }));
     const chosen = chooseInstanceThread(threads, tenant, this.maxInstanceThreads);
     const thread = chosen === 'new' ? this.newInstanceThread(tenant) : chosen.thread;
     thread.holding.claims++;
