@@ -129,6 +129,7 @@ describe.skipIf(missing.length > 0)('guest threads and tenants (2 call threads)'
     pool.destroyInstance(b);
     await running.then(() => undefined, () => undefined);
     expect(pool.instanceThreadCount).toBe(0);
+    expect(pool.running).toBe(0);
     // Calls still run on the call threads.
     expect(json(await pool.handle('b.room', req('GET', '/state'), 'calls')).seq).toBe(0);
   });
