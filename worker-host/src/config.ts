@@ -1,6 +1,7 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
 import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { defaultInstanceThreads } from './guest/instance-threads.js';
 
 export interface HostConfig {
   natsServers: string[];
@@ -8,8 +9,10 @@ export interface HostConfig {
   natsAuth?: NatsAuth;
   /** Stable id for this host; generated when not given. */
   hostId?: string;
-  /** Guest threads in the pool. */
+  /** Guest threads in the pool running calls, clones and inits (they never hold service instances). */
   guestThreads: number;
+  /** Most threads holding service instances, started per tenant as needed (guest/instance-threads.ts). */
+  instanceThreads: number;
   heartbeatMs: number;
   /** A host record expires this long after the last heartbeat. */
   hostTtlSeconds: number;
@@ -36,11 +39,14 @@ export interface HostConfig {
 export function loadHostConfig(env: Record<string, string | undefined>): HostConfig {
   const r = new EnvReader(env);
   const natsAuth = readNatsAuth(r);
+  // Half the machine by default: the rest is for running clones, the process itself and the page cache of the OS.
+  const memoryBudgetBytes = r.bytes('FLURRY_HOST_MEMORY_BUDGET', Math.floor(machineMemoryBytes() / 2), { min: 1024 * 1024, max: 2 ** 50 });
   return {
     natsServers: r.natsServers('NATS_URL', 'nats://127.0.0.1:4222'),
     natsAuth,
     hostId: hostIdFor(r.optionalString('FLURRY_HOST_ID'), natsAuth),
     guestThreads: r.int('FLURRY_GUEST_THREADS', Math.max(2, availableParallelism()), { min: 1, max: 256 }),
+    instanceThreads: r.int('FLURRY_INSTANCE_THREADS', defaultInstanceThreads(machineMemoryBytes(), memoryBudgetBytes), { min: 0, max: 4096 }),
     heartbeatMs: r.int('FLURRY_HEARTBEAT_MS', 1000, { min: 100, max: 60_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
     natsMaxOutageMs: r.int('FLURRY_NATS_MAX_OUTAGE_MS', 600_000, { min: 0, max: 7 * 24 * 3_600_000 }),
@@ -48,8 +54,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     initTimeoutMs: r.int('FLURRY_INIT_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
     maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
-    // Half the machine by default: the rest is for running clones, the process itself and the page cache of the OS.
-    memoryBudgetBytes: r.bytes('FLURRY_HOST_MEMORY_BUDGET', Math.floor(machineMemoryBytes() / 2), { min: 1024 * 1024, max: 2 ** 50 }),
+    memoryBudgetBytes,
     drainTimeoutMs: r.int('FLURRY_DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 3_600_000 }),
     pager: r.oneOf('FLURRY_PAGER', ['auto', 'userfaultfd', 'portable'] as const, 'auto'),
     parentIdleMs: r.int('FLURRY_PARENT_IDLE_MS', 300_000, { min: 0, max: 7 * 24 * 3_600_000 }),

@@ -102,6 +102,7 @@ export class WorkerHost {
     const budget = new MemoryBudget(config.memoryBudgetBytes, (holding, kind, bytes) => hostLog.info({ holding, kind, bytes }, 'evicted to make room in the memory budget'));
     const pool = await GuestPool.start({
       threads: config.guestThreads,
+      instanceThreads: config.instanceThreads,
       maxGuestMemoryBytes: config.maxGuestMemoryBytes,
       budget,
       limits: {

@@ -99,7 +99,7 @@ export class Autoscaler {
     const since = this.lastNeed.get(key);
     if (want >= current || since === undefined) this.lastNeed.set(key, now);
     const why = `${load.total} requests in flight${load.held > 0 ? ` (${load.held} held)` : ''} over ${current} instances, target ${st.record.targetConcurrency} each: want ${want} (min ${st.record.min}, max ${st.record.max})`;
-    if (want > current) await this.scaleOut(tenant, name, want - current, why);
+    if (want > current) await this.scaleOut(tenant, name, want - current, want, why);
     else if (current < st.record.max) this.keepStandby(st.record, st.instances.map((i) => i.host), st.record.max - current);
     else if (want < current && since !== undefined && now - since >= this.deps.cooldownMs && !this.shrinking.has(key)) {
       this.shrinking.add(key);
@@ -112,7 +112,8 @@ export class Autoscaler {
     }
   }
 
-  private async scaleOut(tenant: string, name: string, count: number, why: string): Promise<void> {
+  /** `count` more instances, `want` in all (the service manager counts again before it makes them). */
+  private async scaleOut(tenant: string, name: string, count: number, want: number, why: string): Promise<void> {
     this.lastScaleOutAt = Date.now();
     const now = Date.now();
     for (const [id, r] of this.recent) if (now - r.at > 5000) this.recent.delete(id);
@@ -130,7 +131,7 @@ export class Autoscaler {
     }
     this.deps.log.info({ service: `${tenant}/${name}`, reason: why, hosts: choice.hosts.map((h) => h.id), reactivate: choice.reactivate.map((h) => h.id) }, 'scaling out');
     if (choice.reactivate.length > 0) await this.deps.reactivate(choice.reactivate, `scale-out of ${tenant}/${name}`);
-    const made = await this.deps.services.addInstances(tenant, name, choice.hosts, why);
+    const made = await this.deps.services.addInstances(tenant, name, choice.hosts, want, why);
     for (const m of made) this.recent.set(m.id, { host: m.host, at: Date.now() });
   }
 

@@ -528,16 +528,19 @@ export class ServiceManager {
   }
 
   /**
-   * Scale-out: creates one instance on each of `hosts` at once (never beyond
-   * max); each is routed to as soon as it is up. Resolves to the instances made.
+   * Scale-out: creates one instance on each of `hosts` at once, up to `want`
+   * instances in all (never beyond max); each is routed to as soon as it is
+   * up. Resolves to the instances made.
    */
-  async addInstances(tenant: string, name: string, hosts: HostRecord[], reason: string): Promise<ServiceInstanceRecord[]> {
+  async addInstances(tenant: string, name: string, hosts: HostRecord[], want: number, reason: string): Promise<ServiceInstanceRecord[]> {
     const key = serviceKey(tenant, name);
     return this.locked(key, async () => {
       const { record, instances } = await this.read(key, true);
       const made: ServiceInstanceRecord[] = [];
       let written = Promise.resolve();
-      await Promise.all(hosts.slice(0, Math.max(0, record.max - instances.length)).map(async (host, i) => {
+      // Counted again under the lock: a reconcile that ran meanwhile (a new service's first instance) made some already.
+      const missing = Math.min(want, record.max) - instances.length;
+      await Promise.all(hosts.slice(0, Math.max(0, missing)).map(async (host, i) => {
         // Fall back to the other chosen hosts, then to the ranked ones.
         const order = [host, ...hosts.filter((h) => h.id !== host.id).slice(i), ...this.rankHosts(instances)];
         const inst = await this.createInstanceOn(record, order).catch((err: unknown) => {

@@ -29,18 +29,6 @@ export class FifoQueue<T> {
     return item;
   }
 
-  /** Takes out the first item `matches` picks; the rest keep their order. */
-  takeFirst(matches: (item: T) => boolean): T | undefined {
-    for (let i = this.head; i < this.items.length; i++) {
-      const item = this.items[i] as T;
-      if (!matches(item)) continue;
-      if (i === this.head) return this.shift();
-      this.items.splice(i, 1);
-      return item;
-    }
-    return undefined;
-  }
-
   /** Takes out the items `matches` picks, in order; the rest keep theirs. */
   extract(matches: (item: T) => boolean): T[] {
     const taken: T[] = [];

@@ -6,13 +6,14 @@
  * endless loop cannot answer messages), and replaces threads that time out
  * or crash.
  *
- * A timeout tears its thread down with every persistent instance in it, so a
- * thread holding instances belongs to their tenant: it runs only that
- * tenant's work, and one thread always stays free of instances for everyone
- * else. Every module is checked against FLURRY_MAX_GUEST_MEMORY before it is
- * compiled, and warm snapshots and instances count against the host's memory
- * budget.
+ * Persistent (service) instances live on instance threads of their own, one
+ * tenant's each, given out as needed (one is kept started ahead) and stopped
+ * when empty (instance-threads.ts): a timeout tears its thread down with
+ * every instance in it, and the call threads hold none. Every module is checked against
+ * FLURRY_MAX_GUEST_MEMORY before it is compiled, and warm snapshots and
+ * instances count against the host's memory budget.
  */
+import { totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FlurryError, type ErrorCode, type Logger } from '@flurry/core';
 import { loadNativePager, nativePagerStatus, type NativePager } from '../native/pager.js';
@@ -32,6 +33,7 @@ import { guestThreadScript } from './worker-script.js';
 import { collectGarbage } from '../collect-garbage.js';
 import type { MemoryBudget } from '../memory-budget.js';
 import { checkGuestMemory } from './guest-memory-cap.js';
+import { chooseInstanceThread, defaultInstanceThreads } from './instance-threads.js';
 
 export type { AdoptedSnapshot } from './adopted-snapshot.js';
 
@@ -120,8 +122,6 @@ interface Job {
   callId?: string;
   /** A persistent instance's request or creation: pinned to the instance's thread. */
   instanceId?: string;
-  /** Whose work it is: it runs only on threads free of instances or holding this tenant's. */
-  tenant: string;
   /** Called when the job goes to its thread. */
   onDispatch?: () => void;
   /** A request to an instance: hands it to the instance's held requests instead (taken out of the queue at stop-and-copy). */
@@ -142,16 +142,28 @@ interface GuestThread {
   /** Terminated on purpose (timeout, close): its exit is expected. */
   retired: boolean;
   lastError?: Error;
-  /** Jobs for this thread only (its persistent instances), served before the shared queue, in arrival order. */
-  pinned: FifoQueue<Job>;
-  /** Ids of the persistent instances living in it. */
-  instances: Set<string>;
   /** Settles once it runs (or failed to start). */
-  started?: Promise<void>;
+  started: Promise<void>;
+  /** An instance thread's instances; none on a call thread. */
+  holding?: Holding;
+}
+
+/** What an instance thread holds: one tenant's persistent instances and the jobs waiting for them. */
+interface Holding {
+  /** Undefined on the thread started ahead, until a tenant takes it. */
+  tenant?: string;
+  /** Ids of the instances living in it. */
+  instances: Set<string>;
   /** Instances being made or received in it (not in `instances` yet). */
   claims: number;
-  /** The tenant of its instances, made or being made. */
-  tenant?: string;
+  /** Jobs of its instances, in arrival order. */
+  pinned: FifoQueue<Job>;
+}
+
+type InstanceThread = GuestThread & { holding: Holding };
+
+function isInstanceThread(thread: GuestThread): thread is InstanceThread {
+  return thread.holding !== undefined;
 }
 
 /** A persistent (service) instance: a clone of a warm parent that keeps its memory between requests. */
@@ -166,7 +178,7 @@ export interface InstanceInfo {
 }
 
 interface PoolInstance extends InstanceInfo {
-  thread: GuestThread;
+  thread: InstanceThread;
   /** Its linear memory's size, as of its last request (what it holds of the host's memory budget). */
   memoryBytes: number;
   /** Set while it migrates away (source) or is being received (target: `applied` pages written into it so far). */
@@ -174,9 +186,6 @@ interface PoolInstance extends InstanceInfo {
 }
 
 export type { MigrationMode } from './migration-ops.js';
-
-/** A tenant's instances share its threads up to this many each before it takes another free thread (which other tenants may need). */
-const INSTANCES_BEFORE_SPREADING = 4;
 
 /** Round 0 reads at most this many pages (8 MiB) between two requests of the instance. */
 const ROUND_SLICE_PAGES = 2048;
@@ -240,8 +249,9 @@ function choosePager(wanted: PagerMode | undefined): { mode: PagerMode; pager?: 
 }
 
 export class GuestPool {
+  /** Call threads and instance threads, counting replacements that are still starting. */
   private readonly threads = new Set<GuestThread>();
-  /** Free threads, most recently used last (its caches are the warmest). */
+  /** Free call threads, most recently used last (its caches are the warmest). */
   private readonly idle: GuestThread[] = [];
   private readonly queue = new FifoQueue<Job>();
   private readonly snapshots = new SnapshotRegistry<GuestThread, WarmInfo | undefined>((held) => this.free(held));
@@ -250,6 +260,8 @@ export class GuestPool {
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private readonly script = guestThreadScript();
   private nextId = 1;
+  /** An instance thread started ahead for the next tenant that needs one: a thread takes about 150 ms to boot. */
+  private spareInstanceThread: InstanceThread | undefined;
   private readonly liveInstances = new Map<string, PoolInstance>();
   private nextInstance = 1;
   private readonly stalls = new StallClock();
@@ -268,10 +280,11 @@ export class GuestPool {
     private readonly native: NativePager | undefined,
     private readonly maxGuestMemoryBytes: number | undefined,
     private readonly budget: MemoryBudget | undefined,
+    private readonly maxInstanceThreads: number,
   ) {}
 
   /**
-   * Starts all threads ahead of the calls; resolves once every one is running.
+   * Starts all call threads ahead of the calls; resolves once every one is running.
    * `pager` defaults to 'native' where the native pager works here (see nativePagerStatus).
    */
   static async start(opts: {
@@ -280,16 +293,21 @@ export class GuestPool {
     maxGuestMemoryBytes?: number;
     /** The host's memory budget: warm snapshots and instances are admitted and counted by it. */
     budget?: MemoryBudget;
+    /** FLURRY_INSTANCE_THREADS: most threads holding instances, started as needed (default from the machine's memory). */
+    instanceThreads?: number;
   }): Promise<GuestPool> {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`a guest pool needs at least one thread, got ${opts.threads}`);
+    const instanceThreads = opts.instanceThreads ?? defaultInstanceThreads(totalmem(), opts.budget?.budgetBytes ?? totalmem() / 2);
+    if (!Number.isInteger(instanceThreads) || instanceThreads < 0) throw new RangeError(`instance threads must be a whole number, got ${instanceThreads}`);
     const { mode, pager } = choosePager(opts.pager);
-    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget);
+    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget, instanceThreads);
     try {
-      await Promise.all(Array.from({ length: opts.threads }, () => pool.spawn()));
+      await Promise.all(Array.from({ length: opts.threads }, () => pool.spawn().started));
     } catch (err) {
       await pool.close(0);
       throw err;
     }
+    pool.keepSpareInstanceThread();
     return pool;
   }
 
@@ -303,9 +321,14 @@ export class GuestPool {
     return this.queue.length;
   }
 
-  /** Threads, counting replacements that are still starting. */
+  /** Call threads (the host's guest slots), counting replacements that are still starting. */
   get size(): number {
-    return this.threads.size;
+    return this.threads.size - this.instanceThreads().length;
+  }
+
+  /** Instance threads given to tenants (not the one started ahead), counting those still starting. */
+  get instanceThreadCount(): number {
+    return this.tenantThreads().length;
   }
 
   /** True when calls can be made on the key: a warm parent's snapshot or an adopted one. */
@@ -323,7 +346,7 @@ export class GuestPool {
    * thread, snapshots it and gives the snapshot to every thread. Concurrent
    * warms of one key share one promise; warming a key that is already warm
    * answers its WarmInfo (evict first to warm it again). `tenant` owns the
-   * key: its work runs only on threads free of other tenants' instances.
+   * key: its instances live on that tenant's instance threads only.
    */
   warm(key: string, moduleBytes: Uint8Array, initInput: Uint8Array = new Uint8Array(0), callId?: string, tenant = ''): Promise<WarmInfo> {
     const held = this.snapshots.get(key);
@@ -379,7 +402,6 @@ export class GuestPool {
         timeoutMs: this.limits.initTimeoutMs,
         what: 'init',
         key,
-        tenant: this.tenantOf(key),
         callId,
       });
       if (answer.type !== 'warmed') throw new FlurryError('internal', `unexpected answer ${answer.type} to warm`);
@@ -427,10 +449,10 @@ export class GuestPool {
     }
   }
 
-  /** Keeps a snapshot and sends it to every thread. */
+  /** Keeps a snapshot and sends it to every call thread (an instance thread is sent it with its first instance of the key). */
   private hold(key: string, origin: Held['origin'], variants: ModuleVariants, snapshot: Snapshot, info: WarmInfo | undefined): void {
     const held = this.snapshots.add(key, origin, variants, snapshot, info);
-    for (const thread of this.threads) this.load(thread, held);
+    for (const thread of this.threads) if (!isInstanceThread(thread)) this.load(thread, held);
   }
 
   private load(thread: GuestThread, held: Held): void {
@@ -486,7 +508,6 @@ export class GuestPool {
       timeoutMs: timeoutMs ?? this.limits.callTimeoutMs,
       what: 'call',
       key,
-      tenant: this.tenantOf(key),
       callId,
       onProgress,
       onStarted,
@@ -503,84 +524,83 @@ export class GuestPool {
     return this.keyTenants.get(key) ?? '';
   }
 
-  /** The tenant whose instances a thread holds or is making; undefined while it holds none. */
-  private static owner(thread: GuestThread): string | undefined {
-    return thread.instances.size + thread.claims > 0 ? thread.tenant : undefined;
+  /** Every instance thread: those of tenants and the one started ahead. */
+  private instanceThreads(): InstanceThread[] {
+    return [...this.threads].filter(isInstanceThread);
   }
 
-  /** Whether a thread may run a job: one holding instances runs only their tenant's work. */
-  private static accepts(thread: GuestThread, job: Job): boolean {
-    const owner = GuestPool.owner(thread);
-    return owner === undefined || owner === job.tenant;
+  /** The instance threads given to tenants, with their instances (or about to hold some). */
+  private tenantThreads(): InstanceThread[] {
+    return this.instanceThreads().filter((t) => t.holding.tenant !== undefined);
   }
 
   /**
-   * A thread and an id for a new instance of a warm or adopted key, claimed
-   * for it until `settleClaim`. Only threads free of instances or holding the
-   * same tenant's may take it (a timeout tears a thread down with all its
-   * instances): the tenant's own threads first while one holds fewer than
-   * INSTANCES_BEFORE_SPREADING, then a free thread, the one with the fewest
-   * instances, idle first. One thread stays free of instances while the pool
-   * has two or more, so that other tenants' work always has somewhere to run.
+   * An instance thread and an id for a new instance of a warm or adopted key,
+   * claimed for it until `settleClaim`: one of the key's tenant's threads with
+   * room, or a new one (chooseInstanceThread: the one started ahead if there
+   * is one), which is sent the key's snapshot if it does not hold it yet.
    */
-  private placeInstance(key: string): { thread: GuestThread; instanceId: string; tenant: string } {
+  private placeInstance(key: string): { thread: InstanceThread; instanceId: string } {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
-    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
+    const held = this.snapshots.get(key);
+    if (!held) throw new FlurryError('not_found', `${key} is not warm on this host`);
     const tenant = this.tenantOf(key);
-    const running = [...this.threads].filter((t) => t.online && !t.retired);
-    if (running.length === 0) throw new FlurryError('unavailable', 'no guest thread is running');
-    const own = running.filter((t) => GuestPool.owner(t) === tenant);
-    const ownWithRoom = own.filter((t) => t.instances.size + t.claims < INSTANCES_BEFORE_SPREADING);
-    // Taking a free thread must leave another free one (a replacement still starting counts).
-    const freeCount = [...this.threads].filter((t) => !t.retired && GuestPool.owner(t) === undefined).length;
-    const free = freeCount > 1 || this.threads.size === 1 ? running.filter((t) => GuestPool.owner(t) === undefined) : [];
-    const candidates = ownWithRoom.length > 0 ? ownWithRoom : free.length > 0 ? free : own;
-    if (candidates.length === 0) {
-      throw new FlurryError('no_capacity', `every guest thread here that may hold instances holds another tenant's (${this.threads.size} threads, one kept free of instances)`, { retryAfterSeconds: 1 });
-    }
-    const load = (t: GuestThread) => (t.instances.size + t.claims) * 2 + (this.idle.includes(t) ? 0 : 1);
-    const thread = candidates.reduce((best, t) => (load(t) < load(best) ? t : best));
-    thread.claims++;
-    thread.tenant = tenant;
-    return { thread, instanceId: `${key}#${this.nextInstance++}`, tenant };
+    const threads = this.tenantThreads().map((thread) => ({ thread, tenant: thread.holding.tenant!, load: thread.holding.instances.size + thread.holding.claims }));
+    const chosen = chooseInstanceThread(threads, tenant, this.maxInstanceThreads);
+    const thread = chosen === 'new' ? this.newInstanceThread(tenant) : chosen.thread;
+    thread.holding.claims++;
+    if (!held.holders.has(thread)) this.load(thread, held);
+    return { thread, instanceId: `${key}#${this.nextInstance++}` };
   }
 
-  /** placeInstance, waiting once for a thread still starting (a replacement after a timeout) if none may take it now. */
-  private async placeInstanceSoon(key: string): Promise<ReturnType<GuestPool['placeInstance']>> {
-    try {
-      return this.placeInstance(key);
-    } catch (err) {
-      const starting = [...this.threads].filter((t) => !t.online && !t.retired && t.started);
-      if (!(err instanceof FlurryError && err.code === 'no_capacity') || starting.length === 0) throw err;
-      await Promise.any(starting.map((t) => t.started!)).catch(() => undefined);
-      return this.placeInstance(key);
+  /** An empty instance thread for `tenant`: the one started ahead (another is then started ahead), or a new one. */
+  private newInstanceThread(tenant: string): InstanceThread {
+    const spare = this.spareInstanceThread;
+    this.spareInstanceThread = undefined;
+    const thread = spare ?? this.spawnInstanceThread();
+    thread.holding.tenant = tenant;
+    this.keepSpareInstanceThread();
+    return thread;
+  }
+
+  /**
+   * Keeps an instance thread started ahead while the host runs fewer than its
+   * most instance threads (the one ahead counting), so that a tenant's next
+   * thread need not boot. Nothing runs in it before a tenant takes it.
+   */
+  private keepSpareInstanceThread(delayMs = 0): void {
+    if (this.closing || this.spareInstanceThread || this.instanceThreads().length >= this.maxInstanceThreads) return;
+    if (delayMs === 0) {
+      this.spareInstanceThread = this.spawnInstanceThread();
+      return;
     }
+    const timer = setTimeout(() => {
+      this.respawnTimers.delete(timer);
+      this.keepSpareInstanceThread();
+    }, delayMs);
+    this.respawnTimers.add(timer);
+  }
+
+  /** Starts an empty instance thread of no tenant yet; one that fails to start fails the jobs waiting for it. */
+  private spawnInstanceThread(): InstanceThread {
+    const thread = this.spawn({ instances: new Set(), claims: 0, pinned: new FifoQueue<Job>() }) as InstanceThread;
+    thread.started.catch(() => undefined);
+    return thread;
   }
 
   /** An instance placed on `thread` was made (`made`) or failed: its claim ends. */
-  private settleClaim(thread: GuestThread, instanceId: string, made: boolean): void {
-    thread.claims--;
-    if (made) thread.instances.add(instanceId);
-    // A thread holding nothing any more is free for every tenant again: runnable jobs it skipped may go there.
-    if (GuestPool.owner(thread) === undefined) this.offerIdle(thread);
-  }
-
-  /** An idle thread that may have become free for more work takes the first queued job it accepts. */
-  private offerIdle(thread: GuestThread): void {
-    const at = this.idle.indexOf(thread);
-    if (at < 0) return;
-    const next = this.queue.takeFirst((j) => GuestPool.accepts(thread, j));
-    if (!next) return;
-    this.idle.splice(at, 1);
-    this.dispatch(thread, next);
+  private settleClaim(thread: InstanceThread, instanceId: string, made: boolean): void {
+    thread.holding.claims--;
+    if (made) thread.holding.instances.add(instanceId);
+    this.stopIfEmpty(thread);
   }
 
   /**
    * Makes a persistent (service) instance of a warm or adopted key: a clone of
    * its snapshot (copy-on-write from the memfd with the native pager, a copy
-   * otherwise; `on_restore` runs once), pinned to the guest thread with the
-   * fewest instances, that stays alive until destroyInstance — or until its
-   * thread dies (a request timing out terminates the thread).
+   * otherwise; `on_restore` runs once) on one of its tenant's instance
+   * threads, that stays alive until destroyInstance — or until its thread
+   * dies (a request timing out terminates the thread).
    */
   async createInstance(key: string, callId?: string): Promise<string> {
     const memoryBytes = this.snapshots.get(key)?.snapshot.memory.byteLength ?? 0;
@@ -588,15 +608,14 @@ export class GuestPool {
     let placed: ReturnType<GuestPool['placeInstance']> | undefined;
     let made = false;
     try {
-      placed = await this.placeInstanceSoon(key);
-      const { thread, instanceId, tenant } = placed;
+      placed = this.placeInstance(key);
+      const { thread, instanceId } = placed;
       const answer = await this.submitTo(thread, {
         message: { type: 'instance-create', id: this.nextId++, key, instanceId },
         transfer: [],
         timeoutMs: this.limits.callTimeoutMs,
         what: 'instance creation',
         key,
-        tenant,
         callId,
         instanceId,
       });
@@ -641,7 +660,6 @@ export class GuestPool {
         timeoutMs: this.limits.callTimeoutMs,
         what: 'call',
         key: inst.key,
-        tenant: this.tenantOf(inst.key),
         callId,
         instanceId,
         // Still queued when the instance stops for stop-and-copy: held like the requests arriving after.
@@ -669,12 +687,13 @@ export class GuestPool {
     if (!inst) return;
     this.liveInstances.delete(instanceId);
     this.budget?.untrack(GuestPool.instanceHolding(instanceId));
-    inst.thread.instances.delete(instanceId);
-    if (GuestPool.owner(inst.thread) === undefined) this.offerIdle(inst.thread);
+    const { thread } = inst;
+    thread.holding.instances.delete(instanceId);
     for (const h of inst.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`)));
-    for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
+    for (const job of thread.holding.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
     // After the request in progress, if any: the thread reads its port in order.
-    if (!inst.thread.retired) inst.thread.worker.postMessage({ type: 'instance-destroy', instanceId } satisfies ToThread);
+    if (!thread.retired) thread.worker.postMessage({ type: 'instance-destroy', instanceId } satisfies ToThread);
+    this.stopIfEmpty(thread);
   }
 
   // Live migration (source side). Each step is a job pinned to the instance's thread, so it runs between requests.
@@ -720,7 +739,7 @@ export class GuestPool {
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped already`);
     inst.migration!.stopped = true;
     // Its requests not started yet wait with the ones arriving from now on, in order: the stop waits for one request at most.
-    for (const job of inst.thread.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
+    for (const job of inst.thread.holding.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
     const stopped = performance.now();
     let waitMs = 0;
     const result = await this.migrationOp(inst, { op: 'final' }, [], () => (waitMs = performance.now() - stopped));
@@ -756,7 +775,7 @@ export class GuestPool {
     let placed: ReturnType<GuestPool['placeInstance']> | undefined;
     let made = false;
     try {
-      placed = await this.placeInstanceSoon(key);
+      placed = this.placeInstance(key);
       const { thread, instanceId } = placed;
       const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, memoryBytes: opts.memoryBytes, migration: { role: 'target', stopped: false, held: [], applied: 0 } };
       await this.migrationOp(inst, { op: 'receive', key, memoryBytes: opts.memoryBytes });
@@ -845,7 +864,6 @@ export class GuestPool {
       timeoutMs: Math.max(this.limits.callTimeoutMs, this.limits.initTimeoutMs),
       what: 'migration step',
       key: inst.key,
-      tenant: this.tenantOf(inst.key),
       instanceId: inst.instanceId,
       onDispatch: urgent,
     }, urgent !== undefined);
@@ -871,32 +889,30 @@ export class GuestPool {
 
   /** Forgets the instances of a thread that is gone, failing their queued requests with an error naming each. */
   private instancesGone(thread: GuestThread, reason: string): void {
-    for (const id of thread.instances) {
+    if (!isInstanceThread(thread)) return;
+    const { holding } = thread;
+    for (const id of holding.instances) {
       for (const h of this.liveInstances.get(id)?.migration?.held.splice(0) ?? []) h.forward(Promise.reject(new FlurryError('unavailable', `instance ${id} was destroyed: ${reason}`)));
       this.liveInstances.delete(id);
       this.budget?.untrack(GuestPool.instanceHolding(id));
       this.log.warn({ instanceId: id, reason }, 'a persistent guest instance was destroyed with its thread');
       for (const l of this.instanceGoneListeners) l(id, reason);
     }
-    for (const job of thread.pinned.drain()) {
+    for (const job of holding.pinned.drain()) {
       job.reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed: ${reason}`));
     }
-    thread.instances.clear();
+    holding.instances.clear();
   }
 
   /** Submits a job that only `thread` may run (one of its instances'). */
-  private submitTo(thread: GuestThread, job: Omit<Job, 'resolve' | 'reject'>, first = false): Promise<Answer> {
+  private submitTo(thread: InstanceThread, job: Omit<Job, 'resolve' | 'reject'>, first = false): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
       if (thread.retired) return reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed with its thread`));
-      const at = this.idle.indexOf(thread);
-      if (at >= 0) {
-        this.idle.splice(at, 1);
-        return this.dispatch(thread, full);
-      }
-      if (first) thread.pinned.unshift(full);
-      else thread.pinned.push(full);
+      if (thread.online && !thread.job) return this.dispatch(thread, full);
+      if (first) thread.holding.pinned.unshift(full);
+      else thread.holding.pinned.push(full);
     });
   }
 
@@ -974,7 +990,7 @@ export class GuestPool {
     for (const timer of this.respawnTimers) clearTimeout(timer);
     this.respawnTimers.clear();
     for (const job of this.queue.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
-    for (const thread of this.threads) for (const job of thread.pinned.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
+    for (const thread of this.instanceThreads()) for (const job of thread.holding.pinned.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
     if (this.inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -1006,10 +1022,10 @@ export class GuestPool {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
-      // The most recently used thread that may run it (its caches are the warmest).
-      const at = this.idle.findLastIndex((t) => GuestPool.accepts(t, full));
-      if (at >= 0) return this.dispatch(this.idle.splice(at, 1)[0], full);
-      if (this.queue.length >= MAX_QUEUED_CALLS) return reject(new FlurryError('no_capacity', `all ${this.threads.size} guest threads are busy and ${MAX_QUEUED_CALLS} calls are waiting`));
+      // The most recently used thread (its caches are the warmest).
+      const thread = this.idle.pop();
+      if (thread) return this.dispatch(thread, full);
+      if (this.queue.length >= MAX_QUEUED_CALLS) return reject(new FlurryError('no_capacity', `all ${this.size} guest threads are busy and ${MAX_QUEUED_CALLS} calls are waiting`));
       this.queue.push(full);
     });
   }
@@ -1035,12 +1051,26 @@ export class GuestPool {
     return job;
   }
 
-  /** Gives a free thread the next queued job, or parks it. */
+  /** Gives a free thread its next job: an instance thread its instances' next (or stops it once it holds none), a call thread the next queued call. */
   private release(thread: GuestThread): void {
     if (this.closing || thread.retired) return;
-    const next = thread.pinned.shift() ?? this.queue.takeFirst((j) => GuestPool.accepts(thread, j));
+    if (isInstanceThread(thread)) {
+      const next = thread.holding.pinned.shift();
+      if (next) this.dispatch(thread, next);
+      else this.stopIfEmpty(thread);
+      return;
+    }
+    const next = this.queue.shift();
     if (next) this.dispatch(thread, next);
     else this.idle.push(thread);
+  }
+
+  /** Stops a tenant's instance thread that holds no instance, is making none and has nothing to run. */
+  private stopIfEmpty(thread: InstanceThread): void {
+    const { holding } = thread;
+    if (holding.tenant === undefined || thread.retired || thread.job || holding.instances.size > 0 || holding.claims > 0 || holding.pinned.length > 0) return;
+    this.stop(thread);
+    this.keepSpareInstanceThread();
   }
 
   private timedOut(thread: GuestThread): void {
@@ -1056,27 +1086,33 @@ export class GuestPool {
     if (!job) return;
     // The job's own limit: a clone may carry one of its own (a job's timeoutMs), a migration step a longer one.
     const limit = job.timeoutMs;
-    this.log.warn({ callId: job.callId, key: job.key, instanceId: job.instanceId, limitMs: limit }, `guest ${job.what} timed out; replacing its thread`);
+    this.log.warn({ callId: job.callId, key: job.key, instanceId: job.instanceId, limitMs: limit }, `guest ${job.what} timed out; ending its thread`);
     this.retire(thread, `a ${job.what}${job.instanceId ? ` of instance ${job.instanceId}` : ''} on its thread exceeded ${limit} ms`);
     if (job.instanceId) job.reject(new FlurryError('timeout', `instance ${job.instanceId}: ${job.what} exceeded ${limit} ms; the instance was destroyed with its thread`));
     else job.reject(new FlurryError('timeout', `${job.what} exceeded ${limit} ms`));
   }
 
-  /** Terminates a thread on purpose and starts another in its place. */
+  /** Terminates a thread on purpose with its instances; a call thread gets a replacement (instance threads start when needed). */
   private retire(thread: GuestThread, reason = 'its thread was terminated'): void {
+    this.stop(thread);
+    this.instancesGone(thread, reason);
+    if (isInstanceThread(thread)) this.keepSpareInstanceThread();
+    else this.replace();
+  }
+
+  /** Terminates a thread on purpose; its snapshots are freed once it has exited. */
+  private stop(thread: GuestThread): void {
     thread.retired = true;
     this.threads.delete(thread);
-    this.instancesGone(thread, reason);
     this.terminate(thread)
       // Until it has exited, the thread may still map a snapshot's memfd (making a spare, say).
       .then(() => this.snapshots.holderGone(thread))
       .catch((err: unknown) => this.log.error({ err }, 'terminating a guest thread failed'));
-    this.replace();
   }
 
   private replace(delayMs = 0): void {
     if (this.closing) return;
-    const start = () => this.spawn().catch((err: unknown) => this.log.error({ err }, 'a replacement guest thread failed to start'));
+    const start = () => this.spawn().started.catch((err: unknown) => this.log.error({ err }, 'a replacement guest thread failed to start'));
     if (delayMs === 0) return void start();
     const timer = setTimeout(() => {
       this.respawnTimers.delete(timer);
@@ -1085,13 +1121,17 @@ export class GuestPool {
     this.respawnTimers.add(timer);
   }
 
-  /** Starts a thread, loads every warm key into it, and resolves once it runs. */
-  private spawn(): Promise<void> {
+  /**
+   * Starts a thread: a call thread (loaded with every warm key) or, given
+   * `holding`, an instance thread (sent the keys of its instances as they are
+   * placed). `started` settles once it runs.
+   */
+  private spawn(holding?: Holding): GuestThread {
     const slot = new RegistrationSlot();
     const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer };
-    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, pinned: new FifoQueue<Job>(), instances: new Set<string>(), claims: 0 };
+    const thread: GuestThread = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, started: Promise.resolve(), holding };
     this.threads.add(thread);
-    for (const held of this.snapshots.all()) this.load(thread, held);
+    if (!holding) for (const held of this.snapshots.all()) this.load(thread, held);
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
     thread.worker.on('error', (err) => (thread.lastError = err));
     thread.worker.on('exit', (code) => this.onExit(thread, code));
@@ -1103,7 +1143,7 @@ export class GuestPool {
       });
       thread.worker.once('exit', () => reject(thread.lastError ?? new Error('the guest thread exited before it started')));
     });
-    return thread.started;
+    return thread;
   }
 
   private onMessage(thread: GuestThread, msg: FromThread): void {
@@ -1124,15 +1164,18 @@ export class GuestPool {
 
   private onExit(thread: GuestThread, code: number): void {
     if (thread.retired) return;
+    thread.retired = true;
     this.threads.delete(thread);
     this.snapshots.holderGone(thread);
     const idleAt = this.idle.indexOf(thread);
     if (idleAt >= 0) this.idle.splice(idleAt, 1);
     const reason = thread.lastError?.message ?? `exit code ${code}`;
-    this.log.error({ reason, callId: thread.job?.callId, key: thread.job?.key }, 'a guest thread died; replacing it');
+    this.log.error({ reason, callId: thread.job?.callId, key: thread.job?.key, instanceThread: isInstanceThread(thread) }, 'a guest thread died');
     const job = this.finishJob(thread);
     this.instancesGone(thread, `its thread died: ${reason}`);
     job?.reject(new FlurryError('internal', `the guest thread running this ${job.what}${job.instanceId ? ` of instance ${job.instanceId}` : ''} died: ${reason}`));
-    this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
+    if (thread === this.spareInstanceThread) this.spareInstanceThread = undefined;
+    if (isInstanceThread(thread)) this.keepSpareInstanceThread(thread.online ? 0 : RESPAWN_DELAY_MS);
+    else this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
   }
 }

@@ -87,7 +87,7 @@ describe.skipIf(missing.length > 0).each(PAGERS)('persistent instances (%s pager
   it('serialization - 100 concurrent requests to one instance are all answered, seq 1..100 with no gaps', async () => {
     const id = await pool.createInstance('room');
     await call(id, 'POST', '/join', { name: 'ada' });
-    // Other work on the pool meanwhile: the instance's thread serves it between requests.
+    // Other work on the pool meanwhile, on the call threads beside the instance's.
     const others = Array.from({ length: 20 }, (_, i) => pool.handle('room', req('GET', '/state'), `other${i}`));
     const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => call(id, 'POST', '/say', { name: 'ada', text: `m${i}` })));
     const seqs = answers.map((a) => json(a).seq as number);
