@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { backoffBefore } from './callback-deliverer.js';
 import { loadCallbackConfig } from './callback-config.js';
 import { signatureHeader } from './callback-signature.js';
@@ -18,6 +18,7 @@ describe('callback configuration', () => {
 
   it('secret - from the variable or a file, at least 32 characters, not both', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flurry-cb-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'secret'), `${MASTER}\n`);
     const fromFile = loadCallbackConfig({ FLURRY_CALLBACK_SECRET_FILE: join(dir, 'secret') }).secrets!;
     expect(fromFile.forTenant('acme')).toBe(loadCallbackConfig({ FLURRY_CALLBACK_SECRET: MASTER }).secrets!.forTenant('acme'));
