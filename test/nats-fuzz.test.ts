@@ -15,28 +15,11 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { seededRandom } from '../infra/src/seeded-random.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, jobRecord, until } from './helpers/gateway-api.js';
-import { wat } from './helpers/wat.js';
+import { slowModule } from './helpers/wat.js';
 
 const SEED = Number(process.env.FLURRY_FUZZ_SEED ?? 20261206);
 const PER_SUBJECT = 200;
 const TENANT = DEFAULT_TENANT;
-
-/** A job function whose every clone busy-waits `ms` milliseconds in `run`, then outputs "done". */
-function jobModule(ms: number): Uint8Array {
-  return wat(`(module
-    (import "flurry" "monotonic_ms" (func $now (result f64)))
-    (import "flurry" "output_write" (func $out (param i32 i32)))
-    (memory (export "memory") 1 1)
-    (data (i32.const 0) "done")
-    (func (export "handle") (result i32) (call $out (i32.const 0) (i32.const 4)) (i32.const 0))
-    (func (export "run") (param i32 i32) (result i32) (local $t f64)
-      (local.set $t (call $now))
-      (block $b (loop $l
-        (br_if $b (f64.ge (f64.sub (call $now) (local.get $t)) (f64.const ${ms})))
-        (br $l)))
-      (call $out (i32.const 0) (i32.const 4))
-      (i32.const 0)))`);
-}
 
 type Listened = { [K in SubjectKind]: (typeof SubjectTable)[K]['listener'] extends 'client' ? never : K }[SubjectKind];
 type ListenedKind = (typeof SubjectTable)[Listened]['request'];
@@ -156,7 +139,7 @@ beforeAll(async () => {
     hostEnv: { FLURRY_GUEST_THREADS: '3', FLURRY_HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' },
     gatewayEnv: { LOG_LEVEL: 'warn' },
   });
-  for (const [name, module] of [['echo', guestProgram('echo')], ['room', guestProgram('room')], ['slow-job', jobModule(600_000)], ['quick-job', jobModule(0)]] as const) {
+  for (const [name, module] of [['echo', guestProgram('echo')], ['room', guestProgram('room')], ['slow-job', slowModule(600_000, 'run')], ['quick-job', slowModule(0, 'run')]] as const) {
     const res = await deploy(fleet.url, name, module);
     expect(res.status, await res.clone().text()).toBe(201);
   }
