@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 interface Instance { id: string; host: string }
-interface Host { id: string; state: string; releasable: boolean; instances: unknown[] }
+interface Host { id: string; state: string; stateReason?: string; releasable: boolean; instances: unknown[]; runningGuests: number }
 interface Move { kind: string; from: string; to: string; instanceId: string; reason: string; ok: boolean }
 
 const instances = async (name: string) => (await json<{ service: { instances: Instance[] } }>(await api('GET', `/v1/services/${name}`))).service.instances;
@@ -117,7 +117,7 @@ describe('autoscaler', () => {
       const list = await hosts();
       const holding = list.filter((h) => h.instances.length > 0);
       return holding.length === 1 && list.filter((h) => h.instances.length === 0).every((h) => h.releasable) ? list : undefined;
-    });
+    }, 90_000, async () => `hosts ${JSON.stringify((await hosts()).map((h) => ({ id: h.id, state: h.state, reason: h.stateReason, instances: h.instances.length, running: h.runningGuests, releasable: h.releasable })))}`);
   }, 240_000);
 
   it('autoscaler - a service with min 0 holds the first request until an instance starts', async () => {

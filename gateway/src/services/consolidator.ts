@@ -83,13 +83,23 @@ export class Consolidator {
 
   constructor(private readonly deps: ConsolidatorDeps) {}
 
+  /**
+   * A host reactivated to take instances (a scale-out, a drain elsewhere):
+   * drained again once it holds none, even if its instances came and went
+   * between two rounds.
+   */
+  expectInstances(hostId: string): void {
+    this.everHeld.add(hostId);
+  }
+
   /** One round: drain hosts left empty, or move the instances off one host. */
   async tick(): Promise<void> {
     const { autoscaler, quietMs } = this.deps;
-    if (autoscaler.scaling || Date.now() - autoscaler.lastScaleOutAt < quietMs) return;
     const placed = await this.placed();
-    const hosts = this.deps.fleet.live();
+    // Noted while the autoscaler works too: an instance made and removed during a scale-out's quiet time still counts.
     for (const i of placed) this.everHeld.add(i.host);
+    if (autoscaler.scaling || Date.now() - autoscaler.lastScaleOutAt < quietMs) return;
+    const hosts = this.deps.fleet.live();
     let active = hosts.filter(isActive);
     for (const h of active) {
       const empty = !placed.some((i) => i.host === h.id) && (h.instances?.length ?? 0) === 0 && h.runningGuests === 0;

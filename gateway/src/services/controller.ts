@@ -170,6 +170,7 @@ export class ServicesController {
   private async reactivate(hosts: HostRecord[], reason: string): Promise<void> {
     await Promise.all(hosts.map(async (h) => {
       await setHostState(this.fabric, h.id, 'active', reason);
+      this.consolidator.expectInstances(h.id);
       this.log.info({ hostId: h.id, reason }, 'host reactivated');
     }));
   }
