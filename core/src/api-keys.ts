@@ -34,6 +34,18 @@ export function newApiKey(): string {
   return `flk_${randomBytes(32).toString('base64url')}`;
 }
 
+/**
+ * The items of FLURRY_API_KEYS (`key=tenant[:role]`, comma-separated), each
+ * split at its last `=`: a key may end in base64 padding, a tenant never
+ * holds one. `owner` is absent for a bare key.
+ */
+export function inlineKeyItems(value: string): { key: string; owner?: string }[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
+    const eq = item.lastIndexOf('=');
+    return eq < 0 ? { key: item } : { key: item.slice(0, eq), owner: item.slice(eq + 1) };
+  });
+}
+
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }

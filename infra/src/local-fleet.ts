@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NatsAuth } from '@flurry/core';
+import { inlineKeyItems, type NatsAuth } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
 import { FleetCredentials } from './nats-permissions.js';
 import { startGateway, startHost, type RunningService } from './services.js';
@@ -239,10 +239,7 @@ function gatewayEnv(opts: LocalFleetOptions): Record<string, string> {
 
 /** `key=tenant[:role],...` -> the first key. */
 function firstInlineKey(keys: string | undefined): string | undefined {
-  const first = keys?.split(',')[0]?.trim();
-  if (!first) return undefined;
-  const eq = first.lastIndexOf('=');
-  return eq < 0 ? first : first.slice(0, eq);
+  return inlineKeyItems(keys ?? '')[0]?.key;
 }
 
 /** The admin user's credentials, for tools pointed at this fleet (`nats --user admin --password …`): readable by the operator only. */

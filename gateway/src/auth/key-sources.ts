@@ -10,7 +10,7 @@
  * FLURRY_AUTH=none says to run without authentication.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_TENANT, EnvReader, hashApiKey, NAME_PATTERN, parseApiKeyFile, ROLES, type ApiKeyEntry, type Role } from '@flurry/core';
+import { ConfigError, DEFAULT_TENANT, EnvReader, hashApiKey, inlineKeyItems, NAME_PATTERN, parseApiKeyFile, ROLES, type ApiKeyEntry, type Role } from '@flurry/core';
 import { KeyRing } from './key-ring.js';
 
 /** Shorter keys in FLURRY_API_KEYS are refused (generated keys are 47 characters). */
@@ -51,12 +51,8 @@ function keysFromFile(path: string): ApiKeyEntry[] {
 
 /** `key=tenant[:role]`, comma-separated. Errors name the item's position, never the key. */
 export function parseInlineKeys(value: string): ApiKeyEntry[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean).map((item, i) => {
+  return inlineKeyItems(value).map(({ key, owner = DEFAULT_TENANT }, i) => {
     const at = `FLURRY_API_KEYS item ${i + 1}`;
-    // The last `=`: a key may end in base64 padding; a tenant never holds one.
-    const eq = item.lastIndexOf('=');
-    const key = eq < 0 ? item : item.slice(0, eq);
-    const owner = eq < 0 ? DEFAULT_TENANT : item.slice(eq + 1);
     const [tenant, role = 'user', ...rest] = owner.split(':');
     if (key.length < MIN_KEY_LENGTH) throw new ConfigError(`${at}: each key must be at least ${MIN_KEY_LENGTH} characters`);
     if (!NAME_PATTERN.test(tenant) || rest.length > 0) throw new ConfigError(`${at}: expected key=tenant or key=tenant:role, with a tenant matching ${NAME_PATTERN}`);
