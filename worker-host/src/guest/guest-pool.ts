@@ -613,7 +613,9 @@ export class GuestPool {
       const answer = await this.submitTo(thread, {
         message: { type: 'instance-create', id: this.nextId++, key, instanceId },
         transfer: [],
-        timeoutMs: this.limits.callTimeoutMs,
+        // A tenant's first instance on a thread loads the parent into it (module and snapshot) before on_restore:
+        // start-up work, so it gets the init limit; a creation that times out ends the thread with its instances.
+        timeoutMs: Math.max(this.limits.callTimeoutMs, this.limits.initTimeoutMs),
         what: 'instance creation',
         key,
         callId,
