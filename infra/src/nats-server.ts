@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { natsServerConfig, natsUrls, type NatsClusterSettings } from './nats-config.js';
 
 const FALLBACK_PATHS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server', '/usr/bin/nats-server'];
 
@@ -36,15 +37,31 @@ export interface NatsServerOptions {
   /** Folder for the config file, the JetStream store and the log. */
   dataDir: string;
   port?: number;
+  /** Address it listens on (default 127.0.0.1); a namespaced node's own address. */
+  host?: string;
+  /** Its server_name (default `nats-<port>`); unique within a cluster. */
+  name?: string;
   /** Largest message the server accepts; fleet messages carry request bodies. */
   maxPayloadBytes?: number;
   /** Users and their permissions (nats-permissions.ts); absent: anyone may connect and do anything. */
   authorization?: string;
+  /** This node's cluster port and its peers (nats-config.ts); absent: a single node. */
+  cluster?: NatsClusterSettings & { port: number };
+  /** JetStream's file storage limit. */
+  maxFileStoreBytes?: number;
+  /**
+   * Runs the server through another command (`ip netns exec <ns> ...`): gets
+   * nats-server's argv, returns the argv to spawn. Readiness then comes from
+   * the server's log, not from a connection from here.
+   */
+  wrapCommand?: (argv: string[]) => string[];
 }
 
 export interface RunningNatsServer {
   url: string;
   port: number;
+  /** Its server_name. */
+  name: string;
   process: ChildProcess;
   /** Replaces the users and permissions and has the running server reload them (connected clients stay). */
   reloadAuthorization(authorization: string): Promise<void>;
@@ -57,55 +74,57 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   const bin = findNatsServer();
   if (!bin) throw new Error('nats-server not found: install it (Debian: apt-get install nats-server) or set NATS_SERVER_BIN');
   const port = opts.port ?? (await freePort());
+  const host = opts.host ?? '127.0.0.1';
+  const name = opts.name ?? `nats-${port}`;
   mkdirSync(opts.dataDir, { recursive: true });
   const storeDir = join(opts.dataDir, 'jetstream');
   const configFile = join(opts.dataDir, 'nats-server.conf');
   const logFile = join(opts.dataDir, 'nats-server.log');
   const writeConfig = (authorization: string | undefined) => writeFileSync(
     configFile,
-    [
-      `listen: 127.0.0.1:${port}`,
-      `max_payload: ${opts.maxPayloadBytes ?? 8 * 1024 * 1024}`,
-      // A client that stops answering pings (a paused host) is dropped within about 6-9 s, and with it its
-      // queue subscriptions: calls stop being routed to it (the default, 2 minutes, would keep routing).
-      'ping_interval: "3s"',
-      'ping_max: 2',
-      'jetstream {',
-      `  store_dir: ${JSON.stringify(storeDir)}`,
-      '}',
-      authorization ?? '',
-      '',
-    ].join('\n'),
+    natsServerConfig({
+      node: { name, host, clientPort: port, clusterPort: opts.cluster?.port },
+      storeDir,
+      maxPayloadBytes: opts.maxPayloadBytes,
+      authorization,
+      cluster: opts.cluster,
+      maxFileStoreBytes: opts.maxFileStoreBytes,
+    }),
     // It holds the users' passwords.
     { mode: 0o600 },
   );
   writeConfig(opts.authorization);
   chmodSync(configFile, 0o600);
-  const child = spawn(bin, ['-c', configFile, '-l', logFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const readyBefore = countLogLines(logFile, 'Server is ready');
+  const argv = [bin, '-c', configFile, '-l', logFile];
+  const [cmd, ...args] = opts.wrapCommand ? opts.wrapCommand(argv) : argv;
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}: ${stderr.trim()}`);
-    if (await canConnect(port)) break;
+    // A namespaced server cannot be reached from here: its log says when it listens.
+    if (opts.wrapCommand ? countLogLines(logFile, 'Server is ready') > readyBefore : await canConnect(host, port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`nats-server did not listen on port ${port} within 10 s: ${stderr.trim()}`);
+      throw new Error(`nats-server did not listen on ${host}:${port} within 10 s: ${stderr.trim()} (see ${logFile})`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: natsUrls([{ name, host, clientPort: port }]),
     port,
+    name,
     process: child,
     async reloadAuthorization(authorization: string) {
-      const reloadsBefore = countReloads(logFile);
+      const reloadsBefore = countLogLines(logFile, 'Reloaded server configuration');
       writeConfig(authorization);
       child.kill('SIGHUP');
       // The reload is done once the server logs it; a client of a new user connecting sooner would be refused.
       const until = Date.now() + 10_000;
-      while (countReloads(logFile) <= reloadsBefore) {
+      while (countLogLines(logFile, 'Reloaded server configuration') <= reloadsBefore) {
         if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode} while reloading its configuration`);
         if (Date.now() > until) throw new Error(`nats-server did not reload its configuration within 10 s (see ${logFile})`);
         await new Promise((r) => setTimeout(r, 20));
@@ -121,14 +140,14 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   };
 }
 
-function countReloads(logFile: string): number {
+function countLogLines(logFile: string, text: string): number {
   if (!existsSync(logFile)) return 0;
-  return readFileSync(logFile, 'utf8').split('Reloaded server configuration').length - 1;
+  return readFileSync(logFile, 'utf8').split(text).length - 1;
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = tcpConnect({ port, host: '127.0.0.1' });
+    const s = tcpConnect({ port, host });
     s.once('connect', () => { s.destroy(); resolve(true); });
     s.once('error', () => resolve(false));
   });
