@@ -1,6 +1,7 @@
 /** @flurry/infra: starting nats-server, Flurry's services and whole local fleets. */
 export * from './nats-server.js';
 export * from './nats-config.js';
+export * from './nats-cluster.js';
 export * from './nats-permissions.js';
 export * from './services.js';
 export * from './local-fleet.js';
