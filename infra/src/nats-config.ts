@@ -63,6 +63,12 @@ export interface NatsServerConfigOptions {
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
+/**
+ * A client that stops answering pings (a paused host) is dropped within about 6-9 s, and with it its
+ * queue subscriptions: calls stop being routed to it (the default, 2 minutes, would keep routing).
+ */
+export const PING_INTERVAL = '3s';
+export const PING_MAX = 2;
 
 /** The configuration file of one node. */
 export function natsServerConfig(opts: NatsServerConfigOptions): string {
@@ -72,10 +78,8 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
     `server_name: ${q(node.name)}`,
     `listen: ${hostPort(node.host, node.clientPort)}`,
     `max_payload: ${opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES}`,
-    // A client that stops answering pings (a paused host) is dropped within about 6-9 s, and with it its
-    // queue subscriptions: calls stop being routed to it (the default, 2 minutes, would keep routing).
-    'ping_interval: "3s"',
-    'ping_max: 2',
+    `ping_interval: ${q(PING_INTERVAL)}`,
+    `ping_max: ${PING_MAX}`,
     'jetstream {',
     `  store_dir: ${q(opts.storeDir)}`,
     ...(opts.maxFileStoreBytes !== undefined ? [`  max_file_store: ${opts.maxFileStoreBytes}`] : []),
