@@ -207,6 +207,38 @@ describe('the systemd units', () => {
   });
 });
 
+/**
+ * The runbook's userfaultfd options, tried as an unprivileged user (nobody) the way the host probes them
+ * (worker-host/src/native/pager.ts): access to /dev/userfaultfd (the udev rule; here a device node of
+ * nobody's group bound over it in a private mount namespace, leaving the machine's as it is), ambient
+ * CAP_SYS_PTRACE (the drop-in), and neither (user-mode-only). The sysctl is machine-wide: not flipped here.
+ */
+describe('the userfaultfd options of the worker host', () => {
+  const pagerModule = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'worker-host', 'dist', 'native', 'pager.js');
+  const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+  const probe = `const s = (await import(${JSON.stringify(pagerModule)})).nativePagerStatus(); console.log(JSON.stringify({ pager: s.pager, via: s.capabilities?.via }));`;
+  const why = process.getuid?.() !== 0 ? 'root (to run as another user and bind a device node)'
+    : !['/usr/bin/setpriv', '/usr/bin/unshare'].every((p) => existsSync(p)) ? 'setpriv and unshare (util-linux)'
+    : !existsSync('/dev/userfaultfd') ? '/dev/userfaultfd (kernel >= 6.1)'
+    : !existsSync(join(dirname(pagerModule), '..', '..', 'native', 'build', 'Release', 'flurry_pager.node')) ? 'the native pager addon (npm run setup builds it)'
+    : undefined;
+  if (why) console.log(`skipped: the userfaultfd options need ${why}`);
+
+  function pagerAs(cmd: string[]): { pager: string; via: string } {
+    return JSON.parse(execFileSync(cmd[0]!, [...cmd.slice(1), process.execPath, '--input-type=module', '-e', probe], { encoding: 'utf8' }));
+  }
+
+  it.skipIf(why)('give the syscall with CAP_SYS_PTRACE, the device with its group, and user-mode-only with neither', () => {
+    expect(pagerAs(['setpriv', ...nobody])).toEqual({ pager: 'userfaultfd', via: 'user-mode-only' });
+    expect(pagerAs(['setpriv', ...nobody, '--inh-caps=+sys_ptrace', '--ambient-caps=+sys_ptrace'])).toEqual({ pager: 'userfaultfd', via: 'syscall' });
+    const node = join(dir, 'userfaultfd');
+    const bind = `mknod ${node} c 10 257 && chgrp 65534 ${node} && chmod 0660 ${node} && mount --bind ${node} /dev/userfaultfd && exec "$@"`;
+    expect(pagerAs(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', bind, 'sh', 'setpriv', ...nobody])).toEqual({ pager: 'userfaultfd', via: 'dev' });
+    // The rule the runbook installs grants exactly that: the flurry group, read and write.
+    expect(readFileSync(join(DEPLOY, 'udev', '60-flurry-userfaultfd.rules'), 'utf8')).toMatch(/^KERNEL=="userfaultfd", GROUP="flurry", MODE="0660"$/m);
+  });
+});
+
 describe('the Kubernetes manifests', () => {
   const manifests = readdirSync(join(DEPLOY, 'k8s')).filter((f) => f.endsWith('.yaml') && f !== 'nats-values.yaml');
 
