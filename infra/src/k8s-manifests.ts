@@ -47,7 +47,8 @@ async function modelOf(apiVersion: unknown, kind: unknown): Promise<(new (data: 
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') return undefined;
   if (!/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion) || !/^[A-Z][A-Za-z0-9]*$/.test(kind)) return undefined;
   try {
-    const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, new (data: unknown) => Validatable>;
+    const specifier = `kubernetes-models/${apiVersion}/${kind}`;
+    const mod = (await import(specifier)) as Record<string, new (data: unknown) => Validatable>;
     return mod[kind];
   } catch {
     return undefined;
