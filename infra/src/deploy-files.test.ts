@@ -288,6 +288,9 @@ describe('deploy-config.js', () => {
     const r = spawnSync(process.execPath, [cli, 'nats', '--nodes', 'nats-1=10.0.0.11:99999', '--hosts', 'w', '--out', join(dir, 'x')], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^deploy-config: --nodes: bad port in "nats-1=10.0.0.11:99999"\nusage:/);
+    const helm = spawnSync(process.execPath, [cli, 'helm', '--replicas', '3', '--hosts', 'w', '--release', 'queue', '--out', join(dir, 'v.yaml')], { encoding: 'utf8' });
+    expect(helm.status).toBe(1);
+    expect(helm.stderr).toMatch(/release "queue": give a release name containing "nats"/);
     expect(execFileSync(process.execPath, [cli, 'helm', '--replicas', '3', '--hosts', 'w', '--out', join(dir, 'v.yaml')], { encoding: 'utf8' })).toMatch(/^wrote /);
   });
 });

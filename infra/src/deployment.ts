@@ -1,8 +1,8 @@
 /**
  * What a deployment on real machines gets for its NATS cluster
  * (docs/deploy.md): each node's nats-server configuration, the values of
- * the official NATS Helm chart, and the secrets both read from the
- * environment. The configurations come from nats-config.ts and
+ * the official NATS Helm chart, and the secrets that both read from the
+ * server's environment. The configurations come from nats-config.ts and
  * nats-permissions.ts, like a local fleet's, and hold no secret: every
  * password is an environment reference, filled by the secrets file
  * (`nats-server.env`) on the nodes, and by the processes' own credential
@@ -62,6 +62,8 @@ export function natsNodeConfigs(spec: DeploymentSpec): Map<string, string> {
  * `<release>-<i>` of its StatefulSet, reached through its headless service `<release>-headless`.
  */
 export function helmChartNodes(release: string, replicas: number): NatsNodeAddress[] {
+  // The chart names its resources after a release whose name contains "nats", and <release>-nats otherwise.
+  if (!release.includes('nats')) throw new Error(`release "${release}": give a release name containing "nats" (the chart then names its pods <release>-<i>)`);
   return Array.from({ length: replicas }, (_, i) => ({
     name: `${release}-${i}`, host: `${release}-${i}.${release}-headless`, clientPort: CLIENT_PORT, clusterPort: CLUSTER_PORT,
   }));
