@@ -271,6 +271,11 @@ describe('the Kubernetes manifests', () => {
     expect(pod.containers[0].securityContext.allowPrivilegeEscalation).toBe(false);
     const config = parse(readFileSync(join(DEPLOY, 'k8s', 'worker-host.yaml'), 'utf8').split(/^---$/m)[0]!);
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(config.data.FLURRY_DRAIN_TIMEOUT_MS));
+    // Its start script names the host after its node, and stops with a clear message without credentials for it.
+    const start = spawnSync('/bin/sh', ['-c', pod.containers[0].args[0]], { env: { PATH: process.env.PATH, NODE_NAME: 'ip-10-0-3-7.ec2.internal' }, encoding: 'utf8' });
+    expect({ status: start.status, stderr: start.stderr }).toEqual({
+      status: 2, stderr: 'flurry-host: no NATS credentials for host ip-10-0-3-7-ec2-internal: add key ip-10-0-3-7-ec2-internal to the Secret flurry-hosts\n',
+    });
   });
 });
 
