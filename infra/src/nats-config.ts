@@ -8,9 +8,27 @@
  * every other node; routes authenticate with a user of their own. Every node
  * runs JetStream, so streams can be replicated (FLURRY_JS_REPLICAS).
  *
+ * A secret can be written into the file or left to the server's environment
+ * (`{ env: 'NAME' }`, written `$NAME`: nats-server resolves it when it loads
+ * the file, and `nats-server -t` fails naming a variable that is not set), so
+ * that a deployment's configuration files hold no secret (docs/deploy.md).
+ * A route URL carries the route password, so with an environment reference
+ * each peer's whole route URL is a variable too (`routeUrlVariable`).
+ *
  *   const text = natsServerConfig({ node: { name: 'nats-1', host: '10.0.0.1', clientPort: 4222, clusterPort: 6222 }, storeDir: '/var/lib/nats',
  *     cluster: { name: 'flurry', peers: [n2, n3], routeAuth: { user: 'route', password } }, authorization: creds.authorizationConfig() });
  */
+
+/** A value nats-server takes from its environment when it loads the configuration. */
+export interface EnvReference {
+  env: string;
+}
+
+/** A secret written into the configuration as it is, or referenced from the server's environment. */
+export type SecretValue = string | EnvReference;
+
+/** A variable name nats-server resolves: letters, digits and _, not starting with a digit. */
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export interface NatsNodeAddress {
   /** The node's `server_name`, unique in the cluster. */
@@ -27,8 +45,8 @@ export interface NatsClusterSettings {
   name: string;
   /** The other nodes: this node solicits a route to each. */
   peers: NatsNodeAddress[];
-  /** The user every route connects as. */
-  routeAuth: { user: string; password: string };
+  /** The user every route connects as; with an environment reference, route URLs are variables (`routeUrlVariable`). */
+  routeAuth: { user: string; password: SecretValue };
 }
 
 export interface NatsServerConfigOptions {
@@ -45,6 +63,12 @@ export interface NatsServerConfigOptions {
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
+/**
+ * A client that stops answering pings (a paused host) is dropped within about 6-9 s, and with it its
+ * queue subscriptions: calls stop being routed to it (the default, 2 minutes, would keep routing).
+ */
+export const PING_INTERVAL = '3s';
+export const PING_MAX = 2;
 
 /** The configuration file of one node. */
 export function natsServerConfig(opts: NatsServerConfigOptions): string {
@@ -54,10 +78,8 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
     `server_name: ${q(node.name)}`,
     `listen: ${hostPort(node.host, node.clientPort)}`,
     `max_payload: ${opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES}`,
-    // A client that stops answering pings (a paused host) is dropped within about 6-9 s, and with it its
-    // queue subscriptions: calls stop being routed to it (the default, 2 minutes, would keep routing).
-    'ping_interval: "3s"',
-    'ping_max: 2',
+    `ping_interval: ${q(PING_INTERVAL)}`,
+    `ping_max: ${PING_MAX}`,
     'jetstream {',
     `  store_dir: ${q(opts.storeDir)}`,
     ...(opts.maxFileStoreBytes !== undefined ? [`  max_file_store: ${opts.maxFileStoreBytes}`] : []),
@@ -65,16 +87,17 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
   ];
   if (cluster) {
     const { user, password } = cluster.routeAuth;
+    const routeTo = (p: NatsNodeAddress) => typeof password === 'string' ? q(routeUrl(p, user, password)) : secret({ env: routeUrlVariable(p) });
     lines.push(
       'cluster {',
       `  name: ${q(cluster.name)}`,
       `  listen: ${hostPort(node.host, node.clusterPort!)}`,
       '  authorization {',
       `    user: ${q(user)}`,
-      `    password: ${q(password)}`,
+      `    password: ${secret(password)}`,
       '  }',
       '  routes: [',
-      ...cluster.peers.map((p) => `    ${q(`nats-route://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPort(p.host, peerClusterPort(p))}`)}`),
+      ...cluster.peers.map((p) => `    ${routeTo(p)}`),
       '  ]',
       '}',
     );
@@ -105,6 +128,28 @@ export function natsClusterConfigs(opts: Omit<NatsServerConfigOptions, 'node' | 
 /** The client URLs of a set of nodes, as NATS_URL takes them (comma-separated). */
 export function natsUrls(nodes: NatsNodeAddress[]): string {
   return nodes.map((n) => `nats://${hostPort(n.host, n.clientPort)}`).join(',');
+}
+
+/** The URL a node solicits a route to `peer` with, credentials included. */
+export function routeUrl(peer: NatsNodeAddress, user: string, password: string): string {
+  return `nats-route://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPort(peer.host, peerClusterPort(peer))}`;
+}
+
+/** The variable holding the route URL to `peer` when the route password is an environment reference. */
+export function routeUrlVariable(peer: NatsNodeAddress): string {
+  return `FLURRY_NATS_ROUTE_URL_${envToken(peer.name)}`;
+}
+
+/** A name as part of a variable name: upper case, every other character than a letter or digit as _. */
+export function envToken(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/** A secret as the configuration writes it: quoted, or `$NAME`. */
+export function secret(value: SecretValue): string {
+  if (typeof value === 'string') return q(value);
+  if (!ENV_NAME_PATTERN.test(value.env)) throw new Error(`"${value.env}" is not a variable name nats-server resolves`);
+  return `$${value.env}`;
 }
 
 function peerClusterPort(p: NatsNodeAddress): number {

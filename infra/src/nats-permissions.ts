@@ -24,6 +24,7 @@ import {
   Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, hostUser, inboxPrefixFor, JobBuckets, JobEventsStream, JobOutputObjects, JobSubjects,
   ObjectStores, ResultsStream, ServiceBuckets, Subjects, type NatsAuth,
 } from '@flurry/core';
+import { secret, type SecretValue } from './nats-config.js';
 
 export interface Permissions {
   publish: { allow: string[]; deny?: string[] };
@@ -173,12 +174,15 @@ export class FleetCredentials {
 
   /** The `authorization { users = [...] }` block for nats-server's configuration. */
   authorizationConfig(): string {
-    const users = [
-      `    { user: ${q(this.admin.user)}, password: ${q(this.admin.password)} }`,
-      userEntry(this.gateway, gatewayPermissions()),
-      ...[...this.hosts].map(([id, auth]) => userEntry(auth, hostPermissions(id))),
-    ];
-    return ['authorization {', '  users = [', ...users, '  ]', '}', ''].join('\n');
+    return authorizationBlock(this.hostIds(), (user) => this.byUser(user).password);
+  }
+
+  private byUser(user: string): NatsAuth {
+    if (user === this.admin.user) return this.admin;
+    if (user === this.gateway.user) return this.gateway;
+    const auth = [...this.hosts.values()].find((a) => a.user === user);
+    if (!auth) throw new Error(`no NATS user ${user}`);
+    return auth;
   }
 
   /** What a process is given to connect as `auth` (NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX). */
@@ -191,11 +195,31 @@ function userAuth(user: string, inboxPrefix = inboxPrefixFor(user)): NatsAuth {
   return { user, password: randomBytes(32).toString('base64url'), inboxPrefix };
 }
 
-function userEntry(auth: NatsAuth, p: Permissions): string {
+/** The permissions of each user of a fleet with these hosts, by user name (admin: none, it may do anything). */
+export function fleetUsers(hostIds: string[]): { user: string; permissions?: Permissions }[] {
+  for (const id of hostIds) if (!HOST_ID_PATTERN.test(id)) throw new Error(`host id "${id}" must be 1-64 letters, digits, _ or -`);
+  return [
+    { user: ADMIN_USER },
+    { user: GATEWAY_USER, permissions: gatewayPermissions() },
+    ...hostIds.map((id) => ({ user: hostUser(id), permissions: hostPermissions(id) })),
+  ];
+}
+
+/**
+ * The `authorization { users = [...] }` block of a fleet with these hosts, each user's password
+ * written in (a local fleet) or referenced from nats-server's environment (a deployment: nats-config.ts).
+ */
+export function authorizationBlock(hostIds: string[], passwordOf: (user: string) => SecretValue): string {
+  const users = fleetUsers(hostIds).map(({ user, permissions }) => userEntry(user, passwordOf(user), permissions));
+  return ['authorization {', '  users = [', ...users, '  ]', '}', ''].join('\n');
+}
+
+function userEntry(user: string, password: SecretValue, p: Permissions | undefined): string {
+  if (!p) return `    { user: ${q(user)}, password: ${secret(password)} }`;
   const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
   const side = (s: { allow: string[]; deny?: string[] }) => `{ allow: ${list(s.allow)}${s.deny?.length ? `, deny: ${list(s.deny)}` : ''} }`;
   return [
-    `    { user: ${q(auth.user)}, password: ${q(auth.password)}, permissions: {`,
+    `    { user: ${q(user)}, password: ${secret(password)}, permissions: {`,
     `        publish: ${side(p.publish)}`,
     `        subscribe: ${side(p.subscribe)}`,
     ...(p.allowResponses ? ['        allow_responses: true'] : []),
