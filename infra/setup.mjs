@@ -58,7 +58,7 @@ function aptInstall(packages, why) {
 
 // 1. Node.js
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 6)) fail(`Flurry needs Node.js 20.6 or newer; this is ${process.versions.node}`);
+if (major < 20 || (major === 20 && minor < 12)) fail(`Flurry needs Node.js 20.12 or newer; this is ${process.versions.node}`);
 
 // 2. npm dependencies (install scripts allowed per package.json "allowScripts", so this never asks).
 if (mtime('node_modules/.package-lock.json') < Math.max(mtime('package-lock.json'), mtime('package.json'))) {
