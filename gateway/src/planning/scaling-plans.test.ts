@@ -1,12 +1,11 @@
-// The services controller's decisions, without a fleet: the fleet-wide load,
-// how many instances it asks for, where new instances go, and which host
-// consolidation empties.
+// The services controller's decisions, without a fleet: how many instances
+// the load asks for, where new instances go, and which host consolidation
+// empties.
 import { describe, expect, it } from 'vitest';
 import type { HostRecord } from '@flurry/core';
-import { desiredInstances } from './autoscaler.js';
-import { planConsolidation, type PlacedInstance } from './consolidator.js';
-import { FleetLoad } from './fleet-load.js';
-import { pickHosts } from './host-capacity.js';
+import { planConsolidation, type PlacedInstance } from './consolidation.js';
+import { pickHosts } from './instance-hosts.js';
+import { desiredInstances } from './scaling.js';
 
 const host = (id: string, instances: number, state: HostRecord['state'] = 'active'): HostRecord => ({
   id, pid: 1, hostname: 'h', startedAt: 0, heartbeatAt: 0, cores: 2, memoryBytes: 0, guestSlots: 2, runningGuests: 0, warm: [], pager: 'portable',
@@ -64,32 +63,5 @@ describe('planConsolidation', () => {
   });
   it('consolidation - never moves onto a draining or drained host', () => {
     expect(planConsolidation([host('a', 1), host('b', 1, 'drained')], [...placed('a', 1), ...placed('b', 1)], 4)).toBeUndefined();
-  });
-});
-
-describe('FleetLoad', () => {
-  const report = (gateway: string, at: number, held: number, instances: Record<string, number>) =>
-    ({ gateway, at, services: [{ tenant: 't', service: 's', held, instances }] });
-
-  it('load - sums the latest report of every gateway per service and per instance', () => {
-    const load = new FleetLoad(2000);
-    load.add(report('g1', 0, 0, { a: 3, b: 1 }), 1000);
-    load.add(report('g2', 0, 2, { a: 1 }), 1000);
-    load.add(report('g1', 0, 0, { a: 2 }), 1100);
-    const sum = load.service('t.s', 1200);
-    expect(sum).toMatchObject({ total: 5, held: 2 });
-    expect([...sum.perInstance]).toEqual([['a', 3]]);
-  });
-  it('load - a gateway whose report is older than staleMs no longer counts', () => {
-    const load = new FleetLoad(2000);
-    load.add(report('g1', 0, 0, { a: 4 }), 1000);
-    load.add(report('g2', 0, 0, { a: 1 }), 2500);
-    expect(load.service('t.s', 3500).total).toBe(1);
-    expect(load.instance('t.s', 'a', 5000)).toBe(0);
-  });
-  it('load - a report names the services it drops, so they are looked at again', () => {
-    const load = new FleetLoad();
-    load.add(report('g1', 0, 0, { a: 1 }), 0);
-    expect(load.add({ gateway: 'g1', at: 1, services: [] }, 1)).toEqual(['t.s']);
   });
 });
