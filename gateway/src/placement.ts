@@ -4,7 +4,7 @@
  * no_capacity is passed over for the next. Concurrent requests to place the
  * same function version share one attempt.
  */
-import { decodeChecked, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type Logger, type PlaceRequest } from '@flurry/core';
+import { decodeChecked, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type Logger, type PlaceRequest } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 import { warmParentHosts } from './planning/warm-parent.js';
 

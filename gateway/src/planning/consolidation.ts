@@ -58,10 +58,10 @@ interface Holder {
  * fit on the other active hosts that hold instances (at most `perHost` each),
  * fullest first (then the first id).
  *
- * O((hosts + instances) + moves × log hosts): filling the fullest host with
+ * O(hosts + instances + moves × log hosts). Filling the fullest host with
  * room first fills each destination up before the next, so a source fits
- * exactly when the other holders' free room adds up to its instances, and the
- * destinations are taken in one fixed order (a heap).
+ * exactly when the other holders' free room adds up to its instances (no
+ * trial moves), and its destinations are taken in one fixed order (a heap).
  */
 export function planConsolidation(hosts: readonly HostRecord[], instances: readonly PlacedInstance[], perHost: number): ConsolidationPlan | undefined {
   const on = new Map<string, Holder>();
