@@ -71,8 +71,9 @@ export function simulatedFleet(o: SimulatedFleetOptions): SimulatedFleet {
 
   const hosts: HostRecord[] = Array.from({ length: o.hosts }, (_, i) => {
     const r = random();
-    // Mostly active; some drained (consolidation emptied them), some draining, some reporting no state (older hosts).
-    const [state, draining]: [HostRecord['state'], boolean] = r < 0.8 ? ['active', false] : r < 0.88 ? ['drained', true] : r < 0.93 ? ['draining', true] : [undefined, r < 0.95];
+    // Mostly active; some exiting (draining before their state says so), drained (consolidation emptied them),
+    // draining, or reporting no state (older hosts).
+    const [state, draining]: [HostRecord['state'], boolean] = r < 0.78 ? ['active', false] : r < 0.8 ? ['active', true] : r < 0.88 ? ['drained', true] : r < 0.93 ? ['draining', true] : [undefined, r < 0.95];
     const guestSlots = pick([1, 2, 4, 8, 16]);
     const m = random();
     const budgetBytes = pick([1, 2, 4, 8]) * GiB;
