@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Recor
   burst: () => import('./burst.js'),
   soak: () => import('./soak.js'),
   checks: () => import('./checks.js'),
+  plan: () => import('./plan.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -3,3 +3,4 @@ export { Gateway } from './gateway.js';
 export { createApp, type AppDeps } from './app.js';
 export { loadGatewayConfig, type GatewayConfig } from './config.js';
 export { KeyRing, type Caller } from './auth/key-ring.js';
+export * as planning from './planning/index.js';

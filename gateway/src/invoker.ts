@@ -15,7 +15,9 @@
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import { decodeOrRefuse, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
-import { isWarmOn, rankHostsFor, type Placement } from './placement.js';
+import type { Placement } from './placement.js';
+import { isWarmOn } from './planning/host-states.js';
+import { warmParentHosts } from './planning/warm-parent.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
@@ -146,7 +148,7 @@ export class Invoker {
     const hosts = this.fleet.live();
     const warmSlots = hosts.filter((h) => isWarmOn(h, fn) && !h.draining).reduce((s, h) => s + h.guestSlots, 0);
     if (warmSlots === 0 || inFlight <= warmSlots) return;
-    if (rankHostsFor(fn, hosts).length === 0) return;
+    if (warmParentHosts(fn, hosts, 1).length === 0) return;
     this.placement.place(fn, requestId).catch((err: unknown) => this.log.warn({ requestId, err: (err as Error).message }, 'spreading placement failed'));
   }
 }

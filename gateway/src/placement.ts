@@ -1,24 +1,12 @@
 /**
- * Placement of warm parents: which host should hold a function, and asking
- * it to. Hosts with room in their memory budget come first, then by free
- * guest slots; draining hosts and hosts that already hold the function are
- * skipped. A host that answers no_capacity is passed over for the next. Concurrent requests to place the
+ * Placement of warm parents: asking the best hosts for a function
+ * (planning/warm-parent.ts chooses them) to hold it. A host that answers
+ * no_capacity is passed over for the next. Concurrent requests to place the
  * same function version share one attempt.
  */
-import { decodeChecked, encode, FlurryError, newId, Subjects, type Fabric, type FunctionRecord, type HostRecord, type Logger, type PlaceRequest } from '@flurry/core';
+import { decodeChecked, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type Logger, type PlaceRequest } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
-import { initialMemoryOf, roomFirst } from './memory-room.js';
-
-export function isWarmOn(host: HostRecord, fn: FunctionRecord): boolean {
-  return host.warm.some((w) => w.tenant === fn.tenant && w.name === fn.name && w.digest === fn.digest);
-}
-
-/** Hosts that could take a new warm parent of `fn`, best first. */
-export function rankHostsFor(fn: FunctionRecord, hosts: HostRecord[]): HostRecord[] {
-  return hosts
-    .filter((h) => !h.draining && !isWarmOn(h, fn))
-    .sort((a, b) => roomFirst(initialMemoryOf(fn))(a, b) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.warm.length - b.warm.length || a.id.localeCompare(b.id));
-}
+import { warmParentHosts } from './planning/warm-parent.js';
 
 export class Placement {
   private readonly pending = new Map<string, Promise<string>>();
@@ -47,12 +35,12 @@ export class Placement {
   }
 
   private async tryHosts(fn: FunctionRecord, requestId: string): Promise<string> {
-    const candidates = rankHostsFor(fn, this.fleet.live());
+    const candidates = warmParentHosts(fn, this.fleet.live());
     if (candidates.length === 0) {
       throw new FlurryError('no_capacity', 'no worker host is available to run this function', { retryAfterSeconds: 1 });
     }
     let lastError: FlurryError | undefined;
-    for (const host of candidates.slice(0, 3)) {
+    for (const host of candidates) {
       const req: PlaceRequest = { requestId, tenant: fn.tenant, name: fn.name, digest: fn.digest };
       try {
         const msg = await this.fabric.nc.request(Subjects.place(host.id), encode(req), { timeout: this.timeoutMs });

@@ -8,3 +8,4 @@ export * from './local-fleet.js';
 export * from './datasets.js';
 export * from './room-ledger.js';
 export * from './seeded-random.js';
+export * from './simulated-fleet.js';

@@ -5,7 +5,7 @@
  * instances, parents or page caches of any tenant, no pid, no hostname.
  */
 import type { HostRecord, Role } from '@flurry/core';
-import { hostState } from '../services/host-capacity.js';
+import { hostState } from '../planning/host-states.js';
 
 /** A host as a user sees it. */
 export type HostCapacity = Pick<HostRecord, 'id' | 'startedAt' | 'heartbeatAt' | 'cores' | 'memoryBytes' | 'guestSlots' | 'runningGuests' | 'pager' | 'draining' | 'releasable' | 'memoryBudget'> & {

@@ -13,8 +13,9 @@ import {
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type Message, type MessageKind, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
-import { isWarmOn } from '../placement.js';
-import { initialMemoryOf, roomFirst } from '../memory-room.js';
+import { isWarmOn } from '../planning/host-states.js';
+import { jobParentHosts, spreadClones } from '../planning/job-hosts.js';
+import { initialMemoryOf } from '../planning/memory-room.js';
 import { JobEventWriter } from './job-events.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
@@ -351,12 +352,7 @@ export class JobRun {
       const keeps = (h: HostRecord) => !this.keepParent ? 0
         : h.parents?.some((p) => p.tenant === key.tenant && p.moduleDigest === key.moduleDigest && p.initDigest === key.initDigest) ? 2
         : this.deps.parentHosts.get(keyString) === h.id ? 1 : 0;
-      const candidates = [...live].sort((a, b) => {
-        const wa = fn && isWarmOn(a, fn) ? 1 : 0;
-        const wb = fn && isWarmOn(b, fn) ? 1 : 0;
-        // A kept parent is reused without new memory; otherwise a host with room in its budget comes first.
-        return keeps(b) - keeps(a) || roomFirst(initialMemoryOf(fn))(a, b) || wb - wa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
-      });
+      const candidates = jobParentHosts(live, { keeps, warm: (h) => fn !== undefined && isWarmOn(h, fn), bytes: initialMemoryOf(fn), freeSlots: (h) => this.freeSlots(h) });
       if (candidates.length === 0) {
         this.log.warn({ jobId: this.record.id }, 'no live host for the parent; waiting');
         return;
@@ -366,7 +362,7 @@ export class JobRun {
       let lastError: WireError | undefined;
       const link = this.deps.store.fabric.link;
       const outagesBefore = link.outages;
-      for (const host of candidates.slice(0, 3)) {
+      for (const host of candidates) {
         this.emit('placed', { host: host.id });
         if (this.keepParent) rememberParentHost(this.deps.parentHosts, keyString, host.id);
         try {
@@ -413,25 +409,8 @@ export class JobRun {
     // Hosts that cache the snapshot's pages: this job's, and (for a kept parent) earlier jobs' clone hosts.
     const snapshotId = this.record.snapshotId;
     const hasPages = (h: HostRecord) => this.hostsWithPages.has(h.id) || (snapshotId !== undefined && h.pageCaches?.includes(snapshotId) === true);
-    const hosts = [...live].sort((a, b) => {
-      const pa = hasPages(a) ? 1 : 0;
-      const pb = hasPages(b) ? 1 : 0;
-      return pb - pa || this.freeSlots(b) - this.freeSlots(a) || a.id.localeCompare(b.id);
-    });
-    const plan = new Map<string, number[]>();
     // Round by round, one clone per host with a free slot, so clones spread over the fleet.
-    let placed = true;
-    while (pending.length > 0 && placed) {
-      placed = false;
-      for (const h of hosts) {
-        if (pending.length === 0) break;
-        const planned = plan.get(h.id)?.length ?? 0;
-        if (this.freeSlots(h) - planned <= 0) continue;
-        plan.set(h.id, [...(plan.get(h.id) ?? []), pending.shift()!]);
-        placed = true;
-      }
-    }
-    for (const [host, indices] of plan) this.fork(host, indices);
+    for (const [host, indices] of spreadClones(pending, live, hasPages, (h) => this.freeSlots(h))) this.fork(host, indices);
   }
 
   private fork(host: string, indices: number[]): void {

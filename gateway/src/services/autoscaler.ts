@@ -1,12 +1,9 @@
 /**
  * The autoscaler (docs/autoscaling.md), part of the services controller: it
  * runs on the one gateway that holds the controller's lease, reads the
- * fleet-wide load (fleet-load.ts) and keeps each service at
- *
- *   want = clamp(ceil((in flight + held) / targetConcurrency), min, max)
- *
- * instances (at least one while requests are held). It scales out as soon as
- * a load report asks for more (a report follows a burst within
+ * fleet-wide load (fleet-load.ts) and carries out what the planners
+ * (planning/scaling.ts, planning/instance-hosts.ts) decide: it scales out as
+ * soon as a load report asks for more (a report follows a burst within
  * milliseconds), forking the warm parent onto the hosts with fewest
  * instances; it scales in only after the load has asked for fewer instances
  * for a whole cool-down, removing the instances on the emptiest hosts first
@@ -14,16 +11,12 @@
  */
 import type { FleetView } from '../fleet-view.js';
 import { serviceKey, type HostRecord, type Logger, type ServiceRecord } from '@flurry/core';
-import type { FleetLoad, ServiceLoadSum } from './fleet-load.js';
-import { hostState, instanceCount, pickHosts } from './host-capacity.js';
+import { hostState } from '../planning/host-states.js';
+import { pickHosts } from '../planning/instance-hosts.js';
+import { desiredInstances, scaleInVictims, scalingDecision } from '../planning/scaling.js';
+import type { FleetLoad } from './fleet-load.js';
 import type { StandbyParents } from './standby-parents.js';
 import type { ServiceManager } from './service-manager.js';
-
-/** The number of instances a service's load asks for. */
-export function desiredInstances(record: Pick<ServiceRecord, 'min' | 'max' | 'targetConcurrency'>, load: Pick<ServiceLoadSum, 'total' | 'held'>): number {
-  const byLoad = Math.ceil(load.total / record.targetConcurrency);
-  return Math.min(record.max, Math.max(record.min, byLoad, load.held > 0 ? 1 : 0));
-}
 
 export interface AutoscalerDeps {
   services: ServiceManager;
@@ -94,14 +87,14 @@ export class Autoscaler {
     }
     const load = this.deps.load.service(key);
     const current = st.instances.length;
-    const want = desiredInstances(st.record, load);
-    const now = Date.now();
-    const since = this.lastNeed.get(key);
-    if (want >= current || since === undefined) this.lastNeed.set(key, now);
+    const { want, needSince, action } = scalingDecision({
+      record: st.record, current, load, needSince: this.lastNeed.get(key), now: Date.now(), cooldownMs: this.deps.cooldownMs, shrinking: this.shrinking.has(key),
+    });
+    this.lastNeed.set(key, needSince);
     const why = `${load.total} requests in flight${load.held > 0 ? ` (${load.held} held)` : ''} over ${current} instances, target ${st.record.targetConcurrency} each: want ${want} (min ${st.record.min}, max ${st.record.max})`;
-    if (want > current) await this.scaleOut(tenant, name, want - current, want, why);
-    else if (current < st.record.max) this.keepStandby(st.record, st.instances.map((i) => i.host), st.record.max - current);
-    else if (want < current && since !== undefined && now - since >= this.deps.cooldownMs && !this.shrinking.has(key)) {
+    if (action.kind === 'out') await this.scaleOut(tenant, name, action.count, want, why);
+    else if (action.kind === 'standby') this.keepStandby(st.record, st.instances.map((i) => i.host), action.room);
+    else if (action.kind === 'in') {
       this.shrinking.add(key);
       void this.scaleIn(tenant, name, key, why)
         .catch((err: unknown) => this.deps.log.warn({ service: `${tenant}/${name}`, err: (err as Error).message }, 'scale-in failed'))
@@ -119,9 +112,10 @@ export class Autoscaler {
     for (const [id, r] of this.recent) if (now - r.at > 5000) this.recent.delete(id);
     const extra = new Map<string, number>();
     const live = this.deps.fleet.live();
+    const byId = new Map(live.map((h) => [h.id, h]));
     for (const [id, r] of this.recent) {
       // Counted until the host's heartbeat lists it.
-      const h = live.find((x) => x.id === r.host);
+      const h = byId.get(r.host);
       if (h && !(h.instances ?? []).some((i) => i.instanceId === id)) extra.set(r.host, (extra.get(r.host) ?? 0) + 1);
     }
     const choice = pickHosts(live, count, this.deps.hostInstances, extra);
@@ -153,12 +147,7 @@ export class Autoscaler {
       const load = this.deps.load.service(key);
       const count = st.instances.length - desiredInstances(st.record, load);
       if (count <= 0) return;
-      const hostLoad = new Map(this.deps.fleet.live().map((h) => [h.id, instanceCount(h)]));
-      // Idle instances on the emptiest hosts first (emptying hosts for consolidation), newest first.
-      const victims = [...st.instances]
-        .sort((a, b) => (load.perInstance.get(a.id) ?? 0) - (load.perInstance.get(b.id) ?? 0) || (hostLoad.get(a.host) ?? 0) - (hostLoad.get(b.host) ?? 0) || b.createdAt - a.createdAt)
-        .slice(0, count)
-        .map((i) => i.id);
+      const victims = scaleInVictims(st.instances, count, load.perInstance, this.deps.fleet.live());
       this.deps.log.info({ service: `${tenant}/${name}`, reason: why, victims }, 'scaling in');
       await this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0);
     });

@@ -9,7 +9,7 @@
  */
 import { FlurryError, type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
-import { pickHosts } from './host-capacity.js';
+import { pickHosts } from '../planning/instance-hosts.js';
 import { setHostState } from './host-state.js';
 import type { InstanceMover } from './instance-mover.js';
 import type { ServiceManager } from './service-manager.js';

@@ -8,7 +8,7 @@
 import type { Hono } from 'hono';
 import { requireAdmin, type CallerVariables } from '../auth/roles.js';
 import type { FleetView } from '../fleet-view.js';
-import { hostState } from './host-capacity.js';
+import { hostState } from '../planning/host-states.js';
 import type { HostControl } from './host-control.js';
 
 type Env = { Variables: { requestId: string } & CallerVariables };

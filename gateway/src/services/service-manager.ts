@@ -14,7 +14,8 @@ import {
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
-import { roomFirst } from '../memory-room.js';
+import { HOSTS_TRIED } from '../planning/best-of.js';
+import { serviceInstanceHosts } from '../planning/instance-hosts.js';
 import { checkServiceInstances } from '../quotas/service-instances.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
@@ -542,7 +543,7 @@ export class ServiceManager {
       const missing = Math.min(want, record.max) - instances.length;
       await Promise.all(hosts.slice(0, Math.max(0, missing)).map(async (host, i) => {
         // Fall back to the other chosen hosts, then to the ranked ones.
-        const order = [host, ...hosts.filter((h) => h.id !== host.id).slice(i), ...this.rankHosts(instances)];
+        const order = [host, ...hosts.filter((h) => h.id !== host.id).slice(i), ...serviceInstanceHosts(this.deps.fleet.live(), instances)];
         const inst = await this.createInstanceOn(record, order).catch((err: unknown) => {
           this.deps.log.warn({ service: `${tenant}/${name}`, hostId: host.id, err: (err as Error).message }, 'scale-out instance failed');
           return undefined;
@@ -667,23 +668,15 @@ export class ServiceManager {
     }
   }
 
-  /** Hosts for one more instance: room in their memory budget first, then fewest instances of this service, then most free guest slots. */
-  private rankHosts(instances: ServiceInstanceRecord[]): HostRecord[] {
-    const count = (id: string) => instances.filter((i) => i.host === id).length;
-    return this.deps.fleet.live()
-      .filter((h) => !h.draining)
-      .sort((a, b) => roomFirst(0)(a, b) || count(a.id) - count(b.id) || b.guestSlots - b.runningGuests - (a.guestSlots - a.runningGuests) || a.id.localeCompare(b.id));
-  }
-
   private createInstance(record: ServiceRecord, instances: ServiceInstanceRecord[]): Promise<ServiceInstanceRecord> {
-    return this.createInstanceOn(record, this.rankHosts(instances));
+    return this.createInstanceOn(record, serviceInstanceHosts(this.deps.fleet.live(), instances));
   }
 
-  /** Creates an instance on the first of `hosts` (up to three tried) that makes one. */
+  /** Creates an instance on the first of `hosts` (up to HOSTS_TRIED tried) that makes one. */
   private async createInstanceOn(record: ServiceRecord, hosts: HostRecord[]): Promise<ServiceInstanceRecord> {
     if (hosts.length === 0) throw new FlurryError('no_capacity', 'no worker host is available for a service instance', { retryAfterSeconds: 1 });
     let lastError: FlurryError | undefined;
-    for (const host of hosts.slice(0, 3)) {
+    for (const host of hosts.slice(0, HOSTS_TRIED)) {
       const req: CreateInstanceRequest = {
         requestId: newId('req'), tenant: record.tenant, service: record.name, name: record.function, digest: record.digest, instanceId: newId('inst'),
         ...(record.init ? { init: record.init } : {}), ...(record.initData ? { initData: record.initData } : {}),

@@ -1,12 +1,11 @@
-// The services controller's decisions, without a fleet: the fleet-wide load,
-// how many instances it asks for, where new instances go, and which host
-// consolidation empties.
+// The services controller's decisions, without a fleet: how many instances
+// the load asks for, where new instances go, and which host consolidation
+// empties.
 import { describe, expect, it } from 'vitest';
 import type { HostRecord } from '@flurry/core';
-import { desiredInstances } from './autoscaler.js';
-import { planConsolidation, type PlacedInstance } from './consolidator.js';
-import { FleetLoad } from './fleet-load.js';
-import { pickHosts } from './host-capacity.js';
+import { planConsolidation, type PlacedInstance } from './consolidation.js';
+import { pickHosts } from './instance-hosts.js';
+import { desiredInstances, scaleInVictims, scalingDecision, type ScalingInput } from './scaling.js';
 
 const host = (id: string, instances: number, state: HostRecord['state'] = 'active'): HostRecord => ({
   id, pid: 1, hostname: 'h', startedAt: 0, heartbeatAt: 0, cores: 2, memoryBytes: 0, guestSlots: 2, runningGuests: 0, warm: [], pager: 'portable',
@@ -29,6 +28,33 @@ describe('desiredInstances', () => {
   it('autoscaler - a service with min 0 gets an instance when requests are held for one', () => {
     expect(desiredInstances({ ...svc, min: 0 }, { total: 0, held: 0 })).toBe(0);
     expect(desiredInstances({ ...svc, min: 0 }, { total: 1, held: 1 })).toBe(1);
+  });
+});
+
+describe('scalingDecision', () => {
+  const base: ScalingInput = { record: { min: 1, max: 3, targetConcurrency: 2 }, current: 1, load: { total: 0, held: 0 }, needSince: 0, now: 10_000, cooldownMs: 5000, shrinking: false };
+  it('autoscaler - scales out at once by what the load asks for beyond the instances, and notes the need', () => {
+    expect(scalingDecision({ ...base, load: { total: 5, held: 0 } })).toEqual({ want: 3, needSince: 10_000, action: { kind: 'out', count: 2 } });
+  });
+  it('autoscaler - below max with no more asked: keeps standby parents for the room left', () => {
+    expect(scalingDecision({ ...base, current: 2, load: { total: 1, held: 0 } })).toEqual({ want: 1, needSince: 0, action: { kind: 'standby', room: 1 } });
+  });
+  it('autoscaler - scales in only after a whole cool-down of asking for fewer, never twice at once', () => {
+    const atMax = { ...base, current: 3, load: { total: 1, held: 0 } };
+    expect(scalingDecision({ ...atMax, needSince: 6000 }).action).toEqual({ kind: 'none' });
+    expect(scalingDecision({ ...atMax, needSince: 5000 })).toEqual({ want: 1, needSince: 5000, action: { kind: 'in' } });
+    expect(scalingDecision({ ...atMax, needSince: 5000, shrinking: true }).action).toEqual({ kind: 'none' });
+    // A service seen for the first time starts its cool-down now.
+    expect(scalingDecision({ ...atMax, needSince: undefined })).toEqual({ want: 1, needSince: 10_000, action: { kind: 'none' } });
+  });
+});
+
+describe('scaleInVictims', () => {
+  const inst = (id: string, host: string, createdAt: number) => ({ id, host, digest: 'd', createdAt });
+  it('autoscaler - removes idle instances first, on the emptiest hosts, newest first', () => {
+    const instances = [inst('busy', 'b', 1), inst('old-on-a', 'a', 1), inst('new-on-a', 'a', 2), inst('on-c', 'c', 3)];
+    const hosts = [host('a', 1), host('b', 1), host('c', 3)];
+    expect(scaleInVictims(instances, 3, new Map([['busy', 2]]), hosts)).toEqual(['new-on-a', 'old-on-a', 'on-c']);
   });
 });
 
@@ -64,32 +90,5 @@ describe('planConsolidation', () => {
   });
   it('consolidation - never moves onto a draining or drained host', () => {
     expect(planConsolidation([host('a', 1), host('b', 1, 'drained')], [...placed('a', 1), ...placed('b', 1)], 4)).toBeUndefined();
-  });
-});
-
-describe('FleetLoad', () => {
-  const report = (gateway: string, at: number, held: number, instances: Record<string, number>) =>
-    ({ gateway, at, services: [{ tenant: 't', service: 's', held, instances }] });
-
-  it('load - sums the latest report of every gateway per service and per instance', () => {
-    const load = new FleetLoad(2000);
-    load.add(report('g1', 0, 0, { a: 3, b: 1 }), 1000);
-    load.add(report('g2', 0, 2, { a: 1 }), 1000);
-    load.add(report('g1', 0, 0, { a: 2 }), 1100);
-    const sum = load.service('t.s', 1200);
-    expect(sum).toMatchObject({ total: 5, held: 2 });
-    expect([...sum.perInstance]).toEqual([['a', 3]]);
-  });
-  it('load - a gateway whose report is older than staleMs no longer counts', () => {
-    const load = new FleetLoad(2000);
-    load.add(report('g1', 0, 0, { a: 4 }), 1000);
-    load.add(report('g2', 0, 0, { a: 1 }), 2500);
-    expect(load.service('t.s', 3500).total).toBe(1);
-    expect(load.instance('t.s', 'a', 5000)).toBe(0);
-  });
-  it('load - a report names the services it drops, so they are looked at again', () => {
-    const load = new FleetLoad();
-    load.add(report('g1', 0, 0, { a: 1 }), 0);
-    expect(load.add({ gateway: 'g1', at: 1, services: [] }, 1)).toEqual(['t.s']);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionRecord, HostRecord } from '@flurry/core';
 import { initialMemoryOf, memoryRoom, roomFirst } from './memory-room.js';
-import { rankHostsFor } from './placement.js';
+import { warmParentHosts } from './warm-parent.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,6 +26,6 @@ describe('memory room', () => {
     const hosts = [host('full', 8 * MiB), host('busy-roomy', 0, 3), host('idle-roomy', 0)];
     expect([...hosts].sort(roomFirst(4 * MiB)).map((h) => h.id)).toEqual(['busy-roomy', 'idle-roomy', 'full']);
     // Placement: room first, then free guest slots.
-    expect(rankHostsFor(fn, hosts).map((h) => h.id)).toEqual(['idle-roomy', 'busy-roomy', 'full']);
+    expect(warmParentHosts(fn, hosts).map((h) => h.id)).toEqual(['idle-roomy', 'busy-roomy', 'full']);
   });
 });
