@@ -37,7 +37,11 @@ describe('scalingDecision', () => {
     expect(scalingDecision({ ...base, load: { total: 5, held: 0 } })).toEqual({ want: 3, needSince: 10_000, action: { kind: 'out', count: 2 } });
   });
   it('autoscaler - below max with no more asked: keeps standby parents for the room left', () => {
-    expect(scalingDecision({ ...base, current: 2, load: { total: 1, held: 0 } })).toEqual({ want: 1, needSince: 0, action: { kind: 'standby', room: 1 } });
+    expect(scalingDecision({ ...base, current: 2, load: { total: 1, held: 0 }, needSince: 6000 })).toEqual({ want: 1, needSince: 6000, action: { kind: 'standby', room: 1 } });
+    expect(scalingDecision({ ...base, current: 2, load: { total: 4, held: 0 } })).toEqual({ want: 2, needSince: 10_000, action: { kind: 'standby', room: 1 } });
+  });
+  it('autoscaler - below max too, scales in once the load has asked for fewer for a whole cool-down', () => {
+    expect(scalingDecision({ ...base, current: 2, load: { total: 1, held: 0 }, needSince: 5000 })).toEqual({ want: 1, needSince: 5000, action: { kind: 'in' } });
   });
   it('autoscaler - scales in only after a whole cool-down of asking for fewer, never twice at once', () => {
     const atMax = { ...base, current: 3, load: { total: 1, held: 0 } };

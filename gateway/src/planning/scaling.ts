@@ -60,8 +60,9 @@ export function scalingDecision(s: ScalingInput): ScalingDecision {
   const needSince = want >= s.current || s.needSince === undefined ? s.now : s.needSince;
   let action: ScalingAction = { kind: 'none' };
   if (want > s.current) action = { kind: 'out', count: want - s.current };
-  else if (s.current < s.record.max) action = { kind: 'standby', room: s.record.max - s.current };
+  // At any count, not only at max: a service below its max scales in too (its standby parents follow on the next step).
   else if (want < s.current && s.needSince !== undefined && s.now - s.needSince >= s.cooldownMs && !s.shrinking) action = { kind: 'in' };
+  else if (s.current < s.record.max) action = { kind: 'standby', room: s.record.max - s.current };
   return { want, needSince, action };
 }
 
