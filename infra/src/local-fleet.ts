@@ -1,13 +1,15 @@
 /**
- * A whole fleet on this machine: its own nats-server (or an existing one),
- * a gateway and N worker hosts, each a separate process. `npm start`, the
- * integration tests and the benchmarks all use this one helper.
+ * A whole fleet on this machine: its own nats-server (or a cluster of them,
+ * or an existing one), a gateway and N worker hosts, each a separate
+ * process. `npm start`, the integration tests and the benchmarks all use
+ * this one helper.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inlineKeyItems, type NatsAuth } from '@flurry/core';
+import { startNatsCluster, type RunningNatsCluster } from './nats-cluster.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
 import { FleetCredentials } from './nats-permissions.js';
 import { startGateway, startHost, type RunningService } from './services.js';
@@ -16,6 +18,12 @@ export interface LocalFleetOptions {
   hosts: number;
   /** Use this server instead of starting one. */
   natsUrl?: string;
+  /**
+   * How many nats-server nodes to start (default 1, a single server): 2 or
+   * more form a cluster (nats-cluster.ts), and every process gets all their
+   * URLs and FLURRY_JS_REPLICAS = min(3, nodes) unless `env` sets it.
+   */
+  natsCluster?: number;
   /** The started nats-server's max_payload (default 8 MiB). */
   natsMaxPayloadBytes?: number;
   /** Folder for nats-server's store and the logs; a temporary one (removed on stop) when not given. */
@@ -44,7 +52,9 @@ export class LocalFleet {
     readonly dataDir: string,
     public gateway: RunningService,
     readonly hosts: RunningService[],
+    /** The fleet's own single nats-server, or its cluster; neither for a fleet given natsUrl. */
     private nats: RunningNatsServer | undefined,
+    private readonly natsCluster: RunningNatsCluster | undefined,
     private readonly removeDataDir: boolean,
     private readonly opts: LocalFleetOptions,
     /** The NATS users of a fleet that started its own server (nats-permissions.ts). */
@@ -66,9 +76,10 @@ export class LocalFleet {
   }
 
   /** Options to connect to this fleet's NATS as its admin user (tests, benchmarks, tools). */
-  adminConnectOptions(): { servers: string; user?: string; pass?: string; inboxPrefix?: string } {
+  adminConnectOptions(): { servers: string[]; user?: string; pass?: string; inboxPrefix?: string } {
     const a = this.credentials?.admin;
-    return a ? { servers: this.natsUrl, user: a.user, pass: a.password, inboxPrefix: a.inboxPrefix } : { servers: this.natsUrl };
+    const servers = this.natsUrl.split(',');
+    return a ? { servers, user: a.user, pass: a.password, inboxPrefix: a.inboxPrefix } : { servers };
   }
 
   static async start(opts: LocalFleetOptions): Promise<LocalFleet> {
@@ -79,15 +90,23 @@ export class LocalFleet {
     const keepIn = process.env.FLURRY_KEEP_FLEET_DIRS;
     const removeDataDir = !opts.dataDir && !keepIn;
     const dataDir = opts.dataDir ?? mkdtempSync(join(keepIn ?? tmpdir(), 'flurry-'));
+    const clusterNodes = opts.natsCluster ?? 1;
+    if (!Number.isInteger(clusterNodes) || clusterNodes < 1) throw new Error(`natsCluster must be a whole number of nodes, at least 1, got ${opts.natsCluster}`);
+    if (opts.natsUrl && clusterNodes > 1) throw new Error('natsCluster starts nats-server nodes: it cannot go with natsUrl (a broker given by URL)');
+    // Replicated stores on a cluster: three copies survive the loss of one node (of three or more).
+    if (clusterNodes > 1) opts = { ...opts, env: { FLURRY_JS_REPLICAS: String(Math.min(3, clusterNodes)), ...opts.env } };
     let nats: RunningNatsServer | undefined;
+    let cluster: RunningNatsCluster | undefined;
     const started: RunningService[] = [];
     try {
       const hostIds = Array.from({ length: opts.hosts }, (_, i) => `host-${i + 1}`);
       // A fleet with its own server runs it with users and permissions; one given by URL is the operator's.
       const credentials = opts.natsUrl ? undefined : FleetCredentials.generate(hostIds);
       if (credentials) writeAdminCredentials(dataDir, credentials.admin);
-      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization: credentials?.authorizationConfig() });
-      const natsUrl = opts.natsUrl ?? nats!.url;
+      const authorization = credentials?.authorizationConfig();
+      if (clusterNodes > 1) cluster = await startNatsCluster({ nodes: clusterNodes, dataDir, maxPayloadBytes: opts.natsMaxPayloadBytes, authorization });
+      else if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization });
+      const natsUrl = opts.natsUrl ?? cluster?.url ?? nats!.url;
       const hosts = await Promise.all(
         hostIds.map((id) => LocalFleet.spawnHost(natsUrl, dataDir, opts, id, credentials?.host(id)).then((h) => (started.push(h), h))),
       );
@@ -100,12 +119,13 @@ export class LocalFleet {
         onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
       });
       started.push(gateway);
-      const fleet = new LocalFleet(natsUrl, String(gateway.ready.url), dataDir, gateway, hosts, nats, removeDataDir, opts, credentials);
+      const fleet = new LocalFleet(natsUrl, String(gateway.ready.url), dataDir, gateway, hosts, nats, cluster, removeDataDir, opts, credentials);
       await fleet.waitForHosts(opts.hosts);
       return fleet;
     } catch (err) {
       await Promise.all(started.map((s) => s.kill()));
       await nats?.stop();
+      await cluster?.stop();
       if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
       throw err;
     }
@@ -149,7 +169,7 @@ export class LocalFleet {
     if (!this.credentials) return undefined;
     if (this.credentials.hostIds().includes(hostId)) return this.credentials.host(hostId);
     const auth = this.credentials.addHost(hostId);
-    await this.nats?.reloadAuthorization(this.credentials.authorizationConfig());
+    await (this.natsCluster ?? this.nats)?.reloadAuthorization(this.credentials.authorizationConfig());
     return auth;
   }
 
@@ -180,10 +200,34 @@ export class LocalFleet {
    */
   async restartNats(opts: { downMs?: number; hard?: boolean } = {}): Promise<void> {
     const nats = this.nats;
+    if (this.natsCluster) throw new Error('this fleet runs a nats cluster: stop and start its nodes (stopNatsNode, startNatsNode)');
     if (!nats) throw new Error('this fleet uses a nats-server it did not start');
     await nats.stop({ hard: opts.hard });
     if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
     this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes, authorization: this.credentials?.authorizationConfig() });
+  }
+
+  /**
+   * Stops node `index` (0-based) of the fleet's nats cluster: a clean
+   * shutdown, or SIGKILL with `hard`. Its clients reconnect to the others.
+   */
+  async stopNatsNode(index: number, opts: { hard?: boolean } = {}): Promise<void> {
+    await this.ownCluster().stopNode(index, opts);
+  }
+
+  /** Starts node `index` of the fleet's nats cluster again, on its address and with its store: it rejoins the cluster. */
+  async startNatsNode(index: number): Promise<void> {
+    await this.ownCluster().startNode(index);
+  }
+
+  /** The server_name of each node of the fleet's nats cluster (what stream info names as leader and replicas). */
+  natsNodeNames(): string[] {
+    return this.ownCluster().addresses.map((a) => a.name);
+  }
+
+  private ownCluster(): RunningNatsCluster {
+    if (!this.natsCluster) throw new Error('this fleet runs no nats cluster (start it with natsCluster: 3)');
+    return this.natsCluster;
   }
 
   /** Waits until the gateway lists `count` live hosts. */
@@ -205,6 +249,7 @@ export class LocalFleet {
     await this.gateway.stop(5000);
     await Promise.all(this.hosts.map((h) => h.stop(10_000)));
     await this.nats?.stop();
+    await this.natsCluster?.stop();
     if (this.removeDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
