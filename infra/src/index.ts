@@ -8,3 +8,7 @@ export * from './local-fleet.js';
 export * from './datasets.js';
 export * from './room-ledger.js';
 export * from './seeded-random.js';
+export * from './fleet-network.js';
+export * from './netns/availability.js';
+export * from './netns/network.js';
+export * from './netns/entry.js';
