@@ -149,7 +149,11 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
     const [inst] = await instances('room');
     const client = talk(() => fleet.url, 'room', 'n', ledger);
     const job = await submit({ function: 'pattern', clones: CLONES, init: b64({ mib: PARENT_MIB, seed: 2 }), input: b64({ verify: 'all' }) });
-    await until('the job running', async () => ((await record(job.id))?.state === 'running' ? true : undefined), 30_000);
+    await until('the job running', async () => {
+      const j = await record(job.id);
+      if (j && ['done', 'failed', 'cancelled'].includes(j.state)) throw new Error(`job ${j.id} was ${j.state} before a node could be killed during it`);
+      return j?.state === 'running' ? true : undefined;
+    }, 30_000, async () => JSON.stringify(await record(job.id)));
     const acknowledgedBefore = client.acknowledged();
     // The gateway's node: the gateway, the hosts on it and the streams it leads lose it at once, and the
     // gateway answers the requests it had in flight 503 (outcome unknown). See the note in docs/multi-host.md
