@@ -40,9 +40,11 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
       hosts: 3,
       natsCluster: 3,
       network: 'netns',
-      hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_CALL_TIMEOUT_MS: '5000', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '4', LOG_LEVEL: 'warn' },
+      // No host dies here: a host TTL and leases longer than a stream leader's election after a node's loss
+      // (a few seconds), so that the node loss is not taken for a host loss or a gateway's.
+      hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_CALL_TIMEOUT_MS: '10000', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '10', LOG_LEVEL: 'warn' },
       // Info level: the gateway's log names the nats node it is connected to (the node the last test kills).
-      gatewayEnv: { FLURRY_HOST_TTL_S: '4', FLURRY_CONSOLIDATE_MS: '0' },
+      gatewayEnv: { FLURRY_HOST_TTL_S: '10', FLURRY_JOB_LEASE_MS: '8000', FLURRY_CONTROLLER_LEASE_MS: '8000', FLURRY_CONSOLIDATE_MS: '0' },
     });
     for (const name of ['pattern', 'room']) expect((await deploy(fleet.url, name, guestProgram(name))).status).toBe(201);
   }, 60_000);
