@@ -6,7 +6,7 @@ import { request, type ClientRequest } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_STORE_MAX_BYTES, dataStoreName, JobObjects, JobOutputObjects, ObjectStores, limitStream, type JobRecord, type StoreContext } from '@flurry/core';
+import { DEFAULT_STORE_MAX_BYTES, dataStoreName, JobObjects, JobOutputObjects, ObjectStores, fitStream, type JobRecord, type StoreContext } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
@@ -310,15 +310,15 @@ describe('store limits', () => {
     const js = jetstream(nc);
     for (let i = 0; i < 12; i++) await js.publish(`quota.probe.${i}`, new Uint8Array(256 * 1024));
     const warnings: string[] = [];
-    const ctx: StoreContext = { nc, jsm, storeLimits: { ...DEFAULT_STORE_MAX_BYTES }, warn: (_fields, message) => warnings.push(message) };
+    const ctx: StoreContext = { nc, jsm, storeLimits: { ...DEFAULT_STORE_MAX_BYTES }, replicas: 1, warn: (_fields, message) => warnings.push(message) };
 
-    await limitStream(ctx, 'QUOTA_PROBE', 2 * MiB);
+    await fitStream(ctx, 'QUOTA_PROBE', 2 * MiB);
     const kept = await jsm.streams.info('QUOTA_PROBE');
     expect(kept.config.max_bytes).toBe(8 * MiB);
     expect(kept.state.messages).toBe(12);
     expect(warnings).toEqual([expect.stringMatching(/holds more than its configured limit/)]);
 
-    await limitStream(ctx, 'QUOTA_PROBE', 16 * MiB);
+    await fitStream(ctx, 'QUOTA_PROBE', 16 * MiB);
     expect((await jsm.streams.info('QUOTA_PROBE')).config.max_bytes).toBe(16 * MiB);
     await jsm.streams.delete('QUOTA_PROBE');
   });

@@ -9,6 +9,8 @@
  *   eager            every clone receives the whole memory before it starts
  *   cold boot        every clone instantiates and runs init itself
  * and local fork (copy-on-write vs copy) of one clone at 64 MiB, 256 MiB, 1 GiB.
+ * With --netns: the lazy multicast fork on hosts in network namespaces of
+ * their own against the same on loopback (fork-netns.ts).
  */
 import { freemem } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -40,6 +42,7 @@ interface RunFigures {
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
+  if (args.includes('--netns')) return (await import('./fork-netns.js')).run(args);
   const mib = option(args, 'mib', 256);
   const clones = option(args, 'clones', 32);
   const hostCount = option(args, 'hosts', 4);

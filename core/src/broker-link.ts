@@ -42,7 +42,7 @@ export class BrokerLink {
   private closed = false;
 
   constructor(
-    nc: NatsConnection,
+    private readonly nc: NatsConnection,
     private readonly opts: BrokerLinkOptions = {},
   ) {
     void (async () => {
@@ -61,6 +61,11 @@ export class BrokerLink {
   /** Connected to the broker now. */
   get connected(): boolean {
     return this.up;
+  }
+
+  /** The server_name of the nats-server node connected to (of a cluster: which one; it changes on a reconnect). */
+  get server(): string | undefined {
+    return this.nc.info?.server_name;
   }
 
   /** When the last outage began (ms since the epoch; 0 before any). */
@@ -157,10 +162,15 @@ export class BrokerLink {
   }
 }
 
-/** Logs the link's outages on `log` (one line when the broker goes away, one when it is back). */
+/**
+ * Logs the node connected to now, and the link's outages on `log` (one line
+ * when the broker goes away, one when it is back, naming the node reached:
+ * on a cluster, often another one).
+ */
 export function logBrokerLink(link: BrokerLink, log: { warn(o: object, m: string): void; info(o: object, m: string): void }): void {
+  log.info({ server: link.server }, 'broker connected');
   link.onChange((up) => {
-    if (up) log.info({ outageMs: Date.now() - link.lastDownAt, outages: link.outages }, 'broker reachable again');
+    if (up) log.info({ server: link.server, outageMs: Date.now() - link.lastDownAt, outages: link.outages }, 'broker reachable again');
     else log.warn({ outages: link.outages }, 'broker connection lost; reconnecting');
   });
 }

@@ -2,6 +2,10 @@
  * The fleet's NATS fabric: one connection per process, plus the JetStream
  * buckets and stores named in protocol.ts, created on first use with the
  * same settings by whoever gets there first.
+ *
+ * The broker may be one nats-server or a cluster (NATS_URL lists its nodes):
+ * the client starts with a random node of the list, learns the others from
+ * the cluster, and on losing its node reconnects to another (broker-link.ts).
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -10,6 +14,8 @@ import type { ObjectStore } from '@nats-io/obj';
 import { Buckets, ObjectStores } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
 import type { Logger } from './log.js';
+import { ConfigError } from './config.js';
+import { isJetStreamAbsent, retryJetStream } from './jetstream-retry.js';
 import { DEFAULT_STORE_MAX_BYTES, openBucket, openObjectStore, type StoreContext, type StoreLimits } from './store-limits.js';
 import { withoutUrlCredentials } from './redact.js';
 import type { NatsAuth } from './nats-auth.js';
@@ -36,6 +42,8 @@ export interface FabricOptions {
   maxOutageMs?: number;
   /** Byte limits of the stores (store-limits.ts); the defaults when absent. */
   storeLimits?: StoreLimits;
+  /** Copies of every store created (FLURRY_JS_REPLICAS); 1 when absent. More than 1 needs a nats cluster. */
+  replicas?: number;
   /** Where a limit that could not be applied is reported. */
   log?: Logger;
   /** Connect as this NATS user (a server with permissions); absent: anonymous. */
@@ -75,14 +83,21 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
   }).catch((err: unknown) => {
     throw new Error(`cannot reach nats-server at ${withoutUrlCredentials(opts.servers.join(', '))}: ${err instanceof Error ? err.message : err}`, { cause: err });
   });
-  // Fail early with a clear message when the server lacks JetStream.
-  const jsm = await jetstreamManager(nc).catch((err: unknown) => {
-    throw new Error(`nats-server at ${withoutUrlCredentials(opts.servers.join(', '))} has no JetStream (start it with -js): ${err instanceof Error ? err.message : err}`, { cause: err });
+  const jsm = await jetStreamOf(nc, opts.servers).catch(async (err: unknown) => {
+    await nc.close();
+    throw err;
   });
+  const replicas = opts.replicas ?? 1;
+  // nats-server names its cluster in the connection's info; a single server names none.
+  if (replicas > 1 && !nc.info?.cluster) {
+    await nc.close();
+    throw new ConfigError(`FLURRY_JS_REPLICAS=${replicas} needs a nats cluster of at least ${replicas} nodes, but the nats-server at ${withoutUrlCredentials(opts.servers.join(', '))} runs alone (set FLURRY_JS_REPLICAS=1)`);
+  }
   const stores: StoreContext = {
     nc,
     jsm,
     storeLimits: opts.storeLimits ?? { ...DEFAULT_STORE_MAX_BYTES },
+    replicas,
     warn: (fields, message) => opts.log?.warn(fields, message),
   };
   const hosts = await openBucket(stores, Buckets.hosts, { history: 1, ttl: opts.hostTtlSeconds * 1000 });
@@ -98,4 +113,23 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+/** Per attempt: JetStream answers its account info in milliseconds once it serves; a request lost while a cluster forms is retried soon. */
+const JETSTREAM_PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * JetStream's management API, once it answers: a just-formed cluster may
+ * lose the first requests, or not serve JetStream for a few seconds yet.
+ * A server without JetStream fails the same way, so the final error names both.
+ */
+async function jetStreamOf(nc: NatsConnection, servers: string[]): Promise<JetStreamManager> {
+  const where = `nats-server at ${withoutUrlCredentials(servers.join(', '))}`;
+  try {
+    await retryJetStream(where, () => jetstreamManager(nc, { timeout: JETSTREAM_PROBE_TIMEOUT_MS }), { retriable: isJetStreamAbsent });
+  } catch (err) {
+    throw new Error(`${where} has no JetStream (start it with -js), or its cluster did not serve JetStream in time: ${err instanceof Error ? err.message : err}`, { cause: err });
+  }
+  // The manager kept uses the client's usual timeout; the probe above proved the API answers.
+  return jetstreamManager(nc, { checkAPI: false });
 }

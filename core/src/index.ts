@@ -23,3 +23,4 @@ export * from './checked-decode.js';
 export * from './subject-table.js';
 export * from './kv-watch.js';
 export * from './process-guards.js';
+export * from './jetstream-retry.js';

@@ -1,8 +1,9 @@
 /**
- * Byte limits of the fleet's JetStream buckets, object stores and streams:
- * one table with its defaults, the override (FLURRY_STORE_MAX_BYTES), and the
- * helpers that open a store with its limit, on a new store and on one that
- * already exists.
+ * Byte limits and replica count of the fleet's JetStream buckets, object
+ * stores and streams: one table of limits with its defaults, the override
+ * (FLURRY_STORE_MAX_BYTES), the replica count (FLURRY_JS_REPLICAS: 1 on a
+ * single nats-server, 3 on a cluster), and the helpers that open a store with
+ * both, on a new store and on one that already exists.
  *
  * JetStream reserves every stream's max_bytes against the server's storage
  * (max_file_store, by default 75% of the disk that is free when the server
@@ -21,9 +22,10 @@ import { jetstream, type JetStreamManager, type StreamConfig } from '@nats-io/je
 import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ConfigError, parseSize } from './config.js';
+import { ConfigError, parseSize, type EnvReader } from './config.js';
 // fabric.ts opens its own stores with these helpers; the cycle holds functions only.
 import { createShared } from './fabric.js';
+import { retryJetStream } from './jetstream-retry.js';
 import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
 
 const MiB = 1024 ** 2;
@@ -77,66 +79,113 @@ export function parseStoreLimits(value: string | undefined, variable = 'FLURRY_S
   return limits;
 }
 
-/** What opening a store needs: the connection, the manager, the limits and somewhere to say a limit could not be applied. */
+/** Most copies of a store: JetStream's own limit (a stream's replicas are 1 to 5). */
+export const MAX_JS_REPLICAS = 5;
+
+/** FLURRY_JS_REPLICAS: how many copies of each store the broker keeps (1, the default, on a single nats-server; 3 on a cluster). */
+export function readJsReplicas(r: EnvReader): number {
+  return r.int('FLURRY_JS_REPLICAS', 1, { min: 1, max: MAX_JS_REPLICAS });
+}
+
+/** What opening a store needs: the connection, the manager, the limits, the replica count and somewhere to say a setting could not be applied. */
 export interface StoreContext {
   nc: NatsConnection;
   jsm: JetStreamManager;
   storeLimits: StoreLimits;
+  /** Copies of every store Flurry creates (FLURRY_JS_REPLICAS). */
+  replicas: number;
   warn(fields: object, message: string): void;
 }
 
 /**
- * Opens (or creates) a KV bucket of the table with its byte limit.
+ * Opens (or creates) a KV bucket of the table with its byte limit and the
+ * replica count.
  *
  *   const keys = await openBucket(fabric, JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS });
  */
 export async function openBucket(ctx: StoreContext, name: StoreName, opts: Partial<Omit<KvOptions, 'max_bytes'>>): Promise<KV> {
   const maxBytes = ctx.storeLimits[name];
-  const kv = await createShared(() => new Kvm(jetstream(ctx.nc)).create(name, { ...opts, max_bytes: maxBytes }));
-  await limitStream(ctx, `KV_${name}`, maxBytes);
+  const kv = await creating(ctx, `KV_${name}`, () => createShared(() => new Kvm(jetstream(ctx.nc)).create(name, { ...opts, max_bytes: maxBytes, replicas: ctx.replicas })));
+  await fitStream(ctx, `KV_${name}`, maxBytes);
   return kv;
 }
 
-/** Opens (or creates) an object store with a byte limit: one of the table, or a tenant's data store (its quota). */
+/** Opens (or creates) an object store with a byte limit (one of the table, or a tenant's data store: its quota) and the replica count. */
 export async function openObjectStore(ctx: StoreContext, name: string, maxBytes: number): Promise<ObjectStore> {
-  const store = await createShared(() => new Objm(jetstream(ctx.nc)).create(name, { max_bytes: maxBytes }));
-  await limitStream(ctx, `OBJ_${name}`, maxBytes);
+  const store = await creating(ctx, `OBJ_${name}`, () => createShared(() => new Objm(jetstream(ctx.nc)).create(name, { max_bytes: maxBytes, replicas: ctx.replicas })));
+  await fitStream(ctx, `OBJ_${name}`, maxBytes);
   return store;
 }
 
-/** Creates a stream of the table unless it exists, with its byte limit either way. */
+/** Creates a stream of the table unless it exists, with its byte limit and the replica count either way. */
 export async function openStream(ctx: StoreContext, config: Partial<StreamConfig> & { name: StoreName }): Promise<void> {
   const maxBytes = ctx.storeLimits[config.name];
   try {
     await ctx.jsm.streams.info(config.name);
   } catch {
-    await ctx.jsm.streams.add({ ...config, max_bytes: maxBytes }).catch(async (err: unknown) => {
+    await creating(ctx, config.name, () => ctx.jsm.streams.add({ ...config, max_bytes: maxBytes, num_replicas: ctx.replicas })).catch(async (err: unknown) => {
       // Another process made it first.
       await ctx.jsm.streams.info(config.name).catch(() => { throw err; });
     });
   }
-  await limitStream(ctx, config.name, maxBytes);
+  await fitStream(ctx, config.name, maxBytes);
 }
 
 /**
- * Gives an existing stream the configured max_bytes. Never lowers it below
- * what the stream holds: JetStream meets a lowered limit by deleting the
- * oldest messages, even from a bucket that discards new ones (job records,
- * modules). Such a stream keeps its limit and a warning says so; so does one
- * the server refuses (its storage cannot reserve the new size).
+ * Gives an existing stream the configured max_bytes and replica count, in one
+ * update. Never lowers max_bytes below what the stream holds: JetStream meets
+ * a lowered limit by deleting the oldest messages, even from a bucket that
+ * discards new ones (job records, modules); such a stream keeps its limit and
+ * a warning says so. A replica count changes without loss (JetStream copies
+ * the stream to the new peers, or keeps the leader's copy when scaling
+ * down). A change the server refuses (its storage cannot reserve the new
+ * size, fewer nodes than replicas, a single server) leaves the stream as it
+ * was, with a warning.
  */
-export async function limitStream(ctx: StoreContext, stream: string, maxBytes: number): Promise<void> {
+export async function fitStream(ctx: StoreContext, stream: string, maxBytes: number): Promise<void> {
   try {
     const info = await ctx.jsm.streams.info(stream);
-    if (info.config.max_bytes === maxBytes) return;
-    if (info.state.bytes > maxBytes) {
+    const keepBytes = info.state.bytes > maxBytes && info.config.max_bytes !== maxBytes;
+    if (keepBytes) {
       ctx.warn({ stream, bytes: info.state.bytes, maxBytes, kept: info.config.max_bytes }, 'a store holds more than its configured limit: its limit is left as it was (lowering it would delete data)');
-      return;
     }
-    await ctx.jsm.streams.update(stream, { ...info.config, max_bytes: maxBytes });
+    const wanted = { max_bytes: keepBytes ? info.config.max_bytes : maxBytes, num_replicas: ctx.replicas };
+    if (info.config.max_bytes === wanted.max_bytes && info.config.num_replicas === wanted.num_replicas) return;
+    await ctx.jsm.streams.update(stream, { ...info.config, ...wanted }).catch((err: unknown) => {
+      throw info.config.num_replicas === ctx.replicas ? err : replicasRefused(ctx, stream, err);
+    });
   } catch (err) {
-    ctx.warn({ stream, maxBytes, err: (err as Error).message }, 'the byte limit of a store could not be applied');
+    ctx.warn({ stream, maxBytes, replicas: ctx.replicas, err: (err as Error).message }, 'the byte limit or replica count of a store could not be applied');
   }
+}
+
+/**
+ * Runs a store's creation, again while JetStream does not answer (a cluster
+ * forming, the stream's leader being elected); a refusal to place its
+ * replicas becomes an error that says what to change.
+ */
+async function creating<T>(ctx: StoreContext, stream: string, create: () => Promise<T>): Promise<T> {
+  try {
+    return await retryJetStream(`opening stream ${stream}`, create);
+  } catch (err) {
+    throw replicasRefused(ctx, stream, err);
+  }
+}
+
+/**
+ * JetStream's refusals of a replica count (a single server; a cluster with
+ * fewer nodes up than replicas) as an error naming FLURRY_JS_REPLICAS; other
+ * errors as they are.
+ */
+export function replicasRefused(ctx: Pick<StoreContext, 'replicas'>, stream: string, err: unknown): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/not supported in non-clustered mode/i.test(message)) {
+    return new ConfigError(`FLURRY_JS_REPLICAS=${ctx.replicas}: the nats-server runs alone, not in a cluster, so stream ${stream} can only have 1 replica (set FLURRY_JS_REPLICAS=1, or use a cluster of at least ${ctx.replicas} nodes)`, { cause: err });
+  }
+  if (/no suitable peers for placement/i.test(message)) {
+    return new ConfigError(`FLURRY_JS_REPLICAS=${ctx.replicas}: the nats cluster has fewer than ${ctx.replicas} nodes with JetStream up, so it cannot place stream ${stream} (lower FLURRY_JS_REPLICAS to the cluster's size, or bring its nodes up)`, { cause: err });
+  }
+  return err;
 }
 
 /**

@@ -1,5 +1,5 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { EnvReader, parseStoreLimits, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { EnvReader, parseStoreLimits, readJsReplicas, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
 import { loadKeyRing } from './auth/key-sources.js';
 import type { KeyRing } from './auth/key-ring.js';
@@ -44,6 +44,8 @@ export interface GatewayConfig {
   quotas: TenantQuotas;
   /** Byte limits of the JetStream stores (FLURRY_STORE_MAX_BYTES). */
   storeLimits: StoreLimits;
+  /** Copies of every JetStream store created (FLURRY_JS_REPLICAS: 1 on a single nats-server, 3 on a cluster). */
+  jsReplicas: number;
   logLevel: string;
 }
 
@@ -72,6 +74,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     callbacks: loadCallbackConfig(env),
     quotas: loadTenantQuotas(r),
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
+    jsReplicas: readJsReplicas(r),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

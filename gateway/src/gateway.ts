@@ -34,7 +34,7 @@ export class Gateway {
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
-    const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log, auth: config.natsAuth });
+    const fabric = await connectFabric({ servers: config.natsServers, name: 'flurry-gateway', hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, replicas: config.jsReplicas, log, auth: config.natsAuth });
     logBrokerLink(fabric.link, log);
     logRejectedMessagesTo(log);
     const fleet = new FleetView(fabric, config.hostTtlSeconds * 1000, log);

@@ -1,7 +1,7 @@
 /**
  * `npm start`: a local fleet in the foreground. Starts nats-server (unless
- * NATS_URL is set), the gateway on PORT (default 8080) and FLURRY_HOSTS worker
- * hosts (default 2), deploys the bundled example functions, prints where to
+ * NATS_URL is set; FLURRY_NATS_CLUSTER=3 starts a cluster of three), the gateway on PORT (default 8080) and FLURRY_HOSTS worker
+ * hosts (default 2; FLURRY_NETWORK=netns puts each process in a network namespace of its own), deploys the bundled example functions, prints where to
  * look, restarts a gateway or host that exits on its own, and stops
  * everything on Ctrl-C. The gateway requires API keys: a local admin key is
  * made on the first start and kept in the state folder (local-admin-key.ts),
@@ -24,6 +24,8 @@ function loadFleetConfig(env: Record<string, string | undefined>) {
     hosts: r.int('FLURRY_HOSTS', 2, { min: 1, max: 64 }),
     port: r.int('PORT', 8080, { min: 1, max: 65535 }),
     natsUrl: r.optionalString('NATS_URL'),
+    natsNodes: r.int('FLURRY_NATS_CLUSTER', 1, { min: 1, max: 7 }),
+    network: r.oneOf('FLURRY_NETWORK', ['loopback', 'netns'] as const, 'loopback'),
     dataDir: r.string('FLURRY_DATA_DIR', join(repoRoot, '.flurry')),
     verbose: r.oneOf('FLURRY_VERBOSE', ['0', '1'] as const, '0') === '1',
     withoutKeys: r.oneOf('FLURRY_AUTH', ['keys', 'none'] as const, 'keys') === 'none',
@@ -32,11 +34,15 @@ function loadFleetConfig(env: Record<string, string | undefined>) {
 
 async function main(): Promise<void> {
   const config = loadFleetConfig(process.env);
+  if (config.natsUrl && config.natsNodes > 1) throw new ConfigError('FLURRY_NATS_CLUSTER starts nats-server nodes here: unset NATS_URL, or FLURRY_NATS_CLUSTER to use that broker');
   const admin = config.withoutKeys ? undefined : ensureLocalAdminKey(config.dataDir);
-  console.log(`flurry: starting ${config.natsUrl ? `with nats at ${withoutCredentials(config.natsUrl)}` : 'nats-server'}, a gateway and ${config.hosts} worker hosts (logs in ${join(config.dataDir, 'logs')})`);
+  const natsStarted = config.natsNodes > 1 ? `a cluster of ${config.natsNodes} nats-server nodes` : 'nats-server';
+  console.log(`flurry: starting ${config.natsUrl ? `with nats at ${withoutCredentials(config.natsUrl)}` : natsStarted}, a gateway and ${config.hosts} worker hosts (logs in ${join(config.dataDir, 'logs')})`);
   const fleet = await LocalFleet.start({
     hosts: config.hosts,
     natsUrl: config.natsUrl,
+    natsCluster: config.natsNodes,
+    network: config.network,
     dataDir: config.dataDir,
     gatewayPort: config.port,
     ...(admin ? { gatewayEnv: { FLURRY_API_KEYS_FILE: admin.keysFile }, apiKey: admin.key } : { gatewayEnv: { FLURRY_AUTH: 'none' } }),
@@ -53,7 +59,11 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(`  gateway   ${fleet.url}`);
-  console.log(`  nats      ${withoutCredentials(fleet.natsUrl)}${fleet.credentials ? ` (users and permissions; admin credentials in ${join(config.dataDir, ADMIN_CREDENTIALS_FILE)})` : ''}`);
+  const [firstUrl, ...otherUrls] = fleet.natsUrl.split(',');
+  const natsNote = [config.natsNodes > 1 ? `a cluster of ${config.natsNodes}, stores replicated ${Math.min(3, config.natsNodes)} times` : '', fleet.credentials ? `users and permissions; admin credentials in ${join(config.dataDir, ADMIN_CREDENTIALS_FILE)}` : ''].filter(Boolean).join('; ');
+  console.log(`  nats      ${withoutCredentials(firstUrl!)}${natsNote ? ` (${natsNote})` : ''}`);
+  for (const url of otherUrls) console.log(`            ${withoutCredentials(url)}`);
+  if (config.network === 'netns') console.log(`            (addresses inside the fleet's network namespaces; the gateway above is reached through its entry: docs/multi-host.md)`);
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   if (admin) {

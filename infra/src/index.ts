@@ -9,3 +9,7 @@ export * from './datasets.js';
 export * from './room-ledger.js';
 export * from './seeded-random.js';
 export * from './simulated-fleet.js';
+export * from './fleet-network.js';
+export * from './netns/availability.js';
+export * from './netns/network.js';
+export * from './netns/entry.js';

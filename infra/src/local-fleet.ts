@@ -1,13 +1,16 @@
 /**
- * A whole fleet on this machine: its own nats-server (or an existing one),
- * a gateway and N worker hosts, each a separate process. `npm start`, the
- * integration tests and the benchmarks all use this one helper.
+ * A whole fleet on this machine: its own nats-server (or a cluster of them,
+ * or an existing one), a gateway and N worker hosts, each a separate
+ * process. `npm start`, the integration tests and the benchmarks all use
+ * this one helper.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inlineKeyItems, type NatsAuth } from '@flurry/core';
+import { startFleetNetwork, type FleetNetwork, type FleetNetworkKind } from './fleet-network.js';
+import { startNatsCluster, type RunningNatsCluster } from './nats-cluster.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
 import { FleetCredentials } from './nats-permissions.js';
 import { startGateway, startHost, type RunningService } from './services.js';
@@ -16,6 +19,20 @@ export interface LocalFleetOptions {
   hosts: number;
   /** Use this server instead of starting one. */
   natsUrl?: string;
+  /**
+   * How many nats-server nodes to start (default 1, a single server): 2 or
+   * more form a cluster (nats-cluster.ts), and every process gets all their
+   * URLs and FLURRY_JS_REPLICAS = min(3, nodes) unless `env` sets it.
+   */
+  natsCluster?: number;
+  /**
+   * Where the processes run (fleet-network.ts): `loopback` (default), or
+   * `netns`: each nats node, the gateway and each host in a network
+   * namespace of its own with its own address (root and iproute2; see
+   * docs/multi-host.md). With `netns`, `url` and `adminConnectOptions()`
+   * lead in through the namespace entry, `natsUrl` is what the processes use.
+   */
+  network?: FleetNetworkKind;
   /** The started nats-server's max_payload (default 8 MiB). */
   natsMaxPayloadBytes?: number;
   /** Folder for nats-server's store and the logs; a temporary one (removed on stop) when not given. */
@@ -44,11 +61,17 @@ export class LocalFleet {
     readonly dataDir: string,
     public gateway: RunningService,
     readonly hosts: RunningService[],
+    /** The fleet's own single nats-server, or its cluster; neither for a fleet given natsUrl. */
     private nats: RunningNatsServer | undefined,
+    private readonly natsCluster: RunningNatsCluster | undefined,
     private readonly removeDataDir: boolean,
     private readonly opts: LocalFleetOptions,
     /** The NATS users of a fleet that started its own server (nats-permissions.ts). */
     readonly credentials: FleetCredentials | undefined,
+    /** Where its processes run; `network.bytes(name)` counts what a namespaced process exchanged. */
+    readonly network: FleetNetwork,
+    /** The nats nodes' URLs as this process reaches them (through the namespace entry on `netns`). */
+    private readonly adminServers: string[],
   ) {}
 
   /**
@@ -66,9 +89,12 @@ export class LocalFleet {
   }
 
   /** Options to connect to this fleet's NATS as its admin user (tests, benchmarks, tools). */
-  adminConnectOptions(): { servers: string; user?: string; pass?: string; inboxPrefix?: string } {
+  adminConnectOptions(): { servers: string[]; user?: string; pass?: string; inboxPrefix?: string; ignoreClusterUpdates?: boolean } {
     const a = this.credentials?.admin;
-    return a ? { servers: this.natsUrl, user: a.user, pass: a.password, inboxPrefix: a.inboxPrefix } : { servers: this.natsUrl };
+    const servers = [...this.adminServers];
+    // In namespaces the nodes gossip their own addresses, which this process cannot reach: keep to the entry's.
+    const reach = this.network.kind === 'netns' ? { ignoreClusterUpdates: true } : {};
+    return a ? { servers, user: a.user, pass: a.password, inboxPrefix: a.inboxPrefix, ...reach } : { servers, ...reach };
   }
 
   static async start(opts: LocalFleetOptions): Promise<LocalFleet> {
@@ -79,51 +105,77 @@ export class LocalFleet {
     const keepIn = process.env.FLURRY_KEEP_FLEET_DIRS;
     const removeDataDir = !opts.dataDir && !keepIn;
     const dataDir = opts.dataDir ?? mkdtempSync(join(keepIn ?? tmpdir(), 'flurry-'));
+    const clusterNodes = opts.natsCluster ?? 1;
+    if (!Number.isInteger(clusterNodes) || clusterNodes < 1) throw new Error(`natsCluster must be a whole number of nodes, at least 1, got ${opts.natsCluster}`);
+    if (opts.natsUrl && clusterNodes > 1) throw new Error('natsCluster starts nats-server nodes: it cannot go with natsUrl (a broker given by URL)');
+    if (opts.natsUrl && opts.network === 'netns') throw new Error('network netns places the nats-server nodes it starts: it cannot go with natsUrl (a broker given by URL)');
+    // Replicated stores on a cluster: three copies survive the loss of one node (of three or more).
+    if (clusterNodes > 1) opts = { ...opts, env: { FLURRY_JS_REPLICAS: String(Math.min(3, clusterNodes)), ...opts.env } };
     let nats: RunningNatsServer | undefined;
+    let cluster: RunningNatsCluster | undefined;
     const started: RunningService[] = [];
+    const network = await startFleetNetwork(opts.network ?? 'loopback');
     try {
       const hostIds = Array.from({ length: opts.hosts }, (_, i) => `host-${i + 1}`);
       // A fleet with its own server runs it with users and permissions; one given by URL is the operator's.
       const credentials = opts.natsUrl ? undefined : FleetCredentials.generate(hostIds);
       if (credentials) writeAdminCredentials(dataDir, credentials.admin);
-      if (!opts.natsUrl) nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization: credentials?.authorizationConfig() });
-      const natsUrl = opts.natsUrl ?? nats!.url;
+      const authorization = credentials?.authorizationConfig();
+      if (clusterNodes > 1) {
+        const places = await Promise.all(Array.from({ length: clusterNodes }, (_, i) => network.place(natsNodeName(i))));
+        cluster = await startNatsCluster({ nodes: clusterNodes, dataDir, maxPayloadBytes: opts.natsMaxPayloadBytes, authorization, placeNode: (i) => places[i]! });
+      } else if (!opts.natsUrl) {
+        const place = await network.place(natsNodeName(0));
+        nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization, host: place.host, wrapCommand: place.wrapCommand });
+      }
+      const natsUrl = opts.natsUrl ?? cluster?.url ?? nats!.url;
       const hosts = await Promise.all(
-        hostIds.map((id) => LocalFleet.spawnHost(natsUrl, dataDir, opts, id, credentials?.host(id)).then((h) => (started.push(h), h))),
+        hostIds.map((id) => LocalFleet.spawnHost(network, natsUrl, dataDir, opts, id, credentials?.host(id)).then((h) => (started.push(h), h))),
       );
       opts = { ...opts, gatewayEnv: { ...callbackSecretEnv(dataDir, { ...process.env, ...opts.env, ...opts.gatewayEnv }), ...opts.gatewayEnv } };
-      const gateway = await startGateway({
-        natsUrl,
-        port: opts.gatewayPort ?? 0,
-        env: replicaEnv(opts, credentials),
-        logFile: join(dataDir, 'logs', 'gateway.log'),
-        onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
-      });
+      const gateway = await LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort ?? 0, replicaEnv(opts, credentials));
       started.push(gateway);
-      const fleet = new LocalFleet(natsUrl, String(gateway.ready.url), dataDir, gateway, hosts, nats, removeDataDir, opts, credentials);
+      const adminServers = await Promise.all(natsUrl.split(',').map((u) => reachableUrl(network, u)));
+      const fleet = new LocalFleet(natsUrl, await reachableUrl(network, String(gateway.ready.url)), dataDir, gateway, hosts, nats, cluster, removeDataDir, opts, credentials, network, adminServers);
       await fleet.waitForHosts(opts.hosts);
       return fleet;
     } catch (err) {
       await Promise.all(started.map((s) => s.kill()));
       await nats?.stop();
+      await cluster?.stop();
+      await network.close();
       if (removeDataDir) rmSync(dataDir, { recursive: true, force: true });
       throw err;
     }
   }
 
-  private static spawnHost(natsUrl: string, dataDir: string, opts: LocalFleetOptions, hostId: string, auth: NatsAuth | undefined): Promise<RunningService> {
+  private static async spawnHost(network: FleetNetwork, natsUrl: string, dataDir: string, opts: LocalFleetOptions, hostId: string, auth: NatsAuth | undefined): Promise<RunningService> {
     return startHost({
       natsUrl,
       hostId,
+      wrapCommand: (await network.place(hostId)).wrapCommand,
       env: { ...opts.env, ...opts.hostEnv, ...(auth ? FleetCredentials.env(auth) : {}) },
       logFile: join(dataDir, 'logs', `${hostId}.log`),
       onLine: opts.onLine && ((l) => opts.onLine!(hostId, l)),
     });
   }
 
+  /** The gateway, listening on its place's address (FLURRY_LISTEN) in a namespace. */
+  private static async spawnGateway(network: FleetNetwork, natsUrl: string, dataDir: string, opts: LocalFleetOptions, port: number, env: Record<string, string>): Promise<RunningService> {
+    const place = await network.place('gateway');
+    return startGateway({
+      natsUrl,
+      port,
+      env: network.kind === 'netns' ? { ...env, FLURRY_LISTEN: place.host } : env,
+      wrapCommand: place.wrapCommand,
+      logFile: join(dataDir, 'logs', 'gateway.log'),
+      onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
+    });
+  }
+
   /** Starts one more host process (tests of failure and drain). */
   async addHost(hostId: string, env: Record<string, string> = {}): Promise<RunningService> {
-    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
+    const h = await LocalFleet.spawnHost(this.network, this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
     this.hosts.push(h);
     this.addedHostEnv.set(hostId, env);
     return h;
@@ -139,7 +191,7 @@ export class LocalFleet {
     if (at < 0) throw new Error(`this fleet has no host ${hostId}`);
     await this.hosts[at].kill();
     const env = this.addedHostEnv.get(hostId) ?? {};
-    const h = await LocalFleet.spawnHost(this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
+    const h = await LocalFleet.spawnHost(this.network, this.natsUrl, this.dataDir, { ...this.opts, hostEnv: { ...this.opts.hostEnv, ...env } }, hostId, await this.hostAuth(hostId));
     this.hosts[at] = h;
     return h;
   }
@@ -149,7 +201,7 @@ export class LocalFleet {
     if (!this.credentials) return undefined;
     if (this.credentials.hostIds().includes(hostId)) return this.credentials.host(hostId);
     const auth = this.credentials.addHost(hostId);
-    await this.nats?.reloadAuthorization(this.credentials.authorizationConfig());
+    await (this.natsCluster ?? this.nats)?.reloadAuthorization(this.credentials.authorizationConfig());
     return auth;
   }
 
@@ -158,17 +210,11 @@ export class LocalFleet {
    * or SIGTERM, then a new one. Tests of a coordinator that dies mid-job.
    */
   async restartGateway(opts: { hard?: boolean } = {}): Promise<RunningService> {
-    const port = Number(new URL(this.url).port);
+    const port = Number(new URL(String(this.gateway.ready.url)).port);
     if (opts.hard ?? true) await this.gateway.kill();
     else await this.gateway.stop(5000);
-    this.gateway = await startGateway({
-      natsUrl: this.natsUrl,
-      port,
-      env: this.replicaGatewayEnv(),
-      logFile: join(this.dataDir, 'logs', 'gateway.log'),
-      onLine: this.opts.onLine && ((l) => this.opts.onLine!('gateway', l)),
-    });
-    this.url = String(this.gateway.ready.url);
+    this.gateway = await LocalFleet.spawnGateway(this.network, this.natsUrl, this.dataDir, this.opts, port, this.replicaGatewayEnv());
+    this.url = await reachableUrl(this.network, String(this.gateway.ready.url));
     return this.gateway;
   }
 
@@ -180,10 +226,35 @@ export class LocalFleet {
    */
   async restartNats(opts: { downMs?: number; hard?: boolean } = {}): Promise<void> {
     const nats = this.nats;
+    if (this.natsCluster) throw new Error('this fleet runs a nats cluster: stop and start its nodes (stopNatsNode, startNatsNode)');
     if (!nats) throw new Error('this fleet uses a nats-server it did not start');
     await nats.stop({ hard: opts.hard });
     if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
-    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes, authorization: this.credentials?.authorizationConfig() });
+    const place = await this.network.place(natsNodeName(0));
+    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes, authorization: this.credentials?.authorizationConfig(), host: place.host, wrapCommand: place.wrapCommand });
+  }
+
+  /**
+   * Stops node `index` (0-based) of the fleet's nats cluster: a clean
+   * shutdown, or SIGKILL with `hard`. Its clients reconnect to the others.
+   */
+  async stopNatsNode(index: number, opts: { hard?: boolean } = {}): Promise<void> {
+    await this.ownCluster().stopNode(index, opts);
+  }
+
+  /** Starts node `index` of the fleet's nats cluster again, on its address and with its store: it rejoins the cluster. */
+  async startNatsNode(index: number): Promise<void> {
+    await this.ownCluster().startNode(index);
+  }
+
+  /** The server_name of each node of the fleet's nats cluster (what stream info names as leader and replicas). */
+  natsNodeNames(): string[] {
+    return this.ownCluster().addresses.map((a) => a.name);
+  }
+
+  private ownCluster(): RunningNatsCluster {
+    if (!this.natsCluster) throw new Error('this fleet runs no nats cluster (start it with natsCluster: 3)');
+    return this.natsCluster;
   }
 
   /** Waits until the gateway lists `count` live hosts. */
@@ -205,8 +276,24 @@ export class LocalFleet {
     await this.gateway.stop(5000);
     await Promise.all(this.hosts.map((h) => h.stop(10_000)));
     await this.nats?.stop();
+    await this.natsCluster?.stop();
+    await this.network.close();
     if (this.removeDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** nats-server node `index`'s name in the fleet's network (the same as its server_name in a cluster). */
+function natsNodeName(index: number): string {
+  return `nats-${index + 1}`;
+}
+
+/** A fleet process's URL (`http://10.77.0.3:8080`, `nats://...`) as this process reaches it: the same on loopback. */
+async function reachableUrl(network: FleetNetwork, url: string): Promise<string> {
+  // A broker given by URL keeps its credentials and default port as given.
+  if (network.kind === 'loopback') return url;
+  const u = new URL(url);
+  const at = await network.reach(u.hostname, Number(u.port));
+  return `${u.protocol}//${at.host}:${at.port}`;
 }
 
 /**

@@ -20,6 +20,12 @@ export interface ServiceOptions {
   /** Called with each log line the service prints. */
   onLine?: (line: string) => void;
   readyTimeoutMs?: number;
+  /**
+   * Runs the service through another command (a network namespace: `ip netns
+   * exec <ns> ...`, which execs in place, so the pid, the signals and the IPC
+   * channel's file descriptor are the service's own).
+   */
+  wrapCommand?: (argv: string[]) => string[];
 }
 
 export interface RunningService {
@@ -37,7 +43,9 @@ export interface RunningService {
 }
 
 function startService(name: string, script: string, opts: ServiceOptions): Promise<RunningService> {
-  const child = spawn(process.execPath, [join(repoRoot, script)], {
+  const argv = [process.execPath, join(repoRoot, script)];
+  const [cmd, ...args] = opts.wrapCommand ? opts.wrapCommand(argv) : argv;
+  const child = spawn(cmd!, args, {
     env: { ...process.env, NATS_URL: opts.natsUrl, ...opts.env },
     // The IPC channel carries the service's `ready` message, whatever its log level.
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -1,6 +1,6 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { defaultInstanceThreads } from './guest/instance-threads.js';
 
 export interface HostConfig {
@@ -33,6 +33,8 @@ export interface HostConfig {
   parentCacheBytes: number;
   /** Byte limits of the JetStream stores a host may be first to create (FLURRY_STORE_MAX_BYTES). */
   storeLimits: StoreLimits;
+  /** Copies of every JetStream store created (FLURRY_JS_REPLICAS: 1 on a single nats-server, 3 on a cluster). */
+  jsReplicas: number;
   logLevel: string;
 }
 
@@ -60,6 +62,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     parentIdleMs: r.int('FLURRY_PARENT_IDLE_MS', 300_000, { min: 0, max: 7 * 24 * 3_600_000 }),
     parentCacheBytes: r.int('FLURRY_PARENT_CACHE_MIB', 1024, { min: 0, max: 1024 * 1024 }) * 1024 * 1024,
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
+    jsReplicas: readJsReplicas(r),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

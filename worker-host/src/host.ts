@@ -95,7 +95,7 @@ export class WorkerHost {
     const hostLog = config.hostId ? log : log.child({ hostId: id });
     logRejectedMessagesTo(hostLog);
     const pager = await detectPager(config.pager);
-    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, log: hostLog, auth: config.natsAuth });
+    const fabric = await connectFabric({ servers: config.natsServers, name: `flurry-host-${id}`, hostTtlSeconds: config.hostTtlSeconds, maxOutageMs: config.natsMaxOutageMs, storeLimits: config.storeLimits, replicas: config.jsReplicas, log: hostLog, auth: config.natsAuth });
     // An output must fit a reply the broker takes, with room for the envelope.
     const maxOutputBytes = Math.min(config.maxOutputBytes, maxPayload(fabric.nc) - REPLY_HEADROOM_BYTES);
     if (maxOutputBytes < config.maxOutputBytes) hostLog.info({ maxOutputBytes, configured: config.maxOutputBytes, maxPayload: maxPayload(fabric.nc) }, 'output cap lowered to fit the broker\'s max_payload');

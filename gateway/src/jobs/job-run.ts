@@ -30,6 +30,12 @@ const START_GRACE_MS = 30_000;
 const HOST_BACKOFF_MS = 3000;
 /** How often a run reads the streams for results its subscriptions missed (a safety net: outages are caught at once). */
 const READ_STORED_MS = 10_000;
+/**
+ * How long a job whose clones were all heard done waits for their results to
+ * be in the results stream: longer than a stream leader's election on a nats
+ * cluster plus a host's publish timeout and retry.
+ */
+const RESULTS_STORED_WAIT_MS = 20_000;
 
 export interface JobRunDeps {
   store: JobStore;
@@ -522,20 +528,40 @@ export class JobRun {
   private lose(index: number, r: Running, why: string): void {
     if (this.running.get(index) !== r) return;
     this.untrack(index);
+    this.log.info({ jobId: this.record.id, index, hostId: r.host, why }, 'clone lost; forking it again');
+    this.platformLoss(index, r.host, why);
+  }
+
+  /** A clone to run again (or, lost too often, failed): not the guest's fault and not counted against its retries. */
+  private platformLoss(index: number, host: string | undefined, why: string): void {
     const c = this.record.clonesDetail[index];
     const losses = (this.platformLosses.get(index) ?? 0) + 1;
     this.platformLosses.set(index, losses);
-    this.log.info({ jobId: this.record.id, index, hostId: r.host, why }, 'clone lost; forking it again');
     if (losses >= MAX_PLATFORM_ATTEMPTS) {
       c.state = 'failed';
       c.error = { code: 'unavailable', message: `clone ${index} was lost ${losses} times: ${why}` };
-      this.emit('clone.failed', { index, host: r.host, error: c.error, final: true });
+      this.emit('clone.failed', { index, host, error: c.error, final: true });
     } else {
       c.state = 'pending';
-      // Not the guest's fault and not counted against its retries; said, so that why is never a mystery.
-      this.emit('clone.lost', { index, host: r.host, reason: why });
+      // Said, so that why is never a mystery.
+      this.emit('clone.lost', { index, host, reason: why });
     }
     this.dirty = true;
+  }
+
+  /**
+   * Clones heard done whose result never reached the results stream (heard
+   * from a host that died before its publish was stored, or from a stream
+   * leader lost before it stored it): run again, as clones lost to the
+   * platform, counted against the same limit.
+   */
+  private rerunUnstored(indexes: number[]): void {
+    const why = `its result was heard but not stored in ${ResultsStream} within ${RESULTS_STORED_WAIT_MS} ms`;
+    for (const index of indexes) {
+      const host = this.record.clonesDetail[index]?.host;
+      this.log.warn({ jobId: this.record.id, index, hostId: host }, `clone ${why}; forking it again`);
+      this.platformLoss(index, host, why);
+    }
   }
 
   private failAttempt(index: number, error: WireError, host?: string): void {
@@ -591,12 +617,15 @@ export class JobRun {
   /** All clones done: reduce when asked, release the snapshot everywhere, done. */
   private async complete(): Promise<void> {
     const { tenant, id } = this.record;
-    const unkept = await this.deps.store.unkeptResults(tenant, id, this.record.clones);
-    if (unkept.missing.length > 0) {
+    const unkept = await this.deps.store.unkeptResults(tenant, id, this.record.clones, RESULTS_STORED_WAIT_MS);
+    if (unkept.missing.length > 0 && unkept.full) {
       const which = `${unkept.missing.slice(0, 8).join(', ')}${unkept.missing.length > 8 ? ', …' : ''}`;
-      await this.fail(unkept.full
-        ? { code: 'storage_full', message: `the results of clones ${which} were not kept: the results stream ${ResultsStream} is full (its limit is FLURRY_STORE_MAX_BYTES)` }
-        : { code: 'internal', message: `the results of clones ${which} are missing from the results stream ${ResultsStream}` });
+      await this.fail({ code: 'storage_full', message: `the results of clones ${which} were not kept: the results stream ${ResultsStream} is full (its limit is FLURRY_STORE_MAX_BYTES)` });
+      return;
+    }
+    if (unkept.missing.length > 0) {
+      this.rerunUnstored(unkept.missing);
+      this.finishing = false;
       return;
     }
     if (this.spec.reduce) {

@@ -139,16 +139,20 @@ export class JobStore {
    * whether the stream is full. A coordinator sees each result as it is
    * published, and a full stream refuses it after that: a job must not end
    * `done` with results nobody can read. A result published a moment ago may
-   * not be stored yet, so the stream is asked again for up to a second.
+   * not be stored yet, so the stream is asked again for up to `waitMs`: on a
+   * cluster, a result heard as its stream's leader node was lost is stored
+   * only when its host publishes it again to the next leader (seconds).
    */
-  async unkeptResults(tenant: string, jobId: string, clones: number): Promise<{ missing: number[]; full: boolean }> {
+  async unkeptResults(tenant: string, jobId: string, clones: number, waitMs: number): Promise<{ missing: number[]; full: boolean }> {
+    const deadline = Date.now() + waitMs;
     let missing: number[] = [];
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 200));
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 250));
       const kept = await this.finishedIndexes(tenant, jobId);
       missing = [];
       for (let i = 0; i < clones; i++) if (!kept.has(i)) missing.push(i);
       if (missing.length === 0) return { missing, full: false };
+      if (Date.now() >= deadline) break;
     }
     const { config, state } = await this.jsm.streams.info(ResultsStream);
     return { missing, full: config.max_bytes > 0 && config.max_bytes - state.bytes < LARGE_JOB_DATA_BYTES };

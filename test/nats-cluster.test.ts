@@ -1,0 +1,120 @@
+// A fleet on a 3-node nats cluster (docs/reliability.md, "Losing a broker
+// node"): every store Flurry makes is replicated 3 times; a node is SIGKILLed
+// while a fork job runs and a client talks to a service instance that was just
+// migrated. The job finishes exactly, no acknowledged request is lost, the
+// instance keeps its state; the node started again rejoins and its copies of
+// the streams catch up.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import type { JobRecord } from '@flurry/core';
+import { LocalFleet } from '../infra/src/local-fleet.js';
+import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { holders, roomMessages, talk } from './helpers/room-talk.js';
+
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
+
+let fleet: LocalFleet;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const api = gatewayApi(() => fleet.url);
+
+beforeAll(async () => {
+  fleet = await LocalFleet.start({
+    hosts: 3,
+    natsCluster: 3,
+    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '3', FLURRY_CALL_TIMEOUT_MS: '10000' },
+    gatewayEnv: { FLURRY_HOST_TTL_S: '3', FLURRY_JOB_LEASE_MS: '8000', FLURRY_CONTROLLER_LEASE_MS: '8000', FLURRY_CONSOLIDATE_MS: '0' },
+  });
+  for (const name of ['pattern', 'room']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
+  nc = await connect(fleet.adminConnectOptions());
+  jsm = await jetstreamManager(nc);
+}, 60_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await fleet?.stop();
+});
+
+async function streams(): Promise<StreamInfo[]> {
+  const all: StreamInfo[] = [];
+  for await (const si of jsm.streams.list()) all.push(si);
+  return all;
+}
+
+/** The node a service's process is connected to now: the last one its log names (logBrokerLink). */
+function nodeOf(lines: string[]): string | undefined {
+  for (const line of [...lines].reverse()) {
+    const m = /"server":"([^"]+)".*"msg":"broker (?:connected|reachable again)"/.exec(line);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+describe('nats cluster', () => {
+  it('every bucket, stream and object store the fleet made (a tenant upload store too) has 3 replicas', async () => {
+    expect((await fetch(`${fleet.url}/v1/data/cluster.bin`, { method: 'PUT', body: new Uint8Array(4096) })).status).toBe(201);
+    const all = await streams();
+    const names = all.map((s) => s.config.name);
+    for (const expected of ['KV_flurry_hosts', 'KV_flurry_functions', 'OBJ_flurry_modules', 'KV_flurry_jobs', 'FLURRY_RESULTS', 'FLURRY_JOB_EVENTS', 'KV_flurry_services']) expect(names).toContain(expected);
+    expect(names.some((n) => /^OBJ_.*data/.test(n) && n !== 'OBJ_flurry_job_data'), `a tenant's data store among ${names.join(', ')}`).toBe(true);
+    expect(all.filter((s) => s.config.num_replicas !== 3).map((s) => `${s.config.name}: ${s.config.num_replicas}`)).toEqual([]);
+  });
+
+  it('a node SIGKILLed during a fork job and service traffic right after a migration: the job is exact, no acknowledged request lost, the instance keeps its state; the node rejoins', async () => {
+    await json(await api('POST', '/v1/services', { name: 'chat', function: 'room', min: 1, max: 1 }), 201);
+    await json(await api('POST', '/svc/chat/join', { name: 'ada' }), 200);
+    const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances;
+    const client = talk(() => fleet.url, 'chat', 'cluster');
+    await until('some answered requests', async () => (client.acknowledged() >= 10 ? true : undefined), 30_000);
+
+    const submitted = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 24, init: b64({ mib: 64 }), input: b64({ verify: 'all' }) }), 202)).job;
+    // The instance moves to another host under the client's loop while the job's parent is made.
+    const target = ['host-1', 'host-2', 'host-3'].find((h) => h !== inst!.host)!;
+    const moved = (await json<{ migration: { target: string } }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { target }), 200)).migration;
+    expect(moved.target).toBe(target);
+    await until('some clones of the job to finish', async () => {
+      const j = (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${submitted.id}`))).job;
+      return j.counts.done > 0 && j.counts.done < 24 ? j : undefined;
+    }, 60_000);
+
+    // The gateway's node: the gateway, the hosts on it and the streams it leads all lose it at once.
+    const victim = nodeOf(fleet.gateway.lines);
+    expect(victim, 'the gateway logs the node it is connected to').toBeDefined();
+    const index = fleet.natsNodeNames().indexOf(victim!);
+    const led = (await streams()).filter((s) => s.cluster?.leader === victim).map((s) => s.config.name);
+    const ackedAtKill = client.acknowledged();
+    await fleet.stopNatsNode(index, { hard: true });
+    console.log(`[nats-cluster] killed ${victim} (the gateway's node; leader of ${led.join(', ') || 'no stream'}) after ${ackedAtKill} answered requests`);
+
+    const done = await until('the job to end', async () => {
+      const j = await fetch(`${fleet.url}/v1/jobs/${submitted.id}`).then(async (r) => (r.ok ? ((await r.json()) as { job: JobRecord }).job : undefined));
+      return j && ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
+    }, 90_000);
+    expect(done.state, JSON.stringify(done.error)).toBe('done');
+    expect(done.counts).toEqual({ done: 24, failed: 0, running: 0, pending: 0 });
+    const reduced = JSON.parse(Buffer.from(await (await api('GET', `/v1/jobs/${done.id}/result`)).arrayBuffer()).toString());
+    expect(reduced).toMatchObject({ count: 24, ok: true, failed: [], distinctChecksums: 1, distinctEntropy: 24 });
+
+    await until('requests answered after the kill', async () => (client.acknowledged() >= ackedAtKill + 20 ? true : undefined), 30_000);
+    const statuses = await client.stop();
+    console.log(`[nats-cluster] service traffic: ${JSON.stringify([...statuses])}`);
+    expect(client.ledger.check(await roomMessages(api, 'chat'))).toMatchObject({ lost: [], phantom: [], contiguous: true });
+    // The same instance, where it was migrated to: not replaced (which would have lost its state).
+    expect((await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances).toEqual([expect.objectContaining({ id: inst!.id, host: target })]);
+    expect(await holders(api, inst!.id)).toEqual([target]);
+    expect(nodeOf(fleet.gateway.lines)).not.toBe(victim);
+    await fleet.waitForHosts(3);
+
+    await fleet.startNatsNode(index);
+    const behind = await until('every stream to have its 3 replicas current again', async () => {
+      const lagging = (await streams()).filter((s) => {
+        const peers = [s.cluster?.leader, ...(s.cluster?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name)];
+        return !peers.includes(victim) || peers.length !== 3;
+      });
+      return lagging.length === 0 ? [] : undefined;
+    }, 30_000, async () => JSON.stringify((await streams()).map((s) => ({ stream: s.config.name, leader: s.cluster?.leader, replicas: s.cluster?.replicas }))));
+    expect(behind).toEqual([]);
+  }, 150_000);
+});
