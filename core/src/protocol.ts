@@ -792,6 +792,20 @@ export interface MigrationReportWire {
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
 
+/**
+ * A reply a host keeps for a while after the request ran on a service
+ * instance (worker-host/src/reply-table.ts), so that the same request sent
+ * again (same requestId: the gateway's resend after a broker node's loss)
+ * gets it instead of running twice. A migration's commit carries the
+ * instance's kept replies to the target; `ageMs` rather than a time, the two
+ * hosts' clocks may differ.
+ */
+export interface KeptReply {
+  requestId: string;
+  ageMs: number;
+  reply: InvokeReply;
+}
+
 /** A global's value on the wire (i64 as a decimal string). */
 export type WireGlobal = { n: number | null } | { b: string };
 
@@ -806,8 +820,9 @@ export type ReceiveStep =
   /**
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
+   * `replies`: the replies the source kept for the instance (KeptReply), newest first.
    */
-  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number }
+  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[] }
   | { step: 'abort'; migrationId: string }
   /** The source's probe while pages travel: the target answers while it is alive. */
   | { step: 'ping'; migrationId: string }

@@ -87,6 +87,7 @@ export class WorkerHost {
       warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
       draining: () => !this.takesWork,
       exiting: () => this.draining,
+      replyLimits: config.replyLimits,
     });
   }
 
