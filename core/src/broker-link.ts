@@ -181,6 +181,8 @@ export function logBrokerLink(link: BrokerLink, log: { warn(o: object, m: string
  */
 export function isBrokerFailure(err: unknown): boolean {
   if (err instanceof TimeoutError || err instanceof NoRespondersError || err instanceof ConnectionError || err instanceof RequestError) return true;
+  // The JetStream client's name for a request nobody answered (a stream between leaders on a cluster); its class is not exported.
+  if (err instanceof Error && err.name === 'JetStreamNotEnabled') return true;
   // JetStream answers 503 when its API has no responder (a server starting, a stream's leader moving).
   if (err instanceof JetStreamApiError) return err.status === 503 && err.code !== 10077;
   if (err instanceof FlurryError && err.code === 'unavailable' && err.cause !== undefined) return isBrokerFailure(err.cause);

@@ -15,7 +15,7 @@ import { Buckets, ObjectStores } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
 import type { Logger } from './log.js';
 import { ConfigError } from './config.js';
-import { isJetStreamAbsent, retryJetStream } from './jetstream-retry.js';
+import { retryJetStream } from './jetstream-retry.js';
 import { DEFAULT_STORE_MAX_BYTES, openBucket, openObjectStore, type StoreContext, type StoreLimits } from './store-limits.js';
 import { withoutUrlCredentials } from './redact.js';
 import type { NatsAuth } from './nats-auth.js';
@@ -126,7 +126,7 @@ const JETSTREAM_PROBE_TIMEOUT_MS = 2000;
 async function jetStreamOf(nc: NatsConnection, servers: string[]): Promise<JetStreamManager> {
   const where = `nats-server at ${withoutUrlCredentials(servers.join(', '))}`;
   try {
-    await retryJetStream(where, () => jetstreamManager(nc, { timeout: JETSTREAM_PROBE_TIMEOUT_MS }), { retriable: isJetStreamAbsent });
+    await retryJetStream(where, () => jetstreamManager(nc, { timeout: JETSTREAM_PROBE_TIMEOUT_MS }));
   } catch (err) {
     throw new Error(`${where} has no JetStream (start it with -js), or its cluster did not serve JetStream in time: ${err instanceof Error ? err.message : err}`, { cause: err });
   }

@@ -18,23 +18,15 @@ export const JETSTREAM_GIVE_UP_MS = 30_000;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2000;
 
-export interface JetStreamRetryOptions {
-  giveUpMs?: number;
-  /** Whether `err` is worth another try; default: the broker did not answer (isBrokerFailure). */
-  retriable?: (err: unknown) => boolean;
-}
-
-/** Runs `call` until it resolves, a non-retriable error, or `giveUpMs`; the final error says `what` failed and why. */
-export async function retryJetStream<T>(what: string, call: () => Promise<T>, opts: JetStreamRetryOptions = {}): Promise<T> {
-  const giveUpMs = opts.giveUpMs ?? JETSTREAM_GIVE_UP_MS;
-  const retriable = opts.retriable ?? isBrokerFailure;
+/** Runs `call` until it resolves, an error other than a broker failure (isBrokerFailure), or `giveUpMs`; the final error says `what` failed and why. */
+export async function retryJetStream<T>(what: string, call: () => Promise<T>, giveUpMs = JETSTREAM_GIVE_UP_MS): Promise<T> {
   const deadline = Date.now() + giveUpMs;
   let backoff = FIRST_BACKOFF_MS;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (!retriable(err)) throw err;
+      if (!isBrokerFailure(err)) throw err;
       if (Date.now() + backoff > deadline) {
         throw new FlurryError('unavailable', `${what}: JetStream did not answer within ${giveUpMs} ms (${attempt} attempts): ${(err as Error).message}`, { cause: err });
       }
@@ -44,8 +36,3 @@ export async function retryJetStream<T>(what: string, call: () => Promise<T>, op
   }
 }
 
-/** A broker failure, or JetStream's API without a responder (a server without JetStream, or a cluster not yet serving it). */
-export function isJetStreamAbsent(err: unknown): boolean {
-  // The client's JetStreamNotEnabled is not exported: its name tells it.
-  return (err instanceof Error && err.name === 'JetStreamNotEnabled') || isBrokerFailure(err);
-}

@@ -112,6 +112,12 @@ export interface HostRecord {
   memoryBudget?: { budgetBytes: number; usedBytes: number };
   /** Messages this host dropped as malformed, by message kind (core/src/checked-decode.ts). */
   rejectedMessages?: Record<string, number>;
+  /**
+   * How often this host's broker connection dropped since it started (on a
+   * cluster, it then reconnects to another node): a reply it sent just
+   * before may be lost, so a request it held meanwhile has an unknown outcome.
+   */
+  brokerOutages?: number;
 }
 
 /** What identifies a parent's state: a later job with the same key may reuse its snapshot. */

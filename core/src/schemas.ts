@@ -83,6 +83,7 @@ const hostRecord = z.object({
   releasable: z.boolean().optional(), parents: arrayOf(keptParent).optional(), pageCaches: arrayOf(str).optional(),
   memoryBudget: z.object({ budgetBytes: num, usedBytes: num }).optional(),
   rejectedMessages: recordOf(str, num).optional(),
+  brokerOutages: num.optional(),
 });
 
 const functionRecord = z.object({

@@ -7,6 +7,9 @@
  * either: hosts are judged from when the connection came back, so that a
  * broker restart does not look like every host dying (which would re-fork
  * every job's clones and replace every service instance, losing its state).
+ * The same holds while the watch of the hosts bucket is stalled (on a nats
+ * cluster, the bucket's stream electing a new leader after a node was lost:
+ * heartbeats cannot be stored or delivered meanwhile; kv-watch.ts).
  *
  * A host that dies and is started again at once (a supervisor) keeps its id
  * and may beat again within its TTL: its record's `startedAt` tells the new
@@ -45,7 +48,7 @@ export class FleetView {
         this.log.warn({ hostId: e.key, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
       }
       this.hosts.set(e.key, record);
-    }, this.log, 'hosts', () => this.fabric.nc.isClosed());
+    }, this.log, 'hosts', () => this.fabric.nc.isClosed(), this.fabric.link);
   }
 
   stop(): void {
@@ -66,6 +69,11 @@ export class FleetView {
     return [...silent, ...this.replaced.filter((r) => now - r.at < withinMs).map((r) => r.record)];
   }
 
+  /** How often a host's broker connection dropped, as its last heartbeat says: a change means replies it sent may be lost. */
+  brokerOutages(hostId: string): number | undefined {
+    return this.hosts.get(hostId)?.brokerOutages;
+  }
+
   /** The incarnation of a host (when its process started), to tell later whether work sent to it died with it. */
   incarnation(hostId: string): number | undefined {
     return this.hosts.get(hostId)?.startedAt;
@@ -82,11 +90,16 @@ export class FleetView {
     return !this.fresh(h, now - graceMs);
   }
 
-  /** A heartbeat counts as fresh until a TTL after it, or after the broker came back if that is later. */
+  /**
+   * A heartbeat counts as fresh until a TTL after it, or after the broker
+   * came back (or the hosts watch delivers again) if that is later; while
+   * heartbeats cannot arrive, those fresh when that began stay fresh.
+   */
   private fresh(h: HostRecord, now: number): boolean {
     const link = this.fabric.link;
-    if (!link.connected) return h.heartbeatAt >= link.lastDownAt - this.ttlMs;
-    return now - Math.max(h.heartbeatAt, link.lastUpAt) < this.ttlMs;
+    const blind = [!link.connected ? link.lastDownAt : undefined, this.watch?.stalledSince()].filter((t) => t !== undefined);
+    if (blind.length > 0) return h.heartbeatAt >= Math.min(...blind) - this.ttlMs;
+    return now - Math.max(h.heartbeatAt, link.lastUpAt, this.watch?.resumedAt() ?? 0) < this.ttlMs;
   }
 
   /** Reads the bucket directly (for `GET /v1/hosts`, which must not depend on the watch having caught up). */

@@ -24,7 +24,7 @@ export class FunctionRegistry {
       // A record that is not one is not cached: `get` reads the bucket, and refuses it there.
       if (record) this.cache.set(e.key, record);
       else this.cache.delete(e.key);
-    }, this.log, 'functions', () => this.fabric.nc.isClosed());
+    }, this.log, 'functions', () => this.fabric.nc.isClosed(), this.fabric.link);
   }
 
   static checkName(name: string): void {

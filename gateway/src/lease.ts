@@ -16,11 +16,26 @@
  *   lease.start();
  */
 import type { KV } from '@nats-io/kv';
-import { JetStreamApiError } from '@nats-io/jetstream';
-import { encode, newId, type BrokerLink, type Logger } from '@flurry/core';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { decode, encode, newId, type BrokerLink, type Logger } from '@flurry/core';
+
+/** The holder id a lease record names (`{ id, at }`); undefined for anything else. */
+function holderOf(value: Uint8Array): string | undefined {
+  try {
+    const v = decode<{ id?: unknown }>(value, 4096);
+    return typeof v?.id === 'string' ? v.id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface LeaseHandlers {
-  /** Called once the lease is taken; a rejection is logged and the lease kept. */
+  /**
+   * Called once the lease is taken. A rejection (taking over needs the
+   * broker, which may fail as a node is lost) lets the lease go: onLose is
+   * called, and the lease is taken again, and onGain called again, at a later
+   * renewal (here or on another replica).
+   */
   onGain(): Promise<void> | void;
   /** Called when a renewal fails (another replica may hold it now) or on stop. */
   onLose(): void;
@@ -33,6 +48,8 @@ export class Lease {
   private renewedAt = 0;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** A renewal on its way: the next one waits for it (two renewals of one revision would refuse each other). */
+  private renewing = false;
 
   constructor(
     private readonly kv: KV,
@@ -76,7 +93,16 @@ export class Lease {
   }
 
   private async renew(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.renewing) return;
+    this.renewing = true;
+    try {
+      await this.renewOnce();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async renewOnce(): Promise<void> {
     if (this.link && !this.link.connected) {
       // A request now would only wait for its timeout; the reconnect renews at once.
       if (this.held && Date.now() - this.renewedAt >= this.ttlMs * 0.8) {
@@ -100,10 +126,19 @@ export class Lease {
         }
         this.revision = revision;
         this.log.info({ lease: this.key, holder: this.id }, 'lease taken');
-        await Promise.resolve(this.handlers.onGain()).catch((err: unknown) => this.log.error({ lease: this.key, err }, 'taking over after the lease failed'));
+        await Promise.resolve(this.handlers.onGain()).catch(async (err: unknown) => {
+          this.log.error({ lease: this.key, err }, 'taking over after the lease failed; letting it go to take it again');
+          this.lose();
+          await this.kv.delete(this.key).catch(() => undefined);
+        });
       }
     } catch (err) {
       if (!this.held) return;
+      // A renewal stored whose answer was lost (the node answering died): the key holds this holder's record already.
+      if (await this.stillMine(err)) {
+        this.renewedAt = sent;
+        return;
+      }
       const refused = err instanceof JetStreamApiError;
       if (!refused && Date.now() - this.renewedAt < this.ttlMs * 0.8) {
         this.log.warn({ lease: this.key, holder: this.id, err: (err as Error).message }, 'lease renewal got no answer; still held until it could have expired');
@@ -112,6 +147,15 @@ export class Lease {
       this.log.warn({ lease: this.key, holder: this.id, err: (err as Error).message }, 'lease lost');
       this.lose();
     }
+  }
+
+  /** After a refused renewal: whether the key holds this holder's own record (its revision is taken). */
+  private async stillMine(err: unknown): Promise<boolean> {
+    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamWrongLastSequence) return false;
+    const e = await this.kv.get(this.key).catch(() => null);
+    if (!e || e.operation !== 'PUT' || holderOf(e.value) !== this.id) return false;
+    this.revision = e.revision;
+    return true;
   }
 
   private lose(): void {

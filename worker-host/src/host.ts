@@ -177,6 +177,7 @@ export class WorkerHost {
       instances,
       releasable: state === 'drained' && instances.length === 0 && this.pool.running === 0 && this.inFlight === 0,
       rejectedMessages: rejectedMessages(),
+      brokerOutages: this.fabric.link.outages,
     };
   }
 
@@ -327,7 +328,7 @@ export class WorkerHost {
       for (const w of this.warm.values()) {
         if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
       }
-    }, this.log, 'functions', () => this.fabric.nc.isClosed());
+    }, this.log, 'functions', () => this.fabric.nc.isClosed(), this.fabric.link);
   }
 
   private async evict(w: WarmEntry, reason: string): Promise<void> {

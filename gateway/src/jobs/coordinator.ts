@@ -76,7 +76,7 @@ export class JobCoordinator {
       const latest = await this.store.get(stored.record.tenant, stored.record.id).catch(() => undefined);
       if (!latest || TERMINAL_JOB_STATES.includes(latest.stored.record.state) || this.runs.has(e.key) || !this.leader) return;
       this.drive(latest.stored);
-    }, this.log, 'jobs', () => this.store.fabric.nc.isClosed());
+    }, this.log, 'jobs', () => this.store.fabric.nc.isClosed(), this.store.fabric.link);
   }
 
   private drive(stored: StoredJob): JobRun {

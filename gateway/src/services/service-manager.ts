@@ -124,7 +124,7 @@ export class ServiceManager {
         cached.readAt = Date.now();
       } else if (e.operation !== 'PUT' || !instances) this.cache.delete(e.key);
       for (const wake of this.placementWaiters.get(e.key) ?? []) wake();
-    }, this.deps.log, 'placements', () => this.deps.fabric.nc.isClosed());
+    }, this.deps.log, 'placements', () => this.deps.fabric.nc.isClosed(), this.deps.fabric.link);
   }
 
   // ---- API
@@ -472,18 +472,22 @@ export class ServiceManager {
 
   /**
    * `work`, unless `hostId` stops heartbeating first (paused or cut off with the
-   * request) or restarts (the request died with it): then unavailable at once
-   * rather than at the timeout. The request's outcome is unknown: a paused
+   * request), restarts (the request died with it) or reports a lost broker
+   * connection (the request or its reply may be lost): then unavailable at
+   * once rather than at the timeout. The request's outcome is unknown: a paused
    * host may still answer it when it resumes.
    */
   private whileHostLive<T>(hostId: string, work: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const incarnation = this.deps.fleet.incarnation(hostId);
+    const outages = this.deps.fleet.brokerOutages(hostId);
     const silent = new Promise<never>((_, reject) => {
       timer = setInterval(() => {
         const live = this.deps.fleet.live().some((h) => h.id === hostId);
-        if (live && this.deps.fleet.incarnation(hostId) === incarnation) return;
-        reject(new FlurryError('unavailable', `host ${hostId} ${live ? 'restarted' : 'stopped heartbeating'} while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 }));
+        const why = !live ? 'stopped heartbeating' : this.deps.fleet.incarnation(hostId) !== incarnation ? 'restarted'
+          // Its node of a nats cluster was lost: the request or its reply may have been lost with it.
+          : this.deps.fleet.brokerOutages(hostId) !== outages ? 'lost its broker connection' : undefined;
+        if (why) reject(new FlurryError('unavailable', `host ${hostId} ${why} while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 }));
       }, 250);
     });
     silent.catch(() => undefined);
