@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, isBrokerFailure, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -231,7 +231,7 @@ export class ServiceManager {
     const deadline = Date.now() + this.deps.invokeTimeoutMs;
     // Held while this gateway reconnects (to another node of a cluster), not refused: it has sent nothing yet.
     await this.deps.fabric.link.whenUp(this.deps.invokeTimeoutMs);
-    let c = await this.read(key);
+    let c = await this.readForRouting(key);
     if (c.instances.length === 0) {
       // Held while the first instances start (up to min here, or by the autoscaler, which sees held requests), not refused.
       this.changeLoad(this.held, key, 1);
@@ -786,6 +786,21 @@ export class ServiceManager {
       if (c) services.push(c.record);
     }
     checkServiceInstances(quota, services, name, max);
+  }
+
+  /**
+   * The service as routing needs it (read, cached CACHE_MS); while the store
+   * does not answer (on a cluster, its stream electing a leader after a node's
+   * loss) the cached copy, which the placements watch keeps current.
+   */
+  private async readForRouting(key: string): Promise<Cached> {
+    try {
+      return await this.read(key);
+    } catch (err) {
+      const cached = this.cache.get(key);
+      if (cached && isBrokerFailure(err)) return cached;
+      throw err;
+    }
   }
 
   private async read(key: string, fresh = false): Promise<Cached> {
