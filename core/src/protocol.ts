@@ -384,6 +384,11 @@ export interface WireError {
 export type FleetEvent =
   | { kind: 'host.up'; at: number; hostId: string }
   | { kind: 'host.down'; at: number; hostId: string; reason: string }
+  /**
+   * The host's broker connection came back (on a cluster, often to another node): a request or reply in flight
+   * through the node it lost may be lost. The gateway hears it at once, its next stored heartbeat only seconds later.
+   */
+  | { kind: 'host.reconnected'; at: number; hostId: string; startedAt: number; brokerOutages: number }
   | { kind: 'function.deployed'; at: number; tenant: string; name: string; digest: string }
   | { kind: 'function.deleted'; at: number; tenant: string; name: string }
   | { kind: 'function.placed'; at: number; tenant: string; name: string; digest: string; hostId: string; initMs: number; requestId: string }

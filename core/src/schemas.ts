@@ -157,6 +157,7 @@ const drainReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), h
 const fleetEvent = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('host.up'), at: num, hostId: str }),
   z.object({ kind: z.literal('host.down'), at: num, hostId: str, reason: str }),
+  z.object({ kind: z.literal('host.reconnected'), at: num, hostId: str, startedAt: num, brokerOutages: count }),
   z.object({ kind: z.literal('function.deployed'), at: num, tenant: str, name: str, digest: str }),
   z.object({ kind: z.literal('function.deleted'), at: num, tenant: str, name: str }),
   z.object({ kind: z.literal('function.placed'), at: num, tenant: str, name: str, digest: str, hostId: str, initMs: num, requestId: str }),
