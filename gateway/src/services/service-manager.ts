@@ -30,6 +30,8 @@ export const MAX_INIT_BYTES = 256 * 1024;
 const MIGRATION_MARK_MS = 6 * 60_000;
 /** A request that finds nobody serving a migrating instance waits at most this long for the migration to end. */
 const MIGRATION_WAIT_MS = 30_000;
+/** A service call that arrives while this gateway is reconnecting waits this long for the broker before it is refused. */
+const RECONNECT_HOLD_MS = 2000;
 /** A resend that found its instance's host not subscribed (reconnecting to another node) tries again after this. */
 const RESEND_PAUSE_MS = 100;
 /** What an attempt's wait rejects with when this gateway's broker connection drops. */
@@ -229,8 +231,9 @@ export class ServiceManager {
   async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, retried = false): Promise<InvokeResult & { instanceId: string }> {
     const key = serviceKey(tenant, checkName(name));
     const deadline = Date.now() + this.deps.invokeTimeoutMs;
-    // Held while this gateway reconnects (to another node of a cluster), not refused: it has sent nothing yet.
-    await this.deps.fabric.link.whenUp(this.deps.invokeTimeoutMs);
+    // Held while this gateway reconnects (to another node of a cluster: milliseconds), not refused at once;
+    // a broker away for longer refuses it 503 (it has sent nothing yet).
+    await this.deps.fabric.link.whenUp(Math.min(RECONNECT_HOLD_MS, this.deps.invokeTimeoutMs));
     let c = await this.readForRouting(key);
     if (c.instances.length === 0) {
       // Held while the first instances start (up to min here, or by the autoscaler, which sees held requests), not refused.
