@@ -117,7 +117,7 @@ export class ReplyTable {
     for (const [key, k] of this.done.entries()) if (k.instanceId === instanceId) this.done.delete(key);
   }
 
-  /** Kept replies and their bytes (for tests and the host's figures). */
+  /** Kept replies and their bytes. */
   get size(): { replies: number; bytes: number } {
     return { replies: this.done.size, bytes: this.done.calculatedSize };
   }
