@@ -113,14 +113,15 @@ export class FleetView {
 
   /**
    * A heartbeat counts as fresh until a TTL after it, or after the broker
-   * came back (or the hosts watch delivers again) if that is later; while
-   * heartbeats cannot arrive, those fresh when that began stay fresh.
+   * came back (or the hosts watch delivers again) if that is later. While
+   * heartbeats cannot arrive (the broker away, the watch stalled), a host is
+   * judged as it stood when that began.
    */
   private fresh(h: HostRecord, now: number): boolean {
     const link = this.fabric.link;
-    const blind = [!link.connected ? link.lastDownAt : undefined, this.watch?.stalledSince()].filter((t) => t !== undefined);
-    if (blind.length > 0) return h.heartbeatAt >= Math.min(...blind) - this.ttlMs;
-    return now - Math.max(h.heartbeatAt, link.lastUpAt, this.watch?.resumedAt() ?? 0) < this.ttlMs;
+    const blindSince = [!link.connected ? link.lastDownAt : undefined, this.watch?.stalledSince()].filter((t) => t !== undefined);
+    const at = Math.min(now, ...blindSince);
+    return at - Math.max(h.heartbeatAt, link.lastUpAt, this.watch?.resumedAt() ?? 0) < this.ttlMs;
   }
 
   /** Reads the bucket directly (for `GET /v1/hosts`, which must not depend on the watch having caught up). */

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createInbox, type Subscription } from '@nats-io/transport-node';
 import {
-  coldBootDescriptor, decodeChecked, decodeOrRefuse, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, ResultsStream, Subjects, TERMINAL_JOB_STATES, toWireError,
+  coldBootDescriptor, decodeChecked, decodeOrRefuse, encode, isBrokerFailure, encodeDescriptor, FlurryError, frameReduceInput, initDigest, JobObjects, parentKeyString, JobSubjects, LARGE_JOB_DATA_BYTES, requestSnapshot, ResultsStream, Subjects, TERMINAL_JOB_STATES, toWireError, untilStored,
   type CancelRequest, type ReleaseRequest, type CloneDetail, type CloneProgress, type CloneResult, type ErrorCode, type ForkRequest,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type Message, type MessageKind, type ParentKey, type StoredJob, type WireError,
 } from '@flurry/core';
@@ -161,8 +161,23 @@ export class JobRun {
       for (const r of this.running.values()) this.release(r.host);
       this.running.clear();
       await this.persisting;
+      if (this.dirty && !this.stopped) await this.persistLast();
       this.resolveFinished();
     }
+  }
+
+  /**
+   * The run's last record (the job ended) was not stored (its stream was
+   * electing a leader): it is written again until stored, as nothing else
+   * would (no later step writes it, and the stored record says the job runs).
+   */
+  private async persistLast(): Promise<void> {
+    await untilStored(this.deps.store.fabric.link, async () => {
+      await this.persistNow();
+      if (this.dirty) throw new Error('the job record was not stored');
+    }, { stopped: () => this.stopped }).catch((err: unknown) => {
+      this.log.error({ jobId: this.record.id, state: this.record.state, err: (err as Error).message }, 'the job\'s last record could not be stored');
+    });
   }
 
   /** `boot: "cold"`: no parent; every clone boots from the module and runs init itself. */
