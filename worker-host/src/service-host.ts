@@ -325,7 +325,14 @@ export class ServiceHost {
 
   private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
     const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
-    const reply = decodeOrRefuse('InvokeReply', (await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data);
+    let data: Uint8Array;
+    try {
+      data = (await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data;
+    } catch (err) {
+      // As for a request that reaches this host after the migration: a clean refusal, not an internal error.
+      throw new FlurryError('unavailable', `instance ${inst.instanceId} moved to ${host}, which did not answer: ${(err as Error).message}; its outcome is unknown`, { retryAfterSeconds: 1 });
+    }
+    const reply = decodeOrRefuse('InvokeReply', data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, logs: [], hostId: reply.hostId } as unknown as CallResult;
   }
