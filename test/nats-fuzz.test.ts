@@ -32,6 +32,7 @@ const invoke = { requestId: 'r', tenant: TENANT, name: 'echo', digest: 'd', meth
 const samples: Record<ListenedKind, Record<string, unknown>> = {
   PlaceRequest: { requestId: 'r', tenant: TENANT, name: 'echo', digest: 'd' },
   DrainRequest: { requestId: 'r' },
+  FleetEvent: { kind: 'host.reconnected', at: 1, hostId: 'h', startedAt: 1, brokerOutages: 1 },
   InvokeRequest: invoke,
   SnapshotRequest: { requestId: 'r', tenant: TENANT, name: 'n', digest: 'd', initInput: bytes(2), initData: ref, keep: true },
   ForkRequest: {
@@ -202,6 +203,7 @@ describe('nats fuzz', () => {
       pages: [Subjects.pages(TENANT, snapshotId)],
       unicastPages: { notListened: 'only the unicast baseline (benchmarks) subscribes to it, on an inbox' },
       event: { notListened: 'read by clients only' },
+      hostReconnected: [Subjects.event('system', 'host.reconnected')],
       cancel: perHost(JobSubjects.cancel),
       results: [JobSubjects.result(TENANT, slow.id, 100_000)],
       failures: [`${JobSubjects.failures(TENANT, slow.id)}.fuzz.100000`],

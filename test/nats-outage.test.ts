@@ -83,7 +83,7 @@ describe('nats outage', () => {
     await fleet.waitForHosts(3);
   }, 180_000);
 
-  it('nats-server restarted during service traffic - the instance keeps its state: every acknowledged request is in it, in order', async () => {
+  it('nats-server restarted during service traffic - the request in flight is answered (sent again), those refused meanwhile never applied; the instance keeps its state', async () => {
     await json(await api('POST', '/v1/services', { name: 'chat', function: 'room', min: 1, max: 1 }), 201);
     await json(await api('POST', '/svc/chat/join', { name: 'ada' }), 200);
     const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances;
@@ -97,9 +97,11 @@ describe('nats outage', () => {
     await until('requests answered after the restart', async () => (client.acknowledged() >= ackedAtRestart + 20 ? true : undefined), 60_000);
     const statuses = await client.stop();
     console.log(`[nats-outage] service traffic: ${JSON.stringify([...statuses])}`);
-    expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
+    // The request in flight when the broker went away is sent again once it is back (docs/services.md, "Requests
+    // across a broker node's loss"), the host answering its id once: it is answered 200. One arriving while the
+    // broker is away waits 2 s for it, then is refused 503 before anything was sent: never applied.
     const check = ledger.check(await roomMessages(api, 'chat'));
-    expect(check).toMatchObject({ lost: [], phantom: [], contiguous: true });
+    expect(check).toMatchObject({ lost: [], phantom: [], contiguous: true, unknownApplied: 0 });
     // The same instance, on the same host: not replaced (which would have lost its state).
     expect((await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances).toEqual([expect.objectContaining({ id: inst!.id, host: inst!.host })]);
     expect(await holders(api, inst!.id)).toEqual([inst!.host]);

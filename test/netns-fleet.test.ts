@@ -157,9 +157,9 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
       return j?.state === 'running' ? true : undefined;
     }, 30_000, async () => JSON.stringify(await record(job.id)));
     const acknowledgedBefore = client.acknowledged();
-    // The gateway's node: the gateway, the hosts on it and the streams it leads lose it at once, and the
-    // gateway answers the requests it had in flight 503 (outcome unknown). See the note in docs/multi-host.md
-    // on losing a node that only the instance's host is connected to.
+    // The gateway's node: the gateway, the hosts on it and the streams it leads lose it at once; the gateway
+    // sends the service request it had in flight again once reconnected, and the host answers its id once
+    // (docs/multi-host.md, "What differs from loopback"; test/service-failover.test.ts kills a host's node too).
     const victim = brokerNodeOf(fleet.gateway.lines);
     expect(victim, 'the gateway logs the node it is connected to').toBeDefined();
     await fleet.stopNatsNode(fleet.natsNodeNames().indexOf(victim!), { hard: true });
@@ -172,6 +172,8 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
     expect(await instances('room')).toEqual([expect.objectContaining({ id: inst!.id })]);
     const check = ledger.check(await roomMessages(api, 'room'));
     expect(check).toMatchObject({ lost: [], phantom: [], contiguous: true });
+    // Every request answered: none refused with its outcome unknown.
+    expect([...statuses.keys()]).toEqual([200]);
     expect((await json(await api('GET', '/svc/room/state'))).members).toEqual(['ada']);
     // The client's requests, too, went over the bridge (the entry's forwarder sits in a namespace of its own).
     expect((await fleet.network.bytes('client'))!.txBytes).toBeGreaterThan(0);

@@ -125,6 +125,7 @@ describe('schemas', () => {
       place: Subjects.place('h'), drain: Subjects.drain('h'), invoke: Subjects.invoke('t', 'n', 'ab'.repeat(32)), snapshot: Subjects.snapshot('h'),
       fork: Subjects.fork('h'), release: Subjects.release('h'), parentFreed: Subjects.parentFreed('t'), pageRequests: Subjects.pageRequests('t', 's'),
       pages: Subjects.pages('t', 's'), unicastPages: `${Subjects.unicastPages('t', 's', 'h')}.INBOXID`, event: Subjects.event('t', 'host.up'),
+      hostReconnected: Subjects.event('system', 'host.reconnected'),
       cancel: JobSubjects.cancel('h'), results: JobSubjects.result('t', 'j', 3), failures: `${JobSubjects.attemptFailures('t', 'j.a1')}.3`,
       progress: JobSubjects.progress('t', 'j'), jobEvents: JobSubjects.events('t', 'j'), jobControl: JobSubjects.control, forkResults: 'flurry.fork.INBOXID',
       reduceResult: 'flurry.reduce.INBOXID', createInstance: ServiceSubjects.create('h'), destroyInstance: ServiceSubjects.destroy('h'),
@@ -138,7 +139,7 @@ describe('schemas', () => {
       return p.every((t, i) => t === '>' ? i < s.length : t === '*' ? s[i] !== undefined : t === s[i]) && (p.at(-1) === '>' || p.length === s.length);
     };
     for (const [kind, subject] of Object.entries(built)) expect(matches(SubjectTable[kind as SubjectKind].pattern, subject), `${kind}: ${subject}`).toBe(true);
-    // And no pattern takes another listener's subjects for its own (jobEvents lies inside event by design).
+    // And no pattern takes another listener's subjects for its own (jobEvents and hostReconnected lie inside event by design).
     for (const [kind, subject] of Object.entries(built)) {
       const others = Object.entries(SubjectTable).filter(([k, e]) => k !== kind && k !== 'event' && kind !== 'event' && matches(e.pattern, subject)).map(([k]) => k);
       expect(others, `${kind}: ${subject}`).toEqual([]);

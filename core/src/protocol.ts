@@ -384,6 +384,11 @@ export interface WireError {
 export type FleetEvent =
   | { kind: 'host.up'; at: number; hostId: string }
   | { kind: 'host.down'; at: number; hostId: string; reason: string }
+  /**
+   * The host's broker connection came back (on a cluster, often to another node): a request or reply in flight
+   * through the node it lost may be lost. The gateway hears it at once, its next stored heartbeat only seconds later.
+   */
+  | { kind: 'host.reconnected'; at: number; hostId: string; startedAt: number; brokerOutages: number }
   | { kind: 'function.deployed'; at: number; tenant: string; name: string; digest: string }
   | { kind: 'function.deleted'; at: number; tenant: string; name: string }
   | { kind: 'function.placed'; at: number; tenant: string; name: string; digest: string; hostId: string; initMs: number; requestId: string }
@@ -798,6 +803,20 @@ export interface MigrationReportWire {
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
 
+/**
+ * A reply a host keeps for a while after the request ran on a service
+ * instance (worker-host/src/reply-table.ts), so that the same request sent
+ * again (same requestId: the gateway's resend after a broker node's loss)
+ * gets it instead of running twice. A migration's commit carries the
+ * instance's kept replies to the target; `ageMs` rather than a time, the two
+ * hosts' clocks may differ.
+ */
+export interface KeptReply {
+  requestId: string;
+  ageMs: number;
+  reply: InvokeReply;
+}
+
 /** A global's value on the wire (i64 as a decimal string). */
 export type WireGlobal = { n: number | null } | { b: string };
 
@@ -812,8 +831,9 @@ export type ReceiveStep =
   /**
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
+   * `replies`: the replies the source kept for the instance (KeptReply), newest first.
    */
-  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number }
+  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[] }
   | { step: 'abort'; migrationId: string }
   /** The source's probe while pages travel: the target answers while it is alive. */
   | { step: 'ping'; migrationId: string }

@@ -157,6 +157,7 @@ const drainReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), h
 const fleetEvent = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('host.up'), at: num, hostId: str }),
   z.object({ kind: z.literal('host.down'), at: num, hostId: str, reason: str }),
+  z.object({ kind: z.literal('host.reconnected'), at: num, hostId: str, startedAt: num, brokerOutages: count }),
   z.object({ kind: z.literal('function.deployed'), at: num, tenant: str, name: str, digest: str }),
   z.object({ kind: z.literal('function.deleted'), at: num, tenant: str, name: str }),
   z.object({ kind: z.literal('function.placed'), at: num, tenant: str, name: str, digest: str, hostId: str, initMs: num, requestId: str }),
@@ -238,6 +239,7 @@ const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.litera
 
 /** Page numbers, 4 bytes each. */
 const pageList = bytes.refine((b) => b.length % 4 === 0, 'pages is not a list of u32');
+const keptReply = z.object({ requestId: str, ageMs: count, reply: invokeReply });
 const wireGlobal = z.union([z.object({ n: num.nullable() }), z.object({ b: str })]);
 const receiveStep = z.discriminatedUnion('step', [
   z.object({
@@ -249,7 +251,7 @@ const receiveStep = z.discriminatedUnion('step', [
   z.object({ step: z.literal('quiesce'), migrationId: str }),
   z.object({
     step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
-    expiresAt: count, verify: z.boolean().optional(), pagesSent: count,
+    expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(),
   }),
   z.object({ step: z.literal('abort'), migrationId: str }),
   z.object({ step: z.literal('ping'), migrationId: str }),

@@ -35,6 +35,8 @@ export const SubjectTable = {
   pages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.pages', request: 'PageMessage' },
   unicastPages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.to.>', request: 'PageMessage' },
   event: { listener: 'client', family: 'Subjects', pattern: 'flurry.events.*.*.*', request: 'FleetEvent' },
+  /** Inside `event`'s pattern: a host back from a broker outage; the gateway ends the requests it held (fleet-view.ts). */
+  hostReconnected: { listener: 'gateway', family: 'Subjects', pattern: 'flurry.events.system.host.reconnected', request: 'FleetEvent' },
   cancel: { listener: 'host', family: 'JobSubjects', pattern: 'flurry.host.*.cancel', request: 'CancelRequest', reply: 'CancelReply' },
   results: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.results.*.*.*', request: 'CloneResult', stream: true },
   failures: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.failures.>', request: 'CloneResult', stream: true },

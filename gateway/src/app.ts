@@ -88,7 +88,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   // Every other route needs the broker: refused at once while it is away, and a request in flight
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
+  // Service calls ride an outage out themselves: held until the broker is back, sent again when it made their
+  // outcome unknown (services/service-manager.ts).
   app.use('*', async (c, next) => {
+    if (c.req.path.startsWith('/svc/')) return next();
     deps.link.assertUp();
     const watch = deps.link.nextOutage();
     try {

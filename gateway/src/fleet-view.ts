@@ -16,7 +16,8 @@
  * incarnation from the old one, whose work is gone with it. Work sent to a
  * host remembers the incarnation it went to (`incarnation()`).
  */
-import { Buckets, decodeChecked, followKv, kvKeys, type Fabric, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
+import type { Subscription } from '@nats-io/transport-node';
+import { Buckets, decodeChecked, followKv, kvKeys, Subjects, type Fabric, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
 
 /** An incarnation replaced by a new one keeps counting as lost this long. */
 const REPLACED_KEPT_MS = 60_000;
@@ -26,6 +27,9 @@ export class FleetView {
   /** Records of incarnations that a restarted host replaced, and when. */
   private replaced: { record: HostRecord; at: number }[] = [];
   private watch?: KvFollower;
+  /** Broker outages hosts announced on reconnecting (host.reconnected), per incarnation: ahead of their stored heartbeats. */
+  private readonly announcedOutages = new Map<string, { startedAt: number; outages: number }>();
+  private reconnects?: Subscription;
 
   constructor(
     private readonly fabric: Fabric,
@@ -34,6 +38,15 @@ export class FleetView {
   ) {}
 
   async start(): Promise<void> {
+    this.reconnects = this.fabric.nc.subscribe(Subjects.event('system', 'host.reconnected'), {
+      callback: (_e, msg) => {
+        const event = decodeChecked('FleetEvent', msg.data, msg.subject);
+        if (event?.kind !== 'host.reconnected') return;
+        const known = this.announcedOutages.get(event.hostId);
+        if (known?.startedAt === event.startedAt && known.outages >= event.brokerOutages) return;
+        this.announcedOutages.set(event.hostId, { startedAt: event.startedAt, outages: event.brokerOutages });
+      },
+    });
     this.watch = await followKv(this.fabric.hosts, {}, (e) => {
       if (e.operation !== 'PUT' || e.value.length === 0) {
         this.hosts.delete(e.key);
@@ -53,6 +66,7 @@ export class FleetView {
 
   stop(): void {
     this.watch?.stop();
+    this.reconnects?.unsubscribe();
   }
 
   /** Hosts that heartbeat recently (or were live when the broker went away), including draining ones. */
@@ -69,9 +83,16 @@ export class FleetView {
     return [...silent, ...this.replaced.filter((r) => now - r.at < withinMs).map((r) => r.record)];
   }
 
-  /** How often a host's broker connection dropped, as its last heartbeat says: a change means replies it sent may be lost. */
+  /**
+   * How often a host's broker connection dropped, as its last heartbeat or,
+   * sooner, its reconnect announcement says: a change means a request it
+   * held or a reply it sent may be lost.
+   */
   brokerOutages(hostId: string): number | undefined {
-    return this.hosts.get(hostId)?.brokerOutages;
+    const record = this.hosts.get(hostId);
+    const announced = this.announcedOutages.get(hostId);
+    if (!record || announced?.startedAt !== record.startedAt) return record?.brokerOutages;
+    return Math.max(record.brokerOutages ?? 0, announced.outages);
   }
 
   /** The incarnation of a host (when its process started), to tell later whether work sent to it died with it. */

@@ -35,6 +35,8 @@ export interface HostConfig {
   storeLimits: StoreLimits;
   /** Copies of every JetStream store created (FLURRY_JS_REPLICAS: 1 on a single nats-server, 3 on a cluster). */
   jsReplicas: number;
+  /** Service replies kept against a request sent again (reply-table.ts): how long, and most bytes and replies on the host. */
+  replyLimits: { keepMs: number; maxBytes: number; maxReplies: number };
   logLevel: string;
 }
 
@@ -63,6 +65,11 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     parentCacheBytes: r.int('FLURRY_PARENT_CACHE_MIB', 1024, { min: 0, max: 1024 * 1024 }) * 1024 * 1024,
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     jsReplicas: readJsReplicas(r),
+    replyLimits: {
+      keepMs: r.int('FLURRY_REPLY_KEEP_S', 120, { min: 1, max: 86_400 }) * 1000,
+      maxBytes: r.int('FLURRY_REPLY_KEEP_MIB', 16, { min: 1, max: 64 * 1024 }) * 1024 * 1024,
+      maxReplies: r.int('FLURRY_REPLY_KEEP_COUNT', 100_000, { min: 1, max: 10_000_000 }),
+    },
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

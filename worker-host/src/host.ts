@@ -87,6 +87,7 @@ export class WorkerHost {
       warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
       draining: () => !this.takesWork,
       exiting: () => this.draining,
+      replyLimits: config.replyLimits,
     });
   }
 
@@ -136,9 +137,12 @@ export class WorkerHost {
     this.services.start();
     void this.watchFunctions();
     logBrokerLink(this.fabric.link, this.log);
-    // Back from an outage: announce itself at once (its record may have expired meanwhile).
+    // Back from an outage: announce itself at once (its record may have expired meanwhile), and say so on core NATS,
+    // which the gateway hears before the heartbeat is stored (on a cluster, the hosts stream may be electing a leader).
     this.fabric.link.onChange((up) => {
-      if (up && this.heartbeat) void this.beat();
+      if (!up || !this.heartbeat) return;
+      this.emit({ kind: 'host.reconnected', at: Date.now(), hostId: this.id, startedAt: this.startedAt, brokerOutages: this.fabric.link.outages });
+      void this.beat();
     });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.config.heartbeatMs);

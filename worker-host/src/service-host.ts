@@ -2,7 +2,8 @@
  * The host side of services (docs/services.md): makes persistent instances of
  * a function version (booting its parent here first when needed, with the
  * service's init input if it has one: service-parents.ts), answers
- * HTTP requests on each instance's own subject, and destroys instances.
+ * HTTP requests on each instance's own subject (each request id once:
+ * reply-table.ts), and destroys instances.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -10,13 +11,14 @@ import { jetstream } from '@nats-io/jetstream';
 import {
   decodeChecked, decodeOrRefuse, encode, FlurryError, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
   type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type StandbyParentReply,
-  type HostServiceInstance, type InvokeReply, type InvokeRequest, type Logger, type PlaceReply, type PlaceRequest,
+  type HostServiceInstance, type InvokeReply, type InvokeRequest, type KeptReply, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
 import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
 import { MigrationReceiver, NatsTarget } from './migration/nats-migration.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
 import { replyWith } from './reply.js';
+import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
@@ -57,6 +59,8 @@ export interface ServiceHostDeps {
   draining: () => boolean;
   /** Shutting down: holds nothing new at all. */
   exiting: () => boolean;
+  /** How long and how many replies are kept against a request sent again (FLURRY_REPLY_KEEP_*). */
+  replyLimits: ReplyTableLimits;
 }
 
 export class ServiceHost {
@@ -67,8 +71,10 @@ export class ServiceHost {
   private readonly moved = new Map<string, { host: string; at: number }>();
   private readonly receiver: MigrationReceiver;
   private readonly parents: ServiceParents;
+  private readonly replies: ReplyTable;
 
   constructor(private readonly deps: ServiceHostDeps) {
+    this.replies = new ReplyTable(deps.replyLimits);
     this.parents = new ServiceParents({
       pool: deps.pool, modules: deps.modules, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey,
       readData: async (ref) => readDataObject(await new Objm(jetstream(deps.nc)).open(ref.store), ref),
@@ -87,6 +93,7 @@ export class ServiceHost {
       this.instances.delete(inst.instanceId);
       inst.sub.unsubscribe();
       this.parents.release(inst.parentKey);
+      this.replies.forget(inst.instanceId);
       this.deps.log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, reason }, 'service instance lost with its guest thread');
     });
   }
@@ -179,6 +186,7 @@ export class ServiceHost {
     inst.sub.unsubscribe();
     this.deps.pool.destroyInstance(inst.poolId);
     this.parents.release(inst.parentKey);
+    this.replies.forget(instanceId);
     this.deps.log.info({ service: `${inst.tenant}/${inst.service}`, instanceId }, 'service instance destroyed');
     return true;
   }
@@ -203,10 +211,21 @@ export class ServiceHost {
       return;
     }
     let reply: InvokeReply;
+    const req = decodeChecked('InvokeRequest', msg.data, msg.subject);
+    if (!req) reply = { ok: false, error: { code: 'bad_request', message: 'malformed InvokeRequest' }, hostId: this.deps.hostId };
+    else if (!inst) reply = { ok: false, error: { code: 'not_found', message: `instance ${instanceId} does not exist` }, hostId: this.deps.hostId };
+    // Sent again (its first reply lost with a broker node): the first run's reply, not a second run.
+    else reply = await this.replies.run(instanceId, req.requestId, () => this.runRequest(inst, req));
+    replyWith(msg, this.deps.nc, reply, (bytes, limit) => ({
+      ok: false, hostId: this.deps.hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
+    } satisfies InvokeReply), this.deps.log);
+  }
+
+  /** Runs one request on the instance; a failure is a reply too (kept like a success: the run may have changed the state). */
+  private async runRequest(inst: HostedInstance, req: InvokeRequest): Promise<InvokeReply> {
+    const { instanceId } = inst;
     this.inFlight++;
     try {
-      const req = decodeOrRefuse('InvokeRequest', msg.data, msg.subject);
-      if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
       inst.requests++;
       const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
       if (r.logs.length > 0) {
@@ -214,16 +233,13 @@ export class ServiceHost {
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
       }
       const answeredBy = (r as CallResult & { hostId?: string }).hostId ?? this.deps.hostId;
-      reply = { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
+      return { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
       if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId }, 'service request failed');
-      reply = { ok: false, error: toWireError(err), hostId: this.deps.hostId };
+      return { ok: false, error: toWireError(err), hostId: this.deps.hostId };
     } finally {
       this.inFlight--;
     }
-    replyWith(msg, this.deps.nc, reply, (bytes, limit) => ({
-      ok: false, hostId: this.deps.hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
-    } satisfies InvokeReply), this.deps.log);
   }
 
   // ---- migration (docs/services.md, "Migration")
@@ -263,6 +279,8 @@ export class ServiceHost {
     let forwarded = 0;
     let sourceMemory: { hash: string; memoryBytes: number } | undefined;
     target.verify = req.verify === true;
+    // Read at the commit, the instance stopped: the target answers a request sent again that ran here.
+    target.keptReplies = (maxBytes) => this.replies.export(inst.instanceId, maxBytes);
     const report = await precopy(
       {
         round: () => pool.migrationRound(inst.poolId),
@@ -281,6 +299,7 @@ export class ServiceHost {
           void inst.sub.drain().catch(() => undefined);
           const held = pool.commitMigration(inst.poolId);
           this.parents.release(inst.parentKey);
+          this.replies.forget(inst.instanceId);
           forwarded = held.length;
           for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
         },
@@ -306,14 +325,23 @@ export class ServiceHost {
 
   private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
     const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
-    const reply = decodeOrRefuse('InvokeReply', (await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data);
+    let data: Uint8Array;
+    try {
+      data = (await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data;
+    } catch (err) {
+      // As for a request that reaches this host after the migration: a clean refusal, not an internal error.
+      throw new FlurryError('unavailable', `instance ${inst.instanceId} moved to ${host}, which did not answer: ${(err as Error).message}; its outcome is unknown`, { retryAfterSeconds: 1 });
+    }
+    const reply = decodeOrRefuse('InvokeReply', data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, logs: [], hostId: reply.hostId } as unknown as CallResult;
   }
 
   /** Target side, at commit: serve a received instance on its subject. */
-  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef }): Promise<void> {
+  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; replies?: KeptReply[] }): Promise<void> {
     this.moved.delete(r.instanceId);
+    // Before the subscription: a request the source ran, sent again, must find its reply.
+    this.replies.import(r.instanceId, r.replies ?? []);
     const sub = this.subscribeInstance(r.tenant, r.service, r.instanceId);
     this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, sub, requests: 0 });
     // No flush: the server handles this connection's SUB before the commit's answer, so the source, once answered,

@@ -2,6 +2,7 @@
  * The services HTTP API (docs/services.md): /v1/services to manage them,
  * `ANY /svc/:name/*` to call them. Errors go through the app's one mapping.
  */
+import { randomBytes } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
@@ -85,8 +86,11 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
       if (!(deps.hideAuthorization && key === 'authorization')) headers.push([key, value]);
     });
     const routeKey = c.req.header(ROUTE_HEADER) || cookie(c.req.header('cookie'), ROUTE_COOKIE) || undefined;
+    // The host runs each request id once (a resend gets the first reply): an id the client chose, which it may
+    // reuse, gets a suffix of its own; one the gateway made is unique already.
+    const requestId = c.var.requestId === c.req.header('x-request-id') ? `${c.var.requestId}.${randomBytes(6).toString('hex')}` : c.var.requestId;
     const reply = await services.forward(c.var.tenant, name, (record): InvokeRequest => ({
-      requestId: c.var.requestId,
+      requestId,
       tenant: record.tenant,
       name: record.function,
       digest: record.digest,

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, isBrokerFailure, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -17,6 +17,7 @@ import type { FleetView } from '../fleet-view.js';
 import { HOSTS_TRIED } from '../planning/best-of.js';
 import { serviceInstanceHosts } from '../planning/instance-hosts.js';
 import { checkServiceInstances } from '../quotas/service-instances.js';
+import { HostAway, shouldResend, type AttemptEnd } from './request-resend.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
@@ -29,6 +30,22 @@ export const MAX_INIT_BYTES = 256 * 1024;
 const MIGRATION_MARK_MS = 6 * 60_000;
 /** A request that finds nobody serving a migrating instance waits at most this long for the migration to end. */
 const MIGRATION_WAIT_MS = 30_000;
+/** A service call that arrives while this gateway is reconnecting waits this long for the broker before it is refused. */
+const RECONNECT_HOLD_MS = 2000;
+/** A resend that found its instance's host not subscribed (reconnecting to another node) tries again after this. */
+const RESEND_PAUSE_MS = 100;
+/** What an attempt's wait rejects with when this gateway's broker connection drops. */
+const GATEWAY_OUTAGE = Symbol('gateway broker outage');
+const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
+
+/** How an attempt's wait failed, if it is one of the ways an attempt ends (anything else is thrown on). */
+function attemptEnd(err: unknown): AttemptEnd | undefined {
+  if (err === GATEWAY_OUTAGE) return 'gateway-outage';
+  if (err instanceof HostAway) return err.end;
+  if (err instanceof RequestError && err.isNoResponders()) return 'no-responders';
+  if (err instanceof TimeoutError || err instanceof RequestError) return 'broker-error';
+  return undefined;
+}
 
 export interface ServiceSpec {
   name: string;
@@ -213,7 +230,11 @@ export class ServiceManager {
   /** Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight. */
   async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, retried = false): Promise<InvokeResult & { instanceId: string }> {
     const key = serviceKey(tenant, checkName(name));
-    let c = await this.read(key);
+    const deadline = Date.now() + this.deps.invokeTimeoutMs;
+    // Held while this gateway reconnects (to another node of a cluster: milliseconds), not refused at once;
+    // a broker away for longer refuses it 503 (it has sent nothing yet).
+    await this.deps.fabric.link.whenUp(Math.min(RECONNECT_HOLD_MS, this.deps.invokeTimeoutMs));
+    let c = await this.readForRouting(key);
     if (c.instances.length === 0) {
       // Held while the first instances start (up to min here, or by the autoscaler, which sees held requests), not refused.
       this.changeLoad(this.held, key, 1);
@@ -231,33 +252,25 @@ export class ServiceManager {
     this.inFlightService.set(inst.id, key);
     this.changeLoad(this.inFlight, inst.id, 1);
     try {
-      let data: Uint8Array;
-      try {
-        data = (await this.whileHostLive(inst.host, this.deps.fabric.nc.request(ServiceSubjects.request(tenant, name, inst.id), encode(req), { timeout: this.deps.invokeTimeoutMs }))).data;
-      } catch (err) {
-        if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
-          throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms`);
-        }
-        if (err instanceof RequestError && err.isNoResponders()) {
-          this.cache.delete(key);
-          if (!retried) {
-            // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
-            // request until then. Otherwise hold it until its host's heartbeats tell: a host that beats again and
-            // lists the instance has it (it was reconnecting after a broker outage: its state is there); a host
-            // that no longer lists it, or silent past the grace, lost it: it is replaced (its state is lost); a
-            // host silent for less (paused, cut off: it may come back with the state) leaves it unavailable.
-            if (!(await this.migrationSettled(key, inst.id))) {
-              const verdict = await this.instanceVerdict(inst);
-              if (verdict === 'unknown') {
-                throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering: its host ${inst.host} stopped heartbeating; the instance is replaced (its state lost) if the host stays away ${Math.round(this.deps.instanceLostMs / 1000)} s`, { retryAfterSeconds: 1 });
-              }
-              if (verdict === 'lost') await this.replaceLost(tenant, name, inst.id);
+      const data = await this.send(tenant, name, inst, req, deadline);
+      if (data === 'no-responders') {
+        this.cache.delete(key);
+        if (!retried) {
+          // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
+          // request until then. Otherwise hold it until its host's heartbeats tell: a host that beats again and
+          // lists the instance has it (it was reconnecting after a broker outage: its state is there); a host
+          // that no longer lists it, or silent past the grace, lost it: it is replaced (its state is lost); a
+          // host silent for less (paused, cut off: it may come back with the state) leaves it unavailable.
+          if (!(await this.migrationSettled(key, inst.id))) {
+            const verdict = await this.instanceVerdict(inst);
+            if (verdict === 'unknown') {
+              throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering: its host ${inst.host} stopped heartbeating; the instance is replaced (its state lost) if the host stays away ${Math.round(this.deps.instanceLostMs / 1000)} s`, { retryAfterSeconds: 1 });
             }
-            return await this.forward(tenant, name, build, routeKey, true);
+            if (verdict === 'lost') await this.replaceLost(tenant, name, inst.id);
           }
-          throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
+          return await this.forward(tenant, name, build, routeKey, true);
         }
-        throw err;
+        throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
       }
       const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
@@ -266,6 +279,61 @@ export class ServiceManager {
       this.changeLoad(this.inFlight, inst.id, -1);
       if (!this.inFlight.has(inst.id)) this.inFlightService.delete(inst.id);
     }
+  }
+
+  /**
+   * Sends `req` to the instance and resolves to the answer's bytes, or
+   * `no-responders` when nobody served its subject at the first attempt.
+   * An attempt whose outcome a broker connection's loss made unknown is sent
+   * again, same requestId, where the instance is now, until the invoke
+   * timeout (request-resend.ts): the host answers an id once.
+   */
+  private async send(tenant: string, name: string, inst: ServiceInstanceRecord, req: InvokeRequest, deadline: number): Promise<Uint8Array | 'no-responders'> {
+    const { link } = this.deps.fabric;
+    const subject = ServiceSubjects.request(tenant, name, inst.id);
+    const payload = encode(req);
+    let host = inst.host;
+    for (let attempts = 1; ; attempts++) {
+      const outagesBefore = link.outages;
+      const outage = link.nextOutage();
+      let end: AttemptEnd | undefined;
+      let error: unknown;
+      try {
+        const timeout = Math.max(1, deadline - Date.now());
+        return (await this.whileHostLive(host, Promise.race([this.deps.fabric.nc.request(subject, payload, { timeout }), outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]))).data;
+      } catch (err) {
+        error = err;
+        end = attemptEnd(err);
+        if (!end) throw err;
+      } finally {
+        outage.cancel();
+      }
+      const resending = attempts > 1;
+      if (end === 'no-responders' && !resending) return 'no-responders';
+      if (!shouldResend({ end, outageDuring: link.outages !== outagesBefore || !link.connected, resending, msLeft: deadline - Date.now() })) {
+        if (end === 'broker-error' && isTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times: broker connections were lost)` : ''}`);
+        if (error instanceof HostAway && end === 'host-gone') throw error;
+        throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}": ${end === 'gateway-outage' ? 'the connection to the fleet\'s message broker was lost while this request was in flight' : (error as Error).message}${resending ? ` (sent ${attempts} times until the request's deadline)` : ''}; its outcome is unknown`, { retryAfterSeconds: 1 });
+      }
+      this.deps.log.warn({ requestId: req.requestId, instanceId: inst.id, hostId: host, attempt: attempts, why: end, err: (error as Error).message }, 'service request outcome unknown (a broker connection was lost); sending it again');
+      const next = await this.instanceNow(tenant, name, inst.id, deadline, end === 'no-responders');
+      if (!next) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is gone while its request's outcome was unknown (a broker connection was lost)`, { retryAfterSeconds: 1 });
+      host = next.host;
+    }
+  }
+
+  /**
+   * Where the instance is now, for a resend: once this gateway is connected,
+   * after a short pause when its host was not subscribed yet, from the
+   * placements (it may have migrated meanwhile; the cached copy when the
+   * store does not answer). Undefined once it is not placed any more.
+   */
+  private async instanceNow(tenant: string, name: string, instanceId: string, deadline: number, pause: boolean): Promise<ServiceInstanceRecord | undefined> {
+    await this.deps.fabric.link.whenUp(Math.max(1, deadline - Date.now())).catch(() => undefined);
+    if (pause) await new Promise((r) => setTimeout(r, Math.min(RESEND_PAUSE_MS, Math.max(0, deadline - Date.now()))));
+    const key = serviceKey(tenant, name);
+    const c = await this.read(key, true).catch(() => this.cache.get(key));
+    return c?.instances.find((i) => i.id === instanceId);
   }
 
   // ---- load (for the autoscaler: docs/autoscaling.md)
@@ -473,9 +541,10 @@ export class ServiceManager {
   /**
    * `work`, unless `hostId` stops heartbeating first (paused or cut off with the
    * request), restarts (the request died with it) or reports a lost broker
-   * connection (the request or its reply may be lost): then unavailable at
-   * once rather than at the timeout. The request's outcome is unknown: a paused
-   * host may still answer it when it resumes.
+   * connection (the request or its reply may be lost): then HostAway at once
+   * rather than at the timeout. The request's outcome is unknown: a paused
+   * host may still answer it when it resumes; one that lost its broker
+   * connection is asked again (send()).
    */
   private whileHostLive<T>(hostId: string, work: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
@@ -487,7 +556,7 @@ export class ServiceManager {
         const why = !live ? 'stopped heartbeating' : this.deps.fleet.incarnation(hostId) !== incarnation ? 'restarted'
           // Its node of a nats cluster was lost: the request or its reply may have been lost with it.
           : this.deps.fleet.brokerOutages(hostId) !== outages ? 'lost its broker connection' : undefined;
-        if (why) reject(new FlurryError('unavailable', `host ${hostId} ${why} while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 }));
+        if (why) reject(new HostAway(hostId, why));
       }, 250);
     });
     silent.catch(() => undefined);
@@ -720,6 +789,21 @@ export class ServiceManager {
       if (c) services.push(c.record);
     }
     checkServiceInstances(quota, services, name, max);
+  }
+
+  /**
+   * The service as routing needs it (read, cached CACHE_MS); while the store
+   * does not answer (on a cluster, its stream electing a leader after a node's
+   * loss) the cached copy, which the placements watch keeps current.
+   */
+  private async readForRouting(key: string): Promise<Cached> {
+    try {
+      return await this.read(key);
+    } catch (err) {
+      const cached = this.cache.get(key);
+      if (cached && isBrokerFailure(err)) return cached;
+      throw err;
+    }
   }
 
   private async read(key: string, fresh = false): Promise<Cached> {

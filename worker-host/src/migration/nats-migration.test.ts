@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { createLogger, decode, encode, MigrationSubjects, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { createLogger, decode, encode, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from '../../../infra/src/nats-server.js';
 import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest-pool.js';
-import { MigrationReceiver, NatsTarget, type NatsTargetOptions } from './nats-migration.js';
+import { CHUNK_BYTES, COMMIT_REPLY_BYTES, MigrationReceiver, NatsTarget, type NatsTargetOptions } from './nats-migration.js';
 import { precopy, type PrecopyReport } from './precopy.js';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
@@ -29,7 +29,7 @@ const req = (method: string, path: string, body?: unknown): HttpRequestData => (
 const OPTS: NatsTargetOptions = { stepTimeoutMs: 3000, prepareTimeoutMs: 9000, outcomeTimeoutMs: 20_000 };
 
 /** What the target's subscription does with one step: `deliver` hands it to the receiver, `respond` answers the source. */
-type Hook = (step: ReceiveStep['step'], deliver: () => Promise<Uint8Array>, respond: (reply: Uint8Array) => void) => void;
+type Hook = (step: ReceiveStep['step'], deliver: () => Promise<Uint8Array>, respond: (reply: Uint8Array) => void, data: Uint8Array) => void;
 const passThrough: Hook = (_s, deliver, respond) => void deliver().then(respond);
 
 describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
@@ -44,11 +44,13 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   let hook: Hook = passThrough;
   /** The target's pool id of the instance it adopted at a commit. */
   let adopted: string | undefined;
+  /** The kept replies the target adopted with it. */
+  let adoptedReplies: KeptReply[] | undefined;
   let n = 0;
 
   const subscribe = () => {
     sub = tnc.subscribe(MigrationSubjects.receive(TARGET), {
-      callback: (_e, msg) => hook(decode<ReceiveStep>(msg.data).step, () => receiver.handle(msg.data), (r) => msg.respond(r)),
+      callback: (_e, msg) => hook(decode<ReceiveStep>(msg.data).step, () => receiver.handle(msg.data), (r) => msg.respond(r), msg.data),
     });
   };
 
@@ -66,7 +68,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       hostId: TARGET, pool: target, log,
       acquireParent: async () => 'room',
       releaseParent: () => undefined,
-      adopt: async (r) => void (adopted = r.poolId),
+      adopt: async (r) => void ((adopted = r.poolId), (adoptedReplies = r.replies)),
     });
     subscribe();
   }, 60_000);
@@ -77,6 +79,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     for (const i of target.instances()) target.destroyInstance(i.instanceId);
     for (const i of source.instances()) source.destroyInstance(i.instanceId);
     adopted = undefined;
+    adoptedReplies = undefined;
   });
 
   afterAll(async () => {
@@ -91,7 +94,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
    * whichever pool owns it, and one migration to the target as service-host
    * drives it. Resolves with the migration's result and the client's record.
    */
-  async function migrateUnderLoad(opts: Partial<NatsTargetOptions> = {}) {
+  async function migrateUnderLoad(opts: Partial<NatsTargetOptions> = {}, keptReplies?: (maxBytes: number) => KeptReply[]) {
     const src = await source.createInstance('room');
     const sent: HttpRequestData[] = [req('POST', '/join', { name: 'ada' })];
     await source.instanceHandle(src, sent[0]!, `c${n++}`);
@@ -116,6 +119,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     while (seq < 5) await new Promise((r) => setTimeout(r, 2));
     const migrationId = `mig-${n++}`;
     const natsTarget = new NatsTarget(snc, TARGET, { migrationId, requestId: migrationId, tenant: 't', service: 'room', instanceId: src, name: 'room', digest: 'd' }, { ...OPTS, ...opts });
+    natsTarget.keptReplies = keptReplies;
     await source.beginMigration(src, { mode: 'compare' });
     let result: { report: PrecopyReport } | { error: Error };
     try {
@@ -173,6 +177,27 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(m.report.pagesSent).toBeGreaterThan(1024);
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(m.report.outcomeAsked).toBeUndefined();
+    expect(owners(m.src)).toEqual(['target']);
+    await expectReplayed(m.owner(), m.sent);
+  });
+
+  it('commit - the source\'s kept replies travel with it, as many as COMMIT_REPLY_BYTES; the commit stays under the broker\'s 1 MiB', async () => {
+    const reply = (i: number): KeptReply => ({ requestId: `req-${i}`, ageMs: 10 * i, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(200 * 1024).fill(i), hostId: 'source', durationMs: 1 } });
+    let asked: number | undefined;
+    let commitBytes = 0;
+    hook = (step, deliver, respond, data) => {
+      if (step === 'commit') commitBytes = data.length;
+      void deliver().then(respond);
+    };
+    const m = await migrateUnderLoad({}, (maxBytes) => {
+      asked = maxBytes;
+      return [1, 2].map(reply);
+    });
+    if ('error' in m) throw m.error;
+    expect(asked).toBe(COMMIT_REPLY_BYTES);
+    expect(adoptedReplies?.map((r) => [r.requestId, r.ageMs, r.reply.ok && r.reply.body.length, r.reply.ok && r.reply.body[0]])).toEqual([['req-1', 10, 200 * 1024, 1], ['req-2', 20, 200 * 1024, 2]]);
+    expect(commitBytes).toBeGreaterThan(400 * 1024);
+    expect(commitBytes).toBeLessThan(CHUNK_BYTES + 64 * 1024);
     expect(owners(m.src)).toEqual(['target']);
     await expectReplayed(m.owner(), m.sent);
   });

@@ -11,17 +11,20 @@
 import { RequestError, type NatsConnection } from '@nats-io/transport-node';
 import {
   decodeOrRefuse, encode, FlurryError, MigrationSubjects, toWireError,
-  type InitDataRef, type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
+  type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
 } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
+import { replyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
 
 /** Page bytes per apply message at most (messages stay at about 1 MiB). */
 export const CHUNK_BYTES = 1024 * 1024 - 64 * 1024;
 /** Apply messages in flight at once. */
 const WINDOW = 4;
+/** Kept replies a commit carries at most (newest first); its last pages go in an apply step before it when both would not fit a chunk. */
+export const COMMIT_REPLY_BYTES = 512 * 1024;
 
 export function globalsToWire(g: Record<string, GlobalValue>): Record<string, WireGlobal> {
   return Object.fromEntries(Object.entries(g).map(([k, v]) => [k, typeof v === 'bigint' ? { b: v.toString() } : { n: v }]));
@@ -78,6 +81,8 @@ export class NatsTarget implements PrecopyTarget {
   /** Set before the migration: the target hashes the instance's memory once committed (memoryHash). */
   verify = false;
   memoryHash: string | undefined;
+  /** Read at the commit: the source's kept replies of the instance (reply-table.ts), at most `maxBytes` of them. */
+  keptReplies: ((maxBytes: number) => KeptReply[]) | undefined;
   private prepared = false;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
@@ -189,7 +194,10 @@ export class NatsTarget implements PrecopyTarget {
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
-    const final = chunks.pop() ?? { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const replies = this.keptReplies?.(COMMIT_REPLY_BYTES) ?? [];
+    const repliesBytes = replies.reduce((n, r) => n + r.requestId.length + replyBytes(r.reply), 0);
+    // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
+    const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
     const started = performance.now();
     try {
       if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
@@ -204,7 +212,7 @@ export class NatsTarget implements PrecopyTarget {
     const { migrationId } = this.info;
     let reply: ReceiveStepReply;
     try {
-      reply = await this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}) }, this.opts.stepTimeoutMs);
+      reply = await this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) }, this.opts.stepTimeoutMs);
     } catch (err) {
       // No responders: nobody subscribed, so nobody got it.
       if (isNoResponders(err)) throw new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders): the commit of migration ${migrationId} reached nobody`);
@@ -266,6 +274,7 @@ interface Chunk {
   bytes: Uint8Array;
 }
 
+
 /** Pages and their bytes in chunks of at most CHUNK_BYTES of page bytes. */
 function chunked(pages: Uint32Array, bytes: Uint8Array): Chunk[] {
   const pageBytes = pages.length > 0 ? bytes.length / pages.length : 4096;
@@ -293,7 +302,7 @@ export interface ReceiverDeps {
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
-  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string }) => Promise<void>;
+  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
 }
 
 /** Forget a received instance whose source went silent for this long. */
@@ -421,7 +430,7 @@ export class MigrationReceiver {
       const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
       late();
       this.receiving.delete(s.migrationId);
-      await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest });
+      await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest, replies: s.replies });
       const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
       this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now() });
       this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, pagesApplied, ms: Date.now() - r.startedAt }, 'service instance received');

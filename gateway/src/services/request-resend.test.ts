@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { HostAway, shouldResend, type AttemptEnd } from './request-resend.js';
+
+const at = (end: AttemptEnd, more: { outageDuring?: boolean; resending?: boolean; msLeft?: number } = {}) =>
+  shouldResend({ end, outageDuring: false, resending: false, msLeft: 5000, ...more });
+
+describe('shouldResend', () => {
+  it('a broker connection lost while the request was out (this gateway\'s, or the host\'s) - sent again', () => {
+    expect(at('gateway-outage', { outageDuring: true })).toBe(true);
+    expect(at('host-outage')).toBe(true);
+    expect(at('host-outage', { resending: true })).toBe(true);
+  });
+
+  it('a timeout or request error - sent again only when this gateway\'s link dropped meanwhile', () => {
+    expect(at('broker-error')).toBe(false);
+    expect(at('broker-error', { outageDuring: true })).toBe(true);
+  });
+
+  it('no responders - left to the instance verdict on a first attempt; during a resend, the host is still subscribing: again', () => {
+    expect(at('no-responders')).toBe(false);
+    expect(at('no-responders', { resending: true })).toBe(true);
+  });
+
+  it('a host that stopped heartbeating or restarted - never (its state went with it, or it may answer when it resumes)', () => {
+    expect(at('host-gone', { outageDuring: true, resending: true })).toBe(false);
+  });
+
+  it('past the request\'s deadline - never', () => {
+    for (const end of ['gateway-outage', 'host-outage', 'broker-error', 'no-responders'] as const) {
+      expect(at(end, { outageDuring: true, resending: true, msLeft: 0 })).toBe(false);
+    }
+  });
+});
+
+describe('HostAway', () => {
+  it('a lost broker connection is a host outage (resent); stopped heartbeating and restarted are a host gone', () => {
+    expect(new HostAway('host-1', 'lost its broker connection').end).toBe('host-outage');
+    expect(new HostAway('host-1', 'stopped heartbeating').end).toBe('host-gone');
+    const restarted = new HostAway('host-1', 'restarted');
+    expect(restarted.end).toBe('host-gone');
+    expect(restarted).toMatchObject({ code: 'unavailable', retryAfterSeconds: 1, message: 'host host-1 restarted while it held this request; its outcome is unknown' });
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * When the gateway sends a service request again (docs/services.md,
+ * "Requests across a broker node's loss"). An attempt whose outcome is
+ * unknown because a broker connection dropped — this gateway's, or the
+ * instance's host's — is sent again with the same requestId, to wherever
+ * the instance is now, until the request's deadline: the host runs each id
+ * once (worker-host/src/reply-table.ts), so a request that ran answers with
+ * its first reply and one that was lost on its way runs now.
+ *
+ *   if (shouldResend({ end: 'gateway-outage', outageDuring: true, resending: false, msLeft: 9000 })) ...
+ *
+ * A host that stopped heartbeating or restarted is not asked again: a
+ * restarted host lost the instance's state with the request, a silent one
+ * may still answer when it resumes (today's 503, outcome unknown).
+ */
+import { FlurryError } from '@flurry/core';
+
+/** How an attempt to get a request answered ended, short of an answer. */
+export type AttemptEnd =
+  /** This gateway's broker connection dropped while it waited: the request or its reply may be lost. */
+  | 'gateway-outage'
+  /** The instance's host reported a new broker outage (its heartbeat's brokerOutages) while it held the request. */
+  | 'host-outage'
+  /** A timeout or another request error from the client library. */
+  | 'broker-error'
+  /** Nobody serves the instance's subject (nobody got the request). */
+  | 'no-responders'
+  /** The host stopped heartbeating or restarted. */
+  | 'host-gone';
+
+export interface ResendContext {
+  end: AttemptEnd;
+  /** This gateway's link dropped since the attempt was sent (a broker error then coincides with the outage). */
+  outageDuring: boolean;
+  /** The request was sent before: a resend is under way (its host may still be subscribing again). */
+  resending: boolean;
+  /** Time left until the request's own deadline (the invoke timeout). */
+  msLeft: number;
+}
+
+/** Whether the same request goes out again (same requestId). */
+export function shouldResend(c: ResendContext): boolean {
+  if (c.msLeft <= 0) return false;
+  switch (c.end) {
+    case 'gateway-outage':
+    case 'host-outage':
+      return true;
+    case 'broker-error':
+      return c.outageDuring;
+    case 'no-responders':
+      // On a first attempt the instance's fate is asked first (service-manager.ts); during a resend its host is reconnecting.
+      return c.resending;
+    case 'host-gone':
+      return false;
+  }
+}
+
+/** The instance's host went away while it held a request (whileHostLive): the reason says whether to resend. */
+export class HostAway extends FlurryError {
+  constructor(
+    readonly hostId: string,
+    readonly reason: 'stopped heartbeating' | 'restarted' | 'lost its broker connection',
+  ) {
+    super('unavailable', `host ${hostId} ${reason} while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 });
+  }
+
+  get end(): AttemptEnd {
+    return this.reason === 'lost its broker connection' ? 'host-outage' : 'host-gone';
+  }
+}

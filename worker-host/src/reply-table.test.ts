@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import type { InvokeReply } from '@flurry/core';
+import { ReplyTable, replyBytes } from './reply-table.js';
+
+const ok = (text: string): InvokeReply => ({ ok: true, status: 200, headers: [['content-type', 'text/plain']], body: new TextEncoder().encode(text), hostId: 'host-1', durationMs: 1 });
+const limits = { keepMs: 60_000, maxBytes: 1024 * 1024, maxReplies: 1000 };
+
+/** A request's work that counts its runs and answers when `finish` is called. */
+function counted(reply: InvokeReply) {
+  let finish = () => {};
+  const w = { runs: 0, finish: () => finish() };
+  const work = () => {
+    w.runs++;
+    return new Promise<InvokeReply>((resolve) => (finish = () => resolve(reply)));
+  };
+  return { w, work };
+}
+
+describe('ReplyTable', () => {
+  it('the same id - one run; the second gets the first reply', async () => {
+    const table = new ReplyTable(limits);
+    let runs = 0;
+    const work = async () => ok(`run ${++runs}`);
+    const first = await table.run('inst-1', 'req-1', work);
+    const again = await table.run('inst-1', 'req-1', work);
+    expect(runs).toBe(1);
+    expect(again).toBe(first);
+    expect(new TextDecoder().decode((again as Extract<InvokeReply, { ok: true }>).body)).toBe('run 1');
+  });
+
+  it('another id, or the same id on another instance - runs', async () => {
+    const table = new ReplyTable(limits);
+    let runs = 0;
+    const work = async () => ok(`run ${++runs}`);
+    await table.run('inst-1', 'req-1', work);
+    await table.run('inst-1', 'req-2', work);
+    await table.run('inst-2', 'req-1', work);
+    expect(runs).toBe(3);
+  });
+
+  it('a duplicate while the first still runs - waits for that run, no second one', async () => {
+    const table = new ReplyTable(limits);
+    const { w, work } = counted(ok('once'));
+    const first = table.run('inst-1', 'req-1', work);
+    const second = table.run('inst-1', 'req-1', work);
+    expect(table.has('inst-1', 'req-1')).toBe(true);
+    w.finish();
+    expect(await second).toBe(await first);
+    expect(w.runs).toBe(1);
+  });
+
+  it('a failed run - its reply is kept too, not run again', async () => {
+    const table = new ReplyTable(limits);
+    let runs = 0;
+    const failed: InvokeReply = { ok: false, error: { code: 'guest_trap', message: 'unreachable' }, hostId: 'host-1' };
+    const work = async () => (runs++, failed);
+    await table.run('inst-1', 'req-1', work);
+    expect(await table.run('inst-1', 'req-1', work)).toEqual(failed);
+    expect(runs).toBe(1);
+  });
+
+  it('a work that throws - nothing kept, the next try runs', async () => {
+    const table = new ReplyTable(limits);
+    await expect(table.run('inst-1', 'req-1', async () => Promise.reject(new Error('bug')))).rejects.toThrow('bug');
+    expect(table.has('inst-1', 'req-1')).toBe(false);
+    expect(await table.run('inst-1', 'req-1', async () => ok('second'))).toEqual(ok('second'));
+  });
+
+  it('eviction by age - a reply older than keepMs is gone, its id runs again', async () => {
+    const table = new ReplyTable({ ...limits, keepMs: 40 });
+    let runs = 0;
+    const work = async () => ok(`run ${++runs}`);
+    await table.run('inst-1', 'req-1', work);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(table.has('inst-1', 'req-1')).toBe(false);
+    await table.run('inst-1', 'req-1', work);
+    expect(runs).toBe(2);
+  });
+
+  it('eviction by bytes - the oldest replies go first beyond the budget', async () => {
+    const one = replyBytes(ok('x'.repeat(1000)));
+    const table = new ReplyTable({ ...limits, maxBytes: 3 * one });
+    for (let i = 1; i <= 5; i++) await table.run('inst-1', `req-${i}`, async () => ok('x'.repeat(1000)));
+    expect([1, 2, 3, 4, 5].map((i) => table.has('inst-1', `req-${i}`))).toEqual([false, false, true, true, true]);
+    expect(table.size).toEqual({ replies: 3, bytes: 3 * one });
+  });
+
+  it('eviction by count - the oldest go first beyond maxReplies; a run in progress is never evicted', async () => {
+    const table = new ReplyTable({ ...limits, maxReplies: 2 });
+    const { w, work } = counted(ok('slow'));
+    const slow = table.run('inst-1', 'slow', work);
+    for (let i = 1; i <= 4; i++) await table.run('inst-1', `req-${i}`, async () => ok('fast'));
+    expect([1, 2, 3, 4].map((i) => table.has('inst-1', `req-${i}`))).toEqual([false, false, true, true]);
+    expect(table.has('inst-1', 'slow')).toBe(true);
+    void table.run('inst-1', 'slow', work);
+    w.finish();
+    await slow;
+    expect(w.runs).toBe(1);
+  });
+
+  it('a reply larger than the whole byte budget - not kept', async () => {
+    const table = new ReplyTable({ ...limits, maxBytes: 100 });
+    await table.run('inst-1', 'big', async () => ok('x'.repeat(1000)));
+    expect(table.has('inst-1', 'big')).toBe(false);
+  });
+
+  it('export and import - another table answers the requests this one ran, newest first within the bytes given, with their age', async () => {
+    const source = new ReplyTable(limits);
+    for (let i = 1; i <= 3; i++) await source.run('inst-1', `req-${i}`, async () => ok(`reply ${i}`));
+    await source.run('inst-2', 'other', async () => ok('not this instance'));
+    const all = source.export('inst-1', 1024 * 1024);
+    expect(all.map((r) => r.requestId)).toEqual(['req-3', 'req-2', 'req-1']);
+    for (const r of all) expect(r.ageMs).toBeLessThan(1000);
+    expect(source.export('inst-1', replyBytes(ok('reply 3')) + replyBytes(ok('reply 2'))).map((r) => r.requestId)).toEqual(['req-3', 'req-2']);
+
+    const target = new ReplyTable(limits);
+    target.import('inst-1', all);
+    let runs = 0;
+    expect(await target.run('inst-1', 'req-2', async () => (runs++, ok('again')))).toEqual(ok('reply 2'));
+    expect(runs).toBe(0);
+    // A reply given out counts as used: the last to be evicted.
+    expect(target.export('inst-1', 1024 * 1024).map((r) => r.requestId)[0]).toBe('req-2');
+  });
+
+  it('import - a reply past keepMs is not kept; one known here already wins', async () => {
+    const table = new ReplyTable(limits);
+    await table.run('inst-1', 'mine', async () => ok('mine'));
+    table.import('inst-1', [{ requestId: 'mine', ageMs: 0, reply: ok('theirs') }, { requestId: 'old', ageMs: limits.keepMs, reply: ok('old') }]);
+    expect(await table.run('inst-1', 'mine', async () => ok('run'))).toEqual(ok('mine'));
+    expect(table.has('inst-1', 'old')).toBe(false);
+  });
+
+  it('forget - the instance\'s replies only', async () => {
+    const table = new ReplyTable(limits);
+    await table.run('inst-1', 'a', async () => ok('a'));
+    await table.run('inst-2', 'b', async () => ok('b'));
+    table.forget('inst-1');
+    expect(table.has('inst-1', 'a')).toBe(false);
+    expect(table.has('inst-2', 'b')).toBe(true);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * Recent replies of service instances, by request id (docs/services.md,
+ * "Requests across a broker node's loss"): a request whose id is here is not
+ * run again. While it runs, the same id waits for the same run; once done,
+ * it gets the kept reply — a failed run's too (it may have changed the
+ * instance's state before it failed). So a gateway that lost a request or its
+ * reply with a nats node sends it again, and it happens once.
+ *
+ *   const table = new ReplyTable({ keepMs: 120_000, maxBytes: 16 << 20, maxReplies: 10_000 });
+ *   const reply = await table.run(instanceId, req.requestId, () => runOnInstance(req));
+ *   commitStep.replies = table.export(instanceId, 512 * 1024);   // to the migration's target
+ *   table.import(instanceId, step.replies);                         // on the target
+ *
+ * Kept replies are bounded for the whole host: each for `keepMs`, and the
+ * least recently used go first beyond `maxBytes` or `maxReplies` (lru-cache).
+ * Runs in progress are never evicted: they are bounded by the requests the
+ * host is running.
+ */
+import { LRUCache } from 'lru-cache';
+import type { InvokeReply, KeptReply } from '@flurry/core';
+
+export interface ReplyTableLimits {
+  /** How long a reply is kept after its run ended. */
+  keepMs: number;
+  /** Most bytes of kept replies (bodies and headers) on the host. */
+  maxBytes: number;
+  /** Most kept replies on the host. */
+  maxReplies: number;
+}
+
+interface Kept {
+  instanceId: string;
+  requestId: string;
+  reply: InvokeReply;
+}
+
+export class ReplyTable {
+  private readonly running = new Map<string, Promise<InvokeReply>>();
+  private readonly done: LRUCache<string, Kept>;
+
+  constructor(private readonly limits: ReplyTableLimits) {
+    this.done = new LRUCache<string, Kept>({
+      ttl: limits.keepMs,
+      max: limits.maxReplies,
+      maxSize: limits.maxBytes,
+      sizeCalculation: (k) => replyBytes(k.reply),
+    });
+  }
+
+  /**
+   * The reply of request `requestId` on the instance: `work`'s, run once;
+   * the run in progress or the kept reply when the id was seen before.
+   * `work` answers failures as replies (it does not throw).
+   */
+  run(instanceId: string, requestId: string, work: () => Promise<InvokeReply>): Promise<InvokeReply> {
+    const key = keyOf(instanceId, requestId);
+    const kept = this.done.get(key);
+    if (kept) return Promise.resolve(kept.reply);
+    const running = this.running.get(key);
+    if (running) return running;
+    const run = work().then(
+      (reply) => {
+        this.running.delete(key);
+        // A reply alone above the byte budget is not kept (the cache refuses it): its request would run again.
+        this.done.set(key, { instanceId, requestId, reply });
+        return reply;
+      },
+      (err: unknown) => {
+        // Not a reply (a bug in `work`): nothing to keep; the next try runs.
+        this.running.delete(key);
+        throw err;
+      },
+    );
+    this.running.set(key, run);
+    return run;
+  }
+
+  /** Whether the request is running or its reply is kept. */
+  has(instanceId: string, requestId: string): boolean {
+    const key = keyOf(instanceId, requestId);
+    return this.running.has(key) || this.done.has(key);
+  }
+
+  /**
+   * The instance's kept replies, newest first, as many as fit `maxBytes`
+   * (a migration's commit carries them). Runs in progress are not among
+   * them: at the commit those are the requests held during the stop, which
+   * the source forwards to the target with their ids.
+   */
+  export(instanceId: string, maxBytes: number): KeptReply[] {
+    const out: KeptReply[] = [];
+    let bytes = 0;
+    // entries(): most recently used first.
+    for (const [key, k] of this.done.entries()) {
+      if (k.instanceId !== instanceId) continue;
+      const size = replyBytes(k.reply);
+      if (bytes + size > maxBytes) continue;
+      bytes += size;
+      out.push({ requestId: k.requestId, ageMs: Math.max(0, Math.round(this.limits.keepMs - this.done.getRemainingTTL(key))), reply: k.reply });
+    }
+    return out;
+  }
+
+  /** Keeps replies another host ran for the instance (a migration's), for what is left of their time; those known here win. */
+  import(instanceId: string, replies: KeptReply[]): void {
+    // Oldest first, so that the newest are the most recently used.
+    for (const r of [...replies].reverse()) {
+      const key = keyOf(instanceId, r.requestId);
+      const left = this.limits.keepMs - r.ageMs;
+      if (left <= 0 || this.running.has(key) || this.done.has(key)) continue;
+      this.done.set(key, { instanceId, requestId: r.requestId, reply: r.reply }, { ttl: left });
+    }
+  }
+
+  /** Forgets the instance's kept replies (it was destroyed, or migrated away with them). */
+  forget(instanceId: string): void {
+    for (const [key, k] of this.done.entries()) if (k.instanceId === instanceId) this.done.delete(key);
+  }
+
+  /** Kept replies and their bytes. */
+  get size(): { replies: number; bytes: number } {
+    return { replies: this.done.size, bytes: this.done.calculatedSize };
+  }
+}
+
+function keyOf(instanceId: string, requestId: string): string {
+  return `${instanceId}\0${requestId}`;
+}
+
+/** A reply's bytes, about (its encoding's a little less): its body, headers and error text, and room for the rest. */
+export function replyBytes(reply: InvokeReply): number {
+  if (!reply.ok) return 64 + reply.error.message.length;
+  let bytes = 64 + reply.body.length;
+  for (const [k, v] of reply.headers) bytes += 8 + k.length + v.length;
+  return bytes;
+}
