@@ -6,12 +6,13 @@
 // the streams catch up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
+import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
@@ -50,11 +51,7 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function streams(): Promise<StreamInfo[]> {
-  const all: StreamInfo[] = [];
-  for await (const si of jsm.streams.list()) all.push(si);
-  return all;
-}
+const streams = () => listStreams(jsm);
 
 /**
  * Moves the leadership of `stream` to `node` by asking its leader to step
@@ -70,14 +67,6 @@ async function leadOn(stream: string, node: string): Promise<boolean> {
   return false;
 }
 
-/** The node a service's process is connected to now: the last one its log names (logBrokerLink). */
-function nodeOf(lines: string[]): string | undefined {
-  for (const line of [...lines].reverse()) {
-    const m = /"server":"([^"]+)".*"msg":"broker (?:connected|reachable again)"/.exec(line);
-    if (m) return m[1];
-  }
-  return undefined;
-}
 
 describe('nats cluster', () => {
   it('every bucket, stream and object store the fleet made (a tenant upload store too) has 3 replicas', async () => {
@@ -94,7 +83,7 @@ describe('nats cluster', () => {
     await json(await api('POST', '/svc/chat/join', { name: 'ada' }), 200);
     const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/chat'))).service.instances;
     // The node to lose: the gateway's, made the leader of the stores a job and heartbeats go through.
-    const victim = nodeOf(fleet.gateway.lines);
+    const victim = brokerNodeOf(fleet.gateway.lines);
     expect(victim, 'the gateway logs the node it is connected to').toBeDefined();
     for (const stream of ['KV_flurry_jobs', 'KV_flurry_hosts', 'FLURRY_RESULTS']) console.log(`[nats-cluster] ${stream} led by ${victim}: ${await leadOn(stream, victim!)}`);
     const client = talk(() => fleet.url, 'chat', 'cluster');
@@ -133,7 +122,7 @@ describe('nats cluster', () => {
     // The same instance, where it was migrated to: not replaced (which would have lost its state).
     expect((await json<{ service: { instances: { id: string; host: string }[] } }>(await patient('GET', '/v1/services/chat'))).service.instances).toEqual([expect.objectContaining({ id: inst!.id, host: target })]);
     expect(await holders(patient, inst!.id)).toEqual([target]);
-    expect(nodeOf(fleet.gateway.lines)).not.toBe(victim);
+    expect(brokerNodeOf(fleet.gateway.lines)).not.toBe(victim);
     await fleet.waitForHosts(3);
 
     await fleet.startNatsNode(index);

@@ -7,12 +7,12 @@
 // its answer gave (the ledger), and the instance keeps its state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
-import { brokerNodeOf } from './helpers/broker-node.js';
+import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 let fleet: LocalFleet;
@@ -55,11 +55,7 @@ const host = (id: string): RunningService => fleet.hosts.find((h) => h.ready.hos
 /** The nats node a fleet process is connected to now (its log names it: core/src/broker-link.ts). */
 const nodeOf = (p: RunningService) => brokerNodeOf(p.lines);
 
-async function streams(): Promise<StreamInfo[]> {
-  const all: StreamInfo[] = [];
-  for await (const si of jsm.streams.list()) all.push(si);
-  return all;
-}
+const streams = () => listStreams(jsm);
 
 /** Kills node `name` (SIGKILL); resolves once `client` got `more` answers after the kill. */
 async function killNode(name: string, client: ReturnType<typeof talk>, more: number): Promise<void> {
