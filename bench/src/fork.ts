@@ -15,7 +15,7 @@
 import { freemem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import {
   createLogger, decodeDescriptor, forkAcross, releaseSnapshot, requestSnapshot, roundRobin,
   type CloneResult, type ForkMode, type ReleaseReply,

@@ -18,7 +18,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
   ControllerBuckets, ControllerSubjects, decodeChecked, decodeOrRefuse, encode, openBucket, toWireError,
-  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
+  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { Lease } from '../lease.js';
