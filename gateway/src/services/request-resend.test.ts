@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostAway, shouldResend, type AttemptEnd } from './request-resend.js';
+import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
 
 const at = (end: AttemptEnd, more: { outageDuring?: boolean; resending?: boolean; msLeft?: number } = {}) =>
   shouldResend({ end, outageDuring: false, resending: false, msLeft: 5000, ...more });
@@ -9,6 +9,16 @@ describe('shouldResend', () => {
     expect(at('gateway-outage', { outageDuring: true })).toBe(true);
     expect(at('host-outage')).toBe(true);
     expect(at('host-outage', { resending: true })).toBe(true);
+  });
+
+  it('unanswered within the attempt\'s wait, the deadline ahead - sent again (a copy may be lost where no connection of ours dropped)', () => {
+    expect(at('unanswered')).toBe(true);
+    expect(at('unanswered', { resending: true })).toBe(true);
+    expect(at('unanswered', { msLeft: 0 })).toBe(false);
+  });
+
+  it('the wait before the next copy - 1 s, doubling, at most 4 s', () => {
+    expect([1, 2, 3, 4, 5, 60].map(resendWaitMs)).toEqual([1000, 2000, 4000, 4000, 4000, 4000]);
   });
 
   it('a timeout or request error - sent again only when this gateway\'s link dropped meanwhile', () => {
@@ -26,7 +36,7 @@ describe('shouldResend', () => {
   });
 
   it('past the request\'s deadline - never', () => {
-    for (const end of ['gateway-outage', 'host-outage', 'broker-error', 'no-responders'] as const) {
+    for (const end of ['gateway-outage', 'host-outage', 'unanswered', 'broker-error', 'no-responders'] as const) {
       expect(at(end, { outageDuring: true, resending: true, msLeft: 0 })).toBe(false);
     }
   });

@@ -9,6 +9,12 @@
  *
  *   if (shouldResend({ end: 'gateway-outage', outageDuring: true, resending: false, msLeft: 9000 })) ...
  *
+ * A loss is not always seen: a message dropped with a node between two
+ * others (on a route) drops no connection of this gateway's or the host's.
+ * So an attempt also ends, unanswered, after a wait that doubles from
+ * `FIRST_RESEND_MS` (resendWaitMs), and the request goes out again: a host
+ * still running it answers every copy once it is done.
+ *
  * A host that stopped heartbeating or restarted is not asked again: a
  * restarted host lost the instance's state with the request, a silent one
  * may still answer when it resumes (today's 503, outcome unknown).
@@ -21,7 +27,9 @@ export type AttemptEnd =
   | 'gateway-outage'
   /** The instance's host reported a new broker outage (its heartbeat's brokerOutages) while it held the request. */
   | 'host-outage'
-  /** A timeout or another request error from the client library. */
+  /** No answer within the attempt's wait (resendWaitMs), the request's deadline still ahead. */
+  | 'unanswered'
+  /** A timeout at the request's deadline, or another request error from the client library. */
   | 'broker-error'
   /** Nobody serves the instance's subject (nobody got the request). */
   | 'no-responders'
@@ -44,6 +52,7 @@ export function shouldResend(c: ResendContext): boolean {
   switch (c.end) {
     case 'gateway-outage':
     case 'host-outage':
+    case 'unanswered':
       return true;
     case 'broker-error':
       return c.outageDuring;
@@ -53,6 +62,16 @@ export function shouldResend(c: ResendContext): boolean {
     case 'host-gone':
       return false;
   }
+}
+
+/** The first attempt's wait for an answer before the request goes out again. */
+export const FIRST_RESEND_MS = 1000;
+/** The longest wait between two copies. */
+export const MAX_RESEND_MS = 4000;
+
+/** How long attempt `n` (1, 2, ...) waits for an answer before the request is sent again: 1 s, 2 s, 4 s, 4 s, ... */
+export function resendWaitMs(attempt: number): number {
+  return Math.min(MAX_RESEND_MS, FIRST_RESEND_MS * 2 ** Math.min(attempt - 1, 16));
 }
 
 /** The instance's host went away while it held a request (whileHostLive): the reason says whether to resend. */

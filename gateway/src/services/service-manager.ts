@@ -17,7 +17,7 @@ import type { FleetView } from '../fleet-view.js';
 import { HOSTS_TRIED } from '../planning/best-of.js';
 import { serviceInstanceHosts } from '../planning/instance-hosts.js';
 import { checkServiceInstances } from '../quotas/service-instances.js';
-import { HostAway, shouldResend, type AttemptEnd } from './request-resend.js';
+import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
@@ -298,24 +298,28 @@ export class ServiceManager {
       const outage = link.nextOutage();
       let end: AttemptEnd | undefined;
       let error: unknown;
+      // Each attempt waits a while, not until the deadline: a copy lost where no connection of ours dropped is sent again.
+      const untilDeadline = deadline - Date.now();
+      const wait = Math.max(1, Math.min(untilDeadline, resendWaitMs(attempts)));
       try {
-        const timeout = Math.max(1, deadline - Date.now());
-        return (await this.whileHostLive(host, Promise.race([this.deps.fabric.nc.request(subject, payload, { timeout }), outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]))).data;
+        return (await this.whileHostLive(host, Promise.race([this.deps.fabric.nc.request(subject, payload, { timeout: wait }), outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]))).data;
       } catch (err) {
         error = err;
         end = attemptEnd(err);
         if (!end) throw err;
+        if (end === 'broker-error' && isTimeout(err) && wait < untilDeadline) end = 'unanswered';
       } finally {
         outage.cancel();
       }
       const resending = attempts > 1;
       if (end === 'no-responders' && !resending) return 'no-responders';
       if (!shouldResend({ end, outageDuring: link.outages !== outagesBefore || !link.connected, resending, msLeft: deadline - Date.now() })) {
-        if (end === 'broker-error' && isTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times: broker connections were lost)` : ''}`);
+        if ((end === 'broker-error' || end === 'unanswered') && isTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times: broker connections were lost)` : ''}`);
         if (error instanceof HostAway && end === 'host-gone') throw error;
         throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}": ${end === 'gateway-outage' ? 'the connection to the fleet\'s message broker was lost while this request was in flight' : (error as Error).message}${resending ? ` (sent ${attempts} times until the request's deadline)` : ''}; its outcome is unknown`, { retryAfterSeconds: 1 });
       }
-      this.deps.log.warn({ requestId: req.requestId, instanceId: inst.id, hostId: host, attempt: attempts, why: end, err: (error as Error).message }, 'service request outcome unknown (a broker connection was lost); sending it again');
+      // Unanswered for a while is the common case of a slow request: not worth a warning each time.
+      this.deps.log[end === 'unanswered' ? 'debug' : 'warn']({ requestId: req.requestId, instanceId: inst.id, hostId: host, attempt: attempts, why: end, err: (error as Error).message }, 'service request outcome unknown; sending it again (the host answers an id once)');
       const next = await this.instanceNow(tenant, name, inst.id, deadline, end === 'no-responders');
       if (!next) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is gone while its request's outcome was unknown (a broker connection was lost)`, { retryAfterSeconds: 1 });
       host = next.host;
