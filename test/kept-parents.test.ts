@@ -79,7 +79,8 @@ describe('kept parents', () => {
     first = await finished((await submit(spec)).id);
     await expectCorrect(first, 6);
     expect(first).toMatchObject({ parentReused: false, boot: 'fork' });
-    expect(first.initMs).toBeGreaterThanOrEqual(0);
+    // Its init ran: writing 16 MiB of the pattern takes whole milliseconds (a reused parent reports 0, below).
+    expect(first.initMs).toBeGreaterThan(0);
     // Its host advertises it, idle (no job holds it).
     const [host] = await until('the parent advertised idle', async () => {
       const on = await keptOn(first.snapshotId!);
