@@ -11,6 +11,7 @@ import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
+import { finishedJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 
@@ -106,10 +107,7 @@ describe('nats cluster', () => {
     await fleet.stopNatsNode(index, { hard: true });
     console.log(`[nats-cluster] killed ${victim}, the gateway's node and leader of ${led.join(', ') || 'no stream'}, after ${ackedAtKill} answered requests`);
 
-    const done = await until('the job to end', async () => {
-      const j = await fetch(`${fleet.url}/v1/jobs/${submitted.id}`).then(async (r) => (r.ok ? ((await r.json()) as { job: JobRecord }).job : undefined));
-      return j && ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-    }, 60_000, async () => JSON.stringify((await json<{ job: JobRecord }>(await patient('GET', `/v1/jobs/${submitted.id}`))).job));
+    const done = await finishedJob(api, submitted.id, { timeoutMs: 60_000, throughOutages: true });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 24, failed: 0, running: 0, pending: 0 });
     const reduced = await json(await patient('GET', `/v1/jobs/${done.id}/result`));

@@ -10,6 +10,7 @@ import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, jobRecord, json, until } from './helpers/gateway-api.js';
+import { finishedJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 3;
@@ -68,10 +69,7 @@ describe('nats outage', () => {
     await expectUnavailable('POST', '/fn/pattern/', {});
     await expectUnavailable('GET', '/v1/hosts');
     await restarting;
-    const done = await until('the job to end', async () => {
-      const j = await fetch(`${fleet.url}/v1/jobs/${submitted.id}`).then(async (r) => (r.ok ? ((await r.json()) as { job: JobRecord }).job : undefined));
-      return j && ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-    }, 120_000);
+    const done = await finishedJob(api, submitted.id, { timeoutMs: 120_000, throughOutages: true });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 24, failed: 0, running: 0, pending: 0 });
     // Hosts were not taken for dead while the broker was away: the parent was not made again.
