@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   ControllerSubjects, decode, DEFAULT_TENANT, encode, JobSubjects, MessageByteLimits, MigrationSubjects, ServiceSubjects, SubjectTable, Subjects,
-  whyMalformed, type HostRecord, type JobRecord, type MessageKind, type SubjectKind,
+  whyMalformed, type HostRecord, type MessageKind, type SubjectKind,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { seededRandom } from '../infra/src/seeded-random.js';
@@ -178,7 +178,7 @@ describe('nats fuzz', () => {
       const view = (await json<{ service: { instances: { id: string }[] } }>(await api('GET', '/v1/services/room'))).service;
       return view.instances[0]?.id;
     }, 30_000);
-    const slow = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'slow-job', clones: 4, reduce: false, timeoutMs: 900_000 }), 202)).job;
+    const slow = await submitJob(api, { function: 'slow-job', clones: 4, reduce: false, timeoutMs: 900_000 });
     const running = await until('the slow job to run its clones on both hosts', async () => {
       const job = await jobRecord(api, slow.id);
       if (job.state !== 'running' || !job.snapshotId) return undefined;
