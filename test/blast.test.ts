@@ -13,6 +13,8 @@ import {
   ensureNcbiBlast, makeQueries, obtainBlastData, parseFasta, parseTabular, runNcbiBlastn, toFasta, type TabularHit,
 } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 
 const DM3_SEQUENCES = 1200; // with lambda: 2.45 Mbp, 1201 sequences
 const CLONES = 8;
@@ -58,29 +60,18 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
   });
 
   /** Submits a job and polls it to its end; the job record, and the result text when it is done. */
-  async function runJob(spec: Record<string, unknown>): Promise<{ job: JobRecord; text: string }> {
-    const res = await fetch(`${fleet.url}/v1/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ function: 'blast', timeoutMs: 60_000, retries: 0, ...spec }),
-    });
-    expect(res.status, await res.clone().text()).toBe(202);
-    const { job } = (await res.json()) as { job: JobRecord };
-    for (;;) {
-      const cur = ((await (await fetch(`${fleet.url}/v1/jobs/${job.id}`)).json()) as { job: JobRecord }).job;
-      if (['done', 'failed', 'cancelled'].includes(cur.state)) {
-        if (cur.state !== 'done') return { job: cur, text: '' };
-        const out = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
-        expect(out.status).toBe(200);
-        return { job: cur, text: Buffer.from(await out.arrayBuffer()).toString('utf8') };
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  async function blastJob(spec: Record<string, unknown>): Promise<{ job: JobRecord; text: string }> {
+    // Within the tests' 60 s, so that a job that does not end fails as such.
+    const job = await runJob(gatewayApi(() => fleet.url), { function: 'blast', timeoutMs: 60_000, retries: 0, ...spec }, { timeoutMs: 50_000 });
+    if (job.state !== 'done') return { job, text: '' };
+    const out = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
+    expect(out.status).toBe(200);
+    return { job, text: Buffer.from(await out.arrayBuffer()).toString('utf8') };
   }
 
   /** The whole query set as every clone's input: each clone searches its share. */
   async function search(db: string | Buffer, queryFasta: string, clones: number): Promise<{ job: JobRecord; text: string }> {
-    const r = await runJob({ clones, init: b64(db), input: b64(queryFasta) });
+    const r = await blastJob({ clones, init: b64(db), input: b64(queryFasta) });
     expect(r.job.state, JSON.stringify(r.job.error ?? r.job.errors)).toBe('done');
     return r;
   }
@@ -203,7 +194,7 @@ describe.skipIf(skipReason !== undefined)('blast', () => {
   it('clones given different query sets - reduce refuses them and the job fails', async () => {
     const db = readFileSync(join(repoRoot, 'functions', 'examples', 'blast', 'db.fa'), 'utf8');
     const piece = parseFasta(db)[0]!.seq.slice(1000, 1400);
-    const { job } = await runJob({ clones: 2, init: b64(db), inputs: [b64(`>a\n${piece}\n`), b64(`>b\n${piece}\n`)] });
+    const { job } = await blastJob({ clones: 2, init: b64(db), inputs: [b64(`>a\n${piece}\n`), b64(`>b\n${piece}\n`)] });
     expect(job.state).toBe('failed');
     expect(job.error, JSON.stringify(job)).toMatchObject({ code: 'guest_error', message: 'reduce failed: guest returned status 2' });
   });

@@ -13,6 +13,7 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway, type RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, jobRecord, until } from './helpers/gateway-api.js';
+import { submitJob } from './helpers/jobs.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const ATTEMPTS = 3;
@@ -61,9 +62,7 @@ describe('callbacks', () => {
     await fleet?.stop();
   });
 
-  async function submit(callbackUrl: string): Promise<JobRecord> {
-    return (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 2, init: b64({ mib: 1 }), callbackUrl }), 202)).job;
-  }
+  const submit = (callbackUrl: string) => submitJob(api, { function: 'pattern', clones: 2, init: b64({ mib: 1 }), callbackUrl });
 
   const callbackSettled = (id: string) =>
     until(`job ${id}'s callback to settle`, async () => {

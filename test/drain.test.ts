@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
@@ -160,11 +161,7 @@ describe('host drain', () => {
     // Jobs too: neither the parent nor any clone runs there.
     expect((await deploy(fleet.url, 'pattern', guestProgram('pattern'))).ok).toBe(true);
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
-    const submitted = await json<{ job: { id: string } }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 6, init: b64({ mib: 1 }), reduce: false }), 202);
-    const job = await until('the job to finish', async () => {
-      const j = (await json<{ job: { state: string; parentHost?: string; clonesDetail: { host?: string }[] } }>(await api('GET', `/v1/jobs/${submitted.job.id}`))).job;
-      return ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-    });
+    const job = await runJob(api, { function: 'pattern', clones: 6, init: b64({ mib: 1 }), reduce: false }, { timeoutMs: 90_000 });
     expect(job.state).toBe('done');
     expect(job.parentHost).not.toBe(victim);
     for (const c of job.clonesDetail) expect(c.host).not.toBe(victim);

@@ -4,10 +4,11 @@
 // and that the fleet serves the next calls. Time limits come from the hosts'
 // environment and are small where the fault is about time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostRecord, JobRecord } from '@flurry/core';
+import type { HostRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
-import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { gatewayApi, json } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 import { wat } from './helpers/wat.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -69,16 +70,8 @@ function fleetClient(fleet: () => LocalFleet) {
     return { status: res.status, ...body.error };
   }
 
-  async function submit(body: unknown): Promise<JobRecord> {
-    return (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', body), 202)).job;
-  }
-
-  function finished(id: string, timeoutMs = 30_000): Promise<JobRecord> {
-    return until(`job ${id} to end`, async () => {
-      const { job } = await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`));
-      return ['done', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
-    }, timeoutMs);
-  }
+  /** Submits a job and waits for its end. */
+  const runToEnd = (body: unknown, timeoutMs = 30_000) => runJob(api, body, { timeoutMs });
 
   /** Each host's pid, by host id, as the gateway lists them. */
   async function hostPids(): Promise<Record<string, number>> {
@@ -94,12 +87,12 @@ function fleetClient(fleet: () => LocalFleet) {
     for (const [i, res] of answers.entries()) expect((await json<{ path: string }>(res)).path).toBe(`/after-${i}`);
   }
 
-  return { api, failure, submit, finished, hostPids, expectServing };
+  return { api, failure, runToEnd, hostPids, expectServing };
 }
 
 describe('guest faults - time limits', () => {
   let fleet: LocalFleet;
-  const { api, failure, submit, finished, hostPids, expectServing } = fleetClient(() => fleet);
+  const { api, failure, runToEnd, hostPids, expectServing } = fleetClient(() => fleet);
 
   beforeAll(async () => {
     fleet = await LocalFleet.start({
@@ -124,7 +117,7 @@ describe('guest faults - time limits', () => {
     for (const res of calls) expect(await failure(res)).toEqual({ status: 504, code: 'timeout', message: 'call exceeded 1000 ms' });
     await expectServing(pids);
     // A job's clones run under the job's own limit (timeoutMs) instead of the host's call limit.
-    const job = await finished((await submit({ function: 'spin', clones: 2, timeoutMs: 300, retries: 0 })).id);
+    const job = await runToEnd({ function: 'spin', clones: 2, timeoutMs: 300, retries: 0 });
     expect(job.state).toBe('failed');
     expect(job.error?.code).toBe('timeout');
     expect(job.errors?.map((e) => [e.index, e.code])).toEqual([[0, 'timeout'], [1, 'timeout']]);
@@ -142,7 +135,7 @@ describe('guest faults - time limits', () => {
     expect(hosts[0].warm.map((w) => w.name)).not.toContain('endless-init');
     await expectServing(pids);
     // A job's parent: `spin` loops in init when its init input is "spin"; the job fails before any clone runs.
-    const job = await finished((await submit({ function: 'spin', clones: 2, init: b64('spin'), retries: 0 })).id);
+    const job = await runToEnd({ function: 'spin', clones: 2, init: b64('spin'), retries: 0 });
     expect(job.state).toBe('failed');
     expect(job.error).toEqual({ code: 'timeout', message: 'the parent could not be started: init exceeded 1000 ms' });
     expect(job.snapshotId).toBeUndefined();
@@ -153,7 +146,7 @@ describe('guest faults - time limits', () => {
 
 describe('guest faults - memory and poison', () => {
   let fleet: LocalFleet;
-  const { api, failure, submit, finished, hostPids, expectServing } = fleetClient(() => fleet);
+  const { api, failure, runToEnd, hostPids, expectServing } = fleetClient(() => fleet);
 
   beforeAll(async () => {
     fleet = await LocalFleet.start({
@@ -178,7 +171,7 @@ describe('guest faults - memory and poison', () => {
   it('poison job - fails after its retries with every reason', async () => {
     const pids = await hostPids();
     const clones = 4;
-    const job = await finished((await submit({ function: 'trap', clones, input: b64('all'), retries: 2 })).id);
+    const job = await runToEnd({ function: 'trap', clones, input: b64('all'), retries: 2 });
     expect(job.state).toBe('failed');
     expect(job.error?.code).toBe('guest_trap');
     expect(job.counts).toEqual({ done: 0, failed: clones, running: 0, pending: 0 });
@@ -199,7 +192,7 @@ describe('guest faults - memory and poison', () => {
     await expectServing(pids);
     // Clones on both hosts: copy-on-write ones on the parent's host, userfaultfd-paged ones on the other (where the
     // pager zero-fills each grown page it is asked for: seconds per GiB, hence the longer bounds).
-    const job = await finished((await submit({ function: 'bomb', clones: 4, retries: 0 })).id, 90_000);
+    const job = await runToEnd({ function: 'bomb', clones: 4, retries: 0 }, 90_000);
     expect(job.state).toBe('failed');
     expect(job.errors?.map((e) => [e.index, e.code, e.message])).toEqual([...Array(4).keys()].map((i) => [i, 'guest_trap', 'unreachable']));
     expect(new Set(job.clonesDetail.map((c) => c.host)).size).toBe(2);
@@ -209,7 +202,7 @@ describe('guest faults - memory and poison', () => {
 
 describe('guest faults - replies the broker would refuse', () => {
   let fleet: LocalFleet;
-  const { api, failure, submit, finished, hostPids, expectServing } = fleetClient(() => fleet);
+  const { api, failure, runToEnd, hostPids, expectServing } = fleetClient(() => fleet);
 
   beforeAll(async () => {
     // NATS's default max_payload (1 MiB), under the hosts' output cap (4 MiB): the host lowers its cap to fit.
@@ -237,7 +230,7 @@ describe('guest faults - replies the broker would refuse', () => {
     expect(f.code).toBe('guest_trap');
     // Bytes 0x41 0x41 read as UTF-16LE: 5 Mi characters U+4141.
     expect(f.message).toMatch(/^abort: \u4141{4089}… \(\d+ more characters\)$/);
-    const job = await finished((await submit({ function: 'huge-abort', clones: 2, retries: 0 })).id);
+    const job = await runToEnd({ function: 'huge-abort', clones: 2, retries: 0 });
     expect(job.errors?.map((e) => e.code)).toEqual(['guest_trap', 'guest_trap']);
     expect(job.errors!.every((e) => e.message.length < 8192)).toBe(true);
     await expectServing(pids);

@@ -10,6 +10,7 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, jobRecord, json, until } from './helpers/gateway-api.js';
+import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 2;
@@ -45,21 +46,15 @@ const job = (id: string) => jobRecord(api, id);
 
 describe('host paused', () => {
   it('host SIGSTOP past its heartbeat mid-job, then SIGCONT - its clones run elsewhere, its late results are refused, every index counts once', async () => {
-    const submitted = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 18, init: b64({ mib: 128 }), input: b64({ verify: 'all' }) }), 202)).job;
-    const running = await until('clones running on a host that is not the parent', async () => {
-      const j = await job(submitted.id);
-      return j.clonesDetail.some((c) => c.state === 'running' && c.host !== j.parentHost) ? j : undefined;
-    }, 60_000);
+    const submitted = await submitJob(api, { function: 'pattern', clones: 18, init: b64({ mib: 128 }), input: b64({ verify: 'all' }) });
+    const running = await jobUntil(api, submitted.id, 'to run clones on a host that is not the parent', (j) => j.clonesDetail.some((c) => c.state === 'running' && c.host !== j.parentHost), { timeoutMs: 60_000 });
     const victim = running.clonesDetail.find((c) => c.state === 'running' && c.host !== running.parentHost)!.host!;
     const proc = processOf(victim);
     const seen = proc.lines.length;
     proc.process.kill('SIGSTOP');
     let done: JobRecord;
     try {
-      done = await until('the job to end without the paused host', async () => {
-        const j = await job(submitted.id);
-        return ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-      }, 90_000);
+      done = await finishedJob(api, submitted.id, { timeoutMs: 90_000 });
     } finally {
       proc.process.kill('SIGCONT');
     }

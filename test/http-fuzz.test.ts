@@ -9,11 +9,12 @@
 //
 // FLURRY_FUZZ_SEED=<n> replays a run (the seed is printed on failure).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostRecord, JobRecord } from '@flurry/core';
+import type { HostRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { seededRandom } from '../infra/src/seeded-random.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 import { fuzzRequests, gatewayRoutes, type FuzzRequest, type KnownObjects } from './helpers/http-fuzz-cases.js';
 import { rawExchange, type RawAnswer } from './helpers/raw-http.js';
 
@@ -30,13 +31,6 @@ let known: KnownObjects;
 async function hostPids(): Promise<Record<string, number>> {
   const { hosts } = await json<{ hosts: HostRecord[] }>(await api('GET', '/v1/hosts'));
   return Object.fromEntries(hosts.map((h) => [h.id, h.pid]));
-}
-
-async function finishedJob(id: string): Promise<JobRecord> {
-  return until(`job ${id} to end`, async () => {
-    const { job } = await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`));
-    return ['done', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
-  }, 60_000);
 }
 
 async function serviceAnswers(name: string): Promise<void> {
@@ -58,8 +52,8 @@ beforeAll(async () => {
   await serviceAnswers('fuzz-svc');
   const { service } = await json<{ service: { instances: { id: string }[] } }>(await api('GET', '/v1/services/fuzz-svc'));
   await json(await fetch(`${fleet.url}/v1/data/fuzz-data`, { method: 'PUT', body: '12' }), 201);
-  const { job } = await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'counter', clones: 2 }), 202);
-  expect((await finishedJob(job.id)).state).toBe('done');
+  const job = await runJob(api, { function: 'counter', clones: 2 });
+  expect(job.state).toBe('done');
   known = { functionName: 'counter', serviceFunction: 'room', serviceName: 'fuzz-svc', dataName: 'fuzz-data', jobId: job.id, instanceId: service.instances[0].id };
 }, 120_000);
 
@@ -162,8 +156,7 @@ describe('http fuzz', () => {
     // The fuzz may have deleted what it was given by name (that is allowed): deploy and create afresh.
     for (const name of ['counter', 'room']) expect([200, 201]).toContain((await deploy(fleet.url, name, guestProgram(name))).status);
     expect(await json(await api('POST', '/fn/counter'))).toEqual({ count: 1, calls: 1 });
-    const { job } = await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'counter', clones: 2 }), 202);
-    expect((await finishedJob(job.id)).state).toBe('done');
+    expect((await runJob(api, { function: 'counter', clones: 2 })).state).toBe('done');
     for (const s of (await json<{ services: { name: string }[] }>(await api('GET', '/v1/services'))).services) {
       await json(await api('DELETE', `/v1/services/${s.name}`));
     }

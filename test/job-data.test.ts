@@ -18,6 +18,8 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
 import { makeQueries, parseFasta, parseTabular, toFasta, type FastaRecord, type TabularHit } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi } from './helpers/gateway-api.js';
+import { finishedJob } from './helpers/jobs.js';
 
 const MiB = 1024 * 1024;
 /** The data limit of this fleet: well above the largest request body (6 MiB), small enough to exceed in a test. */
@@ -65,15 +67,7 @@ describe('job data', () => {
     return fetch(`${fleet.url}/v1/jobs`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   }
 
-  async function finished(id: string): Promise<JobRecord> {
-    const deadline = Date.now() + 240_000;
-    for (;;) {
-      const job = ((await (await fetch(`${fleet.url}/v1/jobs/${id}`)).json()) as { job: JobRecord }).job;
-      if (['done', 'failed', 'cancelled'].includes(job.state)) return job;
-      if (Date.now() > deadline) throw new Error(`job ${id} stayed ${job.state}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const finished = (id: string) => finishedJob(gatewayApi(() => fleet.url), id, { timeoutMs: 240_000 });
 
   /** Runs the search with the database as `initData`; every clone gets the whole query set and searches its share. */
   async function blastJob(boot: 'fork' | 'cold', clones: number): Promise<{ job: JobRecord; text: string }> {

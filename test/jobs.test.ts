@@ -11,6 +11,8 @@ import { encode, JobBuckets, type IdempotencyEntry, type JobRecord } from '@flur
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi, jobRecord } from './helpers/gateway-api.js';
+import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 
 interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; entropyHex: string; inits: number; restored: boolean; mismatches: number }
 interface PatternReduce { count: number; ok: boolean; failed: number[]; distinctEntropy: number; distinctChecksums: number; restored: number }
@@ -37,33 +39,11 @@ describe('jobs', () => {
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${fleet.url}/v1/jobs`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
 
-  async function submit(body: unknown): Promise<JobRecord> {
-    const res = await post(body);
-    expect(res.status, await res.clone().text()).toBe(202);
-    return ((await res.json()) as { job: JobRecord }).job;
-  }
-
-  async function get(id: string): Promise<JobRecord> {
-    for (let i = 0; ; i++) {
-      const res = await fetch(`${fleet.url}/v1/jobs/${id}`).catch((err: unknown) => err as Error);
-      if (!(res instanceof Error) && res.ok) return ((await res.json()) as { job: JobRecord }).job;
-      // The gateway may be restarting.
-      if (i > 100) throw new Error(`GET job ${id}: ${res instanceof Error ? res.message : res.status}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async function waitFor(id: string, test: (j: JobRecord) => boolean, timeoutMs = 40_000): Promise<JobRecord> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const job = await get(id);
-      if (test(job)) return job;
-      if (Date.now() > deadline) throw new Error(`job ${id} stayed ${job.state} (${JSON.stringify(job.counts)})`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  const finished = (id: string, timeoutMs?: number) => waitFor(id, (j) => ['done', 'failed', 'cancelled'].includes(j.state), timeoutMs);
+  const api = gatewayApi(() => fleet.url);
+  const submit = (body: unknown) => submitJob(api, body);
+  // Reads go on while the gateway restarts (the gateway restart test).
+  const waitFor = (id: string, test: (j: JobRecord) => boolean) => jobUntil(api, id, 'to get there', test, { timeoutMs: 40_000, throughOutages: true });
+  const finished = (id: string) => finishedJob(api, id, { timeoutMs: 40_000, throughOutages: true });
 
   async function outputsOf(job: JobRecord): Promise<PatternOutput[]> {
     const out: PatternOutput[] = [];
@@ -213,7 +193,7 @@ describe('jobs', () => {
     expect(res.status).toBe(200);
     expect(((await res.json()) as { job: JobRecord }).job.state).toBe('cancelled');
     await new Promise((r) => setTimeout(r, 500));
-    const after = await get(job.id);
+    const after = await jobRecord(api, job.id);
     expect(after.state).toBe('cancelled');
     expect(after.counts.done).toBeLessThan(12);
     expect((await fetch(`${fleet.url}/v1/jobs/${job.id}/result`)).status).toBe(409);

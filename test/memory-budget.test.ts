@@ -14,11 +14,12 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectFabric, decode, DEFAULT_TENANT, encode, forkAcross, functionKey, moduleObjectName, requestSnapshot, Subjects,
-  type Fabric, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest, type JobRecord, type PlaceReply, type PlaceRequest,
+  type Fabric, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { wat } from './helpers/wat.js';
 import { until } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 
 const MiB = 1024 * 1024;
 /** Tenant A works through the gateway (its default tenant); tenant B's calls reach the host as the gateway sends them. */
@@ -144,13 +145,7 @@ describe('memory budget', () => {
 
   it('eviction - an idle kept parent of a job goes when new work needs its room', async () => {
     await deploy('j4', sized(64));
-    const res = await api('POST', '/v1/jobs', { function: 'j4', clones: 2, keepParent: true });
-    expect(res.status, await res.clone().text()).toBe(202);
-    const { job } = (await res.json()) as { job: JobRecord };
-    const done = await until('the job ends', async () => {
-      const r = ((await (await api('GET', `/v1/jobs/${job.id}`)).json()) as { job: JobRecord }).job;
-      return ['done', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-    });
+    const done = await runJob(api, { function: 'j4', clones: 2, keepParent: true }, { timeoutMs: 90_000 });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     // The job's parent took the room of the least recently used warm parent, and is kept idle after it.
     let h = await hostWhen('the kept parent idle', (x) => x.parents?.length === 1 && x.parents[0].idleSince !== undefined);

@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
+import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 
@@ -89,15 +89,12 @@ describe('nats cluster', () => {
     const client = talk(() => fleet.url, 'chat', 'cluster');
     await until('some answered requests', async () => (client.acknowledged() >= 10 ? true : undefined), 30_000);
 
-    const submitted = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 24, init: b64({ mib: 64 }), input: b64({ verify: 'all' }) }), 202)).job;
+    const submitted = await submitJob(api, { function: 'pattern', clones: 24, init: b64({ mib: 64 }), input: b64({ verify: 'all' }) });
     // The instance moves to another host under the client's loop while the job's parent is made.
     const target = ['host-1', 'host-2', 'host-3'].find((h) => h !== inst!.host)!;
     const moved = (await json<{ migration: { target: string } }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, { target }), 200)).migration;
     expect(moved.target).toBe(target);
-    await until('some clones of the job to finish', async () => {
-      const j = (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${submitted.id}`))).job;
-      return j.counts.done > 0 && j.counts.done < 24 ? j : undefined;
-    }, 60_000);
+    await jobUntil(api, submitted.id, 'to finish some of its clones', (j) => j.counts.done > 0 && j.counts.done < 24);
 
     // The gateway, the hosts on that node and the streams it leads all lose it at once.
     const index = fleet.natsNodeNames().indexOf(victim!);
@@ -106,10 +103,7 @@ describe('nats cluster', () => {
     await fleet.stopNatsNode(index, { hard: true });
     console.log(`[nats-cluster] killed ${victim}, the gateway's node and leader of ${led.join(', ') || 'no stream'}, after ${ackedAtKill} answered requests`);
 
-    const done = await until('the job to end', async () => {
-      const j = await fetch(`${fleet.url}/v1/jobs/${submitted.id}`).then(async (r) => (r.ok ? ((await r.json()) as { job: JobRecord }).job : undefined));
-      return j && ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-    }, 60_000, async () => JSON.stringify((await json<{ job: JobRecord }>(await patient('GET', `/v1/jobs/${submitted.id}`))).job));
+    const done = await finishedJob(api, submitted.id, { timeoutMs: 60_000, throughOutages: true });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 24, failed: 0, running: 0, pending: 0 });
     const reduced = await json(await patient('GET', `/v1/jobs/${done.id}/result`));

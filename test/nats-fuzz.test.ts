@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   ControllerSubjects, decode, DEFAULT_TENANT, encode, JobSubjects, MessageByteLimits, MigrationSubjects, ServiceSubjects, SubjectTable, Subjects,
-  whyMalformed, type HostRecord, type JobRecord, type MessageKind, type SubjectKind,
+  whyMalformed, type HostRecord, type MessageKind, type SubjectKind,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { seededRandom } from '../infra/src/seeded-random.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, jobRecord, until } from './helpers/gateway-api.js';
+import { finishedJob, submitJob } from './helpers/jobs.js';
 import { slowModule } from './helpers/wat.js';
 
 const SEED = Number(process.env.FLURRY_FUZZ_SEED ?? 20261206);
@@ -177,7 +178,7 @@ describe('nats fuzz', () => {
       const view = (await json<{ service: { instances: { id: string }[] } }>(await api('GET', '/v1/services/room'))).service;
       return view.instances[0]?.id;
     }, 30_000);
-    const slow = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'slow-job', clones: 4, reduce: false, timeoutMs: 900_000 }), 202)).job;
+    const slow = await submitJob(api, { function: 'slow-job', clones: 4, reduce: false, timeoutMs: 900_000 });
     const running = await until('the slow job to run its clones on both hosts', async () => {
       const job = await jobRecord(api, slow.id);
       if (job.state !== 'running' || !job.snapshotId) return undefined;
@@ -282,11 +283,8 @@ describe('nats fuzz', () => {
     // And the fleet still serves a call, a job and a service request.
     const call = await api('POST', '/fn/echo/after', 'still here');
     expect(call.status, await call.clone().text()).toBe(200);
-    const quick = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'quick-job', clones: 3, reduce: false }), 202)).job;
-    const done = await until('the quick job to end', async () => {
-      const job = await jobRecord(api, quick.id);
-      return ['done', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
-    }, 60_000);
+    const quick = await submitJob(api, { function: 'quick-job', clones: 3, reduce: false });
+    const done = await finishedJob(api, quick.id);
     expect(done.state).toBe('done');
     expect(await (await api('GET', `/v1/jobs/${quick.id}/clones/2/output`)).text()).toBe('done');
     const room = await api('GET', '/svc/room/state');

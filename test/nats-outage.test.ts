@@ -6,10 +6,10 @@
 // lost: the job finishes with every index counted once, the service instance
 // keeps its state, a migration ends with exactly one owner.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
-import { gatewayApi, jobRecord, json, until } from './helpers/gateway-api.js';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 3;
@@ -53,25 +53,17 @@ async function expectUnavailable(method: string, path: string, body?: unknown): 
   expect(JSON.parse(text).error.code).toBe('unavailable');
 }
 
-const job = (id: string) => jobRecord(api, id);
-
 describe('nats outage', () => {
   it('nats-server restarted during a job - 503 with Retry-After while it is away; the job finishes exactly, each index once, its parent kept', async () => {
-    const submitted = (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 24, init: b64({ mib: 96 }), input: b64({ verify: 'all' }) }), 202)).job;
-    const before = await until('some clones of the job to finish', async () => {
-      const j = await job(submitted.id);
-      return j.counts.done > 0 && j.counts.done < 24 ? j : undefined;
-    }, 60_000);
+    const submitted = await submitJob(api, { function: 'pattern', clones: 24, init: b64({ mib: 96 }), input: b64({ verify: 'all' }) });
+    const before = await jobUntil(api, submitted.id, 'to finish some of its clones', (j) => j.counts.done > 0 && j.counts.done < 24);
     const restarting = fleet.restartNats({ downMs: DOWN_MS });
     await gatewaySeesOutage();
     await expectUnavailable('GET', `/v1/jobs/${submitted.id}`);
     await expectUnavailable('POST', '/fn/pattern/', {});
     await expectUnavailable('GET', '/v1/hosts');
     await restarting;
-    const done = await until('the job to end', async () => {
-      const j = await fetch(`${fleet.url}/v1/jobs/${submitted.id}`).then(async (r) => (r.ok ? ((await r.json()) as { job: JobRecord }).job : undefined));
-      return j && ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
-    }, 120_000);
+    const done = await finishedJob(api, submitted.id, { timeoutMs: 120_000, throughOutages: true });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 24, failed: 0, running: 0, pending: 0 });
     // Hosts were not taken for dead while the broker was away: the parent was not made again.

@@ -12,11 +12,12 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
   decode, decodeDescriptor, encode, encodeDescriptor, JobSubjects, requestSnapshot, Subjects,
-  type CloneResult, type ForkReply, type ForkRequest, type JobRecord,
+  type CloneResult, type ForkReply, type ForkRequest,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
-import { gatewayApi, json, until } from './helpers/gateway-api.js';
+import { gatewayApi, json } from './helpers/gateway-api.js';
+import { finishedJob, submitJob } from './helpers/jobs.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -176,8 +177,7 @@ describe('NATS permissions', () => {
   });
 
   it('forged results for indices host-1 was not sent are refused by the coordinator, counted, and the job finishes exactly', async () => {
-    const submitted = await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 6, init: b64({ mib: 16 }), input: b64({ verify: 'all' }) }), 202);
-    const { id, tenant } = submitted.job;
+    const { id, tenant } = await submitJob(api, { function: 'pattern', clones: 6, init: b64({ mib: 16 }), input: b64({ verify: 'all' }) });
     // Stored in the results stream before any clone runs: the stream keeps one result per index.
     const js = jetstream(evil);
     const forged = (index: number, hostId: string): CloneResult => ({
@@ -185,10 +185,7 @@ describe('NATS permissions', () => {
     });
     await js.publish(JobSubjects.result(tenant, id, 0), encode(forged(0, 'host-1')));
     await js.publish(JobSubjects.result(tenant, id, 1), encode(forged(1, 'host-2')));
-    const done = await until(`job ${id} to finish`, async () => {
-      const job = (await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${id}`))).job;
-      return ['done', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
-    }, 120_000);
+    const done = await finishedJob(api, id, { timeoutMs: 120_000 });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 6, failed: 0, running: 0, pending: 0 });
     for (let i = 0; i < 6; i++) {

@@ -15,6 +15,7 @@ import { RoomLedger } from '../infra/src/room-ledger.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { brokerNodeOf } from './helpers/broker-node.js';
+import { finishedJob, runJob, submitJob } from './helpers/jobs.js';
 import { roomMessages, talk } from './helpers/room-talk.js';
 
 const unavailable = await netnsUnavailable();
@@ -53,10 +54,6 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
     await fleet?.stop();
   });
 
-  async function submit(body: unknown): Promise<JobRecord> {
-    return (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', body), 202)).job;
-  }
-
   /** The job's record; undefined for a clean refusal (503 with Retry-After: a read in flight when a nats node went away). */
   async function record(id: string): Promise<JobRecord | undefined> {
     const res = await api('GET', `/v1/jobs/${id}`);
@@ -64,10 +61,6 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
     return (await json<{ job: JobRecord }>(res)).job;
   }
 
-  const finished = (id: string) => until(`job ${id} finished`, async () => {
-    const job = await record(id);
-    return job && ['done', 'failed', 'cancelled'].includes(job.state) ? job : undefined;
-  }, 60_000, async () => JSON.stringify(await record(id)));
 
   /** Every clone read the whole parent memory and found it as the parent's init wrote it. */
   async function expectCorrect(job: JobRecord): Promise<void> {
@@ -88,7 +81,7 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
 
   it('fork - 24 clones over three namespaced hosts: the parent memory reaches the other hosts as multicast pages, across their veths', async () => {
     const before = await counters(HOSTS);
-    const job = await finished((await submit({ function: 'pattern', clones: CLONES, init: b64({ mib: PARENT_MIB, seed: 1 }), input: b64({ verify: 'all' }) })).id);
+    const job = await runJob(api, { function: 'pattern', clones: CLONES, init: b64({ mib: PARENT_MIB, seed: 1 }), input: b64({ verify: 'all' }) }, { throughOutages: true });
     await expectCorrect(job);
     const after = await counters(HOSTS);
     const others = HOSTS.filter((h) => h !== job.parentHost);
@@ -150,7 +143,7 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
   it('node loss - a nats-server node SIGKILLed during a job: the job finishes correctly, no acknowledged request lost, the instance keeps its state', async () => {
     const [inst] = await instances('room');
     const client = talk(() => fleet.url, 'room', 'n', ledger);
-    const job = await submit({ function: 'pattern', clones: CLONES, init: b64({ mib: PARENT_MIB, seed: 2 }), input: b64({ verify: 'all' }) });
+    const job = await submitJob(api, { function: 'pattern', clones: CLONES, init: b64({ mib: PARENT_MIB, seed: 2 }), input: b64({ verify: 'all' }) });
     await until('the job running', async () => {
       const j = await record(job.id);
       if (j && ['done', 'failed', 'cancelled'].includes(j.state)) throw new Error(`job ${j.id} was ${j.state} before a node could be killed during it`);
@@ -163,7 +156,7 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
     const victim = brokerNodeOf(fleet.gateway.lines);
     expect(victim, 'the gateway logs the node it is connected to').toBeDefined();
     await fleet.stopNatsNode(fleet.natsNodeNames().indexOf(victim!), { hard: true });
-    const done = await finished(job.id);
+    const done = await finishedJob(api, job.id, { throughOutages: true });
     await until('20 more answers after the node loss', async () => (client.acknowledged() >= acknowledgedBefore + 20 ? true : undefined), 30_000);
     const statuses = await client.stop();
     console.log(`[netns-fleet] node ${victim} (the gateway's) killed: job ${done.state}, room answers ${JSON.stringify(Object.fromEntries(statuses))}`);

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 
 interface QuantSpec { spot: number; strike: number; rate: number; volatility: number; maturity: number; steps?: number; paths: number; option: string; seed: number; antithetic?: boolean }
 interface QuantResult { option: string; price: number; stdError: number; paths: number; clones: number; antithetic: boolean; steps: number; seed: number; sum: number; sumSquares: number }
@@ -50,20 +52,8 @@ describe('quant', () => {
     await fleet?.stop();
   });
 
-  async function job(spec: QuantSpec | string, clones: number): Promise<JobRecord> {
-    const res = await fetch(`${fleet.url}/v1/jobs`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ function: 'quant', clones, init: typeof spec === 'string' ? Buffer.from(spec).toString('base64') : b64(spec) }),
-    });
-    expect(res.status, await res.clone().text()).toBe(202);
-    const { id } = ((await res.json()) as { job: JobRecord }).job;
-    for (const deadline = Date.now() + 60_000; ;) {
-      const record = ((await (await fetch(`${fleet.url}/v1/jobs/${id}`)).json()) as { job: JobRecord }).job;
-      if (['done', 'failed', 'cancelled'].includes(record.state)) return record;
-      if (Date.now() > deadline) throw new Error(`job ${id} stayed ${record.state}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const job = (spec: QuantSpec | string, clones: number) =>
+    runJob(gatewayApi(() => fleet.url), { function: 'quant', clones, init: typeof spec === 'string' ? Buffer.from(spec).toString('base64') : b64(spec) });
 
   async function price(spec: QuantSpec, clones: number): Promise<{ record: JobRecord; result: QuantResult }> {
     const record = await job(spec, clones);

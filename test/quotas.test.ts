@@ -10,6 +10,7 @@ import { DEFAULT_STORE_MAX_BYTES, dataStoreName, JobObjects, JobOutputObjects, O
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
+import { finishedJob } from './helpers/jobs.js';
 import { wat } from './helpers/wat.js';
 
 const KEY_A = 'quota-key-tenant-a';
@@ -185,7 +186,7 @@ describe('quotas - running jobs and clones', () => {
       expect(Number(err.retryAfter)).toBeGreaterThanOrEqual(1);
 
       const fromB = await json<{ job: JobRecord }>(await submitJob('b', { function: 'pattern', clones: 2 }), 202);
-      await until(`tenant B's job ${fromB.job.id} to finish`, async () => ((await jobState('b', fromB.job.id)).state === 'done' ? true : undefined), 90_000);
+      expect((await finishedJob((...request) => api('b', ...request), fromB.job.id, { timeoutMs: 90_000 })).state).toBe('done');
 
       // The short job's clone runs past its 3 s limit: the job fails, and A may run another.
       await until(`job ${short.job.id} to fail`, async () => {
@@ -334,10 +335,7 @@ describe('store limits', () => {
   it('a job whose results do not fit the results stream fails with storage_full, never done without them', async () => {
     // Four outputs of 400,000 bytes (each small enough to go into the stream itself): the stream takes two.
     const job = await json<{ job: JobRecord }>(await submitJob('b', { function: 'big-output', clones: 4, input: Buffer.from('400000').toString('base64'), retries: 0, reduce: false, timeoutMs: 120_000 }), 202);
-    const ended = await until(`job ${job.job.id} to end`, async () => {
-      const r = await jobState('b', job.job.id);
-      return ['done', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
-    }, 60_000);
+    const ended = await finishedJob((...request) => api('b', ...request), job.job.id);
     expect(ended.state, JSON.stringify(ended.error)).toBe('failed');
     expect(ended.error?.code).toBe('storage_full');
     expect(ended.error?.message).toMatch(/FLURRY_RESULTS is full/);

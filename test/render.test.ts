@@ -15,6 +15,8 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
 import { assimpModels, WUSON_OBJ, WUSON_PLY } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { gatewayApi } from './helpers/gateway-api.js';
+import { runJob } from './helpers/jobs.js';
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 interface Png { width: number; height: number; pixels: Buffer }
@@ -85,25 +87,12 @@ describe('render', () => {
   });
 
   async function job(init: unknown, clones: number, expectState = 'done'): Promise<{ job: JobRecord; png: Buffer }> {
-    const res = await fetch(`${fleet.url}/v1/jobs`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ function: 'render', clones, init: b64(init) }),
-    });
-    expect(res.status, await res.clone().text()).toBe(202);
-    const { id } = ((await res.json()) as { job: JobRecord }).job;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const j = ((await (await fetch(`${fleet.url}/v1/jobs/${id}`)).json()) as { job: JobRecord }).job;
-      if (['done', 'failed', 'cancelled'].includes(j.state)) {
-        expect(j.state, JSON.stringify(j.error)).toBe(expectState);
-        if (expectState !== 'done') return { job: j, png: Buffer.alloc(0) };
-        const out = await fetch(`${fleet.url}/v1/jobs/${id}/result`);
-        expect(out.status).toBe(200);
-        return { job: j, png: Buffer.from(await out.arrayBuffer()) };
-      }
-      if (Date.now() > deadline) throw new Error(`render job ${id} stayed ${j.state}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const j = await runJob(gatewayApi(() => fleet.url), { function: 'render', clones, init: b64(init) });
+    expect(j.state, JSON.stringify(j.error)).toBe(expectState);
+    if (expectState !== 'done') return { job: j, png: Buffer.alloc(0) };
+    const out = await fetch(`${fleet.url}/v1/jobs/${j.id}/result`);
+    expect(out.status).toBe(200);
+    return { job: j, png: Buffer.from(await out.arrayBuffer()) };
   }
 
   /** Renders `spec` with 1 clone and with `clones`; the PNGs must be the same bytes. */

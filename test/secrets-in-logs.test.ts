@@ -14,6 +14,7 @@ import { startNatsServer, type RunningNatsServer } from '../infra/src/nats-serve
 import { startGateway, startHost, type RunningService } from '../infra/src/services.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
+import { finishedJob } from './helpers/jobs.js';
 
 const KEY_ALPHA = 'alpha-key-5c0ffee1d2e3';
 const KEY_BETA = 'beta-key-9b8a7f6e5d4c';
@@ -66,10 +67,7 @@ describe('secrets in logs', () => {
     expect((await call('POST', '/fn/echo/x?y=1', KEY_ALPHA, 'hello', { cookie: `session=${KEY_BETA}` })).status).toBe(200);
     expect((await call('GET', '/v1/functions/echo', KEY_BETA)).status).toBe(404);
     const { job } = await json<{ job: JobRecord }>(await call('POST', '/v1/jobs', KEY_ALPHA, JSON.stringify({ function: 'counter', clones: 2 })), 202);
-    await until(`job ${job.id} to finish`, async () => {
-      const got = await json<{ job: JobRecord }>(await call('GET', `/v1/jobs/${job.id}`, KEY_ALPHA));
-      return got.job.state === 'done' ? true : undefined;
-    }, 60_000);
+    expect((await finishedJob((method, path) => call(method, path, KEY_ALPHA), job.id)).state).toBe('done');
     for (const authorization of [`Bearer ${WRONG_KEY}`, `Bearer ${KEY_ALPHA}x`, `Basic ${Buffer.from(`x:${KEY_ALPHA}`).toString('base64')}`, KEY_ALPHA, undefined]) {
       const res = await fetch(`${url}/v1/functions`, { headers: authorization ? { authorization } : {} });
       expect(res.status, String(authorization)).toBe(401);

@@ -13,6 +13,7 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway } from '../infra/src/services.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
+import { finishedJob } from './helpers/jobs.js';
 
 const KEYS = { alice: newApiKey(), bob: newApiKey(), admin: newApiKey() };
 type Who = keyof typeof KEYS;
@@ -57,11 +58,7 @@ beforeAll(async () => {
     // Held until the instance is up.
     expect((await call(t, 'POST', `/svc/${t}-svc/join`, { name: t })).status).toBe(200);
     const svc = await json<{ service: { instances: { id: string }[] } }>(await call(t, 'GET', `/v1/services/${t}-svc`));
-    await until(`${t}'s job to finish`, async () => {
-      const state = (await json<{ job: { state: string } }>(await call(t, 'GET', `/v1/jobs/${job.job.id}`))).job.state;
-      if (state === 'failed') throw new Error(`${t}'s job failed`);
-      return state === 'done' ? true : undefined;
-    }, 60_000);
+    expect((await finishedJob((...request) => call(t, ...request), job.job.id)).state, `${t}'s job`).toBe('done');
     made[t] = { jobId: job.job.id, instanceId: svc.service.instances[0].id, digest: echo.function.digest };
   }));
 }, 120_000);

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import wabtInit from 'wabt';
 import { GLOBAL_EXPORT_PREFIX, inspectModule, rewriteForSnapshot, validateFunctionModule, WasmFormatError } from './wasm-module.js';
-
-const wabt = await wabtInit();
-function wat(src: string): Uint8Array {
-  const m = wabt.parseWat('t.wat', src, { bulk_memory: true, mutable_globals: true });
-  return new Uint8Array(m.toBinary({}).buffer);
-}
+import { wat } from '../../test/helpers/wat.js';
 
 const GUEST = wat(`(module
   (import "flurry" "output_write" (func $out (param i32 i32)))

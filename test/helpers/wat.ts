@@ -1,4 +1,4 @@
-/** Builds small WebAssembly modules from WAT text for tests (wabt). */
+/** Builds small WebAssembly modules from WAT text (wabt): the one wat() of every suite, unit and fleet. */
 import wabtInit from 'wabt';
 
 const wabt = await wabtInit();

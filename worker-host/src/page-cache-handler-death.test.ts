@@ -19,32 +19,25 @@ import { findNatsServer, startNatsServer, type RunningNatsServer } from '../../i
 import { GuestPool } from './guest/guest-pool.js';
 import { loadNativePager, nativePagerStatus } from './native/pager.js';
 import { PageCache } from './page-cache.js';
+import { wat } from '../../test/helpers/wat.js';
 
-const wabt = await (await import('wabt')).default();
 const silent = createLogger('test', {}, 'silent');
 // A call timeout far beyond the test's: a clone can only end here by the failure.
 const limits = { callTimeoutMs: 600_000, initTimeoutMs: 10_000, maxOutputBytes: 1 << 20, maxLogLines: 64, maxLogBytes: 65536 };
 
 /** A parent whose 4 wasm pages hold non-zero words; run outputs the word at 128 KiB (one page every clone must fetch). */
-const READER = new Uint8Array(
-  wabt
-    .parseWat(
-      'reader.wat',
-      `(module
-        (import "flurry" "output_write" (func $out (param i32 i32)))
-        (memory (export "memory") 4 8)
-        (func (export "init") (local $a i32)
-          (loop $fill
-            (i32.store (local.get $a) (i32.add (local.get $a) (i32.const 1)))
-            (local.set $a (i32.add (local.get $a) (i32.const 4)))
-            (br_if $fill (i32.lt_u (local.get $a) (i32.const 262144)))))
-        (func (export "run") (param $i i32) (param $n i32) (result i32)
-          (i32.store (i32.const 0) (i32.load (i32.const 131072)))
-          (call $out (i32.const 0) (i32.const 4))
-          (i32.const 0)))`,
-    )
-    .toBinary({}).buffer,
-);
+const READER = wat(`(module
+  (import "flurry" "output_write" (func $out (param i32 i32)))
+  (memory (export "memory") 4 8)
+  (func (export "init") (local $a i32)
+    (loop $fill
+      (i32.store (local.get $a) (i32.add (local.get $a) (i32.const 1)))
+      (local.set $a (i32.add (local.get $a) (i32.const 4)))
+      (br_if $fill (i32.lt_u (local.get $a) (i32.const 262144)))))
+  (func (export "run") (param $i i32) (param $n i32) (result i32)
+    (i32.store (i32.const 0) (i32.load (i32.const 131072)))
+    (call $out (i32.const 0) (i32.const 4))
+    (i32.const 0)))`);
 
 const status = nativePagerStatus();
 const natsServer = findNatsServer();

@@ -2,9 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { GuestPool, type HttpRequestData } from './guest-pool.js';
+import { wat } from '../../../test/helpers/wat.js';
 
-const wabt = await (await import('wabt')).default();
-const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const request = (over: Partial<HttpRequestData> = {}): HttpRequestData => ({ method: 'GET', path: '/', query: '', headers: [], body: new Uint8Array(0), ...over });
 
@@ -99,10 +98,17 @@ const MISUSE = wat(`(module ${FLURRY_IMPORTS}
 const CLOCKS = wat(`(module ${FLURRY_IMPORTS}
   (memory (export "memory") 1 1)
   (func (export "handle") (result i32)
+    (local $spins i32)
     (f64.store (i32.const 0) (call $now))
     (f64.store (i32.const 8) (call $mono))
     (call $entropy (i32.const 16) (i32.const 16))
-    (call $out (i32.const 0) (i32.const 32))
+    ;; monotonic_ms again once it moved on (at most 100 million reads, so a stuck clock ends the loop)
+    (block $moved (loop $wait
+      (f64.store (i32.const 32) (call $mono))
+      (br_if $moved (f64.gt (f64.load (i32.const 32)) (f64.load (i32.const 8))))
+      (local.set $spins (i32.add (local.get $spins) (i32.const 1)))
+      (br_if $wait (i32.lt_u (local.get $spins) (i32.const 100000000)))))
+    (call $out (i32.const 0) (i32.const 40))
     (i32.const 0)))`);
 
 /** AssemblyScript's runtime imports: strings are UTF-16LE with their byte length in the u32 before them. */
@@ -191,8 +197,9 @@ describe('flurry imports', () => {
     const vb = new DataView(b.body.buffer, b.body.byteOffset);
     expect(va.getFloat64(0, true)).toBeGreaterThanOrEqual(before - 1);
     expect(va.getFloat64(0, true)).toBeLessThanOrEqual(Date.now() + 1);
-    expect(vb.getFloat64(8, true)).toBeGreaterThanOrEqual(0);
-    expect(Buffer.from(a.body.subarray(16)).equals(Buffer.from(b.body.subarray(16)))).toBe(false);
+    // Two reads in one call: the second, taken once the clock moved, is later (a stuck clock gives equal reads).
+    expect(vb.getFloat64(32, true)).toBeGreaterThan(vb.getFloat64(8, true));
+    expect(Buffer.from(a.body.subarray(16, 32)).equals(Buffer.from(b.body.subarray(16, 32)))).toBe(false);
   });
 });
 

@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { GuestPool, MAX_QUEUED_CALLS, type GuestLimits } from './guest-pool.js';
 import { frameReduceInput } from '@flurry/core';
+import { wat } from '../../../test/helpers/wat.js';
 
-const wabt = await (await import('wabt')).default();
-const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const bytes = (s: string) => new TextEncoder().encode(s);
 const request = (body = new Uint8Array(0)) => ({ method: 'POST', path: '/', query: '', headers: [] as [string, string][], body });

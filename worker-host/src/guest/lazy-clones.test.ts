@@ -10,9 +10,8 @@ import { createLogger } from '@flurry/core';
 import { loadNativePager, nativePagerStatus } from '../native/pager.js';
 import { GuestPool, type CallResult } from './guest-pool.js';
 import type { SnapshotImage } from './snapshot-image.js';
+import { wat } from '../../../test/helpers/wat.js';
 
-const wabt = await (await import('wabt')).default();
-const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (r: { body: Uint8Array }) => new TextDecoder().decode(r.body);
 const silent = createLogger('test', {}, 'silent');

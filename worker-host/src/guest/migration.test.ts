@@ -53,8 +53,8 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     return digest;
   }
 
-  it.each(MODES)('migrate (%s) - every request during the migration is answered, the state and memory arrive whole', async (mode) => {
-    if (mode !== 'compare' && !nativeDirty[mode]) return void console.warn(`[migration] '${mode}' skipped: no native dirty tracking here`);
+  // A mode the native pager cannot do here is skipped (the reason is printed above).
+  for (const mode of MODES) it.skipIf(mode !== 'compare' && !nativeDirty[mode])(`migrate (${mode}) - every request during the migration is answered, the state and memory arrive whole`, async () => {
     const src = await source.createInstance('room');
     const setup = [req('POST', '/join', { name: 'ada' }), req('POST', '/say', { name: 'ada', text: 'before' }), req('POST', '/churn', { bytes: MiB })];
     for (const r of setup) expect((await source.instanceHandle(src, r, `s${n++}`)).status).toBe(200);

@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { nativePagerStatus } from '../native/pager.js';
 import { GuestPool, type PagerMode } from './guest-pool.js';
+import { wat } from '../../../test/helpers/wat.js';
 
-const wabt = await (await import('wabt')).default();
-const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
 const request = () => ({ method: 'GET', path: '/', query: '', headers: [] as [string, string][], body: new Uint8Array(0) });
 const view = (r: { body: Uint8Array }) => new DataView(r.body.buffer, r.body.byteOffset, r.body.byteLength);
 

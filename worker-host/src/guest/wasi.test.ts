@@ -2,9 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { GuestPool, type WarmInfo } from './guest-pool.js';
+import { wat } from '../../../test/helpers/wat.js';
 
-const wabt = await (await import('wabt')).default();
-const wat = (src: string) => new Uint8Array(wabt.parseWat('test.wat', src).toBinary({}).buffer);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const request = (body = new Uint8Array(0)) => ({ method: 'GET', path: '/', query: '', headers: [] as [string, string][], body });
 

@@ -10,6 +10,14 @@ import { loadAddon, PAGE, WASM_PAGE, wasmInstance } from './fixtures/harness.mjs
 const { pager: addon, why } = loadAddon();
 const pager = addon as NativePager;
 if (!addon) console.warn(`[native pager] skipping addon tests: ${why}`);
+const caps = addon ? pager.capabilities() : undefined;
+/** Why a test that needs a capability is skipped here (printed), or undefined when it runs. */
+function lacks(capability: 'writeProtect' | 'pagemapScan', what: string): string | undefined {
+  if (!caps || caps[capability]) return undefined;
+  const reason = `${capability} unavailable: ${what} skipped`;
+  console.warn(`[native pager] ${reason}`);
+  return reason;
+}
 
 describe('native pager wrapper', () => {
   it('nativePagerStatus never throws and explains itself', () => {
@@ -104,12 +112,17 @@ describe.skipIf(!addon)('V8 assumptions the native pager relies on', () => {
     expect(buffers.size).toBe(5); // buffer objects are replaced, the address is not
   });
 
-  it('the reservation extends to the declared maximum (registering up to it works)', () => {
-    if (!pager.capabilities().writeProtect) return console.warn('[native pager] write-protect unavailable: reservation check skipped');
+  it.skipIf(lacks('writeProtect', 'the reservation check'))('the reservation extends to the declared maximum (registering up to it works)', () => {
     const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
-    // A tracker registers [base, base + 4 GiB): it fails if any of it is unmapped.
-    const t = pager.trackDirty(m, 65536 * WASM_PAGE, pager.capabilities().wpAsync ? 'async' : 'sync');
-    pager.stopTracking(t);
+    // A tracker registers [base, base + 4 GiB): registering throws if any of it is unmapped.
+    const t = pager.trackDirty(m, 65536 * WASM_PAGE, caps!.wpAsync ? 'async' : 'sync');
+    try {
+      new Uint8Array(m.buffer)[3 * PAGE] = 1;
+      // The scan covers the whole registered range, up to the maximum.
+      expect(Array.from(pager.collectDirty(t))).toEqual([3]);
+    } finally {
+      pager.stopTracking(t);
+    }
   });
 
   it('a MAP_FIXED private mapping over the backing store is what wasm loads see, and survives grow', async () => {
@@ -131,8 +144,7 @@ describe.skipIf(!addon)('V8 assumptions the native pager relies on', () => {
     expect(new DataView(m.buffer).getUint32(8 * PAGE, true)).toBe(5);
   });
 
-  it('V8 does not touch the pages of a fresh memory (no private pages until written)', () => {
-    if (!pager.capabilities().pagemapScan) return console.warn('[native pager] PAGEMAP_SCAN unavailable: check skipped');
+  it.skipIf(lacks('pagemapScan', 'the fresh-memory check'))('V8 does not touch the pages of a fresh memory (no private pages until written)', () => {
     const m = new WebAssembly.Memory({ initial: 16, maximum: 32 });
     expect(Array.from(pager.privatePages(m, 16 * WASM_PAGE))).toEqual([]);
     new Uint8Array(m.buffer)[3 * PAGE] = 1;

@@ -1,0 +1,47 @@
+/** Submitting a job through a fleet's gateway and waiting for it: the one submit-and-wait of the suites. */
+import { TERMINAL_JOB_STATES, type JobRecord } from '@flurry/core';
+import { json, until, type Api } from './gateway-api.js';
+
+/** POST /v1/jobs, answered 202 (the body is in the failure message): the job as created. */
+export async function submitJob(api: Api, body: unknown): Promise<JobRecord> {
+  return (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', body), 202)).job;
+}
+
+export interface JobWait {
+  /** How long the job may take; the failure shows its last record. Default 60 s. */
+  timeoutMs?: number;
+  /**
+   * Reads through a gateway that is away for a moment (restarted, or its nats node gone): a read that cannot connect,
+   * or a 503 refusal with Retry-After, is read again until the deadline. Otherwise any answer but 200 fails at once.
+   */
+  throughOutages?: boolean;
+}
+
+/** Polls the job until `reached` holds for its record (`what` names it for the timeout message). */
+export async function jobUntil(api: Api, id: string, what: string, reached: (job: JobRecord) => boolean, wait: JobWait = {}): Promise<JobRecord> {
+  let last: JobRecord | undefined;
+  return until(`job ${id} ${what}`, async () => {
+    const job = await read(api, id, wait.throughOutages === true);
+    if (job) last = job;
+    return job && reached(job) ? job : undefined;
+  }, wait.timeoutMs ?? 60_000, async () => (last ? `it stayed ${last.state} (${JSON.stringify(last.counts)})` : 'it was never read'));
+}
+
+/** Polls the job until it ends (done, failed or cancelled). */
+export function finishedJob(api: Api, id: string, wait?: JobWait): Promise<JobRecord> {
+  return jobUntil(api, id, 'to end', (job) => TERMINAL_JOB_STATES.includes(job.state), wait);
+}
+
+/** Submits the job and waits for its end. */
+export async function runJob(api: Api, body: unknown, wait?: JobWait): Promise<JobRecord> {
+  return finishedJob(api, (await submitJob(api, body)).id, wait);
+}
+
+async function read(api: Api, id: string, throughOutages: boolean): Promise<JobRecord | undefined> {
+  const res = await api('GET', `/v1/jobs/${id}`).catch((err: unknown) => {
+    if (throughOutages) return undefined;
+    throw err;
+  });
+  if (!res || (throughOutages && res.status === 503 && res.headers.has('retry-after'))) return void (await res?.body?.cancel());
+  return (await json<{ job: JobRecord }>(res)).job;
+}
