@@ -5,10 +5,10 @@
 // instance keeps its state; the node started again rejoins and its copies of
 // the streams catch up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { LocalFleet } from '../infra/src/local-fleet.js';
-import { deploy, guestProgram } from './helpers/functions.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { startClusterFleet, type ClusterFleet } from './helpers/cluster-fleet.js';
 import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
 import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
@@ -16,6 +16,7 @@ import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
+let cluster: ClusterFleet;
 let fleet: LocalFleet;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -35,20 +36,12 @@ const patient: Api = async (method, path, body, headers) => {
 };
 
 beforeAll(async () => {
-  fleet = await LocalFleet.start({
-    hosts: 3,
-    natsCluster: 3,
-    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '3', FLURRY_CALL_TIMEOUT_MS: '10000' },
-    gatewayEnv: { FLURRY_HOST_TTL_S: '3', FLURRY_JOB_LEASE_MS: '8000', FLURRY_CONTROLLER_LEASE_MS: '8000', FLURRY_CONSOLIDATE_MS: '0' },
-  });
-  for (const name of ['pattern', 'room']) expect((await deploy(fleet.url, name, guestProgram(name))).ok).toBe(true);
-  nc = await connect(fleet.adminConnectOptions());
-  jsm = await jetstreamManager(nc);
+  cluster = await startClusterFleet(['pattern', 'room'], 3);
+  ({ fleet, nc, jsm } = cluster);
 }, 60_000);
 
 afterAll(async () => {
-  await nc?.close();
-  await fleet?.stop();
+  await cluster?.stop();
 });
 
 const streams = () => listStreams(jsm);

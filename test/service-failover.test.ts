@@ -6,17 +6,16 @@
 // Every request is answered 200, the room holds every text once at the seq
 // its answer gave (the ledger), and the instance keeps its state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { LocalFleet } from '../infra/src/local-fleet.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { LocalFleet } from '../infra/src/local-fleet.js';
+import { startClusterFleet, type ClusterFleet } from './helpers/cluster-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
-import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
 import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
+let cluster: ClusterFleet;
 let fleet: LocalFleet;
-let nc: NatsConnection;
 let jsm: JetStreamManager;
 const api = gatewayApi(() => fleet.url);
 /**
@@ -32,23 +31,15 @@ const patient: Api = async (...args) => {
   }
 };
 
+// As test/netns-fleet.test.ts: a host TTL longer than a stream leader's election after a node's loss, so that
+// the node loss is not taken for a host's.
 beforeAll(async () => {
-  fleet = await LocalFleet.start({
-    hosts: 3,
-    natsCluster: 3,
-    // As test/netns-fleet.test.ts: a host TTL and leases longer than a stream leader's election after a node's
-    // loss, so that the node loss is not taken for a host's or a gateway's.
-    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_CALL_TIMEOUT_MS: '10000', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '10' },
-    gatewayEnv: { FLURRY_HOST_TTL_S: '10', FLURRY_JOB_LEASE_MS: '8000', FLURRY_CONTROLLER_LEASE_MS: '8000', FLURRY_CONSOLIDATE_MS: '0' },
-  });
-  expect((await deploy(fleet.url, 'room', guestProgram('room'))).status).toBe(201);
-  nc = await connect(fleet.adminConnectOptions());
-  jsm = await jetstreamManager(nc);
+  cluster = await startClusterFleet(['room'], 10);
+  ({ fleet, jsm } = cluster);
 }, 60_000);
 
 afterAll(async () => {
-  await nc?.close();
-  await fleet?.stop();
+  await cluster?.stop();
 });
 
 const host = (id: string): RunningService => fleet.hosts.find((h) => h.ready.hostId === id)!;

@@ -314,14 +314,14 @@ export class ServiceManager {
       const resending = attempts > 1;
       if (end === 'no-responders' && !resending) return 'no-responders';
       if (!shouldResend({ end, outageDuring: link.outages !== outagesBefore || !link.connected, resending, msLeft: deadline - Date.now() })) {
-        if ((end === 'broker-error' || end === 'unanswered') && isTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times: broker connections were lost)` : ''}`);
+        if ((end === 'broker-error' || end === 'unanswered') && isTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times)` : ''}`);
         if (error instanceof HostAway && end === 'host-gone') throw error;
         throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}": ${end === 'gateway-outage' ? 'the connection to the fleet\'s message broker was lost while this request was in flight' : (error as Error).message}${resending ? ` (sent ${attempts} times until the request's deadline)` : ''}; its outcome is unknown`, { retryAfterSeconds: 1 });
       }
       // Unanswered for a while is the common case of a slow request: not worth a warning each time.
       this.deps.log[end === 'unanswered' ? 'debug' : 'warn']({ requestId: req.requestId, instanceId: inst.id, hostId: host, attempt: attempts, why: end, err: (error as Error).message }, 'service request outcome unknown; sending it again (the host answers an id once)');
       const next = await this.instanceNow(tenant, name, inst.id, deadline, end === 'no-responders');
-      if (!next) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is gone while its request's outcome was unknown (a broker connection was lost)`, { retryAfterSeconds: 1 });
+      if (!next) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is gone while its request's outcome was unknown`, { retryAfterSeconds: 1 });
       host = next.host;
     }
   }
