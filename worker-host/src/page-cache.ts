@@ -20,7 +20,8 @@ import {
   chunkCount, chunkRange, decodeChecked, decodeOrRefuse, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
   type BrokerLink, type Logger, type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
-import { onHandlerDeath, type NativePager } from './native/pager.js';
+import { onHandlerDeath } from './native/handler-death.js';
+import type { NativePager } from './native/pager.js';
 
 export interface PageCacheStats {
   /** Chunks this host asked the memory server for. */
