@@ -1,8 +1,8 @@
 /**
  * Byte limits and replica count of the fleet's JetStream buckets, object
- * stores and streams: one table of limits with its defaults, the override
- * (FLURRY_STORE_MAX_BYTES), the replica count (FLURRY_JS_REPLICAS: 1 on a
- * single nats-server, 3 on a cluster), and the helpers that open a store with
+ * stores and streams: the limits' override (FLURRY_STORE_MAX_BYTES) of the
+ * defaults in store-table.ts, the replica count (FLURRY_JS_REPLICAS: 1 on a
+ * single nats-server, 3 on a cluster), and the creation of a store with
  * both, on a new store and on one that already exists.
  *
  * JetStream reserves every stream's max_bytes against the server's storage
