@@ -1,8 +1,7 @@
 /** The object stores a fork reads and writes (uploaded init data, jobs' clone inputs and outputs), each opened once. */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Objm, type ObjectStore } from '@nats-io/obj';
-import { jetstream } from '@nats-io/jetstream';
-import { FlurryError, JobOutputObjects, isStorageFull, readDataObject, untilStored, type BrokerLink, type InitDataRef, type Logger } from '@flurry/core';
+import type { ObjectStore } from '@nats-io/obj';
+import { FlurryError, JobOutputObjects, isStorageFull, openExistingObjects, readDataObject, untilStored, type BrokerLink, type InitDataRef, type Logger } from '@flurry/core';
 
 export class ForkObjects {
   private readonly stores = new Map<string, Promise<ObjectStore>>();
@@ -41,7 +40,7 @@ export class ForkObjects {
   private store(name: string): Promise<ObjectStore> {
     let p = this.stores.get(name);
     if (!p) {
-      p = new Objm(jetstream(this.nc)).open(name);
+      p = openExistingObjects(this.nc, name);
       p.catch(() => this.stores.delete(name));
       this.stores.set(name, p);
     }
