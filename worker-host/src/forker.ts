@@ -1,6 +1,6 @@
 /**
  * The host's side of fork: the snapshot, fork, release and cancel requests,
- * and the fleet's word that a parent was freed.
+ * and the fleet's word that a parent was freed (served by host.ts).
  *
  *   snapshot   boot a parent with the init input, freeze it, describe it,
  *              start its memory server, answer with the descriptor
@@ -18,12 +18,12 @@
  * snapshot keep its pages until its parent host announces that it freed it
  * (or, if that host is gone, until they have not used them for the idle time).
  */
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decodeChecked, decodeOrRefuse, decodeDescriptor, encode, FlurryError, Subjects, toWireError,
-  type BrokerLink, type CancelReply, type CancelRequest, type ForkReply, type ForkRequest, type KeptParent, type Logger,
-  type ReleaseReply, type ReleaseRequest, type SnapshotDescriptor, type SnapshotReply,
+  decodeDescriptor, FlurryError, toWireError,
+  type BrokerLink, type ForkReply, type ForkRequest, type KeptParent, type Logger,
+  type ReleaseReply, type ReleaseRequest, type ReplyOf, type SnapshotDescriptor, type SnapshotRequest,
 } from '@flurry/core';
 import type { GuestPool } from './guest/guest-pool.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -84,40 +84,35 @@ export class Forker {
     return this.adopted.multicastSnapshotIds();
   }
 
-  async onSnapshot(msg: Msg): Promise<void> {
-    let reply: SnapshotReply;
-    try {
-      reply = await this.parents.snapshot(decodeOrRefuse('SnapshotRequest', msg.data, msg.subject));
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
-    }
-    msg.respond(encode(reply));
+  /** Answers a snapshot request (served on the host's snapshot subject). */
+  snapshot(req: SnapshotRequest): Promise<ReplyOf<'snapshot'>> {
+    return this.parents.snapshot(req);
   }
 
-  async onFork(msg: Msg): Promise<void> {
+  /**
+   * Answers a fork request (served on the host's fork subject) once every clone
+   * is running or has failed to start; the clones run on after the answer.
+   */
+  fork(request: ForkRequest): Promise<ForkReply> {
     const received = performance.now();
     let req: ForkRequest;
     let descriptor: SnapshotDescriptor;
     try {
-      req = decodeOrRefuse('ForkRequest', msg.data, msg.subject);
-      descriptor = decodeDescriptor(req.descriptor);
+      descriptor = decodeDescriptor(request.descriptor);
       checkSnapshotMatch(descriptor, this.knownDescriptor(descriptor.snapshotId));
-      req = withDerivedRoutes(req, descriptor);
+      req = withDerivedRoutes(request, descriptor);
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'fork request refused');
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: (err as Error).message }, hostId: this.deps.hostId } satisfies ForkReply));
-      return;
+      return Promise.resolve({ ok: false, error: { code: 'bad_request', message: (err as Error).message }, hostId: this.deps.hostId });
     }
+    return new Promise((respond) => void this.startClones(req, descriptor, received, respond));
+  }
+
+  private async startClones(req: ForkRequest, descriptor: SnapshotDescriptor, received: number, respond: (reply: ForkReply) => void): Promise<void> {
     const log = this.deps.log.child({ requestId: req.requestId, snapshotId: descriptor.snapshotId });
     const fork = this.running.add(req.requestId, req.jobId, descriptor.snapshotId, req.clones.map((c) => c.index));
     let started = 0;
     let ended = 0;
-    let replied = false;
-    const respond = (reply: ForkReply) => {
-      if (replied) return;
-      replied = true;
-      msg.respond(encode(reply));
-    };
     const allStarted = () => {
       if (++started === req.clones.length) respond({ ok: true, hostId: this.deps.hostId, started, runningAt: Date.now(), pager: this.deps.pager ? 'userfaultfd' : 'portable' });
     };
@@ -163,21 +158,8 @@ export class Forker {
     return { key: adopted.key, adopted };
   }
 
-  async onRelease(msg: Msg): Promise<void> {
-    let req: ReleaseRequest;
-    try {
-      req = decodeOrRefuse('ReleaseRequest', msg.data, msg.subject);
-    } catch (err) {
-      msg.respond(encode({ hostId: this.deps.hostId, error: toWireError(err) } satisfies ReleaseReply));
-      return;
-    }
-    msg.respond(encode(this.release(req.snapshotId, req.holder)));
-  }
-
   /** A parent host freed a kept parent: its pages are no use any more. */
-  onParentFreed(data: Uint8Array): void {
-    const req = decodeChecked('ReleaseRequest', data, Subjects.allParentsFreed);
-    if (!req) return;
+  parentFreed(req: ReleaseRequest): void {
     if (this.parents.get(req.snapshotId)) return;
     if (this.adopted.of(req.snapshotId).length > 0) {
       this.deps.log.debug({ snapshotId: req.snapshotId }, 'parent freed; dropping its cached pages');
@@ -188,17 +170,6 @@ export class Forker {
   /** Page caches nobody used for the idle time (their parent host may be gone without a word). */
   private sweepPageCaches(): void {
     for (const snapshotId of this.adopted.idleSnapshotIds(this.deps.parentIdleMs)) this.release(snapshotId);
-  }
-
-  async onCancel(msg: Msg): Promise<void> {
-    let req: CancelRequest;
-    try {
-      req = decodeOrRefuse('CancelRequest', msg.data, msg.subject);
-    } catch (err) {
-      msg.respond(encode({ hostId: this.deps.hostId, stopped: false, error: toWireError(err) } satisfies CancelReply));
-      return;
-    }
-    msg.respond(encode({ hostId: this.deps.hostId, stopped: this.cancel(req.snapshotId, req.jobId) } satisfies CancelReply));
   }
 
   /**

@@ -9,13 +9,13 @@
  * exiting (docs/autoscaling.md).
  */
 import { hostname } from 'node:os';
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
-  connectFabric, decodeChecked, decodeOrRefuse, encode, FlurryError, logBrokerLink, logRejectedMessagesTo, newId,
-  rejectedMessages, Subjects, toWireError,
-  type BrokerLink, type Fabric, type FleetEvent, type HostRecord,
-  type DrainHostRequest, type HostState, type Logger, type SetHostStateReply,
+  call, connectFabric, FlurryError, listen, logBrokerLink, logRejectedMessagesTo, maxPayload, newId, publishTo,
+  rejectedMessages, serve, Subjects,
+  type BrokerLink, type DrainReply, type Fabric, type FleetEvent, type HostRecord,
+  type DrainHostRequest, type HostState, type Logger, type SetHostStateReply, type SetHostStateRequest,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
 import { machineMemoryBytes, type HostConfig } from './config.js';
@@ -24,7 +24,7 @@ import { Forker } from './forker.js';
 import { Heartbeat } from './heartbeat.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
-import { maxPayload, REPLY_HEADROOM_BYTES } from './reply.js';
+import { REPLY_HEADROOM_BYTES } from './reply.js';
 import { MemoryBudget } from './memory-budget.js';
 import { WarmFunctions } from './warm-functions.js';
 
@@ -120,15 +120,16 @@ export class WorkerHost {
 
   private async register(): Promise<void> {
     const { nc } = this.fabric;
+    const { forker, id: hostId, log } = this;
     this.controlSubs.push(
-      nc.subscribe(Subjects.place(this.id), { callback: (_e, msg) => void this.functions.onPlace(msg) }),
-      nc.subscribe(Subjects.drain(this.id), { callback: (_e, msg) => void this.onDrainRequest(msg) }),
-      nc.subscribe(Subjects.snapshot(this.id), { callback: (_e, msg) => void this.forker.onSnapshot(msg) }),
-      nc.subscribe(Subjects.fork(this.id), { callback: (_e, msg) => void this.forker.onFork(msg) }),
-      nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
-      nc.subscribe(JobSubjects.cancel(this.id), { callback: (_e, msg) => void this.forker.onCancel(msg) }),
-      nc.subscribe(Subjects.allParentsFreed, { callback: (_e, msg) => this.forker.onParentFreed(msg.data) }),
-      nc.subscribe(ControllerSubjects.hostState(this.id), { callback: (_e, msg) => void this.onSetState(msg) }),
+      serve(nc, 'place', Subjects.place(hostId), (req) => this.functions.ensureWarm(req), { log }),
+      serve(nc, 'drain', Subjects.drain(hostId), () => this.exitOnRequest(), { log }),
+      serve(nc, 'snapshot', Subjects.snapshot(hostId), (req) => forker.snapshot(req), { log }),
+      serve(nc, 'fork', Subjects.fork(hostId), (req) => forker.fork(req), { log, hostId }),
+      serve(nc, 'release', Subjects.release(hostId), (req) => forker.release(req.snapshotId, req.holder), { log, hostId }),
+      serve(nc, 'cancel', JobSubjects.cancel(hostId), (req) => ({ hostId, stopped: forker.cancel(req.snapshotId, req.jobId) }), { log, hostId }),
+      listen(nc, 'parentFreed', Subjects.allParentsFreed, (req) => forker.parentFreed(req), { log }),
+      serve(nc, 'hostState', ControllerSubjects.hostState(hostId), (req) => this.setState(req), { log }),
     );
     this.services.start();
     void this.functions.watch();
@@ -184,39 +185,28 @@ export class WorkerHost {
   }
 
   private emit(event: FleetEvent, tenant = 'system'): void {
-    this.fabric.nc.publish(Subjects.event(tenant, event.kind), encode(event));
+    publishTo(this.fabric.nc, 'event', Subjects.event(tenant, event.kind), event);
   }
 
   /** The services controller sets this host active, draining or drained (consolidation, drain by hand). */
-  private async onSetState(msg: Msg): Promise<void> {
-    let reply: SetHostStateReply;
-    try {
-      const req = decodeOrRefuse('SetHostStateRequest', msg.data, msg.subject);
-      if (this.draining) throw new FlurryError('unavailable', `host ${this.id} is exiting`);
-      if (req.state !== this.state) {
-        this.state = req.state;
-        this.stateReason = req.state === 'active' ? undefined : req.reason;
-        if (req.state === 'active') this.functions.serveAll();
-        else await this.functions.stopServing();
-        await this.fabric.nc.flush();
-        this.log.info({ state: req.state, reason: req.reason }, 'host state set');
-      }
-      await this.heartbeat.beat();
-      reply = { ok: true, hostId: this.id, state: this.state };
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
+  private async setState(req: SetHostStateRequest): Promise<SetHostStateReply> {
+    if (this.draining) throw new FlurryError('unavailable', `host ${this.id} is exiting`);
+    if (req.state !== this.state) {
+      this.state = req.state;
+      this.stateReason = req.state === 'active' ? undefined : req.reason;
+      if (req.state === 'active') this.functions.serveAll();
+      else await this.functions.stopServing();
+      await this.fabric.nc.flush();
+      this.log.info({ state: req.state, reason: req.reason }, 'host state set');
     }
-    msg.respond(encode(reply));
+    await this.heartbeat.beat();
+    return { ok: true, hostId: this.id, state: this.state };
   }
 
-  private async onDrainRequest(msg: Msg): Promise<void> {
-    if (!decodeChecked('DrainRequest', msg.data, msg.subject)) {
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: 'malformed DrainRequest' } }));
-      return;
-    }
-    msg.respond(encode({ ok: true, hostId: this.id }));
-    await this.drain('drain requested');
-    process.emit('SIGTERM');
+  /** A drain request: answered at once, then the host drains and exits (as on SIGTERM). */
+  private exitOnRequest(): DrainReply {
+    setImmediate(() => void this.drain('drain requested').then(() => process.emit('SIGTERM')));
+    return { ok: true, hostId: this.id };
   }
 
   /**
@@ -261,8 +251,7 @@ export class WorkerHost {
   private async moveInstancesAway(reason: string, deadline: number): Promise<void> {
     const req: DrainHostRequest = { requestId: newId('req'), hostId: this.id, reason, exiting: true };
     try {
-      const msg = await this.fabric.nc.request(ControllerSubjects.exiting(this.id), encode(req), { timeout: Math.max(1, deadline - Date.now()) });
-      const reply = decodeOrRefuse('DrainHostReply', msg.data, msg.subject);
+      const reply = await call(this.fabric.nc, 'controllerExiting', ControllerSubjects.exiting(this.id), req, { timeoutMs: Math.max(1, deadline - Date.now()) });
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       this.log.info({ moved: reply.moved.length, failed: reply.failed.length, left: this.services.list().length }, 'instances moved away');
     } catch (err) {

@@ -17,7 +17,7 @@
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
-  chunkCount, chunkRange, decodeChecked, decodeOrRefuse, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
+  call, chunkCount, chunkRange, FlurryError, isZeroChunk, listen, Subjects, verifyChunk,
   type BrokerLink, type Logger, type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
 import { onHandlerDeath } from './native/handler-death.js';
@@ -49,6 +49,7 @@ export interface PageCacheOptions {
   pager?: NativePager;
   /** Benchmark baseline: chunks come in replies to this host only, not by multicast. */
   unicast?: boolean;
+  /** How long a page request waits for its answer (the subject table's default when not given). */
   requestTimeoutMs?: number;
   /** Chunks per fetch request (a full eager fill asks in batches of this many). */
   batchChunks?: number;
@@ -126,13 +127,10 @@ export class PageCache {
       this.bytes = new SharedArrayBuffer(d.memoryBytes);
     }
     if (opts.unicast) this.unicastSubject = createInbox(Subjects.unicastPages(d.tenant, d.snapshotId, opts.hostId));
-    this.sub = opts.nc.subscribe(this.unicastSubject ?? Subjects.pages(d.tenant, d.snapshotId), {
-      callback: (_e, msg) => {
-        // A message that is no page message is dropped (and counted); the chunks it does not bring are asked for again.
-        const m = decodeChecked('PageMessage', msg.data, msg.subject);
-        if (m) this.accept(m);
-      },
-    });
+    // A message that is no page message is dropped (and counted); the chunks it does not bring are asked for again.
+    this.sub = this.unicastSubject
+      ? listen(opts.nc, 'unicastPages', this.unicastSubject, (m) => this.accept(m), { log: opts.log })
+      : listen(opts.nc, 'pages', Subjects.pages(d.tenant, d.snapshotId), (m) => this.accept(m), { log: opts.log });
     // Tell the memory server at once that this host listens (the subscription is on the same
     // connection, so it is in place first): every chunk it sends from now on reaches this host,
     // and it need not send them again when this host's own requests come.
@@ -148,7 +146,7 @@ export class PageCache {
   private async hello(relisten = false): Promise<void> {
     const d = this.opts.descriptor;
     const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [], ...(relisten ? { relisten: true } : {}) };
-    await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 }).catch(() => undefined);
+    await call(this.opts.nc, 'pageRequests', Subjects.pageRequests(d.tenant, d.snapshotId), req, { timeoutMs: this.opts.requestTimeoutMs }).catch(() => undefined);
   }
 
   /** What a clone's memory is made from. */
@@ -207,9 +205,8 @@ export class PageCache {
   prefetchWorkingSet(): void {
     if (this.opts.unicast) return;
     const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [], workingSet: true };
-    this.opts.nc
-      .request(Subjects.pageRequests(this.opts.descriptor.tenant, this.opts.descriptor.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 })
-      .catch(() => undefined); // a prefetch that fails costs only its speed-up: faults still fetch on demand
+    // A prefetch that fails costs only its speed-up: faults still fetch on demand.
+    call(this.opts.nc, 'pageRequests', Subjects.pageRequests(this.opts.descriptor.tenant, this.opts.descriptor.snapshotId), req, { timeoutMs: this.opts.requestTimeoutMs }).catch(() => undefined);
   }
 
   /** A clone faulted on a chunk not here. */
@@ -250,8 +247,7 @@ export class PageCache {
     const outagesBefore = this.opts.link?.outages ?? 0;
     let reply: PageFetchReply;
     try {
-      const msg = await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 });
-      reply = decodeOrRefuse('PageFetchReply', msg.data, msg.subject);
+      reply = await call(this.opts.nc, 'pageRequests', Subjects.pageRequests(d.tenant, d.snapshotId), req, { timeoutMs: this.opts.requestTimeoutMs });
     } catch (err) {
       if (this.closed || this.failure) return;
       const stillMissing = chunks.filter((c) => !this.have[c]);

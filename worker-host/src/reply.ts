@@ -8,15 +8,10 @@
  *   replyWith(msg, nc, reply, (bytes, limit) => ({ ok: false, error: { code: 'output_limit', message: ... } }), log);
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { encode, type Logger } from '@flurry/core';
+import { encode, maxPayload, type Logger } from '@flurry/core';
 
 /** Room left in a reply for the envelope around a guest's output (status, headers, ids). */
 export const REPLY_HEADROOM_BYTES = 64 * 1024;
-
-/** The largest message the broker takes, as it told this connection (1 MiB, NATS's default, until it has). */
-export function maxPayload(nc: NatsConnection): number {
-  return nc.info?.max_payload ?? 1024 * 1024;
-}
 
 /** Sends `value` as the reply to `msg`, or what `tooLarge(bytes, limit)` makes of it when it would not fit. */
 export function replyWith(msg: Msg, nc: NatsConnection, value: unknown, tooLarge: (bytes: number, limit: number) => unknown, log: Logger): void {

@@ -6,7 +6,7 @@
  */
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, InvokeQueue, Subjects, toWireError,
+  decodeChecked, decodeOrRefuse, FlurryError, followKv, InvokeQueue, Subjects, toWireError,
   type Fabric, type FleetEvent, type InvokeReply, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type WarmFunction,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
@@ -68,17 +68,6 @@ export class WarmFunctions {
       new Promise<void>((resolve) => (this.idle = resolve)),
       new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
     ]);
-  }
-
-  async onPlace(msg: Msg): Promise<void> {
-    let req: PlaceRequest;
-    try {
-      req = decodeOrRefuse('PlaceRequest', msg.data, msg.subject);
-    } catch (err) {
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: `bad place request: ${(err as Error).message}` } } satisfies PlaceReply));
-      return;
-    }
-    msg.respond(encode(await this.ensureWarm(req)));
   }
 
   /** Warms a function version here (one attempt at a time per version); also used by service instances. */

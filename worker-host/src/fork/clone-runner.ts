@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
-import { encode, toWireError, type BrokerLink, type CloneProgress, type CloneResult, type ForkRequest, type Logger, type PageCounts, type SnapshotDescriptor } from '@flurry/core';
+import { publishTo, toWireError, type BrokerLink, type CloneResult, type ForkRequest, type Logger, type PageCounts, type SnapshotDescriptor } from '@flurry/core';
 import type { CallResult, GuestPool } from '../guest/guest-pool.js';
 import { fetchModule } from '../module-store.js';
 import { PageCache } from '../page-cache.js';
@@ -73,7 +73,7 @@ export class CloneRunner {
       } else {
         const progressSubject = req.progressSubject;
         const onProgress = progressSubject
-          ? (done: number, total: number) => this.deps.nc.publish(progressSubject, encode({ requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, done, total } satisfies CloneProgress))
+          ? (done: number, total: number) => publishTo(this.deps.nc, 'progress', progressSubject, { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, done, total })
           : undefined;
         result = await pool.run(key, clone.index, req.count, clone.input, callId, onProgress, () => {
           startMs = performance.now() - received;

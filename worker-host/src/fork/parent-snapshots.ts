@@ -7,8 +7,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  describeMemoryByPieces, encode, encodeDescriptor, initDigest, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, parentKeyString, Subjects,
-  type KeptParent, type Logger, type ParentKey, type ReleaseRequest, type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest,
+  describeMemoryByPieces, encodeDescriptor, initDigest, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, parentKeyString, publishTo, Subjects,
+  type KeptParent, type Logger, type ParentKey, type ReplyOf, type SnapshotDescriptor, type SnapshotRequest,
 } from '@flurry/core';
 import { GuestPool } from '../guest/guest-pool.js';
 import { ParentKeeper } from '../kept-parents.js';
@@ -23,11 +23,11 @@ export interface ParentSnapshot {
   /** Its key in the guest pool. */
   key: string;
   descriptor: SnapshotDescriptor;
-  encoded: Uint8Array;
+  encoded: Uint8Array<ArrayBuffer>;
   server: MemoryServer;
 }
 
-export type SnapshotMade = Extract<SnapshotReply, { ok: true }>;
+export type SnapshotMade = Extract<ReplyOf<'snapshot'>, { ok: true }>;
 
 export interface ParentSnapshotsDeps {
   hostId: string;
@@ -157,7 +157,7 @@ export class ParentSnapshots {
     void this.deps.pool.releaseSnapshot(parent.key);
     this.parents.delete(snapshotId);
     const tenant = parent.descriptor.tenant;
-    this.deps.nc.publish(Subjects.parentFreed(tenant), encode({ tenant, snapshotId } satisfies ReleaseRequest));
+    publishTo(this.deps.nc, 'parentFreed', Subjects.parentFreed(tenant), { tenant, snapshotId });
     this.deps.log.info({ snapshotId, fn: `${tenant}/${parent.descriptor.function}` }, 'parent freed');
   }
 }
