@@ -31,7 +31,7 @@ import type { NativePager } from './native/pager.js';
 import { checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { AdoptedSnapshots } from './fork/adopted-snapshots.js';
 import { CloneRunner, type SharedSnapshot } from './fork/clone-runner.js';
-import { ForkObjects } from './fork/job-objects.js';
+import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
 import { ResultDelivery } from './fork/result-delivery.js';
 import { RunningForks } from './fork/running-forks.js';

@@ -11,7 +11,7 @@ import type { CallResult, GuestPool } from '../guest/guest-pool.js';
 import { fetchModule } from '../module-store.js';
 import { PageCache } from '../page-cache.js';
 import type { AdoptedSnapshot } from './adopted-snapshots.js';
-import type { ForkObjects } from './job-objects.js';
+import type { ForkObjects } from './objects.js';
 import { poolKey, type OwnBootMode } from './pool-keys.js';
 import { cloneCallId, type RunningFork } from './running-forks.js';
 

@@ -16,7 +16,7 @@ import type { MemoryBudget } from '../memory-budget.js';
 import { MemoryServer, type MemoryServerStats } from '../memory-server.js';
 import { fetchModule } from '../module-store.js';
 import { checkDataRef } from '../request-rights.js';
-import type { ForkObjects } from './job-objects.js';
+import type { ForkObjects } from './objects.js';
 import { poolKey } from './pool-keys.js';
 
 export interface ParentSnapshot {

@@ -7,7 +7,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { encode, FlurryError, isStorageFull, publishResult, type BrokerLink, type CloneResult, type ForkRequest, type Logger } from '@flurry/core';
-import type { ForkObjects } from './job-objects.js';
+import type { ForkObjects } from './objects.js';
 
 export class ResultDelivery {
   private readonly js: JetStreamClient;
