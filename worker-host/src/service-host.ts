@@ -232,7 +232,7 @@ export class ServiceHost {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
       }
-      const answeredBy = (r as CallResult & { hostId?: string }).hostId ?? this.deps.hostId;
+      const answeredBy = r.hostId ?? this.deps.hostId;
       return { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
       if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId }, 'service request failed');
@@ -334,7 +334,7 @@ export class ServiceHost {
     }
     const reply = decodeOrRefuse('InvokeReply', data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
-    return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, logs: [], hostId: reply.hostId } as unknown as CallResult;
+    return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, startMs: 0, logs: [], droppedLogLines: 0, hostId: reply.hostId };
   }
 
   /** Target side, at commit: serve a received instance on its subject. */

@@ -4,14 +4,14 @@
  * guest errors are answered as `failed`; they never end the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { WireError } from '@flurry/core';
+import { PAGE_SIZE, WASM_PAGE_SIZE, type WireError } from '@flurry/core';
 import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
-import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroUnreceived, MIGRATION_PAGE, type MigrationOpResult } from './migration-ops.js';
+import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -43,7 +43,7 @@ let spareHolder: CloneFactory | undefined;
  * the pager's soft-dirty/uffd-wp tracking). On the receiving host an instance
  * is made from received memory + globals the way adopted snapshots are: a
  * CloneFactory over { memory: <copy or lazy page-store memory>, globals }
- * (see adoptedSnapshot), instantiate() once, and NO on_restore (the guest did
+ * (see snapshotFromRemote), instantiate() once, and NO on_restore (the guest did
  * not restart: it moved).
  */
 interface LiveInstance {
@@ -296,7 +296,7 @@ function destroyInstance(instanceId: string): void {
 /** Largest memory a clone may grow to: what dirty tracking must cover. */
 function maximumBytes(memory: WebAssembly.Memory): number {
   // V8 reserves the declared maximum (up to 4 GiB for wasm32); collectDirty scans only up to the current size.
-  return Math.max(memory.buffer.byteLength, 4 * 1024 * 1024 * 1024 - 65536);
+  return Math.max(memory.buffer.byteLength, 4 * 1024 * 1024 * 1024 - WASM_PAGE_SIZE);
 }
 
 /** A live-migration step of a persistent instance (see migration-ops.ts); runs between its requests. */
@@ -314,10 +314,10 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         clone.restored.finish();
         return fail('receiving into lazily paged memory is not supported');
       }
-      growTo(clone.memory, op.memoryBytes);
+      growAtLeast(clone.memory, op.memoryBytes);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / MIGRATION_PAGE) });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / PAGE_SIZE) });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }
@@ -375,8 +375,8 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
   function receivePages(held: LiveInstance, op: { pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }): void {
     applyPages(held.clone.memory, op.pages, op.bytes, op.memoryBytes);
     if (!held.received) return;
-    if (held.received.length * MIGRATION_PAGE < held.clone.memory.buffer.byteLength) {
-      const grown = new Uint8Array(held.clone.memory.buffer.byteLength / MIGRATION_PAGE);
+    if (held.received.length * PAGE_SIZE < held.clone.memory.buffer.byteLength) {
+      const grown = new Uint8Array(held.clone.memory.buffer.byteLength / PAGE_SIZE);
       grown.set(held.received);
       held.received = grown;
     }

@@ -1,7 +1,7 @@
 /** Messages between the guest pool (main thread) and its guest threads. */
 import type { WireError } from '@flurry/core';
 import type { RequestHead } from './call-context.js';
-import type { GuestLimits, GuestLogLine, PagerMode } from './guest-pool.js';
+import type { GuestLimits, GuestLogLine, PagerMode } from './call-types.js';
 import type { EntryPoint, Snapshot } from './instance.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
@@ -47,3 +47,10 @@ export type FromThread =
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
   | { type: 'dropped'; snapshotId: number }
   | { type: 'migrated'; id: number; result: MigrationOpResult };
+
+/** A copy with a buffer of its own, which can be transferred to a thread without detaching the caller's bytes. */
+export function ownCopy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
