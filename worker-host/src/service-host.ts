@@ -13,8 +13,10 @@ import {
   type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type StandbyParentReply,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type KeptReply, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
-import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
-import { MigrationReceiver, NatsTarget } from './migration/nats-migration.js';
+import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
+import { MigrationReceiver } from './migration/migration-receiver.js';
+import { NatsTarget } from './migration/nats-target.js';
+import { InstanceSource } from './migration/instance-source.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
 import { replyWith } from './reply.js';
@@ -265,52 +267,27 @@ export class ServiceHost {
       migrationId, requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
       init: inst.init, initData: inst.initData,
     }, { stepTimeoutMs: STEP_TIMEOUT_MS, prepareTimeoutMs: STEP_TIMEOUT_MS * 3, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS });
-    // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
-    let mode: MigrationMode | undefined;
-    for (const m of ['async', 'sync', 'compare'] as const) {
-      try {
-        await pool.beginMigration(inst.poolId, { mode: m });
-        mode = m;
-        break;
-      } catch (err) {
-        if (m === 'compare') throw err;
-      }
-    }
     let forwarded = 0;
-    let sourceMemory: { hash: string; memoryBytes: number } | undefined;
     target.verify = req.verify === true;
     // Read at the commit, the instance stopped: the target answers a request sent again that ran here.
     target.keptReplies = (maxBytes) => this.replies.export(inst.instanceId, maxBytes);
-    const report = await precopy(
-      {
-        round: () => pool.migrationRound(inst.poolId),
-        quiesce: () => pool.quiesceMigration(inst.poolId),
-        stopAndCopy: async () => {
-          const last = await pool.stopAndCopy(inst.poolId);
-          // Stopped: the memory is what the target will hold once it has the last pages.
-          if (req.verify) sourceMemory = await pool.instanceMemoryHash(inst.poolId);
-          return last;
-        },
-        commit: () => {
-          // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
-          this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
-          this.instances.delete(inst.instanceId);
-          // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
-          void inst.sub.drain().catch(() => undefined);
-          const held = pool.commitMigration(inst.poolId);
-          this.parents.release(inst.parentKey);
-          this.replies.forget(inst.instanceId);
-          forwarded = held.length;
-          for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
-        },
-        abort: async () => {
-          await target.abort();
-          await pool.abortMigration(inst.poolId);
-        },
+    // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
+    const source = await InstanceSource.begin(pool, inst.poolId, {
+      verify: req.verify === true,
+      onCommit: (held) => {
+        // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
+        this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
+        this.instances.delete(inst.instanceId);
+        // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
+        void inst.sub.drain().catch(() => undefined);
+        this.parents.release(inst.parentKey);
+        this.replies.forget(inst.instanceId);
+        forwarded = held.length;
+        for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
       },
-      target,
-      { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 },
-    ).catch((err: unknown) => {
+    });
+    const { mode } = source;
+    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 }).catch((err: unknown) => {
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
       throw err;
     });
@@ -319,6 +296,7 @@ export class ServiceHost {
       service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, mode, rounds: report.rounds.length,
       downtimeMs: Math.round(report.downtimeMs * 100) / 100, pagesSent: report.pagesSent, pagesApplied: report.pagesApplied, outcomeAsked: report.outcomeAsked,
     }, 'service instance migrated');
+    const sourceMemory = source.memoryAtStop;
     const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
     return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
   }

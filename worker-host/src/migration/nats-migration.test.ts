@@ -14,7 +14,10 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { createLogger, decode, encode, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from '../../../infra/src/nats-server.js';
 import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest-pool.js';
-import { CHUNK_BYTES, COMMIT_REPLY_BYTES, MigrationReceiver, NatsTarget, type NatsTargetOptions } from './nats-migration.js';
+import { InstanceSource } from './instance-source.js';
+import { MigrationReceiver } from './migration-receiver.js';
+import { COMMIT_REPLY_BYTES, NatsTarget, type NatsTargetOptions } from './nats-target.js';
+import { CHUNK_BYTES } from './wire-pages.js';
 import { precopy, type PrecopyReport } from './precopy.js';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
@@ -120,28 +123,17 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     const migrationId = `mig-${n++}`;
     const natsTarget = new NatsTarget(snc, TARGET, { migrationId, requestId: migrationId, tenant: 't', service: 'room', instanceId: src, name: 'room', digest: 'd' }, { ...OPTS, ...opts });
     natsTarget.keptReplies = keptReplies;
-    await source.beginMigration(src, { mode: 'compare' });
+    const instanceSource = await InstanceSource.begin(source, src, {
+      modes: ['compare'],
+      onCommit: (held) => {
+        const to = adopted;
+        if (to) owner = { pool: target, id: to };
+        for (const h of held) h.forward(to ? target.instanceHandle(to, h.request, h.callId) : Promise.reject(new Error('nobody serves the instance')));
+      },
+    });
     let result: { report: PrecopyReport } | { error: Error };
     try {
-      result = {
-        report: await precopy(
-          {
-            round: () => source.migrationRound(src),
-            stopAndCopy: () => source.stopAndCopy(src),
-            commit: () => {
-              const to = adopted;
-              if (to) owner = { pool: target, id: to };
-              for (const h of source.commitMigration(src)) h.forward(to ? target.instanceHandle(to, h.request, h.callId) : Promise.reject(new Error('nobody serves the instance')));
-            },
-            abort: async () => {
-              await natsTarget.abort();
-              await source.abortMigration(src);
-            },
-          },
-          natsTarget,
-          { downtimeBudgetMs: 5 },
-        ),
-      };
+      result = { report: await precopy(instanceSource, natsTarget, { downtimeBudgetMs: 5 }) };
     } catch (err) {
       result = { error: err as Error };
     }

@@ -1,48 +1,22 @@
 /**
- * Live migration of a service instance between two hosts over NATS
- * (docs/services.md, "Migration"): the pre-copy driver's target as NATS
- * requests to the target host, and the target host's side of those steps.
- * Pages travel in chunks of at most CHUNK_BYTES (under the default 1 MiB
- * max_payload); the end of a migration (last pages, globals, commit) is one
- * step when the last pages fit one chunk. The target remembers how each
- * migration ended, so that a source whose commit answer was lost can ask
- * (`status`) instead of guessing.
+ * The pre-copy driver's target as NATS requests to the target host
+ * (docs/services.md, "Migration"): pages in chunks of at most CHUNK_BYTES
+ * (under the default 1 MiB max_payload), a few in flight; the end of a
+ * migration (last pages, globals, commit) is one step when the last pages fit
+ * one chunk. A source whose commit answer was lost asks the target (`status`)
+ * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
 import { RequestError, type NatsConnection } from '@nats-io/transport-node';
-import {
-  decodeOrRefuse, encode, FlurryError, MigrationSubjects, toWireError,
-  type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type WireGlobal,
-} from '@flurry/core';
+import { decodeOrRefuse, encode, FlurryError, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
-import type { GuestPool } from '../guest/guest-pool.js';
-import type { ParentSpec } from '../service-parents.js';
 import { replyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
+import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
 
-/** Page bytes per apply message at most (messages stay at about 1 MiB). */
-export const CHUNK_BYTES = 1024 * 1024 - 64 * 1024;
 /** Apply messages in flight at once. */
 const WINDOW = 4;
 /** Kept replies a commit carries at most (newest first); its last pages go in an apply step before it when both would not fit a chunk. */
 export const COMMIT_REPLY_BYTES = 512 * 1024;
-
-export function globalsToWire(g: Record<string, GlobalValue>): Record<string, WireGlobal> {
-  return Object.fromEntries(Object.entries(g).map(([k, v]) => [k, typeof v === 'bigint' ? { b: v.toString() } : { n: v }]));
-}
-
-export function globalsFromWire(g: Record<string, WireGlobal>): Record<string, GlobalValue> {
-  return Object.fromEntries(Object.entries(g).map(([k, v]) => [k, 'b' in v ? BigInt(v.b) : v.n]));
-}
-
-function u32ToBytes(a: Uint32Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function bytesToU32(b: Uint8Array): Uint32Array {
-  const copy = new Uint8Array(b.byteLength);
-  copy.set(b);
-  return new Uint32Array(copy.buffer);
-}
 
 /** What the prepare step tells the target, its memory size aside: it boots the instance's parent (same version and init input) before pages arrive. */
 export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step' | 'memoryBytes'>;
@@ -266,196 +240,5 @@ export class NatsTarget implements PrecopyTarget {
     if (!this.prepared) return;
     const step: ReceiveStep = { step: 'abort', migrationId: this.info.migrationId };
     await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout: 1000 }).catch(() => undefined);
-  }
-}
-
-interface Chunk {
-  pages: Uint8Array;
-  bytes: Uint8Array;
-}
-
-
-/** Pages and their bytes in chunks of at most CHUNK_BYTES of page bytes. */
-function chunked(pages: Uint32Array, bytes: Uint8Array): Chunk[] {
-  const pageBytes = pages.length > 0 ? bytes.length / pages.length : 4096;
-  const per = Math.max(1, Math.floor(CHUNK_BYTES / pageBytes));
-  const chunks: Chunk[] = [];
-  for (let i = 0; i < pages.length; i += per) {
-    const end = Math.min(pages.length, i + per);
-    chunks.push({ pages: u32ToBytes(pages.subarray(i, end)), bytes: bytes.subarray(i * pageBytes, end * pageBytes) });
-  }
-  return chunks;
-}
-
-interface Receiving extends PrepareInfo {
-  /** The pool key of its parent (released if it is dropped). */
-  parentKey: string;
-  poolId: string;
-  startedAt: number;
-}
-
-export interface ReceiverDeps {
-  hostId: string;
-  pool: GuestPool;
-  log: Logger;
-  /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
-  acquireParent: (spec: ParentSpec) => Promise<string>;
-  releaseParent: (key: string) => void;
-  /** Starts serving a received instance (subscribes its subject). */
-  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
-}
-
-/** Forget a received instance whose source went silent for this long. */
-const STALE_MS = 120_000;
-/** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
-const OUTCOME_MS = 10 * 60_000;
-
-type Answer = Omit<Extract<ReceiveStepReply, { ok: true }>, 'ok'>;
-
-/** How a migration ended on this host. */
-type Ended = { at: number } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
-
-/**
- * The target host's side: answers ReceiveSteps. Every migration it heard of
- * ends once, committed or refused, and the end is remembered (OUTCOME_MS):
- * no step of a migration that ended takes effect, so a `status` answered
- * `refused` means the commit never will.
- */
-export class MigrationReceiver {
-  private readonly receiving = new Map<string, Receiving>();
-  private readonly ended = new Map<string, Ended>();
-  /** Commits under way: a status question waits for them. */
-  private readonly committing = new Map<string, Promise<Answer>>();
-
-  constructor(private readonly deps: ReceiverDeps) {}
-
-  async handle(data: Uint8Array): Promise<Uint8Array> {
-    let reply: ReceiveStepReply;
-    try {
-      // The target acts on no step that is not one (bad_request).
-      reply = { ok: true, ...(await this.step(decodeOrRefuse('ReceiveStep', data))) };
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
-    }
-    return encode(reply);
-  }
-
-  private get(migrationId: string): Receiving {
-    const r = this.receiving.get(migrationId);
-    if (!r) throw new FlurryError('not_found', `no migration ${migrationId} is being received on host ${this.deps.hostId}`);
-    return r;
-  }
-
-  private async step(s: ReceiveStep): Promise<Answer | undefined> {
-    const { pool } = this.deps;
-    switch (s.step) {
-      case 'prepare': {
-        this.sweep();
-        if (this.receiving.has(s.migrationId)) return;
-        const ended = this.ended.get(s.migrationId);
-        if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
-        const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init, initData: s.initData });
-        let poolId: string;
-        try {
-          poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes });
-        } catch (err) {
-          this.deps.releaseParent(parentKey);
-          throw err;
-        }
-        const { step: _s, memoryBytes: _m, ...info } = s;
-        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now() });
-        // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
-        const meanwhile = this.ended.get(s.migrationId);
-        if (meanwhile?.outcome === 'refused') {
-          this.end(s.migrationId, meanwhile.reason);
-          throw new FlurryError('conflict', `migration ${s.migrationId} ended while it was being prepared on host ${this.deps.hostId} (${meanwhile.reason})`);
-        }
-        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes }, 'receiving service instance');
-        return;
-      }
-      case 'ping':
-        // Only says this host is alive: a commit may have ended the migration an instant ago.
-        return;
-      case 'apply': {
-        const r = this.get(s.migrationId);
-        await pool.applyPages(r.poolId, bytesToU32(s.pages), s.bytes, s.memoryBytes);
-        return;
-      }
-      case 'settle':
-        await pool.settleReceive(this.get(s.migrationId).poolId);
-        return;
-      case 'quiesce':
-        await pool.quiesceMigration(this.get(s.migrationId).poolId);
-        return;
-      case 'commit': {
-        // One at a time: the source sends one; a second must not end the first as refused.
-        if (this.committing.has(s.migrationId)) throw new FlurryError('conflict', `migration ${s.migrationId} is committing already`);
-        const committing = this.commit(s).finally(() => this.committing.delete(s.migrationId));
-        this.committing.set(s.migrationId, committing);
-        return committing;
-      }
-      case 'status': {
-        this.sweep();
-        // A commit still under way answers first (the source's request timed out while it ran, or its answer was lost).
-        await this.committing.get(s.migrationId)?.catch(() => undefined);
-        const ended = this.end(s.migrationId, 'the source asked for the outcome before any commit took effect');
-        return ended.outcome === 'committed' ? { outcome: 'committed', ...ended.answer } : { outcome: 'refused', reason: ended.reason };
-      }
-      case 'abort':
-        this.end(s.migrationId, 'the source aborted the migration');
-        return;
-    }
-  }
-
-  /** The last pages and the globals in one step in the guest thread, the page count checked, then the instance's subject. */
-  private async commit(s: Extract<ReceiveStep, { step: 'commit' }>): Promise<Answer> {
-    const started = performance.now();
-    const { pool } = this.deps;
-    try {
-      const ended = this.ended.get(s.migrationId);
-      if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
-      const r = this.get(s.migrationId);
-      const late = () => {
-        if (Date.now() > s.expiresAt) throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
-      };
-      late();
-      const applying = performance.now();
-      const { pagesApplied } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
-      const applyMs = performance.now() - applying;
-      // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had.
-      if (pagesApplied !== s.pagesSent) {
-        throw new FlurryError('internal', `the commit of migration ${s.migrationId} is refused: host ${this.deps.hostId} wrote ${pagesApplied} pages into the instance, the source sent ${s.pagesSent}`);
-      }
-      // Before the instance serves (and changes): what arrived, to compare with the source's memory at the stop.
-      const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
-      late();
-      this.receiving.delete(s.migrationId);
-      await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest, replies: s.replies });
-      const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
-      this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now() });
-      this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, pagesApplied, ms: Date.now() - r.startedAt }, 'service instance received');
-      return answer;
-    } catch (err) {
-      this.end(s.migrationId, (err as Error).message);
-      throw err;
-    }
-  }
-
-  /** The migration will not commit here (unless it has): drops what was received, remembers it refused, and says how it ended. */
-  private end(migrationId: string, reason: string): Ended {
-    const r = this.receiving.get(migrationId);
-    if (r) {
-      this.receiving.delete(migrationId);
-      this.deps.pool.destroyInstance(r.poolId);
-      this.deps.releaseParent(r.parentKey);
-    }
-    let ended = this.ended.get(migrationId);
-    if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now() }));
-    return ended;
-  }
-
-  private sweep(): void {
-    for (const [id, r] of this.receiving) if (Date.now() - r.startedAt > STALE_MS) this.end(id, `its source went silent for ${STALE_MS / 1000} s`);
-    for (const [id, e] of this.ended) if (Date.now() - e.at > OUTCOME_MS) this.ended.delete(id);
   }
 }
