@@ -4,8 +4,9 @@
  * receiving the instance into the guest pool, and remembers how each
  * migration ended so that a source whose commit answer was lost can ask.
  */
-import { decodeOrRefuse, encode, FlurryError, toWireError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { FlurryError, type InitDataRef, type Logger, type RequestOf, type ReplyOf } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
+import type { KeptServiceReply } from '../reply-table.js';
 import type { ParentSpec } from '../service-parents.js';
 import type { PrepareInfo } from './nats-target.js';
 import { bytesToU32, globalsFromWire } from './wire-pages.js';
@@ -25,7 +26,7 @@ export interface ReceiverDeps {
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
-  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
+  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptServiceReply[] }) => Promise<void>;
 }
 
 /** Forget a received instance whose source went silent for this long. */
@@ -33,7 +34,7 @@ const STALE_MS = 120_000;
 /** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
 const OUTCOME_MS = 10 * 60_000;
 
-type Answer = Omit<Extract<ReceiveStepReply, { ok: true }>, 'ok'>;
+type Answer = Omit<Extract<ReplyOf<'receive'>, { ok: true }>, 'ok'>;
 
 /** How a migration ended on this host. */
 type Ended = { at: number } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
@@ -52,15 +53,9 @@ export class MigrationReceiver {
 
   constructor(private readonly deps: ReceiverDeps) {}
 
-  async handle(data: Uint8Array): Promise<Uint8Array> {
-    let reply: ReceiveStepReply;
-    try {
-      // The target acts on no step that is not one (bad_request).
-      reply = { ok: true, ...(await this.step(decodeOrRefuse('ReceiveStep', data))) };
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
-    }
-    return encode(reply);
+  /** Acts on one step (served on the host's receive subject, which refuses what is not a step); a failure throws, to be answered as a refusal. */
+  async answer(step: RequestOf<'receive'>): Promise<ReplyOf<'receive'>> {
+    return { ok: true, ...(await this.step(step)) };
   }
 
   private get(migrationId: string): Receiving {
@@ -69,7 +64,7 @@ export class MigrationReceiver {
     return r;
   }
 
-  private async step(s: ReceiveStep): Promise<Answer | undefined> {
+  private async step(s: RequestOf<'receive'>): Promise<Answer | undefined> {
     const { pool } = this.deps;
     switch (s.step) {
       case 'prepare': {
@@ -131,7 +126,7 @@ export class MigrationReceiver {
   }
 
   /** The last pages and the globals in one step in the guest thread, the page count checked, then the instance's subject. */
-  private async commit(s: Extract<ReceiveStep, { step: 'commit' }>): Promise<Answer> {
+  private async commit(s: Extract<RequestOf<'receive'>, { step: 'commit' }>): Promise<Answer> {
     const started = performance.now();
     const { pool } = this.deps;
     try {

@@ -6,8 +6,8 @@
  * one chunk. A source whose commit answer was lost asks the target (`status`)
  * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
-import { RequestError, type NatsConnection } from '@nats-io/transport-node';
-import { decodeOrRefuse, encode, FlurryError, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { callEncoded, encode, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import { replyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
@@ -43,8 +43,6 @@ export interface NatsTargetOptions {
   outcomeTimeoutMs: number;
 }
 
-const isNoResponders = (err: unknown) => err instanceof RequestError && err.isNoResponders();
-
 /**
  * A PrecopyTarget whose steps are NATS requests to `targetHost`, plus its
  * abort. From prepare to commit it probes the target: a target that is
@@ -75,9 +73,9 @@ export class NatsTarget implements PrecopyTarget {
     this.gone.catch(() => undefined);
   }
 
-  private async request(step: ReceiveStep, timeout: number): Promise<ReceiveStepReply> {
+  private request(step: ReceiveStep, timeoutMs: number): Promise<ReceiveStepReply> {
     // A garbled answer throws like a lost one: a commit's is then an unknown outcome, never a success.
-    return decodeOrRefuse('ReceiveStepReply', (await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout })).data);
+    return callEncoded(this.nc, 'receive', MigrationSubjects.receive(this.targetHost), encode(step), { timeoutMs });
   }
 
   /** A step before the commit: fails as soon as the target is lost. */
@@ -238,7 +236,6 @@ export class NatsTarget implements PrecopyTarget {
   async abort(): Promise<void> {
     this.stopProbing();
     if (!this.prepared) return;
-    const step: ReceiveStep = { step: 'abort', migrationId: this.info.migrationId };
-    await this.nc.request(MigrationSubjects.receive(this.targetHost), encode(step), { timeout: 1000 }).catch(() => undefined);
+    await this.request({ step: 'abort', migrationId: this.info.migrationId }, 1000).catch(() => undefined);
   }
 }
