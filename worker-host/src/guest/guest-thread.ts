@@ -33,18 +33,10 @@ const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stac
 let spareHolder: CloneFactory | undefined;
 /**
  * Persistent (service) instances pinned to this thread, by instance id: clones
- * that stay alive between requests (see GuestPool.createInstance).
- *
- * Migration (next step): between requests nothing runs in an instance, so its
- * state can be read out here for pre-copy: `clone.memory.buffer` is its linear
- * memory and its mutable globals are the `__flurry_global_<i>` exports of
- * `clone.instance` — takeSnapshot(clone.instance, pager) captures both (into a
- * memfd with the native pager; dirty pages since a previous round would need
- * the pager's soft-dirty/uffd-wp tracking). On the receiving host an instance
- * is made from received memory + globals the way adopted snapshots are: a
- * CloneFactory over { memory: <copy or lazy page-store memory>, globals }
- * (see snapshotFromRemote), instantiate() once, and NO on_restore (the guest did
- * not restart: it moved).
+ * that stay alive between requests (see PersistentInstances). Between requests
+ * nothing runs in one, so migration-ops.ts reads its memory and globals for a
+ * migration, or writes them into one being received (made from the key's
+ * snapshot, without on_restore: the guest moved, it did not restart).
  */
 interface LiveInstance {
   key: string;
