@@ -1,8 +1,9 @@
 /**
- * How a snapshot's linear memory is kept and put into each clone: copied
- * (portable), mapped copy-on-write from a memfd (local clones, native pager),
- * or paged in lazily through userfaultfd from the host's page store (clones
- * of a snapshot that lives on another host).
+ * The kinds of a snapshot's linear memory and the restorer contract that puts
+ * one into each clone: copied (portable), mapped copy-on-write from a memfd
+ * (local clones, native pager), or paged in lazily through userfaultfd from
+ * the host's page store (clones of a snapshot that lives on another host).
+ * The restorers: copy-restorer.ts, cow-restorer.ts, lazy-restorer.ts, chosen in snapshot-restore.ts.
  */
 import { WASM_PAGE_SIZE } from '@flurry/core';
 
