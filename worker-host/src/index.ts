@@ -4,7 +4,7 @@ export { loadHostConfig, type HostConfig } from './config.js';
 export {
   GuestPool,
   GuestCallError,
-  type AdoptedSnapshot,
+  type RemoteSnapshot,
   type CallResult,
   type GuestLimits,
   type GuestLogLine,

@@ -17,7 +17,12 @@
  * host is running.
  */
 import { LRUCache } from 'lru-cache';
-import type { InvokeReply, KeptReply } from '@flurry/core';
+import type { InvokeReply, KeptReply, ReplyOf } from '@flurry/core';
+
+/** A service request's reply as it is sent (the typed NATS call table's ServiceReply). */
+export type ServiceReply = ReplyOf<'serviceRequest'>;
+/** A kept reply as a migration's commit carries it to the target. */
+export type KeptServiceReply = KeptReply & { reply: ServiceReply };
 
 export interface ReplyTableLimits {
   /** How long a reply is kept after its run ended. */
@@ -31,11 +36,11 @@ export interface ReplyTableLimits {
 interface Kept {
   instanceId: string;
   requestId: string;
-  reply: InvokeReply;
+  reply: ServiceReply;
 }
 
 export class ReplyTable {
-  private readonly running = new Map<string, Promise<InvokeReply>>();
+  private readonly running = new Map<string, Promise<ServiceReply>>();
   private readonly done: LRUCache<string, Kept>;
 
   constructor(private readonly limits: ReplyTableLimits) {
@@ -52,7 +57,7 @@ export class ReplyTable {
    * the run in progress or the kept reply when the id was seen before.
    * `work` answers failures as replies (it does not throw).
    */
-  run(instanceId: string, requestId: string, work: () => Promise<InvokeReply>): Promise<InvokeReply> {
+  run(instanceId: string, requestId: string, work: () => Promise<ServiceReply>): Promise<ServiceReply> {
     const key = keyOf(instanceId, requestId);
     const kept = this.done.get(key);
     if (kept) return Promise.resolve(kept.reply);
@@ -87,8 +92,8 @@ export class ReplyTable {
    * them: at the commit those are the requests held during the stop, which
    * the source forwards to the target with their ids.
    */
-  export(instanceId: string, maxBytes: number): KeptReply[] {
-    const out: KeptReply[] = [];
+  export(instanceId: string, maxBytes: number): KeptServiceReply[] {
+    const out: KeptServiceReply[] = [];
     let bytes = 0;
     // entries(): most recently used first.
     for (const [key, k] of this.done.entries()) {
@@ -102,7 +107,7 @@ export class ReplyTable {
   }
 
   /** Keeps replies another host ran for the instance (a migration's), for what is left of their time; those known here win. */
-  import(instanceId: string, replies: KeptReply[]): void {
+  import(instanceId: string, replies: KeptServiceReply[]): void {
     // Oldest first, so that the newest are the most recently used.
     for (const r of [...replies].reverse()) {
       const key = keyOf(instanceId, r.requestId);

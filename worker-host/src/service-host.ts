@@ -5,19 +5,20 @@
  * HTTP requests on each instance's own subject (each request id once:
  * reply-table.ts), and destroys instances.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, openExistingObjects, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type StandbyParentReply,
-  type HostServiceInstance, type InvokeReply, type InvokeRequest, type KeptReply, type Logger, type PlaceReply, type PlaceRequest,
+  callEncoded, CallFailed, encode, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError,
+  type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeRequest, type Logger,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type ServeOptions, type StandbyParentReply, type StandbyParentRequest,
 } from '@flurry/core';
-import type { CallResult, GuestPool, HttpRequestData, MigrationMode } from './guest/guest-pool.js';
-import { MigrationReceiver, NatsTarget } from './migration/nats-migration.js';
+import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
+import { MigrationReceiver } from './migration/migration-receiver.js';
+import { NatsTarget } from './migration/nats-target.js';
+import { InstanceSource } from './migration/instance-source.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
-import { replyWith } from './reply.js';
-import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
+import { ReplyTable, type KeptServiceReply, type ReplyTableLimits, type ServiceReply } from './reply-table.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
@@ -98,16 +99,14 @@ export class ServiceHost {
   }
 
   start(): void {
-    const { nc, hostId } = this.deps;
+    const { nc, hostId, log } = this.deps;
     this.subs.push(
-      nc.subscribe(ServiceSubjects.create(hostId), { callback: (_e, msg) => void this.onCreate(msg) }),
-      nc.subscribe(ServiceSubjects.destroy(hostId), { callback: (_e, msg) => void this.onDestroy(msg) }),
-      nc.subscribe(ServiceSubjects.standby(hostId), { callback: (_e, msg) => void this.onStandby(msg) }),
-      nc.subscribe(MigrationSubjects.migrate(hostId), { callback: (_e, msg) => void this.onMigrate(msg) }),
-      nc.subscribe(MigrationSubjects.receive(hostId), { callback: (_e, msg) => void this.receiver.handle(msg.data).then((r) => msg.respond(r)) }),
-      nc.subscribe(MigrationSubjects.direct(hostId, '*'), {
-        callback: (_e, msg) => void this.onRequest(msg, msg.subject.slice(msg.subject.lastIndexOf('.') + 1)),
-      }),
+      serve(nc, 'createInstance', ServiceSubjects.create(hostId), (req) => this.create(req), { log }),
+      serve(nc, 'destroyInstance', ServiceSubjects.destroy(hostId), (req) => ({ ok: true, hostId, existed: this.destroy(req.instanceId) }), { log }),
+      serve(nc, 'standby', ServiceSubjects.standby(hostId), (req) => this.standby(req), { log }),
+      serve(nc, 'migrate', MigrationSubjects.migrate(hostId), (req) => this.migrate(req), { log }),
+      serve(nc, 'receive', MigrationSubjects.receive(hostId), (step) => this.receiver.answer(step), { log }),
+      serve(nc, 'direct', MigrationSubjects.direct(hostId, '*'), (req, msg) => this.onRequest(req, msg.subject.slice(msg.subject.lastIndexOf('.') + 1)), this.invokeServeOptions()),
     );
   }
 
@@ -122,30 +121,12 @@ export class ServiceHost {
     return this.inFlight;
   }
 
-  private async onCreate(msg: Msg): Promise<void> {
-    let reply: CreateInstanceReply;
-    try {
-      const req = decodeOrRefuse('CreateInstanceRequest', msg.data, msg.subject);
-      reply = await this.create(req);
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
-    }
-    msg.respond(encode(reply));
-  }
-
   /** Keeps a service's parent warm here for a while (the controller renews it), so that a scale-out here is a clone. */
-  private async onStandby(msg: Msg): Promise<void> {
-    let reply: StandbyParentReply;
-    try {
-      const req = decodeOrRefuse('StandbyParentRequest', msg.data, msg.subject);
-      // A drained host may hold one (a scale-out reactivates it); an exiting one may not.
-      if (this.deps.exiting()) throw new FlurryError('unavailable', `host ${this.deps.hostId} is exiting`);
-      await this.parents.hold(req, Math.min(Math.max(0, req.holdMs), 10 * 60_000));
-      reply = { ok: true, hostId: this.deps.hostId };
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
-    }
-    msg.respond(encode(reply));
+  private async standby(req: StandbyParentRequest): Promise<StandbyParentReply> {
+    // A drained host may hold one (a scale-out reactivates it); an exiting one may not.
+    if (this.deps.exiting()) throw new FlurryError('unavailable', `host ${this.deps.hostId} is exiting`);
+    await this.parents.hold(req, Math.min(Math.max(0, req.holdMs), 10 * 60_000));
+    return { ok: true, hostId: this.deps.hostId };
   }
 
   private async create(req: CreateInstanceRequest): Promise<CreateInstanceReply> {
@@ -169,15 +150,6 @@ export class ServiceHost {
     return { ok: true, hostId: this.deps.hostId, instanceId: req.instanceId, createMs };
   }
 
-  private onDestroy(msg: Msg): void {
-    const req = decodeChecked('DestroyInstanceRequest', msg.data, msg.subject);
-    if (!req) {
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: 'malformed DestroyInstanceRequest' } } satisfies DestroyInstanceReply));
-      return;
-    }
-    msg.respond(encode({ ok: true, hostId: this.deps.hostId, existed: this.destroy(req.instanceId) } satisfies DestroyInstanceReply));
-  }
-
   destroy(instanceId: string): boolean {
     const inst = this.instances.get(instanceId);
     if (!inst) return false;
@@ -191,37 +163,36 @@ export class ServiceHost {
   }
 
   private subscribeInstance(tenant: string, service: string, instanceId: string): Subscription {
-    return this.deps.nc.subscribe(ServiceSubjects.request(tenant, service, instanceId), {
-      queue: INSTANCE_QUEUE,
-      callback: (_e, m) => void this.onRequest(m, instanceId),
-    });
+    return serve(this.deps.nc, 'serviceRequest', ServiceSubjects.request(tenant, service, instanceId), (req) => this.onRequest(req, instanceId), { queue: INSTANCE_QUEUE, ...this.invokeServeOptions() });
   }
 
-  private async onRequest(msg: Msg, instanceId: string): Promise<void> {
+  /** An instance's requests: refusals name this host, and an answer larger than the broker takes is refused as output_limit. */
+  private invokeServeOptions(): ServeOptions<'serviceRequest' | 'direct'> {
+    const { hostId, log } = this.deps;
+    return {
+      log, hostId,
+      tooLarge: (bytes, limit) => ({ ok: false, hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` } }),
+    };
+  }
+
+  private async onRequest(req: InvokeRequest, instanceId: string): Promise<ServiceReply> {
     const inst = this.instances.get(instanceId);
     const moved = inst ? undefined : this.moved.get(instanceId);
     if (moved && Date.now() - moved.at < MOVED_MS) {
       // Migrated away while this request was on its way: the target answers it.
       try {
-        msg.respond((await this.deps.nc.request(MigrationSubjects.direct(moved.host, instanceId), msg.data, { timeout: STEP_TIMEOUT_MS })).data);
+        return await callEncoded(this.deps.nc, 'direct', MigrationSubjects.direct(moved.host, instanceId), encode(req), { timeoutMs: STEP_TIMEOUT_MS });
       } catch (err) {
-        msg.respond(encode({ ok: false, error: toWireError(new FlurryError('unavailable', `instance ${instanceId} moved to ${moved.host}, which did not answer: ${(err as Error).message}`)), hostId: this.deps.hostId } satisfies InvokeReply));
+        return { ok: false, error: toWireError(new FlurryError('unavailable', `instance ${instanceId} moved to ${moved.host}, which did not answer: ${(err as Error).message}`)), hostId: this.deps.hostId };
       }
-      return;
     }
-    let reply: InvokeReply;
-    const req = decodeChecked('InvokeRequest', msg.data, msg.subject);
-    if (!req) reply = { ok: false, error: { code: 'bad_request', message: 'malformed InvokeRequest' }, hostId: this.deps.hostId };
-    else if (!inst) reply = { ok: false, error: { code: 'not_found', message: `instance ${instanceId} does not exist` }, hostId: this.deps.hostId };
+    if (!inst) return { ok: false, error: { code: 'not_found', message: `instance ${instanceId} does not exist` }, hostId: this.deps.hostId };
     // Sent again (its first reply lost with a broker node): the first run's reply, not a second run.
-    else reply = await this.replies.run(instanceId, req.requestId, () => this.runRequest(inst, req));
-    replyWith(msg, this.deps.nc, reply, (bytes, limit) => ({
-      ok: false, hostId: this.deps.hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
-    } satisfies InvokeReply), this.deps.log);
+    return this.replies.run(instanceId, req.requestId, () => this.runRequest(inst, req));
   }
 
   /** Runs one request on the instance; a failure is a reply too (kept like a success: the run may have changed the state). */
-  private async runRequest(inst: HostedInstance, req: InvokeRequest): Promise<InvokeReply> {
+  private async runRequest(inst: HostedInstance, req: InvokeRequest): Promise<ServiceReply> {
     const { instanceId } = inst;
     this.inFlight++;
     try {
@@ -231,7 +202,7 @@ export class ServiceHost {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
       }
-      const answeredBy = (r as CallResult & { hostId?: string }).hostId ?? this.deps.hostId;
+      const answeredBy = r.hostId ?? this.deps.hostId;
       return { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
       if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId }, 'service request failed');
@@ -242,16 +213,6 @@ export class ServiceHost {
   }
 
   // ---- migration (docs/services.md, "Migration")
-
-  private async onMigrate(msg: Msg): Promise<void> {
-    let reply: MigrateInstanceReply;
-    try {
-      reply = await this.migrate(decodeOrRefuse('MigrateInstanceRequest', msg.data, msg.subject));
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
-    }
-    msg.respond(encode(reply));
-  }
 
   /** Source side: pre-copy to the target over NATS, then hand over the subject and the held requests. */
   async migrate(req: MigrateInstanceRequest): Promise<MigrateInstanceReply> {
@@ -264,52 +225,27 @@ export class ServiceHost {
       migrationId, requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
       init: inst.init, initData: inst.initData,
     }, { stepTimeoutMs: STEP_TIMEOUT_MS, prepareTimeoutMs: STEP_TIMEOUT_MS * 3, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS });
-    // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
-    let mode: MigrationMode | undefined;
-    for (const m of ['async', 'sync', 'compare'] as const) {
-      try {
-        await pool.beginMigration(inst.poolId, { mode: m });
-        mode = m;
-        break;
-      } catch (err) {
-        if (m === 'compare') throw err;
-      }
-    }
     let forwarded = 0;
-    let sourceMemory: { hash: string; memoryBytes: number } | undefined;
     target.verify = req.verify === true;
     // Read at the commit, the instance stopped: the target answers a request sent again that ran here.
     target.keptReplies = (maxBytes) => this.replies.export(inst.instanceId, maxBytes);
-    const report = await precopy(
-      {
-        round: () => pool.migrationRound(inst.poolId),
-        quiesce: () => pool.quiesceMigration(inst.poolId),
-        stopAndCopy: async () => {
-          const last = await pool.stopAndCopy(inst.poolId);
-          // Stopped: the memory is what the target will hold once it has the last pages.
-          if (req.verify) sourceMemory = await pool.instanceMemoryHash(inst.poolId);
-          return last;
-        },
-        commit: () => {
-          // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
-          this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
-          this.instances.delete(inst.instanceId);
-          // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
-          void inst.sub.drain().catch(() => undefined);
-          const held = pool.commitMigration(inst.poolId);
-          this.parents.release(inst.parentKey);
-          this.replies.forget(inst.instanceId);
-          forwarded = held.length;
-          for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
-        },
-        abort: async () => {
-          await target.abort();
-          await pool.abortMigration(inst.poolId);
-        },
+    // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
+    const source = await InstanceSource.begin(pool, inst.poolId, {
+      verify: req.verify === true,
+      onCommit: (held) => {
+        // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
+        this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
+        this.instances.delete(inst.instanceId);
+        // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
+        void inst.sub.drain().catch(() => undefined);
+        this.parents.release(inst.parentKey);
+        this.replies.forget(inst.instanceId);
+        forwarded = held.length;
+        for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
       },
-      target,
-      { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 },
-    ).catch((err: unknown) => {
+    });
+    const { mode } = source;
+    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 }).catch((err: unknown) => {
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
       throw err;
     });
@@ -318,26 +254,27 @@ export class ServiceHost {
       service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, mode, rounds: report.rounds.length,
       downtimeMs: Math.round(report.downtimeMs * 100) / 100, pagesSent: report.pagesSent, pagesApplied: report.pagesApplied, outcomeAsked: report.outcomeAsked,
     }, 'service instance migrated');
+    const sourceMemory = source.memoryAtStop;
     const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
     return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
   }
 
   private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
     const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
-    let data: Uint8Array;
+    let reply: ServiceReply;
     try {
-      data = (await this.deps.nc.request(MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeout: STEP_TIMEOUT_MS })).data;
+      reply = await callEncoded(this.deps.nc, 'direct', MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeoutMs: STEP_TIMEOUT_MS });
     } catch (err) {
-      // As for a request that reaches this host after the migration: a clean refusal, not an internal error.
-      throw new FlurryError('unavailable', `instance ${inst.instanceId} moved to ${host}, which did not answer: ${(err as Error).message}; its outcome is unknown`, { retryAfterSeconds: 1 });
+      // A garbled answer stays bad_request; no answer is, as for a request that reaches this host after the migration, a clean refusal.
+      if (!(err instanceof CallFailed)) throw err;
+      throw new FlurryError('unavailable', `instance ${inst.instanceId} moved to ${host}, which did not answer: ${err.message}; its outcome is unknown`, { retryAfterSeconds: 1 });
     }
-    const reply = decodeOrRefuse('InvokeReply', data);
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
-    return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, logs: [], hostId: reply.hostId } as unknown as CallResult;
+    return { status: reply.status, headers: reply.headers, body: reply.body, durationMs: reply.durationMs, startMs: 0, logs: [], droppedLogLines: 0, hostId: reply.hostId };
   }
 
   /** Target side, at commit: serve a received instance on its subject. */
-  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; replies?: KeptReply[] }): Promise<void> {
+  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; replies?: KeptServiceReply[] }): Promise<void> {
     this.moved.delete(r.instanceId);
     // Before the subscription: a request the source ran, sent again, must find its reply.
     this.replies.import(r.instanceId, r.replies ?? []);

@@ -1,6 +1,6 @@
 /** Everything one guest call reads and writes through its imports: input, request, output, response, logs, entropy, progress. */
 import { randomFillSync } from 'node:crypto';
-import type { HttpRequestData } from './guest-pool.js';
+import type { HttpRequestData } from './call-types.js';
 import { GuestFailure } from './guest-failure.js';
 import { LineSplitter, LogCollector } from './guest-logs.js';
 import { OutputBuffer } from './output-buffer.js';

@@ -4,8 +4,9 @@
  * 4 KiB pages that hold data (a fresh memory is already zero, and each page
  * touched costs a first-touch fault, about 3.5 ms per MiB on our machines).
  */
-import { dataRunsFromZeroBitmap, findDataRuns, PAGE } from './page-runs.js';
-import { growTo, NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
+import { PAGE_SIZE } from '@flurry/core';
+import { dataRunsFromZeroBitmap, findDataRuns } from './page-runs.js';
+import { growToSnapshotSize, NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
 
 type CopySnapshot = Extract<SnapshotMemory, { kind: 'copy' }>;
 
@@ -19,23 +20,23 @@ export function captureCopy(memory: WebAssembly.Memory): CopySnapshot {
 /** A copy snapshot over bytes someone else filled (another host's snapshot); the zero bitmap, when known, spares scanning them. */
 export function copySnapshotOf(bytes: SharedArrayBuffer, byteLength: number, zeroPages?: Uint8Array): CopySnapshot {
   if (bytes.byteLength !== byteLength) throw new RangeError(`snapshot bytes hold ${bytes.byteLength} bytes, the snapshot has ${byteLength}`);
-  const dataRuns = zeroPages ? dataRunsFromZeroBitmap(zeroPages, byteLength / PAGE) : findDataRuns(new Uint8Array(bytes));
+  const dataRuns = zeroPages ? dataRunsFromZeroBitmap(zeroPages, byteLength / PAGE_SIZE) : findDataRuns(new Uint8Array(bytes));
   return { kind: 'copy', byteLength, bytes, dataRuns };
 }
 
 export function copyRestorer(snapshot: CopySnapshot): MemoryRestorer {
   const pieces: { offset: number; bytes: Uint8Array }[] = [];
   for (let i = 0; i < snapshot.dataRuns.length; i += 2) {
-    const offset = snapshot.dataRuns[i] * PAGE;
-    pieces.push({ offset, bytes: new Uint8Array(snapshot.bytes, offset, snapshot.dataRuns[i + 1] * PAGE - offset) });
+    const offset = snapshot.dataRuns[i] * PAGE_SIZE;
+    pieces.push({ offset, bytes: new Uint8Array(snapshot.bytes, offset, snapshot.dataRuns[i + 1] * PAGE_SIZE - offset) });
   }
   const residentBytes = pieces.reduce((n, p) => n + p.bytes.length, 0);
-  const stats = { ...NO_PAGING, pagesFromStore: residentBytes / PAGE };
+  const stats = { ...NO_PAGING, pagesFromStore: residentBytes / PAGE_SIZE };
   return {
     mode: 'copy',
     residentBytes,
     restore(memory) {
-      growTo(memory, snapshot.byteLength);
+      growToSnapshotSize(memory, snapshot.byteLength);
       const target = new Uint8Array(memory.buffer);
       for (const piece of pieces) target.set(piece.bytes, piece.offset);
       return { registration: undefined, finish: () => stats };

@@ -1,5 +1,5 @@
 /** A call's guest log lines, kept under the per-call caps, and stdio byte streams cut into lines. */
-import type { GuestLogLine } from './guest-pool.js';
+import type { GuestLogLine } from './call-types.js';
 
 export type GuestLogLevel = GuestLogLine['level'];
 

@@ -117,11 +117,10 @@ describe('guest pool', () => {
       await crashy.warm('echo', ECHO);
       const looping = crashy.handle('mischief', request(bytes('l')), 'p14');
       // White box: kill the worker running the call from outside, as an OOM or a native crash would.
-      const threads = (crashy as unknown as { threads: Set<{ job?: unknown; worker: { terminate(): Promise<number> } }> }).threads;
-      let busy = [...threads].find((t) => t.job);
+      let busy = crashy.scheduler.busyThreads()[0];
       for (let i = 0; !busy && i < 100; i++) {
         await new Promise((r) => setTimeout(r, 10));
-        busy = [...threads].find((t) => t.job);
+        busy = crashy.scheduler.busyThreads()[0];
       }
       await busy!.worker.terminate();
       await expect(looping).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('died') });

@@ -4,14 +4,14 @@
  * guest errors are answered as `failed`; they never end the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { WireError } from '@flurry/core';
+import { PAGE_SIZE, WASM_PAGE_SIZE, type WireError } from '@flurry/core';
 import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
-import { applyPages, DirtyTracker, hashMemory, readGlobals, writeGlobals, growTo, zeroUnreceived, MIGRATION_PAGE, type MigrationOpResult } from './migration-ops.js';
+import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -33,18 +33,10 @@ const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stac
 let spareHolder: CloneFactory | undefined;
 /**
  * Persistent (service) instances pinned to this thread, by instance id: clones
- * that stay alive between requests (see GuestPool.createInstance).
- *
- * Migration (next step): between requests nothing runs in an instance, so its
- * state can be read out here for pre-copy: `clone.memory.buffer` is its linear
- * memory and its mutable globals are the `__flurry_global_<i>` exports of
- * `clone.instance` — takeSnapshot(clone.instance, pager) captures both (into a
- * memfd with the native pager; dirty pages since a previous round would need
- * the pager's soft-dirty/uffd-wp tracking). On the receiving host an instance
- * is made from received memory + globals the way adopted snapshots are: a
- * CloneFactory over { memory: <copy or lazy page-store memory>, globals }
- * (see adoptedSnapshot), instantiate() once, and NO on_restore (the guest did
- * not restart: it moved).
+ * that stay alive between requests (see PersistentInstances). Between requests
+ * nothing runs in one, so migration-ops.ts reads its memory and globals for a
+ * migration, or writes them into one being received (made from the key's
+ * snapshot, without on_restore: the guest moved, it did not restart).
  */
 interface LiveInstance {
   key: string;
@@ -296,7 +288,7 @@ function destroyInstance(instanceId: string): void {
 /** Largest memory a clone may grow to: what dirty tracking must cover. */
 function maximumBytes(memory: WebAssembly.Memory): number {
   // V8 reserves the declared maximum (up to 4 GiB for wasm32); collectDirty scans only up to the current size.
-  return Math.max(memory.buffer.byteLength, 4 * 1024 * 1024 * 1024 - 65536);
+  return Math.max(memory.buffer.byteLength, 4 * 1024 * 1024 * 1024 - WASM_PAGE_SIZE);
 }
 
 /** A live-migration step of a persistent instance (see migration-ops.ts); runs between its requests. */
@@ -314,10 +306,10 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         clone.restored.finish();
         return fail('receiving into lazily paged memory is not supported');
       }
-      growTo(clone.memory, op.memoryBytes);
+      growAtLeast(clone.memory, op.memoryBytes);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / MIGRATION_PAGE) });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / PAGE_SIZE) });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }
@@ -375,8 +367,8 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
   function receivePages(held: LiveInstance, op: { pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }): void {
     applyPages(held.clone.memory, op.pages, op.bytes, op.memoryBytes);
     if (!held.received) return;
-    if (held.received.length * MIGRATION_PAGE < held.clone.memory.buffer.byteLength) {
-      const grown = new Uint8Array(held.clone.memory.buffer.byteLength / MIGRATION_PAGE);
+    if (held.received.length * PAGE_SIZE < held.clone.memory.buffer.byteLength) {
+      const grown = new Uint8Array(held.clone.memory.buffer.byteLength / PAGE_SIZE);
       grown.set(held.received);
       held.received = grown;
     }

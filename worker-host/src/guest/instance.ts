@@ -7,7 +7,8 @@ import { GLOBAL_EXPORT_PREFIX } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 import { GuestExit, GuestFailure } from './guest-failure.js';
 import type { GuestMemory } from './guest-memory.js';
-import { captureMemory, memoryRestorer, type MemoryRestorer, type RestoredMemory, type SnapshotMemory } from './snapshot-memory.js';
+import type { MemoryRestorer, RestoredMemory, SnapshotMemory } from './snapshot-memory.js';
+import { captureMemory, memoryRestorer } from './snapshot-restore.js';
 
 export type EntryPoint = 'handle' | 'run' | 'reduce';
 

@@ -6,7 +6,7 @@
  * its way (the host's main thread puts it when it arrives).
  */
 import type { NativePager } from '../native/pager.js';
-import { growTo, NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
+import { growToSnapshotSize, NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
 
 type LazySnapshot = Extract<SnapshotMemory, { kind: 'lazy' }>;
 
@@ -15,7 +15,7 @@ export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): Memory
     mode: 'lazy',
     residentBytes: 0,
     restore(memory) {
-      growTo(memory, snapshot.byteLength);
+      growToSnapshotSize(memory, snapshot.byteLength);
       // An empty memory has no pages to page in (and no address to register); growth past it is zero anyway.
       if (snapshot.byteLength === 0) return { registration: undefined, finish: () => NO_PAGING };
       // The whole reservation up to the declared maximum: pages grown later must fault too, or they would be silently zero-filled.

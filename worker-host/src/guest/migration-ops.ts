@@ -6,11 +6,9 @@
  * Every op runs between two requests of the instance (they are pinned jobs).
  */
 import { createHash } from 'node:crypto';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core';
 import type { DirtyMode, NativePager } from '../native/pager.js';
 import type { GlobalValue } from './instance.js';
-
-/** Dirty tracking works on the kernel's pages: 4 KiB. */
-export const MIGRATION_PAGE = 4096;
 
 export type MigrationMode = DirtyMode | 'compare';
 
@@ -72,7 +70,7 @@ export class DirtyTracker {
    */
   round(maxPages = Infinity): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
     const view = new Uint8Array(this.memory.buffer);
-    const count = view.length / MIGRATION_PAGE;
+    const count = view.length / PAGE_SIZE;
     const pages: number[] = [];
     if (this.rounds === 0) {
       // Read whole while round 0 is under way (stop-and-copy in the middle of it): the part scanned already is sent as a later round would.
@@ -84,13 +82,13 @@ export class DirtyTracker {
       if (end === count) this.rounds = 1;
     } else {
       this.rounds++;
-      const firstNew = this.sentBytes / MIGRATION_PAGE;
+      const firstNew = this.sentBytes / PAGE_SIZE;
       pages.push(...this.written(view, firstNew));
       // Pages past what was covered before (the memory grew): send the non-zero ones.
       for (let p = firstNew; p < count; p++) if (!isZero(view, p)) pages.push(p);
     }
-    const bytes = new Uint8Array(pages.length * MIGRATION_PAGE);
-    pages.forEach((p, i) => bytes.set(view.subarray(p * MIGRATION_PAGE, (p + 1) * MIGRATION_PAGE), i * MIGRATION_PAGE));
+    const bytes = new Uint8Array(pages.length * PAGE_SIZE);
+    pages.forEach((p, i) => bytes.set(view.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
     if (this.mode === 'compare') {
       if (!this.lastSent || this.lastSent.length !== view.length) {
         const grown = new Uint8Array(view.length);
@@ -98,10 +96,10 @@ export class DirtyTracker {
         this.lastSent = grown;
       }
       const last = this.lastSent;
-      pages.forEach((p, i) => last.set(bytes.subarray(i * MIGRATION_PAGE, (i + 1) * MIGRATION_PAGE), p * MIGRATION_PAGE));
+      pages.forEach((p, i) => last.set(bytes.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), p * PAGE_SIZE));
     }
     const more = this.rounds === 0;
-    this.sentBytes = more ? this.fullCursor * MIGRATION_PAGE : view.length;
+    this.sentBytes = more ? this.fullCursor * PAGE_SIZE : view.length;
     return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more };
   }
 
@@ -126,14 +124,14 @@ export class DirtyTracker {
 
 // 32-bit words: 64-bit ones would be BigInts, several times slower to read.
 function isZero(view: Uint8Array, page: number): boolean {
-  const words = new Int32Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 4);
+  const words = new Int32Array(view.buffer, view.byteOffset + page * PAGE_SIZE, PAGE_SIZE / 4);
   for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
   return true;
 }
 
 function samePage(view: Uint8Array, last: Uint8Array, page: number): boolean {
-  const a = new Int32Array(view.buffer, view.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 4);
-  const b = new Int32Array(last.buffer, last.byteOffset + page * MIGRATION_PAGE, MIGRATION_PAGE / 4);
+  const a = new Int32Array(view.buffer, view.byteOffset + page * PAGE_SIZE, PAGE_SIZE / 4);
+  const b = new Int32Array(last.buffer, last.byteOffset + page * PAGE_SIZE, PAGE_SIZE / 4);
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -153,19 +151,19 @@ export function writeGlobals(instance: WebAssembly.Instance, globals: Record<str
   }
 }
 
-/** Grows the memory to at least `bytes`. */
-export function growTo(memory: WebAssembly.Memory, bytes: number): void {
+/** Grows the memory to at least `bytes` (received pages may lie past its size). */
+export function growAtLeast(memory: WebAssembly.Memory, bytes: number): void {
   const have = memory.buffer.byteLength;
-  if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / WASM_PAGE_SIZE));
 }
 
 export function applyPages(memory: WebAssembly.Memory, pages: Uint32Array, bytes: Uint8Array, memoryBytes?: number): void {
-  if (bytes.length !== pages.length * MIGRATION_PAGE) throw new Error(`${pages.length} pages need ${pages.length * MIGRATION_PAGE} bytes, got ${bytes.length}`);
+  if (bytes.length !== pages.length * PAGE_SIZE) throw new Error(`${pages.length} pages need ${pages.length * PAGE_SIZE} bytes, got ${bytes.length}`);
   let end = memoryBytes ?? 0;
-  for (const p of pages) end = Math.max(end, (p + 1) * MIGRATION_PAGE);
-  growTo(memory, end);
+  for (const p of pages) end = Math.max(end, (p + 1) * PAGE_SIZE);
+  growAtLeast(memory, end);
   const view = new Uint8Array(memory.buffer);
-  pages.forEach((p, i) => view.set(bytes.subarray(i * MIGRATION_PAGE, (i + 1) * MIGRATION_PAGE), p * MIGRATION_PAGE));
+  pages.forEach((p, i) => view.set(bytes.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), p * PAGE_SIZE));
 }
 
 /**
@@ -177,8 +175,8 @@ export function applyPages(memory: WebAssembly.Memory, pages: Uint32Array, bytes
  */
 export function zeroUnreceived(memory: WebAssembly.Memory, received: Uint8Array): void {
   const view = new Uint8Array(memory.buffer);
-  const count = view.length / MIGRATION_PAGE;
-  for (let p = 0; p < count; p++) if (!received[p] && !isZero(view, p)) view.fill(0, p * MIGRATION_PAGE, (p + 1) * MIGRATION_PAGE);
+  const count = view.length / PAGE_SIZE;
+  for (let p = 0; p < count; p++) if (!received[p] && !isZero(view, p)) view.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
 }
 
 export function hashMemory(memory: WebAssembly.Memory): string {

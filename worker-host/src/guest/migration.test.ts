@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
 import { loadNativePager, nativePagerStatus } from '../native/pager.js';
+import { InstanceSource } from '../migration/instance-source.js';
+import { InstanceTarget } from '../migration/instance-target.js';
 import { precopy, type PrecopyReport } from '../migration/precopy.js';
 import { GuestPool, type CallResult, type HttpRequestData, type MigrationMode } from './guest-pool.js';
 
@@ -77,48 +79,28 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
         answered.push(k++);
       }
     })();
-    const hashes: { source?: string; target?: string } = {};
-    let dst = '';
     let forwarded = 0;
     // Let the loop run a little before the migration starts.
     while (k < 6) await new Promise((r) => setTimeout(r, 5));
-    await source.beginMigration(src, { mode });
-    let first = true;
-    const report: PrecopyReport = await precopy(
-      {
-        round: () => source.migrationRound(src),
-        stopAndCopy: () => source.stopAndCopy(src),
-        commit: async () => {
-          hashes.source = (await source.instanceMemoryHash(src)).hash;
-          hashes.target = (await target.instanceMemoryHash(dst)).hash;
-          owner = { pool: target, id: dst };
-          const held = source.commitMigration(src);
-          forwarded = held.length;
-          for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
-        },
-        abort: () => source.abortMigration(src),
+    const into = new InstanceTarget(target, 'room', { verify: true });
+    const from = await InstanceSource.begin(source, src, {
+      modes: [mode],
+      verify: true,
+      onCommit: (held) => {
+        owner = { pool: target, id: into.instanceId! };
+        forwarded = held.length;
+        for (const h of held) h.forward(target.instanceHandle(into.instanceId!, h.request, h.callId));
       },
-      {
-        apply: async (pages, b, memoryBytes) => {
-          if (first) {
-            dst = await target.receiveInstance('room', { memoryBytes });
-            first = false;
-          }
-          await target.applyPages(dst, pages, b, memoryBytes);
-        },
-        commit: async (last, globals) => {
-          await target.finishReceive(dst, globals, last);
-          return { sendMs: 0 };
-        },
-      },
-      { downtimeBudgetMs: 5, maxRounds: 10 },
-    );
+    });
+    const report: PrecopyReport = await precopy(from, into, { downtimeBudgetMs: 5, maxRounds: 10 });
+    const dst = into.instanceId!;
+    const hashes = { source: from.memoryAtStop?.hash, target: into.memoryHash };
     // Keep going on the target for a bit, then stop the client.
     const after = k;
     while (k < after + 6) await new Promise((r) => setTimeout(r, 5));
     running = false;
     await loop;
-    console.log(`[migration] ${mode}: rounds ${JSON.stringify(report.rounds.map((r) => ({ pages: r.pages, ms: +r.ms.toFixed(1) })))}, stop ${report.stopReason}, final ${report.finalPages} pages, downtime ${report.downtimeMs.toFixed(1)} ms ${JSON.stringify(Object.fromEntries(Object.entries(report.downtime).map(([k, v]) => [k, +v.toFixed(1)])))} (commit includes the test's two memory hashes), total ${report.totalMs.toFixed(1)} ms, ${(report.totalBytes / MiB).toFixed(1)} MiB; ${answered.length} loop requests, ${forwarded} held and forwarded`);
+    console.log(`[migration] ${mode}: rounds ${JSON.stringify(report.rounds.map((r) => ({ pages: r.pages, ms: +r.ms.toFixed(1) })))}, stop ${report.stopReason}, final ${report.finalPages} pages, downtime ${report.downtimeMs.toFixed(1)} ms ${JSON.stringify(Object.fromEntries(Object.entries(report.downtime).map(([k, v]) => [k, +v.toFixed(1)])))} (stop and commit include the test's memory hashes), total ${report.totalMs.toFixed(1)} ms, ${(report.totalBytes / MiB).toFixed(1)} MiB; ${answered.length} loop requests, ${forwarded} held and forwarded`);
     expect(hashes.source).toBeDefined();
     expect(hashes.target).toBe(hashes.source);
     expect(report.rounds[0]!.pages).toBeGreaterThanOrEqual((BALLAST_MIB * MiB) / 4096);
@@ -222,26 +204,9 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
       await expect(portable.beginMigration(src, { mode: 'async' })).rejects.toThrow(/native pager/);
       expect(json(await portable.instanceHandle(src, req('GET', '/state'), `p${n++}`)).seq).toBe(1);
       const digest = json(await portable.instanceHandle(src, req('GET', '/state'), `p${n++}`)).digest;
-      await portable.beginMigration(src, { mode: 'compare' });
-      let dst = '';
-      const report = await precopy(
-        {
-          round: () => portable.migrationRound(src),
-          stopAndCopy: () => portable.stopAndCopy(src),
-          commit: () => void portable.commitMigration(src),
-          abort: () => portable.abortMigration(src),
-        },
-        {
-          apply: async (pages, b, memoryBytes) => {
-            dst ||= await target.receiveInstance('room', { memoryBytes });
-            await target.applyPages(dst, pages, b, memoryBytes);
-          },
-          commit: async (last, globals) => {
-            await target.finishReceive(dst, globals, last);
-            return { sendMs: 0 };
-          },
-        },
-      );
+      const into = new InstanceTarget(target, 'room');
+      const report = await precopy(await InstanceSource.begin(portable, src, { modes: ['compare'] }), into);
+      const dst = into.instanceId!;
       expect(report.rounds.length).toBeGreaterThanOrEqual(2);
       // The target warmed room with a bigger ballast: what it holds now is the moved instance, not its own parent.
       expect(json(await target.instanceHandle(dst, req('GET', '/state'), `p${n++}`))).toMatchObject({ digest, seq: 1, ballastBytes: 2 * MiB });

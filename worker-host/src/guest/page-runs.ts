@@ -1,12 +1,11 @@
 /** Which 4 KiB pages of a memory hold data: as runs of data pages (for copying) or as a zero-page bitmap (for the snapshot descriptor and page stores). */
-
-export const PAGE = 4096;
+import { PAGE_SIZE } from '@flurry/core';
 
 /** [firstPage, endPage) pairs of the pages holding non-zero bytes. */
 export function findDataRuns(bytes: Uint8Array): Uint32Array {
   const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-  const wordsPerPage = PAGE / 4;
-  const pages = bytes.length / PAGE;
+  const wordsPerPage = PAGE_SIZE / 4;
+  const pages = bytes.length / PAGE_SIZE;
   const runs: number[] = [];
   let runStart = -1;
   for (let page = 0; page < pages; page++) {

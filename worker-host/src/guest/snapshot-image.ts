@@ -4,9 +4,9 @@
  * never touch guest memory (pread on the memfd, or a view of the bytes).
  */
 import { readSync } from 'node:fs';
-import { FlurryError, type GlobalType, type SnapshotGlobal } from '@flurry/core';
+import { FlurryError, PAGE_SIZE, type GlobalType, type SnapshotGlobal } from '@flurry/core';
 import type { Snapshot } from './instance.js';
-import { PAGE, zeroBitmapFromDataRuns } from './page-runs.js';
+import { zeroBitmapFromDataRuns } from './page-runs.js';
 
 export interface SnapshotImage {
   /** Linear memory size at snapshot time; a clone's memory is exactly this size. */
@@ -77,7 +77,7 @@ export function snapshotImage(
     return {
       ...described,
       byteLength,
-      zeroPages: zeroBitmapFromDataRuns(memory.dataRuns, byteLength / PAGE),
+      zeroPages: zeroBitmapFromDataRuns(memory.dataRuns, byteLength / PAGE_SIZE),
       bytes,
       read(offset, length) {
         checked(offset, length);

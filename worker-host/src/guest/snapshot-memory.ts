@@ -1,13 +1,11 @@
 /**
- * How a snapshot's linear memory is kept and put into each clone: copied
- * (portable), mapped copy-on-write from a memfd (local clones, native pager),
- * or paged in lazily through userfaultfd from the host's page store (clones
- * of a snapshot that lives on another host).
+ * The kinds of a snapshot's linear memory and the restorer contract that puts
+ * one into each clone: copied (portable), mapped copy-on-write from a memfd
+ * (local clones, native pager), or paged in lazily through userfaultfd from
+ * the host's page store (clones of a snapshot that lives on another host).
+ * The restorers: copy-restorer.ts, cow-restorer.ts, lazy-restorer.ts, chosen in snapshot-restore.ts.
  */
-import type { NativePager } from '../native/pager.js';
-import { captureCopy, copyRestorer } from './copy-restorer.js';
-import { captureCow, cowRestorer } from './cow-restorer.js';
-import { lazyRestorer } from './lazy-restorer.js';
+import { WASM_PAGE_SIZE } from '@flurry/core';
 
 /** A snapshot's memory as posted to guest threads. */
 export type SnapshotMemory =
@@ -78,25 +76,9 @@ export interface MemoryRestorer {
   restore(memory: WebAssembly.Memory): RestoredMemory;
 }
 
-export const WASM_PAGE = 65536;
-
 /** Grows a fresh clone memory to exactly `byteLength` (it starts at the module's initial size, which the parent can only have grown from). */
-export function growTo(memory: WebAssembly.Memory, byteLength: number): void {
+export function growToSnapshotSize(memory: WebAssembly.Memory, byteLength: number): void {
   const current = memory.buffer.byteLength;
-  if (current > byteLength) throw new Error(`a fresh clone memory of ${current / WASM_PAGE} pages is larger than its snapshot of ${byteLength / WASM_PAGE} pages`);
-  if (current < byteLength) memory.grow((byteLength - current) / WASM_PAGE);
-}
-
-/**
- * Freezes a parent's memory (between calls only: it must not change
- * meanwhile): into a memfd with the native pager, else into a SharedArrayBuffer.
- */
-export function captureMemory(memory: WebAssembly.Memory, pager: NativePager | undefined): SnapshotMemory {
-  return pager ? captureCow(memory, pager) : captureCopy(memory);
-}
-
-export function memoryRestorer(snapshot: SnapshotMemory, pager: NativePager | undefined): MemoryRestorer {
-  if (snapshot.kind === 'copy') return copyRestorer(snapshot);
-  if (!pager) throw new Error(`a ${snapshot.kind} snapshot needs the native pager, which this guest thread has not loaded`);
-  return snapshot.kind === 'cow' ? cowRestorer(snapshot, pager) : lazyRestorer(snapshot, pager);
+  if (current > byteLength) throw new Error(`a fresh clone memory of ${current / WASM_PAGE_SIZE} pages is larger than its snapshot of ${byteLength / WASM_PAGE_SIZE} pages`);
+  if (current < byteLength) memory.grow((byteLength - current) / WASM_PAGE_SIZE);
 }

@@ -1,7 +1,7 @@
 /** Messages between the guest pool (main thread) and its guest threads. */
 import type { WireError } from '@flurry/core';
 import type { RequestHead } from './call-context.js';
-import type { GuestLimits, GuestLogLine, PagerMode } from './guest-pool.js';
+import type { GuestLimits, GuestLogLine, PagerMode } from './call-types.js';
 import type { EntryPoint, Snapshot } from './instance.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
@@ -39,7 +39,7 @@ export interface GuestLogs {
 
 export type FromThread =
   | ({ type: 'warmed'; id: number; snapshot: Snapshot; initMs: number } & GuestLogs)
-  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number }; memoryBytes?: number } & GuestLogs)
+  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array<ArrayBuffer>; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number }; memoryBytes?: number } & GuestLogs)
   | ({ type: 'created'; id: number; memory: MemoryStats; startMs: number } & GuestLogs)
   /** The clone's instance is ready and `on_restore` has returned; the entry point runs next. */
   | { type: 'started'; id: number; startMs: number }
@@ -47,3 +47,10 @@ export type FromThread =
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
   | { type: 'dropped'; snapshotId: number }
   | { type: 'migrated'; id: number; result: MigrationOpResult };
+
+/** A copy with a buffer of its own, which can be transferred to a thread without detaching the caller's bytes. */
+export function ownCopy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}

@@ -11,10 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { createLogger, decode, encode, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { createLogger, decode, decodeChecked, encode, MigrationSubjects, refusal, toWireError, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from '../../../infra/src/nats-server.js';
 import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest-pool.js';
-import { CHUNK_BYTES, COMMIT_REPLY_BYTES, MigrationReceiver, NatsTarget, type NatsTargetOptions } from './nats-migration.js';
+import { InstanceSource } from './instance-source.js';
+import { MigrationReceiver } from './migration-receiver.js';
+import { COMMIT_REPLY_BYTES, NatsTarget, type NatsTargetOptions } from './nats-target.js';
+import { CHUNK_BYTES } from './wire-pages.js';
 import { precopy, type PrecopyReport } from './precopy.js';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
@@ -48,9 +51,16 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   let adoptedReplies: KeptReply[] | undefined;
   let n = 0;
 
+  /** The receiver's answer to a step as the host's subscription gives it (serve: a malformed step is refused before the receiver). */
+  const answer = async (data: Uint8Array): Promise<Uint8Array> => {
+    const step = decodeChecked('ReceiveStep', data);
+    if (!step) return encode(refusal('receive', { code: 'bad_request', message: 'malformed ReceiveStep' }));
+    return encode(await receiver.answer(step).catch((err: unknown): ReceiveStepReply => ({ ok: false, error: toWireError(err) })));
+  };
+
   const subscribe = () => {
     sub = tnc.subscribe(MigrationSubjects.receive(TARGET), {
-      callback: (_e, msg) => hook(decode<ReceiveStep>(msg.data).step, () => receiver.handle(msg.data), (r) => msg.respond(r), msg.data),
+      callback: (_e, msg) => hook(decode<ReceiveStep>(msg.data).step, () => answer(msg.data), (r) => msg.respond(r), msg.data),
     });
   };
 
@@ -120,28 +130,17 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     const migrationId = `mig-${n++}`;
     const natsTarget = new NatsTarget(snc, TARGET, { migrationId, requestId: migrationId, tenant: 't', service: 'room', instanceId: src, name: 'room', digest: 'd' }, { ...OPTS, ...opts });
     natsTarget.keptReplies = keptReplies;
-    await source.beginMigration(src, { mode: 'compare' });
+    const instanceSource = await InstanceSource.begin(source, src, {
+      modes: ['compare'],
+      onCommit: (held) => {
+        const to = adopted;
+        if (to) owner = { pool: target, id: to };
+        for (const h of held) h.forward(to ? target.instanceHandle(to, h.request, h.callId) : Promise.reject(new Error('nobody serves the instance')));
+      },
+    });
     let result: { report: PrecopyReport } | { error: Error };
     try {
-      result = {
-        report: await precopy(
-          {
-            round: () => source.migrationRound(src),
-            stopAndCopy: () => source.stopAndCopy(src),
-            commit: () => {
-              const to = adopted;
-              if (to) owner = { pool: target, id: to };
-              for (const h of source.commitMigration(src)) h.forward(to ? target.instanceHandle(to, h.request, h.callId) : Promise.reject(new Error('nobody serves the instance')));
-            },
-            abort: async () => {
-              await natsTarget.abort();
-              await source.abortMigration(src);
-            },
-          },
-          natsTarget,
-          { downtimeBudgetMs: 5 },
-        ),
-      };
+      result = { report: await precopy(instanceSource, natsTarget, { downtimeBudgetMs: 5 }) };
     } catch (err) {
       result = { error: err as Error };
     }
@@ -281,8 +280,8 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   });
 
   it('bad step - a malformed step is refused with bad_request and changes nothing', async () => {
-    const reply = decode<ReceiveStepReply>(await receiver.handle(encode({ step: 'commit', migrationId: 'm', pages: 'no' })));
-    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/malformed ReceiveStep: pages: expected binary/) } });
-    expect(decode<ReceiveStepReply>(await receiver.handle(encode({ step: 'steal', migrationId: 'm' })))).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    const reply = decode<ReceiveStepReply>(await answer(encode({ step: 'commit', migrationId: 'm', pages: 'no' })));
+    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: 'malformed ReceiveStep' } });
+    expect(decode<ReceiveStepReply>(await answer(encode({ step: 'steal', migrationId: 'm' })))).toMatchObject({ ok: false, error: { code: 'bad_request' } });
   });
 });

@@ -59,6 +59,8 @@ export interface PrecopyTarget {
    * outcome counts as a refusal.
    */
   outcome?(): Promise<CommitOutcome>;
+  /** Best effort, on a failure before the commit (before the source resumes): the target drops what it received. */
+  abort?(): Promise<void> | void;
 }
 
 /** What the target measured of the end of a migration (zero where it does not say). */
@@ -221,8 +223,11 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
     };
   } catch (err) {
-    // The first failure is the one to report; the source resumes if it can (and still holds the instance).
+    // The first failure is the one to report; the target drops what it has, and the source resumes if it can (and still holds the instance).
     if (!letGo) {
+      await Promise.resolve()
+        .then(() => target.abort?.())
+        .catch(() => undefined);
       await Promise.resolve()
         .then(() => source.abort())
         .catch(() => undefined);

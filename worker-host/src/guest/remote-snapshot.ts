@@ -1,16 +1,15 @@
 /**
- * A snapshot of a parent on another host, as the host hands it over (from a
- * snapshot descriptor and its page cache), checked against the module and
- * turned into what guest threads make clones from.
+ * A snapshot of a parent on another host (RemoteSnapshot), as the host hands
+ * it over to be adopted (from a snapshot descriptor and its page cache),
+ * checked against the module and turned into what guest threads make clones from.
  */
-import { FlurryError, WASM_PAGE_SIZE, type SnapshotGlobal } from '@flurry/core';
+import { FlurryError, PAGE_SIZE, WASM_PAGE_SIZE, type SnapshotGlobal } from '@flurry/core';
 import { nativePagerStatus, type NativePager } from '../native/pager.js';
 import { copySnapshotOf } from './copy-restorer.js';
 import type { GlobalValue, Snapshot } from './instance.js';
 import type { ModuleVariants } from './module-variants.js';
-import { PAGE } from './page-runs.js';
 
-export interface AdoptedSnapshot {
+export interface RemoteSnapshot {
   /** The original module (rewritten and compiled once per module digest, shared by every snapshot of it). */
   moduleBytes: Uint8Array;
   /** The parent's memory size: a whole number of 64 KiB pages. */
@@ -29,8 +28,8 @@ export interface AdoptedSnapshot {
 }
 
 /** What can be checked before the module is compiled: sizes, and the page store of a lazy snapshot. */
-export function checkAdopted(adopted: AdoptedSnapshot, native: NativePager | undefined): void {
-  const { byteLength, maximumPages, source } = adopted;
+export function checkRemote(remote: RemoteSnapshot, native: NativePager | undefined): void {
+  const { byteLength, maximumPages, source } = remote;
   if (!Number.isSafeInteger(byteLength) || byteLength < 0 || byteLength % WASM_PAGE_SIZE !== 0 || byteLength / WASM_PAGE_SIZE > maximumPages) {
     throw new FlurryError('bad_request', `a snapshot of ${byteLength} bytes is not a whole number of wasm pages within its maximum of ${maximumPages}`);
   }
@@ -44,16 +43,16 @@ export function checkAdopted(adopted: AdoptedSnapshot, native: NativePager | und
     throw new FlurryError('bad_request', `page store ${source.storeId}: ${(err as Error).message}`);
   }
   // Pages past the end of a store read as zeros: a short store would lose data silently.
-  if (pageCount !== byteLength / PAGE) throw new FlurryError('bad_request', `page store ${source.storeId} has ${pageCount} pages, the snapshot ${byteLength / PAGE}`);
+  if (pageCount !== byteLength / PAGE_SIZE) throw new FlurryError('bad_request', `page store ${source.storeId} has ${pageCount} pages, the snapshot ${byteLength / PAGE_SIZE}`);
 }
 
 /** The snapshot guest threads restore from; refuses globals and a maximum that do not match the module. */
-export function adoptedSnapshot(adopted: AdoptedSnapshot, variants: ModuleVariants): Snapshot {
-  const { byteLength, maximumPages, source } = adopted;
+export function snapshotFromRemote(remote: RemoteSnapshot, variants: ModuleVariants): Snapshot {
+  const { byteLength, maximumPages, source } = remote;
   if (variants.maximumPages !== maximumPages) throw new FlurryError('bad_request', `the snapshot's maximum of ${maximumPages} pages is not the module's ${variants.maximumPages}`);
-  const missing = [...variants.globalTypes.keys()].filter((name) => !adopted.globals.some((g) => g.name === name));
+  const missing = [...variants.globalTypes.keys()].filter((name) => !remote.globals.some((g) => g.name === name));
   if (missing.length > 0) throw new FlurryError('bad_request', `the snapshot lacks mutable globals ${missing.join(', ')}`);
-  const globals = adopted.globals.map((g) => ({ name: g.name, value: globalValue(g, variants.globalTypes.get(g.name)) }));
+  const globals = remote.globals.map((g) => ({ name: g.name, value: globalValue(g, variants.globalTypes.get(g.name)) }));
   const memory: Snapshot['memory'] =
     source.kind === 'lazy'
       ? { kind: 'lazy', byteLength, storeId: source.storeId, maximumBytes: maximumPages * WASM_PAGE_SIZE }

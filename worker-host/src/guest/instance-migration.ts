@@ -1,0 +1,172 @@
+/**
+ * The pool's steps of live migration of a persistent instance, both sides:
+ * on the source dirty tracking, pre-copy rounds, stop-and-copy with the
+ * requests held, commit or abort; on the target an empty instance that
+ * receives pages and globals. Each step is a job pinned to the instance's
+ * thread (migration-ops.ts runs it there), so it runs between requests.
+ * The pre-copy driver sequences them (migration/instance-source.ts, instance-target.ts).
+ */
+import { FlurryError } from '@flurry/core';
+import type { MemoryBudget } from '../memory-budget.js';
+import { collectGarbage } from '../collect-garbage.js';
+import type { GlobalValue } from './instance.js';
+import type { MigrationMode } from './migration-ops.js';
+import type { HeldRequest, PersistentInstances, PoolInstance } from './persistent-instances.js';
+import { ownCopy } from './thread-messages.js';
+
+/** Round 0 reads at most this many pages (8 MiB) between two requests of the instance. */
+const ROUND_SLICE_PAGES = 2048;
+
+/** Pages of a pre-copy round: `bytes` holds PAGE_SIZE bytes per page, in the order of `pages`. */
+export interface MigrationRound {
+  pages: Uint32Array;
+  bytes: Uint8Array;
+  /** The instance's memory size when the round was read. */
+  memoryBytes: number;
+  /** Round 0 goes on: this was one slice of it (the instance serves between slices). */
+  more?: boolean;
+}
+
+/** The last round, read after the instance stopped taking requests, with its mutable globals. */
+export interface MigrationFinal extends MigrationRound {
+  globals: Record<string, GlobalValue>;
+  /** The dirty scan and copy in the instance's thread. */
+  readMs: number;
+  /** Waiting for the thread: the request in progress, if any. */
+  waitMs: number;
+}
+
+export class InstanceMigrations {
+  constructor(
+    private readonly instances: PersistentInstances,
+    private readonly budget: MemoryBudget | undefined,
+  ) {}
+
+  // Source side.
+
+  /** See GuestPool.beginMigration. */
+  async begin(instanceId: string, mode: MigrationMode): Promise<void> {
+    const inst = this.instances.get(instanceId);
+    if (inst.migration) throw new FlurryError('conflict', `instance ${instanceId} is migrating already`);
+    inst.migration = { role: 'source', stopped: false, held: [], applied: 0 };
+    try {
+      await this.instances.migrationStep(inst, { op: 'track', mode });
+    } catch (err) {
+      inst.migration = undefined;
+      throw err;
+    }
+  }
+
+  /** See GuestPool.migrationRound. */
+  async round(instanceId: string): Promise<MigrationRound> {
+    const inst = this.instances.migrating(instanceId, 'source');
+    if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
+    const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES });
+    if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+    const { pages, bytes, memoryBytes, more } = result;
+    return { pages, bytes, memoryBytes, more };
+  }
+
+  /** See GuestPool.stopAndCopy. */
+  async stopAndCopy(instanceId: string): Promise<MigrationFinal> {
+    const inst = this.instances.migrating(instanceId, 'source');
+    if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped already`);
+    inst.migration!.stopped = true;
+    // Its requests not started yet wait with the ones arriving from now on, in order: the stop waits for one request at most.
+    for (const job of inst.thread.holding.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
+    const stopped = performance.now();
+    let waitMs = 0;
+    const result = await this.instances.migrationStep(inst, { op: 'final' }, [], () => (waitMs = performance.now() - stopped));
+    if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+    const { pages, bytes, memoryBytes, globals, readMs } = result;
+    return { pages, bytes, memoryBytes, globals, readMs, waitMs };
+  }
+
+  /** See GuestPool.commitMigration. */
+  commit(instanceId: string): HeldRequest[] {
+    const inst = this.instances.migrating(instanceId, 'source');
+    if (!inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} has not been stopped (stopAndCopy first)`);
+    const held = inst.migration!.held;
+    inst.migration = undefined;
+    this.instances.destroy(instanceId);
+    return held;
+  }
+
+  /** See GuestPool.abortMigration. */
+  async abort(instanceId: string): Promise<void> {
+    const inst = this.instances.migrating(instanceId, 'source');
+    const { held } = inst.migration!;
+    inst.migration = undefined;
+    for (const h of held) h.forward(this.instances.handle(instanceId, h.request, h.callId));
+    await this.instances.migrationStep(inst, { op: 'untrack' });
+  }
+
+  // Target side.
+
+  /** See GuestPool.receiveInstance. */
+  async receive(key: string, memoryBytes: number): Promise<string> {
+    const admitted = this.budget?.admit(memoryBytes, `an instance of ${key} migrating here`);
+    let placed: ReturnType<PersistentInstances['place']> | undefined;
+    let made = false;
+    try {
+      placed = this.instances.place(key);
+      const { thread, instanceId } = placed;
+      const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, memoryBytes, migration: { role: 'target', stopped: false, held: [], applied: 0 } };
+      await this.instances.migrationStep(inst, { op: 'receive', key, memoryBytes });
+      if (thread.retired || this.instances.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
+      this.instances.track(inst);
+      made = true;
+      return instanceId;
+    } finally {
+      if (placed) this.instances.settleClaim(placed.thread, placed.instanceId, made);
+      admitted?.done();
+    }
+  }
+
+  /** See GuestPool.applyPages. */
+  async apply(instanceId: string, pages: Uint32Array, bytes: Uint8Array, memoryBytes?: number): Promise<void> {
+    const inst = this.instances.migrating(instanceId, 'target');
+    const ownPages = Uint32Array.from(pages);
+    const own = ownCopy(bytes);
+    // Counted before the transfer empties the array.
+    const count = ownPages.length;
+    await this.instances.migrationStep(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
+    inst.migration!.applied += count;
+    if (memoryBytes !== undefined) inst.memoryBytes = Math.max(inst.memoryBytes, memoryBytes);
+  }
+
+  /** See GuestPool.finishReceive. */
+  async finish(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<{ pagesApplied: number }> {
+    const inst = this.instances.migrating(instanceId, 'target');
+    const pagesApplied = inst.migration!.applied + (last?.pages.length ?? 0);
+    if (!last) await this.instances.migrationStep(inst, { op: 'finish', globals });
+    else {
+      const own = { pages: Uint32Array.from(last.pages), bytes: ownCopy(last.bytes), memoryBytes: last.memoryBytes };
+      await this.instances.migrationStep(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
+    }
+    inst.migration = undefined;
+    return { pagesApplied };
+  }
+
+  /** See GuestPool.settleReceive. */
+  async settle(instanceId: string): Promise<void> {
+    await this.instances.migrationStep(this.instances.migrating(instanceId, 'target'), { op: 'settle' });
+  }
+
+  // Either side.
+
+  /** See GuestPool.quiesceMigration. */
+  async quiesce(instanceId: string): Promise<void> {
+    const inst = this.instances.get(instanceId);
+    if (!inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is not migrating`);
+    collectGarbage();
+    await this.instances.migrationStep(inst, { op: 'quiesce' });
+  }
+
+  /** See GuestPool.instanceMemoryHash. */
+  async memoryHash(instanceId: string): Promise<{ hash: string; memoryBytes: number }> {
+    const result = await this.instances.migrationStep(this.instances.get(instanceId), { op: 'hash' });
+    if (result.op !== 'hash') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+    return { hash: result.hash, memoryBytes: result.memoryBytes };
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The pre-copy driver's source: an instance of a guest pool on this host,
+ * read round by round while it serves, stopped for the last pages, then let
+ * go (its held requests handed to `onCommit`) or resumed.
+ */
+import type { GuestPool, HeldRequest, MigrationFinal, MigrationMode, MigrationRound } from '../guest/guest-pool.js';
+import type { PrecopySource } from './precopy.js';
+
+export interface InstanceSourceOptions {
+  /** Dirty tracking to try, the first the pool can do (default: native tracking where the pager can, else comparing pages). */
+  modes?: readonly MigrationMode[];
+  /** Hash the instance's memory once stopped (memoryAtStop), to compare with the target's. */
+  verify?: boolean;
+  /** The instance is let go: the requests it held since the stop, in arrival order, to forward to the target. */
+  onCommit?: (held: HeldRequest[]) => void;
+}
+
+const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
+
+export class InstanceSource implements PrecopySource {
+  /** With `verify`: the instance's memory at the stop, which the target must hold once committed. */
+  memoryAtStop: { hash: string; memoryBytes: number } | undefined;
+
+  private constructor(
+    private readonly pool: GuestPool,
+    readonly instanceId: string,
+    /** The dirty tracking in use. */
+    readonly mode: MigrationMode,
+    private readonly opts: InstanceSourceOptions,
+  ) {}
+
+  /** Starts dirty tracking of the instance (it goes on serving) with the first of `opts.modes` the pool can do. */
+  static async begin(pool: GuestPool, instanceId: string, opts: InstanceSourceOptions = {}): Promise<InstanceSource> {
+    const modes = opts.modes ?? ALL_MODES;
+    for (const [i, mode] of modes.entries()) {
+      try {
+        await pool.beginMigration(instanceId, { mode });
+        return new InstanceSource(pool, instanceId, mode, opts);
+      } catch (err) {
+        if (i === modes.length - 1) throw err;
+      }
+    }
+    throw new RangeError('no dirty tracking mode to try');
+  }
+
+  round(): Promise<MigrationRound> {
+    return this.pool.migrationRound(this.instanceId);
+  }
+
+  quiesce(): Promise<void> {
+    return this.pool.quiesceMigration(this.instanceId);
+  }
+
+  async stopAndCopy(): Promise<MigrationFinal> {
+    const last = await this.pool.stopAndCopy(this.instanceId);
+    // Stopped: the memory is what the target will hold once it has the last pages.
+    if (this.opts.verify) this.memoryAtStop = await this.pool.instanceMemoryHash(this.instanceId);
+    return last;
+  }
+
+  commit(): void {
+    const held = this.pool.commitMigration(this.instanceId);
+    this.opts.onCommit?.(held);
+  }
+
+  abort(): Promise<void> {
+    return this.pool.abortMigration(this.instanceId);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The target host's side of a live migration over NATS (docs/services.md,
+ * "Migration"): answers the ReceiveSteps of NatsTarget (nats-target.ts),
+ * receiving the instance into the guest pool, and remembers how each
+ * migration ended so that a source whose commit answer was lost can ask.
+ */
+import { FlurryError, type InitDataRef, type Logger, type RequestOf, type ReplyOf } from '@flurry/core';
+import type { GuestPool } from '../guest/guest-pool.js';
+import type { KeptServiceReply } from '../reply-table.js';
+import type { ParentSpec } from '../service-parents.js';
+import type { PrepareInfo } from './nats-target.js';
+import { bytesToU32, globalsFromWire } from './wire-pages.js';
+
+interface Receiving extends PrepareInfo {
+  /** The pool key of its parent (released if it is dropped). */
+  parentKey: string;
+  poolId: string;
+  startedAt: number;
+}
+
+export interface ReceiverDeps {
+  hostId: string;
+  pool: GuestPool;
+  log: Logger;
+  /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
+  acquireParent: (spec: ParentSpec) => Promise<string>;
+  releaseParent: (key: string) => void;
+  /** Starts serving a received instance (subscribes its subject). */
+  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptServiceReply[] }) => Promise<void>;
+}
+
+/** Forget a received instance whose source went silent for this long. */
+const STALE_MS = 120_000;
+/** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
+const OUTCOME_MS = 10 * 60_000;
+
+type Answer = Omit<Extract<ReplyOf<'receive'>, { ok: true }>, 'ok'>;
+
+/** How a migration ended on this host. */
+type Ended = { at: number } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
+
+/**
+ * The target host's side: answers ReceiveSteps. Every migration it heard of
+ * ends once, committed or refused, and the end is remembered (OUTCOME_MS):
+ * no step of a migration that ended takes effect, so a `status` answered
+ * `refused` means the commit never will.
+ */
+export class MigrationReceiver {
+  private readonly receiving = new Map<string, Receiving>();
+  private readonly ended = new Map<string, Ended>();
+  /** Commits under way: a status question waits for them. */
+  private readonly committing = new Map<string, Promise<Answer>>();
+
+  constructor(private readonly deps: ReceiverDeps) {}
+
+  /** Acts on one step (served on the host's receive subject, which refuses what is not a step); a failure throws, to be answered as a refusal. */
+  async answer(step: RequestOf<'receive'>): Promise<ReplyOf<'receive'>> {
+    return { ok: true, ...(await this.step(step)) };
+  }
+
+  private get(migrationId: string): Receiving {
+    const r = this.receiving.get(migrationId);
+    if (!r) throw new FlurryError('not_found', `no migration ${migrationId} is being received on host ${this.deps.hostId}`);
+    return r;
+  }
+
+  private async step(s: RequestOf<'receive'>): Promise<Answer | undefined> {
+    const { pool } = this.deps;
+    switch (s.step) {
+      case 'prepare': {
+        this.sweep();
+        if (this.receiving.has(s.migrationId)) return;
+        const ended = this.ended.get(s.migrationId);
+        if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
+        const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init, initData: s.initData });
+        let poolId: string;
+        try {
+          poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes });
+        } catch (err) {
+          this.deps.releaseParent(parentKey);
+          throw err;
+        }
+        const { step: _s, memoryBytes: _m, ...info } = s;
+        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now() });
+        // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
+        const meanwhile = this.ended.get(s.migrationId);
+        if (meanwhile?.outcome === 'refused') {
+          this.end(s.migrationId, meanwhile.reason);
+          throw new FlurryError('conflict', `migration ${s.migrationId} ended while it was being prepared on host ${this.deps.hostId} (${meanwhile.reason})`);
+        }
+        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes }, 'receiving service instance');
+        return;
+      }
+      case 'ping':
+        // Only says this host is alive: a commit may have ended the migration an instant ago.
+        return;
+      case 'apply': {
+        const r = this.get(s.migrationId);
+        await pool.applyPages(r.poolId, bytesToU32(s.pages), s.bytes, s.memoryBytes);
+        return;
+      }
+      case 'settle':
+        await pool.settleReceive(this.get(s.migrationId).poolId);
+        return;
+      case 'quiesce':
+        await pool.quiesceMigration(this.get(s.migrationId).poolId);
+        return;
+      case 'commit': {
+        // One at a time: the source sends one; a second must not end the first as refused.
+        if (this.committing.has(s.migrationId)) throw new FlurryError('conflict', `migration ${s.migrationId} is committing already`);
+        const committing = this.commit(s).finally(() => this.committing.delete(s.migrationId));
+        this.committing.set(s.migrationId, committing);
+        return committing;
+      }
+      case 'status': {
+        this.sweep();
+        // A commit still under way answers first (the source's request timed out while it ran, or its answer was lost).
+        await this.committing.get(s.migrationId)?.catch(() => undefined);
+        const ended = this.end(s.migrationId, 'the source asked for the outcome before any commit took effect');
+        return ended.outcome === 'committed' ? { outcome: 'committed', ...ended.answer } : { outcome: 'refused', reason: ended.reason };
+      }
+      case 'abort':
+        this.end(s.migrationId, 'the source aborted the migration');
+        return;
+    }
+  }
+
+  /** The last pages and the globals in one step in the guest thread, the page count checked, then the instance's subject. */
+  private async commit(s: Extract<RequestOf<'receive'>, { step: 'commit' }>): Promise<Answer> {
+    const started = performance.now();
+    const { pool } = this.deps;
+    try {
+      const ended = this.ended.get(s.migrationId);
+      if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
+      const r = this.get(s.migrationId);
+      const late = () => {
+        if (Date.now() > s.expiresAt) throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
+      };
+      late();
+      const applying = performance.now();
+      const { pagesApplied } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
+      const applyMs = performance.now() - applying;
+      // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had.
+      if (pagesApplied !== s.pagesSent) {
+        throw new FlurryError('internal', `the commit of migration ${s.migrationId} is refused: host ${this.deps.hostId} wrote ${pagesApplied} pages into the instance, the source sent ${s.pagesSent}`);
+      }
+      // Before the instance serves (and changes): what arrived, to compare with the source's memory at the stop.
+      const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
+      late();
+      this.receiving.delete(s.migrationId);
+      await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest, replies: s.replies });
+      const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
+      this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now() });
+      this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, pagesApplied, ms: Date.now() - r.startedAt }, 'service instance received');
+      return answer;
+    } catch (err) {
+      this.end(s.migrationId, (err as Error).message);
+      throw err;
+    }
+  }
+
+  /** The migration will not commit here (unless it has): drops what was received, remembers it refused, and says how it ended. */
+  private end(migrationId: string, reason: string): Ended {
+    const r = this.receiving.get(migrationId);
+    if (r) {
+      this.receiving.delete(migrationId);
+      this.deps.pool.destroyInstance(r.poolId);
+      this.deps.releaseParent(r.parentKey);
+    }
+    let ended = this.ended.get(migrationId);
+    if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now() }));
+    return ended;
+  }
+
+  private sweep(): void {
+    for (const [id, r] of this.receiving) if (Date.now() - r.startedAt > STALE_MS) this.end(id, `its source went silent for ${STALE_MS / 1000} s`);
+    for (const [id, e] of this.ended) if (Date.now() - e.at > OUTCOME_MS) this.ended.delete(id);
+  }
+}

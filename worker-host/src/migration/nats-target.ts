@@ -1,0 +1,241 @@
+/**
+ * The pre-copy driver's target as NATS requests to the target host
+ * (docs/services.md, "Migration"): pages in chunks of at most CHUNK_BYTES
+ * (under the default 1 MiB max_payload), a few in flight; the end of a
+ * migration (last pages, globals, commit) is one step when the last pages fit
+ * one chunk. A source whose commit answer was lost asks the target (`status`)
+ * how it ended instead of guessing. The target's side: migration-receiver.ts.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { callEncoded, encode, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import type { GlobalValue } from '../guest/instance.js';
+import { replyBytes } from '../reply-table.js';
+import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
+import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
+
+/** Apply messages in flight at once. */
+const WINDOW = 4;
+/** Kept replies a commit carries at most (newest first); its last pages go in an apply step before it when both would not fit a chunk. */
+export const COMMIT_REPLY_BYTES = 512 * 1024;
+
+/** What the prepare step tells the target, its memory size aside: it boots the instance's parent (same version and init input) before pages arrive. */
+export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step' | 'memoryBytes'>;
+
+/** While pages travel the source asks the target this often whether it is still there (the migration's heartbeat). */
+const PROBE_EVERY_MS = 250;
+/** A target that answers no probe for this long is taken for dead (one that is gone answers none at once). */
+const PROBE_TIMEOUT_MS = 3000;
+/** Asking a lost commit's outcome: the first wait between two questions, doubled up to the last. */
+const ASK_FIRST_MS = 100;
+const ASK_LAST_MS = 2000;
+/**
+ * A lost commit's target that has no subscriber for this long is gone for good (a dead process owns nothing).
+ * Shorter runs of no responders are a target still reconnecting after a broker restart.
+ */
+const GONE_AFTER_MS = 3000;
+
+export interface NatsTargetOptions {
+  /** Each step's answer (steps carry at most about 1 MiB). */
+  stepTimeoutMs: number;
+  /** The prepare's answer (the target may boot the parent first). */
+  prepareTimeoutMs: number;
+  /** How long a source whose commit answer was lost asks the target for the outcome before it gives up. */
+  outcomeTimeoutMs: number;
+}
+
+/**
+ * A PrecopyTarget whose steps are NATS requests to `targetHost`, plus its
+ * abort. From prepare to commit it probes the target: a target that is
+ * gone (no responders) or silent fails the step in progress at once instead
+ * of after the step's timeout.
+ */
+export class NatsTarget implements PrecopyTarget {
+  /** Set before the migration: the target hashes the instance's memory once committed (memoryHash). */
+  verify = false;
+  memoryHash: string | undefined;
+  /** Read at the commit: the source's kept replies of the instance (reply-table.ts), at most `maxBytes` of them. */
+  keptReplies: ((maxBytes: number) => KeptReply[]) | undefined;
+  private prepared = false;
+  private probe: NodeJS.Timeout | undefined;
+  private probing = false;
+  private lost: FlurryError | undefined;
+  private onLost: ((err: FlurryError) => void) | undefined;
+  private readonly gone = new Promise<never>((_, reject) => (this.onLost = reject));
+  /** The commit's last pages before its last step (reported with the outcome too). */
+  private sendMs = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly targetHost: string,
+    private readonly info: PrepareInfo,
+    private readonly opts: NatsTargetOptions,
+  ) {
+    this.gone.catch(() => undefined);
+  }
+
+  private request(step: ReceiveStep, timeoutMs: number): Promise<ReceiveStepReply> {
+    // A garbled answer throws like a lost one: a commit's is then an unknown outcome, never a success.
+    return callEncoded(this.nc, 'receive', MigrationSubjects.receive(this.targetHost), encode(step), { timeoutMs });
+  }
+
+  /** A step before the commit: fails as soon as the target is lost. */
+  private async step(step: ReceiveStep, timeout = this.opts.stepTimeoutMs): Promise<Extract<ReceiveStepReply, { ok: true }>> {
+    if (this.lost) throw this.lost;
+    let reply: ReceiveStepReply;
+    try {
+      reply = await Promise.race([this.request(step, timeout), this.gone]);
+    } catch (err) {
+      if (err === this.lost) throw err;
+      throw new FlurryError('unavailable', `target host ${this.targetHost} did not answer the migration step ${step.step}: ${(err as Error).message}`);
+    }
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return reply;
+  }
+
+  private startProbing(): void {
+    this.probe = setInterval(() => {
+      if (this.probing || this.lost) return;
+      this.probing = true;
+      this.request({ step: 'ping', migrationId: this.info.migrationId }, PROBE_TIMEOUT_MS)
+        .then((reply) => {
+          if (!reply.ok) this.fail(`target host ${this.targetHost} no longer receives this migration: ${reply.error.message}`);
+        })
+        .catch((err: unknown) => {
+          this.fail(isNoResponders(err) ? `target host ${this.targetHost} is gone (no responders)` : `target host ${this.targetHost} stopped answering the migration's heartbeat for ${PROBE_TIMEOUT_MS} ms`);
+        })
+        .finally(() => (this.probing = false));
+    }, PROBE_EVERY_MS);
+  }
+
+  private fail(message: string): void {
+    if (this.lost || !this.probe) return;
+    this.stopProbing();
+    this.lost = new FlurryError('unavailable', message);
+    this.onLost?.(this.lost);
+  }
+
+  private stopProbing(): void {
+    clearInterval(this.probe);
+    this.probe = undefined;
+  }
+
+  private async prepare(memoryBytes: number): Promise<void> {
+    if (this.prepared) return;
+    // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
+    this.startProbing();
+    this.prepared = true;
+    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.opts.prepareTimeoutMs);
+  }
+
+  async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
+    await this.prepare(memoryBytes);
+    const chunks = chunked(pages, bytes);
+    // An empty round still tells the target the memory size.
+    if (chunks.length === 0) chunks.push({ pages: new Uint8Array(0), bytes: new Uint8Array(0) });
+    await this.send(chunks, memoryBytes);
+  }
+
+  async settle(): Promise<void> {
+    await this.step({ step: 'settle', migrationId: this.info.migrationId });
+  }
+
+  async quiesce(): Promise<void> {
+    // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
+    if (!this.prepared) return;
+    await this.step({ step: 'quiesce', migrationId: this.info.migrationId });
+  }
+
+  private async send(chunks: Chunk[], memoryBytes: number): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const c = chunks[next++]!;
+        await this.step({ step: 'apply', migrationId: this.info.migrationId, pages: c.pages, bytes: c.bytes, memoryBytes });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WINDOW, chunks.length) }, worker));
+  }
+
+  /**
+   * The last pages, the globals and the commit: all but the last chunk as
+   * apply steps, then one commit step with the last chunk and the globals;
+   * the target applies them and subscribes the instance's subject before it
+   * answers, so the source may let go then. A commit that got no answer
+   * (lost, timed out, garbled) may have taken effect: CommitOutcomeUnknown.
+   */
+  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
+    await this.prepare(last.memoryBytes);
+    const chunks = chunked(last.pages, last.bytes);
+    const replies = this.keptReplies?.(COMMIT_REPLY_BYTES) ?? [];
+    const repliesBytes = replies.reduce((n, r) => n + r.requestId.length + replyBytes(r.reply), 0);
+    // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
+    const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const started = performance.now();
+    try {
+      if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
+    } finally {
+      // Not cut short by the probe from here on: the commit may take effect before a failed probe would say so.
+      this.stopProbing();
+    }
+    this.sendMs = performance.now() - started;
+    if (this.lost) throw this.lost;
+    // The target refuses a commit that reaches it after the source stopped waiting for its answer.
+    const expiresAt = Date.now() + this.opts.stepTimeoutMs;
+    const { migrationId } = this.info;
+    let reply: ReceiveStepReply;
+    try {
+      reply = await this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) }, this.opts.stepTimeoutMs);
+    } catch (err) {
+      // No responders: nobody subscribed, so nobody got it.
+      if (isNoResponders(err)) throw new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders): the commit of migration ${migrationId} reached nobody`);
+      throw new CommitOutcomeUnknown(`the commit of migration ${migrationId} got no answer from target host ${this.targetHost}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return this.committed(reply);
+  }
+
+  private committed(reply: Extract<ReceiveStepReply, { ok: true }>): CommitTiming {
+    this.memoryHash = reply.memoryHash;
+    return { sendMs: this.sendMs, targetCommitMs: reply.targetMs?.totalMs, targetApplyMs: reply.targetMs?.applyMs, pagesApplied: reply.pagesApplied };
+  }
+
+  /**
+   * After a lost commit answer: asks the target (`status`, backing off) until
+   * it says committed or refused — or it is gone for good (no responders for
+   * GONE_AFTER_MS), which refuses too. Rejects once outcomeTimeoutMs has
+   * passed with no answer (a hung or partitioned target, an unreachable broker).
+   */
+  async outcome(): Promise<CommitOutcome> {
+    const { migrationId } = this.info;
+    const until = Date.now() + this.opts.outcomeTimeoutMs;
+    let goneSince: number | undefined;
+    let why = 'no answer';
+    for (let wait = ASK_FIRST_MS; ; wait = Math.min(2 * wait, ASK_LAST_MS)) {
+      try {
+        const reply = await this.request({ step: 'status', migrationId }, Math.max(1, Math.min(this.opts.stepTimeoutMs, until - Date.now())));
+        goneSince = undefined;
+        if (!reply.ok) why = reply.error.message;
+        else if (reply.outcome === 'committed') return { committed: true, timing: this.committed(reply) };
+        else if (reply.outcome === 'refused') return { committed: false, error: new FlurryError('unavailable', `target host ${this.targetHost} did not take the instance: ${reply.reason ?? 'refused'}`) };
+        else why = 'an answer without an outcome';
+      } catch (err) {
+        why = (err as Error).message;
+        if (!isNoResponders(err)) goneSince = undefined;
+        else if (Date.now() - (goneSince ??= Date.now()) >= GONE_AFTER_MS) {
+          return { committed: false, error: new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders for ${GONE_AFTER_MS} ms after the commit's answer was lost)`) };
+        }
+      }
+      if (Date.now() + wait >= until) {
+        throw new FlurryError('unavailable', `the outcome of the commit of migration ${migrationId} on target host ${this.targetHost} is unknown after ${this.opts.outcomeTimeoutMs} ms (${why})`);
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /** Best effort: the target drops what it received. */
+  async abort(): Promise<void> {
+    this.stopProbing();
+    if (!this.prepared) return;
+    await this.request({ step: 'abort', migrationId: this.info.migrationId }, 1000).catch(() => undefined);
+  }
+}
