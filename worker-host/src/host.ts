@@ -24,9 +24,11 @@ import { Forker } from './forker.js';
 import { Heartbeat } from './heartbeat.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
-import { REPLY_HEADROOM_BYTES } from './reply.js';
 import { MemoryBudget } from './memory-budget.js';
 import { WarmFunctions } from './warm-functions.js';
+
+/** Room kept in a reply for the envelope around a guest's output (status, headers, ids): the output cap leaves it free. */
+const REPLY_HEADROOM_BYTES = 64 * 1024;
 
 export class WorkerHost {
   readonly id: string;

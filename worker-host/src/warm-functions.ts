@@ -4,15 +4,14 @@
  * invoke queue group while the host takes work, and evicting it when it is
  * redeployed, deleted, or idle when the memory budget needs room.
  */
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Subscription } from '@nats-io/transport-node';
 import {
-  decodeChecked, decodeOrRefuse, FlurryError, followKv, InvokeQueue, Subjects, toWireError,
-  type Fabric, type FleetEvent, type InvokeReply, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type WarmFunction,
+  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError,
+  type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type WarmFunction,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { fetchModule } from './module-store.js';
-import { replyWith } from './reply.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -116,9 +115,10 @@ export class WarmFunctions {
   }
 
   private serveCalls(w: WarmEntry): void {
-    w.sub ??= this.deps.fabric.nc.subscribe(Subjects.invoke(w.tenant, w.name, w.digest), {
-      queue: InvokeQueue,
-      callback: (_e, m) => void this.onInvoke(m, w.key),
+    const { hostId, log } = this.deps;
+    w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req) => this.invoke(req, w.key), {
+      queue: InvokeQueue, log, hostId,
+      tooLarge: (bytes, limit) => ({ ok: false, hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` } }),
     });
   }
 
@@ -131,25 +131,22 @@ export class WarmFunctions {
     }));
   }
 
-  private async onInvoke(msg: Msg, key: string): Promise<void> {
+  private async invoke(req: InvokeRequest, key: string): Promise<ReplyOf<'invoke'>> {
     const { hostId, log } = this.deps;
     this.calls++;
     const entry = this.warm.get(key);
     if (entry) entry.calls++;
-    let reply: InvokeReply;
-    let req: InvokeRequest | undefined;
     try {
-      req = decodeOrRefuse('InvokeRequest', msg.data, msg.subject);
       const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
         const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
         for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
         if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
       }
-      reply = { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
+      return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
     } catch (err) {
-      if (!(err instanceof FlurryError)) log.error({ err, requestId: req?.requestId }, 'invoke failed');
-      reply = { ok: false, error: toWireError(err), hostId };
+      if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId }, 'invoke failed');
+      return { ok: false, error: toWireError(err), hostId };
     } finally {
       this.calls--;
       if (entry) {
@@ -158,9 +155,6 @@ export class WarmFunctions {
       }
       if (this.calls === 0) this.idle?.();
     }
-    replyWith(msg, this.deps.fabric.nc, reply, (bytes, limit) => ({
-      ok: false, hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
-    } satisfies InvokeReply), log);
   }
 
   /** Drops warm versions that were redeployed or deleted, from the functions bucket's updates. */
