@@ -17,7 +17,7 @@ import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
-import { JobData } from './job-data.js';
+import { UploadedData } from '../uploads/uploaded-data.js';
 import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-events.js';
 import { newCloneDetails } from './job-run.js';
 import { parseCallbackUrl } from '../callbacks/callback-address.js';
@@ -34,7 +34,7 @@ export interface JobRoutesDeps {
   registry: FunctionRegistry;
   maxBodyBytes: number;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
-  data?: JobData;
+  data?: UploadedData;
   callbacks: CallbackConfig;
   /** The running jobs and clones quota; without it jobs are not limited. */
   runningJobs?: RunningJobs;
@@ -199,7 +199,7 @@ function parseJobBody(raw: Uint8Array): JobBody {
   if (b.initData !== undefined) {
     if (typeof b.initData !== 'string') throw bad('"initData" must be the name of uploaded data (PUT /v1/data/:name)');
     if (b.init !== undefined) throw bad('send "init" or "initData", not both');
-    JobData.checkName(b.initData);
+    UploadedData.checkName(b.initData);
   }
   if (b.boot !== undefined && b.boot !== 'fork' && b.boot !== 'cold') throw bad('"boot" must be "fork" or "cold"');
   if (b.keepParent !== undefined && typeof b.keepParent !== 'boolean') throw bad('"keepParent" must be a boolean');
@@ -220,7 +220,7 @@ function base64(field: string, s: string | undefined): Uint8Array {
   return s === undefined ? new Uint8Array(0) : base64Field(field, s);
 }
 
-async function initDataRef(data: JobData | undefined, tenant: string, name: string): Promise<InitDataRef> {
+async function initDataRef(data: UploadedData | undefined, tenant: string, name: string): Promise<InitDataRef> {
   if (!data) throw bad('this gateway keeps no job data: "initData" is not available');
   return data.ref(tenant, name);
 }

@@ -9,7 +9,7 @@ import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { CallerVariables } from '../auth/roles.js';
 import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
-import type { JobData } from '../jobs/job-data.js';
+import type { UploadedData } from '../uploads/uploaded-data.js';
 
 export interface ServiceRoutesDeps {
   services: ServiceManager;
@@ -17,7 +17,7 @@ export interface ServiceRoutesDeps {
   /** Keep the caller's Authorization header from the guest (API keys are configured). */
   hideAuthorization: boolean;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
-  data?: JobData;
+  data?: UploadedData;
 }
 
 type Env = { Variables: { requestId: string } & CallerVariables };
