@@ -16,7 +16,7 @@ import type { FleetView } from '../fleet-view.js';
 import { isWarmOn } from '../planning/host-states.js';
 import { jobParentHosts, spreadClones } from '../planning/job-hosts.js';
 import { initialMemoryOf } from '../planning/memory-room.js';
-import { JobEventWriter } from './job-events.js';
+import { JobEventWriter } from './job-event-writer.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 
@@ -825,7 +825,7 @@ export class JobRun {
   }
 
   /**
-   * Stores an event in the job events stream, after the ones emitted before it (job-events.ts);
+   * Stores an event in the job events stream, after the ones emitted before it (job-event-writer.ts);
    * never waits, never throws. `eventSeq` follows what is stored, so the record written next
    * tells the SSE route which events it reflects.
    */

@@ -13,7 +13,7 @@ import {
   decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
-import { jobEventsStreamConfig } from './job-events.js';
+import { jobEventsStreamConfig } from './job-event-writer.js';
 
 /** Results and job data are kept this long after they were written. */
 const KEEP_MS = 7 * 24 * 3600 * 1000;

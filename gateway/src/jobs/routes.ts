@@ -2,7 +2,7 @@
  * The jobs HTTP API (docs/jobs.md). Any gateway replica serves every route:
  * creating a job writes its record to KV (the coordinator, wherever it runs,
  * picks it up from its watch), reads come from KV and the results stream,
- * events from the job events stream (job-events.ts), and a cancel is a
+ * events from the job events stream (job-event-feed.ts), and a cancel is a
  * request to the coordinator.
  */
 import { createHash } from 'node:crypto';
@@ -18,7 +18,7 @@ import { readBody } from '../request-body.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
 import { UploadedData } from '../uploads/uploaded-data.js';
-import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-events.js';
+import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-event-feed.js';
 import { newCloneDetails } from './job-run.js';
 import { parseCallbackUrl } from '../callbacks/callback-address.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
