@@ -3,7 +3,7 @@ export { bestOf, HOSTS_TRIED } from './best-of.js';
 export { emptiedHosts, planConsolidation, type ConsolidationPlan, type PlacedInstance } from './consolidation.js';
 export { freeGuestSlots, hostState, instanceCount, isActive, isWarmOn } from './host-states.js';
 export { pickHosts, serviceInstanceHosts, type HostChoice } from './instance-hosts.js';
-export { jobParentHosts, spreadClones, type ParentHostFacts } from './job-hosts.js';
+export { coldReduceHost, jobParentHosts, keptParentRank, notResting, slotsLeft, spreadClones, type ParentHostFacts } from './job-hosts.js';
 export { initialMemoryOf, memoryRoom, roomFirst } from './memory-room.js';
 export * as reference from './reference.js';
 export { desiredInstances, scaleInVictims, scalingDecision, type ScalingAction, type ScalingDecision, type ScalingInput, type ServiceLoad } from './scaling.js';
