@@ -12,6 +12,7 @@ import {
 import type { FleetView } from '../fleet-view.js';
 import type { JobStore } from './job-store.js';
 import { JobRun } from './job-run.js';
+import { ParentHostMemory } from './job-snapshot.js';
 import { Lease } from '../lease.js';
 import type { CallbackDeliverer } from '../callbacks/callback-deliverer.js';
 
@@ -32,7 +33,7 @@ export class JobCoordinator {
   private readonly runs = new Map<string, JobRun>();
   private readonly inFlight = new Map<string, number>();
   private readonly hostBackoff = new Map<string, number>();
-  private readonly parentHosts = new Map<string, string>();
+  private readonly parentHosts = new ParentHostMemory();
   private control?: Subscription;
   private watch?: { stop(): void };
 

@@ -19,7 +19,7 @@ import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
 import { UploadedData } from '../uploads/uploaded-data.js';
 import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-event-feed.js';
-import { newCloneDetails } from './job-run.js';
+import { newCloneDetails } from './clone-attempts.js';
 import { parseCallbackUrl } from '../callbacks/callback-address.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
