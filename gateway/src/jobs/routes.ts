@@ -212,7 +212,13 @@ function parseJobBody(raw: Uint8Array): JobBody {
   if (b.retries !== undefined && (typeof b.retries !== 'number' || !Number.isInteger(b.retries) || b.retries < 0 || b.retries > 10)) throw bad('"retries" must be an integer from 0 to 10');
   if (b.reduce !== undefined && typeof b.reduce !== 'boolean') throw bad('"reduce" must be a boolean');
   if (b.callbackUrl !== undefined) parseCallbackUrl(b.callbackUrl);
-  return b as unknown as JobBody;
+  // Each field checked above: what is left is its type.
+  return {
+    function: b.function, clones: b.clones,
+    init: b.init as string | undefined, initData: b.initData, boot: b.boot as JobBoot | undefined, keepParent: b.keepParent as boolean | undefined,
+    input: b.input as string | undefined, inputs: b.inputs as string[] | undefined, timeoutMs: b.timeoutMs as number | undefined,
+    retries: b.retries as number | undefined, reduce: b.reduce as boolean | undefined, callbackUrl: b.callbackUrl as string | undefined,
+  };
 }
 
 /** An absent input is empty. */
