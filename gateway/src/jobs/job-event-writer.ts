@@ -20,29 +20,13 @@
  * newer one, so a slow broker cannot make the queue grow past the clone count.
  */
 import { randomUUID } from 'node:crypto';
-import { jetstream, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { encode, JobEventsStream, JobSubjects, untilStored, type BrokerLink, type JobEvent, type Logger } from '@flurry/core';
+import { encode, JobSubjects, untilStored, type BrokerLink, type JobEvent, type Logger } from '@flurry/core';
 
-const NANOS_PER_MS = 1_000_000;
-/** A writer stops retrying an event this long after it was emitted. */
+/** A writer stops retrying an event this long after it was emitted: within the stream's duplicate window, so that every retry of an event is recognised as one. */
 const EVENT_GIVE_UP_MS = 3 * 60_000;
-/** Longer than EVENT_GIVE_UP_MS, so that every retry of an event is recognised as one. */
-const DUPLICATE_WINDOW_MS = 5 * 60_000;
 const PUBLISH_TIMEOUT_MS = 5000;
-
-/** The job events stream: kept a day, at most 100,000 events per job and its byte limit in all (store-limits.ts; the oldest go first). */
-export const jobEventsStreamConfig: Partial<StreamConfig> & { name: typeof JobEventsStream } = {
-  name: JobEventsStream,
-  subjects: [JobSubjects.allEvents],
-  retention: RetentionPolicy.Limits,
-  storage: StorageType.File,
-  max_age: 24 * 3600_000 * NANOS_PER_MS,
-  max_msgs_per_subject: 100_000,
-  discard: DiscardPolicy.Old,
-  duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
-  allow_direct: true,
-};
 
 interface Pending {
   event: JobEvent;
