@@ -5,8 +5,7 @@
  * service's `initData` names one; the host that boots the parent reads it
  * from the store itself.
  */
-import { jetstream } from '@nats-io/jetstream';
-import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { ObjectStore } from '@nats-io/obj';
 import {
   DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError, openExistingObjects, openTenantData,
   type DataRecord, type Fabric, type InitDataRef,
