@@ -9,39 +9,43 @@
  *   ResultInbox        an inbox for those results, waited on with a time limit
  *   requestCancel / requestRelease ─► host: clones stopped / snapshot dropped
  *
- * Failures: a host's refusal is thrown as its FlurryError; no answer in time
- * is `timeout` (nats.js's own error); with `link`, a broker outage while the
- * answer is awaited ends the wait at once as `unavailable` (the request may or
- * may not have reached the host: the caller decides whether to send it again).
+ * Failures: a host's refusal is thrown as its FlurryError; no answer (in
+ * time, or nobody listening) is a CallFailed (nats-call.ts); with `link`, a
+ * broker outage while the answer is awaited ends the wait at once as
+ * `unavailable` (the request may or may not have reached the host: the caller
+ * decides whether to send it again).
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { BrokerLink } from './broker-link.js';
 import { encode } from './codec.js';
-import { decodeChecked, decodeOrRefuse } from './checked-decode.js';
 import { FlurryError } from './errors.js';
+import { callEncoded, listen, type CallKind, type ReplyOf } from './nats-call.js';
 import {
   JobSubjects, Subjects,
   type CancelReply, type CancelRequest, type CloneResult, type ForkMode, type ForkReply, type ForkRequest, type ReleaseReply, type ReleaseRequest, type SnapshotReply, type SnapshotRequest,
 } from './protocol.js';
-import type { Message, MessageKind } from './schemas.js';
 
 export type SnapshotMade = Extract<SnapshotReply, { ok: true }>;
 export type ForkStarted = Extract<ForkReply, { ok: true }>;
 
 export interface HostCallOptions {
-  /** Default 120 s (snapshot, fork), 60 s (release), 5 s (cancel). */
+  /** Default: the subject table's (subject-table.ts). */
   timeoutMs?: number;
   /** Gives up when the broker connection drops before the answer (`unavailable`: the outcome is unknown). */
   link?: BrokerLink;
 }
 
-/** One request to one host, its reply decoded and checked (a malformed reply throws `bad_request`). */
-async function askHost<K extends MessageKind>(nc: NatsConnection, subject: string, body: unknown, replyKind: K, timeoutMs: number, link?: BrokerLink): Promise<Message<K>> {
-  const request = nc.request(subject, encode(body), { timeout: timeoutMs });
-  if (!link) return decodeOrRefuse(replyKind, (await request).data, subject);
-  const outage = link.nextOutage();
+/**
+ * One call to one host, given up on a broker outage when `opts.link` is set.
+ * Encoded here: protocol.ts's request types (Uint8Array fields) are wider than
+ * the schemas' (Uint8Array<ArrayBuffer>) that call() takes.
+ */
+async function askHost<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: unknown, opts: HostCallOptions): Promise<ReplyOf<K>> {
+  const asked = callEncoded(nc, kind, subject, encode(request), { timeoutMs: opts.timeoutMs });
+  if (!opts.link) return asked;
+  const outage = opts.link.nextOutage();
   try {
-    return decodeOrRefuse(replyKind, (await Promise.race([request, outage.outage])).data, subject);
+    return await Promise.race([asked, outage.outage]);
   } finally {
     outage.cancel();
   }
@@ -49,31 +53,31 @@ async function askHost<K extends MessageKind>(nc: NatsConnection, subject: strin
 
 /** Boots a parent on `hostId` (or reuses a kept one) and snapshots it. */
 export async function requestSnapshot(nc: NatsConnection, hostId: string, req: SnapshotRequest, opts: HostCallOptions = {}): Promise<SnapshotMade> {
-  const reply = await askHost(nc, Subjects.snapshot(hostId), req, 'SnapshotReply', opts.timeoutMs ?? 120_000, opts.link);
+  const reply = await askHost(nc, 'snapshot', Subjects.snapshot(hostId), req, opts);
   if (!reply.ok) throw FlurryError.fromWire(reply.error);
   return reply;
 }
 
 /** Asks `hostId` to run the request's clones; resolves once the host says they are queued (their results go to `req.resultSubject`). */
 export async function requestFork(nc: NatsConnection, hostId: string, req: ForkRequest, opts: HostCallOptions = {}): Promise<ForkStarted> {
-  const reply = await askHost(nc, Subjects.fork(hostId), req, 'ForkReply', opts.timeoutMs ?? 120_000, opts.link);
+  const reply = await askHost(nc, 'fork', Subjects.fork(hostId), req, opts);
   if (!reply.ok) throw FlurryError.fromWire(reply.error);
   return reply;
 }
 
 /** Stops the clones of a snapshot on `hostId` now (only a job's, when `req.jobId` is set); the snapshot stays. */
 export async function requestCancel(nc: NatsConnection, hostId: string, req: CancelRequest, opts: HostCallOptions = {}): Promise<CancelReply> {
-  return askHost(nc, JobSubjects.cancel(hostId), req, 'CancelReply', opts.timeoutMs ?? 5000, opts.link);
+  return askHost(nc, 'cancel', JobSubjects.cancel(hostId), req, opts);
 }
 
 /** Drops a snapshot on `hostId` (as `req.holder`, when it is a kept parent's) and returns what its page server and cache moved. */
 export async function requestRelease(nc: NatsConnection, hostId: string, req: ReleaseRequest, opts: HostCallOptions = {}): Promise<ReleaseReply> {
-  return askHost(nc, Subjects.release(hostId), req, 'ReleaseReply', opts.timeoutMs ?? 60_000, opts.link);
+  return askHost(nc, 'release', Subjects.release(hostId), req, opts);
 }
 
 /** Tells hosts to drop a snapshot (the parent's memory server, clones' caches) and returns what each moved. */
 export async function releaseSnapshot(nc: NatsConnection, hostIds: string[], tenant: string, snapshotId: string): Promise<ReleaseReply[]> {
-  return Promise.all(hostIds.map((h) => requestRelease(nc, h, { tenant, snapshotId })));
+  return Promise.all(hostIds.map((h) => requestRelease(nc, h, { tenant, snapshotId }, { timeoutMs: 60_000 })));
 }
 
 /**
@@ -91,6 +95,7 @@ export class ResultInbox {
 
   private constructor(
     nc: NatsConnection,
+    family: 'fork' | 'reduce',
     readonly subject: string,
     private readonly expected: number,
     onResult?: (r: CloneResult) => void,
@@ -98,20 +103,17 @@ export class ResultInbox {
     this.left = expected;
     this.done = new Promise<void>((r) => (this.resolveDone = r));
     if (expected === 0) this.resolveDone();
-    this.sub = nc.subscribe(subject, {
-      callback: (_e, msg) => {
-        const r = decodeChecked('CloneResult', msg.data, msg.subject);
-        if (!r || r.index >= this.expected || this.results[r.index]) return; // a clone that ran twice counts once
-        this.results[r.index] = r;
-        onResult?.(r);
-        if (--this.left === 0) this.resolveDone();
-      },
+    this.sub = listen(nc, family === 'fork' ? 'forkResults' : 'reduceResult', subject, (r) => {
+      if (r.index >= this.expected || this.results[r.index]) return; // a clone that ran twice counts once
+      this.results[r.index] = r;
+      onResult?.(r);
+      if (--this.left === 0) this.resolveDone();
     });
   }
 
   /** Subscribed and known to the broker: requests naming `subject` may go out. */
   static async open(nc: NatsConnection, family: 'fork' | 'reduce', expected: number, onResult?: (r: CloneResult) => void): Promise<ResultInbox> {
-    const inbox = new ResultInbox(nc, createInbox(`flurry.${family}`), expected, onResult);
+    const inbox = new ResultInbox(nc, family, createInbox(`flurry.${family}`), expected, onResult);
     await nc.flush();
     return inbox;
   }

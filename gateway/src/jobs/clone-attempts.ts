@@ -6,7 +6,7 @@
  * clone lost to the platform (a host gone, a fork refused) is run again,
  * up to MAX_PLATFORM_ATTEMPTS times.
  */
-import { decodeChecked, JobSubjects, type CloneDetail, type CloneResult, type ErrorCode, type JobEventKind, type Logger, type Message, type MessageKind, type StoredJob, type WireError } from '@flurry/core';
+import { JobSubjects, listen, type CloneDetail, type CloneResult, type ErrorCode, type JobEventKind, type Logger, type StoredJob, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
@@ -64,22 +64,14 @@ export class CloneAttempts {
   async listen(nc: NatsConnection): Promise<void> {
     if (this.subs.length > 0) return;
     const { tenant, id } = this.record;
-    // A message that is not one is dropped (checked-decode.ts counts and logs it).
-    const reading = <K extends MessageKind>(kind: K, handle: (m: Message<K>) => void) => (_e: unknown, m: { data: Uint8Array; subject: string }) => {
-      const message = decodeChecked(kind, m.data, m.subject);
-      if (!message) return;
-      try {
-        handle(message);
-      } catch (err) {
-        this.job.log.warn({ jobId: id, kind, err: (err as Error).message }, 'message handler failed');
-      }
-    };
+    // A message that is not one is dropped (checked-decode.ts counts and logs it); a handler that throws is logged.
+    const log = this.job.log.child({ jobId: id });
     this.subs.push(
-      nc.subscribe(`${JobSubjects.results(tenant, id)}.*`, { callback: reading('CloneResult', (r) => this.onResult(r)) }),
-      nc.subscribe(`${JobSubjects.failures(tenant, id)}.>`, { callback: reading('CloneResult', (r) => this.onFailure(r)) }),
-      nc.subscribe(JobSubjects.progress(tenant, id), { callback: reading('CloneProgress', (p) => {
+      listen(nc, 'results', `${JobSubjects.results(tenant, id)}.*`, (r) => this.onResult(r), { log }),
+      listen(nc, 'failures', `${JobSubjects.failures(tenant, id)}.>`, (r) => this.onFailure(r), { log }),
+      listen(nc, 'progress', JobSubjects.progress(tenant, id), (p) => {
         if (!this.job.over() && this.running.get(p.index)?.requestId === p.requestId) this.job.emit('progress', { index: p.index, done: p.done, total: p.total, host: p.hostId });
-      }) }),
+      }, { log }),
     );
     await nc.flush();
   }

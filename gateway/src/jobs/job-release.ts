@@ -10,9 +10,6 @@
 import { requestCancel, requestRelease, type Logger } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 
-/** Timeout of each host's release (a parent's memory server may take a moment to stop). */
-const RELEASE_TIMEOUT_MS = 10_000;
-
 export interface JobSnapshotHolder {
   tenant: string;
   jobId: string;
@@ -52,7 +49,7 @@ export async function releaseOn(nc: NatsConnection, log: Logger, job: Pick<JobSn
   if (stopClones) await cancelOn(nc, log, job, hosts);
   await Promise.all(hosts.map(async (h) => {
     try {
-      await requestRelease(nc, h, { tenant, snapshotId, holder: jobId }, { timeoutMs: RELEASE_TIMEOUT_MS });
+      await requestRelease(nc, h, { tenant, snapshotId, holder: jobId });
     } catch (err) {
       log.warn({ jobId, hostId: h, snapshotId, err: (err as Error).message }, 'release failed');
     }

@@ -10,7 +10,7 @@
  * before the host's record lists it.
  */
 import {
-  coldBootDescriptor, encodeDescriptor, FlurryError, initDigest, parentKeyString, requestSnapshot, toWireError,
+  CallFailed, coldBootDescriptor, encodeDescriptor, FlurryError, initDigest, parentKeyString, requestSnapshot, toWireError,
   type BrokerLink, type FunctionRecord, type HostRecord, type JobEventKind, type JobSpec, type Logger, type SnapshotMade, type SnapshotRequest, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -201,7 +201,8 @@ export class JobSnapshot {
         if (!link.connected || link.outages !== outagesBefore) throw err;
         error = toWireError(err);
         log.warn({ jobId: request.requestId, hostId: host.id, err: error.message }, 'snapshot failed');
-        if (err instanceof FlurryError && GUEST_FAILURES.has(err.code)) break;
+        // The parent's own failure, as its host answered (not a call that got no answer).
+        if (err instanceof FlurryError && !(err instanceof CallFailed) && GUEST_FAILURES.has(err.code)) break;
       }
     }
     return { error };

@@ -8,9 +8,8 @@
 import { createHash } from 'node:crypto';
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { RequestError } from '@nats-io/transport-node';
 import {
-  decodeOrRefuse, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
+  call, FlurryError, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
   type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobRecord, type JobSpec, type Logger,
 } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
@@ -134,9 +133,9 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     const req: JobControlRequest = { action: 'cancel', tenant: job.tenant, jobId: job.id };
     let reply: JobControlReply;
     try {
-      reply = decodeOrRefuse('JobControlReply', (await nc.request(JobSubjects.control, encode(req), { timeout: 30_000 })).data);
+      reply = await call(nc, 'jobControl', JobSubjects.control, req);
     } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', 'no job coordinator is running; retry', { retryAfterSeconds: 1 });
+      if (isNoResponders(err)) throw new FlurryError('unavailable', 'no job coordinator is running; retry', { retryAfterSeconds: 1 });
       throw new FlurryError('unavailable', `the job coordinator did not answer: ${(err as Error).message}`, { retryAfterSeconds: 1 });
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
