@@ -187,8 +187,9 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     this.spec = await store.spec(this.stored);
     // Inputs too large for a fork message go through the object store, once per job (again on resume: same bytes).
     this.inputObjects = await storeLargeInputs(store, this.record, this.spec);
-    await this.snapshot.resume();
     await this.attempts.resume();
+    // After the results kept meanwhile are counted: hosts of clones still to finish may have the snapshot's pages.
+    await this.snapshot.resume();
     this.lastRead = Date.now();
     this.changed();
     if (this.stored.cancelRequested && !this.terminal()) await this.cancel();
