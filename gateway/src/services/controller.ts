@@ -24,12 +24,12 @@ import type { FleetView } from '../fleet-view.js';
 import { Lease } from '../lease.js';
 import { Autoscaler } from './autoscaler.js';
 import { StandbyParents } from './standby-parents.js';
-import { Consolidator } from './consolidator.js';
+import { Consolidator } from '../hosts/consolidator.js';
 import { FleetLoad } from './fleet-load.js';
-import { drainHost } from './host-drain.js';
-import { setHostState } from './host-state.js';
-import { InstanceMover } from './instance-mover.js';
-import type { Journal } from './journal.js';
+import { drainHost } from '../hosts/host-drain.js';
+import { setHostState } from '../hosts/host-state.js';
+import { InstanceMover } from '../hosts/instance-mover.js';
+import type { Journal } from '../hosts/journal.js';
 import type { ServiceManager } from './service-manager.js';
 
 const LEASE_KEY = 'controller';

@@ -13,11 +13,11 @@ import { serviceKey, type Fabric, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { emptiedHosts, planConsolidation, type ConsolidationPlan, type PlacedInstance } from '../planning/consolidation.js';
 import { isActive } from '../planning/host-states.js';
-import type { Autoscaler } from './autoscaler.js';
-import type { FleetLoad } from './fleet-load.js';
+import type { Autoscaler } from '../services/autoscaler.js';
+import type { FleetLoad } from '../services/fleet-load.js';
+import type { ServiceManager } from '../services/service-manager.js';
 import { setHostState } from './host-state.js';
 import type { InstanceMover } from './instance-mover.js';
-import type { ServiceManager } from './service-manager.js';
 
 export interface ConsolidatorDeps {
   fabric: Fabric;

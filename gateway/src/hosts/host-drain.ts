@@ -12,7 +12,7 @@ import type { FleetView } from '../fleet-view.js';
 import { pickHosts } from '../planning/instance-hosts.js';
 import { setHostState } from './host-state.js';
 import type { InstanceMover } from './instance-mover.js';
-import type { ServiceManager } from './service-manager.js';
+import type { ServiceManager } from '../services/service-manager.js';
 
 export interface HostDrainDeps {
   fabric: Fabric;

@@ -5,7 +5,7 @@
  */
 import type { ControllerMove, Logger } from '@flurry/core';
 import type { Journal } from './journal.js';
-import type { ServiceManager } from './service-manager.js';
+import type { ServiceManager } from '../services/service-manager.js';
 
 export interface InstanceRef {
   tenant: string;
