@@ -30,7 +30,7 @@ import { drainHost } from '../hosts/host-drain.js';
 import { setHostState } from '../hosts/host-state.js';
 import { InstanceMover } from '../hosts/instance-mover.js';
 import type { Journal } from '../hosts/journal.js';
-import type { ServiceManager } from './service-manager.js';
+import type { Services } from './services.js';
 
 const LEASE_KEY = 'controller';
 /** How often every service is re-checked (scale-in, min) besides the load reports. */
@@ -62,7 +62,7 @@ export class ServicesController {
 
   private constructor(
     private readonly fabric: Fabric,
-    private readonly services: ServiceManager,
+    private readonly services: Services,
     private readonly fleet: FleetView,
     private readonly log: Logger,
     private readonly opts: ControllerOptions,
@@ -70,18 +70,18 @@ export class ServicesController {
     journal: Journal,
   ) {
     this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() }, fabric.link);
-    this.mover = new InstanceMover(services, journal, log);
+    this.mover = new InstanceMover(services.migrations, journal, log);
     const reactivate = (hosts: HostRecord[], reason: string) => this.reactivate(hosts, reason);
-    this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
+    this.autoscaler = new Autoscaler({ store: services.store, scaling: services.scaling, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
       standby: new StandbyParents(fabric.nc, log),
       exclusive: (work) => this.exclusive(work),
     });
     this.consolidator = new Consolidator({
-      fabric, services, fleet, load: this.load, autoscaler: this.autoscaler, mover: this.mover, log, hostInstances: opts.hostInstances, quietMs: opts.scaleInCooldownMs,
+      fabric, store: services.store, fleet, load: this.load, autoscaler: this.autoscaler, mover: this.mover, log, hostInstances: opts.hostInstances, quietMs: opts.scaleInCooldownMs,
     });
   }
 
-  static async open(fabric: Fabric, services: ServiceManager, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
+  static async open(fabric: Fabric, services: Services, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
     const leaseKv = await openBucket(fabric, ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs });
     return new ServicesController(fabric, services, fleet, log, opts, leaseKv, journal);
   }
@@ -134,9 +134,9 @@ export class ServicesController {
     if (Date.now() - this.listedAt > LIST_MS) {
       this.listedAt = Date.now();
       try {
-        const all = await this.services.all();
+        const all = await this.services.store.all();
         this.known = all.map(({ record }) => ({ tenant: record.tenant, name: record.name }));
-        await this.services.repairPlacements(all);
+        await this.services.migrations.repairPlacements(all);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'listing services failed');
       }
@@ -159,7 +159,7 @@ export class ServicesController {
       if (exitingHost !== undefined) req = { ...req, hostId: exitingHost, exiting: true };
       this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
       return await this.exclusive(() => drainHost({
-        fabric: this.fabric, services: this.services, fleet: this.fleet, mover: this.mover, log: this.log,
+        fabric: this.fabric, store: this.services.store, fleet: this.fleet, mover: this.mover, log: this.log,
         hostInstances: this.opts.hostInstances, reactivate: (hosts, reason) => this.reactivate(hosts, reason),
       }, req));
     } catch (err) {

@@ -8,11 +8,13 @@ import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { CallerVariables } from '../auth/roles.js';
-import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
+import type { MigrateOptions } from './instance-migration.js';
+import type { ServiceSpec } from './service-records.js';
+import type { Services } from './services.js';
 import type { JobData } from '../jobs/job-data.js';
 
 export interface ServiceRoutesDeps {
-  services: ServiceManager;
+  services: Pick<Services, 'records' | 'router' | 'migrations'>;
   maxBodyBytes: number;
   /** Keep the caller's Authorization header from the guest (API keys are configured). */
   hideAuthorization: boolean;
@@ -27,7 +29,7 @@ export const ROUTE_HEADER = 'x-flurry-route';
 export const ROUTE_COOKIE = 'flurry-route';
 
 export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoutesDeps): void {
-  const { services } = deps;
+  const { records, router, migrations } = deps.services;
 
   app.post('/v1/services', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes));
@@ -37,20 +39,20 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
       if (!deps.data) throw new FlurryError('bad_request', 'this gateway keeps no uploaded data: "initData" is not available');
       spec.initData = await deps.data.ref(c.var.tenant, body.initData);
     }
-    return c.json({ service: await services.create(c.var.tenant, spec) }, 201);
+    return c.json({ service: await records.create(c.var.tenant, spec) }, 201);
   });
-  app.get('/v1/services', async (c) => c.json({ services: await services.list(c.var.tenant) }));
-  app.get('/v1/services/:name', async (c) => c.json({ service: await services.get(c.var.tenant, c.req.param('name')) }));
+  app.get('/v1/services', async (c) => c.json({ services: await records.list(c.var.tenant) }));
+  app.get('/v1/services/:name', async (c) => c.json({ service: await records.get(c.var.tenant, c.req.param('name')) }));
   app.patch('/v1/services/:name', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes)) as Record<string, unknown>;
     for (const k of Object.keys(body)) {
       if (k === 'init' || k === 'initData' || k === 'function') throw new FlurryError('bad_request', `cannot change "${k}" of a service: its instances are clones of one parent (create a new service instead)`);
       if (k !== 'min' && k !== 'max' && k !== 'targetConcurrency') throw new FlurryError('bad_request', `cannot change "${k}" (only min, max and targetConcurrency)`);
     }
-    return c.json({ service: await services.update(c.var.tenant, c.req.param('name'), body) });
+    return c.json({ service: await records.update(c.var.tenant, c.req.param('name'), body) });
   });
   app.delete('/v1/services/:name', async (c) => {
-    await services.delete(c.var.tenant, c.req.param('name'));
+    await records.delete(c.var.tenant, c.req.param('name'));
     return c.json({ deleted: c.req.param('name') });
   });
 
@@ -74,7 +76,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     }
     // A user moves its own instances; an admin any tenant's (another tenant's instance is not found for a user).
     const scope = c.var.role === 'admin' ? undefined : c.var.tenant;
-    return c.json({ migration: await services.migrate(scope, c.req.param('id'), body.target as string | undefined, opts) });
+    return c.json({ migration: await migrations.migrate(scope, c.req.param('id'), body.target as string | undefined, opts) });
   });
 
   const call = async (c: Context<E>, name: string, path: string) => {
@@ -89,7 +91,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     // The host runs each request id once (a resend gets the first reply): an id the client chose, which it may
     // reuse, gets a suffix of its own; one the gateway made is unique already.
     const requestId = c.var.requestId === c.req.header('x-request-id') ? `${c.var.requestId}.${randomBytes(6).toString('hex')}` : c.var.requestId;
-    const reply = await services.forward(c.var.tenant, name, (record): InvokeRequest => ({
+    const reply = await router.forward(c.var.tenant, name, (record): InvokeRequest => ({
       requestId,
       tenant: record.tenant,
       name: record.function,
