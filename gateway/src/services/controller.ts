@@ -17,8 +17,8 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, decodeChecked, decodeOrRefuse, encode, openBucket, toWireError,
-  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger,
+  ControllerBuckets, ControllerSubjects, listen, openBucket, serve,
+  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { Lease } from '../lease.js';
@@ -100,14 +100,11 @@ export class ServicesController {
 
   private lead(): void {
     const { nc } = this.fabric;
+    const { log } = this;
     this.subs.push(
-      nc.subscribe(ControllerSubjects.load, { callback: (_e, msg) => this.onLoad(msg.data) }),
-      nc.subscribe(ControllerSubjects.drain, {
-        callback: (_e, msg) => void this.onDrain(msg.data).then((r) => msg.respond(encode(r))),
-      }),
-      nc.subscribe(ControllerSubjects.allExiting, {
-        callback: (_e, msg) => void this.onDrain(msg.data, msg.subject.slice(ControllerSubjects.exiting('').length)).then((r) => msg.respond(encode(r))),
-      }),
+      listen(nc, 'load', ControllerSubjects.load, (report) => this.onLoad(report), { log }),
+      serve(nc, 'controllerDrain', ControllerSubjects.drain, (req) => this.onDrain(req), { log }),
+      serve(nc, 'controllerExiting', ControllerSubjects.allExiting, (req, msg) => this.onDrain(req, msg.subject.slice(ControllerSubjects.exiting('').length)), { log }),
     );
     this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     if (this.opts.consolidateMs > 0) this.timers.push(setInterval(() => this.consolidate(), this.opts.consolidateMs));
@@ -121,9 +118,7 @@ export class ServicesController {
     this.timers = [];
   }
 
-  private onLoad(data: Uint8Array): void {
-    const report = decodeChecked('ServiceLoadReport', data, ControllerSubjects.load);
-    if (!report) return;
+  private onLoad(report: ServiceLoadReport): void {
     for (const key of this.load.add(report)) {
       const dot = key.indexOf('.');
       this.autoscaler.evaluate(key.slice(0, dot), key.slice(dot + 1));
@@ -152,19 +147,17 @@ export class ServicesController {
       .finally(() => (this.consolidating = false));
   }
 
-  /** A drain asked for by the API, or (`exitingHost`) by a host that exits: then that host, whatever the message names. */
-  private async onDrain(data: Uint8Array, exitingHost?: string): Promise<DrainHostReply> {
-    try {
-      let req: DrainHostRequest = decodeOrRefuse('DrainHostRequest', data, exitingHost === undefined ? ControllerSubjects.drain : ControllerSubjects.exiting(exitingHost));
-      if (exitingHost !== undefined) req = { ...req, hostId: exitingHost, exiting: true };
-      this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
-      return await this.exclusive(() => drainHost({
-        fabric: this.fabric, store: this.services.store, fleet: this.fleet, mover: this.mover, log: this.log,
-        hostInstances: this.opts.hostInstances, reactivate: (hosts, reason) => this.reactivate(hosts, reason),
-      }, req));
-    } catch (err) {
-      return { ok: false, error: toWireError(err) };
-    }
+  /**
+   * A drain asked for by the API, or (`exitingHost`) by a host that exits: then that host, whatever the message
+   * names. What it throws is answered as a refusal (serve).
+   */
+  private async onDrain(asked: DrainHostRequest, exitingHost?: string): Promise<DrainHostReply> {
+    const req = exitingHost === undefined ? asked : { ...asked, hostId: exitingHost, exiting: true };
+    this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
+    return this.exclusive(() => drainHost({
+      fabric: this.fabric, store: this.services.store, fleet: this.fleet, mover: this.mover, log: this.log,
+      hostInstances: this.opts.hostInstances, reactivate: (hosts, reason) => this.reactivate(hosts, reason),
+    }, req));
   }
 
   private async reactivate(hosts: HostRecord[], reason: string): Promise<void> {

@@ -7,7 +7,7 @@
  * disagree with the hosts.
  */
 import {
-  decodeOrRefuse, encode, FlurryError, MigrationSubjects, newId, serviceKey,
+  call, FlurryError, MigrationSubjects, newId, serviceKey,
   type Fabric, type Logger, type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire, type ServiceInstanceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -16,8 +16,6 @@ import type { ServiceState, ServiceStore } from './service-store.js';
 
 /** A `migrating` mark older than this is taken for the leftover of a gateway that died mid-migration (a migration answers within 5 minutes). */
 const MIGRATION_MARK_MS = 6 * 60_000;
-/** How long the source host may take to answer a migration. */
-const MIGRATION_TIMEOUT_MS = 5 * 60_000;
 
 export interface MigrateOptions {
   downtimeBudgetMs?: number;
@@ -76,7 +74,8 @@ export class InstanceMigrations {
       let answered = false;
       try {
         const req: MigrateInstanceRequest = { requestId, tenant: record.tenant, service: record.name, instanceId, name: record.function, digest: inst.digest, target: to, ...opts };
-        const asked = fabric.nc.request(MigrationSubjects.migrate(inst.host), encode(req), { timeout: MIGRATION_TIMEOUT_MS });
+        // Answered within the table's timeout for `migrate` (5 minutes).
+        const asked = call(fabric.nc, 'migrate', MigrationSubjects.migrate(inst.host), req);
         let watch: NodeJS.Timeout | undefined;
         // A source that dies mid-migration never answers: give up once its heartbeats stop, or it was restarted.
         const incarnation = fleet.incarnation(inst.host);
@@ -89,7 +88,7 @@ export class InstanceMigrations {
         // The source's answer is lost in a broker outage: stop waiting for it then.
         const outage = fabric.link.nextOutage();
         try {
-          reply = decodeOrRefuse('MigrateInstanceReply', (await Promise.race([asked, sourceGone, outage.outage])).data);
+          reply = await Promise.race([asked, sourceGone, outage.outage]);
         } catch (err) {
           throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`, { retryAfterSeconds: 1 });
         } finally {

@@ -5,7 +5,7 @@
  * forgotten and replaced.
  */
 import {
-  decodeOrRefuse, encode, FlurryError, newId, serviceKey, ServiceSubjects,
+  call, callEncoded, encode, FlurryError, newId, serviceKey, ServiceSubjects,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type HostRecord, type Logger,
   type ServiceInstanceRecord, type ServiceRecord,
 } from '@flurry/core';
@@ -125,7 +125,7 @@ export class InstanceScaling {
   /** Asks the instance's host to destroy it; a host that does not answer is logged, not waited for. */
   async destroy(tenant: string, service: string, inst: ServiceInstanceRecord): Promise<void> {
     const req: DestroyInstanceRequest = { tenant, service, instanceId: inst.id };
-    await this.deps.fabric.nc.request(ServiceSubjects.destroy(inst.host), encode(req), { timeout: this.deps.createTimeoutMs })
+    await call(this.deps.fabric.nc, 'destroyInstance', ServiceSubjects.destroy(inst.host), req, { timeoutMs: this.deps.createTimeoutMs })
       .catch((err: unknown) => this.deps.log.warn({ hostId: inst.host, instanceId: inst.id, err: (err as Error).message }, 'instance destroy request failed'));
     this.deps.counts.forget(inst.id);
   }
@@ -172,7 +172,8 @@ export class InstanceScaling {
       };
       let reply: CreateInstanceReply;
       try {
-        reply = decodeOrRefuse('CreateInstanceReply', (await this.deps.fabric.nc.request(ServiceSubjects.create(host.id), encode(req), { timeout: this.deps.createTimeoutMs })).data);
+        // Encoded here: the record's init is a Uint8Array of any buffer, the table's request type wants an ArrayBuffer's.
+        reply = await callEncoded(this.deps.fabric.nc, 'createInstance', ServiceSubjects.create(host.id), encode(req), { timeoutMs: this.deps.createTimeoutMs });
       } catch (err) {
         this.deps.log.warn({ hostId: host.id, err: (err as Error).message }, 'instance creation request failed');
         lastError = new FlurryError('unavailable', `host ${host.id} did not answer the instance creation`, { retryAfterSeconds: 1 });

@@ -7,9 +7,9 @@
  * replaced when its host is gone.
  */
 import { createHash } from 'node:crypto';
-import { RequestError, TimeoutError } from '@nats-io/transport-node';
+import { RequestError } from '@nats-io/transport-node';
 import {
-  decodeOrRefuse, encode, FlurryError, serviceKey, ServiceSubjects,
+  CallFailed, callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, serviceKey, ServiceSubjects,
   type Fabric, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -27,14 +27,14 @@ const RECONNECT_HOLD_MS = 2000;
 const RESEND_PAUSE_MS = 100;
 /** What an attempt's wait rejects with when this gateway's broker connection drops. */
 const GATEWAY_OUTAGE = Symbol('gateway broker outage');
-const isTimeout = (err: unknown) => err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
 
 /** How an attempt's wait failed, if it is one of the ways an attempt ends (anything else is thrown on). */
 function attemptEnd(err: unknown): AttemptEnd | undefined {
   if (err === GATEWAY_OUTAGE) return 'gateway-outage';
   if (err instanceof HostAway) return err.end;
-  if (err instanceof RequestError && err.isNoResponders()) return 'no-responders';
-  if (err instanceof TimeoutError || err instanceof RequestError) return 'broker-error';
+  if (isNoResponders(err)) return 'no-responders';
+  // A connection closed or draining (this gateway stopping) is no broker failure: thrown on.
+  if (err instanceof CallFailed && (err.reason === 'timeout' || err.cause instanceof RequestError)) return 'broker-error';
   return undefined;
 }
 
@@ -134,19 +134,20 @@ export class ServiceRouter {
       const untilDeadline = deadline - Date.now();
       const wait = Math.max(1, Math.min(untilDeadline, resendWaitMs(attempts)));
       try {
-        return (await this.whileHostLive(host, Promise.race([this.deps.fabric.nc.request(subject, payload, { timeout: wait }), outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]))).data;
+        const asked = callEncoded(this.deps.fabric.nc, 'serviceRequest', subject, payload, { timeoutMs: wait, raw: true });
+        return await this.whileHostLive(host, Promise.race([asked, outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]));
       } catch (err) {
         error = err;
         end = attemptEnd(err);
         if (!end) throw err;
-        if (end === 'broker-error' && isTimeout(err) && wait < untilDeadline) end = 'unanswered';
+        if (end === 'broker-error' && isCallTimeout(err) && wait < untilDeadline) end = 'unanswered';
       } finally {
         outage.cancel();
       }
       const resending = attempts > 1;
       if (end === 'no-responders' && !resending) return 'no-responders';
       if (!shouldResend({ end, outageDuring: link.outages !== outagesBefore || !link.connected, resending, msLeft: deadline - Date.now() })) {
-        if ((end === 'broker-error' || end === 'unanswered') && isTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times)` : ''}`);
+        if ((end === 'broker-error' || end === 'unanswered') && isCallTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times)` : ''}`);
         if (error instanceof HostAway && end === 'host-gone') throw error;
         throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}": ${end === 'gateway-outage' ? 'the connection to the fleet\'s message broker was lost while this request was in flight' : (error as Error).message}${resending ? ` (sent ${attempts} times until the request's deadline)` : ''}; its outcome is unknown`, { retryAfterSeconds: 1 });
       }
