@@ -17,13 +17,8 @@ import type { ServiceState, ServiceStore } from './service-store.js';
 /** A `migrating` mark older than this is taken for the leftover of a gateway that died mid-migration (a migration answers within 5 minutes). */
 const MIGRATION_MARK_MS = 6 * 60_000;
 
-export interface MigrateOptions {
-  downtimeBudgetMs?: number;
-  /** 0: stop-and-copy only. */
-  maxRounds?: number;
-  /** Compare memory hashes of source and target at the commit (adds the hashing to the pause). */
-  verify?: boolean;
-}
+/** How the pre-copy runs, as the API may ask (the source host gets them in its MigrateInstanceRequest). */
+export type MigrationTuning = Pick<MigrateInstanceRequest, 'downtimeBudgetMs' | 'maxRounds' | 'verify'>;
 
 export interface InstanceMigrationsDeps {
   fabric: Fabric;
@@ -46,7 +41,7 @@ export class InstanceMigrations {
    * search to one tenant's instances (a user's request); undefined searches
    * every tenant's (an admin's).
    */
-  async migrate(tenant: string | undefined, instanceId: string, target?: string, opts: MigrateOptions = {}): Promise<MigrationReportWire & { placementMs: number }> {
+  async migrate(tenant: string | undefined, instanceId: string, target?: string, opts: MigrationTuning = {}): Promise<MigrationReportWire & { placementMs: number }> {
     const { store, fleet, fabric, log } = this.deps;
     if (target !== undefined && (typeof target !== 'string' || target === '')) throw new FlurryError('bad_request', 'target must be a host id');
     for (const key of await store.keys(tenant)) {

@@ -8,8 +8,8 @@ import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { CallerVariables } from '../auth/roles.js';
-import type { MigrateOptions } from './instance-migration.js';
-import type { ServiceSpec } from './service-records.js';
+import type { MigrationTuning } from './instance-migration.js';
+import type { CreateServiceBody } from './service-records.js';
 import type { Services } from './services.js';
 import type { JobData } from '../jobs/job-data.js';
 
@@ -33,7 +33,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 
   app.post('/v1/services', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes));
-    const spec = serviceSpec(body);
+    const spec = createServiceBody(body);
     if (body.initData !== undefined) {
       if (typeof body.initData !== 'string') throw new FlurryError('bad_request', '"initData" must be the name of uploaded data (PUT /v1/data/:name)');
       if (!deps.data) throw new FlurryError('bad_request', 'this gateway keeps no uploaded data: "initData" is not available');
@@ -60,7 +60,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     const raw = await readBody(c, deps.maxBodyBytes);
     const body = raw.length === 0 ? {} : parseJson(raw);
     for (const k of Object.keys(body)) if (!['target', 'downtimeBudgetMs', 'maxRounds', 'verify'].includes(k)) throw new FlurryError('bad_request', `unknown field "${k}" (target, downtimeBudgetMs, maxRounds, verify)`);
-    const opts: MigrateOptions = {};
+    const opts: MigrationTuning = {};
     const { downtimeBudgetMs, maxRounds } = body;
     if (downtimeBudgetMs !== undefined) {
       if (typeof downtimeBudgetMs !== 'number' || !(downtimeBudgetMs > 0) || downtimeBudgetMs > 60_000) throw new FlurryError('bad_request', '"downtimeBudgetMs" must be a number of milliseconds above 0 and at most 60000');
@@ -120,10 +120,10 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 }
 
 /** POST /v1/services's body: `init` is base64, as in the jobs API. */
-function serviceSpec(b: Record<string, unknown>): ServiceSpec {
+function createServiceBody(b: Record<string, unknown>): CreateServiceBody {
   if (b.init !== undefined && typeof b.init !== 'string') throw new FlurryError('bad_request', '"init" must be a base64 string');
-  const { init, initData: _initData, ...rest } = b;
-  return { ...(rest as unknown as ServiceSpec), ...(init === undefined ? {} : { init: base64Field('init', init as string) }) };
+  const { name, function: fn, min, max, targetConcurrency, init } = b;
+  return { name, function: fn, min, max, targetConcurrency, ...(typeof init === 'string' ? { init: base64Field('init', init) } : {}) };
 }
 
 function parseJson(raw: Uint8Array): Record<string, unknown> {

@@ -15,12 +15,13 @@ export const MAX_INSTANCES = 64;
 /** Init input kept in the service record (JetStream KV values stay well under 1 MiB). */
 export const MAX_INIT_BYTES = 256 * 1024;
 
-export interface ServiceSpec {
-  name: string;
-  function: string;
-  min?: number;
-  max?: number;
-  targetConcurrency?: number;
+/** A service as `POST /v1/services` asks for it: the body's fields as they came, checked by ServiceRecords.create. */
+export interface CreateServiceBody {
+  name: unknown;
+  function: unknown;
+  min?: unknown;
+  max?: unknown;
+  targetConcurrency?: unknown;
   /** The init input of the instances' parent (decoded from the API's base64). */
   init?: Uint8Array;
   /** Or an uploaded object as the init input (resolved from the API's `initData` name). */
@@ -47,7 +48,7 @@ export interface ServiceRecordsDeps {
 export class ServiceRecords {
   constructor(private readonly deps: ServiceRecordsDeps) {}
 
-  async create(tenant: string, spec: ServiceSpec): Promise<ServiceView> {
+  async create(tenant: string, spec: CreateServiceBody): Promise<ServiceView> {
     if (typeof spec.name !== 'string' || !NAME_PATTERN.test(spec.name)) throw new FlurryError('bad_request', 'name must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit');
     if (typeof spec.function !== 'string' || spec.function === '') throw new FlurryError('bad_request', 'function is required (the name of a deployed function)');
     const fn = await this.deps.getFunction(tenant, spec.function).catch((err: unknown) => {
