@@ -9,6 +9,7 @@ export * from './redact.js';
 export * from './ids.js';
 export * from './fabric.js';
 export * from './store-limits.js';
+export * from './store-table.js';
 export * from './nats-auth.js';
 export * from './kv-keys.js';
 export * from './broker-link.js';

@@ -7,7 +7,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, isBrokerFailure, kvKeys, NAME_PATTERN, openBucket, serviceKey, ServiceBuckets,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, isBrokerFailure, kvKeys, NAME_PATTERN, openKv, serviceKey, ServiceBuckets,
   type Fabric, type Logger, type ServiceInstanceRecord, type ServiceRecord,
 } from '@flurry/core';
 
@@ -45,8 +45,8 @@ export class ServiceStore {
 
   static async open(fabric: Fabric, log: Logger): Promise<ServiceStore> {
     const [services, placements] = await Promise.all([
-      openBucket(fabric, ServiceBuckets.services, { history: 1 }),
-      openBucket(fabric, ServiceBuckets.instances, { history: 1 }),
+      openKv(fabric, 'services'),
+      openKv(fabric, 'serviceInstances'),
     ]);
     const store = new ServiceStore(fabric, log, services, placements);
     await store.watchPlacements();
