@@ -5,7 +5,7 @@
  * forgotten and replaced.
  */
 import {
-  call, callEncoded, encode, FlurryError, newId, serviceKey, ServiceSubjects,
+  call, FlurryError, newId, serviceKey, ServiceSubjects,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type HostRecord, type Logger,
   type ServiceInstanceRecord, type ServiceRecord,
 } from '@flurry/core';
@@ -172,8 +172,7 @@ export class InstanceScaling {
       };
       let reply: CreateInstanceReply;
       try {
-        // Encoded here: the record's init is a Uint8Array of any buffer, the table's request type wants an ArrayBuffer's.
-        reply = await callEncoded(this.deps.fabric.nc, 'createInstance', ServiceSubjects.create(host.id), encode(req), { timeoutMs: this.deps.createTimeoutMs });
+        reply = await call(this.deps.fabric.nc, 'createInstance', ServiceSubjects.create(host.id), req, { timeoutMs: this.deps.createTimeoutMs });
       } catch (err) {
         this.deps.log.warn({ hostId: host.id, err: (err as Error).message }, 'instance creation request failed');
         lastError = new FlurryError('unavailable', `host ${host.id} did not answer the instance creation`, { retryAfterSeconds: 1 });

@@ -8,7 +8,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
-  callEncoded, encode, newId, serviceKey, ServiceSubjects,
+  call, newId, serviceKey, ServiceSubjects,
   type HostRecord, type Logger, type ServiceRecord, type StandbyParentRequest,
 } from '@flurry/core';
 
@@ -41,8 +41,7 @@ export class StandbyParents {
         this.log.debug({ service: `${record.tenant}/${record.name}`, hostId: host.id, err: message }, 'standby parent refused');
       };
       // The table's timeout (2 minutes): a parent boot can take long (a large init), and the hold is only useful once it is warm.
-      // Encoded here: the record's init is a Uint8Array of any buffer, the table's request type wants an ArrayBuffer's.
-      callEncoded(this.nc, 'standby', ServiceSubjects.standby(host.id), encode(req))
+      call(this.nc, 'standby', ServiceSubjects.standby(host.id), req)
         .then((reply) => {
           if (!reply.ok) failed(reply.error.message);
         })
