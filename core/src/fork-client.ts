@@ -17,9 +17,8 @@
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { BrokerLink } from './broker-link.js';
-import { encode } from './codec.js';
 import { FlurryError } from './errors.js';
-import { callEncoded, listen, type CallKind, type ReplyOf } from './nats-call.js';
+import { call, listen, type CallKind, type ReplyOf, type RequestOf } from './nats-call.js';
 import {
   JobSubjects, Subjects,
   type CancelReply, type CancelRequest, type CloneResult, type ForkMode, type ForkReply, type ForkRequest, type ReleaseReply, type ReleaseRequest, type SnapshotReply, type SnapshotRequest,
@@ -35,13 +34,9 @@ export interface HostCallOptions {
   link?: BrokerLink;
 }
 
-/**
- * One call to one host, given up on a broker outage when `opts.link` is set.
- * Encoded here: protocol.ts's request types (Uint8Array fields) are wider than
- * the schemas' (Uint8Array<ArrayBuffer>) that call() takes.
- */
-async function askHost<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: unknown, opts: HostCallOptions): Promise<ReplyOf<K>> {
-  const asked = callEncoded(nc, kind, subject, encode(request), { timeoutMs: opts.timeoutMs });
+/** One call to one host, given up on a broker outage when `opts.link` is set. */
+async function askHost<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: RequestOf<K>, opts: HostCallOptions): Promise<ReplyOf<K>> {
+  const asked = call(nc, kind, subject, request, { timeoutMs: opts.timeoutMs });
   if (!opts.link) return asked;
   const outage = opts.link.nextOutage();
   try {
