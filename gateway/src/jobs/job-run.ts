@@ -9,9 +9,10 @@
  *            (parent snapshot → clone forks → all done → reduce → release → done)
  *
  * Its parts: clone-attempts.ts (each clone's attempts and outcomes),
- * job-snapshot.ts (the parent, its snapshot and letting go of it),
- * job-forks.ts (the fork requests), job-reduce.ts, job-record-writer.ts,
- * job-event-writer.ts; where things go is planning/job-hosts.ts's.
+ * clone-dispatch.ts (sending clones to hosts), job-snapshot.ts (the parent,
+ * its snapshot and letting go of it), job-forks.ts (the fork requests),
+ * job-reduce.ts, job-record-writer.ts, job-event-writer.ts; where things go
+ * is planning/job-hosts.ts's.
  */
 import {
   FlurryError, frameReduceInput, isBrokerFailure, ResultsStream, TERMINAL_JOB_STATES, toWireError,
