@@ -120,7 +120,7 @@ export function describeMemoryByPieces(read: (offset: number, length: number) =>
 
 type DescriptorBody = Omit<SnapshotDescriptor, never>;
 
-export function encodeDescriptor(d: SnapshotDescriptor): Uint8Array<ArrayBuffer> {
+export function encodeDescriptor(d: SnapshotDescriptor): Uint8Array {
   const body = encode(d satisfies DescriptorBody);
   const out = new Uint8Array(HEADER + body.length + TRAILER);
   const view = new DataView(out.buffer);

@@ -23,7 +23,7 @@ export interface ParentSnapshot {
   /** Its key in the guest pool. */
   key: string;
   descriptor: SnapshotDescriptor;
-  encoded: Uint8Array<ArrayBuffer>;
+  encoded: Uint8Array;
   server: MemoryServer;
 }
 
