@@ -20,7 +20,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '@flurry/core';
 import {
-  chunkCount, encode, isZeroChunk, serve, Subjects,
+  chunkCount, isZeroChunk, publishTo, serve, Subjects,
   type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
 import { checkUnicastSubject } from './request-rights.js';
@@ -90,7 +90,7 @@ export class MemoryServer {
       } catch (err) {
         return { ok: false, error: { code: 'not_found', message: (err as Error).message } };
       }
-      for (const m of messages) this.nc.publish(req.unicastSubject, encode(m));
+      for (const m of messages) publishTo(this.nc, 'unicastPages', req.unicastSubject, m);
       return { ok: true, sent: messages.length };
     }
     let listeningSince = this.firstContact.get(req.hostId);
@@ -118,7 +118,7 @@ export class MemoryServer {
     for (const c of chunks) this.lastSent[c] = now;
     const subject = Subjects.pages(this.descriptor.tenant, this.descriptor.snapshotId);
     try {
-      for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) this.nc.publish(subject, encode(m));
+      for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) publishTo(this.nc, 'pages', subject, m);
     } catch (err) {
       // The snapshot went away between scheduling and sending; the clones' hosts see the server gone.
       this.log?.warn({ snapshotId: this.descriptor.snapshotId, err: (err as Error).message }, 'chunks could not be read for sending');

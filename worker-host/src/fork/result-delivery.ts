@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { encode, FlurryError, isStorageFull, publishResult, type BrokerLink, type CloneResult, type ForkRequest, type Logger } from '@flurry/core';
+import { encode, FlurryError, isStorageFull, publishResult, publishTo, type BrokerLink, type CloneResult, type ForkRequest, type Logger } from '@flurry/core';
 import type { ForkObjects } from './objects.js';
 
 export class ResultDelivery {
@@ -38,11 +38,11 @@ export class ResultDelivery {
   }
 
   private async deliver(req: ForkRequest, index: number, result: CloneResult): Promise<void> {
-    const bytes = encode(result);
     if (!req.perIndexResults) {
-      this.nc.publish(req.resultSubject, bytes);
+      publishTo(this.nc, req.entry === 'reduce' ? 'reduceResult' : 'forkResults', req.resultSubject, result);
       return;
     }
+    const bytes = encode(result);
     const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${index}`;
     const msgId = `${req.requestId}.${index}`;
     try {
