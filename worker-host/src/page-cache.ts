@@ -4,7 +4,7 @@
  * every chunk that arrives, whoever asked for it; it asks the memory server
  * for the chunks its clones fault on and nobody has sent yet.
  *
- * Two forms behind one interface:
+ * Two forms behind one interface (chunk-store.ts):
  *   native    chunks go into the userfaultfd pager's C page store; the
  *             handler thread serves clone faults from it without JavaScript;
  *             misses come here through the store's miss handler.
@@ -20,8 +20,8 @@ import {
   call, chunkCount, chunkRange, FlurryError, isZeroChunk, listen, Subjects, verifyChunk,
   type BrokerLink, type Logger, type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
-import { onHandlerDeath } from './native/handler-death.js';
 import type { NativePager } from './native/pager.js';
+import { nativeChunkStore, sharedChunkStore, type CacheSource, type ChunkStore } from './chunk-store.js';
 
 export interface PageCacheStats {
   /** Chunks this host asked the memory server for. */
@@ -34,8 +34,6 @@ export interface PageCacheStats {
   /** Chunks received again after this host already had them. */
   duplicateChunks: number;
 }
-
-export type CacheSource = { kind: 'lazy'; storeId: number } | { kind: 'copy'; bytes: SharedArrayBuffer };
 
 export interface PageCacheOptions {
   nc: NatsConnection;
@@ -83,12 +81,9 @@ export class PageCache {
   private readonly sub: Subscription;
   /** Where chunks arrive: the snapshot's multicast subject, or this cache's own (unicast baseline). */
   private readonly unicastSubject?: string;
-  private readonly storeId?: number;
+  private readonly store: ChunkStore;
   /** Stops listening for the broker's outages. */
   private readonly unwatchLink?: () => void;
-  /** Stops listening for the death of the pager's fault handler thread. */
-  private readonly unwatchHandler?: () => void;
-  private readonly bytes?: SharedArrayBuffer;
   private failure?: FlurryError;
   private readonly failureListeners: ((err: FlurryError) => void)[] = [];
   private readonly completeWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -110,22 +105,13 @@ export class PageCache {
       if (isZeroChunk(d, c)) this.have[c] = 1;
       else this.missing++;
     }
-    if (opts.pager) {
-      const pager = opts.pager;
-      const pages = Math.ceil(d.memoryBytes / d.pageSize);
-      this.storeId = pager.createStore(pages, d.pageSize);
-      pager.storeConfigure(this.storeId, { chunkPages: d.chunkPages });
-      pager.storeMarkZero(this.storeId, d.zeroPages);
-      pager.setMissHandler(this.storeId, (missed) => {
-        for (const p of missed) this.miss(Math.floor(p / d.chunkPages));
-      });
-      // With the handler thread dead no fault is served: clones waiting on a page would sleep forever.
-      this.unwatchHandler = onHandlerDeath(pager, (reason) => {
-        this.fail(new FlurryError('internal', `the pager's fault handler thread died (${reason}); clones paging lazily on this host are stopped`));
-      });
-    } else {
-      this.bytes = new SharedArrayBuffer(d.memoryBytes);
-    }
+    this.store = opts.pager
+      ? nativeChunkStore(opts.pager, d, {
+        miss: (chunk) => this.miss(chunk),
+        // With the handler thread dead no fault is served: clones waiting on a page would sleep forever.
+        handlerDied: (reason) => this.fail(new FlurryError('internal', `the pager's fault handler thread died (${reason}); clones paging lazily on this host are stopped`)),
+      })
+      : sharedChunkStore(d);
     if (opts.unicast) this.unicastSubject = createInbox(Subjects.unicastPages(d.tenant, d.snapshotId, opts.hostId));
     // A message that is no page message is dropped (and counted); the chunks it does not bring are asked for again.
     this.sub = this.unicastSubject
@@ -151,7 +137,7 @@ export class PageCache {
 
   /** What a clone's memory is made from. */
   source(): CacheSource {
-    return this.storeId !== undefined ? { kind: 'lazy', storeId: this.storeId } : { kind: 'copy', bytes: this.bytes! };
+    return this.store.source;
   }
 
   get complete(): boolean {
@@ -353,8 +339,7 @@ export class PageCache {
         this.fail(new FlurryError('internal', `chunk ${c} of snapshot ${d.snapshotId} failed its hash check (corrupted in transit or by the sender); clones that need it are stopped`));
         return;
       }
-      if (this.storeId !== undefined) this.opts.pager!.storePut(this.storeId, c * d.chunkPages, chunk);
-      else new Uint8Array(this.bytes!, start, end - start).set(chunk);
+      this.store.put(c, start, chunk);
       this.have[c] = 1;
       this.heldBytes += end - start;
       this.missing--;
@@ -381,14 +366,6 @@ export class PageCache {
     clearTimeout(this.watchdog);
     this.unwatchLink?.();
     this.sub.unsubscribe();
-    this.unwatchHandler?.();
-    if (this.storeId !== undefined) {
-      this.opts.pager!.setMissHandler(this.storeId, null);
-      try {
-        this.opts.pager!.dropStore(this.storeId);
-      } catch {
-        // A registration still uses it (a clone being torn down); the addon frees it with the last one.
-      }
-    }
+    this.store.close();
   }
 }
