@@ -25,7 +25,7 @@ let fleet: LocalFleet;
 
 /** A request as `who` (a key name), or with the raw Authorization header given. */
 function call(who: Who | { authorization?: string }, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  const auth = typeof who === 'string' ? { authorization: `Bearer ${KEYS[who]}` } : who.authorization === undefined ? {} : { authorization: who.authorization };
+  const auth: Record<string, string> = typeof who === 'string' ? { authorization: `Bearer ${KEYS[who]}` } : who.authorization === undefined ? {} : { authorization: who.authorization };
   const raw = body instanceof Uint8Array;
   const h = { ...auth, ...(body === undefined || raw ? {} : { 'content-type': 'application/json' }), ...headers };
   return fetch(`${fleet.url}${path}`, { method, headers: h, body: body === undefined ? undefined : raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) });
