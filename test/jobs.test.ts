@@ -12,12 +12,11 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, jobRecord } from './helpers/gateway-api.js';
-import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
+import { b64, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 
 interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; entropyHex: string; inits: number; restored: boolean; mismatches: number }
 interface PatternReduce { count: number; ok: boolean; failed: number[]; distinctEntropy: number; distinctChecksums: number; restored: number }
 
-const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 
 describe('jobs', () => {
   let fleet: LocalFleet;

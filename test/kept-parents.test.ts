@@ -9,11 +9,10 @@ import type { HostRecord, JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, until } from './helpers/gateway-api.js';
-import { finishedJob, submitJob } from './helpers/jobs.js';
+import { b64, finishedJob, submitJob } from './helpers/jobs.js';
 
 interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; inits: number; restored: boolean; mismatches: number }
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 /** Jobs and hosts of one fleet, through its gateway. */
 function client(fleet: () => LocalFleet) {

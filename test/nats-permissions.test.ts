@@ -17,9 +17,8 @@ import {
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json } from './helpers/gateway-api.js';
-import { finishedJob, submitJob } from './helpers/jobs.js';
+import { b64, finishedJob, submitJob } from './helpers/jobs.js';
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe('NATS permissions', () => {

@@ -15,7 +15,7 @@ import { RoomLedger } from '../infra/src/room-ledger.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { brokerNodeOf } from './helpers/broker-node.js';
-import { finishedJob, runJob, submitJob } from './helpers/jobs.js';
+import { b64, finishedJob, runJob, submitJob } from './helpers/jobs.js';
 import { roomMessages, talk } from './helpers/room-talk.js';
 
 const unavailable = await netnsUnavailable();
@@ -30,7 +30,6 @@ const HOSTS = ['host-1', 'host-2', 'host-3'];
 const PARENT_MIB = 64;
 const CLONES = 24;
 const MiB = 1024 * 1024;
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () => {
   let fleet: LocalFleet;

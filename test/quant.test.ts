@@ -8,13 +8,12 @@ import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
-import { runJob } from './helpers/jobs.js';
+import { b64, runJob } from './helpers/jobs.js';
 
 interface QuantSpec { spot: number; strike: number; rate: number; volatility: number; maturity: number; steps?: number; paths: number; option: string; seed: number; antithetic?: boolean }
 interface QuantResult { option: string; price: number; stdError: number; paths: number; clones: number; antithetic: boolean; steps: number; seed: number; sum: number; sumSquares: number }
 interface CloneOutput { index: number; count: number; first: number; paths: number; sum: number; sumSquares: number; nodes: [number, number, number, number][] }
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 /** Φ(x) by Marsaglia's series (absolute error about 1e-15 for |x| < 8). */
 export function normalCdf(x: number): number {
@@ -53,7 +52,7 @@ describe('quant', () => {
   });
 
   const job = (spec: QuantSpec | string, clones: number) =>
-    runJob(gatewayApi(() => fleet.url), { function: 'quant', clones, init: typeof spec === 'string' ? Buffer.from(spec).toString('base64') : b64(spec) });
+    runJob(gatewayApi(() => fleet.url), { function: 'quant', clones, init: b64(spec) });
 
   async function price(spec: QuantSpec, clones: number): Promise<{ record: JobRecord; result: QuantResult }> {
     const record = await job(spec, clones);

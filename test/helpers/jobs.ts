@@ -2,6 +2,12 @@
 import { TERMINAL_JOB_STATES, type JobRecord } from '@flurry/core';
 import { json, until, type Api } from './gateway-api.js';
 
+/** A job's `init`, `input` or `inputs[i]` as the API takes it (base64): a string or bytes as they are, anything else as JSON. */
+export function b64(value: unknown): string {
+  if (typeof value === 'string' || value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return Buffer.from(JSON.stringify(value)).toString('base64');
+}
+
 /** POST /v1/jobs, answered 202 (the body is in the failure message): the job as created. */
 export async function submitJob(api: Api, body: unknown): Promise<JobRecord> {
   return (await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', body), 202)).job;
