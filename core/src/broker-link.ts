@@ -185,6 +185,7 @@ export function isBrokerFailure(err: unknown): boolean {
   if (err instanceof Error && err.name === 'JetStreamNotEnabled') return true;
   // JetStream answers 503 when its API has no responder (a server starting, a stream's leader moving).
   if (err instanceof JetStreamApiError) return err.status === 503 && err.code !== 10077;
-  if (err instanceof FlurryError && err.code === 'unavailable' && err.cause !== undefined) return isBrokerFailure(err.cause);
+  // A failed call (nats-call.ts CallFailed) or a wrapped client error: judged by what the client threw.
+  if (err instanceof FlurryError && (err.code === 'unavailable' || err.code === 'timeout') && err.cause !== undefined) return isBrokerFailure(err.cause);
   return false;
 }

@@ -1,22 +1,29 @@
 /**
- * The fleet's NATS fabric: one connection per process, plus the JetStream
- * buckets and stores named in protocol.ts, created on first use with the
- * same settings by whoever gets there first.
+ * The fleet's NATS fabric: one connection per process, and the one way to
+ * open its JetStream stores: every bucket, object store and stream of the
+ * table (store-table.ts) is opened here, created on first use with the same
+ * settings, byte limit and replica count by whoever gets there first.
+ *
+ *   const jobs = await openKv(fabric, 'jobs');
+ *   const lease = await openKv(fabric, 'jobLease', { ttlMs: 10_000 });
+ *   await openStreamOf(fabric, 'results');
+ *   const data = await openTenantData(fabric, tenant, quotaBytes);
  *
  * The broker may be one nats-server or a cluster (NATS_URL lists its nodes):
  * the client starts with a random node of the list, learns the others from
  * the cluster, and on losing its node reconnects to another (broker-link.ts).
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import type { ObjectStore } from '@nats-io/obj';
-import { Buckets, ObjectStores } from './protocol.js';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { dataStoreName } from './protocol.js';
 import { BrokerLink } from './broker-link.js';
 import type { Logger } from './log.js';
 import { ConfigError } from './config.js';
 import { retryJetStream } from './jetstream-retry.js';
-import { DEFAULT_STORE_MAX_BYTES, openBucket, openObjectStore, type StoreContext, type StoreLimits } from './store-limits.js';
+import { createBucket, createObjectStore, createStream, DEFAULT_STORE_MAX_BYTES, type StoreContext, type StoreLimits } from './store-limits.js';
+import { FabricStores, type KvKey, type ObjectsKey, type StreamKey } from './store-table.js';
 import { withoutUrlCredentials } from './redact.js';
 import type { NatsAuth } from './nats-auth.js';
 
@@ -50,27 +57,6 @@ export interface FabricOptions {
   auth?: NatsAuth;
 }
 
-/**
- * Creates (or opens) a bucket or stream that several processes create at
- * start. The clients look the stream up and add it when it is missing; two
- * processes doing that at once make one of them fail ("subjects overlap with
- * an existing stream", "stream name already in use"): it tries again, and
- * then finds the stream the other made.
- *
- *   const jobs = await createShared(() => kvm.create(JobBuckets.jobs, { history: 1 }));
- */
-export async function createShared<T>(create: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await create();
-    } catch (err) {
-      const raced = /subjects overlap|already in use/i.test((err as Error).message ?? '');
-      if (!raced || attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * attempt));
-    }
-  }
-}
-
 export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
   const nc = await connect({
     servers: opts.servers,
@@ -100,9 +86,9 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
     replicas,
     warn: (fields, message) => opts.log?.warn(fields, message),
   };
-  const hosts = await openBucket(stores, Buckets.hosts, { history: 1, ttl: opts.hostTtlSeconds * 1000 });
-  const functions = await openBucket(stores, Buckets.functions, { history: 5 });
-  const modules = await openObjectStore(stores, ObjectStores.modules, stores.storeLimits[ObjectStores.modules]);
+  const hosts = await openKv(stores, 'hosts', { ttlMs: opts.hostTtlSeconds * 1000 });
+  const functions = await openKv(stores, 'functions');
+  const modules = await openObjects(stores, 'modules');
   return {
     ...stores,
     link: new BrokerLink(nc, { maxOutageMs: opts.maxOutageMs }),
@@ -113,6 +99,40 @@ export async function connectFabric(opts: FabricOptions): Promise<Fabric> {
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+/** Opens (or creates) a KV bucket of the table; a bucket whose entries expire needs their `ttlMs`. */
+export async function openKv(ctx: StoreContext, key: KvKey, opts: { ttlMs?: number } = {}): Promise<KV> {
+  const store = FabricStores[key];
+  const ttlGiven = 'ttlGiven' in store;
+  if (ttlGiven !== (opts.ttlMs !== undefined)) throw new Error(`bucket ${store.name}: ${ttlGiven ? 'its entries expire, give their ttlMs' : 'has no ttl to give'}`);
+  return createBucket(ctx, store.name, ctx.storeLimits[store.name], { ...store.settings, ...(opts.ttlMs !== undefined ? { ttl: opts.ttlMs } : {}) });
+}
+
+/** Opens (or creates) an object store of the table. */
+export function openObjects(ctx: StoreContext, key: ObjectsKey): Promise<ObjectStore> {
+  const { name } = FabricStores[key];
+  return createObjectStore(ctx, name, ctx.storeLimits[name]);
+}
+
+/** Creates a stream of the table unless it exists (its messages are read and written by subject). */
+export function openStreamOf(ctx: StoreContext, key: StreamKey): Promise<void> {
+  const { name, settings } = FabricStores[key];
+  return createStream(ctx, { name, ...settings }, ctx.storeLimits[name]);
+}
+
+/** Opens (or creates) a tenant's store of uploaded data, its byte limit the tenant's data quota. */
+export function openTenantData(ctx: StoreContext, tenant: string, maxBytes: number): Promise<ObjectStore> {
+  return createObjectStore(ctx, dataStoreName(tenant), maxBytes);
+}
+
+/**
+ * Opens an object store that exists, by the name a message gave (an init
+ * data reference, a job's objects): a reader never creates one. The caller
+ * checks that the requester may read that store (request-rights.ts).
+ */
+export function openExistingObjects(nc: NatsConnection, name: string): Promise<ObjectStore> {
+  return new Objm(jetstream(nc)).open(name);
 }
 
 /** Per attempt: JetStream answers its account info in milliseconds once it serves; a request lost while a cluster forms is retried soon. */

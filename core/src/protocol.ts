@@ -215,6 +215,39 @@ export type SnapshotReply =
   | { ok: true; hostId: string; snapshotId: string; descriptor: Uint8Array; initMs: number; snapshotMs: number; reused?: boolean }
   | { ok: false; error: WireError };
 
+// A parent's snapshot as forks carry it (encoded and checked by snapshot.ts).
+
+export type GlobalType = 'i32' | 'i64' | 'f32' | 'f64';
+
+export interface SnapshotGlobal {
+  /** Export name in the rewritten module (`__flurry_global_<i>`). */
+  name: string;
+  type: GlobalType;
+  /** i64 values as decimal strings (they do not fit a double). */
+  value: number | string;
+}
+
+export interface SnapshotDescriptor {
+  snapshotId: string;
+  tenant: string;
+  function: string;
+  /** SHA-256 (hex) of the original module the parent runs. */
+  moduleDigest: string;
+  /** Linear memory size at snapshot time; a clone's memory is exactly this size. */
+  memoryBytes: number;
+  maximumPages: number;
+  pageSize: number;
+  chunkPages: number;
+  globals: SnapshotGlobal[];
+  /** One bit per page: set when the page is all zeros. */
+  zeroPages: Uint8Array;
+  /** 8 bytes per chunk: the first bytes of SHA-256 of the chunk's bytes. */
+  chunkHashes: Uint8Array;
+  /** Host whose memory server serves the pages. */
+  serverHostId: string;
+  createdAt: number;
+}
+
 export interface ForkRequest {
   requestId: string;
   /** Encoded SnapshotDescriptor (see snapshot.ts). */

@@ -13,7 +13,6 @@
  */
 import { z } from 'zod';
 import type * as P from './protocol.js';
-import type { SnapshotDescriptor } from './snapshot.js';
 
 /**
  * zod reports every bad element of an array (or entry of a record), and an
@@ -345,7 +344,7 @@ type Protocol = {
   HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
   InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
   ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;
-  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; PageMessage: P.PageMessage; SnapshotDescriptor: SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
+  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; PageMessage: P.PageMessage; SnapshotDescriptor: P.SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
   PageFetchReply: P.PageFetchReply; DrainRequest: P.DrainRequest; DrainReply: P.DrainReply; FleetEvent: P.FleetEvent;
   JobSpec: P.JobSpec; StoredJob: P.StoredJob; IdempotencyEntry: P.IdempotencyEntry; JobControlRequest: P.JobControlRequest;
   JobControlReply: P.JobControlReply; CancelRequest: P.CancelRequest; CancelReply: P.CancelReply; JobEvent: P.JobEvent;

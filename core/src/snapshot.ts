@@ -25,6 +25,7 @@
 import { createHash } from 'node:crypto';
 import { encode } from './codec.js';
 import { decodeOrRefuse } from './checked-decode.js';
+import type { SnapshotDescriptor } from './protocol.js';
 
 export const SNAPSHOT_MAGIC = 'FLSN';
 export const SNAPSHOT_VERSION = 1;
@@ -35,37 +36,6 @@ export const DEFAULT_CHUNK_PAGES = 16;
 const HASH_BYTES = 8;
 const HEADER = 12;
 const TRAILER = 32;
-
-export type GlobalType = 'i32' | 'i64' | 'f32' | 'f64';
-
-export interface SnapshotGlobal {
-  /** Export name in the rewritten module (`__flurry_global_<i>`). */
-  name: string;
-  type: GlobalType;
-  /** i64 values as decimal strings (they do not fit a double). */
-  value: number | string;
-}
-
-export interface SnapshotDescriptor {
-  snapshotId: string;
-  tenant: string;
-  function: string;
-  /** SHA-256 (hex) of the original module the parent runs. */
-  moduleDigest: string;
-  /** Linear memory size at snapshot time; a clone's memory is exactly this size. */
-  memoryBytes: number;
-  maximumPages: number;
-  pageSize: number;
-  chunkPages: number;
-  globals: SnapshotGlobal[];
-  /** One bit per page: set when the page is all zeros. */
-  zeroPages: Uint8Array;
-  /** 8 bytes per chunk: the first bytes of SHA-256 of the chunk's bytes. */
-  chunkHashes: Uint8Array;
-  /** Host whose memory server serves the pages. */
-  serverHostId: string;
-  createdAt: number;
-}
 
 export class SnapshotFormatError extends Error {
   override readonly name = 'SnapshotFormatError';

@@ -1,12 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
-import { DEFAULT_STORE_MAX_BYTES, fitStream, isStorageFull, openStream, parseStoreLimits, readJsReplicas, replicasRefused, type StoreContext } from './store-limits.js';
+import { DEFAULT_STORE_MAX_BYTES, fitStream, isStorageFull, parseStoreLimits, readJsReplicas, replicasRefused, type StoreContext } from './store-limits.js';
 import { ConfigError, EnvReader } from './config.js';
 import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
 import { FlurryError } from './errors.js';
+import { openKv, openStreamOf } from './fabric.js';
 
 describe('store limits - the table', () => {
+  it('a bucket whose entries expire must be given their ttl, and no other may be', async () => {
+    const { ctx } = fakeContext(1);
+    await expect(openKv(ctx, 'jobLease')).rejects.toThrow(/flurry_job_lease: its entries expire/);
+    await expect(openKv(ctx, 'jobs', { ttlMs: 1000 })).rejects.toThrow(/flurry_jobs: has no ttl/);
+  });
+
   it('names every bucket, object store and stream of the protocol, each with a positive limit', () => {
     const names = [...Object.values(Buckets), ...Object.values(ObjectStores), ...Object.values(JobBuckets), JobObjects, JobOutputObjects, ResultsStream, FailuresStream, JobEventsStream, ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets)];
     expect(Object.keys(DEFAULT_STORE_MAX_BYTES).sort()).toEqual([...names].sort());
@@ -80,9 +87,9 @@ describe('store replicas - FLURRY_JS_REPLICAS', () => {
 
   it('a new stream is made with the replica count and its byte limit', async () => {
     const { ctx, streams, calls } = fakeContext(3);
-    await openStream(ctx, { name: ResultsStream, subjects: ['r.>'] });
+    await openStreamOf(ctx, 'results');
     expect(calls).toEqual(['add FLURRY_RESULTS R3']);
-    expect(streams.get(ResultsStream)!.config).toMatchObject({ num_replicas: 3, max_bytes: DEFAULT_STORE_MAX_BYTES[ResultsStream] });
+    expect(streams.get(ResultsStream)!.config).toMatchObject({ num_replicas: 3, max_bytes: DEFAULT_STORE_MAX_BYTES[ResultsStream], max_msgs_per_subject: 1, discard_new_per_subject: true });
   });
 
   it('an existing stream with another replica count is updated to it, keeping its other settings', async () => {

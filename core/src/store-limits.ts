@@ -1,8 +1,8 @@
 /**
  * Byte limits and replica count of the fleet's JetStream buckets, object
- * stores and streams: one table of limits with its defaults, the override
- * (FLURRY_STORE_MAX_BYTES), the replica count (FLURRY_JS_REPLICAS: 1 on a
- * single nats-server, 3 on a cluster), and the helpers that open a store with
+ * stores and streams: the limits' override (FLURRY_STORE_MAX_BYTES) of the
+ * defaults in store-table.ts, the replica count (FLURRY_JS_REPLICAS: 1 on a
+ * single nats-server, 3 on a cluster), and the creation of a store with
  * both, on a new store and on one that already exists.
  *
  * JetStream reserves every stream's max_bytes against the server's storage
@@ -16,45 +16,22 @@
  * events stream drops its oldest events instead. isStorageFull tells such a
  * refusal apart, so that the gateway answers 507 `storage_full`, not 500.
  *
- *   const jobs = await openBucket(fabric, JobBuckets.jobs, { history: 1 });
+ * The stores themselves are declared in store-table.ts and opened through
+ * fabric.ts (`openKv(fabric, 'jobs')`).
  */
 import { jetstream, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, parseSize, type EnvReader } from './config.js';
-// fabric.ts opens its own stores with these helpers; the cycle holds functions only.
-import { createShared } from './fabric.js';
 import { retryJetStream } from './jetstream-retry.js';
-import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
+import { FabricStores, type StoreName } from './store-table.js';
 
 const MiB = 1024 ** 2;
-const GiB = 1024 ** 3;
 
-/**
- * Default max_bytes of every store the fleet creates, about 13 GiB in all:
- * records and leases are small; modules, job data and results hold what
- * tenants send and get back.
- */
-export const DEFAULT_STORE_MAX_BYTES = {
-  [Buckets.hosts]: 16 * MiB,
-  [Buckets.functions]: 64 * MiB,
-  [ObjectStores.modules]: 4 * GiB,
-  [JobBuckets.jobs]: 1 * GiB,
-  [JobBuckets.jobKeys]: 64 * MiB,
-  [JobBuckets.lease]: 1 * MiB,
-  [JobObjects]: 4 * GiB,
-  [JobOutputObjects]: 2 * GiB,
-  [ResultsStream]: 2 * GiB,
-  [FailuresStream]: 256 * MiB,
-  [JobEventsStream]: 1 * GiB,
-  [ServiceBuckets.services]: 64 * MiB,
-  [ServiceBuckets.instances]: 64 * MiB,
-  [ControllerBuckets.lease]: 1 * MiB,
-  [ControllerBuckets.journal]: 16 * MiB,
-} as const;
+/** Default max_bytes of every store of the table, by name. */
+export const DEFAULT_STORE_MAX_BYTES = Object.fromEntries(Object.values(FabricStores).map((s) => [s.name, s.maxBytes])) as Record<StoreName, number>;
 
-export type StoreName = keyof typeof DEFAULT_STORE_MAX_BYTES;
 export type StoreLimits = Record<StoreName, number>;
 
 /** The smallest limit accepted: a store must hold at least one of its largest messages. */
@@ -98,28 +75,40 @@ export interface StoreContext {
 }
 
 /**
- * Opens (or creates) a KV bucket of the table with its byte limit and the
- * replica count.
- *
- *   const keys = await openBucket(fabric, JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS });
+ * Creates a bucket or stream that several processes create at start. The
+ * clients look the stream up and add it when it is missing; two processes
+ * doing that at once make one of them fail ("subjects overlap with an
+ * existing stream", "stream name already in use"): it tries again, and then
+ * finds the stream the other made.
  */
-export async function openBucket(ctx: StoreContext, name: StoreName, opts: Partial<Omit<KvOptions, 'max_bytes'>>): Promise<KV> {
-  const maxBytes = ctx.storeLimits[name];
-  const kv = await creating(ctx, `KV_${name}`, () => createShared(() => new Kvm(jetstream(ctx.nc)).create(name, { ...opts, max_bytes: maxBytes, replicas: ctx.replicas })));
+async function createShared<T>(create: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await create();
+    } catch (err) {
+      const raced = /subjects overlap|already in use/i.test((err as Error).message ?? '');
+      if (!raced || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80 * attempt));
+    }
+  }
+}
+
+/** Opens (or creates) a KV bucket with a byte limit and the replica count (fabric.ts opens the table's buckets with it). */
+export async function createBucket(ctx: StoreContext, name: string, maxBytes: number, settings: Partial<Omit<KvOptions, 'max_bytes' | 'replicas'>>): Promise<KV> {
+  const kv = await creating(ctx, `KV_${name}`, () => createShared(() => new Kvm(jetstream(ctx.nc)).create(name, { ...settings, max_bytes: maxBytes, replicas: ctx.replicas })));
   await fitStream(ctx, `KV_${name}`, maxBytes);
   return kv;
 }
 
-/** Opens (or creates) an object store with a byte limit (one of the table, or a tenant's data store: its quota) and the replica count. */
-export async function openObjectStore(ctx: StoreContext, name: string, maxBytes: number): Promise<ObjectStore> {
+/** Opens (or creates) an object store with a byte limit and the replica count. */
+export async function createObjectStore(ctx: StoreContext, name: string, maxBytes: number): Promise<ObjectStore> {
   const store = await creating(ctx, `OBJ_${name}`, () => createShared(() => new Objm(jetstream(ctx.nc)).create(name, { max_bytes: maxBytes, replicas: ctx.replicas })));
   await fitStream(ctx, `OBJ_${name}`, maxBytes);
   return store;
 }
 
-/** Creates a stream of the table unless it exists, with its byte limit and the replica count either way. */
-export async function openStream(ctx: StoreContext, config: Partial<StreamConfig> & { name: StoreName }): Promise<void> {
-  const maxBytes = ctx.storeLimits[config.name];
+/** Creates a stream unless it exists, with its byte limit and the replica count either way. */
+export async function createStream(ctx: StoreContext, config: Partial<StreamConfig> & { name: string }, maxBytes: number): Promise<void> {
   try {
     await ctx.jsm.streams.info(config.name);
   } catch {

@@ -21,44 +21,46 @@ export interface SubjectEntry {
   reply?: MessageKind;
   /** Also read from a JetStream stream (the stream's messages are checked the same way). */
   stream?: boolean;
+  /** How long a caller waits for the reply unless it says otherwise (nats-call.ts `call`); every entry with a reply has one. */
+  timeoutMs?: number;
 }
 
 export const SubjectTable = {
-  place: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.place', request: 'PlaceRequest', reply: 'PlaceReply' },
-  drain: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.drain', request: 'DrainRequest', reply: 'DrainReply' },
-  invoke: { listener: 'host', family: 'Subjects', pattern: 'flurry.fn.*.*.*.invoke', request: 'InvokeRequest', reply: 'InvokeReply' },
-  snapshot: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.snapshot', request: 'SnapshotRequest', reply: 'SnapshotReply' },
-  fork: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.fork', request: 'ForkRequest', reply: 'ForkReply' },
-  release: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.release', request: 'ReleaseRequest', reply: 'ReleaseReply' },
+  place: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.place', request: 'PlaceRequest', reply: 'PlaceReply', timeoutMs: 30_000 },
+  drain: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.drain', request: 'DrainRequest', reply: 'DrainReply', timeoutMs: 5_000 },
+  invoke: { listener: 'host', family: 'Subjects', pattern: 'flurry.fn.*.*.*.invoke', request: 'InvokeRequest', reply: 'InvokeReply', timeoutMs: 30_000 },
+  snapshot: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.snapshot', request: 'SnapshotRequest', reply: 'SnapshotReply', timeoutMs: 120_000 },
+  fork: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.fork', request: 'ForkRequest', reply: 'ForkReply', timeoutMs: 120_000 },
+  release: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.release', request: 'ReleaseRequest', reply: 'ReleaseReply', timeoutMs: 10_000 },
   parentFreed: { listener: 'host', family: 'Subjects', pattern: 'flurry.parents.*.freed', request: 'ReleaseRequest' },
-  pageRequests: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.fetch', request: 'PageFetchRequest', reply: 'PageFetchReply' },
+  pageRequests: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.fetch', request: 'PageFetchRequest', reply: 'PageFetchReply', timeoutMs: 5_000 },
   pages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.pages', request: 'PageMessage' },
   unicastPages: { listener: 'host', family: 'Subjects', pattern: 'flurry.snap.*.*.to.>', request: 'PageMessage' },
   event: { listener: 'client', family: 'Subjects', pattern: 'flurry.events.*.*.*', request: 'FleetEvent' },
   /** Inside `event`'s pattern: a host back from a broker outage; the gateway ends the requests it held (fleet-view.ts). */
   hostReconnected: { listener: 'gateway', family: 'Subjects', pattern: 'flurry.events.system.host.reconnected', request: 'FleetEvent' },
-  cancel: { listener: 'host', family: 'JobSubjects', pattern: 'flurry.host.*.cancel', request: 'CancelRequest', reply: 'CancelReply' },
+  cancel: { listener: 'host', family: 'JobSubjects', pattern: 'flurry.host.*.cancel', request: 'CancelRequest', reply: 'CancelReply', timeoutMs: 5_000 },
   results: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.results.*.*.*', request: 'CloneResult', stream: true },
   failures: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.failures.>', request: 'CloneResult', stream: true },
   progress: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.*.*.progress', request: 'CloneProgress' },
   /** Inside `event`'s pattern: a job's events are fleet events of kind `job.<jobId>`, kept by a stream. */
   jobEvents: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.events.*.job.*', request: 'JobEvent', stream: true },
-  jobControl: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.control', request: 'JobControlRequest', reply: 'JobControlReply' },
+  jobControl: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.control', request: 'JobControlRequest', reply: 'JobControlReply', timeoutMs: 30_000 },
   /** A plain fork's `resultSubject` (an inbox of the caller). */
   forkResults: { listener: 'client', family: 'ForkRequest', pattern: 'flurry.fork.*', request: 'CloneResult' },
   /** A job's reduce: its fork's `resultSubject`, an inbox of the coordinating gateway. */
   reduceResult: { listener: 'gateway', family: 'ForkRequest', pattern: 'flurry.reduce.*', request: 'CloneResult' },
-  createInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.create', request: 'CreateInstanceRequest', reply: 'CreateInstanceReply' },
-  destroyInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.destroy', request: 'DestroyInstanceRequest', reply: 'DestroyInstanceReply' },
-  serviceRequest: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.svc.*.*.*', request: 'InvokeRequest', reply: 'InvokeReply' },
-  standby: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.standby', request: 'StandbyParentRequest', reply: 'StandbyParentReply' },
-  migrate: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.migrate', request: 'MigrateInstanceRequest', reply: 'MigrateInstanceReply' },
-  receive: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.receive', request: 'ReceiveStep', reply: 'ReceiveStepReply' },
-  direct: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.direct.*', request: 'InvokeRequest', reply: 'InvokeReply' },
+  createInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.create', request: 'CreateInstanceRequest', reply: 'CreateInstanceReply', timeoutMs: 30_000 },
+  destroyInstance: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.destroy', request: 'DestroyInstanceRequest', reply: 'DestroyInstanceReply', timeoutMs: 30_000 },
+  serviceRequest: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.svc.*.*.*', request: 'InvokeRequest', reply: 'InvokeReply', timeoutMs: 30_000 },
+  standby: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.standby', request: 'StandbyParentRequest', reply: 'StandbyParentReply', timeoutMs: 120_000 },
+  migrate: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.migrate', request: 'MigrateInstanceRequest', reply: 'MigrateInstanceReply', timeoutMs: 300_000 },
+  receive: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.receive', request: 'ReceiveStep', reply: 'ReceiveStepReply', timeoutMs: 30_000 },
+  direct: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.direct.*', request: 'InvokeRequest', reply: 'InvokeReply', timeoutMs: 10_000 },
   load: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.svc.load', request: 'ServiceLoadReport' },
-  controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.drain', request: 'DrainHostRequest', reply: 'DrainHostReply' },
-  controllerExiting: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.exiting.*', request: 'DrainHostRequest', reply: 'DrainHostReply' },
-  hostState: { listener: 'host', family: 'ControllerSubjects', pattern: 'flurry.host.*.state', request: 'SetHostStateRequest', reply: 'SetHostStateReply' },
+  controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.drain', request: 'DrainHostRequest', reply: 'DrainHostReply', timeoutMs: 600_000 },
+  controllerExiting: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.exiting.*', request: 'DrainHostRequest', reply: 'DrainHostReply', timeoutMs: 300_000 },
+  hostState: { listener: 'host', family: 'ControllerSubjects', pattern: 'flurry.host.*.state', request: 'SetHostStateRequest', reply: 'SetHostStateReply', timeoutMs: 5_000 },
 } as const satisfies Record<string, SubjectEntry>;
 
 export type SubjectKind = keyof typeof SubjectTable;

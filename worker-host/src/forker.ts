@@ -16,11 +16,11 @@
  */
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import {
-  chunkCount, chunkRange, decodeChecked, decodeOrRefuse, decodeDescriptor, describeMemoryByPieces, isZeroChunk, JobOutputObjects, encode, encodeDescriptor, FlurryError, initDigest, newId, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
+  chunkCount, chunkRange, decodeChecked, decodeOrRefuse, decodeDescriptor, describeMemoryByPieces, isZeroChunk, JobOutputObjects, encode, encodeDescriptor, FlurryError, initDigest, newId, openExistingObjects, parentKeyString, PAGE_SIZE, DEFAULT_CHUNK_PAGES, readDataObject, Subjects, toWireError,
   type CancelReply, type CancelRequest, type InitDataRef, type KeptParent, type ParentKey, type CloneProgress, type CloneResult, type ForkReply, type ForkRequest, type Logger, type PageCounts, type ReleaseReply, type ReleaseRequest,
   type SnapshotDescriptor, type SnapshotReply, type SnapshotRequest, type BrokerLink, isStorageFull, publishResult, untilStored,
 } from '@flurry/core';
-import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { ObjectStore } from '@nats-io/obj';
 import { checkDataRef, checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { CallResult } from './guest/guest-pool.js';
@@ -460,7 +460,7 @@ export class Forker {
   private objectStore(name: string): Promise<ObjectStore> {
     let p = this.stores.get(name);
     if (!p) {
-      p = new Objm(jetstream(this.deps.nc)).open(name);
+      p = openExistingObjects(this.deps.nc, name);
       p.catch(() => this.stores.delete(name));
       this.stores.set(name, p);
     }

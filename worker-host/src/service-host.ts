@@ -6,10 +6,9 @@
  * reply-table.ts), and destroys instances.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Objm, type ObjectStore } from '@nats-io/obj';
-import { jetstream } from '@nats-io/jetstream';
+import type { ObjectStore } from '@nats-io/obj';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, openExistingObjects, readDataObject, type InitDataRef, MigrationSubjects, newId, ServiceSubjects, toWireError,
   type MigrateInstanceReply, type MigrateInstanceRequest, type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceReply, type StandbyParentReply,
   type HostServiceInstance, type InvokeReply, type InvokeRequest, type KeptReply, type Logger, type PlaceReply, type PlaceRequest,
 } from '@flurry/core';
@@ -77,7 +76,7 @@ export class ServiceHost {
     this.replies = new ReplyTable(deps.replyLimits);
     this.parents = new ServiceParents({
       pool: deps.pool, modules: deps.modules, ensureWarm: deps.ensureWarm, warmKey: deps.warmKey,
-      readData: async (ref) => readDataObject(await new Objm(jetstream(deps.nc)).open(ref.store), ref),
+      readData: async (ref) => readDataObject(await openExistingObjects(deps.nc, ref.store), ref),
     });
     this.receiver = new MigrationReceiver({
       hostId: deps.hostId, pool: deps.pool, log: deps.log,

@@ -7,7 +7,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import {
-  DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError, openObjectStore,
+  DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError, openExistingObjects, openTenantData,
   type DataRecord, type Fabric, type InitDataRef,
 } from '@flurry/core';
 import { dataStoreMaxBytes } from '../quotas/data-bytes.js';
@@ -34,7 +34,7 @@ export class JobData {
   private writable(tenant: string): Promise<ObjectStore> {
     let p = this.stores.get(tenant);
     if (!p) {
-      p = openObjectStore(this.fabric, dataStoreName(tenant), dataStoreMaxBytes(this.quotaBytes));
+      p = openTenantData(this.fabric, tenant, dataStoreMaxBytes(this.quotaBytes));
       p.catch(() => this.stores.delete(tenant));
       this.stores.set(tenant, p);
     }
@@ -46,7 +46,7 @@ export class JobData {
     const made = this.stores.get(tenant);
     if (made) return made;
     try {
-      return await new Objm(jetstream(this.fabric.nc)).open(dataStoreName(tenant));
+      return await openExistingObjects(this.fabric.nc, dataStoreName(tenant));
     } catch {
       return undefined;
     }

@@ -33,35 +33,16 @@
  * after 5 s of silence.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  jetstream, DiscardPolicy, RetentionPolicy, StorageType,
-  type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig,
-} from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeChecked, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, untilStored, type BrokerLink, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
-const NANOS_PER_MS = 1_000_000;
-/** A writer stops retrying an event this long after it was emitted. */
+/** A writer stops retrying an event this long after it was emitted: within the stream's duplicate window, so that every retry of an event is recognised as one. */
 const EVENT_GIVE_UP_MS = 3 * 60_000;
-/** Longer than EVENT_GIVE_UP_MS, so that every retry of an event is recognised as one. */
-const DUPLICATE_WINDOW_MS = 5 * 60_000;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** A reader gets a keep-alive comment after this much silence, and the record is read again. */
 const KEEP_ALIVE_MS = 5000;
-
-/** The job events stream: kept a day, at most 100,000 events per job and its byte limit in all (store-limits.ts; the oldest go first). */
-export const jobEventsStreamConfig: Partial<StreamConfig> & { name: typeof JobEventsStream } = {
-  name: JobEventsStream,
-  subjects: [JobSubjects.allEvents],
-  retention: RetentionPolicy.Limits,
-  storage: StorageType.File,
-  max_age: 24 * 3600_000 * NANOS_PER_MS,
-  max_msgs_per_subject: 100_000,
-  discard: DiscardPolicy.Old,
-  duplicate_window: DUPLICATE_WINDOW_MS * NANOS_PER_MS,
-  allow_direct: true,
-};
 
 /** An event as kept: its stream sequence (its id) and the event. */
 export interface StoredJobEvent {

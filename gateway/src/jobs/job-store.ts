@@ -6,19 +6,14 @@
  * gateway replica opens the same store; only the coordinator writes records
  * after a job is created.
  */
-import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openBucket, openObjectStore, openStream, ResultsStream,
+  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openKv, openObjects, openStreamOf, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
-import { jobEventsStreamConfig } from './job-events.js';
 
-/** Results and job data are kept this long after they were written. */
-const KEEP_MS = 7 * 24 * 3600 * 1000;
-/** Failed attempts matter only while their job runs. */
-const FAILURES_KEEP_MS = 24 * 3600 * 1000;
 
 export class JobStore {
   private constructor(
@@ -33,16 +28,14 @@ export class JobStore {
 
   static async open(fabric: Fabric, leaseTtlMs: number): Promise<JobStore> {
     const jsm = await jetstreamManager(fabric.nc);
-    const jobs = await openBucket(fabric, JobBuckets.jobs, { history: 1 });
-    const keys = await openBucket(fabric, JobBuckets.jobKeys, { history: 1, ttl: KEEP_MS });
-    const lease = await openBucket(fabric, JobBuckets.lease, { history: 1, ttl: leaseTtlMs });
-    const data = await openObjectStore(fabric, JobObjects, fabric.storeLimits[JobObjects]);
-    const outputs = await openObjectStore(fabric, JobOutputObjects, fabric.storeLimits[JobOutputObjects]);
-    // One message per subject, the first kept: a clone's result per index, a failure per attempt and index.
-    const firstPerSubject = { retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true, allow_direct: true };
-    await openStream(fabric, { name: ResultsStream, subjects: [JobSubjects.allResults], max_age: KEEP_MS * 1_000_000, ...firstPerSubject });
-    await openStream(fabric, { name: FailuresStream, subjects: [JobSubjects.allFailures], max_age: FAILURES_KEEP_MS * 1_000_000, ...firstPerSubject });
-    await openStream(fabric, jobEventsStreamConfig);
+    const jobs = await openKv(fabric, 'jobs');
+    const keys = await openKv(fabric, 'jobKeys');
+    const lease = await openKv(fabric, 'jobLease', { ttlMs: leaseTtlMs });
+    const data = await openObjects(fabric, 'jobData');
+    const outputs = await openObjects(fabric, 'jobOutputs');
+    await openStreamOf(fabric, 'results');
+    await openStreamOf(fabric, 'failures');
+    await openStreamOf(fabric, 'jobEvents');
     return new JobStore(fabric, jsm, jobs, keys, lease, data, outputs);
   }
 

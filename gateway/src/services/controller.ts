@@ -17,7 +17,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, decodeChecked, decodeOrRefuse, encode, openBucket, toWireError,
+  ControllerBuckets, ControllerSubjects, decodeChecked, decodeOrRefuse, encode, openKv, toWireError,
   type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -82,7 +82,7 @@ export class ServicesController {
   }
 
   static async open(fabric: Fabric, services: ServiceManager, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
-    const leaseKv = await openBucket(fabric, ControllerBuckets.lease, { history: 1, ttl: opts.leaseTtlMs });
+    const leaseKv = await openKv(fabric, 'controllerLease', { ttlMs: opts.leaseTtlMs });
     return new ServicesController(fabric, services, fleet, log, opts, leaseKv, journal);
   }
 

@@ -5,7 +5,7 @@
  * (`GET /v1/consolidation`) and it survives a change of controller.
  */
 import type { KV } from '@nats-io/kv';
-import { ControllerBuckets, decodeOrRefuse, encode, openBucket, type ControllerMove, type Fabric } from '@flurry/core';
+import { ControllerBuckets, decodeOrRefuse, encode, openKv, type ControllerMove, type Fabric } from '@flurry/core';
 
 const KEY = 'moves';
 /** Moves kept (older ones are dropped). */
@@ -15,7 +15,7 @@ export class Journal {
   private constructor(private readonly kv: KV) {}
 
   static async open(fabric: Fabric): Promise<Journal> {
-    return new Journal(await openBucket(fabric, ControllerBuckets.journal, { history: 1 }));
+    return new Journal(await openKv(fabric, 'controllerJournal'));
   }
 
   async list(): Promise<ControllerMove[]> {

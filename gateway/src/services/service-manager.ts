@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, isBrokerFailure, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openBucket, serviceKey, ServiceBuckets, ServiceSubjects,
+  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, isBrokerFailure, kvKeys, MigrationSubjects, NAME_PATTERN, newId, openKv, serviceKey, ServiceBuckets, ServiceSubjects,
   type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire,
   type CreateInstanceReply, type CreateInstanceRequest, type DestroyInstanceRequest, type Fabric, type FunctionRecord,
   type HostRecord, type InitDataRef, type InvokeReply, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceLoad, type ServiceRecord,
@@ -119,8 +119,8 @@ export class ServiceManager {
 
   static async open(deps: ServiceManagerDeps): Promise<ServiceManager> {
     const [services, placements] = await Promise.all([
-      openBucket(deps.fabric, ServiceBuckets.services, { history: 1 }),
-      openBucket(deps.fabric, ServiceBuckets.instances, { history: 1 }),
+      openKv(deps.fabric, 'services'),
+      openKv(deps.fabric, 'serviceInstances'),
     ]);
     const manager = new ServiceManager(deps, services, placements);
     await manager.watchPlacements();

@@ -1,0 +1,188 @@
+/**
+ * Every NATS exchange of the fleet, written once: the subject table
+ * (subject-table.ts) names each subject's request and reply kinds and the
+ * reply's default timeout; these helpers encode, validate, time out and turn
+ * failures into FlurryErrors the same way at every site.
+ *
+ *   const reply = await call(nc, 'fork', Subjects.fork(host), req);           // ForkRequest in, ForkReply out
+ *   serve(nc, 'fork', Subjects.fork(hostId), (req) => this.fork(req), { log, hostId });
+ *   listen(nc, 'load', ControllerSubjects.load, (report) => this.onLoad(report));
+ *   publishTo(nc, 'progress', JobSubjects.progress(tenant, id), progress);
+ */
+import { NoRespondersError, RequestError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { encode } from './codec.js';
+import { decodeChecked, decodeOrRefuse } from './checked-decode.js';
+import { FlurryError, toWireError } from './errors.js';
+import type { Logger } from './log.js';
+import type { WireError } from './protocol.js';
+import type { Message } from './schemas.js';
+import { SubjectTable, type SubjectKind } from './subject-table.js';
+
+type Table = typeof SubjectTable;
+/** Subjects that are asked and answered. */
+export type CallKind = { [K in SubjectKind]: Table[K] extends { reply: string } ? K : never }[SubjectKind];
+/** Subjects that are only published to. */
+export type PublishKind = Exclude<SubjectKind, CallKind>;
+export type RequestOf<K extends SubjectKind> = Message<Table[K]['request']>;
+export type ReplyOf<K extends CallKind> = Message<Table[K]['reply']>;
+
+/** Why a call got no reply: the `reason` callers tell apart (a resend, a retry, a host taken as gone). */
+export type CallFailure = 'timeout' | 'no_responders' | 'connection';
+
+/** A call that got no reply; `code` is `timeout` or `unavailable`, `cause` the client's error. */
+export class CallFailed extends FlurryError {
+  constructor(
+    readonly reason: CallFailure,
+    readonly subject: string,
+    cause: unknown,
+  ) {
+    super(reason === 'timeout' ? 'timeout' : 'unavailable', `${subject}: ${reason === 'timeout' ? 'no reply in time' : reason === 'no_responders' ? 'nobody listens' : `the broker connection failed (${(cause as Error)?.message ?? cause})`}`, { cause });
+  }
+}
+
+/** Whether `err` is a call that reached nobody (no subscriber on its subject). */
+export const isNoResponders = (err: unknown): boolean => err instanceof CallFailed && err.reason === 'no_responders';
+/** Whether `err` is a call whose reply did not come in time. */
+export const isCallTimeout = (err: unknown): boolean => err instanceof CallFailed && err.reason === 'timeout';
+
+export interface CallOptions {
+  /** Overrides the table's timeout for this call. */
+  timeoutMs?: number;
+  headers?: MsgHdrs;
+}
+
+/** Asks `subject` with a request of `kind` and returns its checked reply. Throws CallFailed, or FlurryError `bad_request` for a malformed reply. */
+export async function call<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: RequestOf<K>, opts: CallOptions = {}): Promise<ReplyOf<K>> {
+  return callEncoded(nc, kind, subject, encode(request), opts);
+}
+
+/** As call, for a request already encoded (encoded once for many sends, or forwarded as it came). */
+export async function callEncoded<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, payload: Uint8Array, opts?: CallOptions): Promise<ReplyOf<K>>;
+/** With `raw`, the reply's bytes as they came (a reply forwarded to another asker), unchecked. */
+export async function callEncoded<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, payload: Uint8Array, opts: CallOptions & { raw: true }): Promise<Uint8Array>;
+export async function callEncoded<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, payload: Uint8Array, opts: CallOptions & { raw?: boolean } = {}): Promise<ReplyOf<K> | Uint8Array> {
+  const entry: { reply: Table[K]['reply']; timeoutMs?: number } = SubjectTable[kind];
+  let msg: Msg;
+  try {
+    msg = await nc.request(subject, payload, { timeout: opts.timeoutMs ?? entry.timeoutMs ?? 30_000, ...(opts.headers ? { headers: opts.headers } : {}) });
+  } catch (err) {
+    throw new CallFailed(failureOf(err), subject, err);
+  }
+  if (opts.raw) return msg.data;
+  return decodeOrRefuse(entry.reply, msg.data, subject) as ReplyOf<K>;
+}
+
+function failureOf(err: unknown): CallFailure {
+  if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) return 'no_responders';
+  if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) return 'timeout';
+  return 'connection';
+}
+
+export interface ServeOptions<K extends CallKind> {
+  /** A queue group: one member of the group gets each request. */
+  queue?: string;
+  /** Where a reply that could not be sent is logged. */
+  log?: Logger;
+  /** Put into refusals whose kind carries the answering host. */
+  hostId?: string;
+  /** The reply sent instead of one larger than the broker takes; default: the refusal with code `output_limit`. */
+  tooLarge?: (bytes: number, limit: number) => ReplyOf<K>;
+}
+
+/**
+ * Answers requests of `kind` on `subject`. A malformed request is answered with the kind's refusal (`bad_request`)
+ * and never reaches `handle`; what `handle` throws is answered as a refusal too. Nothing here throws out of the
+ * subscription: a guest's or a peer's message cannot end the process.
+ */
+export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, handle: (request: RequestOf<K>, msg: Msg) => ReplyOf<K> | Promise<ReplyOf<K>>, opts: ServeOptions<K> = {}): Subscription {
+  const entry: { request: Table[K]['request'] } = SubjectTable[kind];
+  return nc.subscribe(subject, {
+    ...(opts.queue ? { queue: opts.queue } : {}),
+    callback: (_err, msg) => {
+      const request = decodeChecked(entry.request, msg.data, msg.subject) as RequestOf<K> | undefined;
+      if (request === undefined) return respond(nc, kind, msg, refusal(kind, { code: 'bad_request', message: `malformed ${entry.request}` }, opts.hostId), opts);
+      let reply: ReplyOf<K> | Promise<ReplyOf<K>>;
+      try {
+        reply = handle(request, msg);
+      } catch (err) {
+        return respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts);
+      }
+      void Promise.resolve(reply).then(
+        (r) => respond(nc, kind, msg, r, opts),
+        (err: unknown) => respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts),
+      );
+    },
+  });
+}
+
+/** Sends `reply` to `msg`'s asker, or the refusal `output_limit` when the broker would not take it; a failed send is logged. */
+export function respond<K extends CallKind>(nc: NatsConnection, kind: K, msg: Msg, reply: ReplyOf<K>, opts: Pick<ServeOptions<K>, 'log' | 'hostId' | 'tooLarge'> = {}): void {
+  let data = encode(reply);
+  const limit = maxPayload(nc);
+  if (data.length > limit) {
+    data = encode(opts.tooLarge?.(data.length, limit) ?? refusal(kind, { code: 'output_limit', message: `the reply of ${data.length} bytes is larger than the broker's limit of ${limit}` }, opts.hostId));
+  }
+  try {
+    msg.respond(data);
+  } catch (err) {
+    opts.log?.warn({ subject: msg.subject, bytes: data.length, err: (err as Error).message }, 'a reply could not be sent');
+  }
+}
+
+/** The largest message the broker takes, as it told this connection (1 MiB, NATS's default, until it has). */
+export function maxPayload(nc: NatsConnection): number {
+  return nc.info?.max_payload ?? 1024 * 1024;
+}
+
+/** Receives the messages of a publish-only `kind` on `subject`; malformed ones are dropped (counted, logged once), a throwing handler is logged. */
+export function listen<K extends PublishKind>(nc: NatsConnection, kind: K, subject: string, handle: (message: RequestOf<K>, msg: Msg) => void | Promise<void>, opts: { queue?: string; log?: Logger } = {}): Subscription {
+  const entry: { request: Table[K]['request'] } = SubjectTable[kind];
+  return nc.subscribe(subject, {
+    ...(opts.queue ? { queue: opts.queue } : {}),
+    callback: (_err, msg) => {
+      const message = decodeChecked(entry.request, msg.data, msg.subject) as RequestOf<K> | undefined;
+      if (message === undefined) return;
+      try {
+        void Promise.resolve(handle(message, msg)).catch((err: unknown) => opts.log?.warn({ subject: msg.subject, err: (err as Error).message }, 'a message handler failed'));
+      } catch (err) {
+        opts.log?.warn({ subject: msg.subject, err: (err as Error).message }, 'a message handler failed');
+      }
+    },
+  });
+}
+
+/** Publishes a message of a publish-only `kind`. */
+export function publishTo<K extends PublishKind>(nc: NatsConnection, kind: K, subject: string, message: RequestOf<K>, opts: { headers?: MsgHdrs } = {}): void {
+  nc.publish(subject, encode(message), opts.headers ? { headers: opts.headers } : undefined);
+}
+
+type ReplyKind = Table[CallKind]['reply'];
+
+/**
+ * How each reply kind says that its request was refused or failed: most as `{ ok: false, error }`; a release or
+ * cancel reply names the host and what it did (nothing).
+ */
+const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Message<R> } = {
+  PlaceReply: (error) => ({ ok: false, error }),
+  DrainReply: (error) => ({ ok: false, error }),
+  InvokeReply: (error, hostId) => ({ ok: false, error, ...(hostId ? { hostId } : {}) }),
+  SnapshotReply: (error) => ({ ok: false, error }),
+  ForkReply: (error, hostId) => ({ ok: false, error, ...(hostId ? { hostId } : {}) }),
+  ReleaseReply: (error, hostId) => ({ hostId, error }),
+  PageFetchReply: (error) => ({ ok: false, error }),
+  CancelReply: (error, hostId) => ({ hostId, stopped: false, error }),
+  JobControlReply: (error) => ({ ok: false, error }),
+  CreateInstanceReply: (error) => ({ ok: false, error }),
+  DestroyInstanceReply: (error) => ({ ok: false, error }),
+  StandbyParentReply: (error) => ({ ok: false, error }),
+  MigrateInstanceReply: (error) => ({ ok: false, error }),
+  ReceiveStepReply: (error) => ({ ok: false, error }),
+  DrainHostReply: (error) => ({ ok: false, error }),
+  SetHostStateReply: (error) => ({ ok: false, error }),
+};
+
+/** The reply to a request of `kind` that was refused or failed with `error`. */
+export function refusal<K extends CallKind>(kind: K, error: WireError, hostId = ''): ReplyOf<K> {
+  const make: (error: WireError, hostId: string) => Message<ReplyKind> = Refusals[SubjectTable[kind].reply];
+  return make(error, hostId) as ReplyOf<K>;
+}
