@@ -8,7 +8,7 @@ import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
-import { b64, runJob } from './helpers/jobs.js';
+import { b64, cloneOutputs, runJob } from './helpers/jobs.js';
 
 interface QuantSpec { spot: number; strike: number; rate: number; volatility: number; maturity: number; steps?: number; paths: number; option: string; seed: number; antithetic?: boolean }
 interface QuantResult { option: string; price: number; stdError: number; paths: number; clones: number; antithetic: boolean; steps: number; seed: number; sum: number; sumSquares: number }
@@ -67,15 +67,7 @@ describe('quant', () => {
     return fetch(`${fleet.url}/fn/quant${query}`, { method: 'POST', body: JSON.stringify(spec) });
   }
 
-  async function cloneOutputs(record: JobRecord): Promise<CloneOutput[]> {
-    const out: CloneOutput[] = [];
-    for (let i = 0; i < record.clones; i++) {
-      const res = await fetch(`${fleet.url}/v1/jobs/${record.id}/clones/${i}/output`);
-      expect(res.status).toBe(200);
-      out.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as CloneOutput);
-    }
-    return out;
-  }
+  const outputsOf = (record: JobRecord) => cloneOutputs<CloneOutput>(gatewayApi(() => fleet.url), record);
 
   it('Black-Scholes reference - the normal CDF and the formula match published values', () => {
     expect(normalCdf(0)).toBe(0.5);
@@ -95,7 +87,7 @@ describe('quant', () => {
     expect(Math.abs(result.price - bs), `price ${result.price} vs Black-Scholes ${bs}, SE ${result.stdError}`).toBeLessThan(3 * result.stdError);
     expect(new Set(record.clonesDetail.map((c) => c.host)).size).toBeGreaterThan(1);
     // Paths split evenly, the last clone takes the remainder.
-    const outputs = await cloneOutputs(record);
+    const outputs = await outputsOf(record);
     const each = Math.floor(2_000_003 / 16);
     expect(outputs.map((o) => [o.index, o.first, o.paths])).toEqual(outputs.map((_, i) => [i, i * each, i === 15 ? 2_000_003 - 15 * each : each]));
     // The single instance gives the same doubles.
@@ -132,7 +124,7 @@ describe('quant', () => {
     expect(sixteen.result.price).toBeLessThan(6.2);
     // handle's ?index&count answers what that clone output.
     const { ms: _a, ...clone } = (await (await single(spec, '?index=3&count=4')).json()) as CloneOutput & { ms: number };
-    const { ms: _b, ...forked } = (await cloneOutputs(four.record))[3] as CloneOutput & { ms: number };
+    const { ms: _b, ...forked } = (await outputsOf(four.record))[3] as CloneOutput & { ms: number };
     expect(clone).toEqual(forked);
   });
 
@@ -156,7 +148,7 @@ describe('quant', () => {
     // 5 paths over 8 clones: seven clones have none, the last has them all.
     const tiny = { ...market, option: 'european-call', paths: 5, seed: 5 };
     const { record, result } = await price(tiny, 8);
-    expect((await cloneOutputs(record)).map((o) => o.paths)).toEqual([0, 0, 0, 0, 0, 0, 0, 5]);
+    expect((await outputsOf(record)).map((o) => o.paths)).toEqual([0, 0, 0, 0, 0, 0, 0, 5]);
     expect({ ...result, clones: 1 }).toEqual((await (await single(tiny)).json()) as QuantResult);
   });
 

@@ -1,4 +1,5 @@
-/** Submitting a job through a fleet's gateway and waiting for it: the one submit-and-wait of the suites. */
+/** Submitting a job through a fleet's gateway, waiting for it and reading its clones' outputs: the one submit-and-wait of the suites. */
+import { expect } from 'vitest';
 import { TERMINAL_JOB_STATES, type JobRecord } from '@flurry/core';
 import { json, until, type Api } from './gateway-api.js';
 
@@ -41,6 +42,17 @@ export function finishedJob(api: Api, id: string, wait?: JobWait): Promise<JobRe
 /** Submits the job and waits for its end. */
 export async function runJob(api: Api, body: unknown, wait?: JobWait): Promise<JobRecord> {
   return finishedJob(api, (await submitJob(api, body)).id, wait);
+}
+
+/** Each clone's output of `job` (GET /v1/jobs/:id/clones/:i/output, each answered 200), parsed as JSON. */
+export async function cloneOutputs<T>(api: Api, job: Pick<JobRecord, 'id' | 'clones'>): Promise<T[]> {
+  const outputs: T[] = [];
+  for (let i = 0; i < job.clones; i++) {
+    const res = await api('GET', `/v1/jobs/${job.id}/clones/${i}/output`);
+    expect(res.status).toBe(200);
+    outputs.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as T);
+  }
+  return outputs;
 }
 
 async function read(api: Api, id: string, throughOutages: boolean): Promise<JobRecord | undefined> {
