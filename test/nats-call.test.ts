@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { call, callEncoded, CallFailed, encode, FlurryError, isBrokerFailure, isCallTimeout, isNoResponders, listen, publishTo, serve, type RequestOf, type ServiceLoadReport } from '@flurry/core';
+import { call, callEncoded, CallFailed, encode, FlurryError, isBrokerFailure, isCallTimeout, isNoResponders, listen, publishTo, serve, type ForkRequest, type ServiceLoadReport } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from '../infra/src/nats-server.js';
 
 let nats: RunningNatsServer;
@@ -28,7 +28,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const forkRequest: RequestOf<'fork'> = { requestId: 'r1', descriptor: new Uint8Array([1, 2]), clones: [{ index: 0, input: new Uint8Array() }], count: 1, resultSubject: 'flurry.fork.x', prefetch: false };
+const forkRequest: ForkRequest = { requestId: 'r1', descriptor: new Uint8Array([1, 2]), clones: [{ index: 0, input: new Uint8Array() }], count: 1, resultSubject: 'flurry.fork.x', prefetch: false };
 
 describe('call and serve', () => {
   it('a request is checked, handled and its reply checked', async () => {
