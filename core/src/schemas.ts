@@ -110,7 +110,7 @@ const snapshotReply = z.discriminatedUnion('ok', [
 ]);
 
 const forkRequest = z.object({
-  requestId: str, descriptor: bytes, clones: arrayOf(z.object({ index: num, input: bytes })), count: num,
+  requestId: str, jobId: str.optional(), descriptor: bytes, clones: arrayOf(z.object({ index: num, input: bytes })), count: num,
   resultSubject: str, prefetch: z.boolean(), mode: z.enum(['lazy', 'unicast', 'eager', 'cold']).optional(),
   initInput: bytes.optional(), initData: initDataRef.optional(), perIndexResults: z.boolean().optional(),
   failSubject: str.optional(), progressSubject: str.optional(), entry: z.enum(['run', 'reduce']).optional(),

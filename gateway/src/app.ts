@@ -12,8 +12,8 @@ import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
 import { addJobRoutes } from './jobs/routes.js';
 import type { JobStore } from './jobs/job-store.js';
-import { addDataRoutes } from './jobs/data-routes.js';
-import type { JobData } from './jobs/job-data.js';
+import { addDataRoutes } from './uploads/data-routes.js';
+import type { UploadedData } from './uploads/uploaded-data.js';
 import { addServiceRoutes } from './services/routes.js';
 import type { Services } from './services/services.js';
 import { addHostRoutes } from './hosts/host-routes.js';
@@ -42,7 +42,7 @@ export interface AppDeps {
   /** Fork-join jobs (docs/jobs.md); without it the /v1/jobs routes are absent. */
   jobs?: JobStore;
   /** Uploaded job data (docs/api.md); without it the /v1/data routes are absent and jobs take no initData. */
-  data?: JobData;
+  data?: UploadedData;
   /** Largest data upload (FLURRY_MAX_DATA_BYTES). */
   maxDataBytes?: number;
   /** Services (docs/services.md); without it the /v1/services and /svc routes are absent. */

@@ -10,7 +10,7 @@ import { Invoker } from './invoker.js';
 import { Placement } from './placement.js';
 import { JobCoordinator } from './jobs/coordinator.js';
 import { JobStore } from './jobs/job-store.js';
-import { JobData } from './jobs/job-data.js';
+import { UploadedData } from './uploads/uploaded-data.js';
 import { openServices } from './services/services.js';
 import { ServicesController } from './services/controller.js';
 import { Journal } from './hosts/journal.js';
@@ -64,7 +64,7 @@ export class Gateway {
     const controller = await ServicesController.open(fabric, services, fleet, journal, log, {
       leaseTtlMs: config.controllerLeaseTtlMs, scaleInCooldownMs: config.scaleInCooldownMs, consolidateMs: config.consolidateMs, hostInstances: config.hostInstances,
     });
-    const data = new JobData(fabric, config.quotas.dataBytes);
+    const data = new UploadedData(fabric, config.quotas.dataBytes);
     const app = createApp({
       link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),

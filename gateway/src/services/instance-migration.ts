@@ -11,7 +11,7 @@ import {
   type Fabric, type Logger, type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire, type ServiceInstanceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
-import { migrationCandidates, migrationTarget } from '../hosts/migration-target.js';
+import { migrationCandidates, migrationTarget } from '../planning/migration-target.js';
 import type { ServiceState, ServiceStore } from './service-store.js';
 
 /** A `migrating` mark older than this is taken for the leftover of a gateway that died mid-migration (a migration answers within 5 minutes). */

@@ -11,7 +11,7 @@ import type { CallerVariables } from '../auth/roles.js';
 import type { MigrationTuning } from './instance-migration.js';
 import type { CreateServiceBody } from './service-records.js';
 import type { Services } from './services.js';
-import type { JobData } from '../jobs/job-data.js';
+import type { UploadedData } from '../uploads/uploaded-data.js';
 
 export interface ServiceRoutesDeps {
   services: Pick<Services, 'records' | 'router' | 'migrations'>;
@@ -19,7 +19,7 @@ export interface ServiceRoutesDeps {
   /** Keep the caller's Authorization header from the guest (API keys are configured). */
   hideAuthorization: boolean;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
-  data?: JobData;
+  data?: UploadedData;
 }
 
 type Env = { Variables: { requestId: string } & CallerVariables };

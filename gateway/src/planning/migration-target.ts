@@ -1,12 +1,12 @@
 /**
  * Where a service instance is live-migrated when the request names no host
  * (`POST /v1/instances/:id/migrate` without a target): a pure choice over the
- * live hosts, beside planning/'s (drains and consolidation choose their own
- * targets there).
+ * live hosts (drains and consolidation choose their targets in
+ * instance-hosts.ts and consolidation.ts).
  */
 import type { HostRecord } from '@flurry/core';
-import { bestOf } from '../planning/best-of.js';
-import { freeGuestSlots } from '../planning/host-states.js';
+import { bestOf } from './best-of.js';
+import { freeGuestSlots } from './host-states.js';
 
 /** Hosts an instance on host `from` may move to: not draining, not `from` itself. O(hosts). */
 export function migrationCandidates(hosts: readonly HostRecord[], from: string): HostRecord[] {
