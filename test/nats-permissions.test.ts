@@ -168,8 +168,9 @@ describe('NATS permissions', () => {
     expect(refused(await fork({ descriptor: encodeDescriptor({ ...d, tenant: 'other' }) }))).toMatch(/^bad_request: .*names snapshot/);
     expect(refused(await fork({ descriptor: encodeDescriptor({ ...d, moduleDigest: 'f'.repeat(64) }) }))).toMatch(/^bad_request: .*names snapshot/);
     expect(refused(await fork({ resultSubject: '$KV.flurry_functions.default.pattern' }))).toMatch(/^bad_request: results may go to a driver's inbox/);
-    expect(refused(await fork({ requestId: 'job_a.1.x', perIndexResults: true, resultSubject: JobSubjects.results('other', 'job_a'), failSubject: JobSubjects.attemptFailures('default', 'job_a.1.x') }))).toMatch(/^bad_request: resultSubject/);
-    expect(refused(await fork({ requestId: 'job_a.1.x', objects: { store: 'flurry_job_data', inputs: { 0: 'other/job_b/input' } } }))).toMatch(/^bad_request: input object/);
+    expect(refused(await fork({ requestId: 'job_a.1.x', perIndexResults: true, resultSubject: JobSubjects.results('default', 'job_a'), failSubject: JobSubjects.attemptFailures('default', 'job_a.1.x') }))).toMatch(/^bad_request: a job's fork request must name its job/);
+    expect(refused(await fork({ requestId: 'job_a.1.x', jobId: 'job_a', perIndexResults: true, resultSubject: JobSubjects.results('other', 'job_a'), failSubject: JobSubjects.attemptFailures('default', 'job_a.1.x') }))).toMatch(/^bad_request: resultSubject/);
+    expect(refused(await fork({ requestId: 'job_a.1.x', jobId: 'job_a', objects: { store: 'flurry_job_data', inputs: { 0: 'other/job_b/input' } } }))).toMatch(/^bad_request: input object/);
     expect(refused(await fork({ mode: 'cold', initData: { store: 'flurry_data_other', name: 'x', digest: 'sha256:00', bytes: 1 } }))).toMatch(/^bad_request: init data/);
     const ok = await fork({});
     expect(ok.ok).toBe(true);
