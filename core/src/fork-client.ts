@@ -1,20 +1,142 @@
 /**
- * Driving a fork from outside the hosts: ask one host to snapshot a warm
- * parent, send each host its share of clone indices, and gather every
- * clone's result. The job coordinator, the tests and the benchmarks use it.
+ * Forking from outside the hosts, the one client of the hosts' fork subjects:
+ * ask a host to snapshot a warm parent, ask hosts to run clones of it, gather
+ * results sent to an inbox of the caller, stop a job's clones, release a
+ * snapshot. The job coordinator, the tests and the benchmarks all use it.
+ *
+ *   requestSnapshot ─► host: parent booted, snapshot made ─► descriptor
+ *   requestFork     ─► host: clones queued (ForkReply)     ─► results to req.resultSubject
+ *   ResultInbox        an inbox for those results, waited on with a time limit
+ *   requestCancel / requestRelease ─► host: clones stopped / snapshot dropped
+ *
+ * Failures: a host's refusal is thrown as its FlurryError; no answer (in
+ * time, or nobody listening) is a CallFailed (nats-call.ts); with `link`, a
+ * broker outage while the answer is awaited ends the wait at once as
+ * `unavailable` (the request may or may not have reached the host: the caller
+ * decides whether to send it again).
  */
-import { createInbox, type NatsConnection } from '@nats-io/transport-node';
-import { encode } from './codec.js';
-import { decodeChecked, decodeOrRefuse } from './checked-decode.js';
+import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { BrokerLink } from './broker-link.js';
 import { FlurryError } from './errors.js';
-import { Subjects, type CloneResult, type ForkMode, type ForkReply, type ForkRequest, type ReleaseReply, type SnapshotReply, type SnapshotRequest } from './protocol.js';
+import { call, listen, type CallKind, type ReplyOf, type RequestOf } from './nats-call.js';
+import {
+  JobSubjects, Subjects,
+  type CancelReply, type CancelRequest, type CloneResult, type ForkMode, type ForkReply, type ForkRequest, type ReleaseReply, type ReleaseRequest, type SnapshotReply, type SnapshotRequest,
+} from './protocol.js';
 
 export type SnapshotMade = Extract<SnapshotReply, { ok: true }>;
+export type ForkStarted = Extract<ForkReply, { ok: true }>;
 
-export async function requestSnapshot(nc: NatsConnection, hostId: string, req: SnapshotRequest, timeoutMs = 120_000): Promise<SnapshotMade> {
-  const reply = decodeOrRefuse('SnapshotReply', (await nc.request(Subjects.snapshot(hostId), encode(req), { timeout: timeoutMs })).data);
+export interface HostCallOptions {
+  /** Default: the subject table's (subject-table.ts). */
+  timeoutMs?: number;
+  /** Gives up when the broker connection drops before the answer (`unavailable`: the outcome is unknown). */
+  link?: BrokerLink;
+}
+
+/** One call to one host, given up on a broker outage when `opts.link` is set. */
+async function askHost<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: RequestOf<K>, opts: HostCallOptions): Promise<ReplyOf<K>> {
+  const asked = call(nc, kind, subject, request, { timeoutMs: opts.timeoutMs });
+  if (!opts.link) return asked;
+  const outage = opts.link.nextOutage();
+  try {
+    return await Promise.race([asked, outage.outage]);
+  } finally {
+    outage.cancel();
+  }
+}
+
+/** Boots a parent on `hostId` (or reuses a kept one) and snapshots it. */
+export async function requestSnapshot(nc: NatsConnection, hostId: string, req: SnapshotRequest, opts: HostCallOptions = {}): Promise<SnapshotMade> {
+  const reply = await askHost(nc, 'snapshot', Subjects.snapshot(hostId), req, opts);
   if (!reply.ok) throw FlurryError.fromWire(reply.error);
   return reply;
+}
+
+/** Asks `hostId` to run the request's clones; resolves once the host says they are queued (their results go to `req.resultSubject`). */
+export async function requestFork(nc: NatsConnection, hostId: string, req: ForkRequest, opts: HostCallOptions = {}): Promise<ForkStarted> {
+  const reply = await askHost(nc, 'fork', Subjects.fork(hostId), req, opts);
+  if (!reply.ok) throw FlurryError.fromWire(reply.error);
+  return reply;
+}
+
+/** Stops the clones of a snapshot on `hostId` now (only a job's, when `req.jobId` is set); the snapshot stays. */
+export async function requestCancel(nc: NatsConnection, hostId: string, req: CancelRequest, opts: HostCallOptions = {}): Promise<CancelReply> {
+  return askHost(nc, 'cancel', JobSubjects.cancel(hostId), req, opts);
+}
+
+/** Drops a snapshot on `hostId` (as `req.holder`, when it is a kept parent's) and returns what its page server and cache moved. */
+export async function requestRelease(nc: NatsConnection, hostId: string, req: ReleaseRequest, opts: HostCallOptions = {}): Promise<ReleaseReply> {
+  return askHost(nc, 'release', Subjects.release(hostId), req, opts);
+}
+
+/** Tells hosts to drop a snapshot (the parent's memory server, clones' caches) and returns what each moved. */
+export async function releaseSnapshot(nc: NatsConnection, hostIds: string[], tenant: string, snapshotId: string): Promise<ReleaseReply[]> {
+  return Promise.all(hostIds.map((h) => requestRelease(nc, h, { tenant, snapshotId }, { timeoutMs: 60_000 })));
+}
+
+/**
+ * An inbox of the caller for the results of clones indexed 0 to `expected - 1`
+ * (`flurry.fork.<id>` for a plain fork, `flurry.reduce.<id>` for a job's
+ * reduce): the first result of each index counts, anything else is dropped.
+ */
+export class ResultInbox {
+  /** By clone index. */
+  readonly results: CloneResult[] = [];
+  private left: number;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private readonly sub: Subscription;
+
+  private constructor(
+    nc: NatsConnection,
+    family: 'fork' | 'reduce',
+    readonly subject: string,
+    private readonly expected: number,
+    onResult?: (r: CloneResult) => void,
+  ) {
+    this.left = expected;
+    this.done = new Promise<void>((r) => (this.resolveDone = r));
+    if (expected === 0) this.resolveDone();
+    this.sub = listen(nc, family === 'fork' ? 'forkResults' : 'reduceResult', subject, (r) => {
+      if (r.index >= this.expected || this.results[r.index]) return; // a clone that ran twice counts once
+      this.results[r.index] = r;
+      onResult?.(r);
+      if (--this.left === 0) this.resolveDone();
+    });
+  }
+
+  /** Subscribed and known to the broker: requests naming `subject` may go out. */
+  static async open(nc: NatsConnection, family: 'fork' | 'reduce', expected: number, onResult?: (r: CloneResult) => void): Promise<ResultInbox> {
+    const inbox = new ResultInbox(nc, family, createInbox(`flurry.${family}`), expected, onResult);
+    await nc.flush();
+    return inbox;
+  }
+
+  /**
+   * Every expected result, by index. Throws `timeout` after `timeoutMs`, and,
+   * with `link`, `unavailable` on a broker outage (results published meanwhile
+   * to an inbox are lost: they are not kept anywhere).
+   */
+  async all(timeoutMs: number, link?: BrokerLink): Promise<CloneResult[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const outage = link?.nextOutage();
+    try {
+      await Promise.race([
+        this.done,
+        ...(outage ? [outage.outage] : []),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FlurryError('timeout', `clones did not all finish within ${timeoutMs} ms (${this.left} left)`)), timeoutMs))),
+      ]);
+      return this.results;
+    } finally {
+      clearTimeout(timer);
+      outage?.cancel();
+    }
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+  }
 }
 
 export interface ForkOptions {
@@ -37,62 +159,35 @@ export interface ForkOutcome {
   runningMs: number;
   /** From sending the fork requests to the last clone result. */
   doneMs: number;
-  replies: ForkReply[];
+  replies: ForkStarted[];
   /** By clone index. */
   results: CloneResult[];
 }
 
-/** Forks clones on several hosts at once and waits for all of them. */
+/** Forks clones on several hosts at once and waits for all of them (tests and benchmarks; jobs gather theirs from the results stream). */
 export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise<ForkOutcome> {
-  const resultSubject = createInbox('flurry.fork');
-  const results: CloneResult[] = [];
-  let left = opts.count;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  const sub = nc.subscribe(resultSubject, {
-    callback: (_e, msg) => {
-      const r = decodeChecked('CloneResult', msg.data, msg.subject);
-      if (!r || r.index >= opts.count || results[r.index]) return; // a clone that ran twice counts once
-      results[r.index] = r;
-      opts.onResult?.(r);
-      if (--left === 0) resolveDone();
-    },
-  });
-  await nc.flush();
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const inbox = await ResultInbox.open(nc, 'fork', opts.count, opts.onResult);
   const t0 = performance.now();
   try {
     const replies = await Promise.all(
-      [...opts.placement].map(async ([hostId, indices]) => {
-        const req: ForkRequest = {
-          requestId: opts.requestId,
-          descriptor: opts.descriptor,
-          clones: indices.map((index) => ({ index, input: opts.inputs?.(index) ?? new Uint8Array(0) })),
-          count: opts.count,
-          resultSubject,
-          prefetch: opts.prefetch ?? false,
-          mode: opts.mode,
-          initInput: opts.initInput,
-        };
-        return decodeOrRefuse('ForkReply', (await nc.request(Subjects.fork(hostId), encode(req), { timeout: opts.timeoutMs ?? 120_000 })).data);
-      }),
+      [...opts.placement].map(([hostId, indices]) => requestFork(nc, hostId, {
+        requestId: opts.requestId,
+        descriptor: opts.descriptor,
+        clones: indices.map((index) => ({ index, input: opts.inputs?.(index) ?? new Uint8Array(0) })),
+        count: opts.count,
+        resultSubject: inbox.subject,
+        prefetch: opts.prefetch ?? false,
+        mode: opts.mode,
+        initInput: opts.initInput,
+      }, { timeoutMs })),
     );
     const runningMs = performance.now() - t0;
-    const failed = replies.find((r) => !r.ok);
-    if (failed && !failed.ok) throw FlurryError.fromWire(failed.error);
-    const timeout = new Promise<never>((_, reject) => {
-      const t = setTimeout(() => reject(new FlurryError('timeout', `clones did not all finish within ${opts.timeoutMs ?? 120_000} ms (${left} left)`)), opts.timeoutMs ?? 120_000);
-      void done.then(() => clearTimeout(t));
-    });
-    await Promise.race([done, timeout]);
+    const results = await inbox.all(timeoutMs);
     return { runningMs, doneMs: performance.now() - t0, replies, results };
   } finally {
-    sub.unsubscribe();
+    inbox.close();
   }
-}
-
-/** Tells hosts to drop a snapshot (the parent's memory server, clones' caches) and returns what each moved. */
-export async function releaseSnapshot(nc: NatsConnection, hostIds: string[], tenant: string, snapshotId: string): Promise<ReleaseReply[]> {
-  return Promise.all(hostIds.map(async (h) => decodeOrRefuse('ReleaseReply', (await nc.request(Subjects.release(h), encode({ tenant, snapshotId }), { timeout: 60_000 })).data)));
 }
 
 /** Spreads `count` clone indices over hosts round-robin. */

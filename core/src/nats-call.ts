@@ -15,7 +15,7 @@ import { decodeChecked, decodeOrRefuse } from './checked-decode.js';
 import { FlurryError, toWireError } from './errors.js';
 import type { Logger } from './log.js';
 import type { WireError } from './protocol.js';
-import type { Message } from './schemas.js';
+import type { Protocol } from './schemas.js';
 import { SubjectTable, type SubjectKind } from './subject-table.js';
 
 type Table = typeof SubjectTable;
@@ -23,8 +23,9 @@ type Table = typeof SubjectTable;
 export type CallKind = { [K in SubjectKind]: Table[K] extends { reply: string } ? K : never }[SubjectKind];
 /** Subjects that are only published to. */
 export type PublishKind = Exclude<SubjectKind, CallKind>;
-export type RequestOf<K extends SubjectKind> = Message<Table[K]['request']>;
-export type ReplyOf<K extends CallKind> = Message<Table[K]['reply']>;
+/** A subject's request and reply as protocol.ts declares them. */
+export type RequestOf<K extends SubjectKind> = Protocol[Table[K]['request']];
+export type ReplyOf<K extends CallKind> = Protocol[Table[K]['reply']];
 
 /** Why a call got no reply: the `reason` callers tell apart (a resend, a retry, a host taken as gone). */
 export type CallFailure = 'timeout' | 'no_responders' | 'connection';
@@ -162,7 +163,7 @@ type ReplyKind = Table[CallKind]['reply'];
  * How each reply kind says that its request was refused or failed: most as `{ ok: false, error }`; a release or
  * cancel reply names the host and what it did (nothing).
  */
-const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Message<R> } = {
+const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Protocol[R] } = {
   PlaceReply: (error) => ({ ok: false, error }),
   DrainReply: (error) => ({ ok: false, error }),
   InvokeReply: (error, hostId) => ({ ok: false, error, ...(hostId ? { hostId } : {}) }),
@@ -183,6 +184,6 @@ const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Messag
 
 /** The reply to a request of `kind` that was refused or failed with `error`. */
 export function refusal<K extends CallKind>(kind: K, error: WireError, hostId = ''): ReplyOf<K> {
-  const make: (error: WireError, hostId: string) => Message<ReplyKind> = Refusals[SubjectTable[kind].reply];
+  const make: (error: WireError, hostId: string) => Protocol[ReplyKind] = Refusals[SubjectTable[kind].reply];
   return make(error, hostId) as ReplyOf<K>;
 }

@@ -249,7 +249,15 @@ export interface SnapshotDescriptor {
 }
 
 export interface ForkRequest {
+  /** Opaque to the host: names this request's clones (their results, failures stream, stored outputs). */
   requestId: string;
+  /**
+   * Jobs: the job these clones belong to. A CancelRequest naming it stops
+   * them (several jobs may share a kept parent), and the job's results,
+   * progress and objects are routed by it. Required with `perIndexResults`,
+   * `progressSubject` or `objects`.
+   */
+  jobId?: string;
   /** Encoded SnapshotDescriptor (see snapshot.ts). */
   descriptor: Uint8Array;
   /** Clone indices to start on this host, with an input each (empty when shared). */
@@ -626,7 +634,7 @@ export type JobControlReply = { ok: true; job: JobRecord } | { ok: false; error:
 export interface CancelRequest {
   tenant: string;
   snapshotId: string;
-  /** Stop only this job's clones (a kept parent may serve several jobs at once). */
+  /** Stop only the clones of the fork requests that named this `ForkRequest.jobId` (a kept parent may serve several jobs at once). */
   jobId?: string;
 }
 

@@ -110,7 +110,7 @@ const snapshotReply = z.discriminatedUnion('ok', [
 ]);
 
 const forkRequest = z.object({
-  requestId: str, descriptor: bytes, clones: arrayOf(z.object({ index: num, input: bytes })), count: num,
+  requestId: str, jobId: str.optional(), descriptor: bytes, clones: arrayOf(z.object({ index: num, input: bytes })), count: num,
   resultSubject: str, prefetch: z.boolean(), mode: z.enum(['lazy', 'unicast', 'eager', 'cold']).optional(),
   initInput: bytes.optional(), initData: initDataRef.optional(), perIndexResults: z.boolean().optional(),
   failSubject: str.optional(), progressSubject: str.optional(), entry: z.enum(['run', 'reduce']).optional(),
@@ -340,7 +340,8 @@ export type Message<K extends MessageKind> = z.output<(typeof MessageSchemas)[K]
 /** Optional fields read `T | undefined` on both sides; any Uint8Array is one. */
 type Normal<T> = T extends Uint8Array ? Uint8Array : T extends readonly (infer E)[] ? Normal<E>[] : T extends object ? { [K in keyof T]: Normal<T[K]> } : T;
 type Same<A, B> = (<X>() => X extends Normal<A> ? 1 : 2) extends (<X>() => X extends Normal<B> ? 1 : 2) ? true : false;
-type Protocol = {
+/** Each message kind as protocol.ts declares it (the schemas' outputs are the same, up to Uint8Array's buffer type). */
+export type Protocol = {
   HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
   InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
   ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;

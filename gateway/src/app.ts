@@ -12,12 +12,12 @@ import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
 import { addJobRoutes } from './jobs/routes.js';
 import type { JobStore } from './jobs/job-store.js';
-import { addDataRoutes } from './jobs/data-routes.js';
-import type { JobData } from './jobs/job-data.js';
+import { addDataRoutes } from './uploads/data-routes.js';
+import type { UploadedData } from './uploads/uploaded-data.js';
 import { addServiceRoutes } from './services/routes.js';
-import type { ServiceManager } from './services/service-manager.js';
-import { addHostRoutes } from './services/host-routes.js';
-import type { HostControl } from './services/host-control.js';
+import type { Services } from './services/services.js';
+import { addHostRoutes } from './hosts/host-routes.js';
+import type { HostControl } from './hosts/host-control.js';
 import { addCallbackRoutes } from './callbacks/callback-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
@@ -42,11 +42,11 @@ export interface AppDeps {
   /** Fork-join jobs (docs/jobs.md); without it the /v1/jobs routes are absent. */
   jobs?: JobStore;
   /** Uploaded job data (docs/api.md); without it the /v1/data routes are absent and jobs take no initData. */
-  data?: JobData;
+  data?: UploadedData;
   /** Largest data upload (FLURRY_MAX_DATA_BYTES). */
   maxDataBytes?: number;
   /** Services (docs/services.md); without it the /v1/services and /svc routes are absent. */
-  services?: ServiceManager;
+  services?: Services;
   /** Host drains and the consolidation journal (docs/autoscaling.md); without it those routes are absent. */
   hostControl?: HostControl;
   /** Job callbacks: the submit check and each tenant's signing secret (docs/jobs.md, "Callbacks"). */
@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // Every other route needs the broker: refused at once while it is away, and a request in flight
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
   // Service calls ride an outage out themselves: held until the broker is back, sent again when it made their
-  // outcome unknown (services/service-manager.ts).
+  // outcome unknown (services/service-router.ts).
   app.use('*', async (c, next) => {
     if (c.req.path.startsWith('/svc/')) return next();
     deps.link.assertUp();

@@ -17,7 +17,7 @@
  * host remembers the incarnation it went to (`incarnation()`).
  */
 import type { Subscription } from '@nats-io/transport-node';
-import { Buckets, decodeChecked, followKv, kvKeys, Subjects, type Fabric, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
+import { Buckets, decodeChecked, followKv, kvKeys, listen, Subjects, type Fabric, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
 
 /** An incarnation replaced by a new one keeps counting as lost this long. */
 const REPLACED_KEPT_MS = 60_000;
@@ -38,14 +38,11 @@ export class FleetView {
   ) {}
 
   async start(): Promise<void> {
-    this.reconnects = this.fabric.nc.subscribe(Subjects.event('system', 'host.reconnected'), {
-      callback: (_e, msg) => {
-        const event = decodeChecked('FleetEvent', msg.data, msg.subject);
-        if (event?.kind !== 'host.reconnected') return;
-        const known = this.announcedOutages.get(event.hostId);
-        if (known?.startedAt === event.startedAt && known.outages >= event.brokerOutages) return;
-        this.announcedOutages.set(event.hostId, { startedAt: event.startedAt, outages: event.brokerOutages });
-      },
+    this.reconnects = listen(this.fabric.nc, 'hostReconnected', Subjects.event('system', 'host.reconnected'), (event) => {
+      if (event.kind !== 'host.reconnected') return;
+      const known = this.announcedOutages.get(event.hostId);
+      if (known?.startedAt === event.startedAt && known.outages >= event.brokerOutages) return;
+      this.announcedOutages.set(event.hostId, { startedAt: event.startedAt, outages: event.brokerOutages });
     });
     this.watch = await followKv(this.fabric.hosts, {}, (e) => {
       if (e.operation !== 'PUT' || e.value.length === 0) {

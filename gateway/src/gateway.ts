@@ -10,11 +10,11 @@ import { Invoker } from './invoker.js';
 import { Placement } from './placement.js';
 import { JobCoordinator } from './jobs/coordinator.js';
 import { JobStore } from './jobs/job-store.js';
-import { JobData } from './jobs/job-data.js';
-import { ServiceManager } from './services/service-manager.js';
+import { UploadedData } from './uploads/uploaded-data.js';
+import { openServices } from './services/services.js';
 import { ServicesController } from './services/controller.js';
-import { Journal } from './services/journal.js';
-import { HostControl } from './services/host-control.js';
+import { Journal } from './hosts/journal.js';
+import { HostControl } from './hosts/host-control.js';
 import { LoadReporter } from './services/load-reporter.js';
 import { CallbackDeliverer } from './callbacks/callback-deliverer.js';
 import { ConcurrentCalls } from './quotas/concurrent-calls.js';
@@ -53,18 +53,18 @@ export class Gateway {
       getFunction: (tenant, name) => registry.get(tenant, name),
     });
     let loadReporter: LoadReporter | undefined;
-    const services = await ServiceManager.open({
+    const services = await openServices({
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
       invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000, instanceLostMs: config.instanceLostMs,
       onLoadChange: () => loadReporter?.changed(),
       instanceQuota: config.quotas.serviceInstances,
     });
-    loadReporter = new LoadReporter(fabric.nc, () => services.load());
+    loadReporter = new LoadReporter(fabric.nc, () => services.counts.load());
     const journal = await Journal.open(fabric);
     const controller = await ServicesController.open(fabric, services, fleet, journal, log, {
       leaseTtlMs: config.controllerLeaseTtlMs, scaleInCooldownMs: config.scaleInCooldownMs, consolidateMs: config.consolidateMs, hostInstances: config.hostInstances,
     });
-    const data = new JobData(fabric, config.quotas.dataBytes);
+    const data = new UploadedData(fabric, config.quotas.dataBytes);
     const app = createApp({
       link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),

@@ -12,8 +12,7 @@
  * fresh clone of the warm parent that can touch nothing outside its answer,
  * so running it twice is invisible.
  */
-import { RequestError, TimeoutError } from '@nats-io/transport-node';
-import { decodeOrRefuse, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
+import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 import type { Placement } from './placement.js';
 import { isWarmOn } from './planning/host-states.js';
@@ -98,8 +97,8 @@ export class Invoker {
       };
       const send = () => {
         outstanding++;
-        this.fabric.nc.request(subject, payload, { timeout: this.timeoutMs }).then(
-          (m) => settle(() => resolve(m.data)),
+        callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true }).then(
+          (data) => settle(() => resolve(data)),
           (err: unknown) => {
             // A hedge that fails while another copy is still out waits for that one.
             if (--outstanding === 0) settle(() => reject(err));
@@ -119,14 +118,14 @@ export class Invoker {
       try {
         data = await this.request(fn, subject, payload);
       } catch (err) {
-        if (err instanceof RequestError && err.isNoResponders() && attempt < 3) {
+        if (isNoResponders(err) && attempt < 3) {
           await this.placement.place(fn, req.requestId);
           continue;
         }
-        if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+        if (isCallTimeout(err)) {
           throw new FlurryError('timeout', `no answer from the fleet within ${this.timeoutMs} ms`);
         }
-        if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', `function "${fn.name}" could not be placed`, { retryAfterSeconds: 1 });
+        if (isNoResponders(err)) throw new FlurryError('unavailable', `function "${fn.name}" could not be placed`, { retryAfterSeconds: 1 });
         throw err;
       }
       const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');

@@ -4,7 +4,7 @@
  * no_capacity is passed over for the next. Concurrent requests to place the
  * same function version share one attempt.
  */
-import { decodeChecked, encode, FlurryError, Subjects, type Fabric, type FunctionRecord, type Logger, type PlaceRequest } from '@flurry/core';
+import { call, CallFailed, FlurryError, Subjects, type Fabric, type FunctionRecord, type Logger, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 import { warmParentHosts } from './planning/warm-parent.js';
 
@@ -42,25 +42,23 @@ export class Placement {
     let lastError: FlurryError | undefined;
     for (const host of candidates) {
       const req: PlaceRequest = { requestId, tenant: fn.tenant, name: fn.name, digest: fn.digest };
+      let reply: PlaceReply;
       try {
-        const msg = await this.fabric.nc.request(Subjects.place(host.id), encode(req), { timeout: this.timeoutMs });
-        const reply = decodeChecked('PlaceReply', msg.data, msg.subject);
-        if (!reply) {
-          lastError = new FlurryError('unavailable', `host ${host.id} answered the placement with a malformed reply`, { retryAfterSeconds: 1 });
-          continue;
-        }
-        if (reply.ok) {
-          this.log.info({ requestId, fn: `${fn.tenant}/${fn.name}`, hostId: host.id, initMs: reply.initMs }, 'placed');
-          return reply.hostId;
-        }
-        // A module that fails to start fails everywhere: say so instead of trying every host.
-        if (reply.error.code !== 'unavailable' && reply.error.code !== 'no_capacity') throw FlurryError.fromWire(reply.error);
-        lastError = FlurryError.fromWire(reply.error);
+        reply = await call(this.fabric.nc, 'place', Subjects.place(host.id), req, { timeoutMs: this.timeoutMs });
       } catch (err) {
-        if (err instanceof FlurryError) throw err;
-        this.log.warn({ requestId, hostId: host.id, err: (err as Error).message }, 'place request failed');
-        lastError = new FlurryError('unavailable', `host ${host.id} did not answer the placement`, { retryAfterSeconds: 1 });
+        if (err instanceof CallFailed) {
+          this.log.warn({ requestId, hostId: host.id, err: err.message }, 'place request failed');
+          lastError = new FlurryError('unavailable', `host ${host.id} did not answer the placement`, { retryAfterSeconds: 1 });
+        } else lastError = new FlurryError('unavailable', `host ${host.id} answered the placement with a malformed reply`, { retryAfterSeconds: 1 });
+        continue;
       }
+      if (reply.ok) {
+        this.log.info({ requestId, fn: `${fn.tenant}/${fn.name}`, hostId: host.id, initMs: reply.initMs }, 'placed');
+        return reply.hostId;
+      }
+      // A module that fails to start fails everywhere: say so instead of trying every host.
+      if (reply.error.code !== 'unavailable' && reply.error.code !== 'no_capacity') throw FlurryError.fromWire(reply.error);
+      lastError = FlurryError.fromWire(reply.error);
     }
     throw new FlurryError(lastError?.code === 'no_capacity' ? 'no_capacity' : 'unavailable', `could not place function "${fn.name}": ${lastError?.message}`, { retryAfterSeconds: 1 });
   }

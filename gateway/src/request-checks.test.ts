@@ -3,7 +3,7 @@
  * real app (createApp) and `app.request`, without a fleet. The stores behind
  * the routes are in-memory fakes that record what they were asked to do, so
  * each refusal is checked for its status, its error code, and that nothing
- * was created or changed. The checks inside ServiceManager (a service's name
+ * was created or changed. The checks inside ServiceRecords (a service's name
  * and function, min and max) need its KV and are left to test/services.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -61,9 +61,11 @@ function gateway() {
       },
     } as never,
     services: {
-      create: async (...args: unknown[]) => (calls.services.push(args), { name: 'svc' }),
-      update: async (...args: unknown[]) => (calls.updates.push(args), { name: 'svc' }),
-      migrate: async (...args: unknown[]) => (calls.migrations.push(args), { instanceId: args[1] }),
+      records: {
+        create: async (...args: unknown[]) => (calls.services.push(args), { name: 'svc' }),
+        update: async (...args: unknown[]) => (calls.updates.push(args), { name: 'svc' }),
+      },
+      migrations: { migrate: async (...args: unknown[]) => (calls.migrations.push(args), { instanceId: args[1] }) },
     } as never,
   };
   const app = createApp(deps);

@@ -6,12 +6,13 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES, toWireError,
-  type FunctionRecord, type JobControlReply, type Logger, type StoredJob,
+  decodeChecked, FlurryError, followKv, jobKey, JobSubjects, newId, serve, TERMINAL_JOB_STATES,
+  type FunctionRecord, type JobControlReply, type JobControlRequest, type Logger, type StoredJob,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import type { JobStore } from './job-store.js';
 import { JobRun } from './job-run.js';
+import { ParentHostMemory } from './job-snapshot.js';
 import { Lease } from '../lease.js';
 import type { CallbackDeliverer } from '../callbacks/callback-deliverer.js';
 
@@ -32,7 +33,7 @@ export class JobCoordinator {
   private readonly runs = new Map<string, JobRun>();
   private readonly inFlight = new Map<string, number>();
   private readonly hostBackoff = new Map<string, number>();
-  private readonly parentHosts = new Map<string, string>();
+  private readonly parentHosts = new ParentHostMemory();
   private control?: Subscription;
   private watch?: { stop(): void };
 
@@ -60,7 +61,7 @@ export class JobCoordinator {
 
   private async lead(): Promise<void> {
     const nc = this.store.fabric.nc;
-    this.control = nc.subscribe(JobSubjects.control, { callback: (_e, msg) => void this.onControl(msg.data).then((r) => msg.respond(encode(r))) });
+    this.control = serve(nc, 'jobControl', JobSubjects.control, (req) => this.onControl(req), { log: this.log });
     this.watch = await followKv(this.store.jobs, {}, async (e) => {
       if (!this.leader) return;
       if (e.operation !== 'PUT' || e.value.length === 0) return;
@@ -104,21 +105,17 @@ export class JobCoordinator {
     this.inFlight.clear();
   }
 
-  private async onControl(data: Uint8Array): Promise<JobControlReply> {
-    try {
-      const req = decodeOrRefuse('JobControlRequest', data, JobSubjects.control);
-      const key = jobKey(req.tenant, req.jobId);
-      let run = this.runs.get(key);
-      if (!run) {
-        const got = await this.store.get(req.tenant, req.jobId);
-        if (!got) throw new FlurryError('not_found', `no job "${req.jobId}"`);
-        if (TERMINAL_JOB_STATES.includes(got.stored.record.state)) return { ok: true, job: got.stored.record };
-        run = this.drive(got.stored);
-      }
-      await run.cancel();
-      return { ok: true, job: run.record };
-    } catch (err) {
-      return { ok: false, error: toWireError(err) };
+  /** A cancel, from whichever replica got the HTTP request; what it throws is answered as a refusal (serve). */
+  private async onControl(req: JobControlRequest): Promise<JobControlReply> {
+    const key = jobKey(req.tenant, req.jobId);
+    let run = this.runs.get(key);
+    if (!run) {
+      const got = await this.store.get(req.tenant, req.jobId);
+      if (!got) throw new FlurryError('not_found', `no job "${req.jobId}"`);
+      if (TERMINAL_JOB_STATES.includes(got.stored.record.state)) return { ok: true, job: got.stored.record };
+      run = this.drive(got.stored);
     }
+    await run.cancel();
+    return { ok: true, job: run.record };
   }
 }

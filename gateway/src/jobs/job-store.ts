@@ -10,10 +10,9 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobObjects, JobOutputObjects, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openKv, openObjects, openStreamOf, ResultsStream,
+  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openKv, openObjects, openStreamOf, ResultsStream,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
-
 
 export class JobStore {
   private constructor(

@@ -2,39 +2,33 @@
  * The jobs HTTP API (docs/jobs.md). Any gateway replica serves every route:
  * creating a job writes its record to KV (the coordinator, wherever it runs,
  * picks it up from its watch), reads come from KV and the results stream,
- * events from the job events stream (job-events.ts), and a cancel is a
+ * events from the job events stream (job-event-feed.ts), and a cancel is a
  * request to the coordinator.
  */
 import { createHash } from 'node:crypto';
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { RequestError } from '@nats-io/transport-node';
 import {
-  decodeOrRefuse, encode, FlurryError, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
-  type FunctionRecord, type InitDataRef, type JobBoot, type JobControlReply, type JobControlRequest, type JobRecord, type JobSpec, type Logger,
+  call, FlurryError, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
+  type JobControlReply, type JobControlRequest, type JobRecord, type Logger,
 } from '@flurry/core';
-import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
-import { JobData } from './job-data.js';
-import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-events.js';
-import { newCloneDetails } from './job-run.js';
-import { parseCallbackUrl } from '../callbacks/callback-address.js';
+import type { UploadedData } from '../uploads/uploaded-data.js';
+import { initDataRef, parseJobBody, specOf } from './job-body.js';
+import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-event-feed.js';
+import { newCloneDetails } from './clone-attempts.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 import type { RunningJobs } from '../quotas/running-jobs.js';
-
-export const MAX_CLONES = 1024;
-const DEFAULT_TIMEOUT_MS = 600_000;
-const DEFAULT_RETRIES = 1;
 
 export interface JobRoutesDeps {
   store: JobStore;
   registry: FunctionRegistry;
   maxBodyBytes: number;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
-  data?: JobData;
+  data?: UploadedData;
   callbacks: CallbackConfig;
   /** The running jobs and clones quota; without it jobs are not limited. */
   runningJobs?: RunningJobs;
@@ -134,9 +128,9 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     const req: JobControlRequest = { action: 'cancel', tenant: job.tenant, jobId: job.id };
     let reply: JobControlReply;
     try {
-      reply = decodeOrRefuse('JobControlReply', (await nc.request(JobSubjects.control, encode(req), { timeout: 30_000 })).data);
+      reply = await call(nc, 'jobControl', JobSubjects.control, req);
     } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', 'no job coordinator is running; retry', { retryAfterSeconds: 1 });
+      if (isNoResponders(err)) throw new FlurryError('unavailable', 'no job coordinator is running; retry', { retryAfterSeconds: 1 });
       throw new FlurryError('unavailable', `the job coordinator did not answer: ${(err as Error).message}`, { retryAfterSeconds: 1 });
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
@@ -161,83 +155,4 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       }
     });
   });
-}
-
-interface JobBody {
-  function: string;
-  clones: number;
-  init?: string;
-  initData?: string;
-  boot?: JobBoot;
-  keepParent?: boolean;
-  input?: string;
-  inputs?: string[];
-  timeoutMs?: number;
-  retries?: number;
-  reduce?: boolean;
-  callbackUrl?: string;
-}
-
-function bad(message: string): FlurryError {
-  return new FlurryError('bad_request', message);
-}
-
-function parseJobBody(raw: Uint8Array): JobBody {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(raw));
-  } catch {
-    throw bad('the body must be a JSON object');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('the body must be a JSON object');
-  const b = v as Record<string, unknown>;
-  const known = new Set(['function', 'clones', 'init', 'initData', 'boot', 'keepParent', 'input', 'inputs', 'timeoutMs', 'retries', 'reduce', 'callbackUrl']);
-  for (const k of Object.keys(b)) if (!known.has(k)) throw bad(`unknown field "${k}"`);
-  if (typeof b.function !== 'string' || b.function.length === 0) throw bad('"function" must be a function name');
-  if (typeof b.clones !== 'number' || !Number.isInteger(b.clones) || b.clones < 1 || b.clones > MAX_CLONES) throw bad(`"clones" must be an integer from 1 to ${MAX_CLONES}`);
-  for (const k of ['init', 'input'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw bad(`"${k}" must be a base64 string`);
-  if (b.initData !== undefined) {
-    if (typeof b.initData !== 'string') throw bad('"initData" must be the name of uploaded data (PUT /v1/data/:name)');
-    if (b.init !== undefined) throw bad('send "init" or "initData", not both');
-    JobData.checkName(b.initData);
-  }
-  if (b.boot !== undefined && b.boot !== 'fork' && b.boot !== 'cold') throw bad('"boot" must be "fork" or "cold"');
-  if (b.keepParent !== undefined && typeof b.keepParent !== 'boolean') throw bad('"keepParent" must be a boolean');
-  if (b.inputs !== undefined) {
-    if (!Array.isArray(b.inputs) || b.inputs.some((x) => typeof x !== 'string')) throw bad('"inputs" must be an array of base64 strings');
-    if (b.inputs.length !== b.clones) throw bad(`"inputs" has ${b.inputs.length} entries; it must have one per clone (${b.clones})`);
-    if (b.input !== undefined) throw bad('send "input" or "inputs", not both');
-  }
-  if (b.timeoutMs !== undefined && (typeof b.timeoutMs !== 'number' || !Number.isInteger(b.timeoutMs) || b.timeoutMs < 1 || b.timeoutMs > 24 * 3600_000)) throw bad('"timeoutMs" must be an integer from 1 to 86400000');
-  if (b.retries !== undefined && (typeof b.retries !== 'number' || !Number.isInteger(b.retries) || b.retries < 0 || b.retries > 10)) throw bad('"retries" must be an integer from 0 to 10');
-  if (b.reduce !== undefined && typeof b.reduce !== 'boolean') throw bad('"reduce" must be a boolean');
-  if (b.callbackUrl !== undefined) parseCallbackUrl(b.callbackUrl);
-  return b as unknown as JobBody;
-}
-
-/** An absent input is empty. */
-function base64(field: string, s: string | undefined): Uint8Array {
-  return s === undefined ? new Uint8Array(0) : base64Field(field, s);
-}
-
-async function initDataRef(data: JobData | undefined, tenant: string, name: string): Promise<InitDataRef> {
-  if (!data) throw bad('this gateway keeps no job data: "initData" is not available');
-  return data.ref(tenant, name);
-}
-
-function specOf(b: JobBody, fn: FunctionRecord, initData: InitDataRef | undefined): JobSpec {
-  if (!fn.exports.includes('run')) throw bad(`function "${fn.name}" exports no run(index, count): it cannot be forked into clones`);
-  const hasReduce = fn.exports.includes('reduce');
-  if (b.reduce === true && !hasReduce) throw bad(`function "${fn.name}" exports no reduce(count)`);
-  return {
-    init: base64('init', b.init),
-    ...(initData ? { initData } : {}),
-    boot: b.boot ?? 'fork',
-    keepParent: b.keepParent ?? true,
-    input: base64('input', b.input),
-    inputs: b.inputs?.map((s, i) => base64(`inputs[${i}]`, s)),
-    timeoutMs: b.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    retries: b.retries ?? DEFAULT_RETRIES,
-    reduce: b.reduce ?? hasReduce,
-  };
 }

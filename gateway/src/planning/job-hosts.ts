@@ -1,13 +1,40 @@
 /**
- * Where a job's parent and clones go (docs/jobs.md): the parent on a host
- * that keeps a parent it can reuse, else one with memory room, the function
- * warm, and free slots; clones spread round by round, one per host with a
- * free slot, hosts that cache the snapshot's pages first.
+ * Where a job's parent, clones and reduce go (docs/jobs.md): the parent on a
+ * host that keeps a parent it can reuse, else one with memory room, the
+ * function warm, and free slots; clones spread round by round, one per host
+ * with a free slot, hosts that cache the snapshot's pages first; a cold job's
+ * reduce on the host with most free slots. Free slots are the coordinator's
+ * view: a host's guest slots less the clones it sent there and still runs.
  */
 import TinyQueue from 'tinyqueue';
-import type { HostRecord } from '@flurry/core';
+import type { HostRecord, ParentKey } from '@flurry/core';
 import { bestOf, HOSTS_TRIED } from './best-of.js';
 import { roomFirst } from './memory-room.js';
+
+/** A host's guest slots less the clones a coordinator runs there now (`inFlight`, by host id). */
+export function slotsLeft(h: HostRecord, inFlight: ReadonlyMap<string, number>): number {
+  return h.guestSlots - (inFlight.get(h.id) ?? 0);
+}
+
+/** Hosts not resting after a failed fork request (`restingUntil`, by host id): a host that died shows as live until its record goes stale. */
+export function notResting(hosts: readonly HostRecord[], restingUntil: ReadonlyMap<string, number>, now: number): HostRecord[] {
+  return hosts.filter((h) => (restingUntil.get(h.id) ?? 0) <= now);
+}
+
+/**
+ * How a host holds a parent with the job's key, for `ParentHostFacts.keeps`:
+ * 2 its record lists one, 1 it is the host this coordinator last asked to keep
+ * one (`remembered`: not in its record yet), 0 neither.
+ */
+export function keptParentRank(h: HostRecord, key: ParentKey, remembered: string | undefined): number {
+  if (h.parents?.some((p) => p.tenant === key.tenant && p.moduleDigest === key.moduleDigest && p.initDigest === key.initDigest)) return 2;
+  return remembered === h.id ? 1 : 0;
+}
+
+/** Where a cold job's reduce boots its own instance: the host with the most free slots, then the first id. O(hosts). */
+export function coldReduceHost(hosts: readonly HostRecord[], freeSlots: (h: HostRecord) => number): HostRecord | undefined {
+  return bestOf(hosts, (a, b) => freeSlots(b) - freeSlots(a) || a.id.localeCompare(b.id), 1)[0];
+}
 
 export interface ParentHostFacts {
   /** 2: keeps a parent with the job's key; 1: was told to keep one (not yet in its record); 0: neither. */

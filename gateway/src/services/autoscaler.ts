@@ -16,10 +16,12 @@ import { pickHosts } from '../planning/instance-hosts.js';
 import { desiredInstances, scaleInVictims, scalingDecision } from '../planning/scaling.js';
 import type { FleetLoad } from './fleet-load.js';
 import type { StandbyParents } from './standby-parents.js';
-import type { ServiceManager } from './service-manager.js';
+import type { InstanceScaling } from './instance-scaling.js';
+import type { ServiceStore } from './service-store.js';
 
 export interface AutoscalerDeps {
-  services: ServiceManager;
+  store: ServiceStore;
+  scaling: InstanceScaling;
   fleet: FleetView;
   load: FleetLoad;
   log: Logger;
@@ -80,7 +82,7 @@ export class Autoscaler {
   }
 
   private async step(tenant: string, name: string, key: string): Promise<void> {
-    const st = await this.deps.services.state(tenant, name).catch(() => undefined);
+    const st = await this.deps.store.state(tenant, name).catch(() => undefined);
     if (!st) {
       this.forget(key);
       return;
@@ -105,7 +107,7 @@ export class Autoscaler {
     }
   }
 
-  /** `count` more instances, `want` in all (the service manager counts again before it makes them). */
+  /** `count` more instances, `want` in all (instance-scaling.ts counts again before it makes them). */
   private async scaleOut(tenant: string, name: string, count: number, want: number, why: string): Promise<void> {
     this.lastScaleOutAt = Date.now();
     const now = Date.now();
@@ -125,7 +127,7 @@ export class Autoscaler {
     }
     this.deps.log.info({ service: `${tenant}/${name}`, reason: why, hosts: choice.hosts.map((h) => h.id), reactivate: choice.reactivate.map((h) => h.id) }, 'scaling out');
     if (choice.reactivate.length > 0) await this.deps.reactivate(choice.reactivate, `scale-out of ${tenant}/${name}`);
-    const made = await this.deps.services.addInstances(tenant, name, choice.hosts, want, why);
+    const made = await this.deps.scaling.addInstances(tenant, name, choice.hosts, want, why);
     for (const m of made) this.recent.set(m.id, { host: m.host, at: Date.now() });
   }
 
@@ -143,13 +145,13 @@ export class Autoscaler {
   /** Removes the instances the load no longer asks for, decided again once consolidation and drains let it run. */
   private async scaleIn(tenant: string, name: string, key: string, why: string): Promise<void> {
     await this.deps.exclusive(async () => {
-      const st = await this.deps.services.state(tenant, name);
+      const st = await this.deps.store.state(tenant, name);
       const load = this.deps.load.service(key);
       const count = st.instances.length - desiredInstances(st.record, load);
       if (count <= 0) return;
       const victims = scaleInVictims(st.instances, count, load.perInstance, this.deps.fleet.live());
       this.deps.log.info({ service: `${tenant}/${name}`, reason: why, victims }, 'scaling in');
-      await this.deps.services.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0);
+      await this.deps.scaling.removeInstances(tenant, name, victims, why, (id) => this.deps.load.instance(key, id) === 0);
     });
   }
 }

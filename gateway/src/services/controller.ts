@@ -17,20 +17,20 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import {
-  ControllerBuckets, ControllerSubjects, decodeChecked, decodeOrRefuse, encode, openKv, toWireError,
-  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger,
+  ControllerSubjects, listen, openKv, serve,
+  type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger, type ServiceLoadReport,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { Lease } from '../lease.js';
 import { Autoscaler } from './autoscaler.js';
 import { StandbyParents } from './standby-parents.js';
-import { Consolidator } from './consolidator.js';
+import { Consolidator } from '../hosts/consolidator.js';
 import { FleetLoad } from './fleet-load.js';
-import { drainHost } from './host-drain.js';
-import { setHostState } from './host-state.js';
-import { InstanceMover } from './instance-mover.js';
-import type { Journal } from './journal.js';
-import type { ServiceManager } from './service-manager.js';
+import { drainHost } from '../hosts/host-drain.js';
+import { setHostState } from '../hosts/host-state.js';
+import { InstanceMover } from '../hosts/instance-mover.js';
+import type { Journal } from '../hosts/journal.js';
+import type { Services } from './services.js';
 
 const LEASE_KEY = 'controller';
 /** How often every service is re-checked (scale-in, min) besides the load reports. */
@@ -62,7 +62,7 @@ export class ServicesController {
 
   private constructor(
     private readonly fabric: Fabric,
-    private readonly services: ServiceManager,
+    private readonly services: Services,
     private readonly fleet: FleetView,
     private readonly log: Logger,
     private readonly opts: ControllerOptions,
@@ -70,18 +70,18 @@ export class ServicesController {
     journal: Journal,
   ) {
     this.lease = new Lease(leaseKv, LEASE_KEY, opts.leaseTtlMs, log, { onGain: () => this.lead(), onLose: () => this.stepDown() }, fabric.link);
-    this.mover = new InstanceMover(services, journal, log);
+    this.mover = new InstanceMover(services.migrations, journal, log);
     const reactivate = (hosts: HostRecord[], reason: string) => this.reactivate(hosts, reason);
-    this.autoscaler = new Autoscaler({ services, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
+    this.autoscaler = new Autoscaler({ store: services.store, scaling: services.scaling, fleet, load: this.load, log, cooldownMs: opts.scaleInCooldownMs, hostInstances: opts.hostInstances, reactivate,
       standby: new StandbyParents(fabric.nc, log),
       exclusive: (work) => this.exclusive(work),
     });
     this.consolidator = new Consolidator({
-      fabric, services, fleet, load: this.load, autoscaler: this.autoscaler, mover: this.mover, log, hostInstances: opts.hostInstances, quietMs: opts.scaleInCooldownMs,
+      fabric, store: services.store, fleet, load: this.load, autoscaler: this.autoscaler, mover: this.mover, log, hostInstances: opts.hostInstances, quietMs: opts.scaleInCooldownMs,
     });
   }
 
-  static async open(fabric: Fabric, services: ServiceManager, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
+  static async open(fabric: Fabric, services: Services, fleet: FleetView, journal: Journal, log: Logger, opts: ControllerOptions): Promise<ServicesController> {
     const leaseKv = await openKv(fabric, 'controllerLease', { ttlMs: opts.leaseTtlMs });
     return new ServicesController(fabric, services, fleet, log, opts, leaseKv, journal);
   }
@@ -100,14 +100,11 @@ export class ServicesController {
 
   private lead(): void {
     const { nc } = this.fabric;
+    const { log } = this;
     this.subs.push(
-      nc.subscribe(ControllerSubjects.load, { callback: (_e, msg) => this.onLoad(msg.data) }),
-      nc.subscribe(ControllerSubjects.drain, {
-        callback: (_e, msg) => void this.onDrain(msg.data).then((r) => msg.respond(encode(r))),
-      }),
-      nc.subscribe(ControllerSubjects.allExiting, {
-        callback: (_e, msg) => void this.onDrain(msg.data, msg.subject.slice(ControllerSubjects.exiting('').length)).then((r) => msg.respond(encode(r))),
-      }),
+      listen(nc, 'load', ControllerSubjects.load, (report) => this.onLoad(report), { log }),
+      serve(nc, 'controllerDrain', ControllerSubjects.drain, (req) => this.onDrain(req), { log }),
+      serve(nc, 'controllerExiting', ControllerSubjects.allExiting, (req, msg) => this.onDrain(req, msg.subject.slice(ControllerSubjects.exiting('').length)), { log }),
     );
     this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     if (this.opts.consolidateMs > 0) this.timers.push(setInterval(() => this.consolidate(), this.opts.consolidateMs));
@@ -121,9 +118,7 @@ export class ServicesController {
     this.timers = [];
   }
 
-  private onLoad(data: Uint8Array): void {
-    const report = decodeChecked('ServiceLoadReport', data, ControllerSubjects.load);
-    if (!report) return;
+  private onLoad(report: ServiceLoadReport): void {
     for (const key of this.load.add(report)) {
       const dot = key.indexOf('.');
       this.autoscaler.evaluate(key.slice(0, dot), key.slice(dot + 1));
@@ -134,9 +129,9 @@ export class ServicesController {
     if (Date.now() - this.listedAt > LIST_MS) {
       this.listedAt = Date.now();
       try {
-        const all = await this.services.all();
+        const all = await this.services.store.all();
         this.known = all.map(({ record }) => ({ tenant: record.tenant, name: record.name }));
-        await this.services.repairPlacements(all);
+        await this.services.migrations.repairPlacements(all);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'listing services failed');
       }
@@ -152,19 +147,17 @@ export class ServicesController {
       .finally(() => (this.consolidating = false));
   }
 
-  /** A drain asked for by the API, or (`exitingHost`) by a host that exits: then that host, whatever the message names. */
-  private async onDrain(data: Uint8Array, exitingHost?: string): Promise<DrainHostReply> {
-    try {
-      let req: DrainHostRequest = decodeOrRefuse('DrainHostRequest', data, exitingHost === undefined ? ControllerSubjects.drain : ControllerSubjects.exiting(exitingHost));
-      if (exitingHost !== undefined) req = { ...req, hostId: exitingHost, exiting: true };
-      this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
-      return await this.exclusive(() => drainHost({
-        fabric: this.fabric, services: this.services, fleet: this.fleet, mover: this.mover, log: this.log,
-        hostInstances: this.opts.hostInstances, reactivate: (hosts, reason) => this.reactivate(hosts, reason),
-      }, req));
-    } catch (err) {
-      return { ok: false, error: toWireError(err) };
-    }
+  /**
+   * A drain asked for by the API, or (`exitingHost`) by a host that exits: then that host, whatever the message
+   * names. What it throws is answered as a refusal (serve).
+   */
+  private async onDrain(asked: DrainHostRequest, exitingHost?: string): Promise<DrainHostReply> {
+    const req = exitingHost === undefined ? asked : { ...asked, hostId: exitingHost, exiting: true };
+    this.log.info({ hostId: req.hostId, reason: req.reason, exiting: req.exiting ?? false, requestId: req.requestId }, 'draining host');
+    return this.exclusive(() => drainHost({
+      fabric: this.fabric, store: this.services.store, fleet: this.fleet, mover: this.mover, log: this.log,
+      hostInstances: this.opts.hostInstances, reactivate: (hosts, reason) => this.reactivate(hosts, reason),
+    }, req));
   }
 
   private async reactivate(hosts: HostRecord[], reason: string): Promise<void> {

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ControllerSubjects, encode, type ServiceLoad, type ServiceLoadReport } from '@flurry/core';
+import { ControllerSubjects, publishTo, type ServiceLoad, type ServiceLoadReport } from '@flurry/core';
 
 export interface LoadReporterOptions {
   minIntervalMs?: number;
@@ -64,7 +64,7 @@ export class LoadReporter {
     this.lastWasEmpty = services.length === 0;
     const report: ServiceLoadReport = { gateway: this.gateway, at: this.lastAt, services };
     try {
-      this.nc.publish(ControllerSubjects.load, encode(report));
+      publishTo(this.nc, 'load', ControllerSubjects.load, report);
     } catch {
       // The connection is closing (gateway stop).
     }

@@ -57,7 +57,7 @@ export function shouldResend(c: ResendContext): boolean {
     case 'broker-error':
       return c.outageDuring;
     case 'no-responders':
-      // On a first attempt the instance's fate is asked first (service-manager.ts); during a resend its host is reconnecting.
+      // On a first attempt the instance's fate is asked first (service-router.ts); during a resend its host is reconnecting.
       return c.resending;
     case 'host-gone':
       return false;

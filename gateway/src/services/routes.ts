@@ -8,16 +8,18 @@ import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { CallerVariables } from '../auth/roles.js';
-import type { MigrateOptions, ServiceManager, ServiceSpec } from './service-manager.js';
-import type { JobData } from '../jobs/job-data.js';
+import type { MigrationTuning } from './instance-migration.js';
+import type { CreateServiceBody } from './service-records.js';
+import type { Services } from './services.js';
+import type { UploadedData } from '../uploads/uploaded-data.js';
 
 export interface ServiceRoutesDeps {
-  services: ServiceManager;
+  services: Pick<Services, 'records' | 'router' | 'migrations'>;
   maxBodyBytes: number;
   /** Keep the caller's Authorization header from the guest (API keys are configured). */
   hideAuthorization: boolean;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
-  data?: JobData;
+  data?: UploadedData;
 }
 
 type Env = { Variables: { requestId: string } & CallerVariables };
@@ -27,30 +29,30 @@ export const ROUTE_HEADER = 'x-flurry-route';
 export const ROUTE_COOKIE = 'flurry-route';
 
 export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoutesDeps): void {
-  const { services } = deps;
+  const { records, router, migrations } = deps.services;
 
   app.post('/v1/services', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes));
-    const spec = serviceSpec(body);
+    const spec = createServiceBody(body);
     if (body.initData !== undefined) {
       if (typeof body.initData !== 'string') throw new FlurryError('bad_request', '"initData" must be the name of uploaded data (PUT /v1/data/:name)');
       if (!deps.data) throw new FlurryError('bad_request', 'this gateway keeps no uploaded data: "initData" is not available');
       spec.initData = await deps.data.ref(c.var.tenant, body.initData);
     }
-    return c.json({ service: await services.create(c.var.tenant, spec) }, 201);
+    return c.json({ service: await records.create(c.var.tenant, spec) }, 201);
   });
-  app.get('/v1/services', async (c) => c.json({ services: await services.list(c.var.tenant) }));
-  app.get('/v1/services/:name', async (c) => c.json({ service: await services.get(c.var.tenant, c.req.param('name')) }));
+  app.get('/v1/services', async (c) => c.json({ services: await records.list(c.var.tenant) }));
+  app.get('/v1/services/:name', async (c) => c.json({ service: await records.get(c.var.tenant, c.req.param('name')) }));
   app.patch('/v1/services/:name', async (c) => {
     const body = parseJson(await readBody(c, deps.maxBodyBytes)) as Record<string, unknown>;
     for (const k of Object.keys(body)) {
       if (k === 'init' || k === 'initData' || k === 'function') throw new FlurryError('bad_request', `cannot change "${k}" of a service: its instances are clones of one parent (create a new service instead)`);
       if (k !== 'min' && k !== 'max' && k !== 'targetConcurrency') throw new FlurryError('bad_request', `cannot change "${k}" (only min, max and targetConcurrency)`);
     }
-    return c.json({ service: await services.update(c.var.tenant, c.req.param('name'), body) });
+    return c.json({ service: await records.update(c.var.tenant, c.req.param('name'), body) });
   });
   app.delete('/v1/services/:name', async (c) => {
-    await services.delete(c.var.tenant, c.req.param('name'));
+    await records.delete(c.var.tenant, c.req.param('name'));
     return c.json({ deleted: c.req.param('name') });
   });
 
@@ -58,7 +60,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     const raw = await readBody(c, deps.maxBodyBytes);
     const body = raw.length === 0 ? {} : parseJson(raw);
     for (const k of Object.keys(body)) if (!['target', 'downtimeBudgetMs', 'maxRounds', 'verify'].includes(k)) throw new FlurryError('bad_request', `unknown field "${k}" (target, downtimeBudgetMs, maxRounds, verify)`);
-    const opts: MigrateOptions = {};
+    const opts: MigrationTuning = {};
     const { downtimeBudgetMs, maxRounds } = body;
     if (downtimeBudgetMs !== undefined) {
       if (typeof downtimeBudgetMs !== 'number' || !(downtimeBudgetMs > 0) || downtimeBudgetMs > 60_000) throw new FlurryError('bad_request', '"downtimeBudgetMs" must be a number of milliseconds above 0 and at most 60000');
@@ -74,7 +76,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     }
     // A user moves its own instances; an admin any tenant's (another tenant's instance is not found for a user).
     const scope = c.var.role === 'admin' ? undefined : c.var.tenant;
-    return c.json({ migration: await services.migrate(scope, c.req.param('id'), body.target as string | undefined, opts) });
+    return c.json({ migration: await migrations.migrate(scope, c.req.param('id'), body.target as string | undefined, opts) });
   });
 
   const call = async (c: Context<E>, name: string, path: string) => {
@@ -89,7 +91,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     // The host runs each request id once (a resend gets the first reply): an id the client chose, which it may
     // reuse, gets a suffix of its own; one the gateway made is unique already.
     const requestId = c.var.requestId === c.req.header('x-request-id') ? `${c.var.requestId}.${randomBytes(6).toString('hex')}` : c.var.requestId;
-    const reply = await services.forward(c.var.tenant, name, (record): InvokeRequest => ({
+    const reply = await router.forward(c.var.tenant, name, (record): InvokeRequest => ({
       requestId,
       tenant: record.tenant,
       name: record.function,
@@ -118,10 +120,10 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
 }
 
 /** POST /v1/services's body: `init` is base64, as in the jobs API. */
-function serviceSpec(b: Record<string, unknown>): ServiceSpec {
+function createServiceBody(b: Record<string, unknown>): CreateServiceBody {
   if (b.init !== undefined && typeof b.init !== 'string') throw new FlurryError('bad_request', '"init" must be a base64 string');
-  const { init, initData: _initData, ...rest } = b;
-  return { ...(rest as unknown as ServiceSpec), ...(init === undefined ? {} : { init: base64Field('init', init as string) }) };
+  const { name, function: fn, min, max, targetConcurrency, init } = b;
+  return { name, function: fn, min, max, targetConcurrency, ...(typeof init === 'string' ? { init: base64Field('init', init) } : {}) };
 }
 
 function parseJson(raw: Uint8Array): Record<string, unknown> {

@@ -8,14 +8,12 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
-  decodeChecked, encode, newId, serviceKey, ServiceSubjects,
+  call, newId, serviceKey, ServiceSubjects,
   type HostRecord, type Logger, type ServiceRecord, type StandbyParentRequest,
 } from '@flurry/core';
 
 const HOLD_MS = 60_000;
 const RENEW_MS = 20_000;
-/** A parent boot can take long (a large init); the hold is only useful once it is warm anyway. */
-const REQUEST_TIMEOUT_MS = 120_000;
 
 export class StandbyParents {
   /** `<service key>@<host>` -> when its hold was last asked for. */
@@ -42,11 +40,10 @@ export class StandbyParents {
         this.asked.delete(k);
         this.log.debug({ service: `${record.tenant}/${record.name}`, hostId: host.id, err: message }, 'standby parent refused');
       };
-      this.nc.request(ServiceSubjects.standby(host.id), encode(req), { timeout: REQUEST_TIMEOUT_MS })
-        .then((m) => {
-          const reply = decodeChecked('StandbyParentReply', m.data, m.subject);
-          if (!reply) failed('malformed reply');
-          else if (!reply.ok) failed(reply.error.message);
+      // The table's timeout (2 minutes): a parent boot can take long (a large init), and the hold is only useful once it is warm.
+      call(this.nc, 'standby', ServiceSubjects.standby(host.id), req)
+        .then((reply) => {
+          if (!reply.ok) failed(reply.error.message);
         })
         .catch((err: unknown) => failed((err as Error).message));
     }

@@ -10,13 +10,13 @@
 import { FlurryError, type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { pickHosts } from '../planning/instance-hosts.js';
+import type { ServiceStore } from '../services/service-store.js';
 import { setHostState } from './host-state.js';
 import type { InstanceMover } from './instance-mover.js';
-import type { ServiceManager } from './service-manager.js';
 
 export interface HostDrainDeps {
   fabric: Fabric;
-  services: ServiceManager;
+  store: ServiceStore;
   fleet: FleetView;
   mover: InstanceMover;
   log: Logger;
@@ -32,7 +32,7 @@ export async function drainHost(deps: HostDrainDeps, req: DrainHostRequest): Pro
   const moved: Extract<DrainHostReply, { ok: true }>['moved'] = [];
   const failed: { instanceId: string; error: string }[] = [];
   const placed = new Map<string, number>();
-  for (const { record, instances } of await deps.services.all()) {
+  for (const { record, instances } of await deps.store.all()) {
     for (const inst of instances.filter((i) => i.host === req.hostId)) {
       const ref = { tenant: record.tenant, service: record.name, instanceId: inst.id, host: req.hostId };
       let error = 'no other host has room for it';

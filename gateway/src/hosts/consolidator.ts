@@ -13,15 +13,15 @@ import { serviceKey, type Fabric, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { emptiedHosts, planConsolidation, type ConsolidationPlan, type PlacedInstance } from '../planning/consolidation.js';
 import { isActive } from '../planning/host-states.js';
-import type { Autoscaler } from './autoscaler.js';
-import type { FleetLoad } from './fleet-load.js';
+import type { Autoscaler } from '../services/autoscaler.js';
+import type { FleetLoad } from '../services/fleet-load.js';
+import type { ServiceStore } from '../services/service-store.js';
 import { setHostState } from './host-state.js';
 import type { InstanceMover } from './instance-mover.js';
-import type { ServiceManager } from './service-manager.js';
 
 export interface ConsolidatorDeps {
   fabric: Fabric;
-  services: ServiceManager;
+  store: ServiceStore;
   fleet: FleetView;
   load: FleetLoad;
   autoscaler: Autoscaler;
@@ -84,7 +84,7 @@ export class Consolidator {
   /** Every service instance, where it is and its load. */
   private async placed(): Promise<PlacedInstance[]> {
     const out: PlacedInstance[] = [];
-    for (const { record, instances } of await this.deps.services.all()) {
+    for (const { record, instances } of await this.deps.store.all()) {
       const load = this.deps.load.service(serviceKey(record.tenant, record.name)).perInstance;
       for (const i of instances) {
         out.push({ tenant: record.tenant, service: record.name, instanceId: i.id, host: i.host, inFlight: load.get(i.id) ?? 0, targetConcurrency: record.targetConcurrency });

@@ -4,17 +4,16 @@
  * whichever replica holds its lease) and reads the journal for
  * `GET /v1/consolidation`.
  */
-import { RequestError } from '@nats-io/transport-node';
 import {
-  ControllerSubjects, decodeOrRefuse, encode, FlurryError,
+  call, ControllerSubjects, FlurryError, isNoResponders, SubjectTable,
   type ControllerMove, type DrainHostReply, type DrainHostRequest, type Fabric,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { setHostState } from './host-state.js';
 import type { Journal } from './journal.js';
 
-/** A drain migrates every instance of the host one after another: allow it minutes. */
-const DRAIN_TIMEOUT_MS = 10 * 60_000;
+/** A drain migrates every instance of the host one after another: the table allows it minutes. */
+const DRAIN_TIMEOUT_MS = SubjectTable.controllerDrain.timeoutMs;
 
 export class HostControl {
   constructor(
@@ -28,9 +27,9 @@ export class HostControl {
     const req: DrainHostRequest = { requestId, hostId, reason: 'api' };
     let reply: DrainHostReply;
     try {
-      reply = decodeOrRefuse('DrainHostReply', (await this.fabric.nc.request(ControllerSubjects.drain, encode(req), { timeout: DRAIN_TIMEOUT_MS })).data);
+      reply = await call(this.fabric.nc, 'controllerDrain', ControllerSubjects.drain, req);
     } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) throw new FlurryError('unavailable', 'no services controller is running (no gateway holds its lease yet)', { retryAfterSeconds: 1 });
+      if (isNoResponders(err)) throw new FlurryError('unavailable', 'no services controller is running (no gateway holds its lease yet)', { retryAfterSeconds: 1 });
       throw new FlurryError('timeout', `the drain of ${hostId} did not finish within ${DRAIN_TIMEOUT_MS / 1000} s`);
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);

@@ -1,11 +1,11 @@
 /**
- * Uploaded job data (docs/api.md, "Job data"): named objects in one JetStream
- * object store per tenant (`flurry_data_<tenant>`), written as the request
- * body streams in, never held whole in the gateway. A job's `initData` names
- * one; the host that boots the parent reads it from the store itself.
+ * A tenant's uploaded data (docs/api.md, "Job data"): named objects in one
+ * JetStream object store per tenant (`flurry_data_<tenant>`), written as the
+ * request body streams in, never held whole in the gateway. A job's or a
+ * service's `initData` names one; the host that boots the parent reads it
+ * from the store itself.
  */
-import { jetstream } from '@nats-io/jetstream';
-import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { ObjectStore } from '@nats-io/obj';
 import {
   DATA_NAME_PATTERN, dataRecord, dataStoreName, FlurryError, openExistingObjects, openTenantData,
   type DataRecord, type Fabric, type InitDataRef,
@@ -15,7 +15,7 @@ import { dataStoreMaxBytes } from '../quotas/data-bytes.js';
 /** Chunks of 1 MiB: a 1 GiB upload is 1024 acknowledged publishes, well under NATS's max_payload each. */
 const CHUNK_BYTES = 1024 * 1024;
 
-export class JobData {
+export class UploadedData {
   private readonly stores = new Map<string, Promise<ObjectStore>>();
 
   constructor(
@@ -58,7 +58,7 @@ export class JobData {
    * connection) leaves the previous version, if any, and no chunks behind.
    */
   async put(tenant: string, name: string, body: ReadableStream<Uint8Array>): Promise<DataRecord> {
-    JobData.checkName(name);
+    UploadedData.checkName(name);
     const store = await this.writable(tenant);
     const info = await store.put({ name, options: { max_chunk_size: CHUNK_BYTES } }, body);
     return dataRecord(info);
@@ -82,7 +82,7 @@ export class JobData {
   }
 
   async get(tenant: string, name: string): Promise<DataRecord> {
-    JobData.checkName(name);
+    UploadedData.checkName(name);
     const info = await (await this.readable(tenant))?.info(name);
     if (!info || info.deleted) throw new FlurryError('not_found', `no data "${name}" (upload it with PUT /v1/data/${name})`);
     return dataRecord(info);

@@ -5,7 +5,7 @@
  * (`GET /v1/consolidation`) and it survives a change of controller.
  */
 import type { KV } from '@nats-io/kv';
-import { ControllerBuckets, decodeOrRefuse, encode, openKv, type ControllerMove, type Fabric } from '@flurry/core';
+import { decodeOrRefuse, encode, openKv, type ControllerMove, type Fabric } from '@flurry/core';
 
 const KEY = 'moves';
 /** Moves kept (older ones are dropped). */

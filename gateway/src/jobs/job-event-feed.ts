@@ -1,24 +1,8 @@
 /**
- * A job's events, kept. Every JobEvent is a message of the JetStream stream
- * FLURRY_JOB_EVENTS on `flurry.events.<tenant>.job.<jobId>`, and its stream
- * sequence is its id: the SSE route sends it as `id:`, and a reader whose
- * connection dropped asks for what follows with `Last-Event-ID`.
- *
- *   JobRun.emit ─► JobEventWriter ─► FLURRY_JOB_EVENTS ─► openJobEventFeed ─► GET /v1/jobs/:id/events
- *                  one at a time,                          `state`, then every kept
- *                  acknowledged, retried                   and live event, in order
- *
- * Writing: a run's writer publishes an event only once the previous one is
- * stored, so the stream holds a job's events in the order they happened
- * (untilStored: retried with back-off, waiting while the broker is away). Each
- * message has a Nats-Msg-Id, so a publish retried after a lost acknowledgement
- * is stored once; facts that happen once per job (`clone.done` of an index,
- * `reduced`, the end) have a fixed one, so a coordinator that takes over and
- * reports them again within the duplicate window adds nothing. While the
- * broker is unreachable it retries with back-off, for at most
- * EVENT_GIVE_UP_MS (shorter than the duplicate window); then it logs what it
- * dropped. Progress reports still waiting are replaced by the same clone's
- * newer one, so a slow broker cannot make the queue grow past the clone count.
+ * Reading a job's events (docs/jobs.md, "Events"): the SSE route sends each
+ * kept event with its stream sequence as `id:`, and a reader whose connection
+ * dropped asks for what follows with `Last-Event-ID` (job-event-writer.ts
+ * stores them).
  *
  * Reading, the first `state` event: its id must be a sequence the record
  * already reflects, or the reader misses an event (the record lags the events
@@ -32,15 +16,11 @@
  * recorded but never stored (it died in between) is made from the record
  * after 5 s of silence.
  */
-import { randomUUID } from 'node:crypto';
 import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeChecked, encode, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, untilStored, type BrokerLink, type JobEvent, type JobRecord, type Logger } from '@flurry/core';
+import { decodeChecked, FlurryError, JobEventsStream, JobSubjects, TERMINAL_JOB_STATES, type JobEvent, type JobRecord } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
-/** A writer stops retrying an event this long after it was emitted: within the stream's duplicate window, so that every retry of an event is recognised as one. */
-const EVENT_GIVE_UP_MS = 3 * 60_000;
-const PUBLISH_TIMEOUT_MS = 5000;
 /** A reader gets a keep-alive comment after this much silence, and the record is read again. */
 const KEEP_ALIVE_MS = 5000;
 
@@ -48,90 +28,6 @@ const KEEP_ALIVE_MS = 5000;
 export interface StoredJobEvent {
   seq: number;
   event: JobEvent;
-}
-
-interface Pending {
-  event: JobEvent;
-  msgID: string;
-  emittedAt: number;
-}
-
-/**
- * Stores one job run's events in order. `append` never throws and never waits;
- * `onStored(seq)` is told the sequence of each event once the stream has it.
- *
- * @example
- * const writer = new JobEventWriter(nc, fabric.link, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
- * writer.append({ kind: 'placed', at: Date.now(), tenant, jobId, host: 'host-1' });
- */
-export class JobEventWriter {
-  private readonly js: JetStreamClient;
-  private readonly queue: Pending[] = [];
-  private writing = false;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    /** While the broker is away the writer waits for it; the give-up clock runs on. */
-    private readonly link: BrokerLink,
-    private readonly log: Logger,
-    private readonly onStored: (seq: number) => void,
-  ) {
-    this.js = jetstream(nc);
-  }
-
-  append(event: JobEvent): void {
-    if (event.kind === 'progress') {
-      const waiting = this.queue.findIndex((p) => p.event.kind === 'progress' && p.event.index === event.index);
-      if (waiting !== -1) this.queue.splice(waiting, 1);
-    }
-    this.queue.push({ event, msgID: messageId(event), emittedAt: Date.now() });
-    if (this.writing) return;
-    this.writing = true;
-    void this.writeAll()
-      .catch((err: unknown) => this.log.error({ jobId: event.jobId, err: (err as Error).message }, 'job event writer failed'))
-      .finally(() => (this.writing = false));
-  }
-
-  private async writeAll(): Promise<void> {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      if (!(await this.write(next))) this.queue.length = 0;
-    }
-  }
-
-  /** Publishes one event until the stream acknowledges it; false when it gave up (and logged what it dropped). */
-  private async write(p: Pending): Promise<boolean> {
-    const subject = JobSubjects.events(p.event.tenant, p.event.jobId);
-    const data = encode(p.event);
-    try {
-      const ack = await untilStored(this.link, () => this.js.publish(subject, data, { msgID: p.msgID, timeout: PUBLISH_TIMEOUT_MS }), {
-        giveUpMs: Math.max(0, p.emittedAt + EVENT_GIVE_UP_MS - Date.now()),
-        stopped: () => this.nc.isClosed(),
-      });
-      this.onStored(ack.seq);
-      return true;
-    } catch (err) {
-      const closed = this.nc.isClosed();
-      const fields = { jobId: p.event.jobId, kind: p.event.kind, dropped: 1 + this.queue.length, err: (err as Error).message };
-      if (closed) this.log.warn(fields, 'job events dropped: the connection to the broker is closed');
-      else this.log.error(fields, `job events dropped: the broker did not store them for ${EVENT_GIVE_UP_MS / 1000} s`);
-      return false;
-    }
-  }
-}
-
-/** The Nats-Msg-Id of an event: fixed for what happens once per job, unique otherwise. */
-function messageId(event: JobEvent): string {
-  switch (event.kind) {
-    case 'clone.done':
-      return `${event.jobId}.clone.done.${String(event.index)}`;
-    case 'reduced':
-    case 'done':
-    case 'failed':
-    case 'cancelled':
-      return `${event.jobId}.${event.kind}`;
-    default:
-      return `${event.jobId}.${randomUUID()}`;
-  }
 }
 
 /** Reads the job events stream. */

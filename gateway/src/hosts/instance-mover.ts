@@ -1,11 +1,11 @@
 /**
  * Moves one service instance to another host by live migration
- * (ServiceManager.migrate) on behalf of consolidation or a drain, and writes
+ * (InstanceMigrations.migrate) on behalf of consolidation or a drain, and writes
  * the move, its reason and its outcome to the journal and the log.
  */
 import type { ControllerMove, Logger } from '@flurry/core';
 import type { Journal } from './journal.js';
-import type { ServiceManager } from './service-manager.js';
+import type { InstanceMigrations } from '../services/instance-migration.js';
 
 export interface InstanceRef {
   tenant: string;
@@ -16,7 +16,7 @@ export interface InstanceRef {
 
 export class InstanceMover {
   constructor(
-    private readonly services: ServiceManager,
+    private readonly migrations: InstanceMigrations,
     private readonly journal: Journal,
     private readonly log: Logger,
   ) {}
@@ -25,7 +25,7 @@ export class InstanceMover {
     const base = { at: Date.now(), tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, from: inst.host, to, kind, reason };
     let move: ControllerMove;
     try {
-      const report = await this.services.migrate(inst.tenant, inst.instanceId, to);
+      const report = await this.migrations.migrate(inst.tenant, inst.instanceId, to);
       move = { ...base, ok: true, downtimeMs: report.downtimeMs };
       this.log.info({ ...base, downtimeMs: report.downtimeMs }, 'instance moved');
     } catch (err) {

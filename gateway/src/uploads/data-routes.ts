@@ -1,6 +1,6 @@
 /**
  * The job data HTTP API (docs/api.md, "Job data"): upload, list, read the
- * metadata of and delete named data that jobs use as their init input.
+ * metadata of and delete named data that jobs and services use as their init input.
  * Uploads stream into the object store under their own size limit
  * (FLURRY_MAX_DATA_BYTES), not the request body limit.
  */
@@ -8,10 +8,10 @@ import type { Hono } from 'hono';
 import { FlurryError } from '@flurry/core';
 import { streamBody } from '../request-body.js';
 import { dataRoom } from '../quotas/data-bytes.js';
-import { JobData } from './job-data.js';
+import { UploadedData } from './uploaded-data.js';
 
 export interface DataRoutesDeps {
-  data: JobData;
+  data: UploadedData;
   maxDataBytes: number;
 }
 
@@ -20,7 +20,7 @@ type Env = { Variables: { requestId: string; tenant: string } };
 export function addDataRoutes<E extends Env>(app: Hono<E>, deps: DataRoutesDeps): void {
   app.put('/v1/data/:name', async (c) => {
     const name = c.req.param('name');
-    JobData.checkName(name);
+    UploadedData.checkName(name);
     const tenant = c.var.tenant;
     const room = dataRoom(deps.data.quotaBytes, await deps.data.usedBytes(tenant));
     const overQuota = () => new FlurryError('quota_exceeded', `tenant "${tenant}" may keep ${deps.data.quotaBytes} bytes of data and has room for ${room} more (FLURRY_QUOTA_DATA_BYTES): delete data it no longer needs`);

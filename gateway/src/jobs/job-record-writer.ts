@@ -1,0 +1,70 @@
+/**
+ * Writing one job's record to the jobs bucket as its run changes it: soon
+ * after a change (at most every PERSIST_EVERY_MS), at once at a state change,
+ * and the run's last record until it is stored. Writes go out in order; a
+ * failed one leaves the record to write again.
+ */
+import { untilStored, type Logger, type StoredJob } from '@flurry/core';
+import type { JobStore } from './job-store.js';
+
+/** A run's changes are written at most this often, unless written at once. */
+const PERSIST_EVERY_MS = 250;
+
+export class JobRecordWriter {
+  private dirty = false;
+  private lastWrite = 0;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: JobStore,
+    readonly stored: StoredJob,
+    private readonly log: Logger,
+    /** The run stopped (lease lost): it writes nothing more. */
+    private readonly stopped: () => boolean,
+  ) {}
+
+  /** The record changed: the next write takes it. */
+  changed(): void {
+    this.dirty = true;
+  }
+
+  /** Writes the record when it changed and the last write is PERSIST_EVERY_MS old. */
+  soon(): void {
+    if (this.dirty && Date.now() - this.lastWrite > PERSIST_EVERY_MS) void this.now();
+  }
+
+  /** Writes the record now (after the writes before it), with its clone counts. */
+  now(): Promise<void> {
+    if (this.stopped()) return this.writing;
+    this.dirty = false;
+    this.lastWrite = Date.now();
+    const r = this.stored.record;
+    r.updatedAt = Date.now();
+    r.counts = { done: 0, failed: 0, running: 0, pending: 0 };
+    for (const c of r.clonesDetail) r.counts[c.state]++;
+    const value = structuredClone(this.stored);
+    this.writing = this.writing.then(() => this.store.put(value)).catch((err: unknown) => {
+      this.dirty = true;
+      this.log.warn({ jobId: r.id, err: (err as Error).message }, 'job record write failed');
+    });
+    return this.writing;
+  }
+
+  /**
+   * The run ends: waits for the writes under way and, when the last record
+   * (the job ended) was not stored (its stream was electing a leader), writes
+   * it again until stored, as nothing else would (no later step writes it, and
+   * the stored record says the job runs).
+   */
+  async last(): Promise<void> {
+    await this.writing;
+    if (!this.dirty || this.stopped()) return;
+    await untilStored(this.store.fabric.link, async () => {
+      await this.now();
+      if (this.dirty) throw new Error('the job record was not stored');
+    }, { stopped: this.stopped }).catch((err: unknown) => {
+      const { id, state } = this.stored.record;
+      this.log.error({ jobId: id, state, err: (err as Error).message }, 'the job\'s last record could not be stored');
+    });
+  }
+}

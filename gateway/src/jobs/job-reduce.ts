@@ -1,0 +1,37 @@
+/**
+ * A job's reduce on one host: its clones' outputs, framed, go to the
+ * snapshot's `reduce(count)` (docs/jobs.md, "Reduce"); the result comes back
+ * to an inbox of the coordinator, not through a stream, so a broker outage
+ * while it runs loses it and ends the wait (the job's next step reduces again).
+ */
+import { FlurryError, LARGE_JOB_DATA_BYTES, requestFork, ResultInbox, type BrokerLink } from '@flurry/core';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { reduceForkRequest, reduceInputObject, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
+import type { JobStore } from './job-store.js';
+
+export interface ReduceDeps {
+  nc: NatsConnection;
+  store: JobStore;
+  link: BrokerLink;
+}
+
+/** Runs the reduce on `host` and returns its output; throws the host's or the guest's error, `timeout`, or `unavailable` (an outage). */
+export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string, framed: Uint8Array): Promise<Uint8Array> {
+  const { record, spec } = job;
+  const waitMs = spec.timeoutMs + START_GRACE_MS;
+  const inbox = await ResultInbox.open(deps.nc, 'reduce', 1);
+  try {
+    const large = framed.length >= LARGE_JOB_DATA_BYTES;
+    if (large) await deps.store.putBlob(reduceInputObject(record), framed);
+    await requestFork(deps.nc, host, reduceForkRequest(job, inbox.subject, framed, large), { timeoutMs: waitMs });
+    const results = await inbox.all(waitMs, deps.link).catch((err: unknown) => {
+      throw err instanceof FlurryError && err.code === 'timeout' ? new FlurryError('timeout', `reduce did not finish within ${spec.timeoutMs} ms`) : err;
+    });
+    const r = results[0]!;
+    if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
+    if (r.outputObject) return deps.store.objectOutput(record.tenant, record.id, r.outputObject);
+    return r.output ?? new Uint8Array(0);
+  } finally {
+    inbox.close();
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * Routing a service's HTTP requests to its instances (docs/services.md):
+ * the instance chosen (sticky by route key, else least in flight), a request
+ * held while the service has no instance yet or this gateway reconnects,
+ * sent again while its outcome is unknown (request-resend.ts decides), and
+ * an instance that nobody serves waited for (a migration), found alive, or
+ * replaced when its host is gone.
+ */
+import { createHash } from 'node:crypto';
+import { RequestError } from '@nats-io/transport-node';
+import {
+  CallFailed, callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, serviceKey, ServiceSubjects,
+  type Fabric, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord,
+} from '@flurry/core';
+import type { FleetView } from '../fleet-view.js';
+import type { InvokeResult } from '../invoker.js';
+import type { InstanceScaling } from './instance-scaling.js';
+import type { RequestCounts } from './request-counts.js';
+import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
+import { serviceKeyOf, type ServiceState, type ServiceStore } from './service-store.js';
+
+/** A request that finds nobody serving a migrating instance waits at most this long for the migration to end. */
+const MIGRATION_WAIT_MS = 30_000;
+/** A service call that arrives while this gateway is reconnecting waits this long for the broker before it is refused. */
+const RECONNECT_HOLD_MS = 2000;
+/** A resend that found its instance's host not subscribed (reconnecting to another node) tries again after this. */
+const RESEND_PAUSE_MS = 100;
+/** What an attempt's wait rejects with when this gateway's broker connection drops. */
+const GATEWAY_OUTAGE = Symbol('gateway broker outage');
+
+/** How an attempt's wait failed, if it is one of the ways an attempt ends (anything else is thrown on). */
+function attemptEnd(err: unknown): AttemptEnd | undefined {
+  if (err === GATEWAY_OUTAGE) return 'gateway-outage';
+  if (err instanceof HostAway) return err.end;
+  if (isNoResponders(err)) return 'no-responders';
+  // A connection closed or draining (this gateway stopping) is no broker failure: thrown on.
+  if (err instanceof CallFailed && (err.reason === 'timeout' || err.cause instanceof RequestError)) return 'broker-error';
+  return undefined;
+}
+
+export interface ServiceRouterDeps {
+  fabric: Fabric;
+  fleet: FleetView;
+  store: ServiceStore;
+  scaling: InstanceScaling;
+  counts: RequestCounts;
+  invokeTimeoutMs: number;
+  /** How long a request waits for a service's first instance. */
+  createTimeoutMs: number;
+  /** A host counts as live this long after its last heartbeat (FLURRY_HOST_TTL_S). */
+  hostTtlMs: number;
+  /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
+  instanceLostMs: number;
+  log: Logger;
+}
+
+export class ServiceRouter {
+  /** Round-robin position per service among equally loaded instances. */
+  private readonly turn = new Map<string, number>();
+
+  constructor(private readonly deps: ServiceRouterDeps) {}
+
+  /** Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight. */
+  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, retried = false): Promise<InvokeResult & { instanceId: string }> {
+    const { store, scaling, counts } = this.deps;
+    const key = serviceKeyOf(tenant, name);
+    const deadline = Date.now() + this.deps.invokeTimeoutMs;
+    // Held while this gateway reconnects (to another node of a cluster: milliseconds), not refused at once;
+    // a broker away for longer refuses it 503 (it has sent nothing yet).
+    await this.deps.fabric.link.whenUp(Math.min(RECONNECT_HOLD_MS, this.deps.invokeTimeoutMs));
+    let c = await store.readForRouting(key);
+    if (c.instances.length === 0) {
+      // Held while the first instances start (up to min here, or by the autoscaler, which sees held requests), not refused.
+      counts.holding(key, 1);
+      try {
+        await (scaling.underWay(key) ?? scaling.reconcile(tenant, name, 'request'));
+        c = await store.read(key, true);
+        if (c.instances.length === 0 && c.record.max > 0) c = await this.waitForInstance(key, this.deps.createTimeoutMs);
+      } finally {
+        counts.holding(key, -1);
+      }
+      if (c.instances.length === 0) throw new FlurryError('unavailable', `service "${name}" has no running instance`, { retryAfterSeconds: 1 });
+    }
+    const inst = routeKey ? rendezvous(routeKey, c.instances) : this.leastLoaded(key, c.instances);
+    const req = build(c.record);
+    counts.sent(key, inst.id);
+    try {
+      const data = await this.send(tenant, name, inst, req, deadline);
+      if (data === 'no-responders') {
+        store.forget(key);
+        if (!retried) {
+          // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
+          // request until then. Otherwise hold it until its host's heartbeats tell: a host that beats again and
+          // lists the instance has it (it was reconnecting after a broker outage: its state is there); a host
+          // that no longer lists it, or silent past the grace, lost it: it is replaced (its state is lost); a
+          // host silent for less (paused, cut off: it may come back with the state) leaves it unavailable.
+          if (!(await this.migrationSettled(key, inst.id))) {
+            const verdict = await this.instanceVerdict(inst);
+            if (verdict === 'unknown') {
+              throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering: its host ${inst.host} stopped heartbeating; the instance is replaced (its state lost) if the host stays away ${Math.round(this.deps.instanceLostMs / 1000)} s`, { retryAfterSeconds: 1 });
+            }
+            if (verdict === 'lost') await scaling.replaceLost(tenant, name, inst.id);
+          }
+          return await this.forward(tenant, name, build, routeKey, true);
+        }
+        throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
+      }
+      const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
+      if (!reply.ok) throw FlurryError.fromWire(reply.error);
+      return { ...reply, instanceId: inst.id };
+    } finally {
+      counts.ended(inst.id);
+    }
+  }
+
+  /**
+   * Sends `req` to the instance and resolves to the answer's bytes, or
+   * `no-responders` when nobody served its subject at the first attempt.
+   * An attempt whose outcome a broker connection's loss made unknown is sent
+   * again, same requestId, where the instance is now, until the invoke
+   * timeout (request-resend.ts): the host answers an id once.
+   */
+  private async send(tenant: string, name: string, inst: ServiceInstanceRecord, req: InvokeRequest, deadline: number): Promise<Uint8Array | 'no-responders'> {
+    const { link } = this.deps.fabric;
+    const subject = ServiceSubjects.request(tenant, name, inst.id);
+    const payload = encode(req);
+    let host = inst.host;
+    for (let attempts = 1; ; attempts++) {
+      const outagesBefore = link.outages;
+      const outage = link.nextOutage();
+      let end: AttemptEnd | undefined;
+      let error: unknown;
+      // Each attempt waits a while, not until the deadline: a copy lost where no connection of ours dropped is sent again.
+      const untilDeadline = deadline - Date.now();
+      const wait = Math.max(1, Math.min(untilDeadline, resendWaitMs(attempts)));
+      try {
+        const asked = callEncoded(this.deps.fabric.nc, 'serviceRequest', subject, payload, { timeoutMs: wait, raw: true });
+        return await this.whileHostLive(host, Promise.race([asked, outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]));
+      } catch (err) {
+        error = err;
+        end = attemptEnd(err);
+        if (!end) throw err;
+        if (end === 'broker-error' && isCallTimeout(err) && wait < untilDeadline) end = 'unanswered';
+      } finally {
+        outage.cancel();
+      }
+      const resending = attempts > 1;
+      if (end === 'no-responders' && !resending) return 'no-responders';
+      if (!shouldResend({ end, outageDuring: link.outages !== outagesBefore || !link.connected, resending, msLeft: deadline - Date.now() })) {
+        if ((end === 'broker-error' || end === 'unanswered') && isCallTimeout(error)) throw new FlurryError('timeout', `no answer from instance ${inst.id} within ${this.deps.invokeTimeoutMs} ms${resending ? ` (sent ${attempts} times)` : ''}`);
+        if (error instanceof HostAway && end === 'host-gone') throw error;
+        throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}": ${end === 'gateway-outage' ? 'the connection to the fleet\'s message broker was lost while this request was in flight' : (error as Error).message}${resending ? ` (sent ${attempts} times until the request's deadline)` : ''}; its outcome is unknown`, { retryAfterSeconds: 1 });
+      }
+      // Unanswered for a while is the common case of a slow request: not worth a warning each time.
+      this.deps.log[end === 'unanswered' ? 'debug' : 'warn']({ requestId: req.requestId, instanceId: inst.id, hostId: host, attempt: attempts, why: end, err: (error as Error).message }, 'service request outcome unknown; sending it again (the host answers an id once)');
+      const next = await this.instanceNow(tenant, name, inst.id, deadline, end === 'no-responders');
+      if (!next) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is gone while its request's outcome was unknown`, { retryAfterSeconds: 1 });
+      host = next.host;
+    }
+  }
+
+  /**
+   * Where the instance is now, for a resend: once this gateway is connected,
+   * after a short pause when its host was not subscribed yet, from the
+   * placements (it may have migrated meanwhile; the cached copy when the
+   * store does not answer). Undefined once it is not placed any more.
+   */
+  private async instanceNow(tenant: string, name: string, instanceId: string, deadline: number, pause: boolean): Promise<ServiceInstanceRecord | undefined> {
+    await this.deps.fabric.link.whenUp(Math.max(1, deadline - Date.now())).catch(() => undefined);
+    if (pause) await new Promise((r) => setTimeout(r, Math.min(RESEND_PAUSE_MS, Math.max(0, deadline - Date.now()))));
+    const key = serviceKey(tenant, name);
+    const c = await this.deps.store.read(key, true).catch(() => this.deps.store.cached(key));
+    return c?.instances.find((i) => i.id === instanceId);
+  }
+
+  /** Resolves with the service's state once it has an instance, or as it is at the timeout. */
+  private async waitForInstance(key: string, timeoutMs: number): Promise<ServiceState> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const c = await this.deps.store.read(key, true);
+      const left = deadline - Date.now();
+      if (c.instances.length > 0 || left <= 0) return c;
+      // The periodic re-read covers a watch that missed an update.
+      await this.deps.store.placementChange(key, Math.min(left, 1000));
+    }
+  }
+
+  /**
+   * True when the instance was being migrated (its request found nobody
+   * serving it meanwhile) and the migration has ended since: waits for it to
+   * commit or abort, at most MIGRATION_WAIT_MS (a mark left longer is taken
+   * for a lost instance's).
+   */
+  private async migrationSettled(key: string, instanceId: string): Promise<boolean> {
+    const marked = async () => (await this.deps.store.read(key, true).catch(() => undefined))?.instances.find((i) => i.id === instanceId)?.migrating;
+    if (!(await marked())) return false;
+    const until = Date.now() + MIGRATION_WAIT_MS;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (!(await marked())) return true;
+    }
+    return false;
+  }
+
+  /**
+   * `work`, unless `hostId` stops heartbeating first (paused or cut off with the
+   * request), restarts (the request died with it) or reports a lost broker
+   * connection (the request or its reply may be lost): then HostAway at once
+   * rather than at the timeout. The request's outcome is unknown: a paused
+   * host may still answer it when it resumes; one that lost its broker
+   * connection is asked again (send()).
+   */
+  private whileHostLive<T>(hostId: string, work: Promise<T>): Promise<T> {
+    const { fleet } = this.deps;
+    let timer: NodeJS.Timeout | undefined;
+    const incarnation = fleet.incarnation(hostId);
+    const outages = fleet.brokerOutages(hostId);
+    const silent = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        const live = fleet.live().some((h) => h.id === hostId);
+        const why = !live ? 'stopped heartbeating' : fleet.incarnation(hostId) !== incarnation ? 'restarted'
+          // Its node of a nats cluster was lost: the request or its reply may have been lost with it.
+          : fleet.brokerOutages(hostId) !== outages ? 'lost its broker connection' : undefined;
+        if (why) reject(new HostAway(hostId, why));
+      }, 250);
+    });
+    silent.catch(() => undefined);
+    return Promise.race([work, silent]).finally(() => clearInterval(timer));
+  }
+
+  /**
+   * What became of an instance that found no responder: `lost` once its host
+   * has been silent past the grace (FLURRY_INSTANCE_LOST_MS after its TTL),
+   * or beats (after `since`: its subscriptions are back then) without listing
+   * it; `alive` when it beats and lists it; `unknown` while its host is
+   * silent within the grace, or nothing is known a little past a TTL.
+   */
+  private async instanceVerdict(inst: ServiceInstanceRecord, since = Date.now()): Promise<'lost' | 'alive' | 'unknown'> {
+    const until = since + this.deps.hostTtlMs + 2000;
+    for (;;) {
+      const host = this.deps.fleet.live().find((h) => h.id === inst.host);
+      if (!host) return this.deps.fleet.silentLongerThan(inst.host, this.deps.instanceLostMs) ? 'lost' : 'unknown';
+      if (host.heartbeatAt > since) return host.instances?.some((i) => i.instanceId === inst.id) ? 'alive' : 'lost';
+      if (Date.now() > until) return 'unknown';
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private leastLoaded(key: string, instances: ServiceInstanceRecord[]): ServiceInstanceRecord {
+    const load = (i: ServiceInstanceRecord) => this.deps.counts.inFlight(i.id);
+    const least = Math.min(...instances.map(load));
+    const tied = instances.filter((i) => load(i) === least);
+    const t = this.turn.get(key) ?? 0;
+    this.turn.set(key, t + 1);
+    return tied[t % tied.length];
+  }
+}
+
+/** Rendezvous (highest random weight) hashing: a key keeps its instance while that instance exists. */
+export function rendezvous<T extends { id: string }>(routeKey: string, instances: T[]): T {
+  let best = instances[0];
+  let bestScore = -1n;
+  for (const inst of instances) {
+    const score = createHash('sha256').update(routeKey).update('\0').update(inst.id).digest().readBigUInt64BE(0);
+    if (score > bestScore) {
+      bestScore = score;
+      best = inst;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,55 @@
+/**
+ * A gateway's services (docs/services.md), opened together: the store of
+ * their records and placements, the records' API, the instances' scaling,
+ * request routing, migration, and this gateway's request counts. Each part
+ * is its own module; this is only their wiring.
+ */
+import type { Fabric, FunctionRecord, Logger } from '@flurry/core';
+import type { FleetView } from '../fleet-view.js';
+import { InstanceMigrations } from './instance-migration.js';
+import { InstanceScaling } from './instance-scaling.js';
+import { RequestCounts } from './request-counts.js';
+import { ServiceRecords } from './service-records.js';
+import { ServiceRouter } from './service-router.js';
+import { ServiceStore } from './service-store.js';
+
+export interface Services {
+  store: ServiceStore;
+  records: ServiceRecords;
+  scaling: InstanceScaling;
+  router: ServiceRouter;
+  migrations: InstanceMigrations;
+  counts: RequestCounts;
+}
+
+export interface ServicesDeps {
+  fabric: Fabric;
+  fleet: FleetView;
+  getFunction: (tenant: string, name: string) => Promise<FunctionRecord>;
+  invokeTimeoutMs: number;
+  createTimeoutMs: number;
+  /** A host counts as live this long after its last heartbeat (FLURRY_HOST_TTL_S). */
+  hostTtlMs: number;
+  /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
+  instanceLostMs: number;
+  log: Logger;
+  /** Called whenever this gateway's requests in flight or held change (the load reporter publishes them). */
+  onLoadChange?: () => void;
+  /** Instances a tenant's services may scale to together, the sum of their max (FLURRY_QUOTA_SERVICE_INSTANCES); 0 or absent: no limit. */
+  instanceQuota?: number;
+}
+
+export async function openServices(deps: ServicesDeps): Promise<Services> {
+  const { fabric, fleet, log, invokeTimeoutMs, createTimeoutMs, instanceLostMs } = deps;
+  const store = await ServiceStore.open(fabric, log);
+  const counts = new RequestCounts(deps.onLoadChange);
+  const scaling = new InstanceScaling({ fabric, fleet, store, counts, createTimeoutMs, invokeTimeoutMs, instanceLostMs, log });
+  return {
+    store,
+    counts,
+    scaling,
+    records: new ServiceRecords({ store, scaling, counts, getFunction: deps.getFunction, instanceQuota: deps.instanceQuota }),
+    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, log }),
+    migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log }),
+  };
+}
