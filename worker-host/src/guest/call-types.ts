@@ -33,7 +33,7 @@ export interface GuestLogLine {
 export interface CallResult {
   status: number;
   headers: [string, string][];
-  body: Uint8Array<ArrayBuffer>;
+  body: Uint8Array;
   logs: GuestLogLine[];
   droppedLogLines: number;
   /** Time in the guest thread: instantiating from the snapshot, restoring it and running the entry point. */
