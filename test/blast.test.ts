@@ -14,7 +14,7 @@ import {
 } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
-import { runJob } from './helpers/jobs.js';
+import { b64, runJob } from './helpers/jobs.js';
 
 const DM3_SEQUENCES = 1200; // with lambda: 2.45 Mbp, 1201 sequences
 const CLONES = 8;
@@ -24,7 +24,6 @@ const ncbi = data.ok ? ensureNcbiBlast() : undefined;
 const skipReason = !data.ok ? data.reason : ncbi && !ncbi.ok ? ncbi.reason : undefined;
 if (skipReason) console.warn(`blast tests skipped: ${skipReason}`);
 
-const b64 = (s: string | Buffer) => (typeof s === 'string' ? Buffer.from(s) : s).toString('base64');
 const plus = (h: TabularHit) => h.sstart <= h.send;
 
 /** Hits by query, in output order. */

@@ -13,9 +13,8 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway, type RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, jobRecord, until } from './helpers/gateway-api.js';
-import { submitJob } from './helpers/jobs.js';
+import { b64, submitJob } from './helpers/jobs.js';
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const ATTEMPTS = 3;
 const BACKOFF_MS = 300;
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
-import { runJob } from './helpers/jobs.js';
+import { b64, runJob } from './helpers/jobs.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
@@ -160,7 +160,6 @@ describe('host drain', () => {
     }
     // Jobs too: neither the parent nor any clone runs there.
     expect((await deploy(fleet.url, 'pattern', guestProgram('pattern'))).ok).toBe(true);
-    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
     const job = await runJob(api, { function: 'pattern', clones: 6, init: b64({ mib: 1 }), reduce: false }, { timeoutMs: 90_000 });
     expect(job.state).toBe('done');
     expect(job.parentHost).not.toBe(victim);

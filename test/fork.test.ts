@@ -10,8 +10,8 @@ import {
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { nativePagerStatus } from '../worker-host/src/native/pager.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import type { PatternOutput } from './helpers/pattern.js';
 
-interface PatternOutput { index: number; ok: boolean; mib: number; mismatches: number; checksum: string; writeOk: boolean; entropyHex: string; inits: number; restored: boolean }
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const native = nativePagerStatus();

@@ -8,10 +8,9 @@ import type { HostRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json } from './helpers/gateway-api.js';
-import { runJob } from './helpers/jobs.js';
+import { b64, runJob } from './helpers/jobs.js';
 import { wat } from './helpers/wat.js';
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** A function whose `init` never returns. */
 const ENDLESS_INIT = wat(`(module

@@ -10,11 +10,10 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, jobRecord, json, until } from './helpers/gateway-api.js';
-import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
+import { b64, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 2;
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 let fleet: LocalFleet;
 const api = gatewayApi(() => fleet.url);

@@ -19,13 +19,12 @@ import { repoRoot } from '../infra/src/services.js';
 import { makeQueries, parseFasta, parseTabular, toFasta, type FastaRecord, type TabularHit } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
-import { finishedJob } from './helpers/jobs.js';
+import { b64, finishedJob } from './helpers/jobs.js';
 
 const MiB = 1024 * 1024;
 /** The data limit of this fleet: well above the largest request body (6 MiB), small enough to exceed in a test. */
 const MAX_DATA_BYTES = 12 * MiB;
 
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** A deterministic random nucleotide database of `count` sequences of `length` bases. */
 function randomDatabase(count: number, length: number, seed: number): FastaRecord[] {

@@ -12,12 +12,11 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway } from '../infra/src/services.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, jobRecord } from './helpers/gateway-api.js';
-import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
+import { b64, cloneOutputs, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
+import { expectOneParent, type PatternOutput } from './helpers/pattern.js';
 
-interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; entropyHex: string; inits: number; restored: boolean; mismatches: number }
 interface PatternReduce { count: number; ok: boolean; failed: number[]; distinctEntropy: number; distinctChecksums: number; restored: number }
 
-const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 
 describe('jobs', () => {
   let fleet: LocalFleet;
@@ -45,24 +44,13 @@ describe('jobs', () => {
   const waitFor = (id: string, test: (j: JobRecord) => boolean) => jobUntil(api, id, 'to get there', test, { timeoutMs: 40_000, throughOutages: true });
   const finished = (id: string) => finishedJob(api, id, { timeoutMs: 40_000, throughOutages: true });
 
-  async function outputsOf(job: JobRecord): Promise<PatternOutput[]> {
-    const out: PatternOutput[] = [];
-    for (let i = 0; i < job.clones; i++) {
-      const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/clones/${i}/output`);
-      expect(res.status).toBe(200);
-      out.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as PatternOutput);
-    }
-    return out;
-  }
-
   /** Every index once, every clone ok from the one parent, and pattern's reduce agreeing. */
   async function expectCorrectPatternJob(job: JobRecord, clones: number): Promise<void> {
     expect(job.state, JSON.stringify(job.error)).toBe('done');
     expect(job.counts).toEqual({ done: clones, failed: 0, running: 0, pending: 0 });
-    const outputs = await outputsOf(job);
+    const outputs = await cloneOutputs<PatternOutput>(api, job);
     expect(outputs.map((o) => o.index)).toEqual([...Array(clones).keys()]);
-    for (const o of outputs) expect(o).toMatchObject({ ok: true, count: clones, mismatches: 0, inits: 1, restored: true });
-    expect(new Set(outputs.map((o) => o.checksum)).size).toBe(1);
+    expectOneParent(outputs, clones);
     expect(new Set(outputs.map((o) => o.entropyHex)).size).toBe(clones);
     const res = await fetch(`${fleet.url}/v1/jobs/${job.id}/result`);
     expect(res.status).toBe(200);

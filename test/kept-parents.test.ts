@@ -9,11 +9,10 @@ import type { HostRecord, JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, until } from './helpers/gateway-api.js';
-import { finishedJob, submitJob } from './helpers/jobs.js';
+import { b64, cloneOutputs, finishedJob, submitJob } from './helpers/jobs.js';
+import { expectOneParent, type PatternOutput } from './helpers/pattern.js';
 
-interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; inits: number; restored: boolean; mismatches: number }
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 /** Jobs and hosts of one fleet, through its gateway. */
 function client(fleet: () => LocalFleet) {
@@ -27,14 +26,8 @@ function client(fleet: () => LocalFleet) {
   /** Every clone verified the whole parent memory, from one init. */
   async function expectCorrect(job: JobRecord, clones: number): Promise<PatternOutput[]> {
     expect(job.state, JSON.stringify(job.error ?? job.errors)).toBe('done');
-    const outputs: PatternOutput[] = [];
-    for (let i = 0; i < clones; i++) {
-      const res = await fetch(`${url()}/v1/jobs/${job.id}/clones/${i}/output`);
-      expect(res.status).toBe(200);
-      outputs.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as PatternOutput);
-    }
-    for (const o of outputs) expect(o).toMatchObject({ ok: true, count: clones, mismatches: 0, inits: 1, restored: true });
-    expect(new Set(outputs.map((o) => o.checksum)).size).toBe(1);
+    const outputs = await cloneOutputs<PatternOutput>(api, { id: job.id, clones });
+    expectOneParent(outputs, clones);
     return outputs;
   }
   return { submit, finished, hosts, until, expectCorrect };

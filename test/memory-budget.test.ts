@@ -13,8 +13,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  connectFabric, decode, DEFAULT_TENANT, encode, forkAcross, functionKey, moduleObjectName, requestSnapshot, Subjects,
-  type Fabric, type FunctionRecord, type HostRecord, type InvokeReply, type InvokeRequest, type PlaceReply, type PlaceRequest,
+  call, connectFabric, DEFAULT_TENANT, encode, forkAcross, functionKey, moduleObjectName, requestSnapshot, Subjects,
+  type Fabric, type FunctionRecord, type HostRecord, type InvokeRequest, type PlaceRequest,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { wat } from './helpers/wat.js';
@@ -229,10 +229,10 @@ describe('tenants and guest threads', () => {
     try {
       const fn = await writeFunction(fabric, TENANT_B, 'spinner', spinner);
       const place: PlaceRequest = { requestId: 'place-spinner', tenant: TENANT_B, name: fn.name, digest: fn.digest };
-      expect(decode<PlaceReply>((await fabric.nc.request(Subjects.place(hostId), encode(place), { timeout: 10_000 })).data)).toMatchObject({ ok: true });
+      expect(await call(fabric.nc, 'place', Subjects.place(hostId), place, { timeoutMs: 10_000 })).toMatchObject({ ok: true });
       // As many spinning calls as the host has threads: each times out and tears its thread down.
-      const call = (i: number): InvokeRequest => ({ requestId: `spin-${i}`, tenant: TENANT_B, name: fn.name, digest: fn.digest, method: 'POST', path: '/', query: '', headers: [], body: new Uint8Array(0) });
-      const replies = await Promise.all([0, 1, 2].map(async (i) => decode<InvokeReply>((await fabric.nc.request(Subjects.invoke(TENANT_B, fn.name, fn.digest), encode(call(i)), { timeout: 20_000 })).data)));
+      const spinCall = (i: number): InvokeRequest => ({ requestId: `spin-${i}`, tenant: TENANT_B, name: fn.name, digest: fn.digest, method: 'POST', path: '/', query: '', headers: [], body: new Uint8Array(0) });
+      const replies = await Promise.all([0, 1, 2].map((i) => call(fabric.nc, 'invoke', Subjects.invoke(TENANT_B, fn.name, fn.digest), spinCall(i), { timeoutMs: 20_000 })));
       for (const r of replies) expect(r).toMatchObject({ ok: false, error: { code: 'timeout' } });
     } finally {
       await fabric.close();
@@ -262,7 +262,7 @@ describe('page caches', () => {
       for (const name of ['m1', 'm2', 'm3']) {
         const record = ((await (await api('GET', `/v1/functions/${name}`)).json()) as { function: FunctionRecord }).function;
         const place: PlaceRequest = { requestId: `place-${name}`, tenant: TENANT_A, name, digest: record.digest };
-        expect(decode<PlaceReply>((await fabric.nc.request(Subjects.place('memory-budget-h2'), encode(place), { timeout: 10_000 })).data)).toMatchObject({ ok: true });
+        expect(await call(fabric.nc, 'place', Subjects.place('memory-budget-h2'), place, { timeoutMs: 10_000 })).toMatchObject({ ok: true });
       }
       const h2 = await until('the page cache evicted', async () => {
         const h = await hostById('memory-budget-h2');

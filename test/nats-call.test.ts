@@ -72,7 +72,7 @@ describe('call and serve', () => {
   });
 
   it('a malformed reply is a bad_request error, not a value', async () => {
-    const sub = nc.subscribe('test.fork.liar', { callback: (_e, msg) => msg.respond(encode({ ok: 'yes' })) });
+    const sub = nc.subscribe('test.fork.liar', { callback: (_e, msg) => void msg.respond(encode({ ok: 'yes' })) });
     await expect(call(nc, 'fork', 'test.fork.liar', forkRequest)).rejects.toMatchObject({ code: 'bad_request' });
     sub.unsubscribe();
   });

@@ -9,31 +9,19 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
 import { startClusterFleet, type ClusterFleet } from './helpers/cluster-fleet.js';
-import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
-import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
+import { gatewayApi, json, patientApi, until } from './helpers/gateway-api.js';
+import { b64, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 let cluster: ClusterFleet;
 let fleet: LocalFleet;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 const api = gatewayApi(() => fleet.url);
-/**
- * Reads right after a node is lost: one may be answered 503 with Retry-After
- * (a stream between leaders), the documented clean refusal; it is asked again
- * after the time it names, for up to 30 s.
- */
-const patient: Api = async (method, path, body, headers) => {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const res = await api(method, path, body, headers);
-    if (res.status !== 503 || method !== 'GET' || Date.now() > deadline) return res;
-    await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
-  }
-};
+/** For the checks after the node is lost (helpers/gateway-api.ts). */
+const patient = patientApi(api);
 
 beforeAll(async () => {
   cluster = await startClusterFleet(['pattern', 'room'], 3);

@@ -222,6 +222,7 @@ describe('nats fuzz', () => {
       direct: hostIds.map((h) => MigrationSubjects.direct(h, 'fuzz')),
       load: [ControllerSubjects.load],
       controllerDrain: [ControllerSubjects.drain],
+      controllerExiting: perHost(ControllerSubjects.exiting),
       hostState: perHost(ControllerSubjects.hostState),
     };
 

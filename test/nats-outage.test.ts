@@ -9,13 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
-import { finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
+import { b64, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
 const TTL_S = 3;
 /** Longer than a host's TTL: a gateway that judged hosts by their silence would think them all dead. */
 const DOWN_MS = 4500;
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 let fleet: LocalFleet;
 const api = gatewayApi(() => fleet.url);

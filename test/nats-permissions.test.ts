@@ -17,9 +17,8 @@ import {
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json } from './helpers/gateway-api.js';
-import { finishedJob, submitJob } from './helpers/jobs.js';
+import { b64, cloneOutputs, finishedJob, submitJob } from './helpers/jobs.js';
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe('NATS permissions', () => {
@@ -188,11 +187,11 @@ describe('NATS permissions', () => {
     const done = await finishedJob(api, id, { timeoutMs: 120_000 });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 6, failed: 0, running: 0, pending: 0 });
-    for (let i = 0; i < 6; i++) {
-      const out = JSON.parse(Buffer.from(await (await api('GET', `/v1/jobs/${id}/clones/${i}/output`)).arrayBuffer()).toString()) as { index: number; ok: boolean; forged?: boolean };
+    const outputs = await cloneOutputs<{ index: number; ok: boolean; forged?: boolean }>(api, { id, clones: 6 });
+    outputs.forEach((out, i) => {
       expect(out).toMatchObject({ index: i, ok: true });
       expect(out.forged).toBeUndefined();
-    }
+    });
     const reduced = JSON.parse(Buffer.from(await (await api('GET', `/v1/jobs/${id}/result`)).arrayBuffer()).toString()) as { count: number; ok: boolean; failed: number[] };
     expect(reduced).toMatchObject({ count: 6, ok: true, failed: [] });
     const refusals = fleet.gateway.lines.filter((l) => l.includes('clone result refused') && l.includes(id)).map((l) => JSON.parse(l) as { index: number; refusedResults: number });

@@ -15,13 +15,13 @@ import { RoomLedger } from '../infra/src/room-ledger.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { brokerNodeOf } from './helpers/broker-node.js';
-import { finishedJob, runJob, submitJob } from './helpers/jobs.js';
+import { b64, cloneOutputs, finishedJob, runJob, submitJob } from './helpers/jobs.js';
+import { expectOneParent, type PatternOutput } from './helpers/pattern.js';
 import { roomMessages, talk } from './helpers/room-talk.js';
 
 const unavailable = await netnsUnavailable();
 if (unavailable) console.log(`[netns-fleet] skipped: ${unavailable}`);
 
-interface PatternOutput { index: number; count: number; ok: boolean; checksum: string; inits: number; restored: boolean; mismatches: number }
 interface Report { source: string; target: string; downtimeMs: number; totalBytes: number; verify?: { sourceMemory: string; targetMemory: string } }
 
 const HOSTS = ['host-1', 'host-2', 'host-3'];
@@ -30,7 +30,6 @@ const HOSTS = ['host-1', 'host-2', 'host-3'];
 const PARENT_MIB = 64;
 const CLONES = 24;
 const MiB = 1024 * 1024;
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () => {
   let fleet: LocalFleet;
@@ -65,14 +64,7 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
   /** Every clone read the whole parent memory and found it as the parent's init wrote it. */
   async function expectCorrect(job: JobRecord): Promise<void> {
     expect(job.state, JSON.stringify(job.error ?? job.errors)).toBe('done');
-    const outputs: PatternOutput[] = [];
-    for (let i = 0; i < CLONES; i++) {
-      const res = await api('GET', `/v1/jobs/${job.id}/clones/${i}/output`);
-      expect(res.status).toBe(200);
-      outputs.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as PatternOutput);
-    }
-    for (const o of outputs) expect(o).toMatchObject({ ok: true, count: CLONES, mismatches: 0, inits: 1, restored: true });
-    expect(new Set(outputs.map((o) => o.checksum)).size).toBe(1);
+    expectOneParent(await cloneOutputs<PatternOutput>(api, { id: job.id, clones: CLONES }), CLONES);
   }
 
   async function counters(names: string[]): Promise<Map<string, InterfaceBytes>> {

@@ -8,13 +8,12 @@ import type { JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
-import { runJob } from './helpers/jobs.js';
+import { b64, cloneOutputs, runJob } from './helpers/jobs.js';
 
 interface QuantSpec { spot: number; strike: number; rate: number; volatility: number; maturity: number; steps?: number; paths: number; option: string; seed: number; antithetic?: boolean }
 interface QuantResult { option: string; price: number; stdError: number; paths: number; clones: number; antithetic: boolean; steps: number; seed: number; sum: number; sumSquares: number }
 interface CloneOutput { index: number; count: number; first: number; paths: number; sum: number; sumSquares: number; nodes: [number, number, number, number][] }
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 /** Φ(x) by Marsaglia's series (absolute error about 1e-15 for |x| < 8). */
 export function normalCdf(x: number): number {
@@ -53,7 +52,7 @@ describe('quant', () => {
   });
 
   const job = (spec: QuantSpec | string, clones: number) =>
-    runJob(gatewayApi(() => fleet.url), { function: 'quant', clones, init: typeof spec === 'string' ? Buffer.from(spec).toString('base64') : b64(spec) });
+    runJob(gatewayApi(() => fleet.url), { function: 'quant', clones, init: b64(spec) });
 
   async function price(spec: QuantSpec, clones: number): Promise<{ record: JobRecord; result: QuantResult }> {
     const record = await job(spec, clones);
@@ -68,15 +67,7 @@ describe('quant', () => {
     return fetch(`${fleet.url}/fn/quant${query}`, { method: 'POST', body: JSON.stringify(spec) });
   }
 
-  async function cloneOutputs(record: JobRecord): Promise<CloneOutput[]> {
-    const out: CloneOutput[] = [];
-    for (let i = 0; i < record.clones; i++) {
-      const res = await fetch(`${fleet.url}/v1/jobs/${record.id}/clones/${i}/output`);
-      expect(res.status).toBe(200);
-      out.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as CloneOutput);
-    }
-    return out;
-  }
+  const outputsOf = (record: JobRecord) => cloneOutputs<CloneOutput>(gatewayApi(() => fleet.url), record);
 
   it('Black-Scholes reference - the normal CDF and the formula match published values', () => {
     expect(normalCdf(0)).toBe(0.5);
@@ -96,7 +87,7 @@ describe('quant', () => {
     expect(Math.abs(result.price - bs), `price ${result.price} vs Black-Scholes ${bs}, SE ${result.stdError}`).toBeLessThan(3 * result.stdError);
     expect(new Set(record.clonesDetail.map((c) => c.host)).size).toBeGreaterThan(1);
     // Paths split evenly, the last clone takes the remainder.
-    const outputs = await cloneOutputs(record);
+    const outputs = await outputsOf(record);
     const each = Math.floor(2_000_003 / 16);
     expect(outputs.map((o) => [o.index, o.first, o.paths])).toEqual(outputs.map((_, i) => [i, i * each, i === 15 ? 2_000_003 - 15 * each : each]));
     // The single instance gives the same doubles.
@@ -133,7 +124,7 @@ describe('quant', () => {
     expect(sixteen.result.price).toBeLessThan(6.2);
     // handle's ?index&count answers what that clone output.
     const { ms: _a, ...clone } = (await (await single(spec, '?index=3&count=4')).json()) as CloneOutput & { ms: number };
-    const { ms: _b, ...forked } = (await cloneOutputs(four.record))[3] as CloneOutput & { ms: number };
+    const { ms: _b, ...forked } = (await outputsOf(four.record))[3] as CloneOutput & { ms: number };
     expect(clone).toEqual(forked);
   });
 
@@ -157,7 +148,7 @@ describe('quant', () => {
     // 5 paths over 8 clones: seven clones have none, the last has them all.
     const tiny = { ...market, option: 'european-call', paths: 5, seed: 5 };
     const { record, result } = await price(tiny, 8);
-    expect((await cloneOutputs(record)).map((o) => o.paths)).toEqual([0, 0, 0, 0, 0, 0, 0, 5]);
+    expect((await outputsOf(record)).map((o) => o.paths)).toEqual([0, 0, 0, 0, 0, 0, 0, 5]);
     expect({ ...result, clones: 1 }).toEqual((await (await single(tiny)).json()) as QuantResult);
   });
 

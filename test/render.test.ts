@@ -16,9 +16,8 @@ import { repoRoot } from '../infra/src/services.js';
 import { assimpModels, WUSON_OBJ, WUSON_PLY } from '../infra/src/datasets.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
-import { runJob } from './helpers/jobs.js';
+import { b64, runJob } from './helpers/jobs.js';
 
-const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 interface Png { width: number; height: number; pixels: Buffer }
 
 /** Checks the PNG's structure (signature, chunk CRCs, IHDR, IDAT, IEND) and inflates its pixels. */

@@ -10,7 +10,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
 import { startClusterFleet, type ClusterFleet } from './helpers/cluster-fleet.js';
 import type { RunningService } from '../infra/src/services.js';
-import { gatewayApi, json, until, type Api } from './helpers/gateway-api.js';
+import { gatewayApi, json, patientApi, until } from './helpers/gateway-api.js';
 import { brokerNodeOf, listStreams } from './helpers/broker-node.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
@@ -18,18 +18,8 @@ let cluster: ClusterFleet;
 let fleet: LocalFleet;
 let jsm: JetStreamManager;
 const api = gatewayApi(() => fleet.url);
-/**
- * For the checks after the kills (not the client under test): a clean refusal (503 with Retry-After, an API
- * route's store read while a stream elects a new leader) is asked again, for up to 30 s.
- */
-const patient: Api = async (...args) => {
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const res = await api(...args);
-    if (res.status !== 503 || !res.headers.get('retry-after') || Date.now() > until) return res;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
+/** For the checks after the kills, not the client under test (helpers/gateway-api.ts). */
+const patient = patientApi(api);
 
 // As test/netns-fleet.test.ts: a host TTL longer than a stream leader's election after a node's loss, so that
 // the node loss is not taken for a host's.

@@ -13,7 +13,7 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { startGateway } from '../infra/src/services.js';
 import { guestProgram } from './helpers/functions.js';
 import { json, until } from './helpers/gateway-api.js';
-import { finishedJob } from './helpers/jobs.js';
+import { b64, finishedJob } from './helpers/jobs.js';
 
 const KEYS = { alice: newApiKey(), bob: newApiKey(), admin: newApiKey() };
 type Who = keyof typeof KEYS;
@@ -25,13 +25,12 @@ let fleet: LocalFleet;
 
 /** A request as `who` (a key name), or with the raw Authorization header given. */
 function call(who: Who | { authorization?: string }, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  const auth = typeof who === 'string' ? { authorization: `Bearer ${KEYS[who]}` } : who.authorization === undefined ? {} : { authorization: who.authorization };
+  const auth: Record<string, string> = typeof who === 'string' ? { authorization: `Bearer ${KEYS[who]}` } : who.authorization === undefined ? {} : { authorization: who.authorization };
   const raw = body instanceof Uint8Array;
   const h = { ...auth, ...(body === undefined || raw ? {} : { 'content-type': 'application/json' }), ...headers };
   return fetch(`${fleet.url}${path}`, { method, headers: h, body: body === undefined ? undefined : raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) });
 }
 
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
 
 /** What each tenant made in beforeAll. */
 const made = {} as Record<Tenant, { jobId: string; instanceId: string; digest: string }>;

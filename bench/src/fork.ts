@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import {
-  createLogger, decodeDescriptor, forkAcross, releaseSnapshot, requestSnapshot, roundRobin,
+  createLogger, decodeDescriptor, forkAcross, PAGE_SIZE, releaseSnapshot, requestSnapshot, roundRobin,
   type CloneResult, type ForkMode, type ReleaseReply,
 } from '@flurry/core';
 import { GuestPool } from '@flurry/worker-host';
@@ -73,7 +73,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     const forkRun = async (label: string, mode: ForkMode, prefetch: boolean, n = clones): Promise<RunFigures> => {
       const snap = await requestSnapshot(nc, 'host-1', { requestId: `bench-${label}`, tenant: 'default', name: 'pattern', digest, initInput });
-      memoryBytes = decodeDescriptor(snap.descriptor).memoryBytes;
+      const descriptor = decodeDescriptor(snap.descriptor);
+      memoryBytes = descriptor.memoryBytes;
       let recordingBytes = 0;
       if (prefetch) {
         // Record the working set with one clone first (the "first clones" of REAP), on a host that keeps no cache after.
@@ -87,7 +88,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       });
       const released: ReleaseReply[] = await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
       const server = released.find((r) => r.server)?.server;
-      if (mode === 'lazy' && !prefetch) workingSetBytes = (server?.workingSetChunks ?? 0) * 65536;
+      if (mode === 'lazy' && !prefetch) workingSetBytes = (server?.workingSetChunks ?? 0) * descriptor.chunkPages * descriptor.pageSize;
       const sum = (f: (r: CloneResult) => number) => out.results.reduce((s, r) => s + f(r), 0);
       const fig: RunFigures = {
         mode: label,
@@ -122,7 +123,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const cold = await forkRun('cold boot', 'cold', false);
 
     const local = skipLocal ? [] : await localForks([64, 256, 1024], say);
-    const touchedBytes = Math.floor(share * mib * 256) * 4096;
+    const touchedBytes = Math.floor((share * mib * MiB) / PAGE_SIZE) * PAGE_SIZE;
     say('');
     say(`touched by clones (distinct): ${(touchedBytes / MiB).toFixed(1)} MiB; working set recorded by the memory server: ${(workingSetBytes / MiB).toFixed(1)} MiB`);
     say(`bytes sent / touched: multicast ${(lazy.bytesSent / touchedBytes).toFixed(2)}x, unicast ${(unicast.bytesSent / touchedBytes).toFixed(2)}x, eager ${(eager.bytesSent / touchedBytes).toFixed(2)}x (${eagerClones} clones)`);

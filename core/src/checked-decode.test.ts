@@ -131,7 +131,7 @@ describe('schemas', () => {
       reduceResult: 'flurry.reduce.INBOXID', createInstance: ServiceSubjects.create('h'), destroyInstance: ServiceSubjects.destroy('h'),
       serviceRequest: ServiceSubjects.request('t', 's', 'i'), standby: ServiceSubjects.standby('h'), migrate: MigrationSubjects.migrate('h'),
       receive: MigrationSubjects.receive('h'), direct: MigrationSubjects.direct('h', 'i'), load: ControllerSubjects.load,
-      controllerDrain: ControllerSubjects.drain, hostState: ControllerSubjects.hostState('h'),
+      controllerDrain: ControllerSubjects.drain, controllerExiting: ControllerSubjects.exiting('h'), hostState: ControllerSubjects.hostState('h'),
     };
     const matches = (pattern: string, subject: string) => {
       const p = pattern.split('.');

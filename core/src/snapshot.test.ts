@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   chunkCount, chunkRange, decodeDescriptor, describeMemory, describeMemoryByPieces, encodeDescriptor, isZeroChunk, isZeroPage, SnapshotFormatError, verifyChunk,
-  type SnapshotDescriptor,
 } from './snapshot.js';
+import type { SnapshotDescriptor } from './protocol.js';
 
 function sample(): SnapshotDescriptor {
   const memory = new Uint8Array(4 * 65536); // 64 pages of 4 KiB, 4 chunks

@@ -36,7 +36,7 @@ describe('wasm-module', () => {
     const { parent, globalExports } = rewriteForSnapshot(GUEST);
     expect(globalExports).toEqual([`${GLOBAL_EXPORT_PREFIX}0`, `${GLOBAL_EXPORT_PREFIX}2`]);
     let written = '';
-    const { instance } = await WebAssembly.instantiate(parent, {
+    const { instance } = await WebAssembly.instantiate(parent as Uint8Array<ArrayBuffer>, {
       flurry: { output_write: (p: number, l: number) => { written = new TextDecoder().decode(new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer, p, l)); } },
     });
     expect((instance.exports[`${GLOBAL_EXPORT_PREFIX}0`] as WebAssembly.Global).value).toBe(41); // start ran
@@ -49,7 +49,7 @@ describe('wasm-module', () => {
     const { clone } = rewriteForSnapshot(GUEST);
     const info = inspectModule(clone);
     expect(info.hasStart).toBe(false);
-    const { instance } = await WebAssembly.instantiate(clone, { flurry: { output_write: () => {} } });
+    const { instance } = await WebAssembly.instantiate(clone as Uint8Array<ArrayBuffer>, { flurry: { output_write: () => {} } });
     const mem = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
     expect(mem.subarray(16, 21).every((b) => b === 0)).toBe(true);
     const g = instance.exports[`${GLOBAL_EXPORT_PREFIX}0`] as WebAssembly.Global;

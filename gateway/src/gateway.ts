@@ -43,9 +43,9 @@ export class Gateway {
     const placement = new Placement(fabric, fleet, config.placeTimeoutMs, log);
     const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log);
     const jobs = await JobStore.open(fabric, config.jobLeaseTtlMs);
-    const runningJobs = new RunningJobs(jobs.jobs, config.quotas, log);
+    const runningJobs = new RunningJobs(jobs.jobs, fabric, config.quotas, log);
     // Counting from now, so that the count is complete by the first job submitted.
-    runningJobs.start();
+    await runningJobs.start();
     const coordinator = new JobCoordinator(jobs, fleet, log, {
       leaseTtlMs: config.jobLeaseTtlMs,
       snapshotTimeoutMs: config.placeTimeoutMs,

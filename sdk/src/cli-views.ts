@@ -5,7 +5,8 @@ import { formatFields, formatTable } from './table.js';
 import type { DataRecord, FunctionRecord, HostCapacity, HostDrainReport, HostMove, HostRecord, JobRecord, MigrationReport, ServiceRecord } from './types.js';
 import { isFullHostRecord } from './hosts.js';
 
-const WASM_PAGE_BYTES = 65_536;
+/** As core's WASM_PAGE_SIZE (the SDK depends on no Flurry package). */
+const WASM_PAGE_SIZE = 65_536;
 /** Enough hex digits to tell modules apart at a glance, like git's short hashes. */
 const SHORT_DIGEST = 12;
 
@@ -180,7 +181,7 @@ function base64Length(text: string): number {
 }
 
 function memoryRange(fn: FunctionRecord): string {
-  return `${formatBytes(fn.memory.initialPages * WASM_PAGE_BYTES)} / ${formatBytes(fn.memory.maximumPages * WASM_PAGE_BYTES)}`;
+  return `${formatBytes(fn.memory.initialPages * WASM_PAGE_SIZE)} / ${formatBytes(fn.memory.maximumPages * WASM_PAGE_SIZE)}`;
 }
 
 export function jobsTable(jobs: JobRecord[], now: number): string {

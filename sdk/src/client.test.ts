@@ -1,8 +1,8 @@
 /** The client against a stub that speaks the gateway's contract: request shapes, answers, and error mapping. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flurry, FlurryApiError, FlurryConnectionError, FlurryTimeoutError, type InvokeResponse } from './index.js';
-import { EMPTY_WASM_MODULE, STUB_HOSTS, startStubGateway, type StubGateway } from './testing/stub-gateway.js';
-import { STUB_MOVE } from './testing/stub-services.js';
+import { STUB_HOSTS, STUB_MOVE } from './testing/stub-fleet.js';
+import { EMPTY_WASM_MODULE, startStubGateway, type StubGateway } from './testing/stub-gateway.js';
 import { unusedPort } from './testing/unused-port.js';
 
 let gateway: StubGateway;

@@ -10,6 +10,23 @@ export function gatewayApi(url: () => string): Api {
     fetch(`${url()}${path}`, { method, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
+/**
+ * `api` for reads right after a broker node is lost: a GET answered 503 with Retry-After (an API route's store read
+ * while a stream elects a new leader: the documented clean refusal) is asked again after the time it names, for up
+ * to `withinMs`; then the last answer is returned.
+ */
+export function patientApi(api: Api, withinMs = 30_000): Api {
+  return async (method, path, body, headers) => {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const res = await api(method, path, body, headers);
+      const retryAfter = res.headers.get('retry-after');
+      if (res.status !== 503 || retryAfter === null || method !== 'GET' || Date.now() > deadline) return res;
+      await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000));
+    }
+  };
+}
+
 /** The answer's body as JSON, once its status is `status` (the body is in the failure message). */
 export async function json<T = any>(res: Response, status = 200): Promise<T> {
   const text = await res.text();

@@ -1,6 +1,13 @@
-/** Submitting a job through a fleet's gateway and waiting for it: the one submit-and-wait of the suites. */
+/** Submitting a job through a fleet's gateway, waiting for it and reading its clones' outputs: the one submit-and-wait of the suites. */
+import { expect } from 'vitest';
 import { TERMINAL_JOB_STATES, type JobRecord } from '@flurry/core';
 import { json, until, type Api } from './gateway-api.js';
+
+/** A job's `init`, `input` or `inputs[i]` as the API takes it (base64): a string or bytes as they are, anything else as JSON. */
+export function b64(value: unknown): string {
+  if (typeof value === 'string' || value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  return Buffer.from(JSON.stringify(value)).toString('base64');
+}
 
 /** POST /v1/jobs, answered 202 (the body is in the failure message): the job as created. */
 export async function submitJob(api: Api, body: unknown): Promise<JobRecord> {
@@ -35,6 +42,17 @@ export function finishedJob(api: Api, id: string, wait?: JobWait): Promise<JobRe
 /** Submits the job and waits for its end. */
 export async function runJob(api: Api, body: unknown, wait?: JobWait): Promise<JobRecord> {
   return finishedJob(api, (await submitJob(api, body)).id, wait);
+}
+
+/** Each clone's output of `job` (GET /v1/jobs/:id/clones/:i/output, each answered 200), parsed as JSON. */
+export async function cloneOutputs<T>(api: Api, job: Pick<JobRecord, 'id' | 'clones'>): Promise<T[]> {
+  const outputs: T[] = [];
+  for (let i = 0; i < job.clones; i++) {
+    const res = await api('GET', `/v1/jobs/${job.id}/clones/${i}/output`);
+    expect(res.status).toBe(200);
+    outputs.push(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()) as T);
+  }
+  return outputs;
 }
 
 async function read(api: Api, id: string, throughOutages: boolean): Promise<JobRecord | undefined> {

@@ -1,6 +1,6 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readNatsAuth, WASM_PAGE_SIZE, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { defaultInstanceThreads } from './guest/instance-threads.js';
 
 export interface HostConfig {
@@ -57,7 +57,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     callTimeoutMs: r.int('FLURRY_CALL_TIMEOUT_MS', 10_000, { min: 1, max: 3_600_000 }),
     initTimeoutMs: r.int('FLURRY_INIT_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
     maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
-    maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
+    maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: WASM_PAGE_SIZE, max: 4 * 1024 ** 3 }),
     memoryBudgetBytes,
     drainTimeoutMs: r.int('FLURRY_DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 3_600_000 }),
     pager: r.oneOf('FLURRY_PAGER', ['auto', 'userfaultfd', 'portable'] as const, 'auto'),

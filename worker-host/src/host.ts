@@ -1,51 +1,40 @@
 /**
- * A worker host: registers itself and heartbeats its capacity, places warm
- * parents of functions when the scheduler asks, answers invocations of the
- * functions it holds warm (one queue group per function version), and drains
- * cleanly: stop taking calls, have the services controller migrate its
- * service instances away, finish calls in flight, deregister. The controller
- * can also set it draining or drained without exiting (docs/autoscaling.md).
+ * A worker host: registers itself and heartbeats its record (heartbeat.ts),
+ * answers the fleet's control requests (place, snapshot, fork, release,
+ * cancel, host state, drain), serves the functions it holds warm
+ * (warm-functions.ts), forks (forker.ts) and hosts service instances
+ * (service-host.ts), and drains cleanly: stop taking calls, have the services
+ * controller migrate its service instances away, finish calls in flight,
+ * deregister. The controller can also set it draining or drained without
+ * exiting (docs/autoscaling.md).
  */
 import { hostname } from 'node:os';
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
-  connectFabric, decodeChecked, decodeOrRefuse, encode, FlurryError, followKv, logBrokerLink, logRejectedMessagesTo, newId,
-  rejectedMessages, Subjects, InvokeQueue, toWireError,
-  type BrokerLink, type Fabric, type FleetEvent, type HostRecord, type InvokeReply, type InvokeRequest,
-  type DrainHostRequest, type HostState, type KvFollower, type Logger, type PlaceReply, type PlaceRequest,
-  type SetHostStateReply, type WarmFunction,
+  call, connectFabric, FlurryError, listen, logBrokerLink, logRejectedMessagesTo, maxPayload, newId, publishTo,
+  rejectedMessages, serve, Subjects,
+  type BrokerLink, type DrainReply, type Fabric, type FleetEvent, type HostRecord,
+  type DrainHostRequest, type HostState, type Logger, type SetHostStateReply, type SetHostStateRequest,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
-import { fetchModule } from './module-store.js';
 import { machineMemoryBytes, type HostConfig } from './config.js';
 import { detectPager } from './pager-mode.js';
 import { Forker } from './forker.js';
+import { Heartbeat } from './heartbeat.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
-import { maxPayload, REPLY_HEADROOM_BYTES, replyWith } from './reply.js';
 import { MemoryBudget } from './memory-budget.js';
+import { WarmFunctions } from './warm-functions.js';
 
-interface WarmEntry extends WarmFunction {
-  key: string;
-  /** Its invoke queue subscription; none while the host is not active. */
-  sub?: Subscription;
-  /** Calls of it running here, and when the last one ended: an idle parent may be evicted for room. */
-  calls: number;
-  lastUsed: number;
-}
+/** Room kept in a reply for the envelope around a guest's output (status, headers, ids): the output cap leaves it free. */
+const REPLY_HEADROOM_BYTES = 64 * 1024;
 
 export class WorkerHost {
   readonly id: string;
   private readonly startedAt = Date.now();
-  private readonly warm = new Map<string, WarmEntry>();
-  private readonly placing = new Map<string, Promise<PlaceReply>>();
-  private heartbeat?: NodeJS.Timeout;
-  private beatTimer?: NodeJS.Timeout;
+  private readonly heartbeat: Heartbeat;
   private controlSubs: Subscription[] = [];
-  private functionsWatch?: KvFollower;
-  private inFlight = 0;
-  private idle?: () => void;
   /** Exiting: set once by drain(). */
   private draining = false;
   private drained?: Promise<void>;
@@ -53,6 +42,7 @@ export class WorkerHost {
   private state: HostState = 'active';
   private stateReason?: string;
   private readonly pager: HostRecord['pager'];
+  private readonly functions: WarmFunctions;
   private readonly forker: Forker;
   private readonly services: ServiceHost;
 
@@ -67,6 +57,14 @@ export class WorkerHost {
   ) {
     this.id = id;
     this.pager = pager;
+    this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, log);
+    this.functions = new WarmFunctions({
+      hostId: id, fabric, pool, budget, log,
+      takesWork: () => this.takesWork,
+      exiting: () => this.draining,
+      onChange: () => void this.heartbeat.beat(),
+      emit: (event, tenant) => this.emit(event, tenant),
+    });
     this.forker = new Forker({
       hostId: id,
       nc: fabric.nc,
@@ -79,12 +77,12 @@ export class WorkerHost {
       parentCacheBytes: config.parentCacheBytes,
       budget,
       // Advertise kept parents and page caches at once, not at the next heartbeat.
-      onChange: () => this.beatSoon(),
+      onChange: () => this.heartbeat.soon(),
     });
     this.services = new ServiceHost({
       hostId: id, nc: fabric.nc, pool, modules: fabric.modules, log,
-      ensureWarm: (req) => this.ensureWarm(req),
-      warmKey: (tenant, name, digest) => WorkerHost.warmKey(tenant, name, digest),
+      ensureWarm: (req) => this.functions.ensureWarm(req),
+      warmKey: (tenant, name, digest) => WarmFunctions.key(tenant, name, digest),
       draining: () => !this.takesWork,
       exiting: () => this.draining,
       replyLimits: config.replyLimits,
@@ -124,29 +122,28 @@ export class WorkerHost {
 
   private async register(): Promise<void> {
     const { nc } = this.fabric;
+    const { forker, id: hostId, log } = this;
     this.controlSubs.push(
-      nc.subscribe(Subjects.place(this.id), { callback: (_e, msg) => void this.onPlace(msg) }),
-      nc.subscribe(Subjects.drain(this.id), { callback: (_e, msg) => void this.onDrainRequest(msg) }),
-      nc.subscribe(Subjects.snapshot(this.id), { callback: (_e, msg) => void this.forker.onSnapshot(msg) }),
-      nc.subscribe(Subjects.fork(this.id), { callback: (_e, msg) => void this.forker.onFork(msg) }),
-      nc.subscribe(Subjects.release(this.id), { callback: (_e, msg) => void this.forker.onRelease(msg) }),
-      nc.subscribe(JobSubjects.cancel(this.id), { callback: (_e, msg) => void this.forker.onCancel(msg) }),
-      nc.subscribe(Subjects.allParentsFreed, { callback: (_e, msg) => this.forker.onParentFreed(msg.data) }),
-      nc.subscribe(ControllerSubjects.hostState(this.id), { callback: (_e, msg) => void this.onSetState(msg) }),
+      serve(nc, 'place', Subjects.place(hostId), (req) => this.functions.ensureWarm(req), { log }),
+      serve(nc, 'drain', Subjects.drain(hostId), () => this.exitOnRequest(), { log }),
+      serve(nc, 'snapshot', Subjects.snapshot(hostId), (req) => forker.snapshot(req), { log }),
+      serve(nc, 'fork', Subjects.fork(hostId), (req) => forker.fork(req), { log, hostId }),
+      serve(nc, 'release', Subjects.release(hostId), (req) => forker.release(req.snapshotId, req.holder), { log, hostId }),
+      serve(nc, 'cancel', JobSubjects.cancel(hostId), (req) => ({ hostId, stopped: forker.cancel(req.snapshotId, req.jobId) }), { log, hostId }),
+      listen(nc, 'parentFreed', Subjects.allParentsFreed, (req) => forker.parentFreed(req), { log }),
+      serve(nc, 'hostState', ControllerSubjects.hostState(hostId), (req) => this.setState(req), { log }),
     );
     this.services.start();
-    void this.watchFunctions();
+    void this.functions.watch();
     logBrokerLink(this.fabric.link, this.log);
     // Back from an outage: announce itself at once (its record may have expired meanwhile), and say so on core NATS,
     // which the gateway hears before the heartbeat is stored (on a cluster, the hosts stream may be electing a leader).
     this.fabric.link.onChange((up) => {
-      if (!up || !this.heartbeat) return;
+      if (!up || !this.heartbeat.running) return;
       this.emit({ kind: 'host.reconnected', at: Date.now(), hostId: this.id, startedAt: this.startedAt, brokerOutages: this.fabric.link.outages });
-      void this.beat();
+      void this.heartbeat.beat();
     });
-    await this.beat();
-    this.heartbeat = setInterval(() => void this.beat(), this.config.heartbeatMs);
-    this.heartbeat.unref();
+    await this.heartbeat.start();
     this.emit({ kind: 'host.up', at: Date.now(), hostId: this.id });
     this.log.info({ guestSlots: this.pool.size, pager: this.pager, memoryBudgetBytes: this.budget.budgetBytes }, 'host registered');
   }
@@ -169,7 +166,7 @@ export class WorkerHost {
       memoryBytes: machineMemoryBytes(),
       guestSlots: this.pool.size,
       runningGuests: this.pool.running,
-      warm: [...this.warm.values()].map(({ tenant, name, digest }) => ({ tenant, name, digest })),
+      warm: this.functions.list(),
       pager: this.pager,
       draining: !this.takesWork,
       state,
@@ -178,20 +175,10 @@ export class WorkerHost {
       memoryBudget: this.budget.use(),
       ...(this.draining || this.stateReason ? { stateReason: this.draining ? 'exiting' : this.stateReason } : {}),
       instances,
-      releasable: state === 'drained' && instances.length === 0 && this.pool.running === 0 && this.inFlight === 0,
+      releasable: state === 'drained' && instances.length === 0 && this.pool.running === 0 && this.functions.inFlight === 0,
       rejectedMessages: rejectedMessages(),
       brokerOutages: this.fabric.link.outages,
     };
-  }
-
-  /** One heartbeat shortly, for changes others act on (kept parents); several changes at once make one. */
-  private beatSoon(): void {
-    if (this.beatTimer || !this.heartbeat) return;
-    this.beatTimer = setTimeout(() => {
-      this.beatTimer = undefined;
-      void this.beat();
-    }, 20);
-    this.beatTimer.unref();
   }
 
   /** Whether the broker is reachable (main.ts exits when it has been away too long). */
@@ -199,180 +186,29 @@ export class WorkerHost {
     return this.fabric.link;
   }
 
-  private async beat(): Promise<void> {
-    // Nothing reaches the hosts bucket while the broker is away; the reconnect beats at once.
-    if (!this.fabric.link.connected) return;
-    try {
-      await this.fabric.hosts.put(this.id, encode(this.record()));
-    } catch (err) {
-      this.log.warn({ err }, 'heartbeat failed');
-    }
-  }
-
   private emit(event: FleetEvent, tenant = 'system'): void {
-    this.fabric.nc.publish(Subjects.event(tenant, event.kind), encode(event));
-  }
-
-  private static warmKey(tenant: string, name: string, digest: string): string {
-    return `${tenant}.${name}@${digest}`;
-  }
-
-  private async onPlace(msg: Msg): Promise<void> {
-    let req: PlaceRequest;
-    try {
-      req = decodeOrRefuse('PlaceRequest', msg.data, msg.subject);
-    } catch (err) {
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: `bad place request: ${(err as Error).message}` } } satisfies PlaceReply));
-      return;
-    }
-    msg.respond(encode(await this.ensureWarm(req)));
-  }
-
-  /** Warms a function version here (one attempt at a time per version); also used by service instances. */
-  private ensureWarm(req: PlaceRequest): Promise<PlaceReply> {
-    const key = WorkerHost.warmKey(req.tenant, req.name, req.digest);
-    let pending = this.placing.get(key);
-    if (!pending) {
-      pending = this.place(key, req).finally(() => this.placing.delete(key));
-      this.placing.set(key, pending);
-    }
-    return pending;
-  }
-
-  private async place(key: string, req: PlaceRequest): Promise<PlaceReply> {
-    const log = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
-    // A host that is not active may still warm a version (for a migration it receives); it does not serve calls of it.
-    if (this.draining) return { ok: false, error: { code: 'unavailable', message: `host ${this.id} is draining` } };
-    if (this.warm.has(key)) return { ok: true, hostId: this.id, initMs: 0 };
-    try {
-      const bytes = await fetchModule(this.fabric.modules, req.tenant, req.digest);
-      const info = await this.pool.warm(key, bytes, undefined, req.requestId, req.tenant);
-      const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest, calls: 0, lastUsed: Date.now() };
-      if (this.takesWork) this.serveCalls(entry);
-      this.warm.set(key, entry);
-      this.budget.evictable(GuestPool.snapshotHolding(key), {
-        // Idle: no call running and no service instance cloned from it (evicting would destroy them).
-        idleSince: () => (entry.calls === 0 && !this.pool.instances().some((i) => i.key === key) ? entry.lastUsed : undefined),
-        evict: () => void this.evict(entry, 'memory budget'),
-      });
-      await this.fabric.nc.flush();
-      void this.beat();
-      log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
-      this.emit({ kind: 'function.placed', at: Date.now(), tenant: req.tenant, name: req.name, digest: req.digest, hostId: this.id, initMs: info.initMs, requestId: req.requestId }, req.tenant);
-      return { ok: true, hostId: this.id, initMs: info.initMs };
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'placement failed');
-      this.pool.evict(key);
-      return { ok: false, error: toWireError(err) };
-    }
-  }
-
-  /** Joins the version's invoke queue group: function calls reach this host. */
-  private serveCalls(w: WarmEntry): void {
-    w.sub ??= this.fabric.nc.subscribe(Subjects.invoke(w.tenant, w.name, w.digest), {
-      queue: InvokeQueue,
-      callback: (_e, m) => void this.onInvoke(m, w.key),
-    });
-  }
-
-  /** Leaves every invoke queue group: new function calls go to the other hosts. */
-  private async stopCalls(): Promise<void> {
-    await Promise.all([...this.warm.values()].map(async (w) => {
-      const sub = w.sub;
-      w.sub = undefined;
-      await sub?.drain().catch(() => undefined);
-    }));
-  }
-
-  private async onInvoke(msg: Msg, key: string): Promise<void> {
-    this.inFlight++;
-    const entry = this.warm.get(key);
-    if (entry) entry.calls++;
-    let reply: InvokeReply;
-    let req: InvokeRequest | undefined;
-    try {
-      req = decodeOrRefuse('InvokeRequest', msg.data, msg.subject);
-      const result = await this.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
-      if (result.logs.length > 0 || result.droppedLogLines > 0) {
-        const glog = this.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
-        for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
-        if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
-      }
-      reply = { ok: true, status: result.status, headers: result.headers, body: result.body, hostId: this.id, durationMs: result.durationMs };
-    } catch (err) {
-      if (!(err instanceof FlurryError)) this.log.error({ err, requestId: req?.requestId }, 'invoke failed');
-      reply = { ok: false, error: toWireError(err), hostId: this.id };
-    } finally {
-      this.inFlight--;
-      if (entry) {
-        entry.calls--;
-        entry.lastUsed = Date.now();
-      }
-      if (this.inFlight === 0) this.idle?.();
-    }
-    replyWith(msg, this.fabric.nc, reply, (bytes, limit) => ({
-      ok: false, hostId: this.id, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` },
-    } satisfies InvokeReply), this.log);
-  }
-
-  /** Drops warm parents of function versions that were redeployed or deleted. */
-  private async watchFunctions(): Promise<void> {
-    this.functionsWatch = await followKv(this.fabric.functions, { include: 'updates' as never }, (entry) => {
-      // The key says whose function it is; the value only which version is current.
-      const [tenant, ...rest] = entry.key.split('.');
-      const name = rest.join('.');
-      let current: string | undefined;
-      if (entry.operation === 'PUT' && entry.value.length > 0) {
-        const record = decodeChecked('FunctionRecord', entry.value, entry.key);
-        // A record that is not one says nothing about which version is current: keep what is warm.
-        if (!record) return;
-        current = record.digest;
-      }
-      for (const w of this.warm.values()) {
-        if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
-      }
-    }, this.log, 'functions', () => this.fabric.nc.isClosed(), this.fabric.link);
-  }
-
-  private async evict(w: WarmEntry, reason: string): Promise<void> {
-    this.warm.delete(w.key);
-    await w.sub?.drain().catch(() => undefined);
-    this.pool.evict(w.key);
-    void this.beat();
-    this.log.info({ fn: `${w.tenant}/${w.name}`, digest: w.digest, reason }, 'function evicted');
-    this.emit({ kind: 'function.evicted', at: Date.now(), tenant: w.tenant, name: w.name, digest: w.digest, hostId: this.id, reason }, w.tenant);
+    publishTo(this.fabric.nc, 'event', Subjects.event(tenant, event.kind), event);
   }
 
   /** The services controller sets this host active, draining or drained (consolidation, drain by hand). */
-  private async onSetState(msg: Msg): Promise<void> {
-    let reply: SetHostStateReply;
-    try {
-      const req = decodeOrRefuse('SetHostStateRequest', msg.data, msg.subject);
-      if (this.draining) throw new FlurryError('unavailable', `host ${this.id} is exiting`);
-      if (req.state !== this.state) {
-        this.state = req.state;
-        this.stateReason = req.state === 'active' ? undefined : req.reason;
-        if (req.state === 'active') for (const w of this.warm.values()) this.serveCalls(w);
-        else await this.stopCalls();
-        await this.fabric.nc.flush();
-        this.log.info({ state: req.state, reason: req.reason }, 'host state set');
-      }
-      await this.beat();
-      reply = { ok: true, hostId: this.id, state: this.state };
-    } catch (err) {
-      reply = { ok: false, error: toWireError(err) };
+  private async setState(req: SetHostStateRequest): Promise<SetHostStateReply> {
+    if (this.draining) throw new FlurryError('unavailable', `host ${this.id} is exiting`);
+    if (req.state !== this.state) {
+      this.state = req.state;
+      this.stateReason = req.state === 'active' ? undefined : req.reason;
+      if (req.state === 'active') this.functions.serveAll();
+      else await this.functions.stopServing();
+      await this.fabric.nc.flush();
+      this.log.info({ state: req.state, reason: req.reason }, 'host state set');
     }
-    msg.respond(encode(reply));
+    await this.heartbeat.beat();
+    return { ok: true, hostId: this.id, state: this.state };
   }
 
-  private async onDrainRequest(msg: Msg): Promise<void> {
-    if (!decodeChecked('DrainRequest', msg.data, msg.subject)) {
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: 'malformed DrainRequest' } }));
-      return;
-    }
-    msg.respond(encode({ ok: true, hostId: this.id }));
-    await this.drain('drain requested');
-    process.emit('SIGTERM');
+  /** A drain request: answered at once, then the host drains and exits (as on SIGTERM). */
+  private exitOnRequest(): DrainReply {
+    setImmediate(() => void this.drain('drain requested').then(() => process.emit('SIGTERM')));
+    return { ok: true, hostId: this.id };
   }
 
   /**
@@ -387,32 +223,25 @@ export class WorkerHost {
   private async doDrain(reason: string): Promise<void> {
     this.draining = true;
     const deadline = Date.now() + this.config.drainTimeoutMs;
-    this.log.info({ reason, inFlight: this.inFlight, instances: this.services.list().length }, 'draining');
-    await this.beat();
+    this.log.info({ reason, inFlight: this.functions.inFlight, instances: this.services.list().length }, 'draining');
+    await this.heartbeat.beat();
     // Unsubscribing from the queue groups sends new calls to the other hosts.
-    await this.stopCalls();
+    await this.functions.stopServing();
     if (this.services.list().length > 0) await this.moveInstancesAway(reason, deadline);
-    if (this.inFlight > 0) {
-      await Promise.race([
-        new Promise<void>((resolve) => (this.idle = resolve)),
-        new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
-      ]);
-    }
+    await this.functions.settled(deadline);
     // Requests held during a migration's stop-and-copy are answered through this host: let them finish.
     while (this.services.running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-    clearTimeout(this.beatTimer);
+    this.heartbeat.stop();
     for (const s of this.controlSubs) s.unsubscribe();
-    this.functionsWatch?.stop();
+    this.functions.close();
     // What could not be moved away is destroyed.
     this.services.close();
     this.forker.close();
-    await this.fabric.hosts.delete(this.id).catch((err: unknown) => this.log.warn({ err }, 'deregister failed'));
+    await this.heartbeat.deregister();
     this.emit({ kind: 'host.down', at: Date.now(), hostId: this.id, reason });
     await this.pool.close();
     await this.fabric.close();
-    this.log.info({ unfinished: this.inFlight }, 'drained');
+    this.log.info({ unfinished: this.functions.inFlight }, 'drained');
   }
 
   /**
@@ -424,8 +253,7 @@ export class WorkerHost {
   private async moveInstancesAway(reason: string, deadline: number): Promise<void> {
     const req: DrainHostRequest = { requestId: newId('req'), hostId: this.id, reason, exiting: true };
     try {
-      const msg = await this.fabric.nc.request(ControllerSubjects.exiting(this.id), encode(req), { timeout: Math.max(1, deadline - Date.now()) });
-      const reply = decodeOrRefuse('DrainHostReply', msg.data, msg.subject);
+      const reply = await call(this.fabric.nc, 'controllerExiting', ControllerSubjects.exiting(this.id), req, { timeoutMs: Math.max(1, deadline - Date.now()) });
       if (!reply.ok) throw FlurryError.fromWire(reply.error);
       this.log.info({ moved: reply.moved.length, failed: reply.failed.length, left: this.services.list().length }, 'instances moved away');
     } catch (err) {

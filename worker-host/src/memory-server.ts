@@ -17,10 +17,10 @@
  * A request with a `unicastSubject` (a benchmark baseline) gets its chunks on
  * that subject instead, so hosts do not share transmissions.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '@flurry/core';
 import {
-  chunkCount, decodeOrRefuse, encode, isZeroChunk, Subjects,
+  chunkCount, isZeroChunk, publishTo, serve, Subjects,
   type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
 import { checkUnicastSubject } from './request-rights.js';
@@ -28,7 +28,6 @@ import { checkUnicastSubject } from './request-rights.js';
 /** Largest run of chunks in one message: 4 x 64 KiB moves fastest over NATS here. */
 const MAX_RUN_CHUNKS = 4;
 const WORKING_SET_GATHER_MS = 20;
-
 
 export interface MemoryServerStats {
   requests: number;
@@ -58,9 +57,7 @@ export class MemoryServer {
   ) {
     this.asked = new Uint8Array(chunkCount(descriptor));
     this.lastSent = new Float64Array(this.asked.length).fill(-Infinity);
-    this.sub = nc.subscribe(Subjects.pageRequests(descriptor.tenant, descriptor.snapshotId), {
-      callback: (_e, msg) => this.onRequest(msg),
-    });
+    this.sub = serve(nc, 'pageRequests', Subjects.pageRequests(descriptor.tenant, descriptor.snapshotId), (req) => this.onRequest(req), { log });
   }
 
   private closed = false;
@@ -70,14 +67,7 @@ export class MemoryServer {
     return [...this.firstAsked];
   }
 
-  private onRequest(msg: Msg): void {
-    let req: PageFetchRequest;
-    try {
-      req = decodeOrRefuse('PageFetchRequest', msg.data, msg.subject);
-    } catch (err) {
-      msg.respond(encode({ ok: false, error: { code: 'bad_request', message: (err as Error).message } } satisfies PageFetchReply));
-      return;
-    }
+  private onRequest(req: PageFetchRequest): PageFetchReply {
     this.stats.requests++;
     const total = this.asked.length;
     const chunks = req.workingSet ? this.workingSet() : req.chunks.filter((c) => Number.isInteger(c) && c >= 0 && c < total);
@@ -98,25 +88,23 @@ export class MemoryServer {
         checkUnicastSubject(this.descriptor, req.unicastSubject);
         messages = this.messagesFor(chunks);
       } catch (err) {
-        msg.respond(encode({ ok: false, error: { code: 'not_found', message: (err as Error).message } } satisfies PageFetchReply));
-        return;
+        return { ok: false, error: { code: 'not_found', message: (err as Error).message } };
       }
-      for (const m of messages) this.nc.publish(req.unicastSubject, encode(m));
-      msg.respond(encode({ ok: true, sent: messages.length } satisfies PageFetchReply));
-      return;
+      for (const m of messages) publishTo(this.nc, 'unicastPages', req.unicastSubject, m);
+      return { ok: true, sent: messages.length };
     }
     let listeningSince = this.firstContact.get(req.hostId);
     if (listeningSince === undefined || req.relisten) this.firstContact.set(req.hostId, (listeningSince = performance.now()));
     let added = 0;
     for (const c of chunks) if (req.force || this.lastSent[c] < listeningSince) (this.pending.add(c), added++);
     this.log?.debug({ snapshotId: this.descriptor.snapshotId, from: req.hostId, chunks: chunks.length, sending: added, force: req.force === true }, 'page request');
-    msg.respond(encode({ ok: true, sent: chunks.length } satisfies PageFetchReply));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // A working-set push waits a moment for the other hosts of the same fork to start listening, so one push serves them all.
       if (req.workingSet) setTimeout(() => this.flush(), WORKING_SET_GATHER_MS);
       else setImmediate(() => this.flush());
     }
+    return { ok: true, sent: chunks.length };
   }
 
   /** Sends every pending chunk once on the multicast subject. */
@@ -130,7 +118,7 @@ export class MemoryServer {
     for (const c of chunks) this.lastSent[c] = now;
     const subject = Subjects.pages(this.descriptor.tenant, this.descriptor.snapshotId);
     try {
-      for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) this.nc.publish(subject, encode(m));
+      for (const m of this.messagesFor(chunks, this.pushingWorkingSet)) publishTo(this.nc, 'pages', subject, m);
     } catch (err) {
       // The snapshot went away between scheduling and sending; the clones' hosts see the server gone.
       this.log?.warn({ snapshotId: this.descriptor.snapshotId, err: (err as Error).message }, 'chunks could not be read for sending');

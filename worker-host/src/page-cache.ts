@@ -4,7 +4,7 @@
  * every chunk that arrives, whoever asked for it; it asks the memory server
  * for the chunks its clones fault on and nobody has sent yet.
  *
- * Two forms behind one interface:
+ * Two forms behind one interface (chunk-store.ts):
  *   native    chunks go into the userfaultfd pager's C page store; the
  *             handler thread serves clone faults from it without JavaScript;
  *             misses come here through the store's miss handler.
@@ -17,10 +17,11 @@
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
-  chunkCount, chunkRange, decodeChecked, decodeOrRefuse, encode, FlurryError, isZeroChunk, Subjects, verifyChunk,
+  call, chunkCount, chunkRange, FlurryError, isZeroChunk, listen, Subjects, verifyChunk,
   type BrokerLink, type Logger, type PageFetchReply, type PageFetchRequest, type PageMessage, type SnapshotDescriptor,
 } from '@flurry/core';
-import { onHandlerDeath, type NativePager } from './native/pager.js';
+import type { NativePager } from './native/pager.js';
+import { nativeChunkStore, sharedChunkStore, type CacheSource, type ChunkStore } from './chunk-store.js';
 
 export interface PageCacheStats {
   /** Chunks this host asked the memory server for. */
@@ -34,8 +35,6 @@ export interface PageCacheStats {
   duplicateChunks: number;
 }
 
-export type CacheSource = { kind: 'lazy'; storeId: number } | { kind: 'copy'; bytes: SharedArrayBuffer };
-
 export interface PageCacheOptions {
   nc: NatsConnection;
   /** The broker connection: while it is away, fetches wait for it instead of spending their attempts. */
@@ -48,6 +47,7 @@ export interface PageCacheOptions {
   pager?: NativePager;
   /** Benchmark baseline: chunks come in replies to this host only, not by multicast. */
   unicast?: boolean;
+  /** How long a page request waits for its answer (the subject table's default when not given). */
   requestTimeoutMs?: number;
   /** Chunks per fetch request (a full eager fill asks in batches of this many). */
   batchChunks?: number;
@@ -81,12 +81,9 @@ export class PageCache {
   private readonly sub: Subscription;
   /** Where chunks arrive: the snapshot's multicast subject, or this cache's own (unicast baseline). */
   private readonly unicastSubject?: string;
-  private readonly storeId?: number;
+  private readonly store: ChunkStore;
   /** Stops listening for the broker's outages. */
   private readonly unwatchLink?: () => void;
-  /** Stops listening for the death of the pager's fault handler thread. */
-  private readonly unwatchHandler?: () => void;
-  private readonly bytes?: SharedArrayBuffer;
   private failure?: FlurryError;
   private readonly failureListeners: ((err: FlurryError) => void)[] = [];
   private readonly completeWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -108,30 +105,18 @@ export class PageCache {
       if (isZeroChunk(d, c)) this.have[c] = 1;
       else this.missing++;
     }
-    if (opts.pager) {
-      const pager = opts.pager;
-      const pages = Math.ceil(d.memoryBytes / d.pageSize);
-      this.storeId = pager.createStore(pages, d.pageSize);
-      pager.storeConfigure(this.storeId, { chunkPages: d.chunkPages });
-      pager.storeMarkZero(this.storeId, d.zeroPages);
-      pager.setMissHandler(this.storeId, (missed) => {
-        for (const p of missed) this.miss(Math.floor(p / d.chunkPages));
-      });
-      // With the handler thread dead no fault is served: clones waiting on a page would sleep forever.
-      this.unwatchHandler = onHandlerDeath(pager, (reason) => {
-        this.fail(new FlurryError('internal', `the pager's fault handler thread died (${reason}); clones paging lazily on this host are stopped`));
-      });
-    } else {
-      this.bytes = new SharedArrayBuffer(d.memoryBytes);
-    }
+    this.store = opts.pager
+      ? nativeChunkStore(opts.pager, d, {
+        miss: (chunk) => this.miss(chunk),
+        // With the handler thread dead no fault is served: clones waiting on a page would sleep forever.
+        handlerDied: (reason) => this.fail(new FlurryError('internal', `the pager's fault handler thread died (${reason}); clones paging lazily on this host are stopped`)),
+      })
+      : sharedChunkStore(d);
     if (opts.unicast) this.unicastSubject = createInbox(Subjects.unicastPages(d.tenant, d.snapshotId, opts.hostId));
-    this.sub = opts.nc.subscribe(this.unicastSubject ?? Subjects.pages(d.tenant, d.snapshotId), {
-      callback: (_e, msg) => {
-        // A message that is no page message is dropped (and counted); the chunks it does not bring are asked for again.
-        const m = decodeChecked('PageMessage', msg.data, msg.subject);
-        if (m) this.accept(m);
-      },
-    });
+    // A message that is no page message is dropped (and counted); the chunks it does not bring are asked for again.
+    this.sub = this.unicastSubject
+      ? listen(opts.nc, 'unicastPages', this.unicastSubject, (m) => this.accept(m), { log: opts.log })
+      : listen(opts.nc, 'pages', Subjects.pages(d.tenant, d.snapshotId), (m) => this.accept(m), { log: opts.log });
     // Tell the memory server at once that this host listens (the subscription is on the same
     // connection, so it is in place first): every chunk it sends from now on reaches this host,
     // and it need not send them again when this host's own requests come.
@@ -147,12 +132,12 @@ export class PageCache {
   private async hello(relisten = false): Promise<void> {
     const d = this.opts.descriptor;
     const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [], ...(relisten ? { relisten: true } : {}) };
-    await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 }).catch(() => undefined);
+    await call(this.opts.nc, 'pageRequests', Subjects.pageRequests(d.tenant, d.snapshotId), req, { timeoutMs: this.opts.requestTimeoutMs }).catch(() => undefined);
   }
 
   /** What a clone's memory is made from. */
   source(): CacheSource {
-    return this.storeId !== undefined ? { kind: 'lazy', storeId: this.storeId } : { kind: 'copy', bytes: this.bytes! };
+    return this.store.source;
   }
 
   get complete(): boolean {
@@ -206,9 +191,8 @@ export class PageCache {
   prefetchWorkingSet(): void {
     if (this.opts.unicast) return;
     const req: PageFetchRequest = { hostId: this.opts.hostId, chunks: [], workingSet: true };
-    this.opts.nc
-      .request(Subjects.pageRequests(this.opts.descriptor.tenant, this.opts.descriptor.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 })
-      .catch(() => undefined); // a prefetch that fails costs only its speed-up: faults still fetch on demand
+    // A prefetch that fails costs only its speed-up: faults still fetch on demand.
+    call(this.opts.nc, 'pageRequests', Subjects.pageRequests(this.opts.descriptor.tenant, this.opts.descriptor.snapshotId), req, { timeoutMs: this.opts.requestTimeoutMs }).catch(() => undefined);
   }
 
   /** A clone faulted on a chunk not here. */
@@ -249,8 +233,7 @@ export class PageCache {
     const outagesBefore = this.opts.link?.outages ?? 0;
     let reply: PageFetchReply;
     try {
-      const msg = await this.opts.nc.request(Subjects.pageRequests(d.tenant, d.snapshotId), encode(req), { timeout: this.opts.requestTimeoutMs ?? 5000 });
-      reply = decodeOrRefuse('PageFetchReply', msg.data, msg.subject);
+      reply = await call(this.opts.nc, 'pageRequests', Subjects.pageRequests(d.tenant, d.snapshotId), req, { timeoutMs: this.opts.requestTimeoutMs });
     } catch (err) {
       if (this.closed || this.failure) return;
       const stillMissing = chunks.filter((c) => !this.have[c]);
@@ -356,8 +339,7 @@ export class PageCache {
         this.fail(new FlurryError('internal', `chunk ${c} of snapshot ${d.snapshotId} failed its hash check (corrupted in transit or by the sender); clones that need it are stopped`));
         return;
       }
-      if (this.storeId !== undefined) this.opts.pager!.storePut(this.storeId, c * d.chunkPages, chunk);
-      else new Uint8Array(this.bytes!, start, end - start).set(chunk);
+      this.store.put(c, start, chunk);
       this.have[c] = 1;
       this.heldBytes += end - start;
       this.missing--;
@@ -384,14 +366,6 @@ export class PageCache {
     clearTimeout(this.watchdog);
     this.unwatchLink?.();
     this.sub.unsubscribe();
-    this.unwatchHandler?.();
-    if (this.storeId !== undefined) {
-      this.opts.pager!.setMissHandler(this.storeId, null);
-      try {
-        this.opts.pager!.dropStore(this.storeId);
-      } catch {
-        // A registration still uses it (a clone being torn down); the addon frees it with the last one.
-      }
-    }
+    this.store.close();
   }
 }

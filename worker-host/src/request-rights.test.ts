@@ -7,7 +7,7 @@ const base: ForkRequest = { requestId: 'drive-1', descriptor: new Uint8Array(0),
 const rid = 'job_x1.3.lz4abc0123';
 /** A fork request as the coordinator sends it (gateway/src/jobs/job-run.ts). */
 const jobFork: ForkRequest = {
-  ...base, requestId: rid, resultSubject: JobSubjects.results('acme', 'job_x1'), perIndexResults: true,
+  ...base, requestId: rid, jobId: 'job_x1', resultSubject: JobSubjects.results('acme', 'job_x1'), perIndexResults: true,
   failSubject: JobSubjects.attemptFailures('acme', rid), progressSubject: JobSubjects.progress('acme', 'job_x1'),
   objects: { store: JobObjects, inputs: { 0: 'acme/job_x1/inputs/0' }, outputPrefix: 'acme/job_x1/out', minOutputBytes: 1 },
 };
@@ -16,7 +16,7 @@ describe('request rights', () => {
   it("accept the coordinator's own fork requests and a driver's inbox", () => {
     expect(withDerivedRoutes(jobFork, d)).toEqual(jobFork);
     expect(withDerivedRoutes(base, d)).toEqual(base);
-    const reduce = { ...base, requestId: 'job_x1.reduce.lz4', resultSubject: 'flurry.reduce.N1', objects: { store: JobObjects, inputs: { 0: 'acme/job_x1/reduce-input' }, outputPrefix: 'acme/job_x1/reduce-out' } };
+    const reduce = { ...base, requestId: 'job_x1.reduce.lz4', jobId: 'job_x1', resultSubject: 'flurry.reduce.N1', objects: { store: JobObjects, inputs: { 0: 'acme/job_x1/reduce-input' }, outputPrefix: 'acme/job_x1/reduce-out' } };
     expect(withDerivedRoutes(reduce, d)).toEqual(reduce);
   });
 
@@ -27,6 +27,10 @@ describe('request rights', () => {
     expect(() => withDerivedRoutes({ ...jobFork, objects: { ...jobFork.objects!, store: 'flurry_modules' } }, d)).toThrow(/job's data/);
     expect(() => withDerivedRoutes({ ...jobFork, objects: { ...jobFork.objects!, outputPrefix: 'acme/job_y/out' } }, d)).toThrow(/output prefix/);
     expect(() => withDerivedRoutes({ ...jobFork, requestId: 'job.x.>' }, d)).toThrow(/request id/);
+    expect(() => withDerivedRoutes({ ...jobFork, jobId: undefined }, d)).toThrow(/jobId/);
+    expect(() => withDerivedRoutes({ ...jobFork, jobId: 'job_x1.>' }, d)).toThrow(/jobId/);
+    // The job is the one named, not the start of the request id.
+    expect(() => withDerivedRoutes({ ...jobFork, jobId: 'job_y' }, d)).toThrow(/resultSubject/);
     expect(() => withDerivedRoutes({ ...base, resultSubject: 'flurry.fork.*' }, d)).toThrow(/driver's inbox/);
     expect(() => withDerivedRoutes({ ...base, resultSubject: 'flurry.results.acme.job_x1' }, d)).toThrow(/driver's inbox/);
   });

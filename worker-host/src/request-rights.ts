@@ -4,13 +4,15 @@
  * one tenant's request from reaching another tenant's objects through a host:
  * a fork names a snapshot whose tenant and module the host knows; a clone's
  * results, failures, progress and large data go where the job's own identity
- * (its tenant and id, the start of the request id) says, never where the
- * message points; uploaded data is read from the tenant's own store.
+ * (its tenant and the request's `jobId`) says, never where the message
+ * points; uploaded data is read from the tenant's own store.
  */
 import { dataStoreName, FlurryError, JobObjects, JobSubjects, Subjects, type ForkRequest, type InitDataRef, type SnapshotDescriptor } from '@flurry/core';
 
-/** A job's fork request id is `<jobId>.<more tokens>` (gateway/src/jobs/job-run.ts). */
-const JOB_REQUEST_ID = /^([\w-]{1,64})(\.[\w-]{1,64}){1,4}$/;
+/** A job id is one subject token. */
+const JOB_ID = /^[\w-]{1,64}$/;
+/** A job's fork request id names its failures subject: a few subject tokens. */
+const JOB_REQUEST_ID = /^[\w-]{1,64}(\.[\w-]{1,64}){0,4}$/;
 /** A driver's own inbox for results of a fork without a job stream: `flurry.fork.<nuid>` or `flurry.reduce.<nuid>`. */
 const DRIVER_INBOX = /^flurry\.(fork|reduce)\.[A-Za-z0-9]{1,64}$/;
 
@@ -49,9 +51,9 @@ export function withDerivedRoutes(req: ForkRequest, d: SnapshotDescriptor): Fork
     if (!DRIVER_INBOX.test(req.resultSubject)) refuse(`results may go to a driver's inbox (flurry.fork.<id>) only, not "${req.resultSubject}"`);
     return req;
   }
-  const m = JOB_REQUEST_ID.exec(req.requestId);
-  if (!m) refuse(`a job's fork request id must start with the job id, got "${req.requestId}"`);
-  const jobId = m[1];
+  const jobId = req.jobId;
+  if (jobId === undefined || !JOB_ID.test(jobId)) refuse(`a job's fork request must name its job in jobId (one subject token), got "${jobId}"`);
+  if (!JOB_REQUEST_ID.test(req.requestId)) refuse(`a job's fork request id must be subject tokens, got "${req.requestId}"`);
   const derived: ForkRequest = { ...req };
   if (req.perIndexResults) {
     derived.resultSubject = mustBe('resultSubject', req.resultSubject, JobSubjects.results(tenant, jobId));

@@ -6,13 +6,13 @@
  * state; all of its clones count until then.
  *
  *   JobTally  — the counts, updated record by record (no I/O: unit-tested)
- *   RunningJobs — a JobTally kept from a watch of the bucket; `admit` at submit
+ *   RunningJobs — a JobTally kept from core's followKv of the bucket; `admit` at submit
  *
  * Two gateways admitting a tenant's jobs in the same few milliseconds can
  * both see room for one: the quota can be passed by one job per gateway.
  */
 import type { KV } from '@nats-io/kv';
-import { decodeChecked, FlurryError, TERMINAL_JOB_STATES, type JobRecord, type Logger } from '@flurry/core';
+import { decodeChecked, FlurryError, followKv, TERMINAL_JOB_STATES, type Fabric, type JobRecord, type KvFollower, type Logger } from '@flurry/core';
 
 export interface RunningJobsQuota {
   /** Unfinished jobs a tenant may have; 0: no limit. */
@@ -23,9 +23,7 @@ export interface RunningJobsQuota {
 
 /** A refused job waits this long before trying again: jobs run for seconds at least. */
 const RETRY_AFTER_S = 5;
-/** A watch that ended (the broker went away) is opened again after this long. */
-const REWATCH_MS = 1000;
-/** How long `admit` waits for the first complete count after start or a restarted watch. */
+/** How long `admit` waits for the first complete count after start. */
 const CATCH_UP_MS = 5000;
 
 /** Unfinished jobs and their clones, per tenant. */
@@ -48,11 +46,6 @@ export class JobTally {
 
   of(tenant: string): { jobs: number; clones: number } {
     return this.tenants.get(tenant) ?? { jobs: 0, clones: 0 };
-  }
-
-  clear(): void {
-    this.jobs.clear();
-    this.tenants.clear();
   }
 
   /** Throws `rate_limited` when one more job of `clones` would take `tenant` past the quota. */
@@ -78,23 +71,33 @@ export class RunningJobs {
   private readonly tally = new JobTally();
   private caughtUp = false;
   private readonly waiting = new Set<() => void>();
-  private watch?: { stop(): void };
-  private stopped = false;
+  private watch?: KvFollower;
 
   constructor(
     private readonly jobs: KV,
+    private readonly fabric: Pick<Fabric, 'nc' | 'link'>,
     private readonly quota: RunningJobsQuota,
     private readonly log: Logger,
   ) {}
 
-  /** Follows the jobs bucket from now on (without waiting for the first count). */
-  start(): void {
+  /**
+   * Follows the jobs bucket from now on (without waiting for the first count). A watch opened again after a
+   * broker hiccup goes on from where it left off, so the counts are kept meanwhile.
+   */
+  async start(): Promise<void> {
     if (this.quota.runningJobs === 0 && this.quota.runningClones === 0) return;
-    void this.follow();
+    const empty = (await this.jobs.status()).values === 0;
+    if (empty) this.markCaughtUp();
+    this.watch = await followKv(this.jobs, {}, (e) => {
+      // A record of another shape counts as no job (checked-decode.ts) rather than poisoning the counts.
+      const record = e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('StoredJob', e.value, e.key)?.record : undefined;
+      this.tally.apply(e.key, record);
+      // The last of the values there were when the watch began (and every later one) has nothing pending.
+      if (!this.caughtUp && e.delta === 0) this.markCaughtUp();
+    }, this.log, 'jobs for quotas', () => this.fabric.nc.isClosed(), this.fabric.link);
   }
 
   stop(): void {
-    this.stopped = true;
     this.watch?.stop();
   }
 
@@ -128,29 +131,5 @@ export class RunningJobs {
     this.caughtUp = true;
     for (const done of this.waiting) done();
     this.waiting.clear();
-  }
-
-  /** Watches the bucket, and watches it again whenever a watch ends while the gateway runs. */
-  private async follow(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const empty = (await this.jobs.status()).values === 0;
-        const watch = await this.jobs.watch();
-        this.watch = watch;
-        this.tally.clear();
-        if (empty) this.markCaughtUp();
-        for await (const e of watch) {
-          // A record of another shape counts as no job (checked-decode.ts) rather than poisoning the counts.
-          const record = e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('StoredJob', e.value, e.key)?.record : undefined;
-          this.tally.apply(e.key, record);
-          // The last of the values there were when the watch began (and every later one) has nothing pending.
-          if (!this.caughtUp && e.delta === 0) this.markCaughtUp();
-        }
-      } catch (err) {
-        if (!this.stopped) this.log.warn({ err: (err as Error).message }, 'watching the jobs bucket for quotas failed; watching again');
-      }
-      this.caughtUp = false;
-      if (!this.stopped) await new Promise((r) => setTimeout(r, REWATCH_MS));
-    }
   }
 }

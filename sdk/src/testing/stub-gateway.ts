@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FunctionRecord, HostRecord } from '../types.js';
+import type { FunctionRecord } from '../types.js';
+import { STUB_HOSTS } from './stub-fleet.js';
+import { sendError, sendJson, STUB_REQUEST_ID } from './stub-replies.js';
 import { createStubJobs } from './stub-jobs.js';
 import { createStubServices } from './stub-services.js';
 
@@ -25,22 +27,7 @@ export interface StubGateway {
   close(): Promise<void>;
 }
 
-export const STUB_HOSTS: HostRecord[] = [
-  {
-    id: 'host-a', pid: 4242, hostname: 'alpha', startedAt: Date.now() - 60_000, heartbeatAt: Date.now() - 2_000,
-    cores: 8, memoryBytes: 16 * 2 ** 30, guestSlots: 8, runningGuests: 3,
-    warm: [{ tenant: 'default', name: 'echo', digest: 'ab'.repeat(32) }], pager: 'userfaultfd', draining: false,
-    state: 'active', instances: [{ tenant: 'default', service: 'room', instanceId: 'inst-1', requests: 5 }], releasable: false,
-  },
-  {
-    id: 'host-b', pid: 77, hostname: 'beta', startedAt: Date.now() - 600_000, heartbeatAt: Date.now() - 1_000,
-    cores: 2, memoryBytes: 4 * 2 ** 30, guestSlots: 2, runningGuests: 0, warm: [], pager: 'portable', draining: true,
-    state: 'drained', stateReason: 'consolidate: its 1 lightly loaded instance(s) fit on host-a', instances: [], releasable: true,
-  },
-];
-
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
-const REQUEST_ID = 'req-1';
 
 /**
  * Guests the stub can invoke, by function name (independent of what was deployed):
@@ -55,7 +42,7 @@ const REQUEST_ID = 'req-1';
  * Any other name: the platform's not_found.
  */
 function invokeGuest(name: string, request: RecordedRequest, subpath: string, res: ServerResponse): void {
-  const fromGuest = { 'x-flurry-request-id': REQUEST_ID, 'x-flurry-host': 'host-a', 'x-flurry-duration-ms': '12' };
+  const fromGuest = { 'x-flurry-request-id': STUB_REQUEST_ID, 'x-flurry-host': 'host-a', 'x-flurry-duration-ms': '12' };
   switch (name) {
     case 'echo': {
       const url = new URL(subpath, 'http://stub');
@@ -95,16 +82,6 @@ function invokeGuest(name: string, request: RecordedRequest, subpath: string, re
   }
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
-  res
-    .writeHead(status, { 'content-type': 'application/json', 'x-flurry-error': code, 'x-flurry-request-id': REQUEST_ID, ...extra })
-    .end(JSON.stringify({ error: { code, message } }));
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'x-flurry-request-id': REQUEST_ID }).end(JSON.stringify(value));
-}
-
 function recordFor(name: string, module: Buffer, previous: FunctionRecord | undefined): FunctionRecord {
   const now = Date.now();
   return {
@@ -122,8 +99,8 @@ function recordFor(name: string, module: Buffer, previous: FunctionRecord | unde
 export async function startStubGateway(): Promise<StubGateway> {
   const requests: RecordedRequest[] = [];
   const functions = new Map<string, FunctionRecord>();
-  const jobs = createStubJobs(sendJson, sendError);
-  const services = createStubServices(sendJson, sendError);
+  const jobs = createStubJobs();
+  const services = createStubServices();
   const failures = new Map<string, StubFailure[]>();
 
   const server = createServer(async (req, res) => {

@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { JobRecord } from '../types.js';
+import { sendError, sendJson } from './stub-replies.js';
 
 interface StubJob {
   record: JobRecord;
@@ -39,12 +40,9 @@ export interface JobRequest {
   body: Buffer;
 }
 
-type Send = (res: ServerResponse, status: number, value: unknown) => void;
-type SendError = (res: ServerResponse, status: number, code: string, message: string) => void;
-
 const EVENT_GAP_MS = 3;
 
-export function createStubJobs(sendJson: Send, sendError: SendError) {
+export function createStubJobs() {
   const jobs = new Map<string, StubJob>();
   const byKey = new Map<string, { bodyHash: string; id: string }>();
   let nextId = 1;

@@ -12,8 +12,9 @@
  *   are not live hosts (404), for drain and activate alike.
  */
 import type { ServerResponse } from 'node:http';
-import type { ConsolidationState, HostDrainReport, HostMove, MigrationReport, ServiceRecord } from '../types.js';
-import { STUB_HOSTS } from './stub-gateway.js';
+import type { ConsolidationState, HostDrainReport, MigrationReport, ServiceRecord } from '../types.js';
+import { STUB_HOSTS, STUB_MOVE } from './stub-fleet.js';
+import { sendError, sendJson } from './stub-replies.js';
 
 export interface ServicesRequest {
   method: string;
@@ -21,17 +22,9 @@ export interface ServicesRequest {
   body: Buffer;
 }
 
-type Send = (res: ServerResponse, status: number, value: unknown) => void;
-type SendError = (res: ServerResponse, status: number, code: string, message: string) => void;
-
 const STUB_DIGEST = 'cd'.repeat(32);
 
-export const STUB_MOVE: HostMove = {
-  at: Date.now() - 3_000, tenant: 'default', service: 'room', instanceId: 'inst-1', from: 'host-a', to: 'host-b',
-  kind: 'drain', reason: 'api', ok: true, downtimeMs: 2.5,
-};
-
-export function createStubServices(sendJson: Send, sendError: SendError) {
+export function createStubServices() {
   const services = new Map<string, ServiceRecord>();
 
   function instancesUpTo(svc: ServiceRecord, count: number): void {

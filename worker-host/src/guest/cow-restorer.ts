@@ -4,7 +4,8 @@
  * fork costs an mmap and an instantiation whatever the parent's size, and
  * idle clones share the snapshot's pages.
  */
-import { mapSnapshotInto, type NativePager } from '../native/pager.js';
+import { mapSnapshotInto } from '../native/cow-memory.js';
+import type { NativePager } from '../native/pager.js';
 import { NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
 
 type CowSnapshot = Extract<SnapshotMemory, { kind: 'cow' }>;

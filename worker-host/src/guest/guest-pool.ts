@@ -234,12 +234,12 @@ export class GuestPool {
    * Fails every queued and running call of a key with `error` (say its pages
    * will never come): running ones end with their threads, which are replaced
    * (a thread asleep in a fault is released first). The snapshot stays.
-   * With `callIdPrefix`, only the calls whose id starts with it (one job's
-   * clones, when several jobs share a kept parent).
+   * With `callIds`, only the calls with one of these ids (one job's clones,
+   * when several jobs share a kept parent).
    */
-  abort(key: string, error: Error, callIdPrefix?: string): void {
+  abort(key: string, error: Error, callIds?: ReadonlySet<string>): void {
     const reason = error instanceof FlurryError ? error : new FlurryError('unavailable', error.message);
-    this.scheduler.abort((j) => j.key === key && (callIdPrefix === undefined || (j.callId ?? '').startsWith(callIdPrefix)), reason);
+    this.scheduler.abort((j) => j.key === key && (callIds === undefined || (j.callId !== undefined && callIds.has(j.callId))), reason);
   }
 
   // Persistent instances.

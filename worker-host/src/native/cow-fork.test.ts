@@ -3,7 +3,8 @@
  * MAP_PRIVATE | MAP_FIXED over its own wasm memory's backing store.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCopiedMemory, createCowMemory, mapSnapshotInto, type NativePager } from './pager.js';
+import { createCopiedMemory, createCowMemory, mapSnapshotInto } from './cow-memory.js';
+import type { NativePager } from './pager.js';
 import { GuestWorker, loadAddon, PAGE, pageBytes, pageSum, WASM_PAGE, wasmInstance } from './fixtures/harness.mjs';
 
 const { pager: addon, why } = loadAddon();

@@ -5,7 +5,8 @@
  * collect. The memories here are not lazy, so this thread may write them.
  */
 import { describe, expect, it } from 'vitest';
-import { createCowMemory, type DirtyMode, type NativePager } from './pager.js';
+import { createCowMemory } from './cow-memory.js';
+import type { DirtyMode, NativePager } from './pager.js';
 import { loadAddon, PAGE, pageBytes, WASM_PAGE, wasmInstance } from './fixtures/harness.mjs';
 
 const { pager: addon, why } = loadAddon();

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistrationSlot, terminateGuestThread } from '../guest/registration-slot.js';
-import { loadNativePager, nativePagerStatus, onHandlerDeath } from './pager.js';
+import { onHandlerDeath } from './handler-death.js';
+import { loadNativePager, nativePagerStatus } from './pager.js';
 import { GuestWorker, PAGE, pageBytes, until, WASM_PAGE } from './fixtures/harness.mjs';
 
 const status = nativePagerStatus();

@@ -1,6 +1,8 @@
 /**
- * The native pager (worker-host/native, an N-API addon in C): typed access,
- * and the one module that knows which V8 internals Flurry relies on.
+ * The native pager (worker-host/native, an N-API addon in C): its typed
+ * interface, loading it, and whether it works here (the one module that knows
+ * which V8 internals Flurry relies on). Copy-on-write memories made with it are
+ * in cow-memory.ts; the fault handler thread's death is told by handler-death.ts.
  *
  * V8 assumptions (Node 20, x64), checked by `nativePagerStatus()` at run time
  * and by pager.test.ts:
@@ -27,6 +29,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core';
 
 /** Where `node-gyp rebuild --directory worker-host/native` puts the addon. */
 export const NATIVE_PAGER_PATH =
@@ -34,8 +37,6 @@ export const NATIVE_PAGER_PATH =
   resolve(dirname(fileURLToPath(import.meta.url)), '../../native/build/Release/flurry_pager.node');
 
 export const BUILD_COMMAND = 'node_modules/.bin/node-gyp rebuild --nodedir=/usr --directory worker-host/native';
-
-export const WASM_PAGE_SIZE = 65536;
 
 /** Anything whose bytes the addon can address. */
 export type MemoryLike = WebAssembly.Memory | ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
@@ -273,53 +274,6 @@ export function loadNativePager(): NativePager {
   }
 }
 
-/** Listeners of one thread for the handler thread's death, behind the addon's single callback per thread. */
-interface DeathWatch {
-  listeners: Set<(reason: string) => void>;
-  reason?: string;
-}
-const deathWatches = new WeakMap<NativePager, DeathWatch>();
-
-/**
- * Calls `listener` once, on this thread, with why the pager's fault handler
- * thread died: from then on no fault of any lazy memory in the process is
- * served, so whatever pages lazily must stop its clones. Every page cache of
- * a host listens; one death reaches them all. A listener added after the
- * death hears of it at once (on a microtask). Returns the unsubscribe.
- *
- * @example
- * const stop = onHandlerDeath(pager, (reason) => pool.abort(key, new Error(reason)));
- * stop(); // once nothing of this listener's pages lazily any more
- */
-export function onHandlerDeath(pager: NativePager, listener: (reason: string) => void): () => void {
-  const watch = deathWatches.get(pager) ?? watchDeath(pager);
-  watch.listeners.add(listener);
-  if (watch.reason !== undefined) queueMicrotask(() => tell(watch, listener));
-  return () => void watch.listeners.delete(listener);
-}
-
-function watchDeath(pager: NativePager): DeathWatch {
-  const watch: DeathWatch = { listeners: new Set() };
-  pager.setHandlerDeathHandler((reason) => {
-    watch.reason = reason;
-    for (const listener of [...watch.listeners]) tell(watch, listener);
-  });
-  deathWatches.set(pager, watch);
-  return watch;
-}
-
-/** Once per listener; one that throws does not keep the death from the others. */
-function tell(watch: DeathWatch, listener: (reason: string) => void): void {
-  if (!watch.listeners.delete(listener)) return;
-  try {
-    listener(watch.reason!);
-  } catch (err) {
-    queueMicrotask(() => {
-      throw err;
-    });
-  }
-}
-
 export interface NativePagerStatus {
   /** The addon loads, userfaultfd works and the V8 assumptions hold: pager 'userfaultfd'. */
   available: boolean;
@@ -385,7 +339,7 @@ export function checkV8Assumptions(pager: NativePager = loadNativePager()): stri
   const base = pager.memoryAddress(memory);
   memory.grow(3);
   if (pager.memoryAddress(memory) !== base) return 'memory.grow moved the backing store';
-  if (base % 4096n !== 0n) return 'backing store is not page aligned';
+  if (base % BigInt(PAGE_SIZE) !== 0n) return 'backing store is not page aligned';
   const bytes = new Uint8Array(2 * WASM_PAGE_SIZE);
   bytes[5] = 42;
   bytes[WASM_PAGE_SIZE + 7] = 43;
@@ -402,36 +356,4 @@ export function checkV8Assumptions(pager: NativePager = loadNativePager()): stri
   if (pager.memoryAddress(memory) !== base) return 'memory.grow after mapping moved the backing store';
   if (new Uint8Array(memory.buffer)[5] !== 1) return 'a write to the mapped memory was lost on grow';
   return undefined;
-}
-
-/** Byte length of a memory (its current buffer). */
-export function memoryBytes(memory: WebAssembly.Memory): number {
-  return memory.buffer.byteLength;
-}
-
-/**
- * Makes `memory` a copy-on-write clone of the snapshot in `fd`: grows it to
- * exactly `byteLength` (it must not be larger) and maps the file over it.
- * Nothing is copied; pages are shared with the file until written.
- */
-export function mapSnapshotInto(pager: NativePager, memory: WebAssembly.Memory, fd: number, byteLength: number): void {
-  if (byteLength % WASM_PAGE_SIZE !== 0) throw new RangeError(`snapshot length ${byteLength} is not a whole number of wasm pages`);
-  const current = memory.buffer.byteLength;
-  if (current > byteLength) throw new RangeError(`memory of ${current} bytes is larger than its snapshot of ${byteLength}`);
-  if (current < byteLength) memory.grow((byteLength - current) / WASM_PAGE_SIZE);
-  pager.mapSnapshotPrivate(memory, fd, byteLength);
-}
-
-/** A fresh memory that is a copy-on-write clone of the snapshot in `fd`. */
-export function createCowMemory(pager: NativePager, fd: number, byteLength: number, maximumPages: number, shared = false): WebAssembly.Memory {
-  const memory = new WebAssembly.Memory({ initial: byteLength / WASM_PAGE_SIZE, maximum: maximumPages, shared } as WebAssembly.MemoryDescriptor);
-  pager.mapSnapshotPrivate(memory, fd, byteLength);
-  return memory;
-}
-
-/** The fallback: a fresh memory filled by copying the snapshot file into it. */
-export function createCopiedMemory(pager: NativePager, fd: number, byteLength: number, maximumPages: number, shared = false): WebAssembly.Memory {
-  const memory = new WebAssembly.Memory({ initial: byteLength / WASM_PAGE_SIZE, maximum: maximumPages, shared } as WebAssembly.MemoryDescriptor);
-  pager.readFdInto(memory, fd, byteLength);
-  return memory;
 }

@@ -1,0 +1,193 @@
+/**
+ * The function versions warm on this host: placing one when the scheduler
+ * (or a service instance) asks, serving its invocations through the version's
+ * invoke queue group while the host takes work, and evicting it when it is
+ * redeployed, deleted, or idle when the memory budget needs room.
+ */
+import type { Subscription } from '@nats-io/transport-node';
+import {
+  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError,
+  type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type WarmFunction,
+} from '@flurry/core';
+import { GuestPool } from './guest/guest-pool.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { fetchModule } from './module-store.js';
+
+interface WarmEntry extends WarmFunction {
+  key: string;
+  /** Its invoke queue subscription; none while the host is not active. */
+  sub?: Subscription;
+  /** Calls of it running here, and when the last one ended: an idle parent may be evicted for room. */
+  calls: number;
+  lastUsed: number;
+}
+
+export interface WarmFunctionsDeps {
+  hostId: string;
+  fabric: Fabric;
+  pool: GuestPool;
+  budget: MemoryBudget;
+  log: Logger;
+  /** Active and not exiting: what is placed serves calls at once. */
+  takesWork(): boolean;
+  /** Exiting: nothing more is placed. */
+  exiting(): boolean;
+  /** What the host advertises (its warm versions) changed. */
+  onChange(): void;
+  emit(event: FleetEvent, tenant: string): void;
+}
+
+export class WarmFunctions {
+  private readonly warm = new Map<string, WarmEntry>();
+  private readonly placing = new Map<string, Promise<PlaceReply>>();
+  private functionsWatch?: KvFollower;
+  private calls = 0;
+  private idle?: () => void;
+
+  constructor(private readonly deps: WarmFunctionsDeps) {}
+
+  /** The guest pool's key of a warm function version. */
+  static key(tenant: string, name: string, digest: string): string {
+    return `${tenant}.${name}@${digest}`;
+  }
+
+  list(): WarmFunction[] {
+    return [...this.warm.values()].map(({ tenant, name, digest }) => ({ tenant, name, digest }));
+  }
+
+  /** Invocations being answered here now. */
+  get inFlight(): number {
+    return this.calls;
+  }
+
+  /** Resolves once no invocation is in flight, or at `deadline`. */
+  async settled(deadline: number): Promise<void> {
+    if (this.calls === 0) return;
+    await Promise.race([
+      new Promise<void>((resolve) => (this.idle = resolve)),
+      new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
+    ]);
+  }
+
+  /** Warms a function version here (one attempt at a time per version); also used by service instances. */
+  ensureWarm(req: PlaceRequest): Promise<PlaceReply> {
+    const key = WarmFunctions.key(req.tenant, req.name, req.digest);
+    let pending = this.placing.get(key);
+    if (!pending) {
+      pending = this.place(key, req).finally(() => this.placing.delete(key));
+      this.placing.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async place(key: string, req: PlaceRequest): Promise<PlaceReply> {
+    const { hostId, fabric, pool, budget } = this.deps;
+    const log = this.deps.log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+    // A host that is not active may still warm a version (for a migration it receives); it does not serve calls of it.
+    if (this.deps.exiting()) return { ok: false, error: { code: 'unavailable', message: `host ${hostId} is draining` } };
+    if (this.warm.has(key)) return { ok: true, hostId, initMs: 0 };
+    try {
+      const bytes = await fetchModule(fabric.modules, req.tenant, req.digest);
+      const info = await pool.warm(key, bytes, undefined, req.requestId, req.tenant);
+      const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest, calls: 0, lastUsed: Date.now() };
+      if (this.deps.takesWork()) this.serveCalls(entry);
+      this.warm.set(key, entry);
+      budget.evictable(GuestPool.snapshotHolding(key), {
+        // Idle: no call running and no service instance cloned from it (evicting would destroy them).
+        idleSince: () => (entry.calls === 0 && !pool.instances().some((i) => i.key === key) ? entry.lastUsed : undefined),
+        evict: () => void this.evict(entry, 'memory budget'),
+      });
+      await fabric.nc.flush();
+      this.deps.onChange();
+      log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
+      this.deps.emit({ kind: 'function.placed', at: Date.now(), tenant: req.tenant, name: req.name, digest: req.digest, hostId, initMs: info.initMs, requestId: req.requestId }, req.tenant);
+      return { ok: true, hostId, initMs: info.initMs };
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'placement failed');
+      pool.evict(key);
+      return { ok: false, error: toWireError(err) };
+    }
+  }
+
+  /** Joins every warm version's invoke queue group: function calls reach this host. */
+  serveAll(): void {
+    for (const w of this.warm.values()) this.serveCalls(w);
+  }
+
+  private serveCalls(w: WarmEntry): void {
+    const { hostId, log } = this.deps;
+    w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req) => this.invoke(req, w.key), {
+      queue: InvokeQueue, log, hostId,
+      tooLarge: (bytes, limit) => ({ ok: false, hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` } }),
+    });
+  }
+
+  /** Leaves every invoke queue group: new function calls go to the other hosts. */
+  async stopServing(): Promise<void> {
+    await Promise.all([...this.warm.values()].map(async (w) => {
+      const sub = w.sub;
+      w.sub = undefined;
+      await sub?.drain().catch(() => undefined);
+    }));
+  }
+
+  private async invoke(req: InvokeRequest, key: string): Promise<ReplyOf<'invoke'>> {
+    const { hostId, log } = this.deps;
+    this.calls++;
+    const entry = this.warm.get(key);
+    if (entry) entry.calls++;
+    try {
+      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      if (result.logs.length > 0 || result.droppedLogLines > 0) {
+        const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+        for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
+        if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
+      }
+      return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
+    } catch (err) {
+      if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId }, 'invoke failed');
+      return { ok: false, error: toWireError(err), hostId };
+    } finally {
+      this.calls--;
+      if (entry) {
+        entry.calls--;
+        entry.lastUsed = Date.now();
+      }
+      if (this.calls === 0) this.idle?.();
+    }
+  }
+
+  /** Drops warm versions that were redeployed or deleted, from the functions bucket's updates. */
+  async watch(): Promise<void> {
+    const { fabric, log } = this.deps;
+    this.functionsWatch = await followKv(fabric.functions, { include: 'updates' as never }, (entry) => {
+      // The key says whose function it is; the value only which version is current.
+      const [tenant, ...rest] = entry.key.split('.');
+      const name = rest.join('.');
+      let current: string | undefined;
+      if (entry.operation === 'PUT' && entry.value.length > 0) {
+        const record = decodeChecked('FunctionRecord', entry.value, entry.key);
+        // A record that is not one says nothing about which version is current: keep what is warm.
+        if (!record) return;
+        current = record.digest;
+      }
+      for (const w of this.warm.values()) {
+        if (w.tenant === tenant && w.name === name && w.digest !== current) void this.evict(w, current ? 'redeployed' : 'deleted');
+      }
+    }, log, 'functions', () => fabric.nc.isClosed(), fabric.link);
+  }
+
+  private async evict(w: WarmEntry, reason: string): Promise<void> {
+    this.warm.delete(w.key);
+    await w.sub?.drain().catch(() => undefined);
+    this.deps.pool.evict(w.key);
+    this.deps.onChange();
+    this.deps.log.info({ fn: `${w.tenant}/${w.name}`, digest: w.digest, reason }, 'function evicted');
+    this.deps.emit({ kind: 'function.evicted', at: Date.now(), tenant: w.tenant, name: w.name, digest: w.digest, hostId: this.deps.hostId, reason }, w.tenant);
+  }
+
+  /** Stops following the functions bucket. */
+  close(): void {
+    this.functionsWatch?.stop();
+  }
+}
