@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ReplyTable, replyBytes, type ServiceReply } from './reply-table.js';
+import type { InvokeReply } from '@flurry/core';
+import { ReplyTable, replyBytes } from './reply-table.js';
 
-const ok = (text: string): ServiceReply => ({ ok: true, status: 200, headers: [['content-type', 'text/plain']], body: new TextEncoder().encode(text), hostId: 'host-1', durationMs: 1 });
+const ok = (text: string): InvokeReply => ({ ok: true, status: 200, headers: [['content-type', 'text/plain']], body: new TextEncoder().encode(text), hostId: 'host-1', durationMs: 1 });
 const limits = { keepMs: 60_000, maxBytes: 1024 * 1024, maxReplies: 1000 };
 
 /** A request's work that counts its runs and answers when `finish` is called. */
-function counted(reply: ServiceReply) {
+function counted(reply: InvokeReply) {
   let finish = () => {};
   const w = { runs: 0, finish: () => finish() };
   const work = () => {
     w.runs++;
-    return new Promise<ServiceReply>((resolve) => (finish = () => resolve(reply)));
+    return new Promise<InvokeReply>((resolve) => (finish = () => resolve(reply)));
   };
   return { w, work };
 }
@@ -24,7 +25,7 @@ describe('ReplyTable', () => {
     const again = await table.run('inst-1', 'req-1', work);
     expect(runs).toBe(1);
     expect(again).toBe(first);
-    expect(new TextDecoder().decode((again as Extract<ServiceReply, { ok: true }>).body)).toBe('run 1');
+    expect(new TextDecoder().decode((again as Extract<InvokeReply, { ok: true }>).body)).toBe('run 1');
   });
 
   it('another id, or the same id on another instance - runs', async () => {
@@ -51,7 +52,7 @@ describe('ReplyTable', () => {
   it('a failed run - its reply is kept too, not run again', async () => {
     const table = new ReplyTable(limits);
     let runs = 0;
-    const failed: ServiceReply = { ok: false, error: { code: 'guest_trap', message: 'unreachable' }, hostId: 'host-1' };
+    const failed: InvokeReply = { ok: false, error: { code: 'guest_trap', message: 'unreachable' }, hostId: 'host-1' };
     const work = async () => (runs++, failed);
     await table.run('inst-1', 'req-1', work);
     expect(await table.run('inst-1', 'req-1', work)).toEqual(failed);

@@ -17,12 +17,7 @@
  * host is running.
  */
 import { LRUCache } from 'lru-cache';
-import type { InvokeReply, KeptReply, ReplyOf } from '@flurry/core';
-
-/** A service request's reply as it is sent (the typed NATS call table's ServiceReply). */
-export type ServiceReply = ReplyOf<'serviceRequest'>;
-/** A kept reply as a migration's commit carries it to the target. */
-export type KeptServiceReply = KeptReply & { reply: ServiceReply };
+import type { InvokeReply, KeptReply } from '@flurry/core';
 
 export interface ReplyTableLimits {
   /** How long a reply is kept after its run ended. */
@@ -36,11 +31,11 @@ export interface ReplyTableLimits {
 interface Kept {
   instanceId: string;
   requestId: string;
-  reply: ServiceReply;
+  reply: InvokeReply;
 }
 
 export class ReplyTable {
-  private readonly running = new Map<string, Promise<ServiceReply>>();
+  private readonly running = new Map<string, Promise<InvokeReply>>();
   private readonly done: LRUCache<string, Kept>;
 
   constructor(private readonly limits: ReplyTableLimits) {
@@ -57,7 +52,7 @@ export class ReplyTable {
    * the run in progress or the kept reply when the id was seen before.
    * `work` answers failures as replies (it does not throw).
    */
-  run(instanceId: string, requestId: string, work: () => Promise<ServiceReply>): Promise<ServiceReply> {
+  run(instanceId: string, requestId: string, work: () => Promise<InvokeReply>): Promise<InvokeReply> {
     const key = keyOf(instanceId, requestId);
     const kept = this.done.get(key);
     if (kept) return Promise.resolve(kept.reply);
@@ -92,8 +87,8 @@ export class ReplyTable {
    * them: at the commit those are the requests held during the stop, which
    * the source forwards to the target with their ids.
    */
-  export(instanceId: string, maxBytes: number): KeptServiceReply[] {
-    const out: KeptServiceReply[] = [];
+  export(instanceId: string, maxBytes: number): KeptReply[] {
+    const out: KeptReply[] = [];
     let bytes = 0;
     // entries(): most recently used first.
     for (const [key, k] of this.done.entries()) {
@@ -107,7 +102,7 @@ export class ReplyTable {
   }
 
   /** Keeps replies another host ran for the instance (a migration's), for what is left of their time; those known here win. */
-  import(instanceId: string, replies: KeptServiceReply[]): void {
+  import(instanceId: string, replies: KeptReply[]): void {
     // Oldest first, so that the newest are the most recently used.
     for (const r of [...replies].reverse()) {
       const key = keyOf(instanceId, r.requestId);

@@ -8,8 +8,8 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  callEncoded, CallFailed, encode, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError,
-  type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeRequest, type Logger,
+  call, CallFailed, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError,
+  type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeReply, type InvokeRequest, type KeptReply, type Logger,
   type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type ServeOptions, type StandbyParentReply, type StandbyParentRequest,
 } from '@flurry/core';
 import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
@@ -18,7 +18,7 @@ import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
-import { ReplyTable, type KeptServiceReply, type ReplyTableLimits, type ServiceReply } from './reply-table.js';
+import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
 
 /** Requests on an instance's subject go to one subscriber: during a migration's commit both hosts subscribe. */
 const INSTANCE_QUEUE = 'instance';
@@ -175,13 +175,13 @@ export class ServiceHost {
     };
   }
 
-  private async onRequest(req: InvokeRequest, instanceId: string): Promise<ServiceReply> {
+  private async onRequest(req: InvokeRequest, instanceId: string): Promise<InvokeReply> {
     const inst = this.instances.get(instanceId);
     const moved = inst ? undefined : this.moved.get(instanceId);
     if (moved && Date.now() - moved.at < MOVED_MS) {
       // Migrated away while this request was on its way: the target answers it.
       try {
-        return await callEncoded(this.deps.nc, 'direct', MigrationSubjects.direct(moved.host, instanceId), encode(req), { timeoutMs: STEP_TIMEOUT_MS });
+        return await call(this.deps.nc, 'direct', MigrationSubjects.direct(moved.host, instanceId), req, { timeoutMs: STEP_TIMEOUT_MS });
       } catch (err) {
         return { ok: false, error: toWireError(new FlurryError('unavailable', `instance ${instanceId} moved to ${moved.host}, which did not answer: ${(err as Error).message}`)), hostId: this.deps.hostId };
       }
@@ -192,7 +192,7 @@ export class ServiceHost {
   }
 
   /** Runs one request on the instance; a failure is a reply too (kept like a success: the run may have changed the state). */
-  private async runRequest(inst: HostedInstance, req: InvokeRequest): Promise<ServiceReply> {
+  private async runRequest(inst: HostedInstance, req: InvokeRequest): Promise<InvokeReply> {
     const { instanceId } = inst;
     this.inFlight++;
     try {
@@ -261,9 +261,9 @@ export class ServiceHost {
 
   private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
     const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
-    let reply: ServiceReply;
+    let reply: InvokeReply;
     try {
-      reply = await callEncoded(this.deps.nc, 'direct', MigrationSubjects.direct(host, inst.instanceId), encode(req), { timeoutMs: STEP_TIMEOUT_MS });
+      reply = await call(this.deps.nc, 'direct', MigrationSubjects.direct(host, inst.instanceId), req, { timeoutMs: STEP_TIMEOUT_MS });
     } catch (err) {
       // A garbled answer stays bad_request; no answer is, as for a request that reaches this host after the migration, a clean refusal.
       if (!(err instanceof CallFailed)) throw err;
@@ -274,7 +274,7 @@ export class ServiceHost {
   }
 
   /** Target side, at commit: serve a received instance on its subject. */
-  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; replies?: KeptServiceReply[] }): Promise<void> {
+  private async adopt(r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; replies?: KeptReply[] }): Promise<void> {
     this.moved.delete(r.instanceId);
     // Before the subscription: a request the source ran, sent again, must find its reply.
     this.replies.import(r.instanceId, r.replies ?? []);

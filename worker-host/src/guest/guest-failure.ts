@@ -20,8 +20,12 @@ export class GuestExit extends Error {
   }
 }
 
-/** Thrown by a guest's `throw` that nothing caught (exception handling; missing from TypeScript's lib). */
-const WasmException = (WebAssembly as unknown as { Exception: abstract new (...args: never[]) => object }).Exception;
+declare global {
+  namespace WebAssembly {
+    /** Thrown by a guest's `throw` that nothing caught (exception handling): V8 has it, TypeScript's lib does not. */
+    class Exception {}
+  }
+}
 
 /** A guest's own words in an error (an abort's message) are cut to this many characters: they travel in a reply of bounded size. */
 export const GUEST_MESSAGE_CHARS = 4096;
@@ -41,6 +45,6 @@ function describeGuestError(err: unknown): WireError {
   if (err instanceof WebAssembly.RuntimeError) return { code: 'guest_trap', message: err.message };
   // Deep recursion in the guest surfaces as V8's stack overflow, which is the guest's trap.
   if (err instanceof RangeError && err.message.includes('call stack')) return { code: 'guest_trap', message: 'call stack exhausted' };
-  if (err instanceof WasmException) return { code: 'guest_trap', message: 'uncaught wasm exception' };
+  if (err instanceof WebAssembly.Exception) return { code: 'guest_trap', message: 'uncaught wasm exception' };
   return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@flurry/core';
+import { createLogger, PAGE_SIZE } from '@flurry/core';
 import { loadNativePager, nativePagerStatus } from '../native/pager.js';
 import { GuestPool, type CallResult } from './guest-pool.js';
 import type { SnapshotImage } from './snapshot-image.js';
@@ -16,7 +16,6 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (r: { body: Uint8Array }) => new TextDecoder().decode(r.body);
 const silent = createLogger('test', {}, 'silent');
 const limits = { callTimeoutMs: 5000, initTimeoutMs: 10_000, maxOutputBytes: 1 << 20, maxLogLines: 64, maxLogBytes: 65536 };
-const PAGE = 4096;
 
 const PATTERN = new Uint8Array(readFileSync(new URL('../../../functions/build/pattern.wasm', import.meta.url)));
 const PATTERN_INIT = bytes('{"mib": 8, "seed": 7}');
@@ -84,7 +83,7 @@ describe.skipIf(!status.available)('lazy clones (native pager, userfaultfd)', ()
 
   /** A store of the image's pages that knows its zero pages and nothing else yet. */
   function storeFor(image: SnapshotImage): number {
-    const store = pager.createStore(image.byteLength / PAGE);
+    const store = pager.createStore(image.byteLength / PAGE_SIZE);
     pager.storeConfigure(store, { chunkPages: 16 });
     pager.storeMarkZero(store, image.zeroPages);
     stores.push(store);
@@ -106,7 +105,7 @@ describe.skipIf(!status.available)('lazy clones (native pager, userfaultfd)', ()
     for (let i = 0; i < pages.length; ) {
       let n = 1;
       while (i + n < pages.length && pages[i + n] === pages[i] + n) n++;
-      pager.storePut(store, pages[i], image.read(pages[i] * PAGE, n * PAGE));
+      pager.storePut(store, pages[i], image.read(pages[i] * PAGE_SIZE, n * PAGE_SIZE));
       i += n;
     }
   }
@@ -156,7 +155,7 @@ describe.skipIf(!status.available)('lazy clones (native pager, userfaultfd)', ()
       expect(r.memory!.zeroPages).toBeGreaterThanOrEqual(32);
     }
     expect(asked.length).toBeGreaterThan(0);
-    expect(Math.max(...asked)).toBeLessThan(image.byteLength / PAGE);
+    expect(Math.max(...asked)).toBeLessThan(image.byteLength / PAGE_SIZE);
   });
 
   it('lazy - a clone asleep in a fault whose page never comes times out; its thread is released, terminated and replaced, and the pool goes on', async () => {
@@ -200,7 +199,7 @@ describe.skipIf(!status.available)('lazy clones (native pager, userfaultfd)', ()
 
   it('release - resolves once no clone memory (spares included) is registered with the store, which can then be dropped', async () => {
     const image = parents.snapshotImage('grower');
-    const store = pager.createStore(image.byteLength / PAGE);
+    const store = pager.createStore(image.byteLength / PAGE_SIZE);
     serve(store, image);
     await adopt('drop-me', GROWER, image, store);
     await Promise.all([0, 1, 2, 3].map((i) => clones.run('drop-me', i, 4, new Uint8Array(0), `d${i}`)));
@@ -217,7 +216,7 @@ describe.skipIf(!status.available)('lazy clones (native pager, userfaultfd)', ()
 
   it('adopt - a lazy snapshot needs a store of exactly its pages', async () => {
     const image = parents.snapshotImage('grower');
-    const store = pager.createStore(image.byteLength / PAGE - 1);
+    const store = pager.createStore(image.byteLength / PAGE_SIZE - 1);
     stores.push(store);
     await expect(adopt('short', GROWER, image, store)).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('has 31 pages, the snapshot 32') });
     await expect(adopt('unknown', GROWER, image, 999_999)).rejects.toMatchObject({ code: 'bad_request' });

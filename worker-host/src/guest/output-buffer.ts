@@ -2,7 +2,7 @@
 import { GuestFailure } from './guest-failure.js';
 
 export class OutputBuffer {
-  private chunks: Uint8Array<ArrayBuffer>[] = [];
+  private chunks: Uint8Array[] = [];
   private size = 0;
 
   constructor(private readonly maxBytes: number) {}
@@ -24,7 +24,7 @@ export class OutputBuffer {
   }
 
   /** The whole output in one buffer of its own, fit to be transferred to another thread. */
-  take(): Uint8Array<ArrayBuffer> {
+  take(): Uint8Array {
     const chunks = this.chunks;
     this.chunks = [];
     if (chunks.length === 1) return chunks[0];

@@ -39,7 +39,7 @@ export interface GuestLogs {
 
 export type FromThread =
   | ({ type: 'warmed'; id: number; snapshot: Snapshot; initMs: number } & GuestLogs)
-  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array<ArrayBuffer>; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number }; memoryBytes?: number } & GuestLogs)
+  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number }; memoryBytes?: number } & GuestLogs)
   | ({ type: 'created'; id: number; memory: MemoryStats; startMs: number } & GuestLogs)
   /** The clone's instance is ready and `on_restore` has returned; the entry point runs next. */
   | { type: 'started'; id: number; startMs: number }

@@ -4,9 +4,8 @@
  * receiving the instance into the guest pool, and remembers how each
  * migration ended so that a source whose commit answer was lost can ask.
  */
-import { FlurryError, type InitDataRef, type Logger, type RequestOf, type ReplyOf } from '@flurry/core';
+import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
-import type { KeptServiceReply } from '../reply-table.js';
 import type { ParentSpec } from '../service-parents.js';
 import type { PrepareInfo } from './nats-target.js';
 import { bytesToU32, globalsFromWire } from './wire-pages.js';
@@ -26,7 +25,7 @@ export interface ReceiverDeps {
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
-  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptServiceReply[] }) => Promise<void>;
+  adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
 }
 
 /** Forget a received instance whose source went silent for this long. */
@@ -34,7 +33,7 @@ const STALE_MS = 120_000;
 /** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
 const OUTCOME_MS = 10 * 60_000;
 
-type Answer = Omit<Extract<ReplyOf<'receive'>, { ok: true }>, 'ok'>;
+type Answer = Omit<Extract<ReceiveStepReply, { ok: true }>, 'ok'>;
 
 /** How a migration ended on this host. */
 type Ended = { at: number } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
@@ -54,7 +53,7 @@ export class MigrationReceiver {
   constructor(private readonly deps: ReceiverDeps) {}
 
   /** Acts on one step (served on the host's receive subject, which refuses what is not a step); a failure throws, to be answered as a refusal. */
-  async answer(step: RequestOf<'receive'>): Promise<ReplyOf<'receive'>> {
+  async answer(step: ReceiveStep): Promise<ReceiveStepReply> {
     return { ok: true, ...(await this.step(step)) };
   }
 
@@ -64,7 +63,7 @@ export class MigrationReceiver {
     return r;
   }
 
-  private async step(s: RequestOf<'receive'>): Promise<Answer | undefined> {
+  private async step(s: ReceiveStep): Promise<Answer | undefined> {
     const { pool } = this.deps;
     switch (s.step) {
       case 'prepare': {
@@ -126,7 +125,7 @@ export class MigrationReceiver {
   }
 
   /** The last pages and the globals in one step in the guest thread, the page count checked, then the instance's subject. */
-  private async commit(s: Extract<RequestOf<'receive'>, { step: 'commit' }>): Promise<Answer> {
+  private async commit(s: Extract<ReceiveStep, { step: 'commit' }>): Promise<Answer> {
     const started = performance.now();
     const { pool } = this.deps;
     try {

@@ -7,7 +7,7 @@
  * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { callEncoded, encode, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import { replyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
@@ -75,7 +75,7 @@ export class NatsTarget implements PrecopyTarget {
 
   private request(step: ReceiveStep, timeoutMs: number): Promise<ReceiveStepReply> {
     // A garbled answer throws like a lost one: a commit's is then an unknown outcome, never a success.
-    return callEncoded(this.nc, 'receive', MigrationSubjects.receive(this.targetHost), encode(step), { timeoutMs });
+    return call(this.nc, 'receive', MigrationSubjects.receive(this.targetHost), step, { timeoutMs });
   }
 
   /** A step before the commit: fails as soon as the target is lost. */

@@ -1,9 +1,9 @@
 /** The pre-copy driver with fake endpoints: Xen's stop rules, what it records, abort on failure, and a commit whose answer is lost. */
 import { describe, expect, it } from 'vitest';
+import { PAGE_SIZE } from '@flurry/core';
 import { CommitOutcomeUnknown, precopy, stopRule, type CommitOutcome, type PrecopySource, type PrecopyTarget } from './precopy.js';
 
-const PAGE = 4096;
-const round = (n: number) => ({ pages: Uint32Array.from({ length: n }, (_, i) => i), bytes: new Uint8Array(n * PAGE), memoryBytes: 1 << 24 });
+const round = (n: number) => ({ pages: Uint32Array.from({ length: n }, (_, i) => i), bytes: new Uint8Array(n * PAGE_SIZE), memoryBytes: 1 << 24 });
 
 function fakes(dirty: number[], opts: { failApply?: number } = {}) {
   const log: string[] = [];
@@ -53,9 +53,9 @@ describe('precopy', () => {
     const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 30 });
     expect(report.stopReason).toBe('not-shrinking');
     expect(report.rounds.map((r) => r.pages)).toEqual([4096, 2000, 800, 800]);
-    expect(report.rounds.map((r) => r.bytes)).toEqual([4096, 2000, 800, 800].map((n) => n * PAGE));
+    expect(report.rounds.map((r) => r.bytes)).toEqual([4096, 2000, 800, 800].map((n) => n * PAGE_SIZE));
     expect(report.finalPages).toBe(3);
-    expect(report.totalBytes).toBe((4096 + 2000 + 800 + 800 + 3) * PAGE);
+    expect(report.totalBytes).toBe((4096 + 2000 + 800 + 800 + 3) * PAGE_SIZE);
     // Garbage collection on both sides before every round after round 0, never inside the pause.
     expect(log.filter((l) => l.startsWith('quiesce')).length).toBe(2 * 3);
     expect(log.slice(-9)).toEqual(['quiesce source', 'quiesce target', 'round3', 'apply800', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'sent7699', 'commit']);
@@ -80,7 +80,7 @@ describe('precopy', () => {
     expect(report.stopReason).toBe('stop-and-copy');
     expect(report.rounds).toEqual([]);
     expect(log).toEqual(['quiesce source', 'quiesce target', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'sent3', 'commit']);
-    expect(report.totalBytes).toBe(3 * PAGE);
+    expect(report.totalBytes).toBe(3 * PAGE_SIZE);
   });
 
   it('driver - round 0 read in slices is one round; the target settles once, after it', async () => {
@@ -107,6 +107,26 @@ describe('precopy', () => {
     await expect(precopy(source, target)).rejects.toThrow('target gone');
     expect(log).toContain('abort');
     expect(log).not.toContain('commit');
+  });
+
+  it('abort - the target drops what it received before the source resumes', async () => {
+    const log: string[] = [];
+    const source: PrecopySource = {
+      round: async () => round(10),
+      stopAndCopy: async () => ({ ...round(1), globals: {} }),
+      commit: () => void log.push('source commit'),
+      abort: () => void log.push('source abort'),
+    };
+    const target: PrecopyTarget = {
+      apply: async () => void log.push('apply'),
+      commit: async () => {
+        throw new Error('refused: late');
+      },
+      abort: () => void log.push('target abort'),
+    };
+    await expect(precopy(source, target, { downtimeBudgetMs: 1e9 })).rejects.toThrow('refused: late');
+    expect(log.slice(-2)).toEqual(['target abort', 'source abort']);
+    expect(log).not.toContain('source commit');
   });
 
   /** A target whose commit takes effect (or not) but whose answer never comes back; `told` is what it says when asked. */

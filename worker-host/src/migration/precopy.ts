@@ -12,21 +12,14 @@
  * go; refused: it resumes; nobody can tell: it lets go (one owner or none).
  */
 import type { GlobalValue } from '../guest/instance.js';
-
-export interface PrecopyRound {
-  pages: Uint32Array;
-  bytes: Uint8Array;
-  memoryBytes: number;
-  /** Only a slice of the round: read the next one (round 0 is read in slices, the instance serving between them). */
-  more?: boolean;
-}
+import type { MigrationRound } from '../guest/instance-migration.js';
 
 export interface PrecopySource {
-  round(): Promise<PrecopyRound>;
+  round(): Promise<MigrationRound>;
   /** Just before the stop: work that must not fall into the pause (garbage collection). */
   quiesce?(): Promise<void>;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
-  stopAndCopy(): Promise<PrecopyRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
+  stopAndCopy(): Promise<MigrationRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /**
    * The target has it, or may have it (a commit whose outcome nobody could learn): the source lets go and
    * forwards what it held. Never both this and `abort`.
@@ -51,7 +44,7 @@ export interface PrecopyTarget {
    * CommitOutcomeUnknown when the commit may have taken effect (its answer
    * was lost), with anything else when it did not.
    */
-  commit(last: PrecopyRound, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming>;
+  commit(last: MigrationRound, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming>;
   /**
    * After CommitOutcomeUnknown: asks until the target says whether the commit
    * took effect; a target that says no makes sure it never will. Rejects when
