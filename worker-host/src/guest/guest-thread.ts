@@ -72,6 +72,8 @@ port.on('message', (msg: ToThread) => {
       return post({ type: 'dropped', snapshotId: msg.snapshotId });
   }
 });
+// Jobs come only after this: the time spent loading this script is not counted against the first job's limit.
+port.postMessage({ type: 'ready' } satisfies FromThread);
 
 function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);

@@ -40,6 +40,7 @@ export interface GuestThread {
   slot: RegistrationSlot;
   job?: Job;
   timer?: NodeJS.Timeout;
+  /** Its script has loaded and listens (it posted `ready`): it may be given jobs. */
   online: boolean;
   /** Terminated on purpose (timeout, close): its exit is expected. */
   retired: boolean;

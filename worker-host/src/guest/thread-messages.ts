@@ -45,6 +45,8 @@ export type FromThread =
   | { type: 'started'; id: number; startMs: number }
   | { type: 'progress'; id: number; done: number; total: number }
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
+  /** The thread has loaded its script and listens: jobs are sent from now on, so their time limits count guest time only. */
+  | { type: 'ready' }
   | { type: 'dropped'; snapshotId: number }
   | { type: 'migrated'; id: number; result: MigrationOpResult };
 

@@ -29,6 +29,8 @@ export class ThreadScheduler {
   private readonly idle: GuestThread[] = [];
   private readonly queue = new FifoQueue<Job>();
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  /** Threads started whose script has not said it listens yet. */
+  private readonly readyWaiters = new Map<GuestThread, () => void>();
   private readonly script = guestThreadScript();
   private readonly stalls = new StallClock();
   /** An instance thread started ahead for the next tenant that needs one: a thread takes about 150 ms to boot. */
@@ -345,8 +347,9 @@ export class ThreadScheduler {
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
     thread.worker.on('error', (err) => (thread.lastError = err));
     thread.worker.on('exit', (code) => this.onExit(thread, code));
+    // Online is not ready: the thread loads its modules after 'online' (seconds on a loaded machine), and a job sent then would count that time against its limit.
     thread.started = new Promise((resolve, reject) => {
-      thread.worker.once('online', () => {
+      this.readyWaiters.set(thread, () => {
         thread.online = true;
         this.release(thread);
         resolve();
@@ -357,6 +360,11 @@ export class ThreadScheduler {
   }
 
   private onMessage(thread: GuestThread, msg: FromThread): void {
+    if (msg.type === 'ready') {
+      const ready = this.readyWaiters.get(thread);
+      this.readyWaiters.delete(thread);
+      return ready?.();
+    }
     if (msg.type === 'dropped') return this.events.snapshotDropped(thread, msg.snapshotId);
     const job = thread.job;
     if (!job || job.message.id !== msg.id) {
@@ -373,6 +381,7 @@ export class ThreadScheduler {
   }
 
   private onExit(thread: GuestThread, code: number): void {
+    this.readyWaiters.delete(thread);
     if (thread.retired) return;
     thread.retired = true;
     this.threads.delete(thread);
