@@ -81,23 +81,29 @@ export async function untilDone(url: string, id: string, started: number): Promi
   if (!res.ok || !res.body) throw new Error(`job events: ${res.status}`);
   const decoder = new TextDecoder();
   let buffered = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffered.indexOf('\n\n')) >= 0) {
-      const event = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      const kind = /^event: (.*)$/m.exec(event)?.[1];
-      const at = performance.now() - started;
-      if (kind === 'snapshot') {
-        const data = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as { initMs?: number; snapshotMs?: number };
-        Object.assign(phases, { snapshotAt: at, initMs: data.initMs ?? NaN, snapshotMs: data.snapshotMs ?? NaN });
+  const reader = res.body.getReader();
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      buffered += decoder.decode(read.value, { stream: true });
+      let end: number;
+      while ((end = buffered.indexOf('\n\n')) >= 0) {
+        const event = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const kind = /^event: (.*)$/m.exec(event)?.[1];
+        const at = performance.now() - started;
+        if (kind === 'snapshot') {
+          const data = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as { initMs?: number; snapshotMs?: number };
+          Object.assign(phases, { snapshotAt: at, initMs: data.initMs ?? NaN, snapshotMs: data.snapshotMs ?? NaN });
+        }
+        if (kind === 'forked' && Number.isNaN(phases.firstForkedAt)) phases.firstForkedAt = at;
+        if (kind === 'clone.done') phases.lastCloneDoneAt = at;
+        if (kind === 'done') return { ...phases, doneAt: at };
+        if (kind === 'failed' || kind === 'cancelled') throw new Error(`job ${id} ${kind}: ${event.slice(0, 500)}`);
       }
-      if (kind === 'forked' && Number.isNaN(phases.firstForkedAt)) phases.firstForkedAt = at;
-      if (kind === 'clone.done') phases.lastCloneDoneAt = at;
-      if (kind === 'done') return { ...phases, doneAt: at };
-      if (kind === 'failed' || kind === 'cancelled') throw new Error(`job ${id} ${kind}: ${event.slice(0, 500)}`);
     }
+  } finally {
+    // Ends the event stream (and its connection) whichever way the wait ended.
+    await reader.cancel().catch(() => undefined);
   }
   throw new Error(`job ${id}: the event stream ended before the job did`);
 }

@@ -6,8 +6,10 @@
  * `bad_request` FlurryError from `decodeOrRefuse`, for a request that can be
  * answered). Nothing here throws on bad input.
  *
- *   const req = decodeChecked('InvokeRequest', msg.data);
- *   if (!req) return msg.respond(encode(badRequestReply('InvokeRequest')));
+ *   const record = decodeChecked('HostRecord', entry.value);   // a KV value, a stream message
+ *   if (!record) return;                                       // dropped, counted, logged once
+ *
+ * NATS requests and messages are decoded by nats-call.ts (serve, listen) with it.
  */
 import { decode } from './codec.js';
 import { FlurryError } from './errors.js';

@@ -693,7 +693,7 @@ export interface InitDataRef {
 }
 
 // ---------------------------------------------------------------------------
-// Services: persistent guest instances behind /svc/<name>/ (issue 6, docs/services.md)
+// Services: persistent guest instances behind /svc/<name>/ (docs/services.md)
 
 export const ServiceBuckets = {
   /** `<tenant>.<name>` -> ServiceRecord. */

@@ -30,11 +30,10 @@ function arrayOf<T extends z.ZodType>(item: T) {
 function recordOf<K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V) {
   // Numeric keys arrive as strings, as in any JS object; zod's record reads them as numbers.
   const keyOf = key instanceof z.ZodNumber ? Number : (k: string) => k;
-  const keySchema = key as unknown as z.ZodType;
   return z.unknown().superRefine((v, ctx) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) ctx.addIssue({ code: 'custom', message: 'expected a map' });
     else firstBad(ctx, Object.entries(v), (x, k) => {
-      const keyOk = keySchema.safeParse(keyOf(k as string));
+      const keyOk = z.safeParse(key, keyOf(k as string));
       return keyOk.success ? value.safeParse(x) : keyOk;
     });
   }).pipe(z.record(key, value));

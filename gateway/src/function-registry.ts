@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  Buckets, decodeChecked, decodeOrRefuse, encode, followKv, FlurryError, functionKey, kvKeys, moduleObjectName, NAME_PATTERN, Subjects, validateFunctionModule,
+  Buckets, decodeChecked, decodeOrRefuse, encode, followKv, FlurryError, functionKey, kvKeys, moduleObjectName, NAME_PATTERN, publishTo, Subjects, validateFunctionModule,
   type Fabric, type FleetEvent, type FunctionRecord, type Logger,
 } from '@flurry/core';
 
@@ -91,6 +91,6 @@ export class FunctionRegistry {
   }
 
   private emit(event: FleetEvent & { tenant: string }): void {
-    this.fabric.nc.publish(Subjects.event(event.tenant, event.kind), encode(event));
+    publishTo(this.fabric.nc, 'event', Subjects.event(event.tenant, event.kind), event);
   }
 }
