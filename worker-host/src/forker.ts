@@ -18,41 +18,24 @@
  * snapshot keep its pages until its parent host announces that it freed it
  * (or, if that host is gone, until they have not used them for the idle time).
  */
-import type { NatsConnection } from '@nats-io/transport-node';
-import type { ObjectStore } from '@nats-io/obj';
 import {
   decodeDescriptor, FlurryError, toWireError,
-  type BrokerLink, type ForkReply, type ForkRequest, type KeptParent, type Logger,
+  type ForkReply, type ForkRequest, type KeptParent,
   type ReleaseReply, type ReleaseRequest, type ReplyOf, type SnapshotDescriptor, type SnapshotRequest,
 } from '@flurry/core';
-import type { GuestPool } from './guest/guest-pool.js';
-import type { MemoryBudget } from './memory-budget.js';
-import type { NativePager } from './native/pager.js';
 import { checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
-import { AdoptedSnapshots } from './fork/adopted-snapshots.js';
+import { AdoptedSnapshots, type AdoptedSnapshotsDeps } from './fork/adopted-snapshots.js';
 import { CloneRunner, type SharedSnapshot } from './fork/clone-runner.js';
 import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
 import { ResultDelivery } from './fork/result-delivery.js';
 import { RunningForks } from './fork/running-forks.js';
 
-export interface ForkerDeps {
-  hostId: string;
-  nc: NatsConnection;
-  /** Whether the broker is reachable: stored results and page fetches wait for it. */
-  link: BrokerLink;
-  modules: ObjectStore;
-  pool: GuestPool;
-  /** The native pager when this host pages lazily; undefined for the portable pager. */
-  pager?: NativePager;
-  log: Logger;
+/** What the forker needs: what adopting snapshots needs (the connection, the pool, the pager, the budget), and the kept parents' limits. */
+export interface ForkerDeps extends AdoptedSnapshotsDeps {
   /** Kept parents (docs/jobs.md): how long an idle one stays, and how many bytes of idle ones at most. */
   parentIdleMs: number;
   parentCacheBytes: number;
-  /** What the host advertises (kept parents, page caches) changed. */
-  onChange?(): void;
-  /** The host's memory budget: parents are admitted by the pool; page caches here; idle ones are evictable. */
-  budget?: MemoryBudget;
 }
 
 export class Forker {

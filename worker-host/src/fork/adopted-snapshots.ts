@@ -30,14 +30,16 @@ export interface AdoptedSnapshot {
 export interface AdoptedSnapshotsDeps {
   hostId: string;
   nc: NatsConnection;
+  /** Whether the broker is reachable: stored results and page fetches wait for it. */
   link: BrokerLink;
   modules: ObjectStore;
   pool: GuestPool;
   /** The native pager when this host pages lazily; undefined for the portable pager. */
   pager?: NativePager;
   log: Logger;
+  /** The host's memory budget: parents are admitted by the pool; page caches here; idle ones are evictable. */
   budget?: MemoryBudget;
-  /** What the host advertises (page caches) changed. */
+  /** What the host advertises (kept parents, page caches) changed. */
   onChange?(): void;
 }
 
