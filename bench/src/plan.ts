@@ -101,7 +101,7 @@ function benchFleet(fleet: SimulatedFleet, packed: SimulatedFleet, perHost: numb
 
   /** The autoscaler's decision for one service: the step, then where its new instances go or which ones go. */
   const autoscale = (pick: typeof planning.pickHosts, victims: typeof planning.scaleInVictims, extra: Map<string, number>) =>
-    (s: SimulatedFleet['services'][number], load: planning.ServiceLoad) => {
+    (s: SimulatedFleet['services'][number], load: planning.FleetServiceLoad) => {
       const d = planning.scalingDecision({ record: s.record, current: s.instances.length, load, needSince: 0, now, cooldownMs: 30_000, shrinking: false });
       if (d.action.kind === 'out') {
         const chosen = pick(hosts, d.action.count, perHost, extra).hosts;

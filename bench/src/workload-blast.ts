@@ -16,7 +16,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { blastDatabase, ensureNcbiBlast, makeQueries, runNcbiBlastn, toFasta } from '@flurry/infra';
-import { round, type Workload } from './workload-jobs.js';
+import { tenths, type Workload } from './workload-jobs.js';
 
 export interface BlastSize { dbMbp: number; queries: number; random: number }
 
@@ -55,7 +55,7 @@ export async function blastWorkload(url: string, fn: string, size: BlastSize): P
   let database: BlastPrepared['database'];
   let init: Workload['init'];
   if (res.status === 201) {
-    database = { via: 'initData', name, gzipBytes: gz.length, uploadMs: round(uploadMs) };
+    database = { via: 'initData', name, gzipBytes: gz.length, uploadMs: tenths(uploadMs) };
     init = { initData: name };
   } else if (res.status === 404 || res.status === 405) {
     database = { via: 'init', gzipBytes: gz.length, reason: `PUT /v1/data answered ${res.status}: data API not supported by this gateway, the database goes inline` };
@@ -77,5 +77,5 @@ export function ncbiBaseline(w: BlastPrepared, threads: number): { ncbiMs: numbe
   const ncbi = ensureNcbiBlast();
   if (!ncbi.ok) return { ncbiMissing: ncbi.reason };
   const r = runNcbiBlastn(w.dbFasta, w.queryFasta, threads);
-  return { ncbiMs: round(r.ms), ncbiLines: r.tabular.split('\n').filter((l) => l.trim()).length, ncbiVersion: ncbi.value };
+  return { ncbiMs: tenths(r.ms), ncbiLines: r.tabular.split('\n').filter((l) => l.trim()).length, ncbiVersion: ncbi.value };
 }

@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@flurry/infra';
+import { round } from './stats.js';
 
 export interface JobRecordLite {
   id: string;
@@ -38,7 +39,8 @@ export interface JobBody {
   boot?: 'fork' | 'cold';
 }
 
-export const round = (x: number) => Math.round(x * 10) / 10;
+/** Workload figures are milliseconds to a tenth. */
+export const tenths = (x: number): number => round(x, 1);
 const b64 = (v: string | Buffer) => (typeof v === 'string' ? Buffer.from(v) : v).toString('base64');
 
 export const guestWasm = (name: string) => readFileSync(join(repoRoot, 'functions', 'build', `${name}.wasm`));
@@ -134,15 +136,15 @@ export interface ForkJoinMeasurement {
   output: Buffer;
 }
 
-const orNull = (x: number) => (Number.isNaN(x) ? null : round(x));
+const orNull = (x: number) => (Number.isNaN(x) ? null : tenths(x));
 
 export function breakdown(t: TimedJob): Breakdown {
   const p = t.phases;
   const runs = t.job.clonesDetail.map((c) => c.runMs ?? NaN);
   return {
     parentInitMs: orNull(p.initMs), snapshotMs: orNull(p.snapshotMs),
-    untilForkedMs: round(p.firstForkedAt), runSpanMs: round(p.lastCloneDoneAt - p.firstForkedAt), reduceAndDoneMs: round(p.doneAt - p.lastCloneDoneAt),
-    cloneRunMs: { min: round(Math.min(...runs)), max: round(Math.max(...runs)), sum: round(runs.reduce((a, b) => a + b, 0)) },
+    untilForkedMs: tenths(p.firstForkedAt), runSpanMs: tenths(p.lastCloneDoneAt - p.firstForkedAt), reduceAndDoneMs: tenths(p.doneAt - p.lastCloneDoneAt),
+    cloneRunMs: { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
   };
 }
 
@@ -162,8 +164,8 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
   for (let i = 0; i < opts.reps; i++) {
     const job = await timedJob(url, body(clones));
     const one = await timedJob(url, body(1));
-    jobRuns.push(round(job.jobMs));
-    singleRuns.push(round(runOf(one)));
+    jobRuns.push(tenths(job.jobMs));
+    singleRuns.push(tenths(runOf(one)));
     if (!best || job.jobMs < best.jobMs) best = job;
     if (!single || runOf(one) < runOf(single)) single = one;
     identical &&= w.same(first.output, job.output) && w.same(first.output, one.output);
@@ -183,10 +185,10 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     coldBootMs = idealMs + Math.ceil(clones / cores) * (Number.isNaN(first.phases.initMs) ? 0 : first.phases.initMs);
     coldBootMeasured = false;
   }
-  const pct = (ms: number) => round(((ms - idealMs) / idealMs) * 100);
+  const pct = (ms: number) => tenths(((ms - idealMs) / idealMs) * 100);
   return {
-    firstJobMs: round(first.jobMs), jobMs: round(best!.jobMs), singleMs: round(singleMs), idealMs: round(idealMs),
-    coldBootMs: round(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
+    firstJobMs: tenths(first.jobMs), jobMs: tenths(best!.jobMs), singleMs: tenths(singleMs), idealMs: tenths(idealMs),
+    coldBootMs: tenths(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
     overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
     hosts: new Set(best!.job.clonesDetail.map((c) => c.host)).size,
     jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!), output: best!.output,

@@ -15,7 +15,7 @@ import { NetnsNetwork, type InterfaceBytes } from './netns/network.js';
 export type FleetNetworkKind = 'loopback' | 'netns';
 
 /** Where one process runs: the address it listens on, and how its command is run. */
-export interface Placement {
+export interface ProcessAddress {
   host: string;
   wrapCommand?: (argv: string[]) => string[];
 }
@@ -23,7 +23,7 @@ export interface Placement {
 export interface FleetNetwork {
   readonly kind: FleetNetworkKind;
   /** Where the process named `name` (`nats-1`, `gateway`, `host-2`) runs: made on the first ask, the same after (a restart runs where it ran). */
-  place(name: string): Promise<Placement>;
+  place(name: string): Promise<ProcessAddress>;
   /** An address of this process's own that leads to `host:port`, where a fleet process listens. */
   reach(host: string, port: number): Promise<{ host: string; port: number }>;
   /** Bytes a process's interface exchanged with the others; undefined on loopback (no interface of its own). */
@@ -49,7 +49,7 @@ const loopback: FleetNetwork = {
 class NetnsFleetNetwork implements FleetNetwork {
   readonly kind = 'netns' as const;
   /** One placement per name, made once even when asked twice at the same time. */
-  private readonly placing = new Map<string, Promise<Placement>>();
+  private readonly placing = new Map<string, Promise<ProcessAddress>>();
 
   private constructor(private readonly network: NetnsNetwork, private readonly entry: NetnsEntry) {}
 
@@ -65,7 +65,7 @@ class NetnsFleetNetwork implements FleetNetwork {
     }
   }
 
-  place(name: string): Promise<Placement> {
+  place(name: string): Promise<ProcessAddress> {
     let p = this.placing.get(name);
     if (!p) {
       p = this.network.addMember(name).then((m) => ({ host: m.address, wrapCommand: m.wrapCommand }));

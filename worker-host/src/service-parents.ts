@@ -8,9 +8,8 @@
  * instance migrated away may come back, and freeing a large snapshot takes
  * long enough that it must not happen inside a migration's pause.
  */
-import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@nats-io/obj';
-import { FlurryError, type CreateInstanceRequest, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import { FlurryError, initDigest, type CreateInstanceRequest, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { GuestPool } from './guest/guest-pool.js';
 import { fetchModule } from './module-store.js';
 import { checkDataRef } from './request-rights.js';
@@ -124,10 +123,6 @@ export class ServiceParents {
 
 /** Names a parent's init input: an upload by its digest (its bytes are read only to boot), inline bytes by theirs. */
 function initId(spec: ParentSpec): string {
-  return spec.initData ? `data-${spec.initData.digest.replace(/^sha256:/, '').slice(0, 16)}` : initDigest(spec.init!);
-}
-
-/** A short digest of an init input, to name its parent. */
-export function initDigest(init: Uint8Array): string {
-  return createHash('sha256').update(init).digest('hex').slice(0, 16);
+  const digest = initDigest(spec.init ?? new Uint8Array(), spec.initData).replace(/^sha256:/, '').slice(0, 16);
+  return spec.initData ? `data-${digest}` : digest;
 }

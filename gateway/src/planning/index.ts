@@ -7,5 +7,5 @@ export { coldReduceHost, jobParentHosts, keptParentRank, notResting, slotsLeft, 
 export { initialMemoryOf, memoryRoom, roomFirst } from './memory-room.js';
 export { migrationCandidates, migrationTarget } from './migration-target.js';
 export * as reference from './reference.js';
-export { desiredInstances, scaleInVictims, scalingDecision, type ScalingAction, type ScalingDecision, type ScalingInput, type ServiceLoad } from './scaling.js';
+export { desiredInstances, scaleInVictims, scalingDecision, type ScalingAction, type ScalingDecision, type ScalingInput, type FleetServiceLoad } from './scaling.js';
 export { warmParentHosts } from './warm-parent.js';

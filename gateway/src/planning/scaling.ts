@@ -9,14 +9,14 @@ import type { HostRecord, ServiceInstanceRecord, ServiceRecord } from '@flurry/c
 import { instanceCount } from './host-states.js';
 
 /** A service's load, fleet-wide (services/fleet-load.ts). */
-export interface ServiceLoad {
+export interface FleetServiceLoad {
   /** Requests in flight to its instances plus requests held for one. */
   total: number;
   held: number;
 }
 
 /** The number of instances a service's load asks for (at least one while requests are held). */
-export function desiredInstances(record: Pick<ServiceRecord, 'min' | 'max' | 'targetConcurrency'>, load: ServiceLoad): number {
+export function desiredInstances(record: Pick<ServiceRecord, 'min' | 'max' | 'targetConcurrency'>, load: FleetServiceLoad): number {
   const byLoad = Math.ceil(load.total / record.targetConcurrency);
   return Math.min(record.max, Math.max(record.min, byLoad, load.held > 0 ? 1 : 0));
 }
@@ -25,7 +25,7 @@ export interface ScalingInput {
   record: Pick<ServiceRecord, 'min' | 'max' | 'targetConcurrency'>;
   /** Instances it has now. */
   current: number;
-  load: ServiceLoad;
+  load: FleetServiceLoad;
   /** When its load last asked for at least its current instances (undefined: not seen yet). */
   needSince: number | undefined;
   now: number;

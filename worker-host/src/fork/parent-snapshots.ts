@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
   describeMemoryByPieces, encodeDescriptor, initDigest, newId, PAGE_SIZE, DEFAULT_CHUNK_PAGES, parentKeyString, publishTo, Subjects,
-  type KeptParent, type Logger, type ParentKey, type ReplyOf, type SnapshotDescriptor, type SnapshotRequest,
+  type KeptParent, type Logger, type ParentKey, type SnapshotDescriptor, type SnapshotMade, type SnapshotRequest,
 } from '@flurry/core';
 import { GuestPool } from '../guest/guest-pool.js';
 import { ParentKeeper } from '../kept-parents.js';
@@ -27,7 +27,6 @@ export interface ParentSnapshot {
   server: MemoryServer;
 }
 
-export type SnapshotMade = Extract<ReplyOf<'snapshot'>, { ok: true }>;
 
 export interface ParentSnapshotsDeps {
   hostId: string;

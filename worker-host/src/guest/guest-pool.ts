@@ -14,7 +14,7 @@ import { loadNativePager, nativePagerStatus, type NativePager } from '../native/
 import type { MemoryBudget } from '../memory-budget.js';
 import type { CallResult, GuestLimits, HttpRequestData, PagerMode, WarmInfo } from './call-types.js';
 import type { EntryPoint, GlobalValue } from './instance.js';
-import { InstanceMigrations, type MigrationFinal, type MigrationRound } from './instance-migration.js';
+import { InstanceMigrationSteps, type MigrationFinal, type MigrationRound } from './instance-migration.js';
 import { defaultInstanceThreads } from './instance-threads.js';
 import type { MigrationMode } from './migration-ops.js';
 import { PersistentInstances, type HeldRequest, type InstanceInfo } from './persistent-instances.js';
@@ -45,7 +45,7 @@ export class GuestPool {
   readonly scheduler: ThreadScheduler;
   private readonly snapshots: SnapshotTable;
   private readonly persistent: PersistentInstances;
-  private readonly migrations: InstanceMigrations;
+  private readonly migrations: InstanceMigrationSteps;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -67,7 +67,7 @@ export class GuestPool {
     });
     this.snapshots = new SnapshotTable(this.scheduler, limits, native, maxGuestMemoryBytes, budget);
     this.persistent = new PersistentInstances(this.scheduler, this.snapshots, limits, budget, log);
-    this.migrations = new InstanceMigrations(this.persistent, budget);
+    this.migrations = new InstanceMigrationSteps(this.persistent, budget);
   }
 
   /**

@@ -36,7 +36,7 @@ export interface MigrationFinal extends MigrationRound {
   waitMs: number;
 }
 
-export class InstanceMigrations {
+export class InstanceMigrationSteps {
   constructor(
     private readonly instances: PersistentInstances,
     private readonly budget: MemoryBudget | undefined,

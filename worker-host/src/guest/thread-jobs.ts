@@ -32,7 +32,7 @@ export interface Job {
 }
 
 /** A job before it is submitted (submit adds how it settles). */
-export type JobSpec = Omit<Job, 'resolve' | 'reject'>;
+export type JobSubmission = Omit<Job, 'resolve' | 'reject'>;
 
 export interface GuestThread {
   worker: Worker;
@@ -48,11 +48,11 @@ export interface GuestThread {
   /** Settles once it runs (or failed to start). */
   started: Promise<void>;
   /** An instance thread's instances; none on a call thread. */
-  holding?: Holding;
+  holding?: InstanceHolding;
 }
 
 /** What an instance thread holds: one tenant's persistent instances and the jobs waiting for them. */
-export interface Holding {
+export interface InstanceHolding {
   /** Undefined on the thread started ahead, until a tenant takes it. */
   tenant?: string;
   /** Ids of the instances living in it. */
@@ -63,7 +63,7 @@ export interface Holding {
   pinned: FifoQueue<Job>;
 }
 
-export type InstanceThread = GuestThread & { holding: Holding };
+export type InstanceThread = GuestThread & { holding: InstanceHolding };
 
 export function isInstanceThread(thread: GuestThread): thread is InstanceThread {
   return thread.holding !== undefined;

@@ -14,7 +14,7 @@ import { chooseInstanceThread } from './instance-threads.js';
 import { RegistrationSlot, terminateGuestThread } from './registration-slot.js';
 import { StallClock } from './stall-clock.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
-import { isInstanceThread, type Answer, type GuestThread, type Holding, type InstanceThread, type Job, type JobSpec, type ThreadEvents } from './thread-jobs.js';
+import { isInstanceThread, type Answer, type GuestThread, type InstanceHolding, type InstanceThread, type Job, type JobSubmission, type ThreadEvents } from './thread-jobs.js';
 import { guestThreadScript } from './worker-script.js';
 
 /** Calls waiting for a thread beyond this are refused with no_capacity. */
@@ -96,7 +96,7 @@ export class ThreadScheduler {
   }
 
   /** Runs a job on the next free call thread (FIFO); refused with no_capacity past MAX_QUEUED_CALLS waiting. */
-  submit(job: JobSpec): Promise<Answer> {
+  submit(job: JobSubmission): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
@@ -109,7 +109,7 @@ export class ThreadScheduler {
   }
 
   /** Runs a job that only `thread` may run (one of its instances'); `first`: ahead of its other waiting jobs. */
-  submitTo(thread: InstanceThread, job: JobSpec, first = false): Promise<Answer> {
+  submitTo(thread: InstanceThread, job: JobSubmission, first = false): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
@@ -328,7 +328,7 @@ export class ThreadScheduler {
 
   /** Starts an empty instance thread of no tenant yet; one that fails to start fails the jobs waiting for it. */
   private spawnInstanceThread(): InstanceThread {
-    const thread = this.spawn<Holding>({ instances: new Set(), claims: 0, pinned: new FifoQueue<Job>() });
+    const thread = this.spawn<InstanceHolding>({ instances: new Set(), claims: 0, pinned: new FifoQueue<Job>() });
     thread.started.catch(() => undefined);
     return thread;
   }
@@ -338,7 +338,7 @@ export class ThreadScheduler {
    * `holding`, an instance thread (sent the keys of its instances as they are
    * placed). `started` settles once it runs.
    */
-  private spawn<H extends Holding | undefined>(holding: H): GuestThread & { holding: H } {
+  private spawn<H extends InstanceHolding | undefined>(holding: H): GuestThread & { holding: H } {
     const slot = new RegistrationSlot();
     const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer };
     const thread: GuestThread & { holding: H } = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, started: Promise.resolve(), holding };
