@@ -50,7 +50,7 @@ describe('call and serve', () => {
       throw new FlurryError('no_capacity', 'full');
     }, { hostId: 'h2' });
     const refused = await callEncoded(nc, 'fork', 'test.fork.bad', encode({ requestId: 5 }));
-    expect(refused).toMatchObject({ ok: false, hostId: 'h2', error: { code: 'bad_request' } });
+    expect(refused).toMatchObject({ ok: false, hostId: 'h2', error: { code: 'bad_request', message: expect.stringMatching(/^malformed ForkRequest: requestId: /) } });
     expect(handled).toBe(0);
     const failed = await call(nc, 'fork', 'test.fork.bad', forkRequest);
     expect(failed).toEqual({ ok: false, hostId: 'h2', error: { code: 'no_capacity', message: 'full' } });

@@ -11,7 +11,7 @@
  */
 import { NoRespondersError, RequestError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { encode } from './codec.js';
-import { decodeChecked, decodeOrRefuse } from './checked-decode.js';
+import { decodeChecked, decodeOrRefuse, whyMalformed } from './checked-decode.js';
 import { FlurryError, toWireError } from './errors.js';
 import type { Logger } from './log.js';
 import type { WireError } from './protocol.js';
@@ -101,7 +101,8 @@ export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: 
     ...(opts.queue ? { queue: opts.queue } : {}),
     callback: (_err, msg) => {
       const request = decodeChecked(entry.request, msg.data, msg.subject) as RequestOf<K> | undefined;
-      if (request === undefined) return respond(nc, kind, msg, refusal(kind, { code: 'bad_request', message: `malformed ${entry.request}` }, opts.hostId), opts);
+      // The reason is worked out again only for a refused request: the asker learns what to fix.
+      if (request === undefined) return respond(nc, kind, msg, refusal(kind, { code: 'bad_request', message: `malformed ${entry.request}: ${whyMalformed(entry.request, msg.data)}` }, opts.hostId), opts);
       let reply: ReplyOf<K> | Promise<ReplyOf<K>>;
       try {
         reply = handle(request, msg);

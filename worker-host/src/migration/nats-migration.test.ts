@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { createLogger, decode, decodeChecked, encode, MigrationSubjects, refusal, toWireError, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { createLogger, decode, decodeChecked, encode, MigrationSubjects, refusal, toWireError, whyMalformed, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from '../../../infra/src/nats-server.js';
 import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest-pool.js';
 import { InstanceSource } from './instance-source.js';
@@ -54,7 +54,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   /** The receiver's answer to a step as the host's subscription gives it (serve: a malformed step is refused before the receiver). */
   const answer = async (data: Uint8Array): Promise<Uint8Array> => {
     const step = decodeChecked('ReceiveStep', data);
-    if (!step) return encode(refusal('receive', { code: 'bad_request', message: 'malformed ReceiveStep' }));
+    if (!step) return encode(refusal('receive', { code: 'bad_request', message: `malformed ReceiveStep: ${whyMalformed('ReceiveStep', data)}` }));
     return encode(await receiver.answer(step).catch((err: unknown): ReceiveStepReply => ({ ok: false, error: toWireError(err) })));
   };
 
@@ -281,7 +281,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
 
   it('bad step - a malformed step is refused with bad_request and changes nothing', async () => {
     const reply = decode<ReceiveStepReply>(await answer(encode({ step: 'commit', migrationId: 'm', pages: 'no' })));
-    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: 'malformed ReceiveStep' } });
+    expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed ReceiveStep: /) } });
     expect(decode<ReceiveStepReply>(await answer(encode({ step: 'steal', migrationId: 'm' })))).toMatchObject({ ok: false, error: { code: 'bad_request' } });
   });
 });
