@@ -54,8 +54,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const fleet = await LocalFleet.start({
     hosts: 3,
     hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000' },
-    // Stop-and-copy pauses for seconds: requests must wait it out, not time out at the gateway's default 15 s.
-    gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_INVOKE_TIMEOUT_MS: '120000' },
+    // Stop-and-copy pauses for seconds: requests must wait it out, not time out at the gateway's default 15 s,
+    // nor be refused for the hundreds the open-loop clients have in flight meanwhile (the tenant's 64 calls in flight).
+    gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_INVOKE_TIMEOUT_MS: '120000', FLURRY_QUOTA_CONCURRENT_CALLS: '0' },
   });
   const api = (method: string, path: string, body?: unknown) =>
     fetch(`${fleet.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
