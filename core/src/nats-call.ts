@@ -79,15 +79,13 @@ function failureOf(err: unknown): CallFailure {
   return 'connection';
 }
 
-export interface ServeOptions<K extends CallKind> {
+export interface ServeOptions {
   /** A queue group: one member of the group gets each request. */
   queue?: string;
   /** Where a reply that could not be sent is logged. */
   log?: Logger;
   /** Put into refusals whose kind carries the answering host. */
   hostId?: string;
-  /** The reply sent instead of one larger than the broker takes; default: the refusal with code `output_limit`. */
-  tooLarge?: (bytes: number, limit: number) => ReplyOf<K>;
 }
 
 /**
@@ -95,7 +93,7 @@ export interface ServeOptions<K extends CallKind> {
  * and never reaches `handle`; what `handle` throws is answered as a refusal too. Nothing here throws out of the
  * subscription: a guest's or a peer's message cannot end the process.
  */
-export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, handle: (request: RequestOf<K>, msg: Msg) => ReplyOf<K> | Promise<ReplyOf<K>>, opts: ServeOptions<K> = {}): Subscription {
+export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, handle: (request: RequestOf<K>, msg: Msg) => ReplyOf<K> | Promise<ReplyOf<K>>, opts: ServeOptions = {}): Subscription {
   const entry: { request: Table[K]['request'] } = SubjectTable[kind];
   return nc.subscribe(subject, {
     ...(opts.queue ? { queue: opts.queue } : {}),
@@ -118,11 +116,11 @@ export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: 
 }
 
 /** Sends `reply` to `msg`'s asker, or the refusal `output_limit` when the broker would not take it; a failed send is logged. */
-export function respond<K extends CallKind>(nc: NatsConnection, kind: K, msg: Msg, reply: ReplyOf<K>, opts: Pick<ServeOptions<K>, 'log' | 'hostId' | 'tooLarge'> = {}): void {
+export function respond<K extends CallKind>(nc: NatsConnection, kind: K, msg: Msg, reply: ReplyOf<K>, opts: Pick<ServeOptions, 'log' | 'hostId'> = {}): void {
   let data = encode(reply);
   const limit = maxPayload(nc);
   if (data.length > limit) {
-    data = encode(opts.tooLarge?.(data.length, limit) ?? refusal(kind, { code: 'output_limit', message: `the reply of ${data.length} bytes is larger than the broker's limit of ${limit}` }, opts.hostId));
+    data = encode(refusal(kind, { code: 'output_limit', message: `the answer (${data.length} bytes) is larger than the broker takes (max_payload ${limit})` }, opts.hostId));
   }
   try {
     msg.respond(data);

@@ -10,7 +10,7 @@ import type { ObjectStore } from '@nats-io/obj';
 import {
   call, CallFailed, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError,
   type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeReply, type InvokeRequest, type KeptReply, type Logger,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type ServeOptions, type StandbyParentReply, type StandbyParentRequest,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest,
 } from '@flurry/core';
 import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
@@ -106,7 +106,7 @@ export class ServiceHost {
       serve(nc, 'standby', ServiceSubjects.standby(hostId), (req) => this.standby(req), { log }),
       serve(nc, 'migrate', MigrationSubjects.migrate(hostId), (req) => this.migrate(req), { log }),
       serve(nc, 'receive', MigrationSubjects.receive(hostId), (step) => this.receiver.answer(step), { log }),
-      serve(nc, 'direct', MigrationSubjects.direct(hostId, '*'), (req, msg) => this.onRequest(req, msg.subject.slice(msg.subject.lastIndexOf('.') + 1)), this.invokeServeOptions()),
+      serve(nc, 'direct', MigrationSubjects.direct(hostId, '*'), (req, msg) => this.onRequest(req, msg.subject.slice(msg.subject.lastIndexOf('.') + 1)), { log, hostId }),
     );
   }
 
@@ -163,16 +163,7 @@ export class ServiceHost {
   }
 
   private subscribeInstance(tenant: string, service: string, instanceId: string): Subscription {
-    return serve(this.deps.nc, 'serviceRequest', ServiceSubjects.request(tenant, service, instanceId), (req) => this.onRequest(req, instanceId), { queue: INSTANCE_QUEUE, ...this.invokeServeOptions() });
-  }
-
-  /** An instance's requests: refusals name this host, and an answer larger than the broker takes is refused as output_limit. */
-  private invokeServeOptions(): ServeOptions<'serviceRequest' | 'direct'> {
-    const { hostId, log } = this.deps;
-    return {
-      log, hostId,
-      tooLarge: (bytes, limit) => ({ ok: false, hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` } }),
-    };
+    return serve(this.deps.nc, 'serviceRequest', ServiceSubjects.request(tenant, service, instanceId), (req) => this.onRequest(req, instanceId), { queue: INSTANCE_QUEUE, log: this.deps.log, hostId: this.deps.hostId });
   }
 
   private async onRequest(req: InvokeRequest, instanceId: string): Promise<InvokeReply> {

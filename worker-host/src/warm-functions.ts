@@ -118,7 +118,6 @@ export class WarmFunctions {
     const { hostId, log } = this.deps;
     w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req) => this.invoke(req, w.key), {
       queue: InvokeQueue, log, hostId,
-      tooLarge: (bytes, limit) => ({ ok: false, hostId, error: { code: 'output_limit', message: `the answer (${bytes} bytes) is larger than the broker takes (max_payload ${limit})` } }),
     });
   }
 
