@@ -140,6 +140,16 @@ export class BrokerLink {
     return { outage, cancel: () => off() };
   }
 
+  /** `work`, or `unavailable` if the connection drops before it settles (its outcome is then unknown). */
+  async orOutage<T>(work: Promise<T>): Promise<T> {
+    const outage = this.nextOutage();
+    try {
+      return await Promise.race([work, outage.outage]);
+    } finally {
+      outage.cancel();
+    }
+  }
+
   private set(up: boolean): void {
     if (up === this.up || this.closed) return;
     this.up = up;

@@ -37,13 +37,7 @@ export interface HostCallOptions {
 /** One call to one host, given up on a broker outage when `opts.link` is set. */
 async function askHost<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: RequestOf<K>, opts: HostCallOptions): Promise<ReplyOf<K>> {
   const asked = call(nc, kind, subject, request, { timeoutMs: opts.timeoutMs });
-  if (!opts.link) return asked;
-  const outage = opts.link.nextOutage();
-  try {
-    return await Promise.race([asked, outage.outage]);
-  } finally {
-    outage.cancel();
-  }
+  return opts.link ? opts.link.orOutage(asked) : asked;
 }
 
 /** Boots a parent on `hostId` (or reuses a kept one) and snapshots it. */
@@ -120,17 +114,15 @@ export class ResultInbox {
    */
   async all(timeoutMs: number, link?: BrokerLink): Promise<CloneResult[]> {
     let timer: NodeJS.Timeout | undefined;
-    const outage = link?.nextOutage();
+    const finished = Promise.race([
+      this.done,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FlurryError('timeout', `clones did not all finish within ${timeoutMs} ms (${this.left} left)`)), timeoutMs))),
+    ]);
     try {
-      await Promise.race([
-        this.done,
-        ...(outage ? [outage.outage] : []),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FlurryError('timeout', `clones did not all finish within ${timeoutMs} ms (${this.left} left)`)), timeoutMs))),
-      ]);
+      await (link ? link.orOutage(finished) : finished);
       return this.results;
     } finally {
       clearTimeout(timer);
-      outage?.cancel();
     }
   }
 

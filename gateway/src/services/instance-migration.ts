@@ -81,14 +81,12 @@ export class InstanceMigrations {
           }, 500);
         });
         // The source's answer is lost in a broker outage: stop waiting for it then.
-        const outage = fabric.link.nextOutage();
         try {
-          reply = await Promise.race([asked, sourceGone, outage.outage]);
+          reply = await fabric.link.orOutage(Promise.race([asked, sourceGone]));
         } catch (err) {
           throw new FlurryError('unavailable', `source host ${inst.host} did not answer the migration: ${(err as Error).message}`, { retryAfterSeconds: 1 });
         } finally {
           clearInterval(watch);
-          outage.cancel();
         }
         answered = true;
         if (!reply.ok) throw FlurryError.fromWire(reply.error);
