@@ -612,6 +612,13 @@ export interface StoredJob {
    * record reflects every event of the job up to it (the `state` event's SSE id).
    */
   eventSeq?: number;
+  /**
+   * The clones whose `clone.done` event the stream has stored. A coordinator
+   * that dies between storing a clone's result in the record and storing its
+   * event leaves the clone done without an event; the one that resumes the job
+   * emits it for the done clones missing here.
+   */
+  doneEventsStored?: number[];
 }
 
 export interface IdempotencyEntry {

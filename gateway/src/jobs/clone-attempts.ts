@@ -76,6 +76,18 @@ export class CloneAttempts {
     await nc.flush();
   }
 
+  /**
+   * Clones the record has done whose `clone.done` the stream may not have (the
+   * coordinator before died between the two): announced again. The event's fixed
+   * message id makes one that was stored after all count once.
+   */
+  private announceDoneUnstored(): void {
+    const stored = new Set(this.job.stored.doneEventsStored ?? []);
+    this.record.clonesDetail.forEach((c, index) => {
+      if (c.state === 'done' && !stored.has(index)) this.job.emit('clone.done', { index, host: c.host, startMs: c.startMs, runMs: c.runMs, pages: c.pages });
+    });
+  }
+
   close(): void {
     for (const s of this.subs) s.unsubscribe();
   }
@@ -89,6 +101,7 @@ export class CloneAttempts {
    */
   async resume(): Promise<void> {
     const { stored } = this.job;
+    this.announceDoneUnstored();
     for (const [index, requestId] of Object.entries(stored.dispatch ?? {})) {
       const host = this.record.clonesDetail[Number(index)]?.host;
       if (host) this.noteSent(Number(index), requestId, host);

@@ -36,7 +36,7 @@ interface Pending {
 
 /**
  * Stores one job run's events in order. `append` never throws and never waits;
- * `onStored(seq)` is told the sequence of each event once the stream has it.
+ * `onStored(seq, event)` is told each event and its sequence once the stream has it.
  *
  * @example
  * const writer = new JobEventWriter(nc, fabric.link, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
@@ -52,7 +52,7 @@ export class JobEventWriter {
     /** While the broker is away the writer waits for it; the give-up clock runs on. */
     private readonly link: BrokerLink,
     private readonly log: Logger,
-    private readonly onStored: (seq: number) => void,
+    private readonly onStored: (seq: number, event: JobEvent) => void,
   ) {
     this.js = jetstream(nc);
   }
@@ -85,7 +85,7 @@ export class JobEventWriter {
         giveUpMs: Math.max(0, p.emittedAt + EVENT_GIVE_UP_MS - Date.now()),
         stopped: () => this.nc.isClosed(),
       });
-      this.onStored(ack.seq);
+      this.onStored(ack.seq, p.event);
       return true;
     } catch (err) {
       const closed = this.nc.isClosed();

@@ -388,7 +388,15 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   emit(kind: JobEventKind, fields: Record<string, unknown>): void {
     const { tenant, id } = this.record;
     const event: JobEvent = { kind, at: Date.now(), tenant, jobId: id, ...fields };
-    this.events ??= new JobEventWriter(this.nc, this.link, this.log, (seq) => (this.stored.eventSeq = Math.max(this.stored.eventSeq ?? 0, seq)));
+    this.events ??= new JobEventWriter(this.nc, this.link, this.log, (seq, stored) => this.eventStored(seq, stored));
     this.events.append(event);
+  }
+
+  private eventStored(seq: number, event: JobEvent): void {
+    this.stored.eventSeq = Math.max(this.stored.eventSeq ?? 0, seq);
+    if (event.kind === 'clone.done' && typeof event.index === 'number') {
+      (this.stored.doneEventsStored ??= []).push(event.index);
+      this.changed();
+    }
   }
 }
