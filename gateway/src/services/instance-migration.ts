@@ -13,6 +13,7 @@ import {
 import type { FleetView } from '../fleet-view.js';
 import { migrationCandidates, migrationTarget } from '../planning/migration-target.js';
 import type { ServiceState, ServiceStore } from './service-store.js';
+import type { MigrationHistory } from '../ui/migration-history.js';
 
 /** A `migrating` mark older than this is taken for the leftover of a gateway that died mid-migration (a migration answers within 5 minutes). */
 const MIGRATION_MARK_MS = 6 * 60_000;
@@ -27,6 +28,8 @@ export interface InstanceMigrationsDeps {
   /** A host silent this long past its TTL is gone for good (FLURRY_INSTANCE_LOST_MS). */
   instanceLostMs: number;
   log: Logger;
+  /** Where committed migrations are kept for the dashboard. */
+  history?: MigrationHistory;
 }
 
 export class InstanceMigrations {
@@ -103,6 +106,7 @@ export class InstanceMigrations {
       const placed = performance.now();
       await store.locked(key, () => store.changeInstance(key, instanceId, (i) => ({ ...withoutMark(i), host: to })));
       const placementMs = performance.now() - placed;
+      this.deps.history?.add(record.tenant, record.name, instanceId, reply.report);
       log.info({ service: `${record.tenant}/${record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
       return { ...reply.report, placementMs };
     }

@@ -12,6 +12,7 @@ import { RequestCounts } from './request-counts.js';
 import { ServiceRecords } from './service-records.js';
 import { ServiceRouter } from './service-router.js';
 import { ServiceStore } from './service-store.js';
+import { MigrationHistory } from '../ui/migration-history.js';
 
 export interface Services {
   store: ServiceStore;
@@ -20,6 +21,8 @@ export interface Services {
   router: ServiceRouter;
   migrations: InstanceMigrations;
   counts: RequestCounts;
+  /** The latest migrations this gateway drove, for the dashboard. */
+  migrationHistory: MigrationHistory;
 }
 
 export interface ServicesDeps {
@@ -43,6 +46,7 @@ export async function openServices(deps: ServicesDeps): Promise<Services> {
   const { fabric, fleet, log, invokeTimeoutMs, createTimeoutMs, instanceLostMs } = deps;
   const store = await ServiceStore.open(fabric, log);
   const counts = new RequestCounts(deps.onLoadChange);
+  const migrationHistory = new MigrationHistory();
   const scaling = new InstanceScaling({ fabric, fleet, store, counts, createTimeoutMs, invokeTimeoutMs, instanceLostMs, log });
   return {
     store,
@@ -50,6 +54,7 @@ export async function openServices(deps: ServicesDeps): Promise<Services> {
     scaling,
     records: new ServiceRecords({ store, scaling, counts, getFunction: deps.getFunction, instanceQuota: deps.instanceQuota }),
     router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, log }),
-    migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log }),
+    migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log, history: migrationHistory }),
+    migrationHistory,
   };
 }

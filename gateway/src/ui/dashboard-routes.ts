@@ -1,0 +1,88 @@
+/**
+ * The dashboard's data (docs/dashboard.md): `GET /v1/dashboard` answers the
+ * fleet as the caller may see it (dashboard-view.ts) and
+ * `GET /v1/dashboard/events` streams it (Server-Sent Events, an event
+ * `dashboard` whenever it changed, checked every second). Jobs are not in
+ * it: the page reads the jobs API and each running job's own event stream.
+ */
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { ControllerMove, Logger } from '@flurry/core';
+import type { CallerVariables } from '../auth/roles.js';
+import type { FleetView } from '../fleet-view.js';
+import type { Services } from '../services/services.js';
+import { dashboardFor, type Caller, type Dashboard } from './dashboard-view.js';
+import { RequestRates } from './request-rates.js';
+
+/** How often a stream looks for changes. */
+const TICK_MS = 1000;
+/** A stream that sent nothing for this long sends a keep-alive comment (proxies close silent connections). */
+const KEEP_ALIVE_MS = 15_000;
+
+export interface DashboardRoutesDeps {
+  fleet: Pick<FleetView, 'live'>;
+  /** This gateway's services; without them the dashboard has no services or migrations. */
+  services?: Pick<Services, 'records' | 'migrationHistory'>;
+  /** The controller's consolidation and drain moves (hosts/host-control.ts). */
+  moves?: () => Promise<ControllerMove[]>;
+}
+
+type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
+
+export function addDashboardRoutes<E extends Env>(app: Hono<E>, deps: DashboardRoutesDeps): void {
+  const rates = new RequestRates();
+  const build = async (caller: Caller): Promise<Dashboard> => {
+    const hosts = deps.fleet.live();
+    rates.observe(hosts);
+    const scope = caller.role === 'admin' ? undefined : caller.tenant;
+    return dashboardFor(caller, {
+      hosts,
+      services: deps.services ? await deps.services.records.list(caller.tenant) : undefined,
+      migrations: deps.services?.migrationHistory.list(scope),
+      moves: caller.role === 'admin' && deps.moves ? await deps.moves() : undefined,
+      perSecond: (host, instance) => rates.perSecond(host, instance),
+      now: Date.now(),
+    });
+  };
+
+  app.get('/v1/dashboard', async (c) => c.json(await build({ tenant: c.var.tenant, role: c.var.role })));
+
+  app.get('/v1/dashboard/events', (c) => {
+    const caller: Caller = { tenant: c.var.tenant, role: c.var.role };
+    return streamSSE(c, async (stream) => {
+      let closed = false;
+      let wake: (() => void) | undefined;
+      stream.onAbort(() => {
+        closed = true;
+        wake?.();
+      });
+      let sent = '';
+      let sentAt = 0;
+      while (!closed) {
+        try {
+          const view = await build(caller);
+          const { at: _at, ...content } = view;
+          const now = JSON.stringify(content);
+          if (now !== sent) {
+            await stream.writeSSE({ event: 'dashboard', data: JSON.stringify(view) });
+            sent = now;
+            sentAt = Date.now();
+          } else if (Date.now() - sentAt >= KEEP_ALIVE_MS) {
+            await stream.write(': keep-alive\n\n');
+            sentAt = Date.now();
+          }
+        } catch (err) {
+          // A store read failed (the broker is away): the reader keeps the last view; the next tick tries again.
+          c.var.log.warn({ requestId: c.var.requestId, err: (err as Error).message }, 'dashboard view not read');
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, TICK_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    });
+  });
+}
