@@ -100,4 +100,6 @@ if (process.platform === 'linux' && process.env.FLURRY_PAGER !== 'portable') {
 
 // 6. TypeScript.
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], 'compiling TypeScript');
+// 7. Chromium for the dashboard's browser test (never fails the set-up).
+(await import('./setup-browser.mjs')).setupBrowser(say);
 say('ready');

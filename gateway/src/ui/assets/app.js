@@ -81,7 +81,11 @@ async function open() {
   try {
     view = await getJson('/v1/dashboard', signal);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return showLogin(apiKey.get() ? `The gateway refused this key: ${err.message}` : '');
+    if (err instanceof ApiError && err.status === 401) {
+      const tried = apiKey.get() !== '';
+      apiKey.forget();
+      return showLogin(tried ? `The gateway refused this key: ${err.message}` : '');
+    }
     return showLogin(`The gateway did not answer: ${err.message}`);
   }
   $('login').hidden = true;

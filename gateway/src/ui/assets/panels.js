@@ -41,7 +41,7 @@ export function migrationsPanel(migrations, charts) {
       h('p', { class: 'figures' },
         h('span', { class: 'rounds' }, `${m.rounds.length} round${m.rounds.length === 1 ? '' : 's'}`), ' · ',
         h('span', { class: 'pause' }, `pause ${ms(m.downtimeMs)}`), ` · total ${ms(m.totalMs)} · ${pages} pages (${mib(m.totalBytes)}) · stop: ${m.stopReason}`,
-        m.forwarded ? ` · ${m.forwarded} requests held` : ''),
+        m.forwarded ? ` · ${m.forwarded} request${m.forwarded === 1 ? '' : 's'} held` : ''),
       charts.get(key),
       h('ol', { class: 'round-list' }, m.rounds.map((r) => h('li', {}, `${r.pages} pages, ${ms(r.ms)}`)), h('li', { class: 'pause-item' }, `pause: ${m.finalPages} pages`)));
   }));
