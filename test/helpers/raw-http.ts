@@ -82,6 +82,8 @@ function parseAnswer(raw: Buffer, method: string, closed: boolean): RawAnswer | 
   }
   const rest = raw.subarray(at + 4);
   if (method === 'HEAD' || status === 204 || status === 304) return { status, headers, body: Buffer.alloc(0) };
+  // An event stream that was answered goes on until the client leaves (GET /v1/dashboard/events): its head is the answer.
+  if (status === 200 && headers.get('content-type')?.startsWith('text/event-stream')) return { status, headers, body: rest };
   if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') {
     const { body, complete } = dechunk(rest);
     return complete || closed ? { status, headers, body } : undefined;
