@@ -27,8 +27,11 @@ export class RequestRates {
         const key = `${h.id}/${i.instanceId}`;
         seen.add(key);
         const list = this.samples.get(key) ?? [];
-        const last = list.at(-1);
-        if (last && i.requests < last.requests) list.length = 0;
+        let last = list.at(-1);
+        if (last && i.requests < last.requests) {
+          list.length = 0;
+          last = undefined;
+        }
         if (!last || h.heartbeatAt > last.at) list.push({ at: h.heartbeatAt, requests: i.requests });
         while (list.length > 2 && list[1]!.at <= h.heartbeatAt - WINDOW_MS) list.shift();
         this.samples.set(key, list);
