@@ -31,8 +31,8 @@ import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/li
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
 import type { RequestRate } from './quotas/request-rate.js';
 import type { RunningJobs } from './quotas/running-jobs.js';
-import { addUiAssets } from './ui/ui-assets.js';
-import { addDashboardRoutes } from './ui/dashboard-routes.js';
+import { uiAssets } from './ui/ui-assets.js';
+import { dashboardRoutes } from './ui/dashboard-routes.js';
 
 export interface AppDeps {
   /** The broker connection: requests get 503 while it is away (docs/reliability.md). */
@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   });
 
   addApiDocs(app);
-  addUiAssets(app);
+  app.route('/', uiAssets());
 
   // Before the broker check: a caller without a valid key learns nothing, not even that the broker is away.
   app.use('*', authenticate(deps.auth));
@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs });
   addCallbackRoutes(app, deps.callbacks);
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
-  addDashboardRoutes(app, { fleet: deps.fleet, services: deps.services, moves: deps.hostControl && (() => deps.hostControl!.moves()) });
+  app.route('/', dashboardRoutes({ fleet: deps.fleet, services: deps.services, moves: deps.hostControl?.moves.bind(deps.hostControl) }));
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {

@@ -29,6 +29,7 @@ const INFO = {
     { name: 'Services', description: 'Long-lived services of persistent instances (docs/services.md)' },
     { name: 'Hosts', description: 'The worker hosts, their drains and consolidation (docs/autoscaling.md)' },
     { name: 'Callbacks', description: 'The signing secret of job callbacks (docs/jobs.md, "Callbacks")' },
+    { name: 'Dashboard', description: 'The dashboard page at /ui (without an API key) and the fleet view it shows (docs/dashboard.md)' },
     { name: 'Health', description: 'Liveness and readiness, without an API key' },
     { name: 'Reference', description: 'This document and its rendered page, without an API key' },
   ],

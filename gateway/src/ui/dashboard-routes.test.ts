@@ -1,13 +1,14 @@
 // The dashboard's routes without a fleet: the page's files served without a key (and nothing else under /ui),
 // the data routes behind the API key, scoped to the caller, and the stream's first event.
-import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { FlurryError, type HostRecord, type Logger } from '@flurry/core';
-import { authenticate, type CallerVariables } from '../auth/roles.js';
+import { apiRouter } from '../api/api-app.js';
+import { addApiDocs } from '../api/api-docs.js';
+import { authenticate } from '../auth/roles.js';
 import { loadKeyRing } from '../auth/key-sources.js';
 import { errorResponse } from '../http-errors.js';
-import { addDashboardRoutes } from './dashboard-routes.js';
-import { addUiAssets } from './ui-assets.js';
+import { dashboardRoutes } from './dashboard-routes.js';
+import { uiAssets } from './ui-assets.js';
 import { MigrationHistory } from './migration-history.js';
 
 const hosts: HostRecord[] = [{
@@ -16,10 +17,11 @@ const hosts: HostRecord[] = [{
 }];
 
 function app() {
-  const a = new Hono<{ Variables: { requestId: string; log: Logger } & CallerVariables }>();
+  const a = apiRouter();
   a.onError(errorResponse);
+  addApiDocs(a);
   a.notFound((c) => errorResponse(new FlurryError('not_found', `no route for ${c.req.method} ${c.req.path}`), c));
-  addUiAssets(a);
+  a.route('/', uiAssets());
   a.use('*', authenticate(loadKeyRing({ FLURRY_API_KEYS: 'alice-key-0001=alice,ops-key-00001=ops:admin' })));
   a.use('*', async (c, next) => {
     c.set('requestId', 'req_test');
@@ -27,11 +29,11 @@ function app() {
     await next();
   });
   const history = new MigrationHistory();
-  addDashboardRoutes(a, {
+  a.route('/', dashboardRoutes({
     fleet: { live: () => hosts },
     services: { records: { list: async () => [] } as never, migrationHistory: history },
     moves: async () => [],
-  });
+  }));
   return a;
 }
 
@@ -39,13 +41,17 @@ describe('dashboard routes', () => {
   const a = app();
 
   it('ui - the page and its modules are served without a key, with a CSP that allows this origin only', async () => {
-    for (const path of ['/ui', '/ui/', '/ui/app.js', '/ui/style.css', '/ui/uPlot.esm.js', '/ui/uPlot.min.css']) {
+    for (const path of ['/ui', '/ui/app.js', '/ui/style.css', '/ui/uPlot.esm.js', '/ui/uPlot.min.css']) {
       const res = await a.request(path);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }
-    expect(await (await a.request('/ui')).text()).toContain('<script type="module" src="/ui/app.js">');
+    expect(await (await a.request('/ui')).text()).toContain('<script type="module" src="ui/app.js">');
+    // The page's links are relative to /ui: /ui/ is sent there.
+    const slash = await a.request('/ui/');
+    expect(slash.status).toBe(301);
+    expect(slash.headers.get('location')).toBe('../ui');
     expect((await a.request('/ui/app.js')).headers.get('content-type')).toMatch(/^text\/javascript/);
   });
 
@@ -67,6 +73,15 @@ describe('dashboard routes', () => {
     const admin = await (await a.request('/v1/dashboard', { headers: { authorization: 'Bearer ops-key-00001' } })).json();
     expect(admin.hosts[0].warm).toHaveLength(2);
     expect(admin.moves).toEqual([]);
+  });
+
+  it('openapi - the page needs no key; the data routes are in the document with the Dashboard schema', async () => {
+    const doc = await (await a.request('/openapi.json')).json();
+    expect(doc.paths['/ui'].get.security).toEqual([]);
+    expect(doc.paths['/ui/{file}'].get.security).toEqual([]);
+    expect(doc.paths['/v1/dashboard'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Dashboard' });
+    expect(Object.keys(doc.paths['/v1/dashboard/events'].get.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(doc.components.schemas.Dashboard.additionalProperties).toBe(false);
   });
 
   it('dashboard events - the stream starts with the view as an event `dashboard`', async () => {

@@ -5,13 +5,14 @@
  * `dashboard` whenever it changed, checked every second). Jobs are not in
  * it: the page reads the jobs API and each running job's own event stream.
  */
-import type { Hono } from 'hono';
+import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import type { ControllerMove, Logger } from '@flurry/core';
-import type { CallerVariables } from '../auth/roles.js';
+import type { ControllerMove } from '@flurry/core';
+import { apiRouter, errorResponses, jsonResponse } from '../api/api-app.js';
 import type { FleetView } from '../fleet-view.js';
 import type { Services } from '../services/services.js';
-import { dashboardFor, type Caller, type Dashboard } from './dashboard-view.js';
+import { Dashboard } from './dashboard-schema.js';
+import { dashboardFor, type Caller } from './dashboard-view.js';
 import { RequestRates } from './request-rates.js';
 
 /** How often a stream looks for changes. */
@@ -27,9 +28,10 @@ export interface DashboardRoutesDeps {
   moves?: () => Promise<ControllerMove[]>;
 }
 
-type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
+const tags = ['Dashboard'];
 
-export function addDashboardRoutes<E extends Env>(app: Hono<E>, deps: DashboardRoutesDeps): void {
+export function dashboardRoutes(deps: DashboardRoutesDeps) {
+  const router = apiRouter();
   const rates = new RequestRates();
   const build = async (caller: Caller): Promise<Dashboard> => {
     const hosts = deps.fleet.live();
@@ -45,9 +47,21 @@ export function addDashboardRoutes<E extends Env>(app: Hono<E>, deps: DashboardR
     });
   };
 
-  app.get('/v1/dashboard', async (c) => c.json(await build({ tenant: c.var.tenant, role: c.var.role })));
+  router.openapi(createRoute({
+    method: 'get', path: '/v1/dashboard', tags, summary: 'The fleet as the caller may see it',
+    responses: { 200: jsonResponse(Dashboard, 'Hosts, services, migrations and (for an admin) moves'), ...errorResponses },
+  }), async (c) => c.json(await build({ tenant: c.var.tenant, role: c.var.role }), 200));
 
-  app.get('/v1/dashboard/events', (c) => {
+  router.openapi(createRoute({
+    method: 'get', path: '/v1/dashboard/events', tags, summary: 'The dashboard view, streamed whenever it changes',
+    responses: {
+      200: {
+        description: 'Server-Sent Events: `event: dashboard` with the view (the Dashboard schema) as its data, at once and on every change; a `: keep-alive` comment after 15 s without one',
+        content: { 'text/event-stream': { schema: z.string() } },
+      },
+      ...errorResponses,
+    },
+  }), (c) => {
     const caller: Caller = { tenant: c.var.tenant, role: c.var.role };
     return streamSSE(c, async (stream) => {
       let closed = false;
@@ -85,4 +99,5 @@ export function addDashboardRoutes<E extends Env>(app: Hono<E>, deps: DashboardR
       }
     });
   });
+  return router;
 }

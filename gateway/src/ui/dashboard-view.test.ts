@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ControllerMove, HostRecord } from '@flurry/core';
 import type { ServiceView } from '../services/service-records.js';
+import { Dashboard } from './dashboard-schema.js';
 import { dashboardFor } from './dashboard-view.js';
 import { MigrationHistory, MIGRATIONS_KEPT } from './migration-history.js';
 import { RequestRates } from './request-rates.js';
@@ -53,6 +54,8 @@ describe('dashboard view', () => {
     expect(view.moves).toBeUndefined();
     expect(view.migrations!.map((m) => m.instanceId)).toEqual(['inst_a']);
     expect(view.services).toEqual([{ name: 'room', function: 'room', min: 1, max: 2, instances: [{ id: 'inst_a', host: 'host-1', inFlight: 2, perSecond: 2.3 }] }]);
+    // What the API document declares, and nothing more (strict objects).
+    expect(Dashboard.parse(view)).toEqual(view);
   });
 
   it('dashboard - an admin sees every tenant on the hosts, every migration with its rounds and pause, and the moves', () => {
@@ -64,6 +67,7 @@ describe('dashboard view', () => {
     expect(h1.instances.map((i) => [i.instanceId, i.migrating ?? false])).toEqual([['inst_a', false], ['inst_b', true]]);
     expect(view.moves).toEqual([move]);
     expect(view.migrations!.map((m) => m.tenant)).toEqual(['alice', 'bob']);
+    expect(Dashboard.parse(view)).toEqual(view);
     expect(view.migrations![0]).toMatchObject({ source: 'host-2', target: 'host-1', rounds: [{ pages: 1200, ms: 30 }, { pages: 40, ms: 2 }], finalPages: 3, downtimeMs: 4.2, forwarded: 2 });
   });
 

@@ -7,50 +7,14 @@
  * admin sees every tenant's on the hosts, every migration and the
  * consolidation moves.
  */
-import type { ControllerMove, HostRecord, KeptParent, Role, WarmFunction } from '@flurry/core';
+import type { ControllerMove, HostRecord, Role } from '@flurry/core';
 import { hostState } from '../planning/host-states.js';
 import type { ServiceView } from '../services/service-records.js';
-import type { MigrationEntry } from './migration-history.js';
+import type { Dashboard, DashboardHost, MigrationEntry } from './dashboard-schema.js';
 
 export interface Caller {
   tenant: string;
   role: Role;
-}
-
-/** One host's panel row. */
-export interface DashboardHost {
-  id: string;
-  state: NonNullable<HostRecord['state']>;
-  stateReason?: string;
-  pager: HostRecord['pager'];
-  cores: number;
-  guestSlots: number;
-  runningGuests: number;
-  memoryBudget?: { budgetBytes: number; usedBytes: number };
-  heartbeatAt: number;
-  releasable: boolean;
-  warm: WarmFunction[];
-  parents: KeptParent[];
-  instances: { tenant: string; service: string; instanceId: string; requests: number; perSecond?: number; migrating?: boolean }[];
-}
-
-export interface DashboardService {
-  name: string;
-  function: string;
-  min: number;
-  max: number;
-  instances: { id: string; host: string; inFlight: number; perSecond?: number; migrating?: { target: string; since: number } }[];
-}
-
-export interface Dashboard {
-  at: number;
-  caller: Caller;
-  hosts: DashboardHost[];
-  /** Absent when this gateway runs no services. */
-  services?: DashboardService[];
-  migrations?: MigrationEntry[];
-  /** The consolidation and drain moves: admins only. */
-  moves?: ControllerMove[];
 }
 
 export interface DashboardInput {

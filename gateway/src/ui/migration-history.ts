@@ -5,31 +5,10 @@
  * replica shows the migrations it drove itself (docs/dashboard.md).
  */
 import type { MigrationReportWire } from '@flurry/core';
+import type { MigrationEntry } from './dashboard-schema.js';
 
 /** Migrations kept; older ones are dropped. */
 export const MIGRATIONS_KEPT = 50;
-
-/** One migration as the dashboard shows it. */
-export interface MigrationEntry {
-  /** When it committed (ms since the epoch). */
-  at: number;
-  tenant: string;
-  service: string;
-  instanceId: string;
-  source: string;
-  target: string;
-  /** Pages sent in each pre-copy round, and how long the round took. */
-  rounds: { pages: number; ms: number }[];
-  /** Pages sent during the pause (stop-and-copy). */
-  finalPages: number;
-  stopReason: string;
-  /** The pause: requests were held this long. */
-  downtimeMs: number;
-  totalMs: number;
-  totalBytes: number;
-  /** Requests held during the pause and forwarded to the target. */
-  forwarded: number;
-}
 
 export class MigrationHistory {
   private readonly entries: MigrationEntry[] = [];

@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Env, Hono } from 'hono';
+import { createRoute, z } from '@hono/zod-openapi';
+import { FlurryError } from '@flurry/core';
+import { apiRouter, pathName } from '../api/api-app.js';
 
 /** The page's own files, beside this module's source (also when run from dist/). */
 const ASSETS_DIR = fileURLToPath(new URL('../../src/ui/assets/', import.meta.url));
@@ -42,17 +44,36 @@ function loadAssets(): Map<string, Asset> {
   return files;
 }
 
-/** Adds `GET /ui` and `GET /ui/:file`; add it before the API key check. */
-export function addUiAssets<E extends Env>(app: Hono<E>): void {
+const tags = ['Dashboard'];
+const page = { description: 'The page, its modules and styles', content: { 'text/html': { schema: z.string() }, 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() } } };
+
+/**
+ * `GET /ui` (the page), `GET /ui/{file}` (its files) and `GET /ui/` (sent to
+ * /ui: the page's links are relative, so that it works behind a proxy that
+ * mounts the gateway under a prefix). Mount it before the API key check.
+ */
+export function uiAssets() {
   const files = loadAssets();
   const serve = (name: string) => {
     const asset = files.get(name);
-    if (!asset) return undefined;
+    if (!asset) throw new FlurryError('not_found', `no file ${name} in the dashboard`);
     return new Response(asset.body as Uint8Array<ArrayBuffer>, {
       headers: { 'content-type': asset.type, 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' },
     });
   };
-  app.get('/ui', (c) => serve('index.html') ?? c.notFound());
-  app.get('/ui/', (c) => serve('index.html') ?? c.notFound());
-  app.get('/ui/:file', (c) => serve(c.req.param('file')) ?? c.notFound());
+  const router = apiRouter();
+  router.openapi(createRoute({
+    method: 'get', path: '/ui', tags, security: [], summary: 'The dashboard (docs/dashboard.md); it asks for an API key',
+    responses: { 200: page },
+  }), () => serve('index.html'));
+  router.openapi(createRoute({
+    method: 'get', path: '/ui/', tags, security: [], summary: 'Sent to /ui',
+    responses: { 301: { description: 'To /ui' } },
+  }), (c) => c.redirect('../ui', 301));
+  router.openapi(createRoute({
+    method: 'get', path: '/ui/{file}', tags, security: [], summary: 'A file of the dashboard page',
+    request: { params: z.strictObject({ file: pathName('app.js, style.css, uPlot.esm.js, ...') }) },
+    responses: { 200: page, 404: { description: 'No such file' } },
+  }), (c) => serve(c.req.valid('param').file));
+  return router;
 }

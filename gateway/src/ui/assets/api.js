@@ -2,6 +2,11 @@
 // and Server-Sent Events read with fetch (EventSource cannot send an Authorization header).
 
 const KEY_ITEM = 'flurry.apiKey';
+/** The gateway's root as this module sees it (`/ui/api.js` → `/`), so that the page works under a proxy's prefix too. */
+const ROOT = new URL('../', import.meta.url);
+
+/** An API path (`/v1/jobs`) under the gateway's root. */
+const url = (path) => new URL(path.replace(/^\//, ''), ROOT);
 
 export const apiKey = {
   get: () => sessionStorage.getItem(KEY_ITEM) ?? '',
@@ -35,7 +40,7 @@ async function refusal(res) {
 
 /** GET `path` of the API as JSON. */
 export async function getJson(path, signal) {
-  const res = await fetch(path, { headers: headers(), signal });
+  const res = await fetch(url(path), { headers: headers(), signal });
   if (!res.ok) throw await refusal(res);
   return res.json();
 }
@@ -46,7 +51,7 @@ export async function getJson(path, signal) {
  */
 export async function readEvents(path, { signal, lastEventId, onEvent }) {
   const extra = { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) };
-  const res = await fetch(path, { headers: headers(extra), signal });
+  const res = await fetch(url(path), { headers: headers(extra), signal });
   if (!res.ok) throw await refusal(res);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';

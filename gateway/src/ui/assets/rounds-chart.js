@@ -1,5 +1,5 @@
 // The migration chart: pages sent in each pre-copy round, then in the pause (stop-and-copy), as bars (uPlot).
-import uPlot from '/ui/uPlot.esm.js';
+import uPlot from './uPlot.esm.js';
 
 const WIDTH = 320;
 const HEIGHT = 140;
