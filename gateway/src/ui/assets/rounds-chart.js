@@ -1,4 +1,5 @@
-// The migration chart: pages sent in each pre-copy round, then in the pause (stop-and-copy), as bars (uPlot).
+// The migration chart: pages sent in each pre-copy round, then in the pause (stop-and-copy), as bars (uPlot), on a
+// log scale: round 1 sends every page, the later ones the few dirtied meanwhile, and whether they shrink is the point.
 import uPlot from './uPlot.esm.js';
 
 const WIDTH = 320;
@@ -9,8 +10,10 @@ export function roundsChart(m) {
   const n = m.rounds.length;
   // x: rounds 1..n, then n + 1 for the pause. One series per phase, so that each has its own colour.
   const x = [...Array(n + 1).keys()].map((i) => i + 1);
-  const precopy = [...m.rounds.map((r) => r.pages), null];
-  const pause = [...m.rounds.map(() => null), m.finalPages];
+  // A log scale has no 0: a round that sent nothing has no bar (the list below the chart says 0).
+  const bar = (pages) => (pages > 0 ? pages : null);
+  const precopy = [...m.rounds.map((r) => bar(r.pages)), null];
+  const pause = [...m.rounds.map(() => null), bar(m.finalPages)];
   const bars = uPlot.paths.bars({ size: [0.6, 40] });
   const el = document.createElement('div');
   el.className = 'chart';
@@ -19,7 +22,7 @@ export function roundsChart(m) {
     height: HEIGHT,
     legend: { show: false },
     cursor: { show: false },
-    scales: { x: { time: false, range: [0.5, n + 1.5] }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
+    scales: { x: { time: false, range: [0.5, n + 1.5] }, y: { distr: 3, range: (_u, _min, max) => [1, Math.max(10, max) * 2] } },
     axes: [
       { values: (_u, ticks) => ticks.map((t) => (t === n + 1 ? 'pause' : Number.isInteger(t) && t >= 1 && t <= n ? `r${t}` : '')), splits: () => x },
       { label: 'pages', size: 50 },
