@@ -72,6 +72,7 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
       });
       let sent = '';
       let sentAt = 0;
+      let failing = false;
       while (!closed) {
         try {
           const view = await build(caller);
@@ -85,9 +86,11 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
             await stream.write(': keep-alive\n\n');
             sentAt = Date.now();
           }
+          failing = false;
         } catch (err) {
           // A store read failed (the broker is away): the reader keeps the last view; the next tick tries again.
-          c.var.log.warn({ requestId: c.var.requestId, err: (err as Error).message }, 'dashboard view not read');
+          if (!failing) c.var.log.warn({ requestId: c.var.requestId, err: (err as Error).message }, 'dashboard view not read; trying every second');
+          failing = true;
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, TICK_MS);

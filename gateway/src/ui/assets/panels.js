@@ -50,7 +50,7 @@ export function migrationsPanel(migrations, charts) {
 export function movesPanel(moves, role) {
   if (role !== 'admin') return h('p', { class: 'empty' }, 'Consolidation moves are shown to admin keys only.');
   return table(['when', 'kind', 'instance', 'from → to', 'reason', 'outcome'],
-    [...(moves ?? [])].reverse().map((m) => [clock(m.at), m.kind, `${m.tenant}/${m.service}/${m.instanceId}`, `${m.from} → ${m.to}`, m.reason,
+    [...(moves ?? [])].reverse().map((m) => [clock(m.at), m.kind, `${m.tenant}/${m.service}/${m.instanceId}`, `${m.from} → ${m.to ?? '–'}`, m.reason,
       m.ok ? `moved${m.downtimeMs !== undefined ? `, pause ${ms(m.downtimeMs)}` : ''}` : h('span', { class: 'error' }, m.error ?? 'failed')]),
     'No moves yet.');
 }
