@@ -10,7 +10,7 @@ import { repoRoot } from '../infra/src/services.js';
 // @ts-expect-error: the set-up's plain JavaScript module has no type declarations.
 import { chromiumPath } from '../infra/setup-browser.mjs';
 import { guestProgram } from './helpers/functions.js';
-import { json, type Api } from './helpers/gateway-api.js';
+import { json, jobRecord, type Api } from './helpers/gateway-api.js';
 import { b64, submitJob } from './helpers/jobs.js';
 
 const CHROMIUM = (chromiumPath as () => string)();
@@ -69,8 +69,15 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
   }
 
   const textOf = (page: Page, selector: string) => page.locator(selector).first().textContent({ timeout: SHOWN_WITHIN_MS });
-  const shows = (page: Page, selector: string, text: string) =>
-    page.waitForFunction(([s, t]) => document.querySelector(s!)?.textContent?.includes(t!) === true, [selector, text], { timeout: SHOWN_WITHIN_MS });
+  /** Waits for `selector`'s text to contain `text`; the failure says what the page showed instead. */
+  const shows = async (page: Page, selector: string, text: string) => {
+    try {
+      await page.waitForFunction(([s, t]) => document.querySelector(s!)?.textContent?.includes(t!) === true, [selector, text], { timeout: SHOWN_WITHIN_MS });
+    } catch (err) {
+      const seen = await page.evaluate((s) => document.querySelector(s)?.textContent ?? '(no such element)', selector).catch(() => '(page gone)');
+      throw new Error(`the page did not show "${text}" in ${selector} within ${SHOWN_WITHIN_MS} ms; it showed: ${seen} (${(err as Error).message.split('\n')[0]})`);
+    }
+  };
 
   it('dashboard - with the admin key: hosts, a fork job\'s progress to 100% and a migration\'s rounds and pause, live', async () => {
     const { page, errors } = await openDashboard(ADMIN_KEY);
@@ -97,8 +104,12 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
       const report = (await json<{ migration: Report }>(await admin('POST', `/v1/instances/${instance.id}/migrate`, {}))).migration;
       expect(report.source).toBe(instance.host);
 
-      await shows(page, `#jobs tr[data-job="${job.id}"] .progress`, '100%');
-      await shows(page, `#jobs tr[data-job="${job.id}"]`, 'done');
+      // Once the job's row shows it ended (the record says how, if not done), its progress is 100%.
+      const row = `#jobs tr[data-job="${job.id}"]`;
+      await page.waitForFunction((r) => /^(done|failed|cancelled)$/.test(document.querySelector(`${r} td.state`)?.textContent ?? ''), row, { timeout: 30_000 })
+        .catch(async (err: Error) => { throw new Error(`job ${job.id} did not end on the page: ${JSON.stringify(await jobRecord(admin, job.id))} (${err.message.split('\n')[0]})`); });
+      expect(await textOf(page, `${row} td.state`), JSON.stringify(await jobRecord(admin, job.id))).toBe('done');
+      expect(await textOf(page, `${row} .progress`)).toBe('100%');
       expect(await page.locator(`#jobs tr[data-job="${job.id}"] .clone.done`).count()).toBe(8);
 
       const card = `#migrations article[data-instance="${instance.id}"]`;
@@ -122,7 +133,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     }
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 40_000);
+  }, 60_000);
 
   it('dashboard - a user key sees its own tenant only; a wrong key is refused on the page', async () => {
     const { page, errors } = await openDashboard(USER_KEY);
