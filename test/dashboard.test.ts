@@ -7,13 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
-// @ts-expect-error: the set-up's plain JavaScript module has no type declarations.
 import { chromiumPath } from '../infra/setup-browser.mjs';
 import { guestProgram } from './helpers/functions.js';
 import { json, jobRecord, type Api } from './helpers/gateway-api.js';
 import { b64, submitJob } from './helpers/jobs.js';
 
-const CHROMIUM = (chromiumPath as () => string)();
+const CHROMIUM = chromiumPath();
 const ADMIN_KEY = 'dash-admin-key-0001';
 const USER_KEY = 'dash-alice-key-0001';
 /** How long the page may take to show what the API already answered: a few of its 1 s ticks and 2 s polls. */
