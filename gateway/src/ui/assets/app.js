@@ -102,6 +102,7 @@ function showLogin(message) {
   $('forget').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = message;
+  $('who').replaceChildren();
   setStatus('not connected', '');
   $('key').focus();
 }

@@ -31,9 +31,11 @@ export function servicesPanel(services) {
 export function migrationsPanel(migrations, charts) {
   if (migrations === undefined) return h('p', { class: 'empty' }, 'This gateway runs no services.');
   if (migrations.length === 0) return h('p', { class: 'empty' }, 'No migration driven by this gateway yet.');
+  const key = (m) => `${m.instanceId}@${m.at}`;
+  const shown = new Set(migrations.map(key));
+  for (const k of charts.keys()) if (!shown.has(k)) charts.delete(k);
   return h('div', { class: 'cards' }, [...migrations].reverse().map((m) => {
-    const key = `${m.instanceId}@${m.at}`;
-    if (!charts.has(key)) charts.set(key, roundsChart(m));
+    if (!charts.has(key(m))) charts.set(key(m), roundsChart(m));
     const pages = m.rounds.reduce((sum, r) => sum + r.pages, 0) + m.finalPages;
     return h('article', { class: 'migration', 'data-instance': m.instanceId },
       h('h3', {}, `${m.service}/${m.instanceId}`),
@@ -42,7 +44,7 @@ export function migrationsPanel(migrations, charts) {
         h('span', { class: 'rounds' }, `${m.rounds.length} round${m.rounds.length === 1 ? '' : 's'}`), ' · ',
         h('span', { class: 'pause' }, `pause ${ms(m.downtimeMs)}`), ` · total ${ms(m.totalMs)} · ${pages} pages (${mib(m.totalBytes)}) · stop: ${m.stopReason}`,
         m.forwarded ? ` · ${m.forwarded} request${m.forwarded === 1 ? '' : 's'} held` : ''),
-      charts.get(key),
+      charts.get(key(m)),
       h('ol', { class: 'round-list' }, m.rounds.map((r) => h('li', {}, `${r.pages} pages, ${ms(r.ms)}`)), h('li', { class: 'pause-item' }, `pause: ${m.finalPages} pages`)));
   }));
 }
