@@ -56,7 +56,7 @@ describe('dashboard routes', () => {
   });
 
   it('ui - a file that is not one of the page\'s is not found, whatever its path says', async () => {
-    for (const path of ['/ui/nope.js', '/ui/..%2Fui-assets.ts', '/ui/%2e%2e%2f%2e%2e%2fpackage.json', '/ui/assets']) {
+    for (const path of ['/ui/nope.js', '/ui/..%2Fui-assets.ts', '/ui/%2e%2e%2f%2e%2e%2fpackage.json', '/ui/assets', '/ui/toString', '/ui/__proto__', '/ui/constructor']) {
       const res = await a.request(path);
       expect(res.status, path).toBe(404);
       expect(res.headers.get('x-flurry-error')).toBe('not_found');
