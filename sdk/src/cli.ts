@@ -29,6 +29,12 @@ function reportError(err: unknown): number {
   return exitCode;
 }
 
+// `flurry ... | head` closes the pipe early: end quietly, as other command-line tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {
