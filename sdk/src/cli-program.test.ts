@@ -2,6 +2,7 @@
 // verbs are the same for every resource.
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { subcommand } from './cli-context.js';
 import { buildProgram } from './cli-program.js';
 
 /** Every command below `command`, with its path from the root (`flurry job run`). */
@@ -28,22 +29,21 @@ describe('cli program', () => {
   });
 
   it('cli program - each resource lists with ls, shows with get and, where it can be deleted, removes with rm', () => {
-    const verbs = (group: string) => program.commands.find((c) => c.name() === group)!.commands.map((c) => c.name());
+    const verbs = (group: string) => subcommand(program, group).commands.map((c) => c.name());
     for (const group of ['function', 'job', 'data', 'service', 'instance', 'host', 'context']) {
       expect(verbs(group), group).toEqual(expect.arrayContaining(['ls', 'get']));
     }
     for (const group of ['function', 'data', 'service', 'context']) expect(verbs(group), group).toContain('rm');
     // A job is cancelled, not deleted (its record stays): rm is cancel's alias, as DELETE /v1/jobs/:id cancels.
-    expect(program.commands.find((c) => c.name() === 'job')!.commands.find((c) => c.name() === 'cancel')!.aliases()).toContain('rm');
+    expect(subcommand(subcommand(program, 'job'), 'cancel').aliases()).toContain('rm');
   });
 
   it("cli program - today's names stay as aliases: functions, hosts, job status, job list", () => {
-    const group = (name: string) => program.commands.find((c) => c.name() === name)!;
-    expect(group('function').aliases()).toContain('functions');
-    expect(group('host').aliases()).toContain('hosts');
-    const job = group('job');
-    expect(job.commands.find((c) => c.name() === 'get')!.aliases()).toContain('status');
-    expect(job.commands.find((c) => c.name() === 'ls')!.aliases()).toContain('list');
+    expect(subcommand(program, 'function').aliases()).toContain('functions');
+    expect(subcommand(program, 'host').aliases()).toContain('hosts');
+    const job = subcommand(program, 'job');
+    expect(subcommand(job, 'get').aliases()).toContain('status');
+    expect(subcommand(job, 'ls').aliases()).toContain('list');
     // `job logs` was the events: it is `job events` now, and `job logs` is left for the guests' log lines.
     expect(job.commands.map((c) => c.name())).toContain('events');
   });

@@ -288,6 +288,8 @@ describe('cli context', () => {
     expect((await cli(['hosts'], { FLURRY_CONFIG: bad })).stderr).toBe(`error: config: ${bad}: "contexts" must be a mapping of names to { url, key }\n`);
     expect((await cli(['context', 'add', 'ftp', '--url', 'ftp://example.com'], withConfig())).stderr).toBe('error: config: context "ftp": url must be an http or https URL, got "ftp://example.com"\n');
     expect((await cli(['context', 'add', 'no/slash', '--url', gateway.url], withConfig())).code).toBe(2);
+    // FLURRY_URL (set for every run here) is for one session: a saved context needs --url itself.
+    expect(await cli(['context', 'add', 'from-env'], withConfig())).toMatchObject({ code: 2, stderr: 'error: usage: context add: --url URL is required\n' });
     expect((await cli(['context', 'use', 'absent'], withConfig())).stderr).toMatch(/^error: config: no context "absent" \(defined: /);
   });
 });

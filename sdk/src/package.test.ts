@@ -1,7 +1,8 @@
 // @flurry/sdk as it would be published: what `npm pack` puts in it, what its package.json
 // promises, and that the library entry stays free of the CLI and its dependencies.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -50,6 +51,23 @@ describe('sdk package', () => {
     // Global fetch and ReadableStream (18) and the global crypto of verifyCallbackSignature (19).
     expect(semver.subset(ours, '>=19')).toBe(true);
     expect(semver.satisfies(process.versions.node, ours)).toBe(true);
+  });
+
+  it('sdk package - the bin, installed before the build, says how to build instead of failing obscurely', async () => {
+    const unbuilt = mkdtempSync(join(tmpdir(), 'flurry-unbuilt-'));
+    try {
+      mkdirSync(join(unbuilt, 'bin'));
+      copyFileSync(join(sdk, 'bin', 'flurry.js'), join(unbuilt, 'bin', 'flurry.js'));
+      writeFileSync(join(unbuilt, 'package.json'), JSON.stringify({ type: manifest.type }));
+      const run = await promisify(execFile)(process.execPath, [join(unbuilt, 'bin', 'flurry.js'), 'hosts']).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`flurry: the CLI is not built (${join(unbuilt, 'dist', 'cli.js')} is missing).\n  In a Flurry checkout: npm run setup (or npx tsc -b sdk).\n`);
+    } finally {
+      rmSync(unbuilt, { recursive: true, force: true });
+    }
   });
 
   it('sdk package - the library entry imports neither the CLI nor any npm package', async () => {
