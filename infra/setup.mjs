@@ -7,7 +7,7 @@
 // compiler the native pager is; as root with apt it installs what is missing, without root it
 // installs nothing system-wide and says what is missing and how to get it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptPackages, missingToolchain } from '../functions/c-toolchain.mjs';
@@ -93,6 +93,14 @@ if (major < 20 || (major === 20 && minor < 12)) fail(`Flurry needs Node.js 20.12
 if (mtime('node_modules/.package-lock.json') < Math.max(mtime('package-lock.json'), mtime('package.json'))) {
   say('installing npm dependencies');
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'npm install');
+}
+// The `flurry` command (sdk/bin/flurry.js). npm links a workspace's bin where the lockfile it
+// read last said; after the bin moved, one more install links the new place.
+const cliBin = join(root, 'sdk', 'bin', 'flurry.js');
+const linkedCli = () => { try { return realpathSync(join(root, 'node_modules', '.bin', 'flurry')); } catch { return undefined; } };
+if (linkedCli() !== cliBin) {
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'npm install (linking the flurry command)');
+  if (linkedCli() !== cliBin) fail(`npm did not link node_modules/.bin/flurry to ${cliBin}; run npm install`);
 }
 
 // 3. nats-server: NATS_SERVER_BIN, the PATH, /usr/sbin; installed from Debian when missing and possible.

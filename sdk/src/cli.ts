@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /** The `flurry` command-line tool (sdk/bin/flurry.js loads it): each command is one SDK call, printed as a table or, with --json, as one JSON document. */
 import { CommanderError } from 'commander';
 import { ConfigFileError } from './cli-config-file.js';
