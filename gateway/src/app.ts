@@ -22,6 +22,7 @@ import { addCallbackRoutes } from './callbacks/callback-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate, type CallerVariables } from './auth/roles.js';
+import { traceContext, type TraceVariables } from './metrics/trace-context.js';
 import { hostViewFor } from './auth/host-view.js';
 import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
@@ -55,7 +56,7 @@ export interface AppDeps {
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
-type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
+type Env = { Variables: { requestId: string; log: Logger } & CallerVariables & TraceVariables };
 
 /** Headers a guest may not set: the gateway owns framing. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
@@ -73,6 +74,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.set('log', deps.log);
     await next();
   });
+  app.use('*', traceContext(deps.log));
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
   // rejectedMessages: NATS messages this gateway dropped as malformed, by kind (core/src/checked-decode.ts).
@@ -138,7 +140,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       headers: requestHeaders(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
-    const reply = await deps.invoker.invoke(fn, req);
+    const reply = await deps.invoker.invoke(fn, req, c.var.trace);
     const headers = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();
