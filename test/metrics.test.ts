@@ -9,7 +9,7 @@ import type { JobRecord, PageCounts } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
-import { b64, runJob } from './helpers/jobs.js';
+import { b64, finishedJob } from './helpers/jobs.js';
 import { has, scrape, total, type Sample } from './helpers/metrics.js';
 import { wat } from './helpers/wat.js';
 
@@ -34,8 +34,9 @@ const lines: { service: string; line: Record<string, unknown> }[] = [];
 beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: HOSTS.length,
-    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200' },
-    // Debug: the gateway's line for each request (with its trace id) is at debug level. No consolidation: nothing moves but what a test moves.
+    // Debug: the gateway's line for each request and a host's for each fork request (with their trace ids) are at debug level.
+    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', LOG_LEVEL: 'debug' },
+    // No consolidation: nothing moves but what a test moves.
     gatewayEnv: { LOG_LEVEL: 'debug', FLURRY_CONSOLIDATE_MS: '0' },
     onLine: (service, line) => {
       if (line.startsWith('{')) lines.push({ service, line: JSON.parse(line) as Record<string, unknown> });
@@ -95,10 +96,16 @@ describe('metrics', () => {
     expect(onHosts(after, 'flurry_memory_used_bytes', { kind: 'snapshot' })).toBeGreaterThan(0);
   });
 
-  it('fork job - clone outcomes and the job duration move by the job; pages by source add up to the job record\'s', async () => {
+  it('fork job - clone outcomes and the job duration move by the job; pages by source add up to the job record\'s; its trace reaches the hosts\' fork lines', async () => {
     const before = await scrapeAll();
-    const job: JobRecord = await runJob(api, { function: 'pattern', clones: 4, init: b64({ mib: 1 }), input: b64({ verify: 'all' }), reduce: false }, { timeoutMs: 30_000 });
+    const traceId = 'a3ce929d0e0e47364bf92f3577b34da6';
+    const submitted = await json<{ job: JobRecord }>(await api('POST', '/v1/jobs', { function: 'pattern', clones: 4, init: b64({ mib: 1 }), input: b64({ verify: 'all' }), reduce: false }, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` }), 202);
+    const job = await finishedJob(api, submitted.job.id, { timeoutMs: 30_000 });
     expect(job.state).toBe('done');
+    // Each host that ran clones logged its fork request under the job's trace.
+    for (const host of new Set(job.clonesDetail.map((c) => c.host!))) {
+      await until(`${host}'s fork line with the job's trace id`, async () => lines.find((l) => l.service === host && l.line.msg === 'fork' && l.line.traceId === traceId), 10_000);
+    }
     // Exact counts need one attempt per clone (a retried clone ran twice).
     expect(job.clonesDetail.map((c) => c.attempts)).toEqual([1, 1, 1, 1]);
     // The coordinator counts the job once its run has ended, moments after the record says done.
