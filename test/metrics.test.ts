@@ -132,11 +132,17 @@ describe('metrics', () => {
     expect(recorded.local! + recorded.multicast! + recorded.unicast!).toBeGreaterThan(0);
   }, 40_000);
 
-  it('migration - its source host counts the rounds, pause, duration and pages the migration reported', async () => {
+  it('service requests and migration - requests counted by service and outcome; the source host counts the rounds, pause, duration and pages the migration reported', async () => {
+    const start = await scrapeAll();
     await json(await api('POST', '/v1/services', { name: 'room', function: 'room', min: 1, max: 1 }), 201);
     await json(await api('POST', '/svc/room/join', { name: 'ada' }), 200);
     await json(await api('POST', '/svc/room/say', { name: 'ada', text: 'x'.repeat(65536) }), 200);
+    expect((await api('POST', '/svc/room/say', { text: 'nobody' })).status).toBe(400);
     const before = await scrapeAll();
+    const requests = (labels: Record<string, string>) => total(before.gateway!, 'flurry_service_requests_total', labels) - total(start.gateway!, 'flurry_service_requests_total', labels);
+    // The guest's own 400 is an answer: ok for the platform.
+    expect(requests({ tenant: 'default', service: 'room', outcome: 'ok' })).toBe(3);
+    expect(total(before.gateway!, 'flurry_service_request_duration_seconds_count', { service: 'room' })).toBe(3);
     const { instances } = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/room'))).service;
     expect(onHosts(before, 'flurry_memory_used_bytes', { kind: 'service_instance' })).toBeGreaterThan(0);
     const report = (await json<{ migration: { source: string; rounds: unknown[]; downtimeMs: number; totalMs: number; pagesSent: number } }>(

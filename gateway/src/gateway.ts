@@ -63,6 +63,7 @@ export class Gateway {
       invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000, instanceLostMs: config.instanceLostMs,
       onLoadChange: () => loadReporter?.changed(),
       instanceQuota: config.quotas.serviceInstances,
+      metrics,
     });
     loadReporter = new LoadReporter(fabric.nc, () => services.counts.load());
     const journal = await Journal.open(fabric);

@@ -25,6 +25,15 @@ describe('gateway metrics', () => {
     expect(await value(m, 'flurry_call_duration_seconds_sum', { tenant: 't2' })).toBeCloseTo(0.001);
   });
 
+  it('service requests - by tenant, service and outcome, with their latency by service', async () => {
+    const m = new GatewayMetrics(link);
+    m.serviceRequest('t1', 'room', 'ok', 0.004);
+    m.serviceRequest('t1', 'room', 'unavailable', 1);
+    expect(await value(m, 'flurry_service_requests_total', { service: 'room', outcome: 'ok' })).toBe(1);
+    expect(await value(m, 'flurry_service_requests_total', { outcome: 'unavailable' })).toBe(1);
+    expect(await value(m, 'flurry_service_request_duration_seconds_count', { tenant: 't1', service: 'room' })).toBe(2);
+  });
+
   it('jobs - an ended job\'s duration by state and boot; its clones done, failed and not run', async () => {
     const m = new GatewayMetrics(link);
     const job = { clones: 5, state: 'cancelled', createdAt: 1000, finishedAt: 3500, counts: { done: 2, failed: 1, running: 0, pending: 2 } } as JobRecord;

@@ -1,8 +1,9 @@
 /**
  * The gateway's Prometheus metrics (docs/observability.md), in a registry of
- * this gateway's own: function calls as the gateway saw them (by tenant,
- * function and outcome, and their latency), jobs that ended (duration, clone
- * outcomes) and the broker connection's reconnects. Served on the metrics
+ * this gateway's own: function calls and service requests as the gateway
+ * saw them (by tenant, function or service and outcome, and their latency),
+ * jobs that ended (duration, clone outcomes) and the broker connection's
+ * reconnects. Served on the metrics
  * listener (core/src/metrics-listener.ts), never on the API's port.
  *
  * Labels stay bounded: tenants and their deployed functions, error codes,
@@ -11,7 +12,7 @@
 import { countReconnects, type BrokerLink, type ErrorCode, type JobRecord } from '@flurry/core';
 import { Counter, Histogram, Registry } from 'prom-client';
 
-/** A call's outcome: `ok` (the function answered, whatever its HTTP status) or the platform's error code. */
+/** A call's or service request's outcome: `ok` (the guest answered, whatever its HTTP status) or the platform's error code. */
 export type CallOutcome = 'ok' | ErrorCode;
 
 /** Seconds: from a cached clone's sub-millisecond call to a placement's seconds. */
@@ -28,6 +29,14 @@ export class GatewayMetrics {
   private readonly callSeconds = new Histogram({
     name: 'flurry_call_duration_seconds', help: 'Time from the gateway sending a function call to its answer, placement included',
     labelNames: ['tenant', 'function'] as const, buckets: CALL_BUCKETS, registers: [this.registry],
+  });
+  private readonly serviceRequests = new Counter({
+    name: 'flurry_service_requests_total', help: 'Requests to service instances answered by the gateway, by outcome (ok: the instance answered)',
+    labelNames: ['tenant', 'service', 'outcome'] as const, registers: [this.registry],
+  });
+  private readonly serviceSeconds = new Histogram({
+    name: 'flurry_service_request_duration_seconds', help: 'Time from the gateway routing a service request to its answer, waits for a first instance and resends included',
+    labelNames: ['tenant', 'service'] as const, buckets: CALL_BUCKETS, registers: [this.registry],
   });
   private readonly jobSeconds = new Histogram({
     name: 'flurry_job_duration_seconds', help: 'Jobs that ended, from submission to the end, by final state and boot mode',
@@ -46,6 +55,12 @@ export class GatewayMetrics {
   call(tenant: string, fn: string, outcome: CallOutcome, seconds: number): void {
     this.calls.inc({ tenant, function: fn, outcome });
     this.callSeconds.observe({ tenant, function: fn }, seconds);
+  }
+
+  /** One service request answered (`seconds` since it was routed). */
+  serviceRequest(tenant: string, service: string, outcome: CallOutcome, seconds: number): void {
+    this.serviceRequests.inc({ tenant, service, outcome });
+    this.serviceSeconds.observe({ tenant, service }, seconds);
   }
 
   /** A job reached its final state (the coordinator that drove it to the end reports it, once). */

@@ -14,6 +14,7 @@ import {
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import type { InvokeResult } from '../invoker.js';
+import type { CallOutcome, GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { InstanceScaling } from './instance-scaling.js';
 import type { RequestCounts } from './request-counts.js';
 import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
@@ -52,6 +53,7 @@ export interface ServiceRouterDeps {
   /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
   instanceLostMs: number;
   log: Logger;
+  metrics?: GatewayMetrics;
 }
 
 export class ServiceRouter {
@@ -60,9 +62,27 @@ export class ServiceRouter {
 
   constructor(private readonly deps: ServiceRouterDeps) {}
 
-  /** Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight. */
-  /** `trace` goes to the host in the request's headers (core/src/trace.ts). */
-  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, trace?: TraceContext, retried = false): Promise<InvokeResult & { instanceId: string }> {
+  /**
+   * Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight.
+   * `trace` goes to the host in the request's headers (core/src/trace.ts).
+   */
+  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, trace?: TraceContext): Promise<InvokeResult & { instanceId: string }> {
+    const began = performance.now();
+    let outcome: CallOutcome = 'internal';
+    try {
+      const result = await this.route(tenant, name, build, routeKey, trace, false);
+      outcome = 'ok';
+      return result;
+    } catch (err) {
+      if (err instanceof FlurryError) outcome = err.code;
+      throw err;
+    } finally {
+      this.deps.metrics?.serviceRequest(tenant, name, outcome, (performance.now() - began) / 1000);
+    }
+  }
+
+  /** forward's work; `retried`: sent again once after nobody served the instance's subject. */
+  private async route(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, retried: boolean): Promise<InvokeResult & { instanceId: string }> {
     const { store, scaling, counts } = this.deps;
     const key = serviceKeyOf(tenant, name);
     const deadline = Date.now() + this.deps.invokeTimeoutMs;
@@ -102,7 +122,7 @@ export class ServiceRouter {
             }
             if (verdict === 'lost') await scaling.replaceLost(tenant, name, inst.id);
           }
-          return await this.forward(tenant, name, build, routeKey, trace, true);
+          return await this.route(tenant, name, build, routeKey, trace, true);
         }
         throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
       }
