@@ -26,6 +26,7 @@ import { authenticate } from './auth/roles.js';
 import { apiRouter, type Env } from './api/api-app.js';
 import { addApiDocs } from './api/api-docs.js';
 import { functionRoutes } from './function-routes.js';
+import { traceContext } from './metrics/trace-context.js';
 import { hostViewFor } from './auth/host-view.js';
 import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     c.set('log', deps.log);
     await next();
   });
+  app.use('*', traceContext(deps.log));
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
   // rejectedMessages: NATS messages this gateway dropped as malformed, by kind (core/src/checked-decode.ts).
@@ -132,7 +134,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       headers: requestHeaders(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
-    const reply = await deps.invoker.invoke(fn, req);
+    const reply = await deps.invoker.invoke(fn, req, c.var.trace);
     const headers = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();

@@ -71,6 +71,9 @@ async function main(): Promise<void> {
   for (const url of otherUrls) console.log(`            ${withoutCredentials(url)}`);
   if (config.network === 'netns') console.log(`            (addresses inside the fleet's network namespaces; the gateway above is reached through its entry: docs/multi-host.md)`);
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
+  // Each process's Prometheus metrics, for the operator only (docs/observability.md).
+  const metrics = await Promise.all(['gateway', ...fleet.hosts.map((h) => String(h.ready.hostId))].map(async (name) => `${name} ${await fleet.metricsUrl(name).catch(() => 'off')}`));
+  console.log(`  metrics   ${metrics.join('\n            ')}`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   if (admin) {
     console.log(`  api key   ${admin.key}`);
