@@ -26,6 +26,7 @@ import {
 import { checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { AdoptedSnapshots, type AdoptedSnapshotsDeps } from './fork/adopted-snapshots.js';
 import { CloneRunner, type SharedSnapshot } from './fork/clone-runner.js';
+import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
 import { ResultDelivery } from './fork/result-delivery.js';
@@ -36,6 +37,8 @@ export interface ForkerDeps extends AdoptedSnapshotsDeps {
   /** Kept parents (docs/jobs.md): how long an idle one stays, and how many bytes of idle ones at most. */
   parentIdleMs: number;
   parentCacheBytes: number;
+  /** Where what a job's clones logged goes (fork/clone-runner.ts). */
+  guestLogs: GuestLogPublisher;
 }
 
 export class Forker {
