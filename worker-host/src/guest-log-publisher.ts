@@ -9,15 +9,15 @@
  * and counted, when the broker is away, when the queue is full, or when the
  * stream does not acknowledge it in time.
  */
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { encode, GuestLogSubjects, type BrokerLink, type GuestLogBatch, type GuestLogSource, type Logger } from '@flurry/core';
 import type { GuestLogLine } from './guest/guest-pool.js';
 
 /** Batches waiting to be sent: about a second of a busy host's logging runs; more is dropped. */
-const MAX_QUEUED = 1000;
+export const MAX_QUEUED = 1000;
 /** Batches awaiting the stream's acknowledgement at once. */
-const MAX_IN_FLIGHT = 8;
+export const MAX_IN_FLIGHT = 8;
 const ACK_TIMEOUT_MS = 5000;
 /** Drops are logged at most this often (with the count so far), not once each. */
 const DROP_WARNING_EVERY_MS = 60_000;
@@ -29,10 +29,18 @@ export interface RunLogs {
 }
 
 export interface GuestLogPublisherDeps {
-  nc: NatsConnection;
-  link: BrokerLink;
+  /** Stores one encoded batch under its subject; resolves once the stream acknowledged it. */
+  store: (subject: string, data: Uint8Array) => Promise<unknown>;
+  /** Whether the broker is reachable now: while it is not, batches are dropped at once. */
+  connected: () => boolean;
   hostId: string;
   log: Logger;
+}
+
+/** A publisher into the guest logs stream over this connection. */
+export function guestLogPublisher(nc: NatsConnection, link: BrokerLink, hostId: string, log: Logger): GuestLogPublisher {
+  const js = jetstream(nc);
+  return new GuestLogPublisher({ store: (subject, data) => js.publish(subject, data, { timeout: ACK_TIMEOUT_MS }), connected: () => link.connected, hostId, log });
 }
 
 /** The subject a batch is kept under: its tenant, then what ran. */
@@ -54,11 +62,8 @@ export class GuestLogPublisher {
   private inFlight = 0;
   private scheduled = false;
   private lastWarningAt = 0;
-  private readonly js: JetStreamClient;
 
-  constructor(private readonly deps: GuestLogPublisherDeps) {
-    this.js = jetstream(deps.nc);
-  }
+  constructor(private readonly deps: GuestLogPublisherDeps) {}
 
   /**
    * Queues the lines of one run and returns at once; a run that logged nothing publishes nothing.
@@ -68,7 +73,7 @@ export class GuestLogPublisher {
    */
   publish(tenant: string, source: GuestLogSource, requestId: string, run: RunLogs): void {
     if (run.logs.length === 0 && run.droppedLogLines === 0) return;
-    if (!this.deps.link.connected) return this.drop('the broker is away');
+    if (!this.deps.connected()) return this.drop('the broker is away');
     if (this.queue.length >= MAX_QUEUED) return this.drop('the queue is full');
     this.queue.push({ at: Date.now(), tenant, source, requestId, hostId: this.deps.hostId, lines: run.logs, dropped: run.droppedLogLines });
     if (!this.scheduled) {
@@ -84,7 +89,8 @@ export class GuestLogPublisher {
     while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
       const batch = this.queue.shift()!;
       this.inFlight++;
-      this.js.publish(guestLogSubject(batch.tenant, batch.source), encode(batch), { timeout: ACK_TIMEOUT_MS }).then(
+      // Through a promise: a store that throws at once is a failed store too.
+      Promise.resolve().then(() => this.deps.store(guestLogSubject(batch.tenant, batch.source), encode(batch))).then(
         () => void this.published++,
         (err: unknown) => this.drop((err as Error).message),
       ).finally(() => {

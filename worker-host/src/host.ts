@@ -21,7 +21,7 @@ import { GuestPool } from './guest/guest-pool.js';
 import { machineMemoryBytes, type HostConfig } from './config.js';
 import { detectPager } from './pager-mode.js';
 import { Forker } from './forker.js';
-import { GuestLogPublisher } from './guest-log-publisher.js';
+import { guestLogPublisher } from './guest-log-publisher.js';
 import { Heartbeat } from './heartbeat.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
@@ -59,7 +59,7 @@ export class WorkerHost {
     this.id = id;
     this.pager = pager;
     this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, log);
-    const guestLogs = new GuestLogPublisher({ nc: fabric.nc, link: fabric.link, hostId: id, log });
+    const guestLogs = guestLogPublisher(fabric.nc, fabric.link, id, log);
     this.functions = new WarmFunctions({
       hostId: id, fabric, pool, budget, log,
       takesWork: () => this.takesWork,
