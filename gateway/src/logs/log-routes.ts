@@ -1,0 +1,81 @@
+/**
+ * The log routes (docs/api.md, "Guest logs"): `GET /v1/functions/:name/logs`
+ * and `GET /v1/jobs/:id/logs`. Both are the caller's tenant's only: the
+ * function or job is looked up under that tenant (another's is a 404, as
+ * everywhere, auth/roles.ts) and the stream subject read starts with it.
+ * Without `follow` the answer is `{ lines: [...] }`; with it, an SSE stream:
+ * one `line` event per line, its `id:` the stream sequence of its run, so a
+ * reader that reconnects with `Last-Event-ID` gets what followed.
+ */
+import type { Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { FlurryError, GuestLogSubjects, type Logger } from '@flurry/core';
+import type { FunctionRegistry } from '../function-registry.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { parseLastEventId } from '../jobs/job-event-feed.js';
+import type { GuestLogStore, LogStart } from './guest-log-store.js';
+import { parseLogQuery, type LogQuery } from './log-query.js';
+
+export interface LogRoutesDeps {
+  logs: GuestLogStore;
+  registry: FunctionRegistry;
+  /** Without it (a gateway without jobs) the job route is absent. */
+  jobs?: JobStore;
+}
+
+/** A follower gets a comment after this much silence, so proxies keep the connection. */
+const KEEP_ALIVE_MS = 15_000;
+
+type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
+
+export function addLogRoutes<E extends Env>(app: Hono<E>, deps: LogRoutesDeps): void {
+  app.get('/v1/functions/:name/logs', async (c) => {
+    const query = parseLogQuery(c.req.queries(), false, Date.now());
+    const fn = await deps.registry.get(c.var.tenant, c.req.param('name'));
+    return answer(c, deps.logs, GuestLogSubjects.function(fn.tenant, fn.name), query);
+  });
+
+  const { jobs } = deps;
+  if (jobs) {
+    app.get('/v1/jobs/:id/logs', async (c) => {
+      const query = parseLogQuery(c.req.queries(), true, Date.now());
+      const job = await jobs.record(c.var.tenant, c.req.param('id'));
+      const { clone } = query;
+      if (typeof clone === 'number' && clone >= job.clones) throw new FlurryError('bad_request', `clone must be below the job's ${job.clones} clones, not ${clone}`);
+      const subject = clone === undefined ? GuestLogSubjects.job(job.tenant, job.id)
+        : clone === 'reduce' ? GuestLogSubjects.reduce(job.tenant, job.id)
+          : GuestLogSubjects.clone(job.tenant, job.id, clone);
+      return answer(c, deps.logs, subject, query);
+    });
+  }
+}
+
+async function answer<E extends Env>(c: Context<E>, logs: GuestLogStore, subject: string, query: LogQuery): Promise<Response> {
+  const tenant = c.var.tenant;
+  const afterSeq = query.follow ? parseLastEventId(c.req.header('last-event-id')) : undefined;
+  const start: LogStart = afterSeq !== undefined ? { afterSeq } : { sinceMs: query.sinceMs };
+  if (!query.follow) {
+    const kept = await logs.read(tenant, subject, query.limit, start);
+    return c.json({ lines: kept.map((k) => k.record) });
+  }
+  const connection = new AbortController();
+  // Opened before the answer starts: a broker failure is still an error response, not a broken stream.
+  const batches = logs.follow(tenant, subject, query.limit, start, connection.signal);
+  const first = await batches.next();
+  return streamSSE(c, async (stream) => {
+    stream.onAbort(() => connection.abort());
+    const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    try {
+      for (let step = first; !step.done; step = await batches.next()) {
+        for (const { seq, record } of step.value) await stream.writeSSE({ id: String(seq), event: 'line', data: JSON.stringify(record) });
+      }
+    } catch (err) {
+      // The reader reconnects with Last-Event-ID and goes on after the last line it got.
+      c.var.log.warn({ requestId: c.var.requestId, subject, err: (err as Error).message }, 'log stream broken off');
+    } finally {
+      clearInterval(keepAlive);
+      connection.abort();
+      await batches.return(undefined);
+    }
+  });
+}
