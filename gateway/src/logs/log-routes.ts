@@ -14,7 +14,7 @@ import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { parseLastEventId } from '../jobs/job-event-feed.js';
 import type { GuestLogStore, LogStart } from './guest-log-store.js';
-import { parseLogQuery, type LogQuery } from './log-query.js';
+import { MAX_LOG_LIMIT, parseLogQuery, type LogQuery } from './log-query.js';
 
 export interface LogRoutesDeps {
   logs: GuestLogStore;
@@ -54,13 +54,15 @@ async function answer<E extends Env>(c: Context<E>, logs: GuestLogStore, subject
   const tenant = c.var.tenant;
   const afterSeq = query.follow ? parseLastEventId(c.req.header('last-event-id')) : undefined;
   const start: LogStart = afterSeq !== undefined ? { afterSeq } : { sinceMs: query.sinceMs };
+  // A follower back after a dropped connection gets everything it missed, not just the last `limit` lines.
+  const limit = afterSeq !== undefined ? MAX_LOG_LIMIT : query.limit;
   if (!query.follow) {
-    const kept = await logs.read(tenant, subject, query.limit, start);
+    const kept = await logs.read(tenant, subject, limit, start);
     return c.json({ lines: kept.map((k) => k.record) });
   }
   const connection = new AbortController();
   // Opened before the answer starts: a broker failure is still an error response, not a broken stream.
-  const batches = logs.follow(tenant, subject, query.limit, start, connection.signal);
+  const batches = logs.follow(tenant, subject, limit, start, connection.signal);
   const first = await batches.next();
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => connection.abort());
