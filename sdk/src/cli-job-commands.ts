@@ -8,7 +8,7 @@ import { eventLine, jobDetails, jobsTable } from './cli-views.js';
 import { FlurryJobError } from './errors.js';
 import type { JobResult, JobSpec } from './jobs.js';
 
-/** `flurry job run|status|logs|cancel|list`; made with `program.command` so that they inherit `exitOverride`. */
+/** `flurry job run|status|events|cancel|list`; made with `program.command` so that they inherit `exitOverride`. */
 export function addJobCommands(program: Command): void {
   const job = program.command('job').description('run fork-join jobs and follow them');
 
@@ -72,7 +72,7 @@ export function addJobCommands(program: Command): void {
     });
 
   job
-    .command('logs')
+    .command('events')
     .description("print job ID's events until it ends (--json: one JSON object per line)")
     .argument('<id>', 'job id')
     .action(async (id: string, _options: object, command: Command) => {

@@ -261,7 +261,7 @@ export function cloneErrors(job: JobRecord): { index: number; code: string; mess
   return job.clonesDetail.flatMap((clone) => (clone.error === undefined ? [] : [{ index: clone.index, ...clone.error }]));
 }
 
-/** One event as one line of text (`job run` on a pipe, `job logs`). */
+/** One event as one line of text (`job run` on a pipe, `job events`). */
 export function eventLine(event: JobEvent): string {
   switch (event.kind) {
     case 'state': {

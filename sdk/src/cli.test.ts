@@ -398,7 +398,7 @@ describe('cli job', () => {
     expect(JSON.parse((await cli(['--json', 'job', 'list'])).stdout.toString()).jobs[0].id).toBe(first.split(' ')[0]);
   });
 
-  it('cli job - status shows the record and a row per clone; logs prints the events, as JSON lines with --json', async () => {
+  it('cli job - status shows the record and a row per clone; events prints the events, as JSON lines with --json', async () => {
     const submitted = await cli(['--json', 'job', 'run', 'fail', '--clones', '2']);
     const id = JSON.parse(submitted.stdout.toString()).job.id as string;
     const status = await cli(['job', 'status', id]);
@@ -408,14 +408,14 @@ describe('cli job', () => {
     const [clonesHeader, , failedClone] = status.stdout.toString().trimEnd().split('\n').slice(-3);
     expect(clonesHeader.split(/\s+/)).toEqual(['CLONE', 'STATE', 'HOST', 'ATTEMPTS', 'RUN', 'PAGES', 'ERROR']);
     expect(failedClone.trim().split(/\s+/)).toEqual(['1', 'failed', 'host-b', '2', '40ms', 'guest_trap:', 'unreachable', 'executed']);
-    const logs = await cli(['job', 'logs', id]);
+    const logs = await cli(['job', 'events', id]);
     expect(logs.code).toBe(0);
     // A finished job's stream is its final state and its end.
     expect(lines(logs)).toEqual([
       `state failed: job ${id}, fail, 2 clones (1 done, 1 failed)`,
       'failed: guest_trap: clone 1 failed: unreachable executed',
     ]);
-    const jsonLogs = lines(await cli(['--json', 'job', 'logs', id])).map((line) => JSON.parse(line).kind);
+    const jsonLogs = lines(await cli(['--json', 'job', 'events', id])).map((line) => JSON.parse(line).kind);
     expect(jsonLogs.at(-1)).toBe('failed');
   });
 

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { context, decodeUtf8Strictly, EXIT_FAILURE, EXIT_USAGE, nonNegativeInteger, print, readInput, UsageError } from './cli-context.js';
 import { addDataCommands } from './cli-data-commands.js';
 import { addJobCommands } from './cli-job-commands.js';
+import { addLogCommands } from './cli-log-commands.js';
 import { addHostCommands, addServiceCommands } from './cli-service-commands.js';
 import { cloneErrors, deployedLine, functionDetails, functionsTable, hostsTable } from './cli-views.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
@@ -94,6 +95,7 @@ function buildProgram(): Command {
     });
 
   addJobCommands(program);
+  addLogCommands(program);
   addDataCommands(program);
   addServiceCommands(program);
   addHostCommands(program);
