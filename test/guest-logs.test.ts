@@ -153,6 +153,7 @@ describe('guest logs', () => {
       ['/v1/functions/pattern/logs?clone=1', 'unknown query parameter "clone"'],
       [`/v1/jobs/${jobId}/logs?clone=3`, "clone must be below the job's 3 clones"],
       [`/v1/jobs/${jobId}/logs?clone=first`, "clone must be a clone's index"],
+      [`/v1/jobs/${jobId}/logs?tail=3`, 'unknown query parameter "tail"'],
     ];
     for (const [path, message] of cases) {
       const res = await alice('GET', path);
@@ -160,6 +161,16 @@ describe('guest logs', () => {
       const body = await res.json();
       expect(body.error.code, path).toBe('bad_request');
       expect(body.error.message, path).toContain(message);
+    }
+  });
+
+  it('the API document - declares both routes, their queries and both answers', async () => {
+    const doc = await json<{ paths: Record<string, { get?: { parameters?: { name: string }[]; responses: Record<string, { content?: Record<string, unknown> }> } }> }>(await fetch(`${fleet.url}/openapi.json`));
+    for (const [path, params] of [['/v1/functions/{name}/logs', ['name', 'limit', 'since', 'follow']], ['/v1/jobs/{id}/logs', ['id', 'limit', 'since', 'follow', 'clone']]] as const) {
+      const get = doc.paths[path]?.get;
+      expect(get, path).toBeDefined();
+      expect(get!.parameters!.map((p) => p.name).sort()).toEqual([...params].sort());
+      expect(Object.keys(get!.responses['200'].content!).sort()).toEqual(['application/json', 'text/event-stream']);
     }
   });
 

@@ -14,25 +14,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { decodeChecked, GuestLogsStream, openStreamOf, type Fabric, type GuestLogBatch } from '@flurry/core';
-
-/**
- * One line as the API shows it: when its run ended, what ran (a function, a job's clone or
- * reduce, a service instance), the run's request id and host.
- */
-export interface GuestLogRecord {
-  at: number;
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  requestId: string;
-  hostId: string;
-  function?: string;
-  jobId?: string;
-  clone?: number | 'reduce';
-  service?: string;
-  instanceId?: string;
-  /** Only on the note that ends a run whose lines went over the per-call caps: how many were not kept. */
-  dropped?: number;
-}
+import type { GuestLogRecord } from './log-line.js';
 
 /** A record with its stream sequence: the SSE `id:` a follower resumes after. */
 export interface KeptRecord {

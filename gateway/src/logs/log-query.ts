@@ -1,15 +1,27 @@
 /**
- * The query of the log routes: `limit` (the last N lines, default 100),
- * `since` (a time, or how long ago), `follow` (an SSE stream of new lines)
- * and, for a job, `clone` (an index or `reduce`). Anything else, or a value
- * that is not one of these, is a 400 that says what is wrong.
+ * The query of the log routes, declared for the document (`LogQuery`,
+ * `JobLogQuery`: unknown parameters are refused there) and read into
+ * numbers and times here: `limit` (the last N lines, default 100), `since`
+ * (a time, or how long ago), `follow` (an SSE stream of new lines) and, for
+ * a job, `clone` (an index or `reduce`). A value that is not one of these is
+ * a 400 that says what it may be.
  */
+import { z } from '@hono/zod-openapi';
 import { FlurryError } from '@flurry/core';
 
 export const DEFAULT_LOG_LIMIT = 100;
 export const MAX_LOG_LIMIT = 10_000;
 
-export interface LogQuery {
+export const LogQuery = z.strictObject({
+  limit: z.string().optional().openapi({ description: `The last N lines, 1 to ${MAX_LOG_LIMIT} (default ${DEFAULT_LOG_LIMIT})`, example: '100' }),
+  since: z.string().optional().openapi({ description: 'Only runs that ended at or after: an RFC 3339 time, ms since the epoch, or a duration ago (30s, 10m, 2h, 1d)', example: '10m' }),
+  follow: z.string().optional().openapi({ description: '`true`: Server-Sent Events, the last lines then each new one', example: 'true' }),
+});
+export const JobLogQuery = LogQuery.extend({
+  clone: z.string().optional().openapi({ description: 'One clone\'s lines (its index) or the reduce\'s (`reduce`); default all', example: '3' }),
+});
+
+export interface LogRead {
   limit: number;
   /** Lines of runs that ended at or after this time (ms since the epoch). */
   sinceMs?: number;
@@ -21,39 +33,28 @@ export interface LogQuery {
 const AGO_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 24 * 3600_000 };
 
 /**
- * Parses the query of a log route; `clone` is taken only where `cloneAllowed`.
+ * Reads a log route's query (its shape already checked against `JobLogQuery` or `LogQuery`).
  *
  * @example
- * parseLogQuery({ limit: ['20'], since: ['10m'] }, false, Date.now()); // { limit: 20, sinceMs: now - 600000, follow: false }
+ * readLogQuery({ limit: '20', since: '10m' }, Date.now()); // { limit: 20, sinceMs: now - 600000, follow: false }
  */
-export function parseLogQuery(query: Record<string, string[]>, cloneAllowed: boolean, nowMs: number): LogQuery {
-  const known = cloneAllowed ? ['limit', 'since', 'follow', 'clone'] : ['limit', 'since', 'follow'];
-  const one = (name: string): string | undefined => {
-    const values = query[name];
-    if (values === undefined) return undefined;
-    if (values.length > 1) throw bad(`${name} is given ${values.length} times; give it once`);
-    return values[0];
-  };
-  for (const name of Object.keys(query)) {
-    if (!known.includes(name)) throw bad(`unknown query parameter "${name}" (known: ${known.join(', ')})`);
-  }
+export function readLogQuery(query: z.infer<typeof JobLogQuery>, nowMs: number): LogRead {
   return {
-    limit: parseLimit(one('limit')),
-    sinceMs: parseSince(one('since'), nowMs),
-    follow: parseFollow(one('follow')),
-    clone: parseClone(one('clone')),
+    limit: readLimit(query.limit),
+    sinceMs: readSince(query.since, nowMs),
+    follow: readFollow(query.follow),
+    clone: readClone(query.clone),
   };
 }
 
-function parseLimit(value: string | undefined): number {
+function readLimit(value: string | undefined): number {
   if (value === undefined) return DEFAULT_LOG_LIMIT;
   const n = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
   if (!(n >= 1 && n <= MAX_LOG_LIMIT)) throw bad(`limit must be a whole number of lines from 1 to ${MAX_LOG_LIMIT}, not "${value}"`);
   return n;
 }
 
-/** An RFC 3339 time, milliseconds since the epoch, or a duration ago (`30s`, `10m`, `2h`, `1d`). */
-function parseSince(value: string | undefined, nowMs: number): number | undefined {
+function readSince(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined) return undefined;
   const ago = /^(\d{1,9})([smhd])$/.exec(value);
   if (ago) return nowMs - Number(ago[1]) * AGO_UNITS_MS[ago[2]];
@@ -63,13 +64,13 @@ function parseSince(value: string | undefined, nowMs: number): number | undefine
   return ms;
 }
 
-function parseFollow(value: string | undefined): boolean {
+function readFollow(value: string | undefined): boolean {
   if (value === undefined || value === 'false') return false;
   if (value === '' || value === 'true') return true;
   throw bad(`follow must be true or false, not "${value}"`);
 }
 
-function parseClone(value: string | undefined): number | 'reduce' | undefined {
+function readClone(value: string | undefined): number | 'reduce' | undefined {
   if (value === undefined || value === 'reduce') return value;
   if (/^\d{1,9}$/.test(value)) return Number(value);
   throw bad(`clone must be a clone's index (0, 1, ...) or "reduce", not "${value}"`);

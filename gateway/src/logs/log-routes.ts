@@ -7,14 +7,17 @@
  * one `line` event per line, its `id:` the stream sequence of its run, so a
  * reader that reconnects with `Last-Event-ID` gets what followed.
  */
-import type { Context, Hono } from 'hono';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { FlurryError, GuestLogSubjects, type Logger } from '@flurry/core';
+import { FlurryError, GuestLogSubjects } from '@flurry/core';
+import { apiRouter, errorResponses, pathName, type Env } from '../api/api-app.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { parseLastEventId } from '../jobs/job-event-feed.js';
 import type { GuestLogStore, LogStart } from './guest-log-store.js';
-import { MAX_LOG_LIMIT, parseLogQuery, type LogQuery } from './log-query.js';
+import { GuestLogLine } from './log-line.js';
+import { JobLogQuery, LogQuery, MAX_LOG_LIMIT, readLogQuery, type LogRead } from './log-query.js';
 
 export interface LogRoutesDeps {
   logs: GuestLogStore;
@@ -26,39 +29,55 @@ export interface LogRoutesDeps {
 /** A follower gets a comment after this much silence, so proxies keep the connection. */
 const KEEP_ALIVE_MS = 15_000;
 
-type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
+const lines = {
+  description: 'The last lines kept, oldest first; with `follow=true`, Server-Sent Events: one `line` event per line (`data:` a GuestLogLine, `id:` its run\'s stream sequence), the last lines first, then each new one',
+  content: {
+    'application/json': { schema: z.strictObject({ lines: z.array(GuestLogLine) }) },
+    'text/event-stream': { schema: z.string().openapi({ description: '`event: line`, `id: <sequence>`, `data: <GuestLogLine as JSON>`; comments as keep-alives' }) },
+  },
+} as const;
 
-export function addLogRoutes<E extends Env>(app: Hono<E>, deps: LogRoutesDeps): void {
-  app.get('/v1/functions/:name/logs', async (c) => {
-    const query = parseLogQuery(c.req.queries(), false, Date.now());
-    const fn = await deps.registry.get(c.var.tenant, c.req.param('name'));
-    return answer(c, deps.logs, GuestLogSubjects.function(fn.tenant, fn.name), query);
+export function logRoutes(deps: LogRoutesDeps) {
+  const router = apiRouter();
+  router.openapi(createRoute({
+    method: 'get', path: '/v1/functions/{name}/logs', tags: ['Functions'], summary: 'What the function\'s calls logged',
+    request: { params: z.strictObject({ name: pathName('The function\'s name') }), query: LogQuery },
+    responses: { 200: lines, ...errorResponses },
+  }), async (c) => {
+    const read = readLogQuery(c.req.valid('query'), Date.now());
+    const fn = await deps.registry.get(c.var.tenant, c.req.valid('param').name);
+    return answer(c, deps.logs, GuestLogSubjects.function(fn.tenant, fn.name), read);
   });
 
   const { jobs } = deps;
   if (jobs) {
-    app.get('/v1/jobs/:id/logs', async (c) => {
-      const query = parseLogQuery(c.req.queries(), true, Date.now());
-      const job = await jobs.record(c.var.tenant, c.req.param('id'));
-      const { clone } = query;
+    router.openapi(createRoute({
+      method: 'get', path: '/v1/jobs/{id}/logs', tags: ['Jobs'], summary: 'What the job\'s clones and reduce logged',
+      request: { params: z.strictObject({ id: pathName('The job\'s id') }), query: JobLogQuery },
+      responses: { 200: lines, ...errorResponses },
+    }), async (c) => {
+      const read = readLogQuery(c.req.valid('query'), Date.now());
+      const job = await jobs.record(c.var.tenant, c.req.valid('param').id);
+      const { clone } = read;
       if (typeof clone === 'number' && clone >= job.clones) throw new FlurryError('bad_request', `clone must be below the job's ${job.clones} clones, not ${clone}`);
       const subject = clone === undefined ? GuestLogSubjects.job(job.tenant, job.id)
         : clone === 'reduce' ? GuestLogSubjects.reduce(job.tenant, job.id)
           : GuestLogSubjects.clone(job.tenant, job.id, clone);
-      return answer(c, deps.logs, subject, query);
+      return answer(c, deps.logs, subject, read);
     });
   }
+  return router;
 }
 
-async function answer<E extends Env>(c: Context<E>, logs: GuestLogStore, subject: string, query: LogQuery): Promise<Response> {
+async function answer(c: Context<Env>, logs: GuestLogStore, subject: string, read: LogRead): Promise<Response> {
   const tenant = c.var.tenant;
-  const afterSeq = query.follow ? parseLastEventId(c.req.header('last-event-id')) : undefined;
-  const start: LogStart = afterSeq !== undefined ? { afterSeq } : { sinceMs: query.sinceMs };
+  const afterSeq = read.follow ? parseLastEventId(c.req.header('last-event-id')) : undefined;
+  const start: LogStart = afterSeq !== undefined ? { afterSeq } : { sinceMs: read.sinceMs };
   // A follower back after a dropped connection gets everything it missed, not just the last `limit` lines.
-  const limit = afterSeq !== undefined ? MAX_LOG_LIMIT : query.limit;
-  if (!query.follow) {
+  const limit = afterSeq !== undefined ? MAX_LOG_LIMIT : read.limit;
+  if (!read.follow) {
     const kept = await logs.read(tenant, subject, limit, start);
-    return c.json({ lines: kept.map((k) => k.record) });
+    return c.json({ lines: kept.map((k) => k.record) }, 200);
   }
   const connection = new AbortController();
   // Opened before the answer starts: a broker failure is still an error response, not a broken stream.
