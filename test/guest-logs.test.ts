@@ -57,8 +57,9 @@ async function callPattern(index: number, count: number): Promise<{ requestId: s
   return { requestId: res.headers.get('x-flurry-request-id')!, hostId: res.headers.get('x-flurry-host')! };
 }
 
-const cliEnv = (who: keyof typeof KEYS) => ({ PATH: process.env.PATH, FLURRY_URL: fleet.url, FLURRY_API_KEY: KEYS[who] });
-const cli = (args: string[]) => promisify(execFile)(process.execPath, [CLI, ...args], { env: cliEnv('alice'), timeout: 15_000 });
+/** The CLI as alice: the gateway and key on the command line, which win over any configuration. */
+const cliArgs = (args: string[]) => [CLI, '--url', fleet.url, '--api-key', KEYS.alice, ...args];
+const cli = (args: string[]) => promisify(execFile)(process.execPath, cliArgs(args), { env: { PATH: process.env.PATH }, timeout: 15_000 });
 
 let jobId: string;
 let call: { requestId: string; hostId: string };
@@ -114,7 +115,7 @@ describe('guest logs', () => {
   });
 
   it('CLI - flurry logs --follow prints a line of a later call', async () => {
-    const child = spawn(process.execPath, [CLI, 'logs', 'pattern', '--follow', '--limit', '1'], { env: cliEnv('alice'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(['logs', 'pattern', '--follow', '--limit', '1']), { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -28,6 +28,10 @@ export interface LogStart {
   afterSeq?: number;
 }
 
+/** Batches asked for at once. */
+const FETCH_BATCH = 256;
+/** A backlog read that gets nothing for this long has all there is. */
+const FETCH_WAIT_MS = 2000;
 /** A consumer left behind by a reader that vanished is removed by the server after this long. */
 const CONSUMER_IDLE_MS = 30_000;
 const NANOS_PER_MS = 1_000_000;
@@ -58,6 +62,14 @@ class LastOf<T> {
   }
 }
 
+/** A consumer of one read, and the kept batches it had to deliver when it was made. */
+interface LogReader {
+  pending: number;
+  fetch(max: number): Promise<ConsumerMessages>;
+  consume(): Promise<ConsumerMessages>;
+  delete(): Promise<void>;
+}
+
 export class GuestLogStore {
   private readonly js: JetStreamClient;
 
@@ -80,17 +92,7 @@ export class GuestLogStore {
   async read(tenant: string, subject: string, limit: number, start: LogStart): Promise<KeptRecord[]> {
     const reader = await this.open(subject, start);
     try {
-      const last = new LastOf<KeptRecord>(limit);
-      if (reader.pending > 0) {
-        const messages = await reader.consume();
-        let read = 0;
-        for await (const m of messages) {
-          for (const record of this.decode(tenant, m)) last.push(record);
-          if (++read >= reader.pending) break;
-        }
-        messages.stop();
-      }
-      return last.items;
+      return await this.backlog(tenant, reader, limit);
     } finally {
       await reader.delete();
     }
@@ -106,17 +108,12 @@ export class GuestLogStore {
     const stop = () => messages?.stop();
     signal.addEventListener('abort', stop);
     try {
-      messages = await reader.consume();
+      yield await this.backlog(tenant, reader, limit);
       if (signal.aborted) return;
-      const backlog = new LastOf<KeptRecord>(limit);
-      let read = 0;
-      if (reader.pending === 0) yield [];
+      messages = await reader.consume();
       for await (const m of messages) {
         const records = this.decode(tenant, m);
-        if (read < reader.pending) {
-          for (const record of records) backlog.push(record);
-          if (++read === reader.pending) yield backlog.items;
-        } else if (records.length > 0) yield records;
+        if (records.length > 0) yield records;
       }
     } finally {
       signal.removeEventListener('abort', stop);
@@ -125,8 +122,30 @@ export class GuestLogStore {
     }
   }
 
+  /**
+   * The last `limit` lines of the batches pending when the reader was made. It stops early at the
+   * last one there is (`pending` 0): batches may expire or be pushed out while it reads; and when
+   * none comes for FETCH_WAIT_MS, it has the rest already.
+   */
+  private async backlog(tenant: string, reader: LogReader, limit: number): Promise<KeptRecord[]> {
+    const last = new LastOf<KeptRecord>(limit);
+    let read = 0;
+    let done = reader.pending === 0;
+    while (!done) {
+      const messages = await reader.fetch(Math.min(FETCH_BATCH, reader.pending - read));
+      let got = 0;
+      for await (const m of messages) {
+        got++;
+        for (const record of this.decode(tenant, m)) last.push(record);
+        if (++read >= reader.pending || m.info.pending === 0) done = true;
+      }
+      if (got === 0) done = true;
+    }
+    return last.items;
+  }
+
   /** An ephemeral consumer of the subject from `start`, and how many kept batches it has to deliver. */
-  private async open(subject: string, start: LogStart) {
+  private async open(subject: string, start: LogStart): Promise<LogReader> {
     const config: Partial<ConsumerConfig> = {
       filter_subject: subject,
       ack_policy: AckPolicy.None,
@@ -140,7 +159,8 @@ export class GuestLogStore {
     const consumer = await this.js.consumers.get(GuestLogsStream, info.name);
     return {
       pending: info.num_pending,
-      consume: () => consumer.consume({ max_messages: 256 }),
+      fetch: (max) => consumer.fetch({ max_messages: max, expires: FETCH_WAIT_MS }),
+      consume: () => consumer.consume({ max_messages: FETCH_BATCH }),
       // Gone already (the server removed it) is as good as deleted.
       delete: () => consumer.delete().then(() => undefined, () => undefined),
     };
