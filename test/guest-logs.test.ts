@@ -1,8 +1,9 @@
 // Guest logs for their owner, against a real fleet (nats-server with the
 // shipped permissions, a gateway with API keys, one host): what `pattern`
-// logs in a call and in each clone of a job is read back through
-// GET /v1/functions/:name/logs and GET /v1/jobs/:id/logs, through the CLI
-// (`flurry logs`, `flurry job logs`, run as child processes), and followed
+// logs in a call and in each clone of a job, and what a service instance
+// logs, is read back through GET /v1/functions/:name/logs, /v1/jobs/:id/logs
+// and /v1/services/:name/logs, through the CLI (`flurry logs`,
+// `flurry job logs`, `flurry service logs`, run as child processes), and followed
 // (`flurry logs --follow` prints a line of a later call). Another tenant
 // reads none of it (404, or its own empty logs), a bad query gets a 400 that
 // says what is wrong, and batches in the stream that are not batches, or
@@ -17,6 +18,7 @@ import { encode, GuestLogSubjects, newApiKey, type GuestLogBatch } from '@flurry
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
 import { guestProgram } from './helpers/functions.js';
+import { wat } from './helpers/wat.js';
 import { json, until, type Api } from './helpers/gateway-api.js';
 import { b64, finishedJob, submitJob } from './helpers/jobs.js';
 
@@ -61,6 +63,14 @@ async function callPattern(index: number, count: number): Promise<{ requestId: s
 const cliArgs = (args: string[]) => [CLI, '--url', fleet.url, '--api-key', KEYS.alice, ...args];
 const cli = (args: string[]) => promisify(execFile)(process.execPath, cliArgs(args), { env: { PATH: process.env.PATH }, timeout: 15_000 });
 
+/** A service guest that logs one line per request. */
+const chatter = wat(`(module
+  (import "flurry" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "chatter: a request")
+  (func (export "handle") (result i32) (call $log (i32.const 1) (i32.const 0) (i32.const 18)) (i32.const 0)))`);
+
+let instanceId: string;
 let jobId: string;
 let call: { requestId: string; hostId: string };
 
@@ -74,6 +84,11 @@ beforeAll(async () => {
   await json(await alice('PUT', '/v1/functions/pattern', guestProgram('pattern')), 201);
   // Bob's function of the same name: his logs of it must not be alice's.
   await json(await bob('PUT', '/v1/functions/pattern', guestProgram('pattern')), 201);
+  await json(await alice('PUT', '/v1/functions/chatter', chatter), 201);
+  await json(await alice('POST', '/v1/services', { name: 'chat', function: 'chatter', min: 1 }), 201);
+  // Held until the instance is up.
+  expect((await alice('POST', '/svc/chat/hi', 'x')).status).toBe(200);
+  instanceId = (await json<{ service: { instances: { id: string }[] } }>(await alice('GET', '/v1/services/chat'))).service.instances[0].id;
   call = await callPattern(1, 4);
   jobId = (await submitJob(alice, { function: 'pattern', clones: 3, init: b64({ mib: 1 }), reduce: false })).id;
   expect((await finishedJob(alice, jobId)).state).toBe('done');
@@ -104,7 +119,12 @@ describe('guest logs', () => {
     expect(await linesOf(alice, `/v1/jobs/${jobId}/logs?clone=reduce`)).toEqual([]);
   });
 
-  it('CLI - flurry logs and flurry job logs print the lines', async () => {
+  it("service logs - an instance's lines, naming the service and the instance", async () => {
+    const lines = await linesWith(alice, '/v1/services/chat/logs', 'chatter: a request');
+    expect(lines).toEqual([expect.objectContaining({ level: 'info', service: 'chat', instanceId, message: 'chatter: a request' })]);
+  });
+
+  it('CLI - flurry logs, flurry job logs and flurry service logs print the lines', async () => {
     await linesWith(alice, '/v1/functions/pattern/logs', 'pattern: clone 1/4 ok');
     const { stdout } = await cli(['logs', 'pattern']);
     expect(stdout).toMatch(new RegExp(`^\\S+Z info  ${call.requestId}  pattern: clone 1/4 ok$`, 'm'));
@@ -112,6 +132,7 @@ describe('guest logs', () => {
     expect(job.stdout.trim()).toMatch(/^\S+Z info  clone 2  pattern: clone 2\/3 ok$/);
     const asJson = JSON.parse((await cli(['--json', 'job', 'logs', jobId])).stdout) as Line[];
     expect(asJson.map((l) => l.clone).sort()).toEqual([0, 1, 2]);
+    expect((await cli(['service', 'logs', 'chat'])).stdout.trim()).toMatch(new RegExp(`^\\S+Z info  ${instanceId}  chatter: a request$`));
   });
 
   it('CLI - flurry logs --follow prints a line of a later call', async () => {
@@ -134,8 +155,8 @@ describe('guest logs', () => {
     }
   });
 
-  it("another tenant - reads none of alice's lines: 404 for her job, his own empty logs for his function", async () => {
-    for (const path of [`/v1/jobs/${jobId}/logs`, `/v1/jobs/${jobId}/logs?follow=true`, `/v1/jobs/${jobId}/logs?clone=0`, '/v1/functions/nothing/logs']) {
+  it("another tenant - reads none of alice's lines: 404 for her job and service, his own empty logs for his function", async () => {
+    for (const path of [`/v1/jobs/${jobId}/logs`, `/v1/jobs/${jobId}/logs?follow=true`, `/v1/jobs/${jobId}/logs?clone=0`, '/v1/functions/nothing/logs', '/v1/services/chat/logs']) {
       const res = await bob('GET', path);
       expect(res.status, path).toBe(404);
       expect((await res.json()).error.code).toBe('not_found');
@@ -165,9 +186,12 @@ describe('guest logs', () => {
     }
   });
 
-  it('the API document - declares both routes, their queries and both answers', async () => {
+  it('the API document - declares the routes, their queries and both answers', async () => {
     const doc = await json<{ paths: Record<string, { get?: { parameters?: { name: string }[]; responses: Record<string, { content?: Record<string, unknown> }> } }> }>(await fetch(`${fleet.url}/openapi.json`));
-    for (const [path, params] of [['/v1/functions/{name}/logs', ['name', 'limit', 'since', 'follow']], ['/v1/jobs/{id}/logs', ['id', 'limit', 'since', 'follow', 'clone']]] as const) {
+    for (const [path, params] of [
+      ['/v1/functions/{name}/logs', ['name', 'limit', 'since', 'follow']], ['/v1/jobs/{id}/logs', ['id', 'limit', 'since', 'follow', 'clone']],
+      ['/v1/services/{name}/logs', ['name', 'limit', 'since', 'follow']],
+    ] as const) {
       const get = doc.paths[path]?.get;
       expect(get, path).toBeDefined();
       expect(get!.parameters!.map((p) => p.name).sort()).toEqual([...params].sort());

@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs });
   addCallbackRoutes(app, deps.callbacks);
-  if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs }));
+  if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs, services: deps.services }));
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });
 

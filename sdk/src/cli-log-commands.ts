@@ -1,4 +1,4 @@
-/** `flurry logs NAME` and `flurry job logs ID`: what guests logged, printed once or followed. */
+/** `flurry logs NAME`, `flurry job logs ID` and `flurry service logs NAME`: what guests logged, printed once or followed. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { context, nonNegativeInteger, positiveInteger, print } from './cli-context.js';
 import type { GuestLogLine, JobLogOptions } from './logs.js';
@@ -18,11 +18,11 @@ interface LogCliOptions {
  */
 export function logLine(line: GuestLogLine): string {
   const ran = line.clone !== undefined ? (line.clone === 'reduce' ? 'reduce' : `clone ${line.clone}`)
-    : line.service !== undefined ? `${line.service}/${line.instanceId}` : line.requestId;
+    : line.instanceId !== undefined ? line.instanceId : line.requestId;
   return `${new Date(line.at).toISOString()} ${line.level.padEnd(5)} ${ran}  ${line.message}`;
 }
 
-/** `flurry logs` and the `logs` command of the `job` group (addJobCommands makes the group). */
+/** `flurry logs` and the `logs` commands of the `job` and `service` groups (made before, by their own files). */
 export function addLogCommands(program: Command): void {
   withLogOptions(program
     .command('logs')
@@ -34,9 +34,7 @@ export function addLogCommands(program: Command): void {
       await printLines(options.follow ? flurry.functions.logs(name, { ...logOptions(options), follow: true }) : flurry.functions.logs(name, logOptions(options)), json);
     });
 
-  const job = program.commands.find((c) => c.name() === 'job');
-  if (!job) throw new Error('the job command group must be added before the log commands');
-  withLogOptions(job
+  withLogOptions(group(program, 'job')
     .command('logs')
     .description("print what job ID's clones and reduce logged, or one clone's (--clone); --follow keeps printing new lines")
     .argument('<id>', 'job id')
@@ -47,6 +45,22 @@ export function addLogCommands(program: Command): void {
       const jobOptions: JobLogOptions = { ...logOptions(options), clone: options.clone };
       await printLines(options.follow ? flurry.jobs.logs(id, { ...jobOptions, follow: true }) : flurry.jobs.logs(id, jobOptions), json);
     });
+
+  withLogOptions(group(program, 'service')
+    .command('logs')
+    .description("print what service NAME's instances logged, every instance's (each line names its instance)")
+    .argument('<name>', 'service name'))
+    .addHelpText('after', '\nExample:\n  flurry service logs chat --since 1h\n')
+    .action(async (name: string, options: LogCliOptions, command: Command) => {
+      const { flurry, json } = context(command);
+      await printLines(options.follow ? flurry.services.logs(name, { ...logOptions(options), follow: true }) : flurry.services.logs(name, logOptions(options)), json);
+    });
+}
+
+function group(program: Command, name: string): Command {
+  const found = program.commands.find((c) => c.name() === name);
+  if (!found) throw new Error(`the ${name} command group must be added before the log commands`);
+  return found;
 }
 
 function withLogOptions(command: Command): Command {

@@ -95,10 +95,10 @@ function buildProgram(): Command {
     });
 
   addJobCommands(program);
-  addLogCommands(program);
   addDataCommands(program);
   addServiceCommands(program);
   addHostCommands(program);
+  addLogCommands(program);
 
   return program;
 }

@@ -1,7 +1,7 @@
 /**
- * The log routes (docs/api.md, "Guest logs"): `GET /v1/functions/:name/logs`
- * and `GET /v1/jobs/:id/logs`. Both are the caller's tenant's only: the
- * function or job is looked up under that tenant (another's is a 404, as
+ * The log routes (docs/api.md, "Guest logs"): `GET /v1/functions/:name/logs`,
+ * `GET /v1/jobs/:id/logs` and `GET /v1/services/:name/logs`. Each is the
+ * caller's tenant's only: the function, job or service is looked up under that tenant (another's is a 404, as
  * everywhere, auth/roles.ts) and the stream subject read starts with it.
  * Without `follow` the answer is `{ lines: [...] }`; with it, an SSE stream:
  * one `line` event per line, its `id:` the stream sequence of its run, so a
@@ -14,6 +14,7 @@ import { FlurryError, GuestLogSubjects } from '@flurry/core';
 import { apiRouter, errorResponses, pathName, type Env } from '../api/api-app.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from '../jobs/job-store.js';
+import type { Services } from '../services/services.js';
 import { parseLastEventId } from '../jobs/job-event-feed.js';
 import type { GuestLogStore, LogStart } from './guest-log-store.js';
 import { GuestLogLine } from './log-line.js';
@@ -24,6 +25,8 @@ export interface LogRoutesDeps {
   registry: FunctionRegistry;
   /** Without it (a gateway without jobs) the job route is absent. */
   jobs?: JobStore;
+  /** Without it (a gateway without services) the service route is absent. */
+  services?: Pick<Services, 'records'>;
 }
 
 /** A follower gets a comment after this much silence, so proxies keep the connection. */
@@ -64,6 +67,18 @@ export function logRoutes(deps: LogRoutesDeps) {
         : clone === 'reduce' ? GuestLogSubjects.reduce(job.tenant, job.id)
           : GuestLogSubjects.clone(job.tenant, job.id, clone);
       return answer(c, deps.logs, subject, read);
+    });
+  }
+  const { services } = deps;
+  if (services) {
+    router.openapi(createRoute({
+      method: 'get', path: '/v1/services/{name}/logs', tags: ['Services'], summary: 'What the service\'s instances logged, every instance\'s',
+      request: { params: z.strictObject({ name: pathName('The service\'s name') }), query: LogQuery },
+      responses: { 200: lines, ...errorResponses },
+    }), async (c) => {
+      const read = readLogQuery(c.req.valid('query'), Date.now());
+      const service = await services.records.get(c.var.tenant, c.req.valid('param').name);
+      return answer(c, deps.logs, GuestLogSubjects.service(service.tenant, service.name), read);
     });
   }
   return router;
