@@ -52,13 +52,16 @@ export function recordsOf(batch: GuestLogBatch): GuestLogRecord[] {
   return records;
 }
 
-/** The last `limit` items pushed. */
+/** The last `limit` items pushed (older ones are let go in bulk, so a push costs O(1) on average). */
 class LastOf<T> {
-  readonly items: T[] = [];
+  private kept: T[] = [];
   constructor(private readonly limit: number) {}
   push(item: T): void {
-    this.items.push(item);
-    if (this.items.length > this.limit) this.items.shift();
+    this.kept.push(item);
+    if (this.kept.length >= 2 * this.limit) this.kept = this.kept.slice(-this.limit);
+  }
+  get items(): T[] {
+    return this.kept.slice(-this.limit);
   }
 }
 
