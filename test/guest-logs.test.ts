@@ -1,6 +1,7 @@
 // Guest logs for their owner, against a real fleet (nats-server with the
 // shipped permissions, a gateway with API keys, one host): what `pattern`
-// logs in a call and in each clone of a job, and what a service instance
+// logs in a call and in each clone of a job, what a call that traps logged
+// before it failed, and what a service instance
 // logs, is read back through GET /v1/functions/:name/logs, /v1/jobs/:id/logs
 // and /v1/services/:name/logs, through the CLI (`flurry logs`,
 // `flurry job logs`, `flurry service logs`, run as child processes), and followed
@@ -70,6 +71,13 @@ const chatter = wat(`(module
   (data (i32.const 0) "chatter: a request")
   (func (export "handle") (result i32) (call $log (i32.const 1) (i32.const 0) (i32.const 18)) (i32.const 0)))`);
 
+/** A function that logs an error, then traps. */
+const failing = wat(`(module
+  (import "flurry" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "about to fail")
+  (func (export "handle") (result i32) (call $log (i32.const 3) (i32.const 0) (i32.const 13)) unreachable))`);
+
 let instanceId: string;
 let jobId: string;
 let call: { requestId: string; hostId: string };
@@ -84,6 +92,7 @@ beforeAll(async () => {
   await json(await alice('PUT', '/v1/functions/pattern', guestProgram('pattern')), 201);
   // Bob's function of the same name: his logs of it must not be alice's.
   await json(await bob('PUT', '/v1/functions/pattern', guestProgram('pattern')), 201);
+  await json(await alice('PUT', '/v1/functions/failing', failing), 201);
   await json(await alice('PUT', '/v1/functions/chatter', chatter), 201);
   await json(await alice('POST', '/v1/services', { name: 'chat', function: 'chatter', min: 1 }), 201);
   // Held until the instance is up.
@@ -108,6 +117,14 @@ describe('guest logs', () => {
     expect(lines[0].message).toMatch(/^pattern: wrote 16 MiB in \d+ ms$/);
     expect((await linesOf(alice, '/v1/functions/pattern/logs?limit=1')).map((l) => l.message)).toEqual(['pattern: clone 1/4 ok']);
     expect(await linesOf(alice, `/v1/functions/pattern/logs?since=${Date.now() + 60_000}`)).toEqual([]);
+  });
+
+  it("a failed call - its lines are kept too, with the call's request id", async () => {
+    const res = await alice('POST', '/fn/failing/', 'x');
+    expect(res.status).toBe(502);
+    expect(res.headers.get('x-flurry-error')).toBe('guest_trap');
+    const lines = await linesWith(alice, '/v1/functions/failing/logs', 'about to fail');
+    expect(lines).toEqual([expect.objectContaining({ level: 'error', function: 'failing', requestId: res.headers.get('x-flurry-request-id') })]);
   });
 
   it("job logs - every clone's line, or one clone's", async () => {
