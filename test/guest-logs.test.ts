@@ -60,9 +60,10 @@ async function callPattern(index: number, count: number): Promise<{ requestId: s
   return { requestId: res.headers.get('x-flurry-request-id')!, hostId: res.headers.get('x-flurry-host')! };
 }
 
-/** The CLI as alice: the gateway and key on the command line, which win over any configuration. */
+/** The CLI as alice: the gateway and key on the command line, and a config file of its own (none of the user's contexts). */
 const cliArgs = (args: string[]) => [CLI, '--url', fleet.url, '--api-key', KEYS.alice, ...args];
-const cli = (args: string[]) => promisify(execFile)(process.execPath, cliArgs(args), { env: { PATH: process.env.PATH }, timeout: 15_000 });
+const cliEnv = () => ({ PATH: process.env.PATH, FLURRY_CONFIG: join(fleet.dataDir, 'cli-config.yaml') });
+const cli = (args: string[]) => promisify(execFile)(process.execPath, cliArgs(args), { env: cliEnv(), timeout: 15_000 });
 
 /** A service guest that logs one line per request. */
 const chatter = wat(`(module
@@ -153,7 +154,7 @@ describe('guest logs', () => {
   });
 
   it('CLI - flurry logs --follow prints a line of a later call', async () => {
-    const child = spawn(process.execPath, cliArgs(['logs', 'pattern', '--follow', '--limit', '1']), { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(['logs', 'pattern', '--follow', '--limit', '1']), { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,6 +1,6 @@
 /** `flurry logs NAME`, `flurry job logs ID` and `flurry service logs NAME`: what guests logged, printed once or followed. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { context, nonNegativeInteger, positiveInteger, print } from './cli-context.js';
+import { context, example, nonNegativeInteger, positiveInteger, print, subcommand } from './cli-context.js';
 import type { GuestLogLine, JobLogOptions } from './logs.js';
 
 interface LogCliOptions {
@@ -28,39 +28,33 @@ export function addLogCommands(program: Command): void {
     .command('logs')
     .description("print what function NAME's calls logged: the last lines, or with --follow those and each new one (--json: one JSON object per line with --follow)")
     .argument('<name>', 'function name'))
-    .addHelpText('after', '\nExample:\n  flurry logs resize --since 10m --follow\n')
+    .addHelpText('after', example('flurry logs resize --since 10m --follow'))
     .action(async (name: string, options: LogCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       await printLines(options.follow ? flurry.functions.logs(name, { ...logOptions(options), follow: true }) : flurry.functions.logs(name, logOptions(options)), json);
     });
 
-  withLogOptions(group(program, 'job')
+  withLogOptions(subcommand(program, 'job')
     .command('logs')
     .description("print what job ID's clones and reduce logged, or one clone's (--clone); --follow keeps printing new lines")
     .argument('<id>', 'job id')
     .option('--clone <i>', "one clone's lines: its index, or reduce", cloneArgument))
-    .addHelpText('after', '\nExample:\n  flurry job logs job-1b2c --clone 3\n')
+    .addHelpText('after', example('flurry job logs job-1b2c --clone 3'))
     .action(async (id: string, options: LogCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       const jobOptions: JobLogOptions = { ...logOptions(options), clone: options.clone };
       await printLines(options.follow ? flurry.jobs.logs(id, { ...jobOptions, follow: true }) : flurry.jobs.logs(id, jobOptions), json);
     });
 
-  withLogOptions(group(program, 'service')
+  withLogOptions(subcommand(program, 'service')
     .command('logs')
     .description("print what service NAME's instances logged, every instance's (each line names its instance)")
     .argument('<name>', 'service name'))
-    .addHelpText('after', '\nExample:\n  flurry service logs chat --since 1h\n')
+    .addHelpText('after', example('flurry service logs chat --since 1h'))
     .action(async (name: string, options: LogCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       await printLines(options.follow ? flurry.services.logs(name, { ...logOptions(options), follow: true }) : flurry.services.logs(name, logOptions(options)), json);
     });
-}
-
-function group(program: Command, name: string): Command {
-  const found = program.commands.find((c) => c.name() === name);
-  if (!found) throw new Error(`the ${name} command group must be added before the log commands`);
-  return found;
 }
 
 function withLogOptions(command: Command): Command {
