@@ -20,6 +20,8 @@ import type { Services } from './services/services.js';
 import { addHostRoutes } from './hosts/host-routes.js';
 import type { HostControl } from './hosts/host-control.js';
 import { addCallbackRoutes } from './callbacks/callback-routes.js';
+import { logRoutes } from './logs/log-routes.js';
+import type { GuestLogStore } from './logs/guest-log-store.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
@@ -56,6 +58,8 @@ export interface AppDeps {
   hostControl?: HostControl;
   /** Job callbacks: the submit check and each tenant's signing secret (docs/jobs.md, "Callbacks"). */
   callbacks: CallbackConfig;
+  /** What guests logged (docs/api.md, "Guest logs"); without it the log routes are absent. */
+  guestLogs?: GuestLogStore;
   /** Per-tenant quotas (quotas/tenant-quotas.ts); without it none are enforced. */
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
@@ -116,6 +120,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs });
   addCallbackRoutes(app, deps.callbacks);
+  if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs, services: deps.services }));
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });
 
