@@ -19,6 +19,7 @@ import type { Services } from './services/services.js';
 import { addHostRoutes } from './hosts/host-routes.js';
 import type { HostControl } from './hosts/host-control.js';
 import { addCallbackRoutes } from './callbacks/callback-routes.js';
+import { addFunctionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate, type CallerVariables } from './auth/roles.js';
@@ -114,6 +115,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     await deps.registry.delete(c.var.tenant, c.req.param('name'));
     return c.json({ deleted: c.req.param('name') });
   });
+
+  addFunctionLimitsRoutes(app, { registry: deps.registry, maxBodyBytes: deps.maxBodyBytes });
 
   app.get('/v1/hosts', async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }));
 

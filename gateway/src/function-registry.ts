@@ -1,20 +1,27 @@
 /**
  * Deployed functions: modules in the object store (content-addressed by
  * SHA-256), records in the functions bucket. Records are cached from a watch
- * so that an invocation does not read KV.
+ * so that an invocation does not read KV. A function's limits
+ * (functions/function-limits.ts) belong to the function, not to a module:
+ * a redeploy keeps them.
  */
 import { createHash } from 'node:crypto';
 import {
-  Buckets, decodeChecked, decodeOrRefuse, encode, followKv, FlurryError, functionKey, kvKeys, moduleObjectName, NAME_PATTERN, publishTo, Subjects, validateFunctionModule,
-  type Fabric, type FleetEvent, type FunctionRecord, type Logger,
+  Buckets, decodeChecked, decodeOrRefuse, encode, followKv, FlurryError, functionKey, isBrokerFailure, kvKeys, moduleObjectName, NAME_PATTERN, publishTo, Subjects, validateFunctionModule,
+  type Fabric, type FleetEvent, type FunctionLimits, type FunctionRecord, type Logger,
 } from '@flurry/core';
+import { checkLimits, checkModuleMemory, type LimitCaps } from './functions/function-limits.js';
+
+/** Attempts of a limits change that lost a race with another write of the record. */
+const LIMITS_ATTEMPTS = 5;
 
 export class FunctionRegistry {
   private readonly cache = new Map<string, FunctionRecord>();
 
   constructor(
     private readonly fabric: Fabric,
-    private readonly maxGuestMemoryBytes: number,
+    /** The fleet's caps: the most memory a module declares, and what a function's limits may reach. */
+    private readonly caps: LimitCaps,
     private readonly log: Logger,
   ) {}
 
@@ -37,18 +44,20 @@ export class FunctionRegistry {
     if (bytes.length === 0) throw new FlurryError('invalid_module', 'empty body: send the module bytes');
     let summary;
     try {
-      summary = await validateFunctionModule(bytes, this.maxGuestMemoryBytes);
+      summary = await validateFunctionModule(bytes, this.caps.memoryBytes);
     } catch (err) {
       throw new FlurryError('invalid_module', (err as Error).message);
     }
+    const key = functionKey(tenant, name);
+    const previous = await this.get(tenant, name).catch(() => undefined);
+    checkModuleMemory(name, summary.memory.maximumPages, previous?.limits);
     const digest = createHash('sha256').update(bytes).digest('hex');
     const objName = moduleObjectName(tenant, digest);
     if (!(await this.fabric.modules.info(objName))) await this.fabric.modules.putBlob({ name: objName }, bytes);
-    const key = functionKey(tenant, name);
-    const previous = await this.get(tenant, name).catch(() => undefined);
     const now = Date.now();
     const record: FunctionRecord = {
       tenant, name, digest, size: bytes.length, exports: summary.exports, memory: summary.memory,
+      ...(previous?.limits && { limits: previous.limits }),
       createdAt: previous?.createdAt ?? now, updatedAt: now,
     };
     await this.fabric.functions.put(key, encode(record));
@@ -56,6 +65,37 @@ export class FunctionRegistry {
     this.emit({ kind: 'function.deployed', at: now, tenant, name, digest });
     this.log.info({ fn: `${tenant}/${name}`, digest, size: bytes.length }, 'function deployed');
     return { record, created: !previous };
+  }
+
+  /**
+   * Replaces the function's limits (`{}` clears them: the fleet's defaults
+   * again). Refused above the fleet's caps, or when its module declares more
+   * memory than the new limit. The record is rewritten only if they differ.
+   */
+  async setLimits(tenant: string, name: string, limits: FunctionLimits): Promise<{ record: FunctionRecord; changed: boolean }> {
+    checkLimits(limits, this.caps);
+    const key = functionKey(tenant, name);
+    FunctionRegistry.checkName(name);
+    for (let attempt = 1; ; attempt++) {
+      const e = await this.fabric.functions.get(key);
+      if (!e || e.operation !== 'PUT' || e.value.length === 0) throw new FlurryError('not_found', `function "${name}" is not deployed`);
+      const current = decodeOrRefuse('FunctionRecord', e.value, key, 'internal');
+      if (sameLimits(current.limits ?? {}, limits)) return { record: current, changed: false };
+      checkModuleMemory(name, current.memory.maximumPages, limits);
+      const { limits: _old, ...rest } = current;
+      const record: FunctionRecord = { ...rest, ...(Object.keys(limits).length > 0 && { limits }), updatedAt: Date.now() };
+      try {
+        // Against the revision read: a deploy in between is not undone.
+        await this.fabric.functions.update(key, encode(record), e.revision);
+      } catch (err) {
+        if (isBrokerFailure(err)) throw err;
+        if (attempt < LIMITS_ATTEMPTS) continue;
+        throw new FlurryError('conflict', `function "${name}" changed while its limits were set; try again`, { cause: err });
+      }
+      this.cache.set(key, record);
+      this.log.info({ fn: `${tenant}/${name}`, limits }, 'function limits set');
+      return { record, changed: true };
+    }
   }
 
   /** The record, from the cache or, just after a deploy through another gateway, from KV. */
@@ -93,4 +133,8 @@ export class FunctionRegistry {
   private emit(event: FleetEvent & { tenant: string }): void {
     publishTo(this.fabric.nc, 'event', Subjects.event(event.tenant, event.kind), event);
   }
+}
+
+function sameLimits(a: FunctionLimits, b: FunctionLimits): boolean {
+  return a.timeoutMs === b.timeoutMs && a.memoryBytes === b.memoryBytes && a.outputBytes === b.outputBytes;
 }

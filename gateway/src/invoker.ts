@@ -15,6 +15,7 @@
 import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
 import type { FleetView } from './fleet-view.js';
 import type { Placement } from './placement.js';
+import { invokeLimitsOf } from './functions/function-limits.js';
 import { isWarmOn } from './planning/host-states.js';
 import { warmParentHosts } from './planning/warm-parent.js';
 
@@ -74,8 +75,10 @@ export class Invoker {
     const n = (this.inFlight.get(key) ?? 0) + 1;
     this.inFlight.set(key, n);
     this.maybeSpread(fn, n, req.requestId);
+    // The host applies the function's own limits to this call.
+    const limits = invokeLimitsOf(fn);
     try {
-      return await this.send(fn, req);
+      return await this.send(fn, limits ? { ...req, limits } : req);
     } finally {
       const left = (this.inFlight.get(key) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(key);

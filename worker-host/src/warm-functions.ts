@@ -136,7 +136,7 @@ export class WarmFunctions {
     const entry = this.warm.get(key);
     if (entry) entry.calls++;
     try {
-      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
         const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
         for (const line of result.logs) glog[line.level]({ guest: true }, line.message);

@@ -139,7 +139,8 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
 function call(msg: Extract<ToThread, { type: 'call' }>): void {
   const factory = clones.get(msg.key)?.factory;
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
-  const context = new CallContext(msg.input, msg.request, limits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
+  const callLimits = msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes };
+  const context = new CallContext(msg.input, msg.request, callLimits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
   current.begin(context);
   const started = performance.now();
   let startMs = 0;
