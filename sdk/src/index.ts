@@ -27,6 +27,7 @@ export type {
   ConsolidationState,
   DataRecord,
   ErrorCode,
+  FunctionLimits,
   FunctionRecord,
   HostCapacity,
   HostDrainReport,
