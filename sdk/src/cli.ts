@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { context, decodeUtf8Strictly, EXIT_FAILURE, EXIT_USAGE, nonNegativeInteger, print, readInput, UsageError } from './cli-context.js';
 import { addDataCommands } from './cli-data-commands.js';
+import { addDeployCommand } from './cli-deploy-commands.js';
 import { addJobCommands } from './cli-job-commands.js';
 import { addHostCommands, addServiceCommands } from './cli-service-commands.js';
-import { cloneErrors, deployedLine, functionDetails, functionsTable, hostsTable } from './cli-views.js';
+import { cloneErrors, functionDetails, functionsTable, hostsTable } from './cli-views.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError, FlurryTimeoutError } from './errors.js';
 import type { InvokeResponse } from './invoke-response.js';
 
@@ -21,16 +22,7 @@ function buildProgram(): Command {
     // Throw instead of exiting, so that usage errors get exit code 2 in one place (main).
     .exitOverride();
 
-  program
-    .command('deploy')
-    .description('upload a wasm module as function NAME (creates or replaces it)')
-    .argument('<name>', 'function name')
-    .argument('<file>', 'wasm module')
-    .action(async (name: string, file: string, _options: object, command: Command) => {
-      const { flurry, json } = context(command);
-      const fn = await flurry.functions.deploy(name, await readInput(file));
-      print(json ? fn : deployedLine(fn), json);
-    });
+  addDeployCommand(program);
 
   program
     .command('invoke')
