@@ -111,6 +111,14 @@ describe('deploy manifests', () => {
     expect(await fallback.json()).toMatchObject({ error: { code: 'timeout', message: `call exceeded ${HOST_CALL_TIMEOUT_MS} ms` } });
   });
 
+  it('limits - a service instance\'s request gets its function\'s timeout too', async () => {
+    await json(await api('POST', '/v1/services', { name: 'spinner', function: 'spin', min: 1, max: 1 }), 201);
+    const res = await api('GET', '/svc/spinner/');
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'timeout', message: expect.stringMatching(/: call exceeded 500 ms; the instance was destroyed with its thread$/) });
+    await json(await api('DELETE', '/v1/services/spinner'));
+  });
+
   it('limits - the host enforces a function\'s output limit', async () => {
     const body = 'x'.repeat(2000);
     expect((await api('POST', '/fn/echo/', body)).status).toBe(200);

@@ -12,7 +12,7 @@ import {
   type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeReply, type InvokeRequest, type KeptReply, type Logger,
   type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest,
 } from '@flurry/core';
-import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
+import type { CallResult, GuestPool, HeldRequest } from './guest/guest-pool.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
@@ -188,7 +188,7 @@ export class ServiceHost {
     this.inFlight++;
     try {
       inst.requests++;
-      const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
       if (r.logs.length > 0) {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
@@ -232,7 +232,7 @@ export class ServiceHost {
         this.parents.release(inst.parentKey);
         this.replies.forget(inst.instanceId);
         forwarded = held.length;
-        for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
+        for (const h of held) h.forward(this.forwardTo(req.target, inst, h));
       },
     });
     const { mode } = source;
@@ -250,8 +250,8 @@ export class ServiceHost {
     return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
   }
 
-  private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
-    const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
+  private async forwardTo(host: string, inst: HostedInstance, { request, callId, limits }: HeldRequest): Promise<CallResult> {
+    const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request, ...(limits && { limits }) };
     let reply: InvokeReply;
     try {
       reply = await call(this.deps.nc, 'direct', MigrationSubjects.direct(host, inst.instanceId), req, { timeoutMs: STEP_TIMEOUT_MS });

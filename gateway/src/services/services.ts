@@ -49,7 +49,7 @@ export async function openServices(deps: ServicesDeps): Promise<Services> {
     counts,
     scaling,
     records: new ServiceRecords({ store, scaling, counts, getFunction: deps.getFunction, instanceQuota: deps.instanceQuota }),
-    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, log }),
+    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, getFunction: deps.getFunction, log }),
     migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log }),
   };
 }

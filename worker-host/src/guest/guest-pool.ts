@@ -268,8 +268,8 @@ export class GuestPool {
    * request (guest_trap) and leaves the instance usable; a timeout terminates
    * the thread and destroys every instance in it.
    */
-  instanceHandle(instanceId: string, request: HttpRequestData, callId: string): Promise<CallResult> {
-    return this.persistent.handle(instanceId, request, callId);
+  instanceHandle(instanceId: string, request: HttpRequestData, callId: string, limits?: InvokeLimits): Promise<CallResult> {
+    return this.persistent.handle(instanceId, request, callId, limits);
   }
 
   /** Ends a persistent instance; requests queued for it fail with not_found. Unknown ids are ignored. */

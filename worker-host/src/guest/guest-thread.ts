@@ -244,7 +244,7 @@ function instanceCall(msg: Extract<ToThread, { type: 'instance-call' }>): void {
   const held = instances.get(msg.instanceId);
   if (!held) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `instance ${msg.instanceId} does not exist` }, logs: [], droppedLogLines: 0 });
   const { clone } = held;
-  const context = new CallContext(msg.input, msg.request, limits);
+  const context = new CallContext(msg.input, msg.request, msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes });
   current.begin(context);
   current.memory.attach(clone.memory);
   const started = performance.now();

@@ -24,7 +24,7 @@ export type ToThread =
   /** Make a persistent (service) instance of a snapshot: a clone that stays alive; answered with `created` or `failed`. */
   | { type: 'instance-create'; id: number; key: string; instanceId: string }
   /** `handle` on a persistent instance, whose memory and globals persist between requests; answered with `result` or `failed`. */
-  | { type: 'instance-call'; id: number; instanceId: string; input: Uint8Array; request: RequestHead }
+  | { type: 'instance-call'; id: number; instanceId: string; input: Uint8Array; request: RequestHead; maxOutputBytes?: number }
   /** Drop a persistent instance (no answer; it runs after the call in progress, if any). */
   | { type: 'instance-destroy'; instanceId: string }
   /** A live-migration step on a persistent instance, between its requests (see migration-ops.ts); answered with `migrated` or `failed`. */
