@@ -3,7 +3,8 @@
  * registry, the invoker or the fleet view; errors become responses in one
  * place (http-errors.ts).
  */
-import { Hono, type Context } from 'hono';
+import type { Context } from 'hono';
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import { FlurryError, newId, rejectedMessages, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
 import { readBody } from './request-body.js';
@@ -22,7 +23,10 @@ import { addCallbackRoutes } from './callbacks/callback-routes.js';
 import { addFunctionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
-import { authenticate, type CallerVariables } from './auth/roles.js';
+import { authenticate } from './auth/roles.js';
+import { apiRouter, type Env } from './api/api-app.js';
+import { addApiDocs } from './api/api-docs.js';
+import { functionRoutes } from './function-routes.js';
 import { hostViewFor } from './auth/host-view.js';
 import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
@@ -56,13 +60,11 @@ export interface AppDeps {
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
-type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
-
 /** Headers a guest may not set: the gateway owns framing. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
 
-export function createApp(deps: AppDeps): Hono<Env> {
-  const app = new Hono<Env>();
+export function createApp(deps: AppDeps): OpenAPIHono<Env> {
+  const app = apiRouter();
   app.onError(errorResponse);
   app.notFound((c) => errorResponse(new FlurryError('not_found', `no route for ${c.req.method} ${c.req.path}`), c));
 
@@ -82,6 +84,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     deps.link.assertUp();
     return c.json({ ok: true });
   });
+
+  addApiDocs(app);
 
   // Before the broker check: a caller without a valid key learns nothing, not even that the broker is away.
   app.use('*', authenticate(deps.auth));
@@ -104,17 +108,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
 
-  app.put('/v1/functions/:name', async (c) => {
-    const bytes = await readBody(c, deps.maxModuleBytes);
-    const { record, created } = await deps.registry.deploy(c.var.tenant, c.req.param('name'), bytes);
-    return c.json({ function: record }, created ? 201 : 200);
-  });
-  app.get('/v1/functions', async (c) => c.json({ functions: await deps.registry.list(c.var.tenant) }));
-  app.get('/v1/functions/:name', async (c) => c.json({ function: await deps.registry.get(c.var.tenant, c.req.param('name')) }));
-  app.delete('/v1/functions/:name', async (c) => {
-    await deps.registry.delete(c.var.tenant, c.req.param('name'));
-    return c.json({ deleted: c.req.param('name') });
-  });
+  app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
 
   addFunctionLimitsRoutes(app, { registry: deps.registry, maxBodyBytes: deps.maxBodyBytes });
 

@@ -24,6 +24,9 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/** Every error code, as the API document lists them. */
+export const ERROR_CODES = Object.keys(STATUS) as [ErrorCode, ...ErrorCode[]];
+
 export function statusFor(code: ErrorCode): number {
   return STATUS[code] ?? 500;
 }

@@ -1,0 +1,99 @@
+/**
+ * How a route module declares its part of the HTTP API: once, as zod schemas
+ * (params, query, body, each response), from which the app both validates
+ * requests and writes /openapi.json (api-docs.ts).
+ *
+ *   const router = apiRouter();
+ *   router.openapi(createRoute({ method: 'get', path: '/v1/things/{name}', tags: ['Things'],
+ *     request: { params: NameParam }, responses: { 200: jsonResponse(Thing, 'The thing') } }),
+ *     (c) => c.json(thing(c.req.valid('param').name), 200));
+ *   app.route('/', router); // in app.ts, after the middleware the routes need
+ *
+ * A request that fails its schema gets the API's one error shape (400
+ * bad_request naming the field), through `refuseInvalid`, the routers'
+ * default hook. Objects are strict: an unknown field is refused.
+ */
+import { OpenAPIHono, z, type Hook } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { FlurryError, type Logger } from '@flurry/core';
+import type { CallerVariables } from '../auth/roles.js';
+import { ERROR_CODES } from '../http-errors.js';
+import { readBody } from '../request-body.js';
+
+/** What every route may read from the context: the request id, the logger and the caller (auth/roles.ts). */
+export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
+
+/** The name of the security scheme every route but the health checks and the docs needs. */
+export const API_KEY = 'apiKey';
+
+/** A router to declare routes on; mount it with `app.route('/', router)`. */
+export function apiRouter(): OpenAPIHono<Env> {
+  return new OpenAPIHono<Env>({ defaultHook: refuseInvalid });
+}
+
+/** The default hook: a request that fails its schema is refused 400, naming the first bad field. */
+export const refuseInvalid: Hook<unknown, Env, string, void> = (result) => {
+  if (!result.success) throw new FlurryError('bad_request', describeIssue(result.error.issues[0], result.target));
+};
+
+/** One zod issue in the API's words: `"clones" must be ...`, `unknown field "x"`. */
+export function describeIssue(issue: z.core.$ZodIssue | undefined, target: string): string {
+  if (!issue) return `invalid ${target}`;
+  const where = fieldName(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => `"${where ? `${where}.` : ''}${k}"`).join(', ');
+    return `unknown ${target === 'query' ? 'query parameter' : 'field'} ${keys}`;
+  }
+  if (!where) return target === 'json' && issue.code === 'invalid_type' ? 'the body must be a JSON object' : issue.message;
+  return `"${where}" ${issue.message}`;
+}
+
+/** `inputs[1]`, `memory.initialPages`. */
+function fieldName(path: PropertyKey[]): string {
+  return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
+}
+
+/**
+ * The body of every refusal, whatever the route: also in the `x-flurry-error` header.
+ */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES).openapi({ description: 'What went wrong, for programs (also in the x-flurry-error header)' }),
+    message: z.string().openapi({ description: 'What went wrong, for people' }),
+  }),
+}).openapi('Error', { description: 'A refusal or failure of the platform (not a guest\'s own answer)' });
+
+/** A JSON response of `schema`. */
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { 'application/json': { schema } } } as const;
+}
+
+/** Every refusal (any status not declared otherwise) has the error shape. */
+export const errorResponses = {
+  default: jsonResponse(ErrorBody, 'A refusal or failure: 4xx or 5xx with the error shape; `retry-after` on 429 and 503'),
+} as const;
+
+/** A path parameter's schema: a non-empty string. */
+export const pathName = (description: string) => z.string().min(1).openapi({ description });
+
+/**
+ * Reads a JSON body under `limit` bytes (413 beyond it, as readBody does
+ * for every route) for the route's schema to check. A JSON body must say it
+ * is one (`content-type: application/json`); an `optional` body may be empty
+ * (then it is `{}`). The bytes stay readable (`c.req.arrayBuffer()`), for an
+ * Idempotency-Key's hash.
+ */
+export function jsonBody(limit: number, opts: { optional?: boolean } = {}): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const bytes = await readBody(c, limit);
+    const empty = bytes.length === 0 && opts.optional === true;
+    const type = c.req.header('content-type');
+    if (!empty && !(type && /^application\/json\b/i.test(type))) throw new FlurryError('bad_request', 'send the body as JSON, with content-type: application/json');
+    // Hono's body cache, which the validator after this parses from (once). Its type names Body's methods; it holds their promises.
+    Object.assign(c.req.bodyCache, {
+      arrayBuffer: Promise.resolve(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)),
+      text: Promise.resolve(empty ? '{}' : new TextDecoder().decode(bytes)),
+    });
+    await next();
+  };
+}
