@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { FlurryError, type FunctionRecord } from '@flurry/core';
 import { checkLimits, checkModuleMemory, invokeLimitsOf, type LimitCaps } from './function-limits.js';
-import { limitsBody } from './function-limits-routes.js';
+import { Hono } from 'hono';
+import type { Env } from '../api/api-app.js';
+import { errorResponse } from '../http-errors.js';
+import { functionLimitsRoutes } from './function-limits-routes.js';
 
 const caps: LimitCaps = { timeoutMs: 15_000, memoryBytes: 1024 ** 3, outputBytes: 4 * 1024 * 1024 };
-const encoded = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 function refusal(f: () => unknown): FlurryError {
   try {
@@ -51,14 +53,37 @@ describe('function limits', () => {
     expect(invokeLimitsOf({} as FunctionRecord)).toBeUndefined();
   });
 
-  it('limits body - takes exactly { limits: {...} } of positive integers', () => {
-    expect(limitsBody(encoded({ limits: { timeoutMs: 500 } }))).toEqual({ timeoutMs: 500 });
-    expect(limitsBody(encoded({ limits: {} }))).toEqual({});
-    expect(refusal(() => limitsBody(encoded({ limits: {}, name: 'x' }))).message).toBe('unknown field "name" (only "limits")');
-    expect(refusal(() => limitsBody(encoded({ limits: { timeout: 5 } }))).message).toBe('unknown field "limits.timeout" (timeoutMs, memoryBytes, outputBytes)');
-    expect(refusal(() => limitsBody(encoded({ limits: { timeoutMs: '5s' } }))).message).toBe('"limits.timeoutMs" must be a positive integer');
-    expect(refusal(() => limitsBody(encoded({ limits: { timeoutMs: 1.5 } }))).message).toBe('"limits.timeoutMs" must be a positive integer');
-    expect(refusal(() => limitsBody(encoded([]))).code).toBe('bad_request');
-    expect(refusal(() => limitsBody(new TextEncoder().encode('{'))).message).toMatch(/^body is not valid JSON/);
+  it('route - PATCH takes exactly { limits: {...} } of positive integers, as JSON', async () => {
+    const set: unknown[] = [];
+    const app = new Hono<Env>();
+    app.onError(errorResponse);
+    app.use('*', async (c, next) => {
+      c.set('tenant', 'acme');
+      await next();
+    });
+    app.route('/', functionLimitsRoutes({
+      maxBodyBytes: 1024,
+      registry: { setLimits: async (tenant, name, limits) => (set.push([tenant, name, limits]), { record: { name, limits } as FunctionRecord, changed: true }) },
+    }));
+    const patch = (body: string, type = 'application/json') => app.request('/v1/functions/echo', { method: 'PATCH', body, headers: { 'content-type': type } });
+
+    const ok = await patch(JSON.stringify({ limits: { timeoutMs: 500 } }));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ function: { name: 'echo', limits: { timeoutMs: 500 } } });
+    expect(set).toEqual([['acme', 'echo', { timeoutMs: 500 }]]);
+
+    const refused = async (body: string, type?: string) => {
+      const res = await patch(body, type);
+      expect(res.status).toBe(400);
+      return ((await res.json()) as { error: { code: string; message: string } }).error;
+    };
+    expect(await refused(JSON.stringify({ limits: {}, name: 'x' }))).toEqual({ code: 'bad_request', message: 'unknown field "name"' });
+    expect(await refused(JSON.stringify({ limits: { timeout: 5 } }))).toEqual({ code: 'bad_request', message: 'unknown field "limits.timeout"' });
+    expect((await refused(JSON.stringify({ limits: { timeoutMs: '5s' } }))).message).toMatch(/^"limits.timeoutMs" /);
+    expect((await refused(JSON.stringify({ limits: { timeoutMs: 1.5 } }))).message).toMatch(/^"limits.timeoutMs" /);
+    expect((await refused(JSON.stringify({ limits: { outputBytes: 0 } }))).message).toMatch(/^"limits.outputBytes" /);
+    expect((await refused(JSON.stringify({}))).message).toMatch(/^"limits" /);
+    expect((await refused('{"limits": {}}', 'text/plain')).message).toBe('send the body as JSON, with content-type: application/json');
+    expect(set).toHaveLength(1);
   });
 });
