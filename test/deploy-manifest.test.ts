@@ -163,6 +163,17 @@ describe('deploy manifests', () => {
     expect((await api('GET', '/v1/functions/fresh')).status).toBe(404);
   });
 
+  it('redeploy - a new upload of a function keeps its limits; one deleted and deployed again has none', async () => {
+    const upload = (name: string) => fetch(`${fleet.url}/v1/functions/${name}`, { method: 'PUT', body: guestProgram('spin') as Uint8Array<ArrayBuffer>, headers: { ...headers, 'content-type': 'application/wasm' } });
+    const before = await functionRecord('spin');
+    expect((await upload('spin')).status).toBe(200);
+    expect((await functionRecord('spin')).limits).toEqual(before.limits);
+    await json(await api('PATCH', '/v1/functions/spin-default', { limits: { timeoutMs: 700 } }));
+    await json(await api('DELETE', '/v1/functions/spin-default'));
+    expect((await upload('spin-default')).status).toBe(201);
+    expect((await functionRecord('spin-default')).limits).toBeUndefined();
+  });
+
   it('an over-cap limit - refused with 400 naming the cap; the function keeps its limits', async () => {
     const before = await functionRecord('spin');
     const res = await api('PATCH', '/v1/functions/spin', { limits: { timeoutMs: INVOKE_TIMEOUT_MS + 1 } });

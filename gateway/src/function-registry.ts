@@ -12,8 +12,8 @@ import {
 } from '@flurry/core';
 import { checkLimits, checkModuleMemory, type LimitCaps } from './functions/function-limits.js';
 
-/** Attempts of a limits change that lost a race with another write of the record. */
-const LIMITS_ATTEMPTS = 5;
+/** Attempts of a record's write that lost a race with another write of it. */
+const WRITE_ATTEMPTS = 5;
 
 export class FunctionRegistry {
   private readonly cache = new Map<string, FunctionRecord>();
@@ -48,23 +48,21 @@ export class FunctionRegistry {
     } catch (err) {
       throw new FlurryError('invalid_module', (err as Error).message);
     }
-    const key = functionKey(tenant, name);
-    const previous = await this.get(tenant, name).catch(() => undefined);
-    checkModuleMemory(name, summary.memory.maximumPages, previous?.limits);
     const digest = createHash('sha256').update(bytes).digest('hex');
     const objName = moduleObjectName(tenant, digest);
     if (!(await this.fabric.modules.info(objName))) await this.fabric.modules.putBlob({ name: objName }, bytes);
     const now = Date.now();
-    const record: FunctionRecord = {
-      tenant, name, digest, size: bytes.length, exports: summary.exports, memory: summary.memory,
-      ...(previous?.limits && { limits: previous.limits }),
-      createdAt: previous?.createdAt ?? now, updatedAt: now,
-    };
-    await this.fabric.functions.put(key, encode(record));
-    this.cache.set(key, record);
+    const { record, previous } = await this.rewrite(tenant, name, (previous) => {
+      checkModuleMemory(name, summary.memory.maximumPages, previous?.limits);
+      return {
+        tenant, name, digest, size: bytes.length, exports: summary.exports, memory: summary.memory,
+        ...(previous?.limits && { limits: previous.limits }),
+        createdAt: previous?.createdAt ?? now, updatedAt: now,
+      };
+    });
     this.emit({ kind: 'function.deployed', at: now, tenant, name, digest });
     this.log.info({ fn: `${tenant}/${name}`, digest, size: bytes.length }, 'function deployed');
-    return { record, created: !previous };
+    return { record: record!, created: !previous };
   }
 
   /**
@@ -74,27 +72,45 @@ export class FunctionRegistry {
    */
   async setLimits(tenant: string, name: string, limits: FunctionLimits): Promise<{ record: FunctionRecord; changed: boolean }> {
     checkLimits(limits, this.caps);
-    const key = functionKey(tenant, name);
     FunctionRegistry.checkName(name);
-    for (let attempt = 1; ; attempt++) {
-      const e = await this.fabric.functions.get(key);
-      if (!e || e.operation !== 'PUT' || e.value.length === 0) throw new FlurryError('not_found', `function "${name}" is not deployed`);
-      const current = decodeOrRefuse('FunctionRecord', e.value, key, 'internal');
-      if (sameLimits(current.limits ?? {}, limits)) return { record: current, changed: false };
+    const { record, previous } = await this.rewrite(tenant, name, (current) => {
+      if (!current) throw new FlurryError('not_found', `function "${name}" is not deployed`);
+      if (sameLimits(current.limits ?? {}, limits)) return undefined;
       checkModuleMemory(name, current.memory.maximumPages, limits);
       const { limits: _old, ...rest } = current;
-      const record: FunctionRecord = { ...rest, ...(Object.keys(limits).length > 0 && { limits }), updatedAt: Date.now() };
+      return { ...rest, ...(Object.keys(limits).length > 0 && { limits }), updatedAt: Date.now() };
+    });
+    if (!record) return { record: previous!, changed: false };
+    this.log.info({ fn: `${tenant}/${name}`, limits }, 'function limits set');
+    return { record, changed: true };
+  }
+
+  /**
+   * Writes `next(stored record)` by compare-and-set against the revision read
+   * (read again and retried when another write came first), so that a deploy
+   * and a limits change at the same moment do not undo each other. `next`
+   * answering undefined writes nothing.
+   */
+  private async rewrite(tenant: string, name: string, next: (current: FunctionRecord | undefined) => FunctionRecord | undefined): Promise<{ record?: FunctionRecord; previous?: FunctionRecord }> {
+    const key = functionKey(tenant, name);
+    for (let attempt = 1; ; attempt++) {
+      const e = await this.fabric.functions.get(key);
+      const stored = e !== null && e.operation === 'PUT' && e.value.length > 0;
+      // A value that is not a record counts as none: a deploy replaces it.
+      const previous = stored ? decodeChecked('FunctionRecord', e.value, key) : undefined;
+      const record = next(previous);
+      if (!record) return { previous };
       try {
-        // Against the revision read: a deploy in between is not undone.
-        await this.fabric.functions.update(key, encode(record), e.revision);
+        // None stored (or deleted): create, which fails if another created it meanwhile.
+        if (stored) await this.fabric.functions.update(key, encode(record), e.revision);
+        else await this.fabric.functions.create(key, encode(record));
       } catch (err) {
         if (isBrokerFailure(err)) throw err;
-        if (attempt < LIMITS_ATTEMPTS) continue;
-        throw new FlurryError('conflict', `function "${name}" changed while its limits were set; try again`, { cause: err });
+        if (attempt < WRITE_ATTEMPTS) continue;
+        throw new FlurryError('conflict', `function "${name}" was changed by another request meanwhile; try again`, { cause: err });
       }
       this.cache.set(key, record);
-      this.log.info({ fn: `${tenant}/${name}`, limits }, 'function limits set');
-      return { record, changed: true };
+      return { record, previous };
     }
   }
 
