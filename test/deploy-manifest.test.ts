@@ -96,6 +96,12 @@ describe('deploy manifests', () => {
     const run = await flurry('deploy', '-f', EXAMPLE);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^function echo +unchanged\nfunction counter +unchanged\nfunction spin +unchanged\nservice tally +unchanged\nnothing changed \(4 unchanged\)\n$/);
+    const asJson = await flurry('--json', 'deploy', '-f', EXAMPLE);
+    expect(asJson.code, asJson.stderr).toBe(0);
+    expect(JSON.parse(asJson.stdout)).toEqual({
+      manifest: EXAMPLE, dryRun: false,
+      changes: [['function', 'echo'], ['function', 'counter'], ['function', 'spin'], ['service', 'tally']].map(([kind, name]) => ({ kind, name, action: 'unchanged', changes: [] })),
+    });
     // Digests, limits and the services' bounds, and updatedAt: no record was written again.
     expect(await records()).toEqual(before);
   });
