@@ -187,6 +187,10 @@ describe('deploy manifests', () => {
     expect(await res.json()).toEqual({ error: { code: 'bad_request', message: `limits.timeoutMs ${INVOKE_TIMEOUT_MS + 1} exceeds the fleet's cap of ${INVOKE_TIMEOUT_MS} (FLURRY_INVOKE_TIMEOUT_MS)` } });
     const unknown = await api('PATCH', '/v1/functions/spin', { limits: { timeout: 5 } });
     expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toEqual({ error: { code: 'bad_request', message: 'unknown field "limits.timeout"' } });
+    // Declared once: the API's document has the route and its body.
+    const document = await json<{ paths: Record<string, Record<string, { requestBody?: unknown }>> }>(await fetch(`${fleet.url}/openapi.json`));
+    expect(document.paths['/v1/functions/{name}']?.patch?.requestBody).toBeDefined();
     expect(await functionRecord('spin')).toEqual(before);
   });
 });
