@@ -48,6 +48,8 @@ export class FunctionRegistry {
     } catch (err) {
       throw new FlurryError('invalid_module', (err as Error).message);
     }
+    // Refused before the module is stored when its memory is over the function's limit (checked again at the write).
+    checkModuleMemory(name, summary.memory.maximumPages, (await this.get(tenant, name).catch(() => undefined))?.limits);
     const digest = createHash('sha256').update(bytes).digest('hex');
     const objName = moduleObjectName(tenant, digest);
     if (!(await this.fabric.modules.info(objName))) await this.fabric.modules.putBlob({ name: objName }, bytes);
