@@ -107,8 +107,7 @@ describe('deploy manifests', () => {
   });
 
   it('limits - a call past the function\'s own timeout fails with the timeout error; the same module without limits keeps the default', async () => {
-    const deployed = await fetch(`${fleet.url}/v1/functions/spin-default`, { method: 'PUT', body: guestProgram('spin') as Uint8Array<ArrayBuffer>, headers: { ...headers, 'content-type': 'application/wasm' } });
-    expect(deployed.status).toBe(201);
+    expect((await upload('spin-default')).status).toBe(201);
     const own = await api('GET', '/fn/spin/');
     expect(own.status).toBe(504);
     expect(await own.json()).toMatchObject({ error: { code: 'timeout', message: 'call exceeded 500 ms' } });
@@ -169,8 +168,11 @@ describe('deploy manifests', () => {
     expect((await api('GET', '/v1/functions/fresh')).status).toBe(404);
   });
 
+  const upload = (name: string, program = 'spin') => fetch(`${fleet.url}/v1/functions/${name}`, {
+    method: 'PUT', body: guestProgram(program) as Uint8Array<ArrayBuffer>, headers: { ...headers, 'content-type': 'application/wasm' },
+  });
+
   it('redeploy - a new upload of a function keeps its limits; one deleted and deployed again has none', async () => {
-    const upload = (name: string) => fetch(`${fleet.url}/v1/functions/${name}`, { method: 'PUT', body: guestProgram('spin') as Uint8Array<ArrayBuffer>, headers: { ...headers, 'content-type': 'application/wasm' } });
     const before = await functionRecord('spin');
     expect((await upload('spin')).status).toBe(200);
     expect((await functionRecord('spin')).limits).toEqual(before.limits);
@@ -178,6 +180,18 @@ describe('deploy manifests', () => {
     await json(await api('DELETE', '/v1/functions/spin-default'));
     expect((await upload('spin-default')).status).toBe(201);
     expect((await functionRecord('spin-default')).limits).toBeUndefined();
+  });
+
+  it('memory limit - a module declaring more is refused at deploy, and a limit below the module\'s declared memory', async () => {
+    // grow declares 512 pages (32 MiB), echo 1024 (64 MiB).
+    expect((await upload('small', 'grow')).status).toBe(201);
+    await json(await api('PATCH', '/v1/functions/small', { limits: { memoryBytes: 32 * 1024 * 1024 } }));
+    const bigger = await upload('small', 'echo');
+    expect(bigger.status).toBe(400);
+    expect(((await bigger.json()) as { error: { message: string } }).error.message).toMatch(/^function "small": its module declares a memory maximum of 67108864 bytes \(1024 pages\), above its limits\.memoryBytes 33554432/);
+    const lower = await api('PATCH', '/v1/functions/small', { limits: { memoryBytes: 16 * 1024 * 1024 } });
+    expect(lower.status).toBe(400);
+    expect((await functionRecord('small')).limits).toEqual({ memoryBytes: 32 * 1024 * 1024 });
   });
 
   it('an over-cap limit - refused with 400 naming the cap; the function keeps its limits', async () => {
