@@ -52,7 +52,6 @@ const manifestSchema = z.strictObject({
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
-export type ManifestFunction = Manifest['functions'][string];
 export type ManifestService = Manifest['services'][string];
 
 /** A manifest that cannot be applied; the message names the file, the line and the path of what is wrong. */
