@@ -89,6 +89,8 @@ describe('deploy manifests', () => {
     expect((await functionRecord('spin')).limits).toEqual({ timeoutMs: 500, memoryBytes: 67108864, outputBytes: 65536 });
     expect((await functionRecord('echo')).limits).toBeUndefined();
     expect(await serviceRecord('tally')).toMatchObject({ function: 'counter', min: 1, max: 2, init: btoa('41') });
+    const shown = await flurry('function', 'get', 'spin');
+    expect(shown.stdout).toMatch(/^limits {3}timeout 500 ms, memory 64\.0 MiB, output 64\.0 KiB$/m);
   });
 
   it('apply again - prints that nothing changed and writes nothing', async () => {

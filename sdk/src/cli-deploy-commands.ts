@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { context, print, readInput, UsageError } from './cli-context.js';
+import { context, example, print, readInput, UsageError } from './cli-context.js';
 import { deployedLine } from './cli-views.js';
 import type { Flurry } from './client.js';
 import { ManifestError, parseManifest, planChanges, type Change, type DesiredFunction, type Manifest } from './manifest.js';
@@ -28,7 +28,7 @@ export function addDeployCommand(program: Command): void {
     .argument('[file]', 'wasm module (- for stdin)')
     .option('-f, --file <manifest>', 'apply a manifest: its functions (modules, limits) and services, changing only what differs')
     .option('--dry-run', 'with -f: print what would change, change nothing')
-    .addHelpText('after', '\nExamples:\n  $ flurry deploy echo functions/build/echo.wasm\n  $ flurry deploy -f functions/flurry.yaml --dry-run\n  $ flurry deploy -f functions/flurry.yaml\n')
+    .addHelpText('after', example('flurry deploy echo functions/build/echo.wasm', 'flurry deploy -f functions/flurry.yaml --dry-run', 'flurry deploy -f functions/flurry.yaml'))
     .action(async (name: string | undefined, file: string | undefined, options: DeployOptions, command: Command) => {
       const { flurry, json } = context(command);
       if (options.file !== undefined) {
