@@ -22,6 +22,7 @@ import type { HostControl } from './hosts/host-control.js';
 import { addCallbackRoutes } from './callbacks/callback-routes.js';
 import { logRoutes } from './logs/log-routes.js';
 import type { GuestLogStore } from './logs/guest-log-store.js';
+import { functionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
@@ -114,6 +115,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
 
   app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
+  app.route('/', functionLimitsRoutes({ registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
 
   app.get('/v1/hosts', async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }));
 
