@@ -162,8 +162,27 @@ export interface FunctionRecord {
   /** Entry points the module exports. */
   exports: string[];
   memory: { initialPages: number; maximumPages: number };
+  /** Its own limits instead of the fleet's defaults (docs/manifests.md); kept across redeploys. */
+  limits?: FunctionLimits;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A function's own limits, each within the fleet's cap (gateway/src/functions/function-limits.ts); absent: the default. */
+export interface FunctionLimits {
+  /** A call's (or service request's) time limit, instead of the hosts' FLURRY_CALL_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Most linear memory a module of it may declare: a deploy of one declaring more is refused. */
+  memoryBytes?: number;
+  /** Most bytes a call may answer, instead of the hosts' FLURRY_MAX_OUTPUT. */
+  outputBytes?: number;
+}
+
+/** The limits a host applies to one call, from its function's (the host's own defaults where absent). */
+export interface InvokeLimits {
+  timeoutMs?: number;
+  /** Capped by the host's own FLURRY_MAX_OUTPUT. */
+  outputBytes?: number;
 }
 
 export interface PlaceRequest {
@@ -188,6 +207,8 @@ export interface InvokeRequest {
   query: string;
   headers: [string, string][];
   body: Uint8Array;
+  /** The function's own limits for this call (FunctionRecord.limits). */
+  limits?: InvokeLimits;
 }
 
 export type InvokeReply =
@@ -619,6 +640,8 @@ export interface StoredJob {
    * emits it for the done clones missing here.
    */
   doneEventsStored?: number[];
+  /** The W3C traceparent of the request that submitted the job (trace.ts): its fork requests carry it to the hosts. */
+  traceparent?: string;
 }
 
 export interface IdempotencyEntry {
@@ -975,4 +998,48 @@ export interface ControllerMove {
   ok: boolean;
   downtimeMs?: number;
   error?: string;
+}
+
+// ---- Guest logs (docs/api.md, "Guest logs")
+
+/**
+ * JetStream stream of what guests logged, one GuestLogBatch per call, clone or
+ * service request, for their owner to read (`GET /v1/functions/:name/logs`).
+ */
+export const GuestLogsStream = 'FLURRY_GUEST_LOGS';
+
+/** Subjects of the guest logs stream: the tenant first, so a reader is scoped by the caller's tenant. */
+export const GuestLogSubjects = {
+  /** Every subject of the stream. */
+  all: 'flurry.logs.>',
+  /** A function's calls (and its warm parent's init). */
+  function: (tenant: string, name: string) => `flurry.logs.${tenant}.fn.${name}`,
+  /** One clone of a job. */
+  clone: (tenant: string, jobId: string, index: number) => `flurry.logs.${tenant}.job.${jobId}.${index}`,
+  /** A job's reduce. */
+  reduce: (tenant: string, jobId: string) => `flurry.logs.${tenant}.job.${jobId}.reduce`,
+  /** Every clone and the reduce of a job. */
+  job: (tenant: string, jobId: string) => `flurry.logs.${tenant}.job.${jobId}.*`,
+  /** A service's requests, all instances. */
+  service: (tenant: string, service: string) => `flurry.logs.${tenant}.svc.${service}`,
+} as const;
+
+/** Which run of a guest logged: a function call, a job's clone or reduce, a service request. */
+export type GuestLogSource =
+  | { kind: 'function'; name: string }
+  | { kind: 'clone'; jobId: string; index: number }
+  | { kind: 'reduce'; jobId: string }
+  | { kind: 'service'; service: string; instanceId: string };
+
+/** The lines one guest run logged, as a host publishes them after the run. */
+export interface GuestLogBatch {
+  /** When the run ended (ms since the epoch): every line of the batch carries it. */
+  at: number;
+  tenant: string;
+  source: GuestLogSource;
+  requestId: string;
+  hostId: string;
+  lines: { level: 'debug' | 'info' | 'warn' | 'error'; message: string }[];
+  /** Lines over the per-call caps, not kept. */
+  dropped: number;
 }

@@ -84,16 +84,25 @@ const hostRecord = z.object({
   brokerOutages: num.optional(),
 });
 
+/** A call's time limit: 1 ms to an hour (the hosts' FLURRY_CALL_TIMEOUT_MS range). */
+const timeLimitMs = z.number().int().min(1).max(3_600_000);
+/** Answer bytes: 1 KiB to 64 MiB (the hosts' FLURRY_MAX_OUTPUT range). */
+const outputBytes = z.number().int().min(1024).max(64 * 1024 * 1024);
+const functionLimits = z.object({
+  timeoutMs: timeLimitMs.optional(), memoryBytes: z.number().int().min(65536).max(4 * 1024 ** 3).optional(), outputBytes: outputBytes.optional(),
+});
+const invokeLimits = z.object({ timeoutMs: timeLimitMs.optional(), outputBytes: outputBytes.optional() });
+
 const functionRecord = z.object({
   tenant: str, name: str, digest: str, size: num, exports: arrayOf(str),
-  memory: z.object({ initialPages: num, maximumPages: num }), createdAt: num, updatedAt: num,
+  memory: z.object({ initialPages: num, maximumPages: num }), limits: functionLimits.optional(), createdAt: num, updatedAt: num,
 });
 
 const placeRequest = z.object({ requestId: str, tenant: str, name: str, digest: str });
 const placeReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, initMs: num }), failed]);
 
 const invokeRequest = z.object({
-  requestId: str, tenant: str, name: str, digest: str, method: str, path: str, query: str, headers, body: bytes,
+  requestId: str, tenant: str, name: str, digest: str, method: str, path: str, query: str, headers, body: bytes, limits: invokeLimits.optional(),
 });
 const invokeReply = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), status: num, headers, body: bytes, hostId: str, durationMs: num }),
@@ -189,7 +198,7 @@ const jobSpec = z.object({
 });
 const storedJob = z.object({
   record: jobRecord, callbackUrl: str.optional(), specObject: str.optional(), dispatch: recordOf(num, str).optional(), parentIncarnation: num.optional(),
-  cancelRequested: z.boolean().optional(), eventSeq: num.optional(), doneEventsStored: arrayOf(num).optional(),
+  cancelRequested: z.boolean().optional(), eventSeq: num.optional(), doneEventsStored: arrayOf(num).optional(), traceparent: str.optional(),
 });
 const idempotencyEntry = z.object({ jobId: str, bodyHash: str });
 const jobControlRequest = z.object({ action: z.literal('cancel'), tenant: str, jobId: str });
@@ -279,6 +288,17 @@ const drainHostReply = z.discriminatedUnion('ok', [
 const setHostStateRequest = z.object({ state: hostState, reason: str });
 const setHostStateReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, state: hostState }), failed]);
 
+const guestLogSource = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('function'), name: str }),
+  z.object({ kind: z.literal('clone'), jobId: str, index: count }),
+  z.object({ kind: z.literal('reduce'), jobId: str }),
+  z.object({ kind: z.literal('service'), service: str, instanceId: str }),
+]);
+const guestLogBatch = z.object({
+  at: count, tenant: str, source: guestLogSource, requestId: str, hostId: str,
+  lines: arrayOf(z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: str })), dropped: count,
+});
+
 /** Every message kind, by the name of its type in protocol.ts. */
 export const MessageSchemas = {
   HostRecord: hostRecord,
@@ -328,6 +348,7 @@ export const MessageSchemas = {
   SetHostStateRequest: setHostStateRequest,
   SetHostStateReply: setHostStateReply,
   ControllerMoves: arrayOf(controllerMove),
+  GuestLogBatch: guestLogBatch,
 } as const;
 
 export type MessageKind = keyof typeof MessageSchemas;
@@ -354,7 +375,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
   MigrateInstanceRequest: P.MigrateInstanceRequest; MigrateInstanceReply: P.MigrateInstanceReply; ReceiveStep: P.ReceiveStep;
   ReceiveStepReply: P.ReceiveStepReply; ServiceLoadReport: P.ServiceLoadReport; DrainHostRequest: P.DrainHostRequest;
   DrainHostReply: P.DrainHostReply; SetHostStateRequest: P.SetHostStateRequest; SetHostStateReply: P.SetHostStateReply;
-  ControllerMoves: P.ControllerMove[];
+  ControllerMoves: P.ControllerMove[]; GuestLogBatch: P.GuestLogBatch;
 };
 /** Fails to compile, naming the kind, when a schema and its protocol type differ (or a kind lacks either). */
 export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
@@ -366,5 +387,5 @@ export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K exte
   StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,
   DestroyInstanceRequest: true, DestroyInstanceReply: true, MigrateInstanceRequest: true, MigrateInstanceReply: true, ReceiveStep: true,
   ReceiveStepReply: true, ServiceLoadReport: true, DrainHostRequest: true, DrainHostReply: true, SetHostStateRequest: true,
-  SetHostStateReply: true, ControllerMoves: true,
+  SetHostStateReply: true, ControllerMoves: true, GuestLogBatch: true,
 };

@@ -20,12 +20,16 @@ import type { Services } from './services/services.js';
 import { addHostRoutes } from './hosts/host-routes.js';
 import type { HostControl } from './hosts/host-control.js';
 import { addCallbackRoutes } from './callbacks/callback-routes.js';
+import { logRoutes } from './logs/log-routes.js';
+import type { GuestLogStore } from './logs/guest-log-store.js';
+import { functionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
 import { apiRouter, type Env } from './api/api-app.js';
 import { addApiDocs } from './api/api-docs.js';
 import { functionRoutes } from './function-routes.js';
+import { traceContext } from './metrics/trace-context.js';
 import { hostViewFor } from './auth/host-view.js';
 import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
@@ -57,6 +61,8 @@ export interface AppDeps {
   hostControl?: HostControl;
   /** Job callbacks: the submit check and each tenant's signing secret (docs/jobs.md, "Callbacks"). */
   callbacks: CallbackConfig;
+  /** What guests logged (docs/api.md, "Guest logs"); without it the log routes are absent. */
+  guestLogs?: GuestLogStore;
   /** Per-tenant quotas (quotas/tenant-quotas.ts); without it none are enforced. */
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
@@ -77,6 +83,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     c.set('log', deps.log);
     await next();
   });
+  app.use('*', traceContext(deps.log));
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
   // rejectedMessages: NATS messages this gateway dropped as malformed, by kind (core/src/checked-decode.ts).
@@ -111,12 +118,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
 
   app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
+  app.route('/', functionLimitsRoutes({ registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
 
   app.get('/v1/hosts', async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }));
 
   if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
   if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs });
   addCallbackRoutes(app, deps.callbacks);
+  if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs, services: deps.services }));
   if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
   app.route('/', dashboardRoutes({ fleet: deps.fleet, services: deps.services, moves: deps.hostControl?.moves.bind(deps.hostControl) }));
   if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });
@@ -136,7 +145,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       headers: requestHeaders(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
-    const reply = await deps.invoker.invoke(fn, req);
+    const reply = await deps.invoker.invoke(fn, req, c.var.trace);
     const headers = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();

@@ -38,10 +38,22 @@ export function functionDetails(fn: FunctionRecord, now: number): string {
     ['digest', fn.digest],
     ['size', formatBytes(fn.size)],
     ['memory', `${memoryRange(fn)} (${fn.memory.initialPages}..${fn.memory.maximumPages} pages)`],
+    ['limits', limitsText(fn.limits)],
     ['exports', fn.exports.join(', ')],
     ['created', `${new Date(fn.createdAt).toISOString()} (${formatDuration(now - fn.createdAt)} ago)`],
     ['updated', `${new Date(fn.updatedAt).toISOString()} (${formatDuration(now - fn.updatedAt)} ago)`],
   ]);
+}
+
+/** A function's own limits (docs/manifests.md), or that it has the fleet's. */
+function limitsText(limits: FunctionRecord['limits']): string {
+  const parts = [
+    limits?.timeoutMs !== undefined && `timeout ${limits.timeoutMs} ms`,
+    limits?.memoryBytes !== undefined && `memory ${formatBytes(limits.memoryBytes)}`,
+    limits?.outputBytes !== undefined && `output ${formatBytes(limits.outputBytes)}`,
+  ].filter((part): part is string => part !== false);
+  if (parts.length === 0) return "the fleet's defaults";
+  return parts.length < 3 ? `${parts.join(', ')} (the rest: the fleet's defaults)` : parts.join(', ');
 }
 
 export function dataTable(records: DataRecord[], now: number): string {
@@ -261,7 +273,7 @@ export function cloneErrors(job: JobRecord): { index: number; code: string; mess
   return job.clonesDetail.flatMap((clone) => (clone.error === undefined ? [] : [{ index: clone.index, ...clone.error }]));
 }
 
-/** One event as one line of text (`job run` on a pipe, `job logs`). */
+/** One event as one line of text (`job run` on a pipe, `job events`). */
 export function eventLine(event: JobEvent): string {
   switch (event.kind) {
     case 'state': {
@@ -307,4 +319,44 @@ export function eventLine(event: JobEvent): string {
     case 'cancelled':
       return 'cancelled';
   }
+}
+
+/** One host as labelled fields: what `host get` prints. */
+export function hostDetails(host: HostRecord | HostCapacity, now: number): string {
+  const full = isFullHostRecord(host) ? host : undefined;
+  const state = host.state ?? (host.draining ? 'draining' : 'active');
+  const fields: [string, string][] = [['id', host.id]];
+  if (full) fields.push(['hostname', `${full.hostname} (pid ${full.pid})`]);
+  fields.push(
+    ['state', `${state}${full?.stateReason ? `: ${full.stateReason}` : ''}${host.releasable ? ' (releasable)' : ''}`],
+    ['slots', `${host.runningGuests} of ${host.guestSlots} running`],
+    ['machine', `${host.cores} cores, ${formatBytes(host.memoryBytes)}`],
+    ['pager', host.pager],
+  );
+  if (host.memoryBudget) fields.push(['memory budget', `${formatBytes(host.memoryBudget.usedBytes)} of ${formatBytes(host.memoryBudget.budgetBytes)} used`]);
+  if (full) {
+    fields.push(['warm', full.warm.map((w) => `${w.tenant}/${w.name}`).join(', ') || 'none']);
+    fields.push(['kept parents', String(full.parents?.length ?? 0)]);
+    fields.push(['instances', (full.instances ?? []).map((i) => `${i.instanceId} (${i.service})`).join(', ') || 'none']);
+  }
+  fields.push(['started', `${new Date(host.startedAt).toISOString()} (${formatDuration(now - host.startedAt)} ago)`]);
+  fields.push(['heartbeat', `${formatDuration(now - host.heartbeatAt)} ago`]);
+  return formatFields(fields);
+}
+
+/** Every instance of the given services, a row each: what `instance ls` prints. */
+export function instancesTable(services: ServiceRecord[], now: number): string {
+  return formatTable(
+    [{ header: 'INSTANCE' }, { header: 'SERVICE' }, { header: 'HOST' }, { header: 'IN FLIGHT', align: 'right' }, { header: 'AGE', align: 'right' }, { header: 'MIGRATING' }],
+    services.flatMap((svc) =>
+      svc.instances.map((instance) => [
+        instance.id,
+        svc.name,
+        instance.host,
+        String(instance.inFlight),
+        formatDuration(now - instance.createdAt),
+        instance.migrating === undefined ? '' : `to ${instance.migrating.target}`,
+      ]),
+    ),
+  );
 }

@@ -1,7 +1,8 @@
-/** `flurry.functions`: deploy, list, read, delete and invoke functions. */
+/** `flurry.functions`: deploy, list, read, delete and invoke functions, and set their limits. */
 import { guestResponseOrThrow, type InvokeResponse } from './invoke-response.js';
+import { readLogs, type GuestLogLine, type LogOptions } from './logs.js';
 import type { QueryInit, Transport } from './transport.js';
-import type { FunctionRecord } from './types.js';
+import type { FunctionLimits, FunctionRecord } from './types.js';
 
 /**
  * An invocation's body: bytes as they are, a string as UTF-8 text, any other object as JSON.
@@ -55,6 +56,23 @@ export class FunctionsApi {
     return answer.function;
   }
 
+  /**
+   * Replaces the function's limits (`{}`: the fleet's defaults again); they stay across redeploys.
+   * A limit above the fleet's cap is refused (FlurryApiError, bad_request, naming the cap).
+   *
+   * @example
+   * await flurry.functions.setLimits('resize', { timeoutMs: 2000 });
+   */
+  async setLimits(name: string, limits: FunctionLimits): Promise<FunctionRecord> {
+    const answer = await this.transport.json<{ function: FunctionRecord }>({
+      method: 'PATCH',
+      path: functionPath(name),
+      headers: { 'content-type': 'application/json' },
+      body: new TextEncoder().encode(JSON.stringify({ limits })),
+    });
+    return answer.function;
+  }
+
   async list(): Promise<FunctionRecord[]> {
     const answer = await this.transport.json<{ functions: FunctionRecord[] }>({ method: 'GET', path: '/v1/functions' });
     return answer.functions;
@@ -67,6 +85,19 @@ export class FunctionsApi {
 
   async delete(name: string): Promise<void> {
     await this.transport.json<{ deleted: string }>({ method: 'DELETE', path: functionPath(name) });
+  }
+
+  /**
+   * What the function's calls logged: the last lines kept, or with `follow: true` those and
+   * each new line as it is stored.
+   *
+   * @example
+   * for await (const line of flurry.functions.logs('resize', { follow: true })) console.log(line.level, line.message);
+   */
+  logs(name: string, options: LogOptions & { follow: true }): AsyncGenerator<GuestLogLine>;
+  logs(name: string, options?: LogOptions & { follow?: false }): Promise<GuestLogLine[]>;
+  logs(name: string, options: LogOptions & { follow?: boolean } = {}): Promise<GuestLogLine[]> | AsyncGenerator<GuestLogLine> {
+    return readLogs(this.transport, `${functionPath(name)}/logs`, options);
   }
 
   /**

@@ -58,8 +58,25 @@ export interface FunctionRecord {
   exports: string[];
   /** Linear memory size in 64 KiB wasm pages. */
   memory: { initialPages: number; maximumPages: number };
+  /** Its own limits instead of the fleet's defaults; absent when it has none. */
+  limits?: FunctionLimits;
   createdAt: number;
   updatedAt: number;
+}
+
+/**
+ * A function's own limits, each within the fleet's cap; one left out is the fleet's default.
+ *
+ * @example
+ * await flurry.functions.setLimits('resize', { timeoutMs: 2000, outputBytes: 1024 * 1024 });
+ */
+export interface FunctionLimits {
+  /** A call's time limit in ms (at most the gateway's FLURRY_INVOKE_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Most linear memory its module may declare, in bytes (at most FLURRY_MAX_GUEST_MEMORY). */
+  memoryBytes?: number;
+  /** Most bytes a call may answer (at most FLURRY_MAX_OUTPUT). */
+  outputBytes?: number;
 }
 
 /**

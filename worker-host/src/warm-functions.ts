@@ -6,12 +6,14 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError,
-  type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type WarmFunction,
+  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError, traceOf,
+  type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type TraceContext, type WarmFunction,
 } from '@flurry/core';
-import { GuestPool } from './guest/guest-pool.js';
+import { GuestCallError, GuestPool } from './guest/guest-pool.js';
+import type { GuestLogPublisher } from './guest-log-publisher.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { fetchModule } from './module-store.js';
+import type { HostMetrics } from './metrics/host-metrics.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -28,6 +30,7 @@ export interface WarmFunctionsDeps {
   pool: GuestPool;
   budget: MemoryBudget;
   log: Logger;
+  metrics?: HostMetrics;
   /** Active and not exiting: what is placed serves calls at once. */
   takesWork(): boolean;
   /** Exiting: nothing more is placed. */
@@ -35,6 +38,8 @@ export interface WarmFunctionsDeps {
   /** What the host advertises (its warm versions) changed. */
   onChange(): void;
   emit(event: FleetEvent, tenant: string): void;
+  /** Where what the guests logged goes, for their owner. */
+  guestLogs: GuestLogPublisher;
 }
 
 export class WarmFunctions {
@@ -89,6 +94,7 @@ export class WarmFunctions {
     try {
       const bytes = await fetchModule(fabric.modules, req.tenant, req.digest);
       const info = await pool.warm(key, bytes, undefined, req.requestId, req.tenant);
+      this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, info);
       const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest, calls: 0, lastUsed: Date.now() };
       if (this.deps.takesWork()) this.serveCalls(entry);
       this.warm.set(key, entry);
@@ -100,10 +106,12 @@ export class WarmFunctions {
       await fabric.nc.flush();
       this.deps.onChange();
       log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
+      this.deps.metrics?.coldStart(info.initMs);
       this.deps.emit({ kind: 'function.placed', at: Date.now(), tenant: req.tenant, name: req.name, digest: req.digest, hostId, initMs: info.initMs, requestId: req.requestId }, req.tenant);
       return { ok: true, hostId, initMs: info.initMs };
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'placement failed');
+      if (err instanceof GuestCallError) this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, err);
       pool.evict(key);
       return { ok: false, error: toWireError(err) };
     }
@@ -116,7 +124,7 @@ export class WarmFunctions {
 
   private serveCalls(w: WarmEntry): void {
     const { hostId, log } = this.deps;
-    w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req) => this.invoke(req, w.key), {
+    w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req, msg) => this.invoke(req, w.key, traceOf(msg)), {
       queue: InvokeQueue, log, hostId,
     });
   }
@@ -130,21 +138,24 @@ export class WarmFunctions {
     }));
   }
 
-  private async invoke(req: InvokeRequest, key: string): Promise<ReplyOf<'invoke'>> {
+  /** Answers a call; its log lines name the caller's trace (`trace`, from the request's headers) when it has one. */
+  private async invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>> {
     const { hostId, log } = this.deps;
     this.calls++;
     const entry = this.warm.get(key);
     if (entry) entry.calls++;
     try {
-      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
+      this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, result);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
-        const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+        const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}`, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
         if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
       }
       return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
     } catch (err) {
-      if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId }, 'invoke failed');
+      if (err instanceof GuestCallError) this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, err);
+      if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId, traceId: trace?.traceId }, 'invoke failed');
       return { ok: false, error: toWireError(err), hostId };
     } finally {
       this.calls--;

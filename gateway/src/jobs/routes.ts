@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import {
-  call, FlurryError, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
+  call, FlurryError, formatTraceparent, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
   type JobControlReply, type JobControlRequest, type JobRecord, type Logger,
 } from '@flurry/core';
 import { readBody } from '../request-body.js';
@@ -22,6 +22,7 @@ import { newCloneDetails } from './clone-attempts.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 import type { RunningJobs } from '../quotas/running-jobs.js';
+import type { TraceVariables } from '../metrics/trace-context.js';
 
 export interface JobRoutesDeps {
   store: JobStore;
@@ -34,7 +35,7 @@ export interface JobRoutesDeps {
   runningJobs?: RunningJobs;
 }
 
-type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
+type Env = { Variables: { requestId: string; tenant: string; log: Logger } & TraceVariables };
 
 export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): void {
   const { store } = deps;
@@ -76,7 +77,7 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       ...(body.callbackUrl !== undefined ? { callback: { state: 'pending', attempts: 0 } } : {}),
     };
     await deps.runningJobs?.admit(tenant, body.clones);
-    const made = await store.create({ record, ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
+    const made = await store.create({ record, traceparent: formatTraceparent(c.var.trace), ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
     if (made.created) deps.runningJobs?.created(jobKey(tenant, made.stored.record.id), made.stored.record);
     return c.json({ job: made.stored.record }, made.created && !replay ? 202 : 200);
   });

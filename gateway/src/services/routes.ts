@@ -8,6 +8,7 @@ import { FlurryError, type InvokeRequest } from '@flurry/core';
 import { base64Field } from '../base64-field.js';
 import { readBody } from '../request-body.js';
 import type { CallerVariables } from '../auth/roles.js';
+import type { TraceVariables } from '../metrics/trace-context.js';
 import type { MigrationTuning } from './instance-migration.js';
 import type { CreateServiceBody } from './service-records.js';
 import type { Services } from './services.js';
@@ -22,7 +23,7 @@ export interface ServiceRoutesDeps {
   data?: UploadedData;
 }
 
-type Env = { Variables: { requestId: string } & CallerVariables };
+type Env = { Variables: { requestId: string } & CallerVariables & TraceVariables };
 
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
 export const ROUTE_HEADER = 'x-flurry-route';
@@ -101,7 +102,7 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
       query: q < 0 ? '' : rawUrl.slice(q + 1),
       headers,
       body,
-    }), routeKey);
+    }), routeKey, c.var.trace);
     const out = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();
