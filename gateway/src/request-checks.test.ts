@@ -96,7 +96,7 @@ describe('POST /v1/jobs body checks', () => {
   });
 
   const refused: [what: string, body: unknown, message: RegExp][] = [
-    ['not JSON', '{"function":', /JSON object/],
+    ['not JSON', '{"function":', /Malformed JSON/],
     ['a JSON array', '[1]', /JSON object/],
     ['an unknown field', { ...JOB, colons: 3 }, /unknown field "colons"/],
     ['no function', { clones: 2 }, /"function"/],
@@ -113,7 +113,7 @@ describe('POST /v1/jobs body checks', () => {
     ['initData on a gateway without data', { ...JOB, initData: 'x' }, /keeps no job data/],
     ['an unknown boot', { ...JOB, boot: 'warm' }, /"boot" must be "fork" or "cold"/],
     ['keepParent not a boolean', { ...JOB, keepParent: 'yes' }, /"keepParent" must be a boolean/],
-    ['inputs not strings', { ...JOB, inputs: [1, 2] }, /"inputs" must be an array of base64 strings/],
+    ['inputs not strings', { ...JOB, inputs: [1, 2] }, /"inputs\[0\]" must be a base64 string/],
     ['inputs of the wrong length', { ...JOB, inputs: ['', '', ''] }, /"inputs" has 3 entries; it must have one per clone \(2\)/],
     ['input and inputs', { ...JOB, input: '', inputs: ['', ''] }, /"input" or "inputs", not both/],
     ['an inputs entry not base64', { ...JOB, inputs: ['', '%%'] }, /"inputs\[1\]" is not valid base64/],
@@ -133,6 +133,12 @@ describe('POST /v1/jobs body checks', () => {
     expect(calls.claimKey).toEqual([]);
   });
 
+  it.each([['text/plain'], ['application/x-www-form-urlencoded']])('a body sent as %s - 400 bad_request saying to send JSON, no job created', async (type) => {
+    const { send, calls } = gateway();
+    await expectRefusal(await send('POST', '/v1/jobs', JOB, { 'content-type': type }), 400, 'bad_request', /send the body as JSON, with content-type: application\/json/);
+    expect(calls.create).toEqual([]);
+  });
+
   it('a function that is not deployed - 404 not_found, no job created', async () => {
     const { send, calls } = gateway();
     await expectRefusal(await send('POST', '/v1/jobs', { ...JOB, function: 'absent' }), 404, 'not_found', /"absent" is not deployed/);
@@ -149,7 +155,7 @@ describe('POST /v1/jobs body checks', () => {
 describe('Idempotency-Key on POST /v1/jobs', () => {
   it.each([['empty', ''], ['256 characters', 'k'.repeat(256)]])('%s - 400 bad_request, no key claimed, no job created', async (_what, key) => {
     const { send, calls } = gateway();
-    await expectRefusal(await send('POST', '/v1/jobs', JOB, { 'idempotency-key': key }), 400, 'bad_request', /Idempotency-Key must be 1-255 characters/);
+    await expectRefusal(await send('POST', '/v1/jobs', JOB, { 'idempotency-key': key }), 400, 'bad_request', /header "idempotency-key" must be 1-255 characters/);
     expect(calls.claimKey).toEqual([]);
     expect(calls.create).toEqual([]);
   });
@@ -188,7 +194,7 @@ describe('service bodies', () => {
   });
 
   const refused: [what: string, body: unknown, message: RegExp][] = [
-    ['not JSON', 'nope', /not valid JSON/],
+    ['not JSON', 'nope', /Malformed JSON/],
     ['a JSON array', '[]', /must be a JSON object/],
     ['JSON null', 'null', /must be a JSON object/],
     ['a non-string init', { name: 'svc', function: 'handler', init: [] }, /"init" must be a base64 string/],
@@ -209,11 +215,12 @@ describe('service bodies', () => {
   });
 
   const patches: [what: string, body: unknown, message: RegExp][] = [
-    ['init', { init: '' }, /cannot change "init" of a service/],
-    ['initData', { initData: 'x' }, /cannot change "initData" of a service/],
-    ['function', { function: 'other' }, /cannot change "function" of a service/],
-    ['an unknown field', { min: 1, colour: 'red' }, /cannot change "colour" \(only min, max and targetConcurrency\)/],
-    ['not JSON', '{', /not valid JSON/],
+    ['init', { init: '' }, /unknown field "init"/],
+    ['initData', { initData: 'x' }, /unknown field "initData"/],
+    ['function', { function: 'other' }, /unknown field "function"/],
+    ['an unknown field', { min: 1, colour: 'red' }, /unknown field "colour"/],
+    ['min above max', { min: 65 }, /"min" must be an integer from 0 to 64/],
+    ['not JSON', '{', /Malformed JSON/],
   ];
   it.each(patches)('PATCH /v1/services/:name changing %s - 400 bad_request, nothing changed', async (_what, body, message) => {
     const { send, calls } = gateway();
@@ -234,7 +241,7 @@ describe('migrate bodies', () => {
   });
 
   const refused: [what: string, body: unknown, message: RegExp][] = [
-    ['not JSON', '{target', /not valid JSON/],
+    ['not JSON', '{target', /Malformed JSON/],
     ['a JSON array', '["h2"]', /must be a JSON object/],
     ['an unknown field', { target: 'h2', rounds: 3 }, /unknown field "rounds"/],
     ['downtimeBudgetMs 0', { downtimeBudgetMs: 0 }, /"downtimeBudgetMs" must be a number of milliseconds above 0 and at most 60000/],

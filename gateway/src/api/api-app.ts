@@ -45,7 +45,7 @@ export function describeIssue(issue: z.core.$ZodIssue | undefined, target: strin
     return `unknown ${target === 'query' ? 'query parameter' : 'field'} ${keys}`;
   }
   if (!where) return target === 'json' && issue.code === 'invalid_type' ? 'the body must be a JSON object' : issue.message;
-  return `"${where}" ${issue.message}`;
+  return `${target === 'header' ? 'header ' : target === 'query' ? 'query parameter ' : ''}"${where}" ${issue.message}`;
 }
 
 /** `inputs[1]`, `memory.initialPages`. */
@@ -96,4 +96,39 @@ export function jsonBody(limit: number, opts: { optional?: boolean } = {}): Midd
     });
     await next();
   };
+}
+
+/** The methods the document lists for a passthrough (it forwards any). */
+const PASSTHROUGH_METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+/**
+ * Declares `{prefix}/{name}` and `{prefix}/{name}/{path}`, the routes that
+ * pass any request on to a guest (`/fn`, `/svc`): OpenAPI has no "any method"
+ * and no path parameter with slashes, so the document lists the common
+ * methods and `path` as one parameter that may hold slashes. The answer is
+ * the guest's, any status and content; the platform's refusals have the
+ * error shape and `x-flurry-error`. The routes themselves are `router.all`.
+ */
+export function declarePassthrough(router: OpenAPIHono<Env>, prefix: string, tag: string, what: string): void {
+  const name = z.string().min(1).openapi({ description: `The ${what}'s name` });
+  const path = z.string().openapi({ description: 'The rest of the path, slashes included, passed to the guest as its request path' });
+  for (const withPath of [false, true]) {
+    for (const method of PASSTHROUGH_METHODS) {
+      router.openAPIRegistry.registerPath({
+        method, path: `${prefix}/{name}${withPath ? '/{path}' : ''}`, tags: [tag],
+        summary: `Call a ${what} (any method)`,
+        description: `Any method, path, query, headers and body are passed to the ${what}'s guest, and its answer back, with x-flurry-request-id, x-flurry-host and x-flurry-duration-ms set.`,
+        request: {
+          params: withPath ? z.strictObject({ name, path }) : z.strictObject({ name }),
+          body: { content: { '*/*': { schema: z.string().openapi({ format: 'binary' }) } } },
+        },
+        responses: {
+          default: {
+            description: `The ${what}'s answer, any status and content; a refusal or failure of the platform has the error shape and x-flurry-error`,
+            content: { '*/*': { schema: z.string().openapi({ format: 'binary' }) } },
+          },
+        },
+      });
+    }
+  }
 }
