@@ -3,76 +3,16 @@
  * real app (createApp) and `app.request`, without a fleet. The stores behind
  * the routes are in-memory fakes that record what they were asked to do, so
  * each refusal is checked for its status, its error code, and that nothing
- * was created or changed. The checks inside ServiceRecords (a service's name
- * and function, min and max) need its KV and are left to test/services.test.ts.
+ * was created or changed. The checks inside ServiceRecords that need its KV
+ * (the function exists, max at least min against the stored record, the
+ * instance quota) are left to test/services.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createLogger, FlurryError, type FunctionRecord, type JobRecord } from '@flurry/core';
-import { createApp } from './app.js';
-import { KeyRing } from './auth/key-ring.js';
-import { loadCallbackConfig } from './callbacks/callback-config.js';
-import type { AppDeps } from './app.js';
+import type { JobRecord } from '@flurry/core';
+import { FAKE_MAX_BODY_BYTES as MAX_BODY_BYTES, fakeGateway } from '../../test/helpers/fake-gateway.js';
 
-const MAX_BODY_BYTES = 4096;
-
-function fn(name: string, exports: string[]): FunctionRecord {
-  return { tenant: 'default', name, digest: 'ab'.repeat(32), size: 100, exports, memory: { initialPages: 1, maximumPages: 1 }, createdAt: 1, updatedAt: 1 };
-}
-
-/** The app over fakes: `calls` lists every store write and service change the routes asked for. */
-function gateway() {
-  const calls: { create: JobRecord[]; claimKey: string[]; services: unknown[][]; updates: unknown[][]; migrations: unknown[][] } = { create: [], claimKey: [], services: [], updates: [], migrations: [] };
-  const functions = new Map([['mapper', fn('mapper', ['run'])], ['handler', fn('handler', ['handle'])]]);
-  const jobs = new Map<string, JobRecord>();
-  const keys = new Map<string, { jobId: string; bodyHash: string }>();
-  const deps: AppDeps = {
-    link: { connected: true, assertUp: () => undefined, nextOutage: () => ({ outage: new Promise<never>(() => undefined), cancel: () => undefined }) } as never,
-    registry: {
-      get: async (_tenant: string, name: string) => {
-        const found = functions.get(name);
-        if (!found) throw new FlurryError('not_found', `function "${name}" is not deployed`);
-        return found;
-      },
-    } as never,
-    invoker: {} as never,
-    fleet: {} as never,
-    log: createLogger('test', {}, 'silent'),
-    maxBodyBytes: MAX_BODY_BYTES,
-    maxModuleBytes: MAX_BODY_BYTES,
-    auth: KeyRing.none(),
-    callbacks: loadCallbackConfig({}),
-    jobs: {
-      // The job routes make a JetStream client of the connection when registered: it only reads its options.
-      fabric: { nc: { options: {} } },
-      claimKey: async (tenant: string, keyHash: string, entry: { jobId: string; bodyHash: string }) => {
-        calls.claimKey.push(keyHash);
-        const existing = keys.get(`${tenant}/${keyHash}`);
-        if (!existing) keys.set(`${tenant}/${keyHash}`, entry);
-        return existing;
-      },
-      get: async (tenant: string, id: string) => {
-        const record = jobs.get(`${tenant}/${id}`);
-        return record && { stored: { record }, revision: 1 };
-      },
-      create: async (stored: { record: JobRecord }) => {
-        calls.create.push(stored.record);
-        jobs.set(`${stored.record.tenant}/${stored.record.id}`, stored.record);
-        return { stored, created: true };
-      },
-    } as never,
-    services: {
-      records: {
-        create: async (...args: unknown[]) => (calls.services.push(args), { name: 'svc' }),
-        update: async (...args: unknown[]) => (calls.updates.push(args), { name: 'svc' }),
-      },
-      migrations: { migrate: async (...args: unknown[]) => (calls.migrations.push(args), { instanceId: args[1] }) },
-    } as never,
-  };
-  const app = createApp(deps);
-  const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    app.request(path, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  return { send, calls };
-}
+/** The gateway without uploaded data: `initData` is refused as on a gateway that keeps none. */
+const gateway = () => fakeGateway({ data: false });
 
 /** The answer is the API's error shape with this status and code; the message matches `message`. */
 async function expectRefusal(res: Response, status: number, code: string, message?: RegExp): Promise<void> {
@@ -197,6 +137,12 @@ describe('service bodies', () => {
     ['not JSON', 'nope', /Malformed JSON/],
     ['a JSON array', '[]', /must be a JSON object/],
     ['JSON null', 'null', /must be a JSON object/],
+    ['an unknown field', { name: 'svc', function: 'handler', colour: 'red' }, /unknown field "colour"/],
+    ['no function', { name: 'svc' }, /"function" must be a function name/],
+    ['a name with capitals', { name: 'Svc', function: 'handler' }, /"name" must be 1-63 lower-case letters/],
+    ['max 65', { name: 'svc', function: 'handler', max: 65 }, /"max" must be an integer from 1 to 64/],
+    ['min as a string', { name: 'svc', function: 'handler', min: '1' }, /"min" must be an integer from 0 to 64/],
+    ['init and initData', { name: 'svc', function: 'handler', init: '', initData: 'x' }, /"init" or "initData", not both/],
     ['a non-string init', { name: 'svc', function: 'handler', init: [] }, /"init" must be a base64 string/],
     ['init not base64', { name: 'svc', function: 'handler', init: '@@' }, /"init" is not valid base64/],
     ['a non-string initData', { name: 'svc', function: 'handler', initData: 3 }, /"initData" must be the name/],
@@ -215,10 +161,10 @@ describe('service bodies', () => {
   });
 
   const patches: [what: string, body: unknown, message: RegExp][] = [
-    ['init', { init: '' }, /unknown field "init"/],
-    ['initData', { initData: 'x' }, /unknown field "initData"/],
-    ['function', { function: 'other' }, /unknown field "function"/],
-    ['an unknown field', { min: 1, colour: 'red' }, /unknown field "colour"/],
+    ['init', { init: '' }, /cannot change "init" of a service/],
+    ['initData', { initData: 'x' }, /cannot change "initData" of a service/],
+    ['function', { function: 'other' }, /cannot change "function" of a service/],
+    ['an unknown field', { min: 1, colour: 'red' }, /cannot change "colour" \(only min, max and targetConcurrency\)/],
     ['min above max', { min: 65 }, /"min" must be an integer from 0 to 64/],
     ['not JSON', '{', /Malformed JSON/],
   ];

@@ -40,7 +40,8 @@ export const refuseInvalid: Hook<unknown, Env, string, void> = (result) => {
 export function describeIssue(issue: z.core.$ZodIssue | undefined, target: string): string {
   if (!issue) return `invalid ${target}`;
   const where = fieldName(issue.path);
-  if (issue.code === 'unrecognized_keys') {
+  // zod's own words for it start "Unrecognized key"; a schema may say more (as the service change does).
+  if (issue.code === 'unrecognized_keys' && issue.message.startsWith('Unrecognized key')) {
     const keys = issue.keys.map((k) => `"${where ? `${where}.` : ''}${k}"`).join(', ');
     return `unknown ${target === 'query' ? 'query parameter' : 'field'} ${keys}`;
   }
@@ -53,12 +54,14 @@ function fieldName(path: PropertyKey[]): string {
   return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
 }
 
+export const ErrorCode = z.enum(ERROR_CODES).openapi('ErrorCode', { description: 'What went wrong, for programs (also in the x-flurry-error header)' });
+
 /**
  * The body of every refusal, whatever the route: also in the `x-flurry-error` header.
  */
-export const ErrorBody = z.object({
-  error: z.object({
-    code: z.enum(ERROR_CODES).openapi({ description: 'What went wrong, for programs (also in the x-flurry-error header)' }),
+export const ErrorBody = z.strictObject({
+  error: z.strictObject({
+    code: ErrorCode,
     message: z.string().openapi({ description: 'What went wrong, for people' }),
   }),
 }).openapi('Error', { description: 'A refusal or failure of the platform (not a guest\'s own answer)' });

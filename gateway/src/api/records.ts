@@ -6,7 +6,7 @@
  * the Unix epoch; durations milliseconds; sizes bytes.
  */
 import { z } from '@hono/zod-openapi';
-import { ERROR_CODES } from '../http-errors.js';
+import { ErrorCode } from './api-app.js';
 
 const int = z.number().int();
 
@@ -65,7 +65,7 @@ export const HostRecord = z.strictObject({
   brokerOutages: int.optional().openapi({ description: 'How many times the host lost the broker connection' }),
 }).openapi('HostRecord', { description: 'A worker host as an admin key sees it: its capacity and what it holds for every tenant' });
 
-export const ErrorInfo = z.strictObject({ code: z.enum(ERROR_CODES), message: z.string() })
+export const ErrorInfo = z.strictObject({ code: ErrorCode, message: z.string() })
   .openapi('ErrorInfo', { description: 'A platform error as a job or clone record carries it' });
 
 export const PageCounts = z.strictObject({ local: int, multicast: int, unicast: int, zero: int })
@@ -115,7 +115,7 @@ export const JobRecord = z.strictObject({
   clonesDetail: z.array(CloneDetail),
   pagesFetched: int.openapi({ description: 'Pages the clones waited for, all together' }),
   error: ErrorInfo.optional().openapi({ description: 'Why the job failed' }),
-  errors: z.array(z.strictObject({ index: int, code: z.enum(ERROR_CODES), message: z.string() })).optional()
+  errors: z.array(z.strictObject({ index: int, code: ErrorCode, message: z.string() })).optional()
     .openapi({ description: 'Each failed clone\'s error' }),
   callback: CallbackOutcome.optional(),
 }).openapi('JobRecord', { description: 'A fork-join job: one snapshot of a warm parent, forked into `clones` clones' });

@@ -32,8 +32,9 @@ export function hostRoutes(deps: { fleet: FleetView; control?: HostControl }) {
     request: { params: hostParams },
     responses: {
       200: jsonResponse(z.strictObject({
-        drain: z.strictObject({ hostId: z.string(), moved: z.array(HostMove), failed: z.array(z.strictObject({ instanceId: z.string(), error: z.string() })) }),
-      }).openapi('HostDrainReport', { description: 'Every instance moved away, or why one could not be (the host then stays draining)' }), 'The drain'),
+        drain: z.strictObject({ hostId: z.string(), moved: z.array(HostMove), failed: z.array(z.strictObject({ instanceId: z.string(), error: z.string() })) })
+          .openapi('HostDrainReport', { description: 'Every instance moved away, or why one could not be (the host then stays draining)' }),
+      }), 'The drain'),
       ...errorResponses,
     },
   }), async (c) => {
@@ -60,7 +61,7 @@ export function hostRoutes(deps: { fleet: FleetView; control?: HostControl }) {
           instances: z.number().int(), runningGuests: z.number().int(), releasable: z.boolean(),
         })),
         moves: z.array(HostMove),
-      }).openapi('ConsolidationState'), 'The hosts and moves, newest last'),
+      }).openapi('ConsolidationState', { description: 'Each host\'s state, and the services controller\'s latest moves, newest last' }), 'The hosts and moves'),
       ...errorResponses,
     },
   }), async (c) => {

@@ -101,7 +101,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
     method: 'get', path: '/v1/jobs', tags, summary: 'The caller\'s jobs, newest first, a page at a time',
     request: {
       query: z.strictObject({
-        limit: z.coerce.number<string>().pipe(intFrom(1, 1000)).optional().openapi({ description: 'Jobs per page (default 50)' }),
+        limit: z.coerce.number<string>().pipe(intFrom(1, 1000)).optional().openapi({ type: 'integer', minimum: 1, maximum: 1000, description: 'Jobs per page (default 50)' }),
         cursor: z.string().optional().openapi({ description: 'The `next` of the page before' }),
       }),
     },

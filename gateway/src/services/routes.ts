@@ -51,7 +51,16 @@ export const CreateServiceBody = z.strictObject({
   if (b.init !== undefined && b.initData !== undefined) ctx.addIssue({ code: 'custom', message: 'send "init" or "initData", not both' });
 }).openapi('CreateServiceBody', { description: 'A service to create' });
 
-export const ServiceChange = z.strictObject(scale).openapi('ServiceChange', {
+/** What a refused field of a change is: a service's function and init cannot change, and nothing but its scale can. */
+function changeRefusal(keys: string[]): string {
+  const fixed = keys.find((k) => k === 'init' || k === 'initData' || k === 'function');
+  if (fixed) return `cannot change "${fixed}" of a service: its instances are clones of one parent (create a new service instead)`;
+  return `cannot change "${keys[0]}" (only min, max and targetConcurrency)`;
+}
+
+export const ServiceChange = z.strictObject(scale, {
+  error: (issue) => (issue.code === 'unrecognized_keys' ? changeRefusal(issue.keys) : undefined),
+}).openapi('ServiceChange', {
   description: 'What may change of a service; its function and init may not (its instances are clones of one parent: create a new service instead)',
 });
 
