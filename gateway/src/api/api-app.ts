@@ -81,18 +81,19 @@ export const pathName = (description: string) => z.string().min(1).openapi({ des
 
 /**
  * Reads a JSON body under `limit` bytes (413 beyond it, as readBody does
- * for every route) for the route's schema to check. A JSON body must say it
- * is one (`content-type: application/json`); an `optional` body may be empty
- * (then it is `{}`). The bytes stay readable (`c.req.arrayBuffer()`), for an
- * Idempotency-Key's hash.
+ * for every route) for the route's schema to check. The body is read as JSON
+ * whatever its content-type says, as the API always has: `curl -d` labels it
+ * x-www-form-urlencoded and `fetch` of a string text/plain. An `optional`
+ * body may be empty (then it is `{}`). The bytes stay readable
+ * (`c.req.arrayBuffer()`), for an Idempotency-Key's hash.
  */
 export function jsonBody(limit: number, opts: { optional?: boolean } = {}): MiddlewareHandler<Env> {
   return async (c, next) => {
     const bytes = await readBody(c, limit);
     const empty = bytes.length === 0 && opts.optional === true;
-    const type = c.req.header('content-type');
-    if (!empty && !(type && /^application\/json\b/i.test(type))) throw new FlurryError('bad_request', 'send the body as JSON, with content-type: application/json');
-    // Hono's body cache, which the validator after this parses from (once). Its type names Body's methods; it holds their promises.
+    // The validator after this reads only what is labelled JSON (and refuses anything else 415): label it so.
+    c.req.raw.headers.set('content-type', 'application/json');
+    // Hono's body cache, which the validator parses from (once). Its type names Body's methods; it holds their promises.
     Object.assign(c.req.bodyCache, {
       arrayBuffer: Promise.resolve(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)),
       text: Promise.resolve(empty ? '{}' : new TextDecoder().decode(bytes)),
