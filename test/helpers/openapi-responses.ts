@@ -89,11 +89,12 @@ async function mismatch(gateway: GatewayDocument, method: string, url: URL, res:
   const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   const platformError = res.headers.get('x-flurry-error') !== null;
   const operation = route && gateway.doc.paths[route.template]![method.toLowerCase()];
-  // A refusal before any route (no such path or method, a bad key on an unknown route): the error shape.
-  if (!operation) {
-    if (!platformError) return route ? `${method} is not declared for ${route.template}` : `no path of the document matches ${url.pathname}`;
-    return checkJson(gateway, pointer('components', 'schemas', 'Error'), res);
+  // Every refusal or failure of the platform, on any route or none: the error shape.
+  if (platformError) {
+    const wrong = await checkJson(gateway, pointer('components', 'schemas', 'Error'), res);
+    if (wrong || !operation) return wrong;
   }
+  if (!operation) return route ? `${method} is not declared for ${route.template}` : `no path of the document matches ${url.pathname}`;
   const status = String(res.status);
   const declared = operation.responses?.[status] ? status : operation.responses?.default ? 'default' : undefined;
   if (!declared) return `status ${status} is not declared for ${method} ${route.template}`;
@@ -101,7 +102,8 @@ async function mismatch(gateway: GatewayDocument, method: string, url: URL, res:
   if (!content) return undefined;
   const mediaType = content[type] ? type : content['*/*'] ? '*/*' : undefined;
   if (!mediaType) return `content type "${type}" is not declared for ${status} of ${method} ${route.template} (${Object.keys(content).join(', ')})`;
-  if (type !== 'application/json' || !content[mediaType]!.schema) return undefined;
+  // A guest's answer (*/*) is any bytes; a platform refusal among them has x-flurry-error, checked above.
+  if (mediaType !== 'application/json' || !content[mediaType]!.schema) return undefined;
   return checkJson(gateway, pointer('paths', route.template, method.toLowerCase(), 'responses', declared, 'content', mediaType, 'schema'), res);
 }
 
