@@ -32,6 +32,7 @@ export type {
   HostDrainReport,
   HostMove,
   HostRecord,
+  JobBody,
   JobErrorInfo,
   JobRecord,
   JobState,

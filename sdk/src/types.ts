@@ -168,3 +168,11 @@ export type HostDrainReport = Schemas['HostDrainReport'];
  * const releasable = hosts.filter((h) => h.releasable).map((h) => h.id);
  */
 export type ConsolidationState = Schemas['ConsolidationState'];
+
+/**
+ * The JSON body of `POST /v1/jobs` as it goes on the wire (bytes as base64): what `jobs.submit()` sends.
+ *
+ * @example
+ * const body: JobBody = { function: 'pi', clones: 16, input: btoa('{"samples":1000000}') };
+ */
+export type JobBody = Schemas['JobBody'];
