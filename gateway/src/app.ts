@@ -59,6 +59,8 @@ export interface AppDeps {
 }
 
 const API_DESCRIPTION_LINK = '</openapi.json>; rel="service-desc"';
+/** The routes whose answers are a guest's. */
+const GUEST_ANSWERS = /^\/(fn|svc)\/|^\/v1\/functions\/[^/]+\/invoke$/;
 
 /** Headers a guest may not set: the gateway owns framing. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
@@ -75,9 +77,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
     c.set('log', deps.log);
     await next();
-    // RFC 8631: where the description of this API is (clients, and the test suites' response check, find it so).
-    // Not on a guest's answer: its headers are the guest's.
-    if ((!c.req.path.startsWith('/fn/') && !c.req.path.startsWith('/svc/')) || c.res.headers.has('x-flurry-error')) c.res.headers.set('link', API_DESCRIPTION_LINK);
+    // Not on a guest's answer: its headers are the guest's (the call routes set the request id themselves).
+    if (!GUEST_ANSWERS.test(c.req.path) || c.res.headers.has('x-flurry-error')) {
+      c.res.headers.set('x-flurry-request-id', requestId);
+      // RFC 8631: where the description of this API is (clients, and the test suites' response check, find it so).
+      c.res.headers.set('link', API_DESCRIPTION_LINK);
+    }
   });
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
