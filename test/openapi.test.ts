@@ -113,6 +113,13 @@ describe('openapi - requests refused by their schema', () => {
 describe('openapi - the reference page', () => {
   const keyed = fakeGateway({ keys: [{ tenant: 't', role: 'user', sha256: createHash('sha256').update('k').digest('hex') }] });
 
+  it('every answer of the gateway\'s own routes links to the document (RFC 8631) and carries its request id', async () => {
+    for (const res of [await app.request('/v1/functions'), await app.request('/v1/functions/absent'), await keyed.app.request('/v1/jobs')]) {
+      expect(res.headers.get('link')).toBe('</openapi.json>; rel="service-desc"');
+      expect(res.headers.get('x-flurry-request-id')).toMatch(/^req/);
+    }
+  });
+
   it('/openapi.json and /docs answer without an API key; an API route does not', async () => {
     expect((await keyed.app.request('/openapi.json')).status).toBe(200);
     expect((await keyed.app.request('/docs')).status).toBe(200);
