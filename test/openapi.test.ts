@@ -8,8 +8,13 @@
  * the response check is run against it served on a port.
  */
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import openapiTS, { astToString } from 'openapi-typescript';
@@ -153,6 +158,42 @@ describe('openapi - the reference page', () => {
       if (link.endsWith('start.js')) expect(text).toMatch(/url: 'openapi\.json'.*validatorUrl: null/);
     }
     for (const other of ['package.json', 'toString', '__proto__', '..%2Fpackage.json']) expect((await app.request(`/docs/${other}`)).status, other).toBe(404);
+  });
+});
+
+/** Debian's Chromium (the set-up installs it for the browser tests): CHROMIUM_BIN, else on the PATH. */
+const chromium = process.env.CHROMIUM_BIN ?? (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'chromium')).find((p) => existsSync(p));
+
+describe('openapi - the reference page in a browser', () => {
+  let server: ServerType;
+  let url: string;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
+        url = `http://127.0.0.1:${info.port}`;
+        resolve();
+      });
+    });
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it.skipIf(!chromium)('GET /docs in headless Chromium, every other host unreachable - Swagger UI renders every operation of the document', async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'flurry-docs-'));
+    try {
+      const { stdout } = await promisify(execFile)(chromium!, [
+        '--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`,
+        // Any name but the gateway's address fails: the page must need nothing from another site.
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+        '--virtual-time-budget=10000', '--dump-dom', `${url}/docs`,
+      ], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      const rendered = [...stdout.matchAll(/class="opblock-summary-path" data-path="([^"]+)"/g)].map((m) => m[1]!);
+      const operations = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+      expect(rendered.length, stdout.slice(0, 500)).toBe(operations);
+      expect(new Set(rendered)).toEqual(new Set(Object.keys(doc.paths)));
+      expect(stdout).toContain('Flurry');
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 });
 
