@@ -12,14 +12,17 @@
 // A module newer than all of its inputs is skipped (a cold asc compile costs
 // seconds). Every module is checked against the deploy rules afterwards.
 //
-//   node functions/build.mjs [--force] [--quiet] [name...]
+//   node functions/build.mjs [--force] [--quiet] [--skip-c] [name...]
 //
 // --quiet prints only failures (and a note when it installs the C toolchain).
+// --skip-c builds the AssemblyScript programs only (the set-up passes it when
+// this machine cannot compile C for wasm32-wasi; it says why).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptPackages, missingToolchain } from './c-toolchain.mjs';
 import { checkModule } from './check-module.mjs';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
@@ -34,6 +37,7 @@ class BuildError extends Error {}
 const args = process.argv.slice(2);
 const force = args.includes('--force');
 const quiet = args.includes('--quiet');
+const skipC = args.includes('--skip-c');
 const say = (line) => { if (!quiet) console.log(line); };
 const only = new Set(args.filter((a) => !a.startsWith('--')));
 
@@ -60,6 +64,7 @@ async function main() {
     if (d.isDirectory() && !NOT_PROGRAMS.has(d.name) && !existsSync(join(dir, 'index.ts')) && readdirSync(dir).some((f) => f.endsWith('.c'))) cDirs.set(d.name, dir);
   }
   const cPrograms = [...cDirs.keys()];
+  if (skipC && cPrograms.length > 0) say(`  skip  ${cPrograms.join(', ')} (C guests: --skip-c)`);
   for (const name of only) {
     if (!asPrograms.includes(name) && !cPrograms.includes(name)) throw new BuildError(`no program called ${name}`);
   }
@@ -73,7 +78,7 @@ async function main() {
 
   const cShared = [join(ROOT, 'c', 'flurry.h'), fileURLToPath(import.meta.url)];
   let clang = null;
-  for (const name of cPrograms.filter(wanted)) {
+  for (const name of cPrograms.filter((name) => wanted(name) && !skipC)) {
     const inputs = [...filesUnder(cDirs.get(name)), ...cShared];
     await buildOne(name, inputs, () => {
       clang ??= ensureClang();
@@ -161,32 +166,6 @@ function ensureClang() {
   missing = missingToolchain();
   if (missing.length) throw new BuildError(`still missing after apt-get: ${missing.join(', ')}`);
   return 'clang';
-}
-
-/** What of clang, wasm-ld, wasi-libc and the wasm32 builtins is missing. */
-function missingToolchain() {
-  const run = (...a) => spawnSync('clang', a, { encoding: 'utf8' });
-  const version = run('--version');
-  if (version.status !== 0) return ['clang', 'wasm-ld', 'wasi-libc', 'wasm32 compiler-rt builtins'];
-  const missing = [];
-  const file = (flag) => run('--target=wasm32-wasi', flag).stdout?.trim() ?? '';
-  const exists = (p) => p.startsWith('/') && existsSync(p);
-  if (!exists(file('-print-prog-name=wasm-ld'))) missing.push('wasm-ld');
-  if (!exists(file('-print-file-name=libc.a'))) missing.push('wasi-libc');
-  if (!exists(file('-print-libgcc-file-name'))) missing.push('wasm32 compiler-rt builtins');
-  return missing;
-}
-
-/** Debian packages providing the missing pieces, matching clang's version. */
-function aptPackages(missing) {
-  const major = /clang version (\d+)/.exec(spawnSync('clang', ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1];
-  const names = {
-    clang: 'clang',
-    'wasm-ld': 'lld', // provides /usr/bin/wasm-ld, where clang looks
-    'wasi-libc': 'wasi-libc',
-    'wasm32 compiler-rt builtins': major ? `libclang-rt-${major}-dev-wasm32` : 'libclang-rt-dev-wasm32',
-  };
-  return [...new Set(missing.map((m) => names[m]))];
 }
 
 /** Every file below `dir`, recursively. */

@@ -3,10 +3,15 @@
 // dependencies, nats-server, the guest programs, the native pager addon, the TypeScript build.
 // Plain JavaScript on purpose: it runs before anything is installed or built.
 // Each step is skipped when its output is newer than its inputs; each failure says what to do.
+// It degrades (setup-decisions.mjs): without clang the C guests are skipped, without make or a
+// compiler the native pager is; as root with apt it installs what is missing, without root it
+// installs nothing system-wide and says what is missing and how to get it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptPackages, missingToolchain } from '../functions/c-toolchain.mjs';
+import { decideCGuests, decideNats, decidePager } from './setup-decisions.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quiet = process.argv.includes('--quiet');
@@ -42,18 +47,42 @@ function mtime(p) {
   return existsSync(f) ? statSync(f).mtimeMs : 0;
 }
 
-function isRoot() {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
+/** What the set-up may do to this machine: install with apt only as root on a machine that has it. */
+const system = {
+  root: typeof process.getuid === 'function' && process.getuid() === 0,
+  apt: process.platform === 'linux' && existsSync('/usr/bin/apt-get'),
+};
 
 function aptInstall(packages, why) {
-  if (process.platform !== 'linux' || !existsSync('/usr/bin/apt-get')) return false;
-  if (!isRoot()) return false;
   say(`installing ${packages.join(' ')} from Debian (${why})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env });
-  return r.status === 0;
+  spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { stdio: 'inherit', env });
+}
+
+/** `decide` on what `find` finds; after an install, on what it finds then, as if not root (one try). */
+function settle(decide, find) {
+  const decision = decide({ ...find(), system });
+  if (decision.action !== 'install') return decision;
+  aptInstall(decision.packages, decision.why);
+  return decide({ ...find(), system: { ...system, root: false } });
+}
+
+/** Things skipped (the set-up goes on) and things missing (it fails at the end), each with how to get it. */
+const skipped = [];
+const missing = [];
+function note(decision) {
+  if (decision.action === 'skip') {
+    skipped.push(decision);
+    console.log(`setup: skipping ${decision.what}: ${decision.reason}${decision.how ? `\n         to have it: ${decision.how}` : ''}`);
+  } else if (decision.action === 'missing') {
+    missing.push(decision);
+  }
+  return decision;
+}
+
+function onPath(command) {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, command)));
 }
 
 // 1. Node.js
@@ -65,6 +94,14 @@ if (mtime('node_modules/.package-lock.json') < Math.max(mtime('package-lock.json
   say('installing npm dependencies');
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'npm install');
 }
+// The `flurry` command (sdk/bin/flurry.js). npm links a workspace's bin where the lockfile it
+// read last said; after the bin moved, one more install links the new place.
+const cliBin = join(root, 'sdk', 'bin', 'flurry.js');
+const linkedCli = () => { try { return realpathSync(join(root, 'node_modules', '.bin', 'flurry')); } catch { return undefined; } };
+if (linkedCli() !== cliBin) {
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'npm install (linking the flurry command)');
+  if (linkedCli() !== cliBin) fail(`npm did not link node_modules/.bin/flurry to ${cliBin}; run npm install`);
+}
 
 // 3. nats-server: NATS_SERVER_BIN, the PATH, /usr/sbin; installed from Debian when missing and possible.
 function findNats() {
@@ -72,18 +109,22 @@ function findNats() {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
   return ['/usr/sbin/nats-server', '/usr/local/bin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p));
 }
-if (!process.env.NATS_URL || process.argv.includes('--need-nats')) {
-  if (!findNats() && !aptInstall(['nats-server'], 'the fleet runs its own nats-server')) {
-    fail('nats-server not found. Install it (Debian/Ubuntu: apt-get install nats-server; or from nats.io), put it on the PATH or set NATS_SERVER_BIN; or set NATS_URL to use a running server with JetStream.');
-  }
-  if (!findNats()) fail('nats-server was installed but cannot be found; set NATS_SERVER_BIN');
-}
+note(settle(decideNats, () => ({ found: findNats() !== undefined, natsUrl: process.env.NATS_URL, needNats: process.argv.includes('--need-nats') })));
 
-// 4. Guest programs (AssemblyScript and C; the build script installs clang for wasm32-wasi when it can).
-run('node', ['functions/build.mjs', ...(quiet ? ['--quiet'] : [])], 'building the guest programs');
+// 4. Guest programs: AssemblyScript always; C when clang can build for wasm32-wasi (c-toolchain.mjs).
+const cGuests = note(settle(decideCGuests, () => {
+  const lacking = missingToolchain();
+  return { missing: lacking, packages: lacking.length > 0 ? aptPackages(lacking) : [] };
+}));
+run('node', ['functions/build.mjs', ...(quiet ? ['--quiet'] : []), ...(cGuests.action === 'skip' ? ['--skip-c'] : [])], 'building the guest programs');
 
-// 5. Native pager addon (userfaultfd). Only Linux has it; elsewhere hosts use the portable pager.
-if (process.platform === 'linux' && process.env.FLURRY_PAGER !== 'portable') {
+// 5. Native pager addon (userfaultfd). Without it (not Linux, no build tools) hosts use the portable pager.
+const pager = note(settle(decidePager, () => ({
+  platform: process.platform,
+  pagerEnv: process.env.FLURRY_PAGER,
+  missingTools: ['make', 'cc', 'c++', 'python3'].filter((tool) => !onPath(tool)),
+})));
+if (pager.action === 'ready' && process.platform === 'linux' && process.env.FLURRY_PAGER !== 'portable') {
   const addon = 'worker-host/native/build/Release/flurry_pager.node';
   if (mtime(addon) < newest(['worker-host/native'])) {
     say('building the native pager addon');
@@ -100,4 +141,5 @@ if (process.platform === 'linux' && process.env.FLURRY_PAGER !== 'portable') {
 
 // 6. TypeScript.
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], 'compiling TypeScript');
-say('ready');
+if (missing.length > 0) fail(missing.map((m) => `${m.what} not found. To get it: ${m.how}.`).join('\n'));
+say(skipped.length === 0 ? 'ready' : `ready without ${skipped.map((s) => s.what).join(' and ')} (see above)`);

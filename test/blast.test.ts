@@ -12,14 +12,16 @@ import { repoRoot } from '../infra/src/services.js';
 import {
   ensureNcbiBlast, makeQueries, obtainBlastData, parseFasta, parseTabular, runNcbiBlastn, toFasta, type TabularHit,
 } from '../infra/src/datasets.js';
-import { deploy, guestProgram } from './helpers/functions.js';
+import { deploy, guestProgram, missingCGuests } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
 import { b64, runJob } from './helpers/jobs.js';
 
 const DM3_SEQUENCES = 1200; // with lambda: 2.45 Mbp, 1201 sequences
 const CLONES = 8;
 
-const data = obtainBlastData();
+// Without the guest (no clang here) there is nothing to fetch the data for.
+const withoutGuest = missingCGuests('blast');
+const data = withoutGuest === undefined ? obtainBlastData() : ({ ok: false, reason: withoutGuest } as const);
 const ncbi = data.ok ? ensureNcbiBlast() : undefined;
 const skipReason = !data.ok ? data.reason : ncbi && !ncbi.ok ? ncbi.reason : undefined;
 if (skipReason) console.warn(`blast tests skipped: ${skipReason}`);

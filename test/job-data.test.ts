@@ -17,7 +17,7 @@ import { Flurry } from '@flurry/sdk';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { repoRoot } from '../infra/src/services.js';
 import { makeQueries, parseFasta, parseTabular, toFasta, type FastaRecord, type TabularHit } from '../infra/src/datasets.js';
-import { deploy, guestProgram } from './helpers/functions.js';
+import { deploy, guestProgram, missingCGuests } from './helpers/functions.js';
 import { gatewayApi } from './helpers/gateway-api.js';
 import { b64, finishedJob } from './helpers/jobs.js';
 
@@ -40,7 +40,7 @@ function randomDatabase(count: number, length: number, seed: number): FastaRecor
   });
 }
 
-describe('job data', () => {
+describe.skipIf(missingCGuests('blast') !== undefined)('job data', () => {
   let fleet: LocalFleet;
   const db = randomDatabase(7, 1_100_000, 42);
   const dbFasta = toFasta(db);

@@ -105,7 +105,8 @@ describe('npm start launcher', () => {
     const url = `http://127.0.0.1:${port}`;
     // Its own process group, so that SIGINT can go to the launcher and its children at once, like Ctrl-C in a terminal.
     const launcher = spawn(process.execPath, [join(repoRoot, 'infra', 'dist', 'fleet.js')], {
-      env: { ...process.env, PORT: String(port), FLURRY_HOSTS: '1', FLURRY_DATA_DIR: dataDir, NATS_URL: '', FLURRY_GUEST_THREADS: '1', LOG_LEVEL: 'warn' },
+      // FLURRY_CONFIG: the launcher writes its CLI context there, not in the user's config.
+      env: { ...process.env, PORT: String(port), FLURRY_HOSTS: '1', FLURRY_DATA_DIR: dataDir, FLURRY_CONFIG: join(dataDir, 'config.yaml'), NATS_URL: '', FLURRY_GUEST_THREADS: '1', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

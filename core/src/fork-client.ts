@@ -15,7 +15,7 @@
  * `unavailable` (the request may or may not have reached the host: the caller
  * decides whether to send it again).
  */
-import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { BrokerLink } from './broker-link.js';
 import { FlurryError } from './errors.js';
 import { call, listen, type CallKind, type ReplyOf, type RequestOf } from './nats-call.js';
@@ -32,11 +32,13 @@ export interface HostCallOptions {
   timeoutMs?: number;
   /** Gives up when the broker connection drops before the answer (`unavailable`: the outcome is unknown). */
   link?: BrokerLink;
+  /** Sent with the request (the job's trace: trace.ts). */
+  headers?: MsgHdrs;
 }
 
 /** One call to one host, given up on a broker outage when `opts.link` is set. */
 async function askHost<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, request: RequestOf<K>, opts: HostCallOptions): Promise<ReplyOf<K>> {
-  const asked = call(nc, kind, subject, request, { timeoutMs: opts.timeoutMs });
+  const asked = call(nc, kind, subject, request, { timeoutMs: opts.timeoutMs, headers: opts.headers });
   return opts.link ? opts.link.orOutage(asked) : asked;
 }
 

@@ -26,3 +26,5 @@ export * from './nats-call.js';
 export * from './kv-watch.js';
 export * from './process-guards.js';
 export * from './jetstream-retry.js';
+export * from './trace.js';
+export * from './metrics-listener.js';

@@ -619,6 +619,8 @@ export interface StoredJob {
    * emits it for the done clones missing here.
    */
   doneEventsStored?: number[];
+  /** The W3C traceparent of the request that submitted the job (trace.ts): its fork requests carry it to the hosts. */
+  traceparent?: string;
 }
 
 export interface IdempotencyEntry {

@@ -189,7 +189,7 @@ const jobSpec = z.object({
 });
 const storedJob = z.object({
   record: jobRecord, callbackUrl: str.optional(), specObject: str.optional(), dispatch: recordOf(num, str).optional(), parentIncarnation: num.optional(),
-  cancelRequested: z.boolean().optional(), eventSeq: num.optional(), doneEventsStored: arrayOf(num).optional(),
+  cancelRequested: z.boolean().optional(), eventSeq: num.optional(), doneEventsStored: arrayOf(num).optional(), traceparent: str.optional(),
 });
 const idempotencyEntry = z.object({ jobId: str, bodyHash: str });
 const jobControlRequest = z.object({ action: z.literal('cancel'), tenant: str, jobId: str });

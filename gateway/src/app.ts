@@ -26,6 +26,7 @@ import { authenticate } from './auth/roles.js';
 import { apiRouter, declarePassthrough, errorResponses, jsonResponse, pathName, type Env } from './api/api-app.js';
 import { addApiDocs } from './api/api-docs.js';
 import { functionRoutes } from './function-routes.js';
+import { traceContext } from './metrics/trace-context.js';
 import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
 import type { RequestRate } from './quotas/request-rate.js';
@@ -84,6 +85,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       c.res.headers.set('link', API_DESCRIPTION_LINK);
     }
   });
+  app.use('*', traceContext(deps.log));
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
   // rejectedMessages: NATS messages this gateway dropped as malformed, by kind (core/src/checked-decode.ts).
@@ -151,7 +153,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       headers: requestHeaders(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
-    const reply = await deps.invoker.invoke(fn, req);
+    const reply = await deps.invoker.invoke(fn, req, c.var.trace);
     const headers = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();

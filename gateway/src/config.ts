@@ -1,5 +1,5 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { EnvReader, parseStoreLimits, readJsReplicas, readNatsAuth, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { EnvReader, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
 import { loadKeyRing } from './auth/key-sources.js';
 import type { KeyRing } from './auth/key-ring.js';
@@ -46,6 +46,8 @@ export interface GatewayConfig {
   storeLimits: StoreLimits;
   /** Copies of every JetStream store created (FLURRY_JS_REPLICAS: 1 on a single nats-server, 3 on a cluster). */
   jsReplicas: number;
+  /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
+  metrics?: MetricsListenerOptions;
   logLevel: string;
 }
 
@@ -75,6 +77,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     quotas: loadTenantQuotas(r),
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     jsReplicas: readJsReplicas(r),
+    metrics: readMetricsListener(r),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

@@ -1,6 +1,6 @@
 /** Wires the gateway together: fabric, registry, fleet view, placement, invoker, HTTP server. */
 import { serve, type ServerType } from '@hono/node-server';
-import { connectFabric, logBrokerLink, logRejectedMessagesTo, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
+import { connectFabric, logBrokerLink, logRejectedMessagesTo, MetricsListener, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
 import { createApp } from './app.js';
 import { answerClientErrors } from './client-errors.js';
 import type { GatewayConfig } from './config.js';
@@ -20,6 +20,7 @@ import { CallbackDeliverer } from './callbacks/callback-deliverer.js';
 import { ConcurrentCalls } from './quotas/concurrent-calls.js';
 import { RequestRate } from './quotas/request-rate.js';
 import { RunningJobs } from './quotas/running-jobs.js';
+import { GatewayMetrics } from './metrics/gateway-metrics.js';
 
 export class Gateway {
   private constructor(
@@ -31,6 +32,8 @@ export class Gateway {
     readonly controller: ServicesController,
     private readonly loadReporter: LoadReporter,
     private readonly runningJobs: RunningJobs,
+    /** Where /metrics is served (FLURRY_METRICS_PORT); none when it is not. */
+    readonly metrics: MetricsListener | undefined,
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -41,7 +44,8 @@ export class Gateway {
     const registry = new FunctionRegistry(fabric, config.maxGuestMemoryBytes, log);
     await Promise.all([fleet.start(), registry.start()]);
     const placement = new Placement(fabric, fleet, config.placeTimeoutMs, log);
-    const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log);
+    const metrics = new GatewayMetrics(fabric.link);
+    const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log, metrics);
     const jobs = await JobStore.open(fabric, config.jobLeaseTtlMs);
     const runningJobs = new RunningJobs(jobs.jobs, fabric, config.quotas, log);
     // Counting from now, so that the count is complete by the first job submitted.
@@ -51,6 +55,7 @@ export class Gateway {
       snapshotTimeoutMs: config.placeTimeoutMs,
       callbacks: new CallbackDeliverer(jobs, config.callbacks, log),
       getFunction: (tenant, name) => registry.get(tenant, name),
+      metrics,
     });
     let loadReporter: LoadReporter | undefined;
     const services = await openServices({
@@ -58,6 +63,7 @@ export class Gateway {
       invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000, instanceLostMs: config.instanceLostMs,
       onLoadChange: () => loadReporter?.changed(),
       instanceQuota: config.quotas.serviceInstances,
+      metrics,
     });
     loadReporter = new LoadReporter(fabric.nc, () => services.counts.load());
     const journal = await Journal.open(fabric);
@@ -76,9 +82,10 @@ export class Gateway {
       answerClientErrors(server);
       server.once('error', reject);
     });
+    const metricsListener = config.metrics && (await MetricsListener.start(metrics.registry, config.metrics, log));
     coordinator.start();
     controller.start();
-    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter, runningJobs);
+    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter, runningJobs, metricsListener);
   }
 
   /** Whether the broker is reachable (main.ts exits when it has been away too long). */
@@ -92,6 +99,7 @@ export class Gateway {
     await Promise.all([this.coordinator.stop(), this.controller.stop()]);
     this.fleet.stop();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.metrics?.close();
     await this.fabric.close();
   }
 }

@@ -12,7 +12,9 @@
  * fresh clone of the warm parent that can touch nothing outside its answer,
  * so running it twice is invisible.
  */
-import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, Subjects, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger } from '@flurry/core';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, Subjects, traceHeaders, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger, type TraceContext } from '@flurry/core';
+import type { CallOutcome, GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { FleetView } from './fleet-view.js';
 import type { Placement } from './placement.js';
 import { isWarmOn } from './planning/host-states.js';
@@ -48,6 +50,7 @@ export class Invoker {
     private readonly placement: Placement,
     private readonly timeoutMs: number,
     private readonly log: Logger,
+    private readonly metrics?: GatewayMetrics,
   ) {
     setInterval(() => this.hedgeStuckCalls(), 500).unref();
   }
@@ -69,14 +72,23 @@ export class Invoker {
     if (hedged > 0) this.log.warn({ calls: hedged, lostHosts: lost.map((h) => h.id) }, 'calls sent again: a host holding their function stopped heartbeating');
   }
 
-  async invoke(fn: FunctionRecord, req: InvokeRequest): Promise<InvokeResult> {
+  /** Calls the function; `trace` goes to the host in the request's headers (core/src/trace.ts). */
+  async invoke(fn: FunctionRecord, req: InvokeRequest, trace?: TraceContext): Promise<InvokeResult> {
     const key = `${fn.tenant}.${fn.name}@${fn.digest}`;
     const n = (this.inFlight.get(key) ?? 0) + 1;
     this.inFlight.set(key, n);
     this.maybeSpread(fn, n, req.requestId);
+    const began = performance.now();
+    let outcome: CallOutcome = 'internal';
     try {
-      return await this.send(fn, req);
+      const result = await this.send(fn, req, traceHeaders(trace));
+      outcome = 'ok';
+      return result;
+    } catch (err) {
+      if (err instanceof FlurryError) outcome = err.code;
+      throw err;
     } finally {
+      this.metrics?.call(fn.tenant, fn.name, outcome, (performance.now() - began) / 1000);
       const left = (this.inFlight.get(key) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(key);
       else this.inFlight.set(key, left);
@@ -84,7 +96,7 @@ export class Invoker {
   }
 
   /** One request to the queue group, sent again by the hedger while a host holding the function is lost; the first answer wins. */
-  private request(fn: FunctionRecord, subject: string, payload: Uint8Array): Promise<Uint8Array> {
+  private request(fn: FunctionRecord, subject: string, payload: Uint8Array, headers: MsgHdrs | undefined): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       let outstanding = 0;
       let settled = false;
@@ -97,7 +109,7 @@ export class Invoker {
       };
       const send = () => {
         outstanding++;
-        callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true }).then(
+        callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers }).then(
           (data) => settle(() => resolve(data)),
           (err: unknown) => {
             // A hedge that fails while another copy is still out waits for that one.
@@ -110,13 +122,13 @@ export class Invoker {
     });
   }
 
-  private async send(fn: FunctionRecord, req: InvokeRequest): Promise<InvokeResult> {
+  private async send(fn: FunctionRecord, req: InvokeRequest, headers: MsgHdrs | undefined): Promise<InvokeResult> {
     const subject = Subjects.invoke(fn.tenant, fn.name, fn.digest);
     const payload = encode(req);
     for (let attempt = 0; ; attempt++) {
       let data: Uint8Array;
       try {
-        data = await this.request(fn, subject, payload);
+        data = await this.request(fn, subject, payload, headers);
       } catch (err) {
         if (isNoResponders(err) && attempt < 3) {
           await this.placement.place(fn, req.requestId);

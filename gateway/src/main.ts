@@ -30,9 +30,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const url = `http://${config.host}:${gateway.port}`;
-  log.info({ url }, 'ready');
+  const metricsUrl = gateway.metrics && `http://${config.metrics!.host}:${gateway.metrics.port}/metrics`;
+  log.info({ url, metricsUrl }, 'ready');
   // A launcher that started this process (infra/src/services.ts) waits for this message.
-  process.send?.({ kind: 'ready', url });
+  process.send?.({ kind: 'ready', url, ...(metricsUrl ? { metricsUrl } : {}) });
 }
 
 main().catch((err) => {

@@ -4,16 +4,22 @@
  * hosts (default 2; FLURRY_NETWORK=netns puts each process in a network namespace of its own), deploys the bundled example functions, prints where to
  * look, restarts a gateway or host that exits on its own, and stops
  * everything on Ctrl-C. The gateway requires API keys: a local admin key is
- * made on the first start and kept in the state folder (local-admin-key.ts),
- * where the CLI finds it; FLURRY_AUTH=none runs without keys instead.
+ * made on the first start and kept in the state folder (local-admin-key.ts);
+ * FLURRY_AUTH=none runs without keys instead. The URL and key are written as
+ * the `local` context of the CLI's config file, so `flurry` reaches this fleet
+ * from any folder.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, EnvReader, withoutCredentials } from '@flurry/core';
+import { addContext, configPath, readConfig, writeConfig } from '@flurry/sdk/config';
 import { ensureLocalAdminKey } from './local-admin-key.js';
 import { ADMIN_CREDENTIALS_FILE, LocalFleet } from './local-fleet.js';
 import { repoRoot } from './services.js';
 import { superviseFleet } from './supervisor.js';
+
+/** The CLI context `npm start` writes for the fleet it started. */
+const LOCAL_CONTEXT = 'local';
 
 /** Bundled functions deployed at start so the printed example works at once. */
 const EXAMPLES = ['echo', 'json-transform', 'wordfreq', 'pattern', 'quant', 'render', 'blast', 'room'];
@@ -65,6 +71,9 @@ async function main(): Promise<void> {
   for (const url of otherUrls) console.log(`            ${withoutCredentials(url)}`);
   if (config.network === 'netns') console.log(`            (addresses inside the fleet's network namespaces; the gateway above is reached through its entry: docs/multi-host.md)`);
   console.log(`  hosts     ${fleet.url}/v1/hosts`);
+  // Each process's Prometheus metrics, for the operator only (docs/observability.md).
+  const metrics = await Promise.all(['gateway', ...fleet.hosts.map((h) => String(h.ready.hostId))].map(async (name) => `${name} ${await fleet.metricsUrl(name).catch(() => 'off')}`));
+  console.log(`  metrics   ${metrics.join('\n            ')}`);
   console.log(`  functions ${EXAMPLES.join(', ')} (deployed)`);
   if (admin) {
     console.log(`  api key   ${admin.key}`);
@@ -73,11 +82,12 @@ async function main(): Promise<void> {
     console.log('  api key   none: FLURRY_AUTH=none, every caller is admin of tenant "default"');
   }
   console.log('');
+  const context = writeLocalContext(fleet.url, admin?.key);
+  console.log(`  context   ${context.line}`);
+  console.log('');
   const auth = admin ? ` -H "Authorization: Bearer $(cat ${admin.keyPath})"` : '';
   console.log(`  try:  curl -s${auth} '${fleet.url}/fn/echo/hello?x=1' -d 'hi there'`);
-  // The CLI looks for the key in .flurry/ from the working directory up; a state folder elsewhere must be named.
-  const cliEnv = admin && config.dataDir !== join(repoRoot, '.flurry') ? `FLURRY_DATA_DIR=${config.dataDir} ` : '';
-  console.log(`        ${cliEnv}node sdk/dist/cli.js --url ${fleet.url} hosts`);
+  console.log(`        npx flurry${context.current ? '' : ` --context ${LOCAL_CONTEXT}`} hosts`);
   console.log('');
   console.log('  Ctrl-C stops the fleet.');
   let stopping = false;
@@ -93,6 +103,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/**
+ * Adds or updates the `local` context (this fleet's URL and admin key) in the CLI's config file;
+ * it becomes the current one only when there is none, so a user's chosen context stays chosen.
+ */
+function writeLocalContext(url: string, key: string | undefined): { line: string; current: boolean } {
+  const path = configPath(process.env);
+  try {
+    const config = addContext(readConfig(path), LOCAL_CONTEXT, key === undefined ? { url } : { url, key });
+    writeConfig(path, config);
+    const current = config.current === LOCAL_CONTEXT;
+    return { line: `${LOCAL_CONTEXT}${current ? ' (current)' : ''} written to ${path}${current ? '' : `; flurry context use ${LOCAL_CONTEXT} makes it current`}`, current };
+  } catch (err) {
+    // The fleet runs all the same; the CLI then needs --url (and the key, from .flurry/ or --api-key).
+    return { line: `not written: ${(err as Error).message}`, current: false };
+  }
 }
 
 main().catch((err: unknown) => {

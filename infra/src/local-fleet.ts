@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inlineKeyItems, type NatsAuth } from '@flurry/core';
-import { startFleetNetwork, type FleetNetwork, type FleetNetworkKind } from './fleet-network.js';
+import { startFleetNetwork, type FleetNetwork, type FleetNetworkKind, type ProcessAddress } from './fleet-network.js';
 import { startNatsCluster, type RunningNatsCluster } from './nats-cluster.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
 import { FleetCredentials } from './nats-permissions.js';
@@ -150,11 +151,12 @@ export class LocalFleet {
   }
 
   private static async spawnHost(network: FleetNetwork, natsUrl: string, dataDir: string, opts: LocalFleetOptions, hostId: string, auth: NatsAuth | undefined): Promise<RunningService> {
+    const place = await network.place(hostId);
     return startHost({
       natsUrl,
       hostId,
-      wrapCommand: (await network.place(hostId)).wrapCommand,
-      env: { ...opts.env, ...opts.hostEnv, ...(auth ? FleetCredentials.env(auth) : {}) },
+      wrapCommand: place.wrapCommand,
+      env: { ...(await metricsEnv(network, place)), ...opts.env, ...opts.hostEnv, ...(auth ? FleetCredentials.env(auth) : {}) },
       logFile: join(dataDir, 'logs', `${hostId}.log`),
       onLine: opts.onLine && ((l) => opts.onLine!(hostId, l)),
     });
@@ -163,14 +165,24 @@ export class LocalFleet {
   /** The gateway, listening on its place's address (FLURRY_LISTEN) in a namespace. */
   private static async spawnGateway(network: FleetNetwork, natsUrl: string, dataDir: string, opts: LocalFleetOptions, port: number, env: Record<string, string>): Promise<RunningService> {
     const place = await network.place('gateway');
+    const withMetrics = { ...(await metricsEnv(network, place)), ...env };
     return startGateway({
       natsUrl,
       port,
-      env: network.kind === 'netns' ? { ...env, FLURRY_LISTEN: place.host } : env,
+      env: network.kind === 'netns' ? { ...withMetrics, FLURRY_LISTEN: place.host } : withMetrics,
       wrapCommand: place.wrapCommand,
       logFile: join(dataDir, 'logs', 'gateway.log'),
       onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
     });
+  }
+
+  /** Where `name` (`gateway` or a host's id) serves its metrics, as this process reaches it (docs/observability.md). */
+  async metricsUrl(name: string): Promise<string> {
+    const service = name === 'gateway' ? this.gateway : this.hosts.find((h) => h.ready.hostId === name);
+    const url = service?.ready.metricsUrl;
+    if (typeof url !== 'string') throw new Error(`${name} serves no metrics (FLURRY_METRICS_PORT is 0 or it is not in this fleet)`);
+    const u = new URL(url);
+    return `${await reachableUrl(this.network, u.origin)}${u.pathname}`;
   }
 
   /** Starts one more host process (tests of failure and drain). */
@@ -280,6 +292,31 @@ export class LocalFleet {
     await this.network.close();
     if (this.removeDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Each process's own metrics listener (FLURRY_METRICS_PORT), which the
+ * environment given may override (0: none): on loopback a port free now, in
+ * a network namespace of its own the usual port on its own address.
+ */
+async function metricsEnv(network: FleetNetwork, place: ProcessAddress): Promise<Record<string, string>> {
+  if (network.kind === 'netns') return { FLURRY_METRICS_PORT: String(NAMESPACED_METRICS_PORT), FLURRY_METRICS_LISTEN: place.host };
+  return { FLURRY_METRICS_PORT: String(await freeLoopbackPort()) };
+}
+
+/** The port OpenTelemetry's Prometheus exporter uses by default: free in a namespace of its own. */
+const NAMESPACED_METRICS_PORT = 9464;
+
+/** A port nothing listens on now on 127.0.0.1 (the kernel's pick; the process given it binds it moments later). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** nats-server node `index`'s name in the fleet's network (the same as its server_name in a cluster). */

@@ -1,6 +1,8 @@
-/** What every `flurry` command shares: the client from the global options, printing, reading input files, argument parsers and usage errors. */
+/** What every `flurry` command shares: the client from the global options, help examples, printing, reading input files, argument parsers and usage errors. */
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
+import { configPath, readConfig } from './cli-config-file.js';
+import { resolveConnection, UnknownContextError } from './cli-connection.js';
 import { Flurry } from './client.js';
 import { findLocalFleetKey } from './local-fleet-key.js';
 
@@ -15,8 +17,9 @@ export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
 interface GlobalOptions {
-  url: string;
+  url?: string;
   apiKey?: string;
+  context?: string;
   json?: boolean;
   requestRetries?: number;
 }
@@ -24,14 +27,43 @@ interface GlobalOptions {
 /** `timeoutMs` overrides the client's default for commands that legitimately wait long. */
 export function context(command: Command, client: { timeoutMs?: number } = {}): { flurry: Flurry; json: boolean } {
   const options = command.optsWithGlobals<GlobalOptions>();
+  let connection;
+  try {
+    // An empty variable (FLURRY_URL=) counts as unset, as shells make it easy to write.
+    connection = resolveConnection({
+      url: options.url || undefined,
+      apiKey: options.apiKey || undefined,
+      contextName: options.context || undefined,
+      config: readConfig(configPath(process.env)),
+      localKey: (url) => findLocalFleetKey(url, process.env, process.cwd()),
+    });
+  } catch (err) {
+    throw err instanceof UnknownContextError ? new UsageError(err.message) : err;
+  }
   let flurry: Flurry;
   try {
-    const apiKey = options.apiKey ?? findLocalFleetKey(options.url, process.env, process.cwd());
-    flurry = new Flurry({ url: options.url, apiKey, retries: options.requestRetries, ...client });
+    flurry = new Flurry({ url: connection.url, apiKey: connection.apiKey, retries: options.requestRetries, ...client });
   } catch {
-    throw new UsageError(`--url: not a URL: ${options.url}`);
+    throw new UsageError(`--url: not a URL: ${connection.url}`);
   }
   return { flurry, json: options.json === true };
+}
+
+/**
+ * The text every command's help ends with: how to call it (a unit test checks each command has one).
+ *
+ * @example
+ * program.command('ls').addHelpText('after', example('flurry data ls', 'flurry data ls --json'));
+ */
+export function example(...commandLines: string[]): string {
+  return `\nExample${commandLines.length > 1 ? 's' : ''}:\n${commandLines.map((line) => `  $ ${line}`).join('\n')}\n`;
+}
+
+/** The subcommand `name` of `parent` (`subcommand(program, 'job')`), for a file that adds commands to another file's group. */
+export function subcommand(parent: Command, name: string): Command {
+  const found = parent.commands.find((command) => command.name() === name);
+  if (found === undefined) throw new Error(`no command "${name}" under "${parent.name()}"`);
+  return found;
 }
 
 /** Human output is already text; JSON output is exactly one document. */

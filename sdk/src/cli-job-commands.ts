@@ -3,14 +3,18 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PlainProgress, TtyProgress, type ProgressReporter } from './cli-job-progress.js';
-import { context, decodeUtf8Strictly, EXIT_INTERRUPTED, nonNegativeInteger, positiveInteger, print, readInput, UsageError } from './cli-context.js';
+import { context, decodeUtf8Strictly, example, EXIT_INTERRUPTED, nonNegativeInteger, positiveInteger, print, readInput, UsageError } from './cli-context.js';
 import { eventLine, jobDetails, jobsTable } from './cli-views.js';
 import { FlurryJobError } from './errors.js';
 import type { JobResult, JobSpec } from './jobs.js';
 
-/** `flurry job run|status|logs|cancel|list`; made with `program.command` so that they inherit `exitOverride`. */
+/** The `job` group (also `jobs`; `flurry jobs` alone lists them): `run`, `ls`, `get`, `events`, `cancel`. Made with `program.command` so that they inherit `exitOverride`. */
 export function addJobCommands(program: Command): void {
-  const job = program.command('job').description('run fork-join jobs and follow them');
+  const job = program
+    .command('job')
+    .alias('jobs')
+    .description('run fork-join jobs and follow them')
+    .addHelpText('after', example('flurry job run wordfreq --inputs ./chapters', 'flurry jobs'));
 
   job
     .command('run')
@@ -28,6 +32,7 @@ export function addJobCommands(program: Command): void {
     .option('--timeout <ms>', 'time limit of each clone, in milliseconds', positiveInteger)
     .option('--no-reduce', "keep each clone's output instead of running the function's reduce")
     .option('--idempotency-key <key>', 'run this job once: the same command again follows the same job')
+    .addHelpText('after', example('flurry job run wordfreq --inputs ./chapters --out counts.json', 'flurry job run blast --clones 8 --init-data db.fasta --input queries.fasta'))
     .action(async (fn: string, options: JobRunCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       const spec = await jobSpec(fn, options, command.getOptionValueSource('reduce') !== 'default');
@@ -62,9 +67,11 @@ export function addJobCommands(program: Command): void {
     });
 
   job
-    .command('status')
+    .command('get')
+    .alias('status')
     .description("show job ID: its record and each clone's state")
     .argument('<id>', 'job id')
+    .addHelpText('after', example('flurry job get job_mi7x2kq1c4d5e6f7a8b9', 'flurry --json job get job_mi7x2kq1c4d5e6f7a8b9'))
     .action(async (id: string, _options: object, command: Command) => {
       const { flurry, json } = context(command);
       const record = await flurry.jobs.get(id);
@@ -72,9 +79,10 @@ export function addJobCommands(program: Command): void {
     });
 
   job
-    .command('logs')
+    .command('events')
     .description("print job ID's events until it ends (--json: one JSON object per line)")
     .argument('<id>', 'job id')
+    .addHelpText('after', example('flurry job events job_mi7x2kq1c4d5e6f7a8b9', 'flurry --json job events job_mi7x2kq1c4d5e6f7a8b9'))
     .action(async (id: string, _options: object, command: Command) => {
       const { flurry, json } = context(command);
       for await (const event of flurry.jobs.handle(id).events()) {
@@ -84,8 +92,10 @@ export function addJobCommands(program: Command): void {
 
   job
     .command('cancel')
-    .description('cancel job ID')
+    .alias('rm')
+    .description('cancel job ID (its record stays)')
     .argument('<id>', 'job id')
+    .addHelpText('after', example('flurry job cancel job_mi7x2kq1c4d5e6f7a8b9'))
     .action(async (id: string, _options: object, command: Command) => {
       const { flurry, json } = context(command);
       const record = await flurry.jobs.handle(id).cancel();
@@ -93,16 +103,18 @@ export function addJobCommands(program: Command): void {
     });
 
   job
-    .command('list')
+    .command('ls', { isDefault: true })
+    .alias('list')
     .description('list jobs, newest first')
     .option('--limit <n>', 'jobs per page', positiveInteger)
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .addHelpText('after', example('flurry job ls --limit 20'))
     .action(async (options: { limit?: number; cursor?: string }, command: Command) => {
       const { flurry, json } = context(command);
       const page = await flurry.jobs.list({ limit: options.limit, cursor: options.cursor });
       if (json) return print(page, true);
       print(jobsTable(page.jobs, Date.now()), false);
-      if (page.next !== undefined) process.stderr.write(`more: flurry job list --cursor ${page.next}\n`);
+      if (page.next !== undefined) process.stderr.write(`more: flurry job ls --cursor ${page.next}\n`);
     });
 }
 

@@ -1,11 +1,16 @@
-/** `flurry service ...`, `flurry instance migrate` and `flurry host drain|activate`: services, their instances and the hosts they run on. */
+/** `flurry service ...` and `flurry instance ls|get|migrate`: long-lived services and their instances. */
 import type { Command } from 'commander';
-import { context, EXIT_FAILURE, nonNegativeInteger, positiveInteger, print, readInput, UsageError } from './cli-context.js';
-import { drainDetails, migrationDetails, serviceDetails, serviceLine, servicesTable } from './cli-views.js';
+import { context, example, nonNegativeInteger, positiveInteger, print, readInput, UsageError } from './cli-context.js';
+import { instancesTable, migrationDetails, serviceDetails, serviceLine, servicesTable } from './cli-views.js';
+import { FlurryApiError } from './errors.js';
 
-/** `flurry service create|ls|get|scale|rm` and `flurry instance migrate`: long-lived services and their instances. */
+/** The `service` group (also `services`; `flurry services` alone lists them) and the `instance` group (also `instances`). */
 export function addServiceCommands(program: Command): void {
-  const service = program.command('service').description('run long-lived services: persistent instances of a function, scaled by the gateway');
+  const service = program
+    .command('service')
+    .alias('services')
+    .description('run long-lived services: persistent instances of a function, scaled by the gateway')
+    .addHelpText('after', example('flurry service create chat --function room --min 2', 'flurry services'));
 
   service
     .command('create')
@@ -17,6 +22,7 @@ export function addServiceCommands(program: Command): void {
     .option('--min <n>', 'instances kept at least (default 1)', nonNegativeInteger)
     .option('--max <n>', 'instances at most (default: --min)', positiveInteger)
     .option('--target <n>', 'requests in flight per instance the autoscaler aims at (default 8)', positiveInteger)
+    .addHelpText('after', example('flurry service create chat --function room --min 2 --max 8', 'flurry service create chat --function room --init-data room-init.json'))
     .action(async (name: string, options: ServiceCreateCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       const record = await flurry.services.create({
@@ -32,8 +38,10 @@ export function addServiceCommands(program: Command): void {
     });
 
   service
-    .command('ls')
+    .command('ls', { isDefault: true })
+    .alias('list')
     .description('list services')
+    .addHelpText('after', example('flurry service ls', 'flurry services --json'))
     .action(async (_options: object, command: Command) => {
       const { flurry, json } = context(command);
       const services = await flurry.services.list();
@@ -44,6 +52,7 @@ export function addServiceCommands(program: Command): void {
     .command('get')
     .description('show service NAME and a row per instance')
     .argument('<name>', 'service name')
+    .addHelpText('after', example('flurry service get chat'))
     .action(async (name: string, _options: object, command: Command) => {
       const { flurry, json } = context(command);
       const record = await flurry.services.get(name);
@@ -57,6 +66,7 @@ export function addServiceCommands(program: Command): void {
     .option('--min <n>', 'instances kept at least', nonNegativeInteger)
     .option('--max <n>', 'instances at most', positiveInteger)
     .option('--target <n>', 'requests in flight per instance the autoscaler aims at', positiveInteger)
+    .addHelpText('after', example('flurry service scale chat --min 1 --max 16'))
     .action(async (name: string, options: { min?: number; max?: number; target?: number }, command: Command) => {
       const { flurry, json } = context(command);
       if (options.min === undefined && options.max === undefined && options.target === undefined) {
@@ -68,15 +78,45 @@ export function addServiceCommands(program: Command): void {
 
   service
     .command('rm')
+    .alias('delete')
     .description('delete service NAME and destroy its instances')
     .argument('<name>', 'service name')
+    .addHelpText('after', example('flurry service rm chat'))
     .action(async (name: string, _options: object, command: Command) => {
       const { flurry, json } = context(command);
       await flurry.services.delete(name);
       print(json ? { deleted: name } : `deleted ${name}\n`, json);
     });
 
-  const instance = program.command('instance').description('move service instances between hosts');
+  const instance = program
+    .command('instance')
+    .alias('instances')
+    .description("list services' instances; move one to another host")
+    .addHelpText('after', example('flurry instances', 'flurry instance migrate inst_mi7x2kq1a1b2c3d4e5f6 --to host-2'));
+
+  instance
+    .command('ls', { isDefault: true })
+    .alias('list')
+    .description('list the instances of every service, a row each')
+    .addHelpText('after', example('flurry instance ls'))
+    .action(async (_options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      const services = await flurry.services.list();
+      print(json ? services.flatMap((svc) => svc.instances.map((i) => ({ service: svc.name, ...i }))) : instancesTable(services, Date.now()), json);
+    });
+
+  instance
+    .command('get')
+    .description('show instance ID: its service, host, requests in flight and any migration under way')
+    .argument('<id>', 'instance id')
+    .addHelpText('after', example('flurry instance get inst_mi7x2kq1a1b2c3d4e5f6'))
+    .action(async (id: string, _options: object, command: Command) => {
+      const { flurry, json } = context(command);
+      // The API has instances inside their service's record only.
+      const svc = (await flurry.services.list()).find((s) => s.instances.some((i) => i.id === id));
+      if (svc === undefined) throw new FlurryApiError({ status: 404, code: 'not_found', message: `no instance ${id}` });
+      print(json ? { service: svc.name, ...svc.instances.find((i) => i.id === id) } : instancesTable([{ ...svc, instances: svc.instances.filter((i) => i.id === id) }], Date.now()), json);
+    });
 
   instance
     .command('migrate')
@@ -84,38 +124,11 @@ export function addServiceCommands(program: Command): void {
     .argument('<id>', 'instance id (flurry service get NAME lists them)')
     .option('--to <host>', 'target host (default: the live, non-draining host with most free slots)')
     .option('--max-rounds <n>', 'pre-copy rounds at most (default 30); 0: stop-and-copy only', nonNegativeInteger)
+    .addHelpText('after', example('flurry instance migrate inst_mi7x2kq1a1b2c3d4e5f6', 'flurry instance migrate inst_mi7x2kq1a1b2c3d4e5f6 --to host-2 --max-rounds 0'))
     .action(async (id: string, options: { to?: string; maxRounds?: number }, command: Command) => {
       const { flurry, json } = context(command);
       const report = await flurry.services.migrate(id, { target: options.to, maxRounds: options.maxRounds });
       print(json ? report : migrationDetails(id, report), json);
-    });
-}
-
-/** `flurry host drain|activate`: take a host out of service (its instances migrate away) and back. */
-export function addHostCommands(program: Command): void {
-  const host = program.command('host').description('take a worker host out of service and back');
-
-  host
-    .command('drain')
-    .description('drain host ID: nothing new goes there and its service instances migrate away; exits 1 if one could not be moved')
-    .argument('<id>', 'host id')
-    .action(async (id: string, _options: object, command: Command) => {
-      // A drain migrates instances one after another; the gateway itself gives up after 10 minutes.
-      const { flurry, json } = context(command, { timeoutMs: 0 });
-      const drain = await flurry.hosts.drain(id);
-      print(json ? drain : drainDetails(drain), json);
-      // The host stays draining: a script must not release it.
-      if (drain.failed.length > 0) process.exitCode = EXIT_FAILURE;
-    });
-
-  host
-    .command('activate')
-    .description('put draining or drained host ID back to work')
-    .argument('<id>', 'host id')
-    .action(async (id: string, _options: object, command: Command) => {
-      const { flurry, json } = context(command);
-      await flurry.hosts.activate(id);
-      print(json ? { activated: id } : `activated ${id}\n`, json);
     });
 }
 

@@ -261,7 +261,7 @@ export function cloneErrors(job: JobRecord): { index: number; code: string; mess
   return job.clonesDetail.flatMap((clone) => (clone.error === undefined ? [] : [{ index: clone.index, ...clone.error }]));
 }
 
-/** One event as one line of text (`job run` on a pipe, `job logs`). */
+/** One event as one line of text (`job run` on a pipe, `job events`). */
 export function eventLine(event: JobEvent): string {
   switch (event.kind) {
     case 'state': {
@@ -307,4 +307,44 @@ export function eventLine(event: JobEvent): string {
     case 'cancelled':
       return 'cancelled';
   }
+}
+
+/** One host as labelled fields: what `host get` prints. */
+export function hostDetails(host: HostRecord | HostCapacity, now: number): string {
+  const full = isFullHostRecord(host) ? host : undefined;
+  const state = host.state ?? (host.draining ? 'draining' : 'active');
+  const fields: [string, string][] = [['id', host.id]];
+  if (full) fields.push(['hostname', `${full.hostname} (pid ${full.pid})`]);
+  fields.push(
+    ['state', `${state}${full?.stateReason ? `: ${full.stateReason}` : ''}${host.releasable ? ' (releasable)' : ''}`],
+    ['slots', `${host.runningGuests} of ${host.guestSlots} running`],
+    ['machine', `${host.cores} cores, ${formatBytes(host.memoryBytes)}`],
+    ['pager', host.pager],
+  );
+  if (host.memoryBudget) fields.push(['memory budget', `${formatBytes(host.memoryBudget.usedBytes)} of ${formatBytes(host.memoryBudget.budgetBytes)} used`]);
+  if (full) {
+    fields.push(['warm', full.warm.map((w) => `${w.tenant}/${w.name}`).join(', ') || 'none']);
+    fields.push(['kept parents', String(full.parents?.length ?? 0)]);
+    fields.push(['instances', (full.instances ?? []).map((i) => `${i.instanceId} (${i.service})`).join(', ') || 'none']);
+  }
+  fields.push(['started', `${new Date(host.startedAt).toISOString()} (${formatDuration(now - host.startedAt)} ago)`]);
+  fields.push(['heartbeat', `${formatDuration(now - host.heartbeatAt)} ago`]);
+  return formatFields(fields);
+}
+
+/** Every instance of the given services, a row each: what `instance ls` prints. */
+export function instancesTable(services: ServiceRecord[], now: number): string {
+  return formatTable(
+    [{ header: 'INSTANCE' }, { header: 'SERVICE' }, { header: 'HOST' }, { header: 'IN FLIGHT', align: 'right' }, { header: 'AGE', align: 'right' }, { header: 'MIGRATING' }],
+    services.flatMap((svc) =>
+      svc.instances.map((instance) => [
+        instance.id,
+        svc.name,
+        instance.host,
+        String(instance.inFlight),
+        formatDuration(now - instance.createdAt),
+        instance.migrating === undefined ? '' : `to ${instance.migrating.target}`,
+      ]),
+    ),
+  );
 }

@@ -1,7 +1,7 @@
 /** The `flurry` CLI, run as `node sdk/dist/cli.js` against a stub gateway (build first: `npx tsc -b sdk`). */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,8 @@ interface CliRun {
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH, FLURRY_URL: gateway.url, ...env },
+      // A config file of the test's own: the user's contexts must not decide where a test's requests go.
+      env: { PATH: process.env.PATH, FLURRY_URL: gateway.url, FLURRY_CONFIG: join(scratch, 'no-contexts.yaml'), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stdout: Buffer[] = [];
@@ -89,22 +90,43 @@ describe('cli', () => {
     expect(functions.map((fn) => fn.name)).toContain('json-listed');
   });
 
-  it('cli - function shows one function as labelled fields, or JSON', async () => {
+  it('cli - function get shows one function as labelled fields, or JSON', async () => {
     await deployFixture('shown');
-    const run = await cli(['function', 'shown']);
+    const run = await cli(['function', 'get', 'shown']);
     expect(run.code).toBe(0);
     expect(lines(run)[0]).toBe('name     shown');
     expect(run.stdout.toString()).toMatch(/^digest {3}[0-9a-f]{64}$/m);
-    const json = await cli(['--json', 'function', 'shown']);
+    const json = await cli(['--json', 'function', 'get', 'shown']);
     expect(JSON.parse(json.stdout.toString())).toMatchObject({ name: 'shown', memory: { initialPages: 1, maximumPages: 16 } });
   });
 
-  it('cli - delete removes a function', async () => {
+  it('cli - function rm removes a function; delete, as before the verbs were grouped, too', async () => {
     await deployFixture('doomed');
-    const run = await cli(['delete', 'doomed']);
+    const run = await cli(['function', 'rm', 'doomed']);
     expect(run).toMatchObject({ code: 0 });
     expect(run.stdout.toString()).toBe('deleted doomed\n');
-    expect((await cli(['function', 'doomed'])).code).toBe(1);
+    expect((await cli(['function', 'get', 'doomed'])).code).toBe(1);
+    await deployFixture('doomed-too');
+    expect((await cli(['delete', 'doomed-too'])).stdout.toString()).toBe('deleted doomed-too\n');
+    expect((await cli(['function', 'get', 'doomed-too'])).code).toBe(1);
+  });
+
+  it('cli - every resource has ls, the plural alone lists: function ls = functions, host ls = hosts', async () => {
+    await deployFixture('listed-twice');
+    const [viaLs, viaPlural] = await Promise.all([cli(['--json', 'function', 'ls']), cli(['--json', 'functions'])]);
+    expect(JSON.parse(viaLs.stdout.toString())).toEqual(JSON.parse(viaPlural.stdout.toString()));
+    const hosts = await cli(['--json', 'host', 'ls']);
+    expect(JSON.parse(hosts.stdout.toString()).map((host: { id: string }) => host.id)).toEqual(['host-a', 'host-b']);
+  });
+
+  it('cli - host get shows one host; an unknown one is not_found', async () => {
+    const run = await cli(['host', 'get', 'host-b']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.toString()).toMatch(/^state +drained: consolidate: its 1 lightly loaded instance\(s\) fit on host-a \(releasable\)$/m);
+    expect(run.stdout.toString()).toMatch(/^slots +0 of 2 running$/m);
+    expect(run.stdout.toString()).toMatch(/^machine +2 cores, 4\.0 GiB$/m);
+    expect(JSON.parse((await cli(['--json', 'host', 'get', 'host-a'])).stdout.toString())).toMatchObject({ id: 'host-a', hostname: 'alpha' });
+    expect(await cli(['host', 'get', 'host-zz'])).toMatchObject({ code: 1, stderr: 'error: not_found: host-zz is not a live host\n' });
   });
 
   it('cli - hosts prints a table of id, pid, slots, running, warm, pager, state, instances, releasable and heartbeat age', async () => {
@@ -191,6 +213,84 @@ describe('cli', () => {
     expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer flk_local-admin');
     await cli(['hosts', '--api-key', 'from-flag'], { FLURRY_DATA_DIR: state });
     expect(gateway.requests[gateway.requests.length - 1].headers.authorization).toBe('Bearer from-flag');
+  });
+});
+
+describe('cli context', () => {
+  const configFile = () => join(scratch, 'contexts', 'config.yaml');
+  const withConfig = (env: Record<string, string> = {}) => ({ FLURRY_CONFIG: configFile(), ...env });
+  const lastAuthorization = () => gateway.requests[gateway.requests.length - 1].headers.authorization;
+
+  it('cli context - add writes the file 0600, the first context becomes current; commands then use its URL and key', async () => {
+    const added = await cli(['context', 'add', 'stub', '--url', gateway.url, '--key', 'flk_stub-key'], withConfig());
+    expect(added).toMatchObject({ code: 0, stderr: '' });
+    expect(added.stdout.toString()).toBe(`added context stub (current) in ${configFile()}\n`);
+    expect((await stat(configFile())).mode & 0o777).toBe(0o600);
+    // No FLURRY_URL: the context's URL and key.
+    const hosts = await cli(['hosts'], withConfig({ FLURRY_URL: '' }));
+    expect(hosts.code).toBe(0);
+    expect(lastAuthorization()).toBe('Bearer flk_stub-key');
+  });
+
+  it('cli context - use switches, ls marks the current one, rm removes; the key is never printed whole', async () => {
+    expect((await cli(['context', 'add', 'stub', '--url', gateway.url, '--key', 'flk_stub-key'], withConfig())).code).toBe(0);
+    const keyFile = join(scratch, 'other.key');
+    await writeFile(keyFile, 'flk_other-key-0123\n');
+    const second = await cli(['context', 'add', 'other', '--url', 'https://flurry.example.com', '--key-file', keyFile], withConfig());
+    expect(second.stdout.toString()).toBe(`added context other in ${configFile()}\n`);
+    expect((await cli(['context', 'use', 'other'], withConfig())).stdout.toString()).toBe('using context other\n');
+    const [header, ...rows] = lines(await cli(['context', 'ls'], withConfig()));
+    expect(header.split(/\s{2,}/)).toEqual(['CURRENT', 'NAME', 'URL', 'KEY']);
+    expect(rows.map((row) => row.trim().split(/\s+/))).toEqual([
+      ['stub', gateway.url, 'flk_st…'],
+      ['*', 'other', 'https://flurry.example.com', 'flk_othe…'],
+    ]);
+    expect(await readFile(configFile(), 'utf8')).toContain('flk_other-key-0123');
+    const json = JSON.parse((await cli(['--json', 'context', 'ls'], withConfig())).stdout.toString());
+    expect(json).toContainEqual({ name: 'other', url: 'https://flurry.example.com', hasKey: true, current: true });
+    expect(JSON.stringify(json)).not.toContain('flk_other-key');
+    expect((await cli(['context', 'rm', 'other'], withConfig())).code).toBe(0);
+    expect(await cli(['context', 'get'], withConfig())).toMatchObject({ code: 2, stderr: 'error: usage: no current context: name one, or flurry context use NAME\n' });
+  });
+
+  it('cli context - precedence: flags, then the environment, then --context or the current context, then the local fleet key', async () => {
+    expect((await cli(['context', 'add', 'stub', '--url', gateway.url, '--key', 'flk_context-key'], withConfig())).code).toBe(0);
+    expect((await cli(['context', 'use', 'stub'], withConfig())).code).toBe(0);
+    await cli(['hosts', '--api-key', 'flk_flag'], withConfig({ FLURRY_API_KEY: 'flk_env' }));
+    expect(lastAuthorization()).toBe('Bearer flk_flag');
+    await cli(['hosts'], withConfig({ FLURRY_API_KEY: 'flk_env' }));
+    expect(lastAuthorization()).toBe('Bearer flk_env');
+    await cli(['hosts'], withConfig());
+    expect(lastAuthorization()).toBe('Bearer flk_context-key');
+    // Another gateway named by the environment never gets the context's key: it gets the local fleet's (loopback).
+    const state = join(scratch, 'context-fleet-state');
+    await mkdir(state, { recursive: true });
+    await writeFile(join(state, 'admin.key'), 'flk_local-admin\n');
+    const other = await startStubGateway();
+    try {
+      await cli(['hosts'], withConfig({ FLURRY_URL: other.url, FLURRY_DATA_DIR: state }));
+      expect(other.requests.at(-1)?.headers.authorization).toBe('Bearer flk_local-admin');
+      // --context picks a context for one command; an unknown one is a usage error.
+      expect((await cli(['context', 'add', 'other', '--url', other.url, '--key', 'flk_other'], withConfig())).code).toBe(0);
+      await cli(['--context', 'other', 'hosts'], withConfig({ FLURRY_URL: '' }));
+      expect(other.requests.at(-1)?.headers.authorization).toBe('Bearer flk_other');
+    } finally {
+      await other.close();
+    }
+    expect(await cli(['--context', 'nope', 'hosts'], withConfig())).toMatchObject({ code: 2, stderr: 'error: usage: --context: no context "nope" (defined: stub, other)\n' });
+  });
+
+  it('cli context - a bad config file or a bad context is refused with exit 2 and says what is wrong', async () => {
+    const bad = join(scratch, 'bad-config.yaml');
+    await writeFile(bad, 'current: x\ncontexts:\n  x: { url: http://127.0.0.1:1, token: abc }\n');
+    expect(await cli(['hosts'], { FLURRY_CONFIG: bad })).toMatchObject({ code: 2, stderr: `error: config: ${bad}: context "x": unknown field "token"\n` });
+    await writeFile(bad, 'contexts: [1, 2]\n');
+    expect((await cli(['hosts'], { FLURRY_CONFIG: bad })).stderr).toBe(`error: config: ${bad}: "contexts" must be a mapping of names to { url, key }\n`);
+    expect((await cli(['context', 'add', 'ftp', '--url', 'ftp://example.com'], withConfig())).stderr).toBe('error: config: context "ftp": url must be an http or https URL, got "ftp://example.com"\n');
+    expect((await cli(['context', 'add', 'no/slash', '--url', gateway.url], withConfig())).code).toBe(2);
+    // FLURRY_URL (set for every run here) is for one session: a saved context needs --url itself.
+    expect(await cli(['context', 'add', 'from-env'], withConfig())).toMatchObject({ code: 2, stderr: 'error: usage: context add: --url URL is required\n' });
+    expect((await cli(['context', 'use', 'absent'], withConfig())).stderr).toMatch(/^error: config: no context "absent" \(defined: /);
   });
 });
 
@@ -384,38 +484,41 @@ describe('cli job', () => {
     expect(JSON.parse(json.stdout.toString())).toMatchObject({ job: { state: 'failed', errors: [{ index: 1 }] }, result: null });
   });
 
-  it('cli job - list prints a table of jobs, newest first', async () => {
+  it('cli job - ls prints a table of jobs, newest first', async () => {
     await cli(['job', 'run', 'sum', '--clones', '2']);
-    const run = await cli(['job', 'list']);
+    const run = await cli(['job', 'ls']);
     expect(run.code).toBe(0);
     const [header, first] = lines(run);
     expect(header.split(/\s{2,}/)).toEqual(['ID', 'FUNCTION', 'STATE', 'DONE', 'FAILED', 'PAGES', 'CREATED', 'TOOK']);
     // The stub dates jobs 2 s back; a loaded machine may take a second or two to start the CLI.
     expect(first.split(/\s+/)).toEqual([expect.stringMatching(/^job-\d+$/), 'sum', 'done', '2/2', '0', '21', expect.stringMatching(/^[2-4]s$/), 'ago', '1s']);
-    const paged = await cli(['job', 'list', '--limit', '1']);
+    const paged = await cli(['job', 'ls', '--limit', '1']);
     expect(lines(paged)).toHaveLength(2);
-    expect(paged.stderr).toMatch(/^more: flurry job list --cursor 1\n$/);
+    expect(paged.stderr).toMatch(/^more: flurry job ls --cursor 1\n$/);
+    // `list`, the name before `ls`, is an alias.
     expect(JSON.parse((await cli(['--json', 'job', 'list'])).stdout.toString()).jobs[0].id).toBe(first.split(' ')[0]);
   });
 
-  it('cli job - status shows the record and a row per clone; logs prints the events, as JSON lines with --json', async () => {
+  it('cli job - get shows the record and a row per clone; events prints the events, as JSON lines with --json', async () => {
     const submitted = await cli(['--json', 'job', 'run', 'fail', '--clones', '2']);
     const id = JSON.parse(submitted.stdout.toString()).job.id as string;
-    const status = await cli(['job', 'status', id]);
+    const status = await cli(['job', 'get', id]);
     expect(status.code).toBe(0);
     expect(lines(status)).toContain(`id             ${id}`);
     expect(lines(status)).toContain('error          guest_trap: clone 1 failed: unreachable executed');
     const [clonesHeader, , failedClone] = status.stdout.toString().trimEnd().split('\n').slice(-3);
     expect(clonesHeader.split(/\s+/)).toEqual(['CLONE', 'STATE', 'HOST', 'ATTEMPTS', 'RUN', 'PAGES', 'ERROR']);
     expect(failedClone.trim().split(/\s+/)).toEqual(['1', 'failed', 'host-b', '2', '40ms', 'guest_trap:', 'unreachable', 'executed']);
-    const logs = await cli(['job', 'logs', id]);
+    const logs = await cli(['job', 'events', id]);
     expect(logs.code).toBe(0);
     // A finished job's stream is its final state and its end.
     expect(lines(logs)).toEqual([
       `state failed: job ${id}, fail, 2 clones (1 done, 1 failed)`,
       'failed: guest_trap: clone 1 failed: unreachable executed',
     ]);
-    const jsonLogs = lines(await cli(['--json', 'job', 'logs', id])).map((line) => JSON.parse(line).kind);
+    const jsonLogs = lines(await cli(['--json', 'job', 'events', id])).map((line) => JSON.parse(line).kind);
+    // `status`, the name before `get`, is an alias.
+    expect(lines(await cli(['job', 'status', id]))).toContain(`id             ${id}`);
     expect(jsonLogs.at(-1)).toBe('failed');
   });
 
@@ -457,6 +560,6 @@ describe('cli job', () => {
     expect((await cli(['job', 'run', 'sum', '--inputs', dir, '--clones', '3'])).stderr).toMatch(/^error: usage: --inputs: .* has 2 files, but --clones is 3\n$/);
     expect((await cli(['job', 'run', 'sum', '--clones', 'many'])).code).toBe(2);
     expect((await cli(['job', 'run', 'sum', '--clones', '1', '--input', 'x', '--inputs', dir])).code).toBe(2);
-    expect(await cli(['job', 'status', 'job-404'])).toMatchObject({ code: 1, stderr: 'error: not_found: no job job-404\n' });
+    expect(await cli(['job', 'get', 'job-404'])).toMatchObject({ code: 1, stderr: 'error: not_found: no job job-404\n' });
   });
 });

@@ -1,6 +1,6 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readNatsAuth, WASM_PAGE_SIZE, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, WASM_PAGE_SIZE, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { defaultInstanceThreads } from './guest/instance-threads.js';
 
 export interface HostConfig {
@@ -37,6 +37,8 @@ export interface HostConfig {
   jsReplicas: number;
   /** Service replies kept against a request sent again (reply-table.ts): how long, and most bytes and replies on the host. */
   replyLimits: { keepMs: number; maxBytes: number; maxReplies: number };
+  /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
+  metrics?: MetricsListenerOptions;
   logLevel: string;
 }
 
@@ -70,6 +72,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
       maxBytes: r.int('FLURRY_REPLY_KEEP_MIB', 16, { min: 1, max: 64 * 1024 }) * 1024 * 1024,
       maxReplies: r.int('FLURRY_REPLY_KEEP_COUNT', 100_000, { min: 1, max: 10_000_000 }),
     },
+    metrics: readMetricsListener(r),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
 }

@@ -21,7 +21,7 @@
 import {
   decodeDescriptor, FlurryError, toWireError,
   type ForkReply, type ForkRequest, type KeptParent,
-  type ReleaseReply, type ReleaseRequest, type ReplyOf, type SnapshotDescriptor, type SnapshotRequest,
+  type ReleaseReply, type ReleaseRequest, type ReplyOf, type SnapshotDescriptor, type SnapshotRequest, type TraceContext,
 } from '@flurry/core';
 import { checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { AdoptedSnapshots, type AdoptedSnapshotsDeps } from './fork/adopted-snapshots.js';
@@ -30,12 +30,14 @@ import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
 import { ResultDelivery } from './fork/result-delivery.js';
 import { RunningForks } from './fork/running-forks.js';
+import type { HostMetrics } from './metrics/host-metrics.js';
 
 /** What the forker needs: what adopting snapshots needs (the connection, the pool, the pager, the budget), and the kept parents' limits. */
 export interface ForkerDeps extends AdoptedSnapshotsDeps {
   /** Kept parents (docs/jobs.md): how long an idle one stays, and how many bytes of idle ones at most. */
   parentIdleMs: number;
   parentCacheBytes: number;
+  metrics?: HostMetrics;
 }
 
 export class Forker {
@@ -76,7 +78,7 @@ export class Forker {
    * Answers a fork request (served on the host's fork subject) once every clone
    * is running or has failed to start; the clones run on after the answer.
    */
-  fork(request: ForkRequest): Promise<ForkReply> {
+  fork(request: ForkRequest, trace?: TraceContext): Promise<ForkReply> {
     const received = performance.now();
     let req: ForkRequest;
     let descriptor: SnapshotDescriptor;
@@ -88,11 +90,11 @@ export class Forker {
       this.deps.log.warn({ err: (err as Error).message }, 'fork request refused');
       return Promise.resolve({ ok: false, error: { code: 'bad_request', message: (err as Error).message }, hostId: this.deps.hostId });
     }
-    return new Promise((respond) => void this.startClones(req, descriptor, received, respond));
+    return new Promise((respond) => void this.startClones(req, descriptor, received, respond, trace));
   }
 
-  private async startClones(req: ForkRequest, descriptor: SnapshotDescriptor, received: number, respond: (reply: ForkReply) => void): Promise<void> {
-    const log = this.deps.log.child({ requestId: req.requestId, snapshotId: descriptor.snapshotId });
+  private async startClones(req: ForkRequest, descriptor: SnapshotDescriptor, received: number, respond: (reply: ForkReply) => void, trace: TraceContext | undefined): Promise<void> {
+    const log = this.deps.log.child({ requestId: req.requestId, snapshotId: descriptor.snapshotId, ...(trace ? { traceId: trace.traceId } : {}) });
     const fork = this.running.add(req.requestId, req.jobId, descriptor.snapshotId, req.clones.map((c) => c.index));
     let started = 0;
     let ended = 0;
@@ -117,6 +119,7 @@ export class Forker {
           if (++ended === req.clones.length) this.running.remove(fork);
           // A clone that failed before it ever started still counts toward the reply.
           if (!result.ok && result.startMs < 0) allStarted();
+          this.deps.metrics?.cloneEnded(result);
           await this.results.finish(req, clone.index, result);
         });
       }

@@ -12,8 +12,8 @@ import { hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
-  call, connectFabric, FlurryError, listen, logBrokerLink, logRejectedMessagesTo, maxPayload, newId, publishTo,
-  rejectedMessages, serve, Subjects,
+  call, connectFabric, FlurryError, listen, logBrokerLink, logRejectedMessagesTo, maxPayload, MetricsListener, newId, publishTo,
+  rejectedMessages, serve, Subjects, traceOf,
   type BrokerLink, type DrainReply, type Fabric, type FleetEvent, type HostRecord,
   type DrainHostRequest, type HostState, type Logger, type SetHostStateReply, type SetHostStateRequest,
 } from '@flurry/core';
@@ -26,6 +26,7 @@ import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
 import { MemoryBudget } from './memory-budget.js';
 import { WarmFunctions } from './warm-functions.js';
+import { HostMetrics } from './metrics/host-metrics.js';
 
 /** Room kept in a reply for the envelope around a guest's output (status, headers, ids): the output cap leaves it free. */
 const REPLY_HEADROOM_BYTES = 64 * 1024;
@@ -45,6 +46,8 @@ export class WorkerHost {
   private readonly functions: WarmFunctions;
   private readonly forker: Forker;
   private readonly services: ServiceHost;
+  /** Where /metrics is served (FLURRY_METRICS_PORT); none when it is not. */
+  metricsListener?: MetricsListener;
 
   private constructor(
     private readonly config: HostConfig,
@@ -54,12 +57,13 @@ export class WorkerHost {
     private readonly budget: MemoryBudget,
     id: string,
     pager: HostRecord['pager'],
+    private readonly metrics: HostMetrics,
   ) {
     this.id = id;
     this.pager = pager;
     this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, log);
     this.functions = new WarmFunctions({
-      hostId: id, fabric, pool, budget, log,
+      hostId: id, fabric, pool, budget, log, metrics,
       takesWork: () => this.takesWork,
       exiting: () => this.draining,
       onChange: () => void this.heartbeat.beat(),
@@ -76,6 +80,7 @@ export class WorkerHost {
       parentIdleMs: config.parentIdleMs,
       parentCacheBytes: config.parentCacheBytes,
       budget,
+      metrics,
       // Advertise kept parents and page caches at once, not at the next heartbeat.
       onChange: () => this.heartbeat.soon(),
     });
@@ -86,6 +91,7 @@ export class WorkerHost {
       draining: () => !this.takesWork,
       exiting: () => this.draining,
       replyLimits: config.replyLimits,
+      metrics,
     });
   }
 
@@ -114,8 +120,11 @@ export class WorkerHost {
       log: hostLog,
       pager: pager.mode === 'userfaultfd' ? 'native' : 'portable',
     });
-    const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode);
+    const metrics = new HostMetrics(fabric.link);
+    metrics.watch(pool, budget);
+    const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode, metrics);
     if (pager.reason) hostLog.info({ pager: pager.mode, reason: pager.reason }, 'pager');
+    if (config.metrics) host.metricsListener = await MetricsListener.start(metrics.registry, config.metrics, hostLog);
     await host.register();
     return host;
   }
@@ -127,7 +136,7 @@ export class WorkerHost {
       serve(nc, 'place', Subjects.place(hostId), (req) => this.functions.ensureWarm(req), { log }),
       serve(nc, 'drain', Subjects.drain(hostId), () => this.exitOnRequest(), { log }),
       serve(nc, 'snapshot', Subjects.snapshot(hostId), (req) => forker.snapshot(req), { log }),
-      serve(nc, 'fork', Subjects.fork(hostId), (req) => forker.fork(req), { log, hostId }),
+      serve(nc, 'fork', Subjects.fork(hostId), (req, msg) => forker.fork(req, traceOf(msg)), { log, hostId }),
       serve(nc, 'release', Subjects.release(hostId), (req) => forker.release(req.snapshotId, req.holder), { log, hostId }),
       serve(nc, 'cancel', JobSubjects.cancel(hostId), (req) => ({ hostId, stopped: forker.cancel(req.snapshotId, req.jobId) }), { log, hostId }),
       listen(nc, 'parentFreed', Subjects.allParentsFreed, (req) => forker.parentFreed(req), { log }),
@@ -240,6 +249,7 @@ export class WorkerHost {
     await this.heartbeat.deregister();
     this.emit({ kind: 'host.down', at: Date.now(), hostId: this.id, reason });
     await this.pool.close();
+    await this.metricsListener?.close();
     await this.fabric.close();
     this.log.info({ unfinished: this.functions.inFlight }, 'drained');
   }

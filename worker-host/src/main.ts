@@ -36,9 +36,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  log.info({ hostId: host.id }, 'ready');
+  const metricsUrl = host.metricsListener && `http://${config.metrics!.host}:${host.metricsListener.port}/metrics`;
+  log.info({ hostId: host.id, metricsUrl }, 'ready');
   // A launcher that started this process (infra/src/services.ts) waits for this message.
-  process.send?.({ kind: 'ready', hostId: host.id });
+  process.send?.({ kind: 'ready', hostId: host.id, ...(metricsUrl ? { metricsUrl } : {}) });
 }
 
 main().catch((err) => {

@@ -83,6 +83,13 @@ export class MemoryBudget {
     return used;
   }
 
+  /** Bytes held now by kind of holding (metrics, read when scraped). */
+  usedByKind(): Record<HoldingKind, number> {
+    const used: Record<HoldingKind, number> = { snapshot: 0, 'page cache': 0, 'service instance': 0 };
+    for (const h of this.holdings.values()) used[h.kind] += h.bytes();
+    return used;
+  }
+
   use(): MemoryUse {
     return { budgetBytes: this.budgetBytes, usedBytes: this.usedBytes };
   }

@@ -8,10 +8,11 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  call, CallFailed, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError,
+  call, CallFailed, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError, traceOf,
   type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeReply, type InvokeRequest, type KeptReply, type Logger,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
+import type { HostMetrics } from './metrics/host-metrics.js';
 import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
@@ -61,6 +62,7 @@ export interface ServiceHostDeps {
   exiting: () => boolean;
   /** How long and how many replies are kept against a request sent again (FLURRY_REPLY_KEEP_*). */
   replyLimits: ReplyTableLimits;
+  metrics?: HostMetrics;
 }
 
 export class ServiceHost {
@@ -106,7 +108,7 @@ export class ServiceHost {
       serve(nc, 'standby', ServiceSubjects.standby(hostId), (req) => this.standby(req), { log }),
       serve(nc, 'migrate', MigrationSubjects.migrate(hostId), (req) => this.migrate(req), { log }),
       serve(nc, 'receive', MigrationSubjects.receive(hostId), (step) => this.receiver.answer(step), { log }),
-      serve(nc, 'direct', MigrationSubjects.direct(hostId, '*'), (req, msg) => this.onRequest(req, msg.subject.slice(msg.subject.lastIndexOf('.') + 1)), { log, hostId }),
+      serve(nc, 'direct', MigrationSubjects.direct(hostId, '*'), (req, msg) => this.onRequest(req, msg.subject.slice(msg.subject.lastIndexOf('.') + 1), traceOf(msg)), { log, hostId }),
     );
   }
 
@@ -163,10 +165,10 @@ export class ServiceHost {
   }
 
   private subscribeInstance(tenant: string, service: string, instanceId: string): Subscription {
-    return serve(this.deps.nc, 'serviceRequest', ServiceSubjects.request(tenant, service, instanceId), (req) => this.onRequest(req, instanceId), { queue: INSTANCE_QUEUE, log: this.deps.log, hostId: this.deps.hostId });
+    return serve(this.deps.nc, 'serviceRequest', ServiceSubjects.request(tenant, service, instanceId), (req, msg) => this.onRequest(req, instanceId, traceOf(msg)), { queue: INSTANCE_QUEUE, log: this.deps.log, hostId: this.deps.hostId });
   }
 
-  private async onRequest(req: InvokeRequest, instanceId: string): Promise<InvokeReply> {
+  private async onRequest(req: InvokeRequest, instanceId: string, trace: TraceContext | undefined): Promise<InvokeReply> {
     const inst = this.instances.get(instanceId);
     const moved = inst ? undefined : this.moved.get(instanceId);
     if (moved && Date.now() - moved.at < MOVED_MS) {
@@ -179,24 +181,24 @@ export class ServiceHost {
     }
     if (!inst) return { ok: false, error: { code: 'not_found', message: `instance ${instanceId} does not exist` }, hostId: this.deps.hostId };
     // Sent again (its first reply lost with a broker node): the first run's reply, not a second run.
-    return this.replies.run(instanceId, req.requestId, () => this.runRequest(inst, req));
+    return this.replies.run(instanceId, req.requestId, () => this.runRequest(inst, req, trace));
   }
 
   /** Runs one request on the instance; a failure is a reply too (kept like a success: the run may have changed the state). */
-  private async runRequest(inst: HostedInstance, req: InvokeRequest): Promise<InvokeReply> {
+  private async runRequest(inst: HostedInstance, req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeReply> {
     const { instanceId } = inst;
     this.inFlight++;
     try {
       inst.requests++;
       const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
       if (r.logs.length > 0) {
-        const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId });
+        const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
       }
       const answeredBy = r.hostId ?? this.deps.hostId;
       return { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
-      if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId }, 'service request failed');
+      if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId, traceId: trace?.traceId }, 'service request failed');
       return { ok: false, error: toWireError(err), hostId: this.deps.hostId };
     } finally {
       this.inFlight--;
@@ -238,8 +240,10 @@ export class ServiceHost {
     const { mode } = source;
     const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 }).catch((err: unknown) => {
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
+      this.deps.metrics?.migrationFailed();
       throw err;
     });
+    this.deps.metrics?.migrated(report);
     for (const [id, m] of this.moved) if (Date.now() - m.at > MOVED_MS) this.moved.delete(id);
     log.info({
       service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, mode, rounds: report.rounds.length,

@@ -6,12 +6,13 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError,
-  type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type WarmFunction,
+  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError, traceOf,
+  type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type TraceContext, type WarmFunction,
 } from '@flurry/core';
 import { GuestPool } from './guest/guest-pool.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { fetchModule } from './module-store.js';
+import type { HostMetrics } from './metrics/host-metrics.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -28,6 +29,7 @@ export interface WarmFunctionsDeps {
   pool: GuestPool;
   budget: MemoryBudget;
   log: Logger;
+  metrics?: HostMetrics;
   /** Active and not exiting: what is placed serves calls at once. */
   takesWork(): boolean;
   /** Exiting: nothing more is placed. */
@@ -100,6 +102,7 @@ export class WarmFunctions {
       await fabric.nc.flush();
       this.deps.onChange();
       log.info({ initMs: Math.round(info.initMs * 100) / 100, memoryBytes: info.memoryBytes }, 'function placed');
+      this.deps.metrics?.coldStart(info.initMs);
       this.deps.emit({ kind: 'function.placed', at: Date.now(), tenant: req.tenant, name: req.name, digest: req.digest, hostId, initMs: info.initMs, requestId: req.requestId }, req.tenant);
       return { ok: true, hostId, initMs: info.initMs };
     } catch (err) {
@@ -116,7 +119,7 @@ export class WarmFunctions {
 
   private serveCalls(w: WarmEntry): void {
     const { hostId, log } = this.deps;
-    w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req) => this.invoke(req, w.key), {
+    w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req, msg) => this.invoke(req, w.key, traceOf(msg)), {
       queue: InvokeQueue, log, hostId,
     });
   }
@@ -130,7 +133,8 @@ export class WarmFunctions {
     }));
   }
 
-  private async invoke(req: InvokeRequest, key: string): Promise<ReplyOf<'invoke'>> {
+  /** Answers a call; its log lines name the caller's trace (`trace`, from the request's headers) when it has one. */
+  private async invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>> {
     const { hostId, log } = this.deps;
     this.calls++;
     const entry = this.warm.get(key);
@@ -138,13 +142,13 @@ export class WarmFunctions {
     try {
       const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
-        const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}` });
+        const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}`, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
         if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
       }
       return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
     } catch (err) {
-      if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId }, 'invoke failed');
+      if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId, traceId: trace?.traceId }, 'invoke failed');
       return { ok: false, error: toWireError(err), hostId };
     } finally {
       this.calls--;

@@ -17,11 +17,12 @@ import { OpenAPIHono, z, type Hook } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { FlurryError, type Logger } from '@flurry/core';
 import type { CallerVariables } from '../auth/roles.js';
+import type { TraceVariables } from '../metrics/trace-context.js';
 import { ERROR_CODES } from '../http-errors.js';
 import { readBody } from '../request-body.js';
 
-/** What every route may read from the context: the request id, the logger and the caller (auth/roles.ts). */
-export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables };
+/** What every route may read from the context: the request id, the logger, the caller (auth/roles.ts) and the request's trace (metrics/trace-context.ts). */
+export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables & TraceVariables };
 
 /** The name of the security scheme every route but the health checks and the docs needs. */
 export const API_KEY = 'apiKey';

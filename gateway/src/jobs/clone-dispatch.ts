@@ -5,7 +5,7 @@
  * request fails rests for HOST_BACKOFF_MS and its clones are lost to the
  * platform (forked again elsewhere).
  */
-import { requestFork, type BrokerLink, type HostRecord, type JobEventKind, type Logger } from '@flurry/core';
+import { requestFork, traceHeaders, type BrokerLink, type HostRecord, type JobEventKind, type Logger } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FleetView } from '../fleet-view.js';
 import { spreadClones } from '../planning/job-hosts.js';
@@ -68,7 +68,7 @@ export class CloneDispatch {
     // A broker outage before the host's answer leaves it unknown whether the host has the clones: they
     // are forked again (the first result per index is kept) rather than waited for until their deadline.
     const { nc, link } = this.deps;
-    requestFork(nc, host, cloneForkRequest(facts, host, requestId, indices), { timeoutMs: spec.timeoutMs + START_GRACE_MS, link }).then(
+    requestFork(nc, host, cloneForkRequest(facts, host, requestId, indices), { timeoutMs: spec.timeoutMs + START_GRACE_MS, link, headers: traceHeaders(facts.trace) }).then(
       (started) => this.job.emit('forked', { host, indices, runningMs: Math.round(performance.now() - t0), pager: started.pager }),
       (err: Error) => this.forkFailed(record.id, host, requestId, indices, err.message, !link.connected),
     );

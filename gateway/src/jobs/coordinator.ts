@@ -15,6 +15,7 @@ import { JobRun } from './job-run.js';
 import { ParentHostMemory } from './job-snapshot.js';
 import { Lease } from '../lease.js';
 import type { CallbackDeliverer } from '../callbacks/callback-deliverer.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 
 const LEASE_KEY = 'coordinator';
 
@@ -25,6 +26,8 @@ export interface CoordinatorOptions {
   /** Delivers the callbacks of jobs that end (the holder's, like the jobs). */
   callbacks: CallbackDeliverer;
   getFunction(tenant: string, name: string): Promise<FunctionRecord>;
+  /** Counts the jobs this coordinator drives to their end. */
+  metrics?: GatewayMetrics;
 }
 
 export class JobCoordinator {
@@ -89,6 +92,7 @@ export class JobCoordinator {
     this.runs.set(key, run);
     this.log.info({ jobId: stored.record.id, state: stored.record.state }, 'driving job');
     void run.run().finally(() => {
+      if (TERMINAL_JOB_STATES.includes(run.record.state)) this.opts.metrics?.jobEnded(run.record);
       if (this.runs.get(key) === run) this.runs.delete(key);
     });
     return run;

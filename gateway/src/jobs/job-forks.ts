@@ -6,7 +6,7 @@
  * the job (ForkRequest.jobId), so that a cancel naming it stops its clones.
  */
 import { randomBytes } from 'node:crypto';
-import { JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, type ForkRequest, type JobRecord, type JobSpec } from '@flurry/core';
+import { JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, type ForkRequest, type JobRecord, type JobSpec, type TraceContext } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
 /** Time a clone (or the reduce) may take to start (queue, memory) on top of its own time limit. */
@@ -20,6 +20,8 @@ export interface JobForkFacts {
   descriptor: Uint8Array;
   /** Object names of clone inputs too large for a fork message, by index. */
   inputObjects: ReadonlyMap<number, string>;
+  /** The trace of the request that submitted the job, for the fork requests' headers. */
+  trace?: TraceContext;
 }
 
 /**

@@ -4,7 +4,7 @@
  * to an inbox of the coordinator, not through a stream, so a broker outage
  * while it runs loses it and ends the wait (the job's next step reduces again).
  */
-import { FlurryError, LARGE_JOB_DATA_BYTES, requestFork, ResultInbox, type BrokerLink } from '@flurry/core';
+import { FlurryError, LARGE_JOB_DATA_BYTES, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { reduceForkRequest, reduceInputObject, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
 import type { JobStore } from './job-store.js';
@@ -23,7 +23,7 @@ export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string
   try {
     const large = framed.length >= LARGE_JOB_DATA_BYTES;
     if (large) await deps.store.putBlob(reduceInputObject(record), framed);
-    await requestFork(deps.nc, host, reduceForkRequest(job, inbox.subject, framed, large), { timeoutMs: waitMs });
+    await requestFork(deps.nc, host, reduceForkRequest(job, inbox.subject, framed, large), { timeoutMs: waitMs, headers: traceHeaders(job.trace) });
     const results = await inbox.all(waitMs, deps.link).catch((err: unknown) => {
       throw err instanceof FlurryError && err.code === 'timeout' ? new FlurryError('timeout', `reduce did not finish within ${spec.timeoutMs} ms`) : err;
     });

@@ -15,7 +15,7 @@
  * is planning/job-hosts.ts's.
  */
 import {
-  FlurryError, frameReduceInput, isBrokerFailure, ResultsStream, TERMINAL_JOB_STATES, toWireError,
+  FlurryError, frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -177,7 +177,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   }
 
   private forkFacts(): JobForkFacts {
-    return { record: this.record, spec: this.spec, descriptor: this.snapshot.descriptor!, inputObjects: this.inputObjects };
+    return { record: this.record, spec: this.spec, descriptor: this.snapshot.descriptor!, inputObjects: this.inputObjects, trace: parseTraceparent(this.stored.traceparent) };
   }
 
   /** Reads what the store knows: the spec, results already kept, clones that were running. */

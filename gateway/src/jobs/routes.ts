@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import {
-  call, FlurryError, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
+  call, FlurryError, formatTraceparent, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
   type JobControlReply, type JobControlRequest, type JobRecord as StoredJobRecord,
 } from '@flurry/core';
 import { apiRouter, errorResponses, jsonBody, jsonResponse, pathName } from '../api/api-app.js';
@@ -23,6 +23,7 @@ import { newCloneDetails } from './clone-attempts.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 import type { RunningJobs } from '../quotas/running-jobs.js';
+import type { TraceVariables } from '../metrics/trace-context.js';
 
 export interface JobRoutesDeps {
   store: JobStore;
@@ -92,7 +93,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
       ...(body.callbackUrl !== undefined ? { callback: { state: 'pending', attempts: 0 } } : {}),
     };
     await deps.runningJobs?.admit(tenant, body.clones);
-    const made = await store.create({ record, ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
+    const made = await store.create({ record, traceparent: formatTraceparent(c.var.trace), ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
     if (made.created) deps.runningJobs?.created(jobKey(tenant, made.stored.record.id), made.stored.record);
     return made.created && !replay ? c.json({ job: made.stored.record }, 202) : c.json({ job: made.stored.record }, 200);
   });

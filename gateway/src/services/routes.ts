@@ -155,7 +155,7 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
       query: q < 0 ? '' : rawUrl.slice(q + 1),
       headers,
       body,
-    }), routeKey);
+    }), routeKey, c.var.trace);
     const out = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();

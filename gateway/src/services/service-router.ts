@@ -7,13 +7,14 @@
  * replaced when its host is gone.
  */
 import { createHash } from 'node:crypto';
-import { RequestError } from '@nats-io/transport-node';
+import { RequestError, type MsgHdrs } from '@nats-io/transport-node';
 import {
-  CallFailed, callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, serviceKey, ServiceSubjects,
-  type Fabric, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord,
+  CallFailed, callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, serviceKey, ServiceSubjects, traceHeaders,
+  type Fabric, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord, type TraceContext,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import type { InvokeResult } from '../invoker.js';
+import type { CallOutcome, GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { InstanceScaling } from './instance-scaling.js';
 import type { RequestCounts } from './request-counts.js';
 import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
@@ -52,6 +53,7 @@ export interface ServiceRouterDeps {
   /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
   instanceLostMs: number;
   log: Logger;
+  metrics?: GatewayMetrics;
 }
 
 export class ServiceRouter {
@@ -60,8 +62,27 @@ export class ServiceRouter {
 
   constructor(private readonly deps: ServiceRouterDeps) {}
 
-  /** Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight. */
-  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, retried = false): Promise<InvokeResult & { instanceId: string }> {
+  /**
+   * Sends one HTTP request to an instance of the service: sticky by `routeKey`, else least in flight.
+   * `trace` goes to the host in the request's headers (core/src/trace.ts).
+   */
+  async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, trace?: TraceContext): Promise<InvokeResult & { instanceId: string }> {
+    const began = performance.now();
+    let outcome: CallOutcome = 'internal';
+    try {
+      const result = await this.route(tenant, name, build, routeKey, trace, false);
+      outcome = 'ok';
+      return result;
+    } catch (err) {
+      if (err instanceof FlurryError) outcome = err.code;
+      throw err;
+    } finally {
+      this.deps.metrics?.serviceRequest(tenant, name, outcome, (performance.now() - began) / 1000);
+    }
+  }
+
+  /** forward's work; `retried`: sent again once after nobody served the instance's subject. */
+  private async route(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, retried: boolean): Promise<InvokeResult & { instanceId: string }> {
     const { store, scaling, counts } = this.deps;
     const key = serviceKeyOf(tenant, name);
     const deadline = Date.now() + this.deps.invokeTimeoutMs;
@@ -85,7 +106,7 @@ export class ServiceRouter {
     const req = build(c.record);
     counts.sent(key, inst.id);
     try {
-      const data = await this.send(tenant, name, inst, req, deadline);
+      const data = await this.send(tenant, name, inst, req, deadline, traceHeaders(trace));
       if (data === 'no-responders') {
         store.forget(key);
         if (!retried) {
@@ -101,7 +122,7 @@ export class ServiceRouter {
             }
             if (verdict === 'lost') await scaling.replaceLost(tenant, name, inst.id);
           }
-          return await this.forward(tenant, name, build, routeKey, true);
+          return await this.route(tenant, name, build, routeKey, trace, true);
         }
         throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
       }
@@ -120,7 +141,7 @@ export class ServiceRouter {
    * again, same requestId, where the instance is now, until the invoke
    * timeout (request-resend.ts): the host answers an id once.
    */
-  private async send(tenant: string, name: string, inst: ServiceInstanceRecord, req: InvokeRequest, deadline: number): Promise<Uint8Array | 'no-responders'> {
+  private async send(tenant: string, name: string, inst: ServiceInstanceRecord, req: InvokeRequest, deadline: number, headers: MsgHdrs | undefined): Promise<Uint8Array | 'no-responders'> {
     const { link } = this.deps.fabric;
     const subject = ServiceSubjects.request(tenant, name, inst.id);
     const payload = encode(req);
@@ -134,7 +155,7 @@ export class ServiceRouter {
       const untilDeadline = deadline - Date.now();
       const wait = Math.max(1, Math.min(untilDeadline, resendWaitMs(attempts)));
       try {
-        const asked = callEncoded(this.deps.fabric.nc, 'serviceRequest', subject, payload, { timeoutMs: wait, raw: true });
+        const asked = callEncoded(this.deps.fabric.nc, 'serviceRequest', subject, payload, { timeoutMs: wait, raw: true, headers });
         return await this.whileHostLive(host, Promise.race([asked, outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]));
       } catch (err) {
         error = err;

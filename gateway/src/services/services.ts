@@ -12,6 +12,7 @@ import { RequestCounts } from './request-counts.js';
 import { ServiceRecords } from './service-records.js';
 import { ServiceRouter } from './service-router.js';
 import { ServiceStore } from './service-store.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 
 export interface Services {
   store: ServiceStore;
@@ -37,6 +38,8 @@ export interface ServicesDeps {
   onLoadChange?: () => void;
   /** Instances a tenant's services may scale to together, the sum of their max (FLURRY_QUOTA_SERVICE_INSTANCES); 0 or absent: no limit. */
   instanceQuota?: number;
+  /** Counts service requests (metrics/gateway-metrics.ts). */
+  metrics?: GatewayMetrics;
 }
 
 export async function openServices(deps: ServicesDeps): Promise<Services> {
@@ -49,7 +52,7 @@ export async function openServices(deps: ServicesDeps): Promise<Services> {
     counts,
     scaling,
     records: new ServiceRecords({ store, scaling, counts, getFunction: deps.getFunction, instanceQuota: deps.instanceQuota }),
-    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, log }),
+    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, log, metrics: deps.metrics }),
     migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log }),
   };
 }

@@ -6,9 +6,13 @@ import { GuestPool, type HttpRequestData } from './guest-pool.js';
 import { frameReduceInput } from '@flurry/core';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
-const PROGRAMS = ['echo', 'json-transform', 'counter', 'trap', 'spin', 'grow', 'big-output', 'status', 'pattern', 'wordfreq'];
-const missing = PROGRAMS.filter((name) => !existsSync(new URL(`${name}.wasm`, BUILD)));
+const AS_PROGRAMS = ['echo', 'json-transform', 'counter', 'trap', 'spin', 'grow', 'big-output', 'status', 'pattern'];
+const missing = AS_PROGRAMS.filter((name) => !existsSync(new URL(`${name}.wasm`, BUILD)));
 if (missing.length > 0) console.warn(`functions.test.ts skipped: functions/build lacks ${missing.join(', ')} (build them with "node functions/build.mjs")`);
+// The set-up skips the C guests on a machine without clang for wasm32-wasi (it says so); the rest runs.
+const withoutC = !existsSync(new URL('wordfreq.wasm', BUILD));
+if (withoutC) console.warn('functions.test.ts: the wordfreq test skipped: functions/build lacks wordfreq.wasm (the C guests need clang for wasm32-wasi; npm run setup says what is missing)');
+const PROGRAMS = withoutC ? AS_PROGRAMS : [...AS_PROGRAMS, 'wordfreq'];
 
 const program = (name: string) => new Uint8Array(readFileSync(new URL(`${name}.wasm`, BUILD)));
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -104,7 +108,7 @@ describe.skipIf(missing.length > 0)('real guest programs', () => {
     expect(json(reduced)).toMatchObject({ count: 4, ok: true, failed: [], distinctEntropy: 4, distinctChecksums: 1, restored: 4 });
   });
 
-  it('wordfreq (clang wasm32-wasi) - stop words from init, counts from the body, stdout in the logs', async () => {
+  it.skipIf(withoutC)('wordfreq (clang wasm32-wasi) - stop words from init, counts from the body, stdout in the logs', async () => {
     const info = await pool.warm('wordfreq', program('wordfreq'));
     expect(info.logs).toEqual([{ level: 'info', message: 'wordfreq: init with 2 stop words' }]);
     const result = await pool.handle('wordfreq', request({ query: 'n=3', body: bytes('the cat and the hat a cat') }), 'f19');
