@@ -59,6 +59,7 @@ const samples: Record<ListenedKind, Record<string, unknown>> = {
   ServiceLoadReport: { gateway: 'g', at: 1, services: [{ tenant: TENANT, service: 's', held: 0, instances: { i: 1 } }] },
   DrainHostRequest: { requestId: 'r', hostId: 'h', reason: 'fuzz' },
   SetHostStateRequest: { state: 'active', reason: 'fuzz' },
+  GuestLogBatch: { at: 1, tenant: TENANT, source: { kind: 'clone', jobId: 'j', index: 1 }, requestId: 'r', hostId: 'h', lines: [{ level: 'info', message: 'm' }], dropped: 0 },
 };
 
 /** Fuzzed messages of one kind: each is malformed (those that happen to be valid are drawn again). */
@@ -224,6 +225,7 @@ describe('nats fuzz', () => {
       controllerDrain: [ControllerSubjects.drain],
       controllerExiting: perHost(ControllerSubjects.exiting),
       hostState: perHost(ControllerSubjects.hostState),
+      guestLogs: { notListened: 'read from its stream only when a tenant asks for logs; test/guest-logs.test.ts stores malformed batches and reads them back' },
     };
 
     // Job events are read from their stream: a reader following the job decodes (and drops) the fuzzed ones as they are stored.

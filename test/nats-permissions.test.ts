@@ -136,12 +136,18 @@ describe('NATS permissions', () => {
     expect(await tryPublish('$KV.flurry_hosts.host-1', encode({ probe: true }))).toBeUndefined();
   });
 
-  it("a host cannot read job records, results or the services' state", async () => {
-    for (const subject of ['$JS.API.DIRECT.GET.KV_flurry_jobs', '$JS.API.STREAM.MSG.GET.FLURRY_RESULTS', '$JS.API.CONSUMER.CREATE.KV_flurry_services', '$JS.API.STREAM.INFO.KV_flurry_job_keys']) {
+  it("a host cannot read job records, results, the services' state or tenants' guest logs", async () => {
+    for (const subject of [
+      '$JS.API.DIRECT.GET.KV_flurry_jobs', '$JS.API.STREAM.MSG.GET.FLURRY_RESULTS', '$JS.API.CONSUMER.CREATE.KV_flurry_services', '$JS.API.STREAM.INFO.KV_flurry_job_keys',
+      '$JS.API.CONSUMER.CREATE.FLURRY_GUEST_LOGS', '$JS.API.DIRECT.GET.FLURRY_GUEST_LOGS',
+    ]) {
       expect(await tryPublish(subject, enc({ last_by_subj: 'x' })), subject).toMatch(/Permissions Violation for Publish/);
     }
     // What it needs it may read: function records (a watch) and modules.
     expect(await tryPublish('$JS.API.STREAM.INFO.KV_flurry_functions', enc({}))).toBeUndefined();
+    // Guest logs it only adds to; creating their stream (and choosing what it captures) is the gateway's.
+    expect(await tryPublish('flurry.logs.default.fn.pattern', encode({ probe: true }))).toBeUndefined();
+    expect(await tryPublish('$JS.API.STREAM.CREATE.FLURRY_GUEST_LOGS', enc({ name: 'FLURRY_GUEST_LOGS', subjects: ['>'] }))).toMatch(/Permissions Violation for Publish/);
   });
 
   it('a host cannot purge or delete a stream, or delete a message', async () => {

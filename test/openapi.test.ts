@@ -208,6 +208,7 @@ describe('openapi - the SDK\'s types', () => {
     expectTypeOf<Sdk.ServiceRecord>().toEqualTypeOf<Schemas['ServiceRecord']>();
     expectTypeOf<Sdk.HostRecord>().toEqualTypeOf<Schemas['HostRecord']>();
     expectTypeOf<Sdk.ErrorCode>().toEqualTypeOf<Schemas['ErrorCode']>();
+    expectTypeOf<Awaited<ReturnType<Flurry['functions']['logs']>>>().toEqualTypeOf<Schemas['GuestLogLine'][]>();
     expectTypeOf<Awaited<ReturnType<Flurry['jobs']['get']>>>().toEqualTypeOf<Schemas['JobRecord']>();
     expectTypeOf<Awaited<ReturnType<Flurry['functions']['list']>>>().toEqualTypeOf<Schemas['FunctionRecord'][]>();
     expectTypeOf<Awaited<ReturnType<Flurry['services']['migrate']>>>().toEqualTypeOf<Schemas['MigrationReport']>();

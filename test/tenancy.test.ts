@@ -71,6 +71,7 @@ function routesOn(owner: Tenant): [string, string, unknown?][] {
   const { jobId, instanceId } = made[owner];
   return [
     ['GET', `/v1/functions/${owner}-echo`],
+    ['GET', `/v1/functions/${owner}-echo/logs`],
     ['DELETE', `/v1/functions/${owner}-echo`],
     ['POST', `/v1/functions/${owner}-echo/invoke?path=/x`, { a: 1 }],
     ['GET', `/fn/${owner}-echo`],
@@ -82,6 +83,8 @@ function routesOn(owner: Tenant): [string, string, unknown?][] {
     ['GET', `/v1/jobs/${jobId}/result`],
     ['GET', `/v1/jobs/${jobId}/clones/0/output`],
     ['GET', `/v1/jobs/${jobId}/events`],
+    ['GET', `/v1/jobs/${jobId}/logs`],
+    ['GET', `/v1/jobs/${jobId}/logs?clone=0&follow=true`],
     ['DELETE', `/v1/jobs/${jobId}`],
     ['GET', `/v1/services/${owner}-svc`],
     ['PATCH', `/v1/services/${owner}-svc`, { max: 3 }],

@@ -6,7 +6,7 @@ import type { Logger } from './log.js';
 import type { InvokeRequest, ReceiveStep } from './protocol.js';
 import { MessageSchemas } from './schemas.js';
 import { SubjectTable, type SubjectKind } from './subject-table.js';
-import { ControllerSubjects, JobSubjects, MigrationSubjects, ServiceSubjects, Subjects } from './protocol.js';
+import { ControllerSubjects, GuestLogSubjects, JobSubjects, MigrationSubjects, ServiceSubjects, Subjects } from './protocol.js';
 
 const invoke: InvokeRequest = {
   requestId: 'req_1', tenant: 'acme', name: 'echo', digest: 'ab'.repeat(32), method: 'POST', path: '/x', query: 'a=1',
@@ -132,6 +132,7 @@ describe('schemas', () => {
       serviceRequest: ServiceSubjects.request('t', 's', 'i'), standby: ServiceSubjects.standby('h'), migrate: MigrationSubjects.migrate('h'),
       receive: MigrationSubjects.receive('h'), direct: MigrationSubjects.direct('h', 'i'), load: ControllerSubjects.load,
       controllerDrain: ControllerSubjects.drain, controllerExiting: ControllerSubjects.exiting('h'), hostState: ControllerSubjects.hostState('h'),
+      guestLogs: GuestLogSubjects.clone('t', 'j', 3),
     };
     const matches = (pattern: string, subject: string) => {
       const p = pattern.split('.');

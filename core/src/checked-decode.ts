@@ -38,7 +38,7 @@ export const MessageByteLimits: Record<MessageKind, number> = {
   CreateInstanceRequest: BULK, CreateInstanceReply: CONTROL, DestroyInstanceRequest: CONTROL, DestroyInstanceReply: CONTROL,
   MigrateInstanceRequest: CONTROL, MigrateInstanceReply: LISTS, ReceiveStep: BULK, ReceiveStepReply: CONTROL,
   ServiceLoadReport: LISTS, DrainHostRequest: CONTROL, DrainHostReply: LISTS, SetHostStateRequest: CONTROL,
-  SetHostStateReply: CONTROL, ControllerMoves: LISTS,
+  SetHostStateReply: CONTROL, ControllerMoves: LISTS, GuestLogBatch: LISTS,
 };
 
 /** Deeper than any message of protocol.ts nests (a job event's record: 6). */

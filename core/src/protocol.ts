@@ -978,3 +978,47 @@ export interface ControllerMove {
   downtimeMs?: number;
   error?: string;
 }
+
+// ---- Guest logs (docs/api.md, "Guest logs")
+
+/**
+ * JetStream stream of what guests logged, one GuestLogBatch per call, clone or
+ * service request, for their owner to read (`GET /v1/functions/:name/logs`).
+ */
+export const GuestLogsStream = 'FLURRY_GUEST_LOGS';
+
+/** Subjects of the guest logs stream: the tenant first, so a reader is scoped by the caller's tenant. */
+export const GuestLogSubjects = {
+  /** Every subject of the stream. */
+  all: 'flurry.logs.>',
+  /** A function's calls (and its warm parent's init). */
+  function: (tenant: string, name: string) => `flurry.logs.${tenant}.fn.${name}`,
+  /** One clone of a job. */
+  clone: (tenant: string, jobId: string, index: number) => `flurry.logs.${tenant}.job.${jobId}.${index}`,
+  /** A job's reduce. */
+  reduce: (tenant: string, jobId: string) => `flurry.logs.${tenant}.job.${jobId}.reduce`,
+  /** Every clone and the reduce of a job. */
+  job: (tenant: string, jobId: string) => `flurry.logs.${tenant}.job.${jobId}.*`,
+  /** A service's requests, all instances. */
+  service: (tenant: string, service: string) => `flurry.logs.${tenant}.svc.${service}`,
+} as const;
+
+/** Which run of a guest logged: a function call, a job's clone or reduce, a service request. */
+export type GuestLogSource =
+  | { kind: 'function'; name: string }
+  | { kind: 'clone'; jobId: string; index: number }
+  | { kind: 'reduce'; jobId: string }
+  | { kind: 'service'; service: string; instanceId: string };
+
+/** The lines one guest run logged, as a host publishes them after the run. */
+export interface GuestLogBatch {
+  /** When the run ended (ms since the epoch): every line of the batch carries it. */
+  at: number;
+  tenant: string;
+  source: GuestLogSource;
+  requestId: string;
+  hostId: string;
+  lines: { level: 'debug' | 'info' | 'warn' | 'error'; message: string }[];
+  /** Lines over the per-call caps, not kept. */
+  dropped: number;
+}

@@ -279,6 +279,17 @@ const drainHostReply = z.discriminatedUnion('ok', [
 const setHostStateRequest = z.object({ state: hostState, reason: str });
 const setHostStateReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, state: hostState }), failed]);
 
+const guestLogSource = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('function'), name: str }),
+  z.object({ kind: z.literal('clone'), jobId: str, index: count }),
+  z.object({ kind: z.literal('reduce'), jobId: str }),
+  z.object({ kind: z.literal('service'), service: str, instanceId: str }),
+]);
+const guestLogBatch = z.object({
+  at: count, tenant: str, source: guestLogSource, requestId: str, hostId: str,
+  lines: arrayOf(z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: str })), dropped: count,
+});
+
 /** Every message kind, by the name of its type in protocol.ts. */
 export const MessageSchemas = {
   HostRecord: hostRecord,
@@ -328,6 +339,7 @@ export const MessageSchemas = {
   SetHostStateRequest: setHostStateRequest,
   SetHostStateReply: setHostStateReply,
   ControllerMoves: arrayOf(controllerMove),
+  GuestLogBatch: guestLogBatch,
 } as const;
 
 export type MessageKind = keyof typeof MessageSchemas;
@@ -354,7 +366,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
   MigrateInstanceRequest: P.MigrateInstanceRequest; MigrateInstanceReply: P.MigrateInstanceReply; ReceiveStep: P.ReceiveStep;
   ReceiveStepReply: P.ReceiveStepReply; ServiceLoadReport: P.ServiceLoadReport; DrainHostRequest: P.DrainHostRequest;
   DrainHostReply: P.DrainHostReply; SetHostStateRequest: P.SetHostStateRequest; SetHostStateReply: P.SetHostStateReply;
-  ControllerMoves: P.ControllerMove[];
+  ControllerMoves: P.ControllerMove[]; GuestLogBatch: P.GuestLogBatch;
 };
 /** Fails to compile, naming the kind, when a schema and its protocol type differ (or a kind lacks either). */
 export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
@@ -366,5 +378,5 @@ export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K exte
   StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,
   DestroyInstanceRequest: true, DestroyInstanceReply: true, MigrateInstanceRequest: true, MigrateInstanceReply: true, ReceiveStep: true,
   ReceiveStepReply: true, ServiceLoadReport: true, DrainHostRequest: true, DrainHostReply: true, SetHostStateRequest: true,
-  SetHostStateReply: true, ControllerMoves: true,
+  SetHostStateReply: true, ControllerMoves: true, GuestLogBatch: true,
 };

@@ -3,7 +3,7 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import type { JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
 import { DEFAULT_STORE_MAX_BYTES, fitStream, isStorageFull, parseStoreLimits, readJsReplicas, replicasRefused, type StoreContext } from './store-limits.js';
 import { ConfigError, EnvReader } from './config.js';
-import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
+import { Buckets, ControllerBuckets, FailuresStream, GuestLogsStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
 import { FlurryError } from './errors.js';
 import { openKv, openStreamOf } from './fabric.js';
 
@@ -15,7 +15,7 @@ describe('store limits - the table', () => {
   });
 
   it('names every bucket, object store and stream of the protocol, each with a positive limit', () => {
-    const names = [...Object.values(Buckets), ...Object.values(ObjectStores), ...Object.values(JobBuckets), JobObjects, JobOutputObjects, ResultsStream, FailuresStream, JobEventsStream, ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets)];
+    const names = [...Object.values(Buckets), ...Object.values(ObjectStores), ...Object.values(JobBuckets), JobObjects, JobOutputObjects, ResultsStream, FailuresStream, JobEventsStream, GuestLogsStream, ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets)];
     expect(Object.keys(DEFAULT_STORE_MAX_BYTES).sort()).toEqual([...names].sort());
     for (const v of Object.values(DEFAULT_STORE_MAX_BYTES)) expect(v).toBeGreaterThan(0);
   });

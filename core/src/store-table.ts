@@ -10,7 +10,7 @@
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
 import type { KvOptions } from '@nats-io/kv';
-import { Buckets, ControllerBuckets, FailuresStream, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, JobSubjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
+import { Buckets, ControllerBuckets, FailuresStream, GuestLogsStream, GuestLogSubjects, JobBuckets, JobEventsStream, JobObjects, JobOutputObjects, JobSubjects, ObjectStores, ResultsStream, ServiceBuckets } from './protocol.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -20,6 +20,9 @@ const NANOS_PER_MS = 1_000_000;
 export const JOB_KEEP_MS = 7 * 24 * 3600_000;
 /** Failed clone attempts matter only while their job runs. */
 const FAILURES_KEEP_MS = 24 * 3600_000;
+/** A guest's lines are kept a day, and the last GUEST_LOG_RUNS_KEPT runs of each function, clone or service that logged. */
+const GUEST_LOGS_KEEP_MS = 24 * 3600_000;
+export const GUEST_LOG_RUNS_KEPT = 1000;
 /** A job event published twice with the same id within this window is kept once (its publisher retries after a lost ack). */
 export const JOB_EVENT_DUPLICATE_WINDOW_MS = 5 * 60_000;
 
@@ -62,6 +65,12 @@ export const FabricStores = {
   jobEvents: {
     type: 'stream', name: JobEventsStream, maxBytes: 1 * GiB,
     settings: { subjects: [JobSubjects.allEvents], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 24 * 3600_000 * NANOS_PER_MS, max_msgs_per_subject: 100_000, discard: DiscardPolicy.Old, duplicate_window: JOB_EVENT_DUPLICATE_WINDOW_MS * NANOS_PER_MS, allow_direct: true },
+  },
+  // One stream for every tenant (docs/api.md, "Guest logs"): the subject's tenant scopes readers, and old
+  // runs make room for new ones, per subject and in all.
+  guestLogs: {
+    type: 'stream', name: GuestLogsStream, maxBytes: 256 * MiB,
+    settings: { subjects: [GuestLogSubjects.all], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: GUEST_LOGS_KEEP_MS * NANOS_PER_MS, max_msgs_per_subject: GUEST_LOG_RUNS_KEPT, discard: DiscardPolicy.Old, allow_direct: true },
   },
   services: { type: 'kv', name: ServiceBuckets.services, maxBytes: 64 * MiB, settings: { history: 1 } },
   serviceInstances: { type: 'kv', name: ServiceBuckets.instances, maxBytes: 64 * MiB, settings: { history: 1 } },

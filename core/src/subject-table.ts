@@ -13,7 +13,7 @@ export interface SubjectEntry {
   /** Who subscribes: a worker host, the gateway, or only clients (CLIs, SDK, benchmarks). */
   listener: 'host' | 'gateway' | 'client';
   /** The builder family in protocol.ts that names its subjects (ForkRequest: named by the fork's sender). */
-  family: 'Subjects' | 'JobSubjects' | 'ServiceSubjects' | 'MigrationSubjects' | 'ControllerSubjects' | 'ForkRequest';
+  family: 'Subjects' | 'JobSubjects' | 'ServiceSubjects' | 'MigrationSubjects' | 'ControllerSubjects' | 'GuestLogSubjects' | 'ForkRequest';
   /** Every subject of the entry, as a NATS wildcard (`*` one token, `>` the rest): what permissions grant. */
   pattern: string;
   request: MessageKind;
@@ -60,6 +60,8 @@ export const SubjectTable = {
   load: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.svc.load', request: 'ServiceLoadReport' },
   controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.drain', request: 'DrainHostRequest', reply: 'DrainHostReply', timeoutMs: 600_000 },
   controllerExiting: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.exiting.*', request: 'DrainHostRequest', reply: 'DrainHostReply', timeoutMs: 300_000 },
+  /** What guests logged, published by hosts after each run and read from its stream by the gateway's log routes. */
+  guestLogs: { listener: 'gateway', family: 'GuestLogSubjects', pattern: 'flurry.logs.>', request: 'GuestLogBatch', stream: true },
   hostState: { listener: 'host', family: 'ControllerSubjects', pattern: 'flurry.host.*.state', request: 'SetHostStateRequest', reply: 'SetHostStateReply', timeoutMs: 5_000 },
 } as const satisfies Record<string, SubjectEntry>;
 

@@ -20,6 +20,8 @@ import type { Services } from './services/services.js';
 import { hostRoutes } from './hosts/host-routes.js';
 import type { HostControl } from './hosts/host-control.js';
 import { callbackRoutes } from './callbacks/callback-routes.js';
+import { logRoutes } from './logs/log-routes.js';
+import type { GuestLogStore } from './logs/guest-log-store.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
@@ -55,6 +57,8 @@ export interface AppDeps {
   hostControl?: HostControl;
   /** Job callbacks: the submit check and each tenant's signing secret (docs/jobs.md, "Callbacks"). */
   callbacks: CallbackConfig;
+  /** What guests logged (docs/api.md, "Guest logs"); without it the log routes are absent. */
+  guestLogs?: GuestLogStore;
   /** Per-tenant quotas (quotas/tenant-quotas.ts); without it none are enforced. */
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
@@ -136,6 +140,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.data) app.route('/', dataRoutes({ data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 }));
   if (deps.jobs) app.route('/', jobRoutes({ store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs }));
   app.route('/', callbackRoutes(deps.callbacks));
+  if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs, services: deps.services }));
   if (deps.services) app.route('/', serviceRoutes({ services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data }));
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {

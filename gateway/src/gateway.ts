@@ -2,6 +2,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { connectFabric, logBrokerLink, logRejectedMessagesTo, MetricsListener, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
 import { createApp } from './app.js';
+import { GuestLogStore } from './logs/guest-log-store.js';
 import { answerClientErrors } from './client-errors.js';
 import type { GatewayConfig } from './config.js';
 import { FleetView } from './fleet-view.js';
@@ -74,7 +75,7 @@ export class Gateway {
     const app = createApp({
       link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
-      callbacks: config.callbacks,
+      callbacks: config.callbacks, guestLogs: await GuestLogStore.open(fabric),
       limits: { rate: new RequestRate(config.quotas.requestsPerSecond, config.quotas.requestBurst), calls: new ConcurrentCalls(config.quotas.concurrentCalls), runningJobs },
     });
     const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {

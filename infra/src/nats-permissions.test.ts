@@ -43,5 +43,8 @@ describe('the generated NATS users', () => {
     expect(p.subscribe.allow.some((s) => s.startsWith('flurry.host.*') || s === '>' || s.startsWith('_INBOX.'))).toBe(false);
     expect(p.publish.allow.filter((s) => /^\$(KV|O)\./.test(s))).toEqual(['$KV.flurry_hosts.h1', '$O.flurry_job_outputs.C.>', '$O.flurry_job_outputs.M.>']);
     expect(p.publish.deny).toEqual(expect.arrayContaining(['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.MSG.DELETE.>']));
+    // Guest logs: added to, never read (the owner reads them through the gateway).
+    expect(p.publish.allow).toContain('flurry.logs.>');
+    expect(p.publish.deny).toEqual(expect.arrayContaining(['$JS.API.STREAM.MSG.GET.FLURRY_GUEST_LOGS', '$JS.API.CONSUMER.CREATE.FLURRY_GUEST_LOGS']));
   });
 });

@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, hostUser, inboxPrefixFor, JobBuckets, JobEventsStream, JobOutputObjects, JobSubjects,
+  Buckets, ControllerBuckets, ControllerSubjects, FailuresStream, GuestLogsStream, GuestLogSubjects, hostUser, inboxPrefixFor, JobBuckets, JobEventsStream, JobOutputObjects, JobSubjects,
   ObjectStores, ResultsStream, ServiceBuckets, Subjects, type NatsAuth,
 } from '@flurry/core';
 import { secret, type SecretValue } from './nats-config.js';
@@ -61,11 +61,12 @@ const JS_READ = [
 
 /**
  * Streams a host never reads: job records and results, services and the controller's state are the
- * gateway's (a host gets what it needs in each request). Denied although JS_READ allows every stream.
+ * gateway's (a host gets what it needs in each request), and tenants' guest logs are their owners' (the
+ * gateway's log routes). Denied although JS_READ allows every stream.
  */
 const GATEWAY_STREAMS = [
   ...Object.values(JobBuckets), ...Object.values(ServiceBuckets), ...Object.values(ControllerBuckets),
-].map((bucket) => `KV_${bucket}`).concat(ResultsStream, FailuresStream, JobEventsStream);
+].map((bucket) => `KV_${bucket}`).concat(ResultsStream, FailuresStream, JobEventsStream, GuestLogsStream);
 
 function readsOf(stream: string): string[] {
   return [
@@ -109,6 +110,8 @@ export function hostPermissions(hostId: string): Permissions {
         'flurry.fork.*',
         'flurry.reduce.*',
         Subjects.allEvents,
+        // What guests logged, into the guest logs stream (the gateway creates it; a host only adds to it).
+        GuestLogSubjects.all,
         Subjects.allParentsFreed,
         Subjects.pageRequests('*', '*'),
         Subjects.pages('*', '*'),

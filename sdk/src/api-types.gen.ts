@@ -1171,6 +1171,182 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/functions/{name}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the function's calls logged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The last N lines, 1 to 10000 (default 100) */
+                    limit?: string;
+                    /** @description Only runs that ended at or after: an RFC 3339 time, ms since the epoch, or a duration ago (30s, 10m, 2h, 1d) */
+                    since?: string;
+                    /** @description `true`: Server-Sent Events, the last lines then each new one */
+                    follow?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The function's name */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The last lines kept, oldest first; with `follow=true`, Server-Sent Events: one `line` event per line (`data:` a GuestLogLine, `id:` its run's stream sequence), the last lines first, then each new one */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            lines: components["schemas"]["GuestLogLine"][];
+                        };
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description A refusal or failure: 4xx or 5xx with the error shape; `retry-after` on 429 and 503 */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the job's clones and reduce logged */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The last N lines, 1 to 10000 (default 100) */
+                    limit?: string;
+                    /** @description Only runs that ended at or after: an RFC 3339 time, ms since the epoch, or a duration ago (30s, 10m, 2h, 1d) */
+                    since?: string;
+                    /** @description `true`: Server-Sent Events, the last lines then each new one */
+                    follow?: string;
+                    /** @description One clone's lines (its index) or the reduce's (`reduce`); default all */
+                    clone?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The job's id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The last lines kept, oldest first; with `follow=true`, Server-Sent Events: one `line` event per line (`data:` a GuestLogLine, `id:` its run's stream sequence), the last lines first, then each new one */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            lines: components["schemas"]["GuestLogLine"][];
+                        };
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description A refusal or failure: 4xx or 5xx with the error shape; `retry-after` on 429 and 503 */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{name}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the service's instances logged, every instance's */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The last N lines, 1 to 10000 (default 100) */
+                    limit?: string;
+                    /** @description Only runs that ended at or after: an RFC 3339 time, ms since the epoch, or a duration ago (30s, 10m, 2h, 1d) */
+                    since?: string;
+                    /** @description `true`: Server-Sent Events, the last lines then each new one */
+                    follow?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The service's name */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The last lines kept, oldest first; with `follow=true`, Server-Sent Events: one `line` event per line (`data:` a GuestLogLine, `id:` its run's stream sequence), the last lines first, then each new one */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            lines: components["schemas"]["GuestLogLine"][];
+                        };
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description A refusal or failure: 4xx or 5xx with the error shape; `retry-after` on 429 and 503 */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/services": {
         parameters: {
             query?: never;
@@ -2468,6 +2644,26 @@ export interface components {
              * @description Where to POST the job's outcome when it ends, signed (docs/jobs.md, "Callbacks")
              */
             callbackUrl?: string;
+        };
+        /** @description One line a guest logged, with what ran */
+        GuestLogLine: {
+            /** @description When the run that logged it ended (ms since the Unix epoch) */
+            at: number;
+            /** @enum {string} */
+            level: "debug" | "info" | "warn" | "error";
+            message: string;
+            /** @description The call's request id, or the clone's fork request */
+            requestId: string;
+            hostId: string;
+            /** @description A function call's function */
+            function?: string;
+            jobId?: string;
+            /** @description A job's clone index, or `reduce` */
+            clone?: number | "reduce";
+            service?: string;
+            instanceId?: string;
+            /** @description Only on the platform's note that ends a run whose lines went over the per-call limit: how many were not kept */
+            dropped?: number;
         };
         /** @description A long-lived service: min..max persistent instances of one function version */
         ServiceRecord: {

@@ -11,6 +11,7 @@ import { addDataCommands } from './cli-data-commands.js';
 import { addDeployCommand, addFunctionCommands } from './cli-function-commands.js';
 import { addHostCommands } from './cli-host-commands.js';
 import { addJobCommands } from './cli-job-commands.js';
+import { addLogCommands } from './cli-log-commands.js';
 import { addServiceCommands } from './cli-service-commands.js';
 
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   addDataCommands(program);
   addServiceCommands(program);
   addHostCommands(program);
+  addLogCommands(program);
   addContextCommands(program);
 
   return program;

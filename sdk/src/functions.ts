@@ -1,5 +1,6 @@
 /** `flurry.functions`: deploy, list, read, delete and invoke functions. */
 import { guestResponseOrThrow, type InvokeResponse } from './invoke-response.js';
+import { readLogs, type GuestLogLine, type LogOptions } from './logs.js';
 import type { QueryInit, Transport } from './transport.js';
 import type { FunctionRecord } from './types.js';
 
@@ -67,6 +68,19 @@ export class FunctionsApi {
 
   async delete(name: string): Promise<void> {
     await this.transport.json<{ deleted: string }>({ method: 'DELETE', path: functionPath(name) });
+  }
+
+  /**
+   * What the function's calls logged: the last lines kept, or with `follow: true` those and
+   * each new line as it is stored.
+   *
+   * @example
+   * for await (const line of flurry.functions.logs('resize', { follow: true })) console.log(line.level, line.message);
+   */
+  logs(name: string, options: LogOptions & { follow: true }): AsyncGenerator<GuestLogLine>;
+  logs(name: string, options?: LogOptions & { follow?: false }): Promise<GuestLogLine[]>;
+  logs(name: string, options: LogOptions & { follow?: boolean } = {}): Promise<GuestLogLine[]> | AsyncGenerator<GuestLogLine> {
+    return readLogs(this.transport, `${functionPath(name)}/logs`, options);
   }
 
   /**

@@ -17,6 +17,7 @@ export {
   type WaitOptions,
 } from './jobs.js';
 export { InvokeResponse } from './invoke-response.js';
+export type { GuestLogLine, JobLogOptions, LogOptions } from './logs.js';
 export { verifyCallbackSignature, type VerifyCallbackOptions } from './callback-signature.js';
 export type { RetryOptions } from './retry.js';
 export type { QueryInit } from './transport.js';

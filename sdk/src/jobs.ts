@@ -6,6 +6,7 @@ import { fromBase64, toBase64 } from './base64.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError } from './errors.js';
 import { GatewayHeaders } from './gateway-headers.js';
 import { sleep } from './retry.js';
+import { readLogs, type GuestLogLine, type JobLogOptions } from './logs.js';
 import { readServerSentEvents } from './sse.js';
 import { apiErrorFrom, parseJsonBody, type HttpRequest, type Transport } from './transport.js';
 import type { JobBody, JobErrorInfo, JobRecord, JobState, PageCounts } from './types.js';
@@ -347,6 +348,19 @@ export class JobsApi {
 
   async get(id: string): Promise<JobRecord> {
     return this.handle(id).status();
+  }
+
+  /**
+   * What the job's clones (and its reduce) logged, or one `clone`'s: the last lines kept, or
+   * with `follow: true` those and each new line as it is stored.
+   *
+   * @example
+   * const lines = await flurry.jobs.logs(job.id, { clone: 3 });
+   */
+  logs(id: string, options: JobLogOptions & { follow: true }): AsyncGenerator<GuestLogLine>;
+  logs(id: string, options?: JobLogOptions & { follow?: false }): Promise<GuestLogLine[]>;
+  logs(id: string, options: JobLogOptions & { follow?: boolean } = {}): Promise<GuestLogLine[]> | AsyncGenerator<GuestLogLine> {
+    return readLogs(this.transport, `/v1/jobs/${encodeURIComponent(id)}/logs`, options);
   }
 
   /**

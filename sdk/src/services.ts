@@ -4,6 +4,7 @@
  * migration of one instance to another host.
  */
 import { toBase64 } from './base64.js';
+import { readLogs, type GuestLogLine, type LogOptions } from './logs.js';
 import type { HttpRequest, Transport } from './transport.js';
 import type { MigrationReport, ServiceRecord } from './types.js';
 
@@ -86,6 +87,19 @@ export class ServicesApi {
   /** Changes the bounds; resolves once instances up to the new `min` exist and those above the new `max` are gone. */
   async update(name: string, scale: ServiceScale): Promise<ServiceRecord> {
     return (await this.transport.json<{ service: ServiceRecord }>(jsonRequest('PATCH', servicePath(name), scale))).service;
+  }
+
+  /**
+   * What the service's instances logged: the last lines kept, or with `follow: true` those and
+   * each new line as it is stored.
+   *
+   * @example
+   * for (const line of await flurry.services.logs('chat', { since: '1h' })) console.log(line.instanceId, line.message);
+   */
+  logs(name: string, options: LogOptions & { follow: true }): AsyncGenerator<GuestLogLine>;
+  logs(name: string, options?: LogOptions & { follow?: false }): Promise<GuestLogLine[]>;
+  logs(name: string, options: LogOptions & { follow?: boolean } = {}): Promise<GuestLogLine[]> | AsyncGenerator<GuestLogLine> {
+    return readLogs(this.transport, `${servicePath(name)}/logs`, options);
   }
 
   /** Deletes the service once its instances are destroyed. */

@@ -176,3 +176,12 @@ export type ConsolidationState = Schemas['ConsolidationState'];
  * const body: JobBody = { function: 'pi', clones: 16, input: btoa('{"samples":1000000}') };
  */
 export type JobBody = Schemas['JobBody'];
+
+/**
+ * One line a guest logged, with what ran: a function call (`function`), a job's clone
+ * (`jobId`, `clone`: its index, or `reduce`) or a service request (`service`, `instanceId`).
+ *
+ * @example
+ * for (const line of await flurry.functions.logs('resize')) console.log(new Date(line.at), line.level, line.message);
+ */
+export type GuestLogLine = Schemas['GuestLogLine'];

@@ -3,7 +3,7 @@
  * tests of the HTTP layer without a fleet (`app.request`, or served on a
  * port). The fakes record what the routes asked them to do (`calls`), so a
  * refusal can be checked to have changed nothing. Every optional route group
- * (jobs, data, services, host control) is present.
+ * (jobs, data, services, host control, guest logs) is present.
  */
 import { createLogger, FlurryError, type ApiKeyEntry, type FunctionRecord, type JobRecord } from '@flurry/core';
 import { createApp, type AppDeps } from '../../gateway/src/app.js';
@@ -69,6 +69,7 @@ export function fakeGateway(opts: { keys?: ApiKeyEntry[]; functions?: FunctionRe
       migrations: { migrate: async (...args: unknown[]) => (calls.migrations.push(args), { instanceId: args[1] }) },
     } as never,
     hostControl: {} as never,
+    guestLogs: {} as never,
     // No data is uploaded: every name is unknown.
     ...(opts.data === false ? {} : { data: { ref: async (_tenant: string, name: string) => { throw new FlurryError('not_found', `no data "${name}"`); }, list: async () => [] } as never }),
   };

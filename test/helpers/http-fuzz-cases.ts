@@ -25,7 +25,7 @@ export function gatewayRoutes(): GatewayRoute[] {
     link: stub, registry: stub, invoker: stub, fleet: stub, log: stub, maxBodyBytes: 1, maxModuleBytes: 1, auth: KeyRing.none(), callbacks: stub,
     // The job routes make a JetStream client of the connection when registered: it only reads its options.
     jobs: { fabric: { nc: { options: {} } } } as never,
-    data: stub, services: stub, hostControl: stub,
+    data: stub, services: stub, hostControl: stub, guestLogs: stub,
   });
   const seen = new Set<string>();
   const routes: GatewayRoute[] = [];
@@ -118,6 +118,7 @@ function query(rng: Rng, known: KnownObjects): string {
     () => `cursor=${hostileSegment(rng)}`, () => `cursor=${known.jobId}`,
     () => 'a=%zz&&&=&b', () => '__proto__[polluted]=1&constructor[prototype][x]=1', () => 'x'.repeat(4000 + Math.floor(rng() * 12_000)),
     () => `since=${pick(rng, ['-1', 'x', '1e400'])}&limit=${pick(rng, ['0', '99999999'])}`,
+    () => `clone=${pick(rng, ['-1', 'reduce', 'x', '99999999999', '0'])}&follow=${pick(rng, ['false', 'maybe', '1'])}`,
   ])();
 }
 

@@ -26,6 +26,7 @@ import {
 import { checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { AdoptedSnapshots, type AdoptedSnapshotsDeps } from './fork/adopted-snapshots.js';
 import { CloneRunner, type SharedSnapshot } from './fork/clone-runner.js';
+import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
 import { ResultDelivery } from './fork/result-delivery.js';
@@ -38,6 +39,8 @@ export interface ForkerDeps extends AdoptedSnapshotsDeps {
   parentIdleMs: number;
   parentCacheBytes: number;
   metrics?: HostMetrics;
+  /** Where what a job's clones logged goes (fork/clone-runner.ts). */
+  guestLogs: GuestLogPublisher;
 }
 
 export class Forker {

@@ -21,6 +21,7 @@ import { GuestPool } from './guest/guest-pool.js';
 import { machineMemoryBytes, type HostConfig } from './config.js';
 import { detectPager } from './pager-mode.js';
 import { Forker } from './forker.js';
+import { guestLogPublisher } from './guest-log-publisher.js';
 import { Heartbeat } from './heartbeat.js';
 import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
@@ -62,12 +63,14 @@ export class WorkerHost {
     this.id = id;
     this.pager = pager;
     this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, log);
+    const guestLogs = guestLogPublisher(fabric.nc, fabric.link, id, log);
     this.functions = new WarmFunctions({
       hostId: id, fabric, pool, budget, log, metrics,
       takesWork: () => this.takesWork,
       exiting: () => this.draining,
       onChange: () => void this.heartbeat.beat(),
       emit: (event, tenant) => this.emit(event, tenant),
+      guestLogs,
     });
     this.forker = new Forker({
       hostId: id,
@@ -83,6 +86,7 @@ export class WorkerHost {
       metrics,
       // Advertise kept parents and page caches at once, not at the next heartbeat.
       onChange: () => this.heartbeat.soon(),
+      guestLogs,
     });
     this.services = new ServiceHost({
       hostId: id, nc: fabric.nc, pool, modules: fabric.modules, log,
@@ -92,6 +96,7 @@ export class WorkerHost {
       exiting: () => this.draining,
       replyLimits: config.replyLimits,
       metrics,
+      guestLogs,
     });
   }
 

@@ -13,7 +13,8 @@ import {
   type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
 import type { HostMetrics } from './metrics/host-metrics.js';
-import type { CallResult, GuestPool, HttpRequestData } from './guest/guest-pool.js';
+import { GuestCallError, type CallResult, type GuestPool, type HttpRequestData } from './guest/guest-pool.js';
+import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
@@ -63,6 +64,8 @@ export interface ServiceHostDeps {
   /** How long and how many replies are kept against a request sent again (FLURRY_REPLY_KEEP_*). */
   replyLimits: ReplyTableLimits;
   metrics?: HostMetrics;
+  /** Where what the guests logged goes, for their owner. */
+  guestLogs: GuestLogPublisher;
 }
 
 export class ServiceHost {
@@ -191,6 +194,7 @@ export class ServiceHost {
     try {
       inst.requests++;
       const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      this.deps.guestLogs.publish(inst.tenant, { kind: 'service', service: inst.service, instanceId }, req.requestId, r);
       if (r.logs.length > 0) {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
@@ -198,6 +202,7 @@ export class ServiceHost {
       const answeredBy = r.hostId ?? this.deps.hostId;
       return { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
+      if (err instanceof GuestCallError) this.deps.guestLogs.publish(inst.tenant, { kind: 'service', service: inst.service, instanceId }, req.requestId, err);
       if (!(err instanceof FlurryError)) this.deps.log.error({ err, instanceId, traceId: trace?.traceId }, 'service request failed');
       return { ok: false, error: toWireError(err), hostId: this.deps.hostId };
     } finally {

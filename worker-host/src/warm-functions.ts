@@ -9,7 +9,8 @@ import {
   decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError, traceOf,
   type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type TraceContext, type WarmFunction,
 } from '@flurry/core';
-import { GuestPool } from './guest/guest-pool.js';
+import { GuestCallError, GuestPool } from './guest/guest-pool.js';
+import type { GuestLogPublisher } from './guest-log-publisher.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { fetchModule } from './module-store.js';
 import type { HostMetrics } from './metrics/host-metrics.js';
@@ -37,6 +38,8 @@ export interface WarmFunctionsDeps {
   /** What the host advertises (its warm versions) changed. */
   onChange(): void;
   emit(event: FleetEvent, tenant: string): void;
+  /** Where what the guests logged goes, for their owner. */
+  guestLogs: GuestLogPublisher;
 }
 
 export class WarmFunctions {
@@ -91,6 +94,7 @@ export class WarmFunctions {
     try {
       const bytes = await fetchModule(fabric.modules, req.tenant, req.digest);
       const info = await pool.warm(key, bytes, undefined, req.requestId, req.tenant);
+      this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, info);
       const entry: WarmEntry = { key, tenant: req.tenant, name: req.name, digest: req.digest, calls: 0, lastUsed: Date.now() };
       if (this.deps.takesWork()) this.serveCalls(entry);
       this.warm.set(key, entry);
@@ -107,6 +111,7 @@ export class WarmFunctions {
       return { ok: true, hostId, initMs: info.initMs };
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'placement failed');
+      if (err instanceof GuestCallError) this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, err);
       pool.evict(key);
       return { ok: false, error: toWireError(err) };
     }
@@ -141,6 +146,7 @@ export class WarmFunctions {
     if (entry) entry.calls++;
     try {
       const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, result);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
         const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}`, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
@@ -148,6 +154,7 @@ export class WarmFunctions {
       }
       return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
     } catch (err) {
+      if (err instanceof GuestCallError) this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, err);
       if (!(err instanceof FlurryError)) log.error({ err, requestId: req.requestId, traceId: trace?.traceId }, 'invoke failed');
       return { ok: false, error: toWireError(err), hostId };
     } finally {

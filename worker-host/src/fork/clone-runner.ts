@@ -7,7 +7,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
 import { publishTo, toWireError, type BrokerLink, type CloneResult, type ForkRequest, type Logger, type PageCounts, type SnapshotDescriptor } from '@flurry/core';
-import type { CallResult, GuestPool } from '../guest/guest-pool.js';
+import { GuestCallError, type CallResult, type GuestPool } from '../guest/guest-pool.js';
+import type { GuestLogPublisher } from '../guest-log-publisher.js';
 import { fetchModule } from '../module-store.js';
 import { PageCache } from '../page-cache.js';
 import type { AdoptedSnapshot } from './adopted-snapshots.js';
@@ -29,6 +30,8 @@ export interface CloneRunnerDeps {
   objects: ForkObjects;
   pool: GuestPool;
   log: Logger;
+  /** Where what a job's clones logged goes, for their owner. */
+  guestLogs: GuestLogPublisher;
 }
 
 export class CloneRunner {
@@ -80,9 +83,11 @@ export class CloneRunner {
           onStarted();
         }, req.timeoutMs);
       }
+      this.publishLogs(req, d, clone.index, result);
       this.deps.log.debug({ requestId: req.requestId, index: clone.index, startMs, threadStartMs: result.startMs, restoreMs: result.memory?.restoreMs, spare: result.memory?.spare, faultWaitMs: result.memory?.faultWaitMs }, 'clone done');
       return this.result(req, clone.index, startMs, performance.now() - began, result, shared?.adopted);
     } catch (err) {
+      if (err instanceof GuestCallError) this.publishLogs(req, d, clone.index, err);
       return { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0 };
     } finally {
       if (ownKey) {
@@ -90,6 +95,13 @@ export class CloneRunner {
         void pool.releaseSnapshot(ownKey);
       }
     }
+  }
+
+  /** A job's clone or reduce logs for the job's owner; a plain fork (tests, benchmarks) has no owner to read them. */
+  private publishLogs(req: ForkRequest, d: SnapshotDescriptor, index: number, run: CallResult | GuestCallError): void {
+    if (req.jobId === undefined) return;
+    const source = req.entry === 'reduce' ? { kind: 'reduce' as const, jobId: req.jobId } : { kind: 'clone' as const, jobId: req.jobId, index };
+    this.deps.guestLogs.publish(d.tenant, source, req.requestId, run);
   }
 
   private async bootOwn(key: string, mode: OwnBootMode, req: ForkRequest, d: SnapshotDescriptor): Promise<void> {
