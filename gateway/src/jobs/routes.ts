@@ -23,7 +23,6 @@ import { newCloneDetails } from './clone-attempts.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 import type { RunningJobs } from '../quotas/running-jobs.js';
-import type { TraceVariables } from '../metrics/trace-context.js';
 
 export interface JobRoutesDeps {
   store: JobStore;
