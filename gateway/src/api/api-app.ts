@@ -55,6 +55,7 @@ function fieldName(path: PropertyKey[]): string {
   return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
 }
 
+/** Every error code (http-errors.ts maps each to its status), as one named schema the SDK's ErrorCode comes from. */
 export const ErrorCode = z.enum(ERROR_CODES).openapi('ErrorCode', { description: 'What went wrong, for programs (also in the x-flurry-error header)' });
 
 /**
