@@ -162,8 +162,27 @@ export interface FunctionRecord {
   /** Entry points the module exports. */
   exports: string[];
   memory: { initialPages: number; maximumPages: number };
+  /** Its own limits instead of the fleet's defaults (docs/manifests.md); kept across redeploys. */
+  limits?: FunctionLimits;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A function's own limits, each within the fleet's cap (gateway/src/functions/function-limits.ts); absent: the default. */
+export interface FunctionLimits {
+  /** A call's (or service request's) time limit, instead of the hosts' FLURRY_CALL_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Most linear memory a module of it may declare: a deploy of one declaring more is refused. */
+  memoryBytes?: number;
+  /** Most bytes a call may answer, instead of the hosts' FLURRY_MAX_OUTPUT. */
+  outputBytes?: number;
+}
+
+/** The limits a host applies to one call, from its function's (the host's own defaults where absent). */
+export interface InvokeLimits {
+  timeoutMs?: number;
+  /** Capped by the host's own FLURRY_MAX_OUTPUT. */
+  outputBytes?: number;
 }
 
 export interface PlaceRequest {
@@ -188,6 +207,8 @@ export interface InvokeRequest {
   query: string;
   headers: [string, string][];
   body: Uint8Array;
+  /** The function's own limits for this call (FunctionRecord.limits). */
+  limits?: InvokeLimits;
 }
 
 export type InvokeReply =

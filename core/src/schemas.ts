@@ -84,16 +84,25 @@ const hostRecord = z.object({
   brokerOutages: num.optional(),
 });
 
+/** A call's time limit: 1 ms to an hour (the hosts' FLURRY_CALL_TIMEOUT_MS range). */
+const timeLimitMs = z.number().int().min(1).max(3_600_000);
+/** Answer bytes: 1 KiB to 64 MiB (the hosts' FLURRY_MAX_OUTPUT range). */
+const outputBytes = z.number().int().min(1024).max(64 * 1024 * 1024);
+const functionLimits = z.object({
+  timeoutMs: timeLimitMs.optional(), memoryBytes: z.number().int().min(65536).max(4 * 1024 ** 3).optional(), outputBytes: outputBytes.optional(),
+});
+const invokeLimits = z.object({ timeoutMs: timeLimitMs.optional(), outputBytes: outputBytes.optional() });
+
 const functionRecord = z.object({
   tenant: str, name: str, digest: str, size: num, exports: arrayOf(str),
-  memory: z.object({ initialPages: num, maximumPages: num }), createdAt: num, updatedAt: num,
+  memory: z.object({ initialPages: num, maximumPages: num }), limits: functionLimits.optional(), createdAt: num, updatedAt: num,
 });
 
 const placeRequest = z.object({ requestId: str, tenant: str, name: str, digest: str });
 const placeReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hostId: str, initMs: num }), failed]);
 
 const invokeRequest = z.object({
-  requestId: str, tenant: str, name: str, digest: str, method: str, path: str, query: str, headers, body: bytes,
+  requestId: str, tenant: str, name: str, digest: str, method: str, path: str, query: str, headers, body: bytes, limits: invokeLimits.optional(),
 });
 const invokeReply = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), status: num, headers, body: bytes, hostId: str, durationMs: num }),

@@ -22,6 +22,7 @@ import type { HostControl } from './hosts/host-control.js';
 import { callbackRoutes } from './callbacks/callback-routes.js';
 import { logRoutes } from './logs/log-routes.js';
 import type { GuestLogStore } from './logs/guest-log-store.js';
+import { functionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
@@ -136,6 +137,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
 
   app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
+  app.route('/', functionLimitsRoutes({ registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
   app.route('/', hostRoutes({ fleet: deps.fleet, control: deps.hostControl }));
   if (deps.data) app.route('/', dataRoutes({ data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 }));
   if (deps.jobs) app.route('/', jobRoutes({ store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs }));

@@ -17,6 +17,8 @@ export interface GatewayConfig {
   /** Largest job data upload (PUT /v1/data/:name), streamed into the object store. */
   maxDataBytes: number;
   maxGuestMemoryBytes: number;
+  /** The hosts' output limit (FLURRY_MAX_OUTPUT, the same value): the most a function's limits.outputBytes may be. */
+  maxOutputBytes: number;
   /** How long the gateway waits for a host to answer a call (the host's own guest timeout comes first). */
   invokeTimeoutMs: number;
   /** How long a placement (fetch, compile, init) may take. */
@@ -62,6 +64,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     maxModuleBytes: r.bytes('FLURRY_MAX_MODULE', 64 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
     maxDataBytes: r.bytes('FLURRY_MAX_DATA_BYTES', 1024 ** 3, { min: 1024, max: 64 * 1024 ** 3 }),
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
+    maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),

@@ -42,7 +42,7 @@ export class Gateway {
     logBrokerLink(fabric.link, log);
     logRejectedMessagesTo(log);
     const fleet = new FleetView(fabric, config.hostTtlSeconds * 1000, log);
-    const registry = new FunctionRegistry(fabric, config.maxGuestMemoryBytes, log);
+    const registry = new FunctionRegistry(fabric, { timeoutMs: config.invokeTimeoutMs, memoryBytes: config.maxGuestMemoryBytes, outputBytes: config.maxOutputBytes }, log);
     await Promise.all([fleet.start(), registry.start()]);
     const placement = new Placement(fabric, fleet, config.placeTimeoutMs, log);
     const metrics = new GatewayMetrics(fabric.link);

@@ -17,6 +17,7 @@ import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoRe
 import type { CallOutcome, GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { FleetView } from './fleet-view.js';
 import type { Placement } from './placement.js';
+import { invokeLimitsOf } from './functions/function-limits.js';
 import { isWarmOn } from './planning/host-states.js';
 import { warmParentHosts } from './planning/warm-parent.js';
 
@@ -80,8 +81,10 @@ export class Invoker {
     this.maybeSpread(fn, n, req.requestId);
     const began = performance.now();
     let outcome: CallOutcome = 'internal';
+    // The host applies the function's own limits to this call.
+    const limits = invokeLimitsOf(fn);
     try {
-      const result = await this.send(fn, req, traceHeaders(trace));
+      const result = await this.send(fn, limits ? { ...req, limits } : req, traceHeaders(trace));
       outcome = 'ok';
       return result;
     } catch (err) {

@@ -356,7 +356,50 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Set a function's limits
+         * @description Replaces the function's limits (`{}`: the fleet's defaults again). A limit above the fleet's cap is refused 400 naming the cap; a memory limit below what its module declares is refused too. They stay across redeploys.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The function's name */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        limits: components["schemas"]["FunctionLimits"] & unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description The function with its limits */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            function: components["schemas"]["FunctionRecord"];
+                        };
+                    };
+                };
+                /** @description A refusal or failure: 4xx or 5xx with the error shape; `retry-after` on 429 and 503 */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/functions": {
@@ -2374,8 +2417,18 @@ export interface components {
                 initialPages: number;
                 maximumPages: number;
             };
+            limits?: components["schemas"]["FunctionLimits"];
             createdAt: number;
             updatedAt: number;
+        };
+        /** @description Its own limits (PATCH /v1/functions/{name}); absent: the fleet's defaults. Kept across redeploys */
+        FunctionLimits: {
+            /** @description A call's (or service request's) time limit in ms, at most the gateway's FLURRY_INVOKE_TIMEOUT_MS */
+            timeoutMs?: number;
+            /** @description Most linear memory its module may declare, at most FLURRY_MAX_GUEST_MEMORY: a module declaring more is refused */
+            memoryBytes?: number;
+            /** @description Most bytes a call may answer, at most FLURRY_MAX_OUTPUT */
+            outputBytes?: number;
         };
         /** @description A worker host as an admin key sees it: its capacity and what it holds for every tenant */
         HostRecord: {

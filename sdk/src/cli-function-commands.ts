@@ -1,30 +1,8 @@
-/** `flurry deploy`, `flurry invoke` and `flurry function ls|get|rm`: WebAssembly functions and calling them. */
+/** `flurry invoke` and `flurry function ls|get|rm`: WebAssembly functions and calling them (`flurry deploy`: cli-deploy-commands.ts). */
 import { Command, Option } from 'commander';
 import { context, decodeUtf8Strictly, example, print, readInput, UsageError } from './cli-context.js';
-import { deployedLine, functionDetails, functionsTable } from './cli-views.js';
-import type { Flurry } from './client.js';
+import { functionDetails, functionsTable } from './cli-views.js';
 import type { InvokeResponse } from './invoke-response.js';
-import type { FunctionRecord } from './types.js';
-
-/** `flurry deploy NAME FILE`: upload a module as a function. */
-export function addDeployCommand(program: Command): void {
-  program
-    .command('deploy')
-    .description('upload a wasm module as function NAME (creates or replaces it)')
-    .argument('<name>', 'function name')
-    .argument('<file>', 'wasm module')
-    .addHelpText('after', example('flurry deploy echo functions/build/echo.wasm'))
-    .action(async (name: string, file: string, _options: object, command: Command) => {
-      const { flurry, json } = context(command);
-      const fn = await deployModuleFile(flurry, name, file);
-      print(json ? fn : deployedLine(fn), json);
-    });
-}
-
-/** Deploys the module in `file` (- for stdin) as function `name`. */
-export async function deployModuleFile(flurry: Flurry, name: string, file: string): Promise<FunctionRecord> {
-  return flurry.functions.deploy(name, await readInput(file));
-}
 
 /** `flurry invoke` and the `function` group (also `functions`; `flurry functions` alone lists them). */
 export function addFunctionCommands(program: Command): void {

@@ -38,10 +38,22 @@ export function functionDetails(fn: FunctionRecord, now: number): string {
     ['digest', fn.digest],
     ['size', formatBytes(fn.size)],
     ['memory', `${memoryRange(fn)} (${fn.memory.initialPages}..${fn.memory.maximumPages} pages)`],
+    ['limits', limitsText(fn.limits)],
     ['exports', fn.exports.join(', ')],
     ['created', `${new Date(fn.createdAt).toISOString()} (${formatDuration(now - fn.createdAt)} ago)`],
     ['updated', `${new Date(fn.updatedAt).toISOString()} (${formatDuration(now - fn.updatedAt)} ago)`],
   ]);
+}
+
+/** A function's own limits (docs/manifests.md), or that it has the fleet's. */
+function limitsText(limits: FunctionRecord['limits']): string {
+  const parts = [
+    limits?.timeoutMs !== undefined && `timeout ${limits.timeoutMs} ms`,
+    limits?.memoryBytes !== undefined && `memory ${formatBytes(limits.memoryBytes)}`,
+    limits?.outputBytes !== undefined && `output ${formatBytes(limits.outputBytes)}`,
+  ].filter((part): part is string => part !== false);
+  if (parts.length === 0) return "the fleet's defaults";
+  return parts.length < 3 ? `${parts.join(', ')} (the rest: the fleet's defaults)` : parts.join(', ');
 }
 
 export function dataTable(records: DataRecord[], now: number): string {

@@ -96,6 +96,7 @@ describe('cli', () => {
     expect(run.code).toBe(0);
     expect(lines(run)[0]).toBe('name     shown');
     expect(run.stdout.toString()).toMatch(/^digest {3}[0-9a-f]{64}$/m);
+    expect(run.stdout.toString()).toMatch(/^limits {3}the fleet's defaults$/m);
     const json = await cli(['--json', 'function', 'get', 'shown']);
     expect(JSON.parse(json.stdout.toString())).toMatchObject({ name: 'shown', memory: { initialPages: 1, maximumPages: 16 } });
   });

@@ -1,8 +1,8 @@
-/** `flurry.functions`: deploy, list, read, delete and invoke functions. */
+/** `flurry.functions`: deploy, list, read, delete and invoke functions, and set their limits. */
 import { guestResponseOrThrow, type InvokeResponse } from './invoke-response.js';
 import { readLogs, type GuestLogLine, type LogOptions } from './logs.js';
 import type { QueryInit, Transport } from './transport.js';
-import type { FunctionRecord } from './types.js';
+import type { FunctionLimits, FunctionRecord } from './types.js';
 
 /**
  * An invocation's body: bytes as they are, a string as UTF-8 text, any other object as JSON.
@@ -52,6 +52,23 @@ export class FunctionsApi {
       path: functionPath(name),
       headers: { 'content-type': 'application/wasm' },
       body: module,
+    });
+    return answer.function;
+  }
+
+  /**
+   * Replaces the function's limits (`{}`: the fleet's defaults again); they stay across redeploys.
+   * A limit above the fleet's cap is refused (FlurryApiError, bad_request, naming the cap).
+   *
+   * @example
+   * await flurry.functions.setLimits('resize', { timeoutMs: 2000 });
+   */
+  async setLimits(name: string, limits: FunctionLimits): Promise<FunctionRecord> {
+    const answer = await this.transport.json<{ function: FunctionRecord }>({
+      method: 'PATCH',
+      path: functionPath(name),
+      headers: { 'content-type': 'application/json' },
+      body: new TextEncoder().encode(JSON.stringify({ limits })),
     });
     return answer.function;
   }

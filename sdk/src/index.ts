@@ -28,6 +28,7 @@ export type {
   ConsolidationState,
   DataRecord,
   ErrorCode,
+  FunctionLimits,
   FunctionRecord,
   HostCapacity,
   HostDrainReport,

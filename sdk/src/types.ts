@@ -36,6 +36,14 @@ export type DataRecord = Schemas['DataRecord'];
 export type FunctionRecord = Schemas['FunctionRecord'];
 
 /**
+ * A function's own limits, each within the fleet's cap; one left out is the fleet's default.
+ *
+ * @example
+ * await flurry.functions.setLimits('resize', { timeoutMs: 2000, outputBytes: 1024 * 1024 });
+ */
+export type FunctionLimits = Schemas['FunctionLimits'];
+
+/**
  * What every caller sees of a worker host: its capacity figures (all that a `user` API key
  * gets from `hosts.list()`).
  *

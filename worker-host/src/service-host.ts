@@ -13,7 +13,7 @@ import {
   type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
 import type { HostMetrics } from './metrics/host-metrics.js';
-import { GuestCallError, type CallResult, type GuestPool, type HttpRequestData } from './guest/guest-pool.js';
+import { GuestCallError, type CallResult, type GuestPool, type HeldRequest, type HttpRequestData } from './guest/guest-pool.js';
 import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
@@ -193,7 +193,7 @@ export class ServiceHost {
     this.inFlight++;
     try {
       inst.requests++;
-      const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
       this.deps.guestLogs.publish(inst.tenant, { kind: 'service', service: inst.service, instanceId }, req.requestId, r);
       if (r.logs.length > 0) {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId, ...(trace ? { traceId: trace.traceId } : {}) });
@@ -239,7 +239,7 @@ export class ServiceHost {
         this.parents.release(inst.parentKey);
         this.replies.forget(inst.instanceId);
         forwarded = held.length;
-        for (const h of held) h.forward(this.forwardTo(req.target, inst, h.request, h.callId));
+        for (const h of held) h.forward(this.forwardTo(req.target, inst, h));
       },
     });
     const { mode } = source;
@@ -259,8 +259,8 @@ export class ServiceHost {
     return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
   }
 
-  private async forwardTo(host: string, inst: HostedInstance, request: HttpRequestData, callId: string): Promise<CallResult> {
-    const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request };
+  private async forwardTo(host: string, inst: HostedInstance, { request, callId, limits }: HeldRequest): Promise<CallResult> {
+    const req: InvokeRequest = { requestId: callId, tenant: inst.tenant, name: '', digest: '', ...request, ...(limits && { limits }) };
     let reply: InvokeReply;
     try {
       reply = await call(this.deps.nc, 'direct', MigrationSubjects.direct(host, inst.instanceId), req, { timeoutMs: STEP_TIMEOUT_MS });

@@ -145,7 +145,7 @@ export class WarmFunctions {
     const entry = this.warm.get(key);
     if (entry) entry.calls++;
     try {
-      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId);
+      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
       this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, result);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
         const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}`, ...(trace ? { traceId: trace.traceId } : {}) });

@@ -10,6 +10,13 @@ import { ErrorCode } from './api-app.js';
 
 const int = z.number().int();
 
+/** A function's own limits (functions/function-limits.ts checks them against the fleet's caps). */
+export const FunctionLimits = z.strictObject({
+  timeoutMs: int.positive().optional().openapi({ description: 'A call\'s (or service request\'s) time limit in ms, at most the gateway\'s FLURRY_INVOKE_TIMEOUT_MS' }),
+  memoryBytes: int.positive().optional().openapi({ description: 'Most linear memory its module may declare, at most FLURRY_MAX_GUEST_MEMORY: a module declaring more is refused' }),
+  outputBytes: int.positive().optional().openapi({ description: 'Most bytes a call may answer, at most FLURRY_MAX_OUTPUT' }),
+}).openapi('FunctionLimits', { description: 'A function\'s own limits instead of the fleet\'s defaults; one left out is the default' });
+
 export const FunctionRecord = z.strictObject({
   tenant: z.string(),
   name: z.string(),
@@ -17,6 +24,7 @@ export const FunctionRecord = z.strictObject({
   size: int.openapi({ description: 'Module size in bytes' }),
   exports: z.array(z.string()).openapi({ description: 'Entry points the module exports (init, handle, run, reduce, ...)' }),
   memory: z.strictObject({ initialPages: int, maximumPages: int }).openapi({ description: 'Linear memory size in 64 KiB wasm pages' }),
+  limits: FunctionLimits.optional().openapi({ description: 'Its own limits (PATCH /v1/functions/{name}); absent: the fleet\'s defaults. Kept across redeploys' }),
   createdAt: z.number(),
   updatedAt: z.number(),
 }).openapi('FunctionRecord', { description: 'A deployed function' });

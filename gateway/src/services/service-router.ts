@@ -10,8 +10,9 @@ import { createHash } from 'node:crypto';
 import { RequestError, type MsgHdrs } from '@nats-io/transport-node';
 import {
   CallFailed, callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, serviceKey, ServiceSubjects, traceHeaders,
-  type Fabric, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord, type TraceContext,
+  type Fabric, type FunctionRecord, type InvokeRequest, type Logger, type ServiceInstanceRecord, type ServiceRecord, type TraceContext,
 } from '@flurry/core';
+import { invokeLimitsOf } from '../functions/function-limits.js';
 import type { FleetView } from '../fleet-view.js';
 import type { InvokeResult } from '../invoker.js';
 import type { CallOutcome, GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -52,6 +53,8 @@ export interface ServiceRouterDeps {
   hostTtlMs: number;
   /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
   instanceLostMs: number;
+  /** The service's function: its own limits go with each request (functions/function-limits.ts). */
+  getFunction: (tenant: string, name: string) => Promise<FunctionRecord>;
   log: Logger;
   metrics?: GatewayMetrics;
 }
@@ -103,7 +106,10 @@ export class ServiceRouter {
       if (c.instances.length === 0) throw new FlurryError('unavailable', `service "${name}" has no running instance`, { retryAfterSeconds: 1 });
     }
     const inst = routeKey ? rendezvous(routeKey, c.instances) : this.leastLoaded(key, c.instances);
-    const req = build(c.record);
+    // A service outlives its function's deletion (its instances run the version it was made with): the defaults then.
+    const fn = await this.deps.getFunction(tenant, c.record.function).catch(() => undefined);
+    const limits = fn && invokeLimitsOf(fn);
+    const req = limits ? { ...build(c.record), limits } : build(c.record);
     counts.sent(key, inst.id);
     try {
       const data = await this.send(tenant, name, inst, req, deadline, traceHeaders(trace));

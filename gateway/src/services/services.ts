@@ -52,7 +52,7 @@ export async function openServices(deps: ServicesDeps): Promise<Services> {
     counts,
     scaling,
     records: new ServiceRecords({ store, scaling, counts, getFunction: deps.getFunction, instanceQuota: deps.instanceQuota }),
-    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, log, metrics: deps.metrics }),
+    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, getFunction: deps.getFunction, log, metrics: deps.metrics }),
     migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log }),
   };
 }

@@ -9,7 +9,7 @@
  * compiled, and warm snapshots and instances count against the host's memory budget.
  */
 import { totalmem } from 'node:os';
-import { FlurryError, type Logger } from '@flurry/core';
+import { FlurryError, type InvokeLimits, type Logger } from '@flurry/core';
 import { loadNativePager, nativePagerStatus, type NativePager } from '../native/pager.js';
 import type { MemoryBudget } from '../memory-budget.js';
 import type { CallResult, GuestLimits, HttpRequestData, PagerMode, WarmInfo } from './call-types.js';
@@ -183,9 +183,10 @@ export class GuestPool {
 
   // Calls: each in a fresh clone of the key's snapshot, on the next free call thread.
 
-  handle(key: string, request: HttpRequestData, callId: string): Promise<CallResult> {
+  /** `limits`: the function's own (InvokeRequest.limits); its output limit never above the pool's. */
+  handle(key: string, request: HttpRequestData, callId: string, limits: InvokeLimits = {}): Promise<CallResult> {
     const { body, method, path, query, headers } = request;
-    return this.call(key, 'handle', [], body, callId, { method, path, query, headers });
+    return this.call(key, 'handle', [], body, callId, { method, path, query, headers }, undefined, undefined, limits.timeoutMs, limits.outputBytes);
   }
 
   /** `onStarted` is called once the clone runs: its instance is ready and `on_restore` has returned. */
@@ -209,12 +210,17 @@ export class GuestPool {
     onStarted?: () => void,
     /** This call's time limit instead of the pool's (a job's clones carry their own). */
     timeoutMs?: number,
+    /** This call's output limit, at most the pool's. */
+    outputBytes?: number,
   ): Promise<CallResult> {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
     const own = ownCopy(input);
     const answer = await this.scheduler.submit({
-      message: { type: 'call', id: this.scheduler.messageId(), key, entry, args, input: own, request, notifyStart: onStarted !== undefined },
+      message: {
+        type: 'call', id: this.scheduler.messageId(), key, entry, args, input: own, request, notifyStart: onStarted !== undefined,
+        ...(outputBytes !== undefined && { maxOutputBytes: Math.min(outputBytes, this.limits.maxOutputBytes) }),
+      },
       transfer: [own.buffer],
       timeoutMs: timeoutMs ?? this.limits.callTimeoutMs,
       what: 'call',
@@ -262,8 +268,8 @@ export class GuestPool {
    * request (guest_trap) and leaves the instance usable; a timeout terminates
    * the thread and destroys every instance in it.
    */
-  instanceHandle(instanceId: string, request: HttpRequestData, callId: string): Promise<CallResult> {
-    return this.persistent.handle(instanceId, request, callId);
+  instanceHandle(instanceId: string, request: HttpRequestData, callId: string, limits?: InvokeLimits): Promise<CallResult> {
+    return this.persistent.handle(instanceId, request, callId, limits);
   }
 
   /** Ends a persistent instance; requests queued for it fail with not_found. Unknown ids are ignored. */

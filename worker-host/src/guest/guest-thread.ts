@@ -139,7 +139,8 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
 function call(msg: Extract<ToThread, { type: 'call' }>): void {
   const factory = clones.get(msg.key)?.factory;
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
-  const context = new CallContext(msg.input, msg.request, limits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
+  const callLimits = msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes };
+  const context = new CallContext(msg.input, msg.request, callLimits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
   current.begin(context);
   const started = performance.now();
   let startMs = 0;
@@ -243,7 +244,7 @@ function instanceCall(msg: Extract<ToThread, { type: 'instance-call' }>): void {
   const held = instances.get(msg.instanceId);
   if (!held) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `instance ${msg.instanceId} does not exist` }, logs: [], droppedLogLines: 0 });
   const { clone } = held;
-  const context = new CallContext(msg.input, msg.request, limits);
+  const context = new CallContext(msg.input, msg.request, msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes });
   current.begin(context);
   current.memory.attach(clone.memory);
   const started = performance.now();

@@ -97,7 +97,7 @@ export class InstanceMigrationSteps {
     const inst = this.instances.migrating(instanceId, 'source');
     const { held } = inst.migration!;
     inst.migration = undefined;
-    for (const h of held) h.forward(this.instances.handle(instanceId, h.request, h.callId));
+    for (const h of held) h.forward(this.instances.handle(instanceId, h.request, h.callId, h.limits));
     await this.instances.migrationStep(inst, { op: 'untrack' });
   }
 

@@ -4,7 +4,7 @@
  * the requests held while one stops for a migration. An instance dies with
  * its thread (a request past its time limit ends the thread).
  */
-import { FlurryError, type Logger } from '@flurry/core';
+import { FlurryError, type InvokeLimits, type Logger } from '@flurry/core';
 import type { MemoryBudget } from '../memory-budget.js';
 import type { CallResult, GuestLimits, HttpRequestData } from './call-types.js';
 import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
@@ -32,6 +32,8 @@ export interface InstanceInfo {
 export interface HeldRequest {
   request: HttpRequestData;
   callId: string;
+  /** Its function's own limits (InvokeRequest.limits), wherever it runs. */
+  limits?: InvokeLimits;
   /** Settles the caller's instanceHandle promise with the answer from wherever the request was forwarded to. */
   forward(answer: Promise<CallResult>): void;
 }
@@ -122,21 +124,24 @@ export class PersistentInstances {
   }
 
   /** See GuestPool.instanceHandle. */
-  async handle(instanceId: string, request: HttpRequestData, callId: string): Promise<CallResult> {
+  async handle(instanceId: string, request: HttpRequestData, callId: string, limits?: InvokeLimits): Promise<CallResult> {
     if (this.scheduler.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     const inst = this.live.get(instanceId);
     if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
     if (inst.migration?.role === 'target') throw new FlurryError('unavailable', `instance ${instanceId} is still being received`);
     return new Promise<CallResult>((resolve, reject) => {
       // Stopped for stop-and-copy: held until the migration commits (forwarded) or aborts (run here).
-      const held: HeldRequest = { request, callId, forward: (answer) => answer.then(resolve, reject) };
+      const held: HeldRequest = { request, callId, limits, forward: (answer) => answer.then(resolve, reject) };
       if (inst.migration?.stopped) return inst.migration.held.push(held);
       const { body, method, path, query, headers } = request;
       const own = ownCopy(body);
       this.scheduler.submitTo(inst.thread, {
-        message: { type: 'instance-call', id: this.scheduler.messageId(), instanceId, input: own, request: { method, path, query, headers } },
+        message: {
+          type: 'instance-call', id: this.scheduler.messageId(), instanceId, input: own, request: { method, path, query, headers },
+          ...(limits?.outputBytes !== undefined && { maxOutputBytes: Math.min(limits.outputBytes, this.limits.maxOutputBytes) }),
+        },
         transfer: [own.buffer],
-        timeoutMs: this.limits.callTimeoutMs,
+        timeoutMs: limits?.timeoutMs ?? this.limits.callTimeoutMs,
         what: 'call',
         key: inst.key,
         callId,

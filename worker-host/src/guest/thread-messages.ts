@@ -19,12 +19,12 @@ export type ToThread =
   | { type: 'warm'; id: number; parent: WebAssembly.Module; initInput: Uint8Array }
   /** Keep what makes clones of a snapshot under `key` (posted to every thread; no answer). */
   | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot; stackPointer?: string }
-  /** One call in a fresh instance; answered with `result` or `failed`, maybe after `started` and some `progress`. */
-  | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean }
+  /** One call in a fresh instance (`maxOutputBytes`: its function's own, instead of the thread's); answered with `result` or `failed`, maybe after `started` and some `progress`. */
+  | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean; maxOutputBytes?: number }
   /** Make a persistent (service) instance of a snapshot: a clone that stays alive; answered with `created` or `failed`. */
   | { type: 'instance-create'; id: number; key: string; instanceId: string }
   /** `handle` on a persistent instance, whose memory and globals persist between requests; answered with `result` or `failed`. */
-  | { type: 'instance-call'; id: number; instanceId: string; input: Uint8Array; request: RequestHead }
+  | { type: 'instance-call'; id: number; instanceId: string; input: Uint8Array; request: RequestHead; maxOutputBytes?: number }
   /** Drop a persistent instance (no answer; it runs after the call in progress, if any). */
   | { type: 'instance-destroy'; instanceId: string }
   /** A live-migration step on a persistent instance, between its requests (see migration-ops.ts); answered with `migrated` or `failed`. */
