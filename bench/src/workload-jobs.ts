@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@flurry/infra';
+import type { JobBody as JobWireBody } from '@flurry/sdk';
 import { round } from './stats.js';
 
 export interface JobRecordLite {
@@ -33,7 +34,7 @@ export interface Phases { snapshotAt: number; initMs: number; snapshotMs: number
 
 export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases }
 
-/** A job body; `init` and inputs as bytes (base64 is done here), or `initData`, the name of uploaded data. */
+/** A job as a workload gives it: `init` and inputs as bytes (base64 is done here: the API's JobBody), or `initData`, the name of uploaded data. */
 export interface JobBody {
   function: string; clones: number; init?: string | Buffer; initData?: string; input?: string | Buffer;
   boot?: 'fork' | 'cold';
@@ -55,14 +56,15 @@ export class JobRefused extends Error {}
 
 /** Submits a job, follows its events until `done` (the timed part), then fetches the record and the result. */
 export async function timedJob(url: string, body: JobBody): Promise<TimedJob> {
-  const payload = JSON.stringify({
+  const wire: JobWireBody = {
     function: body.function, clones: body.clones,
     ...(body.init !== undefined ? { init: b64(body.init) } : {}),
     ...(body.initData !== undefined ? { initData: body.initData } : {}),
     ...(body.input !== undefined ? { input: b64(body.input) } : {}),
     ...(body.boot !== undefined ? { boot: body.boot } : {}),
     timeoutMs: 600_000, retries: 0,
-  });
+  };
+  const payload = JSON.stringify(wire);
   const started = performance.now();
   const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
   if (res.status === 400) throw new JobRefused(`${body.function} job refused: ${await res.text()}`);

@@ -4,33 +4,32 @@
  * place (http-errors.ts).
  */
 import type { Context } from 'hono';
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { FlurryError, newId, rejectedMessages, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
 import { readBody } from './request-body.js';
 import type { FunctionRegistry } from './function-registry.js';
 import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
-import { addJobRoutes } from './jobs/routes.js';
+import { jobRoutes } from './jobs/routes.js';
 import type { JobStore } from './jobs/job-store.js';
-import { addDataRoutes } from './uploads/data-routes.js';
+import { dataRoutes } from './uploads/data-routes.js';
 import type { UploadedData } from './uploads/uploaded-data.js';
-import { addServiceRoutes } from './services/routes.js';
+import { serviceRoutes } from './services/routes.js';
 import type { Services } from './services/services.js';
-import { addHostRoutes } from './hosts/host-routes.js';
+import { hostRoutes } from './hosts/host-routes.js';
 import type { HostControl } from './hosts/host-control.js';
-import { addCallbackRoutes } from './callbacks/callback-routes.js';
+import { callbackRoutes } from './callbacks/callback-routes.js';
 import { logRoutes } from './logs/log-routes.js';
 import type { GuestLogStore } from './logs/guest-log-store.js';
 import { functionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
-import { apiRouter, type Env } from './api/api-app.js';
+import { apiRouter, declarePassthrough, errorResponses, jsonResponse, pathName, type Env } from './api/api-app.js';
 import { addApiDocs } from './api/api-docs.js';
 import { functionRoutes } from './function-routes.js';
 import { traceContext } from './metrics/trace-context.js';
-import { hostViewFor } from './auth/host-view.js';
 import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
 import type { RequestRate } from './quotas/request-rate.js';
@@ -67,6 +66,10 @@ export interface AppDeps {
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
+const API_DESCRIPTION_LINK = '</openapi.json>; rel="service-desc"';
+/** The routes whose answers are a guest's. */
+const GUEST_ANSWERS = /^\/(fn|svc)\/|^\/v1\/functions\/[^/]+\/invoke$/;
+
 /** Headers a guest may not set: the gateway owns framing. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
 
@@ -82,15 +85,34 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
     c.set('log', deps.log);
     await next();
+    // Not on a guest's answer: its headers are the guest's (the call routes set the request id themselves).
+    if (!GUEST_ANSWERS.test(c.req.path) || c.res.headers.has('x-flurry-error')) {
+      c.res.headers.set('x-flurry-request-id', requestId);
+      // RFC 8631: where the description of this API is (clients, and the test suites' response check, find it so).
+      c.res.headers.set('link', API_DESCRIPTION_LINK);
+    }
   });
   app.use('*', traceContext(deps.log));
 
   // Liveness: the process answers. Readiness: it can do work (the broker is reachable).
   // rejectedMessages: NATS messages this gateway dropped as malformed, by kind (core/src/checked-decode.ts).
-  app.get('/healthz', (c) => c.json({ ok: true, broker: deps.link.connected ? 'connected' : 'reconnecting', rejectedMessages: rejectedMessages() }));
-  app.get('/readyz', (c) => {
+  app.openapi(createRoute({
+    method: 'get', path: '/healthz', tags: ['Health'], security: [], summary: 'Liveness: the process answers',
+    responses: {
+      200: jsonResponse(z.strictObject({
+        ok: z.literal(true),
+        broker: z.enum(['connected', 'reconnecting']),
+        rejectedMessages: z.record(z.string(), z.number().int()).openapi({ description: 'NATS messages this gateway dropped as malformed, by kind' }),
+      }), 'Alive'),
+      ...errorResponses,
+    },
+  }), (c) => c.json({ ok: true as const, broker: deps.link.connected ? 'connected' as const : 'reconnecting' as const, rejectedMessages: rejectedMessages() }, 200));
+  app.openapi(createRoute({
+    method: 'get', path: '/readyz', tags: ['Health'], security: [], summary: 'Readiness: the broker is reachable (else 503)',
+    responses: { 200: jsonResponse(z.strictObject({ ok: z.literal(true) }), 'Ready'), ...errorResponses },
+  }), (c) => {
     deps.link.assertUp();
-    return c.json({ ok: true });
+    return c.json({ ok: true as const }, 200);
   });
 
   addApiDocs(app);
@@ -119,16 +141,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
 
   app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
   app.route('/', functionLimitsRoutes({ registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
-
-  app.get('/v1/hosts', async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }));
-
-  if (deps.data) addDataRoutes(app, { data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 });
-  if (deps.jobs) addJobRoutes(app, { store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs });
-  addCallbackRoutes(app, deps.callbacks);
+  app.route('/', hostRoutes({ fleet: deps.fleet, control: deps.hostControl }));
+  if (deps.data) app.route('/', dataRoutes({ data: deps.data, maxDataBytes: deps.maxDataBytes ?? 1024 ** 3 }));
+  if (deps.jobs) app.route('/', jobRoutes({ store: deps.jobs, registry: deps.registry, maxBodyBytes: deps.maxBodyBytes, data: deps.data, callbacks: deps.callbacks, runningJobs: deps.limits?.runningJobs }));
+  app.route('/', callbackRoutes(deps.callbacks));
   if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs, services: deps.services }));
-  if (deps.hostControl) addHostRoutes(app, { control: deps.hostControl, fleet: deps.fleet });
-  app.route('/', dashboardRoutes({ fleet: deps.fleet, services: deps.services, moves: deps.hostControl?.moves.bind(deps.hostControl) }));
-  if (deps.services) addServiceRoutes(app, { services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data });
+  app.route('/', dashboardRoutes({ fleet: deps.fleet, services: deps.services, control: deps.hostControl }));
+  if (deps.services) app.route('/', serviceRoutes({ services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data }));
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
     const fn = await deps.registry.get(c.var.tenant, name);
@@ -159,7 +178,21 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers });
   };
 
-  app.post('/v1/functions/:name/invoke', (c) => invoke(c, c.req.param('name'), c.req.query('path') ?? '/'));
+  app.openapi(createRoute({
+    method: 'post', path: '/v1/functions/{name}/invoke', tags: ['Calls'], summary: 'Call a function with a POST of raw bytes',
+    description: 'The body is passed to the function\'s handle() as a POST to `path`; the answer is the guest\'s, any status and content '
+      + '(a refusal or failure of the platform has the error shape and x-flurry-error). /fn/{name} passes any method and path.',
+    request: {
+      params: z.strictObject({ name: pathName('The function\'s name') }),
+      // Not strict: the rest of the query is the guest's.
+      query: z.object({ path: z.string().optional().openapi({ description: 'The request path the guest sees (default /); the whole query string is passed on too' }) }),
+      body: { description: 'The request body (up to FLURRY_MAX_BODY_BYTES)', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
+    },
+    responses: {
+      default: { description: 'The guest\'s answer, any status and content', content: { '*/*': { schema: z.string().openapi({ format: 'binary' }) } } },
+    },
+  }), (c) => invoke(c, c.req.valid('param').name, c.req.valid('query').path ?? '/'));
+  declarePassthrough(app, '/fn', 'Calls', 'function');
   app.all('/fn/:name', (c) => invoke(c, c.req.param('name'), '/'));
   app.all('/fn/:name/*', (c) => {
     const prefix = `/fn/${c.req.param('name')}`;

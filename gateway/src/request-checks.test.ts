@@ -3,76 +3,16 @@
  * real app (createApp) and `app.request`, without a fleet. The stores behind
  * the routes are in-memory fakes that record what they were asked to do, so
  * each refusal is checked for its status, its error code, and that nothing
- * was created or changed. The checks inside ServiceRecords (a service's name
- * and function, min and max) need its KV and are left to test/services.test.ts.
+ * was created or changed. The checks inside ServiceRecords that need its KV
+ * (the function exists, max at least min against the stored record, the
+ * instance quota) are left to test/services.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createLogger, FlurryError, type FunctionRecord, type JobRecord } from '@flurry/core';
-import { createApp } from './app.js';
-import { KeyRing } from './auth/key-ring.js';
-import { loadCallbackConfig } from './callbacks/callback-config.js';
-import type { AppDeps } from './app.js';
+import type { JobRecord } from '@flurry/core';
+import { FAKE_MAX_BODY_BYTES as MAX_BODY_BYTES, fakeGateway } from '../../test/helpers/fake-gateway.js';
 
-const MAX_BODY_BYTES = 4096;
-
-function fn(name: string, exports: string[]): FunctionRecord {
-  return { tenant: 'default', name, digest: 'ab'.repeat(32), size: 100, exports, memory: { initialPages: 1, maximumPages: 1 }, createdAt: 1, updatedAt: 1 };
-}
-
-/** The app over fakes: `calls` lists every store write and service change the routes asked for. */
-function gateway() {
-  const calls: { create: JobRecord[]; claimKey: string[]; services: unknown[][]; updates: unknown[][]; migrations: unknown[][] } = { create: [], claimKey: [], services: [], updates: [], migrations: [] };
-  const functions = new Map([['mapper', fn('mapper', ['run'])], ['handler', fn('handler', ['handle'])]]);
-  const jobs = new Map<string, JobRecord>();
-  const keys = new Map<string, { jobId: string; bodyHash: string }>();
-  const deps: AppDeps = {
-    link: { connected: true, assertUp: () => undefined, nextOutage: () => ({ outage: new Promise<never>(() => undefined), cancel: () => undefined }) } as never,
-    registry: {
-      get: async (_tenant: string, name: string) => {
-        const found = functions.get(name);
-        if (!found) throw new FlurryError('not_found', `function "${name}" is not deployed`);
-        return found;
-      },
-    } as never,
-    invoker: {} as never,
-    fleet: {} as never,
-    log: createLogger('test', {}, 'silent'),
-    maxBodyBytes: MAX_BODY_BYTES,
-    maxModuleBytes: MAX_BODY_BYTES,
-    auth: KeyRing.none(),
-    callbacks: loadCallbackConfig({}),
-    jobs: {
-      // The job routes make a JetStream client of the connection when registered: it only reads its options.
-      fabric: { nc: { options: {} } },
-      claimKey: async (tenant: string, keyHash: string, entry: { jobId: string; bodyHash: string }) => {
-        calls.claimKey.push(keyHash);
-        const existing = keys.get(`${tenant}/${keyHash}`);
-        if (!existing) keys.set(`${tenant}/${keyHash}`, entry);
-        return existing;
-      },
-      get: async (tenant: string, id: string) => {
-        const record = jobs.get(`${tenant}/${id}`);
-        return record && { stored: { record }, revision: 1 };
-      },
-      create: async (stored: { record: JobRecord }) => {
-        calls.create.push(stored.record);
-        jobs.set(`${stored.record.tenant}/${stored.record.id}`, stored.record);
-        return { stored, created: true };
-      },
-    } as never,
-    services: {
-      records: {
-        create: async (...args: unknown[]) => (calls.services.push(args), { name: 'svc' }),
-        update: async (...args: unknown[]) => (calls.updates.push(args), { name: 'svc' }),
-      },
-      migrations: { migrate: async (...args: unknown[]) => (calls.migrations.push(args), { instanceId: args[1] }) },
-    } as never,
-  };
-  const app = createApp(deps);
-  const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    app.request(path, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  return { send, calls };
-}
+/** The gateway without uploaded data: `initData` is refused as on a gateway that keeps none. */
+const gateway = () => fakeGateway({ data: false });
 
 /** The answer is the API's error shape with this status and code; the message matches `message`. */
 async function expectRefusal(res: Response, status: number, code: string, message?: RegExp): Promise<void> {
@@ -96,7 +36,7 @@ describe('POST /v1/jobs body checks', () => {
   });
 
   const refused: [what: string, body: unknown, message: RegExp][] = [
-    ['not JSON', '{"function":', /JSON object/],
+    ['not JSON', '{"function":', /Malformed JSON/],
     ['a JSON array', '[1]', /JSON object/],
     ['an unknown field', { ...JOB, colons: 3 }, /unknown field "colons"/],
     ['no function', { clones: 2 }, /"function"/],
@@ -113,7 +53,7 @@ describe('POST /v1/jobs body checks', () => {
     ['initData on a gateway without data', { ...JOB, initData: 'x' }, /keeps no job data/],
     ['an unknown boot', { ...JOB, boot: 'warm' }, /"boot" must be "fork" or "cold"/],
     ['keepParent not a boolean', { ...JOB, keepParent: 'yes' }, /"keepParent" must be a boolean/],
-    ['inputs not strings', { ...JOB, inputs: [1, 2] }, /"inputs" must be an array of base64 strings/],
+    ['inputs not strings', { ...JOB, inputs: [1, 2] }, /"inputs\[0\]" must be a base64 string/],
     ['inputs of the wrong length', { ...JOB, inputs: ['', '', ''] }, /"inputs" has 3 entries; it must have one per clone \(2\)/],
     ['input and inputs', { ...JOB, input: '', inputs: ['', ''] }, /"input" or "inputs", not both/],
     ['an inputs entry not base64', { ...JOB, inputs: ['', '%%'] }, /"inputs\[1\]" is not valid base64/],
@@ -133,6 +73,13 @@ describe('POST /v1/jobs body checks', () => {
     expect(calls.claimKey).toEqual([]);
   });
 
+  it.each([['text/plain'], ['application/x-www-form-urlencoded']])('a body labelled %s is read as JSON all the same (curl -d, fetch of a string)', async (type) => {
+    const { send, calls } = gateway();
+    expect((await send('POST', '/v1/jobs', JOB, { 'content-type': type })).status).toBe(202);
+    await expectRefusal(await send('POST', '/v1/jobs', { ...JOB, colour: 1 }, { 'content-type': type }), 400, 'bad_request', /unknown field "colour"/);
+    expect(calls.create).toHaveLength(1);
+  });
+
   it('a function that is not deployed - 404 not_found, no job created', async () => {
     const { send, calls } = gateway();
     await expectRefusal(await send('POST', '/v1/jobs', { ...JOB, function: 'absent' }), 404, 'not_found', /"absent" is not deployed/);
@@ -149,7 +96,7 @@ describe('POST /v1/jobs body checks', () => {
 describe('Idempotency-Key on POST /v1/jobs', () => {
   it.each([['empty', ''], ['256 characters', 'k'.repeat(256)]])('%s - 400 bad_request, no key claimed, no job created', async (_what, key) => {
     const { send, calls } = gateway();
-    await expectRefusal(await send('POST', '/v1/jobs', JOB, { 'idempotency-key': key }), 400, 'bad_request', /Idempotency-Key must be 1-255 characters/);
+    await expectRefusal(await send('POST', '/v1/jobs', JOB, { 'idempotency-key': key }), 400, 'bad_request', /header "idempotency-key" must be 1-255 characters/);
     expect(calls.claimKey).toEqual([]);
     expect(calls.create).toEqual([]);
   });
@@ -188,9 +135,15 @@ describe('service bodies', () => {
   });
 
   const refused: [what: string, body: unknown, message: RegExp][] = [
-    ['not JSON', 'nope', /not valid JSON/],
+    ['not JSON', 'nope', /Malformed JSON/],
     ['a JSON array', '[]', /must be a JSON object/],
     ['JSON null', 'null', /must be a JSON object/],
+    ['an unknown field', { name: 'svc', function: 'handler', colour: 'red' }, /unknown field "colour"/],
+    ['no function', { name: 'svc' }, /"function" must be a function name/],
+    ['a name with capitals', { name: 'Svc', function: 'handler' }, /"name" must be 1-63 lower-case letters/],
+    ['max 65', { name: 'svc', function: 'handler', max: 65 }, /"max" must be an integer from 1 to 64/],
+    ['min as a string', { name: 'svc', function: 'handler', min: '1' }, /"min" must be an integer from 0 to 64/],
+    ['init and initData', { name: 'svc', function: 'handler', init: '', initData: 'x' }, /"init" or "initData", not both/],
     ['a non-string init', { name: 'svc', function: 'handler', init: [] }, /"init" must be a base64 string/],
     ['init not base64', { name: 'svc', function: 'handler', init: '@@' }, /"init" is not valid base64/],
     ['a non-string initData', { name: 'svc', function: 'handler', initData: 3 }, /"initData" must be the name/],
@@ -213,7 +166,8 @@ describe('service bodies', () => {
     ['initData', { initData: 'x' }, /cannot change "initData" of a service/],
     ['function', { function: 'other' }, /cannot change "function" of a service/],
     ['an unknown field', { min: 1, colour: 'red' }, /cannot change "colour" \(only min, max and targetConcurrency\)/],
-    ['not JSON', '{', /not valid JSON/],
+    ['min above max', { min: 65 }, /"min" must be an integer from 0 to 64/],
+    ['not JSON', '{', /Malformed JSON/],
   ];
   it.each(patches)('PATCH /v1/services/:name changing %s - 400 bad_request, nothing changed', async (_what, body, message) => {
     const { send, calls } = gateway();
@@ -234,7 +188,7 @@ describe('migrate bodies', () => {
   });
 
   const refused: [what: string, body: unknown, message: RegExp][] = [
-    ['not JSON', '{target', /not valid JSON/],
+    ['not JSON', '{target', /Malformed JSON/],
     ['a JSON array', '["h2"]', /must be a JSON object/],
     ['an unknown field', { target: 'h2', rounds: 3 }, /unknown field "rounds"/],
     ['downtimeBudgetMs 0', { downtimeBudgetMs: 0 }, /"downtimeBudgetMs" must be a number of milliseconds above 0 and at most 60000/],

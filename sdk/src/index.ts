@@ -34,6 +34,7 @@ export type {
   HostDrainReport,
   HostMove,
   HostRecord,
+  JobBody,
   JobErrorInfo,
   JobRecord,
   JobState,

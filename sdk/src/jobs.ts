@@ -9,7 +9,7 @@ import { sleep } from './retry.js';
 import { readLogs, type GuestLogLine, type JobLogOptions } from './logs.js';
 import { readServerSentEvents } from './sse.js';
 import { apiErrorFrom, parseJsonBody, type HttpRequest, type Transport } from './transport.js';
-import type { JobErrorInfo, JobRecord, JobState, PageCounts } from './types.js';
+import type { JobBody, JobErrorInfo, JobRecord, JobState, PageCounts } from './types.js';
 
 /**
  * Input bytes for a job: bytes as they are, a string as UTF-8, any other object as JSON.
@@ -310,7 +310,7 @@ export class JobsApi {
    */
   async submit(spec: JobSpec): Promise<JobHandle> {
     const headers = new Headers({ 'content-type': 'application/json', 'idempotency-key': spec.idempotencyKey ?? crypto.randomUUID() });
-    const body = {
+    const body: JobBody = {
       function: spec.function,
       clones: spec.clones,
       init: encodeData(spec.init),

@@ -8,30 +8,10 @@ import { FlurryApiError, FlurryConnectionError } from './errors.js';
 import { sleep } from './retry.js';
 import { readServerSentEvents } from './sse.js';
 import type { HttpRequest, Transport } from './transport.js';
+import type { GuestLogLine } from './types.js';
 
-/**
- * One line a guest logged, with what ran: a function call (`function`), a job's clone
- * (`jobId`, `clone`: its index, or `reduce`) or a service request (`service`, `instanceId`).
- *
- * @example
- * for (const line of await flurry.functions.logs('resize')) console.log(new Date(line.at), line.level, line.message);
- */
-export interface GuestLogLine {
-  /** When the run that logged it ended, ms since the Unix epoch. */
-  at: number;
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  /** The call's request id (`x-flurry-request-id`), or the clone's fork request. */
-  requestId: string;
-  hostId: string;
-  function?: string;
-  jobId?: string;
-  clone?: number | 'reduce';
-  service?: string;
-  instanceId?: string;
-  /** Only on the platform's note that ends a run whose lines went over the per-call limit: how many were not kept. */
-  dropped?: number;
-}
+/** The line's type is the API document's (types.ts), here beside the functions that read lines. */
+export type { GuestLogLine };
 
 /**
  * Which lines: the last `limit` (default 100, at most 10 000) of runs that ended at or after

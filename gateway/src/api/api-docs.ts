@@ -37,10 +37,10 @@ const INFO = {
 };
 
 /** The Swagger UI files the page loads, by the name it loads them under, with their content type. */
-const ASSETS: Record<string, string> = {
-  'swagger-ui.css': 'text/css; charset=utf-8',
-  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
-};
+const ASSETS = new Map([
+  ['swagger-ui.css', 'text/css; charset=utf-8'],
+  ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
+]);
 
 /** Relative links, so the page works behind a proxy that mounts the gateway under a prefix. */
 const PAGE = `<!doctype html>
@@ -88,7 +88,7 @@ export function addApiDocs(app: OpenAPIHono<Env>): void {
   }), async (c) => {
     const { asset } = c.req.valid('param');
     if (asset === 'start.js') return c.body(START, 200, { 'content-type': 'text/javascript; charset=utf-8' });
-    const type = ASSETS[asset];
+    const type = ASSETS.get(asset);
     if (!type) throw new FlurryError('not_found', `no file ${asset} in the reference page`);
     let bytes = assets.get(asset);
     if (!bytes) assets.set(asset, (bytes = readFile(join(swaggerUiDir, asset))));

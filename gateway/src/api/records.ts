@@ -6,7 +6,7 @@
  * the Unix epoch; durations milliseconds; sizes bytes.
  */
 import { z } from '@hono/zod-openapi';
-import { ERROR_CODES } from '../http-errors.js';
+import { ErrorCode } from './api-app.js';
 
 const int = z.number().int();
 
@@ -73,5 +73,126 @@ export const HostRecord = z.strictObject({
   brokerOutages: int.optional().openapi({ description: 'How many times the host lost the broker connection' }),
 }).openapi('HostRecord', { description: 'A worker host as an admin key sees it: its capacity and what it holds for every tenant' });
 
-export const ErrorInfo = z.strictObject({ code: z.enum(ERROR_CODES), message: z.string() })
+export const ErrorInfo = z.strictObject({ code: ErrorCode, message: z.string() })
   .openapi('ErrorInfo', { description: 'A platform error as a job or clone record carries it' });
+
+export const PageCounts = z.strictObject({ local: int, multicast: int, unicast: int, zero: int })
+  .openapi('PageCounts', { description: 'Where a clone\'s memory pages came from: on the host already, multicast, asked for by this host alone, or all-zero' });
+
+export const CloneDetail = z.strictObject({
+  index: int,
+  state: z.enum(['pending', 'running', 'done', 'failed']),
+  host: z.string().optional().openapi({ description: 'The host the clone runs or ran on' }),
+  attempts: int.openapi({ description: 'How many times it was forked (retries and re-forks after a lost host included)' }),
+  startMs: z.number().optional(),
+  runMs: z.number().optional(),
+  error: ErrorInfo.optional(),
+  pages: PageCounts.optional(),
+}).openapi('CloneDetail', { description: 'One clone of a job' });
+
+export const JobState = z.enum(['queued', 'snapshotting', 'running', 'reducing', 'done', 'failed', 'cancelled'])
+  .openapi('JobState', { description: 'Where a job stands; `done`, `failed` and `cancelled` are final' });
+
+export const CallbackOutcome = z.strictObject({
+  state: z.enum(['pending', 'delivered', 'failed']),
+  attempts: int,
+  lastStatus: int.optional().openapi({ description: 'The last attempt\'s HTTP status, when the receiver answered' }),
+  lastError: z.string().optional(),
+  at: z.number().optional().openapi({ description: 'When the last attempt ended' }),
+}).openapi('CallbackOutcome', { description: 'The delivery of a job\'s callback' });
+
+export const JobRecord = z.strictObject({
+  id: z.string(),
+  tenant: z.string(),
+  function: z.string(),
+  digest: z.string().openapi({ description: 'The module digest the job runs' }),
+  clones: int,
+  state: JobState,
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  parentHost: z.string().optional().openapi({ description: 'The host of the warm parent that was snapshotted' }),
+  snapshotId: z.string().optional(),
+  boot: z.enum(['fork', 'cold']).optional().openapi({ description: '`fork`: clones forked from one snapshotted parent; `cold`: every clone booted and ran init itself' }),
+  initData: z.string().optional().openapi({ description: 'The uploaded data used as the init input, by name' }),
+  parentReused: z.boolean().optional().openapi({ description: 'The parent was kept from an earlier job with the same function version and init' }),
+  initMs: z.number().optional(),
+  snapshotMs: z.number().optional(),
+  counts: z.strictObject({ done: int, failed: int, running: int, pending: int }),
+  clonesDetail: z.array(CloneDetail),
+  pagesFetched: int.openapi({ description: 'Pages the clones waited for, all together' }),
+  error: ErrorInfo.optional().openapi({ description: 'Why the job failed' }),
+  errors: z.array(z.strictObject({ index: int, code: ErrorCode, message: z.string() })).optional()
+    .openapi({ description: 'Each failed clone\'s error' }),
+  callback: CallbackOutcome.optional(),
+}).openapi('JobRecord', { description: 'A fork-join job: one snapshot of a warm parent, forked into `clones` clones' });
+
+export const DataRecord = z.strictObject({
+  name: z.string(),
+  bytes: int,
+  digest: z.string().openapi({ description: '`sha256:<hex>` of the bytes' }),
+  createdAt: z.number(),
+}).openapi('DataRecord', { description: 'Uploaded data, usable as a job\'s or service\'s `initData`' });
+
+export const ServiceInstance = z.strictObject({
+  id: z.string(),
+  host: z.string(),
+  inFlight: int.openapi({ description: 'Requests the answering gateway has in flight to the instance' }),
+  createdAt: z.number(),
+  migrating: z.strictObject({ target: z.string(), since: z.number(), migrationRequest: z.string() }).optional()
+    .openapi({ description: 'Present while a migration of the instance is under way' }),
+}).openapi('ServiceInstance', { description: 'One instance of a service and the host that holds it' });
+
+export const ServiceRecord = z.strictObject({
+  tenant: z.string(),
+  name: z.string(),
+  function: z.string(),
+  digest: z.string().openapi({ description: 'The function version the service was created with' }),
+  init: z.string().optional().openapi({ description: 'The init input of the instances\' parent, base64 (as given)' }),
+  initData: z.string().optional().openapi({ description: 'Or the name of the uploaded data that is its init input' }),
+  min: int,
+  max: int,
+  targetConcurrency: int.openapi({ description: 'Requests in flight per instance the autoscaler aims at' }),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  instances: z.array(ServiceInstance),
+}).openapi('ServiceRecord', { description: 'A long-lived service: min..max persistent instances of one function version' });
+
+export const MigrationReport = z.strictObject({
+  source: z.string(),
+  target: z.string(),
+  mode: z.string().optional().openapi({ description: 'Dirty tracking used: `async` / `sync` (native pager) or `compare`' }),
+  rounds: z.array(z.strictObject({ pages: int, bytes: z.number(), ms: z.number() })).openapi({ description: 'Each pre-copy round, round 0 (all non-zero pages) first' }),
+  stopReason: z.string().openapi({ description: '`budget`, `not-shrinking`, `max-rounds` or `stop-and-copy`' }),
+  finalPages: int.openapi({ description: 'Pages sent while the instance was paused' }),
+  downtimeMs: z.number(),
+  downtime: z.strictObject({
+    stopMs: z.number(), waitMs: z.number(), readMs: z.number(), sendMs: z.number(), commitMs: z.number(),
+    targetApplyMs: z.number(), targetCommitMs: z.number(), releaseMs: z.number(),
+  }).openapi({ description: 'Where the pause went' }),
+  totalMs: z.number(),
+  totalBytes: z.number(),
+  perPageMs: z.number(),
+  forwarded: int.openapi({ description: 'Requests held during the pause and answered by the target' }),
+  verify: z.strictObject({ sourceMemory: z.string(), targetMemory: z.string(), memoryBytes: z.number() }).optional()
+    .openapi({ description: 'With `verify`: SHA-256 of the memory on the source once stopped and on the target once committed' }),
+  pagesSent: int,
+  pagesApplied: int.optional(),
+  outcomeAsked: z.boolean().optional().openapi({ description: 'The commit\'s answer was lost and the target was asked whether it took effect' }),
+  placementMs: z.number().openapi({ description: 'The gateway\'s placement write, after the pause' }),
+}).openapi('MigrationReport', { description: 'What a live migration of a service instance did' });
+
+export const HostMove = z.strictObject({
+  at: z.number(),
+  tenant: z.string(),
+  service: z.string(),
+  instanceId: z.string(),
+  from: z.string(),
+  to: z.string().optional(),
+  kind: z.enum(['consolidate', 'drain']),
+  reason: z.string(),
+  ok: z.boolean(),
+  downtimeMs: z.number().optional(),
+  error: z.string().optional(),
+}).openapi('HostMove', { description: 'One instance moved by the services controller (a consolidation or a drain), and why' });

@@ -2,19 +2,24 @@
  * The callback parts of the HTTP API: a tenant reads its own signing secret
  * (`GET /v1/callback-secret`), and a job's callbackUrl is checked at submit.
  */
-import type { Hono } from 'hono';
-import { FlurryError, type Logger } from '@flurry/core';
+import { createRoute, z } from '@hono/zod-openapi';
+import { FlurryError } from '@flurry/core';
+import { apiRouter, errorResponses, jsonResponse } from '../api/api-app.js';
 import { resolveCallbackTarget } from './callback-address.js';
 import type { CallbackConfig } from './callback-config.js';
 
-type Env = { Variables: { requestId: string; tenant: string; log: Logger } };
-
-export function addCallbackRoutes<E extends Env>(app: Hono<E>, config: CallbackConfig): void {
+export function callbackRoutes(config: CallbackConfig) {
+  const app = apiRouter();
   // The caller's tenant only: a secret is what lets a receiver trust a POST as that tenant's.
-  app.get('/v1/callback-secret', (c) => {
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/callback-secret', tags: ['Callbacks'], summary: 'The caller\'s callback signing secret',
+    description: 'Job callbacks are signed with it (Flurry-Signature); 404 when callbacks are off.',
+    responses: { 200: jsonResponse(z.strictObject({ tenant: z.string(), secret: z.string() }), 'The tenant and its secret'), ...errorResponses },
+  }), (c) => {
     if (!config.secrets) throw new FlurryError('not_found', 'callbacks are off: this gateway has no FLURRY_CALLBACK_SECRET');
-    return c.json({ tenant: c.var.tenant, secret: config.secrets.forTenant(c.var.tenant) });
+    return c.json({ tenant: c.var.tenant, secret: config.secrets.forTenant(c.var.tenant) }, 200);
   });
+  return app;
 }
 
 /**

@@ -6,23 +6,23 @@
  * request to the coordinator.
  */
 import { createHash } from 'node:crypto';
-import type { Hono } from 'hono';
+import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import {
   call, FlurryError, formatTraceparent, isNoResponders, jobKey, JobSubjects, newId, TERMINAL_JOB_STATES,
-  type JobControlReply, type JobControlRequest, type JobRecord, type Logger,
+  type JobControlReply, type JobControlRequest, type JobRecord as StoredJobRecord,
 } from '@flurry/core';
-import { readBody } from '../request-body.js';
+import { apiRouter, errorResponses, jsonBody, jsonResponse, pathName } from '../api/api-app.js';
+import { JobRecord } from '../api/records.js';
 import type { FunctionRegistry } from '../function-registry.js';
 import type { JobStore } from './job-store.js';
 import type { UploadedData } from '../uploads/uploaded-data.js';
-import { initDataRef, parseJobBody, specOf } from './job-body.js';
+import { initDataRef, intFrom, JobBody, specOf } from './job-body.js';
 import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-event-feed.js';
 import { newCloneDetails } from './clone-attempts.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 import type { RunningJobs } from '../quotas/running-jobs.js';
-import type { TraceVariables } from '../metrics/trace-context.js';
 
 export interface JobRoutesDeps {
   store: JobStore;
@@ -35,27 +35,42 @@ export interface JobRoutesDeps {
   runningJobs?: RunningJobs;
 }
 
-type Env = { Variables: { requestId: string; tenant: string; log: Logger } & TraceVariables };
+const tags = ['Jobs'];
+const jobParams = z.strictObject({ id: pathName('The job\'s id') });
+const OneJob = z.strictObject({ job: JobRecord });
+const bytesContent = { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } };
 
-export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): void {
+export function jobRoutes(deps: JobRoutesDeps) {
   const { store } = deps;
   const nc = store.fabric.nc;
   const events = new JobEventLog(nc, store.jsm);
+  const app = apiRouter();
 
-  app.post('/v1/jobs', async (c) => {
-    const raw = await readBody(c, deps.maxBodyBytes);
+  app.openapi(createRoute({
+    method: 'post', path: '/v1/jobs', tags, summary: 'Start a job',
+    description: 'With an Idempotency-Key, the same key and body again answer the first job (200) instead of starting another; the same key with another body is refused (409).',
+    middleware: [jsonBody(deps.maxBodyBytes)] as const,
+    request: {
+      headers: z.object({ 'idempotency-key': z.string().min(1, { error: 'must be 1-255 characters' }).max(255, { error: 'must be 1-255 characters' }).optional() }),
+      body: { required: true, content: { 'application/json': { schema: JobBody } } },
+    },
+    responses: {
+      202: jsonResponse(OneJob, 'Started'),
+      200: jsonResponse(OneJob, 'The job an earlier request with the same Idempotency-Key started'),
+      ...errorResponses,
+    },
+  }), async (c) => {
     const tenant = c.var.tenant;
-    const body = parseJobBody(raw);
+    const body = c.req.valid('json');
     const fn = await deps.registry.get(tenant, body.function);
     const initData = body.initData === undefined ? undefined : await initDataRef(deps.data, tenant, body.initData);
     const spec = specOf(body, fn, initData);
     if (body.callbackUrl !== undefined) await checkCallbackUrl(deps.callbacks, body.callbackUrl);
-    const idemKey = c.req.header('idempotency-key');
+    const idemKey = c.req.valid('header')['idempotency-key'];
     let jobId = newId('job');
     let replay = false;
     if (idemKey !== undefined) {
-      if (idemKey.length === 0 || idemKey.length > 255) throw new FlurryError('bad_request', 'Idempotency-Key must be 1-255 characters');
-      const bodyHash = createHash('sha256').update(raw).digest('hex');
+      const bodyHash = createHash('sha256').update(new Uint8Array(await c.req.arrayBuffer())).digest('hex');
       const keyHash = createHash('sha256').update(idemKey).digest('hex');
       const existing = await store.claimKey(tenant, keyHash, { jobId, bodyHash });
       if (existing) {
@@ -70,7 +85,7 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       }
     }
     const now = Date.now();
-    const record: JobRecord = {
+    const record: StoredJobRecord = {
       id: jobId, tenant, function: fn.name, digest: fn.digest, clones: body.clones, state: 'queued', createdAt: now, updatedAt: now,
       boot: spec.boot, ...(initData ? { initData: initData.name } : {}),
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
@@ -79,29 +94,56 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
     await deps.runningJobs?.admit(tenant, body.clones);
     const made = await store.create({ record, traceparent: formatTraceparent(c.var.trace), ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
     if (made.created) deps.runningJobs?.created(jobKey(tenant, made.stored.record.id), made.stored.record);
-    return c.json({ job: made.stored.record }, made.created && !replay ? 202 : 200);
+    return made.created && !replay ? c.json({ job: made.stored.record }, 202) : c.json({ job: made.stored.record }, 200);
   });
 
-  app.get('/v1/jobs', async (c) => {
-    const limitParam = c.req.query('limit');
-    const limit = limitParam === undefined ? 50 : Number(limitParam);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new FlurryError('bad_request', 'limit must be an integer from 1 to 1000');
-    const cursor = c.req.query('cursor');
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/jobs', tags, summary: 'The caller\'s jobs, newest first, a page at a time',
+    request: {
+      query: z.strictObject({
+        limit: z.coerce.number<string>().pipe(intFrom(1, 1000)).optional().openapi({ type: 'integer', minimum: 1, maximum: 1000, description: 'Jobs per page (default 50)' }),
+        cursor: z.string().optional().openapi({ description: 'The `next` of the page before' }),
+      }),
+    },
+    responses: {
+      200: jsonResponse(z.strictObject({ jobs: z.array(JobRecord), next: z.string().optional().openapi({ description: 'The cursor of the next page, when there is one' }) }), 'A page of jobs'),
+      ...errorResponses,
+    },
+  }), async (c) => {
+    const { limit = 50, cursor } = c.req.valid('query');
     let ids = await store.ids(c.var.tenant);
     if (cursor) ids = ids.filter((id) => id < cursor);
     const page = ids.slice(0, limit);
-    const jobs: JobRecord[] = [];
+    const jobs: StoredJobRecord[] = [];
     for (const id of page) {
       const got = await store.get(c.var.tenant, id);
       if (got) jobs.push(got.stored.record);
     }
-    return c.json(ids.length > limit ? { jobs, next: page[page.length - 1] } : { jobs });
+    return c.json(ids.length > limit ? { jobs, next: page[page.length - 1] } : { jobs }, 200);
   });
 
-  app.get('/v1/jobs/:id', async (c) => c.json({ job: await store.record(c.var.tenant, c.req.param('id')) }));
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/jobs/{id}', tags, summary: 'One job',
+    request: { params: jobParams },
+    responses: { 200: jsonResponse(OneJob, 'The job'), ...errorResponses },
+  }), async (c) => c.json({ job: await store.record(c.var.tenant, c.req.valid('param').id) }, 200));
 
-  app.get('/v1/jobs/:id/result', async (c) => {
-    const job = await store.record(c.var.tenant, c.req.param('id'));
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/jobs/{id}/result', tags, summary: 'A done job\'s result',
+    description: 'The reduced output as bytes when the job ran reduce, else every clone\'s output, base64, in clone order. 409 while the job is not done.',
+    request: { params: jobParams },
+    responses: {
+      200: {
+        description: 'The result',
+        content: {
+          ...bytesContent,
+          'application/json': { schema: z.strictObject({ outputs: z.array(z.string().openapi({ format: 'byte' })) }) },
+        },
+      },
+      ...errorResponses,
+    },
+  }), async (c) => {
+    const job = await store.record(c.var.tenant, c.req.valid('param').id);
     if (job.state === 'failed') throw new FlurryError('conflict', `job ${job.id} failed: ${job.error?.code ?? 'internal'}: ${job.error?.message ?? ''}`);
     if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
     const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
@@ -111,21 +153,32 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       const r = await store.result(job.tenant, job.id, i);
       outputs.push(Buffer.from(r?.output ?? new Uint8Array(0)).toString('base64'));
     }
-    return c.json({ outputs });
+    return c.json({ outputs }, 200);
   });
 
-  app.get('/v1/jobs/:id/clones/:i/output', async (c) => {
-    const job = await store.record(c.var.tenant, c.req.param('id'));
-    const i = Number(c.req.param('i'));
-    if (!Number.isInteger(i) || i < 0 || i >= job.clones) throw new FlurryError('not_found', `job ${job.id} has no clone ${c.req.param('i')}`);
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/jobs/{id}/clones/{i}/output', tags, summary: 'One clone\'s output',
+    request: { params: z.strictObject({ id: pathName('The job\'s id'), i: pathName('The clone\'s index, from 0') }) },
+    responses: { 200: { description: 'The output\'s bytes', content: bytesContent }, ...errorResponses },
+  }), async (c) => {
+    const params = c.req.valid('param');
+    const job = await store.record(c.var.tenant, params.id);
+    const i = Number(params.i);
+    // Not an index of this job's clones: a clone that does not exist (404), whatever the form of its name.
+    if (!Number.isInteger(i) || i < 0 || i >= job.clones) throw new FlurryError('not_found', `job ${job.id} has no clone ${params.i}`);
     const r = await store.result(job.tenant, job.id, i);
     if (!r) throw new FlurryError('not_found', `clone ${i} of job ${job.id} has no output yet`);
     return new Response((r.output ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
   });
 
-  app.delete('/v1/jobs/:id', async (c) => {
-    const job = await store.record(c.var.tenant, c.req.param('id'));
-    if (TERMINAL_JOB_STATES.includes(job.state)) return c.json({ job });
+  app.openapi(createRoute({
+    method: 'delete', path: '/v1/jobs/{id}', tags, summary: 'Cancel a job',
+    description: 'A job that has ended already is answered as it is.',
+    request: { params: jobParams },
+    responses: { 200: jsonResponse(OneJob, 'The job, cancelled (or as it ended)'), ...errorResponses },
+  }), async (c) => {
+    const job = await store.record(c.var.tenant, c.req.valid('param').id);
+    if (TERMINAL_JOB_STATES.includes(job.state)) return c.json({ job }, 200);
     const req: JobControlRequest = { action: 'cancel', tenant: job.tenant, jobId: job.id };
     let reply: JobControlReply;
     try {
@@ -135,12 +188,22 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
       throw new FlurryError('unavailable', `the job coordinator did not answer: ${(err as Error).message}`, { retryAfterSeconds: 1 });
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
-    return c.json({ job: reply.job });
+    return c.json({ job: reply.job }, 200);
   });
 
-  app.get('/v1/jobs/:id/events', async (c) => {
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/jobs/{id}/events', tags, summary: 'A job\'s events, live (server-sent events)',
+    description: 'Each event is named by its kind (state, placed, snapshot, forked, progress, clone.done, clone.failed, clone.lost, reduced, done, failed, cancelled); '
+      + 'its data is the event as JSON, its id its place in the job\'s stream. Reconnect with Last-Event-ID to go on after the last event received (docs/jobs.md, "Events").',
+    request: {
+      params: jobParams,
+      headers: z.object({ 'last-event-id': z.string().optional().openapi({ description: 'The id of the last event received' }) }),
+    },
+    responses: { 200: { description: 'The event stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errorResponses },
+  }), async (c) => {
     const connection = new AbortController();
-    const feed = await openJobEventFeed(store, events, c.var.tenant, c.req.param('id'), parseLastEventId(c.req.header('last-event-id')), connection.signal);
+    const { id } = c.req.valid('param');
+    const feed = await openJobEventFeed(store, events, c.var.tenant, id, parseLastEventId(c.req.valid('header')['last-event-id']), connection.signal);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => connection.abort());
       try {
@@ -150,10 +213,11 @@ export function addJobRoutes<E extends Env>(app: Hono<E>, deps: JobRoutesDeps): 
         }
       } catch (err) {
         // The reader reconnects with Last-Event-ID and goes on from the last event it got.
-        c.var.log.warn({ requestId: c.var.requestId, jobId: c.req.param('id'), err: (err as Error).message }, 'job event stream broken off');
+        c.var.log.warn({ requestId: c.var.requestId, jobId: id, err: (err as Error).message }, 'job event stream broken off');
       } finally {
         connection.abort();
       }
     });
   });
+  return app;
 }

@@ -3,14 +3,15 @@
  * `ANY /svc/:name/*` to call them. Errors go through the app's one mapping.
  */
 import { randomBytes } from 'node:crypto';
-import type { Context, Hono } from 'hono';
-import { FlurryError, type InvokeRequest } from '@flurry/core';
-import { base64Field } from '../base64-field.js';
+import type { Context } from 'hono';
+import { createRoute, z } from '@hono/zod-openapi';
+import { FlurryError, NAME_PATTERN, type InvokeRequest } from '@flurry/core';
+import { apiRouter, declarePassthrough, errorResponses, jsonBody, jsonResponse, pathName, type Env } from '../api/api-app.js';
+import { MigrationReport, ServiceRecord } from '../api/records.js';
+import { base64Bytes, base64String } from '../base64-field.js';
+import { DataName, intFrom } from '../jobs/job-body.js';
 import { readBody } from '../request-body.js';
-import type { CallerVariables } from '../auth/roles.js';
-import type { TraceVariables } from '../metrics/trace-context.js';
-import type { MigrationTuning } from './instance-migration.js';
-import type { CreateServiceBody } from './service-records.js';
+import { MAX_INSTANCES } from './service-records.js';
 import type { Services } from './services.js';
 import type { UploadedData } from '../uploads/uploaded-data.js';
 
@@ -23,64 +24,116 @@ export interface ServiceRoutesDeps {
   data?: UploadedData;
 }
 
-type Env = { Variables: { requestId: string } & CallerVariables & TraceVariables };
-
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
 export const ROUTE_HEADER = 'x-flurry-route';
 export const ROUTE_COOKIE = 'flurry-route';
 
-export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoutesDeps): void {
-  const { records, router, migrations } = deps.services;
+const tags = ['Services'];
+const serviceParams = z.strictObject({ name: pathName('The service\'s name') });
+const OneService = z.strictObject({ service: ServiceRecord });
 
-  app.post('/v1/services', async (c) => {
-    const body = parseJson(await readBody(c, deps.maxBodyBytes));
-    const spec = createServiceBody(body);
-    if (body.initData !== undefined) {
-      if (typeof body.initData !== 'string') throw new FlurryError('bad_request', '"initData" must be the name of uploaded data (PUT /v1/data/:name)');
+/** How many instances, and how busy each: the fields a service may change. */
+const scale = {
+  min: intFrom(0, MAX_INSTANCES).optional().openapi({ description: 'Instances kept however idle (default 1)' }),
+  max: intFrom(1, MAX_INSTANCES).optional().openapi({ description: 'Instances at most (default min); at least min' }),
+  targetConcurrency: intFrom(1, MAX_INSTANCES * 64).optional().openapi({ description: 'Requests in flight per instance the autoscaler aims at (default 8)' }),
+};
+
+export const CreateServiceBody = z.strictObject({
+  name: z.string({ error: 'must be a name' })
+    .regex(NAME_PATTERN, { error: 'must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit' }),
+  function: z.string({ error: 'must be a function name' }).min(1, { error: 'must be a function name' })
+    .openapi({ description: 'The function the instances run: it exports handle()' }),
+  ...scale,
+  init: base64String('The init input of the instances\' parent').optional(),
+  initData: DataName.optional().openapi({ description: 'Or the name of uploaded data as the init input' }),
+}).superRefine((b, ctx) => {
+  if (b.init !== undefined && b.initData !== undefined) ctx.addIssue({ code: 'custom', message: 'send "init" or "initData", not both' });
+}).openapi('CreateServiceBody', { description: 'A service to create' });
+
+/** What a refused field of a change is: a service's function and init cannot change, and nothing but its scale can. */
+function changeRefusal(keys: string[]): string {
+  const fixed = keys.find((k) => k === 'init' || k === 'initData' || k === 'function');
+  if (fixed) return `cannot change "${fixed}" of a service: its instances are clones of one parent (create a new service instead)`;
+  return `cannot change "${keys[0]}" (only min, max and targetConcurrency)`;
+}
+
+export const ServiceChange = z.strictObject(scale, {
+  error: (issue) => (issue.code === 'unrecognized_keys' ? changeRefusal(issue.keys) : undefined),
+}).openapi('ServiceChange', {
+  description: 'What may change of a service; its function and init may not (its instances are clones of one parent: create a new service instead)',
+});
+
+export const MigrateBody = z.strictObject({
+  target: z.string({ error: 'must be a host id' }).min(1, { error: 'must be a host id' }).optional()
+    .openapi({ description: 'The host to move to (default: the placement\'s choice)' }),
+  downtimeBudgetMs: z.number({ error: 'must be a number of milliseconds above 0 and at most 60000' })
+    .gt(0, { error: 'must be a number of milliseconds above 0 and at most 60000' }).max(60_000, { error: 'must be a number of milliseconds above 0 and at most 60000' })
+    .optional().openapi({ description: 'The pause pre-copy aims to stay within' }),
+  maxRounds: intFrom(0, 100).optional().openapi({ description: 'Pre-copy rounds at most (0: stop-and-copy only)' }),
+  verify: z.boolean({ error: 'must be true or false' }).optional().openapi({ description: 'Compare the memory\'s hash on the source and the target' }),
+}).openapi('MigrateBody', { description: 'How to migrate an instance; every field optional, the body too' });
+
+export function serviceRoutes(deps: ServiceRoutesDeps) {
+  const { records, router, migrations } = deps.services;
+  const app = apiRouter();
+
+  app.openapi(createRoute({
+    method: 'post', path: '/v1/services', tags, summary: 'Create a service',
+    middleware: [jsonBody(deps.maxBodyBytes)] as const,
+    request: { body: { required: true, content: { 'application/json': { schema: CreateServiceBody } } } },
+    responses: { 201: jsonResponse(OneService, 'Created; its instances start'), ...errorResponses },
+  }), async (c) => {
+    const { init, initData, ...rest } = c.req.valid('json');
+    const spec = { ...rest, ...(init !== undefined ? { init: base64Bytes(init) } : {}) };
+    if (initData !== undefined) {
       if (!deps.data) throw new FlurryError('bad_request', 'this gateway keeps no uploaded data: "initData" is not available');
-      spec.initData = await deps.data.ref(c.var.tenant, body.initData);
+      return c.json({ service: await records.create(c.var.tenant, { ...spec, initData: await deps.data.ref(c.var.tenant, initData) }) }, 201);
     }
     return c.json({ service: await records.create(c.var.tenant, spec) }, 201);
   });
-  app.get('/v1/services', async (c) => c.json({ services: await records.list(c.var.tenant) }));
-  app.get('/v1/services/:name', async (c) => c.json({ service: await records.get(c.var.tenant, c.req.param('name')) }));
-  app.patch('/v1/services/:name', async (c) => {
-    const body = parseJson(await readBody(c, deps.maxBodyBytes)) as Record<string, unknown>;
-    for (const k of Object.keys(body)) {
-      if (k === 'init' || k === 'initData' || k === 'function') throw new FlurryError('bad_request', `cannot change "${k}" of a service: its instances are clones of one parent (create a new service instead)`);
-      if (k !== 'min' && k !== 'max' && k !== 'targetConcurrency') throw new FlurryError('bad_request', `cannot change "${k}" (only min, max and targetConcurrency)`);
-    }
-    return c.json({ service: await records.update(c.var.tenant, c.req.param('name'), body) });
-  });
-  app.delete('/v1/services/:name', async (c) => {
-    await records.delete(c.var.tenant, c.req.param('name'));
-    return c.json({ deleted: c.req.param('name') });
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/services', tags, summary: 'The caller\'s services',
+    responses: { 200: jsonResponse(z.strictObject({ services: z.array(ServiceRecord) }), 'The services'), ...errorResponses },
+  }), async (c) => c.json({ services: await records.list(c.var.tenant) }, 200));
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/services/{name}', tags, summary: 'One service',
+    request: { params: serviceParams },
+    responses: { 200: jsonResponse(OneService, 'The service'), ...errorResponses },
+  }), async (c) => c.json({ service: await records.get(c.var.tenant, c.req.valid('param').name) }, 200));
+  app.openapi(createRoute({
+    method: 'patch', path: '/v1/services/{name}', tags, summary: 'Change how many instances a service has',
+    middleware: [jsonBody(deps.maxBodyBytes)] as const,
+    request: { params: serviceParams, body: { required: true, content: { 'application/json': { schema: ServiceChange } } } },
+    responses: { 200: jsonResponse(OneService, 'The service as changed'), ...errorResponses },
+  }), async (c) => c.json({ service: await records.update(c.var.tenant, c.req.valid('param').name, c.req.valid('json')) }, 200));
+  app.openapi(createRoute({
+    method: 'delete', path: '/v1/services/{name}', tags, summary: 'Delete a service and its instances',
+    request: { params: serviceParams },
+    responses: { 200: jsonResponse(z.strictObject({ deleted: z.string() }), 'Deleted: its name'), ...errorResponses },
+  }), async (c) => {
+    const { name } = c.req.valid('param');
+    await records.delete(c.var.tenant, name);
+    return c.json({ deleted: name }, 200);
   });
 
-  app.post('/v1/instances/:id/migrate', async (c) => {
-    const raw = await readBody(c, deps.maxBodyBytes);
-    const body = raw.length === 0 ? {} : parseJson(raw);
-    for (const k of Object.keys(body)) if (!['target', 'downtimeBudgetMs', 'maxRounds', 'verify'].includes(k)) throw new FlurryError('bad_request', `unknown field "${k}" (target, downtimeBudgetMs, maxRounds, verify)`);
-    const opts: MigrationTuning = {};
-    const { downtimeBudgetMs, maxRounds } = body;
-    if (downtimeBudgetMs !== undefined) {
-      if (typeof downtimeBudgetMs !== 'number' || !(downtimeBudgetMs > 0) || downtimeBudgetMs > 60_000) throw new FlurryError('bad_request', '"downtimeBudgetMs" must be a number of milliseconds above 0 and at most 60000');
-      opts.downtimeBudgetMs = downtimeBudgetMs;
-    }
-    if (maxRounds !== undefined) {
-      if (typeof maxRounds !== 'number' || !Number.isInteger(maxRounds) || maxRounds < 0 || maxRounds > 100) throw new FlurryError('bad_request', '"maxRounds" must be an integer from 0 (stop-and-copy only) to 100');
-      opts.maxRounds = maxRounds;
-    }
-    if (body.verify !== undefined) {
-      if (typeof body.verify !== 'boolean') throw new FlurryError('bad_request', '"verify" must be true or false');
-      opts.verify = body.verify;
-    }
+  app.openapi(createRoute({
+    method: 'post', path: '/v1/instances/{id}/migrate', tags, summary: 'Live-migrate a service instance to another host',
+    description: 'A user key moves its own tenant\'s instances; an admin key any tenant\'s (docs/services.md, "Migration").',
+    middleware: [jsonBody(deps.maxBodyBytes, { optional: true })] as const,
+    request: {
+      params: z.strictObject({ id: pathName('The instance\'s id') }),
+      body: { content: { 'application/json': { schema: MigrateBody } } },
+    },
+    responses: { 200: jsonResponse(z.strictObject({ migration: MigrationReport }), 'Moved'), ...errorResponses },
+  }), async (c) => {
+    const { target, ...tuning } = c.req.valid('json');
     // A user moves its own instances; an admin any tenant's (another tenant's instance is not found for a user).
     const scope = c.var.role === 'admin' ? undefined : c.var.tenant;
-    return c.json({ migration: await migrations.migrate(scope, c.req.param('id'), body.target as string | undefined, opts) });
+    return c.json({ migration: await migrations.migrate(scope, c.req.valid('param').id, target, tuning) }, 200);
   });
 
-  const call = async (c: Context<E>, name: string, path: string) => {
+  const call = async (c: Context<Env>, name: string, path: string) => {
     const rawUrl = c.req.url;
     const q = rawUrl.indexOf('?');
     const body = await readBody(c, deps.maxBodyBytes);
@@ -116,26 +169,10 @@ export function addServiceRoutes<E extends Env>(app: Hono<E>, deps: ServiceRoute
     return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers: out });
   };
 
+  declarePassthrough(app, '/svc', 'Services', 'service');
   app.all('/svc/:name', (c) => call(c, c.req.param('name'), '/'));
   app.all('/svc/:name/*', (c) => call(c, c.req.param('name'), c.req.path.slice(`/svc/${c.req.param('name')}`.length)));
-}
-
-/** POST /v1/services's body: `init` is base64, as in the jobs API. */
-function createServiceBody(b: Record<string, unknown>): CreateServiceBody {
-  if (b.init !== undefined && typeof b.init !== 'string') throw new FlurryError('bad_request', '"init" must be a base64 string');
-  const { name, function: fn, min, max, targetConcurrency, init } = b;
-  return { name, function: fn, min, max, targetConcurrency, ...(typeof init === 'string' ? { init: base64Field('init', init) } : {}) };
-}
-
-function parseJson(raw: Uint8Array): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(raw));
-  } catch (err) {
-    throw new FlurryError('bad_request', `body is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FlurryError('bad_request', 'body must be a JSON object');
-  return v as Record<string, unknown>;
+  return app;
 }
 
 function cookie(header: string | undefined, name: string): string | undefined {

@@ -32,7 +32,7 @@ function app() {
   a.route('/', dashboardRoutes({
     fleet: { live: () => hosts },
     services: { records: { list: async () => [] } as never, migrationHistory: history },
-    moves: async () => [],
+    control: { moves: async () => [] },
   }));
   return a;
 }

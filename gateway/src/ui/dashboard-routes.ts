@@ -7,9 +7,9 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import type { ControllerMove } from '@flurry/core';
 import { apiRouter, errorResponses, jsonResponse } from '../api/api-app.js';
 import type { FleetView } from '../fleet-view.js';
+import type { HostControl } from '../hosts/host-control.js';
 import type { Services } from '../services/services.js';
 import { Dashboard } from './dashboard-schema.js';
 import { dashboardFor, type Caller } from './dashboard-view.js';
@@ -24,8 +24,8 @@ export interface DashboardRoutesDeps {
   fleet: Pick<FleetView, 'live'>;
   /** This gateway's services; without them the dashboard has no services or migrations. */
   services?: Pick<Services, 'records' | 'migrationHistory'>;
-  /** The controller's consolidation and drain moves (hosts/host-control.ts). */
-  moves?: () => Promise<ControllerMove[]>;
+  /** Where the controller's consolidation and drain moves are read; without it the dashboard has none. */
+  control?: Pick<HostControl, 'moves'>;
 }
 
 const tags = ['Dashboard'];
@@ -41,7 +41,7 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
       hosts,
       services: deps.services ? await deps.services.records.list(caller.tenant) : undefined,
       migrations: deps.services?.migrationHistory.list(scope),
-      moves: caller.role === 'admin' && deps.moves ? await deps.moves() : undefined,
+      moves: caller.role === 'admin' && deps.control ? await deps.control.moves() : undefined,
       perSecond: (host, instance) => rates.perSecond(host, instance),
       now: Date.now(),
     });

@@ -6,7 +6,7 @@
  * declared here fails the integration suites' response check.
  */
 import { z } from '@hono/zod-openapi';
-import { WarmFunction } from '../api/records.js';
+import { HostMove, WarmFunction } from '../api/records.js';
 
 const int = z.number().int();
 
@@ -61,18 +61,13 @@ export const DashboardService = z.strictObject({
   })),
 }).openapi('DashboardService', { description: 'One of the caller\'s services and its instances' });
 
-const Move = z.strictObject({
-  at: z.number(), tenant: z.string(), service: z.string(), instanceId: z.string(), from: z.string(), to: z.string().optional(),
-  kind: z.enum(['consolidate', 'drain']), reason: z.string(), ok: z.boolean(), downtimeMs: z.number().optional(), error: z.string().optional(),
-});
-
 export const Dashboard = z.strictObject({
   at: z.number(),
   caller: z.strictObject({ tenant: z.string(), role: z.enum(['user', 'admin']) }),
   hosts: z.array(DashboardHost),
   services: z.array(DashboardService).optional().openapi({ description: 'Absent when the gateway runs no services' }),
   migrations: z.array(MigrationEntry).optional().openapi({ description: 'The latest migrations this gateway drove, newest last: a user\'s own instances\', every one for an admin' }),
-  moves: z.array(Move).optional().openapi({ description: 'The controller\'s consolidation and drain moves, newest last (admins only)' }),
+  moves: z.array(HostMove).optional().openapi({ description: 'The controller\'s consolidation and drain moves, newest last (admins only)' }),
 }).openapi('Dashboard', { description: 'The fleet as the caller may see it (docs/dashboard.md)' });
 
 export type MigrationEntry = z.infer<typeof MigrationEntry>;
