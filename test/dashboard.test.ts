@@ -119,6 +119,10 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
       expect(await textOf(page, `${card} .round-list .pause-item`)).toBe(`pause: ${report.finalPages} pages`);
       expect(await textOf(page, `${card} .pause`)).toMatch(/^pause [\d.]+ (ms|s)$/);
       expect(await page.locator(`${card} .chart canvas`).count()).toBe(1);
+      // What the page read, as the API answers it (the response check holds it to the document's Dashboard schema).
+      const view = await json<{ migrations: { instanceId: string; rounds: unknown[] }[]; moves?: unknown[] }>(await admin('GET', '/v1/dashboard'));
+      expect(view.migrations.find((m) => m.instanceId === instance.id)?.rounds).toHaveLength(report.rounds.length);
+      expect(view.moves).toEqual([]);
 
       // The services panel follows the instance to its new host, with the rate of the client's requests there.
       await page.waitForFunction(([target]) => {
@@ -143,6 +147,9 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
     expect(await textOf(page, '#migrations .body')).toBe('No migration driven by this gateway yet.');
     expect(await textOf(page, '#moves .body')).toContain('admin keys only');
     expect(await page.locator('#hosts').textContent()).not.toContain('room');
+    const view = await json<{ caller: unknown; migrations: unknown[]; services: unknown[]; moves?: unknown }>(await api(USER_KEY)('GET', '/v1/dashboard'));
+    expect(view).toMatchObject({ caller: { tenant: 'alice', role: 'user' }, migrations: [], services: [] });
+    expect(view.moves).toBeUndefined();
     // A wrong key: the login form again, with the gateway's reason.
     await page.click('#forget');
     await page.fill('#key', 'not-a-key-at-all');
