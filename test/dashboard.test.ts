@@ -1,6 +1,6 @@
 // The dashboard in a real browser: Debian's Chromium driven by playwright-core (nothing downloaded), one fleet of
 // two hosts. With the admin key the page shows a fork job's progress reach 100% and a live migration's rounds and
-// pause while they happen, and saves the screenshot the README shows; a user key sees its own tenant only.
+// pause while they happen, and saves a screenshot to test/output/dashboard.png (copied by hand to docs/dashboard.png, the README's, when the page changes: a test run leaves the checkout as it was); a user key sees its own tenant only.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,7 +129,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium', () => {
         const row = document.querySelector('#services [data-service="room"] tbody tr')?.textContent ?? '';
         return row.includes(target!) && /[1-9][\d.]* req\/s/.test(row);
       }, [report.target], { timeout: SHOWN_WITHIN_MS });
-      await page.screenshot({ path: join(repoRoot, 'docs', 'dashboard.png'), fullPage: true });
+      await page.screenshot({ path: join(repoRoot, 'test', 'output', 'dashboard.png'), fullPage: true });
     } finally {
       talking = false;
       await client;
