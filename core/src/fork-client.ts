@@ -149,6 +149,8 @@ export interface ForkOptions {
 }
 
 export interface ForkOutcome {
+  /** When the fork requests went out, ms since the epoch (hosts' ForkPhases.receivedAt are on the same clock on one machine). */
+  sentAt: number;
   /** From sending the fork requests to every host saying its clones run. */
   runningMs: number;
   /** From sending the fork requests to the last clone result. */
@@ -178,7 +180,7 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
     );
     const runningMs = performance.now() - t0;
     const results = await inbox.all(timeoutMs);
-    return { runningMs, doneMs: performance.now() - t0, replies, results };
+    return { sentAt: performance.timeOrigin + t0, runningMs, doneMs: performance.now() - t0, replies, results };
   } finally {
     inbox.close();
   }

@@ -350,8 +350,22 @@ export interface ReleaseReply {
 
 /** Sent once the host's clones are all running (memory attached, `on_restore` done). */
 export type ForkReply =
-  | { ok: true; hostId: string; started: number; runningAt: number; pager: HostRecord['pager'] }
+  | { ok: true; hostId: string; started: number; runningAt: number; pager: HostRecord['pager']; phases?: ForkPhases }
   | { ok: false; error: WireError; hostId?: string };
+
+/**
+ * Where a host's part of a fork went (`npm run bench -- fork` breaks fan-out
+ * down by it). Times are ms since the host received the request; its clones'
+ * own phases are in their CloneResults.
+ */
+export interface ForkPhases {
+  /** When the host received the request, ms since the epoch on its clock (sub-ms; compare across hosts only with synchronised clocks). */
+  receivedAt: number;
+  /** The snapshot's memory ready here: the parent's, or the descriptor adopted (page cache, module compiled). */
+  preparedMs: number;
+  /** Every clone running: the host's answer went out. */
+  runningMs: number;
+}
 
 export interface PageCounts {
   /** Pages already in this host's cache (or the parent's memory file, for local clones). */
@@ -373,6 +387,10 @@ export interface CloneResult {
   /** Milliseconds from receiving the fork to the clone running, and in `run`. */
   startMs: number;
   runMs: number;
+  /** Milliseconds from receiving the fork to the clone's instance made (its first instruction next). */
+  createdMs?: number;
+  /** Milliseconds from receiving the fork to the clone's first lazy page fault served (lazy clones that faulted). */
+  firstFaultMs?: number;
   pages: PageCounts;
   faultWaitMs: number;
   progress?: { done: number; total: number };

@@ -125,8 +125,11 @@ const forkRequest = z.object({
   objects: z.object({ store: str, inputs: recordOf(num, str).optional(), outputPrefix: str.optional(), minOutputBytes: num.optional() }).optional(),
   timeoutMs: num.optional(),
 });
+/** A duration in ms: finite, not negative. */
+const ms = z.number().nonnegative().finite();
+const forkPhases = z.object({ receivedAt: ms, preparedMs: ms, runningMs: ms });
 const forkReply = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), hostId: str, started: num, runningAt: num, pager }),
+  z.object({ ok: z.literal(true), hostId: str, started: num, runningAt: num, pager, phases: forkPhases.optional() }),
   failed.extend({ hostId: str.optional() }),
 ]);
 
@@ -140,7 +143,7 @@ const releaseReply = z.object({
 
 const cloneResult = z.object({
   requestId: str, hostId: str, index: num, ok: z.boolean(), output: bytes.optional(), error: wireError.optional(),
-  startMs: num, runMs: num, pages: pageCounts, faultWaitMs: num,
+  startMs: num, runMs: num, createdMs: ms.optional(), firstFaultMs: ms.optional(), pages: pageCounts, faultWaitMs: num,
   progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(),
 });
 const cloneProgress = z.object({ requestId: str, hostId: str, index: num, done: num, total: num });

@@ -101,12 +101,16 @@ export class Forker {
     const fork = this.running.add(req.requestId, req.jobId, descriptor.snapshotId, req.clones.map((c) => c.index));
     let started = 0;
     let ended = 0;
+    let preparedMs = 0;
     const allStarted = () => {
-      if (++started === req.clones.length) respond({ ok: true, hostId: this.deps.hostId, started, runningAt: Date.now(), pager: this.deps.pager ? 'userfaultfd' : 'portable' });
+      if (++started !== req.clones.length) return;
+      const phases = { receivedAt: performance.timeOrigin + received, preparedMs, runningMs: performance.now() - received };
+      respond({ ok: true, hostId: this.deps.hostId, started, runningAt: Date.now(), pager: this.deps.pager ? 'userfaultfd' : 'portable', phases });
     };
     try {
       const mode = req.mode ?? 'lazy';
       const shared = mode === 'cold' || mode === 'eager' ? undefined : await this.prepare(descriptor, mode === 'unicast', req.prefetch);
+      preparedMs = performance.now() - received;
       if (shared) fork.keys.add(shared.key);
       // Cold clones all run init with the same input: read uploaded data once for the request.
       if (mode === 'cold' && req.initData) req = { ...req, initInput: await this.objects.initInput(undefined, req.initData), initData: undefined };

@@ -15,3 +15,4 @@ export {
 export { frameReduceInput } from '@flurry/core';
 export type { SnapshotImage } from './guest/snapshot-image.js';
 export type { MemoryMode, MemoryStats } from './guest/snapshot-memory.js';
+export { probeFaults, type FaultFigures, type FaultTiming } from './native/fault-probe.js';

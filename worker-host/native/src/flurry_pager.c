@@ -132,6 +132,7 @@ typedef struct RegStats {
   uint64_t wait_ns;         /* sum over faults: handler read -> resolved */
   uint64_t max_wait_ns;
   uint64_t resolved_faults; /* faults whose wait is in wait_ns */
+  uint64_t first_resolved_ns; /* CLOCK_MONOTONIC when the first fault was resolved (0: none yet) */
   uint64_t wp_faults;       /* synchronous write-protect faults */
   uint64_t errors;
   int last_errno;
@@ -340,7 +341,7 @@ static void resolve_pending(Reg *r, uint32_t page, uint32_t n, uint64_t now) {
       uint64_t w = now - p->t0;
       r->st.wait_ns += w;
       if (w > r->st.max_wait_ns) r->st.max_wait_ns = w;
-      r->st.resolved_faults++;
+      if (!r->st.resolved_faults++) r->st.first_resolved_ns = now;
       bm_clr(r->pending_bm, p->page);
       r->pending[i] = r->pending[--r->npending];
     } else {
@@ -580,7 +581,7 @@ static void handle_missing(Reg *r, uint64_t addr, bool write) {
     uint64_t w = now_ns() - t0;
     r->st.wait_ns += w;
     if (w > r->st.max_wait_ns) r->st.max_wait_ns = w;
-    r->st.resolved_faults++;
+    if (!r->st.resolved_faults++) r->st.first_resolved_ns = t0 + w;
     return;
   }
   r->st.miss_faults++;
@@ -1939,6 +1940,7 @@ static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   set_num(env, o, "waitNs", (double)st.wait_ns);
   set_num(env, o, "maxWaitNs", (double)st.max_wait_ns);
   set_num(env, o, "resolvedFaults", (double)st.resolved_faults);
+  if (st.first_resolved_ns) set_num(env, o, "firstFaultNs", (double)st.first_resolved_ns);
   set_num(env, o, "wpFaults", (double)st.wp_faults);
   set_num(env, o, "pending", pending);
   set_num(env, o, "populated", populated);
@@ -2478,6 +2480,64 @@ static napi_value js_populateRead(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* timeTouches(memory, pages: Uint32Array, write = false) -> Float64Array:
+ * touches one byte of each listed 4 KiB page of `memory`, in order, on the
+ * calling thread, and returns each touch's CLOCK_MONOTONIC time in ns (the
+ * clock's own cost included: see clockCostNs). A first touch is a page fault:
+ * served by the kernel (plain anonymous memory) or by the handler thread (a
+ * registered memory). Benchmarks only: the calling thread must not be the one
+ * that answers misses. */
+static napi_value js_timeTouches(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  uintptr_t base;
+  size_t cur;
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  napi_typedarray_type tt = napi_int8_array;
+  size_t n = 0, off;
+  void *data = NULL;
+  napi_value ab;
+  if (is_ta) NAPI_CALL(env, napi_get_typedarray_info(env, argv[1], &tt, &n, &data, &ab, &off));
+  if (!is_ta || tt != napi_uint32_array) return throw_code(env, "ERR_INVALID_ARG_TYPE", "pages must be a Uint32Array");
+  bool write = false;
+  if (!is_nullish(env, argv[2])) NAPI_CALL(env, napi_get_value_bool(env, argv[2], &write));
+  const uint32_t *pages = data;
+  for (size_t i = 0; i < n; i++)
+    if ((uint64_t)pages[i] * g_ps >= cur) return throw_code(env, "ERR_OUT_OF_RANGE", "page %u is past the memory's end", pages[i]);
+  void *out;
+  napi_value outAb, arr;
+  NAPI_CALL(env, napi_create_arraybuffer(env, n * sizeof(double), &out, &outAb));
+  double *times = out;
+  for (size_t i = 0; i < n; i++) {
+    volatile uint8_t *b = (volatile uint8_t *)(base + (uintptr_t)pages[i] * g_ps);
+    uint64_t t0 = now_ns();
+    if (write) *b = 1;
+    else (void)*b;
+    times[i] = (double)(now_ns() - t0);
+  }
+  NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, n, outAb, 0, &arr));
+  return arr;
+}
+
+/* clockCostNs(samples) -> Float64Array: back-to-back CLOCK_MONOTONIC reads,
+ * the cost timeTouches adds to each touch. */
+static napi_value js_clockCostNs(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint32_t n;
+  if (!get_u32(env, argv[0], "samples", &n)) return NULL;
+  void *out;
+  napi_value ab, arr;
+  NAPI_CALL(env, napi_create_arraybuffer(env, (size_t)n * sizeof(double), &out, &ab));
+  double *times = out;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t t0 = now_ns();
+    times[i] = (double)(now_ns() - t0);
+  }
+  NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, n, ab, 0, &arr));
+  return arr;
+}
+
 /* readFdInto(memory, fd, length, offset = 0): pread the file into the memory
  * (the copying fallback of a local fork). */
 static napi_value js_readFdInto(napi_env env, napi_callback_info info) {
@@ -2640,6 +2700,8 @@ NAPI_MODULE_INIT() {
   EXPORT_FN(closeFd);
   EXPORT_FN(mapSnapshotPrivate);
   EXPORT_FN(populateRead);
+  EXPORT_FN(timeTouches);
+  EXPORT_FN(clockCostNs);
   EXPORT_FN(readFdInto);
   EXPORT_FN(memoryAddress);
   EXPORT_FN(zeroBitmap);

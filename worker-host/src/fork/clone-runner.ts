@@ -85,7 +85,7 @@ export class CloneRunner {
       }
       this.publishLogs(req, d, clone.index, result);
       this.deps.log.debug({ requestId: req.requestId, index: clone.index, startMs, threadStartMs: result.startMs, restoreMs: result.memory?.restoreMs, spare: result.memory?.spare, faultWaitMs: result.memory?.faultWaitMs }, 'clone done');
-      return this.result(req, clone.index, startMs, performance.now() - began, result, shared?.adopted);
+      return this.result(req, clone.index, received, startMs, performance.now() - began, result, shared?.adopted);
     } catch (err) {
       if (err instanceof GuestCallError) this.publishLogs(req, d, clone.index, err);
       return { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0 };
@@ -119,8 +119,10 @@ export class CloneRunner {
     }
   }
 
-  private result(req: ForkRequest, index: number, startMs: number, runMs: number, r: CallResult, adopted?: AdoptedSnapshot): CloneResult {
+  private result(req: ForkRequest, index: number, received: number, startMs: number, runMs: number, r: CallResult, adopted?: AdoptedSnapshot): CloneResult {
     const m = r.memory;
+    // The guest thread's times are on the epoch clock (the same in every thread); `received` is this thread's performance.now().
+    const sinceReceived = (at: number | undefined) => (at === undefined ? undefined : Math.max(0, at - (performance.timeOrigin + received)));
     const pages: PageCounts = { local: 0, multicast: 0, unicast: 0, zero: m?.zeroPages ?? 0 };
     if (m?.mode === 'lazy') {
       // Pages a clone waited for were fetched for it; the rest were already on this host.
@@ -135,7 +137,7 @@ export class CloneRunner {
     }
     return {
       requestId: req.requestId, hostId: this.deps.hostId, index, ok: true, output: r.body, startMs, runMs, pages,
-      faultWaitMs: m?.faultWaitMs ?? 0, progress: r.progress,
+      faultWaitMs: m?.faultWaitMs ?? 0, progress: r.progress, createdMs: sinceReceived(m?.createdAt), firstFaultMs: sinceReceived(m?.firstFaultAt),
     };
   }
 }

@@ -147,8 +147,10 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   let status = 0;
   let thrown: { error: unknown } | undefined;
   let clone: Clone | undefined;
+  let createdAt: number | undefined;
   try {
     clone = factory.instantiate(current.memory);
+    createdAt = performance.timeOrigin + performance.now();
     registrationSlot.set(clone.restored.registration);
     status = runEntry(clone.instance, msg.entry, msg.args, () => {
       startMs = performance.now() - started;
@@ -162,7 +164,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   current.end();
   let memory: MemoryStats | undefined;
   try {
-    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, ...clone.restored.finish() };
+    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, createdAt, ...clone.restored.finish() };
   } catch (error) {
     thrown ??= { error };
   } finally {

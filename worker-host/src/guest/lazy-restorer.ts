@@ -10,6 +10,12 @@ import { growToSnapshotSize, NO_PAGING, type MemoryRestorer, type SnapshotMemory
 
 type LazySnapshot = Extract<SnapshotMemory, { kind: 'lazy' }>;
 
+/** A CLOCK_MONOTONIC time from the addon (process.hrtime's clock, ns) as ms since the epoch, on performance's clock. */
+function epochOfMonotonic(ns: number | undefined): number | undefined {
+  if (ns === undefined) return undefined;
+  return performance.timeOrigin + performance.now() - (Number(process.hrtime.bigint()) - ns) / 1e6;
+}
+
 export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): MemoryRestorer {
   return {
     mode: 'lazy',
@@ -33,7 +39,7 @@ export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): Memory
             pager.zeroFillPending(registration);
             pager.unregister(registration);
           }
-          return { pagesFromStore: stats.pagesCopied, zeroPages: stats.zeroPages, pagesWaited: stats.missFaults, faultWaitMs: stats.waitNs / 1e6 };
+          return { pagesFromStore: stats.pagesCopied, zeroPages: stats.zeroPages, pagesWaited: stats.missFaults, faultWaitMs: stats.waitNs / 1e6, firstFaultAt: epochOfMonotonic(stats.firstFaultNs) };
         },
       };
     },

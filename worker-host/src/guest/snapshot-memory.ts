@@ -50,9 +50,13 @@ export interface MemoryStats {
   faultWaitMs: number;
   /** The instance was made ahead, while the thread was idle: restoreMs was off this call's path. */
   spare: boolean;
+  /** When this call's instance was ready (its first instruction next), ms since the epoch (performance.timeOrigin + now: one clock for every thread). */
+  createdAt?: number;
+  /** When its first lazy fault was served, on the same clock (lazy memories that faulted). */
+  firstFaultAt?: number;
 }
 
-export type PagingStats = Pick<MemoryStats, 'pagesFromStore' | 'zeroPages' | 'pagesWaited' | 'faultWaitMs'>;
+export type PagingStats = Pick<MemoryStats, 'pagesFromStore' | 'zeroPages' | 'pagesWaited' | 'faultWaitMs' | 'firstFaultAt'>;
 
 export const NO_PAGING: PagingStats = { pagesFromStore: 0, zeroPages: 0, pagesWaited: 0, faultWaitMs: 0 };
 

@@ -124,6 +124,8 @@ export interface RegistrationStats {
   waitNs: number;
   maxWaitNs: number;
   resolvedFaults: number;
+  /** CLOCK_MONOTONIC (process.hrtime's clock) when the first fault was served, ns; absent before any. */
+  firstFaultNs?: number;
   /** Synchronous write-protect faults (trackers in 'sync' mode). */
   wpFaults: number;
   /** Faults waiting now. */
@@ -227,6 +229,14 @@ export interface NativePager {
   mapSnapshotPrivate(memory: MemoryLike, fd: number, length: number): void;
   /** MADV_POPULATE_READ: map the pages read-only now (copies nothing). */
   populateRead(memory: MemoryLike, length: number): void;
+  /**
+   * Benchmarks: touches one byte of each listed 4 KiB page, in order, on this
+   * thread (never the one answering misses), and returns each touch's time in
+   * ns, the clock's own cost (clockCostNs) included.
+   */
+  timeTouches(memory: MemoryLike, pages: Uint32Array, write?: boolean): Float64Array;
+  /** `samples` back-to-back reads of the clock timeTouches uses, ns each. */
+  clockCostNs(samples: number): Float64Array;
   /** pread(fd) into the memory: the copying fallback. */
   readFdInto(memory: MemoryLike, fd: number, length: number, offset?: number): void;
 
