@@ -9,6 +9,9 @@
  *   eager            every clone receives the whole memory before it starts
  *   cold boot        every clone instantiates and runs init itself
  * and local fork (copy-on-write vs copy) of one clone at 64 MiB, 256 MiB, 1 GiB.
+ * The lazy multicast fork is broken down by phase and host (fork-phases.ts),
+ * and one lazy page fault served from the host's page store is timed against
+ * a plain first-touch fault, before the fleet starts (fault-probe.ts).
  * With --netns: the lazy multicast fork on hosts in network namespaces of
  * their own against the same on loopback (fork-netns.ts).
  */
@@ -20,8 +23,9 @@ import {
   createLogger, decodeDescriptor, forkAcross, PAGE_SIZE, releaseSnapshot, requestSnapshot, roundRobin,
   type CloneResult, type ForkMode, type ReleaseReply,
 } from '@flurry/core';
-import { GuestPool } from '@flurry/worker-host';
+import { GuestPool, probeFaults, type FaultFigures } from '@flurry/worker-host';
 import { LocalFleet, repoRoot } from '@flurry/infra';
+import { breakdownTable, forkBreakdown, type ForkBreakdown } from './fork-phases.js';
 import { round } from './stats.js';
 import { option } from './options.js';
 
@@ -39,6 +43,7 @@ interface RunFigures {
   faultWaitMs: number;
   failed: number;
   startP50Ms?: number;
+  phases?: ForkBreakdown;
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -48,13 +53,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const hostCount = option(args, 'hosts', 4);
   const share = option(args, 'share', 0.25);
   const skipLocal = args.includes('--no-local');
-  if (args.includes('--local-only')) {
-    const local = await localForks([64, 256, 1024], (l) => { if (!args.includes('--quiet')) console.log(l); });
-    for (const l of local) console.log(`local fork ${String(l.mib).padStart(5)} MiB: copy-on-write ${l.cowMs.toFixed(3)} ms (back to back ${l.cowColdMs.toFixed(3)} ms), copy ${l.copyMs.toFixed(1)} ms`);
-    return { bench: 'fork', localFork: local, localForkMs: round(Math.max(...local.map((l) => l.cowMs)), 3) };
-  }
   const quiet = args.includes('--quiet');
   const say = (s: string) => { if (!quiet) console.log(s); };
+  // First, while no fleet runs on the machine: one lazy fault against one first-touch fault.
+  const faults = faultFigures(say);
+  if (args.includes('--local-only')) {
+    const local = await localForks([64, 256, 1024], say);
+    for (const l of local) console.log(localLine(l));
+    return { bench: 'fork', ...faults, ...localFigures(local) };
+  }
   const threads = Math.ceil(clones / hostCount);
   const hosts = Array.from({ length: hostCount }, (_, i) => `host-${i + 1}`);
   const initInput = enc({ mib, verify: 'all', share, write: false });
@@ -105,6 +112,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       figures.push(fig);
       const starts = out.results.map((r) => r.startMs).sort((a, b) => a - b);
       fig.startP50Ms = starts[starts.length >> 1];
+      fig.phases = forkBreakdown(out.sentAt, out.replies, out.results);
       say(`  ${label.padEnd(22)} clone start p50 ${fig.startP50Ms.toFixed(1)} ms, max ${starts[starts.length - 1].toFixed(1)} ms; run p50 ${out.results.map((r) => r.runMs).sort((a, b) => a - b)[out.results.length >> 1].toFixed(0)} ms`);
       say(`  ${label.padEnd(22)} running ${fig.runningMs.toFixed(1).padStart(8)} ms   done ${fig.doneMs.toFixed(1).padStart(8)} ms   sent ${(fig.bytesSent / MiB).toFixed(1).padStart(8)} MiB   failed ${fig.failed}`);
       return fig;
@@ -114,6 +122,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await forkRun('warm-up', 'lazy', false, hostCount);
     figures.length = 0;
     const lazy = await forkRun('lazy multicast', 'lazy', false);
+    say('  where the lazy multicast fork went:');
+    for (const line of breakdownTable(lazy.phases!)) say(line);
     const prefetched = await forkRun('lazy multicast+prefetch', 'lazy', true);
     const unicast = await forkRun('lazy unicast', 'unicast', false);
     // Eager gives every clone a whole private copy at once (about 4x the memory per clone while it
@@ -129,7 +139,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     say(`bytes sent / touched: multicast ${(lazy.bytesSent / touchedBytes).toFixed(2)}x, unicast ${(unicast.bytesSent / touchedBytes).toFixed(2)}x, eager ${(eager.bytesSent / touchedBytes).toFixed(2)}x (${eagerClones} clones)`);
     say(`all running: lazy ${lazy.runningMs.toFixed(1)} ms vs cold boot ${cold.runningMs.toFixed(1)} ms (${(cold.runningMs / lazy.runningMs).toFixed(1)}x)`);
     say(`all done: lazy ${lazy.doneMs.toFixed(0)} ms, prefetch ${prefetched.doneMs.toFixed(0)} ms, unicast ${unicast.doneMs.toFixed(0)} ms, eager ${eager.doneMs.toFixed(0)} ms (${eagerClones} clones), cold ${cold.doneMs.toFixed(0)} ms`);
-    for (const l of local) say(`local fork ${String(l.mib).padStart(5)} MiB: copy-on-write ${l.cowMs.toFixed(3)} ms (back to back ${l.cowColdMs.toFixed(3)} ms), copy ${l.copyMs.toFixed(1)} ms (${(l.copyMs / l.cowMs).toFixed(0)}x)`);
+    for (const l of local) say(localLine(l));
     return {
       bench: 'fork',
       clones,
@@ -138,6 +148,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       memoryBytes,
       share,
       forkMs: round(lazy.runningMs, 1),
+      phases: lazy.phases,
       doneMs: round(lazy.doneMs, 1),
       prefetchForkMs: round(prefetched.runningMs, 1),
       prefetchDoneMs: round(prefetched.doneMs, 1),
@@ -157,9 +168,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       pagesUnicast: unicast.pages,
       faultWaitMsLazy: round(lazy.faultWaitMs, 1),
       failed: figures.reduce((s, f) => s + f.failed, 0),
-      localFork: local,
-      localForkMs: local.length ? round(Math.max(...local.map((l) => l.cowMs)), 3) : null,
-      localForkColdMs: local.length ? round(Math.max(...local.map((l) => l.cowColdMs)), 3) : null,
+      ...faults,
+      ...(local.length ? localFigures(local) : {}),
     };
   } finally {
     await nc.close();
@@ -167,40 +177,134 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
 }
 
+/** The fault probe's figures, printed, and its headline fields. */
+function faultFigures(say: (s: string) => void): { faultServiceUs: number | null; faultServiceP99Us: number | null; firstTouchUs: number | null; firstTouchP99Us: number | null; faultVsFirstTouch: number | null; faultPath: string; faultProbe: FaultFigures } {
+  const f = probeFaults();
+  const t = (x: { medianUs: number; p99Us: number; samples: number } | null) => (x ? `median ${x.medianUs.toFixed(2)} µs, p99 ${x.p99Us.toFixed(2)} µs (${x.samples} faults)` : 'not measured');
+  say(`fault service (${f.path}; clock ${f.clockNs ?? '?'} ns per read pair, taken off): lazy from the page store ${t(f.lazyPage)}, the pager's own part ${f.handlerUs?.toFixed(2) ?? '—'} µs;`);
+  say(`  a whole ${f.lazyChunk?.chunkPages ?? 16}-page chunk per fault ${t(f.lazyChunk)}; first touch of anonymous memory: write ${t(f.firstTouchWrite)}, read ${t(f.firstTouchRead)}`);
+  const lazy = f.lazyPage?.medianUs ?? null;
+  const touch = f.firstTouchWrite?.medianUs ?? null;
+  const ratio = lazy !== null && touch ? round(lazy / touch, 2) : null;
+  if (ratio !== null) say(`  lazy fault / first-touch fault: ${ratio}x (goal ≤ 2x)`);
+  return {
+    faultServiceUs: lazy === null ? null : round(lazy, 2),
+    faultServiceP99Us: f.lazyPage ? round(f.lazyPage.p99Us, 2) : null,
+    firstTouchUs: touch === null ? null : round(touch, 2),
+    firstTouchP99Us: f.firstTouchWrite ? round(f.firstTouchWrite.p99Us, 2) : null,
+    faultVsFirstTouch: ratio,
+    faultPath: f.path,
+    faultProbe: f,
+  };
+}
+
+interface LocalFork {
+  mib: number;
+  /** Fork request to the clone's first instruction, nothing made ahead for that fork (median). */
+  backToBackMs: number;
+  /** Of which: waiting for the thread, and making the instance (median of each). */
+  backToBackParts: { threadMs: number; instanceMs: number };
+  /** Fork request to the clone's first instruction, with its instance made ahead (median). */
+  madeAheadMs: number;
+  /** Today's figures, to the host hearing that `on_restore` returned: instance made ahead, and same parent back to back. */
+  cowMs: number;
+  cowColdMs: number;
+  copyMs: number;
+}
+
+function localLine(l: LocalFork): string {
+  return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction ${l.backToBackMs.toFixed(3)} ms with nothing made ahead ` +
+    `(thread ${l.backToBackParts.threadMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}), ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
+    `to running: made ahead ${l.cowMs.toFixed(3)} ms, same parent back to back ${l.cowColdMs.toFixed(3)} ms; copy ${l.copyMs.toFixed(1)} ms`;
+}
+
+function localFigures(local: LocalFork[]): Record<string, unknown> {
+  const worst = (f: (l: LocalFork) => number) => round(Math.max(...local.map(f)), 3);
+  return {
+    localFork: local,
+    localForkBackToBackMs: worst((l) => l.backToBackMs),
+    localForkMadeAheadMs: worst((l) => l.madeAheadMs),
+    localForkMs: worst((l) => l.cowMs),
+    localForkColdMs: worst((l) => l.cowColdMs),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
 /**
- * One clone of a warm parent in this process: copy-on-write vs copying, from
- * run() to the clone running. Copy-on-write is measured twice: back to back
- * (`cowColdMs`: each fork makes its instance on the call's path) and with the
- * host idle for a moment between forks (`cowMs`: the pool has made the next
- * instance ahead, as it does whenever a thread is idle).
+ * One clone of a warm parent in this process, at each size. With the native
+ * pager (copy-on-write), three ways:
+ *   nothing made ahead  forks alternate between two parents of the same
+ *                       module and init, so the forked parent never has a
+ *                       spare instance (a thread keeps one, of the parent it
+ *                       served last); the thread is idle when the fork comes
+ *   made ahead          the same parent each time, idle between forks: the
+ *                       thread has made the next instance ahead
+ *   same parent, back to back  the next fork as soon as the last ended (today's
+ *                       "back to back": the spare is being made when it comes)
+ * The first two are timed from the request to the clone's first instruction
+ * (the guest thread's clock, on the same epoch clock as this one); the old
+ * figures to the moment this thread hears that `on_restore` returned. Then
+ * the copying fallback (portable pager).
  */
-async function localForks(sizes: number[], say: (s: string) => void): Promise<{ mib: number; cowMs: number; cowColdMs: number; copyMs: number }[]> {
+async function localForks(sizes: number[], say: (s: string) => void): Promise<LocalFork[]> {
   const moduleBytes = new Uint8Array(readFileSync(join(repoRoot, 'functions/build/pattern.wasm')));
-  const out: { mib: number; cowMs: number; cowColdMs: number; copyMs: number }[] = [];
+  const out: LocalFork[] = [];
   const log = createLogger('bench', {}, 'warn');
   const limits = { callTimeoutMs: 600_000, initTimeoutMs: 600_000, maxOutputBytes: 4 * MiB, maxLogLines: 64, maxLogBytes: 65536 };
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
   for (const mib of sizes) {
-    const times = { cow: NaN, cowCold: NaN, copy: NaN };
-    for (const [kind, pager, gapMs] of [['cow', 'native', 50], ['cowCold', 'native', 0], ['copy', 'portable', 0]] as const) {
-      const pool = await GuestPool.start({ threads: 1, limits, log, pager });
-      try {
-        await pool.warm('p', moduleBytes, enc({ mib: mib - 1, verify: 'none', write: false }));
-        const samples: number[] = [];
-        const n = pager === 'native' ? 15 : mib >= 1024 ? 2 : 4;
-        for (let i = 0; i < n; i++) {
-          if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
-          const t0 = performance.now();
-          let started = NaN;
-          await pool.run('p', 0, 1, enc({ verify: 'none', write: false }), `local-${i}`, undefined, () => (started = performance.now() - t0));
-          samples.push(started);
-        }
-        samples.sort((a, b) => a - b);
-        times[kind] = samples[samples.length >> 1];
-      } finally {
-        await pool.close();
+    const init = enc({ mib: mib - 1, verify: 'none', write: false });
+    const input = enc({ verify: 'none', write: false });
+    /** One fork: to the first instruction (guest clock), to running (heard here), and the thread's wait. */
+    const fork = async (pool: GuestPool, key: string, i: number) => {
+      const t0 = performance.now();
+      let running = NaN;
+      const r = await pool.run(key, 0, 1, input, `local-${i}`, undefined, () => (running = performance.now() - t0));
+      const m = r.memory!;
+      const firstInstruction = m.createdAt! - (performance.timeOrigin + t0);
+      return { firstInstruction, running, threadMs: firstInstruction - (m.spare ? 0 : m.restoreMs), instanceMs: m.spare ? 0 : m.restoreMs, spare: m.spare };
+    };
+    const native = await GuestPool.start({ threads: 1, limits, log, pager: 'native' });
+    let fig: Omit<LocalFork, 'copyMs'>;
+    try {
+      await native.warm('a', moduleBytes, init);
+      await native.warm('b', moduleBytes, init);
+      const n = 15;
+      const ahead: Awaited<ReturnType<typeof fork>>[] = [];
+      for (let i = 0; i < n; i++) {
+        await pause(50);
+        ahead.push(await fork(native, 'a', i));
       }
+      const cold: number[] = [];
+      for (let i = 0; i < n; i++) cold.push((await fork(native, 'a', i)).running);
+      const nothing: Awaited<ReturnType<typeof fork>>[] = [];
+      for (let i = 0; i < n; i++) {
+        await pause(20);
+        const f = await fork(native, i % 2 ? 'a' : 'b', i);
+        if (f.spare) throw new Error('a fork meant to have nothing made ahead found a spare instance');
+        nothing.push(f);
+      }
+      fig = {
+        mib,
+        backToBackMs: round(median(nothing.map((f) => f.firstInstruction)), 3),
+        backToBackParts: { threadMs: round(median(nothing.map((f) => f.threadMs)), 3), instanceMs: round(median(nothing.map((f) => f.instanceMs)), 3) },
+        madeAheadMs: round(median(ahead.map((f) => f.firstInstruction)), 3),
+        cowMs: round(median(ahead.map((f) => f.running)), 3),
+        cowColdMs: round(median(cold), 3),
+      };
+    } finally {
+      await native.close();
     }
-    out.push({ mib, cowMs: round(times.cow, 3), cowColdMs: round(times.cowCold, 3), copyMs: round(times.copy, 1) });
+    const portable = await GuestPool.start({ threads: 1, limits, log, pager: 'portable' });
+    const copies: number[] = [];
+    try {
+      await portable.warm('p', moduleBytes, init);
+      for (let i = 0; i < (mib >= 1024 ? 2 : 4); i++) copies.push((await fork(portable, 'p', i)).running);
+    } finally {
+      await portable.close();
+    }
+    out.push({ ...fig, copyMs: round(median(copies), 1) });
     say(`  local fork ${mib} MiB measured`);
   }
   return out;
