@@ -124,6 +124,18 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const lazy = await forkRun('lazy multicast', 'lazy', false);
     say('  where the lazy multicast fork went:');
     for (const line of breakdownTable(lazy.phases!)) say(line);
+    const touchedBytes = Math.floor((share * mib * MiB) / PAGE_SIZE) * PAGE_SIZE;
+    const lazyFigures = {
+      bench: 'fork', clones, hosts: hostCount, parentMiB: mib, memoryBytes, share,
+      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, doneMs: round(lazy.doneMs, 1),
+      bytesMulticast: lazy.bytesSent, touchedBytes, multicastOverTouched: round(lazy.bytesSent / touchedBytes, 3),
+      pagesLazy: lazy.pages, faultWaitMsLazy: round(lazy.faultWaitMs, 1),
+    };
+    if (args.includes('--lazy-only')) {
+      const local = skipLocal ? [] : await localForks([64, 256, 1024], say);
+      for (const l of local) say(localLine(l));
+      return { ...lazyFigures, failed: lazy.failed, ...faults, ...(local.length ? localFigures(local) : {}) };
+    }
     const prefetched = await forkRun('lazy multicast+prefetch', 'lazy', true);
     const unicast = await forkRun('lazy unicast', 'unicast', false);
     // Eager gives every clone a whole private copy at once (about 4x the memory per clone while it
@@ -133,7 +145,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const cold = await forkRun('cold boot', 'cold', false);
 
     const local = skipLocal ? [] : await localForks([64, 256, 1024], say);
-    const touchedBytes = Math.floor((share * mib * MiB) / PAGE_SIZE) * PAGE_SIZE;
     say('');
     say(`touched by clones (distinct): ${(touchedBytes / MiB).toFixed(1)} MiB; working set recorded by the memory server: ${(workingSetBytes / MiB).toFixed(1)} MiB`);
     say(`bytes sent / touched: multicast ${(lazy.bytesSent / touchedBytes).toFixed(2)}x, unicast ${(unicast.bytesSent / touchedBytes).toFixed(2)}x, eager ${(eager.bytesSent / touchedBytes).toFixed(2)}x (${eagerClones} clones)`);
@@ -141,15 +152,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     say(`all done: lazy ${lazy.doneMs.toFixed(0)} ms, prefetch ${prefetched.doneMs.toFixed(0)} ms, unicast ${unicast.doneMs.toFixed(0)} ms, eager ${eager.doneMs.toFixed(0)} ms (${eagerClones} clones), cold ${cold.doneMs.toFixed(0)} ms`);
     for (const l of local) say(localLine(l));
     return {
-      bench: 'fork',
-      clones,
-      hosts: hostCount,
-      parentMiB: mib,
-      memoryBytes,
-      share,
-      forkMs: round(lazy.runningMs, 1),
-      phases: lazy.phases,
-      doneMs: round(lazy.doneMs, 1),
+      ...lazyFigures,
       prefetchForkMs: round(prefetched.runningMs, 1),
       prefetchDoneMs: round(prefetched.doneMs, 1),
       unicastDoneMs: round(unicast.doneMs, 1),
@@ -157,16 +160,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       coldBootRunningMs: round(cold.runningMs, 1),
       eagerMs: round(eager.doneMs, 1),
       eagerClones,
-      bytesMulticast: lazy.bytesSent,
       bytesMulticastPrefetch: prefetched.bytesSent,
       bytesUnicast: unicast.bytesSent,
       bytesEager: eager.bytesSent,
-      touchedBytes,
       workingSetBytes,
-      multicastOverTouched: round(lazy.bytesSent / touchedBytes, 3),
-      pagesLazy: lazy.pages,
       pagesUnicast: unicast.pages,
-      faultWaitMsLazy: round(lazy.faultWaitMs, 1),
       failed: figures.reduce((s, f) => s + f.failed, 0),
       ...faults,
       ...(local.length ? localFigures(local) : {}),
