@@ -12,14 +12,14 @@ describe('fork breakdown', () => {
   it('milestones - per host since the requests went out, the host\'s slowest clone, the fleet\'s slowest host', () => {
     const b = forkBreakdown(sentAt, [reply('host-1', sentAt + 2, 0.1, 20), reply('host-2', sentAt + 5, 8, 40)], [
       clone('host-1', 0, 10), clone('host-2', 1, 20, 30), clone('host-1', 2, 12), clone('host-2', 3, 25, 33),
-    ]);
+    ], { 'host-1': 23, 'host-2': 47 });
     expect(b.hosts).toEqual([
-      { hostId: 'host-1', clones: 2, request: 2, descriptor: 2.1, instance: 14, firstFault: null, running: 22 },
-      { hostId: 'host-2', clones: 2, request: 5, descriptor: 13, instance: 30, firstFault: 38, running: 45 },
+      { hostId: 'host-1', clones: 2, request: 2, descriptor: 2.1, instance: 14, firstFault: null, running: 22, reply: 23 },
+      { hostId: 'host-2', clones: 2, request: 5, descriptor: 13, instance: 30, firstFault: 38, running: 45, reply: 47 },
     ]);
     expect(b.slowest).toEqual({
       request: { ms: 5, hostId: 'host-2' }, descriptor: { ms: 13, hostId: 'host-2' }, instance: { ms: 30, hostId: 'host-2' },
-      firstFault: { ms: 38, hostId: 'host-2' }, running: { ms: 45, hostId: 'host-2' },
+      firstFault: { ms: 38, hostId: 'host-2' }, running: { ms: 45, hostId: 'host-2' }, reply: { ms: 47, hostId: 'host-2' },
     });
     // Clones at 12, 14, 25, 30 (instance); 35, 38 (first fault): the upper median.
     expect(b.cloneMedian).toEqual({ instance: 25, firstFault: 38 });

@@ -11,6 +11,7 @@
  *               (absent where no clone faulted lazily: the parent's host maps
  *               its memory file, and the kernel serves those faults)
  *   running     every clone of the host running: its answer went out
+ *   reply       the host's answer reached the driver (the driver's clock)
  *
  * Hosts' times are on their own clocks; on one machine (LocalFleet) every
  * process reads the same one. Milestones need not come in this order: a clone
@@ -18,7 +19,7 @@
  */
 import type { CloneResult, ForkStarted } from '@flurry/core';
 
-export const MILESTONES = ['request', 'descriptor', 'instance', 'firstFault', 'running'] as const;
+export const MILESTONES = ['request', 'descriptor', 'instance', 'firstFault', 'running', 'reply'] as const;
 export type Milestone = (typeof MILESTONES)[number];
 
 /** Milestones of one host, ms since the requests went out (null: not reached by any of its clones). */
@@ -47,7 +48,7 @@ function max(xs: number[]): number | null {
  * A reply without phases (a host from before they existed) is refused: the
  * breakdown would be silently partial.
  */
-export function forkBreakdown(sentAt: number, replies: ForkStarted[], results: CloneResult[]): ForkBreakdown {
+export function forkBreakdown(sentAt: number, replies: ForkStarted[], results: CloneResult[], repliedMs: Record<string, number> = {}): ForkBreakdown {
   const byHost = new Map<string, CloneResult[]>();
   for (const r of results) if (r) byHost.set(r.hostId, [...(byHost.get(r.hostId) ?? []), r]);
   const hosts = replies.map((reply): HostMilestones => {
@@ -66,6 +67,7 @@ export function forkBreakdown(sentAt: number, replies: ForkStarted[], results: C
       instance: at(clones.map((c) => c.createdMs)),
       firstFault: at(clones.map((c) => c.firstFaultMs)),
       running: offset + reply.phases.runningMs,
+      reply: repliedMs[reply.hostId] ?? null,
     };
   });
   const slowest = Object.fromEntries(MILESTONES.map((m) => {

@@ -112,7 +112,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       figures.push(fig);
       const starts = out.results.map((r) => r.startMs).sort((a, b) => a - b);
       fig.startP50Ms = starts[starts.length >> 1];
-      fig.phases = forkBreakdown(out.sentAt, out.replies, out.results);
+      fig.phases = forkBreakdown(out.sentAt, out.replies, out.results, out.repliedMs);
       say(`  ${label.padEnd(22)} clone start p50 ${fig.startP50Ms.toFixed(1)} ms, max ${starts[starts.length - 1].toFixed(1)} ms; run p50 ${out.results.map((r) => r.runMs).sort((a, b) => a - b)[out.results.length >> 1].toFixed(0)} ms`);
       say(`  ${label.padEnd(22)} running ${fig.runningMs.toFixed(1).padStart(8)} ms   done ${fig.doneMs.toFixed(1).padStart(8)} ms   sent ${(fig.bytesSent / MiB).toFixed(1).padStart(8)} MiB   failed ${fig.failed}`);
       return fig;

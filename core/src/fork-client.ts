@@ -153,6 +153,8 @@ export interface ForkOutcome {
   sentAt: number;
   /** From sending the fork requests to every host saying its clones run. */
   runningMs: number;
+  /** By host id: from sending the fork requests to that host's answer arriving here. */
+  repliedMs: Record<string, number>;
   /** From sending the fork requests to the last clone result. */
   doneMs: number;
   replies: ForkStarted[];
@@ -165,6 +167,7 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const inbox = await ResultInbox.open(nc, 'fork', opts.count, opts.onResult);
   const t0 = performance.now();
+  const repliedMs: Record<string, number> = {};
   try {
     const replies = await Promise.all(
       [...opts.placement].map(([hostId, indices]) => requestFork(nc, hostId, {
@@ -176,11 +179,14 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
         prefetch: opts.prefetch ?? false,
         mode: opts.mode,
         initInput: opts.initInput,
-      }, { timeoutMs })),
+      }, { timeoutMs }).then((reply) => {
+        repliedMs[hostId] = performance.now() - t0;
+        return reply;
+      })),
     );
     const runningMs = performance.now() - t0;
     const results = await inbox.all(timeoutMs);
-    return { sentAt: performance.timeOrigin + t0, runningMs, doneMs: performance.now() - t0, replies, results };
+    return { sentAt: performance.timeOrigin + t0, runningMs, repliedMs, doneMs: performance.now() - t0, replies, results };
   } finally {
     inbox.close();
   }
