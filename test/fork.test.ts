@@ -63,6 +63,20 @@ for (const { pager, env, skip } of pagers) {
       expect(new Set(outputs.map((o) => o.entropyHex)).size).toBe(16);
       // Clones ran on every host, and remote hosts fetched pages.
       expect(new Set(out.results.map((r) => r.hostId))).toEqual(new Set(hosts));
+      // Each host said where its part went (bench/src/fork-phases.ts): received after the send, ready, then running;
+      // each clone's instance made before it ran; a lazy clone's first fault served by the pager (the parent's host maps its file).
+      for (const r of out.replies) {
+        const p = r.ok ? r.phases : undefined;
+        expect(p, `phases of ${r.hostId}`).toBeDefined();
+        expect(p!.receivedAt).toBeGreaterThan(out.sentAt - 1);
+        expect(p!.preparedMs).toBeLessThanOrEqual(p!.runningMs);
+      }
+      for (const r of out.results) {
+        // The guest thread's clock and the host's main thread's agree to well under a millisecond.
+        expect(r.createdMs).toBeLessThanOrEqual(r.startMs + 1);
+        if (pager === 'userfaultfd' && r.hostId !== 'host-1') expect(r.firstFaultMs, `clone ${r.index}`).toBeGreaterThanOrEqual(r.createdMs! - 1);
+        else expect(r.firstFaultMs).toBeUndefined();
+      }
       // After all of them wrote their slices, a new clone still reads the parent's pattern.
       const again = await forkAcross(nc, { requestId: 'fork-again', descriptor: snap.descriptor, placement: new Map([['host-2', [0]], ['host-1', [1]]]), count: 2, prefetch: true });
       for (const r of again.results) expect(JSON.parse(new TextDecoder().decode(r.output))).toMatchObject({ ok: true, checksum: outputs[0].checksum });
