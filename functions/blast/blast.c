@@ -586,10 +586,24 @@ static inline size_t diag_slot(uint32_t diag) {
     return i;
 }
 
+/* Ungapped extensions that reached the gap trigger, for both strands of the
+ * current query. As blastn, they are extended gapped only after the word
+ * search, each subject's best first (see extend_seeds). */
+struct seed {
+    uint32_t subject;
+    int strand;
+    int score;              /* ungapped */
+    int qs, qe, ss;         /* the ungapped segment: query start and end, subject start (0-based, inclusive) */
+    int q0;                 /* seed point: query position, */
+    uint32_t s0;            /* and db offset */
+};
+static struct seed *seeds;
+static size_t n_seeds, seeds_cap;
+
 static int trigger; /* the ungapped score that starts a gapped extension, for this query */
 static int dust_level = 20;
 
-static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand, size_t first_hsp) {
+static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand) {
     if (qlen < WORD) return;
     diag_reset(word_hits(q, masked, qlen));
     uint32_t w = 0;
@@ -629,25 +643,64 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
             uint32_t mark = p + WORD + (uint32_t)tmax;
             if (diag_key[slot] == 0) { diag_key[slot] = diag + 1; diag_val[slot] = 0; }
             if (mark + 1 > diag_val[slot]) diag_val[slot] = mark + 1;
-            (void)bl; (void)br;
             if (best < trigger) continue;
+            if (n_seeds == seeds_cap) { seeds_cap = seeds_cap ? seeds_cap * 2 : 256; seeds = xrealloc(seeds, seeds_cap * sizeof *seeds); }
+            struct seed *sd = &seeds[n_seeds++];
+            sd->subject = k;
+            sd->strand = strand;
+            sd->score = best;
+            sd->qs = qi - bl;
+            sd->qe = qi + WORD - 1 + br;
+            sd->ss = (int)(p - sb) - bl;
             /* The seed point: the middle of the word. */
-            int sq = qi + WORD / 2;
-            int ssub = (int)(p + WORD / 2 - sb);
-            int inside = 0;
-            for (size_t t = first_hsp; t < n_hsps; t++) {
-                struct hsp *o = &hsps[t];
-                if (o->subject != k || o->strand != strand) continue;
-                if (sq >= o->qs && sq <= o->qe && ssub >= o->ss && ssub <= o->se) {
-                    /* On (close to) a diagonal of that alignment. */
-                    int d = ssub - sq, d1 = o->ss - o->qs, d2 = o->se - o->qe;
-                    int dmin = d1 < d2 ? d1 : d2, dmax = d1 < d2 ? d2 : d1;
-                    if (d >= dmin - 8 && d <= dmax + 8) { inside = 1; break; }
-                }
-            }
-            if (inside) continue;
-            gapped(q, qlen, k, p + WORD / 2, sq, strand);
+            sd->q0 = qi + WORD / 2;
+            sd->s0 = p + WORD / 2;
         }
+    }
+}
+
+/* Seeds in the order blastn extends them: by subject, then the best
+ * ungapped score first (ties: strand, subject offset, query position). */
+static int cmp_seed(const void *a, const void *b) {
+    const struct seed *x = a, *y = b;
+    if (x->subject != y->subject) return x->subject < y->subject ? -1 : 1;
+    if (x->score != y->score) return y->score - x->score;
+    if (x->strand != y->strand) return x->strand - y->strand;
+    if (x->s0 != y->s0) return x->s0 < y->s0 ? -1 : 1;
+    return x->q0 - y->q0;
+}
+
+/* blastn's min_diag_separation: an alignment covers another's region only
+ * on diagonals this close to its own start or end. */
+#define MIN_DIAG_SEPARATION 50
+
+/* NCBI's containment test (s_HSPIsContained): a segment from (qs, ss) to
+ * (qe, se) of score `score` adds nothing to alignment o when o scores at
+ * least as much, holds both its ends, and starts or ends on a diagonal near
+ * its own. A better alignment inside o's region is not contained. */
+static int contained(const struct hsp *o, int strand, int score, int qs, int qe, int ss, int se) {
+    if (o->strand != strand || score > o->score) return 0;
+    if (qs < o->qs || qs > o->qe || ss < o->ss || ss > o->se) return 0;
+    if (qe < o->qs || qe > o->qe || se < o->ss || se > o->se) return 0;
+    return abs((o->ss - o->qs) - (ss - qs)) < MIN_DIAG_SEPARATION || abs((o->se - o->qe) - (se - qe)) < MIN_DIAG_SEPARATION;
+}
+
+/* Gapped extension of the seeds, as blastn (BLAST_GetGappedScore): each
+ * subject's seeds by ungapped score, best first, each skipped when an
+ * alignment already found contains it. Extending in word order instead lets
+ * a weak seed on a neighbouring diagonal of a repeat claim the region first:
+ * its alignment, gapped across the repeat's period, then hides the seeds of
+ * the exact one. */
+static void extend_seeds(const unsigned char *q, const unsigned char *rc, int qlen) {
+    qsort(seeds, n_seeds, sizeof *seeds, cmp_seed);
+    size_t subject_first = 0;
+    for (size_t a = 0; a < n_seeds; a++) {
+        const struct seed *sd = &seeds[a];
+        if (a > 0 && sd->subject != seeds[a - 1].subject) subject_first = n_hsps;
+        int inside = 0;
+        for (size_t t = subject_first; t < n_hsps && !inside; t++)
+            inside = contained(&hsps[t], sd->strand, sd->score, sd->qs, sd->qe, sd->ss, sd->ss + (sd->qe - sd->qs));
+        if (!inside) gapped(sd->strand ? rc : q, qlen, sd->subject, sd->s0, sd->q0, sd->strand);
     }
 }
 
@@ -701,11 +754,12 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
     if (dust_level > 0) dust_mask(q, qlen, dust_level, 64, masked);
     else memset(masked, 0, (size_t)qlen);
     for (int i = 0; i < qlen; i++) rmasked[i] = masked[qlen - 1 - i];
-    search_strand(q, masked, qlen, 0, 0);
     unsigned char *rc = xmalloc((size_t)qlen + 1);
     for (int i = 0; i < qlen; i++) rc[i] = complement(q[qlen - 1 - i]);
-    size_t first_minus = n_hsps;
-    search_strand(rc, rmasked, qlen, 1, first_minus);
+    n_seeds = 0;
+    search_strand(q, masked, qlen, 0);
+    search_strand(rc, rmasked, qlen, 1);
+    extend_seeds(q, rc, qlen);
     free(rc);
     free(masked);
     free(rmasked);
