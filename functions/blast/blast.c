@@ -10,9 +10,12 @@
  *             are dealt by their estimated work (share_queries), so every
  *             clone gets about the same work, not the same count. For each
  *             query and both strands: exact 11-mer word hits, ungapped X-drop
- *             extension, gapped X-drop extension with affine gaps and
- *             traceback, then Karlin-Altschul E-values over the effective
- *             search space. Output: NCBI -outfmt 6 lines (qseqid sseqid
+ *             extension; then, as blastn, each subject's ungapped hits best
+ *             first: a preliminary gapped X-drop extension with affine gaps,
+ *             the survivors best first again to the final extension with
+ *             traceback, each stage skipping what a better alignment already
+ *             contains; Karlin-Altschul E-values over the effective search
+ *             space. Output: NCBI -outfmt 6 lines (qseqid sseqid
  *             pident length mismatch gapopen qstart qend sstart send evalue
  *             bitscore), each query's under a "# query <k>" line.
  *   reduce    puts the clones' queries back in input order and drops the
@@ -441,21 +444,18 @@ static size_t revcap_a, revcap_b;
 static char *left_ops;
 static size_t left_cap;
 
-/* Gapped extension through (q0, s0) (db offset), within subject k. As NCBI:
- * a preliminary extension with X-drop 30 bits first; only when it reaches
- * E <= 10 the final one with X-drop 100 bits and traceback. */
+/* Gapped extension through (q0, s0) (db offset), within subject k, with
+ * X-drop X: 30 bits for blastn's preliminary stage, 100 bits for the final
+ * one (extend_seeds); the alignment is appended to hsps. */
 static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X);
 
 /* Bounds of the extension (query positions, db offsets; inclusive). */
 static int lim_q_lo = 0, lim_q_hi = 0x7fffffff;
 static uint32_t lim_s_lo = 0, lim_s_hi = 0xffffffffu;
 
+/* The final extension (X-drop 100 bits, traceback) through (q0, s0). */
 static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand) {
     size_t before = n_hsps;
-    gapped_x(q, qlen, k, s0, q0, strand, x_prelim);
-    if (n_hsps == before) return;
-    int prelim = hsps[--n_hsps].score;
-    if (prelim < e_cutoff) return;
     gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
     if (n_hsps == before) return;
     /* The final X-drop can run into a better alignment found before and end
@@ -586,10 +586,24 @@ static inline size_t diag_slot(uint32_t diag) {
     return i;
 }
 
+/* Ungapped extensions that reached the gap trigger, for both strands of the
+ * current query. As blastn, they are extended gapped only after the word
+ * search, each subject's best first (see extend_seeds). */
+struct seed {
+    uint32_t subject;
+    int strand;
+    int score;              /* ungapped */
+    int qs, qe, ss;         /* the ungapped segment: query start and end, subject start (0-based, inclusive) */
+    int q0;                 /* seed point: query position, */
+    uint32_t s0;            /* and db offset */
+};
+static struct seed *seeds;
+static size_t n_seeds, seeds_cap;
+
 static int trigger; /* the ungapped score that starts a gapped extension, for this query */
 static int dust_level = 20;
 
-static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand, size_t first_hsp) {
+static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand) {
     if (qlen < WORD) return;
     diag_reset(word_hits(q, masked, qlen));
     uint32_t w = 0;
@@ -629,25 +643,105 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
             uint32_t mark = p + WORD + (uint32_t)tmax;
             if (diag_key[slot] == 0) { diag_key[slot] = diag + 1; diag_val[slot] = 0; }
             if (mark + 1 > diag_val[slot]) diag_val[slot] = mark + 1;
-            (void)bl; (void)br;
             if (best < trigger) continue;
+            if (n_seeds == seeds_cap) { seeds_cap = seeds_cap ? seeds_cap * 2 : 256; seeds = xrealloc(seeds, seeds_cap * sizeof *seeds); }
+            struct seed *sd = &seeds[n_seeds++];
+            sd->subject = k;
+            sd->strand = strand;
+            sd->score = best;
+            sd->qs = qi - bl;
+            sd->qe = qi + WORD - 1 + br;
+            sd->ss = (int)(p - sb) - bl;
             /* The seed point: the middle of the word. */
-            int sq = qi + WORD / 2;
-            int ssub = (int)(p + WORD / 2 - sb);
-            int inside = 0;
-            for (size_t t = first_hsp; t < n_hsps; t++) {
-                struct hsp *o = &hsps[t];
-                if (o->subject != k || o->strand != strand) continue;
-                if (sq >= o->qs && sq <= o->qe && ssub >= o->ss && ssub <= o->se) {
-                    /* On (close to) a diagonal of that alignment. */
-                    int d = ssub - sq, d1 = o->ss - o->qs, d2 = o->se - o->qe;
-                    int dmin = d1 < d2 ? d1 : d2, dmax = d1 < d2 ? d2 : d1;
-                    if (d >= dmin - 8 && d <= dmax + 8) { inside = 1; break; }
-                }
-            }
-            if (inside) continue;
-            gapped(q, qlen, k, p + WORD / 2, sq, strand);
+            sd->q0 = qi + WORD / 2;
+            sd->s0 = p + WORD / 2;
         }
+    }
+}
+
+/* Seeds in the order blastn extends them: by subject, then the best
+ * ungapped score first (ties: strand, subject offset, query position). */
+static int cmp_seed(const void *a, const void *b) {
+    const struct seed *x = a, *y = b;
+    if (x->subject != y->subject) return x->subject < y->subject ? -1 : 1;
+    if (x->score != y->score) return y->score - x->score;
+    if (x->strand != y->strand) return x->strand - y->strand;
+    if (x->s0 != y->s0) return x->s0 < y->s0 ? -1 : 1;
+    return x->q0 - y->q0;
+}
+
+/* blastn's min_diag_separation: an alignment covers another's region only
+ * on diagonals this close to its own start or end. */
+#define MIN_DIAG_SEPARATION 50
+
+/* NCBI's containment test (s_HSPIsContained): a segment from (qs, ss) to
+ * (qe, se) of score `score` adds nothing to alignment o when o scores at
+ * least as much, holds both its ends, and starts or ends on a diagonal near
+ * its own. A better alignment inside o's region is not contained. */
+static int contained(const struct hsp *o, int strand, int score, int qs, int qe, int ss, int se) {
+    if (o->strand != strand || score > o->score) return 0;
+    if (qs < o->qs || qs > o->qe || ss < o->ss || ss > o->se) return 0;
+    if (qe < o->qs || qe > o->qe || se < o->ss || se > o->se) return 0;
+    return abs((o->ss - o->qs) - (ss - qs)) < MIN_DIAG_SEPARATION || abs((o->se - o->qe) - (se - qe)) < MIN_DIAG_SEPARATION;
+}
+
+/* Preliminary alignments of the current query (score only, X-drop 30 bits)
+ * with the seed point each was extended from. */
+struct prelim { struct hsp box; int q0; uint32_t s0; };
+static struct prelim *prelims;
+static size_t n_prelims, prelims_cap;
+
+/* Preliminary alignments in the order blastn traces them back: by subject,
+ * the best first (ties: strand, subject and query start). */
+static int cmp_prelim(const void *a, const void *b) {
+    const struct hsp *x = &((const struct prelim *)a)->box, *y = &((const struct prelim *)b)->box;
+    if (x->subject != y->subject) return x->subject < y->subject ? -1 : 1;
+    if (x->score != y->score) return y->score - x->score;
+    if (x->strand != y->strand) return x->strand - y->strand;
+    if (x->ss != y->ss) return x->ss - y->ss;
+    return x->qs - y->qs;
+}
+
+/* Gapped extension of the seeds in blastn's two stages. Preliminary
+ * (BLAST_GetGappedScore): each subject's seeds by ungapped score, best
+ * first, skipping a seed that an alignment found before contains, and
+ * keeping the alignments that reach E <= 10. Traceback: those alignments
+ * by score, best first, skipping one that a final alignment contains,
+ * extended again from their seed point with X-drop 100 bits. Extending in
+ * word order instead lets a weak seed on a neighbouring diagonal of a
+ * repeat claim the region first: its alignment, gapped across the repeat's
+ * period, then hides the seeds of the exact one. */
+static void extend_seeds(const unsigned char *q, const unsigned char *rc, int qlen) {
+    qsort(seeds, n_seeds, sizeof *seeds, cmp_seed);
+    n_prelims = 0;
+    size_t first = 0;
+    for (size_t a = 0; a < n_seeds; a++) {
+        const struct seed *sd = &seeds[a];
+        if (a > 0 && sd->subject != seeds[a - 1].subject) first = n_prelims;
+        int inside = 0;
+        for (size_t t = first; t < n_prelims && !inside; t++)
+            inside = contained(&prelims[t].box, sd->strand, sd->score, sd->qs, sd->qe, sd->ss, sd->ss + (sd->qe - sd->qs));
+        if (inside) continue;
+        size_t before = n_hsps;
+        gapped_x(sd->strand ? rc : q, qlen, sd->subject, sd->s0, sd->q0, sd->strand, x_prelim);
+        if (n_hsps == before) continue;
+        struct hsp h = hsps[--n_hsps];
+        if (h.score < e_cutoff) continue;
+        if (n_prelims == prelims_cap) { prelims_cap = prelims_cap ? prelims_cap * 2 : 64; prelims = xrealloc(prelims, prelims_cap * sizeof *prelims); }
+        prelims[n_prelims].box = h;
+        prelims[n_prelims].q0 = sd->q0;
+        prelims[n_prelims].s0 = sd->s0;
+        n_prelims++;
+    }
+    qsort(prelims, n_prelims, sizeof *prelims, cmp_prelim);
+    first = n_hsps;
+    for (size_t a = 0; a < n_prelims; a++) {
+        const struct hsp *p = &prelims[a].box;
+        if (a > 0 && p->subject != prelims[a - 1].box.subject) first = n_hsps;
+        int inside = 0;
+        for (size_t t = first; t < n_hsps && !inside; t++)
+            inside = contained(&hsps[t], p->strand, p->score, p->qs, p->qe, p->ss, p->se);
+        if (!inside) gapped(p->strand ? rc : q, qlen, p->subject, prelims[a].s0, prelims[a].q0, p->strand);
     }
 }
 
@@ -701,17 +795,19 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
     if (dust_level > 0) dust_mask(q, qlen, dust_level, 64, masked);
     else memset(masked, 0, (size_t)qlen);
     for (int i = 0; i < qlen; i++) rmasked[i] = masked[qlen - 1 - i];
-    search_strand(q, masked, qlen, 0, 0);
     unsigned char *rc = xmalloc((size_t)qlen + 1);
     for (int i = 0; i < qlen; i++) rc[i] = complement(q[qlen - 1 - i]);
-    size_t first_minus = n_hsps;
-    search_strand(rc, rmasked, qlen, 1, first_minus);
+    n_seeds = 0;
+    search_strand(q, masked, qlen, 0);
+    search_strand(rc, rmasked, qlen, 1);
+    extend_seeds(q, rc, qlen);
     free(rc);
     free(masked);
     free(rmasked);
     if (n_hsps == 0) return;
     qsort(hsps, n_hsps, sizeof *hsps, cmp_hsp_score);
-    /* Drop HSPs contained in a better one or sharing an end point with it. */
+    /* Drop HSPs sharing an end point with a better one, or contained in one
+     * near its diagonals (as blastn's last containment check). */
     unsigned char *keep = xmalloc(n_hsps);
     for (size_t a = 0; a < n_hsps; a++) {
         keep[a] = 1;
@@ -721,7 +817,7 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
             struct hsp *y = &hsps[b];
             if (y->subject != x->subject || y->strand != x->strand) continue;
             if ((x->qs == y->qs && x->ss == y->ss) || (x->qe == y->qe && x->se == y->se)) keep[a] = 0;
-            else if (x->qs >= y->qs && x->qe <= y->qe && x->ss >= y->ss && x->se <= y->se) keep[a] = 0;
+            else if (contained(y, x->strand, x->score, x->qs, x->qe, x->ss, x->se)) keep[a] = 0;
         }
     }
     /* Order: subjects by their best HSP, then HSPs by score (hsps are sorted by score). */

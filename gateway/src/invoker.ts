@@ -14,7 +14,7 @@
  */
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, Subjects, traceHeaders, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger, type TraceContext } from '@flurry/core';
-import type { CallOutcome, GatewayMetrics } from './metrics/gateway-metrics.js';
+import { withOutcome, type GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { FleetView } from './fleet-view.js';
 import type { Placement } from './placement.js';
 import { invokeLimitsOf } from './functions/function-limits.js';
@@ -79,19 +79,11 @@ export class Invoker {
     const n = (this.inFlight.get(key) ?? 0) + 1;
     this.inFlight.set(key, n);
     this.maybeSpread(fn, n, req.requestId);
-    const began = performance.now();
-    let outcome: CallOutcome = 'internal';
     // The host applies the function's own limits to this call.
     const limits = invokeLimitsOf(fn);
     try {
-      const result = await this.send(fn, limits ? { ...req, limits } : req, traceHeaders(trace));
-      outcome = 'ok';
-      return result;
-    } catch (err) {
-      if (err instanceof FlurryError) outcome = err.code;
-      throw err;
+      return await withOutcome(() => this.send(fn, limits ? { ...req, limits } : req, traceHeaders(trace)), (outcome, seconds) => this.metrics?.call(fn.tenant, fn.name, outcome, seconds));
     } finally {
-      this.metrics?.call(fn.tenant, fn.name, outcome, (performance.now() - began) / 1000);
       const left = (this.inFlight.get(key) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(key);
       else this.inFlight.set(key, left);

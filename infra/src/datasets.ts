@@ -183,10 +183,10 @@ function version(): string {
 /**
  * Runs makeblastdb (untimed: it is NCBI's init) and then
  * `blastn -task blastn -outfmt 6 -evalue 10 -num_threads <threads>`;
- * answers the tabular text and how long blastn took.
+ * answers the tabular text and how long blastn took. `dir` holds the files:
+ * suites that may run at the same time each name their own.
  */
-export function runNcbiBlastn(dbFasta: string, queryFasta: string, threads = 4): { tabular: string; ms: number } {
-  const dir = join(BLAST_DATA_DIR, 'ncbi');
+export function runNcbiBlastn(dbFasta: string, queryFasta: string, threads = 4, dir = join(BLAST_DATA_DIR, 'ncbi')): { tabular: string; ms: number } {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'db.fa'), dbFasta);
   writeFileSync(join(dir, 'queries.fa'), queryFasta);

@@ -5,9 +5,8 @@
 import { fromBase64, toBase64 } from './base64.js';
 import { FlurryApiError, FlurryConnectionError, FlurryJobError } from './errors.js';
 import { GatewayHeaders } from './gateway-headers.js';
-import { sleep } from './retry.js';
 import { readLogs, type GuestLogLine, type JobLogOptions } from './logs.js';
-import { readServerSentEvents } from './sse.js';
+import { follow } from './followed-stream.js';
 import { apiErrorFrom, parseJsonBody, type HttpRequest, type Transport } from './transport.js';
 import type { JobBody, JobErrorInfo, JobRecord, JobState, PageCounts } from './types.js';
 
@@ -180,50 +179,30 @@ export class JobHandle {
    */
   async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
     const request: HttpRequest = { method: 'GET', path: this.path('/events'), headers: { accept: 'text/event-stream' } };
-    const policy = this.transport.retries;
     /** The highest id yielded: sent as Last-Event-ID, and the line below which events were seen. */
     let lastId: number | undefined;
-    let finished = false;
-    let failures = 0;
-    let failingSince = 0;
-    for (;;) {
-      const headers = new Headers(request.headers);
-      if (lastId !== undefined) headers.set('last-event-id', String(lastId));
-      let failure: unknown;
-      try {
-        const stream = await this.transport.open({ ...request, headers }, options.signal);
-        try {
-          const body = stream.response.body;
-          if (body === null) throw new Error('the event stream has no body');
-          for await (const message of readServerSentEvents(body)) {
-            const event = parseEvent(message.event, message.data);
-            if (event === undefined) continue;
-            const id = parseEventId(message.id);
-            // `state` and the end are never skipped: a fresh record, and the one event that ends the loop.
-            if (event.kind !== 'state' && !isTerminalEvent(event) && id !== undefined && lastId !== undefined && id <= lastId) continue;
-            if (id !== undefined) lastId = Math.max(lastId ?? id, id);
-            // A `state` alone is no progress: a stream that ends after it again and again is a failing one.
-            if (event.kind !== 'state') failures = 0;
-            if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.job.state))) finished = true;
-            yield id === undefined ? event : { ...event, id };
-            if (isTerminalEvent(event)) return;
-          }
-        } finally {
-          stream.close();
+    yield* follow(this.transport, request, {
+      resumeFrom: () => (lastId === undefined ? undefined : String(lastId)),
+      endedEarly: 'the stream ended before the job finished',
+      async *read(events, progressed) {
+        let finished = false;
+        for await (const message of events) {
+          const event = parseEvent(message.event, message.data);
+          if (event === undefined) continue;
+          const id = parseEventId(message.id);
+          // `state` and the end are never skipped: a fresh record, and the one event that ends the loop.
+          if (event.kind !== 'state' && !isTerminalEvent(event) && id !== undefined && lastId !== undefined && id <= lastId) continue;
+          if (id !== undefined) lastId = Math.max(lastId ?? id, id);
+          // A `state` alone is no progress: a stream that ends after it again and again is a failing one.
+          if (event.kind !== 'state') progressed();
+          if (isTerminalEvent(event) || (event.kind === 'state' && isTerminalState(event.job.state))) finished = true;
+          yield id === undefined ? event : { ...event, id };
+          if (isTerminalEvent(event)) return true;
         }
         // A job already finished when we connected may end the stream right after `state`.
-        if (finished) return;
-        failure = new Error('the stream ended before the job finished');
-      } catch (err) {
-        if (options.signal?.aborted) throw options.signal.reason ?? err;
-        if (err instanceof FlurryApiError && err.status !== 429 && err.status !== 503) throw err;
-        failure = err;
-      }
-      if (failures++ === 0) failingSince = Date.now();
-      const wait = policy.delayBefore(failures, failingSince, failure instanceof FlurryApiError ? failure.retryAfterSeconds : undefined);
-      if (wait === undefined) throw failure instanceof FlurryApiError || failure instanceof FlurryConnectionError ? failure : this.transport.streamError(failure, request);
-      await sleep(wait, options.signal);
-    }
+        return finished;
+      },
+    }, options.signal);
   }
 
   /**

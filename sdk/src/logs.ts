@@ -4,9 +4,7 @@
  * follow new ones as they are stored (Server-Sent Events that resume after
  * a dropped connection).
  */
-import { FlurryApiError, FlurryConnectionError } from './errors.js';
-import { sleep } from './retry.js';
-import { readServerSentEvents } from './sse.js';
+import { follow } from './followed-stream.js';
 import type { HttpRequest, Transport } from './transport.js';
 import type { GuestLogLine } from './types.js';
 
@@ -46,50 +44,31 @@ async function lastLines(transport: Transport, path: string, options: JobLogOpti
  */
 async function* followLogs(transport: Transport, path: string, options: JobLogOptions): AsyncGenerator<GuestLogLine> {
   const request: HttpRequest = { method: 'GET', path, query: queryOf(options, true), headers: { accept: 'text/event-stream' } };
-  const policy = transport.retries;
   /** Lines share their run's id: resume at the last run seen, skipping its lines already yielded. */
   let lastId: number | undefined;
   let seenOfLast = 0;
-  let failures = 0;
-  let failingSince = 0;
-  for (;;) {
-    const headers = new Headers(request.headers);
-    if (lastId !== undefined) headers.set('last-event-id', String(lastId - 1));
-    let skip = lastId === undefined ? 0 : seenOfLast;
-    let failure: unknown;
-    try {
-      const stream = await transport.open({ ...request, headers }, options.signal);
-      try {
-        const body = stream.response.body;
-        if (body === null) throw new Error('the log stream has no body');
-        for await (const message of readServerSentEvents(body)) {
-          if (message.event !== 'line') continue;
-          const id = Number(message.id);
-          if (id === lastId && skip > 0) {
-            skip--;
-            continue;
-          }
-          if (Number.isSafeInteger(id)) {
-            seenOfLast = id === lastId ? seenOfLast + 1 : 1;
-            lastId = id;
-          }
-          failures = 0;
-          yield JSON.parse(message.data) as GuestLogLine;
+  yield* follow(transport, request, {
+    resumeFrom: () => (lastId === undefined ? undefined : String(lastId - 1)),
+    endedEarly: 'the log stream ended',
+    async *read(events, progressed) {
+      let skip = lastId === undefined ? 0 : seenOfLast;
+      for await (const message of events) {
+        if (message.event !== 'line') continue;
+        const id = Number(message.id);
+        if (id === lastId && skip > 0) {
+          skip--;
+          continue;
         }
-      } finally {
-        stream.close();
+        if (Number.isSafeInteger(id)) {
+          seenOfLast = id === lastId ? seenOfLast + 1 : 1;
+          lastId = id;
+        }
+        progressed();
+        yield JSON.parse(message.data) as GuestLogLine;
       }
-      failure = new Error('the log stream ended');
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
-      if (err instanceof FlurryApiError && err.status !== 429 && err.status !== 503) throw err;
-      failure = err;
-    }
-    if (failures++ === 0) failingSince = Date.now();
-    const wait = policy.delayBefore(failures, failingSince, failure instanceof FlurryApiError ? failure.retryAfterSeconds : undefined);
-    if (wait === undefined) throw failure instanceof FlurryApiError || failure instanceof FlurryConnectionError ? failure : transport.streamError(failure, request);
-    await sleep(wait, options.signal);
-  }
+      return false;
+    },
+  }, options.signal);
 }
 
 function queryOf(options: JobLogOptions, follow: boolean): Record<string, string> {

@@ -58,12 +58,13 @@ export class WorkerHost {
     private readonly budget: MemoryBudget,
     id: string,
     pager: HostRecord['pager'],
-    private readonly metrics: HostMetrics,
+    metrics: HostMetrics,
   ) {
     this.id = id;
     this.pager = pager;
     this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, log);
     const guestLogs = guestLogPublisher(fabric.nc, fabric.link, id, log);
+    metrics.watch(pool, budget, guestLogs);
     this.functions = new WarmFunctions({
       hostId: id, fabric, pool, budget, log, metrics,
       takesWork: () => this.takesWork,
@@ -126,7 +127,6 @@ export class WorkerHost {
       pager: pager.mode === 'userfaultfd' ? 'native' : 'portable',
     });
     const metrics = new HostMetrics(fabric.link);
-    metrics.watch(pool, budget);
     const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode, metrics);
     if (pager.reason) hostLog.info({ pager: pager.mode, reason: pager.reason }, 'pager');
     if (config.metrics) host.metricsListener = await MetricsListener.start(metrics.registry, config.metrics, hostLog);

@@ -13,7 +13,7 @@ import {
   type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
 import type { HostMetrics } from './metrics/host-metrics.js';
-import { GuestCallError, type CallResult, type GuestPool, type HeldRequest, type HttpRequestData } from './guest/guest-pool.js';
+import { GuestCallError, type CallResult, type GuestPool, type HeldRequest } from './guest/guest-pool.js';
 import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';

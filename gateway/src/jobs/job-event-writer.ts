@@ -22,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { encode, JobSubjects, untilStored, type BrokerLink, type JobEvent, type Logger } from '@flurry/core';
+import { encode, JobSubjects, untilStored, type BrokerLink, type JobEvent, type Logger, type StoredJob } from '@flurry/core';
 
 /** A writer stops retrying an event this long after it was emitted: within the stream's duplicate window, so that every retry of an event is recognised as one. */
 const EVENT_GIVE_UP_MS = 3 * 60_000;
@@ -95,6 +95,18 @@ export class JobEventWriter {
       return false;
     }
   }
+}
+
+/**
+ * Notes in the job's stored record that the stream has `event` at `seq`: `eventSeq` (what the
+ * record reflects, for the SSE route) and the clones whose `clone.done` is stored (for a
+ * coordinator that resumes the job). True when the record must be written for it.
+ */
+export function recordStored(stored: StoredJob, seq: number, event: JobEvent): boolean {
+  stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq);
+  if (event.kind !== 'clone.done' || typeof event.index !== 'number') return false;
+  (stored.doneEventsStored ??= []).push(event.index);
+  return true;
 }
 
 /** The Nats-Msg-Id of an event: fixed for what happens once per job, unique otherwise. */

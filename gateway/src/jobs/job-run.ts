@@ -22,7 +22,7 @@ import type { FleetView } from '../fleet-view.js';
 import { coldReduceHost, notResting, slotsLeft } from '../planning/job-hosts.js';
 import { CloneAttempts, type AttemptsOwner } from './clone-attempts.js';
 import { CloneDispatch, type DispatchOwner } from './clone-dispatch.js';
-import { JobEventWriter } from './job-event-writer.js';
+import { JobEventWriter, recordStored } from './job-event-writer.js';
 import { isColdBoot, storeLargeInputs, type JobForkFacts } from './job-forks.js';
 import { JobRecordWriter } from './job-record-writer.js';
 import { reduceOn } from './job-reduce.js';
@@ -388,15 +388,9 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   emit(kind: JobEventKind, fields: Record<string, unknown>): void {
     const { tenant, id } = this.record;
     const event: JobEvent = { kind, at: Date.now(), tenant, jobId: id, ...fields };
-    this.events ??= new JobEventWriter(this.nc, this.link, this.log, (seq, stored) => this.eventStored(seq, stored));
+    this.events ??= new JobEventWriter(this.nc, this.link, this.log, (seq, stored) => {
+      if (recordStored(this.stored, seq, stored)) this.changed();
+    });
     this.events.append(event);
-  }
-
-  private eventStored(seq: number, event: JobEvent): void {
-    this.stored.eventSeq = Math.max(this.stored.eventSeq ?? 0, seq);
-    if (event.kind === 'clone.done' && typeof event.index === 'number') {
-      (this.stored.doneEventsStored ??= []).push(event.index);
-      this.changed();
-    }
   }
 }

@@ -9,11 +9,30 @@
  * Labels stay bounded: tenants and their deployed functions, error codes,
  * job states; never a request or job id.
  */
-import { countReconnects, type BrokerLink, type ErrorCode, type JobRecord } from '@flurry/core';
+import { countReconnects, FlurryError, type BrokerLink, type ErrorCode, type JobRecord } from '@flurry/core';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** A call's or service request's outcome: `ok` (the guest answered, whatever its HTTP status) or the platform's error code. */
 export type CallOutcome = 'ok' | ErrorCode;
+
+/**
+ * Runs `work`, then tells `record` its outcome (`ok`, the FlurryError's code, or `internal`)
+ * and the seconds it took; `work`'s answer or error goes on unchanged.
+ */
+export async function withOutcome<T>(work: () => Promise<T>, record: (outcome: CallOutcome, seconds: number) => void): Promise<T> {
+  const began = performance.now();
+  let outcome: CallOutcome = 'internal';
+  try {
+    const result = await work();
+    outcome = 'ok';
+    return result;
+  } catch (err) {
+    if (err instanceof FlurryError) outcome = err.code;
+    throw err;
+  } finally {
+    record(outcome, (performance.now() - began) / 1000);
+  }
+}
 
 /** Seconds: from a cached clone's sub-millisecond call to a placement's seconds. */
 const CALL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

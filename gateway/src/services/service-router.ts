@@ -15,7 +15,7 @@ import {
 import { invokeLimitsOf } from '../functions/function-limits.js';
 import type { FleetView } from '../fleet-view.js';
 import type { InvokeResult } from '../invoker.js';
-import type { CallOutcome, GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { withOutcome, type GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { InstanceScaling } from './instance-scaling.js';
 import type { RequestCounts } from './request-counts.js';
 import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
@@ -70,18 +70,7 @@ export class ServiceRouter {
    * `trace` goes to the host in the request's headers (core/src/trace.ts).
    */
   async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, trace?: TraceContext): Promise<InvokeResult & { instanceId: string }> {
-    const began = performance.now();
-    let outcome: CallOutcome = 'internal';
-    try {
-      const result = await this.route(tenant, name, build, routeKey, trace, false);
-      outcome = 'ok';
-      return result;
-    } catch (err) {
-      if (err instanceof FlurryError) outcome = err.code;
-      throw err;
-    } finally {
-      this.deps.metrics?.serviceRequest(tenant, name, outcome, (performance.now() - began) / 1000);
-    }
+    return withOutcome(() => this.route(tenant, name, build, routeKey, trace, false), (outcome, seconds) => this.deps.metrics?.serviceRequest(tenant, name, outcome, seconds));
   }
 
   /** forward's work; `retried`: sent again once after nobody served the instance's subject. */

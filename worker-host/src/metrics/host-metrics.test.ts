@@ -50,14 +50,19 @@ describe('host metrics', () => {
     expect(await value(m, 'flurry_migration_pages_total')).toBe(40);
   });
 
-  it('gauges - read from the pool and the budget when scraped; reconnects counted when the link comes back', async () => {
+  it('gauges - read from the pool, the budget and the log publisher when scraped; reconnects counted when the link comes back', async () => {
     const { link, set } = fakeLink();
     const m = new HostMetrics(link);
     const pool = { queued: 3, running: 2 };
     const budget = new MemoryBudget(1 << 20);
     budget.track('a', { kind: 'snapshot', bytes: () => 4096 });
     budget.track('b', { kind: 'page cache', bytes: () => 8192 });
-    m.watch(pool, budget);
+    const logs = { published: 5, dropped: 1 };
+    m.watch(pool, budget, logs);
+    expect(await value(m, 'flurry_guest_log_batches_total', { outcome: 'published' })).toBe(5);
+    logs.published = 7;
+    expect(await value(m, 'flurry_guest_log_batches_total', { outcome: 'published' })).toBe(7);
+    expect(await value(m, 'flurry_guest_log_batches_total', { outcome: 'dropped' })).toBe(1);
     expect(await value(m, 'flurry_guest_queue_depth')).toBe(3);
     pool.queued = 0;
     expect(await value(m, 'flurry_guest_queue_depth')).toBe(0);

@@ -29,6 +29,12 @@ const PAGE_SOURCES = ['local', 'multicast', 'unicast', 'zero'] as const satisfie
 /** The memory budget's holding kinds as label values. */
 const KIND_LABEL: Record<HoldingKind, string> = { snapshot: 'snapshot', 'page cache': 'page_cache', 'service instance': 'service_instance' };
 
+/** The guest log publisher's totals (guest-log-publisher.ts). */
+export interface GuestLogCounts {
+  readonly published: number;
+  readonly dropped: number;
+}
+
 export class HostMetrics {
   readonly registry = new Registry();
   private readonly coldStarts = new Histogram({
@@ -73,7 +79,17 @@ export class HostMetrics {
   }
 
   /** Gauges read when scraped: nothing is counted on the call path. */
-  watch(pool: GuestLoad, budget: MemoryBudget): void {
+  watch(pool: GuestLoad, budget: MemoryBudget, guestLogs: GuestLogCounts): void {
+    new Counter({
+      name: 'flurry_guest_log_batches_total', help: 'Batches of guest log lines: published to the guest logs stream, or dropped (broker away, queue full, not acknowledged)',
+      labelNames: ['outcome'] as const, registers: [this.registry],
+      collect() {
+        // The publisher counts; a scrape copies its totals (a counter only grows, and so do they).
+        this.reset();
+        this.inc({ outcome: 'published' }, guestLogs.published);
+        this.inc({ outcome: 'dropped' }, guestLogs.dropped);
+      },
+    });
     new Gauge({ name: 'flurry_guest_queue_depth', help: 'Calls and clones waiting for a free guest thread', registers: [this.registry], collect() {
       this.set(pool.queued);
     } });
