@@ -26,7 +26,7 @@ import {
 import { GuestPool, probeFaults, type FaultFigures } from '@flurry/worker-host';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { breakdownTable, forkBreakdown, type ForkBreakdown } from './fork-phases.js';
-import { round } from './stats.js';
+import { round, summarize } from './stats.js';
 import { option } from './options.js';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -115,6 +115,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       fig.phases = forkBreakdown(out.sentAt, out.replies, out.results, out.repliedMs);
       say(`  ${label.padEnd(22)} clone start p50 ${fig.startP50Ms.toFixed(1)} ms, max ${starts[starts.length - 1].toFixed(1)} ms; run p50 ${out.results.map((r) => r.runMs).sort((a, b) => a - b)[out.results.length >> 1].toFixed(0)} ms`);
       say(`  ${label.padEnd(22)} running ${fig.runningMs.toFixed(1).padStart(8)} ms   done ${fig.doneMs.toFixed(1).padStart(8)} ms   sent ${(fig.bytesSent / MiB).toFixed(1).padStart(8)} MiB   failed ${fig.failed}`);
+      for (const why of new Set(out.results.filter((r) => !r.ok).map((r) => `${r.hostId}: ${r.error?.message}`))) say(`  ${label.padEnd(22)} failed on ${why}`);
       return fig;
     };
 
@@ -227,7 +228,7 @@ function localFigures(local: LocalFork[]): Record<string, unknown> {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const median = (xs: number[]) => summarize(xs).p50Ms;
 
 /**
  * One clone of a warm parent in this process, at each size. With the native
