@@ -1,40 +1,53 @@
 /**
- * `npm run bench -- migrate [--guest-mib 256] [--rate 100] [--churn-mib-per-s 4] [--json]`:
+ * `npm run bench -- migrate [--guest-mib 256] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--json]`:
  * a 3-host LocalFleet, a `room` service whose instance is booted with the
  * init input `{"ballastMiB": --guest-mib}` (that much state in its memory), a
  * client sending `/say` at a steady --rate through /svc/room (open loop: a
  * request every 1/rate s whether or not the last one was answered) and a
  * second one sending `/churn` 20 times a second, rewriting
  * --churn-mib-per-s MiB of the ballast a second (the writable working set).
- * The instance is migrated with pre-copy (defaults), then back with
- * stop-and-copy only (maxRounds 0: stop first, copy all memory while paused)
- * as the baseline. Downtime is the longest gap between answers to `/say`
- * while the migration runs, and the pause as the source host measured it
- * (with its parts).
+ * First the same load runs --baseline-s seconds with no migration (the
+ * clients' baseline latency); then the instance is migrated with pre-copy
+ * (the hosts' defaults), then back with stop-and-copy only (maxRounds 0: stop
+ * first, copy all memory while paused) as the baseline of the migration.
+ * Downtime is the longest gap between answers to `/say` while the migration
+ * runs, and the pause as the source host measured it (with its parts); what
+ * clients feel is the p99 latency of the `/say` requests sent while it runs,
+ * against the baseline's; bytes sent are set against the instance's size.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalFleet, repoRoot } from '@flurry/infra';
-import { round } from './stats.js';
+import { round, summarize } from './stats.js';
 import { option } from './options.js';
 
 interface Report {
   source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number }[];
-  stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number;
+  stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number; memoryBytes: number;
   downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
 }
 
-interface Figures {
-  label: string;
-  /** Longest gap between answers to /say while the migration ran. */
+/** What the clients saw while something ran: the longest gap between answers to /say and the p99 latency of those sent meanwhile. */
+interface ClientFigures {
   clientGapMs: number;
+  /** When the longest gap began, from the start (to place it among the rounds, the stop and the commit). */
+  gapAtMs: number;
+  clientP99Ms: number;
+  /** /say requests sent meanwhile. */
+  sent: number;
+  failed: number;
+}
+
+interface Figures extends ClientFigures {
+  label: string;
   hostPauseMs: number;
   pause: Report['downtime'];
   totalMs: number;
   rounds: { pages: number; ms: number }[];
   finalPages: number;
   bytes: number;
-  failed: number;
+  /** Bytes sent / the instance's memory. */
+  bytesVsSize: number;
   stopReason: string;
 }
 
@@ -45,7 +58,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const guestMiB = option(args, 'guest-mib', 256);
   const rate = option(args, 'rate', 100);
   const churnMiBPerS = option(args, 'churn-mib-per-s', 4);
+  const baselineS = option(args, 'baseline-s', 5);
   if (rate <= 0) throw new Error('--rate must be above 0');
+  if (baselineS <= 0) throw new Error('--baseline-s must be above 0');
   const churnBytes = Math.round((churnMiBPerS * MiB * CHURN_EVERY_MS) / 1000);
   const quiet = args.includes('--quiet');
   const say = (s: string) => {
@@ -75,9 +90,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     say(`migrate: room instance with ${guestMiB} MiB of ballast, /say at ${rate} req/s, /churn of ${(churnBytes / 1024).toFixed(0)} KiB every ${CHURN_EVERY_MS} ms (${churnMiBPerS} MiB/s)`);
 
-    const once = async (label: string, opts: Record<string, unknown>): Promise<Figures> => {
-      const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string }[] } }).service;
-      const id = svc.instances[0]!.id;
+    /** Runs the client load, `during` after 1 s of it, and 500 ms more; what the clients saw while `during` ran. */
+    const underLoad = async <T>(during: () => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
       let stop = false;
       let failed = 0;
       const errors: string[] = [];
@@ -85,7 +99,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         failed++;
         if (errors.length < 3) errors.push(why);
       };
-      const answered: number[] = [];
+      /** Each /say's send and answer times, in the order sent. */
+      const says: { sentAt: number; answeredAt?: number }[] = [];
       const pending: Promise<void>[] = [];
       const send = (path: string, body: unknown, onOk?: () => void) =>
         pending.push(
@@ -107,45 +122,77 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         }
       };
       const clients = Promise.all([
-        every(1000 / rate, () => send('/say', { name: 'ada', text: 'hi' }, () => answered.push(performance.now()))),
+        every(1000 / rate, () => {
+          const say: (typeof says)[number] = { sentAt: performance.now() };
+          says.push(say);
+          send('/say', { name: 'ada', text: 'hi' }, () => (say.answeredAt = performance.now()));
+        }),
         churnBytes > 0 ? every(CHURN_EVERY_MS, () => send('/churn', { bytes: churnBytes })) : Promise.resolve(),
       ]);
       await new Promise((res) => setTimeout(res, 1000));
       const started = performance.now();
-      const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
-      const body = (await res.json()) as { migration?: Report; error?: unknown };
-      const ended = performance.now();
-      await new Promise((res) => setTimeout(res, 500));
-      stop = true;
-      await clients;
-      await Promise.all(pending);
-      if (!body.migration) throw new Error(`migrate ${label}: ${res.status} ${JSON.stringify(body)}`);
-      const m = body.migration;
-      // The longest gap between answers from the migration's start to its end (plus one period).
+      let ended = started;
+      let result: T;
+      try {
+        result = await during();
+      } finally {
+        ended = performance.now();
+        await new Promise((res) => setTimeout(res, 500));
+        stop = true;
+        await clients;
+        await Promise.all(pending);
+      }
+      // The longest gap between answers from the start to the end (plus one period); the latency of the /say requests sent meanwhile.
+      const answered = says.flatMap((x) => (x.answeredAt === undefined ? [] : [x.answeredAt])).sort((a, b) => a - b);
       let gap = 0;
-      for (let i = 1; i < answered.length; i++) if (answered[i]! >= started && answered[i - 1]! <= ended + 1000 / rate) gap = Math.max(gap, answered[i]! - answered[i - 1]!);
+      let gapAt = 0;
+      for (let i = 1; i < answered.length; i++) {
+        if (answered[i]! >= started && answered[i - 1]! <= ended + 1000 / rate && answered[i]! - answered[i - 1]! > gap) [gap, gapAt] = [answered[i]! - answered[i - 1]!, answered[i - 1]! - started];
+      }
+      const meanwhile = says.filter((x) => x.sentAt >= started && x.sentAt <= ended);
+      const latencies = meanwhile.flatMap((x) => (x.answeredAt === undefined ? [] : [x.answeredAt - x.sentAt]));
+      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed }, errors };
+    };
+
+    const baseline = await underLoad(() => new Promise((res) => setTimeout(res, baselineS * 1000)));
+    say(`  ${'no migration'.padEnd(14)} ${baselineS} s of the same load: client p99 ${baseline.clients.clientP99Ms} ms, longest client gap ${baseline.clients.clientGapMs} ms, failed ${baseline.clients.failed} (${baseline.clients.sent} /say sent)`);
+    for (const e of baseline.errors) say(`    failed: ${e}`);
+
+    const once = async (label: string, opts: Record<string, unknown>): Promise<Figures> => {
+      const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string }[] } }).service;
+      const id = svc.instances[0]!.id;
+      const { result: body, clients, errors } = await underLoad(async () => {
+        const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
+        return { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
+      });
+      if (!body.migration) throw new Error(`migrate ${label}: ${body.status} ${JSON.stringify(body)}`);
+      const m = body.migration;
       const f: Figures = {
-        label, clientGapMs: round(gap, 1), hostPauseMs: round(m.downtimeMs, 2),
+        label, ...clients, hostPauseMs: round(m.downtimeMs, 2),
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
         totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1) })), finalPages: m.finalPages,
-        bytes: m.totalBytes, failed, stopReason: m.stopReason,
+        bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
       };
-      say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): longest client gap ${f.clientGapMs} ms, host pause ${f.hostPauseMs} ms ` +
+      const mibPerS = (x: { bytes: number; ms: number }) => (x.ms > 0 ? ((x.bytes / MiB) * 1000) / x.ms : 0).toFixed(0);
+      say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): client p99 ${f.clientP99Ms} ms, longest client gap ${f.clientGapMs} ms at +${f.gapAtMs} ms (the pause began at +${round(m.totalMs - m.downtimeMs, 0)} ms), host pause ${f.hostPauseMs} ms ` +
         `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}], release ${f.pause.releaseMs}), ` +
-        `total ${f.totalMs} ms, rounds ${f.rounds.map((r) => `${r.pages}p/${r.ms}ms`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
-        `${(f.bytes / MiB).toFixed(1)} MiB, ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${failed} (${answered.length} /say answered)`);
+        `total ${f.totalMs} ms, rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
+        `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
       for (const e of errors) say(`    failed: ${e}`);
       return f;
     };
     const pre = await once('pre-copy', {});
     const sc = await once('stop-and-copy', { maxRounds: 0 });
-    const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 1) : null);
+    const ratio = (a: number, b: number, digits = 1) => (b > 0 ? round(a / b, digits) : null);
+    const base = baseline.clients.clientP99Ms;
+    say(`client p99 / no migration: pre-copy ${ratio(pre.clientP99Ms, base, 2)}x, stop-and-copy ${ratio(sc.clientP99Ms, base, 2)}x; bytes sent / instance size: pre-copy ${pre.bytesVsSize}, stop-and-copy ${sc.bytesVsSize}`);
     say(`stop-and-copy / pre-copy: client gap ${ratio(sc.clientGapMs, pre.clientGapMs)}x, host pause ${ratio(sc.hostPauseMs, pre.hostPauseMs)}x, total ${ratio(sc.totalMs, pre.totalMs)}x`);
     return {
-      bench: 'migrate', guestMiB, rate, churnMiBPerS,
-      downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
-      stopReason: pre.stopReason, bytes: pre.bytes, failed: pre.failed + sc.failed,
-      stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes,
+      bench: 'migrate', guestMiB, rate, churnMiBPerS, baselineS,
+      downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
+      bytesVsSize: pre.bytesVsSize, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
+      stopReason: pre.stopReason, bytes: pre.bytes, failed: baseline.clients.failed + pre.failed + sc.failed,
+      stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),
     };
   } finally {

@@ -888,6 +888,8 @@ export interface MigrationReportWire {
   pagesApplied?: number;
   /** The commit's answer was lost and the target was asked whether it took effect (it had). */
   outcomeAsked?: boolean;
+  /** The instance's memory at the stop (totalBytes / memoryBytes: what the migration sent against the instance's size). */
+  memoryBytes: number;
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };

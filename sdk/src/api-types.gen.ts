@@ -3106,6 +3106,8 @@ export interface components {
             }[];
             /** @description `budget`, `not-shrinking`, `max-rounds` or `stop-and-copy` */
             stopReason: string;
+            /** @description The instance's memory at the stop: `totalBytes` / `memoryBytes` is what the migration sent against its size */
+            memoryBytes: number;
             /** @description Pages sent while the instance was paused */
             finalPages: number;
             downtimeMs: number;

@@ -165,6 +165,7 @@ export const MigrationReport = z.strictObject({
   mode: z.string().optional().openapi({ description: 'Dirty tracking used: `async` / `sync` (native pager) or `compare`' }),
   rounds: z.array(z.strictObject({ pages: int, bytes: z.number(), ms: z.number() })).openapi({ description: 'Each pre-copy round, round 0 (all non-zero pages) first' }),
   stopReason: z.string().openapi({ description: '`budget`, `not-shrinking`, `max-rounds` or `stop-and-copy`' }),
+  memoryBytes: z.number().openapi({ description: 'The instance\'s memory at the stop: `totalBytes` / `memoryBytes` is what the migration sent against its size' }),
   finalPages: int.openapi({ description: 'Pages sent while the instance was paused' }),
   downtimeMs: z.number(),
   downtime: z.strictObject({

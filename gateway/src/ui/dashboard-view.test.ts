@@ -23,7 +23,7 @@ function host(id: string, over: Partial<HostRecord> = {}): HostRecord {
 const report = (source: string, target: string) => ({
   source, target, rounds: [{ pages: 1200, bytes: 1200 * 4096, ms: 30 }, { pages: 40, bytes: 40 * 4096, ms: 2 }], stopReason: 'converged', finalPages: 3,
   downtimeMs: 4.2, downtime: { stopMs: 0, waitMs: 0, readMs: 0, sendMs: 0, commitMs: 0, targetApplyMs: 0, targetCommitMs: 0, releaseMs: 0 },
-  totalMs: 50, totalBytes: 1243 * 4096, perPageMs: 0.01, forwarded: 2, pagesSent: 1243,
+  totalMs: 50, totalBytes: 1243 * 4096, perPageMs: 0.01, forwarded: 2, pagesSent: 1243, memoryBytes: 1 << 24,
 });
 
 const move: ControllerMove = { at: 1, tenant: 'bob', service: 'bobs-svc', instanceId: 'inst_b', from: 'host-1', to: 'host-2', kind: 'consolidate', reason: 'r', ok: true, downtimeMs: 3 };

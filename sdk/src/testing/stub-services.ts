@@ -39,7 +39,7 @@ export function createStubServices() {
     return {
       source: 'host-a', target, mode: 'async', rounds, stopReason: maxRounds === 0 ? 'stop-and-copy' : 'budget', finalPages: 12,
       downtimeMs: 3.25, downtime: { stopMs: 1, waitMs: 0.5, readMs: 0.25, sendMs: 0, commitMs: 2, targetApplyMs: 0.5, targetCommitMs: 1, releaseMs: 0.25 },
-      totalMs: 41.5, totalBytes: 3 * 2 ** 20, perPageMs: 0.01, forwarded: 1, pagesSent: rounds.reduce((n, r) => n + r.pages, 0) + 12, placementMs: 0.75,
+      totalMs: 41.5, totalBytes: 3 * 2 ** 20, perPageMs: 0.01, forwarded: 1, pagesSent: rounds.reduce((n, r) => n + r.pages, 0) + 12, memoryBytes: 64 * 2 ** 20, placementMs: 0.75,
     };
   }
 

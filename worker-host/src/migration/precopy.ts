@@ -116,6 +116,8 @@ export interface PrecopyReport {
   outcomeAsked?: boolean;
   /** The per-page cost measured in the rounds, which the budget rule used. */
   perPageMs: number;
+  /** The instance's memory at the stop: `totalBytes` / `memoryBytes` is what the migration sent against its size. */
+  memoryBytes: number;
 }
 
 /** Why to stop after a round of `pages` (or undefined to go on). Exported for tests. */
@@ -214,6 +216,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       ...(timing.pagesApplied !== undefined ? { pagesApplied: timing.pagesApplied } : {}),
       ...(outcomeAsked ? { outcomeAsked } : {}),
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
+      memoryBytes: last.memoryBytes,
     };
   } catch (err) {
     // The first failure is the one to report; the target drops what it has, and the source resumes if it can (and still holds the instance).
