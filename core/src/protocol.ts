@@ -796,6 +796,8 @@ export interface ServiceInstanceRecord {
   host: string;
   digest: string;
   createdAt: number;
+  /** When `host` was last written by a migration or a repair (createdAt before that): the hosts' heartbeats older than it say nothing of where the instance is. */
+  placedAt?: number;
   /** Set while a gateway migrates the instance (compare-and-set on the record), cleared at commit or abort. */
   migrating?: { target: string; since: number; migrationRequest: string };
 }

@@ -224,7 +224,7 @@ const serviceRecord = z.object({
   init: bytes.optional(), initData: initDataRef.optional(), createdAt: num, updatedAt: num,
 });
 const serviceInstanceRecord = z.object({
-  id: str, host: str, digest: str, createdAt: num,
+  id: str, host: str, digest: str, createdAt: num, placedAt: num.optional(),
   migrating: z.object({ target: str, since: num, migrationRequest: str }).optional(),
 });
 const createInstanceRequest = z.object({

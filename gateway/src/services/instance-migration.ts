@@ -17,6 +17,8 @@ import type { MigrationHistory } from '../ui/migration-history.js';
 
 /** A `migrating` mark older than this is taken for the leftover of a gateway that died mid-migration (a migration answers within 5 minutes). */
 const MIGRATION_MARK_MS = 6 * 60_000;
+/** A repair trusts only heartbeats sent this long after the placement was written (hosts' clocks may be off by less). */
+const PLACEMENT_SETTLE_MS = 1000;
 
 /** How the pre-copy runs, as the API may ask (the source host gets them in its MigrateInstanceRequest). */
 export type MigrationTuning = Pick<MigrateInstanceRequest, 'downtimeBudgetMs' | 'maxRounds' | 'verify'>;
@@ -96,7 +98,7 @@ export class InstanceMigrations {
       } catch (err) {
         // Without the source's answer the outcome is unknown: the hosts' records say who holds the instance once it settles.
         const owner = answered ? undefined : await this.settledOwner(instanceId, [inst.host, to]);
-        await store.locked(key, () => store.changeInstance(key, instanceId, (i) => (i.migrating?.migrationRequest === requestId ? { ...withoutMark(i), ...(owner ? { host: owner } : {}) } : i)))
+        await store.locked(key, () => store.changeInstance(key, instanceId, (i) => (i.migrating?.migrationRequest === requestId ? { ...withoutMark(i), ...(owner ? { host: owner, placedAt: Date.now() } : {}) } : i)))
           .catch((e: unknown) => log.warn({ instanceId, err: (e as Error).message }, 'clearing a migration mark failed'));
         if (owner) log.warn({ instanceId, source: inst.host, target: to, owner, err: (err as Error).message }, 'migration answer lost; the hosts say who holds the instance');
         if (owner === to) throw new FlurryError('unavailable', `the migration's answer was lost (${(err as Error).message}); it committed: instance ${instanceId} is on host ${to} now`, { retryAfterSeconds: 1 });
@@ -104,7 +106,7 @@ export class InstanceMigrations {
       }
       // Routing does not wait for this: the instance's subject has no host in it, and the target serves it already.
       const placed = performance.now();
-      await store.locked(key, () => store.changeInstance(key, instanceId, (i) => ({ ...withoutMark(i), host: to })));
+      await store.locked(key, () => store.changeInstance(key, instanceId, (i) => ({ ...withoutMark(i), host: to, placedAt: Date.now() })));
       const placementMs = performance.now() - placed;
       this.deps.history?.add(record.tenant, record.name, instanceId, reply.report);
       log.info({ service: `${record.tenant}/${record.name}`, instanceId, source: inst.host, target: to, downtimeMs: reply.report.downtimeMs }, 'service instance migrated');
@@ -126,11 +128,15 @@ export class InstanceMigrations {
       const key = serviceKey(record.tenant, record.name);
       for (const inst of instances) {
         if (inst.migrating) continue;
+        // Only heartbeats sent after the placement was written count: an older one (the source's from before a
+        // migration that just committed, or the target's from before it) would undo a correct placement.
+        const since = (inst.placedAt ?? inst.createdAt) + PLACEMENT_SETTLE_MS;
+        if (hosts.some((h) => h.heartbeatAt <= since && (h.id === inst.host || h.instances?.some((i) => i.instanceId === inst.id)))) continue;
         const listing = hosts.filter((h) => h.instances?.some((i) => i.instanceId === inst.id && !i.migrating));
         if (listing.length !== 1 || listing[0]!.id === inst.host || hosts.some((h) => h.id === inst.host && h.instances?.some((i) => i.instanceId === inst.id))) continue;
         const owner = listing[0]!.id;
         log.warn({ service: `${record.tenant}/${record.name}`, instanceId: inst.id, recorded: inst.host, owner }, 'placement repaired: the instance is on another host than its record said');
-        await store.locked(key, () => store.changeInstance(key, inst.id, (i) => (i.migrating || i.host !== inst.host ? i : { ...i, host: owner })))
+        await store.locked(key, () => store.changeInstance(key, inst.id, (i) => (i.migrating || i.host !== inst.host ? i : { ...i, host: owner, placedAt: Date.now() })))
           .catch((err: unknown) => log.warn({ instanceId: inst.id, err: (err as Error).message }, 'repairing a placement failed'));
       }
     }
