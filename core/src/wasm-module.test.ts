@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GLOBAL_EXPORT_PREFIX, inspectModule, rewriteForSnapshot, validateFunctionModule, WasmFormatError } from './wasm-module.js';
+import { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX, inspectModule, rewriteForSnapshot, validateFunctionModule, WasmFormatError } from './wasm-module.js';
 import { wat } from '../../test/helpers/wat.js';
 
 const GUEST = wat(`(module
@@ -49,13 +49,46 @@ describe('wasm-module', () => {
     const { clone } = rewriteForSnapshot(GUEST);
     const info = inspectModule(clone);
     expect(info.hasStart).toBe(false);
-    const { instance } = await WebAssembly.instantiate(clone as Uint8Array<ArrayBuffer>, { flurry: { output_write: () => {} } });
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+    const { instance } = await WebAssembly.instantiate(clone as Uint8Array<ArrayBuffer>, { flurry: { output_write: () => {} }, [CLONE_MEMORY_IMPORT.module]: { memory } });
     const mem = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
     expect(mem.subarray(16, 21).every((b) => b === 0)).toBe(true);
     const g = instance.exports[`${GLOBAL_EXPORT_PREFIX}0`] as WebAssembly.Global;
     expect(g.value).toBe(7); // initialiser, not the start function's 41
     g.value = 99;
     expect(g.value).toBe(99);
+  });
+
+  it('rewrite - clone imports its memory with the same limits, at index 0, and exports it as before', async () => {
+    const { clone, cloneImportsMemory } = rewriteForSnapshot(GUEST);
+    expect(cloneImportsMemory).toBe(true);
+    const info = inspectModule(clone);
+    expect(info.memoryImported).toBe(true);
+    expect(info.memory).toEqual({ initial: 1, maximum: 4, shared: false, memory64: false });
+    expect(info.imports).toEqual([{ module: 'flurry', name: 'output_write', kind: 'function' }, { ...CLONE_MEMORY_IMPORT, kind: 'memory' }]);
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 4 });
+    new Uint8Array(memory.buffer)[16] = 104; // 'h', as the snapshot would hold it
+    let written = '';
+    const { instance } = await WebAssembly.instantiate(clone as Uint8Array<ArrayBuffer>, {
+      flurry: { output_write: (p: number, l: number) => { written = new TextDecoder().decode(new Uint8Array(memory.buffer, p, l)); } },
+      [CLONE_MEMORY_IMPORT.module]: { memory },
+    });
+    expect(instance.exports.memory).toBe(memory);
+    (instance.exports.handle as () => number)();
+    expect(written).toBe('h\0\0\0\0');
+    // A memory whose maximum passes the declared one is refused: a clone can never grow past its parent's limit.
+    await expect(WebAssembly.instantiate(clone as Uint8Array<ArrayBuffer>, { flurry: { output_write: () => {} }, [CLONE_MEMORY_IMPORT.module]: { memory: new WebAssembly.Memory({ initial: 1, maximum: 5 }) } })).rejects.toThrow();
+  });
+
+  it('rewrite - a module without imports gets an import section for its clone; a shared memory stays defined', () => {
+    const bare = wat('(module (memory (export "memory") 1 2) (func (export "run") (result i32) (i32.const 0)))');
+    const r = rewriteForSnapshot(bare);
+    expect(r.cloneImportsMemory).toBe(true);
+    expect(WebAssembly.validate(r.clone as BufferSource)).toBe(true);
+    expect(inspectModule(r.clone).imports).toEqual([{ ...CLONE_MEMORY_IMPORT, kind: 'memory' }]);
+    const shared = rewriteForSnapshot(wat('(module (memory (export "memory") 1 2 shared))'));
+    expect(shared.cloneImportsMemory).toBe(false);
+    expect(inspectModule(shared.clone).memoryImported).toBe(false);
   });
 
   it('rewrite - a module without an export section gets one', () => {

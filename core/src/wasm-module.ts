@@ -7,7 +7,11 @@
  *                   so a snapshot can read all of them;
  *   clone variant   the same exports, active data segments made passive and
  *                   the start section removed, because a clone's memory and
- *                   state come from the snapshot, not from the module.
+ *                   state come from the snapshot, not from the module; and
+ *                   its memory imported (`flurry:clone`.`memory`, same limits)
+ *                   instead of defined, so that a host can hand each clone a
+ *                   memory it made ahead (only a single 32-bit, unshared
+ *                   memory is turned into an import).
  *
  * Making segments passive (instead of deleting them) keeps `data.count`,
  * `memory.init` and `data.drop` valid. Parsing touches only section headers
@@ -274,11 +278,43 @@ function passiveDataSection(bytes: Uint8Array, s: Section): Uint8Array {
   return section(11, concat(parts));
 }
 
+/** Where a clone variant imports its memory from (see rewriteForSnapshot). */
+export const CLONE_MEMORY_IMPORT = { module: 'flurry:clone', name: 'memory' } as const;
+
+/**
+ * The import section with the module's own memory appended as an import of
+ * CLONE_MEMORY_IMPORT: it keeps index 0, as the module imports no memory.
+ */
+function importSectionWithMemory(bytes: Uint8Array, existing: Section | undefined, limits: Uint8Array): Uint8Array {
+  let count = 0;
+  let body: Uint8Array = new Uint8Array(0);
+  if (existing) {
+    const r = new Reader(bytes, existing.start, existing.end);
+    count = r.u32();
+    body = bytes.subarray(r.pos, existing.end);
+  }
+  const entry = Uint8Array.from([...nameBytes(CLONE_MEMORY_IMPORT.module), ...nameBytes(CLONE_MEMORY_IMPORT.name), 0x02, ...limits]);
+  return section(2, concat([Uint8Array.from(leb(count + 1)), body, entry]));
+}
+
+/** The raw limits of the one memory a memory section defines, when a clone may import it instead (32-bit, unshared). */
+function importableMemoryLimits(bytes: Uint8Array, s: Section | undefined): Uint8Array | undefined {
+  if (!s) return undefined;
+  const r = new Reader(bytes, s.start, s.end);
+  if (r.u32() !== 1) return undefined;
+  const start = r.pos;
+  const limits = r.limits();
+  if (limits.shared || limits.memory64 || r.pos !== s.end) return undefined;
+  return bytes.subarray(start, r.pos);
+}
+
 export interface RewrittenModule {
   /** For the warm parent: the original plus global exports. */
   parent: Uint8Array;
-  /** For clones: global exports, passive data, no start function. */
+  /** For clones: global exports, passive data, no start function, the memory imported where it can be. */
   clone: Uint8Array;
+  /** The clone variant imports its memory as CLONE_MEMORY_IMPORT. */
+  cloneImportsMemory: boolean;
   /** Export names of the mutable globals, in global index order. */
   globalExports: string[];
 }
@@ -290,6 +326,8 @@ export function rewriteForSnapshot(bytes: Uint8Array): RewrittenModule {
   const header = bytes.subarray(0, 8);
   const exportSection = sections.find((s) => s.id === 7);
   const newExports = exportSectionWithGlobals(bytes, exportSection, info.mutableGlobals);
+  const memoryLimits = info.memoryImported ? undefined : importableMemoryLimits(bytes, sections.find((s) => s.id === 5));
+  const cloneImports = memoryLimits && importSectionWithMemory(bytes, sections.find((s) => s.id === 2), memoryLimits);
 
   const build = (forClone: boolean): Uint8Array => {
     const parts: Uint8Array[] = [header];
@@ -298,18 +336,23 @@ export function rewriteForSnapshot(bytes: Uint8Array): RewrittenModule {
     // or before the first section that must follow it.
     // (data count sits between element and code, tags between memory and global).
     const order = (id: number): number => (id === 12 ? 9.5 : id === 13 ? 5.5 : id);
+    let importsWritten = !forClone || !cloneImports;
     for (const s of sections) {
+      if (!importsWritten && s.id !== 0 && order(s.id) > 2) { parts.push(cloneImports!); importsWritten = true; }
       if (!exportsWritten && s.id !== 0 && order(s.id) > 7) { parts.push(newExports); exportsWritten = true; }
       const raw = bytes.subarray(s.header, s.end);
+      if (forClone && cloneImports && s.id === 2) { parts.push(cloneImports); importsWritten = true; continue; }
+      if (forClone && cloneImports && s.id === 5) continue;
       if (s.id === 7) { parts.push(newExports); exportsWritten = true; continue; }
       if (forClone && s.id === 8) continue;
       if (forClone && s.id === 11) { parts.push(passiveDataSection(bytes, s)); continue; }
       parts.push(raw);
     }
+    if (!importsWritten) parts.push(cloneImports!);
     if (!exportsWritten) parts.push(newExports);
     return concat(parts);
   };
-  return { parent: build(false), clone: build(true), globalExports: info.mutableGlobals.map((g) => GLOBAL_EXPORT_PREFIX + g) };
+  return { parent: build(false), clone: build(true), cloneImportsMemory: cloneImports !== undefined, globalExports: info.mutableGlobals.map((g) => GLOBAL_EXPORT_PREFIX + g) };
 }
 
 /** Entry points the host knows how to call. */

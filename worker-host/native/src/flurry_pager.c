@@ -2464,6 +2464,33 @@ static napi_value js_mapSnapshotPrivate(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* resetMemory(memory, length): fresh anonymous zero pages (MAP_PRIVATE |
+ * MAP_ANONYMOUS | MAP_FIXED) over [base, base + length), so that a memory a
+ * clone used holds nothing of it (its own pages, pages a pager filled, a
+ * snapshot mapped over it) and can serve the next clone. length is
+ * page-aligned and within the memory's current size. */
+static napi_value js_resetMemory(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uintptr_t base;
+  size_t cur;
+  uint64_t len;
+  caps();
+  if (!get_memory(env, argv[0], &base, &cur)) return NULL;
+  if (!get_size(env, argv[1], "length", &len)) return NULL;
+  if (len == 0 || len % g_ps) return throw_code(env, "ERR_OUT_OF_RANGE", "length must be a positive multiple of %zu", g_ps);
+  if (len > cur)
+    return throw_code(env, "ERR_OUT_OF_RANGE", "length %llu exceeds the memory's size %zu",
+                      (unsigned long long)len, cur);
+  pthread_mutex_lock(&g_lock);
+  bool busy = overlaps_locked(base, len);
+  pthread_mutex_unlock(&g_lock);
+  if (busy) return throw_code(env, "ERR_FLURRY_BUSY", "memory is registered or tracked: cannot reset it");
+  void *p = mmap((void *)base, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) return throw_errno(env, "mmap", errno);
+  if ((uintptr_t)p != base) return throw_code(env, "ERR_FLURRY_MAP", "mmap returned another address");
+  return NULL;
+}
+
 /* populateRead(memory, length): MADV_POPULATE_READ (maps pages read-only,
  * copies nothing). Never MAP_POPULATE a private writable mapping. */
 static napi_value js_populateRead(napi_env env, napi_callback_info info) {
@@ -2699,6 +2726,7 @@ NAPI_MODULE_INIT() {
   EXPORT_FN(fdSize);
   EXPORT_FN(closeFd);
   EXPORT_FN(mapSnapshotPrivate);
+  EXPORT_FN(resetMemory);
   EXPORT_FN(populateRead);
   EXPORT_FN(timeTouches);
   EXPORT_FN(clockCostNs);

@@ -12,6 +12,7 @@ import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
 import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
+import { MemoryPool } from './memory-pool.js';
 import { RegistrationSlot } from './registration-slot.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
@@ -26,6 +27,8 @@ const { limits } = data;
 const pager = data.pager === 'native' ? loadNativePager() : undefined;
 const registrationSlot = new RegistrationSlot(data.registrationSlot);
 const current = new CurrentCall();
+/** Memories made ahead for this thread's clones (see memory-pool.ts). */
+const memoryPool = new MemoryPool(pager);
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
 const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string }>();
@@ -79,7 +82,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);
   // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
   // that loaded the native pager.
-  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager);
+  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages });
   clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
   // A new snapshot is about to be forked: its first clone on this thread should not pay for its instance.
   prepareSpare(factory);
@@ -92,7 +95,7 @@ function forget(key: string): void {
   clones.delete(key);
   if (spareHolder === held.factory) spareHolder = undefined;
   try {
-    held.factory.dropSpare();
+    held.factory.close();
   } catch {
     // A spare whose registration is already gone: nothing is left to free.
   }
@@ -137,6 +140,7 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
 }
 
 function call(msg: Extract<ToThread, { type: 'call' }>): void {
+  const receivedAt = performance.timeOrigin + performance.now();
   const factory = clones.get(msg.key)?.factory;
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
   const callLimits = msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes };
@@ -164,7 +168,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   current.end();
   let memory: MemoryStats | undefined;
   try {
-    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, createdAt, ...clone.restored.finish() };
+    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pooled: clone.pooled, receivedAt, createdAt, ...clone.restored.finish() };
   } catch (error) {
     thrown ??= { error };
   } finally {
@@ -177,6 +181,8 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
     const body = context.output.take();
     post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
+  // Finished (unregistered) clones only: a memory still registered cannot be reset.
+  if (clone && memory) factory.recycle(clone);
   prepareSpare(factory);
 }
 
@@ -186,6 +192,7 @@ function prepareSpare(factory: CloneFactory): void {
     if (spareHolder !== factory) spareHolder?.dropSpare();
     spareHolder = factory;
     factory.prepareSpare();
+    memoryPool.refill();
   } catch {
     // No spare then (out of memory, say): the next call makes its own instance and reports what fails.
   }

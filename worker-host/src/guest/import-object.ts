@@ -2,7 +2,9 @@
  * The import object for one module, built from the module's own import list:
  * every `flurry`, `env` (AssemblyScript) and WASI function it names, an ENOSYS
  * stub for WASI functions the shim lacks, and a clear error for anything else.
+ * A clone variant's memory import is left out: each instantiation gives its own.
  */
+import { CLONE_MEMORY_IMPORT } from '@flurry/core';
 import { assemblyScriptImports, flurryImports } from './abi.js';
 import type { CurrentCall } from './current-call.js';
 import { GuestFailure } from './guest-failure.js';
@@ -18,6 +20,7 @@ export function hostFunctions(call: CurrentCall): HostFunctions {
 export function buildImportObject(module: WebAssembly.Module, host: HostFunctions): WebAssembly.Imports {
   const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
   for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+    if (from === CLONE_MEMORY_IMPORT.module && name === CLONE_MEMORY_IMPORT.name && kind === 'memory') continue;
     const provided = Object.hasOwn(host, from) && Object.hasOwn(host[from], name) ? host[from][name] : undefined;
     const fn = provided ?? (from === WASI_MODULE ? enosys : undefined);
     if (!fn) throw new GuestFailure('invalid_module', `module imports ${from}.${name} which Flurry does not provide`);

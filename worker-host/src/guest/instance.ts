@@ -3,10 +3,11 @@
  * its snapshot (linear memory plus every mutable global), and fresh instances
  * made from a snapshot, one per call.
  */
-import { GLOBAL_EXPORT_PREFIX } from '@flurry/core';
+import { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 import { GuestExit, GuestFailure } from './guest-failure.js';
 import type { GuestMemory } from './guest-memory.js';
+import type { MemoryPool } from './memory-pool.js';
 import type { MemoryRestorer, RestoredMemory, SnapshotMemory } from './snapshot-memory.js';
 import { captureMemory, memoryRestorer } from './snapshot-restore.js';
 
@@ -82,6 +83,14 @@ export interface Clone {
   restoreMs: number;
   /** Made ahead, while the thread was idle. */
   spare: boolean;
+  /** Its memory came from the thread's pool of memories made ahead. */
+  pooled: boolean;
+}
+
+/** Where a clone variant's memory comes from: the thread's pool, for the module's declared maximum. */
+export interface ClonePool {
+  pool: MemoryPool;
+  maximumPages: number;
 }
 
 /**
@@ -90,11 +99,16 @@ export interface Clone {
  * the memory restorer, so a call only instantiates and restores — or not even
  * that, when a spare was made while the thread was idle. A spare has run no
  * guest code, so it is as fresh as one made at the call, and it serves one
- * call only.
+ * call only. A clone variant that imports its memory gets one from the pool
+ * (made ahead, holding nothing of anyone) and gives it back when the clone is over.
  */
 export class CloneFactory {
   private readonly restorer: MemoryRestorer;
   private readonly globals: Snapshot['globals'];
+  private readonly byteLength: number;
+  /** Set when the clone variant imports its memory. */
+  private readonly memories: ClonePool | undefined;
+  private readonly releaseClass: (() => void) | undefined;
   private spare: Clone | undefined;
 
   constructor(
@@ -102,9 +116,15 @@ export class CloneFactory {
     private readonly imports: WebAssembly.Imports,
     snapshot: Snapshot,
     pager: NativePager | undefined,
+    memories?: ClonePool,
   ) {
     this.restorer = memoryRestorer(snapshot.memory, pager);
     this.globals = snapshot.globals;
+    this.byteLength = snapshot.memory.byteLength;
+    const imported = WebAssembly.Module.imports(clone).some((i) => i.module === CLONE_MEMORY_IMPORT.module && i.kind === 'memory');
+    if (imported && !memories) throw new Error('the clone variant imports its memory and no memory pool was given');
+    this.memories = imported ? memories : undefined;
+    this.releaseClass = this.memories?.pool.want(this.memories.maximumPages, this.byteLength);
   }
 
   get mode(): MemoryRestorer['mode'] {
@@ -129,21 +149,52 @@ export class CloneFactory {
   dropSpare(): void {
     const spare = this.spare;
     this.spare = undefined;
-    spare?.restored.finish();
+    if (!spare) return;
+    spare.restored.finish();
+    this.recycle(spare);
+  }
+
+  /**
+   * A clone is over (its `restored.finish()` returned, and nothing will use
+   * its instance again): its memory goes back to the pool, reset.
+   */
+  recycle(clone: Clone): void {
+    if (this.memories) this.memories.pool.giveBack(clone.memory, this.memories.maximumPages);
+  }
+
+  /** The snapshot is dropped from this thread: its class of memory is no longer wanted (for it). */
+  close(): void {
+    this.dropSpare();
+    this.releaseClass?.();
   }
 
   private make(spare: boolean): Clone {
     const started = performance.now();
-    const instance = new WebAssembly.Instance(this.clone, this.imports);
-    const memory = exportedMemory(instance);
-    const restored = this.restorer.restore(memory);
+    let memory: WebAssembly.Memory;
+    let instance: WebAssembly.Instance;
+    let restored: RestoredMemory;
+    let pooled = false;
+    if (this.memories) {
+      ({ memory, pooled } = this.memories.pool.take(this.memories.maximumPages, this.byteLength));
+      restored = this.restorer.restore(memory);
+      try {
+        instance = new WebAssembly.Instance(this.clone, { ...this.imports, [CLONE_MEMORY_IMPORT.module]: { [CLONE_MEMORY_IMPORT.name]: memory } });
+      } catch (err) {
+        restored.finish();
+        throw err;
+      }
+    } else {
+      instance = new WebAssembly.Instance(this.clone, this.imports);
+      memory = exportedMemory(instance);
+      restored = this.restorer.restore(memory);
+    }
     try {
       for (const { name, value } of this.globals) (instance.exports[name] as WebAssembly.Global).value = value;
     } catch (err) {
       restored.finish();
       throw err;
     }
-    return { instance, memory, restored, restoreMs: performance.now() - started, spare };
+    return { instance, memory, restored, restoreMs: performance.now() - started, spare, pooled };
   }
 }
 

@@ -50,6 +50,10 @@ export interface MemoryStats {
   faultWaitMs: number;
   /** The instance was made ahead, while the thread was idle: restoreMs was off this call's path. */
   spare: boolean;
+  /** Its memory was made ahead, generic (the thread's memory pool): no new memory was made or grown for it. */
+  pooled?: boolean;
+  /** When the thread took the call, ms since the epoch (same clock as createdAt). */
+  receivedAt?: number;
   /** When this call's instance was ready (its first instruction next), ms since the epoch (performance.timeOrigin + now: one clock for every thread). */
   createdAt?: number;
   /** When its first lazy fault was served, on the same clock (lazy memories that faulted). */

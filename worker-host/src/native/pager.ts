@@ -227,6 +227,8 @@ export interface NativePager {
   closeFd(fd: number): void;
   /** mmap(fd, MAP_PRIVATE | MAP_FIXED) over [base, base + length); length within the memory and the file. */
   mapSnapshotPrivate(memory: MemoryLike, fd: number, length: number): void;
+  /** Fresh zero pages over [base, base + length) (anonymous MAP_FIXED): whatever a clone left in the memory is gone. Not while registered or tracked. */
+  resetMemory(memory: MemoryLike, length: number): void;
   /** MADV_POPULATE_READ: map the pages read-only now (copies nothing). */
   populateRead(memory: MemoryLike, length: number): void;
   /**

@@ -1,0 +1,134 @@
+/**
+ * Wasm memories made ahead, one pool per guest thread. A clone variant
+ * imports its memory (core's rewriteForSnapshot), so a fork takes a memory
+ * from here and maps its snapshot over it instead of making, growing and
+ * accounting for a new WebAssembly.Memory on its critical path (0.4–6 ms, most
+ * of it V8's garbage-collection work for the growth).
+ *
+ * A memory is pooled by class: the module's declared maximum (an imported
+ * memory may not declare more, and must not declare less, or clones could
+ * grow less far than their parent) and its current size (a clone's memory is
+ * exactly its snapshot's size, and wasm memories never shrink). The classes
+ * kept are those of the snapshots this thread holds, most recently used
+ * first. Nothing in a pooled memory belongs to any fork: a fresh one is all
+ * zero, and one a clone used comes back reset to fresh zero pages by the
+ * native pager (without it, it is dropped: portable hosts only make fresh ones).
+ */
+import { WASM_PAGE_SIZE } from '@flurry/core';
+import type { NativePager } from '../native/pager.js';
+
+/**
+ * Free memories kept per thread, over all classes. Each is a whole V8
+ * reservation (about 10 GiB of address space, of V8's 1 TiB for all wasm
+ * memories in a process) but holds no pages.
+ */
+export const POOLED_PER_THREAD = 2;
+
+interface MemoryClass {
+  maximumPages: number;
+  pages: number;
+  /** Snapshots of this class the thread holds. */
+  users: number;
+  free: WebAssembly.Memory[];
+}
+
+export interface PoolStats {
+  /** Memories handed out from the pool, and made on the spot because none was free. */
+  taken: number;
+  missed: number;
+  /** Made ahead, and given back (reset) after a clone. */
+  made: number;
+  recycled: number;
+  free: number;
+}
+
+export class MemoryPool {
+  /** By `maximumPages:pages`, least recently used first. */
+  private readonly classes = new Map<string, MemoryClass>();
+  private readonly counts = { taken: 0, missed: 0, made: 0, recycled: 0 };
+
+  constructor(
+    private readonly pager: NativePager | undefined,
+    private readonly limit = POOLED_PER_THREAD,
+  ) {}
+
+  /** A snapshot of this class is held: keep memories of it ahead. Returns its release. */
+  want(maximumPages: number, byteLength: number): () => void {
+    const pages = byteLength / WASM_PAGE_SIZE;
+    const c = this.touch(maximumPages, pages);
+    c.users++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--c.users > 0) return;
+      this.classes.delete(key(maximumPages, pages));
+    };
+  }
+
+  /** A memory of exactly `byteLength` bytes and the declared maximum, holding zeros: from the pool, or made now. */
+  take(maximumPages: number, byteLength: number): { memory: WebAssembly.Memory; pooled: boolean } {
+    const pages = byteLength / WASM_PAGE_SIZE;
+    const memory = this.classes.get(key(maximumPages, pages))?.free.pop();
+    if (memory) {
+      this.counts.taken++;
+      this.touch(maximumPages, pages);
+      return { memory, pooled: true };
+    }
+    this.counts.missed++;
+    return { memory: new WebAssembly.Memory({ initial: pages, maximum: maximumPages }), pooled: false };
+  }
+
+  /**
+   * A clone is over and nothing references its memory any more: reset it and
+   * keep it if its class (by its size now) is wanted and there is room; else
+   * it is left to the garbage collector.
+   */
+  giveBack(memory: WebAssembly.Memory, maximumPages: number): void {
+    const c = this.classes.get(key(maximumPages, memory.buffer.byteLength / WASM_PAGE_SIZE));
+    if (!c || !this.pager || this.freeCount() >= this.limit) return;
+    if (memory.buffer.byteLength > 0) this.pager.resetMemory(memory, memory.buffer.byteLength);
+    c.free.push(memory);
+    this.counts.recycled++;
+  }
+
+  /**
+   * Makes memories for the wanted classes, most recently used first, up to
+   * the limit: the `limit` most recent classes get at least one each, older
+   * classes' free memories go (call while the thread is idle).
+   */
+  refill(): void {
+    const recent = [...this.classes.values()].reverse().slice(0, this.limit);
+    for (const c of this.classes.values()) if (!recent.includes(c)) c.free.length = 0;
+    for (const c of recent) {
+      if (c.free.length > 0) continue;
+      if (this.freeCount() >= this.limit) recent.find((o) => o.free.length > 1)?.free.pop();
+      if (this.freeCount() >= this.limit) return;
+      c.free.push(new WebAssembly.Memory({ initial: c.pages, maximum: c.maximumPages }));
+      this.counts.made++;
+    }
+  }
+
+  stats(): PoolStats {
+    return { ...this.counts, free: this.freeCount() };
+  }
+
+  private freeCount(): number {
+    let n = 0;
+    for (const c of this.classes.values()) n += c.free.length;
+    return n;
+  }
+
+  /** The class, made most recently used. */
+  private touch(maximumPages: number, pages: number): MemoryClass {
+    const k = key(maximumPages, pages);
+    const c = this.classes.get(k) ?? { maximumPages, pages, users: 0, free: [] };
+    this.classes.delete(k);
+    this.classes.set(k, c);
+    return c;
+  }
+}
+
+function key(maximumPages: number, pages: number): string {
+  return `${maximumPages}:${pages}`;
+}
