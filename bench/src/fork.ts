@@ -201,8 +201,16 @@ interface LocalFork {
   mib: number;
   /** Fork request to the clone's first instruction, nothing made ahead for that fork (median). */
   backToBackMs: number;
-  /** Of which: waiting for the thread, and making the instance (median of each). */
-  backToBackParts: { threadMs: number; instanceMs: number };
+  /**
+   * Of which (median of each): the request reaching the guest thread (the
+   * message and the thread waking), the thread's own steps before it makes
+   * the instance, and making the instance (a pooled memory, the snapshot
+   * mapped over it, instantiating, setting the globals).
+   */
+  backToBackParts: { threadMs: number; hopMs: number; callSetupMs: number; instanceMs: number };
+  /** Forks of the back-to-back run whose memory came from the thread's pool. */
+  pooledForks: number;
+  forks: number;
   /** Fork request to the clone's first instruction, with its instance made ahead (median). */
   madeAheadMs: number;
   /** Today's figures, to the host hearing that `on_restore` returned: instance made ahead, and same parent back to back. */
@@ -213,7 +221,8 @@ interface LocalFork {
 
 function localLine(l: LocalFork): string {
   return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction ${l.backToBackMs.toFixed(3)} ms with nothing made ahead ` +
-    `(thread ${l.backToBackParts.threadMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}), ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
+    `(to the thread ${l.backToBackParts.hopMs.toFixed(3)} + call setup ${l.backToBackParts.callSetupMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}; ` +
+    `pooled memory ${l.pooledForks}/${l.forks}), ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
     `to running: made ahead ${l.cowMs.toFixed(3)} ms, same parent back to back ${l.cowColdMs.toFixed(3)} ms; copy ${l.copyMs.toFixed(1)} ms`;
 }
 
@@ -261,8 +270,11 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       let running = NaN;
       const r = await pool.run(key, 0, 1, input, `local-${i}`, undefined, () => (running = performance.now() - t0));
       const m = r.memory!;
-      const firstInstruction = m.createdAt! - (performance.timeOrigin + t0);
-      return { firstInstruction, running, threadMs: firstInstruction - (m.spare ? 0 : m.restoreMs), instanceMs: m.spare ? 0 : m.restoreMs, spare: m.spare };
+      const sent = performance.timeOrigin + t0;
+      const firstInstruction = m.createdAt! - sent;
+      const instanceMs = m.spare ? 0 : m.restoreMs;
+      const hopMs = m.receivedAt! - sent;
+      return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true };
     };
     const native = await GuestPool.start({ threads: 1, limits, log, pager: 'native' });
     let fig: Omit<LocalFork, 'copyMs'>;
@@ -287,7 +299,14 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       fig = {
         mib,
         backToBackMs: round(median(nothing.map((f) => f.firstInstruction)), 3),
-        backToBackParts: { threadMs: round(median(nothing.map((f) => f.threadMs)), 3), instanceMs: round(median(nothing.map((f) => f.instanceMs)), 3) },
+        backToBackParts: {
+          threadMs: round(median(nothing.map((f) => f.threadMs)), 3),
+          hopMs: round(median(nothing.map((f) => f.hopMs)), 3),
+          callSetupMs: round(median(nothing.map((f) => f.callSetupMs)), 3),
+          instanceMs: round(median(nothing.map((f) => f.instanceMs)), 3),
+        },
+        pooledForks: nothing.filter((f) => f.pooled).length,
+        forks: nothing.length,
         madeAheadMs: round(median(ahead.map((f) => f.firstInstruction)), 3),
         cowMs: round(median(ahead.map((f) => f.running)), 3),
         cowColdMs: round(median(cold), 3),

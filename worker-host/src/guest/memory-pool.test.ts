@@ -1,0 +1,163 @@
+/** The pool of memories made ahead: what one clone leaves never reaches the next, the pool refills, and forks work without it. */
+import { describe, expect, it } from 'vitest';
+import { rewriteForSnapshot, WASM_PAGE_SIZE } from '@flurry/core';
+import { loadNativePager, nativePagerStatus, type NativePager } from '../native/pager.js';
+import { CurrentCall } from './current-call.js';
+import { buildImportObject, hostFunctions } from './import-object.js';
+import { CloneFactory, takeSnapshot } from './instance.js';
+import { MemoryPool } from './memory-pool.js';
+import { wat } from '../../../test/helpers/wat.js';
+
+/** Page 0 holds 41 at 0 (a data segment); `set` writes anywhere; memory grows to `pages` in the parent. */
+const MODULE = (pages: number) => wat(`(module
+  (memory (export "memory") 1 64)
+  (data (i32.const 0) "\\29")
+  (func (export "grow") (drop (memory.grow (i32.const ${pages - 1}))))
+  (func (export "set") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func (export "get") (param i32) (result i32) (i32.load (local.get 0))))`);
+
+const MAX_PAGES = 64;
+const native = nativePagerStatus().copyOnWrite;
+
+/** A parent of `pages` wasm pages (page 0 from the data segment, the rest zero) snapshotted, and a factory of its clones. */
+function forkable(pager: NativePager | undefined, pool: MemoryPool, pages = 4) {
+  const { parent, clone } = rewriteForSnapshot(MODULE(pages));
+  const host = hostFunctions(new CurrentCall());
+  const parentModule = new WebAssembly.Module(parent as BufferSource);
+  const instance = new WebAssembly.Instance(parentModule, buildImportObject(parentModule, host));
+  (instance.exports.grow as () => void)();
+  const snapshot = takeSnapshot(instance, pager);
+  const cloneModule = new WebAssembly.Module(clone as BufferSource);
+  const factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), snapshot, pager, { pool, maximumPages: MAX_PAGES });
+  const fork = () => {
+    const c = factory.instantiate({ attach: () => {} } as never);
+    const call = <T>(name: string, ...args: number[]) => (c.instance.exports[name] as (...a: number[]) => T)(...args);
+    return { clone: c, set: (at: number, v: number) => call<void>('set', at, v), get: (at: number) => call<number>('get', at) };
+  };
+  return { factory, fork, snapshot };
+}
+
+describe('memory pool', () => {
+  it.skipIf(!native)('pool - a memory one clone wrote is reset before the next clone of the same slot: it sees the snapshot only', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager);
+    const { factory, fork, snapshot } = forkable(pager, pool);
+    pool.refill();
+    const a = fork();
+    expect(a.clone.pooled).toBe(true);
+    expect(a.get(0)).toBe(41);
+    a.set(0, 7); // over a snapshot page
+    a.set(2 * WASM_PAGE_SIZE + 8, 99); // over a zero page
+    a.clone.restored.finish();
+    factory.recycle(a.clone);
+    const b = fork();
+    expect(b.clone.memory).toBe(a.clone.memory);
+    expect(b.clone.pooled).toBe(true);
+    expect(b.get(0)).toBe(41);
+    expect(b.get(2 * WASM_PAGE_SIZE + 8)).toBe(0);
+    expect(b.clone.memory.buffer.byteLength).toBe(snapshot.memory.byteLength);
+    // Nothing of A's is resident either: the clone owns no page until it writes one.
+    expect(pager.privatePages(b.clone.memory, b.clone.memory.buffer.byteLength).length).toBe(0);
+    factory.close();
+    if (snapshot.memory.kind === 'cow') pager.closeFd(snapshot.memory.fd);
+  });
+
+  it.skipIf(!nativePagerStatus().available)('pool - a lazy clone of a reset memory faults every page in from the store again, not the last clone\'s', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager);
+    const { snapshot: cow } = forkable(pager, pool);
+    if (cow.memory.kind !== 'cow') throw new Error('expected a cow snapshot');
+    // The same snapshot as another host would page it in: every page in a store (zero pages marked).
+    const pages = cow.memory.byteLength / 4096;
+    const store = pager.createStore(pages);
+    pager.storeMarkZero(store, cow.memory.zeroPages);
+    const bytes = new Uint8Array(cow.memory.byteLength);
+    pager.readFdInto(bytes, cow.memory.fd, bytes.length);
+    pager.storePut(store, 0, bytes);
+    const lazy = { memory: { kind: 'lazy' as const, byteLength: cow.memory.byteLength, storeId: store, maximumBytes: MAX_PAGES * WASM_PAGE_SIZE }, globals: cow.globals };
+    const { clone } = rewriteForSnapshot(MODULE(4));
+    const module = new WebAssembly.Module(clone as BufferSource);
+    const factory = new CloneFactory(module, buildImportObject(module, hostFunctions(new CurrentCall())), lazy, pager, { pool, maximumPages: MAX_PAGES });
+    pool.refill();
+    const run = () => {
+      const c = factory.instantiate({ attach: () => {} } as never);
+      const call = (name: string, ...args: number[]) => (c.instance.exports[name] as (...a: number[]) => number)(...args);
+      return { c, call };
+    };
+    const a = run();
+    expect(a.call('get', 0)).toBe(41);
+    a.call('set', 0, 7);
+    a.call('set', 2 * WASM_PAGE_SIZE + 8, 99);
+    a.c.restored.finish();
+    factory.recycle(a.c);
+    const b = run();
+    expect(b.c.memory).toBe(a.c.memory);
+    expect(b.call('get', 0)).toBe(41);
+    expect(b.call('get', 2 * WASM_PAGE_SIZE + 8)).toBe(0);
+    const stats = b.c.restored.finish();
+    expect(stats.pagesFromStore + stats.zeroPages).toBeGreaterThanOrEqual(2);
+    factory.close();
+    pager.dropStore(store);
+    pager.closeFd(cow.memory.fd);
+  });
+
+  it('pool - refills a class it handed out, up to its limit, and stops keeping a class nobody holds', () => {
+    const pool = new MemoryPool(native ? loadNativePager() : undefined, 2);
+    const release = pool.want(MAX_PAGES, 4 * WASM_PAGE_SIZE);
+    pool.refill();
+    expect(pool.stats()).toMatchObject({ made: 1, free: 1 });
+    const first = pool.take(MAX_PAGES, 4 * WASM_PAGE_SIZE);
+    expect(first.pooled).toBe(true);
+    expect(first.memory.buffer.byteLength).toBe(4 * WASM_PAGE_SIZE);
+    expect(pool.stats().free).toBe(0);
+    pool.refill();
+    expect(pool.stats()).toMatchObject({ made: 2, free: 1, taken: 1 });
+    expect(pool.take(MAX_PAGES, 4 * WASM_PAGE_SIZE).memory).not.toBe(first.memory);
+    // Three classes wanted, room for two: the two used most recently get one each.
+    const others = [pool.want(MAX_PAGES, 2 * WASM_PAGE_SIZE), pool.want(MAX_PAGES, 3 * WASM_PAGE_SIZE)];
+    pool.refill();
+    expect(pool.stats().free).toBe(2);
+    expect(pool.take(MAX_PAGES, 3 * WASM_PAGE_SIZE).pooled).toBe(true);
+    expect(pool.take(MAX_PAGES, 2 * WASM_PAGE_SIZE).pooled).toBe(true);
+    release();
+    for (const r of others) r();
+    pool.refill();
+    expect(pool.stats().free).toBe(0);
+  });
+
+  it('pool - a memory of no pooled class (larger than any) is made on the spot and forks the same', () => {
+    const pager = native ? loadNativePager() : undefined;
+    const pool = new MemoryPool(pager);
+    const small = forkable(pager, pool, 2);
+    pool.refill();
+    const big = forkable(pager, new MemoryPool(pager, 0), 8);
+    const c = big.fork();
+    expect(c.clone.pooled).toBe(false);
+    expect(c.clone.memory.buffer.byteLength).toBe(8 * WASM_PAGE_SIZE);
+    expect(c.get(0)).toBe(41);
+    expect(c.get(7 * WASM_PAGE_SIZE)).toBe(0);
+    const s = small.fork();
+    expect(s.clone.pooled).toBe(true);
+    expect(s.get(0)).toBe(41);
+    for (const f of [small, big]) {
+      f.factory.close();
+      if (pager && f.snapshot.memory.kind === 'cow') pager.closeFd(f.snapshot.memory.fd);
+    }
+  });
+
+  it('pool - without the native pager (portable) a used memory is dropped, never reused: the next clone gets a fresh one', () => {
+    const pool = new MemoryPool(undefined);
+    const { factory, fork } = forkable(undefined, pool);
+    pool.refill();
+    const a = fork();
+    expect(a.clone.pooled).toBe(true);
+    a.set(2 * WASM_PAGE_SIZE + 8, 99);
+    a.clone.restored.finish();
+    factory.recycle(a.clone);
+    const b = fork();
+    expect(b.clone.memory).not.toBe(a.clone.memory);
+    expect(b.get(0)).toBe(41);
+    expect(b.get(2 * WASM_PAGE_SIZE + 8)).toBe(0);
+    factory.close();
+  });
+});
