@@ -8,9 +8,10 @@
  * A memory is pooled by class: the module's declared maximum (an imported
  * memory may not declare more, and must not declare less, or clones could
  * grow less far than their parent) and its current size (a clone's memory is
- * exactly its snapshot's size, and wasm memories never shrink). The classes
- * kept are those of the snapshots this thread holds, most recently used
- * first. Nothing in a pooled memory belongs to any fork: a fresh one is all
+ * exactly its snapshot's size, and wasm memories never shrink). Memories
+ * are made for the classes of the snapshots this thread holds, most recently
+ * used first; a class nobody holds any more keeps its free memories until
+ * their room is needed (the next snapshot is often of the same size). Nothing in a pooled memory belongs to any fork: a fresh one is all
  * zero, and one a clone used comes back reset to fresh zero pages by the
  * native pager (without it, it is dropped: portable hosts only make fresh ones).
  */
@@ -27,7 +28,7 @@ export const POOLED_PER_THREAD = 2;
 interface MemoryClass {
   maximumPages: number;
   pages: number;
-  /** Snapshots of this class the thread holds. */
+  /** Snapshots of this class the thread holds (0: memories are kept, not made). */
   users: number;
   free: WebAssembly.Memory[];
 }
@@ -61,8 +62,7 @@ export class MemoryPool {
     return () => {
       if (released) return;
       released = true;
-      if (--c.users > 0) return;
-      this.classes.delete(key(maximumPages, pages));
+      c.users--;
     };
   }
 
@@ -93,20 +93,22 @@ export class MemoryPool {
   }
 
   /**
-   * Makes memories for the wanted classes, most recently used first, up to
-   * the limit: the `limit` most recent classes get at least one each, older
-   * classes' free memories go (call while the thread is idle).
+   * Makes memories for the held classes, most recently used first, up to the
+   * limit: the `limit` most recent get one each, room taken first from
+   * classes nobody holds, then from the least recent (call while the thread is idle).
    */
   refill(): void {
-    const recent = [...this.classes.values()].reverse().slice(0, this.limit);
-    for (const c of this.classes.values()) if (!recent.includes(c)) c.free.length = 0;
+    const all = [...this.classes.values()];
+    const recent = all.filter((c) => c.users > 0).reverse().slice(0, this.limit);
+    const evictable = all.filter((c) => !recent.includes(c));
     for (const c of recent) {
       if (c.free.length > 0) continue;
-      if (this.freeCount() >= this.limit) recent.find((o) => o.free.length > 1)?.free.pop();
-      if (this.freeCount() >= this.limit) return;
+      if (this.freeCount() >= this.limit) (evictable.find((o) => o.free.length > 0) ?? recent.find((o) => o.free.length > 1))?.free.pop();
+      if (this.freeCount() >= this.limit) break;
       c.free.push(new WebAssembly.Memory({ initial: c.pages, maximum: c.maximumPages }));
       this.counts.made++;
     }
+    for (const [k, c] of this.classes) if (c.users === 0 && c.free.length === 0) this.classes.delete(k);
   }
 
   stats(): PoolStats {
