@@ -211,6 +211,9 @@ interface LocalFork {
   /** Forks of the back-to-back run whose memory came from the thread's pool. */
   pooledForks: number;
   forks: number;
+  /** The same back-to-back forks with the memory pool off (each clone makes and grows a new memory: the figure before the pool), median. */
+  backToBackUnpooledMs: number;
+  backToBackUnpooledInstanceMs: number;
   /** Fork request to the clone's first instruction, with its instance made ahead (median). */
   madeAheadMs: number;
   /** Today's figures, to the host hearing that `on_restore` returned: instance made ahead, and same parent back to back. */
@@ -222,7 +225,8 @@ interface LocalFork {
 function localLine(l: LocalFork): string {
   return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction ${l.backToBackMs.toFixed(3)} ms with nothing made ahead ` +
     `(to the thread ${l.backToBackParts.hopMs.toFixed(3)} + call setup ${l.backToBackParts.callSetupMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}; ` +
-    `pooled memory ${l.pooledForks}/${l.forks}), ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
+    `pooled memory ${l.pooledForks}/${l.forks}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
+    `${(l.backToBackUnpooledMs / l.backToBackMs).toFixed(1)}x); ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
     `to running: made ahead ${l.cowMs.toFixed(3)} ms, same parent back to back ${l.cowColdMs.toFixed(3)} ms; copy ${l.copyMs.toFixed(1)} ms`;
 }
 
@@ -231,6 +235,7 @@ function localFigures(local: LocalFork[]): Record<string, unknown> {
   return {
     localFork: local,
     localForkBackToBackMs: worst((l) => l.backToBackMs),
+    localForkBackToBackUnpooledMs: worst((l) => l.backToBackUnpooledMs),
     localForkMadeAheadMs: worst((l) => l.madeAheadMs),
     localForkMs: worst((l) => l.cowMs),
     localForkColdMs: worst((l) => l.cowColdMs),
@@ -245,7 +250,10 @@ const median = (xs: number[]) => summarize(xs).p50Ms;
  *   nothing made ahead  forks alternate between two parents of the same
  *                       module and init, so the forked parent never has a
  *                       spare instance (a thread keeps one, of the parent it
- *                       served last); the thread is idle when the fork comes
+ *                       served last); the thread is idle when the fork comes.
+ *                       Its memory comes from the thread's pool (generic,
+ *                       made ahead); the same forks with the pool off are
+ *                       the baseline (a new memory made and grown per fork)
  *   made ahead          the same parent each time, idle between forks: the
  *                       thread has made the next instance ahead
  *   same parent, back to back  the next fork as soon as the last ended (today's
@@ -276,6 +284,28 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       const hopMs = m.receivedAt! - sent;
       return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true };
     };
+    /** Back to back, nothing made ahead for the fork: alternating between two parents of the same module and init. */
+    const alternate = async (pool: GuestPool, n: number, first: 'a' | 'b') => {
+      const second = first === 'a' ? 'b' : 'a';
+      const forks: Awaited<ReturnType<typeof fork>>[] = [];
+      for (let i = 0; i < n; i++) {
+        await pause(20);
+        const f = await fork(pool, i % 2 ? second : first, i);
+        if (f.spare) throw new Error('a fork meant to have nothing made ahead found a spare instance');
+        forks.push(f);
+      }
+      return forks;
+    };
+    const unpooledPool = await GuestPool.start({ threads: 1, limits: { ...limits, pooledMemories: 0 }, log, pager: 'native' });
+    let unpooled: Awaited<ReturnType<typeof fork>>[];
+    try {
+      await unpooledPool.warm('a', moduleBytes, init);
+      await unpooledPool.warm('b', moduleBytes, init);
+      // The thread's spare is of 'b', loaded last.
+      unpooled = await alternate(unpooledPool, 15, 'a');
+    } finally {
+      await unpooledPool.close();
+    }
     const native = await GuestPool.start({ threads: 1, limits, log, pager: 'native' });
     let fig: Omit<LocalFork, 'copyMs'>;
     try {
@@ -289,13 +319,8 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       }
       const cold: number[] = [];
       for (let i = 0; i < n; i++) cold.push((await fork(native, 'a', i)).running);
-      const nothing: Awaited<ReturnType<typeof fork>>[] = [];
-      for (let i = 0; i < n; i++) {
-        await pause(20);
-        const f = await fork(native, i % 2 ? 'a' : 'b', i);
-        if (f.spare) throw new Error('a fork meant to have nothing made ahead found a spare instance');
-        nothing.push(f);
-      }
+      // The thread's spare is of 'a', forked last.
+      const nothing = await alternate(native, n, 'b');
       fig = {
         mib,
         backToBackMs: round(median(nothing.map((f) => f.firstInstruction)), 3),
@@ -307,6 +332,8 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
         },
         pooledForks: nothing.filter((f) => f.pooled).length,
         forks: nothing.length,
+        backToBackUnpooledMs: round(median(unpooled.map((f) => f.firstInstruction)), 3),
+        backToBackUnpooledInstanceMs: round(median(unpooled.map((f) => f.instanceMs)), 3),
         madeAheadMs: round(median(ahead.map((f) => f.firstInstruction)), 3),
         cowMs: round(median(ahead.map((f) => f.running)), 3),
         cowColdMs: round(median(cold), 3),

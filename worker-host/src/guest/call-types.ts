@@ -15,6 +15,8 @@ export interface GuestLimits {
   maxOutputBytes: number;
   maxLogLines: number;
   maxLogBytes: number;
+  /** Most wasm memories each guest thread keeps made ahead for clones (memory-pool.ts; default POOLED_PER_THREAD, 0 for none). */
+  pooledMemories?: number;
 }
 
 export interface HttpRequestData {

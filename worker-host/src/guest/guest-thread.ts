@@ -28,7 +28,7 @@ const pager = data.pager === 'native' ? loadNativePager() : undefined;
 const registrationSlot = new RegistrationSlot(data.registrationSlot);
 const current = new CurrentCall();
 /** Memories made ahead for this thread's clones (see memory-pool.ts). */
-const memoryPool = new MemoryPool(pager);
+const memoryPool = new MemoryPool(pager, limits.pooledMemories);
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
 const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string }>();

@@ -50,7 +50,7 @@ export class MemoryPool {
 
   constructor(
     private readonly pager: NativePager | undefined,
-    private readonly limit = POOLED_PER_THREAD,
+    private readonly limit: number = POOLED_PER_THREAD,
   ) {}
 
   /** A snapshot of this class is held: keep memories of it ahead. Returns its release. */
