@@ -3,7 +3,10 @@
  * state (the `pattern` program) forked into --clones clones over --hosts host
  * processes, each clone reading the leading --share of that memory. In the
  * same run, the same work by:
- *   lazy multicast   on-demand pages, each sent once to every host (Flurry)
+ *   lazy multicast   on-demand pages, each sent once to every host (Flurry),
+ *                    each host adopting the snapshot when its fork request comes
+ *   adopted ahead    the same with the snapshot adopted on every host before
+ *                    the fork (adoptAhead; its time reported apart): forkMs
  *   + prefetch       the same with the recorded working set pushed at fork
  *   lazy unicast     on-demand pages, each host fetching its own copy
  *   eager            every clone receives the whole memory before it starts
@@ -20,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import {
-  createLogger, decodeDescriptor, forkAcross, PAGE_SIZE, releaseSnapshot, requestSnapshot, roundRobin,
+  adoptAhead, createLogger, decodeDescriptor, forkAcross, PAGE_SIZE, releaseSnapshot, requestSnapshot, roundRobin,
   type CloneResult, type ForkMode, type ReleaseReply,
 } from '@flurry/core';
 import { GuestPool, probeFaults, type FaultFigures } from '@flurry/worker-host';
@@ -44,6 +47,8 @@ interface RunFigures {
   failed: number;
   startP50Ms?: number;
   phases?: ForkBreakdown;
+  /** Adopted ahead: the snapshot made ready on every host (adoptAhead) between the snapshot and the fork, in ms; not in runningMs. */
+  adoptAheadMs?: number;
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -78,9 +83,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (!deployed.ok) throw new Error(`deploy failed: ${await deployed.text()}`);
     const digest = ((await deployed.json()) as { function: { digest: string } }).function.digest;
 
-    const forkRun = async (label: string, mode: ForkMode, prefetch: boolean, n = clones): Promise<RunFigures> => {
+    const forkRun = async (label: string, mode: ForkMode, prefetch: boolean, n = clones, ahead = false): Promise<RunFigures> => {
       const snap = await requestSnapshot(nc, 'host-1', { requestId: `bench-${label}`, tenant: 'default', name: 'pattern', digest, initInput });
       const descriptor = decodeDescriptor(snap.descriptor);
+      let adoptAheadMs: number | undefined;
+      if (ahead) {
+        // As a coordinator would once the snapshot is made and its hosts chosen.
+        const t = performance.now();
+        await adoptAhead(nc, hosts, snap.descriptor, { requestId: `bench-${label}-ahead`, mode, prefetch, timeoutMs: 600_000 });
+        adoptAheadMs = performance.now() - t;
+      }
       memoryBytes = descriptor.memoryBytes;
       let recordingBytes = 0;
       if (prefetch) {
@@ -108,6 +120,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         pages: { local: sum((r) => r.pages.local), multicast: sum((r) => r.pages.multicast), unicast: sum((r) => r.pages.unicast), zero: sum((r) => r.pages.zero) },
         faultWaitMs: sum((r) => r.faultWaitMs),
         failed: out.results.filter((r) => !r.ok).length,
+        adoptAheadMs,
       };
       figures.push(fig);
       const starts = out.results.map((r) => r.startMs).sort((a, b) => a - b);
@@ -122,20 +135,25 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // Warm-up: every host fetches and compiles the module once, as a fleet that ran the function before has.
     await forkRun('warm-up', 'lazy', false, hostCount);
     figures.length = 0;
-    const lazy = await forkRun('lazy multicast', 'lazy', false);
-    say('  where the lazy multicast fork went:');
+    const adoptedOnFork = await forkRun('lazy multicast', 'lazy', false);
+    say('  where the lazy multicast fork went (each host adopts the snapshot when its fork request comes):');
+    for (const line of breakdownTable(adoptedOnFork.phases!)) say(line);
+    const lazy = await forkRun('lazy, adopted ahead', 'lazy', false, clones, true);
+    say(`  where it went with the snapshot adopted ahead (adoptAhead took ${lazy.adoptAheadMs!.toFixed(1)} ms before the fork):`);
     for (const line of breakdownTable(lazy.phases!)) say(line);
+    say(`  all running: adopted ahead ${lazy.runningMs.toFixed(1)} ms vs adopted on the fork ${adoptedOnFork.runningMs.toFixed(1)} ms (${(adoptedOnFork.runningMs / lazy.runningMs).toFixed(2)}x)`);
     const touchedBytes = Math.floor((share * mib * MiB) / PAGE_SIZE) * PAGE_SIZE;
     const lazyFigures = {
       bench: 'fork', clones, hosts: hostCount, parentMiB: mib, memoryBytes, share,
-      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, doneMs: round(lazy.doneMs, 1),
+      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, doneMs: round(lazy.doneMs, 1), adoptAheadMs: round(lazy.adoptAheadMs!, 1),
+      forkAdoptedOnForkMs: round(adoptedOnFork.runningMs, 1), phasesAdoptedOnFork: adoptedOnFork.phases,
       bytesMulticast: lazy.bytesSent, touchedBytes, multicastOverTouched: round(lazy.bytesSent / touchedBytes, 3),
       pagesLazy: lazy.pages, faultWaitMsLazy: round(lazy.faultWaitMs, 1),
     };
     if (args.includes('--lazy-only')) {
       const local = skipLocal ? [] : await localForks([64, 256, 1024], say);
       for (const l of local) say(localLine(l));
-      return { ...lazyFigures, failed: lazy.failed, ...faults, ...(local.length ? localFigures(local) : {}) };
+      return { ...lazyFigures, failed: lazy.failed + adoptedOnFork.failed, ...faults, ...(local.length ? localFigures(local) : {}) };
     }
     const prefetched = await forkRun('lazy multicast+prefetch', 'lazy', true);
     const unicast = await forkRun('lazy unicast', 'unicast', false);

@@ -5,6 +5,7 @@
  * snapshot. The job coordinator, the tests and the benchmarks all use it.
  *
  *   requestSnapshot ─► host: parent booted, snapshot made ─► descriptor
+ *   adoptAhead      ─► hosts: snapshot adopted (a fork request with no clones), before the fork
  *   requestFork     ─► host: clones queued (ForkReply)     ─► results to req.resultSubject
  *   ResultInbox        an inbox for those results, waited on with a time limit
  *   requestCancel / requestRelease ─► host: clones stopped / snapshot dropped
@@ -190,6 +191,23 @@ export async function forkAcross(nc: NatsConnection, opts: ForkOptions): Promise
   } finally {
     inbox.close();
   }
+}
+
+/**
+ * Makes a snapshot ready on hosts before its clones are asked for, so that a
+ * fork there starts at once: a host without the parent adopts it (page
+ * cache, the chunks the pointer globals point into asked for, the clone
+ * module loaded in every guest thread). It is a fork request with no clones;
+ * each host answers once the snapshot is ready there. Send it when the
+ * snapshot is made and its hosts are known. Resolves with each host's time to
+ * be ready (`ForkPhases.preparedMs`); throws the first host's refusal.
+ */
+export async function adoptAhead(nc: NatsConnection, hostIds: string[], descriptor: Uint8Array, opts: { requestId: string; mode?: ForkMode; prefetch?: boolean; timeoutMs?: number }): Promise<ForkStarted[]> {
+  // Nothing is ever published there: no clone runs.
+  const resultSubject = createInbox('flurry.fork');
+  return Promise.all(hostIds.map((hostId) => requestFork(nc, hostId, {
+    requestId: opts.requestId, descriptor, clones: [], count: 0, resultSubject, prefetch: opts.prefetch ?? false, mode: opts.mode,
+  }, { timeoutMs: opts.timeoutMs })));
 }
 
 /** Spreads `count` clone indices over hosts round-robin. */

@@ -7,7 +7,8 @@
  *              (fork/parent-snapshots.ts).
  *   fork       make the snapshot's memory available here once (the parent's,
  *              or adopted through a page cache: fork/adopted-snapshots.ts);
- *              then for each clone index: make the clone (on_restore), report
+ *              with no clones, answer then (adopted ahead of its fork:
+ *              fork-client's adoptAhead); else for each clone index: make the clone (on_restore), report
  *              it running, run it (fork/clone-runner.ts), write its CloneResult
  *              (fork/result-delivery.ts).
  *   release    drop the parent or the cached pages, answer with what moved.
@@ -130,7 +131,10 @@ export class Forker {
           await this.results.finish(req, clone.index, result);
         });
       }
-      if (req.clones.length === 0) this.running.remove(fork);
+      if (req.clones.length === 0) {
+        this.running.remove(fork);
+        respond({ ok: true, hostId: this.deps.hostId, started: 0, runningAt: Date.now(), pager: this.deps.pager ? 'userfaultfd' : 'portable', phases: { receivedAt: performance.timeOrigin + received, preparedMs, runningMs: performance.now() - received } });
+      }
     } catch (err) {
       this.running.remove(fork);
       log.warn({ err: (err as Error).message }, 'fork failed');
