@@ -4,12 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
-  decode, decodeDescriptor, encode, encodeDescriptor, forkAcross, releaseSnapshot, requestSnapshot, roundRobin, Subjects,
+  adoptAhead, decode, decodeDescriptor, encode, encodeDescriptor, forkAcross, releaseSnapshot, requestSnapshot, roundRobin, Subjects,
   type PageFetchReply, type PageFetchRequest, type SnapshotDescriptor,
 } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { nativePagerStatus } from '../worker-host/src/native/pager.js';
 import { deploy, guestProgram } from './helpers/functions.js';
+import { until } from './helpers/gateway-api.js';
 import type { PatternOutput } from './helpers/pattern.js';
 
 
@@ -91,6 +92,32 @@ for (const { pager, env, skip } of pagers) {
       const bytesReceived = received.reduce((n, c) => n + c.bytesReceived, 0);
       console.log(`${pager}: memory ${d.memoryBytes} B, server sent ${server.bytesSent} B, remote hosts received ${bytesReceived} B`);
       expect(bytesReceived).toBeGreaterThan(server.bytesSent * 1.5);
+    });
+
+    it('adopt ahead - hosts adopt a snapshot before its fork (a fork request with no clones), and its clones then run from that adoption', async () => {
+      const snap = await snapshot(8);
+      try {
+        const ready = await adoptAhead(nc, hosts, snap.descriptor, { requestId: `ahead-${pager}` });
+        expect(ready.map((r) => [r.hostId, r.started])).toEqual(hosts.map((h) => [h, 0]));
+        // Adopted before any clone was asked for: the hosts without the parent cache its pages already.
+        const caching = async () => {
+          const { hosts: records } = (await (await fetch(`${fleet.url}/v1/hosts`)).json()) as { hosts: { id: string; pageCaches?: string[] }[] };
+          const ids = records.filter((h) => h.pageCaches?.includes(snap.snapshotId)).map((h) => h.id).sort();
+          return ids.length === 2 ? ids : undefined;
+        };
+        expect(await until('hosts caching the snapshot adopted ahead', caching, 20_000)).toEqual(['host-2', 'host-3']);
+        const out = await forkAcross(nc, { requestId: `ahead-fork-${pager}`, descriptor: snap.descriptor, placement: roundRobin(hosts, 6), count: 6 });
+        const outputs = out.results.map((r) => {
+          expect(r.ok, r.error?.message).toBe(true);
+          return JSON.parse(new TextDecoder().decode(r.output)) as PatternOutput;
+        });
+        for (const o of outputs) expect(o).toMatchObject({ ok: true, mismatches: 0, inits: 1, restored: true });
+        expect(new Set(outputs.map((o) => o.checksum)).size).toBe(1);
+      } finally {
+        const stats = await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
+        // The hosts without the parent held its pages.
+        expect(stats.filter((s) => s.cache).map((s) => s.hostId).sort()).toEqual(['host-2', 'host-3']);
+      }
     });
 
     it('descriptor with a wrong checksum - the host refuses the fork with a clear error and runs nothing', async () => {
