@@ -19,11 +19,13 @@ import { WASM_PAGE_SIZE } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 
 /**
- * Free memories kept per thread, over all classes. Each is a whole V8
- * reservation (about 10 GiB of address space, of V8's 1 TiB for all wasm
- * memories in a process) but holds no pages.
+ * Free memories kept per thread, over all classes. Each holds no pages but is
+ * a whole V8 reservation (10 GiB of address space, of about 1 TiB for every
+ * wasm memory of a process: some 100 memories, running and spare ones
+ * included), so one: a thread runs one clone at a time, and the memory of
+ * the clone that ended comes back to it.
  */
-export const POOLED_PER_THREAD = 2;
+export const POOLED_PER_THREAD = 1;
 
 interface MemoryClass {
   maximumPages: number;
