@@ -164,8 +164,11 @@ export class CloneFactory {
 
   /** The snapshot is dropped from this thread: its class of memory is no longer wanted (for it). */
   close(): void {
-    this.dropSpare();
-    this.releaseClass?.();
+    try {
+      this.dropSpare();
+    } finally {
+      this.releaseClass?.();
+    }
   }
 
   private make(spare: boolean): Clone {

@@ -101,6 +101,23 @@ describe('memory pool', () => {
     pager.closeFd(cow.memory.fd);
   });
 
+  it.skipIf(!nativePagerStatus().available)('pool - a memory still registered when it comes back is not reset or reused: it is dropped', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager);
+    const release = pool.want(MAX_PAGES, 2 * WASM_PAGE_SIZE);
+    const { memory } = pool.take(MAX_PAGES, 2 * WASM_PAGE_SIZE);
+    const store = pager.createStore(32);
+    const registration = pager.registerMemory(memory, MAX_PAGES * WASM_PAGE_SIZE, store);
+    try {
+      pool.giveBack(memory, MAX_PAGES);
+      expect(pool.stats()).toMatchObject({ recycled: 0, free: 0 });
+    } finally {
+      pager.unregister(registration);
+      pager.dropStore(store);
+      release();
+    }
+  });
+
   it('pool - refills a class it handed out, up to its limit, and gives the room of a class nobody holds to the next', () => {
     const pool = new MemoryPool(native ? loadNativePager() : undefined, 2);
     const release = pool.want(MAX_PAGES, 4 * WASM_PAGE_SIZE);

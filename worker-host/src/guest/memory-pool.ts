@@ -89,7 +89,12 @@ export class MemoryPool {
   giveBack(memory: WebAssembly.Memory, maximumPages: number): void {
     const c = this.classes.get(key(maximumPages, memory.buffer.byteLength / WASM_PAGE_SIZE));
     if (!c || !this.pager || this.freeCount() >= this.limit) return;
-    if (memory.buffer.byteLength > 0) this.pager.resetMemory(memory, memory.buffer.byteLength);
+    try {
+      if (memory.buffer.byteLength > 0) this.pager.resetMemory(memory, memory.buffer.byteLength);
+    } catch {
+      // Still registered (a fault was pending at the end) or unmappable: never reused, left to the collector.
+      return;
+    }
     c.free.push(memory);
     this.counts.recycled++;
   }
