@@ -27,7 +27,6 @@ const { limits } = data;
 const pager = data.pager === 'native' ? loadNativePager() : undefined;
 const registrationSlot = new RegistrationSlot(data.registrationSlot);
 const current = new CurrentCall();
-/** Memories made ahead for this thread's clones (see memory-pool.ts). */
 const memoryPool = new MemoryPool(pager, limits.pooledMemories);
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
@@ -181,7 +180,6 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
     const body = context.output.take();
     post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
-  // Finished (unregistered) clones only: a memory still registered cannot be reset.
   if (clone && memory) factory.recycle(clone);
   prepareSpare(factory);
 }
