@@ -10,7 +10,7 @@ import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { GuestExit, guestWireError } from './guest-failure.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
-import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
+import { CloneFactory, handSpare, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
 import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
 import { MemoryPool } from './memory-pool.js';
 import { RegistrationSlot } from './registration-slot.js';
@@ -186,14 +186,9 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
 
 /** The answer is on its way (or a snapshot just came); make the next instance while no call is waiting. */
 function prepareSpare(factory: CloneFactory): void {
-  try {
-    if (spareHolder !== factory) spareHolder?.dropSpare();
-    spareHolder = factory;
-    factory.prepareSpare();
-    memoryPool.refill();
-  } catch {
-    // No spare then (out of memory, say): the next call makes its own instance and reports what fails.
-  }
+  const previous = spareHolder;
+  spareHolder = factory;
+  handSpare(previous, factory, memoryPool);
 }
 
 function progressPoster(id: number): (done: number, total: number) => void {

@@ -201,6 +201,26 @@ export class CloneFactory {
   }
 }
 
+/**
+ * Makes `next` the factory holding a thread's one spare instance, and tops
+ * up the pool. The new spare is made first, then the previous holder's
+ * dropped: its memory goes back to the pool for the next clone, instead of a
+ * new memory being made for the pool (and collected later) on every switch.
+ */
+export function handSpare(previous: CloneFactory | undefined, next: CloneFactory, pool: MemoryPool): void {
+  try {
+    next.prepareSpare();
+  } catch {
+    // No spare then (out of memory, say): the next call makes its own instance and reports what fails.
+  }
+  try {
+    if (previous !== next) previous?.dropSpare();
+    pool.refill();
+  } catch {
+    // A spare whose registration is already gone, or no memory to make one ahead: the next call makes its own.
+  }
+}
+
 /** Runs `on_restore` if the module exports it (once, when a persistent instance is made). */
 export function runOnRestore(instance: WebAssembly.Instance): void {
   exportedFunction(instance, 'on_restore')?.();

@@ -19,13 +19,15 @@ import { WASM_PAGE_SIZE } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 
 /**
- * Free memories kept per thread, over all classes. Each holds no pages but is
- * a whole V8 reservation (10 GiB of address space, of about 1 TiB for every
- * wasm memory of a process: some 100 memories, running and spare ones
- * included), so one: a thread runs one clone at a time, and the memory of
- * the clone that ended comes back to it.
+ * Free memories kept per thread, over all classes: room for the memory of
+ * the clone that just ended beside the one made ahead, so that back-to-back
+ * clones and spares circulate the same memories and none is made (and
+ * collected) per call. Each holds no pages but is a whole V8 reservation
+ * (10 GiB of address space, of about 1 TiB for every wasm memory of a
+ * process): in steady state a call thread holds three (running, spare, one
+ * free) where it held two.
  */
-export const POOLED_PER_THREAD = 1;
+export const POOLED_PER_THREAD = 2;
 
 interface MemoryClass {
   maximumPages: number;
