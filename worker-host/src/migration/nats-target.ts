@@ -119,12 +119,14 @@ export class NatsTarget implements PrecopyTarget {
     this.probe = undefined;
   }
 
-  private async prepare(memoryBytes: number): Promise<void> {
-    if (this.prepared) return;
+  /** Says whether the target's own parent has the source's parent digest (the instance then starts from it). */
+  async prepare(memoryBytes: number, parentDigest?: string): Promise<{ fromParent: boolean }> {
+    if (this.prepared) return { fromParent: false };
     // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
     this.startProbing();
     this.prepared = true;
-    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.opts.prepareTimeoutMs);
+    const reply = await this.step({ step: 'prepare', ...this.info, memoryBytes, ...(parentDigest ? { parentDigest } : {}) }, this.opts.prepareTimeoutMs);
+    return { fromParent: parentDigest !== undefined && reply.fromParent === true };
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
