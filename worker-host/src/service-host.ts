@@ -234,12 +234,18 @@ export class ServiceHost {
         // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
         this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
         this.instances.delete(inst.instanceId);
+        // The held requests first: the clients waiting longest, and the target serves from now on.
+        forwarded = held.length;
+        const answers = held.map((h) => {
+          const answer = this.forwardTo(req.target, inst, h);
+          h.forward(answer);
+          return answer;
+        });
         // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
         void inst.sub.drain().catch(() => undefined);
         this.parents.release(inst.parentKey);
         this.replies.forget(inst.instanceId);
-        forwarded = held.length;
-        for (const h of held) h.forward(this.forwardTo(req.target, inst, h));
+        return answers;
       },
     });
     const { mode } = source;

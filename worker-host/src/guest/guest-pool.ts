@@ -318,7 +318,10 @@ export class GuestPool {
     return this.migrations.stopAndCopy(instanceId, opts.fromParent === true);
   }
 
-  /** The target has the instance: destroys the source and hands back the requests held since stop-and-copy, in arrival order. */
+  /**
+   * The target has the instance: hands back the requests held since stop-and-copy, in arrival order. The
+   * source's copy stays stopped until destroyInstance (after the pause: freeing it is no part of it).
+   */
   commitMigration(instanceId: string): HeldRequest[] {
     return this.migrations.commit(instanceId);
   }

@@ -88,10 +88,8 @@ export class InstanceMigrationSteps {
   commit(instanceId: string): HeldRequest[] {
     const inst = this.instances.migrating(instanceId, 'source');
     if (!inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} has not been stopped (stopAndCopy first)`);
-    const held = inst.migration!.held;
-    inst.migration = undefined;
-    this.instances.destroy(instanceId);
-    return held;
+    // It stays stopped (nothing runs in it again) until destroyed, which the caller does after the pause.
+    return inst.migration!.held.splice(0);
   }
 
   /** See GuestPool.abortMigration. */

@@ -165,6 +165,8 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     const held = source.commitMigration(src);
     expect(held.map((h) => h.callId)).toEqual(['late0', 'late1', 'late2', 'late3', 'late4']);
     for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
+    // The caller destroys the source's stopped copy once it sent the held requests on.
+    source.destroyInstance(src);
     expect((await Promise.all(late)).map((r) => json(r).seq)).toEqual([2, 3, 4, 5, 6]);
     await expect(source.instanceHandle(src, req('GET', '/state'), `h${n++}`)).rejects.toMatchObject({ code: 'not_found' });
     expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `h${n++}`)).next).toBe(6);
@@ -192,6 +194,8 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     const held = source.commitMigration(src);
     expect(held.map((h) => h.callId)).toEqual(['queued1', 'queued2', 'queued3', 'queued4', 'later']);
     for (const h of held) h.forward(target.instanceHandle(dst, h.request, h.callId));
+    // The caller destroys the source's stopped copy once it sent the held requests on.
+    source.destroyInstance(src);
     expect((await Promise.all([...says, later])).map((r) => json(r).seq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `q${n++}`)).messages.map((m: { text: string }) => m.text)).toEqual(['q0', 'q1', 'q2', 'q3', 'q4', 'later']);
     target.destroyInstance(dst);

@@ -12,8 +12,11 @@ export interface InstanceSourceOptions {
   modes?: readonly MigrationMode[];
   /** Hash the instance's memory once stopped (memoryAtStop), to compare with the target's. */
   verify?: boolean;
-  /** The instance is let go: the requests it held since the stop, in arrival order, to forward to the target. */
-  onCommit?: (held: HeldRequest[]) => void;
+  /**
+   * The instance is let go: the requests it held since the stop, in arrival order, to forward to the target
+   * (their answers, if returned: the source's copy is destroyed once they are in).
+   */
+  onCommit?: (held: HeldRequest[]) => Promise<unknown>[] | void;
 }
 
 const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
@@ -23,6 +26,8 @@ export class InstanceSource implements PrecopySource {
   memoryAtStop: { hash: string; memoryBytes: number } | undefined;
   /** Round 0 and the stop send only what differs from the parent. */
   private diff = false;
+  /** The held requests' answers from the target, once let go. */
+  private forwarded: Promise<unknown>[] = [];
 
   private constructor(
     private readonly pool: GuestPool,
@@ -81,7 +86,15 @@ export class InstanceSource implements PrecopySource {
 
   commit(): void {
     const held = this.pool.commitMigration(this.instanceId);
-    this.opts.onCommit?.(held);
+    this.forwarded = this.opts.onCommit?.(held) ?? [];
+  }
+
+  /**
+   * Destroys the stopped copy once the held requests were answered: destroying may stop its thread and start
+   * a spare one, which must not take the CPU from the target while it serves them.
+   */
+  release(): void {
+    void Promise.allSettled(this.forwarded).then(() => this.pool.destroyInstance(this.instanceId));
   }
 
   abort(): Promise<void> {

@@ -32,6 +32,8 @@ export interface PrecopySource {
    * forwards what it held. Never both this and `abort`.
    */
   commit(): Promise<void> | void;
+  /** After the commit, outside the pause: frees what the source still holds of the instance. */
+  release?(): void;
   /** The target failed before the commit, or the commit did not take effect: the source serves again. */
   abort(): Promise<void> | void;
 }
@@ -209,6 +211,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
         // Nobody can tell: letting go leaves one owner (the target, if it committed) or none, never two.
         letGo = true;
         await source.commit();
+        source.release?.();
         throw unknown;
       }
       if (!told.committed) throw told.error;
@@ -218,6 +221,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     letGo = true;
     await source.commit();
     const end = performance.now();
+    source.release?.();
     totalBytes += last.bytes.length;
     return {
       rounds,
