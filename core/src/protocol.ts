@@ -926,12 +926,16 @@ export type ReceiveStep =
   | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover (not sent when it was `fromParent`). */
   | { step: 'settle'; migrationId: string }
-  /** Just before the stop: the target collects garbage (main and guest thread), so that none falls into the pause. */
-  | { step: 'quiesce'; migrationId: string }
+  /**
+   * Just before a round and the stop: the target collects garbage (main and guest thread), so that none falls into
+   * the pause, and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries
+   * only those kept since (decoding and keeping thousands of them took tens of ms of the pause).
+   */
+  | { step: 'quiesce'; migrationId: string; replies?: KeptReply[] }
   /**
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
-   * `replies`: the replies the source kept for the instance (KeptReply), newest first.
+   * `replies`: the replies the source kept for the instance (KeptReply), newest first, not sent before (quiesce).
    */
   | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[] }
   | { step: 'abort'; migrationId: string }

@@ -258,7 +258,7 @@ const receiveStep = z.discriminatedUnion('step', [
   }),
   z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count }),
   z.object({ step: z.literal('settle'), migrationId: str }),
-  z.object({ step: z.literal('quiesce'), migrationId: str }),
+  z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional() }),
   z.object({
     step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
     expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(),

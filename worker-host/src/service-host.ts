@@ -88,6 +88,8 @@ export class ServiceHost {
       hostId: deps.hostId, pool: deps.pool, log: deps.log,
       acquireParent: (spec) => this.parents.acquire(spec),
       releaseParent: (key) => this.parents.release(key),
+      keepReplies: (instanceId, replies) => this.replies.import(instanceId, replies),
+      forgetReplies: (instanceId) => this.replies.forget(instanceId),
       adopt: (r) => this.adopt(r),
     });
     // An instance destroyed with its thread (a request past its time limit) is gone: stop answering for it, so that

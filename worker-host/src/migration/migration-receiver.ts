@@ -27,6 +27,9 @@ export interface ReceiverDeps {
   /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
+  /** Keeps the source's kept replies of an instance being received (a quiesce step's), and forgets them if it does not come. */
+  keepReplies: (instanceId: string, replies: KeptReply[]) => void;
+  forgetReplies: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
   adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
 }
@@ -108,9 +111,12 @@ export class MigrationReceiver {
       case 'settle':
         await pool.settleReceive(this.get(s.migrationId).poolId);
         return;
-      case 'quiesce':
-        await pool.quiesceMigration(this.get(s.migrationId).poolId);
+      case 'quiesce': {
+        const r = this.get(s.migrationId);
+        if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
+        await pool.quiesceMigration(r.poolId);
         return;
+      }
       case 'commit': {
         // One at a time: the source sends one; a second must not end the first as refused.
         if (this.committing.has(s.migrationId)) throw new FlurryError('conflict', `migration ${s.migrationId} is committing already`);
@@ -172,6 +178,7 @@ export class MigrationReceiver {
       this.receiving.delete(migrationId);
       this.deps.pool.destroyInstance(r.poolId);
       this.deps.releaseParent(r.parentKey);
+      this.deps.forgetReplies(r.instanceId);
     }
     let ended = this.ended.get(migrationId);
     if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now() }));

@@ -63,6 +63,8 @@ export class NatsTarget implements PrecopyTarget {
   private readonly gone = new Promise<never>((_, reject) => (this.onLost = reject));
   /** The commit's last pages before its last step (reported with the outcome too). */
   private sendMs = 0;
+  /** Kept replies sent already (request ids), with a quiesce step. */
+  private readonly repliesSent = new Set<string>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -144,7 +146,15 @@ export class NatsTarget implements PrecopyTarget {
   async quiesce(): Promise<void> {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
-    await this.step({ step: 'quiesce', migrationId: this.info.migrationId });
+    const replies = this.unsentReplies();
+    await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}) });
+  }
+
+  /** The source's kept replies not sent yet (newest first, at most COMMIT_REPLY_BYTES), now counted as sent. */
+  private unsentReplies(): KeptReply[] {
+    const replies = (this.keptReplies?.(COMMIT_REPLY_BYTES) ?? []).filter((r) => !this.repliesSent.has(r.requestId));
+    for (const r of replies) this.repliesSent.add(r.requestId);
+    return replies;
   }
 
   private async send(chunks: Chunk[], memoryBytes: number): Promise<void> {
@@ -168,7 +178,8 @@ export class NatsTarget implements PrecopyTarget {
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
-    const replies = this.keptReplies?.(COMMIT_REPLY_BYTES) ?? [];
+    // Those kept since the last quiesce step (the others are on the target already).
+    const replies = this.unsentReplies();
     const repliesBytes = replies.reduce((n, r) => n + r.requestId.length + replyBytes(r.reply), 0);
     // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
     const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
