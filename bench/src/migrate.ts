@@ -30,6 +30,7 @@ interface Report {
   stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number; memoryBytes: number;
   downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
   fromParent?: boolean;
+  prepareMs?: number;
 }
 
 /** What the clients saw while something ran: the longest gap between answers to /say and the p99 latency of those sent meanwhile. */
@@ -56,6 +57,8 @@ interface Figures extends ClientFigures {
   stopReason: string;
   /** Round 0 sent only what differs from the parent. */
   fromParent: boolean;
+  /** Before round 0: the parent's digest and the target's prepare. */
+  prepareMs: number;
   /** Ballast bytes rewritten since the fork when the migration began, against the instance's memory. */
   writtenVsSize: number;
 }
@@ -189,12 +192,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
         totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
-        fromParent: m.fromParent === true, writtenVsSize: round(written / m.memoryBytes, 3),
+        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3),
       };
       const mibPerS = (x: { bytes: number; ms: number }) => (x.ms > 0 ? ((x.bytes / MiB) * 1000) / x.ms : 0).toFixed(0);
       say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): client p99 ${f.clientP99Ms} ms, longest client gap ${f.clientGapMs} ms at +${f.gapAtMs} ms (the pause began at +${round(m.totalMs - m.downtimeMs, 0)} ms), host pause ${f.hostPauseMs} ms ` +
         `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}], release ${f.pause.releaseMs}), ` +
-        `total ${f.totalMs} ms, rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
+        `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
         `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x; ${f.writtenVsSize}x written since the fork, ${f.fromParent ? 'round 0 from the parent' : 'every page'}), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
       for (const e of errors) say(`    failed: ${e}`);
       return f;
@@ -209,7 +212,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     return {
       bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
-      bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
+      bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
       stopReason: pre.stopReason, bytes: pre.bytes, failed: baseline.clients.failed + pre.failed + sc.failed,
       stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes, stopCopyBytesVsSize: sc.bytesVsSize,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),

@@ -894,6 +894,8 @@ export interface MigrationReportWire {
   memoryBytes: number;
   /** Round 0 sent only the pages written since the instance's fork: the target started from its own copy of the same parent. */
   fromParent?: boolean;
+  /** Before round 0: the parent's digest and the target's prepare (which may boot the parent there). */
+  prepareMs?: number;
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };

@@ -243,7 +243,7 @@ const migrationReport = z.object({
   downtime: z.object({ stopMs: num, waitMs: num, readMs: num, sendMs: num, commitMs: num, targetApplyMs: num, targetCommitMs: num, releaseMs: num }),
   totalMs: num, totalBytes: num, perPageMs: num, forwarded: num, mode: str.optional(),
   verify: z.object({ sourceMemory: str, targetMemory: str, memoryBytes: num }).optional(),
-  pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num, fromParent: z.boolean().optional(),
+  pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num, fromParent: z.boolean().optional(), prepareMs: num.optional(),
 });
 const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), report: migrationReport }), failed]);
 

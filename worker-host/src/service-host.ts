@@ -18,6 +18,7 @@ import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
+import { snapshotDigest } from './migration/parent-digest.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
 import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
@@ -153,6 +154,8 @@ export class ServiceHost {
     this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, initData: req.initData, sub, requests: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
+    // Its parent's digest, which a migration's round 0 needs, hashed now (paced, once per parent) rather than then.
+    void Promise.resolve().then(() => snapshotDigest(this.deps.pool.snapshotImage(parentKey))).catch(() => undefined);
     this.deps.log.info({ requestId: req.requestId, service: `${req.tenant}/${req.service}`, instanceId: req.instanceId, createMs: Math.round(createMs * 100) / 100 }, 'service instance created');
     return { ok: true, hostId: this.deps.hostId, instanceId: req.instanceId, createMs };
   }

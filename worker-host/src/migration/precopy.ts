@@ -110,6 +110,8 @@ export interface PrecopyReport {
   stopReason: StopReason;
   /** Pages copied during stop-and-copy. */
   finalPages: number;
+  /** Before round 0: the parent's digest and the target's prepare (which may boot the parent there). */
+  prepareMs: number;
   /** From stopping the instance to the commit: when requests wait. */
   downtimeMs: number;
   /**
@@ -186,6 +188,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     const parent = await source.parent?.();
     if (parent && target.prepare) fromParent = (await target.prepare(parent.memoryBytes, parent.digest)).fromParent && parent.digest !== undefined;
     if (fromParent) source.fromParent?.();
+    const prepareMs = performance.now() - started;
     while (!stopReason) {
       if (rounds.length > 0) await quiesce();
       await copyRound();
@@ -227,6 +230,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       rounds,
       stopReason,
       finalPages: last.pages.length,
+      prepareMs,
       downtimeMs: end - stopped,
       downtime: {
         stopMs: read - stopped, waitMs: last.waitMs ?? 0, readMs: last.readMs ?? 0, sendMs: timing.sendMs, commitMs: committed - read - timing.sendMs,
