@@ -88,6 +88,7 @@ export class NatsTarget implements PrecopyTarget {
       reply = await Promise.race([this.request(step, timeout), this.gone]);
     } catch (err) {
       if (err === this.lost) throw err;
+      if (isNoResponders(err)) throw new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders to the migration step ${step.step})`);
       throw new FlurryError('unavailable', `target host ${this.targetHost} did not answer the migration step ${step.step}: ${(err as Error).message}`);
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
