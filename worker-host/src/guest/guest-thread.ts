@@ -314,8 +314,7 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       growAtLeast(clone.memory, op.memoryBytes);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      const received = op.fromParent ? undefined : new Uint8Array(clone.memory.buffer.byteLength / PAGE_SIZE);
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: op.fromParent ? undefined : new Uint8Array(clone.memory.buffer.byteLength / PAGE_SIZE) });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }

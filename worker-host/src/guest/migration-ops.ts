@@ -89,10 +89,11 @@ export class DirtyTracker {
   }
 
   /**
-   * Round 0: every non-zero page, in slices of at most `maxPages` pages
-   * scanned (`more` until it is complete: the instance serves between
-   * slices, and tracking, armed before the first, catches what they write
-   * meanwhile); later: the pages written since the previous round.
+   * Round 0: every non-zero page — or with `fromParent`, where the clone can
+   * tell, only its own pages — in slices of at most `maxPages` pages
+   * (`more` until it is complete: the instance serves between slices, and
+   * tracking, armed before the first, catches what they write meanwhile);
+   * later: the pages written since the previous round.
    */
   round(maxPages = Infinity, fromParent = false): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
     const view = new Uint8Array(this.memory.buffer);
