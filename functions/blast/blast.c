@@ -301,7 +301,7 @@ static inline int pair_score(unsigned char a, unsigned char b) {
 static unsigned char *tb;
 static size_t tb_cap;
 static size_t *row_off;
-static int *row_lo, *row_hi;
+static int *row_lo;
 static size_t row_cap;
 static int *Hc, *Hp, *Fc, *Fp;
 static size_t col_cap;
@@ -319,100 +319,113 @@ static void ensure_cols(size_t n) {
 
 /*
  * X-drop gapped extension of A[0..alen) against B[0..blen) from (0,0), affine
- * gaps. Returns the best score; *bi, *bj = residues of A and B used; the ops
- * (M, I = A residue against a gap, D = B residue against a gap) are written in
- * forward order to *ops_out (length returned in *nops).
+ * gaps. Returns the best score; *bi, *bj = residues of A and B used. With
+ * `trace` the ops (M, I = A residue against a gap, D = B residue against a
+ * gap) are written in forward order to *ops_out (length in *nops); without,
+ * only the score and the end are found (blastn's preliminary stage).
+ *
+ * Dead cells hold NEG. A sum with NEG (at least NEG - 7, no overflow) stays
+ * far below any live value, so a cell needs no test of its neighbours: the
+ * larger of two candidates is the same as when dead ones were NEG exactly,
+ * and a live cell (within X of the best) is never made of a dead one.
  */
-static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi,
-                       int *bj, char **ops_out, int *nops) {
+#define XDROP_CELL(HUP, FUP, S)                                             \
+    do {                                                                    \
+        int hup_ = (HUP), fo = hup_ - go, fe = (FUP) - ge, f, en, t;        \
+        if (fo >= fe) { f = fo; t = 8; } else { f = fe; t = 0; }            \
+        int eo = hleft - go, ee = e - ge;                                   \
+        if (eo >= ee) { en = eo; t |= 4; } else en = ee;                    \
+        h = hd + (S);                                                       \
+        if (en > h) { h = en; t |= 1; }                                     \
+        if (f > h) { h = f; t = (t & ~3) | 2; }                             \
+        if (h < lim) h = NEG;                                               \
+        else {                                                              \
+            if (clo < 0) clo = j;                                           \
+            if (h > best) { best = h; best_i = i; best_j = j; lim = best - X; } \
+        }                                                                   \
+        hc[j] = h;                                                          \
+        fc[j] = f < lim ? NEG : f;                                          \
+        e = en < lim ? NEG : en;                                            \
+        hleft = h;                                                          \
+        hd = hup_;                                                          \
+        if (trace) tb[tb_base + (size_t)j] = (unsigned char)t;              \
+    } while (0)
+
+static inline __attribute__((always_inline)) int xdrop_core(const unsigned char *A, int alen, const unsigned char *B,
+                                                            int blen, int X, int *bi, int *bj, const int trace) {
     const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
     ensure_cols((size_t)blen + 2);
-    if ((size_t)alen + 1 > row_cap) {
+    if (trace && (size_t)alen + 1 > row_cap) {
         row_cap = ((size_t)alen + 1) * 2;
         row_off = xrealloc(row_off, row_cap * sizeof *row_off);
         row_lo = xrealloc(row_lo, row_cap * sizeof *row_lo);
-        row_hi = xrealloc(row_hi, row_cap * sizeof *row_hi);
     }
+    int *hp = Hp, *fp = Fp, *hc = Hc, *fc = Fc;
     size_t tb_len = 0;
     int best = 0, best_i = 0, best_j = 0;
     /* Row 0: a gap along B. */
-    int lo = 0, hi = 0;
-    Hp[0] = 0;
-    Fp[0] = NEG;
-    if (tb_cap < (size_t)blen + 1) { tb_cap = ((size_t)blen + 1) * 4; tb = xrealloc(tb, tb_cap); }
-    tb[tb_len++] = 0;
+    int hi = 0;
+    hp[0] = 0;
+    fp[0] = NEG;
+    if (trace) {
+        if (tb_cap < (size_t)blen + 1) { tb_cap = ((size_t)blen + 1) * 4; tb = xrealloc(tb, tb_cap); }
+        tb[tb_len++] = 0;
+    }
     for (int j = 1; j <= blen; j++) {
         int h = -(GAP_OPEN + GAP_EXTEND * j);
         if (h < best - X) break;
-        Hp[j] = h;
-        Fp[j] = NEG;
-        tb[tb_len++] = 1 | (j == 1 ? 4 : 0);
+        hp[j] = h;
+        fp[j] = NEG;
+        if (trace) tb[tb_len++] = 1 | (j == 1 ? 4 : 0);
         hi = j;
     }
-    row_off[0] = 0; row_lo[0] = lo; row_hi[0] = hi;
-    int plo = lo, phi = hi;
-    int last_row = 0;
+    if (trace) { row_off[0] = 0; row_lo[0] = 0; }
+    int plo = 0, phi = hi;
     for (int i = 1; i <= alen; i++) {
-        size_t need = tb_len + (size_t)(blen - plo) + 2;
-        if (need > tb_cap) { tb_cap = need * 2; tb = xrealloc(tb, tb_cap); }
-        row_off[i] = tb_len;
-        int clo = -1;
-        int e = NEG;          /* E at (i, j-1) */
-        int hleft = NEG;      /* H at (i, j-1) */
-        int first = 1;
-        unsigned char a = A[i - 1];
-        int j;
-        for (j = plo; j <= blen; j++) {
-            int hup = (j <= phi) ? Hp[j] : NEG;
-            int fup = (j <= phi) ? Fp[j] : NEG;
-            int hdiag = (j - 1 >= plo && j - 1 <= phi) ? Hp[j - 1] : NEG;
-            unsigned char t = 0;
-            /* F: vertical (consumes A). */
-            int fo = hup == NEG ? NEG : hup - go, fe = fup == NEG ? NEG : fup - ge;
-            int f;
-            if (fo >= fe) { f = fo; t |= 8; } else f = fe;
-            /* E: horizontal (consumes B). */
-            int eo = hleft == NEG ? NEG : hleft - go, ee = e == NEG ? NEG : e - ge;
-            int en;
-            if (eo >= ee) { en = eo; t |= 4; } else en = ee;
-            int d = (j >= 1 && hdiag != NEG) ? hdiag + pair_score(a, B[j - 1]) : NEG;
-            int h = d;
-            if (en > h) { h = en; t = (unsigned char)((t & ~3) | 1); }
-            if (f > h) { h = f; t = (unsigned char)((t & ~3) | 2); }
-            if (h < best - X || h <= NEG / 2) {
-                h = NEG;
-                if (f < best - X) f = NEG;
-                if (en < best - X) en = NEG;
-            }
-            if (h != NEG) {
-                if (first) { clo = j; first = 0; }
-                if (h > best) { best = h; best_i = i; best_j = j; }
-            }
-            Hc[j] = h;
-            Fc[j] = f < best - X ? NEG : f;
-            e = en < best - X ? NEG : en;
-            hleft = h;
-            tb[tb_len++] = t;
-            /* Past the previous row's window only E (and the diagonal from phi) can live. */
-            if (j > phi && h == NEG && e == NEG) { j++; break; }
+        size_t tb_base = 0;
+        if (trace) {
+            size_t need = tb_len + (size_t)(blen - plo) + 2;
+            if (need > tb_cap) { tb_cap = need * 2; tb = xrealloc(tb, tb_cap); }
+            row_off[i] = tb_len;
+            tb_base = tb_len - (size_t)plo; /* tb[tb_base + j] is cell j of this row */
+        }
+        const signed char *sc = amb_score[A[i - 1] & 31];
+        int clo = -1, lim = best - X;
+        int e = NEG, hleft = NEG, hd = NEG, h; /* E and H left of the cell, H on its diagonal */
+        int j = plo;
+        if (j == 0) { XDROP_CELL(hp[0], fp[0], 0); j++; }
+        for (; j <= phi; j++) XDROP_CELL(hp[j], fp[j], sc[B[j - 1]]);
+        /* Past the previous row's window only E (and the diagonal from phi) can live. */
+        for (; j <= blen; j++) {
+            XDROP_CELL(NEG, NEG, sc[B[j - 1]]);
+            if (h == NEG && e == NEG) { j++; break; }
         }
         if (clo < 0) break;
-        /* Keep the row's stored window [plo, j-1] for traceback, but next row uses [clo, chi]. */
-        row_lo[i] = plo;
-        row_hi[i] = j - 1;
-        last_row = i;
-        int *sw = Hp; Hp = Hc; Hc = sw;
-        sw = Fp; Fp = Fc; Fc = sw;
-        /* Cells of Hp outside [clo, chi] are NEG already; F may live where H is dead, keep [plo..j-1]. */
-        int nlo = clo, nhi = j - 1;
-        /* F alive below clo? F lives only where H was computed; include those. */
-        for (int k = plo; k < clo; k++) if (Fp[k] != NEG) { nlo = k; break; }
-        plo = nlo; phi = nhi;
+        /* Keep the row's stored window [plo, j-1] for traceback, but next row uses [clo, j-1]. */
+        if (trace) { row_lo[i] = plo; tb_len += (size_t)(j - plo); }
+        int *sw = hp; hp = hc; hc = sw;
+        sw = fp; fp = fc; fc = sw;
+        /* F may live where H is dead, left of clo: keep those columns. */
+        int nlo = clo;
+        for (int k = plo; k < clo; k++) if (fp[k] != NEG) { nlo = k; break; }
+        plo = nlo; phi = j - 1;
     }
-    (void)last_row;
+    *bi = best_i;
+    *bj = best_j;
+    return best;
+}
+#undef XDROP_CELL
+
+static int xdrop_score(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi, int *bj) {
+    return xdrop_core(A, alen, B, blen, X, bi, bj, 0);
+}
+
+static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi,
+                       int *bj, char **ops_out, int *nops) {
+    int best = xdrop_core(A, alen, B, blen, X, bi, bj, 1);
     /* Traceback from (best_i, best_j). */
-    int i = best_i, j = best_j, state = 0, n = 0;
-    size_t need = (size_t)best_i + (size_t)best_j + 1;
+    int i = *bi, j = *bj, state = 0, n = 0;
+    size_t need = (size_t)i + (size_t)j + 1;
     if (need > ops_cap) { ops_cap = need * 2; ops = xrealloc(ops, ops_cap); }
     while (i > 0 || j > 0) {
         unsigned char t = tb[row_off[i] + (size_t)(j - row_lo[i])];
@@ -428,8 +441,6 @@ static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B,
         i--;
     }
     for (int a = 0, b = n - 1; a < b; a++, b--) { char c = ops[a]; ops[a] = ops[b]; ops[b] = c; }
-    *bi = best_i;
-    *bj = best_j;
     *ops_out = ops;
     *nops = n;
     return best;
@@ -446,8 +457,10 @@ static size_t left_cap;
 
 /* Gapped extension through (q0, s0) (db offset), within subject k, with
  * X-drop X: 30 bits for blastn's preliminary stage, 100 bits for the final
- * one (extend_seeds); the alignment is appended to hsps. */
-static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X);
+ * one (extend_seeds); the alignment is appended to hsps. Without `trace`
+ * (the preliminary stage) only its score and box are found, no counts. */
+static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X,
+                     int trace);
 
 /* Bounds of the extension (query positions, db offsets; inclusive). */
 static int lim_q_lo = 0, lim_q_hi = 0x7fffffff;
@@ -456,7 +469,7 @@ static uint32_t lim_s_lo = 0, lim_s_hi = 0xffffffffu;
 /* The final extension (X-drop 100 bits, traceback) through (q0, s0). */
 static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand) {
     size_t before = n_hsps;
-    gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+    gapped_x(q, qlen, k, s0, q0, strand, x_gapped, 1);
     if (n_hsps == before) return;
     /* The final X-drop can run into a better alignment found before and end
      * where it starts or ends; then, as blastn, keep only the part beside it:
@@ -473,13 +486,14 @@ static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, in
         if (same_start && q0 > o->qe && sq > o->se) { lim_q_lo = o->qe + 1; lim_s_lo = sb + (uint32_t)o->se + 1; }
         else if (same_end && q0 < o->qs && sq < o->ss) { lim_q_hi = o->qs - 1; lim_s_hi = sb + (uint32_t)o->ss - 1; }
         else return;
-        gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+        gapped_x(q, qlen, k, s0, q0, strand, x_gapped, 1);
         lim_q_lo = 0; lim_q_hi = 0x7fffffff; lim_s_lo = 0; lim_s_hi = 0xffffffffu;
         return;
     }
 }
 
-static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X) {
+static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X,
+                     int trace) {
     uint32_t sb = seq_start[k], se = seq_start[k] + seq_len[k];
     uint32_t lo_s = sb > lim_s_lo ? sb : lim_s_lo, hi_s = lim_s_hi < se ? lim_s_hi + 1 : se;
     int lo_q = lim_q_lo, hi_q = lim_q_hi < qlen ? lim_q_hi + 1 : qlen;
@@ -492,18 +506,20 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     if ((size_t)blen + 1 > revcap_b) { revcap_b = ((size_t)blen + 1) * 2; revbuf_b = xrealloc(revbuf_b, revcap_b); }
     for (int t = 0; t < alen; t++) revbuf_a[t] = q[q0 - 1 - t];
     for (int t = 0; t < blen; t++) revbuf_b[t] = db[s0 - 1 - t];
-    int li, lj, ln;
-    char *lops;
-    int lscore = xdrop_align(revbuf_a, alen, revbuf_b, blen, X, &li, &lj, &lops, &ln);
+    int li, lj, ln = 0;
+    char *lops = NULL;
+    int lscore = trace ? xdrop_align(revbuf_a, alen, revbuf_b, blen, X, &li, &lj, &lops, &ln)
+                       : xdrop_score(revbuf_a, alen, revbuf_b, blen, X, &li, &lj);
     if ((size_t)ln + 1 > left_cap) { left_cap = ((size_t)ln + 1) * 2; left_ops = xrealloc(left_ops, left_cap); }
     for (int t = 0; t < ln; t++) left_ops[t] = lops[ln - 1 - t];
     /* Right. */
     alen = hi_q - q0;
     blen = (int)(hi_s - s0);
     if (blen > alen + X) blen = alen + X;
-    int ri, rj, rn;
-    char *rops;
-    int rscore = xdrop_align(q + q0, alen, db + s0, blen, X, &ri, &rj, &rops, &rn);
+    int ri, rj, rn = 0;
+    char *rops = NULL;
+    int rscore = trace ? xdrop_align(q + q0, alen, db + s0, blen, X, &ri, &rj, &rops, &rn)
+                       : xdrop_score(q + q0, alen, db + s0, blen, X, &ri, &rj);
     struct hsp h;
     h.subject = k;
     h.strand = strand;
@@ -513,7 +529,7 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     h.ss = (int)(s0 - lj - sb);
     h.se = (int)(s0 + rj - 1 - sb);
     if (h.qe < h.qs || h.se < h.ss) return;
-    /* Counts along the ops. */
+    /* Counts along the ops (none without trace). */
     int qi = h.qs, sj = (int)(s0 - lj);
     h.length = ln + rn;
     h.ident = h.mism = h.gapopen = 0;
@@ -723,7 +739,7 @@ static void extend_seeds(const unsigned char *q, const unsigned char *rc, int ql
             inside = contained(&prelims[t].box, sd->strand, sd->score, sd->qs, sd->qe, sd->ss, sd->ss + (sd->qe - sd->qs));
         if (inside) continue;
         size_t before = n_hsps;
-        gapped_x(sd->strand ? rc : q, qlen, sd->subject, sd->s0, sd->q0, sd->strand, x_prelim);
+        gapped_x(sd->strand ? rc : q, qlen, sd->subject, sd->s0, sd->q0, sd->strand, x_prelim, 0);
         if (n_hsps == before) continue;
         struct hsp h = hsps[--n_hsps];
         if (h.score < e_cutoff) continue;
