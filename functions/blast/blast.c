@@ -67,7 +67,7 @@ static uint32_t *word_pos;     /* db offsets of each 11-mer's start */
 /* Residue codes: A C G T = 0..3; 4 separates database sequences; an IUPAC
  * ambiguity code is 16 + its 4-bit base mask (A 1, C 2, G 4, T 8). */
 static unsigned char code_of[256];
-static signed char amb_score[32][32];
+static signed char pair_score[32][32]; /* the score of any two residue codes */
 static int x_ungapped, x_prelim, x_gapped, gap_trigger;
 static int e_cutoff; /* the lowest score with E <= 10, for this query */
 
@@ -151,9 +151,9 @@ static void init_tables(void) {
             int ma = a < 4 ? 1 << a : a >= 16 ? a - 16 : 0, mb = b < 4 ? 1 << b : b >= 16 ? b - 16 : 0;
             int da = __builtin_popcount((unsigned)ma), db_ = __builtin_popcount((unsigned)mb);
             int d = da > db_ ? da : db_;
-            if ((ma & mb) == 0 || d == 0) { amb_score[a][b] = PENALTY; continue; }
+            if ((ma & mb) == 0 || d == 0) { pair_score[a][b] = PENALTY; continue; }
             double v = (double)((d - 1) * PENALTY + REWARD) / d;
-            amb_score[a][b] = (signed char)(v >= 0 ? (int)(v + 0.5) : (int)(v - 0.5));
+            pair_score[a][b] = (signed char)(v >= 0 ? (int)(v + 0.5) : (int)(v - 0.5));
         }
     }
     /* NCBI converts bits to raw scores with the matching lambda. */
@@ -292,11 +292,6 @@ struct hsp {
     int length, ident, mism, gapopen;
 };
 
-static inline int pair_score(unsigned char a, unsigned char b) {
-    if ((a | b) < 4) return a == b ? REWARD : PENALTY;
-    return amb_score[a & 31][b & 31];
-}
-
 /* Traceback storage for the gapped X-drop DP. */
 static unsigned char *tb;
 static size_t tb_cap;
@@ -389,7 +384,7 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
             row_off[i] = tb_len;
             tb_base = tb_len - (size_t)plo; /* tb[tb_base + j] is cell j of this row */
         }
-        const signed char *sc = amb_score[A[i - 1] & 31];
+        const signed char *sc = pair_score[A[i - 1] & 31];
         int clo = -1, lim = best - X;
         int e = NEG, hleft = NEG, hd = NEG, h; /* E and H left of the cell, H on its diagonal */
         int j = plo;
@@ -641,16 +636,18 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
             int score = WORD * REWARD, best = score;
             int bl = 0, br = 0; /* residues added left / right at the best */
             int run = 0;
-            for (int t = 1; qi - t >= 0 && p - (uint32_t)t >= sb; t++) {
-                run += pair_score(q[qi - t], db[p - (uint32_t)t]);
+            int left = qi < (int)(p - sb) ? qi : (int)(p - sb);
+            for (int t = 1; t <= left; t++) {
+                run += pair_score[q[qi - t]][db[p - (uint32_t)t]];
                 if (run > 0) { best += run; bl = t; run = 0; }
                 else if (run < -x_ungapped) break;
             }
             run = 0;
             int rb = best;
             int tmax = 0;
-            for (int t = 0; qi + WORD + t < qlen && p + WORD + (uint32_t)t < se; t++) {
-                run += pair_score(q[qi + WORD + t], db[p + WORD + (uint32_t)t]);
+            int right = qlen - qi - WORD < (int)(se - p - WORD) ? qlen - qi - WORD : (int)(se - p - WORD);
+            for (int t = 0; t < right; t++) {
+                run += pair_score[q[qi + WORD + t]][db[p + WORD + (uint32_t)t]];
                 tmax = t + 1;
                 if (run > 0) { rb += run; br = t + 1; run = 0; }
                 else if (run < -x_ungapped) break;
