@@ -16,7 +16,8 @@
  * --threads T (2), --reps R (2), --only quant,render,blast,
  * --paths P (quant, 2^23), --render WxH (320x240), --samples S (48),
  * --db-mbp M (blast database, 30), --queries Q (blast mutated queries, 300),
- * --random Q (blast random queries, 20).
+ * --random Q (blast random queries, 20); --single-only: blast's single
+ * instance against NCBI per core, nothing else (blast-single.ts).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -26,6 +27,7 @@ import { quantPrice, quantWorkload } from './workload-quant.js';
 import { renderWorkload } from './workload-render.js';
 import { blastWorkload, ncbiBaseline } from './workload-blast.js';
 import { option } from './options.js';
+import { runBlastSingle } from './blast-single.js';
 
 /**
  * How many cores this process actually gets right now (the machine may be
@@ -47,6 +49,7 @@ async function probeCores(cores: number): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
+  if (args.includes('--single-only')) return runBlastSingle(args);
   const hostCount = option(args, 'hosts', 3, { positive: true });
   const threads = option(args, 'threads', 2, { positive: true });
   const clones = option(args, 'clones', 2 * hostCount * threads, { positive: true });
