@@ -621,6 +621,12 @@ static size_t n_seeds, seeds_cap;
 static int trigger; /* the ungapped score that starts a gapped extension, for this query */
 static int dust_level = 20;
 
+/* The hits of one word that passed the diagonal check; the sum of their
+ * first bytes, kept so that the loads stay. */
+static uint32_t *cand;
+static size_t cand_cap;
+static volatile unsigned touch_sink;
+
 static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand) {
     if (qlen < WORD) return;
     diag_reset(word_hits(q, masked, qlen));
@@ -632,11 +638,28 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
         w = ((w << 2) | c) & WORD_MASK;
         if (++valid < WORD) continue;
         int qi = i + 1 - WORD; /* word start in the query */
-        for (uint32_t h = word_first[w]; h < word_first[w + 1]; h++) {
+        /* A word's hits lie on distinct diagonals, so extending one never
+         * changes the check of another: first all checks, reading each
+         * survivor's database bytes (independent loads, their cache misses
+         * overlap), then the extensions. */
+        uint32_t n_cand = 0, h1 = word_first[w + 1];
+        if ((size_t)(h1 - word_first[w]) > cand_cap) {
+            cand_cap = (size_t)(h1 - word_first[w]) * 2;
+            cand = xrealloc(cand, cand_cap * sizeof *cand);
+        }
+        unsigned touched = 0;
+        for (uint32_t h = word_first[w]; h < h1; h++) {
             uint32_t p = word_pos[h];
+            size_t slot = diag_slot(p + (uint32_t)qlen - (uint32_t)qi);
+            if (diag_key[slot] != 0 && diag_val[slot] > p + 1) continue; /* inside an extension already done */
+            cand[n_cand++] = p;
+            touched += db[p];
+        }
+        touch_sink += touched;
+        for (uint32_t c = 0; c < n_cand; c++) {
+            uint32_t p = cand[c];
             uint32_t diag = p + (uint32_t)qlen - (uint32_t)qi;
             size_t slot = diag_slot(diag);
-            if (diag_key[slot] != 0 && diag_val[slot] > p + 1) continue; /* inside an extension already done */
             uint32_t k = subject_of(p);
             uint32_t sb = seq_start[k], se = sb + seq_len[k];
             /* Ungapped X-drop extension of the word both ways. */
