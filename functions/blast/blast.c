@@ -61,6 +61,8 @@ static uint32_t *seq_len;
 static char **seq_name;
 static uint64_t db_len;        /* total residues */
 static uint32_t max_seq_len;
+static uint32_t *block_seq;    /* per 4 KiB of db: the sequence its first byte is in (or the separator before) */
+#define SEQ_BLOCK_BITS 12
 static uint32_t *word_first;   /* NWORDS + 1 offsets into word_pos */
 static uint32_t *word_pos;     /* db offsets of each 11-mer's start */
 
@@ -204,6 +206,12 @@ FLURRY_EXPORT("init") void init(void) {
         if (recs[k].len > max_seq_len) max_seq_len = recs[k].len;
     }
     seq_start[nseq] = at;
+    uint32_t blocks = (db_size >> SEQ_BLOCK_BITS) + 1;
+    block_seq = xmalloc((size_t)blocks * sizeof *block_seq);
+    for (uint32_t b = 0, k = 0; b < blocks; b++) {
+        while (k + 1 < nseq && seq_start[k + 1] <= b << SEQ_BLOCK_BITS) k++;
+        block_seq[b] = k;
+    }
     memset(text, 0, (size_t)size);
     free(text);
     free(recs);
@@ -554,13 +562,12 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     hsps[n_hsps++] = h;
 }
 
+/* The sequence holding db offset p (seq_start[k] <= p < seq_start[k + 1]):
+ * from the first sequence of p's block of the database onwards. */
 static uint32_t subject_of(uint32_t p) {
-    uint32_t lo = 0, hi = nseq; /* seq_start[lo] <= p < seq_start[hi] */
-    while (hi - lo > 1) {
-        uint32_t mid = (lo + hi) / 2;
-        if (seq_start[mid] <= p) lo = mid; else hi = mid;
-    }
-    return lo;
+    uint32_t k = block_seq[p >> SEQ_BLOCK_BITS];
+    while (seq_start[k + 1] <= p) k++;
+    return k;
 }
 
 /* How far an ungapped extension already reached on each diagonal of the
