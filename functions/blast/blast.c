@@ -30,6 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
+
 #include "flurry.h"
 #include "dust.h"
 #include "inflate.h"
@@ -306,7 +310,7 @@ static size_t tb_cap;
 static size_t *row_off;
 static int *row_lo;
 static size_t row_cap;
-static int *Hc, *Hp, *Fc, *Fp;
+static int *Hc, *Hp, *Fc, *Fp, *Dc, *Bc;
 static size_t col_cap;
 static char *ops;
 static size_t ops_cap;
@@ -318,6 +322,8 @@ static void ensure_cols(size_t n) {
     Hp = xrealloc(Hp, col_cap * sizeof *Hp);
     Fc = xrealloc(Fc, col_cap * sizeof *Fc);
     Fp = xrealloc(Fp, col_cap * sizeof *Fp);
+    Dc = xrealloc(Dc, col_cap * sizeof *Dc);
+    Bc = xrealloc(Bc, col_cap * sizeof *Bc);
 }
 
 /*
@@ -360,6 +366,64 @@ static void ensure_cols(size_t n) {
         hd = hup_;                                                          \
     } while (0)
 
+/* A row's first pass, over columns [lo, hi] of the previous row's window
+ * (lo >= 1, hp[lo - 1] dead): what comes from above and from the diagonal,
+ * which needs no cell on the left, so four columns go at once with wasm
+ * SIMD. fc = F, dc = the diagonal, bc = the larger; with trace, F's opening
+ * bit goes to trow[j - lo]. */
+static inline __attribute__((always_inline)) void xdrop_from_above(const int *hp, const int *fp, const unsigned char *B,
+                                                                   const signed char *sc, int lo, int hi, int *fc, int *dc,
+                                                                   int *bc, unsigned char *trow, const int trace) {
+    const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
+    int j = lo;
+#ifdef __wasm_simd128__
+    const v128_t vgo = wasm_i32x4_splat(go), vge = wasm_i32x4_splat(ge), v8 = wasm_i32x4_splat(8);
+    /* The score of B's code c: sc[c] from one of the table's two halves. */
+    const v128_t tlo = wasm_v128_load(sc), thi = wasm_v128_load(sc + 16), v16 = wasm_i8x16_splat(16);
+    for (; j + 3 <= hi; j += 4) {
+        v128_t codes = wasm_v128_load32_zero(B + j - 1);
+        v128_t s8 = wasm_i8x16_add(wasm_i8x16_swizzle(tlo, codes), wasm_i8x16_swizzle(thi, wasm_i8x16_sub(codes, v16)));
+        v128_t s4 = wasm_i32x4_extend_low_i16x8(wasm_i16x8_extend_low_i8x16(s8));
+        v128_t fo = wasm_i32x4_sub(wasm_v128_load(hp + j), vgo), fe = wasm_i32x4_sub(wasm_v128_load(fp + j), vge);
+        v128_t f = wasm_i32x4_max(fo, fe), d = wasm_i32x4_add(wasm_v128_load(hp + j - 1), s4);
+        wasm_v128_store(fc + j, f);
+        wasm_v128_store(bc + j, wasm_i32x4_max(d, f));
+        if (trace) {
+            wasm_v128_store(dc + j, d);
+            v128_t bit = wasm_v128_and(wasm_i32x4_ge(fo, fe), v8);
+            bit = wasm_i16x8_narrow_i32x4(bit, bit);
+            wasm_v128_store32_lane(trow + (j - lo), wasm_u8x16_narrow_i16x8(bit, bit), 0);
+        }
+    }
+#endif
+    for (; j <= hi; j++) {
+        int fo = hp[j] - go, fe = fp[j] - ge, f = fo >= fe ? fo : fe, d = hp[j - 1] + sc[B[j - 1]];
+        fc[j] = f;
+        bc[j] = d >= f ? d : f;
+        if (trace) { dc[j] = d; trow[j - lo] = fo >= fe ? 8 : 0; }
+    }
+}
+
+/* A row's second pass, one cell: E from the left, H, the X-drop. */
+#define XDROP_CELL_LEFT()                                                   \
+    do {                                                                    \
+        int f = fc[j], eo = hleft - go, ee = e - ge;                        \
+        int en = eo >= ee ? eo : ee;                                        \
+        h = bc[j];                                                          \
+        h = en > h ? en : h;                                                \
+        if (trace) {                                                        \
+            int d = dc[j], t = tb[tb_base + (size_t)j] | (eo >= ee ? 4 : 0); \
+            t |= f > (en > d ? en : d) ? 2 : en > d ? 1 : 0;                \
+            tb[tb_base + (size_t)j] = (unsigned char)t;                     \
+        }                                                                   \
+        h = h < lim ? NEG : h;                                              \
+        if (h > best) { best = h; best_i = i; best_j = j; lim = best - X; } \
+        hc[j] = h;                                                          \
+        fc[j] = f < lim ? NEG : f;                                          \
+        e = en < lim ? NEG : en;                                            \
+        hleft = h;                                                          \
+    } while (0)
+
 static inline __attribute__((always_inline)) int xdrop_core(const unsigned char *A, int alen, const unsigned char *B,
                                                             int blen, int X, int *bi, int *bj, const int trace) {
     const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
@@ -369,7 +433,7 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
         row_off = xrealloc(row_off, row_cap * sizeof *row_off);
         row_lo = xrealloc(row_lo, row_cap * sizeof *row_lo);
     }
-    int *hp = Hp, *fp = Fp, *hc = Hc, *fc = Fc;
+    int *hp = Hp, *fp = Fp, *hc = Hc, *fc = Fc, *dc = Dc, *bc = Bc;
     size_t tb_len = 0;
     int best = 0, best_i = 0, best_j = 0;
     /* Row 0: a gap along B. */
@@ -403,8 +467,11 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
         int e = NEG, hleft = NEG, hd = NEG, h; /* E and H left of the cell, H on its diagonal */
         int j = plo;
         if (j == 0) { XDROP_CELL(hp[0], fp[0], 0); j++; }
-        for (; j <= phi; j++) XDROP_CELL(hp[j], fp[j], sc[B[j - 1]]);
+        else hp[j - 1] = NEG; /* outside the window: dead (left of the previous row's first live H) */
+        xdrop_from_above(hp, fp, B, sc, j, phi, fc, dc, bc, trace ? tb + (tb_base + (size_t)j) : NULL, trace);
+        for (; j <= phi; j++) XDROP_CELL_LEFT();
         /* Past the previous row's window only E (and the diagonal from phi) can live. */
+        hd = hp[phi];
         for (; j <= blen; j++) {
             XDROP_CELL(NEG, NEG, sc[B[j - 1]]);
             if (h == NEG && e == NEG) { j++; break; }
@@ -425,6 +492,7 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
     return best;
 }
 #undef XDROP_CELL
+#undef XDROP_CELL_LEFT
 
 static int xdrop_score(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi, int *bj) {
     return xdrop_core(A, alen, B, blen, X, bi, bj, 0);
