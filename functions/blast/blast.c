@@ -194,7 +194,7 @@ FLURRY_EXPORT("init") void init(void) {
     seq_name = xmalloc((nseq + 1) * sizeof *seq_name);
     db_size = 1;
     for (uint32_t k = 0; k < nseq; k++) db_size += recs[k].len + 1;
-    db = xmalloc(db_size);
+    db = xmalloc(db_size + WORD + 16); /* the search reads a little past the end (search_strand) */
     uint32_t at = 0;
     db[at++] = 4;
     db_len = 0;
@@ -641,8 +641,9 @@ static uint32_t subject_of(uint32_t p) {
 /* How far an ungapped extension already reached on each diagonal of the
  * current query strand (db offset + 1; 0: none). An open-addressing table
  * keyed by diagonal + 1, sized to at least twice the strand's word hits, so
- * it never fills, and a clone needs no array as long as the database. */
-static uint32_t *diag_key, *diag_val;
+ * it never fills, and a clone needs no array as long as the database. Key
+ * and value side by side: one cache line per probe. */
+static struct diag_entry { uint32_t key, val; } *diag;
 static size_t diag_cap, diag_mask;
 
 /* Exact hits of the query's unmasked words in the database. */
@@ -664,18 +665,17 @@ static void diag_reset(uint64_t hits) {
     while (cap < 2 * hits + 2) cap <<= 1;
     if (cap > diag_cap) {
         diag_cap = cap;
-        diag_key = xrealloc(diag_key, cap * sizeof *diag_key);
-        diag_val = xrealloc(diag_val, cap * sizeof *diag_val);
+        diag = xrealloc(diag, cap * sizeof *diag);
     }
     diag_mask = cap - 1;
-    memset(diag_key, 0, cap * sizeof *diag_key);
+    memset(diag, 0, cap * sizeof *diag);
 }
 
 /* The slot of `diag`: its own, or the empty one where it would go. */
-static inline size_t diag_slot(uint32_t diag) {
-    uint32_t key = diag + 1;
+static inline size_t diag_slot(uint32_t dg) {
+    uint32_t key = dg + 1;
     size_t i = (size_t)(key * 2654435761u) & diag_mask;
-    while (diag_key[i] != 0 && diag_key[i] != key) i = (i + 1) & diag_mask;
+    while (diag[i].key != 0 && diag[i].key != key) i = (i + 1) & diag_mask;
     return i;
 }
 
@@ -726,15 +726,16 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
         for (uint32_t h = word_first[w]; h < h1; h++) {
             uint32_t p = word_pos[h];
             size_t slot = diag_slot(p + (uint32_t)qlen - (uint32_t)qi);
-            if (diag_key[slot] != 0 && diag_val[slot] > p + 1) continue; /* inside an extension already done */
+            if (diag[slot].key != 0 && diag[slot].val > p + 1) continue; /* inside an extension already done */
             cand[n_cand++] = p;
-            touched += db[p];
+            /* The bytes an extension reads: about 15 either side of the word. */
+            touched += db[p > 15 ? p - 15 : 0] + db[p + WORD + 15];
         }
         touch_sink += touched;
         for (uint32_t c = 0; c < n_cand; c++) {
             uint32_t p = cand[c];
-            uint32_t diag = p + (uint32_t)qlen - (uint32_t)qi;
-            size_t slot = diag_slot(diag);
+            uint32_t d = p + (uint32_t)qlen - (uint32_t)qi;
+            size_t slot = diag_slot(d);
             uint32_t k = subject_of(p);
             uint32_t sb = seq_start[k], se = sb + seq_len[k];
             /* Ungapped X-drop extension of the word both ways. */
@@ -759,8 +760,8 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
             }
             best = rb;
             uint32_t mark = p + WORD + (uint32_t)tmax;
-            if (diag_key[slot] == 0) { diag_key[slot] = diag + 1; diag_val[slot] = 0; }
-            if (mark + 1 > diag_val[slot]) diag_val[slot] = mark + 1;
+            if (diag[slot].key == 0) { diag[slot].key = d + 1; diag[slot].val = 0; }
+            if (mark + 1 > diag[slot].val) diag[slot].val = mark + 1;
             if (best < trigger) continue;
             if (n_seeds == seeds_cap) { seeds_cap = seeds_cap ? seeds_cap * 2 : 256; seeds = xrealloc(seeds, seeds_cap * sizeof *seeds); }
             struct seed *sd = &seeds[n_seeds++];
