@@ -404,25 +404,43 @@ static inline __attribute__((always_inline)) void xdrop_from_above(const int *hp
     }
 }
 
-/* A row's second pass, one cell: E from the left, H, the X-drop. */
+/* A row's second pass, one cell: E from the left, H, the X-drop. E and F
+ * need not be set to NEG here when they drop below the limit: a value below
+ * it only ever makes values below it (the limit never falls), so it stays
+ * out of every live cell and every comparison that picks one; F is cut
+ * after the row (xdrop_cut_f), for the window of the next. */
 #define XDROP_CELL_LEFT()                                                   \
     do {                                                                    \
-        int f = fc[j], eo = hleft - go, ee = e - ge;                        \
+        int eo = hleft - go, ee = e - ge;                                   \
         int en = eo >= ee ? eo : ee;                                        \
         h = bc[j];                                                          \
         h = en > h ? en : h;                                                \
         if (trace) {                                                        \
-            int d = dc[j], t = tb[tb_base + (size_t)j] | (eo >= ee ? 4 : 0); \
+            int f = fc[j], d = dc[j], t = tb[tb_base + (size_t)j] | (eo >= ee ? 4 : 0); \
             t |= f > (en > d ? en : d) ? 2 : en > d ? 1 : 0;                \
             tb[tb_base + (size_t)j] = (unsigned char)t;                     \
         }                                                                   \
         h = h < lim ? NEG : h;                                              \
         if (h > best) { best = h; best_i = i; best_j = j; lim = best - X; } \
         hc[j] = h;                                                          \
-        fc[j] = f < lim ? NEG : f;                                          \
-        e = en < lim ? NEG : en;                                            \
+        e = en;                                                             \
         hleft = h;                                                          \
     } while (0)
+
+/* F below `lim` on columns [lo, hi] becomes NEG: the columns where only F
+ * lives, left of the row's first live H, stay in the next row's window
+ * only while F is within X of the best. */
+static inline __attribute__((always_inline)) void xdrop_cut_f(int *fc, int lo, int hi, int lim) {
+    int j = lo;
+#ifdef __wasm_simd128__
+    const v128_t vlim = wasm_i32x4_splat(lim), vneg = wasm_i32x4_splat(NEG);
+    for (; j + 3 <= hi; j += 4) {
+        v128_t f = wasm_v128_load(fc + j);
+        wasm_v128_store(fc + j, wasm_v128_bitselect(vneg, f, wasm_i32x4_lt(f, vlim)));
+    }
+#endif
+    for (; j <= hi; j++) if (fc[j] < lim) fc[j] = NEG;
+}
 
 static inline __attribute__((always_inline)) int xdrop_core(const unsigned char *A, int alen, const unsigned char *B,
                                                             int blen, int X, int *bi, int *bj, const int trace) {
@@ -469,7 +487,9 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
         if (j == 0) { XDROP_CELL(hp[0], fp[0], 0); j++; }
         else hp[j - 1] = NEG; /* outside the window: dead (left of the previous row's first live H) */
         xdrop_from_above(hp, fp, B, sc, j, phi, fc, dc, bc, trace ? tb + (tb_base + (size_t)j) : NULL, trace);
+        int cut_from = j;
         for (; j <= phi; j++) XDROP_CELL_LEFT();
+        xdrop_cut_f(fc, cut_from, phi, lim);
         /* Past the previous row's window only E (and the diagonal from phi) can live. */
         hd = hp[phi];
         for (; j <= blen; j++) {
