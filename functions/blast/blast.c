@@ -310,7 +310,7 @@ static size_t tb_cap;
 static size_t *row_off;
 static int *row_lo;
 static size_t row_cap;
-static int *Hc, *Hp, *Fc, *Fp, *Dc, *Bc;
+static int *Hc, *Hp, *Fc, *Fp, *Dc, *Bc, *Ec;
 static size_t col_cap;
 static char *ops;
 static size_t ops_cap;
@@ -323,6 +323,7 @@ static void ensure_cols(size_t n) {
     Fc = xrealloc(Fc, col_cap * sizeof *Fc);
     Fp = xrealloc(Fp, col_cap * sizeof *Fp);
     Dc = xrealloc(Dc, col_cap * sizeof *Dc);
+    Ec = xrealloc(Ec, col_cap * sizeof *Ec);
     Bc = xrealloc(Bc, col_cap * sizeof *Bc);
 }
 
@@ -404,7 +405,8 @@ static inline __attribute__((always_inline)) void xdrop_from_above(const int *hp
     }
 }
 
-/* A row's second pass, one cell: E from the left, H, the X-drop. E and F
+/* A row's second pass, one cell: E from the left, H, the X-drop (with
+ * trace, E is kept for the bits: xdrop_trace_bits). E and F
  * need not be set to NEG here when they drop below the limit: a value below
  * it only ever makes values below it (the limit never falls), so it stays
  * out of every live cell and every comparison that picks one; F is cut
@@ -415,17 +417,41 @@ static inline __attribute__((always_inline)) void xdrop_from_above(const int *hp
         int en = eo >= ee ? eo : ee;                                        \
         h = bc[j];                                                          \
         h = en > h ? en : h;                                                \
-        if (trace) {                                                        \
-            int f = fc[j], d = dc[j], t = tb[tb_base + (size_t)j] | (eo >= ee ? 4 : 0); \
-            t |= f > (en > d ? en : d) ? 2 : en > d ? 1 : 0;                \
-            tb[tb_base + (size_t)j] = (unsigned char)t;                     \
-        }                                                                   \
+        if (trace) ec[j] = en;                                              \
         h = h < lim ? NEG : h;                                              \
         if (h > best) { best = h; best_i = i; best_j = j; lim = best - X; } \
         hc[j] = h;                                                          \
         e = en;                                                             \
         hleft = h;                                                          \
     } while (0)
+
+/* A row's third pass, with trace: the bits the second pass left out, from
+ * what it kept (hc, and ec: E of each column, ec[lo - 1] and hc[lo - 1]
+ * what came into column lo from the left), four columns at once: E opened
+ * here (4), and H's source in the low two (F if above both E and the
+ * diagonal, else E if above the diagonal). */
+static inline __attribute__((always_inline)) void xdrop_trace_bits(const int *hc, const int *ec, const int *dc,
+                                                                   const int *fc, int lo, int hi, unsigned char *trow) {
+    const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
+    int j = lo;
+#ifdef __wasm_simd128__
+    const v128_t vgo = wasm_i32x4_splat(go), vge = wasm_i32x4_splat(ge);
+    const v128_t v1 = wasm_i32x4_splat(1), v2 = wasm_i32x4_splat(2), v4 = wasm_i32x4_splat(4);
+    for (; j + 3 <= hi; j += 4) {
+        v128_t eo = wasm_i32x4_sub(wasm_v128_load(hc + j - 1), vgo), ee = wasm_i32x4_sub(wasm_v128_load(ec + j - 1), vge);
+        v128_t en = wasm_v128_load(ec + j), d = wasm_v128_load(dc + j), f = wasm_v128_load(fc + j);
+        v128_t src = wasm_v128_bitselect(v2, wasm_v128_and(wasm_i32x4_gt(en, d), v1), wasm_i32x4_gt(f, wasm_i32x4_max(en, d)));
+        v128_t t = wasm_v128_or(src, wasm_v128_and(wasm_i32x4_ge(eo, ee), v4));
+        t = wasm_i16x8_narrow_i32x4(t, t);
+        t = wasm_v128_or(wasm_u8x16_narrow_i16x8(t, t), wasm_v128_load32_zero(trow + (j - lo)));
+        wasm_v128_store32_lane(trow + (j - lo), t, 0);
+    }
+#endif
+    for (; j <= hi; j++) {
+        int eo = hc[j - 1] - go, ee = ec[j - 1] - ge, en = ec[j], d = dc[j], f = fc[j];
+        trow[j - lo] |= (unsigned char)((eo >= ee ? 4 : 0) | (f > (en > d ? en : d) ? 2 : en > d ? 1 : 0));
+    }
+}
 
 /* F below `lim` on columns [lo, hi] becomes NEG: the columns where only F
  * lives, left of the row's first live H, stay in the next row's window
@@ -451,7 +477,7 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
         row_off = xrealloc(row_off, row_cap * sizeof *row_off);
         row_lo = xrealloc(row_lo, row_cap * sizeof *row_lo);
     }
-    int *hp = Hp, *fp = Fp, *hc = Hc, *fc = Fc, *dc = Dc, *bc = Bc;
+    int *hp = Hp, *fp = Fp, *hc = Hc, *fc = Fc, *dc = Dc, *bc = Bc, *ec = Ec;
     size_t tb_len = 0;
     int best = 0, best_i = 0, best_j = 0;
     /* Row 0: a gap along B. */
@@ -488,7 +514,9 @@ static inline __attribute__((always_inline)) int xdrop_core(const unsigned char 
         else hp[j - 1] = NEG; /* outside the window: dead (left of the previous row's first live H) */
         xdrop_from_above(hp, fp, B, sc, j, phi, fc, dc, bc, trace ? tb + (tb_base + (size_t)j) : NULL, trace);
         int cut_from = j;
+        if (trace) { hc[j - 1] = hleft; ec[j - 1] = e; } /* hc[plo - 1] is outside the window: dead */
         for (; j <= phi; j++) XDROP_CELL_LEFT();
+        if (trace) xdrop_trace_bits(hc, ec, dc, fc, cut_from, phi, tb + (tb_base + (size_t)cut_from));
         xdrop_cut_f(fc, cut_from, phi, lim);
         /* Past the previous row's window only E (and the diagonal from phi) can live. */
         hd = hp[phi];
