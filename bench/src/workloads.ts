@@ -16,8 +16,7 @@
  * --threads T (2), --reps R (2), --only quant,render,blast,
  * --paths P (quant, 2^23), --render WxH (320x240), --samples S (48),
  * --db-mbp M (blast database, 30), --queries Q (blast mutated queries, 300),
- * --random Q (blast random queries, 20); --single-only: blast's single
- * instance against NCBI per core, nothing else (blast-single.ts).
+ * --random Q (blast random queries, 20).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -49,6 +48,7 @@ async function probeCores(cores: number): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
+  // --single-only: blast's single instance against NCBI per core, nothing else.
   if (args.includes('--single-only')) return runBlastSingle(args);
   const hostCount = option(args, 'hosts', 3, { positive: true });
   const threads = option(args, 'threads', 2, { positive: true });
