@@ -8,7 +8,7 @@
  * Tasks: task t of T renders the rows y with y mod T = t, so every task
  * samples the whole image and costs about the same. T is the largest divisor
  * of the height from 4 to 8 per clone (every task the same number of rows),
- * else 8 per clone (tasks differ by one row).
+ * else 8 per clone (tasks differ by one row), and never more than the rows.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,10 +17,10 @@ import type { Workload } from './workload-jobs.js';
 
 export interface RenderSize { width: number; height: number; samples: number }
 
-/** The largest divisor of `height` in [4 x clones, 8 x clones], else 8 x clones. */
+/** The largest divisor of `height` in [4 x clones, 8 x clones], else 8 x clones, and never more tasks than rows. */
 export function renderTasks(height: number, clones: number): number {
   for (let t = Math.min(height, 8 * clones); t >= 4 * clones; t--) if (height % t === 0) return t;
-  return 8 * clones;
+  return Math.min(height, 8 * clones);
 }
 
 export function renderWorkload(fn: string, size: RenderSize): Workload & { describe: string } {
