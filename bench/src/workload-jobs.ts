@@ -32,6 +32,8 @@ export interface JobRecordLite {
   id: string;
   state: string;
   clonesDetail: { index: number; host?: string; runMs?: number; startMs?: number }[];
+  /** A task job's task counts. */
+  tasks?: { total: number; backups: number; duplicates: number; failures: number };
 }
 
 /** Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times when it booted one. */
@@ -135,7 +137,10 @@ export interface ForkJoinOptions { url: string; clones: number; cores: number; r
 /** Where a job's time went, from its events as this client saw them. */
 export interface Breakdown {
   parentInitMs: number | null; snapshotMs: number | null; untilForkedMs: number; runSpanMs: number; reduceAndDoneMs: number;
-  cloneRunMs: { min: number; max: number; sum: number };
+  /** Null for a task job (its record has no run time per clone). */
+  cloneRunMs: { min: number; max: number; sum: number } | null;
+  /** A task job's backup tasks handed out and duplicate results dropped. */
+  backups?: number; duplicates?: number;
 }
 
 export interface ForkJoinMeasurement {
@@ -156,10 +161,12 @@ const orNull = (x: number) => (Number.isNaN(x) ? null : tenths(x));
 export function breakdown(t: TimedJob): Breakdown {
   const p = t.phases;
   const runs = t.job.clonesDetail.map((c) => c.runMs ?? NaN);
+  const tasks = t.job.tasks;
   return {
     parentInitMs: orNull(p.initMs), snapshotMs: orNull(p.snapshotMs),
     untilForkedMs: tenths(p.firstForkedAt), runSpanMs: tenths(p.lastCloneDoneAt - p.firstForkedAt), reduceAndDoneMs: tenths(p.doneAt - p.lastCloneDoneAt),
-    cloneRunMs: { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
+    cloneRunMs: runs.some(Number.isNaN) ? null : { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
+    ...(tasks ? { backups: tasks.backups, duplicates: tasks.duplicates } : {}),
   };
 }
 
