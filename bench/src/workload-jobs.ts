@@ -36,7 +36,11 @@ export interface JobRecordLite {
   tasks?: { total: number; backups: number; duplicates: number; failures: number };
 }
 
-/** Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times when it booted one. */
+/**
+ * Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times when it
+ * booted one. `lastCloneDoneAt` is the last `clone.done`, or in a task job the `progress` event with every task
+ * done (clones still running backups then are stopped without a `clone.done`).
+ */
 export interface Phases { snapshotAt: number; initMs: number; snapshotMs: number; firstForkedAt: number; lastCloneDoneAt: number; doneAt: number }
 
 export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases }
@@ -89,6 +93,7 @@ export async function timedJob(url: string, body: JobBody): Promise<TimedJob> {
 /** Follows a job's event stream until it ends, noting when each phase came; throws unless the job is done. */
 export async function untilDone(url: string, id: string, started: number): Promise<Phases> {
   const phases: Phases = { snapshotAt: NaN, initMs: NaN, snapshotMs: NaN, firstForkedAt: NaN, lastCloneDoneAt: NaN, doneAt: NaN };
+  let tasksDoneAt = NaN;
   const res = await fetch(`${url}/v1/jobs/${id}/events`);
   if (!res.ok || !res.body) throw new Error(`job events: ${res.status}`);
   const decoder = new TextDecoder();
@@ -109,7 +114,12 @@ export async function untilDone(url: string, id: string, started: number): Promi
         }
         if (kind === 'forked' && Number.isNaN(phases.firstForkedAt)) phases.firstForkedAt = at;
         if (kind === 'clone.done') phases.lastCloneDoneAt = at;
-        if (kind === 'done') return { ...phases, doneAt: at };
+        if (kind === 'progress') {
+          // A task job's progress is {done, total} of tasks; a clone's also names its index.
+          const p = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as { index?: number; done?: number; total?: number };
+          if (p.index === undefined && p.total !== undefined && p.done === p.total) tasksDoneAt = at;
+        }
+        if (kind === 'done') return { ...phases, ...(Number.isNaN(tasksDoneAt) ? {} : { lastCloneDoneAt: tasksDoneAt }), doneAt: at };
         if (kind === 'failed' || kind === 'cancelled') throw new Error(`job ${id} ${kind}: ${event.slice(0, 500)}`);
       }
     }
