@@ -19,7 +19,8 @@
  * --paths P (quant, 2^23), --render WxH (320x240), --samples S (48),
  * --db-mbp M (blast database, 30), --queries Q (blast mutated queries, 300),
  * --random Q (blast random queries, 20), --no-tasks (every job splits
- * statically, as before tasks: no task jobs, no baseline beside them).
+ * statically, as before tasks: no task jobs, no baseline beside them),
+ * --tasks T (every workload's task count, instead of its own choice).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -63,6 +64,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const random = args.includes('--random') ? Number(args[args.indexOf('--random') + 1]) : 20;
   const quiet = args.includes('--quiet');
   const useTasks = !args.includes('--no-tasks');
+  const fixedTasks = args.includes('--tasks') ? option(args, 'tasks', 1, { positive: true }) : undefined;
   const say = (s: string) => { if (!quiet) console.log(s); };
   const cores = Math.min(clones, hostCount * threads, availableParallelism());
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : ['quant', 'render', 'blast'];
@@ -86,7 +88,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const measure = async (name: string, wasmName: string, w: Workload, extra: (m: ForkJoinMeasurement) => Record<string, unknown>) => {
     const effectiveCores = Math.round((await probeCores(cores)) * 100) / 100;
     await deployWasm(fleet.url, w.function, guestWasm(wasmName));
-    const m = await measureForkJoin(w, { url: fleet.url, clones, cores, reps, useTasks, say });
+    const m = await measureForkJoin(fixedTasks === undefined ? w : { ...w, tasks: () => fixedTasks }, { url: fleet.url, clones, cores, reps, useTasks, say });
     const { output: _output, ...figures } = m;
     const more = extra(m);
     rows[name] = { ...m, effectiveCores, ...(typeof more.ncbiMs === 'number' ? { ncbiMs: more.ncbiMs } : {}) };
@@ -135,7 +137,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   say(`total ${elapsed()}`);
   return {
     bench: 'workloads', clones, hosts: hostCount, threads, cores, cpus: availableParallelism(), reps, loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
-    options: { paths, render: `${width}x${height}`, samples, dbMbp, queries, random, tasks: useTasks },
+    options: { paths, render: `${width}x${height}`, samples, dbMbp, queries, random, tasks: useTasks, ...(fixedTasks ? { fixedTasks } : {}) },
     ...results,
   };
 }
