@@ -5,11 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { frameReduceInput, rewriteForSnapshot } from '@flurry/core';
+import { frameReduceInput, inspectModule, rewriteForSnapshot } from '@flurry/core';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, makeWarmParent, runOnRestore, takeSnapshot } from './instance.js';
+import { MemoryPool } from './memory-pool.js';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
 const EXAMPLES = new URL('../../../functions/examples/', import.meta.url);
@@ -32,7 +33,8 @@ class InProcessGuest {
     const warm = this.begin(initInput);
     const instance = makeWarmParent(parentModule, buildImportObject(parentModule, host), this.current.memory);
     this.end(warm, 0, 'init');
-    this.factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), takeSnapshot(instance, undefined), undefined);
+    const memories = { pool: new MemoryPool(undefined), maximumPages: inspectModule(module).memory?.maximum ?? 65536 };
+    this.factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), takeSnapshot(instance, undefined), undefined, memories);
   }
 
   /** A fresh clone with on_restore run: the instance a clone of a job gets. */
