@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_BATCH, TaskLedger } from './task-ledger.js';
+
+/** A ledger on a clock the test moves. */
+function ledger(total: number, retries = 1) {
+  let t = 0;
+  const l = new TaskLedger(total, retries, () => t);
+  return { l, tick: (ms = 1) => (t += ms) };
+}
+
+describe('task ledger', () => {
+  it('batches - start at one task, double with what the clone has taken, shrink near the end', () => {
+    const { l } = ledger(1000);
+    const sizes: number[] = [];
+    for (let i = 0; i < 8; i++) sizes.push(l.take('a', 1).tasks.length);
+    expect(sizes).toEqual([1, 1, 2, 4, 8, 16, 32, 64]);
+    expect(l.take('a', 1).tasks.length).toBe(MAX_BATCH);
+    // 1000 - 192 handed out: with 100 clones running, a share is 808 / 200 = 4.
+    expect(l.take('b', 100).tasks.length).toBe(1);
+    const c = l.take('a', 100).tasks.length;
+    expect(c).toBe(Math.floor((1000 - 193) / 200));
+  });
+
+  it('batches - every task is handed out once, in order, before any backup', () => {
+    const { l } = ledger(50);
+    const seen: number[] = [];
+    for (let i = 0; i < 100 && seen.length < 50; i++) seen.push(...l.take(i % 2 ? 'a' : 'b', 2).tasks);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(l.counts()).toMatchObject({ total: 50, done: 0, running: 50, backups: 0 });
+  });
+
+  it('backups - with nothing pending, an idle clone gets the oldest lease elsewhere, one backup per task at a time', () => {
+    const { l, tick } = ledger(3);
+    expect(l.take('a', 3).tasks).toEqual([0]);
+    tick();
+    expect(l.take('b', 3).tasks).toEqual([1]);
+    tick();
+    expect(l.take('c', 3).tasks).toEqual([2]);
+    l.done(1);
+    // b is idle: the oldest lease elsewhere is task 0 (a's).
+    expect(l.take('b', 3)).toEqual({ tasks: [0], end: false });
+    l.done(2);
+    // c: task 0 has its backup already, nothing else runs: ask again.
+    expect(l.take('c', 3)).toEqual({ tasks: [], end: false });
+    // a never gets a backup of its own task.
+    expect(l.take('a', 3)).toEqual({ tasks: [], end: false });
+    expect(l.counts().backups).toBe(1);
+  });
+
+  it('first result wins - a later result of a done task changes nothing; at the end every clone is told so', () => {
+    const { l } = ledger(2);
+    l.take('a', 2);
+    l.take('b', 2);
+    l.take('a', 2); // a backup of 1
+    expect(l.done(1)).toBe(true);
+    expect(l.done(1)).toBe(false);
+    expect(l.done(0)).toBe(true);
+    expect(l.allDone).toBe(true);
+    expect(l.take('c', 2)).toEqual({ tasks: [], end: true });
+    expect(l.counts()).toMatchObject({ done: 2, running: 0 });
+  });
+
+  it('death - a lost attempt returns its unfinished tasks, first to be handed out again; a task with a backup stays with it', () => {
+    const { l, tick } = ledger(10);
+    const a = [...l.take('a', 2).tasks, ...l.take('a', 2).tasks, ...l.take('a', 2).tasks];
+    expect(a).toEqual([0, 1, 2, 3]);
+    l.done(1);
+    tick();
+    expect(l.take('b', 2).tasks).toEqual([4]);
+    expect(l.release('a').sort()).toEqual([0, 2, 3]);
+    expect(l.take('b', 1).tasks).toEqual([0]);
+    expect(l.take('b', 1).tasks).toEqual([2, 3]);
+    // A backup's holder dies: the task stays leased to the first.
+    const { l: m } = ledger(1);
+    m.take('x', 1);
+    expect(m.take('y', 1).tasks).toEqual([0]);
+    expect(m.release('y')).toEqual([]);
+    expect(m.counts().running).toBe(1);
+    expect(m.holds('x', 0)).toBe(true);
+  });
+
+  it('failures - count against the task; past the retries it is final; meanwhile it is pending again', () => {
+    const { l } = ledger(2, 1);
+    expect(l.take('a', 1).tasks).toEqual([0]);
+    expect(l.failed(0, 'a')).toEqual({ final: false, failures: 1 });
+    expect(l.holds('a', 0)).toBe(false);
+    expect(l.take('b', 1).tasks).toEqual([0]);
+    expect(l.failed(0, 'b')).toEqual({ final: true, failures: 2 });
+    expect(l.counts().failures).toBe(2);
+    // A failure of a done task (a late report) counts nothing.
+    l.done(1);
+    expect(l.failed(1, 'a')).toEqual({ final: false, failures: 0 });
+  });
+});
