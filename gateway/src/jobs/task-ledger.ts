@@ -114,6 +114,19 @@ export class TaskLedger {
     return true;
   }
 
+  /** A done task whose result turned out not to be stored: pending again. */
+  undo(task: number): void {
+    if (this.state[task] !== DONE) return;
+    this.state[task] = PENDING;
+    this.doneCount--;
+    this.pendingCount++;
+    this.returned.push(task);
+  }
+
+  failuresOf(task: number): number {
+    return this.failures.get(task) ?? 0;
+  }
+
   /**
    * `run_task` failed in `attempt`: the failure counts against the task, whose
    * lease ends. `final` when it has failed more than the job's retries.
