@@ -10,7 +10,7 @@ import type { GuestMemory } from './guest-memory.js';
 import type { MemoryRestorer, RestoredMemory, SnapshotMemory } from './snapshot-memory.js';
 import { captureMemory, memoryRestorer } from './snapshot-restore.js';
 
-export type EntryPoint = 'handle' | 'run' | 'reduce';
+export type EntryPoint = 'handle' | 'run' | 'run_task' | 'reduce';
 
 /** What a mutable global can hold and still be posted between threads. */
 export type GlobalValue = number | bigint | null;
