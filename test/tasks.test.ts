@@ -4,7 +4,8 @@
 // count and any timing: with 1, 3 and 8 clones, with a slow task that gets a
 // backup, and with a clone's host killed mid-job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRecord } from '@flurry/core';
+import { connect } from '@nats-io/transport-node';
+import { decode, encode, JobSubjects, type JobRecord, type TaskReply } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy } from './helpers/functions.js';
 import { gatewayApi, json } from './helpers/gateway-api.js';
@@ -143,6 +144,25 @@ describe('task jobs', () => {
     expect(job.error?.code).toBe('guest_trap');
     expect(job.error?.message).toMatch(/^task 5 failed 2 times: /);
     expect(job.tasks!.failures).toBe(2);
+  });
+
+  it('untrusted - the task server answers a malformed request with bad_request, and gives an attempt it never sent nothing', async () => {
+    const job = await submitJob(api, { function: 'tasks', clones: 2, tasks: 20, input: input(100) });
+    await jobUntil(api, job.id, 'to run', (j) => j.state === 'running');
+    const nc = await connect(fleet.adminConnectOptions());
+    try {
+      const subject = JobSubjects.tasks(job.tenant, job.id);
+      const ask = async (body: Uint8Array) => decode<TaskReply>((await nc.request(subject, body, { timeout: 5000 })).data);
+      const garbled = await ask(encode({ requestId: 'r', hostId: 'h', index: -1, failed: 'x', duplicates: 0 }));
+      expect(garbled).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed TaskRequest: /) } });
+      const stranger = await ask(encode({ requestId: `${job.id}.1.forged`, hostId: 'host-1', index: 0, failed: [{ task: 3, error: { code: 'guest_trap', message: 'forged' } }], duplicates: 0 }));
+      expect(stranger).toEqual({ ok: true, tasks: [], end: true });
+    } finally {
+      await nc.close();
+    }
+    const done = await finishedJob(api, job.id);
+    expect(done.tasks).toMatchObject({ done: 20, failures: 0 });
+    expect((await result(done)).equals(expectedReduce(20))).toBe(true);
   });
 
   it('refused - tasks with a module that exports no run_task, or inputs with tasks, is a 400 saying why', async () => {
