@@ -81,7 +81,7 @@ describe('task jobs', () => {
     fleet = await LocalFleet.start({
       hosts: 3,
       hostEnv: { FLURRY_GUEST_THREADS: '3', FLURRY_HEARTBEAT_MS: '250', FLURRY_HOST_TTL_S: '2', LOG_LEVEL: 'warn' },
-      gatewayEnv: { FLURRY_HOST_TTL_S: '2', LOG_LEVEL: 'warn' },
+      gatewayEnv: { FLURRY_HOST_TTL_S: '2', FLURRY_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn' },
     });
     expect((await deploy(fleet.url, 'tasks', TASKS_GUEST)).ok).toBe(true);
     expect((await deploy(fleet.url, 'no-tasks', slowModule(1, 'run'))).ok).toBe(true);
@@ -125,7 +125,7 @@ describe('task jobs', () => {
   });
 
   it('host killed - a host running clones dies mid-job; its tasks run elsewhere and the result is identical', async () => {
-    const tasks = 60;
+    const tasks = 120;
     const job = await submitJob(api, { function: 'tasks', clones: 6, tasks, input: input(150) });
     const running = await jobUntil(api, job.id, 'to run tasks on a host other than the parent\'s', (j) =>
       (j.tasks?.done ?? 0) >= 6 && j.clonesDetail.some((c) => c.state === 'running' && c.host !== j.parentHost));
@@ -134,6 +134,23 @@ describe('task jobs', () => {
     expect(host, victim).toBeDefined();
     await host!.kill();
     const done = await finishedJob(api, job.id, { timeoutMs: 90_000 });
+    expect(done.tasks).toMatchObject({ total: tasks, done: tasks, failures: 0 });
+    expect((await result(done)).equals(expectedReduce(tasks))).toBe(true);
+  });
+
+  it('gateway restart - the coordinator dies mid-job; the next one counts the tasks stored meanwhile and the result is identical', async () => {
+    const tasks = 60;
+    const job = await submitJob(api, { function: 'tasks', clones: 3, tasks, input: input(100) });
+    const before = await jobUntil(api, job.id, 'to have tasks done', (j) => (j.tasks?.done ?? 0) >= 10);
+    expect(before.tasks!.done).toBeLessThan(tasks);
+    await fleet.restartGateway({ hard: true });
+    // Every record the next coordinator writes counts at least the tasks stored before: none starts over.
+    const seen: number[] = [];
+    const done = await jobUntil(api, job.id, 'to end', (j) => {
+      seen.push(j.tasks!.done);
+      return j.state === 'done' || j.state === 'failed';
+    }, { timeoutMs: 90_000, throughOutages: true });
+    expect(Math.min(...seen)).toBeGreaterThanOrEqual(before.tasks!.done);
     expect(done.tasks).toMatchObject({ total: tasks, done: tasks, failures: 0 });
     expect((await result(done)).equals(expectedReduce(tasks))).toBe(true);
   });
