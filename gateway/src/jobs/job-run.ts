@@ -13,7 +13,7 @@
  * where things go is planning/job-hosts.ts's.
  */
 import {
-  FlurryError, frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
+  frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -304,12 +304,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     const { tenant, id } = this.record;
     this.setState('reducing');
     await this.persistNow();
-    const outputs: Uint8Array[] = [];
-    for (let i = 0; i < outputCount(this.record); i++) {
-      const r = await this.deps.store.result(tenant, id, i);
-      if (!r?.output) throw new FlurryError('internal', `the result of ${this.tasks ? 'task' : 'clone'} ${i} is missing from the results stream`);
-      outputs.push(r.output);
-    }
+    const outputs = await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record), this.tasks ? 'task' : 'clone');
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);

@@ -150,12 +150,8 @@ export function jobRoutes(deps: JobRoutesDeps) {
     if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
     const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
     if (reduced) return new Response(reduced as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
-    const outputs: string[] = [];
-    for (let i = 0; i < outputCount(job); i++) {
-      const r = await store.result(job.tenant, job.id, i);
-      outputs.push(Buffer.from(r?.output ?? new Uint8Array(0)).toString('base64'));
-    }
-    return c.json({ outputs }, 200);
+    const outputs = await store.outputsInOrder(job.tenant, job.id, outputCount(job), job.tasks ? 'task' : 'clone', 'empty');
+    return c.json({ outputs: outputs.map((o) => Buffer.from(o).toString('base64')) }, 200);
   });
 
   app.openapi(createRoute({
