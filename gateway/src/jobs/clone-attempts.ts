@@ -22,6 +22,8 @@ export interface RunningAttempt {
   incarnation?: number;
   requestId: string;
   deadline: number;
+  /** When the fork request went out (ms since the epoch). */
+  sentAt?: number;
 }
 
 /** What the attempts tell the job's run. */

@@ -104,7 +104,7 @@ export class JobTasks implements TaskHooks {
       void this.job.store.dropResult(tenant, id, r.index, r.requestId).catch(() => undefined);
       return;
     }
-    if (!this.ledger.done(r.index)) return;
+    if (!this.ledger.done(r.index, r.runMs)) return;
     this.sync();
     if (this.ledger.allDone) this.job.wake();
   }
@@ -151,24 +151,23 @@ export class JobTasks implements TaskHooks {
     this.sync();
   }
 
+  /** The clone has nothing more to do: done, its run timed from its fork request to now. */
   private cloneDone(index: number, host: string): void {
     const c = this.record.clonesDetail[index];
-    this.attempts.end(index);
+    const r = this.attempts.end(index);
     c.state = 'done';
     c.host = host;
     c.error = undefined;
+    if (r?.sentAt !== undefined) c.runMs = Date.now() - r.sentAt;
     this.job.changed();
-    this.job.emit('clone.done', { index, host });
+    this.job.emit('clone.done', { index, host, runMs: c.runMs });
     this.job.wake();
   }
 
-  /** The clones still running once the job is settled: they are told so at their next request, or stopped with the job. */
+  /** Once the job is settled, the clones still running are done (their backups are stopped with the job), and those never started need not be. */
   endRunning(): boolean {
     const running = this.attempts.runningCount > 0;
-    for (const [index] of this.attempts.runningNow()) {
-      this.attempts.end(index);
-      this.record.clonesDetail[index].state = 'done';
-    }
+    for (const [index, r] of this.attempts.runningNow()) this.cloneDone(index, r.host);
     for (const c of this.record.clonesDetail) if (c.state === 'pending') c.state = 'done';
     this.job.changed();
     return running;

@@ -29,17 +29,21 @@ describe('task ledger', () => {
     expect(l.counts()).toMatchObject({ total: 50, done: 0, running: 50, backups: 0 });
   });
 
-  it('backups - with nothing pending, an idle clone gets the oldest lease elsewhere, one backup per task at a time', () => {
+  it('backups - with nothing pending, an idle clone gets a task running past twice the median, one backup per task at a time', () => {
     const { l, tick } = ledger(3);
     expect(l.take('a', 3).tasks).toEqual([0]);
     tick();
     expect(l.take('b', 3).tasks).toEqual([1]);
     tick();
     expect(l.take('c', 3).tasks).toEqual([2]);
-    l.done(1);
-    // b is idle: the oldest lease elsewhere is task 0 (a's).
+    tick(9);
+    l.done(1, 10);
+    tick();
+    l.done(2, 10);
+    // Task 0 has run 12 ms against a median of 10: no straggler yet, ask again.
+    expect(l.take('b', 3)).toEqual({ tasks: [], end: false });
+    tick(13);
     expect(l.take('b', 3)).toEqual({ tasks: [0], end: false });
-    l.done(2);
     // c: task 0 has its backup already, nothing else runs: ask again.
     expect(l.take('c', 3)).toEqual({ tasks: [], end: false });
     // a never gets a backup of its own task.
@@ -47,17 +51,39 @@ describe('task ledger', () => {
     expect(l.counts().backups).toBe(1);
   });
 
+  it('backups - only the task a clone runs is judged: the one after its last result, not those queued behind it; none before a task is done', () => {
+    const { l, tick } = ledger(4);
+    l.take('a', 1);
+    l.take('a', 1);
+    l.take('a', 1);
+    l.take('a', 1);
+    tick(100);
+    expect(l.take('b', 1)).toEqual({ tasks: [], end: false });
+    l.done(0, 10);
+    tick(15);
+    expect(l.take('b', 1)).toEqual({ tasks: [], end: false });
+    tick(10);
+    // Task 1 has run 25 ms since a's last result: a backup; tasks 2 and 3 wait behind it on a.
+    expect(l.take('b', 1)).toEqual({ tasks: [1], end: false });
+    expect(l.take('c', 1)).toEqual({ tasks: [], end: false });
+  });
+
   it('first result wins - a later result of a done task changes nothing; at the end every clone is told so', () => {
-    const { l } = ledger(2);
+    const { l, tick } = ledger(3);
     l.take('a', 2);
     l.take('b', 2);
-    l.take('a', 2); // a backup of 1
+    l.take('c', 2);
+    l.done(2, 1);
+    tick(5);
+    expect(l.take('a', 2).tasks).toEqual([1]);
+    expect(l.take('c', 2).tasks).toEqual([0]);
+    expect(l.counts().backups).toBe(2);
     expect(l.done(1)).toBe(true);
     expect(l.done(1)).toBe(false);
     expect(l.done(0)).toBe(true);
     expect(l.allDone).toBe(true);
-    expect(l.take('c', 2)).toEqual({ tasks: [], end: true });
-    expect(l.counts()).toMatchObject({ done: 2, running: 0 });
+    expect(l.take('d', 2)).toEqual({ tasks: [], end: true });
+    expect(l.counts()).toMatchObject({ done: 3, running: 0 });
   });
 
   it('death - a lost attempt returns its unfinished tasks, first to be handed out again; a task with a backup stays with it', () => {
@@ -71,8 +97,11 @@ describe('task ledger', () => {
     expect(l.take('b', 1).tasks).toEqual([0]);
     expect(l.take('b', 1).tasks).toEqual([2, 3]);
     // A backup's holder dies: the task stays leased to the first.
-    const { l: m } = ledger(1);
+    const { l: m, tick: later } = ledger(2);
     m.take('x', 1);
+    m.take('y', 1);
+    m.done(1, 1);
+    later(5);
     expect(m.take('y', 1).tasks).toEqual([0]);
     expect(m.release('y')).toEqual([]);
     expect(m.counts().running).toBe(1);

@@ -8,14 +8,20 @@
  * a task's cost at first), never more than the pending tasks shared among
  * twice the running clones (guided self-scheduling: batches shrink as the end
  * nears, so no clone holds much work when the others run dry) nor MAX_BATCH.
- * Backups (MapReduce): with nothing pending, a clone gets a duplicate of the
- * task leased longest ago elsewhere that has no backup yet; the first result
- * per task wins.
+ * Backups (MapReduce): with nothing pending, a clone gets a duplicate of a
+ * task that runs for longer than BACKUP_AFTER times the median task so far
+ * (the longest first; one backup per task at a time): a task merely waiting
+ * its turn or sharing a core is no straggler, and a duplicate of it would only
+ * take a core from it. Only the first task an attempt holds unfinished runs
+ * (the rest of its batch waits behind it); it runs since its lease or the
+ * attempt's last result, whichever is later. The first result per task wins.
  */
 import type { TaskCounts } from '@flurry/core';
 
 /** The most tasks one request takes. */
 export const MAX_BATCH = 64;
+/** A task running longer than this many times the median task's time gets a backup. */
+export const BACKUP_AFTER = 2;
 
 const PENDING = 0;
 const LEASED = 1;
@@ -37,7 +43,10 @@ export class TaskLedger {
   /** The leases of each leased task: its first, and at most one backup. */
   private readonly leases = new Map<number, Lease[]>();
   /** Per attempt: the tasks it holds and how many it has taken. */
-  private readonly attempts = new Map<string, { held: Set<number>; taken: number }>();
+  private readonly attempts = new Map<string, { held: Set<number>; taken: number; lastResultAt?: number }>();
+  /** How long done tasks ran, sorted lazily (the median judges stragglers). */
+  private readonly runMs: number[] = [];
+  private runMsSorted = true;
   private readonly failures = new Map<number, number>();
   /** Tasks given back (a lease ended without a result), handed out before new ones. */
   private returned: number[] = [];
@@ -92,7 +101,7 @@ export class TaskLedger {
         tasks.push(t);
       }
     } else {
-      const backup = this.oldestWithoutBackup(attempt);
+      const backup = this.straggler(attempt);
       if (backup !== undefined) {
         this.lease(backup, attempt);
         this.backupCount++;
@@ -103,13 +112,22 @@ export class TaskLedger {
     return { tasks, end: false };
   }
 
-  /** A result of `task` is stored: it is done (a second one changes nothing); false when it was done already. */
-  done(task: number): boolean {
+  /** A result of `task` is stored (it ran `runMs`): it is done (a second one changes nothing); false when it was done already. */
+  done(task: number, runMs?: number): boolean {
     if (task < 0 || task >= this.total || this.state[task] === DONE) return false;
     if (this.state[task] === PENDING) this.pendingCount--;
     this.state[task] = DONE;
     this.doneCount++;
-    for (const l of this.leases.get(task) ?? []) this.attempts.get(l.attempt)?.held.delete(task);
+    if (runMs !== undefined && Number.isFinite(runMs)) {
+      this.runMs.push(runMs);
+      this.runMsSorted = false;
+    }
+    const now = this.now();
+    for (const l of this.leases.get(task) ?? []) {
+      const holder = this.attempts.get(l.attempt);
+      holder?.held.delete(task);
+      if (holder) holder.lastResultAt = now;
+    }
     this.leases.delete(task);
     return true;
   }
@@ -194,14 +212,32 @@ export class TaskLedger {
     return true;
   }
 
-  /** The task leased longest ago, to another attempt only and with no backup yet. */
-  private oldestWithoutBackup(attempt: string): number | undefined {
+  /** The median time of the tasks done so far, or undefined before any. */
+  private medianRunMs(): number | undefined {
+    if (this.runMs.length === 0) return undefined;
+    if (!this.runMsSorted) {
+      this.runMs.sort((a, b) => a - b);
+      this.runMsSorted = true;
+    }
+    return this.runMs[Math.floor(this.runMs.length / 2)];
+  }
+
+  /** The straggler running longest past BACKUP_AFTER × the median, held by another attempt and with no backup yet. */
+  private straggler(attempt: string): number | undefined {
+    const median = this.medianRunMs();
+    if (median === undefined) return undefined;
+    const now = this.now();
     let best: number | undefined;
-    let since = Infinity;
-    for (const [task, leases] of this.leases) {
-      if (leases.length !== 1 || leases[0].attempt === attempt) continue;
-      if (leases[0].since < since) {
-        since = leases[0].since;
+    let longest = BACKUP_AFTER * median;
+    for (const [other, held] of this.attempts) {
+      if (other === attempt) continue;
+      const task = held.held.values().next().value;
+      if (task === undefined) continue;
+      const leases = this.leases.get(task);
+      if (!leases || leases.length !== 1) continue;
+      const runningFor = now - Math.max(leases[0].since, held.lastResultAt ?? 0);
+      if (runningFor > longest) {
+        longest = runningFor;
         best = task;
       }
     }
