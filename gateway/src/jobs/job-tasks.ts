@@ -164,9 +164,13 @@ export class JobTasks implements TaskHooks {
     this.job.wake();
   }
 
-  /** Once the job is settled, the clones still running are done (their backups are stopped with the job), and those never started need not be. */
+  /**
+   * Once the job is settled, the clones still running are done, and those never started need not be.
+   * True when one may still run a task another clone finished (it is to be stopped).
+   */
   endRunning(): boolean {
-    const running = this.attempts.runningCount > 0;
+    // A clone waiting for tasks ends at its next request; only one that may be running a duplicate is worth stopping.
+    const running = this.attempts.runningNow().some(([index, r]) => this.ledger.wasted.has(attemptKey(r.requestId, index)));
     for (const [index, r] of this.attempts.runningNow()) this.cloneDone(index, r.host);
     for (const c of this.record.clonesDetail) if (c.state === 'pending') c.state = 'done';
     this.job.changed();

@@ -58,6 +58,8 @@ export class TaskLedger {
   private failureCount = 0;
   /** Results dropped because another attempt's came first. */
   duplicates = 0;
+  /** Attempts that held a task another finished: they may still be running it for nothing. */
+  readonly wasted = new Set<string>();
 
   constructor(
     readonly total: number,
@@ -123,11 +125,14 @@ export class TaskLedger {
       this.runMsSorted = false;
     }
     const now = this.now();
-    for (const l of this.leases.get(task) ?? []) {
+    const leases = this.leases.get(task) ?? [];
+    for (const l of leases) {
       const holder = this.attempts.get(l.attempt);
       holder?.held.delete(task);
       if (holder) holder.lastResultAt = now;
     }
+    // With a backup, one of the two still runs the task for nothing.
+    if (leases.length > 1) for (const l of leases) this.wasted.add(l.attempt);
     this.leases.delete(task);
     return true;
   }
