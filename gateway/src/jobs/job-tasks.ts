@@ -10,6 +10,7 @@
 import { JobSubjects, serve, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { CloneAttempts, RunningAttempt, TaskHooks } from './clone-attempts.js';
+import { START_GRACE_MS } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 import { TaskLedger } from './task-ledger.js';
@@ -46,6 +47,8 @@ export class JobTasks implements TaskHooks {
     private readonly attempts: CloneAttempts,
     total: number,
     retries: number,
+    /** The job's time limit of one `run_task`. */
+    private readonly timeoutMs: number,
   ) {
     this.ledger = new TaskLedger(total, retries);
     this.record.tasks ??= this.ledger.counts();
@@ -53,7 +56,7 @@ export class JobTasks implements TaskHooks {
 
   /** The task server of the task job `spec` describes, serving its subject, its attempts' results and ends routed to it. */
   static serving(job: TasksOwner, attempts: CloneAttempts, spec: JobSpec, nc: NatsConnection): JobTasks {
-    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries);
+    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries, spec.timeoutMs);
     attempts.tasks = tasks;
     tasks.serve(nc);
     return tasks;
@@ -83,6 +86,7 @@ export class JobTasks implements TaskHooks {
     // An attempt that is no longer current (lost, re-forked, or of the coordinator before) takes nothing more.
     if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return { ok: true, tasks: [], end: true };
     const key = attemptKey(req.requestId, req.index);
+    this.alive(running);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
     this.ledger.duplicates += req.duplicates;
     if (this.settled) {
@@ -104,9 +108,22 @@ export class JobTasks implements TaskHooks {
       void this.job.store.dropResult(tenant, id, r.index, r.requestId).catch(() => undefined);
       return;
     }
+    for (const key of this.ledger.holders(r.index)) {
+      const index = Number(key.slice(key.lastIndexOf('/') + 1));
+      const running = this.attempts.current(index);
+      if (running?.requestId === r.requestId) this.alive(running);
+    }
     if (!this.ledger.done(r.index, r.runMs)) return;
     this.sync();
     if (this.ledger.allDone) this.job.wake();
+  }
+
+  /**
+   * A clone runs as many tasks as it gets, each within the job's time limit: its attempt's deadline (the
+   * coordinator's guard against a clone it no longer hears from) moves on with every request and result.
+   */
+  private alive(running: RunningAttempt): void {
+    running.deadline = Math.max(running.deadline, Date.now() + this.timeoutMs + START_GRACE_MS);
   }
 
   /** Tasks stored while nobody heard them (a coordinator taking over, an outage). */

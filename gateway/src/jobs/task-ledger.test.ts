@@ -108,6 +108,7 @@ describe('task ledger', () => {
     expect(m.release('y')).toEqual([]);
     expect(m.counts().running).toBe(1);
     expect(m.holds('x', 0)).toBe(true);
+    expect(m.holders(0)).toEqual(['x']);
   });
 
   it('failures - count against the task; past the retries it is final; meanwhile it is pending again', () => {

@@ -79,6 +79,11 @@ export class TaskLedger {
     return this.state[task] === DONE;
   }
 
+  /** The attempts holding `task` now. */
+  holders(task: number): string[] {
+    return (this.leases.get(task) ?? []).map((l) => l.attempt);
+  }
+
   /** Whether `attempt` holds `task` (it was handed it and has not given it back). */
   holds(attempt: string, task: number): boolean {
     return this.attempts.get(attempt)?.held.has(task) ?? false;
