@@ -12,7 +12,7 @@
  * The key lookup alone is also timed in this process.
  */
 import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -77,6 +77,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const probes = await stageProbes(fleet, agent, key, body);
     const [fleet1, open1, ...probe1] = await alternating([viaFleet, viaOpen, ...probes.ops], seconds * 1000);
     await probes.close();
+    const cpu = await cpuPerCall(fleet, viaFleet, seconds * 1000);
     const fleet64 = await closedLoop(viaFleet, 64, seconds * 1000);
     agent.destroy();
 
@@ -116,6 +117,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       console.log(`  host: decode, pool, reply (NATS call - RTT - guest) ${stages.hostAndThreadHopMs.toFixed(3)} ms   (NATS call p50 ${natsInvoke.p50Ms.toFixed(3)}, p99 ${natsInvoke.p99Ms.toFixed(3)})`);
       console.log(`  gateway HTTP + routing (GET /healthz)               ${stages.httpAndRoutingMs.toFixed(3)} ms   p99 ${httpOnly.p99Ms.toFixed(3)}`);
       console.log(`  gateway call path (auth, quota, body, invoker, reply) ${stages.gatewayCallPathMs.toFixed(3)} ms`);
+      if (cpu) console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
       console.log(`key lookup in process: ${keyCheckUs.toFixed(2)} µs per call with 3 keys, ${keyCheckUs1000.toFixed(2)} µs with 1,000 (median of batches)`);
     }
     return {
@@ -137,6 +139,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       addedP50Ms: round(f1.p50Ms - d1.p50Ms),
       noAuthP50Ms: round(o1.p50Ms),
       authAddedP50Ms: round(f1.p50Ms - o1.p50Ms),
+      ...(cpu ? { cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])) } : {}),
       breakdownMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v)])),
       natsInvokeP50Ms: round(natsInvoke.p50Ms),
       natsInvokeP99Ms: round(natsInvoke.p99Ms),
@@ -226,4 +229,37 @@ async function stageProbes(fleet: LocalFleet, agent: Agent, key: string, body: B
       await answerer.close();
     },
   };
+}
+
+/**
+ * CPU time each process of the call's path spends per call (user + system, from /proc; Linux only), over a
+ * single-client loop of `op`: what a call costs apart from waiting, which load on a shared machine inflates less
+ * than latency. Undefined where /proc is missing.
+ */
+async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs: number): Promise<{ calls: number; perCallUs: Record<string, number> } | undefined> {
+  const ticks = (pid: number | undefined): number => {
+    if (pid === undefined) return 0;
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  let natsPid: number | undefined;
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.includes('(nats-server)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) natsPid = Number(d);
+    }
+  } catch {
+    return undefined;
+  }
+  const pids: Record<string, number | undefined> = { gateway: fleet.gateway.process.pid, hosts: undefined, natsServer: natsPid, client: process.pid };
+  const sample = () => ({ ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ticks(pid)])), hosts: fleet.hosts.reduce((n, h) => n + ticks(h.process.pid), 0) });
+  const before = sample();
+  const got = await closedLoop(op, 1, durationMs, 0);
+  const after = sample();
+  const hz = 100; // USER_HZ, the unit of /proc's times on Linux
+  const perCallUs = Object.fromEntries(Object.keys(before).map((k) => [k, (((after as Record<string, number>)[k] - (before as Record<string, number>)[k]) / hz) * 1e6 / Math.max(1, got.latencies.length)]));
+  return { calls: got.latencies.length, perCallUs };
 }
