@@ -90,7 +90,7 @@ describe('service requests across a nats node\'s loss', () => {
     const statuses = await client.stop();
     const resent = fleet.gateway.lines.filter((l) => l.includes('sending it again'));
     console.log(`[service-failover] killed ${hostNode} (host ${target}'s) and ${gatewayNode} (the gateway's): answers ${JSON.stringify(Object.fromEntries(statuses))}, ${resent.length} requests sent again (${resent.map((l) => /"why":"([^"]+)"/.exec(l)?.[1]).join(', ')})`);
-    expect([...statuses.keys()]).toEqual([200]);
+    expect([...statuses.keys()], `refused: ${client.refusals.join('; ')}`).toEqual([200]);
     expect(client.ledger.check(await roomMessages(patient, 'room'))).toEqual({
       lost: [], phantom: [], contiguous: true, acknowledged: client.acknowledged(), unknownApplied: 0, unknownDropped: 0,
     });

@@ -9,6 +9,8 @@ export interface Talk {
   acknowledged(): number;
   /** Ends the loop; resolves with how many answers each status got. */
   stop(): Promise<Map<number, number>>;
+  /** The first refusals' texts and bodies, to say why in a failure's message. */
+  refusals: string[];
 }
 
 /**
@@ -20,6 +22,7 @@ export function talk(url: () => string, service: string, prefix: string, ledger 
   let running = true;
   let failure: unknown;
   const statuses = new Map<number, number>();
+  const refusals: string[] = [];
   const loop = (async () => {
     for (let k = 0; running; k++) {
       const text = `${prefix}-${k}`;
@@ -34,6 +37,7 @@ export function talk(url: () => string, service: string, prefix: string, ledger 
         expect(res.status, `/say ${text}: ${JSON.stringify(body)}`).toBe(503);
         expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
         ledger.uncertain(text);
+        if (refusals.length < 5) refusals.push(`${text} at ${new Date().toISOString()}: ${JSON.stringify(body)}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -43,7 +47,7 @@ export function talk(url: () => string, service: string, prefix: string, ledger 
     if (failure !== undefined) throw failure;
     return ledger.acknowledged;
   };
-  return { ledger, acknowledged, stop: async () => ((running = false), await loop, statuses) };
+  return { ledger, acknowledged, refusals, stop: async () => ((running = false), await loop, statuses) };
 }
 
 /** Every message the room holds, page by page. */

@@ -27,6 +27,8 @@ const MIGRATION_WAIT_MS = 30_000;
 const RECONNECT_HOLD_MS = 2000;
 /** A resend that found its instance's host not subscribed (reconnecting to another node) tries again after this. */
 const RESEND_PAUSE_MS = 100;
+/** A request that found nobody serving its instance's subject, its host live, is sent again this often until its deadline. */
+const UNSERVED_RETRY_MS = 250;
 /** What an attempt's wait rejects with when this gateway's broker connection drops. */
 const GATEWAY_OUTAGE = Symbol('gateway broker outage');
 
@@ -70,14 +72,17 @@ export class ServiceRouter {
    * `trace` goes to the host in the request's headers (core/src/trace.ts).
    */
   async forward(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, trace?: TraceContext): Promise<InvokeResult & { instanceId: string }> {
-    return withOutcome(() => this.route(tenant, name, build, routeKey, trace, false), (outcome, seconds) => this.deps.metrics?.serviceRequest(tenant, name, outcome, seconds));
+    return withOutcome(() => this.route(tenant, name, build, routeKey, trace, Date.now() + this.deps.invokeTimeoutMs), (outcome, seconds) => this.deps.metrics?.serviceRequest(tenant, name, outcome, seconds));
   }
 
-  /** forward's work; `retried`: sent again once after nobody served the instance's subject. */
-  private async route(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, retried: boolean): Promise<InvokeResult & { instanceId: string }> {
+  /**
+   * forward's work, until `deadline` (the request's own, kept across the
+   * attempts); `unservedSince`: when the instance's subject first had nobody
+   * serving it, for the request sent again after that.
+   */
+  private async route(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, deadline: number, unservedSince?: number): Promise<InvokeResult & { instanceId: string }> {
     const { store, scaling, counts } = this.deps;
     const key = serviceKeyOf(tenant, name);
-    const deadline = Date.now() + this.deps.invokeTimeoutMs;
     // Held while this gateway reconnects (to another node of a cluster: milliseconds), not refused at once;
     // a broker away for longer refuses it 503 (it has sent nothing yet).
     await this.deps.fabric.link.whenUp(Math.min(RECONNECT_HOLD_MS, this.deps.invokeTimeoutMs));
@@ -100,33 +105,41 @@ export class ServiceRouter {
     const limits = fn && invokeLimitsOf(fn);
     const req = limits ? { ...build(c.record), limits } : build(c.record);
     counts.sent(key, inst.id);
+    let data: Uint8Array | 'no-responders';
     try {
-      const data = await this.send(tenant, name, inst, req, deadline, traceHeaders(trace));
-      if (data === 'no-responders') {
-        store.forget(key);
-        if (!retried) {
-          // Nobody serves the instance's subject. While it migrates, the migration settles who has it: hold the
-          // request until then. Otherwise hold it until its host's heartbeats tell: a host that beats again and
-          // lists the instance has it (it was reconnecting after a broker outage: its state is there); a host
-          // that no longer lists it, or silent past the grace, lost it: it is replaced (its state is lost); a
-          // host silent for less (paused, cut off: it may come back with the state) leaves it unavailable.
-          if (!(await this.migrationSettled(key, inst.id))) {
-            const verdict = await this.instanceVerdict(inst);
-            if (verdict === 'unknown') {
-              throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering: its host ${inst.host} stopped heartbeating; the instance is replaced (its state lost) if the host stays away ${Math.round(this.deps.instanceLostMs / 1000)} s`, { retryAfterSeconds: 1 });
-            }
-            if (verdict === 'lost') await scaling.replaceLost(tenant, name, inst.id);
-          }
-          return await this.route(tenant, name, build, routeKey, trace, true);
-        }
-        throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (its host may be gone)`, { retryAfterSeconds: 1 });
-      }
-      const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
-      if (!reply.ok) throw FlurryError.fromWire(reply.error);
-      return { ...reply, instanceId: inst.id };
+      data = await this.send(tenant, name, inst, req, deadline, traceHeaders(trace));
     } finally {
       counts.ended(inst.id);
     }
+    if (data === 'no-responders') {
+      store.forget(key);
+      // Nobody serves the instance's subject. While it migrates, the migration settles who has it: the request
+      // waits until then. Otherwise its host's heartbeats tell: a host that beats again and lists the instance
+      // has it (it was reconnecting after a broker outage: its state is there); a host that beats without it, or
+      // is silent past the grace, lost it: it is replaced (its state is lost); a host silent for less (paused,
+      // cut off: it may come back with the state) leaves it unavailable. While its host is live but no heartbeat
+      // since has been seen (the hosts' store may be electing a leader after a node's loss for longer than a
+      // TTL), the request is sent again every UNSERVED_RETRY_MS until its deadline: the host may serve it
+      // before its heartbeats are stored again (it answers an id once).
+      const since = unservedSince ?? Date.now();
+      if (!(await this.migrationSettled(key, inst.id))) {
+        const verdict = this.instanceVerdict(inst, since);
+        if (verdict === 'unknown') {
+          throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering: its host ${inst.host} stopped heartbeating; the instance is replaced (its state lost) if the host stays away ${Math.round(this.deps.instanceLostMs / 1000)} s`, { retryAfterSeconds: 1 });
+        }
+        if (verdict === 'lost') {
+          await scaling.replaceLost(tenant, name, inst.id);
+          return await this.route(tenant, name, build, routeKey, trace, deadline);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (nobody has served its subject on host ${inst.host} since ${new Date(since).toISOString()})`, { retryAfterSeconds: 1 });
+        await new Promise((r) => setTimeout(r, Math.min(UNSERVED_RETRY_MS, left)));
+      }
+      return await this.route(tenant, name, build, routeKey, trace, deadline, since);
+    }
+    const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
+    if (!reply.ok) throw FlurryError.fromWire(reply.error);
+    return { ...reply, instanceId: inst.id };
   }
 
   /**
@@ -245,21 +258,18 @@ export class ServiceRouter {
   }
 
   /**
-   * What became of an instance that found no responder: `lost` once its host
-   * has been silent past the grace (FLURRY_INSTANCE_LOST_MS after its TTL),
-   * or beats (after `since`: its subscriptions are back then) without listing
-   * it; `alive` when it beats and lists it; `unknown` while its host is
-   * silent within the grace, or nothing is known a little past a TTL.
+   * What became of an instance that found no responder since `since`, as
+   * this gateway knows now: `lost` once its host has been silent past the
+   * grace (FLURRY_INSTANCE_LOST_MS after its TTL), or beats (after `since`:
+   * its subscriptions are back then) without listing it; `alive` when it
+   * beats and lists it; `unknown` while its host is silent within the grace;
+   * `pending` while its host is live but has not beaten since.
    */
-  private async instanceVerdict(inst: ServiceInstanceRecord, since = Date.now()): Promise<'lost' | 'alive' | 'unknown'> {
-    const until = since + this.deps.hostTtlMs + 2000;
-    for (;;) {
-      const host = this.deps.fleet.live().find((h) => h.id === inst.host);
-      if (!host) return this.deps.fleet.silentLongerThan(inst.host, this.deps.instanceLostMs) ? 'lost' : 'unknown';
-      if (host.heartbeatAt > since) return host.instances?.some((i) => i.instanceId === inst.id) ? 'alive' : 'lost';
-      if (Date.now() > until) return 'unknown';
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  private instanceVerdict(inst: ServiceInstanceRecord, since: number): 'lost' | 'alive' | 'unknown' | 'pending' {
+    const host = this.deps.fleet.live().find((h) => h.id === inst.host);
+    if (!host) return this.deps.fleet.silentLongerThan(inst.host, this.deps.instanceLostMs) ? 'lost' : 'unknown';
+    if (host.heartbeatAt <= since) return 'pending';
+    return host.instances?.some((i) => i.instanceId === inst.id) ? 'alive' : 'lost';
   }
 
   private leastLoaded(key: string, instances: ServiceInstanceRecord[]): ServiceInstanceRecord {
