@@ -25,7 +25,7 @@ const RESPAWN_DELAY_MS = 1000;
 export class ThreadScheduler {
   /** Call threads and instance threads, counting replacements that are still starting. */
   private readonly threads = new Set<GuestThread>();
-  /** Free call threads in the order they became free; a call takes the one free longest: it has made its next instance ahead, and finished any collection making it started. */
+  /** Free call threads, most recently used last (its caches are the warmest). */
   private readonly idle: GuestThread[] = [];
   private readonly queue = new FifoQueue<Job>();
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
@@ -100,7 +100,8 @@ export class ThreadScheduler {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
-      const thread = this.idle.shift();
+      // The most recently used thread (its caches are the warmest).
+      const thread = this.idle.pop();
       if (thread) return this.dispatch(thread, full);
       if (this.queue.length >= MAX_QUEUED_CALLS) return reject(new FlurryError('no_capacity', `all ${this.callThreadCount} guest threads are busy and ${MAX_QUEUED_CALLS} calls are waiting`));
       this.queue.push(full);
