@@ -7,7 +7,8 @@
 //   C               every folder under c/ (and every top-level folder with .c
 //                   files and no index.ts), its .c files linked by clang as a
 //                   wasm32-wasi reactor (c/flurry.h declares the ABI); an
-//                   optional build.json sets {"maxMemoryMiB": N}
+//                   optional build.json sets {"maxMemoryMiB": N} and extra
+//                   compiler flags {"cflags": ["-msimd128"]}
 //
 // A module newer than all of its inputs is skipped (a cold asc compile costs
 // seconds). Every module is checked against the deploy rules afterwards.
@@ -124,14 +125,19 @@ async function compileAssemblyScript(name) {
 }
 
 function compileC(clang, name, dir) {
-  // <dir>/build.json may raise the memory maximum: {"maxMemoryMiB": 1024}.
+  // <dir>/build.json may raise the memory maximum: {"maxMemoryMiB": 1024}, and add flags: {"cflags": ["-msimd128"]}.
   const opts = existsSync(join(dir, 'build.json')) ? JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) : {};
+  const cflags = opts.cflags ?? [];
+  if (!Array.isArray(cflags) || !cflags.every((f) => typeof f === 'string' && f.startsWith('-'))) {
+    throw new BuildError(`${relative(ROOT, dir)}/build.json: cflags must be a list of flags ("-...")`);
+  }
   const maxMemory = opts.maxMemoryMiB ? opts.maxMemoryMiB * 1024 * 1024 : C_MAX_MEMORY;
   const sources = readdirSync(dir).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
   if (sources.length === 0) throw new BuildError(`${relative(ROOT, dir)} has no .c files`);
   const argv = [
     '--target=wasm32-wasi', '-O2', '-std=c11', '-Wall', '-Wextra',
     '-mexec-model=reactor',
+    ...cflags,
     `-I${join(ROOT, 'c')}`,
     `-Wl,--max-memory=${maxMemory}`,
     `-Wl,-z,stack-size=${C_STACK}`,

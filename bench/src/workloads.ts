@@ -26,6 +26,7 @@ import { quantPrice, quantWorkload } from './workload-quant.js';
 import { renderWorkload } from './workload-render.js';
 import { blastWorkload, ncbiBaseline } from './workload-blast.js';
 import { option } from './options.js';
+import { runBlastSingle } from './blast-single.js';
 
 /**
  * How many cores this process actually gets right now (the machine may be
@@ -47,6 +48,8 @@ async function probeCores(cores: number): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
+  // --single-only: blast's single instance against NCBI per core, nothing else.
+  if (args.includes('--single-only')) return runBlastSingle(args);
   const hostCount = option(args, 'hosts', 3, { positive: true });
   const threads = option(args, 'threads', 2, { positive: true });
   const clones = option(args, 'clones', 2 * hostCount * threads, { positive: true });

@@ -30,6 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
+
 #include "flurry.h"
 #include "dust.h"
 #include "inflate.h"
@@ -61,13 +65,15 @@ static uint32_t *seq_len;
 static char **seq_name;
 static uint64_t db_len;        /* total residues */
 static uint32_t max_seq_len;
+static uint32_t *block_seq;    /* per 4 KiB of db: the sequence its first byte is in (or the separator before) */
+#define SEQ_BLOCK_BITS 12
 static uint32_t *word_first;   /* NWORDS + 1 offsets into word_pos */
 static uint32_t *word_pos;     /* db offsets of each 11-mer's start */
 
 /* Residue codes: A C G T = 0..3; 4 separates database sequences; an IUPAC
  * ambiguity code is 16 + its 4-bit base mask (A 1, C 2, G 4, T 8). */
 static unsigned char code_of[256];
-static signed char amb_score[32][32];
+static signed char pair_score[32][32]; /* the score of any two residue codes */
 static int x_ungapped, x_prelim, x_gapped, gap_trigger;
 static int e_cutoff; /* the lowest score with E <= 10, for this query */
 
@@ -151,9 +157,9 @@ static void init_tables(void) {
             int ma = a < 4 ? 1 << a : a >= 16 ? a - 16 : 0, mb = b < 4 ? 1 << b : b >= 16 ? b - 16 : 0;
             int da = __builtin_popcount((unsigned)ma), db_ = __builtin_popcount((unsigned)mb);
             int d = da > db_ ? da : db_;
-            if ((ma & mb) == 0 || d == 0) { amb_score[a][b] = PENALTY; continue; }
+            if ((ma & mb) == 0 || d == 0) { pair_score[a][b] = PENALTY; continue; }
             double v = (double)((d - 1) * PENALTY + REWARD) / d;
-            amb_score[a][b] = (signed char)(v >= 0 ? (int)(v + 0.5) : (int)(v - 0.5));
+            pair_score[a][b] = (signed char)(v >= 0 ? (int)(v + 0.5) : (int)(v - 0.5));
         }
     }
     /* NCBI converts bits to raw scores with the matching lambda. */
@@ -188,7 +194,7 @@ FLURRY_EXPORT("init") void init(void) {
     seq_name = xmalloc((nseq + 1) * sizeof *seq_name);
     db_size = 1;
     for (uint32_t k = 0; k < nseq; k++) db_size += recs[k].len + 1;
-    db = xmalloc(db_size);
+    db = xmalloc(db_size + WORD + 16); /* the search reads a little past the end (search_strand) */
     uint32_t at = 0;
     db[at++] = 4;
     db_len = 0;
@@ -204,6 +210,12 @@ FLURRY_EXPORT("init") void init(void) {
         if (recs[k].len > max_seq_len) max_seq_len = recs[k].len;
     }
     seq_start[nseq] = at;
+    uint32_t blocks = (db_size >> SEQ_BLOCK_BITS) + 1;
+    block_seq = xmalloc((size_t)blocks * sizeof *block_seq);
+    for (uint32_t b = 0, k = 0; b < blocks; b++) {
+        while (k + 1 < nseq && seq_start[k + 1] <= b << SEQ_BLOCK_BITS) k++;
+        block_seq[b] = k;
+    }
     memset(text, 0, (size_t)size);
     free(text);
     free(recs);
@@ -292,18 +304,13 @@ struct hsp {
     int length, ident, mism, gapopen;
 };
 
-static inline int pair_score(unsigned char a, unsigned char b) {
-    if ((a | b) < 4) return a == b ? REWARD : PENALTY;
-    return amb_score[a & 31][b & 31];
-}
-
 /* Traceback storage for the gapped X-drop DP. */
 static unsigned char *tb;
 static size_t tb_cap;
 static size_t *row_off;
-static int *row_lo, *row_hi;
+static int *row_lo;
 static size_t row_cap;
-static int *Hc, *Hp, *Fc, *Fp;
+static int *Hc, *Hp, *Fc, *Fp, *Dc, *Bc, *Ec;
 static size_t col_cap;
 static char *ops;
 static size_t ops_cap;
@@ -315,104 +322,236 @@ static void ensure_cols(size_t n) {
     Hp = xrealloc(Hp, col_cap * sizeof *Hp);
     Fc = xrealloc(Fc, col_cap * sizeof *Fc);
     Fp = xrealloc(Fp, col_cap * sizeof *Fp);
+    Dc = xrealloc(Dc, col_cap * sizeof *Dc);
+    Ec = xrealloc(Ec, col_cap * sizeof *Ec);
+    Bc = xrealloc(Bc, col_cap * sizeof *Bc);
 }
 
 /*
  * X-drop gapped extension of A[0..alen) against B[0..blen) from (0,0), affine
- * gaps. Returns the best score; *bi, *bj = residues of A and B used; the ops
- * (M, I = A residue against a gap, D = B residue against a gap) are written in
- * forward order to *ops_out (length returned in *nops).
+ * gaps. Returns the best score; *bi, *bj = residues of A and B used. With
+ * `trace` the ops (M, I = A residue against a gap, D = B residue against a
+ * gap) are written in forward order to *ops_out (length in *nops); without,
+ * only the score and the end are found (blastn's preliminary stage).
+ *
+ * Dead cells hold NEG. A sum with NEG (at least NEG - 7, no overflow) stays
+ * far below any live value, so a cell needs no test of its neighbours: the
+ * larger of two candidates is the same as when dead ones were NEG exactly,
+ * and a live cell (within X of the best) is never made of a dead one. The
+ * cell takes no branch but on a new best (the row's first live column is
+ * found after the row); V8 keeps the selects free of jumps. Traceback bits:
+ * the source of H in the low two (0 diagonal, 1 E, 2 F), 4 E opened, 8 F
+ * opened here.
  */
-static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi,
-                       int *bj, char **ops_out, int *nops) {
+#define XDROP_CELL(HUP, FUP, S)                                             \
+    do {                                                                    \
+        int hup_ = (HUP), fo = hup_ - go, fe = (FUP) - ge;                  \
+        int f = fo >= fe ? fo : fe;                                         \
+        int eo = hleft - go, ee = e - ge;                                   \
+        int en = eo >= ee ? eo : ee;                                        \
+        int d = hd + (S);                                                   \
+        h = d;                                                              \
+        h = en > h ? en : h;                                                \
+        h = f > h ? f : h;                                                  \
+        if (trace) {                                                        \
+            int t = (fo >= fe ? 8 : 0) | (eo >= ee ? 4 : 0);                \
+            t |= f > (en > d ? en : d) ? 2 : en > d ? 1 : 0;                \
+            tb[tb_base + (size_t)j] = (unsigned char)t;                     \
+        }                                                                   \
+        h = h < lim ? NEG : h;                                              \
+        if (h > best) { best = h; best_i = i; best_j = j; lim = best - X; } \
+        hc[j] = h;                                                          \
+        fc[j] = f < lim ? NEG : f;                                          \
+        e = en < lim ? NEG : en;                                            \
+        hleft = h;                                                          \
+        hd = hup_;                                                          \
+    } while (0)
+
+/* A row's first pass, over columns [lo, hi] of the previous row's window
+ * (lo >= 1, hp[lo - 1] dead): what comes from above and from the diagonal,
+ * which needs no cell on the left, so four columns go at once with wasm
+ * SIMD. fc = F, dc = the diagonal, bc = the larger; with trace, F's opening
+ * bit goes to trow[j - lo]. */
+static inline __attribute__((always_inline)) void xdrop_from_above(const int *hp, const int *fp, const unsigned char *B,
+                                                                   const signed char *sc, int lo, int hi, int *fc, int *dc,
+                                                                   int *bc, unsigned char *trow, const int trace) {
+    const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
+    int j = lo;
+#ifdef __wasm_simd128__
+    const v128_t vgo = wasm_i32x4_splat(go), vge = wasm_i32x4_splat(ge), v8 = wasm_i32x4_splat(8);
+    /* The score of B's code c: sc[c] from one of the table's two halves. */
+    const v128_t tlo = wasm_v128_load(sc), thi = wasm_v128_load(sc + 16), v16 = wasm_i8x16_splat(16);
+    for (; j + 3 <= hi; j += 4) {
+        v128_t codes = wasm_v128_load32_zero(B + j - 1);
+        v128_t s8 = wasm_i8x16_add(wasm_i8x16_swizzle(tlo, codes), wasm_i8x16_swizzle(thi, wasm_i8x16_sub(codes, v16)));
+        v128_t s4 = wasm_i32x4_extend_low_i16x8(wasm_i16x8_extend_low_i8x16(s8));
+        v128_t fo = wasm_i32x4_sub(wasm_v128_load(hp + j), vgo), fe = wasm_i32x4_sub(wasm_v128_load(fp + j), vge);
+        v128_t f = wasm_i32x4_max(fo, fe), d = wasm_i32x4_add(wasm_v128_load(hp + j - 1), s4);
+        wasm_v128_store(fc + j, f);
+        wasm_v128_store(bc + j, wasm_i32x4_max(d, f));
+        if (trace) {
+            wasm_v128_store(dc + j, d);
+            v128_t bit = wasm_v128_and(wasm_i32x4_ge(fo, fe), v8);
+            bit = wasm_i16x8_narrow_i32x4(bit, bit);
+            wasm_v128_store32_lane(trow + (j - lo), wasm_u8x16_narrow_i16x8(bit, bit), 0);
+        }
+    }
+#endif
+    for (; j <= hi; j++) {
+        int fo = hp[j] - go, fe = fp[j] - ge, f = fo >= fe ? fo : fe, d = hp[j - 1] + sc[B[j - 1]];
+        fc[j] = f;
+        bc[j] = d >= f ? d : f;
+        if (trace) { dc[j] = d; trow[j - lo] = fo >= fe ? 8 : 0; }
+    }
+}
+
+/* A row's second pass, one cell: E from the left, H, the X-drop (with
+ * trace, E is kept for the bits: xdrop_trace_bits). E and F
+ * need not be set to NEG here when they drop below the limit: a value below
+ * it only ever makes values below it (the limit never falls), so it stays
+ * out of every live cell and every comparison that picks one; F is cut
+ * after the row (xdrop_cut_f), for the window of the next. */
+#define XDROP_CELL_LEFT()                                                   \
+    do {                                                                    \
+        int eo = hleft - go, ee = e - ge;                                   \
+        int en = eo >= ee ? eo : ee;                                        \
+        h = bc[j];                                                          \
+        h = en > h ? en : h;                                                \
+        if (trace) ec[j] = en;                                              \
+        h = h < lim ? NEG : h;                                              \
+        if (h > best) { best = h; best_i = i; best_j = j; lim = best - X; } \
+        hc[j] = h;                                                          \
+        e = en;                                                             \
+        hleft = h;                                                          \
+    } while (0)
+
+/* A row's third pass, with trace: the bits the second pass left out, from
+ * what it kept (hc, and ec: E of each column, ec[lo - 1] and hc[lo - 1]
+ * what came into column lo from the left), four columns at once: E opened
+ * here (4), and H's source in the low two (F if above both E and the
+ * diagonal, else E if above the diagonal). */
+static inline __attribute__((always_inline)) void xdrop_trace_bits(const int *hc, const int *ec, const int *dc,
+                                                                   const int *fc, int lo, int hi, unsigned char *trow) {
+    const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
+    int j = lo;
+#ifdef __wasm_simd128__
+    const v128_t vgo = wasm_i32x4_splat(go), vge = wasm_i32x4_splat(ge);
+    const v128_t v1 = wasm_i32x4_splat(1), v2 = wasm_i32x4_splat(2), v4 = wasm_i32x4_splat(4);
+    for (; j + 3 <= hi; j += 4) {
+        v128_t eo = wasm_i32x4_sub(wasm_v128_load(hc + j - 1), vgo), ee = wasm_i32x4_sub(wasm_v128_load(ec + j - 1), vge);
+        v128_t en = wasm_v128_load(ec + j), d = wasm_v128_load(dc + j), f = wasm_v128_load(fc + j);
+        v128_t src = wasm_v128_bitselect(v2, wasm_v128_and(wasm_i32x4_gt(en, d), v1), wasm_i32x4_gt(f, wasm_i32x4_max(en, d)));
+        v128_t t = wasm_v128_or(src, wasm_v128_and(wasm_i32x4_ge(eo, ee), v4));
+        t = wasm_i16x8_narrow_i32x4(t, t);
+        t = wasm_v128_or(wasm_u8x16_narrow_i16x8(t, t), wasm_v128_load32_zero(trow + (j - lo)));
+        wasm_v128_store32_lane(trow + (j - lo), t, 0);
+    }
+#endif
+    for (; j <= hi; j++) {
+        int eo = hc[j - 1] - go, ee = ec[j - 1] - ge, en = ec[j], d = dc[j], f = fc[j];
+        trow[j - lo] |= (unsigned char)((eo >= ee ? 4 : 0) | (f > (en > d ? en : d) ? 2 : en > d ? 1 : 0));
+    }
+}
+
+/* F below `lim` on columns [lo, hi] becomes NEG: the columns where only F
+ * lives, left of the row's first live H, stay in the next row's window
+ * only while F is within X of the best. */
+static inline __attribute__((always_inline)) void xdrop_cut_f(int *fc, int lo, int hi, int lim) {
+    int j = lo;
+#ifdef __wasm_simd128__
+    const v128_t vlim = wasm_i32x4_splat(lim), vneg = wasm_i32x4_splat(NEG);
+    for (; j + 3 <= hi; j += 4) {
+        v128_t f = wasm_v128_load(fc + j);
+        wasm_v128_store(fc + j, wasm_v128_bitselect(vneg, f, wasm_i32x4_lt(f, vlim)));
+    }
+#endif
+    for (; j <= hi; j++) if (fc[j] < lim) fc[j] = NEG;
+}
+
+static inline __attribute__((always_inline)) int xdrop_core(const unsigned char *A, int alen, const unsigned char *B,
+                                                            int blen, int X, int *bi, int *bj, const int trace) {
     const int go = GAP_OPEN + GAP_EXTEND, ge = GAP_EXTEND;
     ensure_cols((size_t)blen + 2);
-    if ((size_t)alen + 1 > row_cap) {
+    if (trace && (size_t)alen + 1 > row_cap) {
         row_cap = ((size_t)alen + 1) * 2;
         row_off = xrealloc(row_off, row_cap * sizeof *row_off);
         row_lo = xrealloc(row_lo, row_cap * sizeof *row_lo);
-        row_hi = xrealloc(row_hi, row_cap * sizeof *row_hi);
     }
+    int *hp = Hp, *fp = Fp, *hc = Hc, *fc = Fc, *dc = Dc, *bc = Bc, *ec = Ec;
     size_t tb_len = 0;
     int best = 0, best_i = 0, best_j = 0;
     /* Row 0: a gap along B. */
-    int lo = 0, hi = 0;
-    Hp[0] = 0;
-    Fp[0] = NEG;
-    if (tb_cap < (size_t)blen + 1) { tb_cap = ((size_t)blen + 1) * 4; tb = xrealloc(tb, tb_cap); }
-    tb[tb_len++] = 0;
+    int hi = 0;
+    hp[0] = 0;
+    fp[0] = NEG;
+    if (trace) {
+        if (tb_cap < (size_t)blen + 1) { tb_cap = ((size_t)blen + 1) * 4; tb = xrealloc(tb, tb_cap); }
+        tb[tb_len++] = 0;
+    }
     for (int j = 1; j <= blen; j++) {
         int h = -(GAP_OPEN + GAP_EXTEND * j);
         if (h < best - X) break;
-        Hp[j] = h;
-        Fp[j] = NEG;
-        tb[tb_len++] = 1 | (j == 1 ? 4 : 0);
+        hp[j] = h;
+        fp[j] = NEG;
+        if (trace) tb[tb_len++] = 1 | (j == 1 ? 4 : 0);
         hi = j;
     }
-    row_off[0] = 0; row_lo[0] = lo; row_hi[0] = hi;
-    int plo = lo, phi = hi;
-    int last_row = 0;
+    if (trace) { row_off[0] = 0; row_lo[0] = 0; }
+    int plo = 0, phi = hi;
     for (int i = 1; i <= alen; i++) {
-        size_t need = tb_len + (size_t)(blen - plo) + 2;
-        if (need > tb_cap) { tb_cap = need * 2; tb = xrealloc(tb, tb_cap); }
-        row_off[i] = tb_len;
-        int clo = -1;
-        int e = NEG;          /* E at (i, j-1) */
-        int hleft = NEG;      /* H at (i, j-1) */
-        int first = 1;
-        unsigned char a = A[i - 1];
-        int j;
-        for (j = plo; j <= blen; j++) {
-            int hup = (j <= phi) ? Hp[j] : NEG;
-            int fup = (j <= phi) ? Fp[j] : NEG;
-            int hdiag = (j - 1 >= plo && j - 1 <= phi) ? Hp[j - 1] : NEG;
-            unsigned char t = 0;
-            /* F: vertical (consumes A). */
-            int fo = hup == NEG ? NEG : hup - go, fe = fup == NEG ? NEG : fup - ge;
-            int f;
-            if (fo >= fe) { f = fo; t |= 8; } else f = fe;
-            /* E: horizontal (consumes B). */
-            int eo = hleft == NEG ? NEG : hleft - go, ee = e == NEG ? NEG : e - ge;
-            int en;
-            if (eo >= ee) { en = eo; t |= 4; } else en = ee;
-            int d = (j >= 1 && hdiag != NEG) ? hdiag + pair_score(a, B[j - 1]) : NEG;
-            int h = d;
-            if (en > h) { h = en; t = (unsigned char)((t & ~3) | 1); }
-            if (f > h) { h = f; t = (unsigned char)((t & ~3) | 2); }
-            if (h < best - X || h <= NEG / 2) {
-                h = NEG;
-                if (f < best - X) f = NEG;
-                if (en < best - X) en = NEG;
-            }
-            if (h != NEG) {
-                if (first) { clo = j; first = 0; }
-                if (h > best) { best = h; best_i = i; best_j = j; }
-            }
-            Hc[j] = h;
-            Fc[j] = f < best - X ? NEG : f;
-            e = en < best - X ? NEG : en;
-            hleft = h;
-            tb[tb_len++] = t;
-            /* Past the previous row's window only E (and the diagonal from phi) can live. */
-            if (j > phi && h == NEG && e == NEG) { j++; break; }
+        size_t tb_base = 0;
+        if (trace) {
+            size_t need = tb_len + (size_t)(blen - plo) + 2;
+            if (need > tb_cap) { tb_cap = need * 2; tb = xrealloc(tb, tb_cap); }
+            row_off[i] = tb_len;
+            tb_base = tb_len - (size_t)plo; /* tb[tb_base + j] is cell j of this row */
         }
+        const signed char *sc = pair_score[A[i - 1] & 31];
+        int clo = -1, lim = best - X;
+        int e = NEG, hleft = NEG, hd = NEG, h; /* E and H left of the cell, H on its diagonal */
+        int j = plo;
+        if (j == 0) { XDROP_CELL(hp[0], fp[0], 0); j++; }
+        else hp[j - 1] = NEG; /* outside the window: dead (left of the previous row's first live H) */
+        xdrop_from_above(hp, fp, B, sc, j, phi, fc, dc, bc, trace ? tb + (tb_base + (size_t)j) : NULL, trace);
+        int cut_from = j;
+        if (trace) { hc[j - 1] = hleft; ec[j - 1] = e; } /* hc[plo - 1] is outside the window: dead */
+        for (; j <= phi; j++) XDROP_CELL_LEFT();
+        if (trace) xdrop_trace_bits(hc, ec, dc, fc, cut_from, phi, tb + (tb_base + (size_t)cut_from));
+        xdrop_cut_f(fc, cut_from, phi, lim);
+        /* Past the previous row's window only E (and the diagonal from phi) can live. */
+        hd = hp[phi];
+        for (; j <= blen; j++) {
+            XDROP_CELL(NEG, NEG, sc[B[j - 1]]);
+            if (h == NEG && e == NEG) { j++; break; }
+        }
+        for (int k = plo; k < j; k++) if (hc[k] != NEG) { clo = k; break; }
         if (clo < 0) break;
-        /* Keep the row's stored window [plo, j-1] for traceback, but next row uses [clo, chi]. */
-        row_lo[i] = plo;
-        row_hi[i] = j - 1;
-        last_row = i;
-        int *sw = Hp; Hp = Hc; Hc = sw;
-        sw = Fp; Fp = Fc; Fc = sw;
-        /* Cells of Hp outside [clo, chi] are NEG already; F may live where H is dead, keep [plo..j-1]. */
-        int nlo = clo, nhi = j - 1;
-        /* F alive below clo? F lives only where H was computed; include those. */
-        for (int k = plo; k < clo; k++) if (Fp[k] != NEG) { nlo = k; break; }
-        plo = nlo; phi = nhi;
+        /* Keep the row's stored window [plo, j-1] for traceback, but next row uses [clo, j-1]. */
+        if (trace) { row_lo[i] = plo; tb_len += (size_t)(j - plo); }
+        int *sw = hp; hp = hc; hc = sw;
+        sw = fp; fp = fc; fc = sw;
+        /* F may live where H is dead, left of clo: keep those columns. */
+        int nlo = clo;
+        for (int k = plo; k < clo; k++) if (fp[k] != NEG) { nlo = k; break; }
+        plo = nlo; phi = j - 1;
     }
-    (void)last_row;
+    *bi = best_i;
+    *bj = best_j;
+    return best;
+}
+#undef XDROP_CELL
+#undef XDROP_CELL_LEFT
+
+static int xdrop_score(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi, int *bj) {
+    return xdrop_core(A, alen, B, blen, X, bi, bj, 0);
+}
+
+static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B, int blen, int X, int *bi,
+                       int *bj, char **ops_out, int *nops) {
+    int best = xdrop_core(A, alen, B, blen, X, bi, bj, 1);
     /* Traceback from (best_i, best_j). */
-    int i = best_i, j = best_j, state = 0, n = 0;
-    size_t need = (size_t)best_i + (size_t)best_j + 1;
+    int i = *bi, j = *bj, state = 0, n = 0;
+    size_t need = (size_t)i + (size_t)j + 1;
     if (need > ops_cap) { ops_cap = need * 2; ops = xrealloc(ops, ops_cap); }
     while (i > 0 || j > 0) {
         unsigned char t = tb[row_off[i] + (size_t)(j - row_lo[i])];
@@ -428,8 +567,6 @@ static int xdrop_align(const unsigned char *A, int alen, const unsigned char *B,
         i--;
     }
     for (int a = 0, b = n - 1; a < b; a++, b--) { char c = ops[a]; ops[a] = ops[b]; ops[b] = c; }
-    *bi = best_i;
-    *bj = best_j;
     *ops_out = ops;
     *nops = n;
     return best;
@@ -446,8 +583,10 @@ static size_t left_cap;
 
 /* Gapped extension through (q0, s0) (db offset), within subject k, with
  * X-drop X: 30 bits for blastn's preliminary stage, 100 bits for the final
- * one (extend_seeds); the alignment is appended to hsps. */
-static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X);
+ * one (extend_seeds); the alignment is appended to hsps. Without `trace`
+ * (the preliminary stage) only its score and box are found, no counts. */
+static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X,
+                     int trace);
 
 /* Bounds of the extension (query positions, db offsets; inclusive). */
 static int lim_q_lo = 0, lim_q_hi = 0x7fffffff;
@@ -456,7 +595,7 @@ static uint32_t lim_s_lo = 0, lim_s_hi = 0xffffffffu;
 /* The final extension (X-drop 100 bits, traceback) through (q0, s0). */
 static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand) {
     size_t before = n_hsps;
-    gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+    gapped_x(q, qlen, k, s0, q0, strand, x_gapped, 1);
     if (n_hsps == before) return;
     /* The final X-drop can run into a better alignment found before and end
      * where it starts or ends; then, as blastn, keep only the part beside it:
@@ -473,13 +612,14 @@ static void gapped(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, in
         if (same_start && q0 > o->qe && sq > o->se) { lim_q_lo = o->qe + 1; lim_s_lo = sb + (uint32_t)o->se + 1; }
         else if (same_end && q0 < o->qs && sq < o->ss) { lim_q_hi = o->qs - 1; lim_s_hi = sb + (uint32_t)o->ss - 1; }
         else return;
-        gapped_x(q, qlen, k, s0, q0, strand, x_gapped);
+        gapped_x(q, qlen, k, s0, q0, strand, x_gapped, 1);
         lim_q_lo = 0; lim_q_hi = 0x7fffffff; lim_s_lo = 0; lim_s_hi = 0xffffffffu;
         return;
     }
 }
 
-static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X) {
+static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, int q0, int strand, int X,
+                     int trace) {
     uint32_t sb = seq_start[k], se = seq_start[k] + seq_len[k];
     uint32_t lo_s = sb > lim_s_lo ? sb : lim_s_lo, hi_s = lim_s_hi < se ? lim_s_hi + 1 : se;
     int lo_q = lim_q_lo, hi_q = lim_q_hi < qlen ? lim_q_hi + 1 : qlen;
@@ -492,18 +632,20 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     if ((size_t)blen + 1 > revcap_b) { revcap_b = ((size_t)blen + 1) * 2; revbuf_b = xrealloc(revbuf_b, revcap_b); }
     for (int t = 0; t < alen; t++) revbuf_a[t] = q[q0 - 1 - t];
     for (int t = 0; t < blen; t++) revbuf_b[t] = db[s0 - 1 - t];
-    int li, lj, ln;
-    char *lops;
-    int lscore = xdrop_align(revbuf_a, alen, revbuf_b, blen, X, &li, &lj, &lops, &ln);
+    int li, lj, ln = 0;
+    char *lops = NULL;
+    int lscore = trace ? xdrop_align(revbuf_a, alen, revbuf_b, blen, X, &li, &lj, &lops, &ln)
+                       : xdrop_score(revbuf_a, alen, revbuf_b, blen, X, &li, &lj);
     if ((size_t)ln + 1 > left_cap) { left_cap = ((size_t)ln + 1) * 2; left_ops = xrealloc(left_ops, left_cap); }
     for (int t = 0; t < ln; t++) left_ops[t] = lops[ln - 1 - t];
     /* Right. */
     alen = hi_q - q0;
     blen = (int)(hi_s - s0);
     if (blen > alen + X) blen = alen + X;
-    int ri, rj, rn;
-    char *rops;
-    int rscore = xdrop_align(q + q0, alen, db + s0, blen, X, &ri, &rj, &rops, &rn);
+    int ri, rj, rn = 0;
+    char *rops = NULL;
+    int rscore = trace ? xdrop_align(q + q0, alen, db + s0, blen, X, &ri, &rj, &rops, &rn)
+                       : xdrop_score(q + q0, alen, db + s0, blen, X, &ri, &rj);
     struct hsp h;
     h.subject = k;
     h.strand = strand;
@@ -513,7 +655,7 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     h.ss = (int)(s0 - lj - sb);
     h.se = (int)(s0 + rj - 1 - sb);
     if (h.qe < h.qs || h.se < h.ss) return;
-    /* Counts along the ops. */
+    /* Counts along the ops (none without trace). */
     int qi = h.qs, sj = (int)(s0 - lj);
     h.length = ln + rn;
     h.ident = h.mism = h.gapopen = 0;
@@ -536,20 +678,20 @@ static void gapped_x(const unsigned char *q, int qlen, uint32_t k, uint32_t s0, 
     hsps[n_hsps++] = h;
 }
 
+/* The sequence holding db offset p (seq_start[k] <= p < seq_start[k + 1]):
+ * from the first sequence of p's block of the database onwards. */
 static uint32_t subject_of(uint32_t p) {
-    uint32_t lo = 0, hi = nseq; /* seq_start[lo] <= p < seq_start[hi] */
-    while (hi - lo > 1) {
-        uint32_t mid = (lo + hi) / 2;
-        if (seq_start[mid] <= p) lo = mid; else hi = mid;
-    }
-    return lo;
+    uint32_t k = block_seq[p >> SEQ_BLOCK_BITS];
+    while (seq_start[k + 1] <= p) k++;
+    return k;
 }
 
 /* How far an ungapped extension already reached on each diagonal of the
  * current query strand (db offset + 1; 0: none). An open-addressing table
  * keyed by diagonal + 1, sized to at least twice the strand's word hits, so
- * it never fills, and a clone needs no array as long as the database. */
-static uint32_t *diag_key, *diag_val;
+ * it never fills, and a clone needs no array as long as the database. Key
+ * and value side by side: one cache line per probe. */
+static struct diag_entry { uint32_t key, val; } *diag;
 static size_t diag_cap, diag_mask;
 
 /* Exact hits of the query's unmasked words in the database. */
@@ -571,18 +713,17 @@ static void diag_reset(uint64_t hits) {
     while (cap < 2 * hits + 2) cap <<= 1;
     if (cap > diag_cap) {
         diag_cap = cap;
-        diag_key = xrealloc(diag_key, cap * sizeof *diag_key);
-        diag_val = xrealloc(diag_val, cap * sizeof *diag_val);
+        diag = xrealloc(diag, cap * sizeof *diag);
     }
     diag_mask = cap - 1;
-    memset(diag_key, 0, cap * sizeof *diag_key);
+    memset(diag, 0, cap * sizeof *diag);
 }
 
 /* The slot of `diag`: its own, or the empty one where it would go. */
-static inline size_t diag_slot(uint32_t diag) {
-    uint32_t key = diag + 1;
+static inline size_t diag_slot(uint32_t dg) {
+    uint32_t key = dg + 1;
     size_t i = (size_t)(key * 2654435761u) & diag_mask;
-    while (diag_key[i] != 0 && diag_key[i] != key) i = (i + 1) & diag_mask;
+    while (diag[i].key != 0 && diag[i].key != key) i = (i + 1) & diag_mask;
     return i;
 }
 
@@ -603,6 +744,12 @@ static size_t n_seeds, seeds_cap;
 static int trigger; /* the ungapped score that starts a gapped extension, for this query */
 static int dust_level = 20;
 
+/* The hits of one word that passed the diagonal check; the sum of their
+ * first bytes, kept so that the loads stay. */
+static uint32_t *cand;
+static size_t cand_cap;
+static volatile unsigned touch_sink;
+
 static void search_strand(const unsigned char *q, const unsigned char *masked, int qlen, int strand) {
     if (qlen < WORD) return;
     diag_reset(word_hits(q, masked, qlen));
@@ -614,35 +761,55 @@ static void search_strand(const unsigned char *q, const unsigned char *masked, i
         w = ((w << 2) | c) & WORD_MASK;
         if (++valid < WORD) continue;
         int qi = i + 1 - WORD; /* word start in the query */
-        for (uint32_t h = word_first[w]; h < word_first[w + 1]; h++) {
+        /* A word's hits lie on distinct diagonals, so extending one never
+         * changes the check of another: first all checks, reading each
+         * survivor's database bytes (independent loads, their cache misses
+         * overlap), then the extensions. */
+        uint32_t n_cand = 0, h1 = word_first[w + 1];
+        if ((size_t)(h1 - word_first[w]) > cand_cap) {
+            cand_cap = (size_t)(h1 - word_first[w]) * 2;
+            cand = xrealloc(cand, cand_cap * sizeof *cand);
+        }
+        unsigned touched = 0;
+        for (uint32_t h = word_first[w]; h < h1; h++) {
             uint32_t p = word_pos[h];
-            uint32_t diag = p + (uint32_t)qlen - (uint32_t)qi;
-            size_t slot = diag_slot(diag);
-            if (diag_key[slot] != 0 && diag_val[slot] > p + 1) continue; /* inside an extension already done */
+            size_t slot = diag_slot(p + (uint32_t)qlen - (uint32_t)qi);
+            if (diag[slot].key != 0 && diag[slot].val > p + 1) continue; /* inside an extension already done */
+            cand[n_cand++] = p;
+            /* The bytes an extension reads: about 15 either side of the word. */
+            touched += db[p > 15 ? p - 15 : 0] + db[p + WORD + 15];
+        }
+        touch_sink += touched;
+        for (uint32_t c = 0; c < n_cand; c++) {
+            uint32_t p = cand[c];
+            uint32_t d = p + (uint32_t)qlen - (uint32_t)qi;
+            size_t slot = diag_slot(d);
             uint32_t k = subject_of(p);
             uint32_t sb = seq_start[k], se = sb + seq_len[k];
             /* Ungapped X-drop extension of the word both ways. */
             int score = WORD * REWARD, best = score;
             int bl = 0, br = 0; /* residues added left / right at the best */
             int run = 0;
-            for (int t = 1; qi - t >= 0 && p - (uint32_t)t >= sb; t++) {
-                run += pair_score(q[qi - t], db[p - (uint32_t)t]);
+            int left = qi < (int)(p - sb) ? qi : (int)(p - sb);
+            for (int t = 1; t <= left; t++) {
+                run += pair_score[q[qi - t]][db[p - (uint32_t)t]];
                 if (run > 0) { best += run; bl = t; run = 0; }
                 else if (run < -x_ungapped) break;
             }
             run = 0;
             int rb = best;
             int tmax = 0;
-            for (int t = 0; qi + WORD + t < qlen && p + WORD + (uint32_t)t < se; t++) {
-                run += pair_score(q[qi + WORD + t], db[p + WORD + (uint32_t)t]);
+            int right = qlen - qi - WORD < (int)(se - p - WORD) ? qlen - qi - WORD : (int)(se - p - WORD);
+            for (int t = 0; t < right; t++) {
+                run += pair_score[q[qi + WORD + t]][db[p + WORD + (uint32_t)t]];
                 tmax = t + 1;
                 if (run > 0) { rb += run; br = t + 1; run = 0; }
                 else if (run < -x_ungapped) break;
             }
             best = rb;
             uint32_t mark = p + WORD + (uint32_t)tmax;
-            if (diag_key[slot] == 0) { diag_key[slot] = diag + 1; diag_val[slot] = 0; }
-            if (mark + 1 > diag_val[slot]) diag_val[slot] = mark + 1;
+            if (diag[slot].key == 0) { diag[slot].key = d + 1; diag[slot].val = 0; }
+            if (mark + 1 > diag[slot].val) diag[slot].val = mark + 1;
             if (best < trigger) continue;
             if (n_seeds == seeds_cap) { seeds_cap = seeds_cap ? seeds_cap * 2 : 256; seeds = xrealloc(seeds, seeds_cap * sizeof *seeds); }
             struct seed *sd = &seeds[n_seeds++];
@@ -723,7 +890,7 @@ static void extend_seeds(const unsigned char *q, const unsigned char *rc, int ql
             inside = contained(&prelims[t].box, sd->strand, sd->score, sd->qs, sd->qe, sd->ss, sd->ss + (sd->qe - sd->qs));
         if (inside) continue;
         size_t before = n_hsps;
-        gapped_x(sd->strand ? rc : q, qlen, sd->subject, sd->s0, sd->q0, sd->strand, x_prelim);
+        gapped_x(sd->strand ? rc : q, qlen, sd->subject, sd->s0, sd->q0, sd->strand, x_prelim, 0);
         if (n_hsps == before) continue;
         struct hsp h = hsps[--n_hsps];
         if (h.score < e_cutoff) continue;
