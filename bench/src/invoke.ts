@@ -10,6 +10,11 @@
  * between the two in short rounds, so that both see the same machine load,
  * and the difference of their medians is what authentication costs a call.
  * The key lookup alone is also timed in this process.
+ *
+ * Where a single client's call goes: probes of its stages (the gateway's HTTP
+ * hop alone, a NATS round trip, the call sent straight to the queue group) run
+ * in the same alternated rounds, and each process's CPU time per call is read
+ * from /proc (docs/benchmarks.md, "invoke").
  */
 import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
