@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- migrate [--guest-mib 256] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--json]`:
+ * `npm run bench -- migrate [--guest-mib 256] [--written-pct 10] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--json]`:
  * a 3-host LocalFleet, a `room` service whose instance is booted with the
  * init input `{"ballastMiB": --guest-mib}` (that much state in its memory), a
  * client sending `/say` at a steady --rate through /svc/room (open loop: a
@@ -7,13 +7,17 @@
  * second one sending `/churn` 20 times a second, rewriting
  * --churn-mib-per-s MiB of the ballast a second (the writable working set).
  * First the same load runs --baseline-s seconds with no migration (the
- * clients' baseline latency); then the instance is migrated with pre-copy
+ * clients' baseline latency); then the instance rewrites ballast until it
+ * has written --written-pct % of it since it was forked (its parent holds the
+ * rest: 10, the case the target is judged on; 100, every page its own, as
+ * before); then the instance is migrated with pre-copy
  * (the hosts' defaults), then back with stop-and-copy only (maxRounds 0: stop
  * first, copy all memory while paused) as the baseline of the migration.
  * Downtime is the longest gap between answers to `/say` while the migration
  * runs, and the pause as the source host measured it (with its parts); what
  * clients feel is the p99 latency of the `/say` requests sent while it runs,
- * against the baseline's; bytes sent are set against the instance's size.
+ * against the baseline's; bytes sent are set against the instance's size,
+ * beside what it had written since its fork when the migration began.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +29,8 @@ interface Report {
   source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number }[];
   stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number; memoryBytes: number;
   downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
+  fromParent?: boolean;
+  prepareMs?: number;
 }
 
 /** What the clients saw while something ran: the longest gap between answers to /say and the p99 latency of those sent meanwhile. */
@@ -49,6 +55,12 @@ interface Figures extends ClientFigures {
   /** Bytes sent / the instance's memory. */
   bytesVsSize: number;
   stopReason: string;
+  /** Round 0 sent only what differs from the parent. */
+  fromParent: boolean;
+  /** Before round 0: the parent's digest and the target's prepare. */
+  prepareMs: number;
+  /** Ballast bytes rewritten since the fork when the migration began, against the instance's memory. */
+  writtenVsSize: number;
 }
 
 const CHURN_EVERY_MS = 50;
@@ -59,6 +71,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const rate = option(args, 'rate', 100);
   const churnMiBPerS = option(args, 'churn-mib-per-s', 4);
   const baselineS = option(args, 'baseline-s', 5);
+  const writtenPct = option(args, 'written-pct', 10);
+  if (writtenPct < 0 || writtenPct > 100) throw new Error('--written-pct must be from 0 to 100');
   if (rate <= 0) throw new Error('--rate must be above 0');
   if (baselineS <= 0) throw new Error('--baseline-s must be above 0');
   const churnBytes = Math.round((churnMiBPerS * MiB * CHURN_EVERY_MS) / 1000);
@@ -83,12 +97,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (created.status !== 201) throw new Error(`service: ${await created.text()}`);
     const joined = await api('POST', '/svc/room/join', { name: 'ada' });
     if (!joined.ok) throw new Error(`join: ${await joined.text()}`);
-    // Rewritten once whole: the state that moves is the instance's own, not a copy of its parent's.
-    for (let done = 0; done < guestMiB * MiB; done += 16 * MiB) {
-      const r = await api('POST', '/svc/room/churn', { bytes: Math.min(16 * MiB, guestMiB * MiB - done) });
-      if (!r.ok) throw new Error(`churn: ${await r.text()}`);
-    }
-    say(`migrate: room instance with ${guestMiB} MiB of ballast, /say at ${rate} req/s, /churn of ${(churnBytes / 1024).toFixed(0)} KiB every ${CHURN_EVERY_MS} ms (${churnMiBPerS} MiB/s)`);
+    /** Ballast bytes the instance rewrote since its fork (its /churn total; the cursor wraps at the ballast's end). */
+    const churned = async () => Math.min(guestMiB * MiB, ((await (await api('GET', '/svc/room/state')).json()) as { churned: number }).churned);
+    /** Rewrites ballast until --written-pct % of it is the instance's own (the baseline's load rewrote some already). */
+    const writeOwn = async () => {
+      for (let done = await churned(); done < (guestMiB * MiB * writtenPct) / 100; done += 16 * MiB) {
+        const r = await api('POST', '/svc/room/churn', { bytes: Math.min(16 * MiB, Math.ceil((guestMiB * MiB * writtenPct) / 100) - done) });
+        if (!r.ok) throw new Error(`churn: ${await r.text()}`);
+      }
+    };
+    say(`migrate: room instance with ${guestMiB} MiB of ballast, ${writtenPct}% of it rewritten since its fork before the migrations, /say at ${rate} req/s, /churn of ${(churnBytes / 1024).toFixed(0)} KiB every ${CHURN_EVERY_MS} ms (${churnMiBPerS} MiB/s)`);
 
     /** Runs the client load, `during` after 1 s of it, and 500 ms more; what the clients saw while `during` ran. */
     const underLoad = async <T>(during: () => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
@@ -161,7 +179,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const once = async (label: string, opts: Record<string, unknown>): Promise<Figures> => {
       const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string }[] } }).service;
       const id = svc.instances[0]!.id;
+      let written = 0;
       const { result: body, clients, errors } = await underLoad(async () => {
+        written = await churned();
         const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
         return { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
       });
@@ -172,15 +192,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
         totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
+        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3),
       };
       const mibPerS = (x: { bytes: number; ms: number }) => (x.ms > 0 ? ((x.bytes / MiB) * 1000) / x.ms : 0).toFixed(0);
       say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): client p99 ${f.clientP99Ms} ms, longest client gap ${f.clientGapMs} ms at +${f.gapAtMs} ms (the pause began at +${round(m.totalMs - m.downtimeMs, 0)} ms), host pause ${f.hostPauseMs} ms ` +
         `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}], release ${f.pause.releaseMs}), ` +
-        `total ${f.totalMs} ms, rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
-        `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
+        `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
+        `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x; ${f.writtenVsSize}x written since the fork, ${f.fromParent ? 'round 0 from the parent' : 'every page'}), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
       for (const e of errors) say(`    failed: ${e}`);
       return f;
     };
+    await writeOwn();
     const pre = await once('pre-copy', {});
     const sc = await once('stop-and-copy', { maxRounds: 0 });
     const ratio = (a: number, b: number, digits = 1) => (b > 0 ? round(a / b, digits) : null);
@@ -188,11 +210,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     say(`client p99 / no migration: pre-copy ${ratio(pre.clientP99Ms, base, 2)}x, stop-and-copy ${ratio(sc.clientP99Ms, base, 2)}x; bytes sent / instance size: pre-copy ${pre.bytesVsSize}, stop-and-copy ${sc.bytesVsSize}`);
     say(`stop-and-copy / pre-copy: client gap ${ratio(sc.clientGapMs, pre.clientGapMs)}x, host pause ${ratio(sc.hostPauseMs, pre.hostPauseMs)}x, total ${ratio(sc.totalMs, pre.totalMs)}x`);
     return {
-      bench: 'migrate', guestMiB, rate, churnMiBPerS, baselineS,
+      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
-      bytesVsSize: pre.bytesVsSize, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
+      bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
       stopReason: pre.stopReason, bytes: pre.bytes, failed: baseline.clients.failed + pre.failed + sc.failed,
-      stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes,
+      stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes, stopCopyBytesVsSize: sc.bytesVsSize,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),
     };
   } finally {

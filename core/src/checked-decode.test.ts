@@ -107,6 +107,11 @@ describe('schemas', () => {
     expect(decodeChecked('ReceiveStep', encode({ ...apply, pages: new Uint8Array(6) }))).toBeUndefined();
     expect(decodeChecked('ReceiveStep', encode({ ...apply, memoryBytes: -1 }))).toBeUndefined();
     expect(decodeChecked('ReceiveStep', encode({ step: 'explode', migrationId: 'm' }))).toBeUndefined();
+    const prepare: ReceiveStep = { step: 'prepare', migrationId: 'm', requestId: 'r', tenant: 't', service: 's', instanceId: 'i', name: 'n', digest: 'd', memoryBytes: 65536, parentDigest: 'ab' };
+    expect(decodeChecked('ReceiveStep', encode(prepare))).toBeDefined();
+    expect(decodeChecked('ReceiveStep', encode({ ...prepare, parentDigest: 7 }))).toBeUndefined();
+    expect(decodeChecked('ReceiveStepReply', encode({ ok: true, fromParent: true }))).toBeDefined();
+    expect(decodeChecked('ReceiveStepReply', encode({ ok: true, fromParent: 'yes' }))).toBeUndefined();
   });
 
   it('replies - either answer shape, nothing in between', () => {

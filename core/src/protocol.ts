@@ -892,6 +892,10 @@ export interface MigrationReportWire {
   outcomeAsked?: boolean;
   /** The instance's memory at the stop (totalBytes / memoryBytes: what the migration sent against the instance's size). */
   memoryBytes: number;
+  /** Round 0 sent only the pages written since the instance's fork: the target started from its own copy of the same parent. */
+  fromParent?: boolean;
+  /** Before round 0: the parent's digest and the target's prepare (which may boot the parent there). */
+  prepareMs?: number;
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
@@ -914,17 +918,26 @@ export interface KeptReply {
 export type WireGlobal = { n: number | null } | { b: string };
 
 export type ReceiveStep =
-  /** The target boots the instance's parent (function version and init input) and makes an instance to receive into. */
-  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; initData?: InitDataRef; memoryBytes: number }
+  /**
+   * The target boots the instance's parent (function version and init input) and makes an instance to receive into.
+   * `parentDigest`: the SHA-256 of the source's parent snapshot, when the source can send only the pages that differ
+   * from it; the target answers `fromParent: true` when its own parent's digest is the same (the instance then starts
+   * from it), else round 0 carries every non-zero page.
+   */
+  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; initData?: InitDataRef; memoryBytes: number; parentDigest?: string }
   | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
-  /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover. */
+  /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover (not sent when it was `fromParent`). */
   | { step: 'settle'; migrationId: string }
-  /** Just before the stop: the target collects garbage (main and guest thread), so that none falls into the pause. */
-  | { step: 'quiesce'; migrationId: string }
+  /**
+   * Just before a round and the stop: the target collects garbage (main and guest thread), so that none falls into
+   * the pause, and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries
+   * only those kept since (decoding and keeping thousands of them took tens of ms of the pause).
+   */
+  | { step: 'quiesce'; migrationId: string; replies?: KeptReply[] }
   /**
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
-   * `replies`: the replies the source kept for the instance (KeptReply), newest first.
+   * `replies`: the replies the source kept for the instance (KeptReply), newest first, not sent before (quiesce).
    */
   | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[] }
   | { step: 'abort'; migrationId: string }
@@ -942,7 +955,7 @@ export type ReceiveStep =
  * `outcome` (status): `committed`, or `refused` (never will be) with its `reason`.
  */
 export type ReceiveStepReply =
-  | { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string }
+  | { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean }
   | { ok: false; error: WireError };
 
 // ---------------------------------------------------------------------------

@@ -243,7 +243,7 @@ const migrationReport = z.object({
   downtime: z.object({ stopMs: num, waitMs: num, readMs: num, sendMs: num, commitMs: num, targetApplyMs: num, targetCommitMs: num, releaseMs: num }),
   totalMs: num, totalBytes: num, perPageMs: num, forwarded: num, mode: str.optional(),
   verify: z.object({ sourceMemory: str, targetMemory: str, memoryBytes: num }).optional(),
-  pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num,
+  pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num, fromParent: z.boolean().optional(), prepareMs: num.optional(),
 });
 const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), report: migrationReport }), failed]);
 
@@ -254,11 +254,11 @@ const wireGlobal = z.union([z.object({ n: num.nullable() }), z.object({ b: str }
 const receiveStep = z.discriminatedUnion('step', [
   z.object({
     step: z.literal('prepare'), migrationId: str, requestId: str, tenant: str, service: str, instanceId: str, name: str, digest: str,
-    init: bytes.optional(), initData: initDataRef.optional(), memoryBytes: count,
+    init: bytes.optional(), initData: initDataRef.optional(), memoryBytes: count, parentDigest: str.optional(),
   }),
   z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count }),
   z.object({ step: z.literal('settle'), migrationId: str }),
-  z.object({ step: z.literal('quiesce'), migrationId: str }),
+  z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional() }),
   z.object({
     step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
     expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(),
@@ -271,6 +271,7 @@ const receiveStepReply = z.discriminatedUnion('ok', [
   z.object({
     ok: z.literal(true), targetMs: z.object({ applyMs: num, totalMs: num }).optional(), memoryHash: str.optional(),
     pagesApplied: count.optional(), outcome: z.enum(['committed', 'refused']).optional(), reason: str.optional(),
+    fromParent: z.boolean().optional(),
   }),
   failed,
 ]);

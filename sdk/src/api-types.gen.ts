@@ -3139,6 +3139,10 @@ export interface components {
             outcomeAsked?: boolean;
             /** @description The gateway's placement write, after the pause */
             placementMs: number;
+            /** @description Before round 0: the parent's digest and the target's prepare (which may boot the parent there) */
+            prepareMs?: number;
+            /** @description Round 0 sent only the pages written since the instance was forked: the target started from its own copy of the same parent */
+            fromParent?: boolean;
         };
         /** @description How to migrate an instance; every field optional, the body too */
         MigrateBody: {

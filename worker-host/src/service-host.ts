@@ -18,6 +18,7 @@ import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
+import { snapshotDigest } from './migration/parent-digest.js';
 import { precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
 import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
@@ -88,6 +89,8 @@ export class ServiceHost {
       hostId: deps.hostId, pool: deps.pool, log: deps.log,
       acquireParent: (spec) => this.parents.acquire(spec),
       releaseParent: (key) => this.parents.release(key),
+      keepReplies: (instanceId, replies) => this.replies.import(instanceId, replies),
+      forgetReplies: (instanceId) => this.replies.forget(instanceId),
       adopt: (r) => this.adopt(r),
     });
     // An instance destroyed with its thread (a request past its time limit) is gone: stop answering for it, so that
@@ -151,6 +154,8 @@ export class ServiceHost {
     this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, initData: req.initData, sub, requests: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
+    // Its parent's digest, which a migration's round 0 needs, hashed now (paced, once per parent) rather than then.
+    void Promise.resolve().then(() => snapshotDigest(this.deps.pool.snapshotImage(parentKey))).catch(() => undefined);
     this.deps.log.info({ requestId: req.requestId, service: `${req.tenant}/${req.service}`, instanceId: req.instanceId, createMs: Math.round(createMs * 100) / 100 }, 'service instance created');
     return { ok: true, hostId: this.deps.hostId, instanceId: req.instanceId, createMs };
   }
@@ -234,12 +239,18 @@ export class ServiceHost {
         // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
         this.moved.set(inst.instanceId, { host: req.target, at: Date.now() });
         this.instances.delete(inst.instanceId);
+        // The held requests first: the clients waiting longest, and the target serves from now on.
+        forwarded = held.length;
+        const answers = held.map((h) => {
+          const answer = this.forwardTo(req.target, inst, h);
+          h.forward(answer);
+          return answer;
+        });
         // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
         void inst.sub.drain().catch(() => undefined);
         this.parents.release(inst.parentKey);
         this.replies.forget(inst.instanceId);
-        forwarded = held.length;
-        for (const h of held) h.forward(this.forwardTo(req.target, inst, h));
+        return answers;
       },
     });
     const { mode } = source;

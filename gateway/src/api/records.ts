@@ -182,6 +182,8 @@ export const MigrationReport = z.strictObject({
   pagesApplied: int.optional(),
   outcomeAsked: z.boolean().optional().openapi({ description: 'The commit\'s answer was lost and the target was asked whether it took effect' }),
   placementMs: z.number().openapi({ description: 'The gateway\'s placement write, after the pause' }),
+  prepareMs: z.number().optional().openapi({ description: 'Before round 0: the parent\'s digest and the target\'s prepare (which may boot the parent there)' }),
+  fromParent: z.boolean().optional().openapi({ description: 'Round 0 sent only the pages written since the instance was forked: the target started from its own copy of the same parent' }),
 }).openapi('MigrationReport', { description: 'What a live migration of a service instance did' });
 
 export const HostMove = z.strictObject({

@@ -293,18 +293,20 @@ export class GuestPool {
    * Starts dirty tracking of an instance's memory in its thread: 'async'
    * (UFFD WP_ASYNC + PAGEMAP_SCAN, the default), 'sync' (write-protect
    * faults) — both need the native pager — or 'compare' (each page against
-   * the copy last sent). The instance goes on serving.
+   * the copy last sent). The instance goes on serving. `fromParent`: it can
+   * tell the pages it wrote since its fork (a copy-on-write clone, natively tracked).
    */
-  beginMigration(instanceId: string, opts: { mode?: MigrationMode } = {}): Promise<void> {
+  beginMigration(instanceId: string, opts: { mode?: MigrationMode } = {}): Promise<{ fromParent: boolean; memoryBytes: number }> {
     return this.migrations.begin(instanceId, opts.mode ?? 'async');
   }
 
   /**
-   * A pre-copy round: round 0 every non-zero page, in slices (`more` until the
-   * last: call again), later rounds the pages written since the previous one.
+   * A pre-copy round: round 0 every non-zero page (`fromParent`: only those written since the fork, where
+   * beginMigration said it can), in slices (`more` until the last: call again), later rounds the pages
+   * written since the previous one.
    */
-  migrationRound(instanceId: string): Promise<MigrationRound> {
-    return this.migrations.round(instanceId);
+  migrationRound(instanceId: string, opts: { fromParent?: boolean } = {}): Promise<MigrationRound> {
+    return this.migrations.round(instanceId, opts.fromParent === true);
   }
 
   /**
@@ -312,11 +314,14 @@ export class GuestPool {
    * waits for those already queued, and returns the last dirty pages and the
    * globals. Tracking ends. Follow with commitMigration or abortMigration.
    */
-  stopAndCopy(instanceId: string): Promise<MigrationFinal> {
-    return this.migrations.stopAndCopy(instanceId);
+  stopAndCopy(instanceId: string, opts: { fromParent?: boolean } = {}): Promise<MigrationFinal> {
+    return this.migrations.stopAndCopy(instanceId, opts.fromParent === true);
   }
 
-  /** The target has the instance: destroys the source and hands back the requests held since stop-and-copy, in arrival order. */
+  /**
+   * The target has the instance: hands back the requests held since stop-and-copy, in arrival order. The
+   * source's copy stays stopped until destroyInstance (after the pause: freeing it is no part of it).
+   */
   commitMigration(instanceId: string): HeldRequest[] {
     return this.migrations.commit(instanceId);
   }
@@ -328,9 +333,13 @@ export class GuestPool {
 
   // Live migration, target side (migration/instance-target.ts and the NATS receiver drive these).
 
-  /** Makes an empty instance of a warm or adopted key (nothing of the snapshot in its memory, no on_restore) to receive pages into. */
-  receiveInstance(key: string, opts: { memoryBytes: number }): Promise<string> {
-    return this.migrations.receive(key, opts.memoryBytes);
+  /**
+   * Makes an instance of a warm or adopted key (no on_restore) to receive pages into: round 0 is its whole
+   * content (the snapshot's pages it does not cover are cleared), or with `fromParent` what differs from this
+   * key's snapshot, which must then be the source's parent byte for byte.
+   */
+  receiveInstance(key: string, opts: { memoryBytes: number; fromParent?: boolean }): Promise<string> {
+    return this.migrations.receive(key, opts.memoryBytes, opts.fromParent === true);
   }
 
   /** Writes received pages (PAGE_SIZE bytes each) into an instance being received; grows its memory to memoryBytes. */

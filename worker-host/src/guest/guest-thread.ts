@@ -314,7 +314,7 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       growAtLeast(clone.memory, op.memoryBytes);
       const global = held.stackPointer ? clone.instance.exports[held.stackPointer] : undefined;
       const stack = global instanceof WebAssembly.Global && typeof global.value === 'number' ? { global, rest: global.value as number } : undefined;
-      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: new Uint8Array(clone.memory.buffer.byteLength / PAGE_SIZE) });
+      instances.set(msg.instanceId, { key: op.key, clone, mode: held.factory.mode, stack, received: op.fromParent ? undefined : new Uint8Array(clone.memory.buffer.byteLength / PAGE_SIZE) });
       prepareSpare(held.factory);
       return answer({ op: 'done' });
     }
@@ -325,14 +325,14 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       case 'track': {
         if (held.tracker) return fail(`instance ${msg.instanceId} is migrating already`, 'bad_request');
         if (op.mode !== 'compare' && clone.restored.registration !== undefined) return fail('a lazily paged instance cannot be dirty-tracked natively (fill and unregister it first); use compare', 'bad_request');
-        held.tracker = new DirtyTracker(clone.memory, op.mode, pager, maximumBytes(clone.memory));
-        return answer({ op: 'done' });
+        held.tracker = new DirtyTracker(clone.memory, op.mode, pager, maximumBytes(clone.memory), held.mode === 'cow');
+        return answer({ op: 'tracked', fromParent: held.tracker.canDiff, memoryBytes: clone.memory.buffer.byteLength });
       }
       case 'round':
       case 'final': {
         if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
         const started = performance.now();
-        const round = held.tracker.round(op.op === 'round' ? op.maxPages : undefined);
+        const round = held.tracker.round(op.op === 'round' ? op.maxPages : undefined, op.fromParent);
         if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
         const globals = readGlobals(clone.instance);
         const readMs = performance.now() - started;

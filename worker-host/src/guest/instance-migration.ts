@@ -45,12 +45,14 @@ export class InstanceMigrationSteps {
   // Source side.
 
   /** See GuestPool.beginMigration. */
-  async begin(instanceId: string, mode: MigrationMode): Promise<void> {
+  async begin(instanceId: string, mode: MigrationMode): Promise<{ fromParent: boolean; memoryBytes: number }> {
     const inst = this.instances.get(instanceId);
     if (inst.migration) throw new FlurryError('conflict', `instance ${instanceId} is migrating already`);
     inst.migration = { role: 'source', stopped: false, held: [], applied: 0 };
     try {
-      await this.instances.migrationStep(inst, { op: 'track', mode });
+      const result = await this.instances.migrationStep(inst, { op: 'track', mode });
+      if (result.op !== 'tracked') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
+      return { fromParent: result.fromParent, memoryBytes: result.memoryBytes };
     } catch (err) {
       inst.migration = undefined;
       throw err;
@@ -58,17 +60,17 @@ export class InstanceMigrationSteps {
   }
 
   /** See GuestPool.migrationRound. */
-  async round(instanceId: string): Promise<MigrationRound> {
+  async round(instanceId: string, fromParent: boolean): Promise<MigrationRound> {
     const inst = this.instances.migrating(instanceId, 'source');
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
-    const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES });
+    const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES, fromParent });
     if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
     const { pages, bytes, memoryBytes, more } = result;
     return { pages, bytes, memoryBytes, more };
   }
 
   /** See GuestPool.stopAndCopy. */
-  async stopAndCopy(instanceId: string): Promise<MigrationFinal> {
+  async stopAndCopy(instanceId: string, fromParent: boolean): Promise<MigrationFinal> {
     const inst = this.instances.migrating(instanceId, 'source');
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped already`);
     inst.migration!.stopped = true;
@@ -76,7 +78,7 @@ export class InstanceMigrationSteps {
     for (const job of inst.thread.holding.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
     const stopped = performance.now();
     let waitMs = 0;
-    const result = await this.instances.migrationStep(inst, { op: 'final' }, [], () => (waitMs = performance.now() - stopped));
+    const result = await this.instances.migrationStep(inst, { op: 'final', fromParent }, [], () => (waitMs = performance.now() - stopped));
     if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
     const { pages, bytes, memoryBytes, globals, readMs } = result;
     return { pages, bytes, memoryBytes, globals, readMs, waitMs };
@@ -86,10 +88,8 @@ export class InstanceMigrationSteps {
   commit(instanceId: string): HeldRequest[] {
     const inst = this.instances.migrating(instanceId, 'source');
     if (!inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} has not been stopped (stopAndCopy first)`);
-    const held = inst.migration!.held;
-    inst.migration = undefined;
-    this.instances.destroy(instanceId);
-    return held;
+    // It stays stopped (nothing runs in it again) until destroyed, which the caller does after the pause.
+    return inst.migration!.held.splice(0);
   }
 
   /** See GuestPool.abortMigration. */
@@ -104,7 +104,7 @@ export class InstanceMigrationSteps {
   // Target side.
 
   /** See GuestPool.receiveInstance. */
-  async receive(key: string, memoryBytes: number): Promise<string> {
+  async receive(key: string, memoryBytes: number, fromParent: boolean): Promise<string> {
     const admitted = this.budget?.admit(memoryBytes, `an instance of ${key} migrating here`);
     let placed: ReturnType<PersistentInstances['place']> | undefined;
     let made = false;
@@ -112,7 +112,7 @@ export class InstanceMigrationSteps {
       placed = this.instances.place(key);
       const { thread, instanceId } = placed;
       const inst: PoolInstance = { instanceId, key, createdAt: Date.now(), requests: 0, thread, memoryBytes, migration: { role: 'target', stopped: false, held: [], applied: 0 } };
-      await this.instances.migrationStep(inst, { op: 'receive', key, memoryBytes });
+      await this.instances.migrationStep(inst, { op: 'receive', key, memoryBytes, fromParent });
       if (thread.retired || this.instances.closing) throw new FlurryError('unavailable', `instance ${instanceId} was lost with its thread`);
       this.instances.track(inst);
       made = true;

@@ -14,13 +14,19 @@ export type MigrationMode = DirtyMode | 'compare';
 
 export type MigrationOp =
   | { op: 'track'; mode: MigrationMode }
-  /** The next pages to send: round 0 (all non-zero pages) in slices of at most `maxPages` pages scanned. */
-  | { op: 'round'; maxPages?: number }
+  /**
+   * The next pages to send: round 0 in slices of at most `maxPages` pages (all non-zero pages; `fromParent`:
+   * only the pages written since the instance was forked from its parent, where it can tell).
+   */
+  | { op: 'round'; maxPages?: number; fromParent?: boolean }
   /** The last dirty pages and the globals; tracking stops. */
-  | { op: 'final' }
+  | { op: 'final'; fromParent?: boolean }
   | { op: 'untrack' }
-  /** Target: make an instance of `key` (no on_restore) with a zeroed memory of memoryBytes. */
-  | { op: 'receive'; key: string; memoryBytes: number }
+  /**
+   * Target: make an instance of `key` (no on_restore) of memoryBytes. `fromParent`: the source sends only the
+   * pages that differ from this key's snapshot, the rest stays; else round 0 is the whole content (see settle).
+   */
+  | { op: 'receive'; key: string; memoryBytes: number; fromParent?: boolean }
   | { op: 'apply'; pages: Uint32Array; bytes: Uint8Array; memoryBytes?: number }
   /** Target: round 0 is all here; clear the key's snapshot pages it did not cover (zero on the source). */
   | { op: 'settle' }
@@ -31,6 +37,8 @@ export type MigrationOp =
   | { op: 'quiesce' };
 
 export type MigrationOpResult =
+  /** `fromParent`: the instance can tell the pages it wrote since it was forked (round 0 may send only those). */
+  | { op: 'tracked'; fromParent: boolean; memoryBytes: number }
   /** `more`: round 0 is not complete yet (read the next slice). */
   | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean }
   /** `readMs`: the dirty scan and copy in the thread. */
@@ -47,32 +55,63 @@ export class DirtyTracker {
   private sentBytes = 0;
   /** Rounds completed. */
   private rounds = 0;
-  /** Round 0: the next page to scan. */
+  /** Round 0: the next page to scan (or, from the parent, the next index into `ownPages`). */
   private fullCursor = 0;
+  /**
+   * The pages a copy-on-write clone had written since its fork when tracking began (its own, not file-backed):
+   * every other page below `ownBytes` still holds the parent's bytes, or was written later (tracking has it).
+   */
+  private readonly ownPages: Uint32Array | undefined;
+  private readonly ownBytes: number;
+  /** Round 0 sends only `ownPages` (decided at its first slice). */
+  private fromParent = false;
 
+  /** `cowClone`: the memory maps its parent's snapshot copy-on-write, so its own pages are its diff against it. */
   constructor(
     private readonly memory: WebAssembly.Memory,
     readonly mode: MigrationMode,
     private readonly pager: NativePager | undefined,
     maximumBytes: number,
+    cowClone = false,
   ) {
+    this.ownBytes = memory.buffer.byteLength;
     if (mode !== 'compare') {
       if (!pager) throw new Error(`'${mode}' dirty tracking needs the native pager`);
+      // Read before tracking is armed: write protection marks unpopulated pages, which the scan would count as own.
+      this.ownPages = cowClone ? ownPagesOf(pager, memory) : undefined;
       this.trackerId = pager.trackDirty(memory, maximumBytes, mode);
     }
   }
 
+  /** Whether round 0 can send only the pages written since the fork. */
+  get canDiff(): boolean {
+    return this.ownPages !== undefined;
+  }
+
   /**
-   * Round 0: every non-zero page, in slices of at most `maxPages` pages
-   * scanned (`more` until it is complete: the instance serves between
-   * slices, and tracking, armed before the first, catches what they write
-   * meanwhile); later: the pages written since the previous round.
+   * Round 0: every non-zero page — or with `fromParent`, where the clone can
+   * tell, only its own pages — in slices of at most `maxPages` pages
+   * (`more` until it is complete: the instance serves between slices, and
+   * tracking, armed before the first, catches what they write meanwhile);
+   * later: the pages written since the previous round.
    */
-  round(maxPages = Infinity): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
+  round(maxPages = Infinity, fromParent = false): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
     const view = new Uint8Array(this.memory.buffer);
     const count = view.length / PAGE_SIZE;
     const pages: number[] = [];
-    if (this.rounds === 0) {
+    if (this.rounds === 0 && this.fullCursor === 0) this.fromParent = fromParent && this.ownPages !== undefined;
+    if (this.rounds === 0 && this.fromParent) {
+      // Tracking has every write since it was armed (never reset in this round): the last slice adds them.
+      const own = this.ownPages!;
+      const end = Math.min(own.length, this.fullCursor + maxPages);
+      for (let i = this.fullCursor; i < end; i++) pages.push(own[i]!);
+      if (maxPages === Infinity) {
+        const listed = new Set(pages);
+        for (const p of this.written(view, count)) if (!listed.has(p)) pages.push(p);
+      }
+      this.fullCursor = end;
+      if (end === own.length) this.rounds = 1;
+    } else if (this.rounds === 0) {
       // Read whole while round 0 is under way (stop-and-copy in the middle of it): the part scanned already is sent as a later round would.
       if (this.fullCursor > 0 && maxPages === Infinity) pages.push(...this.written(view, this.fullCursor));
       else if (this.fullCursor === 0 && this.trackerId !== undefined) this.pager!.collectDirty(this.trackerId, this.memory);
@@ -99,7 +138,8 @@ export class DirtyTracker {
       pages.forEach((p, i) => last.set(bytes.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), p * PAGE_SIZE));
     }
     const more = this.rounds === 0;
-    this.sentBytes = more ? this.fullCursor * PAGE_SIZE : view.length;
+    // From the parent, what round 0 covers is the memory as it was when tracking began; past it, pages are new.
+    this.sentBytes = more ? (this.fromParent ? 0 : this.fullCursor * PAGE_SIZE) : this.fromParent && this.rounds === 1 ? this.ownBytes : view.length;
     return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more };
   }
 
@@ -119,6 +159,15 @@ export class DirtyTracker {
     if (this.trackerId !== undefined) this.pager!.stopTracking(this.trackerId);
     this.trackerId = undefined;
     this.lastSent = undefined;
+  }
+}
+
+/** A copy-on-write clone's own pages (written since its fork), or undefined when the pager cannot tell. */
+function ownPagesOf(pager: NativePager, memory: WebAssembly.Memory): Uint32Array | undefined {
+  try {
+    return pager.privatePages(memory, memory.buffer.byteLength);
+  } catch {
+    return undefined;
   }
 }
 

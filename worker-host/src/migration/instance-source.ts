@@ -4,6 +4,7 @@
  * go (its held requests handed to `onCommit`) or resumed.
  */
 import type { GuestPool, HeldRequest, MigrationFinal, MigrationMode, MigrationRound } from '../guest/guest-pool.js';
+import { snapshotDigest } from './parent-digest.js';
 import type { PrecopySource } from './precopy.js';
 
 export interface InstanceSourceOptions {
@@ -11,8 +12,11 @@ export interface InstanceSourceOptions {
   modes?: readonly MigrationMode[];
   /** Hash the instance's memory once stopped (memoryAtStop), to compare with the target's. */
   verify?: boolean;
-  /** The instance is let go: the requests it held since the stop, in arrival order, to forward to the target. */
-  onCommit?: (held: HeldRequest[]) => void;
+  /**
+   * The instance is let go: the requests it held since the stop, in arrival order, to forward to the target
+   * (their answers, if returned: the source's copy is destroyed once they are in).
+   */
+  onCommit?: (held: HeldRequest[]) => Promise<unknown>[] | void;
 }
 
 const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
@@ -20,6 +24,10 @@ const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
 export class InstanceSource implements PrecopySource {
   /** With `verify`: the instance's memory at the stop, which the target must hold once committed. */
   memoryAtStop: { hash: string; memoryBytes: number } | undefined;
+  /** Round 0 and the stop send only what differs from the parent. */
+  private diff = false;
+  /** The held requests' answers from the target, once let go. */
+  private forwarded: Promise<unknown>[] = [];
 
   private constructor(
     private readonly pool: GuestPool,
@@ -27,6 +35,8 @@ export class InstanceSource implements PrecopySource {
     /** The dirty tracking in use. */
     readonly mode: MigrationMode,
     private readonly opts: InstanceSourceOptions,
+    /** The instance can tell the pages it wrote since its fork; its memory when tracking began. */
+    private readonly tracked: { fromParent: boolean; memoryBytes: number },
   ) {}
 
   /** Starts dirty tracking of the instance (it goes on serving) with the first of `opts.modes` the pool can do. */
@@ -34,8 +44,8 @@ export class InstanceSource implements PrecopySource {
     const modes = opts.modes ?? ALL_MODES;
     for (const [i, mode] of modes.entries()) {
       try {
-        await pool.beginMigration(instanceId, { mode });
-        return new InstanceSource(pool, instanceId, mode, opts);
+        const tracked = await pool.beginMigration(instanceId, { mode });
+        return new InstanceSource(pool, instanceId, mode, opts, tracked);
       } catch (err) {
         if (i === modes.length - 1) throw err;
       }
@@ -43,8 +53,24 @@ export class InstanceSource implements PrecopySource {
     throw new RangeError('no dirty tracking mode to try');
   }
 
+  async parent(): Promise<{ digest?: string; memoryBytes: number }> {
+    const { memoryBytes } = this.tracked;
+    const key = this.tracked.fromParent ? this.pool.instances().find((i) => i.instanceId === this.instanceId)?.key : undefined;
+    if (key === undefined) return { memoryBytes };
+    try {
+      return { digest: await snapshotDigest(this.pool.snapshotImage(key)), memoryBytes };
+    } catch {
+      // Its parent cannot be read here (released, or a snapshot of another host's): every page is sent.
+      return { memoryBytes };
+    }
+  }
+
+  fromParent(): void {
+    this.diff = true;
+  }
+
   round(): Promise<MigrationRound> {
-    return this.pool.migrationRound(this.instanceId);
+    return this.pool.migrationRound(this.instanceId, { fromParent: this.diff });
   }
 
   quiesce(): Promise<void> {
@@ -52,7 +78,7 @@ export class InstanceSource implements PrecopySource {
   }
 
   async stopAndCopy(): Promise<MigrationFinal> {
-    const last = await this.pool.stopAndCopy(this.instanceId);
+    const last = await this.pool.stopAndCopy(this.instanceId, { fromParent: this.diff });
     // Stopped: the memory is what the target will hold once it has the last pages.
     if (this.opts.verify) this.memoryAtStop = await this.pool.instanceMemoryHash(this.instanceId);
     return last;
@@ -60,7 +86,15 @@ export class InstanceSource implements PrecopySource {
 
   commit(): void {
     const held = this.pool.commitMigration(this.instanceId);
-    this.opts.onCommit?.(held);
+    this.forwarded = this.opts.onCommit?.(held) ?? [];
+  }
+
+  /**
+   * Destroys the stopped copy once the held requests were answered: destroying may stop its thread and start
+   * a spare one, which must not take the CPU from the target while it serves them.
+   */
+  release(): void {
+    void Promise.allSettled(this.forwarded).then(() => this.pool.destroyInstance(this.instanceId));
   }
 
   abort(): Promise<void> {

@@ -6,6 +6,7 @@
 import { FlurryError } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import type { GuestPool, MigrationRound } from '../guest/guest-pool.js';
+import { snapshotDigest } from './parent-digest.js';
 import type { CommitTiming, PrecopyTarget } from './precopy.js';
 
 export class InstanceTarget implements PrecopyTarget {
@@ -21,9 +22,16 @@ export class InstanceTarget implements PrecopyTarget {
     private readonly opts: { verify?: boolean } = {},
   ) {}
 
-  private async received(memoryBytes: number): Promise<string> {
-    this.instanceId ??= await this.pool.receiveInstance(this.key, { memoryBytes });
+  private async received(memoryBytes: number, fromParent = false): Promise<string> {
+    this.instanceId ??= await this.pool.receiveInstance(this.key, { memoryBytes, fromParent });
     return this.instanceId;
+  }
+
+  /** Starts from the key's snapshot when it is the source's parent, byte for byte (same digest). */
+  async prepare(memoryBytes: number, parentDigest: string | undefined): Promise<{ fromParent: boolean }> {
+    const fromParent = parentDigest !== undefined && parentDigest === (await snapshotDigest(this.pool.snapshotImage(this.key)).catch(() => undefined));
+    await this.received(memoryBytes, fromParent);
+    return { fromParent };
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {

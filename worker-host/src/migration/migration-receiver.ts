@@ -8,6 +8,7 @@ import { FlurryError, type InitDataRef, type KeptReply, type Logger, type Receiv
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
 import type { PrepareInfo } from './nats-target.js';
+import { snapshotDigest } from './parent-digest.js';
 import { bytesToU32, globalsFromWire } from './wire-pages.js';
 
 interface Receiving extends PrepareInfo {
@@ -15,6 +16,8 @@ interface Receiving extends PrepareInfo {
   parentKey: string;
   poolId: string;
   startedAt: number;
+  /** The instance started from this host's parent, which has the source's parent digest. */
+  fromParent: boolean;
 }
 
 export interface ReceiverDeps {
@@ -24,6 +27,9 @@ export interface ReceiverDeps {
   /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
+  /** Keeps the source's kept replies of an instance being received (a quiesce step's), and forgets them if it does not come. */
+  keepReplies: (instanceId: string, replies: KeptReply[]) => void;
+  forgetReplies: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
   adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
 }
@@ -68,27 +74,31 @@ export class MigrationReceiver {
     switch (s.step) {
       case 'prepare': {
         this.sweep();
-        if (this.receiving.has(s.migrationId)) return;
+        const again = this.receiving.get(s.migrationId);
+        if (again) return { fromParent: again.fromParent };
         const ended = this.ended.get(s.migrationId);
         if (ended) throw new FlurryError('conflict', `migration ${s.migrationId} ended already on host ${this.deps.hostId} (${ended.outcome})`);
         const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init, initData: s.initData });
         let poolId: string;
+        let fromParent = false;
         try {
-          poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes });
+          // Only a parent with the same bytes may stand in for the pages round 0 then leaves out.
+          fromParent = s.parentDigest !== undefined && s.parentDigest === (await snapshotDigest(pool.snapshotImage(parentKey)).catch(() => undefined));
+          poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes, fromParent });
         } catch (err) {
           this.deps.releaseParent(parentKey);
           throw err;
         }
-        const { step: _s, memoryBytes: _m, ...info } = s;
-        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now() });
+        const { step: _s, memoryBytes: _m, parentDigest: _d, ...info } = s;
+        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now(), fromParent });
         // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
         const meanwhile = this.ended.get(s.migrationId);
         if (meanwhile?.outcome === 'refused') {
           this.end(s.migrationId, meanwhile.reason);
           throw new FlurryError('conflict', `migration ${s.migrationId} ended while it was being prepared on host ${this.deps.hostId} (${meanwhile.reason})`);
         }
-        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes }, 'receiving service instance');
-        return;
+        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes, fromParent }, 'receiving service instance');
+        return { fromParent };
       }
       case 'ping':
         // Only says this host is alive: a commit may have ended the migration an instant ago.
@@ -101,9 +111,12 @@ export class MigrationReceiver {
       case 'settle':
         await pool.settleReceive(this.get(s.migrationId).poolId);
         return;
-      case 'quiesce':
-        await pool.quiesceMigration(this.get(s.migrationId).poolId);
+      case 'quiesce': {
+        const r = this.get(s.migrationId);
+        if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
+        await pool.quiesceMigration(r.poolId);
         return;
+      }
       case 'commit': {
         // One at a time: the source sends one; a second must not end the first as refused.
         if (this.committing.has(s.migrationId)) throw new FlurryError('conflict', `migration ${s.migrationId} is committing already`);
@@ -165,6 +178,7 @@ export class MigrationReceiver {
       this.receiving.delete(migrationId);
       this.deps.pool.destroyInstance(r.poolId);
       this.deps.releaseParent(r.parentKey);
+      this.deps.forgetReplies(r.instanceId);
     }
     let ended = this.ended.get(migrationId);
     if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now() }));

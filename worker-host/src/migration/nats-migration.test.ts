@@ -47,8 +47,9 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   let hook: Hook = passThrough;
   /** The target's pool id of the instance it adopted at a commit. */
   let adopted: string | undefined;
-  /** The kept replies the target adopted with it. */
+  /** The kept replies the target adopted with it, and those it kept before (quiesce steps). */
   let adoptedReplies: KeptReply[] | undefined;
+  let keptBefore: KeptReply[] = [];
   let n = 0;
 
   /** The receiver's answer to a step as the host's subscription gives it (serve: a malformed step is refused before the receiver). */
@@ -78,6 +79,8 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       hostId: TARGET, pool: target, log,
       acquireParent: async () => 'room',
       releaseParent: () => undefined,
+      keepReplies: (_id, replies) => void keptBefore.push(...replies),
+      forgetReplies: () => void (keptBefore = []),
       adopt: async (r) => void ((adopted = r.poolId), (adoptedReplies = r.replies)),
     });
     subscribe();
@@ -90,6 +93,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     for (const i of source.instances()) source.destroyInstance(i.instanceId);
     adopted = undefined;
     adoptedReplies = undefined;
+    keptBefore = [];
   });
 
   afterAll(async () => {
@@ -180,7 +184,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     await expectReplayed(m.owner(), m.sent);
   });
 
-  it('commit - the source\'s kept replies travel with it, as many as COMMIT_REPLY_BYTES; the commit stays under the broker\'s 1 MiB', async () => {
+  it('commit - the source\'s kept replies reach the target once each, as many as COMMIT_REPLY_BYTES at a time: those kept since the last quiesce step with the commit, which stays under the broker\'s 1 MiB', async () => {
     const reply = (i: number): KeptReply => ({ requestId: `req-${i}`, ageMs: 10 * i, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(200 * 1024).fill(i), hostId: 'source', durationMs: 1 } });
     let asked: number | undefined;
     let commitBytes = 0;
@@ -188,14 +192,22 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       if (step === 'commit') commitBytes = data.length;
       void deliver().then(respond);
     };
+    // The source keeps one more reply each time it is asked; the two newest fit COMMIT_REPLY_BYTES.
+    let kept = 0;
     const m = await migrateUnderLoad({}, (maxBytes) => {
       asked = maxBytes;
-      return [1, 2].map(reply);
+      kept++;
+      return [kept + 1, kept].map(reply);
     });
     if ('error' in m) throw m.error;
     expect(asked).toBe(COMMIT_REPLY_BYTES);
-    expect(adoptedReplies?.map((r) => [r.requestId, r.ageMs, r.reply.ok && r.reply.body.length, r.reply.ok && r.reply.body[0]])).toEqual([['req-1', 10, 200 * 1024, 1], ['req-2', 20, 200 * 1024, 2]]);
-    expect(commitBytes).toBeGreaterThan(400 * 1024);
+    // Asked at each quiesce step (before each round after round 0) and at the commit.
+    expect(kept).toBe(m.report.rounds.length);
+    const ids = (rs: KeptReply[]) => rs.map((r) => r.requestId);
+    expect(adoptedReplies?.map((r) => [r.requestId, r.ageMs, r.reply.ok && r.reply.body.length, r.reply.ok && r.reply.body[0]])).toEqual([[`req-${kept + 1}`, 10 * (kept + 1), 200 * 1024, kept + 1]]);
+    expect(new Set([...ids(keptBefore), ...ids(adoptedReplies!)])).toEqual(new Set(Array.from({ length: kept + 1 }, (_, i) => `req-${i + 1}`)));
+    expect(keptBefore.length + adoptedReplies!.length).toBe(kept + 1);
+    expect(commitBytes).toBeGreaterThan(200 * 1024);
     expect(commitBytes).toBeLessThan(CHUNK_BYTES + 64 * 1024);
     expect(owners(m.src)).toEqual(['target']);
     await expectReplayed(m.owner(), m.sent);

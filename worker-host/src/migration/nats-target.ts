@@ -63,6 +63,8 @@ export class NatsTarget implements PrecopyTarget {
   private readonly gone = new Promise<never>((_, reject) => (this.onLost = reject));
   /** The commit's last pages before its last step (reported with the outcome too). */
   private sendMs = 0;
+  /** Kept replies sent already (request ids), with a quiesce step. */
+  private readonly repliesSent = new Set<string>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -86,6 +88,7 @@ export class NatsTarget implements PrecopyTarget {
       reply = await Promise.race([this.request(step, timeout), this.gone]);
     } catch (err) {
       if (err === this.lost) throw err;
+      if (isNoResponders(err)) throw new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders to the migration step ${step.step})`);
       throw new FlurryError('unavailable', `target host ${this.targetHost} did not answer the migration step ${step.step}: ${(err as Error).message}`);
     }
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
@@ -119,12 +122,14 @@ export class NatsTarget implements PrecopyTarget {
     this.probe = undefined;
   }
 
-  private async prepare(memoryBytes: number): Promise<void> {
-    if (this.prepared) return;
+  /** Says whether the target's own parent has the source's parent digest (the instance then starts from it). */
+  async prepare(memoryBytes: number, parentDigest?: string): Promise<{ fromParent: boolean }> {
+    if (this.prepared) return { fromParent: false };
     // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
     this.startProbing();
     this.prepared = true;
-    await this.step({ step: 'prepare', ...this.info, memoryBytes }, this.opts.prepareTimeoutMs);
+    const reply = await this.step({ step: 'prepare', ...this.info, memoryBytes, ...(parentDigest ? { parentDigest } : {}) }, this.opts.prepareTimeoutMs);
+    return { fromParent: parentDigest !== undefined && reply.fromParent === true };
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
@@ -142,7 +147,15 @@ export class NatsTarget implements PrecopyTarget {
   async quiesce(): Promise<void> {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
-    await this.step({ step: 'quiesce', migrationId: this.info.migrationId });
+    const replies = this.unsentReplies();
+    await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}) });
+  }
+
+  /** The source's kept replies not sent yet (newest first, at most COMMIT_REPLY_BYTES), now counted as sent. */
+  private unsentReplies(): KeptReply[] {
+    const replies = (this.keptReplies?.(COMMIT_REPLY_BYTES) ?? []).filter((r) => !this.repliesSent.has(r.requestId));
+    for (const r of replies) this.repliesSent.add(r.requestId);
+    return replies;
   }
 
   private async send(chunks: Chunk[], memoryBytes: number): Promise<void> {
@@ -166,7 +179,8 @@ export class NatsTarget implements PrecopyTarget {
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
-    const replies = this.keptReplies?.(COMMIT_REPLY_BYTES) ?? [];
+    // Those kept since the last quiesce step (the others are on the target already).
+    const replies = this.unsentReplies();
     const repliesBytes = replies.reduce((n, r) => n + r.requestId.length + replyBytes(r.reply), 0);
     // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
     const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };

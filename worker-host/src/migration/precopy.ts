@@ -15,6 +15,13 @@ import type { GlobalValue } from '../guest/instance.js';
 import type { MigrationRound } from '../guest/instance-migration.js';
 
 export interface PrecopySource {
+  /**
+   * Before round 0: the digest of the parent snapshot the instance was forked from, when it can tell the pages
+   * it wrote since (else no digest), and its memory size.
+   */
+  parent?(): Promise<{ digest?: string; memoryBytes: number }>;
+  /** The target starts from the same parent: round 0 and the stop send only what differs from it. */
+  fromParent?(): void;
   round(): Promise<MigrationRound>;
   /** Just before the stop: work that must not fall into the pause (garbage collection). */
   quiesce?(): Promise<void>;
@@ -25,13 +32,20 @@ export interface PrecopySource {
    * forwards what it held. Never both this and `abort`.
    */
   commit(): Promise<void> | void;
+  /** After the commit, outside the pause: frees what the source still holds of the instance. */
+  release?(): void;
   /** The target failed before the commit, or the commit did not take effect: the source serves again. */
   abort(): Promise<void> | void;
 }
 
 export interface PrecopyTarget {
+  /**
+   * Before round 0, with the source's parent digest (if any): the target gets ready and says whether it starts
+   * from a parent with the same digest (round 0 may then skip the pages equal to it, which it must keep).
+   */
+  prepare?(memoryBytes: number, parentDigest: string | undefined): Promise<{ fromParent: boolean }>;
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
-  /** Round 0 is all sent (the target clears what it did not cover). */
+  /** Round 0 is all sent (the target clears what it did not cover); not called when it was `fromParent`. */
   settle?(): Promise<void>;
   /** Just before the stop: work that must not fall into the pause (garbage collection). */
   quiesce?(): Promise<void>;
@@ -96,6 +110,8 @@ export interface PrecopyReport {
   stopReason: StopReason;
   /** Pages copied during stop-and-copy. */
   finalPages: number;
+  /** Before round 0: the parent's digest and the target's prepare (which may boot the parent there). */
+  prepareMs: number;
   /** From stopping the instance to the commit: when requests wait. */
   downtimeMs: number;
   /**
@@ -118,13 +134,15 @@ export interface PrecopyReport {
   perPageMs: number;
   /** The instance's memory at the stop: `totalBytes` / `memoryBytes` is what the migration sent against its size. */
   memoryBytes: number;
+  /** Round 0 sent only the pages written since the fork: the target started from its own copy of the same parent. */
+  fromParent: boolean;
 }
 
 /** Why to stop after a round of `pages` (or undefined to go on). Exported for tests. */
 export function stopRule(history: number[], perPageMs: number, budgetMs: number, maxRounds: number): StopReason | undefined {
   const round = history.length - 1;
   const pages = history[round]!;
-  // Round 0 copies everything: its size says nothing about the writable working set.
+  // Round 0 copies everything (or all written since the fork): its size says nothing about the writable working set.
   if (round >= 1 && pages * perPageMs <= budgetMs) return 'budget';
   if (round >= 2 && pages >= history[round - 1]!) return 'not-shrinking';
   if (history.length >= maxRounds) return 'max-rounds';
@@ -143,6 +161,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   let stopReason: StopReason | undefined = maxRounds === 0 ? 'stop-and-copy' : undefined;
   /** From the source's commit on, a failure no longer resumes it. */
   let letGo = false;
+  let fromParent = false;
   const copyRound = async () => {
     const t0 = performance.now();
     let pages = 0;
@@ -154,7 +173,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       bytes += slice.bytes.length;
       more = slice.more === true;
     }
-    if (rounds.length === 0) await target.settle?.();
+    if (rounds.length === 0 && !fromParent) await target.settle?.();
     const ms = performance.now() - t0;
     rounds.push({ pages, bytes, ms });
     history.push(pages);
@@ -166,6 +185,10 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   // before a stop-and-copy: a collection is then unlikely to fall into the pause that follows the last round.
   const quiesce = () => Promise.all([source.quiesce?.(), target.quiesce?.()]);
   try {
+    const parent = await source.parent?.();
+    if (parent && target.prepare) fromParent = (await target.prepare(parent.memoryBytes, parent.digest)).fromParent && parent.digest !== undefined;
+    if (fromParent) source.fromParent?.();
+    const prepareMs = performance.now() - started;
     while (!stopReason) {
       if (rounds.length > 0) await quiesce();
       await copyRound();
@@ -191,6 +214,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
         // Nobody can tell: letting go leaves one owner (the target, if it committed) or none, never two.
         letGo = true;
         await source.commit();
+        source.release?.();
         throw unknown;
       }
       if (!told.committed) throw told.error;
@@ -200,11 +224,13 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     letGo = true;
     await source.commit();
     const end = performance.now();
+    source.release?.();
     totalBytes += last.bytes.length;
     return {
       rounds,
       stopReason,
       finalPages: last.pages.length,
+      prepareMs,
       downtimeMs: end - stopped,
       downtime: {
         stopMs: read - stopped, waitMs: last.waitMs ?? 0, readMs: last.readMs ?? 0, sendMs: timing.sendMs, commitMs: committed - read - timing.sendMs,
@@ -217,6 +243,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       ...(outcomeAsked ? { outcomeAsked } : {}),
       perPageMs: copiedPages > 0 ? copiedMs / copiedPages : 0,
       memoryBytes: last.memoryBytes,
+      fromParent,
     };
   } catch (err) {
     // The first failure is the one to report; the target drops what it has, and the source resumes if it can (and still holds the instance).
