@@ -10,6 +10,10 @@
  * Queries: mutated substrings of it (picked by base, so the genomes get
  * their share) and random sequences, from the generator the test uses; the
  * whole set is every clone's `input`, each clone searches its share.
+ * Tasks: one per query (the guest numbers them by estimated work, largest
+ * first): query times differ by orders of magnitude and cannot be foreseen
+ * well (gapped extensions), so the smallest unit balances best, and a query
+ * costs far more than taking a task.
  *
  *   ncbiMs   `blastn -task blastn -outfmt 6 -evalue 10 -num_threads <cores>`
  *            (makeblastdb first, not timed, as the parent's init is not in idealMs)
@@ -66,7 +70,7 @@ export async function blastWorkload(url: string, fn: string, size: BlastSize): P
   const bases = db.value.reduce((n, r) => n + r.seq.length, 0);
   const queryCount = size.queries + size.random;
   return {
-    function: fn, init, input: queryFasta, same: (a, b) => a.equals(b),
+    function: fn, init, input: queryFasta, tasks: () => queryCount, same: (a, b) => a.equals(b),
     describe: `${db.value.length} sequences (${bases} bp: lambda, E. coli 536, 4 K. pneumoniae, dm3 upstream), ${queryCount} queries`,
     sequences: db.value.length, bases, queryCount, dbFasta, queryFasta, database,
   };

@@ -6,7 +6,12 @@
  *               parent (init), snapshots it, forks, runs, reduces
  *   jobMs       the same job again (fastest of the repetitions): where the
  *               platform keeps parents between jobs with the same init, it
- *               forks from the warm parent; otherwise it boots one again
+ *               forks from the warm parent; otherwise it boots one again.
+ *               These jobs declare the workload's `tasks` (clones take tasks
+ *               as they finish) unless told not to or the gateway refuses
+ *               `tasks` (then `split` is "static", and says why)
+ *   staticJobMs the same N-clone job without tasks, each clone its static
+ *               share (the baseline), in the same repetitions as jobMs
  *   singleMs    one warm instance doing all the work: a 1-clone job with the
  *               same init, its clone's run time (clonesDetail[0].runMs)
  *   coldBootMs  the same job with `boot: "cold"`: every clone boots the module
@@ -27,9 +32,15 @@ export interface JobRecordLite {
   id: string;
   state: string;
   clonesDetail: { index: number; host?: string; runMs?: number; startMs?: number }[];
+  /** A task job's task counts. */
+  tasks?: { total: number; backups: number; duplicates: number; failures: number };
 }
 
-/** Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times when it booted one. */
+/**
+ * Client-side times (ms after the POST) of the job's events, and the parent's init and snapshot times when it
+ * booted one. `lastCloneDoneAt` is the last `clone.done`, or in a task job the `progress` event with every task
+ * done (clones still running backups then are stopped without a `clone.done`).
+ */
 export interface Phases { snapshotAt: number; initMs: number; snapshotMs: number; firstForkedAt: number; lastCloneDoneAt: number; doneAt: number }
 
 export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases }
@@ -37,7 +48,7 @@ export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; p
 /** A job as a workload gives it: `init` and inputs as bytes (base64 is done here: the API's JobBody), or `initData`, the name of uploaded data. */
 export interface JobBody {
   function: string; clones: number; init?: string | Buffer; initData?: string; input?: string | Buffer;
-  boot?: 'fork' | 'cold';
+  boot?: 'fork' | 'cold'; tasks?: number;
 }
 
 /** Workload figures are milliseconds to a tenth. */
@@ -62,6 +73,7 @@ export async function timedJob(url: string, body: JobBody): Promise<TimedJob> {
     ...(body.initData !== undefined ? { initData: body.initData } : {}),
     ...(body.input !== undefined ? { input: b64(body.input) } : {}),
     ...(body.boot !== undefined ? { boot: body.boot } : {}),
+    ...(body.tasks !== undefined ? { tasks: body.tasks } : {}),
     timeoutMs: 600_000, retries: 0,
   };
   const payload = JSON.stringify(wire);
@@ -81,6 +93,7 @@ export async function timedJob(url: string, body: JobBody): Promise<TimedJob> {
 /** Follows a job's event stream until it ends, noting when each phase came; throws unless the job is done. */
 export async function untilDone(url: string, id: string, started: number): Promise<Phases> {
   const phases: Phases = { snapshotAt: NaN, initMs: NaN, snapshotMs: NaN, firstForkedAt: NaN, lastCloneDoneAt: NaN, doneAt: NaN };
+  let tasksDoneAt = NaN;
   const res = await fetch(`${url}/v1/jobs/${id}/events`);
   if (!res.ok || !res.body) throw new Error(`job events: ${res.status}`);
   const decoder = new TextDecoder();
@@ -101,7 +114,12 @@ export async function untilDone(url: string, id: string, started: number): Promi
         }
         if (kind === 'forked' && Number.isNaN(phases.firstForkedAt)) phases.firstForkedAt = at;
         if (kind === 'clone.done') phases.lastCloneDoneAt = at;
-        if (kind === 'done') return { ...phases, doneAt: at };
+        if (kind === 'progress') {
+          // A task job's progress is {done, total} of tasks; a clone's also names its index.
+          const p = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as { index?: number; done?: number; total?: number };
+          if (p.index === undefined && p.total !== undefined && p.done === p.total) tasksDoneAt = at;
+        }
+        if (kind === 'done') return { ...phases, ...(Number.isNaN(tasksDoneAt) ? {} : { lastCloneDoneAt: tasksDoneAt }), doneAt: at };
         if (kind === 'failed' || kind === 'cancelled') throw new Error(`job ${id} ${kind}: ${event.slice(0, 500)}`);
       }
     }
@@ -118,15 +136,21 @@ export interface Workload {
   function: string;
   init: { init: string | Buffer } | { initData: string };
   input?: string | Buffer;
+  /** The work units a job declares (`tasks`), for a job of `clones` clones. */
+  tasks(clones: number): number;
   same(a: Buffer, b: Buffer): boolean;
 }
 
-export interface ForkJoinOptions { url: string; clones: number; cores: number; reps: number; say?: (s: string) => void }
+/** `useTasks` false: every job splits statically, as before tasks (the baseline alone). */
+export interface ForkJoinOptions { url: string; clones: number; cores: number; reps: number; useTasks: boolean; say?: (s: string) => void }
 
 /** Where a job's time went, from its events as this client saw them. */
 export interface Breakdown {
   parentInitMs: number | null; snapshotMs: number | null; untilForkedMs: number; runSpanMs: number; reduceAndDoneMs: number;
-  cloneRunMs: { min: number; max: number; sum: number };
+  /** Null for a task job (its record has no run time per clone). */
+  cloneRunMs: { min: number; max: number; sum: number } | null;
+  /** A task job's backup tasks handed out and duplicate results dropped. */
+  backups?: number; duplicates?: number;
 }
 
 export interface ForkJoinMeasurement {
@@ -134,6 +158,10 @@ export interface ForkJoinMeasurement {
   overheadPct: number; firstJobOverheadPct: number; identical: boolean; hosts: number;
   jobRuns: number[]; singleRuns: number[];
   firstJob: Breakdown; job: Breakdown; coldBootRefused?: string;
+  /** How the measured jobs split the work: `tasks` (T), or `static` (with why, when tasks were wanted). */
+  split: 'tasks' | 'static'; tasks: number | null; tasksRefused?: string;
+  /** The static split in the same run, when the jobs used tasks: its time, overhead and runs, and staticJobMs / jobMs. */
+  staticJobMs?: number; staticOverheadPct?: number; staticJobRuns?: number[]; staticJob?: Breakdown; staticVsTasks?: number;
   /** The warm job's output, for checks of the workload's own. */
   output: Buffer;
 }
@@ -143,10 +171,12 @@ const orNull = (x: number) => (Number.isNaN(x) ? null : tenths(x));
 export function breakdown(t: TimedJob): Breakdown {
   const p = t.phases;
   const runs = t.job.clonesDetail.map((c) => c.runMs ?? NaN);
+  const tasks = t.job.tasks;
   return {
     parentInitMs: orNull(p.initMs), snapshotMs: orNull(p.snapshotMs),
     untilForkedMs: tenths(p.firstForkedAt), runSpanMs: tenths(p.lastCloneDoneAt - p.firstForkedAt), reduceAndDoneMs: tenths(p.doneAt - p.lastCloneDoneAt),
-    cloneRunMs: { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
+    cloneRunMs: runs.some(Number.isNaN) ? null : { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
+    ...(tasks ? { backups: tasks.backups, duplicates: tasks.duplicates } : {}),
   };
 }
 
@@ -156,28 +186,49 @@ export function breakdown(t: TimedJob): Breakdown {
  */
 export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promise<ForkJoinMeasurement> {
   const { url, clones, cores } = opts;
-  const body = (n: number, boot?: 'cold'): JobBody => ({ function: w.function, clones: n, ...w.init, ...(w.input !== undefined ? { input: w.input } : {}), ...(boot ? { boot } : {}) });
+  const tasks = w.tasks(clones);
+  const body = (n: number, split: { boot?: 'cold'; tasks?: number } = {}): JobBody =>
+    ({ function: w.function, clones: n, ...w.init, ...(w.input !== undefined ? { input: w.input } : {}), ...split });
   const runOf = (t: TimedJob) => t.job.clonesDetail[0]?.runMs ?? t.jobMs;
 
-  const first = await timedJob(url, body(clones));
-  let best: TimedJob | undefined, single: TimedJob | undefined;
-  const jobRuns: number[] = [], singleRuns: number[] = [];
+  let first: TimedJob | undefined;
+  let tasksRefused: string | undefined;
+  if (opts.useTasks) {
+    try {
+      first = await timedJob(url, body(clones, { tasks }));
+    } catch (err) {
+      if (!(err instanceof JobRefused)) throw err;
+      tasksRefused = err.message;
+      opts.say?.(`  tasks not supported by this gateway (${err.message.slice(0, 200)}): every job splits statically`);
+    }
+  }
+  const dynamic = first !== undefined;
+  first ??= await timedJob(url, body(clones));
+  const main = dynamic ? { tasks } : {};
+  let best: TimedJob | undefined, single: TimedJob | undefined, bestStatic: TimedJob | undefined;
+  const jobRuns: number[] = [], singleRuns: number[] = [], staticJobRuns: number[] = [];
   let identical = true;
   for (let i = 0; i < opts.reps; i++) {
-    const job = await timedJob(url, body(clones));
+    const job = await timedJob(url, body(clones, main));
     const one = await timedJob(url, body(1));
     jobRuns.push(tenths(job.jobMs));
     singleRuns.push(tenths(runOf(one)));
     if (!best || job.jobMs < best.jobMs) best = job;
     if (!single || runOf(one) < runOf(single)) single = one;
     identical &&= w.same(first.output, job.output) && w.same(first.output, one.output);
+    if (dynamic) {
+      const fixed = await timedJob(url, body(clones));
+      staticJobRuns.push(tenths(fixed.jobMs));
+      if (!bestStatic || fixed.jobMs < bestStatic.jobMs) bestStatic = fixed;
+      identical &&= w.same(first.output, fixed.output);
+    }
   }
   const singleMs = runOf(single!);
   const idealMs = singleMs / cores;
 
   let coldBootMs: number, coldBootMeasured = true, coldBootRefused: string | undefined;
   try {
-    const cold = await timedJob(url, body(clones, 'cold'));
+    const cold = await timedJob(url, body(clones, { boot: 'cold', ...main }));
     coldBootMs = cold.jobMs;
     identical &&= w.same(first.output, cold.output);
   } catch (err) {
@@ -188,11 +239,19 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     coldBootMeasured = false;
   }
   const pct = (ms: number) => tenths(((ms - idealMs) / idealMs) * 100);
+  const baseline = bestStatic
+    ? {
+      staticJobMs: tenths(bestStatic.jobMs), staticOverheadPct: pct(bestStatic.jobMs), staticJobRuns,
+      staticJob: breakdown(bestStatic), staticVsTasks: round(bestStatic.jobMs / best!.jobMs, 3),
+    }
+    : {};
   return {
     firstJobMs: tenths(first.jobMs), jobMs: tenths(best!.jobMs), singleMs: tenths(singleMs), idealMs: tenths(idealMs),
     coldBootMs: tenths(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
     overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
     hosts: new Set(best!.job.clonesDetail.map((c) => c.host)).size,
-    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!), output: best!.output,
+    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!),
+    split: dynamic ? 'tasks' : 'static', tasks: dynamic ? tasks : null, ...(tasksRefused ? { tasksRefused } : {}),
+    ...baseline, output: best!.output,
   };
 }

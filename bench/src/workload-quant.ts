@@ -3,6 +3,10 @@
  * workloads bench: an Asian call, `paths` paths of 32 steps (default 2^23).
  * Results are the same when price, sum and sum of squares are the same
  * doubles (the output also names the clone count, which differs).
+ *
+ * Tasks: 8 per clone, equal blocks of paths (every path costs the same):
+ * enough that the clones finish within about one task of each other, few
+ * enough that a task (tens of ms) costs nothing next to its paths.
  */
 import type { Workload } from './workload-jobs.js';
 
@@ -17,6 +21,7 @@ export function quantWorkload(fn: string, size: QuantSize): Workload & { describ
   return {
     function: fn,
     init: { init: JSON.stringify(spec) },
+    tasks: (clones) => 8 * clones,
     same: (a, b) => key(a).every((v, i) => v === key(b)[i]),
     describe: `Asian call, ${size.paths} paths x ${size.steps} steps`,
   };

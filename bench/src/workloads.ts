@@ -5,18 +5,22 @@
  *
  *   firstJobMs  the first N-clone job: boots the parent                (measured)
  *   jobMs       the same job again: from the warm parent where the
- *               platform keeps parents between jobs                      (measured)
+ *               platform keeps parents between jobs; with `tasks`        (measured)
+ *   staticJobMs the same job split statically (no tasks), same run    (measured)
  *   singleMs    one warm instance doing all the work (1-clone job's run) (measured)
  *   idealMs     singleMs / cores, cores = min(N, H x T, CPUs)           (computed)
  *   coldBootMs  the job with boot: "cold", every clone runs init itself (measured)
- *   overheadPct (jobMs - idealMs) / idealMs x 100
+ *   overheadPct (jobMs - idealMs) / idealMs x 100, staticOverheadPct the same
+ *               for staticJobMs; staticVsTasks = staticJobMs / jobMs
  *   ncbiMs      blast only: NCBI blastn -task blastn -num_threads cores (measured)
  *
  * Options: --json, --quiet, --clones N (2 x H x T), --hosts H (3),
  * --threads T (2), --reps R (2), --only quant,render,blast,
  * --paths P (quant, 2^23), --render WxH (320x240), --samples S (48),
  * --db-mbp M (blast database, 30), --queries Q (blast mutated queries, 300),
- * --random Q (blast random queries, 20).
+ * --random Q (blast random queries, 20), --no-tasks (every job splits
+ * statically, as before tasks: no task jobs, no baseline beside them),
+ * --tasks T (every workload's task count, instead of its own choice).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -62,6 +66,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const queries = option(args, 'queries', 300, { positive: true });
   const random = args.includes('--random') ? Number(args[args.indexOf('--random') + 1]) : 20;
   const quiet = args.includes('--quiet');
+  const useTasks = !args.includes('--no-tasks');
+  const fixedTasks = args.includes('--tasks') ? option(args, 'tasks', 1, { positive: true }) : undefined;
   const say = (s: string) => { if (!quiet) console.log(s); };
   const cores = Math.min(clones, hostCount * threads, availableParallelism());
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : ['quant', 'render', 'blast'];
@@ -85,7 +91,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const measure = async (name: string, wasmName: string, w: Workload, extra: (m: ForkJoinMeasurement) => Record<string, unknown>) => {
     const effectiveCores = Math.round((await probeCores(cores)) * 100) / 100;
     await deployWasm(fleet.url, w.function, guestWasm(wasmName));
-    const m = await measureForkJoin(w, { url: fleet.url, clones, cores, reps, say });
+    const m = await measureForkJoin(fixedTasks === undefined ? w : { ...w, tasks: () => fixedTasks }, { url: fleet.url, clones, cores, reps, useTasks, say });
     const { output: _output, ...figures } = m;
     const more = extra(m);
     rows[name] = { ...m, effectiveCores, ...(typeof more.ncbiMs === 'number' ? { ncbiMs: more.ncbiMs } : {}) };
@@ -116,21 +122,25 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   const ms = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(0));
   say('');
-  say(`${'workload'.padEnd(9)}${pad('single', 9)}${pad('ideal', 9)}${pad('firstJob', 10)}${pad('job', 9)}${pad('overhead', 10)}${pad('coldBoot', 10)}${pad('cold/job', 10)}${pad('ncbi', 9)}${pad('ncbi/job', 10)}${pad('effCores', 10)}`);
+  const pctOf = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(1) + '%');
+  say(`${'workload'.padEnd(9)}${pad('tasks', 6)}${pad('single', 9)}${pad('ideal', 9)}${pad('firstJob', 10)}${pad('job', 9)}${pad('overhead', 10)}` +
+    `${pad('static', 9)}${pad('overhead', 10)}${pad('static/job', 11)}${pad('coldBoot', 10)}${pad('cold/job', 10)}${pad('ncbi', 9)}${pad('ncbi/job', 10)}${pad('effCores', 10)}`);
   for (const [name, r] of Object.entries(rows)) {
-    say(`${name.padEnd(9)}${pad(ms(r.singleMs), 9)}${pad(ms(r.idealMs), 9)}${pad(ms(r.firstJobMs), 10)}${pad(ms(r.jobMs), 9)}${pad(r.overheadPct.toFixed(1) + '%', 10)}` +
+    say(`${name.padEnd(9)}${pad(r.tasks ?? '—', 6)}${pad(ms(r.singleMs), 9)}${pad(ms(r.idealMs), 9)}${pad(ms(r.firstJobMs), 10)}${pad(ms(r.jobMs), 9)}${pad(pctOf(r.overheadPct), 10)}` +
+      `${pad(ms(r.staticJobMs), 9)}${pad(pctOf(r.staticOverheadPct), 10)}${pad(r.staticVsTasks?.toFixed(2) ?? '—', 11)}` +
       `${pad(ms(r.coldBootMs) + (r.coldBootMeasured ? '' : '*'), 10)}${pad((r.coldBootMs / r.jobMs).toFixed(2), 10)}` +
       `${pad(ms(r.ncbiMs), 9)}${pad(r.ncbiMs === undefined ? '—' : (r.ncbiMs / r.jobMs).toFixed(2), 10)}${pad(r.effectiveCores.toFixed(2), 10)}`);
   }
   say(`(ms; job and single: fastest of ${reps}) single: one warm instance doing all the work, a 1-clone job's run (measured); ideal = single / ${cores} cores (computed);`);
   say(`     firstJob: the first ${clones}-clone job, parent booted; job: the same job again (warm parent where parents are kept); both POST to done (measured);`);
+  say(`     tasks: the work units those jobs declared (— = static split${useTasks ? ', the gateway refused tasks' : ', --no-tasks'}); static: the same job split statically, in the same repetitions (the baseline; overhead against the same ideal);`);
   say(`     coldBoot: the job with boot "cold", every clone runs init (measured; * = computed, the gateway refused it); ncbi: blastn -task blastn -num_threads ${cores} (measured);`);
   say(`     effCores: cores a CPU-bound probe got just before the workload (the machine may be shared)`);
   for (const [name, d] of Object.entries(results)) say(`  ${name}: ${JSON.stringify(d)}`);
   say(`total ${elapsed()}`);
   return {
     bench: 'workloads', clones, hosts: hostCount, threads, cores, cpus: availableParallelism(), reps, loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
-    options: { paths, render: `${width}x${height}`, samples, dbMbp, queries, random },
+    options: { paths, render: `${width}x${height}`, samples, dbMbp, queries, random, tasks: useTasks, ...(fixedTasks ? { fixedTasks } : {}) },
     ...results,
   };
 }

@@ -18,8 +18,14 @@
  *             space. Output: NCBI -outfmt 6 lines (qseqid sseqid
  *             pident length mismatch gapopen qstart qend sstart send evalue
  *             bitscore), each query's under a "# query <k>" line.
- *   reduce    puts the clones' queries back in input order and drops the
- *             "#" lines: the table of a single instance, byte for byte.
+ *   run_task  a job with `tasks: T` instead: the host calls run_task(t, T)
+ *             for each task a clone takes, in one instance; the queries are
+ *             dealt to the T tasks as to clones (per query when T >= the
+ *             query count, largest estimated work first), and a task's output
+ *             is its queries' lines, framed as a clone's.
+ *   reduce    puts the clones' (or tasks') queries back in input order and
+ *             drops the "#" lines: the table of a single instance, byte for
+ *             byte.
  *
  * Scoring as blastn -task blastn: reward 2, penalty -3, gap open 5, gap
  * extend 2 (a gap of k costs 5 + 2k); X-drops 20 bits (ungapped), 100 bits
@@ -1022,7 +1028,7 @@ static void search_query(const char *name, const unsigned char *q, int qlen) {
     free(keep);
 }
 
-/* ---- sharing the queries between clones ---- */
+/* ---- sharing the queries between clones or tasks ---- */
 
 /* A query's expected search work: the database positions its words hit on
  * both strands (each is looked at, and most are extended a little: the bulk
@@ -1047,14 +1053,33 @@ static double query_work(const unsigned char *q, int qlen, unsigned char *masked
     return hits + WORK_PER_BASE * 2.0 * qlen;
 }
 
-/* Deals the queries to `count` clones: largest estimated work first, each to
- * the clone with the least work so far (ties: the lower query, the lower
- * clone). Every clone computes the same deal from the same input. */
+/* Deals the queries to `count` clones (or tasks): largest estimated work
+ * first, each to the clone with the least work so far (ties: the lower query,
+ * the lower clone). Every clone computes the same deal from the same input. */
 static const double *sort_work;
 static int cmp_work_desc(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     if (sort_work[x] != sort_work[y]) return sort_work[x] > sort_work[y] ? -1 : 1;
     return x < y ? -1 : x > y;
+}
+
+/* The part with the least work so far, the lower index on a tie: a binary
+ * min-heap of (load, index), so that dealing to many tasks stays cheap. */
+struct part_load { double load; int32_t index; };
+static int part_less(const struct part_load *a, const struct part_load *b) {
+    return a->load < b->load || (a->load == b->load && a->index < b->index);
+}
+static void part_sift_down(struct part_load *h, int32_t n, int32_t i) {
+    for (;;) {
+        int32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && part_less(&h[l], &h[m])) m = l;
+        if (r < n && part_less(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        struct part_load t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
 }
 
 static int32_t *share_queries(struct fasta_rec *qs, uint32_t nq, int32_t count) {
@@ -1070,15 +1095,16 @@ static int32_t *share_queries(struct fasta_rec *qs, uint32_t nq, int32_t count) 
     sort_work = work;
     qsort(order, nq, sizeof *order, cmp_work_desc);
     int32_t *owner = xmalloc(((size_t)nq + 1) * sizeof *owner);
-    double *load = calloc((size_t)count, sizeof *load);
-    if (!load) abort();
+    /* Only the first min(count, nq) parts can receive a query. */
+    int32_t parts = (uint32_t)count < nq ? count : (int32_t)nq;
+    struct part_load *heap = xmalloc(((size_t)parts + 1) * sizeof *heap);
+    for (int32_t c = 0; c < parts; c++) heap[c] = (struct part_load){0, c};
     for (uint32_t t = 0; t < nq; t++) {
-        int32_t best = 0;
-        for (int32_t c = 1; c < count; c++) if (load[c] < load[best]) best = c;
-        owner[order[t]] = best;
-        load[best] += work[order[t]];
+        owner[order[t]] = heap[0].index;
+        heap[0].load += work[order[t]];
+        part_sift_down(heap, parts, 0);
     }
-    free(load);
+    free(heap);
     free(order);
     free(masked);
     free(work);
@@ -1092,6 +1118,30 @@ static uint64_t fnv1a64(const unsigned char *p, int32_t n) {
     return h;
 }
 
+/* Searches the queries of part `index` of `count` (a clone's share or a
+ * task) into out_buf: a "# blast <kind> i/n" line, then each query's lines
+ * under its "# query <k>" line, in input order. */
+static uint32_t search_part(const char *kind, struct fasta_rec *qs, uint32_t nq, const int32_t *owner, int32_t index,
+                            int32_t count, uint64_t digest, int progress) {
+    uint32_t mine = 0;
+    for (uint32_t k = 0; k < nq; k++) mine += owner[k] == index;
+    char line[160];
+    int n = snprintf(line, sizeof line, "# blast %s %d/%d: %u of %u queries, input %016llx\n", kind, (int)index,
+                     (int)count, mine, nq, (unsigned long long)digest);
+    out_len = 0;
+    out_append(line, (size_t)n);
+    uint32_t done = 0;
+    for (uint32_t k = 0; k < nq; k++) {
+        if (owner[k] != index) continue;
+        n = snprintf(line, sizeof line, "# query %u\n", k);
+        out_append(line, (size_t)n);
+        search_query(qs[k].name, qs[k].seq, (int)qs[k].len);
+        if (progress) flurry_progress((int32_t)++done, (int32_t)mine);
+    }
+    flurry_output_write(out_buf, (int32_t)out_len);
+    return mine;
+}
+
 FLURRY_EXPORT("run") int32_t run(int32_t index, int32_t count) {
     double t0 = flurry_monotonic_ms();
     int32_t size;
@@ -1100,32 +1150,51 @@ FLURRY_EXPORT("run") int32_t run(int32_t index, int32_t count) {
     struct fasta_rec *qs;
     uint32_t nq = parse_fasta(text, size, &qs);
     int32_t *owner = share_queries(qs, nq, count);
-    uint32_t mine = 0;
-    for (uint32_t k = 0; k < nq; k++) mine += owner[k] == index;
-    char line[160];
-    int n = snprintf(line, sizeof line, "# blast clone %d/%d: %u of %u queries, input %016llx\n", (int)index, (int)count,
-                     mine, nq, (unsigned long long)digest);
-    out_append(line, (size_t)n);
     double t_share = flurry_monotonic_ms() - t0;
-    uint32_t done = 0;
-    for (uint32_t k = 0; k < nq; k++) {
-        if (owner[k] != index) continue;
-        n = snprintf(line, sizeof line, "# query %u\n", k);
-        out_append(line, (size_t)n);
-        search_query(qs[k].name, qs[k].seq, (int)qs[k].len);
-        flurry_progress((int32_t)++done, (int32_t)mine);
-    }
-    flurry_output_write(out_buf, (int32_t)out_len);
+    uint32_t mine = search_part("clone", qs, nq, owner, index, count, digest, 1);
     printf("blast: clone %d/%d: %u of %u queries in %.0f ms (sharing %.0f ms)\n", (int)index, (int)count, mine, nq,
            flurry_monotonic_ms() - t0, t_share);
     fflush(stdout);
     return 0;
 }
 
-/* ---- reduce: the clones' queries back in input order ---- */
+/* A task job's queries, parsed by the first run_task of an instance and kept
+ * for the next ones (the input is the same for every task of the job), with
+ * the deal for the job's task count. Tasks are dealt as clones are, by
+ * estimated work; with at least as many tasks as queries, task t holds the
+ * t-th largest query, so a host that hands tasks out in order starts the
+ * longest first. */
+static struct fasta_rec *task_qs;
+static uint32_t task_nq;
+static uint64_t task_digest;
+static int32_t *task_owner;
+static int32_t task_count;
 
-static int reduce_fail(const char *why, int32_t clone) {
-    fprintf(stderr, "blast reduce: clone %d: %s\n", (int)clone, why);
+FLURRY_EXPORT("run_task") int32_t run_task(int32_t task, int32_t tasks) {
+    if (tasks < 1 || task < 0 || task >= tasks) {
+        fprintf(stderr, "blast: run_task(%d, %d): the task must be in [0, tasks)\n", (int)task, (int)tasks);
+        fflush(stderr);
+        return 2;
+    }
+    if (!task_qs) {
+        int32_t size;
+        unsigned char *text = read_input(&size);
+        task_digest = fnv1a64(text, size);
+        task_nq = parse_fasta(text, size, &task_qs);
+    }
+    if (tasks != task_count) {
+        free(task_owner);
+        task_owner = share_queries(task_qs, task_nq, tasks);
+        task_count = tasks;
+    }
+    search_part("task", task_qs, task_nq, task_owner, task, tasks, task_digest, 0);
+    return 0;
+}
+
+/* ---- reduce: the clones' (or tasks') queries back in input order ---- */
+
+static int reduce_fail(const char *why, int32_t part) {
+    fprintf(stderr, "blast reduce: output %d: %s\n", (int)part, why);
     fflush(stderr);
     return 2;
 }
@@ -1148,9 +1217,11 @@ FLURRY_EXPORT("reduce") int32_t reduce(int32_t count) {
         int index, n;
         unsigned mine, nq;
         unsigned long long d;
-        if (sscanf(p, "# blast clone %d/%d: %u of %u queries, input %llx", &index, &n, &mine, &nq, &d) != 5)
-            return reduce_fail("output does not start with its '# blast clone' line", k);
-        if (index != k || n != count) return reduce_fail("output is of another clone or clone count", k);
+        char kind[8];
+        if (sscanf(p, "# blast %7s %d/%d: %u of %u queries, input %llx", kind, &index, &n, &mine, &nq, &d) != 6 ||
+            (strcmp(kind, "clone") != 0 && strcmp(kind, "task") != 0))
+            return reduce_fail("output does not start with its '# blast clone' or '# blast task' line", k);
+        if (index != k || n != count) return reduce_fail("output is of another part or part count", k);
         if (k == 0) {
             total = nq;
             digest = d;
@@ -1158,7 +1229,7 @@ FLURRY_EXPORT("reduce") int32_t reduce(int32_t count) {
             block_len = xmalloc(((size_t)total + 1) * sizeof *block_len);
             for (uint32_t q = 0; q < total; q++) block_at[q] = -1;
         } else if (nq != total || d != digest) {
-            return reduce_fail("searched another query set than clone 0: give every clone the same input (the job's"
+            return reduce_fail("searched another query set than output 0: give every clone the same input (the job's"
                                " `input`), each searches its own share of it", k);
         }
         p = memchr(p, '\n', (size_t)(end - p));
@@ -1184,7 +1255,7 @@ FLURRY_EXPORT("reduce") int32_t reduce(int32_t count) {
     out_len = 0;
     for (uint32_t q = 0; q < total; q++) {
         if (block_at[q] < 0) {
-            fprintf(stderr, "blast reduce: no clone searched query %u of %u\n", q, total);
+            fprintf(stderr, "blast reduce: no clone or task searched query %u of %u\n", q, total);
             fflush(stderr);
             return 2;
         }

@@ -7,7 +7,12 @@
 //   on_restore()  nothing: every random number is a function of (seed, path)
 //   run(i, n)     simulates paths [i·⌊N/n⌋, (i+1)·⌊N/n⌋) (the last clone up to
 //                 N), reports progress, outputs its sums as tree nodes
-//   reduce(n)     completes the sums: price, standard error
+//   run_task(t, T) the same for block t of T (a job with `tasks`: the host
+//                 calls it for each task a clone takes; the host counts tasks,
+//                 so no progress); the blocks are equal work, every path
+//                 costs the same
+//   reduce(n)     completes the sums of the n clones' or tasks' outputs, in
+//                 order: price, standard error
 //   handle()      the whole price in one instance (the body, if any, is a
 //                 spec replacing the init input); ?index=i&count=n answers
 //                 what run(i, n) would output
@@ -33,6 +38,11 @@ export function on_restore(): void {}
 
 export function run(index: i32, count: i32): i32 {
   writeOutputWriter(cloneOutput(spec, index, count, true).out);
+  return 0;
+}
+
+export function run_task(task: i32, tasks: i32): i32 {
+  writeOutputWriter(cloneOutput(spec, task, tasks, false).out);
   return 0;
 }
 

@@ -5,7 +5,10 @@
 //                 adds a ground plane and builds the BVH (binned SAH)
 //   run(i, n)     renders the rows y with y mod n = i and outputs them (RGB8
 //                 rows with where they go, below)
-//   reduce(n)     interleaves the n clones' rows into a PNG
+//   run_task(t, T) the same for task t of T (a job with `tasks`: the host
+//                 calls it for each task a clone takes, and counts tasks
+//                 itself, so no progress)
+//   reduce(n)     interleaves the n clones' (or tasks') rows into a PNG
 //   handle()      renders the whole image in one instance and answers the PNG;
 //                 a request body is a spec that replaces init's
 //
@@ -13,10 +16,11 @@
 // the image does not depend on how it was split: a forked render is byte
 // for byte the single-instance one.
 //
-// Clones take interleaved rows, not bands: the cost of a row changes
-// smoothly down the image (sky rows are cheap, rows through the model are
-// not), so every n-th row gives every clone nearly the same work and no clone
-// is left as the tail.
+// Clones (and tasks) take interleaved rows, not bands: the cost of a row
+// changes smoothly down the image (sky rows are cheap, rows through the model
+// are not), so every n-th row gives every clone nearly the same work and no
+// clone is left as the tail; equal tasks also leave the least tail when
+// clones take them as they finish.
 //
 // Clone output: "FRI1", then u32 LE width, height, first row, row step, then
 // width * 3 bytes of sRGB pixels for each row first, first + step, ... below
@@ -86,6 +90,12 @@ function build(input: Uint8Array): bool {
 export function run(index: i32, count: i32): i32 {
   if (bvh === null) throw new Error("render: no scene (the job's init input is the spec)");
   writeOutput(renderRows(index, count, true));
+  return 0;
+}
+
+export function run_task(task: i32, tasks: i32): i32 {
+  if (bvh === null) throw new Error("render: no scene (the job's init input is the spec)");
+  writeOutput(renderRows(task, tasks, false));
   return 0;
 }
 
