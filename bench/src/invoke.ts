@@ -10,12 +10,18 @@
  * between the two in short rounds, so that both see the same machine load,
  * and the difference of their medians is what authentication costs a call.
  * The key lookup alone is also timed in this process.
+ *
+ * Where a single client's call goes: probes of its stages (the gateway's HTTP
+ * hop alone, a NATS round trip, the call sent straight to the queue group) run
+ * in the same alternated rounds, and each process's CPU time per call is read
+ * from /proc (docs/benchmarks.md, "invoke").
  */
 import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { createLogger, hashApiKey, newApiKey } from '@flurry/core';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { callEncoded, createLogger, encode, hashApiKey, newApiKey, Subjects, type InvokeRequest } from '@flurry/core';
 import { KeyRing } from '@flurry/gateway';
 import { GuestPool } from '@flurry/worker-host';
 import { LocalFleet, repoRoot, startGateway } from '@flurry/infra';
@@ -73,7 +79,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     const viaFleet = await caller(fleet.url, { authorization: `Bearer ${key}` });
     const viaOpen = await caller(String(openGateway.ready.url), {});
-    const [fleet1, open1] = await alternating([viaFleet, viaOpen], seconds * 1000);
+    const probes = await stageProbes(fleet, agent, key, body);
+    const [fleet1, open1, ...probe1] = await alternating([viaFleet, viaOpen, ...probes.ops], seconds * 1000);
+    await probes.close();
+    const cpu = await cpuPerCall(fleet, viaFleet, seconds * 1000);
     const fleet64 = await closedLoop(viaFleet, 64, seconds * 1000);
     agent.destroy();
 
@@ -82,6 +91,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const f1 = summarize(fleet1.latencies);
     const f64 = summarize(fleet64.latencies);
     const o1 = summarize(open1.latencies);
+    const [httpOnly, natsEcho, natsInvoke] = probe1.map((p) => summarize(p.latencies));
+    // Where one call's time goes, by differences of medians taken in the same alternated rounds.
+    const stages = {
+      guestInProcessMs: d1.p50Ms,
+      natsRoundTripMs: natsEcho.p50Ms,
+      hostAndThreadHopMs: natsInvoke.p50Ms - natsEcho.p50Ms - d1.p50Ms,
+      httpAndRoutingMs: httpOnly.p50Ms,
+      gatewayCallPathMs: f1.p50Ms - natsInvoke.p50Ms - httpOnly.p50Ms,
+    };
     const rows = [
       ['direct (in-process pool)', 1, d1, direct1.rps, direct1.errors],
       ['direct (in-process pool)', 64, d64, direct64.rps, direct64.errors],
@@ -98,6 +116,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       console.log(`added at the median, 1 client: ${(f1.p50Ms - d1.p50Ms).toFixed(3)} ms (fleet/direct p50 ratio ${(f1.p50Ms / d1.p50Ms).toFixed(2)}x)`);
       console.log(`throughput at 64 clients: fleet/direct ${(fleet64.rps / direct64.rps).toFixed(2)}x`);
       console.log(`authentication at the median, 1 client: ${(f1.p50Ms - o1.p50Ms).toFixed(3)} ms (API key vs FLURRY_AUTH=none, alternating rounds)`);
+      console.log('where the median call goes (1 client, differences of medians from the same rounds):');
+      console.log(`  guest in process (pool, thread hop, instance, run)  ${stages.guestInProcessMs.toFixed(3)} ms`);
+      console.log(`  NATS round trip (this process to itself)           ${stages.natsRoundTripMs.toFixed(3)} ms   p99 ${natsEcho.p99Ms.toFixed(3)}`);
+      console.log(`  host: decode, pool, reply (NATS call - RTT - guest) ${stages.hostAndThreadHopMs.toFixed(3)} ms   (NATS call p50 ${natsInvoke.p50Ms.toFixed(3)}, p99 ${natsInvoke.p99Ms.toFixed(3)})`);
+      console.log(`  gateway HTTP + routing (GET /healthz)               ${stages.httpAndRoutingMs.toFixed(3)} ms   p99 ${httpOnly.p99Ms.toFixed(3)}`);
+      console.log(`  gateway call path (auth, quota, body, invoker, reply) ${stages.gatewayCallPathMs.toFixed(3)} ms`);
+      if (cpu) console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
       console.log(`key lookup in process: ${keyCheckUs.toFixed(2)} µs per call with 3 keys, ${keyCheckUs1000.toFixed(2)} µs with 1,000 (median of batches)`);
     }
     return {
@@ -119,9 +144,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       addedP50Ms: round(f1.p50Ms - d1.p50Ms),
       noAuthP50Ms: round(o1.p50Ms),
       authAddedP50Ms: round(f1.p50Ms - o1.p50Ms),
+      ...(cpu ? { cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])) } : {}),
+      breakdownMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v)])),
+      natsInvokeP50Ms: round(natsInvoke.p50Ms),
+      natsInvokeP99Ms: round(natsInvoke.p99Ms),
+      natsEchoP99Ms: round(natsEcho.p99Ms),
+      httpOnlyP99Ms: round(httpOnly.p99Ms),
       keyCheckUs: round(keyCheckUs, 2),
       keyCheckUs1000: round(keyCheckUs1000, 2),
-      errors: fleet1.errors + open1.errors + fleet64.errors + direct1.errors + direct64.errors,
+      errors: fleet1.errors + open1.errors + fleet64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
     };
   } finally {
     await openGateway.stop(5000);
@@ -157,4 +188,83 @@ function keyCheckMicros(keys: number): number {
     perCall.push(((performance.now() - t0) * 1000) / batch);
   }
   return perCall.sort((x, y) => x - y)[perCall.length >> 1];
+}
+
+/**
+ * Single-client probes of the call path's stages, run alternated with the full calls so that all see the same load:
+ * the gateway's HTTP stack alone (GET /healthz: HTTP, routing, request id, trace; no key, no NATS), a NATS
+ * round trip (this process to itself through the broker), and the call sent to the function's queue group
+ * directly (NATS, the host and its guest thread; no gateway). Differences of their medians are where a call's time goes.
+ */
+async function stageProbes(fleet: LocalFleet, agent: Agent, key: string, body: Buffer): Promise<{ ops: (() => Promise<void>)[]; close(): Promise<void> }> {
+  const auth = { authorization: `Bearer ${key}` };
+  const record = ((await (await fetch(`${fleet.url}/v1/functions/echo`, { headers: auth })).json()) as { function: { tenant: string; name: string; digest: string } }).function;
+  const asker = await connect({ ...fleet.adminConnectOptions(), noAsyncTraces: true });
+  const answerer: NatsConnection = await connect({ ...fleet.adminConnectOptions(), noAsyncTraces: true });
+  const echoSubject = `bench.echo.${process.pid}`;
+  answerer.subscribe(echoSubject, { callback: (_err, msg) => void msg.respond(msg.data) });
+  await answerer.flush();
+  const health = new URL('/healthz', fleet.url);
+  const httpOnly = () =>
+    new Promise<void>((resolve, reject) => {
+      const r = request(health, { agent }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+  const small = encode({ requestId: 'bench', pad: body });
+  const natsEcho = async () => {
+    await asker.request(echoSubject, small, { timeout: 5000 });
+  };
+  const invokeRequest: InvokeRequest = {
+    requestId: 'bench-direct', tenant: record.tenant, name: record.name, digest: record.digest,
+    method: 'POST', path: '/bench', query: 'a=1', headers: [['content-type', 'application/json']], body,
+  };
+  const subject = Subjects.invoke(record.tenant, record.name, record.digest);
+  const natsInvoke = async () => {
+    const reply = await callEncoded(asker, 'invoke', subject, encode(invokeRequest));
+    if (!reply.ok) throw new Error(reply.error.message);
+  };
+  return {
+    ops: [httpOnly, natsEcho, natsInvoke],
+    async close() {
+      await asker.close();
+      await answerer.close();
+    },
+  };
+}
+
+/**
+ * CPU time each process of the call's path spends per call (user + system, from /proc; Linux only), over a
+ * single-client loop of `op`: what a call costs apart from waiting, which load on a shared machine inflates less
+ * than latency. Undefined where /proc is missing.
+ */
+async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs: number): Promise<{ calls: number; perCallUs: Record<string, number> } | undefined> {
+  const ticks = (pid: number | undefined): number => {
+    if (pid === undefined) return 0;
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  let natsPid: number | undefined;
+  try {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (stat.includes('(nats-server)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) natsPid = Number(d);
+    }
+  } catch {
+    return undefined;
+  }
+  const pids: Record<string, number | undefined> = { gateway: fleet.gateway.process.pid, hosts: undefined, natsServer: natsPid, client: process.pid };
+  const sample = () => ({ ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ticks(pid)])), hosts: fleet.hosts.reduce((n, h) => n + ticks(h.process.pid), 0) });
+  const before = sample();
+  const got = await closedLoop(op, 1, durationMs, 0);
+  const after = sample();
+  const hz = 100; // USER_HZ, the unit of /proc's times on Linux
+  const perCallUs = Object.fromEntries(Object.keys(before).map((k) => [k, (((after as Record<string, number>)[k] - (before as Record<string, number>)[k]) / hz) * 1e6 / Math.max(1, got.latencies.length)]));
+  return { calls: got.latencies.length, perCallUs };
 }

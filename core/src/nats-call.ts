@@ -172,6 +172,7 @@ const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Protoc
   PageFetchReply: (error) => ({ ok: false, error }),
   CancelReply: (error, hostId) => ({ hostId, stopped: false, error }),
   JobControlReply: (error) => ({ ok: false, error }),
+  TaskReply: (error) => ({ ok: false, error }),
   CreateInstanceReply: (error) => ({ ok: false, error }),
   DestroyInstanceReply: (error) => ({ ok: false, error }),
   StandbyParentReply: (error) => ({ ok: false, error }),

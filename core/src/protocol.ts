@@ -316,6 +316,14 @@ export interface ForkRequest {
    */
   entry?: 'run' | 'reduce';
   /**
+   * A task job (docs/jobs.md, "Tasks"): each clone runs `run_task(task, count)`
+   * for the tasks it takes from the job's task server at `subject`
+   * (TaskRequest), in one instance, and each task's output is published as a
+   * result of index `task` (`<resultSubject>.<task>`); the clone itself
+   * publishes only a failure.
+   */
+  tasks?: { count: number; subject: string };
+  /**
    * Jobs: large data through an object store instead of the message. `inputs`
    * names the object holding a clone's input (by index; its `input` is then
    * empty); a successful output of at least `minOutputBytes` is stored as
@@ -396,7 +404,27 @@ export interface CloneResult {
   progress?: { done: number; total: number };
   /** The object (in ForkRequest.objects.store) holding the output, when it was too large to send. */
   outputObject?: string;
+  /** A task job's clone that failed in `run_task`: the task it was running (a time limit ends the clone, not only the task). */
+  task?: number;
 }
+
+/**
+ * A task job's clone asks its task server for work (JobSubjects.tasks): it
+ * reports the tasks whose `run_task` failed since its last request and how
+ * many of its results the results stream refused (another attempt's came
+ * first), and takes the next batch.
+ */
+export interface TaskRequest {
+  requestId: string;
+  hostId: string;
+  /** The clone's index. */
+  index: number;
+  failed: { task: number; error: WireError }[];
+  duplicates: number;
+}
+
+/** `tasks` to run now, in order; none with `end`: the job needs nothing more of this clone; none without: ask again shortly. */
+export type TaskReply = { ok: true; tasks: number[]; end: boolean } | { ok: false; error: WireError };
 
 /** A chunk run on the multicast subject: `chunk` is the first chunk index; `bytes` holds one or more chunks. */
 export interface PageMessage {
@@ -524,6 +552,9 @@ export const FailuresStream = 'FLURRY_FAILURES';
  */
 export const JobEventsStream = 'FLURRY_JOB_EVENTS';
 
+/** The most tasks a task job may declare (JobSpec.tasks). */
+export const MAX_TASKS = 65_536;
+
 /** Job inputs and outputs at least this large go through the job object store. */
 export const LARGE_JOB_DATA_BYTES = 512 * 1024;
 
@@ -541,6 +572,8 @@ export const JobSubjects = {
   attemptFailures: (tenant: string, requestId: string) => `flurry.failures.${tenant}.${requestId}`,
   /** Progress reports of a job's clones (core NATS). */
   progress: (tenant: string, jobId: string) => `flurry.jobs.${tenant}.${jobId}.progress`,
+  /** A task job's task server, in the coordinator (TaskRequest, TaskReply). */
+  tasks: (tenant: string, jobId: string) => `flurry.jobs.${tenant}.${jobId}.tasks`,
   /** A job's typed events (JobEvent). */
   events: (tenant: string, jobId: string) => `flurry.events.${tenant}.job.${jobId}`,
   /** Every subject of the job events stream. */
@@ -594,6 +627,22 @@ export interface JobRecord {
   errors?: { index: number; code: ErrorCode; message: string }[];
   /** The delivery of the job's callback, when it has a callbackUrl. */
   callback?: CallbackOutcome;
+  /** A task job: its tasks (docs/jobs.md, "Tasks"). */
+  tasks?: TaskCounts;
+}
+
+/** Where a task job's tasks stand. */
+export interface TaskCounts {
+  total: number;
+  done: number;
+  /** Tasks some clone runs now (a task with a backup counts once). */
+  running: number;
+  /** Backup tasks handed out: duplicates of tasks still running elsewhere. */
+  backups: number;
+  /** Results of tasks that had one already, dropped. */
+  duplicates: number;
+  /** Failures of `run_task`, each counted against its task's retries. */
+  failures: number;
 }
 
 /** How a job's callback went (docs/jobs.md, "Callbacks"). */
@@ -632,6 +681,8 @@ export interface JobSpec {
   timeoutMs: number;
   retries: number;
   reduce: boolean;
+  /** Work units: clones take task indices at run time and run `run_task(task, tasks)` (docs/jobs.md, "Tasks"). */
+  tasks?: number;
 }
 
 /** The value of a job's KV entry: the public record plus the coordinator's own notes. */

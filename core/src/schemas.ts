@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import type * as P from './protocol.js';
+import { MAX_TASKS } from './protocol.js';
 
 /**
  * zod reports every bad element of an array (or entry of a record), and an
@@ -56,6 +57,8 @@ const str = z.string();
 const headers = arrayOf(z.tuple([str, str]));
 /** A non-negative integer: indices, chunk numbers, sizes, times since the epoch. */
 const count = z.number().int().nonnegative();
+/** A task job's number of tasks (JobSpec.tasks). */
+const taskCount = z.number().int().min(1).max(MAX_TASKS);
 
 const errorCode = z.enum([
   'bad_request', 'unauthorized', 'invalid_module', 'not_found', 'payload_too_large', 'timeout', 'guest_trap',
@@ -122,6 +125,7 @@ const forkRequest = z.object({
   resultSubject: str, prefetch: z.boolean(), mode: z.enum(['lazy', 'unicast', 'eager', 'cold']).optional(),
   initInput: bytes.optional(), initData: initDataRef.optional(), perIndexResults: z.boolean().optional(),
   failSubject: str.optional(), progressSubject: str.optional(), entry: z.enum(['run', 'reduce']).optional(),
+  tasks: z.object({ count: taskCount, subject: str }).optional(),
   objects: z.object({ store: str, inputs: recordOf(num, str).optional(), outputPrefix: str.optional(), minOutputBytes: num.optional() }).optional(),
   timeoutMs: num.optional(),
 });
@@ -144,8 +148,12 @@ const releaseReply = z.object({
 const cloneResult = z.object({
   requestId: str, hostId: str, index: num, ok: z.boolean(), output: bytes.optional(), error: wireError.optional(),
   startMs: num, runMs: num, createdMs: ms.optional(), firstFaultMs: ms.optional(), pages: pageCounts, faultWaitMs: num,
-  progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(),
+  progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(), task: count.optional(),
 });
+const taskRequest = z.object({
+  requestId: str, hostId: str, index: count, failed: arrayOf(z.object({ task: count, error: wireError })), duplicates: count,
+});
+const taskReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), tasks: arrayOf(count), end: z.boolean() }), failed]);
 const cloneProgress = z.object({ requestId: str, hostId: str, index: num, done: num, total: num });
 
 const pageMessage = z.object({ chunk: count, bytes });
@@ -194,10 +202,11 @@ const jobRecord = z.object({
   clonesDetail: arrayOf(cloneDetail), pagesFetched: num, error: wireError.optional(),
   errors: arrayOf(z.object({ index: num, code: errorCode, message: str })).optional(),
   callback: callbackOutcome.optional(),
+  tasks: z.object({ total: num, done: num, running: num, backups: num, duplicates: num, failures: num }).optional(),
 });
 const jobSpec = z.object({
   init: bytes, initData: initDataRef.optional(), boot: jobBoot.optional(), keepParent: z.boolean().optional(),
-  input: bytes, inputs: arrayOf(bytes).optional(), timeoutMs: num, retries: num, reduce: z.boolean(),
+  input: bytes, inputs: arrayOf(bytes).optional(), timeoutMs: num, retries: num, reduce: z.boolean(), tasks: taskCount.optional(),
 });
 const storedJob = z.object({
   record: jobRecord, callbackUrl: str.optional(), specObject: str.optional(), dispatch: recordOf(num, str).optional(), parentIncarnation: num.optional(),
@@ -319,6 +328,8 @@ export const MessageSchemas = {
   ReleaseReply: releaseReply,
   CloneResult: cloneResult,
   CloneProgress: cloneProgress,
+  TaskRequest: taskRequest,
+  TaskReply: taskReply,
   PageMessage: pageMessage,
   SnapshotDescriptor: snapshotDescriptor,
   PageFetchRequest: pageFetchRequest,
@@ -369,7 +380,7 @@ export type Protocol = {
   HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
   InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
   ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;
-  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; PageMessage: P.PageMessage; SnapshotDescriptor: P.SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
+  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; TaskRequest: P.TaskRequest; TaskReply: P.TaskReply; PageMessage: P.PageMessage; SnapshotDescriptor: P.SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
   PageFetchReply: P.PageFetchReply; DrainRequest: P.DrainRequest; DrainReply: P.DrainReply; FleetEvent: P.FleetEvent;
   JobSpec: P.JobSpec; StoredJob: P.StoredJob; IdempotencyEntry: P.IdempotencyEntry; JobControlRequest: P.JobControlRequest;
   JobControlReply: P.JobControlReply; CancelRequest: P.CancelRequest; CancelReply: P.CancelReply; JobEvent: P.JobEvent;
@@ -385,7 +396,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
 export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
   HostRecord: true, FunctionRecord: true, PlaceRequest: true, PlaceReply: true, InvokeRequest: true, InvokeReply: true,
   SnapshotRequest: true, SnapshotReply: true, ForkRequest: true, ForkReply: true, ReleaseRequest: true, ReleaseReply: true,
-  CloneResult: true, CloneProgress: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
+  CloneResult: true, CloneProgress: true, TaskRequest: true, TaskReply: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
   DrainReply: true, FleetEvent: true, JobSpec: true, StoredJob: true, IdempotencyEntry: true, JobControlRequest: true,
   JobControlReply: true, CancelRequest: true, CancelReply: true, JobEvent: true, StandbyParentRequest: true,
   StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,

@@ -10,8 +10,8 @@
  * A header from outside is untrusted: one that is malformed (wrong length,
  * upper case, all-zero ids, version ff) is ignored and a new trace started.
  */
-import { randomBytes } from 'node:crypto';
 import { headers as natsHeaders, type Msg, type MsgHdrs } from '@nats-io/transport-node';
+import { randomHex } from './ids.js';
 
 export const TRACEPARENT = 'traceparent';
 
@@ -41,8 +41,8 @@ export function parseTraceparent(header: string | undefined | null): TraceContex
 
 /** A span of this process under `parent` (same trace), or the first span of a new trace. */
 export function childSpan(parent: TraceContext | undefined): TraceContext {
-  const span = randomBytes(8).toString('hex');
-  return parent ? { traceId: parent.traceId, spanId: span, flags: parent.flags } : { traceId: randomBytes(16).toString('hex'), spanId: span, flags: '01' };
+  const span = randomHex(8);
+  return parent ? { traceId: parent.traceId, spanId: span, flags: parent.flags } : { traceId: randomHex(16), spanId: span, flags: '01' };
 }
 
 export function formatTraceparent(t: TraceContext): string {

@@ -356,7 +356,7 @@ export function rewriteForSnapshot(bytes: Uint8Array): RewrittenModule {
 }
 
 /** Entry points the host knows how to call. */
-export const ENTRY_POINTS = ['init', 'on_restore', 'handle', 'run', 'reduce'] as const;
+export const ENTRY_POINTS = ['init', 'on_restore', 'handle', 'run', 'run_task', 'reduce'] as const;
 
 export interface FunctionModuleSummary {
   exports: string[];
@@ -391,9 +391,9 @@ export async function validateFunctionModule(bytes: Uint8Array, maxMemoryBytes: 
   if (mem.maximum > capPages) throw new WasmFormatError(`the memory's declared maximum of ${mem.maximum} pages exceeds the cap of ${capPages} pages (${maxMemoryBytes} bytes)`);
   const names = new Set(info.exports.filter((e) => e.kind === 'function').map((e) => e.name));
   const entries = ENTRY_POINTS.filter((e) => names.has(e));
-  if (!names.has('handle') && !names.has('run')) {
+  if (!names.has('handle') && !names.has('run') && !names.has('run_task')) {
     const hint = names.has('_start') ? ' (it is a WASI command exporting _start; build a reactor with -mexec-model=reactor)' : '';
-    throw new WasmFormatError(`the module exports none of the entry points handle or run${hint}`);
+    throw new WasmFormatError(`the module exports none of the entry points handle, run or run_task${hint}`);
   }
   if (info.importedMutableGlobals > 0) throw new WasmFormatError('the module imports mutable globals, which cannot be snapshotted');
   return { exports: entries, memory: { initialPages: mem.initial, maximumPages: mem.maximum } };

@@ -106,6 +106,8 @@ export function hostPermissions(hostId: string): Permissions {
         JobSubjects.allResults,
         JobSubjects.allFailures,
         JobSubjects.progress('*', '*'),
+        // A task clone asks its job's task server for tasks (the coordinator answers only attempts it sent to this host).
+        JobSubjects.tasks('*', '*'),
         // Results to a driver's or a reduce's own inbox (fork-client.ts, job-run.ts).
         'flurry.fork.*',
         'flurry.reduce.*',

@@ -2826,6 +2826,7 @@ export interface components {
                 message: string;
             }[];
             callback?: components["schemas"]["CallbackOutcome"];
+            tasks?: components["schemas"]["TaskCounts"];
         };
         /**
          * @description Where a job stands; `done`, `failed` and `cancelled` are final
@@ -2869,12 +2870,27 @@ export interface components {
             /** @description When the last attempt ended */
             at?: number;
         };
+        /** @description A job with tasks: its progress is tasks done / total */
+        TaskCounts: {
+            total: number;
+            done: number;
+            /** @description Tasks some clone runs now (a task with a backup counts once) */
+            running: number;
+            /** @description Backup tasks handed out: duplicates of tasks still running elsewhere */
+            backups: number;
+            /** @description Results of tasks that had one already, dropped */
+            duplicates: number;
+            /** @description Failures of run_task, each counted against its task's retries */
+            failures: number;
+        };
         /** @description A job to run */
         JobBody: {
             /** @description The function to fork: it exports run(index, count) */
             function: string;
             /** @description How many clones to fork */
             clones: number;
+            /** @description Work units: the clones take task indices as they go and run run_task(task, tasks) for each; every clone gets the whole input (docs/jobs.md, "Tasks") */
+            tasks?: number;
             /**
              * Format: byte
              * @description The parent's init input (default empty)

@@ -21,6 +21,7 @@ export function addJobCommands(program: Command): void {
     .description('run FUNCTION as a job of N clones; prints the result (the reduce output, or the clone outputs in order)')
     .argument('<function>', 'function name')
     .option('--clones <n>', 'number of clones (default: the number of --inputs files)', positiveInteger)
+    .addOption(new Option('--tasks <n>', 'work units the clones take as they go, each run by the module\'s run_task(task, tasks); every clone gets --input whole').argParser(positiveInteger).conflicts('inputs'))
     .addOption(new Option('--init <file>', "input of the parent's init() (- for stdin)").conflicts('initData'))
     .option('--init-data <name>', "uploaded data (flurry data put) as the input of the parent's init()")
     .addOption(new Option('--boot <mode>', 'fork: clones of one snapshotted parent; cold: every clone boots and runs init itself').choices(['fork', 'cold']))
@@ -32,7 +33,8 @@ export function addJobCommands(program: Command): void {
     .option('--timeout <ms>', 'time limit of each clone, in milliseconds', positiveInteger)
     .option('--no-reduce', "keep each clone's output instead of running the function's reduce")
     .option('--idempotency-key <key>', 'run this job once: the same command again follows the same job')
-    .addHelpText('after', example('flurry job run wordfreq --inputs ./chapters --out counts.json', 'flurry job run blast --clones 8 --init-data db.fasta --input queries.fasta'))
+    .addHelpText('after', example('flurry job run wordfreq --inputs ./chapters --out counts.json', 'flurry job run blast --clones 8 --init-data db.fasta --input queries.fasta',
+      'flurry job run render --clones 8 --tasks 256 --init scene.json'))
     .action(async (fn: string, options: JobRunCliOptions, command: Command) => {
       const { flurry, json } = context(command);
       const spec = await jobSpec(fn, options, command.getOptionValueSource('reduce') !== 'default');
@@ -120,6 +122,7 @@ export function addJobCommands(program: Command): void {
 
 interface JobRunCliOptions {
   clones?: number;
+  tasks?: number;
   init?: string;
   initData?: string;
   boot?: 'fork' | 'cold';
@@ -144,6 +147,7 @@ async function jobSpec(fn: string, options: JobRunCliOptions, reduceGiven: boole
   return {
     function: fn,
     clones,
+    tasks: options.tasks,
     init: options.init === undefined ? undefined : await readInput(options.init),
     initData: options.initData,
     boot: options.boot,

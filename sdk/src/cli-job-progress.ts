@@ -35,6 +35,8 @@ export class JobProgress {
   private readonly fractions = new Map<number, number>();
   private readonly clonePages = new Map<number, number>();
   private recordPages = 0;
+  /** A job with tasks: the tasks done of all, which is its progress. */
+  private taskFraction: number | undefined;
 
   apply(event: JobEvent): void {
     switch (event.kind) {
@@ -51,6 +53,10 @@ export class JobProgress {
         return;
       case 'progress': {
         const { index, done, total } = event;
+        if (index === undefined) {
+          this.taskFraction = total > 0 ? Math.min(1, done / total) : 0;
+          return;
+        }
         if (!this.finished(index)) this.cloneStates.set(index, 'running');
         this.fractions.set(index, total > 0 ? Math.min(1, Math.max(0, done / total)) : 0);
         return;
@@ -61,6 +67,8 @@ export class JobProgress {
         if (event.pages !== undefined) this.clonePages.set(event.index, fetchedPages(event.pages));
         return;
       case 'clone.failed':
+        // A task's failure: the clone goes on with its next task.
+        if (event.task !== undefined && event.final === false) return;
         // Not final: the clone is forked again from the start.
         this.cloneStates.set(event.index, event.final === false ? 'pending' : 'failed');
         if (event.final === false) this.fractions.delete(event.index);
@@ -99,7 +107,7 @@ export class JobProgress {
       running,
       done,
       failed,
-      fraction: this.clones > 0 ? sum / this.clones : 0,
+      fraction: this.taskFraction ?? (this.clones > 0 ? sum / this.clones : 0),
       pagesFetched: Math.max(this.recordPages, clonePages),
     };
   }
@@ -113,6 +121,7 @@ export class JobProgress {
     this.state = record.state;
     this.clones = record.clones;
     this.recordPages = record.pagesFetched ?? 0;
+    if (record.tasks) this.taskFraction = record.tasks.total > 0 ? record.tasks.done / record.tasks.total : 0;
     for (const clone of record.clonesDetail ?? []) {
       const state: CloneState = clone.state === 'done' || clone.state === 'failed' || clone.state === 'running' ? clone.state : 'pending';
       this.cloneStates.set(clone.index, state);

@@ -228,6 +228,7 @@ export function jobDetails(job: JobRecord, now: number): string {
     ['function', `${job.function} (${job.digest.slice(0, SHORT_DIGEST)})`],
     ['state', job.state],
     ['clones', `${job.clones}: ${job.counts.done} done, ${job.counts.failed} failed, ${job.counts.running} running, ${job.counts.pending} pending`],
+    ...(job.tasks ? [['tasks', taskCounts(job.tasks)] as [string, string]] : []),
     ['created', `${new Date(job.createdAt).toISOString()} (${formatDuration(now - job.createdAt)} ago)`],
   ];
   if (job.startedAt !== undefined) fields.push(['started', new Date(job.startedAt).toISOString()]);
@@ -273,6 +274,11 @@ export function cloneErrors(job: JobRecord): { index: number; code: string; mess
   return job.clonesDetail.flatMap((clone) => (clone.error === undefined ? [] : [{ index: clone.index, ...clone.error }]));
 }
 
+/** A job's tasks in words: `flurry job get`. */
+function taskCounts(t: NonNullable<JobRecord['tasks']>): string {
+  return `${t.total}: ${t.done} done, ${t.running} running, ${t.backups} backups, ${t.duplicates} duplicate results dropped, ${t.failures} failures`;
+}
+
 /** One event as one line of text (`job run` on a pipe, `job events`). */
 export function eventLine(event: JobEvent): string {
   switch (event.kind) {
@@ -291,15 +297,16 @@ export function eventLine(event: JobEvent): string {
       return `forked ${count} clone${count === 1 ? '' : 's'} on ${event.host}, running in ${formatDuration(event.runningMs)}`;
     }
     case 'progress':
-      return `progress clone ${event.index}: ${event.done}/${event.total}`;
+      return event.index === undefined ? `progress tasks ${event.done}/${event.total}` : `progress clone ${event.index}: ${event.done}/${event.total}`;
     case 'clone.done': {
       const { index, host, runMs, pages } = event;
       const fetched = pages === undefined ? '' : `, ${(pages.multicast ?? 0) + (pages.unicast ?? 0)} pages fetched`;
       return `clone ${index} done${host ? ` on ${host}` : ''}${runMs !== undefined ? ` in ${formatDuration(runMs)}` : ''}${fetched}`;
     }
     case 'clone.failed': {
-      const { index, host, error, attempt, final } = event;
+      const { index, host, error, attempt, final, task } = event;
       const reason = error ? `: ${error.code}: ${error.message}` : '';
+      if (task !== undefined) return `task ${task} failed in clone ${index}${host ? ` on ${host}` : ''}${reason}${attempt !== undefined ? ` (failure ${attempt})` : ''}${final === false ? ', retrying' : ''}`;
       return `clone ${index} failed${host ? ` on ${host}` : ''}${reason}${attempt !== undefined ? ` (attempt ${attempt})` : ''}${final === false ? ', retrying' : ''}`;
     }
     case 'clone.lost':

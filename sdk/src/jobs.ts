@@ -28,6 +28,11 @@ export interface JobSpec {
   /** The deployed function's name. */
   function: string;
   clones: number;
+  /**
+   * Work units: the clones take task indices as they go and run the module's `run_task(task, tasks)` for
+   * each (fast clones take more), every clone with the whole `input`; outputs are per task, in task order.
+   */
+  tasks?: number;
   /** Given to the parent's `init()` before the snapshot. */
   init?: JobData;
   /** Instead of `init`: the name of data uploaded with `flurry.data.put`, read by the host that boots the parent. */
@@ -96,11 +101,11 @@ export type JobEvent = JobEventBase &
     | { kind: 'snapshot'; host: string; snapshotId: string; initMs: number; snapshotMs: number; reused?: boolean }
     /** `indices` were forked on `host`; `runningMs` from the fork request to all of them running. */
     | { kind: 'forked'; host: string; indices: number[]; runningMs: number; pager?: string }
-    /** From the guest's `progress(done, total)`. */
-    | { kind: 'progress'; index: number; done: number; total: number; host?: string }
+    /** From the guest's `progress(done, total)`; in a job with tasks, without `index`: the tasks done of all. */
+    | { kind: 'progress'; index?: number; done: number; total: number; host?: string }
     | { kind: 'clone.done'; index: number; host: string; startMs: number; runMs: number; pages?: PageCounts }
     /** `final`: no retries left, the clone has failed for good; otherwise it is forked again. */
-    | { kind: 'clone.failed'; index: number; host?: string; attempt?: number; error: JobErrorInfo; final: boolean }
+    | { kind: 'clone.failed'; index: number; host?: string; attempt?: number; error: JobErrorInfo; final: boolean; task?: number }
     /** The platform lost the clone (its host died, its pages could not be had); it is forked again, not counted against `retries`. */
     | { kind: 'clone.lost'; index: number; host?: string; reason: string }
     /** The reduce output's size in bytes. */
@@ -292,6 +297,7 @@ export class JobsApi {
     const body: JobBody = {
       function: spec.function,
       clones: spec.clones,
+      tasks: spec.tasks,
       init: encodeData(spec.init),
       initData: spec.initData,
       boot: spec.boot,

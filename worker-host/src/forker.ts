@@ -57,8 +57,8 @@ export class Forker {
     this.objects = new ForkObjects(deps.nc, deps.link, deps.log);
     this.parents = new ParentSnapshots({ ...deps, objects: this.objects });
     this.adopted = new AdoptedSnapshots(deps);
-    this.clones = new CloneRunner({ ...deps, objects: this.objects });
     this.results = new ResultDelivery(deps.nc, deps.link, this.objects, deps.log);
+    this.clones = new CloneRunner({ ...deps, objects: this.objects, results: this.results });
     this.sweeper = setInterval(() => this.sweepPageCaches(), Math.min(30_000, Math.max(250, deps.parentIdleMs / 4)));
     this.sweeper.unref();
   }
@@ -128,7 +128,8 @@ export class Forker {
           // A clone that failed before it ever started still counts toward the reply.
           if (!result.ok && result.startMs < 0) allStarted();
           this.deps.metrics?.cloneEnded(result);
-          await this.results.finish(req, clone.index, result);
+          // A task clone's results are its tasks', published as they ended: only its failure is left to say.
+          if (!req.tasks || !result.ok) await this.results.finish(req, clone.index, result);
         });
       }
       if (req.clones.length === 0) {

@@ -46,7 +46,7 @@ export function checkUnicastSubject(d: Pick<SnapshotDescriptor, 'tenant' | 'snap
 export function withDerivedRoutes(req: ForkRequest, d: SnapshotDescriptor): ForkRequest {
   const tenant = d.tenant;
   checkDataRef(tenant, req.initData);
-  const forJob = req.perIndexResults || req.progressSubject !== undefined || req.objects !== undefined;
+  const forJob = req.perIndexResults || req.progressSubject !== undefined || req.objects !== undefined || req.tasks !== undefined;
   if (!forJob) {
     if (!DRIVER_INBOX.test(req.resultSubject)) refuse(`results may go to a driver's inbox (flurry.fork.<id>) only, not "${req.resultSubject}"`);
     return req;
@@ -59,6 +59,10 @@ export function withDerivedRoutes(req: ForkRequest, d: SnapshotDescriptor): Fork
     derived.resultSubject = mustBe('resultSubject', req.resultSubject, JobSubjects.results(tenant, jobId));
     derived.failSubject = mustBe('failSubject', req.failSubject, JobSubjects.attemptFailures(tenant, req.requestId));
   } else if (!DRIVER_INBOX.test(req.resultSubject)) refuse(`results may go to a driver's inbox (flurry.fork.<id>) only, not "${req.resultSubject}"`);
+  if (req.tasks) {
+    if (!req.perIndexResults || req.entry === 'reduce') refuse('a task job\'s clones publish each task\'s result to the job\'s results stream (perIndexResults), and reduce has no tasks');
+    derived.tasks = { count: req.tasks.count, subject: mustBe('tasks.subject', req.tasks.subject, JobSubjects.tasks(tenant, jobId)) };
+  }
   if (req.progressSubject !== undefined) derived.progressSubject = mustBe('progressSubject', req.progressSubject, JobSubjects.progress(tenant, jobId));
   if (req.objects) {
     const own = `${tenant}/${jobId}/`;

@@ -101,6 +101,15 @@ export const CallbackOutcome = z.strictObject({
   at: z.number().optional().openapi({ description: 'When the last attempt ended' }),
 }).openapi('CallbackOutcome', { description: 'The delivery of a job\'s callback' });
 
+export const TaskCounts = z.strictObject({
+  total: int,
+  done: int,
+  running: int.openapi({ description: 'Tasks some clone runs now (a task with a backup counts once)' }),
+  backups: int.openapi({ description: 'Backup tasks handed out: duplicates of tasks still running elsewhere' }),
+  duplicates: int.openapi({ description: 'Results of tasks that had one already, dropped' }),
+  failures: int.openapi({ description: 'Failures of run_task, each counted against its task\'s retries' }),
+}).openapi('TaskCounts', { description: 'Where a task job\'s tasks stand' });
+
 export const JobRecord = z.strictObject({
   id: z.string(),
   tenant: z.string(),
@@ -126,6 +135,7 @@ export const JobRecord = z.strictObject({
   errors: z.array(z.strictObject({ index: int, code: ErrorCode, message: z.string() })).optional()
     .openapi({ description: 'Each failed clone\'s error' }),
   callback: CallbackOutcome.optional(),
+  tasks: TaskCounts.optional().openapi({ description: 'A job with tasks: its progress is tasks done / total' }),
 }).openapi('JobRecord', { description: 'A fork-join job: one snapshot of a warm parent, forked into `clones` clones' });
 
 export const DataRecord = z.strictObject({

@@ -22,6 +22,8 @@ export interface RunningAttempt {
   incarnation?: number;
   requestId: string;
   deadline: number;
+  /** When the fork request went out (ms since the epoch). */
+  sentAt?: number;
 }
 
 /** What the attempts tell the job's run. */
@@ -39,7 +41,17 @@ export interface AttemptsOwner {
   wake(): void;
 }
 
+/** A task job's server (job-tasks.ts): results are tasks', and an attempt's end gives its tasks back. */
+export interface TaskHooks {
+  onResult(r: CloneResult): void;
+  readStored(): Promise<void>;
+  attemptEnded(index: number, r: RunningAttempt): void;
+  cloneFailedInTask(index: number, r: RunningAttempt, task: number, error: WireError): void;
+}
+
 export class CloneAttempts {
+  /** Set for a task job before it listens. */
+  tasks?: TaskHooks;
   private readonly running = new Map<number, RunningAttempt>();
   /** Every attempt sent, by index: request id -> host. Only their results count. */
   private readonly sent = new Map<number, Map<string, string>>();
@@ -67,7 +79,7 @@ export class CloneAttempts {
     // A message that is not one is dropped (checked-decode.ts counts and logs it); a handler that throws is logged.
     const log = this.job.log.child({ jobId: id });
     this.subs.push(
-      listen(nc, 'results', `${JobSubjects.results(tenant, id)}.*`, (r) => this.onResult(r), { log }),
+      listen(nc, 'results', `${JobSubjects.results(tenant, id)}.*`, (r) => (this.tasks ? this.tasks.onResult(r) : this.onResult(r)), { log }),
       listen(nc, 'failures', `${JobSubjects.failures(tenant, id)}.>`, (r) => this.onFailure(r), { log }),
       listen(nc, 'progress', JobSubjects.progress(tenant, id), (p) => {
         if (!this.job.over() && this.running.get(p.index)?.requestId === p.requestId) this.job.emit('progress', { index: p.index, done: p.done, total: p.total, host: p.hostId });
@@ -115,7 +127,8 @@ export class CloneAttempts {
   async readStored(): Promise<void> {
     const { store } = this.job;
     const { tenant, id } = this.record;
-    for (const index of await store.finishedIndexes(tenant, id)) {
+    if (this.tasks) await this.tasks.readStored();
+    else for (const index of await store.finishedIndexes(tenant, id)) {
       if (this.record.clonesDetail[index]?.state === 'done') continue;
       const r = await store.result(tenant, id, index);
       if (r) this.onResult(r);
@@ -141,6 +154,15 @@ export class CloneAttempts {
     return [...this.running];
   }
 
+  /** The host an attempt (any index's) was sent to. */
+  sentHost(requestId: string): string | undefined {
+    for (const attempts of this.sent.values()) {
+      const host = attempts.get(requestId);
+      if (host !== undefined) return host;
+    }
+    return undefined;
+  }
+
   /** An attempt of clone `index` went to `host` (or, resumed, may still deliver its result). */
   private noteSent(index: number, requestId: string, host: string): void {
     let attempts = this.sent.get(index);
@@ -163,6 +185,7 @@ export class CloneAttempts {
       this.running.delete(index);
       this.freeSlot(r.host);
       if (this.job.stored.dispatch) delete this.job.stored.dispatch[index];
+      this.tasks?.attemptEnded(index, r);
     }
     return r;
   }
@@ -171,6 +194,16 @@ export class CloneAttempts {
   forgetAll(): void {
     for (const r of this.running.values()) this.freeSlot(r.host);
     this.running.clear();
+  }
+
+  /** Clones on hosts that stopped heartbeating (or restarted) are lost and go elsewhere; clones past their deadline failed. */
+  judgeRunning(liveIds: ReadonlySet<string>, incarnation: (host: string) => number | undefined, timeoutMs: number): void {
+    const now = Date.now();
+    for (const [index, r] of this.runningNow()) {
+      if (!liveIds.has(r.host)) this.lose(index, r, `host ${r.host} lost`);
+      else if (r.incarnation !== undefined && incarnation(r.host) !== r.incarnation) this.lose(index, r, `host ${r.host} restarted`);
+      else if (now > r.deadline) this.fail(index, { code: 'timeout', message: `clone ${index} did not finish within ${timeoutMs} ms` });
+    }
   }
 
   /** The broker was away for `ms`: running clones get that time back. */
@@ -208,7 +241,14 @@ export class CloneAttempts {
     // A failure of an attempt that is no longer current (lost, timed out, already retried) changes nothing.
     if (!running || running.requestId !== r.requestId) return;
     const error = r.error ?? { code: 'internal', message: 'clone failed' };
-    if (GUEST_FAILURES.has(error.code)) this.fail(r.index, error, r.hostId);
+    if (this.tasks && r.task !== undefined && GUEST_FAILURES.has(error.code)) {
+      // Its task's failure, not the clone's: counted against the task; the clone runs again.
+      this.tasks.cloneFailedInTask(r.index, running, r.task, error);
+      this.end(r.index);
+      this.record.clonesDetail[r.index].state = 'pending';
+      this.job.changed();
+      this.job.wake();
+    } else if (GUEST_FAILURES.has(error.code)) this.fail(r.index, error, r.hostId);
     else {
       this.lose(r.index, running, error.message);
       this.job.wake();

@@ -60,7 +60,7 @@ export class CloneDispatch {
       c.state = 'running';
       c.host = host;
       c.attempts++;
-      this.attempts.start(index, { host, incarnation, requestId, deadline });
+      this.attempts.start(index, { host, incarnation, requestId, deadline, sentAt: Date.now() });
     }
     this.snapshot.sentTo(host);
     this.job.changed();

@@ -4,7 +4,7 @@
  * job's spec with its defaults, against the function it names.
  */
 import { z } from '@hono/zod-openapi';
-import { DATA_NAME_PATTERN, FlurryError, type FunctionRecord, type InitDataRef, type JobSpec } from '@flurry/core';
+import { DATA_NAME_PATTERN, FlurryError, MAX_TASKS, type FunctionRecord, type InitDataRef, type JobSpec } from '@flurry/core';
 import { base64Bytes, base64String } from '../base64-field.js';
 import type { UploadedData } from '../uploads/uploaded-data.js';
 
@@ -29,6 +29,8 @@ const callbackUrlError = 'must be an http or https URL of at most 2048 character
 export const JobBody = z.strictObject({
   function: z.string({ error: 'must be a function name' }).min(1, { error: 'must be a function name' }).openapi({ description: 'The function to fork: it exports run(index, count)' }),
   clones: intFrom(1, MAX_CLONES).openapi({ description: 'How many clones to fork' }),
+  tasks: intFrom(1, MAX_TASKS).optional()
+    .openapi({ description: 'Work units: the clones take task indices as they go and run run_task(task, tasks) for each; every clone gets the whole input (docs/jobs.md, "Tasks")' }),
   init: base64String('The parent\'s init input (default empty)').optional(),
   initData: DataName.optional().openapi({ description: 'Or the name of uploaded data as the init input' }),
   boot: z.enum(['fork', 'cold'], { error: 'must be "fork" or "cold"' }).optional()
@@ -45,6 +47,7 @@ export const JobBody = z.strictObject({
 }).superRefine((b, ctx) => {
   if (b.init !== undefined && b.initData !== undefined) ctx.addIssue({ code: 'custom', message: 'send "init" or "initData", not both' });
   if (b.input !== undefined && b.inputs !== undefined) ctx.addIssue({ code: 'custom', message: 'send "input" or "inputs", not both' });
+  if (b.tasks !== undefined && b.inputs !== undefined) ctx.addIssue({ code: 'custom', message: 'a job with "tasks" gives every clone the whole "input"; "inputs" is for the static split' });
   if (b.inputs !== undefined && b.inputs.length !== b.clones) {
     ctx.addIssue({ code: 'custom', message: `"inputs" has ${b.inputs.length} entries; it must have one per clone (${b.clones})` });
   }
@@ -61,9 +64,12 @@ export async function initDataRef(data: UploadedData | undefined, tenant: string
   return data.ref(tenant, name);
 }
 
-/** The job's spec: the body with its defaults, refused when the function cannot be forked (no `run`) or reduced when asked. */
+/** The job's spec: the body with its defaults, refused when the function cannot be forked (no `run`, or no `run_task` for tasks) or reduced when asked. */
 export function specOf(b: JobBody, fn: FunctionRecord, initData: InitDataRef | undefined): JobSpec {
-  if (!fn.exports.includes('run')) throw bad(`function "${fn.name}" exports no run(index, count): it cannot be forked into clones`);
+  if (b.tasks !== undefined && !fn.exports.includes('run_task')) {
+    throw bad(`function "${fn.name}" exports no run_task(task, tasks): a job with "tasks" needs it (docs/guest-abi.md, "Tasks"); without "tasks" its clones run run(index, count)`);
+  }
+  if (b.tasks === undefined && !fn.exports.includes('run')) throw bad(`function "${fn.name}" exports no run(index, count): it cannot be forked into clones`);
   const hasReduce = fn.exports.includes('reduce');
   if (b.reduce === true && !hasReduce) throw bad(`function "${fn.name}" exports no reduce(count)`);
   return {
@@ -76,5 +82,6 @@ export function specOf(b: JobBody, fn: FunctionRecord, initData: InitDataRef | u
     timeoutMs: b.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: b.retries ?? DEFAULT_RETRIES,
     reduce: b.reduce ?? hasReduce,
+    ...(b.tasks !== undefined ? { tasks: b.tasks } : {}),
   };
 }

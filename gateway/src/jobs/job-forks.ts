@@ -41,6 +41,11 @@ function coldBoot(spec: JobSpec): Pick<ForkRequest, 'mode' | 'initInput' | 'init
   return isColdBoot(spec) ? { mode: 'cold', initInput: spec.init, initData: spec.initData } : {};
 }
 
+/** How many outputs the job has: one per task in a task job, else one per clone. */
+export function outputCount(record: JobRecord): number {
+  return record.tasks?.total ?? record.clones;
+}
+
 /** The fork request of clones `indices` of the job on `host` (prefetching the snapshot's working set on any host but the parent's). */
 export function cloneForkRequest(job: JobForkFacts, host: string, requestId: string, indices: number[]): ForkRequest {
   const { record, spec, inputObjects } = job;
@@ -63,6 +68,7 @@ export function cloneForkRequest(job: JobForkFacts, host: string, requestId: str
     progressSubject: JobSubjects.progress(tenant, id),
     prefetch: !isColdBoot(spec) && host !== record.parentHost,
     timeoutMs: spec.timeoutMs,
+    ...(spec.tasks ? { tasks: { count: spec.tasks, subject: JobSubjects.tasks(tenant, id) } } : {}),
     ...coldBoot(spec),
   };
 }
@@ -84,7 +90,7 @@ export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint
     jobId: id,
     descriptor: job.descriptor,
     clones: [{ index: 0, input: large ? new Uint8Array(0) : framed }],
-    count: record.clones,
+    count: outputCount(record),
     resultSubject: inbox,
     prefetch: false,
     entry: 'reduce',

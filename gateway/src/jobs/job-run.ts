@@ -8,14 +8,12 @@
  *   resume ─► step ─► step ─► … every tickMs, or at once when a result, failure or loss wakes it
  *            (parent snapshot → clone forks → all done → reduce → release → done)
  *
- * Its parts: clone-attempts.ts (each clone's attempts and outcomes),
- * clone-dispatch.ts (sending clones to hosts), job-snapshot.ts (the parent,
- * its snapshot and letting go of it), job-forks.ts (the fork requests),
- * job-reduce.ts, job-record-writer.ts, job-event-writer.ts; where things go
- * is planning/job-hosts.ts's.
+ * Its parts: clone-attempts.ts, clone-dispatch.ts, job-snapshot.ts, job-forks.ts, job-reduce.ts,
+ * job-record-writer.ts, job-event-writer.ts, and for a task job its task server (job-tasks.ts);
+ * where things go is planning/job-hosts.ts's.
  */
 import {
-  FlurryError, frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
+  frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -23,11 +21,12 @@ import { coldReduceHost, notResting, slotsLeft } from '../planning/job-hosts.js'
 import { CloneAttempts, type AttemptsOwner } from './clone-attempts.js';
 import { CloneDispatch, type DispatchOwner } from './clone-dispatch.js';
 import { JobEventWriter, recordStored } from './job-event-writer.js';
-import { isColdBoot, storeLargeInputs, type JobForkFacts } from './job-forks.js';
+import { isColdBoot, outputCount, storeLargeInputs, type JobForkFacts } from './job-forks.js';
 import { JobRecordWriter } from './job-record-writer.js';
 import { reduceOn } from './job-reduce.js';
 import { JobSnapshot, type ParentHostMemory, type SnapshotOwner } from './job-snapshot.js';
 import type { JobStore } from './job-store.js';
+import { JobTasks } from './job-tasks.js';
 
 /** How often a run reads the streams for results its subscriptions missed (a safety net: outages are caught at once). */
 const READ_STORED_MS = 10_000;
@@ -59,6 +58,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   private readonly snapshot: JobSnapshot;
   private readonly dispatch: CloneDispatch;
   private readonly writer: JobRecordWriter;
+  /** A task job's task server. */
+  private tasks?: JobTasks;
   /** Object names of clone inputs too large to send in a fork request. */
   private inputObjects = new Map<number, string>();
   private stopped = false;
@@ -128,6 +129,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   /** Stops driving the job (the lease was lost, or the gateway stops); nothing is changed. */
   stop(): void {
     this.stopped = true;
+    this.tasks?.close();
     this.attempts.close();
     this.attempts.forgetAll();
     this.wake();
@@ -165,6 +167,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
         await this.fail(toWireError(err));
       }
     } finally {
+      this.tasks?.close();
       this.attempts.close();
       this.attempts.forgetAll();
       await this.writer.last();
@@ -183,9 +186,10 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   /** Reads what the store knows: the spec, results already kept, clones that were running. */
   private async resume(): Promise<void> {
     const { store } = this.deps;
+    this.spec = await store.spec(this.stored);
+    if (this.spec.tasks) this.tasks ??= JobTasks.serving(this, this.attempts, this.spec, this.nc);
     // Once, even when a broker outage makes the rest of resume run again.
     await this.attempts.listen(this.nc);
-    this.spec = await store.spec(this.stored);
     // Inputs too large for a fork message go through the object store, once per job (again on resume: same bytes).
     this.inputObjects = await storeLargeInputs(store, this.record, this.spec);
     await this.attempts.resume();
@@ -229,18 +233,15 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       this.snapshot.dropLost(liveIds);
     }
     // Clones on hosts that stopped heartbeating go elsewhere; clones past their deadline failed.
-    const now = Date.now();
-    for (const [index, r] of this.attempts.runningNow()) {
-      if (!liveIds.has(r.host)) this.attempts.lose(index, r, `host ${r.host} lost`);
-      else if (r.incarnation !== undefined && this.deps.fleet.incarnation(r.host) !== r.incarnation) this.attempts.lose(index, r, `host ${r.host} restarted`);
-      else if (now > r.deadline) this.attempts.fail(index, { code: 'timeout', message: `clone ${index} did not finish within ${this.spec.timeoutMs} ms` });
-    }
+    this.attempts.judgeRunning(liveIds, (host) => this.deps.fleet.incarnation(host), this.spec.timeoutMs);
     const details = this.record.clonesDetail;
-    if (details.every((c) => c.state === 'done' || c.state === 'failed')) {
+    const anyFailed = details.some((c) => c.state === 'failed');
+    if (this.tasks ? this.tasks.settled || anyFailed : details.every((c) => c.state === 'done' || c.state === 'failed')) {
       if (this.finishing) return;
       this.finishing = true;
       try {
-        if (details.some((c) => c.state === 'failed')) await this.failWithClones();
+        if (this.tasks?.failure()) await this.fail(this.tasks.failure()!);
+        else if (anyFailed) await this.failWithClones();
         else await this.complete();
       } catch (err) {
         // Interrupted (a broker outage): the next step finishes it.
@@ -268,7 +269,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   /** All clones done: reduce when asked, release the snapshot everywhere, done. */
   private async complete(): Promise<void> {
     const { tenant, id } = this.record;
-    const unkept = await this.deps.store.unkeptResults(tenant, id, this.record.clones, RESULTS_STORED_WAIT_MS);
+    const unkept = await this.deps.store.unkeptResults(tenant, id, outputCount(this.record), RESULTS_STORED_WAIT_MS);
     if (unkept.missing.length > 0 && unkept.full) {
       const which = `${unkept.missing.slice(0, 8).join(', ')}${unkept.missing.length > 8 ? ', …' : ''}`;
       await this.fail({ code: 'storage_full', message: `the results of clones ${which} were not kept: the results stream ${ResultsStream} is full (its limit is FLURRY_STORE_MAX_BYTES)` });
@@ -278,7 +279,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       // Heard done, but the result never reached the stream (its host died before its publish was
       // stored, or the stream's leader was lost first): run again, as clones lost to the platform.
       const why = `its result was heard but not stored in ${ResultsStream} within ${RESULTS_STORED_WAIT_MS} ms`;
-      for (const index of unkept.missing) {
+      if (this.tasks) this.tasks.rerun(unkept.missing);
+      else for (const index of unkept.missing) {
         const host = this.record.clonesDetail[index]?.host;
         this.log.warn({ jobId: id, index, hostId: host }, `clone ${why}; forking it again`);
         this.attempts.platformLoss(index, host, why);
@@ -286,8 +288,10 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       this.finishing = false;
       return;
     }
+    // A task job's clones still running (backups of tasks done meanwhile) are stopped.
+    const stopClones = this.tasks?.endRunning() ?? false;
     if (this.spec.reduce && !(await this.reduce())) return;
-    await this.snapshot.release(false);
+    await this.snapshot.release(stopClones);
     if (this.over()) return;
     this.record.finishedAt = Date.now();
     this.setState('done');
@@ -300,12 +304,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     const { tenant, id } = this.record;
     this.setState('reducing');
     await this.persistNow();
-    const outputs: Uint8Array[] = [];
-    for (let i = 0; i < this.record.clones; i++) {
-      const r = await this.deps.store.result(tenant, id, i);
-      if (!r?.output) throw new FlurryError('internal', `the result of clone ${i} is missing from the results stream`);
-      outputs.push(r.output);
-    }
+    const outputs = await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record), this.tasks ? 'task' : 'clone');
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);

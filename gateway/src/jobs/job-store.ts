@@ -14,6 +14,9 @@ import {
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 
+/** Results read at once when a job's outputs are gathered. */
+const RESULT_READS = 32;
+
 export class JobStore {
   private constructor(
     readonly fabric: Fabric,
@@ -175,6 +178,24 @@ export class JobStore {
     const r = decodeChecked('CloneResult', m.data, m.subject);
     if (!r) return undefined;
     return r.outputObject ? { ...r, output: await this.objectOutput(tenant, jobId, r.outputObject) } : r;
+  }
+
+  /**
+   * The kept outputs of indexes 0..count-1, in order, read RESULT_READS at a time (a job with
+   * tasks has thousands); `missing` names what a gap is when one is: `the result of <what> <i>`.
+   */
+  async outputsInOrder(tenant: string, jobId: string, count: number, what: string, missing: 'throw' | 'empty' = 'throw'): Promise<Uint8Array[]> {
+    const outputs = new Array<Uint8Array>(count);
+    let next = 0;
+    const reader = async () => {
+      for (let i = next++; i < count; i = next++) {
+        const output = (await this.result(tenant, jobId, i))?.output;
+        if (!output && missing === 'throw') throw new FlurryError('internal', `the result of ${what} ${i} is missing from the results stream`);
+        outputs[i] = output ?? new Uint8Array(0);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESULT_READS, count) }, reader));
+    return outputs;
   }
 
   /**

@@ -20,6 +20,7 @@ import type { UploadedData } from '../uploads/uploaded-data.js';
 import { initDataRef, intFrom, JobBody, specOf } from './job-body.js';
 import { JobEventLog, openJobEventFeed, parseLastEventId } from './job-event-feed.js';
 import { newCloneDetails } from './clone-attempts.js';
+import { outputCount } from './job-forks.js';
 import type { CallbackConfig } from '../callbacks/callback-config.js';
 import { checkCallbackUrl } from '../callbacks/callback-routes.js';
 import type { RunningJobs } from '../quotas/running-jobs.js';
@@ -89,6 +90,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
       id: jobId, tenant, function: fn.name, digest: fn.digest, clones: body.clones, state: 'queued', createdAt: now, updatedAt: now,
       boot: spec.boot, ...(initData ? { initData: initData.name } : {}),
       counts: { done: 0, failed: 0, running: 0, pending: body.clones }, clonesDetail: newCloneDetails(body.clones), pagesFetched: 0,
+      ...(spec.tasks ? { tasks: { total: spec.tasks, done: 0, running: 0, backups: 0, duplicates: 0, failures: 0 } } : {}),
       ...(body.callbackUrl !== undefined ? { callback: { state: 'pending', attempts: 0 } } : {}),
     };
     await deps.runningJobs?.admit(tenant, body.clones);
@@ -148,12 +150,8 @@ export function jobRoutes(deps: JobRoutesDeps) {
     if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
     const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
     if (reduced) return new Response(reduced as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
-    const outputs: string[] = [];
-    for (let i = 0; i < job.clones; i++) {
-      const r = await store.result(job.tenant, job.id, i);
-      outputs.push(Buffer.from(r?.output ?? new Uint8Array(0)).toString('base64'));
-    }
-    return c.json({ outputs }, 200);
+    const outputs = await store.outputsInOrder(job.tenant, job.id, outputCount(job), job.tasks ? 'task' : 'clone', 'empty');
+    return c.json({ outputs: outputs.map((o) => Buffer.from(o).toString('base64')) }, 200);
   });
 
   app.openapi(createRoute({
@@ -166,6 +164,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
     const i = Number(params.i);
     // Not an index of this job's clones: a clone that does not exist (404), whatever the form of its name.
     if (!Number.isInteger(i) || i < 0 || i >= job.clones) throw new FlurryError('not_found', `job ${job.id} has no clone ${params.i}`);
+    if (job.tasks) throw new FlurryError('not_found', `job ${job.id} has tasks: its outputs are per task, in its result (GET /v1/jobs/${job.id}/result)`);
     const r = await store.result(job.tenant, job.id, i);
     if (!r) throw new FlurryError('not_found', `clone ${i} of job ${job.id} has no output yet`);
     return new Response((r.output ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });

@@ -5,6 +5,9 @@ import { traceContext, type TraceVariables } from './trace-context.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
+/** What `/answer` answers: a guest's binary answer, as the call routes make it. */
+const answer = new Response(new Uint8Array([1, 2, 3]), { status: 201, headers: { 'content-type': 'application/octet-stream' } });
+
 /** The middleware in front of a route that answers the trace it was given. */
 function app() {
   const a = new Hono<{ Variables: TraceVariables & { requestId: string } }>();
@@ -15,6 +18,7 @@ function app() {
   });
   a.use('*', traceContext(createLogger('test', {}, 'silent')));
   a.get('/', (c) => c.json(c.var.trace));
+  a.get('/answer', () => answer);
   a.get('/fails', () => {
     throw new Error('boom');
   });
@@ -43,5 +47,13 @@ describe('trace context', () => {
     const res = await app().request('/fails', { headers: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } });
     expect(res.status).toBe(500);
     expect(res.headers.get('traceparent')).toMatch(new RegExp(`^00-${TRACE}-`));
+  });
+
+  it('traceparent - set on the answer itself: a guest\'s answer is not rebuilt (its body stays bytes, not a stream read back)', async () => {
+    const res = await app().request('/answer');
+    expect(res).toBe(answer);
+    expect(res.status).toBe(201);
+    expect(res.headers.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect([...new Uint8Array(await res.arrayBuffer())]).toEqual([1, 2, 3]);
   });
 });

@@ -19,7 +19,8 @@ export function traceContext(log: Logger): MiddlewareHandler<{ Variables: TraceV
     const trace = childSpan(parseTraceparent(c.req.header(TRACEPARENT)));
     c.set('trace', trace);
     await next();
-    c.header(TRACEPARENT, formatTraceparent(trace));
+    // On the response's own headers: c.header() after the handler rebuilds the response as a Web stream.
+    c.res.headers.set(TRACEPARENT, formatTraceparent(trace));
     if (log.isLevelEnabled('debug')) log.debug({ requestId: c.var.requestId, traceId: trace.traceId, method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
   };
 }

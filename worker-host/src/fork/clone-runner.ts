@@ -13,6 +13,8 @@ import { fetchModule } from '../module-store.js';
 import { PageCache } from '../page-cache.js';
 import type { AdoptedSnapshot } from './adopted-snapshots.js';
 import type { ForkObjects } from './objects.js';
+import type { ResultDelivery } from './result-delivery.js';
+import { TaskFeed } from './task-feed.js';
 import { poolKey, type OwnBootMode } from './pool-keys.js';
 import { cloneCallId, type RunningFork } from './running-forks.js';
 
@@ -32,6 +34,8 @@ export interface CloneRunnerDeps {
   log: Logger;
   /** Where what a job's clones logged goes, for their owner. */
   guestLogs: GuestLogPublisher;
+  /** Where a task clone's task results go. */
+  results: ResultDelivery;
 }
 
 export class CloneRunner {
@@ -57,6 +61,7 @@ export class CloneRunner {
     const began = performance.now();
     let key = shared?.key;
     let ownKey: string | undefined;
+    let feed: TaskFeed | undefined;
     try {
       const inputObject = req.objects?.inputs?.[clone.index];
       if (inputObject) clone = { index: clone.index, input: await this.deps.objects.cloneInput(req.objects!.store, inputObject) };
@@ -69,7 +74,14 @@ export class CloneRunner {
         await this.bootOwn(ownKey, mode, req, d);
       }
       let result: CallResult;
-      if (req.entry === 'reduce') {
+      const started = () => {
+        startMs = performance.now() - received;
+        onStarted();
+      };
+      if (req.tasks) {
+        feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index);
+        result = await pool.runTasks(key, req.tasks.count, clone.input, callId, feed, started, req.timeoutMs);
+      } else if (req.entry === 'reduce') {
         startMs = performance.now() - received;
         onStarted();
         result = await pool.reduce(key, req.count, clone.input, callId, req.timeoutMs);
@@ -78,17 +90,17 @@ export class CloneRunner {
         const onProgress = progressSubject
           ? (done: number, total: number) => publishTo(this.deps.nc, 'progress', progressSubject, { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, done, total })
           : undefined;
-        result = await pool.run(key, clone.index, req.count, clone.input, callId, onProgress, () => {
-          startMs = performance.now() - received;
-          onStarted();
-        }, req.timeoutMs);
+        result = await pool.run(key, clone.index, req.count, clone.input, callId, onProgress, started, req.timeoutMs);
       }
       this.publishLogs(req, d, clone.index, result);
       this.deps.log.debug({ requestId: req.requestId, index: clone.index, startMs, threadStartMs: result.startMs, restoreMs: result.memory?.restoreMs, spare: result.memory?.spare, faultWaitMs: result.memory?.faultWaitMs }, 'clone done');
       return this.result(req, clone.index, received, startMs, performance.now() - began, result, shared?.adopted);
     } catch (err) {
       if (err instanceof GuestCallError) this.publishLogs(req, d, clone.index, err);
-      return { requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0 };
+      return {
+        requestId: req.requestId, hostId: this.deps.hostId, index: clone.index, ok: false, error: toWireError(err), startMs, runMs: performance.now() - began,
+        pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...(feed?.current !== undefined && { task: feed.current }),
+      };
     } finally {
       if (ownKey) {
         fork.keys.delete(ownKey);

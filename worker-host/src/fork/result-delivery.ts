@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { encode, FlurryError, isStorageFull, publishResult, publishTo, type BrokerLink, type CloneResult, type ForkRequest, type Logger } from '@flurry/core';
+import { encode, FlurryError, isStorageFull, publishResult, publishTo, type BrokerLink, type CloneResult, type ForkRequest, type Logger, type PublishOutcome, type WireError } from '@flurry/core';
 import type { ForkObjects } from './objects.js';
 
 export class ResultDelivery {
@@ -25,22 +25,36 @@ export class ResultDelivery {
 
   /** Stores the clone's output if the fork asks for it, then delivers the result. */
   async finish(req: ForkRequest, index: number, result: CloneResult): Promise<void> {
-    if (result.ok && req.objects?.outputPrefix && result.output && result.output.length >= (req.objects.minOutputBytes ?? 0)) {
-      const name = `${req.objects.outputPrefix}/${index}/${req.requestId}`;
-      try {
-        await this.objects.putOutput(name, result.output, () => this.closed);
-        result = { ...result, output: undefined, outputObject: name };
-      } catch (err) {
-        result = { ...result, ok: false, output: undefined, error: { code: isStorageFull(err) ? 'storage_full' : 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
-      }
-    }
-    await this.deliver(req, index, result);
+    const stored = await this.storeOutput(req, index, result);
+    await this.deliver(req, index, 'error' in stored ? { ...result, ok: false, output: undefined, error: stored.error } : stored.result);
   }
 
-  private async deliver(req: ForkRequest, index: number, result: CloneResult): Promise<void> {
+  /**
+   * A task clone's result for `task` (a result of index `task` in the job's results stream): its outcome, or why it
+   * was not stored. A result the stream refuses (another attempt's was first) is not tried again.
+   */
+  async finishTask(req: ForkRequest, task: number, result: CloneResult): Promise<PublishOutcome | { error: WireError }> {
+    const stored = await this.storeOutput(req, task, result);
+    if ('error' in stored) return stored;
+    return (await this.deliver(req, task, stored.result, false)) ?? { error: { code: 'unavailable', message: `the result of task ${task} could not be stored` } };
+  }
+
+  /** A large output goes to the job's output store first; the result then names it. */
+  private async storeOutput(req: ForkRequest, index: number, result: CloneResult): Promise<{ result: CloneResult } | { error: WireError }> {
+    if (!(result.ok && req.objects?.outputPrefix && result.output && result.output.length >= (req.objects.minOutputBytes ?? 0))) return { result };
+    const name = `${req.objects.outputPrefix}/${index}/${req.requestId}`;
+    try {
+      await this.objects.putOutput(name, result.output, () => this.closed);
+      return { result: { ...result, output: undefined, outputObject: name } };
+    } catch (err) {
+      return { error: { code: isStorageFull(err) ? 'storage_full' : 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
+    }
+  }
+
+  private async deliver(req: ForkRequest, index: number, result: CloneResult, retryRefused = true): Promise<PublishOutcome | undefined> {
     if (!req.perIndexResults) {
       publishTo(this.nc, req.entry === 'reduce' ? 'reduceResult' : 'forkResults', req.resultSubject, result);
-      return;
+      return undefined;
     }
     const bytes = encode(result);
     const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${index}`;
@@ -48,18 +62,20 @@ export class ResultDelivery {
     try {
       let outcome = await publishResult(this.js, this.link, subject, bytes, msgId, { stopped: () => this.closed });
       // The result kept for the index may be a forgery that the coordinator refuses and deletes: try again a few times.
-      for (let wait = 250; outcome === 'refused' && wait <= 2000 && !this.closed; wait *= 2) {
+      for (let wait = 250; retryRefused && outcome === 'refused' && wait <= 2000 && !this.closed; wait *= 2) {
         await new Promise((r) => setTimeout(r, wait));
         outcome = await publishResult(this.js, this.link, subject, bytes, msgId, { stopped: () => this.closed });
       }
       // Another attempt's result was first (a clone re-run elsewhere while this host was paused or cut off): this one is refused, never counted twice.
-      if (outcome === 'refused') this.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
+      if (outcome === 'refused' && retryRefused) this.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
+      return outcome;
     } catch (err) {
       this.log.error({ requestId: req.requestId, index, err: (err as Error).message }, 'clone result lost: it could not be stored');
       // The results stream is full: say so on the failures stream, so that the coordinator fails the clone now, not at its time limit.
-      if (result.ok && req.failSubject && err instanceof FlurryError && err.code === 'storage_full') {
+      if (retryRefused && result.ok && req.failSubject && err instanceof FlurryError && err.code === 'storage_full') {
         await this.deliver(req, index, { ...result, ok: false, output: undefined, outputObject: undefined, error: err.toWire() });
       }
+      return undefined;
     }
   }
 

@@ -21,6 +21,7 @@ import { PersistentInstances, type HeldRequest, type InstanceInfo } from './pers
 import type { RemoteSnapshot } from './remote-snapshot.js';
 import type { SnapshotImage } from './snapshot-image.js';
 import { snapshotHolding, SnapshotTable } from './snapshot-table.js';
+import { taskStepsTo, type TaskSource } from './task-source.js';
 import { ownCopy, type ToThread } from './thread-messages.js';
 import { ThreadScheduler } from './thread-scheduler.js';
 
@@ -194,6 +195,11 @@ export class GuestPool {
     return this.call(key, 'run', [index, count], input, callId, undefined, onProgress, onStarted, timeoutMs);
   }
 
+  /** A task clone: `run_task(task, tasks)` in one instance for each task `source` hands it (docs/guest-abi.md, "Tasks"). */
+  runTasks(key: string, tasks: number, input: Uint8Array, callId: string, source: TaskSource, onStarted?: () => void, timeoutMs?: number): Promise<CallResult> {
+    return this.call(key, 'run_task', [tasks], input, callId, undefined, undefined, onStarted, timeoutMs, undefined, source);
+  }
+
   /** `input` is the clones' outputs framed as in docs/guest-abi.md (see frameReduceInput). */
   reduce(key: string, count: number, input: Uint8Array, callId: string, timeoutMs?: number): Promise<CallResult> {
     return this.call(key, 'reduce', [count], input, callId, undefined, undefined, undefined, timeoutMs);
@@ -212,6 +218,7 @@ export class GuestPool {
     timeoutMs?: number,
     /** This call's output limit, at most the pool's. */
     outputBytes?: number,
+    tasks?: TaskSource,
   ): Promise<CallResult> {
     if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
@@ -228,6 +235,7 @@ export class GuestPool {
       callId,
       onProgress,
       onStarted,
+      ...(tasks && { onTask: taskStepsTo(tasks) }),
     });
     if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to a call`);
     const { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress } = answer;

@@ -8,12 +8,14 @@ import { PAGE_SIZE, WASM_PAGE_SIZE, type WireError } from '@flurry/core';
 import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
-import { GuestExit, guestWireError } from './guest-failure.js';
+import { guestWireError } from './guest-failure.js';
+import { outcome } from './call-outcome.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, handSpare, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
 import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
 import { MemoryPool } from './memory-pool.js';
 import { RegistrationSlot } from './registration-slot.js';
+import { TaskLoops } from './task-loop.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { collectGarbage } from '../collect-garbage.js';
@@ -52,7 +54,13 @@ interface LiveInstance {
 }
 const instances = new Map<string, LiveInstance>();
 
+const taskLoops = new TaskLoops();
+
 port.on('message', (msg: ToThread) => {
+  if (!taskLoops.intercept(msg)) handle(msg);
+});
+
+function handle(msg: ToThread): void {
   switch (msg.type) {
     case 'warm':
       return warm(msg);
@@ -73,7 +81,7 @@ port.on('message', (msg: ToThread) => {
       if (clones.get(msg.key)?.snapshotId === msg.snapshotId) return forget(msg.key);
       return post({ type: 'dropped', snapshotId: msg.snapshotId });
   }
-});
+}
 // Jobs come only after this: the time spent loading this script is not counted against the first job's limit.
 port.postMessage({ type: 'ready' } satisfies FromThread);
 
@@ -105,15 +113,6 @@ function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
-/** How a guest run ended: undefined for success, or the error to answer with. */
-function outcome(context: CallContext, thrown: { error: unknown } | undefined, status: number): WireError | undefined {
-  const ending = context.failure ?? thrown?.error;
-  if (ending instanceof GuestExit) return ending.exitCode === 0 ? undefined : { code: 'guest_error', message: `exit ${ending.exitCode}` };
-  if (ending !== undefined || thrown) return guestWireError(ending);
-  if (status !== 0) return { code: 'guest_error', message: `guest returned status ${status}` };
-  return undefined;
-}
-
 function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
   const context = new CallContext(msg.initInput, undefined, limits);
   current.begin(context);
@@ -143,6 +142,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   const factory = clones.get(msg.key)?.factory;
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
   const callLimits = msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes };
+  if (msg.entry === 'run_task') return taskLoops.run(msg, { factory, current, registrationSlot, limits: callLimits, post }, () => prepareSpare(factory), handle);
   const context = new CallContext(msg.input, msg.request, callLimits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
   current.begin(context);
   const started = performance.now();

@@ -11,7 +11,7 @@ import type { MemoryPool } from './memory-pool.js';
 import type { MemoryRestorer, RestoredMemory, SnapshotMemory } from './snapshot-memory.js';
 import { captureMemory, memoryRestorer } from './snapshot-restore.js';
 
-export type EntryPoint = 'handle' | 'run' | 'reduce';
+export type EntryPoint = 'handle' | 'run' | 'run_task' | 'reduce';
 
 /** What a mutable global can hold and still be posted between threads. */
 export type GlobalValue = number | bigint | null;

@@ -4,7 +4,8 @@ import type { FlurryError } from '@flurry/core';
 import type { FifoQueue } from './fifo-queue.js';
 import type { Snapshot } from './instance.js';
 import type { RegistrationSlot } from './registration-slot.js';
-import type { FromThread, ToThread } from './thread-messages.js';
+import type { WireError } from '@flurry/core';
+import type { FromThread, TaskStep, ToThread } from './thread-messages.js';
 
 /** A job's answer from its thread (a failure rejects the job instead). */
 export type Answer = Extract<FromThread, { type: 'warmed' | 'result' | 'created' | 'migrated' }>;
@@ -27,6 +28,8 @@ export interface Job {
   hold?: () => void;
   onProgress?: (done: number, total: number) => void;
   onStarted?: () => void;
+  /** A task clone's step; a `want` is answered with `answer` (no tasks: the clone ends). */
+  onTask?: (step: TaskStep, answer: (tasks: number[], error?: WireError) => void) => void;
   resolve(answer: Answer): void;
   reject(err: FlurryError): void;
 }

@@ -29,8 +29,21 @@ export type ToThread =
   | { type: 'instance-destroy'; instanceId: string }
   /** A live-migration step on a persistent instance, between its requests (see migration-ops.ts); answered with `migrated` or `failed`. */
   | { type: 'instance-migrate'; id: number; instanceId: string; op: MigrationOp }
+  /** The task server's answer to a `task` step `want` of call `id`: tasks to run (none: the call ends), or why there are none. */
+  | { type: 'tasks'; id: number; tasks: number[]; error?: WireError }
   /** Drop a snapshot; answered with `dropped` once nothing of it is left in the thread. */
   | { type: 'evict'; key: string; snapshotId: number };
+
+/**
+ * What a task clone's thread tells the pool: it wants tasks (answered with
+ * `tasks`), a task starts (its time limit starts), a task's output, a task
+ * that failed (the clone goes on with a fresh instance after a trap).
+ */
+export type TaskStep =
+  | { kind: 'want' }
+  | { kind: 'start'; task: number }
+  | { kind: 'done'; task: number; output: Uint8Array; runMs: number }
+  | { kind: 'failed'; task: number; error: WireError };
 
 export interface GuestLogs {
   logs: GuestLogLine[];
@@ -44,6 +57,8 @@ export type FromThread =
   /** The clone's instance is ready and `on_restore` has returned; the entry point runs next. */
   | { type: 'started'; id: number; startMs: number }
   | { type: 'progress'; id: number; done: number; total: number }
+  /** A step of a `run_task` call's loop (task-loop.ts). */
+  | { type: 'task'; id: number; step: TaskStep }
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
   /** The thread has loaded its script and listens: jobs are sent from now on, so their time limits count guest time only. */
   | { type: 'ready' }

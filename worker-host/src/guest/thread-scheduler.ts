@@ -5,6 +5,7 @@
  * from this thread (a guest in an endless loop cannot answer messages): a job
  * past its limit ends its thread, which is replaced, as is one that crashes.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { FlurryError, type Logger } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
@@ -100,7 +101,6 @@ export class ThreadScheduler {
     return new Promise<Answer>((resolve, reject) => {
       const full: Job = { ...job, resolve, reject };
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
-      // The most recently used thread (its caches are the warmest).
       const thread = this.idle.pop();
       if (thread) return this.dispatch(thread, full);
       if (this.queue.length >= MAX_QUEUED_CALLS) return reject(new FlurryError('no_capacity', `all ${this.callThreadCount} guest threads are busy and ${MAX_QUEUED_CALLS} calls are waiting`));
@@ -172,14 +172,7 @@ export class ThreadScheduler {
     this.respawnTimers.clear();
     for (const job of this.queue.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
     for (const thread of this.instanceThreads()) for (const job of thread.holding.pinned.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
-    if (this.inFlight > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => (this.allIdle = resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.inFlight > 0) await Promise.race([new Promise<void>((resolve) => (this.allIdle = resolve)), delay(graceMs, undefined, { ref: false })]);
     const exits: Promise<number>[] = [];
     for (const thread of this.threads) {
       thread.retired = true;
@@ -206,6 +199,13 @@ export class ThreadScheduler {
     thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
   }
 
+  /** Restarts a task clone's time limit: it counts per task, and not while the clone waits for tasks (`on` false). */
+  private limit(thread: GuestThread, job: Job, on: boolean): void {
+    clearTimeout(thread.timer);
+    job.dispatchedAt = performance.now();
+    if (on) thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
+  }
+
   /** Detaches the thread's job (if any) and stops its timer. */
   private finishJob(thread: GuestThread): Job | undefined {
     const job = thread.job;
@@ -223,9 +223,7 @@ export class ThreadScheduler {
     if (this.closing || thread.retired) return;
     if (isInstanceThread(thread)) {
       const next = thread.holding.pinned.shift();
-      if (next) this.dispatch(thread, next);
-      else this.stopIfEmpty(thread);
-      return;
+      return next ? this.dispatch(thread, next) : this.stopIfEmpty(thread);
     }
     const next = this.queue.shift();
     if (next) this.dispatch(thread, next);
@@ -245,10 +243,7 @@ export class ThreadScheduler {
     if (!current) return;
     // A process stopped meanwhile (SIGSTOP) stopped its guest too: only the time the guest could run counts.
     const ran = this.stalls.ranSince(current.dispatchedAt ?? 0);
-    if (ran < current.timeoutMs) {
-      thread.timer = setTimeout(() => this.timedOut(thread), current.timeoutMs - ran);
-      return;
-    }
+    if (ran < current.timeoutMs) return void (thread.timer = setTimeout(() => this.timedOut(thread), current.timeoutMs - ran));
     const job = this.finishJob(thread);
     if (!job) return;
     // The job's own limit: a clone may carry one of its own (a job's timeoutMs), a migration step a longer one.
@@ -374,6 +369,10 @@ export class ThreadScheduler {
     }
     if (msg.type === 'progress') return job.onProgress?.(msg.done, msg.total);
     if (msg.type === 'started') return job.onStarted?.();
+    if (msg.type === 'task') {
+      if (msg.step.kind === 'want' || msg.step.kind === 'start') this.limit(thread, job, msg.step.kind === 'start');
+      return job.onTask?.(msg.step, (tasks, error) => thread.job === job && thread.worker.postMessage({ type: 'tasks', id: msg.id, tasks, error } satisfies ToThread));
+    }
     this.finishJob(thread);
     if (msg.type === 'failed') job.reject(new GuestCallError(msg.error.code, msg.error.message, msg.logs, msg.droppedLogLines));
     else job.resolve(msg);

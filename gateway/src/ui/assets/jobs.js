@@ -101,6 +101,11 @@ function apply(entry, e) {
       for (const i of e.indices ?? []) if (clone(i)) Object.assign(clone(i), { state: 'running', host: e.host });
       break;
     case 'progress':
+      // A job with tasks: tasks done of all, without a clone.
+      if (e.index === undefined) {
+        if (entry.job.tasks) entry.job = { ...entry.job, tasks: { ...entry.job.tasks, done: e.done } };
+        break;
+      }
       if (e.total > 0) entry.perClone.set(e.index, e.done / e.total);
       if (clone(e.index)?.state === 'pending') Object.assign(clone(e.index), { state: 'running', host: e.host });
       break;
@@ -108,7 +113,8 @@ function apply(entry, e) {
       if (clone(e.index)) Object.assign(clone(e.index), { state: 'done', host: e.host });
       break;
     case 'clone.failed':
-      if (clone(e.index)) clone(e.index).state = e.final ? 'failed' : 'pending';
+      // A task's failure that is not final leaves its clone running.
+      if (clone(e.index) && (e.task === undefined || e.final)) clone(e.index).state = e.final ? 'failed' : 'pending';
       break;
     case 'clone.lost':
       if (clone(e.index)) clone(e.index).state = 'pending';
@@ -128,10 +134,11 @@ function apply(entry, e) {
   entry.job = { ...entry.job, counts };
 }
 
-/** The job's progress: each clone done counts whole, a running one by its last progress report. */
+/** The job's progress: tasks done of all in a job with tasks; else each clone done counts whole, a running one by its last progress report. */
 function progressOf(entry) {
   const { job, perClone } = entry;
   if (job.state === 'done') return { fraction: 1, perClone };
+  if (job.tasks) return { fraction: job.tasks.total ? job.tasks.done / job.tasks.total : 0, perClone };
   let sum = 0;
   for (const c of job.clonesDetail) sum += c.state === 'done' || c.state === 'failed' ? 1 : c.state === 'running' ? perClone.get(c.index) ?? 0 : 0;
   return { fraction: job.clones ? sum / job.clones : 0, perClone };

@@ -1,0 +1,207 @@
+/**
+ * The task server of one task job, in the coordinator that runs it
+ * (docs/jobs.md, "Tasks"): it answers its clones' TaskRequests on the job's
+ * tasks subject from the TaskLedger, hears each task's result in the results
+ * stream (one message per task: the first stored wins), counts `run_task`
+ * failures against their tasks, and gives the tasks of an attempt that ended
+ * without finishing them back. A clone is done when the server tells it that
+ * every task is.
+ */
+import { JobSubjects, serve, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { CloneAttempts, RunningAttempt, TaskHooks } from './clone-attempts.js';
+import { START_GRACE_MS } from './job-forks.js';
+import type { JobStore } from './job-store.js';
+import { refusedResults } from './refused-results.js';
+import { TaskLedger } from './task-ledger.js';
+
+/** Progress events of a task job are stored at most this often (the record's counts follow every task). */
+const PROGRESS_EVERY_MS = 250;
+
+/** What the task server needs of the job's run. */
+export interface TasksOwner {
+  readonly stored: StoredJob;
+  readonly log: Logger;
+  readonly store: JobStore;
+  over(): boolean;
+  emit(kind: JobEventKind, fields: Record<string, unknown>): void;
+  changed(): void;
+  wake(): void;
+}
+
+/** One clone's attempt: several clones of one fork request share its request id. */
+export function attemptKey(requestId: string, index: number): string {
+  return `${requestId}/${index}`;
+}
+
+export class JobTasks implements TaskHooks {
+  readonly ledger: TaskLedger;
+  /** A task that failed more than the job's retries: the job fails with it. */
+  finalFailure?: { task: number; error: WireError };
+  private sub?: Subscription;
+  private lastProgress = 0;
+  private lastDone = -1;
+
+  constructor(
+    private readonly job: TasksOwner,
+    private readonly attempts: CloneAttempts,
+    total: number,
+    retries: number,
+    /** The job's time limit of one `run_task`. */
+    private readonly timeoutMs: number,
+  ) {
+    this.ledger = new TaskLedger(total, retries);
+    this.record.tasks ??= this.ledger.counts();
+  }
+
+  /** The task server of the task job `spec` describes, serving its subject, its attempts' results and ends routed to it. */
+  static serving(job: TasksOwner, attempts: CloneAttempts, spec: JobSpec, nc: NatsConnection): JobTasks {
+    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries, spec.timeoutMs);
+    attempts.tasks = tasks;
+    tasks.serve(nc);
+    return tasks;
+  }
+
+  private get record() {
+    return this.job.stored.record;
+  }
+
+  /** Serves the job's tasks subject (once). */
+  serve(nc: NatsConnection): void {
+    const { tenant, id } = this.record;
+    this.sub ??= serve(nc, 'tasks', JobSubjects.tasks(tenant, id), (req) => this.onRequest(req), { log: this.job.log.child({ jobId: id }) });
+  }
+
+  close(): void {
+    this.sub?.unsubscribe();
+  }
+
+  /** Every task is done or one failed for good: the job can end. */
+  get settled(): boolean {
+    return this.ledger.allDone || this.finalFailure !== undefined;
+  }
+
+  onRequest(req: TaskRequest): TaskReply {
+    const running = this.attempts.current(req.index);
+    // An attempt that is no longer current (lost, re-forked, or of the coordinator before) takes nothing more.
+    if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return { ok: true, tasks: [], end: true };
+    const key = attemptKey(req.requestId, req.index);
+    this.alive(running);
+    for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
+    this.ledger.duplicates += req.duplicates;
+    if (this.settled) {
+      this.cloneDone(req.index, req.hostId);
+      return { ok: true, tasks: [], end: true };
+    }
+    const grant = this.ledger.take(key, this.attempts.runningCount);
+    this.sync();
+    return { ok: true, ...grant };
+  }
+
+  /** A task's result, stored in the results stream: it counts when an attempt of this job sent to that host made it. */
+  onResult(r: CloneResult): void {
+    if (this.job.over() || !r.ok || r.index >= this.ledger.total) return;
+    const host = this.attempts.sentHost(r.requestId);
+    if (host === undefined || host !== r.hostId) {
+      const { tenant, id } = this.record;
+      refusedResults.note(this.job.log, id, r, host === undefined ? 'no such attempt was sent' : `the attempt was sent to ${host}`);
+      void this.job.store.dropResult(tenant, id, r.index, r.requestId).catch(() => undefined);
+      return;
+    }
+    for (const key of this.ledger.holders(r.index)) {
+      const index = Number(key.slice(key.lastIndexOf('/') + 1));
+      const running = this.attempts.current(index);
+      if (running?.requestId === r.requestId) this.alive(running);
+    }
+    if (!this.ledger.done(r.index, r.runMs)) return;
+    this.sync();
+    if (this.ledger.allDone) this.job.wake();
+  }
+
+  /**
+   * A clone runs as many tasks as it gets, each within the job's time limit: its attempt's deadline (the
+   * coordinator's guard against a clone it no longer hears from) moves on with every request and result.
+   */
+  private alive(running: RunningAttempt): void {
+    running.deadline = Math.max(running.deadline, Date.now() + this.timeoutMs + START_GRACE_MS);
+  }
+
+  /** Tasks stored while nobody heard them (a coordinator taking over, an outage). */
+  async readStored(): Promise<void> {
+    const { tenant, id } = this.record;
+    let any = false;
+    for (const task of await this.job.store.finishedIndexes(tenant, id)) if (task < this.ledger.total && this.ledger.done(task)) any = true;
+    if (any) this.sync();
+  }
+
+  attemptEnded(index: number, r: RunningAttempt): void {
+    if (this.ledger.release(attemptKey(r.requestId, index)).length > 0) this.sync();
+  }
+
+  /** `run_task` of `task` failed in the clone attempt `r` (a trap, or its time limit ended the clone). */
+  cloneFailedInTask(index: number, r: RunningAttempt, task: number, error: WireError): void {
+    const key = attemptKey(r.requestId, index);
+    if (this.ledger.holds(key, task)) this.taskFailed(task, key, error, r.host, index);
+  }
+
+  /** Why the job fails: a task that failed more than the job's retries. */
+  failure(): WireError | undefined {
+    const f = this.finalFailure;
+    return f && { code: f.error.code, message: `task ${f.task} failed ${this.ledger.failuresOf(f.task)} times: ${f.error.message}` };
+  }
+
+  /** Tasks heard done whose results the stream does not hold: they run again. */
+  rerun(tasks: number[]): void {
+    for (const task of tasks) this.ledger.undo(task);
+    // Their clones may all have been told that every task was done.
+    for (const c of this.record.clonesDetail) if (c.state === 'done') c.state = 'pending';
+    this.sync();
+  }
+
+  private taskFailed(task: number, key: string, error: WireError, host: string, index: number): void {
+    const { final, failures } = this.ledger.failed(task, key);
+    this.job.emit('clone.failed', { index, host, task, attempt: failures, error, final });
+    if (final && !this.finalFailure) {
+      this.finalFailure = { task, error };
+      this.job.wake();
+    }
+    this.sync();
+  }
+
+  /** The clone has nothing more to do: done, its run timed from its fork request to now. */
+  private cloneDone(index: number, host: string): void {
+    const c = this.record.clonesDetail[index];
+    const r = this.attempts.end(index);
+    c.state = 'done';
+    c.host = host;
+    c.error = undefined;
+    if (r?.sentAt !== undefined) c.runMs = Date.now() - r.sentAt;
+    this.job.changed();
+    this.job.emit('clone.done', { index, host, runMs: c.runMs });
+    this.job.wake();
+  }
+
+  /**
+   * Once the job is settled, the clones still running are done, and those never started need not be.
+   * True when one may still run a task another clone finished (it is to be stopped).
+   */
+  endRunning(): boolean {
+    // A clone waiting for tasks ends at its next request; only one that may be running a duplicate is worth stopping.
+    const running = this.attempts.runningNow().some(([index, r]) => this.ledger.wasted.has(attemptKey(r.requestId, index)));
+    for (const [index, r] of this.attempts.runningNow()) this.cloneDone(index, r.host);
+    for (const c of this.record.clonesDetail) if (c.state === 'pending') c.state = 'done';
+    this.job.changed();
+    return running;
+  }
+
+  private sync(): void {
+    this.record.tasks = this.ledger.counts();
+    this.job.changed();
+    const now = Date.now();
+    const { done, total } = this.record.tasks;
+    if (done === this.lastDone || (now - this.lastProgress < PROGRESS_EVERY_MS && done < total)) return;
+    this.lastProgress = now;
+    this.lastDone = done;
+    this.job.emit('progress', { done, total });
+  }
+}

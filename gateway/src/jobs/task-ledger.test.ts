@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_BATCH, TaskLedger } from './task-ledger.js';
+
+/** A ledger on a clock the test moves. */
+function ledger(total: number, retries = 1) {
+  let t = 0;
+  const l = new TaskLedger(total, retries, () => t);
+  return { l, tick: (ms = 1) => (t += ms) };
+}
+
+describe('task ledger', () => {
+  it('batches - start at one task, double with what the clone has taken, shrink near the end', () => {
+    const { l } = ledger(1000);
+    const sizes: number[] = [];
+    for (let i = 0; i < 8; i++) sizes.push(l.take('a', 1).tasks.length);
+    expect(sizes).toEqual([1, 1, 2, 4, 8, 16, 32, 64]);
+    expect(l.take('a', 1).tasks.length).toBe(MAX_BATCH);
+    // 1000 - 192 handed out: with 100 clones running, a share is 808 / 200 = 4.
+    expect(l.take('b', 100).tasks.length).toBe(1);
+    const c = l.take('a', 100).tasks.length;
+    expect(c).toBe(Math.floor((1000 - 193) / 200));
+  });
+
+  it('batches - every task is handed out once, in order, before any backup', () => {
+    const { l } = ledger(50);
+    const seen: number[] = [];
+    for (let i = 0; i < 100 && seen.length < 50; i++) seen.push(...l.take(i % 2 ? 'a' : 'b', 2).tasks);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(l.counts()).toMatchObject({ total: 50, done: 0, running: 50, backups: 0 });
+  });
+
+  it('backups - with nothing pending, an idle clone gets a task running past twice the median, one backup per task at a time', () => {
+    const { l, tick } = ledger(3);
+    expect(l.take('a', 3).tasks).toEqual([0]);
+    tick();
+    expect(l.take('b', 3).tasks).toEqual([1]);
+    tick();
+    expect(l.take('c', 3).tasks).toEqual([2]);
+    tick(9);
+    l.done(1, 10);
+    tick();
+    l.done(2, 10);
+    // Task 0 has run 12 ms against a median of 10: no straggler yet, ask again.
+    expect(l.take('b', 3)).toEqual({ tasks: [], end: false });
+    tick(13);
+    expect(l.take('b', 3)).toEqual({ tasks: [0], end: false });
+    // c: task 0 has its backup already, nothing else runs: ask again.
+    expect(l.take('c', 3)).toEqual({ tasks: [], end: false });
+    // a never gets a backup of its own task.
+    expect(l.take('a', 3)).toEqual({ tasks: [], end: false });
+    expect(l.counts().backups).toBe(1);
+  });
+
+  it('backups - only the task a clone runs is judged: the one after its last result, not those queued behind it; none before a task is done', () => {
+    const { l, tick } = ledger(4);
+    l.take('a', 1);
+    l.take('a', 1);
+    l.take('a', 1);
+    l.take('a', 1);
+    tick(100);
+    expect(l.take('b', 1)).toEqual({ tasks: [], end: false });
+    l.done(0, 10);
+    tick(15);
+    expect(l.take('b', 1)).toEqual({ tasks: [], end: false });
+    tick(10);
+    // Task 1 has run 25 ms since a's last result: a backup; tasks 2 and 3 wait behind it on a.
+    expect(l.take('b', 1)).toEqual({ tasks: [1], end: false });
+    expect(l.take('c', 1)).toEqual({ tasks: [], end: false });
+  });
+
+  it('first result wins - a later result of a done task changes nothing; at the end every clone is told so', () => {
+    const { l, tick } = ledger(3);
+    l.take('a', 2);
+    l.take('b', 2);
+    l.take('c', 2);
+    l.done(2, 1);
+    tick(5);
+    expect(l.take('a', 2).tasks).toEqual([1]);
+    expect(l.take('c', 2).tasks).toEqual([0]);
+    expect(l.counts().backups).toBe(2);
+    expect(l.done(1)).toBe(true);
+    // Task 1 had a backup: of b and a, one still runs it for nothing (worth stopping at the end); c held none.
+    expect([...l.wasted].sort()).toEqual(['a', 'b']);
+    expect(l.done(1)).toBe(false);
+    expect(l.done(0)).toBe(true);
+    expect(l.allDone).toBe(true);
+    expect(l.take('d', 2)).toEqual({ tasks: [], end: true });
+    expect(l.counts()).toMatchObject({ done: 3, running: 0 });
+  });
+
+  it('death - a lost attempt returns its unfinished tasks, first to be handed out again; a task with a backup stays with it', () => {
+    const { l, tick } = ledger(10);
+    const a = [...l.take('a', 2).tasks, ...l.take('a', 2).tasks, ...l.take('a', 2).tasks];
+    expect(a).toEqual([0, 1, 2, 3]);
+    l.done(1);
+    tick();
+    expect(l.take('b', 2).tasks).toEqual([4]);
+    expect(l.release('a').sort()).toEqual([0, 2, 3]);
+    expect(l.take('b', 1).tasks).toEqual([0]);
+    expect(l.take('b', 1).tasks).toEqual([2, 3]);
+    // A backup's holder dies: the task stays leased to the first.
+    const { l: m, tick: later } = ledger(2);
+    m.take('x', 1);
+    m.take('y', 1);
+    m.done(1, 1);
+    later(5);
+    expect(m.take('y', 1).tasks).toEqual([0]);
+    expect(m.release('y')).toEqual([]);
+    expect(m.counts().running).toBe(1);
+    expect(m.holds('x', 0)).toBe(true);
+    expect(m.holders(0)).toEqual(['x']);
+  });
+
+  it('failures - count against the task; past the retries it is final; meanwhile it is pending again', () => {
+    const { l } = ledger(2, 1);
+    expect(l.take('a', 1).tasks).toEqual([0]);
+    expect(l.failed(0, 'a')).toEqual({ final: false, failures: 1 });
+    expect(l.holds('a', 0)).toBe(false);
+    expect(l.take('b', 1).tasks).toEqual([0]);
+    expect(l.failed(0, 'b')).toEqual({ final: true, failures: 2 });
+    expect(l.counts().failures).toBe(2);
+    // A failure of a done task (a late report) counts nothing.
+    l.done(1);
+    expect(l.failed(1, 'a')).toEqual({ final: false, failures: 0 });
+  });
+});

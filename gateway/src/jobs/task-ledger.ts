@@ -1,0 +1,256 @@
+/**
+ * The task server's book of one task job (docs/jobs.md, "Tasks"): each task
+ * is pending, leased (to which clone attempts, since when) or done. Pure: the
+ * coordinator's JobTasks feeds it what it hears and answers clones from it.
+ *
+ * Batches: a clone's first request gets one task, and each later one as many
+ * as it has taken so far (1, 1, 2, 4, …: slow start, since nothing is known of
+ * a task's cost at first), never more than the pending tasks shared among
+ * twice the running clones (guided self-scheduling: batches shrink as the end
+ * nears, so no clone holds much work when the others run dry) nor MAX_BATCH.
+ * Backups (MapReduce): with nothing pending, a clone gets a duplicate of a
+ * task that runs for longer than BACKUP_AFTER times the median task so far
+ * (the longest first; one backup per task at a time): a task merely waiting
+ * its turn or sharing a core is no straggler, and a duplicate of it would only
+ * take a core from it. Only the first task an attempt holds unfinished runs
+ * (the rest of its batch waits behind it); it runs since its lease or the
+ * attempt's last result, whichever is later. The first result per task wins.
+ */
+import type { TaskCounts } from '@flurry/core';
+
+/** The most tasks one request takes. */
+export const MAX_BATCH = 64;
+/** A task running longer than this many times the median task's time gets a backup. */
+export const BACKUP_AFTER = 2;
+
+const PENDING = 0;
+const LEASED = 1;
+const DONE = 2;
+
+interface Lease {
+  attempt: string;
+  since: number;
+}
+
+/** What a clone asking for work gets: tasks to run now; none with `end` (every task done), none without (ask again). */
+export interface TaskGrant {
+  tasks: number[];
+  end: boolean;
+}
+
+export class TaskLedger {
+  private readonly state: Uint8Array;
+  /** The leases of each leased task: its first, and at most one backup. */
+  private readonly leases = new Map<number, Lease[]>();
+  /** Per attempt: the tasks it holds and how many it has taken. */
+  private readonly attempts = new Map<string, { held: Set<number>; taken: number; lastResultAt?: number }>();
+  /** How long done tasks ran, sorted lazily (the median judges stragglers). */
+  private readonly runMs: number[] = [];
+  private runMsSorted = true;
+  private readonly failures = new Map<number, number>();
+  /** Tasks given back (a lease ended without a result), handed out before new ones. */
+  private returned: number[] = [];
+  /** The lowest task never handed out. */
+  private next = 0;
+  private pendingCount: number;
+  private doneCount = 0;
+  private backupCount = 0;
+  private failureCount = 0;
+  /** Results dropped because another attempt's came first. */
+  duplicates = 0;
+  /** Attempts that held a task another finished: they may still be running it for nothing. */
+  readonly wasted = new Set<string>();
+
+  constructor(
+    readonly total: number,
+    /** Failures a task may have before the job fails (the job's retries). */
+    private readonly retries: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.state = new Uint8Array(total);
+    this.pendingCount = total;
+  }
+
+  get allDone(): boolean {
+    return this.doneCount === this.total;
+  }
+
+  isDone(task: number): boolean {
+    return this.state[task] === DONE;
+  }
+
+  /** The attempts holding `task` now. */
+  holders(task: number): string[] {
+    return (this.leases.get(task) ?? []).map((l) => l.attempt);
+  }
+
+  /** Whether `attempt` holds `task` (it was handed it and has not given it back). */
+  holds(attempt: string, task: number): boolean {
+    return this.attempts.get(attempt)?.held.has(task) ?? false;
+  }
+
+  counts(): TaskCounts {
+    return { total: this.total, done: this.doneCount, running: this.leases.size, backups: this.backupCount, duplicates: this.duplicates, failures: this.failureCount };
+  }
+
+  /** The next batch for `attempt`, with `running` clone attempts asking at most. */
+  take(attempt: string, running: number): TaskGrant {
+    if (this.allDone) return { tasks: [], end: true };
+    const mine = this.attemptOf(attempt);
+    const tasks: number[] = [];
+    if (this.pendingCount > 0) {
+      const share = Math.max(1, Math.floor(this.pendingCount / (2 * Math.max(1, running))));
+      const size = Math.min(Math.max(1, mine.taken), share, MAX_BATCH);
+      while (tasks.length < size) {
+        const t = this.nextPending();
+        if (t === undefined) break;
+        this.lease(t, attempt);
+        tasks.push(t);
+      }
+    } else {
+      const backup = this.straggler(attempt);
+      if (backup !== undefined) {
+        this.lease(backup, attempt);
+        this.backupCount++;
+        tasks.push(backup);
+      }
+    }
+    mine.taken += tasks.length;
+    return { tasks, end: false };
+  }
+
+  /** A result of `task` is stored (it ran `runMs`): it is done (a second one changes nothing); false when it was done already. */
+  done(task: number, runMs?: number): boolean {
+    if (task < 0 || task >= this.total || this.state[task] === DONE) return false;
+    if (this.state[task] === PENDING) this.pendingCount--;
+    this.state[task] = DONE;
+    this.doneCount++;
+    if (runMs !== undefined && Number.isFinite(runMs)) {
+      this.runMs.push(runMs);
+      this.runMsSorted = false;
+    }
+    const now = this.now();
+    const leases = this.leases.get(task) ?? [];
+    for (const l of leases) {
+      const holder = this.attempts.get(l.attempt);
+      holder?.held.delete(task);
+      if (holder) holder.lastResultAt = now;
+    }
+    // With a backup, one of the two still runs the task for nothing.
+    if (leases.length > 1) for (const l of leases) this.wasted.add(l.attempt);
+    this.leases.delete(task);
+    return true;
+  }
+
+  /** A done task whose result turned out not to be stored: pending again. */
+  undo(task: number): void {
+    if (this.state[task] !== DONE) return;
+    this.state[task] = PENDING;
+    this.doneCount--;
+    this.pendingCount++;
+    this.returned.push(task);
+  }
+
+  failuresOf(task: number): number {
+    return this.failures.get(task) ?? 0;
+  }
+
+  /**
+   * `run_task` failed in `attempt`: the failure counts against the task, whose
+   * lease ends. `final` when it has failed more than the job's retries.
+   */
+  failed(task: number, attempt: string): { final: boolean; failures: number } {
+    if (task < 0 || task >= this.total || this.state[task] === DONE) return { final: false, failures: 0 };
+    this.failureCount++;
+    const failures = (this.failures.get(task) ?? 0) + 1;
+    this.failures.set(task, failures);
+    this.unlease(task, attempt);
+    return { final: failures > this.retries, failures };
+  }
+
+  /** The attempt ended (done, lost, failed, stopped): the tasks it held and did not finish are pending again, unless leased elsewhere too. */
+  release(attempt: string): number[] {
+    const mine = this.attempts.get(attempt);
+    if (!mine) return [];
+    this.attempts.delete(attempt);
+    const given: number[] = [];
+    for (const task of mine.held) if (this.unlease(task, attempt)) given.push(task);
+    return given;
+  }
+
+  private attemptOf(attempt: string) {
+    let mine = this.attempts.get(attempt);
+    if (!mine) this.attempts.set(attempt, (mine = { held: new Set(), taken: 0 }));
+    return mine;
+  }
+
+  private nextPending(): number | undefined {
+    while (this.returned.length > 0) {
+      const t = this.returned.shift()!;
+      if (this.state[t] === PENDING) return t;
+    }
+    while (this.next < this.total) {
+      const t = this.next++;
+      if (this.state[t] === PENDING) return t;
+    }
+    return undefined;
+  }
+
+  private lease(task: number, attempt: string): void {
+    if (this.state[task] === PENDING) this.pendingCount--;
+    this.state[task] = LEASED;
+    const leases = this.leases.get(task) ?? [];
+    leases.push({ attempt, since: this.now() });
+    this.leases.set(task, leases);
+    this.attemptOf(attempt).held.add(task);
+  }
+
+  /** Ends `attempt`'s lease of `task`; true when that made it pending again. */
+  private unlease(task: number, attempt: string): boolean {
+    this.attempts.get(attempt)?.held.delete(task);
+    const leases = this.leases.get(task);
+    if (!leases || this.state[task] !== LEASED) return false;
+    const left = leases.filter((l) => l.attempt !== attempt);
+    if (left.length > 0) {
+      this.leases.set(task, left);
+      return false;
+    }
+    this.leases.delete(task);
+    this.state[task] = PENDING;
+    this.pendingCount++;
+    this.returned.push(task);
+    return true;
+  }
+
+  /** The median time of the tasks done so far, or undefined before any. */
+  private medianRunMs(): number | undefined {
+    if (this.runMs.length === 0) return undefined;
+    if (!this.runMsSorted) {
+      this.runMs.sort((a, b) => a - b);
+      this.runMsSorted = true;
+    }
+    return this.runMs[Math.floor(this.runMs.length / 2)];
+  }
+
+  /** The straggler running longest past BACKUP_AFTER × the median, held by another attempt and with no backup yet. */
+  private straggler(attempt: string): number | undefined {
+    const median = this.medianRunMs();
+    if (median === undefined) return undefined;
+    const now = this.now();
+    let best: number | undefined;
+    let longest = BACKUP_AFTER * median;
+    for (const [other, held] of this.attempts) {
+      if (other === attempt) continue;
+      const task = held.held.values().next().value;
+      if (task === undefined) continue;
+      const leases = this.leases.get(task);
+      if (!leases || leases.length !== 1) continue;
+      const runningFor = now - Math.max(leases[0].since, held.lastResultAt ?? 0);
+      if (runningFor > longest) {
+        longest = runningFor;
+        best = task;
+      }
+    }
+    return best;
+  }
+}
