@@ -246,8 +246,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The export section with one `__flurry_global_<i>` export added per mutable global. */
-function exportSectionWithGlobals(bytes: Uint8Array, existing: Section | undefined, mutableGlobals: number[]): Uint8Array {
+/** Section `id` (a vector: imports, exports) with `added` (`addedCount` entries, encoded) after its own entries. */
+function vectorSectionWith(bytes: Uint8Array, id: number, existing: Section | undefined, addedCount: number, added: Uint8Array): Uint8Array {
   let count = 0;
   let body: Uint8Array = new Uint8Array(0);
   if (existing) {
@@ -255,9 +255,14 @@ function exportSectionWithGlobals(bytes: Uint8Array, existing: Section | undefin
     count = r.u32();
     body = bytes.subarray(r.pos, existing.end);
   }
+  return section(id, concat([Uint8Array.from(leb(count + addedCount)), body, added]));
+}
+
+/** The export section with one `__flurry_global_<i>` export added per mutable global. */
+function exportSectionWithGlobals(bytes: Uint8Array, existing: Section | undefined, mutableGlobals: number[]): Uint8Array {
   const added: number[] = [];
   for (const g of mutableGlobals) added.push(...nameBytes(GLOBAL_EXPORT_PREFIX + g), 0x03, ...leb(g));
-  return section(7, concat([Uint8Array.from(leb(count + mutableGlobals.length)), body, Uint8Array.from(added)]));
+  return vectorSectionWith(bytes, 7, existing, mutableGlobals.length, Uint8Array.from(added));
 }
 
 /** The data section with every active segment made passive (its bytes kept, never written at instantiation). */
@@ -286,15 +291,8 @@ export const CLONE_MEMORY_IMPORT = { module: 'flurry:clone', name: 'memory' } as
  * CLONE_MEMORY_IMPORT: it keeps index 0, as the module imports no memory.
  */
 function importSectionWithMemory(bytes: Uint8Array, existing: Section | undefined, limits: Uint8Array): Uint8Array {
-  let count = 0;
-  let body: Uint8Array = new Uint8Array(0);
-  if (existing) {
-    const r = new Reader(bytes, existing.start, existing.end);
-    count = r.u32();
-    body = bytes.subarray(r.pos, existing.end);
-  }
   const entry = Uint8Array.from([...nameBytes(CLONE_MEMORY_IMPORT.module), ...nameBytes(CLONE_MEMORY_IMPORT.name), 0x02, ...limits]);
-  return section(2, concat([Uint8Array.from(leb(count + 1)), body, entry]));
+  return vectorSectionWith(bytes, 2, existing, 1, entry);
 }
 
 /** The raw limits of the one memory a memory section defines, when a clone may import it instead (32-bit, unshared). */

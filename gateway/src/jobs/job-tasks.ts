@@ -9,7 +9,7 @@
  */
 import { JobSubjects, serve, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { CloneAttempts, RunningAttempt, TaskHooks } from './clone-attempts.js';
+import type { AttemptsOwner, CloneAttempts, RunningAttempt, TaskHooks } from './clone-attempts.js';
 import { START_GRACE_MS } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
@@ -18,16 +18,8 @@ import { TaskLedger } from './task-ledger.js';
 /** Progress events of a task job are stored at most this often (the record's counts follow every task). */
 const PROGRESS_EVERY_MS = 250;
 
-/** What the task server needs of the job's run. */
-export interface TasksOwner {
-  readonly stored: StoredJob;
-  readonly log: Logger;
-  readonly store: JobStore;
-  over(): boolean;
-  emit(kind: JobEventKind, fields: Record<string, unknown>): void;
-  changed(): void;
-  wake(): void;
-}
+/** What the task server needs of the job's run: what its clone attempts need, but the retries (a task counts its own). */
+export type TasksOwner = Omit<AttemptsOwner, 'retries'>;
 
 /** One clone's attempt: several clones of one fork request share its request id. */
 export function attemptKey(requestId: string, index: number): string {
