@@ -117,6 +117,20 @@ describe('task jobs', () => {
     expect(outputs.map((o) => Buffer.from(o, 'base64').readUInt32LE(0))).toEqual([...Array(10).keys()]);
   });
 
+  it('ended - a clone that asks after its job ended is told to end, not left asking a server that is gone', async () => {
+    const job = await finishedJob(api, (await submitJob(api, { function: 'tasks', clones: 3, tasks: 6, input: input(1) })).id);
+    expect(job.state).toBe('done');
+    // A clone forked as a slot freed near the end starts after it: without an answer it would ask again for a
+    // minute (the host's GIVE_UP_MS) with its guest thread held, delaying the next job's clones.
+    const nc = await connect(fleet.adminConnectOptions());
+    try {
+      const late = decode<TaskReply>((await nc.request(JobSubjects.tasks(job.tenant, job.id), encode({ requestId: `${job.id}.late`, hostId: 'host-1', index: 2, failed: [], duplicates: 0 }), { timeout: 5000 })).data);
+      expect(late).toEqual({ ok: true, tasks: [], end: true });
+    } finally {
+      await nc.close();
+    }
+  });
+
   it('backup - a slow task still running when the rest are done is given to an idle clone too; the first result counts', async () => {
     const tasks = 12;
     const job = await finishedJob(api, (await submitJob(api, { function: 'tasks', clones: 4, tasks, input: input(10, 3, 3000) })).id);

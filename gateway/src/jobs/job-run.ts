@@ -167,7 +167,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
         await this.fail(toWireError(err));
       }
     } finally {
-      this.tasks?.close();
+      this.tasks?.close(!this.stopped);
       this.attempts.close();
       this.attempts.forgetAll();
       await this.writer.last();

@@ -15,6 +15,8 @@ import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 import { TaskLedger } from './task-ledger.js';
 
+/** How long a task job's subject answers `end` after the job ended (clones ask every 100 ms while idle). */
+const END_LINGER_MS = 10_000;
 /** Progress events of a task job are stored at most this often (the record's counts follow every task). */
 const PROGRESS_EVERY_MS = 250;
 
@@ -64,8 +66,18 @@ export class JobTasks implements TaskHooks {
     this.sub ??= serve(nc, 'tasks', JobSubjects.tasks(tenant, id), (req) => this.onRequest(req), { log: this.job.log.child({ jobId: id }) });
   }
 
-  close(): void {
-    this.sub?.unsubscribe();
+  /**
+   * Stops serving. `linger` (the job ended): the subject answers `end` a
+   * while longer first, so that a clone between two asks when the job ends
+   * is told to end at its next ask instead of finding nobody there and
+   * asking again for a minute with its guest thread held (a coordinator
+   * that stops for a take-over leaves at once: the next one serves).
+   */
+  close(linger = false): void {
+    const sub = this.sub;
+    if (!sub) return;
+    if (linger) setTimeout(() => sub.unsubscribe(), END_LINGER_MS).unref();
+    else sub.unsubscribe();
   }
 
   /** Every task is done or one failed for good: the job can end. */
