@@ -61,7 +61,7 @@ export class Gateway {
     let loadReporter: LoadReporter | undefined;
     const services = await openServices({
       fabric, fleet, log, getFunction: (tenant, name) => registry.get(tenant, name),
-      invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, hostTtlMs: config.hostTtlSeconds * 1000, instanceLostMs: config.instanceLostMs,
+      invokeTimeoutMs: config.invokeTimeoutMs, createTimeoutMs: config.placeTimeoutMs, instanceLostMs: config.instanceLostMs,
       onLoadChange: () => loadReporter?.changed(),
       instanceQuota: config.quotas.serviceInstances,
       metrics,

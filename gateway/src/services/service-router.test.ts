@@ -48,7 +48,7 @@ function router(world: World) {
   const counts = { sent: () => undefined, ended: () => undefined, holding: () => undefined, inFlight: () => 0 } as unknown as RequestCounts;
   const r = new ServiceRouter({
     fabric: { nc, link } as unknown as Fabric, fleet, store, scaling, counts,
-    invokeTimeoutMs: world.invokeTimeoutMs ?? 5000, createTimeoutMs: 1000, hostTtlMs: 10_000, instanceLostMs: 10_000,
+    invokeTimeoutMs: world.invokeTimeoutMs ?? 5000, createTimeoutMs: 1000, instanceLostMs: 10_000,
     getFunction: async () => Promise.reject(new Error('none')), log: pino({ level: 'silent' }),
   });
   return { sent, replaced, forward: () => r.forward('t', 'room', () => request) };

@@ -51,8 +51,6 @@ export interface ServiceRouterDeps {
   invokeTimeoutMs: number;
   /** How long a request waits for a service's first instance. */
   createTimeoutMs: number;
-  /** A host counts as live this long after its last heartbeat (FLURRY_HOST_TTL_S). */
-  hostTtlMs: number;
   /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
   instanceLostMs: number;
   /** The service's function: its own limits go with each request (functions/function-limits.ts). */

@@ -32,8 +32,6 @@ export interface ServicesDeps {
   getFunction: (tenant: string, name: string) => Promise<FunctionRecord>;
   invokeTimeoutMs: number;
   createTimeoutMs: number;
-  /** A host counts as live this long after its last heartbeat (FLURRY_HOST_TTL_S). */
-  hostTtlMs: number;
   /** An instance whose host is silent this long past its TTL is replaced, its state lost (FLURRY_INSTANCE_LOST_MS). */
   instanceLostMs: number;
   log: Logger;
@@ -56,7 +54,7 @@ export async function openServices(deps: ServicesDeps): Promise<Services> {
     counts,
     scaling,
     records: new ServiceRecords({ store, scaling, counts, getFunction: deps.getFunction, instanceQuota: deps.instanceQuota }),
-    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, hostTtlMs: deps.hostTtlMs, instanceLostMs, getFunction: deps.getFunction, log, metrics: deps.metrics }),
+    router: new ServiceRouter({ fabric, fleet, store, scaling, counts, invokeTimeoutMs, createTimeoutMs, instanceLostMs, getFunction: deps.getFunction, log, metrics: deps.metrics }),
     migrations: new InstanceMigrations({ fabric, fleet, store, instanceLostMs, log, history: migrationHistory }),
     migrationHistory,
   };
