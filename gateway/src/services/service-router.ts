@@ -75,10 +75,24 @@ export class ServiceRouter {
 
   /**
    * forward's work, until `deadline` (the request's own, kept across the
-   * attempts); `unservedSince`: when the instance's subject first had nobody
-   * serving it, for the request sent again after that.
+   * attempts): the request is sent again where an attempt found nobody
+   * serving the instance's subject and the instance's fate allows it.
    */
-  private async route(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, deadline: number, unservedSince?: number): Promise<InvokeResult & { instanceId: string }> {
+  private async route(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, deadline: number): Promise<InvokeResult & { instanceId: string }> {
+    let unservedSince: number | undefined;
+    for (;;) {
+      const outcome = await this.attempt(tenant, name, build, routeKey, trace, deadline, unservedSince);
+      if ('instanceId' in outcome) return outcome;
+      unservedSince = outcome.unservedSince;
+    }
+  }
+
+  /**
+   * One attempt of route: the answer, or `{ unservedSince }` to send again
+   * (when the instance's subject first had nobody serving it; undefined
+   * after its instance was replaced).
+   */
+  private async attempt(tenant: string, name: string, build: (record: ServiceRecord) => InvokeRequest, routeKey: string | undefined, trace: TraceContext | undefined, deadline: number, unservedSince: number | undefined): Promise<(InvokeResult & { instanceId: string }) | { unservedSince: number | undefined }> {
     const { store, scaling, counts } = this.deps;
     const key = serviceKeyOf(tenant, name);
     // Held while this gateway reconnects (to another node of a cluster: milliseconds), not refused at once;
@@ -127,13 +141,13 @@ export class ServiceRouter {
         }
         if (verdict === 'lost') {
           await scaling.replaceLost(tenant, name, inst.id);
-          return await this.route(tenant, name, build, routeKey, trace, deadline);
+          return { unservedSince: undefined };
         }
         const left = deadline - Date.now();
         if (left <= 0) throw new FlurryError('unavailable', `instance ${inst.id} of service "${name}" is not answering (nobody has served its subject on host ${inst.host} since ${new Date(since).toISOString()})`, { retryAfterSeconds: 1 });
         await new Promise((r) => setTimeout(r, Math.min(UNSERVED_RETRY_MS, left)));
       }
-      return await this.route(tenant, name, build, routeKey, trace, deadline, since);
+      return { unservedSince: since };
     }
     const reply = decodeOrRefuse('InvokeReply', data, undefined, 'unavailable');
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
