@@ -29,6 +29,7 @@ import {
 import { GuestPool, probeFaults, type FaultFigures } from '@flurry/worker-host';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { breakdownTable, forkBreakdown, type ForkBreakdown } from './fork-phases.js';
+import { probeThreadWake } from './fork-wake.js';
 import { round, summarize } from './stats.js';
 import { option } from './options.js';
 
@@ -63,9 +64,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // First, while no fleet runs on the machine: one lazy fault against one first-touch fault.
   const faults = faultFigures(say);
   if (args.includes('--local-only')) {
+    const wake = await wakeFigures(say);
     const local = await localForks([64, 256, 1024], say);
     for (const l of local) console.log(localLine(l));
-    return { bench: 'fork', ...faults, ...localFigures(local) };
+    return { bench: 'fork', ...faults, threadWake: wake, ...localFigures(local) };
   }
   const threads = Math.ceil(clones / hostCount);
   const hosts = Array.from({ length: hostCount }, (_, i) => `host-${i + 1}`);
@@ -194,6 +196,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
 }
 
+/** A message reaching an idle thread through its event loop against a futex doorbell, alternated in one run. */
+async function wakeFigures(say: (s: string) => void) {
+  const w = await probeThreadWake();
+  say(`thread wake-up after a 20 ms idle (${w.samples} each, alternated): postMessage p50 ${w.messageP50Us} µs (p90 ${w.messageP90Us}), Atomics.wait doorbell p50 ${w.doorbellP50Us} µs (p90 ${w.doorbellP90Us})`);
+  return w;
+}
+
 /** The fault probe's figures, printed, and its headline fields. */
 function faultFigures(say: (s: string) => void): { faultServiceUs: number | null; faultServiceP99Us: number | null; firstTouchUs: number | null; firstTouchP99Us: number | null; faultVsFirstTouch: number | null; faultPath: string; faultProbe: FaultFigures } {
   const f = probeFaults();
@@ -226,9 +235,17 @@ interface LocalFork {
    * mapped over it, instantiating, setting the globals).
    */
   backToBackParts: { threadMs: number; hopMs: number; callSetupMs: number; instanceMs: number };
-  /** Forks of the back-to-back run whose memory came from the thread's pool. */
+  /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came made ahead on it (for any snapshot of the module). */
   pooledForks: number;
+  instanceAheadForks: number;
   forks: number;
+  /**
+   * The same back-to-back forks alternating between parents of two modules, so
+   * that no instance made ahead is of the forked module: the pooled memory
+   * only (the figure before instances were made ahead), median, and its instance part.
+   */
+  backToBackMemoryOnlyMs: number;
+  backToBackMemoryOnlyInstanceMs: number;
   /** The same back-to-back forks with the memory pool off (each clone makes and grows a new memory: the figure before the pool), median. */
   backToBackUnpooledMs: number;
   backToBackUnpooledInstanceMs: number;
@@ -243,7 +260,8 @@ interface LocalFork {
 function localLine(l: LocalFork): string {
   return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction ${l.backToBackMs.toFixed(3)} ms with nothing made ahead ` +
     `(to the thread ${l.backToBackParts.hopMs.toFixed(3)} + call setup ${l.backToBackParts.callSetupMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}; ` +
-    `pooled memory ${l.pooledForks}/${l.forks}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
+    `pooled memory ${l.pooledForks}/${l.forks}, instance ahead ${l.instanceAheadForks}/${l.forks}); ` +
+    `memory only (two modules alternating) ${l.backToBackMemoryOnlyMs.toFixed(3)} ms (instance ${l.backToBackMemoryOnlyInstanceMs.toFixed(3)}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
     `${(l.backToBackUnpooledMs / l.backToBackMs).toFixed(1)}x); ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
     `to running: made ahead ${l.cowMs.toFixed(3)} ms, same parent back to back ${l.cowColdMs.toFixed(3)} ms; copy ${l.copyMs.toFixed(1)} ms`;
 }
@@ -253,6 +271,7 @@ function localFigures(local: LocalFork[]): Record<string, unknown> {
   return {
     localFork: local,
     localForkBackToBackMs: worst((l) => l.backToBackMs),
+    localForkBackToBackMemoryOnlyMs: worst((l) => l.backToBackMemoryOnlyMs),
     localForkBackToBackUnpooledMs: worst((l) => l.backToBackUnpooledMs),
     localForkMadeAheadMs: worst((l) => l.madeAheadMs),
     localForkMs: worst((l) => l.cowMs),
@@ -270,8 +289,12 @@ const median = (xs: number[]) => summarize(xs).p50Ms;
  *                       spare instance (a thread keeps one, of the parent it
  *                       served last); the thread is idle when the fork comes.
  *                       Its memory comes from the thread's pool (generic,
- *                       made ahead); the same forks with the pool off are
- *                       the baseline (a new memory made and grown per fork)
+ *                       made ahead) with an instance of the module made on
+ *                       it ahead (generic too: no snapshot in it). Baselines
+ *                       in the same run: alternating between parents of two
+ *                       modules (the instance ahead is never of the forked
+ *                       module: memory only), and the pool off (a new memory
+ *                       made and grown per fork)
  *   made ahead          the same parent each time, idle between forks: the
  *                       thread has made the next instance ahead
  *   same parent, back to back  the next fork as soon as the last ended (today's
@@ -283,6 +306,9 @@ const median = (xs: number[]) => summarize(xs).p50Ms;
  */
 async function localForks(sizes: number[], say: (s: string) => void): Promise<LocalFork[]> {
   const moduleBytes = new Uint8Array(readFileSync(join(repoRoot, 'functions/build/pattern.wasm')));
+  // The same program as another module (a custom section appended: another digest), for the memory-only baseline.
+  const name = new TextEncoder().encode('bench');
+  const otherModule = new Uint8Array([...moduleBytes, 0, name.length + 1, name.length, ...name]);
   const out: LocalFork[] = [];
   const log = createLogger('bench', {}, 'warn');
   const limits = { callTimeoutMs: 600_000, initTimeoutMs: 600_000, maxOutputBytes: 4 * MiB, maxLogLines: 64, maxLogBytes: 65536 };
@@ -300,11 +326,10 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       const firstInstruction = m.createdAt! - sent;
       const instanceMs = m.spare ? 0 : m.restoreMs;
       const hopMs = m.receivedAt! - sent;
-      return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true };
+      return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true, instanceAhead: m.instanceAhead === true };
     };
-    /** Back to back, nothing made ahead for the fork: alternating between two parents of the same module and init. */
-    const alternate = async (pool: GuestPool, n: number, first: 'a' | 'b') => {
-      const second = first === 'a' ? 'b' : 'a';
+    /** Back to back, nothing made ahead for the fork: alternating between two parents (of the same module and init, or of two modules). */
+    const alternate = async (pool: GuestPool, n: number, first: string, second: string) => {
       const forks: Awaited<ReturnType<typeof fork>>[] = [];
       for (let i = 0; i < n; i++) {
         await pause(20);
@@ -320,7 +345,7 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       await unpooledPool.warm('a', moduleBytes, init);
       await unpooledPool.warm('b', moduleBytes, init);
       // The thread's spare is of 'b', loaded last.
-      unpooled = await alternate(unpooledPool, 15, 'a');
+      unpooled = await alternate(unpooledPool, 15, 'a', 'b');
     } finally {
       await unpooledPool.close();
     }
@@ -329,6 +354,7 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
     try {
       await native.warm('a', moduleBytes, init);
       await native.warm('b', moduleBytes, init);
+      await native.warm('c', otherModule, init);
       const n = 15;
       const ahead: Awaited<ReturnType<typeof fork>>[] = [];
       for (let i = 0; i < n; i++) {
@@ -337,8 +363,13 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       }
       const cold: number[] = [];
       for (let i = 0; i < n; i++) cold.push((await fork(native, 'a', i)).running);
-      // The thread's spare is of 'a', forked last.
-      const nothing = await alternate(native, n, 'b');
+      // The thread's spare is of 'a', forked last. Memory only and with instances ahead, alternated in rounds of 5.
+      const nothing: Awaited<ReturnType<typeof fork>>[] = [];
+      const memoryOnly: Awaited<ReturnType<typeof fork>>[] = [];
+      for (let r = 0; r < 3; r++) {
+        nothing.push(...await alternate(native, 6, 'b', 'a'));
+        memoryOnly.push(...await alternate(native, 6, 'c', 'a'));
+      }
       fig = {
         mib,
         backToBackMs: round(median(nothing.map((f) => f.firstInstruction)), 3),
@@ -349,7 +380,10 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
           instanceMs: round(median(nothing.map((f) => f.instanceMs)), 3),
         },
         pooledForks: nothing.filter((f) => f.pooled).length,
+        instanceAheadForks: nothing.filter((f) => f.instanceAhead).length,
         forks: nothing.length,
+        backToBackMemoryOnlyMs: round(median(memoryOnly.map((f) => f.firstInstruction)), 3),
+        backToBackMemoryOnlyInstanceMs: round(median(memoryOnly.map((f) => f.instanceMs)), 3),
         backToBackUnpooledMs: round(median(unpooled.map((f) => f.firstInstruction)), 3),
         backToBackUnpooledInstanceMs: round(median(unpooled.map((f) => f.instanceMs)), 3),
         madeAheadMs: round(median(ahead.map((f) => f.firstInstruction)), 3),
