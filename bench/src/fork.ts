@@ -204,22 +204,32 @@ async function wakeFigures(say: (s: string) => void) {
 }
 
 /** The fault probe's figures, printed, and its headline fields. */
-function faultFigures(say: (s: string) => void): { faultServiceUs: number | null; faultServiceP99Us: number | null; firstTouchUs: number | null; firstTouchP99Us: number | null; faultVsFirstTouch: number | null; faultPath: string; faultProbe: FaultFigures } {
+function faultFigures(say: (s: string) => void) {
   const f = probeFaults();
   const t = (x: { medianUs: number; p99Us: number; samples: number } | null) => (x ? `median ${x.medianUs.toFixed(2)} µs, p99 ${x.p99Us.toFixed(2)} µs (${x.samples} faults)` : 'not measured');
-  say(`fault service (${f.path}; clock ${f.clockNs ?? '?'} ns per read pair, taken off): lazy from the page store ${t(f.lazyPage)}, the pager's own part ${f.handlerUs?.toFixed(2) ?? '—'} µs;`);
-  say(`  a whole ${f.lazyChunk?.chunkPages ?? 16}-page chunk per fault ${t(f.lazyChunk)}; first touch of anonymous memory: write ${t(f.firstTouchWrite)}, read ${t(f.firstTouchRead)}`);
+  say(`fault service (${f.path}; clock ${f.clockNs ?? '?'} ns per read pair, taken off), a page the host holds, as forks serve it (${f.mapped ? 'store mapped: the kernel maps it' : 'through the pager'}):`);
+  say(`  first read ${t(f.lazyPage)}; first write ${t(f.lazyPageWrite)}`);
+  say(`  through the pager (UFFDIO_COPY, the path before): one page ${t(f.lazyPagePager)}, the pager's own part ${f.handlerUs?.toFixed(2) ?? '—'} µs; a whole ${f.lazyChunk?.chunkPages ?? 16}-page chunk ${t(f.lazyChunk)}`);
+  say(`  first touch of anonymous memory: write ${t(f.firstTouchWrite)}, read ${t(f.firstTouchRead)}`);
   const lazy = f.lazyPage?.medianUs ?? null;
   const touch = f.firstTouchWrite?.medianUs ?? null;
-  const ratio = lazy !== null && touch ? round(lazy / touch, 2) : null;
-  if (ratio !== null) say(`  lazy fault / first-touch fault: ${ratio}x (goal ≤ 2x)`);
+  const ratio = (x: number | null | undefined, y: number | null | undefined) => (x != null && y ? round(x / y, 2) : null);
+  const r = ratio(lazy, touch);
+  if (r !== null) say(`  lazy fault / first-touch write: ${r}x (goal ≤ 2x); first writes ${ratio(f.lazyPageWrite?.medianUs, touch)}x, first reads ${ratio(lazy, f.firstTouchRead?.medianUs)}x; the pager's path ${ratio(f.lazyPagePager?.medianUs, touch)}x`);
+  const med = (x: { medianUs: number } | null) => (x ? round(x.medianUs, 2) : null);
   return {
     faultServiceUs: lazy === null ? null : round(lazy, 2),
     faultServiceP99Us: f.lazyPage ? round(f.lazyPage.p99Us, 2) : null,
+    faultServiceWriteUs: med(f.lazyPageWrite),
+    faultServicePagerUs: med(f.lazyPagePager),
     firstTouchUs: touch === null ? null : round(touch, 2),
     firstTouchP99Us: f.firstTouchWrite ? round(f.firstTouchWrite.p99Us, 2) : null,
-    faultVsFirstTouch: ratio,
+    firstTouchReadUs: med(f.firstTouchRead),
+    faultVsFirstTouch: r,
+    faultWriteVsFirstTouch: ratio(f.lazyPageWrite?.medianUs, touch),
+    faultPagerVsFirstTouch: ratio(f.lazyPagePager?.medianUs, touch),
     faultPath: f.path,
+    faultMapped: f.mapped,
     faultProbe: f,
   };
 }
