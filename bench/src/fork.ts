@@ -19,6 +19,7 @@
  * their own against the same on loopback (fork-netns.ts).
  */
 import { freemem } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -50,6 +51,8 @@ interface RunFigures {
   phases?: ForkBreakdown;
   /** Adopted ahead: the snapshot made ready on every host (adoptAhead) between the snapshot and the fork, in ms; not in runningMs. */
   adoptAheadMs?: number;
+  /** The driver's own event loop while the fork ran: its longest delay (ms), to tell a late answer the driver could not read from one that came late. */
+  driverLoopMaxMs?: number;
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -103,10 +106,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         const rec = await releaseSnapshot(nc, hosts.filter((h) => h !== 'host-1'), 'default', snap.snapshotId);
         recordingBytes = rec.reduce((s, r) => s + (r.cache?.bytesReceived ?? 0), 0);
       }
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
       const out = await forkAcross(nc, {
         requestId: `bench-${label}`, descriptor: snap.descriptor, placement: roundRobin(hosts, n), count: n, inputs: () => cloneInput,
         mode, prefetch, initInput, timeoutMs: 600_000,
       });
+      loop.disable();
       const released: ReleaseReply[] = await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
       const server = released.find((r) => r.server)?.server;
       if (mode === 'lazy' && !prefetch) workingSetBytes = (server?.workingSetChunks ?? 0) * descriptor.chunkPages * descriptor.pageSize;
@@ -123,6 +129,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         faultWaitMs: sum((r) => r.faultWaitMs),
         failed: out.results.filter((r) => !r.ok).length,
         adoptAheadMs,
+        driverLoopMaxMs: round(loop.max / 1e6, 1),
       };
       figures.push(fig);
       const starts = out.results.map((r) => r.startMs).sort((a, b) => a - b);
@@ -143,11 +150,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const lazy = await forkRun('lazy, adopted ahead', 'lazy', false, clones, true);
     say(`  where it went with the snapshot adopted ahead (adoptAhead took ${lazy.adoptAheadMs!.toFixed(1)} ms before the fork):`);
     for (const line of breakdownTable(lazy.phases!)) say(line);
+    say(`  the driver's event loop, longest delay while the fork ran: ${lazy.driverLoopMaxMs} ms adopted ahead, ${adoptedOnFork.driverLoopMaxMs} ms adopted on the fork`);
     say(`  all running: adopted ahead ${lazy.runningMs.toFixed(1)} ms vs adopted on the fork ${adoptedOnFork.runningMs.toFixed(1)} ms (${(adoptedOnFork.runningMs / lazy.runningMs).toFixed(2)}x)`);
     const touchedBytes = Math.floor((share * mib * MiB) / PAGE_SIZE) * PAGE_SIZE;
     const lazyFigures = {
       bench: 'fork', clones, hosts: hostCount, parentMiB: mib, memoryBytes, share,
-      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, doneMs: round(lazy.doneMs, 1), adoptAheadMs: round(lazy.adoptAheadMs!, 1),
+      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, driverLoopMaxMs: lazy.driverLoopMaxMs, driverLoopMaxAdoptedOnForkMs: adoptedOnFork.driverLoopMaxMs, doneMs: round(lazy.doneMs, 1), adoptAheadMs: round(lazy.adoptAheadMs!, 1),
       forkAdoptedOnForkMs: round(adoptedOnFork.runningMs, 1), phasesAdoptedOnFork: adoptedOnFork.phases,
       bytesMulticast: lazy.bytesSent, touchedBytes, multicastOverTouched: round(lazy.bytesSent / touchedBytes, 3),
       pagesLazy: lazy.pages, faultWaitMsLazy: round(lazy.faultWaitMs, 1),
@@ -208,7 +216,7 @@ function faultFigures(say: (s: string) => void) {
   const f = probeFaults();
   const t = (x: { medianUs: number; p99Us: number; samples: number } | null) => (x ? `median ${x.medianUs.toFixed(2)} µs, p99 ${x.p99Us.toFixed(2)} µs (${x.samples} faults)` : 'not measured');
   say(`fault service (${f.path}; clock ${f.clockNs ?? '?'} ns per read pair, taken off), a page the host holds, as forks serve it (${f.mapped ? 'store mapped: the kernel maps it' : 'through the pager'}):`);
-  say(`  first read ${t(f.lazyPage)}; first write ${t(f.lazyPageWrite)}`);
+  say(`  first read ${t(f.lazyPage)}; first write ${t(f.lazyPageWrite)}${f.lazyWindow ? `; a first read mapping its whole 16-page window ${t(f.lazyWindow)}` : ''}`);
   say(`  through the pager (UFFDIO_COPY, the path before): one page ${t(f.lazyPagePager)}, the pager's own part ${f.handlerUs?.toFixed(2) ?? '—'} µs; a whole ${f.lazyChunk?.chunkPages ?? 16}-page chunk ${t(f.lazyChunk)}`);
   say(`  first touch of anonymous memory: write ${t(f.firstTouchWrite)}, read ${t(f.firstTouchRead)}`);
   const lazy = f.lazyPage?.medianUs ?? null;
@@ -221,6 +229,7 @@ function faultFigures(say: (s: string) => void) {
     faultServiceUs: lazy === null ? null : round(lazy, 2),
     faultServiceP99Us: f.lazyPage ? round(f.lazyPage.p99Us, 2) : null,
     faultServiceWriteUs: med(f.lazyPageWrite),
+    faultServiceWindowUs: med(f.lazyWindow),
     faultServicePagerUs: med(f.lazyPagePager),
     firstTouchUs: touch === null ? null : round(touch, 2),
     firstTouchP99Us: f.firstTouchWrite ? round(f.firstTouchWrite.p99Us, 2) : null,

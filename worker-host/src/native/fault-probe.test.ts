@@ -28,6 +28,8 @@ describe('fault probe', () => {
       const perRound = f.mapped ? 512 / 16 : 512;
       expect(f.lazyPage?.samples).toBe(2 * perRound);
       expect(f.lazyPageWrite?.samples).toBe(2 * perRound);
+      if (f.mapped) expect(f.lazyWindow?.samples).toBe(2 * perRound);
+      else expect(f.lazyWindow).toBeNull();
       expect(f.mapped).toBe(loadNativePager().capabilities().missingShmem === true);
       // A served fault is a real fault: it costs more than the clock alone, and the handler's part is inside it.
       expect(f.lazyPage!.medianUs).toBeGreaterThan(0);
