@@ -207,7 +207,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 /** A message reaching an idle thread through its event loop against a futex doorbell, alternated in one run. */
 async function wakeFigures(say: (s: string) => void) {
   const w = await probeThreadWake();
-  say(`thread wake-up after a 20 ms idle (${w.samples} each, alternated): postMessage p50 ${w.messageP50Us} µs (p90 ${w.messageP90Us}), Atomics.wait doorbell p50 ${w.doorbellP50Us} µs (p90 ${w.doorbellP90Us})`);
+  say(`a call reaching a thread idle for 20 ms (${w.samples} each, alternated): postMessage p50 ${w.messageP50Us} µs (p90 ${w.messageP90Us}); ` +
+    `postMessage + Atomics.wait doorbell p50 ${w.doorbellP50Us} µs (p90 ${w.doorbellP90Us}); SharedArrayBuffer mailbox + Atomics.wait p50 ${w.mailboxP50Us} µs (p90 ${w.mailboxP90Us})`);
   return w;
 }
 
