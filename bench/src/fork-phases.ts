@@ -7,9 +7,11 @@
  *   descriptor  the snapshot's memory ready on the host (adopted: page cache,
  *               module compiled; the parent's host: at once)
  *   instance    the host's last clone instance made (its first instruction next)
- *   firstFault  the host's last clone to have its first lazy fault served
- *               (absent where no clone faulted lazily: the parent's host maps
- *               its memory file, and the kernel serves those faults)
+ *   firstFault  the host's last clone to have its first lazy fault served by
+ *               the pager (absent where no clone faulted to it: the parent's
+ *               host maps its memory file, and a host's page store is mapped
+ *               under its clones, so the kernel serves every page already
+ *               there; only pages still on their way fault to the pager)
  *   running     every clone of the host running: its answer went out
  *   reply       the host's answer reached the driver (the driver's clock)
  *

@@ -19,6 +19,7 @@
  * their own against the same on loopback (fork-netns.ts).
  */
 import { freemem } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -29,6 +30,7 @@ import {
 import { GuestPool, probeFaults, type FaultFigures } from '@flurry/worker-host';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { breakdownTable, forkBreakdown, type ForkBreakdown } from './fork-phases.js';
+import { probeThreadWake } from './fork-wake.js';
 import { round, summarize } from './stats.js';
 import { option } from './options.js';
 
@@ -49,6 +51,8 @@ interface RunFigures {
   phases?: ForkBreakdown;
   /** Adopted ahead: the snapshot made ready on every host (adoptAhead) between the snapshot and the fork, in ms; not in runningMs. */
   adoptAheadMs?: number;
+  /** The driver's own event loop while the fork ran: its longest delay (ms), to tell a late answer the driver could not read from one that came late. */
+  driverLoopMaxMs?: number;
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -63,9 +67,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // First, while no fleet runs on the machine: one lazy fault against one first-touch fault.
   const faults = faultFigures(say);
   if (args.includes('--local-only')) {
+    const wake = await wakeFigures(say);
     const local = await localForks([64, 256, 1024], say);
     for (const l of local) console.log(localLine(l));
-    return { bench: 'fork', ...faults, ...localFigures(local) };
+    return { bench: 'fork', ...faults, threadWake: wake, ...localFigures(local) };
   }
   const threads = Math.ceil(clones / hostCount);
   const hosts = Array.from({ length: hostCount }, (_, i) => `host-${i + 1}`);
@@ -101,10 +106,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         const rec = await releaseSnapshot(nc, hosts.filter((h) => h !== 'host-1'), 'default', snap.snapshotId);
         recordingBytes = rec.reduce((s, r) => s + (r.cache?.bytesReceived ?? 0), 0);
       }
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
       const out = await forkAcross(nc, {
         requestId: `bench-${label}`, descriptor: snap.descriptor, placement: roundRobin(hosts, n), count: n, inputs: () => cloneInput,
         mode, prefetch, initInput, timeoutMs: 600_000,
       });
+      loop.disable();
       const released: ReleaseReply[] = await releaseSnapshot(nc, hosts, 'default', snap.snapshotId);
       const server = released.find((r) => r.server)?.server;
       if (mode === 'lazy' && !prefetch) workingSetBytes = (server?.workingSetChunks ?? 0) * descriptor.chunkPages * descriptor.pageSize;
@@ -121,6 +129,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         faultWaitMs: sum((r) => r.faultWaitMs),
         failed: out.results.filter((r) => !r.ok).length,
         adoptAheadMs,
+        driverLoopMaxMs: round(loop.max / 1e6, 1),
       };
       figures.push(fig);
       const starts = out.results.map((r) => r.startMs).sort((a, b) => a - b);
@@ -141,11 +150,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const lazy = await forkRun('lazy, adopted ahead', 'lazy', false, clones, true);
     say(`  where it went with the snapshot adopted ahead (adoptAhead took ${lazy.adoptAheadMs!.toFixed(1)} ms before the fork):`);
     for (const line of breakdownTable(lazy.phases!)) say(line);
+    say(`  the driver's event loop, longest delay while the fork ran: ${lazy.driverLoopMaxMs} ms adopted ahead, ${adoptedOnFork.driverLoopMaxMs} ms adopted on the fork`);
     say(`  all running: adopted ahead ${lazy.runningMs.toFixed(1)} ms vs adopted on the fork ${adoptedOnFork.runningMs.toFixed(1)} ms (${(adoptedOnFork.runningMs / lazy.runningMs).toFixed(2)}x)`);
     const touchedBytes = Math.floor((share * mib * MiB) / PAGE_SIZE) * PAGE_SIZE;
     const lazyFigures = {
       bench: 'fork', clones, hosts: hostCount, parentMiB: mib, memoryBytes, share,
-      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, doneMs: round(lazy.doneMs, 1), adoptAheadMs: round(lazy.adoptAheadMs!, 1),
+      forkMs: round(lazy.runningMs, 1), phases: lazy.phases, driverLoopMaxMs: lazy.driverLoopMaxMs, driverLoopMaxAdoptedOnForkMs: adoptedOnFork.driverLoopMaxMs, doneMs: round(lazy.doneMs, 1), adoptAheadMs: round(lazy.adoptAheadMs!, 1),
       forkAdoptedOnForkMs: round(adoptedOnFork.runningMs, 1), phasesAdoptedOnFork: adoptedOnFork.phases,
       bytesMulticast: lazy.bytesSent, touchedBytes, multicastOverTouched: round(lazy.bytesSent / touchedBytes, 3),
       pagesLazy: lazy.pages, faultWaitMsLazy: round(lazy.faultWaitMs, 1),
@@ -194,23 +204,42 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
 }
 
+/** A message reaching an idle thread through its event loop against a futex doorbell, alternated in one run. */
+async function wakeFigures(say: (s: string) => void) {
+  const w = await probeThreadWake();
+  say(`a call reaching a thread idle for 20 ms (${w.samples} each, alternated): postMessage p50 ${w.messageP50Us} µs (p90 ${w.messageP90Us}); ` +
+    `postMessage + Atomics.wait doorbell p50 ${w.doorbellP50Us} µs (p90 ${w.doorbellP90Us}); SharedArrayBuffer mailbox + Atomics.wait p50 ${w.mailboxP50Us} µs (p90 ${w.mailboxP90Us})`);
+  return w;
+}
+
 /** The fault probe's figures, printed, and its headline fields. */
-function faultFigures(say: (s: string) => void): { faultServiceUs: number | null; faultServiceP99Us: number | null; firstTouchUs: number | null; firstTouchP99Us: number | null; faultVsFirstTouch: number | null; faultPath: string; faultProbe: FaultFigures } {
+function faultFigures(say: (s: string) => void) {
   const f = probeFaults();
   const t = (x: { medianUs: number; p99Us: number; samples: number } | null) => (x ? `median ${x.medianUs.toFixed(2)} µs, p99 ${x.p99Us.toFixed(2)} µs (${x.samples} faults)` : 'not measured');
-  say(`fault service (${f.path}; clock ${f.clockNs ?? '?'} ns per read pair, taken off): lazy from the page store ${t(f.lazyPage)}, the pager's own part ${f.handlerUs?.toFixed(2) ?? '—'} µs;`);
-  say(`  a whole ${f.lazyChunk?.chunkPages ?? 16}-page chunk per fault ${t(f.lazyChunk)}; first touch of anonymous memory: write ${t(f.firstTouchWrite)}, read ${t(f.firstTouchRead)}`);
+  say(`fault service (${f.path}; clock ${f.clockNs ?? '?'} ns per read pair, taken off), a page the host holds, as forks serve it (${f.mapped ? 'store mapped: the kernel maps it' : 'through the pager'}):`);
+  say(`  first read ${t(f.lazyPage)}; first write ${t(f.lazyPageWrite)}${f.lazyWindow ? `; a first read mapping its whole 16-page window ${t(f.lazyWindow)}` : ''}`);
+  say(`  through the pager (UFFDIO_COPY, the path before): one page ${t(f.lazyPagePager)}, the pager's own part ${f.handlerUs?.toFixed(2) ?? '—'} µs; a whole ${f.lazyChunk?.chunkPages ?? 16}-page chunk ${t(f.lazyChunk)}`);
+  say(`  first touch of anonymous memory: write ${t(f.firstTouchWrite)}, read ${t(f.firstTouchRead)}`);
   const lazy = f.lazyPage?.medianUs ?? null;
   const touch = f.firstTouchWrite?.medianUs ?? null;
-  const ratio = lazy !== null && touch ? round(lazy / touch, 2) : null;
-  if (ratio !== null) say(`  lazy fault / first-touch fault: ${ratio}x (goal ≤ 2x)`);
+  const ratio = (x: number | null | undefined, y: number | null | undefined) => (x != null && y ? round(x / y, 2) : null);
+  const r = ratio(lazy, touch);
+  if (r !== null) say(`  lazy fault / first-touch write: ${r}x (goal ≤ 2x); first writes ${ratio(f.lazyPageWrite?.medianUs, touch)}x, first reads ${ratio(lazy, f.firstTouchRead?.medianUs)}x; the pager's path ${ratio(f.lazyPagePager?.medianUs, touch)}x`);
+  const med = (x: { medianUs: number } | null) => (x ? round(x.medianUs, 2) : null);
   return {
     faultServiceUs: lazy === null ? null : round(lazy, 2),
     faultServiceP99Us: f.lazyPage ? round(f.lazyPage.p99Us, 2) : null,
+    faultServiceWriteUs: med(f.lazyPageWrite),
+    faultServiceWindowUs: med(f.lazyWindow),
+    faultServicePagerUs: med(f.lazyPagePager),
     firstTouchUs: touch === null ? null : round(touch, 2),
     firstTouchP99Us: f.firstTouchWrite ? round(f.firstTouchWrite.p99Us, 2) : null,
-    faultVsFirstTouch: ratio,
+    firstTouchReadUs: med(f.firstTouchRead),
+    faultVsFirstTouch: r,
+    faultWriteVsFirstTouch: ratio(f.lazyPageWrite?.medianUs, touch),
+    faultPagerVsFirstTouch: ratio(f.lazyPagePager?.medianUs, touch),
     faultPath: f.path,
+    faultMapped: f.mapped,
     faultProbe: f,
   };
 }
@@ -226,9 +255,17 @@ interface LocalFork {
    * mapped over it, instantiating, setting the globals).
    */
   backToBackParts: { threadMs: number; hopMs: number; callSetupMs: number; instanceMs: number };
-  /** Forks of the back-to-back run whose memory came from the thread's pool. */
+  /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came made ahead on it (for any snapshot of the module). */
   pooledForks: number;
+  instanceAheadForks: number;
   forks: number;
+  /**
+   * The same back-to-back forks alternating between parents of two modules, so
+   * that no instance made ahead is of the forked module: the pooled memory
+   * only (the figure before instances were made ahead), median, and its instance part.
+   */
+  backToBackMemoryOnlyMs: number;
+  backToBackMemoryOnlyInstanceMs: number;
   /** The same back-to-back forks with the memory pool off (each clone makes and grows a new memory: the figure before the pool), median. */
   backToBackUnpooledMs: number;
   backToBackUnpooledInstanceMs: number;
@@ -243,7 +280,8 @@ interface LocalFork {
 function localLine(l: LocalFork): string {
   return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction ${l.backToBackMs.toFixed(3)} ms with nothing made ahead ` +
     `(to the thread ${l.backToBackParts.hopMs.toFixed(3)} + call setup ${l.backToBackParts.callSetupMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}; ` +
-    `pooled memory ${l.pooledForks}/${l.forks}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
+    `pooled memory ${l.pooledForks}/${l.forks}, instance ahead ${l.instanceAheadForks}/${l.forks}); ` +
+    `memory only (two modules alternating) ${l.backToBackMemoryOnlyMs.toFixed(3)} ms (instance ${l.backToBackMemoryOnlyInstanceMs.toFixed(3)}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
     `${(l.backToBackUnpooledMs / l.backToBackMs).toFixed(1)}x); ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
     `to running: made ahead ${l.cowMs.toFixed(3)} ms, same parent back to back ${l.cowColdMs.toFixed(3)} ms; copy ${l.copyMs.toFixed(1)} ms`;
 }
@@ -253,6 +291,7 @@ function localFigures(local: LocalFork[]): Record<string, unknown> {
   return {
     localFork: local,
     localForkBackToBackMs: worst((l) => l.backToBackMs),
+    localForkBackToBackMemoryOnlyMs: worst((l) => l.backToBackMemoryOnlyMs),
     localForkBackToBackUnpooledMs: worst((l) => l.backToBackUnpooledMs),
     localForkMadeAheadMs: worst((l) => l.madeAheadMs),
     localForkMs: worst((l) => l.cowMs),
@@ -270,8 +309,12 @@ const median = (xs: number[]) => summarize(xs).p50Ms;
  *                       spare instance (a thread keeps one, of the parent it
  *                       served last); the thread is idle when the fork comes.
  *                       Its memory comes from the thread's pool (generic,
- *                       made ahead); the same forks with the pool off are
- *                       the baseline (a new memory made and grown per fork)
+ *                       made ahead) with an instance of the module made on
+ *                       it ahead (generic too: no snapshot in it). Baselines
+ *                       in the same run: alternating between parents of two
+ *                       modules (the instance ahead is never of the forked
+ *                       module: memory only), and the pool off (a new memory
+ *                       made and grown per fork)
  *   made ahead          the same parent each time, idle between forks: the
  *                       thread has made the next instance ahead
  *   same parent, back to back  the next fork as soon as the last ended (today's
@@ -283,6 +326,9 @@ const median = (xs: number[]) => summarize(xs).p50Ms;
  */
 async function localForks(sizes: number[], say: (s: string) => void): Promise<LocalFork[]> {
   const moduleBytes = new Uint8Array(readFileSync(join(repoRoot, 'functions/build/pattern.wasm')));
+  // The same program as another module (a custom section appended: another digest), for the memory-only baseline.
+  const name = new TextEncoder().encode('bench');
+  const otherModule = new Uint8Array([...moduleBytes, 0, name.length + 1, name.length, ...name]);
   const out: LocalFork[] = [];
   const log = createLogger('bench', {}, 'warn');
   const limits = { callTimeoutMs: 600_000, initTimeoutMs: 600_000, maxOutputBytes: 4 * MiB, maxLogLines: 64, maxLogBytes: 65536 };
@@ -300,11 +346,10 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       const firstInstruction = m.createdAt! - sent;
       const instanceMs = m.spare ? 0 : m.restoreMs;
       const hopMs = m.receivedAt! - sent;
-      return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true };
+      return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true, instanceAhead: m.instanceAhead === true };
     };
-    /** Back to back, nothing made ahead for the fork: alternating between two parents of the same module and init. */
-    const alternate = async (pool: GuestPool, n: number, first: 'a' | 'b') => {
-      const second = first === 'a' ? 'b' : 'a';
+    /** Back to back, nothing made ahead for the fork: alternating between two parents (of the same module and init, or of two modules). */
+    const alternate = async (pool: GuestPool, n: number, first: string, second: string) => {
       const forks: Awaited<ReturnType<typeof fork>>[] = [];
       for (let i = 0; i < n; i++) {
         await pause(20);
@@ -320,7 +365,7 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       await unpooledPool.warm('a', moduleBytes, init);
       await unpooledPool.warm('b', moduleBytes, init);
       // The thread's spare is of 'b', loaded last.
-      unpooled = await alternate(unpooledPool, 15, 'a');
+      unpooled = await alternate(unpooledPool, 15, 'a', 'b');
     } finally {
       await unpooledPool.close();
     }
@@ -329,6 +374,7 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
     try {
       await native.warm('a', moduleBytes, init);
       await native.warm('b', moduleBytes, init);
+      await native.warm('c', otherModule, init);
       const n = 15;
       const ahead: Awaited<ReturnType<typeof fork>>[] = [];
       for (let i = 0; i < n; i++) {
@@ -337,8 +383,13 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       }
       const cold: number[] = [];
       for (let i = 0; i < n; i++) cold.push((await fork(native, 'a', i)).running);
-      // The thread's spare is of 'a', forked last.
-      const nothing = await alternate(native, n, 'b');
+      // The thread's spare is of 'a', forked last. Memory only and with instances ahead, alternated in rounds of 5.
+      const nothing: Awaited<ReturnType<typeof fork>>[] = [];
+      const memoryOnly: Awaited<ReturnType<typeof fork>>[] = [];
+      for (let r = 0; r < 3; r++) {
+        nothing.push(...await alternate(native, 6, 'b', 'a'));
+        memoryOnly.push(...await alternate(native, 6, 'c', 'a'));
+      }
       fig = {
         mib,
         backToBackMs: round(median(nothing.map((f) => f.firstInstruction)), 3),
@@ -349,7 +400,10 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
           instanceMs: round(median(nothing.map((f) => f.instanceMs)), 3),
         },
         pooledForks: nothing.filter((f) => f.pooled).length,
+        instanceAheadForks: nothing.filter((f) => f.instanceAhead).length,
         forks: nothing.length,
+        backToBackMemoryOnlyMs: round(median(memoryOnly.map((f) => f.firstInstruction)), 3),
+        backToBackMemoryOnlyInstanceMs: round(median(memoryOnly.map((f) => f.instanceMs)), 3),
         backToBackUnpooledMs: round(median(unpooled.map((f) => f.firstInstruction)), 3),
         backToBackUnpooledInstanceMs: round(median(unpooled.map((f) => f.instanceMs)), 3),
         madeAheadMs: round(median(ahead.map((f) => f.firstInstruction)), 3),

@@ -26,7 +26,8 @@ export interface ChunkStore {
  */
 export function nativeChunkStore(pager: NativePager, d: SnapshotDescriptor, on: { miss(chunk: number): void; handlerDied(reason: string): void }): ChunkStore {
   const storeId = pager.createStore(Math.ceil(d.memoryBytes / d.pageSize), d.pageSize);
-  pager.storeConfigure(storeId, { chunkPages: d.chunkPages });
+  // Pages on the host fault like a file's: the kernel maps them, only missing and zero pages reach the handler thread.
+  pager.storeConfigure(storeId, { chunkPages: d.chunkPages, mapPages: true });
   pager.storeMarkZero(storeId, d.zeroPages);
   pager.setMissHandler(storeId, (missed) => {
     for (const p of missed) on.miss(Math.floor(p / d.chunkPages));

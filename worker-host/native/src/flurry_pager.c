@@ -1,11 +1,19 @@
 /*
  * flurry_pager: the native pager of a Flurry worker host.
  *
- * - Page stores: a C-side cache of one snapshot's pages on this host.
- * - Lazy guest memory: a WebAssembly memory registered with userfaultfd
- *   (MISSING) up to its declared maximum. One handler thread per process
- *   (epoll over every userfaultfd) serves faults from the store without
- *   JavaScript: UFFDIO_COPY of a run of pages, UFFDIO_ZEROPAGE for zero pages.
+ * - Page stores: a C-side cache of one snapshot's pages on this host, kept in
+ *   a memfd (pages not on the host yet are holes in it).
+ * - Lazy guest memory: a WebAssembly memory with its store's memfd mapped
+ *   MAP_PRIVATE over the snapshot's pages, registered with userfaultfd
+ *   (MISSING) up to its declared maximum. A page the host holds is in the
+ *   memfd's page cache, so the kernel maps it at a fault as for any file
+ *   (a write copies it): no userfault. Only holes fault to the pager: one
+ *   handler thread per process (epoll over every userfaultfd) serves them
+ *   without JavaScript: UFFDIO_ZEROPAGE for zero pages, UFFDIO_COPY of a run
+ *   of pages for a page put since the fault was raised. That is with
+ *   storeConfigure's mapPages, where the kernel can register MISSING on
+ *   shmem; otherwise nothing is mapped and every first touch faults to the
+ *   pager, served by UFFDIO_COPY of a run of pages from the store.
  *   Pages the host does not have yet are asked for through a thread-safe
  *   function on the thread that called setMissHandler (the host's main
  *   thread); storePut later wakes every fault waiting on them. If the
@@ -81,6 +89,9 @@ static inline void bm_clr(uint64_t *b, uint32_t i) { b[i >> 6] &= ~(1ull << (i &
 static inline size_t bm_words(uint32_t n) { return ((size_t)n + 63) / 64 + 1; }
 static uint64_t *bm_alloc(uint32_t n) { return calloc(bm_words(n), sizeof(uint64_t)); }
 
+static int write_all(int fd, const uint8_t *p, size_t n, off_t off);
+static int64_t pagemap_count_present(uintptr_t start, uintptr_t end);
+
 static const char *errname(int e) {
   const char *n = strerrorname_np(e);
   return n ? n : "EUNKNOWN";
@@ -96,8 +107,10 @@ enum { UFFD_VIA_NONE = 0, UFFD_VIA_SYSCALL = 1, UFFD_VIA_DEV = 2, UFFD_VIA_USER_
 typedef struct Store {
   uint32_t id;
   uint32_t page_count;
-  uint8_t *data;
+  uint8_t *data; /* the memfd mapped shared, read only: read present pages only (a read of a hole would fill it with zeros) */
   size_t data_len;
+  int fd;        /* the memfd: pages are written with pwrite, whole pages under the page's lock */
+  bool map_pages; /* storeConfigure mapPages: registrations map the memfd, the kernel serves present pages */
   uint64_t *present;   /* page data is in `data` */
   uint64_t *zero;      /* snapshot says the page is all zero */
   uint64_t *requested; /* asked from JavaScript, not yet put */
@@ -154,6 +167,7 @@ typedef struct Reg {
   uint32_t npending, cap_pending;
   uint64_t *dirty;             /* REG_WP_SYNC: pages written since last collect */
   uint32_t dirty_count;
+  size_t mapped_len;           /* REG_MISSING: bytes of the store mapped under the memory (mapPages) */
   bool gone;                   /* the memory was unmapped (freed by V8) while registered */
   bool failed;                 /* the handler thread died: its faults are served no more */
   RegStats st;
@@ -161,7 +175,7 @@ typedef struct Reg {
 } Reg;
 
 typedef struct Caps {
-  bool uffd, wp, wp_async, wp_unpopulated, pagemap_scan, event_unmap;
+  bool uffd, wp, wp_async, wp_unpopulated, pagemap_scan, event_unmap, missing_shmem;
   int via;
   uint64_t features;
   char reason[320];
@@ -234,6 +248,40 @@ static int uffd_open_via(int via) {
   return -1;
 }
 
+/* The selected value ("[never]") of a transparent huge page setting, or "" if unreadable. */
+static void thp_setting(const char *path, char *out, size_t n) {
+  out[0] = 0;
+  char buf[256];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t k = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (k <= 0) return;
+  buf[k] = 0;
+  char *a = strchr(buf, '['), *b = a ? strchr(a, ']') : NULL;
+  if (!a || !b || (size_t)(b - a) >= n) return;
+  memcpy(out, a + 1, (size_t)(b - a - 1));
+  out[b - a - 1] = 0;
+}
+
+/* Whether a pwrite of one page into a memfd writes one page only. With huge
+ * pages for shmem (always, within_size, force), a write could allocate a
+ * large folio and zero the rest of it: holes of a store would then read as
+ * zeros instead of faulting to the pager, so stores are not mapped. */
+static bool shmem_pages_exact(void) {
+  char v[32];
+  thp_setting("/sys/kernel/mm/transparent_hugepage/shmem_enabled", v, sizeof v);
+  if (strcmp(v, "never") && strcmp(v, "deny") && strcmp(v, "advise") && v[0]) return false;
+  static const char *const sizes[] = {"8", "16", "32", "64", "128", "256", "512", "1024", "2048"};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    char path[96];
+    snprintf(path, sizeof path, "/sys/kernel/mm/transparent_hugepage/hugepages-%skB/shmem_enabled", sizes[i]);
+    thp_setting(path, v, sizeof v);
+    if (!strcmp(v, "always") || !strcmp(v, "within_size")) return false;
+  }
+  return true;
+}
+
 static void probe_caps(void) {
   g_ps = (size_t)sysconf(_SC_PAGESIZE);
   g_zero_page = mmap(NULL, g_ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -267,6 +315,7 @@ static void probe_caps(void) {
       c->wp_unpopulated = (api.features & UFFD_FEATURE_WP_UNPOPULATED) != 0;
       c->wp_async = (api.features & UFFD_FEATURE_WP_ASYNC) != 0;
       c->event_unmap = (api.features & UFFD_FEATURE_EVENT_UNMAP) != 0;
+      c->missing_shmem = (api.features & UFFD_FEATURE_MISSING_SHMEM) != 0 && shmem_pages_exact();
     }
     close(fd);
   }
@@ -1019,6 +1068,7 @@ static napi_value js_capabilities(napi_env env, napi_callback_info info) {
   set_bool(env, o, "wpAsync", c->wp_async);
   set_bool(env, o, "wpUnpopulated", c->wp_unpopulated);
   set_bool(env, o, "pagemapScan", c->pagemap_scan);
+  set_bool(env, o, "missingShmem", c->missing_shmem);
   set_bool(env, o, "memfd", true);
   set_num(env, o, "pageSize", (double)g_ps);
   set_str(env, o, "via", c->via == UFFD_VIA_SYSCALL ? "syscall"
@@ -1038,6 +1088,7 @@ static napi_value js_capabilities(napi_env env, napi_callback_info info) {
 
 static void store_free(Store *s) {
   if (s->data && s->data != MAP_FAILED) munmap(s->data, s->data_len);
+  if (s->fd >= 0) close(s->fd);
   free(s->present);
   free(s->zero);
   free(s->requested);
@@ -1061,7 +1112,10 @@ static napi_value js_createStore(napi_env env, napi_callback_info info) {
   if (!s) return throw_errno(env, "createStore", ENOMEM);
   s->page_count = pages;
   s->data_len = (size_t)pages * g_ps;
-  s->data = mmap(NULL, s->data_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  s->fd = memfd_create("flurry-store", MFD_CLOEXEC);
+  s->data = MAP_FAILED;
+  if (s->fd >= 0 && ftruncate(s->fd, (off_t)s->data_len) == 0)
+    s->data = mmap(NULL, s->data_len, PROT_READ, MAP_SHARED | MAP_NORESERVE, s->fd, 0);
   s->present = bm_alloc(pages);
   s->zero = bm_alloc(pages);
   s->requested = bm_alloc(pages);
@@ -1071,6 +1125,7 @@ static napi_value js_createStore(napi_env env, napi_callback_info info) {
   s->order_cap = DEFAULT_ORDER_LIMIT;
   if (s->data == MAP_FAILED || !s->present || !s->zero || !s->requested || !s->seen) {
     int e = s->data == MAP_FAILED ? errno : ENOMEM;
+    if (s->fd < 0) s->data = NULL;
     store_free(s);
     return throw_errno(env, "createStore", e);
   }
@@ -1092,17 +1147,24 @@ static napi_value js_createStore(napi_env env, napi_callback_info info) {
     return throw_code(env, "ERR_FLURRY_UNKNOWN_STORE", "unknown store %u", (unsigned)(idval)); \
   }
 
-/* storeConfigure(storeId, { runPages?, requestPages?, chunkPages?, faultOrderLimit? }) */
+/* storeConfigure(storeId, { runPages?, requestPages?, chunkPages?, faultOrderLimit?, mapPages? }) */
 static napi_value js_storeConfigure(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
   uint32_t id;
   if (!get_u32(env, argv[0], "storeId", &id)) return NULL;
   uint32_t run = 0, req = 0, ord = 0, chunk = 0;
-  bool has_run = false, has_req = false, has_ord = false, has_chunk = false;
+  bool has_run = false, has_req = false, has_ord = false, has_chunk = false, has_map = false, map = false;
   napi_valuetype t;
   if (napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     napi_value v;
     bool has;
+    if (napi_has_named_property(env, argv[1], "mapPages", &has) == napi_ok && has) {
+      napi_get_named_property(env, argv[1], "mapPages", &v);
+      if (!is_nullish(env, v)) {
+        if (napi_get_value_bool(env, v, &map) != napi_ok) return throw_code(env, "ERR_INVALID_ARG_TYPE", "mapPages must be a boolean");
+        has_map = true;
+      }
+    }
     if (napi_has_named_property(env, argv[1], "runPages", &has) == napi_ok && has) {
       napi_get_named_property(env, argv[1], "runPages", &v);
       if (!is_nullish(env, v)) {
@@ -1136,6 +1198,8 @@ static napi_value js_storeConfigure(napi_env env, napi_callback_info info) {
   if (has_run) s->run_pages = run < 1 ? 1 : run > 4096 ? 4096 : run;
   if (has_req) s->request_pages = req < 1 ? 1 : req > 4096 ? 4096 : req;
   if (has_chunk) s->chunk_pages = chunk <= 1 ? 0 : chunk > 4096 ? 4096 : chunk;
+  /* Registrations made before keep how they were made. */
+  if (has_map) s->map_pages = map && caps()->missing_shmem;
   if (has_ord && ord != s->order_cap) {
     if (ord < s->order_len) s->order_len = ord;
     if (s->order) {
@@ -1196,11 +1260,29 @@ static napi_value js_storePut(napi_env env, napi_callback_info info) {
     for (uint32_t i = 0; i < n; i++)
       if (bm_get(s->present, first + i)) bm_set(was, i);
   }
-  uint8_t *data = s->data;
+  int fd = s->fd;
   pthread_mutex_unlock(&g_lock);
-  for (uint32_t i = 0; i < n; i++)
-    if (!was || !bm_get(was, i)) memcpy(data + (size_t)(first + i) * g_ps, bytes + (size_t)i * g_ps, g_ps);
+  /* pwrite, never a store through a shared mapping: the kernel fills a page
+   * under its lock and only then makes it visible, so a clone faulting on it
+   * meanwhile waits for the whole page instead of mapping a half-written one. */
+  int werr = 0;
+  for (uint32_t i = 0; i < n && !werr;) {
+    if (was && bm_get(was, i)) {
+      i++;
+      continue;
+    }
+    uint32_t k = 1;
+    while (i + k < n && !(was && bm_get(was, i + k))) k++;
+    if (write_all(fd, bytes + (size_t)i * g_ps, (size_t)k * g_ps, (off_t)(first + i) * (off_t)g_ps) < 0) werr = errno;
+    i += k;
+  }
   pthread_mutex_lock(&g_lock);
+  if (werr) {
+    s->inflight--;
+    pthread_mutex_unlock(&g_lock);
+    free(was);
+    return throw_errno(env, "storePut (pwrite)", werr);
+  }
   s->inflight--;
   uint32_t added = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -1803,7 +1885,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
     reg_free(r);
     return throw_errno(env, "registerMemory", ENOMEM);
   }
-  r->uffd = uffd_new(caps()->event_unmap ? UFFD_FEATURE_EVENT_UNMAP : 0);
+  r->uffd = uffd_new((caps()->event_unmap ? UFFD_FEATURE_EVENT_UNMAP : 0) | (caps()->missing_shmem ? UFFD_FEATURE_MISSING_SHMEM : 0));
   if (r->uffd < 0) {
     int e = errno;
     reg_free(r);
@@ -1815,10 +1897,25 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
   Store *s = find_store(sid);
   const char *err = NULL;
   int e = 0;
+  size_t mapped = 0;
   if (!s) err = "unknown store";
   else if (s->page_count > r->page_count) err = "store has more pages than maximumBytes";
   else if (overlaps_locked(base, max)) err = "memory already registered or tracked";
-  else err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_MISSING, false, &e);
+  else if (s->map_pages) {
+    /* The store's pages over the memory (as far as it is accessible now):
+     * the kernel maps those the host holds, holes fault to the handler. */
+    size_t span = s->data_len < cur ? s->data_len : cur;
+    if (span && mmap((void *)base, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, s->fd, 0) == MAP_FAILED) {
+      e = errno;
+      err = "mmap of the page store";
+    } else {
+      mapped = span;
+    }
+  }
+  r->mapped_len = mapped;
+  if (!err) err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_MISSING, false, &e);
+  /* Never leave the store mapped over an unregistered memory: its holes would read as zeros. */
+  if (err && mapped) mmap((void *)base, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (err) {
     pthread_mutex_unlock(&g_lock);
     reg_free(r);
@@ -1924,9 +2021,20 @@ static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   uint32_t pending = r->npending, populated = r->populated_count, pages = r->page_count;
   uint32_t store_id = r->store ? r->store->id : 0;
   bool gone = r->gone;
+  /* Pages the kernel mapped from the store: present in the mapped span and not filled by the pager. */
+  bool count_mapped = r->mapped_len && !gone && caps()->pagemap_scan;
+  uintptr_t span_start = r->base, span_end = r->base + r->mapped_len;
+  uint32_t filled = 0;
+  if (count_mapped)
+    for (uint32_t p = 0; p < (uint32_t)(r->mapped_len / g_ps); p++) filled += bm_get(r->populated, p);
   char failed[sizeof g_handler_death] = "";
   if (r->failed) memcpy(failed, g_handler_death, sizeof failed);
   pthread_mutex_unlock(&g_lock);
+  int64_t mapped_pages = -1;
+  if (count_mapped) {
+    int64_t present = pagemap_count_present(span_start, span_end);
+    if (present >= 0) mapped_pages = present > filled ? present - filled : 0;
+  }
   napi_value o;
   NAPI_CALL(env, napi_create_object(env, &o));
   set_num(env, o, "storeId", store_id);
@@ -1935,6 +2043,7 @@ static napi_value js_registrationStats(napi_env env, napi_callback_info info) {
   set_num(env, o, "duplicateFaults", (double)st.dup_faults);
   set_num(env, o, "missFaults", (double)st.miss_faults);
   set_num(env, o, "pagesCopied", (double)st.copied);
+  if (mapped_pages >= 0) set_num(env, o, "pagesMapped", (double)mapped_pages);
   set_num(env, o, "zeroPages", (double)st.zero);
   set_num(env, o, "pagesRequested", (double)st.requested);
   set_num(env, o, "waitNs", (double)st.wait_ns);
@@ -2193,6 +2302,33 @@ static int pagemap_scan(uintptr_t base, uintptr_t start, uintptr_t end, uint64_t
     a.start = a.walk_end;
   }
   return 0;
+}
+
+/* Pages in [start, end) PAGEMAP_SCAN finds present, or -errno. */
+static int64_t pagemap_count_present(uintptr_t start, uintptr_t end) {
+  enum { NREG = 512 };
+  struct page_region regs[NREG];
+  struct pm_scan_arg a;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  a.start = start;
+  a.end = end;
+  a.vec = (uintptr_t)regs;
+  a.vec_len = NREG;
+  a.category_mask = PAGE_IS_PRESENT;
+  a.return_mask = PAGE_IS_PRESENT;
+  int64_t pages = 0;
+  for (;;) {
+    int n = ioctl(g_pagemap_fd, PAGEMAP_SCAN, &a);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    for (int i = 0; i < n; i++) pages += (int64_t)((regs[i].end - regs[i].start) / g_ps);
+    if (a.walk_end >= end || a.walk_end == 0) break;
+    a.start = a.walk_end;
+  }
+  return pages;
 }
 
 /* collectDirty(trackerId, upTo?: memory | bytes) -> Uint32Array of pages

@@ -89,7 +89,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);
   // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
   // that loaded the native pager.
-  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages });
+  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest });
   clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
   // A new snapshot is about to be forked: its first clone on this thread should not pay for its instance.
   prepareSpare(factory);
@@ -167,7 +167,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   current.end();
   let memory: MemoryStats | undefined;
   try {
-    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pooled: clone.pooled, receivedAt, createdAt, ...clone.restored.finish() };
+    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pooled: clone.pooled, instanceAhead: clone.instanceAhead, receivedAt, createdAt, ...clone.restored.finish() };
   } catch (error) {
     thrown ??= { error };
   } finally {

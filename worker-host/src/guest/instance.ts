@@ -85,12 +85,16 @@ export interface Clone {
   spare: boolean;
   /** Its memory came from the thread's pool of memories made ahead. */
   pooled: boolean;
+  /** Its instance came with its pooled memory, made ahead for any snapshot of the module (restoreMs was mapping and globals). */
+  instanceAhead: boolean;
 }
 
 /** Where a clone variant's memory comes from: the thread's pool, for the module's declared maximum. */
 export interface ClonePool {
   pool: MemoryPool;
   maximumPages: number;
+  /** The module's digest: instances made ahead on pooled memories serve every snapshot of it. */
+  module?: string;
 }
 
 /**
@@ -162,6 +166,13 @@ export class CloneFactory {
     if (this.memories) this.memories.pool.giveBack(clone.memory, this.memories.maximumPages);
   }
 
+  /** Makes an instance of the module ahead on a free pooled memory of this snapshot's class (call when the thread would otherwise idle). */
+  instantiateAhead(): void {
+    const m = this.memories;
+    if (m?.module === undefined) return;
+    m.pool.instantiateAhead(m.module, m.maximumPages, this.byteLength, (memory) => this.instantiateOn(memory));
+  }
+
   /** The snapshot is dropped from this thread: its class of memory is no longer wanted (for it). */
   close(): void {
     try {
@@ -177,11 +188,12 @@ export class CloneFactory {
     let instance: WebAssembly.Instance;
     let restored: RestoredMemory;
     let pooled = false;
+    let ahead: WebAssembly.Instance | undefined;
     if (this.memories) {
-      ({ memory, pooled } = this.memories.pool.take(this.memories.maximumPages, this.byteLength));
+      ({ memory, pooled, instance: ahead } = this.memories.pool.take(this.memories.maximumPages, this.byteLength, this.memories.module));
       restored = this.restorer.restore(memory);
       try {
-        instance = new WebAssembly.Instance(this.clone, { ...this.imports, [CLONE_MEMORY_IMPORT.module]: { [CLONE_MEMORY_IMPORT.name]: memory } });
+        instance = ahead ?? this.instantiateOn(memory);
       } catch (err) {
         restored.finish();
         throw err;
@@ -197,7 +209,12 @@ export class CloneFactory {
       restored.finish();
       throw err;
     }
-    return { instance, memory, restored, restoreMs: performance.now() - started, spare, pooled };
+    return { instance, memory, restored, restoreMs: performance.now() - started, spare, pooled, instanceAhead: ahead !== undefined };
+  }
+
+  /** The clone variant instantiated on an imported memory: no guest code runs (no start function), no memory is written (passive data). */
+  private instantiateOn(memory: WebAssembly.Memory): WebAssembly.Instance {
+    return new WebAssembly.Instance(this.clone, { ...this.imports, [CLONE_MEMORY_IMPORT.module]: { [CLONE_MEMORY_IMPORT.name]: memory } });
   }
 }
 
@@ -216,6 +233,7 @@ export function handSpare(previous: CloneFactory | undefined, next: CloneFactory
   try {
     if (previous !== next) previous?.dropSpare();
     pool.refill();
+    next.instantiateAhead();
   } catch {
     // A spare whose registration is already gone, or no memory to make one ahead: the next call makes its own.
   }

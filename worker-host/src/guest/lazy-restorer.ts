@@ -39,7 +39,7 @@ export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): Memory
             pager.zeroFillPending(registration);
             pager.unregister(registration);
           }
-          return { pagesFromStore: stats.pagesCopied, zeroPages: stats.zeroPages, pagesWaited: stats.missFaults, faultWaitMs: stats.waitNs / 1e6, firstFaultAt: epochOfMonotonic(stats.firstFaultNs) };
+          return { pagesFromStore: stats.pagesCopied + (stats.pagesMapped ?? 0), zeroPages: stats.zeroPages, pagesWaited: stats.missFaults, faultWaitMs: stats.waitNs / 1e6, firstFaultAt: epochOfMonotonic(stats.firstFaultNs) };
         },
       };
     },

@@ -186,4 +186,86 @@ describe('memory pool', () => {
     expect(b.get(2 * WASM_PAGE_SIZE + 8)).toBe(0);
     factory.close();
   });
+
+  /** One module whose parents differ in memory and in a mutable global: clones of any of them may take an instance made ahead. */
+  const STATEFUL = wat(`(module
+    (memory (export "memory") 2 64)
+    (global $g (mut i32) (i32.const 0))
+    (func (export "prime") (param i32) (i32.store (i32.const 0) (local.get 0)) (global.set $g (local.get 0)))
+    (func (export "set") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+    (func (export "get") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "g") (result i32) (global.get $g)))`);
+
+  /** A parent of STATEFUL primed with `value`, snapshotted, and a factory of its clones naming `module` as its module. */
+  function primed(pager: NativePager | undefined, pool: MemoryPool, value: number, module: string, bytes = STATEFUL) {
+    const { parent, clone } = rewriteForSnapshot(bytes);
+    const host = hostFunctions(new CurrentCall());
+    const parentModule = new WebAssembly.Module(parent as BufferSource);
+    const instance = new WebAssembly.Instance(parentModule, buildImportObject(parentModule, host));
+    (instance.exports.prime as (v: number) => void)(value);
+    const snapshot = takeSnapshot(instance, pager);
+    const cloneModule = new WebAssembly.Module(clone as BufferSource);
+    const factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), snapshot, pager, { pool, maximumPages: MAX_PAGES, module });
+    const fork = () => {
+      const c = factory.instantiate({ attach: () => {} } as never);
+      const call = <T>(name: string, ...args: number[]) => (c.instance.exports[name] as (...a: number[]) => T)(...args);
+      return { clone: c, call };
+    };
+    const close = () => {
+      factory.close();
+      if (pager && snapshot.memory.kind === 'cow') pager.closeFd(snapshot.memory.fd);
+    };
+    return { factory, fork, close };
+  }
+
+  const sharedAcrossSnapshots = (pager: NativePager | undefined) => {
+    const pool = new MemoryPool(pager);
+    const a = primed(pager, pool, 11, 'm');
+    const b = primed(pager, pool, 22, 'm');
+    pool.refill();
+    a.factory.instantiateAhead();
+    expect(pool.stats()).toMatchObject({ instancesMade: 1 });
+    // A clone of A writes over its snapshot's page and a zero page, then ends; its memory comes back (reset, native only).
+    const ca = a.fork();
+    expect(ca.clone.instanceAhead).toBe(true);
+    expect([ca.call('get', 0), ca.call('g')]).toEqual([11, 11]);
+    ca.call('set', 0, 7);
+    ca.call('set', WASM_PAGE_SIZE + 8, 99);
+    ca.clone.restored.finish();
+    a.factory.recycle(ca.clone);
+    pool.refill();
+    a.factory.instantiateAhead();
+    // B's clone gets the instance A's factory made ahead: it sees B's state, nothing of A's snapshot or A's clone.
+    const cb = b.fork();
+    expect(cb.clone.instanceAhead).toBe(true);
+    expect(cb.clone.instance).not.toBe(ca.clone.instance);
+    expect([cb.call('get', 0), cb.call('g'), cb.call('get', WASM_PAGE_SIZE + 8)]).toEqual([22, 22, 0]);
+    cb.clone.restored.finish();
+    expect(pool.stats().instancesTaken).toBe(2);
+    a.close();
+    b.close();
+  };
+  const ACROSS = 'one made while idling for another snapshot of the module serves a clone with its own snapshot\'s memory and globals only';
+  it.skipIf(!native)(`instances ahead (native) - ${ACROSS}`, () => sharedAcrossSnapshots(loadNativePager()));
+  it(`instances ahead (portable) - ${ACROSS}`, () => sharedAcrossSnapshots(undefined));
+
+  it('instances ahead - an instance of one module never serves another module\'s clone', () => {
+    const pager = native ? loadNativePager() : undefined;
+    const pool = new MemoryPool(pager);
+    const a = primed(pager, pool, 11, 'm');
+    const other = primed(pager, pool, 33, 'n');
+    pool.refill();
+    a.factory.instantiateAhead();
+    const c = other.fork();
+    expect(c.clone.instanceAhead).toBe(false);
+    expect([c.call('get', 0), c.call('g')]).toEqual([33, 33]);
+    c.clone.restored.finish();
+    // Without a module named (an older load message), nothing is made ahead.
+    const plain = new MemoryPool(pager);
+    const p = primed(pager, plain, 44, undefined as never);
+    plain.refill();
+    p.factory.instantiateAhead();
+    expect(plain.stats().instancesMade).toBe(0);
+    for (const f of [a, other, p]) f.close();
+  });
 });

@@ -52,6 +52,8 @@ export interface MemoryStats {
   spare: boolean;
   /** Its memory was made ahead, generic (the thread's memory pool): no new memory was made or grown for it. */
   pooled?: boolean;
+  /** Its instance was made ahead on that pooled memory, for any snapshot of the module: restoreMs was mapping the snapshot and setting the globals. */
+  instanceAhead?: boolean;
   /** When the thread took the call, ms since the epoch (same clock as createdAt). */
   receivedAt?: number;
   /** When this call's instance was ready (its first instruction next), ms since the epoch (performance.timeOrigin + now: one clock for every thread). */

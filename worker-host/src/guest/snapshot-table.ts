@@ -171,7 +171,7 @@ export class SnapshotTable {
 
   private load(thread: GuestThread, held: Held): void {
     held.holders.add(thread);
-    thread.worker.postMessage({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer } satisfies ToThread);
+    thread.worker.postMessage({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest } satisfies ToThread);
   }
 
   /** See GuestPool.snapshotImage. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { faultTiming, probeFaults, quantile } from './fault-probe.js';
-import { nativePagerStatus } from './pager.js';
+import { loadNativePager, nativePagerStatus } from './pager.js';
 
 describe('fault probe', () => {
   it('timing - takes the clock cost off the median and p99, never below zero', () => {
@@ -22,10 +22,18 @@ describe('fault probe', () => {
     expect(f.firstTouchWrite!.medianUs).toBeGreaterThan(0);
     if (nativePagerStatus().available) {
       expect(f.path).toBe('userfaultfd');
-      expect(f.lazyPage?.samples).toBe(1024);
+      expect(f.lazyPagePager?.samples).toBe(1024);
       expect(f.lazyChunk).toMatchObject({ samples: 64, chunkPages: 16 });
+      // Mapped: one touch per 16-page window (each a fault of its own); else every page, through the pager.
+      const perRound = f.mapped ? 512 / 16 : 512;
+      expect(f.lazyPage?.samples).toBe(2 * perRound);
+      expect(f.lazyPageWrite?.samples).toBe(2 * perRound);
+      if (f.mapped) expect(f.lazyWindow?.samples).toBe(2 * perRound);
+      else expect(f.lazyWindow).toBeNull();
+      expect(f.mapped).toBe(loadNativePager().capabilities().missingShmem === true);
       // A served fault is a real fault: it costs more than the clock alone, and the handler's part is inside it.
       expect(f.lazyPage!.medianUs).toBeGreaterThan(0);
+      expect(f.lazyPagePager!.medianUs).toBeGreaterThan(0);
       expect(f.handlerUs).toBeGreaterThan(0);
     } else {
       expect(f.path).toMatch(/^portable/);

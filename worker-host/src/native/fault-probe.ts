@@ -5,10 +5,19 @@
  * first-touch fault of anonymous memory, measured in one run, interleaved
  * round by round so that both see the same load.
  *
- *   lazy (1 page)    a registered memory whose store holds every page, one
- *                    page copied per fault (UFFDIO_COPY of 4 KiB)
- *   lazy (chunk)     the same with the store as forks configure it: a fault
- *                    copies its whole chunk (16 pages, 64 KiB)
+ *   lazy (mapped)    a registered memory over a store configured as forks
+ *                    configure it (mapPages): the kernel maps the store's
+ *                    page at the fault, no userfault. One page touched per
+ *                    16-page window, so that every touch is a fault of its
+ *                    own: a first read with the store holding only the
+ *                    touched pages (one page mapped per fault), a first
+ *                    read with it holding every page (the fault maps the
+ *                    window's 16 pages: fault-around), and a first write
+ *                    (the page copied)
+ *   lazy (1 page)    the pager's path (the store not mapped; what forks did
+ *                    before, and what they do where the kernel cannot map
+ *                    it): one page copied per fault (UFFDIO_COPY of 4 KiB)
+ *   lazy (chunk)     the pager's path copying a fault's whole chunk (16 pages, 64 KiB)
  *   first touch      an unregistered fresh memory: a write makes the kernel
  *                    allocate and zero a page (the same work as a fault that
  *                    brings a page in); a read maps the shared zero page
@@ -33,8 +42,16 @@ export interface FaultTiming {
 export interface FaultFigures {
   /** How lazy faults are served here: 'userfaultfd', or the fallback and why. */
   path: string;
-  /** A lazy fault served from the local page store, one page per fault. */
+  /** A lazy fault on a page the local page store holds, first read, served as forks serve it (`mapped`: by the kernel). */
   lazyPage: FaultTiming | null;
+  /** The same, first write. */
+  lazyPageWrite: FaultTiming | null;
+  /** A first read whose fault maps its 16-page window of the store (mapped only; null otherwise). */
+  lazyWindow: FaultTiming | null;
+  /** Whether forks' stores are mapped under their memories here (lazyPage is then a kernel fault; else the pager's). */
+  mapped: boolean;
+  /** The pager's path: a fault read by the handler thread and served by UFFDIO_COPY of one page. */
+  lazyPagePager: FaultTiming | null;
   /** A lazy fault that copies its whole chunk, as forks configure the store. */
   lazyChunk: (FaultTiming & { chunkPages: number }) | null;
   /** The pager's own share of a one-page fault: handler read the fault -> page in place, mean µs. */
@@ -83,15 +100,16 @@ function freshMemory(pages: number): WebAssembly.Memory {
 }
 
 /** Touches `order` in a fresh memory registered over a store holding every page; returns touch times and the handler's mean. */
-function lazyRound(pager: NativePager, pages: number, data: Uint8Array, order: Uint32Array, chunkPages: number): { times: Float64Array; handlerNs: number } {
+function lazyRound(pager: NativePager, pages: number, data: Uint8Array, order: Uint32Array, chunkPages: number, how: { mapPages?: boolean; write?: boolean; onlyTouched?: boolean } = {}): { times: Float64Array; handlerNs: number } {
   const store = pager.createStore(pages);
   try {
-    pager.storeConfigure(store, chunkPages > 1 ? { chunkPages } : { runPages: 1 });
-    pager.storePut(store, 0, data);
+    pager.storeConfigure(store, { ...(chunkPages > 1 ? { chunkPages } : { runPages: 1 }), mapPages: how.mapPages === true });
+    if (how.onlyTouched) for (const p of order) pager.storePut(store, p, data.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+    else pager.storePut(store, 0, data);
     const memory = freshMemory(pages);
     const reg = pager.registerMemory(memory, memory.buffer.byteLength, store);
     try {
-      const times = pager.timeTouches(memory, order, false);
+      const times = pager.timeTouches(memory, order, how.write === true);
       const st = pager.registrationStats(reg);
       if (st.missFaults > 0) throw new Error(`the probe's store missed ${st.missFaults} pages`);
       return { times, handlerNs: st.resolvedFaults ? st.waitNs / st.resolvedFaults : NaN };
@@ -109,7 +127,7 @@ export function probeFaults(opts: FaultProbeOptions = {}): FaultFigures {
   const rounds = opts.rounds ?? 4;
   const chunkPages = opts.chunkPages ?? 16;
   const status = nativePagerStatus();
-  const figures: FaultFigures = { path: 'userfaultfd', lazyPage: null, lazyChunk: null, handlerUs: null, firstTouchWrite: null, firstTouchRead: null, clockNs: null };
+  const figures: FaultFigures = { path: 'userfaultfd', lazyPage: null, lazyPageWrite: null, lazyWindow: null, mapped: false, lazyPagePager: null, lazyChunk: null, handlerUs: null, firstTouchWrite: null, firstTouchRead: null, clockNs: null };
   let pager: NativePager;
   try {
     pager = loadNativePager();
@@ -118,6 +136,8 @@ export function probeFaults(opts: FaultProbeOptions = {}): FaultFigures {
     return figures;
   }
   const lazy = status.available;
+  const mapped = lazy && pager.capabilities().missingShmem === true;
+  figures.mapped = mapped;
   if (!lazy) figures.path = `portable: a clone copies its snapshot before it starts and takes no lazy faults (${status.reason ?? 'no userfaultfd'})`;
   const clock = Float64Array.from(pager.clockCostNs(100_000)).sort();
   const clockNs = quantile(clock, 0.5);
@@ -126,20 +146,27 @@ export function probeFaults(opts: FaultProbeOptions = {}): FaultFigures {
   // Every page non-zero, so the store copies real bytes.
   const data = new Uint8Array(pages * PAGE_SIZE);
   for (let p = 0; p < pages; p++) data.fill((p % 251) + 1, p * PAGE_SIZE, p * PAGE_SIZE + 64);
-  const samples = { page: [] as number[], chunk: [] as number[], write: [] as number[], read: [] as number[], handler: [] as number[] };
+  const samples = { page: [] as number[], pageWrite: [] as number[], window: [] as number[], pager: [] as number[], chunk: [] as number[], write: [] as number[], read: [] as number[], handler: [] as number[] };
+  const windows = () => shuffled(Math.floor(pages / 16), (i) => i * 16);
   for (let r = 0; r < rounds; r++) {
     samples.write.push(...pager.timeTouches(freshMemory(pages), shuffled(pages), true));
     samples.read.push(...pager.timeTouches(freshMemory(pages), shuffled(pages), false));
     if (!lazy) continue;
     const one = lazyRound(pager, pages, data, shuffled(pages), 1);
-    samples.page.push(...one.times);
+    samples.pager.push(...one.times);
     samples.handler.push(one.handlerNs);
+    samples.page.push(...lazyRound(pager, pages, data, mapped ? windows() : shuffled(pages), 1, { mapPages: mapped, onlyTouched: mapped }).times);
+    if (mapped) samples.window.push(...lazyRound(pager, pages, data, windows(), 1, { mapPages: true }).times);
+    samples.pageWrite.push(...lazyRound(pager, pages, data, mapped ? windows() : shuffled(pages), 1, { mapPages: mapped, write: true }).times);
     samples.chunk.push(...lazyRound(pager, pages, data, shuffled(pages / chunkPages, (i) => i * chunkPages), chunkPages).times);
   }
   figures.firstTouchWrite = faultTiming(samples.write, clockNs);
   figures.firstTouchRead = faultTiming(samples.read, clockNs);
   if (lazy) {
     figures.lazyPage = faultTiming(samples.page, clockNs);
+    figures.lazyPageWrite = faultTiming(samples.pageWrite, clockNs);
+    if (mapped) figures.lazyWindow = faultTiming(samples.window, clockNs);
+    figures.lazyPagePager = faultTiming(samples.pager, clockNs);
     figures.lazyChunk = { ...faultTiming(samples.chunk, clockNs), chunkPages };
     figures.handlerUs = samples.handler.reduce((a, b) => a + b, 0) / samples.handler.length / 1000;
   }

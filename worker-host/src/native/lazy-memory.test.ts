@@ -22,9 +22,10 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
   });
 
   /** A store of `pages` 4 KiB pages and a guest of `wasmPages` registered over it. */
-  async function setup(wasmPages: number, opts: { fill?: boolean; storePages?: number } = {}) {
+  async function setup(wasmPages: number, opts: { fill?: boolean; storePages?: number; mapPages?: boolean } = {}) {
     const storePages = opts.storePages ?? (wasmPages * WASM_PAGE) / PAGE;
     const store = pager.createStore(storePages);
+    if (opts.mapPages) pager.storeConfigure(store, { mapPages: true });
     if (opts.fill) for (let p = 0; p < storePages; p++) pager.storePut(store, p, pageBytes(p));
     const guest = await GuestWorker.start();
     await guest.call('create', { initialPages: wasmPages, maximumPages: MAX_PAGES });
@@ -285,6 +286,65 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
     expect(await guest.call('load32', { addrs: [2 * PAGE] })).toEqual([2]);
     expect(pager.unregister(reg)).toBe(true);
     expect(pager.unregister(reg2)).toBe(true);
+  });
+
+  describe.skipIf(!caps?.missingShmem)('the store mapped under the memory (mapPages)', () => {
+    it('mapped - pages the store holds are mapped by the kernel with no userfault; writes stay private, the store unchanged', async () => {
+      const { store, guest, reg } = await setup(2, { fill: true, mapPages: true });
+      const pages = [0, 1, 7, 31, 12];
+      expect(await guest.call('load32', { addrs: pages.map((p) => p * PAGE) })).toEqual(pages);
+      expect(await guest.call('sum', { addr: 12 * PAGE, len: PAGE })).toBe(pageSum(pageBytes(12)).toString());
+      await guest.call('store32', { addr: 7 * PAGE + 8, value: 77 });
+      expect(await guest.call('load32', { addrs: [7 * PAGE + 8, 7 * PAGE] })).toEqual([77, 7]);
+      // Pages 0, 1, 7, 12 and 31 and their windows' neighbours (a read fault maps those present with it): counted as mapped.
+      const st = pager.registrationStats(reg);
+      expect(st).toMatchObject({ faults: 0, pagesCopied: 0, errors: 0 });
+      expect(st.pagesMapped).toBeGreaterThanOrEqual(pages.length);
+      // Another clone of the store sees the snapshot's page, not the first clone's write; so does the store.
+      const other = await GuestWorker.start();
+      cleanup.push(() => other.stop(pager));
+      await other.call('create', { initialPages: 2, maximumPages: MAX_PAGES });
+      const reg2 = await other.register(MAX_BYTES, store);
+      expect(await other.call('load32', { addrs: [7 * PAGE + 8] })).toEqual([new DataView(pageBytes(7).buffer).getUint32(8, true)]);
+      expect(pager.storeRead(store, 7, 1)).toEqual(pageBytes(7));
+      expect(pager.unregister(reg2)).toBe(true);
+    });
+
+    it('mapped - a page the store lacks faults to the pager, is asked for, and its put wakes the guest; the next clone maps it with no fault', async () => {
+      const { store, guest, reg } = await setup(1, { mapPages: true });
+      const asked: number[][] = [];
+      pager.setMissHandler(store, (pages: number[]) => {
+        asked.push(pages);
+        setTimeout(() => {
+          for (const p of pages) pager.storePut(store, p, pageBytes(p, 1000));
+        }, 20);
+      });
+      expect(await guest.call('load32', { addrs: [9 * PAGE] })).toEqual([1009]);
+      expect(asked).toEqual([[9]]);
+      expect(pager.registrationStats(reg)).toMatchObject({ missFaults: 1, pending: 0, errors: 0 });
+      expect(await guest.call('sum', { addr: 9 * PAGE, len: PAGE })).toBe(pageSum(pageBytes(9, 1000)).toString());
+      const next = await GuestWorker.start();
+      cleanup.push(() => next.stop(pager));
+      await next.call('create', { initialPages: 1, maximumPages: MAX_PAGES });
+      const reg2 = await next.register(MAX_BYTES, store);
+      expect(await next.call('load32', { addrs: [9 * PAGE] })).toEqual([1009]);
+      expect(pager.registrationStats(reg2)).toMatchObject({ faults: 0 });
+      expect(pager.unregister(reg2)).toBe(true);
+    });
+
+    it('mapped - zero pages and pages past the snapshot read zero through the pager, and take writes', async () => {
+      const { store, guest, reg, storePages } = await setup(1, { mapPages: true });
+      pager.storeMarkZero(store, new Uint8Array(2).fill(0xff)); // pages 0..15
+      expect(await guest.call('load32', { addrs: [5 * PAGE] })).toEqual([0]);
+      await guest.call('store32', { addr: 12 * PAGE + 8, value: 77 });
+      expect(await guest.call('load32', { addrs: [12 * PAGE + 8, 12 * PAGE] })).toEqual([77, 0]);
+      expect(await guest.call('grow', { pages: 1 })).toMatchObject({ sameBase: true });
+      await guest.call('store32', { addr: (storePages + 3) * PAGE, value: 5 });
+      expect(await guest.call('load32', { addrs: [(storePages + 3) * PAGE, (storePages + 4) * PAGE] })).toEqual([5, 0]);
+      const st = pager.registrationStats(reg);
+      expect(st.zeroPages).toBeGreaterThanOrEqual(4);
+      expect(st).toMatchObject({ missFaults: 0, errors: 0, pending: 0 });
+    });
   });
 
   it('refuses what would lose data or corrupt state', async () => {

@@ -54,6 +54,8 @@ export interface PagerCapabilities {
   pagemapScan: boolean;
   /** memfd_create + MAP_PRIVATE mapping (copy-on-write local fork). */
   memfd: boolean;
+  /** UFFD_FEATURE_MISSING_SHMEM: a store's memfd can be mapped under lazy memory (StoreOptions.mapPages). */
+  missingShmem?: boolean;
   pageSize?: number;
   /** How a userfaultfd was obtained. `user-mode-only` cannot serve faults taken inside syscalls. */
   via?: 'syscall' | 'dev' | 'user-mode-only' | 'none';
@@ -76,6 +78,15 @@ export interface StoreOptions {
   chunkPages?: number;
   /** How many distinct faulted pages `storeFaultOrder` keeps (default 65536). */
   faultOrderLimit?: number;
+  /**
+   * Memories registered from now on get the store's memfd mapped over the
+   * snapshot's pages (where the kernel has missingShmem; otherwise ignored):
+   * a page the store holds is mapped by the kernel at its first touch, like
+   * a file's page, with no userfault and no pager work (counted in the
+   * registration's pagesMapped, not pagesCopied); only pages the store lacks
+   * (or zero pages) fault to the pager.
+   */
+  mapPages?: boolean;
 }
 
 export type StorePageState = 'present' | 'zero' | 'requested' | false;
@@ -117,6 +128,8 @@ export interface RegistrationStats {
   missFaults: number;
   /** Pages copied in from the store (run pages included). */
   pagesCopied: number;
+  /** With the store mapped (mapPages): pages the kernel mapped from it so far (present in its span, not filled by the pager). */
+  pagesMapped?: number;
   zeroPages: number;
   /** Pages this registration's faults asked the miss handler for. */
   pagesRequested: number;
