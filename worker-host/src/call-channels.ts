@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import {
-  decodeChecked, encode, encodeFrame, FrameReader, FrameType, parseTraceparent, refusal, splitCallPayload, toWireError, whyMalformed,
+  decodeChecked, encode, encodeFrame, FrameReader, FrameType, parseTraceparent, refusal, splitCallPayload, toWireError, whyMalformed, writeFrame,
   type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
 } from '@flurry/core';
 
@@ -116,7 +116,7 @@ export class CallChannels {
     }
     const answer = this.deps.take(req, parseTraceparent(parts.traceparent));
     if (!answer) {
-      if (!socket.destroyed) socket.write(encodeFrame(FrameType.declined, id, new Uint8Array(0)));
+      if (!socket.destroyed) writeFrame(socket, encodeFrame(FrameType.declined, id, new Uint8Array(0)));
       return;
     }
     answer.then(
@@ -131,7 +131,7 @@ function send(socket: Socket, id: number, reply: InvokeReply, maxFrameBytes: num
   if (socket.destroyed) return;
   let data = encode(reply);
   if (data.length + 5 > maxFrameBytes) data = encode(refusal('invoke', { code: 'output_limit', message: `the answer (${data.length} bytes) is larger than a call channel frame (${maxFrameBytes})` }, hostId));
-  socket.write(encodeFrame(FrameType.reply, id, data));
+  writeFrame(socket, encodeFrame(FrameType.reply, id, data));
 }
 
 function digest(token: Uint8Array): string {

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import {
-  call, CallFailed, callPayload, encodeFrame, FrameReader, FrameType, Subjects,
+  call, CallFailed, callPayload, encodeFrame, FrameReader, FrameType, Subjects, writeFrame,
   type Fabric, type Frame, type FunctionRecord, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -65,7 +65,7 @@ export class CallChannel {
         reject(new CallFailed('timeout', `call channel to ${this.hostId}`, undefined));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      this.socket.write(encodeFrame(FrameType.call, id, callPayload(traceparent, request)));
+      writeFrame(this.socket, encodeFrame(FrameType.call, id, callPayload(traceparent, request)));
     });
   }
 
