@@ -9,6 +9,8 @@
  * fleet runs without (FLURRY_AUTH=none). Single-client calls alternate
  * between the two in short rounds, so that both see the same machine load,
  * and the difference of their medians is what authentication costs a call.
+ * A third, also without keys, has its call channels off (FLURRY_CALL_CHANNELS):
+ * every call through the broker's queue group, alternated with the others.
  * The key lookup alone is also timed in this process.
  *
  * Where a single client's call goes: probes of its stages (the gateway's HTTP
@@ -65,6 +67,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await fleet.stop();
     throw err;
   });
+  // The same without call channels: every call through the broker's queue group, as before them.
+  const brokerGateway = await startGateway({ natsUrl: fleet.natsUrl, env: { ...fleet.gatewayNatsEnv(), LOG_LEVEL: 'warn', FLURRY_AUTH: 'none', FLURRY_CALL_CHANNELS: 'off' } }).catch(async (err: unknown) => {
+    await openGateway.stop(5000);
+    await fleet.stop();
+    throw err;
+  });
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 128 });
     const caller = async (gatewayUrl: string, auth: OutgoingHttpHeaders) => {
@@ -85,8 +93,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     const viaFleet = await caller(fleet.url, { authorization: `Bearer ${key}` });
     const viaOpen = await caller(String(openGateway.ready.url), {});
+    const viaBroker = await caller(String(brokerGateway.ready.url), {});
     const probes = await stageProbes(fleet, agent, key, body);
-    const [fleet1, open1, ...probe1] = await alternating([viaFleet, viaOpen, ...probes.ops], seconds * 1000);
+    const [fleet1, open1, broker1, ...probe1] = await alternating([viaFleet, viaOpen, viaBroker, ...probes.ops], seconds * 1000);
     await probes.close();
     const cpu = await cpuPerCall(fleet, viaFleet, seconds * 1000);
     const fleet64 = await closedLoop(viaFleet, 64, seconds * 1000);
@@ -97,6 +106,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const f1 = summarize(fleet1.latencies);
     const f64 = summarize(fleet64.latencies);
     const o1 = summarize(open1.latencies);
+    const b1 = summarize(broker1.latencies);
     const [httpOnly, natsEcho, natsInvoke, channelInvoke] = probe1.map((p) => summarize(p.latencies));
     // Where one call's time goes, by differences of medians taken in the same alternated rounds. The gateway sends
     // calls over call channels: the queue group's path (NATS round trip, host) is what a call without one costs.
@@ -113,6 +123,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ['direct (in-process pool)', 64, d64, direct64.rps, direct64.errors],
       ['gateway + host', 1, f1, fleet1.rps, fleet1.errors],
       ['  same, FLURRY_AUTH=none', 1, o1, open1.rps, open1.errors],
+      ['  same, no call channels', 1, b1, broker1.rps, broker1.errors],
       ['gateway + host', 64, f64, fleet64.rps, fleet64.errors],
     ] as const;
     if (!args.includes('--quiet')) {
@@ -123,6 +134,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
       console.log(`added at the median, 1 client: ${(f1.p50Ms - d1.p50Ms).toFixed(3)} ms (fleet/direct p50 ratio ${(f1.p50Ms / d1.p50Ms).toFixed(2)}x)`);
       console.log(`throughput at 64 clients: fleet/direct ${(fleet64.rps / direct64.rps).toFixed(2)}x`);
+      console.log(`call channels at the median, 1 client: ${(o1.p50Ms - b1.p50Ms).toFixed(3)} ms, p99 ${o1.p99Ms.toFixed(3)} vs ${b1.p99Ms.toFixed(3)} ms (FLURRY_AUTH=none gateways with and without, alternating rounds)`);
       console.log(`authentication at the median, 1 client: ${(f1.p50Ms - o1.p50Ms).toFixed(3)} ms (API key vs FLURRY_AUTH=none, alternating rounds)`);
       console.log('where the median call goes (1 client, differences of medians from the same rounds):');
       console.log(`  guest in process (pool, thread hop, instance, run)  ${stages.guestInProcessMs.toFixed(3)} ms`);
@@ -153,6 +165,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       addedP50Ms: round(f1.p50Ms - d1.p50Ms),
       noAuthP50Ms: round(o1.p50Ms),
       authAddedP50Ms: round(f1.p50Ms - o1.p50Ms),
+      noChannelsP50Ms: round(b1.p50Ms),
+      noChannelsP99Ms: round(b1.p99Ms),
+      noAuthP99Ms: round(o1.p99Ms),
+      channelsSavedP50Ms: round(b1.p50Ms - o1.p50Ms),
       ...(cpu ? { cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])) } : {}),
       breakdownMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v)])),
       natsInvokeP50Ms: round(natsInvoke.p50Ms),
@@ -163,10 +179,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       httpOnlyP99Ms: round(httpOnly.p99Ms),
       keyCheckUs: round(keyCheckUs, 2),
       keyCheckUs1000: round(keyCheckUs1000, 2),
-      errors: fleet1.errors + open1.errors + fleet64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
+      errors: fleet1.errors + open1.errors + broker1.errors + fleet64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
     };
   } finally {
-    await openGateway.stop(5000);
+    await Promise.all([openGateway.stop(5000), brokerGateway.stop(5000)]);
     await fleet.stop();
   }
 }
