@@ -99,6 +99,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await probes.close();
     const cpu = await cpuPerCall(fleet, viaFleet, seconds * 1000);
     const fleet64 = await closedLoop(viaFleet, 64, seconds * 1000);
+    const broker64 = await closedLoop(viaBroker, 64, seconds * 1000);
     agent.destroy();
 
     const d1 = summarize(direct1.latencies);
@@ -125,6 +126,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ['  same, FLURRY_AUTH=none', 1, o1, open1.rps, open1.errors],
       ['  same, no call channels', 1, b1, broker1.rps, broker1.errors],
       ['gateway + host', 64, f64, fleet64.rps, fleet64.errors],
+      ['  no call channels, no key', 64, summarize(broker64.latencies), broker64.rps, broker64.errors],
     ] as const;
     if (!args.includes('--quiet')) {
       console.log(`invoke: echo function, ${seconds} s per run, ${hosts} hosts x ${threads} guest threads, ${availableParallelism()} cores`);
@@ -165,6 +167,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       addedP50Ms: round(f1.p50Ms - d1.p50Ms),
       noAuthP50Ms: round(o1.p50Ms),
       authAddedP50Ms: round(f1.p50Ms - o1.p50Ms),
+      noChannelsRps64: round(broker64.rps, 0),
       noChannelsP50Ms: round(b1.p50Ms),
       noChannelsP99Ms: round(b1.p99Ms),
       noAuthP99Ms: round(o1.p99Ms),
@@ -179,7 +182,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       httpOnlyP99Ms: round(httpOnly.p99Ms),
       keyCheckUs: round(keyCheckUs, 2),
       keyCheckUs1000: round(keyCheckUs1000, 2),
-      errors: fleet1.errors + open1.errors + broker1.errors + fleet64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
+      errors: fleet1.errors + open1.errors + broker1.errors + fleet64.errors + broker64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
     };
   } finally {
     await Promise.all([openGateway.stop(5000), brokerGateway.stop(5000)]);
