@@ -26,6 +26,8 @@ export interface Frame {
 const HEAD = 9;
 /** The longest traceparent a call frame carries (a W3C one is 55 characters). */
 const MAX_TRACE = 255;
+/** What a call frame adds to its encoded request, at most: the length, type and id, and the trace. */
+export const CALL_FRAME_OVERHEAD = 4 + 5 + 1 + MAX_TRACE;
 
 export function encodeFrame(type: FrameType, id: number, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEAD + payload.length);

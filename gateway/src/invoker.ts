@@ -102,7 +102,7 @@ export class Invoker {
     const viaBroker = () => callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers });
     const viaChannel = () => {
       const channel = this.channels?.pick(fn);
-      if (!channel || payload.length + 300 > channel.maxFrameBytes) return viaBroker();
+      if (!channel || !channel.fits(payload.length)) return viaBroker();
       return channel.call(payload, trace ? formatTraceparent(trace) : '', this.timeoutMs).then(
         (reply) => reply ?? viaBroker(),
         // The host closed or died: a call is a fresh clone that can touch nothing outside its answer, so sending it again is invisible.

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import {
-  call, CallFailed, callPayload, encodeFrame, FrameReader, FrameType, Subjects, writeFrame,
+  call, CALL_FRAME_OVERHEAD, CallFailed, callPayload, encodeFrame, FrameReader, FrameType, Subjects, writeFrame,
   type Fabric, type Frame, type FunctionRecord, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -43,8 +43,13 @@ export class CallChannel {
     readonly startedAt: number,
     private readonly socket: Socket,
     /** The largest frame the host takes. */
-    readonly maxFrameBytes: number,
+    private readonly maxFrameBytes: number,
   ) {}
+
+  /** Whether a call of `requestBytes` fits a frame the host takes (else it goes through the broker, which refuses it as too large). */
+  fits(requestBytes: number): boolean {
+    return requestBytes + CALL_FRAME_OVERHEAD <= this.maxFrameBytes;
+  }
 
   /** Calls in flight on it. */
   get load(): number {
