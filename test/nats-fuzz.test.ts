@@ -35,6 +35,7 @@ const samples: Record<ListenedKind, Record<string, unknown>> = {
   DrainRequest: { requestId: 'r' },
   FleetEvent: { kind: 'host.reconnected', at: 1, hostId: 'h', startedAt: 1, brokerOutages: 1 },
   InvokeRequest: invoke,
+  OpenCallsRequest: { token: bytes(32) },
   SnapshotRequest: { requestId: 'r', tenant: TENANT, name: 'n', digest: 'd', initInput: bytes(2), initData: ref, keep: true },
   ForkRequest: {
     requestId: 'r', descriptor: bytes(8), clones: [{ index: 0, input: bytes(1) }], count: 1, resultSubject: 'x', prefetch: false, mode: 'lazy',
@@ -197,6 +198,7 @@ describe('nats fuzz', () => {
     const targets: Record<SubjectKind, string[] | { notListened: string }> = {
       place: perHost(Subjects.place),
       drain: perHost(Subjects.drain),
+      openCalls: perHost(Subjects.openCalls),
       invoke: [Subjects.invoke(TENANT, 'echo', echo.digest)],
       snapshot: perHost(Subjects.snapshot),
       fork: perHost(Subjects.fork),

@@ -9,10 +9,13 @@
  * fleet runs without (FLURRY_AUTH=none). Single-client calls alternate
  * between the two in short rounds, so that both see the same machine load,
  * and the difference of their medians is what authentication costs a call.
+ * A third, also without keys, has its call channels off (FLURRY_CALL_CHANNELS):
+ * every call through the broker's queue group, alternated with the others.
  * The key lookup alone is also timed in this process.
  *
  * Where a single client's call goes: probes of its stages (the gateway's HTTP
- * hop alone, a NATS round trip, the call sent straight to the queue group) run
+ * hop alone, a NATS round trip, the call sent straight to the queue group, the
+ * call sent straight to a host over a call channel of the probe's own) run
  * in the same alternated rounds, and each process's CPU time per call is read
  * from /proc (docs/benchmarks.md, "invoke").
  */
@@ -20,8 +23,13 @@ import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { callEncoded, createLogger, encode, hashApiKey, newApiKey, Subjects, type InvokeRequest } from '@flurry/core';
+import {
+  call as natsCall, callEncoded, callPayload, createLogger, decodeOrRefuse, encode, encodeFrame, FrameReader, FrameType, hashApiKey, newApiKey, Subjects, writeFrame,
+  type InvokeRequest,
+} from '@flurry/core';
 import { KeyRing } from '@flurry/gateway';
 import { GuestPool } from '@flurry/worker-host';
 import { LocalFleet, repoRoot, startGateway } from '@flurry/infra';
@@ -59,6 +67,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await fleet.stop();
     throw err;
   });
+  // The same without call channels: every call through the broker's queue group, as before them.
+  const brokerGateway = await startGateway({ natsUrl: fleet.natsUrl, env: { ...fleet.gatewayNatsEnv(), LOG_LEVEL: 'warn', FLURRY_AUTH: 'none', FLURRY_CALL_CHANNELS: 'off' } }).catch(async (err: unknown) => {
+    await openGateway.stop(5000);
+    await fleet.stop();
+    throw err;
+  });
   try {
     const agent = new Agent({ keepAlive: true, maxSockets: 128 });
     const caller = async (gatewayUrl: string, auth: OutgoingHttpHeaders) => {
@@ -79,11 +93,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     const viaFleet = await caller(fleet.url, { authorization: `Bearer ${key}` });
     const viaOpen = await caller(String(openGateway.ready.url), {});
+    const viaBroker = await caller(String(brokerGateway.ready.url), {});
     const probes = await stageProbes(fleet, agent, key, body);
-    const [fleet1, open1, ...probe1] = await alternating([viaFleet, viaOpen, ...probes.ops], seconds * 1000);
+    const [fleet1, open1, broker1, ...probe1] = await alternating([viaFleet, viaOpen, viaBroker, ...probes.ops], seconds * 1000);
     await probes.close();
     const cpu = await cpuPerCall(fleet, viaFleet, seconds * 1000);
     const fleet64 = await closedLoop(viaFleet, 64, seconds * 1000);
+    const broker64 = await closedLoop(viaBroker, 64, seconds * 1000);
     agent.destroy();
 
     const d1 = summarize(direct1.latencies);
@@ -91,21 +107,26 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const f1 = summarize(fleet1.latencies);
     const f64 = summarize(fleet64.latencies);
     const o1 = summarize(open1.latencies);
-    const [httpOnly, natsEcho, natsInvoke] = probe1.map((p) => summarize(p.latencies));
-    // Where one call's time goes, by differences of medians taken in the same alternated rounds.
+    const b1 = summarize(broker1.latencies);
+    const [httpOnly, natsEcho, natsInvoke, channelInvoke] = probe1.map((p) => summarize(p.latencies));
+    // Where one call's time goes, by differences of medians taken in the same alternated rounds. The gateway sends
+    // calls over call channels: the queue group's path (NATS round trip, host) is what a call without one costs.
     const stages = {
       guestInProcessMs: d1.p50Ms,
       natsRoundTripMs: natsEcho.p50Ms,
       hostAndThreadHopMs: natsInvoke.p50Ms - natsEcho.p50Ms - d1.p50Ms,
+      channelHopAndHostMs: channelInvoke.p50Ms - d1.p50Ms,
       httpAndRoutingMs: httpOnly.p50Ms,
-      gatewayCallPathMs: f1.p50Ms - natsInvoke.p50Ms - httpOnly.p50Ms,
+      gatewayCallPathMs: f1.p50Ms - channelInvoke.p50Ms - httpOnly.p50Ms,
     };
     const rows = [
       ['direct (in-process pool)', 1, d1, direct1.rps, direct1.errors],
       ['direct (in-process pool)', 64, d64, direct64.rps, direct64.errors],
-      ['gateway + NATS + host', 1, f1, fleet1.rps, fleet1.errors],
+      ['gateway + host', 1, f1, fleet1.rps, fleet1.errors],
       ['  same, FLURRY_AUTH=none', 1, o1, open1.rps, open1.errors],
-      ['gateway + NATS + host', 64, f64, fleet64.rps, fleet64.errors],
+      ['  same, no call channels', 1, b1, broker1.rps, broker1.errors],
+      ['gateway + host', 64, f64, fleet64.rps, fleet64.errors],
+      ['  no call channels, no key', 64, summarize(broker64.latencies), broker64.rps, broker64.errors],
     ] as const;
     if (!args.includes('--quiet')) {
       console.log(`invoke: echo function, ${seconds} s per run, ${hosts} hosts x ${threads} guest threads, ${availableParallelism()} cores`);
@@ -115,11 +136,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
       console.log(`added at the median, 1 client: ${(f1.p50Ms - d1.p50Ms).toFixed(3)} ms (fleet/direct p50 ratio ${(f1.p50Ms / d1.p50Ms).toFixed(2)}x)`);
       console.log(`throughput at 64 clients: fleet/direct ${(fleet64.rps / direct64.rps).toFixed(2)}x`);
+      console.log(`call channels at the median, 1 client: ${(o1.p50Ms - b1.p50Ms).toFixed(3)} ms, p99 ${o1.p99Ms.toFixed(3)} vs ${b1.p99Ms.toFixed(3)} ms (FLURRY_AUTH=none gateways with and without, alternating rounds)`);
       console.log(`authentication at the median, 1 client: ${(f1.p50Ms - o1.p50Ms).toFixed(3)} ms (API key vs FLURRY_AUTH=none, alternating rounds)`);
       console.log('where the median call goes (1 client, differences of medians from the same rounds):');
       console.log(`  guest in process (pool, thread hop, instance, run)  ${stages.guestInProcessMs.toFixed(3)} ms`);
       console.log(`  NATS round trip (this process to itself)           ${stages.natsRoundTripMs.toFixed(3)} ms   p99 ${natsEcho.p99Ms.toFixed(3)}`);
       console.log(`  host: decode, pool, reply (NATS call - RTT - guest) ${stages.hostAndThreadHopMs.toFixed(3)} ms   (NATS call p50 ${natsInvoke.p50Ms.toFixed(3)}, p99 ${natsInvoke.p99Ms.toFixed(3)})`);
+      console.log(`  call channel hop and host (channel call - guest)    ${stages.channelHopAndHostMs.toFixed(3)} ms   (channel call p50 ${channelInvoke.p50Ms.toFixed(3)}, p99 ${channelInvoke.p99Ms.toFixed(3)})`);
       console.log(`  gateway HTTP + routing (GET /healthz)               ${stages.httpAndRoutingMs.toFixed(3)} ms   p99 ${httpOnly.p99Ms.toFixed(3)}`);
       console.log(`  gateway call path (auth, quota, body, invoker, reply) ${stages.gatewayCallPathMs.toFixed(3)} ms`);
       if (cpu) console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
@@ -144,18 +167,25 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       addedP50Ms: round(f1.p50Ms - d1.p50Ms),
       noAuthP50Ms: round(o1.p50Ms),
       authAddedP50Ms: round(f1.p50Ms - o1.p50Ms),
+      noChannelsRps64: round(broker64.rps, 0),
+      noChannelsP50Ms: round(b1.p50Ms),
+      noChannelsP99Ms: round(b1.p99Ms),
+      noAuthP99Ms: round(o1.p99Ms),
+      channelsSavedP50Ms: round(b1.p50Ms - o1.p50Ms),
       ...(cpu ? { cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])) } : {}),
       breakdownMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v)])),
       natsInvokeP50Ms: round(natsInvoke.p50Ms),
       natsInvokeP99Ms: round(natsInvoke.p99Ms),
       natsEchoP99Ms: round(natsEcho.p99Ms),
+      channelInvokeP50Ms: round(channelInvoke.p50Ms),
+      channelInvokeP99Ms: round(channelInvoke.p99Ms),
       httpOnlyP99Ms: round(httpOnly.p99Ms),
       keyCheckUs: round(keyCheckUs, 2),
       keyCheckUs1000: round(keyCheckUs1000, 2),
-      errors: fleet1.errors + open1.errors + fleet64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
+      errors: fleet1.errors + open1.errors + broker1.errors + fleet64.errors + broker64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
     };
   } finally {
-    await openGateway.stop(5000);
+    await Promise.all([openGateway.stop(5000), brokerGateway.stop(5000)]);
     await fleet.stop();
   }
 }
@@ -193,8 +223,9 @@ function keyCheckMicros(keys: number): number {
 /**
  * Single-client probes of the call path's stages, run alternated with the full calls so that all see the same load:
  * the gateway's HTTP stack alone (GET /healthz: HTTP, routing, request id, trace; no key, no NATS), a NATS
- * round trip (this process to itself through the broker), and the call sent to the function's queue group
- * directly (NATS, the host and its guest thread; no gateway). Differences of their medians are where a call's time goes.
+ * round trip (this process to itself through the broker), the call sent to the function's queue group
+ * directly (NATS, the host and its guest thread; no gateway), and the call sent over a call channel of the probe's
+ * own to the host holding it (as the gateway sends it). Differences of their medians are where a call's time goes.
  */
 async function stageProbes(fleet: LocalFleet, agent: Agent, key: string, body: Buffer): Promise<{ ops: (() => Promise<void>)[]; close(): Promise<void> }> {
   const auth = { authorization: `Bearer ${key}` };
@@ -227,13 +258,56 @@ async function stageProbes(fleet: LocalFleet, agent: Agent, key: string, body: B
     const reply = await callEncoded(asker, 'invoke', subject, encode(invokeRequest));
     if (!reply.ok) throw new Error(reply.error.message);
   };
+  const channel = await openChannel(asker, fleet.hosts.map((h) => String(h.ready.hostId)), record);
+  const channelInvoke = () => channel.call(encode(invokeRequest));
   return {
-    ops: [httpOnly, natsEcho, natsInvoke],
+    ops: [httpOnly, natsEcho, natsInvoke, channelInvoke],
     async close() {
+      channel.socket.destroy();
       await asker.close();
       await answerer.close();
     },
   };
+}
+
+/** A call channel of this process (as the gateway opens one, core/src/call-frames.ts) to the first host holding `fn` warm. */
+async function openChannel(nc: NatsConnection, hostIds: string[], fn: { tenant: string; name: string; digest: string }): Promise<{ socket: Socket; call(request: Uint8Array): Promise<void> }> {
+  for (const hostId of hostIds) {
+    const token = randomBytes(32);
+    const where = await natsCall(nc, 'openCalls', Subjects.openCalls(hostId), { token });
+    if (!where.ok) throw new Error(`no call channel to ${hostId}: ${where.error.message}`);
+    const socket = tcpConnect({ host: where.host, port: where.port, noDelay: true });
+    const reader = new FrameReader(64 << 20);
+    const waiting = new Map<number, (frame: { type: number; payload: Uint8Array }) => void>();
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of reader.push(chunk)) waiting.get(f.id)?.(f);
+    });
+    socket.on('error', () => undefined);
+    let nextId = 1;
+    const exchange = (type: FrameType, payload: Uint8Array) =>
+      new Promise<{ type: number; payload: Uint8Array }>((resolve) => {
+        const id = type === FrameType.hello ? 0 : nextId++;
+        waiting.set(id, (f) => {
+          waiting.delete(id);
+          resolve(f);
+        });
+        writeFrame(socket, encodeFrame(type, id, payload));
+      });
+    await exchange(FrameType.hello, token);
+    const call = async (request: Uint8Array) => {
+      const answer = await exchange(FrameType.call, callPayload('', request));
+      if (answer.type !== FrameType.reply) throw new Error(`${hostId} declined the call`);
+      const reply = decodeOrRefuse('InvokeReply', answer.payload);
+      if (!reply.ok) throw new Error(reply.error.message);
+    };
+    try {
+      await call(encode({ requestId: 'bench-probe', tenant: fn.tenant, name: fn.name, digest: fn.digest, method: 'GET', path: '/', query: '', headers: [], body: new Uint8Array(0) }));
+      return { socket, call };
+    } catch {
+      socket.destroy();
+    }
+  }
+  throw new Error(`no host holds ${fn.name} warm`);
 }
 
 /**

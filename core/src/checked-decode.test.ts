@@ -127,7 +127,7 @@ describe('schemas', () => {
 
   it('subject table - each pattern covers the subjects protocol.ts builds', () => {
     const built: Record<SubjectKind, string> = {
-      place: Subjects.place('h'), drain: Subjects.drain('h'), invoke: Subjects.invoke('t', 'n', 'ab'.repeat(32)), snapshot: Subjects.snapshot('h'),
+      place: Subjects.place('h'), drain: Subjects.drain('h'), openCalls: Subjects.openCalls('h'), invoke: Subjects.invoke('t', 'n', 'ab'.repeat(32)), snapshot: Subjects.snapshot('h'),
       fork: Subjects.fork('h'), release: Subjects.release('h'), parentFreed: Subjects.parentFreed('t'), pageRequests: Subjects.pageRequests('t', 's'),
       pages: Subjects.pages('t', 's'), unicastPages: `${Subjects.unicastPages('t', 's', 'h')}.INBOXID`, event: Subjects.event('t', 'host.up'),
       hostReconnected: Subjects.event('system', 'host.reconnected'),

@@ -29,7 +29,7 @@ const BULK = 64 * MiB;
 /** The most bytes a message of each kind may have. */
 export const MessageByteLimits: Record<MessageKind, number> = {
   HostRecord: LISTS, FunctionRecord: CONTROL, PlaceRequest: CONTROL, PlaceReply: CONTROL,
-  InvokeRequest: BULK, InvokeReply: BULK, SnapshotRequest: BULK, SnapshotReply: BULK, ForkRequest: BULK, ForkReply: CONTROL,
+  InvokeRequest: BULK, InvokeReply: BULK, OpenCallsRequest: CONTROL, OpenCallsReply: CONTROL, SnapshotRequest: BULK, SnapshotReply: BULK, ForkRequest: BULK, ForkReply: CONTROL,
   ReleaseRequest: CONTROL, ReleaseReply: CONTROL, CloneResult: BULK, CloneProgress: CONTROL, TaskRequest: CONTROL, TaskReply: CONTROL, PageMessage: BULK, SnapshotDescriptor: BULK,
   PageFetchRequest: LISTS, PageFetchReply: CONTROL, DrainRequest: CONTROL, DrainReply: CONTROL, FleetEvent: CONTROL,
   JobSpec: BULK, StoredJob: BULK, IdempotencyEntry: CONTROL, JobControlRequest: CONTROL, JobControlReply: BULK,

@@ -23,6 +23,7 @@ export * from './schemas.js';
 export * from './checked-decode.js';
 export * from './subject-table.js';
 export * from './nats-call.js';
+export * from './call-frames.js';
 export * from './kv-watch.js';
 export * from './process-guards.js';
 export * from './jetstream-retry.js';

@@ -166,6 +166,7 @@ const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Protoc
   PlaceReply: (error) => ({ ok: false, error }),
   DrainReply: (error) => ({ ok: false, error }),
   InvokeReply: (error, hostId) => ({ ok: false, error, ...(hostId ? { hostId } : {}) }),
+  OpenCallsReply: (error) => ({ ok: false, error }),
   SnapshotReply: (error) => ({ ok: false, error }),
   ForkReply: (error, hostId) => ({ ok: false, error, ...(hostId ? { hostId } : {}) }),
   ReleaseReply: (error, hostId) => ({ hostId, error }),

@@ -38,6 +38,8 @@ export const Subjects = {
   place: (hostId: string) => `flurry.host.${hostId}.place`,
   /** Request to one host: drain (finish in-flight work, deregister, exit). */
   drain: (hostId: string) => `flurry.host.${hostId}.drain`,
+  /** Request to one host, from the gateway only: open a direct call channel (call-frames.ts) with the gateway's token. */
+  openCalls: (hostId: string) => `flurry.host.${hostId}.calls`,
   /**
    * Invoke a warm function. Hosts holding it warm subscribe in the queue group
    * `InvokeQueue`, so each call reaches exactly one of them. The digest is in
@@ -214,6 +216,19 @@ export interface InvokeRequest {
 export type InvokeReply =
   | { ok: true; status: number; headers: [string, string][]; body: Uint8Array; hostId: string; durationMs: number }
   | { ok: false; error: WireError; hostId?: string };
+
+/**
+ * The gateway's token for a direct call channel to one host: the host takes
+ * a connection only once its first frame is this token. The request travels
+ * on a subject only the gateway may publish to, its reply to the gateway's
+ * own inbox, so only the two know it.
+ */
+export interface OpenCallsRequest {
+  token: Uint8Array;
+}
+
+/** Where the host takes direct calls. */
+export type OpenCallsReply = { ok: true; hostId: string; host: string; port: number } | { ok: false; error: WireError };
 
 export interface SnapshotRequest {
   requestId: string;

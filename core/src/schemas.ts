@@ -112,6 +112,12 @@ const invokeReply = z.discriminatedUnion('ok', [
   failed.extend({ hostId: str.optional() }),
 ]);
 
+const openCallsRequest = z.object({ token: bytes.refine((t) => t.length === 32, 'a token is 32 bytes') });
+const openCallsReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), hostId: str, host: str, port: z.number().int().min(1).max(65535) }),
+  failed,
+]);
+
 const snapshotRequest = z.object({
   requestId: str, tenant: str, name: str, digest: str, initInput: bytes, initData: initDataRef.optional(), keep: z.boolean().optional(),
 });
@@ -320,6 +326,8 @@ export const MessageSchemas = {
   PlaceReply: placeReply,
   InvokeRequest: invokeRequest,
   InvokeReply: invokeReply,
+  OpenCallsRequest: openCallsRequest,
+  OpenCallsReply: openCallsReply,
   SnapshotRequest: snapshotRequest,
   SnapshotReply: snapshotReply,
   ForkRequest: forkRequest,
@@ -378,7 +386,7 @@ type Same<A, B> = (<X>() => X extends Normal<A> ? 1 : 2) extends (<X>() => X ext
 /** Each message kind as protocol.ts declares it (the schemas' outputs are the same, up to Uint8Array's buffer type). */
 export type Protocol = {
   HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
-  InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
+  InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; OpenCallsRequest: P.OpenCallsRequest; OpenCallsReply: P.OpenCallsReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
   ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;
   CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; TaskRequest: P.TaskRequest; TaskReply: P.TaskReply; PageMessage: P.PageMessage; SnapshotDescriptor: P.SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
   PageFetchReply: P.PageFetchReply; DrainRequest: P.DrainRequest; DrainReply: P.DrainReply; FleetEvent: P.FleetEvent;
@@ -394,7 +402,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
 };
 /** Fails to compile, naming the kind, when a schema and its protocol type differ (or a kind lacks either). */
 export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
-  HostRecord: true, FunctionRecord: true, PlaceRequest: true, PlaceReply: true, InvokeRequest: true, InvokeReply: true,
+  HostRecord: true, FunctionRecord: true, PlaceRequest: true, PlaceReply: true, InvokeRequest: true, InvokeReply: true, OpenCallsRequest: true, OpenCallsReply: true,
   SnapshotRequest: true, SnapshotReply: true, ForkRequest: true, ForkReply: true, ReleaseRequest: true, ReleaseReply: true,
   CloneResult: true, CloneProgress: true, TaskRequest: true, TaskReply: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
   DrainReply: true, FleetEvent: true, JobSpec: true, StoredJob: true, IdempotencyEntry: true, JobControlRequest: true,

@@ -28,6 +28,8 @@ export interface SubjectEntry {
 export const SubjectTable = {
   place: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.place', request: 'PlaceRequest', reply: 'PlaceReply', timeoutMs: 30_000 },
   drain: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.drain', request: 'DrainRequest', reply: 'DrainReply', timeoutMs: 5_000 },
+  /** The gateway opens a direct call channel to one host (call-frames.ts); the host answers where it listens. */
+  openCalls: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.calls', request: 'OpenCallsRequest', reply: 'OpenCallsReply', timeoutMs: 5_000 },
   invoke: { listener: 'host', family: 'Subjects', pattern: 'flurry.fn.*.*.*.invoke', request: 'InvokeRequest', reply: 'InvokeReply', timeoutMs: 30_000 },
   snapshot: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.snapshot', request: 'SnapshotRequest', reply: 'SnapshotReply', timeoutMs: 120_000 },
   fork: { listener: 'host', family: 'Subjects', pattern: 'flurry.host.*.fork', request: 'ForkRequest', reply: 'ForkReply', timeoutMs: 120_000 },

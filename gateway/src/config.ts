@@ -21,6 +21,8 @@ export interface GatewayConfig {
   maxOutputBytes: number;
   /** How long the gateway waits for a host to answer a call (the host's own guest timeout comes first). */
   invokeTimeoutMs: number;
+  /** Calls go straight to hosts over call channels where they can (FLURRY_CALL_CHANNELS, on by default). */
+  callChannels: boolean;
   /** How long a placement (fetch, compile, init) may take. */
   placeTimeoutMs: number;
   hostTtlSeconds: number;
@@ -66,6 +68,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
     maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
+    callChannels: r.oneOf('FLURRY_CALL_CHANNELS', ['on', 'off'] as const, 'on') === 'on',
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
     instanceLostMs: r.int('FLURRY_INSTANCE_LOST_MS', 10_000, { min: 0, max: 24 * 3_600_000 }),

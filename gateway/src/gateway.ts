@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config.js';
 import { FleetView } from './fleet-view.js';
 import { FunctionRegistry } from './function-registry.js';
 import { Invoker } from './invoker.js';
+import { CallChannels } from './functions/call-channels.js';
 import { Placement } from './placement.js';
 import { JobCoordinator } from './jobs/coordinator.js';
 import { JobStore } from './jobs/job-store.js';
@@ -35,6 +36,7 @@ export class Gateway {
     private readonly runningJobs: RunningJobs,
     /** Where /metrics is served (FLURRY_METRICS_PORT); none when it is not. */
     readonly metrics: MetricsListener | undefined,
+    private readonly channels: CallChannels | undefined,
   ) {}
 
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -46,7 +48,8 @@ export class Gateway {
     await Promise.all([fleet.start(), registry.start()]);
     const placement = new Placement(fabric, fleet, config.placeTimeoutMs, log);
     const metrics = new GatewayMetrics(fabric.link);
-    const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log, metrics);
+    const channels = config.callChannels ? new CallChannels(fabric, fleet, log) : undefined;
+    const invoker = new Invoker(fabric, fleet, placement, config.invokeTimeoutMs, log, metrics, channels);
     const jobs = await JobStore.open(fabric, config.jobLeaseTtlMs);
     const runningJobs = new RunningJobs(jobs.jobs, fabric, config.quotas, log);
     // Counting from now, so that the count is complete by the first job submitted.
@@ -86,7 +89,7 @@ export class Gateway {
     const metricsListener = config.metrics && (await MetricsListener.start(metrics.registry, config.metrics, log));
     coordinator.start();
     controller.start();
-    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter, runningJobs, metricsListener);
+    return new Gateway(fabric, fleet, server, port, coordinator, controller, loadReporter, runningJobs, metricsListener, channels);
   }
 
   /** Whether the broker is reachable (main.ts exits when it has been away too long). */
@@ -99,6 +102,7 @@ export class Gateway {
     this.runningJobs.stop();
     await Promise.all([this.coordinator.stop(), this.controller.stop()]);
     this.fleet.stop();
+    this.channels?.close();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.metrics?.close();
     await this.fabric.close();

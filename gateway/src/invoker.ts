@@ -1,6 +1,8 @@
 /**
- * Sends HTTP calls to functions over NATS. A call goes to the function
- * version's queue group; when nobody is in it, the function is placed first.
+ * Sends HTTP calls to functions: straight to a host holding the version warm
+ * over a direct call channel when one is open (functions/call-channels.ts),
+ * else (or when that host declines it or its channel closes) through NATS to
+ * the version's queue group; when nobody is in it, the function is placed first.
  * When calls in flight outgrow the guest slots of the hosts holding it warm,
  * one more host is warmed in the background so load spreads.
  *
@@ -12,14 +14,14 @@
  * fresh clone of the warm parent that can touch nothing outside its answer,
  * so running it twice is invisible.
  */
-import type { MsgHdrs } from '@nats-io/transport-node';
-import { callEncoded, decodeOrRefuse, encode, FlurryError, isCallTimeout, isNoResponders, Subjects, traceHeaders, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger, type TraceContext } from '@flurry/core';
+import { callEncoded, decodeOrRefuse, encode, FlurryError, formatTraceparent, isCallTimeout, isNoResponders, Subjects, traceHeaders, type Fabric, type FunctionRecord, type InvokeReply, type InvokeRequest, type Logger, type TraceContext } from '@flurry/core';
 import { withOutcome, type GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { FleetView } from './fleet-view.js';
 import type { Placement } from './placement.js';
 import { invokeLimitsOf } from './functions/function-limits.js';
 import { isWarmOn } from './planning/host-states.js';
 import { warmParentHosts } from './planning/warm-parent.js';
+import { ChannelClosed, type CallChannels } from './functions/call-channels.js';
 
 export type InvokeResult = Extract<InvokeReply, { ok: true }>;
 
@@ -52,6 +54,7 @@ export class Invoker {
     private readonly timeoutMs: number,
     private readonly log: Logger,
     private readonly metrics?: GatewayMetrics,
+    private readonly channels?: CallChannels,
   ) {
     setInterval(() => this.hedgeStuckCalls(), 500).unref();
   }
@@ -82,7 +85,7 @@ export class Invoker {
     // The host applies the function's own limits to this call.
     const limits = invokeLimitsOf(fn);
     try {
-      return await withOutcome(() => this.send(fn, limits ? { ...req, limits } : req, traceHeaders(trace)), (outcome, seconds) => this.metrics?.call(fn.tenant, fn.name, outcome, seconds));
+      return await withOutcome(() => this.send(fn, limits ? { ...req, limits } : req, trace), (outcome, seconds) => this.metrics?.call(fn.tenant, fn.name, outcome, seconds));
     } finally {
       const left = (this.inFlight.get(key) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(key);
@@ -90,21 +93,35 @@ export class Invoker {
     }
   }
 
-  /** One request to the queue group, sent again by the hedger while a host holding the function is lost; the first answer wins. */
-  private request(fn: FunctionRecord, subject: string, payload: Uint8Array, headers: MsgHdrs | undefined): Promise<Uint8Array> {
+  /**
+   * One call: over a call channel when one is open, else (or when it is declined or its channel closes) to the queue
+   * group; sent again through the queue group by the hedger while a host holding the function is lost. The first answer wins.
+   */
+  private request(fn: FunctionRecord, subject: string, payload: Uint8Array, trace: TraceContext | undefined): Promise<Uint8Array> {
+    const headers = traceHeaders(trace);
+    const viaBroker = () => callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers });
+    const viaChannel = () => {
+      const channel = this.channels?.pick(fn);
+      if (!channel || !channel.fits(payload.length)) return viaBroker();
+      return channel.call(payload, trace ? formatTraceparent(trace) : '', this.timeoutMs).then(
+        (reply) => reply ?? viaBroker(),
+        // The host closed or died: a call is a fresh clone that can touch nothing outside its answer, so sending it again is invisible.
+        (err: unknown) => (err instanceof ChannelClosed ? viaBroker() : Promise.reject(err)),
+      );
+    };
     return new Promise<Uint8Array>((resolve, reject) => {
       let outstanding = 0;
       let settled = false;
-      const call: Pending = { fn, sentAt: Date.now(), hedges: 0, hedge: () => send() };
+      const call: Pending = { fn, sentAt: Date.now(), hedges: 0, hedge: () => send(viaBroker) };
       const settle = (f: () => void) => {
         if (settled) return;
         settled = true;
         this.pending.delete(call);
         f();
       };
-      const send = () => {
+      const send = (how: () => Promise<Uint8Array>) => {
         outstanding++;
-        callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers }).then(
+        how().then(
           (data) => settle(() => resolve(data)),
           (err: unknown) => {
             // A hedge that fails while another copy is still out waits for that one.
@@ -113,17 +130,17 @@ export class Invoker {
         );
       };
       this.pending.add(call);
-      send();
+      send(viaChannel);
     });
   }
 
-  private async send(fn: FunctionRecord, req: InvokeRequest, headers: MsgHdrs | undefined): Promise<InvokeResult> {
+  private async send(fn: FunctionRecord, req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeResult> {
     const subject = Subjects.invoke(fn.tenant, fn.name, fn.digest);
     const payload = encode(req);
     for (let attempt = 0; ; attempt++) {
       let data: Uint8Array;
       try {
-        data = await this.request(fn, subject, payload, headers);
+        data = await this.request(fn, subject, payload, trace);
       } catch (err) {
         if (isNoResponders(err) && attempt < 3) {
           await this.placement.place(fn, req.requestId);

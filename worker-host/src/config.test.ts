@@ -14,4 +14,12 @@ describe('loadHostConfig', () => {
     expect(loadHostConfig({ FLURRY_JS_REPLICAS: '3' }).jsReplicas).toBe(3);
     expect(() => loadHostConfig({ FLURRY_JS_REPLICAS: 'three' })).toThrow(/FLURRY_JS_REPLICAS/);
   });
+
+  it('takes the call channel address from FLURRY_CALL_CHANNEL (loopback, any port, by default; off turns it off), refusing one without a port', () => {
+    expect(loadHostConfig({}).callChannel).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: 'off' }).callChannel).toBeUndefined();
+    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '0.0.0.0:7001', FLURRY_CALL_CHANNEL_ADVERTISE: 'h1.internal' }).callChannel).toEqual({ host: '0.0.0.0', port: 7001, advertise: 'h1.internal' });
+    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '[::1]:7001' }).callChannel).toEqual({ host: '::1', port: 7001 });
+    for (const bad of ['7001', 'host', 'h:99999', 'h:']) expect(() => loadHostConfig({ FLURRY_CALL_CHANNEL: bad }), bad).toThrow(/FLURRY_CALL_CHANNEL/);
+  });
 });

@@ -39,6 +39,8 @@ export interface HostConfig {
   replyLimits: { keepMs: number; maxBytes: number; maxReplies: number };
   /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
   metrics?: MetricsListenerOptions;
+  /** Where the gateway's direct call channels connect (FLURRY_CALL_CHANNEL, FLURRY_CALL_CHANNEL_ADVERTISE); none: calls come only through the broker. */
+  callChannel?: { host: string; port: number; advertise?: string };
   logLevel: string;
 }
 
@@ -73,8 +75,20 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
       maxReplies: r.int('FLURRY_REPLY_KEEP_COUNT', 100_000, { min: 1, max: 10_000_000 }),
     },
     metrics: readMetricsListener(r),
+    callChannel: readCallChannel(r),
     logLevel: r.logLevel('LOG_LEVEL'),
   };
+}
+
+/** `off`, or `host:port` to listen on (port 0: any free one); loopback by default, where a local fleet's gateway runs. */
+function readCallChannel(r: EnvReader): HostConfig['callChannel'] {
+  const value = r.string('FLURRY_CALL_CHANNEL', '127.0.0.1:0');
+  if (value === 'off') return undefined;
+  const m = /^(.+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`FLURRY_CALL_CHANNEL must be "off" or host:port, got "${value}"`);
+  const advertise = r.optionalString('FLURRY_CALL_CHANNEL_ADVERTISE');
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port, ...(advertise ? { advertise } : {}) };
 }
 
 /** A host's id: FLURRY_HOST_ID, else the one its NATS user names; the two must agree (its permissions are for that id). */

@@ -27,6 +27,7 @@ import { loadNativePager } from './native/pager.js';
 import { ServiceHost } from './service-host.js';
 import { MemoryBudget } from './memory-budget.js';
 import { WarmFunctions } from './warm-functions.js';
+import { CallChannels } from './call-channels.js';
 import { HostMetrics } from './metrics/host-metrics.js';
 
 /** Room kept in a reply for the envelope around a guest's output (status, headers, ids): the output cap leaves it free. */
@@ -49,6 +50,8 @@ export class WorkerHost {
   private readonly services: ServiceHost;
   /** Where /metrics is served (FLURRY_METRICS_PORT); none when it is not. */
   metricsListener?: MetricsListener;
+  /** The gateway's direct call channels (FLURRY_CALL_CHANNEL); none when they are off. */
+  private callChannels?: CallChannels;
 
   private constructor(
     private readonly config: HostConfig,
@@ -130,6 +133,13 @@ export class WorkerHost {
     const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode, metrics);
     if (pager.reason) hostLog.info({ pager: pager.mode, reason: pager.reason }, 'pager');
     if (config.metrics) host.metricsListener = await MetricsListener.start(metrics.registry, config.metrics, hostLog);
+    if (config.callChannel) {
+      const { host: listenHost, port, advertise } = config.callChannel;
+      host.callChannels = await CallChannels.start({
+        hostId: id, listen: { host: listenHost, port }, ...(advertise ? { advertise } : {}), maxFrameBytes: maxPayload(fabric.nc) + REPLY_HEADROOM_BYTES,
+        take: (req, trace) => host.functions.take(req, trace), log: hostLog,
+      });
+    }
     await host.register();
     return host;
   }
@@ -140,6 +150,10 @@ export class WorkerHost {
     this.controlSubs.push(
       serve(nc, 'place', Subjects.place(hostId), (req) => this.functions.ensureWarm(req), { log }),
       serve(nc, 'drain', Subjects.drain(hostId), () => this.exitOnRequest(), { log }),
+      serve(nc, 'openCalls', Subjects.openCalls(hostId), (req) => {
+        if (!this.callChannels) throw new FlurryError('unavailable', `host ${hostId} takes calls only through the broker`);
+        return this.callChannels.grant(req.token);
+      }, { log }),
       serve(nc, 'snapshot', Subjects.snapshot(hostId), (req) => forker.snapshot(req), { log }),
       serve(nc, 'fork', Subjects.fork(hostId), (req, msg) => forker.fork(req, traceOf(msg)), { log, hostId }),
       serve(nc, 'release', Subjects.release(hostId), (req) => forker.release(req.snapshotId, req.holder), { log, hostId }),
@@ -243,6 +257,7 @@ export class WorkerHost {
     await this.functions.stopServing();
     if (this.services.list().length > 0) await this.moveInstancesAway(reason, deadline);
     await this.functions.settled(deadline);
+    this.callChannels?.close();
     // Requests held during a migration's stop-and-copy are answered through this host: let them finish.
     while (this.services.running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.heartbeat.stop();

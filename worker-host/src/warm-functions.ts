@@ -138,6 +138,13 @@ export class WarmFunctions {
     }));
   }
 
+  /** A call from a direct call channel: answered as one from the queue group, or undefined when its version is not served here now. */
+  take(req: InvokeRequest, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>> | undefined {
+    const key = WarmFunctions.key(req.tenant, req.name, req.digest);
+    if (!this.warm.get(key)?.sub) return undefined;
+    return this.invoke(req, key, trace);
+  }
+
   /** Answers a call; its log lines name the caller's trace (`trace`, from the request's headers) when it has one. */
   private async invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>> {
     const { hostId, log } = this.deps;

@@ -1,0 +1,106 @@
+/**
+ * The frames of a direct call channel: a TCP connection from the gateway to
+ * a host holding functions warm, which carries function calls without the
+ * broker's two hops (the queue group stays for placement and failover).
+ *
+ *   [u32 length of the rest][u8 type][u32 id][payload]
+ *
+ * The gateway's first frame is `hello` with the 32-byte token it gave the
+ * host over NATS (OpenCallsRequest); the host answers `welcome` with its id,
+ * or closes. Then each `call` (its trace, then an encoded InvokeRequest) is
+ * answered by a `reply` (an encoded InvokeReply) or `declined` (not taken
+ * here: the caller sends it to the queue group) with the same id. Frames are
+ * only framing: every payload is decoded and checked as a NATS message is.
+ */
+import type { Writable } from 'node:stream';
+
+export const FrameType = { hello: 1, welcome: 2, call: 3, reply: 4, declined: 5 } as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+export interface Frame {
+  type: number;
+  id: number;
+  payload: Uint8Array;
+}
+
+const HEAD = 9;
+/** The longest traceparent a call frame carries (a W3C one is 55 characters). */
+const MAX_TRACE = 255;
+/** What a call frame adds to its encoded request, at most: the length, type and id, and the trace. */
+export const CALL_FRAME_OVERHEAD = 4 + 5 + 1 + MAX_TRACE;
+
+export function encodeFrame(type: FrameType, id: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEAD + payload.length);
+  out.writeUInt32BE(payload.length + 5, 0);
+  out[4] = type;
+  out.writeUInt32BE(id >>> 0, 5);
+  out.set(payload, HEAD);
+  return out;
+}
+
+/**
+ * Writes a frame; frames written in the same tick leave in one write (as the
+ * NATS client batches): many calls at once cost one system call, not one each.
+ */
+export function writeFrame(socket: Writable, frame: Uint8Array): void {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  socket.write(frame);
+}
+
+/** A call frame's payload: its traceparent (may be empty) and the encoded request. */
+export function callPayload(traceparent: string, request: Uint8Array): Uint8Array {
+  const trace = Buffer.from(traceparent.length <= MAX_TRACE ? traceparent : '', 'latin1');
+  const out = Buffer.allocUnsafe(1 + trace.length + request.length);
+  out[0] = trace.length;
+  out.set(trace, 1);
+  out.set(request, 1 + trace.length);
+  return out;
+}
+
+/** Splits a call frame's payload; undefined when it is too short for the trace it announces. */
+export function splitCallPayload(payload: Uint8Array): { traceparent: string; request: Uint8Array } | undefined {
+  if (payload.length < 1 || payload.length < 1 + payload[0]!) return undefined;
+  const n = payload[0]!;
+  return { traceparent: Buffer.from(payload.buffer, payload.byteOffset + 1, n).toString('latin1'), request: payload.subarray(1 + n) };
+}
+
+/**
+ * Cuts a byte stream into frames. A frame longer than `maxFrameBytes` or
+ * shorter than its head is an error: the peer is not speaking this protocol,
+ * and the connection is closed.
+ */
+export class FrameReader {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /** The whole frames `chunk` completes; throws on a frame that cannot be one. */
+  push(chunk: Buffer): Frame[] {
+    let buf = chunk;
+    if (this.pendingBytes > 0) {
+      this.pending.push(chunk);
+      buf = Buffer.concat(this.pending, this.pendingBytes + chunk.length);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    const frames: Frame[] = [];
+    let at = 0;
+    while (buf.length - at >= 4) {
+      const length = buf.readUInt32BE(at);
+      if (length < 5 || length > this.maxFrameBytes) throw new Error(`a frame of ${length} bytes (at most ${this.maxFrameBytes})`);
+      if (buf.length - at - 4 < length) break;
+      frames.push({ type: buf[at + 4]!, id: buf.readUInt32BE(at + 5), payload: buf.subarray(at + HEAD, at + 4 + length) });
+      at += 4 + length;
+    }
+    if (at < buf.length) {
+      const rest = buf.subarray(at);
+      this.pending.push(rest);
+      this.pendingBytes = rest.length;
+    }
+    return frames;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Direct call channels (core/src/call-frames.ts): TCP connections on which
+ * the gateway sends function calls straight to this host instead of through
+ * the broker. A connection is taken only with a token the gateway gave this
+ * host over NATS (`openCalls`, a subject only the gateway may publish to);
+ * every call in it is decoded and checked as one from the queue group is,
+ * and a call of a version not served here is declined (the gateway sends it
+ * to the queue group). A bad frame closes its connection, never the process.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import {
+  decodeChecked, encode, encodeFrame, FrameReader, FrameType, parseTraceparent, refusal, splitCallPayload, toWireError, whyMalformed, writeFrame,
+  type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
+} from '@flurry/core';
+
+/** Tokens kept: one per gateway replica, with room for replicas restarted since (the oldest goes first). */
+const MAX_TOKENS = 16;
+/** A connection that has not said its token by then is closed. */
+const HELLO_TIMEOUT_MS = 5_000;
+
+export interface CallChannelsDeps {
+  hostId: string;
+  /** Where to listen; `port` 0 takes a free one. */
+  listen: { host: string; port: number };
+  /** What the gateway is told to connect to (the listen address when it names one). */
+  advertise?: string;
+  /** The largest frame taken or sent (the broker's max_payload: as large as a call through it may be). */
+  maxFrameBytes: number;
+  /** Answers a call, or undefined when its version is not served here now. */
+  take(req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeReply> | undefined;
+  log: Logger;
+}
+
+export class CallChannels {
+  /** sha256 of each granted token: looking one up reveals nothing about the others by its timing. */
+  private readonly tokens = new Set<string>();
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly deps: CallChannelsDeps,
+    private readonly server: Server,
+    private readonly address: { host: string; port: number },
+  ) {}
+
+  static async start(deps: CallChannelsDeps): Promise<CallChannels> {
+    const server = createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(deps.listen.port, deps.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as { port: number }).port;
+    const wildcard = deps.listen.host === '0.0.0.0' || deps.listen.host === '::';
+    const channels = new CallChannels(deps, server, { host: deps.advertise ?? (wildcard ? hostname() : deps.listen.host), port });
+    server.on('connection', (socket) => channels.accept(socket));
+    server.on('error', (err) => deps.log.warn({ err: err.message }, 'call channel listener failed'));
+    return channels;
+  }
+
+  /** Takes the gateway's token; the gateway then connects to the address answered. */
+  grant(token: Uint8Array): OpenCallsReply {
+    const id = digest(token);
+    this.tokens.delete(id);
+    this.tokens.add(id);
+    if (this.tokens.size > MAX_TOKENS) this.tokens.delete(this.tokens.values().next().value!);
+    return { ok: true, hostId: this.deps.hostId, ...this.address };
+  }
+
+  /** Stops listening and closes every connection: calls not yet answered fail over to the queue group. */
+  close(): void {
+    this.server.close();
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  private accept(socket: Socket): void {
+    const { log, maxFrameBytes } = this.deps;
+    this.sockets.add(socket);
+    const reader = new FrameReader(maxFrameBytes);
+    let authed = false;
+    const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+    hello.unref();
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(hello);
+      this.sockets.delete(socket);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of reader.push(chunk)) {
+          if (authed && frame.type === FrameType.call) this.call(socket, frame.id, frame.payload);
+          else if (!authed && frame.type === FrameType.hello && this.tokens.has(digest(frame.payload))) {
+            authed = true;
+            clearTimeout(hello);
+            socket.write(encodeFrame(FrameType.welcome, 0, Buffer.from(this.deps.hostId)));
+          } else throw new Error(authed ? `a frame of type ${frame.type} after the hello` : 'no valid token');
+        }
+      } catch (err) {
+        log.warn({ remote: socket.remoteAddress, err: (err as Error).message }, 'call channel closed: not the protocol');
+        socket.destroy();
+      }
+    });
+  }
+
+  private call(socket: Socket, id: number, payload: Uint8Array): void {
+    const { hostId, maxFrameBytes } = this.deps;
+    const parts = splitCallPayload(payload);
+    const req = parts && decodeChecked('InvokeRequest', parts.request, 'call channel');
+    if (!req) {
+      const why = parts ? whyMalformed('InvokeRequest', parts.request) : 'a trace longer than the frame';
+      return send(socket, id, refusal('invoke', { code: 'bad_request', message: `malformed InvokeRequest: ${why}` }, hostId), maxFrameBytes, hostId);
+    }
+    const answer = this.deps.take(req, parseTraceparent(parts.traceparent));
+    if (!answer) {
+      if (!socket.destroyed) writeFrame(socket, encodeFrame(FrameType.declined, id, new Uint8Array(0)));
+      return;
+    }
+    answer.then(
+      (reply) => send(socket, id, reply, maxFrameBytes, hostId),
+      (err: unknown) => send(socket, id, refusal('invoke', toWireError(err), hostId), maxFrameBytes, hostId),
+    );
+  }
+}
+
+/** Writes a reply frame, or the refusal `output_limit` when the reply would not fit one. */
+function send(socket: Socket, id: number, reply: InvokeReply, maxFrameBytes: number, hostId: string): void {
+  if (socket.destroyed) return;
+  let data = encode(reply);
+  if (data.length + 5 > maxFrameBytes) data = encode(refusal('invoke', { code: 'output_limit', message: `the answer (${data.length} bytes) is larger than a call channel frame (${maxFrameBytes})` }, hostId));
+  writeFrame(socket, encodeFrame(FrameType.reply, id, data));
+}
+
+function digest(token: Uint8Array): string {
+  return createHash('sha256').update(token).digest('hex');
+}
