@@ -7,7 +7,8 @@
 // the job finishes correctly, no acknowledged request is lost, the instance
 // keeps its state. Needs root and iproute2; skipped with the reason elsewhere.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRecord } from '@flurry/core';
+import { connect } from '@nats-io/transport-node';
+import { Subjects, type JobRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { netnsUnavailable } from '../infra/src/netns/availability.js';
 import type { InterfaceBytes } from '../infra/src/netns/network.js';
@@ -97,6 +98,32 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
   const instances = async (name: string) => (await json<{ service: Service }>(await api('GET', `/v1/services/${name}`))).service.instances;
 
   const ledger = new RoomLedger();
+
+  it('call channels - function calls reach the namespaced hosts at their own addresses, not through the broker', async () => {
+    expect((await deploy(fleet.url, 'echo', guestProgram('echo'))).status).toBe(201);
+    const callEcho = async () => {
+      const res = await fetch(`${fleet.url}/fn/echo/`, { method: 'POST', body: 'hi', signal: AbortSignal.timeout(30_000) });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    // Warm first: a call of a version nobody holds must find no responders (the counting subscription below answers none).
+    expect(await callEcho()).toContain('hi');
+    const admin = await connect(fleet.adminConnectOptions());
+    try {
+      let viaBroker = 0;
+      admin.subscribe(Subjects.invoke('*', '*', '*'), { callback: () => void viaBroker++ });
+      await admin.flush();
+      // Once the gateway's channel to the host is open, a round of calls leaves the broker untouched.
+      await until('calls of echo to skip the broker', async () => {
+        const before = viaBroker;
+        for (const body of await Promise.all(Array.from({ length: 4 }, callEcho))) expect(body).toContain('hi');
+        await admin.flush();
+        return viaBroker === before ? true : undefined;
+      }, 30_000);
+    } finally {
+      await admin.close();
+    }
+  });
 
   it('migrate - a service instance moves between two namespaced hosts under a client loop: every answer in order, the state whole', async () => {
     await json(await api('POST', '/v1/services', { name: 'room', function: 'room', min: 1, max: 1 }), 201);

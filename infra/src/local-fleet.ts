@@ -156,7 +156,8 @@ export class LocalFleet {
       natsUrl,
       hostId,
       wrapCommand: place.wrapCommand,
-      env: { ...(await metricsEnv(network, place)), ...opts.env, ...opts.hostEnv, ...(auth ? FleetCredentials.env(auth) : {}) },
+      // In a namespace the gateway reaches the host's call channel at the host's own address, not at its loopback.
+      env: { ...(await metricsEnv(network, place)), ...(network.kind === 'netns' ? { FLURRY_CALL_CHANNEL: `${place.host}:0` } : {}), ...opts.env, ...opts.hostEnv, ...(auth ? FleetCredentials.env(auth) : {}) },
       logFile: join(dataDir, 'logs', `${hostId}.log`),
       onLine: opts.onLine && ((l) => opts.onLine!(hostId, l)),
     });
