@@ -66,6 +66,21 @@ interface Figures extends ClientFigures {
 const CHURN_EVERY_MS = 50;
 const MiB = 1024 * 1024;
 
+type Api = (method: string, path: string, body?: unknown) => Promise<Response>;
+
+/** A host other than the instance's that lists a service parent warm (waited for up to 60 s), or undefined. */
+async function standbyParent(api: Api): Promise<string | undefined> {
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { host: string }[] } }).service;
+    const hosts = ((await (await api('GET', '/v1/hosts')).json()) as { hosts: { id: string; serviceParents?: unknown[] }[] }).hosts;
+    const other = hosts.find((h) => h.id !== svc.instances[0]?.host && (h.serviceParents ?? []).length > 0);
+    if (other) return other.id;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return undefined;
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const guestMiB = option(args, 'guest-mib', 256);
   const rate = option(args, 'rate', 100);
@@ -97,6 +112,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (created.status !== 201) throw new Error(`service: ${await created.text()}`);
     const joined = await api('POST', '/svc/room/join', { name: 'ada' });
     if (!joined.ok) throw new Error(`join: ${await joined.text()}`);
+    // The controller keeps a standby parent where the instance would migrate to: measured once it is warm, as a
+    // service that has run a while has one (its boot is not the migration's, nor the baseline's).
+    const standbyAfter = performance.now();
+    const standby = await standbyParent(api);
+    say(`migrate: ${standby ? `standby parent warm on host ${standby} after ${((performance.now() - standbyAfter) / 1000).toFixed(1)} s` : 'no standby parent (the target boots the parent in the migration)'}`);
     /** Ballast bytes the instance rewrote since its fork (its /churn total; the cursor wraps at the ballast's end). */
     const churned = async () => Math.min(guestMiB * MiB, ((await (await api('GET', '/svc/room/state')).json()) as { churned: number }).churned);
     /** Rewrites ballast until --written-pct % of it is the instance's own (the baseline's load rewrote some already). */

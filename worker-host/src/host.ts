@@ -185,6 +185,7 @@ export class WorkerHost {
       draining: !this.takesWork,
       state,
       parents: this.forker.keptParents(),
+      serviceParents: this.services.warmParents(),
       pageCaches: this.forker.pageCaches(),
       memoryBudget: this.budget.use(),
       ...(this.draining || this.stateReason ? { stateReason: this.draining ? 'exiting' : this.stateReason } : {}),
