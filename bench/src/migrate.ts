@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- migrate [--guest-mib 256] [--written-pct 10] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--json]`:
+ * `npm run bench -- migrate [--guest-mib 256] [--written-pct 10] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--pace-mib-s 0] [--json]`:
  * a 3-host LocalFleet, a `room` service whose instance is booted with the
  * init input `{"ballastMiB": --guest-mib}` (that much state in its memory), a
  * client sending `/say` at a steady --rate through /svc/room (open loop: a
@@ -11,7 +11,8 @@
  * has written --written-pct % of it since it was forked (its parent holds the
  * rest: 10, the case the target is judged on; 100, every page its own, as
  * before); then the instance is migrated with pre-copy
- * (the hosts' defaults), then back with stop-and-copy only (maxRounds 0: stop
+ * (the hosts' defaults; --pace-mib-s: round 0 at that rate, later rounds
+ * paced as Clark et al.), then back with stop-and-copy only (maxRounds 0: stop
  * first, copy all memory while paused) as the baseline of the migration.
  * Downtime is the longest gap between answers to `/say` while the migration
  * runs, and the pause as the source host measured it (with its parts); what
@@ -87,6 +88,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const churnMiBPerS = option(args, 'churn-mib-per-s', 4);
   const baselineS = option(args, 'baseline-s', 5);
   const writtenPct = option(args, 'written-pct', 10);
+  const paceMiBPerS = option(args, 'pace-mib-s', 0);
   if (writtenPct < 0 || writtenPct > 100) throw new Error('--written-pct must be from 0 to 100');
   if (rate <= 0) throw new Error('--rate must be above 0');
   if (baselineS <= 0) throw new Error('--baseline-s must be above 0');
@@ -97,7 +99,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   };
   const fleet = await LocalFleet.start({
     hosts: 3,
-    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000' },
+    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000', FLURRY_MIGRATION_PACE_MIB_S: String(paceMiBPerS) },
     // Stop-and-copy pauses for seconds: requests must wait it out, not time out at the gateway's default 15 s,
     // nor be refused for the hundreds the open-loop clients have in flight meanwhile (the tenant's 64 calls in flight).
     gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_INVOKE_TIMEOUT_MS: '120000', FLURRY_QUOTA_CONCURRENT_CALLS: '0' },
@@ -230,7 +232,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     say(`client p99 / no migration: pre-copy ${ratio(pre.clientP99Ms, base, 2)}x, stop-and-copy ${ratio(sc.clientP99Ms, base, 2)}x; bytes sent / instance size: pre-copy ${pre.bytesVsSize}, stop-and-copy ${sc.bytesVsSize}`);
     say(`stop-and-copy / pre-copy: client gap ${ratio(sc.clientGapMs, pre.clientGapMs)}x, host pause ${ratio(sc.hostPauseMs, pre.hostPauseMs)}x, total ${ratio(sc.totalMs, pre.totalMs)}x`);
     return {
-      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS,
+      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
       bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
       stopReason: pre.stopReason, bytes: pre.bytes, failed: baseline.clients.failed + pre.failed + sc.failed,

@@ -96,6 +96,7 @@ export class WorkerHost {
       draining: () => !this.takesWork,
       exiting: () => this.draining,
       replyLimits: config.replyLimits,
+      migrationPaceMiBPerS: config.migrationPaceMiBPerS,
       metrics,
       guestLogs,
     });

@@ -18,7 +18,7 @@ import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
-import { precopy } from './migration/precopy.js';
+import { pacingFrom, precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
 import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
 
@@ -63,6 +63,8 @@ export interface ServiceHostDeps {
   exiting: () => boolean;
   /** How long and how many replies are kept against a request sent again (FLURRY_REPLY_KEEP_*). */
   replyLimits: ReplyTableLimits;
+  /** Round 0's rate of a migration's pre-copy, MiB a second (0: unpaced); later rounds as pacingFrom says. */
+  migrationPaceMiBPerS?: number;
   metrics?: HostMetrics;
   /** Where what the guests logged goes, for their owner. */
   guestLogs: GuestLogPublisher;
@@ -256,7 +258,8 @@ export class ServiceHost {
       },
     });
     const { mode } = source;
-    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 }).catch((err: unknown) => {
+    const pacing = pacingFrom(this.deps.migrationPaceMiBPerS ?? 0);
+    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).catch((err: unknown) => {
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
       this.deps.metrics?.migrationFailed();
       throw err;
