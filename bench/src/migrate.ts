@@ -130,9 +130,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     say(`migrate: room instance with ${guestMiB} MiB of ballast, ${writtenPct}% of it rewritten since its fork before the migrations, /say at ${rate} req/s, /churn of ${(churnBytes / 1024).toFixed(0)} KiB every ${CHURN_EVERY_MS} ms (${churnMiBPerS} MiB/s)`);
 
-    /** Runs the client load, `during` after 1 s of it, and 500 ms more; what the clients saw while `during` ran. */
-    const underLoad = async <T>(during: () => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
+    /**
+     * Runs the client load, `during` after 1 s of it (given the ballast bytes the load's /churn rewrote by then),
+     * and 500 ms more; what the clients saw while `during` ran.
+     */
+    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
       let stop = false;
+      let churnedByLoad = 0;
       let failed = 0;
       const errors: string[] = [];
       const fail = (why: string) => {
@@ -167,14 +171,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           says.push(say);
           send('/say', { name: 'ada', text: 'hi' }, () => (say.answeredAt = performance.now()));
         }),
-        churnBytes > 0 ? every(CHURN_EVERY_MS, () => send('/churn', { bytes: churnBytes })) : Promise.resolve(),
+        churnBytes > 0 ? every(CHURN_EVERY_MS, () => send('/churn', { bytes: churnBytes }, () => (churnedByLoad += churnBytes))) : Promise.resolve(),
       ]);
       await new Promise((res) => setTimeout(res, 1000));
       const started = performance.now();
       let ended = started;
       let result: T;
       try {
-        result = await during();
+        result = await during(churnedByLoad);
       } finally {
         ended = performance.now();
         await new Promise((res) => setTimeout(res, 500));
@@ -201,9 +205,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const once = async (label: string, opts: Record<string, unknown>): Promise<Figures> => {
       const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string }[] } }).service;
       const id = svc.instances[0]!.id;
+      // Read before the load: /state hashes the whole ballast in the instance, which would stall its clients in the window measured.
+      const churnedBefore = await churned();
       let written = 0;
-      const { result: body, clients, errors } = await underLoad(async () => {
-        written = await churned();
+      const { result: body, clients, errors } = await underLoad(async (churnedByLoad) => {
+        written = Math.min(guestMiB * MiB, churnedBefore + churnedByLoad);
         const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
         return { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
       });
