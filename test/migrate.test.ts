@@ -3,7 +3,8 @@
 // instance is migrated while a client sends requests without pause.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
-import { gatewayApi, json } from './helpers/gateway-api.js';
+import { createHash } from 'node:crypto';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
@@ -249,6 +250,40 @@ describe('services with an init input, stop-and-copy and guards', () => {
     expect(now[0]).not.toHaveProperty('migrating');
     expect((await json(await api('GET', '/svc/big/state'), 200)).ballastBytes).toBe(24 * 1024 * 1024);
   }, 60_000);
+
+  it('standby - a service\'s own parent is kept warm and hashed where its instance would migrate to; a migration without a target goes there and back', async () => {
+    const init = ballast(8);
+    const initDigest = `sha256:${createHash('sha256').update(Buffer.from(init, 'base64')).digest('hex')}`;
+    await json(await api('POST', '/v1/services', { ...big, name: 'warm', init }), 201);
+    await json(await api('POST', '/svc/warm/join', { name: 'ada' }), 200);
+    const [inst] = (await service('warm')).instances;
+    type HostParents = { id: string; serviceParents?: { initDigest: string }[] };
+    const holders = async () => (await json<{ hosts: HostParents[] }>(await api('GET', '/v1/hosts'), 200)).hosts.filter((h) => h.serviceParents?.some((p) => p.initDigest === initDigest)).map((h) => h.id);
+    // The instance's own host and at least one other: the standby (holds asked for before the first was listed may
+    // make two; they settle within a heartbeat or two of the first).
+    let seen = '';
+    await until('the standby parents to settle on other hosts', async () => {
+      const now = JSON.stringify((await holders()).filter((h) => h !== inst!.host).sort());
+      const settled = now !== '[]' && now === seen;
+      seen = now;
+      if (!settled) await new Promise((r) => setTimeout(r, 1500));
+      return settled ? true : undefined;
+    }, 60_000, async () => `holders ${JSON.stringify(await holders())}`);
+    const before = await holders();
+    expect(before).toContain(inst!.host);
+    const there = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+    log(there);
+    expect(there.source).toBe(inst!.host);
+    expect(before).toContain(there.target);
+    // Back: the former source still holds the parent (it lingers after its last instance), so a holder is chosen again.
+    const holding = await holders();
+    expect(holding).toContain(inst!.host);
+    const back = (await json<{ migration: Report }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}), 200)).migration;
+    expect(back).toMatchObject({ source: there.target, fromParent: there.fromParent });
+    expect(holding).toContain(back.target);
+    expect(await json(await api('GET', '/svc/warm/state'), 200)).toMatchObject({ members: ['ada'], ballastBytes: 8 * 1024 * 1024 });
+    await json(await api('DELETE', '/v1/services/warm'), 200);
+  }, 120_000);
 
   it('heartbeat - a target that stops answering (SIGSTOP) is given up by the migration heartbeat; the source keeps serving', async () => {
     await json(await api('POST', '/v1/services', { name: 'huge', function: 'room', min: 1, max: 1, init: ballast(96) }), 201);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- migrate [--guest-mib 256] [--written-pct 10] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--json]`:
+ * `npm run bench -- migrate [--guest-mib 256] [--written-pct 10] [--rate 100] [--churn-mib-per-s 4] [--baseline-s 5] [--pace-mib-s 0] [--json]`:
  * a 3-host LocalFleet, a `room` service whose instance is booted with the
  * init input `{"ballastMiB": --guest-mib}` (that much state in its memory), a
  * client sending `/say` at a steady --rate through /svc/room (open loop: a
@@ -11,7 +11,8 @@
  * has written --written-pct % of it since it was forked (its parent holds the
  * rest: 10, the case the target is judged on; 100, every page its own, as
  * before); then the instance is migrated with pre-copy
- * (the hosts' defaults), then back with stop-and-copy only (maxRounds 0: stop
+ * (the hosts' defaults; --pace-mib-s: round 0 at that rate, later rounds
+ * paced as Clark et al.), then back with stop-and-copy only (maxRounds 0: stop
  * first, copy all memory while paused) as the baseline of the migration.
  * Downtime is the longest gap between answers to `/say` while the migration
  * runs, and the pause as the source host measured it (with its parts); what
@@ -66,12 +67,28 @@ interface Figures extends ClientFigures {
 const CHURN_EVERY_MS = 50;
 const MiB = 1024 * 1024;
 
+type Api = (method: string, path: string, body?: unknown) => Promise<Response>;
+
+/** A host other than the instance's that lists a service parent warm (waited for up to 60 s), or undefined. */
+async function standbyParent(api: Api): Promise<string | undefined> {
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { host: string }[] } }).service;
+    const hosts = ((await (await api('GET', '/v1/hosts')).json()) as { hosts: { id: string; serviceParents?: unknown[] }[] }).hosts;
+    const other = hosts.find((h) => h.id !== svc.instances[0]?.host && (h.serviceParents ?? []).length > 0);
+    if (other) return other.id;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return undefined;
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const guestMiB = option(args, 'guest-mib', 256);
   const rate = option(args, 'rate', 100);
   const churnMiBPerS = option(args, 'churn-mib-per-s', 4);
   const baselineS = option(args, 'baseline-s', 5);
   const writtenPct = option(args, 'written-pct', 10);
+  const paceMiBPerS = option(args, 'pace-mib-s', 0);
   if (writtenPct < 0 || writtenPct > 100) throw new Error('--written-pct must be from 0 to 100');
   if (rate <= 0) throw new Error('--rate must be above 0');
   if (baselineS <= 0) throw new Error('--baseline-s must be above 0');
@@ -82,7 +99,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   };
   const fleet = await LocalFleet.start({
     hosts: 3,
-    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000' },
+    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000', FLURRY_MIGRATION_PACE_MIB_S: String(paceMiBPerS) },
     // Stop-and-copy pauses for seconds: requests must wait it out, not time out at the gateway's default 15 s,
     // nor be refused for the hundreds the open-loop clients have in flight meanwhile (the tenant's 64 calls in flight).
     gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_INVOKE_TIMEOUT_MS: '120000', FLURRY_QUOTA_CONCURRENT_CALLS: '0' },
@@ -97,6 +114,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (created.status !== 201) throw new Error(`service: ${await created.text()}`);
     const joined = await api('POST', '/svc/room/join', { name: 'ada' });
     if (!joined.ok) throw new Error(`join: ${await joined.text()}`);
+    // The controller keeps a standby parent where the instance would migrate to: measured once it is warm, as a
+    // service that has run a while has one (its boot is not the migration's, nor the baseline's).
+    const standbyAfter = performance.now();
+    const standby = await standbyParent(api);
+    say(`migrate: ${standby ? `standby parent warm on host ${standby} after ${((performance.now() - standbyAfter) / 1000).toFixed(1)} s` : 'no standby parent (the target boots the parent in the migration)'}`);
     /** Ballast bytes the instance rewrote since its fork (its /churn total; the cursor wraps at the ballast's end). */
     const churned = async () => Math.min(guestMiB * MiB, ((await (await api('GET', '/svc/room/state')).json()) as { churned: number }).churned);
     /** Rewrites ballast until --written-pct % of it is the instance's own (the baseline's load rewrote some already). */
@@ -108,9 +130,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
     say(`migrate: room instance with ${guestMiB} MiB of ballast, ${writtenPct}% of it rewritten since its fork before the migrations, /say at ${rate} req/s, /churn of ${(churnBytes / 1024).toFixed(0)} KiB every ${CHURN_EVERY_MS} ms (${churnMiBPerS} MiB/s)`);
 
-    /** Runs the client load, `during` after 1 s of it, and 500 ms more; what the clients saw while `during` ran. */
-    const underLoad = async <T>(during: () => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
+    /**
+     * Runs the client load, `during` after 1 s of it (given the ballast bytes the load's /churn rewrote by then),
+     * and 500 ms more; what the clients saw while `during` ran.
+     */
+    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
       let stop = false;
+      let churnedByLoad = 0;
       let failed = 0;
       const errors: string[] = [];
       const fail = (why: string) => {
@@ -145,14 +171,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           says.push(say);
           send('/say', { name: 'ada', text: 'hi' }, () => (say.answeredAt = performance.now()));
         }),
-        churnBytes > 0 ? every(CHURN_EVERY_MS, () => send('/churn', { bytes: churnBytes })) : Promise.resolve(),
+        churnBytes > 0 ? every(CHURN_EVERY_MS, () => send('/churn', { bytes: churnBytes }, () => (churnedByLoad += churnBytes))) : Promise.resolve(),
       ]);
       await new Promise((res) => setTimeout(res, 1000));
       const started = performance.now();
       let ended = started;
       let result: T;
       try {
-        result = await during();
+        result = await during(churnedByLoad);
       } finally {
         ended = performance.now();
         await new Promise((res) => setTimeout(res, 500));
@@ -179,9 +205,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const once = async (label: string, opts: Record<string, unknown>): Promise<Figures> => {
       const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string }[] } }).service;
       const id = svc.instances[0]!.id;
+      // Read before the load: /state hashes the whole ballast in the instance, which would stall its clients in the window measured.
+      const churnedBefore = await churned();
       let written = 0;
-      const { result: body, clients, errors } = await underLoad(async () => {
-        written = await churned();
+      const { result: body, clients, errors } = await underLoad(async (churnedByLoad) => {
+        written = Math.min(guestMiB * MiB, churnedBefore + churnedByLoad);
         const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
         return { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
       });
@@ -210,7 +238,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     say(`client p99 / no migration: pre-copy ${ratio(pre.clientP99Ms, base, 2)}x, stop-and-copy ${ratio(sc.clientP99Ms, base, 2)}x; bytes sent / instance size: pre-copy ${pre.bytesVsSize}, stop-and-copy ${sc.bytesVsSize}`);
     say(`stop-and-copy / pre-copy: client gap ${ratio(sc.clientGapMs, pre.clientGapMs)}x, host pause ${ratio(sc.hostPauseMs, pre.hostPauseMs)}x, total ${ratio(sc.totalMs, pre.totalMs)}x`);
     return {
-      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS,
+      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
       bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
       stopReason: pre.stopReason, bytes: pre.bytes, failed: baseline.clients.failed + pre.failed + sc.failed,

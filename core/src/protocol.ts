@@ -108,6 +108,12 @@ export interface HostRecord {
   releasable?: boolean;
   /** Parents kept here for reuse by later jobs (docs/jobs.md, "Kept parents"). */
   parents?: KeptParent[];
+  /**
+   * Services' parents booted with an init input that are warm here with their
+   * digest made (docs/services.md, "Migration"): an instance migrated here
+   * starts from one without booting or hashing it in the migration.
+   */
+  serviceParents?: ParentKey[];
   /** Snapshots whose pages this host caches for clones (kept while their parent is). */
   pageCaches?: string[];
   /** FLURRY_HOST_MEMORY_BUDGET and how much of it warm parents, snapshots, page caches and instances hold now. */

@@ -37,6 +37,8 @@ export interface HostConfig {
   jsReplicas: number;
   /** Service replies kept against a request sent again (reply-table.ts): how long, and most bytes and replies on the host. */
   replyLimits: { keepMs: number; maxBytes: number; maxReplies: number };
+  /** Round 0's rate of a migration's pre-copy, MiB a second (FLURRY_MIGRATION_PACE_MIB_S; 0: unpaced; migration/precopy.ts, Pacing). */
+  migrationPaceMiBPerS: number;
   /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
   metrics?: MetricsListenerOptions;
   /** Where the gateway's direct call channels connect (FLURRY_CALL_CHANNEL, FLURRY_CALL_CHANNEL_ADVERTISE); none: calls come only through the broker. */
@@ -69,6 +71,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     parentCacheBytes: r.int('FLURRY_PARENT_CACHE_MIB', 1024, { min: 0, max: 1024 * 1024 }) * 1024 * 1024,
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     jsReplicas: readJsReplicas(r),
+    migrationPaceMiBPerS: r.int('FLURRY_MIGRATION_PACE_MIB_S', 0, { min: 0, max: 100_000 }),
     replyLimits: {
       keepMs: r.int('FLURRY_REPLY_KEEP_S', 120, { min: 1, max: 86_400 }) * 1000,
       maxBytes: r.int('FLURRY_REPLY_KEEP_MIB', 16, { min: 1, max: 64 * 1024 }) * 1024 * 1024,

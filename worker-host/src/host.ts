@@ -99,6 +99,7 @@ export class WorkerHost {
       draining: () => !this.takesWork,
       exiting: () => this.draining,
       replyLimits: config.replyLimits,
+      migrationPaceMiBPerS: config.migrationPaceMiBPerS,
       metrics,
       guestLogs,
     });
@@ -199,6 +200,7 @@ export class WorkerHost {
       draining: !this.takesWork,
       state,
       parents: this.forker.keptParents(),
+      serviceParents: this.services.warmParents(),
       pageCaches: this.forker.pageCaches(),
       memoryBudget: this.budget.use(),
       ...(this.draining || this.stateReason ? { stateReason: this.draining ? 'exiting' : this.stateReason } : {}),

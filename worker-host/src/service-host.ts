@@ -10,7 +10,7 @@ import type { ObjectStore } from '@nats-io/obj';
 import {
   call, CallFailed, FlurryError, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError, traceOf,
   type CreateInstanceReply, type CreateInstanceRequest, type HostServiceInstance, type InitDataRef, type InvokeReply, type InvokeRequest, type KeptReply, type Logger,
-  type MigrateInstanceReply, type MigrateInstanceRequest, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
+  type MigrateInstanceReply, type MigrateInstanceRequest, type ParentKey, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
 import type { HostMetrics } from './metrics/host-metrics.js';
 import { GuestCallError, type CallResult, type GuestPool, type HeldRequest } from './guest/guest-pool.js';
@@ -18,8 +18,7 @@ import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
-import { snapshotDigest } from './migration/parent-digest.js';
-import { precopy } from './migration/precopy.js';
+import { pacingFrom, precopy } from './migration/precopy.js';
 import { ServiceParents } from './service-parents.js';
 import { ReplyTable, type ReplyTableLimits } from './reply-table.js';
 
@@ -64,6 +63,8 @@ export interface ServiceHostDeps {
   exiting: () => boolean;
   /** How long and how many replies are kept against a request sent again (FLURRY_REPLY_KEEP_*). */
   replyLimits: ReplyTableLimits;
+  /** Round 0's rate of a migration's pre-copy, MiB a second (0: unpaced); later rounds as pacingFrom says. */
+  migrationPaceMiBPerS?: number;
   metrics?: HostMetrics;
   /** Where what the guests logged goes, for their owner. */
   guestLogs: GuestLogPublisher;
@@ -125,6 +126,11 @@ export class ServiceHost {
     return [...this.instances.values()].map(({ tenant, service, instanceId, requests, poolId }) => ({ tenant, service, instanceId, requests, ...(migrating.has(poolId) ? { migrating: true } : {}) }));
   }
 
+  /** Services' parents warm here with their digest made (for the heartbeat: a migration prefers a host holding its parent). */
+  warmParents(): ParentKey[] {
+    return this.parents.warmParents();
+  }
+
   get running(): number {
     return this.inFlight;
   }
@@ -154,8 +160,6 @@ export class ServiceHost {
     this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, initData: req.initData, sub, requests: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
-    // Its parent's digest, which a migration's round 0 needs, hashed now (paced, once per parent) rather than then.
-    void Promise.resolve().then(() => snapshotDigest(this.deps.pool.snapshotImage(parentKey))).catch(() => undefined);
     this.deps.log.info({ requestId: req.requestId, service: `${req.tenant}/${req.service}`, instanceId: req.instanceId, createMs: Math.round(createMs * 100) / 100 }, 'service instance created');
     return { ok: true, hostId: this.deps.hostId, instanceId: req.instanceId, createMs };
   }
@@ -254,7 +258,8 @@ export class ServiceHost {
       },
     });
     const { mode } = source;
-    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30 }).catch((err: unknown) => {
+    const pacing = pacingFrom(this.deps.migrationPaceMiBPerS ?? 0);
+    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).catch((err: unknown) => {
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
       this.deps.metrics?.migrationFailed();
       throw err;

@@ -9,8 +9,9 @@
  * long enough that it must not happen inside a migration's pause.
  */
 import type { ObjectStore } from '@nats-io/obj';
-import { FlurryError, initDigest, type CreateInstanceRequest, type InitDataRef, type PlaceReply, type PlaceRequest } from '@flurry/core';
+import { FlurryError, initDigest, type CreateInstanceRequest, type InitDataRef, type ParentKey, type PlaceReply, type PlaceRequest } from '@flurry/core';
 import type { GuestPool } from './guest/guest-pool.js';
+import { snapshotDigest } from './migration/parent-digest.js';
 import { fetchModule } from './module-store.js';
 import { checkDataRef } from './request-rights.js';
 
@@ -35,8 +36,11 @@ export interface ServiceParentsDeps {
 const LINGER_MS = 30_000;
 
 export class ServiceParents {
-  /** Parents booted with an init input, by pool key: how many instances use each, and the eviction pending when none does. */
-  private readonly own = new Map<string, { users: number; ready: Promise<unknown>; evict?: NodeJS.Timeout }>();
+  /**
+   * Parents booted with an init input, by pool key: how many instances use each, the eviction pending when none
+   * does, and whether its digest (which a migration to or from here compares) is made.
+   */
+  private readonly own = new Map<string, { users: number; ready: Promise<unknown>; evict?: NodeJS.Timeout; parent: ParentKey; digested: boolean }>();
   /** Standby holds (hold()): one user of a parent each, until `until`. */
   private readonly standby = new Map<string, { until: number; ready: Promise<string> }>();
 
@@ -57,14 +61,18 @@ export class ServiceParents {
       const { initData } = spec;
       const init = initData ? this.deps.readData(initData) : Promise.resolve(spec.init!);
       const ready = Promise.all([fetchModule(this.deps.modules, spec.tenant, spec.digest), init]).then(([bytes, input]) => pool.warm(key, bytes, input, spec.requestId, spec.tenant));
-      entry = { users: 0, ready };
+      entry = { users: 0, ready, parent: { tenant: spec.tenant, moduleDigest: spec.digest, initDigest: initDigest(spec.init ?? new Uint8Array(), spec.initData) }, digested: false };
       this.own.set(key, entry);
       const made = entry;
-      ready.catch(() => {
-        // An init that failed is tried afresh by the next instance.
-        if (this.own.get(key) === made) this.own.delete(key);
-        void pool.evict(key);
-      });
+      ready.then(
+        // Its digest, which a migration's round 0 needs, hashed now (paced, once per parent) rather than in a migration.
+        () => snapshotDigest(pool.snapshotImage(key)).then(() => (made.digested = true)).catch(() => undefined),
+        () => {
+          // An init that failed is tried afresh by the next instance.
+          if (this.own.get(key) === made) this.own.delete(key);
+          void pool.evict(key);
+        },
+      );
     }
     entry.users++;
     clearTimeout(entry.evict);
@@ -102,6 +110,11 @@ export class ServiceParents {
       this.release(key);
     };
     expire();
+  }
+
+  /** The parents booted with an init input that are warm here with their digest made (for the heartbeat). */
+  warmParents(): ParentKey[] {
+    return [...this.own.values()].filter((e) => e.digested).map((e) => e.parent);
   }
 
   private parentId(spec: ParentSpec): string {

@@ -65,6 +65,8 @@ export const HostRecord = z.strictObject({
     tenant: z.string(), function: z.string(), moduleDigest: z.string(), initDigest: z.string(), snapshotId: z.string(),
     memoryBytes: z.number(), holders: int, idleSince: z.number().optional(),
   })).optional().openapi({ description: 'Parents of jobs kept for later jobs with the same function version and init' }),
+  serviceParents: z.array(z.strictObject({ tenant: z.string(), moduleDigest: z.string(), initDigest: z.string() })).optional()
+    .openapi({ description: 'Services\' parents booted with an init input that are warm on the host (a migration there starts from one)' }),
   pageCaches: z.array(z.string()).optional().openapi({ description: 'Snapshots whose pages this host caches for clones' }),
   stateReason: z.string().optional().openapi({ description: 'Why the host is draining or drained' }),
   instances: z.array(z.strictObject({ tenant: z.string(), service: z.string(), instanceId: z.string(), requests: int, migrating: z.boolean().optional() }))

@@ -5,7 +5,7 @@ export { freeGuestSlots, hostState, instanceCount, isActive, isWarmOn } from './
 export { pickHosts, serviceInstanceHosts, type HostChoice } from './instance-hosts.js';
 export { coldReduceHost, jobParentHosts, keptParentRank, notResting, slotsLeft, spreadClones, type ParentHostFacts } from './job-hosts.js';
 export { initialMemoryOf, memoryRoom, roomFirst } from './memory-room.js';
-export { migrationCandidates, migrationTarget } from './migration-target.js';
+export { holdsParent, migrationCandidates, migrationTarget, serviceParent } from './migration-target.js';
 export * as reference from './reference.js';
 export { desiredInstances, scaleInVictims, scalingDecision, type ScalingAction, type ScalingDecision, type ScalingInput, type FleetServiceLoad } from './scaling.js';
 export { warmParentHosts } from './warm-parent.js';

@@ -10,9 +10,10 @@
  * so that consolidation has less to move.
  */
 import type { FleetView } from '../fleet-view.js';
-import { serviceKey, type HostRecord, type Logger, type ServiceRecord } from '@flurry/core';
+import { serviceKey, type HostRecord, type Logger, type ServiceInstanceRecord, type ServiceRecord } from '@flurry/core';
 import { hostState } from '../planning/host-states.js';
 import { pickHosts } from '../planning/instance-hosts.js';
+import { migrationTarget, serviceParent } from '../planning/migration-target.js';
 import { desiredInstances, scaleInVictims, scalingDecision } from '../planning/scaling.js';
 import type { FleetLoad } from './fleet-load.js';
 import type { StandbyParents } from './standby-parents.js';
@@ -96,6 +97,7 @@ export class Autoscaler {
     const why = `${load.total} requests in flight${load.held > 0 ? ` (${load.held} held)` : ''} over ${current} instances, target ${st.record.targetConcurrency} each: want ${want} (min ${st.record.min}, max ${st.record.max})`;
     if (action.kind === 'out') await this.scaleOut(tenant, name, action.count, want, why);
     else if (action.kind === 'standby') this.keepStandby(st.record, st.instances.map((i) => i.host), action.room);
+    if (action.kind === 'standby' || action.kind === 'none') this.keepMigrationStandby(st.record, st.instances);
     else if (action.kind === 'in') {
       this.shrinking.add(key);
       void this.scaleIn(tenant, name, key, why)
@@ -140,6 +142,21 @@ export class Autoscaler {
     const busy = new Set(holding);
     const next = pickHosts(this.deps.fleet.live().filter((h) => hostState(h) !== 'draining'), room, this.deps.hostInstances).hosts.filter((h) => !busy.has(h.id));
     this.deps.standby.keep(record, [...new Map(next.map((h) => [h.id, h])).values()]);
+  }
+
+  /**
+   * A standby parent where each instance would be migrated to by default (a service's own parent only: booting
+   * and hashing a large one inside a migration starves the instance's clients of CPU for seconds).
+   */
+  private keepMigrationStandby(record: ServiceRecord, instances: ServiceInstanceRecord[]): void {
+    if (!this.deps.standby) return;
+    const live = this.deps.fleet.live();
+    const targets = instances.flatMap((i) => {
+      const parent = serviceParent(record, i.digest);
+      const to = parent && !i.migrating ? migrationTarget(live, i.host, parent) : undefined;
+      return to ? [to] : [];
+    });
+    if (targets.length > 0) this.deps.standby.keep(record, [...new Map(targets.map((h) => [h.id, h])).values()]);
   }
 
   /** Removes the instances the load no longer asks for, decided again once consolidation and drains let it run. */

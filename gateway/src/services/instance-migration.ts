@@ -11,7 +11,7 @@ import {
   type Fabric, type Logger, type MigrateInstanceReply, type MigrateInstanceRequest, type MigrationReportWire, type ServiceInstanceRecord,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
-import { migrationCandidates, migrationTarget } from '../planning/migration-target.js';
+import { migrationCandidates, migrationTarget, serviceParent } from '../planning/migration-target.js';
 import type { ServiceState, ServiceStore } from './service-store.js';
 import type { MigrationHistory } from '../ui/migration-history.js';
 
@@ -58,7 +58,7 @@ export class InstanceMigrations {
         const found = fresh.instances.find((i) => i.id === instanceId);
         if (!found) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
         const live = fleet.live();
-        const chosen = target ?? migrationTarget(live, found.host)?.id;
+        const chosen = target ?? migrationTarget(live, found.host, serviceParent(fresh.record, found.digest))?.id;
         if (!chosen) throw new FlurryError('no_capacity', 'no other live host to migrate to', { retryAfterSeconds: 1 });
         if (chosen === found.host) throw new FlurryError('bad_request', `instance ${instanceId} is on host ${chosen} already`);
         if (!migrationCandidates(live, found.host).some((h) => h.id === chosen)) throw new FlurryError('bad_request', `host ${chosen} is not a live host that takes instances`);

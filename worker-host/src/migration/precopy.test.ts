@@ -1,7 +1,7 @@
 /** The pre-copy driver with fake endpoints: Xen's stop rules, what it records, abort on failure, and a commit whose answer is lost. */
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '@flurry/core';
-import { CommitOutcomeUnknown, precopy, stopRule, type CommitOutcome, type PrecopySource, type PrecopyTarget } from './precopy.js';
+import { CommitOutcomeUnknown, nextRate, PACED_PIECE_BYTES, pacingFrom, precopy, stopRule, type CommitOutcome, type PrecopySource, type PrecopyTarget } from './precopy.js';
 
 const round = (n: number) => ({ pages: Uint32Array.from({ length: n }, (_, i) => i), bytes: new Uint8Array(n * PAGE_SIZE), memoryBytes: 1 << 24 });
 
@@ -46,6 +46,40 @@ describe('precopy', () => {
     expect(stopRule([4000, 1000, 1200], 0.1, 30, 30)).toBe('not-shrinking');
     expect(stopRule([4000, 1000, 900], 0.1, 30, 3)).toBe('max-rounds');
     expect(stopRule([4000], 0.1, 30, 1)).toBe('max-rounds');
+  });
+
+  it('pacing - Clark et al.: round 0 at the start rate, then the dirtying rate plus the margin, never slower, up to the cap', () => {
+    const MiB = 1024 * 1024;
+    expect(pacingFrom(0)).toBeUndefined();
+    const p = pacingFrom(32)!;
+    expect(p).toEqual({ startBytesPerS: 32 * MiB, marginBytesPerS: 16 * MiB, capBytesPerS: 160 * MiB });
+    // 40 MiB dirtied in a 1 s round: 40 + 16.
+    expect(nextRate(p, 32 * MiB, 40 * MiB, 1000)).toBe(56 * MiB);
+    // Little dirtied: never below the round before.
+    expect(nextRate(p, 32 * MiB, 1 * MiB, 1000)).toBe(32 * MiB);
+    expect(nextRate(p, 32 * MiB, 400 * MiB, 1000)).toBe(160 * MiB);
+    expect(nextRate(p, 32 * MiB, 1 * MiB, 0)).toBe(160 * MiB);
+  });
+
+  it('pacing - paced rounds send every page once, in pieces of at most PACED_PIECE_BYTES; the last pages in one step', async () => {
+    const { source, target, log } = fakes([300, 100, 40, 40]);
+    const sent: number[] = [];
+    const apply = target.apply.bind(target);
+    target.apply = async (pages, bytes, memoryBytes) => {
+      sent.push(...pages);
+      expect(bytes.length).toBeLessThanOrEqual(PACED_PIECE_BYTES);
+      expect(bytes.length).toBe(pages.length * PAGE_SIZE);
+      return apply(pages, bytes, memoryBytes);
+    };
+    // Fast enough that the test does not wait long: 300 pages at 64 MiB/s is about 18 ms.
+    const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 30, pacing: pacingFrom(64) });
+    expect(report.rounds.map((r) => r.pages)).toEqual([300, 100, 40, 40]);
+    expect(sent.length).toBe(300 + 100 + 40 + 40);
+    expect(new Set(sent.slice(0, 300)).size).toBe(300);
+    const per = PACED_PIECE_BYTES / PAGE_SIZE;
+    // The rounds' pieces, then the commit's last pages.
+    expect(log.filter((l) => l.startsWith('apply')).length).toBe(Math.ceil(300 / per) + Math.ceil(100 / per) + 1 + 1 + 1);
+    expect(log.at(-2)).toBe('sent483');
   });
 
   it('driver - rounds while the dirty set shrinks, then stop-and-copy and commit (last pages and globals), recording each round', async () => {

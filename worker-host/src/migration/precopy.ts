@@ -89,11 +89,40 @@ export class CommitOutcomeUnknown extends Error {
 /** What a target says of a commit whose answer was lost: it took effect, or it never will (`error` says why). */
 export type CommitOutcome = { committed: true; timing: CommitTiming } | { committed: false; error: Error };
 
+/**
+ * Adaptive pacing of the pre-copy rounds (Clark et al.): round 0 at `startBytesPerS`, each later round at the
+ * dirtying rate of the round before plus `marginBytesPerS` (never slower than the round before), at most
+ * `capBytesPerS`. The last pages, in the pause, are never paced.
+ */
+export interface Pacing {
+  startBytesPerS: number;
+  marginBytesPerS: number;
+  capBytesPerS: number;
+}
+
 export interface PrecopyOptions {
   /** Stop when the dirty set would take at most this long to copy (default 30 ms). */
   downtimeBudgetMs?: number;
   /** Rounds before stop-and-copy at most, round 0 included (default 30, as Xen); 0: no pre-copy, stop first and copy everything. */
   maxRounds?: number;
+  /** Rate-limit the rounds (default: each as fast as it goes). */
+  pacing?: Pacing;
+}
+
+/** A paced round sends pieces of at most this many page bytes, one at a time, so that no burst holds the CPU or the connection. */
+export const PACED_PIECE_BYTES = 256 * 1024;
+
+/** Pacing from round 0's rate in MiB a second with Clark et al.'s proportions (margin half of it, cap five times it); 0: none. */
+export function pacingFrom(startMiBPerS: number): Pacing | undefined {
+  if (startMiBPerS <= 0) return undefined;
+  const start = startMiBPerS * 1024 * 1024;
+  return { startBytesPerS: start, marginBytesPerS: start / 2, capBytesPerS: 5 * start };
+}
+
+/** The rate of a paced round after one of `pages` that took `ms`, the last at `rate` (bytes a second). */
+export function nextRate(p: Pacing, rate: number, dirtiedBytes: number, ms: number): number {
+  const dirtying = ms > 0 ? (dirtiedBytes * 1000) / ms : p.capBytesPerS;
+  return Math.min(p.capBytesPerS, Math.max(rate, dirtying + p.marginBytesPerS));
 }
 
 export type StopReason = 'budget' | 'not-shrinking' | 'max-rounds' | 'stop-and-copy';
@@ -162,13 +191,35 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   /** From the source's commit on, a failure no longer resumes it. */
   let letGo = false;
   let fromParent = false;
+  const { pacing } = opts;
+  let rate = pacing?.startBytesPerS ?? Infinity;
+  /** Sends a slice in pieces at `rate`; returns the time spent waiting for it (not copying). */
+  const paced = async (slice: MigrationRound, sentBefore: number, t0: number): Promise<number> => {
+    const per = slice.pages.length > 0 ? slice.bytes.length / slice.pages.length : 0;
+    const step = Math.max(1, Math.floor(PACED_PIECE_BYTES / Math.max(1, per)));
+    let waited = 0;
+    for (let i = 0; i < slice.pages.length || i === 0; i += step) {
+      const end = Math.min(slice.pages.length, i + step);
+      const due = t0 + ((sentBefore + i * per) * 1000) / rate - performance.now();
+      if (due > 0) {
+        await new Promise((res) => setTimeout(res, due));
+        waited += due;
+      }
+      await target.apply(slice.pages.subarray(i, end), slice.bytes.subarray(i * per, end * per), slice.memoryBytes);
+    }
+    return waited;
+  };
   const copyRound = async () => {
     const t0 = performance.now();
     let pages = 0;
     let bytes = 0;
+    let waited = 0;
     for (let more = true; more; ) {
       const slice = await source.round();
-      await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
+      // Later rounds: their size is the dirtying rate of the round before.
+      if (pacing && rounds.length > 0 && pages === 0) rate = nextRate(pacing, rate, slice.bytes.length, rounds.at(-1)!.ms);
+      if (pacing) waited += await paced(slice, bytes, t0);
+      else await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
       pages += slice.pages.length;
       bytes += slice.bytes.length;
       more = slice.more === true;
@@ -179,7 +230,8 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     history.push(pages);
     totalBytes += bytes;
     copiedPages += pages;
-    copiedMs += ms;
+    // The budget rule needs what a page costs to copy, not the pacing's waits.
+    copiedMs += ms - waited;
   };
   // Garbage collection on both sides (the last rounds' page buffers) before each round after round 0 and
   // before a stop-and-copy: a collection is then unlikely to fall into the pause that follows the last round.
