@@ -172,7 +172,8 @@ export function stopRule(history: number[], perPageMs: number, budgetMs: number,
   const round = history.length - 1;
   const pages = history[round]!;
   // Round 0 copies everything (or all written since the fork): its size says nothing about the writable working set.
-  if (round >= 1 && pages * perPageMs <= budgetMs) return 'budget';
+  // A budget of 0 stops only when nothing is dirty: a paced round's copy time (its time less its waits) can round to 0.
+  if (round >= 1 && (pages === 0 || (budgetMs > 0 && pages * perPageMs <= budgetMs))) return 'budget';
   if (round >= 2 && pages >= history[round - 1]!) return 'not-shrinking';
   if (history.length >= maxRounds) return 'max-rounds';
   return undefined;
