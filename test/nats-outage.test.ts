@@ -12,9 +12,9 @@ import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { b64, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { holders, roomMessages, talk } from './helpers/room-talk.js';
 
-const TTL_S = 3;
-/** Longer than a host's TTL: a gateway that judged hosts by their silence would think them all dead. */
-const DOWN_MS = 4500;
+const TTL_S = 2;
+/** 1.5 times a host's TTL: a gateway that judged hosts by their silence would think them all dead. */
+const DOWN_MS = 3000;
 
 let fleet: LocalFleet;
 const api = gatewayApi(() => fleet.url);
@@ -144,7 +144,8 @@ describe('nats outage', () => {
       gatewayEnv: { LOG_LEVEL: 'warn' },
     });
     try {
-      await short.restartNats({ downMs: 4000 });
+      // Twice FLURRY_NATS_MAX_OUTAGE_MS.
+      await short.restartNats({ downMs: 3000 });
       const exitOf = (svc: { name: string; exited: Promise<number | null> }) =>
         Promise.race([svc.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${svc.name} did not exit within 20 s of the broker coming back`)), 20_000))]);
       const codes = await Promise.all([exitOf(short.gateway), exitOf(short.hosts[0]!)]);

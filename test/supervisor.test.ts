@@ -131,6 +131,8 @@ describe('npm start launcher', () => {
         return host && alive(host.pid) ? host : undefined;
       }, 30_000);
       expect(stderr).toContain('flurry: host host-1 was killed by SIGKILL');
+      // The gateway can list the new host before the launcher has its ready message: wait for the restart to be over.
+      await until('the launcher to say host-1 runs again', async () => (stderr.includes(`flurry: host host-1 is running again (pid ${again.pid})`) ? true : undefined), 30_000);
       const beforeStop = stderr.length;
       process.kill(-launcher.pid!, 'SIGINT');
       expect(await exited).toBe(0);

@@ -130,12 +130,18 @@ export class LocalFleet {
         nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization, host: place.host, wrapCommand: place.wrapCommand });
       }
       const natsUrl = opts.natsUrl ?? cluster?.url ?? nats!.url;
-      const hosts = await Promise.all(
-        hostIds.map((id) => LocalFleet.spawnHost(network, natsUrl, dataDir, opts, id, credentials?.host(id)).then((h) => (started.push(h), h))),
-      );
       opts = { ...opts, gatewayEnv: { ...callbackSecretEnv(dataDir, { ...process.env, ...opts.env, ...opts.gatewayEnv }), ...opts.gatewayEnv } };
-      const gateway = await LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort ?? 0, replicaEnv(opts, credentials));
-      started.push(gateway);
+      // The gateway and the hosts start at once: each creates the stores it needs (racing is safe, store-limits.ts)
+      // and the gateway learns of hosts from their heartbeats whenever they come. Every start is awaited before a
+      // failure is thrown, so that the processes that did start are killed below.
+      const starts = await Promise.allSettled([
+        LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort ?? 0, replicaEnv(opts, credentials)),
+        ...hostIds.map((id) => LocalFleet.spawnHost(network, natsUrl, dataDir, opts, id, credentials?.host(id))),
+      ]);
+      for (const s of starts) if (s.status === 'fulfilled') started.push(s.value);
+      const failed = starts.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      const [gateway, ...hosts] = started as [RunningService, ...RunningService[]];
       const adminServers = await Promise.all(natsUrl.split(',').map((u) => reachableUrl(network, u)));
       const fleet = new LocalFleet(natsUrl, await reachableUrl(network, String(gateway.ready.url)), dataDir, gateway, hosts, nats, cluster, removeDataDir, opts, credentials, network, adminServers);
       await fleet.waitForHosts(opts.hosts);
@@ -281,7 +287,8 @@ export class LocalFleet {
         if (body.hosts.length === count) return;
       }
       if (Date.now() > deadline) throw new Error(`the gateway did not see ${count} hosts within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
+      // Every fleet start ends here: a short poll, since the last heartbeat is usually a few ms away.
+      await new Promise((r) => setTimeout(r, 25));
     }
   }
 

@@ -34,7 +34,13 @@ interface GatewayDocument {
 }
 
 const SERVICE_DESC = /<([^>]+)>\s*;\s*rel="?service-desc"?/;
-const realFetch = globalThis.fetch;
+/**
+ * The platform's own fetch, kept on the global: a worker that shares its modules
+ * between files (vitest.config.ts) runs this file again for each, and must not
+ * wrap the check around the previous file's check.
+ */
+const REAL_FETCH = Symbol.for('flurry.tests.realFetch');
+const realFetch: typeof globalThis.fetch = ((globalThis as { [REAL_FETCH]?: typeof globalThis.fetch })[REAL_FETCH] ??= globalThis.fetch);
 /** Each gateway's document, by the document's URL; and that URL by the gateway's origin. */
 const documents = new Map<string, Promise<GatewayDocument | undefined>>();
 const documentUrls = new Map<string, string>();
