@@ -183,12 +183,18 @@ export class JobStore {
   /**
    * The kept outputs of indexes 0..count-1, in order, read RESULT_READS at a time (a job with
    * tasks has thousands); `missing` names what a gap is when one is: `the result of <what> <i>`.
+   * Outputs in `known` (by index) are not read again.
    */
-  async outputsInOrder(tenant: string, jobId: string, count: number, what: string, missing: 'throw' | 'empty' = 'throw'): Promise<Uint8Array[]> {
+  async outputsInOrder(tenant: string, jobId: string, count: number, what: string, missing: 'throw' | 'empty' = 'throw', known: readonly (Uint8Array | undefined)[] = []): Promise<Uint8Array[]> {
     const outputs = new Array<Uint8Array>(count);
     let next = 0;
     const reader = async () => {
       for (let i = next++; i < count; i = next++) {
+        const had = known[i];
+        if (had) {
+          outputs[i] = had;
+          continue;
+        }
         const output = (await this.result(tenant, jobId, i))?.output;
         if (!output && missing === 'throw') throw new FlurryError('internal', `the result of ${what} ${i} is missing from the results stream`);
         outputs[i] = output ?? new Uint8Array(0);

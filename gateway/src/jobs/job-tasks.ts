@@ -35,6 +35,12 @@ export class JobTasks implements TaskHooks {
   private sub?: Subscription;
   private lastProgress = 0;
   private lastDone = -1;
+  /**
+   * With reduce: each task's output as its result was heard, so that reduce need not read the stream back
+   * (only when one result of the task was heard: with two, the stream says which one it kept).
+   */
+  private readonly outputs?: (Uint8Array | undefined)[];
+  private readonly heard?: Uint8Array;
 
   constructor(
     private readonly job: TasksOwner,
@@ -43,14 +49,19 @@ export class JobTasks implements TaskHooks {
     retries: number,
     /** The job's time limit of one `run_task`. */
     private readonly timeoutMs: number,
+    keepOutputs: boolean,
   ) {
     this.ledger = new TaskLedger(total, retries);
+    if (keepOutputs) {
+      this.outputs = new Array<Uint8Array | undefined>(total);
+      this.heard = new Uint8Array(total);
+    }
     this.record.tasks ??= this.ledger.counts();
   }
 
   /** The task server of the task job `spec` describes, serving its subject, its attempts' results and ends routed to it. */
   static serving(job: TasksOwner, attempts: CloneAttempts, spec: JobSpec, nc: NatsConnection): JobTasks {
-    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries, spec.timeoutMs);
+    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries, spec.timeoutMs, spec.reduce);
     attempts.tasks = tasks;
     tasks.serve(nc);
     return tasks;
@@ -78,6 +89,15 @@ export class JobTasks implements TaskHooks {
     if (!sub) return;
     if (linger) setTimeout(() => sub.unsubscribe(), END_LINGER_MS).unref();
     else sub.unsubscribe();
+  }
+
+  /**
+   * Whether another clone is worth forking: only while tasks are pending. A clone forked as a slot frees
+   * near the end could only take backups, and with the job's clones already on every free slot it would
+   * share a core with them.
+   */
+  get wantsClones(): boolean {
+    return this.ledger.pending > 0;
   }
 
   /** Every task is done or one failed for good: the job can end. */
@@ -117,9 +137,22 @@ export class JobTasks implements TaskHooks {
       const running = this.attempts.current(index);
       if (running?.requestId === r.requestId) this.alive(running);
     }
+    this.keep(r);
     if (!this.ledger.done(r.index, r.runMs)) return;
     this.sync();
     if (this.ledger.allDone) this.job.wake();
+  }
+
+  private keep(r: CloneResult): void {
+    if (!this.outputs || !this.heard) return;
+    const heard = this.heard[r.index] = Math.min(2, this.heard[r.index] + 1);
+    this.outputs[r.index] = heard === 1 && !r.outputObject ? r.output ?? new Uint8Array(0) : undefined;
+  }
+
+  /** The task outputs in task order, for reduce: those heard once from here, the rest (and large ones) from the results stream. */
+  async outputsInOrder(): Promise<Uint8Array[]> {
+    const { tenant, id } = this.record;
+    return this.job.store.outputsInOrder(tenant, id, this.ledger.total, 'task', 'throw', this.outputs);
   }
 
   /**
@@ -156,7 +189,10 @@ export class JobTasks implements TaskHooks {
 
   /** Tasks heard done whose results the stream does not hold: they run again. */
   rerun(tasks: number[]): void {
-    for (const task of tasks) this.ledger.undo(task);
+    for (const task of tasks) {
+      this.ledger.undo(task);
+      if (this.outputs) this.outputs[task] = undefined;
+    }
     // Their clones may all have been told that every task was done.
     for (const c of this.record.clonesDetail) if (c.state === 'done') c.state = 'pending';
     this.sync();

@@ -71,6 +71,11 @@ export class TaskLedger {
     this.pendingCount = total;
   }
 
+  /** Tasks no attempt holds (never handed out, or given back). */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
   get allDone(): boolean {
     return this.doneCount === this.total;
   }
