@@ -214,6 +214,18 @@ export class JobStore {
     await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
   }
 
+  /**
+   * Deletes the output object `name` of a result of `index` from attempt `requestId` when the results
+   * stream kept another attempt's result for that index: the loser's output is nobody's.
+   */
+  async dropLostOutput(tenant: string, jobId: string, index: number, requestId: string, name: string): Promise<void> {
+    if (!name.startsWith(`${tenant}/${jobId}/`)) return;
+    const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
+    const kept = m ? decodeChecked('CloneResult', m.data, m.subject) : undefined;
+    if (!kept || kept.requestId === requestId || kept.outputObject === name) return;
+    await this.outputs.delete(name);
+  }
+
   /** A large output of one of the job's clones, kept in the outputs store (a result naming another job's is refused). */
   async objectOutput(tenant: string, jobId: string, name: string): Promise<Uint8Array> {
     if (!name.startsWith(`${tenant}/${jobId}/`)) throw new FlurryError('internal', `a result of job ${jobId} names the output object ${name}, which is not the job's`);

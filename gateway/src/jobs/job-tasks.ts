@@ -9,7 +9,7 @@
  */
 import { JobSubjects, serve, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { AttemptsOwner, CloneAttempts, RunningAttempt, TaskHooks } from './clone-attempts.js';
+import { dropLostOutput, type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
 import { START_GRACE_MS } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
@@ -24,12 +24,15 @@ const PROGRESS_EVERY_MS = 250;
 export type TasksOwner = Omit<AttemptsOwner, 'retries'>;
 
 /** One clone's attempt: several clones of one fork request share its request id. */
-export function attemptKey(requestId: string, index: number): string {
-  return `${requestId}/${index}`;
+export interface TaskAttempt {
+  requestId: string;
+  index: number;
 }
 
+const attemptKey = (a: TaskAttempt): string => `${a.requestId}/${a.index}`;
+
 export class JobTasks implements TaskHooks {
-  readonly ledger: TaskLedger;
+  readonly ledger: TaskLedger<TaskAttempt>;
   /** A task that failed more than the job's retries: the job fails with it. */
   finalFailure?: { task: number; error: WireError };
   private sub?: Subscription;
@@ -51,7 +54,7 @@ export class JobTasks implements TaskHooks {
     private readonly timeoutMs: number,
     keepOutputs: boolean,
   ) {
-    this.ledger = new TaskLedger(total, retries);
+    this.ledger = new TaskLedger<TaskAttempt>(total, retries, Date.now, attemptKey);
     if (keepOutputs) {
       this.outputs = new Array<Uint8Array | undefined>(total);
       this.heard = new Uint8Array(total);
@@ -109,7 +112,7 @@ export class JobTasks implements TaskHooks {
     const running = this.attempts.current(req.index);
     // An attempt that is no longer current (lost, re-forked, or of the coordinator before) takes nothing more.
     if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return { ok: true, tasks: [], end: true };
-    const key = attemptKey(req.requestId, req.index);
+    const key = { requestId: req.requestId, index: req.index };
     this.alive(running);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
     this.ledger.duplicates += req.duplicates;
@@ -132,13 +135,15 @@ export class JobTasks implements TaskHooks {
       void this.job.store.dropResult(tenant, id, r.index, r.requestId).catch(() => undefined);
       return;
     }
-    for (const key of this.ledger.holders(r.index)) {
-      const index = Number(key.slice(key.lastIndexOf('/') + 1));
+    for (const { index } of this.ledger.holders(r.index)) {
       const running = this.attempts.current(index);
       if (running?.requestId === r.requestId) this.alive(running);
     }
     this.keep(r);
-    if (!this.ledger.done(r.index, r.runMs)) return;
+    if (!this.ledger.done(r.index, r.runMs)) {
+      if (r.outputObject) dropLostOutput(this.job, this.record, r);
+      return;
+    }
     this.sync();
     if (this.ledger.allDone) this.job.wake();
   }
@@ -172,12 +177,12 @@ export class JobTasks implements TaskHooks {
   }
 
   attemptEnded(index: number, r: RunningAttempt): void {
-    if (this.ledger.release(attemptKey(r.requestId, index)).length > 0) this.sync();
+    if (this.ledger.release({ requestId: r.requestId, index }).length > 0) this.sync();
   }
 
   /** `run_task` of `task` failed in the clone attempt `r` (a trap, or its time limit ended the clone). */
   cloneFailedInTask(index: number, r: RunningAttempt, task: number, error: WireError): void {
-    const key = attemptKey(r.requestId, index);
+    const key = { requestId: r.requestId, index };
     if (this.ledger.holds(key, task)) this.taskFailed(task, key, error, r.host, index);
   }
 
@@ -198,7 +203,7 @@ export class JobTasks implements TaskHooks {
     this.sync();
   }
 
-  private taskFailed(task: number, key: string, error: WireError, host: string, index: number): void {
+  private taskFailed(task: number, key: TaskAttempt, error: WireError, host: string, index: number): void {
     const { final, failures } = this.ledger.failed(task, key);
     this.job.emit('clone.failed', { index, host, task, attempt: failures, error, final });
     if (final && !this.finalFailure) {
@@ -227,7 +232,7 @@ export class JobTasks implements TaskHooks {
    */
   endRunning(): boolean {
     // A clone waiting for tasks ends at its next request; only one that may be running a duplicate is worth stopping.
-    const running = this.attempts.runningNow().some(([index, r]) => this.ledger.wasted.has(attemptKey(r.requestId, index)));
+    const running = this.attempts.runningNow().some(([index, r]) => this.ledger.wasted({ requestId: r.requestId, index }));
     for (const [index, r] of this.attempts.runningNow()) this.cloneDone(index, r.host);
     for (const c of this.record.clonesDetail) if (c.state === 'pending') c.state = 'done';
     this.job.changed();
