@@ -63,4 +63,20 @@ describe('task server', () => {
     attempts.end(0);
     expect(tasks.wantsClones).toBe(true);
   });
+
+  it('held asks - an ask with nothing to take waits, and is answered the moment a task is given back or every task is done', async () => {
+    const { tasks, attempts, ask, result } = taskJob(2, 3);
+    expect(ask(0)).toMatchObject({ tasks: [0] });
+    expect(ask(1)).toMatchObject({ tasks: [1] });
+    const second = ask(2);
+    expect(second).toBeInstanceOf(Promise);
+    attempts.end(0);
+    expect(await second).toEqual({ ok: true, tasks: [0], end: false });
+    const third = ask(1);
+    expect(third).toBeInstanceOf(Promise);
+    tasks.onResult(result(1, 1, { output: new Uint8Array([1]) }));
+    tasks.onResult(result(0, 2, { output: new Uint8Array([0]) }));
+    expect(await third).toEqual({ ok: true, tasks: [], end: true });
+    expect(tasks.settled).toBe(true);
+  });
 });

@@ -15,8 +15,14 @@ import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 import { TaskLedger } from './task-ledger.js';
 
-/** How long a task job's subject answers `end` after the job ended (clones ask every 100 ms while idle). */
+/** How long a task job's subject answers `end` after the job ended (an idle clone asks again once its held ask is answered). */
 const END_LINGER_MS = 10_000;
+/**
+ * How long an ask with nothing to take now is held before it is answered so: it is answered at once
+ * when a task is given back or done (a backup may be due, or every task done: `end`), so that an idle
+ * clone's guest thread is free the moment the job needs it no more (the reduce may wait for it).
+ */
+const HOLD_MS = 250;
 /** Progress events of a task job are stored at most this often (the record's counts follow every task). */
 const PROGRESS_EVERY_MS = 250;
 
@@ -36,6 +42,8 @@ export class JobTasks implements TaskHooks {
   /** A task that failed more than the job's retries: the job fails with it. */
   finalFailure?: { task: number; error: WireError };
   private sub?: Subscription;
+  /** Asks held with nothing to take yet: each tries again when called, and is answered when it gets something. */
+  private readonly held = new Set<() => void>();
   private lastProgress = 0;
   private lastDone = -1;
   /**
@@ -88,6 +96,7 @@ export class JobTasks implements TaskHooks {
    * that stops for a take-over leaves at once: the next one serves).
    */
   close(linger = false): void {
+    this.wakeHeld();
     const sub = this.sub;
     if (!sub) return;
     if (linger) setTimeout(() => sub.unsubscribe(), END_LINGER_MS).unref();
@@ -108,21 +117,52 @@ export class JobTasks implements TaskHooks {
     return this.ledger.allDone || this.finalFailure !== undefined;
   }
 
-  onRequest(req: TaskRequest): TaskReply {
-    const running = this.attempts.current(req.index);
-    // An attempt that is no longer current (lost, re-forked, or of the coordinator before) takes nothing more.
-    if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return { ok: true, tasks: [], end: true };
+  onRequest(req: TaskRequest): TaskReply | Promise<TaskReply> {
+    const running = this.current(req);
+    if (!running) return { ok: true, tasks: [], end: true };
     const key = { requestId: req.requestId, index: req.index };
     this.alive(running);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
     this.ledger.duplicates += req.duplicates;
+    const now = this.grant(req);
+    if (now.tasks.length > 0 || now.end) return now;
+    return new Promise((resolve) => {
+      const answer = (reply: TaskReply) => {
+        clearTimeout(timer);
+        this.held.delete(retry);
+        resolve(reply);
+      };
+      const retry = () => {
+        const reply = this.grant(req);
+        if (!reply.ok || reply.tasks.length > 0 || reply.end) answer(reply);
+      };
+      const timer = setTimeout(() => answer(this.grant(req)), HOLD_MS);
+      this.held.add(retry);
+    });
+  }
+
+  /** The attempt that asks, when it is current (one lost, re-forked, or of the coordinator before takes nothing more). */
+  private current(req: TaskRequest): RunningAttempt | undefined {
+    const running = this.attempts.current(req.index);
+    if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return undefined;
+    return running;
+  }
+
+  /** What the asking attempt gets now: tasks, none (ask again), or `end`. */
+  private grant(req: TaskRequest): Extract<TaskReply, { ok: true }> {
+    if (!this.current(req)) return { ok: true, tasks: [], end: true };
     if (this.settled) {
       this.cloneDone(req.index, req.hostId);
       return { ok: true, tasks: [], end: true };
     }
-    const grant = this.ledger.take(key, this.attempts.runningCount);
-    this.sync();
+    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount);
+    if (grant.tasks.length > 0) this.sync();
     return { ok: true, ...grant };
+  }
+
+  /** Something may have changed for the asks held: each tries again. */
+  private wakeHeld(): void {
+    for (const retry of [...this.held]) retry();
   }
 
   /** A task's result, stored in the results stream: it counts when an attempt of this job sent to that host made it. */
@@ -145,6 +185,7 @@ export class JobTasks implements TaskHooks {
       return;
     }
     this.sync();
+    this.wakeHeld();
     if (this.ledger.allDone) this.job.wake();
   }
 
@@ -177,7 +218,9 @@ export class JobTasks implements TaskHooks {
   }
 
   attemptEnded(index: number, r: RunningAttempt): void {
-    if (this.ledger.release({ requestId: r.requestId, index }).length > 0) this.sync();
+    if (this.ledger.release({ requestId: r.requestId, index }).length === 0) return;
+    this.sync();
+    this.wakeHeld();
   }
 
   /** `run_task` of `task` failed in the clone attempt `r` (a trap, or its time limit ended the clone). */
@@ -198,6 +241,7 @@ export class JobTasks implements TaskHooks {
       this.ledger.undo(task);
       if (this.outputs) this.outputs[task] = undefined;
     }
+    this.wakeHeld();
     // Their clones may all have been told that every task was done.
     for (const c of this.record.clonesDetail) if (c.state === 'done') c.state = 'pending';
     this.sync();
@@ -211,6 +255,7 @@ export class JobTasks implements TaskHooks {
       this.job.wake();
     }
     this.sync();
+    this.wakeHeld();
   }
 
   /** The clone has nothing more to do: done, its run timed from its fork request to now. */
