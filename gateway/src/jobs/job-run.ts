@@ -145,8 +145,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
             await this.resume();
             resumed = true;
           }
-          // Right after resume too: a new job's first step (snapshot, fork) waits for no tick.
-          if (!this.over()) await this.step();
+          if (!this.over()) await this.step(); // right after resume too: a new job waits for no tick
         } catch (err) {
           // The broker went away in the middle of a step: try again once it is back, never fail the job for it.
           if (this.link.connected && this.link.outages === outagesBefore && !isBrokerFailure(err)) throw err;
@@ -308,8 +307,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   private async reduce(): Promise<boolean> {
     const { tenant, id } = this.record;
     this.setState('reducing');
-    // Written in order before `done`; the reduce does not wait for it.
-    void this.persistNow();
+    void this.persistNow(); // in order before `done`: the reduce does not wait for it
     const outputs = this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record), 'clone');
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
