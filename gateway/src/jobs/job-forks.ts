@@ -80,9 +80,10 @@ export function reduceInputObject(record: JobRecord): string {
 
 /**
  * The fork request of the job's reduce: `reduce(count)` once, its framed
- * input inline or (`large`) in reduceInputObject, its result to `inbox`.
+ * input inline or (`large`) in reduceInputObject, its result to `inbox`,
+ * with an output of `minOutputBytes` or more through the job's objects.
  */
-export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean): ForkRequest {
+export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean, minOutputBytes: number): ForkRequest {
   const { record, spec } = job;
   const { tenant, id } = record;
   return {
@@ -96,7 +97,7 @@ export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint
     entry: 'reduce',
     timeoutMs: spec.timeoutMs,
     ...coldBoot(spec),
-    objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes: LARGE_JOB_DATA_BYTES },
+    objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes },
   };
 }
 
