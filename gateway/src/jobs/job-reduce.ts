@@ -3,16 +3,11 @@
  * snapshot's `reduce(count)` (docs/jobs.md, "Reduce"); the result comes back
  * to an inbox of the coordinator, not through a stream, so a broker outage
  * while it runs loses it and ends the wait (the job's next step reduces again).
- * Input and output go in the messages whenever they fit the broker's largest
- * message: through the object store, each would be written and read back once
- * more (an 860 KB BLAST reduce spent 100–300 ms so).
+ * Input and output go in the messages whenever they fit (reduceForkRequest).
  */
-import { encode, FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
+import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { reduceForkRequest, reduceInputObject, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
-
-/** Room left in a reduce result's message for its fields besides the output. */
-const RESULT_FIELDS_BYTES = 64 * 1024;
 import type { JobStore } from './job-store.js';
 
 export interface ReduceDeps {
@@ -27,13 +22,8 @@ export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string
   const waitMs = spec.timeoutMs + START_GRACE_MS;
   const inbox = await ResultInbox.open(deps.nc, 'reduce', 1);
   try {
-    const limit = maxPayload(deps.nc);
-    const minOutputBytes = Math.max(0, limit - RESULT_FIELDS_BYTES);
-    let request = reduceForkRequest(job, inbox.subject, framed, false, minOutputBytes);
-    if (encode(request).length > limit) {
-      await deps.store.putBlob(reduceInputObject(record), framed);
-      request = reduceForkRequest(job, inbox.subject, framed, true, minOutputBytes);
-    }
+    const { request, large } = reduceForkRequest(job, inbox.subject, framed, maxPayload(deps.nc));
+    if (large) await deps.store.putBlob(reduceInputObject(record), framed);
     await requestFork(deps.nc, host, request, { timeoutMs: waitMs, headers: traceHeaders(job.trace) });
     const results = await inbox.all(waitMs, deps.link).catch((err: unknown) => {
       throw err instanceof FlurryError && err.code === 'timeout' ? new FlurryError('timeout', `reduce did not finish within ${spec.timeoutMs} ms`) : err;
