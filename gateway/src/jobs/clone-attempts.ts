@@ -8,6 +8,7 @@
  */
 import { JobSubjects, listen, type CloneDetail, type CloneResult, type ErrorCode, type JobEventKind, type Logger, type StoredJob, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { cloneOutputObject } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 
@@ -313,11 +314,12 @@ export class CloneAttempts {
 
 /**
  * A result heard for an index that is done already, naming a large output: when the stream kept another
- * attempt's result, that output is deleted (in the background; a failure leaves it in the store).
+ * attempt's result, that output is deleted (in the background; a failure leaves it in the store). Only
+ * the object the attempt the result claims would have written: a result cannot name another one's.
  */
 export function dropLostOutput(job: Pick<AttemptsOwner, 'store' | 'log'>, record: { tenant: string; id: string }, r: CloneResult): void {
   const name = r.outputObject;
-  if (!name) return;
+  if (!name || name !== cloneOutputObject(record, r.index, r.requestId)) return;
   void job.store.dropLostOutput(record.tenant, record.id, r.index, r.requestId, name).catch((err: unknown) => {
     job.log.warn({ jobId: record.id, index: r.index, object: name, err: (err as Error).message }, 'the output of an attempt that lost the race could not be deleted');
   });

@@ -73,6 +73,11 @@ export function cloneForkRequest(job: JobForkFacts, host: string, requestId: str
   };
 }
 
+/** The output object a clone attempt writes for `index` (its host names it from the request's outputPrefix). */
+export function cloneOutputObject(record: Pick<JobRecord, 'tenant' | 'id'>, index: number, requestId: string): string {
+  return `${record.tenant}/${record.id}/out/${index}/${requestId}`;
+}
+
 /** Where a reduce input too large for a fork message is kept. */
 export function reduceInputObject(record: JobRecord): string {
   return `${record.tenant}/${record.id}/reduce-input`;

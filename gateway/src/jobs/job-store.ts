@@ -219,7 +219,6 @@ export class JobStore {
    * stream kept another attempt's result for that index: the loser's output is nobody's.
    */
   async dropLostOutput(tenant: string, jobId: string, index: number, requestId: string, name: string): Promise<void> {
-    if (!name.startsWith(`${tenant}/${jobId}/`)) return;
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
     const kept = m ? decodeChecked('CloneResult', m.data, m.subject) : undefined;
     if (!kept || kept.requestId === requestId || kept.outputObject === name) return;

@@ -51,6 +51,10 @@ describe('task server', () => {
     tasks.onResult(result(1, 0, { outputObject: 't/job-1/out/1/r0' }));
     tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r1' }));
     expect(asked.dropped).toEqual([['t', 'job-1', 1, 'r1', 't/job-1/out/1/r1']]);
+    // A result naming an object its attempt would not have written (another index's, another attempt's) deletes nothing.
+    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/0/r0' }));
+    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r0' }));
+    expect(asked.dropped.length).toBe(1);
   });
 
   it('clones - another clone is wanted only while a task is pending; a lost attempt\'s tasks make it wanted again', () => {
