@@ -252,7 +252,7 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     firstJobMs: tenths(first.jobMs), jobMs: tenths(best!.jobMs), singleMs: tenths(singleMs), idealMs: tenths(idealMs),
     coldBootMs: tenths(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
     overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
-    hosts: new Set(best!.job.clonesDetail.map((c) => c.host)).size,
+    hosts: new Set(best!.job.clonesDetail.flatMap((c) => (c.host === undefined ? [] : [c.host]))).size,
     jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!),
     split: dynamic ? 'tasks' : 'static', tasks: dynamic ? tasks : null, ...(tasksRefused ? { tasksRefused } : {}),
     ...baseline, output: best!.output,
