@@ -151,6 +151,8 @@ export interface Breakdown {
   cloneRunMs: { min: number; max: number; sum: number } | null;
   /** A task job's backup tasks handed out and duplicate results dropped. */
   backups?: number; duplicates?: number;
+  /** Clones that were forked (a task job forks no more than the free guest slots; the rest end without running). */
+  clonesForked: number;
 }
 
 export interface ForkJoinMeasurement {
@@ -175,6 +177,7 @@ export function breakdown(t: TimedJob): Breakdown {
   return {
     parentInitMs: orNull(p.initMs), snapshotMs: orNull(p.snapshotMs),
     untilForkedMs: tenths(p.firstForkedAt), runSpanMs: tenths(p.lastCloneDoneAt - p.firstForkedAt), reduceAndDoneMs: tenths(p.doneAt - p.lastCloneDoneAt),
+    clonesForked: t.job.clonesDetail.filter((c) => c.host !== undefined).length,
     cloneRunMs: runs.some(Number.isNaN) ? null : { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
     ...(tasks ? { backups: tasks.backups, duplicates: tasks.duplicates } : {}),
   };
@@ -249,7 +252,7 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     firstJobMs: tenths(first.jobMs), jobMs: tenths(best!.jobMs), singleMs: tenths(singleMs), idealMs: tenths(idealMs),
     coldBootMs: tenths(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
     overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
-    hosts: new Set(best!.job.clonesDetail.map((c) => c.host)).size,
+    hosts: new Set(best!.job.clonesDetail.flatMap((c) => (c.host === undefined ? [] : [c.host]))).size,
     jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!),
     split: dynamic ? 'tasks' : 'static', tasks: dynamic ? tasks : null, ...(tasksRefused ? { tasksRefused } : {}),
     ...baseline, output: best!.output,

@@ -8,6 +8,7 @@
  */
 import { JobSubjects, listen, type CloneDetail, type CloneResult, type ErrorCode, type JobEventKind, type Logger, type StoredJob, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { cloneOutputObject } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 
@@ -220,7 +221,11 @@ export class CloneAttempts {
   onResult(r: CloneResult): void {
     if (this.job.over()) return;
     const c = this.record.clonesDetail[r.index];
-    if (!c || c.state === 'done' || !r.ok) return;
+    if (!c || !r.ok) return;
+    if (c.state === 'done') {
+      if (r.outputObject) dropLostOutput(this.job, this.record, r);
+      return;
+    }
     if (!this.fromSentAttempt(r)) return;
     this.end(r.index);
     c.state = 'done';
@@ -305,6 +310,19 @@ export class CloneAttempts {
     this.job.emit('clone.failed', { index, host: host ?? c.host, attempt: c.attempts, error, final });
     this.job.wake();
   }
+}
+
+/**
+ * A result heard for an index that is done already, naming a large output: when the stream kept another
+ * attempt's result, that output is deleted (in the background; a failure leaves it in the store). Only
+ * the object the attempt the result claims would have written: a result cannot name another one's.
+ */
+export function dropLostOutput(job: Pick<AttemptsOwner, 'store' | 'log'>, record: { tenant: string; id: string }, r: CloneResult): void {
+  const name = r.outputObject;
+  if (!name || name !== cloneOutputObject(record, r.index, r.requestId)) return;
+  void job.store.dropLostOutput(record.tenant, record.id, r.index, r.requestId, name).catch((err: unknown) => {
+    job.log.warn({ jobId: record.id, index: r.index, object: name, err: (err as Error).message }, 'the output of an attempt that lost the race could not be deleted');
+  });
 }
 
 /** A new job's clones in its record: all pending, none attempted. */

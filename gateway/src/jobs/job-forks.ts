@@ -6,7 +6,7 @@
  * the job (ForkRequest.jobId), so that a cancel naming it stops its clones.
  */
 import { randomBytes } from 'node:crypto';
-import { JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, type ForkRequest, type JobRecord, type JobSpec, type TraceContext } from '@flurry/core';
+import { encode, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, type ForkRequest, type JobRecord, type JobSpec, type TraceContext } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
 /** Time a clone (or the reduce) may take to start (queue, memory) on top of its own time limit. */
@@ -73,16 +73,35 @@ export function cloneForkRequest(job: JobForkFacts, host: string, requestId: str
   };
 }
 
+/** The output object a clone attempt writes for `index` (its host names it from the request's outputPrefix). */
+export function cloneOutputObject(record: Pick<JobRecord, 'tenant' | 'id'>, index: number, requestId: string): string {
+  return `${record.tenant}/${record.id}/out/${index}/${requestId}`;
+}
+
 /** Where a reduce input too large for a fork message is kept. */
 export function reduceInputObject(record: JobRecord): string {
   return `${record.tenant}/${record.id}/reduce-input`;
 }
 
+/** Room left in a reduce result's message for its fields besides the output. */
+const RESULT_FIELDS_BYTES = 64 * 1024;
+
 /**
- * The fork request of the job's reduce: `reduce(count)` once, its framed
- * input inline or (`large`) in reduceInputObject, its result to `inbox`.
+ * The fork request of the job's reduce, `reduce(count)` once, its result to
+ * `inbox`, for a broker whose largest message is `maxPayload` bytes: its
+ * framed input and its output go in the messages whenever they fit, else
+ * through the job's objects (`large`: the input is to be stored as
+ * reduceInputObject first). Through the object store, each would be written
+ * and read back once more (an 860 KB BLAST reduce spent 100–300 ms so).
  */
-export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean): ForkRequest {
+export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, maxPayload: number): { request: ForkRequest; large: boolean } {
+  const minOutputBytes = Math.max(0, maxPayload - RESULT_FIELDS_BYTES);
+  const inline = reduceRequest(job, inbox, framed, false, minOutputBytes);
+  if (encode(inline).length <= maxPayload) return { request: inline, large: false };
+  return { request: reduceRequest(job, inbox, framed, true, minOutputBytes), large: true };
+}
+
+function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean, minOutputBytes: number): ForkRequest {
   const { record, spec } = job;
   const { tenant, id } = record;
   return {
@@ -96,7 +115,7 @@ export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint
     entry: 'reduce',
     timeoutMs: spec.timeoutMs,
     ...coldBoot(spec),
-    objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes: LARGE_JOB_DATA_BYTES },
+    objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes },
   };
 }
 

@@ -3,8 +3,9 @@
  * snapshot's `reduce(count)` (docs/jobs.md, "Reduce"); the result comes back
  * to an inbox of the coordinator, not through a stream, so a broker outage
  * while it runs loses it and ends the wait (the job's next step reduces again).
+ * Input and output go in the messages whenever they fit (reduceForkRequest).
  */
-import { FlurryError, LARGE_JOB_DATA_BYTES, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
+import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { reduceForkRequest, reduceInputObject, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
 import type { JobStore } from './job-store.js';
@@ -21,9 +22,9 @@ export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string
   const waitMs = spec.timeoutMs + START_GRACE_MS;
   const inbox = await ResultInbox.open(deps.nc, 'reduce', 1);
   try {
-    const large = framed.length >= LARGE_JOB_DATA_BYTES;
+    const { request, large } = reduceForkRequest(job, inbox.subject, framed, maxPayload(deps.nc));
     if (large) await deps.store.putBlob(reduceInputObject(record), framed);
-    await requestFork(deps.nc, host, reduceForkRequest(job, inbox.subject, framed, large), { timeoutMs: waitMs, headers: traceHeaders(job.trace) });
+    await requestFork(deps.nc, host, request, { timeoutMs: waitMs, headers: traceHeaders(job.trace) });
     const results = await inbox.all(waitMs, deps.link).catch((err: unknown) => {
       throw err instanceof FlurryError && err.code === 'timeout' ? new FlurryError('timeout', `reduce did not finish within ${spec.timeoutMs} ms`) : err;
     });

@@ -144,7 +144,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
           if (!resumed) {
             await this.resume();
             resumed = true;
-          } else await this.step();
+          }
+          if (!this.over()) await this.step(); // right after resume too: a new job waits for no tick
         } catch (err) {
           // The broker went away in the middle of a step: try again once it is back, never fail the job for it.
           if (this.link.connected && this.link.outages === outagesBefore && !isBrokerFailure(err)) throw err;
@@ -257,6 +258,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       this.record.startedAt ??= Date.now();
       this.setState('running');
     }
+    // A task job's clones fill the free slots at most: more would only time-slice the same cores.
+    if (this.tasks && !this.tasks.wantsClones) return;
     this.dispatch.dispatch(this.forkFacts(), notResting(live, this.deps.hostBackoff, Date.now()), this.freeSlots);
   }
 
@@ -293,6 +296,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     if (this.spec.reduce && !(await this.reduce())) return;
     await this.snapshot.release(stopClones);
     if (this.over()) return;
+    await this.snapshot.descriptorStored;
     this.record.finishedAt = Date.now();
     this.setState('done');
     await this.persistNow();
@@ -303,8 +307,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   private async reduce(): Promise<boolean> {
     const { tenant, id } = this.record;
     this.setState('reducing');
-    await this.persistNow();
-    const outputs = await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record), this.tasks ? 'task' : 'clone');
+    void this.persistNow(); // in order before `done`: the reduce does not wait for it
+    const outputs = this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record), 'clone');
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);

@@ -69,6 +69,8 @@ export class JobSnapshot {
   /** Hosts that have (or had) clones of the current snapshot, and so its pages. */
   private readonly hostsWithPages = new Set<string>();
   private snapshotting = false;
+  /** The write of the current descriptor to the store (it never throws). */
+  descriptorStored: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly job: SnapshotOwner,
@@ -167,7 +169,11 @@ export class JobSnapshot {
         void releaseOn(this.deps.nc, this.deps.log, { tenant, jobId: id, snapshotId: made.snapshotId }, [host], false);
         return;
       }
-      await this.deps.store.putBlob(`${tenant}/${id}/descriptor/${made.snapshotId}`, made.descriptor);
+      // Stored while the clones are forked, not before: a coordinator that resumes the job before it is
+      // stored makes the snapshot again (a kept parent answers at once).
+      this.descriptorStored = this.deps.store.putBlob(`${tenant}/${id}/descriptor/${made.snapshotId}`, made.descriptor).catch((err: unknown) => {
+        this.deps.log.warn({ jobId: id, snapshotId: made.snapshotId, err: (err as Error).message }, 'the snapshot descriptor was not stored');
+      });
       this.descriptor = made.descriptor;
       this.record.snapshotId = made.snapshotId;
       this.record.parentHost = host;
@@ -178,7 +184,8 @@ export class JobSnapshot {
       this.hostsWithPages.add(host);
       this.job.setState('running');
       this.job.emit('snapshot', { host, snapshotId: made.snapshotId, initMs: made.initMs, snapshotMs: made.snapshotMs, reused: made.reused === true });
-      await this.job.persistNow();
+      // Written in order with the run's later records; the fork does not wait for it.
+      void this.job.persistNow();
     } finally {
       this.snapshotting = false;
     }

@@ -183,12 +183,18 @@ export class JobStore {
   /**
    * The kept outputs of indexes 0..count-1, in order, read RESULT_READS at a time (a job with
    * tasks has thousands); `missing` names what a gap is when one is: `the result of <what> <i>`.
+   * Outputs in `known` (by index) are not read again.
    */
-  async outputsInOrder(tenant: string, jobId: string, count: number, what: string, missing: 'throw' | 'empty' = 'throw'): Promise<Uint8Array[]> {
+  async outputsInOrder(tenant: string, jobId: string, count: number, what: string, missing: 'throw' | 'empty' = 'throw', known: readonly (Uint8Array | undefined)[] = []): Promise<Uint8Array[]> {
     const outputs = new Array<Uint8Array>(count);
     let next = 0;
     const reader = async () => {
       for (let i = next++; i < count; i = next++) {
+        const had = known[i];
+        if (had) {
+          outputs[i] = had;
+          continue;
+        }
         const output = (await this.result(tenant, jobId, i))?.output;
         if (!output && missing === 'throw') throw new FlurryError('internal', `the result of ${what} ${i} is missing from the results stream`);
         outputs[i] = output ?? new Uint8Array(0);
@@ -206,6 +212,17 @@ export class JobStore {
     const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
     if (!m || decodeChecked('CloneResult', m.data, m.subject)?.requestId !== requestId) return;
     await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
+  }
+
+  /**
+   * Deletes the output object `name` of a result of `index` from attempt `requestId` when the results
+   * stream kept another attempt's result for that index: the loser's output is nobody's.
+   */
+  async dropLostOutput(tenant: string, jobId: string, index: number, requestId: string, name: string): Promise<void> {
+    const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
+    const kept = m ? decodeChecked('CloneResult', m.data, m.subject) : undefined;
+    if (!kept || kept.requestId === requestId || kept.outputObject === name) return;
+    await this.outputs.delete(name);
   }
 
   /** A large output of one of the job's clones, kept in the outputs store (a result naming another job's is refused). */

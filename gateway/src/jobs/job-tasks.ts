@@ -9,14 +9,20 @@
  */
 import { JobSubjects, serve, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { AttemptsOwner, CloneAttempts, RunningAttempt, TaskHooks } from './clone-attempts.js';
+import { dropLostOutput, type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
 import { START_GRACE_MS } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 import { TaskLedger } from './task-ledger.js';
 
-/** How long a task job's subject answers `end` after the job ended (clones ask every 100 ms while idle). */
+/** How long a task job's subject answers `end` after the job ended (an idle clone asks again once its held ask is answered). */
 const END_LINGER_MS = 10_000;
+/**
+ * How long an ask with nothing to take now is held before it is answered so: it is answered at once
+ * when a task is given back or done (a backup may be due, or every task done: `end`), so that an idle
+ * clone's guest thread is free the moment the job needs it no more (the reduce may wait for it).
+ */
+const HOLD_MS = 250;
 /** Progress events of a task job are stored at most this often (the record's counts follow every task). */
 const PROGRESS_EVERY_MS = 250;
 
@@ -24,17 +30,28 @@ const PROGRESS_EVERY_MS = 250;
 export type TasksOwner = Omit<AttemptsOwner, 'retries'>;
 
 /** One clone's attempt: several clones of one fork request share its request id. */
-export function attemptKey(requestId: string, index: number): string {
-  return `${requestId}/${index}`;
+export interface TaskAttempt {
+  requestId: string;
+  index: number;
 }
 
+const attemptKey = (a: TaskAttempt): string => `${a.requestId}/${a.index}`;
+
 export class JobTasks implements TaskHooks {
-  readonly ledger: TaskLedger;
+  readonly ledger: TaskLedger<TaskAttempt>;
   /** A task that failed more than the job's retries: the job fails with it. */
   finalFailure?: { task: number; error: WireError };
   private sub?: Subscription;
+  /** Asks held with nothing to take yet: each tries again when called, and is answered when it gets something. */
+  private readonly held = new Set<() => void>();
   private lastProgress = 0;
   private lastDone = -1;
+  /**
+   * With reduce: each task's output as its result was heard, so that reduce need not read the stream back
+   * (only when one result of the task was heard: with two, the stream says which one it kept).
+   */
+  private readonly outputs?: (Uint8Array | undefined)[];
+  private readonly heard?: Uint8Array;
 
   constructor(
     private readonly job: TasksOwner,
@@ -43,14 +60,19 @@ export class JobTasks implements TaskHooks {
     retries: number,
     /** The job's time limit of one `run_task`. */
     private readonly timeoutMs: number,
+    keepOutputs: boolean,
   ) {
-    this.ledger = new TaskLedger(total, retries);
+    this.ledger = new TaskLedger<TaskAttempt>(total, retries, Date.now, attemptKey);
+    if (keepOutputs) {
+      this.outputs = new Array<Uint8Array | undefined>(total);
+      this.heard = new Uint8Array(total);
+    }
     this.record.tasks ??= this.ledger.counts();
   }
 
   /** The task server of the task job `spec` describes, serving its subject, its attempts' results and ends routed to it. */
   static serving(job: TasksOwner, attempts: CloneAttempts, spec: JobSpec, nc: NatsConnection): JobTasks {
-    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries, spec.timeoutMs);
+    const tasks = new JobTasks(job, attempts, spec.tasks ?? 1, spec.retries, spec.timeoutMs, spec.reduce);
     attempts.tasks = tasks;
     tasks.serve(nc);
     return tasks;
@@ -74,10 +96,20 @@ export class JobTasks implements TaskHooks {
    * that stops for a take-over leaves at once: the next one serves).
    */
   close(linger = false): void {
+    this.wakeHeld();
     const sub = this.sub;
     if (!sub) return;
     if (linger) setTimeout(() => sub.unsubscribe(), END_LINGER_MS).unref();
     else sub.unsubscribe();
+  }
+
+  /**
+   * Whether another clone is worth forking: only while tasks are pending. A clone forked as a slot frees
+   * near the end could only take backups, and with the job's clones already on every free slot it would
+   * share a core with them.
+   */
+  get wantsClones(): boolean {
+    return this.ledger.pending > 0;
   }
 
   /** Every task is done or one failed for good: the job can end. */
@@ -85,21 +117,52 @@ export class JobTasks implements TaskHooks {
     return this.ledger.allDone || this.finalFailure !== undefined;
   }
 
-  onRequest(req: TaskRequest): TaskReply {
-    const running = this.attempts.current(req.index);
-    // An attempt that is no longer current (lost, re-forked, or of the coordinator before) takes nothing more.
-    if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return { ok: true, tasks: [], end: true };
-    const key = attemptKey(req.requestId, req.index);
+  onRequest(req: TaskRequest): TaskReply | Promise<TaskReply> {
+    const running = this.current(req);
+    if (!running) return { ok: true, tasks: [], end: true };
+    const key = { requestId: req.requestId, index: req.index };
     this.alive(running);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
     this.ledger.duplicates += req.duplicates;
+    const now = this.grant(req);
+    if (now.tasks.length > 0 || now.end) return now;
+    return new Promise((resolve) => {
+      const answer = (reply: TaskReply) => {
+        clearTimeout(timer);
+        this.held.delete(retry);
+        resolve(reply);
+      };
+      const retry = () => {
+        const reply = this.grant(req);
+        if (!reply.ok || reply.tasks.length > 0 || reply.end) answer(reply);
+      };
+      const timer = setTimeout(() => answer(this.grant(req)), HOLD_MS);
+      this.held.add(retry);
+    });
+  }
+
+  /** The attempt that asks, when it is current (one lost, re-forked, or of the coordinator before takes nothing more). */
+  private current(req: TaskRequest): RunningAttempt | undefined {
+    const running = this.attempts.current(req.index);
+    if (this.job.over() || !running || running.requestId !== req.requestId || running.host !== req.hostId) return undefined;
+    return running;
+  }
+
+  /** What the asking attempt gets now: tasks, none (ask again), or `end`. */
+  private grant(req: TaskRequest): Extract<TaskReply, { ok: true }> {
+    if (!this.current(req)) return { ok: true, tasks: [], end: true };
     if (this.settled) {
       this.cloneDone(req.index, req.hostId);
       return { ok: true, tasks: [], end: true };
     }
-    const grant = this.ledger.take(key, this.attempts.runningCount);
-    this.sync();
+    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount);
+    if (grant.tasks.length > 0) this.sync();
     return { ok: true, ...grant };
+  }
+
+  /** Something may have changed for the asks held: each tries again. */
+  private wakeHeld(): void {
+    for (const retry of [...this.held]) retry();
   }
 
   /** A task's result, stored in the results stream: it counts when an attempt of this job sent to that host made it. */
@@ -112,14 +175,30 @@ export class JobTasks implements TaskHooks {
       void this.job.store.dropResult(tenant, id, r.index, r.requestId).catch(() => undefined);
       return;
     }
-    for (const key of this.ledger.holders(r.index)) {
-      const index = Number(key.slice(key.lastIndexOf('/') + 1));
+    for (const { index } of this.ledger.holders(r.index)) {
       const running = this.attempts.current(index);
       if (running?.requestId === r.requestId) this.alive(running);
     }
-    if (!this.ledger.done(r.index, r.runMs)) return;
+    this.keep(r);
+    if (!this.ledger.done(r.index, r.runMs)) {
+      if (r.outputObject) dropLostOutput(this.job, this.record, r);
+      return;
+    }
     this.sync();
+    this.wakeHeld();
     if (this.ledger.allDone) this.job.wake();
+  }
+
+  private keep(r: CloneResult): void {
+    if (!this.outputs || !this.heard) return;
+    const heard = this.heard[r.index] = Math.min(2, this.heard[r.index] + 1);
+    this.outputs[r.index] = heard === 1 && !r.outputObject ? r.output ?? new Uint8Array(0) : undefined;
+  }
+
+  /** The task outputs in task order, for reduce: those heard once from here, the rest (and large ones) from the results stream. */
+  async outputsInOrder(): Promise<Uint8Array[]> {
+    const { tenant, id } = this.record;
+    return this.job.store.outputsInOrder(tenant, id, this.ledger.total, 'task', 'throw', this.outputs);
   }
 
   /**
@@ -139,12 +218,14 @@ export class JobTasks implements TaskHooks {
   }
 
   attemptEnded(index: number, r: RunningAttempt): void {
-    if (this.ledger.release(attemptKey(r.requestId, index)).length > 0) this.sync();
+    if (this.ledger.release({ requestId: r.requestId, index }).length === 0) return;
+    this.sync();
+    this.wakeHeld();
   }
 
   /** `run_task` of `task` failed in the clone attempt `r` (a trap, or its time limit ended the clone). */
   cloneFailedInTask(index: number, r: RunningAttempt, task: number, error: WireError): void {
-    const key = attemptKey(r.requestId, index);
+    const key = { requestId: r.requestId, index };
     if (this.ledger.holds(key, task)) this.taskFailed(task, key, error, r.host, index);
   }
 
@@ -156,13 +237,17 @@ export class JobTasks implements TaskHooks {
 
   /** Tasks heard done whose results the stream does not hold: they run again. */
   rerun(tasks: number[]): void {
-    for (const task of tasks) this.ledger.undo(task);
+    for (const task of tasks) {
+      this.ledger.undo(task);
+      if (this.outputs) this.outputs[task] = undefined;
+    }
+    this.wakeHeld();
     // Their clones may all have been told that every task was done.
     for (const c of this.record.clonesDetail) if (c.state === 'done') c.state = 'pending';
     this.sync();
   }
 
-  private taskFailed(task: number, key: string, error: WireError, host: string, index: number): void {
+  private taskFailed(task: number, key: TaskAttempt, error: WireError, host: string, index: number): void {
     const { final, failures } = this.ledger.failed(task, key);
     this.job.emit('clone.failed', { index, host, task, attempt: failures, error, final });
     if (final && !this.finalFailure) {
@@ -170,6 +255,7 @@ export class JobTasks implements TaskHooks {
       this.job.wake();
     }
     this.sync();
+    this.wakeHeld();
   }
 
   /** The clone has nothing more to do: done, its run timed from its fork request to now. */
@@ -191,7 +277,7 @@ export class JobTasks implements TaskHooks {
    */
   endRunning(): boolean {
     // A clone waiting for tasks ends at its next request; only one that may be running a duplicate is worth stopping.
-    const running = this.attempts.runningNow().some(([index, r]) => this.ledger.wasted.has(attemptKey(r.requestId, index)));
+    const running = this.attempts.runningNow().some(([index, r]) => this.ledger.wasted({ requestId: r.requestId, index }));
     for (const [index, r] of this.attempts.runningNow()) this.cloneDone(index, r.host);
     for (const c of this.record.clonesDetail) if (c.state === 'pending') c.state = 'done';
     this.job.changed();

@@ -80,7 +80,7 @@ describe('task ledger', () => {
     expect(l.counts().backups).toBe(2);
     expect(l.done(1)).toBe(true);
     // Task 1 had a backup: of b and a, one still runs it for nothing (worth stopping at the end); c held none.
-    expect([...l.wasted].sort()).toEqual(['a', 'b']);
+    expect(['a', 'b', 'c'].filter((x) => l.wasted(x))).toEqual(['a', 'b']);
     expect(l.done(1)).toBe(false);
     expect(l.done(0)).toBe(true);
     expect(l.allDone).toBe(true);

@@ -27,8 +27,10 @@ const PENDING = 0;
 const LEASED = 1;
 const DONE = 2;
 
-interface Lease {
-  attempt: string;
+interface Lease<A> {
+  /** Its attempt's key (keyOf). */
+  key: string;
+  attempt: A;
   since: number;
 }
 
@@ -38,11 +40,15 @@ export interface TaskGrant {
   end: boolean;
 }
 
-export class TaskLedger {
+/**
+ * `A` names a clone attempt (for the coordinator, its request id and index); `keyOf` gives the key the
+ * ledger files it under, built from its parts and never parsed back.
+ */
+export class TaskLedger<A = string> {
   private readonly state: Uint8Array;
   /** The leases of each leased task: its first, and at most one backup. */
-  private readonly leases = new Map<number, Lease[]>();
-  /** Per attempt: the tasks it holds and how many it has taken. */
+  private readonly leases = new Map<number, Lease<A>[]>();
+  /** Per attempt key: the tasks it holds and how many it has taken. */
   private readonly attempts = new Map<string, { held: Set<number>; taken: number; lastResultAt?: number }>();
   /** How long done tasks ran, sorted lazily (the median judges stragglers). */
   private readonly runMs: number[] = [];
@@ -58,17 +64,23 @@ export class TaskLedger {
   private failureCount = 0;
   /** Results dropped because another attempt's came first. */
   duplicates = 0;
-  /** Attempts that held a task another finished: they may still be running it for nothing. */
-  readonly wasted = new Set<string>();
+  /** Keys of attempts that held a task another finished: they may still be running it for nothing. */
+  private readonly wastedKeys = new Set<string>();
 
   constructor(
     readonly total: number,
     /** Failures a task may have before the job fails (the job's retries). */
     private readonly retries: number,
     private readonly now: () => number = Date.now,
+    private readonly keyOf: (attempt: A) => string = String,
   ) {
     this.state = new Uint8Array(total);
     this.pendingCount = total;
+  }
+
+  /** Tasks no attempt holds (never handed out, or given back). */
+  get pending(): number {
+    return this.pendingCount;
   }
 
   get allDone(): boolean {
@@ -80,13 +92,18 @@ export class TaskLedger {
   }
 
   /** The attempts holding `task` now. */
-  holders(task: number): string[] {
+  holders(task: number): A[] {
     return (this.leases.get(task) ?? []).map((l) => l.attempt);
   }
 
   /** Whether `attempt` holds `task` (it was handed it and has not given it back). */
-  holds(attempt: string, task: number): boolean {
-    return this.attempts.get(attempt)?.held.has(task) ?? false;
+  holds(attempt: A, task: number): boolean {
+    return this.attempts.get(this.keyOf(attempt))?.held.has(task) ?? false;
+  }
+
+  /** Whether `attempt` held a task another attempt finished: it may still be running it for nothing. */
+  wasted(attempt: A): boolean {
+    return this.wastedKeys.has(this.keyOf(attempt));
   }
 
   counts(): TaskCounts {
@@ -94,9 +111,10 @@ export class TaskLedger {
   }
 
   /** The next batch for `attempt`, with `running` clone attempts asking at most. */
-  take(attempt: string, running: number): TaskGrant {
+  take(attempt: A, running: number): TaskGrant {
     if (this.allDone) return { tasks: [], end: true };
-    const mine = this.attemptOf(attempt);
+    const key = this.keyOf(attempt);
+    const mine = this.attemptOf(key);
     const tasks: number[] = [];
     if (this.pendingCount > 0) {
       const share = Math.max(1, Math.floor(this.pendingCount / (2 * Math.max(1, running))));
@@ -104,13 +122,13 @@ export class TaskLedger {
       while (tasks.length < size) {
         const t = this.nextPending();
         if (t === undefined) break;
-        this.lease(t, attempt);
+        this.lease(t, attempt, key);
         tasks.push(t);
       }
     } else {
-      const backup = this.straggler(attempt);
+      const backup = this.straggler(key);
       if (backup !== undefined) {
-        this.lease(backup, attempt);
+        this.lease(backup, attempt, key);
         this.backupCount++;
         tasks.push(backup);
       }
@@ -132,12 +150,12 @@ export class TaskLedger {
     const now = this.now();
     const leases = this.leases.get(task) ?? [];
     for (const l of leases) {
-      const holder = this.attempts.get(l.attempt);
+      const holder = this.attempts.get(l.key);
       holder?.held.delete(task);
       if (holder) holder.lastResultAt = now;
     }
     // With a backup, one of the two still runs the task for nothing.
-    if (leases.length > 1) for (const l of leases) this.wasted.add(l.attempt);
+    if (leases.length > 1) for (const l of leases) this.wastedKeys.add(l.key);
     this.leases.delete(task);
     return true;
   }
@@ -159,28 +177,29 @@ export class TaskLedger {
    * `run_task` failed in `attempt`: the failure counts against the task, whose
    * lease ends. `final` when it has failed more than the job's retries.
    */
-  failed(task: number, attempt: string): { final: boolean; failures: number } {
+  failed(task: number, attempt: A): { final: boolean; failures: number } {
     if (task < 0 || task >= this.total || this.state[task] === DONE) return { final: false, failures: 0 };
     this.failureCount++;
     const failures = (this.failures.get(task) ?? 0) + 1;
     this.failures.set(task, failures);
-    this.unlease(task, attempt);
+    this.unlease(task, this.keyOf(attempt));
     return { final: failures > this.retries, failures };
   }
 
   /** The attempt ended (done, lost, failed, stopped): the tasks it held and did not finish are pending again, unless leased elsewhere too. */
-  release(attempt: string): number[] {
-    const mine = this.attempts.get(attempt);
+  release(attempt: A): number[] {
+    const key = this.keyOf(attempt);
+    const mine = this.attempts.get(key);
     if (!mine) return [];
-    this.attempts.delete(attempt);
+    this.attempts.delete(key);
     const given: number[] = [];
-    for (const task of mine.held) if (this.unlease(task, attempt)) given.push(task);
+    for (const task of mine.held) if (this.unlease(task, key)) given.push(task);
     return given;
   }
 
-  private attemptOf(attempt: string) {
-    let mine = this.attempts.get(attempt);
-    if (!mine) this.attempts.set(attempt, (mine = { held: new Set(), taken: 0 }));
+  private attemptOf(key: string) {
+    let mine = this.attempts.get(key);
+    if (!mine) this.attempts.set(key, (mine = { held: new Set(), taken: 0 }));
     return mine;
   }
 
@@ -196,21 +215,21 @@ export class TaskLedger {
     return undefined;
   }
 
-  private lease(task: number, attempt: string): void {
+  private lease(task: number, attempt: A, key: string): void {
     if (this.state[task] === PENDING) this.pendingCount--;
     this.state[task] = LEASED;
     const leases = this.leases.get(task) ?? [];
-    leases.push({ attempt, since: this.now() });
+    leases.push({ key, attempt, since: this.now() });
     this.leases.set(task, leases);
-    this.attemptOf(attempt).held.add(task);
+    this.attemptOf(key).held.add(task);
   }
 
-  /** Ends `attempt`'s lease of `task`; true when that made it pending again. */
-  private unlease(task: number, attempt: string): boolean {
-    this.attempts.get(attempt)?.held.delete(task);
+  /** Ends the lease of `task` by the attempt keyed `key`; true when that made it pending again. */
+  private unlease(task: number, key: string): boolean {
+    this.attempts.get(key)?.held.delete(task);
     const leases = this.leases.get(task);
     if (!leases || this.state[task] !== LEASED) return false;
-    const left = leases.filter((l) => l.attempt !== attempt);
+    const left = leases.filter((l) => l.key !== key);
     if (left.length > 0) {
       this.leases.set(task, left);
       return false;
@@ -233,14 +252,14 @@ export class TaskLedger {
   }
 
   /** The straggler running longest past BACKUP_AFTER × the median, held by another attempt and with no backup yet. */
-  private straggler(attempt: string): number | undefined {
+  private straggler(key: string): number | undefined {
     const median = this.medianRunMs();
     if (median === undefined) return undefined;
     const now = this.now();
     let best: number | undefined;
     let longest = BACKUP_AFTER * median;
     for (const [other, held] of this.attempts) {
-      if (other === attempt) continue;
+      if (other === key) continue;
       const task = held.held.values().next().value;
       if (task === undefined) continue;
       const leases = this.leases.get(task);

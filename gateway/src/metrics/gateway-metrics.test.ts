@@ -45,5 +45,17 @@ describe('gateway metrics', () => {
     expect(await value(m, 'flurry_job_clones_total', { outcome: 'done' })).toBe(7);
     expect(await value(m, 'flurry_job_clones_total', { outcome: 'failed' })).toBe(1);
     expect(await value(m, 'flurry_job_clones_total', { outcome: 'not_run' })).toBe(2);
+    expect(await value(m, 'flurry_job_tasks_total')).toBe(0);
+  });
+
+  it('jobs - an ended task job\'s tasks done, backups handed out, duplicate results dropped and failures', async () => {
+    const m = new GatewayMetrics(link);
+    const tasks = { total: 40, done: 40, running: 0, backups: 3, duplicates: 2, failures: 1 };
+    m.jobEnded({ clones: 4, state: 'done', createdAt: 0, finishedAt: 10, counts: { done: 4, failed: 0, running: 0, pending: 0 }, tasks } as JobRecord);
+    m.jobEnded({ clones: 4, state: 'failed', createdAt: 0, finishedAt: 10, counts: { done: 0, failed: 0, running: 0, pending: 4 }, tasks: { ...tasks, done: 7 } } as JobRecord);
+    expect(await value(m, 'flurry_job_tasks_total', { outcome: 'done' })).toBe(47);
+    expect(await value(m, 'flurry_job_tasks_total', { outcome: 'backup' })).toBe(6);
+    expect(await value(m, 'flurry_job_tasks_total', { outcome: 'duplicate' })).toBe(4);
+    expect(await value(m, 'flurry_job_tasks_total', { outcome: 'failed' })).toBe(2);
   });
 });

@@ -65,6 +65,10 @@ export class GatewayMetrics {
     name: 'flurry_job_clones_total', help: 'Clones of ended jobs by outcome (done, failed, or not run: the job was cancelled or failed first)',
     labelNames: ['outcome'] as const, registers: [this.registry],
   });
+  private readonly tasks = new Counter({
+    name: 'flurry_job_tasks_total', help: 'Tasks of ended task jobs: done, backup (duplicates handed out), duplicate (results dropped: another came first), failed (run_task failures)',
+    labelNames: ['outcome'] as const, registers: [this.registry],
+  });
 
   constructor(link: BrokerLink) {
     countReconnects(this.registry, link);
@@ -90,5 +94,11 @@ export class GatewayMetrics {
     this.clones.inc({ outcome: 'done' }, done);
     this.clones.inc({ outcome: 'failed' }, failed);
     this.clones.inc({ outcome: 'not_run' }, Math.max(0, record.clones - done - failed));
+    const t = record.tasks;
+    if (!t) return;
+    this.tasks.inc({ outcome: 'done' }, t.done);
+    this.tasks.inc({ outcome: 'backup' }, t.backups);
+    this.tasks.inc({ outcome: 'duplicate' }, t.duplicates);
+    this.tasks.inc({ outcome: 'failed' }, t.failures);
   }
 }

@@ -10,8 +10,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { TaskSource } from '../guest/task-source.js';
 import type { ResultDelivery } from './result-delivery.js';
 
-/** How long a clone told "nothing now" waits before it asks again. */
-const ASK_AGAIN_MS = 100;
+/** How long a clone told "nothing now" waits before it asks again (the task server held that ask a while already). */
+const ASK_AGAIN_MS = 10;
 /** How long a clone keeps asking a task server that does not answer (a coordinator taking over answers within seconds). */
 const GIVE_UP_MS = 60_000;
 

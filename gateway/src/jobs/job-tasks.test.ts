@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import type { CloneResult, StoredJob } from '@flurry/core';
+import { CloneAttempts } from './clone-attempts.js';
+import { JobTasks, type TasksOwner } from './job-tasks.js';
+import type { JobStore } from './job-store.js';
+
+/** A task job of `clones` clones, attempt `r<i>` of clone i running on `h<i>`, over a store that records what it is asked. */
+function taskJob(total: number, clones: number) {
+  const stored: StoredJob = {
+    record: {
+      id: 'job-1', tenant: 't', function: 'f', digest: 'd', clones, state: 'running', createdAt: 0, updatedAt: 0,
+      counts: { done: 0, failed: 0, running: 0, pending: 0 }, clonesDetail: Array.from({ length: clones }, (_, index) => ({ index, state: 'running', attempts: 1 })), pagesFetched: 0,
+    },
+  };
+  const asked = { known: [] as (Uint8Array | undefined)[], dropped: [] as unknown[][] };
+  const store = {
+    outputsInOrder: async (_t: string, _j: string, count: number, _w: string, _m: string, known: (Uint8Array | undefined)[]) => {
+      asked.known = [...known];
+      return Array.from({ length: count }, (_, i) => known[i] ?? new Uint8Array([0xee]));
+    },
+    dropLostOutput: async (...args: unknown[]) => void asked.dropped.push(args),
+  } as unknown as JobStore;
+  const owner: TasksOwner = { stored, log: pino({ level: 'silent' }), store, over: () => false, emit: () => undefined, changed: () => undefined, wake: () => undefined };
+  const attempts = new CloneAttempts({ ...owner, retries: 0 }, new Map());
+  const tasks = new JobTasks(owner, attempts, total, 0, 60_000, true);
+  attempts.tasks = tasks;
+  for (let i = 0; i < clones; i++) attempts.start(i, { host: `h${i}`, requestId: `r${i}`, deadline: Date.now() + 60_000 });
+  const result = (task: number, attempt: number, output: Partial<CloneResult>): CloneResult =>
+    ({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: task, ok: true, startMs: 0, runMs: 1, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...output });
+  const ask = (attempt: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], duplicates: 0 });
+  return { tasks, attempts, asked, result, ask };
+}
+
+describe('task server', () => {
+  it('reduce input - outputs heard once come from memory; a task heard twice, or kept as an object, is read from the stream', async () => {
+    const { tasks, asked, result } = taskJob(3, 2);
+    tasks.onResult(result(0, 0, { output: new Uint8Array([1]) }));
+    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r1' }));
+    tasks.onResult(result(2, 0, { output: new Uint8Array([3]) }));
+    tasks.onResult(result(2, 1, { output: new Uint8Array([4]) }));
+    const outputs = await tasks.outputsInOrder();
+    expect(asked.known).toEqual([new Uint8Array([1]), undefined, undefined]);
+    expect(outputs[0]).toEqual(new Uint8Array([1]));
+    expect(tasks.ledger.allDone).toBe(true);
+    expect(asked.dropped).toEqual([]);
+  });
+
+  it('lost race - a later result of a done task that names an output object has it deleted if the stream kept another', () => {
+    const { tasks, asked, result } = taskJob(2, 2);
+    tasks.onResult(result(1, 0, { outputObject: 't/job-1/out/1/r0' }));
+    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r1' }));
+    expect(asked.dropped).toEqual([['t', 'job-1', 1, 'r1', 't/job-1/out/1/r1']]);
+    // A result naming an object its attempt would not have written (another index's, another attempt's) deletes nothing.
+    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/0/r0' }));
+    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r0' }));
+    expect(asked.dropped.length).toBe(1);
+  });
+
+  it('clones - another clone is wanted only while a task is pending; a lost attempt\'s tasks make it wanted again', () => {
+    const { tasks, attempts, ask } = taskJob(2, 3);
+    expect(tasks.wantsClones).toBe(true);
+    expect(ask(0)).toMatchObject({ tasks: [0] });
+    expect(ask(1)).toMatchObject({ tasks: [1] });
+    expect(tasks.wantsClones).toBe(false);
+    expect(tasks.ledger.holders(0)).toEqual([{ requestId: 'r0', index: 0 }]);
+    attempts.end(0);
+    expect(tasks.wantsClones).toBe(true);
+  });
+
+  it('held asks - an ask with nothing to take waits, and is answered the moment a task is given back or every task is done', async () => {
+    const { tasks, attempts, ask, result } = taskJob(2, 3);
+    expect(ask(0)).toMatchObject({ tasks: [0] });
+    expect(ask(1)).toMatchObject({ tasks: [1] });
+    const second = ask(2);
+    expect(second).toBeInstanceOf(Promise);
+    attempts.end(0);
+    expect(await second).toEqual({ ok: true, tasks: [0], end: false });
+    const third = ask(1);
+    expect(third).toBeInstanceOf(Promise);
+    tasks.onResult(result(1, 1, { output: new Uint8Array([1]) }));
+    tasks.onResult(result(0, 2, { output: new Uint8Array([0]) }));
+    expect(await third).toEqual({ ok: true, tasks: [], end: true });
+    expect(tasks.settled).toBe(true);
+  });
+});
