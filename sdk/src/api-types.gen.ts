@@ -2680,6 +2680,12 @@ export interface components {
                 holders: number;
                 idleSince?: number;
             }[];
+            /** @description Services' parents booted with an init input that are warm on the host (a migration there starts from one) */
+            serviceParents?: {
+                tenant: string;
+                moduleDigest: string;
+                initDigest: string;
+            }[];
             /** @description Snapshots whose pages this host caches for clones */
             pageCaches?: string[];
             /** @description Why the host is draining or drained */
