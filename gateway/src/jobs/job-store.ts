@@ -17,6 +17,13 @@ import {
 /** Results read at once when a job's outputs are gathered. */
 const RESULT_READS = 32;
 
+/**
+ * How long the results stream must stay full, with no more of a job's
+ * results arriving, before the job fails storage_full instead of waiting
+ * out its whole wait for results heard but not stored.
+ */
+const FULL_SETTLED_MS = 1_000;
+
 export class JobStore {
   private constructor(
     readonly fabric: Fabric,
@@ -141,16 +148,26 @@ export class JobStore {
   async unkeptResults(tenant: string, jobId: string, clones: number, waitMs: number): Promise<{ missing: number[]; full: boolean }> {
     const deadline = Date.now() + waitMs;
     let missing: number[] = [];
+    /** Since when the stream has been full with the same results missing: waiting then only delays the failure. */
+    let fullSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 250));
       const kept = await this.finishedIndexes(tenant, jobId);
+      const before = missing.length;
       missing = [];
       for (let i = 0; i < clones; i++) if (!kept.has(i)) missing.push(i);
       if (missing.length === 0) return { missing, full: false };
-      if (Date.now() >= deadline) break;
+      const full = await this.resultsFull();
+      fullSince = full ? (missing.length === before ? fullSince ?? Date.now() : Date.now()) : undefined;
+      if (fullSince !== undefined && Date.now() - fullSince >= FULL_SETTLED_MS) return { missing, full: true };
+      if (Date.now() >= deadline) return { missing, full };
     }
+  }
+
+  /** The results stream has no room left for a large result (its limit is FLURRY_STORE_MAX_BYTES). */
+  private async resultsFull(): Promise<boolean> {
     const { config, state } = await this.jsm.streams.info(ResultsStream);
-    return { missing, full: config.max_bytes > 0 && config.max_bytes - state.bytes < LARGE_JOB_DATA_BYTES };
+    return config.max_bytes > 0 && config.max_bytes - state.bytes < LARGE_JOB_DATA_BYTES;
   }
 
   /** Failed attempts of a job kept in the failures stream, as (subject, attempt request id, index). */
