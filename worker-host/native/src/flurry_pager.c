@@ -2271,10 +2271,12 @@ static bool vec_push(U32Vec *a, uint32_t x) {
   return true;
 }
 
-/* PAGEMAP_SCAN over [start, end): page indices (relative to base) of every
- * region matching; returns 0 or -errno. */
-static int pagemap_scan(uintptr_t base, uintptr_t start, uintptr_t end, uint64_t flags, uint64_t inverted,
-                        uint64_t mask, uint64_t anyof, uint64_t ret_mask, U32Vec *out) {
+/* PAGEMAP_SCAN over [start, end) with the given categories, in batches of
+ * regions: `visit` gets each batch; returns 0, or -errno (of the scan or of
+ * a visit). */
+typedef int (*region_visit)(const struct page_region *regs, int n, void *ctx);
+static int pagemap_walk(uintptr_t start, uintptr_t end, uint64_t flags, uint64_t inverted, uint64_t mask,
+                        uint64_t anyof, uint64_t ret_mask, region_visit visit, void *ctx) {
   enum { NREG = 512 };
   struct page_region regs[NREG];
   struct pm_scan_arg a;
@@ -2295,40 +2297,46 @@ static int pagemap_scan(uintptr_t base, uintptr_t start, uintptr_t end, uint64_t
       if (errno == EINTR) continue;
       return -errno;
     }
-    for (int i = 0; i < n; i++)
-      for (uint64_t p = regs[i].start; p < regs[i].end; p += g_ps)
-        if (!vec_push(out, (uint32_t)((p - base) / g_ps))) return -ENOMEM;
+    int err = visit(regs, n, ctx);
+    if (err < 0) return err;
     if (a.walk_end >= end || a.walk_end == 0) break;
     a.start = a.walk_end;
   }
   return 0;
 }
 
+typedef struct {
+  uintptr_t base;
+  U32Vec *out;
+} PageIndices;
+
+static int push_page_indices(const struct page_region *regs, int n, void *ctx) {
+  PageIndices *pi = ctx;
+  for (int i = 0; i < n; i++)
+    for (uint64_t p = regs[i].start; p < regs[i].end; p += g_ps)
+      if (!vec_push(pi->out, (uint32_t)((p - pi->base) / g_ps))) return -ENOMEM;
+  return 0;
+}
+
+/* PAGEMAP_SCAN over [start, end): page indices (relative to base) of every
+ * region matching; returns 0 or -errno. */
+static int pagemap_scan(uintptr_t base, uintptr_t start, uintptr_t end, uint64_t flags, uint64_t inverted,
+                        uint64_t mask, uint64_t anyof, uint64_t ret_mask, U32Vec *out) {
+  PageIndices pi = {.base = base, .out = out};
+  return pagemap_walk(start, end, flags, inverted, mask, anyof, ret_mask, push_page_indices, &pi);
+}
+
+static int count_pages(const struct page_region *regs, int n, void *ctx) {
+  int64_t *pages = ctx;
+  for (int i = 0; i < n; i++) *pages += (int64_t)((regs[i].end - regs[i].start) / g_ps);
+  return 0;
+}
+
 /* Pages in [start, end) PAGEMAP_SCAN finds present, or -errno. */
 static int64_t pagemap_count_present(uintptr_t start, uintptr_t end) {
-  enum { NREG = 512 };
-  struct page_region regs[NREG];
-  struct pm_scan_arg a;
-  memset(&a, 0, sizeof a);
-  a.size = sizeof a;
-  a.start = start;
-  a.end = end;
-  a.vec = (uintptr_t)regs;
-  a.vec_len = NREG;
-  a.category_mask = PAGE_IS_PRESENT;
-  a.return_mask = PAGE_IS_PRESENT;
   int64_t pages = 0;
-  for (;;) {
-    int n = ioctl(g_pagemap_fd, PAGEMAP_SCAN, &a);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    for (int i = 0; i < n; i++) pages += (int64_t)((regs[i].end - regs[i].start) / g_ps);
-    if (a.walk_end >= end || a.walk_end == 0) break;
-    a.start = a.walk_end;
-  }
-  return pages;
+  int err = pagemap_walk(start, end, 0, 0, PAGE_IS_PRESENT, 0, PAGE_IS_PRESENT, count_pages, &pages);
+  return err < 0 ? err : pages;
 }
 
 /* collectDirty(trackerId, upTo?: memory | bytes) -> Uint32Array of pages
