@@ -48,6 +48,18 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
     return { store, guest, reg, storePages };
   }
 
+  /** Answers each miss of `store` 20 ms later, as a network fetch would; the pages asked, in order. */
+  function answerMissesLater(store: number): number[][] {
+    const asked: number[][] = [];
+    pager.setMissHandler(store, (pages: number[]) => {
+      asked.push(pages);
+      setTimeout(() => {
+        for (const p of pages) pager.storePut(store, p, pageBytes(p, 1000));
+      }, 20);
+    });
+    return asked;
+  }
+
   it('serves faults from the store: wasm loads see the snapshot bytes', async () => {
     const { store, guest, reg } = await setup(2, { fill: true });
     pager.storeConfigure(store, { runPages: 1 });
@@ -88,14 +100,7 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
 
   it('miss path: asks JavaScript for the page, storePut wakes the waiting guest', async () => {
     const { store, guest, reg } = await setup(1);
-    const asked: number[][] = [];
-    pager.setMissHandler(store, (pages: number[]) => {
-      asked.push(pages);
-      // Answer later, as a network fetch would.
-      setTimeout(() => {
-        for (const p of pages) pager.storePut(store, p, pageBytes(p, 1000));
-      }, 20);
-    });
+    const asked = answerMissesLater(store);
     const t0 = performance.now();
     expect(await guest.call('load32', { addrs: [9 * PAGE] })).toEqual([1009]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(15);
@@ -312,13 +317,7 @@ describe.skipIf(!!skip)('native pager: lazy memory (userfaultfd MISSING)', () =>
 
     it('mapped - a page the store lacks faults to the pager, is asked for, and its put wakes the guest; the next clone maps it with no fault', async () => {
       const { store, guest, reg } = await setup(1, { mapPages: true });
-      const asked: number[][] = [];
-      pager.setMissHandler(store, (pages: number[]) => {
-        asked.push(pages);
-        setTimeout(() => {
-          for (const p of pages) pager.storePut(store, p, pageBytes(p, 1000));
-        }, 20);
-      });
+      const asked = answerMissesLater(store);
       expect(await guest.call('load32', { addrs: [9 * PAGE] })).toEqual([1009]);
       expect(asked).toEqual([[9]]);
       expect(pager.registrationStats(reg)).toMatchObject({ missFaults: 1, pending: 0, errors: 0 });
