@@ -26,11 +26,10 @@ import { createHash } from 'node:crypto';
 import { encode } from './codec.js';
 import { decodeOrRefuse } from './checked-decode.js';
 import type { SnapshotDescriptor } from './protocol.js';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from './page-sizes.js';
 
 export const SNAPSHOT_MAGIC = 'FLSN';
 export const SNAPSHOT_VERSION = 1;
-export const PAGE_SIZE = 4096;
-export const WASM_PAGE_SIZE = 65536;
 /** 16 pages = 64 KiB: NATS moves 64-256 KiB messages fastest on these machines. */
 export const DEFAULT_CHUNK_PAGES = 16;
 const HASH_BYTES = 8;

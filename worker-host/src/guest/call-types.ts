@@ -1,5 +1,6 @@
 /** What the guest pool's callers and its threads exchange about a call: limits, the HTTP request, the result, logs and failures. */
-import { FlurryError, type ErrorCode } from '@flurry/core';
+import type { ErrorCode } from '@flurry/core';
+import { FlurryError } from '@flurry/core/basics';
 import type { MemoryStats } from './snapshot-memory.js';
 
 /**

@@ -4,7 +4,7 @@
  * 4 KiB pages that hold data (a fresh memory is already zero, and each page
  * touched costs a first-touch fault, about 3.5 ms per MiB on our machines).
  */
-import { PAGE_SIZE } from '@flurry/core';
+import { PAGE_SIZE } from '@flurry/core/basics';
 import { dataRunsFromZeroBitmap, findDataRuns } from './page-runs.js';
 import { growToSnapshotSize, NO_PAGING, type MemoryRestorer, type SnapshotMemory } from './snapshot-memory.js';
 

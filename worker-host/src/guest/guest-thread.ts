@@ -4,7 +4,8 @@
  * guest errors are answered as `failed`; they never end the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PAGE_SIZE, WASM_PAGE_SIZE, type WireError } from '@flurry/core';
+import type { WireError } from '@flurry/core';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
 import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';

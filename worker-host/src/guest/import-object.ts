@@ -4,7 +4,7 @@
  * stub for WASI functions the shim lacks, and a clear error for anything else.
  * A clone variant's memory import is left out: each instantiation gives its own.
  */
-import { CLONE_MEMORY_IMPORT } from '@flurry/core';
+import { CLONE_MEMORY_IMPORT } from '@flurry/core/basics';
 import { assemblyScriptImports, flurryImports } from './abi.js';
 import type { CurrentCall } from './current-call.js';
 import { GuestFailure } from './guest-failure.js';

@@ -3,7 +3,7 @@
  * its snapshot (linear memory plus every mutable global), and fresh instances
  * made from a snapshot, one per call.
  */
-import { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX } from '@flurry/core';
+import { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX } from '@flurry/core/basics';
 import type { NativePager } from '../native/pager.js';
 import { GuestExit, GuestFailure } from './guest-failure.js';
 import type { GuestMemory } from './guest-memory.js';

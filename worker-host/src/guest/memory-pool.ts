@@ -22,7 +22,7 @@
  * module and class maps its snapshot under it and sets its globals instead
  * of instantiating on its path (0.1–0.2 ms on a thread cold from idling).
  */
-import { WASM_PAGE_SIZE } from '@flurry/core';
+import { WASM_PAGE_SIZE } from '@flurry/core/basics';
 import type { NativePager } from '../native/pager.js';
 
 /**

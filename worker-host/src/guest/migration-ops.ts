@@ -6,7 +6,7 @@
  * Every op runs between two requests of the instance (they are pinned jobs).
  */
 import { createHash } from 'node:crypto';
-import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
 import type { DirtyMode, NativePager } from '../native/pager.js';
 import type { GlobalValue } from './instance.js';
 

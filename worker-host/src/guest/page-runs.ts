@@ -1,5 +1,5 @@
 /** Which 4 KiB pages of a memory hold data: as runs of data pages (for copying) or as a zero-page bitmap (for the snapshot descriptor and page stores). */
-import { PAGE_SIZE } from '@flurry/core';
+import { PAGE_SIZE } from '@flurry/core/basics';
 
 /** [firstPage, endPage) pairs of the pages holding non-zero bytes. */
 export function findDataRuns(bytes: Uint8Array): Uint32Array {

@@ -5,7 +5,7 @@
  * the host's page store (clones of a snapshot that lives on another host).
  * The restorers: copy-restorer.ts, cow-restorer.ts, lazy-restorer.ts, chosen in snapshot-restore.ts.
  */
-import { WASM_PAGE_SIZE } from '@flurry/core';
+import { WASM_PAGE_SIZE } from '@flurry/core/basics';
 
 /** A snapshot's memory as posted to guest threads. */
 export type SnapshotMemory =

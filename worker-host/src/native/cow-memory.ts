@@ -1,5 +1,5 @@
 /** Wasm memories made from a snapshot's memory file: copy-on-write mappings, or a copy where mapping is not wanted. */
-import { WASM_PAGE_SIZE } from '@flurry/core';
+import { WASM_PAGE_SIZE } from '@flurry/core/basics';
 import type { NativePager } from './pager.js';
 
 /**

@@ -29,7 +29,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
 
 /** Where `node-gyp rebuild --directory worker-host/native` puts the addon. */
 export const NATIVE_PAGER_PATH =
