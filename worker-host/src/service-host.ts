@@ -252,9 +252,12 @@ export class ServiceHost {
         });
         // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are forwarded.
         void inst.sub.drain().catch(() => undefined);
+        return answers;
+      },
+      // After the pause: nothing here makes a client wait.
+      onRelease: () => {
         this.parents.release(inst.parentKey);
         this.replies.forget(inst.instanceId);
-        return answers;
       },
     });
     const { mode } = source;

@@ -160,7 +160,9 @@ export class InstanceMigrationSteps {
     const inst = this.instances.get(instanceId);
     if (!inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is not migrating`);
     collectGarbage();
-    await this.instances.migrationStep(inst, { op: 'quiesce' });
+    // The source's guest thread serves the instance's requests: a full collection there stalls them, and its only
+    // garbage of the migration is the round buffers it hands over (transferred, not copied). The target's serves nothing of it yet.
+    if (inst.migration.role === 'target') await this.instances.migrationStep(inst, { op: 'quiesce' });
   }
 
   /** See GuestPool.instanceMemoryHash. */

@@ -17,6 +17,8 @@ export interface InstanceSourceOptions {
    * (their answers, if returned: the source's copy is destroyed once they are in).
    */
   onCommit?: (held: HeldRequest[]) => Promise<unknown>[] | void;
+  /** Once the pause is over (the held requests forwarded): frees what the source kept for the instance. */
+  onRelease?: () => void;
 }
 
 const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
@@ -94,6 +96,7 @@ export class InstanceSource implements PrecopySource {
    * a spare one, which must not take the CPU from the target while it serves them.
    */
   release(): void {
+    this.opts.onRelease?.();
     void Promise.allSettled(this.forwarded).then(() => this.pool.destroyInstance(this.instanceId));
   }
 

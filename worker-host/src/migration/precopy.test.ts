@@ -82,6 +82,23 @@ describe('precopy', () => {
     expect(log.at(-2)).toBe('sent483');
   });
 
+  it('pacing - the budget rule uses the copy work, not the pacing\'s waits: a target slow to apply never stops on the budget', async () => {
+    const { source, target } = fakes([300, 100, 40, 40]);
+    const apply = target.apply.bind(target);
+    // Each piece costs at least 2 ms of work (a busy wait, not a timer): every later round costs more than the 1 ms budget.
+    target.apply = async (pages, bytes, memoryBytes) => {
+      for (const until = performance.now() + 2; performance.now() < until; );
+      return apply(pages, bytes, memoryBytes);
+    };
+    const report = await precopy(source, target, { downtimeBudgetMs: 1, maxRounds: 30, pacing: pacingFrom(16) });
+    expect(report.stopReason).toBe('not-shrinking');
+    expect(report.rounds.map((r) => r.pages)).toEqual([300, 100, 40, 40]);
+    // The work per page, waits left out: far less than the paced rounds' wall time per page.
+    const wallPerPage = report.rounds.reduce((n, r) => n + r.ms, 0) / (300 + 100 + 40 + 40);
+    expect(report.perPageMs).toBeGreaterThan(0);
+    expect(report.perPageMs).toBeLessThan(wallPerPage);
+  });
+
   it('driver - rounds while the dirty set shrinks, then stop-and-copy and commit (last pages and globals), recording each round', async () => {
     const { source, target, log } = fakes([4096, 2000, 800, 800]);
     const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 30 });

@@ -172,7 +172,7 @@ export function stopRule(history: number[], perPageMs: number, budgetMs: number,
   const round = history.length - 1;
   const pages = history[round]!;
   // Round 0 copies everything (or all written since the fork): its size says nothing about the writable working set.
-  // A budget of 0 stops only when nothing is dirty: a paced round's copy time (its time less its waits) can round to 0.
+  // A budget of 0 stops only when nothing is dirty (a round's copy time can round to 0).
   if (round >= 1 && (pages === 0 || (budgetMs > 0 && pages * perPageMs <= budgetMs))) return 'budget';
   if (round >= 2 && pages >= history[round - 1]!) return 'not-shrinking';
   if (history.length >= maxRounds) return 'max-rounds';
@@ -194,33 +194,38 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
   let fromParent = false;
   const { pacing } = opts;
   let rate = pacing?.startBytesPerS ?? Infinity;
-  /** Sends a slice in pieces at `rate`; returns the time spent waiting for it (not copying). */
-  const paced = async (slice: MigrationRound, sentBefore: number, t0: number): Promise<number> => {
+  /** Time spent in the copy itself (reading and applying, not the pacing's waits nor their timers' lateness). */
+  let work = 0;
+  const timed = async <T>(step: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    try {
+      return await step();
+    } finally {
+      work += performance.now() - t;
+    }
+  };
+  /** Sends a slice in pieces at `rate`. */
+  const paced = async (slice: MigrationRound, sentBefore: number, t0: number): Promise<void> => {
     const per = slice.pages.length > 0 ? slice.bytes.length / slice.pages.length : 0;
     const step = Math.max(1, Math.floor(PACED_PIECE_BYTES / Math.max(1, per)));
-    let waited = 0;
     for (let i = 0; i < slice.pages.length || i === 0; i += step) {
       const end = Math.min(slice.pages.length, i + step);
       const due = t0 + ((sentBefore + i * per) * 1000) / rate - performance.now();
-      if (due > 0) {
-        await new Promise((res) => setTimeout(res, due));
-        waited += due;
-      }
-      await target.apply(slice.pages.subarray(i, end), slice.bytes.subarray(i * per, end * per), slice.memoryBytes);
+      if (due > 0) await new Promise((res) => setTimeout(res, due));
+      await timed(() => target.apply(slice.pages.subarray(i, end), slice.bytes.subarray(i * per, end * per), slice.memoryBytes));
     }
-    return waited;
   };
   const copyRound = async () => {
     const t0 = performance.now();
+    work = 0;
     let pages = 0;
     let bytes = 0;
-    let waited = 0;
     for (let more = true; more; ) {
-      const slice = await source.round();
+      const slice = await timed(() => source.round());
       // Later rounds: their size is the dirtying rate of the round before.
       if (pacing && rounds.length > 0 && pages === 0) rate = nextRate(pacing, rate, slice.bytes.length, rounds.at(-1)!.ms);
-      if (pacing) waited += await paced(slice, bytes, t0);
-      else await target.apply(slice.pages, slice.bytes, slice.memoryBytes);
+      if (pacing) await paced(slice, bytes, t0);
+      else await timed(() => target.apply(slice.pages, slice.bytes, slice.memoryBytes));
       pages += slice.pages.length;
       bytes += slice.bytes.length;
       more = slice.more === true;
@@ -231,8 +236,8 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     history.push(pages);
     totalBytes += bytes;
     copiedPages += pages;
-    // The budget rule needs what a page costs to copy, not the pacing's waits.
-    copiedMs += ms - waited;
+    // The budget rule needs what a page costs to copy (as the unpaced stop-and-copy will), not the round's wall time.
+    copiedMs += work;
   };
   // Garbage collection on both sides (the last rounds' page buffers) before each round after round 0 and
   // before a stop-and-copy: a collection is then unlikely to fall into the pause that follows the last round.
