@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { CloneDetail, JobEventKind, StoredJob } from '@flurry/core';
-import { CloneAttempts, type AttemptsOwner } from './clone-attempts.js';
+import { CloneAttempts, lossBackoffMs, type AttemptsOwner } from './clone-attempts.js';
 import type { JobStore } from './job-store.js';
 
 function storedJob(details: CloneDetail[], doneEventsStored?: number[]): StoredJob {
@@ -35,5 +35,25 @@ describe('clone attempts resumed', () => {
     const job = owner(storedJob([done(0, 'host-a'), done(1, 'host-b')], [1, 0]));
     await new CloneAttempts(job, new Map()).resume();
     expect(job.emitted).toEqual([]);
+  });
+});
+
+describe('clone attempts lost to the platform', () => {
+  it('backoff - a lost clone waits before it is forked again, longer each loss, and is failed only at the eighth, after 15.75 s of waits', () => {
+    const job = owner(storedJob([{ index: 0, state: 'pending', attempts: 0 }]));
+    const attempts = new CloneAttempts(job, new Map());
+    expect(attempts.ready(0, Date.now())).toBe(true);
+    const waits: number[] = [];
+    for (let loss = 1; loss < 8; loss++) {
+      const before = Date.now();
+      attempts.platformLoss(0, 'host-a', 'the memory server of the parent did not answer');
+      expect(job.stored.record.clonesDetail[0].state).toBe('pending');
+      expect(attempts.ready(0, before)).toBe(false);
+      waits.push(lossBackoffMs(loss));
+      expect(attempts.ready(0, Date.now() + lossBackoffMs(loss))).toBe(true);
+    }
+    expect(waits).toEqual([250, 500, 1000, 2000, 4000, 4000, 4000]);
+    attempts.platformLoss(0, 'host-a', 'the memory server of the parent did not answer');
+    expect(job.stored.record.clonesDetail[0]).toMatchObject({ state: 'failed', error: { code: 'unavailable' } });
   });
 });

@@ -16,6 +16,15 @@ import { refusedResults } from './refused-results.js';
 export const GUEST_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['guest_trap', 'guest_error', 'output_limit', 'timeout']);
 /** Attempts of one clone lost to the platform before the job gives up on it. */
 const MAX_PLATFORM_ATTEMPTS = 8;
+/**
+ * How long a clone lost `losses` times waits before it is forked again:
+ * doubling from 250 ms up to 4 s (15.75 s before the last attempt). A cause
+ * the fleet has not judged yet (a parent host whose memory server died, until
+ * its heartbeats are missed) must not use up the attempts in a tight loop.
+ */
+export function lossBackoffMs(losses: number): number {
+  return Math.min(250 * 2 ** Math.max(0, losses - 1), 4000);
+}
 
 export interface RunningAttempt {
   host: string;
@@ -58,6 +67,8 @@ export class CloneAttempts {
   private readonly sent = new Map<number, Map<string, string>>();
   private readonly guestFailures = new Map<number, number>();
   private readonly platformLosses = new Map<number, number>();
+  /** When each clone lost to the platform may be forked again (lossBackoffMs). */
+  private readonly retryAt = new Map<number, number>();
   private readonly subs: Subscription[] = [];
 
   constructor(
@@ -272,6 +283,11 @@ export class CloneAttempts {
     return false;
   }
 
+  /** Whether pending clone `index` may be forked at `now` (a clone lost to the platform waits its backoff). */
+  ready(index: number, now: number): boolean {
+    return (this.retryAt.get(index) ?? 0) <= now;
+  }
+
   /** A clone lost to the platform: run it again, without counting it against its retries. */
   lose(index: number, r: RunningAttempt, why: string): void {
     if (this.running.get(index) !== r) return;
@@ -291,6 +307,7 @@ export class CloneAttempts {
       this.job.emit('clone.failed', { index, host, error: c.error, final: true });
     } else {
       c.state = 'pending';
+      this.retryAt.set(index, Date.now() + lossBackoffMs(losses));
       // Said, so that why is never a mystery.
       this.job.emit('clone.lost', { index, host, reason: why });
     }

@@ -45,7 +45,8 @@ export class CloneDispatch {
 
   /** Sends the pending clones of `facts.record` to `usable` hosts with free slots. */
   dispatch(facts: JobForkFacts, usable: HostRecord[], freeSlots: (h: HostRecord) => number): void {
-    const pending = facts.record.clonesDetail.filter((c) => c.state === 'pending').map((c) => c.index);
+    const now = Date.now();
+    const pending = facts.record.clonesDetail.filter((c) => c.state === 'pending' && this.attempts.ready(c.index, now)).map((c) => c.index);
     if (pending.length === 0) return;
     for (const [host, indices] of spreadClones(pending, usable, this.snapshot.hasPages, freeSlots)) this.fork(facts, host, indices);
   }
