@@ -98,12 +98,11 @@ export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: 
   return nc.subscribe(subject, {
     ...(opts.queue ? { queue: opts.queue } : {}),
     callback: (_err, msg) => {
-      const request = decodeChecked(entry.request, msg.data, msg.subject) as RequestOf<K> | undefined;
-      // The reason is worked out again only for a refused request: the asker learns what to fix.
-      if (request === undefined) return respond(nc, kind, msg, refusal(kind, { code: 'bad_request', message: `malformed ${entry.request}: ${whyMalformed(entry.request, msg.data)}` }, opts.hostId), opts);
+      const decoded = requestOrRefusal(kind, msg.data, msg.subject, opts.hostId);
+      if ('refused' in decoded) return respond(nc, kind, msg, decoded.refused, opts);
       let reply: ReplyOf<K> | Promise<ReplyOf<K>>;
       try {
-        reply = handle(request, msg);
+        reply = handle(decoded.request, msg);
       } catch (err) {
         return respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts);
       }
@@ -117,16 +116,33 @@ export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: 
 
 /** Sends `reply` to `msg`'s asker, or the refusal `output_limit` when the broker would not take it; a failed send is logged. */
 export function respond<K extends CallKind>(nc: NatsConnection, kind: K, msg: Msg, reply: ReplyOf<K>, opts: Pick<ServeOptions, 'log' | 'hostId'> = {}): void {
-  let data = encode(reply);
   const limit = maxPayload(nc);
-  if (data.length > limit) {
-    data = encode(refusal(kind, { code: 'output_limit', message: `the answer (${data.length} bytes) is larger than the broker takes (max_payload ${limit})` }, opts.hostId));
-  }
+  const data = encodeReply(kind, reply, limit, `the broker takes (max_payload ${limit})`, opts.hostId);
   try {
     msg.respond(data);
   } catch (err) {
     opts.log?.warn({ subject: msg.subject, bytes: data.length, err: (err as Error).message }, 'a reply could not be sent');
   }
+}
+
+/**
+ * A request of `kind` decoded and checked, or the kind's refusal
+ * `bad_request` saying what is malformed (`where` names the message's origin
+ * in the log of a refused one). The reason is worked out again only for a
+ * refused request: the asker learns what to fix.
+ */
+export function requestOrRefusal<K extends CallKind>(kind: K, data: Uint8Array, where: string, hostId?: string): { request: RequestOf<K> } | { refused: ReplyOf<K> } {
+  const entry: { request: Table[K]['request'] } = SubjectTable[kind];
+  const request = decodeChecked(entry.request, data, where) as RequestOf<K> | undefined;
+  if (request !== undefined) return { request };
+  return { refused: refusal(kind, { code: 'bad_request', message: `malformed ${entry.request}: ${whyMalformed(entry.request, data)}` }, hostId) };
+}
+
+/** `reply` encoded, or the kind's refusal `output_limit` when it is over `limit` bytes (`limitName`: whose limit, for the message). */
+export function encodeReply<K extends CallKind>(kind: K, reply: ReplyOf<K>, limit: number, limitName: string, hostId?: string): Uint8Array {
+  const data = encode(reply);
+  if (data.length <= limit) return data;
+  return encode(refusal(kind, { code: 'output_limit', message: `the answer (${data.length} bytes) is larger than ${limitName}` }, hostId));
 }
 
 /** The largest message the broker takes, as it told this connection (1 MiB, NATS's default, until it has). */

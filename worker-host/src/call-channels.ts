@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import {
-  decodeChecked, encode, encodeFrame, FrameReader, FrameType, parseTraceparent, refusal, splitCallPayload, toWireError, whyMalformed, writeFrame,
+  encodeFrame, encodeReply, FrameReader, FrameType, parseTraceparent, refusal, requestOrRefusal, splitCallPayload, toWireError, writeFrame,
   type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
 } from '@flurry/core';
 
@@ -109,12 +109,10 @@ export class CallChannels {
   private call(socket: Socket, id: number, payload: Uint8Array): void {
     const { hostId, maxFrameBytes } = this.deps;
     const parts = splitCallPayload(payload);
-    const req = parts && decodeChecked('InvokeRequest', parts.request, 'call channel');
-    if (!req) {
-      const why = parts ? whyMalformed('InvokeRequest', parts.request) : 'a trace longer than the frame';
-      return send(socket, id, refusal('invoke', { code: 'bad_request', message: `malformed InvokeRequest: ${why}` }, hostId), maxFrameBytes, hostId);
-    }
-    const answer = this.deps.take(req, parseTraceparent(parts.traceparent));
+    if (!parts) return send(socket, id, refusal('invoke', { code: 'bad_request', message: 'malformed InvokeRequest: a trace longer than the frame' }, hostId), maxFrameBytes, hostId);
+    const decoded = requestOrRefusal('invoke', parts.request, 'call channel', hostId);
+    if ('refused' in decoded) return send(socket, id, decoded.refused, maxFrameBytes, hostId);
+    const answer = this.deps.take(decoded.request, parseTraceparent(parts.traceparent));
     if (!answer) {
       if (!socket.destroyed) writeFrame(socket, encodeFrame(FrameType.declined, id, new Uint8Array(0)));
       return;
@@ -129,8 +127,8 @@ export class CallChannels {
 /** Writes a reply frame, or the refusal `output_limit` when the reply would not fit one. */
 function send(socket: Socket, id: number, reply: InvokeReply, maxFrameBytes: number, hostId: string): void {
   if (socket.destroyed) return;
-  let data = encode(reply);
-  if (data.length + 5 > maxFrameBytes) data = encode(refusal('invoke', { code: 'output_limit', message: `the answer (${data.length} bytes) is larger than a call channel frame (${maxFrameBytes})` }, hostId));
+  // A frame's length counts its type and id (5 bytes) beside the reply.
+  const data = encodeReply('invoke', reply, maxFrameBytes - 5, `a call channel frame (${maxFrameBytes})`, hostId);
   writeFrame(socket, encodeFrame(FrameType.reply, id, data));
 }
 
