@@ -29,6 +29,15 @@ const MAX_TRACE = 255;
 /** What a call frame adds to its encoded request, at most: the length, type and id, and the trace. */
 export const CALL_FRAME_OVERHEAD = 4 + 5 + 1 + MAX_TRACE;
 
+/**
+ * The largest frame either end of a channel takes, for a broker whose
+ * max_payload is `maxPayloadBytes`: a call or reply as large as one through
+ * the broker may be, with room for the frame and a reply's fields.
+ */
+export function channelFrameLimit(maxPayloadBytes: number): number {
+  return maxPayloadBytes + 64 * 1024;
+}
+
 export function encodeFrame(type: FrameType, id: number, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEAD + payload.length);
   out.writeUInt32BE(payload.length + 5, 0);

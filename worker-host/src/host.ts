@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
-  call, connectFabric, FlurryError, listen, logBrokerLink, logRejectedMessagesTo, maxPayload, MetricsListener, newId, publishTo,
+  call, channelFrameLimit, connectFabric, FlurryError, listen, logBrokerLink, logRejectedMessagesTo, maxPayload, MetricsListener, newId, publishTo,
   rejectedMessages, serve, Subjects, traceOf,
   type BrokerLink, type DrainReply, type Fabric, type FleetEvent, type HostRecord,
   type DrainHostRequest, type HostState, type Logger, type SetHostStateReply, type SetHostStateRequest,
@@ -137,7 +137,7 @@ export class WorkerHost {
     if (config.callChannel) {
       const { host: listenHost, port, advertise } = config.callChannel;
       host.callChannels = await CallChannels.start({
-        hostId: id, listen: { host: listenHost, port }, ...(advertise ? { advertise } : {}), maxFrameBytes: maxPayload(fabric.nc) + REPLY_HEADROOM_BYTES,
+        hostId: id, listen: { host: listenHost, port }, ...(advertise ? { advertise } : {}), maxFrameBytes: channelFrameLimit(maxPayload(fabric.nc)),
         take: (req, trace) => host.functions.take(req, trace), log: hostLog,
       });
     }

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import {
-  call, CALL_FRAME_OVERHEAD, CallFailed, callPayload, encodeFrame, FrameReader, FrameType, Subjects, writeFrame,
+  call, CALL_FRAME_OVERHEAD, CallFailed, callPayload, channelFrameLimit, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
   type Fabric, type Frame, type FunctionRecord, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -159,7 +159,7 @@ export class CallChannels {
 
   /** Connects, says the token, and resolves once the host has said its id. */
   private welcomed(h: HostRecord, host: string, port: number, token: Uint8Array): Promise<CallChannel> {
-    const maxFrameBytes = (this.fabric.nc.info?.max_payload ?? 1024 * 1024) + 64 * 1024;
+    const maxFrameBytes = channelFrameLimit(maxPayload(this.fabric.nc));
     const reader = new FrameReader(maxFrameBytes);
     const socket = connect({ host, port, noDelay: true });
     const channel = new CallChannel(h.id, h.startedAt, socket, maxFrameBytes);
