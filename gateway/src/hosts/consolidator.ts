@@ -13,6 +13,7 @@ import { serviceKey, type Fabric, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { emptiedHosts, planConsolidation, type ConsolidationPlan, type PlacedInstance } from '../planning/consolidation.js';
 import { isActive } from '../planning/host-states.js';
+import { serviceParent } from '../planning/migration-target.js';
 import type { Autoscaler } from '../services/autoscaler.js';
 import type { FleetLoad } from '../services/fleet-load.js';
 import type { ServiceStore } from '../services/service-store.js';
@@ -87,7 +88,8 @@ export class Consolidator {
     for (const { record, instances } of await this.deps.store.all()) {
       const load = this.deps.load.service(serviceKey(record.tenant, record.name)).perInstance;
       for (const i of instances) {
-        out.push({ tenant: record.tenant, service: record.name, instanceId: i.id, host: i.host, inFlight: load.get(i.id) ?? 0, targetConcurrency: record.targetConcurrency });
+        const parent = serviceParent(record, i.digest);
+        out.push({ tenant: record.tenant, service: record.name, instanceId: i.id, host: i.host, inFlight: load.get(i.id) ?? 0, targetConcurrency: record.targetConcurrency, ...(parent ? { parent } : {}) });
       }
     }
     return out;

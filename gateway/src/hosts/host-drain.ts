@@ -2,7 +2,8 @@
  * Drain of one host (docs/autoscaling.md), by hand (`POST /v1/hosts/:id/drain`)
  * or by a host that received SIGTERM: the host stops taking work, the
  * controller live-migrates each of its instances to the active host with the
- * fewest (reactivating a drained host when the active ones are full; a
+ * fewest, one holding the instance's parent warm first (the migration then
+ * neither boots nor hashes it; reactivating a drained host when the active ones are full; a
  * failed move is tried once more on another host), and a host that stays
  * up is then marked drained. No request is lost: migration holds requests
  * during stop-and-copy and the target answers them.
@@ -10,6 +11,7 @@
 import { FlurryError, type DrainHostReply, type DrainHostRequest, type Fabric, type HostRecord, type Logger } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
 import { pickHosts } from '../planning/instance-hosts.js';
+import { holdsParent, serviceParent } from '../planning/migration-target.js';
 import type { ServiceStore } from '../services/service-store.js';
 import { setHostState } from './host-state.js';
 import type { InstanceMover } from './instance-mover.js';
@@ -35,16 +37,17 @@ export async function drainHost(deps: HostDrainDeps, req: DrainHostRequest): Pro
   for (const { record, instances } of await deps.store.all()) {
     for (const inst of instances.filter((i) => i.host === req.hostId)) {
       const ref = { tenant: record.tenant, service: record.name, instanceId: inst.id, host: req.hostId };
+      const parent = serviceParent(record, inst.digest);
       let error = 'no other host has room for it';
       const tried = new Set<string>([req.hostId]);
       for (let attempt = 0; attempt < 2; attempt++) {
         const candidates = deps.fleet.live().filter((h) => !tried.has(h.id));
-        const choice = pickHosts(candidates, 1, deps.hostInstances, placed);
+        const choice = pickHosts(candidates, 1, deps.hostInstances, placed, (h) => holdsParent(h, parent));
         const to = choice.hosts[0];
         if (!to) break;
         if (choice.reactivate.length > 0) await deps.reactivate(choice.reactivate, `drain of ${req.hostId}`);
         tried.add(to.id);
-        const move = await deps.mover.move(ref, to.id, 'drain', `${reason}; ${to.id} has the fewest instances`);
+        const move = await deps.mover.move(ref, to.id, 'drain', `${reason}; ${to.id} ${holdsParent(to, parent) ? 'holds its parent warm' : 'has the fewest instances'}`);
         if (move.ok) {
           moved.push(move);
           placed.set(to.id, (placed.get(to.id) ?? 0) + 1);

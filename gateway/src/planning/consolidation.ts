@@ -3,9 +3,9 @@
  * hosts scaling in left empty, and which host to empty next and where its
  * instances go.
  */
-import TinyQueue from 'tinyqueue';
-import type { HostRecord } from '@flurry/core';
+import type { HostRecord, ParentKey } from '@flurry/core';
 import { instanceCount, isActive } from './host-states.js';
+import { holdsParent } from './migration-target.js';
 
 /** A service instance, where it is and its load. */
 export interface PlacedInstance {
@@ -16,6 +16,8 @@ export interface PlacedInstance {
   /** Requests in flight to it, fleet-wide, and its service's target per instance. */
   inFlight: number;
   targetConcurrency: number;
+  /** The parent it is a clone of, when it is its service's own: a host holding it warm takes the instance without booting it. */
+  parent?: ParentKey;
 }
 
 export interface ConsolidationPlan {
@@ -44,7 +46,7 @@ export function emptiedHosts(hosts: readonly HostRecord[], placed: readonly Plac
 }
 
 interface Holder {
-  id: string;
+  host: HostRecord;
   list: PlacedInstance[];
   inFlight: number;
   /** Every instance has at most half its target in flight. */
@@ -55,17 +57,19 @@ interface Holder {
  * The next consolidation step, if any: the active host with the fewest
  * instances (then fewest requests in flight, then the last id) whose
  * instances are all lightly loaded (at most half their target in flight) and
- * fit on the other active hosts that hold instances (at most `perHost` each),
- * fullest first (then the first id).
+ * fit on the other active hosts that hold instances (at most `perHost` each).
+ * Each instance goes to a host with room that holds its parent warm when
+ * there is one (the migration then neither boots nor hashes the parent), else
+ * to the fullest host with room (then the first id): destinations fill up
+ * one after the other, so the emptied host's instances land on few hosts.
  *
- * O(hosts + instances + moves × log hosts). Filling the fullest host with
- * room first fills each destination up before the next, so a source fits
- * exactly when the other holders' free room adds up to its instances (no
- * trial moves), and its destinations are taken in one fixed order (a heap).
+ * O(hosts + instances + moves × hosts): a source fits exactly when the other
+ * holders' free room adds up to its instances (no trial moves), and each move
+ * scans the destinations once (moves ≤ perHost).
  */
 export function planConsolidation(hosts: readonly HostRecord[], instances: readonly PlacedInstance[], perHost: number): ConsolidationPlan | undefined {
   const on = new Map<string, Holder>();
-  for (const h of hosts) if (isActive(h)) on.set(h.id, { id: h.id, list: [], inFlight: 0, light: true });
+  for (const h of hosts) if (isActive(h)) on.set(h.id, { host: h, list: [], inFlight: 0, light: true });
   for (const i of instances) {
     const holder = on.get(i.host);
     if (!holder) continue;
@@ -78,29 +82,38 @@ export function planConsolidation(hosts: readonly HostRecord[], instances: reado
   const free = (h: Holder) => Math.max(0, perHost - h.list.length);
   const totalFree = holding.reduce((s, h) => s + free(h), 0);
   // The first source in this order that is light and fits: one scan, no sort.
-  const emptiestFirst = (a: Holder, b: Holder) => a.list.length - b.list.length || a.inFlight - b.inFlight || b.id.localeCompare(a.id);
+  const emptiestFirst = (a: Holder, b: Holder) => a.list.length - b.list.length || a.inFlight - b.inFlight || b.host.id.localeCompare(a.host.id);
   let source: Holder | undefined;
   for (const h of holding) {
     if (h.light && totalFree - free(h) >= h.list.length && (!source || emptiestFirst(h, source) < 0)) source = h;
   }
   if (!source) return undefined;
   const from = source;
-  const fullestFirst = (a: Holder, b: Holder) => b.list.length - a.list.length || a.id.localeCompare(b.id);
-  const destinations = new TinyQueue(holding.filter((h) => h !== from && h.list.length < perHost), fullestFirst);
+  const destinations = holding.filter((h) => h !== from).map((h) => ({ host: h.host, n: h.list.length }));
   const moves: ConsolidationPlan['moves'] = [];
-  let to = destinations.pop()!;
-  let n = to.list.length;
   for (const inst of from.list) {
-    if (n >= perHost) {
-      to = destinations.pop()!;
-      n = to.list.length;
-    }
+    const to = bestDestination(destinations, inst.parent, perHost)!;
     moves.push({
       inst,
-      to: to.id,
-      reason: `consolidate: ${from.id} holds ${from.list.length} instance(s) with ${from.inFlight} request(s) in flight; ${to.id} has room (${n}/${perHost} instances), so ${from.id} can be drained`,
+      to: to.host.id,
+      reason: `consolidate: ${from.host.id} holds ${from.list.length} instance(s) with ${from.inFlight} request(s) in flight; ${to.host.id} ${holdsParent(to.host, inst.parent) ? 'holds its parent warm and ' : ''}has room (${to.n}/${perHost} instances), so ${from.host.id} can be drained`,
     });
-    n++;
+    to.n++;
   }
-  return { source: from.id, moves, reason: `consolidate: its ${from.list.length} lightly loaded instance(s) fit on ${[...new Set(moves.map((m) => m.to))].join(', ')}` };
+  return { source: from.host.id, moves, reason: `consolidate: its ${from.list.length} lightly loaded instance(s) fit on ${[...new Set(moves.map((m) => m.to))].join(', ')}` };
+}
+
+/** Among destinations with room: one holding `parent` first, then the fullest, then the first id. */
+function bestDestination<D extends { host: HostRecord; n: number }>(destinations: D[], parent: ParentKey | undefined, perHost: number): D | undefined {
+  let best: D | undefined;
+  let bestHolds = false;
+  for (const d of destinations) {
+    if (d.n >= perHost) continue;
+    const holds = holdsParent(d.host, parent);
+    if (!best || (holds && !bestHolds) || (holds === bestHolds && (d.n > best.n || (d.n === best.n && d.host.id.localeCompare(best.host.id) < 0)))) {
+      best = d;
+      bestHolds = holds;
+    }
+  }
+  return best;
 }

@@ -33,20 +33,24 @@ interface Slot {
   load: number;
 }
 
-const fewestFirst = (a: Slot, b: Slot) => a.load - b.load || a.host.id.localeCompare(b.host.id);
+/** Preferred hosts first, then the fewest instances, then the first id. */
+const fewestFirst = (prefer: (h: HostRecord) => boolean) => (a: Slot, b: Slot) =>
+  Number(prefer(b.host)) - Number(prefer(a.host)) || a.load - b.load || a.host.id.localeCompare(b.host.id);
 
 /**
  * Hosts for `count` new instances. Each goes to the host with the fewest
  * instances (counting those already assigned; ties to the first id) among, in
  * this order: active hosts with a free guest thread, drained hosts with one,
  * active hosts with room, drained hosts with room. `extra` adds instances the
- * heartbeats do not list yet. Fewer than `count` when the fleet is full.
+ * heartbeats do not list yet; within a tier, hosts `prefer` names come first
+ * (a drain prefers hosts holding the instance's parent warm). Fewer than
+ * `count` when the fleet is full.
  *
  * One heap per tier: O(hosts + count × log hosts). A host lives in one heap
  * at a time; a later tier is only looked at once the earlier ones are empty,
  * so the "with room" heaps need only hold hosts whose guest threads are taken.
  */
-export function pickHosts(hosts: readonly HostRecord[], count: number, perHost: number, extra: ReadonlyMap<string, number> = new Map()): HostChoice {
+export function pickHosts(hosts: readonly HostRecord[], count: number, perHost: number, extra: ReadonlyMap<string, number> = new Map(), prefer: (h: HostRecord) => boolean = () => false): HostChoice {
   const threads = (h: HostRecord) => Math.min(perHost, h.guestSlots);
   const [activeFree, drainedFree, activeRoom, drainedRoom]: Slot[][] = [[], [], [], []];
   for (const host of hosts) {
@@ -57,7 +61,7 @@ export function pickHosts(hosts: readonly HostRecord[], count: number, perHost: 
     if (slot.load < threads(host)) (active ? activeFree : drainedFree).push(slot);
     else if (slot.load < perHost) (active ? activeRoom : drainedRoom).push(slot);
   }
-  const tiers = [activeFree, drainedFree, activeRoom, drainedRoom].map((slots) => new TinyQueue(slots, fewestFirst));
+  const tiers = [activeFree, drainedFree, activeRoom, drainedRoom].map((slots) => new TinyQueue(slots, fewestFirst(prefer)));
   const [activeWithThread, , activeWithRoom] = tiers;
   const out: HostChoice = { hosts: [], reactivate: [] };
   for (let i = 0; i < count; i++) {

@@ -10,6 +10,7 @@ import { freeGuestSlots, hostState, instanceCount, isActive, isWarmOn } from './
 import type { HostChoice } from './instance-hosts.js';
 import type { ParentHostFacts } from './job-hosts.js';
 import { initialMemoryOf, roomFirst } from './memory-room.js';
+import { holdsParent } from './migration-target.js';
 
 const byId = (a: HostRecord, b: HostRecord) => a.id.localeCompare(b.id);
 
@@ -20,7 +21,7 @@ export function warmParentHostsBySort(fn: FunctionRecord, hosts: readonly HostRe
     .slice(0, limit);
 }
 
-export function pickHostsBySort(hosts: readonly HostRecord[], count: number, perHost: number, extra: ReadonlyMap<string, number> = new Map()): HostChoice {
+export function pickHostsBySort(hosts: readonly HostRecord[], count: number, perHost: number, extra: ReadonlyMap<string, number> = new Map(), prefer: (h: HostRecord) => boolean = () => false): HostChoice {
   const load = new Map(hosts.map((h) => [h.id, instanceCount(h) + (extra.get(h.id) ?? 0)]));
   const sorted = [...hosts].sort(byId);
   const active = new Set(sorted.filter(isActive).map((h) => h.id));
@@ -37,7 +38,7 @@ export function pickHostsBySort(hosts: readonly HostRecord[], count: number, per
     let best: HostRecord | undefined;
     for (const tier of tiers) {
       const candidates = tier.pool().filter((h) => load.get(h.id)! < tier.limit(h));
-      best = candidates.sort((a, b) => load.get(a.id)! - load.get(b.id)!)[0];
+      best = candidates.sort((a, b) => Number(prefer(b)) - Number(prefer(a)) || load.get(a.id)! - load.get(b.id)!)[0];
       if (best) break;
     }
     if (!best) break;
@@ -79,13 +80,14 @@ export function emptiedHostsOneByOne(hosts: readonly HostRecord[], placed: reado
   return out;
 }
 
-/** Tries every source in order, moving its instances one by one onto the fullest host with room (sorted each time). */
+/** Tries every source in order, moving its instances one by one onto a host with room holding the instance's parent, else the fullest with room (sorted each time). */
 export function planConsolidationBySort(hosts: readonly HostRecord[], instances: readonly PlacedInstance[], perHost: number): ConsolidationPlan | undefined {
   const on = new Map<string, PlacedInstance[]>();
   for (const h of hosts) if (isActive(h)) on.set(h.id, []);
   for (const i of instances) on.get(i.host)?.push(i);
   const holding = [...on.entries()].filter(([, list]) => list.length > 0);
   if (holding.length < 2) return undefined;
+  const byHostId = new Map(hosts.map((h) => [h.id, h]));
   const inFlight = (list: PlacedInstance[]) => list.reduce((s, i) => s + i.inFlight, 0);
   const sources = [...holding].sort((a, b) => a[1].length - b[1].length || inFlight(a[1]) - inFlight(b[1]) || b[0].localeCompare(a[0]));
   for (const [source, list] of sources) {
@@ -93,12 +95,13 @@ export function planConsolidationBySort(hosts: readonly HostRecord[], instances:
     const room = new Map(holding.filter(([id]) => id !== source).map(([id, l]) => [id, l.length]));
     const moves: ConsolidationPlan['moves'] = [];
     for (const inst of list) {
-      const to = [...room.entries()].filter(([, n]) => n < perHost).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+      const holds = (id: string) => (holdsParent(byHostId.get(id)!, inst.parent) ? 1 : 0);
+      const to = [...room.entries()].filter(([, n]) => n < perHost).sort((a, b) => holds(b[0]) - holds(a[0]) || b[1] - a[1] || a[0].localeCompare(b[0]))[0];
       if (!to) break;
       moves.push({
         inst,
         to: to[0],
-        reason: `consolidate: ${source} holds ${list.length} instance(s) with ${inFlight(list)} request(s) in flight; ${to[0]} has room (${to[1]}/${perHost} instances), so ${source} can be drained`,
+        reason: `consolidate: ${source} holds ${list.length} instance(s) with ${inFlight(list)} request(s) in flight; ${to[0]} ${holds(to[0]) ? 'holds its parent warm and ' : ''}has room (${to[1]}/${perHost} instances), so ${source} can be drained`,
       });
       room.set(to[0], to[1] + 1);
     }

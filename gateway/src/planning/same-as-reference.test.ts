@@ -37,9 +37,14 @@ function fleetCase(seed: number): Case {
     h.guestSlots = Math.floor(random() * 4);
     h.runningGuests = Math.floor(random() * (h.guestSlots + 1));
   }
-  const placed = fleet.services.flatMap((s) => s.instances.map((i) => ({
-    tenant: s.record.tenant, service: s.record.name, instanceId: i.id, host: i.host, inFlight: s.inFlight.get(i.id) ?? 0, targetConcurrency: s.record.targetConcurrency,
-  })));
+  // Some hosts hold some of three parents warm; some instances are clones of one (consolidation prefers those hosts).
+  const parents = [0, 1, 2].map((n) => ({ tenant: 't', moduleDigest: `sha256:m${n}`, initDigest: 'sha256:i' }));
+  const someParent = () => (random() < 0.5 ? parents[Math.floor(random() * parents.length)] : undefined);
+  for (const h of fleet.hosts) h.serviceParents = parents.filter(() => random() < 0.3);
+  const placed = fleet.services.flatMap((s) => s.instances.map((i): PlacedInstance => {
+    const parent = someParent();
+    return { tenant: s.record.tenant, service: s.record.name, instanceId: i.id, host: i.host, inFlight: s.inFlight.get(i.id) ?? 0, targetConcurrency: s.record.targetConcurrency, ...(parent ? { parent } : {}) };
+  }));
   return { random, fleet, perHost, placed };
 }
 
@@ -87,8 +92,10 @@ describe('planners against the reference', () => {
       const extra = new Map(fleet.hosts.filter(() => random() < 0.3).map((h) => [h.id, Math.floor(random() * 3)]));
       for (const count of [1, 3, Math.floor(random() * fleet.hosts.length * perHost * 1.2) + 1]) {
         for (const cap of [perHost, perHost + 2]) {
-          const fast = pickHosts(fleet.hosts, count, cap, extra);
-          const slow = reference.pickHostsBySort(fleet.hosts, count, cap, extra);
+          const preferred = new Set(fleet.hosts.filter(() => random() < 0.2).map((h) => h.id));
+          const prefer = (h: HostRecord) => preferred.has(h.id);
+          const fast = pickHosts(fleet.hosts, count, cap, extra, prefer);
+          const slow = reference.pickHostsBySort(fleet.hosts, count, cap, extra, prefer);
           expect(ids(fast.hosts)).toEqual(ids(slow.hosts));
           expect(ids(fast.reactivate)).toEqual(ids(slow.reactivate));
           reactivated += fast.reactivate.length;
@@ -112,6 +119,7 @@ describe('planners against the reference', () => {
 
   it('consolidation - the same plan (source, moves, reasons) and the same emptied hosts', () => {
     let plans = 0;
+    let toParentHolders = 0;
     let none = 0;
     let emptied = 0;
     for (const { random, fleet, perHost, placed } of cases) {
@@ -119,6 +127,7 @@ describe('planners against the reference', () => {
         const fast = planConsolidation(fleet.hosts, placed, cap);
         expect(fast).toEqual(reference.planConsolidationBySort(fleet.hosts, placed, cap));
         if (fast) plans++;
+        if (fast?.moves.some((m) => /holds its parent warm/.test(m.reason))) toParentHolders++;
         else none++;
       }
       // Scaled in: some instances gone from the placements (their hosts' heartbeats may still list them).
@@ -130,6 +139,8 @@ describe('planners against the reference', () => {
       emptied += fastEmptied.length;
     }
     expect(plans).toBeGreaterThan(FLEETS / 4);
+    // The random fleets did move instances to hosts holding their parents.
+    expect(toParentHolders).toBeGreaterThan(10);
     expect(none).toBeGreaterThan(FLEETS / 4);
     expect(emptied).toBeGreaterThan(FLEETS / 10);
   });

@@ -73,6 +73,12 @@ describe('pickHosts', () => {
     expect(choice.hosts.map((h) => h.id)).toEqual(['b', 'b', 'a', 'b']);
     expect(choice.reactivate.map((h) => h.id)).toEqual(['b']);
   });
+  it('placement - within a tier, a preferred host (a drain: one holding the parent warm) comes before one with fewer instances', () => {
+    const prefer = (h: HostRecord) => h.id === 'a';
+    expect(pickHosts([host('a', 1), host('b', 0)], 1, 16, new Map(), prefer).hosts.map((h) => h.id)).toEqual(['a']);
+    // A preferred host without a free guest thread comes after one with a thread.
+    expect(pickHosts([{ ...host('a', 2), guestSlots: 2 }, host('b', 0)], 1, 16, new Map(), prefer).hosts.map((h) => h.id)).toEqual(['b']);
+  });
   it('placement - stops at the fleet capacity', () => {
     expect(pickHosts([host('a', 1)], 3, 2).hosts.map((h) => h.id)).toEqual(['a']);
   });
@@ -84,6 +90,15 @@ describe('planConsolidation', () => {
     expect(plan?.source).toBe('b');
     expect(plan?.moves.map((m) => m.to)).toEqual(['a']);
     expect(plan?.moves[0]!.reason).toMatch(/b holds 1 instance.*a has room \(3\/4 instances\)/);
+  });
+  it('consolidation - an instance goes to a host with room holding its parent warm, before the fullest', () => {
+    const parent = { tenant: 't', moduleDigest: 'sha256:m', initDigest: 'sha256:i' };
+    const withParent = { ...host('c', 3), serviceParents: [parent] };
+    const plan = planConsolidation([host('a', 3), host('b', 2), withParent], [...placed('a', 3), ...placed('b', 2).map((i) => ({ ...i, parent })), ...placed('c', 3)], 5);
+    expect(plan?.source).toBe('b');
+    // Without the parent, both would go to a (as full as c, the first id).
+    expect(plan?.moves.map((m) => m.to)).toEqual(['c', 'c']);
+    expect(plan?.moves[0]!.reason).toMatch(/c holds its parent warm and has room \(3\/5 instances\)/);
   });
   it('consolidation - leaves busy instances where they are', () => {
     expect(planConsolidation([host('a', 1), host('b', 1)], [...placed('a', 1, 5), ...placed('b', 1, 6)], 4)).toBeUndefined();
