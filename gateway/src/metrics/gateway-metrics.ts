@@ -17,7 +17,8 @@ export type CallOutcome = 'ok' | ErrorCode;
 
 /**
  * Runs `work`, then tells `record` its outcome (`ok`, the FlurryError's code, or `internal`)
- * and the seconds it took; `work`'s answer or error goes on unchanged.
+ * and the seconds it took; `work`'s answer or error goes on unchanged. `record` runs after
+ * the answer has been written (setImmediate): counting a call is no part of its latency.
  */
 export async function withOutcome<T>(work: () => Promise<T>, record: (outcome: CallOutcome, seconds: number) => void): Promise<T> {
   const began = performance.now();
@@ -30,7 +31,7 @@ export async function withOutcome<T>(work: () => Promise<T>, record: (outcome: C
     if (err instanceof FlurryError) outcome = err.code;
     throw err;
   } finally {
-    record(outcome, (performance.now() - began) / 1000);
+    setImmediate(record, outcome, (performance.now() - began) / 1000);
   }
 }
 
