@@ -31,6 +31,7 @@ import { renderWorkload } from './workload-render.js';
 import { blastWorkload, ncbiBaseline } from './workload-blast.js';
 import { option } from './options.js';
 import { runBlastSingle } from './blast-single.js';
+import { runFloor } from './workload-floor.js';
 
 /**
  * How many cores this process actually gets right now (the machine may be
@@ -54,6 +55,8 @@ async function probeCores(cores: number): Promise<number> {
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   // --single-only: blast's single instance against NCBI per core, nothing else.
   if (args.includes('--single-only')) return runBlastSingle(args);
+  // --floor: the same work with no fleet at all (one process, its guest threads side by side).
+  if (args.includes('--floor')) return runFloor(args);
   const hostCount = option(args, 'hosts', 3, { positive: true });
   const threads = option(args, 'threads', 2, { positive: true });
   const clones = option(args, 'clones', 2 * hostCount * threads, { positive: true });
