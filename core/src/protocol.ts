@@ -82,6 +82,7 @@ export interface HostRecord {
   hostname: string;
   startedAt: number;
   heartbeatAt: number;
+  /** The machine's cores (its guest slots may be more: calls that wait on I/O); a task job runs no more clones on a machine than this. */
   cores: number;
   memoryBytes: number;
   /** Guest threads in this host's pool. */
