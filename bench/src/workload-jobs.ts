@@ -170,6 +170,8 @@ export interface ForkJoinMeasurement {
   overheadPct: number; firstJobOverheadPct: number; identical: boolean; hosts: number;
   jobRuns: number[]; singleRuns: number[];
   firstJob: Breakdown; job: Breakdown; coldBootRefused?: string;
+  /** The fastest 1-clone job's (its `cpu`: what one clone alone costs in CPU, whatever share of the cores it got). */
+  single: Breakdown;
   /** How the measured jobs split the work: `tasks` (T), or `static` (with why, when tasks were wanted). */
   split: 'tasks' | 'static'; tasks: number | null; tasksRefused?: string;
   /** The static split in the same run, when the jobs used tasks: its time, overhead and runs, and staticJobMs / jobMs. */
@@ -270,7 +272,7 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     coldBootMs: tenths(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
     overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
     hosts: new Set(best!.job.clonesDetail.flatMap((c) => (c.host === undefined ? [] : [c.host]))).size,
-    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!),
+    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!), single: breakdown(single!),
     split: dynamic ? 'tasks' : 'static', tasks: dynamic ? tasks : null, ...(tasksRefused ? { tasksRefused } : {}),
     ...baseline, output: best!.output,
   };
