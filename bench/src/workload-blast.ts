@@ -12,8 +12,9 @@
  * whole set is every clone's `input`, each clone searches its share.
  * Tasks: one per query (the guest numbers them by estimated work, largest
  * first): query times differ by orders of magnitude and cannot be foreseen
- * well (gapped extensions), so the smallest unit balances best, and a query
- * costs far more than taking a task.
+ * well (gapped extensions), so the smallest unit balances best; but a query
+ * takes ~12 ms on average, and each task costs the fleet a request and a
+ * stored result (the fleet's CPU was 16% of a 320-task job's: docs/benchmarks.md).
  *
  *   ncbiMs   `blastn -task blastn -outfmt 6 -evalue 10 -num_threads <cores>`
  *            (makeblastdb first, not timed, as the parent's init is not in idealMs)
