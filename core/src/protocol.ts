@@ -443,6 +443,8 @@ export interface TaskRequest {
   index: number;
   failed: { task: number; error: WireError }[];
   duplicates: number;
+  /** Ms from the fork request's arrival at the host to the clone running (instance made, `on_restore` returned): the record's `clonesDetail[].startMs`. */
+  startMs?: number;
 }
 
 /** `tasks` to run now, in order; none with `end`: the job needs nothing more of this clone; none without: ask again shortly. */
