@@ -85,28 +85,4 @@ describe('task loop', () => {
     s.feed.next = () => Promise.reject(Object.assign(new Error('the job\'s task server did not answer'), { code: 'unavailable' }));
     await expect(pool.runTasks('tasks', 2, new Uint8Array(0), 't5', s.feed)).rejects.toMatchObject({ message: expect.stringContaining('did not answer') });
   });
-
-  it('ask ahead - the next batch is asked for while the last task of a batch runs, not after it ends', async () => {
-    const s = source([[0, 8], [2]]);
-    const doneAtAsk: number[][] = [];
-    const next = s.feed.next;
-    s.feed.next = () => {
-      doneAtAsk.push([...s.outputs.keys()]);
-      return next();
-    };
-    await pool.runTasks('tasks', 9, new Uint8Array(0), 't6', s.feed);
-    // The second ask came before task 8 (60 ms long) was done, the third before task 2 was.
-    expect(doneAtAsk).toEqual([[], [0], [0, 8]]);
-    expect([...s.outputs.keys()]).toEqual([0, 8, 2]);
-  });
-
-  it('ask ahead - a clone waiting for an answer asked ahead is not under the time limit of the task before', async () => {
-    const s = source([[8], [2]]);
-    const next = s.feed.next;
-    let asks = 0;
-    // The second answer comes 600 ms after the ask: far past the 250 ms limit of task 8 that was running then.
-    s.feed.next = () => (++asks === 2 ? new Promise((r) => setTimeout(r, 600)).then(next) : next());
-    await pool.runTasks('tasks', 9, new Uint8Array(0), 't7', s.feed, undefined, 250);
-    expect([...s.outputs.keys()]).toEqual([8, 2]);
-  });
 });

@@ -119,30 +119,13 @@ export async function runTaskLoop(msg: CallMessage, d: TaskLoopDeps): Promise<vo
     startMs = performance.now() - started;
     if (msg.notifyStart) post({ type: 'started', id: msg.id, startMs });
   }
-  // The next batch is asked for as the last task of the one before starts, so that it is here when that task
-  // ends: the clone never stops between batches for the task server's round trip.
-  const ask = () => {
+  outer: while (!failure) {
     post({ type: 'task', id: msg.id, step: { kind: 'want' } });
-    const answer = d.nextTasks(msg.id);
-    let answered = false;
-    void answer.then(() => { answered = true; });
-    return { answer, answered: () => answered, taskSince: false };
-  };
-  let ahead = failure ? undefined : ask();
-  outer: while (ahead) {
-    if (ahead.taskSince && !ahead.answered()) {
-      // Messages that came while the last task ran are taken first; if the answer is still not among them, the
-      // clone says again that it waits (the pool stops the time limit of the task that ended; no second ask).
-      await new Promise((r) => setImmediate(r));
-      if (!ahead.answered()) post({ type: 'task', id: msg.id, step: { kind: 'want', waiting: true } });
-    }
-    const answer = await ahead.answer;
-    ahead = undefined;
+    const answer = await d.nextTasks(msg.id);
     if (answer.error) failure = answer.error;
     if (answer.error || answer.tasks.length === 0) break;
-    for (const [i, task] of answer.tasks.entries()) {
+    for (const task of answer.tasks) {
       if (!clone && (failure = fresh())) break outer;
-      if (i === answer.tasks.length - 1) (ahead = ask()).taskSince = true;
       post({ type: 'task', id: msg.id, step: { kind: 'start', task } });
       const context = new CallContext(msg.input, undefined, d.limits);
       current.begin(context);

@@ -10,15 +10,11 @@ export interface TaskSource {
   failed(task: number, error: WireError): void;
 }
 
-/**
- * Hands a task clone's thread steps to `source`; a `want` is answered with its next tasks, or with why there are
- * none (a `want` that says the thread is `waiting` for an answer already asked for is not another ask).
- */
+/** Hands a task clone's thread steps to `source`; a `want` is answered with its next tasks, or with why there are none. */
 export function taskStepsTo(source: TaskSource): (step: TaskStep, answer: (tasks: number[], error?: WireError) => void) => void {
   return (step, answer) => {
-    if (step.kind === 'want') {
-      if (!step.waiting) source.next().then((tasks) => answer(tasks), (err: unknown) => answer([], toWireError(err)));
-    } else if (step.kind === 'start') source.started(step.task);
+    if (step.kind === 'want') source.next().then((tasks) => answer(tasks), (err: unknown) => answer([], toWireError(err)));
+    else if (step.kind === 'start') source.started(step.task);
     else if (step.kind === 'done') source.done(step.task, step.output, step.runMs);
     else source.failed(step.task, step.error);
   };
