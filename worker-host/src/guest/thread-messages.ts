@@ -36,13 +36,11 @@ export type ToThread =
 
 /**
  * What a task clone's thread tells the pool: it wants tasks (answered with
- * `tasks`; with `waiting`, it asks nothing more: it asked ahead and now waits
- * for that answer), a task starts (its time limit starts), a task's output, a
- * task that failed (the clone goes on with a fresh instance after a trap).
- * Every `want` stops the time limit of the task before it.
+ * `tasks`), a task starts (its time limit starts), a task's output, a task
+ * that failed (the clone goes on with a fresh instance after a trap).
  */
 export type TaskStep =
-  | { kind: 'want'; waiting?: true }
+  | { kind: 'want' }
   | { kind: 'start'; task: number }
   | { kind: 'done'; task: number; output: Uint8Array; runMs: number }
   | { kind: 'failed'; task: number; error: WireError };
