@@ -92,4 +92,16 @@ describe('task server', () => {
     await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], duplicates: 0, startMs: 99 });
     expect(stored.record.clonesDetail[1].startMs).toBeUndefined();
   });
+
+  it('final - once a task has failed past its retries, later failures (a backup, another clone) are not counted', async () => {
+    const { tasks, ask } = taskJob(4, 2);
+    expect(await ask(0)).toMatchObject({ tasks: [0] });
+    expect(await ask(1)).toMatchObject({ tasks: [1] });
+    const fail = (attempt: number, task: number) =>
+      tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [{ task, error: { code: 'guest_trap', message: `trap ${task}` } }], duplicates: 0 });
+    await fail(0, 0);
+    await fail(1, 1);
+    expect(tasks.failure()).toEqual({ code: 'guest_trap', message: 'task 0 failed 1 times: trap 0' });
+    expect(tasks.ledger.counts().failures).toBe(1);
+  });
 });

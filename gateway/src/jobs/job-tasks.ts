@@ -257,9 +257,11 @@ export class JobTasks implements TaskHooks {
   }
 
   private taskFailed(task: number, key: TaskAttempt, error: WireError, host: string, index: number): void {
+    // The job fails already: a failure heard after that (a backup of the same task, another clone's) changes nothing.
+    if (this.finalFailure) return;
     const { final, failures } = this.ledger.failed(task, key);
     this.job.emit('clone.failed', { index, host, task, attempt: failures, error, final });
-    if (final && !this.finalFailure) {
+    if (final) {
       this.finalFailure = { task, error };
       this.job.wake();
     }
