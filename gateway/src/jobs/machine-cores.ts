@@ -2,12 +2,13 @@
  * How many clones of a task job each host may start now: its free slots, but
  * never more clones on a machine (hosts of one hostname) than the machine has
  * cores. A task job's clones balance the work between them, so one clone per
- * core is all it needs; more only time-slice the same cores, and on this
- * project's 2-core machine six clones of BLAST used 13% more CPU for the same
- * queries than two (each clone faults in the index again, the caches are
- * shared three ways), and a task near the end takes three times as long, so
- * the tail does too (docs/jobs.md, "Clones and slots"). A machine's room is handed to its hosts one clone at a
- * time, hosts holding the snapshot's pages first, so clones still spread.
+ * core is all it needs; more only time-slice the same cores: with no fleet, on
+ * this project's 2-core machine, six clones of BLAST used 13% more CPU for the
+ * same queries than one alone (two: 3%; each clone faults the index in again,
+ * the caches are shared three ways), and a task near the end takes three times
+ * as long, so the tail does too (docs/jobs.md, "Clones and slots"). A
+ * machine's room is handed to its hosts one clone at a time, hosts holding the
+ * snapshot's pages first, so clones still spread.
  */
 import type { HostRecord } from '@flurry/core';
 
