@@ -186,6 +186,8 @@ describe('task jobs', () => {
       const ask = async (body: Uint8Array) => decode<TaskReply>((await nc.request(subject, body, { timeout: 5000 })).data);
       const garbled = await ask(encode({ requestId: 'r', hostId: 'h', index: -1, failed: 'x', duplicates: 0 }));
       expect(garbled).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed TaskRequest: /) } });
+      const negativeStart = await ask(encode({ requestId: 'r', hostId: 'h', index: 0, failed: [], duplicates: 0, startMs: -5 }));
+      expect(negativeStart).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed TaskRequest: /) } });
       const stranger = await ask(encode({ requestId: `${job.id}.1.forged`, hostId: 'host-1', index: 0, failed: [{ task: 3, error: { code: 'guest_trap', message: 'forged' } }], duplicates: 0 }));
       expect(stranger).toEqual({ ok: true, tasks: [], end: true });
     } finally {
@@ -194,6 +196,10 @@ describe('task jobs', () => {
     const done = await finishedJob(api, job.id);
     expect(done.tasks).toMatchObject({ done: 20, failures: 0 });
     expect((await result(done)).equals(expectedReduce(20))).toBe(true);
+    // The clones that ran say when they started (their asks carried it).
+    const ran = done.clonesDetail.filter((c) => c.host !== undefined);
+    expect(ran.length).toBeGreaterThan(0);
+    for (const c of ran) expect(c.startMs).toBeGreaterThanOrEqual(0);
   });
 
   it('refused - tasks with a module that exports no run_task, or inputs with tasks, is a 400 saying why', async () => {

@@ -12,8 +12,9 @@
  * whole set is every clone's `input`, each clone searches its share.
  * Tasks: one per query (the guest numbers them by estimated work, largest
  * first): query times differ by orders of magnitude and cannot be foreseen
- * well (gapped extensions), so the smallest unit balances best, and a query
- * costs far more than taking a task.
+ * well (gapped extensions), so the smallest unit balances best; but a query
+ * takes ~12 ms on average, and each task costs the fleet a request and a
+ * stored result (the fleet's CPU was 16% of a 320-task job's: docs/benchmarks.md).
  *
  *   ncbiMs   `blastn -task blastn -outfmt 6 -evalue 10 -num_threads <cores>`
  *            (makeblastdb first, not timed, as the parent's init is not in idealMs)
@@ -31,12 +32,19 @@ export interface BlastPrepared extends Workload {
   database: { via: 'initData'; name: string; gzipBytes: number; uploadMs: number } | { via: 'init'; gzipBytes: number; reason: string };
 }
 
-export async function blastWorkload(url: string, fn: string, size: BlastSize): Promise<BlastPrepared> {
+/** The database (FASTA, and gzipped as init data) and the queries of a blast run, made here from the same generator every time. */
+export function blastInputs(size: BlastSize): { dbFasta: string; gz: Buffer; queryFasta: string; queryCount: number; sequences: number; bases: number } {
   const db = blastDatabase(size.dbMbp);
   if (!db.ok) throw new Error(`blast: no database: ${db.reason}`);
   const dbFasta = toFasta(db.value);
-  const queryFasta = makeQueries(db.value, size.queries, size.random, 7, 'base').fasta;
-  const gz = gzipSync(dbFasta);
+  return {
+    dbFasta, gz: gzipSync(dbFasta), queryFasta: makeQueries(db.value, size.queries, size.random, 7, 'base').fasta,
+    queryCount: size.queries + size.random, sequences: db.value.length, bases: db.value.reduce((n, r) => n + r.seq.length, 0),
+  };
+}
+
+export async function blastWorkload(url: string, fn: string, size: BlastSize): Promise<BlastPrepared> {
+  const { dbFasta, gz, queryFasta, queryCount, sequences, bases } = blastInputs(size);
   const name = `${fn}-db.fa.gz`;
   const upload = () => fetch(`${url}/v1/data/${name}`, { method: 'PUT', body: new Uint8Array(gz), headers: { 'content-type': 'application/octet-stream' } });
   // Making the database blocks this process for seconds, during which the
@@ -67,12 +75,10 @@ export async function blastWorkload(url: string, fn: string, size: BlastSize): P
   } else {
     throw new Error(`blast: upload of the database: ${res.status} ${await res.text()}`);
   }
-  const bases = db.value.reduce((n, r) => n + r.seq.length, 0);
-  const queryCount = size.queries + size.random;
   return {
     function: fn, init, input: queryFasta, tasks: () => queryCount, same: (a, b) => a.equals(b),
-    describe: `${db.value.length} sequences (${bases} bp: lambda, E. coli 536, 4 K. pneumoniae, dm3 upstream), ${queryCount} queries`,
-    sequences: db.value.length, bases, queryCount, dbFasta, queryFasta, database,
+    describe: `${sequences} sequences (${bases} bp: lambda, E. coli 536, 4 K. pneumoniae, dm3 upstream), ${queryCount} queries`,
+    sequences, bases, queryCount, dbFasta, queryFasta, database,
   };
 }
 

@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { repoRoot } from '@flurry/infra';
 import type { JobBody as JobWireBody } from '@flurry/sdk';
 import { round } from './stats.js';
+import { cpuBetween, type CpuReading, type CpuSpent } from './fleet-cpu.js';
 
 export interface JobRecordLite {
   id: string;
@@ -43,7 +44,11 @@ export interface JobRecordLite {
  */
 export interface Phases { snapshotAt: number; initMs: number; snapshotMs: number; firstForkedAt: number; lastCloneDoneAt: number; doneAt: number }
 
-export interface TimedJob { jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases }
+export interface TimedJob {
+  jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases;
+  /** Where the machine's CPU went from the POST to the result read (with ForkJoinOptions.readCpu). */
+  cpu?: CpuSpent;
+}
 
 /** A job as a workload gives it: `init` and inputs as bytes (base64 is done here: the API's JobBody), or `initData`, the name of uploaded data. */
 export interface JobBody {
@@ -142,7 +147,11 @@ export interface Workload {
 }
 
 /** `useTasks` false: every job splits statically, as before tasks (the baseline alone). */
-export interface ForkJoinOptions { url: string; clones: number; cores: number; reps: number; useTasks: boolean; say?: (s: string) => void }
+export interface ForkJoinOptions {
+  url: string; clones: number; cores: number; reps: number; useTasks: boolean; say?: (s: string) => void;
+  /** Reads the fleet's and the machine's CPU counters: each job's breakdown then says where the CPU went. */
+  readCpu?: () => CpuReading;
+}
 
 /** Where a job's time went, from its events as this client saw them. */
 export interface Breakdown {
@@ -153,6 +162,7 @@ export interface Breakdown {
   backups?: number; duplicates?: number;
   /** Clones that were forked (a task job forks no more than the free guest slots; the rest end without running). */
   clonesForked: number;
+  cpu?: CpuSpent;
 }
 
 export interface ForkJoinMeasurement {
@@ -160,6 +170,8 @@ export interface ForkJoinMeasurement {
   overheadPct: number; firstJobOverheadPct: number; identical: boolean; hosts: number;
   jobRuns: number[]; singleRuns: number[];
   firstJob: Breakdown; job: Breakdown; coldBootRefused?: string;
+  /** The fastest 1-clone job's (its `cpu`: what one clone alone costs in CPU, whatever share of the cores it got). */
+  single: Breakdown;
   /** How the measured jobs split the work: `tasks` (T), or `static` (with why, when tasks were wanted). */
   split: 'tasks' | 'static'; tasks: number | null; tasksRefused?: string;
   /** The static split in the same run, when the jobs used tasks: its time, overhead and runs, and staticJobMs / jobMs. */
@@ -180,6 +192,7 @@ export function breakdown(t: TimedJob): Breakdown {
     clonesForked: t.job.clonesDetail.filter((c) => c.host !== undefined).length,
     cloneRunMs: runs.some(Number.isNaN) ? null : { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
     ...(tasks ? { backups: tasks.backups, duplicates: tasks.duplicates } : {}),
+    ...(t.cpu ? { cpu: t.cpu } : {}),
   };
 }
 
@@ -188,8 +201,14 @@ export function breakdown(t: TimedJob): Breakdown {
  * each kept), then the cold-boot job.
  */
 export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promise<ForkJoinMeasurement> {
-  const { url, clones, cores } = opts;
+  const { clones, cores } = opts;
   const tasks = w.tasks(clones);
+  const timed = async (url: string, body: JobBody): Promise<TimedJob> => {
+    const before = opts.readCpu?.();
+    const t = await timedJob(url, body);
+    return before ? { ...t, cpu: cpuBetween(before, opts.readCpu!()) } : t;
+  };
+  const url = opts.url;
   const body = (n: number, split: { boot?: 'cold'; tasks?: number } = {}): JobBody =>
     ({ function: w.function, clones: n, ...w.init, ...(w.input !== undefined ? { input: w.input } : {}), ...split });
   const runOf = (t: TimedJob) => t.job.clonesDetail[0]?.runMs ?? t.jobMs;
@@ -198,7 +217,7 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
   let tasksRefused: string | undefined;
   if (opts.useTasks) {
     try {
-      first = await timedJob(url, body(clones, { tasks }));
+      first = await timed(url, body(clones, { tasks }));
     } catch (err) {
       if (!(err instanceof JobRefused)) throw err;
       tasksRefused = err.message;
@@ -206,21 +225,21 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     }
   }
   const dynamic = first !== undefined;
-  first ??= await timedJob(url, body(clones));
+  first ??= await timed(url, body(clones));
   const main = dynamic ? { tasks } : {};
   let best: TimedJob | undefined, single: TimedJob | undefined, bestStatic: TimedJob | undefined;
   const jobRuns: number[] = [], singleRuns: number[] = [], staticJobRuns: number[] = [];
   let identical = true;
   for (let i = 0; i < opts.reps; i++) {
-    const job = await timedJob(url, body(clones, main));
-    const one = await timedJob(url, body(1));
+    const job = await timed(url, body(clones, main));
+    const one = await timed(url, body(1));
     jobRuns.push(tenths(job.jobMs));
     singleRuns.push(tenths(runOf(one)));
     if (!best || job.jobMs < best.jobMs) best = job;
     if (!single || runOf(one) < runOf(single)) single = one;
     identical &&= w.same(first.output, job.output) && w.same(first.output, one.output);
     if (dynamic) {
-      const fixed = await timedJob(url, body(clones));
+      const fixed = await timed(url, body(clones));
       staticJobRuns.push(tenths(fixed.jobMs));
       if (!bestStatic || fixed.jobMs < bestStatic.jobMs) bestStatic = fixed;
       identical &&= w.same(first.output, fixed.output);
@@ -231,7 +250,7 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
 
   let coldBootMs: number, coldBootMeasured = true, coldBootRefused: string | undefined;
   try {
-    const cold = await timedJob(url, body(clones, { boot: 'cold', ...main }));
+    const cold = await timed(url, body(clones, { boot: 'cold', ...main }));
     coldBootMs = cold.jobMs;
     identical &&= w.same(first.output, cold.output);
   } catch (err) {
@@ -253,7 +272,7 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
     coldBootMs: tenths(coldBootMs), coldBootMeasured, ...(coldBootRefused ? { coldBootRefused } : {}),
     overheadPct: pct(best!.jobMs), firstJobOverheadPct: pct(first.jobMs), identical,
     hosts: new Set(best!.job.clonesDetail.flatMap((c) => (c.host === undefined ? [] : [c.host]))).size,
-    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!),
+    jobRuns, singleRuns, firstJob: breakdown(first), job: breakdown(best!), single: breakdown(single!),
     split: dynamic ? 'tasks' : 'static', tasks: dynamic ? tasks : null, ...(tasksRefused ? { tasksRefused } : {}),
     ...baseline, output: best!.output,
   };

@@ -31,6 +31,8 @@ import { renderWorkload } from './workload-render.js';
 import { blastWorkload, ncbiBaseline } from './workload-blast.js';
 import { option } from './options.js';
 import { runBlastSingle } from './blast-single.js';
+import { runFloor } from './workload-floor.js';
+import { cpuBetween, fleetProcesses, readCpu } from './fleet-cpu.js';
 
 /**
  * How many cores this process actually gets right now (the machine may be
@@ -54,6 +56,8 @@ async function probeCores(cores: number): Promise<number> {
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   // --single-only: blast's single instance against NCBI per core, nothing else.
   if (args.includes('--single-only')) return runBlastSingle(args);
+  // --floor: the same work with no fleet at all (one process, its guest threads side by side).
+  if (args.includes('--floor')) return runFloor(args);
   const hostCount = option(args, 'hosts', 3, { positive: true });
   const threads = option(args, 'threads', 2, { positive: true });
   const clones = option(args, 'clones', 2 * hostCount * threads, { positive: true });
@@ -86,16 +90,24 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // The most the gateway allows: room for a small database inline when it has no data API.
     gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_MAX_BODY: String(6 * 1024 * 1024), FLURRY_PLACE_TIMEOUT_MS: '610000' },
   });
-  const results: Record<string, Record<string, unknown>> = {};
+  const processes = fleetProcesses(fleet);
+  // What the fleet itself takes of the cores with no job running (a job pays it, a single instance on its one core does not).
+  const idleStart = readCpu(processes);
+  await new Promise((r) => setTimeout(r, 5000));
+  const idleFleet = cpuBetween(idleStart, readCpu(processes));
+  say(`  the fleet, idle, CPU ms in ${idleFleet.wallMs} ms: ${Object.entries(idleFleet.cpuMs).map(([k, v]) => `${k} ${v}`).join(', ')}; no process ${idleFleet.idleMs}`);
+  const results: Record<string, Record<string, unknown>> = { idleFleet: idleFleet as unknown as Record<string, unknown> };
   const rows: Record<string, ForkJoinMeasurement & { effectiveCores: number; ncbiMs?: number }> = {};
   const measure = async (name: string, wasmName: string, w: Workload, extra: (m: ForkJoinMeasurement) => Record<string, unknown>) => {
     const effectiveCores = Math.round((await probeCores(cores)) * 100) / 100;
     await deployWasm(fleet.url, w.function, guestWasm(wasmName));
-    const m = await measureForkJoin(fixedTasks === undefined ? w : { ...w, tasks: () => fixedTasks }, { url: fleet.url, clones, cores, reps, useTasks, say });
+    const m = await measureForkJoin(fixedTasks === undefined ? w : { ...w, tasks: () => fixedTasks }, { url: fleet.url, clones, cores, reps, useTasks, say, readCpu: () => readCpu(processes) });
     const { output: _output, ...figures } = m;
     const more = extra(m);
     rows[name] = { ...m, effectiveCores, ...(typeof more.ncbiMs === 'number' ? { ncbiMs: more.ncbiMs } : {}) };
     results[name] = { ...figures, effectiveCores, ...more };
+    const cpu = m.job.cpu;
+    if (cpu) say(`  ${name}'s job: CPU ms in its ${cpu.wallMs} ms: ${Object.entries(cpu.cpuMs).map(([k, v]) => `${k} ${v}`).join(', ')}; no process ${cpu.idleMs}`);
     say(`  ${name} done (${elapsed()})`);
   };
   try {

@@ -82,6 +82,7 @@ export interface HostRecord {
   hostname: string;
   startedAt: number;
   heartbeatAt: number;
+  /** The machine's cores (its guest slots may be more: calls that wait on I/O); a task job runs no more clones on a machine than this. */
   cores: number;
   memoryBytes: number;
   /** Guest threads in this host's pool. */
@@ -442,6 +443,8 @@ export interface TaskRequest {
   index: number;
   failed: { task: number; error: WireError }[];
   duplicates: number;
+  /** Ms from the fork request's arrival at the host to the clone running (instance made, `on_restore` returned): the record's `clonesDetail[].startMs`. */
+  startMs?: number;
 }
 
 /** `tasks` to run now, in order; none with `end`: the job needs nothing more of this clone; none without: ask again shortly. */

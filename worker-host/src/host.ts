@@ -8,7 +8,7 @@
  * deregister. The controller can also set it draining or drained without
  * exiting (docs/autoscaling.md).
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { Subscription } from '@nats-io/transport-node';
 import {
   ControllerSubjects, JobSubjects,
@@ -191,7 +191,7 @@ export class WorkerHost {
       hostname: hostname(),
       startedAt: this.startedAt,
       heartbeatAt: Date.now(),
-      cores: this.pool.size,
+      cores: availableParallelism(),
       memoryBytes: machineMemoryBytes(),
       guestSlots: this.pool.size,
       runningGuests: this.pool.running,

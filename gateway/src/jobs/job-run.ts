@@ -24,6 +24,7 @@ import { JobEventWriter, recordStored } from './job-event-writer.js';
 import { isColdBoot, outputCount, storeLargeInputs, type JobForkFacts } from './job-forks.js';
 import { JobRecordWriter } from './job-record-writer.js';
 import { reduceOn } from './job-reduce.js';
+import { taskCloneRoom } from './machine-cores.js';
 import { JobSnapshot, type ParentHostMemory, type SnapshotOwner } from './job-snapshot.js';
 import type { JobStore } from './job-store.js';
 import { JobTasks } from './job-tasks.js';
@@ -258,9 +259,10 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       this.record.startedAt ??= Date.now();
       this.setState('running');
     }
-    // A task job's clones fill the free slots at most: more would only time-slice the same cores.
+    // A task job's clones fill the free slots and the machines' cores at most: more would only time-slice them.
     if (this.tasks && !this.tasks.wantsClones) return;
-    this.dispatch.dispatch(this.forkFacts(), notResting(live, this.deps.hostBackoff, Date.now()), this.freeSlots);
+    const usable = notResting(live, this.deps.hostBackoff, Date.now());
+    this.dispatch.dispatch(this.forkFacts(), usable, this.tasks ? taskCloneRoom(live, this.freeSlots, this.deps.inFlight, this.snapshot.hasPages) : this.freeSlots);
   }
 
   private liveHosts(): HostRecord[] {

@@ -28,8 +28,8 @@ function taskJob(total: number, clones: number) {
   for (let i = 0; i < clones; i++) attempts.start(i, { host: `h${i}`, requestId: `r${i}`, deadline: Date.now() + 60_000 });
   const result = (task: number, attempt: number, output: Partial<CloneResult>): CloneResult =>
     ({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: task, ok: true, startMs: 0, runMs: 1, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...output });
-  const ask = (attempt: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], duplicates: 0 });
-  return { tasks, attempts, asked, result, ask };
+  const ask = (attempt: number, startMs?: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], duplicates: 0, ...(startMs !== undefined && { startMs }) });
+  return { tasks, attempts, asked, result, ask, stored };
 }
 
 describe('task server', () => {
@@ -82,5 +82,26 @@ describe('task server', () => {
     tasks.onResult(result(0, 2, { output: new Uint8Array([0]) }));
     expect(await third).toEqual({ ok: true, tasks: [], end: true });
     expect(tasks.settled).toBe(true);
+  });
+
+  it('start - the asks of a clone carry its start, kept in clonesDetail; an attempt that is not current changes nothing', async () => {
+    const { ask, stored, tasks } = taskJob(4, 2);
+    await ask(0, 12.5);
+    expect(stored.record.clonesDetail[0].startMs).toBe(12.5);
+    expect(stored.record.clonesDetail[1].startMs).toBeUndefined();
+    await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], duplicates: 0, startMs: 99 });
+    expect(stored.record.clonesDetail[1].startMs).toBeUndefined();
+  });
+
+  it('final - once a task has failed past its retries, later failures (a backup, another clone) are not counted', async () => {
+    const { tasks, ask } = taskJob(4, 2);
+    expect(await ask(0)).toMatchObject({ tasks: [0] });
+    expect(await ask(1)).toMatchObject({ tasks: [1] });
+    const fail = (attempt: number, task: number) =>
+      tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [{ task, error: { code: 'guest_trap', message: `trap ${task}` } }], duplicates: 0 });
+    await fail(0, 0);
+    await fail(1, 1);
+    expect(tasks.failure()).toEqual({ code: 'guest_trap', message: 'task 0 failed 1 times: trap 0' });
+    expect(tasks.ledger.counts().failures).toBe(1);
   });
 });

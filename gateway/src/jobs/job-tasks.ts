@@ -122,6 +122,7 @@ export class JobTasks implements TaskHooks {
     if (!running) return { ok: true, tasks: [], end: true };
     const key = { requestId: req.requestId, index: req.index };
     this.alive(running);
+    this.noteStart(req);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
     this.ledger.duplicates += req.duplicates;
     const now = this.grant(req);
@@ -139,6 +140,14 @@ export class JobTasks implements TaskHooks {
       const timer = setTimeout(() => answer(this.grant(req)), HOLD_MS);
       this.held.add(retry);
     });
+  }
+
+  /** A task clone's start (from its current attempt's asks): its end is no result that could carry it. */
+  private noteStart(req: TaskRequest): void {
+    const detail = this.record.clonesDetail[req.index];
+    if (req.startMs === undefined || !detail || detail.startMs === req.startMs) return;
+    detail.startMs = req.startMs;
+    this.job.changed();
   }
 
   /** The attempt that asks, when it is current (one lost, re-forked, or of the coordinator before takes nothing more). */
@@ -248,9 +257,11 @@ export class JobTasks implements TaskHooks {
   }
 
   private taskFailed(task: number, key: TaskAttempt, error: WireError, host: string, index: number): void {
+    // The job fails already: a failure heard after that (a backup of the same task, another clone's) changes nothing.
+    if (this.finalFailure) return;
     const { final, failures } = this.ledger.failed(task, key);
     this.job.emit('clone.failed', { index, host, task, attempt: failures, error, final });
-    if (final && !this.finalFailure) {
+    if (final) {
       this.finalFailure = { task, error };
       this.job.wake();
     }
@@ -267,7 +278,7 @@ export class JobTasks implements TaskHooks {
     c.error = undefined;
     if (r?.sentAt !== undefined) c.runMs = Date.now() - r.sentAt;
     this.job.changed();
-    this.job.emit('clone.done', { index, host, runMs: c.runMs });
+    this.job.emit('clone.done', { index, host, startMs: c.startMs, runMs: c.runMs });
     this.job.wake();
   }
 

@@ -79,7 +79,7 @@ export class CloneRunner {
         onStarted();
       };
       if (req.tasks) {
-        feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index);
+        feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index, () => (startMs >= 0 ? startMs : undefined));
         result = await pool.runTasks(key, req.tasks.count, clone.input, callId, feed, started, req.timeoutMs);
       } else if (req.entry === 'reduce') {
         startMs = performance.now() - received;

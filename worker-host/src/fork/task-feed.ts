@@ -32,6 +32,8 @@ export class TaskFeed implements TaskSource {
     private readonly deps: TaskFeedDeps,
     private readonly req: ForkRequest & { tasks: NonNullable<ForkRequest['tasks']> },
     private readonly index: number,
+    /** Ms from the fork request's arrival to the clone running, once it runs (every ask carries it). */
+    private readonly startMs: () => number | undefined,
   ) {}
 
   async next(): Promise<number[]> {
@@ -44,7 +46,8 @@ export class TaskFeed implements TaskSource {
       this.duplicates = 0;
       let reply: TaskReply;
       try {
-        reply = await call(this.deps.nc, 'tasks', this.req.tasks.subject, { requestId: this.req.requestId, hostId: this.deps.hostId, index: this.index, failed, duplicates });
+        const startMs = this.startMs();
+        reply = await call(this.deps.nc, 'tasks', this.req.tasks.subject, { requestId: this.req.requestId, hostId: this.deps.hostId, index: this.index, failed, duplicates, ...(startMs !== undefined && { startMs }) });
       } catch (err) {
         // Reported again with the next request.
         this.failures = failed.concat(this.failures);
