@@ -22,9 +22,10 @@ export interface PrecopySource {
   parent?(): Promise<{ digest?: string; memoryBytes: number }>;
   /** The target starts from the same parent: round 0 and the stop send only what differs from it. */
   fromParent?(): void;
+  /** The next slice of the round under way (`more`: another follows), or of a new round. */
   round(): Promise<MigrationRound>;
-  /** Just before the stop: work that must not fall into the pause (garbage collection). */
-  quiesce?(): Promise<void>;
+  /** A slice is sent (the target has it): its buffer may be read into again. */
+  recycle?(sent: MigrationRound): void;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
   stopAndCopy(): Promise<MigrationRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /**
@@ -228,6 +229,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       else await timed(() => target.apply(slice.pages, slice.bytes, slice.memoryBytes));
       pages += slice.pages.length;
       bytes += slice.bytes.length;
+      source.recycle?.(slice);
       more = slice.more === true;
     }
     if (rounds.length === 0 && !fromParent) await target.settle?.();
@@ -239,20 +241,17 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     // The budget rule needs what a page costs to copy (as the unpaced stop-and-copy will), not the round's wall time.
     copiedMs += work;
   };
-  // Garbage collection on both sides (the last rounds' page buffers) before each round after round 0 and
-  // before a stop-and-copy: a collection is then unlikely to fall into the pause that follows the last round.
-  const quiesce = () => Promise.all([source.quiesce?.(), target.quiesce?.()]);
   try {
     const parent = await source.parent?.();
     if (parent && target.prepare) fromParent = (await target.prepare(parent.memoryBytes, parent.digest)).fromParent && parent.digest !== undefined;
     if (fromParent) source.fromParent?.();
     const prepareMs = performance.now() - started;
     while (!stopReason) {
-      if (rounds.length > 0) await quiesce();
       await copyRound();
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
     }
-    if (rounds.length === 0) await quiesce();
+    // Once, just before the stop: the target's garbage of the rounds (the source's read buffers are reused, it has none).
+    await target.quiesce?.();
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
