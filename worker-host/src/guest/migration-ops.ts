@@ -50,6 +50,8 @@ export type MigrationOpResult =
 /** The tracking state of one instance's memory in its thread. */
 export class DirtyTracker {
   private trackerId: number | undefined;
+  /** Bytes from the memory's start that tracking covers; pages past it (the memory grew that far) count as written at every collection. */
+  private trackedBytes = Infinity;
   /** Pages of the current round after round 0 collected and not read yet (later slices of it). */
   private pending: number[] = [];
   /** For 'compare': the memory as last sent. */
@@ -69,7 +71,10 @@ export class DirtyTracker {
   /** Round 0 sends only `ownPages` (decided at its first slice). */
   private fromParent = false;
 
-  /** `cowClone`: the memory maps its parent's snapshot copy-on-write, so its own pages are its diff against it. */
+  /**
+   * `maximumBytes`: the most the memory may grow to (tracking covers part of it: trackedBytesFor). `cowClone`: the
+   * memory maps its parent's snapshot copy-on-write, so its own pages are its diff against it.
+   */
   constructor(
     private readonly memory: WebAssembly.Memory,
     readonly mode: MigrationMode,
@@ -82,7 +87,8 @@ export class DirtyTracker {
       if (!pager) throw new Error(`'${mode}' dirty tracking needs the native pager`);
       // Read before tracking is armed: write protection marks unpopulated pages, which the scan would count as own.
       this.ownPages = cowClone ? ownPagesOf(pager, memory) : undefined;
-      this.trackerId = pager.trackDirty(memory, maximumBytes, mode);
+      this.trackedBytes = trackedBytesFor(memory.buffer.byteLength, maximumBytes);
+      this.trackerId = pager.trackDirty(memory, this.trackedBytes, mode);
     }
   }
 
@@ -159,11 +165,12 @@ export class DirtyTracker {
     return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more };
   }
 
-  /** Pages below `upTo` written since they were last sent. */
+  /** Pages below `upTo` written since they were last sent (or, past what tracking covers, maybe written). */
   private written(view: Uint8Array, upTo: number): number[] {
     const pages: number[] = [];
     if (this.trackerId !== undefined) {
       for (const p of this.pager!.collectDirty(this.trackerId, this.memory)) if (p < upTo) pages.push(p);
+      for (let p = this.trackedBytes / PAGE_SIZE; p < upTo; p++) pages.push(p);
     } else {
       const last = this.lastSent!;
       for (let p = 0; p < upTo; p++) if (!samePage(view, last, p)) pages.push(p);
@@ -176,6 +183,17 @@ export class DirtyTracker {
     this.trackerId = undefined;
     this.lastSent = undefined;
   }
+}
+
+/**
+ * How much of a memory of `bytes` to track, at most `maximumBytes`: twice its size, at least 64 MiB more.
+ * Arming write protection costs about 6 ms a GiB of range in the instance's thread (24 ms for the 4 GiB a
+ * wasm32 memory may grow to), where the instance's requests wait; a memory that grows past the range has the
+ * pages past it sent at every collection instead (correct, only more bytes).
+ */
+export function trackedBytesFor(bytes: number, maximumBytes: number): number {
+  const wanted = Math.max(2 * bytes, bytes + 64 * 1024 * 1024);
+  return Math.max(bytes, Math.min(maximumBytes, Math.ceil(wanted / WASM_PAGE_SIZE) * WASM_PAGE_SIZE));
 }
 
 /** A copy-on-write clone's own pages (written since its fork), or undefined when the pager cannot tell. */
