@@ -1006,7 +1006,7 @@ export type ReceiveStep =
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover (not sent when it was `fromParent`). */
   | { step: 'settle'; migrationId: string }
   /**
-   * Just before the stop: the target collects garbage (main and guest thread), so that none falls into the pause,
+   * After round 0: the target collects garbage (main and guest thread), so that none falls into the pause,
    * and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries only
    * those kept since (decoding and keeping thousands of them took tens of ms of the pause).
    */

@@ -374,8 +374,8 @@ export class GuestPool {
   }
 
   /**
-   * Target side, just before the stop: a full garbage collection of the rounds' page buffers in the instance's
-   * thread (which serves nothing of it yet) and in this one, out of the pause.
+   * Target side, after round 0: a full garbage collection of its page buffers in the instance's thread (which
+   * serves nothing of it yet) and in this one, out of the pause.
    */
   quiesceMigration(instanceId: string): Promise<void> {
     return this.migrations.quiesce(instanceId);

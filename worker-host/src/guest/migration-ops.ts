@@ -34,7 +34,7 @@ export type MigrationOp =
   /** The globals, after the last pages if given (one message for the end of a migration). */
   | { op: 'finish'; globals: Record<string, GlobalValue>; last?: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } }
   | { op: 'hash' }
-  /** Target side (its thread serves nothing of the instance yet), just before the stop: a full garbage collection, so that none falls into the pause. */
+  /** Target side (its thread serves nothing of the instance yet), after round 0: a full garbage collection, so that none falls into the pause. */
   | { op: 'quiesce' };
 
 export type MigrationOpResult =

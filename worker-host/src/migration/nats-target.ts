@@ -197,7 +197,7 @@ export class NatsTarget implements PrecopyTarget {
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
-    // Those kept since the last quiesce step (the others are on the target already).
+    // Those not sent with the apply steps or the quiesce step (the others are on the target already).
     const replies = this.unsentReplies();
     const repliesBytes = replies.reduce((n, r) => n + r.requestId.length + replyBytes(r.reply), 0);
     // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.

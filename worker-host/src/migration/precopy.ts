@@ -48,7 +48,7 @@ export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
   /** Round 0 is all sent (the target clears what it did not cover); not called when it was `fromParent`. */
   settle?(): Promise<void>;
-  /** Just before the stop: work that must not fall into the pause (garbage collection). */
+  /** After round 0 (its bulk): work that must not fall into the pause (garbage collection). */
   quiesce?(): Promise<void>;
   /**
    * The last pages and the globals in as few steps as possible; once it
@@ -248,10 +248,12 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     const prepareMs = performance.now() - started;
     while (!stopReason) {
       await copyRound();
+      // Once, after round 0, which makes nearly all the target's garbage (the source's read buffers are reused: it
+      // has none): collected while the later rounds run. Just before the stop it delayed the stop (a larger last
+      // round) and its after-effects slowed the commit.
+      if (rounds.length === 1) await target.quiesce?.();
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
     }
-    // Once, just before the stop: the target's garbage of the rounds (the source's read buffers are reused, it has none).
-    await target.quiesce?.();
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
