@@ -106,6 +106,11 @@ describe('schemas', () => {
     expect(decodeChecked('ReceiveStep', encode(apply))).toBeDefined();
     expect(decodeChecked('ReceiveStep', encode({ ...apply, pages: new Uint8Array(6) }))).toBeUndefined();
     expect(decodeChecked('ReceiveStep', encode({ ...apply, memoryBytes: -1 }))).toBeUndefined();
+    // Kept replies riding with the pages: checked as a quiesce step's.
+    const kept = { requestId: 'r1', ageMs: 5, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(3), hostId: 'h', durationMs: 1 } };
+    expect(decodeChecked('ReceiveStep', encode({ ...apply, replies: [kept] }))).toBeDefined();
+    expect(decodeChecked('ReceiveStep', encode({ ...apply, replies: [{ ...kept, ageMs: -1 }] }))).toBeUndefined();
+    expect(decodeChecked('ReceiveStep', encode({ ...apply, replies: 'r1' }))).toBeUndefined();
     expect(decodeChecked('ReceiveStep', encode({ step: 'explode', migrationId: 'm' }))).toBeUndefined();
     const prepare: ReceiveStep = { step: 'prepare', migrationId: 'm', requestId: 'r', tenant: 't', service: 's', instanceId: 'i', name: 'n', digest: 'd', memoryBytes: 65536, parentDigest: 'ab' };
     expect(decodeChecked('ReceiveStep', encode(prepare))).toBeDefined();

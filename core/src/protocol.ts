@@ -1000,13 +1000,18 @@ export type ReceiveStep =
    * from it), else round 0 carries every non-zero page.
    */
   | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; initData?: InitDataRef; memoryBytes: number; parentDigest?: string }
-  | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number }
+  /**
+   * `replies`: a few of the source's kept replies (KeptReply) not sent before, small enough to ride with the pages
+   * (the target keeps them as a quiesce step's): sent along the rounds, they are not all encoded, decoded and
+   * checked at once before the stop.
+   */
+  | { step: 'apply'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; replies?: KeptReply[] }
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover (not sent when it was `fromParent`). */
   | { step: 'settle'; migrationId: string }
   /**
-   * Just before a round and the stop: the target collects garbage (main and guest thread), so that none falls into
-   * the pause, and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries
-   * only those kept since (decoding and keeping thousands of them took tens of ms of the pause).
+   * After round 0: the target collects garbage (main and guest thread), so that none falls into the pause,
+   * and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries only
+   * those kept since (decoding and keeping thousands of them took tens of ms of the pause).
    */
   | { step: 'quiesce'; migrationId: string; replies?: KeptReply[] }
   /**

@@ -273,7 +273,7 @@ const receiveStep = z.discriminatedUnion('step', [
     step: z.literal('prepare'), migrationId: str, requestId: str, tenant: str, service: str, instanceId: str, name: str, digest: str,
     init: bytes.optional(), initData: initDataRef.optional(), memoryBytes: count, parentDigest: str.optional(),
   }),
-  z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count }),
+  z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count, replies: arrayOf(keptReply).optional() }),
   z.object({ step: z.literal('settle'), migrationId: str }),
   z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional() }),
   z.object({

@@ -310,11 +310,12 @@ export class GuestPool {
 
   /**
    * A pre-copy round: round 0 every non-zero page (`fromParent`: only those written since the fork, where
-   * beginMigration said it can), in slices (`more` until the last: call again), later rounds the pages
-   * written since the previous one.
+   * beginMigration said it can), later rounds the pages written since the previous one; each in slices
+   * (`more` until the round's last: call again). `reuse`: the buffer of a slice already sent (transferred back
+   * to the thread, detached here), read into instead of a new one.
    */
-  migrationRound(instanceId: string, opts: { fromParent?: boolean } = {}): Promise<MigrationRound> {
-    return this.migrations.round(instanceId, opts.fromParent === true);
+  migrationRound(instanceId: string, opts: { fromParent?: boolean; reuse?: ArrayBuffer } = {}): Promise<MigrationRound> {
+    return this.migrations.round(instanceId, opts.fromParent === true, opts.reuse);
   }
 
   /**
@@ -322,8 +323,8 @@ export class GuestPool {
    * waits for those already queued, and returns the last dirty pages and the
    * globals. Tracking ends. Follow with commitMigration or abortMigration.
    */
-  stopAndCopy(instanceId: string, opts: { fromParent?: boolean } = {}): Promise<MigrationFinal> {
-    return this.migrations.stopAndCopy(instanceId, opts.fromParent === true);
+  stopAndCopy(instanceId: string, opts: { fromParent?: boolean; reuse?: ArrayBuffer } = {}): Promise<MigrationFinal> {
+    return this.migrations.stopAndCopy(instanceId, opts.fromParent === true, opts.reuse);
   }
 
   /**
@@ -372,7 +373,10 @@ export class GuestPool {
     return this.migrations.settle(instanceId);
   }
 
-  /** Just before the stop (either side): a full garbage collection in the instance's thread and in this one, out of the pause. */
+  /**
+   * Target side, after round 0: a full garbage collection of its page buffers in the instance's thread (which
+   * serves nothing of it yet) and in this one, out of the pause.
+   */
   quiesceMigration(instanceId: string): Promise<void> {
     return this.migrations.quiesce(instanceId);
   }

@@ -333,7 +333,7 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
       case 'final': {
         if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
         const started = performance.now();
-        const round = held.tracker.round(op.op === 'round' ? op.maxPages : undefined, op.fromParent);
+        const round = held.tracker.round(op.op === 'round' ? op.maxPages : undefined, op.fromParent, op.reuse);
         if (op.op === 'round') return answer({ op: 'round', ...round }, [round.bytes.buffer as ArrayBuffer]);
         const globals = readGlobals(clone.instance);
         const readMs = performance.now() - started;

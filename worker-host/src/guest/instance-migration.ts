@@ -6,16 +6,21 @@
  * thread (migration-ops.ts runs it there), so it runs between requests.
  * The pre-copy driver sequences them (migration/instance-source.ts, instance-target.ts).
  */
-import { FlurryError } from '@flurry/core';
+import { FlurryError, PAGE_SIZE } from '@flurry/core';
 import type { MemoryBudget } from '../memory-budget.js';
 import { collectGarbage } from '../collect-garbage.js';
 import type { GlobalValue } from './instance.js';
 import type { MigrationMode } from './migration-ops.js';
 import type { HeldRequest, PersistentInstances, PoolInstance } from './persistent-instances.js';
+import { CHUNK_BYTES } from '../migration/wire-pages.js';
 import { ownCopy } from './thread-messages.js';
 
-/** Round 0 reads at most this many pages (8 MiB) between two requests of the instance. */
-const ROUND_SLICE_PAGES = 2048;
+/**
+ * A round is read in slices of at most this many pages, one apply message (CHUNK_BYTES): reading one takes the
+ * instance's thread well under a millisecond between two of its requests, and one buffer of this size, handed
+ * back after each slice is sent, serves every slice of the migration.
+ */
+export const ROUND_SLICE_PAGES = Math.floor(CHUNK_BYTES / PAGE_SIZE);
 
 /** Pages of a pre-copy round: `bytes` holds PAGE_SIZE bytes per page, in the order of `pages`. */
 export interface MigrationRound {
@@ -60,17 +65,17 @@ export class InstanceMigrationSteps {
   }
 
   /** See GuestPool.migrationRound. */
-  async round(instanceId: string, fromParent: boolean): Promise<MigrationRound> {
+  async round(instanceId: string, fromParent: boolean, reuse?: ArrayBuffer): Promise<MigrationRound> {
     const inst = this.instances.migrating(instanceId, 'source');
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
-    const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES, fromParent });
+    const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES, fromParent, ...(reuse ? { reuse } : {}) }, reuse ? [reuse] : []);
     if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
     const { pages, bytes, memoryBytes, more } = result;
     return { pages, bytes, memoryBytes, more };
   }
 
   /** See GuestPool.stopAndCopy. */
-  async stopAndCopy(instanceId: string, fromParent: boolean): Promise<MigrationFinal> {
+  async stopAndCopy(instanceId: string, fromParent: boolean, reuse?: ArrayBuffer): Promise<MigrationFinal> {
     const inst = this.instances.migrating(instanceId, 'source');
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped already`);
     inst.migration!.stopped = true;
@@ -78,7 +83,7 @@ export class InstanceMigrationSteps {
     for (const job of inst.thread.holding.pinned.extract((j) => j.instanceId === instanceId && j.hold !== undefined)) job.hold!();
     const stopped = performance.now();
     let waitMs = 0;
-    const result = await this.instances.migrationStep(inst, { op: 'final', fromParent }, [], () => (waitMs = performance.now() - stopped));
+    const result = await this.instances.migrationStep(inst, { op: 'final', fromParent, ...(reuse ? { reuse } : {}) }, reuse ? [reuse] : [], () => (waitMs = performance.now() - stopped));
     if (result.op !== 'final') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
     const { pages, bytes, memoryBytes, globals, readMs } = result;
     return { pages, bytes, memoryBytes, globals, readMs, waitMs };
@@ -157,12 +162,9 @@ export class InstanceMigrationSteps {
 
   /** See GuestPool.quiesceMigration. */
   async quiesce(instanceId: string): Promise<void> {
-    const inst = this.instances.get(instanceId);
-    if (!inst.migration) throw new FlurryError('bad_request', `instance ${instanceId} is not migrating`);
+    const inst = this.instances.migrating(instanceId, 'target');
     collectGarbage();
-    // The source's guest thread serves the instance's requests: a full collection there stalls them, and its only
-    // garbage of the migration is the round buffers it hands over (transferred, not copied). The target's serves nothing of it yet.
-    if (inst.migration.role === 'target') await this.instances.migrationStep(inst, { op: 'quiesce' });
+    await this.instances.migrationStep(inst, { op: 'quiesce' });
   }
 
   /** See GuestPool.instanceMemoryHash. */

@@ -15,12 +15,13 @@ export type MigrationMode = DirtyMode | 'compare';
 export type MigrationOp =
   | { op: 'track'; mode: MigrationMode }
   /**
-   * The next pages to send: round 0 in slices of at most `maxPages` pages (all non-zero pages; `fromParent`:
-   * only the pages written since the instance was forked from its parent, where it can tell).
+   * The next pages to send, every round in slices of at most `maxPages` pages (round 0: all non-zero pages, or
+   * with `fromParent` only the pages written since the instance was forked from its parent, where it can tell).
+   * `reuse`: a slice's buffer handed back once sent, to read this one into (no new buffer, so no garbage).
    */
-  | { op: 'round'; maxPages?: number; fromParent?: boolean }
+  | { op: 'round'; maxPages?: number; fromParent?: boolean; reuse?: ArrayBuffer }
   /** The last dirty pages and the globals; tracking stops. */
-  | { op: 'final'; fromParent?: boolean }
+  | { op: 'final'; fromParent?: boolean; reuse?: ArrayBuffer }
   | { op: 'untrack' }
   /**
    * Target: make an instance of `key` (no on_restore) of memoryBytes. `fromParent`: the source sends only the
@@ -33,7 +34,7 @@ export type MigrationOp =
   /** The globals, after the last pages if given (one message for the end of a migration). */
   | { op: 'finish'; globals: Record<string, GlobalValue>; last?: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number } }
   | { op: 'hash' }
-  /** Target side (its thread serves nothing of the instance yet), before each round after round 0: a full garbage collection, so that none falls into the pause. */
+  /** Target side (its thread serves nothing of the instance yet), after round 0: a full garbage collection, so that none falls into the pause. */
   | { op: 'quiesce' };
 
 export type MigrationOpResult =
@@ -49,6 +50,10 @@ export type MigrationOpResult =
 /** The tracking state of one instance's memory in its thread. */
 export class DirtyTracker {
   private trackerId: number | undefined;
+  /** Bytes from the memory's start that tracking covers; pages past it (the memory grew that far) count as written at every collection. */
+  private trackedBytes = Infinity;
+  /** Pages of the current round after round 0 collected and not read yet (later slices of it). */
+  private pending: number[] = [];
   /** For 'compare': the memory as last sent. */
   private lastSent: Uint8Array | undefined;
   /** Bytes of memory covered by the rounds so far (a grown memory's new pages are sent whole). */
@@ -66,7 +71,10 @@ export class DirtyTracker {
   /** Round 0 sends only `ownPages` (decided at its first slice). */
   private fromParent = false;
 
-  /** `cowClone`: the memory maps its parent's snapshot copy-on-write, so its own pages are its diff against it. */
+  /**
+   * `maximumBytes`: the most the memory may grow to (tracking covers part of it: trackedBytesFor). `cowClone`: the
+   * memory maps its parent's snapshot copy-on-write, so its own pages are its diff against it.
+   */
   constructor(
     private readonly memory: WebAssembly.Memory,
     readonly mode: MigrationMode,
@@ -79,7 +87,8 @@ export class DirtyTracker {
       if (!pager) throw new Error(`'${mode}' dirty tracking needs the native pager`);
       // Read before tracking is armed: write protection marks unpopulated pages, which the scan would count as own.
       this.ownPages = cowClone ? ownPagesOf(pager, memory) : undefined;
-      this.trackerId = pager.trackDirty(memory, maximumBytes, mode);
+      this.trackedBytes = trackedBytesFor(memory.buffer.byteLength, maximumBytes);
+      this.trackerId = pager.trackDirty(memory, this.trackedBytes, mode);
     }
   }
 
@@ -90,16 +99,18 @@ export class DirtyTracker {
 
   /**
    * Round 0: every non-zero page — or with `fromParent`, where the clone can
-   * tell, only its own pages — in slices of at most `maxPages` pages
-   * (`more` until it is complete: the instance serves between slices, and
-   * tracking, armed before the first, catches what they write meanwhile);
-   * later: the pages written since the previous round.
+   * tell, only its own pages; later: the pages written since the previous
+   * round. Each in slices of at most `maxPages` pages (`more` until the round
+   * is complete): the instance serves between slices, and tracking catches
+   * what they write meanwhile. The bytes go into `reuse` when it is large
+   * enough (a buffer handed back), else into a new buffer.
    */
-  round(maxPages = Infinity, fromParent = false): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
+  round(maxPages = Infinity, fromParent = false, reuse?: ArrayBuffer): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
     const view = new Uint8Array(this.memory.buffer);
     const count = view.length / PAGE_SIZE;
     const pages: number[] = [];
     if (this.rounds === 0 && this.fullCursor === 0) this.fromParent = fromParent && this.ownPages !== undefined;
+    const roundZero = this.rounds === 0;
     if (this.rounds === 0 && this.fromParent) {
       // Tracking has every write since it was armed (never reset in this round): the last slice adds them.
       const own = this.ownPages!;
@@ -120,13 +131,21 @@ export class DirtyTracker {
       this.fullCursor = end;
       if (end === count) this.rounds = 1;
     } else {
-      this.rounds++;
-      const firstNew = this.sentBytes / PAGE_SIZE;
-      pages.push(...this.written(view, firstNew));
-      // Pages past what was covered before (the memory grew): send the non-zero ones.
-      for (let p = firstNew; p < count; p++) if (!isZero(view, p)) pages.push(p);
+      // A new round, or the last read (which must leave nothing behind): what was written since the last collection.
+      if (this.pending.length === 0 || maxPages === Infinity) {
+        if (this.pending.length === 0) this.rounds++;
+        const firstNew = this.sentBytes / PAGE_SIZE;
+        const listed = new Set(this.pending);
+        for (const p of this.written(view, firstNew)) if (!listed.has(p)) this.pending.push(p);
+        // Pages past what was covered before (the memory grew): send the non-zero ones.
+        for (let p = firstNew; p < count; p++) if (!listed.has(p) && !isZero(view, p)) this.pending.push(p);
+        // Covered from now on, the pages still pending included (tracking has what is written after this).
+        this.sentBytes = view.length;
+      }
+      pages.push(...this.pending.splice(0, maxPages));
     }
-    const bytes = new Uint8Array(pages.length * PAGE_SIZE);
+    const size = pages.length * PAGE_SIZE;
+    const bytes = reuse && reuse.byteLength >= size ? new Uint8Array(reuse, 0, size) : new Uint8Array(size);
     pages.forEach((p, i) => bytes.set(view.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
     if (this.mode === 'compare') {
       if (!this.lastSent || this.lastSent.length !== view.length) {
@@ -137,17 +156,21 @@ export class DirtyTracker {
       const last = this.lastSent;
       pages.forEach((p, i) => last.set(bytes.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), p * PAGE_SIZE));
     }
-    const more = this.rounds === 0;
-    // From the parent, what round 0 covers is the memory as it was when tracking began; past it, pages are new.
-    this.sentBytes = more ? (this.fromParent ? 0 : this.fullCursor * PAGE_SIZE) : this.fromParent && this.rounds === 1 ? this.ownBytes : view.length;
+    if (roundZero) {
+      // From the parent, what round 0 covers is the memory as it was when tracking began; past it, pages are new.
+      if (this.rounds === 0) this.sentBytes = this.fromParent ? 0 : this.fullCursor * PAGE_SIZE;
+      else this.sentBytes = this.fromParent ? this.ownBytes : view.length;
+    }
+    const more = this.rounds === 0 || this.pending.length > 0;
     return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more };
   }
 
-  /** Pages below `upTo` written since they were last sent. */
+  /** Pages below `upTo` written since they were last sent (or, past what tracking covers, maybe written). */
   private written(view: Uint8Array, upTo: number): number[] {
     const pages: number[] = [];
     if (this.trackerId !== undefined) {
       for (const p of this.pager!.collectDirty(this.trackerId, this.memory)) if (p < upTo) pages.push(p);
+      for (let p = this.trackedBytes / PAGE_SIZE; p < upTo; p++) pages.push(p);
     } else {
       const last = this.lastSent!;
       for (let p = 0; p < upTo; p++) if (!samePage(view, last, p)) pages.push(p);
@@ -160,6 +183,17 @@ export class DirtyTracker {
     this.trackerId = undefined;
     this.lastSent = undefined;
   }
+}
+
+/**
+ * How much of a memory of `bytes` to track, at most `maximumBytes`: twice its size, at least 64 MiB more.
+ * Arming write protection costs about 6 ms a GiB of range in the instance's thread (24 ms for the 4 GiB a
+ * wasm32 memory may grow to), where the instance's requests wait; a memory that grows past the range has the
+ * pages past it sent at every collection instead (correct, only more bytes).
+ */
+export function trackedBytesFor(bytes: number, maximumBytes: number): number {
+  const wanted = Math.max(2 * bytes, bytes + 64 * 1024 * 1024);
+  return Math.max(bytes, Math.min(maximumBytes, Math.ceil(wanted / WASM_PAGE_SIZE) * WASM_PAGE_SIZE));
 }
 
 /** A copy-on-write clone's own pages (written since its fork), or undefined when the pager cannot tell. */

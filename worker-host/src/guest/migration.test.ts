@@ -116,6 +116,50 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     target.destroyInstance(dst);
   });
 
+  it('slices - a later round larger than a slice is read in slices, each page once, into the buffer handed back; the stop reads what they missed', async () => {
+    const mode: MigrationMode = nativeDirty.async ? 'async' : 'compare';
+    const src = await source.createInstance('room');
+    await source.beginMigration(src, { mode });
+    const dst = await target.receiveInstance('room', { memoryBytes: BALLAST_MIB * MiB });
+    const slices: { pages: number; more: boolean }[] = [];
+    let r = await source.migrationRound(src);
+    for (;;) {
+      await target.applyPages(dst, r.pages, r.bytes, r.memoryBytes);
+      if (!r.more) break;
+      r = await source.migrationRound(src, { reuse: r.bytes.buffer as ArrayBuffer });
+    }
+    // 4 MiB rewritten: round 1 is over a thousand pages, more than a slice.
+    await source.instanceHandle(src, req('POST', '/churn', { bytes: 4 * MiB }), `s${n++}`);
+    let spare = r.bytes.buffer as ArrayBuffer;
+    const seen = new Set<number>();
+    do {
+      const capacity = spare.byteLength;
+      r = await source.migrationRound(src, { reuse: spare });
+      // Transferred to the thread, read into and transferred back.
+      expect(spare.byteLength).toBe(0);
+      expect(r.bytes.buffer.byteLength).toBe(Math.max(capacity, r.bytes.length));
+      for (const p of r.pages) {
+        expect(seen.has(p)).toBe(false);
+        seen.add(p);
+      }
+      slices.push({ pages: r.pages.length, more: r.more === true });
+      await target.applyPages(dst, r.pages, r.bytes, r.memoryBytes);
+      // Written between two slices of the round: the stop (or the next round) sends it.
+      if (slices.length === 1) await source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: 'between' }), `s${n++}`);
+      spare = r.bytes.buffer as ArrayBuffer;
+    } while (r.more);
+    expect(seen.size).toBeGreaterThanOrEqual((4 * MiB) / 4096);
+    expect(slices.length).toBeGreaterThan(1);
+    expect(slices.slice(0, -1).every((x) => x.more && x.pages === slices[0]!.pages)).toBe(true);
+    const last = await source.stopAndCopy(src, { reuse: spare });
+    const memoryAtStop = await source.instanceMemoryHash(src);
+    await target.finishReceive(dst, last.globals, last);
+    expect((await target.instanceMemoryHash(dst)).hash).toBe(memoryAtStop.hash);
+    source.commitMigration(src);
+    source.destroyInstance(src);
+    target.destroyInstance(dst);
+  });
+
   it('abort - aborting after stop-and-copy leaves the source serving with its state intact; held requests run there', async () => {
     const mode: MigrationMode = nativeDirty.async ? 'async' : 'compare';
     const src = await source.createInstance('room');

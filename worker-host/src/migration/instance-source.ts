@@ -30,6 +30,8 @@ export class InstanceSource implements PrecopySource {
   private diff = false;
   /** The held requests' answers from the target, once let go. */
   private forwarded: Promise<unknown>[] = [];
+  /** A sent slice's buffer, handed back to the instance's thread for the next read (so no read leaves garbage). */
+  private spare: ArrayBuffer | undefined;
 
   private constructor(
     private readonly pool: GuestPool,
@@ -72,15 +74,22 @@ export class InstanceSource implements PrecopySource {
   }
 
   round(): Promise<MigrationRound> {
-    return this.pool.migrationRound(this.instanceId, { fromParent: this.diff });
+    return this.pool.migrationRound(this.instanceId, { fromParent: this.diff, reuse: this.takeSpare() });
   }
 
-  quiesce(): Promise<void> {
-    return this.pool.quiesceMigration(this.instanceId);
+  recycle(sent: MigrationRound): void {
+    const { buffer } = sent.bytes;
+    if (buffer instanceof ArrayBuffer && buffer.byteLength > 0) this.spare = buffer;
+  }
+
+  private takeSpare(): ArrayBuffer | undefined {
+    const spare = this.spare;
+    this.spare = undefined;
+    return spare;
   }
 
   async stopAndCopy(): Promise<MigrationFinal> {
-    const last = await this.pool.stopAndCopy(this.instanceId, { fromParent: this.diff });
+    const last = await this.pool.stopAndCopy(this.instanceId, { fromParent: this.diff, reuse: this.takeSpare() });
     // Stopped: the memory is what the target will hold once it has the last pages.
     if (this.opts.verify) this.memoryAtStop = await this.pool.instanceMemoryHash(this.instanceId);
     return last;

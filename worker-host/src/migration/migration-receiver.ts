@@ -27,7 +27,7 @@ export interface ReceiverDeps {
   /** The instance's parent, warm on this host (booted with its init input if need be); one user until `releaseParent`. */
   acquireParent: (spec: ParentSpec) => Promise<string>;
   releaseParent: (key: string) => void;
-  /** Keeps the source's kept replies of an instance being received (a quiesce step's), and forgets them if it does not come. */
+  /** Keeps the source's kept replies of an instance being received (an apply or quiesce step's), and forgets them if it does not come. */
   keepReplies: (instanceId: string, replies: KeptReply[]) => void;
   forgetReplies: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
@@ -105,6 +105,7 @@ export class MigrationReceiver {
         return;
       case 'apply': {
         const r = this.get(s.migrationId);
+        if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
         await pool.applyPages(r.poolId, bytesToU32(s.pages), s.bytes, s.memoryBytes);
         return;
       }

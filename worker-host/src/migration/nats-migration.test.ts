@@ -16,7 +16,8 @@ import { startNatsServer, type RunningNatsServer } from '../../../infra/src/nats
 import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest-pool.js';
 import { InstanceSource } from './instance-source.js';
 import { MigrationReceiver } from './migration-receiver.js';
-import { COMMIT_REPLY_BYTES, NatsTarget, type NatsTargetOptions } from './nats-target.js';
+import { APPLY_REPLY_BYTES, COMMIT_REPLY_BYTES, NatsTarget, type NatsTargetOptions } from './nats-target.js';
+import { replyBytes } from '../reply-table.js';
 import { CHUNK_BYTES } from './wire-pages.js';
 import { precopy, type PrecopyReport } from './precopy.js';
 
@@ -47,7 +48,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   let hook: Hook = passThrough;
   /** The target's pool id of the instance it adopted at a commit. */
   let adopted: string | undefined;
-  /** The kept replies the target adopted with it, and those it kept before (quiesce steps). */
+  /** The kept replies the target adopted with it, and those it kept before (apply and quiesce steps). */
   let adoptedReplies: KeptReply[] | undefined;
   let keptBefore: KeptReply[] = [];
   let n = 0;
@@ -184,29 +185,44 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     await expectReplayed(m.owner(), m.sent);
   });
 
-  it('commit - the source\'s kept replies reach the target once each, as many as COMMIT_REPLY_BYTES at a time: those kept since the last quiesce step with the commit, which stays under the broker\'s 1 MiB', async () => {
-    const reply = (i: number): KeptReply => ({ requestId: `req-${i}`, ageMs: 10 * i, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(200 * 1024).fill(i), hostId: 'source', durationMs: 1 } });
+  it('kept replies - the source\'s kept replies reach the target once each: small ones with the rounds\' apply steps, the rest (newest first, COMMIT_REPLY_BYTES at a time) at the quiesce step and those kept since with the commit, which stays under the broker\'s 1 MiB', async () => {
+    const reply = (id: string, size: number): KeptReply => ({ requestId: id, ageMs: 10, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(size).fill(id.length), hostId: 'source', durationMs: 1 } });
+    const size = (r: KeptReply) => r.requestId.length + replyBytes(r.reply);
     let asked: number | undefined;
     let commitBytes = 0;
+    const applyBatches: number[] = [];
     hook = (step, deliver, respond, data) => {
       if (step === 'commit') commitBytes = data.length;
+      if (step === 'apply') {
+        const replies = (decode<ReceiveStep>(data) as Extract<ReceiveStep, { step: 'apply' }>).replies;
+        if (replies) applyBatches.push(replies.reduce((n, r) => n + size(r), 0));
+      }
       void deliver().then(respond);
     };
-    // The source keeps one more reply each time it is asked; the two newest fit COMMIT_REPLY_BYTES.
-    let kept = 0;
+    // Each time it is asked the source has kept a small reply and one too large to ride with pages; asked for the newest.
+    let table: KeptReply[] = [];
+    let calls = 0;
     const m = await migrateUnderLoad({}, (maxBytes) => {
       asked = maxBytes;
-      kept++;
-      return [kept + 1, kept].map(reply);
+      calls++;
+      table = [reply(`small-${calls}`, 1024), reply(`big-${calls}`, 200 * 1024), ...table];
+      let bytes = 0;
+      return table.filter((r) => (bytes + size(r) <= maxBytes ? ((bytes += size(r)), true) : false));
     });
     if ('error' in m) throw m.error;
     expect(asked).toBe(COMMIT_REPLY_BYTES);
-    // Asked at each quiesce step (before each round after round 0) and at the commit.
-    expect(kept).toBe(m.report.rounds.length);
-    const ids = (rs: KeptReply[]) => rs.map((r) => r.requestId);
-    expect(adoptedReplies?.map((r) => [r.requestId, r.ageMs, r.reply.ok && r.reply.body.length, r.reply.ok && r.reply.body[0]])).toEqual([[`req-${kept + 1}`, 10 * (kept + 1), 200 * 1024, kept + 1]]);
-    expect(new Set([...ids(keptBefore), ...ids(adoptedReplies!)])).toEqual(new Set(Array.from({ length: kept + 1 }, (_, i) => `req-${i + 1}`)));
-    expect(keptBefore.length + adoptedReplies!.length).toBe(kept + 1);
+    const received = [...keptBefore, ...adoptedReplies!].map((r) => r.requestId);
+    expect(new Set(received).size).toBe(received.length);
+    // Every small one arrived, the first ones with apply steps, each batch within APPLY_REPLY_BYTES.
+    expect(new Set(received)).toEqual(new Set([...received.filter((id) => id.startsWith('big-')), ...Array.from({ length: calls }, (_, i) => `small-${i + 1}`)]));
+    expect(applyBatches.length).toBeGreaterThan(0);
+    expect(Math.max(...applyBatches)).toBeLessThanOrEqual(APPLY_REPLY_BYTES);
+    // The large ones at the quiesce step after round 0 (the newest that fit) and, those kept since that fit, with the commit.
+    expect(keptBefore.some((r) => r.requestId.startsWith('big-'))).toBe(true);
+    const sentBefore = new Set(keptBefore.map((r) => r.requestId));
+    expect(adoptedReplies?.map((r) => [r.requestId, r.reply.ok && r.reply.body.length])).toEqual([
+      [`small-${calls}`, 1024], [`big-${calls}`, 200 * 1024], ...(sentBefore.has(`big-${calls - 1}`) ? [] : [[`big-${calls - 1}`, 200 * 1024]]),
+    ]);
     expect(commitBytes).toBeGreaterThan(200 * 1024);
     expect(commitBytes).toBeLessThan(CHUNK_BYTES + 64 * 1024);
     expect(owners(m.src)).toEqual(['target']);

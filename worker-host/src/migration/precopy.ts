@@ -22,9 +22,10 @@ export interface PrecopySource {
   parent?(): Promise<{ digest?: string; memoryBytes: number }>;
   /** The target starts from the same parent: round 0 and the stop send only what differs from it. */
   fromParent?(): void;
+  /** The next slice of the round under way (`more`: another follows), or of a new round. */
   round(): Promise<MigrationRound>;
-  /** Just before the stop: work that must not fall into the pause (garbage collection). */
-  quiesce?(): Promise<void>;
+  /** A slice is sent (the target has it): its buffer may be read into again. */
+  recycle?(sent: MigrationRound): void;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
   stopAndCopy(): Promise<MigrationRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /**
@@ -47,7 +48,7 @@ export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
   /** Round 0 is all sent (the target clears what it did not cover); not called when it was `fromParent`. */
   settle?(): Promise<void>;
-  /** Just before the stop: work that must not fall into the pause (garbage collection). */
+  /** After round 0 (its bulk): work that must not fall into the pause (garbage collection). */
   quiesce?(): Promise<void>;
   /**
    * The last pages and the globals in as few steps as possible; once it
@@ -228,6 +229,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       else await timed(() => target.apply(slice.pages, slice.bytes, slice.memoryBytes));
       pages += slice.pages.length;
       bytes += slice.bytes.length;
+      source.recycle?.(slice);
       more = slice.more === true;
     }
     if (rounds.length === 0 && !fromParent) await target.settle?.();
@@ -239,20 +241,19 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     // The budget rule needs what a page costs to copy (as the unpaced stop-and-copy will), not the round's wall time.
     copiedMs += work;
   };
-  // Garbage collection on both sides (the last rounds' page buffers) before each round after round 0 and
-  // before a stop-and-copy: a collection is then unlikely to fall into the pause that follows the last round.
-  const quiesce = () => Promise.all([source.quiesce?.(), target.quiesce?.()]);
   try {
     const parent = await source.parent?.();
     if (parent && target.prepare) fromParent = (await target.prepare(parent.memoryBytes, parent.digest)).fromParent && parent.digest !== undefined;
     if (fromParent) source.fromParent?.();
     const prepareMs = performance.now() - started;
     while (!stopReason) {
-      if (rounds.length > 0) await quiesce();
       await copyRound();
+      // Once, after round 0, which makes nearly all the target's garbage (the source's read buffers are reused: it
+      // has none): collected while the later rounds run. Just before the stop it delayed the stop (a larger last
+      // round) and its after-effects slowed the commit.
+      if (rounds.length === 1) await target.quiesce?.();
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
     }
-    if (rounds.length === 0) await quiesce();
     const stopped = performance.now();
     const last = await source.stopAndCopy();
     const read = performance.now();
