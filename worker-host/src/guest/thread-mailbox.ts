@@ -1,0 +1,83 @@
+/**
+ * The one way from the pool's main thread to a guest thread: a MessagePort of
+ * its own plus a doorbell, a counter in a SharedArrayBuffer. The main thread
+ * posts on the port and rings; an idle guest thread sleeps in `Atomics.wait`
+ * on the doorbell, not in its event loop, and takes its messages with
+ * `receiveMessageOnPort` as soon as the futex wakes it. Waking from a futex
+ * skips libuv's poll and Node's message dispatch (docs/fork.md, "The guest
+ * thread's mailbox"). Every message goes through the one port, so they are
+ * handled in the order they were posted: a snapshot's `load` before its first
+ * call, an `evict` after the calls sent before it.
+ *
+ * A thread blocked in `Atomics.wait` does not run its event loop (timers,
+ * promise continuations, V8's own tasks), so the thread waits at most
+ * IDLE_WAIT_MS at a time and returns to its loop after every message it
+ * handled and every wait that timed out.
+ */
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
+import type { ToThread } from './thread-messages.js';
+
+/**
+ * The longest an idle thread sleeps before it gives its event loop a turn:
+ * what V8's delayed tasks (garbage collection jobs) and any timer of the
+ * thread may be late by. Ten wake-ups a second of an idle thread cost
+ * nothing measurable; a message wakes it at once whatever this is.
+ */
+export const IDLE_WAIT_MS = 100;
+
+/** What a guest thread needs of its mailbox (sent in its `workerData`, the port in the transfer list). */
+export interface MailboxEnd {
+  port: MessagePort;
+  /** An Int32Array of one: messages posted so far. */
+  doorbell: SharedArrayBuffer;
+}
+
+/** The main thread's end. */
+export class ThreadMailbox {
+  private readonly port: MessagePort;
+  private readonly bell: Int32Array;
+  /** The thread's end, to hand to it once in its `workerData` (and its transfer list). */
+  readonly threadEnd: MailboxEnd;
+
+  constructor() {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const doorbell = new SharedArrayBuffer(4);
+    this.bell = new Int32Array(doorbell);
+    this.threadEnd = { port: port2, doorbell };
+  }
+
+  /** Posts `msg` (its `transfer` moved, not copied) and wakes the thread if it sleeps. */
+  post(msg: ToThread, transfer: readonly Transferable[] = []): void {
+    this.port.postMessage(msg, transfer);
+    Atomics.add(this.bell, 0, 1);
+    Atomics.notify(this.bell, 0);
+  }
+
+  /** Messages posted and not yet taken are dropped with the port. */
+  close(): void {
+    this.port.close();
+  }
+}
+
+/**
+ * The guest thread's end: hands each message to `handle`, in order, for as
+ * long as the thread lives. Starts on the next turn of the event loop.
+ */
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread) => void, idleWaitMs = IDLE_WAIT_MS): void {
+  const bell = new Int32Array(end.doorbell);
+  let taken = 0;
+  const serve = (): void => {
+    // Sleeps until the doorbell rings (at once if it rang since the last message taken), at most idleWaitMs.
+    Atomics.wait(bell, 0, taken, idleWaitMs);
+    // Every message the doorbell counts is on the port already: it is posted before the ring.
+    for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
+      const received = receiveMessageOnPort(end.port);
+      if (!received) break;
+      handle(received.message as ToThread);
+    }
+    // Back to the event loop for a turn (due timers, V8's tasks, what the messages started: a task loop's promise), then wait again.
+    setImmediate(serve);
+  };
+  setImmediate(serve);
+}
