@@ -1,0 +1,168 @@
+/** A guest thread's mailbox: one order for every message, transfers, the thread's event loop while it sleeps, and a pool's threads reached through it. */
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '@flurry/core';
+import { wat } from '../../../test/helpers/wat.js';
+import { GuestPool } from './guest-pool.js';
+import { IDLE_WAIT_MS, ThreadMailbox } from './thread-mailbox.js';
+import type { ToThread } from './thread-messages.js';
+
+// Threads run JavaScript: the built module (the guest threads use it from there too).
+const built = new URL('../../dist/guest/thread-mailbox.js', import.meta.url).href;
+
+/**
+ * A thread that echoes what it is sent: each message's type and id, and the
+ * sum of its input's bytes; a `tasks` message (id n) answers from a promise
+ * continuation, after the handler returned, and a timer in the thread reports
+ * each time it fires.
+ */
+const ECHO_THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+import(${JSON.stringify(built)}).then(({ serveMailbox }) => {
+  if (workerData.tick) setInterval(() => parentPort.postMessage({ tick: performance.now() }), workerData.tick);
+  serveMailbox(workerData.mailbox, (msg) => {
+    const sum = msg.input ? msg.input.reduce((s, b) => s + b, 0) : undefined;
+    if (msg.type === 'tasks') return void Promise.resolve().then(() => parentPort.postMessage({ type: 'later', id: msg.id }));
+    parentPort.postMessage({ type: msg.type, id: msg.id ?? msg.snapshotId, sum });
+  });
+  parentPort.postMessage({ ready: true });
+});`;
+
+const workers: Worker[] = [];
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+});
+
+async function echoThread(tick?: number): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
+  const mailbox = new ThreadMailbox();
+  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick }, transferList: [mailbox.threadEnd.port] });
+  workers.push(worker);
+  const answers: Record<string, unknown>[] = [];
+  const ticks: number[] = [];
+  let waiting: (() => void) | undefined;
+  worker.on('message', (m: Record<string, unknown>) => {
+    if (typeof m.tick === 'number') return void ticks.push(m.tick);
+    answers.push(m);
+    waiting?.();
+  });
+  const next = async () => {
+    while (answers.length === 0) await new Promise<void>((resolve) => (waiting = resolve));
+    return answers.shift()!;
+  };
+  expect(await next()).toEqual({ ready: true });
+  return { mailbox, worker, next, ticks };
+}
+
+const call = (id: number, input: Uint8Array): ToThread => ({ type: 'call', id, key: 'k', entry: 'handle', args: [], input, notifyStart: false });
+
+describe('thread mailbox', () => {
+  it('order - a burst of loads, calls, evicts and destroys arrives in the order posted, inputs transferred whole', async () => {
+    const t = await echoThread();
+    const sent: { type: string; id: number; sum?: number }[] = [];
+    for (let i = 0; i < 300; i++) {
+      if (i % 3 === 0) {
+        t.mailbox.post({ type: 'evict', key: 'k', snapshotId: i });
+        sent.push({ type: 'evict', id: i });
+        continue;
+      }
+      const input = new Uint8Array(1 + (i % 7) * 1000).fill(i % 5);
+      const sum = input.reduce((s, b) => s + b, 0);
+      t.mailbox.post(call(i, input), [input.buffer]);
+      // Moved, not copied: the sender's bytes are gone.
+      expect(input.byteLength).toBe(0);
+      sent.push({ type: 'call', id: i, sum });
+    }
+    for (const s of sent) expect(await t.next()).toEqual({ sum: undefined, ...s });
+  });
+
+  it('wake - a thread asleep past its longest wait is woken by the next message, and by each after it', async () => {
+    const t = await echoThread();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 1.5));
+      t.mailbox.post(call(i, new Uint8Array([i])));
+      expect(await t.next()).toEqual({ type: 'call', id: i, sum: i });
+    }
+  });
+
+  it('event loop - timers in the thread fire while it sleeps, and a promise a message started settles before the next wait', async () => {
+    const t = await echoThread(10);
+    await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 5));
+    // Asleep all along, with no message: the loop still had its turns (at least once per longest wait).
+    expect(t.ticks.length).toBeGreaterThanOrEqual(2);
+    t.mailbox.post({ type: 'tasks', id: 7, tasks: [] });
+    expect(await t.next()).toEqual({ type: 'later', id: 7 });
+  });
+
+  it('exit - a thread asleep in its mailbox is terminated', async () => {
+    const t = await echoThread();
+    const exited = once(t.worker, 'exit');
+    await t.worker.terminate();
+    expect((await exited)[0]).toBe(1);
+  });
+
+  it('closed - posting after the thread is gone throws nothing', async () => {
+    const t = await echoThread();
+    await t.worker.terminate();
+    t.mailbox.close();
+    expect(() => t.mailbox.post(call(1, new Uint8Array(1)))).not.toThrow();
+  });
+});
+
+const IO = `
+  (import "flurry" "input_size" (func $input_size (result i32)))
+  (import "flurry" "input_read" (func $input_read (param i32 i32 i32) (result i32)))
+  (import "flurry" "output_write" (func $out (param i32 i32)))`;
+
+/** handle echoes its input; an input starting with "l" loops forever. */
+const ECHO_OR_LOOP = wat(`(module ${IO}
+  (memory (export "memory") 1 16)
+  (func (export "handle") (result i32)
+    (local $n i32)
+    (local.set $n (call $input_size))
+    (drop (call $input_read (i32.const 1024) (local.get $n) (i32.const 0)))
+    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 108)) (then (loop $forever (br $forever))))
+    (call $out (i32.const 1024) (local.get $n))
+    (i32.const 0)))`);
+
+const limits = { callTimeoutMs: 2000, initTimeoutMs: 5000, maxOutputBytes: 65536, maxLogLines: 16, maxLogBytes: 4096 };
+const silent = createLogger('test', {}, 'silent');
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const bytes = (s: string) => new TextEncoder().encode(s);
+const echo = (pool: GuestPool, body: string) => pool.handle('k', { method: 'POST', path: '/', query: '', headers: [], body: bytes(body) }, `call-${body}`);
+
+describe('guest threads through their mailboxes', () => {
+  it('order - calls sent before an evict run; a load reaches a replaced thread before its first call', async () => {
+    const pool = await GuestPool.start({ threads: 3, limits, log: silent });
+    try {
+      await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
+      // One call to each idle thread, posted at once; then the evict, to each of them.
+      const before = [1, 2, 3].map((i) => echo(pool, `c${i}`));
+      const evicted = pool.evict('k');
+      expect((await Promise.all(before)).map((r) => text(r.body))).toEqual(['c1', 'c2', 'c3']);
+      await evicted;
+      await expect(echo(pool, 'x')).rejects.toMatchObject({ code: 'not_found' });
+      // A loop past its limit ends the thread; its replacement is sent the snapshot before the call.
+      await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
+      await expect(echo(pool, 'l')).rejects.toMatchObject({ code: 'timeout' });
+      const after = await echo(pool, 'again');
+      expect(text(after.body)).toBe('again');
+    } finally {
+      await pool.close(1000);
+    }
+  });
+
+  it('busy then idle - a thread answers a burst, sleeps past its longest wait, then answers again', async () => {
+    const pool = await GuestPool.start({ threads: 2, limits, log: silent });
+    try {
+      await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
+      const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => echo(pool, String(i))));
+      expect(burst.map((r) => text(r.body))).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
+      await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 2.5));
+      const later = await echo(pool, 'after');
+      expect(text(later.body)).toBe('after');
+    } finally {
+      await pool.close(1000);
+    }
+  });
+});
