@@ -11,6 +11,9 @@ import type { ToThread } from './thread-messages.js';
 // Threads run JavaScript: the built module (the guest threads use it from there too).
 const built = new URL('../../dist/guest/thread-mailbox.js', import.meta.url).href;
 
+/** The echo threads' longest wait, shorter than the guest threads' so that these tests need not wait for theirs. */
+const TEST_IDLE_WAIT_MS = 50;
+
 /**
  * A thread that echoes what it is sent: each message's type and id, and the
  * sum of its input's bytes; a `tasks` message (id n) answers from a promise
@@ -25,7 +28,7 @@ import(${JSON.stringify(built)}).then(({ serveMailbox }) => {
     const sum = msg.input ? msg.input.reduce((s, b) => s + b, 0) : undefined;
     if (msg.type === 'tasks') return void Promise.resolve().then(() => parentPort.postMessage({ type: 'later', id: msg.id }));
     parentPort.postMessage({ type: msg.type, id: msg.id ?? msg.snapshotId, sum });
-  });
+  }, workerData.idleWaitMs);
   parentPort.postMessage({ ready: true });
 });`;
 
@@ -36,7 +39,7 @@ afterEach(async () => {
 
 async function echoThread(tick?: number): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
   const mailbox = new ThreadMailbox();
-  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick }, transferList: [mailbox.threadEnd.port] });
+  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS }, transferList: [mailbox.threadEnd.port] });
   workers.push(worker);
   const answers: Record<string, unknown>[] = [];
   const ticks: number[] = [];
@@ -79,7 +82,7 @@ describe('thread mailbox', () => {
   it('wake - a thread asleep past its longest wait is woken by the next message, and by each after it', async () => {
     const t = await echoThread();
     for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 1.5));
+      await new Promise((r) => setTimeout(r, TEST_IDLE_WAIT_MS * 1.5));
       t.mailbox.post(call(i, new Uint8Array([i])));
       expect(await t.next()).toEqual({ type: 'call', id: i, sum: i });
     }
@@ -87,7 +90,7 @@ describe('thread mailbox', () => {
 
   it('event loop - timers in the thread fire while it sleeps, and a promise a message started settles before the next wait', async () => {
     const t = await echoThread(10);
-    await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 5));
+    await new Promise((r) => setTimeout(r, TEST_IDLE_WAIT_MS * 5));
     // Asleep all along, with no message: the loop still had its turns (at least once per longest wait).
     expect(t.ticks.length).toBeGreaterThanOrEqual(2);
     t.mailbox.post({ type: 'tasks', id: 7, tasks: [] });
@@ -158,7 +161,7 @@ describe('guest threads through their mailboxes', () => {
       await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
       const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => echo(pool, String(i))));
       expect(burst.map((r) => text(r.body))).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
-      await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 2.5));
+      await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 1.2));
       const later = await echo(pool, 'after');
       expect(text(later.body)).toBe('after');
     } finally {
