@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@flurry/core';
-import { wat } from '../../../test/helpers/wat.js';
+import { slowModule } from '../../../test/helpers/wat.js';
 import { GuestPool } from './guest-pool.js';
 import { CALL_FRAME_BYTES } from './call-frame.js';
 import { IDLE_WAIT_MS, ThreadMailbox } from './thread-mailbox.js';
@@ -58,7 +58,7 @@ async function echoThread(tick?: number): Promise<{ mailbox: ThreadMailbox; work
   return { mailbox, worker, next, ticks };
 }
 
-const call = (id: number, input: Uint8Array): ToThread => ({ type: 'call', id, key: 'k', entry: 'handle', args: [], input, notifyStart: false });
+const callMessage = (id: number, input: Uint8Array): ToThread => ({ type: 'call', id, key: 'k', entry: 'handle', args: [], input, notifyStart: false });
 
 describe('thread mailbox', () => {
   it('order - a burst of calls (in the slot or through the port) and evicts arrives in the order posted, inputs whole', async () => {
@@ -73,7 +73,7 @@ describe('thread mailbox', () => {
       // Every fifth call too large for the slot; the others in the slot when it is free, else through the port.
       const input = new Uint8Array(i % 5 === 0 ? CALL_FRAME_BYTES + 1 : 1 + (i % 7) * 1000).fill(i % 5 || 1);
       const sum = input.reduce((s, b) => s + b, 0);
-      t.mailbox.post(call(i, input), [input.buffer]);
+      t.mailbox.post(callMessage(i, input), [input.buffer]);
       // Through the port the bytes are moved (the sender's are gone); the first call found the slot free and was copied.
       if (input.length > CALL_FRAME_BYTES) expect(input.byteLength).toBe(0);
       if (i === 1) expect(input.byteLength).toBeGreaterThan(0);
@@ -86,7 +86,7 @@ describe('thread mailbox', () => {
     const t = await echoThread();
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, TEST_IDLE_WAIT_MS * 1.5));
-      t.mailbox.post(call(i, new Uint8Array([i])));
+      t.mailbox.post(callMessage(i, new Uint8Array([i])));
       expect(await t.next()).toEqual({ type: 'call', id: i, sum: i });
     }
   });
@@ -111,62 +111,52 @@ describe('thread mailbox', () => {
     const t = await echoThread();
     await t.worker.terminate();
     t.mailbox.close();
-    expect(() => t.mailbox.post(call(1, new Uint8Array(1)))).not.toThrow();
+    expect(() => t.mailbox.post(callMessage(1, new Uint8Array(1)))).not.toThrow();
   });
 });
-
-const IO = `
-  (import "flurry" "input_size" (func $input_size (result i32)))
-  (import "flurry" "input_read" (func $input_read (param i32 i32 i32) (result i32)))
-  (import "flurry" "output_write" (func $out (param i32 i32)))`;
-
-/** handle echoes its input; an input starting with "l" loops forever. */
-const ECHO_OR_LOOP = wat(`(module ${IO}
-  (memory (export "memory") 1 16)
-  (func (export "handle") (result i32)
-    (local $n i32)
-    (local.set $n (call $input_size))
-    (drop (call $input_read (i32.const 1024) (local.get $n) (i32.const 0)))
-    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 108)) (then (loop $forever (br $forever))))
-    (call $out (i32.const 1024) (local.get $n))
-    (i32.const 0)))`);
 
 const limits = { callTimeoutMs: 2000, initTimeoutMs: 5000, maxOutputBytes: 65536, maxLogLines: 16, maxLogBytes: 4096 };
 const silent = createLogger('test', {}, 'silent');
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-const bytes = (s: string) => new TextEncoder().encode(s);
-const echo = (pool: GuestPool, body: string) => pool.handle('k', { method: 'POST', path: '/', query: '', headers: [], body: bytes(body) }, `call-${body}`);
+const FAST = slowModule(0);
+const call = (pool: GuestPool, key: string, n: number) => pool.handle(key, { method: 'POST', path: '/', query: '', headers: [], body: new Uint8Array(0) }, `call-${n}`);
 
 describe('guest threads through their mailboxes', () => {
-  it('order - calls sent before an evict run; a load reaches a replaced thread before its first call', async () => {
+  it('order - calls sent before an evict run, calls after it find nothing', async () => {
     const pool = await GuestPool.start({ threads: 3, limits, log: silent });
     try {
-      await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
+      await pool.warm('k', FAST, new Uint8Array(0));
       // One call to each idle thread, posted at once; then the evict, to each of them.
-      const before = [1, 2, 3].map((i) => echo(pool, `c${i}`));
+      const before = [1, 2, 3].map((n) => call(pool, 'k', n));
       const evicted = pool.evict('k');
-      expect((await Promise.all(before)).map((r) => text(r.body))).toEqual(['c1', 'c2', 'c3']);
+      expect((await Promise.all(before)).map((r) => text(r.body))).toEqual(['done', 'done', 'done']);
       await evicted;
-      await expect(echo(pool, 'x')).rejects.toMatchObject({ code: 'not_found' });
-      // A loop past its limit ends the thread; its replacement is sent the snapshot before the call.
-      await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
-      await expect(echo(pool, 'l')).rejects.toMatchObject({ code: 'timeout' });
-      const after = await echo(pool, 'again');
-      expect(text(after.body)).toBe('again');
+      await expect(call(pool, 'k', 4)).rejects.toMatchObject({ code: 'not_found' });
     } finally {
       await pool.close(1000);
     }
   });
 
-  it('busy then idle - a thread answers a burst, sleeps past its longest wait, then answers again', async () => {
+  it('order - a thread that replaces one past its time limit is sent the snapshots before its first call', async () => {
+    const pool = await GuestPool.start({ threads: 1, limits, log: silent });
+    try {
+      await pool.warm('k', FAST, new Uint8Array(0));
+      await pool.warm('slow', slowModule(60_000), new Uint8Array(0));
+      await expect(call(pool, 'slow', 1)).rejects.toMatchObject({ code: 'timeout' });
+      expect(text((await call(pool, 'k', 2)).body)).toBe('done');
+    } finally {
+      await pool.close(1000);
+    }
+  });
+
+  it('busy then idle - threads answer a burst, sleep past their longest wait, then answer again', async () => {
     const pool = await GuestPool.start({ threads: 2, limits, log: silent });
     try {
-      await pool.warm('k', ECHO_OR_LOOP, new Uint8Array(0));
-      const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => echo(pool, String(i))));
-      expect(burst.map((r) => text(r.body))).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
+      await pool.warm('k', FAST, new Uint8Array(0));
+      const burst = await Promise.all(Array.from({ length: 50 }, (_, n) => call(pool, 'k', n)));
+      expect(burst.every((r) => text(r.body) === 'done')).toBe(true);
       await new Promise((r) => setTimeout(r, IDLE_WAIT_MS * 1.2));
-      const later = await echo(pool, 'after');
-      expect(text(later.body)).toBe('after');
+      expect(text((await call(pool, 'k', 50)).body)).toBe('done');
     } finally {
       await pool.close(1000);
     }
