@@ -15,11 +15,10 @@ type CallMessage = Extract<ToThread, { type: 'call' }>;
 /** Bytes of a call's frame at most: its input and strings; a larger call goes through the port. */
 export const CALL_FRAME_BYTES = 16 * 1024;
 
-/** Int32 header: whether the slot holds a frame, the mailbox sequence number it was posted at, its length. */
+/** Int32 header: whether the slot holds a frame, and the mailbox sequence number it was posted at. */
 const STATE = 0;
 const SEQUENCE = 1;
-const LENGTH = 2;
-const HEADER_BYTES = 16;
+const HEADER_BYTES = 8;
 const FREE = 0;
 const FULL = 1;
 
@@ -87,7 +86,6 @@ export class CallFrameSlot {
       }
     }
     this.header[SEQUENCE] = sequence;
-    this.header[LENGTH] = at;
     Atomics.store(this.header, STATE, FULL);
     return true;
   }
@@ -95,10 +93,8 @@ export class CallFrameSlot {
   /** The message numbered `sequence` if this slot holds it (the slot is free again once it returns), else undefined. */
   take(sequence: number): CallMessage | undefined {
     if (Atomics.load(this.header, STATE) !== FULL || this.header[SEQUENCE] !== sequence) return undefined;
-    // One copy out of the shared slot, which is then free for the next call; read from the copy.
-    const frame = this.bytes.slice(0, this.header[LENGTH]);
-    Atomics.store(this.header, STATE, FREE);
-    const view = new DataView(frame.buffer);
+    // Read in place; only the input is copied out. Nothing writes the slot until it is marked free below.
+    const { view, bytes } = this;
     let at = 0;
     const f64 = () => {
       const v = view.getFloat64(at, true);
@@ -108,17 +104,17 @@ export class CallFrameSlot {
     const text = () => {
       const n = view.getUint32(at, true);
       at += 4;
-      return decoder.decode(frame.subarray(at, (at += n)));
+      return decoder.decode(bytes.subarray(at, (at += n)));
     };
     const id = f64();
-    const entry = ENTRIES[frame[at++]];
-    const flags = frame[at++];
+    const entry = ENTRIES[bytes[at++]];
+    const flags = bytes[at++];
     const maxOutputBytes = flags & HAS_MAX_OUTPUT ? f64() : undefined;
     const key = text();
-    const args = Array.from({ length: frame[at++] }, f64);
+    const args = Array.from({ length: bytes[at++] }, f64);
     const inputLength = view.getUint32(at, true);
     at += 4;
-    const input = frame.slice(at, (at += inputLength));
+    const input = bytes.slice(at, (at += inputLength));
     const msg: CallMessage = { type: 'call', id, key, entry, args, input, notifyStart: (flags & NOTIFY_START) !== 0 };
     if (maxOutputBytes !== undefined) msg.maxOutputBytes = maxOutputBytes;
     if (flags & HAS_REQUEST) {
@@ -130,6 +126,7 @@ export class CallFrameSlot {
       const headers = Array.from({ length: count }, (): [string, string] => [text(), text()]);
       msg.request = { method, path, query, headers };
     }
+    Atomics.store(this.header, STATE, FREE);
     return msg;
   }
 }
