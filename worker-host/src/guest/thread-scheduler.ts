@@ -144,7 +144,7 @@ export class ThreadScheduler {
   instanceLeft(thread: InstanceThread, instanceId: string): void {
     thread.holding.instances.delete(instanceId);
     for (const job of thread.holding.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
-    // After the request in progress, if any: the thread reads its port in order.
+    // After the request in progress, if any: the thread takes its mailbox in order.
     if (!thread.retired) thread.mailbox.post({ type: 'instance-destroy', instanceId } satisfies ToThread);
     this.stopIfEmpty(thread);
   }
