@@ -2,14 +2,16 @@
  * How long a call message takes to reach an idle thread, three ways,
  * alternated in one run, each after a pause (as a fork after an idle spell):
  *   message    `postMessage` of a call-shaped object (its input transferred)
- *              to a thread idle in its event loop: how guest threads take calls
+ *              to a thread idle in its event loop: how guest threads took
+ *              calls before their mailbox (thread-mailbox.ts)
  *   doorbell   the same message read with `receiveMessageOnPort` by a thread
  *              blocked in `Atomics.wait` on a SharedArrayBuffer the sender
  *              rings after posting: skips libuv and Node's dispatch, not the
- *              structured clone
+ *              structured clone; how guest threads take messages other than calls
  *   mailbox    no message: the call's fields and input written into a
  *              SharedArrayBuffer, the blocked thread woken by Atomics.notify
- *              and reading them in place: no structured clone at either end
+ *              and reading them in place: no structured clone at either end;
+ *              how guest threads take calls (call-frame.ts)
  * Timed from before the sender's first step to the thread's first step.
  */
 import { MessageChannel, Worker } from 'node:worker_threads';

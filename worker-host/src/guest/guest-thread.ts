@@ -19,6 +19,7 @@ import { RegistrationSlot } from './registration-slot.js';
 import { TaskLoops } from './task-loop.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
+import { serveMailbox } from './thread-mailbox.js';
 import { collectGarbage } from '../collect-garbage.js';
 
 /** Progress reports of a `run` reach the main thread at most this often; the last one comes with the result. */
@@ -57,7 +58,7 @@ const instances = new Map<string, LiveInstance>();
 
 const taskLoops = new TaskLoops();
 
-port.on('message', (msg: ToThread) => {
+serveMailbox(data.mailbox, (msg) => {
   if (!taskLoops.intercept(msg)) handle(msg);
 });
 

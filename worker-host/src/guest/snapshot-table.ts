@@ -171,7 +171,7 @@ export class SnapshotTable {
 
   private load(thread: GuestThread, held: Held): void {
     held.holders.add(thread);
-    thread.worker.postMessage({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest } satisfies ToThread);
+    thread.mailbox.post({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest } satisfies ToThread);
   }
 
   /** See GuestPool.snapshotImage. */
@@ -196,7 +196,7 @@ export class SnapshotTable {
     const released = this.snapshots.release(key);
     if (!released) return Promise.resolve();
     const { held, done } = released;
-    for (const thread of held.holders) thread.worker.postMessage({ type: 'evict', key, snapshotId: held.id } satisfies ToThread);
+    for (const thread of held.holders) thread.mailbox.post({ type: 'evict', key, snapshotId: held.id } satisfies ToThread);
     return done;
   }
 

@@ -4,6 +4,7 @@ import type { FlurryError } from '@flurry/core';
 import type { FifoQueue } from './fifo-queue.js';
 import type { Snapshot } from './instance.js';
 import type { RegistrationSlot } from './registration-slot.js';
+import type { ThreadMailbox } from './thread-mailbox.js';
 import type { WireError } from '@flurry/core';
 import type { FromThread, TaskStep, ToThread } from './thread-messages.js';
 
@@ -39,6 +40,8 @@ export type JobSubmission = Omit<Job, 'resolve' | 'reject'>;
 
 export interface GuestThread {
   worker: Worker;
+  /** Where every message to it goes (never `worker.postMessage`: the thread does not read its parent port). */
+  mailbox: ThreadMailbox;
   /** The lazy-memory registration of its running call, to release it from a fault before terminating it. */
   slot: RegistrationSlot;
   job?: Job;

@@ -5,6 +5,7 @@ import type { GuestLimits, GuestLogLine, PagerMode } from './call-types.js';
 import type { EntryPoint, Snapshot } from './instance.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
+import type { MailboxEnd } from './thread-mailbox.js';
 
 /** The `workerData` a guest thread starts with. */
 export interface GuestThreadData {
@@ -12,8 +13,11 @@ export interface GuestThreadData {
   pager: PagerMode;
   /** An Int32Array slot: the lazy-memory registration of the running call, 0 when none (see registration-slot.ts). */
   registrationSlot: SharedArrayBuffer;
+  /** Where its messages come from (thread-mailbox.ts); it reads nothing from its parent port. */
+  mailbox: MailboxEnd;
 }
 
+/** What a guest thread is sent, through its mailbox (ThreadMailbox.post), in the order posted. */
 export type ToThread =
   /** Run a parent's init and snapshot it; answered with `warmed` or `failed`. */
   | { type: 'warm'; id: number; parent: WebAssembly.Module; initInput: Uint8Array }

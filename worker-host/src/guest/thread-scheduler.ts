@@ -14,6 +14,7 @@ import { FifoQueue } from './fifo-queue.js';
 import { chooseInstanceThread } from './instance-threads.js';
 import { RegistrationSlot, terminateGuestThread } from './registration-slot.js';
 import { StallClock } from './stall-clock.js';
+import { ThreadMailbox } from './thread-mailbox.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { isInstanceThread, type Answer, type GuestThread, type InstanceHolding, type InstanceThread, type Job, type JobSubmission, type ThreadEvents } from './thread-jobs.js';
 import { guestThreadScript } from './worker-script.js';
@@ -143,8 +144,8 @@ export class ThreadScheduler {
   instanceLeft(thread: InstanceThread, instanceId: string): void {
     thread.holding.instances.delete(instanceId);
     for (const job of thread.holding.pinned.extract((j) => j.instanceId === instanceId)) job.reject(new FlurryError('not_found', `instance ${instanceId} was destroyed`));
-    // After the request in progress, if any: the thread reads its port in order.
-    if (!thread.retired) thread.worker.postMessage({ type: 'instance-destroy', instanceId } satisfies ToThread);
+    // After the request in progress, if any: the thread takes its mailbox in order.
+    if (!thread.retired) thread.mailbox.post({ type: 'instance-destroy', instanceId } satisfies ToThread);
     this.stopIfEmpty(thread);
   }
 
@@ -195,7 +196,7 @@ export class ThreadScheduler {
     job.onDispatch?.();
     this.inFlight++;
     job.dispatchedAt = performance.now();
-    thread.worker.postMessage(job.message, job.transfer); // before the timer: arming it costs ~20 µs the thread need not wait for
+    thread.mailbox.post(job.message, job.transfer); // before the timer: arming it costs ~20 µs the thread need not wait for
     thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
   }
 
@@ -335,8 +336,10 @@ export class ThreadScheduler {
    */
   private spawn<H extends InstanceHolding | undefined>(holding: H): GuestThread & { holding: H } {
     const slot = new RegistrationSlot();
-    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer };
-    const thread: GuestThread & { holding: H } = { worker: new Worker(this.script, { workerData }), slot, online: false, retired: false, started: Promise.resolve(), holding };
+    const mailbox = new ThreadMailbox();
+    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd };
+    const worker = new Worker(this.script, { workerData, transferList: [mailbox.threadEnd.port] });
+    const thread: GuestThread & { holding: H } = { worker, mailbox, slot, online: false, retired: false, started: Promise.resolve(), holding };
     this.threads.add(thread);
     if (!holding) this.events.callThreadStarted(thread);
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
@@ -371,7 +374,7 @@ export class ThreadScheduler {
     if (msg.type === 'started') return job.onStarted?.();
     if (msg.type === 'task') {
       if (msg.step.kind === 'want' || msg.step.kind === 'start') this.limit(thread, job, msg.step.kind === 'start');
-      return job.onTask?.(msg.step, (tasks, error) => thread.job === job && thread.worker.postMessage({ type: 'tasks', id: msg.id, tasks, error } satisfies ToThread));
+      return job.onTask?.(msg.step, (tasks, error) => thread.job === job && thread.mailbox.post({ type: 'tasks', id: msg.id, tasks, error } satisfies ToThread));
     }
     this.finishJob(thread);
     if (msg.type === 'failed') job.reject(new GuestCallError(msg.error.code, msg.error.message, msg.logs, msg.droppedLogLines));
@@ -380,6 +383,7 @@ export class ThreadScheduler {
   }
 
   private onExit(thread: GuestThread, code: number): void {
+    thread.mailbox.close();
     this.readyWaiters.delete(thread);
     if (thread.retired) return;
     thread.retired = true;
