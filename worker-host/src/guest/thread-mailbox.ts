@@ -19,7 +19,7 @@
  */
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
 import { CallFrameSlot } from './call-frame.js';
-import type { ToThread } from './thread-messages.js';
+import type { MailboxEnd, ToThread } from './thread-messages.js';
 
 /**
  * The longest an idle thread sleeps before it gives its event loop a turn:
@@ -31,15 +31,6 @@ import type { ToThread } from './thread-messages.js';
  * once whatever this is.
  */
 export const IDLE_WAIT_MS = 1000;
-
-/** What a guest thread needs of its mailbox (sent in its `workerData`, the port in the transfer list). */
-export interface MailboxEnd {
-  port: MessagePort;
-  /** An Int32Array of one: messages posted so far. */
-  doorbell: SharedArrayBuffer;
-  /** Its CallFrameSlot. */
-  calls: SharedArrayBuffer;
-}
 
 /** The main thread's end. */
 export class ThreadMailbox {

@@ -1,11 +1,20 @@
 /** Messages between the guest pool (main thread) and its guest threads. */
+import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from '@flurry/core';
 import type { RequestHead } from './call-context.js';
 import type { GuestLimits, GuestLogLine, PagerMode } from './call-types.js';
 import type { EntryPoint, Snapshot } from './instance.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
-import type { MailboxEnd } from './thread-mailbox.js';
+
+/** What a guest thread needs of its mailbox (sent in its `workerData`, the port in the transfer list). */
+export interface MailboxEnd {
+  port: MessagePort;
+  /** An Int32Array of one: messages posted so far. */
+  doorbell: SharedArrayBuffer;
+  /** Its CallFrameSlot. */
+  calls: SharedArrayBuffer;
+}
 
 /** The `workerData` a guest thread starts with. */
 export interface GuestThreadData {
