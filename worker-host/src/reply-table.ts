@@ -127,6 +127,11 @@ function keyOf(instanceId: string, requestId: string): string {
   return `${instanceId}\0${requestId}`;
 }
 
+/** A kept reply's bytes in a migration step, about: its request id and its reply (replyBytes). */
+export function keptReplyBytes(kept: KeptReply): number {
+  return kept.requestId.length + replyBytes(kept.reply);
+}
+
 /** A reply's bytes, about (its encoding's a little less): its body, headers and error text, and room for the rest. */
 export function replyBytes(reply: InvokeReply): number {
   if (!reply.ok) return 64 + reply.error.message.length;

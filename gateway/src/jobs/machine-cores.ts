@@ -20,7 +20,11 @@ export function taskCloneRoom(
   hasPages: (h: HostRecord) => boolean,
 ): (h: HostRecord) => number {
   const machines = new Map<string, HostRecord[]>();
-  for (const h of hosts) machines.set(h.hostname, [...(machines.get(h.hostname) ?? []), h]);
+  for (const h of hosts) {
+    const group = machines.get(h.hostname);
+    if (group) group.push(h);
+    else machines.set(h.hostname, [h]);
+  }
   const room = new Map<string, number>();
   for (const group of machines.values()) {
     // Hosts of an older build report no cores: no cap there.

@@ -17,7 +17,7 @@ import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest
 import { InstanceSource } from './instance-source.js';
 import { MigrationReceiver } from './migration-receiver.js';
 import { APPLY_REPLY_BYTES, COMMIT_REPLY_BYTES, NatsTarget, type NatsTargetOptions } from './nats-target.js';
-import { replyBytes } from '../reply-table.js';
+import { keptReplyBytes } from '../reply-table.js';
 import { CHUNK_BYTES } from './wire-pages.js';
 import { precopy, type PrecopyReport } from './precopy.js';
 
@@ -187,7 +187,6 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
 
   it('kept replies - the source\'s kept replies reach the target once each: small ones with the rounds\' apply steps, the rest (newest first, COMMIT_REPLY_BYTES at a time) at the quiesce step and those kept since with the commit, which stays under the broker\'s 1 MiB', async () => {
     const reply = (id: string, size: number): KeptReply => ({ requestId: id, ageMs: 10, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(size).fill(id.length), hostId: 'source', durationMs: 1 } });
-    const size = (r: KeptReply) => r.requestId.length + replyBytes(r.reply);
     let asked: number | undefined;
     let commitBytes = 0;
     const applyBatches: number[] = [];
@@ -195,7 +194,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       if (step === 'commit') commitBytes = data.length;
       if (step === 'apply') {
         const replies = (decode<ReceiveStep>(data) as Extract<ReceiveStep, { step: 'apply' }>).replies;
-        if (replies) applyBatches.push(replies.reduce((n, r) => n + size(r), 0));
+        if (replies) applyBatches.push(replies.reduce((n, r) => n + keptReplyBytes(r), 0));
       }
       void deliver().then(respond);
     };
@@ -207,7 +206,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       calls++;
       table = [reply(`small-${calls}`, 1024), reply(`big-${calls}`, 200 * 1024), ...table];
       let bytes = 0;
-      return table.filter((r) => (bytes + size(r) <= maxBytes ? ((bytes += size(r)), true) : false));
+      return table.filter((r) => (bytes + keptReplyBytes(r) <= maxBytes ? ((bytes += keptReplyBytes(r)), true) : false));
     });
     if ('error' in m) throw m.error;
     expect(asked).toBe(COMMIT_REPLY_BYTES);

@@ -9,7 +9,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
-import { replyBytes } from '../reply-table.js';
+import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
 import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
 
@@ -165,8 +165,9 @@ export class NatsTarget implements PrecopyTarget {
     const replies: KeptReply[] = [];
     let bytes = 0;
     for (const r of this.keptReplies?.(COMMIT_REPLY_BYTES) ?? []) {
-      const size = r.requestId.length + replyBytes(r.reply);
-      if (this.repliesSent.has(r.requestId) || bytes + size > maxBytes) continue;
+      if (this.repliesSent.has(r.requestId)) continue;
+      const size = keptReplyBytes(r);
+      if (bytes + size > maxBytes) continue;
       bytes += size;
       replies.push(r);
       this.repliesSent.add(r.requestId);
@@ -199,7 +200,7 @@ export class NatsTarget implements PrecopyTarget {
     const chunks = chunked(last.pages, last.bytes);
     // Those not sent with the apply steps or the quiesce step (the others are on the target already).
     const replies = this.unsentReplies();
-    const repliesBytes = replies.reduce((n, r) => n + r.requestId.length + replyBytes(r.reply), 0);
+    const repliesBytes = replies.reduce((n, r) => n + keptReplyBytes(r), 0);
     // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
     const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
     const started = performance.now();
