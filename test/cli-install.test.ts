@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../infra/src/nats-server.js';
+import { freePort } from '../infra/src/free-port.js';
 import { repoRoot } from '../infra/src/services.js';
 import { until } from './helpers/gateway-api.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostRecord } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
-import { freePort } from '../infra/src/nats-server.js';
+import { freePort } from '../infra/src/free-port.js';
 import { repoRoot } from '../infra/src/services.js';
 import { superviseFleet, type Supervisor } from '../infra/src/supervisor.js';
 import { until } from './helpers/gateway-api.js';

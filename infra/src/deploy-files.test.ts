@@ -17,7 +17,8 @@ import { main as deployConfig } from './deploy-config.js';
 import { deploymentSecrets, envFile, natsNodeConfigs } from './deployment.js';
 import { checkManifests } from './k8s-manifests.js';
 import type { NatsNodeAddress } from './nats-config.js';
-import { findNatsServer, freePort } from './nats-server.js';
+import { freePort } from './free-port.js';
+import { findNatsServer } from './nats-server.js';
 
 const DEPLOY = join(dirname(fileURLToPath(import.meta.url)), '..', 'deploy');
 /** The example inputs of the committed files (docs/deploy.md shows the same commands). */

@@ -1,5 +1,6 @@
 /** @flurry/infra: starting nats-server, Flurry's services and whole local fleets. */
 export * from './nats-server.js';
+export * from './free-port.js';
 export * from './nats-config.js';
 export * from './nats-cluster.js';
 export * from './nats-permissions.js';

@@ -6,10 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inlineKeyItems, type NatsAuth } from '@flurry/core';
+import { freePort } from './free-port.js';
 import { startFleetNetwork, type FleetNetwork, type FleetNetworkKind, type ProcessAddress } from './fleet-network.js';
 import { startNatsCluster, type RunningNatsCluster } from './nats-cluster.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
@@ -135,7 +135,8 @@ export class LocalFleet {
       // and the gateway learns of hosts from their heartbeats whenever they come. Every start is awaited before a
       // failure is thrown, so that the processes that did start are killed below.
       const starts = await Promise.allSettled([
-        LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort ?? 0, replicaEnv(opts, credentials)),
+        // A port of its own rather than the kernel's pick: restartGateway binds it again (free-port.ts).
+        LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort ?? (await freePort()), replicaEnv(opts, credentials)),
         ...hostIds.map((id) => LocalFleet.spawnHost(network, natsUrl, dataDir, opts, id, credentials?.host(id))),
       ]);
       for (const s of starts) if (s.status === 'fulfilled') started.push(s.value);
@@ -309,23 +310,11 @@ export class LocalFleet {
  */
 async function metricsEnv(network: FleetNetwork, place: ProcessAddress): Promise<Record<string, string>> {
   if (network.kind === 'netns') return { FLURRY_METRICS_PORT: String(NAMESPACED_METRICS_PORT), FLURRY_METRICS_LISTEN: place.host };
-  return { FLURRY_METRICS_PORT: String(await freeLoopbackPort()) };
+  return { FLURRY_METRICS_PORT: String(await freePort()) };
 }
 
 /** The port OpenTelemetry's Prometheus exporter uses by default: free in a namespace of its own. */
 const NAMESPACED_METRICS_PORT = 9464;
-
-/** A port nothing listens on now on 127.0.0.1 (the kernel's pick; the process given it binds it moments later). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** nats-server node `index`'s name in the fleet's network (the same as its server_name in a cluster). */
 function natsNodeName(index: number): string {

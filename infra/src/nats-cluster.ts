@@ -14,7 +14,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsNodeAddress } from './nats-config.js';
 import { natsUrls } from './nats-config.js';
-import { freePort, startNatsServer, type RunningNatsServer } from './nats-server.js';
+import { freePort } from './free-port.js';
+import { startNatsServer, type RunningNatsServer } from './nats-server.js';
 
 export interface NatsNodePlacement {
   /** Where the node listens (default 127.0.0.1). */

@@ -5,8 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort } from './free-port.js';
 import { natsServerConfig, natsUrls, type NatsClusterSettings } from './nats-config.js';
 
 const FALLBACK_PATHS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server', '/usr/bin/nats-server'];
@@ -19,18 +20,6 @@ export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | u
     if (dir && existsSync(p)) return p;
   }
   return FALLBACK_PATHS.find((p) => existsSync(p));
-}
-
-/** A TCP port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface NatsServerOptions {
