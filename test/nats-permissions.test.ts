@@ -183,14 +183,23 @@ describe('NATS permissions', () => {
   });
 
   it('forged results for indices host-1 was not sent are refused by the coordinator, counted, and the job finishes exactly', async () => {
-    const { id, tenant } = await submitJob(api, { function: 'pattern', clones: 6, init: b64({ mib: 16 }), input: b64({ verify: 'all' }) });
-    // Stored in the results stream before any clone runs: the stream keeps one result per index.
-    const js = jetstream(evil);
-    const forged = (index: number, hostId: string): CloneResult => ({
-      requestId: `${id}.1.forged`, hostId, index, ok: true, output: enc({ forged: true }), startMs: 0, runMs: 0, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0,
-    });
-    await js.publish(JobSubjects.result(tenant, id, 0), encode(forged(0, 'host-1')));
-    await js.publish(JobSubjects.result(tenant, id, 1), encode(forged(1, 'host-2')));
+    // Stored in the results stream before any clone runs (the stream keeps one result per index): the hosts are
+    // stopped from before the job exists until the forgeries are stored, so no real result can come first.
+    const hosts = fleet.hosts.map((h) => h.process);
+    hosts.forEach((p) => p.kill('SIGSTOP'));
+    let id: string;
+    let tenant: string;
+    try {
+      ({ id, tenant } = await submitJob(api, { function: 'pattern', clones: 6, init: b64({ mib: 16 }), input: b64({ verify: 'all' }) }));
+      const js = jetstream(evil);
+      const forged = (index: number, hostId: string): CloneResult => ({
+        requestId: `${id}.1.forged`, hostId, index, ok: true, output: enc({ forged: true }), startMs: 0, runMs: 0, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0,
+      });
+      await js.publish(JobSubjects.result(tenant, id, 0), encode(forged(0, 'host-1')));
+      await js.publish(JobSubjects.result(tenant, id, 1), encode(forged(1, 'host-2')));
+    } finally {
+      hosts.forEach((p) => p.kill('SIGCONT'));
+    }
     const done = await finishedJob(api, id, { timeoutMs: 120_000 });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 6, failed: 0, running: 0, pending: 0 });
