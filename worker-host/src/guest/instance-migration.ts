@@ -28,8 +28,10 @@ export interface MigrationRound {
   bytes: Uint8Array;
   /** The instance's memory size when the round was read. */
   memoryBytes: number;
-  /** Round 0 goes on: this was one slice of it (the instance serves between slices). */
+  /** The round goes on: this was one slice of it (the instance serves between slices). */
   more?: boolean;
+  /** A later round: its pages still to read after this slice (at its first slice, the round's size less this slice's). */
+  left?: number;
 }
 
 /** The last round, read after the instance stopped taking requests, with its mutable globals. */
@@ -70,8 +72,8 @@ export class InstanceMigrationSteps {
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
     const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES, fromParent, ...(reuse ? { reuse } : {}) }, reuse ? [reuse] : []);
     if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
-    const { pages, bytes, memoryBytes, more } = result;
-    return { pages, bytes, memoryBytes, more };
+    const { pages, bytes, memoryBytes, more, left } = result;
+    return { pages, bytes, memoryBytes, more, ...(left !== undefined ? { left } : {}) };
   }
 
   /** See GuestPool.stopAndCopy. */
