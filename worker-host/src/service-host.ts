@@ -93,6 +93,7 @@ export class ServiceHost {
       keepReplies: (instanceId, replies) => this.replies.import(instanceId, replies),
       forgetReplies: (instanceId) => this.replies.forget(instanceId),
       adopt: (r) => this.adopt(r),
+      drop: (instanceId) => void this.destroy(instanceId),
     });
     // An instance destroyed with its thread (a request past its time limit) is gone: stop answering for it, so that
     // its host record no longer lists it and the gateway replaces it, instead of answering not_found forever.

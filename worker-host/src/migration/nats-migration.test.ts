@@ -83,6 +83,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       keepReplies: (_id, replies) => void keptBefore.push(...replies),
       forgetReplies: () => void (keptBefore = []),
       adopt: async (r) => void ((adopted = r.poolId), (adoptedReplies = r.replies)),
+      drop: () => void (adopted = undefined),
     });
     subscribe();
   }, 60_000);
