@@ -130,6 +130,26 @@ describe('ReplyTable', () => {
     expect(table.has('inst-1', 'old')).toBe(false);
   });
 
+  it('exportSince - the instance\'s replies kept after the last `through`, newest first within the bytes given; evicted ones and other instances\' left out', async () => {
+    const table = new ReplyTable({ ...limits, maxReplies: 4 });
+    for (let i = 1; i <= 3; i++) await table.run('inst-1', `req-${i}`, async () => ok(`reply ${i}`));
+    await table.run('inst-2', 'other', async () => ok('not this instance'));
+    const first = table.exportSince('inst-1', 1024 * 1024, 0);
+    expect(first.replies.map((r) => r.requestId)).toEqual(['req-3', 'req-2', 'req-1']);
+    expect(table.exportSince('inst-1', 1024 * 1024, first.through)).toEqual({ replies: [], through: first.through });
+    await table.run('inst-1', 'req-4', async () => ok('reply 4'));
+    await table.run('inst-1', 'req-5', async () => ok('reply 5'));
+    // maxReplies 4: req-1 and req-2 were evicted by req-4 and req-5 (and never reappear); those since the last call only.
+    const next = table.exportSince('inst-1', replyBytes(ok('reply 5')), first.through);
+    expect(next.replies.map((r) => r.requestId)).toEqual(['req-5']);
+    expect(table.exportSince('inst-1', 1024 * 1024, first.through).replies.map((r) => r.requestId)).toEqual(['req-5', 'req-4']);
+    expect(table.exportSince('inst-1', 1024 * 1024, 0).replies.map((r) => r.requestId)).toEqual(['req-5', 'req-4', 'req-3']);
+    table.forget('inst-1');
+    expect(table.exportSince('inst-1', 1024 * 1024, 0).replies).toEqual([]);
+    expect(table.has('inst-2', 'other')).toBe(true);
+    expect(table.has('inst-1', 'req-5')).toBe(false);
+  });
+
   it('forget - the instance\'s replies only', async () => {
     const table = new ReplyTable(limits);
     await table.run('inst-1', 'a', async () => ok('a'));

@@ -9,6 +9,7 @@
  *   const table = new ReplyTable({ keepMs: 120_000, maxBytes: 16 << 20, maxReplies: 10_000 });
  *   const reply = await table.run(instanceId, req.requestId, () => runOnInstance(req));
  *   commitStep.replies = table.export(instanceId, 512 * 1024);   // to the migration's target
+ *   const { replies, through } = table.exportSince(instanceId, 512 * 1024, lastThrough);   // those kept since
  *   table.import(instanceId, step.replies);                         // on the target
  *
  * Kept replies are bounded for the whole host: each for `keepMs`, and the
@@ -32,11 +33,24 @@ interface Kept {
   instanceId: string;
   requestId: string;
   reply: InvokeReply;
+  /** The order it was kept in, host-wide (exportSince). */
+  seq: number;
+  /** Evicted, expired or forgotten: skipped in its instance's list until that is compacted. */
+  gone?: boolean;
+}
+
+/** An instance's kept replies in the order they were kept, and how many of them are gone. */
+interface InstanceReplies {
+  kept: Kept[];
+  gone: number;
 }
 
 export class ReplyTable {
   private readonly running = new Map<string, Promise<InvokeReply>>();
   private readonly done: LRUCache<string, Kept>;
+  /** Each instance's kept replies in the order kept: a migration's steps take those kept since the last step without walking the host's. */
+  private readonly byInstance = new Map<string, InstanceReplies>();
+  private seq = 0;
 
   constructor(private readonly limits: ReplyTableLimits) {
     this.done = new LRUCache<string, Kept>({
@@ -44,7 +58,30 @@ export class ReplyTable {
       max: limits.maxReplies,
       maxSize: limits.maxBytes,
       sizeCalculation: (k) => replyBytes(k.reply),
+      dispose: (k) => this.gone(k),
     });
+  }
+
+  private keep(key: string, k: Omit<Kept, 'seq'>, ttl?: number): void {
+    const kept: Kept = { ...k, seq: ++this.seq };
+    this.done.set(key, kept, ttl === undefined ? undefined : { ttl });
+    // Refused (alone above the byte budget): not listed either.
+    if (this.done.peek(key) !== kept) return;
+    let list = this.byInstance.get(k.instanceId);
+    if (!list) this.byInstance.set(k.instanceId, (list = { kept: [], gone: 0 }));
+    list.kept.push(kept);
+  }
+
+  /** A reply left the cache: its instance's list skips it, and is compacted once mostly gone. */
+  private gone(k: Kept): void {
+    if (k.gone) return;
+    k.gone = true;
+    const list = this.byInstance.get(k.instanceId);
+    if (!list) return;
+    if (++list.gone * 2 < list.kept.length) return;
+    list.kept = list.kept.filter((x) => !x.gone);
+    list.gone = 0;
+    if (list.kept.length === 0) this.byInstance.delete(k.instanceId);
   }
 
   /**
@@ -62,7 +99,7 @@ export class ReplyTable {
       (reply) => {
         this.running.delete(key);
         // A reply alone above the byte budget is not kept (the cache refuses it): its request would run again.
-        this.done.set(key, { instanceId, requestId, reply });
+        this.keep(key, { instanceId, requestId, reply });
         return reply;
       },
       (err: unknown) => {
@@ -101,6 +138,26 @@ export class ReplyTable {
     return out;
   }
 
+  /**
+   * The instance's replies kept after `after` (a `through` this gave before; 0: all), newest kept first, as many
+   * as fit `maxBytes`, and the `through` to give next time: a migration's steps send those kept since the last
+   * step (nats-target.ts) without walking every reply of the host, in the pause neither.
+   */
+  exportSince(instanceId: string, maxBytes: number, after: number): { replies: KeptReply[]; through: number } {
+    const replies: KeptReply[] = [];
+    const list = this.byInstance.get(instanceId)?.kept ?? [];
+    let bytes = 0;
+    for (let i = list.length - 1; i >= 0 && list[i]!.seq > after; i--) {
+      const k = list[i]!;
+      const left = k.gone ? 0 : this.done.getRemainingTTL(keyOf(instanceId, k.requestId));
+      const size = replyBytes(k.reply);
+      if (left <= 0 || bytes + size > maxBytes) continue;
+      bytes += size;
+      replies.push({ requestId: k.requestId, ageMs: Math.max(0, Math.round(this.limits.keepMs - left)), reply: k.reply });
+    }
+    return { replies, through: Math.max(after, list.at(-1)?.seq ?? 0) };
+  }
+
   /** Keeps replies another host ran for the instance (a migration's), for what is left of their time; those known here win. */
   import(instanceId: string, replies: KeptReply[]): void {
     // Oldest first, so that the newest are the most recently used.
@@ -108,13 +165,15 @@ export class ReplyTable {
       const key = keyOf(instanceId, r.requestId);
       const left = this.limits.keepMs - r.ageMs;
       if (left <= 0 || this.running.has(key) || this.done.has(key)) continue;
-      this.done.set(key, { instanceId, requestId: r.requestId, reply: r.reply }, { ttl: left });
+      this.keep(key, { instanceId, requestId: r.requestId, reply: r.reply }, left);
     }
   }
 
   /** Forgets the instance's kept replies (it was destroyed, or migrated away with them). */
   forget(instanceId: string): void {
-    for (const [key, k] of this.done.entries()) if (k.instanceId === instanceId) this.done.delete(key);
+    const list = this.byInstance.get(instanceId);
+    this.byInstance.delete(instanceId);
+    for (const k of list?.kept ?? []) if (!k.gone) this.done.delete(keyOf(instanceId, k.requestId));
   }
 
   /** Kept replies and their bytes. */

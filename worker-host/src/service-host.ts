@@ -93,6 +93,7 @@ export class ServiceHost {
       keepReplies: (instanceId, replies) => this.replies.import(instanceId, replies),
       forgetReplies: (instanceId) => this.replies.forget(instanceId),
       adopt: (r) => this.adopt(r),
+      drop: (instanceId) => void this.destroy(instanceId),
     });
     // An instance destroyed with its thread (a request past its time limit) is gone: stop answering for it, so that
     // its host record no longer lists it and the gateway replaces it, instead of answering not_found forever.
@@ -235,7 +236,7 @@ export class ServiceHost {
     let forwarded = 0;
     target.verify = req.verify === true;
     // Read at the commit, the instance stopped: the target answers a request sent again that ran here.
-    target.keptReplies = (maxBytes) => this.replies.export(inst.instanceId, maxBytes);
+    target.keptReplies = (maxBytes, after) => this.replies.exportSince(inst.instanceId, maxBytes, after);
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     const source = await InstanceSource.begin(pool, inst.poolId, {
       verify: req.verify === true,

@@ -359,9 +359,11 @@ export class GuestPool {
   /**
    * Sets the received globals, after the `last` pages if given (one step in the thread for the end of a
    * migration), and lets the instance serve: the same server going on (no on_restore). Answers the pages
-   * written into it in all (the migration's invariant: as many as the source sent).
+   * written into it in all (the migration's invariant: as many as the source sent) as soon as the step is
+   * queued on its thread; requests meanwhile wait for it; `finished` resolves once it ran (see
+   * InstanceMigrationSteps.finish: a step that failed destroys the instance).
    */
-  finishReceive(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<{ pagesApplied: number }> {
+  finishReceive(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<{ pagesApplied: number; finished: Promise<void> }> {
     return this.migrations.finish(instanceId, globals, last);
   }
 

@@ -28,8 +28,10 @@ export interface MigrationRound {
   bytes: Uint8Array;
   /** The instance's memory size when the round was read. */
   memoryBytes: number;
-  /** Round 0 goes on: this was one slice of it (the instance serves between slices). */
+  /** The round goes on: this was one slice of it (the instance serves between slices). */
   more?: boolean;
+  /** A later round: its pages still to read after this slice (at its first slice, the round's size less this slice's). */
+  left?: number;
 }
 
 /** The last round, read after the instance stopped taking requests, with its mutable globals. */
@@ -70,8 +72,8 @@ export class InstanceMigrationSteps {
     if (inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} is stopped for stop-and-copy`);
     const result = await this.instances.migrationStep(inst, { op: 'round', maxPages: ROUND_SLICE_PAGES, fromParent, ...(reuse ? { reuse } : {}) }, reuse ? [reuse] : []);
     if (result.op !== 'round') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
-    const { pages, bytes, memoryBytes, more } = result;
-    return { pages, bytes, memoryBytes, more };
+    const { pages, bytes, memoryBytes, more, left } = result;
+    return { pages, bytes, memoryBytes, more, ...(left !== undefined ? { left } : {}) };
   }
 
   /** See GuestPool.stopAndCopy. */
@@ -140,17 +142,40 @@ export class InstanceMigrationSteps {
     if (memoryBytes !== undefined) inst.memoryBytes = Math.max(inst.memoryBytes, memoryBytes);
   }
 
-  /** See GuestPool.finishReceive. */
-  async finish(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<{ pagesApplied: number }> {
+  /**
+   * See GuestPool.finishReceive. Resolves once the last step is queued on the instance's thread, not once it ran:
+   * the instance takes requests from then on, held until the step is done (then run in arrival order), so that
+   * the target can answer the commit without waiting for its thread (docs/services.md, "Migration"). `finished`
+   * says when it ran; if it failed the instance is destroyed and its held requests fail, never run on a memory
+   * half written.
+   */
+  async finish(instanceId: string, globals: Record<string, GlobalValue>, last?: MigrationRound): Promise<{ pagesApplied: number; finished: Promise<void> }> {
     const inst = this.instances.migrating(instanceId, 'target');
-    const pagesApplied = inst.migration!.applied + (last?.pages.length ?? 0);
-    if (!last) await this.instances.migrationStep(inst, { op: 'finish', globals });
+    const migration = inst.migration!;
+    if (migration.finishing) throw new FlurryError('conflict', `instance ${instanceId} is finishing its migration already`);
+    const pagesApplied = migration.applied + (last?.pages.length ?? 0);
+    let step: Promise<unknown>;
+    if (!last) step = this.instances.migrationStep(inst, { op: 'finish', globals });
     else {
       const own = { pages: Uint32Array.from(last.pages), bytes: ownCopy(last.bytes), memoryBytes: last.memoryBytes };
-      await this.instances.migrationStep(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
+      step = this.instances.migrationStep(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
     }
-    inst.migration = undefined;
-    return { pagesApplied };
+    // Queued (migrationStep submits at once): requests from now on are held behind it.
+    migration.finishing = true;
+    const finished = step.then(
+      () => {
+        if (inst.migration !== migration) return;
+        inst.migration = undefined;
+        for (const h of migration.held.splice(0)) h.forward(this.instances.handle(instanceId, h.request, h.callId, h.limits));
+      },
+      (err: unknown) => {
+        // Its memory may be half written: nothing runs in it (destroy fails the held requests).
+        this.instances.destroy(instanceId);
+        throw err;
+      },
+    );
+    finished.catch(() => undefined);
+    return { pagesApplied, finished };
   }
 
   /** See GuestPool.settleReceive. */

@@ -40,8 +40,8 @@ export type MigrationOp =
 export type MigrationOpResult =
   /** `fromParent`: the instance can tell the pages it wrote since it was forked (round 0 may send only those). */
   | { op: 'tracked'; fromParent: boolean; memoryBytes: number }
-  /** `more`: round 0 is not complete yet (read the next slice). */
-  | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean }
+  /** `more`: the round is not complete yet (read the next slice); `left`: its pages still to read after this slice (later rounds). */
+  | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean; left?: number }
   /** `readMs`: the dirty scan and copy in the thread. */
   | { op: 'final'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, GlobalValue>; readMs: number }
   | { op: 'hash'; hash: string; memoryBytes: number }
@@ -105,7 +105,7 @@ export class DirtyTracker {
    * what they write meanwhile. The bytes go into `reuse` when it is large
    * enough (a buffer handed back), else into a new buffer.
    */
-  round(maxPages = Infinity, fromParent = false, reuse?: ArrayBuffer): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean } {
+  round(maxPages = Infinity, fromParent = false, reuse?: ArrayBuffer): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean; left?: number } {
     const view = new Uint8Array(this.memory.buffer);
     const count = view.length / PAGE_SIZE;
     const pages: number[] = [];
@@ -162,7 +162,8 @@ export class DirtyTracker {
       else this.sentBytes = this.fromParent ? this.ownBytes : view.length;
     }
     const more = this.rounds === 0 || this.pending.length > 0;
-    return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more };
+    // A later round's size is known at its first slice: the dirtying rate that pacing needs (precopy.ts nextRate).
+    return { pages: Uint32Array.from(pages), bytes, memoryBytes: view.length, more, ...(roundZero ? {} : { left: this.pending.length }) };
   }
 
   /** Pages below `upTo` written since they were last sent (or, past what tracking covers, maybe written). */

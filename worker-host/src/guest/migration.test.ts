@@ -55,6 +55,19 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     return digest;
   }
 
+  /** Begins migrating `src` (compare) and sends its round 0, every slice, into an instance received on the target: its id. */
+  async function roundZero(src: string): Promise<string> {
+    await source.beginMigration(src, { mode: 'compare' });
+    let r0 = await source.migrationRound(src);
+    const dst = await target.receiveInstance('room', { memoryBytes: r0.memoryBytes });
+    await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    while (r0.more) {
+      r0 = await source.migrationRound(src);
+      await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
+    }
+    return dst;
+  }
+
   // A mode the native pager cannot do here is skipped (the reason is printed above).
   for (const mode of MODES) it.skipIf(mode !== 'compare' && !nativeDirty[mode])(`migrate (${mode}) - every request during the migration is answered, the state and memory arrive whole`, async () => {
     const src = await source.createInstance('room');
@@ -218,17 +231,44 @@ describe.skipIf(missing)(`live migration (room, ${BALLAST_MIB} MiB ballast)`, ()
     target.destroyInstance(dst);
   });
 
+  it('finishing - finishReceive answers once the last step is queued: requests to the received instance wait for it and run after it, in order', async () => {
+    const src = await source.createInstance('room');
+    await source.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `f${n++}`);
+    const dst = await roundZero(src);
+    const last = await source.stopAndCopy(src);
+    source.commitMigration(src);
+    source.destroyInstance(src);
+    const { pagesApplied, finished } = await target.finishReceive(dst, last.globals, last);
+    expect(pagesApplied).toBeGreaterThan(0);
+    let ran = false;
+    void finished.then(() => (ran = true));
+    // Committed here: listed as serving, and its requests are taken (not refused) while the step runs.
+    expect(target.instances().find((i) => i.instanceId === dst)).not.toHaveProperty('migrating');
+    const says = Array.from({ length: 3 }, (_, i) => target.instanceHandle(dst, req('POST', '/say', { name: 'ada', text: `f${i}` }), `finishing${i}`).then((r) => ({ seq: json(r).seq, afterFinish: ran })));
+    await finished;
+    expect(await Promise.all(says)).toEqual([{ seq: 1, afterFinish: true }, { seq: 2, afterFinish: true }, { seq: 3, afterFinish: true }]);
+    expect(json(await target.instanceHandle(dst, req('GET', '/messages'), `f${n++}`)).messages.map((m: { text: string }) => m.text)).toEqual(['f0', 'f1', 'f2']);
+    target.destroyInstance(dst);
+  });
+
+  it('finishing fails - a last step that fails destroys the received instance and fails the requests held behind it (none runs on a half-written memory)', async () => {
+    const src = await source.createInstance('room');
+    const dst = await roundZero(src);
+    const last = await source.stopAndCopy(src);
+    // A global the module does not have: the step throws in the thread after the pages are written.
+    const { finished } = await target.finishReceive(dst, { ...last.globals, __flurry_global_missing: 1 }, last);
+    const say = target.instanceHandle(dst, req('POST', '/say', { name: 'ada', text: 'lost' }), `ff${n++}`);
+    await expect(finished).rejects.toThrow(/has no global __flurry_global_missing/);
+    await expect(say).rejects.toMatchObject({ code: 'not_found' });
+    expect(target.instances().some((i) => i.instanceId === dst)).toBe(false);
+    await source.abortMigration(src);
+    source.destroyInstance(src);
+  });
+
   it('queued - requests queued but not started at the stop are held with the later ones (not run on the source), in order', async () => {
     const src = await source.createInstance('room');
     await source.instanceHandle(src, req('POST', '/join', { name: 'ada' }), `q${n++}`);
-    await source.beginMigration(src, { mode: 'compare' });
-    let r0 = await source.migrationRound(src);
-    const dst = await target.receiveInstance('room', { memoryBytes: r0.memoryBytes });
-    await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
-    while (r0.more) {
-      r0 = await source.migrationRound(src);
-      await target.applyPages(dst, r0.pages, r0.bytes, r0.memoryBytes);
-    }
+    const dst = await roundZero(src);
     // The first goes to the idle thread at once; the next four wait in its queue.
     const says = Array.from({ length: 5 }, (_, i) => source.instanceHandle(src, req('POST', '/say', { name: 'ada', text: `q${i}` }), `queued${i}`));
     const final = source.stopAndCopy(src);

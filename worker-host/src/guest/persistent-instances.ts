@@ -42,8 +42,11 @@ export interface PoolInstance extends InstanceInfo {
   thread: InstanceThread;
   /** Its linear memory's size, as of its last request (what it holds of the host's memory budget). */
   memoryBytes: number;
-  /** Set while it migrates away (source) or is being received (target: `applied` pages written into it so far). */
-  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[]; applied: number };
+  /**
+   * Set while it migrates away (source) or is being received (target: `applied` pages written into it so far;
+   * `finishing`: its last step is queued, the commit taken, and its requests are held until that step ran).
+   */
+  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[]; applied: number; finishing?: boolean };
 }
 
 function instanceHolding(instanceId: string): string {
@@ -128,11 +131,12 @@ export class PersistentInstances {
     if (this.scheduler.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
     const inst = this.live.get(instanceId);
     if (!inst) throw new FlurryError('not_found', `instance ${instanceId} does not exist`);
-    if (inst.migration?.role === 'target') throw new FlurryError('unavailable', `instance ${instanceId} is still being received`);
+    if (inst.migration?.role === 'target' && !inst.migration.finishing) throw new FlurryError('unavailable', `instance ${instanceId} is still being received`);
     return new Promise<CallResult>((resolve, reject) => {
-      // Stopped for stop-and-copy: held until the migration commits (forwarded) or aborts (run here).
+      // Stopped for stop-and-copy: held until the migration commits (forwarded) or aborts (run here). Received and
+      // finishing: held until its last step ran (then run here) or failed.
       const held: HeldRequest = { request, callId, limits, forward: (answer) => answer.then(resolve, reject) };
-      if (inst.migration?.stopped) return inst.migration.held.push(held);
+      if (inst.migration?.stopped || inst.migration?.finishing) return inst.migration.held.push(held);
       const { body, method, path, query, headers } = request;
       const own = ownCopy(body);
       this.scheduler.submitTo(inst.thread, {
@@ -187,7 +191,8 @@ export class PersistentInstances {
       key,
       createdAt,
       requests,
-      ...(migration ? { migrating: migration.role === 'target' ? ('target' as const) : migration.stopped ? ('stopped' as const) : ('source' as const) } : {}),
+      // Finishing: committed here, it takes requests (they wait for its last step).
+      ...(migration && !migration.finishing ? { migrating: migration.role === 'target' ? ('target' as const) : migration.stopped ? ('stopped' as const) : ('source' as const) } : {}),
     }));
   }
 

@@ -45,12 +45,14 @@ export class InstanceTarget implements PrecopyTarget {
   async commit(last: MigrationRound, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
     const started = performance.now();
     const id = await this.received(last.memoryBytes);
-    const { pagesApplied } = await this.pool.finishReceive(id, globals, last);
-    const applyMs = performance.now() - started;
+    const { pagesApplied, finished } = await this.pool.finishReceive(id, globals, last);
     if (pagesApplied !== pagesSent) {
       this.abort();
       throw new FlurryError('internal', `the commit is refused: ${pagesApplied} pages were written into the instance, the source sent ${pagesSent}`);
     }
+    // In one process nothing is gained by answering before the step ran; its failure is the commit's.
+    await finished;
+    const applyMs = performance.now() - started;
     if (this.opts.verify) this.memoryHash = (await this.pool.instanceMemoryHash(id)).hash;
     return { sendMs: 0, targetApplyMs: applyMs, targetCommitMs: performance.now() - started, pagesApplied };
   }

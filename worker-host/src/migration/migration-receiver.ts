@@ -30,6 +30,8 @@ export interface ReceiverDeps {
   /** Keeps the source's kept replies of an instance being received (an apply or quiesce step's), and forgets them if it does not come. */
   keepReplies: (instanceId: string, replies: KeptReply[]) => void;
   forgetReplies: (instanceId: string) => void;
+  /** A received instance whose last step failed after its commit was answered: it serves no more (its pool copy is gone). */
+  drop: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
   adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
 }
@@ -138,7 +140,12 @@ export class MigrationReceiver {
     }
   }
 
-  /** The last pages and the globals in one step in the guest thread, the page count checked, then the instance's subject. */
+  /**
+   * The page count checked, the last pages and the globals queued as one step on the instance's thread, then
+   * the instance's subject; answered once the step is queued, not once it ran (its requests are held behind
+   * it): the pause no longer waits for the target's guest thread. A step that fails afterwards drops the
+   * instance (`drop`), committed or not: one owner or none. With `verify` it waits for the step, to hash.
+   */
   private async commit(s: Extract<ReceiveStep, { step: 'commit' }>): Promise<Answer> {
     const started = performance.now();
     const { pool } = this.deps;
@@ -151,16 +158,20 @@ export class MigrationReceiver {
       };
       late();
       const applying = performance.now();
-      const { pagesApplied } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
-      const applyMs = performance.now() - applying;
-      // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had.
+      const { pagesApplied, finished } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
+      // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had (nothing ran in it yet: dropped below).
       if (pagesApplied !== s.pagesSent) {
         throw new FlurryError('internal', `the commit of migration ${s.migrationId} is refused: host ${this.deps.hostId} wrote ${pagesApplied} pages into the instance, the source sent ${s.pagesSent}`);
       }
       // Before the instance serves (and changes): what arrived, to compare with the source's memory at the stop.
-      const memoryHash = s.verify ? (await pool.instanceMemoryHash(r.poolId)).hash : undefined;
+      const memoryHash = s.verify ? (await finished, (await pool.instanceMemoryHash(r.poolId)).hash) : undefined;
+      const applyMs = performance.now() - applying;
       late();
       this.receiving.delete(s.migrationId);
+      finished.catch((err: unknown) => {
+        this.deps.log.error({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, err: (err as Error).message }, 'received service instance lost: its last migration step failed after the commit');
+        this.deps.drop(r.instanceId);
+      });
       await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest, replies: s.replies });
       const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
       this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now() });

@@ -83,6 +83,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       keepReplies: (_id, replies) => void keptBefore.push(...replies),
       forgetReplies: () => void (keptBefore = []),
       adopt: async (r) => void ((adopted = r.poolId), (adoptedReplies = r.replies)),
+      drop: () => void (adopted = undefined),
     });
     subscribe();
   }, 60_000);
@@ -109,7 +110,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
    * whichever pool owns it, and one migration to the target as service-host
    * drives it. Resolves with the migration's result and the client's record.
    */
-  async function migrateUnderLoad(opts: Partial<NatsTargetOptions> = {}, keptReplies?: (maxBytes: number) => KeptReply[]) {
+  async function migrateUnderLoad(opts: Partial<NatsTargetOptions> = {}, keptReplies?: NatsTarget['keptReplies']) {
     const src = await source.createInstance('room');
     const sent: HttpRequestData[] = [req('POST', '/join', { name: 'ada' })];
     await source.instanceHandle(src, sent[0]!, `c${n++}`);
@@ -198,18 +199,24 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       }
       void deliver().then(respond);
     };
-    // Each time it is asked the source has kept a small reply and one too large to ride with pages; asked for the newest.
+    // Each time it is asked the source has kept a small reply and one too large to ride with pages (the table's
+    // 2 × calls replies, newest first, numbered in the order kept); asked for the newest since the last `through`.
     let table: KeptReply[] = [];
     let calls = 0;
-    const m = await migrateUnderLoad({}, (maxBytes) => {
+    const afters: number[] = [];
+    const m = await migrateUnderLoad({}, (maxBytes, after) => {
       asked = maxBytes;
+      afters.push(after);
       calls++;
       table = [reply(`small-${calls}`, 1024), reply(`big-${calls}`, 200 * 1024), ...table];
       let bytes = 0;
-      return table.filter((r) => (bytes + keptReplyBytes(r) <= maxBytes ? ((bytes += keptReplyBytes(r)), true) : false));
+      const replies = table.slice(0, 2 * calls - after).filter((r) => (bytes + keptReplyBytes(r) <= maxBytes ? ((bytes += keptReplyBytes(r)), true) : false));
+      return { replies, through: 2 * calls };
     });
     if ('error' in m) throw m.error;
     expect(asked).toBe(COMMIT_REPLY_BYTES);
+    // Each step reads only what was kept since the step before.
+    expect(afters).toEqual(Array.from({ length: calls }, (_, i) => 2 * i));
     const received = [...keptBefore, ...adoptedReplies!].map((r) => r.requestId);
     expect(new Set(received).size).toBe(received.length);
     // Every small one arrived, the first ones with apply steps, each batch within APPLY_REPLY_BYTES.

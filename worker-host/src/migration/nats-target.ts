@@ -59,8 +59,11 @@ export class NatsTarget implements PrecopyTarget {
   /** Set before the migration: the target hashes the instance's memory once committed (memoryHash). */
   verify = false;
   memoryHash: string | undefined;
-  /** The source's kept replies of the instance (reply-table.ts), newest first, at most `maxBytes` of them: those not sent yet go with the steps. */
-  keptReplies: ((maxBytes: number) => KeptReply[]) | undefined;
+  /**
+   * The source's replies of the instance kept after `after` (reply-table.ts, exportSince), newest first, at most
+   * `maxBytes` of them, and the `through` to ask after next: those not sent yet go with the steps.
+   */
+  keptReplies: ((maxBytes: number, after: number) => { replies: KeptReply[]; through: number }) | undefined;
   private prepared = false;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
@@ -69,8 +72,10 @@ export class NatsTarget implements PrecopyTarget {
   private readonly gone = new Promise<never>((_, reject) => (this.onLost = reject));
   /** The commit's last pages before its last step (reported with the outcome too). */
   private sendMs = 0;
-  /** Kept replies sent already (request ids), with an apply or quiesce step. */
-  private readonly repliesSent = new Set<string>();
+  /** The source's newest kept replies (COMMIT_REPLY_BYTES of them, newest first) as read from its table, and which were sent. */
+  private recent: { reply: KeptReply; size: number; sent: boolean }[] = [];
+  /** Where the source's table was read up to (its `through`). */
+  private repliesThrough = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -159,18 +164,28 @@ export class NatsTarget implements PrecopyTarget {
 
   /**
    * Of the source's newest kept replies (COMMIT_REPLY_BYTES of them), those not sent yet, newest first, as many as
-   * fit `maxBytes` (one too large is left for a later step); now counted as sent.
+   * fit `maxBytes` (one too large is left for a later step); now counted as sent. Only those kept since the last
+   * step are read from the source's table: a step, the commit in the pause included, never walks all of them.
    */
   private unsentReplies(maxBytes = COMMIT_REPLY_BYTES): KeptReply[] {
+    const fresh = this.keptReplies?.(COMMIT_REPLY_BYTES, this.repliesThrough);
+    if (fresh) {
+      this.repliesThrough = fresh.through;
+      if (fresh.replies.length > 0) {
+        // The newest COMMIT_REPLY_BYTES of the table, sent or not (as it would export them); older ones are never sent.
+        let bytes = 0;
+        this.recent = [...fresh.replies.map((reply) => ({ reply, size: keptReplyBytes(reply), sent: false })), ...this.recent].filter(
+          (r) => bytes + r.size <= COMMIT_REPLY_BYTES && (bytes += r.size) > 0,
+        );
+      }
+    }
     const replies: KeptReply[] = [];
     let bytes = 0;
-    for (const r of this.keptReplies?.(COMMIT_REPLY_BYTES) ?? []) {
-      if (this.repliesSent.has(r.requestId)) continue;
-      const size = keptReplyBytes(r);
-      if (bytes + size > maxBytes) continue;
-      bytes += size;
-      replies.push(r);
-      this.repliesSent.add(r.requestId);
+    for (const r of this.recent) {
+      if (r.sent || bytes + r.size > maxBytes) continue;
+      bytes += r.size;
+      replies.push(r.reply);
+      r.sent = true;
     }
     return replies;
   }

@@ -81,6 +81,29 @@ describe('precopy', () => {
     expect(log.at(-2)).toBe('sent483');
   });
 
+  it('pacing - a later round\'s dirtying rate is its whole size (known at its first slice: `left`), not its first slice\'s', async () => {
+    const slices = [[60], [240, 240, 240, 240, 240], [30]];
+    let r = 0;
+    let s = 0;
+    const { source, target } = fakes([]);
+    source.round = async () => {
+      const round = slices[r]!;
+      const pages = round[s]!;
+      const left = round.slice(s + 1).reduce((n, x) => n + x, 0);
+      const slice = { pages: Uint32Array.from({ length: pages }, (_, i) => i), bytes: new Uint8Array(pages * PAGE_SIZE), memoryBytes: 1 << 24, more: left > 0, ...(r > 0 ? { left } : {}) };
+      if (++s === round.length) [r, s] = [Math.min(r + 1, slices.length - 1), 0];
+      return slice;
+    };
+    const MiB = 1024 * 1024;
+    const pacing = { startBytesPerS: 8 * MiB, marginBytesPerS: 4 * MiB, capBytesPerS: 4000 * MiB };
+    const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 3, pacing });
+    expect(report.rounds.map((x) => x.pages)).toEqual([60, 1200, 30]);
+    expect(report.rounds[0]!.paceBytesPerS).toBe(8 * MiB);
+    // Round 1 at round 1's 1,200 pages over round 0's time (plus the margin), not its first slice's 240.
+    expect(report.rounds[1]!.paceBytesPerS).toBe(nextRate(pacing, 8 * MiB, 1200 * PAGE_SIZE, report.rounds[0]!.ms));
+    expect(report.rounds[2]!.paceBytesPerS).toBe(nextRate(pacing, report.rounds[1]!.paceBytesPerS!, 30 * PAGE_SIZE, report.rounds[1]!.ms));
+  });
+
   it('pacing - the budget rule uses the copy work, not the pacing\'s waits: a target slow to apply never stops on the budget', async () => {
     const { source, target } = fakes([300, 100, 40, 40]);
     const apply = target.apply.bind(target);

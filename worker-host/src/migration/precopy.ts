@@ -11,6 +11,7 @@
  * stays stopped and asks the target (`outcome`) — committed: the source lets
  * go; refused: it resumes; nobody can tell: it lets go (one owner or none).
  */
+import { PAGE_SIZE } from '@flurry/core/basics';
 import type { GlobalValue } from '../guest/instance.js';
 import type { MigrationRound } from '../guest/instance-migration.js';
 
@@ -133,6 +134,8 @@ export interface RoundRecord {
   bytes: number;
   /** Reading the round on the source and applying it on the target. */
   ms: number;
+  /** Paced: the rate it was sent at, bytes a second. */
+  paceBytesPerS?: number;
 }
 
 export interface PrecopyReport {
@@ -223,8 +226,8 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     let bytes = 0;
     for (let more = true; more; ) {
       const slice = await timed(() => source.round());
-      // Later rounds: their size is the dirtying rate of the round before.
-      if (pacing && rounds.length > 0 && pages === 0) rate = nextRate(pacing, rate, slice.bytes.length, rounds.at(-1)!.ms);
+      // Later rounds: their whole size (known at their first slice) over the round before's time is its dirtying rate.
+      if (pacing && rounds.length > 0 && pages === 0) rate = nextRate(pacing, rate, slice.bytes.length + (slice.left ?? 0) * PAGE_SIZE, rounds.at(-1)!.ms);
       if (pacing) await paced(slice, bytes, t0);
       else await timed(() => target.apply(slice.pages, slice.bytes, slice.memoryBytes));
       pages += slice.pages.length;
@@ -234,7 +237,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     }
     if (rounds.length === 0 && !fromParent) await target.settle?.();
     const ms = performance.now() - t0;
-    rounds.push({ pages, bytes, ms });
+    rounds.push({ pages, bytes, ms, ...(pacing ? { paceBytesPerS: rate } : {}) });
     history.push(pages);
     totalBytes += bytes;
     copiedPages += pages;
