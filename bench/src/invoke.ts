@@ -145,7 +145,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       console.log(`  call channel hop and host (channel call - guest)    ${stages.channelHopAndHostMs.toFixed(3)} ms   (channel call p50 ${channelInvoke.p50Ms.toFixed(3)}, p99 ${channelInvoke.p99Ms.toFixed(3)})`);
       console.log(`  gateway HTTP + routing (GET /healthz)               ${stages.httpAndRoutingMs.toFixed(3)} ms   p99 ${httpOnly.p99Ms.toFixed(3)}`);
       console.log(`  gateway call path (auth, quota, body, invoker, reply) ${stages.gatewayCallPathMs.toFixed(3)} ms`);
-      if (cpu) console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
+      if (cpu) {
+        console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
+        console.log(`  waiting for a core per call (run queue, µs): ${Object.entries(cpu.runqWaitUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; time slices per call: ${Object.entries(cpu.slices).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+      }
       console.log(`key lookup in process: ${keyCheckUs.toFixed(2)} µs per call with 3 keys, ${keyCheckUs1000.toFixed(2)} µs with 1,000 (median of batches)`);
     }
     return {
@@ -172,7 +175,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       noChannelsP99Ms: round(b1.p99Ms),
       noAuthP99Ms: round(o1.p99Ms),
       channelsSavedP50Ms: round(b1.p50Ms - o1.p50Ms),
-      ...(cpu ? { cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])) } : {}),
+      ...(cpu ? {
+        cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])),
+        runqWaitPerCallUs: Object.fromEntries(Object.entries(cpu.runqWaitUs).map(([k, v]) => [k, round(v, 0)])),
+        slicesPerCall: Object.fromEntries(Object.entries(cpu.slices).map(([k, v]) => [k, round(v, 2)])),
+      } : {}),
       breakdownMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v)])),
       natsInvokeP50Ms: round(natsInvoke.p50Ms),
       natsInvokeP99Ms: round(natsInvoke.p99Ms),
@@ -311,17 +318,36 @@ async function openChannel(nc: NatsConnection, hostIds: string[], fn: { tenant: 
 }
 
 /**
- * CPU time each process of the call's path spends per call (user + system, from /proc; Linux only), over a
- * single-client loop of `op`: what a call costs apart from waiting, which load on a shared machine inflates less
- * than latency. Undefined where /proc is missing.
+ * What each process of the call's path spends per call, over a single-client loop of `op` (Linux only, from /proc;
+ * undefined where it is missing): its CPU time (user + system), what a call costs apart from waiting, which load on
+ * a shared machine inflates less than latency; and, summed over its threads (/proc/PID/task/TID/schedstat), the time
+ * its threads were runnable but waited for a core (`runqWaitUs`) and how often they were put on one (`slices`: each
+ * wake-up is one, and so is each preemption). The run-queue wait is the part of a call's latency that is neither
+ * its code nor its messages but the machine's other work.
  */
-async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs: number): Promise<{ calls: number; perCallUs: Record<string, number> } | undefined> {
+async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs: number): Promise<{ calls: number; perCallUs: Record<string, number>; runqWaitUs: Record<string, number>; slices: Record<string, number> } | undefined> {
   const ticks = (pid: number | undefined): number => {
     if (pid === undefined) return 0;
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]);
+  };
+  /** Nanoseconds waited on a run queue and time slices, summed over the threads of `pid` alive now. */
+  const scheduled = (pid: number | undefined): { waitNs: number; slices: number } => {
+    const sum = { waitNs: 0, slices: 0 };
+    if (pid === undefined) return sum;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        // schedstat: time on a core (ns), time waiting on a run queue (ns), time slices.
+        const [, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+        sum.waitNs += wait;
+        sum.slices += slices;
+      } catch {
+        // The thread exited meanwhile.
+      }
+    }
+    return sum;
   };
   let natsPid: number | undefined;
   try {
@@ -333,12 +359,25 @@ async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs
   } catch {
     return undefined;
   }
-  const pids: Record<string, number | undefined> = { gateway: fleet.gateway.process.pid, hosts: undefined, natsServer: natsPid, client: process.pid };
-  const sample = () => ({ ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ticks(pid)])), hosts: fleet.hosts.reduce((n, h) => n + ticks(h.process.pid), 0) });
+  const pids: Record<string, number | undefined> = { gateway: fleet.gateway.process.pid, natsServer: natsPid, client: process.pid };
+  const hostPids = fleet.hosts.map((h) => h.process.pid);
+  const sample = () => {
+    const out: Record<string, { ticks: number; waitNs: number; slices: number }> = {};
+    for (const [k, pid] of Object.entries(pids)) out[k] = { ticks: ticks(pid), ...scheduled(pid) };
+    out.hosts = { ticks: 0, waitNs: 0, slices: 0 };
+    for (const pid of hostPids) {
+      const s = scheduled(pid);
+      out.hosts.ticks += ticks(pid);
+      out.hosts.waitNs += s.waitNs;
+      out.hosts.slices += s.slices;
+    }
+    return out;
+  };
   const before = sample();
   const got = await closedLoop(op, 1, durationMs, 0);
   const after = sample();
   const hz = 100; // USER_HZ, the unit of /proc's times on Linux
-  const perCallUs = Object.fromEntries(Object.keys(before).map((k) => [k, (((after as Record<string, number>)[k] - (before as Record<string, number>)[k]) / hz) * 1e6 / Math.max(1, got.latencies.length)]));
-  return { calls: got.latencies.length, perCallUs };
+  const calls = Math.max(1, got.latencies.length);
+  const per = (f: (s: { ticks: number; waitNs: number; slices: number }) => number) => Object.fromEntries(Object.keys(before).map((k) => [k, (f(after[k]) - f(before[k])) / calls]));
+  return { calls: got.latencies.length, perCallUs: per((s) => (s.ticks / hz) * 1e6), runqWaitUs: per((s) => s.waitNs / 1e3), slices: per((s) => s.slices) };
 }
