@@ -50,7 +50,7 @@ const samples: Record<ListenedKind, Record<string, unknown>> = {
     pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, progress: { done: 1, total: 1 },
   },
   CloneProgress: { requestId: 'r', hostId: 'h', index: 100_000, done: 1, total: 2 },
-  TaskRequest: { requestId: 'r', hostId: 'h', index: 0, failed: [{ task: 1, error: { code: 'guest_trap', message: 'm' } }], duplicates: 0 },
+  TaskRequest: { requestId: 'r', hostId: 'h', index: 0, failed: [{ task: 1, error: { code: 'guest_trap', message: 'm' } }] },
   JobEvent: { kind: 'progress', at: 1, tenant: TENANT, jobId: 'j', note: { a: [1, 2] } },
   JobControlRequest: { action: 'cancel', tenant: TENANT, jobId: 'j' },
   CreateInstanceRequest: { requestId: 'r', tenant: TENANT, service: 's', name: 'n', digest: 'd', instanceId: 'i', init: bytes(1), initData: ref },

@@ -124,7 +124,7 @@ describe('task jobs', () => {
     // minute (the host's GIVE_UP_MS) with its guest thread held, delaying the next job's clones.
     const nc = await connect(fleet.adminConnectOptions());
     try {
-      const late = decode<TaskReply>((await nc.request(JobSubjects.tasks(job.tenant, job.id), encode({ requestId: `${job.id}.late`, hostId: 'host-1', index: 2, failed: [], duplicates: 0 }), { timeout: 5000 })).data);
+      const late = decode<TaskReply>((await nc.request(JobSubjects.tasks(job.tenant, job.id), encode({ requestId: `${job.id}.late`, hostId: 'host-1', index: 2, failed: [] }), { timeout: 5000 })).data);
       expect(late).toEqual({ ok: true, tasks: [], end: true });
     } finally {
       await nc.close();
@@ -184,11 +184,11 @@ describe('task jobs', () => {
     try {
       const subject = JobSubjects.tasks(job.tenant, job.id);
       const ask = async (body: Uint8Array) => decode<TaskReply>((await nc.request(subject, body, { timeout: 5000 })).data);
-      const garbled = await ask(encode({ requestId: 'r', hostId: 'h', index: -1, failed: 'x', duplicates: 0 }));
+      const garbled = await ask(encode({ requestId: 'r', hostId: 'h', index: -1, failed: 'x' }));
       expect(garbled).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed TaskRequest: /) } });
-      const negativeStart = await ask(encode({ requestId: 'r', hostId: 'h', index: 0, failed: [], duplicates: 0, startMs: -5 }));
+      const negativeStart = await ask(encode({ requestId: 'r', hostId: 'h', index: 0, failed: [], startMs: -5 }));
       expect(negativeStart).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed TaskRequest: /) } });
-      const stranger = await ask(encode({ requestId: `${job.id}.1.forged`, hostId: 'host-1', index: 0, failed: [{ task: 3, error: { code: 'guest_trap', message: 'forged' } }], duplicates: 0 }));
+      const stranger = await ask(encode({ requestId: `${job.id}.1.forged`, hostId: 'host-1', index: 0, failed: [{ task: 3, error: { code: 'guest_trap', message: 'forged' } }] }));
       expect(stranger).toEqual({ ok: true, tasks: [], end: true });
     } finally {
       await nc.close();

@@ -428,13 +428,18 @@ export interface CloneResult {
   outputObject?: string;
   /** A task job's clone that failed in `run_task`: the task it was running (a time limit ends the clone, not only the task). */
   task?: number;
+  /**
+   * A task job's results of tasks `index` .. `index + taskRunMs.length - 1` in one message (docs/jobs.md,
+   * "Tasks"): how long each ran; `output` (or the object) frames their outputs in task order, each a u32 LE
+   * length and its bytes (as reduce input). Published to `JobSubjects.taskResults`.
+   */
+  taskRunMs?: number[];
 }
 
 /**
  * A task job's clone asks its task server for work (JobSubjects.tasks): it
- * reports the tasks whose `run_task` failed since its last request and how
- * many of its results the results stream refused (another attempt's came
- * first), and takes the next batch.
+ * reports the tasks whose `run_task` failed since its last request and takes
+ * the next batch.
  */
 export interface TaskRequest {
   requestId: string;
@@ -442,7 +447,6 @@ export interface TaskRequest {
   /** The clone's index. */
   index: number;
   failed: { task: number; error: WireError }[];
-  duplicates: number;
   /** Ms from the fork request's arrival at the host to the clone running (instance made, `on_restore` returned): the record's `clonesDetail[].startMs`. */
   startMs?: number;
 }
@@ -579,6 +583,13 @@ export const JobEventsStream = 'FLURRY_JOB_EVENTS';
 /** The most tasks a task job may declare (JobSpec.tasks). */
 export const MAX_TASKS = 65_536;
 
+/**
+ * A task clone sends the results of the tasks it finished together (one message, TaskResults), each at
+ * most this long after it ended, and before its next ask: the task server allows for it before it
+ * judges a task a straggler.
+ */
+export const TASK_RESULT_LAG_MS = 100;
+
 /** Job inputs and outputs at least this large go through the job object store. */
 export const LARGE_JOB_DATA_BYTES = 512 * 1024;
 
@@ -588,6 +599,8 @@ export const JobSubjects = {
   /** Prefix of a job's result subjects; a clone's result is `<prefix>.<index>`. */
   results: (tenant: string, jobId: string) => `flurry.results.${tenant}.${jobId}`,
   result: (tenant: string, jobId: string, index: number) => `flurry.results.${tenant}.${jobId}.${index}`,
+  /** A task job's results of tasks first..last (CloneResult.taskRunMs): `<prefix>.<first>-<last>` (taskRange reads it back). */
+  taskResults: (tenant: string, jobId: string, first: number, last: number) => `flurry.results.${tenant}.${jobId}.${first}-${last}`,
   /** Every subject of the failures stream. */
   allFailures: 'flurry.failures.>',
   /** Prefix of a job's failed attempts: `<prefix>.<attempt>.<index>` (the attempt is the fork request's id, which starts with the job's). */

@@ -156,9 +156,10 @@ const cloneResult = z.object({
   requestId: str, hostId: str, index: num, ok: z.boolean(), output: bytes.optional(), error: wireError.optional(),
   startMs: num, runMs: num, createdMs: ms.optional(), firstFaultMs: ms.optional(), pages: pageCounts, faultWaitMs: num,
   progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(), task: count.optional(),
+  taskRunMs: arrayOf(ms).refine((a) => a.length >= 1 && a.length <= MAX_TASKS, { message: `expected 1 to ${MAX_TASKS} tasks` }).optional(),
 });
 const taskRequest = z.object({
-  requestId: str, hostId: str, index: count, failed: arrayOf(z.object({ task: count, error: wireError })), duplicates: count,
+  requestId: str, hostId: str, index: count, failed: arrayOf(z.object({ task: count, error: wireError })),
   startMs: z.number().finite().nonnegative().optional(),
 });
 const taskReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), tasks: arrayOf(count), end: z.boolean() }), failed]);

@@ -140,7 +140,7 @@ export class CloneAttempts {
     const { store } = this.job;
     const { tenant, id } = this.record;
     if (this.tasks) await this.tasks.readStored();
-    else for (const index of await store.finishedIndexes(tenant, id)) {
+    else for (const index of await store.finishedIndexes(tenant, id, this.record.clones)) {
       if (this.record.clonesDetail[index]?.state === 'done') continue;
       const r = await store.result(tenant, id, index);
       if (r) this.onResult(r);

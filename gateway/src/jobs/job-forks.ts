@@ -73,8 +73,8 @@ export function cloneForkRequest(job: JobForkFacts, host: string, requestId: str
   };
 }
 
-/** The output object a clone attempt writes for `index` (its host names it from the request's outputPrefix). */
-export function cloneOutputObject(record: Pick<JobRecord, 'tenant' | 'id'>, index: number, requestId: string): string {
+/** The output object a clone attempt writes for `index` (a task job's run: `<first>-<last>`; its host names it from the request's outputPrefix). */
+export function cloneOutputObject(record: Pick<JobRecord, 'tenant' | 'id'>, index: number | string, requestId: string): string {
   return `${record.tenant}/${record.id}/out/${index}/${requestId}`;
 }
 

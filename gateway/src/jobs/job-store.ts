@@ -2,7 +2,9 @@
  * Where jobs live: records in the `flurry_jobs` KV bucket, idempotency keys in
  * `flurry_job_keys`, specs, descriptors and reduce outputs in the
  * `flurry_job_data` object store, clone results in the `FLURRY_RESULTS`
- * stream (one message per job and index: the first result wins). Every
+ * stream (one message per job and index: the first result wins; a task job's
+ * are runs of tasks, `<first>-<last>`, and per task the first stored run that
+ * holds it wins). Every
  * gateway replica opens the same store; only the coordinator writes records
  * after a job is created.
  */
@@ -11,6 +13,7 @@ import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
   decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openKv, openObjects, openStreamOf, ResultsStream,
+  taskRange, unframeOutputs,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
 
@@ -127,13 +130,24 @@ export class JobStore {
     }
   }
 
-  /** Indexes whose result is in the stream. */
-  async finishedIndexes(tenant: string, jobId: string): Promise<Set<number>> {
+  /** Indexes below `limit` whose result is in the stream (a task job's: every task of the runs it holds). */
+  async finishedIndexes(tenant: string, jobId: string, limit: number): Promise<Set<number>> {
+    const out = new Set<number>();
+    for (const token of await this.resultTokens(tenant, jobId)) {
+      const run = taskRange(token);
+      if (!run) {
+        const index = Number(token);
+        if (Number.isInteger(index) && index < limit) out.add(index);
+      } else for (let t = run.first; t <= run.last && t < limit; t++) out.add(t);
+    }
+    return out;
+  }
+
+  /** The last tokens of a job's subjects in the results stream: clone indexes, or a task job's `<first>-<last>`. */
+  private async resultTokens(tenant: string, jobId: string): Promise<string[]> {
     const prefix = JobSubjects.results(tenant, jobId);
     const info = await this.jsm.streams.info(ResultsStream, { subjects_filter: `${prefix}.*` });
-    const out = new Set<number>();
-    for (const subject of Object.keys(info.state.subjects ?? {})) out.add(Number(subject.slice(prefix.length + 1)));
-    return out;
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length + 1));
   }
 
   /**
@@ -152,7 +166,7 @@ export class JobStore {
     let fullSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 250));
-      const kept = await this.finishedIndexes(tenant, jobId);
+      const kept = await this.finishedIndexes(tenant, jobId, clones);
       const before = missing.length;
       missing = [];
       for (let i = 0; i < clones; i++) if (!kept.has(i)) missing.push(i);
@@ -222,11 +236,50 @@ export class JobStore {
   }
 
   /**
-   * Deletes the stored result of an index when it is the one from attempt `requestId`
-   * (a result the coordinator refused), so that the real one can be stored.
+   * A task job's outputs of tasks 0..total-1 in task order: per task, that of the first run the stream
+   * stored that holds it (lowest sequence); `missing` as for outputsInOrder. Outputs in `known` (by task)
+   * are not read again.
    */
-  async dropResult(tenant: string, jobId: string, index: number, requestId: string): Promise<void> {
-    const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: JobSubjects.result(tenant, jobId, index) }).catch(() => null);
+  async taskOutputs(tenant: string, jobId: string, total: number, missing: 'throw' | 'empty', known: readonly (Uint8Array | undefined)[] = []): Promise<Uint8Array[]> {
+    const outputs: (Uint8Array | undefined)[] = Array.from({ length: total }, (_, t) => known[t]);
+    const wanted = (run: { first: number; last: number }) => {
+      for (let t = run.first; t <= run.last && t < total; t++) if (!outputs[t]) return true;
+      return false;
+    };
+    const tokens = outputs.every(Boolean) ? [] : (await this.resultTokens(tenant, jobId)).filter((token) => {
+      const run = taskRange(token);
+      return run !== undefined && wanted(run);
+    });
+    const runs: { seq: number; first: number; outputs: Uint8Array[] }[] = [];
+    let next = 0;
+    const reader = async () => {
+      for (let i = next++; i < tokens.length; i = next++) {
+        const subject = `${JobSubjects.results(tenant, jobId)}.${tokens[i]}`;
+        const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: subject }).catch(() => null);
+        const r = m ? decodeChecked('CloneResult', m.data, subject) : undefined;
+        if (!m || !r?.taskRunMs) continue;
+        const framed = r.outputObject ? await this.objectOutput(tenant, jobId, r.outputObject) : (r.output ?? new Uint8Array(0));
+        const each = unframeOutputs(framed, r.taskRunMs.length);
+        if (each) runs.push({ seq: m.seq, first: r.index, outputs: each });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESULT_READS, tokens.length) }, reader));
+    runs.sort((a, b) => a.seq - b.seq);
+    for (const run of runs) run.outputs.forEach((o, k) => {
+      if (run.first + k < total) outputs[run.first + k] ??= o;
+    });
+    return outputs.map((o, t) => {
+      if (!o && missing === 'throw') throw new FlurryError('internal', `the result of task ${t} is missing from the results stream`);
+      return o ?? new Uint8Array(0);
+    });
+  }
+
+  /**
+   * Deletes the stored result `token` (an index, or a task job's `<first>-<last>`) when it is the one from
+   * attempt `requestId` (a result the coordinator refused), so that the real one can be stored.
+   */
+  async dropResult(tenant: string, jobId: string, token: number | string, requestId: string): Promise<void> {
+    const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: `${JobSubjects.results(tenant, jobId)}.${token}` }).catch(() => null);
     if (!m || decodeChecked('CloneResult', m.data, m.subject)?.requestId !== requestId) return;
     await this.jsm.streams.deleteMessage(ResultsStream, m.seq, false);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import type { CloneResult, StoredJob } from '@flurry/core';
+import { frameReduceInput, type CloneResult, type StoredJob } from '@flurry/core';
 import { CloneAttempts } from './clone-attempts.js';
 import { JobTasks, type TasksOwner } from './job-tasks.js';
 import type { JobStore } from './job-store.js';
@@ -15,46 +15,56 @@ function taskJob(total: number, clones: number) {
   };
   const asked = { known: [] as (Uint8Array | undefined)[], dropped: [] as unknown[][] };
   const store = {
-    outputsInOrder: async (_t: string, _j: string, count: number, _w: string, _m: string, known: (Uint8Array | undefined)[]) => {
+    taskOutputs: async (_t: string, _j: string, count: number, _m: string, known: (Uint8Array | undefined)[]) => {
       asked.known = [...known];
       return Array.from({ length: count }, (_, i) => known[i] ?? new Uint8Array([0xee]));
     },
-    dropLostOutput: async (...args: unknown[]) => void asked.dropped.push(args),
+    dropResult: async (...args: unknown[]) => void asked.dropped.push(args),
   } as unknown as JobStore;
   const owner: TasksOwner = { stored, log: pino({ level: 'silent' }), store, over: () => false, emit: () => undefined, changed: () => undefined, wake: () => undefined };
   const attempts = new CloneAttempts({ ...owner, retries: 0 }, new Map());
   const tasks = new JobTasks(owner, attempts, total, 0, 60_000, true);
   attempts.tasks = tasks;
   for (let i = 0; i < clones; i++) attempts.start(i, { host: `h${i}`, requestId: `r${i}`, deadline: Date.now() + 60_000 });
-  const result = (task: number, attempt: number, output: Partial<CloneResult>): CloneResult =>
-    ({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: task, ok: true, startMs: 0, runMs: 1, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...output });
-  const ask = (attempt: number, startMs?: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], duplicates: 0, ...(startMs !== undefined && { startMs }) });
+  /** Attempt `attempt`'s results of tasks `first`.. (one per output), framed in one message; `fields` replace its own. */
+  const result = (first: number, attempt: number, outputs: Uint8Array[], fields: Partial<CloneResult> = {}): CloneResult => ({
+    requestId: `r${attempt}`, hostId: `h${attempt}`, index: first, ok: true, output: frameReduceInput(outputs), taskRunMs: outputs.map(() => 1),
+    startMs: 0, runMs: 1, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...fields,
+  });
+  const ask = (attempt: number, startMs?: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], ...(startMs !== undefined && { startMs }) });
   return { tasks, attempts, asked, result, ask, stored };
 }
 
 describe('task server', () => {
-  it('reduce input - outputs heard once come from memory; a task heard twice, or kept as an object, is read from the stream', async () => {
-    const { tasks, asked, result } = taskJob(3, 2);
-    tasks.onResult(result(0, 0, { output: new Uint8Array([1]) }));
-    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r1' }));
-    tasks.onResult(result(2, 0, { output: new Uint8Array([3]) }));
-    tasks.onResult(result(2, 1, { output: new Uint8Array([4]) }));
+  it('reduce input - outputs heard in one run come from memory; a task heard in two runs, or kept as an object, is read from the stream', async () => {
+    const { tasks, asked, result } = taskJob(5, 2);
+    const b = (x: number) => new Uint8Array([x]);
+    tasks.onResult(result(0, 0, [b(1), b(2)]));
+    tasks.onResult(result(2, 1, [b(3)], { output: undefined, outputObject: 't/job-1/out/2-2/r1' }));
+    tasks.onResult(result(3, 0, [b(4), b(5)]));
+    // The same message heard again changes nothing; another run holding task 4 (a backup) makes it the stream's to say.
+    tasks.onResult(result(3, 0, [b(4), b(5)]));
+    expect(tasks.ledger.counts().duplicates).toBe(0);
+    tasks.onResult(result(4, 1, [b(6)]));
+    expect(tasks.ledger.counts().duplicates).toBe(1);
     const outputs = await tasks.outputsInOrder();
-    expect(asked.known).toEqual([new Uint8Array([1]), undefined, undefined]);
-    expect(outputs[0]).toEqual(new Uint8Array([1]));
+    expect(asked.known).toEqual([b(1), b(2), undefined, b(4), undefined]);
+    expect(outputs.slice(0, 2)).toEqual([b(1), b(2)]);
     expect(tasks.ledger.allDone).toBe(true);
     expect(asked.dropped).toEqual([]);
   });
 
-  it('lost race - a later result of a done task that names an output object has it deleted if the stream kept another', () => {
-    const { tasks, asked, result } = taskJob(2, 2);
-    tasks.onResult(result(1, 0, { outputObject: 't/job-1/out/1/r0' }));
-    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r1' }));
-    expect(asked.dropped).toEqual([['t', 'job-1', 1, 'r1', 't/job-1/out/1/r1']]);
-    // A result naming an object its attempt would not have written (another index's, another attempt's) deletes nothing.
-    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/0/r0' }));
-    tasks.onResult(result(1, 1, { outputObject: 't/job-1/out/1/r0' }));
-    expect(asked.dropped.length).toBe(1);
+  it('refused - a run not framed one output per task, past the last task, naming another\'s object or from an attempt not sent is not counted', () => {
+    const { tasks, asked, result } = taskJob(4, 2);
+    tasks.onResult(result(0, 0, [new Uint8Array([1])], { taskRunMs: [1, 1] }));
+    tasks.onResult(result(0, 0, [new Uint8Array([1]), new Uint8Array([2])], { output: new Uint8Array([9, 0, 0, 0]), taskRunMs: [1, 1] }));
+    tasks.onResult(result(1, 0, [], { output: undefined, outputObject: 't/job-1/out/1-1/r1', taskRunMs: [1] }));
+    tasks.onResult(result(0, 0, [new Uint8Array([1])], { requestId: 'r-forged' }));
+    tasks.onResult(result(0, 0, [new Uint8Array([1])], { hostId: 'h1' }));
+    expect(asked.dropped).toEqual([['t', 'job-1', '0-1', 'r0'], ['t', 'job-1', '0-1', 'r0'], ['t', 'job-1', '1-1', 'r0'], ['t', 'job-1', '0-0', 'r-forged'], ['t', 'job-1', '0-0', 'r0']]);
+    // Past the last task: not this job's at all.
+    tasks.onResult(result(3, 0, [new Uint8Array([1]), new Uint8Array([2])]));
+    expect(tasks.ledger.counts().done).toBe(0);
   });
 
   it('clones - another clone is wanted only while a task is pending; a lost attempt\'s tasks make it wanted again', () => {
@@ -78,8 +88,8 @@ describe('task server', () => {
     expect(await second).toEqual({ ok: true, tasks: [0], end: false });
     const third = ask(1);
     expect(third).toBeInstanceOf(Promise);
-    tasks.onResult(result(1, 1, { output: new Uint8Array([1]) }));
-    tasks.onResult(result(0, 2, { output: new Uint8Array([0]) }));
+    tasks.onResult(result(1, 1, [new Uint8Array([1])]));
+    tasks.onResult(result(0, 2, [new Uint8Array([0])]));
     expect(await third).toEqual({ ok: true, tasks: [], end: true });
     expect(tasks.settled).toBe(true);
   });
@@ -89,7 +99,7 @@ describe('task server', () => {
     await ask(0, 12.5);
     expect(stored.record.clonesDetail[0].startMs).toBe(12.5);
     expect(stored.record.clonesDetail[1].startMs).toBeUndefined();
-    await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], duplicates: 0, startMs: 99 });
+    await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], startMs: 99 });
     expect(stored.record.clonesDetail[1].startMs).toBeUndefined();
   });
 
@@ -98,7 +108,7 @@ describe('task server', () => {
     expect(await ask(0)).toMatchObject({ tasks: [0] });
     expect(await ask(1)).toMatchObject({ tasks: [1] });
     const fail = (attempt: number, task: number) =>
-      tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [{ task, error: { code: 'guest_trap', message: `trap ${task}` } }], duplicates: 0 });
+      tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [{ task, error: { code: 'guest_trap', message: `trap ${task}` } }] });
     await fail(0, 0);
     await fail(1, 1);
     expect(tasks.failure()).toEqual({ code: 'guest_trap', message: 'task 0 failed 1 times: trap 0' });

@@ -1,16 +1,17 @@
 /**
  * The task server of one task job, in the coordinator that runs it
  * (docs/jobs.md, "Tasks"): it answers its clones' TaskRequests on the job's
- * tasks subject from the TaskLedger, hears each task's result in the results
- * stream (one message per task: the first stored wins), counts `run_task`
+ * tasks subject from the TaskLedger, hears the tasks' results in the results
+ * stream (one message per run of consecutive tasks a clone finished, framed
+ * per task: per task the first heard counts), counts `run_task`
  * failures against their tasks, and gives the tasks of an attempt that ended
  * without finishing them back. A clone is done when the server tells it that
  * every task is.
  */
-import { JobSubjects, serve, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
+import { JobSubjects, serve, unframeOutputs, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { dropLostOutput, type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
-import { START_GRACE_MS } from './job-forks.js';
+import { type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
+import { cloneOutputObject, START_GRACE_MS } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 import { refusedResults } from './refused-results.js';
 import { TaskLedger } from './task-ledger.js';
@@ -48,10 +49,11 @@ export class JobTasks implements TaskHooks {
   private lastDone = -1;
   /**
    * With reduce: each task's output as its result was heard, so that reduce need not read the stream back
-   * (only when one result of the task was heard: with two, the stream says which one it kept).
+   * (only when one run holding the task was heard: with two, the stream says which it stored first).
    */
   private readonly outputs?: (Uint8Array | undefined)[];
-  private readonly heard?: Uint8Array;
+  /** Per task, the run (`<request id>/<first>-<last>`) its result was first heard in; '' once heard in two. */
+  private readonly heardIn: string[] = [];
 
   constructor(
     private readonly job: TasksOwner,
@@ -63,10 +65,7 @@ export class JobTasks implements TaskHooks {
     keepOutputs: boolean,
   ) {
     this.ledger = new TaskLedger<TaskAttempt>(total, retries, Date.now, attemptKey);
-    if (keepOutputs) {
-      this.outputs = new Array<Uint8Array | undefined>(total);
-      this.heard = new Uint8Array(total);
-    }
+    if (keepOutputs) this.outputs = new Array<Uint8Array | undefined>(total);
     this.record.tasks ??= this.ledger.counts();
   }
 
@@ -124,7 +123,6 @@ export class JobTasks implements TaskHooks {
     this.alive(running);
     this.noteStart(req);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
-    this.ledger.duplicates += req.duplicates;
     const now = this.grant(req);
     if (now.tasks.length > 0 || now.end) return now;
     return new Promise((resolve) => {
@@ -174,40 +172,54 @@ export class JobTasks implements TaskHooks {
     for (const retry of [...this.held]) retry();
   }
 
-  /** A task's result, stored in the results stream: it counts when an attempt of this job sent to that host made it. */
+  /**
+   * The results of a run of tasks (`r.index` on, one per `r.taskRunMs`), stored in the results stream: they
+   * count when an attempt of this job sent to that host made them.
+   */
   onResult(r: CloneResult): void {
-    if (this.job.over() || !r.ok || r.index >= this.ledger.total) return;
+    const count = r.taskRunMs?.length ?? 0;
+    if (this.job.over() || !r.ok || count === 0 || r.index + count > this.ledger.total) return;
+    const token = `${r.index}-${r.index + count - 1}`;
+    const { tenant, id } = this.record;
     const host = this.attempts.sentHost(r.requestId);
-    if (host === undefined || host !== r.hostId) {
-      const { tenant, id } = this.record;
-      refusedResults.note(this.job.log, id, r, host === undefined ? 'no such attempt was sent' : `the attempt was sent to ${host}`);
-      void this.job.store.dropResult(tenant, id, r.index, r.requestId).catch(() => undefined);
+    // The output object of a run is the one its attempt writes; a result cannot name another one's.
+    const badObject = r.outputObject !== undefined && r.outputObject !== cloneOutputObject(this.record, token, r.requestId);
+    const each = r.outputObject === undefined ? unframeOutputs(r.output ?? new Uint8Array(0), count) : undefined;
+    if (host === undefined || host !== r.hostId || badObject || (r.outputObject === undefined && !each)) {
+      const why = host === undefined ? 'no such attempt was sent' : host !== r.hostId ? `the attempt was sent to ${host}` : 'its outputs are not one frame per task';
+      refusedResults.note(this.job.log, id, r, why);
+      void this.job.store.dropResult(tenant, id, token, r.requestId).catch(() => undefined);
       return;
     }
     for (const { index } of this.ledger.holders(r.index)) {
       const running = this.attempts.current(index);
       if (running?.requestId === r.requestId) this.alive(running);
     }
-    this.keep(r);
-    if (!this.ledger.done(r.index, r.runMs)) {
-      if (r.outputObject) dropLostOutput(this.job, this.record, r);
-      return;
+    const from = `${r.requestId}/${token}`;
+    let any = false;
+    for (let k = 0; k < count; k++) {
+      const task = r.index + k;
+      if (this.ledger.done(task, r.taskRunMs![k])) {
+        any = true;
+        this.heardIn[task] = from;
+        if (this.outputs) this.outputs[task] = each?.[k];
+      } else if (this.heardIn[task] !== from) {
+        // Another run holds it too (a backup, a clone run twice; not the same message heard again): the stream says which counts.
+        if (this.heardIn[task] !== '') this.ledger.duplicates++;
+        this.heardIn[task] = '';
+        if (this.outputs) this.outputs[task] = undefined;
+      }
     }
+    if (!any) return;
     this.sync();
     this.wakeHeld();
     if (this.ledger.allDone) this.job.wake();
   }
 
-  private keep(r: CloneResult): void {
-    if (!this.outputs || !this.heard) return;
-    const heard = this.heard[r.index] = Math.min(2, this.heard[r.index] + 1);
-    this.outputs[r.index] = heard === 1 && !r.outputObject ? r.output ?? new Uint8Array(0) : undefined;
-  }
-
-  /** The task outputs in task order, for reduce: those heard once from here, the rest (and large ones) from the results stream. */
+  /** The task outputs in task order, for reduce: those heard in one run from here, the rest (and large ones) from the results stream. */
   async outputsInOrder(): Promise<Uint8Array[]> {
     const { tenant, id } = this.record;
-    return this.job.store.outputsInOrder(tenant, id, this.ledger.total, 'task', 'throw', this.outputs);
+    return this.job.store.taskOutputs(tenant, id, this.ledger.total, 'throw', this.outputs);
   }
 
   /**
@@ -222,7 +234,7 @@ export class JobTasks implements TaskHooks {
   async readStored(): Promise<void> {
     const { tenant, id } = this.record;
     let any = false;
-    for (const task of await this.job.store.finishedIndexes(tenant, id)) if (task < this.ledger.total && this.ledger.done(task)) any = true;
+    for (const task of await this.job.store.finishedIndexes(tenant, id, this.ledger.total)) if (this.ledger.done(task)) any = true;
     if (any) this.sync();
   }
 
@@ -248,6 +260,7 @@ export class JobTasks implements TaskHooks {
   rerun(tasks: number[]): void {
     for (const task of tasks) {
       this.ledger.undo(task);
+      this.heardIn[task] = '';
       if (this.outputs) this.outputs[task] = undefined;
     }
     this.wakeHeld();

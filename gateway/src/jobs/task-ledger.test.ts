@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BATCH, TaskLedger } from './task-ledger.js';
+import { ASK_MS, MAX_BATCH, TaskLedger } from './task-ledger.js';
 
-/** A ledger on a clock the test moves. */
-function ledger(total: number, retries = 1) {
+/** A ledger on a clock the test moves; results reach it `lagMs` late at most. */
+function ledger(total: number, retries = 1, lagMs = 0) {
   let t = 0;
-  const l = new TaskLedger(total, retries, () => t);
+  const l = new TaskLedger(total, retries, () => t, String, lagMs);
   return { l, tick: (ms = 1) => (t += ms) };
 }
 
@@ -19,6 +19,40 @@ describe('task ledger', () => {
     expect(l.take('b', 100).tasks.length).toBe(1);
     const c = l.take('a', 100).tasks.length;
     expect(c).toBe(Math.floor((1000 - 193) / 200));
+  });
+
+  it('batches - once tasks are done, at least ASK_MS of work by their median, still within the share', () => {
+    const { l } = ledger(1000);
+    expect(l.take('a', 2).tasks).toEqual([0]);
+    l.done(0, 12);
+    // 100 ms of 12 ms tasks: 9, where the slow start would give 1.
+    expect(l.take('a', 2).tasks.length).toBe(Math.ceil(ASK_MS / 12));
+    expect(l.take('b', 2).tasks.length).toBe(Math.ceil(ASK_MS / 12));
+    // Long tasks: the slow start as before.
+    const { l: m } = ledger(1000);
+    m.take('a', 2);
+    m.done(0, 500);
+    expect(m.take('a', 2).tasks.length).toBe(1);
+    expect(m.take('a', 2).tasks.length).toBe(2);
+    // Near the end the share decides: 5 pending among 2 clones' twice: 1.
+    const { l: n } = ledger(6);
+    n.take('a', 2);
+    n.done(0, 1);
+    expect(n.take('a', 2).tasks.length).toBe(1);
+  });
+
+  it('backups - a clone may hold a finished task\'s result for the result lag: its next task is no straggler before that', () => {
+    const { l, tick } = ledger(3, 1, 100);
+    l.take('a', 2);
+    l.take('b', 2);
+    l.take('b', 2);
+    l.done(0, 10);
+    l.done(2, 10);
+    tick(110);
+    // Task 1 has run 110 ms: past twice the median, not past it and the lag.
+    expect(l.take('a', 2)).toEqual({ tasks: [], end: false });
+    tick(11);
+    expect(l.take('a', 2)).toEqual({ tasks: [1], end: false });
   });
 
   it('batches - every task is handed out once, in order, before any backup', () => {

@@ -5,21 +5,26 @@
  *
  * Batches: a clone's first request gets one task, and each later one as many
  * as it has taken so far (1, 1, 2, 4, …: slow start, since nothing is known of
- * a task's cost at first), never more than the pending tasks shared among
- * twice the running clones (guided self-scheduling: batches shrink as the end
- * nears, so no clone holds much work when the others run dry) nor MAX_BATCH.
+ * a task's cost at first) or, once tasks are done, as many as take ASK_MS by
+ * their median time if that is more (a 12 ms task is not worth an ask of its
+ * own), never more than the pending tasks shared among twice the running
+ * clones (guided self-scheduling: batches shrink as the end nears, so no
+ * clone holds much work when the others run dry) nor MAX_BATCH.
  * Backups (MapReduce): with nothing pending, a clone gets a duplicate of a
  * task that runs for longer than BACKUP_AFTER times the median task so far
- * (the longest first; one backup per task at a time): a task merely waiting
+ * plus the time a clone may hold a finished task's result (resultLagMs;
+ * the longest first; one backup per task at a time): a task merely waiting
  * its turn or sharing a core is no straggler, and a duplicate of it would only
  * take a core from it. Only the first task an attempt holds unfinished runs
  * (the rest of its batch waits behind it); it runs since its lease or the
  * attempt's last result, whichever is later. The first result per task wins.
  */
-import type { TaskCounts } from '@flurry/core';
+import { TASK_RESULT_LAG_MS, type TaskCounts } from '@flurry/core';
 
 /** The most tasks one request takes. */
 export const MAX_BATCH = 64;
+/** Once task times are known, a batch holds at least this much work by their median (still capped by the share and MAX_BATCH). */
+export const ASK_MS = 100;
 /** A task running longer than this many times the median task's time gets a backup. */
 export const BACKUP_AFTER = 2;
 
@@ -73,6 +78,8 @@ export class TaskLedger<A = string> {
     private readonly retries: number,
     private readonly now: () => number = Date.now,
     private readonly keyOf: (attempt: A) => string = String,
+    /** How long a clone may hold a finished task's result before sending it (TASK_RESULT_LAG_MS): no straggler for that. */
+    private readonly resultLagMs = TASK_RESULT_LAG_MS,
   ) {
     this.state = new Uint8Array(total);
     this.pendingCount = total;
@@ -118,7 +125,9 @@ export class TaskLedger<A = string> {
     const tasks: number[] = [];
     if (this.pendingCount > 0) {
       const share = Math.max(1, Math.floor(this.pendingCount / (2 * Math.max(1, running))));
-      const size = Math.min(Math.max(1, mine.taken), share, MAX_BATCH);
+      const median = this.medianRunMs();
+      const byTime = median === undefined ? 1 : Math.ceil(ASK_MS / Math.max(median, 0.1));
+      const size = Math.min(Math.max(1, mine.taken, byTime), share, MAX_BATCH);
       while (tasks.length < size) {
         const t = this.nextPending();
         if (t === undefined) break;
@@ -251,13 +260,13 @@ export class TaskLedger<A = string> {
     return this.runMs[Math.floor(this.runMs.length / 2)];
   }
 
-  /** The straggler running longest past BACKUP_AFTER × the median, held by another attempt and with no backup yet. */
+  /** The straggler running longest past BACKUP_AFTER × the median (and the result lag), held by another attempt and with no backup yet. */
   private straggler(key: string): number | undefined {
     const median = this.medianRunMs();
     if (median === undefined) return undefined;
     const now = this.now();
     let best: number | undefined;
-    let longest = BACKUP_AFTER * median;
+    let longest = BACKUP_AFTER * median + this.resultLagMs;
     for (const [other, held] of this.attempts) {
       if (other === key) continue;
       const task = held.held.values().next().value;

@@ -102,6 +102,8 @@ export class CloneRunner {
         pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...(feed?.current !== undefined && { task: feed.current }),
       };
     } finally {
+      // Tasks finished before a clone's end (a time limit, a lost instance) count: sent before its own result.
+      feed?.sendFinished();
       if (ownKey) {
         fork.keys.delete(ownKey);
         void pool.releaseSnapshot(ownKey);

@@ -25,24 +25,26 @@ export class ResultDelivery {
 
   /** Stores the clone's output if the fork asks for it, then delivers the result. */
   async finish(req: ForkRequest, index: number, result: CloneResult): Promise<void> {
-    const stored = await this.storeOutput(req, index, result);
-    await this.deliver(req, index, 'error' in stored ? { ...result, ok: false, output: undefined, error: stored.error } : stored.result);
+    const stored = await this.storeOutput(req, String(index), result);
+    await this.deliver(req, String(index), 'error' in stored ? { ...result, ok: false, output: undefined, error: stored.error } : stored.result);
   }
 
   /**
-   * A task clone's result for `task` (a result of index `task` in the job's results stream): its outcome, or why it
-   * was not stored. A result the stream refuses (another attempt's was first) is not tried again.
+   * A task clone's results of tasks `first` .. `first + result.taskRunMs.length - 1` (one message on their
+   * JobSubjects.taskResults subject): its outcome, or why it was not stored. A result the stream refuses (the
+   * same tasks' results were stored first) is not tried again.
    */
-  async finishTask(req: ForkRequest, task: number, result: CloneResult): Promise<PublishOutcome | { error: WireError }> {
-    const stored = await this.storeOutput(req, task, result);
+  async finishTasks(req: ForkRequest, first: number, result: CloneResult & { taskRunMs: number[] }): Promise<PublishOutcome | { error: WireError }> {
+    const token = `${first}-${first + result.taskRunMs.length - 1}`;
+    const stored = await this.storeOutput(req, token, result);
     if ('error' in stored) return stored;
-    return (await this.deliver(req, task, stored.result, false)) ?? { error: { code: 'unavailable', message: `the result of task ${task} could not be stored` } };
+    return (await this.deliver(req, token, stored.result, false)) ?? { error: { code: 'unavailable', message: `the results of tasks ${token} could not be stored` } };
   }
 
   /** A large output goes to the job's output store first; the result then names it. */
-  private async storeOutput(req: ForkRequest, index: number, result: CloneResult): Promise<{ result: CloneResult } | { error: WireError }> {
+  private async storeOutput(req: ForkRequest, token: string, result: CloneResult): Promise<{ result: CloneResult } | { error: WireError }> {
     if (!(result.ok && req.objects?.outputPrefix && result.output && result.output.length >= (req.objects.minOutputBytes ?? 0))) return { result };
-    const name = `${req.objects.outputPrefix}/${index}/${req.requestId}`;
+    const name = `${req.objects.outputPrefix}/${token}/${req.requestId}`;
     try {
       await this.objects.putOutput(name, result.output, () => this.closed);
       return { result: { ...result, output: undefined, outputObject: name } };
@@ -51,14 +53,15 @@ export class ResultDelivery {
     }
   }
 
-  private async deliver(req: ForkRequest, index: number, result: CloneResult, retryRefused = true): Promise<PublishOutcome | undefined> {
+  /** Publishes `result` as the job's result `token` (a clone's index, or a task job's `<first>-<last>`). */
+  private async deliver(req: ForkRequest, token: string, result: CloneResult, retryRefused = true): Promise<PublishOutcome | undefined> {
     if (!req.perIndexResults) {
       publishTo(this.nc, req.entry === 'reduce' ? 'reduceResult' : 'forkResults', req.resultSubject, result);
       return undefined;
     }
     const bytes = encode(result);
-    const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${index}`;
-    const msgId = `${req.requestId}.${index}`;
+    const subject = `${result.ok ? req.resultSubject : (req.failSubject ?? req.resultSubject)}.${token}`;
+    const msgId = `${req.requestId}.${token}`;
     try {
       let outcome = await publishResult(this.js, this.link, subject, bytes, msgId, { stopped: () => this.closed });
       // The result kept for the index may be a forgery that the coordinator refuses and deletes: try again a few times.
@@ -67,13 +70,13 @@ export class ResultDelivery {
         outcome = await publishResult(this.js, this.link, subject, bytes, msgId, { stopped: () => this.closed });
       }
       // Another attempt's result was first (a clone re-run elsewhere while this host was paused or cut off): this one is refused, never counted twice.
-      if (outcome === 'refused' && retryRefused) this.log.info({ requestId: req.requestId, index, ok: result.ok }, 'clone result refused: the index has its result already');
+      if (outcome === 'refused' && retryRefused) this.log.info({ requestId: req.requestId, index: token, ok: result.ok }, 'clone result refused: the index has its result already');
       return outcome;
     } catch (err) {
-      this.log.error({ requestId: req.requestId, index, err: (err as Error).message }, 'clone result lost: it could not be stored');
+      this.log.error({ requestId: req.requestId, index: token, err: (err as Error).message }, 'clone result lost: it could not be stored');
       // The results stream is full: say so on the failures stream, so that the coordinator fails the clone now, not at its time limit.
       if (retryRefused && result.ok && req.failSubject && err instanceof FlurryError && err.code === 'storage_full') {
-        await this.deliver(req, index, { ...result, ok: false, output: undefined, outputObject: undefined, error: err.toWire() });
+        await this.deliver(req, token, { ...result, ok: false, output: undefined, outputObject: undefined, error: err.toWire() });
       }
       return undefined;
     }
