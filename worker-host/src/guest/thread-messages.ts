@@ -14,6 +14,17 @@ export interface MailboxEnd {
   doorbell: SharedArrayBuffer;
   /** Its CallFrameSlot. */
   calls: SharedArrayBuffer;
+  /** How it polls its doorbell before it sleeps (thread-mailbox.ts). */
+  spin: SpinLimits;
+}
+
+/** How the guest threads of a process poll their doorbells before they sleep: the window's cap, and one count of the threads polling now with its limit. */
+export interface SpinLimits {
+  /** µs at most (0: never poll). */
+  maxUs: number;
+  /** An Int32Array of one: threads of the process polling now. */
+  spinners: SharedArrayBuffer;
+  maxSpinners: number;
 }
 
 /** The `workerData` a guest thread starts with. */
