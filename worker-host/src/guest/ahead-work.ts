@@ -22,9 +22,11 @@ export class AheadWork implements IdleWork {
   /** The next step; past the last, nothing is left to make. */
   private next = Infinity;
   /**
-   * In order: the memories given back reset; the pool's memories; an instance of the module on a free one
-   * (any snapshot of the module takes it); the spare (which takes that
-   * instance's memory); then the same two again for the memory the spare took.
+   * In order: an instance of the module on a free memory (any snapshot of
+   * the module takes it: what a fork with nothing made ahead for it needs
+   * first); the memories given back, reset; the pool's memories; the
+   * instance again, for a memory the refill made; the spare (which takes
+   * that instance's memory); then the refill and the instance again for it.
    */
   private readonly steps: ((holder: CloneFactory) => void)[] = [
     (f) => f.instantiateAhead(),
