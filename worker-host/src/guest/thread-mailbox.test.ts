@@ -6,7 +6,7 @@ import { createLogger } from '@flurry/core';
 import { slowModule } from '../../../test/helpers/wat.js';
 import { GuestPool } from './guest-pool.js';
 import { CALL_FRAME_BYTES } from './call-frame.js';
-import { IDLE_WAIT_MS, SpinWindow, ThreadMailbox } from './thread-mailbox.js';
+import { IDLE_WAIT_MS, SpinWindow, spinPlaces, ThreadMailbox } from './thread-mailbox.js';
 import type { SpinLimits, ToThread } from './thread-messages.js';
 
 // Threads run JavaScript: the built module (the guest threads use it from there too).
@@ -129,21 +129,33 @@ describe('thread mailbox', () => {
   });
 
   it('polling - no more threads poll at once than the limit, and none once they idle', async () => {
-    const spin: SpinLimits = { maxUs: 300, spinners: new SharedArrayBuffer(4), maxSpinners: 1 };
-    const polling = new Int32Array(spin.spinners);
+    const spin: SpinLimits = { maxUs: 300, spinners: spinPlaces(1) };
+    const place = new Int32Array(spin.spinners);
     const threads = await Promise.all([echoThread(undefined, { spin }), echoThread(undefined, { spin })]);
-    let most = 0;
-    // Messages back to back: each thread's window grows, and both would poll between them.
+    const ids = new Set<number>();
+    // Messages back to back: each thread's window grows, and both would poll between them; one place, held by one at a time.
     for (let i = 0; i < 300; i++) {
       for (const t of threads) t.mailbox.post(callMessage(i, new Uint8Array([1])));
       for (const t of threads) {
-        most = Math.max(most, Atomics.load(polling, 0));
+        ids.add(Atomics.load(place, 0));
         expect(await t.next()).toMatchObject({ id: i });
       }
     }
-    expect(most).toBeLessThanOrEqual(1);
+    const mailboxIds = threads.map((t) => t.mailbox.threadEnd.id);
+    for (const id of ids) expect([0, ...mailboxIds]).toContain(id);
     await new Promise((r) => setTimeout(r, 20));
-    expect(Atomics.load(polling, 0)).toBe(0);
+    expect(Atomics.load(place, 0)).toBe(0);
+  });
+
+  it('polling - a place a thread held when it was terminated is freed when its mailbox closes', async () => {
+    const spin: SpinLimits = { maxUs: 300, spinners: spinPlaces(1) };
+    const place = new Int32Array(spin.spinners);
+    const t = await echoThread(undefined, { spin });
+    // As if terminated while polling: the place still names it.
+    Atomics.store(place, 0, t.mailbox.threadEnd.id);
+    await t.worker.terminate();
+    t.mailbox.close();
+    expect(Atomics.load(place, 0)).toBe(0);
   });
 
   it('exit - a thread asleep in its mailbox is terminated', async () => {

@@ -93,12 +93,19 @@ export class SpinWindow {
 const BELL_BYTES = 16;
 const POSTED_AT = 1;
 
-/** Polling bounds every mailbox made in this process shares: one count of the threads polling now. */
+/** Polling bounds every mailbox made in this process shares: the places of the threads polling now. */
 let processSpin: SpinLimits | undefined;
+/** Mailbox ids, unique in the process: a polling thread holds its place under its id. */
+let lastMailboxId = 0;
 
 function spinLimits(): SpinLimits {
-  processSpin ??= { maxUs: SPIN_MAX_US, spinners: new SharedArrayBuffer(4), maxSpinners: Math.max(1, Math.floor(availableParallelism() * SPINNERS_PER_CORE)) };
+  processSpin ??= { maxUs: SPIN_MAX_US, spinners: spinPlaces(Math.max(1, Math.floor(availableParallelism() * SPINNERS_PER_CORE))) };
   return processSpin;
+}
+
+/** Room for `n` threads polling at once. */
+export function spinPlaces(n: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * n);
 }
 
 /** The main thread's end. */
@@ -107,6 +114,8 @@ export class ThreadMailbox {
   private readonly bell: Int32Array;
   private readonly postedAt: Float64Array;
   private readonly calls = new CallFrameSlot();
+  private readonly places: Int32Array;
+  private readonly id = ++lastMailboxId;
   /** Messages posted: the number of the next one. */
   private sent = 0;
   /** The thread's end, to hand to it once in its `workerData` (and its transfer list). */
@@ -119,7 +128,8 @@ export class ThreadMailbox {
     const doorbell = new SharedArrayBuffer(BELL_BYTES);
     this.bell = new Int32Array(doorbell, 0, 1);
     this.postedAt = new Float64Array(doorbell);
-    this.threadEnd = { port: port2, doorbell, calls: this.calls.buffer, spin };
+    this.places = new Int32Array(spin.spinners);
+    this.threadEnd = { port: port2, doorbell, calls: this.calls.buffer, spin, id: this.id };
   }
 
   /** Posts `msg` and wakes the thread if it sleeps. Through the port, `transfer` is moved; a call in the slot is copied. */
@@ -132,9 +142,13 @@ export class ThreadMailbox {
     Atomics.notify(this.bell, 0);
   }
 
-  /** Messages posted and not yet taken are dropped with the port. */
+  /**
+   * Messages posted and not yet taken are dropped with the port. Call once the thread has exited: a place it
+   * held to poll (it was terminated while polling) is freed.
+   */
   close(): void {
     this.port.close();
+    for (let i = 0; i < this.places.length; i++) Atomics.compareExchange(this.places, i, this.id, 0);
   }
 }
 
@@ -155,23 +169,25 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread) => void, o
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
   const calls = new CallFrameSlot(end.calls);
-  const spinners = new Int32Array(end.spin.spinners);
+  const places = new Int32Array(end.spin.spinners);
   const window = new SpinWindow(end.spin.maxUs);
   let taken = 0;
-  /** Polls the doorbell for at most `us` µs, if no more than the process's limit of threads poll already; true if it rang. */
+  /**
+   * Polls the doorbell for at most `us` µs if a place to poll is free (the process's threads polling at once are
+   * bounded); true if it rang. A thread terminated while polling keeps its place until its mailbox is closed.
+   */
   const poll = (us: number): boolean => {
     if (us <= 0) return false;
-    if (Atomics.add(spinners, 0, 1) >= end.spin.maxSpinners) {
-      Atomics.sub(spinners, 0, 1);
-      return false;
-    }
+    let place = 0;
+    while (place < places.length && Atomics.compareExchange(places, place, 0, end.id) !== 0) place++;
+    if (place === places.length) return false;
     try {
       const until = performance.now() + us / 1000;
       do if (Atomics.load(bell, 0) !== taken) return true;
       while (performance.now() < until);
       return false;
     } finally {
-      Atomics.sub(spinners, 0, 1);
+      Atomics.store(places, place, 0);
     }
   };
   const serve = (): void => {
