@@ -94,7 +94,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   // that loaded the native pager.
   const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest });
   clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
-  // A new snapshot is about to be forked: its first clone on this thread should not pay for its instance.
+  // A new snapshot is about to be forked: its first clone's instance is made ahead while no message waits.
   prepareSpare(factory);
 }
 

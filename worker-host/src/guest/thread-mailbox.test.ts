@@ -6,7 +6,7 @@ import { createLogger } from '@flurry/core';
 import { slowModule } from '../../../test/helpers/wat.js';
 import { GuestPool } from './guest-pool.js';
 import { CALL_FRAME_BYTES } from './call-frame.js';
-import { IDLE_WAIT_MS, SpinWindow, spinPlaces, ThreadMailbox } from './thread-mailbox.js';
+import { IDLE_WAIT_MS, pollCapUs, SpinWindow, spinPlaces, ThreadMailbox } from './thread-mailbox.js';
 import type { SpinLimits, ToThread } from './thread-messages.js';
 
 // Threads run JavaScript: the built module (the guest threads use it from there too).
@@ -174,6 +174,14 @@ describe('thread mailbox', () => {
 });
 
 describe('spin window', () => {
+  it('its cap: FLURRY_GUEST_POLL_US when set (0: off), else 300 µs; anything but a whole number up to 1000 is refused', () => {
+    expect(pollCapUs(undefined)).toBe(300);
+    expect(pollCapUs('')).toBe(300);
+    expect(pollCapUs('0')).toBe(0);
+    expect(pollCapUs('120')).toBe(120);
+    for (const bad of ['-1', '1001', '2.5', 'abc', '1e9']) expect(() => pollCapUs(bad)).toThrow(/FLURRY_GUEST_POLL_US/);
+  });
+
   it('grows from nothing while messages come soon after the thread went idle, up to its cap, and keeps what catches them', () => {
     const w = new SpinWindow(300, 50);
     expect(w.us).toBe(0);

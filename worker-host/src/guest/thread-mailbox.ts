@@ -99,8 +99,19 @@ let processSpin: SpinLimits | undefined;
 let lastMailboxId = 0;
 
 function spinLimits(): SpinLimits {
-  processSpin ??= { maxUs: SPIN_MAX_US, spinners: spinPlaces(Math.max(1, Math.floor(availableParallelism() * SPINNERS_PER_CORE))) };
+  processSpin ??= { maxUs: pollCapUs(process.env.FLURRY_GUEST_POLL_US), spinners: spinPlaces(Math.max(1, Math.floor(availableParallelism() * SPINNERS_PER_CORE))) };
   return processSpin;
+}
+
+/**
+ * The cap on polling, µs: FLURRY_GUEST_POLL_US when set (0 turns polling off, for hosts whose cores are better
+ * left to other work), else SPIN_MAX_US; at most 1000.
+ */
+export function pollCapUs(env: string | undefined): number {
+  if (env === undefined || env === '') return SPIN_MAX_US;
+  const us = Number(env);
+  if (!Number.isInteger(us) || us < 0 || us > 1000) throw new RangeError(`FLURRY_GUEST_POLL_US must be a whole number of µs from 0 to 1000, got ${JSON.stringify(env)}`);
+  return us;
 }
 
 /** Room for `n` threads polling at once. */
