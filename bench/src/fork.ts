@@ -246,7 +246,12 @@ function faultFigures(say: (s: string) => void) {
 
 interface LocalFork {
   mib: number;
-  /** Fork request to the clone's first instruction, nothing made ahead for that fork (median). */
+  /**
+   * Fork request to the clone's first instruction, nothing made ahead for
+   * that fork, back to back: each fork requested as soon as the previous
+   * call returned (median). Forks alternate between two parents, so the
+   * forked one never has a spare instance.
+   */
   backToBackMs: number;
   /**
    * Of which (median of each): the request reaching the guest thread (the
@@ -254,7 +259,10 @@ interface LocalFork {
    * the instance, and making the instance (a pooled memory, the snapshot
    * mapped over it, instantiating, setting the globals).
    */
-  backToBackParts: { threadMs: number; hopMs: number; callSetupMs: number; instanceMs: number };
+  backToBackParts: ForkParts;
+  /** The same forks, each after the thread idled 20 ms (asleep in its mailbox when the request comes), median, and its parts. */
+  afterIdleMs: number;
+  afterIdleParts: ForkParts;
   /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came made ahead on it (for any snapshot of the module). */
   pooledForks: number;
   instanceAheadForks: number;
@@ -277,11 +285,20 @@ interface LocalFork {
   copyMs: number;
 }
 
+/** Where a fork's time to the first instruction went (medians, ms). */
+interface ForkParts {
+  threadMs: number;
+  hopMs: number;
+  callSetupMs: number;
+  instanceMs: number;
+}
+
 function localLine(l: LocalFork): string {
-  return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction ${l.backToBackMs.toFixed(3)} ms with nothing made ahead ` +
-    `(to the thread ${l.backToBackParts.hopMs.toFixed(3)} + call setup ${l.backToBackParts.callSetupMs.toFixed(3)} + instance ${l.backToBackParts.instanceMs.toFixed(3)}; ` +
-    `pooled memory ${l.pooledForks}/${l.forks}, instance ahead ${l.instanceAheadForks}/${l.forks}); ` +
-    `memory only (two modules alternating) ${l.backToBackMemoryOnlyMs.toFixed(3)} ms (instance ${l.backToBackMemoryOnlyInstanceMs.toFixed(3)}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
+  const parts = (p: ForkParts) => `to the thread ${p.hopMs.toFixed(3)} + call setup ${p.callSetupMs.toFixed(3)} + instance ${p.instanceMs.toFixed(3)}`;
+  return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction, nothing made ahead: back to back ${l.backToBackMs.toFixed(3)} ms ` +
+    `(${parts(l.backToBackParts)}; pooled memory ${l.pooledForks}/${l.forks}, instance ahead ${l.instanceAheadForks}/${l.forks}), ` +
+    `after 20 ms idle ${l.afterIdleMs.toFixed(3)} ms (${parts(l.afterIdleParts)}); ` +
+    `back to back, memory only (two modules alternating) ${l.backToBackMemoryOnlyMs.toFixed(3)} ms (instance ${l.backToBackMemoryOnlyInstanceMs.toFixed(3)}); without the pool ${l.backToBackUnpooledMs.toFixed(3)} ms (instance ${l.backToBackUnpooledInstanceMs.toFixed(3)}, ` +
     `${(l.backToBackUnpooledMs / l.backToBackMs).toFixed(1)}x); ${l.madeAheadMs.toFixed(3)} ms made ahead; ` +
     `to running: made ahead ${l.cowMs.toFixed(3)} ms, same parent back to back ${l.cowColdMs.toFixed(3)} ms; copy ${l.copyMs.toFixed(1)} ms`;
 }
@@ -291,6 +308,7 @@ function localFigures(local: LocalFork[]): Record<string, unknown> {
   return {
     localFork: local,
     localForkBackToBackMs: worst((l) => l.backToBackMs),
+    localForkAfterIdleMs: worst((l) => l.afterIdleMs),
     localForkBackToBackMemoryOnlyMs: worst((l) => l.backToBackMemoryOnlyMs),
     localForkBackToBackUnpooledMs: worst((l) => l.backToBackUnpooledMs),
     localForkMadeAheadMs: worst((l) => l.madeAheadMs),
@@ -303,26 +321,31 @@ const median = (xs: number[]) => summarize(xs).p50Ms;
 
 /**
  * One clone of a warm parent in this process, at each size. With the native
- * pager (copy-on-write), three ways:
- *   nothing made ahead  forks alternate between two parents of the same
- *                       module and init, so the forked parent never has a
- *                       spare instance (a thread keeps one, of the parent it
- *                       served last); the thread is idle when the fork comes.
+ * pager (copy-on-write), these ways:
+ *   nothing made ahead, back to back
+ *                       the issue's figure: each fork requested as soon as
+ *                       the previous call returned, forks alternating
+ *                       between two parents of the same module and init, so
+ *                       the forked parent never has a spare instance (a
+ *                       thread keeps one, of the parent it served last).
  *                       Its memory comes from the thread's pool (generic,
  *                       made ahead) with an instance of the module made on
  *                       it ahead (generic too: no snapshot in it). Baselines
- *                       in the same run: alternating between parents of two
- *                       modules (the instance ahead is never of the forked
- *                       module: memory only), and the pool off (a new memory
- *                       made and grown per fork)
+ *                       in the same run, back to back too: alternating
+ *                       between parents of two modules (the instance ahead
+ *                       is never of the forked module: memory only), and the
+ *                       pool off (a new memory made and grown per fork)
+ *   nothing made ahead, after idle
+ *                       the same forks 20 ms apart: the thread is asleep in
+ *                       its mailbox when the request comes
  *   made ahead          the same parent each time, idle between forks: the
  *                       thread has made the next instance ahead
- *   same parent, back to back  the next fork as soon as the last ended (today's
- *                       "back to back": the spare is being made when it comes)
- * The first two are timed from the request to the clone's first instruction
- * (the guest thread's clock, on the same epoch clock as this one); the old
- * figures to the moment this thread hears that `on_restore` returned. Then
- * the copying fallback (portable pager).
+ *   same parent, back to back  the next fork as soon as the last ended: the
+ *                       spare is being made when it comes (to running)
+ * The forks with nothing made ahead and made ahead are timed from the
+ * request to the clone's first instruction (the guest thread's clock, on the
+ * same epoch clock as this one); the old figures to the moment this thread
+ * hears that `on_restore` returned. Then the copying fallback (portable pager).
  */
 async function localForks(sizes: number[], say: (s: string) => void): Promise<LocalFork[]> {
   const moduleBytes = new Uint8Array(readFileSync(join(repoRoot, 'functions/build/pattern.wasm')));
@@ -348,24 +371,33 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       const hopMs = m.receivedAt! - sent;
       return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true, instanceAhead: m.instanceAhead === true };
     };
-    /** Back to back, nothing made ahead for the fork: alternating between two parents (of the same module and init, or of two modules). */
-    const alternate = async (pool: GuestPool, n: number, first: string, second: string) => {
+    /**
+     * Nothing made ahead for the fork: alternating between two parents (of the same module and init, or of two
+     * modules); each fork `idleMs` after the last returned (0: back to back, requested as soon as it returned).
+     */
+    const alternate = async (pool: GuestPool, n: number, first: string, second: string, idleMs: number) => {
       const forks: Awaited<ReturnType<typeof fork>>[] = [];
       for (let i = 0; i < n; i++) {
-        await pause(20);
+        if (idleMs > 0) await pause(idleMs);
         const f = await fork(pool, i % 2 ? second : first, i);
         if (f.spare) throw new Error('a fork meant to have nothing made ahead found a spare instance');
         forks.push(f);
       }
       return forks;
     };
+    const parts = (forks: Awaited<ReturnType<typeof fork>>[]): ForkParts => ({
+      threadMs: round(median(forks.map((f) => f.threadMs)), 3),
+      hopMs: round(median(forks.map((f) => f.hopMs)), 3),
+      callSetupMs: round(median(forks.map((f) => f.callSetupMs)), 3),
+      instanceMs: round(median(forks.map((f) => f.instanceMs)), 3),
+    });
     const unpooledPool = await GuestPool.start({ threads: 1, limits: { ...limits, pooledMemories: 0 }, log, pager: 'native' });
     let unpooled: Awaited<ReturnType<typeof fork>>[];
     try {
       await unpooledPool.warm('a', moduleBytes, init);
       await unpooledPool.warm('b', moduleBytes, init);
       // The thread's spare is of 'b', loaded last.
-      unpooled = await alternate(unpooledPool, 15, 'a', 'b');
+      unpooled = await alternate(unpooledPool, 15, 'a', 'b', 0);
     } finally {
       await unpooledPool.close();
     }
@@ -383,22 +415,21 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       }
       const cold: number[] = [];
       for (let i = 0; i < n; i++) cold.push((await fork(native, 'a', i)).running);
-      // The thread's spare is of 'a', forked last. Memory only and with instances ahead, alternated in rounds of 5.
+      // The thread's spare is of 'a', forked last. Back to back, after idle and memory only, alternated in rounds.
       const nothing: Awaited<ReturnType<typeof fork>>[] = [];
+      const afterIdle: Awaited<ReturnType<typeof fork>>[] = [];
       const memoryOnly: Awaited<ReturnType<typeof fork>>[] = [];
       for (let r = 0; r < 3; r++) {
-        nothing.push(...await alternate(native, 6, 'b', 'a'));
-        memoryOnly.push(...await alternate(native, 6, 'c', 'a'));
+        nothing.push(...await alternate(native, 10, 'b', 'a', 0));
+        afterIdle.push(...await alternate(native, 6, 'b', 'a', 20));
+        memoryOnly.push(...await alternate(native, 10, 'c', 'a', 0));
       }
       fig = {
         mib,
         backToBackMs: round(median(nothing.map((f) => f.firstInstruction)), 3),
-        backToBackParts: {
-          threadMs: round(median(nothing.map((f) => f.threadMs)), 3),
-          hopMs: round(median(nothing.map((f) => f.hopMs)), 3),
-          callSetupMs: round(median(nothing.map((f) => f.callSetupMs)), 3),
-          instanceMs: round(median(nothing.map((f) => f.instanceMs)), 3),
-        },
+        backToBackParts: parts(nothing),
+        afterIdleMs: round(median(afterIdle.map((f) => f.firstInstruction)), 3),
+        afterIdleParts: parts(afterIdle),
         pooledForks: nothing.filter((f) => f.pooled).length,
         instanceAheadForks: nothing.filter((f) => f.instanceAhead).length,
         forks: nothing.length,

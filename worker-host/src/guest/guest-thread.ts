@@ -12,7 +12,7 @@ import { CurrentCall } from './current-call.js';
 import { guestWireError } from './guest-failure.js';
 import { outcome } from './call-outcome.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
-import { CloneFactory, handSpare, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
+import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
 import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
 import { MemoryPool } from './memory-pool.js';
 import { RegistrationSlot } from './registration-slot.js';
@@ -20,6 +20,7 @@ import { TaskLoops } from './task-loop.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { serveMailbox } from './thread-mailbox.js';
+import { AheadWork } from './ahead-work.js';
 import { collectGarbage } from '../collect-garbage.js';
 
 /** Progress reports of a `run` reach the main thread at most this often; the last one comes with the result. */
@@ -35,8 +36,8 @@ const memoryPool = new MemoryPool(pager, limits.pooledMemories);
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
 const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string }>();
-/** The one factory holding a spare instance: only the key served or loaded last keeps one, so spares cost one instance per thread. */
-let spareHolder: CloneFactory | undefined;
+/** What the thread makes ahead between messages: only the key served or loaded last keeps a spare, so spares cost one instance per thread. */
+const ahead = new AheadWork(memoryPool);
 /**
  * Persistent (service) instances pinned to this thread, by instance id: clones
  * that stay alive between requests (see PersistentInstances). Between requests
@@ -60,7 +61,7 @@ const taskLoops = new TaskLoops();
 
 serveMailbox(data.mailbox, (msg) => {
   if (!taskLoops.intercept(msg)) handle(msg);
-});
+}, { idle: ahead });
 
 function handle(msg: ToThread): void {
   switch (msg.type) {
@@ -93,7 +94,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   // that loaded the native pager.
   const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest });
   clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
-  // A new snapshot is about to be forked: its first clone on this thread should not pay for its instance.
+  // A new snapshot is about to be forked: its first clone's instance is made ahead while no message waits.
   prepareSpare(factory);
 }
 
@@ -102,7 +103,7 @@ function forget(key: string): void {
   const held = clones.get(key);
   if (!held) return;
   clones.delete(key);
-  if (spareHolder === held.factory) spareHolder = undefined;
+  ahead.forget(held.factory);
   try {
     held.factory.close();
   } catch {
@@ -182,15 +183,13 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
     const body = context.output.take();
     post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
-  if (clone && memory) factory.recycle(clone);
+  if (clone && memory) factory.recycle(clone, true);
   prepareSpare(factory);
 }
 
-/** The answer is on its way (or a snapshot just came); make the next instance while no call is waiting. */
+/** The answer is on its way (or a snapshot just came): the next instance is made ahead while no message waits. */
 function prepareSpare(factory: CloneFactory): void {
-  const previous = spareHolder;
-  spareHolder = factory;
-  handSpare(previous, factory, memoryPool);
+  ahead.served(factory);
 }
 
 function progressPoster(id: number): (done: number, total: number) => void {

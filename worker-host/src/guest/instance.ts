@@ -160,10 +160,14 @@ export class CloneFactory {
 
   /**
    * A clone is over (its `restored.finish()` returned, and nothing will use
-   * its instance again): its memory goes back to the pool, reset.
+   * its instance again): its memory goes back to the pool, reset (`later`:
+   * when the thread idles, see MemoryPool.giveBackLater).
    */
-  recycle(clone: Clone): void {
-    if (this.memories) this.memories.pool.giveBack(clone.memory, this.memories.maximumPages);
+  recycle(clone: Clone, later = false): void {
+    const m = this.memories;
+    if (!m) return;
+    if (later) m.pool.giveBackLater(clone.memory, m.maximumPages);
+    else m.pool.giveBack(clone.memory, m.maximumPages);
   }
 
   /** Makes an instance of the module ahead on a free pooled memory of this snapshot's class (call when the thread would otherwise idle). */
@@ -215,27 +219,6 @@ export class CloneFactory {
   /** The clone variant instantiated on an imported memory: no guest code runs (no start function), no memory is written (passive data). */
   private instantiateOn(memory: WebAssembly.Memory): WebAssembly.Instance {
     return new WebAssembly.Instance(this.clone, { ...this.imports, [CLONE_MEMORY_IMPORT.module]: { [CLONE_MEMORY_IMPORT.name]: memory } });
-  }
-}
-
-/**
- * Makes `next` the factory holding a thread's one spare instance, and tops
- * up the pool. The new spare is made first, then the previous holder's
- * dropped: its memory goes back to the pool for the next clone, instead of a
- * new memory being made for the pool (and collected later) on every switch.
- */
-export function handSpare(previous: CloneFactory | undefined, next: CloneFactory, pool: MemoryPool): void {
-  try {
-    next.prepareSpare();
-  } catch {
-    // No spare then (out of memory, say): the next call makes its own instance and reports what fails.
-  }
-  try {
-    if (previous !== next) previous?.dropSpare();
-    pool.refill();
-    next.instantiateAhead();
-  } catch {
-    // A spare whose registration is already gone, or no memory to make one ahead: the next call makes its own.
   }
 }
 

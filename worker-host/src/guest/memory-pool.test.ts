@@ -6,6 +6,7 @@ import { CurrentCall } from './current-call.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
 import { CloneFactory, takeSnapshot } from './instance.js';
 import { MemoryPool } from './memory-pool.js';
+import { AheadWork } from './ahead-work.js';
 import { wat } from '../../../test/helpers/wat.js';
 
 /** Page 0 holds 41 at 0 (a data segment); `set` writes anywhere; memory grows to `pages` in the parent. */
@@ -217,6 +218,86 @@ describe('memory pool', () => {
     };
     return { factory, fork, close };
   }
+
+  it.skipIf(!native)('given back later - a memory is reset before it is handed out again, whether the thread idled (settle) or a fork needed it first', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager);
+    const { factory, fork } = forkable(pager, pool);
+    const dirty = () => {
+      const c = fork();
+      c.set(0, 7);
+      c.set(2 * WASM_PAGE_SIZE + 8, 99);
+      c.clone.restored.finish();
+      factory.recycle(c.clone, true);
+      return c.clone.memory;
+    };
+    // No free memory: the fork resets the one given back instead of making one.
+    const first = dirty();
+    expect(pool.stats()).toMatchObject({ free: 0, recycled: 0 });
+    const b = fork();
+    expect(b.clone.memory).toBe(first);
+    expect([b.get(0), b.get(2 * WASM_PAGE_SIZE + 8)]).toEqual([41, 0]);
+    b.clone.restored.finish();
+    factory.recycle(b.clone, true);
+    // The thread idles: settle resets it into the free list.
+    expect(pool.settle()).toBe(true);
+    expect(pool.settle()).toBe(false);
+    expect(pool.stats()).toMatchObject({ free: 1, recycled: 2 });
+    const c = fork();
+    expect(c.clone.memory).toBe(first);
+    expect([c.get(0), c.get(2 * WASM_PAGE_SIZE + 8)]).toEqual([41, 0]);
+    c.clone.restored.finish();
+    factory.close();
+  });
+
+  it.skipIf(!native)('given back later - a thread that never idles holds at most its limit of memories waiting for their reset', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager, 2);
+    const { factory, fork } = forkable(pager, pool);
+    const clones = [fork(), fork(), fork(), fork()];
+    for (const c of clones) {
+      c.clone.restored.finish();
+      factory.recycle(c.clone, true);
+    }
+    // Two were reset on the way (the oldest first), the two most recent wait.
+    expect(pool.stats()).toMatchObject({ recycled: 2, free: 2 });
+    expect(pool.settle()).toBe(true);
+    // Their reset finds the free list full: they are left to the collector.
+    expect(pool.stats()).toMatchObject({ recycled: 2, free: 2 });
+    factory.close();
+  });
+
+  it.skipIf(!native)('ahead - its steps make a spare of the snapshot served last only, and serving another drops that spare at once', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager);
+    const a = forkable(pager, pool);
+    const b = forkable(pager, pool);
+    const ahead = new AheadWork(pool);
+    // Nothing served yet: nothing to make.
+    expect(ahead.step()).toBe(false);
+    ahead.served(a.factory);
+    while (ahead.step());
+    const a1 = a.fork();
+    expect(a1.clone.spare).toBe(true);
+    expect(a1.get(0)).toBe(41);
+    a1.clone.restored.finish();
+    a.factory.recycle(a1.clone, true);
+    ahead.served(a.factory);
+    while (ahead.step());
+    // B is served and no step is taken (a call came at once): A's spare is gone already, its memory back in the pool.
+    const recycled = pool.stats().recycled;
+    ahead.served(b.factory);
+    expect(pool.stats().recycled).toBe(recycled + 1);
+    const a2 = a.fork();
+    expect(a2.clone.spare).toBe(false);
+    expect(a2.clone.pooled).toBe(true);
+    a2.clone.restored.finish();
+    // A forgotten factory gets nothing more.
+    ahead.forget(b.factory);
+    expect(ahead.step()).toBe(false);
+    a.factory.close();
+    b.factory.close();
+  });
 
   const sharedAcrossSnapshots = (pager: NativePager | undefined) => {
     const pool = new MemoryPool(pager);

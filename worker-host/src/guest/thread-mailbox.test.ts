@@ -6,8 +6,8 @@ import { createLogger } from '@flurry/core';
 import { slowModule } from '../../../test/helpers/wat.js';
 import { GuestPool } from './guest-pool.js';
 import { CALL_FRAME_BYTES } from './call-frame.js';
-import { IDLE_WAIT_MS, ThreadMailbox } from './thread-mailbox.js';
-import type { ToThread } from './thread-messages.js';
+import { IDLE_WAIT_MS, pollCapUs, SpinWindow, spinPlaces, ThreadMailbox } from './thread-mailbox.js';
+import type { SpinLimits, ToThread } from './thread-messages.js';
 
 // Threads run JavaScript: the built module (the guest threads use it from there too).
 const built = new URL('../../dist/guest/thread-mailbox.js', import.meta.url).href;
@@ -25,11 +25,23 @@ const ECHO_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 import(${JSON.stringify(built)}).then(({ serveMailbox }) => {
   if (workerData.tick) setInterval(() => parentPort.postMessage({ tick: performance.now() }), workerData.tick);
+  // With idleSteps: each message leaves that many steps of idle work, each busy for stepMs; answers say how many ran.
+  let left = 0;
+  let done = 0;
+  const idle = workerData.idleSteps ? { step() {
+    if (left === 0) return false;
+    const until = performance.now() + workerData.stepMs;
+    while (performance.now() < until);
+    left--;
+    done++;
+    return left > 0;
+  } } : undefined;
   serveMailbox(workerData.mailbox, (msg) => {
     const sum = msg.input ? msg.input.reduce((s, b) => s + b, 0) : undefined;
     if (msg.type === 'tasks') return void Promise.resolve().then(() => parentPort.postMessage({ type: 'later', id: msg.id }));
-    parentPort.postMessage({ type: msg.type, id: msg.id ?? msg.snapshotId, sum });
-  }, workerData.idleWaitMs);
+    parentPort.postMessage({ type: msg.type, id: msg.id ?? msg.snapshotId, sum, ...(idle && { done }) });
+    left = workerData.idleSteps ?? 0;
+  }, { idleWaitMs: workerData.idleWaitMs, idle });
   parentPort.postMessage({ ready: true });
 });`;
 
@@ -38,9 +50,9 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.terminate()));
 });
 
-async function echoThread(tick?: number): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
-  const mailbox = new ThreadMailbox();
-  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS }, transferList: [mailbox.threadEnd.port] });
+async function echoThread(tick?: number, opts: { spin?: SpinLimits; idleSteps?: number; stepMs?: number } = {}): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
+  const mailbox = new ThreadMailbox(opts.spin);
+  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS, idleSteps: opts.idleSteps, stepMs: opts.stepMs }, transferList: [mailbox.threadEnd.port] });
   workers.push(worker);
   const answers: Record<string, unknown>[] = [];
   const ticks: number[] = [];
@@ -100,6 +112,52 @@ describe('thread mailbox', () => {
     expect(await t.next()).toEqual({ type: 'later', id: 7 });
   });
 
+  it('idle work - a message that comes while steps are left waits for the step in progress only; the rest run after it', async () => {
+    const t = await echoThread(undefined, { idleSteps: 20, stepMs: 5 });
+    t.mailbox.post(callMessage(1, new Uint8Array([1])));
+    expect(await t.next()).toMatchObject({ id: 1, done: 0 });
+    // 100 ms of steps begin; a message 15 ms in is answered after a few of them, not all.
+    await new Promise((r) => setTimeout(r, 15));
+    t.mailbox.post(callMessage(2, new Uint8Array([2])));
+    const second = (await t.next()).done as number;
+    expect(second).toBeGreaterThan(0);
+    expect(second).toBeLessThan(20);
+    // Once the thread idles, every step that message left runs.
+    await new Promise((r) => setTimeout(r, 300));
+    t.mailbox.post(callMessage(3, new Uint8Array([3])));
+    expect(await t.next()).toMatchObject({ id: 3, done: second + 20 });
+  });
+
+  it('polling - no more threads poll at once than the limit, and none once they idle', async () => {
+    const spin: SpinLimits = { maxUs: 300, spinners: spinPlaces(1) };
+    const place = new Int32Array(spin.spinners);
+    const threads = await Promise.all([echoThread(undefined, { spin }), echoThread(undefined, { spin })]);
+    const ids = new Set<number>();
+    // Messages back to back: each thread's window grows, and both would poll between them; one place, held by one at a time.
+    for (let i = 0; i < 300; i++) {
+      for (const t of threads) t.mailbox.post(callMessage(i, new Uint8Array([1])));
+      for (const t of threads) {
+        ids.add(Atomics.load(place, 0));
+        expect(await t.next()).toMatchObject({ id: i });
+      }
+    }
+    const mailboxIds = threads.map((t) => t.mailbox.threadEnd.id);
+    for (const id of ids) expect([0, ...mailboxIds]).toContain(id);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(Atomics.load(place, 0)).toBe(0);
+  });
+
+  it('polling - a place a thread held when it was terminated is freed when its mailbox closes', async () => {
+    const spin: SpinLimits = { maxUs: 300, spinners: spinPlaces(1) };
+    const place = new Int32Array(spin.spinners);
+    const t = await echoThread(undefined, { spin });
+    // As if terminated while polling: the place still names it.
+    Atomics.store(place, 0, t.mailbox.threadEnd.id);
+    await t.worker.terminate();
+    t.mailbox.close();
+    expect(Atomics.load(place, 0)).toBe(0);
+  });
+
   it('exit - a thread asleep in its mailbox is terminated', async () => {
     const t = await echoThread();
     const exited = once(t.worker, 'exit');
@@ -112,6 +170,49 @@ describe('thread mailbox', () => {
     await t.worker.terminate();
     t.mailbox.close();
     expect(() => t.mailbox.post(callMessage(1, new Uint8Array(1)))).not.toThrow();
+  });
+});
+
+describe('spin window', () => {
+  it('its cap: FLURRY_GUEST_POLL_US when set (0: off), else 300 µs; anything but a whole number up to 1000 is refused', () => {
+    expect(pollCapUs(undefined)).toBe(300);
+    expect(pollCapUs('')).toBe(300);
+    expect(pollCapUs('0')).toBe(0);
+    expect(pollCapUs('120')).toBe(120);
+    for (const bad of ['-1', '1001', '2.5', 'abc', '1e9']) expect(() => pollCapUs(bad)).toThrow(/FLURRY_GUEST_POLL_US/);
+  });
+
+  it('grows from nothing while messages come soon after the thread went idle, up to its cap, and keeps what catches them', () => {
+    const w = new SpinWindow(300, 50);
+    expect(w.us).toBe(0);
+    const seen: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      w.observe(120);
+      seen.push(w.us);
+    }
+    expect(seen).toEqual([50, 100, 200, 200, 200]);
+    for (let i = 0; i < 3; i++) w.observe(290);
+    expect(w.us).toBe(300);
+    w.observe(0);
+    expect(w.us).toBe(300);
+  });
+
+  it('halves past the cap or with no message, to none below its start: a thread with nothing recent does not poll', () => {
+    const w = new SpinWindow(300, 50);
+    for (let i = 0; i < 4; i++) w.observe(250);
+    expect(w.us).toBe(300);
+    w.observe(Infinity);
+    expect(w.us).toBe(150);
+    w.observe(5000);
+    expect(w.us).toBe(75);
+    w.observe(Infinity);
+    expect(w.us).toBe(0);
+    w.observe(Infinity);
+    expect(w.us).toBe(0);
+    // A cap of 0: never.
+    const off = new SpinWindow(0);
+    off.observe(10);
+    expect(off.us).toBe(0);
   });
 });
 

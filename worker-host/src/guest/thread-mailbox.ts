@@ -16,10 +16,18 @@
  * promise continuations, V8's own tasks), so the thread waits at most
  * IDLE_WAIT_MS at a time and returns to its loop after every message it
  * handled and every wait that timed out.
+ *
+ * Before it sleeps, a thread that has just been busy polls its doorbell for
+ * a short while (SpinWindow): a message that comes meanwhile is taken without
+ * the kernel waking a sleeping thread (0.1–0.15 ms on this VM). The window
+ * adapts as the kernel's haltpoll governor does, and at most SPINNERS_PER_CORE
+ * of the process's threads per core poll at once, as Go's scheduler bounds its
+ * spinning threads (docs/fork.md, "Polling before sleeping").
  */
+import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
 import { CallFrameSlot } from './call-frame.js';
-import type { MailboxEnd, ToThread } from './thread-messages.js';
+import type { MailboxEnd, SpinLimits, ToThread } from './thread-messages.js';
 
 /**
  * The longest an idle thread sleeps before it gives its event loop a turn:
@@ -32,49 +40,176 @@ import type { MailboxEnd, ToThread } from './thread-messages.js';
  */
 export const IDLE_WAIT_MS = 1000;
 
+/**
+ * The longest a thread polls its doorbell before it sleeps, in µs: a thread
+ * that the kernel must wake takes 0.1–0.15 ms to run again here (more on cold
+ * caches), so a message that comes later than this is as well served by the
+ * wake-up, and polling longer would only take a core from the host's other
+ * threads and processes. The kernel's haltpoll polls up to 200 µs by default.
+ */
+export const SPIN_MAX_US = 300;
+/** The window a thread first polls for once messages come soon after it went idle (haltpoll's grow_start: 50 µs). */
+export const SPIN_GROW_START_US = 50;
+/** Threads of a process that may poll at once, per core (Go's scheduler: at most half its processors spinning). */
+export const SPINNERS_PER_CORE = 0.5;
+
+/**
+ * How long an idle thread polls its doorbell before it sleeps, adapted to
+ * how soon its messages come, as the kernel's haltpoll governor adapts its
+ * poll: a message that came after the window but within the cap grows it
+ * (doubled, from `growStartUs`; a longer window would have caught it), one
+ * caught within it keeps it, and an idle spell past the cap (no message
+ * soon, or none before the thread's longest wait) halves it, to none below
+ * `growStartUs`. A thread with nothing recent does not poll at all.
+ *
+ *     const w = new SpinWindow(300, 50);
+ *     w.observe(120); // 50: it slept, and a 50 µs poll would not have caught it: grow
+ *     w.observe(120); // 100
+ *     w.observe(120); // 200, and caught from now on
+ *     w.observe(Infinity); // 100: nothing came
+ */
+export class SpinWindow {
+  /** µs to poll before the next sleep. */
+  us = 0;
+
+  constructor(
+    readonly maxUs = SPIN_MAX_US,
+    readonly growStartUs = Math.min(SPIN_GROW_START_US, maxUs),
+  ) {}
+
+  /** The thread's last idle spell: `idleUs` from going idle to its next message (Infinity: none came). */
+  observe(idleUs: number): void {
+    if (idleUs <= this.us) return;
+    if (idleUs <= this.maxUs) {
+      this.us = Math.min(this.maxUs, Math.max(this.growStartUs, this.us * 2));
+      return;
+    }
+    const half = this.us / 2;
+    this.us = half < this.growStartUs ? 0 : half;
+  }
+}
+
+/** The doorbell's SharedArrayBuffer: the messages posted (Int32 at 0), and when the last was posted (Float64 at 8, epoch ms). */
+const BELL_BYTES = 16;
+const POSTED_AT = 1;
+
+/** Polling bounds every mailbox made in this process shares: the places of the threads polling now. */
+let processSpin: SpinLimits | undefined;
+/** Mailbox ids, unique in the process: a polling thread holds its place under its id. */
+let lastMailboxId = 0;
+
+function spinLimits(): SpinLimits {
+  processSpin ??= { maxUs: pollCapUs(process.env.FLURRY_GUEST_POLL_US), spinners: spinPlaces(Math.max(1, Math.floor(availableParallelism() * SPINNERS_PER_CORE))) };
+  return processSpin;
+}
+
+/**
+ * The cap on polling, µs: FLURRY_GUEST_POLL_US when set (0 turns polling off, for hosts whose cores are better
+ * left to other work), else SPIN_MAX_US; at most 1000.
+ */
+export function pollCapUs(env: string | undefined): number {
+  if (env === undefined || env === '') return SPIN_MAX_US;
+  const us = Number(env);
+  if (!Number.isInteger(us) || us < 0 || us > 1000) throw new RangeError(`FLURRY_GUEST_POLL_US must be a whole number of µs from 0 to 1000, got ${JSON.stringify(env)}`);
+  return us;
+}
+
+/** Room for `n` threads polling at once. */
+export function spinPlaces(n: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * n);
+}
+
 /** The main thread's end. */
 export class ThreadMailbox {
   private readonly port: MessagePort;
   private readonly bell: Int32Array;
+  private readonly postedAt: Float64Array;
   private readonly calls = new CallFrameSlot();
+  private readonly places: Int32Array;
+  private readonly id = ++lastMailboxId;
   /** Messages posted: the number of the next one. */
   private sent = 0;
   /** The thread's end, to hand to it once in its `workerData` (and its transfer list). */
   readonly threadEnd: MailboxEnd;
 
-  constructor() {
+  /** `spin`: how the thread polls before it sleeps (by default the process's bounds, shared by all its mailboxes; maxUs 0: never). */
+  constructor(spin: SpinLimits = spinLimits()) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const doorbell = new SharedArrayBuffer(4);
-    this.bell = new Int32Array(doorbell);
-    this.threadEnd = { port: port2, doorbell, calls: this.calls.buffer };
+    const doorbell = new SharedArrayBuffer(BELL_BYTES);
+    this.bell = new Int32Array(doorbell, 0, 1);
+    this.postedAt = new Float64Array(doorbell);
+    this.places = new Int32Array(spin.spinners);
+    this.threadEnd = { port: port2, doorbell, calls: this.calls.buffer, spin, id: this.id };
   }
 
   /** Posts `msg` and wakes the thread if it sleeps. Through the port, `transfer` is moved; a call in the slot is copied. */
   post(msg: ToThread, transfer: readonly Transferable[] = []): void {
     if (!this.calls.write(msg, this.sent)) this.port.postMessage(msg, transfer);
     this.sent = (this.sent + 1) | 0;
+    // Read by the thread only to adapt its polling: a plain store, before the ring that publishes it.
+    this.postedAt[POSTED_AT] = performance.timeOrigin + performance.now();
     Atomics.add(this.bell, 0, 1);
     Atomics.notify(this.bell, 0);
   }
 
-  /** Messages posted and not yet taken are dropped with the port. */
+  /**
+   * Messages posted and not yet taken are dropped with the port. Call once the thread has exited: a place it
+   * held to poll (it was terminated while polling) is freed.
+   */
   close(): void {
     this.port.close();
+    for (let i = 0; i < this.places.length; i++) Atomics.compareExchange(this.places, i, this.id, 0);
   }
+}
+
+/** Work a thread does while no message waits, in short steps. */
+export interface IdleWork {
+  /** Takes the next step; false once nothing is left. */
+  step(): boolean;
 }
 
 /**
  * The guest thread's end: hands each message to `handle`, in order, for as
- * long as the thread lives. Starts on the next turn of the event loop.
+ * long as the thread lives; between messages takes the steps of `idle` while
+ * no message waits, then polls and sleeps. Starts on the next turn of the
+ * event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread) => void, idleWaitMs = IDLE_WAIT_MS): void {
-  const bell = new Int32Array(end.doorbell);
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
+  const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
+  const bell = new Int32Array(end.doorbell, 0, 1);
+  const postedAt = new Float64Array(end.doorbell);
   const calls = new CallFrameSlot(end.calls);
+  const places = new Int32Array(end.spin.spinners);
+  const window = new SpinWindow(end.spin.maxUs);
   let taken = 0;
+  /**
+   * Polls the doorbell for at most `us` µs if a place to poll is free (the process's threads polling at once are
+   * bounded); true if it rang. A thread terminated while polling keeps its place until its mailbox is closed.
+   */
+  const poll = (us: number): boolean => {
+    if (us <= 0) return false;
+    let place = 0;
+    while (place < places.length && Atomics.compareExchange(places, place, 0, end.id) !== 0) place++;
+    if (place === places.length) return false;
+    try {
+      const until = performance.now() + us / 1000;
+      do if (Atomics.load(bell, 0) !== taken) return true;
+      while (performance.now() < until);
+      return false;
+    } finally {
+      Atomics.store(places, place, 0);
+    }
+  };
   const serve = (): void => {
-    // Sleeps until the doorbell rings (at once if it rang since the last message taken), at most idleWaitMs.
-    Atomics.wait(bell, 0, taken, idleWaitMs);
+    // A message that comes meanwhile waits for one step, not for all of them.
+    while (Atomics.load(bell, 0) === taken && idle?.step());
+    const idleSince = performance.timeOrigin + performance.now();
+    // Polls a while if messages came soon lately, then sleeps until the doorbell rings (at once if it rang since
+    // the last message taken), at most idleWaitMs.
+    const rang = Atomics.load(bell, 0) !== taken || poll(window.us) || Atomics.wait(bell, 0, taken, idleWaitMs) !== 'timed-out';
+    // From going idle to the last message's post: 0 if it came before (or during the event loop's turn).
+    window.observe(rang ? Math.max(0, (postedAt[POSTED_AT] - idleSince) * 1000) : Infinity);
     // Every message the doorbell counts is in the slot or on the port already: it is written before the ring.
     for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
       const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);

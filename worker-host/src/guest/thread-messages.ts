@@ -14,6 +14,17 @@ export interface MailboxEnd {
   doorbell: SharedArrayBuffer;
   /** Its CallFrameSlot. */
   calls: SharedArrayBuffer;
+  /** How it polls its doorbell before it sleeps (thread-mailbox.ts), and the id it takes a place to poll with (never 0). */
+  spin: SpinLimits;
+  id: number;
+}
+
+/** How the guest threads of a process poll their doorbells before they sleep: the window's cap, and the places for the threads polling now. */
+export interface SpinLimits {
+  /** µs at most (0: never poll). */
+  maxUs: number;
+  /** An Int32Array, one place per thread that may poll at once: the polling thread's mailbox id, 0 when free. */
+  spinners: SharedArrayBuffer;
 }
 
 /** The `workerData` a guest thread starts with. */
