@@ -108,18 +108,20 @@ describe('ReplyTable', () => {
     const source = new ReplyTable(limits);
     for (let i = 1; i <= 3; i++) await source.run('inst-1', `req-${i}`, async () => ok(`reply ${i}`));
     await source.run('inst-2', 'other', async () => ok('not this instance'));
-    const all = source.export('inst-1', 1024 * 1024);
+    const all = source.exportSince('inst-1', 1024 * 1024, 0).replies;
     expect(all.map((r) => r.requestId)).toEqual(['req-3', 'req-2', 'req-1']);
     for (const r of all) expect(r.ageMs).toBeLessThan(1000);
-    expect(source.export('inst-1', replyBytes(ok('reply 3')) + replyBytes(ok('reply 2'))).map((r) => r.requestId)).toEqual(['req-3', 'req-2']);
+    expect(source.exportSince('inst-1', replyBytes(ok('reply 3')) + replyBytes(ok('reply 2')), 0).replies.map((r) => r.requestId)).toEqual(['req-3', 'req-2']);
 
-    const target = new ReplyTable(limits);
+    const target = new ReplyTable({ ...limits, maxReplies: 3 });
     target.import('inst-1', all);
     let runs = 0;
     expect(await target.run('inst-1', 'req-2', async () => (runs++, ok('again')))).toEqual(ok('reply 2'));
     expect(runs).toBe(0);
-    // A reply given out counts as used: the last to be evicted.
-    expect(target.export('inst-1', 1024 * 1024).map((r) => r.requestId)[0]).toBe('req-2');
+    // A reply given out counts as used: the last to be evicted (two new replies evict req-1, then req-3).
+    await target.run('inst-1', 'req-4', async () => ok('reply 4'));
+    await target.run('inst-1', 'req-5', async () => ok('reply 5'));
+    expect(['req-1', 'req-2', 'req-3'].map((id) => target.has('inst-1', id))).toEqual([false, true, false]);
   });
 
   it('import - a reply past keepMs is not kept; one known here already wins', async () => {

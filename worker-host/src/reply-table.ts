@@ -8,8 +8,7 @@
  *
  *   const table = new ReplyTable({ keepMs: 120_000, maxBytes: 16 << 20, maxReplies: 10_000 });
  *   const reply = await table.run(instanceId, req.requestId, () => runOnInstance(req));
- *   commitStep.replies = table.export(instanceId, 512 * 1024);   // to the migration's target
- *   const { replies, through } = table.exportSince(instanceId, 512 * 1024, lastThrough);   // those kept since
+ *   const { replies, through } = table.exportSince(instanceId, 512 * 1024, lastThrough);   // to the migration's target: those kept since the last step
  *   table.import(instanceId, step.replies);                         // on the target
  *
  * Kept replies are bounded for the whole host: each for `keepMs`, and the
@@ -116,26 +115,6 @@ export class ReplyTable {
   has(instanceId: string, requestId: string): boolean {
     const key = keyOf(instanceId, requestId);
     return this.running.has(key) || this.done.has(key);
-  }
-
-  /**
-   * The instance's kept replies, newest first, as many as fit `maxBytes`
-   * (a migration's commit carries them). Runs in progress are not among
-   * them: at the commit those are the requests held during the stop, which
-   * the source forwards to the target with their ids.
-   */
-  export(instanceId: string, maxBytes: number): KeptReply[] {
-    const out: KeptReply[] = [];
-    let bytes = 0;
-    // entries(): most recently used first.
-    for (const [key, k] of this.done.entries()) {
-      if (k.instanceId !== instanceId) continue;
-      const size = replyBytes(k.reply);
-      if (bytes + size > maxBytes) continue;
-      bytes += size;
-      out.push({ requestId: k.requestId, ageMs: Math.max(0, Math.round(this.limits.keepMs - this.done.getRemainingTTL(key))), reply: k.reply });
-    }
-    return out;
   }
 
   /**
