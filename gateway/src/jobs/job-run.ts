@@ -310,7 +310,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     const { tenant, id } = this.record;
     this.setState('reducing');
     void this.persistNow(); // in order before `done`: the reduce does not wait for it
-    const outputs = this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record), 'clone');
+    const outputs = this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record));
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);

@@ -212,26 +212,16 @@ export class JobStore {
   }
 
   /**
-   * The kept outputs of indexes 0..count-1, in order, read RESULT_READS at a time (a job with
-   * tasks has thousands); `missing` names what a gap is when one is: `the result of <what> <i>`.
-   * Outputs in `known` (by index) are not read again.
+   * A clone job's kept outputs of indexes 0..count-1, in order, read RESULT_READS at a time; `missing`:
+   * whether a gap throws or reads as empty.
    */
-  async outputsInOrder(tenant: string, jobId: string, count: number, what: string, missing: 'throw' | 'empty' = 'throw', known: readonly (Uint8Array | undefined)[] = []): Promise<Uint8Array[]> {
+  async outputsInOrder(tenant: string, jobId: string, count: number, missing: 'throw' | 'empty' = 'throw'): Promise<Uint8Array[]> {
     const outputs = new Array<Uint8Array>(count);
-    let next = 0;
-    const reader = async () => {
-      for (let i = next++; i < count; i = next++) {
-        const had = known[i];
-        if (had) {
-          outputs[i] = had;
-          continue;
-        }
-        const output = (await this.result(tenant, jobId, i))?.output;
-        if (!output && missing === 'throw') throw new FlurryError('internal', `the result of ${what} ${i} is missing from the results stream`);
-        outputs[i] = output ?? new Uint8Array(0);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(RESULT_READS, count) }, reader));
+    await readEach(count, async (i) => {
+      const output = (await this.result(tenant, jobId, i))?.output;
+      if (!output && missing === 'throw') throw new FlurryError('internal', `the result of clone ${i} is missing from the results stream`);
+      outputs[i] = output ?? new Uint8Array(0);
+    });
     return outputs;
   }
 
@@ -251,19 +241,15 @@ export class JobStore {
       return run !== undefined && wanted(run);
     });
     const runs: { seq: number; first: number; outputs: Uint8Array[] }[] = [];
-    let next = 0;
-    const reader = async () => {
-      for (let i = next++; i < tokens.length; i = next++) {
-        const subject = `${JobSubjects.results(tenant, jobId)}.${tokens[i]}`;
-        const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: subject }).catch(() => null);
-        const r = m ? decodeChecked('CloneResult', m.data, subject) : undefined;
-        if (!m || !r?.taskRunMs) continue;
-        const framed = r.outputObject ? await this.objectOutput(tenant, jobId, r.outputObject) : (r.output ?? new Uint8Array(0));
-        const each = unframeOutputs(framed, r.taskRunMs.length);
-        if (each) runs.push({ seq: m.seq, first: r.index, outputs: each });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(RESULT_READS, tokens.length) }, reader));
+    await readEach(tokens.length, async (i) => {
+      const subject = `${JobSubjects.results(tenant, jobId)}.${tokens[i]}`;
+      const m = await this.jsm.streams.getMessage(ResultsStream, { last_by_subj: subject }).catch(() => null);
+      const r = m ? decodeChecked('CloneResult', m.data, subject) : undefined;
+      if (!m || !r?.taskRunMs) return;
+      const framed = r.outputObject ? await this.objectOutput(tenant, jobId, r.outputObject) : (r.output ?? new Uint8Array(0));
+      const each = unframeOutputs(framed, r.taskRunMs.length);
+      if (each) runs.push({ seq: m.seq, first: r.index, outputs: each });
+    });
     runs.sort((a, b) => a.seq - b.seq);
     for (const run of runs) run.outputs.forEach((o, k) => {
       if (run.first + k < total) outputs[run.first + k] ??= o;
@@ -309,4 +295,13 @@ export class JobStore {
     for (const k of await kvKeys(this.jsm, JobBuckets.jobs, `${tenant}.>`)) out.push(k.slice(tenant.length + 1));
     return out.sort().reverse();
   }
+}
+
+/** Runs `read(0..count-1)`, RESULT_READS at a time (a job has up to thousands of results to read). */
+async function readEach(count: number, read: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const reader = async () => {
+    for (let i = next++; i < count; i = next++) await read(i);
+  };
+  await Promise.all(Array.from({ length: Math.min(RESULT_READS, count) }, reader));
 }

@@ -150,7 +150,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
     if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
     const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
     if (reduced) return new Response(reduced as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
-    const outputs = job.tasks ? await store.taskOutputs(job.tenant, job.id, job.tasks.total, 'empty') : await store.outputsInOrder(job.tenant, job.id, outputCount(job), 'clone', 'empty');
+    const outputs = job.tasks ? await store.taskOutputs(job.tenant, job.id, job.tasks.total, 'empty') : await store.outputsInOrder(job.tenant, job.id, outputCount(job), 'empty');
     return c.json({ outputs: outputs.map((o) => Buffer.from(o).toString('base64')) }, 200);
   });
 
