@@ -189,8 +189,8 @@ describe('guest faults - memory and poison', () => {
     const calls = await Promise.all(Array.from({ length: 4 }, () => api('GET', '/fn/bomb')));
     for (const res of calls) expect(await failure(res)).toEqual({ status: 502, code: 'guest_trap', message: 'unreachable' });
     await expectServing(pids);
-    // Clones on both hosts: copy-on-write ones on the parent's host, userfaultfd-paged ones on the other (where the
-    // pager zero-fills each grown page it is asked for: seconds per GiB, hence the longer bounds).
+    // Clones on both hosts: copy-on-write ones on the parent's host, userfaultfd-paged ones on the other (their
+    // grown pages lie past the registration, so the kernel zero-fills them as for any anonymous memory).
     const job = await runToEnd({ function: 'bomb', clones: 4, retries: 0 }, 90_000);
     expect(job.state).toBe('failed');
     expect(job.errors?.map((e) => [e.index, e.code, e.message])).toEqual([...Array(4).keys()].map((i) => [i, 'guest_trap', 'unreachable']));

@@ -24,8 +24,9 @@ export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): Memory
       growToSnapshotSize(memory, snapshot.byteLength);
       // An empty memory has no pages to page in (and no address to register); growth past it is zero anyway.
       if (snapshot.byteLength === 0) return { registration: undefined, finish: () => NO_PAGING };
-      // The whole reservation up to the declared maximum: pages grown later must fault too, or they would be silently zero-filled.
-      const registration = pager.registerMemory(memory, snapshot.maximumBytes, snapshot.storeId);
+      // The snapshot's pages only: pages the clone grows past it are zero, and the kernel gives zero pages itself,
+      // where a registration up to the maximum sent each one through the pager's thread (a round trip per 4 KiB).
+      const registration = pager.registerMemory(memory, snapshot.byteLength, snapshot.storeId);
       let finished = false;
       return {
         registration,

@@ -75,7 +75,7 @@ describe('memory pool', () => {
     const bytes = new Uint8Array(cow.memory.byteLength);
     pager.readFdInto(bytes, cow.memory.fd, bytes.length);
     pager.storePut(store, 0, bytes);
-    const lazy = { memory: { kind: 'lazy' as const, byteLength: cow.memory.byteLength, storeId: store, maximumBytes: MAX_PAGES * WASM_PAGE_SIZE }, globals: cow.globals };
+    const lazy = { memory: { kind: 'lazy' as const, byteLength: cow.memory.byteLength, storeId: store }, globals: cow.globals };
     const { clone } = rewriteForSnapshot(MODULE(4));
     const module = new WebAssembly.Module(clone as BufferSource);
     const factory = new CloneFactory(module, buildImportObject(module, hostFunctions(new CurrentCall())), lazy, pager, { pool, maximumPages: MAX_PAGES });

@@ -55,7 +55,7 @@ export function snapshotFromRemote(remote: RemoteSnapshot, variants: ModuleVaria
   const globals = remote.globals.map((g) => ({ name: g.name, value: globalValue(g, variants.globalTypes.get(g.name)) }));
   const memory: Snapshot['memory'] =
     source.kind === 'lazy'
-      ? { kind: 'lazy', byteLength, storeId: source.storeId, maximumBytes: maximumPages * WASM_PAGE_SIZE }
+      ? { kind: 'lazy', byteLength, storeId: source.storeId }
       : copySnapshotOf(source.bytes, byteLength, source.zeroPages);
   return { memory, globals };
 }

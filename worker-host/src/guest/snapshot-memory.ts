@@ -29,8 +29,6 @@ export type SnapshotMemory =
       byteLength: number;
       /** The native page store the host fills for this snapshot. */
       storeId: number;
-      /** The module's declared maximum in bytes: the whole reservation is registered. */
-      maximumBytes: number;
     };
 
 export type MemoryMode = SnapshotMemory['kind'];
