@@ -21,7 +21,11 @@ import type { TraceVariables } from '../metrics/trace-context.js';
 import { ERROR_CODES } from '../http-errors.js';
 import { readBody } from '../request-body.js';
 
-/** What every route may read from the context: the request id, the logger, the caller (auth/roles.ts) and the request's trace (metrics/trace-context.ts). */
+/**
+ * What every route may read from the context: the request id, the logger, the caller (auth/roles.ts) and the request's
+ * trace (metrics/trace-context.ts). Read them with `c.get('tenant')`, not `c.var.tenant`: Hono's `c.var` copies every
+ * variable into a new object on each read, several times a call.
+ */
 export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables & TraceVariables };
 
 /** The name of the security scheme every route but the health checks and the docs needs. */
