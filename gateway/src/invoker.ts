@@ -98,8 +98,8 @@ export class Invoker {
    * group; sent again through the queue group by the hedger while a host holding the function is lost. The first answer wins.
    */
   private request(fn: FunctionRecord, subject: string, payload: Uint8Array, trace: TraceContext | undefined): Promise<Uint8Array> {
-    const headers = traceHeaders(trace);
-    const viaBroker = () => callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers });
+    // The trace's NATS headers are made only for a call that goes through the broker: most go over a channel.
+    const viaBroker = () => callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers: traceHeaders(trace) });
     const viaChannel = () => {
       const channel = this.channels?.pick(fn);
       if (!channel || !channel.fits(payload.length)) return viaBroker();

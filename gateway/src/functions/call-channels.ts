@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import {
-  call, CALL_FRAME_OVERHEAD, CallFailed, callPayload, channelFrameLimit, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
+  call, CALL_FRAME_OVERHEAD, CallFailed, channelFrameLimit, encodeCallFrame, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
   type Fabric, type Frame, type FunctionRecord, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -69,7 +69,7 @@ export class CallChannel {
         reject(new CallFailed('timeout', `call channel to ${this.hostId}`, undefined));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      writeFrame(this.socket, encodeFrame(FrameType.call, id, callPayload(traceparent, request)));
+      writeFrame(this.socket, encodeCallFrame(id, traceparent, request));
     });
   }
 
