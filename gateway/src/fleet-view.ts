@@ -152,8 +152,8 @@ export class FleetView {
    * A heartbeat counts as fresh until a TTL after it, or after the broker
    * came back (or the hosts watch delivers again) if that is later. While
    * heartbeats cannot arrive (the broker away, the watch stalled), a host is
-   * judged as it stood when that began. The same for every host at one `now`: a host is fresh when its heartbeat
-   * came after the time this returns (isFresh).
+   * judged as it stood when that began. All but the heartbeat is the same for every host, so it is worked out once
+   * per query: a host is fresh when the later of its heartbeat and `floor` is after `at` (isFresh).
    */
   private freshSince(now: number): { at: number; floor: number } {
     const link = this.fabric.link;
@@ -178,7 +178,7 @@ export class FleetView {
   }
 }
 
-/** Whether a host heartbeat after `since` (FleetView.freshSince): the later of its heartbeat and `floor`, within the TTL of `at`. */
+/** Whether a host counts as live at the cut FleetView.freshSince worked out. */
 function isFresh(h: HostRecord, since: { at: number; floor: number }): boolean {
   return Math.max(h.heartbeatAt, since.floor) > since.at;
 }
