@@ -23,8 +23,8 @@ import { readBody } from '../request-body.js';
 
 /**
  * What every route may read from the context: the request id, the logger, the caller (auth/roles.ts) and the request's
- * trace (metrics/trace-context.ts). Read them with `c.get('tenant')`, not `c.var.tenant`: Hono's `c.var` copies every
- * variable into a new object on each read, several times a call.
+ * trace (metrics/trace-context.ts). Read them with `c.get('tenant')`: the context's `var` getter copies every
+ * variable into a new object on each read, several times a call (api/context-variables.test.ts holds this).
  */
 export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables & TraceVariables };
 

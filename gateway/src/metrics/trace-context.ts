@@ -13,7 +13,7 @@ import { childSpan, formatTraceparent, parseTraceparent, TRACEPARENT, type Logge
 
 export type TraceVariables = { trace: TraceContext };
 
-/** Sets `c.get('trace')`, answers with `traceparent`, and logs each request with its trace id at debug level. */
+/** Sets the request's `trace` variable, answers with `traceparent`, and logs each request with its trace id at debug level. */
 export function traceContext(log: Logger): MiddlewareHandler<{ Variables: TraceVariables & { requestId: string } }> {
   return async (c, next) => {
     const trace = childSpan(parseTraceparent(c.req.header(TRACEPARENT)));
