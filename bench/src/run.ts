@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<Recor
   soak: () => import('./soak.js'),
   checks: () => import('./checks.js'),
   plan: () => import('./plan.js'),
+  route: () => import('./route.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callPayload, encodeFrame, FrameReader, FrameType, splitCallPayload } from './call-frames.js';
+import { callPayload, encodeCallFrame, encodeFrame, FrameReader, FrameType, splitCallPayload } from './call-frames.js';
 
 describe('call frames', () => {
   it('a stream cut anywhere gives back the same frames, in order', () => {
@@ -16,6 +16,16 @@ describe('call frames', () => {
     const reader = new FrameReader(1024);
     const got = [...stream].flatMap((b) => reader.push(Buffer.from([b])));
     expect(got).toHaveLength(3);
+  });
+
+  it('a call frame written whole reads back as the same frame as one framed from its payload', () => {
+    const request = new Uint8Array(300).map((_, i) => i);
+    const traceparent = '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01';
+    const whole = encodeCallFrame(4_000_000_001, traceparent, request);
+    expect(whole).toEqual(encodeFrame(FrameType.call, 4_000_000_001, callPayload(traceparent, request)));
+    const [frame] = new FrameReader(1024).push(whole);
+    const call = splitCallPayload(frame!.payload)!;
+    expect([frame!.type, frame!.id, call.traceparent, [...call.request]]).toEqual([FrameType.call, 4_000_000_001, traceparent, [...request]]);
   });
 
   it('bad input - a length over the limit or shorter than a head is refused as soon as it is read', () => {

@@ -59,14 +59,24 @@ export function writeFrame(socket: Writable, frame: Uint8Array): void {
   socket.write(frame);
 }
 
-/** A call frame's payload: its traceparent (may be empty) and the encoded request. */
-export function callPayload(traceparent: string, request: Uint8Array): Uint8Array {
-  const trace = Buffer.from(traceparent.length <= MAX_TRACE ? traceparent : '', 'latin1');
-  const out = Buffer.allocUnsafe(1 + trace.length + request.length);
-  out[0] = trace.length;
-  out.set(trace, 1);
-  out.set(request, 1 + trace.length);
+/**
+ * A whole call frame, written once: its head, its traceparent (may be empty) and the encoded request; the request is
+ * copied once, as the frame is the only buffer made (a large body is not copied twice on its way to the socket).
+ */
+export function encodeCallFrame(id: number, traceparent: string, request: Uint8Array): Buffer {
+  const trace = traceparent.length <= MAX_TRACE ? traceparent : '';
+  const out = Buffer.allocUnsafe(HEAD + 1 + trace.length + request.length);
+  out.writeUInt32BE(out.length - 4, 0);
+  out[4] = FrameType.call;
+  out.writeUInt32BE(id >>> 0, 5);
+  out[HEAD] = out.write(trace, HEAD + 1, 'latin1');
+  out.set(request, HEAD + 1 + trace.length);
   return out;
+}
+
+/** A call frame's payload alone (encodeCallFrame less the head). */
+export function callPayload(traceparent: string, request: Uint8Array): Uint8Array {
+  return encodeCallFrame(0, traceparent, request).subarray(HEAD);
 }
 
 /** Splits a call frame's payload; undefined when it is too short for the trace it announces. */

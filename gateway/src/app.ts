@@ -150,11 +150,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   if (deps.services) app.route('/', serviceRoutes({ services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data }));
 
   const invoke = async (c: Context<Env>, name: string, path: string) => {
-    const fn = await deps.registry.get(c.var.tenant, name);
+    const fn = await deps.registry.get(c.get('tenant'), name);
     const rawUrl = c.req.url;
     const q = rawUrl.indexOf('?');
     const req: InvokeRequest = {
-      requestId: c.var.requestId,
+      requestId: c.get('requestId'),
       tenant: fn.tenant,
       name: fn.name,
       digest: fn.digest,
@@ -164,7 +164,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       headers: requestHeaders(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
-    const reply = await deps.invoker.invoke(fn, req, c.var.trace);
+    const reply = await deps.invoker.invoke(fn, req, c.get('trace'));
     const headers = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();

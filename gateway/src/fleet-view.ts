@@ -17,13 +17,18 @@
  * host remembers the incarnation it went to (`incarnation()`).
  */
 import type { Subscription } from '@nats-io/transport-node';
-import { Buckets, decodeChecked, followKv, kvKeys, listen, Subjects, type Fabric, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
+import { Buckets, decodeChecked, followKv, kvKeys, listen, Subjects, type Fabric, type FunctionRecord, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
 
 /** An incarnation replaced by a new one keeps counting as lost this long. */
 const REPLACED_KEPT_MS = 60_000;
 
 export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
+  /**
+   * The hosts whose last record lists a function version warm, by version (warmKey): a call finds the hosts that
+   * can take it without looking at every host in the fleet. Kept as records arrive, about twice a second per host.
+   */
+  private readonly warmOn = new Map<string, Map<string, HostRecord>>();
   /** Records of incarnations that a restarted host replaced, and when. */
   private replaced: { record: HostRecord; at: number }[] = [];
   private watch?: KvFollower;
@@ -45,20 +50,40 @@ export class FleetView {
       this.announcedOutages.set(event.hostId, { startedAt: event.startedAt, outages: event.brokerOutages });
     });
     this.watch = await followKv(this.fabric.hosts, {}, (e) => {
-      if (e.operation !== 'PUT' || e.value.length === 0) {
-        this.hosts.delete(e.key);
-        return;
-      }
+      if (e.operation !== 'PUT' || e.value.length === 0) return this.forget(e.key);
       const record = decodeChecked('HostRecord', e.value, e.key);
-      if (!record) return;
-      const before = this.hosts.get(e.key);
-      if (before && before.startedAt !== record.startedAt) {
-        const now = Date.now();
-        this.replaced = [...this.replaced.filter((r) => now - r.at < REPLACED_KEPT_MS), { record: before, at: now }];
-        this.log.warn({ hostId: e.key, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
-      }
-      this.hosts.set(e.key, record);
+      if (record) this.record(e.key, record);
     }, this.log, 'hosts', () => this.fabric.nc.isClosed(), this.fabric.link);
+  }
+
+  /** A host's new record (its heartbeat), as the hosts bucket delivers it under `hostId`. */
+  record(hostId: string, record: HostRecord): void {
+    const before = this.hosts.get(hostId);
+    if (before && before.startedAt !== record.startedAt) {
+      const now = Date.now();
+      this.replaced = [...this.replaced.filter((r) => now - r.at < REPLACED_KEPT_MS), { record: before, at: now }];
+      this.log.warn({ hostId, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
+    }
+    this.hosts.set(hostId, record);
+    if (before) for (const w of before.warm) this.warmOn.get(warmKey(w))?.delete(hostId);
+    for (const w of record.warm) {
+      const key = warmKey(w);
+      let on = this.warmOn.get(key);
+      if (!on) this.warmOn.set(key, (on = new Map()));
+      on.set(hostId, record);
+    }
+    if (before) for (const w of before.warm) if (this.warmOn.get(warmKey(w))?.size === 0) this.warmOn.delete(warmKey(w));
+  }
+
+  /** A host's record deleted (deregistered) or expired. */
+  forget(hostId: string): void {
+    const before = this.hosts.get(hostId);
+    this.hosts.delete(hostId);
+    for (const w of before?.warm ?? []) {
+      const on = this.warmOn.get(warmKey(w));
+      on?.delete(hostId);
+      if (on?.size === 0) this.warmOn.delete(warmKey(w));
+    }
   }
 
   stop(): void {
@@ -68,7 +93,21 @@ export class FleetView {
 
   /** Hosts that heartbeat recently (or were live when the broker went away), including draining ones. */
   live(now = Date.now()): HostRecord[] {
-    return [...this.hosts.values()].filter((h) => this.fresh(h, now));
+    const since = this.freshSince(now);
+    return [...this.hosts.values()].filter((h) => isFresh(h, since));
+  }
+
+  /**
+   * The live hosts holding `fn` warm (draining ones included): what a call looks at, in time proportional to
+   * those hosts, not to the fleet.
+   */
+  liveWarm(fn: Pick<FunctionRecord, 'tenant' | 'name' | 'digest'>, now = Date.now()): HostRecord[] {
+    const on = this.warmOn.get(warmKey(fn));
+    if (!on) return [];
+    const since = this.freshSince(now);
+    const out: HostRecord[] = [];
+    for (const h of on.values()) if (isFresh(h, since)) out.push(h);
+    return out;
   }
 
   /**
@@ -76,7 +115,8 @@ export class FleetView {
    * off or dead, not yet forgotten): work sent to them may never be answered.
    */
   recentlyLost(withinMs: number, now = Date.now()): HostRecord[] {
-    const silent = [...this.hosts.values()].filter((h) => !this.fresh(h, now) && now - h.heartbeatAt < this.ttlMs + withinMs);
+    const since = this.freshSince(now);
+    const silent = [...this.hosts.values()].filter((h) => !isFresh(h, since) && now - h.heartbeatAt < this.ttlMs + withinMs);
     return [...silent, ...this.replaced.filter((r) => now - r.at < withinMs).map((r) => r.record)];
   }
 
@@ -104,21 +144,24 @@ export class FleetView {
   silentLongerThan(hostId: string, graceMs: number, now = Date.now()): boolean {
     const h = this.hosts.get(hostId);
     if (!h) return true;
-    if (this.fresh(h, now)) return false;
-    return !this.fresh(h, now - graceMs);
+    if (isFresh(h, this.freshSince(now))) return false;
+    return !isFresh(h, this.freshSince(now - graceMs));
   }
 
   /**
    * A heartbeat counts as fresh until a TTL after it, or after the broker
    * came back (or the hosts watch delivers again) if that is later. While
    * heartbeats cannot arrive (the broker away, the watch stalled), a host is
-   * judged as it stood when that began.
+   * judged as it stood when that began. All but the heartbeat is the same for every host, so it is worked out once
+   * per query: a host is fresh when the later of its heartbeat and `floor` is after `at` (isFresh).
    */
-  private fresh(h: HostRecord, now: number): boolean {
+  private freshSince(now: number): { at: number; floor: number } {
     const link = this.fabric.link;
-    const blindSince = [!link.connected ? link.lastDownAt : undefined, this.watch?.stalledSince()].filter((t) => t !== undefined);
-    const at = Math.min(now, ...blindSince);
-    return at - Math.max(h.heartbeatAt, link.lastUpAt, this.watch?.resumedAt() ?? 0) < this.ttlMs;
+    let at = now;
+    if (!link.connected) at = Math.min(at, link.lastDownAt);
+    const stalled = this.watch?.stalledSince();
+    if (stalled !== undefined) at = Math.min(at, stalled);
+    return { at: at - this.ttlMs, floor: Math.max(link.lastUpAt, this.watch?.resumedAt() ?? 0) };
   }
 
   /** Reads the bucket directly (for `GET /v1/hosts`, which must not depend on the watch having caught up). */
@@ -130,7 +173,17 @@ export class FleetView {
       const record = e && e.operation === 'PUT' && e.value.length > 0 ? decodeChecked('HostRecord', e.value, k) : undefined;
       if (record) out.set(k, record);
     }
-    const now = Date.now();
-    return [...out.values()].filter((h) => this.fresh(h, now)).sort((a, b) => a.id.localeCompare(b.id));
+    const since = this.freshSince(Date.now());
+    return [...out.values()].filter((h) => isFresh(h, since)).sort((a, b) => a.id.localeCompare(b.id));
   }
+}
+
+/** Whether a host counts as live at the cut FleetView.freshSince worked out. */
+function isFresh(h: HostRecord, since: { at: number; floor: number }): boolean {
+  return Math.max(h.heartbeatAt, since.floor) > since.at;
+}
+
+/** A function version's key in the warm index. */
+function warmKey(fn: Pick<FunctionRecord, 'tenant' | 'name' | 'digest'>): string {
+  return `${fn.tenant}.${fn.name}@${fn.digest}`;
 }

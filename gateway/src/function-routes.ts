@@ -23,25 +23,25 @@ export function functionRoutes(deps: { registry: FunctionRegistry; maxModuleByte
     responses: { 200: jsonResponse(OneFunction, 'Deployed over an earlier version'), 201: jsonResponse(OneFunction, 'Deployed, new'), ...errorResponses },
   }), async (c) => {
     const bytes = await readBody(c, deps.maxModuleBytes);
-    const { record, created } = await deps.registry.deploy(c.var.tenant, c.req.valid('param').name, bytes);
+    const { record, created } = await deps.registry.deploy(c.get('tenant'), c.req.valid('param').name, bytes);
     return created ? c.json({ function: record }, 201) : c.json({ function: record }, 200);
   });
   router.openapi(createRoute({
     method: 'get', path: '/v1/functions', tags, summary: 'The caller\'s functions',
     responses: { 200: jsonResponse(z.strictObject({ functions: z.array(FunctionRecord) }), 'The functions'), ...errorResponses },
-  }), async (c) => c.json({ functions: await deps.registry.list(c.var.tenant) }, 200));
+  }), async (c) => c.json({ functions: await deps.registry.list(c.get('tenant')) }, 200));
   router.openapi(createRoute({
     method: 'get', path: '/v1/functions/{name}', tags, summary: 'One function',
     request: { params },
     responses: { 200: jsonResponse(OneFunction, 'The function'), ...errorResponses },
-  }), async (c) => c.json({ function: await deps.registry.get(c.var.tenant, c.req.valid('param').name) }, 200));
+  }), async (c) => c.json({ function: await deps.registry.get(c.get('tenant'), c.req.valid('param').name) }, 200));
   router.openapi(createRoute({
     method: 'delete', path: '/v1/functions/{name}', tags, summary: 'Delete a function',
     request: { params },
     responses: { 200: jsonResponse(z.strictObject({ deleted: z.string() }), 'Deleted: its name'), ...errorResponses },
   }), async (c) => {
     const { name } = c.req.valid('param');
-    await deps.registry.delete(c.var.tenant, name);
+    await deps.registry.delete(c.get('tenant'), name);
     return c.json({ deleted: name }, 200);
   });
   return router;

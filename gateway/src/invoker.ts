@@ -98,8 +98,8 @@ export class Invoker {
    * group; sent again through the queue group by the hedger while a host holding the function is lost. The first answer wins.
    */
   private request(fn: FunctionRecord, subject: string, payload: Uint8Array, trace: TraceContext | undefined): Promise<Uint8Array> {
-    const headers = traceHeaders(trace);
-    const viaBroker = () => callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers });
+    // The trace's NATS headers are made only for a call that goes through the broker: most go over a channel.
+    const viaBroker = () => callEncoded(this.fabric.nc, 'invoke', subject, payload, { timeoutMs: this.timeoutMs, raw: true, headers: traceHeaders(trace) });
     const viaChannel = () => {
       const channel = this.channels?.pick(fn);
       if (!channel || !channel.fits(payload.length)) return viaBroker();
@@ -168,10 +168,10 @@ export class Invoker {
   /** Warms one more host when calls in flight exceed the slots of the hosts holding the function. */
   private maybeSpread(fn: FunctionRecord, inFlight: number, requestId: string): void {
     if (this.placement.placing(fn)) return;
-    const hosts = this.fleet.live();
-    const warmSlots = hosts.filter((h) => isWarmOn(h, fn) && !h.draining).reduce((s, h) => s + h.guestSlots, 0);
+    let warmSlots = 0;
+    for (const h of this.fleet.liveWarm(fn)) if (!h.draining) warmSlots += h.guestSlots;
     if (warmSlots === 0 || inFlight <= warmSlots) return;
-    if (warmParentHosts(fn, hosts, 1).length === 0) return;
+    if (warmParentHosts(fn, this.fleet.live(), 1).length === 0) return;
     this.placement.place(fn, requestId).catch((err: unknown) => this.log.warn({ requestId, err: (err as Error).message }, 'spreading placement failed'));
   }
 }

@@ -21,7 +21,11 @@ import type { TraceVariables } from '../metrics/trace-context.js';
 import { ERROR_CODES } from '../http-errors.js';
 import { readBody } from '../request-body.js';
 
-/** What every route may read from the context: the request id, the logger, the caller (auth/roles.ts) and the request's trace (metrics/trace-context.ts). */
+/**
+ * What every route may read from the context: the request id, the logger, the caller (auth/roles.ts) and the request's
+ * trace (metrics/trace-context.ts). Read them with `c.get('tenant')`: the context's `var` getter copies every
+ * variable into a new object on each read, several times a call (api/context-variables.test.ts holds this).
+ */
 export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables & TraceVariables };
 
 /** The name of the security scheme every route but the health checks and the docs needs. */

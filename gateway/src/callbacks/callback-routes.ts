@@ -17,7 +17,7 @@ export function callbackRoutes(config: CallbackConfig) {
     responses: { 200: jsonResponse(z.strictObject({ tenant: z.string(), secret: z.string() }), 'The tenant and its secret'), ...errorResponses },
   }), (c) => {
     if (!config.secrets) throw new FlurryError('not_found', 'callbacks are off: this gateway has no FLURRY_CALLBACK_SECRET');
-    return c.json({ tenant: c.var.tenant, secret: config.secrets.forTenant(c.var.tenant) }, 200);
+    return c.json({ tenant: c.get('tenant'), secret: config.secrets.forTenant(c.get('tenant')) }, 200);
   });
   return app;
 }

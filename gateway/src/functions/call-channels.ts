@@ -12,11 +12,10 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import {
-  call, CALL_FRAME_OVERHEAD, CallFailed, callPayload, channelFrameLimit, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
+  call, CALL_FRAME_OVERHEAD, CallFailed, channelFrameLimit, encodeCallFrame, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
   type Fabric, type Frame, type FunctionRecord, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
-import { isWarmOn } from '../planning/host-states.js';
 
 /** A host whose channel failed to open or closed is not tried again for this long. */
 const RETRY_AFTER_MS = 1000;
@@ -70,7 +69,7 @@ export class CallChannel {
         reject(new CallFailed('timeout', `call channel to ${this.hostId}`, undefined));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      writeFrame(this.socket, encodeFrame(FrameType.call, id, callPayload(traceparent, request)));
+      writeFrame(this.socket, encodeCallFrame(id, traceparent, request));
     });
   }
 
@@ -121,8 +120,8 @@ export class CallChannels {
     if (this.closed) return undefined;
     const now = Date.now();
     let best: CallChannel | undefined;
-    for (const h of this.fleet.live(now)) {
-      if (h.draining || !isWarmOn(h, fn)) continue;
+    for (const h of this.fleet.liveWarm(fn, now)) {
+      if (h.draining) continue;
       const c = this.open.get(h.id);
       if (c?.startedAt === h.startedAt) {
         if (!best || c.load < best.load) best = c;

@@ -27,7 +27,7 @@ export function functionLimitsRoutes(deps: FunctionLimitsRoutesDeps) {
     },
     responses: { 200: jsonResponse(z.strictObject({ function: FunctionRecord }), 'The function with its limits'), ...errorResponses },
   }), async (c) => {
-    const { record } = await deps.registry.setLimits(c.var.tenant, c.req.valid('param').name, c.req.valid('json').limits);
+    const { record } = await deps.registry.setLimits(c.get('tenant'), c.req.valid('param').name, c.req.valid('json').limits);
     return c.json({ function: record }, 200);
   });
   return router;

@@ -23,7 +23,7 @@ export function hostRoutes(deps: { fleet: FleetView; control?: HostControl }) {
     method: 'get', path: '/v1/hosts', tags, summary: 'The worker hosts',
     description: 'An admin key sees each host\'s whole record; a user key its capacity only.',
     responses: { 200: jsonResponse(z.strictObject({ hosts: z.array(z.union([HostRecord, HostCapacity])) }), 'The live hosts'), ...errorResponses },
-  }), async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.var.role, h)) }, 200));
+  }), async (c) => c.json({ hosts: (await deps.fleet.list()).map((h) => hostViewFor(c.get('role'), h)) }, 200));
 
   const { control } = deps;
   if (!control) return app;
@@ -38,8 +38,8 @@ export function hostRoutes(deps: { fleet: FleetView; control?: HostControl }) {
       ...errorResponses,
     },
   }), async (c) => {
-    requireAdmin(c.var.role, 'draining a host');
-    const r = await control.drain(c.req.valid('param').id, c.var.requestId);
+    requireAdmin(c.get('role'), 'draining a host');
+    const r = await control.drain(c.req.valid('param').id, c.get('requestId'));
     return c.json({ drain: { hostId: r.hostId, moved: r.moved, failed: r.failed } }, 200);
   });
   app.openapi(createRoute({
@@ -47,9 +47,9 @@ export function hostRoutes(deps: { fleet: FleetView; control?: HostControl }) {
     request: { params: hostParams },
     responses: { 200: jsonResponse(z.strictObject({ activated: z.string() }), 'Active again: its id'), ...errorResponses },
   }), async (c) => {
-    requireAdmin(c.var.role, 'activating a host');
+    requireAdmin(c.get('role'), 'activating a host');
     const { id } = c.req.valid('param');
-    await control.activate(id, c.var.requestId);
+    await control.activate(id, c.get('requestId'));
     return c.json({ activated: id }, 200);
   });
   app.openapi(createRoute({
@@ -65,7 +65,7 @@ export function hostRoutes(deps: { fleet: FleetView; control?: HostControl }) {
       ...errorResponses,
     },
   }), async (c) => {
-    requireAdmin(c.var.role, 'the consolidation journal');
+    requireAdmin(c.get('role'), 'the consolidation journal');
     const hosts = (await deps.fleet.list()).map((h) => ({
       id: h.id, state: hostState(h), stateReason: h.stateReason, instances: h.instances?.length ?? 0, runningGuests: h.runningGuests, releasable: h.releasable ?? false,
     }));

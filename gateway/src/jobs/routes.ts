@@ -61,7 +61,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
       ...errorResponses,
     },
   }), async (c) => {
-    const tenant = c.var.tenant;
+    const tenant = c.get('tenant');
     const body = c.req.valid('json');
     const fn = await deps.registry.get(tenant, body.function);
     const initData = body.initData === undefined ? undefined : await initDataRef(deps.data, tenant, body.initData);
@@ -94,7 +94,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
       ...(body.callbackUrl !== undefined ? { callback: { state: 'pending', attempts: 0 } } : {}),
     };
     await deps.runningJobs?.admit(tenant, body.clones);
-    const made = await store.create({ record, traceparent: formatTraceparent(c.var.trace), ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
+    const made = await store.create({ record, traceparent: formatTraceparent(c.get('trace')), ...(body.callbackUrl !== undefined ? { callbackUrl: body.callbackUrl } : {}) }, spec);
     if (made.created) deps.runningJobs?.created(jobKey(tenant, made.stored.record.id), made.stored.record);
     return made.created && !replay ? c.json({ job: made.stored.record }, 202) : c.json({ job: made.stored.record }, 200);
   });
@@ -113,12 +113,12 @@ export function jobRoutes(deps: JobRoutesDeps) {
     },
   }), async (c) => {
     const { limit = 50, cursor } = c.req.valid('query');
-    let ids = await store.ids(c.var.tenant);
+    let ids = await store.ids(c.get('tenant'));
     if (cursor) ids = ids.filter((id) => id < cursor);
     const page = ids.slice(0, limit);
     const jobs: StoredJobRecord[] = [];
     for (const id of page) {
-      const got = await store.get(c.var.tenant, id);
+      const got = await store.get(c.get('tenant'), id);
       if (got) jobs.push(got.stored.record);
     }
     return c.json(ids.length > limit ? { jobs, next: page[page.length - 1] } : { jobs }, 200);
@@ -128,7 +128,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
     method: 'get', path: '/v1/jobs/{id}', tags, summary: 'One job',
     request: { params: jobParams },
     responses: { 200: jsonResponse(OneJob, 'The job'), ...errorResponses },
-  }), async (c) => c.json({ job: await store.record(c.var.tenant, c.req.valid('param').id) }, 200));
+  }), async (c) => c.json({ job: await store.record(c.get('tenant'), c.req.valid('param').id) }, 200));
 
   app.openapi(createRoute({
     method: 'get', path: '/v1/jobs/{id}/result', tags, summary: 'A done job\'s result',
@@ -145,7 +145,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
       ...errorResponses,
     },
   }), async (c) => {
-    const job = await store.record(c.var.tenant, c.req.valid('param').id);
+    const job = await store.record(c.get('tenant'), c.req.valid('param').id);
     if (job.state === 'failed') throw new FlurryError('conflict', `job ${job.id} failed: ${job.error?.code ?? 'internal'}: ${job.error?.message ?? ''}`);
     if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
     const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
@@ -160,7 +160,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
     responses: { 200: { description: 'The output\'s bytes', content: bytesContent }, ...errorResponses },
   }), async (c) => {
     const params = c.req.valid('param');
-    const job = await store.record(c.var.tenant, params.id);
+    const job = await store.record(c.get('tenant'), params.id);
     const i = Number(params.i);
     // Not an index of this job's clones: a clone that does not exist (404), whatever the form of its name.
     if (!Number.isInteger(i) || i < 0 || i >= job.clones) throw new FlurryError('not_found', `job ${job.id} has no clone ${params.i}`);
@@ -176,7 +176,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
     request: { params: jobParams },
     responses: { 200: jsonResponse(OneJob, 'The job, cancelled (or as it ended)'), ...errorResponses },
   }), async (c) => {
-    const job = await store.record(c.var.tenant, c.req.valid('param').id);
+    const job = await store.record(c.get('tenant'), c.req.valid('param').id);
     if (TERMINAL_JOB_STATES.includes(job.state)) return c.json({ job }, 200);
     const req: JobControlRequest = { action: 'cancel', tenant: job.tenant, jobId: job.id };
     let reply: JobControlReply;
@@ -202,7 +202,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
   }), async (c) => {
     const connection = new AbortController();
     const { id } = c.req.valid('param');
-    const feed = await openJobEventFeed(store, events, c.var.tenant, id, parseLastEventId(c.req.valid('header')['last-event-id']), connection.signal);
+    const feed = await openJobEventFeed(store, events, c.get('tenant'), id, parseLastEventId(c.req.valid('header')['last-event-id']), connection.signal);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => connection.abort());
       try {
@@ -212,7 +212,7 @@ export function jobRoutes(deps: JobRoutesDeps) {
         }
       } catch (err) {
         // The reader reconnects with Last-Event-ID and goes on from the last event it got.
-        c.var.log.warn({ requestId: c.var.requestId, jobId: id, err: (err as Error).message }, 'job event stream broken off');
+        c.get('log').warn({ requestId: c.get('requestId'), jobId: id, err: (err as Error).message }, 'job event stream broken off');
       } finally {
         connection.abort();
       }

@@ -48,7 +48,7 @@ export function logRoutes(deps: LogRoutesDeps) {
     responses: { 200: lines, ...errorResponses },
   }), async (c) => {
     const read = readLogQuery(c.req.valid('query'), Date.now());
-    const fn = await deps.registry.get(c.var.tenant, c.req.valid('param').name);
+    const fn = await deps.registry.get(c.get('tenant'), c.req.valid('param').name);
     return answer(c, deps.logs, GuestLogSubjects.function(fn.tenant, fn.name), read);
   });
 
@@ -60,7 +60,7 @@ export function logRoutes(deps: LogRoutesDeps) {
       responses: { 200: lines, ...errorResponses },
     }), async (c) => {
       const read = readLogQuery(c.req.valid('query'), Date.now());
-      const job = await jobs.record(c.var.tenant, c.req.valid('param').id);
+      const job = await jobs.record(c.get('tenant'), c.req.valid('param').id);
       const { clone } = read;
       if (typeof clone === 'number' && clone >= job.clones) throw new FlurryError('bad_request', `clone must be below the job's ${job.clones} clones, not ${clone}`);
       const subject = clone === undefined ? GuestLogSubjects.job(job.tenant, job.id)
@@ -77,7 +77,7 @@ export function logRoutes(deps: LogRoutesDeps) {
       responses: { 200: lines, ...errorResponses },
     }), async (c) => {
       const read = readLogQuery(c.req.valid('query'), Date.now());
-      const service = await services.records.get(c.var.tenant, c.req.valid('param').name);
+      const service = await services.records.get(c.get('tenant'), c.req.valid('param').name);
       return answer(c, deps.logs, GuestLogSubjects.service(service.tenant, service.name), read);
     });
   }
@@ -85,7 +85,7 @@ export function logRoutes(deps: LogRoutesDeps) {
 }
 
 async function answer(c: Context<Env>, logs: GuestLogStore, subject: string, read: LogRead): Promise<Response> {
-  const tenant = c.var.tenant;
+  const tenant = c.get('tenant');
   const afterSeq = read.follow ? parseLastEventId(c.req.header('last-event-id')) : undefined;
   const start: LogStart = afterSeq !== undefined ? { afterSeq } : { sinceMs: read.sinceMs };
   // A follower back after a dropped connection gets everything it missed, not just the last `limit` lines.
@@ -107,7 +107,7 @@ async function answer(c: Context<Env>, logs: GuestLogStore, subject: string, rea
       }
     } catch (err) {
       // The reader reconnects with Last-Event-ID and goes on after the last line it got.
-      c.var.log.warn({ requestId: c.var.requestId, subject, err: (err as Error).message }, 'log stream broken off');
+      c.get('log').warn({ requestId: c.get('requestId'), subject, err: (err as Error).message }, 'log stream broken off');
     } finally {
       clearInterval(keepAlive);
       connection.abort();

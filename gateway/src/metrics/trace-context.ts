@@ -2,18 +2,18 @@
  * The gateway's end of W3C trace context (core/src/trace.ts): each request
  * gets a span, under the caller's `traceparent` when it sent a valid one (a
  * malformed one is ignored: a new trace starts), and the response carries
- * the span back in `traceparent`. Routes hand `c.var.trace` on to the NATS
+ * the span back in `traceparent`. Routes hand `c.get('trace')` on to the NATS
  * requests they make, so the host's log lines for the call name the trace.
  *
  *   app.use('*', traceContext(log));
- *   await invoker.invoke(fn, req, c.var.trace);
+ *   await invoker.invoke(fn, req, c.get('trace'));
  */
 import type { MiddlewareHandler } from 'hono';
 import { childSpan, formatTraceparent, parseTraceparent, TRACEPARENT, type Logger, type TraceContext } from '@flurry/core';
 
 export type TraceVariables = { trace: TraceContext };
 
-/** Sets `c.var.trace`, answers with `traceparent`, and logs each request with its trace id at debug level. */
+/** Sets the request's `trace` variable, answers with `traceparent`, and logs each request with its trace id at debug level. */
 export function traceContext(log: Logger): MiddlewareHandler<{ Variables: TraceVariables & { requestId: string } }> {
   return async (c, next) => {
     const trace = childSpan(parseTraceparent(c.req.header(TRACEPARENT)));
@@ -21,6 +21,6 @@ export function traceContext(log: Logger): MiddlewareHandler<{ Variables: TraceV
     await next();
     // On the response's own headers: c.header() after the handler rebuilds the response as a Web stream.
     c.res.headers.set(TRACEPARENT, formatTraceparent(trace));
-    if (log.isLevelEnabled('debug')) log.debug({ requestId: c.var.requestId, traceId: trace.traceId, method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
+    if (log.isLevelEnabled('debug')) log.debug({ requestId: c.get('requestId'), traceId: trace.traceId, method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
   };
 }

@@ -18,9 +18,9 @@ const CALL_RETRY_AFTER_S = 1;
 
 export function limitRequestRate(rate: RequestRate): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const wait = rate.take(c.var.tenant, performance.now());
+    const wait = rate.take(c.get('tenant'), performance.now());
     if (wait > 0) {
-      throw new FlurryError('rate_limited', `tenant "${c.var.tenant}" sends more than ${rate.perSecond} requests a second (FLURRY_QUOTA_REQUESTS_PER_S)`, { retryAfterSeconds: wait });
+      throw new FlurryError('rate_limited', `tenant "${c.get('tenant')}" sends more than ${rate.perSecond} requests a second (FLURRY_QUOTA_REQUESTS_PER_S)`, { retryAfterSeconds: wait });
     }
     await next();
   };
@@ -28,7 +28,7 @@ export function limitRequestRate(rate: RequestRate): MiddlewareHandler<Env> {
 
 export function limitConcurrentCalls(calls: ConcurrentCalls): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const tenant = c.var.tenant;
+    const tenant = c.get('tenant');
     if (!calls.tryAcquire(tenant)) {
       throw new FlurryError('rate_limited', `tenant "${tenant}" has ${calls.limit} calls in flight, its limit at this gateway (FLURRY_QUOTA_CONCURRENT_CALLS)`, { retryAfterSeconds: CALL_RETRY_AFTER_S });
     }

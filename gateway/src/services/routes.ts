@@ -88,32 +88,32 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
     const spec = { ...rest, ...(init !== undefined ? { init: base64Bytes(init) } : {}) };
     if (initData !== undefined) {
       if (!deps.data) throw new FlurryError('bad_request', 'this gateway keeps no uploaded data: "initData" is not available');
-      return c.json({ service: await records.create(c.var.tenant, { ...spec, initData: await deps.data.ref(c.var.tenant, initData) }) }, 201);
+      return c.json({ service: await records.create(c.get('tenant'), { ...spec, initData: await deps.data.ref(c.get('tenant'), initData) }) }, 201);
     }
-    return c.json({ service: await records.create(c.var.tenant, spec) }, 201);
+    return c.json({ service: await records.create(c.get('tenant'), spec) }, 201);
   });
   app.openapi(createRoute({
     method: 'get', path: '/v1/services', tags, summary: 'The caller\'s services',
     responses: { 200: jsonResponse(z.strictObject({ services: z.array(ServiceRecord) }), 'The services'), ...errorResponses },
-  }), async (c) => c.json({ services: await records.list(c.var.tenant) }, 200));
+  }), async (c) => c.json({ services: await records.list(c.get('tenant')) }, 200));
   app.openapi(createRoute({
     method: 'get', path: '/v1/services/{name}', tags, summary: 'One service',
     request: { params: serviceParams },
     responses: { 200: jsonResponse(OneService, 'The service'), ...errorResponses },
-  }), async (c) => c.json({ service: await records.get(c.var.tenant, c.req.valid('param').name) }, 200));
+  }), async (c) => c.json({ service: await records.get(c.get('tenant'), c.req.valid('param').name) }, 200));
   app.openapi(createRoute({
     method: 'patch', path: '/v1/services/{name}', tags, summary: 'Change how many instances a service has',
     middleware: [jsonBody(deps.maxBodyBytes)] as const,
     request: { params: serviceParams, body: { required: true, content: { 'application/json': { schema: ServiceChange } } } },
     responses: { 200: jsonResponse(OneService, 'The service as changed'), ...errorResponses },
-  }), async (c) => c.json({ service: await records.update(c.var.tenant, c.req.valid('param').name, c.req.valid('json')) }, 200));
+  }), async (c) => c.json({ service: await records.update(c.get('tenant'), c.req.valid('param').name, c.req.valid('json')) }, 200));
   app.openapi(createRoute({
     method: 'delete', path: '/v1/services/{name}', tags, summary: 'Delete a service and its instances',
     request: { params: serviceParams },
     responses: { 200: jsonResponse(z.strictObject({ deleted: z.string() }), 'Deleted: its name'), ...errorResponses },
   }), async (c) => {
     const { name } = c.req.valid('param');
-    await records.delete(c.var.tenant, name);
+    await records.delete(c.get('tenant'), name);
     return c.json({ deleted: name }, 200);
   });
 
@@ -129,7 +129,7 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
   }), async (c) => {
     const { target, ...tuning } = c.req.valid('json');
     // A user moves its own instances; an admin any tenant's (another tenant's instance is not found for a user).
-    const scope = c.var.role === 'admin' ? undefined : c.var.tenant;
+    const scope = c.get('role') === 'admin' ? undefined : c.get('tenant');
     return c.json({ migration: await migrations.migrate(scope, c.req.valid('param').id, target, tuning) }, 200);
   });
 
@@ -144,8 +144,8 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
     const routeKey = c.req.header(ROUTE_HEADER) || cookie(c.req.header('cookie'), ROUTE_COOKIE) || undefined;
     // The host runs each request id once (a resend gets the first reply): an id the client chose, which it may
     // reuse, gets a suffix of its own; one the gateway made is unique already.
-    const requestId = c.var.requestId === c.req.header('x-request-id') ? `${c.var.requestId}.${randomBytes(6).toString('hex')}` : c.var.requestId;
-    const reply = await router.forward(c.var.tenant, name, (record): InvokeRequest => ({
+    const requestId = c.get('requestId') === c.req.header('x-request-id') ? `${c.get('requestId')}.${randomBytes(6).toString('hex')}` : c.get('requestId');
+    const reply = await router.forward(c.get('tenant'), name, (record): InvokeRequest => ({
       requestId,
       tenant: record.tenant,
       name: record.function,
@@ -155,13 +155,13 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
       query: q < 0 ? '' : rawUrl.slice(q + 1),
       headers,
       body,
-    }), routeKey, c.var.trace);
+    }), routeKey, c.get('trace'));
     const out = new Headers();
     for (const [k, v] of reply.headers) {
       const lower = k.toLowerCase();
       if (!HOP_HEADERS.has(lower) && !lower.startsWith('x-flurry-')) out.append(k, v);
     }
-    out.set('x-flurry-request-id', c.var.requestId);
+    out.set('x-flurry-request-id', c.get('requestId'));
     out.set('x-flurry-host', reply.hostId);
     out.set('x-flurry-instance', reply.instanceId);
     out.set('x-flurry-duration-ms', reply.durationMs.toFixed(3));

@@ -50,7 +50,7 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
   router.openapi(createRoute({
     method: 'get', path: '/v1/dashboard', tags, summary: 'The fleet as the caller may see it',
     responses: { 200: jsonResponse(Dashboard, 'Hosts, services, migrations and (for an admin) moves'), ...errorResponses },
-  }), async (c) => c.json(await build({ tenant: c.var.tenant, role: c.var.role }), 200));
+  }), async (c) => c.json(await build({ tenant: c.get('tenant'), role: c.get('role') }), 200));
 
   router.openapi(createRoute({
     method: 'get', path: '/v1/dashboard/events', tags, summary: 'The dashboard view, streamed whenever it changes',
@@ -62,7 +62,7 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
       ...errorResponses,
     },
   }), (c) => {
-    const caller: Caller = { tenant: c.var.tenant, role: c.var.role };
+    const caller: Caller = { tenant: c.get('tenant'), role: c.get('role') };
     return streamSSE(c, async (stream) => {
       let closed = false;
       let wake: (() => void) | undefined;
@@ -89,7 +89,7 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
           failing = false;
         } catch (err) {
           // A store read failed (the broker is away): the reader keeps the last view; the next tick tries again.
-          if (!failing) c.var.log.warn({ requestId: c.var.requestId, err: (err as Error).message }, 'dashboard view not read; trying every second');
+          if (!failing) c.get('log').warn({ requestId: c.get('requestId'), err: (err as Error).message }, 'dashboard view not read; trying every second');
           failing = true;
         }
         await new Promise<void>((resolve) => {

@@ -35,7 +35,7 @@ export function dataRoutes(deps: DataRoutesDeps) {
     responses: { 201: jsonResponse(DataRecord, 'Stored'), ...errorResponses },
   }), async (c) => {
     const { name } = c.req.valid('param');
-    const tenant = c.var.tenant;
+    const tenant = c.get('tenant');
     const room = dataRoom(deps.data.quotaBytes, await deps.data.usedBytes(tenant));
     const overQuota = () => new FlurryError('quota_exceeded', `tenant "${tenant}" may keep ${deps.data.quotaBytes} bytes of data and has room for ${room} more (FLURRY_QUOTA_DATA_BYTES): delete data it no longer needs`);
     const record = await deps.data.put(tenant, name, room < deps.maxDataBytes ? streamBody(c, room, overQuota) : streamBody(c, deps.maxDataBytes));
@@ -44,19 +44,19 @@ export function dataRoutes(deps: DataRoutesDeps) {
   app.openapi(createRoute({
     method: 'get', path: '/v1/data', tags, summary: 'The caller\'s data',
     responses: { 200: jsonResponse(z.strictObject({ data: z.array(DataRecord) }), 'The data, by name'), ...errorResponses },
-  }), async (c) => c.json({ data: await deps.data.list(c.var.tenant) }, 200));
+  }), async (c) => c.json({ data: await deps.data.list(c.get('tenant')) }, 200));
   app.openapi(createRoute({
     method: 'get', path: '/v1/data/{name}', tags, summary: 'One upload\'s metadata',
     request: { params },
     responses: { 200: jsonResponse(DataRecord, 'Its metadata'), ...errorResponses },
-  }), async (c) => c.json(await deps.data.get(c.var.tenant, c.req.valid('param').name), 200));
+  }), async (c) => c.json(await deps.data.get(c.get('tenant'), c.req.valid('param').name), 200));
   app.openapi(createRoute({
     method: 'delete', path: '/v1/data/{name}', tags, summary: 'Delete data',
     request: { params },
     responses: { 200: jsonResponse(z.strictObject({ deleted: z.string() }), 'Deleted: its name'), ...errorResponses },
   }), async (c) => {
     const { name } = c.req.valid('param');
-    await deps.data.delete(c.var.tenant, name);
+    await deps.data.delete(c.get('tenant'), name);
     return c.json({ deleted: name }, 200);
   });
   return app;
