@@ -3,8 +3,8 @@
  * for the next batch (reporting the tasks that failed since), and publishes
  * the outputs of the tasks it finished as the job's results, several
  * consecutive tasks in one message (framed per task): each at most
- * TASK_RESULT_LAG_MS after its task ended, and all of them before the next
- * ask, without waiting for them to be stored before the next task runs. A
+ * TASK_RESULT_LAG_MS after its task ended, and all of them before the
+ * guest's own next ask, without waiting for them to be stored before the next task runs. A
  * small task's own message (its store, its ack, the coordinator hearing it)
  * cost more of the fleet's CPU than a 12 ms task is worth.
  *
