@@ -4,9 +4,10 @@
  * the outputs of the tasks it finished as the job's results, several
  * consecutive tasks in one message (framed per task): each at most
  * TASK_RESULT_LAG_MS after its task ended, and all of them before the
- * guest's own next ask, without waiting for them to be stored before the next task runs. A
- * small task's own message (its store, its ack, the coordinator hearing it)
- * cost more of the fleet's CPU than a 12 ms task is worth.
+ * guest's own next ask, without waiting for them to be stored before the
+ * next task runs. A small task's own message (its store, its ack, the
+ * coordinator hearing it) cost more of the fleet's CPU than a 12 ms task is
+ * worth.
  *
  * It asks ahead: once as the clone starts (while its instance is made), and
  * again as the last task of each batch starts, so that the next batch is
