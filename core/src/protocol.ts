@@ -449,6 +449,12 @@ export interface TaskRequest {
   failed: { task: number; error: WireError }[];
   /** Ms from the fork request's arrival at the host to the clone running (instance made, `on_restore` returned): the record's `clonesDetail[].startMs`. */
   startMs?: number;
+  /**
+   * Asked while the clone still runs the last task of its batch, so that the next batch is there when it
+   * ends (no round trip between batches): only tasks nobody holds, never a backup, answered at once (never
+   * held), never `end` (the ask after the running task says that). Without it: the clone has nothing to run.
+   */
+  ahead?: boolean;
 }
 
 /** `tasks` to run now, in order; none with `end`: the job needs nothing more of this clone; none without: ask again shortly. */

@@ -160,7 +160,7 @@ const cloneResult = z.object({
 });
 const taskRequest = z.object({
   requestId: str, hostId: str, index: count, failed: arrayOf(z.object({ task: count, error: wireError })),
-  startMs: z.number().finite().nonnegative().optional(),
+  startMs: z.number().finite().nonnegative().optional(), ahead: z.boolean().optional(),
 });
 const taskReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), tasks: arrayOf(count), end: z.boolean() }), failed]);
 const cloneProgress = z.object({ requestId: str, hostId: str, index: num, done: num, total: num });

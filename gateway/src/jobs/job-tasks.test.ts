@@ -94,6 +94,24 @@ describe('task server', () => {
     expect(tasks.settled).toBe(true);
   });
 
+  it('ahead - an ask ahead takes pending tasks at once, is never held and never ends the clone; its ask after that does', async () => {
+    const { tasks, ask, result, stored } = taskJob(2, 2);
+    const ahead = (attempt: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], ahead: true });
+    expect(ahead(0)).toEqual({ ok: true, tasks: [0], end: false });
+    expect(ahead(0)).toEqual({ ok: true, tasks: [1], end: false });
+    // Nothing pending: answered at once, where the same ask without `ahead` is held.
+    expect(ahead(1)).toEqual({ ok: true, tasks: [], end: false });
+    expect(ask(1)).toBeInstanceOf(Promise);
+    tasks.onResult(result(0, 0, [new Uint8Array([0]), new Uint8Array([1])]));
+    expect(tasks.settled).toBe(true);
+    expect(ahead(0)).toEqual({ ok: true, tasks: [], end: false });
+    expect(stored.record.clonesDetail[0].state).toBe('running');
+    expect(await ask(0)).toEqual({ ok: true, tasks: [], end: true });
+    expect(stored.record.clonesDetail[0].state).toBe('done');
+    // An attempt that is not current is not told to end by an ask ahead either.
+    expect(await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], ahead: true })).toEqual({ ok: true, tasks: [], end: false });
+  });
+
   it('start - the asks of a clone carry its start, kept in clonesDetail; an attempt that is not current changes nothing', async () => {
     const { ask, stored, tasks } = taskJob(4, 2);
     await ask(0, 12.5);

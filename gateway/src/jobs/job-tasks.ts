@@ -118,11 +118,13 @@ export class JobTasks implements TaskHooks {
 
   onRequest(req: TaskRequest): TaskReply | Promise<TaskReply> {
     const running = this.current(req);
-    if (!running) return { ok: true, tasks: [], end: true };
+    if (!running) return { ok: true, tasks: [], end: !req.ahead };
     const key = { requestId: req.requestId, index: req.index };
     this.alive(running);
     this.noteStart(req);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
+    // Asked ahead: the clone is busy; whatever there is now, at once (it asks again when it runs dry).
+    if (req.ahead) return this.grant(req, true);
     const now = this.grant(req);
     if (now.tasks.length > 0 || now.end) return now;
     return new Promise((resolve) => {
@@ -155,14 +157,18 @@ export class JobTasks implements TaskHooks {
     return running;
   }
 
-  /** What the asking attempt gets now: tasks, none (ask again), or `end`. */
-  private grant(req: TaskRequest): Extract<TaskReply, { ok: true }> {
-    if (!this.current(req)) return { ok: true, tasks: [], end: true };
+  /**
+   * What the asking attempt gets now: tasks, none (ask again), or `end`. `ahead` (the attempt still runs a
+   * task): pending tasks or none; its ask after that task decides whether it ends.
+   */
+  private grant(req: TaskRequest, ahead = false): Extract<TaskReply, { ok: true }> {
+    if (!this.current(req)) return { ok: true, tasks: [], end: !ahead };
     if (this.settled) {
+      if (ahead) return { ok: true, tasks: [], end: false };
       this.cloneDone(req.index, req.hostId);
       return { ok: true, tasks: [], end: true };
     }
-    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount);
+    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount, !ahead);
     if (grant.tasks.length > 0) this.sync();
     return { ok: true, ...grant };
   }

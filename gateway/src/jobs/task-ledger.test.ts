@@ -77,6 +77,8 @@ describe('task ledger', () => {
     // Task 0 has run 12 ms against a median of 10: no straggler yet, ask again.
     expect(l.take('b', 3)).toEqual({ tasks: [], end: false });
     tick(13);
+    // Asking ahead (b still busy): no backup, which would wait behind b's own task.
+    expect(l.take('b', 3, false)).toEqual({ tasks: [], end: false });
     expect(l.take('b', 3)).toEqual({ tasks: [0], end: false });
     // c: task 0 has its backup already, nothing else runs: ask again.
     expect(l.take('c', 3)).toEqual({ tasks: [], end: false });

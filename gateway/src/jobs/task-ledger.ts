@@ -117,8 +117,12 @@ export class TaskLedger<A = string> {
     return { total: this.total, done: this.doneCount, running: this.leases.size, backups: this.backupCount, duplicates: this.duplicates, failures: this.failureCount };
   }
 
-  /** The next batch for `attempt`, with `running` clone attempts asking at most. */
-  take(attempt: A, running: number): TaskGrant {
+  /**
+   * The next batch for `attempt`, with `running` clone attempts asking at most. `backups` false (an
+   * attempt asking ahead, still busy with a task): pending tasks only, since a backup queued behind a
+   * running task would start no sooner than if an idle clone asked for it.
+   */
+  take(attempt: A, running: number, backups = true): TaskGrant {
     if (this.allDone) return { tasks: [], end: true };
     const key = this.keyOf(attempt);
     const mine = this.attemptOf(key);
@@ -134,7 +138,7 @@ export class TaskLedger<A = string> {
         this.lease(t, attempt, key);
         tasks.push(t);
       }
-    } else {
+    } else if (backups) {
       const backup = this.straggler(key);
       if (backup !== undefined) {
         this.lease(backup, attempt, key);

@@ -80,6 +80,8 @@ export class CloneRunner {
       };
       if (req.tasks) {
         feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index, () => (startMs >= 0 ? startMs : undefined));
+        // The first batch is asked for while the thread makes the clone's instance.
+        feed.askAhead();
         result = await pool.runTasks(key, req.tasks.count, clone.input, callId, feed, started, req.timeoutMs);
       } else if (req.entry === 'reduce') {
         startMs = performance.now() - received;

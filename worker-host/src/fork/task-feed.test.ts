@@ -1,17 +1,21 @@
 import { describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import { decode, encode, TASK_RESULT_LAG_MS, unframeOutputs, type CloneResult, type ForkRequest, type TaskRequest } from '@flurry/core';
+import { decode, encode, TASK_RESULT_LAG_MS, unframeOutputs, type CloneResult, type ForkRequest, type TaskReply, type TaskRequest } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ResultDelivery } from './result-delivery.js';
 import { TaskFeed } from './task-feed.js';
 
-/** A feed whose results are recorded (first task, tasks' outputs) instead of published, and its asks (answered `end`). */
-function feed(outcome: Awaited<ReturnType<ResultDelivery['finishTasks']>> = 'stored') {
+/**
+ * A feed whose results are recorded (first task, tasks' outputs) instead of published, and its asks
+ * (answered by `answer`, by default `end`).
+ */
+function feed(outcome: Awaited<ReturnType<ResultDelivery['finishTasks']>> = 'stored', answer: (ask: TaskRequest) => TaskReply = () => ({ ok: true, tasks: [], end: true })) {
   const sent: { first: number; outputs: number[]; runMs: number[] }[] = [];
   const asks: TaskRequest[] = [];
   const nc = { request: async (_s: string, data: Uint8Array) => {
-    asks.push(decode<TaskRequest>(data));
-    return { data: encode({ ok: true, tasks: [], end: true }) };
+    const ask = decode<TaskRequest>(data);
+    asks.push(ask);
+    return { data: encode(answer(ask)) };
   } } as unknown as NatsConnection;
   const results = {
     finishTasks: async (_req: ForkRequest, first: number, r: CloneResult & { taskRunMs: number[] }) => {
@@ -78,5 +82,46 @@ describe('task feed', () => {
     expect(asks[0].failed).toEqual([]);
     await f.next();
     expect(asks[1].failed.map((x) => x.task)).toEqual([0, 1]);
+  });
+
+  it('ahead - the first batch is asked for as the clone starts and the next as a batch\'s last task starts: the guest\'s ask finds it there', async () => {
+    const batches = [[0], [1, 2], [3]];
+    const { f, asks } = feed('stored', (ask) => ({ ok: true, tasks: ask.ahead ? batches.shift() ?? [] : [], end: !ask.ahead }));
+    f.askAhead();
+    expect(await f.next()).toEqual([0]);
+    expect(asks.length).toBe(1);
+    f.started(0);
+    expect(asks.length).toBe(2);
+    f.done(0, out(0), 1);
+    expect(await f.next()).toEqual([1, 2]);
+    // Only the batch's last task asks ahead.
+    f.started(1);
+    expect(asks.length).toBe(2);
+    f.done(1, out(1), 1);
+    f.started(2);
+    f.done(2, out(2), 1);
+    expect(await f.next()).toEqual([3]);
+    expect(asks.every((a) => a.ahead)).toBe(true);
+    // Nothing more ahead: the guest's own ask goes out, and it says when to end.
+    f.started(3);
+    f.done(3, out(3), 1);
+    expect(await f.next()).toEqual([]);
+    expect(asks.at(-1)!.ahead).toBeUndefined();
+  });
+
+  it('ahead - a failure of the last task is reported with another ask ahead as the next batch begins, not a batch later', async () => {
+    const batches = [[0], [1], [2]];
+    const { f, asks } = feed('stored', (ask) => ({ ok: true, tasks: ask.ahead ? batches.shift() ?? [] : [], end: !ask.ahead }));
+    f.askAhead();
+    expect(await f.next()).toEqual([0]);
+    f.started(0);
+    f.failed(0, { code: 'guest_trap', message: 'trap' });
+    expect(await f.next()).toEqual([1]);
+    expect(asks.length).toBe(3);
+    expect(asks[2]).toMatchObject({ ahead: true, failed: [{ task: 0 }] });
+    // That ask's batch is the next one: task 1's start asks no more.
+    f.started(1);
+    expect(asks.length).toBe(3);
+    expect(await f.next()).toEqual([2]);
   });
 });

@@ -3,12 +3,20 @@
  * for the next batch (reporting the tasks that failed since), and publishes
  * the outputs of the tasks it finished as the job's results, several
  * consecutive tasks in one message (framed per task): each at most
- * TASK_RESULT_LAG_MS after its task ended, and all of them before the next
- * ask, without waiting for them to be stored before the next task runs. A
- * small task's own message (its store, its ack, the coordinator hearing it)
- * cost more of the fleet's CPU than a 12 ms task is worth.
+ * TASK_RESULT_LAG_MS after its task ended, and all of them before the
+ * guest's own next ask, without waiting for them to be stored before the
+ * next task runs. A small task's own message (its store, its ack, the
+ * coordinator hearing it) cost more of the fleet's CPU than a 12 ms task is
+ * worth.
+ *
+ * It asks ahead: once as the clone starts (while its instance is made), and
+ * again as the last task of each batch starts, so that the next batch is
+ * there when the guest asks and the clone does not sit out a round trip to
+ * the coordinator between batches. An ask ahead takes only tasks nobody
+ * holds and is answered at once; when it brings none, the guest's own ask
+ * goes out as before (held, backups, `end`).
  */
-import { call, FlurryError, frameReduceInput, TASK_RESULT_LAG_MS, type CloneResult, type ForkRequest, type Logger, type TaskReply, type WireError } from '@flurry/core';
+import { call, FlurryError, frameReduceInput, TASK_RESULT_LAG_MS, type CloneResult, type ForkRequest, type Logger, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { TaskSource } from '../guest/task-source.js';
 import type { ResultDelivery } from './result-delivery.js';
@@ -41,6 +49,10 @@ export class TaskFeed implements TaskSource {
   private finished: Finished[] = [];
   private finishedBytes = 0;
   private timer?: NodeJS.Timeout;
+  /** The answer to the ask ahead under way: the next batch, or none. */
+  private ahead?: Promise<number[]>;
+  /** The last task of the batch the guest runs: its start sends the ask ahead. */
+  private lastOfBatch?: number;
 
   constructor(
     private readonly deps: TaskFeedDeps,
@@ -50,9 +62,32 @@ export class TaskFeed implements TaskSource {
     private readonly startMs: () => number | undefined,
   ) {}
 
+  /** Asks for the next batch while the guest is busy (starting, or running its batch's last task); `next` takes the answer. */
+  askAhead(): void {
+    const failed = this.failures;
+    this.failures = [];
+    this.ahead = call(this.deps.nc, 'tasks', this.req.tasks.subject, { ...this.request(failed), ahead: true }).then((reply) => {
+      if (reply.ok) return reply.tasks;
+      this.failures = failed.concat(this.failures);
+      return [];
+    }, () => {
+      // Not heard: reported again with the next ask.
+      this.failures = failed.concat(this.failures);
+      return [];
+    });
+  }
+
   async next(): Promise<number[]> {
     // Published before the ask on the same connection: the task server hears them first.
     this.sendFinished();
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const early = ahead ? await ahead : [];
+    if (early.length > 0) {
+      // A task of the batch that just ended failed: reported now (with another ask ahead), not a batch later.
+      if (this.failures.length > 0) this.askAhead();
+      return this.batch(early);
+    }
     const since = Date.now();
     let wait = ASK_AGAIN_MS;
     for (;;) {
@@ -60,8 +95,7 @@ export class TaskFeed implements TaskSource {
       this.failures = [];
       let reply: TaskReply;
       try {
-        const startMs = this.startMs();
-        reply = await call(this.deps.nc, 'tasks', this.req.tasks.subject, { requestId: this.req.requestId, hostId: this.deps.hostId, index: this.index, failed, ...(startMs !== undefined && { startMs }) });
+        reply = await call(this.deps.nc, 'tasks', this.req.tasks.subject, this.request(failed));
       } catch (err) {
         // Reported again with the next request.
         this.failures = failed.concat(this.failures);
@@ -71,14 +105,25 @@ export class TaskFeed implements TaskSource {
         continue;
       }
       if (!reply.ok) throw new FlurryError('unavailable', `the job's task server refused: ${reply.error.message}`);
-      if (reply.tasks.length > 0 || reply.end) return reply.tasks;
+      if (reply.tasks.length > 0 || reply.end) return this.batch(reply.tasks);
       wait = ASK_AGAIN_MS;
       await new Promise((r) => setTimeout(r, wait));
     }
   }
 
+  private request(failed: TaskRequest['failed']): TaskRequest {
+    const startMs = this.startMs();
+    return { requestId: this.req.requestId, hostId: this.deps.hostId, index: this.index, failed, ...(startMs !== undefined && { startMs }) };
+  }
+
+  private batch(tasks: number[]): number[] {
+    this.lastOfBatch = tasks.at(-1);
+    return tasks;
+  }
+
   started(task: number): void {
     this.current = task;
+    if (task === this.lastOfBatch && !this.ahead) this.askAhead();
   }
 
   done(task: number, output: Uint8Array, runMs: number): void {
