@@ -34,6 +34,17 @@ interface Report {
   prepareMs?: number;
 }
 
+/** One of the slowest /say requests sent while a migration ran: where its time went. */
+interface SlowSay {
+  /** Sent, from the start of the migration. */
+  sentAtMs: number;
+  latencyMs: number;
+  /** The host that answered (x-flurry-host): the source, or the target once the instance moved. */
+  by: 'source' | 'target' | 'other';
+  /** The guest's own time on that host (x-flurry-duration-ms): the rest is waiting (held, queued, hops). */
+  guestMs: number;
+}
+
 /** What the clients saw while something ran: the longest gap between answers to /say and the p99 latency of those sent meanwhile. */
 interface ClientFigures {
   clientGapMs: number;
@@ -43,6 +54,10 @@ interface ClientFigures {
   /** /say requests sent meanwhile. */
   sent: number;
   failed: number;
+  /** The slowest /say requests sent meanwhile, slowest first. */
+  slowest: SlowSay[];
+  /** The guest's own time of the first /say requests the target answered, in order (a moved instance's first calls). */
+  targetFirstGuestMs: number[];
 }
 
 interface Figures extends ClientFigures {
@@ -135,7 +150,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
      * Runs the client load, `during` after 1 s of it (given the ballast bytes the load's /churn rewrote by then),
      * and 500 ms more; what the clients saw while `during` ran.
      */
-    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
+    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>, hosts?: { source: string; target: () => string | undefined }): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
       let stop = false;
       let churnedByLoad = 0;
       let failed = 0;
@@ -145,14 +160,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         if (errors.length < 3) errors.push(why);
       };
       /** Each /say's send and answer times, in the order sent. */
-      const says: { sentAt: number; answeredAt?: number }[] = [];
+      const says: { sentAt: number; answeredAt?: number; host?: string; guestMs?: number }[] = [];
       const pending: Promise<void>[] = [];
-      const send = (path: string, body: unknown, onOk?: () => void) =>
+      const send = (path: string, body: unknown, onOk?: (r: Response) => void) =>
         pending.push(
           api('POST', `/svc/room${path}`, body)
             .then(async (r) => {
               const text = await r.text();
-              if (r.ok) onOk?.();
+              if (r.ok) onOk?.(r);
               else fail(`${path} ${r.status} ${text}`);
             })
             .catch((err: unknown) => fail(`${path} ${(err as Error).message}${(err as Error).cause ? `: ${String((err as Error).cause)}` : ''}`)),
@@ -170,7 +185,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         every(1000 / rate, () => {
           const say: (typeof says)[number] = { sentAt: performance.now() };
           says.push(say);
-          send('/say', { name: 'ada', text: 'hi' }, () => (say.answeredAt = performance.now()));
+          send('/say', { name: 'ada', text: 'hi' }, (r) => {
+            say.answeredAt = performance.now();
+            say.host = r.headers.get('x-flurry-host') ?? undefined;
+            say.guestMs = Number(r.headers.get('x-flurry-duration-ms') ?? NaN);
+          });
         }),
         churnBytes > 0 ? every(CHURN_EVERY_MS, () => send('/churn', { bytes: churnBytes }, () => (churnedByLoad += churnBytes))) : Promise.resolve(),
       ]);
@@ -196,7 +215,18 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
       const meanwhile = says.filter((x) => x.sentAt >= started && x.sentAt <= ended);
       const latencies = meanwhile.flatMap((x) => (x.answeredAt === undefined ? [] : [x.answeredAt - x.sentAt]));
-      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed }, errors };
+      const target = hosts?.target();
+      const by = (host: string | undefined): SlowSay['by'] => (host === hosts?.source ? 'source' : host !== undefined && host === target ? 'target' : 'other');
+      const slowest = meanwhile
+        .flatMap((x) => (x.answeredAt === undefined ? [] : [{ sentAtMs: round(x.sentAt - started, 0), latencyMs: round(x.answeredAt - x.sentAt, 1), by: by(x.host), guestMs: round(x.guestMs ?? NaN, 2) }]))
+        .sort((a, b) => b.latencyMs - a.latencyMs)
+        .slice(0, 5);
+      const targetFirstGuestMs = says
+        .filter((x) => x.answeredAt !== undefined && x.sentAt >= started && target !== undefined && x.host === target)
+        .sort((a, b) => a.answeredAt! - b.answeredAt!)
+        .slice(0, 5)
+        .map((x) => round(x.guestMs ?? NaN, 2));
+      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs }, errors };
     };
 
     const baseline = await underLoad(() => new Promise((res) => setTimeout(res, baselineS * 1000)));
@@ -204,16 +234,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     for (const e of baseline.errors) say(`    failed: ${e}`);
 
     const once = async (label: string, opts: Record<string, unknown>): Promise<Figures> => {
-      const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string }[] } }).service;
-      const id = svc.instances[0]!.id;
+      const svc = ((await (await api('GET', '/v1/services/room')).json()) as { service: { instances: { id: string; host: string }[] } }).service;
+      const { id, host: sourceHost } = svc.instances[0]!;
+      let targetHost: string | undefined;
       // Read before the load: /state hashes the whole ballast in the instance, which would stall its clients in the window measured.
       const churnedBefore = await churned();
       let written = 0;
       const { result: body, clients, errors } = await underLoad(async (churnedByLoad) => {
         written = Math.min(guestMiB * MiB, churnedBefore + churnedByLoad);
         const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
-        return { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
-      });
+        const answer = { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
+        targetHost = answer.migration?.target;
+        return answer;
+      }, { source: sourceHost, target: () => targetHost });
       if (!body.migration) throw new Error(`migrate ${label}: ${body.status} ${JSON.stringify(body)}`);
       const m = body.migration;
       const f: Figures = {
@@ -228,6 +261,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}], release ${f.pause.releaseMs}), ` +
         `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s${r.paceBytesPerS ? ` (paced ${round(r.paceBytesPerS / MiB, 0)})` : ''}`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
         `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x; ${f.writtenVsSize}x written since the fork, ${f.fromParent ? 'round 0 from the parent' : 'every page'}), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
+      say(`    slowest /say (sent at +ms: latency, answered by, guest ms): ${f.slowest.map((x) => `+${x.sentAtMs}: ${x.latencyMs} ms ${x.by} ${x.guestMs}`).join('; ')}; the target's first answers' guest ms: ${f.targetFirstGuestMs.join(', ')}`);
       for (const e of errors) say(`    failed: ${e}`);
       return f;
     };
@@ -242,7 +276,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
       bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
-      stopReason: pre.stopReason, bytes: pre.bytes, failed: baseline.clients.failed + pre.failed + sc.failed,
+      stopReason: pre.stopReason, bytes: pre.bytes, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,
       stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes, stopCopyBytesVsSize: sc.bytesVsSize,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),
     };
