@@ -93,7 +93,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);
   // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
   // that loaded the native pager.
-  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest });
+  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest, instancesReusable: msg.instancesReusable === true });
   clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
   // A new snapshot is about to be forked: its first clone's instance is made ahead while no message waits.
   prepareSpare(factory);

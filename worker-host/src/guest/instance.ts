@@ -97,6 +97,8 @@ export interface ClonePool {
   maximumPages: number;
   /** The module's digest: instances made ahead on pooled memories serve every snapshot of it. */
   module?: string;
+  /** The module's code changes nothing of an instance but memory and globals: a clone's instance goes back to the pool with its memory. */
+  instancesReusable?: boolean;
 }
 
 /**
@@ -163,13 +165,18 @@ export class CloneFactory {
   /**
    * A clone is over (its `restored.finish()` returned, and nothing will use
    * its instance again): its memory goes back to the pool, reset (`later`:
-   * when the thread idles, see MemoryPool.giveBackLater).
+   * when the thread idles, see MemoryPool.giveBackLater). With `later`, a
+   * module whose code changes nothing of an instance but memory and globals
+   * gives back the instance with it: the next fork maps its snapshot over
+   * the memory and sets every mutable global, which leaves that instance as
+   * a fresh one would be, so it need not instantiate.
    */
   recycle(clone: Clone, later = false): void {
     const m = this.memories;
     if (!m) return;
-    if (later) m.pool.giveBackLater(clone.memory, m.maximumPages);
-    else m.pool.giveBack(clone.memory, m.maximumPages);
+    if (!later) return m.pool.giveBack(clone.memory, m.maximumPages);
+    const instance = m.instancesReusable && m.module !== undefined ? { module: m.module, instance: clone.instance } : undefined;
+    m.pool.giveBackLater(clone.memory, m.maximumPages, instance);
   }
 
   /**

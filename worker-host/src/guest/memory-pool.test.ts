@@ -206,7 +206,7 @@ describe('memory pool', () => {
     (func (export "g") (result i32) (global.get $g)))`);
 
   /** A parent of STATEFUL primed with `value`, snapshotted, and a factory of its clones naming `module` as its module. */
-  function primed(pager: NativePager | undefined, pool: MemoryPool, value: number, module: string, bytes = STATEFUL) {
+  function primed(pager: NativePager | undefined, pool: MemoryPool, value: number, module: string, bytes = STATEFUL, instancesReusable = false) {
     const { parent, clone } = rewriteForSnapshot(bytes);
     const host = hostFunctions(new CurrentCall());
     const parentModule = new WebAssembly.Module(parent as BufferSource);
@@ -214,7 +214,7 @@ describe('memory pool', () => {
     (instance.exports.prime as (v: number) => void)(value);
     const snapshot = takeSnapshot(instance, pager);
     const cloneModule = new WebAssembly.Module(clone as BufferSource);
-    const factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), snapshot, pager, { pool, maximumPages: MAX_PAGES, module });
+    const factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), snapshot, pager, { pool, maximumPages: MAX_PAGES, module, instancesReusable });
     const fork = () => {
       const c = factory.instantiate({ attach: () => {} } as never);
       const call = <T>(name: string, ...args: number[]) => (c.instance.exports[name] as (...a: number[]) => T)(...args);
@@ -385,6 +385,28 @@ describe('memory pool', () => {
     a.close();
     b.close();
   });
+
+  for (const reusable of [true, false]) {
+    it.skipIf(!native)(`instances given back - ${reusable ? 'a module that changes only memory and globals: the next fork of any snapshot of it runs in the last clone\'s instance, with its own snapshot\'s memory and globals only' : 'any other module: its clones\' instances are never given to another fork'}`, () => {
+      const pager = loadNativePager();
+      const pool = new MemoryPool(pager, 2);
+      const a = primed(pager, pool, 11, 'm', STATEFUL, reusable);
+      const b = primed(pager, pool, 22, 'm', STATEFUL, reusable);
+      const ca = a.fork();
+      ca.call('prime', 99); // memory and the global
+      ca.call('set', WASM_PAGE_SIZE + 8, 77);
+      ca.clone.restored.finish();
+      a.factory.recycle(ca.clone, true);
+      expect(pool.stats().instancesReturned).toBe(reusable ? 1 : 0);
+      const cb = b.fork();
+      expect(cb.clone.instanceAhead).toBe(reusable);
+      expect(cb.clone.instance === ca.clone.instance).toBe(reusable);
+      expect([cb.call('get', 0), cb.call('g'), cb.call('get', WASM_PAGE_SIZE + 8)]).toEqual([22, 22, 0]);
+      cb.clone.restored.finish();
+      a.close();
+      b.close();
+    });
+  }
 
   const ACROSS = 'one made while idling for another snapshot of the module serves a clone with its own snapshot\'s memory and globals only';
   it.skipIf(!native)(`instances ahead (native) - ${ACROSS}`, () => sharedAcrossSnapshots(loadNativePager()));

@@ -21,9 +21,14 @@
  * passive, its start function removed), so a fork of any snapshot of that
  * module and class maps its snapshot under it and sets its globals instead
  * of instantiating on its path (0.1–0.2 ms on a thread cold from idling).
- * Every free memory of the class may carry one, not just one of them: a
- * call that comes back to back, before the thread made the next, still
- * finds one (docs/fork.md, "Two instances ahead").
+ * Every free memory of the class may carry one, not just one of them. And a
+ * clone's memory may come back with the clone's own instance, when the
+ * module's code changes nothing of an instance but its memory and globals
+ * (core's wasm-instance-state.ts): the next fork maps its snapshot over the
+ * memory and sets every mutable global, as it does to an instance made
+ * ahead, and that leaves it as a fresh one. Back to back, the next request
+ * comes before the thread could make an instance ahead (docs/fork.md,
+ * "Instances given back"), so this is what spares those forks instantiating.
  *
  * A memory given back later (`giveBackLater`) is free at once but unreset:
  * it still holds what its clone left. A restorer that maps its snapshot over
@@ -77,8 +82,9 @@ export interface PoolStats {
   recycled: number;
   /** Handed out unreset, to a restorer that maps its snapshot over all of it. */
   takenUnreset: number;
-  /** Instances made ahead on free memories, and handed out with their memory. */
+  /** Instances made ahead on free memories, given back with their memory after a clone (instances.ts's recycle), and handed out with their memory. */
   instancesMade: number;
+  instancesReturned: number;
   instancesTaken: number;
   free: number;
 }
@@ -86,7 +92,7 @@ export interface PoolStats {
 export class MemoryPool {
   /** By `maximumPages:pages`, least recently used first. */
   private readonly classes = new Map<string, MemoryClass>();
-  private readonly counts = { taken: 0, missed: 0, made: 0, recycled: 0, takenUnreset: 0, instancesMade: 0, instancesTaken: 0 };
+  private readonly counts = { taken: 0, missed: 0, made: 0, recycled: 0, takenUnreset: 0, instancesMade: 0, instancesReturned: 0, instancesTaken: 0 };
 
   constructor(
     private readonly pager: NativePager | undefined,
@@ -173,13 +179,16 @@ export class MemoryPool {
    * (settle), or never, if a restorer that maps over all of it takes it
    * first: a clone's memory comes back right after its answer is posted,
    * when the next call may already be waiting (the reset unmaps the pages it
-   * wrote: 25–40 µs here).
+   * wrote: 25–40 µs here). `instance`: the clone's instance, kept with it
+   * for the next fork of its module (only for a module whose code changes
+   * nothing of an instance but memory and globals).
    */
-  giveBackLater(memory: WebAssembly.Memory, maximumPages: number): void {
+  giveBackLater(memory: WebAssembly.Memory, maximumPages: number, instance?: PooledInstance): void {
     const free = this.roomFor(memory, maximumPages);
     if (!free) return;
-    free.push({ memory, unreset: true });
+    free.push({ memory, unreset: true, instance });
     this.counts.recycled++;
+    if (instance) this.counts.instancesReturned++;
   }
 
   /** Resets every free memory given back unreset (the thread is idle); true if any was. */
