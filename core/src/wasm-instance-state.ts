@@ -13,8 +13,9 @@
  * know (SIMD, atomics, exception handling, GC and typed references), or that
  * does not decode cleanly, counts as changing its instance.
  */
+import { readSections, WasmFormatError, WasmReader } from './wasm-module.js';
 
-/** Section ids (the binary format's). */
+/** The code section's id (the binary format's). */
 const CODE_SECTION = 10;
 
 /** The 0xFC-prefixed opcodes that change an instance's tables or segments. */
@@ -22,77 +23,38 @@ const MUTATING_FC = new Set([9 /* data.drop */, 12 /* table.init */, 13 /* elem.
 /** Value types of one byte: i32 i64 f32 f64 v128 funcref externref. */
 const VALUE_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
 
+/** An opcode or type this reader does not decode: the module counts as changing its instance. */
 class Unknown extends Error {}
-
-class Reader {
-  constructor(
-    private readonly bytes: Uint8Array,
-    public at: number,
-  ) {}
-
-  byte(): number {
-    if (this.at >= this.bytes.length) throw new Unknown('past the end');
-    return this.bytes[this.at++];
-  }
-
-  /** An unsigned or signed LEB128 of at most `maxBytes` bytes, skipped (its value is not needed here, only for sizes). */
-  skipLeb(maxBytes = 10): void {
-    for (let i = 0; i < maxBytes; i++) if ((this.byte() & 0x80) === 0) return;
-    throw new Unknown('LEB128 too long');
-  }
-
-  u32(): number {
-    let result = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-    }
-    throw new Unknown('u32 too long');
-  }
-
-  skip(n: number): void {
-    if (this.at + n > this.bytes.length) throw new Unknown('past the end');
-    this.at += n;
-  }
-}
 
 /** True when no function of `bytes` (a valid module) can change its instance's tables or segments. */
 export function onlyMemoryAndGlobalsChange(bytes: Uint8Array): boolean {
   try {
-    const r = new Reader(bytes, 8);
-    while (r.at < bytes.length) {
-      const id = r.byte();
-      const size = r.u32();
-      const end = r.at + size;
-      if (id === CODE_SECTION && !codeKeepsInstance(new Reader(bytes.subarray(0, end), r.at))) return false;
-      r.at = end;
-    }
-    return true;
+    const code = readSections(bytes).find((s) => s.id === CODE_SECTION);
+    return !code || codeKeepsInstance(new WasmReader(bytes, code.start, code.end));
   } catch (err) {
-    if (err instanceof Unknown) return false;
+    if (err instanceof Unknown || err instanceof WasmFormatError) return false;
     throw err;
   }
 }
 
-function codeKeepsInstance(r: Reader): boolean {
+function codeKeepsInstance(r: WasmReader): boolean {
   const count = r.u32();
   for (let f = 0; f < count; f++) {
     const size = r.u32();
-    const end = r.at + size;
+    const end = r.pos + size;
     const locals = r.u32();
     for (let i = 0; i < locals; i++) {
       r.u32();
       if (!VALUE_TYPES.has(r.byte())) throw new Unknown('local of a type this reader does not know');
     }
-    while (r.at < end) if (!instructionKeepsInstance(r)) return false;
-    if (r.at !== end) throw new Unknown('body does not end where its size says');
+    while (r.pos < end) if (!instructionKeepsInstance(r)) return false;
+    if (r.pos !== end) throw new Unknown('body does not end where its size says');
   }
   return true;
 }
 
 /** Reads one instruction; false if it changes a table or a segment. */
-function instructionKeepsInstance(r: Reader): boolean {
+function instructionKeepsInstance(r: WasmReader): boolean {
   const op = r.byte();
   if (op === 0x26) return false; // table.set
   if ((op >= 0x45 && op <= 0xc4) || op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x1a || op === 0x1b || op === 0xd1) return true;
@@ -140,16 +102,16 @@ function instructionKeepsInstance(r: Reader): boolean {
   throw new Unknown(`opcode 0x${op.toString(16)}`);
 }
 
-function blockType(r: Reader): boolean {
+function blockType(r: WasmReader): boolean {
   const b = r.byte();
   if (b === 0x40 || VALUE_TYPES.has(b)) return true;
   // A type index, as a signed LEB128 (s33): this byte was its first.
-  r.at--;
-  r.skipLeb(5);
+  r.pos--;
+  r.skipLeb();
   return true;
 }
 
-function memarg(r: Reader): boolean {
+function memarg(r: WasmReader): boolean {
   const align = r.u32();
   // Multi-memory: bit 6 of the alignment says a memory index follows.
   if (align & 0x40) r.u32();
@@ -157,7 +119,7 @@ function memarg(r: Reader): boolean {
   return true;
 }
 
-function miscKeepsInstance(r: Reader): boolean {
+function miscKeepsInstance(r: WasmReader): boolean {
   const sub = r.u32();
   if (MUTATING_FC.has(sub)) return false;
   if (sub <= 7) return true; // saturating truncations
