@@ -257,13 +257,13 @@ interface LocalFork {
    * Of which (median of each): the request reaching the guest thread (the
    * message and the thread waking), the thread's own steps before it makes
    * the instance, and making the instance (a pooled memory, the snapshot
-   * mapped over it, instantiating, setting the globals).
+   * mapped over it, instantiating, setting the globals), each split (ForkParts).
    */
   backToBackParts: ForkParts;
   /** The same forks, each after the thread idled 20 ms (asleep in its mailbox when the request comes), median, and its parts. */
   afterIdleMs: number;
   afterIdleParts: ForkParts;
-  /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came made ahead on it (for any snapshot of the module). */
+  /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came with it (made ahead, or given back by the last clone of the module: generic, for any snapshot of the module). */
   pooledForks: number;
   instanceAheadForks: number;
   forks: number;
