@@ -68,9 +68,11 @@ const STARVED_MS = 10_000;
  * A fill (fillAll) keeps at most this many chunks asked for and not here yet
  * (16 MiB of 64 KiB chunks) and asks for the next as they arrive. Asked for
  * all at once, the eager baseline's clones (each fills a whole snapshot of
- * its own) put gigabytes into the broker together: more than a subscriber
- * may have pending, so the broker cut hosts off as slow consumers, their
- * chunks never arrived, and every resend made it worse.
+ * its own) had the parent's host read and publish every snapshot in one go:
+ * its event loop stalled for seconds (its heartbeats failed for 20 s), the
+ * clone hosts saw no chunk for a second and asked for all of them again, and
+ * the resends (6.6 GiB for four 256 MiB snapshots) ended in "chunks never
+ * arrived" (docs/benchmarks.md, "Local forks: instances given back").
  */
 const FILL_WINDOW_CHUNKS = 256;
 /** Fetches wait this long at most for the broker to come back before they count as failed. */
