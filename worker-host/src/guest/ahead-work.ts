@@ -22,17 +22,17 @@ export class AheadWork implements IdleWork {
   /** The next step; past the last, nothing is left to make. */
   private next = Infinity;
   /**
-   * In order: an instance of the module on each of the two free memories
-   * (any snapshot of the module takes one: what a fork with nothing made
-   * ahead for it needs first; the second serves a call that comes before
-   * the thread made the first again); the memories given back, reset (a
-   * copy-on-write fork takes one unreset, the others need it); the pool's
+   * In order: an instance of the module on a free memory (any snapshot of
+   * the module takes it: what a fork with nothing made ahead for it needs
+   * first; one step only: a second per thread slowed the fleet's forks,
+   * whose 32 threads make them on 2 cores right after a snapshot loads);
+   * the memories given back, reset (a copy-on-write fork takes one unreset,
+   * the others need it); the pool's
    * memories; the instance again, for a memory the refill made; the spare
    * (which takes that instance's memory); then the refill and the instance
    * again for it.
    */
   private readonly steps: ((holder: CloneFactory) => void)[] = [
-    (f) => f.instantiateAhead(),
     (f) => f.instantiateAhead(),
     () => this.pool.settle(),
     () => this.pool.refill(),

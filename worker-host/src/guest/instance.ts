@@ -153,13 +153,13 @@ export class CloneFactory {
     this.spare = this.make(true);
   }
 
-  /** Drops the spare (a lazy one is unregistered from its page store); its memory goes back to the pool, reset when the thread idles. */
+  /** Drops the spare (a lazy one is unregistered from its page store); its memory goes back to the pool, reset now (its snapshot is often being dropped: no step follows). */
   dropSpare(): void {
     const spare = this.spare;
     this.spare = undefined;
     if (!spare) return;
     spare.restored.finish();
-    this.recycle(spare, true);
+    this.recycle(spare);
   }
 
   /**
