@@ -257,13 +257,13 @@ interface LocalFork {
    * Of which (median of each): the request reaching the guest thread (the
    * message and the thread waking), the thread's own steps before it makes
    * the instance, and making the instance (a pooled memory, the snapshot
-   * mapped over it, instantiating, setting the globals).
+   * mapped over it, instantiating, setting the globals), each split (ForkParts).
    */
   backToBackParts: ForkParts;
   /** The same forks, each after the thread idled 20 ms (asleep in its mailbox when the request comes), median, and its parts. */
   afterIdleMs: number;
   afterIdleParts: ForkParts;
-  /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came made ahead on it (for any snapshot of the module). */
+  /** Forks of the back-to-back run whose memory came from the thread's pool, and whose instance came with it (made ahead, or given back by the last clone of the module: generic, for any snapshot of the module). */
   pooledForks: number;
   instanceAheadForks: number;
   forks: number;
@@ -285,16 +285,30 @@ interface LocalFork {
   copyMs: number;
 }
 
-/** Where a fork's time to the first instruction went (medians, ms). */
+/**
+ * Where a fork's time to the first instruction went (medians, ms): the
+ * request reaching the thread (hopMs), split into the pool's part up to the
+ * doorbell's ring (this thread's clock alone) and the ring to the thread
+ * holding the message (across two threads' clocks, which may differ by tens
+ * of µs); the thread's steps before it makes the instance; the instance,
+ * split into its steps on the thread's own clock.
+ */
 interface ForkParts {
   threadMs: number;
   hopMs: number;
+  ringMs: number;
+  wakeMs: number;
   callSetupMs: number;
   instanceMs: number;
+  takeMs: number;
+  restoreMs: number;
+  instantiateMs: number;
+  globalsMs: number;
 }
 
 function localLine(l: LocalFork): string {
-  const parts = (p: ForkParts) => `to the thread ${p.hopMs.toFixed(3)} + call setup ${p.callSetupMs.toFixed(3)} + instance ${p.instanceMs.toFixed(3)}`;
+  const parts = (p: ForkParts) => `to the thread ${p.hopMs.toFixed(3)} [request to ring ${p.ringMs.toFixed(3)}, ring to message ${p.wakeMs.toFixed(3)}] + call setup ${p.callSetupMs.toFixed(3)} + ` +
+    `instance ${p.instanceMs.toFixed(3)} [memory ${p.takeMs.toFixed(3)}, snapshot mapped ${p.restoreMs.toFixed(3)}, instantiate ${p.instantiateMs.toFixed(3)}, globals ${p.globalsMs.toFixed(3)}]`;
   return `local fork ${String(l.mib).padStart(5)} MiB: to first instruction, nothing made ahead: back to back ${l.backToBackMs.toFixed(3)} ms ` +
     `(${parts(l.backToBackParts)}; pooled memory ${l.pooledForks}/${l.forks}, instance ahead ${l.instanceAheadForks}/${l.forks}), ` +
     `after 20 ms idle ${l.afterIdleMs.toFixed(3)} ms (${parts(l.afterIdleParts)}); ` +
@@ -369,7 +383,12 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       const firstInstruction = m.createdAt! - sent;
       const instanceMs = m.spare ? 0 : m.restoreMs;
       const hopMs = m.receivedAt! - sent;
-      return { firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, spare: m.spare, pooled: m.pooled === true, instanceAhead: m.instanceAhead === true };
+      const ringMs = m.postedAt! - sent;
+      const ip = m.instanceParts ?? { takeMs: 0, restoreMs: 0, instantiateMs: 0, globalsMs: 0 };
+      return {
+        firstInstruction, running, threadMs: firstInstruction - instanceMs, hopMs, ringMs, wakeMs: hopMs - ringMs, callSetupMs: firstInstruction - instanceMs - hopMs, instanceMs, ...ip,
+        spare: m.spare, pooled: m.pooled === true, instanceAhead: m.instanceAhead === true,
+      };
     };
     /**
      * Nothing made ahead for the fork: alternating between two parents (of the same module and init, or of two
@@ -385,12 +404,13 @@ async function localForks(sizes: number[], say: (s: string) => void): Promise<Lo
       }
       return forks;
     };
-    const parts = (forks: Awaited<ReturnType<typeof fork>>[]): ForkParts => ({
-      threadMs: round(median(forks.map((f) => f.threadMs)), 3),
-      hopMs: round(median(forks.map((f) => f.hopMs)), 3),
-      callSetupMs: round(median(forks.map((f) => f.callSetupMs)), 3),
-      instanceMs: round(median(forks.map((f) => f.instanceMs)), 3),
-    });
+    const parts = (forks: Awaited<ReturnType<typeof fork>>[]): ForkParts => {
+      const m = (f: (x: (typeof forks)[number]) => number) => round(median(forks.map(f)), 3);
+      return {
+        threadMs: m((f) => f.threadMs), hopMs: m((f) => f.hopMs), ringMs: m((f) => f.ringMs), wakeMs: m((f) => f.wakeMs), callSetupMs: m((f) => f.callSetupMs),
+        instanceMs: m((f) => f.instanceMs), takeMs: m((f) => f.takeMs), restoreMs: m((f) => f.restoreMs), instantiateMs: m((f) => f.instantiateMs), globalsMs: m((f) => f.globalsMs),
+      };
+    };
     const unpooledPool = await GuestPool.start({ threads: 1, limits: { ...limits, pooledMemories: 0 }, log, pager: 'native' });
     let unpooled: Awaited<ReturnType<typeof fork>>[];
     try {

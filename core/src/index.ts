@@ -15,6 +15,7 @@ export * from './kv-keys.js';
 export * from './broker-link.js';
 export * from './until-stored.js';
 export * from './wasm-module.js';
+export * from './wasm-instance-state.js';
 export * from './page-sizes.js';
 export * from './snapshot.js';
 export * from './fork-client.js';

@@ -50,7 +50,7 @@ export interface ModuleInfo {
 /** Prefix of the exports added for mutable globals. */
 export const GLOBAL_EXPORT_PREFIX = '__flurry_global_';
 
-interface Section {
+export interface Section {
   id: number;
   /** Offset of the section's id byte. */
   header: number;
@@ -59,7 +59,8 @@ interface Section {
   end: number;
 }
 
-class Reader {
+/** Reads a module's bytes in [start, end): its LEB128 integers and bytes; WasmFormatError past the end (core's readers of a module share it). */
+export class WasmReader {
   pos: number;
   constructor(
     readonly bytes: Uint8Array,
@@ -136,11 +137,12 @@ class Reader {
   }
 }
 
-function readSections(bytes: Uint8Array): Section[] {
+/** The module's sections in order, after checking its magic and version. */
+export function readSections(bytes: Uint8Array): Section[] {
   if (bytes.length < 8) throw new WasmFormatError('not a WebAssembly module: too short');
   if (bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) throw new WasmFormatError('not a WebAssembly module: bad magic (expected \\0asm)');
   if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) throw new WasmFormatError(`unsupported WebAssembly version ${bytes[4]} (expected 1)`);
-  const r = new Reader(bytes, 8);
+  const r = new WasmReader(bytes, 8);
   const sections: Section[] = [];
   while (r.pos < bytes.length) {
     const header = r.pos;
@@ -158,7 +160,7 @@ export function inspectModule(bytes: Uint8Array): ModuleInfo {
   const info: ModuleInfo = { imports: [], exports: [], memoryImported: false, mutableGlobals: [], importedMutableGlobals: 0, hasStart: false, dataSegments: 0 };
   let importedGlobals = 0;
   for (const s of readSections(bytes)) {
-    const r = new Reader(bytes, s.start, s.end);
+    const r = new WasmReader(bytes, s.start, s.end);
     switch (s.id) {
       case 2: {
         for (let n = r.u32(); n > 0; n--) {
@@ -251,7 +253,7 @@ function vectorSectionWith(bytes: Uint8Array, id: number, existing: Section | un
   let count = 0;
   let body: Uint8Array = new Uint8Array(0);
   if (existing) {
-    const r = new Reader(bytes, existing.start, existing.end);
+    const r = new WasmReader(bytes, existing.start, existing.end);
     count = r.u32();
     body = bytes.subarray(r.pos, existing.end);
   }
@@ -267,7 +269,7 @@ function exportSectionWithGlobals(bytes: Uint8Array, existing: Section | undefin
 
 /** The data section with every active segment made passive (its bytes kept, never written at instantiation). */
 function passiveDataSection(bytes: Uint8Array, s: Section): Uint8Array {
-  const r = new Reader(bytes, s.start, s.end);
+  const r = new WasmReader(bytes, s.start, s.end);
   const n = r.u32();
   const parts: Uint8Array[] = [Uint8Array.from(leb(n))];
   for (let i = 0; i < n; i++) {
@@ -298,7 +300,7 @@ function importSectionWithMemory(bytes: Uint8Array, existing: Section | undefine
 /** The raw limits of the one memory a memory section defines, when a clone may import it instead (32-bit, unshared). */
 function importableMemoryLimits(bytes: Uint8Array, s: Section | undefined): Uint8Array | undefined {
   if (!s) return undefined;
-  const r = new Reader(bytes, s.start, s.end);
+  const r = new WasmReader(bytes, s.start, s.end);
   if (r.u32() !== 1) return undefined;
   const start = r.pos;
   const limits = r.limits();

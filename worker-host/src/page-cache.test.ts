@@ -46,27 +46,31 @@ describe.skipIf(!natsServer)('page cache delivery', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  function descriptorOf(snapshotId: string): SnapshotDescriptor {
-    const { zeroPages, chunkHashes } = describeMemoryByPieces((o, l) => MEMORY.subarray(o, o + l), MEMORY.length, PAGE_SIZE, DEFAULT_CHUNK_PAGES);
+  function descriptorOf(snapshotId: string, memory = MEMORY): SnapshotDescriptor {
+    const { zeroPages, chunkHashes } = describeMemoryByPieces((o, l) => memory.subarray(o, o + l), memory.length, PAGE_SIZE, DEFAULT_CHUNK_PAGES);
     return {
-      snapshotId, tenant: 'default', function: 'f', moduleDigest: 'd', memoryBytes: MEMORY.length, maximumPages: 1, pageSize: PAGE_SIZE,
+      snapshotId, tenant: 'default', function: 'f', moduleDigest: 'd', memoryBytes: memory.length, maximumPages: 1, pageSize: PAGE_SIZE,
       chunkPages: DEFAULT_CHUNK_PAGES, globals: [], zeroPages, chunkHashes, serverHostId: 'parent-host', createdAt: Date.now(),
     };
   }
 
   /** A scripted memory server: `send(request)` says which of the asked chunks go out. */
-  async function memoryServer(d: SnapshotDescriptor, send: (req: PageFetchRequest) => number[]): Promise<PageFetchRequest[]> {
+  async function memoryServer(d: SnapshotDescriptor, send: (req: PageFetchRequest) => number[], memory = MEMORY): Promise<PageFetchRequest[]> {
     const seen: PageFetchRequest[] = [];
     subs.push(nc.subscribe(Subjects.pageRequests(d.tenant, d.snapshotId), {
       callback: (_e, msg) => {
         const req = decode<PageFetchRequest>(msg.data);
         seen.push(req);
         msg.respond(encode({ ok: true, sent: req.chunks.length } satisfies PageFetchReply));
-        for (const c of send(req)) nc.publish(Subjects.pages(d.tenant, d.snapshotId), encode({ chunk: c, bytes: MEMORY.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES) }));
+        for (const c of send(req)) publishChunk(d, c, memory);
       },
     }));
     await nc.flush();
     return seen;
+  }
+
+  function publishChunk(d: SnapshotDescriptor, c: number, memory: Uint8Array): void {
+    nc.publish(Subjects.pages(d.tenant, d.snapshotId), encode({ chunk: c, bytes: memory.subarray(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES) }));
   }
 
   const cacheOf = (d: SnapshotDescriptor) => {
@@ -100,6 +104,29 @@ describe.skipIf(!natsServer)('page cache delivery', () => {
     const reasks = seen.filter((r) => r.force);
     expect(new Set(reasks.flatMap((r) => r.chunks)).size).toBe(16);
     expect(reasks.every((r) => r.relisten)).toBe(true);
+  });
+
+  it('fill - at most 256 chunks are asked for and not here at a time, the next asked as they arrive, each once: the fill completes', async () => {
+    const memory = Uint8Array.from({ length: 600 * CHUNK_BYTES }, (_, i) => (i * 13 + 5) & 0xff);
+    const d = descriptorOf('snap-window', memory);
+    let holding = true;
+    const held: number[] = [];
+    const seen = await memoryServer(d, (req) => {
+      if (holding) return (held.push(...req.chunks), []);
+      return req.chunks;
+    }, memory);
+    const cache = cacheOf(d);
+    const done = cache.fillAll();
+    // Nothing arrives: the fill waits with its window asked for (well before a stall, 1 s, would ask again).
+    await new Promise((r) => setTimeout(r, 200));
+    expect(new Set(held).size).toBe(256);
+    holding = false;
+    for (const c of held) publishChunk(d, c, memory);
+    await done;
+    expect(cache.complete).toBe(true);
+    const asked = seen.flatMap((r) => r.chunks);
+    expect(asked.length).toBe(600);
+    expect(new Set(asked).size).toBe(600);
   });
 
   it('memory server gone - nobody answers its subject: the cache fails at once, saying so', async () => {

@@ -64,6 +64,17 @@ const READ_AHEAD_CHUNKS = 8;
 const REDELIVER_MS = 1000;
 /** A chunk asked for this long ago is asked for again even while others arrive (it was lost while the stream flowed). */
 const STARVED_MS = 10_000;
+/**
+ * A fill (fillAll) keeps at most this many chunks asked for and not here yet
+ * (16 MiB of 64 KiB chunks) and asks for the next as they arrive. Asked for
+ * all at once, the eager baseline's clones (each fills a whole snapshot of
+ * its own) had the parent's host read and publish every snapshot in one go:
+ * its event loop stalled for seconds (its heartbeats failed for 20 s), the
+ * clone hosts saw no chunk for a second and asked for all of them again, and
+ * the resends (6.6 GiB for four 256 MiB snapshots) ended in "chunks never
+ * arrived" (docs/benchmarks.md, "Local forks: instances given back").
+ */
+const FILL_WINDOW_CHUNKS = 256;
 /** Fetches wait this long at most for the broker to come back before they count as failed. */
 const MAX_OUTAGE_WAIT_MS = 60_000;
 
@@ -93,6 +104,8 @@ export class PageCache {
   /** Stalls of the delivery in a row, and the watchdog's timer while chunks are outstanding. */
   private stalls = 0;
   private watchdog?: NodeJS.Timeout;
+  /** While filling: the chunks the fill asked for, how many of them are not here yet, and the next to consider. */
+  private fill?: { asked: Uint8Array; inFlight: number; next: number };
 
   constructor(private readonly opts: PageCacheOptions) {
     const d = opts.descriptor;
@@ -160,13 +173,30 @@ export class PageCache {
     else this.failureListeners.push(listener);
   }
 
-  /** Asks for every chunk not yet here and resolves when all have arrived (the portable pager's eager fill). */
+  /**
+   * Asks for every chunk not yet here, FILL_WINDOW_CHUNKS at a time, and resolves when all have arrived (the
+   * portable pager's fill, the eager baseline's).
+   */
   fillAll(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.complete) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.completeWaiters.push({ resolve, reject }));
-    for (let c = 0; c < this.have.length; c++) if (!this.have[c]) this.want(c);
+    this.fill ??= { asked: new Uint8Array(this.have.length), inFlight: 0, next: 0 };
+    this.fillMore();
     return done;
+  }
+
+  /** Asks for the next chunks of the fill while fewer than FILL_WINDOW_CHUNKS it asked for are on their way. */
+  private fillMore(): void {
+    const f = this.fill;
+    if (!f) return;
+    while (f.inFlight < FILL_WINDOW_CHUNKS && f.next < this.have.length) {
+      const c = f.next++;
+      if (this.have[c] || this.requested[c]) continue;
+      this.want(c);
+      f.asked[c] = 1;
+      f.inFlight++;
+    }
   }
 
   /**
@@ -341,6 +371,7 @@ export class PageCache {
       }
       this.store.put(c, start, chunk);
       this.have[c] = 1;
+      if (this.fill?.asked[c]) this.fill.inFlight--;
       this.heldBytes += end - start;
       this.missing--;
       if (this.requested[c]) {
@@ -349,6 +380,7 @@ export class PageCache {
         this.stalls = 0;
       } else this.stats.chunksMulticast++;
     }
+    this.fillMore();
     if (this.missing === 0) for (const w of this.completeWaiters.splice(0)) w.resolve();
   }
 

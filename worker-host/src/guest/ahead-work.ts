@@ -24,9 +24,13 @@ export class AheadWork implements IdleWork {
   /**
    * In order: an instance of the module on a free memory (any snapshot of
    * the module takes it: what a fork with nothing made ahead for it needs
-   * first); the memories given back, reset; the pool's memories; the
-   * instance again, for a memory the refill made; the spare (which takes
-   * that instance's memory); then the refill and the instance again for it.
+   * first; one step only: a second per thread slowed the fleet's forks,
+   * whose 32 threads make them on 2 cores right after a snapshot loads);
+   * the memories given back, reset (a copy-on-write fork takes one unreset,
+   * the others need it); the pool's
+   * memories; the instance again, for a memory the refill made; the spare
+   * (which takes that instance's memory); then the refill and the instance
+   * again for it.
    */
   private readonly steps: ((holder: CloneFactory) => void)[] = [
     (f) => f.instantiateAhead(),

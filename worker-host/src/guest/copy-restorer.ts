@@ -35,6 +35,8 @@ export function copyRestorer(snapshot: CopySnapshot): MemoryRestorer {
   return {
     mode: 'copy',
     residentBytes,
+    // Only the pages holding data are copied: the rest must be zero already.
+    mapsWholeMemory: false,
     restore(memory) {
       growToSnapshotSize(memory, snapshot.byteLength);
       const target = new Uint8Array(memory.buffer);

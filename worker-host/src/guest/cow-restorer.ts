@@ -27,6 +27,8 @@ export function cowRestorer(snapshot: CowSnapshot, pager: NativePager): MemoryRe
     mode: 'cow',
     // A mapped clone owns no page until it writes one.
     residentBytes: 0,
+    // One MAP_FIXED mapping of the snapshot's length, which is the memory's whole size (mapSnapshotInto).
+    mapsWholeMemory: true,
     restore(memory) {
       // An empty memory has nothing to map (and no address to map at).
       if (snapshot.byteLength > 0) mapSnapshotInto(pager, memory, snapshot.fd, snapshot.byteLength);

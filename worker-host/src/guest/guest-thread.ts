@@ -59,18 +59,19 @@ const instances = new Map<string, LiveInstance>();
 
 const taskLoops = new TaskLoops();
 
-serveMailbox(data.mailbox, (msg) => {
-  if (!taskLoops.intercept(msg)) handle(msg);
+serveMailbox(data.mailbox, (msg, postedAt) => {
+  if (!taskLoops.intercept(msg)) handle(msg, postedAt);
 }, { idle: ahead });
 
-function handle(msg: ToThread): void {
+/** `postedAt`: when the pool posted the latest message (its clock), reported with a call's timings. */
+function handle(msg: ToThread, postedAt?: number): void {
   switch (msg.type) {
     case 'warm':
       return warm(msg);
     case 'load':
       return load(msg);
     case 'call':
-      return call(msg);
+      return call(msg, postedAt);
     case 'instance-create':
       return createInstance(msg);
     case 'instance-call':
@@ -92,7 +93,7 @@ function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);
   // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
   // that loaded the native pager.
-  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest });
+  const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest, instancesReusable: msg.instancesReusable === true });
   clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
   // A new snapshot is about to be forked: its first clone's instance is made ahead while no message waits.
   prepareSpare(factory);
@@ -140,7 +141,7 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
   }
 }
 
-function call(msg: Extract<ToThread, { type: 'call' }>): void {
+function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void {
   const receivedAt = performance.timeOrigin + performance.now();
   const factory = clones.get(msg.key)?.factory;
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
@@ -170,7 +171,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>): void {
   current.end();
   let memory: MemoryStats | undefined;
   try {
-    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pooled: clone.pooled, instanceAhead: clone.instanceAhead, receivedAt, createdAt, ...clone.restored.finish() };
+    if (clone) memory = { mode: factory.mode, restoreMs: clone.restoreMs, spare: clone.spare, pooled: clone.pooled, instanceAhead: clone.instanceAhead, postedAt, receivedAt, createdAt, ...(clone.spare ? {} : { instanceParts: clone.parts }), ...clone.restored.finish() };
   } catch (error) {
     thrown ??= { error };
   } finally {

@@ -3,12 +3,12 @@
  * its snapshot (linear memory plus every mutable global), and fresh instances
  * made from a snapshot, one per call.
  */
-import { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX } from '@flurry/core/basics';
+import { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX, WASM_PAGE_SIZE } from '@flurry/core/basics';
 import type { NativePager } from '../native/pager.js';
 import { GuestExit, GuestFailure } from './guest-failure.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { MemoryPool } from './memory-pool.js';
-import type { MemoryRestorer, RestoredMemory, SnapshotMemory } from './snapshot-memory.js';
+import type { InstanceParts, MemoryRestorer, RestoredMemory, SnapshotMemory } from './snapshot-memory.js';
 import { captureMemory, memoryRestorer } from './snapshot-restore.js';
 
 export type EntryPoint = 'handle' | 'run' | 'run_task' | 'reduce';
@@ -87,6 +87,8 @@ export interface Clone {
   pooled: boolean;
   /** Its instance came with its pooled memory, made ahead for any snapshot of the module (restoreMs was mapping and globals). */
   instanceAhead: boolean;
+  /** Where restoreMs went. */
+  parts: InstanceParts;
 }
 
 /** Where a clone variant's memory comes from: the thread's pool, for the module's declared maximum. */
@@ -95,6 +97,8 @@ export interface ClonePool {
   maximumPages: number;
   /** The module's digest: instances made ahead on pooled memories serve every snapshot of it. */
   module?: string;
+  /** The module's code changes nothing of an instance but memory and globals: a clone's instance goes back to the pool with its memory. */
+  instancesReusable?: boolean;
 }
 
 /**
@@ -149,7 +153,7 @@ export class CloneFactory {
     this.spare = this.make(true);
   }
 
-  /** Drops the spare (a lazy one is unregistered from its page store). */
+  /** Drops the spare (a lazy one is unregistered from its page store); its memory goes back to the pool, reset now (its snapshot is often being dropped: no step follows). */
   dropSpare(): void {
     const spare = this.spare;
     this.spare = undefined;
@@ -161,20 +165,28 @@ export class CloneFactory {
   /**
    * A clone is over (its `restored.finish()` returned, and nothing will use
    * its instance again): its memory goes back to the pool, reset (`later`:
-   * when the thread idles, see MemoryPool.giveBackLater).
+   * when the thread idles, see MemoryPool.giveBackLater). With `later`, a
+   * module whose code changes nothing of an instance but memory and globals
+   * gives back the instance with it: the next fork maps its snapshot over
+   * the memory and sets every mutable global, which leaves that instance as
+   * a fresh one would be, so it need not instantiate.
    */
   recycle(clone: Clone, later = false): void {
     const m = this.memories;
     if (!m) return;
-    if (later) m.pool.giveBackLater(clone.memory, m.maximumPages);
-    else m.pool.giveBack(clone.memory, m.maximumPages);
+    if (!later) return m.pool.giveBack(clone.memory, m.maximumPages);
+    const instance = m.instancesReusable && m.module !== undefined ? { module: m.module, instance: clone.instance } : undefined;
+    m.pool.giveBackLater(clone.memory, m.maximumPages, instance);
   }
 
-  /** Makes an instance of the module ahead on a free pooled memory of this snapshot's class (call when the thread would otherwise idle). */
-  instantiateAhead(): void {
+  /**
+   * Makes an instance of the module ahead on a free pooled memory of this snapshot's class that has none (call when
+   * the thread would otherwise idle); false when there was none to make.
+   */
+  instantiateAhead(): boolean {
     const m = this.memories;
-    if (m?.module === undefined) return;
-    m.pool.instantiateAhead(m.module, m.maximumPages, this.byteLength, (memory) => this.instantiateOn(memory));
+    if (m?.module === undefined) return false;
+    return m.pool.instantiateAhead(m.module, m.maximumPages, this.byteLength, (memory) => this.instantiateOn(memory));
   }
 
   /** The snapshot is dropped from this thread: its class of memory is no longer wanted (for it). */
@@ -193,19 +205,25 @@ export class CloneFactory {
     let restored: RestoredMemory;
     let pooled = false;
     let ahead: WebAssembly.Instance | undefined;
+    let took = started;
+    let mapped: number;
+    let instantiated: number;
     if (this.memories) {
-      ({ memory, pooled, instance: ahead } = this.memories.pool.take(this.memories.maximumPages, this.byteLength, this.memories.module));
-      restored = this.restorer.restore(memory);
+      ({ memory, pooled, instance: ahead, restored, took } = this.takeAndRestore(this.memories));
+      mapped = performance.now();
       try {
         instance = ahead ?? this.instantiateOn(memory);
       } catch (err) {
         restored.finish();
         throw err;
       }
+      instantiated = performance.now();
     } else {
       instance = new WebAssembly.Instance(this.clone, this.imports);
       memory = exportedMemory(instance);
+      instantiated = performance.now();
       restored = this.restorer.restore(memory);
+      mapped = performance.now();
     }
     try {
       for (const { name, value } of this.globals) (instance.exports[name] as WebAssembly.Global).value = value;
@@ -213,7 +231,29 @@ export class CloneFactory {
       restored.finish();
       throw err;
     }
-    return { instance, memory, restored, restoreMs: performance.now() - started, spare, pooled, instanceAhead: ahead !== undefined };
+    const done = performance.now();
+    // Without a pool the instance is made first, its memory with it, then restored: "take" is nothing.
+    const parts: InstanceParts = this.memories
+      ? { takeMs: took - started, restoreMs: mapped - took, instantiateMs: instantiated - mapped, globalsMs: done - instantiated }
+      : { takeMs: 0, restoreMs: mapped - instantiated, instantiateMs: instantiated - started, globalsMs: done - mapped };
+    return { instance, memory, restored, restoreMs: done - started, spare, pooled, instanceAhead: ahead !== undefined, parts };
+  }
+
+  /**
+   * A memory from the pool with the snapshot restored into it. A memory handed out unreset that cannot be
+   * mapped over (still registered: the pool would not have reset it either) is dropped for a fresh one.
+   * `took`: when it had its memory (the pool's part ends there).
+   */
+  private takeAndRestore(m: ClonePool): { memory: WebAssembly.Memory; pooled: boolean; instance?: WebAssembly.Instance; restored: RestoredMemory; took: number } {
+    const taken = m.pool.take(m.maximumPages, this.byteLength, m.module, this.restorer.mapsWholeMemory);
+    const took = performance.now();
+    try {
+      return { ...taken, restored: this.restorer.restore(taken.memory), took };
+    } catch (err) {
+      if (!taken.unreset) throw err;
+      const memory = new WebAssembly.Memory({ initial: this.byteLength / WASM_PAGE_SIZE, maximum: m.maximumPages });
+      return { memory, pooled: false, restored: this.restorer.restore(memory), took: performance.now() };
+    }
   }
 
   /** The clone variant instantiated on an imported memory: no guest code runs (no start function), no memory is written (passive data). */

@@ -20,6 +20,8 @@ export function lazyRestorer(snapshot: LazySnapshot, pager: NativePager): Memory
   return {
     mode: 'lazy',
     residentBytes: 0,
+    // A page still present would never fault in from the store (and the store, where mapped, may be shorter).
+    mapsWholeMemory: false,
     restore(memory) {
       growToSnapshotSize(memory, snapshot.byteLength);
       // An empty memory has no pages to page in (and no address to register); growth past it is zero anyway.

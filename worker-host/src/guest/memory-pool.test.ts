@@ -63,7 +63,7 @@ describe('memory pool', () => {
     if (snapshot.memory.kind === 'cow') pager.closeFd(snapshot.memory.fd);
   });
 
-  it.skipIf(!nativePagerStatus().available)('pool - a lazy clone of a reset memory faults every page in from the store again, not the last clone\'s', () => {
+  it.skipIf(!nativePagerStatus().available)('pool - a lazy clone of a memory another clone used faults every page in from the store again, not the last clone\'s', () => {
     const pager = loadNativePager();
     const pool = new MemoryPool(pager);
     const { snapshot: cow } = forkable(pager, pool);
@@ -90,13 +90,21 @@ describe('memory pool', () => {
     a.call('set', 0, 7);
     a.call('set', 2 * WASM_PAGE_SIZE + 8, 99);
     a.c.restored.finish();
-    factory.recycle(a.c);
-    const b = run();
-    expect(b.c.memory).toBe(a.c.memory);
-    expect(b.call('get', 0)).toBe(41);
-    expect(b.call('get', 2 * WASM_PAGE_SIZE + 8)).toBe(0);
-    const stats = b.c.restored.finish();
-    expect(stats.pagesFromStore + stats.zeroPages).toBeGreaterThanOrEqual(2);
+    // Given back now (reset at once) or later (unreset: the lazy fork that takes it has it reset first).
+    let last = a.c;
+    for (const later of [false, true]) {
+      factory.recycle(last, later);
+      const b = run();
+      expect(b.c.memory).toBe(a.c.memory);
+      expect(b.call('get', 0)).toBe(41);
+      expect(b.call('get', 2 * WASM_PAGE_SIZE + 8)).toBe(0);
+      b.call('set', 0, 7);
+      b.call('set', 2 * WASM_PAGE_SIZE + 8, 99);
+      const stats = b.c.restored.finish();
+      expect(stats.pagesFromStore + stats.zeroPages).toBeGreaterThanOrEqual(2);
+      last = b.c;
+    }
+    expect(pool.stats().takenUnreset).toBe(0);
     factory.close();
     pager.dropStore(store);
     pager.closeFd(cow.memory.fd);
@@ -198,7 +206,7 @@ describe('memory pool', () => {
     (func (export "g") (result i32) (global.get $g)))`);
 
   /** A parent of STATEFUL primed with `value`, snapshotted, and a factory of its clones naming `module` as its module. */
-  function primed(pager: NativePager | undefined, pool: MemoryPool, value: number, module: string, bytes = STATEFUL) {
+  function primed(pager: NativePager | undefined, pool: MemoryPool, value: number, module: string, bytes = STATEFUL, instancesReusable = false) {
     const { parent, clone } = rewriteForSnapshot(bytes);
     const host = hostFunctions(new CurrentCall());
     const parentModule = new WebAssembly.Module(parent as BufferSource);
@@ -206,7 +214,7 @@ describe('memory pool', () => {
     (instance.exports.prime as (v: number) => void)(value);
     const snapshot = takeSnapshot(instance, pager);
     const cloneModule = new WebAssembly.Module(clone as BufferSource);
-    const factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), snapshot, pager, { pool, maximumPages: MAX_PAGES, module });
+    const factory = new CloneFactory(cloneModule, buildImportObject(cloneModule, host), snapshot, pager, { pool, maximumPages: MAX_PAGES, module, instancesReusable });
     const fork = () => {
       const c = factory.instantiate({ attach: () => {} } as never);
       const call = <T>(name: string, ...args: number[]) => (c.instance.exports[name] as (...a: number[]) => T)(...args);
@@ -219,7 +227,7 @@ describe('memory pool', () => {
     return { factory, fork, close };
   }
 
-  it.skipIf(!native)('given back later - a memory is reset before it is handed out again, whether the thread idled (settle) or a fork needed it first', () => {
+  it.skipIf(!native)('given back later - a copy-on-write fork takes it unreset and sees its snapshot only; an idle thread resets it (settle)', () => {
     const pager = loadNativePager();
     const pool = new MemoryPool(pager);
     const { factory, fork } = forkable(pager, pool);
@@ -231,26 +239,30 @@ describe('memory pool', () => {
       factory.recycle(c.clone, true);
       return c.clone.memory;
     };
-    // No free memory: the fork resets the one given back instead of making one.
+    // Free at once, unreset: the next fork maps its snapshot over all of it, which replaces every page the last clone left.
     const first = dirty();
-    expect(pool.stats()).toMatchObject({ free: 0, recycled: 0 });
+    expect(pool.stats()).toMatchObject({ free: 1, recycled: 1, takenUnreset: 0 });
     const b = fork();
     expect(b.clone.memory).toBe(first);
+    expect(pool.stats().takenUnreset).toBe(1);
     expect([b.get(0), b.get(2 * WASM_PAGE_SIZE + 8)]).toEqual([41, 0]);
+    expect(pager.privatePages(b.clone.memory, b.clone.memory.buffer.byteLength).length).toBe(0);
     b.clone.restored.finish();
     factory.recycle(b.clone, true);
-    // The thread idles: settle resets it into the free list.
+    // The thread idles: settle resets it where it lies.
     expect(pool.settle()).toBe(true);
     expect(pool.settle()).toBe(false);
     expect(pool.stats()).toMatchObject({ free: 1, recycled: 2 });
+    expect(pager.privatePages(first, first.buffer.byteLength).length).toBe(0);
     const c = fork();
     expect(c.clone.memory).toBe(first);
+    expect(pool.stats().takenUnreset).toBe(1);
     expect([c.get(0), c.get(2 * WASM_PAGE_SIZE + 8)]).toEqual([41, 0]);
     c.clone.restored.finish();
     factory.close();
   });
 
-  it.skipIf(!native)('given back later - a thread that never idles holds at most its limit of memories waiting for their reset', () => {
+  it.skipIf(!native)('given back later - a thread that never idles keeps at most its limit of memories, unreset; the rest are left to the collector', () => {
     const pager = loadNativePager();
     const pool = new MemoryPool(pager, 2);
     const { factory, fork } = forkable(pager, pool);
@@ -259,12 +271,31 @@ describe('memory pool', () => {
       c.clone.restored.finish();
       factory.recycle(c.clone, true);
     }
-    // Two were reset on the way (the oldest first), the two most recent wait.
     expect(pool.stats()).toMatchObject({ recycled: 2, free: 2 });
     expect(pool.settle()).toBe(true);
-    // Their reset finds the free list full: they are left to the collector.
     expect(pool.stats()).toMatchObject({ recycled: 2, free: 2 });
     factory.close();
+  });
+
+  it.skipIf(!nativePagerStatus().available)('given back later - a memory still registered is never mapped over: the fork that takes it gets a fresh one', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager);
+    const { factory, fork } = forkable(pager, pool);
+    const { memory } = pool.take(MAX_PAGES, 4 * WASM_PAGE_SIZE);
+    const store = pager.createStore(32);
+    const registration = pager.registerMemory(memory, MAX_PAGES * WASM_PAGE_SIZE, store);
+    try {
+      pool.giveBackLater(memory, MAX_PAGES);
+      const c = fork();
+      expect(c.clone.memory).not.toBe(memory);
+      expect(c.clone.pooled).toBe(false);
+      expect(c.get(0)).toBe(41);
+      c.clone.restored.finish();
+    } finally {
+      pager.unregister(registration);
+      pager.dropStore(store);
+      factory.close();
+    }
   });
 
   it.skipIf(!native)('ahead - its steps make a spare of the snapshot served last only, and serving another drops that spare at once', () => {
@@ -326,6 +357,57 @@ describe('memory pool', () => {
     a.close();
     b.close();
   };
+  it.skipIf(!native)('instances ahead - every free memory of the class gets one, so two forks back to back both find one, each with its own snapshot only', () => {
+    const pager = loadNativePager();
+    const pool = new MemoryPool(pager, 2);
+    const a = primed(pager, pool, 11, 'm');
+    const b = primed(pager, pool, 22, 'm');
+    // Two clones of A write and end: both memories come back unreset.
+    const used = [a.fork(), a.fork()];
+    for (const c of used) {
+      c.call('set', 0, 7);
+      c.call('set', WASM_PAGE_SIZE + 8, 99);
+      c.clone.restored.finish();
+      a.factory.recycle(c.clone, true);
+    }
+    expect(a.factory.instantiateAhead()).toBe(true);
+    expect(a.factory.instantiateAhead()).toBe(true);
+    expect(a.factory.instantiateAhead()).toBe(false);
+    expect(pool.stats()).toMatchObject({ instancesMade: 2, free: 2 });
+    const forks = [b.fork(), b.fork()];
+    expect(forks.map((f) => f.clone.instanceAhead)).toEqual([true, true]);
+    expect(forks[0].clone.instance).not.toBe(forks[1].clone.instance);
+    for (const f of forks) {
+      expect([f.call('get', 0), f.call('g'), f.call('get', WASM_PAGE_SIZE + 8)]).toEqual([22, 22, 0]);
+      f.clone.restored.finish();
+    }
+    expect(pool.stats()).toMatchObject({ instancesTaken: 2, takenUnreset: 2 });
+    a.close();
+    b.close();
+  });
+
+  for (const reusable of [true, false]) {
+    it.skipIf(!native)(`instances given back - ${reusable ? 'a module that changes only memory and globals: the next fork of any snapshot of it runs in the last clone\'s instance, with its own snapshot\'s memory and globals only' : 'any other module: its clones\' instances are never given to another fork'}`, () => {
+      const pager = loadNativePager();
+      const pool = new MemoryPool(pager, 2);
+      const a = primed(pager, pool, 11, 'm', STATEFUL, reusable);
+      const b = primed(pager, pool, 22, 'm', STATEFUL, reusable);
+      const ca = a.fork();
+      ca.call('prime', 99); // memory and the global
+      ca.call('set', WASM_PAGE_SIZE + 8, 77);
+      ca.clone.restored.finish();
+      a.factory.recycle(ca.clone, true);
+      expect(pool.stats().instancesReturned).toBe(reusable ? 1 : 0);
+      const cb = b.fork();
+      expect(cb.clone.instanceAhead).toBe(reusable);
+      expect(cb.clone.instance === ca.clone.instance).toBe(reusable);
+      expect([cb.call('get', 0), cb.call('g'), cb.call('get', WASM_PAGE_SIZE + 8)]).toEqual([22, 22, 0]);
+      cb.clone.restored.finish();
+      a.close();
+      b.close();
+    });
+  }
+
   const ACROSS = 'one made while idling for another snapshot of the module serves a clone with its own snapshot\'s memory and globals only';
   it.skipIf(!native)(`instances ahead (native) - ${ACROSS}`, () => sharedAcrossSnapshots(loadNativePager()));
   it(`instances ahead (portable) - ${ACROSS}`, () => sharedAcrossSnapshots(undefined));

@@ -21,6 +21,22 @@
  * passive, its start function removed), so a fork of any snapshot of that
  * module and class maps its snapshot under it and sets its globals instead
  * of instantiating on its path (0.1–0.2 ms on a thread cold from idling).
+ * Every free memory of the class may carry one, not just one of them. And a
+ * clone's memory may come back with the clone's own instance, when the
+ * module's code changes nothing of an instance but its memory and globals
+ * (core's wasm-instance-state.ts): the next fork maps its snapshot over the
+ * memory and sets every mutable global, as it does to an instance made
+ * ahead, and that leaves it as a fresh one. Back to back, the next request
+ * comes before the thread could make an instance ahead (docs/fork.md,
+ * "Instances given back"), so this is what spares those forks instantiating.
+ *
+ * A memory given back later (`giveBackLater`) is free at once but unreset:
+ * it still holds what its clone left. A restorer that maps its snapshot over
+ * the whole memory (copy-on-write: one MAP_FIXED mapping, which replaces every
+ * page under it) takes it as it is, so the reset, a second mapping of the
+ * same range, is not on its path; any other gets it reset first. An idle
+ * thread resets them (`settle`), so that the pages a clone wrote are not
+ * held for long.
  */
 import { WASM_PAGE_SIZE } from '@flurry/core/basics';
 import type { NativePager } from '../native/pager.js';
@@ -45,6 +61,8 @@ export interface PooledInstance {
 interface FreeMemory {
   memory: WebAssembly.Memory;
   instance?: PooledInstance;
+  /** Given back and not reset yet: it holds what its clone left (its pages, the snapshot mapped over it). */
+  unreset: boolean;
 }
 
 interface MemoryClass {
@@ -55,21 +73,18 @@ interface MemoryClass {
   free: FreeMemory[];
 }
 
-/** A memory given back whose reset waits for the thread to idle (giveBackLater). */
-interface ReturnedMemory {
-  memory: WebAssembly.Memory;
-  maximumPages: number;
-}
-
 export interface PoolStats {
   /** Memories handed out from the pool, and made on the spot because none was free. */
   taken: number;
   missed: number;
-  /** Made ahead, and given back (reset) after a clone. */
+  /** Made ahead, and given back after a clone (kept for the next). */
   made: number;
   recycled: number;
-  /** Instances made ahead on free memories, and handed out with their memory. */
+  /** Handed out unreset, to a restorer that maps its snapshot over all of it. */
+  takenUnreset: number;
+  /** Instances made ahead on free memories, given back with their memory after a clone (instances.ts's recycle), and handed out with their memory. */
   instancesMade: number;
+  instancesReturned: number;
   instancesTaken: number;
   free: number;
 }
@@ -77,9 +92,7 @@ export interface PoolStats {
 export class MemoryPool {
   /** By `maximumPages:pages`, least recently used first. */
   private readonly classes = new Map<string, MemoryClass>();
-  private readonly counts = { taken: 0, missed: 0, made: 0, recycled: 0, instancesMade: 0, instancesTaken: 0 };
-  /** Given back, not reset yet: nothing of them is handed out before their reset. */
-  private readonly returned: ReturnedMemory[] = [];
+  private readonly counts = { taken: 0, missed: 0, made: 0, recycled: 0, takenUnreset: 0, instancesMade: 0, instancesReturned: 0, instancesTaken: 0 };
 
   constructor(
     private readonly pager: NativePager | undefined,
@@ -100,40 +113,53 @@ export class MemoryPool {
   }
 
   /**
-   * A memory of exactly `byteLength` bytes and the declared maximum, holding
-   * zeros: from the pool, or made now. With `module`, one carrying an
-   * instance of that module is preferred, and its instance handed out with it.
+   * A memory of exactly `byteLength` bytes and the declared maximum: from
+   * the pool, or made now. It holds zeros, unless `mapsWhole` (the caller
+   * maps its snapshot over all of it, which replaces every page) and it is
+   * handed out unreset (`unreset`). With `module`, one carrying an instance of
+   * that module is preferred, and its instance handed out with it.
    */
-  take(maximumPages: number, byteLength: number, module?: string): { memory: WebAssembly.Memory; pooled: boolean; instance?: WebAssembly.Instance } {
+  take(
+    maximumPages: number,
+    byteLength: number,
+    module?: string,
+    mapsWhole = false,
+  ): { memory: WebAssembly.Memory; pooled: boolean; instance?: WebAssembly.Instance; unreset: boolean } {
     const pages = byteLength / WASM_PAGE_SIZE;
-    const free = this.classes.get(key(maximumPages, pages))?.free;
-    // None free: one given back and not reset yet is reset now, cheaper than a new memory.
-    if (free?.length === 0) this.settle((r) => r.maximumPages === maximumPages && r.memory.buffer.byteLength === byteLength);
-    const at = free && module !== undefined ? free.findIndex((f) => f.instance?.module === module) : -1;
-    const entry = at >= 0 ? free!.splice(at, 1)[0] : free?.pop();
-    if (entry) {
+    const free = this.classes.get(key(maximumPages, pages))?.free ?? [];
+    // Best first: an instance of the module (it saves instantiating, 0.1 ms), then no reset needed (25–40 µs).
+    const worth = (f: FreeMemory) => (module !== undefined && f.instance?.module === module ? 2 : 0) + (mapsWhole || !f.unreset ? 1 : 0);
+    while (free.length > 0) {
+      let best = 0;
+      for (let i = 1; i < free.length; i++) if (worth(free[i]) > worth(free[best])) best = i;
+      const entry = free.splice(best, 1)[0];
+      if (entry.unreset && !mapsWhole && !this.reset(entry.memory)) continue;
       this.counts.taken++;
+      if (entry.unreset && mapsWhole) this.counts.takenUnreset++;
       this.touch(maximumPages, pages);
       const instance = module !== undefined && entry.instance?.module === module ? entry.instance.instance : undefined;
       if (instance) this.counts.instancesTaken++;
-      return { memory: entry.memory, pooled: true, instance };
+      return { memory: entry.memory, pooled: true, instance, unreset: entry.unreset && mapsWhole };
     }
     this.counts.missed++;
-    return { memory: new WebAssembly.Memory({ initial: pages, maximum: maximumPages }), pooled: false };
+    return { memory: new WebAssembly.Memory({ initial: pages, maximum: maximumPages }), pooled: false, unreset: false };
   }
 
   /**
-   * Makes an instance of `module` on a free memory of the class that has
-   * none of it (call while the thread is idle); `make` instantiates on the
-   * memory given. A memory carries one instance at most: another module's is dropped.
+   * Makes an instance of `module` on one free memory of the class that has
+   * none of it (call while the thread is idle; one per call, so that each
+   * step stays short); `make` instantiates on the memory given. A memory
+   * carries one instance at most: another module's is dropped. False when
+   * every free memory of the class has one already.
    */
-  instantiateAhead(module: string, maximumPages: number, byteLength: number, make: (memory: WebAssembly.Memory) => WebAssembly.Instance): void {
+  instantiateAhead(module: string, maximumPages: number, byteLength: number, make: (memory: WebAssembly.Memory) => WebAssembly.Instance): boolean {
     const free = this.classes.get(key(maximumPages, byteLength / WASM_PAGE_SIZE))?.free;
-    if (!free || free.some((f) => f.instance?.module === module)) return;
-    const entry = free.find((f) => !f.instance) ?? free[0];
-    if (!entry) return;
+    const lacking = free?.filter((f) => f.instance?.module !== module) ?? [];
+    const entry = lacking.find((f) => !f.instance) ?? lacking[0];
+    if (!entry) return false;
     entry.instance = { module, instance: make(entry.memory) };
     this.counts.instancesMade++;
+    return true;
   }
 
   /**
@@ -142,45 +168,45 @@ export class MemoryPool {
    * it is left to the garbage collector.
    */
   giveBack(memory: WebAssembly.Memory, maximumPages: number): void {
-    const c = this.classes.get(key(maximumPages, memory.buffer.byteLength / WASM_PAGE_SIZE));
-    if (!c || !this.pager || this.freeCount() >= this.limit) return;
-    try {
-      if (memory.buffer.byteLength > 0) this.pager.resetMemory(memory, memory.buffer.byteLength);
-    } catch {
-      // Still registered (a fault was pending at the end) or unmappable: never reused, left to the collector.
-      return;
-    }
-    c.free.push({ memory });
+    const free = this.roomFor(memory, maximumPages);
+    if (!free || !this.reset(memory)) return;
+    free.push({ memory, unreset: false });
     this.counts.recycled++;
   }
 
   /**
    * giveBack, with the reset left for the thread's next idle moment
-   * (settle): a clone's memory comes back right after its answer is posted,
+   * (settle), or never, if a restorer that maps over all of it takes it
+   * first: a clone's memory comes back right after its answer is posted,
    * when the next call may already be waiting (the reset unmaps the pages it
-   * wrote: 25–40 µs here).
+   * wrote: 25–40 µs here). `instance`: the clone's instance, kept with it
+   * for the next fork of its module (only for a module whose code changes
+   * nothing of an instance but memory and globals).
    */
-  giveBackLater(memory: WebAssembly.Memory, maximumPages: number): void {
-    this.returned.push({ memory, maximumPages });
-    // A thread kept busy never idles: at most `limit` wait, each holding the pages its clone wrote.
-    if (this.returned.length > this.limit) {
-      const oldest = this.returned.shift()!;
-      this.giveBack(oldest.memory, oldest.maximumPages);
-    }
+  giveBackLater(memory: WebAssembly.Memory, maximumPages: number, instance?: PooledInstance): void {
+    const free = this.roomFor(memory, maximumPages);
+    if (!free) return;
+    free.push({ memory, unreset: true, instance });
+    this.counts.recycled++;
+    if (instance) this.counts.instancesReturned++;
   }
 
-  /** Resets the memories given back later (those `which` picks) and keeps them as giveBack does; true if any was waiting. */
-  settle(which: (r: ReturnedMemory) => boolean = () => true): boolean {
+  /** Resets every free memory given back unreset (the thread is idle); true if any was. */
+  settle(): boolean {
     let any = false;
-    for (let i = 0; i < this.returned.length; ) {
-      const r = this.returned[i];
-      if (!which(r)) {
-        i++;
-        continue;
+    for (const c of this.classes.values()) {
+      for (let i = 0; i < c.free.length; ) {
+        const f = c.free[i];
+        if (!f.unreset) {
+          i++;
+          continue;
+        }
+        any = true;
+        if (this.reset(f.memory)) {
+          f.unreset = false;
+          i++;
+        } else c.free.splice(i, 1);
       }
-      this.returned.splice(i, 1);
-      this.giveBack(r.memory, r.maximumPages);
-      any = true;
     }
     return any;
   }
@@ -191,7 +217,6 @@ export class MemoryPool {
    * classes nobody holds, then from the least recent (call while the thread is idle).
    */
   refill(): void {
-    this.settle();
     const all = [...this.classes.values()];
     const recent = all.filter((c) => c.users > 0).reverse().slice(0, this.limit);
     const evictable = all.filter((c) => !recent.includes(c));
@@ -199,7 +224,7 @@ export class MemoryPool {
       if (c.free.length > 0) continue;
       if (this.freeCount() >= this.limit) (evictable.find((o) => o.free.length > 0) ?? recent.find((o) => o.free.length > 1))?.free.pop();
       if (this.freeCount() >= this.limit) break;
-      c.free.push({ memory: new WebAssembly.Memory({ initial: c.pages, maximum: c.maximumPages }) });
+      c.free.push({ memory: new WebAssembly.Memory({ initial: c.pages, maximum: c.maximumPages }), unreset: false });
       this.counts.made++;
     }
     for (const [k, c] of this.classes) if (c.users === 0 && c.free.length === 0) this.classes.delete(k);
@@ -207,6 +232,23 @@ export class MemoryPool {
 
   stats(): PoolStats {
     return { ...this.counts, free: this.freeCount() };
+  }
+
+  /** The free list a given-back memory may join (its class by its size now is wanted, reuse is possible, there is room), if any. */
+  private roomFor(memory: WebAssembly.Memory, maximumPages: number): FreeMemory[] | undefined {
+    const c = this.classes.get(key(maximumPages, memory.buffer.byteLength / WASM_PAGE_SIZE));
+    if (!c || !this.pager || this.freeCount() >= this.limit) return undefined;
+    return c.free;
+  }
+
+  /** Fresh zero pages over the whole memory; false if it cannot be (still registered, or unmappable): never reuse it then. */
+  private reset(memory: WebAssembly.Memory): boolean {
+    try {
+      if (memory.buffer.byteLength > 0) this.pager!.resetMemory(memory, memory.buffer.byteLength);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private freeCount(): number {

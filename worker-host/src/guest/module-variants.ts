@@ -4,7 +4,7 @@
  * one function, warmed here or adopted from another host, shares them.
  */
 import { createHash } from 'node:crypto';
-import { FlurryError, inspectModule, rewriteForSnapshot, type GlobalType } from '@flurry/core';
+import { FlurryError, inspectModule, onlyMemoryAndGlobalsChange, rewriteForSnapshot, type GlobalType } from '@flurry/core';
 import { CurrentCall } from './current-call.js';
 import { GuestFailure } from './guest-failure.js';
 import { globalTypes } from './global-types.js';
@@ -26,6 +26,11 @@ export interface ModuleVariants {
   globalTypes: Map<string, GlobalType | undefined>;
   /** The export of the shadow-stack pointer global, when the module shows one (rewound after a trap in a persistent instance). */
   stackPointer?: string;
+  /**
+   * Its code changes nothing of an instance but memory and globals (core's wasm-instance-state.ts): an instance
+   * that ran a clone serves the next, once a snapshot is mapped over its memory and its globals set.
+   */
+  instancesReusable: boolean;
 }
 
 export async function compile(bytes: Uint8Array): Promise<WebAssembly.Module> {
@@ -55,7 +60,10 @@ async function makeVariants(bytes: Uint8Array, digest: string): Promise<ModuleVa
     throw err instanceof GuestFailure ? new FlurryError(err.code, err.message) : err;
   }
   const byExport = new Map(rewritten.globalExports.map((name) => [name, types[Number(name.slice(name.lastIndexOf('_') + 1))]]));
-  return { digest, parent: rewritten.parent, clone, maximumPages, globalTypes: byExport, stackPointer: stackPointerExport(bytes, rewritten.globalExports) };
+  return {
+    digest, parent: rewritten.parent, clone, maximumPages, globalTypes: byExport, stackPointer: stackPointerExport(bytes, rewritten.globalExports),
+    instancesReusable: onlyMemoryAndGlobalsChange(bytes),
+  };
 }
 
 export class ModuleVariantsCache {

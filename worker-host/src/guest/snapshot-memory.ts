@@ -56,8 +56,24 @@ export interface MemoryStats {
   receivedAt?: number;
   /** When this call's instance was ready (its first instruction next), ms since the epoch (performance.timeOrigin + now: one clock for every thread). */
   createdAt?: number;
+  /** When the pool rang the thread's doorbell for this call, on the same epoch clock but the pool's thread (threads' clocks may differ by tens of µs). */
+  postedAt?: number;
+  /** Where restoreMs went, on the thread's own clock (made on the call's path only; absent for a spare). */
+  instanceParts?: InstanceParts;
   /** When its first lazy fault was served, on the same clock (lazy memories that faulted). */
   firstFaultAt?: number;
+}
+
+/** Making one clone's instance, step by step (ms). */
+export interface InstanceParts {
+  /** A memory from the pool (a reset included, when one was needed), or a new one. */
+  takeMs: number;
+  /** The snapshot put into it (cow: mapped over it; lazy: registered). */
+  restoreMs: number;
+  /** Instantiating the clone variant on it; 0 when an instance made ahead came with the memory. */
+  instantiateMs: number;
+  /** The snapshot's mutable globals set. */
+  globalsMs: number;
 }
 
 export type PagingStats = Pick<MemoryStats, 'pagesFromStore' | 'zeroPages' | 'pagesWaited' | 'faultWaitMs' | 'firstFaultAt'>;
@@ -80,6 +96,11 @@ export interface MemoryRestorer {
   readonly mode: MemoryMode;
   /** Bytes a restored memory holds of its own before any guest code ran (what an idle spare clone costs). */
   readonly residentBytes: number;
+  /**
+   * `restore` maps the snapshot over every byte of the memory it is given (one MAP_FIXED mapping): whatever the
+   * memory held is gone, so a pooled memory a clone used needs no reset before it (memory-pool.ts).
+   */
+  readonly mapsWholeMemory: boolean;
   /** Grows `memory` (fresh, at the module's initial size) to exactly the snapshot's size and makes it hold the snapshot. */
   restore(memory: WebAssembly.Memory): RestoredMemory;
 }

@@ -171,7 +171,7 @@ export class SnapshotTable {
 
   private load(thread: GuestThread, held: Held): void {
     held.holders.add(thread);
-    thread.mailbox.post({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest } satisfies ToThread);
+    thread.mailbox.post({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest, instancesReusable: held.variants.instancesReusable } satisfies ToThread);
   }
 
   /** See GuestPool.snapshotImage. */

@@ -171,11 +171,12 @@ export interface IdleWork {
 
 /**
  * The guest thread's end: hands each message to `handle`, in order, for as
- * long as the thread lives; between messages takes the steps of `idle` while
- * no message waits, then polls and sleeps. Starts on the next turn of the
- * event loop.
+ * long as the thread lives, with when the latest message was posted (ms
+ * since the epoch, on the posting thread's clock); between messages takes
+ * the steps of `idle` while no message waits, then polls and sleeps. Starts
+ * on the next turn of the event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
   const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
@@ -214,7 +215,7 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread) => void, o
     for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
       const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);
       if (!msg) break;
-      handle(msg);
+      handle(msg, postedAt[POSTED_AT]);
     }
     // Back to the event loop for a turn (due timers, V8's tasks, what the messages started: a task loop's promise), then wait again.
     setImmediate(serve);

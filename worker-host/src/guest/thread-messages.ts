@@ -41,8 +41,11 @@ export interface GuestThreadData {
 export type ToThread =
   /** Run a parent's init and snapshot it; answered with `warmed` or `failed`. */
   | { type: 'warm'; id: number; parent: WebAssembly.Module; initInput: Uint8Array }
-  /** Keep what makes clones of a snapshot under `key` (posted to every thread; no answer). `moduleDigest`: instances made ahead serve every snapshot of that module. */
-  | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot; maximumPages: number; stackPointer?: string; moduleDigest?: string }
+  /**
+   * Keep what makes clones of a snapshot under `key` (posted to every thread; no answer). `moduleDigest`: instances
+   * made ahead serve every snapshot of that module; `instancesReusable`: so does the instance a clone ran in (ModuleVariants).
+   */
+  | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot; maximumPages: number; stackPointer?: string; moduleDigest?: string; instancesReusable?: boolean }
   /** One call in a fresh instance (`maxOutputBytes`: its function's own, instead of the thread's); answered with `result` or `failed`, maybe after `started` and some `progress`. */
   | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean; maxOutputBytes?: number }
   /** Make a persistent (service) instance of a snapshot: a clone that stays alive; answered with `created` or `failed`. */
