@@ -102,7 +102,7 @@ export class ThreadScheduler {
   /** Runs a job on the next free call thread (FIFO); refused with no_capacity past MAX_QUEUED_CALLS waiting. */
   submit(job: JobSubmission): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const full: Job = { ...job, resolve, reject };
+      const full = settledBy(job, resolve, reject);
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
       const thread = this.idle.pop();
       if (thread) return this.dispatch(thread, full);
@@ -114,7 +114,7 @@ export class ThreadScheduler {
   /** Runs a job that only `thread` may run (one of its instances'); `first`: ahead of its other waiting jobs. */
   submitTo(thread: InstanceThread, job: JobSubmission, first = false): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const full: Job = { ...job, resolve, reject };
+      const full = settledBy(job, resolve, reject);
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
       if (thread.retired) return reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed with its thread`));
       if (thread.online && !thread.job) return this.dispatch(thread, full);
@@ -416,4 +416,12 @@ export class ThreadScheduler {
     if (isInstanceThread(thread)) this.keepSpareInstanceThread(thread.online ? 0 : RESPAWN_DELAY_MS);
     else this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
   }
+}
+
+/** The submission made a job in place: a call on the host's path allocates no copy of it (it is the caller's own object). */
+function settledBy(job: JobSubmission, resolve: (answer: Answer) => void, reject: (err: FlurryError) => void): Job {
+  const full = job as Job;
+  full.resolve = resolve;
+  full.reject = reject;
+  return full;
 }
