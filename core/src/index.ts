@@ -26,6 +26,7 @@ export * from './checked-decode.js';
 export * from './subject-table.js';
 export * from './nats-call.js';
 export * from './call-frames.js';
+export * from './earliest-deadline.js';
 export * from './kv-watch.js';
 export * from './process-guards.js';
 export * from './jetstream-retry.js';

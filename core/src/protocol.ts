@@ -592,9 +592,10 @@ export const MAX_TASKS = 65_536;
 /**
  * A task clone sends the results of the tasks it finished together (one message, TaskResults), each at
  * most this long after it ended, and before its next ask: the task server allows for it before it
- * judges a task a straggler.
+ * judges a task a straggler. Every result is a stored message, its acknowledgement and the coordinator
+ * hearing it: at 100 ms they were the most messages of a BLAST job (docs/benchmarks.md).
  */
-export const TASK_RESULT_LAG_MS = 100;
+export const TASK_RESULT_LAG_MS = 250;
 
 /** Job inputs and outputs at least this large go through the job object store. */
 export const LARGE_JOB_DATA_BYTES = 512 * 1024;

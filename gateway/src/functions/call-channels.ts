@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import {
-  call, CALL_FRAME_OVERHEAD, CallFailed, channelFrameLimit, encodeCallFrame, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
+  call, CALL_FRAME_OVERHEAD, CallFailed, channelFrameLimit, EarliestDeadline, encodeCallFrame, encodeFrame, maxPayload, FrameReader, FrameType, Subjects, writeFrame,
   type Fabric, type Frame, type FunctionRecord, type HostRecord, type Logger,
 } from '@flurry/core';
 import type { FleetView } from '../fleet-view.js';
@@ -28,13 +28,18 @@ export class ChannelClosed extends Error {}
 interface Waiting {
   resolve(reply: Uint8Array | undefined): void;
   reject(err: unknown): void;
-  timer: NodeJS.Timeout;
+  /** When it times out (performance.now()). */
+  deadline: number;
 }
 
 /** One open channel to one host incarnation. */
 export class CallChannel {
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
+  /** One timer for every call in flight on it, not one per call. */
+  private readonly deadlines = new EarliestDeadline((now) => this.expire(now));
+  /** Set once its socket closed: a call then fails at once (no timer would end it). */
+  private closedWhy: string | undefined;
 
   constructor(
     readonly hostId: string,
@@ -61,16 +66,27 @@ export class CallChannel {
    * CallFailed('timeout') after `timeoutMs`.
    */
   call(request: Uint8Array, traceparent: string, timeoutMs: number): Promise<Uint8Array | undefined> {
+    if (this.closedWhy !== undefined) return Promise.reject(this.closedError(this.closedWhy));
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new CallFailed('timeout', `call channel to ${this.hostId}`, undefined));
-      }, timeoutMs);
-      this.waiting.set(id, { resolve, reject, timer });
+      const deadline = performance.now() + timeoutMs;
+      this.waiting.set(id, { resolve, reject, deadline });
+      this.deadlines.require(deadline);
       writeFrame(this.socket, encodeCallFrame(id, traceparent, request));
     });
+  }
+
+  /** Fails the calls whose time is up; answers the earliest deadline left. */
+  private expire(now: number): number | undefined {
+    let next: number | undefined;
+    for (const [id, w] of this.waiting) {
+      if (w.deadline <= now) {
+        this.waiting.delete(id);
+        w.reject(new CallFailed('timeout', `call channel to ${this.hostId}`, undefined));
+      } else if (next === undefined || w.deadline < next) next = w.deadline;
+    }
+    return next;
   }
 
   /** A frame from the host after its welcome. Returns false for one that is not the protocol. */
@@ -80,18 +96,20 @@ export class CallChannel {
     // Answered after its timeout: dropped.
     if (!w) return true;
     this.waiting.delete(frame.id);
-    clearTimeout(w.timer);
     w.resolve(frame.type === FrameType.reply ? frame.payload : undefined);
     return true;
   }
 
   /** Fails every call in flight (the socket closed). */
   failAll(why: string): void {
-    for (const w of this.waiting.values()) {
-      clearTimeout(w.timer);
-      w.reject(new ChannelClosed(`the call channel to ${this.hostId} closed: ${why}`));
-    }
+    this.closedWhy = why;
+    this.deadlines.stop();
+    for (const w of this.waiting.values()) w.reject(this.closedError(why));
     this.waiting.clear();
+  }
+
+  private closedError(why: string): ChannelClosed {
+    return new ChannelClosed(`the call channel to ${this.hostId} closed: ${why}`);
   }
 
   close(): void {

@@ -271,7 +271,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
 
   private freeSlots = (h: HostRecord): number => slotsLeft(h, this.deps.inFlight);
 
-  /** All clones done: reduce when asked, release the snapshot everywhere, done. */
+  /** All clones done: reduce when asked, done, then release the snapshot everywhere. */
   private async complete(): Promise<void> {
     const { tenant, id } = this.record;
     const unkept = await this.deps.store.unkeptResults(tenant, id, outputCount(this.record), RESULTS_STORED_WAIT_MS);
@@ -296,13 +296,14 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     // A task job's clones still running (backups of tasks done meanwhile) are stopped.
     const stopClones = this.tasks?.endRunning() ?? false;
     if (this.spec.reduce && !(await this.reduce())) return;
-    await this.snapshot.release(stopClones);
-    if (this.over()) return;
     await this.snapshot.descriptorStored;
+    if (this.over()) return;
     this.record.finishedAt = Date.now();
     this.setState('done');
     await this.persistNow();
     this.emit('done', { job: this.record });
+    // After `done`: the result is stored and nothing the job's client waits for depends on the release.
+    await this.snapshot.release(stopClones);
   }
 
   /** Reduces the clones' outputs (again after a lost parent, up to the job's retries); false when the job ended meanwhile. */

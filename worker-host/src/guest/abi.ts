@@ -31,17 +31,17 @@ export function flurryImports(call: CurrentCall): Record<string, HostFunction> {
         throw context.end(err as Error);
       }
     },
-    request_method: (ptr, cap) => memory.writeCapped(ptr, cap, call.context.method()),
-    request_path: (ptr, cap) => memory.writeCapped(ptr, cap, call.context.path()),
-    request_query: (ptr, cap) => memory.writeCapped(ptr, cap, call.context.query()),
+    request_method: (ptr, cap) => memory.writeText(ptr, cap, call.context.method()),
+    request_path: (ptr, cap) => memory.writeText(ptr, cap, call.context.path()),
+    request_query: (ptr, cap) => memory.writeText(ptr, cap, call.context.query()),
     request_header_count: () => call.context.headerCount(),
     request_header_name: (i, ptr, cap) => {
       const name = call.context.headerName(i);
-      return name ? memory.writeCapped(ptr, cap, name) : -1;
+      return name === undefined ? -1 : memory.writeText(ptr, cap, name);
     },
     request_header_value: (i, ptr, cap) => {
       const value = call.context.headerValue(i);
-      return value ? memory.writeCapped(ptr, cap, value) : -1;
+      return value === undefined ? -1 : memory.writeText(ptr, cap, value);
     },
     response_status: (code) => {
       const context = call.context;

@@ -14,9 +14,6 @@ export interface CallLimits {
   maxLogBytes: number;
 }
 
-const encoder = new TextEncoder();
-const EMPTY = new Uint8Array(0);
-
 export class CallContext {
   status = 200;
   readonly headers: [string, string][] = [];
@@ -33,7 +30,6 @@ export class CallContext {
   stdinOffset = 0;
   private stdout: LineSplitter | undefined;
   private stderr: LineSplitter | undefined;
-  private encodedHead: { method: Uint8Array; path: Uint8Array; query: Uint8Array; names: (Uint8Array | undefined)[]; values: (Uint8Array | undefined)[] } | undefined;
 
   constructor(
     readonly input: Uint8Array,
@@ -75,16 +71,20 @@ export class CallContext {
     this.stderr?.flush();
   }
 
-  method(): Uint8Array {
-    return this.head()?.method ?? EMPTY;
+  // The request's fields as the guest reads them (GuestMemory.writeText encodes each straight into its memory).
+
+  method(): string {
+    return this.request?.method.toUpperCase() ?? '';
   }
 
-  path(): Uint8Array {
-    return this.head()?.path ?? EMPTY;
+  path(): string {
+    return this.request?.path ?? '';
   }
 
-  query(): Uint8Array {
-    return this.head()?.query ?? EMPTY;
+  /** Without its leading `?`. */
+  query(): string {
+    const q = this.request?.query ?? '';
+    return q.startsWith('?') ? q.slice(1) : q;
   }
 
   headerCount(): number {
@@ -92,28 +92,11 @@ export class CallContext {
   }
 
   /** Header `i`'s name, lower case, or undefined when out of range. */
-  headerName(i: number): Uint8Array | undefined {
-    const head = this.head();
-    if (!head || i < 0 || i >= head.names.length) return undefined;
-    return (head.names[i] ??= encoder.encode(this.request!.headers[i][0].toLowerCase()));
+  headerName(i: number): string | undefined {
+    return this.request?.headers[i]?.[0].toLowerCase();
   }
 
-  headerValue(i: number): Uint8Array | undefined {
-    const head = this.head();
-    if (!head || i < 0 || i >= head.values.length) return undefined;
-    return (head.values[i] ??= encoder.encode(this.request!.headers[i][1]));
-  }
-
-  /** The request's fields as UTF-8, encoded on first use (most calls read few of them). */
-  private head() {
-    const r = this.request;
-    if (!r) return undefined;
-    return (this.encodedHead ??= {
-      method: encoder.encode(r.method.toUpperCase()),
-      path: encoder.encode(r.path),
-      query: encoder.encode(r.query.startsWith('?') ? r.query.slice(1) : r.query),
-      names: new Array(r.headers.length),
-      values: new Array(r.headers.length),
-    });
+  headerValue(i: number): string | undefined {
+    return this.request?.headers[i]?.[1];
   }
 }

@@ -205,7 +205,7 @@ export class GuestPool {
     return this.call(key, 'reduce', [count], input, callId, undefined, undefined, undefined, timeoutMs);
   }
 
-  private async call(
+  private call(
     key: string,
     entry: EntryPoint,
     args: number[],
@@ -220,10 +220,10 @@ export class GuestPool {
     outputBytes?: number,
     tasks?: TaskSource,
   ): Promise<CallResult> {
-    if (this.closing) throw new FlurryError('unavailable', 'the guest pool is closing');
-    if (!this.snapshots.get(key)) throw new FlurryError('not_found', `${key} is not warm on this host`);
+    if (this.closing) return Promise.reject(new FlurryError('unavailable', 'the guest pool is closing'));
+    if (!this.snapshots.get(key)) return Promise.reject(new FlurryError('not_found', `${key} is not warm on this host`));
     const own = ownCopy(input);
-    const answer = await this.scheduler.submit({
+    return this.scheduler.submit({
       message: {
         type: 'call', id: this.scheduler.messageId(), key, entry, args, input: own, request, notifyStart: onStarted !== undefined,
         ...(outputBytes !== undefined && { maxOutputBytes: Math.min(outputBytes, this.limits.maxOutputBytes) }),
@@ -236,12 +236,13 @@ export class GuestPool {
       onProgress,
       onStarted,
       ...(tasks && { onTask: taskStepsTo(tasks) }),
+    }).then((answer) => {
+      if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to a call`);
+      // The thread throttles progress messages; the last report always reaches the callback.
+      if (answer.progress) onProgress?.(answer.progress.done, answer.progress.total);
+      // The thread's message is the result (not copied: its `type` and `id` ride along unread).
+      return answer;
     });
-    if (answer.type !== 'result') throw new FlurryError('internal', `unexpected answer ${answer.type} to a call`);
-    const { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress } = answer;
-    // The thread throttles progress messages; the last report always reaches the callback.
-    if (progress) onProgress?.(progress.done, progress.total);
-    return { status, headers, body, logs, droppedLogLines, durationMs, startMs, memory, progress };
   }
 
   /**

@@ -45,7 +45,8 @@ export interface GuestThread {
   /** The lazy-memory registration of its running call, to release it from a fault before terminating it. */
   slot: RegistrationSlot;
   job?: Job;
-  timer?: NodeJS.Timeout;
+  /** When its job's time limit ends (performance.now()); the scheduler's one timer watches every thread's. */
+  deadline?: number;
   /** Its script has loaded and listens (it posted `ready`): it may be given jobs. */
   online: boolean;
   /** Terminated on purpose (timeout, close): its exit is expected. */

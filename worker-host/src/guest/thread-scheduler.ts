@@ -7,7 +7,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { FlurryError, type Logger } from '@flurry/core';
+import { EarliestDeadline, FlurryError, type Logger } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 import { GuestCallError, type GuestLimits, type PagerMode } from './call-types.js';
 import { FifoQueue } from './fifo-queue.js';
@@ -35,6 +35,8 @@ export class ThreadScheduler {
   private readonly readyWaiters = new Map<GuestThread, () => void>();
   private readonly script = guestThreadScript();
   private readonly stalls = new StallClock();
+  /** One timer for the time limits of every thread's job, armed at the earliest. */
+  private readonly deadlines = new EarliestDeadline((now) => this.expire(now));
   /** An instance thread started ahead for the next tenant that needs one: a thread takes about 150 ms to boot. */
   private spareInstanceThread: InstanceThread | undefined;
   private nextMessageId = 1;
@@ -100,7 +102,7 @@ export class ThreadScheduler {
   /** Runs a job on the next free call thread (FIFO); refused with no_capacity past MAX_QUEUED_CALLS waiting. */
   submit(job: JobSubmission): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const full: Job = { ...job, resolve, reject };
+      const full = settledBy(job, resolve, reject);
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
       const thread = this.idle.pop();
       if (thread) return this.dispatch(thread, full);
@@ -112,7 +114,7 @@ export class ThreadScheduler {
   /** Runs a job that only `thread` may run (one of its instances'); `first`: ahead of its other waiting jobs. */
   submitTo(thread: InstanceThread, job: JobSubmission, first = false): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const full: Job = { ...job, resolve, reject };
+      const full = settledBy(job, resolve, reject);
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
       if (thread.retired) return reject(new FlurryError('unavailable', `instance ${job.instanceId ?? '?'} was destroyed with its thread`));
       if (thread.online && !thread.job) return this.dispatch(thread, full);
@@ -169,6 +171,7 @@ export class ThreadScheduler {
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     this.stalls.stop();
+    this.deadlines.stop();
     for (const timer of this.respawnTimers) clearTimeout(timer);
     this.respawnTimers.clear();
     for (const job of this.queue.drain()) job.reject(new FlurryError('unavailable', 'the guest pool is closing'));
@@ -195,25 +198,29 @@ export class ThreadScheduler {
     thread.job = job;
     job.onDispatch?.();
     this.inFlight++;
-    job.dispatchedAt = performance.now();
-    thread.mailbox.post(job.message, job.transfer); // before the timer: arming it costs ~20 µs the thread need not wait for
-    thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
+    thread.mailbox.post(job.message, job.transfer);
+    this.limitFrom(thread, (job.dispatchedAt = performance.now()) + job.timeoutMs);
+  }
+
+  /** The thread's job times out at `deadline` (performance.now()). */
+  private limitFrom(thread: GuestThread, deadline: number): void {
+    thread.deadline = deadline;
+    this.deadlines.require(deadline);
   }
 
   /** Restarts a task clone's time limit: it counts per task, and not while the clone waits for tasks (`on` false). */
   private limit(thread: GuestThread, job: Job, on: boolean): void {
-    clearTimeout(thread.timer);
     job.dispatchedAt = performance.now();
-    if (on) thread.timer = setTimeout(() => this.timedOut(thread), job.timeoutMs);
+    if (on) this.limitFrom(thread, job.dispatchedAt + job.timeoutMs);
+    else thread.deadline = undefined;
   }
 
   /** Detaches the thread's job (if any) and stops its timer. */
   private finishJob(thread: GuestThread): Job | undefined {
     const job = thread.job;
     if (!job) return undefined;
-    clearTimeout(thread.timer);
     thread.job = undefined;
-    thread.timer = undefined;
+    thread.deadline = undefined;
     this.inFlight--;
     if (this.inFlight === 0) this.allIdle?.();
     return job;
@@ -239,14 +246,23 @@ export class ThreadScheduler {
     this.keepSpareInstanceThread();
   }
 
-  private timedOut(thread: GuestThread): void {
+  /** Ends the jobs whose time is up; answers the earliest deadline left. */
+  private expire(now: number): number | undefined {
+    let next: number | undefined;
+    for (const thread of [...this.threads]) {
+      if (thread.deadline !== undefined && thread.deadline <= now) this.timedOut(thread, now);
+      if (thread.deadline !== undefined && (next === undefined || thread.deadline < next)) next = thread.deadline;
+    }
+    return next;
+  }
+
+  private timedOut(thread: GuestThread, now: number): void {
     const current = thread.job;
-    if (!current) return;
+    if (!current) return void (thread.deadline = undefined);
     // A process stopped meanwhile (SIGSTOP) stopped its guest too: only the time the guest could run counts.
-    const ran = this.stalls.ranSince(current.dispatchedAt ?? 0);
-    if (ran < current.timeoutMs) return void (thread.timer = setTimeout(() => this.timedOut(thread), current.timeoutMs - ran));
-    const job = this.finishJob(thread);
-    if (!job) return;
+    const ran = this.stalls.ranSince(current.dispatchedAt ?? 0, now);
+    if (ran < current.timeoutMs) return void (thread.deadline = now + current.timeoutMs - ran);
+    const job = this.finishJob(thread)!;
     // The job's own limit: a clone may carry one of its own (a job's timeoutMs), a migration step a longer one.
     const limit = job.timeoutMs;
     this.log.warn({ callId: job.callId, key: job.key, instanceId: job.instanceId, limitMs: limit }, `guest ${job.what} timed out; ending its thread`);
@@ -400,4 +416,12 @@ export class ThreadScheduler {
     if (isInstanceThread(thread)) this.keepSpareInstanceThread(thread.online ? 0 : RESPAWN_DELAY_MS);
     else this.replace(thread.online ? 0 : RESPAWN_DELAY_MS);
   }
+}
+
+/** The submission made a job in place: a call on the host's path allocates no copy of it (it is the caller's own object). */
+function settledBy(job: JobSubmission, resolve: (answer: Answer) => void, reject: (err: FlurryError) => void): Job {
+  const full = job as Job;
+  full.resolve = resolve;
+  full.reject = reject;
+  return full;
 }
