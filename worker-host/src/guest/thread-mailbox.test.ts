@@ -25,15 +25,19 @@ const ECHO_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 import(${JSON.stringify(built)}).then(({ serveMailbox }) => {
   if (workerData.tick) setInterval(() => parentPort.postMessage({ tick: performance.now() }), workerData.tick);
-  // With idleSteps: each message leaves that many steps of idle work, each busy for stepMs; answers say how many ran.
+  // With idleSteps: each message leaves that many steps of idle work; answers say how many ran. The test holds
+  // each step at a gate it opens (gate[0]: steps that may finish), and sees the step in progress (gate[1]) and
+  // the steps done (gate[2]): what runs when does not depend on the machine's speed.
   let left = 0;
   let done = 0;
+  const gate = workerData.gate && new Int32Array(workerData.gate);
   const idle = workerData.idleSteps ? { step() {
     if (left === 0) return false;
-    const until = performance.now() + workerData.stepMs;
-    while (performance.now() < until);
+    Atomics.store(gate, 1, done + 1);
+    for (let open; (open = Atomics.load(gate, 0)) <= done;) Atomics.wait(gate, 0, open);
     left--;
     done++;
+    Atomics.store(gate, 2, done);
     return left > 0;
   } } : undefined;
   serveMailbox(workerData.mailbox, (msg) => {
@@ -50,9 +54,9 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.terminate()));
 });
 
-async function echoThread(tick?: number, opts: { spin?: SpinLimits; idleSteps?: number; stepMs?: number } = {}): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
+async function echoThread(tick?: number, opts: { spin?: SpinLimits; idleSteps?: number; gate?: SharedArrayBuffer } = {}): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
   const mailbox = new ThreadMailbox(opts.spin);
-  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS, idleSteps: opts.idleSteps, stepMs: opts.stepMs }, transferList: [mailbox.threadEnd.port] });
+  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS, idleSteps: opts.idleSteps, gate: opts.gate }, transferList: [mailbox.threadEnd.port] });
   workers.push(worker);
   const answers: Record<string, unknown>[] = [];
   const ticks: number[] = [];
@@ -113,19 +117,30 @@ describe('thread mailbox', () => {
   });
 
   it('idle work - a message that comes while steps are left waits for the step in progress only; the rest run after it', async () => {
-    const t = await echoThread(undefined, { idleSteps: 20, stepMs: 5 });
+    const gate = new Int32Array(new SharedArrayBuffer(12));
+    const open = (steps: number) => {
+      Atomics.store(gate, 0, steps);
+      Atomics.notify(gate, 0);
+    };
+    /** Until gate[at] reaches n (the thread answers nothing meanwhile: it is in its steps). */
+    const gateAt = async (at: number, n: number) => {
+      for (const end = Date.now() + 10_000; Atomics.load(gate, at) < n; await new Promise((r) => setTimeout(r, 1))) {
+        if (Date.now() > end) throw new Error(`gate[${at}] stayed at ${Atomics.load(gate, at)}, not ${n}`);
+      }
+    };
+    const t = await echoThread(undefined, { idleSteps: 20, gate: gate.buffer as SharedArrayBuffer });
     t.mailbox.post(callMessage(1, new Uint8Array([1])));
     expect(await t.next()).toMatchObject({ id: 1, done: 0 });
-    // 100 ms of steps begin; a message 15 ms in is answered after a few of them, not all.
-    await new Promise((r) => setTimeout(r, 15));
+    // Three steps finish; the message comes while the fourth is in progress, and is answered once it ends.
+    open(3);
+    await gateAt(1, 4);
     t.mailbox.post(callMessage(2, new Uint8Array([2])));
-    const second = (await t.next()).done as number;
-    expect(second).toBeGreaterThan(0);
-    expect(second).toBeLessThan(20);
-    // Once the thread idles, every step that message left runs.
-    await new Promise((r) => setTimeout(r, 300));
+    open(1_000);
+    expect(await t.next()).toMatchObject({ id: 2, done: 4 });
+    // Then every step that message left runs, with no message to make room for.
+    await gateAt(2, 24);
     t.mailbox.post(callMessage(3, new Uint8Array([3])));
-    expect(await t.next()).toMatchObject({ id: 3, done: second + 20 });
+    expect(await t.next()).toMatchObject({ id: 3, done: 24 });
   });
 
   it('polling - no more threads poll at once than the limit, and none once they idle', async () => {
