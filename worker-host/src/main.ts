@@ -1,14 +1,8 @@
 #!/usr/bin/env node
 /** The worker host process: `node worker-host/dist/main.js`, configured by environment (see docs/configuration.md). */
-import { setFlagsFromString } from 'node:v8';
 import { ConfigError, createLogger, newId, serveOnUncaught } from '@flurry/core';
 import { loadHostConfig } from './config.js';
 import { WorkerHost } from './host.js';
-
-// Wasm functions compiled when the module is (at deploy, adoption or a migration's prepare, off any request's path),
-// not at their first call: V8 compiles lazily by default, so a clone variant's first run on a host, and a migrated
-// instance's first requests on its target (where that variant never ran), paid for compiling what they called.
-setFlagsFromString('--no-wasm-lazy-compilation');
 
 async function main(): Promise<void> {
   let config;
