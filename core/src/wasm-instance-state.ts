@@ -10,8 +10,10 @@
  *
  * The answer is sound, not complete: every function body is decoded
  * instruction by instruction, and a body with an opcode this reader does not
- * know (SIMD, atomics, exception handling, GC and typed references), or that
- * does not decode cleanly, counts as changing its instance.
+ * know (atomics, exception handling, GC and typed references), or that does
+ * not decode cleanly, counts as changing its instance. Fixed-width SIMD is
+ * read (blast's search is vectorised); no SIMD instruction touches a table or
+ * a segment, so it only has to be stepped over.
  */
 import { readSections, WasmFormatError, WasmReader } from './wasm-module.js';
 
@@ -97,6 +99,8 @@ function instructionKeepsInstance(r: WasmReader): boolean {
       return true;
     case 0xfc:
       return miscKeepsInstance(r);
+    case 0xfd:
+      return simdKeepsInstance(r);
   }
   if (op >= 0x28 && op <= 0x3e) return memarg(r); // loads and stores
   throw new Unknown(`opcode 0x${op.toString(16)}`);
@@ -135,4 +139,29 @@ function miscKeepsInstance(r: WasmReader): boolean {
       return true;
   }
   throw new Unknown(`opcode 0xfc ${sub}`);
+}
+
+/**
+ * Steps over one fixed-width SIMD instruction (the 0xFD prefix): none changes
+ * a table or a segment; only their immediates differ (the SIMD proposal's
+ * binary table: loads and stores take a memarg, the lane ops a lane byte).
+ */
+function simdKeepsInstance(r: WasmReader): boolean {
+  const sub = r.u32();
+  if (sub <= 11 || sub === 92 || sub === 93) return memarg(r); // v128.load*, v128.store, load32/64_zero
+  if (sub === 12 || sub === 13) { // v128.const, i8x16.shuffle: 16 bytes
+    r.skip(16);
+    return true;
+  }
+  if (sub >= 21 && sub <= 34) { // extract_lane and replace_lane: a lane index
+    r.byte();
+    return true;
+  }
+  if (sub >= 84 && sub <= 91) { // load and store of one lane: a memarg, then a lane index
+    memarg(r);
+    r.byte();
+    return true;
+  }
+  if ((sub >= 14 && sub <= 20) || (sub >= 35 && sub <= 83) || (sub >= 94 && sub <= 255)) return true; // no immediates
+  throw new Unknown(`opcode 0xfd ${sub}`);
 }

@@ -4,7 +4,7 @@ import wabtInit from 'wabt';
 const wabt = await wabtInit();
 
 export function wat(src: string): Uint8Array {
-  const m = wabt.parseWat('test.wat', src, { bulk_memory: true, mutable_globals: true });
+  const m = wabt.parseWat('test.wat', src, { bulk_memory: true, mutable_globals: true, threads: true });
   return new Uint8Array(m.toBinary({}).buffer);
 }
 
