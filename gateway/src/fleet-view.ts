@@ -18,6 +18,7 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { Buckets, decodeChecked, followKv, kvKeys, listen, Subjects, type Fabric, type FunctionRecord, type KvFollower, type HostRecord, type Logger } from '@flurry/core';
+import { warmVersionKey } from './planning/host-states.js';
 
 /** An incarnation replaced by a new one keeps counting as lost this long. */
 const REPLACED_KEPT_MS = 60_000;
@@ -25,7 +26,7 @@ const REPLACED_KEPT_MS = 60_000;
 export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
   /**
-   * The hosts whose last record lists a function version warm, by version (warmKey): a call finds the hosts that
+   * The hosts whose last record lists a function version warm, by version (warmVersionKey): a call finds the hosts that
    * can take it without looking at every host in the fleet. Kept as records arrive, about twice a second per host.
    */
   private readonly warmOn = new Map<string, Map<string, HostRecord>>();
@@ -65,14 +66,14 @@ export class FleetView {
       this.log.warn({ hostId, pid: record.pid, before: before.pid }, 'host restarted: work sent to its last incarnation is lost');
     }
     this.hosts.set(hostId, record);
-    if (before) for (const w of before.warm) this.warmOn.get(warmKey(w))?.delete(hostId);
+    if (before) for (const w of before.warm) this.warmOn.get(warmVersionKey(w))?.delete(hostId);
     for (const w of record.warm) {
-      const key = warmKey(w);
+      const key = warmVersionKey(w);
       let on = this.warmOn.get(key);
       if (!on) this.warmOn.set(key, (on = new Map()));
       on.set(hostId, record);
     }
-    if (before) for (const w of before.warm) if (this.warmOn.get(warmKey(w))?.size === 0) this.warmOn.delete(warmKey(w));
+    if (before) for (const w of before.warm) if (this.warmOn.get(warmVersionKey(w))?.size === 0) this.warmOn.delete(warmVersionKey(w));
   }
 
   /** A host's record deleted (deregistered) or expired. */
@@ -80,9 +81,9 @@ export class FleetView {
     const before = this.hosts.get(hostId);
     this.hosts.delete(hostId);
     for (const w of before?.warm ?? []) {
-      const on = this.warmOn.get(warmKey(w));
+      const on = this.warmOn.get(warmVersionKey(w));
       on?.delete(hostId);
-      if (on?.size === 0) this.warmOn.delete(warmKey(w));
+      if (on?.size === 0) this.warmOn.delete(warmVersionKey(w));
     }
   }
 
@@ -102,7 +103,7 @@ export class FleetView {
    * those hosts, not to the fleet.
    */
   liveWarm(fn: Pick<FunctionRecord, 'tenant' | 'name' | 'digest'>, now = Date.now()): HostRecord[] {
-    const on = this.warmOn.get(warmKey(fn));
+    const on = this.warmOn.get(warmVersionKey(fn));
     if (!on) return [];
     const since = this.freshSince(now);
     const out: HostRecord[] = [];
@@ -181,9 +182,4 @@ export class FleetView {
 /** Whether a host counts as live at the cut FleetView.freshSince worked out. */
 function isFresh(h: HostRecord, since: { at: number; floor: number }): boolean {
   return Math.max(h.heartbeatAt, since.floor) > since.at;
-}
-
-/** A function version's key in the warm index. */
-function warmKey(fn: Pick<FunctionRecord, 'tenant' | 'name' | 'digest'>): string {
-  return `${fn.tenant}.${fn.name}@${fn.digest}`;
 }

@@ -23,7 +23,16 @@ export function freeGuestSlots(h: HostRecord): number {
   return h.guestSlots - h.runningGuests;
 }
 
+/**
+ * What makes a warm function version: its tenant, name and code digest. The one
+ * definition, for the planners here and for the gateway's warm index (FleetView).
+ */
+export function warmVersionKey(fn: Pick<FunctionRecord, 'tenant' | 'name' | 'digest'>): string {
+  return `${fn.tenant}.${fn.name}@${fn.digest}`;
+}
+
 /** Holds a warm parent of this function version. */
 export function isWarmOn(host: HostRecord, fn: FunctionRecord): boolean {
-  return host.warm.some((w) => w.tenant === fn.tenant && w.name === fn.name && w.digest === fn.digest);
+  const key = warmVersionKey(fn);
+  return host.warm.some((w) => warmVersionKey(w) === key);
 }
