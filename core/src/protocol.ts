@@ -942,9 +942,22 @@ export const MigrationSubjects = {
   migrate: (hostId: string) => `flurry.host.${hostId}.instance.migrate`,
   /** Host-to-host steps to the target host (ReceiveStep -> ReceiveStepReply). */
   receive: (hostId: string) => `flurry.host.${hostId}.instance.receive`,
-  /** Requests forwarded by a source to the instance now on this host (InvokeRequest -> InvokeReply), bypassing the queue group. */
+  /**
+   * Requests a source hands over to the instance's new host (HandoverRequest -> InvokeReply), bypassing the queue
+   * group. Published with the original request's reply subject: the target answers the original caller itself.
+   */
   direct: (hostId: string, instanceId: string) => `flurry.host.${hostId}.instance.direct.${instanceId}`,
 } as const;
+
+/**
+ * A request of an instance that reached its source host, handed over to the target of migration `migrationId`
+ * (sent once the commit is on its way): the target runs it only if that commit takes effect, and then answers the
+ * reply subject it came with; else it sends nothing and the source, which resumes, runs it.
+ */
+export interface HandoverRequest {
+  migrationId: string;
+  request: InvokeRequest;
+}
 
 export interface MigrateInstanceRequest {
   requestId: string;
@@ -970,11 +983,14 @@ export interface MigrationReportWire {
   finalPages: number;
   downtimeMs: number;
   /** See PrecopyReport.downtime (worker-host/src/migration/precopy.ts). */
-  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
+  downtime: {
+    stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number;
+    commitOutMs?: number; commitBackMs?: number;
+  };
   totalMs: number;
   totalBytes: number;
   perPageMs: number;
-  /** Requests held during stop-and-copy and forwarded to the target. */
+  /** Requests held during stop-and-copy and handed over to the target (which answers their callers). */
   forwarded: number;
   /** Dirty tracking used: async/sync (native pager) or compare. */
   mode?: string;
@@ -1051,11 +1067,12 @@ export type ReceiveStep =
 
 /**
  * `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`)
- * included. `pagesApplied` (commit, and status when committed): the pages the target wrote into the instance.
+ * included; when its handler began and when it answered (`receivedAt`, `answeredAt`: ms since the epoch on the
+ * target's clock, sub-ms, to split the round trip where both hosts share a clock). `pagesApplied` (commit, and status when committed): the pages the target wrote into the instance.
  * `outcome` (status): `committed`, or `refused` (never will be) with its `reason`.
  */
 export type ReceiveStepReply =
-  | { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean }
+  | { ok: true; targetMs?: { applyMs: number; totalMs: number; receivedAt?: number; answeredAt?: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean }
   | { ok: false; error: WireError };
 
 // ---------------------------------------------------------------------------
