@@ -115,6 +115,11 @@ export class ReplyTable {
     return run;
   }
 
+  /** Whether the request's reply is kept (it ran here). */
+  kept(instanceId: string, requestId: string): boolean {
+    return this.done.has(keyOf(instanceId, requestId));
+  }
+
   /** Whether the request is running or its reply is kept. */
   has(instanceId: string, requestId: string): boolean {
     const key = keyOf(instanceId, requestId);

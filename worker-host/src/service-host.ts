@@ -15,7 +15,7 @@ import {
   type MigrateInstanceReply, type MigrateInstanceRequest, type ParentKey, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
 import type { HostMetrics } from './metrics/host-metrics.js';
-import { GuestCallError, type GuestPool, type HeldRequest } from './guest/guest-pool.js';
+import { GuestCallError, type GuestPool } from './guest/guest-pool.js';
 import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
@@ -59,7 +59,15 @@ interface HostedInstance {
   sub: Subscription;
   requests: number;
   /** Requests in flight by id, with the messages they came in: a migration hands the held ones to the target. */
-  origins: Map<string, { req: InvokeRequest; msgs: Msg[] }>;
+  origins: Map<string, Origin>;
+  /** From the moment its migration's commit is sent: where its requests go, and the messages handed over so far. */
+  handing?: { to: MovedTo; handed: Set<Msg> };
+}
+
+/** A request in flight on an instance and the messages it came in (more than one when it was sent again). */
+interface Origin {
+  req: InvokeRequest;
+  msgs: Msg[];
 }
 
 export interface ServiceHostDeps {
@@ -213,6 +221,9 @@ export class ServiceHost {
     let origin = inst.origins.get(req.requestId);
     if (origin) origin.msgs.push(msg);
     else inst.origins.set(req.requestId, (origin = { req, msgs: [msg] }));
+    // Its commit sent, the instance is stopped: held (run here if the commit is refused) and handed over at once
+    // (run there if it takes effect), rather than after the commit's answer. A reply kept here is answered here.
+    if (inst.handing && !this.replies.kept(instanceId, req.requestId)) this.handMsgs(inst, origin);
     try {
       // Sent again (its first reply lost with a broker node): the first run's reply, not a second run.
       return await this.replies.run(instanceId, req.requestId, () => this.runRequest(inst, req, traceOf(msg)));
@@ -241,15 +252,22 @@ export class ServiceHost {
     this.deps.nc.publish(MigrationSubjects.direct(to.host, instanceId), encode(handover), { ...(msg.reply ? { reply: msg.reply } : {}), ...(msg.headers ? { headers: msg.headers } : {}) });
   }
 
-  /** Hands a held request over by every message it came in; false when it cannot be (none known, or the broker refused). */
-  private handHeld(to: MovedTo, inst: HostedInstance, h: HeldRequest): boolean {
-    const origin = inst.origins.get(h.callId);
-    if (!origin) return false;
+  /**
+   * Hands a request of an instance whose commit is sent over by every message it came in that was not handed yet;
+   * false when it cannot be (no message known, or the broker refused one).
+   */
+  private handMsgs(inst: HostedInstance, origin: Origin | undefined): boolean {
+    const { handing } = inst;
+    if (!handing || !origin || origin.msgs.length === 0) return false;
     try {
-      for (const msg of origin.msgs) this.handOver(to, inst.instanceId, origin.req, msg);
+      for (const msg of origin.msgs) {
+        if (handing.handed.has(msg)) continue;
+        this.handOver(handing.to, inst.instanceId, origin.req, msg);
+        handing.handed.add(msg);
+      }
       return true;
     } catch (err) {
-      this.deps.log.warn({ instanceId: inst.instanceId, requestId: h.callId, err: (err as Error).message }, 'a held request could not be handed over');
+      this.deps.log.warn({ instanceId: inst.instanceId, requestId: origin.req.requestId, err: (err as Error).message }, 'a held request could not be handed over');
       return false;
     }
   }
@@ -293,8 +311,6 @@ export class ServiceHost {
     }, { stepTimeoutMs: STEP_TIMEOUT_MS, prepareTimeoutMs: STEP_TIMEOUT_MS * 3, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS });
     let forwarded = 0;
     const to: MovedTo = { host: req.target, migrationId };
-    /** Held requests handed to the target with the commit (it runs them if the commit takes effect). */
-    const handed = new Set<HeldRequest>();
     target.verify = req.verify === true;
     // Read at the commit, the instance stopped: the target answers a request sent again that ran here.
     target.keptReplies = (maxBytes, after) => this.replies.exportSince(inst.instanceId, maxBytes, after);
@@ -303,7 +319,8 @@ export class ServiceHost {
       verify: req.verify === true,
       // Right behind the commit: the target takes them in order after it, and answers their callers itself.
       onCommitSent: (held) => {
-        for (const h of held) if (this.handHeld(to, inst, h)) handed.add(h);
+        inst.handing = { to, handed: new Set() };
+        for (const h of held) this.handMsgs(inst, inst.origins.get(h.callId));
       },
       onCommit: (held) => {
         // The target subscribed the instance's subject already (or, its commit's outcome unknown, may have): requests reach one of the two.
@@ -311,8 +328,9 @@ export class ServiceHost {
         this.instances.delete(inst.instanceId);
         // The held requests first: the clients waiting longest, and the target serves from now on.
         forwarded = held.length;
+        inst.handing ??= { to, handed: new Set() };
         for (const h of held) {
-          if (handed.has(h) || this.handHeld(to, inst, h)) h.forward(Promise.reject(new HandedOver()));
+          if (this.handMsgs(inst, inst.origins.get(h.callId))) h.forward(Promise.reject(new HandedOver()));
           else h.forward(Promise.reject(new FlurryError('unavailable', `instance ${inst.instanceId} moved to ${req.target}; its request could not be handed over`, { retryAfterSeconds: 1 })));
         }
         // Drained, not unsubscribed: requests the server routed here meanwhile still arrive, and are handed over.
@@ -328,6 +346,8 @@ export class ServiceHost {
     const { mode } = source;
     const pacing = pacingFrom(this.deps.migrationPaceMiBPerS ?? 0);
     const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).catch((err: unknown) => {
+      // Refused or failed before the commit: the source serves again (what it handed over, the target drops).
+      inst.handing = undefined;
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
       this.deps.metrics?.migrationFailed();
       throw err;
