@@ -1025,6 +1025,19 @@ export interface KeptReply {
   reply: InvokeReply;
 }
 
+/**
+ * A request the instance ran on the source lately (one per path, small bodies only): the target runs it once in
+ * a throwaway clone of the parent before the commit, so that the moved instance's first requests do not compile
+ * the module's code (V8 compiles a wasm function at its first call) nor warm the thread's own paths.
+ */
+export interface RequestSample {
+  method: string;
+  path: string;
+  query: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
 /** A global's value on the wire (i64 as a decimal string). */
 export type WireGlobal = { n: number | null } | { b: string };
 
@@ -1046,10 +1059,11 @@ export type ReceiveStep =
   | { step: 'settle'; migrationId: string }
   /**
    * After round 0: the target collects garbage (main and guest thread), so that none falls into the pause,
-   * and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries only
-   * those kept since (decoding and keeping thousands of them took tens of ms of the pause).
+   * runs `samples` (RequestSample) in a throwaway clone of the parent, and keeps `replies`, the source's kept
+   * replies (KeptReply) not sent before, so that the commit carries only those kept since (decoding and keeping
+   * thousands of them took tens of ms of the pause).
    */
-  | { step: 'quiesce'; migrationId: string; replies?: KeptReply[] }
+  | { step: 'quiesce'; migrationId: string; replies?: KeptReply[]; samples?: RequestSample[] }
   /**
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).

@@ -271,6 +271,7 @@ const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.litera
 /** Page numbers, 4 bytes each. */
 const pageList = bytes.refine((b) => b.length % 4 === 0, 'pages is not a list of u32');
 const keptReply = z.object({ requestId: str, ageMs: count, reply: invokeReply });
+const requestSample = z.object({ method: str, path: str, query: str, headers, body: bytes });
 const wireGlobal = z.union([z.object({ n: num.nullable() }), z.object({ b: str })]);
 const receiveStep = z.discriminatedUnion('step', [
   z.object({
@@ -279,7 +280,7 @@ const receiveStep = z.discriminatedUnion('step', [
   }),
   z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count, replies: arrayOf(keptReply).optional() }),
   z.object({ step: z.literal('settle'), migrationId: str }),
-  z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional() }),
+  z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional(), samples: arrayOf(requestSample).optional() }),
   z.object({
     step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
     expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(),

@@ -11,7 +11,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { ObjectStore } from '@nats-io/obj';
 import {
   encode, FlurryError, HANDED_OVER, MigrationSubjects, newId, openExistingObjects, readDataObject, serve, ServiceSubjects, toWireError, traceOf,
-  type CreateInstanceReply, type CreateInstanceRequest, type HandoverRequest, type HostServiceInstance, type InitDataRef, type InvokeRequest, type KeptReply, type Logger,
+  type CreateInstanceReply, type CreateInstanceRequest, type HandoverRequest, type HostServiceInstance, type RequestSample, type InitDataRef, type InvokeRequest, type KeptReply, type Logger,
   type MigrateInstanceReply, type MigrateInstanceRequest, type ParentKey, type PlaceReply, type PlaceRequest, type StandbyParentReply, type StandbyParentRequest, type TraceContext,
 } from '@flurry/core';
 import type { HostMetrics } from './metrics/host-metrics.js';
@@ -32,6 +32,9 @@ const STEP_TIMEOUT_MS = 10_000;
 const OUTCOME_TIMEOUT_MS = 6 * STEP_TIMEOUT_MS;
 /** The default stop rule: stop when the dirty pages would take this long to send (the pause adds the handover's own few ms). */
 const DOWNTIME_BUDGET_MS = 5;
+/** Request samples a migration sends the target: one per path, the latest, of at most this many paths and body bytes. */
+const SAMPLE_PATHS = 4;
+const SAMPLE_BODY_BYTES = 64 * 1024;
 /** How long a migrated-away instance's requests still reaching this host are handed over. */
 const MOVED_MS = 60_000;
 
@@ -62,6 +65,8 @@ interface HostedInstance {
   origins: Map<string, Origin>;
   /** From the moment its migration's commit is sent: where its requests go, and the messages handed over so far. */
   handing?: { to: MovedTo; handed: Set<Msg> };
+  /** While it migrates away: requests it answered lately, by path (the target warms its code with them). */
+  samples?: Map<string, RequestSample>;
 }
 
 /** A request in flight on an instance and the messages it came in (more than one when it was sent again). */
@@ -116,6 +121,7 @@ export class ServiceHost {
       releaseParent: (key) => this.parents.release(key),
       keepReplies: (instanceId, replies) => this.replies.import(instanceId, replies),
       forgetReplies: (instanceId) => this.replies.forget(instanceId),
+      warm: (parentKey, samples) => this.warm(parentKey, samples),
       adopt: (r) => this.adopt(r),
       drop: (instanceId) => void this.destroy(instanceId),
     });
@@ -284,6 +290,8 @@ export class ServiceHost {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of r.logs) glog[line.level]({ guest: true }, line.message);
       }
+      const { method, path, query, headers, body } = req;
+      if (inst.samples && body.length <= SAMPLE_BODY_BYTES && (inst.samples.has(path) || inst.samples.size < SAMPLE_PATHS)) inst.samples.set(path, { method, path, query, headers, body });
       const answeredBy = r.hostId ?? this.deps.hostId;
       return { ok: true, status: r.status, headers: r.headers, body: r.body, hostId: answeredBy, durationMs: r.durationMs };
     } catch (err) {
@@ -314,6 +322,8 @@ export class ServiceHost {
     target.verify = req.verify === true;
     // Read at the commit, the instance stopped: the target answers a request sent again that ran here.
     target.keptReplies = (maxBytes, after) => this.replies.exportSince(inst.instanceId, maxBytes, after);
+    inst.samples = new Map();
+    target.samples = () => [...(inst.samples?.values() ?? [])];
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     const source = await InstanceSource.begin(pool, inst.poolId, {
       verify: req.verify === true,
@@ -348,6 +358,7 @@ export class ServiceHost {
     const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).catch((err: unknown) => {
       // Refused or failed before the commit: the source serves again (what it handed over, the target drops).
       inst.handing = undefined;
+      inst.samples = undefined;
       log.warn({ service: `${inst.tenant}/${inst.service}`, instanceId: inst.instanceId, migrationId, target: req.target, held: this.instances.has(inst.instanceId), err: (err as Error).message }, 'service instance migration failed');
       this.deps.metrics?.migrationFailed();
       throw err;
@@ -361,6 +372,25 @@ export class ServiceHost {
     const sourceMemory = source.memoryAtStop;
     const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
     return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
+  }
+
+  /**
+   * Target side, before the commit: runs the source's request samples in a throwaway clone of the instance's
+   * parent, so that the received instance's first requests find the module's functions compiled (V8 compiles a
+   * wasm function at its first call) and the thread's call path warm. Its answers and logs go nowhere; a sample
+   * that fails is no matter (best effort), nor is a clone the memory budget refuses.
+   */
+  private async warm(parentKey: string, samples: RequestSample[]): Promise<void> {
+    const { pool } = this.deps;
+    let id: string | undefined;
+    try {
+      id = await pool.createInstance(parentKey);
+      for (const s of samples.slice(0, SAMPLE_PATHS)) await pool.instanceHandle(id, s, newId('warm')).catch(() => undefined);
+    } catch (err) {
+      this.deps.log.debug({ parentKey, err: (err as Error).message }, 'no throwaway clone to warm a received instance');
+    } finally {
+      if (id !== undefined) pool.destroyInstance(id);
+    }
   }
 
   /** Target side, at commit: serve a received instance on its subject. */

@@ -4,7 +4,7 @@
  * receiving the instance into the guest pool, and remembers how each
  * migration ended so that a source whose commit answer was lost can ask.
  */
-import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
 import { epochMs, type PrepareInfo } from './nats-target.js';
@@ -30,6 +30,8 @@ export interface ReceiverDeps {
   /** Keeps the source's kept replies of an instance being received (an apply or quiesce step's), and forgets them if it does not come. */
   keepReplies: (instanceId: string, replies: KeptReply[]) => void;
   forgetReplies: (instanceId: string) => void;
+  /** Runs the source's request samples once in a throwaway clone of the parent `parentKey` (best effort: never throws). */
+  warm: (parentKey: string, samples: RequestSample[]) => Promise<void>;
   /** A received instance whose last step failed after its commit was answered: it serves no more (its pool copy is gone). */
   drop: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
@@ -119,6 +121,8 @@ export class MigrationReceiver {
       case 'quiesce': {
         const r = this.get(s.migrationId);
         if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
+        // Before the collection, which then takes the throwaway's garbage too.
+        if (s.samples) await this.deps.warm(r.parentKey, s.samples);
         await pool.quiesceMigration(r.poolId);
         return;
       }

@@ -7,7 +7,7 @@
  * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
@@ -67,6 +67,8 @@ export class NatsTarget implements PrecopyTarget {
    * `maxBytes` of them, and the `through` to ask after next: those not sent yet go with the steps.
    */
   keptReplies: ((maxBytes: number, after: number) => { replies: KeptReply[]; through: number }) | undefined;
+  /** Requests the instance ran lately, which the target runs once in a throwaway clone before the commit (quiesce). */
+  samples: (() => RequestSample[]) | undefined;
   private prepared = false;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
@@ -162,7 +164,8 @@ export class NatsTarget implements PrecopyTarget {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
     const replies = this.unsentReplies();
-    await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}) });
+    const samples = this.samples?.() ?? [];
+    await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}), ...(samples.length > 0 ? { samples } : {}) });
   }
 
   /**
