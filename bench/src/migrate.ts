@@ -58,6 +58,9 @@ interface ClientFigures {
   slowest: SlowSay[];
   /** The guest's own time of the first /say requests the target answered, in order (a moved instance's first calls). */
   targetFirstGuestMs: number[];
+  /** Every answer to a /say, ms from the start, in order, and each /say's send time and latency (for the pause's figures). */
+  answers: number[];
+  says: { sentAtMs: number; latencyMs: number }[];
 }
 
 interface Figures extends ClientFigures {
@@ -82,6 +85,10 @@ interface Figures extends ClientFigures {
   pauseAtMs: number;
   /** Requests the source held in the pause (handed to the target). */
   held: number;
+  /** The longest gap between two answers to /say that overlaps the host's pause: how long the pause's end kept clients waiting. */
+  pauseGapMs: number;
+  /** The latency of each /say sent during the host's pause (held, then answered by the target). */
+  pauseSayMs: number[];
 }
 
 const CHURN_EVERY_MS = 50;
@@ -230,7 +237,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         .sort((a, b) => a.answeredAt! - b.answeredAt!)
         .slice(0, 5)
         .map((x) => round(x.guestMs ?? NaN, 2));
-      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs }, errors };
+      const answers = answered.map((t) => t - started);
+      const sayTimes = meanwhile.flatMap((x) => (x.answeredAt === undefined ? [] : [{ sentAtMs: x.sentAt - started, latencyMs: x.answeredAt - x.sentAt }]));
+      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs, answers, says: sayTimes }, errors };
     };
 
     const baseline = await underLoad(() => new Promise((res) => setTimeout(res, baselineS * 1000)));
@@ -260,13 +269,20 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
         fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(m.totalMs - m.downtimeMs, 0),
         held: m.forwarded,
+        pauseGapMs: 0,
+        pauseSayMs: clients.says.filter((x) => x.sentAtMs >= m.totalMs - m.downtimeMs && x.sentAtMs <= m.totalMs).map((x) => round(x.latencyMs, 1)),
       };
+      const [from, to] = [m.totalMs - m.downtimeMs, m.totalMs];
+      for (let i = 1; i < clients.answers.length; i++) {
+        const [a, b] = [clients.answers[i - 1]!, clients.answers[i]!];
+        if (b >= from && a <= to) f.pauseGapMs = Math.max(f.pauseGapMs, round(b - a, 1));
+      }
       const mibPerS = (x: { bytes: number; ms: number }) => (x.ms > 0 ? ((x.bytes / MiB) * 1000) / x.ms : 0).toFixed(0);
       say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): client p99 ${f.clientP99Ms} ms, longest client gap ${f.clientGapMs} ms at +${f.gapAtMs} ms (the pause began at +${f.pauseAtMs} ms), host pause ${f.hostPauseMs} ms ` +
         `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [there ${f.pause.commitOutMs ?? '?'}, target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}, back ${f.pause.commitBackMs ?? '?'}], release ${f.pause.releaseMs}), ` +
         `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s${r.paceBytesPerS ? ` (paced ${round(r.paceBytesPerS / MiB, 0)})` : ''}`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
         `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x; ${f.writtenVsSize}x written since the fork, ${f.fromParent ? 'round 0 from the parent' : 'every page'}), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
-      say(`    slowest /say (sent at +ms: latency, answered by, guest ms): ${f.slowest.map((x) => `+${x.sentAtMs}: ${x.latencyMs} ms ${x.by} ${x.guestMs}`).join('; ')}; the target's first answers' guest ms: ${f.targetFirstGuestMs.join(', ')}`);
+      say(`    slowest /say (sent at +ms: latency, answered by, guest ms): ${f.slowest.map((x) => `+${x.sentAtMs}: ${x.latencyMs} ms ${x.by} ${x.guestMs}`).join('; ')}; the target's first answers' guest ms: ${f.targetFirstGuestMs.join(', ')}; around the pause: longest gap ${f.pauseGapMs} ms, /say sent in it ${f.pauseSayMs.join(', ') || 'none'} ms`);
       for (const e of errors) say(`    failed: ${e}`);
       return f;
     };
@@ -281,7 +297,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
       bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
-      stopReason: pre.stopReason, bytes: pre.bytes, pauseAtMs: pre.pauseAtMs, held: pre.held, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,
+      stopReason: pre.stopReason, bytes: pre.bytes, pauseAtMs: pre.pauseAtMs, held: pre.held, pauseGapMs: pre.pauseGapMs, pauseSayMs: pre.pauseSayMs, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,
       stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes, stopCopyBytesVsSize: sc.bytesVsSize,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),
     };
