@@ -81,7 +81,7 @@ interface Figures extends ClientFigures {
   prepareMs: number;
   /** Ballast bytes rewritten since the fork when the migration began, against the instance's memory. */
   writtenVsSize: number;
-  /** When the pause began, from the start (as the source measured: total less the pause), to place the slowest requests. */
+  /** When the pause began, from the start: the migration's answer less the placement write and the pause (the source let go about a hop before the answer), to place the slowest requests. */
   pauseAtMs: number;
   /** Requests the source held in the pause (handed to the target). */
   held: number;
@@ -161,7 +161,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
      * Runs the client load, `during` after 1 s of it (given the ballast bytes the load's /churn rewrote by then),
      * and 500 ms more; what the clients saw while `during` ran.
      */
-    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>, hosts?: { source: string; target: () => string | undefined }): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
+    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>, hosts?: { source: string; target: () => string | undefined }): Promise<{ result: T; clients: ClientFigures; errors: string[]; startedAt: number }> => {
       let stop = false;
       let churnedByLoad = 0;
       let failed = 0;
@@ -239,7 +239,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         .map((x) => round(x.guestMs ?? NaN, 2));
       const answers = answered.map((t) => t - started);
       const sayTimes = meanwhile.flatMap((x) => (x.answeredAt === undefined ? [] : [{ sentAtMs: x.sentAt - started, latencyMs: x.answeredAt - x.sentAt }]));
-      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs, answers, says: sayTimes }, errors };
+      return { startedAt: started, result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs, answers, says: sayTimes }, errors };
     };
 
     const baseline = await underLoad(() => new Promise((res) => setTimeout(res, baselineS * 1000)));
@@ -253,26 +253,32 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       // Read before the load: /state hashes the whole ballast in the instance, which would stall its clients in the window measured.
       const churnedBefore = await churned();
       let written = 0;
-      const { result: body, clients, errors } = await underLoad(async (churnedByLoad) => {
+      let answeredAt = 0;
+      const { result: body, clients, errors, startedAt } = await underLoad(async (churnedByLoad) => {
         written = Math.min(guestMiB * MiB, churnedBefore + churnedByLoad);
         const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
+        answeredAt = performance.now();
         const answer = { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
         targetHost = answer.migration?.target;
         return answer;
       }, { source: sourceHost, target: () => targetHost });
       if (!body.migration) throw new Error(`migrate ${label}: ${body.status} ${JSON.stringify(body)}`);
       const m = body.migration;
+      // The source let go about when the gateway, its placement written, answered (less a hop): placed from that
+      // end, not from the request's start, which the gateway's migrating mark delays before the source begins.
+      const pauseEnd = answeredAt - startedAt - m.placementMs;
+      const pauseAt = pauseEnd - m.downtimeMs;
       const f: Figures = {
         label, ...clients, hostPauseMs: round(m.downtimeMs, 2),
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
         totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
-        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(m.totalMs - m.downtimeMs, 0),
+        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(pauseAt, 0),
         held: m.forwarded,
         pauseGapMs: 0,
-        pauseSayMs: clients.says.filter((x) => x.sentAtMs >= m.totalMs - m.downtimeMs && x.sentAtMs <= m.totalMs).map((x) => round(x.latencyMs, 1)),
+        pauseSayMs: clients.says.filter((x) => x.sentAtMs >= pauseAt && x.sentAtMs <= pauseEnd).map((x) => round(x.latencyMs, 1)),
       };
-      const [from, to] = [m.totalMs - m.downtimeMs, m.totalMs];
+      const [from, to] = [pauseAt, pauseEnd];
       for (let i = 1; i < clients.answers.length; i++) {
         const [a, b] = [clients.answers[i - 1]!, clients.answers[i]!];
         if (b >= from && a <= to) f.pauseGapMs = Math.max(f.pauseGapMs, round(b - a, 1));
