@@ -58,6 +58,7 @@ const samples: Record<ListenedKind, Record<string, unknown>> = {
   StandbyParentRequest: { requestId: 'r', tenant: TENANT, name: 'n', digest: 'd', holdMs: 10 },
   MigrateInstanceRequest: { requestId: 'r', tenant: TENANT, service: 's', instanceId: 'i', name: 'n', digest: 'd', target: 't', maxRounds: 1 },
   ReceiveStep: { step: 'commit', migrationId: 'm', pages: bytes(8), bytes: bytes(8), memoryBytes: 65536, globals: { g: { n: 1 } }, expiresAt: 1, pagesSent: 2 },
+  HandoverRequest: { migrationId: 'm', request: invoke },
   ServiceLoadReport: { gateway: 'g', at: 1, services: [{ tenant: TENANT, service: 's', held: 0, instances: { i: 1 } }] },
   DrainHostRequest: { requestId: 'r', hostId: 'h', reason: 'fuzz' },
   SetHostStateRequest: { state: 'active', reason: 'fuzz' },

@@ -29,7 +29,7 @@ import { option } from './options.js';
 interface Report {
   source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number; paceBytesPerS?: number }[];
   stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number; memoryBytes: number;
-  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
+  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number; commitOutMs?: number; commitBackMs?: number };
   fromParent?: boolean;
   prepareMs?: number;
 }
@@ -58,6 +58,9 @@ interface ClientFigures {
   slowest: SlowSay[];
   /** The guest's own time of the first /say requests the target answered, in order (a moved instance's first calls). */
   targetFirstGuestMs: number[];
+  /** Every answer to a /say, ms from the start, in order, and each /say's send time and latency (for the pause's figures). */
+  answers: number[];
+  says: { sentAtMs: number; latencyMs: number }[];
 }
 
 interface Figures extends ClientFigures {
@@ -78,8 +81,14 @@ interface Figures extends ClientFigures {
   prepareMs: number;
   /** Ballast bytes rewritten since the fork when the migration began, against the instance's memory. */
   writtenVsSize: number;
-  /** When the pause began, from the start (as the source measured: total less the pause), to place the slowest requests. */
+  /** When the pause began, from the start: the migration's answer less the placement write and the pause (the source let go about a hop before the answer), to place the slowest requests. */
   pauseAtMs: number;
+  /** Requests the source held in the pause (handed to the target). */
+  held: number;
+  /** The longest gap between two answers to /say that overlaps the host's pause: how long the pause's end kept clients waiting. */
+  pauseGapMs: number;
+  /** The latency of each /say sent during the host's pause (held, then answered by the target). */
+  pauseSayMs: number[];
 }
 
 const CHURN_EVERY_MS = 50;
@@ -152,7 +161,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
      * Runs the client load, `during` after 1 s of it (given the ballast bytes the load's /churn rewrote by then),
      * and 500 ms more; what the clients saw while `during` ran.
      */
-    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>, hosts?: { source: string; target: () => string | undefined }): Promise<{ result: T; clients: ClientFigures; errors: string[] }> => {
+    const underLoad = async <T>(during: (churnedByLoad: number) => Promise<T>, hosts?: { source: string; target: () => string | undefined }): Promise<{ result: T; clients: ClientFigures; errors: string[]; startedAt: number }> => {
       let stop = false;
       let churnedByLoad = 0;
       let failed = 0;
@@ -228,7 +237,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         .sort((a, b) => a.answeredAt! - b.answeredAt!)
         .slice(0, 5)
         .map((x) => round(x.guestMs ?? NaN, 2));
-      return { result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs }, errors };
+      const answers = answered.map((t) => t - started);
+      const sayTimes = meanwhile.flatMap((x) => (x.answeredAt === undefined ? [] : [{ sentAtMs: x.sentAt - started, latencyMs: x.answeredAt - x.sentAt }]));
+      return { startedAt: started, result, clients: { clientGapMs: round(gap, 1), gapAtMs: round(gapAt, 0), clientP99Ms: round(summarize(latencies).p99Ms, 2), sent: meanwhile.length, failed, slowest, targetFirstGuestMs, answers, says: sayTimes }, errors };
     };
 
     const baseline = await underLoad(() => new Promise((res) => setTimeout(res, baselineS * 1000)));
@@ -242,28 +253,42 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       // Read before the load: /state hashes the whole ballast in the instance, which would stall its clients in the window measured.
       const churnedBefore = await churned();
       let written = 0;
-      const { result: body, clients, errors } = await underLoad(async (churnedByLoad) => {
+      let answeredAt = 0;
+      const { result: body, clients, errors, startedAt } = await underLoad(async (churnedByLoad) => {
         written = Math.min(guestMiB * MiB, churnedBefore + churnedByLoad);
         const res = await api('POST', `/v1/instances/${id}/migrate`, opts);
+        answeredAt = performance.now();
         const answer = { status: res.status, ...((await res.json()) as { migration?: Report; error?: unknown }) };
         targetHost = answer.migration?.target;
         return answer;
       }, { source: sourceHost, target: () => targetHost });
       if (!body.migration) throw new Error(`migrate ${label}: ${body.status} ${JSON.stringify(body)}`);
       const m = body.migration;
+      // The source let go about when the gateway, its placement written, answered (less a hop): placed from that
+      // end, not from the request's start, which the gateway's migrating mark delays before the source begins.
+      const pauseEnd = answeredAt - startedAt - m.placementMs;
+      const pauseAt = pauseEnd - m.downtimeMs;
       const f: Figures = {
         label, ...clients, hostPauseMs: round(m.downtimeMs, 2),
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
         totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
-        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(m.totalMs - m.downtimeMs, 0),
+        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(pauseAt, 0),
+        held: m.forwarded,
+        pauseGapMs: 0,
+        pauseSayMs: clients.says.filter((x) => x.sentAtMs >= pauseAt && x.sentAtMs <= pauseEnd).map((x) => round(x.latencyMs, 1)),
       };
+      const [from, to] = [pauseAt, pauseEnd];
+      for (let i = 1; i < clients.answers.length; i++) {
+        const [a, b] = [clients.answers[i - 1]!, clients.answers[i]!];
+        if (b >= from && a <= to) f.pauseGapMs = Math.max(f.pauseGapMs, round(b - a, 1));
+      }
       const mibPerS = (x: { bytes: number; ms: number }) => (x.ms > 0 ? ((x.bytes / MiB) * 1000) / x.ms : 0).toFixed(0);
       say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): client p99 ${f.clientP99Ms} ms, longest client gap ${f.clientGapMs} ms at +${f.gapAtMs} ms (the pause began at +${f.pauseAtMs} ms), host pause ${f.hostPauseMs} ms ` +
-        `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}], release ${f.pause.releaseMs}), ` +
+        `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [there ${f.pause.commitOutMs ?? '?'}, target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}, back ${f.pause.commitBackMs ?? '?'}], release ${f.pause.releaseMs}), ` +
         `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s${r.paceBytesPerS ? ` (paced ${round(r.paceBytesPerS / MiB, 0)})` : ''}`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
         `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x; ${f.writtenVsSize}x written since the fork, ${f.fromParent ? 'round 0 from the parent' : 'every page'}), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
-      say(`    slowest /say (sent at +ms: latency, answered by, guest ms): ${f.slowest.map((x) => `+${x.sentAtMs}: ${x.latencyMs} ms ${x.by} ${x.guestMs}`).join('; ')}; the target's first answers' guest ms: ${f.targetFirstGuestMs.join(', ')}`);
+      say(`    slowest /say (sent at +ms: latency, answered by, guest ms): ${f.slowest.map((x) => `+${x.sentAtMs}: ${x.latencyMs} ms ${x.by} ${x.guestMs}`).join('; ')}; the target's first answers' guest ms: ${f.targetFirstGuestMs.join(', ')}; around the pause: longest gap ${f.pauseGapMs} ms, /say sent in it ${f.pauseSayMs.join(', ') || 'none'} ms`);
       for (const e of errors) say(`    failed: ${e}`);
       return f;
     };
@@ -278,7 +303,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
       bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
-      stopReason: pre.stopReason, bytes: pre.bytes, pauseAtMs: pre.pauseAtMs, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,
+      stopReason: pre.stopReason, bytes: pre.bytes, pauseAtMs: pre.pauseAtMs, held: pre.held, pauseGapMs: pre.pauseGapMs, pauseSayMs: pre.pauseSayMs, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,
       stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes, stopCopyBytesVsSize: sc.bytesVsSize,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),
     };

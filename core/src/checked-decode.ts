@@ -36,7 +36,7 @@ export const MessageByteLimits: Record<MessageKind, number> = {
   CancelRequest: CONTROL, CancelReply: CONTROL, JobEvent: BULK,
   StandbyParentRequest: BULK, StandbyParentReply: CONTROL, ServiceRecord: BULK, ServiceInstanceRecords: LISTS,
   CreateInstanceRequest: BULK, CreateInstanceReply: CONTROL, DestroyInstanceRequest: CONTROL, DestroyInstanceReply: CONTROL,
-  MigrateInstanceRequest: CONTROL, MigrateInstanceReply: LISTS, ReceiveStep: BULK, ReceiveStepReply: CONTROL,
+  MigrateInstanceRequest: CONTROL, MigrateInstanceReply: LISTS, ReceiveStep: BULK, ReceiveStepReply: CONTROL, HandoverRequest: BULK,
   ServiceLoadReport: LISTS, DrainHostRequest: CONTROL, DrainHostReply: LISTS, SetHostStateRequest: CONTROL,
   SetHostStateReply: CONTROL, ControllerMoves: LISTS, GuestLogBatch: LISTS,
 };

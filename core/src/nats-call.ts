@@ -79,6 +79,9 @@ function failureOf(err: unknown): CallFailure {
   return 'connection';
 }
 
+/** A `serve` handler's answer: the reply, or HANDED_OVER when another responder answers. */
+export type Served<K extends CallKind> = ReplyOf<K> | typeof HANDED_OVER;
+
 export interface ServeOptions {
   /** A queue group: one member of the group gets each request. */
   queue?: string;
@@ -89,25 +92,33 @@ export interface ServeOptions {
 }
 
 /**
+ * What a `serve` handler returns for a request it handed to another responder with its reply subject (a
+ * migrated instance's request, to the instance's new host): that one answers the asker, so nothing is sent here.
+ */
+export const HANDED_OVER: unique symbol = Symbol('handed over');
+
+/**
  * Answers requests of `kind` on `subject`. A malformed request is answered with the kind's refusal (`bad_request`)
  * and never reaches `handle`; what `handle` throws is answered as a refusal too. Nothing here throws out of the
  * subscription: a guest's or a peer's message cannot end the process.
  */
-export function serve<K extends CallKind>(nc: NatsConnection, kind: K, subject: string, handle: (request: RequestOf<K>, msg: Msg) => ReplyOf<K> | Promise<ReplyOf<K>>, opts: ServeOptions = {}): Subscription {
+export function serve<K extends CallKind>(
+  nc: NatsConnection, kind: K, subject: string, handle: (request: RequestOf<K>, msg: Msg) => Served<K> | Promise<Served<K>>, opts: ServeOptions = {},
+): Subscription {
   const entry: { request: Table[K]['request'] } = SubjectTable[kind];
   return nc.subscribe(subject, {
     ...(opts.queue ? { queue: opts.queue } : {}),
     callback: (_err, msg) => {
       const decoded = requestOrRefusal(kind, msg.data, msg.subject, opts.hostId);
       if ('refused' in decoded) return respond(nc, kind, msg, decoded.refused, opts);
-      let reply: ReplyOf<K> | Promise<ReplyOf<K>>;
+      let reply: Served<K> | Promise<Served<K>>;
       try {
         reply = handle(decoded.request, msg);
       } catch (err) {
         return respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts);
       }
       void Promise.resolve(reply).then(
-        (r) => respond(nc, kind, msg, r, opts),
+        (r) => r !== HANDED_OVER && respond(nc, kind, msg, r, opts),
         (err: unknown) => respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts),
       );
     },

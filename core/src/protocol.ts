@@ -942,9 +942,22 @@ export const MigrationSubjects = {
   migrate: (hostId: string) => `flurry.host.${hostId}.instance.migrate`,
   /** Host-to-host steps to the target host (ReceiveStep -> ReceiveStepReply). */
   receive: (hostId: string) => `flurry.host.${hostId}.instance.receive`,
-  /** Requests forwarded by a source to the instance now on this host (InvokeRequest -> InvokeReply), bypassing the queue group. */
+  /**
+   * Requests a source hands over to the instance's new host (HandoverRequest -> InvokeReply), bypassing the queue
+   * group. Published with the original request's reply subject: the target answers the original caller itself.
+   */
   direct: (hostId: string, instanceId: string) => `flurry.host.${hostId}.instance.direct.${instanceId}`,
 } as const;
+
+/**
+ * A request of an instance that reached its source host, handed over to the target of migration `migrationId`
+ * (sent once the commit is on its way): the target runs it only if that commit takes effect, and then answers the
+ * reply subject it came with; else it sends nothing and the source, which resumes, runs it.
+ */
+export interface HandoverRequest {
+  migrationId: string;
+  request: InvokeRequest;
+}
 
 export interface MigrateInstanceRequest {
   requestId: string;
@@ -970,11 +983,14 @@ export interface MigrationReportWire {
   finalPages: number;
   downtimeMs: number;
   /** See PrecopyReport.downtime (worker-host/src/migration/precopy.ts). */
-  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
+  downtime: {
+    stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number;
+    commitOutMs?: number; commitBackMs?: number;
+  };
   totalMs: number;
   totalBytes: number;
   perPageMs: number;
-  /** Requests held during stop-and-copy and forwarded to the target. */
+  /** Requests held during stop-and-copy and handed over to the target (which answers their callers). */
   forwarded: number;
   /** Dirty tracking used: async/sync (native pager) or compare. */
   mode?: string;
@@ -1009,6 +1025,19 @@ export interface KeptReply {
   reply: InvokeReply;
 }
 
+/**
+ * A request the instance ran on the source lately (one per path, small bodies only): the target runs it once in
+ * a throwaway clone of the parent before the commit, so that the moved instance's first requests do not compile
+ * the module's code (V8 compiles a wasm function at its first call) nor warm the thread's own paths.
+ */
+export interface RequestSample {
+  method: string;
+  path: string;
+  query: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
 /** A global's value on the wire (i64 as a decimal string). */
 export type WireGlobal = { n: number | null } | { b: string };
 
@@ -1030,10 +1059,11 @@ export type ReceiveStep =
   | { step: 'settle'; migrationId: string }
   /**
    * After round 0: the target collects garbage (main and guest thread), so that none falls into the pause,
-   * and keeps `replies`, the source's kept replies (KeptReply) not sent before, so that the commit carries only
-   * those kept since (decoding and keeping thousands of them took tens of ms of the pause).
+   * runs `samples` (RequestSample) in a throwaway clone of the parent, and keeps `replies`, the source's kept
+   * replies (KeptReply) not sent before, so that the commit carries only those kept since (decoding and keeping
+   * thousands of them took tens of ms of the pause).
    */
-  | { step: 'quiesce'; migrationId: string; replies?: KeptReply[] }
+  | { step: 'quiesce'; migrationId: string; replies?: KeptReply[]; samples?: RequestSample[] }
   /**
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
@@ -1051,11 +1081,12 @@ export type ReceiveStep =
 
 /**
  * `targetMs` (commit): the target's own time for the step, the last pages and globals in its guest thread (`applyMs`)
- * included. `pagesApplied` (commit, and status when committed): the pages the target wrote into the instance.
+ * included; when its handler began and when it answered (`receivedAt`, `answeredAt`: ms since the epoch on the
+ * target's clock, sub-ms, to split the round trip where both hosts share a clock). `pagesApplied` (commit, and status when committed): the pages the target wrote into the instance.
  * `outcome` (status): `committed`, or `refused` (never will be) with its `reason`.
  */
 export type ReceiveStepReply =
-  | { ok: true; targetMs?: { applyMs: number; totalMs: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean }
+  | { ok: true; targetMs?: { applyMs: number; totalMs: number; receivedAt?: number; answeredAt?: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean }
   | { ok: false; error: WireError };
 
 // ---------------------------------------------------------------------------

@@ -258,7 +258,10 @@ const migrateInstanceRequest = z.object({
 });
 const migrationReport = z.object({
   source: str, target: str, rounds: arrayOf(z.object({ pages: num, bytes: num, ms: num })), stopReason: str, finalPages: num, downtimeMs: num,
-  downtime: z.object({ stopMs: num, waitMs: num, readMs: num, sendMs: num, commitMs: num, targetApplyMs: num, targetCommitMs: num, releaseMs: num }),
+  downtime: z.object({
+    stopMs: num, waitMs: num, readMs: num, sendMs: num, commitMs: num, targetApplyMs: num, targetCommitMs: num, releaseMs: num,
+    commitOutMs: num.optional(), commitBackMs: num.optional(),
+  }),
   totalMs: num, totalBytes: num, perPageMs: num, forwarded: num, mode: str.optional(),
   verify: z.object({ sourceMemory: str, targetMemory: str, memoryBytes: num }).optional(),
   pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num, fromParent: z.boolean().optional(), prepareMs: num.optional(),
@@ -268,6 +271,7 @@ const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.litera
 /** Page numbers, 4 bytes each. */
 const pageList = bytes.refine((b) => b.length % 4 === 0, 'pages is not a list of u32');
 const keptReply = z.object({ requestId: str, ageMs: count, reply: invokeReply });
+const requestSample = z.object({ method: str, path: str, query: str, headers, body: bytes });
 const wireGlobal = z.union([z.object({ n: num.nullable() }), z.object({ b: str })]);
 const receiveStep = z.discriminatedUnion('step', [
   z.object({
@@ -276,7 +280,7 @@ const receiveStep = z.discriminatedUnion('step', [
   }),
   z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count, replies: arrayOf(keptReply).optional() }),
   z.object({ step: z.literal('settle'), migrationId: str }),
-  z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional() }),
+  z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional(), samples: arrayOf(requestSample).optional() }),
   z.object({
     step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
     expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(),
@@ -285,9 +289,10 @@ const receiveStep = z.discriminatedUnion('step', [
   z.object({ step: z.literal('ping'), migrationId: str }),
   z.object({ step: z.literal('status'), migrationId: str }),
 ]);
+const handoverRequest = z.object({ migrationId: str, request: invokeRequest });
 const receiveStepReply = z.discriminatedUnion('ok', [
   z.object({
-    ok: z.literal(true), targetMs: z.object({ applyMs: num, totalMs: num }).optional(), memoryHash: str.optional(),
+    ok: z.literal(true), targetMs: z.object({ applyMs: num, totalMs: num, receivedAt: num.optional(), answeredAt: num.optional() }).optional(), memoryHash: str.optional(),
     pagesApplied: count.optional(), outcome: z.enum(['committed', 'refused']).optional(), reason: str.optional(),
     fromParent: z.boolean().optional(),
   }),
@@ -368,6 +373,7 @@ export const MessageSchemas = {
   MigrateInstanceReply: migrateInstanceReply,
   ReceiveStep: receiveStep,
   ReceiveStepReply: receiveStepReply,
+  HandoverRequest: handoverRequest,
   ServiceLoadReport: serviceLoadReport,
   DrainHostRequest: drainHostRequest,
   DrainHostReply: drainHostReply,
@@ -399,7 +405,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
   ServiceRecord: P.ServiceRecord; ServiceInstanceRecords: P.ServiceInstanceRecord[]; CreateInstanceRequest: P.CreateInstanceRequest;
   CreateInstanceReply: P.CreateInstanceReply; DestroyInstanceRequest: P.DestroyInstanceRequest; DestroyInstanceReply: P.DestroyInstanceReply;
   MigrateInstanceRequest: P.MigrateInstanceRequest; MigrateInstanceReply: P.MigrateInstanceReply; ReceiveStep: P.ReceiveStep;
-  ReceiveStepReply: P.ReceiveStepReply; ServiceLoadReport: P.ServiceLoadReport; DrainHostRequest: P.DrainHostRequest;
+  ReceiveStepReply: P.ReceiveStepReply; HandoverRequest: P.HandoverRequest; ServiceLoadReport: P.ServiceLoadReport; DrainHostRequest: P.DrainHostRequest;
   DrainHostReply: P.DrainHostReply; SetHostStateRequest: P.SetHostStateRequest; SetHostStateReply: P.SetHostStateReply;
   ControllerMoves: P.ControllerMove[]; GuestLogBatch: P.GuestLogBatch;
 };
@@ -412,6 +418,6 @@ export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K exte
   JobControlReply: true, CancelRequest: true, CancelReply: true, JobEvent: true, StandbyParentRequest: true,
   StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,
   DestroyInstanceRequest: true, DestroyInstanceReply: true, MigrateInstanceRequest: true, MigrateInstanceReply: true, ReceiveStep: true,
-  ReceiveStepReply: true, ServiceLoadReport: true, DrainHostRequest: true, DrainHostReply: true, SetHostStateRequest: true,
+  ReceiveStepReply: true, HandoverRequest: true, ServiceLoadReport: true, DrainHostRequest: true, DrainHostReply: true, SetHostStateRequest: true,
   SetHostStateReply: true, ControllerMoves: true, GuestLogBatch: true,
 };

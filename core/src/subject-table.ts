@@ -60,7 +60,7 @@ export const SubjectTable = {
   standby: { listener: 'host', family: 'ServiceSubjects', pattern: 'flurry.host.*.instance.standby', request: 'StandbyParentRequest', reply: 'StandbyParentReply', timeoutMs: 120_000 },
   migrate: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.migrate', request: 'MigrateInstanceRequest', reply: 'MigrateInstanceReply', timeoutMs: 300_000 },
   receive: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.receive', request: 'ReceiveStep', reply: 'ReceiveStepReply', timeoutMs: 30_000 },
-  direct: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.direct.*', request: 'InvokeRequest', reply: 'InvokeReply', timeoutMs: 10_000 },
+  direct: { listener: 'host', family: 'MigrationSubjects', pattern: 'flurry.host.*.instance.direct.*', request: 'HandoverRequest', reply: 'InvokeReply', timeoutMs: 10_000 },
   load: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.svc.load', request: 'ServiceLoadReport' },
   controllerDrain: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.drain', request: 'DrainHostRequest', reply: 'DrainHostReply', timeoutMs: 600_000 },
   controllerExiting: { listener: 'gateway', family: 'ControllerSubjects', pattern: 'flurry.controller.exiting.*', request: 'DrainHostRequest', reply: 'DrainHostReply', timeoutMs: 300_000 },

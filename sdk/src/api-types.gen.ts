@@ -3143,6 +3143,10 @@ export interface components {
                 targetApplyMs: number;
                 targetCommitMs: number;
                 releaseMs: number;
+                /** @description Of `commitMs`, from the source's send to the target's handler (hosts that share a clock) */
+                commitOutMs?: number;
+                /** @description Of `commitMs`, from the target's answer to the source (hosts that share a clock) */
+                commitBackMs?: number;
             };
             totalMs: number;
             totalBytes: number;

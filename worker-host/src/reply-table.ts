@@ -17,7 +17,10 @@
  * host is running.
  */
 import { LRUCache } from 'lru-cache';
-import type { InvokeReply, KeptReply } from '@flurry/core';
+import { HANDED_OVER, type InvokeReply, type KeptReply } from '@flurry/core';
+
+/** A run's answer: the reply, or HANDED_OVER when the request went to another host, which answers and keeps it. */
+export type RunAnswer = InvokeReply | typeof HANDED_OVER;
 
 export interface ReplyTableLimits {
   /** How long a reply is kept after its run ended. */
@@ -45,7 +48,7 @@ interface InstanceReplies {
 }
 
 export class ReplyTable {
-  private readonly running = new Map<string, Promise<InvokeReply>>();
+  private readonly running = new Map<string, Promise<RunAnswer>>();
   private readonly done: LRUCache<string, Kept>;
   /** Each instance's kept replies in the order kept: a migration's steps take those kept since the last step without walking the host's. */
   private readonly byInstance = new Map<string, InstanceReplies>();
@@ -86,9 +89,10 @@ export class ReplyTable {
   /**
    * The reply of request `requestId` on the instance: `work`'s, run once;
    * the run in progress or the kept reply when the id was seen before.
-   * `work` answers failures as replies (it does not throw).
+   * `work` answers failures as replies (it does not throw); a request it
+   * handed to another host (HANDED_OVER) keeps nothing here.
    */
-  run(instanceId: string, requestId: string, work: () => Promise<InvokeReply>): Promise<InvokeReply> {
+  run(instanceId: string, requestId: string, work: () => Promise<RunAnswer>): Promise<RunAnswer> {
     const key = keyOf(instanceId, requestId);
     const kept = this.done.get(key);
     if (kept) return Promise.resolve(kept.reply);
@@ -98,7 +102,7 @@ export class ReplyTable {
       (reply) => {
         this.running.delete(key);
         // A reply alone above the byte budget is not kept (the cache refuses it): its request would run again.
-        this.keep(key, { instanceId, requestId, reply });
+        if (reply !== HANDED_OVER) this.keep(key, { instanceId, requestId, reply });
         return reply;
       },
       (err: unknown) => {
@@ -109,6 +113,11 @@ export class ReplyTable {
     );
     this.running.set(key, run);
     return run;
+  }
+
+  /** Whether the request's reply is kept (it ran here). */
+  kept(instanceId: string, requestId: string): boolean {
+    return this.done.has(keyOf(instanceId, requestId));
   }
 
   /** Whether the request is running or its reply is kept. */

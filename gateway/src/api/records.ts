@@ -183,6 +183,8 @@ export const MigrationReport = z.strictObject({
   downtime: z.strictObject({
     stopMs: z.number(), waitMs: z.number(), readMs: z.number(), sendMs: z.number(), commitMs: z.number(),
     targetApplyMs: z.number(), targetCommitMs: z.number(), releaseMs: z.number(),
+    commitOutMs: z.number().optional().openapi({ description: 'Of `commitMs`, from the source\'s send to the target\'s handler (hosts that share a clock)' }),
+    commitBackMs: z.number().optional().openapi({ description: 'Of `commitMs`, from the target\'s answer to the source (hosts that share a clock)' }),
   }).openapi({ description: 'Where the pause went' }),
   totalMs: z.number(),
   totalBytes: z.number(),

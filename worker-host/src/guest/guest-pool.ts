@@ -329,6 +329,14 @@ export class GuestPool {
   }
 
   /**
+   * The requests a stopped instance holds so far, in arrival order, left held (handed to the target with the
+   * commit; commitMigration or abortMigration settles them).
+   */
+  heldRequests(instanceId: string): HeldRequest[] {
+    return this.migrations.held(instanceId);
+  }
+
+  /**
    * The target has the instance: hands back the requests held since stop-and-copy, in arrival order. The
    * source's copy stays stopped until destroyInstance (after the pause: freeing it is no part of it).
    */

@@ -91,6 +91,13 @@ export class InstanceMigrationSteps {
     return { pages, bytes, memoryBytes, globals, readMs, waitMs };
   }
 
+  /** See GuestPool.heldRequests. */
+  held(instanceId: string): HeldRequest[] {
+    const inst = this.instances.migrating(instanceId, 'source');
+    if (!inst.migration!.stopped) throw new FlurryError('bad_request', `instance ${instanceId} has not been stopped (stopAndCopy first)`);
+    return [...inst.migration!.held];
+  }
+
   /** See GuestPool.commitMigration. */
   commit(instanceId: string): HeldRequest[] {
     const inst = this.instances.migrating(instanceId, 'source');

@@ -1,7 +1,7 @@
 /**
  * The pre-copy driver's source: an instance of a guest pool on this host,
  * read round by round while it serves, stopped for the last pages, then let
- * go (its held requests handed to `onCommit`) or resumed.
+ * go (its held requests handed on: `onCommitSent`, `onCommit`) or resumed.
  */
 import type { GuestPool, HeldRequest, MigrationFinal, MigrationMode, MigrationRound } from '../guest/guest-pool.js';
 import { snapshotDigest } from './parent-digest.js';
@@ -13,10 +13,15 @@ export interface InstanceSourceOptions {
   /** Hash the instance's memory once stopped (memoryAtStop), to compare with the target's. */
   verify?: boolean;
   /**
-   * The instance is let go: the requests it held since the stop, in arrival order, to forward to the target
-   * (their answers, if returned: the source's copy is destroyed once they are in).
+   * The commit is on its way: the requests held so far, in arrival order, still held, to hand to the target
+   * (which runs them only if the commit takes effect; if it does not, the source runs them on its abort).
    */
-  onCommit?: (held: HeldRequest[]) => Promise<unknown>[] | void;
+  onCommitSent?: (held: HeldRequest[]) => void;
+  /**
+   * The instance is let go: every request it held since the stop, in arrival order, to settle (those not handed
+   * to the target yet go now). Resolves when the source's copy may be destroyed.
+   */
+  onCommit?: (held: HeldRequest[]) => Promise<unknown> | void;
   /** Once the pause is over (the held requests forwarded): frees what the source kept for the instance. */
   onRelease?: () => void;
 }
@@ -28,8 +33,8 @@ export class InstanceSource implements PrecopySource {
   memoryAtStop: { hash: string; memoryBytes: number } | undefined;
   /** Round 0 and the stop send only what differs from the parent. */
   private diff = false;
-  /** The held requests' answers from the target, once let go. */
-  private forwarded: Promise<unknown>[] = [];
+  /** Once let go: when the stopped copy may be destroyed. */
+  private letGo: Promise<unknown> | undefined;
   /** A sent slice's buffer, handed back to the instance's thread for the next read (so no read leaves garbage). */
   private spare: ArrayBuffer | undefined;
 
@@ -95,18 +100,24 @@ export class InstanceSource implements PrecopySource {
     return last;
   }
 
+  committing(): void {
+    this.opts.onCommitSent?.(this.pool.heldRequests(this.instanceId));
+  }
+
   commit(): void {
     const held = this.pool.commitMigration(this.instanceId);
-    this.forwarded = this.opts.onCommit?.(held) ?? [];
+    this.letGo = this.opts.onCommit?.(held) ?? undefined;
   }
 
   /**
-   * Destroys the stopped copy once the held requests were answered: destroying may stop its thread and start
-   * a spare one, which must not take the CPU from the target while it serves them.
+   * Destroys the stopped copy once `onCommit` says (after its requests went to the target): destroying may stop
+   * its thread and start a spare one, which should not take the CPU from the target while it serves them.
    */
   release(): void {
     this.opts.onRelease?.();
-    void Promise.allSettled(this.forwarded).then(() => this.pool.destroyInstance(this.instanceId));
+    void Promise.resolve(this.letGo)
+      .catch(() => undefined)
+      .then(() => this.pool.destroyInstance(this.instanceId));
   }
 
   abort(): Promise<void> {

@@ -42,8 +42,9 @@ export class InstanceTarget implements PrecopyTarget {
     if (this.instanceId) await this.pool.settleReceive(this.instanceId);
   }
 
-  async commit(last: MigrationRound, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
+  async commit(last: MigrationRound, globals: Record<string, GlobalValue>, pagesSent: number, onSent?: () => void): Promise<CommitTiming> {
     const started = performance.now();
+    onSent?.();
     const id = await this.received(last.memoryBytes);
     const { pagesApplied, finished } = await this.pool.finishReceive(id, globals, last);
     if (pagesApplied !== pagesSent) {

@@ -4,10 +4,10 @@
  * receiving the instance into the guest pool, and remembers how each
  * migration ended so that a source whose commit answer was lost can ask.
  */
-import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
-import type { PrepareInfo } from './nats-target.js';
+import { epochMs, type PrepareInfo } from './nats-target.js';
 import { snapshotDigest } from './parent-digest.js';
 import { bytesToU32, globalsFromWire } from './wire-pages.js';
 
@@ -30,6 +30,8 @@ export interface ReceiverDeps {
   /** Keeps the source's kept replies of an instance being received (an apply or quiesce step's), and forgets them if it does not come. */
   keepReplies: (instanceId: string, replies: KeptReply[]) => void;
   forgetReplies: (instanceId: string) => void;
+  /** Runs the source's request samples once in a throwaway clone of the parent `parentKey` (best effort: never throws). */
+  warm: (parentKey: string, samples: RequestSample[]) => Promise<void>;
   /** A received instance whose last step failed after its commit was answered: it serves no more (its pool copy is gone). */
   drop: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
@@ -43,8 +45,8 @@ const OUTCOME_MS = 10 * 60_000;
 
 type Answer = Omit<Extract<ReceiveStepReply, { ok: true }>, 'ok'>;
 
-/** How a migration ended on this host. */
-type Ended = { at: number } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
+/** How a migration ended on this host (`instanceId`: where it was known). */
+type Ended = { at: number; instanceId?: string } & ({ outcome: 'committed'; answer: Answer } | { outcome: 'refused'; reason: string });
 
 /**
  * The target host's side: answers ReceiveSteps. Every migration it heard of
@@ -57,6 +59,8 @@ export class MigrationReceiver {
   private readonly ended = new Map<string, Ended>();
   /** Commits under way: a status question waits for them. */
   private readonly committing = new Map<string, Promise<Answer>>();
+  /** Requests handed over before their migration ended here, woken at each change of it (settled). */
+  private readonly waiting = new Map<string, (() => void)[]>();
 
   constructor(private readonly deps: ReceiverDeps) {}
 
@@ -117,6 +121,8 @@ export class MigrationReceiver {
       case 'quiesce': {
         const r = this.get(s.migrationId);
         if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
+        // Before the collection, which then takes the throwaway's garbage too.
+        if (s.samples) await this.deps.warm(r.parentKey, s.samples);
         await pool.quiesceMigration(r.poolId);
         return;
       }
@@ -148,6 +154,7 @@ export class MigrationReceiver {
    */
   private async commit(s: Extract<ReceiveStep, { step: 'commit' }>): Promise<Answer> {
     const started = performance.now();
+    const receivedAt = epochMs();
     const { pool } = this.deps;
     try {
       const ended = this.ended.get(s.migrationId);
@@ -173,8 +180,9 @@ export class MigrationReceiver {
         this.deps.drop(r.instanceId);
       });
       await this.deps.adopt({ tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, name: r.name, digest: r.digest, replies: s.replies });
-      const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
-      this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now() });
+      const answer: Answer = { targetMs: { applyMs, totalMs: performance.now() - started, receivedAt, answeredAt: epochMs() }, pagesApplied, ...(memoryHash ? { memoryHash } : {}) };
+      this.ended.set(s.migrationId, { outcome: 'committed', answer, at: Date.now(), instanceId: r.instanceId });
+      this.wake(s.migrationId);
       this.deps.log.info({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, pagesApplied, ms: Date.now() - r.startedAt }, 'service instance received');
       return answer;
     } catch (err) {
@@ -193,8 +201,41 @@ export class MigrationReceiver {
       this.deps.forgetReplies(r.instanceId);
     }
     let ended = this.ended.get(migrationId);
-    if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now() }));
+    if (!ended) this.ended.set(migrationId, (ended = { outcome: 'refused', reason, at: Date.now(), ...(r ? { instanceId: r.instanceId } : {}) }));
+    this.wake(migrationId);
     return ended;
+  }
+
+  /**
+   * Whether migration `migrationId` of `instanceId` took effect here, once it has ended (a request its source
+   * handed over with the commit waits for it: it runs here only if the commit took effect). A migration this
+   * host never heard of, or of another instance, is refused as not_found. Bounded by the migration's end: its
+   * commit, an abort, a status question, or its source's silence for STALE_MS.
+   */
+  async settled(migrationId: string, instanceId: string): Promise<'committed' | 'refused'> {
+    for (;;) {
+      const r = this.receiving.get(migrationId);
+      const ended = this.ended.get(migrationId);
+      const known = r?.instanceId ?? ended?.instanceId;
+      if ((!r && !ended) || (known !== undefined && known !== instanceId)) {
+        throw new FlurryError('not_found', `no migration ${migrationId} of instance ${instanceId} on host ${this.deps.hostId}`);
+      }
+      // Set once, when the commit took effect or the migration was refused: final.
+      if (ended) return ended.outcome;
+      await new Promise<void>((wake) => {
+        const list = this.waiting.get(migrationId) ?? [];
+        if (list.length === 0) this.waiting.set(migrationId, list);
+        list.push(wake);
+        // A source gone silent ends its migration here after STALE_MS, which wakes this.
+        if (r) setTimeout(() => this.sweep(), Math.max(0, r.startedAt + STALE_MS - Date.now()) + 1).unref();
+      });
+    }
+  }
+
+  private wake(migrationId: string): void {
+    const list = this.waiting.get(migrationId);
+    this.waiting.delete(migrationId);
+    for (const wake of list ?? []) wake();
   }
 
   private sweep(): void {

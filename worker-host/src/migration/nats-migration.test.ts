@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { createLogger, decode, decodeChecked, encode, MigrationSubjects, refusal, toWireError, whyMalformed, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { createLogger, decode, decodeChecked, encode, MigrationSubjects, refusal, toWireError, whyMalformed, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import { startNatsServer, type RunningNatsServer } from '../../../infra/src/nats-server.js';
 import { GuestPool, type CallResult, type HttpRequestData } from '../guest/guest-pool.js';
 import { InstanceSource } from './instance-source.js';
@@ -51,6 +51,8 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
   /** The kept replies the target adopted with it, and those it kept before (apply and quiesce steps). */
   let adoptedReplies: KeptReply[] | undefined;
   let keptBefore: KeptReply[] = [];
+  /** The request samples the target was given to warm its code with (quiesce). */
+  let warmed: RequestSample[] = [];
   let n = 0;
 
   /** The receiver's answer to a step as the host's subscription gives it (serve: a malformed step is refused before the receiver). */
@@ -82,6 +84,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
       releaseParent: () => undefined,
       keepReplies: (_id, replies) => void keptBefore.push(...replies),
       forgetReplies: () => void (keptBefore = []),
+      warm: async (_key, samples) => void warmed.push(...samples),
       adopt: async (r) => void ((adopted = r.poolId), (adoptedReplies = r.replies)),
       drop: () => void (adopted = undefined),
     });
@@ -96,6 +99,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     adopted = undefined;
     adoptedReplies = undefined;
     keptBefore = [];
+    warmed = [];
   });
 
   afterAll(async () => {
@@ -136,6 +140,7 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     const migrationId = `mig-${n++}`;
     const natsTarget = new NatsTarget(snc, TARGET, { migrationId, requestId: migrationId, tenant: 't', service: 'room', instanceId: src, name: 'room', digest: 'd' }, { ...OPTS, ...opts });
     natsTarget.keptReplies = keptReplies;
+    natsTarget.samples = () => [sent[0]!];
     const instanceSource = await InstanceSource.begin(source, src, {
       modes: ['compare'],
       onCommit: (held) => {
@@ -176,9 +181,20 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(state.digest).toBe(replayed.digest);
   }
 
-  it('commit - pages sent = pages applied, reported; the target owns the instance', async () => {
+  it('commit - pages sent = pages applied, reported; the target owns the instance; a request handed over before the commit runs there once it took effect', async () => {
+    let handedBefore: Promise<string> | undefined;
+    hook = (step, deliver, respond, data) => {
+      // As a request the source hands over right behind the commit, arriving first: it waits for the migration's end.
+      if (step === 'commit') handedBefore = receiver.settled(decode<ReceiveStep>(data).migrationId, source.instances()[0]!.instanceId);
+      void deliver().then(respond);
+    };
     const m = await migrateUnderLoad();
     if ('error' in m) throw m.error;
+    await expect(handedBefore).resolves.toBe('committed');
+    await expect(receiver.settled(m.migrationId, 'another-instance')).rejects.toThrow(/no migration .* of instance another-instance/);
+    await expect(receiver.settled('mig-unknown', m.src)).rejects.toThrow(/no migration mig-unknown/);
+    // The target was given the source's samples before the commit, to warm its code with.
+    expect(warmed.map((r) => r.path)).toEqual(['/join']);
     expect(m.report.pagesSent).toBeGreaterThan(1024);
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(m.report.outcomeAsked).toBeUndefined();
@@ -255,12 +271,17 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
 
   it('commit lost on its way - asked, the target marks the migration refused; the source resumes; the commit arriving late is refused', async () => {
     let lateCommit: (() => Promise<Uint8Array>) | undefined;
-    hook = (step, deliver, respond) => {
-      if (step === 'commit') lateCommit = deliver;
-      else void deliver().then(respond);
+    let handed: Promise<string> | undefined;
+    hook = (step, deliver, respond, data) => {
+      if (step === 'commit') {
+        lateCommit = deliver;
+        // A request handed over behind the lost commit waits, and is dropped once the migration is refused.
+        handed = receiver.settled(decode<ReceiveStep>(data).migrationId, source.instances()[0]!.instanceId);
+      } else void deliver().then(respond);
     };
     const m = await migrateUnderLoad();
     expect('error' in m && m.error.message).toMatch(/did not take the instance: the source asked for the outcome before any commit took effect/);
+    await expect(handed).resolves.toBe('refused');
     expect(m.failures).toEqual([]);
     expect(owners(m.src)).toEqual(['source']);
     const late = decode<ReceiveStepReply>(await lateCommit!());

@@ -7,11 +7,14 @@
  * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply } from '@flurry/core';
+import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
 import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
+
+/** Now, ms since the epoch with sub-ms precision: comparable between processes that share a clock. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Apply messages in flight at once. */
 const WINDOW = 4;
@@ -64,6 +67,8 @@ export class NatsTarget implements PrecopyTarget {
    * `maxBytes` of them, and the `through` to ask after next: those not sent yet go with the steps.
    */
   keptReplies: ((maxBytes: number, after: number) => { replies: KeptReply[]; through: number }) | undefined;
+  /** Requests the instance ran lately, which the target runs once in a throwaway clone before the commit (quiesce). */
+  samples: (() => RequestSample[]) | undefined;
   private prepared = false;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
@@ -159,7 +164,8 @@ export class NatsTarget implements PrecopyTarget {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
     const replies = this.unsentReplies();
-    await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}) });
+    const samples = this.samples?.() ?? [];
+    await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}), ...(samples.length > 0 ? { samples } : {}) });
   }
 
   /**
@@ -210,7 +216,7 @@ export class NatsTarget implements PrecopyTarget {
    * answers, so the source may let go then. A commit that got no answer
    * (lost, timed out, garbled) may have taken effect: CommitOutcomeUnknown.
    */
-  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming> {
+  async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number, onSent?: () => void): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
     const chunks = chunked(last.pages, last.bytes);
     // Those not sent with the apply steps or the quiesce step (the others are on the target already).
@@ -231,15 +237,21 @@ export class NatsTarget implements PrecopyTarget {
     const expiresAt = Date.now() + this.opts.stepTimeoutMs;
     const { migrationId } = this.info;
     let reply: ReceiveStepReply;
+    const sentAt = epochMs();
     try {
-      reply = await this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) }, this.opts.stepTimeoutMs);
+      // The request is published before this returns: what onSent sends goes after the commit.
+      const asked = this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) }, this.opts.stepTimeoutMs);
+      onSent?.();
+      reply = await asked;
     } catch (err) {
       // No responders: nobody subscribed, so nobody got it.
       if (isNoResponders(err)) throw new FlurryError('unavailable', `target host ${this.targetHost} is gone (no responders): the commit of migration ${migrationId} reached nobody`);
       throw new CommitOutcomeUnknown(`the commit of migration ${migrationId} got no answer from target host ${this.targetHost}: ${(err as Error).message}`, { cause: err });
     }
+    const gotAt = epochMs();
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
-    return this.committed(reply);
+    const { receivedAt, answeredAt } = reply.targetMs ?? {};
+    return { ...this.committed(reply), ...(receivedAt !== undefined && answeredAt !== undefined ? { outMs: receivedAt - sentAt, backMs: gotAt - answeredAt } : {}) };
   }
 
   private committed(reply: Extract<ReceiveStepReply, { ok: true }>): CommitTiming {

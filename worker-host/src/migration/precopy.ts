@@ -30,6 +30,11 @@ export interface PrecopySource {
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
   stopAndCopy(): Promise<MigrationRound & { globals: Record<string, GlobalValue>; readMs?: number; waitMs?: number }>;
   /**
+   * The commit is on its way, its answer not in yet: the source may hand the requests it holds to the target,
+   * which runs them only if the commit takes effect (else the source, resumed, runs them).
+   */
+  committing?(): void;
+  /**
    * The target has it, or may have it (a commit whose outcome nobody could learn): the source lets go and
    * forwards what it held. Never both this and `abort`.
    */
@@ -58,9 +63,10 @@ export interface PrecopyTarget {
    * `pagesSent`: every page sent, rounds and these last ones; the target
    * refuses a commit when it wrote another number. Rejects with
    * CommitOutcomeUnknown when the commit may have taken effect (its answer
-   * was lost), with anything else when it did not.
+   * was lost), with anything else when it did not. `onSent`: called once the commit is on its way, before its
+   * answer.
    */
-  commit(last: MigrationRound, globals: Record<string, GlobalValue>, pagesSent: number): Promise<CommitTiming>;
+  commit(last: MigrationRound, globals: Record<string, GlobalValue>, pagesSent: number, onSent?: () => void): Promise<CommitTiming>;
   /**
    * After CommitOutcomeUnknown: asks until the target says whether the commit
    * took effect; a target that says no makes sure it never will. Rejects when
@@ -79,6 +85,12 @@ export interface CommitTiming {
   /** The target's own time for the last step, and of that the last pages and globals in its guest thread. */
   targetCommitMs?: number;
   targetApplyMs?: number;
+  /**
+   * Of the commit's round trip, the way there (to the target's handler, its decoding included) and back (from its
+   * answer), where both hosts read one clock (the same machine); undefined where the target does not say.
+   */
+  outMs?: number;
+  backMs?: number;
   /** The pages the target wrote into the instance, every round and the last ones (targets that count them). */
   pagesApplied?: number;
 }
@@ -151,10 +163,14 @@ export interface PrecopyReport {
    * Downtime's parts: `stopMs` from stopping to the last pages in hand (`waitMs` waiting for the request in
    * progress, then `readMs` of dirty scan and copy), `sendMs` the last pages before the last step (large final rounds),
    * `commitMs` the last step (last pages, globals, the target taking the instance's subject; of it the target's
-   * own `targetCommitMs`, of that `targetApplyMs` in its guest thread; the rest is transport and scheduling),
-   * `releaseMs` the source letting go (unsubscribe, destroy, held requests sent on).
+   * own `targetCommitMs`, of that `targetApplyMs` in its guest thread; the rest is transport and scheduling: of it
+   * `commitOutMs` on the way there and `commitBackMs` back, where the target says and both read one clock),
+   * `releaseMs` the source letting go (held requests handed on, unsubscribe).
    */
-  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number };
+  downtime: {
+    stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number;
+    commitOutMs?: number; commitBackMs?: number;
+  };
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
@@ -264,7 +280,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     let timing: CommitTiming;
     let outcomeAsked = false;
     try {
-      timing = await target.commit(last, last.globals, pagesSent);
+      timing = await target.commit(last, last.globals, pagesSent, () => source.committing?.());
     } catch (err) {
       if (!(err instanceof CommitOutcomeUnknown) || !target.outcome) throw err;
       // The target may serve the instance already: resuming here could make two owners.
@@ -297,6 +313,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       downtime: {
         stopMs: read - stopped, waitMs: last.waitMs ?? 0, readMs: last.readMs ?? 0, sendMs: timing.sendMs, commitMs: committed - read - timing.sendMs,
         targetApplyMs: timing.targetApplyMs ?? 0, targetCommitMs: timing.targetCommitMs ?? 0, releaseMs: end - committed,
+        ...(timing.outMs !== undefined && timing.backMs !== undefined ? { commitOutMs: timing.outMs, commitBackMs: timing.backMs } : {}),
       },
       totalMs: end - started,
       totalBytes,
