@@ -171,7 +171,7 @@ export class JobTasks implements TaskHooks {
       this.cloneDone(req.index, req.hostId);
       return { ok: true, tasks: [], end: true };
     }
-    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount, ahead);
+    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount, !ahead);
     if (grant.tasks.length > 0) this.sync();
     return { ok: true, ...grant };
   }

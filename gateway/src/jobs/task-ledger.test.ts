@@ -41,24 +41,6 @@ describe('task ledger', () => {
     expect(n.take('a', 2).tasks.length).toBe(1);
   });
 
-  it('ahead - the last pending tasks, one per running clone or fewer, are left for clones that ask when free', () => {
-    const { l } = ledger(5);
-    // 5 pending, 2 running: an ask ahead takes its batch (the share: 1).
-    expect(l.take('a', 2, true).tasks).toEqual([0]);
-    expect(l.take('b', 2, true).tasks).toEqual([1]);
-    expect(l.take('a', 2, true).tasks).toEqual([2]);
-    // 2 pending, 2 running: not ahead; a free clone's ask takes one.
-    expect(l.take('b', 2, true)).toEqual({ tasks: [], end: false });
-    expect(l.take('b', 2).tasks).toEqual([3]);
-    expect(l.take('a', 2, true)).toEqual({ tasks: [], end: false });
-    expect(l.take('a', 2).tasks).toEqual([4]);
-    // A clone running alone: its last task is not taken ahead either.
-    const { l: one } = ledger(2);
-    expect(one.take('a', 1, true).tasks).toEqual([0]);
-    expect(one.take('a', 1, true)).toEqual({ tasks: [], end: false });
-    expect(one.take('a', 1).tasks).toEqual([1]);
-  });
-
   it('backups - a clone may hold a finished task\'s result for the result lag: its next task is no straggler before that', () => {
     const { l, tick } = ledger(3, 1, 100);
     l.take('a', 2);
@@ -96,7 +78,7 @@ describe('task ledger', () => {
     expect(l.take('b', 3)).toEqual({ tasks: [], end: false });
     tick(13);
     // Asking ahead (b still busy): no backup, which would wait behind b's own task.
-    expect(l.take('b', 3, true)).toEqual({ tasks: [], end: false });
+    expect(l.take('b', 3, false)).toEqual({ tasks: [], end: false });
     expect(l.take('b', 3)).toEqual({ tasks: [0], end: false });
     // c: task 0 has its backup already, nothing else runs: ask again.
     expect(l.take('c', 3)).toEqual({ tasks: [], end: false });

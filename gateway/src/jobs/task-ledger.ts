@@ -118,18 +118,15 @@ export class TaskLedger<A = string> {
   }
 
   /**
-   * The next batch for `attempt`, with `running` clone attempts asking at most. `ahead` (an attempt
-   * asking ahead, still busy with a task): pending tasks only, since a backup queued behind a running
-   * task would start no sooner than if an idle clone asked for it; and none of the last `running`
-   * pending tasks: given ahead, such a task waits behind its clone's running one while another clone
-   * may run dry first, where a clone that asks when it is free starts it at once.
+   * The next batch for `attempt`, with `running` clone attempts asking at most. `backups` false (an
+   * attempt asking ahead, still busy with a task): pending tasks only, since a backup queued behind a
+   * running task would start no sooner than if an idle clone asked for it.
    */
-  take(attempt: A, running: number, ahead = false): TaskGrant {
+  take(attempt: A, running: number, backups = true): TaskGrant {
     if (this.allDone) return { tasks: [], end: true };
     const key = this.keyOf(attempt);
     const mine = this.attemptOf(key);
     const tasks: number[] = [];
-    if (ahead && this.pendingCount <= running) return { tasks, end: false };
     if (this.pendingCount > 0) {
       const share = Math.max(1, Math.floor(this.pendingCount / (2 * Math.max(1, running))));
       const median = this.medianRunMs();
@@ -141,7 +138,7 @@ export class TaskLedger<A = string> {
         this.lease(t, attempt, key);
         tasks.push(t);
       }
-    } else if (!ahead) {
+    } else if (backups) {
       const backup = this.straggler(key);
       if (backup !== undefined) {
         this.lease(backup, attempt, key);
