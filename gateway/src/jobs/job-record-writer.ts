@@ -1,6 +1,7 @@
 /**
  * Writing one job's record to the jobs bucket as its run changes it: soon
- * after a change (at most every PERSIST_EVERY_MS), at once at a state change,
+ * after a change (at most every PERSIST_EVERY_MS), progress alone (a task
+ * job's counts) at most every PROGRESS_EVERY_MS, at once at a state change,
  * and the run's last record until it is stored. Writes go out in order; a
  * failed one leaves the record to write again.
  */
@@ -9,9 +10,17 @@ import type { JobStore } from './job-store.js';
 
 /** A run's changes are written at most this often, unless written at once. */
 const PERSIST_EVERY_MS = 250;
+/**
+ * A task job's progress (its task counts, its `progress` events) is reported at most this often: each
+ * record written is heard and checked by every watcher of the jobs bucket, each event stored and sent,
+ * and at 4 a second they were a good part of the fleet's messages during a short job.
+ */
+export const PROGRESS_EVERY_MS = 1000;
 
 export class JobRecordWriter {
   private dirty = false;
+  /** Only progress changed since the last write. */
+  private progressDirty = false;
   private lastWrite = 0;
   private writing: Promise<void> = Promise.resolve();
 
@@ -28,15 +37,22 @@ export class JobRecordWriter {
     this.dirty = true;
   }
 
-  /** Writes the record when it changed and the last write is PERSIST_EVERY_MS old. */
+  /** Only the job's progress changed: a later write takes it. */
+  progressed(): void {
+    this.progressDirty = true;
+  }
+
+  /** Writes the record when it changed and the last write is PERSIST_EVERY_MS old (PROGRESS_EVERY_MS for progress alone). */
   soon(): void {
-    if (this.dirty && Date.now() - this.lastWrite > PERSIST_EVERY_MS) void this.now();
+    const since = Date.now() - this.lastWrite;
+    if ((this.dirty && since > PERSIST_EVERY_MS) || (this.progressDirty && since > PROGRESS_EVERY_MS)) void this.now();
   }
 
   /** Writes the record now (after the writes before it), with its clone counts. */
   now(): Promise<void> {
     if (this.stopped()) return this.writing;
     this.dirty = false;
+    this.progressDirty = false;
     this.lastWrite = Date.now();
     const r = this.stored.record;
     r.updatedAt = Date.now();
@@ -58,10 +74,10 @@ export class JobRecordWriter {
    */
   async last(): Promise<void> {
     await this.writing;
-    if (!this.dirty || this.stopped()) return;
+    if (!(this.dirty || this.progressDirty) || this.stopped()) return;
     await untilStored(this.store.fabric.link, async () => {
       await this.now();
-      if (this.dirty) throw new Error('the job record was not stored');
+      if (this.dirty || this.progressDirty) throw new Error('the job record was not stored');
     }, { stopped: this.stopped }).catch((err: unknown) => {
       const { id, state } = this.stored.record;
       this.log.error({ jobId: id, state, err: (err as Error).message }, 'the job\'s last record could not be stored');

@@ -119,6 +119,10 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     this.writer.changed();
   }
 
+  progressed(): void {
+    this.writer.progressed();
+  }
+
   wake(): void {
     this.wakeUp?.();
   }

@@ -12,7 +12,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import {
-  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, newId, JobBuckets, kvKeys, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openKv, openObjects, openStreamOf, ResultsStream,
+  decodeChecked, decodeOrRefuse, encode, FailuresStream, FlurryError, isBrokerFailure, maxPayload, newId, JobBuckets, kvKeys, JobSubjects, jobKey, LARGE_JOB_DATA_BYTES, openKv, openObjects, openStreamOf, ResultsStream,
   taskRange, unframeOutputs,
   type CloneResult, type Fabric, type IdempotencyEntry, type JobRecord, type JobSpec, type StoredJob,
 } from '@flurry/core';
@@ -27,7 +27,19 @@ const RESULT_READS = 32;
  */
 const FULL_SETTLED_MS = 1_000;
 
+/** The most bytes of specs this gateway keeps from their write to the driver's read (below, `spec`). */
+const SPECS_KEPT_BYTES = 32 * 1024 * 1024;
+
 export class JobStore {
+  /**
+   * Specs this gateway wrote, by object name, until its coordinator's driver reads one (or they pass
+   * SPECS_KEPT_BYTES, the oldest first): a job's spec is read back right after its POST, on the way to
+   * its first fork, and that read (an object store consumer, the chunks) was a good part of that way.
+   * A spec's object is written once under a name of its own and never changed, so these bytes are the object's.
+   */
+  private readonly specsWritten = new Map<string, Uint8Array>();
+  private specsWrittenBytes = 0;
+
   private constructor(
     readonly fabric: Fabric,
     readonly jsm: JetStreamManager,
@@ -74,12 +86,16 @@ export class JobStore {
   async create(stored: StoredJob, spec: JobSpec): Promise<{ stored: StoredJob; created: boolean }> {
     const { tenant, id } = stored.record;
     const specObject = `${tenant}/${id}/spec/${newId('spec')}`;
-    await this.data.putBlob({ name: specObject }, encode(spec));
+    const bytes = encode(spec);
+    await this.putData(specObject, bytes);
     const mine: StoredJob = { ...stored, specObject };
     try {
+      // Kept before the record exists: the coordinator's watch may see the record before this returns.
+      this.keepSpec(specObject, bytes);
       await this.jobs.create(jobKey(tenant, id), encode(mine));
       return { stored: mine, created: true };
     } catch (err) {
+      this.takeSpec(specObject);
       const theirs = await this.get(tenant, id);
       if (!theirs) throw err;
       await this.data.delete(specObject).catch(() => undefined);
@@ -104,13 +120,43 @@ export class JobStore {
 
   async spec(stored: StoredJob): Promise<JobSpec> {
     const { tenant, id } = stored.record;
-    const bytes = await this.data.getBlob(stored.specObject ?? `${tenant}/${id}/spec`);
+    const written = stored.specObject === undefined ? undefined : this.takeSpec(stored.specObject);
+    const bytes = written ?? await this.data.getBlob(stored.specObject ?? `${tenant}/${id}/spec`);
     if (!bytes) throw new FlurryError('internal', `job ${id} has lost its spec`);
     return decodeOrRefuse('JobSpec', bytes, `${tenant}/${id}/spec`, 'internal');
   }
 
+  private keepSpec(name: string, bytes: Uint8Array): void {
+    this.specsWritten.set(name, bytes);
+    this.specsWrittenBytes += bytes.length;
+    for (const [oldest, kept] of this.specsWritten) {
+      if (this.specsWrittenBytes <= SPECS_KEPT_BYTES) break;
+      this.specsWritten.delete(oldest);
+      this.specsWrittenBytes -= kept.length;
+    }
+  }
+
+  /** The spec's bytes this gateway wrote under `name`, if it still holds them; it holds them no longer. */
+  private takeSpec(name: string): Uint8Array | undefined {
+    const kept = this.specsWritten.get(name);
+    if (!kept) return undefined;
+    this.specsWritten.delete(name);
+    this.specsWrittenBytes -= kept.length;
+    return kept;
+  }
+
   async putBlob(name: string, bytes: Uint8Array): Promise<void> {
-    await this.data.putBlob({ name }, bytes);
+    await this.putData(name, bytes);
+  }
+
+  /**
+   * Writes an object in chunks as large as a message may be (less room for headers), not the client's
+   * 128 KiB: each chunk is published and acknowledged before the next, and a blast job's 860 KB reduce
+   * output, written between its reduce and `done`, took seven of those round trips where one does.
+   */
+  private async putData(name: string, bytes: Uint8Array): Promise<void> {
+    const chunk = Math.max(128 * 1024, maxPayload(this.fabric.nc) - 64 * 1024);
+    await this.data.putBlob({ name, options: { max_chunk_size: chunk } }, bytes);
   }
 
   getBlob(name: string): Promise<Uint8Array | null> {

@@ -21,7 +21,7 @@ function taskJob(total: number, clones: number) {
     },
     dropResult: async (...args: unknown[]) => void asked.dropped.push(args),
   } as unknown as JobStore;
-  const owner: TasksOwner = { stored, log: pino({ level: 'silent' }), store, over: () => false, emit: () => undefined, changed: () => undefined, wake: () => undefined };
+  const owner: TasksOwner = { stored, log: pino({ level: 'silent' }), store, over: () => false, emit: () => undefined, changed: () => undefined, progressed: () => undefined, wake: () => undefined };
   const attempts = new CloneAttempts({ ...owner, retries: 0 }, new Map());
   const tasks = new JobTasks(owner, attempts, total, 0, 60_000, true);
   attempts.tasks = tasks;

@@ -13,6 +13,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
 import { cloneOutputObject, START_GRACE_MS } from './job-forks.js';
 import type { JobStore } from './job-store.js';
+import { PROGRESS_EVERY_MS } from './job-record-writer.js';
 import { refusedResults } from './refused-results.js';
 import { TaskLedger } from './task-ledger.js';
 
@@ -24,11 +25,13 @@ const END_LINGER_MS = 10_000;
  * clone's guest thread is free the moment the job needs it no more (the reduce may wait for it).
  */
 const HOLD_MS = 250;
-/** Progress events of a task job are stored at most this often (the record's counts follow every task). */
-const PROGRESS_EVERY_MS = 250;
 
-/** What the task server needs of the job's run: what its clone attempts need, but the retries (a task counts its own). */
-export type TasksOwner = Omit<AttemptsOwner, 'retries'>;
+/**
+ * What the task server needs of the job's run: what its clone attempts need, but the retries (a task
+ * counts its own), and `progressed`: the task counts changed (written with the record's next write, or
+ * after PROGRESS_EVERY_MS).
+ */
+export type TasksOwner = Omit<AttemptsOwner, 'retries'> & { progressed(): void };
 
 /** One clone's attempt: several clones of one fork request share its request id. */
 export interface TaskAttempt {
@@ -272,6 +275,7 @@ export class JobTasks implements TaskHooks {
     this.wakeHeld();
     // Their clones may all have been told that every task was done.
     for (const c of this.record.clonesDetail) if (c.state === 'done') c.state = 'pending';
+    this.job.changed();
     this.sync();
   }
 
@@ -316,7 +320,7 @@ export class JobTasks implements TaskHooks {
 
   private sync(): void {
     this.record.tasks = this.ledger.counts();
-    this.job.changed();
+    this.job.progressed();
     const now = Date.now();
     const { done, total } = this.record.tasks;
     if (done === this.lastDone || (now - this.lastProgress < PROGRESS_EVERY_MS && done < total)) return;
