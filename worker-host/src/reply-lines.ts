@@ -42,8 +42,6 @@ export interface DirectReply {
   hostId: string;
   /** The largest reply frame the channel takes; a larger one is left to the main thread (which refuses it). */
   maxFrameBytes: number;
-  /** When the thread posts the call's result at the latest once it wrote the reply (ms since the epoch; the pool sets it well within the call's limit). */
-  resultBy?: number;
 }
 
 /** A reply the guest thread wrote itself: the bytes of its frame it left for the main thread (none when it wrote them all). */

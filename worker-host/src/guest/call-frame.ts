@@ -74,7 +74,6 @@ export class CallFrameSlot {
       f64(msg.reply.generation);
       f64(msg.reply.frame);
       f64(msg.reply.maxFrameBytes);
-      f64(msg.reply.resultBy ?? 0);
       text(msg.reply.hostId);
     }
     text(msg.key);
@@ -119,7 +118,7 @@ export class CallFrameSlot {
     const entry = ENTRIES[bytes[at++]];
     const flags = bytes[at++];
     const maxOutputBytes = flags & HAS_MAX_OUTPUT ? f64() : undefined;
-    const reply = flags & HAS_REPLY ? { line: f64(), generation: f64(), frame: f64(), maxFrameBytes: f64(), resultBy: f64(), hostId: text() } : undefined;
+    const reply = flags & HAS_REPLY ? { line: f64(), generation: f64(), frame: f64(), maxFrameBytes: f64(), hostId: text() } : undefined;
     const key = text();
     const args = Array.from({ length: bytes[at++] }, f64);
     const inputLength = view.getUint32(at, true);
@@ -154,6 +153,6 @@ function fits(msg: CallMessage): boolean {
     count += 3 + 2 * msg.request.headers.length;
   }
   // id, entry, flags, max output, the reply's numbers, argument count, the arguments, input length, header count; each string's length.
-  const fixed = 8 + 1 + 1 + 8 + (msg.reply ? 40 : 0) + 1 + 8 * msg.args.length + 4 + 4 + 4 * count;
+  const fixed = 8 + 1 + 1 + 8 + (msg.reply ? 32 : 0) + 1 + 8 * msg.args.length + 4 + 4 + 4 * count;
   return fixed + 3 * strings + msg.input.length <= CALL_FRAME_BYTES;
 }

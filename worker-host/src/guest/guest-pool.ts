@@ -231,16 +231,14 @@ export class GuestPool {
     if (this.closing) return Promise.reject(new FlurryError('unavailable', 'the guest pool is closing'));
     if (!this.snapshots.get(key)) return Promise.reject(new FlurryError('not_found', `${key} is not warm on this host`));
     const own = ownCopy(input);
-    const limitMs = timeoutMs ?? this.limits.callTimeoutMs;
     return this.scheduler.submit({
       message: {
         type: 'call', id: this.scheduler.messageId(), key, entry, args, input: own, request, notifyStart: onStarted !== undefined,
         ...(outputBytes !== undefined && { maxOutputBytes: Math.min(outputBytes, this.limits.maxOutputBytes) }),
-        // Its result is posted within half its limit: the main thread must not time out a call its thread answered.
-        ...(reply && this.replyLines && { reply: { ...reply, resultBy: performance.timeOrigin + performance.now() + limitMs / 2 } }),
+        ...(reply && this.replyLines && { reply }),
       },
       transfer: [own.buffer],
-      timeoutMs: limitMs,
+      timeoutMs: timeoutMs ?? this.limits.callTimeoutMs,
       what: 'call',
       key,
       callId,

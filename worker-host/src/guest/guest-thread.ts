@@ -19,7 +19,7 @@ import { RegistrationSlot } from './registration-slot.js';
 import { TaskLoops } from './task-loop.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
-import { serveMailbox, type IdleWork } from './thread-mailbox.js';
+import { serveMailbox } from './thread-mailbox.js';
 import { AheadWork } from './ahead-work.js';
 import { collectGarbage } from '../collect-garbage.js';
 import { ReplyWriter, type DirectReply } from '../reply-lines.js';
@@ -62,29 +62,9 @@ const taskLoops = new TaskLoops();
 /** Writes call channels' replies itself (reply-lines.ts); the native pager's hosts only. */
 const replies = data.replyLines && pager ? new ReplyWriter(data.replyLines, pager, data.mailbox.id) : undefined;
 
-/**
- * A result whose reply the thread wrote to its channel itself, held until the work ahead is done (or until the
- * time the pool gave, half the call's limit): the host's main thread then does not wake to take it while the
- * gateway and its client take the reply — three threads woken at once on two cores made one of them wait
- * (docs/benchmarks.md, "The reply from the guest thread"). Posted before any message is handled.
- */
-let held: { msg: FromThread; transfer: ArrayBuffer[]; by: number } | undefined;
-function postHeld(): void {
-  if (!held) return;
-  port.postMessage(held.msg, held.transfer);
-  held = undefined;
-}
-const idleThenResult: IdleWork = {
-  step(): boolean {
-    const more = ahead.step();
-    if (held && (!more || performance.timeOrigin + performance.now() >= held.by)) postHeld();
-    return more;
-  },
-};
 serveMailbox(data.mailbox, (msg, postedAt) => {
-  postHeld();
   if (!taskLoops.intercept(msg)) handle(msg, postedAt);
-}, { idle: idleThenResult });
+}, { idle: ahead });
 
 /** `postedAt`: when the pool posted the latest message (its clock), reported with a call's timings. */
 function handle(msg: ToThread, postedAt?: number): void {
@@ -206,10 +186,7 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void
   else {
     const body = context.output.take();
     const replied = msg.reply ? replyDirectly(msg.reply, context.status, context.headers, body, durationMs) : undefined;
-    const result: FromThread = { type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, replied, ...logs };
-    // Written whole: the main thread has nothing to write for it, and takes the result once the work ahead is done.
-    if (replied?.length === 0) held = { msg: result, transfer: [body.buffer as ArrayBuffer], by: msg.reply!.resultBy ?? 0 };
-    else post(result, [body.buffer as ArrayBuffer]);
+    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, replied, ...logs }, [body.buffer as ArrayBuffer]);
   }
   if (clone && memory) factory.recycle(clone, true);
   prepareSpare(factory);
