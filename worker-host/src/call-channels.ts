@@ -38,8 +38,6 @@ export interface CallChannelsDeps {
   take(req: InvokeRequest, trace: TraceContext | undefined, direct?: DirectReply): Promise<InvokeReply | Replied> | undefined;
   /** Where guest threads write replies themselves (a native pager's hosts); without it this thread writes every reply. */
   lines?: ReplyLines;
-  /** Counts each call's answer by who wrote it. */
-  answered?(writer: 'guest_thread' | 'main_thread'): void;
   log: Logger;
 }
 
@@ -130,32 +128,23 @@ export class CallChannels {
   private call(write: Writer, line: ReplyLine | undefined, id: number, payload: Uint8Array): void {
     const { hostId, maxFrameBytes } = this.deps;
     const parts = splitCallPayload(payload);
-    if (!parts) return this.send(write, id, refusal('invoke', { code: 'bad_request', message: 'malformed InvokeRequest: a trace longer than the frame' }, hostId));
+    if (!parts) return send(write, id, refusal('invoke', { code: 'bad_request', message: 'malformed InvokeRequest: a trace longer than the frame' }, hostId), maxFrameBytes, hostId);
     const decoded = requestOrRefusal('invoke', parts.request, 'call channel', hostId);
-    if ('refused' in decoded) return this.send(write, id, decoded.refused);
+    if ('refused' in decoded) return send(write, id, decoded.refused, maxFrameBytes, hostId);
     const answer = this.deps.take(decoded.request, parseTraceparent(parts.traceparent), line?.target(id, hostId, maxFrameBytes));
-    if (!answer) {
-      this.deps.answered?.('main_thread');
-      return write(encodeFrame(FrameType.declined, id, new Uint8Array(0)));
-    }
+    if (!answer) return write(encodeFrame(FrameType.declined, id, new Uint8Array(0)));
     answer.then(
-      (reply) => {
-        if (!('replied' in reply)) return this.send(write, id, reply);
-        this.deps.answered?.('guest_thread');
-        line?.resume(reply.replied);
-      },
-      (err: unknown) => this.send(write, id, refusal('invoke', toWireError(err), hostId)),
+      (reply) => ('replied' in reply ? line?.resume(reply.replied) : send(write, id, reply, maxFrameBytes, hostId)),
+      (err: unknown) => send(write, id, refusal('invoke', toWireError(err), hostId), maxFrameBytes, hostId),
     );
   }
+}
 
-  /** Writes a reply frame, or the refusal `output_limit` when the reply would not fit one. */
-  private send(write: Writer, id: number, reply: InvokeReply): void {
-    const { hostId, maxFrameBytes } = this.deps;
-    this.deps.answered?.('main_thread');
-    // A frame's length counts its type and id (5 bytes) beside the reply.
-    const data = encodeReply('invoke', reply, maxFrameBytes - 5, `a call channel frame (${maxFrameBytes})`, hostId);
-    write(encodeFrame(FrameType.reply, id, data));
-  }
+/** Writes a reply frame, or the refusal `output_limit` when the reply would not fit one. */
+function send(write: Writer, id: number, reply: InvokeReply, maxFrameBytes: number, hostId: string): void {
+  // A frame's length counts its type and id (5 bytes) beside the reply.
+  const data = encodeReply('invoke', reply, maxFrameBytes - 5, `a call channel frame (${maxFrameBytes})`, hostId);
+  write(encodeFrame(FrameType.reply, id, data));
 }
 
 function digest(token: Uint8Array): string {

@@ -153,6 +153,6 @@ function fits(msg: CallMessage): boolean {
     count += 3 + 2 * msg.request.headers.length;
   }
   // id, entry, flags, max output, the reply's numbers, argument count, the arguments, input length, header count; each string's length.
-  const fixed = 8 + 1 + 1 + 8 + (msg.reply ? 32 : 0) + 1 + 8 * msg.args.length + 4 + 4 + 4 * count;
+  const fixed = 8 + 1 + 1 + 8 + 32 + 1 + 8 * msg.args.length + 4 + 4 + 4 * count;
   return fixed + 3 * strings + msg.input.length <= CALL_FRAME_BYTES;
 }

@@ -45,11 +45,6 @@ export class HostMetrics {
     name: 'flurry_fork_start_seconds', help: 'Fork latency: from this host receiving a fork request to the clone running',
     buckets: FAST_BUCKETS, registers: [this.registry],
   });
-  private readonly channelReplies = new Counter({
-    name: 'flurry_channel_replies_total',
-    help: 'Replies to calls from the gateway\'s call channels, by who wrote them: the guest thread that ran the call (guest_thread) or the host\'s main thread (main_thread: refusals, declines, and replies a guest thread could not write)',
-    labelNames: ['writer'] as const, registers: [this.registry],
-  });
   private readonly clones = new Counter({
     name: 'flurry_clones_total', help: 'Clones this host ran, by outcome', labelNames: ['outcome'] as const, registers: [this.registry],
   });
@@ -117,11 +112,6 @@ export class HostMetrics {
   /** A function version was placed here; `initMs` from the placement. */
   coldStart(initMs: number): void {
     this.coldStarts.observe(initMs / 1000);
-  }
-
-  /** A call channel's call was answered (worker-host/src/reply-lines.ts: who wrote the reply). */
-  channelReply(writer: 'guest_thread' | 'main_thread'): void {
-    this.channelReplies.inc({ writer });
   }
 
   /** A clone of a fork ended here (its CloneResult, as delivered). */
