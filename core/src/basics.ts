@@ -6,6 +6,3 @@
 export * from './errors.js';
 export * from './page-sizes.js';
 export { CLONE_MEMORY_IMPORT, GLOBAL_EXPORT_PREFIX } from './wasm-module.js';
-// A call's reply, as a guest thread writes it to a call channel itself (worker-host/src/reply-lines.ts).
-export { encode } from './codec.js';
-export { encodeFrame, FrameType } from './call-frames.js';

@@ -6,13 +6,10 @@
  * every call in it is decoded and checked as one from the queue group is,
  * and a call of a version not served here is declined (the gateway sends it
  * to the queue group). A bad frame closes its connection, never the process.
- * With `lines`, the guest thread that runs a call writes its reply frame to
- * the connection itself (reply-lines.ts); this thread writes the rest.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
-import type { DirectReply, Replied, ReplyLine, ReplyLines } from './reply-lines.js';
 import {
   encodeFrame, encodeReply, FrameReader, FrameType, parseTraceparent, refusal, requestOrRefusal, splitCallPayload, toWireError, writeFrame,
   type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
@@ -31,18 +28,10 @@ export interface CallChannelsDeps {
   advertise?: string;
   /** The largest frame taken or sent (the broker's max_payload: as large as a call through it may be). */
   maxFrameBytes: number;
-  /**
-   * Answers a call, or undefined when its version is not served here now. Given `direct`, the guest thread may
-   * have written the reply itself: then the answer is what it left unwritten (`replied`, empty when nothing).
-   */
-  take(req: InvokeRequest, trace: TraceContext | undefined, direct?: DirectReply): Promise<InvokeReply | Replied> | undefined;
-  /** Where guest threads write replies themselves (a native pager's hosts); without it this thread writes every reply. */
-  lines?: ReplyLines;
+  /** Answers a call, or undefined when its version is not served here now. */
+  take(req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeReply> | undefined;
   log: Logger;
 }
-
-/** How this thread writes a connection's frames: through its line when it has one, so that none cuts a guest thread's. */
-type Writer = (frame: Uint8Array) => void;
 
 export class CallChannels {
   /** sha256 of each granted token: looking one up reveals nothing about the others by its timing. */
@@ -93,29 +82,21 @@ export class CallChannels {
     this.sockets.add(socket);
     const reader = new FrameReader(maxFrameBytes);
     let authed = false;
-    let line: ReplyLine | undefined;
-    let write: Writer = (frame) => {
-      if (!socket.destroyed) writeFrame(socket, frame);
-    };
     const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
     hello.unref();
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(hello);
       this.sockets.delete(socket);
-      line?.close();
     });
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const frame of reader.push(chunk)) {
-          if (authed && frame.type === FrameType.call) this.call(write, line, frame.id, frame.payload);
+          if (authed && frame.type === FrameType.call) this.call(socket, frame.id, frame.payload);
           else if (!authed && frame.type === FrameType.hello && this.tokens.has(digest(frame.payload))) {
             authed = true;
             clearTimeout(hello);
             socket.write(encodeFrame(FrameType.welcome, 0, Buffer.from(this.deps.hostId)));
-            // After the welcome: the line is open only once no frame of this thread's is outside it.
-            line = socket.destroyed ? undefined : this.deps.lines?.open(socket);
-            if (line) write = (frame) => line!.write(frame);
           } else throw new Error(authed ? `a frame of type ${frame.type} after the hello` : 'no valid token');
         }
       } catch (err) {
@@ -125,26 +106,30 @@ export class CallChannels {
     });
   }
 
-  private call(write: Writer, line: ReplyLine | undefined, id: number, payload: Uint8Array): void {
+  private call(socket: Socket, id: number, payload: Uint8Array): void {
     const { hostId, maxFrameBytes } = this.deps;
     const parts = splitCallPayload(payload);
-    if (!parts) return send(write, id, refusal('invoke', { code: 'bad_request', message: 'malformed InvokeRequest: a trace longer than the frame' }, hostId), maxFrameBytes, hostId);
+    if (!parts) return send(socket, id, refusal('invoke', { code: 'bad_request', message: 'malformed InvokeRequest: a trace longer than the frame' }, hostId), maxFrameBytes, hostId);
     const decoded = requestOrRefusal('invoke', parts.request, 'call channel', hostId);
-    if ('refused' in decoded) return send(write, id, decoded.refused, maxFrameBytes, hostId);
-    const answer = this.deps.take(decoded.request, parseTraceparent(parts.traceparent), line?.target(id, hostId, maxFrameBytes));
-    if (!answer) return write(encodeFrame(FrameType.declined, id, new Uint8Array(0)));
+    if ('refused' in decoded) return send(socket, id, decoded.refused, maxFrameBytes, hostId);
+    const answer = this.deps.take(decoded.request, parseTraceparent(parts.traceparent));
+    if (!answer) {
+      if (!socket.destroyed) writeFrame(socket, encodeFrame(FrameType.declined, id, new Uint8Array(0)));
+      return;
+    }
     answer.then(
-      (reply) => ('replied' in reply ? line?.resume(reply.replied) : send(write, id, reply, maxFrameBytes, hostId)),
-      (err: unknown) => send(write, id, refusal('invoke', toWireError(err), hostId), maxFrameBytes, hostId),
+      (reply) => send(socket, id, reply, maxFrameBytes, hostId),
+      (err: unknown) => send(socket, id, refusal('invoke', toWireError(err), hostId), maxFrameBytes, hostId),
     );
   }
 }
 
 /** Writes a reply frame, or the refusal `output_limit` when the reply would not fit one. */
-function send(write: Writer, id: number, reply: InvokeReply, maxFrameBytes: number, hostId: string): void {
+function send(socket: Socket, id: number, reply: InvokeReply, maxFrameBytes: number, hostId: string): void {
+  if (socket.destroyed) return;
   // A frame's length counts its type and id (5 bytes) beside the reply.
   const data = encodeReply('invoke', reply, maxFrameBytes - 5, `a call channel frame (${maxFrameBytes})`, hostId);
-  write(encodeFrame(FrameType.reply, id, data));
+  writeFrame(socket, encodeFrame(FrameType.reply, id, data));
 }
 
 function digest(token: Uint8Array): string {

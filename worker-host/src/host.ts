@@ -138,7 +138,7 @@ export class WorkerHost {
       const { host: listenHost, port, advertise } = config.callChannel;
       host.callChannels = await CallChannels.start({
         hostId: id, listen: { host: listenHost, port }, ...(advertise ? { advertise } : {}), maxFrameBytes: channelFrameLimit(maxPayload(fabric.nc)),
-        take: (req, trace, direct) => host.functions.take(req, trace, direct), lines: pool.replyLines, log: hostLog,
+        take: (req, trace) => host.functions.take(req, trace), log: hostLog,
       });
     }
     await host.register();

@@ -14,7 +14,6 @@ import type { GuestLogPublisher } from './guest-log-publisher.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { fetchModule } from './module-store.js';
 import type { HostMetrics } from './metrics/host-metrics.js';
-import type { DirectReply, Replied } from './reply-lines.js';
 
 interface WarmEntry extends WarmFunction {
   key: string;
@@ -139,33 +138,27 @@ export class WarmFunctions {
     }));
   }
 
-  /**
-   * A call from a direct call channel: answered as one from the queue group, or undefined when its version is not
-   * served here now. With `direct`, the guest thread may write the reply itself (the answer is then what it left).
-   */
-  take(req: InvokeRequest, trace: TraceContext | undefined, direct?: DirectReply): Promise<ReplyOf<'invoke'> | Replied> | undefined {
+  /** A call from a direct call channel: answered as one from the queue group, or undefined when its version is not served here now. */
+  take(req: InvokeRequest, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>> | undefined {
     const key = WarmFunctions.key(req.tenant, req.name, req.digest);
     if (!this.warm.get(key)?.sub) return undefined;
-    return this.invoke(req, key, trace, direct);
+    return this.invoke(req, key, trace);
   }
 
   /** Answers a call; its log lines name the caller's trace (`trace`, from the request's headers) when it has one. */
-  private invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>>;
-  private invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined, direct: DirectReply | undefined): Promise<ReplyOf<'invoke'> | Replied>;
-  private async invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined, direct?: DirectReply): Promise<ReplyOf<'invoke'> | Replied> {
+  private async invoke(req: InvokeRequest, key: string, trace: TraceContext | undefined): Promise<ReplyOf<'invoke'>> {
     const { hostId, log } = this.deps;
     this.calls++;
     const entry = this.warm.get(key);
     if (entry) entry.calls++;
     try {
-      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits, direct);
+      const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
       this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, result);
       if (result.logs.length > 0 || result.droppedLogLines > 0) {
         const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}`, ...(trace ? { traceId: trace.traceId } : {}) });
         for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
         if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
       }
-      if (result.replied) return { replied: result.replied };
       return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
     } catch (err) {
       if (err instanceof GuestCallError) this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, err);

@@ -25,9 +25,6 @@
  *   call), or synchronous write-protect faults handled by the handler thread.
  * - Copy-on-write local fork: memfd holding a snapshot, mapped MAP_PRIVATE |
  *   MAP_FIXED over a wasm memory's backing store.
- * - Direct replies: a duplicate of a call channel's socket, and a send that
- *   never blocks, so that a guest thread writes a call's reply itself
- *   (worker-host/src/reply-lines.ts): direct_replies.c.
  *
  * The addon is context-aware and process-global: it may be loaded by the main
  * thread and by any number of worker threads; all state is behind g_lock.
@@ -65,9 +62,6 @@
 #include <unistd.h>
 
 #include "uapi_compat.h"
-
-/* direct_replies.c */
-void direct_replies_export(napi_env env, napi_value exports);
 
 _Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg layout");
 _Static_assert(sizeof(struct page_region) == 24, "page_region layout");
@@ -2875,7 +2869,6 @@ NAPI_MODULE_INIT() {
   EXPORT_FN(memfdSeal);
   EXPORT_FN(fdSize);
   EXPORT_FN(closeFd);
-  direct_replies_export(env, exports);
   EXPORT_FN(mapSnapshotPrivate);
   EXPORT_FN(resetMemory);
   EXPORT_FN(populateRead);

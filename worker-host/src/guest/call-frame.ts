@@ -26,14 +26,13 @@ const ENTRIES: readonly EntryPoint[] = ['handle', 'run', 'run_task', 'reduce'];
 const NOTIFY_START = 1;
 const HAS_MAX_OUTPUT = 2;
 const HAS_REQUEST = 4;
-const HAS_REPLY = 8;
 
 /**
  * Every field of a call message, so that a field added to the type and not
  * written here is a compile error; a message with a key not listed (added at
  * run time) goes through the port.
  */
-const FIELDS: Record<keyof CallMessage, true> = { type: true, id: true, key: true, entry: true, args: true, input: true, request: true, notifyStart: true, maxOutputBytes: true, reply: true };
+const FIELDS: Record<keyof CallMessage, true> = { type: true, id: true, key: true, entry: true, args: true, input: true, request: true, notifyStart: true, maxOutputBytes: true };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -67,15 +66,8 @@ export class CallFrameSlot {
     };
     f64(msg.id);
     u8(ENTRIES.indexOf(msg.entry));
-    u8((msg.notifyStart ? NOTIFY_START : 0) | (msg.maxOutputBytes !== undefined ? HAS_MAX_OUTPUT : 0) | (msg.request ? HAS_REQUEST : 0) | (msg.reply ? HAS_REPLY : 0));
+    u8((msg.notifyStart ? NOTIFY_START : 0) | (msg.maxOutputBytes !== undefined ? HAS_MAX_OUTPUT : 0) | (msg.request ? HAS_REQUEST : 0));
     if (msg.maxOutputBytes !== undefined) f64(msg.maxOutputBytes);
-    if (msg.reply) {
-      f64(msg.reply.line);
-      f64(msg.reply.generation);
-      f64(msg.reply.frame);
-      f64(msg.reply.maxFrameBytes);
-      text(msg.reply.hostId);
-    }
     text(msg.key);
     u8(msg.args.length);
     for (const a of msg.args) f64(a);
@@ -118,7 +110,6 @@ export class CallFrameSlot {
     const entry = ENTRIES[bytes[at++]];
     const flags = bytes[at++];
     const maxOutputBytes = flags & HAS_MAX_OUTPUT ? f64() : undefined;
-    const reply = flags & HAS_REPLY ? { line: f64(), generation: f64(), frame: f64(), maxFrameBytes: f64(), hostId: text() } : undefined;
     const key = text();
     const args = Array.from({ length: bytes[at++] }, f64);
     const inputLength = view.getUint32(at, true);
@@ -126,7 +117,6 @@ export class CallFrameSlot {
     const input = bytes.slice(at, (at += inputLength));
     const msg: CallMessage = { type: 'call', id, key, entry, args, input, notifyStart: (flags & NOTIFY_START) !== 0 };
     if (maxOutputBytes !== undefined) msg.maxOutputBytes = maxOutputBytes;
-    if (reply) msg.reply = reply;
     if (flags & HAS_REQUEST) {
       const method = text();
       const path = text();
@@ -145,14 +135,14 @@ export class CallFrameSlot {
 function fits(msg: CallMessage): boolean {
   for (const k in msg) if (!(k in FIELDS)) return false;
   if (msg.args.length > 255 || !ENTRIES.includes(msg.entry)) return false;
-  let strings = msg.key.length + (msg.reply ? msg.reply.hostId.length : 0);
-  let count = msg.reply ? 2 : 1;
+  let strings = msg.key.length;
+  let count = 1;
   if (msg.request) {
     strings += msg.request.method.length + msg.request.path.length + msg.request.query.length;
     for (const [name, value] of msg.request.headers) strings += name.length + value.length;
     count += 3 + 2 * msg.request.headers.length;
   }
-  // id, entry, flags, max output, the reply's numbers, argument count, the arguments, input length, header count; each string's length.
-  const fixed = 8 + 1 + 1 + 8 + 32 + 1 + 8 * msg.args.length + 4 + 4 + 4 * count;
+  // id, entry, flags, max output, argument count, the arguments, input length, header count; each string's length.
+  const fixed = 8 + 1 + 1 + 8 + 1 + 8 * msg.args.length + 4 + 4 + 4 * count;
   return fixed + 3 * strings + msg.input.length <= CALL_FRAME_BYTES;
 }

@@ -49,8 +49,6 @@ export interface CallResult {
   progress?: { done: number; total: number };
   /** The host that ran it, when another host answered (a request forwarded to where its instance migrated). */
   hostId?: string;
-  /** The guest thread wrote the reply to the call's channel itself, all but these bytes (reply-lines.ts). */
-  replied?: Uint8Array;
 }
 
 export interface WarmInfo {

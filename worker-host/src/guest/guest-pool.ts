@@ -24,7 +24,6 @@ import { snapshotHolding, SnapshotTable } from './snapshot-table.js';
 import { taskStepsTo, type TaskSource } from './task-source.js';
 import { ownCopy, type ToThread } from './thread-messages.js';
 import { ThreadScheduler } from './thread-scheduler.js';
-import { ReplyLines, type DirectReply } from '../reply-lines.js';
 
 export { GuestCallError, type CallResult, type GuestLimits, type GuestLogLine, type HttpRequestData, type PagerMode, type WarmInfo } from './call-types.js';
 export type { HeldRequest, InstanceInfo } from './persistent-instances.js';
@@ -49,8 +48,6 @@ export class GuestPool {
   private readonly persistent: PersistentInstances;
   private readonly migrations: InstanceMigrationSteps;
   private closing: Promise<void> | undefined;
-  /** Where its threads write call channels' replies themselves (with the native pager: its threads load it). */
-  readonly replyLines: ReplyLines | undefined;
 
   private constructor(
     private readonly limits: GuestLimits,
@@ -62,17 +59,13 @@ export class GuestPool {
     budget: MemoryBudget | undefined,
     maxInstanceThreads: number,
   ) {
-    this.replyLines = native ? new ReplyLines(native) : undefined;
     this.scheduler = new ThreadScheduler(limits, pager, native, maxInstanceThreads, log, {
       callThreadStarted: (thread) => this.snapshots.loadAll(thread),
-      threadExited: (thread) => {
-        this.replyLines?.threadGone(thread.mailbox.threadEnd.id);
-        this.snapshots.holderGone(thread);
-      },
+      threadExited: (thread) => this.snapshots.holderGone(thread),
       snapshotDropped: (thread, snapshotId) => this.snapshots.dropped(thread, snapshotId),
       snapshotOrphaned: (snapshot) => this.snapshots.freeMemory(snapshot.memory),
       instancesLost: (thread, reason) => this.persistent.lostWith(thread, reason),
-    }, this.replyLines?.table);
+    });
     this.snapshots = new SnapshotTable(this.scheduler, limits, native, maxGuestMemoryBytes, budget);
     this.persistent = new PersistentInstances(this.scheduler, this.snapshots, limits, budget, log);
     this.migrations = new InstanceMigrationSteps(this.persistent, budget);
@@ -191,10 +184,10 @@ export class GuestPool {
 
   // Calls: each in a fresh clone of the key's snapshot, on the next free call thread.
 
-  /** `limits`: the function's own (InvokeRequest.limits); its output limit never above the pool's. `reply`: where the thread may write the reply itself. */
-  handle(key: string, request: HttpRequestData, callId: string, limits: InvokeLimits = {}, reply?: DirectReply): Promise<CallResult> {
+  /** `limits`: the function's own (InvokeRequest.limits); its output limit never above the pool's. */
+  handle(key: string, request: HttpRequestData, callId: string, limits: InvokeLimits = {}): Promise<CallResult> {
     const { body, method, path, query, headers } = request;
-    return this.call(key, 'handle', [], body, callId, { method, path, query, headers }, undefined, undefined, limits.timeoutMs, limits.outputBytes, undefined, reply);
+    return this.call(key, 'handle', [], body, callId, { method, path, query, headers }, undefined, undefined, limits.timeoutMs, limits.outputBytes);
   }
 
   /** `onStarted` is called once the clone runs: its instance is ready and `on_restore` has returned. */
@@ -226,7 +219,6 @@ export class GuestPool {
     /** This call's output limit, at most the pool's. */
     outputBytes?: number,
     tasks?: TaskSource,
-    reply?: DirectReply,
   ): Promise<CallResult> {
     if (this.closing) return Promise.reject(new FlurryError('unavailable', 'the guest pool is closing'));
     if (!this.snapshots.get(key)) return Promise.reject(new FlurryError('not_found', `${key} is not warm on this host`));
@@ -235,7 +227,6 @@ export class GuestPool {
       message: {
         type: 'call', id: this.scheduler.messageId(), key, entry, args, input: own, request, notifyStart: onStarted !== undefined,
         ...(outputBytes !== undefined && { maxOutputBytes: Math.min(outputBytes, this.limits.maxOutputBytes) }),
-        ...(reply && this.replyLines && { reply }),
       },
       transfer: [own.buffer],
       timeoutMs: timeoutMs ?? this.limits.callTimeoutMs,

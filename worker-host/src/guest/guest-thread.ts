@@ -4,8 +4,8 @@
  * guest errors are answered as `failed`; they never end the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { InvokeReply, WireError } from '@flurry/core';
-import { encode, encodeFrame, FrameType, PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
+import type { WireError } from '@flurry/core';
+import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
 import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
 import { CurrentCall } from './current-call.js';
@@ -22,7 +22,6 @@ import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js
 import { serveMailbox } from './thread-mailbox.js';
 import { AheadWork } from './ahead-work.js';
 import { collectGarbage } from '../collect-garbage.js';
-import { ReplyWriter, type DirectReply } from '../reply-lines.js';
 
 /** Progress reports of a `run` reach the main thread at most this often; the last one comes with the result. */
 const PROGRESS_INTERVAL_MS = 50;
@@ -59,8 +58,6 @@ interface LiveInstance {
 const instances = new Map<string, LiveInstance>();
 
 const taskLoops = new TaskLoops();
-/** Writes call channels' replies itself (reply-lines.ts); the native pager's hosts only. */
-const replies = data.replyLines && pager ? new ReplyWriter(data.replyLines, pager, data.mailbox.id) : undefined;
 
 serveMailbox(data.mailbox, (msg, postedAt) => {
   if (!taskLoops.intercept(msg)) handle(msg, postedAt);
@@ -185,26 +182,10 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void
   if (error || !memory) post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the clone was not made' }, ...logs });
   else {
     const body = context.output.take();
-    const replied = msg.reply ? replyDirectly(msg.reply, context.status, context.headers, body, durationMs) : undefined;
-    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, replied, ...logs }, [body.buffer as ArrayBuffer]);
+    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
   if (clone && memory) factory.recycle(clone, true);
   prepareSpare(factory);
-}
-
-/**
- * Writes a call's reply frame to its channel (reply-lines.ts): what it left unwritten, or undefined when it wrote
- * nothing (the line was busy, the socket full, the reply larger than a frame): the main thread then writes it.
- */
-function replyDirectly(to: DirectReply, status: number, headers: [string, string][], body: Uint8Array, durationMs: number): Uint8Array | undefined {
-  if (!replies) return undefined;
-  const reply: InvokeReply = { ok: true, status, headers, body, hostId: to.hostId, durationMs };
-  const data = encode(reply);
-  // A frame's length counts its type and id (5 bytes) beside the reply; a larger one is refused by the main thread.
-  if (data.length > to.maxFrameBytes - 5) return undefined;
-  const frame = encodeFrame(FrameType.reply, to.frame, data);
-  const sent = replies.write(to, frame);
-  return sent > 0 ? frame.slice(sent) : undefined;
 }
 
 /** The answer is on its way (or a snapshot just came): the next instance is made ahead while no message waits. */

@@ -6,7 +6,6 @@ import type { GuestLimits, GuestLogLine, PagerMode } from './call-types.js';
 import type { EntryPoint, Snapshot } from './instance.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { MigrationOp, MigrationOpResult } from './migration-ops.js';
-import type { DirectReply } from '../reply-lines.js';
 
 /** What a guest thread needs of its mailbox (sent in its `workerData`, the port in the transfer list). */
 export interface MailboxEnd {
@@ -36,8 +35,6 @@ export interface GuestThreadData {
   registrationSlot: SharedArrayBuffer;
   /** Where its messages come from (thread-mailbox.ts); it reads nothing from its parent port. */
   mailbox: MailboxEnd;
-  /** The call channels' reply lines (reply-lines.ts), when its calls' replies may be written by the thread itself. */
-  replyLines?: SharedArrayBuffer;
 }
 
 /** What a guest thread is sent, through its mailbox (ThreadMailbox.post), in the order posted. */
@@ -49,12 +46,8 @@ export type ToThread =
    * made ahead serve every snapshot of that module; `instancesReusable`: so does the instance a clone ran in (ModuleVariants).
    */
   | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot; maximumPages: number; stackPointer?: string; moduleDigest?: string; instancesReusable?: boolean }
-  /**
-   * One call in a fresh instance (`maxOutputBytes`: its function's own, instead of the thread's); answered with `result` or `failed`,
-   * maybe after `started` and some `progress`. With `reply`, the thread writes a successful call's reply frame to its call channel
-   * itself when it can (reply-lines.ts).
-   */
-  | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean; maxOutputBytes?: number; reply?: DirectReply }
+  /** One call in a fresh instance (`maxOutputBytes`: its function's own, instead of the thread's); answered with `result` or `failed`, maybe after `started` and some `progress`. */
+  | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean; maxOutputBytes?: number }
   /** Make a persistent (service) instance of a snapshot: a clone that stays alive; answered with `created` or `failed`. */
   | { type: 'instance-create'; id: number; key: string; instanceId: string }
   /** `handle` on a persistent instance, whose memory and globals persist between requests; answered with `result` or `failed`. */
@@ -86,8 +79,7 @@ export interface GuestLogs {
 
 export type FromThread =
   | ({ type: 'warmed'; id: number; snapshot: Snapshot; initMs: number } & GuestLogs)
-  /** `replied`: the thread wrote the reply frame to the call's channel, all but these bytes (reply-lines.ts). */
-  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number }; memoryBytes?: number; replied?: Uint8Array } & GuestLogs)
+  | ({ type: 'result'; id: number; status: number; headers: [string, string][]; body: Uint8Array; durationMs: number; startMs: number; memory: MemoryStats; progress?: { done: number; total: number }; memoryBytes?: number } & GuestLogs)
   | ({ type: 'created'; id: number; memory: MemoryStats; startMs: number } & GuestLogs)
   /** The clone's instance is ready and `on_restore` has returned; the entry point runs next. */
   | { type: 'started'; id: number; startMs: number }

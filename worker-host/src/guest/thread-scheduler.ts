@@ -52,8 +52,6 @@ export class ThreadScheduler {
     private readonly maxInstanceThreads: number,
     private readonly log: Logger,
     private readonly events: ThreadEvents,
-    /** The call channels' reply lines, given to every thread (reply-lines.ts). */
-    private readonly replyLines?: SharedArrayBuffer,
   ) {}
 
   /** Starts `count` call threads and one instance thread ahead; resolves once the call threads run. */
@@ -355,7 +353,7 @@ export class ThreadScheduler {
   private spawn<H extends InstanceHolding | undefined>(holding: H): GuestThread & { holding: H } {
     const slot = new RegistrationSlot();
     const mailbox = new ThreadMailbox();
-    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd, replyLines: this.replyLines };
+    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd };
     const worker = new Worker(this.script, { workerData, transferList: [mailbox.threadEnd.port] });
     const thread: GuestThread & { holding: H } = { worker, mailbox, slot, online: false, retired: false, started: Promise.resolve(), holding };
     this.threads.add(thread);

@@ -238,10 +238,6 @@ export interface NativePager {
   memfdSeal(fd: number): void;
   fdSize(fd: number): number;
   closeFd(fd: number): void;
-  /** A new descriptor of the same open file (close-on-exec), valid until closeFd. */
-  dupFd(fd: number): number;
-  /** The bytes a socket took at once: send without blocking or SIGPIPE; 0 when it took none (full, or closed). */
-  sendNow(fd: number, bytes: Uint8Array): number;
   /** mmap(fd, MAP_PRIVATE | MAP_FIXED) over [base, base + length); length within the memory and the file. */
   mapSnapshotPrivate(memory: MemoryLike, fd: number, length: number): void;
   /** Fresh zero pages over [base, base + length) (anonymous MAP_FIXED): whatever a clone left in the memory is gone. Not while registered or tracked. */
