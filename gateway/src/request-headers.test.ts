@@ -17,7 +17,8 @@ let server: ReturnType<typeof serve>;
 let port: number;
 
 beforeAll(async () => {
-  server = serve({ fetch: app().fetch, port: 0, hostname: '127.0.0.1' });
+  // Not replacing the global Request and Response: other test files share this worker's globals.
+  server = serve({ fetch: app().fetch, port: 0, hostname: '127.0.0.1', overrideGlobalObjects: false });
   await once(server, 'listening');
   port = (server.address() as AddressInfo).port;
 });
