@@ -8,6 +8,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { FlurryError, newId, rejectedMessages, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
 import { readBody } from './request-body.js';
+import { header, headerList } from './request-headers.js';
 import type { FunctionRegistry } from './function-registry.js';
 import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
@@ -79,7 +80,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   app.notFound((c) => errorResponse(new FlurryError('not_found', `no route for ${c.req.method} ${c.req.path}`), c));
 
   app.use('*', async (c, next) => {
-    const given = c.req.header('x-request-id');
+    const given = header(c, 'x-request-id');
     const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : newId('req');
     c.set('requestId', requestId);
     // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
@@ -161,7 +162,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
       method: c.req.method,
       path: path || '/',
       query: q < 0 ? '' : rawUrl.slice(q + 1),
-      headers: requestHeaders(c, deps.auth.required),
+      headers: headerList(c, deps.auth.required),
       body: await readBody(c, deps.maxBodyBytes),
     };
     const reply = await deps.invoker.invoke(fn, req, c.get('trace'));
@@ -200,13 +201,4 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   });
 
   return app;
-}
-
-function requestHeaders(c: Context<Env>, hideAuthorization: boolean): [string, string][] {
-  const out: [string, string][] = [];
-  c.req.raw.headers.forEach((value, name) => {
-    if (hideAuthorization && name === 'authorization') return;
-    out.push([name, value]);
-  });
-  return out;
 }

@@ -7,13 +7,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { FlurryError } from '@flurry/core';
+import { header } from './request-headers.js';
 
 function tooLarge(limit: number): FlurryError {
   return new FlurryError('payload_too_large', `request body exceeds the limit of ${limit} bytes`);
 }
 
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
-  const declared = Number(c.req.header('content-length') ?? NaN);
+  const declared = Number(header(c, 'content-length') ?? NaN);
   if (declared > limit) throw tooLarge(limit);
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (!incoming) {
@@ -62,7 +63,7 @@ export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
  */
 export function streamBody(c: Context, limit: number, overLimit: () => FlurryError = () => tooLarge(limit)): ReadableStream<Uint8Array> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const declared = Number(c.req.header('content-length') ?? NaN);
+  const declared = Number(header(c, 'content-length') ?? NaN);
   if (declared > limit) {
     incoming?.resume();
     throw overLimit();

@@ -11,7 +11,7 @@
  * Without keys (FLURRY_AUTH=none) every caller is the admin of the default
  * tenant: a fleet for one person on one machine.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { DEFAULT_TENANT, FlurryError, type ApiKeyEntry, type Role } from '@flurry/core';
 
 export interface Caller {
@@ -68,7 +68,8 @@ export class KeyRing {
     if (!this.required) return NO_AUTH_CALLER;
     const key = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
     if (key === undefined || key.length > MAX_KEY_LENGTH) throw unauthorized();
-    const digest = createHash('sha256').update(key, 'utf8').digest();
+    // One-shot: no Hash object a call.
+    const digest = hash('sha256', key, 'buffer');
     let found: Caller | undefined;
     for (const known of this.buckets.get(digest.readUInt16BE(0)) ?? []) if (timingSafeEqual(digest, known.digest)) found = known.caller;
     if (!found) throw unauthorized();

@@ -8,6 +8,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { FlurryError, type Role } from '@flurry/core';
 import type { KeyRing } from './key-ring.js';
+import { header } from '../request-headers.js';
 
 /** The request variables every route reads to know who is calling. */
 export type CallerVariables = { tenant: string; role: Role };
@@ -15,7 +16,7 @@ export type CallerVariables = { tenant: string; role: Role };
 /** Sets `tenant` and `role` from the request's API key; 401 when it has none or an unknown one. */
 export function authenticate(ring: KeyRing): MiddlewareHandler<{ Variables: CallerVariables }> {
   return async (c, next) => {
-    const caller = ring.identify(c.req.header('authorization'));
+    const caller = ring.identify(header(c, 'authorization'));
     c.set('tenant', caller.tenant);
     c.set('role', caller.role);
     await next();

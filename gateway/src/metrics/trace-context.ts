@@ -9,6 +9,7 @@
  *   await invoker.invoke(fn, req, c.get('trace'));
  */
 import type { MiddlewareHandler } from 'hono';
+import { header } from '../request-headers.js';
 import { childSpan, formatTraceparent, parseTraceparent, TRACEPARENT, type Logger, type TraceContext } from '@flurry/core';
 
 export type TraceVariables = { trace: TraceContext };
@@ -16,7 +17,7 @@ export type TraceVariables = { trace: TraceContext };
 /** Sets the request's `trace` variable, answers with `traceparent`, and logs each request with its trace id at debug level. */
 export function traceContext(log: Logger): MiddlewareHandler<{ Variables: TraceVariables & { requestId: string } }> {
   return async (c, next) => {
-    const trace = childSpan(parseTraceparent(c.req.header(TRACEPARENT)));
+    const trace = childSpan(parseTraceparent(header(c, TRACEPARENT)));
     c.set('trace', trace);
     await next();
     // On the response's own headers: c.header() after the handler rebuilds the response as a Web stream.

@@ -11,6 +11,7 @@ import { MigrationReport, ServiceRecord } from '../api/records.js';
 import { base64Bytes, base64String } from '../base64-field.js';
 import { DataName, intFrom } from '../jobs/job-body.js';
 import { readBody } from '../request-body.js';
+import { header, headerList } from '../request-headers.js';
 import { MAX_INSTANCES } from './service-records.js';
 import type { Services } from './services.js';
 import type { UploadedData } from '../uploads/uploaded-data.js';
@@ -137,14 +138,11 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
     const rawUrl = c.req.url;
     const q = rawUrl.indexOf('?');
     const body = await readBody(c, deps.maxBodyBytes);
-    const headers: [string, string][] = [];
-    c.req.raw.headers.forEach((value, key) => {
-      if (!(deps.hideAuthorization && key === 'authorization')) headers.push([key, value]);
-    });
-    const routeKey = c.req.header(ROUTE_HEADER) || cookie(c.req.header('cookie'), ROUTE_COOKIE) || undefined;
+    const headers = headerList(c, deps.hideAuthorization);
+    const routeKey = header(c, ROUTE_HEADER) || cookie(header(c, 'cookie'), ROUTE_COOKIE) || undefined;
     // The host runs each request id once (a resend gets the first reply): an id the client chose, which it may
     // reuse, gets a suffix of its own; one the gateway made is unique already.
-    const requestId = c.get('requestId') === c.req.header('x-request-id') ? `${c.get('requestId')}.${randomBytes(6).toString('hex')}` : c.get('requestId');
+    const requestId = c.get('requestId') === header(c, 'x-request-id') ? `${c.get('requestId')}.${randomBytes(6).toString('hex')}` : c.get('requestId');
     const reply = await router.forward(c.get('tenant'), name, (record): InvokeRequest => ({
       requestId,
       tenant: record.tenant,
