@@ -65,6 +65,11 @@ export class JobCoordinator {
   private async lead(): Promise<void> {
     const nc = this.store.fabric.nc;
     this.control = serve(nc, 'jobControl', JobSubjects.control, (req) => this.onControl(req), { log: this.log });
+    // A job this gateway just made was never driven by anyone: nothing of it can be stored yet.
+    this.store.onCreated = (stored) => {
+      const key = jobKey(stored.record.tenant, stored.record.id);
+      if (this.leader && !this.runs.has(key)) this.drive(stored, true);
+    };
     this.watch = await followKv(this.store.jobs, {}, async (e) => {
       if (!this.leader) return;
       if (e.operation !== 'PUT' || e.value.length === 0) return;
@@ -83,12 +88,13 @@ export class JobCoordinator {
     }, this.log, 'jobs', () => this.store.fabric.nc.isClosed(), this.store.fabric.link);
   }
 
-  private drive(stored: StoredJob): JobRun {
+  /** `fresh`: a job this coordinator's gateway has just made (JobStore.onCreated), with nothing stored for it. */
+  private drive(stored: StoredJob, fresh = false): JobRun {
     const key = jobKey(stored.record.tenant, stored.record.id);
     const run = new JobRun({
       store: this.store, fleet: this.fleet, log: this.log, inFlight: this.inFlight, hostBackoff: this.hostBackoff, parentHosts: this.parentHosts,
       snapshotTimeoutMs: this.opts.snapshotTimeoutMs, tickMs: this.opts.tickMs ?? 250, getFunction: this.opts.getFunction,
-    }, stored);
+    }, stored, fresh);
     this.runs.set(key, run);
     this.log.info({ jobId: stored.record.id, state: stored.record.state }, 'driving job');
     void run.run().finally(() => {
@@ -99,6 +105,7 @@ export class JobCoordinator {
   }
 
   private stepDown(): void {
+    this.store.onCreated = undefined;
     this.control?.unsubscribe();
     this.control = undefined;
     this.watch?.stop();

@@ -83,6 +83,9 @@ export function reduceInputObject(record: JobRecord): string {
   return `${record.tenant}/${record.id}/reduce-input`;
 }
 
+/** The most a msgpack bin header takes (bin 32: a type byte and a 4-byte length). */
+const MSGPACK_BIN32_HEADER = 5;
+
 /** Room left in a reduce result's message for its fields besides the output. */
 const RESULT_FIELDS_BYTES = 64 * 1024;
 
@@ -96,8 +99,10 @@ const RESULT_FIELDS_BYTES = 64 * 1024;
  */
 export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, maxPayload: number): { request: ForkRequest; large: boolean } {
   const minOutputBytes = Math.max(0, maxPayload - RESULT_FIELDS_BYTES);
-  const inline = reduceRequest(job, inbox, framed, false, minOutputBytes);
-  if (encode(inline).length <= maxPayload) return { request: inline, large: false };
+  // Sized without encoding the input (0.9 MB for BLAST) a second time: the request without it, plus its bytes
+  // and their largest msgpack header.
+  const fields = encode(reduceRequest(job, inbox, new Uint8Array(0), false, minOutputBytes)).length;
+  if (fields + framed.length + MSGPACK_BIN32_HEADER <= maxPayload) return { request: reduceRequest(job, inbox, framed, false, minOutputBytes), large: false };
   return { request: reduceRequest(job, inbox, framed, true, minOutputBytes), large: true };
 }
 

@@ -77,6 +77,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   constructor(
     private readonly deps: JobRunDeps,
     readonly stored: StoredJob,
+    /** Made by this coordinator's gateway just now: no attempt was ever sent, so the streams hold nothing of it to read. */
+    private readonly fresh = false,
   ) {
     this.finished = new Promise((r) => (this.resolveFinished = r));
     this.outagesSeen = deps.store.fabric.link.outages;
@@ -198,7 +200,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     await this.attempts.listen(this.nc);
     // Inputs too large for a fork message go through the object store, once per job (again on resume: same bytes).
     this.inputObjects = await storeLargeInputs(store, this.record, this.spec);
-    await this.attempts.resume();
+    if (!this.fresh) await this.attempts.resume();
     // After the results kept meanwhile are counted: hosts of clones still to finish may have the snapshot's pages.
     await this.snapshot.resume();
     this.lastRead = Date.now();
@@ -275,16 +277,29 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
 
   private freeSlots = (h: HostRecord): number => slotsLeft(h, this.deps.inFlight);
 
-  /** All clones done: reduce when asked, done, then release the snapshot everywhere. */
+  /**
+   * All clones done: reduce when asked, done, then release the snapshot everywhere. The reduce runs from the
+   * outputs heard while the check that every result is in the results stream (a stream info) is made: the
+   * reduce's output counts, and the job is done, only once the check has passed.
+   */
   private async complete(): Promise<void> {
     const { tenant, id } = this.record;
-    const unkept = await this.deps.store.unkeptResults(tenant, id, outputCount(this.record), RESULTS_STORED_WAIT_MS);
-    if (unkept.missing.length > 0 && unkept.full) {
-      const which = `${unkept.missing.slice(0, 8).join(', ')}${unkept.missing.length > 8 ? ', …' : ''}`;
-      await this.fail({ code: 'storage_full', message: `the results of clones ${which} were not kept: the results stream ${ResultsStream} is full (its limit is FLURRY_STORE_MAX_BYTES)` });
-      return;
-    }
+    const checked = this.deps.store.unkeptResults(tenant, id, outputCount(this.record), RESULTS_STORED_WAIT_MS);
+    // A task job's clones still running (backups of tasks done meanwhile) are stopped.
+    const stopClones = this.tasks?.endRunning() ?? false;
+    const reducing = this.spec.reduce ? this.reduce(checked) : undefined;
+    // Awaited below; a broker outage that fails the check first leaves it to end on its own.
+    reducing?.catch(() => undefined);
+    const unkept = await checked;
     if (unkept.missing.length > 0) {
+      // The reduce ends without a word (it waits for the check before anything it could not undo).
+      await reducing;
+      if (this.over()) return;
+      if (unkept.full) {
+        const which = `${unkept.missing.slice(0, 8).join(', ')}${unkept.missing.length > 8 ? ', …' : ''}`;
+        await this.fail({ code: 'storage_full', message: `the results of clones ${which} were not kept: the results stream ${ResultsStream} is full (its limit is FLURRY_STORE_MAX_BYTES)` });
+        return;
+      }
       // Heard done, but the result never reached the stream (its host died before its publish was
       // stored, or the stream's leader was lost first): run again, as clones lost to the platform.
       const why = `its result was heard but not stored in ${ResultsStream} within ${RESULTS_STORED_WAIT_MS} ms`;
@@ -294,12 +309,16 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
         this.log.warn({ jobId: id, index, hostId: host }, `clone ${why}; forking it again`);
         this.attempts.platformLoss(index, host, why);
       }
+      if (this.record.state === 'reducing') this.setState('running');
       this.finishing = false;
       return;
     }
-    // A task job's clones still running (backups of tasks done meanwhile) are stopped.
-    const stopClones = this.tasks?.endRunning() ?? false;
-    if (this.spec.reduce && !(await this.reduce())) return;
+    if (reducing) {
+      const reduced = await reducing;
+      if (!reduced) return;
+      await this.deps.store.putBlob(`${tenant}/${id}/reduced`, reduced);
+      this.emit('reduced', { bytes: reduced.length });
+    }
     await this.snapshot.descriptorStored;
     if (this.over()) return;
     this.record.finishedAt = Date.now();
@@ -310,12 +329,19 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     await this.snapshot.release(stopClones);
   }
 
-  /** Reduces the clones' outputs (again after a lost parent, up to the job's retries); false when the job ended meanwhile. */
-  private async reduce(): Promise<boolean> {
-    const { tenant, id } = this.record;
+  /**
+   * Reduces the clones' outputs (again after a lost parent, up to the job's retries); undefined when the job
+   * ended meanwhile, failed, or `checked` found results missing from the stream. It reads the stream, and
+   * fails the job, only once `checked` found every result there; outputs all heard before go at once.
+   */
+  private async reduce(checked: Promise<{ missing: number[] }>): Promise<Uint8Array | undefined> {
+    const { id } = this.record;
+    const stored = async () => (await checked).missing.length === 0;
+    const held = this.tasks?.heldOutputs();
+    if (!held && !(await stored())) return undefined;
     this.setState('reducing');
     void this.persistNow(); // in order before `done`: the reduce does not wait for it
-    const outputs = this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(tenant, id, outputCount(this.record));
+    const outputs = held ?? (this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(this.record.tenant, id, outputCount(this.record)));
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);
@@ -323,7 +349,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       if (!cold && (!this.record.snapshotId || this.snapshot.parentLost(new Set(this.liveHosts().map((h) => h.id))))) {
         this.record.snapshotId = undefined;
         await this.snapshot.make(this.liveHosts(), this.freeSlots);
-        if (this.terminal()) return false;
+        if (this.terminal()) return undefined;
         if (!this.record.snapshotId) continue;
         this.setState('reducing');
       }
@@ -341,16 +367,14 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
         lastError = toWireError(err);
         this.log.warn({ jobId: id, err: lastError.message }, 'reduce failed');
       }
-      if (this.stopped) return false;
+      if (this.stopped) return undefined;
     }
-    if (this.terminal()) return false;
+    if (!(await stored()) || this.terminal()) return undefined;
     if (!reduced) {
       await this.fail({ code: lastError?.code ?? 'internal', message: `reduce failed: ${lastError?.message}` });
-      return false;
+      return undefined;
     }
-    await this.deps.store.putBlob(`${tenant}/${id}/reduced`, reduced);
-    this.emit('reduced', { bytes: reduced.length });
-    return true;
+    return reduced;
   }
 
   private async failWithClones(): Promise<void> {

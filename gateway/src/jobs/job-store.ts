@@ -39,6 +39,12 @@ export class JobStore {
    */
   private readonly specsWritten = new Map<string, Uint8Array>();
   private specsWrittenBytes = 0;
+  /**
+   * Told of each job this gateway's POST made, right after its record is written (the coordinator, while
+   * it leads): its driver starts from here instead of waiting for its watch of the jobs bucket to deliver
+   * the record and reading the record back.
+   */
+  onCreated?: (stored: StoredJob) => void;
 
   private constructor(
     readonly fabric: Fabric,
@@ -93,6 +99,7 @@ export class JobStore {
       // Kept before the record exists: the coordinator's watch may see the record before this returns.
       this.keepSpec(specObject, bytes);
       await this.jobs.create(jobKey(tenant, id), encode(mine));
+      this.onCreated?.(structuredClone(mine));
       return { stored: mine, created: true };
     } catch (err) {
       this.takeSpec(specObject);

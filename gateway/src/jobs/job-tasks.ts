@@ -225,6 +225,14 @@ export class JobTasks implements TaskHooks {
     if (this.ledger.allDone) this.job.wake();
   }
 
+  /** The task outputs in task order when every one was heard in one run (none to read back from the stream), for reduce. */
+  heldOutputs(): Uint8Array[] | undefined {
+    const outputs = this.outputs;
+    if (!outputs) return undefined;
+    for (let t = 0; t < outputs.length; t++) if (!outputs[t]) return undefined;
+    return outputs as Uint8Array[];
+  }
+
   /** The task outputs in task order, for reduce: those heard in one run from here, the rest (and large ones) from the results stream. */
   async outputsInOrder(): Promise<Uint8Array[]> {
     const { tenant, id } = this.record;
