@@ -65,7 +65,7 @@ export class WorkerHost {
   ) {
     this.id = id;
     this.pager = pager;
-    this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, log);
+    this.heartbeat = new Heartbeat(fabric.hosts, id, fabric.link, () => this.record(), config.heartbeatMs, (config.hostTtlSeconds * 1000) / 3, log);
     const guestLogs = guestLogPublisher(fabric.nc, fabric.link, id, log);
     metrics.watch(pool, budget, guestLogs);
     this.functions = new WarmFunctions({
