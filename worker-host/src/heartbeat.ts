@@ -45,17 +45,18 @@ export class Heartbeat {
   /** The period's look: writes the record if it changed, or if the liveness beat is due. */
   private async tick(): Promise<void> {
     const record = this.record();
+    const content = contentOf(record);
     const w = this.written;
-    if (w && w.content === contentOf(record) && performance.now() - w.at < this.livenessMs) return;
-    await this.write(record);
+    if (w && w.content === content && performance.now() - w.at < this.livenessMs) return;
+    await this.write(record, content);
   }
 
-  private async write(record: HostRecord): Promise<void> {
+  private async write(record: HostRecord, content = contentOf(record)): Promise<void> {
     // Nothing reaches the hosts bucket while the broker is away; the reconnect beats at once.
     if (!this.link.connected) return;
     try {
       await this.hosts.put(this.hostId, encode(record));
-      this.written = { content: contentOf(record), at: performance.now() };
+      this.written = { content, at: performance.now() };
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');
     }
