@@ -3,7 +3,7 @@
 // instances, sticky routing, scaling by PATCH, and deletion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFleet } from '../infra/src/local-fleet.js';
-import { gatewayApi, json } from './helpers/gateway-api.js';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { startRoomFleet } from './helpers/room-fleet.js';
 
 let fleet: LocalFleet;
@@ -31,7 +31,11 @@ describe('services', () => {
     // Sent right away, while the first instances start: held, not refused.
     const early = await api('GET', '/svc/room/state');
     expect((await json(early, 200)).members).toEqual([]);
-    const svc = await service('room');
+    // The request is answered by the first instance up; the second is routed to once it is written.
+    const svc = await until('two instances', async () => {
+      const s = await service('room');
+      return s.instances.length === 2 ? s : undefined;
+    }, 30_000);
     expect(svc.instances).toHaveLength(2);
     expect(new Set(svc.instances.map((i) => i.host)).size).toBe(2);
     const list = await json<{ services: Service[] }>(await api('GET', '/v1/services'), 200);
@@ -132,9 +136,12 @@ describe('services', () => {
 
   it('host loss - an instance whose host died is replaced on another host, and the request is held, not failed', async () => {
     await json(await api('POST', '/v1/services', { name: 'lost', function: 'room', min: 2 }), 201);
-    expect((await api('GET', '/svc/lost/state')).status).toBe(200); // held until the instances are up
-    const before = (await service('lost')).instances;
-    expect(before).toHaveLength(2);
+    expect((await api('GET', '/svc/lost/state')).status).toBe(200); // held until the first instance is up
+    const before = await until('two instances', async () => {
+      const list = (await service('lost')).instances;
+      return list.length === 2 ? list : undefined;
+    }, 30_000);
+    expect(new Set(before.map((i) => i.host)).size).toBe(2);
     const victim = before[0];
     const proc = fleet.hosts.find((h) => h.ready.hostId === victim.host || h.name === victim.host)!;
     expect(proc, `no process for ${victim.host}`).toBeDefined();

@@ -75,28 +75,41 @@ export class InstanceScaling {
     const key = serviceKey(tenant, name);
     return store.locked(key, async () => {
       const { record, instances } = await store.read(key, true);
-      const made: ServiceInstanceRecord[] = [];
-      let written = Promise.resolve();
       // Counted again under the lock: a reconcile that ran meanwhile (a new service's first instance) made some already.
-      const missing = Math.min(want, record.max) - instances.length;
-      await Promise.all(hosts.slice(0, Math.max(0, missing)).map(async (host, i) => {
-        // Fall back to the other chosen hosts, then to the ranked ones.
-        const order = [host, ...hosts.filter((h) => h.id !== host.id).slice(i), ...serviceInstanceHosts(this.deps.fleet.live(), instances)];
-        const inst = await this.createInstanceOn(record, order).catch((err: unknown) => {
-          this.deps.log.warn({ service: `${tenant}/${name}`, hostId: host.id, err: (err as Error).message }, 'scale-out instance failed');
-          return undefined;
-        });
-        if (!inst) return;
-        written = written.then(async () => {
-          const now = await store.read(key, true);
-          await store.writeInstances(key, now.record, [...now.instances, inst], now.instances);
-          made.push(inst);
-        });
-        await written;
-      }));
+      const made = await this.createAtOnce(key, record, instances, hosts, Math.min(want, record.max) - instances.length, (host, err) =>
+        this.deps.log.warn({ service: `${tenant}/${name}`, hostId: host.id, err: (err as Error).message }, 'scale-out instance failed'));
       this.deps.log.info({ service: `${tenant}/${name}`, reason, added: made.length, hosts: made.map((m) => m.host) }, 'service scaled out');
       return made;
     });
+  }
+
+  /**
+   * Makes up to `count` instances at once, one on each of the first `hosts`
+   * (each falling back to the other chosen hosts, then to the ranked ones);
+   * each is written, and so routed to, as soon as it is up. Resolves to the
+   * instances made; `failed` hears of each that was not.
+   */
+  private async createAtOnce(
+    key: string, record: ServiceRecord, instances: ServiceInstanceRecord[], hosts: HostRecord[], count: number,
+    failed: (host: HostRecord, err: unknown) => void,
+  ): Promise<ServiceInstanceRecord[]> {
+    const made: ServiceInstanceRecord[] = [];
+    // One write at a time: concurrent compare-and-set writes of one record would only retry each other.
+    let written = Promise.resolve();
+    await Promise.all(hosts.slice(0, Math.max(0, count)).map(async (host, i) => {
+      const order = [host, ...hosts.filter((h) => h.id !== host.id).slice(i), ...serviceInstanceHosts(this.deps.fleet.live(), instances)];
+      const inst = await this.createInstanceOn(record, order).catch((err: unknown) => {
+        failed(host, err);
+        return undefined;
+      });
+      if (!inst) return;
+      written = written.then(async () => {
+        await this.deps.store.writeInstances(key, record, [inst], []);
+        made.push(inst);
+      });
+      await written;
+    }));
+    return made;
   }
 
   /**
@@ -138,27 +151,25 @@ export class InstanceScaling {
     // Instances on a draining host still serve until they are migrated away; on a silent host they are kept
     // for the grace (it may be paused and come back with their state).
     let instances = c.instances.filter((i) => !fleet.silentLongerThan(i.host, this.deps.instanceLostMs));
-    let changed = instances.length !== c.instances.length;
+    if (instances.length !== c.instances.length) await store.writeInstances(key, c.record, instances, c.instances);
+    // The missing instances are made at once, on as many hosts: a service of min N starts in one instance's time.
     let lastError: unknown;
     while (instances.length < c.record.min) {
-      const made = await this.createInstanceOn(c.record, serviceInstanceHosts(fleet.live(), instances)).catch((err: unknown) => {
+      const made = await this.createAtOnce(key, c.record, instances, serviceInstanceHosts(fleet.live(), instances), c.record.min - instances.length, (_host, err) => {
         lastError = err;
-        return undefined;
       });
-      if (!made) break;
-      instances = [...instances, made];
-      changed = true;
-      await store.writeInstances(key, c.record, instances, c.instances);
+      if (made.length === 0) break;
+      instances = [...instances, ...made];
     }
-    while (instances.length > c.record.max) {
-      const victim = instances[instances.length - 1];
-      instances = instances.slice(0, -1);
-      changed = true;
-      await this.destroy(tenant, name, victim);
+    if (instances.length > c.record.max) {
+      // Out of routing first, then destroyed.
+      const victims = instances.slice(c.record.max);
+      await store.writeInstances(key, c.record, instances.slice(0, c.record.max), instances);
+      instances = instances.slice(0, c.record.max);
+      for (const victim of victims) await this.destroy(tenant, name, victim);
     }
-    if (changed) await store.writeInstances(key, c.record, instances, c.instances);
     this.deps.log.info({ service: `${tenant}/${name}`, reason, instances: instances.length, min: c.record.min, max: c.record.max }, 'service scaled');
-    if (lastError) throw lastError;
+    if (lastError && instances.length < c.record.min) throw lastError;
   }
 
   /** Creates an instance on the first of `hosts` (up to HOSTS_TRIED tried) that makes one. */
