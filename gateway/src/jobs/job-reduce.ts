@@ -6,7 +6,7 @@
  * The input goes in the message whenever it fits (reduceForkRequest); the
  * output is stored by the host, and the result names that object.
  */
-import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink, type CloneResult } from '@flurry/core';
+import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { reduceForkRequest, reduceInputObject, reduceOutputPrefix, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
 import type { JobStore } from './job-store.js';
@@ -20,18 +20,6 @@ export interface ReduceDeps {
 /** What a reduce gave: the object its host stored the output in (in JobOutputObjects) and its size, or, with no object, the output itself. */
 export type Reduced = { object: string; bytes: number } | { output: Uint8Array };
 
-/**
- * What the reduce's result gives: its output, or the object that holds it, which must be `expected` (the one
- * this request's host was asked to write: the job keeps it as its result). `bytes` is -1 from a host that did
- * not say the object's size. Throws the reduce's error, or `internal` for a result naming another object.
- */
-export function reducedFrom(r: CloneResult, expected: string): Reduced {
-  if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
-  if (!r.outputObject) return { output: r.output ?? new Uint8Array(0) };
-  if (r.outputObject !== expected) throw new FlurryError('internal', `the reduce's result names the output object ${r.outputObject}, not ${expected}`);
-  return { object: r.outputObject, bytes: r.outputBytes ?? -1 };
-}
-
 /** Runs the reduce on `host`; throws the host's or the guest's error, `timeout`, or `unavailable` (an outage). */
 export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string, framed: Uint8Array): Promise<Reduced> {
   const { record, spec } = job;
@@ -44,9 +32,13 @@ export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string
     const results = await inbox.all(waitMs, deps.link).catch((err: unknown) => {
       throw err instanceof FlurryError && err.code === 'timeout' ? new FlurryError('timeout', `reduce did not finish within ${spec.timeoutMs} ms`) : err;
     });
-    const reduced = reducedFrom(results[0]!, `${reduceOutputPrefix(record)}/0/${request.requestId}`);
-    if ('object' in reduced && reduced.bytes < 0) return { object: reduced.object, bytes: await deps.store.outputSize(reduced.object) };
-    return reduced;
+    const r = results[0]!;
+    if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
+    if (!r.outputObject) return { output: r.output ?? new Uint8Array(0) };
+    // The job's result is this object: it must be the one this request's host was asked to write.
+    const expected = `${reduceOutputPrefix(record)}/0/${request.requestId}`;
+    if (r.outputObject !== expected) throw new FlurryError('internal', `the reduce's result names the output object ${r.outputObject}, not ${expected}`);
+    return { object: r.outputObject, bytes: r.outputBytes ?? (await deps.store.outputSize(r.outputObject)) };
   } finally {
     inbox.close();
   }
