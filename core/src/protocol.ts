@@ -424,10 +424,8 @@ export interface CloneResult {
   pages: PageCounts;
   faultWaitMs: number;
   progress?: { done: number; total: number };
-  /** The object (in JobOutputObjects) holding the output, when it was too large to send or the fork asked for it there (a reduce's). */
+  /** The object (in ForkRequest.objects.store) holding the output, when it was too large to send. */
   outputObject?: string;
-  /** The size of the output in `outputObject`. */
-  outputBytes?: number;
   /** A task job's clone that failed in `run_task`: the task it was running (a time limit ends the clone, not only the task). */
   task?: number;
   /**
@@ -757,11 +755,6 @@ export interface StoredJob {
   doneEventsStored?: number[];
   /** The W3C traceparent of the request that submitted the job (trace.ts): its fork requests carry it to the hosts. */
   traceparent?: string;
-  /**
-   * The reduce's output: the object its host stored in JobOutputObjects (`<tenant>/<jobId>/reduce-out/0/<request id>`).
-   * Absent when reduce gave no output object (the coordinator then stored the output as `<tenant>/<jobId>/reduced` in JobObjects).
-   */
-  reducedObject?: string;
 }
 
 export interface IdempotencyEntry {

@@ -155,7 +155,7 @@ const releaseReply = z.object({
 const cloneResult = z.object({
   requestId: str, hostId: str, index: num, ok: z.boolean(), output: bytes.optional(), error: wireError.optional(),
   startMs: num, runMs: num, createdMs: ms.optional(), firstFaultMs: ms.optional(), pages: pageCounts, faultWaitMs: num,
-  progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(), outputBytes: count.optional(), task: count.optional(),
+  progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(), task: count.optional(),
   taskRunMs: arrayOf(ms).refine((a) => a.length >= 1 && a.length <= MAX_TASKS, { message: `expected 1 to ${MAX_TASKS} tasks` }).optional(),
 });
 const taskRequest = z.object({
@@ -220,7 +220,6 @@ const jobSpec = z.object({
 const storedJob = z.object({
   record: jobRecord, callbackUrl: str.optional(), specObject: str.optional(), dispatch: recordOf(num, str).optional(), parentIncarnation: num.optional(),
   cancelRequested: z.boolean().optional(), eventSeq: num.optional(), doneEventsStored: arrayOf(num).optional(), traceparent: str.optional(),
-  reducedObject: str.optional(),
 });
 const idempotencyEntry = z.object({ jobId: str, bodyHash: str });
 const jobControlRequest = z.object({ action: z.literal('cancel'), tenant: str, jobId: str });

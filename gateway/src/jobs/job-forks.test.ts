@@ -10,12 +10,12 @@ const job: JobForkFacts = {
 };
 
 describe('reduce fork request', () => {
-  it('inline - an input that fits the broker\'s largest message goes in the request; the output, any size, is stored by the host as the job\'s reduce-out object', () => {
+  it('inline - an input that fits the broker\'s largest message goes in the request, and outputs up to it in the result', () => {
     const framed = new Uint8Array(900_000).fill(7);
     const { request, large } = reduceForkRequest(job, 'inbox', framed, 8 * 1024 * 1024);
     expect(large).toBe(false);
     expect(request.clones).toEqual([{ index: 0, input: framed }]);
-    expect(request.objects).toMatchObject({ inputs: {}, outputPrefix: 't/job-1/reduce-out', minOutputBytes: 0 });
+    expect(request.objects).toMatchObject({ inputs: {}, minOutputBytes: 8 * 1024 * 1024 - 64 * 1024 });
     expect(request).toMatchObject({ entry: 'reduce', resultSubject: 'inbox', count: 3 });
   });
 
@@ -25,6 +25,6 @@ describe('reduce fork request', () => {
     expect(large).toBe(true);
     expect(request.clones[0].input.length).toBe(0);
     expect(request.objects?.inputs).toEqual({ 0: 't/job-1/reduce-input' });
-    expect(request.objects?.minOutputBytes).toBe(0);
+    expect(request.objects?.minOutputBytes).toBe(1024 * 1024 - 64 * 1024);
   });
 });

@@ -86,33 +86,29 @@ export function reduceInputObject(record: JobRecord): string {
 /** The most a msgpack bin header takes (bin 32: a type byte and a 4-byte length). */
 const MSGPACK_BIN32_HEADER = 5;
 
-/** Where the reduce's host stores its output (`<prefix>/0/<request id>`): the job keeps it there as its result. */
-export function reduceOutputPrefix(record: Pick<JobRecord, 'tenant' | 'id'>): string {
-  return `${record.tenant}/${record.id}/reduce-out`;
-}
+/** Room left in a reduce result's message for its fields besides the output. */
+const RESULT_FIELDS_BYTES = 64 * 1024;
 
 /**
  * The fork request of the job's reduce, `reduce(count)` once, its result to
  * `inbox`, for a broker whose largest message is `maxPayload` bytes: its
- * framed input goes in the message whenever it fits, else through the job's
- * objects (`large`: the input is to be stored as reduceInputObject first;
- * through the object store it would be written and read back once more).
- * The output is stored by the reduce's host, which the result names: the job
- * keeps that object as its result, so the output does not come back to the
- * coordinator only to be stored from there (for BLAST, 860 KB through the
- * broker twice more between the reduce and `done`).
+ * framed input and its output go in the messages whenever they fit, else
+ * through the job's objects (`large`: the input is to be stored as
+ * reduceInputObject first). Through the object store, each would be written
+ * and read back once more (an 860 KB BLAST reduce spent 100–300 ms so).
  */
 export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, maxPayload: number): { request: ForkRequest; large: boolean } {
+  const minOutputBytes = Math.max(0, maxPayload - RESULT_FIELDS_BYTES);
   // Sized without encoding the input (0.9 MB for BLAST) a second time: the request without it, plus its bytes
   // and their largest msgpack header.
-  const fields = encode(reduceRequest(job, inbox, new Uint8Array(0), false)).length;
-  if (fields + framed.length + MSGPACK_BIN32_HEADER <= maxPayload) return { request: reduceRequest(job, inbox, framed, false), large: false };
-  return { request: reduceRequest(job, inbox, framed, true), large: true };
+  const fields = encode(reduceRequest(job, inbox, new Uint8Array(0), false, minOutputBytes)).length;
+  if (fields + framed.length + MSGPACK_BIN32_HEADER <= maxPayload) return { request: reduceRequest(job, inbox, framed, false, minOutputBytes), large: false };
+  return { request: reduceRequest(job, inbox, framed, true, minOutputBytes), large: true };
 }
 
-function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean): ForkRequest {
+function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean, minOutputBytes: number): ForkRequest {
   const { record, spec } = job;
-  const { id } = record;
+  const { tenant, id } = record;
   return {
     requestId: `${id}.reduce.${Date.now().toString(36)}`,
     jobId: id,
@@ -124,8 +120,7 @@ function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, lar
     entry: 'reduce',
     timeoutMs: spec.timeoutMs,
     ...coldBoot(spec),
-    // Every output, whatever its size, is stored by the host (minOutputBytes 0).
-    objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: reduceOutputPrefix(record), minOutputBytes: 0 },
+    objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes },
   };
 }
 

@@ -3,12 +3,11 @@
  * snapshot's `reduce(count)` (docs/jobs.md, "Reduce"); the result comes back
  * to an inbox of the coordinator, not through a stream, so a broker outage
  * while it runs loses it and ends the wait (the job's next step reduces again).
- * The input goes in the message whenever it fits (reduceForkRequest); the
- * output is stored by the host, and the result names that object.
+ * Input and output go in the messages whenever they fit (reduceForkRequest).
  */
 import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { reduceForkRequest, reduceInputObject, reduceOutputPrefix, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
+import { reduceForkRequest, reduceInputObject, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
 import type { JobStore } from './job-store.js';
 
 export interface ReduceDeps {
@@ -17,11 +16,8 @@ export interface ReduceDeps {
   link: BrokerLink;
 }
 
-/** What a reduce gave: the object its host stored the output in (in JobOutputObjects) and its size, or, with no object, the output itself. */
-export type Reduced = { object: string; bytes: number } | { output: Uint8Array };
-
-/** Runs the reduce on `host`; throws the host's or the guest's error, `timeout`, or `unavailable` (an outage). */
-export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string, framed: Uint8Array): Promise<Reduced> {
+/** Runs the reduce on `host` and returns its output; throws the host's or the guest's error, `timeout`, or `unavailable` (an outage). */
+export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string, framed: Uint8Array): Promise<Uint8Array> {
   const { record, spec } = job;
   const waitMs = spec.timeoutMs + START_GRACE_MS;
   const inbox = await ResultInbox.open(deps.nc, 'reduce', 1);
@@ -34,11 +30,8 @@ export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string
     });
     const r = results[0]!;
     if (!r.ok) throw FlurryError.fromWire(r.error ?? { code: 'internal', message: 'reduce failed' });
-    if (!r.outputObject) return { output: r.output ?? new Uint8Array(0) };
-    // The job's result is this object: it must be the one this request's host was asked to write.
-    const expected = `${reduceOutputPrefix(record)}/0/${request.requestId}`;
-    if (r.outputObject !== expected) throw new FlurryError('internal', `the reduce's result names the output object ${r.outputObject}, not ${expected}`);
-    return { object: r.outputObject, bytes: r.outputBytes ?? (await deps.store.outputSize(r.outputObject)) };
+    if (r.outputObject) return deps.store.objectOutput(record.tenant, record.id, r.outputObject);
+    return r.output ?? new Uint8Array(0);
   } finally {
     inbox.close();
   }

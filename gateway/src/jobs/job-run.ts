@@ -23,7 +23,7 @@ import { CloneDispatch, type DispatchOwner } from './clone-dispatch.js';
 import { JobEventWriter, recordStored } from './job-event-writer.js';
 import { isColdBoot, outputCount, storeLargeInputs, type JobForkFacts } from './job-forks.js';
 import { JobRecordWriter } from './job-record-writer.js';
-import { reduceOn, type Reduced } from './job-reduce.js';
+import { reduceOn } from './job-reduce.js';
 import { taskCloneRoom } from './machine-cores.js';
 import { JobSnapshot, type ParentHostMemory, type SnapshotOwner } from './job-snapshot.js';
 import type { JobStore } from './job-store.js';
@@ -316,10 +316,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     if (reducing) {
       const reduced = await reducing;
       if (!reduced) return;
-      // The output object its host stored is the job's result (written with `done` below); no output object, the output is stored here.
-      if ('object' in reduced) this.stored.reducedObject = reduced.object;
-      else await this.deps.store.putBlob(`${tenant}/${id}/reduced`, reduced.output);
-      this.emit('reduced', { bytes: 'object' in reduced ? reduced.bytes : reduced.output.length });
+      await this.deps.store.putBlob(`${tenant}/${id}/reduced`, reduced);
+      this.emit('reduced', { bytes: reduced.length });
     }
     await this.snapshot.descriptorStored;
     if (this.over()) return;
@@ -336,7 +334,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
    * ended meanwhile, failed, or `checked` found results missing from the stream. It reads the stream, and
    * fails the job, only once `checked` found every result there; outputs all heard before go at once.
    */
-  private async reduce(checked: Promise<{ missing: number[] }>): Promise<Reduced | undefined> {
+  private async reduce(checked: Promise<{ missing: number[] }>): Promise<Uint8Array | undefined> {
     const { id } = this.record;
     const stored = async () => (await checked).missing.length === 0;
     const held = this.tasks?.heldOutputs();
@@ -344,7 +342,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     this.setState('reducing');
     void this.persistNow(); // in order before `done`: the reduce does not wait for it
     const outputs = held ?? (this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(this.record.tenant, id, outputCount(this.record)));
-    let reduced: Reduced | undefined;
+    let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);
     for (let attempt = 0; attempt <= this.spec.retries && !reduced; attempt++) {
@@ -371,11 +369,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       }
       if (this.stopped) return undefined;
     }
-    if (!(await stored()) || this.terminal()) {
-      // Not the job's result: its output object is nobody's.
-      if (reduced && 'object' in reduced) void this.deps.store.dropOutput(reduced.object).catch(() => undefined);
-      return undefined;
-    }
+    if (!(await stored()) || this.terminal()) return undefined;
     if (!reduced) {
       await this.fail({ code: lastError?.code ?? 'internal', message: `reduce failed: ${lastError?.message}` });
       return undefined;

@@ -77,21 +77,9 @@ export class JobStore {
   }
 
   async record(tenant: string, jobId: string): Promise<JobRecord> {
-    return (await this.stored(tenant, jobId)).record;
-  }
-
-  /** The job's KV value (its record and the coordinator's notes); not_found when there is none. */
-  async stored(tenant: string, jobId: string): Promise<StoredJob> {
     const got = await this.get(tenant, jobId);
     if (!got) throw new FlurryError('not_found', `no job "${jobId}"`);
-    return got.stored;
-  }
-
-  /** The reduce's output of a done job: the object its host stored, or (jobs whose reduce stored none, and older ones) the coordinator's copy; null without reduce. */
-  async reducedOutput(stored: StoredJob): Promise<Uint8Array | null> {
-    const { tenant, id } = stored.record;
-    if (stored.reducedObject) return this.objectOutput(tenant, id, stored.reducedObject);
-    return this.getBlob(`${tenant}/${id}/reduced`);
+    return got.stored.record;
   }
 
   /**
@@ -352,18 +340,6 @@ export class JobStore {
     const bytes = await this.outputs.getBlob(name);
     if (!bytes) throw new FlurryError('internal', `the output object ${name} is missing`);
     return bytes;
-  }
-
-  /** The size of one of the job's output objects (a reduce's result from a host that did not give it). */
-  async outputSize(name: string): Promise<number> {
-    const info = await this.outputs.info(name);
-    if (!info) throw new FlurryError('internal', `the output object ${name} is missing`);
-    return info.size;
-  }
-
-  /** Deletes one of the job's output objects that no result counts (a reduce whose output the job did not keep). */
-  async dropOutput(name: string): Promise<void> {
-    await this.outputs.delete(name);
   }
 
   /** Every job id of a tenant, newest first. */

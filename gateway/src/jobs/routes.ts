@@ -145,11 +145,10 @@ export function jobRoutes(deps: JobRoutesDeps) {
       ...errorResponses,
     },
   }), async (c) => {
-    const stored = await store.stored(c.get('tenant'), c.req.valid('param').id);
-    const job = stored.record;
+    const job = await store.record(c.get('tenant'), c.req.valid('param').id);
     if (job.state === 'failed') throw new FlurryError('conflict', `job ${job.id} failed: ${job.error?.code ?? 'internal'}: ${job.error?.message ?? ''}`);
     if (job.state !== 'done') throw new FlurryError('conflict', `job ${job.id} is ${job.state}, not done`);
-    const reduced = await store.reducedOutput(stored);
+    const reduced = await store.getBlob(`${job.tenant}/${job.id}/reduced`);
     if (reduced) return new Response(reduced as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } });
     const outputs = job.tasks ? await store.taskOutputs(job.tenant, job.id, job.tasks.total, 'empty') : await store.outputsInOrder(job.tenant, job.id, outputCount(job), 'empty');
     return c.json({ outputs: outputs.map((o) => Buffer.from(o).toString('base64')) }, 200);

@@ -1,7 +1,7 @@
 /** The object stores a fork reads and writes (uploaded init data, jobs' clone inputs and outputs), each opened once. */
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
-import { FlurryError, JobOutputObjects, isStorageFull, maxPayload, openExistingObjects, readDataObject, untilStored, type BrokerLink, type InitDataRef, type Logger } from '@flurry/core';
+import { FlurryError, JobOutputObjects, isStorageFull, openExistingObjects, readDataObject, untilStored, type BrokerLink, type InitDataRef, type Logger } from '@flurry/core';
 
 export class ForkObjects {
   private readonly stores = new Map<string, Promise<ObjectStore>>();
@@ -34,10 +34,7 @@ export class ForkObjects {
    * instead of retrying for minutes.
    */
   async putOutput(name: string, output: Uint8Array, stopped: () => boolean): Promise<void> {
-    // Chunks as large as a message may be (less room for headers), not the client's 128 KiB: each chunk is a
-    // round trip, and a reduce's output (860 KB for BLAST) is written between the reduce and the job's `done`.
-    const options = { max_chunk_size: Math.max(128 * 1024, maxPayload(this.nc) - 64 * 1024) };
-    await untilStored(this.link, async () => (await this.store(JobOutputObjects)).putBlob({ name, options }, output), { stopped, permanent: isStorageFull });
+    await untilStored(this.link, async () => (await this.store(JobOutputObjects)).putBlob({ name }, output), { stopped, permanent: isStorageFull });
   }
 
   private store(name: string): Promise<ObjectStore> {

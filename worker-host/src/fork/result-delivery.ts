@@ -47,7 +47,7 @@ export class ResultDelivery {
     const name = `${req.objects.outputPrefix}/${token}/${req.requestId}`;
     try {
       await this.objects.putOutput(name, result.output, () => this.closed);
-      return { result: { ...result, output: undefined, outputObject: name, outputBytes: result.output.length } };
+      return { result: { ...result, output: undefined, outputObject: name } };
     } catch (err) {
       return { error: { code: isStorageFull(err) ? 'storage_full' : 'unavailable', message: `storing the output failed: ${(err as Error).message}` } };
     }
