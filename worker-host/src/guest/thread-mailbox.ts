@@ -22,18 +22,11 @@
  * the kernel waking a sleeping thread (0.1–0.15 ms on this VM). The window
  * adapts as the kernel's haltpoll governor does, and at most SPINNERS_PER_CORE
  * of the process's threads per core poll at once, as Go's scheduler bounds its
- * spinning threads (docs/fork.md, "Polling before sleeping"). And only
- * while a core is spare: a thread that waited for a core since it last went
- * idle sleeps at once (RunQueueWait), as haltpoll is meant for vCPUs that
- * have a core of their own. On a crowded machine the poll took a core from
- * the threads that carry the call's answer and the next request, and the
- * 1-client tail grew (docs/benchmarks.md, "Polling only while a core is
- * spare").
+ * spinning threads (docs/fork.md, "Polling before sleeping").
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
 import { CallFrameSlot } from './call-frame.js';
-import { RunQueueWait } from './run-queue-wait.js';
 import type { MailboxEnd, SpinLimits, ToThread } from './thread-messages.js';
 
 /**
@@ -59,12 +52,6 @@ export const SPIN_MAX_US = 300;
 export const SPIN_GROW_START_US = 50;
 /** Threads of a process that may poll at once, per core (Go's scheduler: at most half its processors spinning). */
 export const SPINNERS_PER_CORE = 0.5;
-/**
- * A thread that waited longer than this for a core (µs, run-queue time) since it last went idle does not poll
- * before it sleeps: the cores were all taken. A thread woken on a free core waits a few µs; one that finds the
- * cores busy waits for a time slice of another thread, hundreds of µs or more.
- */
-export const POLL_MAX_RUN_QUEUE_WAIT_US = 50;
 
 /**
  * How long an idle thread polls its doorbell before it sleeps, adapted to
@@ -196,8 +183,6 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
   const calls = new CallFrameSlot(end.calls);
   const places = new Int32Array(end.spin.spinners);
   const window = new SpinWindow(end.spin.maxUs);
-  // Where the kernel keeps no count (not Linux), the thread polls as if a core were spare.
-  const runQueue = end.spin.maxUs > 0 ? RunQueueWait.open() : undefined;
   let taken = 0;
   /**
    * Polls the doorbell for at most `us` µs if a place to poll is free (the process's threads polling at once are
@@ -226,8 +211,7 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
     const idleSince = performance.timeOrigin + performance.now();
     // Polls a while if messages came soon lately, then sleeps until the doorbell rings (at once if it rang since
     // the last message taken), at most idleWaitMs.
-    const coreSpare = (runQueue?.sinceLastUs() ?? 0) <= POLL_MAX_RUN_QUEUE_WAIT_US;
-    const rang = Atomics.load(bell, 0) !== taken || (coreSpare && poll(window.us)) || Atomics.wait(bell, 0, taken, idleWaitMs) !== 'timed-out';
+    const rang = Atomics.load(bell, 0) !== taken || poll(window.us) || Atomics.wait(bell, 0, taken, idleWaitMs) !== 'timed-out';
     // From going idle to the last message's post: 0 if it came before (or during the event loop's turn).
     window.observe(rang ? Math.max(0, (postedAt[POSTED_AT] - idleSince) * 1000) : Infinity);
     // Every message the doorbell counts is in the slot or on the port already: it is written before the ring.
