@@ -7,22 +7,26 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { FlurryError } from '@flurry/core';
-import { header } from './request-headers.js';
+import { header, rawHeader } from './request-headers.js';
 
 function tooLarge(limit: number): FlurryError {
   return new FlurryError('payload_too_large', `request body exceeds the limit of ${limit} bytes`);
 }
 
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
-  const declared = Number(header(c, 'content-length') ?? NaN);
-  if (declared > limit) throw tooLarge(limit);
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (!incoming) {
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    if (bytes.length > limit) throw tooLarge(limit);
-    return bytes;
-  }
-  if (incoming.readableEnded || declared === 0) return new Uint8Array(0);
+  if (incoming) return readIncomingBody(incoming, limit);
+  if (Number(header(c, 'content-length') ?? NaN) > limit) throw tooLarge(limit);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length > limit) throw tooLarge(limit);
+  return bytes;
+}
+
+/** `readBody` on Node's IncomingMessage (the call routes, call-route/, read it so too). */
+export function readIncomingBody(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = Number(rawHeader(incoming, 'content-length') ?? NaN);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  if (incoming.readableEnded || declared === 0) return Promise.resolve(new Uint8Array(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
