@@ -11,7 +11,7 @@
  * has the error shape of http-errors.ts with the request id, the
  * `traceparent` and the `link` to the API's description.
  */
-import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { formatTraceparent, TRACEPARENT, type FlurryError, type TraceContext } from '@flurry/core';
 import { API_DESCRIPTION_LINK } from '../api/api-app.js';
 import { errorAnswer } from '../http-errors.js';
@@ -70,37 +70,4 @@ function trimHttpWhitespace(value: string): string {
   const last = value.charCodeAt(value.length - 1);
   const ws = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
   return ws(first) || ws(last) ? value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '') : value;
-}
-
-/** How long, and how many bytes of, a request body nobody read is drained after its answer before the connection is closed. */
-const DRAIN_MS = 500;
-const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
-
-/**
- * A request body still arriving after its answer (a refusal before the body was read) is read and dropped, as
- * node-server did, so that the connection can carry the next request; one that goes on too long closes it.
- */
-export function drainUnread(req: IncomingMessage): void {
-  if (req.readableEnded || req.complete || req.destroyed) return;
-  let read = 0;
-  const close = () => {
-    cleanup();
-    if (!req.socket.destroyed) req.socket.destroySoon();
-  };
-  const onData = (chunk: Buffer) => {
-    read += chunk.length;
-    if (read > MAX_DRAIN_BYTES) close();
-  };
-  const timer = setTimeout(close, DRAIN_MS);
-  timer.unref();
-  const cleanup = () => {
-    clearTimeout(timer);
-    req.off('data', onData);
-    req.off('end', cleanup);
-    req.off('error', cleanup);
-  };
-  req.on('data', onData);
-  req.on('end', cleanup);
-  req.on('error', cleanup);
-  req.resume();
 }

@@ -22,10 +22,10 @@ import { logRequest, traceFrom } from '../metrics/trace-context.js';
 import type { ConcurrentCalls } from '../quotas/concurrent-calls.js';
 import { takeCallSlot, takeRequest } from '../quotas/limit-middleware.js';
 import type { RequestRate } from '../quotas/request-rate.js';
-import { readIncomingBody } from '../request-body.js';
+import { drainUnread, readIncomingBody } from '../request-body.js';
 import { requestIdFrom } from '../request-id.js';
 import { rawHeader, rawHeaderList } from '../request-headers.js';
-import { drainUnread, writeErrorAnswer, writeGuestAnswer, type Asked } from './call-answer.js';
+import { writeErrorAnswer, writeGuestAnswer, type Asked } from './call-answer.js';
 import { invokePath, matchCallRoute, type CallRoute } from './call-routes.js';
 import { requestTarget, type RequestTarget } from './request-target.js';
 
