@@ -83,7 +83,7 @@ export class Gateway {
       callbacks: config.callbacks, guestLogs: await GuestLogStore.open(fabric),
       limits: { rate: new RequestRate(config.quotas.requestsPerSecond, config.quotas.requestBurst), calls: new ConcurrentCalls(config.quotas.concurrentCalls), runningJobs },
     };
-    const server = gatewayServer(createApp(deps), callHandler({ ...deps, defaultHost: config.host }), config.host);
+    const server = gatewayServer(createApp(deps), callHandler({ ...deps, defaultHost: config.host }), { hostname: config.host });
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => resolve((server.address() as AddressInfo).port));

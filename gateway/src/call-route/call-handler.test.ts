@@ -96,7 +96,8 @@ async function start(opts: { rate?: number; calls?: number; brokerUp?: boolean }
     callbacks: loadCallbackConfig({}),
     limits: { rate: new RequestRate(opts.rate ?? 0, opts.rate ?? 1), calls: fixture.slots },
   };
-  server = gatewayServer(createApp(deps), callHandler(deps), '127.0.0.1');
+  // The globals stay the standard Request and Response: the suites of this folder share a process.
+  server = gatewayServer(createApp(deps), callHandler(deps), { hostname: '127.0.0.1', overrideGlobalObjects: false });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   fixture.port = (server.address() as AddressInfo).port;
   return fixture;
