@@ -84,7 +84,7 @@ function problemWith(req: FuzzRequest, ans: RawAnswer): string | undefined {
 describe('http fuzz', () => {
   it('routes - every route of the app is found (the fuzz covers what the gateway serves)', () => {
     const routes = gatewayRoutes().map((r) => `${r.method} ${r.path}`);
-    for (const r of ['PUT /v1/functions/:name', 'GET /v1/jobs/:id/clones/:i/output', 'GET /v1/jobs/:id/events', 'POST /v1/instances/:id/migrate', 'ALL /svc/:name/*', 'POST /v1/hosts/:id/drain', 'PUT /v1/data/:name', 'GET /healthz']) {
+    for (const r of ['PUT /v1/functions/:name', 'ALL /fn/:name/*', 'POST /v1/functions/:name/invoke', 'GET /v1/jobs/:id/clones/:i/output', 'GET /v1/jobs/:id/events', 'POST /v1/instances/:id/migrate', 'ALL /svc/:name/*', 'POST /v1/hosts/:id/drain', 'PUT /v1/data/:name', 'GET /healthz']) {
       expect(routes).toContain(r);
     }
   });

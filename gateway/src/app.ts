@@ -3,12 +3,12 @@
  * registry, the invoker or the fleet view; errors become responses in one
  * place (http-errors.ts).
  */
-import type { Context } from 'hono';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { FlurryError, newId, rejectedMessages, type BrokerLink, type InvokeRequest, type Logger } from '@flurry/core';
+import { FlurryError, rejectedMessages, type BrokerLink, type Logger } from '@flurry/core';
 import { errorResponse } from './http-errors.js';
-import { readBody } from './request-body.js';
-import { header, headerList } from './request-headers.js';
+import { header } from './request-headers.js';
+import { requestIdFrom } from './request-id.js';
+import { whileBrokerUp } from './broker-watch.js';
 import type { FunctionRegistry } from './function-registry.js';
 import type { Invoker } from './invoker.js';
 import type { FleetView } from './fleet-view.js';
@@ -27,11 +27,12 @@ import { functionLimitsRoutes } from './functions/function-limits-routes.js';
 import type { CallbackConfig } from './callbacks/callback-config.js';
 import type { KeyRing } from './auth/key-ring.js';
 import { authenticate } from './auth/roles.js';
-import { apiRouter, declarePassthrough, errorResponses, jsonResponse, pathName, type Env } from './api/api-app.js';
+import { API_DESCRIPTION_LINK, apiRouter, errorResponses, jsonResponse, type Env } from './api/api-app.js';
 import { addApiDocs } from './api/api-docs.js';
 import { functionRoutes } from './function-routes.js';
 import { traceContext } from './metrics/trace-context.js';
-import { CALL_ROUTES, limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
+import { limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
+import { declareCallRoutes } from './call-route/call-routes.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
 import type { RequestRate } from './quotas/request-rate.js';
 import type { RunningJobs } from './quotas/running-jobs.js';
@@ -67,21 +68,20 @@ export interface AppDeps {
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
-const API_DESCRIPTION_LINK = '</openapi.json>; rel="service-desc"';
-/** The routes whose answers are a guest's. */
-const GUEST_ANSWERS = /^\/(fn|svc)\/|^\/v1\/functions\/[^/]+\/invoke$/;
+/** The app's routes whose answers are a guest's (the function call routes are served before the app: call-route/). */
+const GUEST_ANSWERS = /^\/svc\//;
 
-/** Headers a guest may not set: the gateway owns framing. */
-const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
-
+/**
+ * The HTTP API but the function call routes, which are served in front of it (call-route/call-handler.ts) and only
+ * listed in its document.
+ */
 export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   const app = apiRouter();
   app.onError(errorResponse);
   app.notFound((c) => errorResponse(new FlurryError('not_found', `no route for ${c.req.method} ${c.req.path}`), c));
 
   app.use('*', async (c, next) => {
-    const given = header(c, 'x-request-id');
-    const requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : newId('req');
+    const requestId = requestIdFrom(header(c, 'x-request-id'));
     c.set('requestId', requestId);
     // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
     c.set('log', deps.log);
@@ -89,7 +89,6 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     // Not on a guest's answer: its headers are the guest's (the call routes set the request id themselves).
     if (!GUEST_ANSWERS.test(c.req.path) || c.res.headers.has('x-flurry-error')) {
       c.res.headers.set('x-flurry-request-id', requestId);
-      // RFC 8631: where the description of this API is (clients, and the test suites' response check, find it so).
       c.res.headers.set('link', API_DESCRIPTION_LINK);
     }
   });
@@ -127,18 +126,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
   // Service calls ride an outage out themselves: held until the broker is back, sent again when it made their
   // outcome unknown (services/service-router.ts).
-  app.use('*', async (c, next) => {
-    if (c.req.path.startsWith('/svc/')) return next();
-    deps.link.assertUp();
-    const watch = deps.link.nextOutage();
-    try {
-      await Promise.race([next(), watch.outage]);
-    } finally {
-      watch.cancel();
-    }
-  });
+  app.use('*', (c, next) => (c.req.path.startsWith('/svc/') ? next() : whileBrokerUp(deps.link, next)));
 
-  if (deps.limits) for (const path of CALL_ROUTES) app.use(path, limitConcurrentCalls(deps.limits.calls));
+  if (deps.limits) app.use('/svc/*', limitConcurrentCalls(deps.limits.calls));
 
   app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
   app.route('/', functionLimitsRoutes({ registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
@@ -150,55 +140,6 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   app.route('/', dashboardRoutes({ fleet: deps.fleet, services: deps.services, control: deps.hostControl }));
   if (deps.services) app.route('/', serviceRoutes({ services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data }));
 
-  const invoke = async (c: Context<Env>, name: string, path: string) => {
-    const fn = await deps.registry.get(c.get('tenant'), name);
-    const rawUrl = c.req.url;
-    const q = rawUrl.indexOf('?');
-    const req: InvokeRequest = {
-      requestId: c.get('requestId'),
-      tenant: fn.tenant,
-      name: fn.name,
-      digest: fn.digest,
-      method: c.req.method,
-      path: path || '/',
-      query: q < 0 ? '' : rawUrl.slice(q + 1),
-      headers: headerList(c, deps.auth.required),
-      body: await readBody(c, deps.maxBodyBytes),
-    };
-    const reply = await deps.invoker.invoke(fn, req, c.get('trace'));
-    const headers = new Headers();
-    for (const [k, v] of reply.headers) {
-      const lower = k.toLowerCase();
-      // x-flurry-* headers are the platform's: a guest must not be able to forge an error marker.
-      if (!HOP_HEADERS.has(lower) && !lower.startsWith('x-flurry-')) headers.append(k, v);
-    }
-    headers.set('x-flurry-request-id', req.requestId);
-    headers.set('x-flurry-host', reply.hostId);
-    headers.set('x-flurry-duration-ms', reply.durationMs.toFixed(3));
-    const nullBody = reply.status === 204 || reply.status === 304 || c.req.method === 'HEAD';
-    return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers });
-  };
-
-  app.openapi(createRoute({
-    method: 'post', path: '/v1/functions/{name}/invoke', tags: ['Calls'], summary: 'Call a function with a POST of raw bytes',
-    description: 'The body is passed to the function\'s handle() as a POST to `path`; the answer is the guest\'s, any status and content '
-      + '(a refusal or failure of the platform has the error shape and x-flurry-error). /fn/{name} passes any method and path.',
-    request: {
-      params: z.strictObject({ name: pathName('The function\'s name') }),
-      // Not strict: the rest of the query is the guest's.
-      query: z.object({ path: z.string().optional().openapi({ description: 'The request path the guest sees (default /); the whole query string is passed on too' }) }),
-      body: { description: 'The request body (up to FLURRY_MAX_BODY_BYTES)', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
-    },
-    responses: {
-      default: { description: 'The guest\'s answer, any status and content', content: { '*/*': { schema: z.string().openapi({ format: 'binary' }) } } },
-    },
-  }), (c) => invoke(c, c.req.valid('param').name, c.req.valid('query').path ?? '/'));
-  declarePassthrough(app, '/fn', 'Calls', 'function');
-  app.all('/fn/:name', (c) => invoke(c, c.req.param('name'), '/'));
-  app.all('/fn/:name/*', (c) => {
-    const prefix = `/fn/${c.req.param('name')}`;
-    return invoke(c, c.req.param('name'), c.req.path.slice(prefix.length));
-  });
-
+  declareCallRoutes(app);
   return app;
 }

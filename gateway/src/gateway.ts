@@ -1,9 +1,11 @@
 /** Wires the gateway together: fabric, registry, fleet view, placement, invoker, HTTP server. */
-import { serve, type ServerType } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connectFabric, logBrokerLink, logRejectedMessagesTo, MetricsListener, type BrokerLink, type Fabric, type Logger } from '@flurry/core';
-import { createApp } from './app.js';
+import { createApp, type AppDeps } from './app.js';
 import { GuestLogStore } from './logs/guest-log-store.js';
-import { answerClientErrors } from './client-errors.js';
+import { callHandler } from './call-route/call-handler.js';
+import { gatewayServer } from './gateway-server.js';
 import type { GatewayConfig } from './config.js';
 import { FleetView } from './fleet-view.js';
 import { FunctionRegistry } from './function-registry.js';
@@ -28,7 +30,7 @@ export class Gateway {
   private constructor(
     private readonly fabric: Fabric,
     private readonly fleet: FleetView,
-    private readonly server: ServerType,
+    private readonly server: Server,
     readonly port: number,
     readonly coordinator: JobCoordinator,
     readonly controller: ServicesController,
@@ -75,16 +77,16 @@ export class Gateway {
       leaseTtlMs: config.controllerLeaseTtlMs, scaleInCooldownMs: config.scaleInCooldownMs, consolidateMs: config.consolidateMs, hostInstances: config.hostInstances,
     });
     const data = new UploadedData(fabric, config.quotas.dataBytes);
-    const app = createApp({
+    const deps: AppDeps = {
       link: fabric.link, registry, invoker, fleet, log, maxBodyBytes: config.maxBodyBytes, maxModuleBytes: config.maxModuleBytes, auth: config.auth,
       jobs, data, maxDataBytes: config.maxDataBytes, services, hostControl: new HostControl(fabric, fleet, journal),
       callbacks: config.callbacks, guestLogs: await GuestLogStore.open(fabric),
       limits: { rate: new RequestRate(config.quotas.requestsPerSecond, config.quotas.requestBurst), calls: new ConcurrentCalls(config.quotas.concurrentCalls), runningJobs },
-    });
-    const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
-      const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server, port: info.port }));
-      answerClientErrors(server);
+    };
+    const server = gatewayServer(createApp(deps), callHandler({ ...deps, defaultHost: config.host }), { hostname: config.host });
+    const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve((server.address() as AddressInfo).port));
     });
     const metricsListener = config.metrics && (await MetricsListener.start(metrics.registry, config.metrics, log));
     coordinator.start();

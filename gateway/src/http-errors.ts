@@ -1,4 +1,7 @@
-/** The one place where errors become HTTP responses: `{ "error": { "code", "message" } }`. */
+/**
+ * The one place where errors become HTTP answers: `{ "error": { "code", "message" } }`, as a Hono
+ * response (`errorResponse`) or as parts the call routes write themselves (call-route/call-answer.ts).
+ */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { FlurryError, isBrokerFailure, isStorageFull, type ErrorCode } from '@flurry/core';
@@ -31,26 +34,33 @@ export function statusFor(code: ErrorCode): number {
   return STATUS[code] ?? 500;
 }
 
+/** An error as the API says it: a FlurryError as it is; anything else by what it is (`internal`, logged, when unknown). */
+export function asFlurryError(err: Error, log: { error(o: object, m: string): void } | undefined, requestId: string | undefined): FlurryError {
+  if (err instanceof FlurryError) return err;
+  if (err instanceof HTTPException) return new FlurryError(err.status === 413 ? 'payload_too_large' : err.status === 404 ? 'not_found' : 'bad_request', err.message || 'bad request');
+  // The broker did not answer (it is going away, or just came back): the client retries, it is not a server fault.
+  // A JetStream store at its max_bytes refused the write: say so instead of "internal error".
+  if (isStorageFull(err)) return new FlurryError('storage_full', `the fleet's storage refused the write: ${err.message} (the store is at its byte limit, FLURRY_STORE_MAX_BYTES)`);
+  if (isBrokerFailure(err)) return new FlurryError('unavailable', `the fleet's message broker did not answer: ${err.message}`, { retryAfterSeconds: 1 });
+  log?.error({ err, requestId }, 'unhandled error');
+  return new FlurryError('internal', 'internal error');
+}
+
+/** The error shape's parts: its status, its headers (`x-flurry-error: <code>`, the request id, `retry-after`) and its JSON body. */
+export function errorAnswer(fe: FlurryError, requestId: string | undefined): { status: number; headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-flurry-error': fe.code };
+  if (requestId) headers['x-flurry-request-id'] = requestId;
+  if (fe.retryAfterSeconds !== undefined) headers['retry-after'] = String(fe.retryAfterSeconds);
+  return { status: statusFor(fe.code), headers, body: JSON.stringify({ error: { code: fe.code, message: fe.message } }) };
+}
+
 /**
  * Hono's error handler. Platform errors carry `x-flurry-error: <code>`, so
  * clients can tell them from a guest's own 4xx/5xx answers.
  */
 export function errorResponse(err: Error, c: Context): Response {
   const requestId = c.get('requestId' as never) as string | undefined;
-  let fe: FlurryError;
-  if (err instanceof FlurryError) fe = err;
-  else if (err instanceof HTTPException) fe = new FlurryError(err.status === 413 ? 'payload_too_large' : err.status === 404 ? 'not_found' : 'bad_request', err.message || 'bad request');
-  // The broker did not answer (it is going away, or just came back): the client retries, it is not a server fault.
-  // A JetStream store at its max_bytes refused the write: say so instead of "internal error".
-  else if (isStorageFull(err)) fe = new FlurryError('storage_full', `the fleet's storage refused the write: ${err.message} (the store is at its byte limit, FLURRY_STORE_MAX_BYTES)`);
-  else if (isBrokerFailure(err)) fe = new FlurryError('unavailable', `the fleet's message broker did not answer: ${err.message}`, { retryAfterSeconds: 1 });
-  else {
-    const log = c.get('log' as never) as { error(o: object, m: string): void } | undefined;
-    log?.error({ err, requestId }, 'unhandled error');
-    fe = new FlurryError('internal', 'internal error');
-  }
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-flurry-error': fe.code };
-  if (requestId) headers['x-flurry-request-id'] = requestId;
-  if (fe.retryAfterSeconds !== undefined) headers['retry-after'] = String(fe.retryAfterSeconds);
-  return new Response(JSON.stringify({ error: { code: fe.code, message: fe.message } }), { status: statusFor(fe.code), headers });
+  const log = c.get('log' as never) as { error(o: object, m: string): void } | undefined;
+  const { status, headers, body } = errorAnswer(asFlurryError(err, log, requestId), requestId);
+  return new Response(body, { status, headers });
 }

@@ -7,52 +7,95 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { FlurryError } from '@flurry/core';
-import { header } from './request-headers.js';
+import { header, rawHeader } from './request-headers.js';
 
 function tooLarge(limit: number): FlurryError {
   return new FlurryError('payload_too_large', `request body exceeds the limit of ${limit} bytes`);
 }
 
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
-  const declared = Number(header(c, 'content-length') ?? NaN);
-  if (declared > limit) throw tooLarge(limit);
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (!incoming) {
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    if (bytes.length > limit) throw tooLarge(limit);
-    return bytes;
-  }
-  if (incoming.readableEnded || declared === 0) return new Uint8Array(0);
+  if (incoming) return readIncomingBody(incoming, limit);
+  if (Number(header(c, 'content-length') ?? NaN) > limit) throw tooLarge(limit);
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length > limit) throw tooLarge(limit);
+  return bytes;
+}
+
+/** `readBody` on Node's IncomingMessage (the call routes, call-route/, read it so too). */
+export function readIncomingBody(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = Number(rawHeader(incoming, 'content-length') ?? NaN);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  if (incoming.readableEnded || declared === 0) return Promise.resolve(new Uint8Array(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        incoming.resume(); // drain the rest so the connection can answer 413
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(new FlurryError('bad_request', `reading the request body failed: ${err.message}`));
-    };
-    const cleanup = () => {
-      incoming.off('data', onData);
-      incoming.off('end', onEnd);
-      incoming.off('error', onError);
-    };
-    incoming.on('data', onData);
-    incoming.on('end', onEnd);
-    incoming.on('error', onError);
+    const stop = followBody(incoming, {
+      data: (chunk) => {
+        size += chunk.length;
+        if (size > limit) {
+          stop();
+          incoming.resume(); // drain the rest so the connection can answer 413
+          reject(tooLarge(limit));
+          return;
+        }
+        chunks.push(chunk);
+      },
+      end: () => {
+        stop();
+        resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      },
+      error: (err) => {
+        stop();
+        reject(new FlurryError('bad_request', `reading the request body failed: ${err.message}`));
+      },
+    });
   });
+}
+
+/** How long, and how many bytes of, a request body nobody read is drained after its answer before the connection is closed. */
+const DRAIN_MS = 500;
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A request body still arriving after its answer (a refusal before the body was read) is read and dropped, as
+ * node-server does for the app's routes, so that the connection can carry the next request; one that goes on too
+ * long closes it.
+ */
+export function drainUnread(incoming: IncomingMessage): void {
+  if (incoming.readableEnded || incoming.complete || incoming.destroyed) return;
+  let read = 0;
+  const timer = setTimeout(() => close(), DRAIN_MS);
+  timer.unref();
+  const stop = followBody(incoming, {
+    data: (chunk) => {
+      read += chunk.length;
+      if (read > MAX_DRAIN_BYTES) close();
+    },
+    end: () => done(),
+    error: () => done(),
+  });
+  const done = () => {
+    clearTimeout(timer);
+    stop();
+  };
+  const close = () => {
+    done();
+    if (!incoming.socket.destroyed) incoming.socket.destroySoon();
+  };
+  incoming.resume();
+}
+
+/** Listens to a body's chunks, its end and its error; returns what stops listening. */
+function followBody(incoming: IncomingMessage, on: { data: (chunk: Buffer) => void; end: () => void; error: (err: Error) => void }): () => void {
+  incoming.on('data', on.data);
+  incoming.on('end', on.end);
+  incoming.on('error', on.error);
+  return () => {
+    incoming.off('data', on.data);
+    incoming.off('end', on.end);
+    incoming.off('error', on.error);
+  };
 }
 
 /**

@@ -3,7 +3,8 @@
  * IncomingMessage's raw list: the first `c.req.header()` would otherwise make
  * the whole list into an undici `Headers` (about 5 KiB and a sort a call,
  * the gateway's largest allocation outside Hono's own). Elsewhere (tests
- * calling the app without a server) from the standard Request.
+ * calling the app without a server) from the standard Request. The call
+ * routes (call-route/) read the IncomingMessage with the same functions.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
@@ -15,7 +16,11 @@ function incomingOf(c: Context): IncomingMessage | undefined {
 /** One header (`name` in lower case), as `Headers.get` gives it: a repeated one's values joined with ", ". */
 export function header(c: Context, name: string): string | undefined {
   const incoming = incomingOf(c);
-  if (!incoming) return c.req.header(name);
+  return incoming ? rawHeader(incoming, name) : c.req.header(name);
+}
+
+/** `header` on Node's IncomingMessage. */
+export function rawHeader(incoming: IncomingMessage, name: string): string | undefined {
   const raw = incoming.rawHeaders;
   let value: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -30,14 +35,18 @@ export function header(c: Context, name: string): string | undefined {
  * order sent; `authorization` left out when `hideAuthorization` (the gateway's key is not the guest's to see).
  */
 export function headerList(c: Context, hideAuthorization: boolean): [string, string][] {
-  const out: [string, string][] = [];
   const incoming = incomingOf(c);
-  if (!incoming) {
-    c.req.raw.headers.forEach((value, name) => {
-      if (!(hideAuthorization && name === 'authorization')) out.push([name, value]);
-    });
-    return out;
-  }
+  if (incoming) return rawHeaderList(incoming, hideAuthorization);
+  const out: [string, string][] = [];
+  c.req.raw.headers.forEach((value, name) => {
+    if (!(hideAuthorization && name === 'authorization')) out.push([name, value]);
+  });
+  return out;
+}
+
+/** `headerList` on Node's IncomingMessage. */
+export function rawHeaderList(incoming: IncomingMessage, hideAuthorization: boolean): [string, string][] {
+  const out: [string, string][] = [];
   const raw = incoming.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();

@@ -7,6 +7,7 @@
  * raw-http.ts, with a label that says how it was made.
  */
 import { createApp } from '../../gateway/src/app.js';
+import { CALL_ROUTES } from '../../gateway/src/call-route/call-routes.js';
 import { KeyRing } from '../../gateway/src/auth/key-ring.js';
 
 export interface GatewayRoute {
@@ -15,9 +16,10 @@ export interface GatewayRoute {
 }
 
 /**
- * Every route of the gateway's Hono app, read from `app.routes` of an app
+ * Every route of the gateway: the Hono app's, read from `app.routes` of an app
  * built with stand-in dependencies (routes are only registered, never
- * called), so a route added later is fuzzed without anyone listing it.
+ * called), so a route added later is fuzzed without anyone listing it; and the
+ * function call routes served in front of it (`CALL_ROUTES`).
  */
 export function gatewayRoutes(): GatewayRoute[] {
   const stub: any = new Proxy(function () {}, { get: () => stub, apply: () => stub, construct: () => stub });
@@ -29,7 +31,7 @@ export function gatewayRoutes(): GatewayRoute[] {
   });
   const seen = new Set<string>();
   const routes: GatewayRoute[] = [];
-  for (const r of app.routes) {
+  for (const r of [...app.routes, ...CALL_ROUTES]) {
     if (r.path === '/*') continue; // middleware
     const key = `${r.method} ${r.path}`;
     if (seen.has(key)) continue;

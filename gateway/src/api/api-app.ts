@@ -28,6 +28,9 @@ import { readBody } from '../request-body.js';
  */
 export type Env = { Variables: { requestId: string; log: Logger } & CallerVariables & TraceVariables };
 
+/** RFC 8631: where the description of this API is, on the gateway's own answers (clients, and the suites' response check, find it so). */
+export const API_DESCRIPTION_LINK = '</openapi.json>; rel="service-desc"';
+
 /** The name of the security scheme every route but the health checks and the docs needs. */
 export const API_KEY = 'apiKey';
 

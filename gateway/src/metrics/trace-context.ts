@@ -7,6 +7,8 @@
  *
  *   app.use('*', traceContext(log));
  *   await invoker.invoke(fn, req, c.get('trace'));
+ *
+ * The call routes (call-route/) use `traceFrom` and `logRequest` without the middleware.
  */
 import type { MiddlewareHandler } from 'hono';
 import { header } from '../request-headers.js';
@@ -14,14 +16,24 @@ import { childSpan, formatTraceparent, parseTraceparent, TRACEPARENT, type Logge
 
 export type TraceVariables = { trace: TraceContext };
 
+/** The request's span: a child of the caller's `traceparent` when valid, else the root of a new trace. */
+export function traceFrom(traceparent: string | undefined): TraceContext {
+  return childSpan(parseTraceparent(traceparent));
+}
+
+/** Each request at debug level, with its trace id. */
+export function logRequest(log: Logger, requestId: string, trace: TraceContext, method: string, path: string, status: number): void {
+  if (log.isLevelEnabled('debug')) log.debug({ requestId, traceId: trace.traceId, method, path, status }, 'request');
+}
+
 /** Sets the request's `trace` variable, answers with `traceparent`, and logs each request with its trace id at debug level. */
 export function traceContext(log: Logger): MiddlewareHandler<{ Variables: TraceVariables & { requestId: string } }> {
   return async (c, next) => {
-    const trace = childSpan(parseTraceparent(header(c, TRACEPARENT)));
+    const trace = traceFrom(header(c, TRACEPARENT));
     c.set('trace', trace);
     await next();
     // On the response's own headers: c.header() after the handler rebuilds the response as a Web stream.
     c.res.headers.set(TRACEPARENT, formatTraceparent(trace));
-    if (log.isLevelEnabled('debug')) log.debug({ requestId: c.get('requestId'), traceId: trace.traceId, method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
+    logRequest(log, c.get('requestId'), trace, c.req.method, c.req.path, c.res.status);
   };
 }

@@ -1,7 +1,9 @@
 /**
- * The per-request quotas as Hono middleware: the request rate on every route
- * but the health checks, the concurrent calls on the call routes. Refusals
- * are 429 `rate_limited` with Retry-After, through the app's one error mapping.
+ * The per-request quotas: the request rate on every route but the health
+ * checks, the concurrent calls on the call routes. Refusals are 429
+ * `rate_limited` with Retry-After. Each is a plain check (`takeRequest`,
+ * `takeCallSlot`), used as it is by the function call routes (call-route/)
+ * and as Hono middleware by the rest of the API.
  */
 import type { MiddlewareHandler } from 'hono';
 import { FlurryError } from '@flurry/core';
@@ -10,18 +12,27 @@ import type { RequestRate } from './request-rate.js';
 
 type Env = { Variables: { tenant: string } };
 
-/** Routes that call a guest: each holds a slot of ConcurrentCalls while it runs. */
-export const CALL_ROUTES = ['/fn/*', '/v1/functions/:name/invoke', '/svc/*'] as const;
-
 /** A call waits this long before trying again: calls are short, a slot frees soon. */
 const CALL_RETRY_AFTER_S = 1;
 
+/** Counts one request of `tenant`; throws `rate_limited` when it sends more than its rate. */
+export function takeRequest(rate: RequestRate, tenant: string): void {
+  const wait = rate.take(tenant, performance.now());
+  if (wait > 0) {
+    throw new FlurryError('rate_limited', `tenant "${tenant}" sends more than ${rate.perSecond} requests a second (FLURRY_QUOTA_REQUESTS_PER_S)`, { retryAfterSeconds: wait });
+  }
+}
+
+/** Takes one of `tenant`'s call slots (give it back with `calls.release(tenant)`); throws `rate_limited` when none is free. */
+export function takeCallSlot(calls: ConcurrentCalls, tenant: string): void {
+  if (!calls.tryAcquire(tenant)) {
+    throw new FlurryError('rate_limited', `tenant "${tenant}" has ${calls.limit} calls in flight, its limit at this gateway (FLURRY_QUOTA_CONCURRENT_CALLS)`, { retryAfterSeconds: CALL_RETRY_AFTER_S });
+  }
+}
+
 export function limitRequestRate(rate: RequestRate): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const wait = rate.take(c.get('tenant'), performance.now());
-    if (wait > 0) {
-      throw new FlurryError('rate_limited', `tenant "${c.get('tenant')}" sends more than ${rate.perSecond} requests a second (FLURRY_QUOTA_REQUESTS_PER_S)`, { retryAfterSeconds: wait });
-    }
+    takeRequest(rate, c.get('tenant'));
     await next();
   };
 }
@@ -29,9 +40,7 @@ export function limitRequestRate(rate: RequestRate): MiddlewareHandler<Env> {
 export function limitConcurrentCalls(calls: ConcurrentCalls): MiddlewareHandler<Env> {
   return async (c, next) => {
     const tenant = c.get('tenant');
-    if (!calls.tryAcquire(tenant)) {
-      throw new FlurryError('rate_limited', `tenant "${tenant}" has ${calls.limit} calls in flight, its limit at this gateway (FLURRY_QUOTA_CONCURRENT_CALLS)`, { retryAfterSeconds: CALL_RETRY_AFTER_S });
-    }
+    takeCallSlot(calls, tenant);
     try {
       await next();
     } finally {
