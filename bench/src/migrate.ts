@@ -273,7 +273,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const f: Figures = {
         label, ...clients, hostPauseMs: round(m.downtimeMs, 2),
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
-        totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}), ...(x.waitedMs ? { waitedMs: round(x.waitedMs, 1) } : {}) })), finalPages: m.finalPages,
+        totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}), ...(x.waitedMs !== undefined ? { waitedMs: round(x.waitedMs, 1) } : {}) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
         fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(pauseAt, 0),
         held: m.forwarded,

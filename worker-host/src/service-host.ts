@@ -21,7 +21,7 @@ import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
 import { pacingFrom, precopy } from './migration/precopy.js';
-import { LATENCY_PACING, LatencyPacer } from './migration/latency-pacing.js';
+import { LATENCY_PACING, LatencyPacer, sampleLateness } from './migration/latency-pacing.js';
 import { ServiceParents } from './service-parents.js';
 import { ReplyTable, type ReplyTableLimits, type RunAnswer } from './reply-table.js';
 
@@ -341,10 +341,12 @@ export class ServiceHost {
     target.samples = () => [...(inst.samples?.values() ?? [])];
     const yieldMaxMs = this.deps.migrationYieldMaxMs ?? LATENCY_PACING.maxWaitMs;
     if (yieldMaxMs > 0) inst.pacer = new LatencyPacer(inst.usualHostMs, { ...LATENCY_PACING, maxWaitMs: yieldMaxMs });
+    const lateness = inst.pacer ? sampleLateness(inst.pacer) : undefined;
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     const source = await InstanceSource.begin(pool, inst.poolId, {
       verify: req.verify === true,
-      ...(inst.pacer ? { waitBeforeSlice: () => inst.pacer?.nextWaitMs() ?? 0 } : {}),
+      // Round 0 only: it is the bulk; the later rounds are small, and slowing them would let more pages be dirtied.
+      ...(inst.pacer ? { waitBeforeSlice: (round: number) => (round === 0 ? (inst.pacer?.nextWaitMs() ?? 0) : (lateness?.stop(), 0)) } : {}),
       // Right behind the commit: the target takes them in order after it, and answers their callers itself.
       onCommitSent: (held) => {
         inst.handing = { to, handed: new Set() };

@@ -24,8 +24,8 @@ export interface InstanceSourceOptions {
   onCommit?: (held: HeldRequest[]) => Promise<unknown> | void;
   /** Once the pause is over (the held requests forwarded): frees what the source kept for the instance. */
   onRelease?: () => void;
-  /** Before each slice of round 0: how long to wait for the instance's own requests (PrecopySource.waitBeforeSlice). */
-  waitBeforeSlice?: () => number;
+  /** Before each slice of a round: how long to wait for the instance's own requests (PrecopySource.waitBeforeSlice). */
+  waitBeforeSlice?: (round: number) => number;
 }
 
 const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
@@ -80,8 +80,8 @@ export class InstanceSource implements PrecopySource {
     this.diff = true;
   }
 
-  waitBeforeSlice(): number {
-    return this.opts.waitBeforeSlice?.() ?? 0;
+  waitBeforeSlice(round: number): number {
+    return this.opts.waitBeforeSlice?.(round) ?? 0;
   }
 
   round(): Promise<MigrationRound> {

@@ -56,3 +56,25 @@ export class LatencyPacer {
     return this.waitMs;
   }
 }
+
+/** How often the main thread's lateness is sampled while a migration paces by it (ms). */
+export const LATENESS_EVERY_MS = 4;
+
+/**
+ * A request reaches the instance only once the host's main thread reads it:
+ * while that thread waits for a core, requests wait too, before any host time
+ * the pacer is told of. So while it runs, this timer tells the pacer how late
+ * it fired, as if a request had waited that long. Stopped with `stop`.
+ */
+export function sampleLateness(pacer: LatencyPacer, everyMs = LATENESS_EVERY_MS): { stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const due = performance.now() + everyMs;
+    timer = setTimeout(() => {
+      pacer.answered(performance.now() - due);
+      arm();
+    }, everyMs);
+  };
+  arm();
+  return { stop: () => clearTimeout(timer) };
+}

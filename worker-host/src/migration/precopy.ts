@@ -26,10 +26,10 @@ export interface PrecopySource {
   /** The next slice of the round under way (`more`: another follows), or of a new round. */
   round(): Promise<MigrationRound>;
   /**
-   * Before each slice of round 0: how long to wait first (ms; 0: go on), so that the instance's own requests
-   * keep their latency on the source host (latency-pacing.ts). Bounded by the source: the copy always ends.
+   * Before each slice of round `round`: how long to wait first (ms; 0: go on), so that the instance's own
+   * requests keep their latency on the source host (latency-pacing.ts). Bounded by the source: the copy always ends.
    */
-  waitBeforeSlice?(): number;
+  waitBeforeSlice?(round: number): number;
   /** A slice is sent (the target has it): its buffer may be read into again. */
   recycle?(sent: MigrationRound): void;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
@@ -153,7 +153,7 @@ export interface RoundRecord {
   ms: number;
   /** Paced: the rate it was sent at, bytes a second. */
   paceBytesPerS?: number;
-  /** Round 0: the time it waited before its slices for the instance's requests (waitBeforeSlice), ms. */
+  /** The time it waited before its slices for the instance's requests (waitBeforeSlice), ms. */
   waitedMs?: number;
 }
 
@@ -248,9 +248,8 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     let pages = 0;
     let bytes = 0;
     let waited = 0;
-    const yielding = rounds.length === 0 && source.waitBeforeSlice !== undefined;
     for (let more = true; more; ) {
-      const wait = yielding ? source.waitBeforeSlice!() : 0;
+      const wait = source.waitBeforeSlice?.(rounds.length) ?? 0;
       if (wait > 0) {
         const t = performance.now();
         await new Promise((res) => setTimeout(res, wait));
@@ -268,7 +267,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     }
     if (rounds.length === 0 && !fromParent) await target.settle?.();
     const ms = performance.now() - t0;
-    rounds.push({ pages, bytes, ms, ...(pacing ? { paceBytesPerS: rate } : {}), ...(yielding ? { waitedMs: waited } : {}) });
+    rounds.push({ pages, bytes, ms, ...(pacing ? { paceBytesPerS: rate } : {}), ...(source.waitBeforeSlice ? { waitedMs: waited } : {}) });
     history.push(pages);
     totalBytes += bytes;
     copiedPages += pages;
