@@ -123,16 +123,6 @@ export class GuestPool {
     return this.scheduler.tenantThreads().length;
   }
 
-  /** See ThreadScheduler.deferSpareReplacement: a spare instance thread taken meanwhile is replaced only on `resume` (or after `maxMs`). */
-  deferSpareReplacement(maxMs: number): () => void {
-    return this.scheduler.deferSpareReplacement(maxMs);
-  }
-
-  /** An instance thread is started ahead for the next tenant that needs one. */
-  get hasSpareInstanceThread(): boolean {
-    return this.scheduler.hasSpareInstanceThread;
-  }
-
   // Snapshots.
 
   /** True when calls can be made on the key: a warm parent's snapshot or an adopted one. */

@@ -118,26 +118,6 @@ describe.skipIf(missing.length > 0)('guest threads and tenants (2 call threads)'
     expect(pool.instanceThreadCount).toBe(1);
   });
 
-  it('spare - a spare taken while its replacement is deferred is replaced on resume, or at the bound', async () => {
-    expect(pool.hasSpareInstanceThread).toBe(true);
-    const resume = pool.deferSpareReplacement(60_000);
-    // A tenant with no thread takes the spare: nothing boots in its place yet.
-    const a = await pool.createInstance('a.room');
-    expect(pool.instanceThreadCount).toBe(1);
-    expect(pool.hasSpareInstanceThread).toBe(false);
-    resume();
-    expect(pool.hasSpareInstanceThread).toBe(true);
-    // Resuming twice opens nothing twice: the next deferral still holds the next spare back.
-    resume();
-    pool.deferSpareReplacement(300);
-    const b = await pool.createInstance('b.room');
-    expect(pool.hasSpareInstanceThread).toBe(false);
-    // Never resumed (a migration whose end never came here): the bound starts the spare anyway.
-    await new Promise((res) => setTimeout(res, 400));
-    expect(pool.hasSpareInstanceThread).toBe(true);
-    for (const id of [a, b]) expect(json(await call(id, 'GET', '/state')).seq).toBe(0);
-  });
-
   it('stop - an instance thread stops once it holds no instance, even after a request in progress', async () => {
     const a = await pool.createInstance('a.room');
     const b = await pool.createInstance('b.room');

@@ -39,8 +39,6 @@ export class ThreadScheduler {
   private readonly deadlines = new EarliestDeadline((now) => this.expire(now));
   /** An instance thread started ahead for the next tenant that needs one: a thread takes about 150 ms to boot. */
   private spareInstanceThread: InstanceThread | undefined;
-  /** Open deferrals of the spare's replacement (deferSpareReplacement): while any is open, a spare taken is not replaced. */
-  private spareDeferrals = 0;
   private nextMessageId = 1;
   private inFlight = 0;
   private allIdle: (() => void) | undefined;
@@ -55,33 +53,6 @@ export class ThreadScheduler {
     private readonly log: Logger,
     private readonly events: ThreadEvents,
   ) {}
-
-  /**
-   * Until `resume` is called, or `maxMs` has passed (the bound: a host is never left without a spare for
-   * longer), a spare instance thread that is taken is not replaced. A migration being received takes the spare
-   * for its instance, and booting the next one (100–360 ms of a core) competed with the copy and the source's
-   * clients for the same cores; it boots once the migration has ended instead.
-   */
-  deferSpareReplacement(maxMs: number): () => void {
-    this.spareDeferrals++;
-    let open = true;
-    const resume = () => {
-      if (!open) return;
-      open = false;
-      clearTimeout(bound);
-      this.respawnTimers.delete(bound);
-      this.spareDeferrals--;
-      this.keepSpareInstanceThread();
-    };
-    const bound = setTimeout(resume, maxMs);
-    this.respawnTimers.add(bound);
-    return resume;
-  }
-
-  /** An instance thread is started ahead (or starting) for the next tenant that needs one. */
-  get hasSpareInstanceThread(): boolean {
-    return this.spareInstanceThread !== undefined;
-  }
 
   /** Starts `count` call threads and one instance thread ahead; resolves once the call threads run. */
   async start(count: number): Promise<void> {
@@ -355,7 +326,7 @@ export class ThreadScheduler {
    * thread need not boot. Nothing runs in it before a tenant takes it.
    */
   private keepSpareInstanceThread(delayMs = 0): void {
-    if (this.closing || this.spareInstanceThread || this.spareDeferrals > 0 || this.instanceThreads().length >= this.maxInstanceThreads) return;
+    if (this.closing || this.spareInstanceThread || this.instanceThreads().length >= this.maxInstanceThreads) return;
     if (delayMs === 0) {
       this.spareInstanceThread = this.spawnInstanceThread();
       return;

@@ -18,8 +18,6 @@ interface Receiving extends PrepareInfo {
   startedAt: number;
   /** The instance started from this host's parent, which has the source's parent digest. */
   fromParent: boolean;
-  /** Lets the pool replace the spare instance thread the instance took: called once the migration ends here. */
-  resumeSpare: () => void;
 }
 
 export interface ReceiverDeps {
@@ -42,11 +40,6 @@ export interface ReceiverDeps {
 
 /** Forget a received instance whose source went silent for this long. */
 const STALE_MS = 120_000;
-/**
- * The spare instance thread a received instance takes is replaced when its migration ends, or after this at
- * the latest (a source gone silent ends it only after STALE_MS): a 256 MiB migration takes 1–3 s.
- */
-const SPARE_DEFERRAL_MS = 30_000;
 /** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
 const OUTCOME_MS = 10 * 60_000;
 
@@ -94,19 +87,16 @@ export class MigrationReceiver {
         const parentKey = await this.deps.acquireParent({ requestId: s.requestId, tenant: s.tenant, name: s.name, digest: s.digest, init: s.init, initData: s.initData });
         let poolId: string;
         let fromParent = false;
-        // The instance may take the spare instance thread: its replacement would boot while the rounds copy.
-        const resumeSpare = pool.deferSpareReplacement(SPARE_DEFERRAL_MS);
         try {
           // Only a parent with the same bytes may stand in for the pages round 0 then leaves out.
           fromParent = s.parentDigest !== undefined && s.parentDigest === (await snapshotDigest(pool.snapshotImage(parentKey)).catch(() => undefined));
           poolId = await pool.receiveInstance(parentKey, { memoryBytes: s.memoryBytes, fromParent });
         } catch (err) {
-          resumeSpare();
           this.deps.releaseParent(parentKey);
           throw err;
         }
         const { step: _s, memoryBytes: _m, parentDigest: _d, ...info } = s;
-        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now(), fromParent, resumeSpare });
+        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now(), fromParent });
         // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
         const meanwhile = this.ended.get(s.migrationId);
         if (meanwhile?.outcome === 'refused') {
@@ -185,7 +175,6 @@ export class MigrationReceiver {
       const applyMs = performance.now() - applying;
       late();
       this.receiving.delete(s.migrationId);
-      r.resumeSpare();
       finished.catch((err: unknown) => {
         this.deps.log.error({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, err: (err as Error).message }, 'received service instance lost: its last migration step failed after the commit');
         this.deps.drop(r.instanceId);
@@ -207,7 +196,6 @@ export class MigrationReceiver {
     const r = this.receiving.get(migrationId);
     if (r) {
       this.receiving.delete(migrationId);
-      r.resumeSpare();
       this.deps.pool.destroyInstance(r.poolId);
       this.deps.releaseParent(r.parentKey);
       this.deps.forgetReplies(r.instanceId);
