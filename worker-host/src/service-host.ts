@@ -376,6 +376,8 @@ export class ServiceHost {
     const { mode } = source;
     const pacing = pacingFrom(this.deps.migrationPaceMiBPerS ?? 0);
     const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).finally(() => {
+      // A migration that never reached round 1 (stop-and-copy, a failure) stops its sampling here.
+      lateness?.stop();
       inst.pacer = undefined;
     }).catch((err: unknown) => {
       // Refused or failed before the commit: the source serves again (what it handed over, the target drops).
