@@ -5,7 +5,9 @@
  * the instance's clients; the slow requests of a migration were answered by
  * the source with guest times under 0.1 ms: they waited for a core. So the
  * source watches how long its instance's requests take on the host, less the
- * guest's own time, and waits before the next slice while they take longer
+ * guest's own time, and how late its main thread runs (sampleLateness: a
+ * request waits for that thread to read it), and waits before the next slice
+ * while either is longer
  * than they did before the migration (doubling the wait each time they do,
  * halving it each time they do not), never more than `maxWaitMs` a slice: the
  * floor that makes every migration finish.
