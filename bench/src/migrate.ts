@@ -27,7 +27,7 @@ import { round, summarize } from './stats.js';
 import { option } from './options.js';
 
 interface Report {
-  source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number; paceBytesPerS?: number }[];
+  source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number; paceBytesPerS?: number; waitedMs?: number }[];
   stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number; memoryBytes: number;
   downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number; commitOutMs?: number; commitBackMs?: number };
   fromParent?: boolean;
@@ -116,6 +116,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const baselineS = option(args, 'baseline-s', 5);
   const writtenPct = option(args, 'written-pct', 10);
   const paceMiBPerS = option(args, 'pace-mib-s', 0);
+  /** Round 0's longest wait before a slice for the instance's requests (the hosts' default unless given; 0: none). */
+  const yieldMaxMs = args.includes('--yield-max-ms') ? option(args, 'yield-max-ms', 0) : undefined;
   if (writtenPct < 0 || writtenPct > 100) throw new Error('--written-pct must be from 0 to 100');
   if (rate <= 0) throw new Error('--rate must be above 0');
   if (baselineS <= 0) throw new Error('--baseline-s must be above 0');
@@ -126,7 +128,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   };
   const fleet = await LocalFleet.start({
     hosts: 3,
-    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000', FLURRY_MIGRATION_PACE_MIB_S: String(paceMiBPerS) },
+    hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: '2', FLURRY_INIT_TIMEOUT_MS: '120000', FLURRY_MIGRATION_PACE_MIB_S: String(paceMiBPerS), ...(yieldMaxMs !== undefined ? { FLURRY_MIGRATION_YIELD_MAX_MS: String(yieldMaxMs) } : {}) },
     // Stop-and-copy pauses for seconds: requests must wait it out, not time out at the gateway's default 15 s,
     // nor be refused for the hundreds the open-loop clients have in flight meanwhile (the tenant's 64 calls in flight).
     gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_INVOKE_TIMEOUT_MS: '120000', FLURRY_QUOTA_CONCURRENT_CALLS: '0' },
@@ -271,7 +273,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const f: Figures = {
         label, ...clients, hostPauseMs: round(m.downtimeMs, 2),
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
-        totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}) })), finalPages: m.finalPages,
+        totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}), ...(x.waitedMs !== undefined ? { waitedMs: round(x.waitedMs, 1) } : {}) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
         fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(pauseAt, 0),
         held: m.forwarded,
@@ -286,7 +288,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const mibPerS = (x: { bytes: number; ms: number }) => (x.ms > 0 ? ((x.bytes / MiB) * 1000) / x.ms : 0).toFixed(0);
       say(`  ${label.padEnd(14)} ${m.source}->${m.target} (${m.mode}): client p99 ${f.clientP99Ms} ms, longest client gap ${f.clientGapMs} ms at +${f.gapAtMs} ms (the pause began at +${f.pauseAtMs} ms), host pause ${f.hostPauseMs} ms ` +
         `(stop ${f.pause.stopMs} [wait ${f.pause.waitMs}, read ${f.pause.readMs}], send ${f.pause.sendMs}, commit ${f.pause.commitMs} [there ${f.pause.commitOutMs ?? '?'}, target ${f.pause.targetCommitMs}, its thread ${f.pause.targetApplyMs}, back ${f.pause.commitBackMs ?? '?'}], release ${f.pause.releaseMs}), ` +
-        `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s${r.paceBytesPerS ? ` (paced ${round(r.paceBytesPerS / MiB, 0)})` : ''}`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
+        `total ${f.totalMs} ms (prepare ${f.prepareMs} ms), rounds ${m.rounds.map((r) => `${r.pages}p/${round(r.ms, 1)}ms@${mibPerS(r)}MiB/s${r.paceBytesPerS ? ` (paced ${round(r.paceBytesPerS / MiB, 0)})` : ''}${r.waitedMs ? ` (waited ${round(r.waitedMs, 1)} ms for its requests)` : ''}`).join(' ') || 'none'}, final ${m.finalPages} pages, stop ${m.stopReason}, ` +
         `${(f.bytes / MiB).toFixed(1)} MiB sent of ${(m.memoryBytes / MiB).toFixed(1)} MiB (${f.bytesVsSize}x; ${f.writtenVsSize}x written since the fork, ${f.fromParent ? 'round 0 from the parent' : 'every page'}), ${m.forwarded} held, placement update ${round(m.placementMs, 1)} ms, failed ${f.failed} (${f.sent} /say sent)`);
       say(`    slowest /say (sent at +ms: latency, answered by, guest ms): ${f.slowest.map((x) => `+${x.sentAtMs}: ${x.latencyMs} ms ${x.by} ${x.guestMs}`).join('; ')}; the target's first answers' guest ms: ${f.targetFirstGuestMs.join(', ')}; around the pause: longest gap ${f.pauseGapMs} ms, /say sent in it ${f.pauseSayMs.join(', ') || 'none'} ms`);
       for (const e of errors) say(`    failed: ${e}`);
@@ -300,7 +302,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     say(`client p99 / no migration: pre-copy ${ratio(pre.clientP99Ms, base, 2)}x, stop-and-copy ${ratio(sc.clientP99Ms, base, 2)}x; bytes sent / instance size: pre-copy ${pre.bytesVsSize}, stop-and-copy ${sc.bytesVsSize}`);
     say(`stop-and-copy / pre-copy: client gap ${ratio(sc.clientGapMs, pre.clientGapMs)}x, host pause ${ratio(sc.hostPauseMs, pre.hostPauseMs)}x, total ${ratio(sc.totalMs, pre.totalMs)}x`);
     return {
-      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, standby: standby !== undefined,
+      bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, ...(yieldMaxMs !== undefined ? { yieldMaxMs } : {}), standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
       bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
       stopReason: pre.stopReason, bytes: pre.bytes, pauseAtMs: pre.pauseAtMs, held: pre.held, pauseGapMs: pre.pauseGapMs, pauseSayMs: pre.pauseSayMs, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,

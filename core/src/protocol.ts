@@ -978,7 +978,8 @@ export interface MigrateInstanceRequest {
 export interface MigrationReportWire {
   source: string;
   target: string;
-  rounds: { pages: number; bytes: number; ms: number }[];
+  /** See RoundRecord (worker-host/src/migration/precopy.ts). */
+  rounds: { pages: number; bytes: number; ms: number; paceBytesPerS?: number; waitedMs?: number }[];
   stopReason: string;
   finalPages: number;
   downtimeMs: number;

@@ -257,7 +257,7 @@ const migrateInstanceRequest = z.object({
   downtimeBudgetMs: num.optional(), maxRounds: num.optional(), verify: z.boolean().optional(),
 });
 const migrationReport = z.object({
-  source: str, target: str, rounds: arrayOf(z.object({ pages: num, bytes: num, ms: num })), stopReason: str, finalPages: num, downtimeMs: num,
+  source: str, target: str, rounds: arrayOf(z.object({ pages: num, bytes: num, ms: num, paceBytesPerS: num.optional(), waitedMs: num.optional() })), stopReason: str, finalPages: num, downtimeMs: num,
   downtime: z.object({
     stopMs: num, waitMs: num, readMs: num, sendMs: num, commitMs: num, targetApplyMs: num, targetCommitMs: num, releaseMs: num,
     commitOutMs: num.optional(), commitBackMs: num.optional(),

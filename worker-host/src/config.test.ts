@@ -22,4 +22,10 @@ describe('loadHostConfig', () => {
     expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '[::1]:7001' }).callChannel).toEqual({ host: '::1', port: 7001 });
     for (const bad of ['7001', 'host', 'h:99999', 'h:']) expect(() => loadHostConfig({ FLURRY_CALL_CHANNEL: bad }), bad).toThrow(/FLURRY_CALL_CHANNEL/);
   });
+
+  it('takes round 0\'s longest wait for the instance\'s requests from FLURRY_MIGRATION_YIELD_MAX_MS (32 ms by default, 0: none), refusing a bad one', () => {
+    expect(loadHostConfig({}).migrationYieldMaxMs).toBe(32);
+    expect(loadHostConfig({ FLURRY_MIGRATION_YIELD_MAX_MS: '0' }).migrationYieldMaxMs).toBe(0);
+    for (const bad of ['-1', 'soon', '5000']) expect(() => loadHostConfig({ FLURRY_MIGRATION_YIELD_MAX_MS: bad }), bad).toThrow(/FLURRY_MIGRATION_YIELD_MAX_MS/);
+  });
 });

@@ -2,6 +2,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, WASM_PAGE_SIZE, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { defaultInstanceThreads } from './guest/instance-threads.js';
+import { LATENCY_PACING } from './migration/latency-pacing.js';
 
 export interface HostConfig {
   natsServers: string[];
@@ -39,6 +40,8 @@ export interface HostConfig {
   replyLimits: { keepMs: number; maxBytes: number; maxReplies: number };
   /** Round 0's rate of a migration's pre-copy, MiB a second (FLURRY_MIGRATION_PACE_MIB_S; 0: unpaced; migration/precopy.ts, Pacing). */
   migrationPaceMiBPerS: number;
+  /** The longest a migration's round 0 waits before a slice while the instance's requests run late, ms (FLURRY_MIGRATION_YIELD_MAX_MS; 0: never; migration/latency-pacing.ts). */
+  migrationYieldMaxMs: number;
   /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
   metrics?: MetricsListenerOptions;
   /** Where the gateway's direct call channels connect (FLURRY_CALL_CHANNEL, FLURRY_CALL_CHANNEL_ADVERTISE); none: calls come only through the broker. */
@@ -72,6 +75,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     storeLimits: parseStoreLimits(r.optionalString('FLURRY_STORE_MAX_BYTES')),
     jsReplicas: readJsReplicas(r),
     migrationPaceMiBPerS: r.int('FLURRY_MIGRATION_PACE_MIB_S', 0, { min: 0, max: 100_000 }),
+    migrationYieldMaxMs: r.int('FLURRY_MIGRATION_YIELD_MAX_MS', LATENCY_PACING.maxWaitMs, { min: 0, max: 1000 }),
     replyLimits: {
       keepMs: r.int('FLURRY_REPLY_KEEP_S', 120, { min: 1, max: 86_400 }) * 1000,
       maxBytes: r.int('FLURRY_REPLY_KEEP_MIB', 16, { min: 1, max: 64 * 1024 }) * 1024 * 1024,

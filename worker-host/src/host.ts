@@ -100,6 +100,7 @@ export class WorkerHost {
       exiting: () => this.draining,
       replyLimits: config.replyLimits,
       migrationPaceMiBPerS: config.migrationPaceMiBPerS,
+      migrationYieldMaxMs: config.migrationYieldMaxMs,
       metrics,
       guestLogs,
     });

@@ -21,6 +21,7 @@ import { MigrationReceiver } from './migration/migration-receiver.js';
 import { NatsTarget } from './migration/nats-target.js';
 import { InstanceSource } from './migration/instance-source.js';
 import { pacingFrom, precopy } from './migration/precopy.js';
+import { LATENCY_PACING, LatencyPacer, sampleLateness } from './migration/latency-pacing.js';
 import { ServiceParents } from './service-parents.js';
 import { ReplyTable, type ReplyTableLimits, type RunAnswer } from './reply-table.js';
 
@@ -67,6 +68,10 @@ interface HostedInstance {
   handing?: { to: MovedTo; handed: Set<Msg> };
   /** While it migrates away: requests it answered lately, by path (the target warms its code with them). */
   samples?: Map<string, RequestSample>;
+  /** A request's usual time on this host, its guest time left out (ms, a moving average; not moved while it migrates). */
+  usualHostMs: number;
+  /** While it migrates away: paces round 0's copy by its requests' host time. */
+  pacer?: LatencyPacer;
 }
 
 /** A request in flight on an instance and the messages it came in (more than one when it was sent again). */
@@ -94,6 +99,8 @@ export interface ServiceHostDeps {
   replyLimits: ReplyTableLimits;
   /** Round 0's rate of a migration's pre-copy, MiB a second (0: unpaced); later rounds as pacingFrom says. */
   migrationPaceMiBPerS?: number;
+  /** The longest round 0 of a migration waits before a slice while the instance's requests run late (ms; 0: never; latency-pacing.ts). */
+  migrationYieldMaxMs?: number;
   metrics?: HostMetrics;
   /** Where what the guests logged goes, for their owner. */
   guestLogs: GuestLogPublisher;
@@ -188,7 +195,7 @@ export class ServiceHost {
       throw err;
     }
     const sub = this.subscribeInstance(req.tenant, req.service, req.instanceId);
-    this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, initData: req.initData, sub, requests: 0, origins: new Map() });
+    this.instances.set(req.instanceId, { tenant: req.tenant, service: req.service, instanceId: req.instanceId, poolId, parentKey, init: req.init, initData: req.initData, sub, requests: 0, origins: new Map(), usualHostMs: 0 });
     await this.deps.nc.flush();
     const createMs = performance.now() - started;
     this.deps.log.info({ requestId: req.requestId, service: `${req.tenant}/${req.service}`, instanceId: req.instanceId, createMs: Math.round(createMs * 100) / 100 }, 'service instance created');
@@ -284,7 +291,9 @@ export class ServiceHost {
     this.inFlight++;
     try {
       inst.requests++;
+      const sent = performance.now();
       const r = await this.deps.pool.instanceHandle(inst.poolId, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
+      this.hostTime(inst, performance.now() - sent - r.durationMs);
       this.deps.guestLogs.publish(inst.tenant, { kind: 'service', service: inst.service, instanceId }, req.requestId, r);
       if (r.logs.length > 0) {
         const glog = this.deps.log.child({ requestId: req.requestId, service: `${inst.tenant}/${inst.service}`, instanceId, ...(trace ? { traceId: trace.traceId } : {}) });
@@ -302,6 +311,12 @@ export class ServiceHost {
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** A request's time on this host, its guest time left out: the usual figure, or while it migrates its pacer's. */
+  private hostTime(inst: HostedInstance, ms: number): void {
+    if (inst.pacer) inst.pacer.answered(ms);
+    else if (!inst.samples) inst.usualHostMs += (ms - inst.usualHostMs) / 16;
   }
 
   // ---- migration (docs/services.md, "Migration")
@@ -324,9 +339,14 @@ export class ServiceHost {
     target.keptReplies = (maxBytes, after) => this.replies.exportSince(inst.instanceId, maxBytes, after);
     inst.samples = new Map();
     target.samples = () => [...(inst.samples?.values() ?? [])];
+    const yieldMaxMs = this.deps.migrationYieldMaxMs ?? LATENCY_PACING.maxWaitMs;
+    if (yieldMaxMs > 0) inst.pacer = new LatencyPacer(inst.usualHostMs, { ...LATENCY_PACING, maxWaitMs: yieldMaxMs });
+    const lateness = inst.pacer ? sampleLateness(inst.pacer) : undefined;
     // Native dirty tracking where the pager can do it, else comparing pages with the copy sent.
     const source = await InstanceSource.begin(pool, inst.poolId, {
       verify: req.verify === true,
+      // Round 0 only: it is the bulk; the later rounds are small, and slowing them would let more pages be dirtied.
+      ...(inst.pacer ? { waitBeforeSlice: (round: number) => (round === 0 ? (inst.pacer?.nextWaitMs() ?? 0) : (lateness?.stop(), 0)) } : {}),
       // Right behind the commit: the target takes them in order after it, and answers their callers itself.
       onCommitSent: (held) => {
         inst.handing = { to, handed: new Set() };
@@ -355,7 +375,11 @@ export class ServiceHost {
     });
     const { mode } = source;
     const pacing = pacingFrom(this.deps.migrationPaceMiBPerS ?? 0);
-    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).catch((err: unknown) => {
+    const report = await precopy(source, target, { downtimeBudgetMs: req.downtimeBudgetMs ?? DOWNTIME_BUDGET_MS, maxRounds: req.maxRounds ?? 30, ...(pacing ? { pacing } : {}) }).finally(() => {
+      // A migration that never reached round 1 (stop-and-copy, a failure) stops its sampling here.
+      lateness?.stop();
+      inst.pacer = undefined;
+    }).catch((err: unknown) => {
       // Refused or failed before the commit: the source serves again (what it handed over, the target drops).
       inst.handing = undefined;
       inst.samples = undefined;
@@ -399,7 +423,7 @@ export class ServiceHost {
     // Before the subscription: a request the source ran, sent again, must find its reply.
     this.replies.import(r.instanceId, r.replies ?? []);
     const sub = this.subscribeInstance(r.tenant, r.service, r.instanceId);
-    this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, sub, requests: 0, origins: new Map() });
+    this.instances.set(r.instanceId, { tenant: r.tenant, service: r.service, instanceId: r.instanceId, poolId: r.poolId, parentKey: r.parentKey, init: r.init, initData: r.initData, sub, requests: 0, origins: new Map(), usualHostMs: 0 });
     // No flush: the server handles this connection's SUB before the commit's answer, so the source, once answered,
     // can let go (one nats-server; a cluster propagates interest on its own time).
   }

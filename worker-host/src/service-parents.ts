@@ -103,13 +103,27 @@ export class ServiceParents {
       this.standby.delete(id);
       throw err;
     }
+    const releaseThread = this.reserveThread(spec.tenant);
     const expire = () => {
       const left = entry.until - Date.now();
       if (left > 0) return void setTimeout(expire, left).unref();
       this.standby.delete(id);
+      releaseThread();
       this.release(key);
     };
     expire();
+  }
+
+  /**
+   * A standby keeps an instance thread of its tenant too (booted now, beside the parent, rather than in a
+   * migration to here); none when the host runs its most instance threads: a migration here then takes the spare.
+   */
+  private reserveThread(tenant: string): () => void {
+    try {
+      return this.deps.pool.reserveInstanceThread(tenant);
+    } catch {
+      return () => undefined;
+    }
   }
 
   /** The parents booted with an init input that are warm here with their digest made (for the heartbeat). */

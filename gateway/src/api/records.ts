@@ -175,7 +175,11 @@ export const MigrationReport = z.strictObject({
   source: z.string(),
   target: z.string(),
   mode: z.string().optional().openapi({ description: 'Dirty tracking used: `async` / `sync` (native pager) or `compare`' }),
-  rounds: z.array(z.strictObject({ pages: int, bytes: z.number(), ms: z.number() })).openapi({ description: 'Each pre-copy round, round 0 (all non-zero pages) first' }),
+  rounds: z.array(z.strictObject({
+    pages: int, bytes: z.number(), ms: z.number(),
+    paceBytesPerS: z.number().optional().openapi({ description: 'Paced (FLURRY_MIGRATION_PACE_MIB_S): the rate the round was sent at, bytes a second' }),
+    waitedMs: z.number().optional().openapi({ description: 'What the round waited before its slices while the instance\'s requests ran late on the source (FLURRY_MIGRATION_YIELD_MAX_MS)' }),
+  })).openapi({ description: 'Each pre-copy round, round 0 (all non-zero pages) first' }),
   stopReason: z.string().openapi({ description: '`budget`, `not-shrinking`, `max-rounds` or `stop-and-copy`' }),
   memoryBytes: z.number().openapi({ description: 'The instance\'s memory at the stop: `totalBytes` / `memoryBytes` is what the migration sent against its size' }),
   finalPages: int.openapi({ description: 'Pages sent while the instance was paused' }),

@@ -123,6 +123,11 @@ export class GuestPool {
     return this.scheduler.tenantThreads().length;
   }
 
+  /** See ThreadScheduler.reserveInstanceThread: a thread of `tenant`'s kept until `release`. */
+  reserveInstanceThread(tenant: string): () => void {
+    return this.scheduler.reserveInstanceThread(tenant);
+  }
+
   // Snapshots.
 
   /** True when calls can be made on the key: a warm parent's snapshot or an adopted one. */

@@ -118,6 +118,23 @@ describe.skipIf(missing.length > 0)('guest threads and tenants (2 call threads)'
     expect(pool.instanceThreadCount).toBe(1);
   });
 
+  it('reserve - a thread kept for a tenant takes its next instance; released, it stops once empty', async () => {
+    const release = pool.reserveInstanceThread('a');
+    expect(pool.instanceThreadCount).toBe(1);
+    // The instance goes to the kept thread: no other thread is taken or started for it.
+    const a = await pool.createInstance('a.room');
+    expect(pool.instanceThreadCount).toBe(1);
+    release();
+    release();
+    expect(pool.instanceThreadCount).toBe(1);
+    expect(json(await call(a, 'GET', '/state')).seq).toBe(0);
+    pool.destroyInstance(a);
+    expect(pool.instanceThreadCount).toBe(0);
+    // Kept and released with no instance ever placed: it stops at once.
+    pool.reserveInstanceThread('b')();
+    expect(pool.instanceThreadCount).toBe(0);
+  });
+
   it('stop - an instance thread stops once it holds no instance, even after a request in progress', async () => {
     const a = await pool.createInstance('a.room');
     const b = await pool.createInstance('b.room');

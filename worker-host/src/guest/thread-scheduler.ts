@@ -135,6 +135,23 @@ export class ThreadScheduler {
     return thread;
   }
 
+  /**
+   * Keeps an instance thread of `tenant` (one of its threads with room, or a new one: the spare, replaced at
+   * once) until `release` is called, counted as one instance of it. A service's standby parent holds one
+   * (service-parents.ts): an instance migrated here then takes that thread, not the spare, whose replacement
+   * booted (100–360 ms of a core) while the migration copied. Calling `release` again does nothing.
+   */
+  reserveInstanceThread(tenant: string): () => void {
+    const thread = this.claimInstanceThread(tenant);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      thread.holding.claims--;
+      this.stopIfEmpty(thread);
+    };
+  }
+
   /** An instance claimed on `thread` was made (`made`) or failed: its claim ends. */
   settleClaim(thread: InstanceThread, instanceId: string, made: boolean): void {
     thread.holding.claims--;

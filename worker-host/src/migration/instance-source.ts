@@ -24,6 +24,8 @@ export interface InstanceSourceOptions {
   onCommit?: (held: HeldRequest[]) => Promise<unknown> | void;
   /** Once the pause is over (the held requests forwarded): frees what the source kept for the instance. */
   onRelease?: () => void;
+  /** Before each slice of a round: how long to wait for the instance's own requests (PrecopySource.waitBeforeSlice). */
+  waitBeforeSlice?: (round: number) => number;
 }
 
 const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
@@ -76,6 +78,10 @@ export class InstanceSource implements PrecopySource {
 
   fromParent(): void {
     this.diff = true;
+  }
+
+  waitBeforeSlice(round: number): number {
+    return this.opts.waitBeforeSlice?.(round) ?? 0;
   }
 
   round(): Promise<MigrationRound> {

@@ -60,6 +60,22 @@ describe('precopy', () => {
     expect(nextRate(p, 32 * MiB, 1 * MiB, 0)).toBe(160 * MiB);
   });
 
+  it('waits - each slice waits first as long as the source says, told its round; the report says how long', async () => {
+    const { source, target, log } = fakes([300, 100, 40, 40]);
+    let asked = 0;
+    source.waitBeforeSlice = (r) => {
+      log.push(`wait${asked}:${r}`);
+      return asked++ === 0 ? 15 : 0;
+    };
+    const report = await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 30 });
+    expect(report.rounds.map((r) => r.pages)).toEqual([300, 100, 40, 40]);
+    // Each round is one slice here: asked once before each, never in the pause.
+    expect(log.slice(0, 3)).toEqual(['wait0:0', 'round0', 'apply300']);
+    expect(log.filter((l) => l.startsWith('wait'))).toEqual(['wait0:0', 'wait1:1', 'wait2:2', 'wait3:3']);
+    expect(report.rounds[0]!.waitedMs).toBeGreaterThanOrEqual(14);
+    expect(report.rounds.slice(1).map((r) => r.waitedMs)).toEqual([0, 0, 0]);
+  });
+
   it('pacing - paced rounds send every page once, in pieces of at most PACED_PIECE_BYTES; the last pages in one step', async () => {
     const { source, target, log } = fakes([300, 100, 40, 40]);
     const sent: number[] = [];

@@ -25,6 +25,11 @@ export interface PrecopySource {
   fromParent?(): void;
   /** The next slice of the round under way (`more`: another follows), or of a new round. */
   round(): Promise<MigrationRound>;
+  /**
+   * Before each slice of round `round`: how long to wait first (ms; 0: go on), so that the instance's own
+   * requests keep their latency on the source host (latency-pacing.ts). Bounded by the source: the copy always ends.
+   */
+  waitBeforeSlice?(round: number): number;
   /** A slice is sent (the target has it): its buffer may be read into again. */
   recycle?(sent: MigrationRound): void;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
@@ -148,6 +153,8 @@ export interface RoundRecord {
   ms: number;
   /** Paced: the rate it was sent at, bytes a second. */
   paceBytesPerS?: number;
+  /** The time it waited before its slices for the instance's requests (waitBeforeSlice), ms. */
+  waitedMs?: number;
 }
 
 export interface PrecopyReport {
@@ -240,7 +247,14 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     work = 0;
     let pages = 0;
     let bytes = 0;
+    let waited = 0;
     for (let more = true; more; ) {
+      const wait = source.waitBeforeSlice?.(rounds.length) ?? 0;
+      if (wait > 0) {
+        const t = performance.now();
+        await new Promise((res) => setTimeout(res, wait));
+        waited += performance.now() - t;
+      }
       const slice = await timed(() => source.round());
       // Later rounds: their whole size (known at their first slice) over the round before's time is its dirtying rate.
       if (pacing && rounds.length > 0 && pages === 0) rate = nextRate(pacing, rate, slice.bytes.length + (slice.left ?? 0) * PAGE_SIZE, rounds.at(-1)!.ms);
@@ -253,7 +267,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     }
     if (rounds.length === 0 && !fromParent) await target.settle?.();
     const ms = performance.now() - t0;
-    rounds.push({ pages, bytes, ms, ...(pacing ? { paceBytesPerS: rate } : {}) });
+    rounds.push({ pages, bytes, ms, ...(pacing ? { paceBytesPerS: rate } : {}), ...(source.waitBeforeSlice ? { waitedMs: waited } : {}) });
     history.push(pages);
     totalBytes += bytes;
     copiedPages += pages;
