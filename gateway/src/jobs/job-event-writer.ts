@@ -20,8 +20,7 @@
  * newer one, so a slow broker cannot make the queue grow past the clone count.
  */
 import { randomUUID } from 'node:crypto';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { encode, JobSubjects, untilStored, type BrokerLink, type JobEvent, type Logger, type StoredJob } from '@flurry/core';
 
 /** A writer stops retrying an event this long after it was emitted: within the stream's duplicate window, so that every retry of an event is recognised as one. */
@@ -39,23 +38,22 @@ interface Pending {
  * `onStored(seq, event)` is told each event and its sequence once the stream has it.
  *
  * @example
- * const writer = new JobEventWriter(nc, fabric.link, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
+ * const writer = new JobEventWriter(jetstream(nc), () => nc.isClosed(), fabric.link, log, (seq) => (stored.eventSeq = Math.max(stored.eventSeq ?? 0, seq)));
  * writer.append({ kind: 'placed', at: Date.now(), tenant, jobId, host: 'host-1' });
  */
 export class JobEventWriter {
-  private readonly js: JetStreamClient;
   private readonly queue: Pending[] = [];
   private writing = false;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly js: Pick<JetStreamClient, 'publish'>,
+    /** The connection to the broker is closed for good: nothing more can be stored. */
+    private readonly closed: () => boolean,
     /** While the broker is away the writer waits for it; the give-up clock runs on. */
     private readonly link: BrokerLink,
     private readonly log: Logger,
     private readonly onStored: (seq: number, event: JobEvent) => void,
-  ) {
-    this.js = jetstream(nc);
-  }
+  ) {}
 
   append(event: JobEvent): void {
     if (event.kind === 'progress') {
@@ -63,16 +61,25 @@ export class JobEventWriter {
       if (waiting !== -1) this.queue.splice(waiting, 1);
     }
     this.queue.push({ event, msgID: messageId(event), emittedAt: Date.now() });
-    if (this.writing) return;
-    this.writing = true;
-    void this.writeAll()
-      .catch((err: unknown) => this.log.error({ jobId: event.jobId, err: (err as Error).message }, 'job event writer failed'))
-      .finally(() => (this.writing = false));
+    if (!this.writing) void this.writeAll();
   }
 
+  /**
+   * Writes the queue until it is empty. `writing` is cleared in the same step that finds it empty: cleared
+   * a few promise steps later, it left an event appended meanwhile (a `forked` whose fork reply came with
+   * the last event's acknowledgement) unwritten until the next event came, a `done` for good.
+   */
   private async writeAll(): Promise<void> {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      if (!(await this.write(next))) this.queue.length = 0;
+    this.writing = true;
+    let next: Pending | undefined;
+    try {
+      for (next = this.queue.shift(); next; next = this.queue.shift()) {
+        if (!(await this.write(next))) this.queue.length = 0;
+      }
+    } catch (err) {
+      this.log.error({ jobId: next?.event.jobId, err: (err as Error).message }, 'job event writer failed');
+    } finally {
+      this.writing = false;
     }
   }
 
@@ -83,12 +90,12 @@ export class JobEventWriter {
     try {
       const ack = await untilStored(this.link, () => this.js.publish(subject, data, { msgID: p.msgID, timeout: PUBLISH_TIMEOUT_MS }), {
         giveUpMs: Math.max(0, p.emittedAt + EVENT_GIVE_UP_MS - Date.now()),
-        stopped: () => this.nc.isClosed(),
+        stopped: this.closed,
       });
       this.onStored(ack.seq, p.event);
       return true;
     } catch (err) {
-      const closed = this.nc.isClosed();
+      const closed = this.closed();
       const fields = { jobId: p.event.jobId, kind: p.event.kind, dropped: 1 + this.queue.length, err: (err as Error).message };
       if (closed) this.log.warn(fields, 'job events dropped: the connection to the broker is closed');
       else this.log.error(fields, `job events dropped: the broker did not store them for ${EVENT_GIVE_UP_MS / 1000} s`);

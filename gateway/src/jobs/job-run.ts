@@ -16,6 +16,7 @@ import {
   frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
+import { jetstream } from '@nats-io/jetstream';
 import type { FleetView } from '../fleet-view.js';
 import { coldReduceHost, notResting, slotsLeft } from '../planning/job-hosts.js';
 import { CloneAttempts, type AttemptsOwner } from './clone-attempts.js';
@@ -422,7 +423,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
   emit(kind: JobEventKind, fields: Record<string, unknown>): void {
     const { tenant, id } = this.record;
     const event: JobEvent = { kind, at: Date.now(), tenant, jobId: id, ...fields };
-    this.events ??= new JobEventWriter(this.nc, this.link, this.log, (seq, stored) => {
+    this.events ??= new JobEventWriter(jetstream(this.nc), () => this.nc.isClosed(), this.link, this.log, (seq, stored) => {
       if (recordStored(this.stored, seq, stored)) this.changed();
     });
     this.events.append(event);
