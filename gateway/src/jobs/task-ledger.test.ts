@@ -55,12 +55,53 @@ describe('task ledger', () => {
     expect(l.take('a', 2)).toEqual({ tasks: [1], end: false });
   });
 
-  it('batches - every task is handed out once, in order, before any backup', () => {
+  it('ranges - each clone takes its batches from a consecutive range of its own; every task is handed out once before any backup', () => {
     const { l } = ledger(50);
     const seen: number[] = [];
-    for (let i = 0; i < 100 && seen.length < 50; i++) seen.push(...l.take(i % 2 ? 'a' : 'b', 2).tasks);
-    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const runs: Record<string, number[]> = { a: [], b: [] };
+    for (let i = 0; i < 100 && seen.length < 50; i++) {
+      const who = i % 2 ? 'a' : 'b';
+      const got = l.take(who, 2).tasks;
+      seen.push(...got);
+      runs[who].push(...got);
+    }
+    expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    // b asked first: the first half is its range, the second a's; each went on from its own front, and b,
+    // dry first, took the back half of what a had left (47..49).
+    expect(runs.b).toEqual([...Array.from({ length: 25 }, (_, i) => i), 47, 48, 49]);
+    expect(runs.a).toEqual(Array.from({ length: 22 }, (_, i) => 25 + i));
     expect(l.counts()).toMatchObject({ total: 50, done: 0, running: 50, backups: 0 });
+  });
+
+  it('ranges - a clone whose range is empty takes the back half of the largest range left; the owner goes on at its front', () => {
+    const { l } = ledger(40);
+    expect(l.take('a', 2).tasks).toEqual([0]);
+    expect(l.take('b', 2).tasks).toEqual([20]);
+    // a: 1, then 2 (slow start); b empties its range with large batches.
+    expect(l.take('a', 2).tasks).toEqual([1]);
+    const b: number[] = [];
+    while (b.length < 19) b.push(...l.take('b', 2).tasks);
+    expect(b).toEqual(Array.from({ length: 19 }, (_, i) => 21 + i));
+    // a's range is 2..19 (18 tasks): b takes its back half, 11..19, and a goes on with 2.
+    const stolen = l.take('b', 2).tasks;
+    expect(stolen[0]).toBe(11);
+    expect(l.take('a', 2).tasks).toEqual([2, 3]);
+    // A third clone: the largest range left is a's 4..10 (b's is 15..19): it takes 7..10.
+    expect(stolen).toEqual([11, 12, 13, 14]);
+    expect(l.take('c', 3).tasks).toEqual([7]);
+    expect(l.take('a', 3).tasks).toEqual([4]);
+  });
+
+  it('ranges - an ended attempt\'s range goes back to nobody and is claimed by the next clone that runs dry', () => {
+    const { l } = ledger(10);
+    expect(l.take('a', 2).tasks).toEqual([0]);
+    expect(l.take('b', 2).tasks).toEqual([5]);
+    l.done(0);
+    expect(l.release('a')).toEqual([]);
+    const b: number[] = [];
+    for (let i = 0; i < 10 && b.length < 8; i++) b.push(...l.take('b', 1).tasks);
+    expect(b).toEqual([6, 7, 8, 9, 1, 2, 3, 4]);
+    expect(l.pending).toBe(0);
   });
 
   it('backups - with nothing pending, an idle clone gets a task running past twice the median, one backup per task at a time', () => {
@@ -106,9 +147,10 @@ describe('task ledger', () => {
 
   it('first result wins - a later result of a done task changes nothing; at the end every clone is told so', () => {
     const { l, tick } = ledger(3);
-    l.take('a', 2);
-    l.take('b', 2);
-    l.take('c', 2);
+    // Three clones running: a range of one task each.
+    l.take('a', 3);
+    l.take('b', 3);
+    l.take('c', 3);
     l.done(2, 1);
     tick(5);
     expect(l.take('a', 2).tasks).toEqual([1]);
@@ -130,7 +172,8 @@ describe('task ledger', () => {
     expect(a).toEqual([0, 1, 2, 3]);
     l.done(1);
     tick();
-    expect(l.take('b', 2).tasks).toEqual([4]);
+    // b's share of what a's range left: 5..9 (a keeps 4 in its range).
+    expect(l.take('b', 2).tasks).toEqual([5]);
     expect(l.release('a').sort()).toEqual([0, 2, 3]);
     expect(l.take('b', 1).tasks).toEqual([0]);
     expect(l.take('b', 1).tasks).toEqual([2, 3]);

@@ -10,6 +10,14 @@
  * own), never more than the pending tasks shared among twice the running
  * clones (guided self-scheduling: batches shrink as the end nears, so no
  * clone holds much work when the others run dry) nor MAX_BATCH.
+ * Ranges (work stealing by halving, as Cilk and TBB split ranges): each
+ * clone attempt owns a consecutive range of the pending tasks and takes its
+ * batches from its front, so that its results are one consecutive run and
+ * go in one message however many batches they span. The first ask of each
+ * clone claims an equal share of the tasks nobody owns; a clone whose range
+ * is empty takes the back half of the largest range another clone owns (or
+ * the last one, when it has one left). A range an ended attempt owned goes
+ * back to nobody; tasks given back one by one are handed out first.
  * Backups (MapReduce): with nothing pending, a clone gets a duplicate of a
  * task that runs for longer than BACKUP_AFTER times the median task so far
  * plus the time a clone may hold a finished task's result (resultLagMs;
@@ -39,6 +47,12 @@ interface Lease<A> {
   since: number;
 }
 
+/** Pending tasks lo..hi-1, not leased to anybody yet. */
+interface Range {
+  lo: number;
+  hi: number;
+}
+
 /** What a clone asking for work gets: tasks to run now; none with `end` (every task done), none without (ask again). */
 export interface TaskGrant {
   tasks: number[];
@@ -53,16 +67,16 @@ export class TaskLedger<A = string> {
   private readonly state: Uint8Array;
   /** The leases of each leased task: its first, and at most one backup. */
   private readonly leases = new Map<number, Lease<A>[]>();
-  /** Per attempt key: the tasks it holds and how many it has taken. */
-  private readonly attempts = new Map<string, { held: Set<number>; taken: number; lastResultAt?: number }>();
+  /** Per attempt key: the tasks it holds, how many it has taken, and the range its next batches come from. */
+  private readonly attempts = new Map<string, { held: Set<number>; taken: number; lastResultAt?: number; range: Range }>();
+  /** Ranges no attempt owns (at first every task; an ended attempt's range), claimed in shares. */
+  private unowned: Range[];
   /** How long done tasks ran, sorted lazily (the median judges stragglers). */
   private readonly runMs: number[] = [];
   private runMsSorted = true;
   private readonly failures = new Map<number, number>();
   /** Tasks given back (a lease ended without a result), handed out before new ones. */
   private returned: number[] = [];
-  /** The lowest task never handed out. */
-  private next = 0;
   private pendingCount: number;
   private doneCount = 0;
   private backupCount = 0;
@@ -83,6 +97,7 @@ export class TaskLedger<A = string> {
   ) {
     this.state = new Uint8Array(total);
     this.pendingCount = total;
+    this.unowned = [{ lo: 0, hi: total }];
   }
 
   /** Tasks no attempt holds (never handed out, or given back). */
@@ -133,7 +148,8 @@ export class TaskLedger<A = string> {
       const byTime = median === undefined ? 1 : Math.ceil(ASK_MS / Math.max(median, 0.1));
       const size = Math.min(Math.max(1, mine.taken, byTime), share, MAX_BATCH);
       while (tasks.length < size) {
-        const t = this.nextPending();
+        // Claims or steals a range only for an empty batch: a batch ends where the clone's range does.
+        const t = this.nextPending(key, running, tasks.length === 0);
         if (t === undefined) break;
         this.lease(t, attempt, key);
         tasks.push(t);
@@ -205,6 +221,7 @@ export class TaskLedger<A = string> {
     const mine = this.attempts.get(key);
     if (!mine) return [];
     this.attempts.delete(key);
+    if (mine.range.lo < mine.range.hi) this.unowned.push(mine.range);
     const given: number[] = [];
     for (const task of mine.held) if (this.unlease(task, key)) given.push(task);
     return given;
@@ -212,20 +229,51 @@ export class TaskLedger<A = string> {
 
   private attemptOf(key: string) {
     let mine = this.attempts.get(key);
-    if (!mine) this.attempts.set(key, (mine = { held: new Set(), taken: 0 }));
+    if (!mine) this.attempts.set(key, (mine = { held: new Set(), taken: 0, range: { lo: 0, hi: 0 } }));
     return mine;
   }
 
-  private nextPending(): number | undefined {
+  /** The next pending task for the attempt keyed `key`: one given back, else its range's front; `refill`: an empty range claims or steals first. */
+  private nextPending(key: string, running: number, refill: boolean): number | undefined {
     while (this.returned.length > 0) {
       const t = this.returned.shift()!;
       if (this.state[t] === PENDING) return t;
     }
-    while (this.next < this.total) {
-      const t = this.next++;
-      if (this.state[t] === PENDING) return t;
+    const range = this.attemptOf(key).range;
+    for (;;) {
+      while (range.lo < range.hi) {
+        const t = range.lo++;
+        if (this.state[t] === PENDING) return t;
+      }
+      if (!refill || !this.refill(key, running, range)) return undefined;
     }
-    return undefined;
+  }
+
+  /** Gives the attempt keyed `key` a new range: a share of an unowned one, else half of the largest another owns; false when there is none. */
+  private refill(key: string, running: number, range: Range): boolean {
+    const free = this.unowned.at(-1);
+    if (free) {
+      // Shared among the running attempts that own no range yet, this one included.
+      let owners = 0;
+      for (const [other, a] of this.attempts) if (other !== key && a.range.lo < a.range.hi) owners++;
+      const share = Math.ceil((free.hi - free.lo) / Math.max(1, running - owners));
+      range.lo = free.lo;
+      range.hi = free.lo + share;
+      free.lo += share;
+      if (free.lo >= free.hi) this.unowned.pop();
+      return true;
+    }
+    let victim: Range | undefined;
+    for (const [other, a] of this.attempts) {
+      if (other !== key && a.range.hi - a.range.lo > (victim ? victim.hi - victim.lo : 0)) victim = a.range;
+    }
+    if (!victim) return false;
+    // The back half: the owner goes on at its front, both runs stay consecutive.
+    const half = Math.ceil((victim.hi - victim.lo) / 2);
+    range.hi = victim.hi;
+    range.lo = victim.hi - half;
+    victim.hi = range.lo;
+    return true;
   }
 
   private lease(task: number, attempt: A, key: string): void {

@@ -84,9 +84,9 @@ describe('task feed', () => {
     expect(asks[1].failed.map((x) => x.task)).toEqual([0, 1]);
   });
 
-  it('ahead - the first batch is asked for as the clone starts and the next as a batch\'s last task starts: the guest\'s ask finds it there', async () => {
+  it('ahead - the first batch is asked for as the clone starts and the next as a batch\'s last task starts: the guest\'s ask finds it there, and the finished tasks wait to go on in one run', async () => {
     const batches = [[0], [1, 2], [3]];
-    const { f, asks } = feed('stored', (ask) => ({ ok: true, tasks: ask.ahead ? batches.shift() ?? [] : [], end: !ask.ahead }));
+    const { f, asks, sent } = feed('stored', (ask) => ({ ok: true, tasks: ask.ahead ? batches.shift() ?? [] : [], end: !ask.ahead }));
     f.askAhead();
     expect(await f.next()).toEqual([0]);
     expect(asks.length).toBe(1);
@@ -102,10 +102,13 @@ describe('task feed', () => {
     f.done(2, out(2), 1);
     expect(await f.next()).toEqual([3]);
     expect(asks.every((a) => a.ahead)).toBe(true);
-    // Nothing more ahead: the guest's own ask goes out, and it says when to end.
+    // The batches came ahead: tasks 0..2 are held (for the timer) to go with the next ones.
+    expect(sent).toEqual([]);
+    // Nothing more ahead: the finished run is sent, then the guest's own ask goes out, and it says when to end.
     f.started(3);
     f.done(3, out(3), 1);
     expect(await f.next()).toEqual([]);
+    expect(sent).toEqual([{ first: 0, outputs: [0, 1, 2, 3], runMs: [1, 1, 1, 1] }]);
     expect(asks.at(-1)!.ahead).toBeUndefined();
   });
 

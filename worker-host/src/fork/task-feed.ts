@@ -3,9 +3,11 @@
  * for the next batch (reporting the tasks that failed since), and publishes
  * the outputs of the tasks it finished as the job's results, several
  * consecutive tasks in one message (framed per task): each at most
- * TASK_RESULT_LAG_MS after its task ended, and all of them before the
- * guest's own next ask, without waiting for them to be stored before the
- * next task runs. A small task's own message (its store, its ack, the
+ * TASK_RESULT_LAG_MS after its task ended, and all of them before an ask
+ * the guest waits for (the batch asked ahead was empty), without waiting for
+ * them to be stored before the next task runs. The task server hands a clone
+ * batches from a consecutive range of its own, so a run goes on across
+ * batches. A small task's own message (its store, its ack, the
  * coordinator hearing it) cost more of the fleet's CPU than a 12 ms task is
  * worth.
  *
@@ -78,16 +80,17 @@ export class TaskFeed implements TaskSource {
   }
 
   async next(): Promise<number[]> {
-    // Published before the ask on the same connection: the task server hears them first.
-    this.sendFinished();
     const ahead = this.ahead;
     this.ahead = undefined;
     const early = ahead ? await ahead : [];
     if (early.length > 0) {
       // A task of the batch that just ended failed: reported now (with another ask ahead), not a batch later.
       if (this.failures.length > 0) this.askAhead();
+      // The finished tasks wait for the timer: the next batch usually goes on from them (the clone's own range), one message for both.
       return this.batch(early);
     }
+    // Published before the ask on the same connection: the task server hears them first (with none left, it may answer `end`).
+    this.sendFinished();
     const since = Date.now();
     let wait = ASK_AGAIN_MS;
     for (;;) {
