@@ -3125,6 +3125,10 @@ export interface components {
                 pages: number;
                 bytes: number;
                 ms: number;
+                /** @description Paced (FLURRY_MIGRATION_PACE_MIB_S): the rate the round was sent at, bytes a second */
+                paceBytesPerS?: number;
+                /** @description What the round waited before its slices while the instance's requests ran late on the source (FLURRY_MIGRATION_YIELD_MAX_MS) */
+                waitedMs?: number;
             }[];
             /** @description `budget`, `not-shrinking`, `max-rounds` or `stop-and-copy` */
             stopReason: string;
