@@ -13,6 +13,10 @@ function tooLarge(limit: number): FlurryError {
   return new FlurryError('payload_too_large', `request body exceeds the limit of ${limit} bytes`);
 }
 
+function readFailed(err: Error): FlurryError {
+  return new FlurryError('bad_request', `reading the request body failed: ${err.message}`);
+}
+
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (incoming) return readIncomingBody(incoming, limit);
@@ -47,7 +51,7 @@ export function readIncomingBody(incoming: IncomingMessage, limit: number): Prom
       },
       error: (err) => {
         stop();
-        reject(new FlurryError('bad_request', `reading the request body failed: ${err.message}`));
+        reject(readFailed(err));
       },
     });
   });
@@ -86,15 +90,17 @@ export function drainUnread(incoming: IncomingMessage): void {
   incoming.resume();
 }
 
-/** Listens to a body's chunks, its end and its error; returns what stops listening. */
-function followBody(incoming: IncomingMessage, on: { data: (chunk: Buffer) => void; end: () => void; error: (err: Error) => void }): () => void {
+/** Listens to a body's chunks, its end, its error and (when asked) the client going away; returns what stops listening. */
+function followBody(incoming: IncomingMessage, on: { data: (chunk: Buffer) => void; end: () => void; error: (err: Error) => void; aborted?: () => void }): () => void {
   incoming.on('data', on.data);
   incoming.on('end', on.end);
   incoming.on('error', on.error);
+  if (on.aborted) incoming.on('aborted', on.aborted);
   return () => {
     incoming.off('data', on.data);
     incoming.off('end', on.end);
     incoming.off('error', on.error);
+    if (on.aborted) incoming.off('aborted', on.aborted);
   };
 }
 
@@ -115,37 +121,30 @@ export function streamBody(c: Context, limit: number, overLimit: () => FlurryErr
   let size = 0;
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      const onData = (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limit) {
-          cleanup();
-          incoming.resume();
-          controller.error(overLimit());
-          return;
-        }
-        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
-        // Backpressure: the object store writes slower than a local client sends.
-        if ((controller.desiredSize ?? 1) <= 0) incoming.pause();
+      const fail = (err: Error) => {
+        stop();
+        controller.error(readFailed(err));
       };
-      const onEnd = () => {
-        cleanup();
-        controller.close();
-      };
-      const onError = (err: Error) => {
-        cleanup();
-        controller.error(new FlurryError('bad_request', `reading the request body failed: ${err.message}`));
-      };
-      const onAborted = () => onError(new Error('the client went away'));
-      const cleanup = () => {
-        incoming.off('data', onData);
-        incoming.off('end', onEnd);
-        incoming.off('error', onError);
-        incoming.off('aborted', onAborted);
-      };
-      incoming.on('data', onData);
-      incoming.on('end', onEnd);
-      incoming.on('error', onError);
-      incoming.on('aborted', onAborted);
+      const stop = followBody(incoming, {
+        data: (chunk) => {
+          size += chunk.length;
+          if (size > limit) {
+            stop();
+            incoming.resume();
+            controller.error(overLimit());
+            return;
+          }
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+          // Backpressure: the object store writes slower than a local client sends.
+          if ((controller.desiredSize ?? 1) <= 0) incoming.pause();
+        },
+        end: () => {
+          stop();
+          controller.close();
+        },
+        error: fail,
+        aborted: () => fail(new Error('the client went away')),
+      });
     },
     pull() {
       incoming.resume();
