@@ -7,7 +7,7 @@
 import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
-import { epochMs, type PrepareInfo } from './nats-target.js';
+import { epochMs, SOURCE_SILENT_MS, type PrepareInfo } from './nats-target.js';
 import { snapshotDigest } from './parent-digest.js';
 import { bytesToU32, globalsFromWire } from './wire-pages.js';
 
@@ -16,6 +16,8 @@ interface Receiving extends PrepareInfo {
   parentKey: string;
   poolId: string;
   startedAt: number;
+  /** When its source was last heard (a step or a probe), as Date.now(). */
+  heardAt: number;
   /** The instance started from this host's parent, which has the source's parent digest. */
   fromParent: boolean;
 }
@@ -36,10 +38,10 @@ export interface ReceiverDeps {
   drop: (instanceId: string) => void;
   /** Starts serving a received instance (subscribes its subject). */
   adopt: (r: { tenant: string; service: string; instanceId: string; poolId: string; parentKey: string; init?: Uint8Array; initData?: InitDataRef; name: string; digest: string; replies?: KeptReply[] }) => Promise<void>;
+  /** A migration whose source is not heard for this long ends here, refused (default SOURCE_SILENT_MS). */
+  sourceSilentMs?: number;
 }
 
-/** Forget a received instance whose source went silent for this long. */
-const STALE_MS = 120_000;
 /** How long the target remembers how a migration ended: far longer than a source asks after a lost commit answer. */
 const OUTCOME_MS = 10 * 60_000;
 
@@ -61,8 +63,14 @@ export class MigrationReceiver {
   private readonly committing = new Map<string, Promise<Answer>>();
   /** Requests handed over before their migration ended here, woken at each change of it (settled). */
   private readonly waiting = new Map<string, (() => void)[]>();
+  private readonly silentMs: number;
+  /** Checks the sources' silence while anything is being received. */
+  private silenceWatch: NodeJS.Timeout | undefined;
+  private watchedAt = 0;
 
-  constructor(private readonly deps: ReceiverDeps) {}
+  constructor(private readonly deps: ReceiverDeps) {
+    this.silentMs = deps.sourceSilentMs ?? SOURCE_SILENT_MS;
+  }
 
   /** Acts on one step (served on the host's receive subject, which refuses what is not a step); a failure throws, to be answered as a refusal. */
   async answer(step: ReceiveStep): Promise<ReceiveStepReply> {
@@ -77,6 +85,8 @@ export class MigrationReceiver {
 
   private async step(s: ReceiveStep): Promise<Answer | undefined> {
     const { pool } = this.deps;
+    const heard = this.receiving.get(s.migrationId);
+    if (heard) heard.heardAt = Date.now();
     switch (s.step) {
       case 'prepare': {
         this.sweep();
@@ -96,7 +106,8 @@ export class MigrationReceiver {
           throw err;
         }
         const { step: _s, memoryBytes: _m, parentDigest: _d, ...info } = s;
-        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now(), fromParent });
+        this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now(), heardAt: Date.now(), fromParent });
+        this.watchSilence();
         // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
         const meanwhile = this.ended.get(s.migrationId);
         if (meanwhile?.outcome === 'refused') {
@@ -106,9 +117,12 @@ export class MigrationReceiver {
         this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes, fromParent }, 'receiving service instance');
         return { fromParent };
       }
-      case 'ping':
-        // Only says this host is alive: a commit may have ended the migration an instant ago.
+      case 'ping': {
+        // Says this host is alive and still receiving: a commit may have ended the migration an instant ago, a refusal ended it for good.
+        const ended = this.ended.get(s.migrationId);
+        if (ended?.outcome === 'refused') throw new FlurryError('conflict', `migration ${s.migrationId} ended on host ${this.deps.hostId}: ${ended.reason}`);
         return;
+      }
       case 'apply': {
         const r = this.get(s.migrationId);
         if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
@@ -210,7 +224,7 @@ export class MigrationReceiver {
    * Whether migration `migrationId` of `instanceId` took effect here, once it has ended (a request its source
    * handed over with the commit waits for it: it runs here only if the commit took effect). A migration this
    * host never heard of, or of another instance, is refused as not_found. Bounded by the migration's end: its
-   * commit, an abort, a status question, or its source's silence for STALE_MS.
+   * commit, an abort, a status question, or its source's silence (watchSilence).
    */
   async settled(migrationId: string, instanceId: string): Promise<'committed' | 'refused'> {
     for (;;) {
@@ -226,8 +240,6 @@ export class MigrationReceiver {
         const list = this.waiting.get(migrationId) ?? [];
         if (list.length === 0) this.waiting.set(migrationId, list);
         list.push(wake);
-        // A source gone silent ends its migration here after STALE_MS, which wakes this.
-        if (r) setTimeout(() => this.sweep(), Math.max(0, r.startedAt + STALE_MS - Date.now()) + 1).unref();
       });
     }
   }
@@ -239,7 +251,32 @@ export class MigrationReceiver {
   }
 
   private sweep(): void {
-    for (const [id, r] of this.receiving) if (Date.now() - r.startedAt > STALE_MS) this.end(id, `its source went silent for ${STALE_MS / 1000} s`);
     for (const [id, e] of this.ended) if (Date.now() - e.at > OUTCOME_MS) this.ended.delete(id);
+  }
+
+  /**
+   * While migrations are received, ends each whose source has not been heard for `silentMs`: a source probes
+   * its target every PROBE_EVERY_MS from the prepare to the commit, so silence means a dead, paused or cut-off
+   * source, and what the migration holds here (an instance, its parent, requests handed over) is let go within
+   * that bound instead of waiting for a next migration to sweep it. Time this host itself stood still (a late
+   * check: a pause, a long collection) is not counted against a source, whose probes wait unread meanwhile.
+   */
+  private watchSilence(): void {
+    if (this.silenceWatch) return;
+    const every = Math.max(1, Math.floor(this.silentMs / 4));
+    this.watchedAt = Date.now();
+    this.silenceWatch = setInterval(() => {
+      const now = Date.now();
+      const stood = now - this.watchedAt - every;
+      this.watchedAt = now;
+      for (const [id, r] of this.receiving) {
+        if (stood > every) r.heardAt += stood;
+        else if (now - r.heardAt > this.silentMs) this.end(id, `its source was not heard for ${Math.round((now - r.heardAt) / 1000)} s`);
+      }
+      if (this.receiving.size === 0) {
+        clearInterval(this.silenceWatch);
+        this.silenceWatch = undefined;
+      }
+    }, every).unref();
   }
 }

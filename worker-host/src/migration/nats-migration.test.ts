@@ -334,6 +334,30 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     await expectReplayed(m.owner(), m.sent);
   });
 
+  it('source silent - a target that stops hearing a prepared migration\'s source ends it: its instance and parent let go, a request handed over refused, a late probe told so', async () => {
+    let released = 0;
+    const quiet = new MigrationReceiver({
+      hostId: 'quiet-target', pool: target, log: createLogger('test', {}, 'silent'), sourceSilentMs: 400,
+      acquireParent: async () => 'room', releaseParent: () => void released++,
+      keepReplies: () => undefined, forgetReplies: () => undefined, warm: async () => undefined, adopt: async () => undefined, drop: () => undefined,
+    });
+    const migrationId = `silent-${n++}`;
+    await quiet.answer({ step: 'prepare', migrationId, requestId: migrationId, tenant: 't', service: 'room', instanceId: 'i-silent', name: 'room', digest: 'd', memoryBytes: 1 << 20 });
+    expect(target.instances()).toHaveLength(1);
+    const handedOver = quiet.settled(migrationId, 'i-silent');
+    // Heard: probes keep it alive past the silence bound.
+    for (let k = 0; k < 10; k++) {
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await quiet.answer({ step: 'ping', migrationId })).toEqual({ ok: true });
+    }
+    expect(target.instances()).toHaveLength(1);
+    // Then nothing: the source is gone. Bounded by the receiver's own silence check, not by this test.
+    expect(await handedOver).toBe('refused');
+    expect(target.instances()).toEqual([]);
+    expect(released).toBe(1);
+    await expect(quiet.answer({ step: 'ping', migrationId })).rejects.toThrow(/not heard for/);
+  });
+
   it('bad step - a malformed step is refused with bad_request and changes nothing', async () => {
     const reply = decode<ReceiveStepReply>(await answer(encode({ step: 'commit', migrationId: 'm', pages: 'no' })));
     expect(reply).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed ReceiveStep: /) } });

@@ -34,6 +34,11 @@ export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step'
 const PROBE_EVERY_MS = 250;
 /** A target that answers no probe for this long is taken for dead (one that is gone answers none at once). */
 const PROBE_TIMEOUT_MS = 3000;
+/**
+ * A target that has not heard a migration's source (a step or a probe) for this long ends the migration, refused:
+ * many probe periods, and beyond the source's own patience (PROBE_TIMEOUT_MS), after which it gives up itself.
+ */
+export const SOURCE_SILENT_MS = 10_000;
 /** Asking a lost commit's outcome: the first wait between two questions, doubled up to the last. */
 const ASK_FIRST_MS = 100;
 const ASK_LAST_MS = 2000;
