@@ -96,14 +96,16 @@ export class ServiceParents {
     }
     const entry = { until: Date.now() + ms, ready: this.acquire(spec) };
     this.standby.set(id, entry);
-    let key: string;
+    let key: string | undefined;
+    let releaseThread: () => void;
     try {
       key = await entry.ready;
+      releaseThread = this.reserveThread(spec.tenant);
     } catch (err) {
       this.standby.delete(id);
+      if (key !== undefined) this.release(key);
       throw err;
     }
-    const releaseThread = this.reserveThread(spec.tenant);
     const expire = () => {
       const left = entry.until - Date.now();
       if (left > 0) return void setTimeout(expire, left).unref();
@@ -121,8 +123,9 @@ export class ServiceParents {
   private reserveThread(tenant: string): () => void {
     try {
       return this.deps.pool.reserveInstanceThread(tenant);
-    } catch {
-      return () => undefined;
+    } catch (err) {
+      if (err instanceof FlurryError && err.code === 'no_capacity') return () => undefined;
+      throw err;
     }
   }
 
