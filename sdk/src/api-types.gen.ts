@@ -3127,7 +3127,7 @@ export interface components {
                 ms: number;
                 /** @description Paced (FLURRY_MIGRATION_PACE_MIB_S): the rate the round was sent at, bytes a second */
                 paceBytesPerS?: number;
-                /** @description What the round waited before its slices while the instance's requests ran late on the source (FLURRY_MIGRATION_YIELD_MAX_MS) */
+                /** @description What the round waited before its slices to keep the instance's requests on time on the source: round 0 starts at its floor rate and speeds up while they are (FLURRY_MIGRATION_YIELD_MAX_MS) */
                 waitedMs?: number;
             }[];
             /** @description `budget`, `not-shrinking`, `max-rounds` or `stop-and-copy` */

@@ -346,7 +346,7 @@ export class ServiceHost {
     const source = await InstanceSource.begin(pool, inst.poolId, {
       verify: req.verify === true,
       // Round 0 only: it is the bulk; the later rounds are small, and slowing them would let more pages be dirtied.
-      ...(inst.pacer ? { waitBeforeSlice: (round: number) => (round === 0 ? (inst.pacer?.nextWaitMs() ?? 0) : (lateness?.stop(), 0)) } : {}),
+      ...(inst.pacer ? { waitBeforeSlice: (round: number, lastBytes: number) => (round === 0 ? (inst.pacer?.nextWaitMs(lastBytes) ?? 0) : (lateness?.stop(), 0)) } : {}),
       // Right behind the commit: the target takes them in order after it, and answers their callers itself.
       onCommitSent: (held) => {
         inst.handing = { to, handed: new Set() };

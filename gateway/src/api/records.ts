@@ -178,7 +178,7 @@ export const MigrationReport = z.strictObject({
   rounds: z.array(z.strictObject({
     pages: int, bytes: z.number(), ms: z.number(),
     paceBytesPerS: z.number().optional().openapi({ description: 'Paced (FLURRY_MIGRATION_PACE_MIB_S): the rate the round was sent at, bytes a second' }),
-    waitedMs: z.number().optional().openapi({ description: 'What the round waited before its slices while the instance\'s requests ran late on the source (FLURRY_MIGRATION_YIELD_MAX_MS)' }),
+    waitedMs: z.number().optional().openapi({ description: 'What the round waited before its slices to keep the instance\'s requests on time on the source: round 0 starts at its floor rate and speeds up while they are (FLURRY_MIGRATION_YIELD_MAX_MS)' }),
   })).openapi({ description: 'Each pre-copy round, round 0 (all non-zero pages) first' }),
   stopReason: z.string().openapi({ description: '`budget`, `not-shrinking`, `max-rounds` or `stop-and-copy`' }),
   memoryBytes: z.number().openapi({ description: 'The instance\'s memory at the stop: `totalBytes` / `memoryBytes` is what the migration sent against its size' }),

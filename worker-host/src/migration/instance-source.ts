@@ -25,7 +25,7 @@ export interface InstanceSourceOptions {
   /** Once the pause is over (the held requests forwarded): frees what the source kept for the instance. */
   onRelease?: () => void;
   /** Before each slice of a round: how long to wait for the instance's own requests (PrecopySource.waitBeforeSlice). */
-  waitBeforeSlice?: (round: number) => number;
+  waitBeforeSlice?: (round: number, lastBytes: number) => number;
 }
 
 const ALL_MODES: readonly MigrationMode[] = ['async', 'sync', 'compare'];
@@ -80,8 +80,8 @@ export class InstanceSource implements PrecopySource {
     this.diff = true;
   }
 
-  waitBeforeSlice(round: number): number {
-    return this.opts.waitBeforeSlice?.(round) ?? 0;
+  waitBeforeSlice(round: number, lastBytes: number): number {
+    return this.opts.waitBeforeSlice?.(round, lastBytes) ?? 0;
   }
 
   round(): Promise<MigrationRound> {

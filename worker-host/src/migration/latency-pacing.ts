@@ -1,37 +1,56 @@
 /**
  * Round 0 paced by the instance's own requests (issue 15; Clark et al.'s
  * adaptive rate limit, NSDI 2005, steered by the service's latency instead of
- * a rate). While round 0 copies, the source's cores are shared by the copy and
- * the instance's clients; the slow requests of a migration were answered by
- * the source with guest times under 0.1 ms: they waited for a core. So the
- * source watches how long its instance's requests take on the host, less the
- * guest's own time, and how late its main thread runs (sampleLateness: a
- * request waits for that thread to read it), and waits before the next slice
- * while either is longer
- * than they did before the migration (doubling the wait each time they do,
- * halving it each time they do not), never more than `maxWaitMs` a slice: the
- * floor that makes every migration finish.
+ * the dirtying rate). While round 0 copies, the source's cores are shared by
+ * the copy and the instance's clients; the slow requests of a migration were
+ * answered by the source with guest times under 0.1 ms: they waited for a
+ * core. So the source watches how long its instance's requests take on the
+ * host, less the guest's own time, and how late its main thread runs
+ * (sampleLateness: a request waits for that thread to read it), and sends
+ * round 0 at a rate that it finds as TCP finds a window: it **starts low**
+ * (`startBytesPerS`), doubles the rate while the requests stay on time (slow
+ * start), halves it when one runs late and from then on raises it by
+ * `marginBytesPerS` only (additive increase), never above `capBytesPerS`; and
+ * never waits more than `maxWaitMs` before a slice, the floor that makes every
+ * migration finish. Before, the copy went at full speed until it saw a late
+ * request: the first slices made requests late before the pacer knew.
  *
- *     const pacer = new LatencyPacer(0.4);      // the instance's usual host time, ms
- *     pacer.answered(6.2);                       // a request took 6.2 ms on the host
- *     pacer.nextWaitMs();                        // 4: the copy waits before its next slice
+ *     const pacer = new LatencyPacer(0.4);   // the instance's usual host time, ms
+ *     pacer.nextWaitMs(0);                    // 0: the first slice goes at once
+ *     pacer.answered(0.3);                    // a request took 0.3 ms on the host: on time
+ *     pacer.nextWaitMs(960 * 1024);           // 960 KiB at twice the start rate (at least the floor), less the time since the slice began
  */
 
 export interface LatencyPacingOptions {
-  /** A request may take this much longer on the host than usual before the copy backs off (ms). */
+  /** A request may take this much longer on the host than usual before the copy slows down (ms). */
   allowanceMs: number;
-  /** The first wait once requests run late (ms); it doubles while they stay late. */
-  firstWaitMs: number;
-  /** The longest wait before a slice (ms): the floor of the copy's rate. */
+  /** Round 0's first rate (bytes a second): low, so that the first slices make no request late. */
+  startBytesPerS: number;
+  /** Once a request ran late, the rate rises by this much for each slice while the requests are on time (bytes a second). */
+  marginBytesPerS: number;
+  /** The rate never rises above this (bytes a second). */
+  capBytesPerS: number;
+  /** The longest wait before a slice (ms): the floor of the rate, which makes every migration finish. */
   maxWaitMs: number;
 }
 
-export const LATENCY_PACING: LatencyPacingOptions = { allowanceMs: 2, firstWaitMs: 4, maxWaitMs: 32 };
+const MiB = 1024 * 1024;
+
+/**
+ * Clark et al. start at 100 Mbit/s and add 50 Mbit/s a round. Here the start is under the floor of 960 KiB slices
+ * (one every 32 ms, about 29 MiB/s), so round 0 begins at its floor; the cap is above what the copy reaches here.
+ */
+export const LATENCY_PACING: LatencyPacingOptions = { allowanceMs: 2, startBytesPerS: 16 * MiB, marginBytesPerS: 8 * MiB, capBytesPerS: 512 * MiB, maxWaitMs: 32 };
 
 export class LatencyPacer {
-  /** The longest host time of the requests answered since the last slice (ms). */
+  /** The longest host time of the requests answered since the last slice (ms), and how many were. */
   private worst = 0;
-  private waitMs = 0;
+  private samples = 0;
+  private rate: number;
+  /** Doubling while on time, until the first late request (then additive). */
+  private slowStart = true;
+  /** When the last slice began (performance.now()), once one has. */
+  private sliceAt: number | undefined;
   /** Every wait asked for so far (ms), for the report. */
   waitedMs = 0;
 
@@ -41,21 +60,42 @@ export class LatencyPacer {
     private readonly opts: LatencyPacingOptions = LATENCY_PACING,
   ) {
     if (!(usualMs >= 0)) throw new RangeError(`the usual host time must be a number of ms at or above 0, not ${usualMs}`);
+    this.rate = opts.startBytesPerS;
+  }
+
+  /** The rate the copy goes at now (bytes a second). */
+  get bytesPerS(): number {
+    return this.rate;
   }
 
   /** A request of the instance was answered: `hostMs` on the host, its guest time left out. */
   answered(hostMs: number): void {
+    this.samples++;
     if (hostMs > this.worst) this.worst = hostMs;
   }
 
-  /** Before the next slice: how long the copy waits first (ms). */
-  nextWaitMs(): number {
-    const late = this.worst > this.usualMs + this.opts.allowanceMs;
+  /**
+   * Before the next slice, the last one having carried `lastBytes` (0 before the first): how long the copy waits
+   * first (ms), so that the slices go at the rate — which this judges first by the requests answered since the
+   * last slice (none: no evidence, the rate stays).
+   */
+  nextWaitMs(lastBytes: number, now = performance.now()): number {
+    const { allowanceMs, marginBytesPerS, capBytesPerS, maxWaitMs } = this.opts;
+    const floor = maxWaitMs > 0 ? (lastBytes * 1000) / maxWaitMs : 0;
+    if (this.samples > 0) {
+      if (this.worst > this.usualMs + allowanceMs) {
+        this.rate = this.rate / 2;
+        this.slowStart = false;
+      } else this.rate = this.slowStart ? this.rate * 2 : this.rate + marginBytesPerS;
+      this.rate = Math.min(capBytesPerS, Math.max(floor, this.rate));
+    }
     this.worst = 0;
-    if (late) this.waitMs = Math.min(this.opts.maxWaitMs, Math.max(this.opts.firstWaitMs, this.waitMs * 2));
-    else this.waitMs = this.waitMs / 2 < this.opts.firstWaitMs / 2 ? 0 : this.waitMs / 2;
-    this.waitedMs += this.waitMs;
-    return this.waitMs;
+    this.samples = 0;
+    const due = this.sliceAt === undefined ? 0 : (lastBytes * 1000) / this.rate - (now - this.sliceAt);
+    const wait = Math.min(maxWaitMs, Math.max(0, due));
+    this.sliceAt = now + wait;
+    this.waitedMs += wait;
+    return wait;
   }
 }
 

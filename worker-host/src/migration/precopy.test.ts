@@ -76,6 +76,24 @@ describe('precopy', () => {
     expect(report.rounds.slice(1).map((r) => r.waitedMs)).toEqual([0, 0, 0]);
   });
 
+  it('waits - each slice is told the bytes of the slice before it in its round (0 before a round\'s first), for the source to pace by', async () => {
+    // Round 0 in three slices of 64, 64 and 10 pages, then rounds of one slice.
+    const slices = [[64, 64, 10], [5], [2]];
+    let r = 0;
+    let s = 0;
+    const { source, target } = fakes([]);
+    source.round = async () => {
+      const pages = slices[r]![s]!;
+      const more = s + 1 < slices[r]!.length;
+      [r, s] = more ? [r, s + 1] : [Math.min(r + 1, slices.length - 1), 0];
+      return { ...round(pages), more };
+    };
+    const told: string[] = [];
+    source.waitBeforeSlice = (round, lastBytes) => (told.push(`${round}:${lastBytes / PAGE_SIZE}`), 0);
+    await precopy(source, target, { downtimeBudgetMs: 0, maxRounds: 3 });
+    expect(told).toEqual(['0:0', '0:64', '0:64', '1:0', '2:0']);
+  });
+
   it('pacing - paced rounds send every page once, in pieces of at most PACED_PIECE_BYTES; the last pages in one step', async () => {
     const { source, target, log } = fakes([300, 100, 40, 40]);
     const sent: number[] = [];

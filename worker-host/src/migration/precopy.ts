@@ -26,10 +26,11 @@ export interface PrecopySource {
   /** The next slice of the round under way (`more`: another follows), or of a new round. */
   round(): Promise<MigrationRound>;
   /**
-   * Before each slice of round `round`: how long to wait first (ms; 0: go on), so that the instance's own
-   * requests keep their latency on the source host (latency-pacing.ts). Bounded by the source: the copy always ends.
+   * Before each slice of round `round`, the slice before it in the round having carried `lastBytes` (0 before its
+   * first): how long to wait first (ms; 0: go on), so that the instance's own requests keep their latency on the
+   * source host (latency-pacing.ts). Bounded by the source: the copy always ends.
    */
-  waitBeforeSlice?(round: number): number;
+  waitBeforeSlice?(round: number, lastBytes: number): number;
   /** A slice is sent (the target has it): its buffer may be read into again. */
   recycle?(sent: MigrationRound): void;
   /** Of the stop, `waitMs` waited for the request in progress, `readMs` scanned and copied the last pages (the rest: thread messages). */
@@ -248,8 +249,9 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     let pages = 0;
     let bytes = 0;
     let waited = 0;
+    let lastBytes = 0;
     for (let more = true; more; ) {
-      const wait = source.waitBeforeSlice?.(rounds.length) ?? 0;
+      const wait = source.waitBeforeSlice?.(rounds.length, lastBytes) ?? 0;
       if (wait > 0) {
         const t = performance.now();
         await new Promise((res) => setTimeout(res, wait));
@@ -262,6 +264,7 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
       else await timed(() => target.apply(slice.pages, slice.bytes, slice.memoryBytes));
       pages += slice.pages.length;
       bytes += slice.bytes.length;
+      lastBytes = slice.bytes.length;
       source.recycle?.(slice);
       more = slice.more === true;
     }
