@@ -20,6 +20,18 @@ const doneAll = (l: TaskLedger, lo: number, hi: number, runMs = 1) => {
   for (let t = lo; t < hi; t++) l.done(t, runMs);
 };
 
+/** 20 tasks: a owns 0..9, b ran 10..19 dry and is told to split a's range. */
+function splitDue() {
+  const got = ledger(20);
+  const { l, grant } = got;
+  grant('a', 2);
+  grant('b', 2);
+  doneAll(l, 10, 20);
+  l.ranDry('b', { lo: 10, hi: 20 });
+  expect(splitOf(l.take('b', 2))).toBe('a');
+  return got;
+}
+
 describe('task ledger', () => {
   it('ranges - each clone\'s first ask claims an equal share of the tasks nobody holds, as a range it runs without asking again', () => {
     const { l, grant } = ledger(100);
@@ -56,34 +68,19 @@ describe('task ledger', () => {
   });
 
   it('splits - a host that gives nothing, or does not answer, is not asked again for that range; its new range may be split', () => {
-    const { l, grant } = ledger(20);
-    grant('a', 2);
-    grant('b', 2);
-    doneAll(l, 10, 20);
-    l.ranDry('b', { lo: 10, hi: 20 });
-    expect(splitOf(l.take('b', 2))).toBe('a');
+    const { l, grant } = splitDue();
     // Every task of a's range handed out already: it answers its own end.
     expect(l.split('a', 'b', 10)).toEqual({ tasks: [], end: false });
     expect(splitOf(l.take('b', 2))).toBeUndefined();
     // An answer outside the range counts as none.
-    const { l: m, grant: g } = ledger(20);
-    g('a', 2);
-    g('b', 2);
-    doneAll(m, 10, 20);
-    m.ranDry('b', { lo: 10, hi: 20 });
-    expect(splitOf(m.take('b', 2))).toBe('a');
+    const { l: m } = splitDue();
     expect(m.split('a', 'b', 25)).toEqual({ tasks: [], end: false });
     expect(m.split('a', 'b', undefined)).toEqual({ tasks: [], end: false });
     expect(m.rangeOf('a')).toEqual({ lo: 0, hi: 10 });
   });
 
   it('splits - an answer for a range that changed meanwhile (its owner ended) gives nothing; the range went back to nobody', () => {
-    const { l, grant } = ledger(20);
-    grant('a', 2);
-    grant('b', 2);
-    doneAll(l, 10, 20);
-    l.ranDry('b', { lo: 10, hi: 20 });
-    expect(splitOf(l.take('b', 2))).toBe('a');
+    const { l, grant } = splitDue();
     expect(l.release('a')).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(l.split('a', 'b', 5)).toEqual({ tasks: [], end: false });
     expect(grant('b', 1).range).toEqual({ lo: 0, hi: 10 });
