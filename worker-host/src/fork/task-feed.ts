@@ -63,9 +63,10 @@ export class TaskFeed implements TaskSource {
   private ahead?: Promise<void>;
   /** Tasks given one by one (given back, backups): run before the range. */
   private single: number[] = [];
-  /** The range given last (`lo` names it to the server), and `next`, its first task not handed to the guest yet. */
+  /** The range given last (`lo` names it to the server; `hi` moves down with each split), and `front`, its first task not handed to the guest yet. */
   private range?: TaskRange;
   private front = 0;
+  /** The guest's task times so far, for the batch size. */
   private ranMs = 0;
   private ranCount = 0;
 
