@@ -5,10 +5,11 @@
 // backup, and with a clone's host killed mid-job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
-import { decode, encode, JobSubjects, type JobRecord, type TaskReply } from '@flurry/core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { decode, encode, JobSubjects, ResultsStream, type JobRecord, type TaskReply } from '@flurry/core';
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy } from './helpers/functions.js';
-import { gatewayApi, json } from './helpers/gateway-api.js';
+import { gatewayApi, json, until } from './helpers/gateway-api.js';
 import { b64, finishedJob, jobUntil, submitJob } from './helpers/jobs.js';
 import { slowModule, wat } from './helpers/wat.js';
 
@@ -176,6 +177,33 @@ describe('task jobs', () => {
     expect(job.error?.message).toMatch(/^task 5 failed 2 times: /);
     expect(job.tasks!.failures).toBe(2);
   });
+
+  it('missing - a run heard but gone from the results stream when the job checks runs again; the reduce made from it meanwhile is dropped, the result identical', async () => {
+    const nc = await connect(fleet.adminConnectOptions());
+    try {
+      const jsm = await jetstreamManager(nc);
+      const tasks = 40;
+      const job = await submitJob(api, { function: 'tasks', clones: 2, tasks, input: input(40) });
+      // The job's first run of results, deleted from the stream once stored there: the coordinator heard it already.
+      const first = await new Promise<string>((resolve) => nc.subscribe(`${JobSubjects.results(job.tenant, job.id)}.>`, { max: 1, callback: (_e, m) => resolve(m.subject) }));
+      const stored = await until('the run to be stored', () => jsm.streams.getMessage(ResultsStream, { last_by_subj: first }).then((m) => m ?? undefined, () => undefined));
+      await jsm.streams.deleteMessage(ResultsStream, stored.seq);
+      const done = await finishedJob(api, job.id);
+      expect((await result(done)).equals(expectedReduce(tasks))).toBe(true);
+      // Its tasks were run and stored again (after the check's wait for them, RESULTS_STORED_WAIT_MS): a later message holds its first task.
+      const [lo] = first.slice(first.lastIndexOf('.') + 1).split('-').map(Number);
+      const info = await jsm.streams.info(ResultsStream, { subjects_filter: `${JobSubjects.results(job.tenant, job.id)}.>` });
+      const again = Object.keys(info.state.subjects ?? {}).find((subject) => {
+        const [a, b] = subject.slice(subject.lastIndexOf('.') + 1).split('-').map(Number);
+        return a <= lo && lo <= b;
+      });
+      expect(again).toBeDefined();
+      expect((await jsm.streams.getMessage(ResultsStream, { last_by_subj: again! }))!.seq).toBeGreaterThan(stored.seq);
+      expect(done.tasks).toMatchObject({ total: tasks, done: tasks, failures: 0 });
+    } finally {
+      await nc.close();
+    }
+  }, 90_000);
 
   it('untrusted - the task server answers a malformed request with bad_request, and gives an attempt it never sent nothing', async () => {
     const job = await submitJob(api, { function: 'tasks', clones: 2, tasks: 20, input: input(100) });

@@ -136,7 +136,7 @@ describe('schemas', () => {
       fork: Subjects.fork('h'), release: Subjects.release('h'), parentFreed: Subjects.parentFreed('t'), pageRequests: Subjects.pageRequests('t', 's'),
       pages: Subjects.pages('t', 's'), unicastPages: `${Subjects.unicastPages('t', 's', 'h')}.INBOXID`, event: Subjects.event('t', 'host.up'),
       hostReconnected: Subjects.event('system', 'host.reconnected'),
-      cancel: JobSubjects.cancel('h'), results: JobSubjects.result('t', 'j', 3), failures: `${JobSubjects.attemptFailures('t', 'j.a1')}.3`,
+      cancel: JobSubjects.cancel('h'), split: JobSubjects.split('h'), results: JobSubjects.result('t', 'j', 3), failures: `${JobSubjects.attemptFailures('t', 'j.a1')}.3`,
       progress: JobSubjects.progress('t', 'j'), tasks: JobSubjects.tasks('t', 'j'), jobEvents: JobSubjects.events('t', 'j'), jobControl: JobSubjects.control, forkResults: 'flurry.fork.INBOXID',
       reduceResult: 'flurry.reduce.INBOXID', createInstance: ServiceSubjects.create('h'), destroyInstance: ServiceSubjects.destroy('h'),
       serviceRequest: ServiceSubjects.request('t', 's', 'i'), standby: ServiceSubjects.standby('h'), migrate: MigrationSubjects.migrate('h'),

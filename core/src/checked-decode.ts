@@ -30,7 +30,7 @@ const BULK = 64 * MiB;
 export const MessageByteLimits: Record<MessageKind, number> = {
   HostRecord: LISTS, FunctionRecord: CONTROL, PlaceRequest: CONTROL, PlaceReply: CONTROL,
   InvokeRequest: BULK, InvokeReply: BULK, OpenCallsRequest: CONTROL, OpenCallsReply: CONTROL, SnapshotRequest: BULK, SnapshotReply: BULK, ForkRequest: BULK, ForkReply: CONTROL,
-  ReleaseRequest: CONTROL, ReleaseReply: CONTROL, CloneResult: BULK, CloneProgress: CONTROL, TaskRequest: CONTROL, TaskReply: CONTROL, PageMessage: BULK, SnapshotDescriptor: BULK,
+  ReleaseRequest: CONTROL, ReleaseReply: CONTROL, CloneResult: BULK, CloneProgress: CONTROL, TaskRequest: CONTROL, TaskReply: CONTROL, TaskSplitRequest: CONTROL, TaskSplitReply: CONTROL, PageMessage: BULK, SnapshotDescriptor: BULK,
   PageFetchRequest: LISTS, PageFetchReply: CONTROL, DrainRequest: CONTROL, DrainReply: CONTROL, FleetEvent: CONTROL,
   JobSpec: BULK, StoredJob: BULK, IdempotencyEntry: CONTROL, JobControlRequest: CONTROL, JobControlReply: BULK,
   CancelRequest: CONTROL, CancelReply: CONTROL, JobEvent: BULK,

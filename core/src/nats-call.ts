@@ -15,7 +15,7 @@ import { decodeChecked, decodeOrRefuse, whyMalformed } from './checked-decode.js
 import { FlurryError, toWireError } from './errors.js';
 import type { Logger } from './log.js';
 import type { WireError } from './protocol.js';
-import type { Protocol } from './schemas.js';
+import type { MessageKind, Protocol } from './schemas.js';
 import { SubjectTable, type SubjectKind } from './subject-table.js';
 
 type Table = typeof SubjectTable;
@@ -70,7 +70,9 @@ export async function callEncoded<K extends CallKind>(nc: NatsConnection, kind: 
     throw new CallFailed(failureOf(err), subject, err);
   }
   if (opts.raw) return msg.data;
-  return decodeOrRefuse(entry.reply, msg.data, subject) as ReplyOf<K>;
+  // Widened to one kind before the cast: the union of every reply's type is more than the compiler represents.
+  const reply: unknown = decodeOrRefuse(entry.reply as MessageKind, msg.data, subject);
+  return reply as ReplyOf<K>;
 }
 
 function failureOf(err: unknown): CallFailure {
@@ -117,8 +119,9 @@ export function serve<K extends CallKind>(
       } catch (err) {
         return respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts);
       }
-      void Promise.resolve(reply).then(
-        (r) => r !== HANDED_OVER && respond(nc, kind, msg, r, opts),
+      // As unknown: the union of every reply's type is more than the compiler represents.
+      void Promise.resolve<unknown>(reply).then(
+        (r) => r !== HANDED_OVER && respond(nc, kind, msg, r as ReplyOf<K>, opts),
         (err: unknown) => respond(nc, kind, msg, refusal(kind, toWireError(err), opts.hostId), opts),
       );
     },
@@ -201,6 +204,7 @@ const Refusals: { [R in ReplyKind]: (error: WireError, hostId: string) => Protoc
   CancelReply: (error, hostId) => ({ hostId, stopped: false, error }),
   JobControlReply: (error) => ({ ok: false, error }),
   TaskReply: (error) => ({ ok: false, error }),
+  TaskSplitReply: (error) => ({ ok: false, error }),
   CreateInstanceReply: (error) => ({ ok: false, error }),
   DestroyInstanceReply: (error) => ({ ok: false, error }),
   StandbyParentReply: (error) => ({ ok: false, error }),

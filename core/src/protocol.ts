@@ -436,10 +436,17 @@ export interface CloneResult {
   taskRunMs?: number[];
 }
 
+/** Tasks `lo` .. `hi - 1` of a task job. */
+export interface TaskRange {
+  lo: number;
+  hi: number;
+}
+
 /**
  * A task job's clone asks its task server for work (JobSubjects.tasks): it
- * reports the tasks whose `run_task` failed since its last request and takes
- * the next batch.
+ * reports the tasks whose `run_task` failed since its last request and, when
+ * it has nothing left to run, takes more: a range of its own, which it runs
+ * without asking again (docs/jobs.md, "Ranges"), or single tasks.
  */
 export interface TaskRequest {
   requestId: string;
@@ -450,15 +457,39 @@ export interface TaskRequest {
   /** Ms from the fork request's arrival at the host to the clone running (instance made, `on_restore` returned): the record's `clonesDetail[].startMs`. */
   startMs?: number;
   /**
-   * Asked while the clone still runs the last task of its batch, so that the next batch is there when it
-   * ends (no round trip between batches): only tasks nobody holds, never a backup, answered at once (never
-   * held), never `end` (the ask after the running task says that). Without it: the clone has nothing to run.
+   * Asked while the clone still runs the last tasks it has, so that more are there when it ends (no round
+   * trip between ranges): never a backup, never held, never `end` (the ask after its running task says that).
+   * Without it: the clone has nothing to run.
    */
   ahead?: boolean;
+  /** Only reports `failed`: the clone still has tasks of its own (answered with none). */
+  report?: boolean;
+  /**
+   * The range the clone took its tasks from, every one of them handed to its guest: tasks the server counts
+   * in its range past `hi` (a split whose answer was lost) or a range it never heard of are given back.
+   */
+  range?: TaskRange;
 }
 
-/** `tasks` to run now, in order; none with `end`: the job needs nothing more of this clone; none without: ask again shortly. */
-export type TaskReply = { ok: true; tasks: number[]; end: boolean } | { ok: false; error: WireError };
+/**
+ * `tasks` to run now, in order, or a `range` to run from its front (the clone's own until a split gives
+ * its back away); neither with `end`: the job needs nothing more of this clone; neither without: ask
+ * again shortly.
+ */
+export type TaskReply = { ok: true; tasks: number[]; range?: TaskRange; end: boolean } | { ok: false; error: WireError };
+
+/**
+ * The task server asks a clone's host to give away the back of the clone's range (JobSubjects.split): a
+ * clone whose range is dry takes it. `lo` names the range (its start when it was given).
+ */
+export interface TaskSplitRequest {
+  requestId: string;
+  index: number;
+  lo: number;
+}
+
+/** `hi`: the clone's range ends there now; tasks from `hi` to its old end are given away (none when `hi` is the old end). */
+export type TaskSplitReply = { ok: true; hi: number } | { ok: false; error: WireError };
 
 /** A chunk run on the multicast subject: `chunk` is the first chunk index; `bytes` holds one or more chunks. */
 export interface PageMessage {
@@ -626,6 +657,8 @@ export const JobSubjects = {
   control: 'flurry.jobs.control',
   /** Request to one host: stop every clone of a snapshot now (CancelRequest). */
   cancel: (hostId: string) => `flurry.host.${hostId}.cancel`,
+  /** Request to one host: give away the back half of a task clone's range (TaskSplitRequest). */
+  split: (hostId: string) => `flurry.host.${hostId}.split`,
 } as const;
 
 export type JobState = 'queued' | 'snapshotting' | 'running' | 'reducing' | 'done' | 'failed' | 'cancelled';

@@ -158,11 +158,14 @@ const cloneResult = z.object({
   progress: z.object({ done: num, total: num }).optional(), outputObject: str.optional(), task: count.optional(),
   taskRunMs: arrayOf(ms).refine((a) => a.length >= 1 && a.length <= MAX_TASKS, { message: `expected 1 to ${MAX_TASKS} tasks` }).optional(),
 });
+const taskRange = z.object({ lo: count, hi: count });
 const taskRequest = z.object({
   requestId: str, hostId: str, index: count, failed: arrayOf(z.object({ task: count, error: wireError })),
-  startMs: z.number().finite().nonnegative().optional(), ahead: z.boolean().optional(),
+  startMs: z.number().finite().nonnegative().optional(), ahead: z.boolean().optional(), report: z.boolean().optional(), range: taskRange.optional(),
 });
-const taskReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), tasks: arrayOf(count), end: z.boolean() }), failed]);
+const taskReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), tasks: arrayOf(count), range: taskRange.optional(), end: z.boolean() }), failed]);
+const taskSplitRequest = z.object({ requestId: str, index: count, lo: count });
+const taskSplitReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), hi: count }), failed]);
 const cloneProgress = z.object({ requestId: str, hostId: str, index: num, done: num, total: num });
 
 const pageMessage = z.object({ chunk: count, bytes });
@@ -346,6 +349,8 @@ export const MessageSchemas = {
   CloneProgress: cloneProgress,
   TaskRequest: taskRequest,
   TaskReply: taskReply,
+  TaskSplitRequest: taskSplitRequest,
+  TaskSplitReply: taskSplitReply,
   PageMessage: pageMessage,
   SnapshotDescriptor: snapshotDescriptor,
   PageFetchRequest: pageFetchRequest,
@@ -397,7 +402,7 @@ export type Protocol = {
   HostRecord: P.HostRecord; FunctionRecord: P.FunctionRecord; PlaceRequest: P.PlaceRequest; PlaceReply: P.PlaceReply;
   InvokeRequest: P.InvokeRequest; InvokeReply: P.InvokeReply; OpenCallsRequest: P.OpenCallsRequest; OpenCallsReply: P.OpenCallsReply; SnapshotRequest: P.SnapshotRequest; SnapshotReply: P.SnapshotReply;
   ForkRequest: P.ForkRequest; ForkReply: P.ForkReply; ReleaseRequest: P.ReleaseRequest; ReleaseReply: P.ReleaseReply;
-  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; TaskRequest: P.TaskRequest; TaskReply: P.TaskReply; PageMessage: P.PageMessage; SnapshotDescriptor: P.SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
+  CloneResult: P.CloneResult; CloneProgress: P.CloneProgress; TaskRequest: P.TaskRequest; TaskReply: P.TaskReply; TaskSplitRequest: P.TaskSplitRequest; TaskSplitReply: P.TaskSplitReply; PageMessage: P.PageMessage; SnapshotDescriptor: P.SnapshotDescriptor; PageFetchRequest: P.PageFetchRequest;
   PageFetchReply: P.PageFetchReply; DrainRequest: P.DrainRequest; DrainReply: P.DrainReply; FleetEvent: P.FleetEvent;
   JobSpec: P.JobSpec; StoredJob: P.StoredJob; IdempotencyEntry: P.IdempotencyEntry; JobControlRequest: P.JobControlRequest;
   JobControlReply: P.JobControlReply; CancelRequest: P.CancelRequest; CancelReply: P.CancelReply; JobEvent: P.JobEvent;
@@ -413,7 +418,7 @@ StandbyParentRequest: P.StandbyParentRequest; StandbyParentReply: P.StandbyParen
 export const schemasMatchProtocol: { [K in MessageKind | keyof Protocol]: K extends MessageKind ? K extends keyof Protocol ? Same<Message<K>, Protocol[K]> : never : never } = {
   HostRecord: true, FunctionRecord: true, PlaceRequest: true, PlaceReply: true, InvokeRequest: true, InvokeReply: true, OpenCallsRequest: true, OpenCallsReply: true,
   SnapshotRequest: true, SnapshotReply: true, ForkRequest: true, ForkReply: true, ReleaseRequest: true, ReleaseReply: true,
-  CloneResult: true, CloneProgress: true, TaskRequest: true, TaskReply: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
+  CloneResult: true, CloneProgress: true, TaskRequest: true, TaskReply: true, TaskSplitRequest: true, TaskSplitReply: true, PageMessage: true, SnapshotDescriptor: true, PageFetchRequest: true, PageFetchReply: true, DrainRequest: true,
   DrainReply: true, FleetEvent: true, JobSpec: true, StoredJob: true, IdempotencyEntry: true, JobControlRequest: true,
   JobControlReply: true, CancelRequest: true, CancelReply: true, JobEvent: true, StandbyParentRequest: true,
   StandbyParentReply: true, ServiceRecord: true, ServiceInstanceRecords: true, CreateInstanceRequest: true, CreateInstanceReply: true,

@@ -45,8 +45,10 @@ export const SubjectTable = {
   results: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.results.*.*.*', request: 'CloneResult', stream: true },
   failures: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.failures.>', request: 'CloneResult', stream: true },
   progress: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.*.*.progress', request: 'CloneProgress' },
-  /** A task job's task server: a clone reports failed tasks and takes the next batch. */
+  /** A task job's task server: a clone reports failed tasks and takes a range or tasks when it has none left. */
   tasks: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.*.*.tasks', request: 'TaskRequest', reply: 'TaskReply', timeoutMs: 10_000 },
+  /** The task server asks a clone's host to give away the back half of the clone's range. */
+  split: { listener: 'host', family: 'JobSubjects', pattern: 'flurry.host.*.split', request: 'TaskSplitRequest', reply: 'TaskSplitReply', timeoutMs: 2_000 },
   /** Inside `event`'s pattern: a job's events are fleet events of kind `job.<jobId>`, kept by a stream. */
   jobEvents: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.events.*.job.*', request: 'JobEvent', stream: true },
   jobControl: { listener: 'gateway', family: 'JobSubjects', pattern: 'flurry.jobs.control', request: 'JobControlRequest', reply: 'JobControlReply', timeoutMs: 30_000 },

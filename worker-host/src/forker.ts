@@ -27,6 +27,7 @@ import {
 import { checkSnapshotMatch, withDerivedRoutes } from './request-rights.js';
 import { AdoptedSnapshots, type AdoptedSnapshotsDeps } from './fork/adopted-snapshots.js';
 import { CloneRunner, type SharedSnapshot } from './fork/clone-runner.js';
+import { TaskFeeds } from './fork/task-feeds.js';
 import type { GuestLogPublisher } from './guest-log-publisher.js';
 import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
@@ -52,13 +53,15 @@ export class Forker {
   private readonly results: ResultDelivery;
   private readonly objects: ForkObjects;
   private readonly sweeper: NodeJS.Timeout;
+  /** The task clones running here: their task server splits their ranges through them. */
+  readonly taskFeeds = new TaskFeeds();
 
   constructor(private readonly deps: ForkerDeps) {
     this.objects = new ForkObjects(deps.nc, deps.link, deps.log);
     this.parents = new ParentSnapshots({ ...deps, objects: this.objects });
     this.adopted = new AdoptedSnapshots(deps);
     this.results = new ResultDelivery(deps.nc, deps.link, this.objects, deps.log);
-    this.clones = new CloneRunner({ ...deps, objects: this.objects, results: this.results });
+    this.clones = new CloneRunner({ ...deps, objects: this.objects, results: this.results, taskFeeds: this.taskFeeds });
     this.sweeper = setInterval(() => this.sweepPageCaches(), Math.min(30_000, Math.max(250, deps.parentIdleMs / 4)));
     this.sweeper.unref();
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { frameReduceInput, type CloneResult, type StoredJob } from '@flurry/core';
+import { decode, encode, frameReduceInput, type CloneResult, type StoredJob, type TaskRequest, type TaskSplitReply, type TaskSplitRequest } from '@flurry/core';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { CloneAttempts } from './clone-attempts.js';
 import { JobTasks, type TasksOwner } from './job-tasks.js';
 import type { JobStore } from './job-store.js';
@@ -31,8 +32,14 @@ function taskJob(total: number, clones: number) {
     requestId: `r${attempt}`, hostId: `h${attempt}`, index: first, ok: true, output: frameReduceInput(outputs), taskRunMs: outputs.map(() => 1),
     startMs: 0, runMs: 1, pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0, ...fields,
   });
-  const ask = (attempt: number, startMs?: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], ...(startMs !== undefined && { startMs }) });
+  /** Attempt `attempt`'s ask, with nothing left to run (unless `fields` say otherwise). */
+  const ask = (attempt: number, fields: Partial<TaskRequest> = {}) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], ...fields });
   return { tasks, attempts, asked, result, ask, stored };
+}
+
+/** Whether `p` is answered before a timer that fires well inside the task server's hold (timers fire in the order they are due). */
+async function answeredYet(p: Promise<unknown>): Promise<boolean> {
+  return Promise.race([p.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20))]);
 }
 
 describe('task server', () => {
@@ -67,11 +74,11 @@ describe('task server', () => {
     expect(tasks.ledger.counts().done).toBe(0);
   });
 
-  it('clones - another clone is wanted only while a task is pending; a lost attempt\'s tasks make it wanted again', () => {
+  it('clones - another clone is wanted only while a task is pending; a lost attempt\'s tasks make it wanted again', async () => {
     const { tasks, attempts, ask } = taskJob(2, 3);
     expect(tasks.wantsClones).toBe(true);
-    expect(ask(0)).toMatchObject({ tasks: [0] });
-    expect(ask(1)).toMatchObject({ tasks: [1] });
+    expect(await ask(0)).toMatchObject({ tasks: [], range: { lo: 0, hi: 1 } });
+    expect(await ask(1)).toMatchObject({ tasks: [], range: { lo: 1, hi: 2 } });
     expect(tasks.wantsClones).toBe(false);
     expect(tasks.ledger.holders(0)).toEqual([{ requestId: 'r0', index: 0 }]);
     attempts.end(0);
@@ -80,31 +87,32 @@ describe('task server', () => {
 
   it('held asks - an ask with nothing to take waits, and is answered the moment a task is given back or every task is done', async () => {
     const { tasks, attempts, ask, result } = taskJob(2, 3);
-    expect(ask(0)).toMatchObject({ tasks: [0] });
-    expect(ask(1)).toMatchObject({ tasks: [1] });
+    expect(await ask(0)).toMatchObject({ range: { lo: 0, hi: 1 } });
+    expect(await ask(1)).toMatchObject({ range: { lo: 1, hi: 2 } });
     const second = ask(2);
-    expect(second).toBeInstanceOf(Promise);
+    expect(await answeredYet(second)).toBe(false);
     attempts.end(0);
-    expect(await second).toEqual({ ok: true, tasks: [0], end: false });
-    const third = ask(1);
-    expect(third).toBeInstanceOf(Promise);
+    expect(await second).toEqual({ ok: true, tasks: [], range: { lo: 0, hi: 1 }, end: false });
+    const third = ask(1, { range: { lo: 1, hi: 2 } });
+    expect(await answeredYet(third)).toBe(false);
     tasks.onResult(result(1, 1, [new Uint8Array([1])]));
     tasks.onResult(result(0, 2, [new Uint8Array([0])]));
     expect(await third).toEqual({ ok: true, tasks: [], end: true });
     expect(tasks.settled).toBe(true);
   });
 
-  it('ahead - an ask ahead takes pending tasks at once, is never held and never ends the clone; its ask after that does', async () => {
+  it('ahead - an ask ahead takes a range at once, is never held and never ends the clone; its ask after that does', async () => {
     const { tasks, ask, result, stored } = taskJob(2, 2);
-    const ahead = (attempt: number) => tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [], ahead: true });
-    expect(ahead(0)).toEqual({ ok: true, tasks: [0], end: false });
-    expect(ahead(0)).toEqual({ ok: true, tasks: [1], end: false });
+    expect(await ask(0, { ahead: true })).toEqual({ ok: true, tasks: [], range: { lo: 0, hi: 1 }, end: false });
+    expect(await ask(0, { ahead: true, range: { lo: 0, hi: 1 } })).toEqual({ ok: true, tasks: [], range: { lo: 1, hi: 2 }, end: false });
     // Nothing pending: answered at once, where the same ask without `ahead` is held.
-    expect(ahead(1)).toEqual({ ok: true, tasks: [], end: false });
-    expect(ask(1)).toBeInstanceOf(Promise);
+    expect(await ask(1, { ahead: true })).toEqual({ ok: true, tasks: [], end: false });
+    const held = ask(1);
+    expect(await answeredYet(held)).toBe(false);
     tasks.onResult(result(0, 0, [new Uint8Array([0]), new Uint8Array([1])]));
     expect(tasks.settled).toBe(true);
-    expect(ahead(0)).toEqual({ ok: true, tasks: [], end: false });
+    expect(await held).toEqual({ ok: true, tasks: [], end: true });
+    expect(await ask(0, { ahead: true })).toEqual({ ok: true, tasks: [], end: false });
     expect(stored.record.clonesDetail[0].state).toBe('running');
     expect(await ask(0)).toEqual({ ok: true, tasks: [], end: true });
     expect(stored.record.clonesDetail[0].state).toBe('done');
@@ -112,9 +120,43 @@ describe('task server', () => {
     expect(await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], ahead: true })).toEqual({ ok: true, tasks: [], end: false });
   });
 
+  it('split - a dry clone gets the back of the largest range, where the owner\'s host says it ends now; a host that refuses gives nothing', async () => {
+    const { tasks, ask, result } = taskJob(40, 2);
+    const splits: { subject: string; req: TaskSplitRequest }[] = [];
+    let answer: TaskSplitReply = { ok: true, hi: 12 };
+    const nc = {
+      subscribe: () => ({ unsubscribe: () => undefined }),
+      request: async (subject: string, data: Uint8Array) => {
+        splits.push({ subject, req: decode<TaskSplitRequest>(data) });
+        return { data: encode(answer) };
+      },
+    } as unknown as NatsConnection;
+    tasks.serve(nc);
+    expect(await ask(0)).toMatchObject({ range: { lo: 0, hi: 20 } });
+    expect(await ask(1)).toMatchObject({ range: { lo: 20, hi: 40 } });
+    tasks.onResult(result(20, 1, Array.from({ length: 20 }, (_, i) => new Uint8Array([i]))));
+    expect(await ask(1, { range: { lo: 20, hi: 40 } })).toEqual({ ok: true, tasks: [], range: { lo: 12, hi: 20 }, end: false });
+    expect(splits).toEqual([{ subject: 'flurry.host.h0.split', req: { requestId: 'r0', index: 0, lo: 0 } }]);
+    expect(tasks.ledger.holders(15)).toEqual([{ requestId: 'r1', index: 1 }]);
+    // Clone 0 dry too, clone 1's 12..19 left: its host refuses (its range was replaced): nothing, asked once.
+    answer = { ok: false, error: { code: 'conflict', message: 'no such range' } };
+    tasks.onResult(result(0, 0, Array.from({ length: 12 }, (_, i) => new Uint8Array([i]))));
+    expect(await ask(0, { ahead: true, range: { lo: 0, hi: 12 } })).toEqual({ ok: true, tasks: [], end: false });
+    expect(splits.map((s) => s.req)).toEqual([{ requestId: 'r0', index: 0, lo: 0 }, { requestId: 'r1', index: 1, lo: 12 }]);
+  });
+
+  it('report - an ask that only reports failures takes nothing, and leaves the clone its range', async () => {
+    const { tasks, ask } = taskJob(4, 2);
+    expect(await ask(0)).toMatchObject({ range: { lo: 0, hi: 2 } });
+    const failed = [{ task: 1, error: { code: 'guest_trap' as const, message: 'trap' } }];
+    expect(await ask(0, { ahead: true, report: true, failed })).toEqual({ ok: true, tasks: [], end: false });
+    expect(tasks.ledger.counts().failures).toBe(1);
+    expect(tasks.ledger.holds({ requestId: 'r0', index: 0 }, 0)).toBe(true);
+  });
+
   it('start - the asks of a clone carry its start, kept in clonesDetail; an attempt that is not current changes nothing', async () => {
     const { ask, stored, tasks } = taskJob(4, 2);
-    await ask(0, 12.5);
+    await ask(0, { startMs: 12.5 });
     expect(stored.record.clonesDetail[0].startMs).toBe(12.5);
     expect(stored.record.clonesDetail[1].startMs).toBeUndefined();
     await tasks.onRequest({ requestId: 'r-old', hostId: 'h1', index: 1, failed: [], startMs: 99 });
@@ -123,11 +165,10 @@ describe('task server', () => {
 
   it('final - once a task has failed past its retries, later failures (a backup, another clone) are not counted', async () => {
     const { tasks, ask } = taskJob(4, 2);
-    expect(await ask(0)).toMatchObject({ tasks: [0] });
+    expect(await ask(0)).toMatchObject({ range: { lo: 0, hi: 2 } });
     // Clone 1's range is the second half.
-    expect(await ask(1)).toMatchObject({ tasks: [2] });
-    const fail = (attempt: number, task: number) =>
-      tasks.onRequest({ requestId: `r${attempt}`, hostId: `h${attempt}`, index: attempt, failed: [{ task, error: { code: 'guest_trap', message: `trap ${task}` } }] });
+    expect(await ask(1)).toMatchObject({ range: { lo: 2, hi: 4 } });
+    const fail = (attempt: number, task: number) => ask(attempt, { report: true, failed: [{ task, error: { code: 'guest_trap', message: `trap ${task}` } }] });
     await fail(0, 0);
     await fail(1, 2);
     expect(tasks.failure()).toEqual({ code: 'guest_trap', message: 'task 0 failed 1 times: trap 0' });

@@ -8,7 +8,7 @@
  * without finishing them back. A clone is done when the server tells it that
  * every task is.
  */
-import { JobSubjects, serve, unframeOutputs, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
+import { call, JobSubjects, serve, unframeOutputs, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
 import { cloneOutputObject, START_GRACE_MS } from './job-forks.js';
@@ -46,7 +46,8 @@ export class JobTasks implements TaskHooks {
   /** A task that failed more than the job's retries: the job fails with it. */
   finalFailure?: { task: number; error: WireError };
   private sub?: Subscription;
-  /** Asks held with nothing to take yet: each tries again when called, and is answered when it gets something. */
+  private nc?: NatsConnection;
+  /** Asks held with nothing to take yet: each tries again when woken. */
   private readonly held = new Set<() => void>();
   private lastProgress = 0;
   private lastDone = -1;
@@ -87,6 +88,7 @@ export class JobTasks implements TaskHooks {
   /** Serves the job's tasks subject (once). */
   serve(nc: NatsConnection): void {
     const { tenant, id } = this.record;
+    this.nc = nc;
     this.sub ??= serve(nc, 'tasks', JobSubjects.tasks(tenant, id), (req) => this.onRequest(req), { log: this.job.log.child({ jobId: id }) });
   }
 
@@ -119,30 +121,32 @@ export class JobTasks implements TaskHooks {
     return this.ledger.allDone || this.finalFailure !== undefined;
   }
 
-  onRequest(req: TaskRequest): TaskReply | Promise<TaskReply> {
+  async onRequest(req: TaskRequest): Promise<TaskReply> {
     const running = this.current(req);
-    if (!running) return { ok: true, tasks: [], end: !req.ahead };
+    if (!running) return { ok: true, tasks: [], end: !req.ahead && !req.report };
     const key = { requestId: req.requestId, index: req.index };
     this.alive(running);
     this.noteStart(req);
     for (const f of req.failed) if (this.ledger.holds(key, f.task)) this.taskFailed(f.task, key, f.error, req.hostId, req.index);
-    // Asked ahead: the clone is busy; whatever there is now, at once (it asks again when it runs dry).
+    if (req.report) return { ok: true, tasks: [], end: false };
+    this.ledger.ranDry(key, req.range);
+    // Asked ahead: the clone is busy; whatever there is now (a split included), at once.
     if (req.ahead) return this.grant(req, true);
-    const now = this.grant(req);
-    if (now.tasks.length > 0 || now.end) return now;
-    return new Promise((resolve) => {
-      const answer = (reply: TaskReply) => {
-        clearTimeout(timer);
-        this.held.delete(retry);
-        resolve(reply);
-      };
-      const retry = () => {
-        const reply = this.grant(req);
-        if (!reply.ok || reply.tasks.length > 0 || reply.end) answer(reply);
-      };
-      const timer = setTimeout(() => answer(this.grant(req)), HOLD_MS);
-      this.held.add(retry);
-    });
+    // Held while there is nothing to take, and asked again whenever something changes.
+    const until = Date.now() + HOLD_MS;
+    for (;;) {
+      const reply = await this.grant(req);
+      if (reply.tasks.length > 0 || reply.range || reply.end || Date.now() >= until) return reply;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.held.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, until - Date.now());
+        this.held.add(wake);
+      });
+    }
   }
 
   /** A task clone's start (from its current attempt's asks): its end is no result that could carry it. */
@@ -161,24 +165,41 @@ export class JobTasks implements TaskHooks {
   }
 
   /**
-   * What the asking attempt gets now: tasks, none (ask again), or `end`. `ahead` (the attempt still runs a
-   * task): pending tasks or none; its ask after that task decides whether it ends.
+   * What the asking attempt, which has nothing left, gets now: a range, tasks, none (ask again), or `end`.
+   * `ahead` (the attempt still runs a task): no backup and no `end`; its ask after that task decides.
    */
-  private grant(req: TaskRequest, ahead = false): Extract<TaskReply, { ok: true }> {
+  private async grant(req: TaskRequest, ahead = false): Promise<Extract<TaskReply, { ok: true }>> {
     if (!this.current(req)) return { ok: true, tasks: [], end: !ahead };
     if (this.settled) {
       if (ahead) return { ok: true, tasks: [], end: false };
       this.cloneDone(req.index, req.hostId);
       return { ok: true, tasks: [], end: true };
     }
-    const grant = this.ledger.take({ requestId: req.requestId, index: req.index }, this.attempts.runningCount, !ahead);
-    if (grant.tasks.length > 0) this.sync();
-    return { ok: true, ...grant };
+    const thief = { requestId: req.requestId, index: req.index };
+    let grant = this.ledger.take(thief, this.attempts.runningCount, !ahead);
+    if ('split' in grant) grant = this.ledger.split(grant.split, thief, await this.askSplit(grant.split));
+    if (grant.tasks.length > 0 || grant.range) this.sync();
+    return { ok: true, tasks: grant.tasks, ...(grant.range && { range: grant.range }), end: grant.end && !ahead };
+  }
+
+  /** Asks the host of `victim` to give away the back half of its range: where that range ends now, or undefined (no answer). */
+  private async askSplit(victim: TaskAttempt): Promise<number | undefined> {
+    const running = this.attempts.current(victim.index);
+    const lo = this.ledger.rangeOf(victim)?.lo;
+    if (!this.nc || !running || running.requestId !== victim.requestId || lo === undefined) return undefined;
+    try {
+      const reply = await call(this.nc, 'split', JobSubjects.split(running.host), { requestId: victim.requestId, index: victim.index, lo });
+      return reply.ok ? reply.hi : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Something may have changed for the asks held: each tries again. */
   private wakeHeld(): void {
-    for (const retry of [...this.held]) retry();
+    const held = [...this.held];
+    this.held.clear();
+    for (const wake of held) wake();
   }
 
   /**

@@ -1,62 +1,68 @@
 /**
  * The task server's book of one task job (docs/jobs.md, "Tasks"): each task
- * is pending, leased (to which clone attempts, since when) or done. Pure: the
- * coordinator's JobTasks feeds it what it hears and answers clones from it.
+ * is pending (nobody holds it), held (by which clone attempts, since when) or
+ * done. Pure: the coordinator's JobTasks feeds it what it hears and answers
+ * clones from it.
  *
- * Batches: a clone's first request gets one task, and each later one as many
- * as it has taken so far (1, 1, 2, 4, …: slow start, since nothing is known of
- * a task's cost at first) or, once tasks are done, as many as take ASK_MS by
- * their median time if that is more (a 12 ms task is not worth an ask of its
- * own), never more than the pending tasks shared among twice the running
- * clones (guided self-scheduling: batches shrink as the end nears, so no
- * clone holds much work when the others run dry) nor MAX_BATCH.
- * Ranges (work stealing by halving, as Cilk and TBB split ranges): each
- * clone attempt owns a consecutive range of the pending tasks and takes its
- * batches from its front, so that its results are one consecutive run and
- * go in one message however many batches they span. The first ask of each
- * clone claims an equal share of the tasks nobody owns; a clone whose range
- * is empty takes the back half of the largest range another clone owns (or
- * the last one, when it has one left). A range an ended attempt owned goes
- * back to nobody; tasks given back one by one are handed out first.
- * Backups (MapReduce): with nothing pending, a clone gets a duplicate of a
- * task that runs for longer than BACKUP_AFTER times the median task so far
- * plus the time a clone may hold a finished task's result (resultLagMs;
- * the longest first; one backup per task at a time): a task merely waiting
- * its turn or sharing a core is no straggler, and a duplicate of it would only
- * take a core from it. Only the first task an attempt holds unfinished runs
- * (the rest of its batch waits behind it); it runs since its lease or the
- * attempt's last result, whichever is later. The first result per task wins.
+ * Ranges (work stealing by halving, as Cilk and TBB split ranges): a clone
+ * attempt that has nothing left gets a consecutive range of tasks and runs it
+ * from the front on its own, without asking per batch; the server hears of
+ * its progress from the results it sends anyway. Its first ask claims an
+ * equal share of the tasks nobody holds (the share among the running
+ * attempts that own no range yet); with none left, it takes the back half of
+ * the largest range another attempt owns. Only that attempt's host knows how
+ * far it got, so the split is its to make (`take` answers `split`, JobTasks
+ * asks the host, `split` applies the answer): no task is in two ranges. A
+ * range an ended attempt owned, and tasks given back one by one (a failure,
+ * a lost backup), are pending again, claimed like the rest.
+ * Backups (MapReduce): with nothing pending or to split, a clone gets a
+ * duplicate of a task that runs for longer than BACKUP_AFTER times the median
+ * task so far plus the time a clone may hold a finished task's result
+ * (resultLagMs; the longest first; one backup per task at a time): a task
+ * merely waiting its turn or sharing a core is no straggler, and a duplicate
+ * of it would only take a core from it. Only the first task an attempt holds
+ * unfinished runs (the rest wait behind it, in the order they were given); it
+ * runs since it was given or the attempt's last result, whichever is later.
+ * The first result per task wins.
  */
-import { TASK_RESULT_LAG_MS, type TaskCounts } from '@flurry/core';
+import { TASK_RESULT_LAG_MS, type TaskCounts, type TaskRange } from '@flurry/core';
 
-/** The most tasks one request takes. */
-export const MAX_BATCH = 64;
-/** Once task times are known, a batch holds at least this much work by their median (still capped by the share and MAX_BATCH). */
-export const ASK_MS = 100;
 /** A task running longer than this many times the median task's time gets a backup. */
 export const BACKUP_AFTER = 2;
 
 const PENDING = 0;
-const LEASED = 1;
+const HELD = 1;
 const DONE = 2;
 
-interface Lease<A> {
+interface Lease {
   /** Its attempt's key (keyOf). */
   key: string;
-  attempt: A;
   since: number;
 }
 
-/** Pending tasks lo..hi-1, not leased to anybody yet. */
-interface Range {
-  lo: number;
-  hi: number;
+/** One attempt's part: the tasks it holds (in the order it runs them) and the range it may be asked to split. */
+interface AttemptBook<A> {
+  attempt: A;
+  held: Set<number>;
+  lastResultAt?: number;
+  /** The range it was given last (`lo` names it; `hi` moves down with each split). */
+  range: TaskRange;
+  /** Whether its host may still give part of `range` away (not once it gave nothing, or ran it dry). */
+  splittable: boolean;
+  /** A split of its range is being asked of its host. */
+  splitting: boolean;
 }
 
-/** What a clone asking for work gets: tasks to run now; none with `end` (every task done), none without (ask again). */
+/** What a clone asking for work gets: tasks to run now or a range to run; neither with `end` (every task done), neither without (ask again). */
 export interface TaskGrant {
   tasks: number[];
+  range?: TaskRange;
   end: boolean;
+}
+
+/** `take`'s answer when only a split can give the asker work: ask `victim`'s host for the back of its range, then call `split`. */
+export interface SplitDue<A> {
+  split: A;
 }
 
 /**
@@ -65,18 +71,15 @@ export interface TaskGrant {
  */
 export class TaskLedger<A = string> {
   private readonly state: Uint8Array;
-  /** The leases of each leased task: its first, and at most one backup. */
-  private readonly leases = new Map<number, Lease<A>[]>();
-  /** Per attempt key: the tasks it holds, how many it has taken, and the range its next batches come from. */
-  private readonly attempts = new Map<string, { held: Set<number>; taken: number; lastResultAt?: number; range: Range }>();
-  /** Ranges no attempt owns (at first every task; an ended attempt's range), claimed in shares. */
-  private unowned: Range[];
+  /** The leases of each held task: its first holder, and at most one backup. */
+  private readonly leases = new Map<number, Lease[]>();
+  private readonly attempts = new Map<string, AttemptBook<A>>();
+  /** Runs of pending tasks (at first every task; an ended attempt's range; single tasks given back), claimed in shares. */
+  private unowned: TaskRange[];
   /** How long done tasks ran, sorted lazily (the median judges stragglers). */
   private readonly runMs: number[] = [];
   private runMsSorted = true;
   private readonly failures = new Map<number, number>();
-  /** Tasks given back (a lease ended without a result), handed out before new ones. */
-  private returned: number[] = [];
   private pendingCount: number;
   private doneCount = 0;
   private backupCount = 0;
@@ -97,7 +100,7 @@ export class TaskLedger<A = string> {
   ) {
     this.state = new Uint8Array(total);
     this.pendingCount = total;
-    this.unowned = [{ lo: 0, hi: total }];
+    this.unowned = total > 0 ? [{ lo: 0, hi: total }] : [];
   }
 
   /** Tasks no attempt holds (never handed out, or given back). */
@@ -115,12 +118,17 @@ export class TaskLedger<A = string> {
 
   /** The attempts holding `task` now. */
   holders(task: number): A[] {
-    return (this.leases.get(task) ?? []).map((l) => l.attempt);
+    return (this.leases.get(task) ?? []).flatMap((l) => this.attempts.get(l.key)?.attempt ?? []);
   }
 
-  /** Whether `attempt` holds `task` (it was handed it and has not given it back). */
+  /** Whether `attempt` holds `task` (it was given it and has not given it back). */
   holds(attempt: A, task: number): boolean {
     return this.attempts.get(this.keyOf(attempt))?.held.has(task) ?? false;
+  }
+
+  /** The range `attempt` was given last, as the ledger knows it (its `hi` moves down with each split). */
+  rangeOf(attempt: A): TaskRange | undefined {
+    return this.attempts.get(this.keyOf(attempt))?.range;
   }
 
   /** Whether `attempt` held a task another attempt finished: it may still be running it for nothing. */
@@ -133,37 +141,82 @@ export class TaskLedger<A = string> {
   }
 
   /**
-   * The next batch for `attempt`, with `running` clone attempts asking at most. `backups` false (an
-   * attempt asking ahead, still busy with a task): pending tasks only, since a backup queued behind a
-   * running task would start no sooner than if an idle clone asked for it.
+   * `attempt` has handed every task of `ran` (the range it knows it has) to its guest. Tasks the ledger
+   * counts in its range past `ran.hi` (a split its host made whose answer was lost), or its whole range
+   * when the attempt never heard of it (the answer that gave it was lost), are pending again.
    */
-  take(attempt: A, running: number, backups = true): TaskGrant {
+  ranDry(attempt: A, ran: TaskRange | undefined): void {
+    const mine = this.attempts.get(this.keyOf(attempt));
+    if (!mine) return;
+    mine.splittable = false;
+    const { range } = mine;
+    const from = ran?.lo === range.lo ? Math.max(range.lo, ran.hi) : range.lo;
+    if (from >= range.hi) return;
+    const given: number[] = [];
+    for (let t = from; t < range.hi; t++) if (mine.held.has(t) && this.unlease(t, this.keyOf(attempt))) given.push(t);
+    range.hi = from;
+    this.giveBack(given);
+  }
+
+  /**
+   * Work for `attempt`, which has nothing left, with `running` clone attempts at most: a share of the
+   * pending tasks as its range, else a split of another's range to ask for, else (with `backups`; not for
+   * an attempt asking ahead, whose backup would wait behind its running task) a straggler's duplicate.
+   */
+  take(attempt: A, running: number, backups = true): TaskGrant | SplitDue<A> {
     if (this.allDone) return { tasks: [], end: true };
     const key = this.keyOf(attempt);
-    const mine = this.attemptOf(key);
-    const tasks: number[] = [];
-    if (this.pendingCount > 0) {
-      const share = Math.max(1, Math.floor(this.pendingCount / (2 * Math.max(1, running))));
-      const median = this.medianRunMs();
-      const byTime = median === undefined ? 1 : Math.ceil(ASK_MS / Math.max(median, 0.1));
-      const size = Math.min(Math.max(1, mine.taken, byTime), share, MAX_BATCH);
-      while (tasks.length < size) {
-        // Claims or steals a range only for an empty batch: a batch ends where the clone's range does.
-        const t = this.nextPending(key, running, tasks.length === 0);
-        if (t === undefined) break;
-        this.lease(t, attempt, key);
-        tasks.push(t);
-      }
-    } else if (backups) {
+    const mine = this.attemptOf(key, attempt);
+    const claimed = this.claim(key, mine, running);
+    if (claimed) return { tasks: [], range: claimed, end: false };
+    const victim = this.largestRange(key);
+    if (victim) {
+      victim.splitting = true;
+      return { split: victim.attempt };
+    }
+    if (backups) {
       const backup = this.straggler(key);
       if (backup !== undefined) {
-        this.lease(backup, attempt, key);
+        this.lease(backup, key);
         this.backupCount++;
-        tasks.push(backup);
+        return { tasks: [backup], end: false };
       }
     }
-    mine.taken += tasks.length;
-    return { tasks, end: false };
+    return { tasks: [], end: false };
+  }
+
+  /**
+   * The host of `victim` answered a split (`hi`: its range ends there now; undefined: no answer): the
+   * tasks from `hi` to its range's end become `thief`'s range. Nothing when that range changed meanwhile
+   * (the victim ended or ran dry) or the thief ended.
+   */
+  split(victim: A, thief: A, hi: number | undefined): TaskGrant {
+    const none = { tasks: [], end: this.allDone };
+    const v = this.attempts.get(this.keyOf(victim));
+    if (!v) return none;
+    v.splitting = false;
+    const old = v.range;
+    if (hi === undefined || hi >= old.hi || hi < old.lo) {
+      // The host gave nothing (or did not answer): it is not asked again for this range.
+      v.splittable = false;
+      return none;
+    }
+    const thiefKey = this.keyOf(thief);
+    const t = this.attempts.get(thiefKey);
+    if (!t) return none;
+    const range = { lo: hi, hi: old.hi };
+    old.hi = hi;
+    const since = this.now();
+    const victimKey = this.keyOf(victim);
+    for (let task = range.lo; task < range.hi; task++) {
+      if (!v.held.has(task)) continue;
+      v.held.delete(task);
+      t.held.add(task);
+      for (const l of this.leases.get(task) ?? []) if (l.key === victimKey) Object.assign(l, { key: thiefKey, since });
+    }
+    t.range = range;
+    t.splittable = true;
+    return { tasks: [], range, end: false };
   }
 
   /** A result of `task` is stored (it ran `runMs`): it is done (a second one changes nothing); false when it was done already. */
@@ -195,7 +248,7 @@ export class TaskLedger<A = string> {
     this.state[task] = PENDING;
     this.doneCount--;
     this.pendingCount++;
-    this.returned.push(task);
+    this.unowned.push({ lo: task, hi: task + 1 });
   }
 
   failuresOf(task: number): number {
@@ -211,85 +264,91 @@ export class TaskLedger<A = string> {
     this.failureCount++;
     const failures = (this.failures.get(task) ?? 0) + 1;
     this.failures.set(task, failures);
-    this.unlease(task, this.keyOf(attempt));
+    if (this.unlease(task, this.keyOf(attempt))) this.giveBack([task]);
     return { final: failures > this.retries, failures };
   }
 
-  /** The attempt ended (done, lost, failed, stopped): the tasks it held and did not finish are pending again, unless leased elsewhere too. */
+  /** The attempt ended (done, lost, failed, stopped): the tasks it held and did not finish are pending again, unless held elsewhere too. */
   release(attempt: A): number[] {
     const key = this.keyOf(attempt);
     const mine = this.attempts.get(key);
     if (!mine) return [];
     this.attempts.delete(key);
-    if (mine.range.lo < mine.range.hi) this.unowned.push(mine.range);
     const given: number[] = [];
     for (const task of mine.held) if (this.unlease(task, key)) given.push(task);
+    this.giveBack(given);
     return given;
   }
 
-  private attemptOf(key: string) {
+  private attemptOf(key: string, attempt: A): AttemptBook<A> {
     let mine = this.attempts.get(key);
-    if (!mine) this.attempts.set(key, (mine = { held: new Set(), taken: 0, range: { lo: 0, hi: 0 } }));
+    if (!mine) this.attempts.set(key, (mine = { attempt, held: new Set(), range: { lo: 0, hi: 0 }, splittable: false, splitting: false }));
     return mine;
   }
 
-  /** The next pending task for the attempt keyed `key`: one given back, else its range's front; `refill`: an empty range claims or steals first. */
-  private nextPending(key: string, running: number, refill: boolean): number | undefined {
-    while (this.returned.length > 0) {
-      const t = this.returned.shift()!;
-      if (this.state[t] === PENDING) return t;
-    }
-    const range = this.attemptOf(key).range;
-    for (;;) {
-      while (range.lo < range.hi) {
-        const t = range.lo++;
-        if (this.state[t] === PENDING) return t;
-      }
-      if (!refill || !this.refill(key, running, range)) return undefined;
+  /** Tasks pending again, as runs of consecutive ones (a run is claimed whole or in shares, like the first). */
+  private giveBack(tasks: number[]): void {
+    tasks.sort((a, b) => a - b);
+    for (let i = 0; i < tasks.length; ) {
+      let j = i + 1;
+      while (j < tasks.length && tasks[j] === tasks[j - 1] + 1) j++;
+      this.unowned.push({ lo: tasks[i], hi: tasks[j - 1] + 1 });
+      i = j;
     }
   }
 
-  /** Gives the attempt keyed `key` a new range: a share of an unowned one, else half of the largest another owns; false when there is none. */
-  private refill(key: string, running: number, range: Range): boolean {
-    const free = this.unowned.at(-1);
-    if (free) {
+  /** A share of the last run of pending tasks as the attempt's new range; undefined when none is pending. */
+  private claim(key: string, mine: AttemptBook<A>, running: number): TaskRange | undefined {
+    while (this.unowned.length > 0) {
+      const free = this.unowned.at(-1)!;
       // Shared among the running attempts that own no range yet, this one included.
       let owners = 0;
-      for (const [other, a] of this.attempts) if (other !== key && a.range.lo < a.range.hi) owners++;
+      for (const [other, a] of this.attempts) if (other !== key && a.splittable) owners++;
       const share = Math.ceil((free.hi - free.lo) / Math.max(1, running - owners));
-      range.lo = free.lo;
-      range.hi = free.lo + share;
+      const range = { lo: free.lo, hi: free.lo + share };
       free.lo += share;
       if (free.lo >= free.hi) this.unowned.pop();
-      return true;
+      // Done or held meanwhile (a result heard late, a task given back twice): not the claimer's.
+      let any = false;
+      for (let t = range.lo; t < range.hi; t++) if (this.state[t] === PENDING && (any = true)) this.lease(t, key);
+      if (!any) continue;
+      mine.range = range;
+      mine.splittable = true;
+      return range;
     }
-    let victim: Range | undefined;
+    return undefined;
+  }
+
+  /** The attempt, other than `key`, whose splittable range has the most tasks not done (at least two), with no split under way. */
+  private largestRange(key: string): AttemptBook<A> | undefined {
+    let best: AttemptBook<A> | undefined;
+    let most = 1;
     for (const [other, a] of this.attempts) {
-      if (other !== key && a.range.hi - a.range.lo > (victim ? victim.hi - victim.lo : 0)) victim = a.range;
+      if (other === key || !a.splittable || a.splitting) continue;
+      let left = 0;
+      for (let t = a.range.lo; t < a.range.hi; t++) if (this.state[t] !== DONE) left++;
+      if (left > most) {
+        most = left;
+        best = a;
+      }
     }
-    if (!victim) return false;
-    // The back half: the owner goes on at its front, both runs stay consecutive.
-    const half = Math.ceil((victim.hi - victim.lo) / 2);
-    range.hi = victim.hi;
-    range.lo = victim.hi - half;
-    victim.hi = range.lo;
-    return true;
+    return best;
   }
 
-  private lease(task: number, attempt: A, key: string): void {
+  private lease(task: number, key: string): void {
     if (this.state[task] === PENDING) this.pendingCount--;
-    this.state[task] = LEASED;
+    this.state[task] = HELD;
     const leases = this.leases.get(task) ?? [];
-    leases.push({ key, attempt, since: this.now() });
+    leases.push({ key, since: this.now() });
     this.leases.set(task, leases);
-    this.attemptOf(key).held.add(task);
+    this.attempts.get(key)!.held.add(task);
   }
 
-  /** Ends the lease of `task` by the attempt keyed `key`; true when that made it pending again. */
+  /** Ends the lease of `task` by the attempt keyed `key`; true when that made it pending (the caller gives it back). */
   private unlease(task: number, key: string): boolean {
     this.attempts.get(key)?.held.delete(task);
     const leases = this.leases.get(task);
-    if (!leases || this.state[task] !== LEASED) return false;
+    if (!leases || this.state[task] !== HELD) return false;
     const left = leases.filter((l) => l.key !== key);
     if (left.length > 0) {
       this.leases.set(task, left);
@@ -298,7 +357,6 @@ export class TaskLedger<A = string> {
     this.leases.delete(task);
     this.state[task] = PENDING;
     this.pendingCount++;
-    this.returned.push(task);
     return true;
   }
 
@@ -319,13 +377,13 @@ export class TaskLedger<A = string> {
     const now = this.now();
     let best: number | undefined;
     let longest = BACKUP_AFTER * median + this.resultLagMs;
-    for (const [other, held] of this.attempts) {
+    for (const [other, book] of this.attempts) {
       if (other === key) continue;
-      const task = held.held.values().next().value;
+      const task = book.held.values().next().value;
       if (task === undefined) continue;
       const leases = this.leases.get(task);
       if (!leases || leases.length !== 1) continue;
-      const runningFor = now - Math.max(leases[0].since, held.lastResultAt ?? 0);
+      const runningFor = now - Math.max(leases[0].since, book.lastResultAt ?? 0);
       if (runningFor > longest) {
         longest = runningFor;
         best = task;

@@ -15,6 +15,7 @@ import type { AdoptedSnapshot } from './adopted-snapshots.js';
 import type { ForkObjects } from './objects.js';
 import type { ResultDelivery } from './result-delivery.js';
 import { TaskFeed } from './task-feed.js';
+import type { TaskFeeds } from './task-feeds.js';
 import { poolKey, type OwnBootMode } from './pool-keys.js';
 import { cloneCallId, type RunningFork } from './running-forks.js';
 
@@ -36,6 +37,8 @@ export interface CloneRunnerDeps {
   guestLogs: GuestLogPublisher;
   /** Where a task clone's task results go. */
   results: ResultDelivery;
+  /** The task clones running here, for their task server's splits. */
+  taskFeeds: TaskFeeds;
 }
 
 export class CloneRunner {
@@ -80,6 +83,7 @@ export class CloneRunner {
       };
       if (req.tasks) {
         feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index, () => (startMs >= 0 ? startMs : undefined));
+        this.deps.taskFeeds.add(feed);
         // The first batch is asked for while the thread makes the clone's instance.
         feed.askAhead();
         result = await pool.runTasks(key, req.tasks.count, clone.input, callId, feed, started, req.timeoutMs);
@@ -105,7 +109,10 @@ export class CloneRunner {
       };
     } finally {
       // Tasks finished before a clone's end (a time limit, a lost instance) count: sent before its own result.
-      feed?.sendFinished();
+      if (feed) {
+        this.deps.taskFeeds.delete(feed);
+        feed.sendFinished();
+      }
       if (ownKey) {
         fork.keys.delete(ownKey);
         void pool.releaseSnapshot(ownKey);

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { decode, encode, TASK_RESULT_LAG_MS, unframeOutputs, type CloneResult, type ForkRequest, type TaskReply, type TaskRequest } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ResultDelivery } from './result-delivery.js';
-import { TaskFeed } from './task-feed.js';
+import { BATCH_MS, TaskFeed } from './task-feed.js';
 
 /**
  * A feed whose results are recorded (first task, tasks' outputs) instead of published, and its asks
@@ -84,47 +84,54 @@ describe('task feed', () => {
     expect(asks[1].failed.map((x) => x.task)).toEqual([0, 1]);
   });
 
-  it('ahead - the first batch is asked for as the clone starts and the next as a batch\'s last task starts: the guest\'s ask finds it there, and the finished tasks wait to go on in one run', async () => {
-    const batches = [[0], [1, 2], [3]];
-    const { f, asks, sent } = feed('stored', (ask) => ({ ok: true, tasks: ask.ahead ? batches.shift() ?? [] : [], end: !ask.ahead }));
+  it('range - run from its front in batches of about BATCH_MS, never more than half of what is left, with no ask until the last batch goes out', async () => {
+    const { f, asks, sent } = feed('stored', (ask) => (ask.ahead ? { ok: true, tasks: [], ...(asks.length === 1 && { range: { lo: 0, hi: 30 } }), end: false } : { ok: true, tasks: [], end: true }));
     f.askAhead();
+    // Nothing known of the task times yet: one task.
     expect(await f.next()).toEqual([0]);
-    expect(asks.length).toBe(1);
     f.started(0);
-    expect(asks.length).toBe(2);
-    f.done(0, out(0), 1);
-    expect(await f.next()).toEqual([1, 2]);
-    // Only the batch's last task asks ahead.
-    f.started(1);
-    expect(asks.length).toBe(2);
-    f.done(1, out(1), 1);
-    f.started(2);
-    f.done(2, out(2), 1);
-    expect(await f.next()).toEqual([3]);
-    expect(asks.every((a) => a.ahead)).toBe(true);
-    // The batches came ahead: tasks 0..2 are held (for the timer) to go with the next ones.
-    expect(sent).toEqual([]);
-    // Nothing more ahead: the finished run is sent, then the guest's own ask goes out, and it says when to end.
-    f.started(3);
-    f.done(3, out(3), 1);
-    expect(await f.next()).toEqual([]);
-    expect(sent).toEqual([{ first: 0, outputs: [0, 1, 2, 3], runMs: [1, 1, 1, 1] }]);
-    expect(asks.at(-1)!.ahead).toBeUndefined();
+    f.done(0, out(0), BATCH_MS / 10);
+    const batches: number[][] = [];
+    for (let b = await f.next(); b.length > 0; b = await f.next()) {
+      batches.push(b);
+      for (const t of b) {
+        f.started(t);
+        f.done(t, out(t), BATCH_MS / 10);
+      }
+    }
+    expect(batches.map((b) => b.length)).toEqual([10, 10, 5, 2, 1, 1]);
+    expect(batches.flat()).toEqual(Array.from({ length: 29 }, (_, i) => i + 1));
+    // Asked ahead as it started, again as the last batch went out (with the range it ran), then the guest's own ask.
+    expect(asks.map((a) => [a.ahead, a.range])).toEqual([[true, undefined], [true, { lo: 0, hi: 30 }], [undefined, { lo: 0, hi: 30 }]]);
+    // The run went on across batches: sent once, before the guest's own ask.
+    expect(sent.map((s) => [s.first, s.outputs.length])).toEqual([[0, 30]]);
   });
 
-  it('ahead - a failure of the last task is reported with another ask ahead as the next batch begins, not a batch later', async () => {
-    const batches = [[0], [1], [2]];
-    const { f, asks } = feed('stored', (ask) => ({ ok: true, tasks: ask.ahead ? batches.shift() ?? [] : [], end: !ask.ahead }));
+  it('split - the back half of what the range has not handed out goes; a split of another range is refused; with nothing left, nothing goes', async () => {
+    const { f } = feed('stored', (ask) => ({ ok: true, tasks: [], ...(ask.ahead && !ask.range && { range: { lo: 10, hi: 20 } }), end: !ask.ahead }));
+    f.askAhead();
+    expect(await f.next()).toEqual([10]);
+    f.done(10, out(0), BATCH_MS);
+    expect(await f.next()).toEqual([11]);
+    // 12..19 not handed out: 16..19 go.
+    expect(f.split(10)).toEqual({ ok: true, hi: 16 });
+    expect(f.split(12)).toMatchObject({ ok: false, error: { code: 'conflict' } });
+    const rest: number[] = [];
+    for (let b = await f.next(); b.length > 0; b = await f.next()) rest.push(...b);
+    expect(rest).toEqual([12, 13, 14, 15]);
+    expect(f.split(10)).toEqual({ ok: true, hi: 16 });
+  });
+
+  it('failures - a failed task is reported at once, in an ask that takes nothing while the range has tasks left', async () => {
+    const { f, asks } = feed('stored', (ask) => ({ ok: true, tasks: [], ...(ask.ahead && !ask.range && { range: { lo: 0, hi: 4 } }), end: !ask.ahead }));
     f.askAhead();
     expect(await f.next()).toEqual([0]);
     f.started(0);
     f.failed(0, { code: 'guest_trap', message: 'trap' });
+    expect(asks.length).toBe(2);
+    expect(asks[1]).toMatchObject({ ahead: true, report: true, failed: [{ task: 0 }], range: { lo: 0, hi: 4 } });
+    // Its answer (nothing) changes nothing: the range goes on.
     expect(await f.next()).toEqual([1]);
-    expect(asks.length).toBe(3);
-    expect(asks[2]).toMatchObject({ ahead: true, failed: [{ task: 0 }] });
-    // That ask's batch is the next one: task 1's start asks no more.
-    f.started(1);
-    expect(asks.length).toBe(3);
-    expect(await f.next()).toEqual([2]);
+    expect(asks.length).toBe(2);
   });
 });
