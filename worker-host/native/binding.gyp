@@ -12,19 +12,6 @@
           "cflags": ["-O2"]
         }
       }
-    },
-    {
-      "target_name": "flurry_thread_priority",
-      "sources": ["src/thread_priority.c"],
-      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
-      "cflags": ["-std=c11", "-Wall", "-pthread"],
-      "ldflags": ["-pthread"],
-      "configurations": {
-        "Release": {
-          "cflags!": ["-O3"],
-          "cflags": ["-O2"]
-        }
-      }
     }
   ]
 }

@@ -21,7 +21,6 @@ import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { serveMailbox } from './thread-mailbox.js';
 import { AheadWork } from './ahead-work.js';
-import { aheadPriorityOf } from './ahead-priority.js';
 import { collectGarbage } from '../collect-garbage.js';
 
 /** Progress reports of a `run` reach the main thread at most this often; the last one comes with the result. */
@@ -39,8 +38,6 @@ const host = hostFunctions(current);
 const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string }>();
 /** What the thread makes ahead between messages: only the key served or loaded last keeps a spare, so spares cost one instance per thread. */
 const ahead = new AheadWork(memoryPool);
-/** Lowers the thread's CPU priority from a call's result to its next message or sleep: its work ahead waits for a spare core. */
-const priority = aheadPriorityOf(data.mailbox);
 /**
  * Persistent (service) instances pinned to this thread, by instance id: clones
  * that stay alive between requests (see PersistentInstances). Between requests
@@ -64,7 +61,7 @@ const taskLoops = new TaskLoops();
 
 serveMailbox(data.mailbox, (msg, postedAt) => {
   if (!taskLoops.intercept(msg)) handle(msg, postedAt);
-}, { idle: ahead, priority });
+}, { idle: ahead });
 
 /** `postedAt`: when the pool posted the latest message (its clock), reported with a call's timings. */
 function handle(msg: ToThread, postedAt?: number): void {
@@ -187,8 +184,6 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void
     const body = context.output.take();
     post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
-  // The answer is posted: what follows is for the next call.
-  priority?.lower();
   if (clone && memory) factory.recycle(clone, true);
   prepareSpare(factory);
 }

@@ -8,11 +8,9 @@ import { GuestPool } from './guest-pool.js';
 import { CALL_FRAME_BYTES } from './call-frame.js';
 import { IDLE_WAIT_MS, pollCapUs, SpinWindow, spinPlaces, ThreadMailbox } from './thread-mailbox.js';
 import type { SpinLimits, ToThread } from './thread-messages.js';
-import { threadPriorityStatus } from '../native/thread-priority.js';
 
 // Threads run JavaScript: the built module (the guest threads use it from there too).
 const built = new URL('../../dist/guest/thread-mailbox.js', import.meta.url).href;
-const builtPriority = new URL('../../dist/guest/ahead-priority.js', import.meta.url).href;
 
 /** The echo threads' longest wait, shorter than the guest threads' so that these tests need not wait for theirs. */
 const TEST_IDLE_WAIT_MS = 50;
@@ -25,9 +23,7 @@ const TEST_IDLE_WAIT_MS = 50;
  */
 const ECHO_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
-Promise.all([import(${JSON.stringify(built)}), import(${JSON.stringify(builtPriority)})]).then(([{ serveMailbox }, { aheadPriorityOf }]) => {
-  // With lowers: each answer is followed by the thread's priority lowered, as a guest thread's call result is.
-  const priority = workerData.lowers ? aheadPriorityOf(workerData.mailbox) : undefined;
+import(${JSON.stringify(built)}).then(({ serveMailbox }) => {
   if (workerData.tick) setInterval(() => parentPort.postMessage({ tick: performance.now() }), workerData.tick);
   // With idleSteps: each message leaves that many steps of idle work; answers say how many ran. The test holds
   // each step at a gate it opens (gate[0]: steps that may finish), and sees the step in progress (gate[1]) and
@@ -49,8 +45,7 @@ Promise.all([import(${JSON.stringify(built)}), import(${JSON.stringify(builtPrio
     if (msg.type === 'tasks') return void Promise.resolve().then(() => parentPort.postMessage({ type: 'later', id: msg.id }));
     parentPort.postMessage({ type: msg.type, id: msg.id ?? msg.snapshotId, sum, ...(idle && { done }) });
     left = workerData.idleSteps ?? 0;
-    priority?.lower();
-  }, { idleWaitMs: workerData.idleWaitMs, idle, priority });
+  }, { idleWaitMs: workerData.idleWaitMs, idle });
   parentPort.postMessage({ ready: true });
 });`;
 
@@ -59,9 +54,9 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.terminate()));
 });
 
-async function echoThread(tick?: number, opts: { spin?: SpinLimits; idleSteps?: number; gate?: SharedArrayBuffer; lowers?: boolean; priority?: SharedArrayBuffer | null } = {}): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
-  const mailbox = 'priority' in opts ? new ThreadMailbox(opts.spin, opts.priority) : new ThreadMailbox(opts.spin);
-  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS, idleSteps: opts.idleSteps, gate: opts.gate, lowers: opts.lowers }, transferList: [mailbox.threadEnd.port] });
+async function echoThread(tick?: number, opts: { spin?: SpinLimits; idleSteps?: number; gate?: SharedArrayBuffer } = {}): Promise<{ mailbox: ThreadMailbox; worker: Worker; next(): Promise<Record<string, unknown>>; ticks: number[] }> {
+  const mailbox = new ThreadMailbox(opts.spin);
+  const worker = new Worker(ECHO_THREAD, { eval: true, workerData: { mailbox: mailbox.threadEnd, tick, idleWaitMs: TEST_IDLE_WAIT_MS, idleSteps: opts.idleSteps, gate: opts.gate }, transferList: [mailbox.threadEnd.port] });
   workers.push(worker);
   const answers: Record<string, unknown>[] = [];
   const ticks: number[] = [];
@@ -77,24 +72,6 @@ async function echoThread(tick?: number, opts: { spin?: SpinLimits; idleSteps?: 
   };
   expect(await next()).toEqual({ ready: true });
   return { mailbox, worker, next, ticks };
-}
-
-/** Holds the echo thread's idle steps: `open(n)` lets the first n finish; `at(i, n)` waits until gate[i] reaches n (1: the step in progress, 2: the steps done). */
-function stepGate(): { buffer: SharedArrayBuffer; open(steps: number): void; at(at: number, n: number): Promise<void> } {
-  const gate = new Int32Array(new SharedArrayBuffer(12));
-  return {
-    buffer: gate.buffer as SharedArrayBuffer,
-    open(steps) {
-      Atomics.store(gate, 0, steps);
-      Atomics.notify(gate, 0);
-    },
-    /** The thread answers nothing meanwhile: it is in its steps. */
-    async at(at, n) {
-      for (const end = Date.now() + 10_000; Atomics.load(gate, at) < n; await new Promise((r) => setTimeout(r, 1))) {
-        if (Date.now() > end) throw new Error(`gate[${at}] stayed at ${Atomics.load(gate, at)}, not ${n}`);
-      }
-    },
-  };
 }
 
 const callMessage = (id: number, input: Uint8Array): ToThread => ({ type: 'call', id, key: 'k', entry: 'handle', args: [], input, notifyStart: false });
@@ -140,8 +117,18 @@ describe('thread mailbox', () => {
   });
 
   it('idle work - a message that comes while steps are left waits for the step in progress only; the rest run after it', async () => {
-    const { buffer, open, at: gateAt } = stepGate();
-    const t = await echoThread(undefined, { idleSteps: 20, gate: buffer });
+    const gate = new Int32Array(new SharedArrayBuffer(12));
+    const open = (steps: number) => {
+      Atomics.store(gate, 0, steps);
+      Atomics.notify(gate, 0);
+    };
+    /** Until gate[at] reaches n (the thread answers nothing meanwhile: it is in its steps). */
+    const gateAt = async (at: number, n: number) => {
+      for (const end = Date.now() + 10_000; Atomics.load(gate, at) < n; await new Promise((r) => setTimeout(r, 1))) {
+        if (Date.now() > end) throw new Error(`gate[${at}] stayed at ${Atomics.load(gate, at)}, not ${n}`);
+      }
+    };
+    const t = await echoThread(undefined, { idleSteps: 20, gate: gate.buffer as SharedArrayBuffer });
     t.mailbox.post(callMessage(1, new Uint8Array([1])));
     expect(await t.next()).toMatchObject({ id: 1, done: 0 });
     // Three steps finish; the message comes while the fourth is in progress, and is answered once it ends.
@@ -154,49 +141,6 @@ describe('thread mailbox', () => {
     await gateAt(2, 24);
     t.mailbox.post(callMessage(3, new Uint8Array([3])));
     expect(await t.next()).toMatchObject({ id: 3, done: 24 });
-  });
-
-  describe.skipIf(!threadPriorityStatus().addon)('priority', () => {
-    const addon = threadPriorityStatus().addon!;
-    /** The thread's kernel id, from its priority state (Int32 at 0), and its policy now. */
-    const policyOf = (mailbox: ThreadMailbox) => addon.policy(new Int32Array(mailbox.threadEnd.priority!)[0]);
-
-    it('priority - the work after an answer runs at SCHED_IDLE; a message posted meanwhile raises the thread at once, before it takes it', async () => {
-      const gate = stepGate();
-      const t = await echoThread(undefined, { idleSteps: 3, gate: gate.buffer, lowers: true });
-      expect(policyOf(t.mailbox)).toBe('normal');
-      t.mailbox.post(callMessage(1, new Uint8Array([1])));
-      expect(await t.next()).toMatchObject({ id: 1 });
-      // In its first step, held at the gate: lowered.
-      await gate.at(1, 1);
-      expect(policyOf(t.mailbox)).toBe('idle');
-      // Posted while it is held there: raised by the post itself, not when the thread comes to the message.
-      t.mailbox.post(callMessage(2, new Uint8Array([2])));
-      expect(policyOf(t.mailbox)).toBe('normal');
-      gate.open(1_000);
-      expect(await t.next()).toMatchObject({ id: 2, done: 1 });
-    });
-
-    it('priority - a thread lowered after its answer is back at SCHED_OTHER when it sleeps', async () => {
-      const gate = stepGate();
-      gate.open(1_000);
-      const t = await echoThread(undefined, { idleSteps: 2, gate: gate.buffer, lowers: true });
-      t.mailbox.post(callMessage(1, new Uint8Array([1])));
-      expect(await t.next()).toMatchObject({ id: 1 });
-      await gate.at(2, 2);
-      // Past its steps and its poll (at most 300 µs): asleep, or about to be, at the ordinary policy.
-      for (const end = Date.now() + 10_000; policyOf(t.mailbox) !== 'normal'; await new Promise((r) => setTimeout(r, 1))) {
-        if (Date.now() > end) throw new Error(`still ${policyOf(t.mailbox)}`);
-      }
-      expect(policyOf(t.mailbox)).toBe('normal');
-    });
-  });
-
-  it('priority - where the kernel refuses, the mailbox shares no priority state and the thread never lowers itself', async () => {
-    const t = await echoThread(undefined, { idleSteps: 1, lowers: true, priority: null });
-    expect(t.mailbox.threadEnd.priority).toBeUndefined();
-    t.mailbox.post(callMessage(1, new Uint8Array([1])));
-    expect(await t.next()).toMatchObject({ id: 1 });
   });
 
   it('polling - no more threads poll at once than the limit, and none once they idle', async () => {

@@ -23,16 +23,9 @@
  * adapts as the kernel's haltpoll governor does, and at most SPINNERS_PER_CORE
  * of the process's threads per core poll at once, as Go's scheduler bounds its
  * spinning threads (docs/fork.md, "Polling before sleeping").
- *
- * After a call's result the thread may lower its CPU priority for its work
- * ahead and its poll (ahead-priority.ts): it returns to the ordinary policy
- * before it handles a message or sleeps, and a message posted meanwhile
- * raises it at once.
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
-import { threadPriorityStatus } from '../native/thread-priority.js';
-import { AheadPriorityRaiser, aheadPriorityState, type AheadPriority } from './ahead-priority.js';
 import { CallFrameSlot } from './call-frame.js';
 import type { MailboxEnd, SpinLimits, ToThread } from './thread-messages.js';
 
@@ -134,26 +127,20 @@ export class ThreadMailbox {
   private readonly calls = new CallFrameSlot();
   private readonly places: Int32Array;
   private readonly id = ++lastMailboxId;
-  private readonly priority: AheadPriorityRaiser | undefined;
   /** Messages posted: the number of the next one. */
   private sent = 0;
   /** The thread's end, to hand to it once in its `workerData` (and its transfer list). */
   readonly threadEnd: MailboxEnd;
 
-  /**
-   * `spin`: how the thread polls before it sleeps (by default the process's bounds, shared by all its mailboxes;
-   * maxUs 0: never). `priority`: the state the thread lowers its priority through (null: it never does).
-   */
-  constructor(spin: SpinLimits = spinLimits(), priority: SharedArrayBuffer | null = aheadPriorityState() ?? null) {
+  /** `spin`: how the thread polls before it sleeps (by default the process's bounds, shared by all its mailboxes; maxUs 0: never). */
+  constructor(spin: SpinLimits = spinLimits()) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const doorbell = new SharedArrayBuffer(BELL_BYTES);
     this.bell = new Int32Array(doorbell, 0, 1);
     this.postedAt = new Float64Array(doorbell);
     this.places = new Int32Array(spin.spinners);
-    const addon = threadPriorityStatus().addon;
-    this.priority = priority && addon ? new AheadPriorityRaiser(priority, addon) : undefined;
-    this.threadEnd = { port: port2, doorbell, calls: this.calls.buffer, spin, id: this.id, ...(this.priority && priority && { priority }) };
+    this.threadEnd = { port: port2, doorbell, calls: this.calls.buffer, spin, id: this.id };
   }
 
   /** Posts `msg` and wakes the thread if it sleeps. Through the port, `transfer` is moved; a call in the slot is copied. */
@@ -164,8 +151,6 @@ export class ThreadMailbox {
     this.postedAt[POSTED_AT] = performance.timeOrigin + performance.now();
     Atomics.add(this.bell, 0, 1);
     Atomics.notify(this.bell, 0);
-    // After the ring: a thread that lowered itself before it was rung is raised here, else it sees the ring itself.
-    this.priority?.raise();
   }
 
   /**
@@ -191,8 +176,8 @@ export interface IdleWork {
  * the steps of `idle` while no message waits, then polls and sleeps. Starts
  * on the next turn of the event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number; priority?: AheadPriority } = {}): void {
-  const { idle, idleWaitMs = IDLE_WAIT_MS, priority } = opts;
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
+  const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
   const calls = new CallFrameSlot(end.calls);
@@ -226,16 +211,13 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
     const idleSince = performance.timeOrigin + performance.now();
     // Polls a while if messages came soon lately, then sleeps until the doorbell rings (at once if it rang since
     // the last message taken), at most idleWaitMs.
-    // The poll runs at the priority the work ahead had (only on a spare core if lowered); the sleep does not, so that
-    // the kernel wakes the thread at the ordinary priority.
-    const rang = Atomics.load(bell, 0) !== taken || poll(window.us) || (priority?.restore(), Atomics.wait(bell, 0, taken, idleWaitMs) !== 'timed-out');
+    const rang = Atomics.load(bell, 0) !== taken || poll(window.us) || Atomics.wait(bell, 0, taken, idleWaitMs) !== 'timed-out';
     // From going idle to the last message's post: 0 if it came before (or during the event loop's turn).
     window.observe(rang ? Math.max(0, (postedAt[POSTED_AT] - idleSince) * 1000) : Infinity);
     // Every message the doorbell counts is in the slot or on the port already: it is written before the ring.
     for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
       const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);
       if (!msg) break;
-      priority?.restore();
       handle(msg, postedAt[POSTED_AT]);
     }
     // Back to the event loop for a turn (due timers, V8's tasks, what the messages started: a task loop's promise), then wait again.

@@ -17,8 +17,6 @@ export interface MailboxEnd {
   /** How it polls its doorbell before it sleeps (thread-mailbox.ts), and the id it takes a place to poll with (never 0). */
   spin: SpinLimits;
   id: number;
-  /** The state through which the thread lowers its priority for its work ahead (ahead-priority.ts); none where the kernel refuses. */
-  priority?: SharedArrayBuffer;
 }
 
 /** How the guest threads of a process poll their doorbells before they sleep: the window's cap, and the places for the threads polling now. */

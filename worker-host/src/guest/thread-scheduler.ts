@@ -10,7 +10,6 @@ import { Worker } from 'node:worker_threads';
 import { EarliestDeadline, FlurryError, type Logger } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 import { GuestCallError, type GuestLimits, type PagerMode } from './call-types.js';
-import { reportAheadPriority } from './ahead-priority.js';
 import { FifoQueue } from './fifo-queue.js';
 import { chooseInstanceThread } from './instance-threads.js';
 import { RegistrationSlot, terminateGuestThread } from './registration-slot.js';
@@ -57,7 +56,6 @@ export class ThreadScheduler {
 
   /** Starts `count` call threads and one instance thread ahead; resolves once the call threads run. */
   async start(count: number): Promise<void> {
-    reportAheadPriority(this.log);
     await Promise.all(Array.from({ length: count }, () => this.spawn(undefined).started));
     this.keepSpareInstanceThread();
   }
