@@ -108,7 +108,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const f64 = summarize(fleet64.latencies);
     const o1 = summarize(open1.latencies);
     const b1 = summarize(broker1.latencies);
-    const [httpOnly, natsEcho, natsInvoke, channelInvoke] = probe1.map((p) => summarize(p.latencies));
+    const [routeProbe, natsEcho, natsInvoke, channelInvoke] = probe1.map((p) => summarize(p.latencies));
     // Where one call's time goes, by differences of medians taken in the same alternated rounds. The gateway sends
     // calls over call channels: the queue group's path (NATS round trip, host) is what a call without one costs.
     const stages = {
@@ -116,8 +116,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       natsRoundTripMs: natsEcho.p50Ms,
       hostAndThreadHopMs: natsInvoke.p50Ms - natsEcho.p50Ms - d1.p50Ms,
       channelHopAndHostMs: channelInvoke.p50Ms - d1.p50Ms,
-      httpAndRoutingMs: httpOnly.p50Ms,
-      gatewayCallPathMs: f1.p50Ms - channelInvoke.p50Ms - httpOnly.p50Ms,
+      httpAndRoutingMs: routeProbe.p50Ms,
+      gatewayCallPathMs: f1.p50Ms - channelInvoke.p50Ms - routeProbe.p50Ms,
     };
     const rows = [
       ['direct (in-process pool)', 1, d1, direct1.rps, direct1.errors],
@@ -143,8 +143,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       console.log(`  NATS round trip (this process to itself)           ${stages.natsRoundTripMs.toFixed(3)} ms   p99 ${natsEcho.p99Ms.toFixed(3)}`);
       console.log(`  host: decode, pool, reply (NATS call - RTT - guest) ${stages.hostAndThreadHopMs.toFixed(3)} ms   (NATS call p50 ${natsInvoke.p50Ms.toFixed(3)}, p99 ${natsInvoke.p99Ms.toFixed(3)})`);
       console.log(`  call channel hop and host (channel call - guest)    ${stages.channelHopAndHostMs.toFixed(3)} ms   (channel call p50 ${channelInvoke.p50Ms.toFixed(3)}, p99 ${channelInvoke.p99Ms.toFixed(3)})`);
-      console.log(`  gateway HTTP + routing (GET /healthz)               ${stages.httpAndRoutingMs.toFixed(3)} ms   p99 ${httpOnly.p99Ms.toFixed(3)}`);
-      console.log(`  gateway call path (auth, quota, body, invoker, reply) ${stages.gatewayCallPathMs.toFixed(3)} ms`);
+      console.log(`  gateway HTTP + call route's checks (refused invoke)  ${stages.httpAndRoutingMs.toFixed(3)} ms   p99 ${routeProbe.p99Ms.toFixed(3)}`);
+      console.log(`  gateway call path (record, body, invoker, reply)    ${stages.gatewayCallPathMs.toFixed(3)} ms`);
       if (cpu) {
         console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
         console.log(`  waiting for a core per call (run queue, µs): ${Object.entries(cpu.runqWaitUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; time slices per call: ${Object.entries(cpu.slices).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
@@ -186,7 +186,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       natsEchoP99Ms: round(natsEcho.p99Ms),
       channelInvokeP50Ms: round(channelInvoke.p50Ms),
       channelInvokeP99Ms: round(channelInvoke.p99Ms),
-      httpOnlyP99Ms: round(httpOnly.p99Ms),
+      httpOnlyP99Ms: round(routeProbe.p99Ms),
       keyCheckUs: round(keyCheckUs, 2),
       keyCheckUs1000: round(keyCheckUs1000, 2),
       errors: fleet1.errors + open1.errors + broker1.errors + fleet64.errors + broker64.errors + direct1.errors + direct64.errors + probe1.reduce((n, p) => n + p.errors, 0),
@@ -229,7 +229,7 @@ function keyCheckMicros(keys: number): number {
 
 /**
  * Single-client probes of the call path's stages, run alternated with the full calls so that all see the same load:
- * the gateway's HTTP stack alone (GET /healthz: HTTP, routing, request id, trace; no key, no NATS), a NATS
+ * the gateway's HTTP hop and its call route up to the function (a call refused there: see routeOnly below), a NATS
  * round trip (this process to itself through the broker), the call sent to the function's queue group
  * directly (NATS, the host and its guest thread; no gateway), and the call sent over a call channel of the probe's
  * own to the host holding it (as the gateway sends it). Differences of their medians are where a call's time goes.
@@ -242,15 +242,22 @@ async function stageProbes(fleet: LocalFleet, agent: Agent, key: string, body: B
   const echoSubject = `bench.echo.${process.pid}`;
   answerer.subscribe(echoSubject, { callback: (_err, msg) => void msg.respond(msg.data) });
   await answerer.flush();
-  const health = new URL('/healthz', fleet.url);
-  const httpOnly = () =>
+  /**
+   * The call's HTTP hop and its call route up to the function: a POST like the fleet's calls (the same key, headers
+   * and body) to the invoke route, on the path calls take (gateway/src/call-route: Node's server, the route's
+   * match, request id, trace, key, request rate, broker up, a call slot), refused by the route's query check (`path`
+   * given twice: 400) just before the function's record, the body and the invoker; the body is drained unread and
+   * the refusal written as an error answer. No NATS, no host.
+   */
+  const refused = new URL('/v1/functions/echo/invoke?path=/a&path=/b', fleet.url);
+  const routeOnly = () =>
     new Promise<void>((resolve, reject) => {
-      const r = request(health, { agent }, (res) => {
+      const r = request(refused, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, ...auth } }, (res) => {
         res.on('data', () => {});
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+        res.on('end', () => (res.statusCode === 400 && res.headers['x-flurry-error'] === 'bad_request' ? resolve() : reject(new Error(`status ${res.statusCode} (${String(res.headers['x-flurry-error'])}), not the route's refusal`))));
       });
       r.on('error', reject);
-      r.end();
+      r.end(body);
     });
   const small = encode({ requestId: 'bench', pad: body });
   const natsEcho = async () => {
@@ -268,7 +275,7 @@ async function stageProbes(fleet: LocalFleet, agent: Agent, key: string, body: B
   const channel = await openChannel(asker, fleet.hosts.map((h) => String(h.ready.hostId)), record);
   const channelInvoke = () => channel.call(encode(invokeRequest));
   return {
-    ops: [httpOnly, natsEcho, natsInvoke, channelInvoke],
+    ops: [routeOnly, natsEcho, natsInvoke, channelInvoke],
     async close() {
       channel.socket.destroy();
       await asker.close();
