@@ -122,6 +122,18 @@ describe('task feed', () => {
     expect(f.split(10)).toEqual({ ok: true, hi: 16 });
   });
 
+  it('split of a last task - the one task not handed out goes to the idle clone (rounded up), not after the owner\'s running one', async () => {
+    const { f } = feed('stored', (ask) => ({ ok: true, tasks: [], ...(ask.ahead && !ask.range && { range: { lo: 10, hi: 13 } }), end: !ask.ahead }));
+    f.askAhead();
+    expect(await f.next()).toEqual([10]);
+    f.done(10, out(0), BATCH_MS);
+    expect(await f.next()).toEqual([11]);
+    // 12 not handed out: it goes.
+    expect(f.split(10)).toEqual({ ok: true, hi: 12 });
+    f.done(11, out(1), BATCH_MS);
+    expect(await f.next()).toEqual([]);
+  });
+
   it('failures - a failed task is reported at once, in an ask that takes nothing while the range has tasks left', async () => {
     const { f, asks } = feed('stored', (ask) => ({ ok: true, tasks: [], ...(ask.ahead && !ask.range && { range: { lo: 0, hi: 4 } }), end: !ask.ahead }));
     f.askAhead();

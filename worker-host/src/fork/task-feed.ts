@@ -145,7 +145,8 @@ export class TaskFeed implements TaskSource {
   split(lo: number): TaskSplitReply {
     const range = this.range;
     if (!range || range.lo !== lo) return { ok: false, error: { code: 'conflict', message: `clone ${this.index} of ${this.req.requestId} runs no range from task ${lo}` } };
-    range.hi -= Math.floor(this.rangeLeft / 2);
+    // Rounded up: a last task not handed out goes to the clone that is idle, not after the owner's running one.
+    range.hi -= Math.ceil(this.rangeLeft / 2);
     return { ok: true, hi: range.hi };
   }
 
