@@ -337,20 +337,22 @@ describe('call routes - refusals', () => {
     expect(f.calls).toHaveLength(1);
   });
 
-  it('concurrent calls - 429 rate_limited while the tenant\'s slots are taken; the slot is given back however the call ends', async () => {
+  it.each([['/fn/echo', 'answer', '/svc/room/x'], ['/svc/room/x', 'serviceAnswer', '/fn/echo']] as const)('concurrent calls (%s) - 429 rate_limited while the tenant\'s slots are taken, by a function\'s or a service\'s calls; the slot is given back however the call ends', async (path, answer, other) => {
     const f = await start({ calls: 1 });
     let finish: () => void = () => undefined;
-    f.answer = () => new Promise((resolve) => (finish = () => resolve({})));
-    const first = ask(f.port, 'GET', '/fn/echo');
-    await expect.poll(() => f.calls.length).toBe(1);
-    const refused = await ask(f.port, 'GET', '/fn/echo');
-    expectRefusal(refused, 429, 'rate_limited', /calls in flight/);
-    expect(refused.headers['retry-after']).toBe('1');
+    f[answer] = () => new Promise((resolve) => (finish = () => resolve({})));
+    const first = ask(f.port, 'GET', path);
+    await expect.poll(() => f.calls.length + f.forwarded.length).toBe(1);
+    for (const refusedPath of [path, other]) {
+      const refused = await ask(f.port, 'GET', refusedPath);
+      expectRefusal(refused, 429, 'rate_limited', /calls in flight/);
+      expect(refused.headers['retry-after']).toBe('1');
+    }
     finish();
     expect((await first).status).toBe(200);
     expect(f.slots.inFlight('t1')).toBe(0);
-    f.answer = () => Promise.reject(new FlurryError('timeout', 'late'));
-    expectRefusal(await ask(f.port, 'GET', '/fn/echo'), 504, 'timeout');
+    f[answer] = () => Promise.reject(new FlurryError('timeout', 'late'));
+    expectRefusal(await ask(f.port, 'GET', path), 504, 'timeout');
     expect(f.slots.inFlight('t1')).toBe(0);
   });
 
@@ -456,26 +458,11 @@ describe('call routes - ANY /svc/:name/* (a service\'s instance)', () => {
     expect(head.headers).toMatchObject({ 'x-flurry-error': 'unavailable', link: LINK });
   });
 
-  it('the request rate and the tenant\'s call slots count service requests; a slot is given back however the request ends', async () => {
-    const limited = await start({ rate: 1 });
-    expect((await ask(limited.port, 'GET', '/svc/room/x')).status).toBe(200);
-    expectRefusal(await ask(limited.port, 'GET', '/svc/room/x'), 429, 'rate_limited', /requests a second/);
-    await new Promise<void>((resolve) => server!.close(() => resolve()));
-
-    const f = await start({ calls: 1 });
-    let finish: () => void = () => undefined;
-    f.serviceAnswer = () => new Promise((resolve) => (finish = () => resolve({})));
-    const first = ask(f.port, 'GET', '/svc/room/x');
-    await expect.poll(() => f.forwarded.length).toBe(1);
-    // A function call and a service request share the tenant's slots.
-    expectRefusal(await ask(f.port, 'GET', '/fn/echo'), 429, 'rate_limited', /calls in flight/);
-    expectRefusal(await ask(f.port, 'GET', '/svc/room/x'), 429, 'rate_limited', /calls in flight/);
-    finish();
-    expect((await first).status).toBe(200);
-    expect(f.slots.inFlight('t1')).toBe(0);
-    f.serviceAnswer = () => Promise.reject(new FlurryError('timeout', 'late'));
-    expectRefusal(await ask(f.port, 'GET', '/svc/room/x'), 504, 'timeout');
-    expect(f.slots.inFlight('t1')).toBe(0);
+  it('the request rate counts service requests', async () => {
+    const f = await start({ rate: 1 });
+    expect((await ask(f.port, 'GET', '/svc/room/x')).status).toBe(200);
+    expectRefusal(await ask(f.port, 'GET', '/svc/room/x'), 429, 'rate_limited', /requests a second/);
+    expect(f.forwarded).toHaveLength(1);
   });
 
   it('the broker away - a service request still goes to the router, which holds it until the broker is back (no 503 at once)', async () => {
