@@ -13,8 +13,8 @@ import { readIncomingBody } from '../request-body.js';
 import { rawHeader, rawHeaderList } from '../request-headers.js';
 import type { ServiceRouter } from './service-router.js';
 
-export const ROUTE_HEADER = 'x-flurry-route';
-export const ROUTE_COOKIE = 'flurry-route';
+const ROUTE_HEADER = 'x-flurry-route';
+const ROUTE_COOKIE = 'flurry-route';
 
 /** What the call routes know of a service request. */
 export interface ServiceCall {
