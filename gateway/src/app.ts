@@ -31,7 +31,7 @@ import { API_DESCRIPTION_LINK, apiRouter, errorResponses, jsonResponse, type Env
 import { addApiDocs } from './api/api-docs.js';
 import { functionRoutes } from './function-routes.js';
 import { traceContext } from './metrics/trace-context.js';
-import { limitConcurrentCalls, limitRequestRate } from './quotas/limit-middleware.js';
+import { limitRequestRate } from './quotas/limit-middleware.js';
 import { declareCallRoutes } from './call-route/call-routes.js';
 import type { ConcurrentCalls } from './quotas/concurrent-calls.js';
 import type { RequestRate } from './quotas/request-rate.js';
@@ -68,12 +68,9 @@ export interface AppDeps {
   limits?: { rate: RequestRate; calls: ConcurrentCalls; runningJobs?: RunningJobs };
 }
 
-/** The app's routes whose answers are a guest's (the function call routes are served before the app: call-route/). */
-const GUEST_ANSWERS = /^\/svc\//;
-
 /**
- * The HTTP API but the function call routes, which are served in front of it (call-route/call-handler.ts) and only
- * listed in its document.
+ * The HTTP API but the call routes (functions and services), which are served in front of it
+ * (call-route/call-handler.ts) and only listed in its document.
  */
 export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   const app = apiRouter();
@@ -86,11 +83,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
     // The base logger, not a child per request (that costs more than routing): log lines add the requestId field.
     c.set('log', deps.log);
     await next();
-    // Not on a guest's answer: its headers are the guest's (the call routes set the request id themselves).
-    if (!GUEST_ANSWERS.test(c.req.path) || c.res.headers.has('x-flurry-error')) {
-      c.res.headers.set('x-flurry-request-id', requestId);
-      c.res.headers.set('link', API_DESCRIPTION_LINK);
-    }
+    c.res.headers.set('x-flurry-request-id', requestId);
+    c.res.headers.set('link', API_DESCRIPTION_LINK);
   });
   app.use('*', traceContext(deps.log));
 
@@ -124,11 +118,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
 
   // Every other route needs the broker: refused at once while it is away, and a request in flight
   // when it goes away ends then (its outcome unknown), instead of waiting for a timeout.
-  // Service calls ride an outage out themselves: held until the broker is back, sent again when it made their
-  // outcome unknown (services/service-router.ts).
-  app.use('*', (c, next) => (c.req.path.startsWith('/svc/') ? next() : whileBrokerUp(deps.link, next)));
-
-  if (deps.limits) app.use('/svc/*', limitConcurrentCalls(deps.limits.calls));
+  app.use('*', (_c, next) => whileBrokerUp(deps.link, next));
 
   app.route('/', functionRoutes({ registry: deps.registry, maxModuleBytes: deps.maxModuleBytes }));
   app.route('/', functionLimitsRoutes({ registry: deps.registry, maxBodyBytes: deps.maxBodyBytes }));
@@ -138,7 +128,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<Env> {
   app.route('/', callbackRoutes(deps.callbacks));
   if (deps.guestLogs) app.route('/', logRoutes({ logs: deps.guestLogs, registry: deps.registry, jobs: deps.jobs, services: deps.services }));
   app.route('/', dashboardRoutes({ fleet: deps.fleet, services: deps.services, control: deps.hostControl }));
-  if (deps.services) app.route('/', serviceRoutes({ services: deps.services, maxBodyBytes: deps.maxBodyBytes, hideAuthorization: deps.auth.required, data: deps.data }));
+  if (deps.services) app.route('/', serviceRoutes({ services: deps.services, maxBodyBytes: deps.maxBodyBytes, data: deps.data }));
 
   declareCallRoutes(app);
   return app;

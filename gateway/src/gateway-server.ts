@@ -1,9 +1,9 @@
 /**
- * The gateway's HTTP server: the function call routes answered first, on
- * Node's own request and response (call-route/call-handler.ts), every other
- * request by the Hono app through node-server's listener, as it arrived; and
- * requests Node's parser refuses answered in the API's error shape
- * (client-errors.ts).
+ * The gateway's HTTP server: the call routes (`/fn`, the invoke route and
+ * `/svc`) answered first, on Node's own request and response
+ * (call-route/call-handler.ts), every other request by the Hono app through
+ * node-server's listener, as it arrived; and requests Node's parser refuses
+ * answered in the API's error shape (client-errors.ts).
  *
  *   const server = gatewayServer(createApp(deps), callHandler(deps), { hostname: config.host });
  *   server.listen(config.port, config.host);

@@ -4,7 +4,8 @@
  * the whole list into an undici `Headers` (about 5 KiB and a sort a call,
  * the gateway's largest allocation outside Hono's own). Elsewhere (tests
  * calling the app without a server) from the standard Request. The call
- * routes (call-route/) read the IncomingMessage with the same functions.
+ * routes (call-route/) read the IncomingMessage with `rawHeader`, and hand a
+ * guest its headers with `rawHeaderList` (every guest's request is theirs).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
@@ -31,20 +32,10 @@ export function rawHeader(incoming: IncomingMessage, name: string): string | und
 }
 
 /**
- * Every header for a guest (docs/guest-abi.md): names in lower case, a repeated header as separate entries, in the
- * order sent; `authorization` left out when `hideAuthorization` (the gateway's key is not the guest's to see).
+ * Every header for a guest (docs/guest-abi.md), from Node's IncomingMessage: names in lower case, a repeated header
+ * as separate entries, in the order sent; `authorization` left out when `hideAuthorization` (the gateway's key is not
+ * the guest's to see).
  */
-export function headerList(c: Context, hideAuthorization: boolean): [string, string][] {
-  const incoming = incomingOf(c);
-  if (incoming) return rawHeaderList(incoming, hideAuthorization);
-  const out: [string, string][] = [];
-  c.req.raw.headers.forEach((value, name) => {
-    if (!(hideAuthorization && name === 'authorization')) out.push([name, value]);
-  });
-  return out;
-}
-
-/** `headerList` on Node's IncomingMessage. */
 export function rawHeaderList(incoming: IncomingMessage, hideAuthorization: boolean): [string, string][] {
   const out: [string, string][] = [];
   const raw = incoming.rawHeaders;

@@ -7,7 +7,8 @@
  *
  * The guest's answer keeps its own headers but hop-by-hop ones and any
  * `x-flurry-*` (a guest must not be able to forge an error marker), and gets
- * the request id, the host, the guest's time and the `traceparent`. A refusal
+ * the request id, the host, a service's instance, the guest's time and the
+ * `traceparent`. A refusal
  * has the error shape of http-errors.ts with the request id, the
  * `traceparent` and the `link` to the API's description.
  */
@@ -28,8 +29,11 @@ export interface Asked {
   trace: TraceContext;
 }
 
+/** A guest's answer: a function's, or a service instance's (which names the instance). */
+export type GuestAnswer = InvokeResult & { instanceId?: string };
+
 /** The guest's answer. Throws (before writing anything) when a header cannot be written; the caller then answers `internal`. */
-export function writeGuestAnswer(res: ServerResponse, asked: Asked, reply: InvokeResult): void {
+export function writeGuestAnswer(res: ServerResponse, asked: Asked, reply: GuestAnswer): void {
   const headers: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders;
   for (const [name, value] of reply.headers) {
     const lower = name.toLowerCase();
@@ -41,6 +45,7 @@ export function writeGuestAnswer(res: ServerResponse, asked: Asked, reply: Invok
   }
   headers['x-flurry-request-id'] = asked.requestId;
   headers['x-flurry-host'] = reply.hostId;
+  if (reply.instanceId !== undefined) headers['x-flurry-instance'] = reply.instanceId;
   headers['x-flurry-duration-ms'] = reply.durationMs.toFixed(3);
   headers[TRACEPARENT] = formatTraceparent(asked.trace);
   headers['content-type'] ??= DEFAULT_CONTENT_TYPE;

@@ -1,8 +1,8 @@
 /**
- * The function call routes as served in front of the Hono app
- * (gatewayServer: callHandler, then the app), on a port, with in-memory fakes
- * behind them: a registry of a few functions and an invoker that records each
- * call and answers as the test asks. Each case checks what docs/api.md and
+ * The call routes as served in front of the Hono app (gatewayServer:
+ * callHandler, then the app), on a port, with in-memory fakes behind them: a
+ * registry of a few functions, an invoker and a service router that record
+ * each call and answer as the test asks. Each case checks what docs/api.md and
  * docs/guest-abi.md promise: what the guest is handed (name, path, query,
  * headers, body), the guest's answer passed back with the platform's headers,
  * and every refusal in the one error shape with its code, status and headers.
@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { Agent, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, FlurryError, parseTraceparent, type FunctionRecord, type InvokeRequest } from '@flurry/core';
+import { createLogger, FlurryError, parseTraceparent, type FunctionRecord, type InvokeRequest, type ServiceRecord, type TraceContext } from '@flurry/core';
 import { createApp, type AppDeps } from '../app.js';
 import { ErrorBody } from '../api/api-app.js';
 import { KeyRing } from '../auth/key-ring.js';
@@ -21,6 +21,7 @@ import type { InvokeResult } from '../invoker.js';
 import { ConcurrentCalls } from '../quotas/concurrent-calls.js';
 import { RequestRate } from '../quotas/request-rate.js';
 import { callHandler } from './call-handler.js';
+import { CALL_ROUTES } from './call-routes.js';
 import { rawExchange } from '../../../test/helpers/raw-http.js';
 
 const KEY = 'flk_call_handler_test';
@@ -34,11 +35,24 @@ function fn(name: string): FunctionRecord {
 /** What the fake invoker answers a call: by default 200 with the body `ok`. */
 type Answer = (req: InvokeRequest) => Promise<Partial<InvokeResult>> | Partial<InvokeResult>;
 
+/** What the fake service router was handed: the request as built for the service's record, and how to route it. */
+interface Forwarded {
+  service: string;
+  req: InvokeRequest;
+  routeKey: string | undefined;
+  trace: TraceContext | undefined;
+}
+
 interface Fixture {
   port: number;
   calls: InvokeRequest[];
   lookups: string[];
   answer: Answer;
+  /** Service requests, and how the fake router answers them (by default 200 `ok` from instance `inst-1`). */
+  forwarded: Forwarded[];
+  serviceAnswer: Answer;
+  /** The paths of the requests the Hono app was handed (those the call routes left to it). */
+  appRequests: string[];
   /** Ends every request in flight with the broker's outage. */
   loseBroker(): void;
   slots: ConcurrentCalls;
@@ -50,11 +64,11 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(opts: { rate?: number; calls?: number; brokerUp?: boolean } = {}): Promise<Fixture> {
+async function start(opts: { rate?: number; calls?: number; brokerUp?: boolean; services?: boolean } = {}): Promise<Fixture> {
   const functions = new Map(['echo', 'a b'].map((n) => [n, fn(n)]));
   let outages: ((err: Error) => void)[] = [];
   const fixture: Fixture = {
-    port: 0, calls: [], lookups: [], answer: () => ({}), slots: new ConcurrentCalls(opts.calls ?? 0),
+    port: 0, calls: [], lookups: [], answer: () => ({}), forwarded: [], serviceAnswer: () => ({}), appRequests: [], slots: new ConcurrentCalls(opts.calls ?? 0),
     loseBroker: () => {
       for (const reject of outages) reject(new FlurryError('unavailable', 'the connection to the fleet\'s message broker was lost', { retryAfterSeconds: 1 }));
       outages = [];
@@ -95,9 +109,24 @@ async function start(opts: { rate?: number; calls?: number; brokerUp?: boolean }
     auth: KeyRing.withKeys([{ tenant: 't1', role: 'user', sha256: createHash('sha256').update(KEY).digest('hex') }]),
     callbacks: loadCallbackConfig({}),
     limits: { rate: new RequestRate(opts.rate ?? 0, opts.rate ?? 1), calls: fixture.slots },
+    ...(opts.services === false ? {} : {
+      services: {
+        router: {
+          forward: async (_tenant: string, service: string, build: (record: ServiceRecord) => InvokeRequest, routeKey?: string, trace?: TraceContext) => {
+            if (service === 'nope') throw new FlurryError('not_found', `service "${service}" does not exist`);
+            const req = build({ tenant: 't1', name: service, function: 'room', digest: 'ef'.repeat(32), min: 1, max: 1, targetConcurrency: 8, createdAt: 1, updatedAt: 1 });
+            fixture.forwarded.push({ service, req, routeKey, trace });
+            const base = { ok: true, status: 200, headers: [], body: new Uint8Array(Buffer.from('ok')), hostId: 'host-2', durationMs: 0.5, instanceId: 'inst-1' };
+            return { ...base, ...(await fixture.serviceAnswer(req)) };
+          },
+        },
+      } as never,
+    }),
   };
   // The globals stay the standard Request and Response: the suites of this folder share a process.
-  server = gatewayServer(createApp(deps), callHandler(deps), { hostname: '127.0.0.1', overrideGlobalObjects: false });
+  const app = createApp(deps);
+  const seenByApp = { fetch: (req: Request, env: object) => (fixture.appRequests.push(new URL(req.url).pathname), app.fetch(req, env)) };
+  server = gatewayServer(seenByApp, callHandler(deps), { hostname: '127.0.0.1', overrideGlobalObjects: false });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   fixture.port = (server.address() as AddressInfo).port;
   return fixture;
@@ -308,20 +337,22 @@ describe('call routes - refusals', () => {
     expect(f.calls).toHaveLength(1);
   });
 
-  it('concurrent calls - 429 rate_limited while the tenant\'s slots are taken; the slot is given back however the call ends', async () => {
+  it.each([['/fn/echo', 'answer', '/svc/room/x'], ['/svc/room/x', 'serviceAnswer', '/fn/echo']] as const)('concurrent calls (%s) - 429 rate_limited while the tenant\'s slots are taken, by a function\'s or a service\'s calls; the slot is given back however the call ends', async (path, answer, other) => {
     const f = await start({ calls: 1 });
     let finish: () => void = () => undefined;
-    f.answer = () => new Promise((resolve) => (finish = () => resolve({})));
-    const first = ask(f.port, 'GET', '/fn/echo');
-    await expect.poll(() => f.calls.length).toBe(1);
-    const refused = await ask(f.port, 'GET', '/fn/echo');
-    expectRefusal(refused, 429, 'rate_limited', /calls in flight/);
-    expect(refused.headers['retry-after']).toBe('1');
+    f[answer] = () => new Promise((resolve) => (finish = () => resolve({})));
+    const first = ask(f.port, 'GET', path);
+    await expect.poll(() => f.calls.length + f.forwarded.length).toBe(1);
+    for (const refusedPath of [path, other]) {
+      const refused = await ask(f.port, 'GET', refusedPath);
+      expectRefusal(refused, 429, 'rate_limited', /calls in flight/);
+      expect(refused.headers['retry-after']).toBe('1');
+    }
     finish();
     expect((await first).status).toBe(200);
     expect(f.slots.inFlight('t1')).toBe(0);
-    f.answer = () => Promise.reject(new FlurryError('timeout', 'late'));
-    expectRefusal(await ask(f.port, 'GET', '/fn/echo'), 504, 'timeout');
+    f[answer] = () => Promise.reject(new FlurryError('timeout', 'late'));
+    expectRefusal(await ask(f.port, 'GET', path), 504, 'timeout');
     expect(f.slots.inFlight('t1')).toBe(0);
   });
 
@@ -356,5 +387,111 @@ describe('call routes - requests the app\'s listener refuses', () => {
     // A backslash in the query is not the path's: the call goes through.
     expect((await send('GET /fn/echo?a\\b HTTP/1.1\r\nHost: 127.0.0.1')).status).toBe(200);
     expect(f.calls.map((c) => c.query)).toEqual(['a\\b']);
+  });
+});
+
+describe('call routes - ANY /svc/:name/* (a service\'s instance)', () => {
+  it('what the instance is handed: the service\'s function and digest, the path and query as for /fn, the headers without the key, the body', async () => {
+    const f = await start();
+    const reply = await ask(f.port, 'PUT', '/svc/ro%6Fm/a%20b/c%2Fd?x=%20y&x=2', { headers: { 'x-one': ['1', '2'] }, body: 'hello' });
+    expect(reply.status).toBe(200);
+    expect(f.forwarded).toHaveLength(1);
+    const { service, req, routeKey, trace } = f.forwarded[0]!;
+    expect(service).toBe('room');
+    expect(req).toMatchObject({ tenant: 't1', name: 'room', digest: 'ef'.repeat(32), method: 'PUT', path: '/a b/c%2Fd', query: 'x=%20y&x=2' });
+    expect(Buffer.from(req.body).toString()).toBe('hello');
+    expect(req.headers.filter(([n]) => n === 'x-one' || n === 'authorization')).toEqual([['x-one', '1'], ['x-one', '2']]);
+    expect(routeKey).toBeUndefined();
+    // The gateway's own id goes to the host as it is, and the answer's span is the one the router was handed.
+    expect(req.requestId).toBe(reply.headers['x-flurry-request-id']);
+    expect(parseTraceparent(reply.headers.traceparent as string)?.spanId).toBe(trace?.spanId);
+    expect(f.calls).toEqual([]);
+    // Answered in front of the app: the framework never saw it.
+    expect(f.appRequests).toEqual([]);
+  });
+
+  it('/svc/:name - the instance sees path /; a trailing slash also /', async () => {
+    const f = await start();
+    expect((await ask(f.port, 'GET', '/svc/room')).status).toBe(200);
+    expect((await ask(f.port, 'GET', '/svc/room/?q')).status).toBe(200);
+    expect(f.forwarded.map((c) => [c.service, c.req.path, c.req.query])).toEqual([['room', '/', ''], ['room', '/', 'q']]);
+  });
+
+  it('the routing key: x-flurry-route, else the flurry-route cookie (percent-decoded, or as it stands when it is not)', async () => {
+    const f = await start();
+    await ask(f.port, 'GET', '/svc/room/x', { headers: { 'x-flurry-route': 'ada', cookie: 'flurry-route=bob' } });
+    await ask(f.port, 'GET', '/svc/room/x', { headers: { cookie: 'a=1; flurry-route=b%20c; z=2' } });
+    await ask(f.port, 'GET', '/svc/room/x', { headers: { cookie: 'flurry-route=%zz' } });
+    await ask(f.port, 'GET', '/svc/room/x', { headers: { 'x-flurry-route': '', cookie: 'flurry-route=' } });
+    expect(f.forwarded.map((c) => c.routeKey)).toEqual(['ada', 'b c', '%zz', undefined]);
+  });
+
+  it('x-request-id: a given one answers as the request\'s id, and goes to the host with a suffix of its own (clients reuse theirs)', async () => {
+    const f = await start();
+    const reply = await ask(f.port, 'GET', '/svc/room/x', { headers: { 'x-request-id': 'my.id-1' } });
+    expect(reply.headers['x-flurry-request-id']).toBe('my.id-1');
+    expect(f.forwarded[0]!.req.requestId).toMatch(/^my\.id-1\.[0-9a-f]{12}$/);
+  });
+
+  it('the instance\'s answer: its status, body and headers (no hop-by-hop, no x-flurry-*), and the instance, host and time', async () => {
+    const f = await start();
+    f.serviceAnswer = () => ({ status: 418, body: new Uint8Array(Buffer.from('teapot')), headers: [['X-A', '1'], ['x-a', '2'], ['X-Flurry-Instance', 'forged'], ['Connection', 'close'], ['Link', 'x']] });
+    const reply = await ask(f.port, 'GET', '/svc/room/x');
+    expect(reply.status).toBe(418);
+    expect(reply.body.toString()).toBe('teapot');
+    expect(reply.headers).toMatchObject({ 'x-a': '1, 2', 'x-flurry-instance': 'inst-1', 'x-flurry-host': 'host-2', 'x-flurry-duration-ms': '0.500', 'content-length': '6', link: 'x' });
+    expect(reply.headers['x-flurry-error']).toBeUndefined();
+  });
+
+  it('refusals in the error shape: no key (the router not asked), an unknown service, a body over the limit, the router\'s failure', async () => {
+    const f = await start();
+    expectRefusal(await ask(f.port, 'GET', '/svc/room/x', { headers: { authorization: [] } }), 401, 'unauthorized');
+    expect(f.forwarded).toEqual([]);
+    expectRefusal(await ask(f.port, 'GET', '/svc/nope/x'), 404, 'not_found', /service "nope" does not exist/);
+    expectRefusal(await ask(f.port, 'POST', '/svc/room/x', { body: 'x'.repeat(MAX_BODY + 1) }), 413, 'payload_too_large');
+    f.serviceAnswer = () => Promise.reject(new FlurryError('unavailable', 'service "room" has no running instance', { retryAfterSeconds: 1 }));
+    const failed = await ask(f.port, 'GET', '/svc/room/x');
+    expectRefusal(failed, 503, 'unavailable', /no running instance/);
+    expect(failed.headers['retry-after']).toBe('1');
+    const head = await ask(f.port, 'HEAD', '/svc/room/x');
+    expect(head).toMatchObject({ status: 503, body: Buffer.alloc(0) });
+    expect(head.headers).toMatchObject({ 'x-flurry-error': 'unavailable', link: LINK });
+  });
+
+  it('the request rate counts service requests', async () => {
+    const f = await start({ rate: 1 });
+    expect((await ask(f.port, 'GET', '/svc/room/x')).status).toBe(200);
+    expectRefusal(await ask(f.port, 'GET', '/svc/room/x'), 429, 'rate_limited', /requests a second/);
+    expect(f.forwarded).toHaveLength(1);
+  });
+
+  it('the broker away - a service request still goes to the router, which holds it until the broker is back (no 503 at once)', async () => {
+    const f = await start({ brokerUp: false });
+    expect((await ask(f.port, 'GET', '/svc/room/x')).status).toBe(200);
+    expect(f.forwarded).toHaveLength(1);
+    expectRefusal(await ask(f.port, 'GET', '/fn/echo'), 503, 'unavailable');
+  });
+
+  it('no service name, or a gateway without services - the app\'s own answer (no route)', async () => {
+    const f = await start();
+    expectRefusal(await ask(f.port, 'GET', '/svc//x'), 404, 'not_found', /no route for GET \/svc\/\/x/);
+    expectRefusal(await ask(f.port, 'GET', '/svc/'), 404, 'not_found', /no route for GET \/svc\//);
+    expect(f.forwarded).toEqual([]);
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    const bare = await start({ services: false });
+    expectRefusal(await ask(bare.port, 'GET', '/svc/room/x'), 404, 'not_found', /no route for GET \/svc\/room\/x/);
+    expect(bare.appRequests).toEqual(['/svc/room/x']);
+  });
+});
+
+describe('call routes - CALL_ROUTES', () => {
+  it.each(CALL_ROUTES.map((r) => [r.method, r.path]))('%s %s - answered in front of the app, by the guest', async (method, path) => {
+    const f = await start();
+    const name = path.startsWith('/svc') ? 'room' : 'echo';
+    const reply = await ask(f.port, method === 'ALL' ? 'PATCH' : method, path.replace(':name', name).replace('*', 'a/b'));
+    expect(reply.status).toBe(200);
+    expect(reply.headers['x-flurry-host']).toBe(path.startsWith('/svc') ? 'host-2' : 'host-1');
+    expect(f.calls.length + f.forwarded.length).toBe(1);
+    expect(f.appRequests).toEqual([]);
   });
 });

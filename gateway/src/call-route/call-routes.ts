@@ -1,17 +1,18 @@
 /**
- * The function call routes: which requests they are, and how the API's
- * document lists them. They are served in front of the Hono app by
- * call-handler.ts, so they are not among the app's own routes (`app.routes`);
- * `CALL_ROUTES` lists them for whoever walks every route (the API document's
- * test, the HTTP fuzz).
+ * The call routes: which requests they are, and how the API's document lists
+ * them. They are served in front of the Hono app by call-handler.ts, so they
+ * are not among the app's own routes (`app.routes`); `CALL_ROUTES` lists them
+ * for whoever walks every route (the API document's test, the HTTP fuzz).
  *
- *   ANY  /fn/:name          the guest sees path /
- *   ANY  /fn/:name/*        the guest sees the rest of the path
- *   POST /v1/functions/:name/invoke?path=/p   the guest sees a POST to /p
+ *   ANY  /fn/:name          a function's guest sees path /
+ *   ANY  /fn/:name/*        a function's guest sees the rest of the path
+ *   POST /v1/functions/:name/invoke?path=/p   a function's guest sees a POST to /p
+ *   ANY  /svc/:name         an instance of the service sees path /
+ *   ANY  /svc/:name/*       an instance of the service sees the rest of the path
  *
  * The name and the path are Hono's: the name is the routed path's segment
  * decoded by decodeURIComponent, the guest's path is the routed path after
- * `/fn/<name>` (request-target.ts).
+ * `/fn/<name>` or `/svc/<name>` (request-target.ts).
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { getQueryParams, tryDecodeURIComponent } from 'hono/utils/url';
@@ -24,16 +25,20 @@ export const CALL_ROUTES = [
   { method: 'POST', path: '/v1/functions/:name/invoke' },
   { method: 'ALL', path: '/fn/:name' },
   { method: 'ALL', path: '/fn/:name/*' },
+  { method: 'ALL', path: '/svc/:name' },
+  { method: 'ALL', path: '/svc/:name/*' },
 ] as const;
 
-/** A request for a call route: the function's name and the path the guest sees. */
+/** A request for a call route: a function's or a service's name and the path the guest sees. */
 export interface CallRoute {
+  to: 'function' | 'service';
   name: string;
   /** The request path the guest sees (`/` at least); absent for the invoke route, whose query says it (`invokePath`). */
   path?: string;
 }
 
 const FN_PREFIX = '/fn/';
+const SVC_PREFIX = '/svc/';
 const INVOKE = /^\/v1\/functions\/([^/]+)\/invoke$/;
 
 // Not strict: the rest of the query is the guest's.
@@ -59,20 +64,26 @@ export function declareCallRoutes(app: OpenAPIHono<Env>): void {
   declarePassthrough(app, '/fn', 'Calls', 'function');
 }
 
-/** The call route a request with `method` and the routed path `routed` is for, or `undefined` for none (the Hono app's then). */
-export function matchCallRoute(method: string, routed: string): CallRoute | undefined {
-  if (routed.startsWith(FN_PREFIX)) {
-    const end = routed.indexOf('/', FN_PREFIX.length);
-    const segment = end < 0 ? routed.slice(FN_PREFIX.length) : routed.slice(FN_PREFIX.length, end);
-    if (segment === '') return undefined;
-    const name = tryDecodeURIComponent(segment);
-    // As Hono's `/fn/:name/*` handler: the routed path after `/fn/` and the decoded name.
-    return { name, path: end < 0 ? '/' : routed.slice(FN_PREFIX.length + name.length) || '/' };
-  }
+/**
+ * The call route a request with `method` and the routed path `routed` is for, or `undefined` for none (the Hono
+ * app's then). `services`: whether this gateway serves services (else `/svc` is the app's too: no route).
+ */
+export function matchCallRoute(method: string, routed: string, services: boolean): CallRoute | undefined {
+  if (routed.startsWith(FN_PREFIX)) return passthrough('function', FN_PREFIX, routed);
+  if (routed.startsWith(SVC_PREFIX)) return services ? passthrough('service', SVC_PREFIX, routed) : undefined;
   if (method !== 'POST') return undefined;
   const invoke = INVOKE.exec(routed);
   if (!invoke) return undefined;
-  return { name: tryDecodeURIComponent(invoke[1]!) };
+  return { to: 'function', name: tryDecodeURIComponent(invoke[1]!) };
+}
+
+/** `ANY <prefix>:name[/*]`: the name and the path as Hono's handlers had them (the routed path after the prefix and the decoded name). */
+function passthrough(to: CallRoute['to'], prefix: string, routed: string): CallRoute | undefined {
+  const end = routed.indexOf('/', prefix.length);
+  const segment = end < 0 ? routed.slice(prefix.length) : routed.slice(prefix.length, end);
+  if (segment === '') return undefined;
+  const name = tryDecodeURIComponent(segment);
+  return { to, name, path: end < 0 ? '/' : routed.slice(prefix.length + name.length) || '/' };
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
  * The per-request quotas: the request rate on every route but the health
- * checks, the concurrent calls on the call routes. Refusals are 429
- * `rate_limited` with Retry-After. Each is a plain check (`takeRequest`,
- * `takeCallSlot`), used as it is by the function call routes (call-route/)
- * and as Hono middleware by the rest of the API.
+ * checks, the concurrent calls on the call routes (functions and services).
+ * Refusals are 429 `rate_limited` with Retry-After. Each is a plain check
+ * (`takeRequest`, `inCallSlot`), used as it is by the call routes
+ * (call-route/); the rate also as Hono middleware by the rest of the API.
  */
 import type { MiddlewareHandler } from 'hono';
 import { FlurryError } from '@flurry/core';
@@ -23,10 +23,16 @@ export function takeRequest(rate: RequestRate, tenant: string): void {
   }
 }
 
-/** Takes one of `tenant`'s call slots (give it back with `calls.release(tenant)`); throws `rate_limited` when none is free. */
-export function takeCallSlot(calls: ConcurrentCalls, tenant: string): void {
+/** `call` in one of `tenant`'s call slots, given back however it ends; throws `rate_limited` at once when none is free. */
+export async function inCallSlot<T>(calls: ConcurrentCalls | undefined, tenant: string, call: () => Promise<T>): Promise<T> {
+  if (!calls) return call();
   if (!calls.tryAcquire(tenant)) {
     throw new FlurryError('rate_limited', `tenant "${tenant}" has ${calls.limit} calls in flight, its limit at this gateway (FLURRY_QUOTA_CONCURRENT_CALLS)`, { retryAfterSeconds: CALL_RETRY_AFTER_S });
+  }
+  try {
+    return await call();
+  } finally {
+    calls.release(tenant);
   }
 }
 
@@ -34,17 +40,5 @@ export function limitRequestRate(rate: RequestRate): MiddlewareHandler<Env> {
   return async (c, next) => {
     takeRequest(rate, c.get('tenant'));
     await next();
-  };
-}
-
-export function limitConcurrentCalls(calls: ConcurrentCalls): MiddlewareHandler<Env> {
-  return async (c, next) => {
-    const tenant = c.get('tenant');
-    takeCallSlot(calls, tenant);
-    try {
-      await next();
-    } finally {
-      calls.release(tenant);
-    }
   };
 }

@@ -1,33 +1,25 @@
 /**
- * The services HTTP API (docs/services.md): /v1/services to manage them,
- * `ANY /svc/:name/*` to call them. Errors go through the app's one mapping.
+ * The services HTTP API (docs/services.md): /v1/services to manage them.
+ * `ANY /svc/:name/*`, which calls them, is served in front of the app with the
+ * function call routes (call-route/) and only listed in its document here.
+ * Errors go through the app's one mapping.
  */
-import { randomBytes } from 'node:crypto';
-import type { Context } from 'hono';
 import { createRoute, z } from '@hono/zod-openapi';
-import { FlurryError, NAME_PATTERN, type InvokeRequest } from '@flurry/core';
+import { FlurryError, NAME_PATTERN } from '@flurry/core';
 import { apiRouter, declarePassthrough, errorResponses, jsonBody, jsonResponse, pathName, type Env } from '../api/api-app.js';
 import { MigrationReport, ServiceRecord } from '../api/records.js';
 import { base64Bytes, base64String } from '../base64-field.js';
 import { DataName, intFrom } from '../jobs/job-body.js';
-import { readBody } from '../request-body.js';
-import { header, headerList } from '../request-headers.js';
 import { MAX_INSTANCES } from './service-records.js';
 import type { Services } from './services.js';
 import type { UploadedData } from '../uploads/uploaded-data.js';
 
 export interface ServiceRoutesDeps {
-  services: Pick<Services, 'records' | 'router' | 'migrations'>;
+  services: Pick<Services, 'records' | 'migrations'>;
   maxBodyBytes: number;
-  /** Keep the caller's Authorization header from the guest (API keys are configured). */
-  hideAuthorization: boolean;
   /** Uploaded data that `initData` names; without it `initData` is refused. */
   data?: UploadedData;
 }
-
-const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
-export const ROUTE_HEADER = 'x-flurry-route';
-export const ROUTE_COOKIE = 'flurry-route';
 
 const tags = ['Services'];
 const serviceParams = z.strictObject({ name: pathName('The service\'s name') });
@@ -76,7 +68,7 @@ export const MigrateBody = z.strictObject({
 }).openapi('MigrateBody', { description: 'How to migrate an instance; every field optional, the body too' });
 
 export function serviceRoutes(deps: ServiceRoutesDeps) {
-  const { records, router, migrations } = deps.services;
+  const { records, migrations } = deps.services;
   const app = apiRouter();
 
   app.openapi(createRoute({
@@ -134,59 +126,7 @@ export function serviceRoutes(deps: ServiceRoutesDeps) {
     return c.json({ migration: await migrations.migrate(scope, c.req.valid('param').id, target, tuning) }, 200);
   });
 
-  const call = async (c: Context<Env>, name: string, path: string) => {
-    const rawUrl = c.req.url;
-    const q = rawUrl.indexOf('?');
-    const body = await readBody(c, deps.maxBodyBytes);
-    const headers = headerList(c, deps.hideAuthorization);
-    const routeKey = header(c, ROUTE_HEADER) || cookie(header(c, 'cookie'), ROUTE_COOKIE) || undefined;
-    // The host runs each request id once (a resend gets the first reply): an id the client chose, which it may
-    // reuse, gets a suffix of its own; one the gateway made is unique already.
-    const requestId = c.get('requestId') === header(c, 'x-request-id') ? `${c.get('requestId')}.${randomBytes(6).toString('hex')}` : c.get('requestId');
-    const reply = await router.forward(c.get('tenant'), name, (record): InvokeRequest => ({
-      requestId,
-      tenant: record.tenant,
-      name: record.function,
-      digest: record.digest,
-      method: c.req.method,
-      path: path || '/',
-      query: q < 0 ? '' : rawUrl.slice(q + 1),
-      headers,
-      body,
-    }), routeKey, c.get('trace'));
-    const out = new Headers();
-    for (const [k, v] of reply.headers) {
-      const lower = k.toLowerCase();
-      if (!HOP_HEADERS.has(lower) && !lower.startsWith('x-flurry-')) out.append(k, v);
-    }
-    out.set('x-flurry-request-id', c.get('requestId'));
-    out.set('x-flurry-host', reply.hostId);
-    out.set('x-flurry-instance', reply.instanceId);
-    out.set('x-flurry-duration-ms', reply.durationMs.toFixed(3));
-    const nullBody = reply.status === 204 || reply.status === 304 || c.req.method === 'HEAD';
-    return new Response(nullBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers: out });
-  };
-
+  // Served in front of the app (call-route/call-handler.ts, services/service-call.ts): only listed in its document here.
   declarePassthrough(app, '/svc', 'Services', 'service');
-  app.all('/svc/:name', (c) => call(c, c.req.param('name'), '/'));
-  app.all('/svc/:name/*', (c) => call(c, c.req.param('name'), c.req.path.slice(`/svc/${c.req.param('name')}`.length)));
   return app;
-}
-
-function cookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return percentDecoded(part.slice(eq + 1).trim());
-  }
-  return undefined;
-}
-
-/** A cookie value is percent-encoded by convention only: one that is not (a stray `%`) is a routing key as it stands. */
-function percentDecoded(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
 }
