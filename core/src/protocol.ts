@@ -339,10 +339,12 @@ export interface ForkRequest {
   entry?: 'run' | 'reduce';
   /**
    * A task job (docs/jobs.md, "Tasks"): each clone runs `run_task(task, count)`
-   * for the tasks it takes from the job's task server at `subject`
-   * (TaskRequest), in one instance, and each task's output is published as a
-   * result of index `task` (`<resultSubject>.<task>`); the clone itself
-   * publishes only a failure.
+   * in one instance for the tasks of the range the job's task server at
+   * `subject` gives it (TaskRequest; its host hands them out in batches and
+   * asks again only when the range runs dry), and the outputs of consecutive
+   * tasks it finished are published as one result, framed per task
+   * (`<resultSubject>.<first>-<last>`); the clone itself publishes only a
+   * failure.
    */
   tasks?: { count: number; subject: string };
   /**
