@@ -299,11 +299,11 @@ export class TaskLedger<A = string> {
 
   /** A share of the last run of pending tasks as the attempt's new range; undefined when none is pending. */
   private claim(key: string, mine: AttemptBook<A>, running: number): TaskRange | undefined {
+    // Shared among the running attempts that own no range yet, this one included.
+    let owners = 0;
+    for (const [other, a] of this.attempts) if (other !== key && a.splittable) owners++;
     while (this.unowned.length > 0) {
       const free = this.unowned.at(-1)!;
-      // Shared among the running attempts that own no range yet, this one included.
-      let owners = 0;
-      for (const [other, a] of this.attempts) if (other !== key && a.splittable) owners++;
       const share = Math.ceil((free.hi - free.lo) / Math.max(1, running - owners));
       const range = { lo: free.lo, hi: free.lo + share };
       free.lo += share;
