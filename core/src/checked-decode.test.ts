@@ -128,6 +128,9 @@ describe('schemas', () => {
   it('unknown fields - dropped from the value handed on', () => {
     const back = decodeChecked('PlaceRequest', encode({ requestId: 'r', tenant: 't', name: 'n', digest: 'd', extra: 'x'.repeat(100) }));
     expect(back).toEqual({ requestId: 'r', tenant: 't', name: 'n', digest: 'd' });
+    // In an array's elements and a map's values too: each is handed on as parsed.
+    const report = decodeChecked('ServiceLoadReport', encode({ gateway: 'g', at: 1, services: [{ tenant: 't', service: 's', held: 0, instances: { i: 1 }, extra: 'x' }] }));
+    expect(report?.services).toEqual([{ tenant: 't', service: 's', held: 0, instances: { i: 1 } }]);
   });
 
   it('subject table - each pattern covers the subjects protocol.ts builds', () => {
