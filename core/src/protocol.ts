@@ -626,9 +626,12 @@ export const MAX_TASKS = 65_536;
  * A task clone sends the results of the tasks it finished together (one message, TaskResults), each at
  * most this long after it ended, and before its next ask: the task server allows for it before it
  * judges a task a straggler. Every result is a stored message, its acknowledgement and the coordinator
- * hearing it: at 100 ms they were the most messages of a BLAST job (docs/benchmarks.md).
+ * hearing it, and the fleet's CPU lands on the cores the guests run on (docs/benchmarks.md). Once a
+ * second: the job's progress is reported no more often (PROGRESS_EVERY_MS), the job's end does not wait
+ * for it (a clone with nothing left sends first), and a host that dies loses at most that much of a
+ * clone's work (what is stored survives).
  */
-export const TASK_RESULT_LAG_MS = 250;
+export const TASK_RESULT_LAG_MS = 1000;
 
 /** Job inputs and outputs at least this large go through the job object store. */
 export const LARGE_JOB_DATA_BYTES = 512 * 1024;
