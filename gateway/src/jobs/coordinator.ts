@@ -73,6 +73,10 @@ export class JobCoordinator {
     this.watch = await followKv(this.store.jobs, {}, async (e) => {
       if (!this.leader) return;
       if (e.operation !== 'PUT' || e.value.length === 0) return;
+      // Until its run ends a job this coordinator drives, the record is the run's own write: nothing in it is news here,
+      // and checking a whole StoredJob at every write was a good part of this thread's work during a job.
+      const driving = this.runs.get(e.key);
+      if (driving && !TERMINAL_JOB_STATES.includes(driving.record.state)) return;
       const stored = decodeChecked('StoredJob', e.value, e.key);
       if (!stored) return;
       if (TERMINAL_JOB_STATES.includes(stored.record.state)) {
