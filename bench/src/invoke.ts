@@ -290,8 +290,7 @@ async function openChannel(nc: NatsConnection, hostIds: string[], fn: { tenant: 
     const token = randomBytes(32);
     const where = await natsCall(nc, 'openCalls', Subjects.openCalls(hostId), { token });
     if (!where.ok) throw new Error(`no call channel to ${hostId}: ${where.error.message}`);
-    // A host whose call threads serve connections of their own is called on its first thread's, as the gateway does.
-    const socket = tcpConnect({ host: where.host, port: where.threadPorts?.[0] ?? where.port, noDelay: true });
+    const socket = tcpConnect({ host: where.host, port: where.port, noDelay: true });
     const reader = new FrameReader(64 << 20);
     const waiting = new Map<number, (frame: { type: number; payload: Uint8Array }) => void>();
     socket.on('data', (chunk: Buffer) => {

@@ -235,8 +235,7 @@ export interface OpenCallsRequest {
 }
 
 /** Where the host takes direct calls. */
-/** `threadPorts`: the host's call threads each serve a connection of the gateway's on these (the same token). */
-export type OpenCallsReply = { ok: true; hostId: string; host: string; port: number; threadPorts?: number[] } | { ok: false; error: WireError };
+export type OpenCallsReply = { ok: true; hostId: string; host: string; port: number } | { ok: false; error: WireError };
 
 export interface SnapshotRequest {
   requestId: string;

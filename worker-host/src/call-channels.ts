@@ -30,8 +30,6 @@ export interface CallChannelsDeps {
   maxFrameBytes: number;
   /** Answers a call, or undefined when its version is not served here now. */
   take(req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeReply> | undefined;
-  /** Gives the call threads a granted token (sha256 hex); answers the ports they serve their own connections on. */
-  grantThreads?(digest: string): number[];
   log: Logger;
 }
 
@@ -69,8 +67,7 @@ export class CallChannels {
     this.tokens.delete(id);
     this.tokens.add(id);
     if (this.tokens.size > MAX_TOKENS) this.tokens.delete(this.tokens.values().next().value!);
-    const threadPorts = this.deps.grantThreads?.(id);
-    return { ok: true, hostId: this.deps.hostId, ...this.address, ...(threadPorts?.length && { threadPorts }) };
+    return { ok: true, hostId: this.deps.hostId, ...this.address };
   }
 
   /** Stops listening and closes every connection: calls not yet answered fail over to the queue group. */

@@ -130,7 +130,6 @@ export class WorkerHost {
       },
       log: hostLog,
       pager: pager.mode === 'userfaultfd' ? 'native' : 'portable',
-      ...(config.callChannel && { channel: { host: config.callChannel.host, hostId: id, maxFrameBytes: channelFrameLimit(maxPayload(fabric.nc)) } }),
     });
     const metrics = new HostMetrics(fabric.link);
     const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode, metrics);
@@ -140,7 +139,7 @@ export class WorkerHost {
       const { host: listenHost, port, advertise } = config.callChannel;
       host.callChannels = await CallChannels.start({
         hostId: id, listen: { host: listenHost, port }, ...(advertise ? { advertise } : {}), maxFrameBytes: channelFrameLimit(maxPayload(fabric.nc)),
-        take: (req, trace) => host.functions.take(req, trace), grantThreads: (digest) => pool.grantChannelToken(digest), log: hostLog,
+        take: (req, trace) => host.functions.take(req, trace), log: hostLog,
       });
     }
     await host.register();

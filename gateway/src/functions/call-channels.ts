@@ -55,25 +55,9 @@ export class CallChannel {
     return requestBytes + CALL_FRAME_OVERHEAD <= this.maxFrameBytes;
   }
 
-  /** Connections to the host's call threads, each read by its thread (the same token; see OpenCallsReply.threadPorts). */
-  readonly threads: CallChannel[] = [];
-
   /** Calls in flight on it. */
   get load(): number {
     return this.waiting.size;
-  }
-
-  /** Calls in flight to its host, on it and its threads' connections. */
-  get hostLoad(): number {
-    let n = this.waiting.size;
-    for (const t of this.threads) n += t.load;
-    return n;
-  }
-
-  /** Where the next call to its host goes: a thread's own connection with no call in flight, else this one. */
-  route(): CallChannel {
-    for (const t of this.threads) if (t.closedWhy === undefined && t.waiting.size === 0) return t;
-    return this;
   }
 
   /**
@@ -130,7 +114,6 @@ export class CallChannel {
 
   close(): void {
     this.socket.destroy();
-    for (const t of this.threads) t.close();
   }
 }
 
@@ -159,13 +142,13 @@ export class CallChannels {
       if (h.draining) continue;
       const c = this.open.get(h.id);
       if (c?.startedAt === h.startedAt) {
-        if (!best || c.hostLoad < best.hostLoad) best = c;
+        if (!best || c.load < best.load) best = c;
       } else if ((this.notBefore.get(h.id) ?? 0) <= now) {
         c?.close();
         void this.connect(h);
       }
     }
-    return best?.route();
+    return best;
   }
 
   /** Closes every channel: their calls in flight go through the queue group. */
@@ -182,10 +165,6 @@ export class CallChannels {
       if (!reply.ok) throw new Error(reply.error.message);
       if (reply.hostId !== h.id) throw new Error(`${reply.hostId} answered for ${h.id}`);
       const channel = await this.welcomed(h, reply.host, reply.port, token);
-      for (const port of reply.threadPorts ?? []) {
-        // A thread's connection that fails leaves its calls to the host's own.
-        await this.welcomed(h, reply.host, port, token).then((t) => channel.threads.push(t), () => undefined);
-      }
       if (this.closed) return channel.close();
       this.open.set(h.id, channel);
       this.notBefore.delete(h.id);

@@ -22,7 +22,7 @@ import type { RemoteSnapshot } from './remote-snapshot.js';
 import type { SnapshotImage } from './snapshot-image.js';
 import { snapshotHolding, SnapshotTable } from './snapshot-table.js';
 import { taskStepsTo, type TaskSource } from './task-source.js';
-import { ownCopy, type GuestThreadData, type ToThread } from './thread-messages.js';
+import { ownCopy, type ToThread } from './thread-messages.js';
 import { ThreadScheduler } from './thread-scheduler.js';
 
 export { GuestCallError, type CallResult, type GuestLimits, type GuestLogLine, type HttpRequestData, type PagerMode, type WarmInfo } from './call-types.js';
@@ -58,7 +58,6 @@ export class GuestPool {
     maxGuestMemoryBytes: number | undefined,
     budget: MemoryBudget | undefined,
     maxInstanceThreads: number,
-    channel: GuestThreadData['channel'],
   ) {
     this.scheduler = new ThreadScheduler(limits, pager, native, maxInstanceThreads, log, {
       callThreadStarted: (thread) => this.snapshots.loadAll(thread),
@@ -66,7 +65,7 @@ export class GuestPool {
       snapshotDropped: (thread, snapshotId) => this.snapshots.dropped(thread, snapshotId),
       snapshotOrphaned: (snapshot) => this.snapshots.freeMemory(snapshot.memory),
       instancesLost: (thread, reason) => this.persistent.lostWith(thread, reason),
-    }, channel);
+    });
     this.snapshots = new SnapshotTable(this.scheduler, limits, native, maxGuestMemoryBytes, budget);
     this.persistent = new PersistentInstances(this.scheduler, this.snapshots, limits, budget, log);
     this.migrations = new InstanceMigrationSteps(this.persistent, budget);
@@ -84,14 +83,12 @@ export class GuestPool {
     budget?: MemoryBudget;
     /** FLURRY_INSTANCE_THREADS: most threads holding instances, started as needed (default from the machine's memory). */
     instanceThreads?: number;
-    /** Call threads serve call channel connections of their own, on ports of `host`. */
-    channel?: GuestThreadData['channel'];
   }): Promise<GuestPool> {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`a guest pool needs at least one thread, got ${opts.threads}`);
     const instanceThreads = opts.instanceThreads ?? defaultInstanceThreads(totalmem(), opts.budget?.budgetBytes ?? totalmem() / 2);
     if (!Number.isInteger(instanceThreads) || instanceThreads < 0) throw new RangeError(`instance threads must be a whole number, got ${instanceThreads}`);
     const { mode, pager } = choosePager(opts.pager);
-    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget, instanceThreads, opts.channel);
+    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget, instanceThreads);
     try {
       await pool.scheduler.start(opts.threads);
     } catch (err) {
@@ -99,11 +96,6 @@ export class GuestPool {
       throw err;
     }
     return pool;
-  }
-
-  /** See ThreadScheduler.grantChannelToken. */
-  grantChannelToken(digest: string): number[] {
-    return this.scheduler.grantChannelToken(digest);
   }
 
   /** The id a warm key's snapshot has in the memory budget (for its owner to make it evictable). */

@@ -4,9 +4,7 @@
  * guest errors are answered as `failed`; they never end the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createHash } from 'node:crypto';
-import { createServer, type Socket } from 'node:net';
-import { encodeFrame, encodeReply, FrameReader, FrameType, refusal, requestOrRefusal, splitCallPayload, writeFrame, type InvokeReply, type WireError } from '@flurry/core';
+import type { WireError } from '@flurry/core';
 import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
 import { loadNativePager } from '../native/pager.js';
 import { CallContext } from './call-context.js';
@@ -61,77 +59,9 @@ const instances = new Map<string, LiveInstance>();
 
 const taskLoops = new TaskLoops();
 
-const mailbox = serveMailbox(data.mailbox, (msg, postedAt) => {
-  if (msg.type === 'channel-token') return channelTokens(msg.digest);
+serveMailbox(data.mailbox, (msg, postedAt) => {
   if (!taskLoops.intercept(msg)) handle(msg, postedAt);
-}, { idle: ahead, asyncWait: data.channel !== undefined });
-const channel = data.channel;
-/** The calls this host's threads took from their own connections and run now (the pool counts them as running). */
-const channelRunning = new Int32Array(channel?.running ?? new SharedArrayBuffer(4));
-/** Tokens the host granted (sha256 hex), the oldest first. */
-const tokens = new Set<string>();
-function channelTokens(digest: string): void {
-  tokens.delete(digest);
-  tokens.add(digest);
-  if (tokens.size > 16) tokens.delete(tokens.values().next().value!);
-}
-
-/** PROTOTYPE: this thread reads its calls from the gateway's connection to it and writes their replies. */
-function startChannel(where: NonNullable<GuestThreadData['channel']>): Promise<number> {
-  const server = createServer({ noDelay: true }, (socket) => {
-    const reader = new FrameReader(where.maxFrameBytes);
-    let authed = false;
-    socket.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const f of reader.push(chunk)) {
-          if (!authed && f.type === FrameType.hello) {
-            // The grant's token is posted to this thread before the gateway is told where to connect.
-            mailbox.drain();
-            if (!tokens.has(createHash('sha256').update(f.payload).digest('hex'))) throw new Error('no valid token');
-            authed = true;
-            writeFrame(socket, encodeFrame(FrameType.welcome, 0, Buffer.from(where.hostId)));
-            continue;
-          }
-          if (!authed || f.type !== FrameType.call) throw new Error(`a frame of type ${f.type}`);
-          channelCall(socket, f.id, f.payload, where);
-        }
-      } catch {
-        socket.destroy();
-      }
-    });
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, where.host, () => resolve((server.address() as { port: number }).port));
-  });
-}
-
-function channelCall(socket: Socket, id: number, payload: Uint8Array, where: NonNullable<GuestThreadData['channel']>): void {
-  const send = (reply: InvokeReply) => {
-    if (!socket.destroyed) writeFrame(socket, encodeFrame(FrameType.reply, id, encodeReply('invoke', reply, where.maxFrameBytes - 5, `a call channel frame (${where.maxFrameBytes})`, where.hostId)));
-  };
-  const parts = splitCallPayload(payload);
-  if (!parts) return send(refusal('invoke', { code: 'bad_request', message: 'malformed InvokeRequest: a trace longer than the frame' }, where.hostId));
-  const decoded = requestOrRefusal('invoke', parts.request, 'call channel', where.hostId);
-  if ('refused' in decoded) return send(decoded.refused);
-  const req = decoded.request;
-  const key = `${req.tenant}.${req.name}@${req.digest}`;
-  if (!clones.has(key)) {
-    if (!socket.destroyed) writeFrame(socket, encodeFrame(FrameType.declined, id, new Uint8Array(0)));
-    return;
-  }
-  Atomics.add(channelRunning, 0, 1);
-  call({
-    type: 'call', id, key, entry: 'handle', args: [], input: req.body, request: { method: req.method, path: req.path, query: req.query, headers: req.headers }, notifyStart: false,
-    ...(req.limits?.outputBytes !== undefined && { maxOutputBytes: Math.min(req.limits.outputBytes, limits.maxOutputBytes) }),
-  }, undefined, (answer) => {
-    Atomics.sub(channelRunning, 0, 1);
-    if (answer.type === 'result') send({ ok: true, status: answer.status, headers: answer.headers, body: answer.body, hostId: where.hostId, durationMs: answer.durationMs });
-    else if (answer.type === 'failed') send({ ok: false, error: answer.error, hostId: where.hostId });
-  });
-  mailbox.kick();
-}
+}, { idle: ahead });
 
 /** `postedAt`: when the pool posted the latest message (its clock), reported with a call's timings. */
 function handle(msg: ToThread, postedAt?: number): void {
@@ -157,8 +87,7 @@ function handle(msg: ToThread, postedAt?: number): void {
   }
 }
 // Jobs come only after this: the time spent loading this script is not counted against the first job's limit.
-if (channel) void startChannel(channel).then((channelPort) => port.postMessage({ type: 'ready', channelPort } satisfies FromThread));
-else port.postMessage({ type: 'ready' } satisfies FromThread);
+port.postMessage({ type: 'ready' } satisfies FromThread);
 
 function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);
@@ -212,10 +141,10 @@ function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
   }
 }
 
-function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number, answer: (msg: FromThread, transfer?: ArrayBuffer[]) => void = post): void {
+function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void {
   const receivedAt = performance.timeOrigin + performance.now();
   const factory = clones.get(msg.key)?.factory;
-  if (!factory) return answer({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
+  if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
   const callLimits = msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes };
   if (msg.entry === 'run_task') return taskLoops.run(msg, { factory, current, registrationSlot, limits: callLimits, post }, () => prepareSpare(factory), handle);
   const context = new CallContext(msg.input, msg.request, callLimits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
@@ -250,10 +179,10 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number, answe
   }
   const logs = { logs: context.logs.lines, droppedLogLines: context.logs.dropped };
   const error = outcome(context, thrown, status);
-  if (error || !memory) answer({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the clone was not made' }, ...logs });
+  if (error || !memory) post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the clone was not made' }, ...logs });
   else {
     const body = context.output.take();
-    answer({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
+    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
   }
   if (clone && memory) factory.recycle(clone, true);
   prepareSpare(factory);

@@ -49,8 +49,6 @@ export interface GuestThread {
   deadline?: number;
   /** Its script has loaded and listens (it posted `ready`): it may be given jobs. */
   online: boolean;
-  /** The port its call channel connections come to (a call thread of a host with call channels). */
-  channelPort?: number;
   /** Terminated on purpose (timeout, close): its exit is expected. */
   retired: boolean;
   lastError?: Error;

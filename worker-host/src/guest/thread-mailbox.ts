@@ -176,7 +176,7 @@ export interface IdleWork {
  * the steps of `idle` while no message waits, then polls and sleeps. Starts
  * on the next turn of the event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number; asyncWait?: boolean } = {}): { kick(): void; drain(): void } {
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
   const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
@@ -205,49 +205,6 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
       Atomics.store(places, place, 0);
     }
   };
-  const drain = (): void => {
-    for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
-      const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);
-      if (!msg) break;
-      handle(msg, postedAt[POSTED_AT]);
-    }
-  };
-  if (opts.asyncWait) {
-    // The thread sleeps in its event loop (its sockets, and the doorbell through Atomics.waitAsync).
-    let stepping = false;
-    let waiting = false;
-    const turn = (): void => {
-      stepping = false;
-      drain();
-      if (Atomics.load(bell, 0) === taken && idle?.step()) {
-        stepping = true;
-        setImmediate(turn);
-        return;
-      }
-      if (waiting) return;
-      waiting = true;
-      const r = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync(bell, 0, taken, idleWaitMs);
-      if (!r.async) {
-        waiting = false;
-        stepping = true;
-        setImmediate(turn);
-        return;
-      }
-      void (r.value as Promise<string>).then(() => {
-        waiting = false;
-        if (!stepping) turn();
-      });
-    };
-    setImmediate(turn);
-    return {
-      kick: () => {
-        if (stepping) return;
-        stepping = true;
-        setImmediate(turn);
-      },
-      drain,
-    };
-  }
   const serve = (): void => {
     // A message that comes meanwhile waits for one step, not for all of them.
     while (Atomics.load(bell, 0) === taken && idle?.step());
@@ -267,5 +224,4 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
     setImmediate(serve);
   };
   setImmediate(serve);
-  return { kick: () => undefined, drain };
 }

@@ -35,8 +35,6 @@ export interface GuestThreadData {
   registrationSlot: SharedArrayBuffer;
   /** Where its messages come from (thread-mailbox.ts); it reads nothing from its parent port. */
   mailbox: MailboxEnd;
-  /** Serve the gateway's call channel connections on a port of its own (listening on `host`). */
-  channel?: { host: string; hostId: string; maxFrameBytes: number; running?: SharedArrayBuffer };
 }
 
 /** What a guest thread is sent, through its mailbox (ThreadMailbox.post), in the order posted. */
@@ -61,9 +59,7 @@ export type ToThread =
   /** The task server's answer to a `task` step `want` of call `id`: tasks to run (none: the call ends), or why there are none. */
   | { type: 'tasks'; id: number; tasks: number[]; error?: WireError }
   /** Drop a snapshot; answered with `dropped` once nothing of it is left in the thread. */
-  | { type: 'evict'; key: string; snapshotId: number }
-  /** A token the host granted a gateway (sha256 hex): a connection to this thread's channel port that says it is taken. */
-  | { type: 'channel-token'; digest: string };
+  | { type: 'evict'; key: string; snapshotId: number };
 
 /**
  * What a task clone's thread tells the pool: it wants tasks (answered with
@@ -92,7 +88,7 @@ export type FromThread =
   | { type: 'task'; id: number; step: TaskStep }
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
   /** The thread has loaded its script and listens: jobs are sent from now on, so their time limits count guest time only. */
-  | { type: 'ready'; channelPort?: number }
+  | { type: 'ready' }
   | { type: 'dropped'; snapshotId: number }
   | { type: 'migrated'; id: number; result: MigrationOpResult };
 

@@ -52,26 +52,7 @@ export class ThreadScheduler {
     private readonly maxInstanceThreads: number,
     private readonly log: Logger,
     private readonly events: ThreadEvents,
-    /** Call threads serve call channel connections of their own (see GuestThreadData.channel). */
-    private readonly channel?: GuestThreadData['channel'],
   ) {}
-
-  /** Tokens granted to gateways (sha256 hex), the oldest first: every call thread is given them. */
-  private readonly channelTokens = new Set<string>();
-
-  /** Gives every call thread (and those started later) a gateway's token; answers the call threads' channel ports. */
-  grantChannelToken(digest: string): number[] {
-    this.channelTokens.delete(digest);
-    this.channelTokens.add(digest);
-    if (this.channelTokens.size > 16) this.channelTokens.delete(this.channelTokens.values().next().value!);
-    const ports: number[] = [];
-    for (const t of this.callThreads()) {
-      if (t.channelPort === undefined) continue;
-      t.mailbox.post({ type: 'channel-token', digest });
-      ports.push(t.channelPort);
-    }
-    return ports;
-  }
 
   /** Starts `count` call threads and one instance thread ahead; resolves once the call threads run. */
   async start(count: number): Promise<void> {
@@ -84,12 +65,9 @@ export class ThreadScheduler {
     return this.nextMessageId++;
   }
 
-  /** Calls that call threads read from their own connections and run now (an Int32 the threads count in). */
-  private readonly channelRunning = new Int32Array(new SharedArrayBuffer(4));
-
-  /** Jobs running on threads, with the calls threads took from their own connections. */
+  /** Jobs running on threads. */
   get running(): number {
-    return this.inFlight + Atomics.load(this.channelRunning, 0);
+    return this.inFlight;
   }
 
   /** Calls waiting for a free call thread. */
@@ -392,7 +370,7 @@ export class ThreadScheduler {
   private spawn<H extends InstanceHolding | undefined>(holding: H): GuestThread & { holding: H } {
     const slot = new RegistrationSlot();
     const mailbox = new ThreadMailbox();
-    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd, ...(!holding && this.channel && { channel: { ...this.channel, running: this.channelRunning.buffer as SharedArrayBuffer } }) };
+    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd };
     const worker = new Worker(this.script, { workerData, transferList: [mailbox.threadEnd.port] });
     const thread: GuestThread & { holding: H } = { worker, mailbox, slot, online: false, retired: false, started: Promise.resolve(), holding };
     this.threads.add(thread);
@@ -414,8 +392,6 @@ export class ThreadScheduler {
 
   private onMessage(thread: GuestThread, msg: FromThread): void {
     if (msg.type === 'ready') {
-      thread.channelPort = msg.channelPort;
-      if (msg.channelPort !== undefined) for (const digest of this.channelTokens) thread.mailbox.post({ type: 'channel-token', digest });
       const ready = this.readyWaiters.get(thread);
       this.readyWaiters.delete(thread);
       return ready?.();
