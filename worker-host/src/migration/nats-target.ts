@@ -171,7 +171,7 @@ export class NatsTarget implements PrecopyTarget {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
     const replies = this.unsentReplies();
-    // Once (after round 0): the target warms its code with them once.
+    // With the first only (after round 0): the target warms its code with them once.
     const samples = this.warmed ? [] : (this.samples?.() ?? []);
     this.warmed = true;
     await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}), ...(samples.length > 0 ? { samples } : {}) });
