@@ -160,4 +160,24 @@ describe('ReplyTable', () => {
     expect(table.has('inst-1', 'a')).toBe(false);
     expect(table.has('inst-2', 'b')).toBe(true);
   });
+
+  it('forget - thousands: none answers at once, all leave the cache over a few turns; one kept again meanwhile stays', async () => {
+    const table = new ReplyTable({ ...limits, maxReplies: 10_000 });
+    for (let i = 0; i < 1000; i++) await table.run('inst-1', `req-${i}`, async () => ok(`reply ${i}`));
+    await table.run('inst-2', 'other', async () => ok('other'));
+    table.forget('inst-1');
+    // Still in the cache (deleted a slice per turn), but never an answer: the request runs again.
+    expect(table.size.replies).toBeGreaterThan(1);
+    expect(table.has('inst-1', 'req-999')).toBe(false);
+    expect(table.kept('inst-1', 'req-999')).toBe(false);
+    expect(await table.run('inst-1', 'req-999', async () => ok('again'))).toEqual(ok('again'));
+    // The instance came back with a reply of a forgotten request: kept, not taken for the forgotten one.
+    table.import('inst-1', [{ requestId: 'req-998', ageMs: 0, reply: ok('imported') }]);
+    for (let turns = 0; table.size.replies > 3 && turns < 100; turns++) await new Promise((res) => setImmediate(res));
+    expect(table.size.replies).toBe(3);
+    expect(await table.run('inst-1', 'req-999', async () => ok('a third run'))).toEqual(ok('again'));
+    expect(await table.run('inst-1', 'req-998', async () => ok('run'))).toEqual(ok('imported'));
+    expect(table.has('inst-2', 'other')).toBe(true);
+    expect(table.exportSince('inst-1', 1024 * 1024, 0).replies.map((r) => r.requestId)).toEqual(['req-998', 'req-999']);
+  });
 });

@@ -37,9 +37,16 @@ interface Kept {
   reply: InvokeReply;
   /** The order it was kept in, host-wide (exportSince). */
   seq: number;
-  /** Evicted, expired or forgotten: skipped in its instance's list until that is compacted. */
+  /** Evicted, expired or forgotten: skipped in its instance's list until that is compacted, never an answer. */
   gone?: boolean;
 }
+
+/**
+ * A forgotten instance's replies leave the cache this many per turn of the event loop: a migration's source forgot
+ * 1,000-3,000 at once at the migration's end, which held its main thread 8-20 ms while the target answered the
+ * requests held across the pause and the source handed over the late ones.
+ */
+const FORGET_SLICE = 256;
 
 /** An instance's kept replies in the order they were kept, and how many of them are gone. */
 interface InstanceReplies {
@@ -95,7 +102,7 @@ export class ReplyTable {
   run(instanceId: string, requestId: string, work: () => Promise<RunAnswer>): Promise<RunAnswer> {
     const key = keyOf(instanceId, requestId);
     const kept = this.done.get(key);
-    if (kept) return Promise.resolve(kept.reply);
+    if (kept && !kept.gone) return Promise.resolve(kept.reply);
     const running = this.running.get(key);
     if (running) return running;
     const run = work().then(
@@ -117,13 +124,19 @@ export class ReplyTable {
 
   /** Whether the request's reply is kept (it ran here). */
   kept(instanceId: string, requestId: string): boolean {
-    return this.done.has(keyOf(instanceId, requestId));
+    return this.live(keyOf(instanceId, requestId));
   }
 
   /** Whether the request is running or its reply is kept. */
   has(instanceId: string, requestId: string): boolean {
     const key = keyOf(instanceId, requestId);
-    return this.running.has(key) || this.done.has(key);
+    return this.running.has(key) || this.live(key);
+  }
+
+  /** A reply is kept under `key` and not forgotten (forget deletes in slices). */
+  private live(key: string): boolean {
+    const k = this.done.peek(key);
+    return k !== undefined && !k.gone;
   }
 
   /**
@@ -152,16 +165,29 @@ export class ReplyTable {
     for (const r of [...replies].reverse()) {
       const key = keyOf(instanceId, r.requestId);
       const left = this.limits.keepMs - r.ageMs;
-      if (left <= 0 || this.running.has(key) || this.done.has(key)) continue;
+      if (left <= 0 || this.running.has(key) || this.live(key)) continue;
       this.keep(key, { instanceId, requestId: r.requestId, reply: r.reply }, left);
     }
   }
 
-  /** Forgets the instance's kept replies (it was destroyed, or migrated away with them). */
+  /**
+   * Forgets the instance's kept replies (it was destroyed, or migrated away with them): none answers from now on;
+   * they leave the cache FORGET_SLICE per turn of the event loop. A reply kept again for the same request meanwhile
+   * (the instance came back) is another entry, and stays.
+   */
   forget(instanceId: string): void {
-    const list = this.byInstance.get(instanceId);
+    const kept = this.byInstance.get(instanceId)?.kept ?? [];
     this.byInstance.delete(instanceId);
-    for (const k of list?.kept ?? []) if (!k.gone) this.done.delete(keyOf(instanceId, k.requestId));
+    for (const k of kept) k.gone = true;
+    const slice = (from: number): void => {
+      const end = Math.min(kept.length, from + FORGET_SLICE);
+      for (let i = from; i < end; i++) {
+        const key = keyOf(instanceId, kept[i]!.requestId);
+        if (this.done.peek(key) === kept[i]) this.done.delete(key);
+      }
+      if (end < kept.length) setImmediate(slice, end);
+    };
+    slice(0);
   }
 
   /** Kept replies and their bytes. */

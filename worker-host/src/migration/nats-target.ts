@@ -75,6 +75,8 @@ export class NatsTarget implements PrecopyTarget {
   /** Requests the instance ran lately, which the target runs once in a throwaway clone before the commit (quiesce). */
   samples: (() => RequestSample[]) | undefined;
   private prepared = false;
+  /** The request samples went with a quiesce step. */
+  private warmed = false;
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
   private lost: FlurryError | undefined;
@@ -169,7 +171,9 @@ export class NatsTarget implements PrecopyTarget {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
     const replies = this.unsentReplies();
-    const samples = this.samples?.() ?? [];
+    // With the first only (after round 0): the target warms its code with them once.
+    const samples = this.warmed ? [] : (this.samples?.() ?? []);
+    this.warmed = true;
     await this.step({ step: 'quiesce', migrationId: this.info.migrationId, ...(replies.length > 0 ? { replies } : {}), ...(samples.length > 0 ? { samples } : {}) });
   }
 

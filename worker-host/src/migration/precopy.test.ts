@@ -163,9 +163,10 @@ describe('precopy', () => {
     expect(report.rounds.map((r) => r.bytes)).toEqual([4096, 2000, 800, 800].map((n) => n * PAGE_SIZE));
     expect(report.finalPages).toBe(3);
     expect(report.totalBytes).toBe((4096 + 2000 + 800 + 800 + 3) * PAGE_SIZE);
-    // The target's garbage collection once, after round 0, never inside the pause.
-    expect(log.filter((l) => l.startsWith('quiesce'))).toEqual(['quiesce target']);
+    // The target's garbage collected after each round but the last, never between the last round and the stop.
+    expect(log.filter((l) => l.startsWith('quiesce'))).toEqual(['quiesce target', 'quiesce target', 'quiesce target']);
     expect(log.slice(0, 4)).toEqual(['round0', 'apply4096', 'quiesce target', 'round1']);
+    expect(log.slice(4, 10)).toEqual(['apply2000', 'quiesce target', 'round2', 'apply800', 'quiesce target', 'round3']);
     expect(log.slice(-7)).toEqual(['round3', 'apply800', 'stop', 'apply3', 'finish{"__flurry_global_0":7}', 'sent7699', 'commit']);
     // Every page sent, rounds and the last ones, is what the target is told to have written.
     expect(report).toMatchObject({ pagesSent: 4096 + 2000 + 800 + 800 + 3, pagesApplied: 4096 + 2000 + 800 + 800 + 3 });

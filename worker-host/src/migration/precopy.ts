@@ -60,7 +60,10 @@ export interface PrecopyTarget {
   apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void>;
   /** Round 0 is all sent (the target clears what it did not cover); not called when it was `fromParent`. */
   settle?(): Promise<void>;
-  /** After round 0 (its bulk): work that must not fall into the pause (garbage collection). */
+  /**
+   * After round 0 (its bulk), and after each later round but the last: work that must not fall into the pause nor
+   * the target's first answers (garbage collection of the rounds' messages).
+   */
   quiesce?(): Promise<void>;
   /**
    * The last pages and the globals in as few steps as possible; once it
@@ -284,11 +287,13 @@ export async function precopy(source: PrecopySource, target: PrecopyTarget, opts
     const prepareMs = performance.now() - started;
     while (!stopReason) {
       await copyRound();
-      // Once, after round 0, which makes nearly all the target's garbage (the source's read buffers are reused: it
-      // has none): collected while the later rounds run. Just before the stop it delayed the stop (a larger last
-      // round) and its after-effects slowed the commit.
-      if (rounds.length === 1) await target.quiesce?.();
       stopReason = stopRule(history, copiedPages > 0 ? copiedMs / copiedPages : 0, budgetMs, maxRounds);
+      // The target's garbage of each round (its apply messages: about 4.5 MiB of buffers each, mostly the NATS
+      // client's reassembly) collected before the next round, so that none is left to collect in the pause or while
+      // the target answers its first requests (a mark-compact of its main thread fell there after round 1 or 2:
+      // 6-45 ms). After round 0 always (the bulk); never between the last round and the stop, where it delayed the
+      // stop (a larger last round) and its after-effects slowed the commit.
+      if (rounds.length === 1 || !stopReason) await target.quiesce?.();
     }
     const stopped = performance.now();
     const last = await source.stopAndCopy();
