@@ -11,6 +11,7 @@
  *
  * NATS requests and messages are decoded by nats-call.ts (serve, listen) with it.
  */
+import { CallChecks } from './call-checks.js';
 import { decode } from './codec.js';
 import { FlurryError } from './errors.js';
 import type { Logger } from './log.js';
@@ -104,6 +105,9 @@ function check<K extends MessageKind>(kind: K, data: Uint8Array): Message<K> | s
   }
   const unsafe = unsafeShape(value, 0);
   if (unsafe) return unsafe;
+  // A call's messages are checked by hand first (call-checks.ts); what that does not accept, the schema decides.
+  const quick = (CallChecks as Partial<Record<MessageKind, (v: unknown) => unknown>>)[kind]?.(value);
+  if (quick !== undefined) return quick as Message<K>;
   const result = MessageSchemas[kind].safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];
