@@ -22,6 +22,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MigrationDowntime } from '@flurry/core';
 import { LocalFleet, repoRoot } from '@flurry/infra';
 import { round, summarize } from './stats.js';
 import { option } from './options.js';
@@ -29,7 +30,7 @@ import { option } from './options.js';
 interface Report {
   source: string; target: string; mode: string; rounds: { pages: number; bytes: number; ms: number; paceBytesPerS?: number; waitedMs?: number }[];
   stopReason: string; finalPages: number; downtimeMs: number; totalMs: number; totalBytes: number; forwarded: number; placementMs: number; memoryBytes: number;
-  downtime: { stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number; commitOutMs?: number; commitBackMs?: number };
+  downtime: MigrationDowntime;
   fromParent?: boolean;
   prepareMs?: number;
 }

@@ -1013,6 +1013,12 @@ export interface MigrateInstanceRequest {
   verify?: boolean;
 }
 
+/** A migration's downtime in its parts; what each is: PrecopyReport.downtime (worker-host/src/migration/precopy.ts). */
+export type MigrationDowntime = {
+  stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number;
+  commitOutMs?: number; commitBackMs?: number;
+};
+
 export interface MigrationReportWire {
   source: string;
   target: string;
@@ -1021,11 +1027,7 @@ export interface MigrationReportWire {
   stopReason: string;
   finalPages: number;
   downtimeMs: number;
-  /** See PrecopyReport.downtime (worker-host/src/migration/precopy.ts). */
-  downtime: {
-    stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number;
-    commitOutMs?: number; commitBackMs?: number;
-  };
+  downtime: MigrationDowntime;
   totalMs: number;
   totalBytes: number;
   perPageMs: number;

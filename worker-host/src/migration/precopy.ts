@@ -11,6 +11,7 @@
  * stays stopped and asks the target (`outcome`) — committed: the source lets
  * go; refused: it resumes; nobody can tell: it lets go (one owner or none).
  */
+import type { MigrationDowntime } from '@flurry/core';
 import { PAGE_SIZE } from '@flurry/core/basics';
 import type { GlobalValue } from '../guest/instance.js';
 import type { MigrationRound } from '../guest/instance-migration.js';
@@ -178,10 +179,7 @@ export interface PrecopyReport {
    * `commitOutMs` on the way there and `commitBackMs` back, where the target says and both read one clock),
    * `releaseMs` the source letting go (held requests handed on, unsubscribe).
    */
-  downtime: {
-    stopMs: number; waitMs: number; readMs: number; sendMs: number; commitMs: number; targetApplyMs: number; targetCommitMs: number; releaseMs: number;
-    commitOutMs?: number; commitBackMs?: number;
-  };
+  downtime: MigrationDowntime;
   totalMs: number;
   /** Page bytes sent, every round and stop-and-copy. */
   totalBytes: number;
