@@ -13,12 +13,7 @@
  *
  *   const request = CallChecks.InvokeRequest(decoded) ?? MessageSchemas.InvokeRequest.safeParse(decoded);
  */
-import type { InvokeLimits, InvokeReply, InvokeRequest } from './protocol.js';
-
-/** As schemas.ts: a call's time limit 1 ms to an hour, its output 1 KiB to 64 MiB. */
-const MAX_TIME_LIMIT_MS = 3_600_000;
-const MIN_OUTPUT_BYTES = 1024;
-const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+import { CALL_LIMIT_BOUNDS, type InvokeLimits, type InvokeReply, type InvokeRequest } from './protocol.js';
 
 type Fields = Record<string, unknown>;
 
@@ -34,7 +29,7 @@ function isHeaders(v: unknown): v is [string, string][] {
   return true;
 }
 
-function isIntIn(v: unknown, min: number, max: number): v is number {
+function isIntIn(v: unknown, { min, max }: { min: number; max: number }): v is number {
   return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
 }
 
@@ -43,8 +38,8 @@ function limitsOf(v: Fields): InvokeLimits | undefined {
   const out: InvokeLimits = {};
   for (const key in v) {
     const x = v[key];
-    if (key === 'timeoutMs' && isIntIn(x, 1, MAX_TIME_LIMIT_MS)) out.timeoutMs = x;
-    else if (key === 'outputBytes' && isIntIn(x, MIN_OUTPUT_BYTES, MAX_OUTPUT_BYTES)) out.outputBytes = x;
+    if (key === 'timeoutMs' && isIntIn(x, CALL_LIMIT_BOUNDS.timeoutMs)) out.timeoutMs = x;
+    else if (key === 'outputBytes' && isIntIn(x, CALL_LIMIT_BOUNDS.outputBytes)) out.outputBytes = x;
     else return undefined;
   }
   return out;

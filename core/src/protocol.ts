@@ -187,6 +187,15 @@ export interface FunctionLimits {
   outputBytes?: number;
 }
 
+/**
+ * The bounds of a call's limits, wherever one is set or checked (the schemas, the call's hand check, the hosts'
+ * and the gateway's settings): a time limit of 1 ms to an hour, an answer of 1 KiB to 64 MiB.
+ */
+export const CALL_LIMIT_BOUNDS = {
+  timeoutMs: { min: 1, max: 3_600_000 },
+  outputBytes: { min: 1024, max: 64 * 1024 * 1024 },
+} as const;
+
 /** The limits a host applies to one call, from its function's (the host's own defaults where absent). */
 export interface InvokeLimits {
   timeoutMs?: number;

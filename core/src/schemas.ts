@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import type * as P from './protocol.js';
-import { MAX_TASKS } from './protocol.js';
+import { CALL_LIMIT_BOUNDS, MAX_TASKS } from './protocol.js';
 
 /**
  * zod reports every bad element of an array (or entry of a record), and an
@@ -95,10 +95,10 @@ const hostRecord = z.object({
   brokerOutages: num.optional(),
 });
 
-/** A call's time limit: 1 ms to an hour (the hosts' FLURRY_CALL_TIMEOUT_MS range). */
-const timeLimitMs = z.number().int().min(1).max(3_600_000);
-/** Answer bytes: 1 KiB to 64 MiB (the hosts' FLURRY_MAX_OUTPUT range). */
-const outputBytes = z.number().int().min(1024).max(64 * 1024 * 1024);
+/** A call's time limit (the hosts' FLURRY_CALL_TIMEOUT_MS range). */
+const timeLimitMs = z.number().int().min(CALL_LIMIT_BOUNDS.timeoutMs.min).max(CALL_LIMIT_BOUNDS.timeoutMs.max);
+/** Answer bytes (the hosts' FLURRY_MAX_OUTPUT range). */
+const outputBytes = z.number().int().min(CALL_LIMIT_BOUNDS.outputBytes.min).max(CALL_LIMIT_BOUNDS.outputBytes.max);
 const functionLimits = z.object({
   timeoutMs: timeLimitMs.optional(), memoryBytes: z.number().int().min(65536).max(4 * 1024 ** 3).optional(), outputBytes: outputBytes.optional(),
 });

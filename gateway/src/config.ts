@@ -1,5 +1,5 @@
 /** The gateway's settings, read once from an environment passed in. */
-import { EnvReader, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { CALL_LIMIT_BOUNDS, EnvReader, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { loadCallbackConfig, type CallbackConfig } from './callbacks/callback-config.js';
 import { loadKeyRing } from './auth/key-sources.js';
 import type { KeyRing } from './auth/key-ring.js';
@@ -66,7 +66,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>): Gate
     maxModuleBytes: r.bytes('FLURRY_MAX_MODULE', 64 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
     maxDataBytes: r.bytes('FLURRY_MAX_DATA_BYTES', 1024 ** 3, { min: 1024, max: 64 * 1024 ** 3 }),
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: 65536, max: 4 * 1024 ** 3 }),
-    maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, CALL_LIMIT_BOUNDS.outputBytes),
     invokeTimeoutMs: r.int('FLURRY_INVOKE_TIMEOUT_MS', 15_000, { min: 10, max: 3_600_000 }),
     callChannels: r.oneOf('FLURRY_CALL_CHANNELS', ['on', 'off'] as const, 'on') === 'on',
     placeTimeoutMs: r.int('FLURRY_PLACE_TIMEOUT_MS', 70_000, { min: 10, max: 3_600_000 }),

@@ -1,6 +1,6 @@
 /** The worker host's settings, read once from an environment passed in. */
 import { availableParallelism, totalmem } from 'node:os';
-import { ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, WASM_PAGE_SIZE, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
+import { CALL_LIMIT_BOUNDS, ConfigError, EnvReader, hostIdOfUser, parseStoreLimits, readJsReplicas, readMetricsListener, readNatsAuth, WASM_PAGE_SIZE, type MetricsListenerOptions, type NatsAuth, type StoreLimits } from '@flurry/core';
 import { defaultInstanceThreads } from './guest/instance-threads.js';
 import { LATENCY_PACING } from './migration/latency-pacing.js';
 
@@ -63,9 +63,9 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     heartbeatMs: r.int('FLURRY_HEARTBEAT_MS', 1000, { min: 100, max: 60_000 }),
     hostTtlSeconds: r.int('FLURRY_HOST_TTL_S', 5, { min: 1, max: 3600 }),
     natsMaxOutageMs: r.int('FLURRY_NATS_MAX_OUTAGE_MS', 600_000, { min: 0, max: 7 * 24 * 3_600_000 }),
-    callTimeoutMs: r.int('FLURRY_CALL_TIMEOUT_MS', 10_000, { min: 1, max: 3_600_000 }),
+    callTimeoutMs: r.int('FLURRY_CALL_TIMEOUT_MS', 10_000, CALL_LIMIT_BOUNDS.timeoutMs),
     initTimeoutMs: r.int('FLURRY_INIT_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
-    maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    maxOutputBytes: r.bytes('FLURRY_MAX_OUTPUT', 4 * 1024 * 1024, CALL_LIMIT_BOUNDS.outputBytes),
     maxGuestMemoryBytes: r.bytes('FLURRY_MAX_GUEST_MEMORY', 1024 ** 3, { min: WASM_PAGE_SIZE, max: 4 * 1024 ** 3 }),
     memoryBudgetBytes,
     drainTimeoutMs: r.int('FLURRY_DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 3_600_000 }),
