@@ -26,7 +26,7 @@ const patient = patientApi(api);
 beforeAll(async () => {
   cluster = await startClusterFleet(['pattern', 'room'], 3);
   ({ fleet, nc, jsm } = cluster);
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await cluster?.stop();

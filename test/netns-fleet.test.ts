@@ -48,7 +48,7 @@ describe.skipIf(unavailable !== undefined)('a fleet in network namespaces', () =
       gatewayEnv: { FLURRY_HOST_TTL_S: '10', FLURRY_JOB_LEASE_MS: '8000', FLURRY_CONTROLLER_LEASE_MS: '8000', FLURRY_CONSOLIDATE_MS: '0' },
     });
     for (const name of ['pattern', 'room']) expect((await deploy(fleet.url, name, guestProgram(name))).status).toBe(201);
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     await fleet?.stop();

@@ -26,7 +26,7 @@ const patient = patientApi(api);
 beforeAll(async () => {
   cluster = await startClusterFleet(['room'], 10);
   ({ fleet, jsm } = cluster);
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await cluster?.stop();
