@@ -40,6 +40,7 @@ const samples: Record<ListenedKind, Record<string, unknown>> = {
   ForkRequest: {
     requestId: 'r', descriptor: bytes(8), clones: [{ index: 0, input: bytes(1) }], count: 1, resultSubject: 'x', prefetch: false, mode: 'lazy',
     objects: { store: 's', inputs: { 0: 'o' }, outputPrefix: 'p', minOutputBytes: 1 }, timeoutMs: 10,
+    tasks: { count: 4, subject: 's', keepOutputs: true }, keptOutputs: [{ requestId: 'r', first: 0, count: 2 }],
   },
   ReleaseRequest: { tenant: TENANT, snapshotId: 's', holder: 'h' },
   PageFetchRequest: { hostId: 'h', chunks: [1, 2, 3], force: true },

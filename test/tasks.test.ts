@@ -6,7 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { decode, encode, JobSubjects, ResultsStream, type JobRecord, type TaskReply } from '@flurry/core';
+import { decode, encode, JobSubjects, requestRelease, ResultsStream, type CloneResult, type ForkRequest, type JobRecord, type TaskReply } from '@flurry/core';
+
+/** A run of task results as stored: its attempt, the host that ran it, its first task and count. */
+interface StoredRun { requestId: string; hostId: string; first: number; count: number }
 import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy } from './helpers/functions.js';
 import { gatewayApi, json, until } from './helpers/gateway-api.js';
@@ -204,6 +207,76 @@ describe('task jobs', () => {
       await nc.close();
     }
   }, 90_000);
+
+  /**
+   * While `job` (submitted by `submit`) runs: every task run stored for it (its attempt, host, first task and
+   * count) and every reduce request sent to a host for it, as the broker carries them.
+   */
+  async function watchReduce(submit: () => Promise<JobRecord>, duringRun?: (job: JobRecord, runs: StoredRun[]) => Promise<void>) {
+    const nc = await connect(fleet.adminConnectOptions());
+    try {
+      const runs: StoredRun[] = [];
+      const reduces: ForkRequest[] = [];
+      let jobId = '';
+      nc.subscribe('flurry.results.>', { callback: (_e, m) => {
+        const r = decode<CloneResult>(m.data);
+        if (r.requestId.startsWith(`${jobId}.`) && r.taskRunMs) runs.push({ requestId: r.requestId, hostId: r.hostId, first: r.index, count: r.taskRunMs.length });
+      } });
+      nc.subscribe('flurry.host.*.fork', { callback: (_e, m) => {
+        const req = decode<ForkRequest>(m.data);
+        if (req.jobId === jobId && req.entry === 'reduce') reduces.push(req);
+      } });
+      await nc.flush();
+      const job = await submit();
+      jobId = job.id;
+      if (duringRun) await duringRun(job, runs);
+      const done = await finishedJob(api, job.id);
+      return { done, runs, reduces };
+    } finally {
+      await nc.close();
+    }
+  }
+
+  it('kept outputs - the parent\'s host keeps its own clones\' task outputs: the reduce request names those runs and carries only the others; the result identical', async () => {
+    const tasks = 64;
+    const { done, runs, reduces } = await watchReduce(() => submitJob(api, { function: 'tasks', clones: 3, tasks, input: input(20) }));
+    expect((await result(done)).equals(expectedReduce(tasks))).toBe(true);
+    expect(done.tasks).toMatchObject({ done: tasks, duplicates: 0 });
+    // One reduce, on the parent's host, naming exactly the runs its own clones stored; the others' outputs sent.
+    expect(reduces.length).toBe(1);
+    const ownRuns = runs.filter((r) => r.hostId === done.parentHost).map(({ requestId, first, count }) => ({ requestId, first, count })).sort((a, b) => a.first - b.first);
+    expect(ownRuns.length).toBeGreaterThan(0);
+    expect(reduces[0].keptOutputs).toEqual(ownRuns);
+    const keptTasks = ownRuns.reduce((n, r) => n + r.count, 0);
+    expect(keptTasks).toBeLessThan(tasks);
+    expect(reduces[0].clones[0].input.length).toBe(16 * (tasks - keptTasks));
+  });
+
+  it('kept outputs lost - the parent\'s host lets go of them mid-job (the job\'s release): the reduce naming them is refused not_found and sent again with every output; the result identical', async () => {
+    const tasks = 40;
+    const { done, reduces } = await watchReduce(() => submitJob(api, { function: 'tasks', clones: 2, tasks, input: input(60) }), async (job, runs) => {
+      const running = await jobUntil(api, job.id, 'to run on its parent\'s host', (j) => j.parentHost !== undefined && j.snapshotId !== undefined && j.clonesDetail.some((c) => c.host === j.parentHost));
+      await until('a run stored by the parent\'s host', async () => {
+        const run = runs.find((r) => r.hostId === running.parentHost);
+        if (run) return run;
+        const now = await json<{ job: JobRecord }>(await api('GET', `/v1/jobs/${job.id}`));
+        if (now.job.state !== 'running') throw new Error(`the job went ${now.job.state} before its parent's host stored a run`);
+        return undefined;
+      });
+      const nc = await connect(fleet.adminConnectOptions());
+      try {
+        await requestRelease(nc, running.parentHost!, { tenant: job.tenant, snapshotId: running.snapshotId!, holder: job.id });
+      } finally {
+        await nc.close();
+      }
+    });
+    expect(done.state).toBe('done');
+    expect((await result(done)).equals(expectedReduce(tasks))).toBe(true);
+    expect(reduces.length).toBe(2);
+    expect(reduces[0].keptOutputs?.length).toBeGreaterThan(0);
+    expect(reduces[1].keptOutputs).toBeUndefined();
+    expect(reduces[1].clones[0].input.length).toBe(16 * tasks);
+  });
 
   it('untrusted - the task server answers a malformed request with bad_request, and gives an attempt it never sent nothing', async () => {
     const job = await submitJob(api, { function: 'tasks', clones: 2, tasks: 20, input: input(100) });

@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { repoRoot } from '@flurry/infra';
 import type { JobBody as JobWireBody } from '@flurry/sdk';
 import { round } from './stats.js';
+import { brokerBetween, type BrokerReading, type BrokerTraffic } from './broker-traffic.js';
 import { cpuBetween, type CpuReading, type CpuSpent } from './fleet-cpu.js';
 
 export interface JobRecordLite {
@@ -48,6 +49,8 @@ export interface TimedJob {
   jobMs: number; job: JobRecordLite; output: Buffer; phases: Phases;
   /** Where the machine's CPU went from the POST to the result read (with ForkJoinOptions.readCpu). */
   cpu?: CpuSpent;
+  /** What crossed the broker from the POST to the result read (with ForkJoinOptions.readBroker). */
+  broker?: BrokerTraffic;
 }
 
 /** A job as a workload gives it: `init` and inputs as bytes (base64 is done here: the API's JobBody), or `initData`, the name of uploaded data. */
@@ -151,6 +154,8 @@ export interface ForkJoinOptions {
   url: string; clones: number; cores: number; reps: number; useTasks: boolean; say?: (s: string) => void;
   /** Reads the fleet's and the machine's CPU counters: each job's breakdown then says where the CPU went. */
   readCpu?: () => CpuReading;
+  /** Reads the broker's counters: each job's breakdown then says how many messages and bytes crossed it. */
+  readBroker?: () => Promise<BrokerReading>;
 }
 
 /** Where a job's time went, from its events as this client saw them. */
@@ -163,6 +168,7 @@ export interface Breakdown {
   /** Clones that were forked (a task job forks no more than the free guest slots; the rest end without running). */
   clonesForked: number;
   cpu?: CpuSpent;
+  broker?: BrokerTraffic;
 }
 
 export interface ForkJoinMeasurement {
@@ -193,6 +199,7 @@ export function breakdown(t: TimedJob): Breakdown {
     cloneRunMs: runs.some(Number.isNaN) ? null : { min: tenths(Math.min(...runs)), max: tenths(Math.max(...runs)), sum: tenths(runs.reduce((a, b) => a + b, 0)) },
     ...(tasks ? { backups: tasks.backups, duplicates: tasks.duplicates } : {}),
     ...(t.cpu ? { cpu: t.cpu } : {}),
+    ...(t.broker ? { broker: t.broker } : {}),
   };
 }
 
@@ -204,9 +211,12 @@ export async function measureForkJoin(w: Workload, opts: ForkJoinOptions): Promi
   const { clones, cores } = opts;
   const tasks = w.tasks(clones);
   const timed = async (url: string, body: JobBody): Promise<TimedJob> => {
+    const brokerBefore = await opts.readBroker?.();
     const before = opts.readCpu?.();
     const t = await timedJob(url, body);
-    return before ? { ...t, cpu: cpuBetween(before, opts.readCpu!()) } : t;
+    const cpu = before && cpuBetween(before, opts.readCpu!());
+    const broker = brokerBefore && brokerBetween(brokerBefore, await opts.readBroker!());
+    return { ...t, ...(cpu && { cpu }), ...(broker && { broker }) };
   };
   const url = opts.url;
   const body = (n: number, split: { boot?: 'cold'; tasks?: number } = {}): JobBody =>

@@ -32,6 +32,7 @@ import { blastWorkload, ncbiBaseline } from './workload-blast.js';
 import { option } from './options.js';
 import { runBlastSingle } from './blast-single.js';
 import { runFloor } from './workload-floor.js';
+import { readBroker } from './broker-traffic.js';
 import { cpuBetween, fleetProcesses, readCpu } from './fleet-cpu.js';
 
 /**
@@ -89,7 +90,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     hostEnv: { LOG_LEVEL: 'warn', FLURRY_GUEST_THREADS: String(threads), FLURRY_INIT_TIMEOUT_MS: '600000' },
     // The most the gateway allows: room for a small database inline when it has no data API.
     gatewayEnv: { LOG_LEVEL: 'warn', FLURRY_MAX_BODY: String(6 * 1024 * 1024), FLURRY_PLACE_TIMEOUT_MS: '610000' },
+    // Messages and bytes across the broker per job, from its own counters.
+    natsMonitor: true,
   });
+  const monitorUrl = fleet.natsMonitorUrl;
+  const readBrokerNow = monitorUrl ? () => readBroker(monitorUrl) : undefined;
   const processes = fleetProcesses(fleet);
   // What the fleet itself takes of the cores with no job running (a job pays it, a single instance on its one core does not).
   const idleStart = readCpu(processes);
@@ -101,13 +106,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const measure = async (name: string, wasmName: string, w: Workload, extra: (m: ForkJoinMeasurement) => Record<string, unknown>) => {
     const effectiveCores = Math.round((await probeCores(cores)) * 100) / 100;
     await deployWasm(fleet.url, w.function, guestWasm(wasmName));
-    const m = await measureForkJoin(fixedTasks === undefined ? w : { ...w, tasks: () => fixedTasks }, { url: fleet.url, clones, cores, reps, useTasks, say, readCpu: () => readCpu(processes) });
+    const m = await measureForkJoin(fixedTasks === undefined ? w : { ...w, tasks: () => fixedTasks }, { url: fleet.url, clones, cores, reps, useTasks, say, readCpu: () => readCpu(processes), readBroker: readBrokerNow });
     const { output: _output, ...figures } = m;
     const more = extra(m);
     rows[name] = { ...m, effectiveCores, ...(typeof more.ncbiMs === 'number' ? { ncbiMs: more.ncbiMs } : {}) };
     results[name] = { ...figures, effectiveCores, ...more };
     const cpu = m.job.cpu;
     if (cpu) say(`  ${name}'s job: CPU ms in its ${cpu.wallMs} ms: ${Object.entries(cpu.cpuMs).map(([k, v]) => `${k} ${v}`).join(', ')}; no process ${cpu.idleMs}`);
+    const b = m.job.broker;
+    if (b) say(`  ${name}'s job across the broker: ${b.inMsgs} messages in, ${b.outMsgs} out; ${(b.inBytes / 1e6).toFixed(2)} MB in, ${(b.outBytes / 1e6).toFixed(2)} MB out`);
     say(`  ${name} done (${elapsed()})`);
   };
   try {

@@ -355,7 +355,24 @@ export interface ForkRequest {
    * (`<resultSubject>.<first>-<last>`); the clone itself publishes only a
    * failure.
    */
-  tasks?: { count: number; subject: string };
+  tasks?: {
+    count: number;
+    subject: string;
+    /**
+     * This host runs the job's reduce (the parent's host): it keeps the outputs
+     * of the task runs its clones publish, so that the reduce request need not
+     * send them back to it (`keptOutputs`). Dropped with the job's release.
+     */
+    keepOutputs?: boolean;
+  };
+  /**
+   * A task job's reduce: runs of task outputs this host's own clones of the job
+   * published (and kept, `tasks.keepOutputs`), in task order; `clones[0].input`
+   * then holds the frames of every other task, in task order. A host that does
+   * not hold one of them fails the reduce with `not_found` (the coordinator sends
+   * every output then).
+   */
+  keptOutputs?: KeptRun[];
   /**
    * Jobs: large data through an object store instead of the message. `inputs`
    * names the object holding a clone's input (by index; its `input` is then
@@ -369,6 +386,13 @@ export interface ForkRequest {
 }
 
 export type ForkMode = 'lazy' | 'unicast' | 'eager' | 'cold';
+
+/** Tasks `first` .. `first + count - 1` of a task job, as the attempt `requestId` published them in one result. */
+export interface KeptRun {
+  requestId: string;
+  first: number;
+  count: number;
+}
 
 export interface ReleaseRequest {
   tenant: string;

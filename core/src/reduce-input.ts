@@ -1,3 +1,6 @@
+import { FlurryError } from './errors.js';
+import type { KeptRun } from './protocol.js';
+
 /** The input of `reduce(count)` (docs/guest-abi.md): every clone's output in index order, each as a little-endian u32 length and its bytes. */
 export function frameReduceInput(outputs: readonly Uint8Array[]): Uint8Array {
   const framed = new Uint8Array(outputs.reduce((n, o) => n + 4 + o.length, 0));
@@ -36,4 +39,66 @@ export function taskRange(token: string): { first: number; last: number } | unde
   const first = Number(m[1]);
   const last = Number(m[2]);
   return last >= first ? { first, last } : undefined;
+}
+
+/**
+ * The frames a task job's reduce request carries when its host kept some runs
+ * of the outputs itself (ForkRequest.keptOutputs): every output not in one of
+ * `kept`, in task order. `outputs` are all the tasks' outputs in task order.
+ */
+export function framesBesideKept(outputs: readonly Uint8Array[], kept: readonly KeptRun[]): Uint8Array {
+  if (kept.length === 0) return frameReduceInput(outputs);
+  const inKept = new Uint8Array(outputs.length);
+  for (const r of kept) inKept.fill(1, r.first, r.first + r.count);
+  return frameReduceInput(outputs.filter((_, t) => inKept[t] === 0));
+}
+
+/**
+ * The reduce input of `total` task outputs in task order, put together on the
+ * reduce's host from the runs it kept (`kept`, each with its framed outputs,
+ * as its clone published them) and `given`, the frames of every other task in
+ * task order (framesBesideKept). Throws `bad_request` when they do not add up:
+ * runs out of order, overlapping or past `total`, a run's bytes not one frame
+ * per task, or `given` not exactly the frames of the tasks between them.
+ */
+export function mergeReduceInput(total: number, kept: readonly (KeptRun & { framed: Uint8Array })[], given: Uint8Array): Uint8Array {
+  const bad = (why: string) => new FlurryError('bad_request', `reduce input: ${why}`);
+  const view = new DataView(given.buffer, given.byteOffset, given.byteLength);
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  let task = 0;
+  /** The given frames of tasks `task` .. `upTo` - 1. */
+  const takeGiven = (upTo: number) => {
+    const from = offset;
+    for (; task < upTo; task++) {
+      if (offset + 4 > given.length) throw bad(`the frames given end before task ${task}`);
+      const length = view.getUint32(offset, true);
+      if (offset + 4 + length > given.length) throw bad(`the frame of task ${task} runs past the frames given`);
+      offset += 4 + length;
+    }
+    if (offset > from) parts.push(given.subarray(from, offset));
+  };
+  let end = 0;
+  for (const run of kept) {
+    if (!(Number.isInteger(run.first) && Number.isInteger(run.count) && run.count >= 1 && run.first >= end && run.first + run.count <= total)) {
+      throw bad(`the kept run of tasks ${run.first}+${run.count} is out of order, overlaps another or is past task ${total - 1}`);
+    }
+    end = run.first + run.count;
+  }
+  for (const run of kept) {
+    takeGiven(run.first);
+    if (!unframeOutputs(run.framed, run.count)) throw bad(`the kept run of tasks ${run.first}+${run.count} is not one frame per task`);
+    parts.push(run.framed);
+    task = run.first + run.count;
+  }
+  takeGiven(total);
+  if (offset !== given.length) throw bad(`${given.length - offset} bytes given past the last task`);
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

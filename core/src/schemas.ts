@@ -139,7 +139,8 @@ const forkRequest = z.object({
   resultSubject: str, prefetch: z.boolean(), mode: z.enum(['lazy', 'unicast', 'eager', 'cold']).optional(),
   initInput: bytes.optional(), initData: initDataRef.optional(), perIndexResults: z.boolean().optional(),
   failSubject: str.optional(), progressSubject: str.optional(), entry: z.enum(['run', 'reduce']).optional(),
-  tasks: z.object({ count: taskCount, subject: str }).optional(),
+  tasks: z.object({ count: taskCount, subject: str, keepOutputs: z.boolean().optional() }).optional(),
+  keptOutputs: arrayOf(z.object({ requestId: str, first: count, count: count.min(1) })).optional(),
   objects: z.object({ store: str, inputs: recordOf(num, str).optional(), outputPrefix: str.optional(), minOutputBytes: num.optional() }).optional(),
   timeoutMs: num.optional(),
 });

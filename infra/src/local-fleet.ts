@@ -36,6 +36,8 @@ export interface LocalFleetOptions {
   network?: FleetNetworkKind;
   /** The started nats-server's max_payload (default 8 MiB). */
   natsMaxPayloadBytes?: number;
+  /** The started single nats-server serves its monitoring endpoint (`natsMonitorUrl`: /varz, bytes and messages in and out; benchmarks). */
+  natsMonitor?: boolean;
   /** Folder for nats-server's store and the logs; a temporary one (removed on stop) when not given. */
   dataDir?: string;
   gatewayPort?: number;
@@ -89,6 +91,11 @@ export class LocalFleet {
     return this.credentials ? FleetCredentials.env(this.credentials.gateway) : {};
   }
 
+  /** The fleet's own single nats-server's monitoring endpoint (`http://host:port`), when started with `natsMonitor`. */
+  get natsMonitorUrl(): string | undefined {
+    return this.nats?.monitorUrl;
+  }
+
   /** Options to connect to this fleet's NATS as its admin user (tests, benchmarks, tools). */
   adminConnectOptions(): { servers: string[]; user?: string; pass?: string; inboxPrefix?: string; ignoreClusterUpdates?: boolean } {
     const a = this.credentials?.admin;
@@ -127,7 +134,7 @@ export class LocalFleet {
         cluster = await startNatsCluster({ nodes: clusterNodes, dataDir, maxPayloadBytes: opts.natsMaxPayloadBytes, authorization, placeNode: (i) => places[i]! });
       } else if (!opts.natsUrl) {
         const place = await network.place(natsNodeName(0));
-        nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization, host: place.host, wrapCommand: place.wrapCommand });
+        nats = await startNatsServer({ dataDir: join(dataDir, 'nats'), maxPayloadBytes: opts.natsMaxPayloadBytes, authorization, host: place.host, wrapCommand: place.wrapCommand, monitor: opts.natsMonitor });
       }
       const natsUrl = opts.natsUrl ?? cluster?.url ?? nats!.url;
       opts = { ...opts, gatewayEnv: { ...callbackSecretEnv(dataDir, { ...process.env, ...opts.env, ...opts.gatewayEnv }), ...opts.gatewayEnv } };
@@ -251,7 +258,7 @@ export class LocalFleet {
     await nats.stop({ hard: opts.hard });
     if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
     const place = await this.network.place(natsNodeName(0));
-    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes, authorization: this.credentials?.authorizationConfig(), host: place.host, wrapCommand: place.wrapCommand });
+    this.nats = await startNatsServer({ dataDir: join(this.dataDir, 'nats'), port: nats.port, maxPayloadBytes: this.opts.natsMaxPayloadBytes, authorization: this.credentials?.authorizationConfig(), host: place.host, wrapCommand: place.wrapCommand, monitor: this.opts.natsMonitor });
   }
 
   /**

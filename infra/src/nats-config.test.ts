@@ -28,6 +28,13 @@ describe('nats-server configuration', () => {
     serverAccepts('solo', text);
     expect(text).toContain('server_name: "solo"');
     expect(text).not.toContain('cluster {');
+    expect(text).not.toContain('http:');
+  });
+
+  it('a node with a monitoring port - nats-server accepts it; it serves /varz on the node\'s address', () => {
+    const text = natsServerConfig({ node: { name: 'watched', host: '127.0.0.1', clientPort: 4334 }, storeDir: join(dir, 'watched'), monitorPort: 8333 });
+    serverAccepts('watched', text);
+    expect(text).toContain('http: 127.0.0.1:8333');
   });
 
   it('each node of a 3-node cluster - nats-server accepts it; it names itself, routes to the two others (not itself) and runs JetStream', () => {

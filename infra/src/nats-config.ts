@@ -60,6 +60,8 @@ export interface NatsServerConfigOptions {
   cluster?: NatsClusterSettings;
   /** JetStream's file storage limit (default: 75% of the free disk when the server starts). */
   maxFileStoreBytes?: number;
+  /** Port of the monitoring endpoint (`http_port`: /varz and the rest), on the node's address; absent: none. */
+  monitorPort?: number;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
@@ -80,6 +82,7 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
     `max_payload: ${opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES}`,
     `ping_interval: ${q(PING_INTERVAL)}`,
     `ping_max: ${PING_MAX}`,
+    ...(opts.monitorPort !== undefined ? [`http: ${hostPort(node.host, opts.monitorPort)}`] : []),
     'jetstream {',
     `  store_dir: ${q(opts.storeDir)}`,
     ...(opts.maxFileStoreBytes !== undefined ? [`  max_file_store: ${opts.maxFileStoreBytes}`] : []),

@@ -38,6 +38,8 @@ export interface NatsServerOptions {
   cluster?: NatsClusterSettings & { port: number };
   /** JetStream's file storage limit. */
   maxFileStoreBytes?: number;
+  /** Serve nats-server's monitoring endpoint (/varz: bytes and messages in and out) on a free port (RunningNatsServer.monitorUrl). */
+  monitor?: boolean;
   /**
    * Runs the server through another command (`ip netns exec <ns> ...`): gets
    * nats-server's argv, returns the argv to spawn. Readiness then comes from
@@ -51,6 +53,8 @@ export interface RunningNatsServer {
   port: number;
   /** Its server_name. */
   name: string;
+  /** Its monitoring endpoint (`http://host:port`), when started with `monitor`. */
+  monitorUrl?: string;
   process: ChildProcess;
   /** Replaces the users and permissions and has the running server reload them (connected clients stay). */
   reloadAuthorization(authorization: string): Promise<void>;
@@ -65,6 +69,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   const port = opts.port ?? (await freePort());
   const host = opts.host ?? '127.0.0.1';
   const name = opts.name ?? `nats-${port}`;
+  const monitorPort = opts.monitor ? await freePort() : undefined;
   mkdirSync(opts.dataDir, { recursive: true });
   const storeDir = join(opts.dataDir, 'jetstream');
   const configFile = join(opts.dataDir, 'nats-server.conf');
@@ -78,6 +83,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
       authorization,
       cluster: opts.cluster,
       maxFileStoreBytes: opts.maxFileStoreBytes,
+      monitorPort,
     }),
     // It holds the users' passwords.
     { mode: 0o600 },
@@ -106,6 +112,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
     url: natsUrls([{ name, host, clientPort: port }]),
     port,
     name,
+    ...(monitorPort !== undefined && { monitorUrl: `http://${host.includes(':') ? `[${host}]` : host}:${monitorPort}` }),
     process: child,
     async reloadAuthorization(authorization: string) {
       const reloadsBefore = countLogLines(logFile, 'Reloaded server configuration');

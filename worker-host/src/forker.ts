@@ -29,6 +29,7 @@ import { AdoptedSnapshots, type AdoptedSnapshotsDeps } from './fork/adopted-snap
 import { CloneRunner, type SharedSnapshot } from './fork/clone-runner.js';
 import { TaskFeeds } from './fork/task-feeds.js';
 import type { GuestLogPublisher } from './guest-log-publisher.js';
+import { KeptOutputs } from './fork/kept-outputs.js';
 import { ForkObjects } from './fork/objects.js';
 import { ParentSnapshots } from './fork/parent-snapshots.js';
 import { ResultDelivery } from './fork/result-delivery.js';
@@ -45,6 +46,11 @@ export interface ForkerDeps extends AdoptedSnapshotsDeps {
   guestLogs: GuestLogPublisher;
 }
 
+/** At most this many bytes of task outputs kept for reduces on this host (a BLAST job's are under 1 MB); the least recently used job's go first. */
+const KEPT_OUTPUTS_MAX_BYTES = 256 * 1024 * 1024;
+/** A job's kept outputs go after this long without use, released or not (a coordinator that died before the release). */
+const KEPT_OUTPUTS_IDLE_MS = 10 * 60_000;
+
 export class Forker {
   private readonly parents: ParentSnapshots;
   private readonly adopted: AdoptedSnapshots;
@@ -55,14 +61,19 @@ export class Forker {
   private readonly sweeper: NodeJS.Timeout;
   /** The task clones running here: their task server splits their ranges through them. */
   readonly taskFeeds = new TaskFeeds();
+  /** Task outputs of this host's clones kept for their job's reduce here. */
+  private readonly keptOutputs = new KeptOutputs(KEPT_OUTPUTS_MAX_BYTES, KEPT_OUTPUTS_IDLE_MS);
 
   constructor(private readonly deps: ForkerDeps) {
     this.objects = new ForkObjects(deps.nc, deps.link, deps.log);
     this.parents = new ParentSnapshots({ ...deps, objects: this.objects });
     this.adopted = new AdoptedSnapshots(deps);
     this.results = new ResultDelivery(deps.nc, deps.link, this.objects, deps.log);
-    this.clones = new CloneRunner({ ...deps, objects: this.objects, results: this.results, taskFeeds: this.taskFeeds });
-    this.sweeper = setInterval(() => this.sweepPageCaches(), Math.min(30_000, Math.max(250, deps.parentIdleMs / 4)));
+    this.clones = new CloneRunner({ ...deps, objects: this.objects, results: this.results, taskFeeds: this.taskFeeds, keptOutputs: this.keptOutputs });
+    this.sweeper = setInterval(() => {
+      this.sweepPageCaches();
+      this.keptOutputs.sweep();
+    }, Math.min(30_000, Math.max(250, deps.parentIdleMs / 4)));
     this.sweeper.unref();
   }
 
@@ -201,8 +212,10 @@ export class Forker {
    * stays (idle once no holder is left); without a holder, or not kept, the
    * parent is freed now. Cached pages of the snapshot are dropped.
    */
-  release(snapshotId: string, holder?: string): ReleaseReply {
+  release(snapshotId: string, holder?: string, tenant?: string): ReleaseReply {
     const reply: ReleaseReply = { hostId: this.deps.hostId };
+    // A job's release (its hold, by job id) ends its reduce here: the outputs kept for it go.
+    if (holder !== undefined && tenant !== undefined) this.keptOutputs.drop(tenant, holder);
     const server = this.parents.release(snapshotId, holder);
     if (server) reply.server = server;
     const cache = this.adopted.dropAll(snapshotId);

@@ -158,7 +158,7 @@ export class WorkerHost {
       }, { log }),
       serve(nc, 'snapshot', Subjects.snapshot(hostId), (req) => forker.snapshot(req), { log }),
       serve(nc, 'fork', Subjects.fork(hostId), (req, msg) => forker.fork(req, traceOf(msg)), { log, hostId }),
-      serve(nc, 'release', Subjects.release(hostId), (req) => forker.release(req.snapshotId, req.holder), { log, hostId }),
+      serve(nc, 'release', Subjects.release(hostId), (req) => forker.release(req.snapshotId, req.holder, req.tenant), { log, hostId }),
       serve(nc, 'split', JobSubjects.split(hostId), (req) => forker.taskFeeds.split(req), { log, hostId }),
       serve(nc, 'cancel', JobSubjects.cancel(hostId), (req) => ({ hostId, stopped: forker.cancel(req.snapshotId, req.jobId) }), { log, hostId }),
       listen(nc, 'parentFreed', Subjects.allParentsFreed, (req) => forker.parentFreed(req), { log }),

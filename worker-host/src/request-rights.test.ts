@@ -18,6 +18,17 @@ describe('request rights', () => {
     expect(withDerivedRoutes(base, d)).toEqual(base);
     const reduce = { ...base, requestId: 'job_x1.reduce.lz4', jobId: 'job_x1', resultSubject: 'flurry.reduce.N1', objects: { store: JobObjects, inputs: { 0: 'acme/job_x1/reduce-input' }, outputPrefix: 'acme/job_x1/reduce-out' } };
     expect(withDerivedRoutes(reduce, d)).toEqual(reduce);
+    // A task job's clones on the reduce's host keep their outputs; its reduce names them.
+    const keeping = { ...jobFork, tasks: { count: 8, subject: JobSubjects.tasks('acme', 'job_x1'), keepOutputs: true } };
+    expect(withDerivedRoutes(keeping, d)).toEqual(keeping);
+    const named = { ...reduce, entry: 'reduce' as const, keptOutputs: [{ requestId: rid, first: 0, count: 4 }] };
+    expect(withDerivedRoutes(named, d)).toEqual(named);
+  });
+
+  it('refuse kept outputs named outside a job\'s reduce', () => {
+    const kept = [{ requestId: rid, first: 0, count: 4 }];
+    expect(() => withDerivedRoutes({ ...base, keptOutputs: kept }, d)).toThrow(/names no job/);
+    expect(() => withDerivedRoutes({ ...jobFork, keptOutputs: kept }, d)).toThrow(/only a reduce/);
   });
 
   it("refuse destinations other than the job's own", () => {

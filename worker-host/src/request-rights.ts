@@ -48,6 +48,7 @@ export function withDerivedRoutes(req: ForkRequest, d: SnapshotDescriptor): Fork
   checkDataRef(tenant, req.initData);
   const forJob = req.perIndexResults || req.progressSubject !== undefined || req.objects !== undefined || req.tasks !== undefined;
   if (!forJob) {
+    if (req.keptOutputs) refuse('task outputs kept on a host (keptOutputs) are a job\'s: the request names no job');
     if (!DRIVER_INBOX.test(req.resultSubject)) refuse(`results may go to a driver's inbox (flurry.fork.<id>) only, not "${req.resultSubject}"`);
     return req;
   }
@@ -61,8 +62,10 @@ export function withDerivedRoutes(req: ForkRequest, d: SnapshotDescriptor): Fork
   } else if (!DRIVER_INBOX.test(req.resultSubject)) refuse(`results may go to a driver's inbox (flurry.fork.<id>) only, not "${req.resultSubject}"`);
   if (req.tasks) {
     if (!req.perIndexResults || req.entry === 'reduce') refuse('a task job\'s clones publish each task\'s result to the job\'s results stream (perIndexResults), and reduce has no tasks');
-    derived.tasks = { count: req.tasks.count, subject: mustBe('tasks.subject', req.tasks.subject, JobSubjects.tasks(tenant, jobId)) };
+    derived.tasks = { count: req.tasks.count, subject: mustBe('tasks.subject', req.tasks.subject, JobSubjects.tasks(tenant, jobId)), ...(req.tasks.keepOutputs && { keepOutputs: true }) };
   }
+  // Outputs kept here are the job's own (kept under its tenant and id, kept-outputs.ts), and only a reduce reads them.
+  if (req.keptOutputs && req.entry !== 'reduce') refuse('only a reduce names task outputs kept on its host (keptOutputs)');
   if (req.progressSubject !== undefined) derived.progressSubject = mustBe('progressSubject', req.progressSubject, JobSubjects.progress(tenant, jobId));
   if (req.objects) {
     const own = `${tenant}/${jobId}/`;

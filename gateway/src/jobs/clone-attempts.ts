@@ -57,6 +57,8 @@ export interface TaskHooks {
   readStored(): Promise<void>;
   attemptEnded(index: number, r: RunningAttempt): void;
   cloneFailedInTask(index: number, r: RunningAttempt, task: number, error: WireError): void;
+  /** The attempt `requestId` was asked to keep its task outputs on `host` for the reduce there (ForkRequest.tasks.keepOutputs). */
+  outputsKeptOn(requestId: string, host: string): void;
 }
 
 export class CloneAttempts {

@@ -69,7 +69,10 @@ export class CloneDispatch {
     // A broker outage before the host's answer leaves it unknown whether the host has the clones: they
     // are forked again (the first result per index is kept) rather than waited for until their deadline.
     const { nc, link } = this.deps;
-    requestFork(nc, host, cloneForkRequest(facts, host, requestId, indices), { timeoutMs: spec.timeoutMs + START_GRACE_MS, link, headers: traceHeaders(facts.trace) }).then(
+    const request = cloneForkRequest(facts, host, requestId, indices);
+    // Its host keeps the outputs for the reduce there: the reduce request names them instead of sending them.
+    if (request.tasks?.keepOutputs) this.attempts.tasks?.outputsKeptOn(requestId, host);
+    requestFork(nc, host, request, { timeoutMs: spec.timeoutMs + START_GRACE_MS, link, headers: traceHeaders(facts.trace) }).then(
       (started) => this.job.emit('forked', { host, indices, runningMs: Math.round(performance.now() - t0), pager: started.pager }),
       (err: Error) => this.forkFailed(record.id, host, requestId, indices, err.message, !link.connected),
     );

@@ -6,7 +6,7 @@
  * the job (ForkRequest.jobId), so that a cancel naming it stops its clones.
  */
 import { randomBytes } from 'node:crypto';
-import { encode, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, type ForkRequest, type JobRecord, type JobSpec, type TraceContext } from '@flurry/core';
+import { encode, JobObjects, JobSubjects, LARGE_JOB_DATA_BYTES, type ForkRequest, type JobRecord, type JobSpec, type KeptRun, type TraceContext } from '@flurry/core';
 import type { JobStore } from './job-store.js';
 
 /** Time a clone (or the reduce) may take to start (queue, memory) on top of its own time limit. */
@@ -68,9 +68,17 @@ export function cloneForkRequest(job: JobForkFacts, host: string, requestId: str
     progressSubject: JobSubjects.progress(tenant, id),
     prefetch: !isColdBoot(spec) && host !== record.parentHost,
     timeoutMs: spec.timeoutMs,
-    ...(spec.tasks ? { tasks: { count: spec.tasks, subject: JobSubjects.tasks(tenant, id) } } : {}),
+    ...(spec.tasks ? { tasks: { count: spec.tasks, subject: JobSubjects.tasks(tenant, id), ...(keepsTaskOutputs(job, host) && { keepOutputs: true }) } } : {}),
     ...coldBoot(spec),
   };
+}
+
+/**
+ * Whether `host` keeps its clones' task outputs for the job's reduce: it is the parent's, where the reduce
+ * runs (a cold job reduces wherever a slot is free). Its reduce request then names them instead of sending them.
+ */
+export function keepsTaskOutputs(job: Pick<JobForkFacts, 'record' | 'spec'>, host: string): boolean {
+  return job.spec.tasks !== undefined && job.spec.reduce && !isColdBoot(job.spec) && host === job.record.parentHost;
 }
 
 /** The output object a clone attempt writes for `index` (a task job's run: `<first>-<last>`; its host names it from the request's outputPrefix). */
@@ -97,16 +105,17 @@ const RESULT_FIELDS_BYTES = 64 * 1024;
  * reduceInputObject first). Through the object store, each would be written
  * and read back once more (an 860 KB BLAST reduce spent 100–300 ms so).
  */
-export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, maxPayload: number): { request: ForkRequest; large: boolean } {
+export function reduceForkRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, maxPayload: number, kept: KeptRun[] = []): { request: ForkRequest; large: boolean } {
   const minOutputBytes = Math.max(0, maxPayload - RESULT_FIELDS_BYTES);
   // Sized without encoding the input (0.9 MB for BLAST) a second time: the request without it, plus its bytes
   // and their largest msgpack header.
-  const fields = encode(reduceRequest(job, inbox, new Uint8Array(0), false, minOutputBytes)).length;
-  if (fields + framed.length + MSGPACK_BIN32_HEADER <= maxPayload) return { request: reduceRequest(job, inbox, framed, false, minOutputBytes), large: false };
-  return { request: reduceRequest(job, inbox, framed, true, minOutputBytes), large: true };
+  const fields = encode(reduceRequest(job, inbox, new Uint8Array(0), false, minOutputBytes, kept)).length;
+  if (fields + framed.length + MSGPACK_BIN32_HEADER <= maxPayload) return { request: reduceRequest(job, inbox, framed, false, minOutputBytes, kept), large: false };
+  return { request: reduceRequest(job, inbox, framed, true, minOutputBytes, kept), large: true };
 }
 
-function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean, minOutputBytes: number): ForkRequest {
+/** `kept`: runs of task outputs the reduce's host kept (ForkRequest.keptOutputs); `framed` holds the other tasks' frames. */
+function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, large: boolean, minOutputBytes: number, kept: KeptRun[]): ForkRequest {
   const { record, spec } = job;
   const { tenant, id } = record;
   return {
@@ -120,6 +129,7 @@ function reduceRequest(job: JobForkFacts, inbox: string, framed: Uint8Array, lar
     entry: 'reduce',
     timeoutMs: spec.timeoutMs,
     ...coldBoot(spec),
+    ...(kept.length > 0 && { keptOutputs: kept }),
     objects: { store: JobObjects, inputs: large ? { 0: reduceInputObject(record) } : {}, outputPrefix: `${tenant}/${id}/reduce-out`, minOutputBytes },
   };
 }

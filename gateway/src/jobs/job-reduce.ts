@@ -5,7 +5,7 @@
  * while it runs loses it and ends the wait (the job's next step reduces again).
  * Input and output go in the messages whenever they fit (reduceForkRequest).
  */
-import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink } from '@flurry/core';
+import { FlurryError, maxPayload, requestFork, ResultInbox, traceHeaders, type BrokerLink, type KeptRun } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { reduceForkRequest, reduceInputObject, START_GRACE_MS, type JobForkFacts } from './job-forks.js';
 import type { JobStore } from './job-store.js';
@@ -16,13 +16,17 @@ export interface ReduceDeps {
   link: BrokerLink;
 }
 
-/** Runs the reduce on `host` and returns its output; throws the host's or the guest's error, `timeout`, or `unavailable` (an outage). */
-export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string, framed: Uint8Array): Promise<Uint8Array> {
+/**
+ * Runs the reduce on `host` with `framed` (and the runs of task outputs `kept` there, ForkRequest.keptOutputs)
+ * and returns its output; throws the host's or the guest's error (`not_found`: a kept run is not there),
+ * `timeout`, or `unavailable` (an outage).
+ */
+export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string, framed: Uint8Array, kept: KeptRun[] = []): Promise<Uint8Array> {
   const { record, spec } = job;
   const waitMs = spec.timeoutMs + START_GRACE_MS;
   const inbox = await ResultInbox.open(deps.nc, 'reduce', 1);
   try {
-    const { request, large } = reduceForkRequest(job, inbox.subject, framed, maxPayload(deps.nc));
+    const { request, large } = reduceForkRequest(job, inbox.subject, framed, maxPayload(deps.nc), kept);
     if (large) await deps.store.putBlob(reduceInputObject(record), framed);
     await requestFork(deps.nc, host, request, { timeoutMs: waitMs, headers: traceHeaders(job.trace) });
     const results = await inbox.all(waitMs, deps.link).catch((err: unknown) => {

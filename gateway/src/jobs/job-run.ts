@@ -13,7 +13,7 @@
  * where things go is planning/job-hosts.ts's.
  */
 import {
-  frameReduceInput, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
+  framesBesideKept, isBrokerFailure, parseTraceparent, ResultsStream, TERMINAL_JOB_STATES, toWireError,
   type FunctionRecord, type HostRecord, type JobEvent, type JobEventKind, type JobSpec, type Logger, type StoredJob, type WireError,
 } from '@flurry/core';
 import { jetstream } from '@nats-io/jetstream';
@@ -346,6 +346,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;
     const cold = isColdBoot(this.spec);
+    // Outputs the reduce's host kept from its own clones are named, not sent, until that host says it lacks one.
+    let useKept = held !== undefined;
     for (let attempt = 0; attempt <= this.spec.retries && !reduced; attempt++) {
       if (!cold && (!this.record.snapshotId || this.snapshot.parentLost(new Set(this.liveHosts().map((h) => h.id))))) {
         this.record.snapshotId = undefined;
@@ -360,13 +362,19 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
         continue;
       }
       const outagesBefore = this.link.outages;
+      const kept = useKept && this.tasks ? this.tasks.keptRunsOn(host) : [];
       try {
-        reduced = await reduceOn({ nc: this.nc, store: this.deps.store, link: this.link }, this.forkFacts(), host, frameReduceInput(outputs));
+        reduced = await reduceOn({ nc: this.nc, store: this.deps.store, link: this.link }, this.forkFacts(), host, framesBesideKept(outputs, kept), kept);
       } catch (err) {
         // Cut off by a broker outage: not the reduce's fault; the next step reduces again.
         if (!this.link.connected || this.link.outages !== outagesBefore) throw err;
         lastError = toWireError(err);
-        this.log.warn({ jobId: id, err: lastError.message }, 'reduce failed');
+        this.log.warn({ jobId: id, err: lastError.message, keptRuns: kept.length }, 'reduce failed');
+        if (kept.length > 0 && lastError.code === 'not_found') {
+          // The host lacks outputs it kept (restarted, or let them go): every output goes, and that is no failed attempt.
+          useKept = false;
+          attempt--;
+        }
       }
       if (this.stopped) return undefined;
     }

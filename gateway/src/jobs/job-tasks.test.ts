@@ -61,6 +61,25 @@ describe('task server', () => {
     expect(asked.dropped).toEqual([]);
   });
 
+  it('kept runs - the runs the reduce\'s host kept are named for it, whole and in task order; not another host\'s, not an attempt not asked to keep, not a run sharing a task with another', () => {
+    const { tasks, result } = taskJob(10, 2);
+    const b = (x: number) => new Uint8Array([x]);
+    tasks.outputsKeptOn('r0', 'h0');
+    tasks.onResult(result(4, 0, [b(4), b(5)]));
+    tasks.onResult(result(0, 0, [b(0), b(1)]));
+    tasks.onResult(result(2, 1, [b(2), b(3)]));
+    tasks.onResult(result(6, 0, [b(6), b(7)]));
+    // A backup of task 7 on h1: task 7 is the stream's to say, so the run 6-7 is sent, not named.
+    tasks.onResult(result(7, 1, [b(7)]));
+    tasks.onResult(result(8, 0, [b(8), b(9)]));
+    expect(tasks.keptRunsOn('h0')).toEqual([{ requestId: 'r0', first: 0, count: 2 }, { requestId: 'r0', first: 4, count: 2 }, { requestId: 'r0', first: 8, count: 2 }]);
+    // h1 was not asked to keep anything; no host but h0 holds r0's runs.
+    expect(tasks.keptRunsOn('h1')).toEqual([]);
+    // Run again (heard, but missing from the stream): no longer named.
+    tasks.rerun([4]);
+    expect(tasks.keptRunsOn('h0').map((r) => r.first)).toEqual([0, 8]);
+  });
+
   it('refused - a run not framed one output per task, past the last task, naming another\'s object or from an attempt not sent is not counted', () => {
     const { tasks, asked, result } = taskJob(4, 2);
     tasks.onResult(result(0, 0, [new Uint8Array([1])], { taskRunMs: [1, 1] }));

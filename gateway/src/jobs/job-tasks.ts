@@ -8,7 +8,7 @@
  * without finishing them back. A clone is done when the server tells it that
  * every task is.
  */
-import { call, JobSubjects, serve, unframeOutputs, type CloneResult, type JobEventKind, type JobSpec, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
+import { call, JobSubjects, serve, unframeOutputs, type CloneResult, type JobEventKind, type JobSpec, type KeptRun, type Logger, type StoredJob, type TaskReply, type TaskRequest, type WireError } from '@flurry/core';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { type AttemptsOwner, type CloneAttempts, type RunningAttempt, type TaskHooks } from './clone-attempts.js';
 import { cloneOutputObject, START_GRACE_MS } from './job-forks.js';
@@ -58,6 +58,10 @@ export class JobTasks implements TaskHooks {
   private readonly outputs?: (Uint8Array | undefined)[];
   /** Per task, the run (`<request id>/<first>-<last>`) its result was first heard in; '' once heard in two. */
   private readonly heardIn: string[] = [];
+  /** Attempts asked to keep their task outputs on their host for the reduce there: request id -> host. */
+  private readonly keepers = new Map<string, string>();
+  /** Runs heard from those attempts, by `<request id>/<first>-<last>` (as `heardIn`), with their host. */
+  private readonly keptRuns = new Map<string, KeptRun & { host: string }>();
 
   constructor(
     private readonly job: TasksOwner,
@@ -226,6 +230,7 @@ export class JobTasks implements TaskHooks {
       if (running?.requestId === r.requestId) this.alive(running);
     }
     const from = `${r.requestId}/${token}`;
+    if (this.outputs && each && this.keepers.get(r.requestId) === r.hostId) this.keptRuns.set(from, { requestId: r.requestId, first: r.index, count, host: r.hostId });
     let any = false;
     for (let k = 0; k < count; k++) {
       const task = r.index + k;
@@ -252,6 +257,26 @@ export class JobTasks implements TaskHooks {
     if (!outputs) return undefined;
     for (let t = 0; t < outputs.length; t++) if (!outputs[t]) return undefined;
     return outputs as Uint8Array[];
+  }
+
+  outputsKeptOn(requestId: string, host: string): void {
+    this.keepers.set(requestId, host);
+  }
+
+  /**
+   * The runs of task outputs `host` kept for the reduce there (its own clones' runs, ForkRequest.keptOutputs), in
+   * task order: each run whose every task counts from that run (heard in it alone, its output held here). The
+   * reduce request names them instead of sending their bytes back to the host that made them.
+   */
+  keptRunsOn(host: string): KeptRun[] {
+    const runs: KeptRun[] = [];
+    for (const [from, run] of this.keptRuns) {
+      if (run.host !== host) continue;
+      let whole = true;
+      for (let t = run.first; t < run.first + run.count && whole; t++) whole = this.heardIn[t] === from && this.outputs?.[t] !== undefined;
+      if (whole) runs.push({ requestId: run.requestId, first: run.first, count: run.count });
+    }
+    return runs.sort((a, b) => a.first - b.first);
   }
 
   /** The task outputs in task order, for reduce: those heard in one run from here, the rest (and large ones) from the results stream. */

@@ -14,6 +14,7 @@ import { PageCache } from '../page-cache.js';
 import type { AdoptedSnapshot } from './adopted-snapshots.js';
 import type { ForkObjects } from './objects.js';
 import type { ResultDelivery } from './result-delivery.js';
+import type { KeptOutputs } from './kept-outputs.js';
 import { TaskFeed } from './task-feed.js';
 import type { TaskFeeds } from './task-feeds.js';
 import { poolKey, type OwnBootMode } from './pool-keys.js';
@@ -39,6 +40,8 @@ export interface CloneRunnerDeps {
   results: ResultDelivery;
   /** The task clones running here, for their task server's splits. */
   taskFeeds: TaskFeeds;
+  /** Task outputs kept for a job's reduce here. */
+  keptOutputs: KeptOutputs;
 }
 
 export class CloneRunner {
@@ -82,15 +85,21 @@ export class CloneRunner {
         onStarted();
       };
       if (req.tasks) {
-        feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index, () => (startMs >= 0 ? startMs : undefined));
+        const { jobId } = req;
+        const keep = req.tasks.keepOutputs && jobId !== undefined
+          ? (first: number, count: number, framed: Uint8Array) => this.deps.keptOutputs.keep(d.tenant, jobId, { requestId: req.requestId, first, count }, framed)
+          : undefined;
+        feed = new TaskFeed(this.deps, { ...req, tasks: req.tasks }, clone.index, () => (startMs >= 0 ? startMs : undefined), keep);
         this.deps.taskFeeds.add(feed);
         // The first batch is asked for while the thread makes the clone's instance.
         feed.askAhead();
         result = await pool.runTasks(key, req.tasks.count, clone.input, callId, feed, started, req.timeoutMs);
       } else if (req.entry === 'reduce') {
+        // The runs of outputs this host's clones published, kept here, go in task order among the frames sent.
+        const input = req.keptOutputs?.length ? this.deps.keptOutputs.reduceInput(d.tenant, req.jobId ?? '', req.keptOutputs, clone.input, req.count) : clone.input;
         startMs = performance.now() - received;
         onStarted();
-        result = await pool.reduce(key, req.count, clone.input, callId, req.timeoutMs);
+        result = await pool.reduce(key, req.count, input, callId, req.timeoutMs);
       } else {
         const progressSubject = req.progressSubject;
         const onProgress = progressSubject

@@ -9,7 +9,12 @@ import { BATCH_MS, TaskFeed } from './task-feed.js';
  * A feed whose results are recorded (first task, tasks' outputs) instead of published, and its asks
  * (answered by `answer`, by default `end`).
  */
-function feed(outcome: Awaited<ReturnType<ResultDelivery['finishTasks']>> = 'stored', answer: (ask: TaskRequest) => TaskReply = () => ({ ok: true, tasks: [], end: true })) {
+function feed(
+  outcome: Awaited<ReturnType<ResultDelivery['finishTasks']>> = 'stored',
+  answer: (ask: TaskRequest) => TaskReply = () => ({ ok: true, tasks: [], end: true }),
+  keep?: (first: number, count: number, framed: Uint8Array) => void,
+  minOutputBytes?: number,
+) {
   const sent: { first: number; outputs: number[]; runMs: number[] }[] = [];
   const asks: TaskRequest[] = [];
   const nc = { request: async (_s: string, data: Uint8Array) => {
@@ -17,16 +22,20 @@ function feed(outcome: Awaited<ReturnType<ResultDelivery['finishTasks']>> = 'sto
     asks.push(ask);
     return { data: encode(answer(ask)) };
   } } as unknown as NatsConnection;
+  const published: Uint8Array[] = [];
   const results = {
     finishTasks: async (_req: ForkRequest, first: number, r: CloneResult & { taskRunMs: number[] }) => {
+      published.push(r.output!);
       sent.push({ first, outputs: unframeOutputs(r.output!, r.taskRunMs.length)!.map((o) => o[0]), runMs: r.taskRunMs });
       expect(r.index).toBe(first);
       return outcome;
     },
   } as unknown as ResultDelivery;
-  const req = { requestId: 'job.1.x', tasks: { count: 100, subject: 's' } } as ForkRequest & { tasks: NonNullable<ForkRequest['tasks']> };
-  const f = new TaskFeed({ nc, hostId: 'h', results, log: pino({ level: 'silent' }) }, req, 0, () => undefined);
-  return { f, sent, asks };
+  const req = {
+    requestId: 'job.1.x', tasks: { count: 100, subject: 's' }, ...(minOutputBytes !== undefined && { objects: { store: 'o', outputPrefix: 'p', minOutputBytes } }),
+  } as ForkRequest & { tasks: NonNullable<ForkRequest['tasks']> };
+  const f = new TaskFeed({ nc, hostId: 'h', results, log: pino({ level: 'silent' }) }, req, 0, () => undefined, keep);
+  return { f, sent, asks, published };
 }
 
 const out = (x: number) => new Uint8Array([x]);
@@ -44,6 +53,21 @@ describe('task feed', () => {
     expect(sent[1]).toEqual({ first: 9, outputs: [9], runMs: [4] });
     f.sendFinished();
     expect(sent.length).toBe(2);
+  });
+
+  it('kept - with a keeper (this host runs the reduce), each run is kept as the very bytes published; not one that goes to the object store', () => {
+    const kept: { first: number; count: number; framed: Uint8Array }[] = [];
+    const { f, published } = feed('stored', undefined, (first, count, framed) => kept.push({ first, count, framed }), 16);
+    f.done(0, out(0), 1);
+    f.done(1, out(1), 1);
+    f.sendFinished();
+    expect(kept).toEqual([{ first: 0, count: 2, framed: published[0] }]);
+    // Two outputs of 5 bytes framed: 18 bytes, at least minOutputBytes (its result names an object).
+    f.done(2, new Uint8Array(5), 1);
+    f.done(3, new Uint8Array(5), 1);
+    f.sendFinished();
+    expect(published.length).toBe(2);
+    expect(kept.length).toBe(1);
   });
 
   it('lag - a finished task waits at most TASK_RESULT_LAG_MS for the next', async () => {

@@ -76,6 +76,11 @@ export class TaskFeed implements TaskSource {
     readonly index: number,
     /** Ms from the fork request's arrival to the clone running, once it runs (every ask carries it). */
     private readonly startMs: () => number | undefined,
+    /**
+     * With `tasks.keepOutputs` (this host runs the job's reduce): keeps each run's framed outputs as published,
+     * for the reduce (kept-outputs.ts). Not a run whose outputs go to the object store (the coordinator reads those back).
+     */
+    private readonly keep?: (first: number, count: number, framed: Uint8Array) => void,
   ) {}
 
   get requestId(): string {
@@ -225,8 +230,10 @@ export class TaskFeed implements TaskSource {
     const { req, deps } = this;
     const first = finished[0].task;
     const taskRunMs = finished.map((f) => f.runMs);
+    const output = frameReduceInput(finished.map((f) => f.output));
+    if (this.keep && output.length < (req.objects?.minOutputBytes ?? Infinity)) this.keep(first, finished.length, output);
     const result = {
-      requestId: req.requestId, hostId: deps.hostId, index: first, ok: true, output: frameReduceInput(finished.map((f) => f.output)), taskRunMs,
+      requestId: req.requestId, hostId: deps.hostId, index: first, ok: true, output, taskRunMs,
       startMs: 0, runMs: taskRunMs.reduce((a, b) => a + b, 0), pages: { local: 0, multicast: 0, unicast: 0, zero: 0 }, faultWaitMs: 0,
     } satisfies CloneResult;
     void deps.results.finishTasks(req, first, result).then((outcome) => {
