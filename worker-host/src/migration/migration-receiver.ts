@@ -23,6 +23,8 @@ interface Receiving extends PrepareInfo {
   fromParent: boolean;
   /** The page stream from the source (page-stream.ts), when it offered one and it connected. */
   pageStream?: PageStreamReader;
+  /** A quiesce step collected this migration's garbage once. */
+  collected?: boolean;
 }
 
 export interface ReceiverDeps {
@@ -141,7 +143,10 @@ export class MigrationReceiver {
         if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
         // Before the collection, which then takes the throwaway's garbage too.
         if (s.samples) await this.deps.warm(r.parentKey, s.samples);
-        await pool.quiesceMigration(r.poolId);
+        // Pages on the stream leave no garbage: after the first collection (round 0's steps, the warming's
+        // throwaway clone) another would only cost the target's threads 5-100 ms of marking between rounds.
+        if (!r.pageStream || !r.collected) await pool.quiesceMigration(r.poolId);
+        r.collected = true;
         return;
       }
       case 'commit': {

@@ -208,6 +208,8 @@ export class NatsTarget implements PrecopyTarget {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
     const replies = this.unsentReplies();
+    // Pages on the stream left the target no garbage to collect: once warmed, a step only to carry replies.
+    if (this.stream && this.warmed && replies.length === 0) return;
     // With the first only (after round 0): the target warms its code with them once.
     const samples = this.warmed ? [] : (this.samples?.() ?? []);
     this.warmed = true;
