@@ -1057,6 +1057,8 @@ export interface MigrationReportWire {
   fromParent?: boolean;
   /** Before round 0: the parent's digest and the target's prepare (which may boot the parent there). */
   prepareMs?: number;
+  /** The pages went on a page stream between the hosts (worker-host's migration/page-stream.ts), not through the broker. */
+  pageStream?: boolean;
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };

@@ -275,6 +275,7 @@ const migrationReport = z.object({
   totalMs: num, totalBytes: num, perPageMs: num, forwarded: num, mode: str.optional(),
   verify: z.object({ sourceMemory: str, targetMemory: str, memoryBytes: num }).optional(),
   pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num, fromParent: z.boolean().optional(), prepareMs: num.optional(),
+  pageStream: z.boolean().optional(),
 });
 const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), report: migrationReport }), failed]);
 

@@ -397,7 +397,7 @@ export class ServiceHost {
     }, 'service instance migrated');
     const sourceMemory = source.memoryAtStop;
     const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
-    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
+    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(target.streaming ? { pageStream: true } : {}), ...(verify ? { verify } : {}) } };
   }
 
   /**

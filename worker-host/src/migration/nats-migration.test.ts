@@ -367,10 +367,12 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     void answer(encode(s)).then(respond);
   };
 
-  it('page stream - the rounds\' pages go on the stream, none in an apply step; pages sent = applied; the target owns the instance', async () => {
+  it('page stream - the rounds\' pages go on the stream, none in an apply step; one quiesce step (nothing to collect after later rounds); pages sent = applied; the target owns the instance', async () => {
     let streamed: boolean | undefined;
     let applyPages = 0;
+    let quiesced = 0;
     hook = (step, deliver, respond, data) => {
+      if (step === 'quiesce') quiesced++;
       if (step === 'apply') applyPages += (decode<Extract<ReceiveStep, { step: 'apply' }>>(data)).pages.length / 4;
       void deliver().then((reply) => {
         if (step === 'prepare') streamed = decode<ReceiveStepReply & { stream?: boolean }>(reply).stream;
@@ -381,6 +383,8 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     if ('error' in m) throw m.error;
     expect(streamed).toBe(true);
     expect(applyPages).toBe(0);
+    expect(m.report.rounds.length).toBeGreaterThan(1);
+    expect(quiesced).toBe(1);
     expect(m.report.pagesSent).toBeGreaterThan(1024);
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(owners(m.src)).toEqual(['target']);
