@@ -159,7 +159,7 @@ export class NatsTarget implements PrecopyTarget {
     // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
     this.startProbing();
     this.prepared = true;
-    const listener = this.opts.pageStream ? await PageStreamListener.open(this.opts.pageStream).catch(() => undefined) : undefined;
+    const listener = this.opts.pageStream ? await PageStreamListener.open(this.opts.pageStream, `target host ${this.targetHost}`).catch(() => undefined) : undefined;
     try {
       const stream = listener ? { stream: listener.offer } : {};
       const reply = await this.step({ step: 'prepare', ...this.info, memoryBytes, ...(parentDigest ? { parentDigest } : {}), ...stream }, this.opts.prepareTimeoutMs);

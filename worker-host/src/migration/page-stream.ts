@@ -90,6 +90,7 @@ export class PageStreamListener {
   private constructor(
     private readonly server: Server,
     readonly offer: StreamOffer,
+    private readonly peer: string,
   ) {
     this.accepted = new Promise<PageStreamSender>((resolve, reject) => {
       server.on('connection', (socket) => this.accept(socket, resolve));
@@ -98,8 +99,11 @@ export class PageStreamListener {
     this.accepted.catch(() => undefined);
   }
 
-  /** Listens on `listen.host` (any free port); the target is told `advertise` (else the listen address, or this machine's name for a wildcard). */
-  static async open(listen: { host: string; advertise?: string }): Promise<PageStreamListener> {
+  /**
+   * Listens on `listen.host` (any free port); the target is told `advertise` (else the listen address, or this
+   * machine's name for a wildcard). `peer` names the target in the stream's errors.
+   */
+  static async open(listen: { host: string; advertise?: string }, peer = 'the target'): Promise<PageStreamListener> {
     const server = createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -111,7 +115,7 @@ export class PageStreamListener {
     server.on('error', () => undefined);
     const port = (server.address() as { port: number }).port;
     const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
-    const listener = new PageStreamListener(server, { host: listen.advertise ?? (wildcard ? hostname() : listen.host), port, token: new Uint8Array(0) });
+    const listener = new PageStreamListener(server, { host: listen.advertise ?? (wildcard ? hostname() : listen.host), port, token: new Uint8Array(0) }, peer);
     listener.offer.token = listener.token;
     return listener;
   }
@@ -143,7 +147,7 @@ export class PageStreamListener {
         socket.off('data', onData);
         this.close();
         socket.write(frame(StreamFrame.welcome, 0));
-        resolve(new PageStreamSender(socket));
+        resolve(new PageStreamSender(socket, this.peer));
       } catch {
         clearTimeout(hello);
         socket.destroy();
@@ -160,7 +164,10 @@ export class PageStreamSender {
   private broken: FlurryError | undefined;
   private readonly reader = new FrameReader(HEAD + MAX_MESSAGE);
 
-  constructor(private readonly socket: Socket) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly peer = 'the target',
+  ) {
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const f of this.reader.push(chunk)) {
@@ -170,7 +177,7 @@ export class PageStreamSender {
             this.pending.delete(f.id);
             p.resolve();
           } else if (f.type === StreamFrame.error) {
-            throw new Error(`the target refused it: ${Buffer.from(f.payload.subarray(0, MAX_MESSAGE)).toString('utf8')}`);
+            throw new Error(`it refused a frame: ${Buffer.from(f.payload.subarray(0, MAX_MESSAGE)).toString('utf8')}`);
           } else throw new Error(`a frame of type ${f.type} from the target`);
         }
       } catch (err) {
@@ -232,7 +239,7 @@ export class PageStreamSender {
   }
 
   private fail(why: string): void {
-    if (!this.broken) this.broken = new FlurryError('unavailable', `the migration's page stream broke: ${why}`);
+    if (!this.broken) this.broken = new FlurryError('unavailable', `the page stream to ${this.peer} broke: ${why}`);
     for (const p of this.pending.values()) p.reject(this.broken);
     this.pending.clear();
     this.socket.destroy();
