@@ -33,6 +33,7 @@ interface Report {
   downtime: MigrationDowntime;
   fromParent?: boolean;
   prepareMs?: number;
+  pageStream?: boolean;
 }
 
 /** One of the slowest /say requests sent while a migration ran: where its time went. */
@@ -78,6 +79,8 @@ interface Figures extends ClientFigures {
   stopReason: string;
   /** Round 0 sent only what differs from the parent. */
   fromParent: boolean;
+  /** The pages went on the hosts' page stream, not through the broker. */
+  pageStream: boolean;
   /** Before round 0: the parent's digest and the target's prepare. */
   prepareMs: number;
   /** Ballast bytes rewritten since the fork when the migration began, against the instance's memory. */
@@ -276,7 +279,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         pause: Object.fromEntries(Object.entries(m.downtime).map(([k, v]) => [k, round(v, 2)])) as Report['downtime'],
         totalMs: round(m.totalMs, 1), rounds: m.rounds.map((x) => ({ pages: x.pages, ms: round(x.ms, 1), ...(x.paceBytesPerS ? { paceMiBPerS: round(x.paceBytesPerS / MiB, 1) } : {}), ...(x.waitedMs !== undefined ? { waitedMs: round(x.waitedMs, 1) } : {}) })), finalPages: m.finalPages,
         bytes: m.totalBytes, bytesVsSize: round(m.totalBytes / m.memoryBytes, 3), stopReason: m.stopReason,
-        fromParent: m.fromParent === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(pauseAt, 0),
+        fromParent: m.fromParent === true, pageStream: m.pageStream === true, prepareMs: round(m.prepareMs ?? 0, 1), writtenVsSize: round(written / m.memoryBytes, 3), pauseAtMs: round(pauseAt, 0),
         held: m.forwarded,
         pauseGapMs: 0,
         pauseSayMs: clients.says.filter((x) => x.sentAtMs >= pauseAt && x.sentAtMs <= pauseEnd).map((x) => round(x.latencyMs, 1)),
@@ -305,7 +308,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     return {
       bench: 'migrate', guestMiB, writtenPct, rate, churnMiBPerS, baselineS, paceMiBPerS, ...(yieldMaxMs !== undefined ? { yieldMaxMs } : {}), standby: standby !== undefined,
       downtimeMs: pre.clientGapMs, hostPauseMs: pre.hostPauseMs, clientP99Ms: pre.clientP99Ms, baselineClientP99Ms: base, clientP99Ratio: ratio(pre.clientP99Ms, base, 2),
-      bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
+      bytesVsSize: pre.bytesVsSize, writtenVsSize: pre.writtenVsSize, fromParent: pre.fromParent, pageStream: pre.pageStream, stopCopyPageStream: sc.pageStream, prepareMs: pre.prepareMs, pause: pre.pause, totalMs: pre.totalMs, rounds: pre.rounds, finalPages: pre.finalPages,
       stopReason: pre.stopReason, bytes: pre.bytes, pauseAtMs: pre.pauseAtMs, held: pre.held, pauseGapMs: pre.pauseGapMs, pauseSayMs: pre.pauseSayMs, slowest: pre.slowest, targetFirstGuestMs: pre.targetFirstGuestMs, failed: baseline.clients.failed + pre.failed + sc.failed,
       stopCopyDowntimeMs: sc.clientGapMs, stopCopyHostPauseMs: sc.hostPauseMs, stopCopyClientP99Ms: sc.clientP99Ms, stopCopyTotalMs: sc.totalMs, stopCopyBytes: sc.bytes, stopCopyBytesVsSize: sc.bytesVsSize,
       downtimeRatio: ratio(sc.clientGapMs, pre.clientGapMs), hostPauseRatio: ratio(sc.hostPauseMs, pre.hostPauseMs),

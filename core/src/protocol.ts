@@ -1081,6 +1081,8 @@ export interface MigrationReportWire {
   fromParent?: boolean;
   /** Before round 0: the parent's digest and the target's prepare (which may boot the parent there). */
   prepareMs?: number;
+  /** The pages went on a page stream between the hosts (worker-host's migration/page-stream.ts), not through the broker. */
+  pageStream?: boolean;
 }
 
 export type MigrateInstanceReply = { ok: true; report: MigrationReportWire } | { ok: false; error: WireError };
@@ -1120,9 +1122,11 @@ export type ReceiveStep =
    * The target boots the instance's parent (function version and init input) and makes an instance to receive into.
    * `parentDigest`: the SHA-256 of the source's parent snapshot, when the source can send only the pages that differ
    * from it; the target answers `fromParent: true` when its own parent's digest is the same (the instance then starts
-   * from it), else round 0 carries every non-zero page.
+   * from it), else round 0 carries every non-zero page. `stream`: where the source listens for the migration's page
+   * stream (worker-host's migration/page-stream.ts) and the 32-byte token to say there; the target answers
+   * `stream: true` once connected, else the pages come as apply steps.
    */
-  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; initData?: InitDataRef; memoryBytes: number; parentDigest?: string }
+  | { step: 'prepare'; migrationId: string; requestId: string; tenant: string; service: string; instanceId: string; name: string; digest: string; init?: Uint8Array; initData?: InitDataRef; memoryBytes: number; parentDigest?: string; stream?: { host: string; port: number; token: Uint8Array } }
   /**
    * `replies`: a few of the source's kept replies (KeptReply) not sent before, small enough to ride with the pages
    * (the target keeps them as a quiesce step's): sent along the rounds, they are not all encoded, decoded and
@@ -1160,7 +1164,7 @@ export type ReceiveStep =
  * `outcome` (status): `committed`, or `refused` (never will be) with its `reason`.
  */
 export type ReceiveStepReply =
-  | { ok: true; targetMs?: { applyMs: number; totalMs: number; receivedAt?: number; answeredAt?: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean }
+  | { ok: true; targetMs?: { applyMs: number; totalMs: number; receivedAt?: number; answeredAt?: number }; memoryHash?: string; pagesApplied?: number; outcome?: 'committed' | 'refused'; reason?: string; fromParent?: boolean; stream?: boolean }
   | { ok: false; error: WireError };
 
 // ---------------------------------------------------------------------------

@@ -276,6 +276,7 @@ const migrationReport = z.object({
   totalMs: num, totalBytes: num, perPageMs: num, forwarded: num, mode: str.optional(),
   verify: z.object({ sourceMemory: str, targetMemory: str, memoryBytes: num }).optional(),
   pagesSent: num, pagesApplied: num.optional(), outcomeAsked: z.boolean().optional(), memoryBytes: num, fromParent: z.boolean().optional(), prepareMs: num.optional(),
+  pageStream: z.boolean().optional(),
 });
 const migrateInstanceReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), report: migrationReport }), failed]);
 
@@ -288,6 +289,7 @@ const receiveStep = z.discriminatedUnion('step', [
   z.object({
     step: z.literal('prepare'), migrationId: str, requestId: str, tenant: str, service: str, instanceId: str, name: str, digest: str,
     init: bytes.optional(), initData: initDataRef.optional(), memoryBytes: count, parentDigest: str.optional(),
+    stream: z.object({ host: str.min(1).max(255), port: count.min(1).max(65535), token: bytes.refine((t) => t.length === 32, 'a token is 32 bytes') }).optional(),
   }),
   z.object({ step: z.literal('apply'), migrationId: str, pages: pageList, bytes, memoryBytes: count, replies: arrayOf(keptReply).optional() }),
   z.object({ step: z.literal('settle'), migrationId: str }),
@@ -305,7 +307,7 @@ const receiveStepReply = z.discriminatedUnion('ok', [
   z.object({
     ok: z.literal(true), targetMs: z.object({ applyMs: num, totalMs: num, receivedAt: num.optional(), answeredAt: num.optional() }).optional(), memoryHash: str.optional(),
     pagesApplied: count.optional(), outcome: z.enum(['committed', 'refused']).optional(), reason: str.optional(),
-    fromParent: z.boolean().optional(),
+    fromParent: z.boolean().optional(), stream: z.boolean().optional(),
   }),
   failed,
 ]);

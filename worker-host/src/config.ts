@@ -42,6 +42,8 @@ export interface HostConfig {
   migrationPaceMiBPerS: number;
   /** The longest a migration's round 0 waits before a slice while the instance's requests run late, ms (FLURRY_MIGRATION_YIELD_MAX_MS; 0: never; migration/latency-pacing.ts). */
   migrationYieldMaxMs: number;
+  /** A migration's pages on a page stream to the target, listened for on the call channel's address (FLURRY_MIGRATION_STREAM; off: as NATS apply steps; migration/page-stream.ts). */
+  migrationStream: boolean;
   /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
   metrics?: MetricsListenerOptions;
   /** Where the gateway's direct call channels connect (FLURRY_CALL_CHANNEL, FLURRY_CALL_CHANNEL_ADVERTISE); none: calls come only through the broker. */
@@ -76,6 +78,7 @@ export function loadHostConfig(env: Record<string, string | undefined>): HostCon
     jsReplicas: readJsReplicas(r),
     migrationPaceMiBPerS: r.int('FLURRY_MIGRATION_PACE_MIB_S', 0, { min: 0, max: 100_000 }),
     migrationYieldMaxMs: r.int('FLURRY_MIGRATION_YIELD_MAX_MS', LATENCY_PACING.maxWaitMs, { min: 0, max: 1000 }),
+    migrationStream: r.oneOf('FLURRY_MIGRATION_STREAM', ['on', 'off'] as const, 'on') === 'on',
     replyLimits: {
       keepMs: r.int('FLURRY_REPLY_KEEP_S', 120, { min: 1, max: 86_400 }) * 1000,
       maxBytes: r.int('FLURRY_REPLY_KEEP_MIB', 16, { min: 1, max: 64 * 1024 }) * 1024 * 1024,

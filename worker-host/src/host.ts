@@ -101,6 +101,7 @@ export class WorkerHost {
       replyLimits: config.replyLimits,
       migrationPaceMiBPerS: config.migrationPaceMiBPerS,
       migrationYieldMaxMs: config.migrationYieldMaxMs,
+      ...(config.migrationStream && config.callChannel ? { pageStream: { host: config.callChannel.host, ...(config.callChannel.advertise ? { advertise: config.callChannel.advertise } : {}) } } : {}),
       metrics,
       guestLogs,
     });

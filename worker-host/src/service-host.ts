@@ -101,6 +101,8 @@ export interface ServiceHostDeps {
   migrationPaceMiBPerS?: number;
   /** The longest round 0 of a migration waits before a slice while the instance's requests run late (ms; 0: never; latency-pacing.ts). */
   migrationYieldMaxMs?: number;
+  /** Where this host listens for a migration's page stream to its target (its channel address); none: pages as NATS apply steps. */
+  pageStream?: { host: string; advertise?: string };
   metrics?: HostMetrics;
   /** Where what the guests logged goes, for their owner. */
   guestLogs: GuestLogPublisher;
@@ -331,7 +333,7 @@ export class ServiceHost {
     const target = new NatsTarget(nc, req.target, {
       migrationId, requestId: req.requestId, tenant: inst.tenant, service: inst.service, instanceId: inst.instanceId, name: req.name, digest: req.digest,
       init: inst.init, initData: inst.initData,
-    }, { stepTimeoutMs: STEP_TIMEOUT_MS, prepareTimeoutMs: STEP_TIMEOUT_MS * 3, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS });
+    }, { stepTimeoutMs: STEP_TIMEOUT_MS, prepareTimeoutMs: STEP_TIMEOUT_MS * 3, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS, ...(this.deps.pageStream ? { pageStream: this.deps.pageStream } : {}) });
     let forwarded = 0;
     const to: MovedTo = { host: req.target, migrationId };
     target.verify = req.verify === true;
@@ -395,7 +397,7 @@ export class ServiceHost {
     }, 'service instance migrated');
     const sourceMemory = source.memoryAtStop;
     const verify = sourceMemory && target.memoryHash ? { sourceMemory: sourceMemory.hash, targetMemory: target.memoryHash, memoryBytes: sourceMemory.memoryBytes } : undefined;
-    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(verify ? { verify } : {}) } };
+    return { ok: true, report: { ...report, source: hostId, target: req.target, forwarded, mode, ...(target.streaming ? { pageStream: true } : {}), ...(verify ? { verify } : {}) } };
   }
 
   /**

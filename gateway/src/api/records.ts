@@ -202,6 +202,7 @@ export const MigrationReport = z.strictObject({
   placementMs: z.number().openapi({ description: 'The gateway\'s placement write, after the pause' }),
   prepareMs: z.number().optional().openapi({ description: 'Before round 0: the parent\'s digest and the target\'s prepare (which may boot the parent there)' }),
   fromParent: z.boolean().optional().openapi({ description: 'Round 0 sent only the pages written since the instance was forked: the target started from its own copy of the same parent' }),
+  pageStream: z.boolean().optional().openapi({ description: 'The pages went on a page stream between the two hosts, not through the broker (FLURRY_MIGRATION_STREAM)' }),
 }).openapi('MigrationReport', { description: 'What a live migration of a service instance did' });
 
 export const HostMove = z.strictObject({

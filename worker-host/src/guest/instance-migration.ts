@@ -140,11 +140,15 @@ export class InstanceMigrationSteps {
   /** See GuestPool.applyPages. */
   async apply(instanceId: string, pages: Uint32Array, bytes: Uint8Array, memoryBytes?: number): Promise<void> {
     const inst = this.instances.migrating(instanceId, 'target');
-    const ownPages = Uint32Array.from(pages);
-    const own = ownCopy(bytes);
-    // Counted before the transfer empties the array.
-    const count = ownPages.length;
-    await this.instances.migrationStep(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
+    const count = pages.length;
+    if (pages.buffer instanceof SharedArrayBuffer && bytes.buffer instanceof SharedArrayBuffer) {
+      // Shared with the thread (the page stream's slots): read there in place, nothing copied or made per message.
+      await this.instances.migrationStep(inst, { op: 'apply', pages, bytes, memoryBytes });
+    } else {
+      const ownPages = Uint32Array.from(pages);
+      const own = ownCopy(bytes);
+      await this.instances.migrationStep(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
+    }
     inst.migration!.applied += count;
     if (memoryBytes !== undefined) inst.memoryBytes = Math.max(inst.memoryBytes, memoryBytes);
   }

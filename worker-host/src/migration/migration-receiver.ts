@@ -8,6 +8,7 @@ import { FlurryError, type InitDataRef, type KeptReply, type Logger, type Receiv
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
 import { epochMs, SOURCE_SILENT_MS, type PrepareInfo } from './nats-target.js';
+import { PageStreamReader, type StreamOffer } from './page-stream.js';
 import { snapshotDigest } from './parent-digest.js';
 import { bytesToU32, globalsFromWire } from './wire-pages.js';
 
@@ -20,6 +21,10 @@ interface Receiving extends PrepareInfo {
   heardAt: number;
   /** The instance started from this host's parent, which has the source's parent digest. */
   fromParent: boolean;
+  /** The page stream from the source (page-stream.ts), when it offered one and it connected. */
+  pageStream?: PageStreamReader;
+  /** A quiesce step collected this migration's garbage once. */
+  collected?: boolean;
 }
 
 export interface ReceiverDeps {
@@ -105,7 +110,7 @@ export class MigrationReceiver {
           this.deps.releaseParent(parentKey);
           throw err;
         }
-        const { step: _s, memoryBytes: _m, parentDigest: _d, ...info } = s;
+        const { step: _s, memoryBytes: _m, parentDigest: _d, stream: offer, ...info } = s;
         this.receiving.set(s.migrationId, { ...info, parentKey, poolId, startedAt: Date.now(), heardAt: Date.now(), fromParent });
         this.watchSilence();
         // Aborted or asked about while the parent booted: it ended then, and keeps nothing.
@@ -114,8 +119,9 @@ export class MigrationReceiver {
           this.end(s.migrationId, meanwhile.reason);
           throw new FlurryError('conflict', `migration ${s.migrationId} ended while it was being prepared on host ${this.deps.hostId} (${meanwhile.reason})`);
         }
-        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes, fromParent }, 'receiving service instance');
-        return { fromParent };
+        const stream = offer ? await this.connectStream(s.migrationId, poolId, offer) : false;
+        this.deps.log.info({ service: `${s.tenant}/${s.service}`, instanceId: s.instanceId, migrationId: s.migrationId, memoryBytes: s.memoryBytes, fromParent, stream }, 'receiving service instance');
+        return { fromParent, ...(offer ? { stream } : {}) };
       }
       case 'ping': {
         // Says this host is alive and still receiving: a commit may have ended the migration an instant ago, a refusal ended it for good.
@@ -137,7 +143,10 @@ export class MigrationReceiver {
         if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
         // Before the collection, which then takes the throwaway's garbage too.
         if (s.samples) await this.deps.warm(r.parentKey, s.samples);
-        await pool.quiesceMigration(r.poolId);
+        // Pages on the stream leave no garbage: after the first collection (round 0's steps, the warming's
+        // throwaway clone) another would only cost the target's threads 5-100 ms of marking between rounds.
+        if (!r.pageStream || !r.collected) await pool.quiesceMigration(r.poolId);
+        r.collected = true;
         return;
       }
       case 'commit': {
@@ -188,6 +197,8 @@ export class MigrationReceiver {
       const memoryHash = s.verify ? (await finished, (await pool.instanceMemoryHash(r.poolId)).hash) : undefined;
       const applyMs = performance.now() - applying;
       late();
+      // Finished by the source before the commit (every frame acknowledged): nothing more comes on it.
+      r.pageStream?.close();
       this.receiving.delete(s.migrationId);
       finished.catch((err: unknown) => {
         this.deps.log.error({ service: `${r.tenant}/${r.service}`, instanceId: r.instanceId, migrationId: s.migrationId, err: (err as Error).message }, 'received service instance lost: its last migration step failed after the commit');
@@ -205,10 +216,41 @@ export class MigrationReceiver {
     }
   }
 
+  /**
+   * Connects to the source's page stream: its pages frames are written into the instance as apply steps are. A
+   * stream that breaks before the source finished it ends the migration here (the source's step in progress fails
+   * with it, and the source resumes). False when it cannot connect: the pages then come as apply steps.
+   */
+  private async connectStream(migrationId: string, poolId: string, offer: StreamOffer): Promise<boolean> {
+    let stream: PageStreamReader | undefined;
+    try {
+      stream = await PageStreamReader.connect(offer, {
+        apply: (pages, bytes, memoryBytes) => this.deps.pool.applyPages(poolId, pages, bytes, memoryBytes),
+        broken: (reason) => {
+          const r = this.receiving.get(migrationId);
+          if (!stream || r?.pageStream !== stream) return;
+          this.deps.log.warn({ migrationId, reason }, 'migration page stream broke');
+          this.end(migrationId, `its page stream broke: ${reason}`);
+        },
+      });
+      const r = this.receiving.get(migrationId);
+      if (!r || r.poolId !== poolId) {
+        stream.close();
+        return false;
+      }
+      r.pageStream = stream;
+      return true;
+    } catch (err) {
+      this.deps.log.warn({ migrationId, host: offer.host, port: offer.port, err: (err as Error).message }, 'no migration page stream: its pages come over NATS');
+      return false;
+    }
+  }
+
   /** The migration will not commit here (unless it has): drops what was received, remembers it refused, and says how it ended. */
   private end(migrationId: string, reason: string): Ended {
     const r = this.receiving.get(migrationId);
     if (r) {
+      r.pageStream?.close();
       this.receiving.delete(migrationId);
       this.deps.pool.destroyInstance(r.poolId);
       this.deps.releaseParent(r.parentKey);

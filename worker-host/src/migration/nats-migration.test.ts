@@ -7,6 +7,7 @@
  * two), and the owner's state is the replay of every answered request.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -356,6 +357,97 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(target.instances()).toEqual([]);
     expect(released).toBe(1);
     await expect(quiet.answer({ step: 'ping', migrationId })).rejects.toThrow(/not heard for/);
+  });
+
+  /** The prepare step with its page stream offer changed by `change` (a proxy, a closed port), answered by the receiver. */
+  const rewritePrepare = (change: (offer: { host: string; port: number; token: Uint8Array }) => void): Hook => (step, deliver, respond, data) => {
+    if (step !== 'prepare') return void deliver().then(respond);
+    const s = decode<Extract<ReceiveStep, { step: 'prepare' }>>(data);
+    if (s.stream) change(s.stream);
+    void answer(encode(s)).then(respond);
+  };
+
+  it('page stream - the rounds\' pages go on the stream, none in an apply step; one quiesce step (nothing to collect after later rounds); pages sent = applied; the target owns the instance', async () => {
+    let streamed: boolean | undefined;
+    let applyPages = 0;
+    let quiesced = 0;
+    hook = (step, deliver, respond, data) => {
+      if (step === 'quiesce') quiesced++;
+      if (step === 'apply') applyPages += (decode<Extract<ReceiveStep, { step: 'apply' }>>(data)).pages.length / 4;
+      void deliver().then((reply) => {
+        if (step === 'prepare') streamed = decode<ReceiveStepReply & { stream?: boolean }>(reply).stream;
+        respond(reply);
+      });
+    };
+    const m = await migrateUnderLoad({ pageStream: { host: '127.0.0.1' } });
+    if ('error' in m) throw m.error;
+    expect(streamed).toBe(true);
+    expect(applyPages).toBe(0);
+    expect(m.report.rounds.length).toBeGreaterThan(1);
+    expect(quiesced).toBe(1);
+    expect(m.report.pagesSent).toBeGreaterThan(1024);
+    expect(m.report.pagesApplied).toBe(m.report.pagesSent);
+    expect(owners(m.src)).toEqual(['target']);
+    await expectReplayed(m.owner(), m.sent);
+  });
+
+  it('page stream unreachable - the target cannot connect: it answers the prepare without the stream and the pages go as apply steps', async () => {
+    const closed = createServer();
+    await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
+    const { port } = closed.address() as { port: number };
+    await new Promise((res) => closed.close(res));
+    let applyPages = 0;
+    const rewrite = rewritePrepare((offer) => (offer.port = port));
+    hook = (step, deliver, respond, data) => {
+      if (step === 'apply') applyPages += (decode<Extract<ReceiveStep, { step: 'apply' }>>(data)).pages.length / 4;
+      rewrite(step, deliver, respond, data);
+    };
+    const m = await migrateUnderLoad({ pageStream: { host: '127.0.0.1' } });
+    if ('error' in m) throw m.error;
+    expect(applyPages).toBeGreaterThan(1024);
+    expect(m.report.pagesApplied).toBe(m.report.pagesSent);
+    expect(owners(m.src)).toEqual(['target']);
+    await expectReplayed(m.owner(), m.sent);
+  });
+
+  it('page stream breaks - cut mid-round: the step in progress fails at once, the target drops what it received, the source resumes with its state whole', async () => {
+    // A proxy between the two ends that cuts the connection after 3 MiB from the source.
+    let cut = false;
+    const proxy = createServer((inbound) => {
+      const out = netConnect(realPort, '127.0.0.1');
+      let relayed = 0;
+      inbound.on('error', () => undefined);
+      out.on('error', () => undefined);
+      inbound.pipe(out);
+      out.on('data', (d: Buffer) => {
+        relayed += d.length;
+        if (relayed > 3 << 20) {
+          cut = true;
+          inbound.destroy();
+          out.destroy();
+        } else inbound.write(d);
+      });
+    });
+    await new Promise<void>((res) => proxy.listen(0, '127.0.0.1', res));
+    let realPort = 0;
+    hook = rewritePrepare((offer) => {
+      realPort = offer.port;
+      offer.port = (proxy.address() as { port: number }).port;
+    });
+    try {
+      const m = await migrateUnderLoad({ pageStream: { host: '127.0.0.1' } });
+      expect(cut).toBe(true);
+      expect('error' in m && m.error.message).toMatch(/page stream to target host target-host broke/);
+      expect(m.failures).toEqual([]);
+      expect(owners(m.src)).toEqual(['source']);
+      expect(target.instances()).toEqual([]);
+      // The target ended it: asked, it says refused, naming the stream.
+      const status = decode<ReceiveStepReply>((await snc.request(MigrationSubjects.receive(TARGET), encode({ step: 'status', migrationId: m.migrationId } satisfies ReceiveStep))).data);
+      expect(status).toMatchObject({ ok: true, outcome: 'refused', reason: expect.stringMatching(/page stream broke|aborted/) });
+      await expectReplayed(m.owner(), m.sent);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('bad step - a malformed step is refused with bad_request and changes nothing', async () => {

@@ -11,6 +11,7 @@ import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, t
 import type { GlobalValue } from '../guest/instance.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
+import { PageStreamListener, type PageStreamSender } from './page-stream.js';
 import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
 
 /** Now, ms since the epoch with sub-ms precision: comparable between processes that share a clock. */
@@ -28,7 +29,7 @@ export const COMMIT_REPLY_BYTES = 512 * 1024;
 export const APPLY_REPLY_BYTES = 32 * 1024;
 
 /** What the prepare step tells the target, its memory size aside: it boots the instance's parent (same version and init input) before pages arrive. */
-export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step' | 'memoryBytes'>;
+export type PrepareInfo = Omit<Extract<ReceiveStep, { step: 'prepare' }>, 'step' | 'memoryBytes' | 'stream'>;
 
 /** While pages travel the source asks the target this often whether it is still there (the migration's heartbeat). */
 const PROBE_EVERY_MS = 250;
@@ -55,6 +56,11 @@ export interface NatsTargetOptions {
   prepareTimeoutMs: number;
   /** How long a source whose commit answer was lost asks the target for the outcome before it gives up. */
   outcomeTimeoutMs: number;
+  /**
+   * Where this host listens for the target's page stream (page-stream.ts; the host's channel address, and what
+   * the target is told to connect to): the rounds' pages go on it, not through the broker. None: apply steps.
+   */
+  pageStream?: { host: string; advertise?: string };
 }
 
 /**
@@ -88,6 +94,8 @@ export class NatsTarget implements PrecopyTarget {
   private recent: { reply: KeptReply; size: number; sent: boolean }[] = [];
   /** Where the source's table was read up to (its `through`). */
   private repliesThrough = 0;
+  /** The page stream to the target, once it connected (the prepare's answer says so). */
+  private stream: PageStreamSender | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -151,8 +159,37 @@ export class NatsTarget implements PrecopyTarget {
     // Probed from the prepare on: booting the parent may take long, a target that dies meanwhile must not.
     this.startProbing();
     this.prepared = true;
-    const reply = await this.step({ step: 'prepare', ...this.info, memoryBytes, ...(parentDigest ? { parentDigest } : {}) }, this.opts.prepareTimeoutMs);
-    return { fromParent: parentDigest !== undefined && reply.fromParent === true };
+    const listener = this.opts.pageStream ? await PageStreamListener.open(this.opts.pageStream, `target host ${this.targetHost}`).catch(() => undefined) : undefined;
+    try {
+      const stream = listener ? { stream: listener.offer } : {};
+      const reply = await this.step({ step: 'prepare', ...this.info, memoryBytes, ...(parentDigest ? { parentDigest } : {}), ...stream }, this.opts.prepareTimeoutMs);
+      // The target answers `stream: true` only once welcomed: the connection is here already.
+      if (listener && reply.stream === true) this.stream = await Promise.race([listener.connected(), this.gone]);
+      return { fromParent: parentDigest !== undefined && reply.fromParent === true };
+    } finally {
+      listener?.close();
+    }
+  }
+
+  /** Whether the pages go on a page stream (else as apply steps). */
+  get streaming(): boolean {
+    return this.stream !== undefined;
+  }
+
+  /** One chunk of pages to the target: on the page stream when there is one, else an apply step. */
+  private async applyChunk(c: Chunk, memoryBytes: number, replies: KeptReply[] | undefined): Promise<void> {
+    const { migrationId } = this.info;
+    if (!this.stream) {
+      await this.step({ step: 'apply', migrationId, pages: c.pages, bytes: c.bytes, memoryBytes, ...(replies ? { replies } : {}) });
+      return;
+    }
+    if (this.lost) throw this.lost;
+    const pages = new Uint32Array(c.pages.buffer, c.pages.byteOffset, c.pages.length / 4);
+    // The replies that ride with a round go as an apply step of no pages (a small message), beside the stream.
+    await Promise.all([
+      Promise.race([this.stream.send(pages, c.bytes, memoryBytes), this.gone]),
+      replies ? this.step({ step: 'apply', migrationId, pages: new Uint8Array(0), bytes: new Uint8Array(0), memoryBytes, replies }) : undefined,
+    ]);
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
@@ -171,6 +208,8 @@ export class NatsTarget implements PrecopyTarget {
     // Nothing received yet (stop-and-copy only): no garbage of the migration's to collect.
     if (!this.prepared) return;
     const replies = this.unsentReplies();
+    // Pages on the stream left the target no garbage to collect: once warmed, a step only to carry replies.
+    if (this.stream && this.warmed && replies.length === 0) return;
     // With the first only (after round 0): the target warms its code with them once.
     const samples = this.warmed ? [] : (this.samples?.() ?? []);
     this.warmed = true;
@@ -212,7 +251,7 @@ export class NatsTarget implements PrecopyTarget {
       while (next < chunks.length) {
         const first = next === 0 && replies.length > 0;
         const c = chunks[next++]!;
-        await this.step({ step: 'apply', migrationId: this.info.migrationId, pages: c.pages, bytes: c.bytes, memoryBytes, ...(first ? { replies } : {}) });
+        await this.applyChunk(c, memoryBytes, first ? replies : undefined);
       }
     };
     await Promise.all(Array.from({ length: Math.min(WINDOW, chunks.length) }, worker));
@@ -242,6 +281,8 @@ export class NatsTarget implements PrecopyTarget {
     }
     this.sendMs = performance.now() - started;
     if (this.lost) throw this.lost;
+    // Every frame is acknowledged: the target takes the stream's end for the last round's, not a failure.
+    this.stream?.finish();
     // The target refuses a commit that reaches it after the source stopped waiting for its answer.
     const expiresAt = Date.now() + this.opts.stepTimeoutMs;
     const { migrationId } = this.info;
@@ -304,6 +345,7 @@ export class NatsTarget implements PrecopyTarget {
   /** Best effort: the target drops what it received. */
   async abort(): Promise<void> {
     this.stopProbing();
+    this.stream?.close();
     if (!this.prepared) return;
     await this.request({ step: 'abort', migrationId: this.info.migrationId }, 1000).catch(() => undefined);
   }
