@@ -152,6 +152,21 @@ describe('ReplyTable', () => {
     expect(table.has('inst-1', 'req-5')).toBe(false);
   });
 
+  it('exportSince - an imported reply keeps its age; one past its time is left out', async () => {
+    const table = new ReplyTable(limits);
+    table.import('inst-1', [
+      { requestId: 'aged', ageMs: 10_000, reply: ok('aged') },
+      { requestId: 'expiring', ageMs: limits.keepMs - 20, reply: ok('expiring') },
+    ]);
+    await table.run('inst-1', 'fresh', async () => ok('fresh'));
+    // 'expiring' had 20 ms left: gone once 40 ms have passed (time only moves on).
+    await new Promise((res) => setTimeout(res, 40));
+    const out = table.exportSince('inst-1', 1024 * 1024, 0).replies;
+    expect(out.map((r) => r.requestId)).toEqual(['fresh', 'aged']);
+    expect(out[1]!.ageMs).toBeGreaterThanOrEqual(10_000);
+    expect(out[1]!.ageMs).toBeLessThan(limits.keepMs);
+  });
+
   it('forget - the instance\'s replies only', async () => {
     const table = new ReplyTable(limits);
     await table.run('inst-1', 'a', async () => ok('a'));

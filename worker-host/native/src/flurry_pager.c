@@ -167,6 +167,7 @@ typedef struct Reg {
   uint32_t npending, cap_pending;
   uint64_t *dirty;             /* REG_WP_SYNC: pages written since last collect */
   uint32_t dirty_count;
+  size_t armed;                /* REG_WP_*: bytes from base write-protected so far (armDirty); collect needs all */
   size_t mapped_len;           /* REG_MISSING: bytes of the store mapped under the memory (mapPages) */
   bool gone;                   /* the memory was unmapped (freed by V8) while registered */
   bool failed;                 /* the handler thread died: its faults are served no more */
@@ -1813,7 +1814,7 @@ static Reg *reg_new(napi_env env, int kind, uintptr_t base, uint64_t max) {
 /* Registers r's whole range with its userfaultfd in `mode` (write-protecting
  * it too when asked) and adds it to the handler thread's epoll set. Called
  * with g_lock held; returns NULL or what failed, with *e the errno if any. */
-static const char *reg_attach_locked(Reg *r, uint64_t mode, bool write_protect, int *e) {
+static const char *reg_attach_locked(Reg *r, uint64_t mode, size_t protect_len, int *e) {
   *e = 0;
   if (ensure_thread() < 0) {
     *e = errno;
@@ -1825,17 +1826,19 @@ static const char *reg_attach_locked(Reg *r, uint64_t mode, bool write_protect, 
     *e = errno;
     return mode == UFFDIO_REGISTER_MODE_WP ? "UFFDIO_REGISTER(WP)" : "UFFDIO_REGISTER";
   }
-  if (write_protect) {
-    /* The whole range, up to the maximum: never-touched pages get pte markers
-     * (WP_UNPOPULATED), including those memory.grow opens up later. Without
-     * them 'sync' would miss first writes there, and PAGEMAP_SCAN ('async')
-     * reports every unprotected page, even a never-touched one, as written.
-     * Costs page tables: 2 MiB and about 10 ms per GiB of maximum. */
-    struct uffdio_writeprotect wp = {.range = {.start = r->base, .len = r->len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+  if (protect_len) {
+    /* Up to the maximum (now, or in steps: armDirty): never-touched pages get
+     * pte markers (WP_UNPOPULATED), including those memory.grow opens up
+     * later. Without them 'sync' would miss first writes there, and
+     * PAGEMAP_SCAN ('async') reports every unprotected page, even a
+     * never-touched one, as written. Costs page tables: 2 MiB and about 10 ms
+     * per GiB of maximum. */
+    struct uffdio_writeprotect wp = {.range = {.start = r->base, .len = protect_len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
     if (ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
       *e = errno;
       return "UFFDIO_WRITEPROTECT";
     }
+    r->armed = protect_len;
   }
   r->id = g_next_id++;
   /* Missing faults and sync write faults arrive here; every registration gets UNMAP events. */
@@ -1913,7 +1916,7 @@ static napi_value js_registerMemory(napi_env env, napi_callback_info info) {
     }
   }
   r->mapped_len = mapped;
-  if (!err) err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_MISSING, false, &e);
+  if (!err) err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_MISSING, 0, &e);
   /* Never leave the store mapped over an unregistered memory: its holes would read as zeros. */
   if (err && mapped) mmap((void *)base, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (err) {
@@ -2189,18 +2192,24 @@ static napi_value js_registrationFill(napi_env env, napi_callback_info info) {
 /* Dirty tracking                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* trackDirty(memory, maximumBytes, mode = 'async' | 'sync') -> trackerId
- * Write-protects [base, base + maximumBytes) (unpopulated pages too, with pte
- * markers); 'async' needs WP_ASYNC + PAGEMAP_SCAN, 'sync' takes a fault per
+/* trackDirty(memory, maximumBytes, mode = 'async' | 'sync', armBytes = maximumBytes) -> trackerId
+ * Registers [base, base + maximumBytes) and write-protects its first armBytes
+ * (unpopulated pages too, with pte markers); armDirty protects the rest in
+ * steps. 'async' needs WP_ASYNC + PAGEMAP_SCAN, 'sync' takes a fault per
  * first write after each collect (served by the handler thread, no JS). */
 static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
-  GET_ARGS(3);
+  GET_ARGS(4);
   uintptr_t base;
   size_t cur;
   uint64_t max;
   caps();
   if (!get_memory(env, argv[0], &base, &cur)) return NULL;
   if (!get_max_bytes(env, argv[1], cur, &max)) return NULL;
+  uint64_t arm = max;
+  if (!is_nullish(env, argv[3])) {
+    if (!get_size(env, argv[3], "armBytes", &arm)) return NULL;
+    if (arm % g_ps || arm > max) return throw_code(env, "ERR_OUT_OF_RANGE", "armBytes must be a multiple of %zu within maximumBytes", g_ps);
+  }
   int kind = REG_WP_ASYNC;
   if (!is_nullish(env, argv[2])) {
     char mode[16];
@@ -2239,7 +2248,7 @@ static napi_value js_trackDirty(napi_env env, napi_callback_info info) {
   const char *err = NULL;
   int e = 0;
   if (overlaps_locked(base, max)) err = "memory already registered or tracked (fill and unregister a lazy memory first)";
-  else err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_WP, true, &e);
+  else err = reg_attach_locked(r, UFFDIO_REGISTER_MODE_WP, arm, &e);
   if (err) {
     pthread_mutex_unlock(&g_lock);
     reg_free(r);
@@ -2339,6 +2348,34 @@ static int64_t pagemap_count_present(uintptr_t start, uintptr_t end) {
   return err < 0 ? err : pages;
 }
 
+/* armDirty(trackerId, bytes) -> bytes armed in all
+ * Write-protects the next `bytes` of a tracker armed in steps (clipped to its
+ * range). Each step is short, so that the thread that owns the memory can do
+ * it between the guest's requests: a write before a page's step is not
+ * tracked (the caller reads what is written up to each step first). */
+static napi_value js_armDirty(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint64_t bytes;
+  if (!get_size(env, argv[1], "bytes", &bytes)) return NULL;
+  if (bytes % g_ps) return throw_code(env, "ERR_OUT_OF_RANGE", "bytes must be a multiple of %zu", g_ps);
+  Reg *r = locked_reg(env, argv[0], KIND_WP);
+  if (!r) return NULL;
+  uintptr_t start = r->base + r->armed;
+  size_t len = bytes < r->len - r->armed ? bytes : r->len - r->armed;
+  int uffd = r->uffd;
+  /* Outside the lock, which the handler thread needs meanwhile: only this thread closes the tracker. */
+  pthread_mutex_unlock(&g_lock);
+  struct uffdio_writeprotect wp = {.range = {.start = start, .len = len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+  if (len && ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0) return throw_errno(env, "armDirty (UFFDIO_WRITEPROTECT)", errno);
+  pthread_mutex_lock(&g_lock);
+  r->armed += len;
+  size_t armed = r->armed;
+  pthread_mutex_unlock(&g_lock);
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)armed, &out));
+  return out;
+}
+
 /* collectDirty(trackerId, upTo?: memory | bytes) -> Uint32Array of pages
  * written since trackDirty or the previous collect; those pages are
  * write-protected again. Read the pages' contents after this returns.
@@ -2369,6 +2406,10 @@ static napi_value js_collectDirty(napi_env env, napi_callback_info info) {
     pthread_mutex_unlock(&g_lock);
     return throw_code(env, "ERR_FLURRY_HANDLER_DEAD",
                       "collectDirty: the pager's fault handler thread died (%s): writes since then were not recorded", why);
+  }
+  if (r->armed < r->len) {
+    pthread_mutex_unlock(&g_lock);
+    return throw_code(env, "ERR_FLURRY_NOT_ARMED", "collectDirty: tracker %u is armed over %zu of %zu bytes (armDirty the rest first)", r->id, r->armed, r->len);
   }
   U32Vec out = {0};
   int err = 0;
@@ -2422,21 +2463,24 @@ static napi_value js_stopTracking(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* privatePages(memory, length) -> Uint32Array of pages in [0, length) that
- * are present and not file-backed (nor the zero page): on a copy-on-write
- * clone, the pages it wrote (its diff against the snapshot). No registration. */
+/* privatePages(memory, length, offset = 0) -> Uint32Array of pages in
+ * [offset, offset + length) that are present and not file-backed (nor the
+ * zero page): on a copy-on-write clone, the pages it wrote (its diff against
+ * the snapshot). No registration. Indices count from the memory's start. */
 static napi_value js_privatePages(napi_env env, napi_callback_info info) {
-  GET_ARGS(2);
+  GET_ARGS(3);
   uintptr_t base;
   size_t cur;
-  uint64_t len;
+  uint64_t len, off = 0;
   caps();
   if (!get_memory(env, argv[0], &base, &cur)) return NULL;
   if (!get_size(env, argv[1], "length", &len)) return NULL;
-  if (len % g_ps || len > cur) return throw_code(env, "ERR_OUT_OF_RANGE", "length must be page-aligned and within the memory");
+  if (!is_nullish(env, argv[2]) && !get_size(env, argv[2], "offset", &off)) return NULL;
+  if (len % g_ps || off % g_ps || off > cur || len > cur - off)
+    return throw_code(env, "ERR_OUT_OF_RANGE", "offset and length must be page-aligned and within the memory");
   if (!caps()->pagemap_scan) return throw_code(env, "ERR_FLURRY_NO_PAGEMAP_SCAN", "PAGEMAP_SCAN unavailable");
   U32Vec out = {0};
-  int err = pagemap_scan(base, base, base + len, 0, PAGE_IS_FILE | PAGE_IS_PFNZERO, PAGE_IS_FILE | PAGE_IS_PFNZERO,
+  int err = pagemap_scan(base, base + off, base + off + len, 0, PAGE_IS_FILE | PAGE_IS_PFNZERO, PAGE_IS_FILE | PAGE_IS_PFNZERO,
                          PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, &out);
   if (err) {
     free(out.v);
@@ -2863,6 +2907,7 @@ NAPI_MODULE_INIT() {
   EXPORT_FN(trackDirty);
   EXPORT_FN(collectDirty);
   EXPORT_FN(stopTracking);
+  EXPORT_FN(armDirty);
   EXPORT_FN(privatePages);
   EXPORT_FN(memfdCreate);
   EXPORT_FN(memfdWrite);

@@ -328,7 +328,13 @@ function migrate(msg: Extract<ToThread, { type: 'instance-migrate' }>): void {
         if (held.tracker) return fail(`instance ${msg.instanceId} is migrating already`, 'bad_request');
         if (op.mode !== 'compare' && clone.restored.registration !== undefined) return fail('a lazily paged instance cannot be dirty-tracked natively (fill and unregister it first); use compare', 'bad_request');
         held.tracker = new DirtyTracker(clone.memory, op.mode, pager, maximumBytes(clone.memory), held.mode === 'cow');
-        return answer({ op: 'tracked', fromParent: held.tracker.canDiff, memoryBytes: clone.memory.buffer.byteLength });
+        const armed = held.tracker.arm();
+        return answer({ op: 'tracked', fromParent: held.tracker.canDiff, memoryBytes: clone.memory.buffer.byteLength, armed });
+      }
+      case 'arm': {
+        if (!held.tracker) return fail(`instance ${msg.instanceId} is not migrating`, 'bad_request');
+        const armed = held.tracker.arm();
+        return answer({ op: 'tracked', fromParent: held.tracker.canDiff, memoryBytes: clone.memory.buffer.byteLength, armed });
       }
       case 'round':
       case 'final': {

@@ -56,11 +56,16 @@ export class InstanceMigrationSteps {
     const inst = this.instances.get(instanceId);
     if (inst.migration) throw new FlurryError('conflict', `instance ${instanceId} is migrating already`);
     inst.migration = { role: 'source', stopped: false, held: [], applied: 0 };
+    let tracking = false;
     try {
-      const result = await this.instances.migrationStep(inst, { op: 'track', mode });
+      // Armed in steps, each a job of the instance's thread: its requests run between them (migration-ops.ts, arm).
+      let result = await this.instances.migrationStep(inst, { op: 'track', mode });
+      tracking = true;
+      while (result.op === 'tracked' && !result.armed) result = await this.instances.migrationStep(inst, { op: 'arm' });
       if (result.op !== 'tracked') throw new FlurryError('internal', `unexpected migration answer ${result.op}`);
       return { fromParent: result.fromParent, memoryBytes: result.memoryBytes };
     } catch (err) {
+      if (tracking) await this.instances.migrationStep(inst, { op: 'untrack' }).catch(() => undefined);
       inst.migration = undefined;
       throw err;
     }

@@ -13,7 +13,9 @@ import type { GlobalValue } from './instance.js';
 export type MigrationMode = DirtyMode | 'compare';
 
 export type MigrationOp =
+  /** Starts tracking and arms its first step (`tracked.armed` false: `arm` the next ones, each between two requests). */
   | { op: 'track'; mode: MigrationMode }
+  | { op: 'arm' }
   /**
    * The next pages to send, every round in slices of at most `maxPages` pages (round 0: all non-zero pages, or
    * with `fromParent` only the pages written since the instance was forked from its parent, where it can tell).
@@ -38,8 +40,11 @@ export type MigrationOp =
   | { op: 'quiesce' };
 
 export type MigrationOpResult =
-  /** `fromParent`: the instance can tell the pages it wrote since it was forked (round 0 may send only those). */
-  | { op: 'tracked'; fromParent: boolean; memoryBytes: number }
+  /**
+   * `fromParent`: the instance can tell the pages it wrote since it was forked (round 0 may send only those);
+   * `armed`: tracking covers its whole range (else `arm` again). Final once armed.
+   */
+  | { op: 'tracked'; fromParent: boolean; memoryBytes: number; armed: boolean }
   /** `more`: the round is not complete yet (read the next slice); `left`: its pages still to read after this slice (later rounds). */
   | { op: 'round'; pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean; left?: number }
   /** `readMs`: the dirty scan and copy in the thread. */
@@ -47,11 +52,20 @@ export type MigrationOpResult =
   | { op: 'hash'; hash: string; memoryBytes: number }
   | { op: 'done' };
 
+/**
+ * Write protection is armed this many bytes at a time, each step a job of the instance's thread between two of
+ * its requests: arming 512 MiB at once held the thread 3-25 ms (and a request behind it), a step of 32 MiB
+ * reads its own pages and protects them in well under a millisecond.
+ */
+export const ARM_STEP_BYTES = 32 * 1024 * 1024;
+
 /** The tracking state of one instance's memory in its thread. */
 export class DirtyTracker {
   private trackerId: number | undefined;
   /** Bytes from the memory's start that tracking covers; pages past it (the memory grew that far) count as written at every collection. */
   private trackedBytes = Infinity;
+  /** Bytes from the memory's start write-protected so far (arm): tracking is of use once it covers trackedBytes. */
+  private armedBytes = 0;
   /** Pages of the current round after round 0 collected and not read yet (later slices of it). */
   private pending: number[] = [];
   /** For 'compare': the memory as last sent. */
@@ -63,10 +77,12 @@ export class DirtyTracker {
   /** Round 0: the next page to scan (or, from the parent, the next index into `ownPages`). */
   private fullCursor = 0;
   /**
-   * The pages a copy-on-write clone had written since its fork when tracking began (its own, not file-backed):
-   * every other page below `ownBytes` still holds the parent's bytes, or was written later (tracking has it).
+   * The pages a copy-on-write clone had written since its fork when tracking of each step's part began (its own,
+   * not file-backed), step by step: every other page below `ownBytes` still holds the parent's bytes, or was
+   * written after its part was armed (tracking has it). Undefined where the pager cannot tell.
    */
-  private readonly ownPages: Uint32Array | undefined;
+  private ownParts: Uint32Array[] | undefined;
+  private ownPagesRead: Uint32Array | undefined;
   private readonly ownBytes: number;
   /** Round 0 sends only `ownPages` (decided at its first slice). */
   private fromParent = false;
@@ -85,16 +101,59 @@ export class DirtyTracker {
     this.ownBytes = memory.buffer.byteLength;
     if (mode !== 'compare') {
       if (!pager) throw new Error(`'${mode}' dirty tracking needs the native pager`);
-      // Read before tracking is armed: write protection marks unpopulated pages, which the scan would count as own.
-      this.ownPages = cowClone ? ownPagesOf(pager, memory) : undefined;
+      this.ownParts = cowClone ? [] : undefined;
       this.trackedBytes = trackedBytesFor(memory.buffer.byteLength, maximumBytes);
-      this.trackerId = pager.trackDirty(memory, this.trackedBytes, mode);
+      // Registered, nothing protected yet: `arm` protects it step by step.
+      this.trackerId = pager.trackDirty(memory, this.trackedBytes, mode, 0);
     }
+  }
+
+  /**
+   * Arms the next `stepBytes` of tracking; true once all is armed. Each step first reads the own pages of its
+   * part, then protects it, in one go on the instance's thread: nothing writes in between, so a page written
+   * before its part was armed is its own (round 0 sends it) and one written after is tracked. (Write protection
+   * marks unpopulated pages, which a scan after it would count as own; and only this thread can know that no
+   * write falls between the two, so arming runs here, in steps, not on another thread.) Past `ownBytes` nothing
+   * is read and the rest is armed at once (it holds no pages unless the memory grew meanwhile: protecting 256 MiB
+   * of it took 0.3 ms); the first later round sends every non-zero page there.
+   */
+  arm(stepBytes = ARM_STEP_BYTES): boolean {
+    if (this.trackerId === undefined) return true;
+    const from = this.armedBytes;
+    const to = from < this.ownBytes ? Math.min(this.trackedBytes, from + stepBytes) : this.trackedBytes;
+    if (this.ownParts && from < this.ownBytes) {
+      try {
+        this.ownParts.push(this.pager!.privatePages(this.memory, Math.min(to, this.ownBytes) - from, from));
+      } catch {
+        // The pager cannot tell (no PAGEMAP_SCAN): round 0 sends every non-zero page.
+        this.ownParts = undefined;
+      }
+    }
+    this.armedBytes = this.pager!.armDirty(this.trackerId, to - from);
+    return this.armed;
+  }
+
+  get armed(): boolean {
+    return this.trackerId === undefined || this.armedBytes >= this.trackedBytes;
   }
 
   /** Whether round 0 can send only the pages written since the fork. */
   get canDiff(): boolean {
-    return this.ownPages !== undefined;
+    return this.ownParts !== undefined;
+  }
+
+  private get ownPages(): Uint32Array | undefined {
+    if (!this.ownParts) return undefined;
+    if (!this.ownPagesRead) {
+      const all = new Uint32Array(this.ownParts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const part of this.ownParts) {
+        all.set(part, at);
+        at += part.length;
+      }
+      this.ownPagesRead = all;
+    }
+    return this.ownPagesRead;
   }
 
   /**
@@ -106,6 +165,7 @@ export class DirtyTracker {
    * enough (a buffer handed back), else into a new buffer.
    */
   round(maxPages = Infinity, fromParent = false, reuse?: ArrayBuffer): { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number; more: boolean; left?: number } {
+    if (!this.armed) throw new Error('dirty tracking is not armed yet');
     const view = new Uint8Array(this.memory.buffer);
     const count = view.length / PAGE_SIZE;
     const pages: number[] = [];
@@ -188,22 +248,13 @@ export class DirtyTracker {
 
 /**
  * How much of a memory of `bytes` to track, at most `maximumBytes`: twice its size, at least 64 MiB more.
- * Arming write protection costs about 6 ms a GiB of range in the instance's thread (24 ms for the 4 GiB a
- * wasm32 memory may grow to), where the instance's requests wait; a memory that grows past the range has the
- * pages past it sent at every collection instead (correct, only more bytes).
+ * Arming write protection costs about 6 ms a GiB of populated range in the instance's thread (24 ms for the 4 GiB a
+ * wasm32 memory may grow to), in steps between its requests (ARM_STEP_BYTES); a memory that grows past the range
+ * has the pages past it sent at every collection instead (correct, only more bytes).
  */
 export function trackedBytesFor(bytes: number, maximumBytes: number): number {
   const wanted = Math.max(2 * bytes, bytes + 64 * 1024 * 1024);
   return Math.max(bytes, Math.min(maximumBytes, Math.ceil(wanted / WASM_PAGE_SIZE) * WASM_PAGE_SIZE));
-}
-
-/** A copy-on-write clone's own pages (written since its fork), or undefined when the pager cannot tell. */
-function ownPagesOf(pager: NativePager, memory: WebAssembly.Memory): Uint32Array | undefined {
-  try {
-    return pager.privatePages(memory, memory.buffer.byteLength);
-  } catch {
-    return undefined;
-  }
 }
 
 // 32-bit words: 64-bit ones would be BigInts, several times slower to read.

@@ -97,6 +97,42 @@ for (const mode of ['async', 'sync'] as const) {
       }
     });
 
+    it('privatePages - a copy-on-write clone\'s written pages, in a part of it given by offset', async () => {
+      const img = new Uint8Array(WASM_PAGE);
+      for (let p = 0; p < 16; p++) img.set(pageBytes(p), p * PAGE);
+      const fd = pager.memfdCreate('snap-own', img);
+      try {
+        const memory = createCowMemory(pager, fd, img.length, 2);
+        const e = await wasmInstance(memory);
+        for (let p = 0; p < 16; p++) e.load32(p * PAGE); // read: still the file's pages
+        for (const p of [2, 7, 8, 15]) e.store32(p * PAGE, 9);
+        expect(Array.from(pager.privatePages(memory, WASM_PAGE))).toEqual([2, 7, 8, 15]);
+        expect(Array.from(pager.privatePages(memory, 4 * PAGE, 6 * PAGE))).toEqual([7, 8]);
+        expect(() => pager.privatePages(memory, 4 * PAGE, 14 * PAGE)).toThrow(/within the memory/);
+      } finally {
+        pager.closeFd(fd);
+      }
+    });
+
+    it('armed in steps - a page counts as written until its step, collect refuses until all is armed', async () => {
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+      const e = await wasmInstance(memory);
+      const t = pager.trackDirty(memory, 4 * WASM_PAGE, mode, 0);
+      try {
+        e.store32(1 * PAGE, 1); // before any step: not tracked
+        expect(pager.armDirty(t, 8 * PAGE)).toBe(8 * PAGE);
+        e.store32(2 * PAGE, 2); // after its step: tracked
+        e.store32(12 * PAGE, 3); // before its step: not tracked
+        expect(() => pager.collectDirty(t)).toThrow(/armed over 32768 of 262144 bytes/);
+        expect(pager.armDirty(t, 8 * WASM_PAGE)).toBe(4 * WASM_PAGE); // the rest, clipped to the range
+        e.store32(13 * PAGE, 4);
+        expect(Array.from(pager.collectDirty(t))).toEqual([2, 13]);
+        expect(e.load32(12 * PAGE)).toBe(3);
+      } finally {
+        pager.stopTracking(t);
+      }
+    });
+
     it('refuses to track a range already tracked', () => {
       const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
       const t = pager.trackDirty(memory, 4 * WASM_PAGE, mode);

@@ -220,7 +220,13 @@ export interface NativePager {
   registrationFill(regId: number): FillResult;
 
   // Dirty tracking (live migration).
-  trackDirty(memory: MemoryLike, maximumBytes: number, mode?: DirtyMode): number;
+  /**
+   * Registers [base, base + maximumBytes) for dirty tracking and write-protects its first `armBytes` (default: all);
+   * armDirty protects the rest in steps. A write before its page is protected is not tracked.
+   */
+  trackDirty(memory: MemoryLike, maximumBytes: number, mode?: DirtyMode, armBytes?: number): number;
+  /** Write-protects the next `bytes` of a tracker armed in steps; returns the bytes armed in all. collectDirty needs all. */
+  armDirty(trackerId: number, bytes: number): number;
   /**
    * Pages written since trackDirty or the last collect, re-protected. Read their bytes afterwards.
    * `upTo` (the memory, or its current byte length) limits the scan to the memory's current size:
@@ -228,8 +234,8 @@ export interface NativePager {
    */
   collectDirty(trackerId: number, upTo?: MemoryLike | number): Uint32Array;
   stopTracking(trackerId: number): void;
-  /** Present, non-file, non-zero-page pages in [0, length): a CoW clone's own pages. No registration needed. */
-  privatePages(memory: MemoryLike, length: number): Uint32Array;
+  /** Present, non-file, non-zero-page pages in [offset, offset + length): a CoW clone's own pages. No registration needed. */
+  privatePages(memory: MemoryLike, length: number, offset?: number): Uint32Array;
 
   // Copy-on-write local fork.
   /** A memfd holding the bytes (zero pages as holes unless sparse: false; sealed unless seal: false), or an empty one of `size` bytes. */
