@@ -11,10 +11,16 @@
  * answered by a `reply` (an encoded InvokeReply) or `declined` (not taken
  * here: the caller sends it to the queue group) with the same id. Frames are
  * only framing: every payload is decoded and checked as a NATS message is.
+ *
+ * A call thread's own connection (OpenCallsReply.threadPorts) speaks the same
+ * frames, and two more from the host: `busy` (id 0, no payload) when the
+ * thread takes other work from its host (a job's clone, a warm, a call from
+ * the queue group) and calls sent to it meanwhile would be declined, and
+ * `free` when it is done with that work.
  */
 import type { Writable } from 'node:stream';
 
-export const FrameType = { hello: 1, welcome: 2, call: 3, reply: 4, declined: 5 } as const;
+export const FrameType = { hello: 1, welcome: 2, call: 3, reply: 4, declined: 5, busy: 6, free: 7 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 export interface Frame {

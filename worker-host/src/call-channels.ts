@@ -31,6 +31,8 @@ export interface CallChannelsDeps {
   /** Answers a call, or undefined when its version is not served here now. */
   take(req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeReply> | undefined;
   log: Logger;
+  /** Call threads that read their own calls: given each token granted, their ports named in the grant. */
+  threads?: { grant(digest: Uint8Array): void; ports(): number[] };
 }
 
 export class CallChannels {
@@ -61,13 +63,20 @@ export class CallChannels {
     return channels;
   }
 
-  /** Takes the gateway's token; the gateway then connects to the address answered. */
+  /**
+   * Takes the gateway's token; the gateway then connects to the address answered, and to each call thread's
+   * port (the same host). Asked again with the same token, it names the threads' ports now.
+   */
   grant(token: Uint8Array): OpenCallsReply {
-    const id = digest(token);
+    const hashed = createHash('sha256').update(token).digest();
+    const id = hashed.toString('hex');
     this.tokens.delete(id);
     this.tokens.add(id);
     if (this.tokens.size > MAX_TOKENS) this.tokens.delete(this.tokens.values().next().value!);
-    return { ok: true, hostId: this.deps.hostId, ...this.address };
+    const { threads } = this.deps;
+    if (!threads) return { ok: true, hostId: this.deps.hostId, ...this.address };
+    threads.grant(hashed);
+    return { ok: true, hostId: this.deps.hostId, ...this.address, threadPorts: threads.ports() };
   }
 
   /** Stops listening and closes every connection: calls not yet answered fail over to the queue group. */

@@ -176,11 +176,12 @@ export interface IdleWork {
  * the steps of `idle` while no message waits, then polls and sleeps. Starts
  * on the next turn of the event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number; inLoop?: boolean } = {}): MailboxServer {
   const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
   const calls = new CallFrameSlot(end.calls);
+  if (opts.inLoop) return serveInLoop(end, bell, postedAt, calls, handle, idle);
   const places = new Int32Array(end.spin.spinners);
   const window = new SpinWindow(end.spin.maxUs);
   let taken = 0;
@@ -224,4 +225,67 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
     setImmediate(serve);
   };
   setImmediate(serve);
+  // Idle work restarts before every sleep: nothing to kick.
+  return { kick: () => undefined };
+}
+
+/** Node 20's V8 has `Atomics.waitAsync`; TypeScript's lib declares it from es2024 on. */
+declare global {
+  interface Atomics {
+    waitAsync(typedArray: Int32Array, index: number, value: number, timeout?: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+  }
+}
+
+/** A mailbox being served. */
+export interface MailboxServer {
+  /** Work came from elsewhere than the mailbox (a thread's own connection): the idle steps start again. */
+  kick(): void;
+}
+
+/**
+ * serveMailbox for a thread that also reads its own connections (thread-channel.ts): it sleeps in its event loop,
+ * where its sockets wake it, and the doorbell wakes it through `Atomics.waitAsync` (a futex waiter that resolves a
+ * promise in the thread's loop). Between messages and calls it takes the idle steps one per turn of its loop, so a
+ * call or a message that comes meanwhile waits for one step at most. It does not poll: its socket's call would not
+ * be seen by a poll of the doorbell.
+ */
+function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, calls: CallFrameSlot, handle: (msg: ToThread, postedAt: number) => void, idle: IdleWork | undefined): MailboxServer {
+  let taken = 0;
+  let stepping = false;
+  let waiting = false;
+  const take = (): void => {
+    for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
+      const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);
+      if (!msg) break;
+      handle(msg, postedAt[POSTED_AT]);
+    }
+  };
+  const step = (): void => {
+    stepping = false;
+    take();
+    if (idle?.step()) {
+      stepping = true;
+      setImmediate(step);
+      return;
+    }
+    arm();
+  };
+  const arm = (): void => {
+    if (waiting) return;
+    const wait = Atomics.waitAsync(bell, 0, taken);
+    if (!wait.async) return kick();
+    waiting = true;
+    void wait.value.then(() => {
+      waiting = false;
+      take();
+      kick();
+    });
+  };
+  const kick = (): void => {
+    if (stepping) return;
+    stepping = true;
+    setImmediate(step);
+  };
+  kick();
+  return { kick };
 }
