@@ -273,9 +273,11 @@ export class CallChannels {
       this.open.set(h.id, channel);
       this.notBefore.delete(h.id);
       if (reply.threadPorts && reply.threadPorts.length > 0) {
-        const threads = { host: reply.host, token, expected: reply.threadPorts.length, retrying: false };
+        // As many as the host has call threads (some may be starting, not named yet).
+        const threads = { host: reply.host, token, expected: Math.max(reply.threadPorts.length, h.guestSlots), retrying: false };
         channel.onThreadLost = () => void this.refreshThreads(h, channel, threads);
         await this.connectThreads(h, channel, threads.host, token, reply.threadPorts);
+        if (channel.threadPorts().length < threads.expected) channel.onThreadLost();
       }
     } catch (err) {
       this.notBefore.set(h.id, Date.now() + RETRY_AFTER_MS);

@@ -68,13 +68,18 @@ const mailbox = serveMailbox(data.mailbox, (msg, postedAt) => {
 /** This thread's own connections, on a host whose call threads read their own calls. */
 let channel: ThreadChannel | undefined;
 
-/** Messages that start work the thread answers once (its connections say `busy` meanwhile), and those answers. */
-const JOB_STARTS = new Set<ToThread['type']>(['warm', 'call', 'instance-create', 'instance-call', 'instance-migrate']);
-const JOB_ENDS = new Set<FromThread['type']>(['warmed', 'result', 'created', 'failed', 'migrated']);
+/**
+ * Work from the host that makes this thread's connections say `busy` until it is answered: an init, a job's clone
+ * or reduce — work of seconds, during which calls sent here would wait. A function call from the queue group
+ * (`handle`) does not: it is as short as the calls of the connections, which wait for it as they wait for each
+ * other, and two frames to every connection per such call cost the gateways a wake-up each.
+ */
+const busyWith = (msg: ToThread): boolean => msg.type === 'warm' || (msg.type === 'call' && msg.entry !== 'handle');
+const JOB_ENDS = new Set<FromThread['type']>(['warmed', 'result', 'failed']);
 
 /** `postedAt`: when the pool posted the latest message (its clock), reported with a call's timings. */
 function handle(msg: ToThread, postedAt?: number): void {
-  if (channel && JOB_STARTS.has(msg.type)) channel.setBusy(true);
+  if (channel && busyWith(msg)) channel.setBusy(true);
   switch (msg.type) {
     case 'warm':
       return warm(msg);

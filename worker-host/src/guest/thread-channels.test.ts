@@ -21,7 +21,7 @@ const IO = `
   (import "flurry" "output_write" (func $out (param i32 i32)))
   (import "flurry" "log" (func $log (param i32 i32 i32)))`;
 
-/** handle echoes its input; first byte l: loops forever; g: logs "hello" first; w: spins a while (about 0.1–1 s). */
+/** handle echoes its input; first byte l: loops forever; g: logs "hello" first; w: spins a while (about 0.1–1 s). run (a job's clone) spins a while and answers "ran". */
 const GUEST = wat(`(module ${IO}
   (memory (export "memory") 1 16)
   (data (i32.const 0) "hello")
@@ -36,6 +36,14 @@ const GUEST = wat(`(module ${IO}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br_if $more (i32.lt_u (local.get $i) (i32.const 200000000))))))
     (call $out (i32.const 1024) (local.get $n))
+    (i32.const 0))
+  (func (export "run") (param i32 i32) (result i32)
+    (local $i i32)
+    (loop $more
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $more (i32.lt_u (local.get $i) (i32.const 200000000))))
+    (i32.store (i32.const 0) (i32.const 0x006e6172))
+    (call $out (i32.const 0) (i32.const 3))
     (i32.const 0)))`);
 
 const limits: GuestLimits = { callTimeoutMs: 5000, initTimeoutMs: 10_000, maxOutputBytes: 4096, maxLogLines: 64, maxLogBytes: 65536 };
@@ -213,20 +221,32 @@ describe('call threads reading their own calls', () => {
     c.socket.destroy();
   });
 
-  it('busy and free - a thread given work by its host says busy on its connections, then free, then answers what came meanwhile', async () => {
+  it('busy and free - a thread given a job\'s clone by its host says busy on its connections, then free, then answers what came meanwhile', async () => {
     const clients = await Promise.all(pool.threadPorts().map((p) => Client.open(p)));
     await Promise.all(clients.map((c) => c.until(() => c.frames.find((f) => f.type === FrameType.welcome))));
-    const hostCall = pool.handle(KEY, { method: 'POST', path: '/', query: '', headers: [], body: new TextEncoder().encode('w-slow') }, 'req-host');
+    const hostCall = pool.run(KEY, 0, 1, new Uint8Array(0), 'req-clone');
     const busy = await Promise.race(clients.map((c) => c.until(() => c.frames.find((f) => f.type === FrameType.busy) && c)));
     // Sent while the thread runs its host's call: read once that call is done, after the thread said free.
     const meanwhile = busy.call(7, encode(request('x meanwhile')));
     const result = await hostCall;
-    expect(text(result.body)).toBe('w-slow');
+    expect(text(result.body)).toBe('ran');
     const answer = await meanwhile;
     const types = busy.frames.map((f) => f.type).filter((t) => t !== FrameType.welcome);
     expect(types).toEqual([FrameType.busy, FrameType.free, FrameType.reply]);
     expect(busy.frames.find((f) => f.type === FrameType.free)!.id).toBe(0);
     expect(text((reply(answer) as { body: Uint8Array }).body)).toBe('x meanwhile');
+    for (const c of clients) c.socket.destroy();
+  });
+
+  it('busy and free - a function call from the host\'s queue says nothing on the connections (as short as theirs)', async () => {
+    const clients = await Promise.all(pool.threadPorts().map((p) => Client.open(p)));
+    await Promise.all(clients.map((c) => c.until(() => c.frames.find((f) => f.type === FrameType.welcome))));
+    const result = await pool.handle(KEY, { method: 'POST', path: '/', query: '', headers: [], body: new TextEncoder().encode('from the queue') }, 'req-queue');
+    expect(text(result.body)).toBe('from the queue');
+    // A call on each connection after it: each answered, and nothing but the welcome came before its answer.
+    const answers = await Promise.all(clients.map((c, i) => c.call(20 + i, encode(request(`after ${i}`)))));
+    expect(answers.map((a) => a.type)).toEqual([FrameType.reply, FrameType.reply]);
+    expect(clients.map((c) => c.frames.map((f) => f.type))).toEqual([[FrameType.welcome, FrameType.reply], [FrameType.welcome, FrameType.reply]]);
     for (const c of clients) c.socket.destroy();
   });
 
