@@ -7,6 +7,6 @@
  * the broker, whose host checks it against the schema and says why it is
  * malformed.
  */
-export { CALL_FRAME_OVERHEAD, encodeFrame, FrameReader, FrameType, splitCallPayload, type Frame } from './call-frames.js';
+export { answerCallConnection, CALL_FRAME_OVERHEAD, encodeFrame, FrameReader, FrameType, splitCallPayload, type Frame } from './call-frames.js';
 export { CallChecks } from './call-checks.js';
 export { decode, encode } from './codec.js';

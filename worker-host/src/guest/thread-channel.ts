@@ -29,7 +29,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { CallChecks, decode, encode, encodeFrame, FrameReader, FrameType, splitCallPayload } from '@flurry/core/call-wire';
+import { answerCallConnection, CallChecks, decode, encode, encodeFrame, FrameType, splitCallPayload } from '@flurry/core/call-wire';
 import type { InvokeReply, InvokeRequest } from '@flurry/core';
 import { CLAIMED, cells, epochMs, holdsToken, KEY, POOL, SLOT, tokenDigest, type Cells } from './thread-call-cells.js';
 import type { ThreadChannelData } from './thread-messages.js';
@@ -95,30 +95,17 @@ export class ThreadChannel {
   }
 
   private accept(socket: Socket): void {
-    const reader = new FrameReader(this.data.maxFrameBytes);
-    let inode: bigint | undefined;
-    const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
-    hello.unref();
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(hello);
-      this.sockets.delete(socket);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const frame of reader.push(chunk)) {
-          if (inode !== undefined && frame.type === FrameType.call) this.call(socket, inode, frame.id, frame.payload);
-          else if (inode === undefined && frame.type === FrameType.hello && holdsToken(this.data.tokens, tokenDigest(frame.payload))) {
-            clearTimeout(hello);
-            inode = socketInode(socket);
-            this.sockets.add(socket);
-            socket.write(encodeFrame(FrameType.welcome, 0, Buffer.from(this.data.hostId)));
-            if (this.busy) socket.write(encodeFrame(FrameType.busy, 0, new Uint8Array(0)));
-          } else throw new Error(inode !== undefined ? `a frame of type ${frame.type} after the hello` : 'no valid token');
-        }
-      } catch {
-        socket.destroy();
-      }
+    let inode = 0n;
+    answerCallConnection(socket, {
+      maxFrameBytes: this.data.maxFrameBytes, hostId: this.data.hostId, helloTimeoutMs: HELLO_TIMEOUT_MS,
+      admits: (token) => holdsToken(this.data.tokens, tokenDigest(token)),
+      welcomed: () => {
+        inode = socketInode(socket);
+        this.sockets.add(socket);
+        if (this.busy) socket.write(encodeFrame(FrameType.busy, 0, new Uint8Array(0)));
+      },
+      call: (id, payload) => this.call(socket, inode, id, payload),
+      closed: () => this.sockets.delete(socket),
     });
   }
 
