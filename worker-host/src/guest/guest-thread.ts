@@ -63,7 +63,7 @@ const taskLoops = new TaskLoops();
 
 const mailbox = serveMailbox(data.mailbox, (msg, postedAt) => {
   if (!taskLoops.intercept(msg)) handle(msg, postedAt);
-}, { idle: ahead, inLoop: data.channel !== undefined });
+}, { idle: ahead, ...(data.channel && { inLoop: { readable: () => channel?.readable() ?? false } }) });
 
 /** This thread's own connections, on a host whose call threads read their own calls. */
 let channel: ThreadChannel | undefined;
@@ -107,6 +107,8 @@ else {
   const own = data.channel;
   void ThreadChannel.listen(own, {
     key: (key) => clones.get(key)?.cells,
+    arrived: () => mailbox.worked(),
+    anyReadable: pager && ((fds) => pager.anyReadable(fds)),
     run: channelCall,
     after: (key) => {
       recycleAfter?.();

@@ -47,6 +47,10 @@ export interface ThreadCallDeps {
   after(key: string): void;
   /** Tells the main thread that its watchdog must look sooner. */
   wakeWatchdog(): void;
+  /** A call came (the thread's polling window learns how soon after it went idle). */
+  arrived(): void;
+  /** Whether any of these descriptors has data waiting, without waiting (the native pager's poll); none: it cannot tell. */
+  anyReadable?: (fds: Int32Array) => boolean;
 }
 
 export class ThreadChannel {
@@ -55,6 +59,8 @@ export class ThreadChannel {
   private readonly pool: Cells;
   private busy = false;
   private serial = 0n;
+  /** The descriptors of its connections, for readable(). */
+  private fds = new Int32Array(0);
   /** Never notified: a thread whose call the watchdog claimed waits here to be ended. */
   private readonly never = new Int32Array(new SharedArrayBuffer(4));
 
@@ -83,6 +89,18 @@ export class ThreadChannel {
     return { channel, port: (server.address() as { port: number }).port };
   }
 
+  /** Whether a connection has something to read now (a call, or its close): the thread polls this before it sleeps. */
+  readable(): boolean {
+    return this.fds.length > 0 && this.deps.anyReadable !== undefined && this.deps.anyReadable(this.fds);
+  }
+
+  private connectionsChanged(): void {
+    this.fds = Int32Array.from([...this.sockets].flatMap((s) => {
+      const fd = socketFd(s);
+      return fd === undefined ? [] : [fd];
+    }));
+  }
+
   /**
    * The thread takes work from its host (`true`) or is done with it: says `busy` or `free` on every connection, so
    * that the gateway sends its calls elsewhere meanwhile; those that come anyway are declined.
@@ -102,15 +120,20 @@ export class ThreadChannel {
       welcomed: () => {
         inode = socketInode(socket);
         this.sockets.add(socket);
+        this.connectionsChanged();
         if (this.busy) socket.write(encodeFrame(FrameType.busy, 0, new Uint8Array(0)));
       },
       call: (id, payload) => this.call(socket, inode, id, payload),
-      closed: () => this.sockets.delete(socket),
+      closed: () => {
+        this.sockets.delete(socket);
+        this.connectionsChanged();
+      },
     });
   }
 
   private call(socket: Socket, inode: bigint, id: number, payload: Uint8Array): void {
     if (socket.destroyed) return;
+    this.deps.arrived();
     const request = this.busy || socket.writableLength > 0 ? undefined : checkedRequest(payload);
     const key = request && `${request.tenant}.${request.name}@${request.digest}`;
     const held = key === undefined ? undefined : this.deps.key(key);

@@ -176,12 +176,12 @@ export interface IdleWork {
  * the steps of `idle` while no message waits, then polls and sleeps. Starts
  * on the next turn of the event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number; inLoop?: boolean } = {}): MailboxServer {
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number; inLoop?: LoopSources } = {}): MailboxServer {
   const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
   const calls = new CallFrameSlot(end.calls);
-  if (opts.inLoop) return serveInLoop(end, bell, postedAt, calls, handle, idle);
+  if (opts.inLoop) return serveInLoop(end, bell, postedAt, calls, handle, idle, opts.inLoop);
   const places = new Int32Array(end.spin.spinners);
   const window = new SpinWindow(end.spin.maxUs);
   let taken = 0;
@@ -226,7 +226,7 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
   };
   setImmediate(serve);
   // Idle work restarts before every sleep: nothing to kick.
-  return { kick: () => undefined };
+  return { kick: () => undefined, worked: () => undefined };
 }
 
 /** Node 20's V8 has `Atomics.waitAsync`; TypeScript's lib declares it from es2024 on. */
@@ -240,6 +240,14 @@ declare global {
 export interface MailboxServer {
   /** Work came from elsewhere than the mailbox (a thread's own connection): the idle steps start again. */
   kick(): void;
+  /** Such work arrived now: how soon after going idle, for the polling window. */
+  worked(): void;
+}
+
+/** What else wakes a thread that sleeps in its event loop: its sockets, which it can poll without waiting. */
+export interface LoopSources {
+  /** Whether any of its sockets has data waiting (false where it cannot tell). */
+  readable(): boolean;
 }
 
 /**
@@ -249,11 +257,39 @@ export interface MailboxServer {
  * call or a message that comes meanwhile waits for one step at most. It does not poll: its socket's call would not
  * be seen by a poll of the doorbell.
  */
-function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, calls: CallFrameSlot, handle: (msg: ToThread, postedAt: number) => void, idle: IdleWork | undefined): MailboxServer {
+function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, calls: CallFrameSlot, handle: (msg: ToThread, postedAt: number) => void, idle: IdleWork | undefined, sources: LoopSources): MailboxServer {
   let taken = 0;
   let stepping = false;
   let waiting = false;
+  const places = new Int32Array(end.spin.spinners);
+  const window = new SpinWindow(end.spin.maxUs);
+  /** When it went idle (epoch ms), until the next message or call; undefined while it works. */
+  let idleSince: number | undefined;
+  const worked = (at: number): void => {
+    if (idleSince === undefined) return;
+    window.observe(Math.max(0, (at - idleSince) * 1000));
+    idleSince = undefined;
+  };
+  /** Polls the doorbell and the sockets for at most `us` µs if a place to poll is free; true if either has something. */
+  const poll = (us: number): boolean => {
+    if (us <= 0) return false;
+    let place = 0;
+    while (place < places.length && Atomics.compareExchange(places, place, 0, end.id) !== 0) place++;
+    if (place === places.length) return false;
+    try {
+      const until = performance.now() + us / 1000;
+      for (let spins = 1; ; spins++) {
+        if (Atomics.load(bell, 0) !== taken) return true;
+        // A socket is asked every 16 spins (a system call each, about a µs), the clock every 64.
+        if ((spins & 15) === 0 && sources.readable()) return true;
+        if ((spins & 63) === 0 && performance.now() >= until) return false;
+      }
+    } finally {
+      Atomics.store(places, place, 0);
+    }
+  };
   const take = (): void => {
+    if (Atomics.load(bell, 0) !== taken) worked(postedAt[POSTED_AT]);
     for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
       const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);
       if (!msg) break;
@@ -268,6 +304,9 @@ function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, 
       setImmediate(step);
       return;
     }
+    idleSince ??= performance.timeOrigin + performance.now();
+    // Something came while polling: back through the loop (its poll reads the socket), then here again.
+    if (poll(window.us)) return kick();
     arm();
   };
   const arm = (): void => {
@@ -287,5 +326,5 @@ function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, 
     setImmediate(step);
   };
   kick();
-  return { kick };
+  return { kick, worked: () => worked(performance.timeOrigin + performance.now()) };
 }
