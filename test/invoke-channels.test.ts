@@ -30,6 +30,8 @@ beforeAll(async () => {
   expect((await deploy(fleet.url, 'stuck', slowModule(60_000))).status).toBe(201);
   // Warm before the counting subscription below exists: a call of a version nobody holds must find no responders to be placed.
   for (const name of ['echo', 'slow']) expect((await callFn(name)).status).toBe(200);
+  // Placed the same way; its call times out (3 s).
+  expect((await callFn('stuck')).status).toBe(504);
   admin = await connect(fleet.adminConnectOptions());
   // Not in the queue group: it sees every call sent through the broker, and answers none.
   admin.subscribe(Subjects.invoke('*', '*', '*'), {
@@ -118,7 +120,7 @@ describe('call channels', () => {
   it('a call over its limit read by a call thread: answered 504 once by its host, never sent again; the thread replaced and connected again', async () => {
     const ports = await threadPorts();
     for (const p of ports.values()) expect(p).toHaveLength(2);
-    // Placed first (through the broker), then over the channels.
+    // Over the channels once the gateway has seen it warm.
     await until('stuck to be called over a channel', async () => {
       const before = viaBroker;
       const res = await callFn('stuck');
