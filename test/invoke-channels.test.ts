@@ -20,17 +20,19 @@ let viaBroker = 0;
 beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: 2,
-    // A call's time limit of 3 s (10 s by default): the `stuck` function's calls time out well before the gateway's 15 s.
-    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2', FLURRY_CALL_TIMEOUT_MS: '3000' },
+    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2' },
     gatewayEnv: { FLURRY_HOST_TTL_S: '2' },
   });
   expect((await deploy(fleet.url, 'echo', guestProgram('echo'))).status).toBe(201);
   expect((await deploy(fleet.url, 'slow', slowModule(1500))).status).toBe(201);
-  // Busy for a minute: every call of it times out (the hosts' limit, 3 s).
+  // Busy for a minute, limited to 800 ms: every call of it times out, sooner than the gateway hedges a call (1 s)
+  // while a host looks lost on a loaded machine (a hedge goes through the broker too).
   expect((await deploy(fleet.url, 'stuck', slowModule(60_000))).status).toBe(201);
+  const limited = await fetch(`${fleet.url}/v1/functions/stuck`, { method: 'PATCH', body: JSON.stringify({ limits: { timeoutMs: 800 } }), headers: { 'content-type': 'application/json' } });
+  expect(limited.status, await limited.clone().text()).toBe(200);
   // Warm before the counting subscription below exists: a call of a version nobody holds must find no responders to be placed.
   for (const name of ['echo', 'slow']) expect((await callFn(name)).status).toBe(200);
-  // Placed the same way; its call times out (3 s).
+  // Placed the same way; its call times out.
   expect((await callFn('stuck')).status).toBe(504);
   admin = await connect(fleet.adminConnectOptions());
   // Not in the queue group: it sees every call sent through the broker, and answers none.
@@ -118,8 +120,11 @@ describe('call channels', () => {
   }, 60_000);
 
   it('a call over its limit read by a call thread: answered 504 once by its host, never sent again; the thread replaced and connected again', async () => {
-    const ports = await threadPorts();
-    for (const p of ports.values()) expect(p).toHaveLength(2);
+    // Every call thread up (the placing call above timed out on one: its replacement may still be starting).
+    const ports = await until('two call threads on each host', async () => {
+      const now = await threadPorts();
+      return [...now.values()].every((p) => p.length === 2) ? now : undefined;
+    }, 30_000);
     // Over the channels once the gateway has seen it warm.
     await until('stuck to be called over a channel', async () => {
       const before = viaBroker;
@@ -132,7 +137,7 @@ describe('call channels', () => {
       const before = viaBroker;
       const res = await callFn('stuck');
       expect(res.status).toBe(504);
-      expect(res.body).toContain('call exceeded 3000 ms');
+      expect(res.body).toContain('call exceeded 800 ms');
       await admin.flush();
       // Answered by the host, not sent again through the queue group.
       expect(viaBroker).toBe(before);
