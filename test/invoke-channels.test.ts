@@ -20,7 +20,7 @@ let viaBroker = 0;
 beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: 2,
-    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2' },
+    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2', FLURRY_CALL_THREADS: 'on' },
     gatewayEnv: { FLURRY_HOST_TTL_S: '2' },
   });
   expect((await deploy(fleet.url, 'echo', guestProgram('echo'))).status).toBe(201);

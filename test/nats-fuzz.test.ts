@@ -146,7 +146,7 @@ const api = gatewayApi(() => fleet.url);
 beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: 2,
-    hostEnv: { FLURRY_GUEST_THREADS: '3', FLURRY_HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' },
+    hostEnv: { FLURRY_GUEST_THREADS: '3', FLURRY_HEARTBEAT_MS: '200', LOG_LEVEL: 'warn', FLURRY_CALL_THREADS: 'on' },
     gatewayEnv: { LOG_LEVEL: 'warn' },
   });
   for (const [name, module] of [['echo', guestProgram('echo')], ['room', guestProgram('room')], ['slow-job', slowModule(600_000, 'run')], ['quick-job', slowModule(0, 'run')]] as const) {

@@ -119,6 +119,30 @@ export function spinPlaces(n: number): SharedArrayBuffer {
   return new SharedArrayBuffer(4 * n);
 }
 
+/**
+ * Polls for at most `us` µs in a place of `places` held under `id` (none free: false at once; the process's threads
+ * polling at once are bounded): true once `rang`, or, asked every 16 spins (a system call each, about a µs),
+ * `readable`. A thread terminated while polling keeps its place until its mailbox is closed.
+ */
+function pollInPlace(places: Int32Array, id: number, us: number, rang: () => boolean, readable?: () => boolean): boolean {
+  if (us <= 0) return false;
+  let place = 0;
+  while (place < places.length && Atomics.compareExchange(places, place, 0, id) !== 0) place++;
+  if (place === places.length) return false;
+  try {
+    // The clock read every 64 spins (well under a µs apart), not every spin: each performance.now() may box a
+    // heap number, and a 300 µs poll reading it each spin left the thread a scavenge every few polls.
+    const until = performance.now() + us / 1000;
+    for (let spins = 1; ; spins++) {
+      if (rang()) return true;
+      if (readable && (spins & 15) === 0 && readable()) return true;
+      if ((spins & 63) === 0 && performance.now() >= until) return false;
+    }
+  } finally {
+    Atomics.store(places, place, 0);
+  }
+}
+
 /** The main thread's end. */
 export class ThreadMailbox {
   private readonly port: MessagePort;
@@ -185,27 +209,8 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
   const places = new Int32Array(end.spin.spinners);
   const window = new SpinWindow(end.spin.maxUs);
   let taken = 0;
-  /**
-   * Polls the doorbell for at most `us` µs if a place to poll is free (the process's threads polling at once are
-   * bounded); true if it rang. A thread terminated while polling keeps its place until its mailbox is closed.
-   */
-  const poll = (us: number): boolean => {
-    if (us <= 0) return false;
-    let place = 0;
-    while (place < places.length && Atomics.compareExchange(places, place, 0, end.id) !== 0) place++;
-    if (place === places.length) return false;
-    try {
-      // The clock read every 64 spins (well under a µs apart), not every spin: each performance.now() may box a
-      // heap number, and a 300 µs poll reading it each spin left the thread a scavenge every few polls.
-      const until = performance.now() + us / 1000;
-      for (let spins = 1; ; spins++) {
-        if (Atomics.load(bell, 0) !== taken) return true;
-        if ((spins & 63) === 0 && performance.now() >= until) return false;
-      }
-    } finally {
-      Atomics.store(places, place, 0);
-    }
-  };
+  /** Polls the doorbell for at most `us` µs if a place to poll is free; true if it rang. */
+  const poll = (us: number): boolean => pollInPlace(places, end.id, us, () => Atomics.load(bell, 0) !== taken);
   const serve = (): void => {
     // A message that comes meanwhile waits for one step, not for all of them.
     while (Atomics.load(bell, 0) === taken && idle?.step());
@@ -271,23 +276,7 @@ function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, 
     idleSince = undefined;
   };
   /** Polls the doorbell and the sockets for at most `us` µs if a place to poll is free; true if either has something. */
-  const poll = (us: number): boolean => {
-    if (us <= 0) return false;
-    let place = 0;
-    while (place < places.length && Atomics.compareExchange(places, place, 0, end.id) !== 0) place++;
-    if (place === places.length) return false;
-    try {
-      const until = performance.now() + us / 1000;
-      for (let spins = 1; ; spins++) {
-        if (Atomics.load(bell, 0) !== taken) return true;
-        // A socket is asked every 16 spins (a system call each, about a µs), the clock every 64.
-        if ((spins & 15) === 0 && sources.readable()) return true;
-        if ((spins & 63) === 0 && performance.now() >= until) return false;
-      }
-    } finally {
-      Atomics.store(places, place, 0);
-    }
-  };
+  const poll = (us: number): boolean => pollInPlace(places, end.id, us, () => Atomics.load(bell, 0) !== taken, () => sources.readable());
   const take = (): void => {
     if (Atomics.load(bell, 0) !== taken) worked(postedAt[POSTED_AT]);
     for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
