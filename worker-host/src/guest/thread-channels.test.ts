@@ -262,6 +262,8 @@ describe('call threads reading their own calls', () => {
     const r = reply(answers[0]!);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error).toEqual({ code: 'timeout', message: 'call exceeded 300 ms' });
+    // Followed by busy: the gateway sends nothing more to it while its thread is ended.
+    expect(c.frames.map((f) => f.type).slice(-2)).toEqual([FrameType.reply, FrameType.busy]);
     expect(pool.ownCalls(KEY).running).toBe(0);
     // A replacement listens on a new port; the pool still runs calls from its host.
     await expect.poll(() => pool.threadPorts().length, { timeout: 10_000 }).toBe(2);

@@ -111,7 +111,9 @@ export class ThreadScheduler {
       // The descriptor is the call's socket as long as the thread is in that call (closing it needs the thread's
       // loop); the inode check guards against the thread having died meanwhile and the number being reused.
       if (fstatSync(call.fd, { bigint: true }).ino === call.inode) {
-        const frame = encodeFrame(FrameType.reply, call.frameId, encode(reply));
+        // Then `busy`: the gateway sends nothing more to this connection while the thread is being ended (a call it
+        // sent meanwhile would be lost with the connection and sent again through the broker).
+        const frame = Buffer.concat([encodeFrame(FrameType.reply, call.frameId, encode(reply)), encodeFrame(FrameType.busy, 0, new Uint8Array(0))]);
         answered = writeSync(call.fd, frame) === frame.length;
       }
     } catch {
