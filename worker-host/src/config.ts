@@ -95,7 +95,7 @@ function readCallChannel(r: EnvReader): HostConfig['callChannel'] {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) throw new ConfigError(`FLURRY_CALL_CHANNEL must be "off" or host:port, got "${value}"`);
   const advertise = r.optionalString('FLURRY_CALL_CHANNEL_ADVERTISE');
-  const threads = r.string('FLURRY_CALL_THREADS', 'off');
+  const threads = r.string('FLURRY_CALL_THREADS', 'on');
   if (threads !== 'on' && threads !== 'off') throw new ConfigError(`FLURRY_CALL_THREADS must be "on" or "off", got "${threads}"`);
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port, ...(advertise ? { advertise } : {}), threads: threads === 'on' };
 }
