@@ -9,6 +9,8 @@ import { LocalFleet } from '../infra/src/local-fleet.js';
 import { deploy, guestProgram } from './helpers/functions.js';
 import { until } from './helpers/gateway-api.js';
 import { slowModule } from './helpers/wat.js';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 
 let fleet: LocalFleet;
 let admin: NatsConnection;
@@ -18,13 +20,20 @@ let viaBroker = 0;
 beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: 2,
-    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2' },
+    hostEnv: { FLURRY_GUEST_THREADS: '2', FLURRY_HEARTBEAT_MS: '200', FLURRY_HOST_TTL_S: '2', FLURRY_CALL_THREADS: 'on' },
     gatewayEnv: { FLURRY_HOST_TTL_S: '2' },
   });
   expect((await deploy(fleet.url, 'echo', guestProgram('echo'))).status).toBe(201);
   expect((await deploy(fleet.url, 'slow', slowModule(1500))).status).toBe(201);
+  // Busy for a minute, limited to 800 ms: every call of it times out, sooner than the gateway hedges a call (1 s)
+  // while a host looks lost on a loaded machine (a hedge goes through the broker too).
+  expect((await deploy(fleet.url, 'stuck', slowModule(60_000))).status).toBe(201);
+  const limited = await fetch(`${fleet.url}/v1/functions/stuck`, { method: 'PATCH', body: JSON.stringify({ limits: { timeoutMs: 800 } }), headers: { 'content-type': 'application/json' } });
+  expect(limited.status, await limited.clone().text()).toBe(200);
   // Warm before the counting subscription below exists: a call of a version nobody holds must find no responders to be placed.
   for (const name of ['echo', 'slow']) expect((await callFn(name)).status).toBe(200);
+  // Placed the same way; its call times out.
+  expect((await callFn('stuck')).status).toBe(504);
   admin = await connect(fleet.adminConnectOptions());
   // Not in the queue group: it sees every call sent through the broker, and answers none.
   admin.subscribe(Subjects.invoke('*', '*', '*'), {
@@ -55,6 +64,35 @@ async function untilDirect(name: string, calls: number): Promise<Set<string>> {
   }, 60_000);
 }
 
+/** The ports each host's call threads read their own calls on now (asked as the gateway asks, with a token of the test's own). */
+async function threadPorts(): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const h of fleet.hosts) {
+    const reply = await call(admin, 'openCalls', Subjects.openCalls(String(h.ready.hostId)), { token: randomBytes(32) });
+    if (!reply.ok) throw new Error(reply.error.message);
+    out.set(String(h.ready.hostId), reply.threadPorts ?? []);
+  }
+  return out;
+}
+
+/** Local ports of this machine's established TCP sockets (IPv4 and IPv6): the server ends of the gateway's connections among them. */
+function establishedLocalPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 3 && f[3] === '01') ports.add(parseInt(f[1]!.split(':').pop()!, 16));
+    }
+  }
+  return ports;
+}
+
 describe('call channels', () => {
   it('calls skip the broker once the channels are open, and are answered as before', async () => {
     await untilDirect('echo', 4);
@@ -81,6 +119,41 @@ describe('call channels', () => {
     expect(decode(refused.data)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
   }, 60_000);
 
+  it('a call over its limit read by a call thread: answered 504 once by its host, never sent again; the thread replaced and connected again', async () => {
+    // Every call thread up (the placing call above timed out on one: its replacement may still be starting).
+    const ports = await until('two call threads on each host', async () => {
+      const now = await threadPorts();
+      return [...now.values()].every((p) => p.length === 2) ? now : undefined;
+    }, 30_000);
+    // Over the channels once the gateway has seen it warm.
+    await until('stuck to be called over a channel', async () => {
+      const before = viaBroker;
+      const res = await callFn('stuck');
+      expect(res.status).toBe(504);
+      await admin.flush();
+      return viaBroker === before ? true : undefined;
+    }, 60_000);
+    for (let i = 0; i < 3; i++) {
+      const before = viaBroker;
+      const res = await callFn('stuck');
+      expect(res.status).toBe(504);
+      expect(res.body).toContain('call exceeded 800 ms');
+      await admin.flush();
+      // Answered by the host, not sent again through the queue group.
+      expect(viaBroker).toBe(before);
+    }
+    // Threads were ended and replaced: the gateway has connections to the new threads' ports too.
+    const after = await until('every call thread of every host connected', async () => {
+      const now = await threadPorts();
+      const open = establishedLocalPorts();
+      const all = [...now.values()].flat();
+      return all.length === 4 && all.every((p) => open.has(p)) ? now : undefined;
+    }, 30_000);
+    expect([...after.values()].flat().filter((p) => [...ports.values()].flat().includes(p)).length).toBeLessThan(4);
+    // Calls still skip the broker.
+    await untilDirect('echo', 4);
+  }, 180_000);
+
   it('a host killed mid-call: the call is sent again through the queue group and answered by the other host', async () => {
     // Warm on both hosts: enough calls at once that the gateway spreads the function.
     await until('slow warm on both hosts', async () => {
@@ -106,4 +179,5 @@ describe('call channels', () => {
     // It went out over the channel and came back through the broker.
     expect(viaBroker).toBeGreaterThan(before);
   }, 180_000);
+
 });

@@ -17,6 +17,9 @@ import { deploy, guestProgram } from './helpers/functions.js';
 import { gatewayApi, json, jobRecord, until } from './helpers/gateway-api.js';
 import { finishedJob, submitJob } from './helpers/jobs.js';
 import { slowModule } from './helpers/wat.js';
+import { randomBytes } from 'node:crypto';
+import { connect as connectTcp } from 'node:net';
+import { call as natsCall, encodeFrame, FrameReader, FrameType, type Frame } from '@flurry/core';
 
 const SEED = Number(process.env.FLURRY_FUZZ_SEED ?? 20261206);
 const PER_SUBJECT = 200;
@@ -144,7 +147,7 @@ const api = gatewayApi(() => fleet.url);
 beforeAll(async () => {
   fleet = await LocalFleet.start({
     hosts: 2,
-    hostEnv: { FLURRY_GUEST_THREADS: '3', FLURRY_HEARTBEAT_MS: '200', LOG_LEVEL: 'warn' },
+    hostEnv: { FLURRY_GUEST_THREADS: '3', FLURRY_HEARTBEAT_MS: '200', LOG_LEVEL: 'warn', FLURRY_CALL_THREADS: 'on' },
     gatewayEnv: { LOG_LEVEL: 'warn' },
   });
   for (const [name, module] of [['echo', guestProgram('echo')], ['room', guestProgram('room')], ['slow-job', slowModule(600_000, 'run')], ['quick-job', slowModule(0, 'run')]] as const) {
@@ -300,5 +303,41 @@ describe('nats fuzz', () => {
     expect(await (await api('GET', `/v1/jobs/${quick.id}/clones/2/output`)).text()).toBe('done');
     const room = await api('GET', '/svc/room/state');
     expect(room.status, await room.clone().text()).toBe(200);
+
+    // Every host's grant names its three call threads' ports; each welcomes the token and closes on a bad frame.
+    for (const h of fleet.hosts) {
+      const hostId = String(h.ready.hostId);
+      const token = randomBytes(32);
+      const grant = await until(`${hostId}'s three call threads`, async () => {
+        const reply = await natsCall(nc, 'openCalls', Subjects.openCalls(hostId), { token });
+        return reply.ok && reply.threadPorts?.length === 3 ? reply : undefined;
+      }, 30_000);
+      if (!grant.ok) throw new Error('not granted');
+      for (const port of grant.threadPorts!) expect(await helloThenBadFrame(grant.host, port, token)).toEqual({ welcome: hostId, closed: true });
+    }
   }, 240_000);
 });
+
+/** Says the token to a call thread's port, then sends a frame of no known type: its welcome, and whether it then closed (within 5 s). */
+async function helloThenBadFrame(host: string, port: number, token: Uint8Array): Promise<{ welcome?: string; closed: boolean }> {
+  const socket = connectTcp({ host, port });
+  const reader = new FrameReader(1 << 20);
+  const frames: Frame[] = [];
+  socket.on('error', () => undefined);
+  const closed = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 5000);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  const welcomed = new Promise<void>((resolve) => socket.on('data', (chunk: Buffer) => {
+    frames.push(...reader.push(chunk));
+    if (frames.some((f) => f.type === FrameType.welcome)) resolve();
+  }));
+  socket.write(encodeFrame(FrameType.hello, 0, token));
+  await Promise.race([welcomed, closed]);
+  socket.write(encodeFrame(99 as FrameType, 0, new Uint8Array(3)));
+  const welcome = frames.find((f) => f.type === FrameType.welcome);
+  return { ...(welcome && { welcome: Buffer.from(welcome.payload).toString() }), closed: await closed };
+}

@@ -11,10 +11,17 @@
  * answered by a `reply` (an encoded InvokeReply) or `declined` (not taken
  * here: the caller sends it to the queue group) with the same id. Frames are
  * only framing: every payload is decoded and checked as a NATS message is.
+ *
+ * A call thread's own connection (OpenCallsReply.threadPorts) speaks the same
+ * frames, and two more from the host: `busy` (id 0, no payload) when the
+ * thread takes other work from its host (a job's clone, a warm, a call from
+ * the queue group) and calls sent to it meanwhile would be declined, and
+ * `free` when it is done with that work.
  */
+import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
-export const FrameType = { hello: 1, welcome: 2, call: 3, reply: 4, declined: 5 } as const;
+export const FrameType = { hello: 1, welcome: 2, call: 3, reply: 4, declined: 5, busy: 6, free: 7 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 export interface Frame {
@@ -122,4 +129,55 @@ export class FrameReader {
     }
     return frames;
   }
+}
+
+/** What the host end of a call connection does (answerCallConnection). */
+export interface CallConnectionEnd {
+  maxFrameBytes: number;
+  /** Said in the welcome. */
+  hostId: string;
+  /** A connection that has not said a token it admits by then is closed. */
+  helloTimeoutMs: number;
+  /** Whether a hello's token was granted. */
+  admits(token: Uint8Array): boolean;
+  /** After the welcome is written. */
+  welcomed?(): void;
+  /** A call frame after the welcome. */
+  call(id: number, payload: Uint8Array): void;
+  /** A frame that is not the protocol: the connection is closed after this. */
+  refused?(err: Error): void;
+  closed?(): void;
+}
+
+/**
+ * The host end of a call connection, the host's own channel or a call thread's: the first frame must be `hello`
+ * with a token `admits` takes, within `helloTimeoutMs` (then `welcome` with the host id); after it only calls;
+ * anything else, or a frame the reader refuses, closes the connection.
+ */
+export function answerCallConnection(socket: Socket, end: CallConnectionEnd): void {
+  const reader = new FrameReader(end.maxFrameBytes);
+  let authed = false;
+  const hello = setTimeout(() => socket.destroy(), end.helloTimeoutMs);
+  hello.unref();
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    clearTimeout(hello);
+    end.closed?.();
+  });
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      for (const frame of reader.push(chunk)) {
+        if (authed && frame.type === FrameType.call) end.call(frame.id, frame.payload);
+        else if (!authed && frame.type === FrameType.hello && end.admits(frame.payload)) {
+          authed = true;
+          clearTimeout(hello);
+          socket.write(encodeFrame(FrameType.welcome, 0, Buffer.from(end.hostId)));
+          end.welcomed?.();
+        } else throw new Error(authed ? `a frame of type ${frame.type} after the hello` : 'no valid token');
+      }
+    } catch (err) {
+      end.refused?.(err as Error);
+      socket.destroy();
+    }
+  });
 }

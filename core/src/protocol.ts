@@ -243,8 +243,13 @@ export interface OpenCallsRequest {
   token: Uint8Array;
 }
 
-/** Where the host takes direct calls. */
-export type OpenCallsReply = { ok: true; hostId: string; host: string; port: number } | { ok: false; error: WireError };
+/**
+ * Where the host takes direct calls: its own channel at `host:port`, and (optional) one port per call thread
+ * on the same `host`, each read by that thread itself (the same token, the same frames; docs/architecture.md,
+ * "Call threads that read their own calls"). Asked again with the same token, the host names its threads now
+ * (a thread replaced since has a new port).
+ */
+export type OpenCallsReply = { ok: true; hostId: string; host: string; port: number; threadPorts?: number[] } | { ok: false; error: WireError };
 
 export interface SnapshotRequest {
   requestId: string;

@@ -122,7 +122,7 @@ const invokeReply = z.discriminatedUnion('ok', [
 
 const openCallsRequest = z.object({ token: bytes.refine((t) => t.length === 32, 'a token is 32 bytes') });
 const openCallsReply = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), hostId: str, host: str, port: z.number().int().min(1).max(65535) }),
+  z.object({ ok: z.literal(true), hostId: str, host: str, port: z.number().int().min(1).max(65535), threadPorts: z.array(z.number().int().min(1).max(65535)).max(256).optional() }),
   failed,
 ]);
 

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import {
-  encodeFrame, encodeReply, FrameReader, FrameType, parseTraceparent, refusal, requestOrRefusal, splitCallPayload, toWireError, writeFrame,
+  answerCallConnection, encodeFrame, encodeReply, FrameType, parseTraceparent, refusal, requestOrRefusal, splitCallPayload, toWireError, writeFrame,
   type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
 } from '@flurry/core';
 
@@ -31,6 +31,8 @@ export interface CallChannelsDeps {
   /** Answers a call, or undefined when its version is not served here now. */
   take(req: InvokeRequest, trace: TraceContext | undefined): Promise<InvokeReply> | undefined;
   log: Logger;
+  /** Call threads that read their own calls: given each token granted, their ports named in the grant. */
+  threads?: { grant(digest: Uint8Array): void; ports(): number[] };
 }
 
 export class CallChannels {
@@ -61,13 +63,20 @@ export class CallChannels {
     return channels;
   }
 
-  /** Takes the gateway's token; the gateway then connects to the address answered. */
+  /**
+   * Takes the gateway's token; the gateway then connects to the address answered, and to each call thread's
+   * port (the same host). Asked again with the same token, it names the threads' ports now.
+   */
   grant(token: Uint8Array): OpenCallsReply {
-    const id = digest(token);
+    const hashed = createHash('sha256').update(token).digest();
+    const id = hashed.toString('hex');
     this.tokens.delete(id);
     this.tokens.add(id);
     if (this.tokens.size > MAX_TOKENS) this.tokens.delete(this.tokens.values().next().value!);
-    return { ok: true, hostId: this.deps.hostId, ...this.address };
+    const { threads } = this.deps;
+    if (!threads) return { ok: true, hostId: this.deps.hostId, ...this.address };
+    threads.grant(hashed);
+    return { ok: true, hostId: this.deps.hostId, ...this.address, threadPorts: threads.ports() };
   }
 
   /** Stops listening and closes every connection: calls not yet answered fail over to the queue group. */
@@ -78,31 +87,14 @@ export class CallChannels {
   }
 
   private accept(socket: Socket): void {
-    const { log, maxFrameBytes } = this.deps;
+    const { log, maxFrameBytes, hostId } = this.deps;
     this.sockets.add(socket);
-    const reader = new FrameReader(maxFrameBytes);
-    let authed = false;
-    const hello = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
-    hello.unref();
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(hello);
-      this.sockets.delete(socket);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        for (const frame of reader.push(chunk)) {
-          if (authed && frame.type === FrameType.call) this.call(socket, frame.id, frame.payload);
-          else if (!authed && frame.type === FrameType.hello && this.tokens.has(digest(frame.payload))) {
-            authed = true;
-            clearTimeout(hello);
-            socket.write(encodeFrame(FrameType.welcome, 0, Buffer.from(this.deps.hostId)));
-          } else throw new Error(authed ? `a frame of type ${frame.type} after the hello` : 'no valid token');
-        }
-      } catch (err) {
-        log.warn({ remote: socket.remoteAddress, err: (err as Error).message }, 'call channel closed: not the protocol');
-        socket.destroy();
-      }
+    answerCallConnection(socket, {
+      maxFrameBytes, hostId, helloTimeoutMs: HELLO_TIMEOUT_MS,
+      admits: (token) => this.tokens.has(digest(token)),
+      call: (id, payload) => this.call(socket, id, payload),
+      refused: (err) => log.warn({ remote: socket.remoteAddress, err: err.message }, 'call channel closed: not the protocol'),
+      closed: () => this.sockets.delete(socket),
     });
   }
 

@@ -16,11 +16,17 @@ describe('loadHostConfig', () => {
   });
 
   it('takes the call channel address from FLURRY_CALL_CHANNEL (loopback, any port, by default; off turns it off), refusing one without a port', () => {
-    expect(loadHostConfig({}).callChannel).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(loadHostConfig({}).callChannel).toEqual({ host: '127.0.0.1', port: 0, threads: true });
     expect(loadHostConfig({ FLURRY_CALL_CHANNEL: 'off' }).callChannel).toBeUndefined();
-    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '0.0.0.0:7001', FLURRY_CALL_CHANNEL_ADVERTISE: 'h1.internal' }).callChannel).toEqual({ host: '0.0.0.0', port: 7001, advertise: 'h1.internal' });
-    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '[::1]:7001' }).callChannel).toEqual({ host: '::1', port: 7001 });
+    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '0.0.0.0:7001', FLURRY_CALL_CHANNEL_ADVERTISE: 'h1.internal' }).callChannel).toEqual({ host: '0.0.0.0', port: 7001, advertise: 'h1.internal', threads: true });
+    expect(loadHostConfig({ FLURRY_CALL_CHANNEL: '[::1]:7001' }).callChannel).toEqual({ host: '::1', port: 7001, threads: true });
     for (const bad of ['7001', 'host', 'h:99999', 'h:']) expect(() => loadHostConfig({ FLURRY_CALL_CHANNEL: bad }), bad).toThrow(/FLURRY_CALL_CHANNEL/);
+  });
+
+  it('lets the call threads read their own calls unless FLURRY_CALL_THREADS is off, refusing another value', () => {
+    expect(loadHostConfig({ FLURRY_CALL_THREADS: 'off' }).callChannel).toEqual({ host: '127.0.0.1', port: 0, threads: false });
+    expect(loadHostConfig({ FLURRY_CALL_THREADS: 'on' }).callChannel?.threads).toBe(true);
+    for (const bad of ['yes', '1', 'OFF']) expect(() => loadHostConfig({ FLURRY_CALL_THREADS: bad }), bad).toThrow(/FLURRY_CALL_THREADS/);
   });
 
   it('takes round 0\'s longest wait for the instance\'s requests from FLURRY_MIGRATION_YIELD_MAX_MS (32 ms by default, 0: none), refusing a bad one', () => {

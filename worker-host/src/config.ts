@@ -47,7 +47,7 @@ export interface HostConfig {
   /** Where /metrics is served (FLURRY_METRICS_PORT, FLURRY_METRICS_LISTEN); none: metrics are not served. */
   metrics?: MetricsListenerOptions;
   /** Where the gateway's direct call channels connect (FLURRY_CALL_CHANNEL, FLURRY_CALL_CHANNEL_ADVERTISE); none: calls come only through the broker. */
-  callChannel?: { host: string; port: number; advertise?: string };
+  callChannel?: { host: string; port: number; advertise?: string; threads: boolean };
   logLevel: string;
 }
 
@@ -98,7 +98,9 @@ function readCallChannel(r: EnvReader): HostConfig['callChannel'] {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) throw new ConfigError(`FLURRY_CALL_CHANNEL must be "off" or host:port, got "${value}"`);
   const advertise = r.optionalString('FLURRY_CALL_CHANNEL_ADVERTISE');
-  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port, ...(advertise ? { advertise } : {}) };
+  const threads = r.string('FLURRY_CALL_THREADS', 'on');
+  if (threads !== 'on' && threads !== 'off') throw new ConfigError(`FLURRY_CALL_THREADS must be "on" or "off", got "${threads}"`);
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port, ...(advertise ? { advertise } : {}), threads: threads === 'on' };
 }
 
 /** A host's id: FLURRY_HOST_ID, else the one its NATS user names; the two must agree (its permissions are for that id). */

@@ -131,6 +131,8 @@ export class WorkerHost {
       },
       log: hostLog,
       pager: pager.mode === 'userfaultfd' ? 'native' : 'portable',
+      // Call threads read the gateway's calls themselves beside the host's own channel (FLURRY_CALL_THREADS).
+      ...(config.callChannel?.threads && { threadChannels: { listenHost: config.callChannel.host, hostId: id, maxFrameBytes: channelFrameLimit(maxPayload(fabric.nc)) } }),
     });
     const metrics = new HostMetrics(fabric.link);
     const host = new WorkerHost(config, hostLog, fabric, pool, budget, id, pager.mode, metrics);
@@ -141,6 +143,7 @@ export class WorkerHost {
       host.callChannels = await CallChannels.start({
         hostId: id, listen: { host: listenHost, port }, ...(advertise ? { advertise } : {}), maxFrameBytes: channelFrameLimit(maxPayload(fabric.nc)),
         take: (req, trace) => host.functions.take(req, trace), log: hostLog,
+        threads: { grant: (digest) => pool.grantToken(digest), ports: () => pool.threadPorts() },
       });
     }
     await host.register();

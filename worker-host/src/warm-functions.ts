@@ -9,7 +9,7 @@ import {
   decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError, traceOf,
   type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type TraceContext, type WarmFunction,
 } from '@flurry/core';
-import { GuestCallError, GuestPool } from './guest/guest-pool.js';
+import { GuestCallError, GuestPool, type ChannelLogs } from './guest/guest-pool.js';
 import type { GuestLogPublisher } from './guest-log-publisher.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { fetchModule } from './module-store.js';
@@ -49,7 +49,9 @@ export class WarmFunctions {
   private calls = 0;
   private idle?: () => void;
 
-  constructor(private readonly deps: WarmFunctionsDeps) {}
+  constructor(private readonly deps: WarmFunctionsDeps) {
+    deps.pool.onChannelLogs((logs) => this.published(logs, logs.requestId, logs.tenant, logs.name, undefined));
+  }
 
   /** The guest pool's key of a warm function version. */
   static key(tenant: string, name: string, digest: string): string {
@@ -60,18 +62,23 @@ export class WarmFunctions {
     return [...this.warm.values()].map(({ tenant, name, digest }) => ({ tenant, name, digest }));
   }
 
-  /** Invocations being answered here now. */
+  /** Invocations being answered here now (those the guest threads read from their own connections too). */
   get inFlight(): number {
-    return this.calls;
+    let own = 0;
+    for (const w of this.warm.values()) own += this.deps.pool.ownCalls(w.key).running;
+    return this.calls + own;
   }
 
   /** Resolves once no invocation is in flight, or at `deadline`. */
   async settled(deadline: number): Promise<void> {
-    if (this.calls === 0) return;
-    await Promise.race([
-      new Promise<void>((resolve) => (this.idle = resolve)),
-      new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
-    ]);
+    if (this.calls > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => (this.idle = resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
+      ]);
+    }
+    // The calls threads read themselves end without telling this thread: looked at every 10 ms.
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Warms a function version here (one attempt at a time per version); also used by service instances. */
@@ -100,7 +107,10 @@ export class WarmFunctions {
       this.warm.set(key, entry);
       budget.evictable(GuestPool.snapshotHolding(key), {
         // Idle: no call running and no service instance cloned from it (evicting would destroy them).
-        idleSince: () => (entry.calls === 0 && !pool.instances().some((i) => i.key === key) ? entry.lastUsed : undefined),
+        idleSince: () => {
+          const own = pool.ownCalls(key);
+          return entry.calls === 0 && own.running === 0 && !pool.instances().some((i) => i.key === key) ? Math.max(entry.lastUsed, own.lastEnded) : undefined;
+        },
         evict: () => void this.evict(entry, 'memory budget'),
       });
       await fabric.nc.flush();
@@ -124,6 +134,7 @@ export class WarmFunctions {
 
   private serveCalls(w: WarmEntry): void {
     const { hostId, log } = this.deps;
+    this.deps.pool.setServed(w.key, true);
     w.sub ??= serve(this.deps.fabric.nc, 'invoke', Subjects.invoke(w.tenant, w.name, w.digest), (req, msg) => this.invoke(req, w.key, traceOf(msg)), {
       queue: InvokeQueue, log, hostId,
     });
@@ -131,6 +142,8 @@ export class WarmFunctions {
 
   /** Leaves every invoke queue group: new function calls go to the other hosts. */
   async stopServing(): Promise<void> {
+    // First, and at once: the guest threads decline calls of their own connections from now on.
+    for (const w of this.warm.values()) this.deps.pool.setServed(w.key, false);
     await Promise.all([...this.warm.values()].map(async (w) => {
       const sub = w.sub;
       w.sub = undefined;
@@ -153,12 +166,7 @@ export class WarmFunctions {
     if (entry) entry.calls++;
     try {
       const result = await this.deps.pool.handle(key, { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }, req.requestId, req.limits);
-      this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, result);
-      if (result.logs.length > 0 || result.droppedLogLines > 0) {
-        const glog = log.child({ requestId: req.requestId, fn: `${req.tenant}/${req.name}`, ...(trace ? { traceId: trace.traceId } : {}) });
-        for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
-        if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
-      }
+      this.published(result, req.requestId, req.tenant, req.name, trace);
       return { ok: true, status: result.status, headers: result.headers, body: result.body, hostId, durationMs: result.durationMs };
     } catch (err) {
       if (err instanceof GuestCallError) this.deps.guestLogs.publish(req.tenant, { kind: 'function', name: req.name }, req.requestId, err);
@@ -172,6 +180,15 @@ export class WarmFunctions {
       }
       if (this.calls === 0) this.idle?.();
     }
+  }
+
+  /** A call's guest logs: published for their owner, and logged here. */
+  private published(result: Pick<ChannelLogs, 'logs' | 'droppedLogLines'>, requestId: string, tenant: string, name: string, trace: TraceContext | undefined): void {
+    this.deps.guestLogs.publish(tenant, { kind: 'function', name }, requestId, result);
+    if (result.logs.length === 0 && result.droppedLogLines === 0) return;
+    const glog = this.deps.log.child({ requestId, fn: `${tenant}/${name}`, ...(trace ? { traceId: trace.traceId } : {}) });
+    for (const line of result.logs) glog[line.level]({ guest: true }, line.message);
+    if (result.droppedLogLines > 0) glog.warn({ dropped: result.droppedLogLines }, 'guest log lines dropped');
   }
 
   /** Drops warm versions that were redeployed or deleted, from the functions bucket's updates. */
@@ -196,6 +213,7 @@ export class WarmFunctions {
 
   private async evict(w: WarmEntry, reason: string): Promise<void> {
     this.warm.delete(w.key);
+    this.deps.pool.setServed(w.key, false);
     await w.sub?.drain().catch(() => undefined);
     this.deps.pool.evict(w.key);
     this.deps.onChange();

@@ -2621,6 +2621,33 @@ static napi_value js_closeFd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* anyReadable(fds: Int32Array) -> boolean: whether any of the descriptors has
+ * data to read or is closed, without waiting (poll with a timeout of 0). A
+ * call thread that reads its own connections polls its sockets with it before
+ * it sleeps in its event loop, as the others poll their doorbell. */
+static napi_value js_anyReadable(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  napi_typedarray_type type;
+  size_t n;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, argv[0], &type, &n, &data, &ab, &off) != napi_ok || type != napi_int32_array)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "fds must be an Int32Array");
+  struct pollfd pf[64];
+  if (n > 64) n = 64;
+  const int32_t *fds = data;
+  for (size_t i = 0; i < n; i++) {
+    pf[i].fd = fds[i];
+    pf[i].events = POLLIN;
+    pf[i].revents = 0;
+  }
+  int r = poll(pf, (nfds_t)n, 0);
+  napi_value out;
+  napi_get_boolean(env, r > 0, &out);
+  return out;
+}
+
 /* mapSnapshotPrivate(memory, fd, length): mmap(fd) MAP_PRIVATE|MAP_FIXED over
  * [base, base + length). length must be page-aligned, within the memory's
  * current size and within the file (past its end reads SIGBUS). */
@@ -2914,6 +2941,7 @@ NAPI_MODULE_INIT() {
   EXPORT_FN(memfdSeal);
   EXPORT_FN(fdSize);
   EXPORT_FN(closeFd);
+  EXPORT_FN(anyReadable);
   EXPORT_FN(mapSnapshotPrivate);
   EXPORT_FN(resetMemory);
   EXPORT_FN(populateRead);

@@ -23,14 +23,19 @@ import type { SnapshotImage } from './snapshot-image.js';
 import { snapshotHolding, SnapshotTable } from './snapshot-table.js';
 import { taskStepsTo, type TaskSource } from './task-source.js';
 import { ownCopy, type ToThread } from './thread-messages.js';
-import { ThreadScheduler } from './thread-scheduler.js';
+import { ThreadScheduler, type ThreadChannelOptions } from './thread-scheduler.js';
+import { cells, KEY, newKeyCells, type Cells } from './thread-call-cells.js';
+import type { FromThread } from './thread-messages.js';
 
 export { GuestCallError, type CallResult, type GuestLimits, type GuestLogLine, type HttpRequestData, type PagerMode, type WarmInfo } from './call-types.js';
 export type { HeldRequest, InstanceInfo } from './persistent-instances.js';
 export type { MigrationFinal, MigrationRound } from './instance-migration.js';
 export type { MigrationMode } from './migration-ops.js';
 export type { RemoteSnapshot } from './remote-snapshot.js';
-export { MAX_QUEUED_CALLS } from './thread-scheduler.js';
+export { MAX_QUEUED_CALLS, type ThreadChannelOptions } from './thread-scheduler.js';
+
+/** What a call read by a guest thread from its own connection logged (GuestPool.onChannelLogs). */
+export type ChannelLogs = Extract<FromThread, { type: 'channel-logs' }>;
 
 /** The pager mode asked for, or the best this machine has; refuses 'native' where it cannot work. */
 function choosePager(wanted: PagerMode | undefined): { mode: PagerMode; pager?: NativePager } {
@@ -48,6 +53,10 @@ export class GuestPool {
   private readonly persistent: PersistentInstances;
   private readonly migrations: InstanceMigrationSteps;
   private closing: Promise<void> | undefined;
+  /** Each key's shared cells for the calls threads read themselves: whether it is served, when such a call last ended. */
+  private readonly keyCells = new Map<string, { id: number; buffer: SharedArrayBuffer; cells: Cells }>();
+  private nextKeyId = 1;
+  private channelLogs: ((logs: ChannelLogs) => void) | undefined;
 
   private constructor(
     private readonly limits: GuestLimits,
@@ -58,6 +67,7 @@ export class GuestPool {
     maxGuestMemoryBytes: number | undefined,
     budget: MemoryBudget | undefined,
     maxInstanceThreads: number,
+    channels: ThreadChannelOptions | undefined,
   ) {
     this.scheduler = new ThreadScheduler(limits, pager, native, maxInstanceThreads, log, {
       callThreadStarted: (thread) => this.snapshots.loadAll(thread),
@@ -65,8 +75,12 @@ export class GuestPool {
       snapshotDropped: (thread, snapshotId) => this.snapshots.dropped(thread, snapshotId),
       snapshotOrphaned: (snapshot) => this.snapshots.freeMemory(snapshot.memory),
       instancesLost: (thread, reason) => this.persistent.lostWith(thread, reason),
-    });
-    this.snapshots = new SnapshotTable(this.scheduler, limits, native, maxGuestMemoryBytes, budget);
+      channelLogs: (logs) => this.channelLogs?.(logs),
+    }, channels);
+    this.snapshots = new SnapshotTable(this.scheduler, limits, native, maxGuestMemoryBytes, budget, channels && ((key) => {
+      const { id, buffer } = this.cellsOf(key);
+      return { id, buffer };
+    }));
     this.persistent = new PersistentInstances(this.scheduler, this.snapshots, limits, budget, log);
     this.migrations = new InstanceMigrationSteps(this.persistent, budget);
   }
@@ -83,12 +97,14 @@ export class GuestPool {
     budget?: MemoryBudget;
     /** FLURRY_INSTANCE_THREADS: most threads holding instances, started as needed (default from the machine's memory). */
     instanceThreads?: number;
+    /** Call threads that read their own calls (thread-channel.ts): each listens on a free port of `listenHost`. */
+    threadChannels?: ThreadChannelOptions;
   }): Promise<GuestPool> {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`a guest pool needs at least one thread, got ${opts.threads}`);
     const instanceThreads = opts.instanceThreads ?? defaultInstanceThreads(totalmem(), opts.budget?.budgetBytes ?? totalmem() / 2);
     if (!Number.isInteger(instanceThreads) || instanceThreads < 0) throw new RangeError(`instance threads must be a whole number, got ${instanceThreads}`);
     const { mode, pager } = choosePager(opts.pager);
-    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget, instanceThreads);
+    const pool = new GuestPool(opts.limits, opts.log, mode, pager, opts.maxGuestMemoryBytes, opts.budget, instanceThreads, opts.threadChannels);
     try {
       await pool.scheduler.start(opts.threads);
     } catch (err) {
@@ -103,9 +119,49 @@ export class GuestPool {
     return snapshotHolding(key);
   }
 
-  /** Calls in flight (warms included). */
+  /** Calls in flight (warms included, and the calls threads read from their own connections). */
   get running(): number {
-    return this.scheduler.running;
+    return this.scheduler.running + this.scheduler.ownCalls();
+  }
+
+  // Calls that call threads read from their own connections (thread-channel.ts).
+
+  /** Lets the call threads take connections that say this token (its sha256, as the host's own channel keeps it). */
+  grantToken(digest: Uint8Array): void {
+    this.scheduler.grantToken(digest);
+  }
+
+  /** The ports the call threads read their own calls on now (none unless the pool was started with threadChannels). */
+  threadPorts(): number[] {
+    return this.scheduler.threadPorts();
+  }
+
+  /** Whether call threads may answer calls of `key` from their own connections (the host serves that version now). */
+  setServed(key: string, served: boolean): void {
+    Atomics.store(this.cellsOf(key).cells, KEY.served, served ? 1n : 0n);
+  }
+
+  /** Calls of `key` that threads read themselves and run now, and when the last one ended (epoch ms; 0: none yet). */
+  ownCalls(key: string): { running: number; lastEnded: number } {
+    const held = this.keyCells.get(key);
+    if (!held) return { running: 0, lastEnded: 0 };
+    return { running: this.scheduler.ownCalls(held.id), lastEnded: Number(Atomics.load(held.cells, KEY.lastEnded)) };
+  }
+
+  /** Tells `listener` what each call read by a thread from its own connection logged (only calls that logged). */
+  onChannelLogs(listener: (logs: ChannelLogs) => void): void {
+    this.channelLogs = listener;
+  }
+
+  /** `key`'s shared cells, made on first use. */
+  private cellsOf(key: string): { id: number; buffer: SharedArrayBuffer; cells: Cells } {
+    let held = this.keyCells.get(key);
+    if (!held) {
+      const buffer = newKeyCells();
+      held = { id: this.nextKeyId++, buffer, cells: cells(buffer) };
+      this.keyCells.set(key, held);
+    }
+    return held;
   }
 
   /** Calls waiting for a free thread. */

@@ -4,15 +4,15 @@
  * guest errors are answered as `failed`; they never end the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { WireError } from '@flurry/core';
+import type { InvokeReply, InvokeRequest, WireError } from '@flurry/core';
 import { PAGE_SIZE, WASM_PAGE_SIZE } from '@flurry/core/basics';
 import { loadNativePager } from '../native/pager.js';
-import { CallContext } from './call-context.js';
+import { CallContext, type RequestHead } from './call-context.js';
 import { CurrentCall } from './current-call.js';
 import { guestWireError } from './guest-failure.js';
 import { outcome } from './call-outcome.js';
 import { buildImportObject, hostFunctions } from './import-object.js';
-import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone } from './instance.js';
+import { CloneFactory, makeWarmParent, runEntry, runOnRestore, runPersistentEntry, takeSnapshot, type Clone, type EntryPoint } from './instance.js';
 import { applyPages, DirtyTracker, growAtLeast, hashMemory, readGlobals, writeGlobals, zeroUnreceived, type MigrationOpResult } from './migration-ops.js';
 import { MemoryPool } from './memory-pool.js';
 import { RegistrationSlot } from './registration-slot.js';
@@ -20,6 +20,8 @@ import { TaskLoops } from './task-loop.js';
 import type { MemoryStats } from './snapshot-memory.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { serveMailbox } from './thread-mailbox.js';
+import { cells, type Cells } from './thread-call-cells.js';
+import { ThreadChannel } from './thread-channel.js';
 import { AheadWork } from './ahead-work.js';
 import { collectGarbage } from '../collect-garbage.js';
 
@@ -35,7 +37,7 @@ const current = new CurrentCall();
 const memoryPool = new MemoryPool(pager, limits.pooledMemories);
 const host = hostFunctions(current);
 /** By key: the snapshot's id and its factory (the compiled clone module, its import object and the memory restorer). */
-const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string }>();
+const clones = new Map<string, { snapshotId: number; factory: CloneFactory; stackPointer?: string; cells?: { id: number; cells: Cells } }>();
 /** What the thread makes ahead between messages: only the key served or loaded last keeps a spare, so spares cost one instance per thread. */
 const ahead = new AheadWork(memoryPool);
 /**
@@ -59,12 +61,25 @@ const instances = new Map<string, LiveInstance>();
 
 const taskLoops = new TaskLoops();
 
-serveMailbox(data.mailbox, (msg, postedAt) => {
+const mailbox = serveMailbox(data.mailbox, (msg, postedAt) => {
   if (!taskLoops.intercept(msg)) handle(msg, postedAt);
-}, { idle: ahead });
+}, { idle: ahead, ...(data.channel && { inLoop: { readable: () => channel?.readable() ?? false } }) });
+
+/** This thread's own connections, on a host whose call threads read their own calls. */
+let channel: ThreadChannel | undefined;
+
+/**
+ * Work from the host that makes this thread's connections say `busy` until it is answered: an init, a job's clone
+ * or reduce — work of seconds, during which calls sent here would wait. A function call from the queue group
+ * (`handle`) does not: it is as short as the calls of the connections, which wait for it as they wait for each
+ * other, and two frames to every connection per such call cost the gateways a wake-up each.
+ */
+const busyWith = (msg: ToThread): boolean => msg.type === 'warm' || (msg.type === 'call' && msg.entry !== 'handle');
+const JOB_ENDS = new Set<FromThread['type']>(['warmed', 'result', 'failed']);
 
 /** `postedAt`: when the pool posted the latest message (its clock), reported with a call's timings. */
 function handle(msg: ToThread, postedAt?: number): void {
+  if (channel && busyWith(msg)) channel.setBusy(true);
   switch (msg.type) {
     case 'warm':
       return warm(msg);
@@ -87,14 +102,34 @@ function handle(msg: ToThread, postedAt?: number): void {
   }
 }
 // Jobs come only after this: the time spent loading this script is not counted against the first job's limit.
-port.postMessage({ type: 'ready' } satisfies FromThread);
+if (!data.channel) port.postMessage({ type: 'ready' } satisfies FromThread);
+else {
+  const own = data.channel;
+  void ThreadChannel.listen(own, {
+    key: (key) => clones.get(key)?.cells,
+    arrived: () => mailbox.worked(),
+    anyReadable: pager && ((fds) => pager.anyReadable(fds)),
+    run: channelCall,
+    after: (key) => {
+      recycleAfter?.();
+      recycleAfter = undefined;
+      const factory = clones.get(key)?.factory;
+      if (factory) prepareSpare(factory);
+      mailbox.kick();
+    },
+    wakeWatchdog: () => post({ type: 'channel-deadline' }),
+  }).then(({ channel: listening, port: listenPort }) => {
+    channel = listening;
+    port.postMessage({ type: 'ready', port: listenPort } satisfies FromThread);
+  });
+}
 
 function load(msg: Extract<ToThread, { type: 'load' }>): void {
   forget(msg.key);
   // Cannot fail: the pool checked the clone variant's imports, and sends cow and lazy snapshots only to threads
   // that loaded the native pager.
   const factory = new CloneFactory(msg.clone, buildImportObject(msg.clone, host), msg.snapshot, pager, { pool: memoryPool, maximumPages: msg.maximumPages, module: msg.moduleDigest, instancesReusable: msg.instancesReusable === true });
-  clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer });
+  clones.set(msg.key, { snapshotId: msg.snapshotId, factory, stackPointer: msg.stackPointer, ...(msg.cells && { cells: { id: msg.cells.id, cells: cells(msg.cells.buffer) } }) });
   // A new snapshot is about to be forked: its first clone's instance is made ahead while no message waits.
   prepareSpare(factory);
 }
@@ -115,6 +150,7 @@ function forget(key: string): void {
 
 function post(msg: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
+  if (channel && JOB_ENDS.has(msg.type)) channel.setBusy(false);
 }
 
 function warm(msg: Extract<ToThread, { type: 'warm' }>): void {
@@ -147,7 +183,25 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void
   if (!factory) return post({ type: 'failed', id: msg.id, error: { code: 'not_found', message: `${msg.key} is not warm on this thread` }, logs: [], droppedLogLines: 0 });
   const callLimits = msg.maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes: msg.maxOutputBytes };
   if (msg.entry === 'run_task') return taskLoops.run(msg, { factory, current, registrationSlot, limits: callLimits, post }, () => prepareSpare(factory), handle);
-  const context = new CallContext(msg.input, msg.request, callLimits, msg.entry === 'run' ? progressPoster(msg.id) : undefined);
+  const ran = runClone(factory, msg.entry, msg.args, msg.input, msg.request, callLimits, msg.entry === 'run' ? progressPoster(msg.id) : undefined, (startMs) => {
+    if (msg.notifyStart) post({ type: 'started', id: msg.id, startMs });
+  }, postedAt, receivedAt);
+  const logs = { logs: ran.context.logs.lines, droppedLogLines: ran.context.logs.dropped };
+  if (ran.error || !ran.memory) post({ type: 'failed', id: msg.id, error: ran.error ?? { code: 'internal', message: 'the clone was not made' }, ...logs });
+  else {
+    const body = ran.context.output.take();
+    post({ type: 'result', id: msg.id, status: ran.context.status, headers: ran.context.headers, body, durationMs: ran.durationMs, startMs: ran.startMs, memory: ran.memory, progress: ran.context.progress, ...logs }, [body.buffer as ArrayBuffer]);
+  }
+  ran.recycle();
+  prepareSpare(factory);
+}
+
+/** One entry point in a fresh clone of `factory`'s snapshot; `recycle` gives the clone back to the factory once the answer is out. */
+function runClone(
+  factory: CloneFactory, entry: EntryPoint, args: number[], input: Uint8Array, request: RequestHead | undefined, callLimits: typeof limits,
+  onProgress: ((done: number, total: number) => void) | undefined, onStart: (startMs: number) => void, postedAt?: number, receivedAt?: number,
+): { context: CallContext; error?: WireError; memory?: MemoryStats; durationMs: number; startMs: number; recycle(): void } {
+  const context = new CallContext(input, request, callLimits, onProgress);
   current.begin(context);
   const started = performance.now();
   let startMs = 0;
@@ -159,9 +213,9 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void
     clone = factory.instantiate(current.memory);
     createdAt = performance.timeOrigin + performance.now();
     registrationSlot.set(clone.restored.registration);
-    status = runEntry(clone.instance, msg.entry, msg.args, () => {
+    status = runEntry(clone.instance, entry, args, () => {
       startMs = performance.now() - started;
-      if (msg.notifyStart) post({ type: 'started', id: msg.id, startMs });
+      onStart(startMs);
     });
   } catch (error) {
     thrown = { error };
@@ -177,15 +231,25 @@ function call(msg: Extract<ToThread, { type: 'call' }>, postedAt?: number): void
   } finally {
     registrationSlot.set(undefined);
   }
-  const logs = { logs: context.logs.lines, droppedLogLines: context.logs.dropped };
   const error = outcome(context, thrown, status);
-  if (error || !memory) post({ type: 'failed', id: msg.id, error: error ?? { code: 'internal', message: 'the clone was not made' }, ...logs });
-  else {
-    const body = context.output.take();
-    post({ type: 'result', id: msg.id, status: context.status, headers: context.headers, body, durationMs, startMs, memory, progress: context.progress, ...logs }, [body.buffer as ArrayBuffer]);
-  }
-  if (clone && memory) factory.recycle(clone, true);
-  prepareSpare(factory);
+  const ran = clone && memory ? clone : undefined;
+  return { context, error, memory, durationMs, startMs, recycle: () => ran && factory.recycle(ran, true) };
+}
+
+/** The clone of the last call read from a connection, given back once its answer is written. */
+let recycleAfter: (() => void) | undefined;
+
+/** A call read from this thread's own connection (thread-channel.ts): `handle` in a fresh clone, answered as the host would. */
+function channelCall(key: string, req: InvokeRequest, maxOutputBytes: number | undefined): InvokeReply {
+  const hostId = data.channel!.hostId;
+  const factory = clones.get(key)!.factory;
+  const ran = runClone(factory, 'handle', [], req.body, { method: req.method, path: req.path, query: req.query, headers: req.headers }, maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes }, undefined, () => undefined);
+  const { logs } = ran.context;
+  // Only a call that logged wakes the main thread (it publishes the lines for their owner and logs them).
+  if (logs.lines.length > 0 || logs.dropped > 0) post({ type: 'channel-logs', key, tenant: req.tenant, name: req.name, requestId: req.requestId, logs: logs.lines, droppedLogLines: logs.dropped });
+  recycleAfter = ran.recycle;
+  if (ran.error || !ran.memory) return { ok: false, error: ran.error ?? { code: 'internal', message: 'the clone was not made' }, hostId };
+  return { ok: true, status: ran.context.status, headers: ran.context.headers, body: ran.context.output.take(), hostId, durationMs: ran.durationMs };
 }
 
 /** The answer is on its way (or a snapshot just came): the next instance is made ahead while no message waits. */

@@ -49,6 +49,8 @@ export class SnapshotTable {
     /** FLURRY_MAX_GUEST_MEMORY: no module declaring more memory is compiled here. */
     private readonly maxGuestMemoryBytes: number | undefined,
     private readonly budget: MemoryBudget | undefined,
+    /** A key's shared cells, for call threads that read their own calls (thread-call-cells.ts). */
+    private readonly cellsOf?: (key: string) => { id: number; buffer: SharedArrayBuffer },
   ) {}
 
   get(key: string): Held | undefined {
@@ -171,7 +173,7 @@ export class SnapshotTable {
 
   private load(thread: GuestThread, held: Held): void {
     held.holders.add(thread);
-    thread.mailbox.post({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest, instancesReusable: held.variants.instancesReusable } satisfies ToThread);
+    thread.mailbox.post({ type: 'load', key: held.key, snapshotId: held.id, clone: held.variants.clone, snapshot: held.snapshot, maximumPages: held.variants.maximumPages, stackPointer: held.variants.stackPointer, moduleDigest: held.variants.digest, instancesReusable: held.variants.instancesReusable, ...(this.cellsOf && !thread.holding && { cells: this.cellsOf(held.key) }) } satisfies ToThread);
   }
 
   /** See GuestPool.snapshotImage. */

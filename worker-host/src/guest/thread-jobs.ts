@@ -1,4 +1,5 @@
 /** A guest thread as the pool's main thread sees it, the jobs it runs, and what the scheduler reports of its threads. */
+import type { Cells } from './thread-call-cells.js';
 import type { Worker } from 'node:worker_threads';
 import type { FlurryError } from '@flurry/core';
 import type { FifoQueue } from './fifo-queue.js';
@@ -56,6 +57,8 @@ export interface GuestThread {
   started: Promise<void>;
   /** An instance thread's instances; none on a call thread. */
   holding?: InstanceHolding;
+  /** A call thread that reads its own calls: its slot (thread-call-cells.ts), and the port it listens on once ready. */
+  own?: { slot: Cells; port?: number; usAtDispatch: bigint };
 }
 
 /** What an instance thread holds: one tenant's persistent instances and the jobs waiting for them. */
@@ -88,4 +91,6 @@ export interface ThreadEvents {
   snapshotOrphaned(snapshot: Snapshot): void;
   /** An instance thread ended with every instance in it (its pinned jobs are failed after this). */
   instancesLost(thread: InstanceThread, reason: string): void;
+  /** What a call read by a thread from its own connection logged. */
+  channelLogs?(logs: Extract<FromThread, { type: 'channel-logs' }>): void;
 }

@@ -119,6 +119,30 @@ export function spinPlaces(n: number): SharedArrayBuffer {
   return new SharedArrayBuffer(4 * n);
 }
 
+/**
+ * Polls for at most `us` µs in a place of `places` held under `id` (none free: false at once; the process's threads
+ * polling at once are bounded): true once `rang`, or, asked every 16 spins (a system call each, about a µs),
+ * `readable`. A thread terminated while polling keeps its place until its mailbox is closed.
+ */
+function pollInPlace(places: Int32Array, id: number, us: number, rang: () => boolean, readable?: () => boolean): boolean {
+  if (us <= 0) return false;
+  let place = 0;
+  while (place < places.length && Atomics.compareExchange(places, place, 0, id) !== 0) place++;
+  if (place === places.length) return false;
+  try {
+    // The clock read every 64 spins (well under a µs apart), not every spin: each performance.now() may box a
+    // heap number, and a 300 µs poll reading it each spin left the thread a scavenge every few polls.
+    const until = performance.now() + us / 1000;
+    for (let spins = 1; ; spins++) {
+      if (rang()) return true;
+      if (readable && (spins & 15) === 0 && readable()) return true;
+      if ((spins & 63) === 0 && performance.now() >= until) return false;
+    }
+  } finally {
+    Atomics.store(places, place, 0);
+  }
+}
+
 /** The main thread's end. */
 export class ThreadMailbox {
   private readonly port: MessagePort;
@@ -176,35 +200,17 @@ export interface IdleWork {
  * the steps of `idle` while no message waits, then polls and sleeps. Starts
  * on the next turn of the event loop.
  */
-export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number } = {}): void {
+export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: number) => void, opts: { idle?: IdleWork; idleWaitMs?: number; inLoop?: LoopSources } = {}): MailboxServer {
   const { idle, idleWaitMs = IDLE_WAIT_MS } = opts;
   const bell = new Int32Array(end.doorbell, 0, 1);
   const postedAt = new Float64Array(end.doorbell);
   const calls = new CallFrameSlot(end.calls);
+  if (opts.inLoop) return serveInLoop(end, bell, postedAt, calls, handle, idle, opts.inLoop);
   const places = new Int32Array(end.spin.spinners);
   const window = new SpinWindow(end.spin.maxUs);
   let taken = 0;
-  /**
-   * Polls the doorbell for at most `us` µs if a place to poll is free (the process's threads polling at once are
-   * bounded); true if it rang. A thread terminated while polling keeps its place until its mailbox is closed.
-   */
-  const poll = (us: number): boolean => {
-    if (us <= 0) return false;
-    let place = 0;
-    while (place < places.length && Atomics.compareExchange(places, place, 0, end.id) !== 0) place++;
-    if (place === places.length) return false;
-    try {
-      // The clock read every 64 spins (well under a µs apart), not every spin: each performance.now() may box a
-      // heap number, and a 300 µs poll reading it each spin left the thread a scavenge every few polls.
-      const until = performance.now() + us / 1000;
-      for (let spins = 1; ; spins++) {
-        if (Atomics.load(bell, 0) !== taken) return true;
-        if ((spins & 63) === 0 && performance.now() >= until) return false;
-      }
-    } finally {
-      Atomics.store(places, place, 0);
-    }
-  };
+  /** Polls the doorbell for at most `us` µs if a place to poll is free; true if it rang. */
+  const poll = (us: number): boolean => pollInPlace(places, end.id, us, () => Atomics.load(bell, 0) !== taken);
   const serve = (): void => {
     // A message that comes meanwhile waits for one step, not for all of them.
     while (Atomics.load(bell, 0) === taken && idle?.step());
@@ -224,4 +230,90 @@ export function serveMailbox(end: MailboxEnd, handle: (msg: ToThread, postedAt: 
     setImmediate(serve);
   };
   setImmediate(serve);
+  // Idle work restarts before every sleep: nothing to kick.
+  return { kick: () => undefined, worked: () => undefined };
+}
+
+/** Node 20's V8 has `Atomics.waitAsync`; TypeScript's lib declares it from es2024 on. */
+declare global {
+  interface Atomics {
+    waitAsync(typedArray: Int32Array, index: number, value: number, timeout?: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+  }
+}
+
+/** A mailbox being served. */
+export interface MailboxServer {
+  /** Work came from elsewhere than the mailbox (a thread's own connection): the idle steps start again. */
+  kick(): void;
+  /** Such work arrived now: how soon after going idle, for the polling window. */
+  worked(): void;
+}
+
+/** What else wakes a thread that sleeps in its event loop: its sockets, which it can poll without waiting. */
+export interface LoopSources {
+  /** Whether any of its sockets has data waiting (false where it cannot tell). */
+  readable(): boolean;
+}
+
+/**
+ * serveMailbox for a thread that also reads its own connections (thread-channel.ts): it sleeps in its event loop,
+ * where its sockets wake it, and the doorbell wakes it through `Atomics.waitAsync` (a futex waiter that resolves a
+ * promise in the thread's loop). Between messages and calls it takes the idle steps one per turn of its loop, so a
+ * call or a message that comes meanwhile waits for one step at most. It does not poll: its socket's call would not
+ * be seen by a poll of the doorbell.
+ */
+function serveInLoop(end: MailboxEnd, bell: Int32Array, postedAt: Float64Array, calls: CallFrameSlot, handle: (msg: ToThread, postedAt: number) => void, idle: IdleWork | undefined, sources: LoopSources): MailboxServer {
+  let taken = 0;
+  let stepping = false;
+  let waiting = false;
+  const places = new Int32Array(end.spin.spinners);
+  const window = new SpinWindow(end.spin.maxUs);
+  /** When it went idle (epoch ms), until the next message or call; undefined while it works. */
+  let idleSince: number | undefined;
+  const worked = (at: number): void => {
+    if (idleSince === undefined) return;
+    window.observe(Math.max(0, (at - idleSince) * 1000));
+    idleSince = undefined;
+  };
+  /** Polls the doorbell and the sockets for at most `us` µs if a place to poll is free; true if either has something. */
+  const poll = (us: number): boolean => pollInPlace(places, end.id, us, () => Atomics.load(bell, 0) !== taken, () => sources.readable());
+  const take = (): void => {
+    if (Atomics.load(bell, 0) !== taken) worked(postedAt[POSTED_AT]);
+    for (const rung = Atomics.load(bell, 0); taken !== rung; taken = (taken + 1) | 0) {
+      const msg = calls.take(taken) ?? (receiveMessageOnPort(end.port)?.message as ToThread | undefined);
+      if (!msg) break;
+      handle(msg, postedAt[POSTED_AT]);
+    }
+  };
+  const step = (): void => {
+    stepping = false;
+    take();
+    if (idle?.step()) {
+      stepping = true;
+      setImmediate(step);
+      return;
+    }
+    idleSince ??= performance.timeOrigin + performance.now();
+    // Something came while polling: back through the loop (its poll reads the socket), then here again.
+    if (poll(window.us)) return kick();
+    arm();
+  };
+  const arm = (): void => {
+    if (waiting) return;
+    const wait = Atomics.waitAsync(bell, 0, taken);
+    if (!wait.async) return kick();
+    waiting = true;
+    void wait.value.then(() => {
+      waiting = false;
+      take();
+      kick();
+    });
+  };
+  const kick = (): void => {
+    if (stepping) return;
+    stepping = true;
+    setImmediate(step);
+  };
+  kick();
+  return { kick, worked: () => worked(performance.timeOrigin + performance.now()) };
 }

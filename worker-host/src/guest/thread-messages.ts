@@ -35,6 +35,24 @@ export interface GuestThreadData {
   registrationSlot: SharedArrayBuffer;
   /** Where its messages come from (thread-mailbox.ts); it reads nothing from its parent port. */
   mailbox: MailboxEnd;
+  /** A call thread of a host whose threads read their own calls (thread-channel.ts); it then sleeps in its event loop. */
+  channel?: ThreadChannelData;
+}
+
+/** What a call thread needs to read its own calls (thread-channel.ts, thread-call-cells.ts). */
+export interface ThreadChannelData {
+  /** The address it listens on (a free port of it). */
+  listenHost: string;
+  hostId: string;
+  /** The largest frame taken or sent (as the host's own channel). */
+  maxFrameBytes: number;
+  limits: GuestLimits;
+  /** The digests of the tokens the host granted. */
+  tokens: SharedArrayBuffer;
+  /** The pool's cells: when the watchdog looks next. */
+  pool: SharedArrayBuffer;
+  /** This thread's slot: the call it runs now. */
+  slot: SharedArrayBuffer;
 }
 
 /** What a guest thread is sent, through its mailbox (ThreadMailbox.post), in the order posted. */
@@ -45,7 +63,7 @@ export type ToThread =
    * Keep what makes clones of a snapshot under `key` (posted to every thread; no answer). `moduleDigest`: instances
    * made ahead serve every snapshot of that module; `instancesReusable`: so does the instance a clone ran in (ModuleVariants).
    */
-  | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot; maximumPages: number; stackPointer?: string; moduleDigest?: string; instancesReusable?: boolean }
+  | { type: 'load'; key: string; snapshotId: number; clone: WebAssembly.Module; snapshot: Snapshot; maximumPages: number; stackPointer?: string; moduleDigest?: string; instancesReusable?: boolean; cells?: { id: number; buffer: SharedArrayBuffer } }
   /** One call in a fresh instance (`maxOutputBytes`: its function's own, instead of the thread's); answered with `result` or `failed`, maybe after `started` and some `progress`. */
   | { type: 'call'; id: number; key: string; entry: EntryPoint; args: number[]; input: Uint8Array; request?: RequestHead; notifyStart: boolean; maxOutputBytes?: number }
   /** Make a persistent (service) instance of a snapshot: a clone that stays alive; answered with `created` or `failed`. */
@@ -87,8 +105,12 @@ export type FromThread =
   /** A step of a `run_task` call's loop (task-loop.ts). */
   | { type: 'task'; id: number; step: TaskStep }
   | ({ type: 'failed'; id: number; error: WireError } & GuestLogs)
-  /** The thread has loaded its script and listens: jobs are sent from now on, so their time limits count guest time only. */
-  | { type: 'ready' }
+  /** The thread has loaded its script and listens: jobs are sent from now on, so their time limits count guest time only. `port`: where it reads its own calls. */
+  | { type: 'ready'; port?: number }
+  /** A call read from the thread's own connection began, and the watchdog is not armed for its deadline (thread-call-cells.ts). */
+  | { type: 'channel-deadline' }
+  /** What a call read from the thread's own connection logged (sent only for a call that logged). */
+  | ({ type: 'channel-logs'; key: string; tenant: string; name: string; requestId: string } & GuestLogs)
   | { type: 'dropped'; snapshotId: number }
   | { type: 'migrated'; id: number; result: MigrationOpResult };
 

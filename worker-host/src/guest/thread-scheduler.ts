@@ -5,9 +5,10 @@
  * from this thread (a guest in an endless loop cannot answer messages): a job
  * past its limit ends its thread, which is replaced, as is one that crashes.
  */
+import { fstatSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { EarliestDeadline, FlurryError, type Logger } from '@flurry/core';
+import { EarliestDeadline, encode, encodeFrame, FlurryError, FrameType, type InvokeReply, type Logger } from '@flurry/core';
 import type { NativePager } from '../native/pager.js';
 import { GuestCallError, type GuestLimits, type PagerMode } from './call-types.js';
 import { FifoQueue } from './fifo-queue.js';
@@ -18,6 +19,15 @@ import { ThreadMailbox } from './thread-mailbox.js';
 import type { FromThread, GuestThreadData, ToThread } from './thread-messages.js';
 import { isInstanceThread, type Answer, type GuestThread, type InstanceHolding, type InstanceThread, type Job, type JobSubmission, type ThreadEvents } from './thread-jobs.js';
 import { guestThreadScript } from './worker-script.js';
+import { cells, grantToken, inOwnCall, newPoolCells, newSlot, newTokenTable, SLOT, type Cells } from './thread-call-cells.js';
+import { ThreadCallWatchdog, type ClaimedCall } from './thread-call-watchdog.js';
+
+/** Call threads that read their own calls (thread-channel.ts): where they listen, and what they answer with. */
+export interface ThreadChannelOptions {
+  listenHost: string;
+  hostId: string;
+  maxFrameBytes: number;
+}
 
 /** Calls waiting for a thread beyond this are refused with no_capacity. */
 export const MAX_QUEUED_CALLS = 10_000;
@@ -44,6 +54,8 @@ export class ThreadScheduler {
   private allIdle: (() => void) | undefined;
   /** Set once close has begun: nothing new is taken. */
   closing = false;
+  /** Of call threads that read their own calls: the tokens granted, the watchdog's cells and the watchdog. */
+  private readonly own?: { options: ThreadChannelOptions; tokens: SharedArrayBuffer; pool: SharedArrayBuffer; watchdog: ThreadCallWatchdog<GuestThread> };
 
   constructor(
     private readonly limits: GuestLimits,
@@ -52,7 +64,71 @@ export class ThreadScheduler {
     private readonly maxInstanceThreads: number,
     private readonly log: Logger,
     private readonly events: ThreadEvents,
-  ) {}
+    channels?: ThreadChannelOptions,
+  ) {
+    if (channels) {
+      const pool = newPoolCells();
+      const watchdog = new ThreadCallWatchdog<GuestThread>(
+        cells(pool),
+        () => this.callThreads().flatMap((t) => (t.own && !t.retired ? [{ slot: t.own.slot, owner: t }] : [])),
+        (from, now) => this.stalls.ranSince(from - performance.timeOrigin, now - performance.timeOrigin),
+        (thread, call) => this.ownCallTimedOut(thread, call),
+      );
+      this.own = { options: channels, tokens: newTokenTable(), pool, watchdog };
+    }
+  }
+
+  /** Lets call threads take connections that say this token (its sha256). */
+  grantToken(digest: Uint8Array): void {
+    if (this.own) grantToken(this.own.tokens, digest);
+  }
+
+  /** The ports of the call threads that read their own calls now. */
+  threadPorts(): number[] {
+    return this.callThreads().flatMap((t) => (t.online && !t.retired && t.own?.port !== undefined ? [t.own.port] : []));
+  }
+
+  /** Calls read by call threads from their own connections and running now, by key id (thread-call-cells.ts), or all. */
+  ownCalls(keyId?: number): number {
+    let n = 0;
+    for (const t of this.threads) {
+      if (!t.own || t.retired || !inOwnCall(t.own.slot)) continue;
+      if (keyId === undefined || Atomics.load(t.own.slot, SLOT.keyId) === BigInt(keyId)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * A call read by `thread` from its own connection ran past its limit and the watchdog claimed it: its caller is
+   * answered `timeout` here, on the call's socket (the thread is stuck in its guest and writes nothing more), and
+   * the thread is ended and replaced. A job posted to it meanwhile had not started: it goes first in the queue.
+   */
+  private ownCallTimedOut(thread: GuestThread, call: ClaimedCall): void {
+    const message = `call exceeded ${call.limitMs} ms`;
+    const reply: InvokeReply = { ok: false, error: { code: 'timeout', message }, hostId: this.own!.options.hostId };
+    let answered = false;
+    try {
+      // The descriptor is the call's socket as long as the thread is in that call (closing it needs the thread's
+      // loop); the inode check guards against the thread having died meanwhile and the number being reused.
+      if (fstatSync(call.fd, { bigint: true }).ino === call.inode) {
+        // Then `busy`: the gateway sends nothing more to this connection while the thread is being ended (a call it
+        // sent meanwhile would be lost with the connection and sent again through the broker).
+        const frame = Buffer.concat([encodeFrame(FrameType.reply, call.frameId, encode(reply)), encodeFrame(FrameType.busy, 0, new Uint8Array(0))]);
+        answered = writeSync(call.fd, frame) === frame.length;
+      }
+    } catch {
+      // Closed, or its buffer full: the caller sees the connection close and sends the call again elsewhere.
+    }
+    this.log.warn({ limitMs: call.limitMs, answered }, 'a call read by its guest thread timed out; ending its thread');
+    const idleAt = this.idle.indexOf(thread);
+    if (idleAt >= 0) this.idle.splice(idleAt, 1);
+    const job = this.finishJob(thread);
+    this.retire(thread, `a call on its thread exceeded ${call.limitMs} ms`);
+    if (!job) return;
+    const next = this.takeIdle();
+    if (next) this.dispatch(next, job);
+    else this.queue.unshift(job);
+  }
 
   /** Starts `count` call threads and one instance thread ahead; resolves once the call threads run. */
   async start(count: number): Promise<void> {
@@ -104,7 +180,7 @@ export class ThreadScheduler {
     return new Promise<Answer>((resolve, reject) => {
       const full = settledBy(job, resolve, reject);
       if (this.closing) return reject(new FlurryError('unavailable', 'the guest pool is closing'));
-      const thread = this.idle.pop();
+      const thread = this.takeIdle();
       if (thread) return this.dispatch(thread, full);
       if (this.queue.length >= MAX_QUEUED_CALLS) return reject(new FlurryError('no_capacity', `all ${this.callThreadCount} guest threads are busy and ${MAX_QUEUED_CALLS} calls are waiting`));
       this.queue.push(full);
@@ -187,6 +263,7 @@ export class ThreadScheduler {
   /** Fails queued jobs, waits for running ones (at most `graceMs`), then terminates every thread. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
+    this.own?.watchdog.stop();
     this.stalls.stop();
     this.deadlines.stop();
     for (const timer of this.respawnTimers) clearTimeout(timer);
@@ -206,6 +283,15 @@ export class ThreadScheduler {
     await Promise.all(exits);
   }
 
+  /** A free call thread, one not running a call of its own connection when there is one (most recently used first). */
+  private takeIdle(): GuestThread | undefined {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const own = this.idle[i]!.own;
+      if (!own || !inOwnCall(own.slot)) return this.idle.splice(i, 1)[0];
+    }
+    return this.idle.pop();
+  }
+
   /** Ends a thread, answering any fault of lazy memory it sleeps in (it would never exit otherwise). */
   private terminate(thread: GuestThread): Promise<number> {
     return terminateGuestThread(thread.worker, thread.slot, this.native);
@@ -215,6 +301,7 @@ export class ThreadScheduler {
     thread.job = job;
     job.onDispatch?.();
     this.inFlight++;
+    if (thread.own) thread.own.usAtDispatch = Atomics.load(thread.own.slot, SLOT.ownUs);
     thread.mailbox.post(job.message, job.transfer);
     this.limitFrom(thread, (job.dispatchedAt = performance.now()) + job.timeoutMs);
   }
@@ -276,8 +363,10 @@ export class ThreadScheduler {
   private timedOut(thread: GuestThread, now: number): void {
     const current = thread.job;
     if (!current) return void (thread.deadline = undefined);
-    // A process stopped meanwhile (SIGSTOP) stopped its guest too: only the time the guest could run counts.
-    const ran = this.stalls.ranSince(current.dispatchedAt ?? 0, now);
+    // A process stopped meanwhile (SIGSTOP) stopped its guest too: only the time the guest could run counts; nor
+    // does the time its thread spent in calls of its own connection before it took this job.
+    const own = thread.own ? Number(Atomics.load(thread.own.slot, SLOT.ownUs) - thread.own.usAtDispatch) / 1000 : 0;
+    const ran = this.stalls.ranSince(current.dispatchedAt ?? 0, now) - own;
     if (ran < current.timeoutMs) return void (thread.deadline = now + current.timeoutMs - ran);
     const job = this.finishJob(thread)!;
     // The job's own limit: a clone may carry one of its own (a job's timeoutMs), a migration step a longer one.
@@ -370,9 +459,13 @@ export class ThreadScheduler {
   private spawn<H extends InstanceHolding | undefined>(holding: H): GuestThread & { holding: H } {
     const slot = new RegistrationSlot();
     const mailbox = new ThreadMailbox();
-    const workerData: GuestThreadData = { limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd };
+    const own = !holding && this.own ? newSlot() : undefined;
+    const workerData: GuestThreadData = {
+      limits: this.limits, pager: this.pager, registrationSlot: slot.buffer, mailbox: mailbox.threadEnd,
+      ...(own && this.own && { channel: { ...this.own.options, limits: this.limits, tokens: this.own.tokens, pool: this.own.pool, slot: own } }),
+    };
     const worker = new Worker(this.script, { workerData, transferList: [mailbox.threadEnd.port] });
-    const thread: GuestThread & { holding: H } = { worker, mailbox, slot, online: false, retired: false, started: Promise.resolve(), holding };
+    const thread: GuestThread & { holding: H } = { worker, mailbox, slot, online: false, retired: false, started: Promise.resolve(), holding, ...(own && { own: { slot: cells(own), usAtDispatch: 0n } }) };
     this.threads.add(thread);
     if (!holding) this.events.callThreadStarted(thread);
     thread.worker.on('message', (msg: FromThread) => this.onMessage(thread, msg));
@@ -391,7 +484,10 @@ export class ThreadScheduler {
   }
 
   private onMessage(thread: GuestThread, msg: FromThread): void {
+    if (msg.type === 'channel-deadline') return this.own?.watchdog.wake();
+    if (msg.type === 'channel-logs') return this.events.channelLogs?.(msg);
     if (msg.type === 'ready') {
+      if (thread.own) thread.own.port = msg.port;
       const ready = this.readyWaiters.get(thread);
       this.readyWaiters.delete(thread);
       return ready?.();

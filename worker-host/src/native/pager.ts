@@ -244,6 +244,8 @@ export interface NativePager {
   memfdSeal(fd: number): void;
   fdSize(fd: number): number;
   closeFd(fd: number): void;
+  /** Whether any of the descriptors has data to read (or is closed), without waiting: poll(2) with a timeout of 0. */
+  anyReadable(fds: Int32Array): boolean;
   /** mmap(fd, MAP_PRIVATE | MAP_FIXED) over [base, base + length); length within the memory and the file. */
   mapSnapshotPrivate(memory: MemoryLike, fd: number, length: number): void;
   /** Fresh zero pages over [base, base + length) (anonymous MAP_FIXED): whatever a clone left in the memory is gone. Not while registered or tracked. */
