@@ -8,12 +8,12 @@
  * to the queue group). A bad frame closes its connection, never the process.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
-import { hostname } from 'node:os';
+import type { Server, Socket } from 'node:net';
 import {
   answerCallConnection, encodeFrame, encodeReply, FrameType, parseTraceparent, refusal, requestOrRefusal, splitCallPayload, toWireError, writeFrame,
   type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
 } from '@flurry/core';
+import { listenTcp } from './tcp-listener.js';
 
 /** Tokens kept: one per gateway replica, with room for replicas restarted since (the oldest goes first). */
 const MAX_TOKENS = 16;
@@ -47,17 +47,8 @@ export class CallChannels {
   ) {}
 
   static async start(deps: CallChannelsDeps): Promise<CallChannels> {
-    const server = createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(deps.listen.port, deps.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (server.address() as { port: number }).port;
-    const wildcard = deps.listen.host === '0.0.0.0' || deps.listen.host === '::';
-    const channels = new CallChannels(deps, server, { host: deps.advertise ?? (wildcard ? hostname() : deps.listen.host), port });
+    const { server, address } = await listenTcp({ ...deps.listen, advertise: deps.advertise });
+    const channels = new CallChannels(deps, server, address);
     server.on('connection', (socket) => channels.accept(socket));
     server.on('error', (err) => deps.log.warn({ err: err.message }, 'call channel listener failed'));
     return channels;

@@ -28,11 +28,12 @@
  * nothing more and waits to be ended.
  */
 import { fstatSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { answerCallConnection, CallChecks, decode, encode, encodeFrame, FrameType, splitCallPayload } from '@flurry/core/call-wire';
 import type { InvokeReply, InvokeRequest } from '@flurry/core';
 import { CLAIMED, cells, epochMs, holdsToken, KEY, POOL, SLOT, tokenDigest, type Cells } from './thread-call-cells.js';
 import type { ThreadChannelData } from './thread-messages.js';
+import { listenTcp } from '../tcp-listener.js';
 
 /** A connection that has not said its token by then is closed. */
 const HELLO_TIMEOUT_MS = 5_000;
@@ -75,18 +76,11 @@ export class ThreadChannel {
 
   /** Listens on a free port of the channel's host; resolves with the port. */
   static async listen(data: ThreadChannelData, deps: ThreadCallDeps): Promise<{ channel: ThreadChannel; port: number }> {
-    const server = createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, data.listenHost, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const { server, address } = await listenTcp({ host: data.listenHost });
     const channel = new ThreadChannel(data, deps, server);
     server.on('connection', (socket) => channel.accept(socket));
     server.on('error', () => undefined);
-    return { channel, port: (server.address() as { port: number }).port };
+    return { channel, port: address.port };
   }
 
   /** Whether a connection has something to read now (a call, or its close): the thread polls this before it sleeps. */

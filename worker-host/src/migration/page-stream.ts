@@ -32,10 +32,11 @@
  * NATS apply steps.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { hostname, endianness } from 'node:os';
+import { connect, type Server, type Socket } from 'node:net';
+import { endianness } from 'node:os';
 import { FlurryError, FrameReader } from '@flurry/core';
 import { PAGE_SIZE } from '@flurry/core/basics';
+import { listenTcp } from '../tcp-listener.js';
 
 export const StreamFrame = { hello: 1, welcome: 2, pages: 3, ack: 4, error: 5, done: 6 } as const;
 
@@ -104,18 +105,9 @@ export class PageStreamListener {
    * machine's name for a wildcard). `peer` names the target in the stream's errors.
    */
   static async open(listen: { host: string; advertise?: string }, peer = 'the target'): Promise<PageStreamListener> {
-    const server = createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const { server, address } = await listenTcp(listen);
     server.on('error', () => undefined);
-    const port = (server.address() as { port: number }).port;
-    const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
-    const listener = new PageStreamListener(server, { host: listen.advertise ?? (wildcard ? hostname() : listen.host), port, token: new Uint8Array(0) }, peer);
+    const listener = new PageStreamListener(server, { ...address, token: new Uint8Array(0) }, peer);
     listener.offer.token = listener.token;
     return listener;
   }
