@@ -1,3 +1,4 @@
+import { concatBytes } from './bytes.js';
 import { FlurryError } from './errors.js';
 import type { KeptRun } from './protocol.js';
 
@@ -93,12 +94,5 @@ export function mergeReduceInput(total: number, kept: readonly (KeptRun & { fram
   }
   takeGiven(total);
   if (offset !== given.length) throw bad(`${given.length - offset} bytes given past the last task`);
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

@@ -18,6 +18,7 @@
  * and the few sections involved; code is copied untouched, so this takes
  * microseconds, unlike loading binaryen.js (about 1.2 s).
  */
+import { concatBytes } from './bytes.js';
 
 export class WasmFormatError extends Error {
   override readonly name = 'WasmFormatError';
@@ -241,13 +242,6 @@ function section(id: number, payload: Uint8Array | number[]): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
-
 /** Section `id` (a vector: imports, exports) with `added` (`addedCount` entries, encoded) after its own entries. */
 function vectorSectionWith(bytes: Uint8Array, id: number, existing: Section | undefined, addedCount: number, added: Uint8Array): Uint8Array {
   let count = 0;
@@ -257,7 +251,7 @@ function vectorSectionWith(bytes: Uint8Array, id: number, existing: Section | un
     count = r.u32();
     body = bytes.subarray(r.pos, existing.end);
   }
-  return section(id, concat([Uint8Array.from(leb(count + addedCount)), body, added]));
+  return section(id, concatBytes([Uint8Array.from(leb(count + addedCount)), body, added]));
 }
 
 /** The export section with one `__flurry_global_<i>` export added per mutable global. */
@@ -282,7 +276,7 @@ function passiveDataSection(bytes: Uint8Array, s: Section): Uint8Array {
     r.skip(len);
     parts.push(Uint8Array.from([0x01, ...leb(len)]), bytes.subarray(start, start + len));
   }
-  return section(11, concat(parts));
+  return section(11, concatBytes(parts));
 }
 
 /** Where a clone variant imports its memory from (see rewriteForSnapshot). */
@@ -350,7 +344,7 @@ export function rewriteForSnapshot(bytes: Uint8Array): RewrittenModule {
     }
     if (!importsWritten) parts.push(cloneImports!);
     if (!exportsWritten) parts.push(newExports);
-    return concat(parts);
+    return concatBytes(parts);
   };
   return { parent: build(false), clone: build(true), cloneImportsMemory: cloneImports !== undefined, globalExports: info.mutableGlobals.map((g) => GLOBAL_EXPORT_PREFIX + g) };
 }

@@ -1,4 +1,5 @@
 /** A call's output (the response body), capped at the output limit. */
+import { concatBytes } from '@flurry/core/basics';
 import { GuestFailure } from './guest-failure.js';
 
 export class OutputBuffer {
@@ -27,13 +28,6 @@ export class OutputBuffer {
   take(): Uint8Array {
     const chunks = this.chunks;
     this.chunks = [];
-    if (chunks.length === 1) return chunks[0];
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let offset = 0;
-    for (const c of chunks) {
-      out.set(c, offset);
-      offset += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 }
