@@ -6,7 +6,7 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  decodeChecked, FlurryError, followKv, InvokeQueue, serve, Subjects, toWireError, traceOf,
+  decodeChecked, FlurryError, followKv, InvokeQueue, parseTraceparent, serve, Subjects, toWireError, traceOf,
   type Fabric, type FleetEvent, type InvokeRequest, type KvFollower, type Logger, type PlaceReply, type PlaceRequest, type ReplyOf, type TraceContext, type WarmFunction,
 } from '@flurry/core';
 import { GuestCallError, GuestPool, type ChannelLogs } from './guest/guest-pool.js';
@@ -50,7 +50,7 @@ export class WarmFunctions {
   private idle?: () => void;
 
   constructor(private readonly deps: WarmFunctionsDeps) {
-    deps.pool.onChannelLogs((logs) => this.published(logs, logs.requestId, logs.tenant, logs.name, undefined));
+    deps.pool.onChannelLogs((logs) => this.published(logs, logs.requestId, logs.tenant, logs.name, parseTraceparent(logs.traceparent)));
   }
 
   /** The guest pool's key of a warm function version. */

@@ -240,13 +240,13 @@ function runClone(
 let recycleAfter: (() => void) | undefined;
 
 /** A call read from this thread's own connection (thread-channel.ts): `handle` in a fresh clone, answered as the host would. */
-function channelCall(key: string, req: InvokeRequest, maxOutputBytes: number | undefined): InvokeReply {
+function channelCall(key: string, req: InvokeRequest, maxOutputBytes: number | undefined, traceparent: string): InvokeReply {
   const hostId = data.channel!.hostId;
   const factory = clones.get(key)!.factory;
   const ran = runClone(factory, 'handle', [], req.body, { method: req.method, path: req.path, query: req.query, headers: req.headers }, maxOutputBytes === undefined ? limits : { ...limits, maxOutputBytes }, undefined, () => undefined);
   const { logs } = ran.context;
   // Only a call that logged wakes the main thread (it publishes the lines for their owner and logs them).
-  if (logs.lines.length > 0 || logs.dropped > 0) post({ type: 'channel-logs', key, tenant: req.tenant, name: req.name, requestId: req.requestId, logs: logs.lines, droppedLogLines: logs.dropped });
+  if (logs.lines.length > 0 || logs.dropped > 0) post({ type: 'channel-logs', key, tenant: req.tenant, name: req.name, requestId: req.requestId, traceparent, logs: logs.lines, droppedLogLines: logs.dropped });
   recycleAfter = ran.recycle;
   if (ran.error || !ran.memory) return { ok: false, error: ran.error ?? { code: 'internal', message: 'the clone was not made' }, hostId };
   return { ok: true, status: ran.context.status, headers: ran.context.headers, body: ran.context.output.take(), hostId, durationMs: ran.durationMs };

@@ -42,8 +42,8 @@ const HELLO_TIMEOUT_MS = 5_000;
 export interface ThreadCallDeps {
   /** The key's shared cells and id, or undefined when this thread holds no such key. */
   key(key: string): { cells: Cells; id: number } | undefined;
-  /** Runs `handle` in a fresh clone (what the guest logged goes to the main thread); the reply to send. */
-  run(key: string, request: InvokeRequest, maxOutputBytes: number | undefined): InvokeReply;
+  /** Runs `handle` in a fresh clone (what the guest logged goes to the main thread, with the caller's traceparent); the reply to send. */
+  run(key: string, request: InvokeRequest, maxOutputBytes: number | undefined, traceparent: string): InvokeReply;
   /** The thread's answer is out: what it does between messages starts again. */
   after(key: string): void;
   /** Tells the main thread that its watchdog must look sooner. */
@@ -128,7 +128,8 @@ export class ThreadChannel {
   private call(socket: Socket, inode: bigint, id: number, payload: Uint8Array): void {
     if (socket.destroyed) return;
     this.deps.arrived();
-    const request = this.busy || socket.writableLength > 0 ? undefined : checkedRequest(payload);
+    const checked = this.busy || socket.writableLength > 0 ? undefined : checkedRequest(payload);
+    const request = checked?.request;
     const key = request && `${request.tenant}.${request.name}@${request.digest}`;
     const held = key === undefined ? undefined : this.deps.key(key);
     const fd = socketFd(socket);
@@ -153,7 +154,7 @@ export class ThreadChannel {
     // Sequentially consistent with the watchdog's disarm-then-scan: it sees this call, or this sees it disarmed.
     const armedAt = Atomics.load(this.pool, POOL.armedAt);
     if (armedAt === 0n || armedAt > BigInt(Math.ceil(startedAt + timeoutMs))) this.deps.wakeWatchdog();
-    const reply = this.deps.run(key, request, maxOutputBytes);
+    const reply = this.deps.run(key, request, maxOutputBytes, checked!.traceparent);
     if (Atomics.compareExchange(slot, SLOT.state, serial, 0n) !== serial) {
       // The watchdog claimed it: the caller has its timeout from the host, and this thread is about to be ended.
       Atomics.wait(this.never, 0, 0);
@@ -181,12 +182,13 @@ export class ThreadChannel {
   }
 }
 
-/** A call frame's request when it is certainly a well-formed one (the hand check), else undefined: declined. */
-function checkedRequest(payload: Uint8Array): InvokeRequest | undefined {
+/** A call frame's request (and its traceparent, unchecked) when it is certainly a well-formed one (the hand check), else undefined: declined. */
+function checkedRequest(payload: Uint8Array): { request: InvokeRequest; traceparent: string } | undefined {
   const parts = splitCallPayload(payload);
   if (!parts || parts.request.length === 0) return undefined;
   try {
-    return CallChecks.InvokeRequest(decode(parts.request, parts.request.length));
+    const request = CallChecks.InvokeRequest(decode(parts.request, parts.request.length));
+    return request && { request, traceparent: parts.traceparent };
   } catch {
     return undefined;
   }

@@ -110,7 +110,7 @@ export type FromThread =
   /** A call read from the thread's own connection began, and the watchdog is not armed for its deadline (thread-call-cells.ts). */
   | { type: 'channel-deadline' }
   /** What a call read from the thread's own connection logged (sent only for a call that logged). */
-  | ({ type: 'channel-logs'; key: string; tenant: string; name: string; requestId: string } & GuestLogs)
+  | ({ type: 'channel-logs'; key: string; tenant: string; name: string; requestId: string; /** The caller's, as its call frame carried it (parsed, and checked, by the main thread). */ traceparent: string } & GuestLogs)
   | { type: 'dropped'; snapshotId: number }
   | { type: 'migrated'; id: number; result: MigrationOpResult };
 
