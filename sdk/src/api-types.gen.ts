@@ -3173,6 +3173,8 @@ export interface components {
             prepareMs?: number;
             /** @description Round 0 sent only the pages written since the instance was forked: the target started from its own copy of the same parent */
             fromParent?: boolean;
+            /** @description The pages went on a page stream between the two hosts, not through the broker (FLURRY_MIGRATION_STREAM) */
+            pageStream?: boolean;
         };
         /** @description How to migrate an instance; every field optional, the body too */
         MigrateBody: {
