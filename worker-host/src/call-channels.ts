@@ -7,12 +7,12 @@
  * and a call of a version not served here is declined (the gateway sends it
  * to the queue group). A bad frame closes its connection, never the process.
  */
-import { createHash } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import {
   answerCallConnection, encodeFrame, encodeReply, FrameType, parseTraceparent, refusal, requestOrRefusal, splitCallPayload, toWireError, writeFrame,
   type InvokeReply, type InvokeRequest, type Logger, type OpenCallsReply, type TraceContext,
 } from '@flurry/core';
+import { tokenDigest } from './guest/thread-call-cells.js';
 import { listenTcp } from './tcp-listener.js';
 
 /** Tokens kept: one per gateway replica, with room for replicas restarted since (the oldest goes first). */
@@ -59,7 +59,7 @@ export class CallChannels {
    * port (the same host). Asked again with the same token, it names the threads' ports now.
    */
   grant(token: Uint8Array): OpenCallsReply {
-    const hashed = createHash('sha256').update(token).digest();
+    const hashed = tokenDigest(token);
     const id = hashed.toString('hex');
     this.tokens.delete(id);
     this.tokens.add(id);
@@ -116,5 +116,5 @@ function send(socket: Socket, id: number, reply: InvokeReply, maxFrameBytes: num
 }
 
 function digest(token: Uint8Array): string {
-  return createHash('sha256').update(token).digest('hex');
+  return tokenDigest(token).toString('hex');
 }
