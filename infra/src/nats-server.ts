@@ -9,6 +9,7 @@ import { connect as tcpConnect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { freePort } from './free-port.js';
 import { natsServerConfig, natsUrls, type NatsClusterSettings } from './nats-config.js';
+import { endingWithParent } from './parent-death.js';
 
 const FALLBACK_PATHS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server', '/usr/bin/nats-server'];
 
@@ -92,7 +93,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   chmodSync(configFile, 0o600);
   const readyBefore = countLogLines(logFile, 'Server is ready');
   const argv = [bin, '-c', configFile, '-l', logFile];
-  const [cmd, ...args] = opts.wrapCommand ? opts.wrapCommand(argv) : argv;
+  const [cmd, ...args] = endingWithParent(opts.wrapCommand ? opts.wrapCommand(argv) : argv);
   const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { withoutCredentials } from '@flurry/core';
+import { endingWithParent } from './parent-death.js';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -44,7 +45,7 @@ export interface RunningService {
 
 function startService(name: string, script: string, opts: ServiceOptions): Promise<RunningService> {
   const argv = [process.execPath, join(repoRoot, script)];
-  const [cmd, ...args] = opts.wrapCommand ? opts.wrapCommand(argv) : argv;
+  const [cmd, ...args] = endingWithParent(opts.wrapCommand ? opts.wrapCommand(argv) : argv);
   const child = spawn(cmd!, args, {
     env: { ...process.env, NATS_URL: opts.natsUrl, ...opts.env },
     // The IPC channel carries the service's `ready` message, whatever its log level.

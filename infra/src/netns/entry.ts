@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../services.js';
 import type { NetnsMember } from './network.js';
+import { endingWithParent } from '../parent-death.js';
 
 const FORWARDER = join(repoRoot, 'infra', 'dist', 'netns', 'forwarder.js');
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -48,7 +49,7 @@ export class NetnsEntry {
   /** Starts the forwarder inside `member`'s namespace. */
   static async start(member: NetnsMember): Promise<NetnsEntry> {
     const socketDir = mkdtempSync(join(tmpdir(), 'flurry-entry-'));
-    const [cmd, ...args] = member.wrapCommand([process.execPath, FORWARDER]);
+    const [cmd, ...args] = endingWithParent(member.wrapCommand([process.execPath, FORWARDER]));
     const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
