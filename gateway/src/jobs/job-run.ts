@@ -25,6 +25,7 @@ import { JobEventWriter, recordStored } from './job-event-writer.js';
 import { isColdBoot, outputCount, storeLargeInputs, type JobForkFacts } from './job-forks.js';
 import { JobRecordWriter } from './job-record-writer.js';
 import { reduceOn } from './job-reduce.js';
+import { HostAway } from '../host-held-work.js';
 import { taskCloneRoom } from './machine-cores.js';
 import { JobSnapshot, type ParentHostMemory, type SnapshotOwner } from './job-snapshot.js';
 import type { JobStore } from './job-store.js';
@@ -364,7 +365,7 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
       const outagesBefore = this.link.outages;
       const kept = useKept && this.tasks ? this.tasks.keptRunsOn(host) : [];
       try {
-        reduced = await reduceOn({ nc: this.nc, store: this.deps.store, link: this.link }, this.forkFacts(), host, framesBesideKept(outputs, kept), kept);
+        reduced = await reduceOn({ nc: this.nc, store: this.deps.store, link: this.link, fleet: this.deps.fleet }, this.forkFacts(), host, framesBesideKept(outputs, kept), kept);
       } catch (err) {
         // Cut off by a broker outage: not the reduce's fault; the next step reduces again.
         if (!this.link.connected || this.link.outages !== outagesBefore) throw err;
@@ -373,6 +374,9 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
         if (kept.length > 0 && lastError.code === 'not_found') {
           // The host lacks outputs it kept (restarted, or let them go): every output goes, and that is no failed attempt.
           useKept = false;
+          attempt--;
+        } else if (err instanceof HostAway && err.reason === 'lost its broker connection') {
+          // Its node of the cluster was lost with the request or the result: not the reduce's fault either.
           attempt--;
         }
       }

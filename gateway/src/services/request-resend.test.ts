@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
+import { hostAwayEnd, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
+import { HostAway } from '../host-held-work.js';
 
 const at = (end: AttemptEnd, more: { outageDuring?: boolean; resending?: boolean; msLeft?: number } = {}) =>
   shouldResend({ end, outageDuring: false, resending: false, msLeft: 5000, ...more });
@@ -42,12 +43,10 @@ describe('shouldResend', () => {
   });
 });
 
-describe('HostAway', () => {
+describe('hostAwayEnd', () => {
   it('a lost broker connection is a host outage (resent); stopped heartbeating and restarted are a host gone', () => {
-    expect(new HostAway('host-1', 'lost its broker connection').end).toBe('host-outage');
-    expect(new HostAway('host-1', 'stopped heartbeating').end).toBe('host-gone');
-    const restarted = new HostAway('host-1', 'restarted');
-    expect(restarted.end).toBe('host-gone');
-    expect(restarted).toMatchObject({ code: 'unavailable', retryAfterSeconds: 1, message: 'host host-1 restarted while it held this request; its outcome is unknown' });
+    expect(hostAwayEnd(new HostAway('host-1', 'lost its broker connection'))).toBe('host-outage');
+    expect(hostAwayEnd(new HostAway('host-1', 'stopped heartbeating'))).toBe('host-gone');
+    expect(hostAwayEnd(new HostAway('host-1', 'restarted'))).toBe('host-gone');
   });
 });

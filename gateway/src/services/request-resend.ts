@@ -19,7 +19,7 @@
  * restarted host lost the instance's state with the request, a silent one
  * may still answer when it resumes (today's 503, outcome unknown).
  */
-import { FlurryError } from '@flurry/core';
+import type { HostAway } from '../host-held-work.js';
 
 /** How an attempt to get a request answered ended, short of an answer. */
 export type AttemptEnd =
@@ -74,16 +74,7 @@ export function resendWaitMs(attempt: number): number {
   return Math.min(MAX_RESEND_MS, FIRST_RESEND_MS * 2 ** Math.min(attempt - 1, 16));
 }
 
-/** The instance's host went away while it held a request (whileHostLive): the reason says whether to resend. */
-export class HostAway extends FlurryError {
-  constructor(
-    readonly hostId: string,
-    readonly reason: 'stopped heartbeating' | 'restarted' | 'lost its broker connection',
-  ) {
-    super('unavailable', `host ${hostId} ${reason} while it held this request; its outcome is unknown`, { retryAfterSeconds: 1 });
-  }
-
-  get end(): AttemptEnd {
-    return this.reason === 'lost its broker connection' ? 'host-outage' : 'host-gone';
-  }
+/** How an attempt ended when the instance's host went away while it held the request: a lost broker connection is resent. */
+export function hostAwayEnd(err: HostAway): AttemptEnd {
+  return err.reason === 'lost its broker connection' ? 'host-outage' : 'host-gone';
 }

@@ -18,7 +18,8 @@ import type { InvokeResult } from '../invoker.js';
 import { withOutcome, type GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { InstanceScaling } from './instance-scaling.js';
 import type { RequestCounts } from './request-counts.js';
-import { HostAway, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
+import { hostAwayEnd, resendWaitMs, shouldResend, type AttemptEnd } from './request-resend.js';
+import { HostAway, whileHostLive } from '../host-held-work.js';
 import { serviceKeyOf, type ServiceState, type ServiceStore } from './service-store.js';
 
 /** A request that finds nobody serving a migrating instance waits at most this long for the migration to end. */
@@ -35,7 +36,7 @@ const GATEWAY_OUTAGE = Symbol('gateway broker outage');
 /** How an attempt's wait failed, if it is one of the ways an attempt ends (anything else is thrown on). */
 function attemptEnd(err: unknown): AttemptEnd | undefined {
   if (err === GATEWAY_OUTAGE) return 'gateway-outage';
-  if (err instanceof HostAway) return err.end;
+  if (err instanceof HostAway) return hostAwayEnd(err);
   if (isNoResponders(err)) return 'no-responders';
   // A connection closed or draining (this gateway stopping) is no broker failure: thrown on.
   if (err instanceof CallFailed && (err.reason === 'timeout' || err.cause instanceof RequestError)) return 'broker-error';
@@ -176,7 +177,7 @@ export class ServiceRouter {
       const wait = Math.max(1, Math.min(untilDeadline, resendWaitMs(attempts)));
       try {
         const asked = callEncoded(this.deps.fabric.nc, 'serviceRequest', subject, payload, { timeoutMs: wait, raw: true, headers });
-        return await this.whileHostLive(host, Promise.race([asked, outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]));
+        return await whileHostLive(this.deps.fleet, host, Promise.race([asked, outage.outage.catch(() => Promise.reject(GATEWAY_OUTAGE))]));
       } catch (err) {
         error = err;
         end = attemptEnd(err);
@@ -241,32 +242,6 @@ export class ServiceRouter {
       if (!(await marked())) return true;
     }
     return false;
-  }
-
-  /**
-   * `work`, unless `hostId` stops heartbeating first (paused or cut off with the
-   * request), restarts (the request died with it) or reports a lost broker
-   * connection (the request or its reply may be lost): then HostAway at once
-   * rather than at the timeout. The request's outcome is unknown: a paused
-   * host may still answer it when it resumes; one that lost its broker
-   * connection is asked again (send()).
-   */
-  private whileHostLive<T>(hostId: string, work: Promise<T>): Promise<T> {
-    const { fleet } = this.deps;
-    let timer: NodeJS.Timeout | undefined;
-    const incarnation = fleet.incarnation(hostId);
-    const outages = fleet.brokerOutages(hostId);
-    const silent = new Promise<never>((_, reject) => {
-      timer = setInterval(() => {
-        const live = fleet.live().some((h) => h.id === hostId);
-        const why = !live ? 'stopped heartbeating' : fleet.incarnation(hostId) !== incarnation ? 'restarted'
-          // Its node of a nats cluster was lost: the request or its reply may have been lost with it.
-          : fleet.brokerOutages(hostId) !== outages ? 'lost its broker connection' : undefined;
-        if (why) reject(new HostAway(hostId, why));
-      }, 250);
-    });
-    silent.catch(() => undefined);
-    return Promise.race([work, silent]).finally(() => clearInterval(timer));
   }
 
   /**
