@@ -66,7 +66,7 @@ describe('nats cluster', () => {
     // The node to lose: the gateway's, made the leader of the stores a job and heartbeats go through.
     const victim = brokerNodeOf(fleet.gateway.lines);
     expect(victim, 'the gateway logs the node it is connected to').toBeDefined();
-    for (const stream of ['KV_flurry_jobs', 'KV_flurry_hosts', 'FLURRY_RESULTS']) console.log(`[nats-cluster] ${stream} led by ${victim}: ${await leadOn(stream, victim!)}`);
+    for (const stream of ['KV_flurry_jobs', 'KV_flurry_hosts', 'FLURRY_RESULTS', 'KV_flurry_job_lease', 'FLURRY_JOB_EVENTS']) console.log(`[nats-cluster] ${stream} led by ${victim}: ${await leadOn(stream, victim!)}`);
     const client = talk(() => fleet.url, 'chat', 'cluster');
     await until('some answered requests', async () => (client.acknowledged() >= 10 ? true : undefined), 30_000);
 
@@ -84,7 +84,9 @@ describe('nats cluster', () => {
     await fleet.stopNatsNode(index, { hard: true });
     console.log(`[nats-cluster] killed ${victim}, the gateway's node and leader of ${led.join(', ') || 'no stream'}, after ${ackedAtKill} answered requests`);
 
-    const done = await finishedJob(api, submitted.id, { timeoutMs: 60_000, throughOutages: true });
+    // A job that does not end shows what its coordinator last said of it, of the lease and of the broker.
+    const told = () => fleet.gateway.lines.filter((l) => l.includes(submitted.id) || /lease|broker|reduce|watch/.test(l)).slice(-40).join('\n');
+    const done = await finishedJob(api, submitted.id, { timeoutMs: 60_000, throughOutages: true, explain: told });
     expect(done.state, JSON.stringify(done.error)).toBe('done');
     expect(done.counts).toEqual({ done: 24, failed: 0, running: 0, pending: 0 });
     const reduced = await json(await patient('GET', `/v1/jobs/${done.id}/result`));

@@ -22,6 +22,8 @@ export interface JobWait {
    * or a 503 refusal with Retry-After, is read again until the deadline. Otherwise any answer but 200 fails at once.
    */
   throughOutages?: boolean;
+  /** More for the timeout's message: what the fleet said meanwhile (its log lines about the job). */
+  explain?: () => string;
 }
 
 /** Polls the job until `reached` holds for its record (`what` names it for the timeout message). */
@@ -31,7 +33,7 @@ export async function jobUntil(api: Api, id: string, what: string, reached: (job
     const job = await read(api, id, wait.throughOutages === true);
     if (job) last = job;
     return job && reached(job) ? job : undefined;
-  }, wait.timeoutMs ?? 60_000, async () => (last ? `it stayed ${last.state} (${JSON.stringify(last.counts)})` : 'it was never read'));
+  }, wait.timeoutMs ?? 60_000, async () => `${last ? `it stayed ${last.state} (${JSON.stringify(last.counts)})` : 'it was never read'}${wait.explain ? `\n${wait.explain()}` : ''}`);
 }
 
 /** Polls the job until it ends (done, failed or cancelled). */
