@@ -391,38 +391,6 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     await expectReplayed(m.owner(), m.sent);
   });
 
-  it('page stream kept replies - the kept replies go with the quiesce step after round 0 and with the commit, none in an apply step; each reaches the target once', async () => {
-    const reply = (id: string): KeptReply => ({ requestId: id, ageMs: 10, reply: { ok: true, status: 200, headers: [], body: new Uint8Array(512).fill(7), hostId: 'source', durationMs: 1 } });
-    let applySteps = 0;
-    let quiescedWith = 0;
-    let commitWith = 0;
-    hook = (step, deliver, respond, data) => {
-      if (step === 'apply') applySteps++;
-      if (step === 'quiesce') quiescedWith += decode<Extract<ReceiveStep, { step: 'quiesce' }>>(data).replies?.length ?? 0;
-      if (step === 'commit') commitWith = decode<Extract<ReceiveStep, { step: 'commit' }>>(data).replies?.length ?? 0;
-      void deliver().then(respond);
-    };
-    // Each time it is asked the source has kept one more reply (newest first); asked for those since the last `through`.
-    let table: KeptReply[] = [];
-    let calls = 0;
-    const m = await migrateUnderLoad({ pageStream: { host: '127.0.0.1' } }, (_maxBytes, after) => {
-      calls++;
-      table = [reply(`r-${calls}`), ...table];
-      return { replies: table.slice(0, calls - after), through: calls };
-    });
-    if ('error' in m) throw m.error;
-    expect(m.report.rounds.length).toBeGreaterThan(1);
-    expect(applySteps).toBe(0);
-    // Read while the target prepared (none sent then), sent with the quiesce step; the one read at the commit with it.
-    expect(quiescedWith).toBeGreaterThan(0);
-    expect(commitWith).toBeGreaterThan(0);
-    const received = [...keptBefore, ...(adoptedReplies ?? [])].map((r) => r.requestId);
-    expect(new Set(received).size).toBe(received.length);
-    expect(new Set(received)).toEqual(new Set(table.map((r) => r.requestId)));
-    expect(owners(m.src)).toEqual(['target']);
-    await expectReplayed(m.owner(), m.sent);
-  });
-
   it('page stream unreachable - the target cannot connect: it answers the prepare without the stream and the pages go as apply steps', async () => {
     const closed = createServer();
     await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));

@@ -23,9 +23,8 @@ const WINDOW = 4;
 export const COMMIT_REPLY_BYTES = 512 * 1024;
 /**
  * Kept replies a round's apply step carries at most, within the 64 KiB a chunk leaves under the broker's 1 MiB:
- * where the pages go as apply steps, the replies ride with them, a few at a time, so that neither host encodes or
- * decodes and checks them all at once (1,500 of them held the source's main thread for tens of ms and the
- * target's for 100-200 ms before the stop, when the exports walked the whole table).
+ * sent along the rounds, a few at a time, so that neither host encodes or decodes and checks them all at once
+ * (1,500 of them held the source's main thread for tens of ms and the target's for 100-200 ms before the stop).
  */
 export const APPLY_REPLY_BYTES = 32 * 1024;
 
@@ -182,15 +181,20 @@ export class NatsTarget implements PrecopyTarget {
     return this.stream !== undefined;
   }
 
-  /** One chunk of pages to the target: on the page stream when there is one, else an apply step (with `replies`). */
+  /** One chunk of pages to the target: on the page stream when there is one, else an apply step. */
   private async applyChunk(c: Chunk, memoryBytes: number, replies: KeptReply[] | undefined): Promise<void> {
+    const { migrationId } = this.info;
     if (!this.stream) {
-      await this.step({ step: 'apply', migrationId: this.info.migrationId, pages: c.pages, bytes: c.bytes, memoryBytes, ...(replies ? { replies } : {}) });
+      await this.step({ step: 'apply', migrationId, pages: c.pages, bytes: c.bytes, memoryBytes, ...(replies ? { replies } : {}) });
       return;
     }
     if (this.lost) throw this.lost;
     const pages = new Uint32Array(c.pages.buffer, c.pages.byteOffset, c.pages.length / 4);
-    await Promise.race([this.stream.send(pages, c.bytes, memoryBytes), this.gone]);
+    // The replies that ride with a round go as an apply step of no pages (a small message), beside the stream.
+    await Promise.all([
+      Promise.race([this.stream.send(pages, c.bytes, memoryBytes), this.gone]),
+      replies ? this.step({ step: 'apply', migrationId, pages: new Uint8Array(0), bytes: new Uint8Array(0), memoryBytes, replies }) : undefined,
+    ]);
   }
 
   async apply(pages: Uint32Array, bytes: Uint8Array, memoryBytes: number): Promise<void> {
@@ -198,10 +202,7 @@ export class NatsTarget implements PrecopyTarget {
     const chunks = chunked(pages, bytes);
     // An empty round still tells the target the memory size.
     if (chunks.length === 0) chunks.push({ pages: new Uint8Array(0), bytes: new Uint8Array(0) });
-    // On the page stream the kept replies wait for the quiesce step after the round (and the commit): a step of
-    // their own beside each slice's frame cost every slice a round trip through the broker, a wake-up of the
-    // target's guest thread, and held the slice until both were answered (traced: 7-15 ms after the frame's ack).
-    await this.send(chunks, memoryBytes, this.stream ? [] : this.unsentReplies(APPLY_REPLY_BYTES));
+    await this.send(chunks, memoryBytes, this.unsentReplies(APPLY_REPLY_BYTES));
   }
 
   async settle(): Promise<void> {
