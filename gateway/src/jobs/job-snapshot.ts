@@ -59,7 +59,6 @@ export interface SnapshotOwner {
   over(): boolean;
   emit(kind: JobEventKind, fields: Record<string, unknown>): void;
   setState(state: StoredJob['record']['state']): void;
-  persistNow(): Promise<void>;
   fail(error: WireError): Promise<void>;
 }
 
@@ -184,8 +183,8 @@ export class JobSnapshot {
       this.hostsWithPages.add(host);
       this.job.setState('running');
       this.job.emit('snapshot', { host, snapshotId: made.snapshotId, initMs: made.initMs, snapshotMs: made.snapshotMs, reused: made.reused === true });
-      // Written in order with the run's later records; the fork does not wait for it.
-      void this.job.persistNow();
+      // Written with the clones' forks by the run's next write (at once after a boot that took longer than the
+      // writer's period): a coordinator that resumes the job before makes the snapshot again, as above.
     } finally {
       this.snapshotting = false;
     }
