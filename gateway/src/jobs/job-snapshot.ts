@@ -108,8 +108,8 @@ export class JobSnapshot {
   }
 
   /**
-   * Reads back what the record knows: the descriptor kept in the store (a kept parent's host is asked
-   * again by the next step: make, which tries that host first), and the hosts that may have its pages.
+   * Reads back what the record knows: the descriptor kept in the store (for a kept parent, the next step's
+   * make asks again, the record's parent host remembered as keeping it), and the hosts that may have its pages.
    */
   async resume(): Promise<void> {
     const { tenant, id, function: fn, digest } = this.record;
