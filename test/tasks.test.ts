@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { decode, encode, JobSubjects, requestRelease, ResultsStream, type CloneResult, type ForkRequest, type JobRecord, type TaskReply } from '@flurry/core';
+import { Objm } from '@nats-io/obj';
+import { decode, encode, JobObjects, JobSubjects, requestRelease, ResultsStream, type CloneResult, type ForkRequest, type JobRecord, type TaskReply } from '@flurry/core';
 
 /** A run of task results as stored: its attempt, the host that ran it, its first task and count. */
 interface StoredRun { requestId: string; hostId: string; first: number; count: number }
@@ -171,6 +172,19 @@ describe('task jobs', () => {
     expect(Math.min(...seen)).toBeGreaterThanOrEqual(before.tasks!.done);
     expect(done.tasks).toMatchObject({ total: tasks, done: tasks, failures: 0 });
     expect((await result(done)).equals(expectedReduce(tasks))).toBe(true);
+    // The kept parent's descriptor is not stored with the job: the next coordinator asked the parent's host again, which had it.
+    expect(done.parentHost).toBe(before.parentHost);
+    expect(done.parentReused).toBe(true);
+    const nc = await connect(fleet.adminConnectOptions());
+    try {
+      const objects = await new Objm(nc).open(JobObjects);
+      const names: string[] = [];
+      for (const o of await objects.list()) if (o.name.startsWith(`${job.tenant}/${job.id}/`)) names.push(o.name);
+      expect(names.some((n) => n.includes('/spec/'))).toBe(true);
+      expect(names.filter((n) => n.includes('/descriptor/'))).toEqual([]);
+    } finally {
+      await nc.close();
+    }
   });
 
   it('failures - a task that traps counts against its retries, per task; past them the job fails naming it', async () => {
@@ -254,7 +268,8 @@ describe('task jobs', () => {
 
   it('kept outputs lost - the parent\'s host lets go of them mid-job (the job\'s release): the reduce naming them is refused not_found and sent again with every output; the result identical', async () => {
     const tasks = 40;
-    const { done, reduces } = await watchReduce(() => submitJob(api, { function: 'tasks', clones: 2, tasks, input: input(60) }), async (job, runs) => {
+    // The last task spins 1.5 s: the job is still running when the release below comes, however late its record shows the parent.
+    const { done, reduces } = await watchReduce(() => submitJob(api, { function: 'tasks', clones: 2, tasks, input: input(60, tasks - 1, 1500) }), async (job, runs) => {
       const running = await jobUntil(api, job.id, 'to run on its parent\'s host', (j) => j.parentHost !== undefined && j.snapshotId !== undefined && j.clonesDetail.some((c) => c.host === j.parentHost));
       await until('a run stored by the parent\'s host', async () => {
         const run = runs.find((r) => r.hostId === running.parentHost);

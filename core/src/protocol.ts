@@ -630,7 +630,7 @@ export const JobBuckets = {
 } as const;
 
 /**
- * Object store of job data: `<tenant>/<jobId>/spec`, `/descriptor/<snapshotId>`, `/reduced`, and
+ * Object store of job data: `<tenant>/<jobId>/spec`, `/descriptor/<snapshotId>` (of a parent not kept), `/reduced`, and
  * data too large for a message (`LARGE_JOB_DATA_BYTES`): `/input`, `/inputs/<i>`, `/reduce-input`, `/out/<i>/<requestId>`.
  */
 export const JobObjects = 'flurry_job_data';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlurryError } from './errors.js';
-import { frameReduceInput, framesBesideKept, mergeReduceInput, unframeOutputs } from './reduce-input.js';
+import { frameReduceInput, framesBesideKept, mergeReduceInput, unframeOutputs, walkFrames } from './reduce-input.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 /** Ten task outputs of different lengths (one empty). */
@@ -39,7 +39,7 @@ describe('reduce input with runs kept on the reduce\'s host', () => {
   });
 
   it('a run past the last task, or of no task - bad_request', () => {
-        refused(() => mergeReduceInput(9, [run(8, 2)], new Uint8Array(0)), /past task 8/);
+    refused(() => mergeReduceInput(9, [run(8, 2)], new Uint8Array(0)), /past task 8/);
     refused(() => mergeReduceInput(10, [{ requestId: 'r', first: 3, count: 0, framed: new Uint8Array(0) }], new Uint8Array(0)), /out of order/);
   });
 
@@ -54,5 +54,31 @@ describe('reduce input with runs kept on the reduce\'s host', () => {
     refused(() => mergeReduceInput(10, kept, given.subarray(0, given.length - 1)), /runs past the frames given/);
     refused(() => mergeReduceInput(10, kept, frameReduceInput(outputs.slice(3, 9))), /end before task 9/);
     refused(() => mergeReduceInput(10, kept, new Uint8Array([...given, 0, 0, 0, 0])), /4 bytes given past the last task/);
+  });
+});
+
+describe('the frame walk both unframing and merging use', () => {
+  const framed = frameReduceInput(outputs.slice(0, 3));
+  const ends = [0, 1, 2, 3].map((n) => outputs.slice(0, n).reduce((at, o) => at + 4 + o.length, 0));
+
+  it('from any frame, over any number of frames - where they end, each frame seen whole', () => {
+    const seen: string[] = [];
+    expect(walkFrames(framed, ends[1]!, 2, (f) => seen.push(Buffer.from(f).toString()))).toEqual({ end: ends[3] });
+    expect(seen).toEqual([1, 2].map((t) => Buffer.from(outputs[t]!).toString()));
+    expect(walkFrames(framed, ends[3]!, 0)).toEqual({ end: ends[3] });
+  });
+
+  it('a length cut off, or bytes past the end - the frame where it stopped, counted from the walk\'s start', () => {
+    expect(walkFrames(framed.subarray(0, ends[2]! + 3), ends[1]!, 2)).toEqual({ cut: 1, at: 'length' });
+    expect(walkFrames(framed.subarray(0, ends[3]! - 1), ends[1]!, 2)).toEqual({ cut: 1, at: 'bytes' });
+    expect(walkFrames(framed, 0, 4)).toEqual({ cut: 3, at: 'length' });
+  });
+
+  it('unframing - undefined for a frame cut short, too few frames or bytes past the last', () => {
+    expect(unframeOutputs(framed, 3)?.length).toBe(3);
+    expect(unframeOutputs(framed.subarray(0, framed.length - 1), 3)).toBeUndefined();
+    expect(unframeOutputs(framed.subarray(0, ends[2]! + 2), 3)).toBeUndefined();
+    expect(unframeOutputs(framed, 4)).toBeUndefined();
+    expect(unframeOutputs(framed, 2)).toBeUndefined();
   });
 });

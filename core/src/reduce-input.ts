@@ -16,21 +16,34 @@ export function frameReduceInput(outputs: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
+ * Where a walk of `count` frames (frameReduceInput's layout) from `offset` in
+ * `framed` ended: at `end`, just past the last of them; or at the `cut` frame
+ * (0 for the first walked), whose length (`at: 'length'`) or bytes
+ * (`at: 'bytes'`) run past the end of `framed`. `each`, when given, sees every
+ * whole frame's bytes as a view of `framed`.
+ */
+export function walkFrames(
+  framed: Uint8Array, offset: number, count: number, each?: (frame: Uint8Array) => void,
+): { end: number } | { cut: number; at: 'length' | 'bytes' } {
+  const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+  for (let frame = 0; frame < count; frame++) {
+    if (offset + 4 > framed.length) return { cut: frame, at: 'length' };
+    const length = view.getUint32(offset, true);
+    if (offset + 4 + length > framed.length) return { cut: frame, at: 'bytes' };
+    each?.(framed.subarray(offset + 4, offset + 4 + length));
+    offset += 4 + length;
+  }
+  return { end: offset };
+}
+
+/**
  * The `count` outputs framed by frameReduceInput (a task job's results of several tasks: CloneResult.taskRunMs),
  * as views of `framed`; undefined unless it holds exactly `count` frames.
  */
 export function unframeOutputs(framed: Uint8Array, count: number): Uint8Array[] | undefined {
-  const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
   const out: Uint8Array[] = [];
-  let offset = 0;
-  while (out.length < count) {
-    if (offset + 4 > framed.length) return undefined;
-    const length = view.getUint32(offset, true);
-    if (offset + 4 + length > framed.length) return undefined;
-    out.push(framed.subarray(offset + 4, offset + 4 + length));
-    offset += 4 + length;
-  }
-  return offset === framed.length ? out : undefined;
+  const walk = walkFrames(framed, 0, count, (frame) => out.push(frame));
+  return 'end' in walk && walk.end === framed.length ? out : undefined;
 }
 
 /** The tasks first..last a task results subject's last token names (`<first>-<last>`, JobSubjects.taskResults); undefined for any other token. */
@@ -64,20 +77,19 @@ export function framesBesideKept(outputs: readonly Uint8Array[], kept: readonly 
  */
 export function mergeReduceInput(total: number, kept: readonly (KeptRun & { framed: Uint8Array })[], given: Uint8Array): Uint8Array {
   const bad = (why: string) => new FlurryError('bad_request', `reduce input: ${why}`);
-  const view = new DataView(given.buffer, given.byteOffset, given.byteLength);
   const parts: Uint8Array[] = [];
   let offset = 0;
   let task = 0;
   /** The given frames of tasks `task` .. `upTo` - 1. */
   const takeGiven = (upTo: number) => {
-    const from = offset;
-    for (; task < upTo; task++) {
-      if (offset + 4 > given.length) throw bad(`the frames given end before task ${task}`);
-      const length = view.getUint32(offset, true);
-      if (offset + 4 + length > given.length) throw bad(`the frame of task ${task} runs past the frames given`);
-      offset += 4 + length;
+    const walk = walkFrames(given, offset, upTo - task);
+    if ('cut' in walk) {
+      const cut = task + walk.cut;
+      throw bad(walk.at === 'length' ? `the frames given end before task ${cut}` : `the frame of task ${cut} runs past the frames given`);
     }
-    if (offset > from) parts.push(given.subarray(from, offset));
+    if (walk.end > offset) parts.push(given.subarray(offset, walk.end));
+    offset = walk.end;
+    task = upTo;
   };
   let end = 0;
   for (const run of kept) {

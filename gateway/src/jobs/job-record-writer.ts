@@ -1,9 +1,13 @@
 /**
  * Writing one job's record to the jobs bucket as its run changes it: soon
- * after a change (at most every PERSIST_EVERY_MS), progress alone (a task
- * job's counts) at most every PROGRESS_EVERY_MS, at once at a state change,
- * and the run's last record until it is stored. Writes go out in order; a
- * failed one leaves the record to write again.
+ * after a change (at most every PERSIST_EVERY_MS, the creation counting as a
+ * write), progress alone (a task job's counts) at most every
+ * PROGRESS_EVERY_MS, a state that may last only a moment (`reducing`) only
+ * once it has lasted PERSIST_EVERY_MS, the end at once, and the run's last
+ * record until it is stored. Each write is heard and checked by every watcher
+ * of the jobs bucket: a write that a later one follows within moments tells
+ * nobody anything. Writes go out in order; a failed one leaves the record to
+ * write again.
  */
 import { untilStored, type Logger, type StoredJob } from '@flurry/core';
 import type { JobStore } from './job-store.js';
@@ -21,8 +25,9 @@ export class JobRecordWriter {
   private dirty = false;
   /** Only progress changed since the last write. */
   private progressDirty = false;
-  private lastWrite = 0;
   private writing: Promise<void> = Promise.resolve();
+  /** The write of a state that may not last (writeIfLasting), until it is due. */
+  private lasting?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly store: JobStore,
@@ -30,6 +35,8 @@ export class JobRecordWriter {
     private readonly log: Logger,
     /** The run stopped (lease lost): it writes nothing more. */
     private readonly stopped: () => boolean,
+    /** When the record was last written as it stands: a job made just now was written by its creation. */
+    private lastWrite = 0,
   ) {}
 
   /** The record changed: the next write takes it. */
@@ -48,8 +55,22 @@ export class JobRecordWriter {
     if ((this.dirty && since > PERSIST_EVERY_MS) || (this.progressDirty && since > PROGRESS_EVERY_MS)) void this.now();
   }
 
+  /**
+   * The record changed into a state that may end within moments (a reduce of
+   * a few ms): written PERSIST_EVERY_MS from now unless a write takes the
+   * change first, so a state that ends sooner is never written on its own.
+   */
+  writeIfLasting(): void {
+    this.dirty = true;
+    clearTimeout(this.lasting);
+    this.lasting = setTimeout(() => {
+      if (this.dirty) void this.now();
+    }, PERSIST_EVERY_MS);
+  }
+
   /** Writes the record now (after the writes before it), with its clone counts. */
   now(): Promise<void> {
+    clearTimeout(this.lasting);
     if (this.stopped()) return this.writing;
     this.dirty = false;
     this.progressDirty = false;

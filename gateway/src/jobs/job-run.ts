@@ -85,7 +85,8 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     this.finished = new Promise((r) => (this.resolveFinished = r));
     this.outagesSeen = deps.store.fabric.link.outages;
     this.attempts = new CloneAttempts(this, deps.inFlight);
-    this.writer = new JobRecordWriter(deps.store, stored, deps.log, () => this.stopped);
+    // A job made just now was written by its creation: the run's first changes (the snapshot, the forks) go in its next write.
+    this.writer = new JobRecordWriter(deps.store, stored, deps.log, () => this.stopped, fresh ? Date.now() : 0);
     const { nc, link } = deps.store.fabric;
     this.snapshot = new JobSnapshot(this, () => this.spec, { ...deps, nc, link });
     this.dispatch = new CloneDispatch(this, this.attempts, this.snapshot, { ...deps, nc, link });
@@ -341,8 +342,9 @@ export class JobRun implements AttemptsOwner, SnapshotOwner, DispatchOwner {
     const stored = async () => (await checked).missing.length === 0;
     const held = this.tasks?.heldOutputs();
     if (!held && !(await stored())) return undefined;
-    this.setState('reducing');
-    void this.persistNow(); // in order before `done`: the reduce does not wait for it
+    this.record.state = 'reducing';
+    // Most reduces end in a few ms, and `done` is written then: `reducing` alone only when it lasts.
+    this.writer.writeIfLasting();
     const outputs = held ?? (this.tasks ? await this.tasks.outputsInOrder() : await this.deps.store.outputsInOrder(this.record.tenant, id, outputCount(this.record)));
     let reduced: Uint8Array | undefined;
     let lastError: WireError | undefined;

@@ -11,7 +11,7 @@
  */
 import {
   CallFailed, coldBootDescriptor, encodeDescriptor, FlurryError, initDigest, parentKeyString, requestSnapshot, toWireError,
-  type BrokerLink, type FunctionRecord, type HostRecord, type JobEventKind, type JobSpec, type Logger, type SnapshotMade, type SnapshotRequest, type StoredJob, type WireError,
+  type BrokerLink, type FunctionRecord, type HostRecord, type JobEventKind, type JobSpec, type Logger, type ParentKey, type SnapshotMade, type SnapshotRequest, type StoredJob, type WireError,
 } from '@flurry/core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FleetView } from '../fleet-view.js';
@@ -59,7 +59,6 @@ export interface SnapshotOwner {
   over(): boolean;
   emit(kind: JobEventKind, fields: Record<string, unknown>): void;
   setState(state: StoredJob['record']['state']): void;
-  persistNow(): Promise<void>;
   fail(error: WireError): Promise<void>;
 }
 
@@ -93,11 +92,30 @@ export class JobSnapshot {
     return isColdBoot(this.spec()) ? `cold.${this.record.id}` : this.record.snapshotId;
   }
 
-  /** Reads back what the record knows: the descriptor kept in the store, and the hosts that may have its pages. */
+  /**
+   * Whether the descriptor is stored with the job for a coordinator that resumes it: only when the parent is
+   * not kept. A kept parent's host answers a snapshot request for it at once (the same snapshot), so a
+   * resuming coordinator asks that host again instead, and a warm job writes no object for it.
+   */
+  private get storesDescriptor(): boolean {
+    return !this.keepParent;
+  }
+
+  /** The kept-parent key of the job's parent (hosts keep parents by it). */
+  private parentKey(): ParentKey {
+    const spec = this.spec()!;
+    return { tenant: this.record.tenant, moduleDigest: this.record.digest, initDigest: initDigest(spec.init, spec.initData) };
+  }
+
+  /**
+   * Reads back what the record knows: the descriptor kept in the store (for a kept parent, the next step's
+   * make asks again, the record's parent host remembered as keeping it), and the hosts that may have its pages.
+   */
   async resume(): Promise<void> {
     const { tenant, id, function: fn, digest } = this.record;
     if (isColdBoot(this.spec())) this.descriptor = encodeDescriptor(coldBootDescriptor({ bootId: `cold.${id}`, tenant, function: fn, moduleDigest: digest }));
-    else if (this.record.snapshotId) this.descriptor = (await this.deps.store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
+    else if (this.record.snapshotId && this.storesDescriptor) this.descriptor = (await this.deps.store.getBlob(`${tenant}/${id}/descriptor/${this.record.snapshotId}`)) ?? undefined;
+    else if (this.record.parentHost && this.keepParent) this.deps.parentHosts.remember(parentKeyString(this.parentKey()), this.record.parentHost);
     if (!this.descriptor) this.record.snapshotId = undefined;
     if (this.record.parentHost) this.hostsWithPages.add(this.record.parentHost);
     for (const c of this.record.clonesDetail) if (c.host && c.state !== 'done') this.hostsWithPages.add(c.host);
@@ -145,7 +163,7 @@ export class JobSnapshot {
       const { tenant, id, function: name, digest } = this.record;
       const fn = await this.deps.getFunction(tenant, name).catch(() => undefined);
       const spec = this.spec()!;
-      const key = { tenant, moduleDigest: digest, initDigest: initDigest(spec.init, spec.initData) };
+      const key = this.parentKey();
       const keyString = parentKeyString(key);
       const keeps = (h: HostRecord) => (this.keepParent ? keptParentRank(h, key, this.deps.parentHosts.get(keyString)) : 0);
       const candidates = jobParentHosts(live, { keeps, warm: (h) => fn !== undefined && isWarmOn(h, fn), bytes: initialMemoryOf(fn), freeSlots });
@@ -170,8 +188,8 @@ export class JobSnapshot {
         return;
       }
       // Stored while the clones are forked, not before: a coordinator that resumes the job before it is
-      // stored makes the snapshot again (a kept parent answers at once).
-      this.descriptorStored = this.deps.store.putBlob(`${tenant}/${id}/descriptor/${made.snapshotId}`, made.descriptor).catch((err: unknown) => {
+      // stored makes the snapshot again.
+      if (this.storesDescriptor) this.descriptorStored = this.deps.store.putBlob(`${tenant}/${id}/descriptor/${made.snapshotId}`, made.descriptor).catch((err: unknown) => {
         this.deps.log.warn({ jobId: id, snapshotId: made.snapshotId, err: (err as Error).message }, 'the snapshot descriptor was not stored');
       });
       this.descriptor = made.descriptor;
@@ -184,8 +202,8 @@ export class JobSnapshot {
       this.hostsWithPages.add(host);
       this.job.setState('running');
       this.job.emit('snapshot', { host, snapshotId: made.snapshotId, initMs: made.initMs, snapshotMs: made.snapshotMs, reused: made.reused === true });
-      // Written in order with the run's later records; the fork does not wait for it.
-      void this.job.persistNow();
+      // Written with the clones' forks by the run's next write (at once after a boot that took longer than the
+      // writer's period): a coordinator that resumes the job before makes the snapshot again, as above.
     } finally {
       this.snapshotting = false;
     }
