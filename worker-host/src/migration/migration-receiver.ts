@@ -184,6 +184,11 @@ export class MigrationReceiver {
         if (Date.now() > s.expiresAt) throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
       };
       late();
+      if (s.streamFrames !== undefined) {
+        // The last pages came on the stream, maybe after this commit (another connection): all there first.
+        if (!r.pageStream) throw new FlurryError('bad_request', `the commit of migration ${s.migrationId} names page stream frames, and host ${this.deps.hostId} has no page stream from its source`);
+        await r.pageStream.delivered(s.streamFrames, Math.max(0, s.expiresAt - Date.now()));
+      }
       const applying = performance.now();
       const { pagesApplied, finished } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
       // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had (nothing ran in it yet: dropped below).

@@ -11,8 +11,8 @@ import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, t
 import type { GlobalValue } from '../guest/instance.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
-import { PageStreamListener, type PageStreamSender } from './page-stream.js';
-import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
+import { PageStreamListener, STREAM_WINDOW, type PageStreamSender } from './page-stream.js';
+import { CHUNK_BYTES, chunked, globalsToWire, u32View, type Chunk } from './wire-pages.js';
 
 /** Now, ms since the epoch with sub-ms precision: comparable between processes that share a clock. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -189,7 +189,7 @@ export class NatsTarget implements PrecopyTarget {
       return;
     }
     if (this.lost) throw this.lost;
-    const pages = new Uint32Array(c.pages.buffer, c.pages.byteOffset, c.pages.length / 4);
+    const pages = u32View(c.pages);
     // The replies that ride with a round go as an apply step of no pages (a small message), beside the stream.
     await Promise.all([
       Promise.race([this.stream.send(pages, c.bytes, memoryBytes), this.gone]),
@@ -266,8 +266,12 @@ export class NatsTarget implements PrecopyTarget {
    * The last pages, the globals and the commit: all but the last chunk as
    * apply steps, then one commit step with the last chunk and the globals;
    * the target applies them and subscribes the instance's subject before it
-   * answers, so the source may let go then. A commit that got no answer
-   * (lost, timed out, garbled) may have taken effect: CommitOutcomeUnknown.
+   * answers, so the source may let go then. With a page stream every last
+   * chunk goes on it instead, the last STREAM_WINDOW of them not waited for:
+   * the commit names the frames sent and the target waits for them, so the
+   * pause pays no ack's round trip and the commit stays a small message. A
+   * commit that got no answer (lost, timed out, garbled) may have taken
+   * effect: CommitOutcomeUnknown.
    */
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number, onSent?: () => void): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
@@ -275,8 +279,10 @@ export class NatsTarget implements PrecopyTarget {
     // Those not sent with the apply steps or the quiesce step (the others are on the target already).
     const replies = this.unsentReplies();
     const repliesBytes = replies.reduce((n, r) => n + keptReplyBytes(r), 0);
+    const { stream } = this;
     // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
-    const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const final = !stream && chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const unacked = stream ? chunks.splice(Math.max(0, chunks.length - STREAM_WINDOW)) : [];
     const started = performance.now();
     try {
       if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
@@ -286,8 +292,11 @@ export class NatsTarget implements PrecopyTarget {
     }
     this.sendMs = performance.now() - started;
     if (this.lost) throw this.lost;
-    // Every frame is acknowledged: the target takes the stream's end for the last round's, not a failure.
-    this.stream?.finish();
+    // Their acks are not waited for: a stream that fails now fails the commit on the target (streamFrames).
+    for (const c of unacked) stream!.send(u32View(c.pages), c.bytes, last.memoryBytes).catch(() => undefined);
+    const streamFrames = stream?.sent;
+    // No more frames: the target takes the stream's end for the last round's, not a failure.
+    stream?.finish();
     // The target refuses a commit that reaches it after the source stopped waiting for its answer.
     const expiresAt = Date.now() + this.opts.stepTimeoutMs;
     const { migrationId } = this.info;
@@ -295,7 +304,7 @@ export class NatsTarget implements PrecopyTarget {
     const sentAt = epochMs();
     try {
       // The request is published before this returns: what onSent sends goes after the commit.
-      const asked = this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) }, this.opts.stepTimeoutMs);
+      const asked = this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}), ...(streamFrames !== undefined ? { streamFrames } : {}) }, this.opts.stepTimeoutMs);
       onSent?.();
       reply = await asked;
     } catch (err) {

@@ -185,6 +185,11 @@ export class PageStreamSender {
     return this.pending.size;
   }
 
+  /** Pages frames sent in all: the commit tells the target to have them all before it takes the instance. */
+  get sent(): number {
+    return this.seq;
+  }
+
   /**
    * Sends pages (PAGE_SIZE bytes each, at most STREAM_SLOT_PAGES) and resolves once the target wrote them into the
    * instance. The caller keeps at most STREAM_WINDOW in flight, and `bytes` unchanged until then (written from it).
@@ -218,7 +223,10 @@ export class PageStreamSender {
     return acked;
   }
 
-  /** The last round is in: the target no longer takes the stream's end for a failure. */
+  /**
+   * No more frames: the target no longer takes the stream's end for a failure, nor acknowledges what is still in
+   * flight (the commit, which names the frames sent, waits on the target for them instead).
+   */
   finish(): void {
     if (this.broken) return;
     this.broken = new FlurryError('internal', 'the page stream was finished');
@@ -264,6 +272,9 @@ export class PageStreamReader {
   private readonly slots: Slot[];
   private ended = false;
   private finished = false;
+  /** Pages frames read whole and handed to `apply`, and who waits for a count of them (`delivered`). */
+  private frames = 0;
+  private waiter: { frames: number; resolve: () => void; reject: (err: Error) => void } | undefined;
   private welcomed: ((ok: boolean, why?: string) => void) | undefined;
   // The frame being read.
   private readonly headBuf = Buffer.alloc(HEAD + PAGES_HEAD);
@@ -331,6 +342,38 @@ export class PageStreamReader {
   close(): void {
     this.ended = true;
     this.socket.destroy();
+    this.settleWaiter(new Error('the page stream was closed'));
+  }
+
+  /**
+   * Resolves once `frames` pages frames (all the source sent, as its commit says) have been read and handed to
+   * `apply` (queued to be written, not necessarily written yet); rejects when the stream fails or ends with fewer,
+   * or more came, or `withinMs` passes first.
+   */
+  delivered(frames: number, withinMs: number): Promise<void> {
+    if (this.waiter) return Promise.reject(new FlurryError('conflict', 'the page stream is waited on already'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => this.settleWaiter(new Error(`${this.frames} of the ${frames} pages frames the source sent arrived within ${withinMs} ms`)), withinMs);
+      this.waiter = {
+        frames,
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (err) => (clearTimeout(timer), reject(new FlurryError('unavailable', `the page stream's last frames: ${err.message}`))),
+      };
+      this.settleWaiter();
+    });
+  }
+
+  /** Resolves the waiter when its frames are in, rejects it on `failure`, or when no more can come or too many did. */
+  private settleWaiter(failure?: Error): void {
+    const w = this.waiter;
+    if (!w) return;
+    let err = failure;
+    if (!err && this.frames > w.frames) err = new Error(`${this.frames} pages frames arrived, the source sent ${w.frames}`);
+    if (!err && this.frames < w.frames && (this.finished || this.ended)) err = new Error(`the stream ended after ${this.frames} of the ${w.frames} pages frames the source sent`);
+    if (!err && this.frames < w.frames) return;
+    this.waiter = undefined;
+    if (err) w.reject(err);
+    else w.resolve();
   }
 
   private fail(reason: string, tell = true): void {
@@ -338,6 +381,7 @@ export class PageStreamReader {
     // Before the welcome: the connection is not had (the pages then come over NATS).
     if (this.welcomed) return this.welcomed(false, reason);
     this.ended = true;
+    this.settleWaiter(new Error(reason));
     if (tell && !this.socket.destroyed) this.socket.end(frame(StreamFrame.error, 0, Buffer.from(reason.slice(0, 1000))));
     else this.socket.destroy();
     // A peer that does not close after the error frame is cut off.
@@ -370,7 +414,10 @@ export class PageStreamReader {
           if (this.frameType !== StreamFrame.pages) {
             this.headHave = 0;
             if (this.frameType === StreamFrame.welcome) this.welcomed?.(true);
-            else this.finished = true;
+            else {
+              this.finished = true;
+              this.settleWaiter();
+            }
             continue;
           }
         }
@@ -434,9 +481,12 @@ export class PageStreamReader {
     this.opts.apply(slot.pages.subarray(0, count), slot.bytes.subarray(0, count * PAGE_SIZE), this.memoryBytes).then(
       () => {
         slot.busy = false;
-        if (!this.ended) this.socket.write(head(StreamFrame.ack, id, 0));
+        // After `done` the source waits for no ack (and may have closed its side): its commit counts the frames.
+        if (!this.ended && !this.finished) this.socket.write(head(StreamFrame.ack, id, 0));
       },
       (err: unknown) => this.fail(`its pages could not be written: ${(err as Error).message}`),
     );
+    this.frames++;
+    this.settleWaiter();
   }
 }
