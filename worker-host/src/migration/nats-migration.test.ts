@@ -367,12 +367,14 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     void answer(encode(s)).then(respond);
   };
 
-  it('page stream - the rounds\' pages go on the stream, none in an apply step; one quiesce step (nothing to collect after later rounds); pages sent = applied; the target owns the instance', async () => {
+  it('page stream - the rounds\' pages and the last ones go on the stream, none in an apply step nor the commit, which names the frames sent; one quiesce step (only to warm: nothing to collect); pages sent = applied; the target owns the instance', async () => {
     let streamed: boolean | undefined;
     let applyPages = 0;
     let quiesced = 0;
+    let commit: Extract<ReceiveStep, { step: 'commit' }> | undefined;
     hook = (step, deliver, respond, data) => {
       if (step === 'quiesce') quiesced++;
+      if (step === 'commit') commit = decode(data);
       if (step === 'apply') applyPages += (decode<Extract<ReceiveStep, { step: 'apply' }>>(data)).pages.length / 4;
       void deliver().then((reply) => {
         if (step === 'prepare') streamed = decode<ReceiveStepReply & { stream?: boolean }>(reply).stream;
@@ -385,6 +387,10 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(applyPages).toBe(0);
     expect(m.report.rounds.length).toBeGreaterThan(1);
     expect(quiesced).toBe(1);
+    // The client writes without pause: the stop has pages, and they went on the stream too.
+    expect(m.report.finalPages).toBeGreaterThan(0);
+    expect(commit?.pages.length).toBe(0);
+    expect(commit?.streamFrames).toBeGreaterThan(m.report.rounds.length);
     expect(m.report.pagesSent).toBeGreaterThan(1024);
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(owners(m.src)).toEqual(['target']);
@@ -407,6 +413,18 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(applyPages).toBeGreaterThan(1024);
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(owners(m.src)).toEqual(['target']);
+    await expectReplayed(m.owner(), m.sent);
+  });
+
+  it('stream frames without a stream - a commit that names page stream frames to a target with no stream is refused, saying so; the source resumes with its state whole', async () => {
+    hook = (step, deliver, respond, data) => {
+      if (step !== 'commit') return void deliver().then(respond);
+      void answer(encode({ ...decode<Extract<ReceiveStep, { step: 'commit' }>>(data), streamFrames: 3 })).then(respond);
+    };
+    const m = await migrateUnderLoad();
+    expect('error' in m && m.error.message).toMatch(/names page stream frames, and host target-host has no page stream from its source/);
+    expect(owners(m.src)).toEqual(['source']);
+    expect(target.instances()).toEqual([]);
     await expectReplayed(m.owner(), m.sent);
   });
 

@@ -2,7 +2,8 @@
  * The page stream's two ends over real loopback sockets: pages arrive in
  * shared slots, whole and in order of their frames; a wrong token is not
  * welcomed; every kind of bad frame breaks the stream with its reason; a
- * stream that closes before `done` breaks, one that is done does not.
+ * stream that closes before `done` breaks, one that is done does not; the
+ * commit's wait for the last frames (`delivered`) and its failures.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -152,6 +153,50 @@ describe('page stream - both ends', () => {
     await r.connecting;
     expect(await r.broken).toMatch(/the connection closed before the last round was in/);
     expect(r.applied).toEqual([]);
+  });
+
+  it('last frames - the commit waits for the frames the source says it sent: sent after done and unacknowledged, they are all read first; no ack follows done', async () => {
+    const listener = await PageStreamListener.open({ host: '127.0.0.1' });
+    closers.push(() => listener.close());
+    const r = reader(listener.offer.port, listener.offer.token);
+    const sender = await listener.connected();
+    const target = await r.connecting;
+    await sender.send(Uint32Array.of(1), new Uint8Array(PAGE_SIZE).fill(1), 4 << 20);
+    // Asked before the last frames arrive (the commit may overtake them on another connection).
+    const waited = target.delivered(3, 5000);
+    const unacked = [sender.send(Uint32Array.of(2), new Uint8Array(PAGE_SIZE).fill(2), 4 << 20), sender.send(Uint32Array.of(3), new Uint8Array(PAGE_SIZE).fill(3), 4 << 20)];
+    expect(sender.sent).toBe(3);
+    sender.finish();
+    await waited;
+    expect(r.applied.map((a) => a.first)).toEqual([1, 2, 3]);
+    // The source waits for none after done: no ack comes (they fail with the connection's close), and the stream does not break.
+    const acks = await Promise.race([Promise.allSettled(unacked), new Promise<[]>((res) => setTimeout(() => res([]), 200))]);
+    expect(acks.filter((a) => a.status === 'fulfilled')).toEqual([]);
+    expect(await Promise.race([r.broken, new Promise((res) => setTimeout(() => res('not broken'), 100))])).toBe('not broken');
+  });
+
+  it.each([
+    ['the stream ends with fewer', 3, [pagesFrame(1, [1]), frame(StreamFrame.done, 0)], 5000, /the stream ended after 1 of the 3 pages frames the source sent/],
+    ['more came than the source says it sent', 1, [pagesFrame(1, [1]), pagesFrame(2, [2])], 5000, /2 pages frames arrived, the source sent 1/],
+    ['they do not come in time', 2, [pagesFrame(1, [1])], 100, /1 of the 2 pages frames the source sent arrived within 100 ms/],
+  ])('last frames - %s: the wait fails (the target refuses the commit)', async (_what, frames, script, withinMs, reason) => {
+    const src = await fakeSource((socket) => {
+      for (const f of script) socket.write(f);
+    });
+    const r = reader(src.port);
+    const target = await r.connecting;
+    // Some frames may be in before the wait: it counts those too.
+    await new Promise((res) => setTimeout(res, 50));
+    await expect(target.delivered(frames, withinMs)).rejects.toThrow(reason);
+  });
+
+  it('last frames - a stream that breaks while the commit waits fails the wait with its reason', async () => {
+    const src = await fakeSource((socket) => {
+      setTimeout(() => socket.write(frame(9, 1)), 50);
+    });
+    const r = reader(src.port);
+    const target = await r.connecting;
+    await expect(target.delivered(1, 5000)).rejects.toThrow(/page stream's last frames: a frame of type 9 from the source/);
   });
 
   it('no source - nothing listens: the connect is refused (the pages then go over NATS)', async () => {
