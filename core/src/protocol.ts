@@ -1141,8 +1141,8 @@ export type ReceiveStep =
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover (not sent when it was `fromParent`). */
   | { step: 'settle'; migrationId: string }
   /**
-   * After round 0: the target collects garbage (main and guest thread), so that none falls into the pause,
-   * runs `samples` (RequestSample) in a throwaway clone of the parent, and keeps `replies`, the source's kept
+   * After round 0: the target collects garbage (main and guest thread) where the pages came as apply steps (the
+   * page stream leaves none), so that none falls into the pause, runs `samples` (RequestSample) in a throwaway clone of the parent, and keeps `replies`, the source's kept
    * replies (KeptReply) not sent before, so that the commit carries only those kept since (decoding and keeping
    * thousands of them took tens of ms of the pause).
    */
