@@ -1151,11 +1151,10 @@ export type ReceiveStep =
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
    * `replies`: the replies the source kept for the instance (KeptReply), newest first, not sent before (quiesce).
-   * `streamFrames`: the pages frames the source sent on the page stream in all, the last pages' among them (the
-   * commit then carries none): the target takes the instance once it has read that many, and refuses it when the
-   * stream ends with fewer.
+   * With a page stream the commit goes on it (worker-host's migration/page-stream.ts), behind the last pages, and
+   * carries none; its answer comes back there.
    */
-  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[]; streamFrames?: number }
+  | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[] }
   | { step: 'abort'; migrationId: string }
   /** The source's probe while pages travel: the target answers while it is alive. */
   | { step: 'ping'; migrationId: string }

@@ -296,7 +296,7 @@ const receiveStep = z.discriminatedUnion('step', [
   z.object({ step: z.literal('quiesce'), migrationId: str, replies: arrayOf(keptReply).optional(), samples: arrayOf(requestSample).optional() }),
   z.object({
     step: z.literal('commit'), migrationId: str, pages: pageList, bytes, memoryBytes: count, globals: recordOf(str, wireGlobal),
-    expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(), streamFrames: count.optional(),
+    expiresAt: count, verify: z.boolean().optional(), pagesSent: count, replies: arrayOf(keptReply).optional(),
   }),
   z.object({ step: z.literal('abort'), migrationId: str }),
   z.object({ step: z.literal('ping'), migrationId: str }),

@@ -4,7 +4,7 @@
  * receiving the instance into the guest pool, and remembers how each
  * migration ended so that a source whose commit answer was lost can ask.
  */
-import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
+import { decodeOrRefuse, encode, FlurryError, toWireError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
 import { epochMs, SOURCE_SILENT_MS, type PrepareInfo } from './nats-target.js';
@@ -184,11 +184,6 @@ export class MigrationReceiver {
         if (Date.now() > s.expiresAt) throw new FlurryError('unavailable', `the commit of migration ${s.migrationId} came after the source stopped waiting`);
       };
       late();
-      if (s.streamFrames !== undefined) {
-        // The last pages came on the stream, maybe after this commit (another connection): all there first.
-        if (!r.pageStream) throw new FlurryError('bad_request', `the commit of migration ${s.migrationId} names page stream frames, and host ${this.deps.hostId} has no page stream from its source`);
-        await r.pageStream.delivered(s.streamFrames, Math.max(0, s.expiresAt - Date.now()));
-      }
       const applying = performance.now();
       const { pagesApplied, finished } = await pool.finishReceive(r.poolId, globalsFromWire(s.globals), { pages: bytesToU32(s.pages), bytes: s.bytes, memoryBytes: s.memoryBytes });
       // Every page sent was written once: a lost or repeated chunk would leave a memory the source never had (nothing ran in it yet: dropped below).
@@ -199,7 +194,7 @@ export class MigrationReceiver {
       const memoryHash = s.verify ? (await finished, (await pool.instanceMemoryHash(r.poolId)).hash) : undefined;
       const applyMs = performance.now() - applying;
       late();
-      // Finished by the source before the commit (every frame acknowledged): nothing more comes on it.
+      // Nothing more comes on it (the commit came on it, or after the source's last frame was acknowledged).
       r.pageStream?.close();
       this.receiving.delete(s.migrationId);
       finished.catch((err: unknown) => {
@@ -228,6 +223,7 @@ export class MigrationReceiver {
     try {
       stream = await PageStreamReader.connect(offer, {
         apply: (pages, bytes, memoryBytes) => this.deps.pool.applyPages(poolId, pages, bytes, memoryBytes),
+        commit: async (step) => encode(await this.streamCommit(migrationId, step)),
         broken: (reason) => {
           const r = this.receiving.get(migrationId);
           if (!stream || r?.pageStream !== stream) return;
@@ -245,6 +241,20 @@ export class MigrationReceiver {
     } catch (err) {
       this.deps.log.warn({ migrationId, host: offer.host, port: offer.port, err: (err as Error).message }, 'no migration page stream: its pages come over NATS');
       return false;
+    }
+  }
+
+  /**
+   * A commit that came on the page stream, behind its last pages: checked as one from NATS is (a malformed step is
+   * refused), and only this migration's commit is taken.
+   */
+  private async streamCommit(migrationId: string, data: Uint8Array): Promise<ReceiveStepReply> {
+    try {
+      const step = decodeOrRefuse('ReceiveStep', data);
+      if (step.step !== 'commit' || step.migrationId !== migrationId) throw new FlurryError('bad_request', `the page stream of migration ${migrationId} carried a ${step.step} step of migration ${step.migrationId}: only its own commit goes there`);
+      return await this.answer(step);
+    } catch (err) {
+      return { ok: false, error: toWireError(err) };
     }
   }
 

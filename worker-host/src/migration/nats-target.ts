@@ -7,7 +7,7 @@
  * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
+import { call, decodeOrRefuse, encode, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
@@ -266,12 +266,13 @@ export class NatsTarget implements PrecopyTarget {
    * The last pages, the globals and the commit: all but the last chunk as
    * apply steps, then one commit step with the last chunk and the globals;
    * the target applies them and subscribes the instance's subject before it
-   * answers, so the source may let go then. With a page stream every last
-   * chunk goes on it instead, the last STREAM_WINDOW of them not waited for:
-   * the commit names the frames sent and the target waits for them, so the
-   * pause pays no ack's round trip and the commit stays a small message. A
-   * commit that got no answer (lost, timed out, garbled) may have taken
-   * effect: CommitOutcomeUnknown.
+   * answers, so the source may let go then. With a page stream the last
+   * pages and then the commit go on it instead (the last STREAM_WINDOW
+   * frames not waited for: the target reads them before the commit, on the
+   * same connection), and the answer comes back on it: no broker hop either
+   * way, no ack's round trip, and no large NATS message in the pause. A
+   * commit that got no answer (lost, timed out, garbled, a stream that broke
+   * after it was sent) may have taken effect: CommitOutcomeUnknown.
    */
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number, onSent?: () => void): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
@@ -292,20 +293,18 @@ export class NatsTarget implements PrecopyTarget {
     }
     this.sendMs = performance.now() - started;
     if (this.lost) throw this.lost;
-    // Their acks are not waited for: a stream that fails now fails the commit on the target (streamFrames).
+    // Their acks are not waited for: the commit behind them is answered once the target has read them.
     for (const c of unacked) stream!.send(u32View(c.pages), c.bytes, last.memoryBytes).catch(() => undefined);
-    const streamFrames = stream?.sent;
-    // No more frames: the target takes the stream's end for the last round's, not a failure.
-    stream?.finish();
     // The target refuses a commit that reaches it after the source stopped waiting for its answer.
     const expiresAt = Date.now() + this.opts.stepTimeoutMs;
     const { migrationId } = this.info;
+    const step: ReceiveStep = { step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) };
     let reply: ReceiveStepReply;
     const sentAt = epochMs();
+    // Sent before this returns (on a stream broken already it throws, sent to nobody): what onSent sends goes after it.
+    const asked = stream ? this.commitOnStream(stream, step) : this.request(step, this.opts.stepTimeoutMs);
+    onSent?.();
     try {
-      // The request is published before this returns: what onSent sends goes after the commit.
-      const asked = this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}), ...(streamFrames !== undefined ? { streamFrames } : {}) }, this.opts.stepTimeoutMs);
-      onSent?.();
       reply = await asked;
     } catch (err) {
       // No responders: nobody subscribed, so nobody got it.
@@ -316,6 +315,18 @@ export class NatsTarget implements PrecopyTarget {
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     const { receivedAt, answeredAt } = reply.targetMs ?? {};
     return { ...this.committed(reply), ...(receivedAt !== undefined && answeredAt !== undefined ? { outMs: receivedAt - sentAt, backMs: gotAt - answeredAt } : {}) };
+  }
+
+  /** The commit on the page stream, behind the last pages; its answer, checked, within the step timeout. */
+  private commitOnStream(stream: PageStreamSender, step: ReceiveStep): Promise<ReceiveStepReply> {
+    const answered = stream.commit(encode(step));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer on the page stream within ${this.opts.stepTimeoutMs} ms`)), this.opts.stepTimeoutMs);
+    });
+    return Promise.race([answered, timeout])
+      .then((data) => decodeOrRefuse('ReceiveStepReply', data))
+      .finally(() => clearTimeout(timer));
   }
 
   private committed(reply: Extract<ReceiveStepReply, { ok: true }>): CommitTiming {
