@@ -8,7 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '@flurry/core/basics';
-import { PageStreamListener, PageStreamReader, STREAM_SLOT_PAGES, STREAM_WINDOW, StreamFrame, type PageStreamSender } from './page-stream.js';
+import { PageStreamListener, PageStreamReader, STREAM_SLOT_PAGES, STREAM_WINDOW, StreamFrame } from './page-stream.js';
 
 const frame = (type: number, id: number, payload: Uint8Array = new Uint8Array(0)) => {
   const out = Buffer.alloc(9 + payload.length);
@@ -77,13 +77,19 @@ function reader(port: number, token: Uint8Array = new Uint8Array(32), answerAfte
   return { applied, commits, broken, connecting };
 }
 
+/** Both real ends, connected: a listener's sender and a reader (answering commits as `reader` does). */
+async function bothEnds(answerAfter?: () => Promise<void>) {
+  const listener = await PageStreamListener.open({ host: '127.0.0.1' });
+  closers.push(() => listener.close());
+  const r = reader(listener.offer.port, listener.offer.token, answerAfter);
+  const sender = await listener.connected();
+  const target = await r.connecting;
+  return { r, sender, target };
+}
+
 describe('page stream - both ends', () => {
   it('pages - frames from the sender arrive whole in shared slots, each acknowledged once written; the commit ends the stream without a failure', async () => {
-    const listener = await PageStreamListener.open({ host: '127.0.0.1' });
-    closers.push(() => listener.close());
-    const r = reader(listener.offer.port, listener.offer.token);
-    const sender: PageStreamSender = await listener.connected();
-    await r.connecting;
+    const { r, sender } = await bothEnds();
     const sends: Promise<void>[] = [];
     for (let f = 0; f < STREAM_WINDOW; f++) {
       const pages = Uint32Array.from({ length: STREAM_SLOT_PAGES }, (_, i) => f * STREAM_SLOT_PAGES + i);
@@ -112,11 +118,7 @@ describe('page stream - both ends', () => {
   });
 
   it('sender - more than the window in flight, or a frame larger than a slot, is refused before it is written', async () => {
-    const listener = await PageStreamListener.open({ host: '127.0.0.1' });
-    closers.push(() => listener.close());
-    const r = reader(listener.offer.port, listener.offer.token);
-    const sender = await listener.connected();
-    await r.connecting;
+    const { r, sender } = await bothEnds();
     const big = new Uint32Array(STREAM_SLOT_PAGES + 1);
     await expect(sender.send(big, new Uint8Array(big.length * PAGE_SIZE), 4 << 20)).rejects.toThrow(/cannot be sent/);
     await expect(sender.send(new Uint32Array(1), new Uint8Array(PAGE_SIZE), 4 << 20 | 1)).rejects.toThrow(/cannot be sent/);
@@ -166,11 +168,7 @@ describe('page stream - both ends', () => {
   });
 
   it('commit - behind last frames not acknowledged yet: each is handed to apply before the commit, the answer comes back on the stream, no ack follows the commit, and nothing breaks', async () => {
-    const listener = await PageStreamListener.open({ host: '127.0.0.1' });
-    closers.push(() => listener.close());
-    const r = reader(listener.offer.port, listener.offer.token);
-    const sender = await listener.connected();
-    await r.connecting;
+    const { r, sender } = await bothEnds();
     await sender.send(Uint32Array.of(1), new Uint8Array(PAGE_SIZE).fill(1), 4 << 20);
     const unacked = [sender.send(Uint32Array.of(2), new Uint8Array(PAGE_SIZE).fill(2), 4 << 20), sender.send(Uint32Array.of(3), new Uint8Array(PAGE_SIZE).fill(3), 4 << 20)];
     const answer = await sender.commit(Buffer.from('last'));
@@ -184,12 +182,8 @@ describe('page stream - both ends', () => {
   });
 
   it('commit - on a stream broken already it throws at once, sent to nobody; one whose stream breaks before the answer rejects (its outcome unknown)', async () => {
-    const listener = await PageStreamListener.open({ host: '127.0.0.1' });
-    closers.push(() => listener.close());
     let cut!: () => void;
-    const r = reader(listener.offer.port, listener.offer.token, () => new Promise<void>((res) => (cut = res)));
-    const sender = await listener.connected();
-    const target = await r.connecting;
+    const { r, sender, target } = await bothEnds(() => new Promise<void>((res) => (cut = res)));
     const asked = sender.commit(Buffer.from('c'));
     while (r.commits.length === 0) await new Promise((res) => setTimeout(res, 5));
     // The target is lost while it makes its answer (its process dies: the connection goes).
