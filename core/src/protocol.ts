@@ -1141,8 +1141,8 @@ export type ReceiveStep =
   /** Round 0 is all sent: the target clears its parent's pages that round 0 did not cover (not sent when it was `fromParent`). */
   | { step: 'settle'; migrationId: string }
   /**
-   * After round 0: the target collects garbage (main and guest thread), so that none falls into the pause,
-   * runs `samples` (RequestSample) in a throwaway clone of the parent, and keeps `replies`, the source's kept
+   * After round 0: the target collects garbage (main and guest thread) where the pages came as apply steps (the
+   * page stream leaves none), so that none falls into the pause, runs `samples` (RequestSample) in a throwaway clone of the parent, and keeps `replies`, the source's kept
    * replies (KeptReply) not sent before, so that the commit carries only those kept since (decoding and keeping
    * thousands of them took tens of ms of the pause).
    */
@@ -1151,6 +1151,8 @@ export type ReceiveStep =
    * The last pages and the globals; the target serves the instance before it answers, unless it is past expiresAt
    * (epoch ms) or it wrote other than `pagesSent` pages into the instance (every round and these last ones).
    * `replies`: the replies the source kept for the instance (KeptReply), newest first, not sent before (quiesce).
+   * With a page stream the commit goes on it (worker-host's migration/page-stream.ts), behind the last pages, and
+   * carries none; its answer comes back there.
    */
   | { step: 'commit'; migrationId: string; pages: Uint8Array; bytes: Uint8Array; memoryBytes: number; globals: Record<string, WireGlobal>; expiresAt: number; verify?: boolean; pagesSent: number; replies?: KeptReply[] }
   | { step: 'abort'; migrationId: string }

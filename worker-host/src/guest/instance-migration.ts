@@ -145,16 +145,27 @@ export class InstanceMigrationSteps {
   /** See GuestPool.applyPages. */
   async apply(instanceId: string, pages: Uint32Array, bytes: Uint8Array, memoryBytes?: number): Promise<void> {
     const inst = this.instances.migrating(instanceId, 'target');
-    const count = pages.length;
+    const migration = inst.migration!;
+    if (migration.finishing) throw new FlurryError('conflict', `instance ${instanceId} is finishing its migration: no more pages`);
+    let step: Promise<unknown>;
     if (pages.buffer instanceof SharedArrayBuffer && bytes.buffer instanceof SharedArrayBuffer) {
       // Shared with the thread (the page stream's slots): read there in place, nothing copied or made per message.
-      await this.instances.migrationStep(inst, { op: 'apply', pages, bytes, memoryBytes });
+      step = this.instances.migrationStep(inst, { op: 'apply', pages, bytes, memoryBytes });
     } else {
       const ownPages = Uint32Array.from(pages);
       const own = ownCopy(bytes);
-      await this.instances.migrationStep(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
+      step = this.instances.migrationStep(inst, { op: 'apply', pages: ownPages, bytes: own, memoryBytes }, [ownPages.buffer, own.buffer]);
     }
-    inst.migration!.applied += count;
+    // Counted once queued (the thread runs its steps in order): a finish queued after it runs after it, and waits
+    // for it to have succeeded (finish), so the commit need not wait for the thread to count the last pages.
+    migration.applied += pages.length;
+    const writing = (migration.writing ??= new Set());
+    writing.add(step);
+    try {
+      await step;
+    } finally {
+      writing.delete(step);
+    }
     if (memoryBytes !== undefined) inst.memoryBytes = Math.max(inst.memoryBytes, memoryBytes);
   }
 
@@ -170,12 +181,16 @@ export class InstanceMigrationSteps {
     const migration = inst.migration!;
     if (migration.finishing) throw new FlurryError('conflict', `instance ${instanceId} is finishing its migration already`);
     const pagesApplied = migration.applied + (last?.pages.length ?? 0);
+    // Writes still under way (the page stream's last frames) run before it on the thread; if one failed, the
+    // memory is not the source's: the finish fails with it.
+    const writing = [...(migration.writing ?? [])];
     let step: Promise<unknown>;
     if (!last) step = this.instances.migrationStep(inst, { op: 'finish', globals });
     else {
       const own = { pages: Uint32Array.from(last.pages), bytes: ownCopy(last.bytes), memoryBytes: last.memoryBytes };
       step = this.instances.migrationStep(inst, { op: 'finish', globals, last: own }, [own.pages.buffer, own.bytes.buffer]);
     }
+    if (writing.length > 0) step = Promise.all([...writing, step]);
     // Queued (migrationStep submits at once): requests from now on are held behind it.
     migration.finishing = true;
     const finished = step.then(

@@ -43,10 +43,11 @@ export interface PoolInstance extends InstanceInfo {
   /** Its linear memory's size, as of its last request (what it holds of the host's memory budget). */
   memoryBytes: number;
   /**
-   * Set while it migrates away (source) or is being received (target: `applied` pages written into it so far;
-   * `finishing`: its last step is queued, the commit taken, and its requests are held until that step ran).
+   * Set while it migrates away (source) or is being received (target: `applied` pages queued to be written into
+   * it so far, `writing` those writes not done yet; `finishing`: its last step is queued, the commit taken, and
+   * its requests are held until that step ran).
    */
-  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[]; applied: number; finishing?: boolean };
+  migration?: { role: 'source' | 'target'; stopped: boolean; held: HeldRequest[]; applied: number; writing?: Set<Promise<unknown>>; finishing?: boolean };
 }
 
 function instanceHolding(instanceId: string): string {

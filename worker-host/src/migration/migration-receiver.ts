@@ -4,7 +4,7 @@
  * receiving the instance into the guest pool, and remembers how each
  * migration ended so that a source whose commit answer was lost can ask.
  */
-import { FlurryError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
+import { decodeOrRefuse, encode, FlurryError, toWireError, type InitDataRef, type KeptReply, type Logger, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GuestPool } from '../guest/guest-pool.js';
 import type { ParentSpec } from '../service-parents.js';
 import { epochMs, SOURCE_SILENT_MS, type PrepareInfo } from './nats-target.js';
@@ -23,8 +23,6 @@ interface Receiving extends PrepareInfo {
   fromParent: boolean;
   /** The page stream from the source (page-stream.ts), when it offered one and it connected. */
   pageStream?: PageStreamReader;
-  /** A quiesce step collected this migration's garbage once. */
-  collected?: boolean;
 }
 
 export interface ReceiverDeps {
@@ -143,10 +141,9 @@ export class MigrationReceiver {
         if (s.replies) this.deps.keepReplies(r.instanceId, s.replies);
         // Before the collection, which then takes the throwaway's garbage too.
         if (s.samples) await this.deps.warm(r.parentKey, s.samples);
-        // Pages on the stream leave no garbage: after the first collection (round 0's steps, the warming's
-        // throwaway clone) another would only cost the target's threads 5-100 ms of marking between rounds.
-        if (!r.pageStream || !r.collected) await pool.quiesceMigration(r.poolId);
-        r.collected = true;
+        // Pages on the stream leave no garbage to collect: a full collection would only take the target's threads
+        // (and, on a shared machine, the source's cores) for 25 ms or more while the source runs the next round.
+        if (!r.pageStream) await pool.quiesceMigration(r.poolId);
         return;
       }
       case 'commit': {
@@ -197,7 +194,7 @@ export class MigrationReceiver {
       const memoryHash = s.verify ? (await finished, (await pool.instanceMemoryHash(r.poolId)).hash) : undefined;
       const applyMs = performance.now() - applying;
       late();
-      // Finished by the source before the commit (every frame acknowledged): nothing more comes on it.
+      // Nothing more comes on it (the commit came on it, or after the source's last frame was acknowledged).
       r.pageStream?.close();
       this.receiving.delete(s.migrationId);
       finished.catch((err: unknown) => {
@@ -226,6 +223,7 @@ export class MigrationReceiver {
     try {
       stream = await PageStreamReader.connect(offer, {
         apply: (pages, bytes, memoryBytes) => this.deps.pool.applyPages(poolId, pages, bytes, memoryBytes),
+        commit: async (step) => encode(await this.streamCommit(migrationId, step)),
         broken: (reason) => {
           const r = this.receiving.get(migrationId);
           if (!stream || r?.pageStream !== stream) return;
@@ -243,6 +241,20 @@ export class MigrationReceiver {
     } catch (err) {
       this.deps.log.warn({ migrationId, host: offer.host, port: offer.port, err: (err as Error).message }, 'no migration page stream: its pages come over NATS');
       return false;
+    }
+  }
+
+  /**
+   * A commit that came on the page stream, behind its last pages: checked as one from NATS is (a malformed step is
+   * refused), and only this migration's commit is taken.
+   */
+  private async streamCommit(migrationId: string, data: Uint8Array): Promise<ReceiveStepReply> {
+    try {
+      const step = decodeOrRefuse('ReceiveStep', data);
+      if (step.step !== 'commit' || step.migrationId !== migrationId) throw new FlurryError('bad_request', `the page stream of migration ${migrationId} carried a ${step.step} step of migration ${step.migrationId}: only its own commit goes there`);
+      return await this.answer(step);
+    } catch (err) {
+      return { ok: false, error: toWireError(err) };
     }
   }
 

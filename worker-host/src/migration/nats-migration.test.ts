@@ -20,6 +20,7 @@ import { MigrationReceiver } from './migration-receiver.js';
 import { APPLY_REPLY_BYTES, COMMIT_REPLY_BYTES, NatsTarget, type NatsTargetOptions } from './nats-target.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CHUNK_BYTES } from './wire-pages.js';
+import { StreamFrame } from './page-stream.js';
 import { precopy, type PrecopyReport } from './precopy.js';
 
 const BUILD = new URL('../../../functions/build/', import.meta.url);
@@ -367,12 +368,14 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     void answer(encode(s)).then(respond);
   };
 
-  it('page stream - the rounds\' pages go on the stream, none in an apply step; one quiesce step (nothing to collect after later rounds); pages sent = applied; the target owns the instance', async () => {
+  it('page stream - the rounds\' pages, the last ones and the commit go on the stream, none in an apply step and no commit step over NATS; one quiesce step (only to warm: nothing to collect); pages sent = applied; the target owns the instance', async () => {
     let streamed: boolean | undefined;
     let applyPages = 0;
     let quiesced = 0;
+    let commit: Extract<ReceiveStep, { step: 'commit' }> | undefined;
     hook = (step, deliver, respond, data) => {
       if (step === 'quiesce') quiesced++;
+      if (step === 'commit') commit = decode(data);
       if (step === 'apply') applyPages += (decode<Extract<ReceiveStep, { step: 'apply' }>>(data)).pages.length / 4;
       void deliver().then((reply) => {
         if (step === 'prepare') streamed = decode<ReceiveStepReply & { stream?: boolean }>(reply).stream;
@@ -385,6 +388,10 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(applyPages).toBe(0);
     expect(m.report.rounds.length).toBeGreaterThan(1);
     expect(quiesced).toBe(1);
+    // The client writes without pause: the stop has pages, and they went on the stream too, with the commit.
+    expect(m.report.finalPages).toBeGreaterThan(0);
+    expect(commit).toBeUndefined();
+    expect(m.report.downtime.commitOutMs).toBeGreaterThanOrEqual(0);
     expect(m.report.pagesSent).toBeGreaterThan(1024);
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(owners(m.src)).toEqual(['target']);
@@ -408,6 +415,100 @@ describe.skipIf(missing)('migration over NATS - faults at the commit', () => {
     expect(m.report.pagesApplied).toBe(m.report.pagesSent);
     expect(owners(m.src)).toEqual(['target']);
     await expectReplayed(m.owner(), m.sent);
+  });
+
+  /** A proxy between the stream's two ends; `cutAt` sees the type of each frame the target sends, and may cut both ends before it is relayed. */
+  async function streamProxy(cutAt: (type: number) => boolean) {
+    let realPort = 0;
+    let cut = false;
+    const proxy = createServer((inbound) => {
+      const out = netConnect(realPort, '127.0.0.1');
+      inbound.on('error', () => undefined);
+      out.on('error', () => undefined);
+      out.pipe(inbound);
+      let pending = Buffer.alloc(0);
+      inbound.on('data', (d: Buffer) => {
+        pending = Buffer.concat([pending, d]);
+        while (pending.length >= 9 && pending.length >= 4 + pending.readUInt32BE(0)) {
+          const len = 4 + pending.readUInt32BE(0);
+          if (cutAt(pending[4]!)) {
+            cut = true;
+            inbound.destroy();
+            out.destroy();
+            return;
+          }
+          out.write(pending.subarray(0, len));
+          pending = pending.subarray(len);
+        }
+      });
+    });
+    await new Promise<void>((res) => proxy.listen(0, '127.0.0.1', res));
+    closeAfter.push(() => proxy.close());
+    const rewrite = rewritePrepare((offer) => {
+      realPort = offer.port;
+      offer.port = (proxy.address() as { port: number }).port;
+    });
+    return { rewrite, wasCut: () => cut };
+  }
+  const closeAfter: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of closeAfter.splice(0)) c();
+  });
+
+  it('page stream commit answer lost - the stream breaks after the commit went on it: the source stays stopped, asks over NATS, learns it committed and lets go; the target owns the instance', async () => {
+    let asked = 0;
+    const proxy = await streamProxy((type) => type === StreamFrame.answer);
+    hook = (step, deliver, respond, data) => {
+      if (step === 'status') asked++;
+      proxy.rewrite(step, deliver, respond, data);
+    };
+    const m = await migrateUnderLoad({ pageStream: { host: '127.0.0.1' } });
+    if ('error' in m) throw m.error;
+    expect(proxy.wasCut()).toBe(true);
+    expect(m.report.outcomeAsked).toBe(true);
+    expect(asked).toBeGreaterThan(0);
+    expect(m.report.pagesApplied).toBe(m.report.pagesSent);
+    expect(owners(m.src)).toEqual(['target']);
+    await expectReplayed(m.owner(), m.sent);
+  });
+
+  it('page stream commit - a malformed step, or another migration\'s, on a migration\'s stream is refused on the stream, saying why', async () => {
+    const answers: ReceiveStepReply[] = [];
+    for (const [migrationId, commit] of [['mig-bad-1', encode({ step: 'commit', pages: 'no' })], ['mig-bad-2', encode({ step: 'abort', migrationId: 'mig-other' })]] as const) {
+      // A fake source: welcomes the receiver's connection, and answers come back on it.
+      let conn: import('node:net').Socket | undefined;
+      const answered = new Promise<ReceiveStepReply>((resolve) => {
+        const server = createServer((socket) => {
+          conn = socket;
+          socket.on('error', () => undefined);
+          let got = Buffer.alloc(0);
+          socket.once('data', () => {
+            socket.write(Buffer.from([0, 0, 0, 5, StreamFrame.welcome, 0, 0, 0, 0]));
+            socket.on('data', (d: Buffer) => {
+              got = Buffer.concat([got, d]);
+              if (got.length >= 9 && got.length >= 4 + got.readUInt32BE(0) && got[4] === StreamFrame.answer) resolve(decode<ReceiveStepReply>(got.subarray(9, 4 + got.readUInt32BE(0))));
+            });
+          });
+        });
+        closeAfter.push(() => server.close());
+        server.listen(0, '127.0.0.1', () => {
+          const port = (server.address() as { port: number }).port;
+          const prepare: ReceiveStep = { step: 'prepare', migrationId, requestId: migrationId, tenant: 't', service: 'room', instanceId: `i-${migrationId}`, name: 'room', digest: 'd', memoryBytes: 4 << 20, stream: { host: '127.0.0.1', port, token: new Uint8Array(32) } };
+          void answer(encode(prepare)).then((reply) => {
+            expect(decode<ReceiveStepReply>(reply)).toMatchObject({ ok: true, stream: true });
+            const f = Buffer.alloc(9 + commit.length);
+            f.writeUInt32BE(5 + commit.length, 0);
+            f[4] = StreamFrame.commit;
+            f.set(commit, 9);
+            conn!.write(f);
+          });
+        });
+      });
+      answers.push(await answered);
+      await answer(encode({ step: 'abort', migrationId } satisfies ReceiveStep));
+    }
+    expect(answers[0]).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/^malformed ReceiveStep: /) } });
+    expect(answers[1]).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/carried a abort step of migration mig-other: only its own commit goes there/) } });
   });
 
   it('page stream breaks - cut mid-round: the step in progress fails at once, the target drops what it received, the source resumes with its state whole', async () => {

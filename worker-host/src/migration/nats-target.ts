@@ -7,12 +7,12 @@
  * how it ended instead of guessing. The target's side: migration-receiver.ts.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { call, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
+import { call, decodeOrRefuse, encode, FlurryError, isNoResponders, MigrationSubjects, type KeptReply, type ReceiveStep, type ReceiveStepReply, type RequestSample } from '@flurry/core';
 import type { GlobalValue } from '../guest/instance.js';
 import { keptReplyBytes } from '../reply-table.js';
 import { CommitOutcomeUnknown, type CommitOutcome, type CommitTiming, type PrecopyTarget } from './precopy.js';
-import { PageStreamListener, type PageStreamSender } from './page-stream.js';
-import { CHUNK_BYTES, chunked, globalsToWire, type Chunk } from './wire-pages.js';
+import { PageStreamListener, STREAM_WINDOW, type PageStreamSender } from './page-stream.js';
+import { CHUNK_BYTES, chunked, globalsToWire, u32View, type Chunk } from './wire-pages.js';
 
 /** Now, ms since the epoch with sub-ms precision: comparable between processes that share a clock. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -189,7 +189,7 @@ export class NatsTarget implements PrecopyTarget {
       return;
     }
     if (this.lost) throw this.lost;
-    const pages = new Uint32Array(c.pages.buffer, c.pages.byteOffset, c.pages.length / 4);
+    const pages = u32View(c.pages);
     // The replies that ride with a round go as an apply step of no pages (a small message), beside the stream.
     await Promise.all([
       Promise.race([this.stream.send(pages, c.bytes, memoryBytes), this.gone]),
@@ -266,8 +266,13 @@ export class NatsTarget implements PrecopyTarget {
    * The last pages, the globals and the commit: all but the last chunk as
    * apply steps, then one commit step with the last chunk and the globals;
    * the target applies them and subscribes the instance's subject before it
-   * answers, so the source may let go then. A commit that got no answer
-   * (lost, timed out, garbled) may have taken effect: CommitOutcomeUnknown.
+   * answers, so the source may let go then. With a page stream the last
+   * pages and then the commit go on it instead (the last STREAM_WINDOW
+   * frames not waited for: the target reads them before the commit, on the
+   * same connection), and the answer comes back on it: no broker hop either
+   * way, no ack's round trip, and no large NATS message in the pause. A
+   * commit that got no answer (lost, timed out, garbled, a stream that broke
+   * after it was sent) may have taken effect: CommitOutcomeUnknown.
    */
   async commit(last: { pages: Uint32Array; bytes: Uint8Array; memoryBytes: number }, globals: Record<string, GlobalValue>, pagesSent: number, onSent?: () => void): Promise<CommitTiming> {
     await this.prepare(last.memoryBytes);
@@ -275,8 +280,10 @@ export class NatsTarget implements PrecopyTarget {
     // Those not sent with the apply steps or the quiesce step (the others are on the target already).
     const replies = this.unsentReplies();
     const repliesBytes = replies.reduce((n, r) => n + keptReplyBytes(r), 0);
+    const { stream } = this;
     // The commit stays one message under the broker's limit: the last pages go before it when the replies fill it.
-    const final = chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const final = !stream && chunks.length > 0 && chunks.at(-1)!.bytes.length + repliesBytes <= CHUNK_BYTES ? chunks.pop()! : { pages: new Uint8Array(0), bytes: new Uint8Array(0) };
+    const unacked = stream ? chunks.splice(Math.max(0, chunks.length - STREAM_WINDOW)) : [];
     const started = performance.now();
     try {
       if (chunks.length > 0) await this.send(chunks, last.memoryBytes);
@@ -286,17 +293,18 @@ export class NatsTarget implements PrecopyTarget {
     }
     this.sendMs = performance.now() - started;
     if (this.lost) throw this.lost;
-    // Every frame is acknowledged: the target takes the stream's end for the last round's, not a failure.
-    this.stream?.finish();
+    // Their acks are not waited for: the commit behind them is answered once the target has read them.
+    for (const c of unacked) stream!.send(u32View(c.pages), c.bytes, last.memoryBytes).catch(() => undefined);
     // The target refuses a commit that reaches it after the source stopped waiting for its answer.
     const expiresAt = Date.now() + this.opts.stepTimeoutMs;
     const { migrationId } = this.info;
+    const step: ReceiveStep = { step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) };
     let reply: ReceiveStepReply;
     const sentAt = epochMs();
+    // Sent before this returns (on a stream broken already it throws, sent to nobody): what onSent sends goes after it.
+    const asked = stream ? this.commitOnStream(stream, step) : this.request(step, this.opts.stepTimeoutMs);
+    onSent?.();
     try {
-      // The request is published before this returns: what onSent sends goes after the commit.
-      const asked = this.request({ step: 'commit', migrationId, pages: final.pages, bytes: final.bytes, memoryBytes: last.memoryBytes, globals: globalsToWire(globals), expiresAt, pagesSent, ...(this.verify ? { verify: true } : {}), ...(replies.length > 0 ? { replies } : {}) }, this.opts.stepTimeoutMs);
-      onSent?.();
       reply = await asked;
     } catch (err) {
       // No responders: nobody subscribed, so nobody got it.
@@ -307,6 +315,18 @@ export class NatsTarget implements PrecopyTarget {
     if (!reply.ok) throw FlurryError.fromWire(reply.error);
     const { receivedAt, answeredAt } = reply.targetMs ?? {};
     return { ...this.committed(reply), ...(receivedAt !== undefined && answeredAt !== undefined ? { outMs: receivedAt - sentAt, backMs: gotAt - answeredAt } : {}) };
+  }
+
+  /** The commit on the page stream, behind the last pages; its answer, checked, within the step timeout. */
+  private commitOnStream(stream: PageStreamSender, step: ReceiveStep): Promise<ReceiveStepReply> {
+    const answered = stream.commit(encode(step));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer on the page stream within ${this.opts.stepTimeoutMs} ms`)), this.opts.stepTimeoutMs);
+    });
+    return Promise.race([answered, timeout])
+      .then((data) => decodeOrRefuse('ReceiveStepReply', data))
+      .finally(() => clearTimeout(timer));
   }
 
   private committed(reply: Extract<ReceiveStepReply, { ok: true }>): CommitTiming {

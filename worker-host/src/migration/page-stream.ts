@@ -19,17 +19,23 @@
  *     welcome --->                       (then answers the prepare: stream: true)
  *     pages(seq, count, memory/4096, count × u32 LE page, count × 4096 bytes) --->
  *                                   <--- ack(seq), once written into the instance
- *     done --->                          (the last round is in; the commit goes over NATS)
+ *     pages(...) --->                    (the pause's last pages: the last ones not waited for)
+ *     commit(msgpack commit step) --->   (behind every pages frame: read after them)
+ *                                   <--- answer(msgpack step reply), then close
  *                                   <--- error(message), then close, on a bad frame
  *
  * The source listens for one connection only, takes it only with the token it
  * sent in the prepare, and closes the listener then. Every frame the target
  * reads is checked (type, lengths, at most STREAM_WINDOW in flight, page
- * numbers and memory size within wasm32's 4 GiB); a bad one, or a stream that
- * closes before `done`, ends the migration on the target, and fails the
- * source's step in progress (the source resumes: one owner). A target that
- * cannot connect answers the prepare without the stream: the pages then go as
- * NATS apply steps.
+ * numbers and memory size within wasm32's 4 GiB, a commit of at most
+ * MAX_COMMIT_BYTES and nothing after it); a bad one, or a stream that closes
+ * before the commit, ends the migration on the target, and fails the source's
+ * step in progress (the source resumes: one owner). The commit is the NATS
+ * commit step on a shorter way (no broker hop either way, in the pause): it is
+ * checked and answered as that one is, and a stream that breaks after it was
+ * sent leaves its outcome unknown, which the source asks over NATS (`status`)
+ * as for a lost NATS answer. A target that cannot connect answers the prepare
+ * without the stream: the pages and the commit then go as NATS steps.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, type Server, type Socket } from 'node:net';
@@ -38,7 +44,7 @@ import { FlurryError, FrameReader } from '@flurry/core';
 import { PAGE_SIZE } from '@flurry/core/basics';
 import { listenTcp } from '../tcp-listener.js';
 
-export const StreamFrame = { hello: 1, welcome: 2, pages: 3, ack: 4, error: 5, done: 6 } as const;
+export const StreamFrame = { hello: 1, welcome: 2, pages: 3, ack: 4, error: 5, commit: 7, answer: 8 } as const;
 
 /** Pages a frame carries at most (1 MiB of page bytes). */
 export const STREAM_SLOT_PAGES = 256;
@@ -51,6 +57,9 @@ const HEAD = 9;
 const PAGES_HEAD = 8;
 /** The longest error message a frame carries. */
 const MAX_MESSAGE = 4096;
+/** A commit frame's payload at most (the commit step: globals and kept replies, as over NATS), and its answer's. */
+export const MAX_COMMIT_BYTES = 1024 * 1024;
+const MAX_ANSWER_BYTES = 64 * 1024;
 /** wasm32: 4 GiB at most. */
 const MAX_MEMORY_BYTES = 2 ** 32;
 const MAX_PAGES = MAX_MEMORY_BYTES / PAGE_SIZE;
@@ -149,12 +158,14 @@ export class PageStreamListener {
   }
 }
 
-/** The source's end of a stream: pages frames out, acks in. */
+/** The source's end of a stream: pages frames and the commit out, acks and the commit's answer in. */
 export class PageStreamSender {
   private seq = 0;
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  /** The commit sent, waiting for its answer. */
+  private committing: { resolve: (answer: Uint8Array) => void; reject: (err: Error) => void } | undefined;
   private broken: FlurryError | undefined;
-  private readonly reader = new FrameReader(HEAD + MAX_MESSAGE);
+  private readonly reader = new FrameReader(HEAD + MAX_ANSWER_BYTES);
 
   constructor(
     private readonly socket: Socket,
@@ -168,6 +179,12 @@ export class PageStreamSender {
             if (!p) throw new Error(`an ack of frame ${f.id}, which is not in flight`);
             this.pending.delete(f.id);
             p.resolve();
+          } else if (f.type === StreamFrame.answer && this.committing) {
+            const c = this.committing;
+            this.committing = undefined;
+            this.broken = new FlurryError('internal', 'the page stream was committed');
+            c.resolve(f.payload);
+            this.socket.end();
           } else if (f.type === StreamFrame.error) {
             throw new Error(`it refused a frame: ${Buffer.from(f.payload.subarray(0, MAX_MESSAGE)).toString('utf8')}`);
           } else throw new Error(`a frame of type ${f.type} from the target`);
@@ -218,11 +235,18 @@ export class PageStreamSender {
     return acked;
   }
 
-  /** The last round is in: the target no longer takes the stream's end for a failure. */
-  finish(): void {
-    if (this.broken) return;
-    this.broken = new FlurryError('internal', 'the page stream was finished');
-    this.socket.end(frame(StreamFrame.done, 0));
+  /**
+   * Sends the commit step (encoded) behind every pages frame sent, the last ones maybe not acknowledged yet (the
+   * target reads them first, on this one connection, and acknowledges none after the commit); resolves to the
+   * target's answer (encoded). Throws at once, sent to nobody, when the stream is broken already; a stream that
+   * breaks after the commit is written rejects, its outcome unknown.
+   */
+  commit(step: Uint8Array): Promise<Uint8Array> {
+    if (this.broken) throw this.broken;
+    if (step.length > MAX_COMMIT_BYTES) throw new FlurryError('internal', `a commit of ${step.length} bytes cannot go on the page stream (at most ${MAX_COMMIT_BYTES})`);
+    const answered = new Promise<Uint8Array>((resolve, reject) => (this.committing = { resolve, reject }));
+    this.socket.write(frame(StreamFrame.commit, 0, step));
+    return answered;
   }
 
   /** Drops the connection (a failed or aborted migration: the target ends it too). */
@@ -234,6 +258,8 @@ export class PageStreamSender {
     if (!this.broken) this.broken = new FlurryError('unavailable', `the page stream to ${this.peer} broke: ${why}`);
     for (const p of this.pending.values()) p.reject(this.broken);
     this.pending.clear();
+    this.committing?.reject(this.broken);
+    this.committing = undefined;
     this.socket.destroy();
   }
 }
@@ -252,7 +278,12 @@ interface Slot {
 export interface PageStreamReaderOptions {
   /** Writes a frame's pages into the instance; the slot is reused once it resolves. */
   apply: (pages: Uint32Array, bytes: Uint8Array, memoryBytes: number) => Promise<void>;
-  /** The stream failed (a bad frame, a write that failed, a close before `done`): called once. */
+  /**
+   * The commit step (encoded), read behind every pages frame (each handed to `apply` already): resolves to the
+   * answer (encoded) to send back, after which the stream ends.
+   */
+  commit: (step: Uint8Array) => Promise<Uint8Array>;
+  /** The stream failed before the commit (a bad frame, a write that failed, a close): called once. */
   broken: (reason: string) => void;
 }
 
@@ -263,7 +294,12 @@ export interface PageStreamReaderOptions {
 export class PageStreamReader {
   private readonly slots: Slot[];
   private ended = false;
-  private finished = false;
+  /** The commit arrived: nothing more comes, and the commit's answer says how the migration ended. */
+  private committed = false;
+  /** Its answer is being made: a close waits for it to be sent. */
+  private answering = false;
+  /** A commit frame's payload as it arrives. */
+  private commitBuf: Buffer | undefined;
   private welcomed: ((ok: boolean, why?: string) => void) | undefined;
   // The frame being read.
   private readonly headBuf = Buffer.alloc(HEAD + PAGES_HEAD);
@@ -323,14 +359,14 @@ export class PageStreamReader {
       };
       socket.on('connect', () => socket.write(frame(StreamFrame.hello, 0, offer.token)));
       socket.on('error', (err) => (r.welcomed ? giveUp(err.message) : r.fail(err.message, false)));
-      socket.on('close', () => (r.welcomed ? giveUp('the connection closed') : r.finished ? undefined : r.fail('the connection closed before the last round was in', false)));
+      socket.on('close', () => (r.welcomed ? giveUp('the connection closed') : r.fail('the connection closed before the commit', false)));
     });
   }
 
-  /** Closes the connection; no failure is reported from then on. */
+  /** Closes the connection (once the commit's answer, if one is being made, is sent); no failure is reported from then on. */
   close(): void {
     this.ended = true;
-    this.socket.destroy();
+    if (!this.answering) this.socket.destroy();
   }
 
   private fail(reason: string, tell = true): void {
@@ -338,6 +374,8 @@ export class PageStreamReader {
     // Before the welcome: the connection is not had (the pages then come over NATS).
     if (this.welcomed) return this.welcomed(false, reason);
     this.ended = true;
+    // After the commit arrived the commit decides (a write still under way that fails fails its last step).
+    if (this.committed) return void this.socket.destroy();
     if (tell && !this.socket.destroyed) this.socket.end(frame(StreamFrame.error, 0, Buffer.from(reason.slice(0, 1000))));
     else this.socket.destroy();
     // A peer that does not close after the error frame is cut off.
@@ -360,19 +398,33 @@ export class PageStreamReader {
           this.frameLen = this.headBuf.readUInt32BE(0);
           this.frameType = this.headBuf[4]!;
           this.frameId = this.headBuf.readUInt32BE(5);
+          if (this.committed) throw new Error('a frame after the commit');
           if (this.frameType === StreamFrame.pages) {
             if (this.frameLen < 5 + PAGES_HEAD) throw new Error(`a pages frame of ${this.frameLen} bytes`);
-          } else if (this.frameType === StreamFrame.welcome || this.frameType === StreamFrame.done) {
+          } else if (this.frameType === StreamFrame.welcome) {
             if (this.frameLen !== 5) throw new Error(`a frame of type ${this.frameType} with a payload`);
+          } else if (this.frameType === StreamFrame.commit) {
+            if (this.frameLen === 5 || this.frameLen - 5 > MAX_COMMIT_BYTES) throw new Error(`a commit of ${this.frameLen - 5} bytes (1 to ${MAX_COMMIT_BYTES})`);
           } else throw new Error(`a frame of type ${this.frameType} from the source`);
           if (this.frameType !== StreamFrame.welcome && this.welcomed) throw new Error('a frame before the welcome');
           if (this.frameType === StreamFrame.welcome && !this.welcomed) throw new Error('a second welcome');
-          if (this.frameType !== StreamFrame.pages) {
+          if (this.frameType === StreamFrame.welcome) {
             this.headHave = 0;
-            if (this.frameType === StreamFrame.welcome) this.welcomed?.(true);
-            else this.finished = true;
+            this.welcomed?.(true);
             continue;
           }
+          if (this.frameType === StreamFrame.commit) {
+            this.commitBuf = Buffer.allocUnsafe(this.frameLen - 5);
+            this.bodyHave = 0;
+          }
+        }
+        if (this.commitBuf) {
+          const take = Math.min(this.commitBuf.length - this.bodyHave, n - at);
+          this.commitBuf.set(buf.subarray(at, at + take), this.bodyHave);
+          this.bodyHave += take;
+          at += take;
+          if (this.bodyHave === this.commitBuf.length) this.answerCommit();
+          continue;
         }
         if (this.headHave < HEAD + PAGES_HEAD) {
           const take = Math.min(HEAD + PAGES_HEAD - this.headHave, n - at);
@@ -401,6 +453,27 @@ export class PageStreamReader {
     } catch (err) {
       this.fail((err as Error).message);
     }
+  }
+
+  /** The commit, behind every pages frame: handed to `commit`, whose answer goes back before the stream ends. */
+  private answerCommit(): void {
+    const step = this.commitBuf!;
+    this.commitBuf = undefined;
+    this.headHave = 0;
+    this.committed = true;
+    this.answering = true;
+    this.opts.commit(step).then(
+      (answer) => {
+        this.answering = false;
+        if (this.socket.destroyed) return;
+        if (answer.length > MAX_ANSWER_BYTES) this.socket.destroy();
+        else this.socket.end(frame(StreamFrame.answer, 0, answer));
+      },
+      () => {
+        this.answering = false;
+        this.socket.destroy();
+      },
+    );
   }
 
   private startPages(): void {
@@ -434,7 +507,8 @@ export class PageStreamReader {
     this.opts.apply(slot.pages.subarray(0, count), slot.bytes.subarray(0, count * PAGE_SIZE), this.memoryBytes).then(
       () => {
         slot.busy = false;
-        if (!this.ended) this.socket.write(head(StreamFrame.ack, id, 0));
+        // After the commit the source waits for no ack: the commit's answer covers every frame before it.
+        if (!this.ended && !this.committed) this.socket.write(head(StreamFrame.ack, id, 0));
       },
       (err: unknown) => this.fail(`its pages could not be written: ${(err as Error).message}`),
     );

@@ -21,6 +21,11 @@ export function u32ToBytes(a: Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** Page numbers as bytes (a view of u32s, aligned) seen as u32s again, not copied. */
+export function u32View(b: Uint8Array): Uint32Array {
+  return new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}
+
 export function bytesToU32(b: Uint8Array): Uint32Array {
   const copy = new Uint8Array(b.byteLength);
   copy.set(b);
