@@ -17,7 +17,9 @@
  * hop alone, a NATS round trip, the call sent straight to the queue group, the
  * call sent straight to a host over a call channel of the probe's own) run
  * in the same alternated rounds, and each process's CPU time per call is read
- * from /proc (docs/benchmarks.md, "invoke").
+ * from /proc (docs/benchmarks.md, "invoke"); in that loop the client also reads
+ * its own wait for a core around each call, so that its own part of the 1-client
+ * tail is told apart from the fleet's (`clientTail`).
  */
 import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
