@@ -17,7 +17,9 @@
  * hop alone, a NATS round trip, the call sent straight to the queue group, the
  * call sent straight to a host over a call channel of the probe's own) run
  * in the same alternated rounds, and each process's CPU time per call is read
- * from /proc (docs/benchmarks.md, "invoke").
+ * from /proc (docs/benchmarks.md, "invoke"); in that loop the client also reads
+ * its own wait for a core around each call, so that its own part of the 1-client
+ * tail is told apart from the fleet's (`clientTail`).
  */
 import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -34,6 +36,7 @@ import { KeyRing } from '@flurry/gateway';
 import { GuestPool } from '@flurry/worker-host';
 import { LocalFleet, repoRoot, startGateway } from '@flurry/infra';
 import { closedLoop, round, summarize } from './stats.js';
+import { ownRunQueueWait } from './own-wait.js';
 import { option } from './options.js';
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -148,6 +151,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (cpu) {
         console.log(`CPU per call at 1 client (/proc, user+system, µs): ${Object.entries(cpu.perCallUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${cpu.calls} calls`);
         console.log(`  waiting for a core per call (run queue, µs): ${Object.entries(cpu.runqWaitUs).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; time slices per call: ${Object.entries(cpu.slices).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+        if (cpu.clientTail) console.log(`  the client's own part of the tail: p99 ${cpu.clientTail.p99Ms.toFixed(3)} ms, its own wait for a core in a call p99 ${cpu.clientTail.ownWaitP99Ms.toFixed(3)} ms, p99 of each call less that wait ${cpu.clientTail.p99LessOwnWaitMs.toFixed(3)} ms`);
       }
       console.log(`key lookup in process: ${keyCheckUs.toFixed(2)} µs per call with 3 keys, ${keyCheckUs1000.toFixed(2)} µs with 1,000 (median of batches)`);
     }
@@ -179,6 +183,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         cpuPerCallUs: Object.fromEntries(Object.entries(cpu.perCallUs).map(([k, v]) => [k, round(v, 0)])),
         runqWaitPerCallUs: Object.fromEntries(Object.entries(cpu.runqWaitUs).map(([k, v]) => [k, round(v, 0)])),
         slicesPerCall: Object.fromEntries(Object.entries(cpu.slices).map(([k, v]) => [k, round(v, 2)])),
+        ...(cpu.clientTail ? { clientTail: Object.fromEntries(Object.entries(cpu.clientTail).map(([k, v]) => [k, round(v)])) } : {}),
       } : {}),
       breakdownMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v)])),
       natsInvokeP50Ms: round(natsInvoke.p50Ms),
@@ -332,7 +337,7 @@ async function openChannel(nc: NatsConnection, hostIds: string[], fn: { tenant: 
  * wake-up is one, and so is each preemption). The run-queue wait is the part of a call's latency that is neither
  * its code nor its messages but the machine's other work.
  */
-async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs: number): Promise<{ calls: number; perCallUs: Record<string, number>; runqWaitUs: Record<string, number>; slices: Record<string, number> } | undefined> {
+async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs: number): Promise<{ calls: number; perCallUs: Record<string, number>; runqWaitUs: Record<string, number>; slices: Record<string, number>; clientTail?: ClientTail } | undefined> {
   const ticks = (pid: number | undefined): number => {
     if (pid === undefined) return 0;
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
@@ -380,11 +385,48 @@ async function cpuPerCall(fleet: LocalFleet, op: () => Promise<void>, durationMs
     }
     return out;
   };
+  // The client's own wait for a core in each call (its thread that reads the answers): two reads a call, ~5 µs of
+  // the client's CPU figure.
+  const own = ownRunQueueWait();
+  const ownWaitsMs: number[] = [];
+  const timed = own
+    ? async () => {
+      const w0 = own.readNs();
+      try {
+        await op();
+      } finally {
+        ownWaitsMs.push((own.readNs() - w0) / 1e6);
+      }
+    }
+    : op;
   const before = sample();
-  const got = await closedLoop(op, 1, durationMs, 0);
+  const got = await closedLoop(timed, 1, durationMs, 0);
   const after = sample();
+  own?.close();
   const hz = 100; // USER_HZ, the unit of /proc's times on Linux
   const calls = Math.max(1, got.latencies.length);
   const per = (f: (s: { ticks: number; waitNs: number; slices: number }) => number) => Object.fromEntries(Object.keys(before).map((k) => [k, (f(after[k]) - f(before[k])) / calls]));
-  return { calls: got.latencies.length, perCallUs: per((s) => (s.ticks / hz) * 1e6), runqWaitUs: per((s) => s.waitNs / 1e3), slices: per((s) => s.slices) };
+  return {
+    calls: got.latencies.length, perCallUs: per((s) => (s.ticks / hz) * 1e6), runqWaitUs: per((s) => s.waitNs / 1e3), slices: per((s) => s.slices),
+    // One client, no warm-up: the loop measured every call, in order, as the waits were pushed.
+    ...(own && ownWaitsMs.length === got.latencies.length ? { clientTail: clientTail(got.latencies, ownWaitsMs) } : {}),
+  };
+}
+
+/**
+ * The client's own part of the 1-client tail: the p99 of a loop's calls, the p99 of the client thread's own waits
+ * for a core within a call, and the p99 the calls would have had without those waits (each call less its own wait).
+ */
+interface ClientTail {
+  p99Ms: number;
+  ownWaitP99Ms: number;
+  p99LessOwnWaitMs: number;
+}
+
+function clientTail(latenciesMs: number[], ownWaitsMs: number[]): ClientTail {
+  return {
+    p99Ms: summarize(latenciesMs).p99Ms,
+    ownWaitP99Ms: summarize(ownWaitsMs).p99Ms,
+    p99LessOwnWaitMs: summarize(latenciesMs.map((ms, i) => ms - ownWaitsMs[i])).p99Ms,
+  };
 }
