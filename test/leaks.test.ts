@@ -11,9 +11,10 @@
 // flat over 4,000 clones and over 1,000 migrations (a V8 heap or allocator
 // high-water mark, not growth); +64 MiB catches a leak of 64 KiB per clone
 // or 640 KiB per migration (a clone's or a snapshot's memory kept is far more).
-// Both measurements follow a migration; V8 collects on its own (the page
-// stream leaves the target no garbage to collect, so its quiesce step no
-// longer collects), and the RSS bound allows for a high-water mark.
+// Both measurements follow a migration and IDLE_MS without work, in which
+// V8 collects on its own (the page stream leaves the target no garbage to
+// collect, so its quiesce step no longer collects); the RSS bound allows for
+// a high-water mark.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -29,6 +30,13 @@ const HOSTS = ['host-1', 'host-2'];
 const BATCHES = 25;
 const CLONES = 40;
 const MIGRATIONS = 100;
+/**
+ * Each measurement follows this long without work: V8's memory reducer collects an idle process's garbage
+ * about 8 s after its last busy period (seen in traces), so RSS is read after a full collection. Without
+ * it the reading held up to ~45 MiB of garbage, a high-water mark that did not grow from 100 to 300
+ * migrations, since the target's quiesce step no longer collects.
+ */
+const IDLE_MS = 12_000;
 
 let fleet: LocalFleet;
 let nc: NatsConnection;
@@ -92,7 +100,7 @@ describe('leaks', () => {
     // V8's heaps and the allocator's arenas): measured, the first ~200 clones grow a host by 20-30 MiB, later ones not.
     for (let b = 0; b < 5; b++) await forks(-1 - b);
     for (let i = 0; i < 4; i++) await migrateOnce();
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, IDLE_MS));
     const before = pids().map(usage);
 
     const started = performance.now();
@@ -103,8 +111,8 @@ describe('leaks', () => {
       if (m % 10 === 0) expect(await json(await api('POST', '/svc/room/say', { name: 'ada', text: `m${m}` }))).toEqual({ seq: m / 10 + 1 });
     }
     const migrated = performance.now();
-    // An even number of migrations: the instance is back where it was; the last one collected garbage on both hosts.
-    await new Promise((r) => setTimeout(r, 1000));
+    // An even number of migrations: the instance is back where it was.
+    await new Promise((r) => setTimeout(r, IDLE_MS));
     const after = pids().map(usage);
     console.log(`[leaks] ${BATCHES * CLONES} clones in ${((forked - started) / 1000).toFixed(1)} s, ${MIGRATIONS} migrations in ${((migrated - forked) / 1000).toFixed(1)} s (${native.available ? 'native' : 'portable'} pager)`);
     HOSTS.forEach((h, i) => console.log(`[leaks] ${h}: before ${show(before[i]!)}, after ${show(after[i]!)}`));
