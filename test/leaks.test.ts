@@ -11,10 +11,8 @@
 // flat over 4,000 clones and over 1,000 migrations (a V8 heap or allocator
 // high-water mark, not growth); +64 MiB catches a leak of 64 KiB per clone
 // or 640 KiB per migration (a clone's or a snapshot's memory kept is far more).
-// Both measurements follow a migration and IDLE_MS without work, in which
-// V8 collects on its own (the page stream leaves the target no garbage to
-// collect, so its quiesce step no longer collects); the RSS bound allows for
-// a high-water mark.
+// Both measurements follow a migration, whose quiesce step collects garbage
+// on both hosts' main threads: no extra hook is needed.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -30,13 +28,6 @@ const HOSTS = ['host-1', 'host-2'];
 const BATCHES = 25;
 const CLONES = 40;
 const MIGRATIONS = 100;
-/**
- * Each measurement follows this long without work: V8's memory reducer collects an idle process's garbage
- * about 8 s after its last busy period (seen in traces), so RSS is read after a full collection. Without
- * it the reading held up to ~45 MiB of garbage, a high-water mark that did not grow from 100 to 300
- * migrations, since the target's quiesce step no longer collects.
- */
-const IDLE_MS = 12_000;
 
 let fleet: LocalFleet;
 let nc: NatsConnection;
@@ -65,7 +56,7 @@ async function forks(batch: number): Promise<void> {
   await releaseSnapshot(nc, HOSTS, 'default', snap.snapshotId);
 }
 
-/** Moves the room's instance to the other host. */
+/** Moves the room's instance to the other host; a migration also collects garbage on both hosts (its quiesce step) before the stop. */
 async function migrateOnce(): Promise<void> {
   const [inst] = (await json<{ service: { instances: { id: string; host: string }[] } }>(await api('GET', '/v1/services/room'))).service.instances;
   const report = (await json<{ migration: { target: string; pagesSent: number; pagesApplied: number } }>(await api('POST', `/v1/instances/${inst!.id}/migrate`, {}))).migration;
@@ -100,7 +91,7 @@ describe('leaks', () => {
     // V8's heaps and the allocator's arenas): measured, the first ~200 clones grow a host by 20-30 MiB, later ones not.
     for (let b = 0; b < 5; b++) await forks(-1 - b);
     for (let i = 0; i < 4; i++) await migrateOnce();
-    await new Promise((r) => setTimeout(r, IDLE_MS));
+    await new Promise((r) => setTimeout(r, 1000));
     const before = pids().map(usage);
 
     const started = performance.now();
@@ -111,8 +102,8 @@ describe('leaks', () => {
       if (m % 10 === 0) expect(await json(await api('POST', '/svc/room/say', { name: 'ada', text: `m${m}` }))).toEqual({ seq: m / 10 + 1 });
     }
     const migrated = performance.now();
-    // An even number of migrations: the instance is back where it was.
-    await new Promise((r) => setTimeout(r, IDLE_MS));
+    // An even number of migrations: the instance is back where it was; the last one collected garbage on both hosts.
+    await new Promise((r) => setTimeout(r, 1000));
     const after = pids().map(usage);
     console.log(`[leaks] ${BATCHES * CLONES} clones in ${((forked - started) / 1000).toFixed(1)} s, ${MIGRATIONS} migrations in ${((migrated - forked) / 1000).toFixed(1)} s (${native.available ? 'native' : 'portable'} pager)`);
     HOSTS.forEach((h, i) => console.log(`[leaks] ${h}: before ${show(before[i]!)}, after ${show(after[i]!)}`));
