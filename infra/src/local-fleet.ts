@@ -143,7 +143,9 @@ export class LocalFleet {
       // failure is thrown, so that the processes that did start are killed below.
       const starts = await Promise.allSettled([
         // A port of its own rather than the kernel's pick: restartGateway binds it again (free-port.ts).
-        LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort ?? (await freePort()), replicaEnv(opts, credentials)),
+        opts.gatewayPort !== undefined
+          ? LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, opts.gatewayPort, replicaEnv(opts, credentials))
+          : LocalFleet.spawnGatewayOnFreePort(network, natsUrl, dataDir, opts, replicaEnv(opts, credentials)),
         ...hostIds.map((id) => LocalFleet.spawnHost(network, natsUrl, dataDir, opts, id, credentials?.host(id))),
       ]);
       for (const s of starts) if (s.status === 'fulfilled') started.push(s.value);
@@ -189,6 +191,20 @@ export class LocalFleet {
       logFile: join(dataDir, 'logs', 'gateway.log'),
       onLine: opts.onLine && ((l) => opts.onLine!('gateway', l)),
     });
+  }
+
+  /**
+   * The gateway on ports freePort picked, picked again when another process bound one first (freePort
+   * narrows that race, it cannot close it: CI saw a gateway exit with EADDRINUSE once).
+   */
+  private static async spawnGatewayOnFreePort(network: FleetNetwork, natsUrl: string, dataDir: string, opts: LocalFleetOptions, env: Record<string, string>): Promise<RunningService> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await LocalFleet.spawnGateway(network, natsUrl, dataDir, opts, await freePort(), env);
+      } catch (err) {
+        if (attempt >= 3 || !(err as Error).message.includes('EADDRINUSE')) throw err;
+      }
+    }
   }
 
   /** Where `name` (`gateway` or a host's id) serves its metrics, as this process reaches it (docs/observability.md). */
