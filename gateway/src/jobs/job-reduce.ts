@@ -33,9 +33,12 @@ export async function reduceOn(deps: ReduceDeps, job: JobForkFacts, host: string
   try {
     const { request, large } = reduceForkRequest(job, inbox.subject, framed, maxPayload(deps.nc), kept);
     if (large) await deps.store.putBlob(reduceInputObject(record), framed);
-    const what = `the reduce of job ${record.id}`;
-    await whileHostLive(deps.fleet, host, requestFork(deps.nc, host, request, { timeoutMs: waitMs, link: deps.link, headers: traceHeaders(job.trace) }), what);
-    const results = await whileHostLive(deps.fleet, host, inbox.all(waitMs, deps.link), what).catch((err: unknown) => {
+    // One watch over the request and the result: the host's records are read once, before it holds anything.
+    const asked = async () => {
+      await requestFork(deps.nc, host, request, { timeoutMs: waitMs, link: deps.link, headers: traceHeaders(job.trace) });
+      return inbox.all(waitMs, deps.link);
+    };
+    const results = await whileHostLive(deps.fleet, host, asked(), `the reduce of job ${record.id}`).catch((err: unknown) => {
       throw err instanceof FlurryError && err.code === 'timeout' ? new FlurryError('timeout', `reduce did not finish within ${spec.timeoutMs} ms`) : err;
     });
     const r = results[0]!;
